@@ -1,0 +1,83 @@
+/*
+ * arena.c — bump allocation for request- and query-lifetime objects.
+ *
+ *   head ──▶ [chunk: used ▓▓▓▓░░░░] ──▶ [older chunk ▓▓▓▓▓▓▓▓] ──▶ NULL
+ *
+ * Allocation bumps a pointer in the newest chunk; when it does not fit, a new
+ * chunk of max(4 KiB doubling, request) is pushed. Everything is freed at once
+ * by sn_arena_release. No per-object free: that is the point (h2o's mem pool).
+ * max_total bounds the whole arena so one request cannot eat the machine.
+ */
+#include "base.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct sn_arena_chunk {
+	struct sn_arena_chunk *next;
+	size_t size;
+	size_t used;
+	_Alignas(16) unsigned char data[];
+};
+
+void sn_arena_init(struct sn_arena *a, size_t max_total)
+{
+	a->head = NULL;
+	a->used_total = 0;
+	a->max_total = max_total ? max_total : SIZE_MAX / 2;
+}
+
+void sn_arena_release(struct sn_arena *a)
+{
+	struct sn_arena_chunk *c = a->head;
+	while (c) {
+		struct sn_arena_chunk *n = c->next;
+		free(c);
+		c = n;
+	}
+	a->head = NULL;
+	a->used_total = 0;
+}
+
+void *sn_arena_alloc(struct sn_arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (n == 0)
+		n = 16;
+	struct sn_arena_chunk *c = a->head;
+	if (!c || c->size - c->used < n) {
+		size_t sz = c ? c->size * 2 : 4096;
+		if (sz > 1 << 20)
+			sz = 1 << 20;
+		if (sz < n)
+			sz = n;
+		if (a->used_total + sz > a->max_total)
+			return NULL;
+		c = malloc(sizeof(*c) + sz);
+		if (!c)
+			return NULL;
+		c->size = sz;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+		a->used_total += sz;
+	}
+	void *p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+char *sn_arena_strndup(struct sn_arena *a, const char *s, size_t n)
+{
+	char *p = sn_arena_alloc(a, n + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+char *sn_arena_strdup(struct sn_arena *a, const char *s)
+{
+	return sn_arena_strndup(a, s, strlen(s));
+}

@@ -1,0 +1,137 @@
+/*
+ * str.c — small parsing helpers for settings (sizes, durations, booleans)
+ * and the two file-system chores every durable component needs (mkdir -p and
+ * fsync of a directory after a rename).
+ */
+#include "base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool sn_str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool sn_str_ieq(const char *s, size_t n, const char *lit)
+{
+	return strlen(lit) == n && strncasecmp(s, lit, n) == 0;
+}
+
+int sn_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return SN_ERR_INVALID;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return SN_ERR_INVALID;
+	uint64_t mult = 1;
+	if (*end) {
+		static const struct {
+			const char *sfx;
+			uint64_t mult;
+		} units[] = {{"b", 1},          {"k", 1024},     {"kb", 1024},      {"kib", 1024},
+			     {"m", 1 << 20},    {"mb", 1 << 20}, {"mib", 1 << 20},  {"g", 1ull << 30},
+			     {"gb", 1ull << 30}, {"gib", 1ull << 30}};
+		size_t i;
+		for (i = 0; i < SN_ARRAY_LEN(units); i++)
+			if (strcasecmp(end, units[i].sfx) == 0)
+				break;
+		if (i == SN_ARRAY_LEN(units))
+			return SN_ERR_INVALID;
+		mult = units[i].mult;
+	}
+	if (v > UINT64_MAX / mult)
+		return SN_ERR_INVALID;
+	*out = v * mult;
+	return 0;
+}
+
+int sn_parse_duration_ms(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return SN_ERR_INVALID;
+	double v = strtod(s, &end);
+	if (errno || end == s)
+		return SN_ERR_INVALID;
+	double mult;
+	if (!*end || strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else
+		return SN_ERR_INVALID;
+	double ms = v * mult;
+	if (ms > 9.2e18)
+		return SN_ERR_INVALID;
+	*out = (int64_t)ms;
+	return 0;
+}
+
+int sn_parse_bool(const char *s, bool *out)
+{
+	static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return SN_ERR_INVALID;
+}
+
+int sn_mkdir_p(const char *path, struct sn_err *err)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof(tmp))
+		return sn_err_set(err, SN_ERR_INVALID, "invalid directory path '%s'", path);
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0755) && errno != EEXIST)
+			return sn_err_set(err, SN_ERR_IO, "cannot create directory '%s': %s", tmp,
+					  strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) && errno != EEXIST)
+		return sn_err_set(err, SN_ERR_IO, "cannot create directory '%s': %s", tmp,
+				  strerror(errno));
+	struct stat st;
+	if (stat(tmp, &st) || !S_ISDIR(st.st_mode))
+		return sn_err_set(err, SN_ERR_IO, "'%s' exists and is not a directory", tmp);
+	return 0;
+}
+
+int sn_fsync_dir(const char *path, struct sn_err *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return sn_err_set(err, SN_ERR_IO, "cannot open directory '%s': %s", path,
+				  strerror(errno));
+	int rc = 0;
+	if (fsync(fd))
+		rc = sn_err_set(err, SN_ERR_IO, "fsync of directory '%s' failed: %s", path,
+				strerror(errno));
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,38 @@
+# Test registration. Every tests/unit/test_<module>.c becomes a cmocka test
+# executable, registered twice: plain (label unit) and ASan+UBSan (label asan).
+# Tests that need the snout binary get its path in SNOUT_BIN.
+file(GLOB SN_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
+foreach(src ${SN_UNIT_TESTS})
+  get_filename_component(tname ${src} NAME_WE)
+  add_executable(${tname} ${src})
+  target_compile_options(${tname} PRIVATE ${SN_WARN})
+  target_link_libraries(${tname} PRIVATE snout_core PkgConfig::CMOCKA)
+  add_test(NAME unit.${tname} COMMAND ${tname})
+  set_tests_properties(unit.${tname} PROPERTIES LABELS unit TIMEOUT 300
+    ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp")
+  if(SNOUT_SANITIZE_TESTS)
+    add_executable(${tname}_asan ${src})
+    target_compile_options(${tname}_asan PRIVATE ${SN_WARN} ${SN_SAN} -O1)
+    target_link_libraries(${tname}_asan PRIVATE snout_core_asan PkgConfig::CMOCKA)
+    add_test(NAME asan.${tname} COMMAND ${tname}_asan)
+    set_tests_properties(asan.${tname} PROPERTIES LABELS asan TIMEOUT 600
+      ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout_asan>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp;ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
+  endif()
+endforeach()
+
+# Fuzz targets: built with clang's libFuzzer in a separate tree by
+# tests/fuzz/run.sh (the main tree may be built with gcc); registered here
+# as a short smoke run.
+add_test(NAME fuzz.smoke COMMAND ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh ${CMAKE_BINARY_DIR}/fuzz 20)
+set_tests_properties(fuzz.smoke PROPERTIES LABELS fuzz TIMEOUT 900)
+
+if(SNOUT_BLACKBOX_TESTS)
+  file(GLOB SN_BB_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/blackbox/*.test.mjs)
+  foreach(src ${SN_BB_TESTS})
+    get_filename_component(tname ${src} NAME_WE)
+    add_test(NAME blackbox.${tname}
+      COMMAND node --test --test-reporter=spec ${src})
+    set_tests_properties(blackbox.${tname} PROPERTIES LABELS blackbox TIMEOUT 900
+      ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp;NODE_PATH=${CMAKE_SOURCE_DIR}/tests/blackbox/node_modules")
+  endforeach()
+endif()
