@@ -1,5 +1,389 @@
-/* main.c — placeholder until the CLI lands. */
-int main(void)
+/*
+ * main.c — the snout command line.
+ *
+ *   snout serve            run the server
+ *   snout migrate          apply metadata migrations and report the version
+ *   snout team list|create projects (teams) and their API tokens
+ *   snout user create      users, with organization membership
+ *   snout apikey create    personal API keys (phx_...) for the REST API
+ *   snout wal dump|stats   inspect the write-ahead log (support, tests)
+ *
+ * Every command takes the server settings (--data-dir, --config, ...), has
+ * --help, prints errors as one line on stderr and exits non-zero on failure.
+ * Commands that only touch metadata can run while a server runs: SQLite's WAL
+ * mode serialises the writers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "meta/meta.h"
+#include "wal/wal.h"
+
+#define SNOUT_VERSION "0.1.0"
+
+static int die(const char *cmd, const char *msg)
 {
+	fprintf(stderr, "snout %s: %s\n", cmd, msg);
+	return 1;
+}
+
+static bool want_help(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+/* Splits argv into command options (listed in `mine`, each taking a value)
+ * and server settings (everything else, passed to the config loader). */
+struct opts {
+	const char *names[8];
+	const char *values[8];
+	int n;
+	char *rest[64];
+	int nrest;
+};
+
+static int split_opts(int argc, char **argv, const char *const *mine, struct opts *o,
+		      struct sn_err *err)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		bool matched = false;
+		for (int k = 0; mine[k]; k++) {
+			size_t n = strlen(mine[k]);
+			if (strncmp(a, mine[k], n) != 0 || (a[n] != 0 && a[n] != '='))
+				continue;
+			const char *v = a[n] == '=' ? a + n + 1 : NULL;
+			if (!v) {
+				if (i + 1 >= argc)
+					return sn_err_set(err, SN_ERR_INVALID, "%s needs a value",
+							  mine[k]);
+				v = argv[++i];
+			}
+			o->names[o->n] = mine[k];
+			o->values[o->n++] = v;
+			matched = true;
+			break;
+		}
+		if (!matched) {
+			if (o->nrest >= 64)
+				return sn_err_set(err, SN_ERR_INVALID, "too many arguments");
+			o->rest[o->nrest++] = argv[i];
+		}
+	}
 	return 0;
+}
+
+static const char *opt_get(const struct opts *o, const char *name)
+{
+	for (int i = 0; i < o->n; i++)
+		if (strcmp(o->names[i], name) == 0)
+			return o->values[i];
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"snout %s — PostHog-compatible product analytics in one binary\n\n"
+		"Usage: snout <command> [options]\n\n"
+		"Commands:\n"
+		"  serve                 run the server (capture, API, UI)\n"
+		"  migrate               apply metadata migrations\n"
+		"  team list             list projects with their API tokens\n"
+		"  team create           create a project (--name, [--org-id], [--token], "
+		"[--timezone])\n"
+		"  user create           create a user (--email, --password, [--first-name], "
+		"[--org-id], [--level member|admin|owner])\n"
+		"  apikey create         create a personal API key (--email, [--label])\n"
+		"  wal dump              print WAL records as JSON lines ([--from LSN])\n"
+		"  wal stats             print WAL positions and sizes\n\n"
+		"Run `snout <command> --help` for details.\n\n",
+		SNOUT_VERSION);
+	sn_config_usage(f);
+}
+
+static int load_cfg(const char *cmd, int argc, char **argv, struct sn_config *cfg)
+{
+	struct sn_err err = {0};
+	if (sn_config_load(cfg, argc, argv, &err))
+		return die(cmd, err.msg);
+	sn_log_setup(cfg->log_level, cfg->log_json);
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	if (want_help(argc, argv)) {
+		printf("Usage: snout serve [settings]\n\nRuns the server until SIGINT or "
+		       "SIGTERM.\n\n");
+		sn_config_usage(stdout);
+		return 0;
+	}
+	struct sn_config cfg;
+	if (load_cfg("serve", argc, argv, &cfg))
+		return 2;
+	struct sn_err err = {0};
+	if (sn_serve(&cfg, &err))
+		return die("serve", err.msg);
+	return 0;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+	if (want_help(argc, argv)) {
+		printf("Usage: snout migrate [--data-dir DIR]\n\nApplies pending metadata "
+		       "migrations (the server also does this at start-up) and prints the schema "
+		       "version.\n");
+		return 0;
+	}
+	struct sn_config cfg;
+	if (load_cfg("migrate", argc, argv, &cfg))
+		return 2;
+	struct sn_meta *m;
+	struct sn_err err = {0};
+	int applied = 0, dbv = 0, codev = 0;
+	if (sn_open_meta(&cfg, &m, &applied, &err))
+		return die("migrate", err.msg);
+	sn_meta_schema_version(m, &dbv, &codev);
+	printf("applied %d migration(s); schema version %d (this snout knows %d)\n", applied, dbv,
+	       codev);
+	sn_meta_close(m);
+	return 0;
+}
+
+static int print_team(void *arg, const struct sn_team *t)
+{
+	(void)arg;
+	printf("%-6lld %-6lld %-52s %-20s %s\n", (long long)t->id, (long long)t->organization_id,
+	       t->api_token, t->timezone, t->name);
+	return 0;
+}
+
+static int cmd_team(int argc, char **argv)
+{
+	static const char *const mine[] = {"--name", "--org-id", "--token", "--timezone", NULL};
+	if (argc < 1 || want_help(argc, argv)) {
+		printf("Usage:\n  snout team list [--data-dir DIR]\n"
+		       "  snout team create --name NAME [--org-id ID] [--token phc_...] "
+		       "[--timezone Europe/Berlin] [--data-dir DIR]\n\n"
+		       "Without --org-id the team goes to the first organization. Without --token "
+		       "a new phc_ token is generated.\n");
+		return argc < 1 ? 2 : 0;
+	}
+	struct opts o;
+	struct sn_err err = {0};
+	if (split_opts(argc - 1, argv + 1, mine, &o, &err))
+		return die("team", err.msg);
+	struct sn_config cfg;
+	if (load_cfg("team", o.nrest, o.rest, &cfg))
+		return 2;
+	struct sn_meta *m;
+	if (sn_open_meta(&cfg, &m, NULL, &err))
+		return die("team", err.msg);
+	int rc = 0;
+	if (strcmp(argv[0], "list") == 0) {
+		printf("%-6s %-6s %-52s %-20s %s\n", "id", "org", "api_token", "timezone", "name");
+		if (sn_meta_team_list(m, print_team, NULL, &err))
+			rc = die("team list", err.msg);
+	} else if (strcmp(argv[0], "create") == 0) {
+		const char *name = opt_get(&o, "--name");
+		const char *org = opt_get(&o, "--org-id");
+		struct sn_org orgrec;
+		struct sn_team t;
+		if (!name || !*name) {
+			rc = die("team create", "--name is required");
+		} else if (org ? sn_meta_org_get(m, atoll(org), &orgrec, &err)
+			       : sn_meta_org_first(m, &orgrec, &err)) {
+			rc = die("team create",
+				 org ? "no organization with that --org-id"
+				     : "no organization yet: start the server once or create one");
+		} else if (sn_meta_team_create(m, orgrec.id, name, opt_get(&o, "--token"),
+					       opt_get(&o, "--timezone"), &t, &err)) {
+			rc = die("team create", err.msg);
+		} else {
+			printf("created team %lld \"%s\" in organization %lld\nproject API key: "
+			       "%s\n",
+			       (long long)t.id, t.name, (long long)t.organization_id, t.api_token);
+		}
+	} else {
+		rc = die("team", "unknown subcommand (list, create)");
+	}
+	sn_meta_close(m);
+	return rc;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+	static const char *const mine[] = {"--email",  "--password", "--first-name",
+					   "--org-id", "--level",    NULL};
+	if (argc < 1 || want_help(argc, argv) || strcmp(argv[0], "create") != 0) {
+		printf("Usage: snout user create --email EMAIL --password PASSWORD [--first-name "
+		       "NAME] [--org-id ID] [--level member|admin|owner] [--data-dir DIR]\n\n"
+		       "Creates a user and makes them a member of the organization (default: the "
+		       "first one) at the given level (default member).\n");
+		return argc >= 1 && want_help(argc, argv) ? 0 : 2;
+	}
+	struct opts o;
+	struct sn_err err = {0};
+	if (split_opts(argc - 1, argv + 1, mine, &o, &err))
+		return die("user create", err.msg);
+	const char *email = opt_get(&o, "--email"), *pw = opt_get(&o, "--password");
+	if (!email || !pw)
+		return die("user create", "--email and --password are required");
+	const char *lv = opt_get(&o, "--level");
+	enum sn_member_level level = SN_LEVEL_MEMBER;
+	if (lv) {
+		if (strcmp(lv, "member") == 0)
+			level = SN_LEVEL_MEMBER;
+		else if (strcmp(lv, "admin") == 0)
+			level = SN_LEVEL_ADMIN;
+		else if (strcmp(lv, "owner") == 0)
+			level = SN_LEVEL_OWNER;
+		else
+			return die("user create", "--level must be member, admin or owner");
+	}
+	struct sn_config cfg;
+	if (load_cfg("user", o.nrest, o.rest, &cfg))
+		return 2;
+	struct sn_meta *m;
+	if (sn_open_meta(&cfg, &m, NULL, &err))
+		return die("user create", err.msg);
+	int rc = 0;
+	const char *org = opt_get(&o, "--org-id");
+	struct sn_org orgrec;
+	struct sn_user u;
+	if (org ? sn_meta_org_get(m, atoll(org), &orgrec, &err)
+		: sn_meta_org_first(m, &orgrec, &err))
+		rc = die("user create", org ? "no organization with that --org-id"
+					    : "no organization yet: start the server once first");
+	else if (sn_meta_user_create(m, email, pw, opt_get(&o, "--first-name"), false, &u, &err))
+		rc = die("user create", err.msg);
+	else if (sn_meta_membership_add(m, orgrec.id, u.id, level, &err))
+		rc = die("user create", err.msg);
+	else
+		printf("created user %lld %s in organization %lld\n", (long long)u.id, u.email,
+		       (long long)orgrec.id);
+	sn_meta_close(m);
+	return rc;
+}
+
+static int cmd_apikey(int argc, char **argv)
+{
+	static const char *const mine[] = {"--email", "--label", NULL};
+	if (argc < 1 || want_help(argc, argv) || strcmp(argv[0], "create") != 0) {
+		printf("Usage: snout apikey create --email EMAIL [--label LABEL] [--data-dir "
+		       "DIR]\n\nCreates a personal API key (phx_...) for the user and prints it "
+		       "once; only its hash is stored.\n");
+		return argc >= 1 && want_help(argc, argv) ? 0 : 2;
+	}
+	struct opts o;
+	struct sn_err err = {0};
+	if (split_opts(argc - 1, argv + 1, mine, &o, &err))
+		return die("apikey create", err.msg);
+	const char *email = opt_get(&o, "--email");
+	if (!email)
+		return die("apikey create", "--email is required");
+	struct sn_config cfg;
+	if (load_cfg("apikey", o.nrest, o.rest, &cfg))
+		return 2;
+	struct sn_meta *m;
+	if (sn_open_meta(&cfg, &m, NULL, &err))
+		return die("apikey create", err.msg);
+	int rc = 0;
+	struct sn_user u;
+	struct sn_apikey k;
+	char plain[160];
+	const char *label = opt_get(&o, "--label");
+	if (sn_meta_user_by_email(m, email, &u, &err))
+		rc = die("apikey create", "no user with that email");
+	else if (sn_meta_apikey_create(m, u.id, label ? label : "cli", NULL, plain, sizeof(plain),
+				       &k, &err))
+		rc = die("apikey create", err.msg);
+	else
+		printf("%s\n", plain);
+	sn_meta_close(m);
+	return rc;
+}
+
+static int cmd_wal(int argc, char **argv)
+{
+	static const char *const mine[] = {"--from", NULL};
+	if (argc < 1 || want_help(argc, argv) ||
+	    (strcmp(argv[0], "dump") != 0 && strcmp(argv[0], "stats") != 0)) {
+		printf("Usage:\n  snout wal dump [--from LSN] [--data-dir DIR]\n"
+		       "  snout wal stats [--data-dir DIR]\n\n"
+		       "dump prints one JSON object per record: "
+		       "{\"lsn\",\"type\",\"record\":<payload>}.\n");
+		return argc >= 1 && want_help(argc, argv) ? 0 : 2;
+	}
+	struct opts o;
+	struct sn_err err = {0};
+	if (split_opts(argc - 1, argv + 1, mine, &o, &err))
+		return die("wal", err.msg);
+	struct sn_config cfg;
+	if (load_cfg("wal", o.nrest, o.rest, &cfg))
+		return 2;
+	char dir[1200];
+	snprintf(dir, sizeof(dir), "%s/wal", cfg.data_dir);
+	const char *from = opt_get(&o, "--from");
+	uint64_t ckpt = 0;
+	if (sn_wal_read_checkpoint(dir, &ckpt, &err))
+		return die("wal", err.msg);
+	struct sn_wal_reader *r;
+	if (sn_wal_reader_open(&r, dir, from ? strtoull(from, NULL, 10) : ckpt, &err))
+		return die("wal", err.msg);
+	struct sn_wal_entry e;
+	int rc;
+	uint64_t nrec = 0, nbytes = 0, end = ckpt;
+	while ((rc = sn_wal_reader_next(r, &e, &err)) == 1) {
+		nrec++;
+		nbytes += e.len;
+		end = e.end_lsn;
+		if (argv[0][0] == 'd')
+			printf("{\"lsn\":%llu,\"type\":%u,\"record\":%.*s}\n",
+			       (unsigned long long)e.lsn, e.type, (int)e.len, e.data);
+	}
+	sn_wal_reader_close(r);
+	if (rc < 0)
+		return die("wal", err.msg);
+	if (argv[0][0] == 's')
+		printf("{\"checkpoint_lsn\":%llu,\"end_lsn\":%llu,\"records\":%llu,"
+		       "\"payload_bytes\":%llu}\n",
+		       (unsigned long long)ckpt, (unsigned long long)end, (unsigned long long)nrec,
+		       (unsigned long long)nbytes);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("snout %s\n", SNOUT_VERSION);
+		return 0;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(argc - 2, argv + 2);
+	if (strcmp(cmd, "migrate") == 0)
+		return cmd_migrate(argc - 2, argv + 2);
+	if (strcmp(cmd, "team") == 0)
+		return cmd_team(argc - 2, argv + 2);
+	if (strcmp(cmd, "user") == 0)
+		return cmd_user(argc - 2, argv + 2);
+	if (strcmp(cmd, "apikey") == 0)
+		return cmd_apikey(argc - 2, argv + 2);
+	if (strcmp(cmd, "wal") == 0)
+		return cmd_wal(argc - 2, argv + 2);
+	fprintf(stderr, "snout: unknown command '%s' (see snout --help)\n", cmd);
+	return 2;
 }

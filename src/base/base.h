@@ -25,7 +25,7 @@ enum {
 	SN_ERR_INVALID = -2,   /* bad input from outside (request, file, flag) */
 	SN_ERR_TOO_BIG = -3,   /* a maximum was hit (buffer, body, decompressed size) */
 	SN_ERR_NOT_FOUND = -4, /* lookup found nothing */
-	SN_ERR_IO = -5,        /* a system call on a file or socket failed */
+	SN_ERR_IO = -5,	       /* a system call on a file or socket failed */
 	SN_ERR_CORRUPT = -6,   /* data on disk failed a checksum or framing check */
 	SN_ERR_EXISTS = -7,    /* unique key already taken */
 	SN_ERR_AUTH = -8,      /* authentication failed */
@@ -42,16 +42,16 @@ struct sn_err {
 
 /* Sets err (if not NULL) and returns code, so `return sn_err_set(...)` works. */
 int sn_err_set(struct sn_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prefixes the existing message: "ctx: old message". */
 void sn_err_prefix(struct sn_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *sn_strerror(int code);
 
-#define SN_BUG(...)                                                                                \
-	do {                                                                                       \
-		sn_log_error("BUG at %s:%d: ", __FILE__, __LINE__);                                \
-		sn_log_error(__VA_ARGS__);                                                         \
-		abort();                                                                           \
+#define SN_BUG(...)                                                 \
+	do {                                                        \
+		sn_log_error("BUG at %s:%d: ", __FILE__, __LINE__); \
+		sn_log_error(__VA_ARGS__);                          \
+		abort();                                            \
 	} while (0)
 
 #define SN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -115,8 +115,8 @@ void sn_logv(enum sn_log_level level, const char *fmt, va_list ap);
  * regardless of the text/JSON mode. Used by the access log. */
 void sn_log_raw_line(const char *line, size_t len);
 #define sn_log_debug(...) sn_log(SN_LOG_DEBUG, __VA_ARGS__)
-#define sn_log_info(...) sn_log(SN_LOG_INFO, __VA_ARGS__)
-#define sn_log_warn(...) sn_log(SN_LOG_WARN, __VA_ARGS__)
+#define sn_log_info(...)  sn_log(SN_LOG_INFO, __VA_ARGS__)
+#define sn_log_warn(...)  sn_log(SN_LOG_WARN, __VA_ARGS__)
 #define sn_log_error(...) sn_log(SN_LOG_ERROR, __VA_ARGS__)
 
 /* ---- time ----------------------------------------------------------------- */

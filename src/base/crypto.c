@@ -31,7 +31,7 @@ void sn_random_bytes(void *p, size_t n)
 void sn_random_token(char *out, size_t outsz, const char *prefix, size_t n)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	size_t plen = strlen(prefix);
 	if (outsz < plen + n + 1)
 		SN_BUG("sn_random_token: output too small");

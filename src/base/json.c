@@ -22,10 +22,18 @@ int sn_json_parse(const char *text, size_t len, struct json_object **out, struct
 	struct json_object *o = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t off = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue && !o) {
+		/* A bare top-level number (or literal) is only known to be complete
+		 * when something follows it: feed one space as the terminator. */
+		o = json_tokener_parse_ex(tok, " ", 1);
+		jerr = json_tokener_get_error(tok);
+		if (jerr == json_tokener_success)
+			off = len;
+	}
 	int rc = 0;
 	if (jerr == json_tokener_continue) {
-		rc = sn_err_set(err, SN_ERR_INVALID, "invalid JSON: unexpected end of input at byte %zu",
-				len);
+		rc = sn_err_set(err, SN_ERR_INVALID,
+				"invalid JSON: unexpected end of input at byte %zu", len);
 	} else if (jerr != json_tokener_success) {
 		rc = sn_err_set(err, SN_ERR_INVALID, "invalid JSON at byte %zu: %s", off,
 				json_tokener_error_desc(jerr));
@@ -34,8 +42,9 @@ int sn_json_parse(const char *text, size_t len, struct json_object **out, struct
 		for (size_t i = off; i < len; i++) {
 			char c = text[i];
 			if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-				rc = sn_err_set(err, SN_ERR_INVALID,
-						"invalid JSON at byte %zu: unexpected data after the value", i);
+				rc = sn_err_set(
+				    err, SN_ERR_INVALID,
+				    "invalid JSON at byte %zu: unexpected data after the value", i);
 				break;
 			}
 		}
@@ -53,7 +62,7 @@ int sn_json_append(struct sn_buf *b, struct json_object *o)
 {
 	size_t n;
 	const char *s = json_object_to_json_string_length(
-		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
 	if (!s)
 		return SN_ERR_NOMEM;
 	return sn_buf_append(b, s, n);

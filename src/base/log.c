@@ -64,7 +64,8 @@ void sn_logv(enum sn_log_level level, const char *fmt, va_list ap)
 	if (g_json) {
 		struct sn_buf b;
 		sn_buf_init(&b, sizeof(line) - 2);
-		sn_buf_appendf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level_names[level]);
+		sn_buf_appendf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts,
+			       level_names[level]);
 		sn_buf_append_json_str(&b, msg, strlen(msg));
 		sn_buf_appendc(&b, '}');
 		n = b.len < sizeof(line) - 1 ? b.len : sizeof(line) - 2;

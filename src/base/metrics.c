@@ -21,13 +21,13 @@
 #define NBUCKETS 16
 static const double bucket_le[NBUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 					   0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-					   1,      2.5,     5,      10};
+					   1,	   2.5,	    5,	    10};
 
 struct sn_metric_series {
 	struct sn_metric_series *next;
 	struct family *fam;
 	char *labels;
-	int64_t value; /* counter/gauge value, or histogram count */
+	int64_t value;	 /* counter/gauge value, or histogram count */
 	uint64_t sum_ns; /* histogram sum in nanoseconds */
 	uint64_t buckets[NBUCKETS];
 	sn_metric_gauge_fn fn;

@@ -37,9 +37,10 @@ int sn_parse_size(const char *s, uint64_t *out)
 		static const struct {
 			const char *sfx;
 			uint64_t mult;
-		} units[] = {{"b", 1},          {"k", 1024},     {"kb", 1024},      {"kib", 1024},
-			     {"m", 1 << 20},    {"mb", 1 << 20}, {"mib", 1 << 20},  {"g", 1ull << 30},
-			     {"gb", 1ull << 30}, {"gib", 1ull << 30}};
+		} units[] = {{"b", 1},		 {"k", 1024},	    {"kb", 1024},
+			     {"kib", 1024},	 {"m", 1 << 20},    {"mb", 1 << 20},
+			     {"mib", 1 << 20},	 {"g", 1ull << 30}, {"gb", 1ull << 30},
+			     {"gib", 1ull << 30}};
 		size_t i;
 		for (i = 0; i < SN_ARRAY_LEN(units); i++)
 			if (strcasecmp(end, units[i].sfx) == 0)

@@ -73,23 +73,23 @@ struct sn_http_server;
 typedef void (*sn_http_handler)(struct sn_http_request *req, void *ctx);
 
 /* Path matching: "/e" matches "/e" and "/e/"; a pattern ending in '*'
- * matches that prefix ("/array/*"). */
+ * matches that prefix ("/array/" followed by anything). */
 struct sn_http_route {
 	const char *name; /* metrics/log label, e.g. "capture" */
 	unsigned methods; /* SN_GET | SN_POST ... */
 	const char *path;
-	size_t body_max;  /* bytes; 0 = no body accepted beyond 64 KiB */
+	size_t body_max; /* bytes; 0 = no body accepted beyond 64 KiB */
 	sn_http_handler handler;
 	void *ctx;
 };
 
 struct sn_http_options {
-	const char *listen;          /* "127.0.0.1:8000", "[::1]:8000", ":8000" */
-	unsigned threads;            /* server threads (epoll each); default = cores */
-	unsigned connection_limit;   /* default 10000 */
-	unsigned timeout_s;          /* idle connection timeout, default 60 */
-	bool trust_proxy;            /* honour X-Forwarded-For for the client IP */
-	bool access_log;             /* one JSON line per request */
+	const char *listen;	   /* "127.0.0.1:8000", "[::1]:8000", ":8000" */
+	unsigned threads;	   /* server threads (epoll each); default = cores */
+	unsigned connection_limit; /* default 10000 */
+	unsigned timeout_s;	   /* idle connection timeout, default 60 */
+	bool trust_proxy;	   /* honour X-Forwarded-For for the client IP */
+	bool access_log;	   /* one JSON line per request */
 };
 
 /* Starts listening; fails with SN_ERR_IO (address in use, bad address). The

@@ -1,0 +1,60 @@
+/*
+ * api.h — the top of the server: settings, start-up (data directory, WAL,
+ * metadata, first-start bootstrap), the HTTP routes of every module, and an
+ * orderly shutdown. The CLI (main.c) calls into here.
+ */
+#ifndef SN_API_H
+#define SN_API_H
+
+#include <stdio.h>
+
+#include "base/base.h"
+#include "meta/meta.h"
+
+/* Every setting exists as a config-file key, an environment variable and a
+ * command-line flag; precedence: defaults < file < environment < flags. */
+struct sn_config {
+	char listen[128];
+	char data_dir[1024];
+	char config_file[1024];
+	bool trust_proxy;
+	enum sn_log_level log_level;
+	bool log_json;
+	bool access_log;
+	uint64_t http_threads;
+	uint64_t event_body_max;
+	uint64_t batch_body_max;
+	uint64_t recording_body_max;
+	uint64_t wal_segment_bytes;
+	uint64_t wal_buffer_bytes;
+	int64_t shutdown_grace_ms;
+};
+
+void sn_config_defaults(struct sn_config *c);
+/* Sets one setting by its file key ("listen", "data_dir", ...). */
+int sn_config_set(struct sn_config *c, const char *key, const char *value, struct sn_err *err);
+/* `key = value` lines, '#' comments, optional quotes around values. */
+int sn_config_load_file(struct sn_config *c, const char *path, struct sn_err *err);
+/* SNOUT_<KEY> variables. */
+int sn_config_load_env(struct sn_config *c, struct sn_err *err);
+/* Parses `--flag value` / `--flag=value` arguments (argv[0] is not skipped:
+ * pass the arguments after the subcommand). Unknown flags are an error.
+ * A --config flag is applied first so the remaining flags override it. */
+int sn_config_load_args(struct sn_config *c, int argc, char **argv, struct sn_err *err);
+/* Full precedence chain for the `serve`-like commands. */
+int sn_config_load(struct sn_config *c, int argc, char **argv, struct sn_err *err);
+/* Prints the settings table (flag, variable, default, description). */
+void sn_config_usage(FILE *f);
+
+/* Runs the server until SIGINT/SIGTERM; returns 0 after a clean shutdown. */
+int sn_serve(const struct sn_config *c, struct sn_err *err);
+
+/* Opens <data_dir>/meta.sqlite3 (creating the directory). */
+int sn_open_meta(const struct sn_config *c, struct sn_meta **out, int *applied, struct sn_err *err);
+
+/* First start: on an empty metadata database, creates an organization, a
+ * team and an admin user (SNOUT_BOOTSTRAP_* variables when set) and prints
+ * the credentials to out once. Does nothing on a database that has data. */
+int sn_bootstrap(struct sn_meta *m, const struct sn_config *c, FILE *out, struct sn_err *err);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * serve.c — `snout serve`: open the data directory, start the WAL, the
+ * metadata store and the HTTP server, and shut them down in the order that
+ * loses nothing.
+ *
+ * Data directory layout:
+ *   <data_dir>/LOCK            flock: one server per directory
+ *   <data_dir>/meta.sqlite3    metadata (SQLite, WAL mode)
+ *   <data_dir>/wal/            write-ahead log segments + checkpoint
+ *
+ * Shutdown on SIGINT/SIGTERM (the signals are blocked in every thread and
+ * taken by sigwait in the main thread, so no handler runs in a random
+ * thread):
+ *   1. stop accepting connections;
+ *   2. wait (up to shutdown_grace) for in-flight requests — their WAL
+ *      appends complete and are answered normally;
+ *   3. close the WAL: flush + fsync everything appended, answer any
+ *      remaining waiter; later appends are refused with 503;
+ *   4. stop the HTTP server and close the metadata store.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "capture/capture.h"
+#include "http/http.h"
+#include "wal/wal.h"
+
+struct server {
+	const struct sn_config *cfg;
+	struct sn_wal *wal;
+	struct sn_meta *meta;
+	int64_t started_us;
+};
+
+static void health_handler(struct sn_http_request *req, void *ctx)
+{
+	(void)ctx;
+	sn_http_reply_json(req, 200, "{\"status\":\"ok\"}");
+}
+
+static void ready_handler(struct sn_http_request *req, void *ctx)
+{
+	struct server *s = ctx;
+	if (s->wal && sn_wal_writable(s->wal) && s->meta)
+		sn_http_reply_json(req, 200, "{\"status\":\"ready\",\"wal\":\"writable\"}");
+	else
+		sn_http_reply_error(req, 503, "server_error", "not_ready",
+				    "the write-ahead log is not writable", NULL);
+}
+
+static int64_t gauge_wal(void *arg, int which)
+{
+	struct sn_wal_stats st;
+	sn_wal_get_stats(arg, &st);
+	switch (which) {
+	case 0: return (int64_t)st.head_lsn;
+	case 1: return (int64_t)st.durable_lsn;
+	case 2: return (int64_t)st.checkpoint_lsn;
+	case 3: return (int64_t)(st.head_lsn - st.checkpoint_lsn);
+	default: return (int64_t)st.segments;
+	}
+}
+static int64_t g_head(void *a)
+{
+	return gauge_wal(a, 0);
+}
+static int64_t g_durable(void *a)
+{
+	return gauge_wal(a, 1);
+}
+static int64_t g_ckpt(void *a)
+{
+	return gauge_wal(a, 2);
+}
+static int64_t g_pending(void *a)
+{
+	return gauge_wal(a, 3);
+}
+static int64_t g_segments(void *a)
+{
+	return gauge_wal(a, 4);
+}
+
+static int64_t g_rss(void *a)
+{
+	(void)a;
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	return (int64_t)rss * sysconf(_SC_PAGESIZE);
+}
+
+static void metrics_handler(struct sn_http_request *req, void *ctx)
+{
+	(void)ctx;
+	struct sn_buf b;
+	sn_buf_init(&b, 16u << 20);
+	sn_metrics_render(&b);
+	sn_http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+	sn_buf_release(&b);
+}
+
+static void root_handler(struct sn_http_request *req, void *ctx)
+{
+	(void)ctx;
+	static const char page[] =
+	    "<!doctype html><meta charset=utf-8><title>snout</title>"
+	    "<p>snout is running. The UI arrives in a later release; the API, capture and "
+	    "metrics are live (<a href=/_health>/_health</a>, <a href=/metrics>/metrics</a>).";
+	sn_http_reply(req, 200, "text/html; charset=utf-8", page, sizeof(page) - 1);
+}
+
+int sn_open_meta(const struct sn_config *c, struct sn_meta **out, int *applied, struct sn_err *err)
+{
+	int rc = sn_mkdir_p(c->data_dir, err);
+	if (rc)
+		return rc;
+	char path[1200];
+	snprintf(path, sizeof(path), "%s/meta.sqlite3", c->data_dir);
+	return sn_meta_open(out, path, applied, err);
+}
+
+static int lock_data_dir(const char *dir, int *fd_out, struct sn_err *err)
+{
+	char path[1200];
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return sn_err_set(err, SN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		return sn_err_set(err, SN_ERR_IO,
+				  "data directory %s is in use by another snout process", dir);
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int sn_serve(const struct sn_config *c, struct sn_err *err)
+{
+	struct server s = {.cfg = c, .started_us = sn_now_us()};
+	struct sn_capture *cap = NULL;
+	struct sn_http_server *http = NULL;
+	int lock_fd = -1, rc;
+	sigset_t sigs;
+
+	/* Block the shutdown signals before any thread starts. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((rc = sn_mkdir_p(c->data_dir, err)))
+		goto out;
+	if ((rc = lock_data_dir(c->data_dir, &lock_fd, err)))
+		goto out;
+	int applied = 0;
+	if ((rc = sn_open_meta(c, &s.meta, &applied, err)))
+		goto out;
+	if (applied)
+		sn_log_info("meta: applied %d migration(s)", applied);
+	if ((rc = sn_bootstrap(s.meta, c, stdout, err)))
+		goto out;
+
+	char waldir[1200];
+	snprintf(waldir, sizeof(waldir), "%s/wal", c->data_dir);
+	struct sn_wal_options wo = {.dir = waldir,
+				    .segment_bytes = c->wal_segment_bytes,
+				    .buffer_bytes = c->wal_buffer_bytes};
+	if ((rc = sn_wal_open(&s.wal, &wo, err)))
+		goto out;
+	struct sn_wal_stats st;
+	sn_wal_get_stats(s.wal, &st);
+	sn_log_info("wal: opened %s: %llu record(s) after the checkpoint, %llu corrupt byte(s) "
+		    "skipped",
+		    waldir, (unsigned long long)st.records_recovered,
+		    (unsigned long long)st.corrupt_bytes);
+	sn_metrics_declare("snout_wal_head_lsn", SN_METRIC_GAUGE, "End of the last WAL record");
+	sn_metrics_declare("snout_wal_durable_lsn", SN_METRIC_GAUGE, "WAL position known durable");
+	sn_metrics_declare("snout_wal_checkpoint_lsn", SN_METRIC_GAUGE,
+			   "WAL position consumed by later stages");
+	sn_metrics_declare("snout_wal_pending_bytes", SN_METRIC_GAUGE,
+			   "WAL bytes not yet consumed by later stages");
+	sn_metrics_declare("snout_wal_segments", SN_METRIC_GAUGE, "WAL segment files on disk");
+	sn_metrics_declare("snout_process_resident_memory_bytes", SN_METRIC_GAUGE,
+			   "Resident set size");
+	sn_metrics_gauge_fn("snout_wal_head_lsn", "", g_head, s.wal);
+	sn_metrics_gauge_fn("snout_wal_durable_lsn", "", g_durable, s.wal);
+	sn_metrics_gauge_fn("snout_wal_checkpoint_lsn", "", g_ckpt, s.wal);
+	sn_metrics_gauge_fn("snout_wal_pending_bytes", "", g_pending, s.wal);
+	sn_metrics_gauge_fn("snout_wal_segments", "", g_segments, s.wal);
+	sn_metrics_gauge_fn("snout_process_resident_memory_bytes", "", g_rss, NULL);
+
+	struct sn_capture_options co = {.event_body_max = c->event_body_max,
+					.batch_body_max = c->batch_body_max,
+					.recording_body_max = c->recording_body_max};
+	if ((rc = sn_capture_new(&cap, s.wal, s.meta, &co, err)))
+		goto out;
+
+	static struct sn_http_route routes[32];
+	size_t n = 0;
+	routes[n++] =
+	    (struct sn_http_route){"health", SN_GET | SN_HEAD, "/_health", 0, health_handler, &s};
+	routes[n++] =
+	    (struct sn_http_route){"health", SN_GET | SN_HEAD, "/_liveness", 0, health_handler, &s};
+	routes[n++] =
+	    (struct sn_http_route){"ready", SN_GET | SN_HEAD, "/_ready", 0, ready_handler, &s};
+	routes[n++] =
+	    (struct sn_http_route){"ready", SN_GET | SN_HEAD, "/_readiness", 0, ready_handler, &s};
+	routes[n++] = (struct sn_http_route){"metrics", SN_GET, "/metrics", 0, metrics_handler, &s};
+	n += sn_capture_routes(cap, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	routes[n++] = (struct sn_http_route){"root", SN_GET | SN_HEAD, "/", 0, root_handler, &s};
+
+	struct sn_http_options ho = {.listen = c->listen,
+				     .threads = (unsigned)c->http_threads,
+				     .trust_proxy = c->trust_proxy,
+				     .access_log = c->access_log};
+	if ((rc = sn_http_start(&http, &ho, routes, n, err)))
+		goto out;
+	sn_log_info("snout listening on http://%s (port %u), data in %s", c->listen,
+		    sn_http_port(http), c->data_dir);
+
+	int sig = 0;
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	sn_log_info("received %s: shutting down (grace %lld ms)",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)c->shutdown_grace_ms);
+	sn_http_quiesce(http);
+	uint64_t deadline = sn_mono_ns() + (uint64_t)c->shutdown_grace_ms * 1000000u;
+	while (sn_http_inflight(http) > 0 && sn_mono_ns() < deadline)
+		usleep(5000);
+out:
+	if (s.wal) {
+		sn_wal_close(s.wal); /* answers every request still waiting */
+		s.wal = NULL;
+	}
+	if (http)
+		sn_http_stop(http, 2000);
+	sn_capture_free(cap);
+	if (s.meta)
+		sn_meta_close(s.meta);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (rc == 0)
+		sn_log_info("shutdown complete");
+	return rc;
+}

@@ -1,0 +1,206 @@
+/*
+ * test_base.c — the base layer: bounded buffers, arenas, UUIDv7, calendar
+ * arithmetic, JSON wrapper errors, metrics rendering, setting parsers.
+ */
+#include <cmocka.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/base.h"
+
+static void test_buf_max(void **state)
+{
+	(void)state;
+	struct sn_buf b;
+	sn_buf_init(&b, 10);
+	assert_int_equal(sn_buf_appends(&b, "hello"), 0);
+	assert_int_equal(sn_buf_appends(&b, "world"), 0);
+	assert_int_equal(b.len, 10);
+	assert_int_equal(sn_buf_appendc(&b, '!'), SN_ERR_TOO_BIG);
+	assert_int_equal(b.len, 10); /* unchanged */
+	assert_string_equal(b.data, "helloworld");
+	sn_buf_reset(&b);
+	assert_int_equal(sn_buf_appendf(&b, "%d-%s", 42, "x"), 0);
+	assert_string_equal(b.data, "42-x");
+	sn_buf_release(&b);
+}
+
+static void test_buf_json_str(void **state)
+{
+	(void)state;
+	struct sn_buf b;
+	sn_buf_init(&b, 0);
+	const char in[] = "a\"b\\c\n\x01/é";
+	sn_buf_append_json_str(&b, in, sizeof(in) - 1);
+	assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001/é\"");
+	/* Round trip through json-c. */
+	struct json_object *o;
+	assert_int_equal(sn_json_parse(b.data, b.len, &o, NULL), 0);
+	assert_string_equal(json_object_get_string(o), in);
+	json_object_put(o);
+	sn_buf_release(&b);
+}
+
+static void test_arena(void **state)
+{
+	(void)state;
+	struct sn_arena a;
+	sn_arena_init(&a, 64 * 1024);
+	char *p = sn_arena_strdup(&a, "abc");
+	assert_string_equal(p, "abc");
+	void *q = sn_arena_alloc(&a, 3);
+	assert_true(((uintptr_t)q & 15) == 0);
+	/* The maximum holds. */
+	int n = 0;
+	while (sn_arena_alloc(&a, 4000) && n < 1000)
+		n++;
+	assert_true(n < 20);
+	sn_arena_release(&a);
+}
+
+static void test_uuid(void **state)
+{
+	(void)state;
+	struct sn_uuid a, b, c;
+	char s[37];
+	int64_t now = 1735689600000000LL; /* 2025-01-01 */
+	sn_uuid_v7(&a, now);
+	sn_uuid_v7(&b, now);
+	sn_uuid_format(&a, s);
+	assert_int_equal(strlen(s), 36);
+	assert_int_equal(s[14], '7');
+	assert_true(strchr("89ab", s[19]) != NULL);
+	/* The first 48 bits are the millisecond timestamp. */
+	uint64_t ms = 0;
+	for (int i = 0; i < 6; i++)
+		ms = ms << 8 | a.b[i];
+	assert_int_equal(ms, now / 1000);
+	/* Same millisecond: still ordered. */
+	assert_true(memcmp(a.b, b.b, 16) < 0);
+	assert_int_equal(sn_uuid_parse(s, 36, &c), 0);
+	assert_memory_equal(a.b, c.b, 16);
+	assert_int_equal(sn_uuid_parse("0193dc33e9817160b39802b517168f86", 32, &c), 0);
+	sn_uuid_format(&c, s);
+	assert_string_equal(s, "0193dc33-e981-7160-b398-02b517168f86");
+	assert_int_equal(sn_uuid_parse("0193dc33-e981-7160-b398-02b517168f8g", 36, &c),
+			 SN_ERR_INVALID);
+	assert_int_equal(sn_uuid_parse("abc", 3, &c), SN_ERR_INVALID);
+}
+
+static void test_time(void **state)
+{
+	(void)state;
+	char s[32];
+	sn_time_format_rfc3339(0, s);
+	assert_string_equal(s, "1970-01-01T00:00:00.000Z");
+	sn_time_format_rfc3339(1735689599999000LL, s);
+	assert_string_equal(s, "2024-12-31T23:59:59.999Z");
+	sn_time_format_rfc3339(951782400000000LL, s); /* leap day 2000 */
+	assert_string_equal(s, "2000-02-29T00:00:00.000Z");
+	sn_time_format_rfc3339(-1000, s);
+	assert_string_equal(s, "1969-12-31T23:59:59.999Z");
+	assert_int_equal(sn_days_from_civil(2025, 1, 1), 20089);
+	int64_t y;
+	unsigned m, d;
+	sn_civil_from_days(20089, &y, &m, &d);
+	assert_true(y == 2025 && m == 1 && d == 1);
+}
+
+static void test_json_errors(void **state)
+{
+	(void)state;
+	struct json_object *o;
+	struct sn_err err;
+	assert_int_equal(sn_json_parse("{\"a\":1} x", 9, &o, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "byte 8"));
+	assert_int_equal(sn_json_parse("{\"a\":", 5, &o, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "end of input"));
+	assert_int_equal(sn_json_parse("[1,]", 4, &o, &err), SN_ERR_INVALID);
+	assert_int_equal(sn_json_parse("\"\xff\"", 3, &o, &err), SN_ERR_INVALID);
+	/* int64 exactness. */
+	assert_int_equal(sn_json_parse("9007199254740993", 16, &o, &err), 0);
+	assert_int_equal(json_object_get_int64(o), 9007199254740993LL);
+	json_object_put(o);
+}
+
+static void test_metrics(void **state)
+{
+	(void)state;
+	sn_metrics_reset();
+	sn_metrics_declare("t_requests_total", SN_METRIC_COUNTER, "requests");
+	sn_metrics_declare("t_latency_seconds", SN_METRIC_HISTOGRAM, "latency");
+	sn_metric_inc("t_requests_total", "route=\"a\"", 2);
+	sn_metric_inc("t_requests_total", "route=\"a\"", 3);
+	sn_metric_inc("t_requests_total", "route=\"b\"", 1);
+	struct sn_metric_series *h = sn_metric_series("t_latency_seconds", "");
+	sn_metric_observe(h, 0.0007);
+	sn_metric_observe(h, 3);
+	struct sn_buf b;
+	sn_buf_init(&b, 0);
+	sn_metrics_render(&b);
+	assert_non_null(strstr(b.data, "# TYPE t_requests_total counter\n"));
+	assert_non_null(strstr(b.data, "t_requests_total{route=\"a\"} 5\n"));
+	assert_non_null(strstr(b.data, "t_requests_total{route=\"b\"} 1\n"));
+	assert_non_null(strstr(b.data, "t_latency_seconds_bucket{le=\"0.001\"} 1\n"));
+	assert_non_null(strstr(b.data, "t_latency_seconds_bucket{le=\"2.5\"} 1\n"));
+	assert_non_null(strstr(b.data, "t_latency_seconds_bucket{le=\"5\"} 2\n"));
+	assert_non_null(strstr(b.data, "t_latency_seconds_count 2\n"));
+	sn_buf_release(&b);
+	sn_metrics_reset();
+}
+
+static void test_parsers(void **state)
+{
+	(void)state;
+	uint64_t sz;
+	assert_int_equal(sn_parse_size("20MiB", &sz), 0);
+	assert_int_equal(sz, 20u << 20);
+	assert_int_equal(sn_parse_size("512k", &sz), 0);
+	assert_int_equal(sz, 512u << 10);
+	assert_int_equal(sn_parse_size("12", &sz), 0);
+	assert_int_equal(sz, 12);
+	assert_int_equal(sn_parse_size("12 parsecs", &sz), SN_ERR_INVALID);
+	assert_int_equal(sn_parse_size("-1", &sz), SN_ERR_INVALID);
+	int64_t ms;
+	assert_int_equal(sn_parse_duration_ms("1.5s", &ms), 0);
+	assert_int_equal(ms, 1500);
+	assert_int_equal(sn_parse_duration_ms("250ms", &ms), 0);
+	assert_int_equal(ms, 250);
+	assert_int_equal(sn_parse_duration_ms("soon", &ms), SN_ERR_INVALID);
+	bool b;
+	assert_int_equal(sn_parse_bool("yes", &b), 0);
+	assert_true(b);
+	assert_int_equal(sn_parse_bool("off", &b), 0);
+	assert_false(b);
+	assert_int_equal(sn_parse_bool("maybe", &b), SN_ERR_INVALID);
+}
+
+static void test_hashes(void **state)
+{
+	(void)state;
+	char hex[65];
+	sn_sha256_hex("abc", 3, hex);
+	assert_string_equal(hex,
+			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_int_equal(sn_crc32(0, "123456789", 9), 0xCBF43926u);
+	char tok[64];
+	sn_random_token(tok, sizeof(tok), "phc_", 43);
+	assert_int_equal(strlen(tok), 47);
+	assert_true(strncmp(tok, "phc_", 4) == 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_buf_max), cmocka_unit_test(test_buf_json_str),
+	    cmocka_unit_test(test_arena),   cmocka_unit_test(test_uuid),
+	    cmocka_unit_test(test_time),    cmocka_unit_test(test_json_errors),
+	    cmocka_unit_test(test_metrics), cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_hashes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
