@@ -2,11 +2,12 @@
  * test_base.c — the base layer: bounded buffers, arenas, UUIDv7, calendar
  * arithmetic, JSON wrapper errors, metrics rendering, setting parsers.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -4,11 +4,12 @@
  * and token rules, and whole requests to WAL records (shapes, all-or-nothing
  * batches, statuses and messages).
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
