@@ -110,7 +110,8 @@ void sn_log_setup(enum sn_log_level min_level, bool json);
 int sn_log_parse_level(const char *s, enum sn_log_level *out);
 bool sn_log_enabled(enum sn_log_level level);
 void sn_log(enum sn_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sn_logv(enum sn_log_level level, const char *fmt, va_list ap);
+void sn_logv(enum sn_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /* Writes a caller-built JSON object (without trailing newline) as one line,
  * regardless of the text/JSON mode. Used by the access log. */
 void sn_log_raw_line(const char *line, size_t len);

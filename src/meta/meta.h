@@ -90,11 +90,13 @@ int sn_meta_org_first(struct sn_meta *m, struct sn_org *out, struct sn_err *err)
 
 /* Teams. token may be NULL (a fresh phc_ token is generated) or a caller's
  * token (validated: 1–64 printable ASCII, not starting with phx_, unique).
- * timezone may be NULL ("UTC"); it is validated as an IANA name. */
+ * tz may be NULL ("UTC"); it is validated as an IANA name. */
 int sn_meta_team_create(struct sn_meta *m, int64_t org_id, const char *name, const char *token,
-			const char *timezone, struct sn_team *out, struct sn_err *err);
+			const char *tz, struct sn_team *out, struct sn_err *err);
 int sn_meta_team_get(struct sn_meta *m, int64_t id, struct sn_team *out, struct sn_err *err);
-/* The capture hot path: cached; SN_ERR_NOT_FOUND for an unknown token. */
+/* The capture hot path: cached; SN_ERR_NOT_FOUND for an unknown token,
+ * SN_ERR_INVALID for a NULL or empty one. A team created by another process
+ * (the CLI) becomes visible within 5 s (the negative-cache TTL). */
 int sn_meta_team_by_token(struct sn_meta *m, const char *token, struct sn_team *out,
 			  struct sn_err *err);
 /* Calls fn for every team in id order; stops early if fn returns non-zero. */

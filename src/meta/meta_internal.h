@@ -1,0 +1,69 @@
+/*
+ * meta_internal.h — pieces shared by the files of the meta module (and its
+ * unit test), not by the rest of snout: the migration list of the SQLite
+ * backend, the token → team cache, and hooks that let tests drive the
+ * migration runner with their own list and count the SQL lookups behind the
+ * cache.
+ */
+#ifndef SN_META_INTERNAL_H
+#define SN_META_INTERNAL_H
+
+#include "meta/meta.h"
+
+/* ---- migrations (migrations_sqlite.c) ------------------------------------- */
+
+/* One numbered schema change. Versions start at 1 and are consecutive; a
+ * released migration is never edited or removed, only followed by new ones. */
+struct sn_meta_migration {
+	int version;
+	const char *name;
+	const char *sql; /* one or more statements, run in one transaction */
+};
+
+extern const struct sn_meta_migration sn_meta_sqlite_migrations[];
+extern const size_t sn_meta_sqlite_nmigrations;
+
+/* sn_meta_open with a caller-chosen migration list (tests simulate an older
+ * or newer binary with it). migs[i].version must be i + 1. */
+int sn_meta_sqlite_open_with(struct sn_meta **out, const char *path,
+			     const struct sn_meta_migration *migs, size_t nmigs, int *applied,
+			     struct sn_err *err);
+
+/* How many times sn_meta_team_by_token went to SQLite (cache misses). */
+uint64_t sn_meta_sqlite_token_queries(struct sn_meta *m);
+
+/* ---- token → team cache (cache.c) ----------------------------------------- */
+
+/* Negative entries (token known not to exist) live this long and are at most
+ * this many; see cache.c. */
+#define SN_META_NEG_TTL_US (5 * 1000 * 1000)
+#define SN_META_NEG_MAX	   10000
+/* Longest token a lookup can match: struct sn_team.api_token holds 71. */
+#define SN_META_TOKEN_MAX (sizeof(((struct sn_team *)0)->api_token) - 1)
+
+enum sn_meta_cache_result {
+	SN_META_CACHE_MISS = 0, /* ask the database */
+	SN_META_CACHE_HIT,	/* *out filled */
+	SN_META_CACHE_NEGATIVE, /* known unknown, not yet expired */
+};
+
+struct sn_meta_cache;
+
+/* NULL when out of memory. */
+struct sn_meta_cache *sn_meta_cache_new(void);
+void sn_meta_cache_free(struct sn_meta_cache *c);
+/* Lookup under a read lock; tokens longer than SN_META_TOKEN_MAX miss. */
+enum sn_meta_cache_result sn_meta_cache_get(struct sn_meta_cache *c, const char *token, size_t len,
+					    int64_t now_us, struct sn_team *out);
+/* Inserts or replaces the positive entry for t->api_token (replacing a
+ * negative one). Out of memory leaves the cache without the entry, which only
+ * costs a later miss. */
+void sn_meta_cache_put(struct sn_meta_cache *c, const struct sn_team *t);
+/* Records that token does not exist until now_us + SN_META_NEG_TTL_US. Never
+ * replaces a positive entry: a concurrent create wins over a stale miss. */
+void sn_meta_cache_put_negative(struct sn_meta_cache *c, const char *token, size_t len,
+				int64_t now_us);
+/* Number of negative entries (tests check the bound). */
+size_t sn_meta_cache_negative_count(struct sn_meta_cache *c);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * migrations_sqlite.c — the schema of the SQLite metadata backend, as an
+ * append-only list of numbered migrations.
+ *
+ * sn_meta_open (sqlite.c) runs every migration whose version is above the
+ * highest one recorded in schema_migrations(version, name, applied_at), each
+ * in its own transaction together with the row that records it, so a
+ * database is always exactly at some version N: either all of migration N is
+ * there or none of it. A binary that knows migrations 1..M upgrades any
+ * database at N < M by running N+1..M, and refuses a database at N > M.
+ *
+ * Rules for editing this file: never change or remove a migration that has
+ * shipped — add a new one at the end with the next version number. Table and
+ * column names follow PostHog's Django models (posthog_team.api_token, ...)
+ * so that people who know PostHog's schema can find their way, and so a
+ * future PostgreSQL backend can share queries.
+ *
+ * Storage choices:
+ *  - timestamps are INTEGER microseconds since the Unix epoch (UTC), the same
+ *    unit as struct sn_team.created_at_us and sn_now_us(): no parsing on the
+ *    way in or out, and they sort. Only schema_migrations.applied_at is
+ *    ISO-8601 text, because only humans read it.
+ *  - booleans are INTEGER 0/1;
+ *  - ids are INTEGER PRIMARY KEY AUTOINCREMENT, so like PostgreSQL sequences
+ *    they are never reused after a delete (a team id is stamped on every
+ *    event; reusing one would hand old events to a new project);
+ *  - posthog_user.password is a libsodium argon2id string ("$argon2id$...");
+ *    posthog_personalapikey.secure_value is the SHA-256 hex of the key.
+ *
+ * Rejected: a schema created by a single CREATE TABLE IF NOT EXISTS script.
+ * It cannot add a column to an existing table, and it gives no way to tell
+ * which shape a database on disk has.
+ */
+#include "meta/meta_internal.h"
+
+static const char m0001_initial[] =
+    "CREATE TABLE posthog_organization ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " uuid TEXT NOT NULL UNIQUE,"
+    " name TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE posthog_team ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " uuid TEXT NOT NULL UNIQUE,"
+    " organization_id INTEGER NOT NULL"
+    "  REFERENCES posthog_organization(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " api_token TEXT NOT NULL UNIQUE,"
+    " timezone TEXT NOT NULL DEFAULT 'UTC',"
+    " session_recording_opt_in INTEGER NOT NULL DEFAULT 0,"
+    " autocapture_opt_out INTEGER NOT NULL DEFAULT 0,"
+    " anonymize_ips INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX posthog_team_organization_id ON posthog_team(organization_id);"
+    "CREATE TABLE posthog_user ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " uuid TEXT NOT NULL UNIQUE,"
+    " email TEXT NOT NULL UNIQUE,"
+    " password TEXT NOT NULL,"
+    " first_name TEXT NOT NULL DEFAULT '',"
+    " is_active INTEGER NOT NULL DEFAULT 1,"
+    " is_staff INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE posthog_organizationmembership ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " organization_id INTEGER NOT NULL"
+    "  REFERENCES posthog_organization(id) ON DELETE CASCADE,"
+    " user_id INTEGER NOT NULL REFERENCES posthog_user(id) ON DELETE CASCADE,"
+    " level INTEGER NOT NULL DEFAULT 1,"
+    " created_at INTEGER NOT NULL,"
+    " UNIQUE (organization_id, user_id)"
+    ");"
+    "CREATE INDEX posthog_organizationmembership_user_id"
+    " ON posthog_organizationmembership(user_id);"
+    "CREATE TABLE posthog_personalapikey ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " user_id INTEGER NOT NULL REFERENCES posthog_user(id) ON DELETE CASCADE,"
+    " label TEXT NOT NULL DEFAULT '',"
+    " secure_value TEXT NOT NULL UNIQUE,"
+    " mask_value TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " last_used_at INTEGER"
+    ");"
+    "CREATE INDEX posthog_personalapikey_user_id ON posthog_personalapikey(user_id);";
+
+const struct sn_meta_migration sn_meta_sqlite_migrations[] = {
+    {1, "initial: organizations, teams, users, memberships, personal API keys", m0001_initial},
+};
+
+const size_t sn_meta_sqlite_nmigrations = SN_ARRAY_LEN(sn_meta_sqlite_migrations);

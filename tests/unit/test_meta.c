@@ -1,0 +1,860 @@
+/*
+ * test_meta.c — the metadata module against a real SQLite file in a fresh
+ * temporary directory per test: migrations and upgrades, the model's
+ * create/get functions and their validation, secrets at rest (read back with
+ * the sqlite3 API, not through sn_meta), and the token → team cache,
+ * including concurrent lookups.
+ *
+ * argon2id costs ~100 ms a hash (more under ASan), so only test_users and
+ * test_apikeys create users.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "meta/meta.h"
+#include "meta/meta_internal.h"
+
+struct fx {
+	char dir[PATH_MAX];
+	char path[PATH_MAX];
+	struct sn_meta *m;
+	int applied;
+};
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	char p[PATH_MAX + 256];
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	const char *base = getenv("SNOUT_TEST_TMP");
+	if (!base || !*base)
+		base = "/tmp";
+	if (sn_mkdir_p(base, NULL) < 0)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s/test_meta.XXXXXX", base);
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/meta.sqlite3", f->dir);
+	struct sn_err err = {0};
+	if (sn_meta_open(&f->m, f->path, &f->applied, &err) != 0) {
+		fprintf(stderr, "open: %s\n", err.msg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	sn_meta_close(f->m);
+	rm_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* ---- direct SQL, bypassing sn_meta --------------------------------------- */
+
+static int64_t sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int64_t v = -1;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void sql_text(const char *path, const char *sql, char *out, size_t n)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	out[0] = 0;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+		snprintf(out, n, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static void sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static bool has(const char *hay, const char *needle)
+{
+	if (!strstr(hay, needle)) {
+		fprintf(stderr, "message \"%s\" lacks \"%s\"\n", hay, needle);
+		return false;
+	}
+	return true;
+}
+
+/* ---- migrations ------------------------------------------------------------ */
+
+static void test_open_migrations(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	int dbv = -1, codev = -1;
+	assert_int_equal(f->applied, (int)sn_meta_sqlite_nmigrations);
+	assert_int_equal(sn_meta_schema_version(f->m, &dbv, &codev), 0);
+	assert_int_equal(codev, (int)sn_meta_sqlite_nmigrations);
+	assert_int_equal(dbv, codev);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"), codev);
+	char mode[16];
+	sql_text(f->path, "PRAGMA journal_mode", mode, sizeof(mode));
+	assert_string_equal(mode, "wal");
+
+	sn_meta_close(f->m);
+	f->m = NULL;
+	int applied = -1;
+	assert_int_equal(sn_meta_open(&f->m, f->path, &applied, &err), 0);
+	assert_int_equal(applied, 0);
+	assert_int_equal(sn_meta_schema_version(f->m, &dbv, NULL), 0);
+	assert_int_equal(dbv, codev);
+}
+
+/* The real migration list plus one more: what the next snout release would
+ * ship. */
+static struct sn_meta_migration *next_release(const char *sql, size_t *n)
+{
+	*n = sn_meta_sqlite_nmigrations + 1;
+	struct sn_meta_migration *migs = calloc(*n, sizeof(*migs));
+	memcpy(migs, sn_meta_sqlite_migrations, sn_meta_sqlite_nmigrations * sizeof(*migs));
+	migs[*n - 1] = (struct sn_meta_migration){(int)*n, "test: next release", sql};
+	return migs;
+}
+
+static void test_upgrade_appends(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_org org;
+	struct sn_team t, got;
+	assert_int_equal(sn_meta_org_create(f->m, "Acme", &org, &err), 0);
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "Web", NULL, NULL, &t, &err), 0);
+	sn_meta_close(f->m);
+	f->m = NULL;
+
+	size_t n;
+	struct sn_meta_migration *migs =
+	    next_release("ALTER TABLE posthog_team ADD COLUMN test_extra TEXT NOT NULL"
+			 " DEFAULT 'x'; CREATE TABLE snout_test_new (id INTEGER PRIMARY KEY)",
+			 &n);
+	int applied = -1, dbv = -1, codev = -1;
+	assert_int_equal(sn_meta_sqlite_open_with(&f->m, f->path, migs, n, &applied, &err), 0);
+	assert_int_equal(applied, 1);
+	assert_int_equal(sn_meta_schema_version(f->m, &dbv, &codev), 0);
+	assert_int_equal(dbv, (int)n);
+	assert_int_equal(codev, (int)n);
+	/* Old data survived and the new column exists. */
+	assert_int_equal(sn_meta_team_by_token(f->m, t.api_token, &got, &err), 0);
+	assert_int_equal(got.id, t.id);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_team WHERE test_extra='x'"),
+			 1);
+	sn_meta_close(f->m);
+	f->m = NULL;
+
+	/* The older binary (the real list) now refuses the upgraded file. */
+	assert_int_equal(sn_meta_open(&f->m, f->path, &applied, &err), SN_ERR_INVALID);
+	assert_null(f->m);
+	char want[128];
+	snprintf(want, sizeof(want), "database schema version %zu is newer than this snout (%zu)",
+		 n, n - 1);
+	assert_true(has(err.msg, want));
+	free(migs);
+}
+
+static void test_failed_migration_rolls_back(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	sn_meta_close(f->m);
+	f->m = NULL;
+	size_t n;
+	struct sn_meta_migration *migs = next_release("CREATE TABLE half_done (id INTEGER);"
+						      " INSERT INTO no_such_table VALUES (1)",
+						      &n);
+	int applied = -1;
+	assert_int_equal(sn_meta_sqlite_open_with(&f->m, f->path, migs, n, &applied, &err),
+			 SN_ERR_INTERNAL);
+	assert_null(f->m);
+	assert_int_equal(applied, 0);
+	char want[64];
+	snprintf(want, sizeof(want), "migration %zu (test: next release) failed", n);
+	assert_true(has(err.msg, want));
+	assert_true(has(err.msg, "no_such_table"));
+	/* Nothing of the failed migration is left behind. */
+	assert_int_equal(sql_int(f->path, "SELECT MAX(version) FROM schema_migrations"),
+			 (int64_t)n - 1);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'"), 0);
+	assert_int_equal(sn_meta_open(&f->m, f->path, &applied, &err), 0);
+	assert_int_equal(applied, 0);
+	free(migs);
+}
+
+static void test_newer_database_refused(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	sn_meta_close(f->m);
+	f->m = NULL;
+	sql_exec(f->path, "INSERT INTO schema_migrations (version, name, applied_at)"
+			  " VALUES (999, 'from the future', '2099-01-01T00:00:00.000Z')");
+	int applied = -1;
+	assert_int_equal(sn_meta_open(&f->m, f->path, &applied, &err), SN_ERR_INVALID);
+	assert_null(f->m);
+	char want[128];
+	snprintf(want, sizeof(want),
+		 "database schema version 999 is newer than this snout (%zu); upgrade snout",
+		 sn_meta_sqlite_nmigrations);
+	assert_true(has(err.msg, want));
+	assert_true(has(err.msg, f->path));
+}
+
+static void test_open_errors(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_meta *m = NULL;
+	char p[PATH_MAX + 32];
+	snprintf(p, sizeof(p), "%s/no/such/dir/meta.sqlite3", f->dir);
+	assert_int_equal(sn_meta_open(&m, p, NULL, &err), SN_ERR_IO);
+	assert_null(m);
+	assert_true(has(err.msg, p));
+	assert_true(has(err.msg, "unable to open"));
+
+	/* A file that is not a database is refused, not overwritten. */
+	snprintf(p, sizeof(p), "%s/garbage.sqlite3", f->dir);
+	FILE *fp = fopen(p, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 200; i++)
+		fputs("this is not a database, it is a text file\n", fp);
+	fclose(fp);
+	assert_int_equal(sn_meta_open(&m, p, NULL, &err), SN_ERR_IO);
+	assert_null(m);
+	assert_true(has(err.msg, p));
+	assert_true(has(err.msg, "not a database"));
+}
+
+/* ---- organizations and teams ---------------------------------------------- */
+
+static void test_orgs(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_org a, b, got;
+	bool empty = false;
+	assert_int_equal(sn_meta_is_empty(f->m, &empty, &err), 0);
+	assert_true(empty);
+	assert_int_equal(sn_meta_org_first(f->m, &got, &err), SN_ERR_NOT_FOUND);
+
+	int64_t before = sn_now_us();
+	assert_int_equal(sn_meta_org_create(f->m, "Acme", &a, &err), 0);
+	assert_int_equal(sn_meta_org_create(f->m, "Globex", &b, &err), 0);
+	assert_true(a.id > 0 && b.id > a.id);
+	assert_string_equal(a.name, "Acme");
+	assert_int_equal(strlen(a.uuid), 36);
+	assert_string_not_equal(a.uuid, b.uuid);
+	assert_true(a.created_at_us >= before && a.created_at_us <= sn_now_us());
+	assert_int_equal(sn_meta_is_empty(f->m, &empty, &err), 0);
+	assert_false(empty);
+
+	assert_int_equal(sn_meta_org_get(f->m, b.id, &got, &err), 0);
+	assert_memory_equal(&got, &b, sizeof(got));
+	assert_int_equal(sn_meta_org_first(f->m, &got, &err), 0);
+	assert_int_equal(got.id, a.id);
+	assert_int_equal(sn_meta_org_get(f->m, 424242, &got, &err), SN_ERR_NOT_FOUND);
+	assert_true(has(err.msg, "424242"));
+
+	assert_int_equal(sn_meta_org_create(f->m, "", &got, &err), SN_ERR_INVALID);
+	assert_true(has(err.msg, "organization name is required"));
+	char longname[200];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	assert_int_equal(sn_meta_org_create(f->m, longname, &got, &err), SN_ERR_INVALID);
+	assert_true(has(err.msg, "too long"));
+}
+
+static bool is_alnum_str(const char *s)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s))
+			return false;
+	return true;
+}
+
+static void test_teams(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_org org;
+	struct sn_team t, t2, got;
+	assert_int_equal(sn_meta_org_create(f->m, "Acme", &org, &err), 0);
+
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "Web", NULL, NULL, &t, &err), 0);
+	assert_true(t.id > 0);
+	assert_int_equal(t.organization_id, org.id);
+	assert_string_equal(t.name, "Web");
+	assert_string_equal(t.timezone, "UTC");
+	assert_int_equal(strlen(t.api_token), 4 + 43);
+	assert_true(sn_str_has_prefix(t.api_token, "phc_"));
+	assert_true(is_alnum_str(t.api_token + 4));
+	assert_false(t.session_recording_opt_in || t.autocapture_opt_out || t.anonymize_ips);
+	assert_int_equal(sn_meta_team_get(f->m, t.id, &got, &err), 0);
+	assert_memory_equal(&got, &t, sizeof(got));
+
+	/* Caller's token and a real time zone. */
+	assert_int_equal(
+	    sn_meta_team_create(f->m, org.id, "App", "my-token_1", "Europe/Berlin", &t2, &err), 0);
+	assert_string_equal(t2.api_token, "my-token_1");
+	assert_string_equal(t2.timezone, "Europe/Berlin");
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "Again", "my-token_1", NULL, &got, &err),
+			 SN_ERR_EXISTS);
+	assert_true(has(err.msg, "already exists"));
+
+	/* Token validation. */
+	char tok65[66];
+	memset(tok65, 'k', 65);
+	tok65[65] = 0;
+	const char *const bad_tokens[] = {"", "phx_looks_like_a_personal_key", "has space",
+					  "tab\there", tok65};
+	for (size_t i = 0; i < SN_ARRAY_LEN(bad_tokens); i++) {
+		err.msg[0] = 0;
+		assert_int_equal(
+		    sn_meta_team_create(f->m, org.id, "Bad", bad_tokens[i], NULL, &got, &err),
+		    SN_ERR_INVALID);
+		assert_true(has(err.msg, "project API token"));
+	}
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "Bad", "phx_abcdef", NULL, &got, &err),
+			 SN_ERR_INVALID);
+	assert_true(has(err.msg, "must not start with phx_"));
+	/* Exactly 64 is fine. */
+	char tok64[65];
+	memset(tok64, 'k', 64);
+	tok64[64] = 0;
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "Max", tok64, NULL, &got, &err), 0);
+
+	/* Time zone validation. */
+	static const char *const good_tz[] = {"UTC", "America/New_York", "Asia/Kolkata",
+					      "Etc/GMT+5"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(good_tz); i++) {
+		char tok[32];
+		snprintf(tok, sizeof(tok), "tz-ok-%zu", i);
+		assert_int_equal(
+		    sn_meta_team_create(f->m, org.id, "Tz", tok, good_tz[i], &got, &err), 0);
+		assert_string_equal(got.timezone, good_tz[i]);
+	}
+	static const char *const bad_tz[] = {
+	    "Mars/Olympus_Mons",
+	    "../../../etc/passwd",
+	    "Europe/../UTC",
+	    "/etc/passwd",
+	    "zone.tab",
+	    "Europe",
+	    "",
+	    "Europe/Berlin\n",
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(bad_tz); i++) {
+		err.msg[0] = 0;
+		assert_int_equal(
+		    sn_meta_team_create(f->m, org.id, "Tz", NULL, bad_tz[i], &got, &err),
+		    SN_ERR_INVALID);
+		assert_true(has(err.msg, "IANA"));
+	}
+
+	/* Unknown organization, unknown team. */
+	assert_int_equal(sn_meta_team_create(f->m, 999, "Orphan", NULL, NULL, &got, &err),
+			 SN_ERR_NOT_FOUND);
+	assert_true(has(err.msg, "organization 999 does not exist"));
+	assert_int_equal(sn_meta_team_get(f->m, 999, &got, &err), SN_ERR_NOT_FOUND);
+	/* Nothing the failures above tried was stored. */
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_team"),
+			 3 + (int64_t)SN_ARRAY_LEN(good_tz));
+}
+
+struct list_acc {
+	int64_t ids[16];
+	int n;
+	int stop_after;
+};
+
+static int collect(void *arg, const struct sn_team *t)
+{
+	struct list_acc *a = arg;
+	a->ids[a->n++] = t->id;
+	return a->n == a->stop_after;
+}
+
+static void test_team_list(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_org org;
+	struct sn_team t[4];
+	struct list_acc acc = {0};
+	assert_int_equal(sn_meta_team_list(f->m, collect, &acc, &err), 0);
+	assert_int_equal(acc.n, 0);
+	assert_int_equal(sn_meta_org_create(f->m, "Acme", &org, &err), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(sn_meta_team_create(f->m, org.id, "T", NULL, NULL, &t[i], &err),
+				 0);
+	assert_int_equal(sn_meta_team_list(f->m, collect, &acc, &err), 0);
+	assert_int_equal(acc.n, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(acc.ids[i], t[i].id);
+	struct list_acc early = {.stop_after = 2};
+	assert_int_equal(sn_meta_team_list(f->m, collect, &early, &err), 0);
+	assert_int_equal(early.n, 2);
+}
+
+/* ---- users, memberships, keys ------------------------------------------------ */
+
+static void test_users(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_user u, got;
+	assert_int_equal(sn_meta_user_create(f->m, "Ada.Lovelace@Example.COM", "correct horse",
+					     "Ada", true, &u, &err),
+			 0);
+	assert_string_equal(u.email, "ada.lovelace@example.com");
+	assert_string_equal(u.first_name, "Ada");
+	assert_true(u.is_active);
+	assert_true(u.is_staff);
+	assert_int_equal(strlen(u.uuid), 36);
+
+	/* The password is stored as an argon2id string, not as itself. */
+	char stored[256];
+	sql_text(f->path, "SELECT password FROM posthog_user", stored, sizeof(stored));
+	assert_true(sn_str_has_prefix(stored, "$argon2id$"));
+	assert_null(strstr(stored, "correct horse"));
+
+	assert_int_equal(sn_meta_user_by_email(f->m, "ADA.lovelace@example.com", &got, &err), 0);
+	assert_memory_equal(&got, &u, sizeof(got));
+	assert_int_equal(sn_meta_user_by_email(f->m, "bob@example.com", &got, &err),
+			 SN_ERR_NOT_FOUND);
+
+	/* Duplicate email, whatever its case. */
+	assert_int_equal(sn_meta_user_create(f->m, "ada.lovelace@EXAMPLE.com", "another password",
+					     NULL, false, &got, &err),
+			 SN_ERR_EXISTS);
+	assert_true(has(err.msg, "already exists"));
+
+	/* Validation, before any hashing. */
+	static const char *const bad_emails[] = {
+	    "",
+	    "no-at-sign",
+	    "two@@example.com",
+	    "a@b@c",
+	    "@example.com",
+	    "ada@",
+	    "ada lovelace@example.com",
+	    "ada@exa\tmple.com",
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(bad_emails); i++) {
+		err.msg[0] = 0;
+		assert_int_equal(sn_meta_user_create(f->m, bad_emails[i], "long enough", NULL,
+						     false, &got, &err),
+				 SN_ERR_INVALID);
+		assert_true(has(err.msg, "email"));
+	}
+	char longmail[300];
+	memset(longmail, 'a', sizeof(longmail));
+	memcpy(longmail + 250, "@x.io", 6);
+	assert_int_equal(
+	    sn_meta_user_create(f->m, longmail, "long enough", NULL, false, &got, &err),
+	    SN_ERR_INVALID);
+	assert_true(has(err.msg, "too long"));
+	assert_int_equal(
+	    sn_meta_user_create(f->m, "bob@example.com", "short", NULL, false, &got, &err),
+	    SN_ERR_INVALID);
+	assert_true(has(err.msg, "password is too short"));
+	/* Length counts characters, not bytes: seven "ä" are 14 bytes but too short. */
+	assert_int_equal(sn_meta_user_create(f->m, "bob@example.com",
+					     "\xc3\xa4\xc3\xa4\xc3\xa4"
+					     "\xc3\xa4\xc3\xa4\xc3\xa4"
+					     "\xc3\xa4",
+					     NULL, false, &got, &err),
+			 SN_ERR_INVALID);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_user"), 1);
+
+	/* Password checks: right, wrong, unknown email — the last two alike. */
+	assert_int_equal(sn_meta_user_check_password(f->m, "ADA.LOVELACE@example.com",
+						     "correct horse", &got, &err),
+			 0);
+	assert_int_equal(got.id, u.id);
+	char wrong_msg[512];
+	assert_int_equal(sn_meta_user_check_password(f->m, "ada.lovelace@example.com",
+						     "correct horsE", &got, &err),
+			 SN_ERR_AUTH);
+	snprintf(wrong_msg, sizeof(wrong_msg), "%s", err.msg);
+	assert_int_equal(
+	    sn_meta_user_check_password(f->m, "nobody@example.com", "correct horse", &got, &err),
+	    SN_ERR_AUTH);
+	assert_string_equal(err.msg, wrong_msg);
+	assert_int_equal(sn_meta_user_check_password(f->m, "not an email", "x", &got, &err),
+			 SN_ERR_AUTH);
+}
+
+static void test_memberships(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_org org, other;
+	enum sn_member_level level = 0;
+	assert_int_equal(sn_meta_org_create(f->m, "Acme", &org, &err), 0);
+	assert_int_equal(sn_meta_org_create(f->m, "Other", &other, &err), 0);
+	/* A user row without an argon2 hash: memberships do not care. */
+	sql_exec(f->path, "INSERT INTO posthog_user (uuid, email, password, created_at)"
+			  " VALUES ('u1', 'm@example.com', 'x', 0)");
+	int64_t uid = sql_int(f->path, "SELECT id FROM posthog_user");
+
+	assert_int_equal(sn_meta_membership_add(f->m, org.id, uid, SN_LEVEL_OWNER, &err), 0);
+	assert_int_equal(sn_meta_membership_level(f->m, org.id, uid, &level, &err), 0);
+	assert_int_equal(level, SN_LEVEL_OWNER);
+	assert_int_equal(sn_meta_membership_add(f->m, org.id, uid, SN_LEVEL_MEMBER, &err),
+			 SN_ERR_EXISTS);
+	assert_true(has(err.msg, "already a member"));
+	assert_int_equal(sn_meta_membership_level(f->m, other.id, uid, &level, &err),
+			 SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_meta_membership_add(f->m, other.id, uid, (enum sn_member_level)3, &err),
+			 SN_ERR_INVALID);
+	assert_int_equal(sn_meta_membership_add(f->m, other.id, uid + 100, SN_LEVEL_ADMIN, &err),
+			 SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_meta_membership_add(f->m, other.id, uid, SN_LEVEL_ADMIN, &err), 0);
+	assert_int_equal(sn_meta_membership_level(f->m, other.id, uid, &level, &err), 0);
+	assert_int_equal(level, SN_LEVEL_ADMIN);
+}
+
+static void test_apikeys(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_user u, who;
+	struct sn_apikey k, k2, got;
+	char key[136], key2[136], sql[256], stored[128], hex[65];
+	assert_int_equal(
+	    sn_meta_user_create(f->m, "k@example.com", "password1", NULL, false, &u, &err), 0);
+
+	assert_int_equal(sn_meta_apikey_create(f->m, u.id, "ci", NULL, key, sizeof(key), &k, &err),
+			 0);
+	assert_int_equal(strlen(key), 4 + 47);
+	assert_true(sn_str_has_prefix(key, "phx_"));
+	assert_true(is_alnum_str(key + 4));
+	char mask[16];
+	snprintf(mask, sizeof(mask), "phx_...%s", key + strlen(key) - 4);
+	assert_string_equal(k.mask, mask);
+	assert_string_equal(k.label, "ci");
+	assert_int_equal(k.user_id, u.id);
+	assert_int_equal(k.last_used_at_us, 0);
+
+	/* At rest: SHA-256 hex of the key, and the key itself nowhere. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT secure_value FROM posthog_personalapikey WHERE id = %lld",
+		 (long long)k.id);
+	sql_text(f->path, sql, stored, sizeof(stored));
+	sn_sha256_hex(key, strlen(key), hex);
+	assert_string_equal(stored, hex);
+	snprintf(sql, sizeof(sql),
+		 "SELECT COUNT(*) FROM posthog_personalapikey WHERE secure_value = '%s'"
+		 " OR mask_value = '%s' OR label = '%s'",
+		 key, key, key);
+	assert_int_equal(sql_int(f->path, sql), 0);
+
+	/* Authenticate: right key, then wrong ones. */
+	int64_t before = sn_now_us();
+	assert_int_equal(sn_meta_apikey_authenticate(f->m, key, &who, &got, &err), 0);
+	assert_int_equal(who.id, u.id);
+	assert_string_equal(who.email, "k@example.com");
+	assert_int_equal(got.id, k.id);
+	assert_true(got.last_used_at_us >= before);
+	char bad[136];
+	snprintf(bad, sizeof(bad), "%s", key);
+	bad[10] = bad[10] == 'A' ? 'B' : 'A';
+	static const char *const wrong[] = {"", "phx_", "phc_notakey", NULL};
+	assert_int_equal(sn_meta_apikey_authenticate(f->m, bad, &who, &got, &err), SN_ERR_AUTH);
+	assert_string_equal(err.msg, "invalid personal API key");
+	for (size_t i = 0; i < SN_ARRAY_LEN(wrong); i++) {
+		err.msg[0] = 0;
+		assert_int_equal(sn_meta_apikey_authenticate(f->m, wrong[i], &who, &got, &err),
+				 SN_ERR_AUTH);
+		assert_string_equal(err.msg, "invalid personal API key");
+	}
+
+	/* last_used_at moves at most once a minute. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT last_used_at FROM posthog_personalapikey WHERE id = %lld",
+		 (long long)k.id);
+	int64_t first_use = sql_int(f->path, sql);
+	assert_true(first_use >= before);
+	assert_int_equal(sn_meta_apikey_authenticate(f->m, key, &who, &got, &err), 0);
+	assert_int_equal(sql_int(f->path, sql), first_use);
+	assert_int_equal(got.last_used_at_us, first_use);
+	char upd[256];
+	snprintf(upd, sizeof(upd),
+		 "UPDATE posthog_personalapikey SET last_used_at = last_used_at - 61000000"
+		 " WHERE id = %lld",
+		 (long long)k.id);
+	sql_exec(f->path, upd);
+	assert_int_equal(sn_meta_apikey_authenticate(f->m, key, &who, &got, &err), 0);
+	assert_true(sql_int(f->path, sql) >= first_use);
+	assert_int_equal(got.last_used_at_us, sql_int(f->path, sql));
+
+	/* Caller-supplied keys. */
+	assert_int_equal(sn_meta_apikey_create(f->m, u.id, NULL, "phx_my_own_key", key2,
+					       sizeof(key2), &k2, &err),
+			 0);
+	assert_string_equal(key2, "phx_my_own_key");
+	assert_string_equal(k2.mask, "phx_..._key");
+	assert_int_equal(sn_meta_apikey_authenticate(f->m, "phx_my_own_key", &who, NULL, &err), 0);
+	assert_int_equal(sn_meta_apikey_create(f->m, u.id, NULL, "phx_my_own_key", key2,
+					       sizeof(key2), &k2, &err),
+			 SN_ERR_EXISTS);
+	assert_int_equal(
+	    sn_meta_apikey_create(f->m, u.id, NULL, "phx_short", key2, sizeof(key2), &k2, &err),
+	    SN_ERR_INVALID);
+	assert_true(has(err.msg, "12 to 128"));
+	assert_int_equal(sn_meta_apikey_create(f->m, u.id, NULL, "phc_not_personal_key", key2,
+					       sizeof(key2), &k2, &err),
+			 SN_ERR_INVALID);
+	assert_true(has(err.msg, "must start with phx_"));
+	assert_int_equal(
+	    sn_meta_apikey_create(f->m, u.id + 50, NULL, NULL, key2, sizeof(key2), &k2, &err),
+	    SN_ERR_NOT_FOUND);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_personalapikey"), 2);
+
+	/* A deactivated user's key stops working. */
+	sql_exec(f->path, "UPDATE posthog_user SET is_active = 0");
+	assert_int_equal(sn_meta_apikey_authenticate(f->m, key, &who, &got, &err), SN_ERR_AUTH);
+}
+
+/* ---- token cache ------------------------------------------------------------ */
+
+static void test_token_lookup(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_org org;
+	struct sn_team t, got;
+	assert_int_equal(sn_meta_org_create(f->m, "Acme", &org, &err), 0);
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "Web", NULL, "Asia/Tokyo", &t, &err), 0);
+	assert_int_equal(sn_meta_team_by_token(f->m, t.api_token, &got, &err), 0);
+	assert_memory_equal(&got, &t, sizeof(got));
+
+	assert_int_equal(sn_meta_team_by_token(f->m, "phc_unknown", &got, &err), SN_ERR_NOT_FOUND);
+	assert_true(has(err.msg, "invalid"));
+	assert_int_equal(sn_meta_team_by_token(f->m, "", &got, &err), SN_ERR_INVALID);
+	assert_int_equal(sn_meta_team_by_token(f->m, NULL, &got, &err), SN_ERR_INVALID);
+	char huge[300];
+	memset(huge, 'z', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = 0;
+	assert_int_equal(sn_meta_team_by_token(f->m, huge, &got, &err), SN_ERR_NOT_FOUND);
+
+	/* An unknown token reaches SQLite once, then the negative cache answers. */
+	uint64_t q0 = sn_meta_sqlite_token_queries(f->m);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(sn_meta_team_by_token(f->m, "phc_flood", &got, &err),
+				 SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_meta_sqlite_token_queries(f->m) - q0, 1);
+	/* A known token is answered from memory too. */
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(sn_meta_team_by_token(f->m, t.api_token, &got, &err), 0);
+	assert_int_equal(sn_meta_sqlite_token_queries(f->m) - q0, 1);
+
+	/* Creating a project whose token was just cached as unknown makes it
+	 * visible at once. */
+	struct sn_team late;
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "Late", "phc_flood", NULL, &late, &err),
+			 0);
+	assert_int_equal(sn_meta_team_by_token(f->m, "phc_flood", &got, &err), 0);
+	assert_int_equal(got.id, late.id);
+
+	/* A fresh handle fills its cache from the database. */
+	sn_meta_close(f->m);
+	f->m = NULL;
+	assert_int_equal(sn_meta_open(&f->m, f->path, NULL, &err), 0);
+	q0 = sn_meta_sqlite_token_queries(f->m);
+	assert_int_equal(sn_meta_team_by_token(f->m, t.api_token, &got, &err), 0);
+	assert_memory_equal(&got, &t, sizeof(got));
+	assert_int_equal(sn_meta_team_by_token(f->m, t.api_token, &got, &err), 0);
+	assert_int_equal(sn_meta_sqlite_token_queries(f->m) - q0, 1);
+}
+
+static void test_cache_negative_ttl_and_bound(void **state)
+{
+	(void)state;
+	struct sn_meta_cache *c = sn_meta_cache_new();
+	struct sn_team t = {.id = 7}, got;
+	int64_t now = 1700000000000000;
+	assert_non_null(c);
+	snprintf(t.api_token, sizeof(t.api_token), "tok");
+
+	assert_int_equal(sn_meta_cache_get(c, "nope", 4, now, &got), SN_META_CACHE_MISS);
+	sn_meta_cache_put_negative(c, "nope", 4, now);
+	assert_int_equal(sn_meta_cache_get(c, "nope", 4, now + 1, &got), SN_META_CACHE_NEGATIVE);
+	assert_int_equal(sn_meta_cache_get(c, "nope", 4, now + SN_META_NEG_TTL_US - 1, &got),
+			 SN_META_CACHE_NEGATIVE);
+	assert_int_equal(sn_meta_cache_get(c, "nope", 4, now + SN_META_NEG_TTL_US, &got),
+			 SN_META_CACHE_MISS);
+
+	/* A stale miss never hides a team that was put meanwhile... */
+	sn_meta_cache_put(c, &t);
+	sn_meta_cache_put_negative(c, "tok", 3, now);
+	assert_int_equal(sn_meta_cache_get(c, "tok", 3, now, &got), SN_META_CACHE_HIT);
+	assert_int_equal(got.id, 7);
+	/* ...and a put replaces a negative entry. */
+	snprintf(t.api_token, sizeof(t.api_token), "nope");
+	t.id = 8;
+	sn_meta_cache_put(c, &t);
+	assert_int_equal(sn_meta_cache_get(c, "nope", 4, now + 1, &got), SN_META_CACHE_HIT);
+	assert_int_equal(got.id, 8);
+	assert_int_equal(sn_meta_cache_negative_count(c), 0);
+
+	/* A flood of distinct unknown tokens stays bounded; teams survive it. */
+	char tok[32];
+	for (int i = 0; i < SN_META_NEG_MAX * 2 + 17; i++) {
+		int n = snprintf(tok, sizeof(tok), "flood-%d", i);
+		sn_meta_cache_put_negative(c, tok, (size_t)n, now + i);
+		assert_true(sn_meta_cache_negative_count(c) <= SN_META_NEG_MAX);
+	}
+	assert_true(sn_meta_cache_negative_count(c) > 0);
+	assert_int_equal(sn_meta_cache_get(c, "tok", 3, now, &got), SN_META_CACHE_HIT);
+	assert_int_equal(sn_meta_cache_get(c, "nope", 4, now, &got), SN_META_CACHE_HIT);
+	sn_meta_cache_free(c);
+}
+
+#define NTHREADS	   8
+#define NKNOWN		   16
+#define NLATE		   8
+#define LOOKUPS_PER_THREAD 4000
+
+struct conc {
+	struct sn_meta *m;
+	struct sn_team known[NKNOWN];
+	int failures;
+	int late_seen;
+};
+
+static void *lookup_worker(void *arg)
+{
+	struct conc *c = arg;
+	struct sn_team got;
+	struct sn_err err;
+	char tok[32];
+	for (int i = 0; i < LOOKUPS_PER_THREAD; i++) {
+		const struct sn_team *want = &c->known[i % NKNOWN];
+		if (sn_meta_team_by_token(c->m, want->api_token, &got, &err) != 0 ||
+		    memcmp(&got, want, sizeof(got)) != 0)
+			__atomic_fetch_add(&c->failures, 1, __ATOMIC_RELAXED);
+		snprintf(tok, sizeof(tok), "unknown-%d", i % 97);
+		if (sn_meta_team_by_token(c->m, tok, &got, &err) != SN_ERR_NOT_FOUND)
+			__atomic_fetch_add(&c->failures, 1, __ATOMIC_RELAXED);
+		/* Teams being created meanwhile: either not there yet or right. */
+		snprintf(tok, sizeof(tok), "late-%d", i % NLATE);
+		int r = sn_meta_team_by_token(c->m, tok, &got, &err);
+		if (r == 0 && strcmp(got.api_token, tok) != 0)
+			__atomic_fetch_add(&c->failures, 1, __ATOMIC_RELAXED);
+		else if (r == 0)
+			__atomic_fetch_add(&c->late_seen, 1, __ATOMIC_RELAXED);
+		else if (r != SN_ERR_NOT_FOUND)
+			__atomic_fetch_add(&c->failures, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_concurrent_lookups(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_org org;
+	struct conc c = {.m = f->m};
+	assert_int_equal(sn_meta_org_create(f->m, "Acme", &org, &err), 0);
+	for (int i = 0; i < NKNOWN; i++)
+		assert_int_equal(
+		    sn_meta_team_create(f->m, org.id, "T", NULL, NULL, &c.known[i], &err), 0);
+
+	pthread_t th[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, lookup_worker, &c), 0);
+	struct sn_team late[NLATE];
+	for (int i = 0; i < NLATE; i++) {
+		char tok[32];
+		snprintf(tok, sizeof(tok), "late-%d", i);
+		assert_int_equal(sn_meta_team_create(f->m, org.id, "L", tok, NULL, &late[i], &err),
+				 0);
+		usleep(1000);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(c.failures, 0);
+
+	/* Every late team is visible right away despite the negative cache. */
+	struct sn_team got;
+	for (int i = 0; i < NLATE; i++) {
+		assert_int_equal(sn_meta_team_by_token(f->m, late[i].api_token, &got, &err), 0);
+		assert_int_equal(got.id, late[i].id);
+	}
+}
+
+int main(void)
+{
+	sn_log_setup(SN_LOG_WARN, false);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_open_migrations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_appends, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_migration_rolls_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_database_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_orgs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_teams, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_team_list, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_memberships, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_lookup, setup, teardown),
+	    cmocka_unit_test(test_cache_negative_ttl_and_bound),
+	    cmocka_unit_test_setup_teardown(test_concurrent_lookups, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
