@@ -21,10 +21,12 @@
 
 /* ---- body decoders (decode.c, lzstring.c) ------------------------------------ */
 
-/* gzip (RFC 1952, also accepts zlib/raw-deflate-free gzip members concatenated)
- * into out, appending. Fails with SN_ERR_TOO_BIG as soon as the output would
- * exceed max_out (zip bombs stop early), SN_ERR_INVALID for a corrupt or
- * truncated stream (message says which). */
+/* gzip (RFC 1952) only, no zlib or raw deflate; concatenated members are
+ * decoded in turn; anything after the last member that is not another member
+ * is SN_ERR_INVALID. Appends to out. Fails with SN_ERR_TOO_BIG as soon as this
+ * call's output would exceed max_out (out->max applies too), so zip bombs
+ * stop early; SN_ERR_INVALID for a corrupt or truncated stream (message says
+ * which). Every decoder here leaves out as it was on failure. */
 int sn_gunzip(const void *in, size_t len, size_t max_out, struct sn_buf *out, struct sn_err *err);
 bool sn_is_gzip(const void *in, size_t len); /* starts with 1f 8b */
 
@@ -32,7 +34,7 @@ bool sn_is_gzip(const void *in, size_t len); /* starts with 1f 8b */
 int sn_base64_decode(const char *in, size_t len, struct sn_buf *out, struct sn_err *err);
 /* PostHog capture's sniffing rules (spec/posthog-wire.md §1.2): the first
  * 128 bytes are all base64 alphabet (loose: spaces allowed too) and the total
- * length is a multiple of 4. */
+ * length is a multiple of 4. False for empty input. */
 bool sn_looks_like_base64(const char *in, size_t len, bool loose);
 /* Within the first 128 bytes, starts with or contains after '&' one of
  * data=, _=, ip=, compression=. */
@@ -40,14 +42,16 @@ bool sn_looks_like_form(const char *in, size_t len);
 
 /* lz-string's decompressFromBase64 (the posthog-js "lz64" compression):
  * the result is UTF-8 (lone surrogates become U+FFFD). SN_ERR_TOO_BIG past
- * max_out bytes of output, SN_ERR_INVALID for malformed input. */
+ * max_out bytes of output (and at most 2^30 UTF-16 units), SN_ERR_INVALID for
+ * malformed input. */
 int sn_lzstring_decompress_base64(const char *in, size_t len, size_t max_out, struct sn_buf *out,
 				  struct sn_err *err);
 
 /* application/x-www-form-urlencoded: finds field name and appends its
  * url-decoded value ('+' → space, %XX) to out. Returns 0, or SN_ERR_NOT_FOUND
  * when the field is absent, SN_ERR_INVALID for a bad %-escape. When the
- * field appears several times the first wins. */
+ * field appears several times the first wins. Keys are url-decoded before
+ * comparing; a field without '=' is present with an empty value. */
 int sn_form_get(const char *body, size_t len, const char *name, struct sn_buf *out);
 /* Url-decodes in[0..len) into out (appending); '+' becomes a space. */
 int sn_url_decode(const char *in, size_t len, struct sn_buf *out);
