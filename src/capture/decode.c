@@ -53,6 +53,17 @@ static bool legacy_path(const char *path)
 	return !(sn_str_ieq(path, n, "/i/v0/e") || sn_str_ieq(path, n, "/batch"));
 }
 
+/* `curl -d '{...}'` sends JSON with the form content type; PostHog refuses
+ * it, we read it as the JSON it is (an object or array cannot be a form). */
+static bool looks_like_json(const char *p, size_t n)
+{
+	while (n && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+		p++;
+		n--;
+	}
+	return n && (*p == '{' || *p == '[');
+}
+
 /* Replaces every ' ' with '+' in place (urldecoding turned '+' into spaces). */
 static void spaces_to_plus(struct sn_buf *b)
 {
@@ -97,7 +108,7 @@ int sn_capture_decode_payload(const struct sn_capture_request *req, struct sn_bu
 	/* 3. Form decoding, only for the form content type. */
 	const char *form_compression = NULL;
 	char form_comp_buf[32];
-	if (is_form_content_type(req->content_type)) {
+	if (is_form_content_type(req->content_type) && !looks_like_json(p, n)) {
 		if (!sn_looks_like_form(p, n)) {
 			rc = sn_err_set(err, SN_ERR_INVALID,
 					"failed to decode request: expected form data");
