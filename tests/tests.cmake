@@ -32,7 +32,7 @@ if(SNOUT_BLACKBOX_TESTS)
     get_filename_component(tname ${src} NAME_WE)
     add_test(NAME blackbox.${tname}
       COMMAND node --test --test-reporter=spec ${src})
-    set_tests_properties(blackbox.${tname} PROPERTIES LABELS blackbox TIMEOUT 900
+    set_tests_properties(blackbox.${tname} PROPERTIES LABELS blackbox TIMEOUT 900 RESOURCE_LOCK snout_server
       ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp;NODE_PATH=${CMAKE_SOURCE_DIR}/tests/blackbox/node_modules")
   endforeach()
 endif()
