@@ -32,22 +32,23 @@ enum sn_wal_type {
 };
 
 struct sn_wal_options {
-	const char *dir;             /* directory for segments and the checkpoint file */
-	uint64_t segment_bytes;      /* roll to a new segment past this size (default 64 MiB) */
-	size_t buffer_bytes;         /* in-memory append buffer; appenders wait when full (default 16 MiB) */
-	uint32_t max_record_bytes;   /* largest payload accepted (default 64 MiB) */
+	const char *dir;	/* directory for segments and the checkpoint file */
+	uint64_t segment_bytes; /* roll to a new segment past this size (default 64 MiB) */
+	size_t buffer_bytes;	/* each of the two append buffers (memory is twice this; min 4 KiB,
+				   default 16 MiB); appenders wait when full */
+	uint32_t max_record_bytes; /* largest payload accepted (default 64 MiB, at most 1 GiB) */
 };
 
 struct sn_wal_stats {
-	uint64_t head_lsn;          /* end of the last appended record */
-	uint64_t durable_lsn;       /* everything below is on disk */
+	uint64_t head_lsn;	    /* end of the last appended record */
+	uint64_t durable_lsn;	    /* everything below is on disk */
 	uint64_t checkpoint_lsn;    /* everything below is consumed by later stages */
-	uint64_t bytes_written;     /* since open */
-	uint64_t fsyncs;            /* since open */
+	uint64_t bytes_written;	    /* since open */
+	uint64_t fsyncs;	    /* since open */
 	uint64_t records_appended;  /* since open */
 	uint64_t records_recovered; /* valid records found after the checkpoint at open */
-	uint64_t corrupt_bytes;     /* bytes skipped or cut off at open */
-	uint64_t segments;          /* segment files currently on disk */
+	uint64_t corrupt_bytes;	    /* bytes skipped or cut off at open */
+	uint64_t segments;	    /* segment files currently on disk */
 };
 
 struct sn_wal;
@@ -80,10 +81,14 @@ int sn_wal_append(struct sn_wal *w, const struct sn_wal_rec *recs, size_t n, uin
 /* Called once from the flusher thread (or inline, if lsn is already durable)
  * with status 0 when everything below lsn is durable, or a negative SN_ERR_*
  * when the write or fsync failed. Must not block or call back into the log. */
+/* Returns SN_ERR_INVALID for an lsn beyond the head, SN_ERR_NOMEM/TOO_BIG
+ * when the waiter queue (at most 4M entries) cannot grow; once the log has
+ * failed, fn runs inline with SN_ERR_IO and the call returns 0. */
 typedef void (*sn_wal_durable_fn)(void *arg, int status);
 int sn_wal_when_durable(struct sn_wal *w, uint64_t lsn, sn_wal_durable_fn fn, void *arg);
 
-/* Blocks until lsn is durable; returns 0 or the write/fsync error. */
+/* Blocks until lsn is durable; returns 0 or the write/fsync error, or
+ * SN_ERR_INVALID for an lsn beyond the head (which would never come). */
 int sn_wal_wait_durable(struct sn_wal *w, uint64_t lsn);
 
 /* Records that everything below lsn is consumed; persisted atomically
@@ -104,10 +109,10 @@ bool sn_wal_writable(struct sn_wal *w);
 struct sn_wal_reader;
 
 struct sn_wal_entry {
-	uint64_t lsn;      /* where the record starts */
-	uint64_t end_lsn;  /* where the next record starts */
+	uint64_t lsn;	  /* where the record starts */
+	uint64_t end_lsn; /* where the next record starts */
 	uint8_t type;
-	const char *data;  /* valid until the next call */
+	const char *data; /* valid until the next call */
 	uint32_t len;
 };
 
