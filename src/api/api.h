@@ -53,8 +53,17 @@ int sn_serve(const struct sn_config *c, struct sn_err *err);
 int sn_open_meta(const struct sn_config *c, struct sn_meta **out, int *applied, struct sn_err *err);
 
 /* First start: on an empty metadata database, creates an organization, a
- * team and an admin user (SNOUT_BOOTSTRAP_* variables when set) and prints
- * the credentials to out once. Does nothing on a database that has data. */
-int sn_bootstrap(struct sn_meta *m, const struct sn_config *c, FILE *out, struct sn_err *err);
+ * team and an admin user (SNOUT_BOOTSTRAP_* variables when set). The
+ * credentials come back in info (created == false on a database that already
+ * had data) for the caller to print once, after the server listens. */
+struct sn_bootstrap_info {
+	bool created;
+	char token[72];
+	char api_key[160];
+	char email[256];
+	char password[64]; /* empty when it came from SNOUT_BOOTSTRAP_PASSWORD */
+};
+int sn_bootstrap(struct sn_meta *m, struct sn_bootstrap_info *info, struct sn_err *err);
+void sn_bootstrap_print(const struct sn_bootstrap_info *info, const char *address, FILE *out);
 
 #endif

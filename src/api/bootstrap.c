@@ -14,8 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sn_bootstrap(struct sn_meta *m, const struct sn_config *c, FILE *out, struct sn_err *err)
+int sn_bootstrap(struct sn_meta *m, struct sn_bootstrap_info *info, struct sn_err *err)
 {
+	memset(info, 0, sizeof(*info));
 	bool empty;
 	int rc = sn_meta_is_empty(m, &empty, err);
 	if (rc)
@@ -56,6 +57,24 @@ int sn_bootstrap(struct sn_meta *m, const struct sn_config *c, FILE *out, struct
 	if ((rc = sn_meta_apikey_create(m, user.id, "bootstrap", key && *key ? key : NULL,
 					plain_key, sizeof(plain_key), &ak, err)))
 		goto fail;
+	info->created = true;
+	snprintf(info->token, sizeof(info->token), "%s", team.api_token);
+	snprintf(info->api_key, sizeof(info->api_key), "%s", plain_key);
+	snprintf(info->email, sizeof(info->email), "%s", user.email);
+	if (generated_pw)
+		snprintf(info->password, sizeof(info->password), "%s", password);
+	sn_log_info("bootstrap: created organization %lld, team %lld, user %s", (long long)org.id,
+		    (long long)team.id, user.email);
+	return 0;
+fail:
+	sn_err_prefix(err, "first-start setup failed");
+	return rc;
+}
+
+void sn_bootstrap_print(const struct sn_bootstrap_info *info, const char *address, FILE *out)
+{
+	if (!info->created)
+		return;
 	fprintf(out,
 		"\n"
 		"  snout is set up. These credentials are shown once; keep them.\n"
@@ -66,13 +85,7 @@ int sn_bootstrap(struct sn_meta *m, const struct sn_config *c, FILE *out, struct
 		"    admin password:           %s\n"
 		"    UI and API address:       http://%s/\n"
 		"\n",
-		team.api_token, plain_key, user.email,
-		generated_pw ? password : "(from SNOUT_BOOTSTRAP_PASSWORD)", c->listen);
+		info->token, info->api_key, info->email,
+		info->password[0] ? info->password : "(from SNOUT_BOOTSTRAP_PASSWORD)", address);
 	fflush(out);
-	sn_log_info("bootstrap: created organization %lld, team %lld, user %s", (long long)org.id,
-		    (long long)team.id, user.email);
-	return 0;
-fail:
-	sn_err_prefix(err, "first-start setup failed");
-	return rc;
 }

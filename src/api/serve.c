@@ -171,7 +171,8 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 		goto out;
 	if (applied)
 		sn_log_info("meta: applied %d migration(s)", applied);
-	if ((rc = sn_bootstrap(s.meta, c, stdout, err)))
+	struct sn_bootstrap_info boot;
+	if ((rc = sn_bootstrap(s.meta, &boot, err)))
 		goto out;
 
 	char waldir[1200];
@@ -229,6 +230,12 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 				     .access_log = c->access_log};
 	if ((rc = sn_http_start(&http, &ho, routes, n, err)))
 		goto out;
+	char addr[160];
+	snprintf(addr, sizeof(addr), "%s", c->listen);
+	char *colon = strrchr(addr, ':');
+	if (colon)
+		snprintf(colon, sizeof(addr) - (size_t)(colon - addr), ":%u", sn_http_port(http));
+	sn_bootstrap_print(&boot, addr, stdout);
 	sn_log_info("snout listening on http://%s (port %u), data in %s", c->listen,
 		    sn_http_port(http), c->data_dir);
 

@@ -111,7 +111,7 @@ int sn_log_parse_level(const char *s, enum sn_log_level *out);
 bool sn_log_enabled(enum sn_log_level level);
 void sn_log(enum sn_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sn_logv(enum sn_log_level level, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 /* Writes a caller-built JSON object (without trailing newline) as one line,
  * regardless of the text/JSON mode. Used by the access log. */
 void sn_log_raw_line(const char *line, size_t len);
@@ -162,6 +162,9 @@ uint64_t sn_hash64(const void *data, size_t len);
 uint32_t sn_crc32(uint32_t crc, const void *data, size_t len);
 
 /* ---- JSON (json-c) ------------------------------------------------------------ */
+
+/* Deepest nesting accepted anywhere (session recordings nest DOM trees). */
+#define SN_JSON_MAX_DEPTH 1000
 
 /* Parses exactly one JSON value from text (strict mode: no trailing garbage,
  * no comments). On failure returns SN_ERR_INVALID with the byte offset and

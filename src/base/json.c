@@ -2,8 +2,9 @@
  * json.c — the one place that talks to json-c.
  *
  * json-c is used in strict mode: one value, no trailing bytes, no comments,
- * exact int64 round trip. We keep its tokener per call (allocation is small)
- * and report the byte offset where parsing stopped, so a client learns where
+ * exact int64 round trip. Nesting is limited to SN_JSON_MAX_DEPTH (json-c's
+ * default of 32 refuses the rrweb DOM snapshots of ordinary pages). We keep its tokener per call
+ * (allocation is small) and report the byte offset where parsing stopped, so a client learns where
  * its JSON is broken. Serialisation is compact and does not escape '/'.
  */
 #include "base.h"
@@ -15,7 +16,7 @@ int sn_json_parse(const char *text, size_t len, struct json_object **out, struct
 	*out = NULL;
 	if (len > INT32_MAX)
 		return sn_err_set(err, SN_ERR_TOO_BIG, "JSON text is larger than 2 GiB");
-	struct json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
+	struct json_tokener *tok = json_tokener_new_ex(SN_JSON_MAX_DEPTH);
 	if (!tok)
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

@@ -34,7 +34,7 @@ export async function startServer(opts = {}) {
   let stdout = '', stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`snout did not start:\n${stderr}`)), 15000);
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`snout did not start:\n${stderr}`)); }, 15000);
     child.stderr.on('data', (d) => {
       stderr += d;
       const m = /listening on \S+ \(port (\d+)\)/.exec(stderr);

@@ -1,0 +1,314 @@
+// The snout command line: help and exit codes, migrate, team/user/apikey
+// administration, settings precedence (flag > env > config file), first-start
+// bootstrap and the data-directory lock.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, tempDir, cleanup, walEvents, BIN, TOKEN, API_KEY } from './lib.mjs';
+
+// Runs snout with a clean SNOUT_* environment plus env.
+function snout(args, env = {}) {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SNOUT_') || k === 'SNOUT_BIN'));
+  const r = spawnSync(BIN, args, { env: { ...base, ...env }, encoding: 'utf8', timeout: 15000 });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function sendOne(url, token) {
+  const res = await fetch(`${url}/e/`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ event: 'cli check', distinct_id: 'cli', token }) });
+  return res.status;
+}
+
+test('--help, no command, unknown command', () => {
+  let r = snout(['--help']);
+  assert.equal(r.code, 0);
+  for (const c of ['serve', 'migrate', 'team list', 'team create', 'user create', 'apikey create', 'wal dump', 'wal stats']) {
+    assert.ok(r.stdout.includes(c), `--help lists ${c}`);
+  }
+  assert.match(r.stdout, /--listen/, 'the settings are listed');
+  assert.match(r.stdout, /SNOUT_DATA_DIR/);
+
+  r = snout([]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Usage: snout <command>/);
+  assert.equal(r.stdout, '');
+
+  r = snout(['frobnicate']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown command 'frobnicate'/);
+
+  r = snout(['--version']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^snout \d+\.\d+\.\d+/);
+});
+
+test('every subcommand has --help (exit 0)', () => {
+  const cases = [
+    [['serve', '--help'], /Usage: snout serve/],
+    [['migrate', '--help'], /Usage: snout migrate/],
+    [['team', '--help'], /snout team list/],
+    [['team', 'create', '--help'], /snout team create --name/],
+    [['user', 'create', '--help'], /Usage: snout user create --email/],
+    [['apikey', 'create', '--help'], /Usage: snout apikey create --email/],
+    [['wal', 'dump', '--help'], /snout wal dump/],
+    [['wal', '--help'], /snout wal stats/],
+  ];
+  for (const [args, re] of cases) {
+    const r = snout(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, re, args.join(' '));
+  }
+  // Missing subcommands are usage errors.
+  for (const args of [['team'], ['user'], ['apikey'], ['wal']]) {
+    assert.equal(snout(args).code, 2, args.join(' '));
+  }
+  const d = tempDir();
+  try {
+    const bad = snout(['team', 'frob', '--data-dir', d]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /unknown subcommand/);
+  } finally { cleanup(d); }
+});
+
+test('migrate applies once, then reports 0', () => {
+  const d = tempDir();
+  try {
+    let r = snout(['migrate', '--data-dir', d]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = /applied (\d+) migration\(s\); schema version (\d+) \(this snout knows (\d+)\)/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.ok(Number(m[1]) >= 1);
+    assert.equal(m[2], m[3]);
+    r = snout(['migrate', '--data-dir', d]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, new RegExp(`applied 0 migration\\(s\\); schema version ${m[2]} \\(this snout knows ${m[2]}\\)`));
+    // The data dir may also come from the environment.
+    r = snout(['migrate'], { SNOUT_DATA_DIR: d });
+    assert.match(r.stdout, /applied 0 migration/);
+  } finally { cleanup(d); }
+});
+
+test('team create without an organization fails clearly', () => {
+  const d = tempDir();
+  try {
+    const r = snout(['team', 'create', '--name', 'X', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /snout team create: no organization yet/);
+    assert.equal(r.stdout, '');
+    const u = snout(['user', 'create', '--email', 'a@b.c', '--password', 'long enough pw', '--data-dir', d]);
+    assert.notEqual(u.code, 0);
+    assert.match(u.stderr, /no organization yet/);
+  } finally { cleanup(d); }
+});
+
+test('teams, users and API keys after the first start', async () => {
+  const srv = await startServer();
+  const d = srv.dataDir;
+  try {
+    // team create / list (works while the server runs)
+    let r = snout(['team', 'create', '--name', 'Second Project', '--data-dir', d]);
+    assert.equal(r.code, 0, r.stderr);
+    const tok = /project API key: (phc_[A-Za-z0-9]+)/.exec(r.stdout)?.[1];
+    assert.ok(tok, r.stdout);
+    assert.match(r.stdout, /created team 2 "Second Project" in organization 1/);
+    r = snout(['team', 'create', '--name', 'Own Token', '--token', 'phc_my_own_token_123', '--data-dir', d]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /project API key: phc_my_own_token_123/);
+    r = snout(['team', 'list', '--data-dir', d]);
+    assert.equal(r.code, 0);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 4, r.stdout);
+    assert.match(lines[0], /id\s+org\s+api_token/);
+    assert.match(lines[1], new RegExp(`^1\\s+1\\s+${TOKEN}\\s+.*Default Project$`));
+    assert.match(lines[2], new RegExp(`^2\\s+1\\s+${tok}\\s+.*Second Project$`));
+    assert.match(lines[3], /^3\s+1\s+phc_my_own_token_123\s/);
+    // The new token is live for capture.
+    assert.equal(await sendOne(srv.url, tok), 200);
+    const e = walEvents(d).find((x) => x.token === tok);
+    assert.equal(e.team_id, 2);
+
+    r = snout(['team', 'create', '--name', 'Bad', '--token', 'phx_abc', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /must not start with phx_/);
+    r = snout(['team', 'create', '--name', 'Dup', '--token', 'phc_my_own_token_123', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /already exists/);
+    r = snout(['team', 'create', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /--name is required/);
+    r = snout(['team', 'create', '--name', 'Y', '--org-id', '99', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /no organization with that --org-id/);
+
+    // user create
+    r = snout(['user', 'create', '--email', 'Jane@Example.com', '--password', 'a good long password', '--first-name', 'Jane', '--level', 'admin', '--data-dir', d]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /created user \d+ jane@example\.com in organization 1/);
+    r = snout(['user', 'create', '--email', 'jane@example.com', '--password', 'another long password', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /already exists/);
+    r = snout(['user', 'create', '--email', 'short@example.com', '--password', 'abc', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /password is too short/);
+    r = snout(['user', 'create', '--email', 'lvl@example.com', '--password', 'a good long password', '--level', 'god', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /--level must be member, admin or owner/);
+    r = snout(['user', 'create', '--email', 'no-at-sign', '--password', 'a good long password', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /email is not valid/);
+    r = snout(['user', 'create', '--email', 'x@example.com', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /--email and --password are required/);
+
+    // apikey create
+    r = snout(['apikey', 'create', '--email', 'jane@example.com', '--label', 'ci', '--data-dir', d]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.trim(), /^phx_[A-Za-z0-9]{20,}$/);
+    const r2 = snout(['apikey', 'create', '--email', 'jane@example.com', '--data-dir', d]);
+    assert.notEqual(r2.stdout.trim(), r.stdout.trim(), 'each key is new');
+    r = snout(['apikey', 'create', '--email', 'nobody@example.com', '--data-dir', d]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /no user with that email/);
+    assert.equal(r.stdout, '');
+  } finally {
+    await srv.stop();
+    cleanup(d);
+  }
+});
+
+test('settings: flag beats env beats config file', async () => {
+  const d = tempDir();
+  const cfg = join(d, 'snout.conf');
+  // 192.0.2.x / 198.51.100.x are TEST-NETs: not local, so binding fails.
+  writeFileSync(cfg, '# test config\nlisten = 192.0.2.1:0\nlog_level = "warn"\n');
+  const env = { SNOUT_DATA_DIR: join(d, 'data') };
+  try {
+    // file only: its (wrong) address is used
+    let r = snout(['serve', '--config', cfg], env);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /cannot listen on 192\.0\.2\.1:0/);
+    // SNOUT_CONFIG names the file too
+    r = snout(['serve'], { ...env, SNOUT_CONFIG: cfg });
+    assert.match(r.stderr, /cannot listen on 192\.0\.2\.1:0/);
+    // env beats the file
+    r = snout(['serve', '--config', cfg], { ...env, SNOUT_LISTEN: '198.51.100.1:0' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /cannot listen on 198\.51\.100\.1:0/);
+    // the flag beats both: the server starts on a free port
+    const srv = await startServer({ dataDir: join(d, 'data'), env: { SNOUT_LISTEN: '198.51.100.1:0', SNOUT_LOG_LEVEL: 'info' }, args: ['--config', cfg, '--listen', '127.0.0.1:0'] });
+    try {
+      assert.ok(srv.port > 0);
+      assert.match(srv.stderr, /listening on http:\/\/127\.0\.0\.1:0 \(port \d+\)/);
+      assert.equal((await fetch(`${srv.url}/_health`)).status, 200);
+    } finally { await srv.stop(); }
+    // --flag=value form; the file's log_level = warn would hide the
+    // "listening" info line that startServer waits for.
+    const s2 = await startServer({ dataDir: join(d, 'data'), args: ['--config', cfg, '--listen=127.0.0.1:0', '--log-level=info'] });
+    try {
+      assert.match(s2.stderr, / info  snout listening/);
+    } finally { await s2.stop(); }
+    // Without the flag the file's warn level holds: no info lines at all.
+    r = snout(['serve', '--config', cfg], { ...env, SNOUT_LISTEN: '198.51.100.1:0' });
+    assert.doesNotMatch(r.stderr, / info  /);
+  } finally { cleanup(d); }
+});
+
+test('bad settings and unknown flags are refused, naming the key', () => {
+  const d = tempDir();
+  try {
+    const env = { SNOUT_DATA_DIR: d, SNOUT_LISTEN: '127.0.0.1:0' };
+    let r = snout(['serve', '--event-body-max', 'lots'], env);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--event-body-max: event_body_max: 'lots' is not a size/);
+    r = snout(['serve'], { ...env, SNOUT_LOG_LEVEL: 'loud' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /environment variable SNOUT_LOG_LEVEL: log_level: 'loud'/);
+    r = snout(['serve', '--http-threads', '99999'], env);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /http_threads/);
+    r = snout(['serve', '--trust-proxy', 'maybe'], env);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /trust_proxy: 'maybe' is not a boolean/);
+    const cfg = join(d, 'bad.conf');
+    writeFileSync(cfg, 'listen = 127.0.0.1:0\nshutdown_grace = forever\n');
+    r = snout(['serve', '--config', cfg], { SNOUT_DATA_DIR: d });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, new RegExp(`${cfg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: shutdown_grace: 'forever' is not a duration`));
+    writeFileSync(cfg, 'no_such_key = 1\n');
+    r = snout(['serve', '--config', cfg], { SNOUT_DATA_DIR: d });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /:1: unknown setting 'no_such_key'/);
+    r = snout(['serve', '--config', join(d, 'missing.conf')], { SNOUT_DATA_DIR: d });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot read config file/);
+    r = snout(['serve', '--no-such-flag'], env);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown flag '--no-such-flag'/);
+    r = snout(['serve', 'positional'], env);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unexpected argument 'positional'/);
+    r = snout(['serve', '--listen'], env);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /flag '--listen' needs a value/);
+    r = snout(['migrate', '--bogus', 'x'], env);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /unknown flag '--bogus'/);
+  } finally { cleanup(d); }
+});
+
+test('first start prints the credentials once; bootstrap env values are used', async () => {
+  const srv = await startServer();
+  const d = srv.dataDir;
+  try {
+    assert.match(srv.stdout, new RegExp(`project API key \\(SDKs\\):\\s+${TOKEN}\\n`));
+    assert.match(srv.stdout, new RegExp(`personal API key \\(API\\):\\s+${API_KEY}\\n`));
+    assert.match(srv.stdout, /admin login:\s+admin@example\.com/);
+    assert.match(srv.stdout, /admin password:\s+\(from SNOUT_BOOTSTRAP_PASSWORD\)/);
+    assert.doesNotMatch(srv.stdout, /correct horse battery/, 'the given password is not echoed');
+    assert.equal(await sendOne(srv.url, TOKEN), 200);
+    await srv.stop();
+    const again = await startServer({ dataDir: d, env: { SNOUT_BOOTSTRAP_TOKEN: 'phc_some_other_token' } });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      assert.doesNotMatch(again.stdout, /API key/);
+      assert.doesNotMatch(again.stdout, /phc_|phx_/);
+      assert.match(again.stderr, /SNOUT_BOOTSTRAP_\* variables ignored/);
+      assert.equal(await sendOne(again.url, TOKEN), 200, 'the first token still works');
+      assert.equal(await sendOne(again.url, 'phc_some_other_token'), 401, 'the later bootstrap value was not applied');
+    } finally { await again.stop(); }
+  } finally { cleanup(d); }
+});
+
+test('without bootstrap env a token, key and password are generated and work', async () => {
+  const srv = await startServer({ env: { SNOUT_BOOTSTRAP_TOKEN: '', SNOUT_BOOTSTRAP_API_KEY: '', SNOUT_BOOTSTRAP_EMAIL: '', SNOUT_BOOTSTRAP_PASSWORD: '' } });
+  try {
+    const tok = /project API key \(SDKs\):\s+(phc_\S+)/.exec(srv.stdout)?.[1];
+    assert.ok(tok, srv.stdout);
+    assert.notEqual(tok, TOKEN);
+    assert.match(srv.stdout, /personal API key \(API\):\s+phx_\S{20,}/);
+    assert.match(srv.stdout, /admin login:\s+admin@snout\.local/);
+    assert.match(srv.stdout, /admin password:\s+\S{12,}/);
+    assert.equal(await sendOne(srv.url, tok), 200);
+    assert.equal(await sendOne(srv.url, TOKEN), 401);
+  } finally {
+    await srv.stop();
+    cleanup(srv.dataDir);
+  }
+});
+
+test('a second server on the same data directory fails with "in use"', async () => {
+  const srv = await startServer();
+  try {
+    await assert.rejects(startServer({ dataDir: srv.dataDir }), /data directory .* is in use by another snout process/);
+    const r = snout(['serve', '--data-dir', srv.dataDir, '--listen', '127.0.0.1:0']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /in use/);
+    // The first one is unaffected.
+    assert.equal(await sendOne(srv.url, TOKEN), 200);
+  } finally {
+    await srv.stop();
+    cleanup(srv.dataDir);
+  }
+});
