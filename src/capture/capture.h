@@ -63,6 +63,7 @@ struct sn_capture_batch {
 	int64_t team_id;
 	char token[72];
 	const char *reason; /* on failure: a metrics label such as "missing_distinct_id" */
+	size_t nevents;	    /* events in the request once its JSON parsed (also on failure) */
 };
 
 void sn_capture_batch_init(struct sn_capture_batch *b);

@@ -122,7 +122,7 @@ static void capture_handler(struct sn_http_request *req, void *vctx)
 	sn_capture_batch_init(&b);
 	int rc = sn_capture_process(&cr, &b, &status, &err);
 	if (rc) {
-		count_rejected(b.reason, 1);
+		count_rejected(b.reason, b.nevents ? b.nevents : 1);
 		const char *type = status == 401 ? "authentication_error" : "validation_error";
 		sn_http_reply_error(req, status, type, b.reason ? b.reason : "invalid_request",
 				    err.msg, NULL);

@@ -1,3 +1,4 @@
+// fuzz-sources: src/base/*.c src/wal/*.c
 /*
  * fuzz_wal.c — libFuzzer target for WAL recovery and reading: the input
  * bytes become segment files (and optionally a checkpoint) in a temp

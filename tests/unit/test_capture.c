@@ -2,7 +2,9 @@
  * test_capture.c — the capture protocol without a server: the decoding
  * pipeline, the timestamp rules with the spec's worked examples, distinct_id
  * and token rules, and whole requests to WAL records (shapes, all-or-nothing
- * batches, statuses and messages).
+ * batches, statuses and messages), and the strict JSON scanner those
+ * requests are parsed with (a valid/invalid corpus after JSONTestSuite,
+ * string decoding, numbers, the verbatim "data" of records).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <zlib.h>
 
 #include "capture/capture.h"
+#include "capture/jsonscan.h"
 
 #define NOW_US 1735732800000000LL /* 2025-01-01T12:00:00Z */
 
@@ -130,6 +133,259 @@ static void test_token_rules(void **state)
 	memset(longtok, 'a', 65);
 	assert_non_null(sn_capture_token_invalid(longtok, 65));
 	assert_non_null(sn_capture_token_invalid("ph\xc3\xa9", 4));
+}
+
+/* ---- the JSON scanner ------------------------------------------------------------- */
+
+static int scan(const char *text, size_t len, struct sn_err *err)
+{
+	return sn_jscan_document(text, len, NULL, err);
+}
+
+static char *nest(int depth)
+{
+	static char buf[2 * SN_JSCAN_MAX_DEPTH + 8];
+	memset(buf, '[', (size_t)depth);
+	memset(buf + depth, ']', (size_t)depth);
+	buf[2 * depth] = 0;
+	return buf;
+}
+
+static void test_jscan_valid(void **state)
+{
+	(void)state;
+	static const char *ok[] = {
+	    "0",
+	    "-0",
+	    "1.5e+10",
+	    "1E-2",
+	    "-1.0e0",
+	    "0.25",
+	    "123456789012345678901234567890",
+	    "1e999",
+	    "true",
+	    "false",
+	    "null",
+	    "\"\"",
+	    "[]",
+	    "{}",
+	    " \t\r\n[ 1 , 2 ]\n",
+	    "{\"a\":{\"b\":[null,true,false,{}]},\"\":0}",
+	    "{\"a\":1,\"a\":2}",
+	    "\"\\ud800\"",	  /* a lone surrogate escape is valid grammar */
+	    "\"\\udc00\\ud800\"", /* so is a reversed pair */
+	    "\"\\u0000\"",
+	    "\"\\/\\b\\f\\n\\r\\t\\\"\\\\\\uABCD\"",
+	    "\"\xf4\x8f\xbf\xbf\"", /* U+10FFFF */
+	    "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"",
+	    "\"\x7f\"", /* DEL is not a control character for JSON */
+	    "[\"a\",{\"b\":[[],[{}]]}]",
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(ok); i++) {
+		struct sn_err err = {0};
+		if (scan(ok[i], strlen(ok[i]), &err))
+			fail_msg("'%s' refused: %s", ok[i], err.msg);
+	}
+	/* 31 nested containers (json-c's default) pass, 32 do not. */
+	assert_int_equal(scan(nest(SN_JSCAN_MAX_DEPTH), 2 * SN_JSCAN_MAX_DEPTH, NULL), 0);
+	struct sn_err err;
+	assert_int_equal(scan(nest(SN_JSCAN_MAX_DEPTH + 1), 2 * SN_JSCAN_MAX_DEPTH + 2, &err),
+			 SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "nesting too deep"));
+	/* A NUL byte inside a string is a control character; after the value,
+	 * trailing data. */
+	assert_int_equal(scan("\"a\0\"", 4, NULL), SN_ERR_INVALID);
+	assert_int_equal(scan("1\0", 2, NULL), SN_ERR_INVALID);
+}
+
+static void test_jscan_invalid(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		const char *msg; /* a part of the message */
+	} bad[] = {
+	    {"", "unexpected end of input at byte 0"},
+	    {" ", "unexpected end of input at byte 1"},
+	    {"[", "unexpected end of input at byte 1"},
+	    {"\"abc", "unexpected end of input at byte 4"},
+	    {"[1,]", "at byte 3: unexpected character"},
+	    {"{\"a\":1,}", "at byte 7: expected a quoted object key"},
+	    {"[,1]", "at byte 1"},
+	    {"[1 2]", "at byte 3: expected ',' or ']'"},
+	    {"{\"a\" 1}", "at byte 5: expected ':'"},
+	    {"{1:2}", "at byte 1: expected a quoted object key"},
+	    {"{\"a\":1}x", "at byte 7: unexpected data after the value"},
+	    {"1 2", "at byte 2: unexpected data"},
+	    {"[1]]", "at byte 3"},
+	    {"01", "at byte 1: invalid number (leading zero)"},
+	    {"-01", "at byte 2"},
+	    {"00", "at byte 1"},
+	    {"1.", "unexpected end of input"},
+	    {"[1.]", "at byte 3: invalid number"},
+	    {"[1.e5]", "at byte 3"},
+	    {".5", "at byte 0"},
+	    {"-.5", "at byte 1"},
+	    {"+1", "at byte 0"},
+	    {"1e", "unexpected end of input"},
+	    {"[1e+]", "at byte 4"},
+	    {"-", "unexpected end of input"},
+	    {"[0x10]", "at byte 2"},
+	    {"NaN", "at byte 0"},
+	    {"Infinity", "at byte 0"},
+	    {"-Infinity", "at byte 1"},
+	    {"nul", "unexpected end of input"},
+	    {"[nulL]", "at byte 4: invalid literal"},
+	    {"True", "at byte 0"},
+	    {"'a'", "at byte 0"},
+	    {"\"a\x01\"", "at byte 2: control character"},
+	    {"\"\t\"", "at byte 1: control character"},
+	    {"\"\n\"", "at byte 1: control character"},
+	    {"\"\\x\"", "at byte 2: invalid escape"},
+	    {"\"\\u12\"", "at byte 5: invalid \\u escape"},
+	    {"\"\\u12G4\"", "at byte 5"},
+	    {"\"\\U0041\"", "at byte 2"},
+	    {"\xef\xbb\xbf{}", "at byte 0"},			  /* BOM */
+	    {"\"\xc0\x80\"", "at byte 1: invalid UTF-8"},	  /* overlong NUL */
+	    {"\"\xe0\x80\xaf\"", "at byte 1: invalid UTF-8"},	  /* overlong '/' */
+	    {"\"\xed\xa0\x80\"", "at byte 1: invalid UTF-8"},	  /* encoded surrogate */
+	    {"\"\xf4\x90\x80\x80\"", "at byte 1: invalid UTF-8"}, /* past U+10FFFF */
+	    {"\"\xc3\"", "at byte 1: invalid UTF-8"},		  /* cut sequence */
+	    {"\"\x80\"", "at byte 1: invalid UTF-8"},		  /* lone continuation */
+	    {"\xc3\xa9", "at byte 0: unexpected character"},	  /* UTF-8 outside a string */
+	    {"\f1", "at byte 0"},				  /* form feed is no whitespace */
+	    {"\v1", "at byte 0"},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(bad); i++) {
+		struct sn_err err = {0};
+		int rc = scan(bad[i].text, strlen(bad[i].text), &err);
+		if (rc != SN_ERR_INVALID)
+			fail_msg("'%s' accepted", bad[i].text);
+		if (strncmp(err.msg, "invalid JSON", 12) != 0 || !strstr(err.msg, bad[i].msg))
+			fail_msg("'%s': message '%s' lacks '%s'", bad[i].text, err.msg, bad[i].msg);
+	}
+}
+
+static char *unescaped(const char *json)
+{
+	static char out[256];
+	struct sn_jspan v;
+	struct sn_buf b;
+	assert_int_equal(sn_jscan_document(json, strlen(json), &v, NULL), 0);
+	assert_int_equal(v.type, SN_JSTRING);
+	sn_buf_init(&b, 0);
+	assert_int_equal(sn_jspan_unescape(&v, &b), 0);
+	assert_true(b.len < sizeof(out));
+	memcpy(out, b.data, b.len + 1);
+	sn_buf_release(&b);
+	return out;
+}
+
+static void test_jscan_strings(void **state)
+{
+	(void)state;
+	assert_string_equal(unescaped("\"plain\""), "plain");
+	assert_string_equal(unescaped("\"\\\"\\\\\\/\\b\\f\\n\\r\\t\""), "\"\\/\b\f\n\r\t");
+	assert_string_equal(unescaped("\"\\u00e9\\u20AC\""), "\xc3\xa9\xe2\x82\xac");
+	assert_string_equal(unescaped("\"\\ud83d\\ude00\""), "\xf0\x9f\x98\x80");
+	/* json-c 0.16 turns this valid pair (U+1DA00) into U+FFFD; not us. */
+	assert_string_equal(unescaped("\"\\ud836\\ude00\""), "\xf0\x9d\xa8\x80");
+	/* Unpaired surrogates become U+FFFD, as json-c does. */
+	assert_string_equal(unescaped("\"\\ud800x\""), "\xef\xbf\xbdx");
+	assert_string_equal(unescaped("\"\\udc00\\ud800\""), "\xef\xbf\xbd\xef\xbf\xbd");
+	assert_string_equal(unescaped("\"\\ud800\\u0041\""), "\xef\xbf\xbd"
+							     "A");
+	assert_string_equal(unescaped("\"\\ud800\\ud800\\udc00\""), "\xef\xbf\xbd\xf0\x90\x80\x80");
+
+	struct sn_jspan v;
+	const char *k = "\"\\u0065v\\u0065nt\"";
+	assert_int_equal(sn_jscan_document(k, strlen(k), &v, NULL), 0);
+	assert_true(v.flags & SN_JSPAN_ESCAPED);
+	assert_true(sn_jspan_str_eq(&v, "event", 5));
+	assert_false(sn_jspan_str_eq(&v, "even", 4));
+	assert_false(sn_jspan_str_eq(&v, "events", 6));
+	const char *z = "\"a\\u0000b\"";
+	assert_int_equal(sn_jscan_document(z, strlen(z), &v, NULL), 0);
+	assert_true(sn_jspan_str_eq(&v, "a\0b", 3));
+	assert_false(sn_jspan_str_eq(&v, "a", 1));
+}
+
+static void test_jscan_numbers(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		int64_t v;
+	} ints[] = {
+	    {"0", 0},
+	    {"-0", 0},
+	    {"42", 42},
+	    {"-17", -17},
+	    {"9223372036854775807", INT64_MAX},
+	    {"9223372036854775808", INT64_MAX}, /* saturates, like json-c */
+	    {"123456789012345678901234567890", INT64_MAX},
+	    {"-9223372036854775808", INT64_MIN},
+	    {"-9223372036854775809", INT64_MIN},
+	};
+	struct sn_jspan v;
+	for (size_t i = 0; i < SN_ARRAY_LEN(ints); i++) {
+		int64_t x = 1;
+		assert_int_equal(sn_jscan_document(ints[i].text, strlen(ints[i].text), &v, NULL),
+				 0);
+		assert_int_equal(v.type, SN_JNUMBER);
+		assert_true(v.flags & SN_JSPAN_INT);
+		assert_int_equal(sn_jspan_int64(&v, &x), 0);
+		assert_true(x == ints[i].v);
+	}
+	double d;
+	int64_t x;
+	assert_int_equal(sn_jscan_document("-2.5e3", 6, &v, NULL), 0);
+	assert_false(v.flags & SN_JSPAN_INT);
+	assert_int_equal(sn_jspan_int64(&v, &x), SN_ERR_INVALID);
+	assert_int_equal(sn_jspan_double(&v, &d), 0);
+	assert_true(d == -2500.0);
+	assert_int_equal(sn_jscan_document("\"1\"", 3, &v, NULL), 0);
+	assert_int_equal(sn_jspan_int64(&v, &x), SN_ERR_INVALID);
+}
+
+static void test_jscan_cursor(void **state)
+{
+	(void)state;
+	/* Pull API: keys, nested iteration, spans that are the bytes as sent. */
+	const char *t = " { \"a\" : [ 1 , {\"x\" : \"y\"} ] , \"b\\u0021\" : \"s\\n\" } ";
+	struct sn_jscan s;
+	struct sn_jspan k, v;
+	sn_jscan_init(&s, t, strlen(t), NULL);
+	assert_int_equal(sn_jscan_peek(&s), SN_JOBJECT);
+	assert_int_equal(sn_jscan_enter(&s), 0);
+	assert_int_equal(sn_jscan_next_key(&s, &k), 1);
+	assert_true(sn_jspan_str_eq(&k, "a", 1));
+	assert_int_equal(sn_jscan_peek(&s), SN_JARRAY);
+	assert_int_equal(sn_jscan_enter(&s), 0);
+	assert_int_equal(sn_jscan_next_elem(&s), 1);
+	assert_int_equal(sn_jscan_skip(&s, &v), 0);
+	assert_int_equal(v.type, SN_JNUMBER);
+	assert_int_equal(sn_jscan_next_elem(&s), 1);
+	assert_int_equal(sn_jscan_skip(&s, &v), 0);
+	assert_int_equal(v.type, SN_JOBJECT);
+	assert_int_equal(v.len, strlen("{\"x\" : \"y\"}"));
+	assert_memory_equal(v.p, "{\"x\" : \"y\"}", v.len);
+	assert_int_equal(sn_jscan_next_elem(&s), 0);
+	assert_int_equal(sn_jscan_next_key(&s, &k), 1);
+	assert_true(sn_jspan_str_eq(&k, "b!", 2));
+	assert_int_equal(sn_jscan_skip(&s, &v), 0);
+	assert_true(sn_jspan_str_eq(&v, "s\n", 2));
+	assert_int_equal(sn_jscan_next_key(&s, &k), 0);
+	assert_int_equal(s.depth, 0);
+	assert_int_equal(sn_jscan_finish(&s), 0);
+	/* A missing comma between members is caught by the iteration. */
+	const char *u = "{\"a\":1 \"b\":2}";
+	sn_jscan_init(&s, u, strlen(u), NULL);
+	assert_int_equal(sn_jscan_enter(&s), 0);
+	assert_int_equal(sn_jscan_next_key(&s, &k), 1);
+	assert_int_equal(sn_jscan_skip(&s, &v), 0);
+	assert_int_equal(sn_jscan_next_key(&s, &k), SN_ERR_INVALID);
+	assert_int_equal(s.err_off, 7);
 }
 
 /* ---- whole requests ---------------------------------------------------------------- */
@@ -405,6 +661,174 @@ static void test_recordings(void **state)
 	assert_int_equal(r.status, 400);
 }
 
+/* The "data" of record i as raw bytes. */
+static const char *raw_data(const char *rec, size_t len, size_t *n)
+{
+	const char *d = strstr(rec, ",\"data\":");
+	assert_non_null(d);
+	d += 8;
+	*n = (size_t)(rec + len - 1 - d); /* up to the record's closing brace */
+	return d;
+}
+
+static void test_verbatim_data(void **state)
+{
+	(void)state;
+	/* Whitespace, escapes and number spellings survive byte for byte. */
+	const char *ev = "{ \"event\" : \"a\\u00e9\\n\", \"distinct_id\":\"d\\/1\",\n"
+			 "\t\"properties\": {\"q\": \"x\\\"y\\/z\", \"n\": 1.50, \"e\": 1E+2,"
+			 " \"u\": \"\\ud800\"} }";
+	char body[512];
+	snprintf(body, sizeof(body), "{\"api_key\":\"phc_good\",\"batch\":[ %s ]}", ev);
+	struct sn_capture_request req = {.kind = SN_CAPTURE_ANALYTICS,
+					 .path = "/batch/",
+					 .body = body,
+					 .body_len = strlen(body),
+					 .ip = "10.1.2.3",
+					 .now_us = NOW_US,
+					 .limit = 1 << 20,
+					 .resolve = fake_resolve};
+	struct sn_capture_batch b;
+	struct sn_err err = {0};
+	unsigned status;
+	sn_capture_batch_init(&b);
+	assert_int_equal(sn_capture_process(&req, &b, &status, &err), 0);
+	assert_int_equal(b.n, 1);
+	size_t n;
+	const char *d = raw_data(b.data.data + b.off[0], b.len[0], &n);
+	assert_int_equal(n, strlen(ev));
+	assert_memory_equal(d, ev, n);
+	/* The record is still JSON, and capture's fields are decoded. */
+	struct json_object *rec;
+	assert_int_equal(sn_json_parse(b.data.data + b.off[0], b.len[0], &rec, NULL), 0);
+	assert_string_equal(sget(rec, "event"), "a\xc3\xa9\n");
+	assert_string_equal(sget(rec, "distinct_id"), "d/1");
+	json_object_put(rec);
+	sn_capture_batch_release(&b);
+}
+
+static void test_scanned_fields(void **state)
+{
+	(void)state;
+	struct result r;
+#define OK(body)                                                                \
+	do {                                                                    \
+		run(&r, "/e/", NULL, body, strlen(body), SN_CAPTURE_ANALYTICS); \
+		if (r.rc)                                                       \
+			fail_msg("refused: %s", r.msg);                         \
+	} while (0)
+	/* Escaped keys are the keys they spell. */
+	OK("{\"\\u0074oken\":\"phc_good\",\"ev\\u0065nt\":\"x\",\"distinct\\u005fid\":\"d\"}");
+	assert_string_equal(sget(r.rec[0], "event"), "x");
+	assert_string_equal(sget(r.rec[0], "distinct_id"), "d");
+	done(&r);
+	/* Duplicate keys: the last wins (json-c did the same). */
+	OK("{\"token\":\"phc_good\",\"event\":\"a\",\"event\":\"b\",\"distinct_id\":\"d1\","
+	   "\"distinct_id\":\"d2\"}");
+	assert_string_equal(sget(r.rec[0], "event"), "b");
+	assert_string_equal(sget(r.rec[0], "distinct_id"), "d2");
+	done(&r);
+	/* ...also for properties: the second one has no distinct_id. */
+	run(&r, "/e/", NULL,
+	    "{\"token\":\"phc_good\",\"event\":\"a\",\"properties\":{\"distinct_id\":\"p\"},"
+	    "\"properties\":{}}",
+	    strlen("{\"token\":\"phc_good\",\"event\":\"a\",\"properties\":{\"distinct_id\":\"p\"},"
+		   "\"properties\":{}}"),
+	    SN_CAPTURE_ANALYTICS);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.msg, "without a distinct_id"));
+	/* ...and for batch: a last "batch" that is no array makes the body one event. */
+	OK("{\"token\":\"phc_good\",\"batch\":[{\"event\":\"x\"}],\"batch\":1,\"event\":\"root\","
+	   "\"distinct_id\":\"r\"}");
+	assert_int_equal(r.n, 1);
+	assert_string_equal(sget(r.rec[0], "event"), "root");
+	done(&r);
+	/* Non-string distinct_ids: numbers keep their text, containers are
+	 * serialised with sorted keys, escapes decoded, NUL → U+FFFD. */
+	OK("{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":1e2}");
+	assert_string_equal(sget(r.rec[0], "distinct_id"), "1e2");
+	done(&r);
+	OK("{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":{\"b\":1,\"a\":[2,{\"d\":1,"
+	   "\"c\":"
+	   "\"\\u00e9\"}]}}");
+	assert_string_equal(sget(r.rec[0], "distinct_id"),
+			    "{\"a\":[2,{\"c\":\"\xc3\xa9\",\"d\":1}],\"b\":1}");
+	done(&r);
+	OK("{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":\"x\\u0000y\\ud800\"}");
+	assert_string_equal(sget(r.rec[0], "distinct_id"), "x\xef\xbf\xbdy\xef\xbf\xbd");
+	done(&r);
+	OK("{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":true}");
+	assert_string_equal(sget(r.rec[0], "distinct_id"), "true");
+	done(&r);
+	/* offset: an integer, not 1.0; timestamps also as numbers. */
+	OK("{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":\"d\",\"offset\":1000}");
+	assert_string_equal(sget(r.rec[0], "timestamp"), "2025-01-01T11:59:59.000Z");
+	done(&r);
+	OK("{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":\"d\",\"timestamp\":"
+	   "1735732800000}");
+	assert_string_equal(sget(r.rec[0], "timestamp"), "2025-01-01T12:00:00.000Z");
+	done(&r);
+	const char *off = "{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":\"d\","
+			  "\"offset\":1.0}";
+	run(&r, "/e/", NULL, off, strlen(off), SN_CAPTURE_ANALYTICS);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.msg, "offset must be an integer"));
+	/* Grammar json-c let through is refused, with the byte offset. */
+	const char *nan = "{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":\"d\","
+			  "\"properties\":{\"x\":NaN}}";
+	run(&r, "/e/", NULL, nan, strlen(nan), SN_CAPTURE_ANALYTICS);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.msg, "failed to parse request: invalid JSON at byte 68"));
+	/* Nesting: SN_JSCAN_MAX_DEPTH levels counted from the body's root pass,
+	 * one more does not. */
+	char deep[2 * SN_JSCAN_MAX_DEPTH + 128];
+	const int inner = SN_JSCAN_MAX_DEPTH - 1;
+	for (int extra = 0; extra < 2; extra++) {
+		int k = snprintf(
+		    deep, sizeof(deep),
+		    "{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":\"d\",\"p\":");
+		for (int i = 0; i < inner + extra; i++)
+			deep[k++] = '[';
+		for (int i = 0; i < inner + extra; i++)
+			deep[k++] = ']';
+		snprintf(deep + k, sizeof(deep) - (size_t)k, "}");
+		run(&r, "/e/", NULL, deep, strlen(deep), SN_CAPTURE_ANALYTICS);
+		if (extra) {
+			assert_int_equal(r.status, 400);
+			assert_non_null(strstr(r.msg, "nesting too deep"));
+		} else {
+			assert_int_equal(r.rc, 0);
+			done(&r);
+		}
+	}
+#undef OK
+}
+
+static void test_recording_items_verbatim(void **state)
+{
+	(void)state;
+	const char *body = "{\"event\":\"$snapshot\",\"properties\":{\"token\":\"phc_good\","
+			   "\"distinct_id\":\"r\",\"$session_id\":\"s1\",\"$snapshot_data\":[ "
+			   "{\"type\" : 4, \"d\":\"\\u00e9\"} ,\n{\"type\":2} ]}}";
+	struct sn_capture_request req = {.kind = SN_CAPTURE_RECORDING,
+					 .path = "/s/",
+					 .body = body,
+					 .body_len = strlen(body),
+					 .ip = "10.1.2.3",
+					 .now_us = NOW_US,
+					 .limit = 1 << 20,
+					 .resolve = fake_resolve};
+	struct sn_capture_batch b;
+	struct sn_err err = {0};
+	unsigned status;
+	sn_capture_batch_init(&b);
+	assert_int_equal(sn_capture_process(&req, &b, &status, &err), 0);
+	assert_int_equal(b.n, 1);
+	assert_non_null(strstr(b.data.data, "\"snapshot_items\":[{\"type\" : 4, \"d\":\"\\u00e9\"} "
+					    ",\n{\"type\":2}]}"));
+	sn_capture_batch_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +837,10 @@ int main(void)
 	    cmocka_unit_test(test_single_event),    cmocka_unit_test(test_batch_shapes),
 	    cmocka_unit_test(test_encodings),	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_too_big),	    cmocka_unit_test(test_recordings),
+	    cmocka_unit_test(test_jscan_valid),	    cmocka_unit_test(test_jscan_invalid),
+	    cmocka_unit_test(test_jscan_strings),   cmocka_unit_test(test_jscan_numbers),
+	    cmocka_unit_test(test_jscan_cursor),    cmocka_unit_test(test_verbatim_data),
+	    cmocka_unit_test(test_scanned_fields),  cmocka_unit_test(test_recording_items_verbatim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
