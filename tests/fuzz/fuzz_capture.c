@@ -1,4 +1,5 @@
-// fuzz-sources: src/base/*.c src/http/decode.c src/http/lzstring.c src/capture/process.c src/capture/jsonscan.c src/capture/decode.c src/capture/timestamp.c
+// fuzz-sources: src/base/*.c src/http/decode.c src/http/lzstring.c src/capture/process.c
+// src/capture/jsonscan.c src/capture/decode.c src/capture/timestamp.c
 /*
  * fuzz_capture.c — libFuzzer target for the whole capture protocol without a
  * server: the first input byte picks the path, content type and kind; the
@@ -31,16 +32,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint8_t sel = data[0];
 	struct sn_capture_request req = {
-		.kind = (sel & 0x40) ? SN_CAPTURE_RECORDING : SN_CAPTURE_ANALYTICS,
-		.path = paths[sel & 3],
-		.content_type = ctypes[(sel >> 2) & 3],
-		.q_compression = hints[(sel >> 4) & 3],
-		.body = (const char *)data + 1,
-		.body_len = size - 1,
-		.ip = "127.0.0.1",
-		.now_us = 1735732800000000LL,
-		.limit = 256 * 1024,
-		.resolve = resolve,
+	    .kind = (sel & 0x40) ? SN_CAPTURE_RECORDING : SN_CAPTURE_ANALYTICS,
+	    .path = paths[sel & 3],
+	    .content_type = ctypes[(sel >> 2) & 3],
+	    .q_compression = hints[(sel >> 4) & 3],
+	    .body = (const char *)data + 1,
+	    .body_len = size - 1,
+	    .ip = "127.0.0.1",
+	    .now_us = 1735732800000000LL,
+	    .limit = 256 * 1024,
+	    .resolve = resolve,
 	};
 	struct sn_capture_batch b;
 	struct sn_err err;
