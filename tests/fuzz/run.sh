@@ -8,6 +8,7 @@
 #
 #     // fuzz-sources: src/base/*.c src/http/decode.c
 #
+# (several such lines add up, so each stays within clang-format's width)
 # of glob patterns relative to the repository root (patterns that match
 # nothing are skipped; without the line the default below is used). Sources
 # that include <microhttpd.h> are always left out: the fuzz build links no
@@ -43,7 +44,7 @@ for target in "$root"/tests/fuzz/fuzz_*.c; do
 	name=$(basename "$target" .c)
 	ntargets=$((ntargets + 1))
 
-	patterns=$(sed -n 's|^[[:space:]]*//[[:space:]]*fuzz-sources:||p' "$target" | head -n 1)
+	patterns=$(sed -n 's|^[[:space:]]*//[[:space:]]*fuzz-sources:||p' "$target" | tr '\n' ' ')
 	[ -n "$patterns" ] || patterns=$default_sources
 	sources=""
 	cd "$root" || exit 1
