@@ -129,6 +129,9 @@ uint64_t sn_mono_ns(void);
 /* Formats epoch microseconds as RFC 3339 UTC with milliseconds:
  * "2025-01-01T12:00:00.123Z". out must hold 32 bytes. */
 void sn_time_format_rfc3339(int64_t us, char out[32]);
+/* Parses exactly what sn_time_format_rfc3339 writes (24 characters, UTC,
+ * milliseconds). SN_ERR_INVALID otherwise. */
+int sn_time_parse_rfc3339_ms(const char *s, size_t len, int64_t *us);
 /* Days since 1970-01-01 for a proleptic Gregorian date, and back. */
 int64_t sn_days_from_civil(int64_t y, unsigned m, unsigned d);
 void sn_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
@@ -197,6 +200,8 @@ void sn_metric_inc(const char *name, const char *labels, uint64_t v);
 /* Gauges whose value is computed at scrape time. */
 typedef int64_t (*sn_metric_gauge_fn)(void *arg);
 void sn_metrics_gauge_fn(const char *name, const char *labels, sn_metric_gauge_fn fn, void *arg);
+typedef double (*sn_metric_gauge_dfn)(void *arg);
+void sn_metrics_gauge_dfn(const char *name, const char *labels, sn_metric_gauge_dfn fn, void *arg);
 /* Renders every family into b. */
 int sn_metrics_render(struct sn_buf *b);
 /* Drops everything (tests). */

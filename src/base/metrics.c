@@ -31,6 +31,7 @@ struct sn_metric_series {
 	uint64_t sum_ns; /* histogram sum in nanoseconds */
 	uint64_t buckets[NBUCKETS];
 	sn_metric_gauge_fn fn;
+	sn_metric_gauge_dfn dfn;
 	void *fn_arg;
 };
 
@@ -142,6 +143,17 @@ void sn_metrics_gauge_fn(const char *name, const char *labels, sn_metric_gauge_f
 	pthread_mutex_unlock(&g_lock);
 }
 
+void sn_metrics_gauge_dfn(const char *name, const char *labels, sn_metric_gauge_dfn fn, void *arg)
+{
+	pthread_mutex_lock(&g_lock);
+	struct sn_metric_series *s = series_locked(name, labels ? labels : "");
+	if (s) {
+		s->dfn = fn;
+		s->fn_arg = arg;
+	}
+	pthread_mutex_unlock(&g_lock);
+}
+
 static void render_labels(struct sn_buf *b, const char *labels, const char *extra)
 {
 	if (!*labels && !extra)
@@ -164,6 +176,12 @@ int sn_metrics_render(struct sn_buf *b)
 		sn_buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
 			       type_names[f->type]);
 		for (struct sn_metric_series *s = f->series; s; s = s->next) {
+			if (s->dfn) {
+				sn_buf_appends(b, f->name);
+				render_labels(b, s->labels, NULL);
+				sn_buf_appendf(b, " %.6f\n", s->dfn(s->fn_arg));
+				continue;
+			}
 			if (f->type != SN_METRIC_HISTOGRAM) {
 				int64_t v = s->fn ? s->fn(s->fn_arg)
 						  : __atomic_load_n(&s->value, __ATOMIC_RELAXED);

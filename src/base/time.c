@@ -60,3 +60,31 @@ void sn_time_format_rfc3339(int64_t us, char out[32])
 	snprintf(out, 32, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
 		 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)(frac_us / 1000));
 }
+
+static int two(const char *s, int *v)
+{
+	if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+		return -1;
+	*v = (s[0] - '0') * 10 + (s[1] - '0');
+	return 0;
+}
+
+int sn_time_parse_rfc3339_ms(const char *s, size_t len, int64_t *us)
+{
+	/* 0123456789012345678901234
+	 * 2025-01-01T12:00:00.123Z */
+	int c, y, mo, d, h, mi, sec, ms1, ms2;
+	if (len != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':' || s[19] != '.' || s[23] != 'Z')
+		return SN_ERR_INVALID;
+	if (two(s, &c) || two(s + 2, &y) || two(s + 5, &mo) || two(s + 8, &d) || two(s + 11, &h) ||
+	    two(s + 14, &mi) || two(s + 17, &sec) || two(s + 20, &ms1) || s[22] < '0' ||
+	    s[22] > '9')
+		return SN_ERR_INVALID;
+	ms2 = s[22] - '0';
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+		return SN_ERR_INVALID;
+	int64_t days = sn_days_from_civil(c * 100 + y, (unsigned)mo, (unsigned)d);
+	*us = ((days * 86400 + h * 3600 + mi * 60 + sec) * 1000 + ms1 * 10 + ms2) * 1000;
+	return 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * ingest.h — the WAL consumer: reads what capture made durable, in order,
+ * hands each record to an event sink (the embedded store, or ClickHouse at
+ * scale), and moves the WAL checkpoint once the sink says the records are
+ * durable on its side. Enrichment and identity (persons) will run here
+ * between the WAL and the sink.
+ *
+ *   WAL (durable) ──reader──▶ worker thread ──consume()──▶ sink (buffers)
+ *                                  │  full, or oldest record older than flush_age
+ *                                  └──flush()──▶ sink durable ──▶ sn_wal_checkpoint
+ *
+ * Exactly-once is not promised by the WAL side: a crash between a sink
+ * flush and the checkpoint replays those records, so sinks must be
+ * idempotent by event uuid (the store deduplicates on merge).
+ */
+#ifndef SN_INGEST_H
+#define SN_INGEST_H
+
+#include "base/base.h"
+#include "wal/wal.h"
+
+/* What a sink implements. consume() is called for each record in WAL order
+ * (only records already durable in the WAL); the sink copies what it needs
+ * (e.data is valid only during the call). flush() makes everything consumed
+ * so far durable in the sink. Both run on the ingest thread only. An error
+ * from either is logged and retried after a pause: nothing is skipped. */
+struct sn_ingest_sink {
+	void *ctx;
+	int (*consume)(void *ctx, const struct sn_wal_entry *e, struct sn_err *err);
+	int (*flush)(void *ctx, struct sn_err *err);
+	/* Optional: true when the sink wants a flush now (its buffer is full). */
+	bool (*full)(void *ctx);
+};
+
+struct sn_ingest_options {
+	const char *wal_dir;
+	uint64_t
+	    flush_age_ms; /* flush when the oldest unflushed record is this old (default 1000) */
+	uint64_t idle_poll_ms; /* how often an idle worker looks for new records (default 20) */
+};
+
+struct sn_ingest_stats {
+	uint64_t consumed_lsn;	   /* end of the last record handed to the sink */
+	uint64_t checkpoint_lsn;   /* end of what the sink made durable */
+	uint64_t records_consumed; /* since start */
+	uint64_t records_flushed;  /* since start */
+	uint64_t flushes;	   /* since start */
+	uint64_t errors;	   /* sink or reader errors since start (each retried) */
+	int64_t lag_events;	   /* records durable in the WAL, not yet checkpointed */
+	double lag_seconds;	   /* age of the oldest record not yet checkpointed */
+};
+
+struct sn_ingest;
+
+/* Starts the worker from the WAL's current checkpoint. The WAL and the sink
+ * must outlive the ingest object. */
+int sn_ingest_start(struct sn_ingest **out, struct sn_wal *wal, const struct sn_ingest_options *opt,
+		    const struct sn_ingest_sink *sink, struct sn_err *err);
+/* Stops the worker after consuming everything durable in the WAL, flushing
+ * the sink and checkpointing (a final, orderly drain). */
+void sn_ingest_stop(struct sn_ingest *in);
+void sn_ingest_get_stats(struct sn_ingest *in, struct sn_ingest_stats *st);
+/* Blocks until everything durable in the WAL at the time of the call is
+ * checkpointed, or timeout_ms passes (SN_ERR_TOO_BIG then). For tests and
+ * for `snout` commands that want a consistent store. */
+int sn_ingest_sync(struct sn_ingest *in, uint64_t timeout_ms);
+
+/* The receive time ("now") of a capture WAL record, in epoch µs; 0 if the
+ * record has none. Looks only at the record's first bytes, where capture
+ * writes it. */
+int64_t sn_ingest_record_time(const char *data, uint32_t len);
+
+#endif

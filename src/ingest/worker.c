@@ -1,0 +1,362 @@
+/*
+ * worker.c — the ingest thread: WAL → sink → checkpoint.
+ *
+ * One thread, so records reach the sink in WAL order (identity processing
+ * will need per-distinct-id order; one consumer gives it for free and is far
+ * from the bottleneck). The worker reads the segment files through a WAL
+ * reader that tails the live log; a record is handed to the sink only once
+ * the WAL says it is durable (a record written but not yet fsynced could
+ * vanish in a crash, and its client was never told 200). Such a record is
+ * copied aside and waited for; everything else goes to the sink straight
+ * from the reader's buffer.
+ *
+ * Flush policy: when the sink reports full, when the oldest unflushed record
+ * is flush_age old (default 1 s: an event is queryable about a second after
+ * it was acknowledged), when sn_ingest_sync asks, and on stop. After a
+ * successful flush the checkpoint moves to the end of the last consumed
+ * record; WAL segments behind it are deleted by the WAL.
+ *
+ * Errors (sink or reader) are logged, counted and retried after a pause;
+ * the record stays pending, so nothing is skipped. Idle, the thread wakes
+ * every idle_poll_ms to look for new records (a condvar signalled by the
+ * WAL would save those wake-ups; 50 cheap wake-ups a second were judged not
+ * worth coupling the two modules).
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct sn_ingest {
+	struct sn_wal *wal;
+	struct sn_ingest_sink sink;
+	struct sn_ingest_options opt;
+	struct sn_wal_reader *reader;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cond; /* wakes the worker (stop, sync) and sync waiters (checkpoint) */
+	bool stopping;
+	unsigned sync_requests;
+
+	/* Worker state (stats fields are read under mu). */
+	struct sn_buf pending; /* a record not yet durable in the WAL */
+	struct sn_wal_entry pend;
+	bool have_pending;
+	uint64_t durable_cache;
+	uint64_t unflushed;	     /* under mu (written by the worker only) */
+	int64_t oldest_unflushed_us; /* under mu */
+	struct sn_ingest_stats st;
+	struct sn_metric_series *m_consumed, *m_flushes, *m_errors;
+};
+
+int64_t sn_ingest_record_time(const char *data, uint32_t len)
+{
+	static const char key[] = "\"now\":\"";
+	size_t n = len < 2048 ? len : 2048, k = sizeof(key) - 1;
+	for (size_t i = 0; i + k + 24 <= n; i++) {
+		if (data[i] == '"' && memcmp(data + i, key, k) == 0) {
+			int64_t us;
+			if (sn_time_parse_rfc3339_ms(data + i + k, 24, &us) == 0)
+				return us;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static void timed_wait(struct sn_ingest *in, uint64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&in->mu);
+	if (!in->stopping && !in->sync_requests)
+		pthread_cond_timedwait(&in->cond, &in->mu, &ts);
+	pthread_mutex_unlock(&in->mu);
+}
+
+static void count_error(struct sn_ingest *in, const char *what, const struct sn_err *err)
+{
+	sn_log_error("ingest: %s: %s (retrying)", what, err->msg);
+	pthread_mutex_lock(&in->mu);
+	in->st.errors++;
+	pthread_mutex_unlock(&in->mu);
+	sn_metric_add(in->m_errors, 1);
+}
+
+static uint64_t durable_lsn(struct sn_ingest *in)
+{
+	struct sn_wal_stats ws;
+	sn_wal_get_stats(in->wal, &ws);
+	return ws.durable_lsn;
+}
+
+/* Hands e to the sink; 0, or an error after which e must be offered again. */
+static int consume(struct sn_ingest *in, const struct sn_wal_entry *e)
+{
+	struct sn_err err = {0};
+	int rc = in->sink.consume(in->sink.ctx, e, &err);
+	if (rc) {
+		count_error(in, "sink refused a record", &err);
+		return rc;
+	}
+	int64_t t = in->unflushed == 0 ? sn_ingest_record_time(e->data, e->len) : 0;
+	pthread_mutex_lock(&in->mu);
+	if (in->unflushed == 0)
+		in->oldest_unflushed_us = t ? t : sn_now_us();
+	in->unflushed++;
+	in->st.consumed_lsn = e->end_lsn;
+	in->st.records_consumed++;
+	pthread_mutex_unlock(&in->mu);
+	sn_metric_add(in->m_consumed, 1);
+	return 0;
+}
+
+static int flush(struct sn_ingest *in)
+{
+	struct sn_err err = {0};
+	if (in->unflushed == 0)
+		return 0;
+	int rc = in->sink.flush(in->sink.ctx, &err);
+	if (rc) {
+		count_error(in, "sink flush failed", &err);
+		return rc;
+	}
+	uint64_t lsn = in->st.consumed_lsn; /* written by this thread only */
+	if ((rc = sn_wal_checkpoint(in->wal, lsn, &err))) {
+		count_error(in, "WAL checkpoint failed", &err);
+		return rc;
+	}
+	pthread_mutex_lock(&in->mu);
+	in->st.checkpoint_lsn = lsn;
+	in->st.records_flushed += in->unflushed;
+	in->st.flushes++;
+	in->unflushed = 0;
+	pthread_cond_broadcast(&in->cond);
+	pthread_mutex_unlock(&in->mu);
+	sn_metric_add(in->m_flushes, 1);
+	return 0;
+}
+
+/* One step: offer the next durable record. 1 = progressed, 0 = nothing to
+ * do right now, < 0 = error (retry later). */
+static int step(struct sn_ingest *in)
+{
+	if (in->have_pending) {
+		if (in->pend.end_lsn > in->durable_cache &&
+		    in->pend.end_lsn > (in->durable_cache = durable_lsn(in)))
+			return 0;
+		if (consume(in, &in->pend))
+			return -1;
+		in->have_pending = false;
+		return 1;
+	}
+	struct sn_wal_entry e;
+	struct sn_err err = {0};
+	int rc = sn_wal_reader_next(in->reader, &e, &err);
+	if (rc < 0) {
+		count_error(in, "reading the WAL", &err);
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
+	if (e.end_lsn <= in->durable_cache || e.end_lsn <= (in->durable_cache = durable_lsn(in))) {
+		if (consume(in, &e) == 0)
+			return 1;
+	}
+	/* Not durable yet, or the sink refused it: keep a copy. */
+	sn_buf_reset(&in->pending);
+	if (sn_buf_append(&in->pending, e.data, e.len)) {
+		struct sn_err e2;
+		sn_err_set(&e2, SN_ERR_NOMEM, "out of memory holding a %u-byte record", e.len);
+		count_error(in, "buffering", &e2);
+		return -1;
+	}
+	in->pend = e;
+	in->pend.data = in->pending.data;
+	in->have_pending = true;
+	return 1;
+}
+
+static void *run(void *arg)
+{
+	struct sn_ingest *in = arg;
+	int stop_failures = 0;
+	for (;;) {
+		int rc = 0, progressed = 0;
+		/* Work in bursts between checks of the flush conditions. */
+		for (int i = 0; i < 4096; i++) {
+			rc = step(in);
+			if (rc <= 0)
+				break;
+			progressed = 1;
+			if (in->sink.full && in->sink.full(in->sink.ctx))
+				break;
+		}
+		bool caught_up = rc == 0;
+		pthread_mutex_lock(&in->mu);
+		bool stopping = in->stopping, syncing = in->sync_requests > 0;
+		pthread_mutex_unlock(&in->mu);
+		bool want = in->unflushed && ((in->sink.full && in->sink.full(in->sink.ctx)) ||
+					      (uint64_t)(sn_now_us() - in->oldest_unflushed_us) >=
+						  in->opt.flush_age_ms * 1000 ||
+					      (caught_up && (stopping || syncing)));
+		int frc = want ? flush(in) : 0;
+		if (caught_up && in->unflushed == 0 && syncing) {
+			pthread_mutex_lock(&in->mu);
+			pthread_cond_broadcast(&in->cond); /* sync waiters re-check */
+			pthread_mutex_unlock(&in->mu);
+		}
+		if (stopping && caught_up && in->unflushed == 0 && !in->have_pending)
+			break;
+		if (stopping && (rc < 0 || frc < 0) && ++stop_failures >= 3) {
+			/* The records stay in the WAL and are replayed at the next start. */
+			sn_log_error(
+			    "ingest: stopping with %llu record(s) not flushed to the sink; "
+			    "they stay in the WAL for the next start",
+			    (unsigned long long)in->unflushed);
+			break;
+		}
+		if (rc < 0 || frc < 0)
+			timed_wait(in, 200); /* back off after an error */
+		else if (!progressed)
+			timed_wait(in, in->opt.idle_poll_ms);
+	}
+	return NULL;
+}
+
+static int64_t gauge_lag_events(void *arg)
+{
+	struct sn_ingest_stats st;
+	sn_ingest_get_stats(arg, &st);
+	return st.lag_events;
+}
+
+static double gauge_lag_seconds(void *arg)
+{
+	struct sn_ingest_stats st;
+	sn_ingest_get_stats(arg, &st);
+	return st.lag_seconds;
+}
+
+int sn_ingest_start(struct sn_ingest **out, struct sn_wal *wal, const struct sn_ingest_options *opt,
+		    const struct sn_ingest_sink *sink, struct sn_err *err)
+{
+	struct sn_ingest *in = calloc(1, sizeof(*in));
+	if (!in)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	in->wal = wal;
+	in->sink = *sink;
+	in->opt = *opt;
+	if (!in->opt.flush_age_ms)
+		in->opt.flush_age_ms = 1000;
+	if (!in->opt.idle_poll_ms)
+		in->opt.idle_poll_ms = 20;
+	sn_buf_init(&in->pending, 1u << 30);
+	pthread_mutex_init(&in->mu, NULL);
+	pthread_cond_init(&in->cond, NULL);
+	struct sn_wal_stats ws;
+	sn_wal_get_stats(wal, &ws);
+	in->st.checkpoint_lsn = in->st.consumed_lsn = ws.checkpoint_lsn;
+	sn_metrics_declare("snout_ingest_records_total", SN_METRIC_COUNTER,
+			   "WAL records handed to the event sink");
+	sn_metrics_declare("snout_ingest_flushes_total", SN_METRIC_COUNTER,
+			   "Sink flushes followed by a WAL checkpoint");
+	sn_metrics_declare("snout_ingest_errors_total", SN_METRIC_COUNTER,
+			   "Sink, reader or checkpoint errors (each retried)");
+	in->m_consumed = sn_metric_series("snout_ingest_records_total", "");
+	in->m_flushes = sn_metric_series("snout_ingest_flushes_total", "");
+	in->m_errors = sn_metric_series("snout_ingest_errors_total", "");
+	int rc = sn_wal_reader_open(&in->reader, opt->wal_dir, ws.checkpoint_lsn, err);
+	if (rc)
+		goto fail;
+	if (pthread_create(&in->thread, NULL, run, in)) {
+		rc = sn_err_set(err, SN_ERR_INTERNAL, "cannot start the ingest thread");
+		goto fail;
+	}
+	sn_metrics_declare("snout_ingest_lag_events", SN_METRIC_GAUGE,
+			   "WAL records durable but not yet checkpointed by the sink");
+	sn_metrics_declare("snout_ingest_lag_seconds", SN_METRIC_GAUGE,
+			   "Age of the oldest record not yet checkpointed");
+	sn_metrics_gauge_fn("snout_ingest_lag_events", "", gauge_lag_events, in);
+	sn_metrics_gauge_dfn("snout_ingest_lag_seconds", "", gauge_lag_seconds, in);
+	*out = in;
+	return 0;
+fail:
+	sn_wal_reader_close(in->reader);
+	sn_buf_release(&in->pending);
+	pthread_mutex_destroy(&in->mu);
+	pthread_cond_destroy(&in->cond);
+	free(in);
+	return rc;
+}
+
+void sn_ingest_stop(struct sn_ingest *in)
+{
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->mu);
+	in->stopping = true;
+	pthread_cond_broadcast(&in->cond);
+	pthread_mutex_unlock(&in->mu);
+	pthread_join(in->thread, NULL);
+	sn_metrics_gauge_fn("snout_ingest_lag_events", "", NULL, NULL);
+	sn_metrics_gauge_dfn("snout_ingest_lag_seconds", "", NULL, NULL);
+	sn_wal_reader_close(in->reader);
+	sn_buf_release(&in->pending);
+	pthread_mutex_destroy(&in->mu);
+	pthread_cond_destroy(&in->cond);
+	free(in);
+}
+
+void sn_ingest_get_stats(struct sn_ingest *in, struct sn_ingest_stats *st)
+{
+	struct sn_wal_stats ws;
+	sn_wal_get_stats(in->wal, &ws);
+	pthread_mutex_lock(&in->mu);
+	*st = in->st;
+	/* Records after the checkpoint the WAL opened with, minus those the
+	 * sink made durable since (ingest starts from that same checkpoint). */
+	st->lag_events =
+	    (int64_t)(ws.records_recovered + ws.records_appended) - (int64_t)in->st.records_flushed;
+	if (st->lag_events < 0)
+		st->lag_events = 0;
+	int64_t oldest = in->unflushed ? in->oldest_unflushed_us : 0;
+	pthread_mutex_unlock(&in->mu);
+	st->lag_seconds = oldest && st->lag_events ? (double)(sn_now_us() - oldest) / 1e6 : 0;
+}
+
+int sn_ingest_sync(struct sn_ingest *in, uint64_t timeout_ms)
+{
+	uint64_t target = durable_lsn(in);
+	uint64_t deadline = sn_mono_ns() + timeout_ms * 1000000u;
+	int rc = 0;
+	pthread_mutex_lock(&in->mu);
+	in->sync_requests++;
+	pthread_cond_broadcast(&in->cond);
+	while (in->st.checkpoint_lsn < target) {
+		if (sn_mono_ns() >= deadline) {
+			rc = SN_ERR_TOO_BIG;
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&in->cond, &in->mu, &ts);
+	}
+	in->sync_requests--;
+	pthread_mutex_unlock(&in->mu);
+	return rc;
+}
