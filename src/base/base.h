@@ -210,6 +210,8 @@ void sn_metrics_reset(void);
 /* ---- small string helpers --------------------------------------------------------- */
 
 bool sn_str_has_prefix(const char *s, const char *prefix);
+/* Value of one hex digit (either case), or -1. */
+int sn_hex_digit(int c);
 /* Case-insensitive ASCII comparison of s[0..n) with the NUL-terminated lit. */
 bool sn_str_ieq(const char *s, size_t n, const char *lit);
 /* Parses a size such as "20MiB", "512k", "1048576" into bytes. */

@@ -64,17 +64,6 @@ void sn_uuid_format(const struct sn_uuid *u, char out[37])
 	*p = 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int sn_uuid_parse(const char *s, size_t len, struct sn_uuid *u)
 {
 	bool hyphens;
@@ -91,7 +80,7 @@ int sn_uuid_parse(const char *s, size_t len, struct sn_uuid *u)
 				return SN_ERR_INVALID;
 			j++;
 		}
-		int hi = hexval(s[j]), lo = hexval(s[j + 1]);
+		int hi = sn_hex_digit(s[j]), lo = sn_hex_digit(s[j + 1]);
 		if (hi < 0 || lo < 0)
 			return SN_ERR_INVALID;
 		u->b[i] = (uint8_t)(hi << 4 | lo);

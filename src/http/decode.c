@@ -268,17 +268,6 @@ bool sn_looks_like_form(const char *in, size_t len)
 	return false;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes one byte of urlencoded text at in[*i], advancing *i. Returns the
  * byte (0..255) or -1 for a bad %-escape. */
 static int url_byte(const char *in, size_t len, size_t *i)
@@ -294,7 +283,8 @@ static int url_byte(const char *in, size_t len, size_t *i)
 	}
 	if (len - *i < 3)
 		return -1;
-	int hi = hexval((unsigned char)in[*i + 1]), lo = hexval((unsigned char)in[*i + 2]);
+	int hi = sn_hex_digit((unsigned char)in[*i + 1]),
+	    lo = sn_hex_digit((unsigned char)in[*i + 2]);
 	if (hi < 0 || lo < 0)
 		return -1;
 	*i += 3;
@@ -311,8 +301,8 @@ int sn_url_decode(const char *in, size_t len, struct sn_buf *out)
 	size_t nout = len;
 	for (const char *p = memchr(in, '%', len); p; p = memchr(p, '%', len - (size_t)(p - in))) {
 		size_t i = (size_t)(p - in);
-		if (len - i < 3 || hexval((unsigned char)p[1]) < 0 ||
-		    hexval((unsigned char)p[2]) < 0)
+		if (len - i < 3 || sn_hex_digit((unsigned char)p[1]) < 0 ||
+		    sn_hex_digit((unsigned char)p[2]) < 0)
 			return SN_ERR_INVALID;
 		nout -= 2;
 		p += 3;

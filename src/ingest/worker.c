@@ -67,7 +67,8 @@ int64_t sn_ingest_record_time(const char *data, uint32_t len)
 	return 0;
 }
 
-static void timed_wait(struct sn_ingest *in, uint64_t ms)
+/* Absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(uint64_t ms)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -77,6 +78,12 @@ static void timed_wait(struct sn_ingest *in, uint64_t ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
+	return ts;
+}
+
+static void timed_wait(struct sn_ingest *in, uint64_t ms)
+{
+	struct timespec ts = deadline_in(ms);
 	pthread_mutex_lock(&in->mu);
 	if (!in->stopping && !in->sync_requests)
 		pthread_cond_timedwait(&in->cond, &in->mu, &ts);
@@ -347,13 +354,7 @@ int sn_ingest_sync(struct sn_ingest *in, uint64_t timeout_ms)
 			rc = SN_ERR_TOO_BIG;
 			break;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 20 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = deadline_in(20);
 		pthread_cond_timedwait(&in->cond, &in->mu, &ts);
 	}
 	in->sync_requests--;
