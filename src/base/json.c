@@ -5,7 +5,7 @@
  * exact int64 round trip. Nesting is limited to SN_JSON_MAX_DEPTH (json-c's
  * default of 32 refuses the rrweb DOM snapshots of ordinary pages). Known
  * leniency of json-c 0.16 even in strict mode: single-quoted object keys; the
- * capture path uses its own strict scanner (capture/jsonscan.c) instead. We keep its tokener per
+ * capture path uses its own strict scanner (base/jsonscan.c) instead. We keep its tokener per
  * call (allocation is small) and report the byte offset where parsing stopped, so a client learns
  * where its JSON is broken. Serialisation is compact and does not escape '/'.
  */

@@ -36,7 +36,6 @@
  * copies (decode's and the record's) and per-event uuid/time formatting.
  */
 #include "capture.h"
-#include "jsonscan.h"
 
 #include <stdio.h>
 #include <stdlib.h>

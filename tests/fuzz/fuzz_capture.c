@@ -1,5 +1,5 @@
 // fuzz-sources: src/base/*.c src/http/decode.c src/http/lzstring.c src/capture/process.c
-// fuzz-sources: src/capture/jsonscan.c src/capture/decode.c src/capture/timestamp.c
+// fuzz-sources: src/capture/decode.c src/capture/timestamp.c
 /*
  * fuzz_capture.c — libFuzzer target for the whole capture protocol without a
  * server: the first input byte picks the path, content type and kind; the

@@ -1,8 +1,8 @@
-// fuzz-sources: src/base/*.c src/http/decode.c src/http/lzstring.c src/capture/jsonscan.c
+// fuzz-sources: src/base/*.c src/http/decode.c src/http/lzstring.c
 // fuzz-sources: src/capture/process.c src/capture/decode.c src/capture/timestamp.c
 /*
  * fuzz_jsonscan.c — differential libFuzzer target: the capture JSON scanner
- * (src/capture/jsonscan.c) against json-c's strict parser (sn_json_parse).
+ * (src/base/jsonscan.c) against json-c's strict parser (sn_json_parse).
  *
  * For any input:
  *  - if the scanner accepts, json-c accepts too, and walking the document
@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "capture/jsonscan.h"
 #include "http/http.h"
 
 static void check(bool ok)

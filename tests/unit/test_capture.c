@@ -17,7 +17,6 @@
 #include <zlib.h>
 
 #include "capture/capture.h"
-#include "capture/jsonscan.h"
 
 #define NOW_US 1735732800000000LL /* 2025-01-01T12:00:00Z */
 

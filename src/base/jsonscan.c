@@ -1,5 +1,5 @@
 /*
- * jsonscan.c — the strict JSON pull scanner of jsonscan.h: validation of
+ * jsonscan.c — the strict JSON pull scanner declared in base.h: validation of
  * RFC 8259 text without building anything, for the capture hot path.
  *
  * What it is for. A /batch/ body is ~100 events of ~700 bytes; capture needs
@@ -33,7 +33,7 @@
  * escapes (\ud800) are valid grammar and accepted; decoding turns them into
  * U+FFFD as json-c does.
  */
-#include "jsonscan.h"
+#include "base.h"
 
 #include <stdlib.h>
 #include <string.h>
