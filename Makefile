@@ -15,6 +15,7 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 	@cd tests/blackbox && { [ -d node_modules/posthog-node ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@cd tests/hogql && { [ -d node_modules/@posthog/hogql-parser ] || npm ci --no-audit --no-fund --loglevel=error; }
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja

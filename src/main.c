@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "hogql/hogql.h"
 #include "meta/meta.h"
 #include "wal/wal.h"
 
@@ -102,7 +103,9 @@ static void usage(FILE *f)
 		"[--org-id], [--level member|admin|owner])\n"
 		"  apikey create         create a personal API key (--email, [--label])\n"
 		"  wal dump              print WAL records as JSON lines ([--from LSN])\n"
-		"  wal stats             print WAL positions and sizes\n\n"
+		"  wal stats             print WAL positions and sizes\n"
+		"  hogql parse [--expr] [--no-positions] TEXT\n"
+		"                        print the HogQL AST as JSON (TEXT - reads stdin)\n\n"
 		"Run `snout <command> --help` for details.\n\n",
 		SNOUT_VERSION);
 	sn_config_usage(f);
@@ -360,6 +363,55 @@ static int cmd_wal(int argc, char **argv)
 	return 0;
 }
 
+/* snout hogql parse [--expr] [--no-positions] TEXT: the AST as one JSON line
+ * on stdout (exit 0), or {"error", "type", "start", "end"} (exit 1). */
+static int cmd_hogql(int argc, char **argv)
+{
+	bool expr = false, pos = true;
+	const char *text = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--expr") == 0)
+			expr = true;
+		else if (strcmp(argv[i], "--no-positions") == 0)
+			pos = false;
+		else
+			text = argv[i];
+	}
+	if (argc < 1 || strcmp(argv[0], "parse") != 0 || !text || want_help(argc, argv)) {
+		fprintf(stderr, "Usage: snout hogql parse [--expr] [--no-positions] TEXT\n");
+		return 2;
+	}
+	struct sn_buf in, out;
+	sn_buf_init(&in, SN_HOGQL_MAX_QUERY_LEN + 1);
+	sn_buf_init(&out, (size_t)64 << 20);
+	if (strcmp(text, "-") == 0) {
+		char chunk[4096];
+		size_t n;
+		while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+			if (sn_buf_append(&in, chunk, n) < 0)
+				break;
+	} else {
+		sn_buf_appends(&in, text);
+	}
+	struct sn_arena arena;
+	sn_arena_init(&arena, (size_t)256 << 20);
+	struct sn_hogql_node *ast = NULL;
+	struct sn_hogql_error err = {0};
+	const char *src = in.data ? in.data : "";
+	int rc = expr ? sn_hogql_parse_expr(&arena, src, in.len, &ast, &err)
+		      : sn_hogql_parse_select(&arena, src, in.len, &ast, &err);
+	if (rc == 0)
+		rc = sn_hogql_ast_json(&out, ast, pos ? src : NULL, in.len);
+	else
+		sn_hogql_error_json(&out, &err);
+	if (out.data)
+		printf("%s\n", out.data);
+	sn_arena_release(&arena);
+	sn_buf_release(&in);
+	sn_buf_release(&out);
+	return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -384,6 +436,8 @@ int main(int argc, char **argv)
 		return cmd_apikey(argc - 2, argv + 2);
 	if (strcmp(cmd, "wal") == 0)
 		return cmd_wal(argc - 2, argv + 2);
+	if (strcmp(cmd, "hogql") == 0)
+		return cmd_hogql(argc - 2, argv + 2);
 	fprintf(stderr, "snout: unknown command '%s' (see snout --help)\n", cmd);
 	return 2;
 }

@@ -26,6 +26,13 @@ endforeach()
 add_test(NAME fuzz.smoke COMMAND ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh ${CMAKE_BINARY_DIR}/fuzz 20)
 set_tests_properties(fuzz.smoke PROPERTIES LABELS fuzz TIMEOUT 900)
 
+# HogQL parser against PostHog's own (npm @posthog/hogql-parser, installed by
+# `make test-deps`): every corpus line must give the same AST JSON.
+add_test(NAME hogql.differential
+  COMMAND node --test --test-reporter=spec ${CMAKE_SOURCE_DIR}/tests/hogql/parse.test.mjs)
+set_tests_properties(hogql.differential PROPERTIES LABELS hogql TIMEOUT 600
+  ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;NODE_PATH=${CMAKE_SOURCE_DIR}/tests/hogql/node_modules")
+
 if(SNOUT_BLACKBOX_TESTS)
   file(GLOB SN_BB_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/blackbox/*.test.mjs)
   foreach(src ${SN_BB_TESTS})
