@@ -159,6 +159,11 @@ void sn_random_bytes(void *p, size_t n);
 void sn_random_token(char *out, size_t outsz, const char *prefix, size_t n);
 /* SHA-256 of data as 64 lower-case hex characters (+NUL). */
 void sn_sha256_hex(const void *data, size_t len, char out[65]);
+/* SHA-1 (OpenSSL EVP) of the concatenation of n byte strings. Used where
+ * PostHog's algorithms are defined with SHA-1 (UUIDv5 person ids, flag
+ * bucketing), not for security. */
+void sn_sha1_parts(const void *const *parts, const size_t *lens, size_t n, uint8_t out[20]);
+void sn_sha1(const void *data, size_t len, uint8_t out[20]);
 /* Fast non-cryptographic 64-bit hash (XXH3) for tables. */
 uint64_t sn_hash64(const void *data, size_t len);
 /* CRC-32C-free choice: the WAL uses zlib's crc32; wrapped here to keep zlib in one place. */

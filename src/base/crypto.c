@@ -1,11 +1,13 @@
 /*
  * crypto.c — randomness and hashes, each from the library made for it:
- * libsodium for secure random bytes and SHA-256, xxHash (XXH3) for hash
- * tables, zlib's crc32 for on-disk checksums. Wrapped here so the rest of the
+ * libsodium for secure random bytes and SHA-256, OpenSSL's EVP for SHA-1
+ * (libsodium has none), xxHash (XXH3) for hash tables, zlib's crc32 for
+ * on-disk checksums. Wrapped here so the rest of the
  * code names one function and the dependency lives in one file.
  */
 #include "base.h"
 
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,23 @@ void sn_sha256_hex(const void *data, size_t len, char out[65])
 	sodium_once();
 	crypto_hash_sha256(h, data, len);
 	sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+void sn_sha1_parts(const void *const *parts, const size_t *lens, size_t n, uint8_t out[20])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int outlen = 0;
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1)
+		SN_BUG("OpenSSL SHA-1 unavailable");
+	for (size_t i = 0; i < n; i++)
+		EVP_DigestUpdate(ctx, parts[i], lens[i]);
+	EVP_DigestFinal_ex(ctx, out, &outlen);
+	EVP_MD_CTX_free(ctx);
+}
+
+void sn_sha1(const void *data, size_t len, uint8_t out[20])
+{
+	sn_sha1_parts(&data, &len, 1, out);
 }
 
 uint64_t sn_hash64(const void *data, size_t len)

@@ -188,6 +188,17 @@ static void test_hashes(void **state)
 	assert_string_equal(hex,
 			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_int_equal(sn_crc32(0, "123456789", 9), 0xCBF43926u);
+	uint8_t h[20];
+	char hx[41];
+	sn_sha1("abc", 3, h);
+	for (int i = 0; i < 20; i++)
+		snprintf(hx + 2 * i, 3, "%02x", h[i]);
+	assert_string_equal(hx, "a9993e364706816aba3e25717850c26c9cd0d89d");
+	const void *parts[] = {"a", "bc"};
+	size_t lens[] = {1, 2};
+	uint8_t h2[20];
+	sn_sha1_parts(parts, lens, 2, h2);
+	assert_memory_equal(h, h2, 20);
 	char tok[64];
 	sn_random_token(tok, sizeof(tok), "phc_", 43);
 	assert_int_equal(strlen(tok), 47);

@@ -1,0 +1,93 @@
+/*
+ * migrations_sqlite.c — the schema of the SQLite person store
+ * (<data dir>/persons.sqlite3), as an append-only list of numbered
+ * migrations.
+ *
+ * sn_persons_open (sqlite.c) runs every migration above the highest version
+ * recorded in schema_migrations(version, name, applied_at), each in one
+ * transaction together with its record, exactly as meta/ does: a file is
+ * always at some version N, a newer binary upgrades it, an older one refuses
+ * it. Never edit or remove a shipped migration; add the next number.
+ *
+ * Tables are named after PostHog's Django models (posthog_person,
+ * posthog_persondistinctid, posthog_personlessdistinctid, posthog_group,
+ * posthog_grouptypemapping) so a PostgreSQL backend can share the shape.
+ * Differences, all deliberate:
+ *  - posthog_persondistinctid points at the person's uuid, not an integer
+ *    id: the uuid is what events carry and what HogQL's
+ *    person_distinct_ids.person_id returns, so no join is needed to answer;
+ *  - posthog_persondistinctid keeps is_deleted and a version, as the
+ *    ClickHouse person_distinct_id2 table does, so a later replication to
+ *    ClickHouse has the versions it needs;
+ *  - posthog_personoverride maps person id → person id (the "person
+ *    overrides" of PostHog's persons-on-events design) and is kept flat:
+ *    every old id points straight at a live person.
+ *
+ * Storage choices as in meta: timestamps INTEGER µs since the epoch (UTC),
+ * booleans INTEGER 0/1, properties TEXT holding a JSON object.
+ */
+#include "persons/persons_internal.h"
+
+static const char m0001_initial[] =
+    "CREATE TABLE posthog_person ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL,"
+    " uuid TEXT NOT NULL,"
+    " properties TEXT NOT NULL DEFAULT '{}',"
+    " is_identified INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " version INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE (team_id, uuid)"
+    ");"
+    "CREATE TABLE posthog_persondistinctid ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL,"
+    " distinct_id TEXT NOT NULL,"
+    " person_uuid TEXT NOT NULL,"
+    " version INTEGER NOT NULL DEFAULT 0,"
+    " is_deleted INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE (team_id, distinct_id)"
+    ");"
+    "CREATE INDEX posthog_persondistinctid_person"
+    " ON posthog_persondistinctid(team_id, person_uuid);"
+    "CREATE TABLE posthog_personoverride ("
+    " team_id INTEGER NOT NULL,"
+    " old_person_id TEXT NOT NULL,"
+    " override_person_id TEXT NOT NULL,"
+    " version INTEGER NOT NULL DEFAULT 1,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY (team_id, old_person_id),"
+    " CHECK (old_person_id <> override_person_id)"
+    ");"
+    "CREATE INDEX posthog_personoverride_target"
+    " ON posthog_personoverride(team_id, override_person_id);"
+    "CREATE TABLE posthog_personlessdistinctid ("
+    " team_id INTEGER NOT NULL,"
+    " distinct_id TEXT NOT NULL,"
+    " is_merged INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY (team_id, distinct_id)"
+    ");"
+    "CREATE TABLE posthog_grouptypemapping ("
+    " team_id INTEGER NOT NULL,"
+    " group_type TEXT NOT NULL,"
+    " group_type_index INTEGER NOT NULL CHECK (group_type_index BETWEEN 0 AND 4),"
+    " PRIMARY KEY (team_id, group_type),"
+    " UNIQUE (team_id, group_type_index)"
+    ");"
+    "CREATE TABLE posthog_group ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL,"
+    " group_type_index INTEGER NOT NULL,"
+    " group_key TEXT NOT NULL,"
+    " group_properties TEXT NOT NULL DEFAULT '{}',"
+    " created_at INTEGER NOT NULL,"
+    " version INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE (team_id, group_type_index, group_key)"
+    ");";
+
+const struct sn_persons_migration sn_persons_sqlite_migrations[] = {
+    {1, "initial: persons, distinct ids, overrides, personless ids, groups", m0001_initial},
+};
+
+const size_t sn_persons_sqlite_nmigrations = SN_ARRAY_LEN(sn_persons_sqlite_migrations);

@@ -1,0 +1,195 @@
+/*
+ * persons.h — persons, distinct ids, merges (person overrides), groups and
+ * the identity rules PostHog applies at ingestion, behind one interface.
+ *
+ * Two halves:
+ *  - the person store: persons (uuid, properties, is_identified, created_at,
+ *    version), distinct id → person, person overrides (old person id →
+ *    surviving person id, so events written before a merge resolve to the
+ *    merged person), groups and the per-team group type → index mapping;
+ *  - identity processing (sn_identity_process): what the ingest worker calls
+ *    for every event, in event order, to apply spec posthog-wire.md §4 and
+ *    §5.2 and learn which person id to stamp on the event.
+ *
+ * The embedded backend is SQLite in WAL mode in its own file
+ * (<data dir>/persons.sqlite3, persons/sqlite.c), with numbered migrations
+ * recorded in a schema_migrations table like meta's. A PostgreSQL backend
+ * (persons/postgres.c) will implement the same functions — the backend
+ * operations identity.c builds on are listed in persons_internal.h — so the
+ * identity rules are written once.
+ *
+ * Tenancy: every function takes a team id, and every query is keyed by it;
+ * nothing reads across teams. The same distinct id in two teams is two
+ * persons.
+ *
+ * Thread safety: every function may be called from any thread; one mutex
+ * serialises access to the database, and sn_identity_process holds it for a
+ * whole event so two threads never create two persons for one distinct id.
+ *
+ * Person ids are UUIDv5 of "<team_id>:<distinct_id>" in PostHog's person
+ * namespace (932979b4-65c3-4424-8467-0b66ec27bc22, verified against
+ * PostHog's plugin-server person-uuid.ts and posthog/models/person/util.py):
+ * the same id a personless event for that distinct id was given, so those
+ * events need no override when the person is later created.
+ */
+#ifndef SN_PERSONS_H
+#define SN_PERSONS_H
+
+#include "base/base.h"
+
+#define SN_GROUP_TYPES_MAX   5	 /* group type indexes 0..4, as PostHog */
+#define SN_GROUP_KEY_MAX     400 /* bytes; PostHog's posthog_group.group_key is varchar(400) */
+#define SN_GROUP_TYPE_MAX    400 /* bytes of a group type name */
+#define SN_DISTINCT_ID_MAX   800 /* bytes; capture truncates to 200 characters */
+#define SN_PERSON_PROPS_MAX  (1024 * 1024) /* serialised person/group properties */
+#define SN_IDENTITY_WARNINGS 4
+
+struct sn_persons;
+
+/* ---- opening ------------------------------------------------------------ */
+
+/* Opens or creates <data_dir>/persons.sqlite3 (the directory must exist),
+ * sets WAL mode and runs pending migrations; *applied (may be NULL) gets the
+ * number this call ran. A database newer than this binary is refused. */
+int sn_persons_open(struct sn_persons **out, const char *data_dir, int *applied,
+		    struct sn_err *err);
+void sn_persons_close(struct sn_persons *p);
+/* Latest migration known to this binary and the one recorded in the file. */
+int sn_persons_schema_version(struct sn_persons *p, int *db_version, int *code_version);
+
+/* ---- reading ------------------------------------------------------------ */
+
+struct sn_person {
+	int64_t team_id;
+	char uuid[37];
+	struct json_object *properties; /* owned: an object, never NULL once filled */
+	bool is_identified;
+	int64_t created_at_us;
+	int64_t version; /* bumped by every change; a merge takes max(a, b) + 1 */
+};
+/* Drops the properties reference; the struct may be reused. NULL-safe. */
+void sn_person_release(struct sn_person *person);
+
+/* The person a distinct id belongs to. SN_ERR_NOT_FOUND when none (never
+ * seen, or only seen in personless events). One indexed lookup. */
+int sn_persons_get_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+				  struct sn_person *out, struct sn_err *err);
+/* A person by uuid; SN_ERR_NOT_FOUND when it does not exist (also once it
+ * was merged away: resolve the id first). */
+int sn_persons_get(struct sn_persons *p, int64_t team_id, const char *uuid, struct sn_person *out,
+		   struct sn_err *err);
+/* Calls fn for each distinct id of a person, oldest first, under the store's
+ * lock (fn must not call back into the store). A non-zero return from fn
+ * stops the walk and is returned. */
+int sn_persons_distinct_ids(struct sn_persons *p, int64_t team_id, const char *uuid,
+			    int (*fn)(void *ctx, const char *distinct_id), void *ctx,
+			    struct sn_err *err);
+/* The person id an event stamped with person_uuid belongs to now: the target
+ * of its override when it was merged away (overrides are kept flattened, so
+ * this is one lookup however long the chain of merges), else person_uuid
+ * itself. Never fails on an unknown id: it resolves to itself. */
+int sn_persons_resolve(struct sn_persons *p, int64_t team_id, const char *person_uuid, char out[37],
+		       struct sn_err *err);
+/* Walks every override of a team (old → current person id). */
+int sn_persons_overrides(struct sn_persons *p, int64_t team_id,
+			 int (*fn)(void *ctx, const char *old_id, const char *new_id), void *ctx,
+			 struct sn_err *err);
+
+struct sn_group {
+	int64_t team_id;
+	int group_type_index;
+	char key[SN_GROUP_KEY_MAX + 1];
+	struct json_object *properties; /* owned */
+	int64_t created_at_us;
+	int64_t version;
+};
+void sn_group_release(struct sn_group *g);
+
+/* Index 0..4 of a group type; SN_ERR_NOT_FOUND when the team has none by
+ * that name. Does not assign one (sn_identity_process does). */
+int sn_persons_group_type_index(struct sn_persons *p, int64_t team_id, const char *group_type,
+				int *index, struct sn_err *err);
+int sn_persons_group_get(struct sn_persons *p, int64_t team_id, int group_type_index,
+			 const char *key, struct sn_group *out, struct sn_err *err);
+
+/* ---- pure helpers ------------------------------------------------------- */
+
+/* PostHog's deterministic person id for (team, distinct id): UUIDv5 in the
+ * person namespace of "<team_id>:<distinct_id>". Cannot fail. */
+void sn_persons_uuid_for(int64_t team_id, const char *distinct_id, size_t len, char out[37]);
+/* True when id may not take part in a merge (spec §4.2 rule 2): blank after
+ * trimming whitespace; case-insensitively anonymous, guest, distinctid,
+ * distinct_id, id, not_authenticated, email, undefined, true, false;
+ * exactly [object Object], NaN, None, none, null, 0, undefined; and each of
+ * those wrapped in single or double quotes. */
+bool sn_persons_distinct_id_is_illegal(const char *id, size_t len);
+
+/* ---- identity processing ------------------------------------------------ */
+
+/*
+ * One event as the ingest worker hands it over.
+ *
+ * Contract for properties: the event's properties object, after capture's
+ * normalisation and enrichment (GeoIP) and with the event's root-level $set
+ * and $set_once already merged into properties.$set / properties.$set_once by
+ * the caller (root values winning). sn_identity_process modifies it in place,
+ * and the caller stores what it holds afterwards:
+ *  - person processing on: $initial_* / UTM values are added to $set and
+ *    $set_once (§5.2, explicit values win);
+ *  - personless ($process_person_profile false or team opt-out): $set,
+ *    $set_once and $unset are removed;
+ *  - $groups: "$group_<index>" = key is added for each group type that has
+ *    (or is now given) an index.
+ */
+struct sn_identity_event {
+	int64_t team_id;
+	const char *distinct_id;	/* non-empty, at most SN_DISTINCT_ID_MAX bytes */
+	const char *event;		/* event name */
+	const char *uuid;		/* the event's uuid text; becomes $creator_event_uuid */
+	int64_t timestamp_us;		/* event time: a new person's / group's created_at */
+	struct json_object *properties; /* an object; see the contract above */
+	bool person_processing_opt_out; /* team setting: every event is personless */
+};
+
+struct sn_identity_warning {
+	const char *type; /* PostHog's ingestion warning name (static string) */
+	char details[256];
+};
+
+struct sn_identity_result {
+	bool dropped;		      /* do not store the event (e.g. personless $identify) */
+	bool personless;	      /* no person was created or changed for this event */
+	char person_uuid[37];	      /* events.person_id */
+	int64_t person_created_at_us; /* events.person_created_at (0 when personless) */
+	/* events.person_properties: the person's properties after this event
+	 * (owned; {} when personless or dropped). */
+	struct json_object *person_properties;
+	bool has_group[SN_GROUP_TYPES_MAX]; /* events.$group_N is group_key[N] */
+	char group_key[SN_GROUP_TYPES_MAX][SN_GROUP_KEY_MAX + 1];
+	unsigned nwarnings; /* at most SN_IDENTITY_WARNINGS are kept */
+	struct sn_identity_warning warnings[SN_IDENTITY_WARNINGS];
+};
+
+/*
+ * Applies one event to the person store, in PostHog's order (spec §4):
+ * personless check; §5.2 initial/UTM properties; groups ($groups indexes,
+ * $groupidentify upsert); $identify / $create_alias / $merge_dangerously
+ * merges with every rule of §4.2; then $set_once, $set, $unset on the
+ * event's person (created on first sight). Everything one event changes is
+ * one SQLite transaction: on error nothing of it is kept.
+ *
+ * res is always initialised (release it with sn_identity_result_release,
+ * also after an error). Fails only on bad arguments (SN_ERR_INVALID: no
+ * team, empty distinct id, properties not an object), a database error or
+ * out of memory; rules PostHog answers with an ingestion warning come back
+ * as warnings with a 0 return. After an error the store is unchanged but
+ * ev->properties may already hold some of the additions above: retry from
+ * the original record (the WAL), not from the modified object. Costs a few
+ * indexed SQLite lookups; a merge also rewrites the moved distinct ids and
+ * overrides.
+ */
+int sn_identity_process(struct sn_persons *p, const struct sn_identity_event *ev,
+			struct sn_identity_result *res, struct sn_err *err);
+void sn_identity_result_release(struct sn_identity_result *res);
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * persons_internal.h — pieces shared by the files of the persons module (and
+ * its unit test), not by the rest of snout: the migration list of the SQLite
+ * backend, the backend operations the identity rules are written against
+ * (what a PostgreSQL backend must also provide), property helpers and the
+ * SHA-1 behind UUIDv5.
+ *
+ * Backend operations (sn_pstore_*) expect the caller to hold the store lock
+ * (sn_pstore_lock) and, for writes, an open transaction (sn_pstore_begin).
+ * They fill err with "persons database: ..." messages on failure.
+ */
+#ifndef SN_PERSONS_INTERNAL_H
+#define SN_PERSONS_INTERNAL_H
+
+#include "persons/persons.h"
+
+/* ---- migrations (migrations_sqlite.c) ------------------------------------ */
+
+struct sn_persons_migration {
+	int version; /* 1, 2, ... consecutive; never edited once shipped */
+	const char *name;
+	const char *sql; /* one or more statements, run in one transaction */
+};
+
+extern const struct sn_persons_migration sn_persons_sqlite_migrations[];
+extern const size_t sn_persons_sqlite_nmigrations;
+
+/* Opens the database file at path with a caller-chosen migration list (tests
+ * simulate older and newer binaries). migs[i].version must be i + 1. */
+int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
+				const struct sn_persons_migration *migs, size_t nmigs, int *applied,
+				struct sn_err *err);
+
+/* ---- backend operations (sqlite.c) --------------------------------------- */
+
+void sn_pstore_lock(struct sn_persons *p);
+void sn_pstore_unlock(struct sn_persons *p);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. rollback never fails (it logs). */
+int sn_pstore_begin(struct sn_persons *p, struct sn_err *err);
+int sn_pstore_commit(struct sn_persons *p, struct sn_err *err);
+void sn_pstore_rollback(struct sn_persons *p);
+
+/* Lookups fill out (releasing what it held) or return SN_ERR_NOT_FOUND. */
+int sn_pstore_person_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+				    struct sn_person *out, struct sn_err *err);
+int sn_pstore_person_by_uuid(struct sn_persons *p, int64_t team_id, const char *uuid,
+			     struct sn_person *out, struct sn_err *err);
+/* SN_ERR_EXISTS when the team already has a person with that uuid. Also
+ * drops an override whose old id is this uuid (a re-created person is live
+ * again). */
+int sn_pstore_person_insert(struct sn_persons *p, const struct sn_person *person,
+			    struct sn_err *err);
+/* Writes properties, is_identified, created_at and version of person->uuid. */
+int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person,
+			    struct sn_err *err);
+int sn_pstore_person_delete(struct sn_persons *p, int64_t team_id, const char *uuid,
+			    struct sn_err *err);
+/* Points distinct_id at person_uuid (insert, or move with version + 1). */
+int sn_pstore_distinct_id_set(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+			      const char *person_uuid, struct sn_err *err);
+/* Moves every distinct id of from_uuid to to_uuid (version + 1 each). */
+int sn_pstore_distinct_ids_move(struct sn_persons *p, int64_t team_id, const char *from_uuid,
+				const char *to_uuid, struct sn_err *err);
+/* Records old → new and repoints every override that ended at old, so the
+ * table stays flat (each old id maps straight to a live person). */
+int sn_pstore_override_add(struct sn_persons *p, int64_t team_id, const char *old_uuid,
+			   const char *new_uuid, struct sn_err *err);
+/* Notes that distinct_id was used by a personless event (idempotent). */
+int sn_pstore_personless_add(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+			     struct sn_err *err);
+/* *seen: some personless event used distinct_id. Marks the row merged. */
+int sn_pstore_personless_take(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+			      bool *seen, struct sn_err *err);
+/* Index of group_type; when absent and create is set, assigns the lowest
+ * free index 0..4. SN_ERR_NOT_FOUND when absent and !create; SN_ERR_TOO_BIG
+ * when the team already has SN_GROUP_TYPES_MAX types. */
+int sn_pstore_group_type_index(struct sn_persons *p, int64_t team_id, const char *group_type,
+			       bool create, int *index, struct sn_err *err);
+int sn_pstore_group_get(struct sn_persons *p, int64_t team_id, int index, const char *key,
+			struct sn_group *out, struct sn_err *err);
+/* Inserts g (version 0) or, when it exists, writes properties and version. */
+int sn_pstore_group_put(struct sn_persons *p, const struct sn_group *g, bool exists,
+			struct sn_err *err);
+
+/* ---- properties (props.c) ------------------------------------------------ */
+
+/* $set_once keys the person lacks, then $set keys that differ, then $unset
+ * (an array of key strings, or an object whose keys are removed). Non-object
+ * $set/$set_once are ignored. Returns true when props changed. */
+bool sn_props_apply(struct json_object *props, struct json_object *set,
+		    struct json_object *set_once, struct json_object *unset);
+/* spec §5.2: adds initial/UTM/campaign values of the event's properties to
+ * its $set and $set_once (creating them), explicit values winning. */
+int sn_props_add_initial(struct json_object *properties);
+/* Serialises o into b (reset first), failing with SN_ERR_TOO_BIG past
+ * SN_PERSON_PROPS_MAX. */
+int sn_props_serialise(struct json_object *o, struct sn_buf *b);
+
+/* ---- UUIDv5 (uuid5.c) ------------------------------------------------------ */
+
+/* UUIDv5 of name in namespace ns. */
+void sn_persons_uuid_v5(const struct sn_uuid *ns, const void *name, size_t len,
+			struct sn_uuid *out);
+
+#endif

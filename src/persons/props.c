@@ -1,0 +1,185 @@
+/*
+ * props.c — person property rules on json-c objects: the per-event update
+ * order ($set_once, then $set, then $unset; spec posthog-wire.md §4.3) and
+ * the initial/UTM properties ingestion derives from event properties (§5.2).
+ *
+ * Both follow PostHog's plugin-server (person-update.ts
+ * computeEventPropertyUpdates, utils.ts personInitialAndUTMProperties, newest
+ * version) key for key:
+ *  - $set_once sets a key only when the person lacks it; a key holding JSON
+ *    null counts as present (JavaScript's `typeof null` is "object");
+ *  - $set writes a key when it is absent or its value differs;
+ *  - $unset is an array of key strings (non-strings ignored) or an object
+ *    whose keys are removed;
+ *  - §5.2 copies each listed event property into $set under its own name and
+ *    into $set_once as $initial_<name without its leading $>, but never over
+ *    a value the event already put there, never a null into $set_once (a
+ *    null would block the real first-touch value forever), skips $os and
+ *    $os_version for server SDKs ($is_server true), and lets $os_name stand
+ *    in for $initial_os.
+ *
+ * Values are shared between the event's objects and the person's by json-c
+ * reference counting (json_object_get), not copied: nothing here mutates a
+ * value after adding it, only the containing objects.
+ *
+ * One deliberate difference from PostHog: PostHog skips writing a person
+ * whose only changes are the §5.2 "latest touch" keys on a non-person event
+ * (a write-saving heuristic that leaves $browser & co. stale). snout applies
+ * them, so the stored person always equals the replayed rules.
+ */
+#include "persons/persons_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool has_key(struct json_object *o, const char *k)
+{
+	return json_object_object_get_ex(o, k, NULL);
+}
+
+static void apply_set_once(struct json_object *props, struct json_object *set_once, bool *changed)
+{
+	json_object_object_foreach(set_once, k, v)
+	{
+		if (!has_key(props, k)) {
+			json_object_object_add(props, k, json_object_get(v));
+			*changed = true;
+		}
+	}
+}
+
+static void apply_set(struct json_object *props, struct json_object *set, bool *changed)
+{
+	json_object_object_foreach(set, k, v)
+	{
+		struct json_object *cur = NULL;
+		if (json_object_object_get_ex(props, k, &cur) && json_object_equal(cur, v))
+			continue;
+		json_object_object_add(props, k, json_object_get(v));
+		*changed = true;
+	}
+}
+
+static void unset_key(struct json_object *props, const char *k, bool *changed)
+{
+	if (has_key(props, k)) {
+		json_object_object_del(props, k);
+		*changed = true;
+	}
+}
+
+static void apply_unset(struct json_object *props, struct json_object *unset, bool *changed)
+{
+	if (json_object_is_type(unset, json_type_array)) {
+		size_t n = json_object_array_length(unset);
+		for (size_t i = 0; i < n; i++) {
+			const char *k = sn_json_str(json_object_array_get_idx(unset, i), NULL);
+			if (k)
+				unset_key(props, k, changed);
+		}
+	} else if (json_object_is_type(unset, json_type_object)) {
+		json_object_object_foreach(unset, k, v)
+		{
+			(void)v;
+			unset_key(props, k, changed);
+		}
+	}
+}
+
+bool sn_props_apply(struct json_object *props, struct json_object *set,
+		    struct json_object *set_once, struct json_object *unset)
+{
+	bool changed = false;
+	if (json_object_is_type(set_once, json_type_object))
+		apply_set_once(props, set_once, &changed);
+	if (json_object_is_type(set, json_type_object))
+		apply_set(props, set, &changed);
+	if (unset)
+		apply_unset(props, unset, &changed);
+	return changed;
+}
+
+/* PostHog's eventToPersonProperties, in its order. */
+static const char *const initial_keys[] = {
+    "$app_build",   "$app_name",    "$app_namespace",
+    "$app_version", "$browser",	    "$browser_version",
+    "$device_type", "$current_url", "$pathname",
+    "$os",	    "$os_version",  "$referring_domain",
+    "$referrer",    "utm_source",   "utm_medium",
+    "utm_campaign", "utm_content",  "utm_name",
+    "utm_term",	    "gclid",	    "gad_source",
+    "gbraid",	    "wbraid",	    "fbclid",
+    "msclkid",
+};
+
+int sn_props_add_initial(struct json_object *properties)
+{
+	struct json_object *set = NULL, *set_once = NULL;
+	bool new_set = false, new_once = false;
+	struct json_object *is_server = sn_json_get(properties, "$is_server");
+	bool server = is_server && json_object_is_type(is_server, json_type_boolean) &&
+		      json_object_get_boolean(is_server);
+
+	for (size_t i = 0; i < SN_ARRAY_LEN(initial_keys); i++) {
+		const char *key = initial_keys[i];
+		struct json_object *v = NULL;
+		if (!json_object_object_get_ex(properties, key, &v))
+			continue;
+		if (server && (!strcmp(key, "$os") || !strcmp(key, "$os_version")))
+			continue;
+		if (!set) {
+			set = sn_json_get(properties, "$set");
+			if (!json_object_is_type(set, json_type_object)) {
+				set = json_object_new_object();
+				new_set = true;
+			}
+			set_once = sn_json_get(properties, "$set_once");
+			if (!json_object_is_type(set_once, json_type_object)) {
+				set_once = json_object_new_object();
+				new_once = true;
+			}
+			if (!set || !set_once)
+				goto nomem;
+		}
+		if (!has_key(set, key))
+			json_object_object_add(set, key, json_object_get(v));
+		char initial[64];
+		snprintf(initial, sizeof(initial), "$initial_%s", key[0] == '$' ? key + 1 : key);
+		if (v && !has_key(set_once, initial))
+			json_object_object_add(set_once, initial, json_object_get(v));
+	}
+	if (!set)
+		return 0;
+
+	struct json_object *os_name = NULL;
+	if (json_object_object_get_ex(properties, "$os_name", &os_name) && !server) {
+		if (os_name && !has_key(set_once, "$initial_os"))
+			json_object_object_add(set_once, "$initial_os", json_object_get(os_name));
+		json_object_object_del(set, "$os_name");
+		json_object_object_del(set_once, "$initial_os_name");
+	}
+	if (new_set)
+		json_object_object_add(properties, "$set", set);
+	if (new_once)
+		json_object_object_add(properties, "$set_once", set_once);
+	return 0;
+nomem:
+	if (new_set)
+		json_object_put(set);
+	if (new_once)
+		json_object_put(set_once);
+	return SN_ERR_NOMEM;
+}
+
+int sn_props_serialise(struct json_object *o, struct sn_buf *b)
+{
+	sn_buf_reset(b);
+	size_t n;
+	const char *s = json_object_to_json_string_length(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	if (!s)
+		return SN_ERR_NOMEM;
+	if (n > SN_PERSON_PROPS_MAX)
+		return SN_ERR_TOO_BIG;
+	return sn_buf_append(b, s, n);
+}

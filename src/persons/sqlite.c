@@ -1,0 +1,873 @@
+/*
+ * sqlite.c — the embedded person store: persons.h's reading functions and
+ * the sn_pstore_* backend operations of persons_internal.h over one SQLite
+ * file (<data dir>/persons.sqlite3) in WAL mode. The schema and its
+ * migrations are in migrations_sqlite.c; the identity rules that drive the
+ * writes are in identity.c.
+ *
+ *   struct sn_persons
+ *   +-----------+      +----------------------------------------+
+ *   | mu        |----->| sqlite3 *db, prepared statements st[]  |
+ *   +-----------+      +----------------------------------------+
+ *
+ * Concurrency: one connection (SQLITE_OPEN_NOMUTEX) guarded by our mutex
+ * p->mu, as in meta/sqlite.c. Public reads take mu themselves; identity.c
+ * takes it once per event (sn_pstore_lock) and runs every statement of that
+ * event inside BEGIN IMMEDIATE ... COMMIT, so an event's identity change is
+ * atomic and two ingest threads can never both see "no person" for one
+ * distinct id and create two. A separate file from meta.sqlite3 keeps
+ * person writes — many per second under ingestion — from holding the
+ * metadata file's single writer lock.
+ *
+ * Durability: journal_mode=WAL, synchronous=NORMAL. A power loss can lose
+ * the last committed person changes but never corrupts the file; the events
+ * that caused them are still in snout's own WAL and are replayed (identity
+ * processing is deterministic in event order), which is why a per-commit
+ * fsync is not worth its cost here.
+ *
+ * Errors: SQLite result codes map to SN_ERR_* as in meta (UNIQUE →
+ * SN_ERR_EXISTS, I/O and locking → SN_ERR_IO, damage → SN_ERR_CORRUPT).
+ *
+ * Rejected: keeping persons in meta.sqlite3. One file is simpler to back up,
+ * but it puts ingestion's steady write stream behind the same write lock as
+ * a person creating a project, and PostHog itself separates the two
+ * (persons live in their own database at scale).
+ */
+#include "persons/persons_internal.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUSY_TIMEOUT_MS 5000
+#define DB_FILE		"persons.sqlite3"
+
+#define PERSON_COLS "p.uuid, p.properties, p.is_identified, p.created_at, p.version"
+
+enum stmt {
+	ST_VERSION,
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_PERSON_BY_DID,
+	ST_PERSON_BY_UUID,
+	ST_PERSON_INSERT,
+	ST_PERSON_UPDATE,
+	ST_PERSON_DELETE,
+	ST_DID_SET,
+	ST_DID_MOVE,
+	ST_DID_LIST,
+	ST_OVR_REPOINT,
+	ST_OVR_PUT,
+	ST_OVR_GET,
+	ST_OVR_DEL,
+	ST_OVR_LIST,
+	ST_PL_ADD,
+	ST_PL_GET,
+	ST_PL_MERGED,
+	ST_GT_GET,
+	ST_GT_USED,
+	ST_GT_INSERT,
+	ST_GROUP_GET,
+	ST_GROUP_INSERT,
+	ST_GROUP_UPDATE,
+	NSTMT
+};
+
+static const char *const stmt_sql[NSTMT] = {
+    [ST_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_PERSON_BY_DID] =
+	"SELECT " PERSON_COLS " FROM posthog_persondistinctid d"
+	" JOIN posthog_person p ON p.team_id = d.team_id AND p.uuid = d.person_uuid"
+	" WHERE d.team_id = ?1 AND d.distinct_id = ?2 AND d.is_deleted = 0",
+    [ST_PERSON_BY_UUID] = "SELECT " PERSON_COLS " FROM posthog_person p"
+			  " WHERE p.team_id = ?1 AND p.uuid = ?2",
+    [ST_PERSON_INSERT] = "INSERT INTO posthog_person (team_id, uuid, properties, is_identified,"
+			 " created_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_PERSON_UPDATE] = "UPDATE posthog_person SET properties = ?3, is_identified = ?4,"
+			 " created_at = ?5, version = ?6 WHERE team_id = ?1 AND uuid = ?2",
+    [ST_PERSON_DELETE] = "DELETE FROM posthog_person WHERE team_id = ?1 AND uuid = ?2",
+    [ST_DID_SET] = "INSERT INTO posthog_persondistinctid (team_id, distinct_id, person_uuid)"
+		   " VALUES (?1, ?2, ?3) ON CONFLICT (team_id, distinct_id) DO UPDATE SET"
+		   " person_uuid = excluded.person_uuid, is_deleted = 0, version = version + 1"
+		   " WHERE person_uuid <> excluded.person_uuid OR is_deleted <> 0",
+    [ST_DID_MOVE] = "UPDATE posthog_persondistinctid SET person_uuid = ?3, version = version + 1"
+		    " WHERE team_id = ?1 AND person_uuid = ?2 AND is_deleted = 0",
+    [ST_DID_LIST] = "SELECT distinct_id FROM posthog_persondistinctid"
+		    " WHERE team_id = ?1 AND person_uuid = ?2 AND is_deleted = 0 ORDER BY id",
+    [ST_OVR_REPOINT] = "UPDATE posthog_personoverride SET override_person_id = ?3,"
+		       " version = version + 1 WHERE team_id = ?1 AND override_person_id = ?2",
+    [ST_OVR_PUT] = "INSERT INTO posthog_personoverride (team_id, old_person_id,"
+		   " override_person_id, created_at) VALUES (?1, ?2, ?3, ?4)"
+		   " ON CONFLICT (team_id, old_person_id) DO UPDATE SET"
+		   " override_person_id = excluded.override_person_id, version = version + 1",
+    [ST_OVR_GET] = "SELECT override_person_id FROM posthog_personoverride"
+		   " WHERE team_id = ?1 AND old_person_id = ?2",
+    [ST_OVR_DEL] = "DELETE FROM posthog_personoverride WHERE team_id = ?1 AND old_person_id = ?2",
+    [ST_OVR_LIST] = "SELECT old_person_id, override_person_id FROM posthog_personoverride"
+		    " WHERE team_id = ?1 ORDER BY old_person_id",
+    [ST_PL_ADD] = "INSERT OR IGNORE INTO posthog_personlessdistinctid (team_id, distinct_id,"
+		  " created_at) VALUES (?1, ?2, ?3)",
+    [ST_PL_GET] = "SELECT is_merged FROM posthog_personlessdistinctid"
+		  " WHERE team_id = ?1 AND distinct_id = ?2",
+    [ST_PL_MERGED] = "UPDATE posthog_personlessdistinctid SET is_merged = 1"
+		     " WHERE team_id = ?1 AND distinct_id = ?2",
+    [ST_GT_GET] = "SELECT group_type_index FROM posthog_grouptypemapping"
+		  " WHERE team_id = ?1 AND group_type = ?2",
+    [ST_GT_USED] = "SELECT group_type_index FROM posthog_grouptypemapping WHERE team_id = ?1",
+    [ST_GT_INSERT] = "INSERT INTO posthog_grouptypemapping (team_id, group_type,"
+		     " group_type_index) VALUES (?1, ?2, ?3)",
+    [ST_GROUP_GET] = "SELECT group_properties, created_at, version FROM posthog_group"
+		     " WHERE team_id = ?1 AND group_type_index = ?2 AND group_key = ?3",
+    [ST_GROUP_INSERT] = "INSERT INTO posthog_group (team_id, group_type_index, group_key,"
+			" group_properties, created_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_GROUP_UPDATE] = "UPDATE posthog_group SET group_properties = ?4, version = ?6"
+			" WHERE team_id = ?1 AND group_type_index = ?2 AND group_key = ?3",
+};
+
+struct sn_persons {
+	pthread_mutex_t mu; /* guards db and st[] */
+	sqlite3 *db;
+	sqlite3_stmt *st[NSTMT];
+	int code_version;
+	struct sn_buf json; /* serialisation scratch, under mu */
+};
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static int map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return SN_ERR_EXISTS;
+		return SN_ERR_INVALID;
+	case SQLITE_NOMEM: return SN_ERR_NOMEM;
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_PERM: return SN_ERR_IO;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB: return SN_ERR_CORRUPT;
+	default: return SN_ERR_INTERNAL;
+	}
+}
+
+/* Sets err from the connection's last error. Caller holds p->mu. */
+static int db_fail(struct sn_persons *p, int rc, struct sn_err *err, const char *what)
+{
+	return sn_err_set(err, map_rc(rc), "persons database: %s: %s", what, sqlite3_errmsg(p->db));
+}
+
+static void done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+static void col_text(sqlite3_stmt *s, int i, char *dst, size_t n)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	size_t len = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+	if (len >= n)
+		len = n - 1;
+	if (len)
+		memcpy(dst, t, len);
+	dst[len] = 0;
+}
+
+/* Parses a stored properties column; anything but an object is damage. */
+static int col_props(struct sn_persons *p, sqlite3_stmt *s, int i, struct json_object **out,
+		     struct sn_err *err)
+{
+	(void)p;
+	const char *t = (const char *)sqlite3_column_text(s, i);
+	size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+	struct json_object *o = NULL;
+	int ret = sn_json_parse(t ? t : "{}", t ? n : 2, &o, err);
+	if (ret == 0 && !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+		ret = sn_err_set(err, SN_ERR_CORRUPT, "stored properties are not a JSON object");
+	}
+	if (ret < 0) {
+		sn_err_prefix(err, "persons database");
+		return SN_ERR_CORRUPT;
+	}
+	*out = o;
+	return 0;
+}
+
+/* Steps a statement that returns no rows. Resets it. */
+static int run(struct sn_persons *p, sqlite3_stmt *s, struct sn_err *err, const char *what)
+{
+	int rc = sqlite3_step(s);
+	int ret = rc == SQLITE_DONE ? 0 : db_fail(p, rc, err, what);
+	done(s);
+	return ret;
+}
+
+void sn_pstore_lock(struct sn_persons *p)
+{
+	pthread_mutex_lock(&p->mu);
+}
+
+void sn_pstore_unlock(struct sn_persons *p)
+{
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- open, migrations, close ----------------------------------------------- */
+
+static int exec_sql(struct sn_persons *p, const char *sql, struct sn_err *err, const char *what)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(p->db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		int code = map_rc(sqlite3_extended_errcode(p->db));
+		sn_err_set(err, code, "persons database: %s: %s", what,
+			   msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return code;
+	}
+	return 0;
+}
+
+static int read_version(struct sn_persons *p, int *version, struct sn_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(p->db, stmt_sql[ST_VERSION], -1, &s, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		int ret = db_fail(p, rc, err, "reading schema version");
+		sqlite3_finalize(s);
+		return ret;
+	}
+	sqlite3_int64 v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	*version = v > 1000000 ? 1000000 : (int)v;
+	return 0;
+}
+
+/* Applies the next pending migration in one transaction: 1 when it applied
+ * one, 0 when up to date, or an error. BEGIN IMMEDIATE takes the write lock
+ * before the version is read, so two processes cannot both apply it. */
+static int migrate_one(struct sn_persons *p, const char *path,
+		       const struct sn_persons_migration *migs, size_t nmigs, struct sn_err *err)
+{
+	int cur = 0, ret;
+	bool in_tx = false;
+	char *q = NULL;
+	if ((ret = exec_sql(p, "BEGIN IMMEDIATE", err, "starting a migration")) < 0)
+		goto out;
+	in_tx = true;
+	if ((ret = read_version(p, &cur, err)) < 0)
+		goto out;
+	if (cur > (int)nmigs) {
+		ret = sn_err_set(err, SN_ERR_INVALID,
+				 "%s: database schema version %d is newer than this snout (%d); "
+				 "upgrade snout",
+				 path, cur, (int)nmigs);
+		goto out;
+	}
+	if (cur == (int)nmigs)
+		goto out;
+
+	const struct sn_persons_migration *mg = &migs[cur];
+	if ((ret = exec_sql(p, mg->sql, err, "migration")) < 0) {
+		sn_err_prefix(err, "%s: migration %d (%s) failed", path, mg->version, mg->name);
+		goto out;
+	}
+	char when[32];
+	sn_time_format_rfc3339(sn_now_us(), when);
+	q = sqlite3_mprintf("INSERT INTO schema_migrations (version, name, applied_at)"
+			    " VALUES (%d, %Q, %Q)",
+			    mg->version, mg->name, when);
+	if (!q) {
+		ret = sn_err_set(err, SN_ERR_NOMEM, "out of memory recording a migration");
+		goto out;
+	}
+	if ((ret = exec_sql(p, q, err, "recording a migration")) < 0)
+		goto out;
+	if ((ret = exec_sql(p, "COMMIT", err, "committing a migration")) < 0)
+		goto out;
+	in_tx = false;
+	sn_log_info("persons: applied migration %d (%s) to %s", mg->version, mg->name, path);
+	ret = 1;
+out:
+	sqlite3_free(q);
+	if (in_tx)
+		exec_sql(p, "ROLLBACK", NULL, "");
+	return ret;
+}
+
+static int migrate(struct sn_persons *p, const char *path, const struct sn_persons_migration *migs,
+		   size_t nmigs, int *applied, struct sn_err *err)
+{
+	int ret = exec_sql(p,
+			   "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			   " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+			   " applied_at TEXT NOT NULL)",
+			   err, "creating schema_migrations");
+	while (ret >= 0 && (ret = migrate_one(p, path, migs, nmigs, err)) == 1)
+		if (applied)
+			(*applied)++;
+	return ret;
+}
+
+int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
+				const struct sn_persons_migration *migs, size_t nmigs, int *applied,
+				struct sn_err *err)
+{
+	int ret = 0, rc;
+	struct sn_persons *p = NULL;
+	*out = NULL;
+	if (applied)
+		*applied = 0;
+	if (!path || !*path)
+		return sn_err_set(err, SN_ERR_INVALID, "persons database path is empty");
+	for (size_t i = 0; i < nmigs; i++)
+		if (migs[i].version != (int)i + 1)
+			return sn_err_set(err, SN_ERR_INTERNAL,
+					  "migration list is not numbered 1..%zu", nmigs);
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s", path);
+	pthread_mutex_init(&p->mu, NULL);
+	p->code_version = (int)nmigs;
+	sn_buf_init(&p->json, SN_PERSON_PROPS_MAX + 1);
+
+	rc = sqlite3_open_v2(
+	    path, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		ret = sn_err_set(err, SN_ERR_IO, "cannot open persons database %s: %s", path,
+				 p->db ? sqlite3_errmsg(p->db) : sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_extended_result_codes(p->db, 1);
+	sqlite3_busy_timeout(p->db, BUSY_TIMEOUT_MS);
+
+	/* journal_mode is the first statement that reads the file, so a path
+	 * that is not a database fails here. */
+	sqlite3_stmt *s = NULL;
+	rc = sqlite3_prepare_v2(p->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	char mode[16] = "";
+	if (rc == SQLITE_ROW)
+		col_text(s, 0, mode, sizeof(mode));
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW) {
+		ret = sn_err_set(err, SN_ERR_IO, "cannot open persons database %s: %s", path,
+				 sqlite3_errmsg(p->db));
+		goto out;
+	}
+	if (strcmp(mode, "wal") != 0) {
+		ret = sn_err_set(err, SN_ERR_IO,
+				 "cannot open persons database %s: WAL mode refused (journal mode "
+				 "is %s)",
+				 path, mode);
+		goto out;
+	}
+	if (exec_sql(p, "PRAGMA synchronous=NORMAL", NULL, "") < 0) {
+		ret = sn_err_set(err, SN_ERR_IO, "cannot open persons database %s: %s", path,
+				 sqlite3_errmsg(p->db));
+		goto out;
+	}
+	if ((ret = migrate(p, path, migs, nmigs, applied, err)) < 0)
+		goto out;
+
+	for (int i = 0; i < NSTMT; i++) {
+		rc = sqlite3_prepare_v3(p->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&p->st[i], NULL);
+		if (rc != SQLITE_OK) {
+			ret = db_fail(p, rc, err, "preparing a statement");
+			sn_err_prefix(err, "%s", path);
+			goto out;
+		}
+	}
+	*out = p;
+	p = NULL;
+out:
+	sn_persons_close(p);
+	return ret;
+}
+
+int sn_persons_open(struct sn_persons **out, const char *data_dir, int *applied, struct sn_err *err)
+{
+	*out = NULL;
+	if (!data_dir || !*data_dir)
+		return sn_err_set(err, SN_ERR_INVALID, "data directory is empty");
+	char path[4096];
+	int n = snprintf(path, sizeof(path), "%s/" DB_FILE, data_dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return sn_err_set(err, SN_ERR_INVALID, "data directory path is too long");
+	return sn_persons_sqlite_open_with(out, path, sn_persons_sqlite_migrations,
+					   sn_persons_sqlite_nmigrations, applied, err);
+}
+
+void sn_persons_close(struct sn_persons *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < NSTMT; i++)
+		sqlite3_finalize(p->st[i]);
+	if (p->db) {
+		sqlite3_exec(p->db, "PRAGMA optimize", NULL, NULL, NULL);
+		if (sqlite3_close(p->db) != SQLITE_OK)
+			sn_log_warn("persons: closing the database failed: %s",
+				    sqlite3_errmsg(p->db));
+	}
+	sn_buf_release(&p->json);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+int sn_persons_schema_version(struct sn_persons *p, int *db_version, int *code_version)
+{
+	int ret = 0;
+	if (code_version)
+		*code_version = p->code_version;
+	sn_pstore_lock(p);
+	sqlite3_stmt *s = p->st[ST_VERSION];
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (db_version)
+			*db_version = sqlite3_column_int(s, 0);
+	} else {
+		ret = map_rc(rc);
+	}
+	done(s);
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+/* ---- transactions -------------------------------------------------------------- */
+
+int sn_pstore_begin(struct sn_persons *p, struct sn_err *err)
+{
+	return run(p, p->st[ST_BEGIN], err, "starting a transaction");
+}
+
+int sn_pstore_commit(struct sn_persons *p, struct sn_err *err)
+{
+	return run(p, p->st[ST_COMMIT], err, "committing");
+}
+
+void sn_pstore_rollback(struct sn_persons *p)
+{
+	if (sqlite3_get_autocommit(p->db))
+		return; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+	struct sn_err e = {0};
+	if (run(p, p->st[ST_ROLLBACK], &e, "rolling back") < 0)
+		sn_log_error("%s", e.msg);
+}
+
+/* ---- persons ------------------------------------------------------------------- */
+
+void sn_person_release(struct sn_person *person)
+{
+	if (!person)
+		return;
+	json_object_put(person->properties);
+	person->properties = NULL;
+}
+
+static int read_person(struct sn_persons *p, sqlite3_stmt *s, int64_t team_id,
+		       struct sn_person *out, struct sn_err *err)
+{
+	struct json_object *props = NULL;
+	int ret = col_props(p, s, 1, &props, err);
+	if (ret < 0)
+		return ret;
+	sn_person_release(out);
+	out->team_id = team_id;
+	col_text(s, 0, out->uuid, sizeof(out->uuid));
+	out->properties = props;
+	out->is_identified = sqlite3_column_int(s, 2) != 0;
+	out->created_at_us = sqlite3_column_int64(s, 3);
+	out->version = sqlite3_column_int64(s, 4);
+	return 0;
+}
+
+static int person_lookup(struct sn_persons *p, enum stmt which, int64_t team_id, const char *key,
+			 struct sn_person *out, struct sn_err *err)
+{
+	sqlite3_stmt *s = p->st[which];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, key);
+	int ret, rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		ret = read_person(p, s, team_id, out, err);
+	else if (rc == SQLITE_DONE)
+		ret = sn_err_set(err, SN_ERR_NOT_FOUND, "person not found");
+	else
+		ret = db_fail(p, rc, err, "looking up a person");
+	done(s);
+	return ret;
+}
+
+int sn_pstore_person_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+				    struct sn_person *out, struct sn_err *err)
+{
+	return person_lookup(p, ST_PERSON_BY_DID, team_id, distinct_id, out, err);
+}
+
+int sn_pstore_person_by_uuid(struct sn_persons *p, int64_t team_id, const char *uuid,
+			     struct sn_person *out, struct sn_err *err)
+{
+	return person_lookup(p, ST_PERSON_BY_UUID, team_id, uuid, out, err);
+}
+
+static int person_write(struct sn_persons *p, enum stmt which, const struct sn_person *person,
+			struct sn_err *err)
+{
+	int ret = sn_props_serialise(person->properties, &p->json);
+	if (ret < 0)
+		return sn_err_set(err, ret,
+				  ret == SN_ERR_TOO_BIG
+				      ? "person properties are larger than %d bytes"
+				      : "out of memory serialising person properties (%d)",
+				  SN_PERSON_PROPS_MAX);
+	sqlite3_stmt *s = p->st[which];
+	sqlite3_bind_int64(s, 1, person->team_id);
+	bind_text(s, 2, person->uuid);
+	sqlite3_bind_text(s, 3, p->json.data, (int)p->json.len, SQLITE_STATIC);
+	sqlite3_bind_int(s, 4, person->is_identified ? 1 : 0);
+	sqlite3_bind_int64(s, 5, person->created_at_us);
+	sqlite3_bind_int64(s, 6, person->version);
+	return run(p, s, err,
+		   which == ST_PERSON_INSERT ? "creating a person" : "updating a person");
+}
+
+int sn_pstore_person_insert(struct sn_persons *p, const struct sn_person *person,
+			    struct sn_err *err)
+{
+	int ret = person_write(p, ST_PERSON_INSERT, person, err);
+	if (ret < 0)
+		return ret;
+	sqlite3_stmt *s = p->st[ST_OVR_DEL];
+	sqlite3_bind_int64(s, 1, person->team_id);
+	bind_text(s, 2, person->uuid);
+	return run(p, s, err, "dropping an override");
+}
+
+int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person,
+			    struct sn_err *err)
+{
+	return person_write(p, ST_PERSON_UPDATE, person, err);
+}
+
+int sn_pstore_person_delete(struct sn_persons *p, int64_t team_id, const char *uuid,
+			    struct sn_err *err)
+{
+	sqlite3_stmt *s = p->st[ST_PERSON_DELETE];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, uuid);
+	return run(p, s, err, "deleting a person");
+}
+
+/* ---- distinct ids ------------------------------------------------------------------ */
+
+int sn_pstore_distinct_id_set(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+			      const char *person_uuid, struct sn_err *err)
+{
+	sqlite3_stmt *s = p->st[ST_DID_SET];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, distinct_id);
+	bind_text(s, 3, person_uuid);
+	return run(p, s, err, "adding a distinct id");
+}
+
+int sn_pstore_distinct_ids_move(struct sn_persons *p, int64_t team_id, const char *from_uuid,
+				const char *to_uuid, struct sn_err *err)
+{
+	sqlite3_stmt *s = p->st[ST_DID_MOVE];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, from_uuid);
+	bind_text(s, 3, to_uuid);
+	return run(p, s, err, "moving distinct ids");
+}
+
+/* ---- overrides and personless ids ------------------------------------------------ */
+
+int sn_pstore_override_add(struct sn_persons *p, int64_t team_id, const char *old_uuid,
+			   const char *new_uuid, struct sn_err *err)
+{
+	if (!strcmp(old_uuid, new_uuid))
+		return 0;
+	sqlite3_stmt *s = p->st[ST_OVR_REPOINT];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, old_uuid);
+	bind_text(s, 3, new_uuid);
+	int ret = run(p, s, err, "repointing overrides");
+	if (ret < 0)
+		return ret;
+	/* The new target is live, so nothing may still map it elsewhere. */
+	s = p->st[ST_OVR_DEL];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, new_uuid);
+	if ((ret = run(p, s, err, "dropping an override")) < 0)
+		return ret;
+	s = p->st[ST_OVR_PUT];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, old_uuid);
+	bind_text(s, 3, new_uuid);
+	sqlite3_bind_int64(s, 4, sn_now_us());
+	return run(p, s, err, "recording an override");
+}
+
+int sn_pstore_personless_add(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+			     struct sn_err *err)
+{
+	sqlite3_stmt *s = p->st[ST_PL_ADD];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, distinct_id);
+	sqlite3_bind_int64(s, 3, sn_now_us());
+	return run(p, s, err, "noting a personless distinct id");
+}
+
+int sn_pstore_personless_take(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+			      bool *seen, struct sn_err *err)
+{
+	sqlite3_stmt *s = p->st[ST_PL_GET];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, distinct_id);
+	int rc = sqlite3_step(s);
+	int ret = 0;
+	*seen = rc == SQLITE_ROW;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(p, rc, err, "looking up a personless distinct id");
+	done(s);
+	if (ret < 0 || !*seen)
+		return ret;
+	s = p->st[ST_PL_MERGED];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, distinct_id);
+	return run(p, s, err, "marking a personless distinct id merged");
+}
+
+/* ---- groups ------------------------------------------------------------------------ */
+
+void sn_group_release(struct sn_group *g)
+{
+	if (!g)
+		return;
+	json_object_put(g->properties);
+	g->properties = NULL;
+}
+
+int sn_pstore_group_type_index(struct sn_persons *p, int64_t team_id, const char *group_type,
+			       bool create, int *index, struct sn_err *err)
+{
+	sqlite3_stmt *s = p->st[ST_GT_GET];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, group_type);
+	int ret = 0, rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*index = sqlite3_column_int(s, 0);
+	else if (rc == SQLITE_DONE)
+		ret = SN_ERR_NOT_FOUND;
+	else
+		ret = db_fail(p, rc, err, "looking up a group type");
+	done(s);
+	if (ret != SN_ERR_NOT_FOUND)
+		return ret;
+	if (!create)
+		return sn_err_set(err, SN_ERR_NOT_FOUND, "no group type named \"%.100s\"",
+				  group_type);
+
+	bool used[SN_GROUP_TYPES_MAX] = {false};
+	s = p->st[ST_GT_USED];
+	sqlite3_bind_int64(s, 1, team_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int i = sqlite3_column_int(s, 0);
+		if (i >= 0 && i < SN_GROUP_TYPES_MAX)
+			used[i] = true;
+	}
+	ret = rc == SQLITE_DONE ? 0 : db_fail(p, rc, err, "listing group types");
+	done(s);
+	if (ret < 0)
+		return ret;
+	int free_idx = -1;
+	for (int i = 0; i < SN_GROUP_TYPES_MAX && free_idx < 0; i++)
+		if (!used[i])
+			free_idx = i;
+	if (free_idx < 0)
+		return sn_err_set(err, SN_ERR_TOO_BIG,
+				  "the project already has %d group types; \"%.100s\" is ignored",
+				  SN_GROUP_TYPES_MAX, group_type);
+	s = p->st[ST_GT_INSERT];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, group_type);
+	sqlite3_bind_int(s, 3, free_idx);
+	if ((ret = run(p, s, err, "adding a group type")) < 0)
+		return ret;
+	*index = free_idx;
+	return 0;
+}
+
+int sn_pstore_group_get(struct sn_persons *p, int64_t team_id, int index, const char *key,
+			struct sn_group *out, struct sn_err *err)
+{
+	sqlite3_stmt *s = p->st[ST_GROUP_GET];
+	sqlite3_bind_int64(s, 1, team_id);
+	sqlite3_bind_int(s, 2, index);
+	bind_text(s, 3, key);
+	int ret = 0, rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		struct json_object *props = NULL;
+		if ((ret = col_props(p, s, 0, &props, err)) == 0) {
+			sn_group_release(out);
+			out->team_id = team_id;
+			out->group_type_index = index;
+			if (out->key != key)
+				snprintf(out->key, sizeof(out->key), "%s", key);
+			out->properties = props;
+			out->created_at_us = sqlite3_column_int64(s, 1);
+			out->version = sqlite3_column_int64(s, 2);
+		}
+	} else if (rc == SQLITE_DONE) {
+		ret = sn_err_set(err, SN_ERR_NOT_FOUND, "group not found");
+	} else {
+		ret = db_fail(p, rc, err, "looking up a group");
+	}
+	done(s);
+	return ret;
+}
+
+int sn_pstore_group_put(struct sn_persons *p, const struct sn_group *g, bool exists,
+			struct sn_err *err)
+{
+	int ret = sn_props_serialise(g->properties, &p->json);
+	if (ret < 0)
+		return sn_err_set(err, ret, "group properties are larger than %d bytes",
+				  SN_PERSON_PROPS_MAX);
+	sqlite3_stmt *s = p->st[exists ? ST_GROUP_UPDATE : ST_GROUP_INSERT];
+	sqlite3_bind_int64(s, 1, g->team_id);
+	sqlite3_bind_int(s, 2, g->group_type_index);
+	bind_text(s, 3, g->key);
+	sqlite3_bind_text(s, 4, p->json.data, (int)p->json.len, SQLITE_STATIC);
+	if (!exists)
+		sqlite3_bind_int64(s, 5, g->created_at_us);
+	sqlite3_bind_int64(s, 6, g->version);
+	return run(p, s, err, "writing a group");
+}
+
+/* ---- public reads ------------------------------------------------------------------ */
+
+int sn_persons_get_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+				  struct sn_person *out, struct sn_err *err)
+{
+	sn_pstore_lock(p);
+	int ret = sn_pstore_person_by_distinct_id(p, team_id, distinct_id, out, err);
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+int sn_persons_get(struct sn_persons *p, int64_t team_id, const char *uuid, struct sn_person *out,
+		   struct sn_err *err)
+{
+	sn_pstore_lock(p);
+	int ret = sn_pstore_person_by_uuid(p, team_id, uuid, out, err);
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+int sn_persons_distinct_ids(struct sn_persons *p, int64_t team_id, const char *uuid,
+			    int (*fn)(void *ctx, const char *distinct_id), void *ctx,
+			    struct sn_err *err)
+{
+	int ret = 0, rc;
+	sn_pstore_lock(p);
+	sqlite3_stmt *s = p->st[ST_DID_LIST];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, uuid);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(s, 0);
+		if ((ret = fn(ctx, d ? d : "")) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE)
+		ret = db_fail(p, rc, err, "listing distinct ids");
+out:
+	done(s);
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+int sn_persons_resolve(struct sn_persons *p, int64_t team_id, const char *person_uuid, char out[37],
+		       struct sn_err *err)
+{
+	int ret = 0;
+	sn_pstore_lock(p);
+	sqlite3_stmt *s = p->st[ST_OVR_GET];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, person_uuid);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		col_text(s, 0, out, 37);
+	else if (rc == SQLITE_DONE)
+		snprintf(out, 37, "%s", person_uuid);
+	else
+		ret = db_fail(p, rc, err, "resolving a person override");
+	done(s);
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+int sn_persons_overrides(struct sn_persons *p, int64_t team_id,
+			 int (*fn)(void *ctx, const char *old_id, const char *new_id), void *ctx,
+			 struct sn_err *err)
+{
+	int ret = 0, rc;
+	sn_pstore_lock(p);
+	sqlite3_stmt *s = p->st[ST_OVR_LIST];
+	sqlite3_bind_int64(s, 1, team_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		char a[37], b[37];
+		col_text(s, 0, a, sizeof(a));
+		col_text(s, 1, b, sizeof(b));
+		if ((ret = fn(ctx, a, b)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE)
+		ret = db_fail(p, rc, err, "listing person overrides");
+out:
+	done(s);
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+int sn_persons_group_type_index(struct sn_persons *p, int64_t team_id, const char *group_type,
+				int *index, struct sn_err *err)
+{
+	sn_pstore_lock(p);
+	int ret = sn_pstore_group_type_index(p, team_id, group_type, false, index, err);
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+int sn_persons_group_get(struct sn_persons *p, int64_t team_id, int group_type_index,
+			 const char *key, struct sn_group *out, struct sn_err *err)
+{
+	sn_pstore_lock(p);
+	int ret = sn_pstore_group_get(p, team_id, group_type_index, key, out, err);
+	sn_pstore_unlock(p);
+	return ret;
+}

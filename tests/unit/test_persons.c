@@ -1,0 +1,1102 @@
+/*
+ * test_persons.c — the persons module as the ingest worker and the query
+ * layer see it: events go through sn_identity_process one at a time, and the
+ * tests check the persons, distinct ids, overrides and groups that result
+ * (through the public read API, and with plain SQL where the file itself is
+ * the point: migrations, persistence). The cases are spec posthog-wire.md
+ * §4.2–4.5 and §5.2, one or more per rule.
+ *
+ * Every test works in a fresh mkdtemp directory under $SNOUT_TEST_TMP (or
+ * /tmp), removed at the end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "persons/persons.h"
+#include "persons/persons_internal.h"
+
+#define T0 1700000000000000LL /* an event time, µs */
+
+struct fx {
+	char dir[PATH_MAX];
+	char path[PATH_MAX];
+	struct sn_persons *p;
+	int applied;
+};
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	char p[PATH_MAX + 256];
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	const char *base = getenv("SNOUT_TEST_TMP");
+	if (!base || !*base)
+		base = "/tmp";
+	if (!f || sn_mkdir_p(base, NULL) < 0)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s/test_persons.XXXXXX", base);
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/persons.sqlite3", f->dir);
+	struct sn_err err = {0};
+	if (sn_persons_open(&f->p, f->dir, &f->applied, &err) != 0) {
+		fprintf(stderr, "open: %s\n", err.msg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	sn_persons_close(f->p);
+	rm_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+static int64_t sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int64_t v = -1;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* ---- event helpers ------------------------------------------------------------ */
+
+static int nevents; /* makes event uuids unique within a test run */
+
+/* Runs one event; returns its properties after processing (caller puts). */
+static struct json_object *run_ev(struct fx *f, int64_t team, const char *did, const char *event,
+				  const char *props_json, int64_t ts,
+				  struct sn_identity_result *res)
+{
+	struct json_object *props = NULL;
+	struct sn_err err = {0};
+	assert_int_equal(sn_json_parse(props_json, strlen(props_json), &props, &err), 0);
+	char uuid[37];
+	snprintf(uuid, sizeof(uuid), "00000000-0000-7000-8000-%012d", ++nevents);
+	struct sn_identity_event ev = {
+	    .team_id = team,
+	    .distinct_id = did,
+	    .event = event,
+	    .uuid = uuid,
+	    .timestamp_us = ts,
+	    .properties = props,
+	};
+	int rc = sn_identity_process(f->p, &ev, res, &err);
+	if (rc)
+		fprintf(stderr, "identity: %s\n", err.msg);
+	assert_int_equal(rc, 0);
+	return props;
+}
+
+/* Runs one event and keeps only the person id it was given. */
+static void ev(struct fx *f, int64_t team, const char *did, const char *event,
+	       const char *props_json, int64_t ts, char person_out[37])
+{
+	struct sn_identity_result res;
+	struct json_object *props = run_ev(f, team, did, event, props_json, ts, &res);
+	assert_false(res.dropped);
+	if (person_out)
+		memcpy(person_out, res.person_uuid, 37);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+}
+
+static bool has_warning(const struct sn_identity_result *res, const char *type)
+{
+	for (unsigned i = 0; i < res->nwarnings; i++)
+		if (!strcmp(res->warnings[i].type, type))
+			return true;
+	return false;
+}
+
+/* The person of a distinct id (must exist). Caller releases. */
+static void person_of(struct fx *f, int64_t team, const char *did, struct sn_person *out)
+{
+	struct sn_err err = {0};
+	memset(out, 0, sizeof(*out));
+	int rc = sn_persons_get_by_distinct_id(f->p, team, did, out, &err);
+	if (rc)
+		fprintf(stderr, "no person for %s: %s\n", did, err.msg);
+	assert_int_equal(rc, 0);
+}
+
+static bool no_person(struct fx *f, int64_t team, const char *did)
+{
+	struct sn_person p = {0};
+	int rc = sn_persons_get_by_distinct_id(f->p, team, did, &p, NULL);
+	sn_person_release(&p);
+	return rc == SN_ERR_NOT_FOUND;
+}
+
+/* A property of a person as compact JSON text ("" when absent). */
+static const char *prop(const struct sn_person *p, const char *key)
+{
+	static char buf[256];
+	struct json_object *v = NULL;
+	if (!json_object_object_get_ex(p->properties, key, &v))
+		return "";
+	snprintf(buf, sizeof(buf), "%s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	return buf;
+}
+
+static void resolve(struct fx *f, int64_t team, const char *id, char out[37])
+{
+	assert_int_equal(sn_persons_resolve(f->p, team, id, out, NULL), 0);
+}
+
+struct idlist {
+	char ids[16][64];
+	int n;
+};
+
+static int collect(void *ctx, const char *d)
+{
+	struct idlist *l = ctx;
+	if (l->n < 16)
+		snprintf(l->ids[l->n++], 64, "%s", d);
+	return 0;
+}
+
+static int count_distinct_ids(struct fx *f, int64_t team, const char *uuid)
+{
+	struct idlist l = {0};
+	assert_int_equal(sn_persons_distinct_ids(f->p, team, uuid, collect, &l, NULL), 0);
+	return l.n;
+}
+
+/* ---- UUIDv5 ----------------------------------------------------------------------- */
+
+static void test_uuid5(void **state)
+{
+	(void)state;
+	uint8_t h[20];
+	char hex[41];
+	sn_sha1("abc", 3, h);
+	for (int i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	assert_string_equal(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+	/* Two blocks: the 56-byte message of FIPS 180-4's second example. */
+	const char *m2 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	sn_sha1(m2, strlen(m2), h);
+	for (int i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	assert_string_equal(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+
+	/* Expected values from Python: uuid.uuid5(UUID('932979b4-...'), f"{team}:{id}"). */
+	char u[37];
+	sn_persons_uuid_for(1, "user-1", 6, u);
+	assert_string_equal(u, "6931a681-6e90-500d-8294-14582dcc2e3f");
+	sn_persons_uuid_for(2, "user-1", 6, u);
+	assert_string_equal(u, "1e7731c8-945c-520d-96b9-e7f088242010");
+	sn_persons_uuid_for(42, "anon-abc", 8, u);
+	assert_string_equal(u, "29418f1e-a3dd-59f4-81d0-7dcc2aea6be8");
+	const char *uni = "\xc3\xbc"
+			  "n"
+			  "\xc3\xaf"
+			  "code";
+	sn_persons_uuid_for(1, uni, strlen(uni), u);
+	assert_string_equal(u, "e24a753b-62a0-5fed-b4c5-bf63a10186c9");
+}
+
+/* ---- migrations and persistence ------------------------------------------------ */
+
+static const char extra_sql[] = "CREATE TABLE extra_table (x INTEGER);";
+
+static void test_migrations(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	int dbv = -1, codev = -1;
+	assert_int_equal(f->applied, (int)sn_persons_sqlite_nmigrations);
+	assert_int_equal(sn_persons_schema_version(f->p, &dbv, &codev), 0);
+	assert_int_equal(dbv, (int)sn_persons_sqlite_nmigrations);
+	assert_int_equal(codev, (int)sn_persons_sqlite_nmigrations);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"),
+			 (int64_t)sn_persons_sqlite_nmigrations);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE name ="
+					  " 'posthog_personoverride'"),
+			 1);
+	sn_persons_close(f->p);
+	f->p = NULL;
+
+	/* Reopening applies nothing; a newer binary adds exactly its migration. */
+	int applied = -1;
+	assert_int_equal(sn_persons_open(&f->p, f->dir, &applied, &err), 0);
+	assert_int_equal(applied, 0);
+	sn_persons_close(f->p);
+	f->p = NULL;
+
+	size_t n = sn_persons_sqlite_nmigrations;
+	struct sn_persons_migration newer[16];
+	assert_true(n + 1 <= SN_ARRAY_LEN(newer));
+	memcpy(newer, sn_persons_sqlite_migrations, n * sizeof(newer[0]));
+	newer[n] = (struct sn_persons_migration){(int)n + 1, "test: extra table", extra_sql};
+	assert_int_equal(sn_persons_sqlite_open_with(&f->p, f->path, newer, n + 1, &applied, &err),
+			 0);
+	assert_int_equal(applied, 1);
+	sn_persons_close(f->p);
+	f->p = NULL;
+	assert_int_equal(sql_int(f->path, "SELECT MAX(version) FROM schema_migrations"),
+			 (int64_t)n + 1);
+
+	/* This binary (n migrations) refuses the newer file, and says why. */
+	assert_int_equal(sn_persons_open(&f->p, f->dir, NULL, &err), SN_ERR_INVALID);
+	assert_null(f->p);
+	assert_non_null(strstr(err.msg, "newer than this snout"));
+	assert_int_equal(sn_persons_sqlite_open_with(&f->p, f->path, newer, n + 1, NULL, &err), 0);
+}
+
+static void test_persistence(void **state)
+{
+	struct fx *f = *state;
+	char a[37], b[37], r[37];
+	ev(f, 1, "anon", "$pageview", "{\"$set\":{\"plan\":\"free\"}}", T0, a);
+	ev(f, 1, "user", "$pageview", "{}", T0 + 1, b);
+	ev(f, 1, "user", "$identify", "{\"$anon_distinct_id\":\"anon\"}", T0 + 2, NULL);
+	ev(f, 1, "u2", "$groupidentify",
+	   "{\"$group_type\":\"company\",\"$group_key\":\"acme\",\"$group_set\":{\"n\":1}}", T0,
+	   NULL);
+	sn_persons_close(f->p);
+	f->p = NULL;
+	struct sn_err err = {0};
+	assert_int_equal(sn_persons_open(&f->p, f->dir, NULL, &err), 0);
+
+	struct sn_person p;
+	person_of(f, 1, "anon", &p);
+	assert_string_equal(p.uuid, b);
+	assert_true(p.is_identified);
+	assert_string_equal(prop(&p, "plan"), "\"free\"");
+	assert_int_equal(count_distinct_ids(f, 1, p.uuid), 2);
+	sn_person_release(&p);
+	resolve(f, 1, a, r);
+	assert_string_equal(r, b);
+	int idx = -1;
+	assert_int_equal(sn_persons_group_type_index(f->p, 1, "company", &idx, NULL), 0);
+	assert_int_equal(idx, 0);
+	struct sn_group g = {0};
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "acme", &g, NULL), 0);
+	assert_int_equal(json_object_get_int(sn_json_get(g.properties, "n")), 1);
+	sn_group_release(&g);
+}
+
+/* ---- creation and property order (§4.3) --------------------------------------- */
+
+static void test_create_first_sight(void **state)
+{
+	struct fx *f = *state;
+	struct sn_identity_result res;
+	assert_true(no_person(f, 1, "d1"));
+	struct json_object *props =
+	    run_ev(f, 1, "d1", "signed_up",
+		   "{\"$set\":{\"a\":\"set\",\"b\":1},\"$set_once\":{\"a\":\"once\",\"c\":true},"
+		   "\"$unset\":[\"b\"]}",
+		   T0, &res);
+	char want[37];
+	sn_persons_uuid_for(1, "d1", 2, want);
+	assert_string_equal(res.person_uuid, want);
+	assert_false(res.personless);
+	assert_int_equal(res.person_created_at_us, T0);
+	/* The event's person properties are those after the event. */
+	assert_string_equal(json_object_get_string(sn_json_get(res.person_properties, "a")), "set");
+	sn_identity_result_release(&res);
+	json_object_put(props);
+
+	struct sn_person p;
+	person_of(f, 1, "d1", &p);
+	assert_string_equal(p.uuid, want);
+	assert_string_equal(prop(&p, "a"), "\"set\""); /* $set wins over $set_once on create */
+	assert_string_equal(prop(&p, "b"), "1");       /* $unset does not apply on create */
+	assert_string_equal(prop(&p, "c"), "true");
+	assert_non_null(strstr(prop(&p, "$creator_event_uuid"), "00000000-0000-7000-8000-"));
+	assert_false(p.is_identified);
+	assert_int_equal(p.created_at_us, T0);
+	assert_int_equal(p.version, 0);
+	sn_person_release(&p);
+}
+
+static void test_property_updates(void **state)
+{
+	struct fx *f = *state;
+	ev(f, 1, "d", "e", "{\"$set\":{\"a\":1,\"b\":2,\"c\":3,\"n\":null}}", T0, NULL);
+	/* $set_once keeps existing values (even a null), $set overwrites. */
+	ev(f, 1, "d", "$pageview",
+	   "{\"$set_once\":{\"a\":100,\"n\":5,\"new\":\"x\"},\"$set\":{\"b\":20}}", T0 + 1, NULL);
+	struct sn_person p;
+	person_of(f, 1, "d", &p);
+	assert_string_equal(prop(&p, "a"), "1");
+	assert_string_equal(prop(&p, "n"), "null");
+	assert_string_equal(prop(&p, "new"), "\"x\"");
+	assert_string_equal(prop(&p, "b"), "20");
+	int64_t v1 = p.version;
+	assert_true(v1 > 0);
+	sn_person_release(&p);
+
+	/* Order within one event: $set_once, then $set, then $unset. */
+	ev(f, 1, "d", "e", "{\"$set_once\":{\"o\":1},\"$set\":{\"o\":2},\"$unset\":[\"c\", 7]}",
+	   T0 + 2, NULL);
+	person_of(f, 1, "d", &p);
+	assert_string_equal(prop(&p, "o"), "2");
+	assert_string_equal(prop(&p, "c"), "");
+	sn_person_release(&p);
+	/* $unset in object form; the removed key can be set again later. */
+	ev(f, 1, "d", "e", "{\"$unset\":{\"a\":null,\"b\":\"ignored value\"}}", T0 + 3, NULL);
+	person_of(f, 1, "d", &p);
+	assert_string_equal(prop(&p, "a"), "");
+	assert_string_equal(prop(&p, "b"), "");
+	int64_t v2 = p.version;
+	sn_person_release(&p);
+	/* An event that changes nothing leaves the version alone. */
+	ev(f, 1, "d", "e", "{\"$set\":{\"o\":2}}", T0 + 4, NULL);
+	person_of(f, 1, "d", &p);
+	assert_int_equal(p.version, v2);
+	sn_person_release(&p);
+	ev(f, 1, "d", "e", "{\"$set_once\":{\"a\":\"again\"}}", T0 + 5, NULL);
+	person_of(f, 1, "d", &p);
+	assert_string_equal(prop(&p, "a"), "\"again\"");
+	sn_person_release(&p);
+	/* $exception never updates person properties. */
+	ev(f, 1, "d", "$exception", "{\"$set\":{\"o\":99}}", T0 + 6, NULL);
+	person_of(f, 1, "d", &p);
+	assert_string_equal(prop(&p, "o"), "2");
+	sn_person_release(&p);
+}
+
+/* ---- merges (§4.2) ------------------------------------------------------------------ */
+
+static void test_identify_anon(void **state)
+{
+	struct fx *f = *state;
+	char anon_p[37], id_p[37];
+	ev(f, 1, "anon-1", "$pageview", "{\"$set_once\":{\"first\":\"anon\"}}", T0, anon_p);
+	struct sn_identity_result res;
+	struct json_object *props =
+	    run_ev(f, 1, "user@x.com", "$identify",
+		   "{\"$anon_distinct_id\":\"anon-1\",\"$set\":{\"email\":\"user@x.com\"}}",
+		   T0 + 10, &res);
+	memcpy(id_p, res.person_uuid, 37);
+	assert_int_equal(res.nwarnings, 0);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	/* Only the anonymous id had a person: the new id joins it. */
+	assert_string_equal(id_p, anon_p);
+	struct sn_person p;
+	person_of(f, 1, "user@x.com", &p);
+	assert_string_equal(p.uuid, anon_p);
+	assert_true(p.is_identified);
+	assert_string_equal(prop(&p, "email"), "\"user@x.com\"");
+	assert_string_equal(prop(&p, "first"), "\"anon\"");
+	assert_int_equal(p.created_at_us, T0);
+	assert_int_equal(count_distinct_ids(f, 1, p.uuid), 2);
+	sn_person_release(&p);
+
+	/* Later events of either id land on that person. */
+	char again[37];
+	ev(f, 1, "anon-1", "$pageview", "{}", T0 + 20, again);
+	assert_string_equal(again, anon_p);
+
+	/* Neither id known: one identified person with both ids and the
+	 * event's properties. */
+	ev(f, 1, "u2", "$identify", "{\"$anon_distinct_id\":\"a2\",\"$set\":{\"k\":\"v\"}}", T0,
+	   id_p);
+	person_of(f, 1, "a2", &p);
+	assert_string_equal(p.uuid, id_p);
+	char want[37];
+	sn_persons_uuid_for(1, "u2", 2, want);
+	assert_string_equal(p.uuid, want);
+	assert_true(p.is_identified);
+	assert_string_equal(prop(&p, "k"), "\"v\"");
+	sn_person_release(&p);
+
+	/* A server-side identify without $anon_distinct_id only updates. */
+	ev(f, 1, "solo", "$identify", "{\"$set\":{\"x\":1}}", T0, NULL);
+	person_of(f, 1, "solo", &p);
+	assert_false(p.is_identified);
+	sn_person_release(&p);
+}
+
+static void test_merge_two_persons(void **state)
+{
+	struct fx *f = *state;
+	char anon_p[37], user_p[37], r[37];
+	ev(f, 1, "anon", "e", "{\"$set\":{\"shared\":\"anon\",\"only_anon\":1}}", T0, anon_p);
+	ev(f, 1, "user", "e", "{\"$set\":{\"shared\":\"user\",\"only_user\":2,\"k\":0}}", T0 + 5,
+	   user_p);
+	assert_string_not_equal(anon_p, user_p);
+	ev(f, 1, "user", "$identify",
+	   "{\"$anon_distinct_id\":\"anon\",\"$set\":{\"k\":\"event\"},\"$unset\":[\"only_anon\"]}",
+	   T0 + 9, NULL);
+
+	struct sn_person p;
+	person_of(f, 1, "anon", &p);
+	assert_string_equal(p.uuid, user_p); /* merged into `into` (distinct_id's person) */
+	assert_string_equal(prop(&p, "shared"), "\"user\""); /* into wins */
+	assert_string_equal(prop(&p, "only_user"), "2");
+	assert_string_equal(prop(&p, "k"), "\"event\""); /* then the event's $set */
+	assert_string_equal(prop(&p, "only_anon"), "");	 /* and $unset */
+	assert_int_equal(p.created_at_us, T0);		 /* the earlier */
+	assert_true(p.is_identified);
+	assert_int_equal(count_distinct_ids(f, 1, user_p), 2);
+	sn_person_release(&p);
+	/* The merged-away person is gone; its events resolve to the survivor. */
+	assert_int_equal(sn_persons_get(f->p, 1, anon_p, &p, NULL), SN_ERR_NOT_FOUND);
+	resolve(f, 1, anon_p, r);
+	assert_string_equal(r, user_p);
+	resolve(f, 1, user_p, r);
+	assert_string_equal(r, user_p);
+}
+
+static void test_alias_both_directions(void **state)
+{
+	struct fx *f = *state;
+	char a[37], b[37], got[37];
+	/* alias: distinct_id = into, alias = other. */
+	ev(f, 1, "a", "e", "{}", T0, a);
+	ev(f, 1, "b", "$create_alias", "{\"alias\":\"a\"}", T0 + 1, got);
+	assert_string_equal(got, a);
+	struct sn_person p;
+	person_of(f, 1, "b", &p);
+	assert_string_equal(p.uuid, a);
+	assert_true(p.is_identified);
+	sn_person_release(&p);
+
+	/* The other direction: the aliasing id has the person. */
+	ev(f, 1, "c", "e", "{}", T0, b);
+	ev(f, 1, "c", "$create_alias", "{\"alias\":\"d\"}", T0 + 1, got);
+	assert_string_equal(got, b);
+	person_of(f, 1, "d", &p);
+	assert_string_equal(p.uuid, b);
+	sn_person_release(&p);
+
+	/* Both have persons: the alias's person merges into distinct_id's. */
+	char e1[37], e2[37], r[37];
+	ev(f, 1, "e1", "e", "{}", T0, e1);
+	ev(f, 1, "e2", "e", "{}", T0, e2);
+	ev(f, 1, "e2", "$create_alias", "{\"alias\":\"e1\"}", T0 + 1, got);
+	assert_string_equal(got, e2);
+	resolve(f, 1, e1, r);
+	assert_string_equal(r, e2);
+	/* An empty or falsy alias is no alias at all. */
+	struct sn_identity_result res;
+	struct json_object *props =
+	    run_ev(f, 1, "z", "$create_alias", "{\"alias\":\"\"}", T0, &res);
+	assert_int_equal(res.nwarnings, 0);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	person_of(f, 1, "z", &p);
+	assert_false(p.is_identified);
+	sn_person_release(&p);
+}
+
+static void test_identified_merge_refused(void **state)
+{
+	struct fx *f = *state;
+	char p1[37], p2[37];
+	ev(f, 1, "alice", "$identify", "{\"$anon_distinct_id\":\"anon-a\"}", T0, p1);
+	ev(f, 1, "bob", "$identify", "{\"$anon_distinct_id\":\"anon-b\"}", T0, p2);
+	struct sn_identity_result res;
+	struct json_object *props =
+	    run_ev(f, 1, "bob", "$identify",
+		   "{\"$anon_distinct_id\":\"alice\",\"$set\":{\"seen\":true}}", T0 + 1, &res);
+	assert_true(has_warning(&res, "cannot_merge_already_identified"));
+	assert_string_equal(res.person_uuid, p2); /* attributed to `into` */
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	struct sn_person p;
+	person_of(f, 1, "alice", &p);
+	assert_string_equal(p.uuid, p1);
+	assert_string_equal(prop(&p, "seen"), "");
+	sn_person_release(&p);
+	person_of(f, 1, "bob", &p);
+	assert_string_equal(prop(&p, "seen"), "true"); /* into still gets the event's $set */
+	sn_person_release(&p);
+	assert_int_equal(count_distinct_ids(f, 1, p1), 2);
+	assert_int_equal(count_distinct_ids(f, 1, p2), 2);
+	/* $create_alias is refused the same way. */
+	props = run_ev(f, 1, "bob", "$create_alias", "{\"alias\":\"alice\"}", T0 + 2, &res);
+	assert_true(has_warning(&res, "cannot_merge_already_identified"));
+	sn_identity_result_release(&res);
+	json_object_put(props);
+
+	/* An unidentified `into` merging an identified `other`: refused as
+	 * well (only `other` matters), but `into` becomes identified. */
+	char p3[37];
+	ev(f, 1, "carol-anon", "e", "{}", T0, p3);
+	props = run_ev(f, 1, "carol-anon", "$create_alias", "{\"alias\":\"alice\"}", T0 + 3, &res);
+	assert_true(has_warning(&res, "cannot_merge_already_identified"));
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	person_of(f, 1, "carol-anon", &p);
+	assert_string_equal(p.uuid, p3);
+	assert_true(p.is_identified);
+	sn_person_release(&p);
+}
+
+static void test_merge_dangerously(void **state)
+{
+	struct fx *f = *state;
+	char p1[37], p2[37], r[37];
+	ev(f, 1, "alice", "$identify", "{\"$anon_distinct_id\":\"anon-a\",\"$set\":{\"x\":1}}",
+	   T0 + 5, p1);
+	ev(f, 1, "bob", "$identify", "{\"$anon_distinct_id\":\"anon-b\"}", T0, p2);
+	struct sn_identity_result res;
+	struct json_object *props =
+	    run_ev(f, 1, "bob", "$merge_dangerously", "{\"alias\":\"alice\"}", T0 + 9, &res);
+	assert_int_equal(res.nwarnings, 0);
+	assert_string_equal(res.person_uuid, p2);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	struct sn_person p;
+	person_of(f, 1, "anon-a", &p);
+	assert_string_equal(p.uuid, p2);
+	assert_string_equal(prop(&p, "x"), "1");
+	assert_int_equal(p.created_at_us, T0);
+	sn_person_release(&p);
+	assert_int_equal(count_distinct_ids(f, 1, p2), 4);
+	resolve(f, 1, p1, r);
+	assert_string_equal(r, p2);
+}
+
+static void test_illegal_ids(void **state)
+{
+	struct fx *f = *state;
+	static const char *const illegal[] = {
+	    "",
+	    "   ",
+	    "\t\n",
+	    "anonymous",
+	    "Anonymous",
+	    "GUEST",
+	    "distinctID",
+	    "distinct_id",
+	    "ID",
+	    "not_authenticated",
+	    "Email",
+	    "undefined",
+	    "UNDEFINED",
+	    "true",
+	    "False",
+	    "[object Object]",
+	    "NaN",
+	    "None",
+	    "none",
+	    "null",
+	    "0",
+	    "\"null\"",
+	    "'null'",
+	    "\"Guest\"",
+	    "'anonymous'",
+	    "\"0\"",
+	    "'[object Object]'",
+	};
+	static const char *const legal[] = {
+	    "NULL", "Null", "nan", "NONE", "00", "user-1", "\"null'", "\"NULL\"", " null", "idx",
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(illegal); i++) {
+		if (!sn_persons_distinct_id_is_illegal(illegal[i], strlen(illegal[i])))
+			fail_msg("\"%s\" should be illegal", illegal[i]);
+	}
+	for (size_t i = 0; i < SN_ARRAY_LEN(legal); i++) {
+		if (sn_persons_distinct_id_is_illegal(legal[i], strlen(legal[i])))
+			fail_msg("\"%s\" should be legal", legal[i]);
+	}
+
+	/* Through ingestion: no merge, a warning, and the event is processed
+	 * for its own distinct id (which is not marked identified). */
+	char anon_p[37], got[37];
+	ev(f, 1, "real-user", "e", "{}", T0, NULL);
+	struct sn_identity_result res;
+	struct json_object *props = run_ev(f, 1, "real-user", "$identify",
+					   "{\"$anon_distinct_id\":\"\\\"null\\\"\"}", T0, &res);
+	assert_true(has_warning(&res, "cannot_merge_with_illegal_distinct_id"));
+	memcpy(got, res.person_uuid, 37);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_true(no_person(f, 1, "\"null\""));
+	struct sn_person p;
+	person_of(f, 1, "real-user", &p);
+	assert_string_equal(p.uuid, got);
+	assert_false(p.is_identified);
+	sn_person_release(&p);
+
+	/* An illegal distinct_id merging a legal anonymous id. */
+	ev(f, 1, "anon-z", "e", "{}", T0, anon_p);
+	props =
+	    run_ev(f, 1, "Anonymous", "$identify", "{\"$anon_distinct_id\":\"anon-z\"}", T0, &res);
+	assert_true(has_warning(&res, "cannot_merge_with_illegal_distinct_id"));
+	assert_string_not_equal(res.person_uuid, anon_p);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_int_equal(count_distinct_ids(f, 1, anon_p), 1);
+
+	/* A JSON null $anon_distinct_id is String(null) = "null": illegal. */
+	props = run_ev(f, 1, "someone", "$identify", "{\"$anon_distinct_id\":null}", T0, &res);
+	assert_true(has_warning(&res, "cannot_merge_with_illegal_distinct_id"));
+	sn_identity_result_release(&res);
+	json_object_put(props);
+}
+
+static void test_self_merge(void **state)
+{
+	struct fx *f = *state;
+	char a[37], b[37];
+	ev(f, 1, "same", "e", "{}", T0, a);
+	struct sn_identity_result res;
+	struct json_object *props =
+	    run_ev(f, 1, "same", "$identify", "{\"$anon_distinct_id\":\"same\",\"$set\":{\"v\":1}}",
+		   T0, &res);
+	assert_int_equal(res.nwarnings, 0);
+	memcpy(b, res.person_uuid, 37);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_string_equal(a, b);
+	struct sn_person p;
+	person_of(f, 1, "same", &p);
+	assert_false(p.is_identified); /* nothing was merged */
+	assert_string_equal(prop(&p, "v"), "1");
+	sn_person_release(&p);
+	ev(f, 1, "same", "$create_alias", "{\"alias\":\"same\"}", T0, b);
+	assert_string_equal(a, b);
+}
+
+struct ovr_list {
+	int n;
+	char old_ids[8][37], new_ids[8][37];
+};
+
+static int collect_ovr(void *ctx, const char *o, const char *n)
+{
+	struct ovr_list *l = ctx;
+	if (l->n < 8) {
+		snprintf(l->old_ids[l->n], 37, "%s", o);
+		snprintf(l->new_ids[l->n], 37, "%s", n);
+		l->n++;
+	}
+	return 0;
+}
+
+static void test_merge_chain(void **state)
+{
+	struct fx *f = *state;
+	char a[37], b[37], c[37], d[37], r[37];
+	ev(f, 1, "a", "e", "{\"$set\":{\"from\":\"a\"}}", T0 + 3, a);
+	ev(f, 1, "b", "e", "{}", T0 + 2, b);
+	ev(f, 1, "c", "e", "{}", T0 + 1, c);
+	ev(f, 1, "d", "e", "{}", T0, d);
+	/* a → b, then b → c, then c → d (alias: other = alias, into = distinct_id). */
+	ev(f, 1, "b", "$create_alias", "{\"alias\":\"a\"}", T0 + 10, NULL);
+	ev(f, 1, "c", "$merge_dangerously", "{\"alias\":\"b\"}", T0 + 11, NULL);
+	ev(f, 1, "d", "$merge_dangerously", "{\"alias\":\"c\"}", T0 + 12, NULL);
+	const char *olds[] = {a, b, c, d};
+	for (int i = 0; i < 4; i++) {
+		resolve(f, 1, olds[i], r);
+		assert_string_equal(r, d);
+	}
+	/* Overrides are flat: every old id points straight at the survivor. */
+	struct ovr_list l = {0};
+	assert_int_equal(sn_persons_overrides(f->p, 1, collect_ovr, &l, NULL), 0);
+	assert_int_equal(l.n, 3);
+	for (int i = 0; i < l.n; i++)
+		assert_string_equal(l.new_ids[i], d);
+	struct sn_person p;
+	person_of(f, 1, "a", &p);
+	assert_string_equal(p.uuid, d);
+	assert_string_equal(prop(&p, "from"), "\"a\"");
+	assert_int_equal(count_distinct_ids(f, 1, d), 4);
+	assert_int_equal(p.created_at_us, T0);
+	assert_true(p.version >= 3);
+	sn_person_release(&p);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_person"), 1);
+}
+
+/* ---- personless (§4.4) ---------------------------------------------------------- */
+
+static void test_personless(void **state)
+{
+	struct fx *f = *state;
+	struct sn_identity_result res;
+	char want[37], r[37];
+	sn_persons_uuid_for(1, "pl", 2, want);
+	struct json_object *props =
+	    run_ev(f, 1, "pl", "$pageview",
+		   "{\"$process_person_profile\":false,\"$set\":{\"a\":1},\"$set_once\":{\"b\":1},"
+		   "\"$unset\":[\"c\"],\"utm_source\":\"x\"}",
+		   T0, &res);
+	assert_true(res.personless);
+	assert_false(res.dropped);
+	assert_string_equal(res.person_uuid, want);
+	assert_int_equal(json_object_object_length(res.person_properties), 0);
+	assert_null(sn_json_get(props, "$set"));
+	assert_null(sn_json_get(props, "$set_once"));
+	assert_null(sn_json_get(props, "$unset"));
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_true(no_person(f, 1, "pl"));
+	char again[37];
+	ev(f, 1, "pl", "e", "{\"$process_person_profile\":false}", T0 + 1, again);
+	assert_string_equal(again, want); /* stable */
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_person"), 0);
+
+	/* Person events are dropped when personless. */
+	const char *drops[] = {"$identify", "$create_alias", "$merge_dangerously",
+			       "$groupidentify"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(drops); i++) {
+		props = run_ev(f, 1, "pl", drops[i],
+			       "{\"$process_person_profile\":false,\"$anon_distinct_id\":\"x\","
+			       "\"alias\":\"x\",\"$group_type\":\"t\",\"$group_key\":\"k\"}",
+			       T0, &res);
+		assert_true(res.dropped);
+		assert_true(
+		    has_warning(&res, "invalid_event_when_process_person_profile_is_false"));
+		sn_identity_result_release(&res);
+		json_object_put(props);
+	}
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_person"), 0);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_group"), 0);
+
+	/* A non-boolean value warns and counts as true. */
+	props = run_ev(f, 1, "strval", "e", "{\"$process_person_profile\":\"false\"}", T0, &res);
+	assert_true(has_warning(&res, "invalid_process_person_profile"));
+	assert_false(res.personless);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_false(no_person(f, 1, "strval"));
+
+	/* Identify: "user" never seen, "pl" used personless. The new person
+	 * takes pl's UUIDv5, so earlier personless events need no override. */
+	char user_p[37];
+	ev(f, 1, "user", "$identify", "{\"$anon_distinct_id\":\"pl\"}", T0 + 5, user_p);
+	assert_string_equal(user_p, want);
+	resolve(f, 1, want, r);
+	assert_string_equal(r, want);
+	/* Personless events of a distinct id with a person get that person,
+	 * without its properties. */
+	ev(f, 1, "user", "$identify", "{\"$set\":{\"email\":\"e\"}}", T0 + 6, NULL);
+	props = run_ev(f, 1, "pl", "e", "{\"$process_person_profile\":false}", T0 + 7, &res);
+	assert_string_equal(res.person_uuid, want);
+	assert_int_equal(json_object_object_length(res.person_properties), 0);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+
+	/* Personless id attached to an existing person: an override maps its
+	 * UUIDv5 (on the earlier events) to the person. */
+	char known[37], pl2[37];
+	ev(f, 1, "known", "e", "{}", T0, known);
+	ev(f, 1, "pl2", "e", "{\"$process_person_profile\":false}", T0, pl2);
+	ev(f, 1, "known", "$identify", "{\"$anon_distinct_id\":\"pl2\"}", T0 + 1, NULL);
+	resolve(f, 1, pl2, r);
+	assert_string_equal(r, known);
+	/* Team opt-out: personless, nothing dropped. */
+	struct sn_err err = {0};
+	struct json_object *o = json_object_new_object();
+	struct sn_identity_event e = {.team_id = 3,
+				      .distinct_id = "opt",
+				      .event = "$identify",
+				      .timestamp_us = T0,
+				      .properties = o,
+				      .person_processing_opt_out = true};
+	assert_int_equal(sn_identity_process(f->p, &e, &res, &err), 0);
+	assert_true(res.personless);
+	assert_false(res.dropped);
+	sn_identity_result_release(&res);
+	json_object_put(o);
+	assert_true(no_person(f, 3, "opt"));
+}
+
+/* ---- groups (§4.5) --------------------------------------------------------------- */
+
+static void test_groups(void **state)
+{
+	struct fx *f = *state;
+	struct sn_identity_result res;
+	struct json_object *props =
+	    run_ev(f, 1, "u", "e", "{\"$groups\":{\"company\":\"acme\",\"project\":42}}", T0, &res);
+	assert_true(res.has_group[0]);
+	assert_string_equal(res.group_key[0], "acme");
+	assert_true(res.has_group[1]);
+	assert_string_equal(res.group_key[1], "42");
+	assert_false(res.has_group[2]);
+	assert_string_equal(json_object_get_string(sn_json_get(props, "$group_0")), "acme");
+	assert_string_equal(json_object_get_string(sn_json_get(props, "$group_1")), "42");
+	sn_identity_result_release(&res);
+	json_object_put(props);
+
+	/* $groupidentify: created on first sight with $group_set. */
+	ev(f, 1, "u", "$groupidentify",
+	   "{\"$group_type\":\"company\",\"$group_key\":\"acme\","
+	   "\"$group_set\":{\"name\":\"Acme\",\"size\":10}}",
+	   T0 + 1, NULL);
+	struct sn_group g = {0};
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "acme", &g, NULL), 0);
+	assert_string_equal(json_object_get_string(sn_json_get(g.properties, "name")), "Acme");
+	assert_int_equal(g.created_at_us, T0 + 1);
+	sn_group_release(&g);
+	/* Set semantics: overwrite and add, keep the rest, created_at stays. */
+	ev(f, 1, "u", "$groupidentify",
+	   "{\"$group_type\":\"company\",\"$group_key\":\"acme\",\"$group_set\":{\"size\":11,"
+	   "\"plan\":\"pro\"}}",
+	   T0 + 2, NULL);
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "acme", &g, NULL), 0);
+	assert_string_equal(json_object_get_string(sn_json_get(g.properties, "name")), "Acme");
+	assert_int_equal(json_object_get_int(sn_json_get(g.properties, "size")), 11);
+	assert_string_equal(json_object_get_string(sn_json_get(g.properties, "plan")), "pro");
+	assert_int_equal(g.created_at_us, T0 + 1);
+	assert_int_equal(g.version, 1);
+	sn_group_release(&g);
+	/* $groupidentify also processes the person as usual. */
+	assert_false(no_person(f, 1, "u"));
+
+	/* A new type via $groupidentify takes the next index; the 6th type is
+	 * ignored with a warning, known ones still map. */
+	ev(f, 1, "u", "$groupidentify", "{\"$group_type\":\"team\",\"$group_key\":\"t1\"}", T0,
+	   NULL);
+	int idx = -1;
+	assert_int_equal(sn_persons_group_type_index(f->p, 1, "team", &idx, NULL), 0);
+	assert_int_equal(idx, 2);
+	props = run_ev(f, 1, "u", "e", "{\"$groups\":{\"t3\":\"x\",\"t4\":\"y\"}}", T0, &res);
+	assert_int_equal(res.nwarnings, 0);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	props = run_ev(f, 1, "u", "e", "{\"$groups\":{\"company\":\"acme\",\"sixth\":\"z\"}}", T0,
+		       &res);
+	assert_true(has_warning(&res, "group_type_limit_reached"));
+	assert_true(res.has_group[0]);
+	for (int i = 1; i < SN_GROUP_TYPES_MAX; i++)
+		assert_false(res.has_group[i]);
+	assert_null(sn_json_get(props, "$group_5"));
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_int_equal(sn_persons_group_type_index(f->p, 1, "sixth", &idx, NULL),
+			 SN_ERR_NOT_FOUND);
+	props = run_ev(f, 1, "u", "$groupidentify",
+		       "{\"$group_type\":\"sixth\",\"$group_key\":\"z\"}", T0, &res);
+	assert_true(has_warning(&res, "group_type_limit_reached"));
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_grouptypemapping"), 5);
+
+	/* Personless events still get $group_N. */
+	props =
+	    run_ev(f, 1, "anon", "e",
+		   "{\"$process_person_profile\":false,\"$groups\":{\"team\":\"t9\"}}", T0, &res);
+	assert_true(res.has_group[2]);
+	assert_string_equal(res.group_key[2], "t9");
+	sn_identity_result_release(&res);
+	json_object_put(props);
+}
+
+/* ---- initial and UTM properties (§5.2) --------------------------------------------- */
+
+static void test_initial_utm(void **state)
+{
+	struct fx *f = *state;
+	struct sn_identity_result res;
+	struct json_object *props =
+	    run_ev(f, 1, "v", "$pageview",
+		   "{\"utm_source\":\"news\",\"$browser\":\"Firefox\",\"gclid\":null,"
+		   "\"$current_url\":\"https://a/x\",\"$set\":{\"$browser\":\"Explicit\"},"
+		   "\"$os_name\":\"Plan9\",\"$set_once\":{\"$initial_current_url\":\"mine\"}}",
+		   T0, &res);
+	/* The caller stores the enriched $set / $set_once on the event. */
+	struct json_object *set = sn_json_get(props, "$set");
+	assert_string_equal(json_object_get_string(sn_json_get(set, "utm_source")), "news");
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	struct sn_person p;
+	person_of(f, 1, "v", &p);
+	assert_string_equal(prop(&p, "utm_source"), "\"news\"");
+	assert_string_equal(prop(&p, "$initial_utm_source"), "\"news\"");
+	assert_string_equal(prop(&p, "$browser"), "\"Explicit\""); /* explicit $set wins */
+	assert_string_equal(prop(&p, "$initial_browser"), "\"Firefox\"");
+	assert_string_equal(prop(&p, "$initial_current_url"), "\"mine\"");
+	assert_string_equal(prop(&p, "gclid"), "null");		   /* $set keeps nulls */
+	assert_string_equal(prop(&p, "$initial_gclid"), "");	   /* $set_once never gets one */
+	assert_string_equal(prop(&p, "$initial_os"), "\"Plan9\""); /* $os_name fallback */
+	assert_string_equal(prop(&p, "$os_name"), "");
+	sn_person_release(&p);
+
+	/* Later touches move the latest value, not the initial one. */
+	ev(f, 1, "v", "$pageview",
+	   "{\"utm_source\":\"ads\",\"gclid\":\"g1\",\"$browser\":\"Chrome\"}", T0 + 1, NULL);
+	person_of(f, 1, "v", &p);
+	assert_string_equal(prop(&p, "utm_source"), "\"ads\"");
+	assert_string_equal(prop(&p, "$initial_utm_source"), "\"news\"");
+	assert_string_equal(prop(&p, "$browser"), "\"Chrome\"");
+	assert_string_equal(prop(&p, "$initial_browser"), "\"Firefox\"");
+	assert_string_equal(prop(&p, "$initial_gclid"), "\"g1\"");
+	sn_person_release(&p);
+
+	/* Server SDK events do not lift the host's OS onto the person. */
+	ev(f, 1, "srv", "e", "{\"$is_server\":true,\"$os\":\"Linux\",\"utm_medium\":\"m\"}", T0,
+	   NULL);
+	person_of(f, 1, "srv", &p);
+	assert_string_equal(prop(&p, "$os"), "");
+	assert_string_equal(prop(&p, "$initial_os"), "");
+	assert_string_equal(prop(&p, "$initial_utm_medium"), "\"m\"");
+	sn_person_release(&p);
+}
+
+/* ---- tenancy, arguments, concurrency ----------------------------------------------- */
+
+static void test_team_isolation(void **state)
+{
+	struct fx *f = *state;
+	char t1[37], t2[37], r[37];
+	ev(f, 1, "same-id", "e", "{\"$set\":{\"team\":1}}", T0, t1);
+	ev(f, 2, "same-id", "e", "{\"$set\":{\"team\":2}}", T0, t2);
+	assert_string_not_equal(t1, t2);
+	struct sn_person p;
+	person_of(f, 2, "same-id", &p);
+	assert_string_equal(prop(&p, "team"), "2");
+	sn_person_release(&p);
+	/* A person id is not visible from another team. */
+	assert_int_equal(sn_persons_get(f->p, 2, t1, &p, NULL), SN_ERR_NOT_FOUND);
+
+	/* A merge in team 1 leaves team 2 alone. */
+	ev(f, 2, "other", "e", "{}", T0, NULL);
+	ev(f, 1, "other", "$identify", "{\"$anon_distinct_id\":\"same-id\"}", T0 + 1, NULL);
+	person_of(f, 2, "same-id", &p);
+	assert_string_equal(p.uuid, t2);
+	assert_false(p.is_identified);
+	sn_person_release(&p);
+	resolve(f, 2, t2, r);
+	assert_string_equal(r, t2);
+	/* Group types are numbered per team. */
+	ev(f, 1, "g", "e", "{\"$groups\":{\"a\":\"1\",\"b\":\"1\"}}", T0, NULL);
+	ev(f, 2, "g", "e", "{\"$groups\":{\"b\":\"1\"}}", T0, NULL);
+	int idx = -1;
+	assert_int_equal(sn_persons_group_type_index(f->p, 2, "b", &idx, NULL), 0);
+	assert_int_equal(idx, 0);
+	assert_int_equal(sn_persons_group_type_index(f->p, 2, "a", &idx, NULL), SN_ERR_NOT_FOUND);
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct fx *f = *state;
+	struct sn_identity_result res;
+	struct sn_err err = {0};
+	struct json_object *o = json_object_new_object();
+	struct sn_identity_event e = {
+	    .team_id = 1, .distinct_id = "", .event = "e", .timestamp_us = T0, .properties = o};
+	assert_int_equal(sn_identity_process(f->p, &e, &res, &err), SN_ERR_INVALID);
+	sn_identity_result_release(&res);
+	e.distinct_id = "x";
+	e.team_id = 0;
+	assert_int_equal(sn_identity_process(f->p, &e, &res, &err), SN_ERR_INVALID);
+	sn_identity_result_release(&res);
+	e.team_id = 1;
+	struct json_object *arr = json_object_new_array();
+	e.properties = arr;
+	assert_int_equal(sn_identity_process(f->p, &e, &res, &err), SN_ERR_INVALID);
+	sn_identity_result_release(&res);
+	json_object_put(arr);
+	json_object_put(o);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_person"), 0);
+}
+
+struct worker {
+	struct fx *f;
+	int seed;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	for (int i = 0; i < 150; i++) {
+		char did[32];
+		snprintf(did, sizeof(did), "c-%d", (i * 7 + w->seed) % 20);
+		struct json_object *props = json_object_new_object();
+		json_object_object_add(props, "$set", json_object_new_object());
+		struct sn_identity_event e = {.team_id = 1,
+					      .distinct_id = did,
+					      .event = "e",
+					      .timestamp_us = T0 + i,
+					      .properties = props};
+		struct sn_identity_result res;
+		if (sn_identity_process(w->f->p, &e, &res, NULL) != 0)
+			abort();
+		sn_identity_result_release(&res);
+		json_object_put(props);
+	}
+	return NULL;
+}
+
+static void test_concurrent_first_sight(void **state)
+{
+	struct fx *f = *state;
+	pthread_t t[3];
+	struct worker w[3];
+	for (int i = 0; i < 3; i++) {
+		w[i] = (struct worker){f, i};
+		assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_person"), 20);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_persondistinctid"), 20);
+}
+
+int main(void)
+{
+	sn_log_setup(SN_LOG_WARN, false);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_uuid5),
+	    cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_first_sight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_property_updates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identify_anon, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_merge_two_persons, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_alias_both_directions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identified_merge_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_merge_dangerously, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_illegal_ids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_self_merge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_merge_chain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_personless, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_initial_utm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_team_isolation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_first_sight, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
