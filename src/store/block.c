@@ -1,0 +1,90 @@
+/*
+ * block.c — the compression of one encoded column block, wrapping libzstd
+ * and liblz4 (the only place store/ calls them).
+ *
+ * A block is compressed as one independent frame: zstd's simple API with
+ * the content size in the frame, lz4's block API (the sizes live in the
+ * part's column directory, so lz4's frame format would repeat them).
+ * Decompression is told the exact size the directory promises and accepts
+ * nothing else, so a hostile block can neither overrun dst nor make us
+ * allocate more than the directory said (which the reader bounds by
+ * SN_PART_MAX_BLOCK_SIZE).
+ *
+ * Rejected: one compression context per thread, reused. It saves a few µs
+ * per block and is the obvious next step once the ingest path shows the
+ * allocation in a profile; the simple calls keep this file stateless.
+ */
+#include "store/store_internal.h"
+
+#include <lz4.h>
+#include <string.h>
+#include <zstd.h>
+
+int sn_block_compress(enum sn_codec codec, int zstd_level, const void *src, size_t n,
+		      struct sn_buf *out, struct sn_err *err)
+{
+	int rc;
+	switch (codec) {
+	case SN_CODEC_NONE: return sn_buf_append(out, src, n);
+	case SN_CODEC_ZSTD: {
+		size_t bound = ZSTD_compressBound(n);
+		if ((rc = sn_buf_reserve(out, bound)))
+			return sn_err_set(err, rc, "block of %zu bytes too big to compress", n);
+		size_t c = ZSTD_compress(out->data + out->len, bound, src, n,
+					 zstd_level > 0 ? zstd_level : 1);
+		if (ZSTD_isError(c))
+			return sn_err_set(err, SN_ERR_INTERNAL, "zstd: %s", ZSTD_getErrorName(c));
+		out->len += c;
+		out->data[out->len] = 0;
+		return 0;
+	}
+	case SN_CODEC_LZ4: {
+		if (n > LZ4_MAX_INPUT_SIZE)
+			return sn_err_set(err, SN_ERR_TOO_BIG, "block of %zu bytes too big for lz4",
+					  n);
+		int bound = LZ4_compressBound((int)n);
+		if ((rc = sn_buf_reserve(out, (size_t)bound)))
+			return sn_err_set(err, rc, "block of %zu bytes too big to compress", n);
+		int c = LZ4_compress_default(src, out->data + out->len, (int)n, bound);
+		if (c <= 0)
+			return sn_err_set(err, SN_ERR_INTERNAL, "lz4 failed on %zu bytes", n);
+		out->len += (size_t)c;
+		out->data[out->len] = 0;
+		return 0;
+	}
+	case SN_CODEC_DEFAULT: break;
+	}
+	return sn_err_set(err, SN_ERR_INVALID, "unknown codec %d", (int)codec);
+}
+
+int sn_block_decompress(enum sn_codec codec, const void *src, size_t csize, void *dst, size_t usize,
+			struct sn_err *err)
+{
+	switch (codec) {
+	case SN_CODEC_NONE:
+		if (csize != usize)
+			break;
+		if (usize)
+			memcpy(dst, src, usize);
+		return 0;
+	case SN_CODEC_ZSTD: {
+		unsigned long long fs = ZSTD_getFrameContentSize(src, csize);
+		if (fs != usize)
+			break;
+		size_t d = ZSTD_decompress(dst, usize, src, csize);
+		if (ZSTD_isError(d) || d != usize)
+			break;
+		return 0;
+	}
+	case SN_CODEC_LZ4: {
+		if (csize > LZ4_MAX_INPUT_SIZE || usize > LZ4_MAX_INPUT_SIZE)
+			break;
+		int d = LZ4_decompress_safe(src, dst, (int)csize, (int)usize);
+		if (d < 0 || (size_t)d != usize)
+			break;
+		return 0;
+	}
+	default: return sn_err_set(err, SN_ERR_CORRUPT, "unknown codec %d", (int)codec);
+	}
+	return sn_err_set(err, SN_ERR_CORRUPT, "block does not decompress to %zu bytes", usize);
+}

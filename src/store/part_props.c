@@ -1,0 +1,189 @@
+/*
+ * part_props.c — reading properties from a part, shredded or not, with
+ * PostHog's value semantics (hogql.md §4.2).
+ *
+ * A part written without shredding (or whose rows had no common keys) has
+ * a `properties` column; a shredded one has p:@rest, p:@layout and p:<key>
+ * columns instead (shred.c draws them). The two functions here hide the
+ * difference, so a key shredded in one part and not in another reads the
+ * same, and the whole object reads back byte for byte:
+ *
+ *   sn_part_read_property(key)   p:<key> if the part has it (rows with a
+ *                                NULL layout fall back to their p:@rest
+ *                                text), else a scan of properties/p:@rest
+ *   sn_part_read_properties()    properties, or p:@rest + p:@layout +
+ *                                every p:<key>, joined per row
+ *
+ * Scanning goes through base's validating JSON scanner; a value is the raw
+ * text between its first and last byte, with one leading and one trailing
+ * quote removed, and a missing key or JSON null is NULL.
+ */
+#include "store/shred.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int read_named(struct sn_part *p, const char *name, size_t gb, size_t ge,
+		      struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
+{
+	int c = sn_part_find_column(p, name);
+	if (c < 0)
+		return SN_ERR_NOT_FOUND;
+	int rc = sn_part_read_column(p, (size_t)c, gb, ge, arena, out, err);
+	if (!rc && out->type != SN_COL_STRING)
+		return sn_err_set(err, SN_ERR_CORRUPT, "column %s is not a string column", name);
+	return rc;
+}
+
+static struct sn_str col_str(const struct sn_colvec *v, size_t i)
+{
+	if (v->nulls && v->nulls[i])
+		return (struct sn_str){NULL, 0};
+	return v->str[i];
+}
+
+int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t ge,
+			  struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
+{
+	struct sn_colvec kv = {0}, lay = {0}, base = {0};
+	char name[256];
+	size_t keylen = strlen(key);
+	bool has_col = false, need_base = true;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (keylen + sizeof(SN_COL_PREFIX_PROP) <= sizeof(name)) {
+		snprintf(name, sizeof(name), "%s%s", SN_COL_PREFIX_PROP, key);
+		has_col = key[0] != '@' && sn_part_find_column(p, name) >= 0;
+	}
+	if (has_col) {
+		if ((rc = read_named(p, name, gb, ge, arena, &kv, err)))
+			goto out;
+		rc = read_named(p, SN_COL_NAME_LAYOUT, gb, ge, arena, &lay, err);
+		if (rc == SN_ERR_NOT_FOUND)
+			goto corrupt;
+		if (rc)
+			goto out;
+		need_base = lay.nulls != NULL; /* some rows were not shredded */
+	}
+	if (need_base) {
+		rc = read_named(p, SN_COL_NAME_PROPERTIES, gb, ge, arena, &base, err);
+		if (rc == SN_ERR_NOT_FOUND)
+			rc = read_named(p, SN_COL_NAME_REST, gb, ge, arena, &base, err);
+		if (rc == SN_ERR_NOT_FOUND)
+			goto corrupt;
+		if (rc)
+			goto out;
+	}
+	size_t n = has_col ? kv.nrows : base.nrows;
+	out->type = SN_COL_STRING;
+	out->nrows = n;
+	out->str = sn_arena_alloc(arena, (n ? n : 1) * sizeof(*out->str));
+	out->nulls = sn_arena_alloc(arena, n ? n : 1);
+	if (!out->str || !out->nulls) {
+		rc = sn_err_set(err, SN_ERR_NOMEM, "query memory limit reading property %s", key);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sn_str raw;
+		if (has_col && !(lay.nulls && lay.nulls[i]))
+			raw = col_str(&kv, i);
+		else
+			raw = sn_prop_extract_raw(col_str(&base, i), key, keylen);
+		out->nulls[i] = !sn_prop_value(raw, &out->str[i]);
+		if (out->nulls[i])
+			out->str[i] = (struct sn_str){"", 0};
+	}
+	rc = 0;
+	goto out;
+corrupt:
+	rc = sn_err_set(err, SN_ERR_CORRUPT, "part has p:%s but not its companion columns", key);
+out:
+	if (rc)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+int sn_part_read_properties(struct sn_part *p, size_t gb, size_t ge, struct sn_arena *arena,
+			    struct sn_colvec *out, struct sn_err *err)
+{
+	struct sn_colvec rest = {0}, lay = {0}, *vals = NULL;
+	const char **keys = NULL;
+	size_t *keylens = NULL, nkeys = 0;
+	struct sn_str *row_vals = NULL;
+	struct sn_buf b;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	sn_buf_init(&b, SN_PART_MAX_BLOCK_SIZE);
+	rc = read_named(p, SN_COL_NAME_PROPERTIES, gb, ge, arena, out, err);
+	if (rc != SN_ERR_NOT_FOUND)
+		goto out; /* an unshredded part, or an error */
+	if ((rc = read_named(p, SN_COL_NAME_REST, gb, ge, arena, &rest, err)) ||
+	    (rc = read_named(p, SN_COL_NAME_LAYOUT, gb, ge, arena, &lay, err))) {
+		if (rc == SN_ERR_NOT_FOUND)
+			rc = sn_err_set(err, SN_ERR_CORRUPT, "part has no properties columns");
+		goto out;
+	}
+	/* The shredded keys in layout order: p:<key> columns in directory order. */
+	size_t ncols = sn_part_ncolumns(p);
+	vals = calloc(ncols, sizeof(*vals));
+	keys = calloc(ncols, sizeof(*keys));
+	keylens = calloc(ncols, sizeof(*keylens));
+	row_vals = calloc(ncols, sizeof(*row_vals));
+	if (!vals || !keys || !keylens || !row_vals) {
+		rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory reading properties");
+		goto out;
+	}
+	for (size_t c = 0; c < ncols; c++) {
+		const char *nm = sn_part_column(p, c)->name;
+		if (strncmp(nm, SN_COL_PREFIX_PROP, 2) || nm[2] == '@')
+			continue;
+		if ((rc = read_named(p, nm, gb, ge, arena, &vals[nkeys], err)))
+			goto out;
+		keys[nkeys] = nm + 2;
+		keylens[nkeys] = strlen(nm + 2);
+		nkeys++;
+	}
+	size_t n = rest.nrows;
+	out->type = SN_COL_STRING;
+	out->nrows = n;
+	out->str = sn_arena_alloc(arena, (n ? n : 1) * sizeof(*out->str));
+	if (!out->str) {
+		rc = sn_err_set(err, SN_ERR_NOMEM, "query memory limit reading properties");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (lay.nulls && lay.nulls[i]) {
+			out->str[i] = rest.str[i];
+			continue;
+		}
+		for (size_t k = 0; k < nkeys; k++)
+			row_vals[k] = col_str(&vals[k], i);
+		sn_buf_reset(&b);
+		rc = sn_shred_join(rest.str[i], lay.str[i], row_vals, keys, keylens, nkeys, &b);
+		if (rc) {
+			rc = sn_err_set(err, rc == SN_ERR_CORRUPT ? SN_ERR_CORRUPT : rc,
+					"row %zu: shredded properties do not fit together", i);
+			goto out;
+		}
+		char *t = sn_arena_alloc(arena, b.len ? b.len : 1);
+		if (!t) {
+			rc = sn_err_set(err, SN_ERR_NOMEM, "query memory limit reading properties");
+			goto out;
+		}
+		memcpy(t, b.data, b.len);
+		out->str[i] = (struct sn_str){t, b.len};
+	}
+	rc = 0;
+out:
+	if (rc)
+		memset(out, 0, sizeof(*out));
+	sn_buf_release(&b);
+	free(vals);
+	free(keys);
+	free(keylens);
+	free(row_vals);
+	return rc;
+}

@@ -1,0 +1,629 @@
+/*
+ * part_read.c — opens part files and reads column blocks back, trusting
+ * nothing in the file.
+ *
+ * Open reads the fixed header and trailer, then the metadata they point
+ * at, and checks every number before it is used: magic, version, CRC32 of
+ * header, trailer and metadata, counts against the bytes that would hold
+ * them, granule sizes against the granule size, the sparse index's sort
+ * order, and that the column blocks tile the bytes between header and
+ * metadata exactly (each column's blocks back to back, columns back to
+ * back). After open, a block's offset and size are known to lie inside the
+ * file, so a read can only meet bad bytes *inside* a block, which its CRC32
+ * and the bounded decompressor and decoders catch.
+ *
+ *   struct sn_part ── meta (malloc'd copy of the metadata bytes)
+ *                  ├─ gran[ngran]        sparse index + min/max (events point into meta)
+ *                  └─ cols[ncols] ─ blocks[ngran]  offset, sizes, crc, codec, encoding
+ *
+ * Reads use pread on a descriptor held open for the part's lifetime, so
+ * any number of threads can read one part; the part is reference-counted
+ * so a merge can drop it from the catalogue while queries still hold it.
+ *
+ * Rejected: mmap of the whole file. It is zero-copy for uncompressed data,
+ * but every block here is compressed and checksummed, so the bytes are
+ * copied once anyway, and a file truncated under a mapping turns a read
+ * into SIGBUS, which "never crash on a bad file" rules out.
+ */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct blk {
+	uint64_t offset;
+	uint32_t csize;
+	uint32_t usize;
+	uint32_t crc;
+	uint8_t codec;
+	uint8_t enc;
+};
+
+struct col {
+	struct sn_part_column_info info;
+	struct blk *blocks;
+};
+
+struct sn_part {
+	atomic_int refs;
+	int fd;
+	char path[512];
+	uint32_t version;
+	uint64_t file_bytes;
+	uint64_t nrows;
+	uint32_t ngran;
+	uint32_t ncols;
+	uint32_t granule_rows;
+	int32_t month;
+	uint8_t *meta;
+	char *names;
+	struct sn_granule_info *gran;
+	struct col *cols;
+};
+
+/* A bounds-checked cursor over the metadata: reading past the end sets bad
+ * and yields zeros, so parsing code checks once per section. */
+struct cur {
+	const uint8_t *p;
+	size_t len;
+	size_t off;
+	bool bad;
+};
+
+static const uint8_t *take(struct cur *c, size_t n)
+{
+	if (c->bad || n > c->len - c->off) {
+		c->bad = true;
+		return NULL;
+	}
+	const uint8_t *r = c->p + c->off;
+	c->off += n;
+	return r;
+}
+static uint8_t get_u8(struct cur *c)
+{
+	const uint8_t *p = take(c, 1);
+	return p ? p[0] : 0;
+}
+static uint16_t get_u16(struct cur *c)
+{
+	const uint8_t *p = take(c, 2);
+	return p ? (uint16_t)(p[0] | p[1] << 8) : 0;
+}
+static uint32_t get_u32(struct cur *c)
+{
+	const uint8_t *p = take(c, 4);
+	return p ? sn_get_u32(p) : 0;
+}
+static uint64_t get_u64(struct cur *c)
+{
+	const uint8_t *p = take(c, 8);
+	return p ? sn_get_u64(p) : 0;
+}
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t off, const char *path,
+		     struct sn_err *err)
+{
+	char *p = buf;
+	while (n) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return sn_err_set(err, SN_ERR_IO, "read %s: %s", path, strerror(errno));
+		if (r == 0)
+			return sn_err_set(err, SN_ERR_CORRUPT, "part %s: truncated (short read)",
+					  path);
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int str_cmp(struct sn_str a, struct sn_str b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+	int c = n ? memcmp(a.p, b.p, n) : 0;
+	if (c)
+		return c;
+	return a.len < b.len ? -1 : a.len > b.len;
+}
+
+static int key_cmp(const struct sn_granule_info *g, int64_t team, int32_t day)
+{
+	if (g->team_id != team)
+		return g->team_id < team ? -1 : 1;
+	return g->day < day ? -1 : g->day > day;
+}
+
+static bool type_ok(uint8_t t)
+{
+	return t == SN_COL_INT64 || t == SN_COL_DATETIME || t == SN_COL_STRING || t == SN_COL_UUID;
+}
+
+/* Parses and validates the metadata into p. */
+static int parse_meta(struct sn_part *p, size_t meta_len, uint64_t meta_off, struct sn_err *err)
+{
+	struct cur c = {.p = p->meta, .len = meta_len};
+	const char *why = NULL;
+
+	p->nrows = get_u64(&c);
+	p->ngran = get_u32(&c);
+	p->ncols = get_u32(&c);
+	p->granule_rows = get_u32(&c);
+	p->month = (int32_t)get_u32(&c);
+	/* A granule entry takes at least 38 bytes; a column at least 4 + 22 per block. */
+	if (c.bad || p->ngran == 0 || p->ngran > meta_len / 38 || p->ncols == 0 ||
+	    p->ncols > SN_PART_MAX_COLUMNS || p->granule_rows == 0 ||
+	    p->granule_rows > (1u << 20) || p->nrows > (uint64_t)p->ngran * p->granule_rows ||
+	    (uint64_t)p->ncols * (4 + 22 * (uint64_t)p->ngran) > meta_len) {
+		why = "bad part summary";
+		goto bad;
+	}
+	p->gran = calloc(p->ngran, sizeof(*p->gran));
+	p->cols = calloc(p->ncols, sizeof(*p->cols));
+	p->names = malloc(meta_len + p->ncols);
+	if (!p->gran || !p->cols || !p->names)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s", p->path);
+
+	uint64_t row = 0;
+	for (uint32_t g = 0; g < p->ngran; g++) {
+		struct sn_granule_info *gi = &p->gran[g];
+		gi->first_row = row;
+		gi->nrows = get_u32(&c);
+		gi->team_id = (int64_t)get_u64(&c);
+		gi->day = (int32_t)get_u32(&c);
+		gi->min_ts_us = (int64_t)get_u64(&c);
+		gi->max_ts_us = (int64_t)get_u64(&c);
+		gi->event.len = get_u16(&c);
+		gi->event.p = (const char *)take(&c, gi->event.len);
+		if (c.bad) {
+			why = "sparse index truncated";
+			goto bad;
+		}
+		if (!gi->event.p)
+			gi->event.p = "";
+		bool last = g + 1 == p->ngran;
+		if (gi->nrows == 0 || gi->nrows > p->granule_rows ||
+		    (!last && gi->nrows != p->granule_rows) ||
+		    gi->event.len > SN_PART_MAX_EVENT_KEY) {
+			why = "bad granule size";
+			goto bad;
+		}
+		if (gi->min_ts_us > gi->max_ts_us || sn_store_month_of(gi->min_ts_us) != p->month ||
+		    sn_store_month_of(gi->max_ts_us) != p->month ||
+		    sn_store_day_of(gi->min_ts_us) > gi->day) {
+			why = "granule timestamps outside the part's month";
+			goto bad;
+		}
+		if (g > 0) {
+			const struct sn_granule_info *pg = &p->gran[g - 1];
+			int k = key_cmp(pg, gi->team_id, gi->day);
+			if (k > 0 || (k == 0 && str_cmp(pg->event, gi->event) > 0)) {
+				why = "sparse index out of order";
+				goto bad;
+			}
+		}
+		row += gi->nrows;
+	}
+	if (row != p->nrows) {
+		why = "granule rows do not add up";
+		goto bad;
+	}
+
+	uint64_t expect_off = SN_PART_HEADER_SIZE;
+	char *nm = p->names;
+	for (uint32_t ci = 0; ci < p->ncols; ci++) {
+		struct col *col = &p->cols[ci];
+		uint16_t nlen = get_u16(&c);
+		const uint8_t *name = take(&c, nlen);
+		uint8_t type = get_u8(&c), flags = get_u8(&c);
+		if (c.bad || nlen == 0 || memchr(name, 0, nlen) || !type_ok(type) ||
+		    (flags & ~SN_COLF_NULLABLE)) {
+			why = "bad column directory entry";
+			goto bad;
+		}
+		memcpy(nm, name, nlen);
+		nm[nlen] = 0;
+		for (uint32_t k = 0; k < ci; k++) {
+			if (!strcmp(p->cols[k].info.name, nm)) {
+				why = "duplicate column name";
+				goto bad;
+			}
+		}
+		col->info.name = nm;
+		nm += nlen + 1;
+		col->info.type = (enum sn_col_type)type;
+		col->info.nullable = flags & SN_COLF_NULLABLE;
+		col->blocks = calloc(p->ngran, sizeof(*col->blocks));
+		if (!col->blocks)
+			return sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s", p->path);
+		for (uint32_t g = 0; g < p->ngran; g++) {
+			struct blk *b = &col->blocks[g];
+			b->offset = get_u64(&c);
+			b->csize = get_u32(&c);
+			b->usize = get_u32(&c);
+			b->crc = get_u32(&c);
+			b->codec = get_u8(&c);
+			b->enc = get_u8(&c);
+			bool codec_ok = (b->codec == SN_CODEC_NONE && b->csize == b->usize) ||
+					(b->codec == SN_CODEC_LZ4 &&
+					 b->usize <= (uint64_t)b->csize * 256 + 64) ||
+					b->codec == SN_CODEC_ZSTD;
+			if (c.bad || b->offset != expect_off || b->csize == 0 || b->usize < 2 ||
+			    b->usize > SN_PART_MAX_BLOCK_SIZE || !codec_ok ||
+			    b->csize > meta_off - b->offset) {
+				why = "bad block entry";
+				goto bad;
+			}
+			expect_off += b->csize;
+			col->info.compressed_bytes += b->csize;
+			col->info.uncompressed_bytes += b->usize;
+		}
+	}
+	if (expect_off != meta_off) {
+		why = "column blocks do not fill the data region";
+		goto bad;
+	}
+	if (c.off != c.len) {
+		why = "trailing bytes after the column directory";
+		goto bad;
+	}
+	return 0;
+bad:
+	return sn_err_set(err, SN_ERR_CORRUPT, "part %s: corrupt metadata: %s", p->path, why);
+}
+
+static int check_version(uint32_t v, const char *path, struct sn_err *err)
+{
+	if (v >= SN_PART_MIN_VERSION && v <= SN_PART_VERSION)
+		return 0;
+	return sn_err_set(err, SN_ERR_INVALID,
+			  "part %s has format version %" PRIu32
+			  ", this build reads versions %d to %d (written by a newer snout?)",
+			  path, v, SN_PART_MIN_VERSION, SN_PART_VERSION);
+}
+
+int sn_part_open(const char *path, struct sn_part **out, struct sn_err *err)
+{
+	struct sn_part *p = calloc(1, sizeof(*p));
+	uint8_t hdr[SN_PART_HEADER_SIZE], tr[SN_PART_TRAILER_SIZE];
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if (!p)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s", path);
+	atomic_init(&p->refs, 1);
+	snprintf(p->path, sizeof(p->path), "%s", path);
+	p->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p->fd < 0) {
+		rc = sn_err_set(err, errno == ENOENT ? SN_ERR_NOT_FOUND : SN_ERR_IO, "open %s: %s",
+				path, strerror(errno));
+		goto out;
+	}
+	if (fstat(p->fd, &st)) {
+		rc = sn_err_set(err, SN_ERR_IO, "stat %s: %s", path, strerror(errno));
+		goto out;
+	}
+	p->file_bytes = (uint64_t)st.st_size;
+	if (p->file_bytes < SN_PART_HEADER_SIZE + SN_PART_TRAILER_SIZE) {
+		rc = sn_err_set(err, SN_ERR_CORRUPT, "part %s: truncated (%" PRIu64 " bytes)", path,
+				p->file_bytes);
+		goto out;
+	}
+	if ((rc = pread_all(p->fd, hdr, sizeof(hdr), 0, path, err)) ||
+	    (rc = pread_all(p->fd, tr, sizeof(tr), p->file_bytes - sizeof(tr), path, err)))
+		goto out;
+	/* Magic and CRC before version: a flipped bit in the version is damage,
+	 * not a newer format. Header and trailer keep this frame in every version. */
+	if (memcmp(hdr, SN_PART_MAGIC, 8)) {
+		rc = sn_err_set(err, SN_ERR_CORRUPT, "part %s: not a snout part (bad magic)", path);
+		goto out;
+	}
+	if (sn_get_u32(hdr + 28) != sn_crc32(0, hdr, 28)) {
+		rc = sn_err_set(err, SN_ERR_CORRUPT, "part %s: header checksum mismatch", path);
+		goto out;
+	}
+	if ((rc = check_version(sn_get_u32(hdr + 8), path, err)))
+		goto out;
+	if (memcmp(tr + 32, SN_PART_TAIL_MAGIC, 8) || sn_get_u32(tr + 28) != sn_crc32(0, tr, 28)) {
+		rc = sn_err_set(err, SN_ERR_CORRUPT,
+				"part %s: trailer damaged or missing (truncated file?)", path);
+		goto out;
+	}
+	p->version = sn_get_u32(tr + 20);
+	if ((rc = check_version(p->version, path, err)))
+		goto out;
+	uint64_t meta_off = sn_get_u64(tr), meta_len = sn_get_u64(tr + 8);
+	if (p->version != sn_get_u32(hdr + 8) || sn_get_u32(hdr + 12) != SN_PART_HEADER_SIZE ||
+	    meta_len > SN_PART_MAX_META || meta_off < SN_PART_HEADER_SIZE ||
+	    meta_off > p->file_bytes ||
+	    meta_len != p->file_bytes - SN_PART_TRAILER_SIZE - meta_off) {
+		rc = sn_err_set(err, SN_ERR_CORRUPT, "part %s: header and trailer disagree", path);
+		goto out;
+	}
+	p->meta = malloc(meta_len ? meta_len : 1);
+	if (!p->meta) {
+		rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s", path);
+		goto out;
+	}
+	if ((rc = pread_all(p->fd, p->meta, meta_len, meta_off, path, err)))
+		goto out;
+	if (sn_crc32(0, p->meta, meta_len) != sn_get_u32(tr + 16)) {
+		rc = sn_err_set(err, SN_ERR_CORRUPT, "part %s: metadata checksum mismatch", path);
+		goto out;
+	}
+	if ((rc = parse_meta(p, meta_len, meta_off, err)))
+		goto out;
+	*out = p;
+	p = NULL;
+	rc = 0;
+out:
+	if (p)
+		sn_part_unref(p);
+	return rc;
+}
+
+void sn_part_ref(struct sn_part *p)
+{
+	atomic_fetch_add(&p->refs, 1);
+}
+
+void sn_part_unref(struct sn_part *p)
+{
+	if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
+		return;
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->cols) {
+		for (uint32_t i = 0; i < p->ncols; i++)
+			free(p->cols[i].blocks);
+	}
+	free(p->cols);
+	free(p->gran);
+	free(p->names);
+	free(p->meta);
+	free(p);
+}
+
+uint32_t sn_part_version(const struct sn_part *p)
+{
+	return p->version;
+}
+uint64_t sn_part_nrows(const struct sn_part *p)
+{
+	return p->nrows;
+}
+int32_t sn_part_month(const struct sn_part *p)
+{
+	return p->month;
+}
+uint64_t sn_part_file_bytes(const struct sn_part *p)
+{
+	return p->file_bytes;
+}
+size_t sn_part_ngranules(const struct sn_part *p)
+{
+	return p->ngran;
+}
+const struct sn_granule_info *sn_part_granule(const struct sn_part *p, size_t g)
+{
+	return g < p->ngran ? &p->gran[g] : NULL;
+}
+size_t sn_part_ncolumns(const struct sn_part *p)
+{
+	return p->ncols;
+}
+const struct sn_part_column_info *sn_part_column(const struct sn_part *p, size_t col)
+{
+	return col < p->ncols ? &p->cols[col].info : NULL;
+}
+
+int sn_part_find_column(const struct sn_part *p, const char *name)
+{
+	for (uint32_t i = 0; i < p->ncols; i++) {
+		if (!strcmp(p->cols[i].info.name, name))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Decodes one block payload into rows [row0, row0 + n) of out. */
+static int decode_block(const struct col *col, const struct blk *b, const uint8_t *pl, size_t n,
+			size_t row0, struct sn_arena *arena, struct sn_colvec *out)
+{
+	size_t len = b->usize, off = 2, k = 0;
+	uint8_t enc = pl[0], flags = pl[1];
+	int rc;
+	if (enc != b->enc || (flags & ~SN_BLOCK_HAS_NULLS))
+		return SN_ERR_CORRUPT;
+	if (flags & SN_BLOCK_HAS_NULLS) {
+		if (!col->info.nullable)
+			return SN_ERR_CORRUPT;
+		if (!out->nulls) {
+			out->nulls = sn_arena_alloc(arena, out->nrows);
+			if (!out->nulls)
+				return SN_ERR_NOMEM;
+			memset(out->nulls, 0, out->nrows);
+		}
+		if ((rc = sn_dec_nulls(pl + off, len - off, n, out->nulls + row0, &k)))
+			return rc;
+		off += k;
+	}
+	switch (col->info.type) {
+	case SN_COL_INT64:
+	case SN_COL_DATETIME:
+		if (enc != SN_ENC_I64_DELTA)
+			return SN_ERR_CORRUPT;
+		rc = sn_dec_i64_delta(pl + off, len - off, n, out->i64 + row0, &k);
+		break;
+	case SN_COL_STRING:
+		if (enc == SN_ENC_STR_PLAIN)
+			rc = sn_dec_str_plain(pl + off, len - off, n, out->str + row0, &k);
+		else if (enc == SN_ENC_STR_DICT)
+			rc = sn_dec_str_dict(pl + off, len - off, n, out->str + row0, &k);
+		else
+			rc = SN_ERR_CORRUPT;
+		break;
+	case SN_COL_UUID:
+		if (enc != SN_ENC_FIXED16)
+			return SN_ERR_CORRUPT;
+		rc = sn_dec_fixed16(pl + off, len - off, n, out->uuid[row0].b, &k);
+		break;
+	default: return SN_ERR_CORRUPT;
+	}
+	if (rc)
+		return rc;
+	return off + k == len ? 0 : SN_ERR_CORRUPT;
+}
+
+int sn_part_read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
+			struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
+{
+	uint8_t *cbuf = NULL, *ubuf = NULL;
+	size_t cbuf_cap = 0, ubuf_cap = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (ci >= p->ncols || g_begin > g_end || g_end > p->ngran)
+		return sn_err_set(err, SN_ERR_INVALID,
+				  "part %s: no column %zu or granules [%zu, %zu) of %" PRIu32,
+				  p->path, ci, g_begin, g_end, p->ngran);
+	const struct col *col = &p->cols[ci];
+	size_t nrows = 0;
+	for (size_t g = g_begin; g < g_end; g++)
+		nrows += p->gran[g].nrows;
+	out->type = col->info.type;
+	out->nrows = nrows;
+	size_t vsize = col->info.type == SN_COL_STRING ? sizeof(struct sn_str)
+		       : col->info.type == SN_COL_UUID ? sizeof(struct sn_uuid)
+						       : sizeof(int64_t);
+	void *vals = sn_arena_alloc(arena, (nrows ? nrows : 1) * vsize);
+	if (!vals)
+		return sn_err_set(err, SN_ERR_NOMEM, "part %s: query memory limit reading %s",
+				  p->path, col->info.name);
+	if (col->info.type == SN_COL_STRING)
+		out->str = vals;
+	else if (col->info.type == SN_COL_UUID)
+		out->uuid = vals;
+	else
+		out->i64 = vals;
+
+	size_t row0 = 0;
+	for (size_t g = g_begin; g < g_end; g++) {
+		const struct blk *b = &col->blocks[g];
+		size_t n = p->gran[g].nrows;
+		if (b->csize > cbuf_cap) {
+			free(cbuf);
+			cbuf_cap = b->csize;
+			cbuf = malloc(cbuf_cap);
+			if (!cbuf) {
+				rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory reading %s",
+						p->path);
+				goto out;
+			}
+		}
+		if ((rc = pread_all(p->fd, cbuf, b->csize, b->offset, p->path, err)))
+			goto out;
+		if (sn_crc32(0, cbuf, b->csize) != b->crc) {
+			rc = sn_err_set(err, SN_ERR_CORRUPT,
+					"part %s: column %s granule %zu: checksum mismatch",
+					p->path, col->info.name, g);
+			goto out;
+		}
+		/* Strings point into their block, so string blocks live in the arena;
+		 * other blocks are decoded into the vectors from a scratch buffer. */
+		uint8_t *dst;
+		if (col->info.type == SN_COL_STRING) {
+			dst = sn_arena_alloc(arena, b->usize);
+			if (!dst) {
+				rc = sn_err_set(err, SN_ERR_NOMEM,
+						"part %s: query memory limit reading %s", p->path,
+						col->info.name);
+				goto out;
+			}
+		} else {
+			if (b->usize > ubuf_cap) {
+				free(ubuf);
+				ubuf_cap = b->usize;
+				ubuf = malloc(ubuf_cap);
+				if (!ubuf) {
+					rc = sn_err_set(err, SN_ERR_NOMEM,
+							"out of memory reading %s", p->path);
+					goto out;
+				}
+			}
+			dst = ubuf;
+		}
+		if ((rc = sn_block_decompress((enum sn_codec)b->codec, cbuf, b->csize, dst,
+					      b->usize, err))) {
+			sn_err_prefix(err, "part %s: column %s granule %zu", p->path,
+				      col->info.name, g);
+			goto out;
+		}
+		rc = decode_block(col, b, dst, n, row0, arena, out);
+		if (rc) {
+			rc = sn_err_set(err, rc, "part %s: column %s granule %zu: %s", p->path,
+					col->info.name, g,
+					rc == SN_ERR_CORRUPT ? "malformed block" : sn_strerror(rc));
+			goto out;
+		}
+		row0 += n;
+	}
+	rc = 0;
+out:
+	free(cbuf);
+	free(ubuf);
+	return rc;
+}
+
+void sn_part_granules_for_team(const struct sn_part *p, int64_t team_id, int32_t day_min,
+			       int32_t day_max, size_t *g_begin, size_t *g_end)
+{
+	/* Granule g may hold keys from its first key up to the next granule's
+	 * first key (inclusive: equal keys can straddle a boundary). So the
+	 * answer is [L - 1, U): L = first granule starting at or after
+	 * (team, day_min), U = first granule starting after (team, day_max). */
+	size_t lo = 0, hi = p->ngran;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (key_cmp(&p->gran[mid], team_id, day_min) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t L = lo;
+	lo = L;
+	hi = p->ngran;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (key_cmp(&p->gran[mid], team_id, day_max) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t U = lo, B = L ? L - 1 : 0;
+	if (day_min > day_max || B >= U) {
+		*g_begin = *g_end = 0;
+		return;
+	}
+	*g_begin = B;
+	*g_end = U;
+}
+
+bool sn_part_granule_overlaps_time(const struct sn_part *p, size_t g, int64_t ts_min_us,
+				   int64_t ts_max_us)
+{
+	if (g >= p->ngran)
+		return false;
+	return p->gran[g].min_ts_us <= ts_max_us && p->gran[g].max_ts_us >= ts_min_us;
+}

@@ -1,0 +1,567 @@
+/*
+ * part_write.c — writes sorted rows of one month as an immutable part file,
+ * and flushes a memtable as one part per month.
+ *
+ * The file is written front to back in one pass, column after column, so a
+ * column's granule blocks are contiguous and a reader fetches any granule
+ * range of a column with a single pread:
+ *
+ *   header | uuid g0 g1 .. | team_id g0 g1 .. | ... | $window_id g0 .. |
+ *          [p:@layout g0 .. | p:<key1> g0 .. | ...]  (shredded parts) | meta | trailer
+ *
+ * A shredded part (shred.c) stores p:@rest where `properties` would be and
+ * appends the layout and one column per shredded key; columns are named in
+ * the directory, so readers find them by name, never by position.
+ *
+ * Each block is [u8 encoding][u8 flags][null bitmap if flagged][values],
+ * compressed on its own by the column's codec. The metadata (sparse index,
+ * granule min/max, column directory with one entry per block: offset,
+ * sizes, CRC32, codec, encoding) goes last, when every offset is known, and
+ * the fixed-size trailer at the very end points at it. STORAGE.md draws the
+ * bytes.
+ *
+ * Crash safety: everything goes to "<path>.tmp", fsync, rename to path,
+ * fsync of the directory. A crash leaves either no part or a complete one
+ * (plus maybe a stale .tmp that the store removes at startup); the WAL
+ * checkpoint may move only after this function returned 0.
+ *
+ * Rejected: one file per column (ClickHouse's wide parts). It makes a part
+ * dozens of files and fsyncs, and shredded properties would make it
+ * hundreds; contiguous per-column ranges inside one file give the same
+ * single-read access.
+ */
+#include "store/shred.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum col_id {
+	C_UUID,
+	C_TEAM_ID,
+	C_TIMESTAMP,
+	C_CREATED_AT,
+	C_EVENT,
+	C_DISTINCT_ID,
+	C_PROPERTIES,
+	C_ELEMENTS_CHAIN,
+	C_PERSON_ID,
+	C_SESSION_ID,
+	C_WINDOW_ID,
+	C_COUNT,
+	C_LAYOUT = C_COUNT, /* shredded parts only */
+	C_SHRED,
+};
+
+/* The base columns and their default codec. zstd(1) everywhere except where
+ * lz4 measured as good (STORAGE.md, "Codec per column"): the integer and
+ * id columns are tiny after encoding, so the faster decoder wins there. */
+#define SHRED_NAME_MAX 256
+
+static const struct coldef {
+	const char *name;
+	enum sn_col_type type;
+	uint8_t flags;
+	enum sn_codec codec;
+	bool try_dict;
+} g_cols[C_COUNT] = {
+    [C_UUID] = {SN_COL_NAME_UUID, SN_COL_UUID, 0, SN_CODEC_ZSTD, false},
+    [C_TEAM_ID] = {SN_COL_NAME_TEAM_ID, SN_COL_INT64, 0, SN_CODEC_LZ4, false},
+    [C_TIMESTAMP] = {SN_COL_NAME_TIMESTAMP, SN_COL_DATETIME, 0, SN_CODEC_ZSTD, false},
+    [C_CREATED_AT] = {SN_COL_NAME_CREATED_AT, SN_COL_DATETIME, 0, SN_CODEC_ZSTD, false},
+    [C_EVENT] = {SN_COL_NAME_EVENT, SN_COL_STRING, 0, SN_CODEC_LZ4, true},
+    [C_DISTINCT_ID] = {SN_COL_NAME_DISTINCT_ID, SN_COL_STRING, 0, SN_CODEC_ZSTD, true},
+    [C_PROPERTIES] = {SN_COL_NAME_PROPERTIES, SN_COL_STRING, 0, SN_CODEC_ZSTD, false},
+    [C_ELEMENTS_CHAIN] = {SN_COL_NAME_ELEMENTS_CHAIN, SN_COL_STRING, 0, SN_CODEC_ZSTD, true},
+    [C_PERSON_ID] = {SN_COL_NAME_PERSON_ID, SN_COL_UUID, 0, SN_CODEC_ZSTD, false},
+    [C_SESSION_ID] = {SN_COL_NAME_SESSION_ID, SN_COL_STRING, SN_COLF_NULLABLE, SN_CODEC_ZSTD, true},
+    [C_WINDOW_ID] = {SN_COL_NAME_WINDOW_ID, SN_COL_STRING, SN_COLF_NULLABLE, SN_CODEC_ZSTD, true},
+};
+
+/* One column of the part being written: a base column, or (in shredded
+ * parts) the residual, the layout or one shredded key. */
+struct wcol {
+	struct coldef def;
+	enum col_id id;
+	size_t key; /* C_SHRED: index into the shred's keys */
+	char name[SHRED_NAME_MAX];
+};
+
+#define STAGE_FLUSH_BYTES (4u << 20)
+
+struct block_entry {
+	uint64_t offset;
+	uint32_t csize;
+	uint32_t usize;
+	uint32_t crc;
+	uint8_t codec;
+	uint8_t enc;
+};
+
+struct writer {
+	int fd;
+	const char *tmp_path;
+	uint64_t off;	     /* file offset of stage.data[0] + stage.len */
+	struct sn_buf stage; /* bytes not yet written */
+	struct sn_err *err;
+};
+
+static int write_all(int fd, const char *p, size_t n, struct sn_err *err, const char *path)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return sn_err_set(err, SN_ERR_IO, "write %s: %s", path,
+					  w < 0 ? strerror(errno) : "short write");
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int stage_flush(struct writer *w)
+{
+	int rc = write_all(w->fd, w->stage.data, w->stage.len, w->err, w->tmp_path);
+	sn_buf_reset(&w->stage);
+	return rc;
+}
+
+static int stage_append(struct writer *w, const void *p, size_t n)
+{
+	int rc = sn_buf_append(&w->stage, p, n);
+	if (rc)
+		return sn_err_set(w->err, rc, "part staging buffer: %s", sn_strerror(rc));
+	w->off += n;
+	if (w->stage.len >= STAGE_FLUSH_BYTES)
+		return stage_flush(w);
+	return 0;
+}
+
+static void put_str(struct sn_str *dst, struct sn_str s, uint8_t *null_out)
+{
+	*null_out = s.p == NULL;
+	dst->p = s.p ? s.p : "";
+	dst->len = s.len;
+}
+
+/* Encodes column c of rows[0..n) into payload: [enc][flags][nulls][values]. */
+static int encode_block(const struct wcol *wc, const struct sn_event_row *const *rows, size_t first,
+			size_t n, const struct sn_shred *sh, struct sn_buf *payload, void *scratch,
+			uint8_t *nulls, uint8_t *enc_out)
+{
+	const struct coldef *d = &wc->def;
+	enum col_id c = wc->id;
+	rows += first;
+	int64_t *iv = scratch;
+	struct sn_str *sv = scratch;
+	uint8_t *fv = scratch;
+	bool any_null = false;
+	uint8_t enc;
+	int rc;
+
+	sn_buf_reset(payload);
+	switch (d->type) {
+	case SN_COL_INT64:
+	case SN_COL_DATETIME:
+	case SN_COL_BOOL:
+		for (size_t i = 0; i < n; i++)
+			iv[i] = c == C_TEAM_ID	   ? rows[i]->team_id
+				: c == C_TIMESTAMP ? rows[i]->timestamp_us
+						   : rows[i]->created_at_us;
+		enc = SN_ENC_I64_DELTA;
+		break;
+	case SN_COL_UUID:
+		for (size_t i = 0; i < n; i++)
+			memcpy(fv + 16 * i, c == C_UUID ? rows[i]->uuid : rows[i]->person_id, 16);
+		enc = SN_ENC_FIXED16;
+		break;
+	case SN_COL_STRING:
+		for (size_t i = 0; i < n; i++) {
+			const struct sn_event_row *r = rows[i];
+			struct sn_str s = c == C_SHRED ? sh->vals[wc->key * sh->nrows + first + i]
+					  : c == C_LAYOUT		   ? sh->layout[first + i]
+					  : c == C_PROPERTIES && sh->nkeys ? sh->rest[first + i]
+					  : c == C_EVENT		   ? r->event
+					  : c == C_DISTINCT_ID		   ? r->distinct_id
+					  : c == C_PROPERTIES		   ? r->properties
+					  : c == C_ELEMENTS_CHAIN	   ? r->elements_chain
+					  : c == C_SESSION_ID		   ? r->session_id
+									   : r->window_id;
+			put_str(&sv[i], s, &nulls[i]);
+			if (!(d->flags & SN_COLF_NULLABLE))
+				nulls[i] = 0; /* a NULL pointer is "" in a non-nullable column */
+			any_null |= nulls[i];
+		}
+		enc = d->try_dict ? SN_ENC_STR_DICT : SN_ENC_STR_PLAIN;
+		break;
+	default: return SN_ERR_INTERNAL;
+	}
+
+	uint8_t hdr[2] = {enc, any_null ? SN_BLOCK_HAS_NULLS : 0};
+	if ((rc = sn_buf_append(payload, hdr, 2)))
+		return rc;
+	if (any_null && (rc = sn_enc_nulls(payload, nulls, n)))
+		return rc;
+	switch (enc) {
+	case SN_ENC_I64_DELTA: rc = sn_enc_i64_delta(payload, iv, n); break;
+	case SN_ENC_FIXED16: rc = sn_enc_fixed16(payload, fv, n); break;
+	case SN_ENC_STR_DICT:
+		rc = sn_enc_str_dict(payload, sv, n);
+		if (rc != SN_ERR_TOO_BIG)
+			break;
+		enc = SN_ENC_STR_PLAIN;
+		payload->data[0] = (char)enc;
+		__attribute__((fallthrough));
+	case SN_ENC_STR_PLAIN: rc = sn_enc_str_plain(payload, sv, n); break;
+	default: rc = SN_ERR_INTERNAL;
+	}
+	*enc_out = enc;
+	return rc;
+}
+
+static void meta_u8(struct sn_buf *m, uint8_t v, int *rc)
+{
+	if (!*rc)
+		*rc = sn_buf_append(m, &v, 1);
+}
+static void meta_u16(struct sn_buf *m, uint16_t v, int *rc)
+{
+	uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+	if (!*rc)
+		*rc = sn_buf_append(m, b, 2);
+}
+static void meta_u32(struct sn_buf *m, uint32_t v, int *rc)
+{
+	uint8_t b[4];
+	sn_put_u32(b, v);
+	if (!*rc)
+		*rc = sn_buf_append(m, b, 4);
+}
+static void meta_u64(struct sn_buf *m, uint64_t v, int *rc)
+{
+	uint8_t b[8];
+	sn_put_u64(b, v);
+	if (!*rc)
+		*rc = sn_buf_append(m, b, 8);
+}
+static void meta_bytes(struct sn_buf *m, const void *p, size_t n, int *rc)
+{
+	if (!*rc && n)
+		*rc = sn_buf_append(m, p, n);
+}
+
+/* The part of the sort key the sparse index relies on: (team_id, day,
+ * event). Checking only this prefix keeps the guard cheap (no hashing);
+ * the rest of the order is the memtable's business and affects only
+ * compression, never correctness of pruning. */
+static int index_key_cmp(const struct sn_event_row *a, const struct sn_event_row *b)
+{
+	if (a->team_id != b->team_id)
+		return a->team_id < b->team_id ? -1 : 1;
+	int32_t da = sn_store_day_of(a->timestamp_us), db = sn_store_day_of(b->timestamp_us);
+	if (da != db)
+		return da < db ? -1 : 1;
+	size_t n = a->event.len < b->event.len ? a->event.len : b->event.len;
+	int c = n ? memcmp(a->event.p, b->event.p, n) : 0;
+	if (c)
+		return c;
+	return a->event.len < b->event.len ? -1 : a->event.len > b->event.len;
+}
+
+static int fsync_parent(const char *path, struct sn_err *err)
+{
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s", path);
+	return sn_fsync_dir(dirname(dir), err);
+}
+
+int sn_part_write(const char *path, const struct sn_event_row *const *rows, size_t nrows,
+		  const struct sn_part_write_opts *opts, struct sn_part_written *out,
+		  struct sn_err *err)
+{
+	struct sn_part_write_opts o = opts ? *opts : (struct sn_part_write_opts){0};
+	uint32_t grows = o.granule_rows ? o.granule_rows : SN_PART_GRANULE_ROWS;
+	char tmp[1040];
+	struct writer w = {.fd = -1, .tmp_path = tmp, .err = err};
+	struct sn_buf payload, meta;
+	struct block_entry *blocks = NULL;
+	void *scratch = NULL;
+	uint8_t *nulls = NULL;
+	size_t ngran = 0, ncols = 0;
+	struct sn_shred sh = {0};
+	struct wcol *wcols = NULL;
+	bool created = false;
+	int rc;
+
+	sn_buf_init(&w.stage, 0);
+	sn_buf_init(&payload, SN_PART_MAX_BLOCK_SIZE);
+	sn_buf_init(&meta, SN_PART_MAX_META);
+	if (strlen(path) >= sizeof(out->path)) {
+		rc = sn_err_set(err, SN_ERR_INVALID, "part path too long: %s", path);
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (!nrows || grows > (1u << 20)) {
+		rc = sn_err_set(err, SN_ERR_INVALID,
+				"a part needs rows (got %zu, granule %" PRIu32 ")", nrows, grows);
+		goto out;
+	}
+	int32_t month = sn_store_month_of(rows[0]->timestamp_us);
+	for (size_t i = 0; i < nrows; i++) {
+		if (sn_store_month_of(rows[i]->timestamp_us) != month ||
+		    (i && index_key_cmp(rows[i - 1], rows[i]) > 0)) {
+			rc = sn_err_set(err, SN_ERR_INVALID,
+					"rows for part %s are not sorted or span months (row %zu)",
+					path, i);
+			goto out;
+		}
+	}
+	if (!o.no_shred && (rc = sn_shred_build(&sh, rows, nrows, err)))
+		goto out;
+	ncols = C_COUNT + (sh.nkeys ? 1 + sh.nkeys : 0);
+	wcols = calloc(ncols, sizeof(*wcols));
+	if (!wcols) {
+		rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory writing part %s", path);
+		goto out;
+	}
+	for (size_t c = 0; c < ncols; c++) {
+		struct wcol *wc = &wcols[c];
+		if (c < C_COUNT) {
+			wc->def = g_cols[c];
+			wc->id = (enum col_id)c;
+			snprintf(wc->name, sizeof(wc->name), "%s",
+				 c == C_PROPERTIES && sh.nkeys ? SN_COL_NAME_REST : g_cols[c].name);
+			if (c == C_PROPERTIES && sh.nkeys)
+				wc->def.try_dict =
+				    true; /* the residual is often the same few keys */
+		} else {
+			wc->def = (struct coldef){NULL, SN_COL_STRING, SN_COLF_NULLABLE,
+						  SN_CODEC_ZSTD, true};
+			wc->id = c == C_COUNT ? C_LAYOUT : C_SHRED;
+			wc->key = c - C_COUNT - 1;
+			if (c == C_COUNT)
+				snprintf(wc->name, sizeof(wc->name), "%s", SN_COL_NAME_LAYOUT);
+			else
+				snprintf(wc->name, sizeof(wc->name), "%s%.*s", SN_COL_PREFIX_PROP,
+					 (int)sh.keys[wc->key].len, sh.keys[wc->key].p);
+		}
+		wc->def.name = wc->name;
+	}
+	ngran = (nrows + grows - 1) / grows;
+	blocks = calloc(ngran * ncols, sizeof(*blocks));
+	scratch = malloc((size_t)grows * 16);
+	nulls = malloc(grows);
+	if (!blocks || !scratch || !nulls) {
+		rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory writing part %s", path);
+		goto out;
+	}
+
+	w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w.fd < 0) {
+		rc = sn_err_set(err, SN_ERR_IO, "create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	created = true;
+
+	uint8_t hdr[SN_PART_HEADER_SIZE] = {0};
+	memcpy(hdr, SN_PART_MAGIC, 8);
+	sn_put_u32(hdr + 8, SN_PART_VERSION);
+	sn_put_u32(hdr + 12, SN_PART_HEADER_SIZE);
+	sn_put_u32(hdr + 28, sn_crc32(0, hdr, 28));
+	if ((rc = stage_append(&w, hdr, sizeof(hdr))))
+		goto out;
+
+	for (size_t c = 0; c < ncols; c++) {
+		enum sn_codec codec = o.codec_override ? o.codec_override : wcols[c].def.codec;
+		for (size_t g = 0; g < ngran; g++) {
+			size_t first = g * grows, n = nrows - first < grows ? nrows - first : grows;
+			uint8_t enc;
+			rc = encode_block(&wcols[c], rows, first, n, &sh, &payload, scratch, nulls,
+					  &enc);
+			if (rc) {
+				rc = sn_err_set(err, rc, "encode %s granule %zu: %s", wcols[c].name,
+						g, sn_strerror(rc));
+				goto out;
+			}
+			size_t before = w.stage.len;
+			if ((rc = sn_block_compress(codec, o.zstd_level, payload.data, payload.len,
+						    &w.stage, err)))
+				goto out;
+			size_t csize = w.stage.len - before;
+			struct block_entry *b = &blocks[(size_t)c * ngran + g];
+			b->offset = w.off;
+			b->csize = (uint32_t)csize;
+			b->usize = (uint32_t)payload.len;
+			b->crc = sn_crc32(0, w.stage.data + before, csize);
+			b->codec = (uint8_t)codec;
+			b->enc = enc;
+			w.off += csize;
+			if (w.stage.len >= STAGE_FLUSH_BYTES && (rc = stage_flush(&w)))
+				goto out;
+		}
+	}
+
+	/* Metadata: part summary, sparse index + granule stats, column directory. */
+	rc = 0;
+	meta_u64(&meta, nrows, &rc);
+	meta_u32(&meta, (uint32_t)ngran, &rc);
+	meta_u32(&meta, (uint32_t)ncols, &rc);
+	meta_u32(&meta, grows, &rc);
+	meta_u32(&meta, (uint32_t)month, &rc);
+	for (size_t g = 0; g < ngran && !rc; g++) {
+		size_t first = g * grows, n = nrows - first < grows ? nrows - first : grows;
+		int64_t gmin = INT64_MAX, gmax = INT64_MIN;
+		for (size_t i = first; i < first + n; i++) {
+			int64_t t = rows[i]->timestamp_us;
+			gmin = t < gmin ? t : gmin;
+			gmax = t > gmax ? t : gmax;
+		}
+		const struct sn_event_row *r = rows[first];
+		size_t elen =
+		    r->event.len > SN_PART_MAX_EVENT_KEY ? SN_PART_MAX_EVENT_KEY : r->event.len;
+		meta_u32(&meta, (uint32_t)n, &rc);
+		meta_u64(&meta, (uint64_t)r->team_id, &rc);
+		meta_u32(&meta, (uint32_t)sn_store_day_of(r->timestamp_us), &rc);
+		meta_u64(&meta, (uint64_t)gmin, &rc);
+		meta_u64(&meta, (uint64_t)gmax, &rc);
+		meta_u16(&meta, (uint16_t)elen, &rc);
+		meta_bytes(&meta, r->event.p, elen, &rc);
+	}
+	for (size_t c = 0; c < ncols && !rc; c++) {
+		size_t nlen = strlen(wcols[c].name);
+		meta_u16(&meta, (uint16_t)nlen, &rc);
+		meta_bytes(&meta, wcols[c].name, nlen, &rc);
+		meta_u8(&meta, (uint8_t)wcols[c].def.type, &rc);
+		meta_u8(&meta, wcols[c].def.flags, &rc);
+		for (size_t g = 0; g < ngran; g++) {
+			const struct block_entry *b = &blocks[(size_t)c * ngran + g];
+			meta_u64(&meta, b->offset, &rc);
+			meta_u32(&meta, b->csize, &rc);
+			meta_u32(&meta, b->usize, &rc);
+			meta_u32(&meta, b->crc, &rc);
+			meta_u8(&meta, b->codec, &rc);
+			meta_u8(&meta, b->enc, &rc);
+		}
+	}
+	if (rc) {
+		rc = sn_err_set(err, rc, "part metadata: %s", sn_strerror(rc));
+		goto out;
+	}
+	uint64_t meta_off = w.off;
+	uint8_t tr[SN_PART_TRAILER_SIZE] = {0};
+	sn_put_u64(tr, meta_off);
+	sn_put_u64(tr + 8, meta.len);
+	sn_put_u32(tr + 16, sn_crc32(0, meta.data, meta.len));
+	sn_put_u32(tr + 20, SN_PART_VERSION);
+	sn_put_u32(tr + 28, sn_crc32(0, tr, 28));
+	memcpy(tr + 32, SN_PART_TAIL_MAGIC, 8);
+	if ((rc = stage_append(&w, meta.data, meta.len)) ||
+	    (rc = stage_append(&w, tr, sizeof(tr))) || (rc = stage_flush(&w)))
+		goto out;
+	if (!o.no_fsync && fsync(w.fd)) {
+		rc = sn_err_set(err, SN_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(w.fd)) {
+		w.fd = -1;
+		rc = sn_err_set(err, SN_ERR_IO, "close %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	w.fd = -1;
+	if (rename(tmp, path)) {
+		rc = sn_err_set(err, SN_ERR_IO, "rename %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	created = false;
+	if (!o.no_fsync && (rc = fsync_parent(path, err))) {
+		unlink(path);
+		goto out;
+	}
+	if (out) {
+		snprintf(out->path, sizeof(out->path), "%s", path);
+		out->month = month;
+		out->nrows = nrows;
+		out->nbytes = w.off;
+	}
+	rc = 0;
+out:
+	if (w.fd >= 0)
+		close(w.fd);
+	if (created)
+		unlink(tmp);
+	sn_buf_release(&w.stage);
+	sn_buf_release(&payload);
+	sn_buf_release(&meta);
+	free(blocks);
+	free(scratch);
+	free(nulls);
+	free(wcols);
+	sn_shred_release(&sh);
+	return rc;
+}
+
+int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
+		      const struct sn_part_write_opts *opts, struct sn_part_written **out,
+		      size_t *nout, struct sn_err *err)
+{
+	struct sn_part_written *parts = NULL;
+	const struct sn_event_row **rows = NULL;
+	size_t nparts = 0;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	if ((rc = sn_memtable_sort(mt, err)))
+		goto out;
+	rows = malloc((mt->nrows ? mt->nrows : 1) * sizeof(*rows));
+	if (!rows) {
+		rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory flushing %zu rows", mt->nrows);
+		goto out;
+	}
+	for (size_t i = 0; i < mt->nrows; i++)
+		rows[i] = sn_memtable_sorted_row(mt, i);
+	for (size_t i = 0; i < mt->nrows;) {
+		int32_t month = sn_store_month_of(rows[i]->timestamp_us);
+		size_t j = i + 1;
+		while (j < mt->nrows && sn_store_month_of(rows[j]->timestamp_us) == month)
+			j++;
+		struct sn_part_written *np = realloc(parts, (nparts + 1) * sizeof(*np));
+		if (!np) {
+			rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory flushing");
+			goto out;
+		}
+		parts = np;
+		char path[512];
+		int n = snprintf(path, sizeof(path), "%s/%06" PRId32 "_%016" PRIx64 "%s", dir,
+				 month, part_id, SN_PART_SUFFIX);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			rc = sn_err_set(err, SN_ERR_INVALID, "store directory path too long: %s",
+					dir);
+			goto out;
+		}
+		if ((rc = sn_part_write(path, rows + i, j - i, opts, &parts[nparts], err)))
+			goto out;
+		nparts++;
+		i = j;
+	}
+	rc = 0;
+out:
+	if (rc) {
+		for (size_t k = 0; k < nparts; k++)
+			unlink(parts[k].path);
+		free(parts);
+		parts = NULL;
+		nparts = 0;
+	}
+	free(rows);
+	*out = parts;
+	*nout = nparts;
+	return rc;
+}

@@ -1,0 +1,46 @@
+/*
+ * shred.h — property shredding, shared by the part writer and reader (see
+ * shred.c for the layout of a shredded part). Internal to store/.
+ */
+#ifndef SN_STORE_SHRED_H
+#define SN_STORE_SHRED_H
+
+#include "store/store_internal.h"
+
+#define SN_COL_NAME_REST   "p:@rest"
+#define SN_COL_NAME_LAYOUT "p:@layout"
+#define SN_COL_PREFIX_PROP "p:"
+
+struct sn_shred_member {
+	struct sn_jspan key;
+	struct sn_jspan val;
+};
+
+/* The shredding of one part's rows. keys point into the rows' text; rest
+ * and layout strings live in arena or point into the rows. */
+struct sn_shred {
+	struct sn_arena arena;
+	struct sn_str *keys; /* nkeys chosen keys (contents, no quotes) */
+	size_t nkeys;	     /* 0: the part is not shredded */
+	size_t nrows;
+	struct sn_str *vals;   /* nkeys × nrows raw values (key-major), p == NULL: absent */
+	struct sn_str *rest;   /* nrows residual objects */
+	struct sn_str *layout; /* nrows layouts, p == NULL: row not shredded */
+};
+
+int sn_shred_split(const char *t, size_t len, struct sn_shred_member *m, size_t max);
+int sn_shred_build(struct sn_shred *sh, const struct sn_event_row *const *rows, size_t nrows,
+		   struct sn_err *err);
+void sn_shred_release(struct sn_shred *sh);
+/* Rebuilds one row's object text into out from its pieces. SN_ERR_CORRUPT
+ * when they do not fit together. */
+int sn_shred_join(struct sn_str rest, struct sn_str layout, const struct sn_str *vals,
+		  const char *const *keys, const size_t *keylens, size_t nkeys, struct sn_buf *out);
+/* hogql.md §4.2 on a raw JSON value: returns 0 with out NULL for missing or
+ * null, else 1 with out = raw minus one leading and one trailing quote. */
+int sn_prop_value(struct sn_str raw, struct sn_str *out);
+/* The raw value text of key in a JSON object text (first match), or a NULL
+ * string when the key is absent or the text is not a valid object. */
+struct sn_str sn_prop_extract_raw(struct sn_str json, const char *key, size_t keylen);
+
+#endif

@@ -1,0 +1,273 @@
+/*
+ * store.h — the embedded columnar event store: rows in a memtable, sealed
+ * into immutable, checksummed, column-oriented part files, read back one
+ * column and one granule range at a time. See docs/STORAGE.md for the file
+ * format, its invariants, the crash protocol and the version rules.
+ *
+ * Life of an event in this increment:
+ *
+ *   sn_memtable_append ──▶ memtable (arena) ──sn_memtable_flush──▶ one part per month
+ *                                                                   YYYYMM_<id>.snp
+ *   sn_part_open ──▶ sn_part_granules_for_team / _overlaps_time ──▶ sn_part_read_column
+ *                                                                   sn_part_read_property(ies)
+ *
+ * Parts shred properties: keys common in a part become columns "p:<key>"
+ * and `properties` is then absent (STORAGE.md, "Property shredding"); read
+ * properties through sn_part_read_property(ies), which handle both kinds.
+ *
+ * Ownership: a memtable owns copies of every string it was given; a part
+ * owns its metadata and file descriptor; column vectors read from a part
+ * live in an arena the caller passes in and release with it.
+ *
+ * Threads: a memtable belongs to one thread. An open part is immutable and
+ * may be read from several threads at once (reads use pread, no shared
+ * cursor); sn_part_ref/unref are atomic.
+ */
+#ifndef SN_STORE_H
+#define SN_STORE_H
+
+#include "base/base.h"
+
+/* ---- rows ------------------------------------------------------------------ */
+
+/* A string slice. p may be NULL only when len == 0; for nullable columns a
+ * NULL p means SQL NULL, a non-NULL p with len 0 the empty string. */
+struct sn_str {
+	const char *p;
+	size_t len;
+};
+
+/* One event as the store keeps it. Times are microseconds since the Unix
+ * epoch, UTC. properties is the JSON object text as ingested (PostHog's
+ * §4.2 semantics are applied on read, never on write). person_id may be
+ * all zero (no person). session_id and window_id are NULL (p == NULL) when
+ * the event had none. */
+struct sn_event_row {
+	uint8_t uuid[16];
+	int64_t team_id;
+	int64_t timestamp_us;
+	int64_t created_at_us;
+	struct sn_str event;
+	struct sn_str distinct_id;
+	struct sn_str properties;
+	struct sn_str elements_chain;
+	uint8_t person_id[16];
+	struct sn_str session_id;
+	struct sn_str window_id;
+};
+
+/* Days since 1970-01-01 (UTC) of a timestamp in µs, floor division (what
+ * ClickHouse's toDate does in UTC), and its month partition as YYYYMM. */
+int32_t sn_store_day_of(int64_t ts_us);
+int32_t sn_store_month_of(int64_t ts_us);
+
+/* ---- memtable ------------------------------------------------------------------- */
+
+/* Rows waiting to become parts. Appends copy the row's strings into the
+ * memtable's arena; nothing is freed until release. The memtable is
+ * bounded: an append that would take it past max_bytes is refused with
+ * SN_ERR_TOO_BIG (the caller flushes first). */
+struct sn_memtable {
+	struct sn_arena arena;
+	struct sn_event_row *rows;
+	size_t nrows;
+	size_t cap;
+	size_t nbytes;	  /* row structs plus string bytes */
+	size_t max_bytes; /* 0 means 1 GiB */
+	uint32_t *order;  /* sorted permutation of rows (after sn_memtable_sort) */
+	bool sorted;
+};
+
+void sn_memtable_init(struct sn_memtable *mt, size_t max_bytes);
+void sn_memtable_release(struct sn_memtable *mt);
+/* Empties the memtable (keeps nothing; cheaper than release + init only in name). */
+void sn_memtable_reset(struct sn_memtable *mt);
+/* Copies row in. Fails with SN_ERR_TOO_BIG (full) or SN_ERR_NOMEM. O(row size). */
+int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, struct sn_err *err);
+static inline size_t sn_memtable_nrows(const struct sn_memtable *mt)
+{
+	return mt->nrows;
+}
+static inline size_t sn_memtable_nbytes(const struct sn_memtable *mt)
+{
+	return mt->nbytes;
+}
+/* Sorts (a permutation, rows do not move) by the part order
+ * (month, team_id, toDate(timestamp), event, XXH3(distinct_id), uuid), so
+ * each month is a contiguous run sorted by the part's sort key.
+ * O(n log n). Appending after sorting clears the sorted state. */
+int sn_memtable_sort(struct sn_memtable *mt, struct sn_err *err);
+/* The i-th row in sorted order (sn_memtable_sort first). */
+const struct sn_event_row *sn_memtable_sorted_row(const struct sn_memtable *mt, size_t i);
+/* Compares two rows by the part sort key (team_id, day, event, hash, uuid):
+ * <0, 0, >0. For callers that order rows themselves (merges). Hashes both
+ * distinct ids when the first three fields tie. */
+int sn_event_row_cmp(const struct sn_event_row *a, const struct sn_event_row *b);
+
+/* ---- parts: writing ---------------------------------------------------------------- */
+
+#define SN_PART_VERSION	       1    /* the format this binary writes */
+#define SN_PART_MIN_VERSION    1    /* the oldest format it reads */
+#define SN_PART_GRANULE_ROWS   8192 /* default rows per granule */
+#define SN_PART_SUFFIX	       ".snp"
+#define SN_PART_MAX_COLUMNS    4096
+#define SN_PART_MAX_BLOCK_SIZE (1u << 30) /* largest uncompressed column block */
+
+enum sn_codec {
+	SN_CODEC_DEFAULT = 0, /* the per-column choice documented in STORAGE.md */
+	SN_CODEC_NONE = 1,
+	SN_CODEC_ZSTD = 2,
+	SN_CODEC_LZ4 = 3,
+};
+
+struct sn_part_write_opts {
+	uint32_t granule_rows;	      /* 0 = SN_PART_GRANULE_ROWS */
+	enum sn_codec codec_override; /* DEFAULT = per-column choice; others force one codec */
+	int zstd_level;		      /* 0 = 1 */
+	bool no_fsync;		      /* tests and benchmarks only: skip fsyncs */
+	bool no_shred;		      /* keep properties as one JSON column */
+};
+
+/* What one written part holds (for the caller's catalogue and stats). */
+struct sn_part_written {
+	char path[512];
+	int32_t month; /* YYYYMM */
+	uint64_t nrows;
+	uint64_t nbytes; /* file size */
+};
+
+/* Writes rows (already sorted by sn_event_row_cmp, all of one month) as
+ * the part file `path`. Crash-safe: the bytes go to path + ".tmp", which
+ * is fsynced, renamed over path, and the directory fsynced; on failure the
+ * temp file is removed and path does not exist. SN_ERR_INVALID if the rows
+ * span months or are out of order by (team_id, day, event) — the prefix the
+ * sparse index relies on; hash and uuid order are not re-checked — and
+ * SN_ERR_IO on a system call failure. O(rows); memory O(granule). */
+int sn_part_write(const char *path, const struct sn_event_row *const *rows, size_t nrows,
+		  const struct sn_part_write_opts *opts, struct sn_part_written *out,
+		  struct sn_err *err);
+
+/* Sorts the memtable and writes one part per month present into dir, named
+ * YYYYMM_<part_id as 16 hex digits>.snp. On success *out is a malloc'd
+ * array of *nout descriptions (caller frees). On failure the parts already
+ * written are removed again, so a flush is all or nothing. The memtable is
+ * left as it was (the caller resets it once it recorded the parts). */
+int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
+		      const struct sn_part_write_opts *opts, struct sn_part_written **out,
+		      size_t *nout, struct sn_err *err);
+
+/* ---- parts: reading ------------------------------------------------------------------ */
+
+enum sn_col_type {
+	SN_COL_INT64 = 1,    /* i64[] */
+	SN_COL_DATETIME = 2, /* i64[] µs since epoch, UTC */
+	SN_COL_STRING = 3,   /* str[] */
+	SN_COL_UUID = 4,     /* uuid[] */
+	SN_COL_FLOAT64 = 5,  /* f64[] (shredded numeric properties; reserved) */
+	SN_COL_BOOL = 6,     /* i64[] 0/1 (shredded boolean properties; reserved) */
+};
+
+/* The column names of the events schema, in file order. Shredded property
+ * columns (next increment) are named "p:<key>". */
+#define SN_COL_NAME_UUID	   "uuid"
+#define SN_COL_NAME_TEAM_ID	   "team_id"
+#define SN_COL_NAME_TIMESTAMP	   "timestamp"
+#define SN_COL_NAME_CREATED_AT	   "created_at"
+#define SN_COL_NAME_EVENT	   "event"
+#define SN_COL_NAME_DISTINCT_ID	   "distinct_id"
+#define SN_COL_NAME_PROPERTIES	   "properties"
+#define SN_COL_NAME_ELEMENTS_CHAIN "elements_chain"
+#define SN_COL_NAME_PERSON_ID	   "person_id"
+#define SN_COL_NAME_SESSION_ID	   "$session_id"
+#define SN_COL_NAME_WINDOW_ID	   "$window_id"
+
+/* A batch of one column's values for rows [0, nrows). Exactly one of the
+ * value arrays is set, by type. nulls is NULL when the column has no null
+ * in the batch, else one byte per row (1 = NULL; the value slot then holds
+ * 0 or the empty string). Strings point into arena memory. */
+struct sn_colvec {
+	enum sn_col_type type;
+	size_t nrows;
+	int64_t *i64;
+	double *f64;
+	struct sn_str *str;
+	struct sn_uuid *uuid;
+	uint8_t *nulls;
+};
+
+struct sn_part_column_info {
+	const char *name;
+	enum sn_col_type type;
+	bool nullable;
+	uint64_t compressed_bytes;   /* sum over its blocks */
+	uint64_t uncompressed_bytes; /* encoded, before compression */
+};
+
+/* Sparse-index entry and statistics of one granule. */
+struct sn_granule_info {
+	uint64_t first_row;
+	uint32_t nrows;
+	int64_t team_id;     /* sort key of the granule's first row */
+	int32_t day;	     /* days since epoch of the first row */
+	struct sn_str event; /* event of the first row (points into the part) */
+	int64_t min_ts_us;   /* over all rows of the granule */
+	int64_t max_ts_us;
+};
+
+struct sn_part;
+
+/* Opens and validates a part: magic, format version (a version outside
+ * [SN_PART_MIN_VERSION, SN_PART_VERSION] is SN_ERR_INVALID with both
+ * versions in the message), and the checksums and internal consistency of
+ * the header and metadata. Column blocks are checked when read.
+ * SN_ERR_CORRUPT for a damaged or truncated file, SN_ERR_IO if it cannot be
+ * read. Costs one read of the metadata (a few bytes per granule and column). */
+int sn_part_open(const char *path, struct sn_part **out, struct sn_err *err);
+void sn_part_ref(struct sn_part *p);
+/* Drops a reference; the last one closes the file and frees the part. */
+void sn_part_unref(struct sn_part *p);
+
+uint32_t sn_part_version(const struct sn_part *p);
+uint64_t sn_part_nrows(const struct sn_part *p);
+int32_t sn_part_month(const struct sn_part *p);
+uint64_t sn_part_file_bytes(const struct sn_part *p);
+size_t sn_part_ngranules(const struct sn_part *p);
+const struct sn_granule_info *sn_part_granule(const struct sn_part *p, size_t g);
+size_t sn_part_ncolumns(const struct sn_part *p);
+const struct sn_part_column_info *sn_part_column(const struct sn_part *p, size_t col);
+/* Index of the column called name, or -1. */
+int sn_part_find_column(const struct sn_part *p, const char *name);
+
+/* Reads column col for granules [g_begin, g_end) into out; memory comes
+ * from arena. Each granule's block is read with pread, its CRC32 checked,
+ * decompressed (bounded by the size the directory promises) and decoded
+ * with every length checked: a damaged block is SN_ERR_CORRUPT naming the
+ * column and granule, never a crash. SN_ERR_NOMEM when the arena is full. */
+int sn_part_read_column(struct sn_part *p, size_t col, size_t g_begin, size_t g_end,
+			struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err);
+
+/* Properties, whether or not the part shredded them (see STORAGE.md,
+ * "Property shredding"). sn_part_read_property returns one key's values
+ * with hogql.md §4.2 semantics: the raw JSON text of the value with one
+ * leading and one trailing double quote removed (escapes kept), NULL (in
+ * out->nulls, always set) when the key is missing, the value is JSON null
+ * or the text is not a valid JSON object. It reads the key's own column
+ * when the part has one, else scans the JSON. sn_part_read_properties
+ * returns every row's whole object, byte for byte as written. Errors as
+ * sn_part_read_column. */
+int sn_part_read_property(struct sn_part *p, const char *key, size_t g_begin, size_t g_end,
+			  struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err);
+int sn_part_read_properties(struct sn_part *p, size_t g_begin, size_t g_end, struct sn_arena *arena,
+			    struct sn_colvec *out, struct sn_err *err);
+
+/* Granules that may hold rows of team_id with toDate(timestamp) in
+ * [day_min, day_max] (pass INT32_MIN/INT32_MAX for all days): a contiguous
+ * range [*g_begin, *g_end), empty when g_begin == g_end. Uses only the
+ * sparse index; O(log granules). */
+void sn_part_granules_for_team(const struct sn_part *p, int64_t team_id, int32_t day_min,
+			       int32_t day_max, size_t *g_begin, size_t *g_end);
+/* Whether granule g may hold a row with ts_min_us <= timestamp <= ts_max_us. */
+bool sn_part_granule_overlaps_time(const struct sn_part *p, size_t g, int64_t ts_min_us,
+				   int64_t ts_max_us);
+
+#endif

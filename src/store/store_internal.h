@@ -1,0 +1,112 @@
+/*
+ * store_internal.h — what the files of store/ share and the unit tests
+ * reach into: the column encodings, the block codecs and the on-disk
+ * constants of the part format. Not for other modules (they use store.h).
+ *
+ * Encoders append to an sn_buf and fail only when the buffer's maximum is
+ * hit. Decoders take (bytes, length, row count), never read outside
+ * [p, p + len), write exactly n values, report how many bytes they used in
+ * *used, and return SN_ERR_CORRUPT (no message: the caller knows which
+ * column and granule) for anything malformed. String views a decoder
+ * returns point into its input bytes.
+ */
+#ifndef SN_STORE_INTERNAL_H
+#define SN_STORE_INTERNAL_H
+
+#include "store/store.h"
+
+/* Value encodings, one byte at the head of every block. */
+enum sn_enc {
+	SN_ENC_I64_DELTA = 1, /* first value then deltas, zigzag, LEB128 varint */
+	SN_ENC_STR_PLAIN = 2, /* n varint lengths, then the bytes back to back */
+	SN_ENC_STR_DICT = 3,  /* dictionary (plain layout) + fixed-width indices */
+	SN_ENC_FIXED16 = 4,   /* n × 16 raw bytes */
+};
+
+/* ---- varint + zigzag + delta (enc_int.c) ---- */
+#define SN_VARINT_MAX 10
+size_t sn_varint_put(uint8_t out[SN_VARINT_MAX], uint64_t v);
+/* Returns bytes used, 0 if p[0..len) does not start with a complete varint
+ * of at most 10 bytes whose value fits in 64 bits. */
+size_t sn_varint_get(const uint8_t *p, size_t len, uint64_t *v);
+static inline uint64_t sn_zigzag(int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	return (u << 1) ^ (0 - (u >> 63));
+}
+static inline int64_t sn_unzigzag(uint64_t z)
+{
+	return (int64_t)((z >> 1) ^ (0 - (z & 1)));
+}
+int sn_enc_i64_delta(struct sn_buf *out, const int64_t *v, size_t n);
+int sn_dec_i64_delta(const uint8_t *p, size_t len, size_t n, int64_t *out, size_t *used);
+
+/* ---- plain strings (enc_plain.c) ---- */
+int sn_enc_str_plain(struct sn_buf *out, const struct sn_str *v, size_t n);
+int sn_dec_str_plain(const uint8_t *p, size_t len, size_t n, struct sn_str *out, size_t *used);
+
+/* ---- dictionary strings (enc_dict.c) ---- */
+/* A dictionary is used when it has at most max(n / 2, 1) entries and at
+ * most SN_DICT_MAX_BYTES of distinct values; otherwise the encoder returns
+ * SN_ERR_TOO_BIG with out unchanged and the caller writes plain. */
+#define SN_DICT_MAX_BYTES (1u << 20)
+int sn_enc_str_dict(struct sn_buf *out, const struct sn_str *v, size_t n);
+int sn_dec_str_dict(const uint8_t *p, size_t len, size_t n, struct sn_str *out, size_t *used);
+
+/* ---- fixed 16-byte values (enc_fixed.c) ---- */
+int sn_enc_fixed16(struct sn_buf *out, const uint8_t *v, size_t n);
+int sn_dec_fixed16(const uint8_t *p, size_t len, size_t n, uint8_t *out, size_t *used);
+
+/* ---- null bitmaps (enc_null.c) ---- */
+/* nulls: one byte per row, nonzero = NULL. Stored as ceil(n/8) bytes, bit
+ * i%8 of byte i/8; padding bits must be zero. */
+int sn_enc_nulls(struct sn_buf *out, const uint8_t *nulls, size_t n);
+int sn_dec_nulls(const uint8_t *p, size_t len, size_t n, uint8_t *nulls, size_t *used);
+
+/* ---- block codecs (block.c) ---- */
+/* Appends src compressed with codec (NONE, ZSTD, LZ4) to out. */
+int sn_block_compress(enum sn_codec codec, int zstd_level, const void *src, size_t n,
+		      struct sn_buf *out, struct sn_err *err);
+/* Decompresses exactly usize bytes into dst; anything else is SN_ERR_CORRUPT. */
+int sn_block_decompress(enum sn_codec codec, const void *src, size_t csize, void *dst, size_t usize,
+			struct sn_err *err);
+
+/* ---- the part format (part_write.c, part_read.c; drawn in STORAGE.md) ---- */
+#define SN_PART_MAGIC	      "SNOUTPRT"
+#define SN_PART_TAIL_MAGIC    "SNOUTEND"
+#define SN_PART_HEADER_SIZE   32
+#define SN_PART_TRAILER_SIZE  40
+#define SN_PART_MAX_META      (256u << 20)
+#define SN_PART_MAX_EVENT_KEY 256 /* event bytes kept in the sparse index */
+/* Block payload flags (the byte after the encoding). */
+#define SN_BLOCK_HAS_NULLS 0x01
+/* Column flags in the directory. */
+#define SN_COLF_NULLABLE 0x01
+
+/* Little-endian helpers. */
+static inline void sn_put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void sn_put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t sn_get_u32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+static inline uint64_t sn_get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+#endif
