@@ -28,6 +28,8 @@ struct sn_config {
 	uint64_t wal_segment_bytes;
 	uint64_t wal_buffer_bytes;
 	int64_t shutdown_grace_ms;
+	int64_t store_flush_age_ms;
+	uint64_t memtable_bytes;
 };
 
 void sn_config_defaults(struct sn_config *c);

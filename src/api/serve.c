@@ -7,6 +7,8 @@
  *   <data_dir>/LOCK            flock: one server per directory
  *   <data_dir>/meta.sqlite3    metadata (SQLite, WAL mode)
  *   <data_dir>/wal/            write-ahead log segments + checkpoint
+ *   <data_dir>/store/          event parts (docs/STORAGE.md)
+ *   <data_dir>/recordings/     recording uploads, until they get a store
  *
  * Shutdown on SIGINT/SIGTERM (the signals are blocked in every thread and
  * taken by sigwait in the main thread, so no handler runs in a random
@@ -14,9 +16,11 @@
  *   1. stop accepting connections;
  *   2. wait (up to shutdown_grace) for in-flight requests — their WAL
  *      appends complete and are answered normally;
- *   3. close the WAL: flush + fsync everything appended, answer any
- *      remaining waiter; later appends are refused with 503;
- *   4. stop the HTTP server and close the metadata store.
+ *   3. stop ingest: everything durable in the WAL goes into parts;
+ *   4. close the WAL: flush + fsync everything appended, answer any
+ *      remaining waiter; later appends are refused with 503 (and what is
+ *      appended after step 3 is ingested at the next start);
+ *   5. stop the HTTP server and close the metadata store.
  */
 #include "api.h"
 
@@ -30,6 +34,7 @@
 
 #include "capture/capture.h"
 #include "http/http.h"
+#include "ingest/ingest.h"
 #include "wal/wal.h"
 
 struct server {
@@ -152,6 +157,8 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct server s = {.cfg = c, .started_us = sn_now_us()};
 	struct sn_capture *cap = NULL;
 	struct sn_http_server *http = NULL;
+	struct sn_store_sink *sink = NULL;
+	struct sn_ingest *ingest = NULL;
 	int lock_fd = -1, rc;
 	sigset_t sigs;
 
@@ -204,6 +211,17 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	sn_metrics_gauge_fn("snout_wal_segments", "", g_segments, s.wal);
 	sn_metrics_gauge_fn("snout_process_resident_memory_bytes", "", g_rss, NULL);
 
+	uint64_t resume = 0;
+	if ((rc = sn_store_sink_open(&sink, c->data_dir, c->memtable_bytes, &resume, err)))
+		goto out;
+	struct sn_ingest_sink vt;
+	sn_store_sink_vtable(sink, &vt);
+	struct sn_ingest_options io = {.wal_dir = waldir,
+				       .flush_age_ms = (uint64_t)c->store_flush_age_ms,
+				       .resume_lsn = resume};
+	if ((rc = sn_ingest_start(&ingest, s.wal, &io, &vt, err)))
+		goto out;
+
 	struct sn_capture_options co = {.event_body_max = c->event_body_max,
 					.batch_body_max = c->batch_body_max,
 					.recording_body_max = c->recording_body_max};
@@ -249,6 +267,8 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	while (sn_http_inflight(http) > 0 && sn_mono_ns() < deadline)
 		usleep(5000);
 out:
+	if (ingest)
+		sn_ingest_stop(ingest); /* drains the WAL into parts */
 	if (s.wal) {
 		sn_wal_close(s.wal); /* answers every request still waiting */
 		s.wal = NULL;
@@ -256,6 +276,7 @@ out:
 	if (http)
 		sn_http_stop(http, 2000);
 	sn_capture_free(cap);
+	sn_store_sink_close(sink);
 	if (s.meta)
 		sn_meta_close(s.meta);
 	if (lock_fd >= 0)

@@ -37,6 +37,9 @@ struct sn_ingest_options {
 	uint64_t
 	    flush_age_ms; /* flush when the oldest unflushed record is this old (default 1000) */
 	uint64_t idle_poll_ms; /* how often an idle worker looks for new records (default 20) */
+	uint64_t resume_lsn;   /* the sink's own durable position (0 = none): reading starts at
+				  max(this, the WAL checkpoint), and the WAL checkpoint is moved
+				  up to it */
 };
 
 struct sn_ingest_stats {
@@ -64,6 +67,22 @@ void sn_ingest_get_stats(struct sn_ingest *in, struct sn_ingest_stats *st);
  * checkpointed, or timeout_ms passes (SN_ERR_TOO_BIG then). For tests and
  * for `snout` commands that want a consistent store. */
 int sn_ingest_sync(struct sn_ingest *in, uint64_t timeout_ms);
+
+/* ---- the embedded store as a sink (store_sink.c) ------------------------------------ */
+
+struct sn_store_sink;
+
+/* Opens the store under <data_dir>/store (and <data_dir>/recordings for
+ * recording uploads), recovers from a crash mid-flush, and reports in
+ * *resume_lsn the WAL position up to which every record is already in the
+ * store (pass it as sn_ingest_options.resume_lsn). full_bytes: memtable
+ * size that triggers a flush (0 = 256 MiB). */
+int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t full_bytes,
+		       uint64_t *resume_lsn, struct sn_err *err);
+void sn_store_sink_close(struct sn_store_sink *s);
+/* Fills out with the callbacks for sn_ingest_start. */
+void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out);
+const char *sn_store_sink_dir(const struct sn_store_sink *s);
 
 /* The receive time ("now") of a capture WAL record, in epoch µs; 0 if the
  * record has none. Looks only at the record's first bytes, where capture

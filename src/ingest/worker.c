@@ -240,6 +240,33 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* The sink already holds everything below lsn (a crash came between its
+ * flush and our checkpoint): step over those records, count them as
+ * flushed, and move the WAL checkpoint up. */
+static int skip_to(struct sn_ingest *in, uint64_t lsn, struct sn_err *err)
+{
+	struct sn_wal_entry e;
+	uint64_t n = 0, end = in->st.consumed_lsn;
+	int rc;
+	while (end < lsn && (rc = sn_wal_reader_next(in->reader, &e, err)) == 1) {
+		end = e.end_lsn;
+		n++;
+	}
+	if (end != lsn)
+		return sn_err_set(err, SN_ERR_CORRUPT,
+				  "the store holds events up to WAL position %llu, but the WAL has "
+				  "no record boundary there (it ends at %llu)",
+				  (unsigned long long)lsn, (unsigned long long)end);
+	if ((rc = sn_wal_checkpoint(in->wal, lsn, err)))
+		return rc;
+	in->st.consumed_lsn = in->st.checkpoint_lsn = lsn;
+	in->st.records_flushed = n;
+	sn_log_info("ingest: %llu record(s) were already in the store; resuming at WAL position "
+		    "%llu",
+		    (unsigned long long)n, (unsigned long long)lsn);
+	return 0;
+}
+
 static int64_t gauge_lag_events(void *arg)
 {
 	struct sn_ingest_stats st;
@@ -284,6 +311,8 @@ int sn_ingest_start(struct sn_ingest **out, struct sn_wal *wal, const struct sn_
 	in->m_errors = sn_metric_series("snout_ingest_errors_total", "");
 	int rc = sn_wal_reader_open(&in->reader, opt->wal_dir, ws.checkpoint_lsn, err);
 	if (rc)
+		goto fail;
+	if (opt->resume_lsn > ws.checkpoint_lsn && (rc = skip_to(in, opt->resume_lsn, err)))
 		goto fail;
 	if (pthread_create(&in->thread, NULL, run, in)) {
 		rc = sn_err_set(err, SN_ERR_INTERNAL, "cannot start the ingest thread");

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include "ingest/ingest.h"
+#include "store/store.h"
 
 struct fake {
 	char **recs;
@@ -255,6 +258,182 @@ static void test_record_time(void **state)
 			 SN_ERR_INVALID);
 }
 
+/* ---- the store sink ------------------------------------------------------------------ */
+
+static uint64_t append_event(struct sn_wal *w, int i, const char *ts)
+{
+	char rec[512];
+	int len =
+	    snprintf(rec, sizeof(rec),
+		     "{\"uuid\":\"0193dc33-e981-7160-b398-%012d\",\"distinct_id\":\"user\\\"%d\","
+		     "\"ip\":\"127.0.0.1\",\"team_id\":%d,\"token\":\"phc_x\","
+		     "\"timestamp\":\"%s\",\"now\":\"2025-01-01T12:00:00.000Z\","
+		     "\"event\":\"ev%d\",\"data\":{\"event\":\"ev%d\",\"properties\":"
+		     "{\"$session_id\":\"s%d\",\"$browser\":\"Firefox\",\"i\":%d}}}",
+		     i, i, 1 + i % 2, ts, i % 3, i % 3, i, i);
+	struct sn_wal_rec r = {SN_WAL_EVENT, rec, (uint32_t)len};
+	uint64_t end;
+	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);
+	assert_int_equal(sn_wal_wait_durable(w, end), 0);
+	return end;
+}
+
+static size_t count_parts(const char *store, uint64_t *rows)
+{
+	DIR *d = opendir(store);
+	assert_non_null(d);
+	struct dirent *de;
+	size_t n = 0;
+	*rows = 0;
+	while ((de = readdir(d))) {
+		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
+			continue;
+		char path[600];
+		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+		struct sn_part *p;
+		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+		*rows += sn_part_nrows(p);
+		sn_part_unref(p);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_store_sink(void **state)
+{
+	(void)state;
+	char waldir[300], store[300];
+	snprintf(waldir, sizeof(waldir), "%s/wal", dir);
+	snprintf(store, sizeof(store), "%s/store", dir);
+	struct sn_wal *w;
+	struct sn_wal_options wo = {.dir = waldir};
+	assert_int_equal(sn_wal_open(&w, &wo, NULL), 0);
+	struct sn_store_sink *sink;
+	uint64_t resume = 99;
+	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
+	assert_int_equal(resume, 0);
+	struct sn_ingest_sink vt;
+	sn_store_sink_vtable(sink, &vt);
+	struct sn_ingest_options o = {.wal_dir = waldir, .flush_age_ms = 60000};
+	struct sn_ingest *in;
+	assert_int_equal(sn_ingest_start(&in, w, &o, &vt, NULL), 0);
+	for (int i = 0; i < 30; i++)
+		append_event(w, i,
+			     i < 10 ? "2024-11-30T23:59:59.000Z" : "2024-12-01T00:00:00.000Z");
+	/* A recording upload goes to the recordings file, not the store. */
+	const char *recd = "{\"uuid\":\"x\",\"session_id\":\"s\"}";
+	struct sn_wal_rec r = {SN_WAL_RECORDING, recd, (uint32_t)strlen(recd)};
+	uint64_t end;
+	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);
+	assert_int_equal(sn_wal_wait_durable(w, end), 0);
+	assert_int_equal(sn_ingest_sync(in, 10000), 0);
+	uint64_t rows;
+	assert_int_equal(count_parts(store, &rows), 2); /* November and December */
+	assert_int_equal(rows, 30);
+
+	/* The rows hold what the records said. */
+	DIR *d = opendir(store);
+	struct dirent *de;
+	char path[600] = "";
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, "202412_", 7) == 0)
+			snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+	closedir(d);
+	struct sn_part *p;
+	assert_int_equal(sn_part_open(path, &p, NULL), 0);
+	assert_int_equal(sn_part_nrows(p), 20);
+	struct sn_arena a;
+	sn_arena_init(&a, 0);
+	struct sn_colvec dids, browsers;
+	int col = sn_part_find_column(p, SN_COL_NAME_DISTINCT_ID);
+	assert_true(col >= 0);
+	assert_int_equal(
+	    sn_part_read_column(p, (size_t)col, 0, sn_part_ngranules(p), &a, &dids, NULL), 0);
+	bool seen = false;
+	for (size_t i = 0; i < dids.nrows; i++)
+		if (dids.str[i].len == 7 && memcmp(dids.str[i].p, "user\"15", 7) == 0)
+			seen = true; /* the escaped quote was decoded */
+	assert_true(seen);
+	assert_int_equal(
+	    sn_part_read_property(p, "$browser", 0, sn_part_ngranules(p), &a, &browsers, NULL), 0);
+	assert_int_equal(browsers.nrows, 20);
+	assert_int_equal(browsers.str[0].len, 7);
+	assert_memory_equal(browsers.str[0].p, "Firefox", 7);
+	sn_arena_release(&a);
+	sn_part_unref(p);
+	sn_ingest_stop(in);
+	sn_store_sink_close(sink);
+
+	char recpath[400];
+	snprintf(recpath, sizeof(recpath), "%s/recordings/pending.jsonl", dir);
+	FILE *f = fopen(recpath, "r");
+	assert_non_null(f);
+	char line[200];
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "{\"uuid\":\"x\",\"session_id\":\"s\"}\n");
+	fclose(f);
+
+	/* A crash after the flush but before the checkpoint: reopening with the
+	 * old checkpoint must not ingest anything twice. Simulate by writing
+	 * more events, flushing the sink by hand, and not checkpointing. */
+	struct sn_wal_stats ws;
+	sn_wal_get_stats(w, &ws);
+	uint64_t ckpt = ws.checkpoint_lsn;
+	for (int i = 30; i < 35; i++)
+		append_event(w, i, "2024-12-02T00:00:00.000Z");
+	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
+	assert_int_equal(resume, ckpt);
+	sn_store_sink_vtable(sink, &vt);
+	struct sn_wal_reader *rd;
+	assert_int_equal(sn_wal_reader_open(&rd, waldir, ckpt, NULL), 0);
+	struct sn_wal_entry e;
+	while (sn_wal_reader_next(rd, &e, NULL) == 1)
+		assert_int_equal(vt.consume(vt.ctx, &e, NULL), 0);
+	sn_wal_reader_close(rd);
+	assert_int_equal(vt.flush(vt.ctx, NULL), 0);
+	sn_store_sink_close(sink);
+	assert_int_equal(count_parts(store, &rows), 3);
+	assert_int_equal(rows, 35);
+	/* Restart: the sink reports the new position, ingest skips to it. */
+	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
+	assert_true(resume > ckpt);
+	sn_store_sink_vtable(sink, &vt);
+	o.resume_lsn = resume;
+	assert_int_equal(sn_ingest_start(&in, w, &o, &vt, NULL), 0);
+	append_event(w, 35, "2024-12-02T00:00:00.000Z");
+	assert_int_equal(sn_ingest_sync(in, 10000), 0);
+	sn_ingest_stop(in);
+	sn_store_sink_close(sink);
+	count_parts(store, &rows);
+	assert_int_equal(rows, 36); /* 35 + 1, nothing twice */
+
+	/* A flush cut short (one of its two parts missing) is undone at open. */
+	for (int i = 36; i < 40; i++)
+		append_event(w, i, i % 2 ? "2025-01-05T00:00:00.000Z" : "2025-02-05T00:00:00.000Z");
+	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
+	sn_store_sink_vtable(sink, &vt);
+	assert_int_equal(sn_wal_reader_open(&rd, waldir, resume, NULL), 0);
+	while (sn_wal_reader_next(rd, &e, NULL) == 1)
+		assert_int_equal(vt.consume(vt.ctx, &e, NULL), 0);
+	sn_wal_reader_close(rd);
+	assert_int_equal(vt.flush(vt.ctx, NULL), 0);
+	sn_store_sink_close(sink);
+	d = opendir(store);
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, "202502_", 7) == 0)
+			snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+	closedir(d);
+	assert_int_equal(unlink(path), 0);
+	uint64_t resume2;
+	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume2, NULL), 0);
+	assert_int_equal(resume2, resume); /* back to before the broken flush */
+	sn_store_sink_close(sink);
+	count_parts(store, &rows);
+	assert_int_equal(rows, 36); /* its January part was removed too */
+	sn_wal_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +442,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_checkpoint_without_flush, setup, teardown),
 	    cmocka_unit_test(test_record_time),
+	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,460 @@
+/*
+ * store_sink.c — the embedded store as the ingest sink: capture's WAL records
+ * become event rows in a memtable, and a flush writes them as parts.
+ *
+ * Exactly once across crashes, without deduplication:
+ *
+ *   part file name  YYYYMM_<part id>.snp,  part id = (end LSN << 12) | nparts
+ *
+ * A flush writes one part per month present in the memtable, all with the
+ * same id: the WAL position just past the last record they hold, and how
+ * many parts the flush wrote. Each part is written atomically (temp name,
+ * fsync, rename, fsync of the directory). At start-up the sink looks at the
+ * highest id: if all `nparts` files of that flush exist, every record up to
+ * its LSN is in the store and ingest resumes there even when the WAL
+ * checkpoint is older (the crash came between the last rename and the
+ * checkpoint); if some are missing (the crash came between two renames),
+ * the present ones are deleted and the flush is replayed from the WAL. So a
+ * record is in the store once, whatever the crash point.
+ *
+ * Recording uploads (WAL type 2) are not events: until recordings get their
+ * own store they are appended to <dir>/../recordings/pending.jsonl, fsynced
+ * with each flush, so checkpointing the WAL never loses them.
+ *
+ * Rows: uuid, team_id, timestamp (capture's corrected time), created_at
+ * (capture's receive time), event, distinct_id, properties (the event's
+ * properties object, verbatim JSON), elements_chain ($elements_chain),
+ * $session_id and $window_id from properties. person_id stays zero until
+ * identity processing runs here.
+ */
+#include "ingest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define NPARTS_BITS 12
+#define NPARTS_MASK ((1u << NPARTS_BITS) - 1)
+
+struct sn_store_sink {
+	char dir[1024];
+	char rec_path[1100];
+	int rec_fd;
+	bool rec_dirty;
+	size_t full_bytes;
+	struct sn_memtable mt;
+	uint64_t last_end_lsn; /* end of the last consumed record */
+	struct sn_buf scratch; /* unescaped strings of the record being converted */
+	uint64_t parts_written, rows_written;
+};
+
+/* ---- record → row ---------------------------------------------------------------- */
+
+/* Points *out at the decoded string: raw when it has no escapes, else
+ * unescaped into scratch (offsets stay valid as scratch only grows within one
+ * record: we reserve first). */
+static int str_of(struct sn_store_sink *s, const struct sn_jspan *v, struct sn_str *out)
+{
+	if (v->type != SN_JSTRING) {
+		out->p = "";
+		out->len = 0;
+		return 0;
+	}
+	if (!(v->flags & SN_JSPAN_ESCAPED)) {
+		out->p = sn_jspan_raw(v, &out->len);
+		return 0;
+	}
+	size_t start = s->scratch.len;
+	int rc = sn_jspan_unescape(v, &s->scratch);
+	if (rc)
+		return rc;
+	out->p = (const char *)(uintptr_t)start; /* fixed up once scratch stops moving */
+	out->len = s->scratch.len - start;
+	return 1;
+}
+
+struct fields {
+	struct sn_jspan uuid, team_id, timestamp, now, event, distinct_id, properties;
+	struct sn_jspan session_id, window_id, elements_chain;
+};
+
+static int scan_properties(struct sn_jscan *sc, struct fields *f)
+{
+	struct sn_jspan k, v;
+	int rc;
+	const char *start = NULL;
+	/* Skip the object once to get its span, then walk it again for keys. */
+	if ((rc = sn_jscan_skip(sc, &f->properties)))
+		return rc;
+	(void)start;
+	struct sn_jscan p;
+	sn_jscan_init(&p, f->properties.p, f->properties.len, NULL);
+	if ((rc = sn_jscan_enter(&p)))
+		return rc;
+	while ((rc = sn_jscan_next_key(&p, &k)) > 0) {
+		struct sn_jspan *slot = NULL;
+		if (sn_jspan_str_eq(&k, "$session_id", 11))
+			slot = &f->session_id;
+		else if (sn_jspan_str_eq(&k, "$window_id", 10))
+			slot = &f->window_id;
+		else if (sn_jspan_str_eq(&k, "$elements_chain", 15))
+			slot = &f->elements_chain;
+		if ((rc = sn_jscan_skip(&p, slot ? slot : &v)))
+			return rc;
+	}
+	return rc;
+}
+
+static int scan_record(const char *data, uint32_t len, struct fields *f, struct sn_err *err)
+{
+	struct sn_jscan sc;
+	struct sn_jspan k, v;
+	int rc;
+	memset(f, 0, sizeof(*f));
+	sn_jscan_init(&sc, data, len, err);
+	if ((rc = sn_jscan_enter(&sc)))
+		return rc;
+	while ((rc = sn_jscan_next_key(&sc, &k)) > 0) {
+		struct sn_jspan *slot = NULL;
+		if (sn_jspan_str_eq(&k, "uuid", 4))
+			slot = &f->uuid;
+		else if (sn_jspan_str_eq(&k, "team_id", 7))
+			slot = &f->team_id;
+		else if (sn_jspan_str_eq(&k, "timestamp", 9))
+			slot = &f->timestamp;
+		else if (sn_jspan_str_eq(&k, "now", 3))
+			slot = &f->now;
+		else if (sn_jspan_str_eq(&k, "event", 5))
+			slot = &f->event;
+		else if (sn_jspan_str_eq(&k, "distinct_id", 11))
+			slot = &f->distinct_id;
+		if (slot) {
+			if ((rc = sn_jscan_skip(&sc, slot)))
+				return rc;
+			continue;
+		}
+		if (!sn_jspan_str_eq(&k, "data", 4) || sn_jscan_peek(&sc) != SN_JOBJECT) {
+			if ((rc = sn_jscan_skip(&sc, &v)))
+				return rc;
+			continue;
+		}
+		/* data: only its properties matter. */
+		if ((rc = sn_jscan_enter(&sc)))
+			return rc;
+		while ((rc = sn_jscan_next_key(&sc, &k)) > 0) {
+			if (sn_jspan_str_eq(&k, "properties", 10) &&
+			    sn_jscan_peek(&sc) == SN_JOBJECT)
+				rc = scan_properties(&sc, f);
+			else
+				rc = sn_jscan_skip(&sc, &v);
+			if (rc)
+				return rc;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static int to_row(struct sn_store_sink *s, const struct sn_wal_entry *e, struct sn_event_row *row,
+		  struct sn_err *err)
+{
+	struct fields f;
+	int rc = scan_record(e->data, e->len, &f, err);
+	if (rc)
+		return rc;
+	memset(row, 0, sizeof(*row));
+	size_t n;
+	const char *u = f.uuid.type == SN_JSTRING ? sn_jspan_raw(&f.uuid, &n) : NULL;
+	struct sn_uuid uu;
+	if (!u || sn_uuid_parse(u, n, &uu))
+		return sn_err_set(err, SN_ERR_CORRUPT, "WAL record at %llu has no valid uuid",
+				  (unsigned long long)e->lsn);
+	memcpy(row->uuid, uu.b, 16);
+	if (f.team_id.type != SN_JNUMBER || sn_jspan_int64(&f.team_id, &row->team_id))
+		return sn_err_set(err, SN_ERR_CORRUPT, "WAL record at %llu has no team_id",
+				  (unsigned long long)e->lsn);
+	const char *t = f.timestamp.type == SN_JSTRING ? sn_jspan_raw(&f.timestamp, &n) : NULL;
+	if (!t || sn_time_parse_rfc3339_ms(t, n, &row->timestamp_us))
+		return sn_err_set(err, SN_ERR_CORRUPT, "WAL record at %llu has no valid timestamp",
+				  (unsigned long long)e->lsn);
+	t = f.now.type == SN_JSTRING ? sn_jspan_raw(&f.now, &n) : NULL;
+	if (!t || sn_time_parse_rfc3339_ms(t, n, &row->created_at_us))
+		row->created_at_us = row->timestamp_us;
+	sn_buf_reset(&s->scratch);
+	/* Reserve enough that unescaping never moves the buffer mid-record. */
+	if (sn_buf_reserve(&s->scratch, (size_t)e->len + 64))
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory converting a record");
+	struct sn_str *strs[] = {&row->event, &row->distinct_id, &row->elements_chain,
+				 &row->session_id, &row->window_id};
+	const struct sn_jspan *spans[] = {&f.event, &f.distinct_id, &f.elements_chain,
+					  &f.session_id, &f.window_id};
+	for (size_t i = 0; i < SN_ARRAY_LEN(strs); i++) {
+		rc = str_of(s, spans[i], strs[i]);
+		if (rc < 0)
+			return sn_err_set(err, SN_ERR_NOMEM, "out of memory converting a record");
+		if (rc == 1)
+			strs[i]->p = s->scratch.data + (uintptr_t)strs[i]->p;
+	}
+	if (f.properties.type == SN_JOBJECT) {
+		row->properties.p = f.properties.p;
+		row->properties.len = f.properties.len;
+	} else {
+		row->properties.p = "{}";
+		row->properties.len = 2;
+	}
+	return 0;
+}
+
+/* ---- sink callbacks ----------------------------------------------------------------- */
+
+static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *err)
+{
+	struct sn_store_sink *s = ctx;
+	int rc;
+	if (e->type == SN_WAL_RECORDING) {
+		struct iovec_like {
+			const void *p;
+			size_t n;
+		} parts[2] = {{e->data, e->len}, {"\n", 1}};
+		for (int i = 0; i < 2; i++) {
+			const char *p = parts[i].p;
+			size_t n = parts[i].n;
+			while (n) {
+				ssize_t w = write(s->rec_fd, p, n);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0)
+					return sn_err_set(err, SN_ERR_IO,
+							  "cannot append a recording to %s: %s",
+							  s->rec_path, strerror(errno));
+				p += w;
+				n -= (size_t)w;
+			}
+		}
+		s->rec_dirty = true;
+		s->last_end_lsn = e->end_lsn;
+		return 0;
+	}
+	if (e->type != SN_WAL_EVENT) {
+		s->last_end_lsn = e->end_lsn; /* unknown types are not ours to keep */
+		return 0;
+	}
+	struct sn_event_row row;
+	if ((rc = to_row(s, e, &row, err))) {
+		if (rc == SN_ERR_CORRUPT || rc == SN_ERR_INVALID) {
+			/* A record capture could not have written: log and move on,
+			 * retrying would block ingestion forever. */
+			sn_log_error("ingest: skipping WAL record at %llu: %s",
+				     (unsigned long long)e->lsn, err ? err->msg : "invalid");
+			s->last_end_lsn = e->end_lsn;
+			return 0;
+		}
+		return rc;
+	}
+	if ((rc = sn_memtable_append(&s->mt, &row, err)))
+		return rc;
+	s->last_end_lsn = e->end_lsn;
+	return 0;
+}
+
+static unsigned count_months(struct sn_memtable *mt)
+{
+	int32_t seen[64];
+	unsigned n = 0;
+	for (size_t i = 0; i < mt->nrows; i++) {
+		int32_t m = sn_store_month_of(mt->rows[i].timestamp_us);
+		unsigned j;
+		for (j = 0; j < n && seen[j] != m; j++)
+			;
+		if (j == n) {
+			if (n == SN_ARRAY_LEN(seen))
+				return NPARTS_MASK + 1; /* too many: flush refuses */
+			seen[n++] = m;
+		}
+	}
+	return n;
+}
+
+static int sink_flush(void *ctx, struct sn_err *err)
+{
+	struct sn_store_sink *s = ctx;
+	int rc;
+	if (s->rec_dirty) {
+		if (fdatasync(s->rec_fd))
+			return sn_err_set(err, SN_ERR_IO, "fsync of %s failed: %s", s->rec_path,
+					  strerror(errno));
+		s->rec_dirty = false;
+	}
+	if (s->mt.nrows == 0)
+		return 0;
+	unsigned months = count_months(&s->mt);
+	if (months > NPARTS_MASK)
+		return sn_err_set(err, SN_ERR_TOO_BIG,
+				  "one flush would write more than %u monthly parts", NPARTS_MASK);
+	uint64_t part_id = s->last_end_lsn << NPARTS_BITS | months;
+	struct sn_part_write_opts opts = {0};
+	struct sn_part_written *parts = NULL;
+	size_t nparts = 0;
+	if ((rc = sn_memtable_flush(&s->mt, s->dir, part_id, &opts, &parts, &nparts, err)))
+		return rc;
+	for (size_t i = 0; i < nparts; i++)
+		s->rows_written += parts[i].nrows;
+	s->parts_written += nparts;
+	free(parts);
+	sn_memtable_reset(&s->mt);
+	return 0;
+}
+
+static bool sink_full(void *ctx)
+{
+	struct sn_store_sink *s = ctx;
+	return sn_memtable_nbytes(&s->mt) >= s->full_bytes;
+}
+
+/* ---- start-up: find where the store is ---------------------------------------------- */
+
+static int parse_part_name(const char *name, int32_t *month, uint64_t *id)
+{
+	/* YYYYMM_<16 hex>.snp */
+	size_t n = strlen(name), sl = strlen(SN_PART_SUFFIX);
+	if (n != 6 + 1 + 16 + sl || name[6] != '_' || strcmp(name + n - sl, SN_PART_SUFFIX) != 0)
+		return -1;
+	char *end;
+	char buf[17];
+	memcpy(buf, name, 6);
+	buf[6] = 0;
+	long m = strtol(buf, &end, 10);
+	if (*end)
+		return -1;
+	memcpy(buf, name + 7, 16);
+	buf[16] = 0;
+	unsigned long long v = strtoull(buf, &end, 16);
+	if (*end)
+		return -1;
+	*month = (int32_t)m;
+	*id = v;
+	return 0;
+}
+
+static int recover(struct sn_store_sink *s, uint64_t *resume_lsn, struct sn_err *err)
+{
+	DIR *d = opendir(s->dir);
+	if (!d)
+		return sn_err_set(err, SN_ERR_IO, "cannot list %s: %s", s->dir, strerror(errno));
+	uint64_t top = 0;
+	unsigned top_count = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int32_t m;
+		uint64_t id;
+		if (parse_part_name(de->d_name, &m, &id))
+			continue;
+		if (id > top) {
+			top = id;
+			top_count = 0;
+		}
+		if (id == top)
+			top_count++;
+	}
+	closedir(d);
+	*resume_lsn = 0;
+	if (!top)
+		return 0;
+	unsigned want = (unsigned)(top & NPARTS_MASK);
+	if (top_count == want) {
+		*resume_lsn = top >> NPARTS_BITS;
+		return 0;
+	}
+	/* A flush cut short by a crash: undo it, the WAL still has its records. */
+	sn_log_warn("store: the last flush (WAL position %llu) left %u of %u parts; removing them "
+		    "to replay it from the WAL",
+		    (unsigned long long)(top >> NPARTS_BITS), top_count, want);
+	d = opendir(s->dir);
+	if (!d)
+		return sn_err_set(err, SN_ERR_IO, "cannot list %s: %s", s->dir, strerror(errno));
+	while ((de = readdir(d))) {
+		int32_t m;
+		uint64_t id;
+		if (parse_part_name(de->d_name, &m, &id) == 0 && id == top) {
+			char path[1400];
+			snprintf(path, sizeof(path), "%s/%s", s->dir, de->d_name);
+			if (unlink(path)) {
+				closedir(d);
+				return sn_err_set(err, SN_ERR_IO, "cannot remove %s: %s", path,
+						  strerror(errno));
+			}
+		}
+	}
+	closedir(d);
+	int rc = sn_fsync_dir(s->dir, err);
+	if (rc)
+		return rc;
+	return recover(s, resume_lsn, err); /* the previous flush is now the last */
+}
+
+/* ---- public ----------------------------------------------------------------------------- */
+
+int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t full_bytes,
+		       uint64_t *resume_lsn, struct sn_err *err)
+{
+	struct sn_store_sink *s = calloc(1, sizeof(*s));
+	int rc;
+	if (!s)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	s->rec_fd = -1;
+	snprintf(s->dir, sizeof(s->dir), "%s/store", data_dir);
+	snprintf(s->rec_path, sizeof(s->rec_path), "%s/recordings", data_dir);
+	if ((rc = sn_mkdir_p(s->dir, err)) || (rc = sn_mkdir_p(s->rec_path, err)))
+		goto fail;
+	snprintf(s->rec_path, sizeof(s->rec_path), "%s/recordings/pending.jsonl", data_dir);
+	s->rec_fd = open(s->rec_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (s->rec_fd < 0) {
+		rc = sn_err_set(err, SN_ERR_IO, "cannot open %s: %s", s->rec_path, strerror(errno));
+		goto fail;
+	}
+	s->full_bytes = full_bytes ? full_bytes : 256u << 20;
+	sn_memtable_init(&s->mt, s->full_bytes + (64u << 20));
+	sn_buf_init(&s->scratch, 1u << 30);
+	if ((rc = recover(s, resume_lsn, err)))
+		goto fail;
+	s->last_end_lsn = *resume_lsn;
+	*out = s;
+	return 0;
+fail:
+	if (s->rec_fd >= 0)
+		close(s->rec_fd);
+	free(s);
+	return rc;
+}
+
+void sn_store_sink_close(struct sn_store_sink *s)
+{
+	if (!s)
+		return;
+	sn_memtable_release(&s->mt);
+	sn_buf_release(&s->scratch);
+	if (s->rec_fd >= 0)
+		close(s->rec_fd);
+	free(s);
+}
+
+void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out)
+{
+	out->ctx = s;
+	out->consume = sink_consume;
+	out->flush = sink_flush;
+	out->full = sink_full;
+}
+
+const char *sn_store_sink_dir(const struct sn_store_sink *s)
+{
+	return s->dir;
+}
