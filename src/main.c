@@ -105,7 +105,11 @@ static void usage(FILE *f)
 		"  wal dump              print WAL records as JSON lines ([--from LSN])\n"
 		"  wal stats             print WAL positions and sizes\n"
 		"  hogql parse [--expr] [--no-positions] TEXT\n"
-		"                        print the HogQL AST as JSON (TEXT - reads stdin)\n\n"
+		"                        print the HogQL AST as JSON (TEXT - reads stdin)\n"
+		"  hogql print [--expr] TEXT\n"
+		"                        print the query back as canonical HogQL\n"
+		"  hogql resolve [--expr] TEXT\n"
+		"                        resolve names and types; the typed AST as JSON\n\n"
 		"Run `snout <command> --help` for details.\n\n",
 		SNOUT_VERSION);
 	sn_config_usage(f);
@@ -364,7 +368,10 @@ static int cmd_wal(int argc, char **argv)
 }
 
 /* snout hogql parse [--expr] [--no-positions] TEXT: the AST as one JSON line
- * on stdout (exit 0), or {"error", "type", "start", "end"} (exit 1). */
+ * on stdout (exit 0), or {"error", "type", "start", "end"} (exit 1).
+ * snout hogql print [--expr] TEXT: the AST printed back as canonical HogQL.
+ * snout hogql resolve [--expr] TEXT: {"hogql", "ast"} with types, or the
+ * resolution error with positions (exit 1). */
 static int cmd_hogql(int argc, char **argv)
 {
 	bool expr = false, pos = true;
@@ -377,8 +384,13 @@ static int cmd_hogql(int argc, char **argv)
 		else
 			text = argv[i];
 	}
-	if (argc < 1 || strcmp(argv[0], "parse") != 0 || !text || want_help(argc, argv)) {
-		fprintf(stderr, "Usage: snout hogql parse [--expr] [--no-positions] TEXT\n");
+	bool print = argc >= 1 && strcmp(argv[0], "print") == 0;
+	bool resolve = argc >= 1 && strcmp(argv[0], "resolve") == 0;
+	if (argc < 1 || (strcmp(argv[0], "parse") != 0 && !print && !resolve) || !text ||
+	    want_help(argc, argv)) {
+		fprintf(stderr, "Usage: snout hogql parse [--expr] [--no-positions] TEXT\n"
+				"       snout hogql print [--expr] TEXT\n"
+				"       snout hogql resolve [--expr] TEXT\n");
 		return 2;
 	}
 	struct sn_buf in, out;
@@ -400,10 +412,39 @@ static int cmd_hogql(int argc, char **argv)
 	const char *src = in.data ? in.data : "";
 	int rc = expr ? sn_hogql_parse_expr(&arena, src, in.len, &ast, &err)
 		      : sn_hogql_parse_select(&arena, src, in.len, &ast, &err);
-	if (rc == 0)
+	if (rc == 0 && resolve) {
+		rc = sn_hogql_resolve(&arena, ast, src, in.len, NULL, &err);
+		if (rc == 0) {
+			/* {"hogql": canonical text with the applied LIMIT, "ast": ...} */
+			struct sn_buf txt;
+			sn_buf_init(&txt, (size_t)16 << 20);
+			rc = expr ? sn_hogql_print_expr(&txt, ast) : sn_hogql_print(&txt, ast);
+			if (rc > 0)
+				rc = 0; /* printed; only the round trip is imperfect */
+			if (rc == 0)
+				rc = sn_buf_appends(&out, "{\"hogql\":");
+			if (rc == 0)
+				rc =
+				    sn_buf_append_json_str(&out, txt.data ? txt.data : "", txt.len);
+			if (rc == 0)
+				rc = sn_buf_appends(&out, ",\"ast\":");
+			if (rc == 0)
+				rc = sn_hogql_ast_json(&out, ast, NULL, 0);
+			if (rc == 0)
+				rc = sn_buf_appends(&out, "}");
+			sn_buf_release(&txt);
+		} else {
+			sn_hogql_error_json(&out, &err);
+		}
+	} else if (rc == 0 && print) {
+		rc = expr ? sn_hogql_print_expr(&out, ast) : sn_hogql_print(&out, ast);
+		if (rc > 0)
+			rc = 0; /* printed; only the round trip is imperfect */
+	} else if (rc == 0) {
 		rc = sn_hogql_ast_json(&out, ast, pos ? src : NULL, in.len);
-	else
+	} else {
 		sn_hogql_error_json(&out, &err);
+	}
 	if (out.data)
 		printf("%s\n", out.data);
 	sn_arena_release(&arena);

@@ -33,6 +33,12 @@ add_test(NAME hogql.differential
 set_tests_properties(hogql.differential PROPERTIES LABELS hogql TIMEOUT 600
   ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;NODE_PATH=${CMAKE_SOURCE_DIR}/tests/hogql/node_modules")
 
+# Printer round trip: parse(print(parse(x))) == parse(x) over the same corpus.
+add_test(NAME hogql.roundtrip
+  COMMAND node --test --test-reporter=spec ${CMAKE_SOURCE_DIR}/tests/hogql/roundtrip.test.mjs)
+set_tests_properties(hogql.roundtrip PROPERTIES LABELS hogql TIMEOUT 600
+  ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>")
+
 if(SNOUT_BLACKBOX_TESTS)
   file(GLOB SN_BB_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/blackbox/*.test.mjs)
   foreach(src ${SN_BB_TESTS})

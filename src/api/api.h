@@ -27,6 +27,7 @@ struct sn_config {
 	uint64_t recording_body_max;
 	uint64_t wal_segment_bytes;
 	uint64_t wal_buffer_bytes;
+	uint64_t wal_keep_bytes;
 	int64_t shutdown_grace_ms;
 	int64_t store_flush_age_ms;
 	uint64_t memtable_bytes;

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_STR, K_BOOL, K_SIZE, K_UINT, K_DURATION, K_LOGLEVEL, K_LOGFORMAT };
+enum kind { K_STR, K_BOOL, K_SIZE, K_SIZE0, K_UINT, K_DURATION, K_LOGLEVEL, K_LOGFORMAT };
 
 struct setting {
 	const char *key;
@@ -48,6 +48,8 @@ static const struct setting settings[] = {
     S("recording_body_max", K_SIZE, recording_body_max, "25MiB", "body limit of /s"),
     S("wal_segment_size", K_SIZE, wal_segment_bytes, "64MiB", "WAL segment file size"),
     S("wal_buffer_size", K_SIZE, wal_buffer_bytes, "16MiB", "WAL in-memory append buffer"),
+    S("wal_keep_size", K_SIZE0, wal_keep_bytes, "0",
+      "WAL segments kept after they were ingested (for re-reading, support)"),
     S("shutdown_grace", K_DURATION, shutdown_grace_ms, "10s",
       "how long shutdown waits for in-flight requests"),
 };
@@ -70,6 +72,11 @@ static int set_one(struct sn_config *c, const struct setting *s, const char *v, 
 		if (sn_parse_size(v, (uint64_t *)field) || *(uint64_t *)field == 0)
 			return sn_err_set(err, SN_ERR_INVALID,
 					  "%s: '%s' is not a size (e.g. 512KiB, 20MiB)", s->key, v);
+		return 0;
+	case K_SIZE0:
+		if (sn_parse_size(v, (uint64_t *)field))
+			return sn_err_set(err, SN_ERR_INVALID,
+					  "%s: '%s' is not a size (e.g. 0, 512MiB)", s->key, v);
 		return 0;
 	case K_UINT: {
 		char *end;

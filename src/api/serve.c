@@ -186,7 +186,8 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	snprintf(waldir, sizeof(waldir), "%s/wal", c->data_dir);
 	struct sn_wal_options wo = {.dir = waldir,
 				    .segment_bytes = c->wal_segment_bytes,
-				    .buffer_bytes = c->wal_buffer_bytes};
+				    .buffer_bytes = c->wal_buffer_bytes,
+				    .keep_bytes = c->wal_keep_bytes};
 	if ((rc = sn_wal_open(&s.wal, &wo, err)))
 		goto out;
 	struct sn_wal_stats st;

@@ -166,6 +166,10 @@ static void constant(struct writer *w, const struct sn_hogql_node *n)
 		break;
 	case SN_HQC_STRING: put_str(w, n->sval); break;
 	case SN_HQC_BIGNUM:
+		if (n->special) { /* a 64-bit binary literal: an unsigned number */
+			put(w, n->sval);
+			break;
+		}
 		put_str(w, n->sval);
 		key(w, "value_type");
 		put_str(w, "number");
@@ -246,6 +250,20 @@ static void node(struct writer *w, const struct sn_hogql_node *n)
 		put_pos(w, n->start);
 		key(w, "end");
 		put_pos(w, n->end);
+	}
+	if (n->rtype.resolved) {
+		/* Resolver annotations (sn_hogql_resolve), absent on a plain parse. */
+		char tn[48];
+		key(w, "type");
+		put_str(w, sn_hogql_type_name(n->rtype, tn, sizeof(tn)));
+		if (n->kind == SN_HQ_FIELD && n->ref_source && n->ref_source[0]) {
+			key(w, "source");
+			put_str(w, n->ref_source);
+		}
+		if (n->ref_field) {
+			key(w, "column");
+			put_str(w, n->ref_field->name);
+		}
 	}
 	switch (n->kind) {
 	case SN_HQ_CONSTANT: constant(w, n); break;

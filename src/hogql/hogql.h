@@ -119,6 +119,35 @@ enum sn_hogql_const {
 };
 
 struct sn_hogql_node;
+struct sn_hogql_table_def;
+struct sn_hogql_field_def;
+
+/* Value types of the virtual schema and of resolved expressions. ARG0/ARG1
+ * only appear in the function table: "the type of argument 0/1". */
+enum sn_hogql_type {
+	SN_HQT_UNKNOWN = 0,
+	SN_HQT_NULL,
+	SN_HQT_BOOL,
+	SN_HQT_INT,
+	SN_HQT_FLOAT,
+	SN_HQT_STRING,
+	SN_HQT_UUID,
+	SN_HQT_DATE,
+	SN_HQT_DATETIME,
+	SN_HQT_JSON, /* a properties column: JSON text, accessed by path */
+	SN_HQT_ARRAY,
+	SN_HQT_TUPLE,
+	SN_HQT_INTERVAL,
+	SN_HQT_ARG0,
+	SN_HQT_ARG1,
+};
+
+/* The resolved type of an expression: base type and nullability. */
+struct sn_hogql_rtype {
+	uint8_t type; /* enum sn_hogql_type; 0 = not resolved / unknown */
+	bool nullable;
+	bool resolved; /* the resolver visited this node */
+};
 
 /* A counted array of nodes (or of strings, for chains and name lists). */
 struct sn_hogql_list {
@@ -144,7 +173,7 @@ struct sn_hogql_node {
 	int64_t ival;
 	double fval;
 	const char *sval; /* string value, or the text of a BIGNUM/inf/nan */
-	bool special;	  /* inf/nan: value printed as a string + value_type */
+	bool special;	  /* BIGNUM from a 64-bit binary literal: a bare JSON number */
 
 	/* Generic slots; per kind:
 	 *   Alias: a=expr, name=alias        Call: name, list=args, list2=params,
@@ -186,6 +215,14 @@ struct sn_hogql_node {
 
 	/* SelectQuery only. */
 	struct sn_hogql_select *sel;
+
+	/* Set by sn_hogql_resolve() on expression nodes (see "resolver"). */
+	struct sn_hogql_rtype rtype;
+	/* Field only: what the chain resolved to. */
+	const struct sn_hogql_table_def *ref_table; /* table of the column, or NULL */
+	const struct sn_hogql_field_def *ref_field; /* first schema field of the chain */
+	const char *ref_source;			    /* FROM entry (alias or table name) */
+	uint8_t ref_kind;			    /* enum sn_hogql_ref */
 };
 
 struct sn_hogql_select {
@@ -223,6 +260,103 @@ int sn_hogql_parse_select(struct sn_arena *a, const char *src, size_t len,
 			  struct sn_hogql_node **out, struct sn_hogql_error *err);
 int sn_hogql_parse_expr(struct sn_arena *a, const char *src, size_t len, struct sn_hogql_node **out,
 			struct sn_hogql_error *err);
+/* True when word (any case) is one of the lexer keywords of spec §1.2. */
+bool sn_hogql_is_keyword(const char *word);
+
+/* ---- virtual schema (schema.c, spec §5) ----------------------------------- */
+
+enum sn_hogql_field_kind {
+	SN_HQFK_COLUMN,	   /* a stored column of the given type */
+	SN_HQFK_JSON,	   /* a properties column: any deeper chain is a property */
+	SN_HQFK_LAZY_JOIN, /* a join to table `target` made on demand */
+	SN_HQFK_TRAVERSER, /* an alias for the chain `target` ("pdi.person") */
+	SN_HQFK_VIRTUAL,   /* a sub-table over this row's columns (poe, goe_N) */
+};
+
+struct sn_hogql_field_def {
+	const char *name;
+	uint8_t type; /* enum sn_hogql_type */
+	bool nullable;
+	uint8_t kind;	    /* enum sn_hogql_field_kind */
+	const char *target; /* lazy join: table; traverser: dotted chain; virtual: table */
+	bool hidden;	    /* left out of SELECT * */
+};
+
+struct sn_hogql_table_def {
+	const char *name;
+	const struct sn_hogql_field_def *fields;
+	size_t nfields;
+	bool team_guard; /* has team_id and is guarded (§4.6); false for numbers() */
+	bool function;	 /* a table function (numbers(n)) */
+};
+
+/* Looks a virtual table up by name (exact, case-sensitive as in PostHog);
+ * NULL when unknown. The tables are static and shared. */
+const struct sn_hogql_table_def *sn_hogql_table_find(const char *name);
+/* A field of t by name, NULL when it has none. */
+const struct sn_hogql_field_def *sn_hogql_table_field(const struct sn_hogql_table_def *t,
+						      const char *name);
+/* The table a lazy join or virtual field leads to (internal ones included). */
+const struct sn_hogql_table_def *sn_hogql_table_target(const struct sn_hogql_field_def *f);
+
+/* ---- functions (functions.c, spec §7) -------------------------------------- */
+
+#define SN_HQF_AGGREGATE	0x1
+#define SN_HQF_WINDOW		0x2
+#define SN_HQF_CASE_INSENSITIVE 0x4
+
+struct sn_hogql_func {
+	const char *name;
+	int min_args, max_args;	    /* max -1 = variadic */
+	int min_params, max_params; /* quantile(0.9)(x): params; max -1 = any */
+	unsigned flags;		    /* SN_HQF_* */
+	uint8_t result;		    /* enum sn_hogql_type, ARG0/ARG1 = that argument's */
+};
+
+/* The allow-listed function called name, or NULL. Aggregate combinators
+ * (sumIf, uniqOrNull, ...) are derived into *tmp, which the result may point
+ * to, so tmp must live as long as the result is used. */
+const struct sn_hogql_func *sn_hogql_func_find(const char *name, struct sn_hogql_func *tmp);
+/* The allow-listed name closest to name (two edits at most), or NULL. */
+const char *sn_hogql_func_suggest(const char *name);
+size_t sn_hogql_func_count(void);
+
+/* ---- resolver (resolve.c, spec §4) ----------------------------------------- */
+
+/* What a Field node's chain resolved to (node.ref_kind). */
+enum sn_hogql_ref {
+	SN_HQR_NONE = 0,
+	SN_HQR_COLUMN,	     /* ref_table.ref_field, a stored column */
+	SN_HQR_PROPERTY,     /* a path below a JSON column (ref_field is that column) */
+	SN_HQR_LAZY,	     /* through a lazy join / traverser to another table */
+	SN_HQR_SUBQUERY_COL, /* a column of a subquery or CTE in FROM */
+	SN_HQR_ALIAS,	     /* a SELECT alias or a column CTE */
+	SN_HQR_LAMBDA_ARG,   /* an argument of an enclosing lambda */
+	SN_HQR_ASTERISK,     /* `*` or `t.*` */
+};
+
+struct sn_hogql_resolve_opts {
+	int64_t team_id;
+	int64_t default_limit; /* 0 = SN_HOGQL_DEFAULT_LIMIT */
+	int64_t max_limit;     /* 0 = SN_HOGQL_MAX_LIMIT */
+};
+
+#define SN_HOGQL_DEFAULT_LIMIT 100
+#define SN_HOGQL_MAX_LIMIT     50000
+
+/* Resolves a parsed statement in place: every expression node gets its
+ * rtype, every Field its ref_*; the outermost SELECT (each member of a
+ * top-level UNION) gets the LIMIT of spec §4.7 — the default when absent,
+ * the maximum when a constant is above it, min2(max, expr) otherwise. New
+ * nodes go into a. src/len are the parsed text, for error positions.
+ * Returns SN_ERR_INVALID with err filled ("QueryError", a sentence naming
+ * the field, table or function, character offsets of the offending node)
+ * for unknown tables, fields and functions, wrong arity, or aliasing to a
+ * reserved name; SN_ERR_NOMEM when a is full. */
+int sn_hogql_resolve(struct sn_arena *a, struct sn_hogql_node *root, const char *src, size_t len,
+		     const struct sn_hogql_resolve_opts *opts, struct sn_hogql_error *err);
+/* "String", "Nullable(Float64)", ...: the ClickHouse name of a resolved type. */
+const char *sn_hogql_type_name(struct sn_hogql_rtype t, char *buf, size_t len);
 
 /* ---- JSON ------------------------------------------------------------------- */
 
@@ -231,6 +365,16 @@ int sn_hogql_parse_expr(struct sn_arena *a, const char *src, size_t len, struct 
  * with src NULL positions are left out (PostHog's "internal" mode). Fails
  * only when b reaches its maximum. */
 int sn_hogql_ast_json(struct sn_buf *b, const struct sn_hogql_node *n, const char *src, size_t len);
+/* Appends the AST as canonical HogQL text (print.c): parsing the text again
+ * gives the same AST, positions aside. n is a statement (SelectQuery,
+ * SelectSetQuery) or any expression. Fails only when b reaches its maximum.
+ * Returns 1 (not an error) in the one known case where the text reads back
+ * differently: an f-string concat() holding a concat() that has no f-string
+ * spelling (print.c explains). */
+int sn_hogql_print(struct sn_buf *b, const struct sn_hogql_node *n);
+/* The same for text that sn_hogql_parse_expr() reads back: a subquery at the
+ * top is printed in parentheses. */
+int sn_hogql_print_expr(struct sn_buf *b, const struct sn_hogql_node *n);
 /* Appends {"error": msg, "type": ..., "start": N, "end": M}. */
 int sn_hogql_error_json(struct sn_buf *b, const struct sn_hogql_error *err);
 

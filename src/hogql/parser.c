@@ -447,7 +447,24 @@ static void set_int(struct parser *p, node_t *n, const char *digits, int base, b
 		return;
 	}
 	n->ctype = SN_HQC_BIGNUM;
-	if (base == 10) {
+	if (base == 2 && errno == 0) {
+		/* 64-bit binary literals above INT64_MAX keep their unsigned value. */
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%s%llu", neg ? "-" : "", v);
+		n->sval = dup(p, buf, strlen(buf));
+		n->special = true; /* printed as a JSON number, like PostHog */
+		return;
+	}
+	if (base == 2) {
+		fail_span(p, "SyntaxError", p->t[p->pos - 1].start, p->t[p->pos - 1].end,
+			  "HogQL binary integer literals are limited to 64 bits; got `0b%.80s`.",
+			  digits);
+		return;
+	}
+	if (base == 10 || base == 16) {
+		/* PostHog keeps big hex literals as written, prefix included. */
+		if (base == 16)
+			digits -= 2;
 		size_t l = strlen(digits);
 		char *s = sn_arena_alloc(p->a, l + 2);
 		if (!s) {
@@ -456,10 +473,6 @@ static void set_int(struct parser *p, node_t *n, const char *digits, int base, b
 		}
 		snprintf(s, l + 2, "%s%s", neg ? "-" : "", digits);
 		n->sval = s;
-	} else {
-		char buf[64];
-		snprintf(buf, sizeof(buf), "%s%.0f", neg ? "-" : "", strtod(digits, NULL));
-		n->sval = dup(p, buf, strlen(buf));
 	}
 }
 
@@ -2490,6 +2503,15 @@ static node_t *parse_select_set(struct parser *p)
 }
 
 /* ---- entry points -------------------------------------------------------------- */
+
+bool sn_hogql_is_keyword(const char *word)
+{
+	size_t n = strlen(word);
+	for (int i = 0; keywords[i]; i++)
+		if (sn_str_ieq(word, n, keywords[i]))
+			return true;
+	return false;
+}
 
 static int run(struct sn_arena *a, const char *src, size_t len, bool select, node_t **out,
 	       struct sn_hogql_error *err)

@@ -81,11 +81,14 @@ static struct timespec deadline_in(uint64_t ms)
 	return ts;
 }
 
-static void timed_wait(struct sn_ingest *in, uint64_t ms)
+/* Sleeps up to ms; stop wakes it, and so does a sync request unless we are
+ * backing off after an error (a waiting sync must not turn retries into a
+ * busy loop). */
+static void timed_wait(struct sn_ingest *in, uint64_t ms, bool backoff)
 {
 	struct timespec ts = deadline_in(ms);
 	pthread_mutex_lock(&in->mu);
-	if (!in->stopping && !in->sync_requests)
+	if (!in->stopping && (backoff || !in->sync_requests))
 		pthread_cond_timedwait(&in->cond, &in->mu, &ts);
 	pthread_mutex_unlock(&in->mu);
 }
@@ -233,9 +236,9 @@ static void *run(void *arg)
 			break;
 		}
 		if (rc < 0 || frc < 0)
-			timed_wait(in, 200); /* back off after an error */
+			timed_wait(in, 200, true); /* back off after an error */
 		else if (!progressed)
-			timed_wait(in, in->opt.idle_poll_ms);
+			timed_wait(in, in->opt.idle_poll_ms, false);
 	}
 	return NULL;
 }

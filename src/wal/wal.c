@@ -86,6 +86,7 @@ struct sn_wal {
 	uint64_t segment_bytes;
 	size_t buffer_bytes;
 	uint32_t max_record_bytes;
+	uint64_t keep_bytes;
 	int lock_fd;
 
 	pthread_mutex_t lock;
@@ -444,6 +445,20 @@ static void *flusher_main(void *arg)
 
 /* ---- recovery ------------------------------------------------------------------------- */
 
+/* Segments whose successor starts at or below ckpt hold only consumed
+ * records (the last segment is the flusher's and is never one of them).
+ * They are deleted oldest first until the consumed ones left span at most
+ * keep_bytes; returns how many to delete. */
+static size_t first_kept(const uint64_t *segs, size_t n, uint64_t ckpt, uint64_t keep_bytes)
+{
+	size_t k = 0, j = 0;
+	while (k + 1 < n && segs[k + 1] <= ckpt)
+		k++;
+	while (j < k && segs[k] - segs[j] > keep_bytes)
+		j++;
+	return j;
+}
+
 static void remove_segment(const char *dir, uint64_t base)
 {
 	char path[PATH_MAX];
@@ -541,17 +556,19 @@ static int recover(struct sn_wal *w, struct sn_err *err)
 		goto out;
 	w->segs_cap = w->nsegs;
 
-	size_t keep = 0;
-	for (size_t i = 0; i < w->nsegs; i++) {
-		if (i + 1 < w->nsegs && w->segs[i + 1] <= ckpt)
+	size_t first = first_kept(w->segs, w->nsegs, ckpt, w->keep_bytes);
+	if (first) {
+		for (size_t i = 0; i < first; i++)
 			remove_segment(w->dir, w->segs[i]);
-		else
-			w->segs[keep++] = w->segs[i];
+		memmove(w->segs, w->segs + first, (w->nsegs - first) * sizeof(*w->segs));
+		w->nsegs -= first;
 	}
-	w->nsegs = keep;
 
+	/* Only segments holding records after the checkpoint are recovered;
+	 * older ones are kept for wal_keep_size but were consumed. */
 	for (size_t i = 0; i < w->nsegs; i++)
-		if ((rc = scan_segment(w, i, ckpt, err)))
+		if (!(i + 1 < w->nsegs && w->segs[i + 1] <= ckpt) &&
+		    (rc = scan_segment(w, i, ckpt, err)))
 			goto out;
 
 	if (w->nsegs == 0 || w->head_lsn < ckpt) {
@@ -648,6 +665,7 @@ int sn_wal_open(struct sn_wal **out, const struct sn_wal_options *opt, struct sn
 	pthread_cond_init(&w->durable_cv, NULL);
 	pthread_cond_init(&w->users_cv, NULL);
 	w->segment_bytes = opt->segment_bytes ? opt->segment_bytes : DEFAULT_SEGMENT_BYTES;
+	w->keep_bytes = opt->keep_bytes;
 	w->buffer_bytes = opt->buffer_bytes ? opt->buffer_bytes : DEFAULT_BUFFER_BYTES;
 	if (w->buffer_bytes < MIN_BUFFER_BYTES)
 		w->buffer_bytes = MIN_BUFFER_BYTES;
@@ -908,9 +926,7 @@ int sn_wal_checkpoint(struct sn_wal *w, uint64_t lsn, struct sn_err *err)
 	 * records. The last segment is the flusher's and is never deleted. */
 	pthread_mutex_lock(&w->lock);
 	w->checkpoint_lsn = lsn;
-	size_t k = 0;
-	while (k + 1 < w->nsegs && w->segs[k + 1] <= lsn)
-		k++;
+	size_t k = first_kept(w->segs, w->nsegs, lsn, w->keep_bytes);
 	if (k && (doomed = malloc(k * sizeof(*doomed)))) {
 		memcpy(doomed, w->segs, k * sizeof(*doomed));
 		memmove(w->segs, w->segs + k, (w->nsegs - k) * sizeof(*w->segs));

@@ -37,6 +37,8 @@ struct sn_wal_options {
 	size_t buffer_bytes;	/* each of the two append buffers (memory is twice this; min 4 KiB,
 				   default 16 MiB); appenders wait when full */
 	uint32_t max_record_bytes; /* largest payload accepted (default 64 MiB, at most 1 GiB) */
+	uint64_t keep_bytes;	   /* consumed segments kept after a checkpoint, up to this many
+				      bytes (default 0: deleted at once); for re-reading and support */
 };
 
 struct sn_wal_stats {

@@ -28,6 +28,8 @@ export async function startServer(opts = {}) {
     SNOUT_BOOTSTRAP_API_KEY: API_KEY,
     SNOUT_BOOTSTRAP_EMAIL: 'admin@example.com',
     SNOUT_BOOTSTRAP_PASSWORD: 'correct horse battery',
+    // Keep ingested WAL segments so the tests can read every accepted record.
+    SNOUT_WAL_KEEP_SIZE: '1GiB',
     ...(opts.env || {}),
   };
   const child = spawn(BIN, ['serve', ...(opts.args || [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -58,7 +60,7 @@ export async function startServer(opts = {}) {
 
 // Every WAL record as {lsn, type, record}.
 export function walDump(dataDir) {
-  const r = spawnSync(BIN, ['wal', 'dump', '--data-dir', dataDir], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync(BIN, ['wal', 'dump', '--from', '0', '--data-dir', dataDir], { encoding: 'utf8', maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`wal dump failed: ${r.stderr}`);
   return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }

@@ -264,14 +264,377 @@ static void test_arena_limit(void **state)
 	sn_arena_release(&a);
 }
 
+/* ---- printer ------------------------------------------------------------------- */
+
+/* Parses text, prints it; returns the printed text (static) or "ERR:...". */
+static const char *print_text(const char *text, bool expr)
+{
+	static char out[65536];
+	struct sn_arena a;
+	struct sn_hogql_node *n = NULL;
+	struct sn_hogql_error err;
+	memset(&err, 0, sizeof(err));
+	sn_arena_init(&a, 64u << 20);
+	int rc = expr ? sn_hogql_parse_expr(&a, text, strlen(text), &n, &err)
+		      : sn_hogql_parse_select(&a, text, strlen(text), &n, &err);
+	if (rc) {
+		snprintf(out, sizeof(out), "ERR:%s", err.msg);
+	} else {
+		struct sn_buf b;
+		sn_buf_init(&b, sizeof(out) - 1);
+		assert_true((expr ? sn_hogql_print_expr(&b, n) : sn_hogql_print(&b, n)) >= 0);
+		memcpy(out, b.data, b.len + 1);
+		sn_buf_release(&b);
+	}
+	sn_arena_release(&a);
+	return out;
+}
+
+/* The round trip for one text: parse → print → parse gives the same JSON. */
+static bool round_trips(const char *text, bool expr, char *why, size_t whylen)
+{
+	char first[65536], printed[65536];
+	snprintf(first, sizeof(first), "%s", parse(text, expr));
+	if (strncmp(first, "ERR:", 4) == 0)
+		return true; /* nothing to print */
+	snprintf(printed, sizeof(printed), "%s", print_text(text, expr));
+	const char *again = parse(printed, expr);
+	if (strcmp(again, first) == 0)
+		return true;
+	snprintf(why, whylen, "%s\n  printed: %s\n  before: %.300s\n  after:  %.300s", text,
+		 printed, first, again);
+	return false;
+}
+
+static void test_print_canonical(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"1 + 2 * 3", "1 + 2 * 3"},
+	    {"(1 + 2) * 3", "(1 + 2) * 3"},
+	    {"a - (b - c)", "a - (b - c)"},
+	    {"(a - b) - c", "a - b - c"},
+	    {"a ?? b ?? c", "a ?? b ?? c"},
+	    {"a ?? (b ?? c)", "a ?? (b ?? c)"},
+	    {"-x", "-x"},
+	    {"- 1", "-1"},
+	    {"-(1)", "-(1)"},
+	    {"not (a or b)", "not(a OR b)"},
+	    {"NOT a AND b", "NOT a AND b"},
+	    {"(a or b) and c", "(a OR b) AND c"},
+	    {"a is null", "a IS NULL"},
+	    {"(a = 1) is not null", "a = 1 IS NOT NULL"},
+	    {"c ? a : b", "CASE WHEN c THEN a ELSE b END"},
+	    {"interval 3 day", "INTERVAL (3) DAY"},
+	    {"a || 'b'", "a || 'b'"},
+	    {"f'x{a}y'", "'x' || a || 'y'"},
+	    {"'it''s \\\\ \\n'", "'it\\'s \\\\ \\n'"},
+	    {"`weird col` + `date` + e.date + \"true\"", "`weird col` + `date` + e.date + `true`"},
+	    {"1.5 + 1e3 + 0x10 + inf", "1.5 + 1000.0 + 16 + inf"},
+	    {"(1).1 + t.1.2", "(1).1 + t.1.2"},
+	    {"properties.$browser", "properties.$browser"},
+	    {"x::Int64 + cast(y as Nullable(String))", "x::int64 + CAST(y AS nullable(string))"},
+	    {"(x) -> x + 1", "(x) -> x + 1"},
+	    {"a as b", "a AS b"},
+	    {"((select 1))", "(SELECT 1)"},
+	    {"0b1000000000000000000000000000000000000000000000000000000000000000",
+	     "0b1000000000000000000000000000000000000000000000000000000000000000"},
+	    {"a(count := `from` as events)", "a(count := `from` AS events)"},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(cases); i++)
+		assert_string_equal(print_text(cases[i].in, true), cases[i].want);
+	assert_string_equal(
+	    print_text("select a b, count(*) from events e left join persons p on e.person_id = "
+		       "p.id where x group by a having count() > 1 order by b desc limit 5, 10",
+		       false),
+	    "SELECT a AS b, count(*) FROM events AS e LEFT JOIN persons AS p ON e.person_id = "
+	    "p.id WHERE x GROUP BY a HAVING count() > 1 ORDER BY b DESC LIMIT 5 OFFSET 10");
+	assert_string_equal(print_text("(select 1 union all select 2) union all select 3", false),
+			    "(SELECT 1 UNION ALL SELECT 2) UNION ALL SELECT 3");
+}
+
+static void test_print_round_trip_cases(void **state)
+{
+	(void)state;
+	static const char *const sel[] = {
+	    "with 1 as c, t(a) as (select 1) select * exclude (a), t.* exclude (b), "
+	    "columns('x'), #1, {p}, {'a': 1}, a?.b, a?.1, a[1:2], a[:], x is distinct from y, "
+	    "x not in cohort 5, f'{concat(a,b)}x', trim(leading 'x' from y), case a when 1 then "
+	    "2 end from {t} as t join u using (a, b)",
+	    "select f(select 1), not -(a or b) * c, (a -> a + 1)(2), arrayMap((x, y) -> x, a, "
+	    "b), quantile(0.5)(x), count(distinct x) filter (where y), row_number() over "
+	    "(partition by a order by b rows between unbounded preceding and current row), "
+	    "sum(x) over w, 1.5e300, -0.0, 1e-7, 99999999999999999999, -inf, nan from "
+	    "numbers(10) as n final sample 1/10 offset 1/2 array join arr as x qualify x window "
+	    "w as (order by a) limit 2 by a limit 10 with ties offset 3",
+	    "select 1 union all (select 2 intersect select 3) except select 4",
+	    "select a from (select a from t) as s(a) any left join (select 1) x on s.a = x.a",
+	    "select `a``b`, 'x\\'y', \"q\"\"r\", e.`$browser`.x from events",
+	    "select a, -(-5), - -x, 0 - 5, not not a, (a, b) in (select 1, 2) from t",
+	    /* fuzz: a first column that starts with the word distinct */
+	    "select ((distinct())), 1",
+	    "select distinct(1)",
+	    "select f((distinct())), count(distinct distinct)",
+	    "select x::`a(b`, y::`a)b(`, cast(z as Nullable(String))",
+	    /* Found by the fuzzer. */
+	    "select not 6(a or b) * c, not f.g(x), `h`(1), cast(x as a - - b) from t join u using "
+	    "( )",
+	    "select dateTrunc('month', timestamp) as m, count := from events group by m",
+	    "select 0xffffffffffffffffff, -0x1dddddddddddddddddd from t",
+	    "select not no := a",
+	    "select t group by (rollup(a)), b",
+	};
+	char why[2048];
+	for (size_t i = 0; i < SN_ARRAY_LEN(sel); i++)
+		if (!round_trips(sel[i], false, why, sizeof(why)))
+			fail_msg("%s", why);
+}
+
+/* Every corpus line that parses must round-trip (the corpus sits next to the
+ * differential test, located from this file's path). */
+static void test_print_round_trip_corpus(void **state)
+{
+	(void)state;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", __FILE__);
+	char *slash = strrchr(path, '/');
+	assert_non_null(slash);
+	*slash = 0;
+	strncat(path, "/../hogql/corpus.txt", sizeof(path) - strlen(path) - 1);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[16384], why[2048];
+	size_t checked = 0, failed = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (!line[0] || line[0] == '#')
+			continue;
+		bool expr = strncmp(line, "expr:", 5) == 0;
+		const char *text = expr ? line + 5 : line;
+		if (strncmp(parse(text, expr), "ERR:", 4) == 0)
+			continue;
+		checked++;
+		if (!round_trips(text, expr, why, sizeof(why))) {
+			print_message("round trip failed: %s\n", why);
+			failed++;
+		}
+	}
+	fclose(f);
+	assert_true(checked >= 300);
+	assert_int_equal(failed, 0);
+}
+
+/* ---- resolver ------------------------------------------------------------------ */
+
+/* Resolves text; returns "ERR:<start>:<end>:<msg>" or the canonical text
+ * followed by " ;; " and the type of the first select column (or of the
+ * expression). */
+static const char *resolve(const char *text, bool expr)
+{
+	static char out[8192];
+	struct sn_arena a;
+	struct sn_hogql_node *n = NULL;
+	struct sn_hogql_error err;
+	memset(&err, 0, sizeof(err));
+	sn_arena_init(&a, 16u << 20);
+	int rc = expr ? sn_hogql_parse_expr(&a, text, strlen(text), &n, &err)
+		      : sn_hogql_parse_select(&a, text, strlen(text), &n, &err);
+	assert_int_equal(rc, 0);
+	rc = sn_hogql_resolve(&a, n, text, strlen(text), NULL, &err);
+	if (rc) {
+		assert_string_equal(err.type, "QueryError");
+		snprintf(out, sizeof(out), "ERR:%u:%u:%s", err.start, err.end, err.msg);
+	} else {
+		struct sn_buf b;
+		char tn[48];
+		sn_buf_init(&b, sizeof(out) - 64);
+		assert_true((expr ? sn_hogql_print_expr(&b, n) : sn_hogql_print(&b, n)) >= 0);
+		const struct sn_hogql_node *first = expr ? n : n->sel ? n->sel->select.items[0] : n;
+		snprintf(out, sizeof(out), "%s ;; %s", b.data,
+			 sn_hogql_type_name(first->rtype, tn, sizeof(tn)));
+		sn_buf_release(&b);
+	}
+	sn_arena_release(&a);
+	return out;
+}
+
+static const char *type_of(const char *select_text)
+{
+	const char *r = resolve(select_text, false);
+	const char *t = strstr(r, " ;; ");
+	return t ? t + 4 : r;
+}
+
+static void test_resolve_types(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *q, *type;
+	} cases[] = {
+	    {"select event from events", "String"},
+	    {"select timestamp from events", "DateTime"},
+	    {"select uuid from events", "UUID"},
+	    {"select properties.$browser from events", "Nullable(String)"},
+	    {"select properties['a']['b'] from events", "Nullable(String)"},
+	    {"select e.properties.$current_url from events e", "Nullable(String)"},
+	    {"select person.properties.email from events", "Nullable(String)"},
+	    {"select person.id from events", "Nullable(UUID)"},
+	    {"select pdi.distinct_id from events", "Nullable(String)"},
+	    {"select session.$session_duration from events", "Nullable(Int64)"},
+	    {"select $session_id from events", "String"},
+	    {"select $group_2 from events", "String"},
+	    {"select elements_chain from events", "String"},
+	    {"select is_identified from persons", "Bool"},
+	    {"select person_id from person_distinct_ids", "UUID"},
+	    {"select key from groups", "String"},
+	    {"select $is_bounce from sessions", "Nullable(Bool)"},
+	    {"select number from numbers(10)", "Int64"},
+	    {"select count() from events", "Int64"},
+	    {"select avg(1) from events", "Float64"},
+	    {"select 1 + 2", "Int64"},
+	    {"select 1 + 2.5", "Float64"},
+	    {"select 4 / 2", "Float64"},
+	    {"select timestamp + interval 1 day from events", "DateTime"},
+	    {"select event = 'x' from events", "Bool"},
+	    {"select properties.a = NULL from events", "Bool"},
+	    {"select toInt('1')", "Nullable(Int64)"},
+	    {"select toStartOfDay(timestamp) from events", "DateTime"},
+	    {"select lower(event) from events", "String"},
+	    {"select ifNull(properties.x, 'none') from events", "String"},
+	    {"select x from (select event as x from events)", "String"},
+	    {"with t as (select timestamp ts from events) select ts from t", "DateTime"},
+	    {"select e.event as n from events e order by n", "String"},
+	    {"select arrayMap(x -> x + 1, [1, 2])", "Array"},
+	    {"select NULL", "Nothing"},
+	    {"select cast(event as Nullable(Float64)) from events", "Nullable(Float64)"},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(cases); i++) {
+		const char *got = type_of(cases[i].q);
+		if (strcmp(got, cases[i].type) != 0)
+			fail_msg("%s: want %s, got %s", cases[i].q, cases[i].type, got);
+	}
+}
+
+static void test_resolve_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *q, *want;
+	} cases[] = {
+	    {"select foo from events", "ERR:7:10:Unable to resolve field: foo"},
+	    {"select e.foo from events e", "ERR:7:12:Unable to resolve field: foo"},
+	    {"select x.event from events e", "ERR:7:14:Unable to resolve field: x"},
+	    {"select person.foo from events", "ERR:7:17:Field not found: foo on table persons"},
+	    {"select event.x from events",
+	     "ERR:7:14:Can not access property \"x\" on field \"event\" of type String"},
+	    {"select 1 from evnts", "ERR:14:19:Unknown table `evnts`."},
+	    {"select 1 from person", "ERR:14:20:Unknown table `person`."},
+	    {"select 1 from sharded_events", "ERR:14:28:Unknown table `sharded_events`."},
+	    {"select cuont() from events",
+	     "ERR:7:14:Unsupported function call 'cuont(...)'. Perhaps you meant 'count'?"},
+	    {"select xyzzyplugh(1)", "ERR:7:20:Unsupported function call 'xyzzyplugh(...)'"},
+	    {"select lower()", "ERR:7:14:Function 'lower' expects 1 argument, found 0"},
+	    {"select concat('a')",
+	     "ERR:7:18:Function 'concat' expects at least 2 arguments, found 1"},
+	    {"select toStartOfDay(1, 2, 3)",
+	     "ERR:7:28:Function 'toStartOfDay' expects at most 2 arguments, found 3"},
+	    {"select quantile(0.5, 0.9)(x) from numbers(1)",
+	     "ERR:7:28:Function 'quantile' expects at most 1 parameter, found 2"},
+	    {"select sum(count()) from events",
+	     "ERR:11:18:Aggregation 'count' cannot be nested inside another aggregation 'sum'."},
+	    {"select distinct_id from events, persons p, person_distinct_ids",
+	     "ERR:7:18:Ambiguous query. Found multiple sources for field: distinct_id"},
+	    {"select 1 from events e, persons e",
+	     "ERR:24:33:Table alias with the same name as another table: e"},
+	    {"select 1 from numbers",
+	     "ERR:14:21:Table function 'numbers' needs arguments: numbers(...)"},
+	    {"select 1 where {x}", "ERR:15:18:Unresolved placeholder {x}; pass a value for it"},
+	    {"select *", "ERR:7:8:Cannot select * without a FROM clause"},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(cases); i++)
+		assert_string_equal(resolve(cases[i].q, false), cases[i].want);
+	/* Positions are characters, not bytes. */
+	assert_string_equal(resolve("select 'é', nope from events", false),
+			    "ERR:12:16:Unable to resolve field: nope");
+}
+
+static void test_resolve_scopes(void **state)
+{
+	(void)state;
+	/* A lambda argument shadows nothing and needs no table. */
+	assert_null(strstr(resolve("select arrayFilter(x -> x > 1, [1, 2])", false), "ERR"));
+	/* Correlated subquery sees the outer table; the inner alias does not leak. */
+	assert_null(strstr(resolve("select event, (select count() from persons where "
+				   "persons.id = e.uuid) from events e",
+				   false),
+			   "ERR"));
+	assert_non_null(strstr(resolve("select p.id, (select 1 from persons p) from events", false),
+			       "Unable to resolve field: p"));
+	/* ARRAY JOIN aliases and SELECT aliases are names. */
+	assert_null(strstr(resolve("select a, length(event) as c from events array join [1] as a "
+				   "where c > 1",
+				   false),
+			   "ERR"));
+	assert_non_null(strstr(resolve("select b from events", false), "Unable to resolve"));
+	/* Combinators of allow-listed aggregates are allowed, with If adding an argument. */
+	assert_null(strstr(
+	    resolve("select sumIf(1, event = 'a'), uniqOrNull(event) from events", false), "ERR"));
+	assert_non_null(
+	    strstr(resolve("select sumIf(1) from events", false), "expects 2 arguments, found 1"));
+	/* Raw storage names are not addressable; only the virtual schema is. */
+	assert_non_null(
+	    strstr(resolve("select 1 from person_distinct_id2", false), "Unknown table"));
+	assert_true(sn_hogql_func_count() >= 150);
+}
+
+static void test_resolve_limits(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(resolve("select 1", false), "SELECT 1 LIMIT 100 ;;"));
+	assert_non_null(strstr(resolve("select 1 limit 7", false), "SELECT 1 LIMIT 7 ;;"));
+	assert_non_null(strstr(resolve("select 1 limit 1000000", false), "LIMIT 50000 ;;"));
+	assert_non_null(strstr(resolve("select 1 limit 50000", false), "LIMIT 50000 ;;"));
+	assert_non_null(strstr(resolve("select number from numbers(5) limit number", false),
+			       "LIMIT min2(50000, number) ;;"));
+	/* Each UNION member is limited; subqueries are not. */
+	assert_non_null(strstr(resolve("select 1 union all select 2 limit 3", false),
+			       "SELECT 1 LIMIT 100 UNION ALL SELECT 2 LIMIT 3 ;;"));
+	assert_non_null(strstr(resolve("select x from (select 1 as x)", false),
+			       "SELECT x FROM (SELECT 1 AS x) LIMIT 100 ;;"));
+	/* Options override the defaults. */
+	struct sn_arena a;
+	struct sn_hogql_node *n;
+	struct sn_hogql_error err;
+	const char *q = "select 1 limit 900";
+	struct sn_hogql_resolve_opts o = {.team_id = 1, .default_limit = 10, .max_limit = 500};
+	sn_arena_init(&a, 1u << 20);
+	assert_int_equal(sn_hogql_parse_select(&a, q, strlen(q), &n, &err), 0);
+	assert_int_equal(sn_hogql_resolve(&a, n, q, strlen(q), &o, &err), 0);
+	assert_int_equal(n->sel->limit->ival, 500);
+	sn_arena_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_lexer_tokens), cmocka_unit_test(test_literals),
-	    cmocka_unit_test(test_precedence),	 cmocka_unit_test(test_select_shapes),
-	    cmocka_unit_test(test_errors),	 cmocka_unit_test(test_rejections),
-	    cmocka_unit_test(test_deep_nesting), cmocka_unit_test(test_positions),
+	    cmocka_unit_test(test_lexer_tokens),
+	    cmocka_unit_test(test_literals),
+	    cmocka_unit_test(test_precedence),
+	    cmocka_unit_test(test_select_shapes),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_rejections),
+	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_positions),
 	    cmocka_unit_test(test_arena_limit),
+	    cmocka_unit_test(test_print_canonical),
+	    cmocka_unit_test(test_print_round_trip_cases),
+	    cmocka_unit_test(test_print_round_trip_corpus),
+	    cmocka_unit_test(test_resolve_types),
+	    cmocka_unit_test(test_resolve_errors),
+	    cmocka_unit_test(test_resolve_scopes),
+	    cmocka_unit_test(test_resolve_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

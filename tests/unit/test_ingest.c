@@ -262,15 +262,16 @@ static void test_record_time(void **state)
 
 static uint64_t append_event(struct sn_wal *w, int i, const char *ts)
 {
-	char rec[512];
+	char rec[512], now[32];
+	sn_time_format_rfc3339(sn_now_us(), now); /* "now" drives the flush age */
 	int len =
 	    snprintf(rec, sizeof(rec),
 		     "{\"uuid\":\"0193dc33-e981-7160-b398-%012d\",\"distinct_id\":\"user\\\"%d\","
 		     "\"ip\":\"127.0.0.1\",\"team_id\":%d,\"token\":\"phc_x\","
-		     "\"timestamp\":\"%s\",\"now\":\"2025-01-01T12:00:00.000Z\","
+		     "\"timestamp\":\"%s\",\"now\":\"%s\","
 		     "\"event\":\"ev%d\",\"data\":{\"event\":\"ev%d\",\"properties\":"
 		     "{\"$session_id\":\"s%d\",\"$browser\":\"Firefox\",\"i\":%d}}}",
-		     i, i, 1 + i % 2, ts, i % 3, i % 3, i, i);
+		     i, i, 1 + i % 2, ts, now, i % 3, i % 3, i, i);
 	struct sn_wal_rec r = {SN_WAL_EVENT, rec, (uint32_t)len};
 	uint64_t end;
 	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);

@@ -1,0 +1,250 @@
+/*
+ * schema.c — the virtual database of spec §5 as static tables.
+ *
+ * Users never name storage: a query sees only these tables and fields.
+ * Each table is a const array of field definitions; a field is a typed
+ * column, a JSON properties column (any chain below it is a property,
+ * §4.2), a lazy join to another table (`events.pdi`, `events.session`), a
+ * traverser that aliases a chain (`events.person` = `pdi.person`), or a
+ * virtual sub-table over columns of the same row (`poe`, `goe_N`).
+ * The resolver walks these to type chains like
+ * `events.person.properties.email`; expanding joins into subqueries is the
+ * next step and will read the same definitions.
+ *
+ * Rejected alternative: loading the schema from a JSON file at start-up.
+ * It is part of the query language, changes only with the code, and a
+ * static table cannot fail to load.
+ */
+#include <string.h>
+
+#include "hogql/hogql.h"
+
+#define COL(n, t)                                                 \
+	{                                                         \
+		n, SN_HQT_##t, false, SN_HQFK_COLUMN, NULL, false \
+	}
+#define NCOL(n, t)                                               \
+	{                                                        \
+		n, SN_HQT_##t, true, SN_HQFK_COLUMN, NULL, false \
+	}
+#define HIDDEN(n, t)                                             \
+	{                                                        \
+		n, SN_HQT_##t, false, SN_HQFK_COLUMN, NULL, true \
+	}
+#define JSONCOL(n)                                               \
+	{                                                        \
+		n, SN_HQT_JSON, false, SN_HQFK_JSON, NULL, false \
+	}
+#define LAZY(n, tbl)                                                   \
+	{                                                              \
+		n, SN_HQT_UNKNOWN, false, SN_HQFK_LAZY_JOIN, tbl, true \
+	}
+#define TRAV(n, chain)                                                   \
+	{                                                                \
+		n, SN_HQT_UNKNOWN, false, SN_HQFK_TRAVERSER, chain, true \
+	}
+#define VIRT(n, tbl)                                                 \
+	{                                                            \
+		n, SN_HQT_UNKNOWN, false, SN_HQFK_VIRTUAL, tbl, true \
+	}
+
+static const struct sn_hogql_field_def events[] = {
+    COL("uuid", UUID),
+    COL("event", STRING),
+    JSONCOL("properties"),
+    COL("timestamp", DATETIME),
+    COL("team_id", INT),
+    COL("distinct_id", STRING),
+    COL("elements_chain", STRING),
+    HIDDEN("elements_chain_href", STRING),
+    HIDDEN("elements_chain_texts", ARRAY),
+    HIDDEN("elements_chain_ids", ARRAY),
+    HIDDEN("elements_chain_elements", ARRAY),
+    COL("created_at", DATETIME),
+    COL("$session_id", STRING),
+    HIDDEN("$session_id_uuid", UUID),
+    COL("$window_id", STRING),
+    COL("person_mode", STRING),
+    LAZY("pdi", "person_distinct_ids"),
+    TRAV("person", "pdi.person"),
+    TRAV("person_id", "pdi.person_id"),
+    VIRT("poe", "events_poe"),
+    COL("$group_0", STRING),
+    COL("$group_1", STRING),
+    COL("$group_2", STRING),
+    COL("$group_3", STRING),
+    COL("$group_4", STRING),
+    LAZY("group_0", "groups"),
+    LAZY("group_1", "groups"),
+    LAZY("group_2", "groups"),
+    LAZY("group_3", "groups"),
+    LAZY("group_4", "groups"),
+    VIRT("goe_0", "events_goe"),
+    VIRT("goe_1", "events_goe"),
+    VIRT("goe_2", "events_goe"),
+    VIRT("goe_3", "events_goe"),
+    VIRT("goe_4", "events_goe"),
+    LAZY("session", "sessions"),
+};
+
+/* events.poe: person columns stored on the event row (person-on-events). */
+static const struct sn_hogql_field_def events_poe[] = {
+    COL("id", UUID),
+    COL("created_at", DATETIME),
+    JSONCOL("properties"),
+};
+
+static const struct sn_hogql_field_def events_goe[] = {
+    COL("key", STRING),
+    COL("created_at", DATETIME),
+    JSONCOL("properties"),
+};
+
+static const struct sn_hogql_field_def persons[] = {
+    COL("id", UUID),	   COL("created_at", DATETIME), COL("team_id", INT),
+    JSONCOL("properties"), COL("is_identified", BOOL),	LAZY("pdi", "person_distinct_ids"),
+};
+
+static const struct sn_hogql_field_def raw_persons[] = {
+    COL("id", UUID),	   COL("created_at", DATETIME), COL("team_id", INT),
+    JSONCOL("properties"), COL("is_identified", BOOL),	COL("is_deleted", BOOL),
+    COL("version", INT),
+};
+
+static const struct sn_hogql_field_def pdi[] = {
+    COL("team_id", INT),
+    COL("distinct_id", STRING),
+    COL("person_id", UUID),
+    LAZY("person", "persons"),
+};
+
+static const struct sn_hogql_field_def raw_pdi[] = {
+    COL("team_id", INT),     COL("distinct_id", STRING), COL("person_id", UUID),
+    COL("is_deleted", BOOL), COL("version", INT),
+};
+
+static const struct sn_hogql_field_def groups[] = {
+    COL("index", INT),		 COL("team_id", INT),	      COL("key", STRING),
+    COL("created_at", DATETIME), COL("updated_at", DATETIME), JSONCOL("properties"),
+};
+
+static const struct sn_hogql_field_def sessions[] = {
+    COL("id", STRING),
+    COL("session_id", STRING),
+    COL("team_id", INT),
+    COL("distinct_id", STRING),
+    COL("$start_timestamp", DATETIME),
+    COL("$end_timestamp", DATETIME),
+    COL("$urls", ARRAY),
+    COL("$num_uniq_urls", INT),
+    NCOL("$entry_current_url", STRING),
+    NCOL("$entry_pathname", STRING),
+    NCOL("$entry_hostname", STRING),
+    NCOL("$exit_current_url", STRING),
+    NCOL("$end_current_url", STRING),
+    NCOL("$exit_pathname", STRING),
+    NCOL("$end_pathname", STRING),
+    NCOL("$exit_hostname", STRING),
+    NCOL("$entry_referring_domain", STRING),
+    NCOL("$entry_utm_source", STRING),
+    NCOL("$entry_utm_campaign", STRING),
+    NCOL("$entry_utm_medium", STRING),
+    NCOL("$entry_utm_term", STRING),
+    NCOL("$entry_utm_content", STRING),
+    NCOL("$entry_gclid", STRING),
+    NCOL("$entry_gad_source", STRING),
+    NCOL("$entry_gclsrc", STRING),
+    NCOL("$entry_dclid", STRING),
+    NCOL("$entry_gbraid", STRING),
+    NCOL("$entry_wbraid", STRING),
+    NCOL("$entry_fbclid", STRING),
+    NCOL("$entry_msclkid", STRING),
+    NCOL("$entry_twclid", STRING),
+    NCOL("$entry_li_fat_id", STRING),
+    NCOL("$entry_mc_cid", STRING),
+    NCOL("$entry_igshid", STRING),
+    NCOL("$entry_ttclid", STRING),
+    NCOL("$entry_epik", STRING),
+    NCOL("$entry_qclid", STRING),
+    NCOL("$entry_sccid", STRING),
+    COL("$event_count_map", UNKNOWN),
+    COL("$pageview_count", INT),
+    COL("$autocapture_count", INT),
+    COL("$screen_count", INT),
+    COL("$channel_type", STRING),
+    COL("$session_duration", INT),
+    COL("duration", INT),
+    NCOL("$is_bounce", BOOL),
+};
+
+static const struct sn_hogql_field_def cohort_people[] = {
+    COL("person_id", UUID),
+    COL("cohort_id", INT),
+    COL("team_id", INT),
+    LAZY("person", "persons"),
+};
+
+static const struct sn_hogql_field_def static_cohort_people[] = {
+    COL("person_id", UUID),
+    COL("cohort_id", INT),
+    COL("team_id", INT),
+};
+
+static const struct sn_hogql_field_def numbers[] = {
+    COL("number", INT),
+};
+
+#define TABLE(n, f, guard, fn)                   \
+	{                                        \
+		n, f, SN_ARRAY_LEN(f), guard, fn \
+	}
+
+static const struct sn_hogql_table_def tables[] = {
+    TABLE("events", events, true, false),
+    TABLE("events_poe", events_poe, false, false), /* internal: events.poe */
+    TABLE("events_goe", events_goe, false, false), /* internal: events.goe_N */
+    TABLE("persons", persons, true, false),
+    TABLE("raw_persons", raw_persons, true, false),
+    TABLE("person_distinct_ids", pdi, true, false),
+    TABLE("raw_person_distinct_ids", raw_pdi, true, false),
+    TABLE("person_distinct_id_overrides", raw_pdi, true, false),
+    TABLE("groups", groups, true, false),
+    TABLE("raw_groups", groups, true, false),
+    TABLE("sessions", sessions, true, false),
+    TABLE("raw_sessions", sessions, true, false),
+    TABLE("cohort_people", cohort_people, true, false),
+    TABLE("static_cohort_people", static_cohort_people, true, false),
+    TABLE("numbers", numbers, false, true),
+};
+
+const struct sn_hogql_table_def *sn_hogql_table_find(const char *name)
+{
+	for (size_t i = 0; i < SN_ARRAY_LEN(tables); i++)
+		if (strcmp(tables[i].name, name) == 0 && strncmp(name, "events_", 7) != 0)
+			return &tables[i];
+	return NULL;
+}
+
+/* Internal tables (events.poe, events.goe_N) are reachable only through
+ * their virtual fields. */
+static const struct sn_hogql_table_def *internal_table(const char *name)
+{
+	for (size_t i = 0; i < SN_ARRAY_LEN(tables); i++)
+		if (strcmp(tables[i].name, name) == 0)
+			return &tables[i];
+	return NULL;
+}
+
+const struct sn_hogql_field_def *sn_hogql_table_field(const struct sn_hogql_table_def *t,
+						      const char *name)
+{
+	for (size_t i = 0; i < t->nfields; i++)
+		if (strcmp(t->fields[i].name, name) == 0)
+			return &t->fields[i];
+	return NULL;
+}
+
+const struct sn_hogql_table_def *sn_hogql_table_target(const struct sn_hogql_field_def *f)
+{
+	return f->target ? internal_table(f->target) : NULL;
+}
