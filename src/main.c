@@ -20,6 +20,7 @@
 #include "api/api.h"
 #include "hogql/hogql.h"
 #include "meta/meta.h"
+#include "store/store.h"
 #include "wal/wal.h"
 
 #define SNOUT_VERSION "0.1.0"
@@ -104,6 +105,7 @@ static void usage(FILE *f)
 		"  apikey create         create a personal API key (--email, [--label])\n"
 		"  wal dump              print WAL records as JSON lines ([--from LSN])\n"
 		"  wal stats             print WAL positions and sizes\n"
+		"  store stats|verify    event store sizes per column; full consistency check\n"
 		"  hogql parse [--expr] [--no-positions] TEXT\n"
 		"                        print the HogQL AST as JSON (TEXT - reads stdin)\n"
 		"  hogql print [--expr] TEXT\n"
@@ -318,6 +320,48 @@ static int cmd_apikey(int argc, char **argv)
 	return rc;
 }
 
+static int cmd_store(int argc, char **argv)
+{
+	if (argc < 1 || want_help(argc, argv) ||
+	    (strcmp(argv[0], "stats") != 0 && strcmp(argv[0], "verify") != 0)) {
+		printf("Usage:\n  snout store stats [--data-dir DIR]\n"
+		       "  snout store verify [--data-dir DIR]\n\n"
+		       "stats prints parts, rows, bytes per row and per column, and shredded "
+		       "property keys as JSON.\nverify reads every part and granule, checks "
+		       "checksums, sort order and the indexes, and exits 1 on any problem.\n");
+		return argc >= 1 && want_help(argc, argv) ? 0 : 2;
+	}
+	struct sn_config cfg;
+	if (load_cfg("store", argc - 1, argv + 1, &cfg))
+		return 2;
+	char dir[1200];
+	snprintf(dir, sizeof(dir), "%s/store", cfg.data_dir);
+	struct sn_buf b;
+	struct sn_err err = {0};
+	sn_buf_init(&b, 0);
+	int rc = 0;
+	if (argv[0][0] == 's') {
+		if (sn_store_stats_json(dir, &b, &err))
+			rc = die("store stats", err.msg);
+		else
+			printf("%s\n", b.data);
+	} else {
+		uint64_t parts, rows, problems;
+		if (sn_store_verify(dir, &b, &parts, &rows, &problems, &err)) {
+			rc = die("store verify", err.msg);
+		} else {
+			if (b.len)
+				fputs(b.data, stdout);
+			printf("%llu part(s), %llu row(s), %llu problem(s)\n",
+			       (unsigned long long)parts, (unsigned long long)rows,
+			       (unsigned long long)problems);
+			rc = problems ? 1 : 0;
+		}
+	}
+	sn_buf_release(&b);
+	return rc;
+}
+
 static int cmd_wal(int argc, char **argv)
 {
 	static const char *const mine[] = {"--from", NULL};
@@ -477,6 +521,8 @@ int main(int argc, char **argv)
 		return cmd_apikey(argc - 2, argv + 2);
 	if (strcmp(cmd, "wal") == 0)
 		return cmd_wal(argc - 2, argv + 2);
+	if (strcmp(cmd, "store") == 0)
+		return cmd_store(argc - 2, argv + 2);
 	if (strcmp(cmd, "hogql") == 0)
 		return cmd_hogql(argc - 2, argv + 2);
 	fprintf(stderr, "snout: unknown command '%s' (see snout --help)\n", cmd);

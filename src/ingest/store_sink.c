@@ -355,6 +355,15 @@ static int recover(struct sn_store_sink *s, uint64_t *resume_lsn, struct sn_err 
 	while ((de = readdir(d))) {
 		int32_t m;
 		uint64_t id;
+		size_t len = strlen(de->d_name);
+		if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) {
+			/* A part write cut short by a crash: never renamed, never counted. */
+			char path[1400];
+			snprintf(path, sizeof(path), "%s/%s", s->dir, de->d_name);
+			if (unlink(path) == 0)
+				sn_log_warn("store: removed %s, a part write cut short", path);
+			continue;
+		}
 		if (parse_part_name(de->d_name, &m, &id))
 			continue;
 		if (id > top) {

@@ -270,4 +270,17 @@ void sn_part_granules_for_team(const struct sn_part *p, int64_t team_id, int32_t
 bool sn_part_granule_overlaps_time(const struct sn_part *p, size_t g, int64_t ts_min_us,
 				   int64_t ts_max_us);
 
+/* ---- whole-store inspection (inspect.c) ---------------------------------------------- */
+
+/* Appends a JSON object describing the parts in dir: counts, bytes, bytes per
+ * row, per-column compressed/encoded sizes and ratios, shredded keys. An
+ * absent directory is an empty store. */
+int sn_store_stats_json(const char *dir, struct sn_buf *out, struct sn_err *err);
+/* Reads every part and granule of dir and checks checksums, decoding, sort
+ * order, the sparse index and min/max timestamps against the rows, months,
+ * and leftover temporary files; one line per problem goes to report.
+ * Returns 0 when it could look (problems are counted, not errors). */
+int sn_store_verify(const char *dir, struct sn_buf *report, uint64_t *nparts, uint64_t *nrows,
+		    uint64_t *nproblems, struct sn_err *err);
+
 #endif

@@ -1188,6 +1188,59 @@ static void test_fuzz_seeds(void **state)
 	rm_rf(dir);
 }
 
+/* snout store stats / verify over a directory of parts. */
+static void test_inspect(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], path[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	write_small_part(dir, 3000, 512, SN_CODEC_DEFAULT, path, sizeof(path), NULL);
+	struct sn_buf rep, stats;
+	sn_buf_init(&rep, 0);
+	sn_buf_init(&stats, 0);
+	uint64_t parts, rows, problems;
+	assert_int_equal(sn_store_verify(dir, &rep, &parts, &rows, &problems, NULL), 0);
+	assert_int_equal(parts, 1);
+	assert_int_equal(rows, 3000);
+	assert_int_equal(problems, 0);
+	assert_int_equal(sn_store_stats_json(dir, &stats, NULL), 0);
+	struct json_object *o;
+	assert_int_equal(sn_json_parse(stats.data, stats.len, &o, NULL), 0);
+	assert_int_equal(json_object_get_int64(json_object_object_get(o, "rows")), 3000);
+	assert_int_equal(json_object_get_int64(json_object_object_get(o, "parts")), 1);
+	assert_true(json_object_array_length(json_object_object_get(o, "columns")) >= 11);
+	json_object_put(o);
+
+	/* A flipped byte in the middle of the column data is found. */
+	size_t len;
+	char *bytes = read_file(path, &len);
+	bytes[len / 3] ^= 0x5a;
+	write_file(path, bytes, len);
+	free(bytes);
+	sn_buf_reset(&rep);
+	assert_int_equal(sn_store_verify(dir, &rep, &parts, &rows, &problems, NULL), 0);
+	assert_true(problems > 0);
+	assert_non_null(strstr(rep.data, SN_PART_SUFFIX));
+
+	/* A leftover temporary file is reported. */
+	char tmp[PATH_MAX + 8];
+	snprintf(tmp, sizeof(tmp), "%s/209901_0000000000000001.snp.tmp", dir);
+	write_file(tmp, "x", 1);
+	sn_buf_reset(&rep);
+	uint64_t before = problems;
+	assert_int_equal(sn_store_verify(dir, &rep, &parts, &rows, &problems, NULL), 0);
+	assert_int_equal(problems, before + 1);
+	assert_non_null(strstr(rep.data, "leftover temporary file"));
+	sn_buf_release(&rep);
+	sn_buf_release(&stats);
+	/* A missing store is an empty one. */
+	char none[PATH_MAX + 8];
+	snprintf(none, sizeof(none), "%s/none", dir);
+	assert_int_equal(sn_store_verify(none, NULL, &parts, &rows, &problems, NULL), 0);
+	assert_int_equal(parts + rows + problems, 0);
+	rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1207,6 +1260,7 @@ int main(void)
 	    cmocka_unit_test(test_single_row_and_flush_atomicity),
 	    cmocka_unit_test(test_shredding),
 	    cmocka_unit_test(test_fuzz_seeds),
+	    cmocka_unit_test(test_inspect),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
