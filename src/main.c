@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "exec/exec.h"
 #include "hogql/hogql.h"
 #include "meta/meta.h"
 #include "store/store.h"
@@ -111,7 +112,8 @@ static void usage(FILE *f)
 		"  hogql print [--expr] TEXT\n"
 		"                        print the query back as canonical HogQL\n"
 		"  hogql resolve [--expr] TEXT\n"
-		"                        resolve names and types; the typed AST as JSON\n\n"
+		"                        resolve names and types; the typed AST as JSON\n"
+		"  query --team ID [--format json|tsv] SQL  run HogQL on the local store\n\n"
 		"Run `snout <command> --help` for details.\n\n",
 		SNOUT_VERSION);
 	sn_config_usage(f);
@@ -497,6 +499,54 @@ static int cmd_hogql(int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
+/* snout query: runs one HogQL SELECT on the local store of a team. */
+static int cmd_query(int argc, char **argv)
+{
+	static const char *const mine[] = {"--team", "--format", "--time-limit-ms", NULL};
+	struct opts o;
+	struct sn_err e = {0};
+	if (want_help(argc, argv) || split_opts(argc, argv, mine, &o, &e) || !o.nrest ||
+	    !opt_get(&o, "--team") || strncmp(o.rest[o.nrest - 1], "--", 2) == 0) {
+		fprintf(stderr,
+			"%s%sUsage: snout query --team ID [--format json|tsv] "
+			"[--time-limit-ms N] [--data-dir DIR] 'SELECT ...'\n",
+			e.msg, e.msg[0] ? "\n" : "");
+		return want_help(argc, argv) ? 0 : 2;
+	}
+	const char *fmt = opt_get(&o, "--format") ? opt_get(&o, "--format") : "json";
+	if (strcmp(fmt, "json") != 0 && strcmp(fmt, "tsv") != 0)
+		return die("query", "--format must be json or tsv");
+	const char *tl = opt_get(&o, "--time-limit-ms");
+	struct sn_config cfg;
+	if (load_cfg("query", o.nrest - 1, o.rest, &cfg))
+		return 2;
+	char dir[1200];
+	snprintf(dir, sizeof(dir), "%s/store", cfg.data_dir);
+	const char *text = o.rest[o.nrest - 1];
+	struct sn_exec_opts xo = {.store_dir = dir,
+				  .team_id = atoll(opt_get(&o, "--team")),
+				  .time_limit_us = tl ? atoll(tl) * 1000 : 0};
+	struct sn_exec_result res;
+	struct sn_hogql_error herr = {0};
+	struct sn_buf out;
+	sn_buf_init(&out, (size_t)1 << 30);
+	int rc = sn_exec_query(&xo, text, strlen(text), &res, &herr);
+	if (rc == 0) {
+		rc = strcmp(fmt, "tsv") == 0 ? sn_exec_result_tsv(&out, &res)
+					     : sn_exec_result_json(&out, &res);
+		sn_exec_result_release(&res);
+		if (out.data)
+			fputs(out.data, stdout);
+		if (strcmp(fmt, "tsv") != 0)
+			fputc('\n', stdout);
+	} else {
+		sn_hogql_error_json(&out, &herr);
+		printf("%s\n", out.data ? out.data : "{}");
+	}
+	sn_buf_release(&out);
+	return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -525,6 +575,8 @@ int main(int argc, char **argv)
 		return cmd_store(argc - 2, argv + 2);
 	if (strcmp(cmd, "hogql") == 0)
 		return cmd_hogql(argc - 2, argv + 2);
+	if (strcmp(cmd, "query") == 0)
+		return cmd_query(argc - 2, argv + 2);
 	fprintf(stderr, "snout: unknown command '%s' (see snout --help)\n", cmd);
 	return 2;
 }

@@ -63,7 +63,16 @@ DELAY=$(python3 -c "print(max(1, int(1000 * $HALF_CONNS / ($MAX_RPS / 2)) - 2))"
 HALF=$(run_wrk $HALF_CONNS "$DURATION" "$DELAY")
 HALF_EPS=$(python3 -c "print(int($(field "$HALF" req_per_s) * $BATCH))")
 WAL=$("$BUILD/snout" wal stats --data-dir "$W/data")
+# Ingest (WAL → parts) runs inside the server during the load; after it,
+# time how long the backlog takes to drain.
+lag() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1=="snout_ingest_lag_events" {print $2}'; }
+LAG0=$(lag); T0=$(date +%s.%N)
+while [ "$(lag)" != 0 ]; do sleep 0.2; done
+T1=$(date +%s.%N)
+DRAIN=$(python3 -c "print(f'{$T1 - $T0:.1f}')")
+DRAIN_RATE=$(python3 -c "d=$T1-$T0; print(int($LAG0 / d) if d > 0.3 else 'n/a')")
 kill -TERM $SPID; wait $SPID || true; trap - EXIT
+STORE=$("$BUILD/snout" store stats --data-dir "$W/data" | python3 -c "import json,sys; d=json.load(sys.stdin); print(f\"{d['rows']} rows in {d['parts']} parts, {d['bytes_per_row']} bytes/event\")")
 [ "${KEEP:-0}" = 1 ] || rm -rf "$W/data"   # GBs of WAL
 ACK=$(python3 -c "print(int(($(field "$MAX" requests) - $(field "$MAX" non2xx)) * $BATCH))")
 
@@ -73,6 +82,7 @@ echo "  max throughput:   $MAX_EPS events/s acknowledged durable ($CONNS conns; 
 echo "  half rate:        $HALF_EPS events/s (target $((MAX_EPS / 2))) from $HALF_CONNS paced conns (delay ${DELAY} ms); p50 $(field "$HALF" p50_ms) ms, p99 $(field "$HALF" p99_ms) ms"
 echo "  idle RSS:         $((IDLE_RSS_KB / 1024)) MB; peak RSS under load $((PEAK_RSS_KB / 1024)) MB"
 echo "  WAL after run:    $WAL (acknowledged in the max run alone: $ACK events)"
+echo "  ingest backlog:   $LAG0 events after the runs, drained in ${DRAIN}s ($DRAIN_RATE events/s alone); store: $STORE"
 
 if [ "${SKIP_CH:-0}" != 1 ] && command -v clickhouse-server >/dev/null; then
   "$SHARED/stop_all.sh" >/dev/null 2>&1 || true

@@ -1,0 +1,38 @@
+/*
+ * agg.h — GROUP BY state shared by exec.c and agg.c (internal).
+ */
+#ifndef SN_EXEC_AGG_H
+#define SN_EXEC_AGG_H
+
+#include "exec/exec_internal.h"
+
+struct astate;
+
+struct aggrun {
+	const node_t *key_nodes[XMAX_KEYS];
+	char *key_text[XMAX_KEYS];
+	uint8_t key_t[XMAX_KEYS];
+	bool key_nullable[XMAX_KEYS];
+	size_t nkeys;
+	struct xagg aggs[XMAX_AGGS];
+	size_t naggs;
+
+	struct gtab tab;
+	struct sn_buf scratch;
+	size_t ngroups, gcap, key_stride;
+	struct sn_exec_value *keys; /* ngroups * nkeys */
+	struct astate *states;	    /* ngroups * naggs */
+};
+
+int agg_init(struct xctx *c, struct aggrun *g);
+void agg_release(struct aggrun *g);
+/* Adds the current batch (c->n rows) to the groups. */
+int agg_batch(struct xctx *c, struct aggrun *g);
+/* The single group of an aggregate without GROUP BY over no rows. */
+int agg_batch_empty_group(struct xctx *c, struct aggrun *g);
+/* One vector per key and per aggregate, one row per group (batch arena). */
+int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv);
+/* Sets res_t/res_nullable from arg_t/arg_nullable; errors for bad types. */
+int agg_type(struct xctx *c, struct xagg *ag);
+
+#endif

@@ -1,0 +1,1084 @@
+/*
+ * exec.c — the query driver: plan one SELECT over `events`, scan the
+ * parts of one team with granule pruning, feed batches to projection or
+ * aggregation, then DISTINCT, ORDER BY and OFFSET/LIMIT.
+ *
+ * Plan. The statement shape is checked first (one SELECT, FROM events, no
+ * joins, CTEs, windows ...), then every expression is walked to list the
+ * columns and property keys it reads, marking those WHERE needs. Top-level
+ * AND terms of WHERE that bound `timestamp` or `toDate(timestamp)` by
+ * constants become a time range for pruning. Finally every expression is
+ * evaluated once over an empty batch: that types the result columns (so a
+ * query over no data still has types) and reports unsupported constructs
+ * and type errors whether or not any row exists.
+ *
+ * Scan. For each part, sn_part_granules_for_team gives the granule range
+ * that can hold the team within the day range; granules whose min/max
+ * timestamp miss the range are skipped; the rest are read in runs of a few
+ * granules (opts.run_granules). Per run:
+ *
+ *   team_id ─▶ rows of the team (idx0) ─▶ WHERE columns, gathered ─▶ WHERE
+ *          ─▶ matching rows (idx) ─▶ other columns, gathered ─▶ batch
+ *
+ * so columns only the projection needs are not even decoded for runs in
+ * which nothing matches, and no expression ever sees another team's row.
+ * Each run has its own scratch arena, released after the run; what
+ * outlives it (group keys, result rows) is copied to the query arena.
+ *
+ * Rows. Without ORDER BY, the scan stops once OFFSET + LIMIT + 1 rows
+ * exist (the +1 answers hasMore). With ORDER BY all rows are kept and
+ * sorted (top-N is future work); the memory budget bounds them.
+ *
+ * Rejected alternative: evaluating expressions row at a time over a
+ * decoded row struct. Simpler, but it re-dispatches on node kind per row
+ * and per node; vectors keep the per-row work to tight loops.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "exec/agg.h"
+
+#define MAX_SELECT 256
+#define MAX_ORDER  32
+#define MAX_PARTS  100000
+
+struct rows {
+	struct sn_exec_value *v; /* n * width */
+	size_t n, cap, width;
+};
+
+struct plan {
+	const struct sn_hogql_select *sel;
+	bool agg;
+	struct aggrun g;
+	int64_t limit, offset;
+	int64_t ts_lo, ts_hi; /* inclusive µs bounds from WHERE */
+	const node_t *order[MAX_ORDER];
+	bool desc[MAX_ORDER], nulls_first[MAX_ORDER];
+	size_t norder;
+	size_t nsel;
+	uint8_t col_t[MAX_SELECT];
+	bool col_nullable[MAX_SELECT];
+	struct rows rows;
+	struct gtab distinct;
+	struct sn_buf scratch;
+	bool done; /* enough rows for LIMIT */
+};
+
+/* ---- tree walks -------------------------------------------------------------------- */
+
+typedef int (*visit_fn)(struct xctx *c, struct plan *p, const node_t *n, void *arg);
+
+static int walk(struct xctx *c, struct plan *p, const node_t *n, visit_fn fn, void *arg);
+
+static int walk_list(struct xctx *c, struct plan *p, const struct sn_hogql_list *l, visit_fn fn,
+		     void *arg)
+{
+	for (size_t i = 0; i < l->n && !c->rc; i++)
+		walk(c, p, l->items[i], fn, arg);
+	return c->rc;
+}
+
+/* Calls fn on n; fn returns 1 to stop descending, 0 to continue. */
+static int walk(struct xctx *c, struct plan *p, const node_t *n, visit_fn fn, void *arg)
+{
+	if (!n || c->rc)
+		return c->rc;
+	int r = fn(c, p, n, arg);
+	if (r)
+		return r < 0 ? c->rc : 0;
+	if (n->kind == SN_HQ_SELECT || n->kind == SN_HQ_SELECT_SET)
+		return 0; /* subqueries are rejected when evaluated */
+	walk(c, p, n->a, fn, arg);
+	walk(c, p, n->b, fn, arg);
+	walk(c, p, n->c, fn, arg);
+	walk(c, p, n->d, fn, arg);
+	walk_list(c, p, &n->list, fn, arg);
+	walk_list(c, p, &n->list2, fn, arg);
+	walk_list(c, p, &n->list3, fn, arg);
+	return c->rc;
+}
+
+static char *print_text(struct xctx *c, const node_t *n)
+{
+	struct sn_buf b;
+	sn_buf_init(&b, 1 << 20);
+	char *out = NULL;
+	if (sn_hogql_print_expr(&b, n) >= 0)
+		out = sn_arena_strdup(c->qa, b.data ? b.data : "");
+	sn_buf_release(&b);
+	if (!out)
+		xnomem(c);
+	return out;
+}
+
+/* ---- columns ---------------------------------------------------------------------------- */
+
+static int add_col(struct xctx *c, const node_t *at, const char *name, bool is_prop, bool in_where)
+{
+	for (size_t i = 0; i < c->ncols; i++)
+		if (c->cols[i].is_prop == is_prop && strcmp(c->cols[i].name, name) == 0) {
+			c->cols[i].in_where |= in_where;
+			return 0;
+		}
+	if (c->ncols >= XMAX_COLS)
+		return xfail(c, at, SN_ERR_INVALID, "QueryError",
+			     "Query reads too many columns (at most %d)", XMAX_COLS);
+	struct xcol *x = &c->cols[c->ncols++];
+	memset(x, 0, sizeof(*x));
+	x->name = name;
+	x->is_prop = is_prop;
+	x->in_where = in_where;
+	if (is_prop) {
+		x->t = SN_XT_STRING;
+		x->nullable = true;
+	} else if (strcmp(name, SN_COL_NAME_UUID) == 0) {
+		x->t = SN_XT_UUID;
+	} else if (strcmp(name, SN_COL_NAME_TEAM_ID) == 0) {
+		x->t = SN_XT_INT;
+	} else if (strcmp(name, SN_COL_NAME_TIMESTAMP) == 0 ||
+		   strcmp(name, SN_COL_NAME_CREATED_AT) == 0) {
+		x->t = SN_XT_DATETIME;
+	} else {
+		x->t = SN_XT_STRING;
+		x->whole_props = strcmp(name, SN_COL_NAME_PROPERTIES) == 0;
+		x->nullable = strcmp(name, SN_COL_NAME_SESSION_ID) == 0 ||
+			      strcmp(name, SN_COL_NAME_WINDOW_ID) == 0;
+	}
+	return 0;
+}
+
+static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg)
+{
+	bool in_where = arg != NULL;
+	if (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS) {
+		const node_t *t = follow_alias(p->sel, n);
+		if (t != n && c->depth < XMAX_DEPTH) {
+			c->depth++;
+			walk(c, p, t, visit_cols, arg);
+			c->depth--;
+		}
+		return 1;
+	}
+	bool bad;
+	const char *key = prop_key(n, &bad);
+	if (key) {
+		add_col(c, n, key, true, in_where);
+		return 1;
+	}
+	const char *col = field_column(n);
+	if (col) {
+		add_col(c, n, col, false, in_where);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- time range from WHERE --------------------------------------------------------- */
+
+static bool is_ts(const node_t *n)
+{
+	const char *col = n ? field_column(n) : NULL;
+	return col && strcmp(col, SN_COL_NAME_TIMESTAMP) == 0;
+}
+
+static bool is_todate_ts(const node_t *n)
+{
+	return n && n->kind == SN_HQ_CALL && strcmp(n->name, "toDate") == 0 && n->list.n == 1 &&
+	       is_ts(n->list.items[0]);
+}
+
+static bool const_time(const node_t *n, int64_t *us, bool *date_only)
+{
+	if (n && n->kind == SN_HQ_CALL && n->list.n == 1 &&
+	    (strcmp(n->name, "toDateTime") == 0 || strcmp(n->name, "toDate") == 0))
+		n = n->list.items[0];
+	if (!n || n->kind != SN_HQ_CONSTANT || n->ctype != SN_HQC_STRING)
+		return false;
+	return parse_datetime(n->sval, strlen(n->sval), us, date_only);
+}
+
+static void bound(struct plan *p, const node_t *lhs, const char *op, const node_t *rhs)
+{
+	static const int64_t day = 86400LL * 1000000;
+	int64_t us;
+	bool date_only;
+	if (!const_time(rhs, &us, &date_only))
+		return;
+	int64_t lo = INT64_MIN, hi = INT64_MAX;
+	if (is_ts(lhs)) {
+		if (strcmp(op, ">=") == 0)
+			lo = us;
+		else if (strcmp(op, ">") == 0)
+			lo = us + 1;
+		else if (strcmp(op, "<") == 0)
+			hi = us - 1;
+		else if (strcmp(op, "<=") == 0)
+			hi = us;
+		else if (strcmp(op, "==") == 0)
+			lo = hi = us;
+	} else if (is_todate_ts(lhs) && date_only) {
+		int64_t d = floor_div(us, day);
+		if (strcmp(op, ">=") == 0)
+			lo = d * day;
+		else if (strcmp(op, ">") == 0)
+			lo = (d + 1) * day;
+		else if (strcmp(op, "<") == 0)
+			hi = d * day - 1;
+		else if (strcmp(op, "<=") == 0)
+			hi = (d + 1) * day - 1;
+		else if (strcmp(op, "==") == 0) {
+			lo = d * day;
+			hi = (d + 1) * day - 1;
+		}
+	}
+	if (lo > p->ts_lo)
+		p->ts_lo = lo;
+	if (hi < p->ts_hi)
+		p->ts_hi = hi;
+}
+
+static void time_range(struct plan *p, const node_t *w)
+{
+	if (!w)
+		return;
+	if (w->kind == SN_HQ_AND) {
+		for (size_t i = 0; i < w->list.n; i++)
+			time_range(p, w->list.items[i]);
+	} else if (w->kind == SN_HQ_COMPARE) {
+		static const char *const flip[][2] = {
+		    {">=", "<="}, {">", "<"}, {"<=", ">="}, {"<", ">"}, {"==", "=="}};
+		bound(p, w->a, w->op, w->b);
+		for (size_t i = 0; i < SN_ARRAY_LEN(flip); i++)
+			if (strcmp(w->op, flip[i][0]) == 0)
+				bound(p, w->b, flip[i][1], w->a);
+	} else if (w->kind == SN_HQ_BETWEEN && !w->flag) {
+		bound(p, w->a, ">=", w->b);
+		bound(p, w->a, "<=", w->c);
+	}
+}
+
+/* ---- aggregates and GROUP BY --------------------------------------------------------- */
+
+static int visit_aggs(struct xctx *c, struct plan *p, const node_t *n, void *arg)
+{
+	(void)arg;
+	if (!is_aggregate_call(n))
+		return 0;
+	struct aggrun *g = &p->g;
+	char *text = print_text(c, n);
+	if (!text)
+		return -1;
+	for (size_t i = 0; i < g->naggs; i++)
+		if (strcmp(g->aggs[i].text, text) == 0)
+			return 1;
+	if (g->naggs >= XMAX_AGGS) {
+		xfail(c, n, SN_ERR_INVALID, "QueryError", "Too many aggregates (at most %d)",
+		      XMAX_AGGS);
+		return -1;
+	}
+	static const struct {
+		const char *name;
+		uint8_t kind;
+		int nargs;
+		bool cond;
+	} fns[] = {
+	    {"count", AGG_COUNT, 0, false},    {"countIf", AGG_COUNT, 0, true},
+	    {"uniq", AGG_UNIQ, 1, false},      {"uniqIf", AGG_UNIQ, 1, true},
+	    {"uniqExact", AGG_UNIQ, 1, false}, {"uniqExactIf", AGG_UNIQ, 1, true},
+	    {"sum", AGG_SUM, 1, false},	       {"sumIf", AGG_SUM, 1, true},
+	    {"avg", AGG_AVG, 1, false},	       {"avgIf", AGG_AVG, 1, true},
+	    {"min", AGG_MIN, 1, false},	       {"minIf", AGG_MIN, 1, true},
+	    {"max", AGG_MAX, 1, false},	       {"maxIf", AGG_MAX, 1, true},
+	    {"any", AGG_ANY, 1, false},	       {"anyIf", AGG_ANY, 1, true},
+	};
+	struct xagg ag = {.call = n, .text = text};
+	bool found = false;
+	size_t nargs = n->list.n;
+	const node_t *const *args = (const node_t *const *)n->list.items;
+	if (nargs == 1 && args[0]->kind == SN_HQ_FIELD && args[0]->ref_kind == SN_HQR_ASTERISK)
+		nargs = 0; /* count(*) */
+	for (size_t i = 0; i < SN_ARRAY_LEN(fns) && !found; i++) {
+		if (strcasecmp(fns[i].name, n->name) != 0)
+			continue;
+		found = true;
+		ag.kind = fns[i].kind;
+		size_t want = (size_t)fns[i].nargs + fns[i].cond;
+		if (ag.kind == AGG_COUNT && !fns[i].cond && nargs == 1) {
+			ag.kind =
+			    n->flag ? AGG_UNIQ : AGG_COUNT_X; /* count(x), count(DISTINCT x) */
+			want = 1;
+		} else if (n->flag) {
+			xunsupported(c, n, "DISTINCT inside this aggregate");
+			return -1;
+		}
+		if (nargs != want) {
+			xfail(c, n, SN_ERR_INVALID, "QueryError",
+			      "Aggregate function %s expects %zu argument%s, found %zu", n->name,
+			      want, want == 1 ? "" : "s", nargs);
+			return -1;
+		}
+		ag.arg = want > (size_t)fns[i].cond ? args[0] : NULL;
+		ag.cond = fns[i].cond ? args[nargs - 1] : NULL;
+	}
+	if (!found || n->has_list2 || n->a || n->list3.n) {
+		char what[160];
+		snprintf(what, sizeof(what), "aggregate %s()%s", n->name,
+			 found ? " with parameters, FILTER or ORDER BY" : "");
+		xunsupported(c, n, what);
+		return -1;
+	}
+	/* No aggregate inside an aggregate. */
+	for (size_t i = 0; i < n->list.n; i++) {
+		const node_t *inner = NULL;
+		if (is_aggregate_call(n->list.items[i]))
+			inner = n->list.items[i];
+		if (inner) {
+			xfail(c, inner, SN_ERR_INVALID, "QueryError",
+			      "Aggregate function %s() found inside another aggregate function",
+			      inner->name);
+			return -1;
+		}
+	}
+	g->aggs[g->naggs++] = ag;
+	return 1;
+}
+
+struct bindctx {
+	struct vec *keyv, *aggv;
+};
+
+static int add_bind(struct xctx *c, const node_t *n, struct vec *v)
+{
+	if (c->nbinds >= XMAX_BINDS)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Query has too many grouped expressions");
+	c->binds[c->nbinds++] = (struct xbind){n, v};
+	return 0;
+}
+
+static int visit_binds(struct xctx *c, struct plan *p, const node_t *n, void *arg)
+{
+	struct bindctx *b = arg;
+	if (n->kind == SN_HQ_ALIAS || (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS))
+		return 0;
+	if (n->kind == SN_HQ_CONSTANT)
+		return 1;
+	char *text = print_text(c, n);
+	if (!text)
+		return -1;
+	for (size_t k = 0; k < p->g.nkeys; k++)
+		if (strcmp(p->g.key_text[k], text) == 0)
+			return add_bind(c, n, &b->keyv[k]) ? -1 : 1;
+	if (is_aggregate_call(n)) {
+		for (size_t a = 0; a < p->g.naggs; a++)
+			if (strcmp(p->g.aggs[a].text, text) == 0)
+				return add_bind(c, n, &b->aggv[a]) ? -1 : 1;
+		xfail(c, n, SN_ERR_INTERNAL, "QueryError", "aggregate %s was not planned", text);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- statement checks ----------------------------------------------------------------- */
+
+static int const_int(struct xctx *c, const node_t *n, int64_t *out)
+{
+	if (n->kind == SN_HQ_CONSTANT && n->ctype == SN_HQC_INT && n->ival >= 0) {
+		*out = n->ival;
+		return 0;
+	}
+	if (n->kind == SN_HQ_CALL && strcmp(n->name, "min2") == 0 && n->list.n == 2) {
+		int64_t a, b;
+		if (const_int(c, n->list.items[0], &a) || const_int(c, n->list.items[1], &b))
+			return c->rc;
+		*out = a < b ? a : b;
+		return 0;
+	}
+	return xunsupported(c, n, "LIMIT and OFFSET other than non-negative integer constants");
+}
+
+static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
+{
+	if (root->kind != SN_HQ_SELECT)
+		return xunsupported(c, root, "UNION and other set operations");
+	const struct sn_hogql_select *s = root->sel;
+	p->sel = c->sel = s;
+	const node_t *j = s->select_from;
+	if (s->has_ctes)
+		return xunsupported(c, s->ctes.items[0], "WITH (CTEs)");
+	if (!j)
+		return xunsupported(c, root, "SELECT without FROM");
+	if (!j->a || j->a->kind != SN_HQ_FIELD || j->a->strs.n != 1 ||
+	    strcmp(j->a->strs.items[0], "events") != 0)
+		return xunsupported(c, j->a ? j->a : j, "tables other than events, and subqueries");
+	if (j->c || j->b)
+		return xunsupported(c, j->c ? j->c : j, "JOIN");
+	if (j->d)
+		return xunsupported(c, j->d, "SAMPLE");
+	if (j->flag)
+		return xunsupported(c, j, "FINAL");
+	if (s->array_join_op)
+		return xunsupported(c, root, "ARRAY JOIN");
+	if (s->prewhere)
+		return xunsupported(c, s->prewhere, "PREWHERE");
+	if (s->qualify)
+		return xunsupported(c, s->qualify, "QUALIFY");
+	if (s->nwindows)
+		return xunsupported(c, root, "WINDOW");
+	if (s->limit_by)
+		return xunsupported(c, s->limit_by, "LIMIT BY");
+	if (s->limit_with_ties)
+		return xunsupported(c, root, "WITH TIES");
+	if (s->group_by_mode)
+		return xunsupported(c, root, "GROUP BY ROLLUP/CUBE/ALL");
+	if (s->select.n > MAX_SELECT || s->order_by.n > MAX_ORDER || s->group_by.n > XMAX_KEYS)
+		return xfail(c, root, SN_ERR_INVALID, "QueryError",
+			     "Too many SELECT, ORDER BY or GROUP BY expressions");
+	p->nsel = s->select.n;
+	p->limit = SN_HOGQL_DEFAULT_LIMIT;
+	if (s->limit && const_int(c, s->limit, &p->limit))
+		return c->rc;
+	if (s->offset && const_int(c, s->offset, &p->offset))
+		return c->rc;
+	for (size_t i = 0; i < s->order_by.n; i++) {
+		const node_t *o = s->order_by.items[i];
+		p->order[i] = o->a;
+		p->desc[i] = o->op && strcmp(o->op, "DESC") == 0;
+		/* The AST drops NULLS FIRST/LAST (as PostHog's does); read it from
+		 * the text after the expression. ClickHouse's default is last. */
+		if (o->has_pos && o->a->has_pos && o->end > o->a->end && o->end <= c->len) {
+			char tail[64];
+			size_t k = 0;
+			for (uint32_t b = o->a->end; b < o->end && k + 1 < sizeof(tail); b++) {
+				char ch = (char)tolower((unsigned char)c->src[b]);
+				if (isspace((unsigned char)ch) && (k == 0 || tail[k - 1] == ' '))
+					continue;
+				tail[k++] = isspace((unsigned char)ch) ? ' ' : ch;
+			}
+			tail[k] = 0;
+			p->nulls_first[i] = strstr(tail, "nulls first") != NULL;
+		}
+	}
+	p->norder = s->order_by.n;
+	p->ts_lo = INT64_MIN;
+	p->ts_hi = INT64_MAX;
+	time_range(p, s->where);
+	return 0;
+}
+
+/* ---- reading columns ------------------------------------------------------------------ */
+
+static int read_raw(struct xctx *c, struct sn_part *part, const struct xcol *x, size_t g0,
+		    size_t g1, struct sn_colvec *cv, bool *missing)
+{
+	struct sn_err e = {0};
+	int rc;
+	*missing = false;
+	if (x->is_prop) {
+		rc = sn_part_read_property(part, x->name, g0, g1, c->ba, cv, &e);
+	} else if (x->whole_props) {
+		rc = sn_part_read_properties(part, g0, g1, c->ba, cv, &e);
+	} else {
+		int ci = sn_part_find_column(part, x->name);
+		if (ci < 0) {
+			*missing = true;
+			return 0;
+		}
+		rc = sn_part_read_column(part, (size_t)ci, g0, g1, c->ba, cv, &e);
+	}
+	if (rc == SN_ERR_NOMEM)
+		return xnomem(c);
+	if (rc)
+		return xfail(c, NULL, rc, "QueryError", "reading column %s: %s", x->name, e.msg);
+	return 0;
+}
+
+/* Gathers rows idx of a raw column into x->v with the column's static type. */
+static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv, bool missing,
+		      const uint32_t *idx, size_t m)
+{
+	struct vec *v = &x->v;
+	if (vec_make(c, v, x->t, x->nullable, m))
+		return c->rc;
+	if (missing) {
+		if (!x->nullable)
+			return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
+				     "a part has no column %s", x->name);
+		memset(v->nulls, 1, m);
+		return 0;
+	}
+	bool text_ok = cv->type == SN_COL_STRING && (x->t == SN_XT_STRING);
+	bool int_ok = (cv->type == SN_COL_INT64 && x->t == SN_XT_INT) ||
+		      (cv->type == SN_COL_DATETIME && x->t == SN_XT_DATETIME);
+	bool uuid_ok = cv->type == SN_COL_UUID && x->t == SN_XT_UUID;
+	if (!text_ok && !int_ok && !uuid_ok)
+		return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
+			     "column %s has an unexpected type in a part", x->name);
+	char *ubuf = uuid_ok ? xalloc(c, c->ba, m * 36) : NULL;
+	if (uuid_ok && !ubuf)
+		return c->rc;
+	for (size_t k = 0; k < m; k++) {
+		uint32_t r = idx[k];
+		bool null = cv->nulls && cv->nulls[r];
+		if (v->nulls)
+			v->nulls[k] = null;
+		if (null)
+			continue;
+		if (text_ok) {
+			v->s[k] = cv->str[r];
+		} else if (int_ok) {
+			v->i[k] = cv->i64[r];
+		} else {
+			char tmp[37];
+			sn_uuid_format(&cv->uuid[r], tmp);
+			memcpy(ubuf + k * 36, tmp, 36);
+			v->s[k] = (struct sn_str){ubuf + k * 36, 36};
+		}
+	}
+	return 0;
+}
+
+static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1, bool where_cols,
+		     const uint32_t *idx, size_t m)
+{
+	for (size_t i = 0; i < c->ncols && !c->rc; i++) {
+		struct xcol *x = &c->cols[i];
+		if (x->in_where != where_cols)
+			continue;
+		struct sn_colvec cv;
+		bool missing;
+		if (read_raw(c, part, x, g0, g1, &cv, &missing) == 0)
+			gather_raw(c, x, &cv, missing, idx, m);
+	}
+	return c->rc;
+}
+
+/* ---- rows ---------------------------------------------------------------------------- */
+
+static int rows_push(struct xctx *c, struct rows *rs, struct sn_exec_value **row)
+{
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 256;
+		struct sn_exec_value *v = xalloc(c, c->qa, cap * rs->width * sizeof(*v) + 1);
+		if (!v)
+			return c->rc;
+		if (rs->n)
+			memcpy(v, rs->v, rs->n * rs->width * sizeof(*v));
+		rs->v = v;
+		rs->cap = cap;
+	}
+	*row = &rs->v[rs->n * rs->width];
+	return 0;
+}
+
+/* Appends the batch's rows: select columns, then ORDER BY keys. keep
+ * (may be NULL) selects rows (HAVING). */
+static int emit(struct xctx *c, struct plan *p, const struct vec *keep)
+{
+	size_t w = p->nsel + p->norder;
+	struct vec *v = xalloc(c, c->ba, (w + 1) * sizeof(*v));
+	if (!v)
+		return c->rc;
+	for (size_t i = 0; i < p->nsel; i++)
+		if (xeval(c, p->sel->select.items[i], &v[i]))
+			return c->rc;
+	for (size_t i = 0; i < p->norder; i++)
+		if (xeval(c, p->order[i], &v[p->nsel + i]))
+			return c->rc;
+	size_t want = (size_t)(p->offset + p->limit + 1);
+	for (size_t r = 0; r < c->n && !p->done; r++) {
+		if (keep && !vec_truth(keep, r))
+			continue;
+		if (p->sel->distinct) {
+			sn_buf_reset(&p->scratch);
+			for (size_t i = 0; i < p->nsel; i++) {
+				struct sn_exec_value x;
+				vec_value(c, &v[i], r, NULL, &x);
+				if (value_key(&p->scratch, &x))
+					return xnomem(c);
+			}
+			uint32_t id;
+			bool isnew;
+			if (gtab_find(c, &p->distinct, p->scratch.data, p->scratch.len, &id,
+				      &isnew))
+				return c->rc;
+			if (!isnew)
+				continue;
+		}
+		struct sn_exec_value *row = NULL;
+		if (rows_push(c, &p->rows, &row))
+			return c->rc;
+		for (size_t i = 0; i < w; i++)
+			if (vec_value(c, &v[i], r, c->qa, &row[i]))
+				return c->rc;
+		p->rows.n++;
+		if (!p->norder && p->rows.n >= want)
+			p->done = true;
+	}
+	return 0;
+}
+
+static int check_deadline(struct xctx *c)
+{
+	if (sn_mono_ns() >= c->deadline_ns)
+		return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError",
+			     "Query exceeded its time limit of %.3f s",
+			     (double)c->time_limit_us / 1e6);
+	return 0;
+}
+
+static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1)
+{
+	struct sn_colvec team;
+	struct sn_err e = {0};
+	int rc = sn_part_read_column(part, (size_t)sn_part_find_column(part, SN_COL_NAME_TEAM_ID),
+				     g0, g1, c->ba, &team, &e);
+	if (rc == SN_ERR_NOMEM)
+		return xnomem(c);
+	if (rc)
+		return xfail(c, NULL, rc, "QueryError", "reading team_id: %s", e.msg);
+	c->stats->granules_read += g1 - g0;
+	c->stats->rows_read += team.nrows;
+	uint32_t *idx = xalloc(c, c->ba, team.nrows * sizeof(*idx));
+	if (!idx)
+		return c->rc;
+	size_t m = 0;
+	for (size_t r = 0; r < team.nrows; r++)
+		if (team.i64[r] == c->opts->team_id)
+			idx[m++] = (uint32_t)r;
+	c->stats->rows_team += m;
+	if (!m)
+		return 0;
+	if (load_cols(c, part, g0, g1, true, idx, m))
+		return c->rc;
+	c->n = m;
+	if (p->sel->where) {
+		struct vec w;
+		if (xeval(c, p->sel->where, &w))
+			return c->rc;
+		uint32_t *sel = xalloc(c, c->ba, m * sizeof(*sel));
+		if (!sel)
+			return c->rc;
+		size_t k = 0;
+		for (size_t r = 0; r < m; r++)
+			if (vec_truth(&w, r))
+				sel[k++] = (uint32_t)r;
+		for (size_t i = 0; i < c->ncols; i++) {
+			struct xcol *x = &c->cols[i];
+			if (x->in_where) {
+				struct vec v = x->v;
+				if (vec_gather(c, &v, sel, k, &x->v))
+					return c->rc;
+			}
+		}
+		for (size_t r = 0; r < k; r++)
+			sel[r] = idx[sel[r]];
+		idx = sel;
+		m = k;
+	}
+	c->stats->rows_matched += m;
+	if (!m)
+		return 0;
+	if (load_cols(c, part, g0, g1, false, idx, m))
+		return c->rc;
+	c->n = m;
+	return p->agg ? agg_batch(c, &p->g) : emit(c, p, NULL);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int scan(struct xctx *c, struct plan *p)
+{
+	const char *dir = c->opts->store_dir;
+	DIR *d = dir ? opendir(dir) : NULL;
+	if (!d) {
+		if (!dir || errno == ENOENT)
+			return 0; /* no store yet: no rows */
+		return xfail(c, NULL, SN_ERR_IO, "QueryError", "cannot open %s: %s", dir,
+			     strerror(errno));
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && !c->rc) {
+		size_t len = strlen(de->d_name);
+		if (len <= 4 || strcmp(de->d_name + len - 4, SN_PART_SUFFIX) != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if (cap > MAX_PARTS) {
+				xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError", "too many parts in %s",
+				      dir);
+				break;
+			}
+			char **nn = xalloc(c, c->qa, cap * sizeof(*nn));
+			if (!nn)
+				break;
+			if (n)
+				memcpy(nn, names, n * sizeof(*nn));
+			names = nn;
+		}
+		if (!(names[n++] = sn_arena_strdup(c->qa, de->d_name)))
+			xnomem(c);
+	}
+	closedir(d);
+	if (c->rc)
+		return c->rc;
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
+	static const int64_t day = 86400LL * 1000000;
+	int32_t dmin = p->ts_lo == INT64_MIN ? INT32_MIN : (int32_t)floor_div(p->ts_lo, day);
+	int32_t dmax = p->ts_hi == INT64_MAX ? INT32_MAX : (int32_t)floor_div(p->ts_hi, day);
+	size_t run = c->opts->run_granules ? c->opts->run_granules : 8;
+	for (size_t i = 0; i < n && !c->rc && !p->done; i++) {
+		char path[1400];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		struct sn_part *part;
+		struct sn_err e = {0};
+		int rc = sn_part_open(path, &part, &e);
+		if (rc == SN_ERR_IO && errno == ENOENT)
+			continue; /* merged away since the listing */
+		if (rc)
+			return xfail(c, NULL, rc, "QueryError", "%s", e.msg);
+		c->stats->parts++;
+		c->stats->granules_total += sn_part_ngranules(part);
+		size_t gb, ge;
+		sn_part_granules_for_team(part, c->opts->team_id, dmin, dmax, &gb, &ge);
+		for (size_t g = gb; g < ge && !c->rc && !p->done;) {
+			if (!sn_part_granule_overlaps_time(part, g, p->ts_lo, p->ts_hi)) {
+				g++;
+				continue;
+			}
+			size_t g1 = g + 1;
+			while (g1 < ge && g1 - g < run &&
+			       sn_part_granule_overlaps_time(part, g1, p->ts_lo, p->ts_hi))
+				g1++;
+			if (check_deadline(c))
+				break;
+			struct sn_arena ba;
+			sn_arena_init(&ba, c->mem_limit);
+			c->ba = &ba;
+			run_batch(c, p, part, g, g1);
+			sn_arena_release(&ba);
+			c->ba = NULL;
+			g = g1;
+		}
+		sn_part_unref(part);
+	}
+	return c->rc;
+}
+
+/* ---- sort and finish ------------------------------------------------------------------- */
+
+static int row_cmp(const void *a, const void *b, void *arg)
+{
+	const struct plan *p = arg;
+	const struct sn_exec_value *x = a, *y = b;
+	for (size_t i = 0; i < p->norder; i++) {
+		const struct sn_exec_value *u = &x[p->nsel + i], *v = &y[p->nsel + i];
+		int d;
+		if (u->null || v->null) {
+			d = u->null == v->null ? 0 : (u->null ? 1 : -1);
+			if (p->nulls_first[i])
+				d = -d;
+		} else {
+			d = value_cmp(u, v);
+			if (p->desc[i])
+				d = -d;
+		}
+		if (d)
+			return d;
+	}
+	return 0;
+}
+
+/* qsort_r sorts elements of a fixed size; rows are rows.width values. */
+struct sortent {
+	struct sn_exec_value *row;
+};
+
+static int ent_cmp(const void *a, const void *b, void *arg)
+{
+	return row_cmp(((const struct sortent *)a)->row, ((const struct sortent *)b)->row, arg);
+}
+
+static int finish(struct xctx *c, struct plan *p, struct sn_exec_result *res)
+{
+	struct rows *rs = &p->rows;
+	struct sortent *ents = xalloc(c, c->qa, (rs->n + 1) * sizeof(*ents));
+	if (!ents)
+		return c->rc;
+	for (size_t r = 0; r < rs->n; r++)
+		ents[r].row = &rs->v[r * rs->width];
+	if (p->norder && rs->n > 1) {
+		if (check_deadline(c))
+			return c->rc;
+		qsort_r(ents, rs->n, sizeof(*ents), ent_cmp, p);
+		if (check_deadline(c))
+			return c->rc;
+	}
+	size_t off = (size_t)p->offset < rs->n ? (size_t)p->offset : rs->n;
+	size_t avail = rs->n - off;
+	size_t take = avail < (size_t)p->limit ? avail : (size_t)p->limit;
+	res->has_more = avail > (size_t)p->limit;
+	res->nrows = take;
+	res->limit = p->limit;
+	res->offset = p->offset;
+	res->cells = xalloc(c, c->qa, (take * p->nsel + 1) * sizeof(*res->cells));
+	if (!res->cells)
+		return c->rc;
+	for (size_t r = 0; r < take; r++)
+		memcpy(&res->cells[r * p->nsel], ents[off + r].row, p->nsel * sizeof(*res->cells));
+	return 0;
+}
+
+/* §4.8: alias, else the last element of a field or property chain, else text. */
+static const char *column_name(struct xctx *c, const node_t *e)
+{
+	if (e->kind == SN_HQ_ALIAS)
+		return e->name;
+	bool bad;
+	const char *key = prop_key(e, &bad);
+	if (key)
+		return key;
+	if (e->kind == SN_HQ_FIELD && e->strs.n)
+		return e->strs.items[e->strs.n - 1];
+	return print_text(c, e);
+}
+
+/* Types every expression over an empty batch; see the file comment. */
+static int type_pass(struct xctx *c, struct plan *p, struct sn_exec_result *res)
+{
+	struct sn_arena ba;
+	struct vec keyv[XMAX_KEYS], aggv[XMAX_AGGS]; /* bound until the end */
+	sn_arena_init(&ba, c->mem_limit);
+	c->ba = &ba;
+	c->n = 0;
+	for (size_t i = 0; i < c->ncols; i++)
+		if (vec_make(c, &c->cols[i].v, c->cols[i].t, c->cols[i].nullable, 0))
+			goto out;
+	struct vec v;
+	if (p->sel->where && xeval(c, p->sel->where, &v))
+		goto out;
+	struct vec *sv = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*sv));
+	if (!sv)
+		goto out;
+	if (p->agg) {
+		for (size_t k = 0; k < p->g.nkeys; k++) {
+			if (xeval(c, p->g.key_nodes[k], &v))
+				goto out;
+			p->g.key_t[k] = v.t;
+			p->g.key_nullable[k] = v.nullable;
+		}
+		for (size_t a = 0; a < p->g.naggs; a++) {
+			struct xagg *ag = &p->g.aggs[a];
+			if (ag->arg && xeval(c, ag->arg, &v))
+				goto out;
+			ag->arg_t = ag->arg ? v.t : SN_XT_NULL;
+			ag->arg_nullable = ag->arg ? v.nullable : false;
+			if (ag->cond && (xeval(c, ag->cond, &v)))
+				goto out;
+			if (agg_type(c, ag))
+				goto out;
+		}
+		if (agg_final(c, &p->g, keyv, aggv))
+			goto out;
+		struct bindctx b = {keyv, aggv};
+		c->final = true;
+		for (size_t i = 0; i < p->nsel; i++)
+			walk(c, p, p->sel->select.items[i], visit_binds, &b);
+		walk(c, p, p->sel->having, visit_binds, &b);
+		for (size_t i = 0; i < p->norder; i++)
+			walk(c, p, p->order[i], visit_binds, &b);
+		if (p->sel->having && xeval(c, p->sel->having, &v))
+			goto out;
+	}
+	for (size_t i = 0; i < p->nsel; i++)
+		if (xeval(c, p->sel->select.items[i], &sv[i]))
+			goto out;
+	for (size_t i = 0; i < p->norder; i++)
+		if (xeval(c, p->order[i], &v))
+			goto out;
+	res->ncols = p->nsel;
+	res->names = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->names));
+	res->types = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->types));
+	for (size_t i = 0; res->names && res->types && i < p->nsel; i++) {
+		char tn[64];
+		res->names[i] = column_name(c, p->sel->select.items[i]);
+		res->types[i] = sn_arena_strdup(
+		    c->qa, sn_exec_type_name(sv[i].t, sv[i].nullable, tn, sizeof(tn)));
+		if (!res->names[i] || !res->types[i])
+			xnomem(c);
+	}
+out:
+	c->final = false;
+	c->nbinds = 0;
+	sn_arena_release(&ba);
+	c->ba = NULL;
+	return c->rc;
+}
+
+static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root,
+			struct sn_exec_result *res)
+{
+	if (check_shape(c, root, p))
+		return c->rc;
+	const struct sn_hogql_select *s = p->sel;
+	for (size_t i = 0; i < s->select.n; i++) {
+		const node_t *e = s->select.items[i];
+		if (e->kind == SN_HQ_FIELD && e->ref_kind == SN_HQR_ASTERISK)
+			return xunsupported(c, e, "SELECT * (name the columns)");
+		walk(c, p, e, visit_cols, NULL);
+		walk(c, p, e, visit_aggs, NULL);
+	}
+	walk(c, p, s->where, visit_cols, (void *)1);
+	for (size_t i = 0; i < s->group_by.n; i++)
+		walk(c, p, s->group_by.items[i], visit_cols, NULL);
+	walk(c, p, s->having, visit_cols, NULL);
+	walk(c, p, s->having, visit_aggs, NULL);
+	for (size_t i = 0; i < p->norder; i++) {
+		walk(c, p, p->order[i], visit_cols, NULL);
+		walk(c, p, p->order[i], visit_aggs, NULL);
+	}
+	if (c->rc)
+		return c->rc;
+	p->agg = s->has_group_by || p->g.naggs > 0;
+	if (s->having && !p->agg)
+		return xfail(c, s->having, SN_ERR_INVALID, "QueryError",
+			     "HAVING needs GROUP BY or an aggregate");
+	for (size_t k = 0; k < s->group_by.n; k++) {
+		const node_t *kn = follow_alias(s, s->group_by.items[k]);
+		p->g.key_nodes[k] = kn;
+		if (!(p->g.key_text[k] = print_text(c, kn)))
+			return c->rc;
+	}
+	p->g.nkeys = s->group_by.n;
+	if (p->agg && agg_init(c, &p->g))
+		return c->rc;
+	p->rows.width = p->nsel + p->norder;
+	sn_buf_init(&p->scratch, (size_t)1 << 24);
+	if (s->distinct && gtab_init(c, &p->distinct, 1024))
+		return c->rc;
+	if (type_pass(c, p, res))
+		return c->rc;
+	if (scan(c, p))
+		return c->rc;
+	if (p->agg) {
+		struct sn_arena ba;
+		sn_arena_init(&ba, c->mem_limit);
+		c->ba = &ba;
+		struct vec keyv[XMAX_KEYS], aggv[XMAX_AGGS];
+		c->stats->groups = p->g.ngroups;
+		c->n = p->g.ngroups;
+		if (p->g.nkeys == 0 && p->g.ngroups == 0) {
+			/* An aggregate without GROUP BY has one row even over no rows. */
+			c->n = p->g.ngroups = 1;
+			agg_batch_empty_group(c, &p->g);
+		}
+		if (!c->rc && agg_final(c, &p->g, keyv, aggv) == 0) {
+			struct bindctx b = {keyv, aggv};
+			c->final = true;
+			for (size_t i = 0; i < p->nsel; i++)
+				walk(c, p, s->select.items[i], visit_binds, &b);
+			walk(c, p, s->having, visit_binds, &b);
+			for (size_t i = 0; i < p->norder; i++)
+				walk(c, p, p->order[i], visit_binds, &b);
+			struct vec keep;
+			if (!c->rc && (!s->having || xeval(c, s->having, &keep) == 0))
+				emit(c, p, s->having ? &keep : NULL);
+			c->final = false;
+		}
+		sn_arena_release(&ba);
+		c->ba = NULL;
+		if (c->rc)
+			return c->rc;
+	}
+	return finish(c, p, res);
+}
+
+/* ---- entry point ---------------------------------------------------------------------- */
+
+static double since(uint64_t t0)
+{
+	return (double)(sn_mono_ns() - t0) / 1e9;
+}
+
+int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
+		  struct sn_exec_result *res, struct sn_hogql_error *err)
+{
+	struct sn_hogql_error dummy;
+	if (!err)
+		err = &dummy;
+	memset(err, 0, sizeof(*err));
+	memset(res, 0, sizeof(*res));
+	size_t mem = opts->mem_limit_bytes ? opts->mem_limit_bytes : SN_EXEC_DEFAULT_MEM_LIMIT;
+	sn_arena_init(&res->arena, mem);
+	struct xctx c = {
+	    .src = src,
+	    .len = len,
+	    .err = err,
+	    .opts = opts,
+	    .qa = &res->arena,
+	    .mem_limit = mem,
+	    .now_us = opts->now_us ? opts->now_us : sn_now_us(),
+	    .time_limit_us =
+		opts->time_limit_us ? opts->time_limit_us : SN_EXEC_DEFAULT_TIME_LIMIT_US,
+	    .stats = &res->stats,
+	};
+	uint64_t t0 = sn_mono_ns();
+	c.deadline_ns = t0 + (uint64_t)c.time_limit_us * 1000;
+	struct plan *p = NULL;
+	node_t *ast = NULL;
+	int rc = sn_hogql_parse_select(&res->arena, src, len, &ast, err);
+	res->stats.parse_s = since(t0);
+	if (rc) {
+		if (rc == SN_ERR_NOMEM)
+			rc = xnomem(&c);
+		goto out;
+	}
+	uint64_t t1 = sn_mono_ns();
+	struct sn_hogql_resolve_opts ro = {.team_id = opts->team_id};
+	rc = sn_hogql_resolve(&res->arena, ast, src, len, &ro, err);
+	res->stats.resolve_s = since(t1);
+	if (rc)
+		goto out;
+	struct sn_buf txt;
+	sn_buf_init(&txt, 1 << 20);
+	if (sn_hogql_print(&txt, ast) >= 0)
+		res->hogql = sn_arena_strdup(&res->arena, txt.data ? txt.data : "");
+	sn_buf_release(&txt);
+	uint64_t t2 = sn_mono_ns();
+	p = xalloc(&c, &res->arena, sizeof(*p));
+	if (p) {
+		memset(p, 0, sizeof(*p));
+		plan_and_run(&c, p, ast, res);
+		if (p->agg)
+			agg_release(&p->g);
+		sn_buf_release(&p->scratch);
+	}
+	res->stats.execute_s = since(t2);
+	rc = c.rc;
+out:
+	if (rc) {
+		sn_arena_release(&res->arena);
+		struct sn_exec_stats keep = res->stats;
+		memset(res, 0, sizeof(*res));
+		res->stats = keep;
+	}
+	return rc;
+}
+
+void sn_exec_result_release(struct sn_exec_result *res)
+{
+	sn_arena_release(&res->arena);
+	memset(res, 0, sizeof(*res));
+}

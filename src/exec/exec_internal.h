@@ -1,0 +1,151 @@
+/*
+ * exec_internal.h — what the executor's files share: column vectors, the
+ * per-query context, and the hash table used by GROUP BY and DISTINCT.
+ * Not for other modules.
+ */
+#ifndef SN_EXEC_INTERNAL_H
+#define SN_EXEC_INTERNAL_H
+
+#include "exec/exec.h"
+
+typedef struct sn_hogql_node node_t;
+
+#define XMAX_COLS  64  /* distinct columns and property keys one query may read */
+#define XMAX_BINDS 256 /* expression nodes bound to precomputed vectors */
+#define XMAX_AGGS  64
+#define XMAX_KEYS  32
+#define XMAX_DEPTH 64 /* alias indirections followed */
+
+/* A batch of one expression's values. nulls is set iff nullable (1 =
+ * NULL; the value slot then holds 0 or the empty string). */
+struct vec {
+	uint8_t t; /* enum sn_exec_type */
+	bool nullable;
+	size_t n;
+	int64_t *i;
+	double *f;
+	struct sn_str *s;
+	uint8_t *nulls;
+};
+
+/* A column the query reads: a stored column or one property key. */
+struct xcol {
+	const char *name; /* store column name, or the property key */
+	bool is_prop;	  /* properties.<name> */
+	bool whole_props; /* the properties column itself */
+	bool in_where;	  /* needed before WHERE can be evaluated */
+	uint8_t t;	  /* static type */
+	bool nullable;
+	struct vec v; /* the current batch */
+};
+
+/* An expression node whose value is precomputed (GROUP BY keys and
+ * aggregates when the final projection is evaluated over groups). */
+struct xbind {
+	const node_t *n;
+	struct vec *v;
+};
+
+enum agg_kind { AGG_COUNT, AGG_COUNT_X, AGG_SUM, AGG_AVG, AGG_MIN, AGG_MAX, AGG_UNIQ, AGG_ANY };
+
+struct xagg {
+	const node_t *call; /* first occurrence */
+	char *text;	    /* printed HogQL, to share equal calls */
+	uint8_t kind;	    /* enum agg_kind */
+	const node_t *arg;  /* NULL for count() */
+	const node_t *cond; /* the If condition, or NULL */
+	uint8_t arg_t;	    /* argument type (from the zero-row pass) */
+	bool arg_nullable;
+	uint8_t res_t;
+	bool res_nullable;
+};
+
+/* Open-addressing hash table of byte keys → dense ids, arena-backed. */
+struct gtab {
+	uint32_t *slots; /* id + 1, 0 = empty */
+	size_t cap;	 /* power of two */
+	size_t n;
+	uint64_t *hash;
+	const uint8_t **key;
+	uint32_t *keylen;
+	size_t idcap;
+};
+
+struct xctx {
+	const char *src;
+	size_t len;
+	struct sn_hogql_error *err;
+	int rc;
+	const struct sn_exec_opts *opts;
+	struct sn_arena *qa; /* lives as long as the query */
+	struct sn_arena *ba; /* lives as long as the current batch */
+	size_t mem_limit;
+	int64_t now_us;
+	uint64_t deadline_ns;
+	int64_t time_limit_us;
+	const struct sn_hogql_select *sel;
+
+	struct xcol cols[XMAX_COLS];
+	size_t ncols;
+	size_t n; /* rows in the current batch */
+
+	bool final;			/* evaluating over groups: Fields must be bound */
+	struct xbind binds[XMAX_BINDS]; /* only consulted when final */
+	size_t nbinds;
+	int depth;
+
+	struct sn_exec_stats *stats;
+};
+
+/* Errors: set c->err (class, sentence, character span of at) and c->rc;
+ * the first error wins. Return c->rc. */
+int xfail(struct xctx *c, const node_t *at, int code, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int xunsupported(struct xctx *c, const node_t *at, const char *what);
+/* Maps an allocation failure to the memory-budget error. */
+int xnomem(struct xctx *c);
+void *xalloc(struct xctx *c, struct sn_arena *a, size_t n);
+
+/* Vectors (eval.c). */
+int vec_make(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n);
+int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t m,
+	       struct vec *out);
+static inline bool vec_null(const struct vec *v, size_t r)
+{
+	return v->nulls && v->nulls[r];
+}
+/* Evaluates n over the current batch (c->n rows) into out. */
+int xeval(struct xctx *c, const node_t *n, struct vec *out);
+/* Row r of v as a value; strings copied into a when a is not NULL. */
+int vec_value(struct xctx *c, const struct vec *v, size_t r, struct sn_arena *a,
+	      struct sn_exec_value *out);
+/* Builds a vector of type t from values. */
+int vec_from_values(struct xctx *c, uint8_t t, bool nullable, const struct sn_exec_value *vals,
+		    size_t stride, size_t n, struct vec *out);
+bool vec_truth(const struct vec *v, size_t r);
+/* The property key of a properties.X / properties['X'] node, NULL if n is
+ * not such a node; sets *bad when it is a property access this slice does
+ * not support (nested paths, integer subscripts). */
+const char *prop_key(const node_t *n, bool *bad);
+/* The store column of a Field of events, NULL if n is none. */
+const char *field_column(const node_t *n);
+/* Follows a SELECT alias reference to its expression, or returns n. */
+const node_t *follow_alias(const struct sn_hogql_select *sel, const node_t *n);
+bool is_aggregate_call(const node_t *n);
+/* Parses the date/time text forms ClickHouse reads ("2024-01-02",
+ * "2024-01-02 03:04:05[.ffffff]", with 'T' and a trailing 'Z'). */
+bool parse_datetime(const char *s, size_t len, int64_t *us, bool *date_only);
+int64_t floor_div(int64_t a, int64_t b);
+
+/* Values (output.c). */
+int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b);
+/* Appends a value's canonical bytes to b (for hashing keys and rows). */
+int value_key(struct sn_buf *b, const struct sn_exec_value *v);
+
+/* Hash table (agg.c). */
+int gtab_init(struct xctx *c, struct gtab *t, size_t cap);
+/* The id of key (inserted with the next id when new; *isnew set). */
+int gtab_find(struct xctx *c, struct gtab *t, const void *key, size_t len, uint32_t *id,
+	      bool *isnew);
+
+#endif

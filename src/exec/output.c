@@ -1,0 +1,249 @@
+/*
+ * output.c — result values: ordering, hashing bytes, type names, and the
+ * JSON (PostHog's HogQLQueryResponse) and TSV renderings.
+ *
+ * Values are compared and serialised by type class: integers, dates and
+ * datetimes by i, floats by f, strings and UUIDs bytewise. value_key's
+ * bytes are a type tag, a NULL flag and the value, so equal keys have
+ * equal bytes; GROUP BY and DISTINCT hash them.
+ *
+ * DateTimes render as Django REST framework renders Python datetimes in
+ * PostHog's responses: ISO 8601, milliseconds only when non-zero, 'Z' for
+ * UTC. Floats render with the fewest digits that read back the same, and
+ * nan/inf (which JSON lacks) as null.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/exec_internal.h"
+
+int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b)
+{
+	if (a->null || b->null)
+		return a->null == b->null ? 0 : (a->null ? 1 : -1);
+	if (a->type == SN_XT_STRING || a->type == SN_XT_UUID) {
+		size_t m = a->s.len < b->s.len ? a->s.len : b->s.len;
+		int d = m ? memcmp(a->s.p, b->s.p, m) : 0;
+		return d ? (d < 0 ? -1 : 1) : (a->s.len < b->s.len ? -1 : a->s.len > b->s.len);
+	}
+	if (a->type == SN_XT_FLOAT || b->type == SN_XT_FLOAT) {
+		double x = a->type == SN_XT_FLOAT ? a->f : (double)a->i;
+		double y = b->type == SN_XT_FLOAT ? b->f : (double)b->i;
+		if (isnan(x) || isnan(y)) /* NaN sorts after numbers, as in ClickHouse */
+			return isnan(x) == isnan(y) ? 0 : (isnan(x) ? 1 : -1);
+		return x < y ? -1 : x > y;
+	}
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+int value_key(struct sn_buf *b, const struct sn_exec_value *v)
+{
+	uint8_t head[2] = {v->type, v->null};
+	if (sn_buf_append(b, head, 2))
+		return SN_ERR_TOO_BIG;
+	if (v->null)
+		return 0;
+	if (v->type == SN_XT_STRING || v->type == SN_XT_UUID) {
+		uint32_t len = (uint32_t)v->s.len;
+		if (sn_buf_append(b, &len, sizeof(len)) || (len && sn_buf_append(b, v->s.p, len)))
+			return SN_ERR_TOO_BIG;
+		return 0;
+	}
+	if (v->type == SN_XT_FLOAT) {
+		double x = v->f == 0 ? 0.0 : v->f;
+		return sn_buf_append(b, &x, sizeof(x));
+	}
+	return sn_buf_append(b, &v->i, sizeof(v->i));
+}
+
+const char *sn_exec_type_name(uint8_t type, bool nullable, char *buf, size_t len)
+{
+	static const char *const names[] = {
+	    [SN_XT_NULL] = "Nothing",
+	    [SN_XT_BOOL] = "UInt8",
+	    [SN_XT_INT] = "Int64",
+	    [SN_XT_UINT] = "UInt64",
+	    [SN_XT_FLOAT] = "Float64",
+	    [SN_XT_STRING] = "String",
+	    [SN_XT_UUID] = "UUID",
+	    [SN_XT_DATE] = "Date",
+	    [SN_XT_DATETIME] = "DateTime64(6, 'UTC')",
+	};
+	const char *n = type < SN_ARRAY_LEN(names) ? names[type] : "Unknown";
+	if (nullable || type == SN_XT_NULL)
+		snprintf(buf, len, "Nullable(%s)", n);
+	else
+		snprintf(buf, len, "%s", n);
+	return buf;
+}
+
+static int fmt_date(char *buf, size_t len, int64_t days)
+{
+	int64_t y;
+	unsigned m, d;
+	sn_civil_from_days(days, &y, &m, &d);
+	return snprintf(buf, len, "%04" PRId64 "-%02u-%02u", y, m, d);
+}
+
+static int fmt_datetime(char *buf, size_t len, int64_t us)
+{
+	int64_t days = floor_div(us, 86400LL * 1000000);
+	int64_t rem = us - days * 86400LL * 1000000;
+	int64_t s = rem / 1000000, ms = rem % 1000000 / 1000;
+	int n = fmt_date(buf, len, days);
+	n += snprintf(buf + n, len - (size_t)n, "T%02d:%02d:%02d", (int)(s / 3600),
+		      (int)(s / 60 % 60), (int)(s % 60));
+	if (ms)
+		n += snprintf(buf + n, len - (size_t)n, ".%03d", (int)ms);
+	n += snprintf(buf + n, len - (size_t)n, "Z");
+	return n;
+}
+
+static void fmt_num(char *buf, size_t len, double x)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, x);
+		if (strtod(buf, NULL) == x)
+			break;
+	}
+}
+
+static int value_json(struct sn_buf *b, const struct sn_exec_value *v)
+{
+	char buf[64];
+	if (v->null || v->type == SN_XT_NULL)
+		return sn_buf_appends(b, "null");
+	switch (v->type) {
+	case SN_XT_STRING:
+	case SN_XT_UUID: return sn_buf_append_json_str(b, v->s.p ? v->s.p : "", v->s.len);
+	case SN_XT_FLOAT:
+		if (!isfinite(v->f))
+			return sn_buf_appends(b, "null");
+		fmt_num(buf, sizeof(buf), v->f);
+		return sn_buf_appends(b, buf);
+	case SN_XT_UINT: return sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+	case SN_XT_DATE:
+		fmt_date(buf, sizeof(buf), v->i);
+		return sn_buf_append_json_str(b, buf, strlen(buf));
+	case SN_XT_DATETIME:
+		fmt_datetime(buf, sizeof(buf), v->i);
+		return sn_buf_append_json_str(b, buf, strlen(buf));
+	default: return sn_buf_appendf(b, "%" PRId64, v->i);
+	}
+}
+
+int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res)
+{
+	int rc = sn_buf_appends(b, "{\"columns\":[");
+	for (size_t i = 0; rc == 0 && i < res->ncols; i++) {
+		if (i)
+			rc = sn_buf_appendc(b, ',');
+		if (rc == 0)
+			rc = sn_buf_append_json_str(b, res->names[i], strlen(res->names[i]));
+	}
+	if (rc == 0)
+		rc = sn_buf_appends(b, "],\"types\":[");
+	for (size_t i = 0; rc == 0 && i < res->ncols; i++) {
+		rc = sn_buf_appends(b, i ? ",[" : "[");
+		if (rc == 0)
+			rc = sn_buf_append_json_str(b, res->names[i], strlen(res->names[i]));
+		if (rc == 0)
+			rc = sn_buf_appendc(b, ',');
+		if (rc == 0)
+			rc = sn_buf_append_json_str(b, res->types[i], strlen(res->types[i]));
+		if (rc == 0)
+			rc = sn_buf_appendc(b, ']');
+	}
+	if (rc == 0)
+		rc = sn_buf_appends(b, "],\"results\":[");
+	for (size_t r = 0; rc == 0 && r < res->nrows; r++) {
+		rc = sn_buf_appends(b, r ? ",[" : "[");
+		for (size_t i = 0; rc == 0 && i < res->ncols; i++) {
+			if (i)
+				rc = sn_buf_appendc(b, ',');
+			if (rc == 0)
+				rc = value_json(b, &res->cells[r * res->ncols + i]);
+		}
+		if (rc == 0)
+			rc = sn_buf_appendc(b, ']');
+	}
+	if (rc == 0)
+		rc = sn_buf_appendf(
+		    b, "],\"hasMore\":%s,\"limit\":%" PRId64 ",\"offset\":%" PRId64 ",\"hogql\":",
+		    res->has_more ? "true" : "false", res->limit, res->offset);
+	if (rc == 0)
+		rc = sn_buf_append_json_str(b, res->hogql ? res->hogql : "",
+					    res->hogql ? strlen(res->hogql) : 0);
+	if (rc == 0)
+		rc = sn_buf_appendf(
+		    b,
+		    ",\"timings\":[{\"k\":\"./parse\",\"t\":%.6f},{\"k\":\"./resolve\",\"t\":%.6f},"
+		    "{\"k\":\"./execute\",\"t\":%.6f}],\"stats\":{\"parts\":%" PRIu64
+		    ",\"granules_total\":%" PRIu64 ",\"granules_read\":%" PRIu64
+		    ",\"rows_read\":%" PRIu64 ",\"rows_matched\":%" PRIu64 "}}",
+		    res->stats.parse_s, res->stats.resolve_s, res->stats.execute_s,
+		    res->stats.parts, res->stats.granules_total, res->stats.granules_read,
+		    res->stats.rows_read, res->stats.rows_matched);
+	return rc;
+}
+
+static int tsv_text(struct sn_buf *b, const char *s, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		switch (s[i]) {
+		case '\t': rc = sn_buf_appends(b, "\\t"); break;
+		case '\n': rc = sn_buf_appends(b, "\\n"); break;
+		case '\\': rc = sn_buf_appends(b, "\\\\"); break;
+		default: rc = sn_buf_appendc(b, s[i]); break;
+		}
+	}
+	return rc;
+}
+
+int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < res->ncols; i++) {
+		if (i)
+			rc = sn_buf_appendc(b, '\t');
+		if (rc == 0)
+			rc = tsv_text(b, res->names[i], strlen(res->names[i]));
+	}
+	if (rc == 0)
+		rc = sn_buf_appendc(b, '\n');
+	for (size_t r = 0; rc == 0 && r < res->nrows; r++) {
+		for (size_t i = 0; rc == 0 && i < res->ncols; i++) {
+			const struct sn_exec_value *v = &res->cells[r * res->ncols + i];
+			char buf[64];
+			if (i)
+				rc = sn_buf_appendc(b, '\t');
+			if (rc)
+				break;
+			if (v->null || v->type == SN_XT_NULL) {
+				rc = sn_buf_appends(b, "\\N");
+			} else if (v->type == SN_XT_STRING || v->type == SN_XT_UUID) {
+				rc = tsv_text(b, v->s.p ? v->s.p : "", v->s.len);
+			} else if (v->type == SN_XT_DATETIME) {
+				fmt_datetime(buf, sizeof(buf), v->i);
+				rc = sn_buf_appends(b, buf);
+			} else if (v->type == SN_XT_DATE) {
+				fmt_date(buf, sizeof(buf), v->i);
+				rc = sn_buf_appends(b, buf);
+			} else if (v->type == SN_XT_FLOAT) {
+				fmt_num(buf, sizeof(buf), v->f);
+				rc = sn_buf_appends(b, buf);
+			} else if (v->type == SN_XT_UINT) {
+				rc = sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+			} else {
+				rc = sn_buf_appendf(b, "%" PRId64, v->i);
+			}
+		}
+		if (rc == 0)
+			rc = sn_buf_appendc(b, '\n');
+	}
+	return rc;
+}
