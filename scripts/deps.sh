@@ -4,7 +4,8 @@
 # Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
 want=(build-essential cmake ninja-build pkg-config libmicrohttpd-dev libjson-c-dev
-      libsodium-dev zlib1g-dev libsqlite3-dev libxxhash-dev libzstd-dev liblz4-dev libssl-dev libcmocka-dev)
+      libsodium-dev zlib1g-dev libsqlite3-dev libxxhash-dev libzstd-dev liblz4-dev libssl-dev libcmocka-dev
+      libpcre2-dev)
 if [ "${1:-build}" = test ]; then
   want+=(clang libclang-rt-14-dev curl wrk python3)
   command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)

@@ -9,14 +9,14 @@ foreach(src ${SN_UNIT_TESTS})
   target_link_libraries(${tname} PRIVATE snout_core PkgConfig::CMOCKA)
   add_test(NAME unit.${tname} COMMAND ${tname})
   set_tests_properties(unit.${tname} PROPERTIES LABELS unit TIMEOUT 300
-    ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp")
+    ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp;SNOUT_TEST_DATA=${CMAKE_SOURCE_DIR}/tests/data")
   if(SNOUT_SANITIZE_TESTS)
     add_executable(${tname}_asan ${src})
     target_compile_options(${tname}_asan PRIVATE ${SN_WARN} ${SN_SAN} -O1)
     target_link_libraries(${tname}_asan PRIVATE snout_core_asan PkgConfig::CMOCKA)
     add_test(NAME asan.${tname} COMMAND ${tname}_asan)
     set_tests_properties(asan.${tname} PROPERTIES LABELS asan TIMEOUT 600
-      ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout_asan>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp;ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
+      ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout_asan>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp;SNOUT_TEST_DATA=${CMAKE_SOURCE_DIR}/tests/data;ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
   endif()
 endforeach()
 

@@ -1,0 +1,326 @@
+/*
+ * eval.c — one flag for one request, in the order of spec §3.3:
+ *
+ *   inactive/deleted ─▶ omitted (false)
+ *   holdout hit      ─▶ "holdout-<id>", holdout_condition_value, index null
+ *   super group set  ─▶ its own value, super_condition_value, index 0
+ *   condition groups in stored order:
+ *       group type missing ─▶ candidate no_group_type
+ *       filters fail       ─▶ candidate no_condition_match
+ *       rollout miss       ─▶ candidate out_of_rollout_bound (terminal with early_exit)
+ *       match              ─▶ true (+ variant), condition_match, this index
+ *   nothing matched  ─▶ false with the highest-priority candidate (first on ties)
+ *
+ * The hash is PostHog's sha1_60: SHA-1 of prefix + identifier + salt, the
+ * top 60 bits divided by 2^60 in one IEEE division. For an empty identifier
+ * the rollout and variant hashes are 0.0 (the v1 Rust reference does not
+ * hash at all), the holdout hash is computed normally.
+ *
+ * Results are memoised per request in struct sn_flag_eval so a flag that
+ * several others depend on is evaluated once; a flag met again while it is
+ * being evaluated is a dependency cycle and its filter does not match.
+ *
+ * Rejected: sorting variant-override groups to the front, as SDKs did
+ * before September 2025; the server evaluates in stored order.
+ */
+#include "flags/flags_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+double sn_flag_hash01(const char *prefix, const char *id, size_t id_len, const char *salt)
+{
+	/* Cut to 200 Unicode scalar values: count UTF-8 lead bytes. */
+	size_t scalars = 0, i = 0;
+	for (; i < id_len; i++) {
+		if (((unsigned char)id[i] & 0xC0) != 0x80) {
+			if (scalars == SN_FLAG_ID_MAX_SCALARS)
+				break;
+			scalars++;
+		}
+	}
+	const void *parts[] = {prefix, id, salt};
+	size_t lens[] = {strlen(prefix), i, strlen(salt)};
+	uint8_t d[20];
+	sn_sha1_parts(parts, lens, 3, d);
+	uint64_t n = 0;
+	for (int k = 0; k < 7; k++)
+		n = (n << 8) | d[k];
+	n = (n << 4) | (d[7] >> 4);
+	return (double)n / 1152921504606846976.0;
+}
+
+bool sn_flag_in_rollout(double hash, double pct)
+{
+	if (pct >= 100.0)
+		return true;
+	return hash <= pct / 100.0;
+}
+
+const char *sn_flag_reason_code(enum sn_flag_reason r)
+{
+	switch (r) {
+	case SN_FLAG_NO_CONDITION_MATCH: return "no_condition_match";
+	case SN_FLAG_OUT_OF_ROLLOUT_BOUND: return "out_of_rollout_bound";
+	case SN_FLAG_NO_GROUP_TYPE: return "no_group_type";
+	case SN_FLAG_CONDITION_MATCH: return "condition_match";
+	case SN_FLAG_HOLDOUT_CONDITION_VALUE: return "holdout_condition_value";
+	case SN_FLAG_SUPER_CONDITION_VALUE: return "super_condition_value";
+	case SN_FLAG_DISABLED: return "flag_disabled";
+	case SN_FLAG_MISSING_DEPENDENCY: return "missing_dependency";
+	case SN_FLAG_ERROR: return "error";
+	}
+	return "unknown";
+}
+
+void sn_flag_reason_describe(const struct sn_flag_result *r, char *out, size_t outsz)
+{
+	switch (r->reason) {
+	case SN_FLAG_CONDITION_MATCH:
+		snprintf(out, outsz, "Matched condition set %d", r->condition_index + 1);
+		return;
+	case SN_FLAG_NO_CONDITION_MATCH: snprintf(out, outsz, "No matching condition set"); return;
+	case SN_FLAG_OUT_OF_ROLLOUT_BOUND: snprintf(out, outsz, "Out of rollout bound"); return;
+	case SN_FLAG_NO_GROUP_TYPE: snprintf(out, outsz, "No group type"); return;
+	case SN_FLAG_HOLDOUT_CONDITION_VALUE:
+		snprintf(out, outsz, "Holdout condition value");
+		return;
+	case SN_FLAG_SUPER_CONDITION_VALUE: snprintf(out, outsz, "Super condition value"); return;
+	case SN_FLAG_DISABLED: snprintf(out, outsz, "Flag is disabled"); return;
+	case SN_FLAG_MISSING_DEPENDENCY: snprintf(out, outsz, "Flag dependency missing"); return;
+	case SN_FLAG_ERROR: snprintf(out, outsz, "Flag definition is invalid"); return;
+	}
+	snprintf(out, outsz, "Unknown");
+}
+
+int sn_flag_eval_init(struct sn_flag_eval *ev, const struct sn_flag_set *set,
+		      const struct sn_flag_ctx *ctx, struct sn_arena *arena, struct sn_err *err)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->set = set;
+	ev->ctx = ctx;
+	ev->arena = arena;
+	size_t n = set->nflags ? set->nflags : 1;
+	ev->results = sn_arena_alloc(arena, n * sizeof(*ev->results));
+	ev->state = sn_arena_alloc(arena, n);
+	if (!ev->results || !ev->state)
+		return sn_err_set(err, SN_ERR_NOMEM, "flag evaluation: request arena exhausted");
+	memset(ev->state, 0, n);
+	return 0;
+}
+
+/* The group type name for an index, and the request's key for it. */
+static bool group_key(struct sn_flag_eval *ev, int index, const char **key, size_t *len, char *buf,
+		      size_t bufsz)
+{
+	if (index < 0 || index >= 5 || !ev->set->group_types[index] || !ev->ctx->groups)
+		return false;
+	struct json_object *v = sn_json_get(ev->ctx->groups, ev->set->group_types[index]);
+	if (!v || json_object_is_type(v, json_type_null))
+		return false;
+	if (json_object_is_type(v, json_type_int)) {
+		int n = snprintf(buf, bufsz, "%lld", (long long)json_object_get_int64(v));
+		*key = buf;
+		*len = (size_t)n;
+		return true;
+	}
+	*key = sn_flag_str_form(v, buf, bufsz, len);
+	return *key != NULL;
+}
+
+static struct json_object *group_props(struct sn_flag_eval *ev, int index)
+{
+	if (index < 0 || index >= 5 || !ev->set->group_types[index] || !ev->ctx->group_properties)
+		return NULL;
+	return sn_json_get(ev->ctx->group_properties, ev->set->group_types[index]);
+}
+
+/* All filters of a condition (AND). */
+static bool cond_filters_match(struct sn_flag_eval *ev, const struct sn_flag_cond *c, int agg,
+			       int depth)
+{
+	for (size_t i = 0; i < c->nprops; i++) {
+		const struct sn_flag_prop *p = &c->props[i];
+		struct json_object *props = NULL;
+		if (p->type == PT_GROUP)
+			props =
+			    group_props(ev, p->group_type_index >= 0 ? p->group_type_index : agg);
+		else if (p->type == PT_PERSON)
+			props = ev->ctx->person_properties;
+		if (sn_flag_match_prop(ev, p, props, depth) != 1)
+			return false;
+	}
+	return true;
+}
+
+const char *sn_flag_pick_variant(const struct sn_flag *fl, double h)
+{
+	double boundary = 0.0;
+	for (size_t i = 0; i < fl->nvariants; i++) {
+		boundary += fl->variants[i].rollout / 100.0;
+		if (h < boundary)
+			return fl->variants[i].key;
+	}
+	return NULL;
+}
+
+static const char *variant_payload(const struct sn_flag *fl, const char *variant)
+{
+	for (size_t i = 0; i < fl->nvariants; i++)
+		if (fl->variants[i].key == variant || !strcmp(fl->variants[i].key, variant))
+			return fl->variants[i].payload;
+	return NULL;
+}
+
+static bool has_missing_dep(const struct sn_flag *fl)
+{
+	for (size_t i = 0; i < fl->nconds; i++)
+		for (size_t j = 0; j < fl->conds[i].nprops; j++)
+			if (fl->conds[i].props[j].type == PT_FLAG &&
+			    fl->conds[i].props[j].dep_missing)
+				return true;
+	return false;
+}
+
+static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct sn_flag_result *r,
+		     int depth)
+{
+	const struct sn_flag_ctx *ctx = ev->ctx;
+	memset(r, 0, sizeof(*r));
+	r->condition_index = -1;
+	r->reason = SN_FLAG_NO_CONDITION_MATCH;
+	if (fl->error) {
+		r->reason = SN_FLAG_ERROR;
+		return;
+	}
+	if (!fl->active || fl->deleted) {
+		r->omitted = true;
+		r->reason = SN_FLAG_DISABLED;
+		return;
+	}
+	if (has_missing_dep(fl)) {
+		r->reason = SN_FLAG_MISSING_DEPENDENCY;
+		return;
+	}
+
+	/* The person's bucketing identifier; group conditions use the group key. */
+	const char *pid = ctx->distinct_id ? ctx->distinct_id : "";
+	if (fl->device_bucketing && ctx->device_id)
+		pid = ctx->device_id;
+	if (fl->continuity && ctx->hash_key_overrides) {
+		const char *o = sn_json_str(sn_json_get(ctx->hash_key_overrides, fl->key), NULL);
+		if (o)
+			pid = o;
+	}
+	size_t pid_len = strlen(pid);
+	char prefix[512];
+	size_t klen = strlen(fl->key);
+	/* "<key>." — keys longer than the buffer hash through the slow path */
+	char *pfx = prefix;
+	if (klen + 2 > sizeof(prefix)) {
+		pfx = sn_arena_alloc(ev->arena, klen + 2);
+		if (!pfx) {
+			r->reason = SN_FLAG_ERROR;
+			return;
+		}
+	}
+	memcpy(pfx, fl->key, klen);
+	pfx[klen] = '.';
+	pfx[klen + 1] = 0;
+
+	/* Identifier of the flag-level aggregation (for holdout and super groups). */
+	char gbuf[64];
+	const char *fid = pid;
+	size_t fid_len = pid_len;
+	if (fl->aggregation >= 0 &&
+	    !group_key(ev, fl->aggregation, &fid, &fid_len, gbuf, sizeof(gbuf))) {
+		fid = NULL;
+	}
+
+	if (fl->has_holdout && fid) {
+		double h = sn_flag_hash01("holdout-", fid, fid_len, "");
+		if (sn_flag_in_rollout(h, fl->holdout_pct)) {
+			r->enabled = true;
+			r->variant = fl->holdout_variant;
+			r->reason = SN_FLAG_HOLDOUT_CONDITION_VALUE;
+			return;
+		}
+	}
+
+	if (fl->super && fl->super_key && ctx->person_properties &&
+	    json_object_object_get_ex(ctx->person_properties, fl->super_key, NULL)) {
+		bool ok = cond_filters_match(ev, fl->super, fl->aggregation, depth);
+		if (ok && fl->super->has_rollout && fid)
+			ok = sn_flag_in_rollout(fid_len ? sn_flag_hash01(pfx, fid, fid_len, "")
+							: 0.0,
+						fl->super->rollout);
+		r->enabled = ok;
+		r->reason = SN_FLAG_SUPER_CONDITION_VALUE;
+		r->condition_index = 0;
+		r->payload = ok ? fl->payload_true : NULL;
+		return;
+	}
+
+	enum sn_flag_reason best = SN_FLAG_NO_CONDITION_MATCH;
+	int best_idx = -1;
+	for (size_t i = 0; i < fl->nconds; i++) {
+		const struct sn_flag_cond *c = &fl->conds[i];
+		int agg = c->aggregation == -2 ? fl->aggregation : c->aggregation;
+		const char *id = pid;
+		size_t id_len = pid_len;
+		enum sn_flag_reason cand;
+		char cbuf[64];
+		if (agg >= 0 && !group_key(ev, agg, &id, &id_len, cbuf, sizeof(cbuf))) {
+			cand = SN_FLAG_NO_GROUP_TYPE;
+		} else if (!cond_filters_match(ev, c, agg, depth)) {
+			cand = SN_FLAG_NO_CONDITION_MATCH;
+		} else if (c->has_rollout &&
+			   !sn_flag_in_rollout(id_len ? sn_flag_hash01(pfx, id, id_len, "") : 0.0,
+					       c->rollout)) {
+			cand = SN_FLAG_OUT_OF_ROLLOUT_BOUND;
+			if (fl->early_exit) {
+				r->reason = cand;
+				r->condition_index = (int)i;
+				return;
+			}
+		} else {
+			const char *variant = c->variant;
+			if (!variant && fl->nvariants)
+				variant = sn_flag_pick_variant(
+				    fl, id_len ? sn_flag_hash01(pfx, id, id_len, "variant") : 0.0);
+			r->enabled = true;
+			r->variant = variant;
+			r->payload = variant ? variant_payload(fl, variant) : fl->payload_true;
+			r->reason = SN_FLAG_CONDITION_MATCH;
+			r->condition_index = (int)i;
+			return;
+		}
+		if (best_idx < 0 || cand > best) {
+			best = cand;
+			best_idx = (int)i;
+		}
+	}
+	r->reason = best;
+	r->condition_index = best_idx;
+}
+
+const struct sn_flag_result *sn_flag_eval_dep(struct sn_flag_eval *ev, size_t idx, int depth)
+{
+	if (idx >= ev->set->nflags)
+		return NULL;
+	if (ev->state[idx] == 2)
+		return &ev->results[idx];
+	if (ev->state[idx] == 1 || depth > SN_FLAG_MAX_NESTING)
+		return NULL; /* cycle */
+	ev->state[idx] = 1;
+	evaluate(ev, &ev->set->flags[idx], &ev->results[idx], depth + 1);
+	ev->state[idx] = 2;
+	return &ev->results[idx];
+}
+
+const struct sn_flag_result *sn_flag_eval_one(struct sn_flag_eval *ev, size_t idx)
+{
+	static const struct sn_flag_result none = {.condition_index = -1, .reason = SN_FLAG_ERROR};
+	const struct sn_flag_result *r = sn_flag_eval_dep(ev, idx, 0);
+	return r ? r : &none;
+}

@@ -1,0 +1,132 @@
+/*
+ * flags.h — PostHog-identical feature-flag evaluation as a pure library.
+ *
+ * Two halves with different lifetimes:
+ *
+ *   definitions JSON ──sn_flag_set_parse──▶ struct sn_flag_set (compiled, refcounted,
+ *   (local-evaluation shape)                  immutable, shared by every request thread)
+ *
+ *   set + request context ──sn_flag_eval_*──▶ struct sn_flag_result per flag
+ *                                             (everything per request lives in one arena)
+ *
+ * A set is built once per team whenever its flags change (regexes compiled,
+ * filter values pre-coerced, dependencies resolved to indexes) and handed to
+ * request threads with sn_flag_set_ref(); evaluation never writes to it and
+ * allocates only from the caller's arena. The semantics are those of
+ * PostHog's Rust /flags service as written down in
+ * ../shared/spec/posthog-wire.md §3: the sha1_60 hash, rollout `<=`, variant
+ * `<` on the running total, condition groups in stored order, reason
+ * priorities, holdouts, super groups, group flags, flag dependencies and
+ * dynamic cohorts from the set's cohort definitions.
+ */
+#ifndef SN_FLAGS_H
+#define SN_FLAGS_H
+
+#include "base/base.h"
+
+#include <sys/types.h>
+
+/* ---- the hash (spec §3.1) -------------------------------------------------------- */
+
+/* SHA-1 of prefix + identifier + salt, top 60 bits scaled to [0, 1] with one
+ * IEEE division by 2^60 (the double nearest 0xFFFFFFFFFFFFFFF). The
+ * identifier is first cut to its first 200 Unicode scalar values. Never
+ * fails, never allocates. */
+double sn_flag_hash01(const char *prefix, const char *id, size_t id_len, const char *salt);
+
+/* ---- compiled definitions ---------------------------------------------------------- */
+
+struct sn_flag_set;
+
+/* Reasons, in PostHog's names (sn_flag_reason_code) and priorities (spec §3.3 step 6). */
+enum sn_flag_reason {
+	SN_FLAG_NO_CONDITION_MATCH = 0,
+	SN_FLAG_OUT_OF_ROLLOUT_BOUND,
+	SN_FLAG_NO_GROUP_TYPE,
+	SN_FLAG_CONDITION_MATCH,
+	SN_FLAG_HOLDOUT_CONDITION_VALUE,
+	SN_FLAG_SUPER_CONDITION_VALUE,
+	SN_FLAG_DISABLED,	    /* inactive or deleted: omitted from /flags answers */
+	SN_FLAG_MISSING_DEPENDENCY, /* a `flag` filter names a flag that does not exist */
+	SN_FLAG_ERROR,		    /* the definition did not compile (see sn_flag_set_error) */
+};
+
+/* Parses PostHog's local-evaluation document
+ *	{"flags": [...], "group_type_mapping": {"0": "company"}, "cohorts": {"7": {...}}}
+ * (a bare array of flag definitions is accepted too) and compiles it. Only a
+ * document that is not JSON or has no flag list fails (SN_ERR_INVALID with a
+ * message); a single flag that does not make sense (a filter that is not an
+ * object, a variant without a key ...) is kept and evaluates to false with
+ * reason SN_FLAG_ERROR, so one bad flag never hides a team's other flags.
+ * The caller owns the returned set (refcount 1). Costs one pass over the
+ * document plus one PCRE2 compile per regex filter. */
+int sn_flag_set_parse(const char *json, size_t len, struct sn_flag_set **out, struct sn_err *err);
+
+/* The same from already-parsed parts (all borrowed; the set takes its own
+ * references). flags must be an array; mapping and cohorts may be NULL. */
+int sn_flag_set_build(struct json_object *flags, struct json_object *group_type_mapping,
+		      struct json_object *cohorts, struct sn_flag_set **out, struct sn_err *err);
+
+/* Reference counting (atomic: any thread may drop the last reference). */
+struct sn_flag_set *sn_flag_set_ref(struct sn_flag_set *set);
+void sn_flag_set_unref(struct sn_flag_set *set);
+
+size_t sn_flag_set_count(const struct sn_flag_set *set);
+/* Stored order; NULL past the end. */
+const char *sn_flag_set_key(const struct sn_flag_set *set, size_t idx);
+/* Index of the flag with that key, or -1. */
+ssize_t sn_flag_set_find(const struct sn_flag_set *set, const char *key);
+/* Why flag idx did not compile, or NULL when it did. */
+const char *sn_flag_set_error(const struct sn_flag_set *set, size_t idx);
+
+/* ---- evaluation ----------------------------------------------------------------- */
+
+/* One request's view of the world. Everything is borrowed for the duration
+ * of the evaluation. person_properties is the already merged map (stored
+ * person properties with the request's person_properties on top). */
+struct sn_flag_ctx {
+	const char *distinct_id; /* NUL-terminated; "" is valid (spec §3.1) */
+	const char *device_id;	 /* for bucketing_identifier "device_id"; NULL = absent */
+	struct json_object *person_properties; /* object or NULL */
+	struct json_object *groups;	       /* {"<group type>": "<key>" | number} or NULL */
+	struct json_object *group_properties;  /* {"<group type>": {...}} or NULL */
+	/* ensure_experience_continuity: {"<flag key>": "<hash key>"} or NULL (§3.9) */
+	struct json_object *hash_key_overrides;
+	int64_t now_us;	     /* anchor of relative dates ("-7d") */
+	int32_t tz_offset_s; /* team timezone as a fixed UTC offset, for naive dates */
+};
+
+struct sn_flag_result {
+	bool enabled;
+	bool omitted;	     /* inactive/deleted: leave out of /flags answers */
+	const char *variant; /* NULL or a string owned by the set (or the arena) */
+	const char *payload; /* the stored payload text (a JSON string's contents), or NULL */
+	enum sn_flag_reason reason;
+	int condition_index; /* -1 = null */
+};
+
+/* Per-request evaluator: memoises results so flag dependencies evaluate each
+ * flag at most once, and detects dependency cycles. Allocates from arena only. */
+struct sn_flag_eval {
+	const struct sn_flag_set *set;
+	const struct sn_flag_ctx *ctx;
+	struct sn_arena *arena;
+	struct sn_flag_result *results;
+	uint8_t *state; /* per flag: 0 not yet, 1 in progress, 2 done */
+	void *re_match; /* PCRE2 match data, created on first regex use (arena memory) */
+	void *re_gctx;
+};
+
+/* SN_ERR_NOMEM when the arena is exhausted. */
+int sn_flag_eval_init(struct sn_flag_eval *ev, const struct sn_flag_set *set,
+		      const struct sn_flag_ctx *ctx, struct sn_arena *arena, struct sn_err *err);
+/* Evaluates flag idx (and whatever it depends on). The result stays valid
+ * until the arena is released. Cannot fail: bad input gives false. */
+const struct sn_flag_result *sn_flag_eval_one(struct sn_flag_eval *ev, size_t idx);
+
+/* "condition_match", "no_condition_match", ... as PostHog spells them. */
+const char *sn_flag_reason_code(enum sn_flag_reason r);
+/* PostHog's human description ("Matched condition set 1", ...) into out. */
+void sn_flag_reason_describe(const struct sn_flag_result *r, char *out, size_t outsz);
+
+#endif
