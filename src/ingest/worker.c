@@ -11,10 +11,12 @@
  * from the reader's buffer.
  *
  * Flush policy: when the sink reports full, when the oldest unflushed record
- * is flush_age old (default 1 s: an event is queryable about a second after
- * it was acknowledged), when sn_ingest_sync asks, and on stop. After a
- * successful flush the checkpoint moves to the end of the last consumed
- * record; WAL segments behind it are deleted by the WAL.
+ * was consumed flush_age ago (default 1 s: an event is queryable about a
+ * second after it was acknowledged when ingest keeps up; measured from
+ * consumption, not from the record's receive time, so a backlog is written
+ * in full-second batches instead of one tiny part per burst), when sn_ingest_sync asks, and on
+ * stop. After a successful flush the checkpoint moves to the end of the last consumed record; WAL
+ * segments behind it are deleted by the WAL.
  *
  * Errors (sink or reader) are logged, counted and retried after a pause;
  * the record stays pending, so nothing is skipped. Idle, the thread wakes
@@ -47,7 +49,8 @@ struct sn_ingest {
 	bool have_pending;
 	uint64_t durable_cache;
 	uint64_t unflushed;	     /* under mu (written by the worker only) */
-	int64_t oldest_unflushed_us; /* under mu */
+	int64_t oldest_unflushed_us; /* under mu: receive time of the oldest unflushed record */
+	uint64_t first_consumed_ns;  /* when the oldest unflushed record was consumed */
 	struct sn_ingest_stats st;
 	struct sn_metric_series *m_consumed, *m_flushes, *m_errors;
 };
@@ -120,8 +123,10 @@ static int consume(struct sn_ingest *in, const struct sn_wal_entry *e)
 	}
 	int64_t t = in->unflushed == 0 ? sn_ingest_record_time(e->data, e->len) : 0;
 	pthread_mutex_lock(&in->mu);
-	if (in->unflushed == 0)
+	if (in->unflushed == 0) {
 		in->oldest_unflushed_us = t ? t : sn_now_us();
+		in->first_consumed_ns = sn_mono_ns();
+	}
 	in->unflushed++;
 	in->st.consumed_lsn = e->end_lsn;
 	in->st.records_consumed++;
@@ -216,8 +221,8 @@ static void *run(void *arg)
 		bool stopping = in->stopping, syncing = in->sync_requests > 0;
 		pthread_mutex_unlock(&in->mu);
 		bool want = in->unflushed && ((in->sink.full && in->sink.full(in->sink.ctx)) ||
-					      (uint64_t)(sn_now_us() - in->oldest_unflushed_us) >=
-						  in->opt.flush_age_ms * 1000 ||
+					      sn_mono_ns() - in->first_consumed_ns >=
+						  in->opt.flush_age_ms * 1000000 ||
 					      (caught_up && (stopping || syncing)));
 		int frc = want ? flush(in) : 0;
 		if (caught_up && in->unflushed == 0 && syncing) {
