@@ -69,4 +69,16 @@ struct sn_bootstrap_info {
 int sn_bootstrap(struct sn_meta *m, struct sn_bootstrap_info *info, struct sn_err *err);
 void sn_bootstrap_print(const struct sn_bootstrap_info *info, const char *address, FILE *out);
 
+/* The query API (query.c): POST /api/projects/:id/query/. */
+struct sn_query_api;
+struct sn_http_route;
+int sn_query_api_new(struct sn_query_api **out, struct sn_meta *meta, const char *data_dir,
+		     struct sn_err *err);
+/* Refuses new queries (503) and waits for running ones (bounded by their
+ * time budget); call while the HTTP server still runs, then free after it
+ * stopped. */
+void sn_query_api_close(struct sn_query_api *a);
+void sn_query_api_free(struct sn_query_api *a);
+size_t sn_query_api_routes(struct sn_query_api *a, struct sn_http_route *routes, size_t max);
+
 #endif

@@ -158,6 +158,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_capture *cap = NULL;
 	struct sn_http_server *http = NULL;
 	struct sn_store_sink *sink = NULL;
+	struct sn_query_api *qapi = NULL;
 	struct sn_ingest *ingest = NULL;
 	int lock_fd = -1, rc;
 	sigset_t sigs;
@@ -241,6 +242,9 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	    (struct sn_http_route){"ready", SN_GET | SN_HEAD, "/_readiness", 0, ready_handler, &s};
 	routes[n++] = (struct sn_http_route){"metrics", SN_GET, "/metrics", 0, metrics_handler, &s};
 	n += sn_capture_routes(cap, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	if ((rc = sn_query_api_new(&qapi, s.meta, c->data_dir, err)))
+		goto out;
+	n += sn_query_api_routes(qapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	routes[n++] = (struct sn_http_route){"root", SN_GET | SN_HEAD, "/", 0, root_handler, &s};
 
 	struct sn_http_options ho = {.listen = c->listen,
@@ -268,6 +272,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	while (sn_http_inflight(http) > 0 && sn_mono_ns() < deadline)
 		usleep(5000);
 out:
+	sn_query_api_close(qapi);
 	if (ingest)
 		sn_ingest_stop(ingest); /* drains the WAL into parts */
 	if (s.wal) {
@@ -276,6 +281,7 @@ out:
 	}
 	if (http)
 		sn_http_stop(http, 2000);
+	sn_query_api_free(qapi);
 	sn_capture_free(cap);
 	sn_store_sink_close(sink);
 	if (s.meta)

@@ -1,0 +1,259 @@
+/*
+ * query.c — PostHog's query endpoint: POST /api/projects/:id/query/ (and the
+ * /api/environments/:id/query/ alias) with {"query": {"kind": "HogQLQuery",
+ * "query": "..."}}, answered in PostHog's HogQLQueryResponse shape.
+ *
+ * Authentication: `Authorization: Bearer phx_...` (a personal API key); the
+ * key's user must be a member of the organization that owns the project,
+ * else 403 — a user can only query teams of organizations they belong to.
+ * The executor's team guard then limits every scan to that team.
+ *
+ * Queries run on their own threads, not on the HTTP threads: a query may
+ * take seconds (time budget 60 s) and an HTTP thread also serves capture
+ * connections. The request is deferred; a detached worker runs the query
+ * and completes it. At most `max_running` queries run at once; beyond that
+ * the answer is 429 with Retry-After (a queue would only hide overload).
+ *
+ * Not yet: EventsQuery and the insight kinds, `values` placeholders,
+ * cancellation when the client disconnects (MHD does not report it for a
+ * suspended connection; the time budget bounds the work instead), UI
+ * sessions as authentication.
+ */
+#include "api.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exec/exec.h"
+#include "http/http.h"
+#include "meta/meta.h"
+
+#define MAX_RUNNING 4
+
+struct sn_query_api {
+	struct sn_meta *meta;
+	char store_dir[1200];
+	unsigned running;
+	bool closing; /* shutting down: new queries get 503 */
+};
+
+struct job {
+	struct sn_query_api *api;
+	struct sn_http_request *req;
+	int64_t team_id;
+	char *text;
+};
+
+static void reply_hogql_error(struct sn_http_request *req, const struct sn_hogql_error *e)
+{
+	struct sn_buf b;
+	sn_buf_init(&b, 1 << 20);
+	sn_buf_appends(&b, "{\"type\":\"validation_error\",\"code\":");
+	const char *code = e->type && e->type[0] ? e->type : "query_error";
+	sn_buf_append_json_str(&b, code, strlen(code));
+	sn_buf_appends(&b, ",\"detail\":");
+	sn_buf_append_json_str(&b, e->msg, strlen(e->msg));
+	sn_buf_appendf(&b, ",\"attr\":null,\"start\":%zu,\"end\":%zu}", (size_t)e->start,
+		       (size_t)e->end);
+	sn_http_reply(req, 400, "application/json", b.data, b.len);
+	sn_http_log_field(req, "error", e->msg);
+	sn_buf_release(&b);
+}
+
+static void *run_job(void *arg)
+{
+	struct job *j = arg;
+	struct sn_exec_opts xo = {.store_dir = j->api->store_dir, .team_id = j->team_id};
+	struct sn_exec_result res;
+	struct sn_hogql_error herr;
+	memset(&herr, 0, sizeof(herr));
+	int rc = sn_exec_query(&xo, j->text, strlen(j->text), &res, &herr);
+	if (rc == 0) {
+		struct sn_buf b;
+		sn_buf_init(&b, 256u << 20);
+		if (sn_exec_result_json(&b, &res) == 0)
+			sn_http_reply(j->req, 200, "application/json", b.data, b.len);
+		else
+			sn_http_reply_error(j->req, 500, "server_error", "result_too_large",
+					    "the result could not be serialised (too large)", NULL);
+		sn_buf_release(&b);
+		sn_exec_result_release(&res);
+	} else {
+		reply_hogql_error(j->req, &herr);
+	}
+	struct sn_query_api *api = j->api;
+	sn_http_complete(j->req);
+	__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+	free(j->text);
+	free(j);
+	return NULL;
+}
+
+/* "/api/projects/12/query/" → 12; -1 when the path is not a query path. */
+static int64_t team_of_path(const char *path)
+{
+	const char *p = NULL;
+	if (sn_str_has_prefix(path, "/api/projects/"))
+		p = path + strlen("/api/projects/");
+	else if (sn_str_has_prefix(path, "/api/environments/"))
+		p = path + strlen("/api/environments/");
+	if (!p)
+		return -1;
+	char *end;
+	long long id = strtoll(p, &end, 10);
+	if (end == p || id <= 0)
+		return -1;
+	if (strcmp(end, "/query") != 0 && strcmp(end, "/query/") != 0)
+		return -1;
+	return id;
+}
+
+static void query_handler(struct sn_http_request *req, void *ctx)
+{
+	struct sn_query_api *api = ctx;
+	struct sn_err err = {0};
+	sn_http_cors(req, "POST, OPTIONS");
+	if (sn_http_method(req) == SN_OPTIONS) {
+		sn_http_reply(req, 200, NULL, NULL, 0);
+		return;
+	}
+	int64_t team_id = team_of_path(sn_http_path(req));
+	if (team_id < 0) {
+		sn_http_reply_error(req, 404, "invalid_request", "not_found", "no such endpoint",
+				    NULL);
+		return;
+	}
+	/* Authentication and access. */
+	const char *auth = sn_http_header(req, "Authorization");
+	if (!auth || !sn_str_has_prefix(auth, "Bearer ")) {
+		sn_http_reply_error(req, 401, "authentication_error", "not_authenticated",
+				    "Authentication credentials were not provided: send "
+				    "Authorization: Bearer <personal API key>.",
+				    NULL);
+		return;
+	}
+	struct sn_user user;
+	struct sn_apikey key;
+	if (sn_meta_apikey_authenticate(api->meta, auth + 7, &user, &key, &err)) {
+		sn_http_reply_error(req, 401, "authentication_error", "authentication_failed",
+				    "Personal API key is invalid.", NULL);
+		return;
+	}
+	struct sn_team team;
+	enum sn_member_level level;
+	if (sn_meta_team_get(api->meta, team_id, &team, &err) ||
+	    sn_meta_membership_level(api->meta, team.organization_id, user.id, &level, &err)) {
+		/* The same answer for "no such project" and "not yours": no probing. */
+		sn_http_reply_error(req, 403, "authentication_error", "permission_denied",
+				    "You don't have access to the project.", NULL);
+		return;
+	}
+	/* The body: {"query": {"kind": "HogQLQuery", "query": "..."}}. */
+	if (sn_http_body_too_large(req)) {
+		sn_http_reply_error(req, 413, "validation_error", "payload_too_large",
+				    "request body too large", NULL);
+		return;
+	}
+	const struct sn_buf *body = sn_http_body(req);
+	struct json_object *root = NULL;
+	if (sn_json_parse(body->data ? body->data : "", body->len, &root, &err)) {
+		sn_http_reply_error(req, 400, "validation_error", "parse_error", err.msg, NULL);
+		return;
+	}
+	struct json_object *q = sn_json_get(root, "query");
+	const char *kind = sn_json_str(sn_json_get(q, "kind"), NULL);
+	size_t tlen = 0;
+	const char *text = sn_json_str(sn_json_get(q, "query"), &tlen);
+	struct json_object *values = sn_json_get(q, "values");
+	if (!q || !json_object_is_type(q, json_type_object)) {
+		sn_http_reply_error(req, 400, "validation_error", "required",
+				    "the body needs a query object: {\"query\": {\"kind\": "
+				    "\"HogQLQuery\", \"query\": \"select ...\"}}",
+				    "query");
+	} else if (!kind || strcmp(kind, "HogQLQuery") != 0) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "query kind '%s' is not supported yet (HogQLQuery is)",
+			 kind ? kind : "(missing)");
+		sn_http_reply_error(req, 400, "validation_error", "unsupported_kind", msg,
+				    "query.kind");
+	} else if (!text) {
+		sn_http_reply_error(req, 400, "validation_error", "required",
+				    "query.query must be the HogQL text", "query.query");
+	} else if (values && json_object_is_type(values, json_type_object) &&
+		   json_object_object_length(values) > 0) {
+		sn_http_reply_error(req, 400, "validation_error", "unsupported",
+				    "placeholder values are not supported yet", "query.values");
+	} else if (__atomic_load_n(&api->closing, __ATOMIC_ACQUIRE)) {
+		sn_http_reply_error(req, 503, "server_error", "shutting_down",
+				    "the server is shutting down; retry", NULL);
+	} else if (__atomic_add_fetch(&api->running, 1, __ATOMIC_RELAXED) > MAX_RUNNING) {
+		__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+		sn_http_add_header(req, "Retry-After", "1");
+		sn_http_reply_error(req, 429, "throttled", "too_many_queries",
+				    "too many queries are running; retry shortly", NULL);
+	} else {
+		struct job *j = calloc(1, sizeof(*j));
+		char *copy = j ? strndup(text, tlen) : NULL;
+		pthread_t t;
+		pthread_attr_t attr;
+		bool started = false;
+		if (j && copy) {
+			*j = (struct job){api, req, team_id, copy};
+			pthread_attr_init(&attr);
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			sn_http_defer(req);
+			started = pthread_create(&t, &attr, run_job, j) == 0;
+			pthread_attr_destroy(&attr);
+		}
+		if (!started) {
+			__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+			free(copy);
+			free(j);
+			sn_http_reply_error(req, 503, "server_error", "unavailable",
+					    "cannot start the query; retry", NULL);
+			sn_http_complete(req); /* harmless when not deferred */
+		}
+	}
+	json_object_put(root);
+}
+
+int sn_query_api_new(struct sn_query_api **out, struct sn_meta *meta, const char *data_dir,
+		     struct sn_err *err)
+{
+	struct sn_query_api *a = calloc(1, sizeof(*a));
+	if (!a)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	a->meta = meta;
+	snprintf(a->store_dir, sizeof(a->store_dir), "%s/store", data_dir);
+	*out = a;
+	return 0;
+}
+
+void sn_query_api_close(struct sn_query_api *a)
+{
+	if (!a)
+		return;
+	__atomic_store_n(&a->closing, true, __ATOMIC_RELEASE);
+	/* Running queries answer their requests: wait for them (bounded by
+	 * their time budget) while the HTTP server still runs. */
+	while (__atomic_load_n(&a->running, __ATOMIC_RELAXED) > 0)
+		usleep(10000);
+}
+
+void sn_query_api_free(struct sn_query_api *a)
+{
+	free(a);
+}
+
+size_t sn_query_api_routes(struct sn_query_api *a, struct sn_http_route *routes, size_t max)
+{
+	const struct sn_http_route all[] = {
+	    {"query", SN_POST | SN_OPTIONS, "/api/projects/*", 1u << 20, query_handler, a},
+	    {"query", SN_POST | SN_OPTIONS, "/api/environments/*", 1u << 20, query_handler, a},
+	};
+	size_t n = SN_ARRAY_LEN(all) < max ? SN_ARRAY_LEN(all) : max;
+	memcpy(routes, all, n * sizeof(all[0]));
+	return n;
+}

@@ -1,0 +1,75 @@
+// The query API over HTTP: POST /api/projects/:id/query/ with a personal API
+// key, on events that went in through capture and were ingested into parts.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { startServer, cleanup, post, sleep, TOKEN, API_KEY, BIN } from './lib.mjs';
+
+let srv;
+before(async () => {
+  srv = await startServer();
+  const batch = [];
+  for (let i = 0; i < 30; i++) {
+    batch.push({ event: i % 3 ? 'pageview' : 'signup', distinct_id: `u${i % 7}`,
+      properties: { $browser: i % 2 ? 'Firefox' : 'Chrome', n: i } });
+  }
+  const r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch }),
+    { 'Content-Type': 'application/json' });
+  assert.equal(r.status, 200);
+  await sleep(2500); // ingest writes a part within store_flush_age (1 s)
+});
+after(async () => { await srv.stop(); cleanup(srv.dataDir); });
+
+const q = (team, query, key = API_KEY, kind = 'HogQLQuery') =>
+  post(`${srv.url}/api/projects/${team}/query/`, JSON.stringify({ query: { kind, query } }),
+    { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) });
+
+test('HogQL over HTTP answers in PostHog\'s shape', async () => {
+  const r = await q(1, 'select event, count() as c, uniq(distinct_id) from events group by event order by event');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.columns, ['event', 'c', 'uniq(distinct_id)']);
+  assert.deepEqual(r.json.results, [['pageview', 20, 7], ['signup', 10, 7]]);
+  assert.equal(r.json.types.length, 3);
+  assert.equal(r.json.hasMore, false);
+  assert.match(r.json.hogql, /LIMIT 100/);
+  const b = await q(1, "select count() from events where properties.$browser = 'Firefox'");
+  assert.deepEqual(b.json.results, [[15]]);
+  // The environments alias.
+  const e = await post(`${srv.url}/api/environments/1/query`, JSON.stringify({ query: { kind: 'HogQLQuery', query: 'select count() from events' } }),
+    { Authorization: `Bearer ${API_KEY}` });
+  assert.deepEqual(e.json.results, [[30]]);
+});
+
+test('authentication and access', async () => {
+  let r = await q(1, 'select 1 from events', null);
+  assert.equal(r.status, 401);
+  assert.equal(r.json.type, 'authentication_error');
+  r = await q(1, 'select 1 from events', 'phx_not_a_real_key_000000000000');
+  assert.equal(r.status, 401);
+  r = await q(999, 'select count() from events');
+  assert.equal(r.status, 403);
+  // A second project in another organization is invisible to this key: a
+  // user of a new org gets 403 on team 1.
+  const d = srv.dataDir;
+  const t = spawnSync(BIN, ['team', 'create', '--name', 'Other', '--data-dir', d], { encoding: 'utf8' });
+  assert.equal(t.status, 0, t.stderr);
+  const other = Number(/created team (\d+)/.exec(t.stdout)[1]);
+  r = await q(other, 'select count() from events');
+  assert.equal(r.status, 200, 'same organization: allowed');
+  assert.deepEqual(r.json.results, [[0]], 'and it sees none of team 1\'s events');
+});
+
+test('bad queries get 400 with positions', async () => {
+  let r = await q(1, 'select count( from events');
+  assert.equal(r.status, 400);
+  assert.equal(r.json.type, 'validation_error');
+  assert.equal(typeof r.json.start, 'number');
+  assert.ok(r.json.detail.length > 0);
+  r = await q(1, 'select nosuchfunction(1) from events');
+  assert.equal(r.status, 400);
+  r = await q(1, 'select 1', API_KEY, 'EventsQuery');
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /not supported yet/);
+  r = await post(`${srv.url}/api/projects/1/query/`, '{"query":', { Authorization: `Bearer ${API_KEY}` });
+  assert.equal(r.status, 400);
+});
