@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <json-c/json.h>
+#include <sqlite3.h>
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -228,6 +229,33 @@ int sn_parse_bool(const char *s, bool *out);
 int sn_mkdir_p(const char *path, struct sn_err *err);
 /* fsync of a directory, after a rename or create inside it. */
 int sn_fsync_dir(const char *path, struct sn_err *err);
+
+/* ---- SQLite (sqlite.c) ------------------------------------------------------------ */
+
+/* A numbered migration: versions are 1, 2, ... and never edited once shipped. */
+struct sn_sql_migration {
+	int version;
+	const char *name;
+	const char *sql; /* one or more statements, run in one transaction */
+};
+
+/* SQLite extended result code → SN_ERR_* (unique violation → EXISTS, ...). */
+int sn_sqlite_rc(int extended_rc);
+/* Opens (creating) path in WAL mode with synchronous=NORMAL and a busy
+ * timeout, foreign keys on when asked. label names the database in messages
+ * ("metadata database"). SN_ERR_IO with SQLite's reason on failure. */
+int sn_sqlite_open(sqlite3 **db, const char *path, const char *label, bool foreign_keys,
+		   struct sn_err *err);
+/* sqlite3_exec with the error in err as "<label>: <what>: <reason>". */
+int sn_sqlite_exec(sqlite3 *db, const char *label, const char *what, const char *sql,
+		   struct sn_err *err);
+/* Highest recorded migration (0 for a new database). */
+int sn_sqlite_schema_version(sqlite3 *db, int *version, struct sn_err *err);
+/* Applies pending migrations, each in its own transaction with its record;
+ * refuses a database newer than migs. *applied (may be NULL) counts them. */
+int sn_sqlite_migrate(sqlite3 *db, const char *path, const char *label,
+		      const struct sn_sql_migration *migs, size_t nmigs, int *applied,
+		      struct sn_err *err);
 
 /* ---- strict JSON pull scanner (jsonscan.c) ------------------------------------ */
 

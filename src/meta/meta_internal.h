@@ -14,19 +14,13 @@
 
 /* One numbered schema change. Versions start at 1 and are consecutive; a
  * released migration is never edited or removed, only followed by new ones. */
-struct sn_meta_migration {
-	int version;
-	const char *name;
-	const char *sql; /* one or more statements, run in one transaction */
-};
-
-extern const struct sn_meta_migration sn_meta_sqlite_migrations[];
+extern const struct sn_sql_migration sn_meta_sqlite_migrations[];
 extern const size_t sn_meta_sqlite_nmigrations;
 
 /* sn_meta_open with a caller-chosen migration list (tests simulate an older
  * or newer binary with it). migs[i].version must be i + 1. */
 int sn_meta_sqlite_open_with(struct sn_meta **out, const char *path,
-			     const struct sn_meta_migration *migs, size_t nmigs, int *applied,
+			     const struct sn_sql_migration *migs, size_t nmigs, int *applied,
 			     struct sn_err *err);
 
 /* How many times sn_meta_team_by_token went to SQLite (cache misses). */

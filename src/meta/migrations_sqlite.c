@@ -88,7 +88,7 @@ static const char m0001_initial[] =
     ");"
     "CREATE INDEX posthog_personalapikey_user_id ON posthog_personalapikey(user_id);";
 
-const struct sn_meta_migration sn_meta_sqlite_migrations[] = {
+const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {1, "initial: organizations, teams, users, memberships, personal API keys", m0001_initial},
 };
 

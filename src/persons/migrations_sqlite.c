@@ -86,7 +86,7 @@ static const char m0001_initial[] =
     " UNIQUE (team_id, group_type_index, group_key)"
     ");";
 
-const struct sn_persons_migration sn_persons_sqlite_migrations[] = {
+const struct sn_sql_migration sn_persons_sqlite_migrations[] = {
     {1, "initial: persons, distinct ids, overrides, personless ids, groups", m0001_initial},
 };
 

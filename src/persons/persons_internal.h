@@ -16,19 +16,13 @@
 
 /* ---- migrations (migrations_sqlite.c) ------------------------------------ */
 
-struct sn_persons_migration {
-	int version; /* 1, 2, ... consecutive; never edited once shipped */
-	const char *name;
-	const char *sql; /* one or more statements, run in one transaction */
-};
-
-extern const struct sn_persons_migration sn_persons_sqlite_migrations[];
+extern const struct sn_sql_migration sn_persons_sqlite_migrations[];
 extern const size_t sn_persons_sqlite_nmigrations;
 
 /* Opens the database file at path with a caller-chosen migration list (tests
  * simulate older and newer binaries). migs[i].version must be i + 1. */
 int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
-				const struct sn_persons_migration *migs, size_t nmigs, int *applied,
+				const struct sn_sql_migration *migs, size_t nmigs, int *applied,
 				struct sn_err *err);
 
 /* ---- backend operations (sqlite.c) --------------------------------------- */

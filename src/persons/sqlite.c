@@ -41,7 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUSY_TIMEOUT_MS 5000
 #define DB_FILE		"persons.sqlite3"
 
 #define PERSON_COLS "p.uuid, p.properties, p.is_identified, p.created_at, p.version"
@@ -142,23 +141,7 @@ struct sn_persons {
 
 static int map_rc(int rc)
 {
-	switch (rc & 0xff) {
-	case SQLITE_CONSTRAINT:
-		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-			return SN_ERR_EXISTS;
-		return SN_ERR_INVALID;
-	case SQLITE_NOMEM: return SN_ERR_NOMEM;
-	case SQLITE_IOERR:
-	case SQLITE_FULL:
-	case SQLITE_CANTOPEN:
-	case SQLITE_READONLY:
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-	case SQLITE_PERM: return SN_ERR_IO;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB: return SN_ERR_CORRUPT;
-	default: return SN_ERR_INTERNAL;
-	}
+	return sn_sqlite_rc(rc);
 }
 
 /* Sets err from the connection's last error. Caller holds p->mu. */
@@ -232,105 +215,9 @@ void sn_pstore_unlock(struct sn_persons *p)
 
 /* ---- open, migrations, close ----------------------------------------------- */
 
-static int exec_sql(struct sn_persons *p, const char *sql, struct sn_err *err, const char *what)
-{
-	char *msg = NULL;
-	int rc = sqlite3_exec(p->db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK) {
-		int code = map_rc(sqlite3_extended_errcode(p->db));
-		sn_err_set(err, code, "persons database: %s: %s", what,
-			   msg ? msg : sqlite3_errstr(rc));
-		sqlite3_free(msg);
-		return code;
-	}
-	return 0;
-}
-
-static int read_version(struct sn_persons *p, int *version, struct sn_err *err)
-{
-	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(p->db, stmt_sql[ST_VERSION], -1, &s, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		int ret = db_fail(p, rc, err, "reading schema version");
-		sqlite3_finalize(s);
-		return ret;
-	}
-	sqlite3_int64 v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	*version = v > 1000000 ? 1000000 : (int)v;
-	return 0;
-}
-
-/* Applies the next pending migration in one transaction: 1 when it applied
- * one, 0 when up to date, or an error. BEGIN IMMEDIATE takes the write lock
- * before the version is read, so two processes cannot both apply it. */
-static int migrate_one(struct sn_persons *p, const char *path,
-		       const struct sn_persons_migration *migs, size_t nmigs, struct sn_err *err)
-{
-	int cur = 0, ret;
-	bool in_tx = false;
-	char *q = NULL;
-	if ((ret = exec_sql(p, "BEGIN IMMEDIATE", err, "starting a migration")) < 0)
-		goto out;
-	in_tx = true;
-	if ((ret = read_version(p, &cur, err)) < 0)
-		goto out;
-	if (cur > (int)nmigs) {
-		ret = sn_err_set(err, SN_ERR_INVALID,
-				 "%s: database schema version %d is newer than this snout (%d); "
-				 "upgrade snout",
-				 path, cur, (int)nmigs);
-		goto out;
-	}
-	if (cur == (int)nmigs)
-		goto out;
-
-	const struct sn_persons_migration *mg = &migs[cur];
-	if ((ret = exec_sql(p, mg->sql, err, "migration")) < 0) {
-		sn_err_prefix(err, "%s: migration %d (%s) failed", path, mg->version, mg->name);
-		goto out;
-	}
-	char when[32];
-	sn_time_format_rfc3339(sn_now_us(), when);
-	q = sqlite3_mprintf("INSERT INTO schema_migrations (version, name, applied_at)"
-			    " VALUES (%d, %Q, %Q)",
-			    mg->version, mg->name, when);
-	if (!q) {
-		ret = sn_err_set(err, SN_ERR_NOMEM, "out of memory recording a migration");
-		goto out;
-	}
-	if ((ret = exec_sql(p, q, err, "recording a migration")) < 0)
-		goto out;
-	if ((ret = exec_sql(p, "COMMIT", err, "committing a migration")) < 0)
-		goto out;
-	in_tx = false;
-	sn_log_info("persons: applied migration %d (%s) to %s", mg->version, mg->name, path);
-	ret = 1;
-out:
-	sqlite3_free(q);
-	if (in_tx)
-		exec_sql(p, "ROLLBACK", NULL, "");
-	return ret;
-}
-
-static int migrate(struct sn_persons *p, const char *path, const struct sn_persons_migration *migs,
-		   size_t nmigs, int *applied, struct sn_err *err)
-{
-	int ret = exec_sql(p,
-			   "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			   " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-			   " applied_at TEXT NOT NULL)",
-			   err, "creating schema_migrations");
-	while (ret >= 0 && (ret = migrate_one(p, path, migs, nmigs, err)) == 1)
-		if (applied)
-			(*applied)++;
-	return ret;
-}
 
 int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
-				const struct sn_persons_migration *migs, size_t nmigs, int *applied,
+				const struct sn_sql_migration *migs, size_t nmigs, int *applied,
 				struct sn_err *err)
 {
 	int ret = 0, rc;
@@ -352,44 +239,9 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 	p->code_version = (int)nmigs;
 	sn_buf_init(&p->json, SN_PERSON_PROPS_MAX + 1);
 
-	rc = sqlite3_open_v2(
-	    path, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		ret = sn_err_set(err, SN_ERR_IO, "cannot open persons database %s: %s", path,
-				 p->db ? sqlite3_errmsg(p->db) : sqlite3_errstr(rc));
+	if ((ret = sn_sqlite_open(&p->db, path, "persons database", false, err)))
 		goto out;
-	}
-	sqlite3_extended_result_codes(p->db, 1);
-	sqlite3_busy_timeout(p->db, BUSY_TIMEOUT_MS);
-
-	/* journal_mode is the first statement that reads the file, so a path
-	 * that is not a database fails here. */
-	sqlite3_stmt *s = NULL;
-	rc = sqlite3_prepare_v2(p->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(s);
-	char mode[16] = "";
-	if (rc == SQLITE_ROW)
-		col_text(s, 0, mode, sizeof(mode));
-	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW) {
-		ret = sn_err_set(err, SN_ERR_IO, "cannot open persons database %s: %s", path,
-				 sqlite3_errmsg(p->db));
-		goto out;
-	}
-	if (strcmp(mode, "wal") != 0) {
-		ret = sn_err_set(err, SN_ERR_IO,
-				 "cannot open persons database %s: WAL mode refused (journal mode "
-				 "is %s)",
-				 path, mode);
-		goto out;
-	}
-	if (exec_sql(p, "PRAGMA synchronous=NORMAL", NULL, "") < 0) {
-		ret = sn_err_set(err, SN_ERR_IO, "cannot open persons database %s: %s", path,
-				 sqlite3_errmsg(p->db));
-		goto out;
-	}
-	if ((ret = migrate(p, path, migs, nmigs, applied, err)) < 0)
+	if ((ret = sn_sqlite_migrate(p->db, path, "persons", migs, nmigs, applied, err)) < 0)
 		goto out;
 
 	for (int i = 0; i < NSTMT; i++) {

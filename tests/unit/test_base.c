@@ -205,6 +205,44 @@ static void test_hashes(void **state)
 	assert_true(strncmp(tok, "phc_", 4) == 0);
 }
 
+static void test_sqlite_migrate(void **state)
+{
+	(void)state;
+	sqlite3 *db;
+	struct sn_err err;
+	assert_int_equal(sn_sqlite_open(&db, ":memory:", "test database", true, &err), 0);
+	static const struct sn_sql_migration v2[] = {
+	    {1, "one", "CREATE TABLE a (x INTEGER PRIMARY KEY)"},
+	    {2, "two", "ALTER TABLE a ADD COLUMN y TEXT"},
+	};
+	int applied = 0, v = 0;
+	assert_int_equal(sn_sqlite_migrate(db, "mem", "test", v2, 1, &applied, &err), 0);
+	assert_int_equal(applied, 1);
+	applied = 0;
+	assert_int_equal(sn_sqlite_migrate(db, "mem", "test", v2, 2, &applied, &err), 0);
+	assert_int_equal(applied, 1);
+	assert_int_equal(sn_sqlite_schema_version(db, &v, &err), 0);
+	assert_int_equal(v, 2);
+	/* An older binary refuses the newer database. */
+	assert_int_equal(sn_sqlite_migrate(db, "mem", "test", v2, 1, NULL, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "newer than this snout"));
+	/* A failing migration rolls back and names itself. */
+	static const struct sn_sql_migration bad[] = {
+	    v2[0], v2[1], {3, "broken", "CREATE TABLE b (z); SELECT nosuchcolumn FROM a"}};
+	assert_true(sn_sqlite_migrate(db, "mem", "test", bad, 3, NULL, &err) < 0);
+	assert_non_null(strstr(err.msg, "migration 3 (broken) failed"));
+	assert_int_equal(sn_sqlite_schema_version(db, &v, &err), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(sn_sqlite_exec(db, "test", "probe", "SELECT * FROM b", &err),
+			 SN_ERR_INTERNAL); /* b was rolled back */
+	assert_int_equal(
+	    sn_sqlite_exec(db, "test", "insert", "INSERT INTO a VALUES (1, 'x')", &err), 0);
+	assert_int_equal(sn_sqlite_exec(db, "test", "dup", "INSERT INTO a VALUES (1, 'x')", &err),
+			 SN_ERR_EXISTS);
+	assert_non_null(strstr(err.msg, "test: dup: "));
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,7 +250,7 @@ int main(void)
 	    cmocka_unit_test(test_arena),   cmocka_unit_test(test_uuid),
 	    cmocka_unit_test(test_time),    cmocka_unit_test(test_json_errors),
 	    cmocka_unit_test(test_metrics), cmocka_unit_test(test_parsers),
-	    cmocka_unit_test(test_hashes),
+	    cmocka_unit_test(test_hashes),  cmocka_unit_test(test_sqlite_migrate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

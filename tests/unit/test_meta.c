@@ -155,12 +155,12 @@ static void test_open_migrations(void **state)
 
 /* The real migration list plus one more: what the next snout release would
  * ship. */
-static struct sn_meta_migration *next_release(const char *sql, size_t *n)
+static struct sn_sql_migration *next_release(const char *sql, size_t *n)
 {
 	*n = sn_meta_sqlite_nmigrations + 1;
-	struct sn_meta_migration *migs = calloc(*n, sizeof(*migs));
+	struct sn_sql_migration *migs = calloc(*n, sizeof(*migs));
 	memcpy(migs, sn_meta_sqlite_migrations, sn_meta_sqlite_nmigrations * sizeof(*migs));
-	migs[*n - 1] = (struct sn_meta_migration){(int)*n, "test: next release", sql};
+	migs[*n - 1] = (struct sn_sql_migration){(int)*n, "test: next release", sql};
 	return migs;
 }
 
@@ -176,7 +176,7 @@ static void test_upgrade_appends(void **state)
 	f->m = NULL;
 
 	size_t n;
-	struct sn_meta_migration *migs =
+	struct sn_sql_migration *migs =
 	    next_release("ALTER TABLE posthog_team ADD COLUMN test_extra TEXT NOT NULL"
 			 " DEFAULT 'x'; CREATE TABLE snout_test_new (id INTEGER PRIMARY KEY)",
 			 &n);
@@ -211,9 +211,9 @@ static void test_failed_migration_rolls_back(void **state)
 	sn_meta_close(f->m);
 	f->m = NULL;
 	size_t n;
-	struct sn_meta_migration *migs = next_release("CREATE TABLE half_done (id INTEGER);"
-						      " INSERT INTO no_such_table VALUES (1)",
-						      &n);
+	struct sn_sql_migration *migs = next_release("CREATE TABLE half_done (id INTEGER);"
+						     " INSERT INTO no_such_table VALUES (1)",
+						     &n);
 	int applied = -1;
 	assert_int_equal(sn_meta_sqlite_open_with(&f->m, f->path, migs, n, &applied, &err),
 			 SN_ERR_INTERNAL);

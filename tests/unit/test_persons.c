@@ -266,10 +266,10 @@ static void test_migrations(void **state)
 	f->p = NULL;
 
 	size_t n = sn_persons_sqlite_nmigrations;
-	struct sn_persons_migration newer[16];
+	struct sn_sql_migration newer[16];
 	assert_true(n + 1 <= SN_ARRAY_LEN(newer));
 	memcpy(newer, sn_persons_sqlite_migrations, n * sizeof(newer[0]));
-	newer[n] = (struct sn_persons_migration){(int)n + 1, "test: extra table", extra_sql};
+	newer[n] = (struct sn_sql_migration){(int)n + 1, "test: extra table", extra_sql};
 	assert_int_equal(sn_persons_sqlite_open_with(&f->p, f->path, newer, n + 1, &applied, &err),
 			 0);
 	assert_int_equal(applied, 1);

@@ -1,0 +1,201 @@
+/*
+ * sqlite.c — the one place that opens SQLite databases and migrates them.
+ * Metadata (meta/) and persons (persons/) each keep a SQLite file; both open
+ * it the same way and run numbered, append-only migrations the same way.
+ *
+ * Open: extended result codes, a busy timeout, WAL journal mode (the first
+ * statement that reads the file, so a path that is not a database fails
+ * there with a clear message), synchronous=NORMAL (durable at checkpoints;
+ * WAL mode keeps the file consistent after a crash), optionally foreign
+ * keys.
+ *
+ * Migrate: schema_migrations(version, name, applied_at) records what ran.
+ * Each migration runs in one BEGIN IMMEDIATE transaction together with its
+ * record, and the current version is read inside that transaction, so two
+ * processes opening the same file cannot both apply one. A database newer
+ * than the binary is refused ("upgrade snout"); a failing migration rolls
+ * back and names itself.
+ */
+#include "base.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+int sn_sqlite_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return SN_ERR_EXISTS;
+		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return SN_ERR_NOT_FOUND;
+		return SN_ERR_INVALID;
+	case SQLITE_NOMEM: return SN_ERR_NOMEM;
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_PERM: return SN_ERR_IO;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB: return SN_ERR_CORRUPT;
+	default: return SN_ERR_INTERNAL;
+	}
+}
+
+int sn_sqlite_exec(sqlite3 *db, const char *label, const char *what, const char *sql,
+		   struct sn_err *err)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		int code = sn_sqlite_rc(sqlite3_extended_errcode(db));
+		sn_err_set(err, code, "%s: %s: %s", label, what, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return code;
+	}
+	return 0;
+}
+
+int sn_sqlite_open(sqlite3 **out, const char *path, const char *label, bool foreign_keys,
+		   struct sn_err *err)
+{
+	sqlite3 *db = NULL;
+	int ret = 0;
+	*out = NULL;
+	int rc = sqlite3_open_v2(
+	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		ret = sn_err_set(err, SN_ERR_IO, "cannot open %s %s: %s", label, path,
+				 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	sqlite3_stmt *s = NULL;
+	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	char mode[16] = "";
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(s, 0);
+		snprintf(mode, sizeof(mode), "%s", t ? (const char *)t : "");
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW) {
+		ret = sn_err_set(err, SN_ERR_IO, "cannot open %s %s: %s", label, path,
+				 sqlite3_errmsg(db));
+		goto out;
+	}
+	if (strcmp(mode, "wal") != 0 &&
+	    !(strcmp(mode, "memory") == 0 && strcmp(path, ":memory:") == 0)) {
+		ret = sn_err_set(err, SN_ERR_IO,
+				 "cannot open %s %s: WAL mode refused (journal mode is %s)", label,
+				 path, mode);
+		goto out;
+	}
+	if (sn_sqlite_exec(db, label, "settings",
+			   foreign_keys ? "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"
+					: "PRAGMA synchronous=NORMAL",
+			   NULL) < 0) {
+		ret = sn_err_set(err, SN_ERR_IO, "cannot open %s %s: %s", label, path,
+				 sqlite3_errmsg(db));
+		goto out;
+	}
+	*out = db;
+	db = NULL;
+out:
+	sqlite3_close(db);
+	return ret;
+}
+
+int sn_sqlite_schema_version(sqlite3 *db, int *version, struct sn_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+				    -1, &s, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		int code = sn_sqlite_rc(sqlite3_extended_errcode(db));
+		sn_err_set(err, code, "reading schema version: %s", sqlite3_errmsg(db));
+		sqlite3_finalize(s);
+		return code;
+	}
+	sqlite3_int64 v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	*version = v > 1000000 ? 1000000 : (int)v;
+	return 0;
+}
+
+/* Applies the next pending migration: 1 when it applied one, 0 when up to
+ * date, or an error. */
+static int migrate_one(sqlite3 *db, const char *path, const char *label,
+		       const struct sn_sql_migration *migs, size_t nmigs, struct sn_err *err)
+{
+	int cur = 0, ret;
+	bool in_tx = false;
+	char *q = NULL;
+	if ((ret = sn_sqlite_exec(db, label, "starting a migration", "BEGIN IMMEDIATE", err)) < 0)
+		goto out;
+	in_tx = true;
+	if ((ret = sn_sqlite_schema_version(db, &cur, err)) < 0)
+		goto out;
+	if (cur > (int)nmigs) {
+		ret = sn_err_set(err, SN_ERR_INVALID,
+				 "%s: database schema version %d is newer than this snout (%d); "
+				 "upgrade snout",
+				 path, cur, (int)nmigs);
+		goto out;
+	}
+	if (cur == (int)nmigs)
+		goto out; /* up to date; the rollback below just ends the transaction */
+	const struct sn_sql_migration *mg = &migs[cur];
+	if ((ret = sn_sqlite_exec(db, label, "migration", mg->sql, err)) < 0) {
+		sn_err_prefix(err, "%s: migration %d (%s) failed", path, mg->version, mg->name);
+		goto out;
+	}
+	char when[32];
+	sn_time_format_rfc3339(sn_now_us(), when);
+	q = sqlite3_mprintf("INSERT INTO schema_migrations (version, name, applied_at)"
+			    " VALUES (%d, %Q, %Q)",
+			    mg->version, mg->name, when);
+	if (!q) {
+		ret = sn_err_set(err, SN_ERR_NOMEM, "out of memory recording a migration");
+		goto out;
+	}
+	if ((ret = sn_sqlite_exec(db, label, "recording a migration", q, err)) < 0)
+		goto out;
+	if ((ret = sn_sqlite_exec(db, label, "committing a migration", "COMMIT", err)) < 0)
+		goto out;
+	in_tx = false;
+	sn_log_info("%s: applied migration %d (%s) to %s", label, mg->version, mg->name, path);
+	ret = 1;
+out:
+	sqlite3_free(q);
+	if (in_tx)
+		sn_sqlite_exec(db, label, "rollback", "ROLLBACK", NULL);
+	return ret;
+}
+
+int sn_sqlite_migrate(sqlite3 *db, const char *path, const char *label,
+		      const struct sn_sql_migration *migs, size_t nmigs, int *applied,
+		      struct sn_err *err)
+{
+	for (size_t i = 0; i < nmigs; i++)
+		if (migs[i].version != (int)i + 1)
+			return sn_err_set(err, SN_ERR_INTERNAL,
+					  "migration list is not numbered 1..%zu", nmigs);
+	int ret = sn_sqlite_exec(db, label, "creating schema_migrations",
+				 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+				 " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+				 " applied_at TEXT NOT NULL)",
+				 err);
+	while (ret >= 0 && (ret = migrate_one(db, path, label, migs, nmigs, err)) == 1)
+		if (applied)
+			(*applied)++;
+	return ret;
+}
