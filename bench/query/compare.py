@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Runs each question on snout (HogQL through `snout query --team 1`) and on
+ClickHouse (its SQL from queries_ch.sql) RUNS times after one warm-up, and
+prints warm medians, the ratio and whether the answers agree."""
+import argparse, json, statistics, subprocess, time, urllib.request
+
+# HogQL equivalents of queries_ch.sql (team 1 is implied by --team 1).
+RANGE = "timestamp >= '2024-12-02 00:00:00' and timestamp < '2025-01-01 00:00:00'"
+SNOUT = {
+    'Q1_count_30d': f"select count() from events where {RANGE}",
+    'Q2_trend_pageview_per_day': f"select toStartOfDay(timestamp) as day, count() as c from events "
+                                 f"where event = '$pageview' and {RANGE} group by day order by day",
+    'Q3_dau_pageview': f"select toStartOfDay(timestamp) as day, uniq(distinct_id) as dau from events "
+                       f"where event = '$pageview' and {RANGE} group by day order by day",
+    'Q4_breakdown_browser_json': f"select properties.$browser as browser, count() as c from events "
+                                 f"where event = '$pageview' and {RANGE} group by browser "
+                                 f"order by c desc limit 10",
+}
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--snout', required=True)
+ap.add_argument('--data', required=True)
+ap.add_argument('--ch', required=True)
+ap.add_argument('--queries', required=True)
+ap.add_argument('--runs', type=int, default=5)
+a = ap.parse_args()
+
+def parse(path):
+    qs, name, buf = {}, None, []
+    for line in open(path):
+        if line.startswith('-- name:'):
+            if name: qs[name] = ''.join(buf).strip()
+            name, buf = line.split(':', 1)[1].strip(), []
+        elif name and not line.startswith('--'):
+            buf.append(line)
+    if name: qs[name] = ''.join(buf).strip()
+    return qs
+
+ch_sql = parse(a.queries)
+
+def run_snout(q):
+    t = time.perf_counter()
+    r = subprocess.run([a.snout, 'query', '--team', '1', '--data-dir', a.data, q],
+                       capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if r.returncode:
+        raise SystemExit(f'snout failed on {q}: {r.stdout} {r.stderr}')
+    return dt, json.loads(r.stdout)['results']
+
+def run_ch(sql):
+    data = (sql + ' FORMAT JSONCompact').encode()
+    t = time.perf_counter()
+    with urllib.request.urlopen(urllib.request.Request(a.ch, data=data)) as resp:
+        body = resp.read()
+    return time.perf_counter() - t, json.loads(body)['data']
+
+def norm(rows):
+    out = []
+    for r in rows:
+        out.append(tuple(str(v)[:10] if isinstance(v, str) and len(v) >= 10 and v[4] == '-' else
+                         str(int(v)) if isinstance(v, (int, float)) or (isinstance(v, str) and v.isdigit())
+                         else str(v) for v in r))
+    return out
+
+print(f"{'query':28} {'snout ms':>9} {'CH ms':>9} {'CH/snout':>9}  answers")
+for name, q in SNOUT.items():
+    run_snout(q); run_ch(ch_sql[name])  # warm-up
+    s = [run_snout(q) for _ in range(a.runs)]
+    c = [run_ch(ch_sql[name]) for _ in range(a.runs)]
+    sm = statistics.median(x[0] for x in s) * 1000
+    cm = statistics.median(x[0] for x in c) * 1000
+    same = norm(s[0][1]) == norm(c[0][1])
+    if name.startswith('Q3'):  # uniq is approximate in ClickHouse, exact in snout
+        same = 'exact vs approximate uniq' if not same else True
+    print(f"{name:28} {sm:9.1f} {cm:9.1f} {cm / sm:8.2f}x  {'same' if same is True else same}")

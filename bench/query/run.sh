@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Query benchmark: the same events in snout's store and in ClickHouse 18.16,
+# the same questions (../shared/bench/queries_ch.sql Q1–Q4), warm medians,
+# one engine after the other, in one run. Prints a table with ratios.
+#
+#   bench/query/run.sh            # EVENTS=1000000 RUNS=5 by default
+#
+# snout's parts are written straight from the generator's rows by
+# bench/store/bench_store (the same rows ClickHouse loads, teams included);
+# queries run through `snout query --team 1` (process start included).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SHARED=${SHARED:-$ROOT/../shared/bench}
+BUILD=${BUILD:-$ROOT/build}
+EVENTS=${EVENTS:-1000000}
+RUNS=${RUNS:-5}
+W=${WORK:-/tmp/snout-bench-query}
+mkdir -p "$W"
+[ -x "$BUILD/snout" ] || { echo "build first: make build" >&2; exit 1; }
+command -v clickhouse-server >/dev/null || { echo "apt-get install clickhouse-server clickhouse-client" >&2; exit 1; }
+
+if [ ! -s "$W/events.jsonl" ] || [ "$(wc -l < "$W/events.jsonl")" -ne "$EVENTS" ]; then
+  echo "generating $EVENTS events..." >&2
+  python3 "$SHARED/gen_events.py" --events "$EVENTS" --seed 42 --out "$W/events.jsonl" >/dev/null
+fi
+
+# snout: parts from the rows.
+SB=$ROOT/build-bench-store
+cmake -S "$ROOT" -B "$SB" -G Ninja -DSNOUT_ONLY_MODULES="base;store" -DSNOUT_BLACKBOX_TESTS=OFF >/dev/null
+ninja -C "$SB" -j2 snout_core >/dev/null
+cc -O2 -g -D_GNU_SOURCE -I"$ROOT/src" $(pkg-config --cflags json-c) -o "$SB/bench_store" \
+  "$ROOT/bench/store/bench_store.c" "$SB/libsnout_core.a" \
+  $(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto sqlite3) -lpthread -lm
+rm -rf "$W/data"; mkdir -p "$W/data"
+"$SB/bench_store" "$W/events.jsonl" "$W/data/store" >&2
+
+# ClickHouse: the same rows.
+"$SHARED/stop_all.sh" >/dev/null 2>&1 || true
+rm -rf /tmp/chbench/chq
+"$SHARED/start_ch.sh" chq 19100 18223 19109 >/dev/null
+trap 'kill "$(cat /tmp/chbench/chq/pid)" 2>/dev/null || true' EXIT
+curl -sS http://127.0.0.1:18223 --data-binary @"$SHARED/schema_ch.sql" >/dev/null
+"$SHARED/load_ch.sh" http://127.0.0.1:18223 events "$W/events.jsonl" >&2
+curl -sS http://127.0.0.1:18223 --data-binary "OPTIMIZE TABLE events FINAL" >/dev/null
+
+python3 "$ROOT/bench/query/compare.py" --snout "$BUILD/snout" --data "$W/data" \
+  --ch http://127.0.0.1:18223 --queries "$SHARED/queries_ch.sql" --runs "$RUNS"
