@@ -374,7 +374,6 @@ static int check_timezone(const char *tz, struct sn_err *err)
 
 /* ---- open, migrations, close ----------------------------------------------- */
 
-
 int sn_meta_sqlite_open_with(struct sn_meta **out, const char *path,
 			     const struct sn_sql_migration *migs, size_t nmigs, int *applied,
 			     struct sn_err *err)

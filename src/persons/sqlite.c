@@ -41,7 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DB_FILE		"persons.sqlite3"
+#define DB_FILE "persons.sqlite3"
 
 #define PERSON_COLS "p.uuid, p.properties, p.is_identified, p.created_at, p.version"
 
@@ -214,7 +214,6 @@ void sn_pstore_unlock(struct sn_persons *p)
 }
 
 /* ---- open, migrations, close ----------------------------------------------- */
-
 
 int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 				const struct sn_sql_migration *migs, size_t nmigs, int *applied,
