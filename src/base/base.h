@@ -249,6 +249,12 @@ int sn_sqlite_open(sqlite3 **db, const char *path, const char *label, bool forei
 /* sqlite3_exec with the error in err as "<label>: <what>: <reason>". */
 int sn_sqlite_exec(sqlite3 *db, const char *label, const char *what, const char *sql,
 		   struct sn_err *err);
+/* Prepares n persistent statements; on failure names the statement's error
+ * and leaves already prepared ones for the caller to finalize. */
+int sn_sqlite_prepare_all(sqlite3 *db, const char *label, const char *const *sql, size_t n,
+			  sqlite3_stmt **out, struct sn_err *err);
+/* Copies column i as text into dst (NUL-terminated, truncated to n - 1). */
+void sn_sqlite_column_text(sqlite3_stmt *s, int i, char *dst, size_t n);
 /* Highest recorded migration (0 for a new database). */
 int sn_sqlite_schema_version(sqlite3 *db, int *version, struct sn_err *err);
 /* Applies pending migrations, each in its own transaction with its record;

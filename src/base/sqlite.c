@@ -112,6 +112,31 @@ out:
 	return ret;
 }
 
+int sn_sqlite_prepare_all(sqlite3 *db, const char *label, const char *const *sql, size_t n,
+			  sqlite3_stmt **out, struct sn_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc =
+		    sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i], NULL);
+		if (rc != SQLITE_OK)
+			return sn_err_set(err, sn_sqlite_rc(sqlite3_extended_errcode(db)),
+					  "%s: preparing a statement: %s", label,
+					  sqlite3_errmsg(db));
+	}
+	return 0;
+}
+
+void sn_sqlite_column_text(sqlite3_stmt *s, int i, char *dst, size_t n)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	size_t len = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+	if (len >= n)
+		len = n - 1;
+	if (len)
+		memcpy(dst, t, len);
+	dst[len] = 0;
+}
+
 int sn_sqlite_schema_version(sqlite3 *db, int *version, struct sn_err *err)
 {
 	sqlite3_stmt *s = NULL;

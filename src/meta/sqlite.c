@@ -151,15 +151,10 @@ struct sn_meta {
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static int map_rc(int rc)
-{
-	return sn_sqlite_rc(rc);
-}
-
 /* Sets err from the connection's last error. Caller holds m->mu. */
 static int db_fail(struct sn_meta *m, int rc, struct sn_err *err, const char *what)
 {
-	return sn_err_set(err, map_rc(rc), "metadata database: %s: %s", what,
+	return sn_err_set(err, sn_sqlite_rc(rc), "metadata database: %s: %s", what,
 			  sqlite3_errmsg(m->db));
 }
 
@@ -181,17 +176,6 @@ static void done(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
-static void col_text(sqlite3_stmt *s, int i, char *dst, size_t n)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	size_t len = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
-	if (len >= n)
-		len = n - 1;
-	if (len)
-		memcpy(dst, t, len);
-	dst[len] = 0;
-}
-
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
@@ -201,8 +185,8 @@ static void read_org(sqlite3_stmt *s, struct sn_org *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->id = sqlite3_column_int64(s, 0);
-	col_text(s, 1, o->uuid, sizeof(o->uuid));
-	col_text(s, 2, o->name, sizeof(o->name));
+	sn_sqlite_column_text(s, 1, o->uuid, sizeof(o->uuid));
+	sn_sqlite_column_text(s, 2, o->name, sizeof(o->name));
 	o->created_at_us = sqlite3_column_int64(s, 3);
 }
 
@@ -212,10 +196,10 @@ static void read_team(sqlite3_stmt *s, struct sn_team *t)
 	memset(t, 0, sizeof(*t));
 	t->id = sqlite3_column_int64(s, 0);
 	t->organization_id = sqlite3_column_int64(s, 1);
-	col_text(s, 2, t->uuid, sizeof(t->uuid));
-	col_text(s, 3, t->name, sizeof(t->name));
-	col_text(s, 4, t->api_token, sizeof(t->api_token));
-	col_text(s, 5, t->timezone, sizeof(t->timezone));
+	sn_sqlite_column_text(s, 2, t->uuid, sizeof(t->uuid));
+	sn_sqlite_column_text(s, 3, t->name, sizeof(t->name));
+	sn_sqlite_column_text(s, 4, t->api_token, sizeof(t->api_token));
+	sn_sqlite_column_text(s, 5, t->timezone, sizeof(t->timezone));
 	t->session_recording_opt_in = sqlite3_column_int(s, 6) != 0;
 	t->autocapture_opt_out = sqlite3_column_int(s, 7) != 0;
 	t->anonymize_ips = sqlite3_column_int(s, 8) != 0;
@@ -228,9 +212,9 @@ static void read_user(sqlite3_stmt *s, int c, struct sn_user *u)
 {
 	memset(u, 0, sizeof(*u));
 	u->id = sqlite3_column_int64(s, c + 0);
-	col_text(s, c + 1, u->uuid, sizeof(u->uuid));
-	col_text(s, c + 2, u->email, sizeof(u->email));
-	col_text(s, c + 3, u->first_name, sizeof(u->first_name));
+	sn_sqlite_column_text(s, c + 1, u->uuid, sizeof(u->uuid));
+	sn_sqlite_column_text(s, c + 2, u->email, sizeof(u->email));
+	sn_sqlite_column_text(s, c + 3, u->first_name, sizeof(u->first_name));
 	u->is_active = sqlite3_column_int(s, c + 4) != 0;
 	u->is_staff = sqlite3_column_int(s, c + 5) != 0;
 	u->created_at_us = sqlite3_column_int64(s, c + 6);
@@ -378,7 +362,7 @@ int sn_meta_sqlite_open_with(struct sn_meta **out, const char *path,
 			     const struct sn_sql_migration *migs, size_t nmigs, int *applied,
 			     struct sn_err *err)
 {
-	int ret = 0, rc;
+	int ret = 0;
 	struct sn_meta *m = NULL;
 	*out = NULL;
 	if (applied)
@@ -408,14 +392,10 @@ int sn_meta_sqlite_open_with(struct sn_meta **out, const char *path,
 	if ((ret = sn_sqlite_migrate(m->db, path, "metadata", migs, nmigs, applied, err)) < 0)
 		goto out;
 
-	for (int i = 0; i < NSTMT; i++) {
-		rc = sqlite3_prepare_v3(m->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-					&m->st[i], NULL);
-		if (rc != SQLITE_OK) {
-			ret = db_fail(m, rc, err, "preparing a statement");
-			sn_err_prefix(err, "%s", path);
-			goto out;
-		}
+	if ((ret =
+		 sn_sqlite_prepare_all(m->db, "metadata database", stmt_sql, NSTMT, m->st, err))) {
+		sn_err_prefix(err, "%s", path);
+		goto out;
 	}
 	*out = m;
 	m = NULL;
@@ -460,7 +440,7 @@ int sn_meta_schema_version(struct sn_meta *m, int *db_version, int *code_version
 		if (db_version)
 			*db_version = sqlite3_column_int(s, 0);
 	} else {
-		ret = map_rc(rc);
+		ret = sn_sqlite_rc(rc);
 	}
 	done(s);
 	unlock(m);
@@ -722,7 +702,7 @@ static int user_lookup(struct sn_meta *m, const char *email, struct sn_user *out
 		if (out)
 			read_user(s, 0, out);
 		if (pw)
-			col_text(s, 7, pw, pwsz);
+			sn_sqlite_column_text(s, 7, pw, pwsz);
 	} else if (rc == SQLITE_DONE) {
 		ret = sn_err_set(err, SN_ERR_NOT_FOUND, "no user has this email");
 	} else {
@@ -971,8 +951,8 @@ int sn_meta_apikey_authenticate(struct sn_meta *m, const char *key, struct sn_us
 		memset(&k, 0, sizeof(k));
 		k.id = sqlite3_column_int64(s, 0);
 		k.user_id = sqlite3_column_int64(s, 1);
-		col_text(s, 2, k.label, sizeof(k.label));
-		col_text(s, 3, k.mask, sizeof(k.mask));
+		sn_sqlite_column_text(s, 2, k.label, sizeof(k.label));
+		sn_sqlite_column_text(s, 3, k.mask, sizeof(k.mask));
 		k.created_at_us = sqlite3_column_int64(s, 4);
 		k.last_used_at_us = sqlite3_column_int64(s, 5); /* NULL reads as 0 */
 		read_user(s, 6, &u);

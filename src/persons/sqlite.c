@@ -139,15 +139,11 @@ struct sn_persons {
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static int map_rc(int rc)
-{
-	return sn_sqlite_rc(rc);
-}
-
 /* Sets err from the connection's last error. Caller holds p->mu. */
 static int db_fail(struct sn_persons *p, int rc, struct sn_err *err, const char *what)
 {
-	return sn_err_set(err, map_rc(rc), "persons database: %s: %s", what, sqlite3_errmsg(p->db));
+	return sn_err_set(err, sn_sqlite_rc(rc), "persons database: %s: %s", what,
+			  sqlite3_errmsg(p->db));
 }
 
 static void done(sqlite3_stmt *s)
@@ -159,17 +155,6 @@ static void done(sqlite3_stmt *s)
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
-static void col_text(sqlite3_stmt *s, int i, char *dst, size_t n)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	size_t len = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
-	if (len >= n)
-		len = n - 1;
-	if (len)
-		memcpy(dst, t, len);
-	dst[len] = 0;
 }
 
 /* Parses a stored properties column; anything but an object is damage. */
@@ -219,7 +204,7 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 				const struct sn_sql_migration *migs, size_t nmigs, int *applied,
 				struct sn_err *err)
 {
-	int ret = 0, rc;
+	int ret = 0;
 	struct sn_persons *p = NULL;
 	*out = NULL;
 	if (applied)
@@ -243,14 +228,9 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 	if ((ret = sn_sqlite_migrate(p->db, path, "persons", migs, nmigs, applied, err)) < 0)
 		goto out;
 
-	for (int i = 0; i < NSTMT; i++) {
-		rc = sqlite3_prepare_v3(p->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-					&p->st[i], NULL);
-		if (rc != SQLITE_OK) {
-			ret = db_fail(p, rc, err, "preparing a statement");
-			sn_err_prefix(err, "%s", path);
-			goto out;
-		}
+	if ((ret = sn_sqlite_prepare_all(p->db, "persons database", stmt_sql, NSTMT, p->st, err))) {
+		sn_err_prefix(err, "%s", path);
+		goto out;
 	}
 	*out = p;
 	p = NULL;
@@ -301,7 +281,7 @@ int sn_persons_schema_version(struct sn_persons *p, int *db_version, int *code_v
 		if (db_version)
 			*db_version = sqlite3_column_int(s, 0);
 	} else {
-		ret = map_rc(rc);
+		ret = sn_sqlite_rc(rc);
 	}
 	done(s);
 	sn_pstore_unlock(p);
@@ -348,7 +328,7 @@ static int read_person(struct sn_persons *p, sqlite3_stmt *s, int64_t team_id,
 		return ret;
 	sn_person_release(out);
 	out->team_id = team_id;
-	col_text(s, 0, out->uuid, sizeof(out->uuid));
+	sn_sqlite_column_text(s, 0, out->uuid, sizeof(out->uuid));
 	out->properties = props;
 	out->is_identified = sqlite3_column_int(s, 2) != 0;
 	out->created_at_us = sqlite3_column_int64(s, 3);
@@ -672,7 +652,7 @@ int sn_persons_resolve(struct sn_persons *p, int64_t team_id, const char *person
 	bind_text(s, 2, person_uuid);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
-		col_text(s, 0, out, 37);
+		sn_sqlite_column_text(s, 0, out, 37);
 	else if (rc == SQLITE_DONE)
 		snprintf(out, 37, "%s", person_uuid);
 	else
@@ -692,8 +672,8 @@ int sn_persons_overrides(struct sn_persons *p, int64_t team_id,
 	sqlite3_bind_int64(s, 1, team_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		char a[37], b[37];
-		col_text(s, 0, a, sizeof(a));
-		col_text(s, 1, b, sizeof(b));
+		sn_sqlite_column_text(s, 0, a, sizeof(a));
+		sn_sqlite_column_text(s, 1, b, sizeof(b));
 		if ((ret = fn(ctx, a, b)) != 0)
 			goto out;
 	}
