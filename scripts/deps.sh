@@ -8,6 +8,7 @@ want=(build-essential cmake ninja-build pkg-config libmicrohttpd-dev libjson-c-d
       libpcre2-dev)
 if [ "${1:-build}" = test ]; then
   want+=(clang libclang-rt-14-dev curl wrk python3)
+  want+=(clickhouse-server clickhouse-client) # tests/clickhouse: the printer's test peer
   command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)
 fi
 missing=()

@@ -13,6 +13,7 @@
  * Commands that only touch metadata can run while a server runs: SQLite's WAL
  * mode serialises the writers.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,8 @@ static void usage(FILE *f)
 		"                        print the query back as canonical HogQL\n"
 		"  hogql resolve [--expr] TEXT\n"
 		"                        resolve names and types; the typed AST as JSON\n"
+		"  hogql clickhouse [--team N] [--tz ZONE] [--ch-version X.Y] [--json] TEXT\n"
+		"                        print the query as ClickHouse SQL (team-guarded)\n"
 		"  query --team ID [--format json|tsv] SQL  run HogQL on the local store\n\n"
 		"Run `snout <command> --help` for details.\n\n",
 		SNOUT_VERSION);
@@ -420,23 +423,39 @@ static int cmd_wal(int argc, char **argv)
  * resolution error with positions (exit 1). */
 static int cmd_hogql(int argc, char **argv)
 {
-	bool expr = false, pos = true;
+	bool expr = false, pos = true, json = false;
 	const char *text = NULL;
+	struct sn_hogql_ch_opts chopts = {.team_id = 1, .timezone = "UTC"};
+	bool bad = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--expr") == 0)
 			expr = true;
 		else if (strcmp(argv[i], "--no-positions") == 0)
 			pos = false;
+		else if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (strcmp(argv[i], "--week-monday") == 0)
+			chopts.week_start_monday = true;
+		else if (strcmp(argv[i], "--team") == 0 && i + 1 < argc)
+			bad |= sscanf(argv[++i], "%" SCNd64, &chopts.team_id) != 1;
+		else if (strcmp(argv[i], "--tz") == 0 && i + 1 < argc)
+			chopts.timezone = argv[++i];
+		else if (strcmp(argv[i], "--ch-version") == 0 && i + 1 < argc)
+			bad |= sscanf(argv[++i], "%d.%d", &chopts.ch_major, &chopts.ch_minor) < 1;
 		else
 			text = argv[i];
 	}
 	bool print = argc >= 1 && strcmp(argv[0], "print") == 0;
 	bool resolve = argc >= 1 && strcmp(argv[0], "resolve") == 0;
-	if (argc < 1 || (strcmp(argv[0], "parse") != 0 && !print && !resolve) || !text ||
-	    want_help(argc, argv)) {
-		fprintf(stderr, "Usage: snout hogql parse [--expr] [--no-positions] TEXT\n"
-				"       snout hogql print [--expr] TEXT\n"
-				"       snout hogql resolve [--expr] TEXT\n");
+	bool ch = argc >= 1 && strcmp(argv[0], "clickhouse") == 0;
+	if (argc < 1 || (strcmp(argv[0], "parse") != 0 && !print && !resolve && !ch) || !text ||
+	    bad || (ch && expr) || want_help(argc, argv)) {
+		fprintf(stderr,
+			"Usage: snout hogql parse [--expr] [--no-positions] TEXT\n"
+			"       snout hogql print [--expr] TEXT\n"
+			"       snout hogql resolve [--expr] TEXT\n"
+			"       snout hogql clickhouse [--team N] [--tz ZONE] [--week-monday]\n"
+			"                              [--ch-version 18.16|24.8] [--json] TEXT\n");
 		return 2;
 	}
 	struct sn_buf in, out;
@@ -458,7 +477,39 @@ static int cmd_hogql(int argc, char **argv)
 	const char *src = in.data ? in.data : "";
 	int rc = expr ? sn_hogql_parse_expr(&arena, src, in.len, &ast, &err)
 		      : sn_hogql_parse_select(&arena, src, in.len, &ast, &err);
-	if (rc == 0 && resolve) {
+	if (rc == 0 && ch) {
+		/* The SQL with values inlined, or {"sql", "values"} with --json. */
+		rc = sn_hogql_resolve(&arena, ast, src, in.len,
+				      &(struct sn_hogql_resolve_opts){.team_id = chopts.team_id},
+				      &err);
+		struct sn_buf sql;
+		sn_buf_init(&sql, (size_t)64 << 20);
+		struct sn_hogql_ch_values vals = {0};
+		if (rc == 0)
+			rc = sn_hogql_print_clickhouse(&arena, ast, &chopts, &sql, &vals, src,
+						       in.len, &err);
+		if (rc == 0 && json) {
+			rc = sn_buf_appends(&out, "{\"sql\":");
+			if (rc == 0)
+				rc =
+				    sn_buf_append_json_str(&out, sql.data ? sql.data : "", sql.len);
+			if (rc == 0)
+				rc = sn_buf_appends(&out, ",\"values\":{");
+			for (size_t i = 0; rc == 0 && i < vals.n; i++) {
+				rc = sn_buf_appendf(&out, "%s\"hogql_val_%zu\":", i ? "," : "", i);
+				if (rc == 0)
+					rc = sn_buf_append_json_str(&out, vals.items[i],
+								    strlen(vals.items[i]));
+			}
+			if (rc == 0)
+				rc = sn_buf_appends(&out, "}}");
+		} else if (rc == 0) {
+			rc = sn_hogql_ch_inline(&out, sql.data ? sql.data : "", sql.len, &vals);
+		} else {
+			sn_hogql_error_json(&out, &err);
+		}
+		sn_buf_release(&sql);
+	} else if (rc == 0 && resolve) {
 		rc = sn_hogql_resolve(&arena, ast, src, in.len, NULL, &err);
 		if (rc == 0) {
 			/* {"hogql": canonical text with the applied LIMIT, "ast": ...} */

@@ -49,3 +49,11 @@ if(SNOUT_BLACKBOX_TESTS)
       ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp;NODE_PATH=${CMAKE_SOURCE_DIR}/tests/blackbox/node_modules")
   endforeach()
 endif()
+
+# HogQL → ClickHouse printer against a real ClickHouse 18.16 that the test
+# starts on loopback: every query of tests/clickhouse/queries.hogql for two
+# teams, expected results, and team isolation.
+add_test(NAME clickhouse.printer
+  COMMAND node --test --test-reporter=spec ${CMAKE_SOURCE_DIR}/tests/clickhouse/printer.test.mjs)
+set_tests_properties(clickhouse.printer PROPERTIES LABELS clickhouse TIMEOUT 600
+  ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp")

@@ -368,14 +368,60 @@ int sn_hogql_ast_json(struct sn_buf *b, const struct sn_hogql_node *n, const cha
 /* Appends the AST as canonical HogQL text (print.c): parsing the text again
  * gives the same AST, positions aside. n is a statement (SelectQuery,
  * SelectSetQuery) or any expression. Fails only when b reaches its maximum.
- * Returns 1 (not an error) in the one known case where the text reads back
- * differently: an f-string concat() holding a concat() that has no f-string
- * spelling (print.c explains). */
+ * Returns 1 (not an error) in the two known cases where the text may read
+ * back differently: an f-string concat() holding a concat() that has no
+ * f-string spelling, and a CAST type containing quoted tokens (print.c
+ * explains). */
 int sn_hogql_print(struct sn_buf *b, const struct sn_hogql_node *n);
 /* The same for text that sn_hogql_parse_expr() reads back: a subquery at the
  * top is printed in parentheses. */
 int sn_hogql_print_expr(struct sn_buf *b, const struct sn_hogql_node *n);
 /* Appends {"error": msg, "type": ..., "start": N, "end": M}. */
 int sn_hogql_error_json(struct sn_buf *b, const struct sn_hogql_error *err);
+
+/* ---- ClickHouse printer (clickhouse.c, spec §4–§7) -------------------------- */
+
+/* What the printed SQL is for: the team (guard of §4.6), the project's time
+ * zone and week start (§4.5), and the ClickHouse server version, because
+ * 18.16 (Debian's package, the test peer) lacks much that current versions
+ * have. ch_major 0 means "current" (24.x). */
+struct sn_hogql_ch_opts {
+	int64_t team_id;
+	const char *timezone;	/* IANA name; NULL = "UTC" */
+	bool week_start_monday; /* toStartOfWeek(x) without a mode */
+	int ch_major, ch_minor;
+};
+
+/* String constants are not in the SQL text: the printer emits
+ * %(hogql_val_N)s placeholders and collects the values here (arena-owned),
+ * as PostHog's driver does. */
+struct sn_hogql_ch_values {
+	const char **items;
+	size_t n, cap;
+};
+
+/* Prints a resolved statement (sn_hogql_resolve() must have run on root) as
+ * ClickHouse SQL into sql, with the team guard on every table reference,
+ * lazy joins expanded into guarded subqueries, NULL-safe comparisons, time
+ * zones and function rewrites for the requested server version. src/len
+ * are the parsed text (error offsets in characters), may be NULL/0.
+ * Returns 0; SN_ERR_INVALID with err filled ("QueryError" for a query the
+ * server can never run, "NotImplementedError" for what this printer or that
+ * server version does not support, naming the version) and start/end of the
+ * offending node; SN_ERR_NOMEM / SN_ERR_TOO_BIG when arena or buffer is full.
+ * Never crashes on any resolved tree. */
+int sn_hogql_print_clickhouse(struct sn_arena *a, const struct sn_hogql_node *root,
+			      const struct sn_hogql_ch_opts *opts, struct sn_buf *sql,
+			      struct sn_hogql_ch_values *values, const char *src, size_t len,
+			      struct sn_hogql_error *err);
+/* Appends sql with every %(hogql_val_N)s outside quotes and backticks
+ * replaced by the value as an escaped ClickHouse string literal: what is
+ * sent to a server without query parameters (18.16). SN_ERR_INVALID for a
+ * placeholder without a value. */
+int sn_hogql_ch_inline(struct sn_buf *out, const char *sql, size_t len,
+		       const struct sn_hogql_ch_values *values);
+/* Appends s as a ClickHouse string literal ('...' with \\, \' and control
+ * characters escaped). */
+int sn_hogql_ch_quote(struct sn_buf *out, const char *s, size_t len);
 
 #endif

@@ -27,10 +27,12 @@
  *    the call not(x)); `-x` (minus(0, x)) prints in unary form for the same
  *    reason, since its operand otherwise starts a parenthesised expression.
  *
- * Known gap: a concat() built by an f-string whose argument is itself a
- * concat() has no `||` spelling (the parser flattens nested `||`); it is
- * printed back as an f-string when the holes allow it (no quote or brace in
- * their text), otherwise with `||`, which re-parses flattened.
+ * Known gaps (sn_hogql_print returns 1 for them): a concat() built by an
+ * f-string whose argument is itself a concat() has no `||` spelling (the
+ * parser flattens nested `||`); it is printed back as an f-string when the
+ * holes allow it (no quote or brace in their text), otherwise with `||`,
+ * which re-parses flattened. And a CAST type glued from tokens that include
+ * quoted ones (`CAST(x AS a f'b')`) may re-tokenise differently.
  *
  * Output goes to a caller's sn_buf, so its size is bounded by the buffer's
  * maximum; recursion follows the tree, whose depth the parser bounds.
@@ -128,15 +130,30 @@ static bool balanced_type(const char *t)
 	int depth = 0;
 	if (!isalpha((unsigned char)t[0]) && t[0] != '_')
 		return false;
+	char quote = 0;
 	for (const char *c = t; *c; c++) {
-		if (*c == '(')
+		if (quote) {
+			if (*c == quote)
+				quote = 0;
+		} else if (*c == '\'' || *c == '"') {
+			quote = *c;
+		} else if (*c == '(') {
 			depth++;
-		else if (*c == ')' && --depth < 0)
+		} else if (*c == ')' && --depth < 0) {
 			return false;
-		else if (*c == '`' || *c == '\\')
-			return false;
+		} else if (*c == '`' || *c == '\\' || isspace((unsigned char)*c)) {
+			return false; /* the parser glues type tokens, dropping blanks */
+		}
 	}
-	return depth == 0;
+	return depth == 0 && !quote;
+}
+
+/* Words the lexer reads as literals even after a '.': `e.null`, `e.inf`
+ * and `e.nan` do not parse (in PostHog's parser either), `e.true` does. */
+static bool is_literal_word(const char *w)
+{
+	return strcasecmp(w, "null") == 0 || strcasecmp(w, "inf") == 0 ||
+	       strcasecmp(w, "nan") == 0;
 }
 
 static void ident(struct pr *p, const char *name)
@@ -575,6 +592,11 @@ static void window_expr(struct pr *p, const node_t *w)
 static void type_text(struct pr *p, const char *t)
 {
 	char quote = 0;
+	/* Quoted tokens lose their boundaries when glued (`i` `f'x'` and `if`
+	 * `'x'` give the same text), so such a type may read back differently:
+	 * reported like the f-string gap of the file comment. */
+	if (strpbrk(t, "'\"`"))
+		p->lossy = true;
 	for (const char *c = t; *c; c++) {
 		if (quote) {
 			if (*c == quote)
@@ -584,15 +606,46 @@ static void type_text(struct pr *p, const char *t)
 		} else if (c > t && ((c[-1] == '-' && *c == '-') ||
 				     (c[-1] == '/' && (*c == '/' || *c == '*')))) {
 			outc(p, ' ');
+		} else if (c > t && (*c == 'f' || *c == 'F') && c[1] == '\'' &&
+			   (isalnum((unsigned char)c[-1]) || c[-1] == '_' || c[-1] == '$')) {
+			/* `x` then `f'..'` glued would read as the word `xf`
+			 * and a plain string, whose escapes are stricter. */
+			outc(p, ' ');
 		}
 		outc(p, *c);
 	}
 }
 
+/* NOT x := 1 (and NOT NOT ...) ends in a named argument printed bare. */
+static bool ends_in_named_arg(const node_t *n)
+{
+	while (n->kind == SN_HQ_NOT)
+		n = n->a;
+	return n->kind == SN_HQ_NAMED_ARG;
+}
+
 /* Operand of a postfix operator: an atom that does not start a number. */
 static void postfix_operand(struct pr *p, const node_t *n)
 {
-	if (is_numeric_const(n)) {
+	/* `1.1` would lex as a float, so digits get parentheses; inf and nan
+	 * print as words and stay bare, since `NOT (inf).1` would read as the
+	 * call not(inf). */
+	bool word = n->kind == SN_HQ_CONSTANT && n->ctype == SN_HQC_FLOAT &&
+		    (isnan(n->fval) || (isinf(n->fval) && n->fval > 0));
+	if (n->kind == SN_HQ_CONSTANT && n->ctype == SN_HQC_FLOAT && !word && !signbit(n->fval)) {
+		/* `1.5.2` lexes as 1.5 then .2: a float with a '.' and no
+		 * exponent takes the index bare, which also keeps NOT from
+		 * meeting a '('. */
+		size_t mark = p->b->len;
+		constant(p, n);
+		if (p->rc || (memchr(p->b->data + mark, '.', p->b->len - mark) &&
+			      !memchr(p->b->data + mark, 'e', p->b->len - mark) &&
+			      !memchr(p->b->data + mark, 'E', p->b->len - mark)))
+			return;
+		p->b->len = mark;
+		p->b->data[mark] = 0;
+	}
+	if (is_numeric_const(n) && !word) {
 		outc(p, '(');
 		expr(p, n, P_ALIAS);
 		outc(p, ')');
@@ -611,15 +664,23 @@ static void expr_inner(struct pr *p, const node_t *n)
 				outc(p, '.');
 			if (strcmp(n->strs.items[i], "*") == 0)
 				outc(p, '*');
-			else if (i && is_bare_word(n->strs.items[i]))
+			else if (i && is_bare_word(n->strs.items[i]) &&
+				 !is_literal_word(n->strs.items[i]))
 				out(p, n->strs.items[i]); /* after '.', keywords are names */
 			else
 				ident(p, n->strs.items[i]);
 		}
 		break;
 	case SN_HQ_ALIAS:
-		/* A lambda body or named argument value would swallow the AS. */
-		expr(p, n->a, n->a->kind == SN_HQ_ALIAS ? P_ALIAS : P_ALIAS + 1);
+		/* A lambda body or named argument value would swallow the AS,
+		 * also under NOT, which prints a named argument bare. */
+		if (n->a->kind == SN_HQ_NOT && ends_in_named_arg(n->a)) {
+			outc(p, '(');
+			expr(p, n->a, P_ALIAS);
+			outc(p, ')');
+		} else {
+			expr(p, n->a, n->a->kind == SN_HQ_ALIAS ? P_ALIAS : P_ALIAS + 1);
+		}
 		out(p, " AS ");
 		ident(p, n->name);
 		break;
@@ -627,16 +688,16 @@ static void expr_inner(struct pr *p, const node_t *n)
 	case SN_HQ_EXPR_CALL:
 		/* No parentheses unless needed: `NOT (f)(x)` would read as not(f).
 		 * A bare word before '(' is a call, so a one-word callee is quoted;
-		 * calls and casts would absorb the '(' as params / refuse it. */
+		 * calls and casts would absorb the '(' as params / refuse it. An
+		 * asterisk callee stays bare: `NOT (*)(a)` would read as the
+		 * parametric call NOT(*)(a), while `NOT *(a)` reads back as is. */
 		if (n->a->kind == SN_HQ_FIELD && n->a->strs.n == 1 &&
 		    strcmp(n->a->strs.items[0], "*") != 0) {
 			outc(p, '`');
 			escaped(p, n->a->strs.items[0], '`');
 			outc(p, '`');
 		} else if (n->a->kind == SN_HQ_CALL || n->a->kind == SN_HQ_WINDOW_FUNCTION ||
-			   n->a->kind == SN_HQ_TYPE_CAST ||
-			   (n->a->kind == SN_HQ_FIELD &&
-			    strcmp(n->a->strs.items[n->a->strs.n - 1], "*") == 0)) {
+			   n->a->kind == SN_HQ_TYPE_CAST) {
 			outc(p, '(');
 			expr(p, n->a, P_ALIAS);
 			outc(p, ')');
@@ -685,7 +746,22 @@ static void expr_inner(struct pr *p, const node_t *n)
 		/* `NOT x := 1` is Not(NamedArg): a named argument is a primary
 		 * that extends to the right, and "NOT (" would read as not(). */
 		out(p, "NOT ");
-		expr(p, n->a, n->a->kind == SN_HQ_NAMED_ARG ? P_ALIAS : P_NOT);
+		{
+			size_t mark = p->b->len;
+			expr(p, n->a, n->a->kind == SN_HQ_NAMED_ARG ? P_ALIAS : P_NOT);
+			/* An f-string concat whose first piece is a tuple or other
+			 * parenthesised text printed with `||` would read as not(...);
+			 * its f-string spelling does not start with '('. */
+			if (p->rc == 0 && p->b->len > mark && p->b->data[mark] == '(' &&
+			    !n->a->full && named(n->a, "concat") && n->a->list.n >= 2) {
+				p->b->len = mark;
+				p->b->data[mark] = 0;
+				if (!try_fstring(p, n->a)) {
+					p->lossy = true;
+					expr(p, n->a, P_NOT);
+				}
+			}
+		}
 		break;
 	case SN_HQ_BETWEEN:
 		expr(p, n->a, P_BETWEEN);
@@ -855,6 +931,16 @@ static void expr(struct pr *p, const node_t *n, int min)
 		return;
 	}
 	bool paren = prec(n) < min;
+	/* A concat that holds a concat prints as an f-string when it can
+	 * (see desugared_call), and an f-string is an atom. */
+	if (paren && !n->full && named(n, "concat") && n->list.n >= 2) {
+		for (size_t i = 0; i < n->list.n; i++)
+			if (named(n->list.items[i], "concat")) {
+				if (try_fstring(p, n))
+					return;
+				break;
+			}
+	}
 	if (paren)
 		outc(p, '(');
 	expr_inner(p, n);
