@@ -152,8 +152,7 @@ static bool balanced_type(const char *t)
  * and `e.nan` do not parse (in PostHog's parser either), `e.true` does. */
 static bool is_literal_word(const char *w)
 {
-	return strcasecmp(w, "null") == 0 || strcasecmp(w, "inf") == 0 ||
-	       strcasecmp(w, "nan") == 0;
+	return strcasecmp(w, "null") == 0 || strcasecmp(w, "inf") == 0 || strcasecmp(w, "nan") == 0;
 }
 
 static void ident(struct pr *p, const char *name)

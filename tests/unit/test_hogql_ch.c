@@ -578,9 +578,10 @@ static void test_errors(void **state)
 	assert_string_equal(v18("SELECT event FROM events WHERE person_id IN COHORT 3"),
 			    "ERR:NotImplementedError:31:52:IN COHORT is not supported by the "
 			    "ClickHouse printer yet");
-	assert_string_equal(v18("SELECT person.id FROM events SAMPLE 0.5"),
-			    "ERR:NotImplementedError:29:39:SAMPLE together with person, pdi or group "
-			    "fields is not supported by the ClickHouse printer yet");
+	assert_string_equal(
+	    v18("SELECT person.id FROM events SAMPLE 0.5"),
+	    "ERR:NotImplementedError:29:39:SAMPLE together with person, pdi or group "
+	    "fields is not supported by the ClickHouse printer yet");
 	assert_string_equal(v18("SELECT count() FILTER (WHERE 1) FROM events"),
 			    "ERR:NotImplementedError:7:31:Aggregate FILTER (WHERE ...) is not "
 			    "supported; use countIf");
