@@ -55,6 +55,8 @@ static const char *const kind_names[] = {
     [SN_HQ_SAMPLE] = "SampleExpr",
     [SN_HQ_RATIO] = "RatioExpr",
     [SN_HQ_LIMIT_BY] = "LimitByExpr",
+    [SN_HQ_WITH_FILL] = "WithFillExpr",
+    [SN_HQ_INTERPOLATE] = "InterpolateExpr",
 };
 
 struct sn_hogql_node *sn_hogql_node_new(struct sn_arena *a, enum sn_hogql_kind kind)

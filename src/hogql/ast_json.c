@@ -223,6 +223,10 @@ static void select_query(struct writer *w, const struct sn_hogql_select *s)
 		key(w, "order_by");
 		list(w, &s->order_by);
 	}
+	if (s->has_interpolate) {
+		key(w, "interpolate");
+		list(w, &s->interpolate);
+	}
 	if (s->limit_by) {
 		key(w, "limit_by");
 		node(w, s->limit_by);
@@ -479,6 +483,30 @@ static void node(struct writer *w, const struct sn_hogql_node *n)
 		node(w, n->a);
 		key(w, "order");
 		put_str(w, n->op);
+		if (n->b) {
+			key(w, "with_fill");
+			node(w, n->b);
+		}
+		break;
+	case SN_HQ_WITH_FILL: /* absent parts are left out, not null */
+		if (n->a) {
+			key(w, "from_value");
+			node(w, n->a);
+		}
+		if (n->b) {
+			key(w, "to_value");
+			node(w, n->b);
+		}
+		if (n->c) {
+			key(w, "step_value");
+			node(w, n->c);
+		}
+		break;
+	case SN_HQ_INTERPOLATE:
+		key(w, "expr");
+		node(w, n->a);
+		key(w, "value");
+		node(w, n->b);
 		break;
 	case SN_HQ_SELECT: select_query(w, n->sel); break;
 	case SN_HQ_SELECT_SET:

@@ -35,6 +35,12 @@
  * collapse versions (argMax by version / _timestamp, deleted rows dropped),
  * each with its own team guard; every physical table reference gets
  * `equals(<alias>.team_id, <team>)` in the WHERE of the SELECT it is in.
+ * Sessions have no table of their own: they are an aggregate of events per
+ * $session_id computing only the fields the query reads (sessions_sub());
+ * cohort_people collapses PostHog's cohortpeople by sign at each cohort's
+ * latest version, and `IN COHORT` is an IN over those person ids. The
+ * lazy fields of persons (pdi), person_distinct_ids and cohort_people
+ * (person) wrap that source in one join level, like events.
  *
  * String constants become %(hogql_val_N)s placeholders with the values
  * collected (PostHog's driver protocol); sn_hogql_ch_inline() substitutes
@@ -74,6 +80,7 @@ enum {
 	L_PDI = 1 << 2,	       /* person_distinct_ids joined on distinct_id */
 	L_PDI_PERSON = 1 << 3, /* persons joined on pdi.person_id */
 	L_GROUP0 = 1 << 4,     /* groups of index N: L_GROUP0 << N */
+	L_SESSION = 1 << 9,    /* sessions joined on $session_id */
 };
 
 struct psrc {
@@ -83,6 +90,7 @@ struct psrc {
 	const node_t *j;		    /* the JoinExpr */
 	const node_t *sub;		    /* subquery or inlined CTE statement */
 	unsigned lazy;
+	uint64_t sess;	    /* sessions fields read (bit = index in the schema) */
 	struct sn_buf text; /* printed subquery (phase 1) */
 };
 
@@ -301,6 +309,10 @@ static void guard(struct chp *p, struct sn_buf *b, const char *alias)
 }
 
 /* ---- forward declarations --------------------------------------------------- */
+
+static bool is_sessions(const struct sn_hogql_table_def *t);
+static const char *session_field_missing(struct chp *p, const char *name);
+static uint64_t session_bit(const struct sn_hogql_table_def *t, const char *name);
 
 static void ex(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t *n);
 static void statement(struct chp *p, struct pscope *parent, struct sn_buf *b, const node_t *n);
@@ -547,17 +559,25 @@ static const char *events_col(struct chp *p, const node_t *f, struct psrc *src, 
 			return NULL;
 		}
 		const char *sub = ch[i + 1];
-		if (strcmp(nm, "session") == 0) {
-			NOTIMPL(
-			    p, f,
-			    "The sessions table is not supported by the ClickHouse printer yet");
-			return NULL;
-		}
 		if (strcmp(sub, "team_id") == 0) {
 			*type = SN_HQT_INT;
 			return "team_id";
 		}
-		if (strcmp(nm, "poe") == 0 || strncmp(nm, "goe_", 4) == 0) {
+		if (strcmp(nm, "session") == 0) {
+			const struct sn_hogql_table_def *st = sn_hogql_table_find("sessions");
+			const struct sn_hogql_field_def *sf = sn_hogql_table_field(st, sub);
+			const char *why = sf ? session_field_missing(p, sub) : NULL;
+			if (why) {
+				NOTIMPL(p, f, "%s", why);
+				return NULL;
+			}
+			if (sf && i + 2 == n) {
+				src->lazy |= L_SESSION;
+				src->sess |= session_bit(st, sub);
+				*type = sf->type;
+				return aprintf(p, "__session_%s", sub);
+			}
+		} else if (strcmp(nm, "poe") == 0 || strncmp(nm, "goe_", 4) == 0) {
 			bool poe = nm[0] == 'p';
 			int k = poe ? 0 : nm[4] - '0';
 			if (strcmp(sub, "properties") == 0) {
@@ -633,9 +653,9 @@ static const char *events_col(struct chp *p, const node_t *f, struct psrc *src, 
 				return aprintf(p, "%s%s", prefix, sub);
 			}
 			if (strcmp(sub, "pdi") == 0) {
-				NOTIMPL(
-				    p, f,
-				    "persons.pdi is not supported by the ClickHouse printer yet");
+				NOTIMPL(p, f,
+					"events.person.pdi is not supported by the ClickHouse "
+					"printer; use events.pdi");
 				return NULL;
 			}
 		}
@@ -652,6 +672,72 @@ static const char *events_col(struct chp *p, const node_t *f, struct psrc *src, 
 	if (fd->kind == SN_HQFK_JSON)
 		*path_at = i + 1;
 	return fd->name;
+}
+
+/* persons.pdi.*, person_distinct_ids.person.*, cohort_people.person.*:
+ * the source is printed wrapped in one join level (print_source) whose
+ * columns __pdi_* / __person_* these read. */
+static const char *other_lazy(struct chp *p, const node_t *f, struct psrc *src,
+			      const struct sn_hogql_field_def *fd, size_t i, uint8_t *type,
+			      size_t *path_at)
+{
+	const char *const *ch = f->strs.items;
+	size_t n = f->strs.n;
+	if (i + 1 >= n) {
+		QERR(p, f, "Can not select the whole table `%s`; select one of its fields",
+		     fd->name);
+		return NULL;
+	}
+	const char *sub = ch[i + 1];
+	if (is_table(src->t, "persons") && strcmp(fd->name, "pdi") == 0) {
+		if (i + 2 == n &&
+		    (strcmp(sub, "distinct_id") == 0 || strcmp(sub, "person_id") == 0)) {
+			src->lazy |= L_PDI;
+			*type = sub[0] == 'd' ? SN_HQT_STRING : SN_HQT_UUID;
+			return sub[0] == 'd' ? "__pdi_distinct_id" : "__pdi_person_id";
+		}
+		if (strcmp(sub, "team_id") == 0 && i + 2 == n) {
+			*type = SN_HQT_INT;
+			return "team_id";
+		}
+		if (strcmp(sub, "person") == 0) {
+			NOTIMPL(p, f, "persons.pdi.person is not supported; use persons directly");
+			return NULL;
+		}
+	} else if ((is_table(src->t, "person_distinct_ids") || is_table(src->t, "cohort_people")) &&
+		   strcmp(fd->name, "person") == 0) {
+		if (strcmp(sub, "id") == 0 && i + 2 == n) {
+			*type = SN_HQT_UUID;
+			return "person_id";
+		}
+		if (strcmp(sub, "team_id") == 0 && i + 2 == n) {
+			*type = SN_HQT_INT;
+			return "team_id";
+		}
+		if (strcmp(sub, "created_at") == 0 || strcmp(sub, "properties") == 0 ||
+		    strcmp(sub, "is_identified") == 0) {
+			src->lazy |= L_PERSON;
+			*type = sub[0] == 'c'	? SN_HQT_DATETIME
+				: sub[0] == 'p' ? SN_HQT_JSON
+						: SN_HQT_BOOL;
+			if (*type == SN_HQT_JSON)
+				*path_at = i + 2;
+			else if (i + 2 != n)
+				goto unknown;
+			return aprintf(p, "__person_%s", sub);
+		}
+		if (strcmp(sub, "pdi") == 0) {
+			NOTIMPL(p, f, "%s.person.pdi is not supported", src->t->name);
+			return NULL;
+		}
+	} else {
+		NOTIMPL(p, f, "%s.%s is not supported by the ClickHouse printer yet", src->t->name,
+			fd->name);
+		return NULL;
+	}
+unknown:
+	QERR(p, f, "Unable to resolve field: %s", sub);
+	return NULL;
 }
 
 /* Fills t for a Field of kind COLUMN/PROPERTY/LAZY/SUBQUERY_COL. */
@@ -683,14 +769,22 @@ static void field_target(struct chp *p, struct pscope *s, const node_t *f, struc
 		}
 		if (fd->kind == SN_HQFK_LAZY_JOIN || fd->kind == SN_HQFK_TRAVERSER ||
 		    fd->kind == SN_HQFK_VIRTUAL) {
-			NOTIMPL(p, f, "%s.%s is not supported by the ClickHouse printer yet",
-				src->t->name, fd->name);
-			return;
+			col = other_lazy(p, f, src, fd, i, &t->type, &path_at);
+		} else if (is_sessions(src->t)) {
+			const char *why = session_field_missing(p, fd->name);
+			if (why) {
+				NOTIMPL(p, f, "%s", why);
+				return;
+			}
+			src->sess |= session_bit(src->t, fd->name);
+			col = fd->name;
+			t->type = fd->type;
+		} else {
+			col = physical_col(src->t, fd->name);
+			t->type = fd->type;
+			if (fd->kind == SN_HQFK_JSON)
+				path_at = i + 1;
 		}
-		col = physical_col(src->t, fd->name);
-		t->type = fd->type;
-		if (fd->kind == SN_HQFK_JSON)
-			path_at = i + 1;
 	}
 	if (!col || p->rc)
 		return;
@@ -1007,6 +1101,266 @@ static void operand(struct chp *p, struct pscope *s, struct sn_buf *b, const nod
 	ex(p, s, b, n);
 }
 
+/* ---- sessions and cohorts ------------------------------------------------------ */
+
+/*
+ * sessions: we have no pre-aggregated raw_sessions table, so a session is
+ * derived from the events that carry its $session_id, one aggregate row per
+ * (team, $session_id), computing only the fields the query reads:
+ *
+ *   SELECT session_id, team_id, __s4 AS `$start_timestamp`, ...
+ *   FROM (SELECT events.`$session_id` AS session_id, events.team_id AS team_id,
+ *                min(events.timestamp) AS __s4, ...
+ *         FROM events WHERE and(<guard>, notEmpty(events.`$session_id`))
+ *         GROUP BY events.team_id, events.`$session_id`)
+ *
+ * The inner aliases are __sN because on 18.16 an alias shadows the column
+ * of the same name (argMin(events.distinct_id, ...) AS distinct_id would
+ * read itself). URLs are the events' $current_url; entry/exit URL fields
+ * are the first/last event that has one; attribution fields (referring
+ * domain, utm_*, ad ids) are the value on the session's first event.
+ * Empty strings read NULL.
+ */
+
+static bool is_sessions(const struct sn_hogql_table_def *t)
+{
+	return is_table(t, "sessions") || is_table(t, "raw_sessions");
+}
+
+/* NULL when this printer can derive the sessions field, else why not. */
+static const char *session_field_missing(struct chp *p, const char *name)
+{
+	if (strcmp(name, "$channel_type") == 0)
+		return "sessions.$channel_type needs PostHog's channel rules and source lookup "
+		       "tables, which the ClickHouse printer does not have";
+	if (strcmp(name, "$event_count_map") == 0 && p->v18)
+		return "sessions.$event_count_map is a Map, which ClickHouse 18.16 does not have";
+	return NULL;
+}
+
+static uint64_t session_bit(const struct sn_hogql_table_def *t, const char *name)
+{
+	const struct sn_hogql_field_def *fd = sn_hogql_table_field(t, name);
+	return fd ? (uint64_t)1 << (fd - t->fields) : 0;
+}
+
+/* The event property `key` as Nullable(String), §4.2. */
+static void event_prop(struct chp *p, struct sn_buf *b, const char *key)
+{
+	struct target t = {.npath = 1};
+	sn_buf_init(&t.col, p->bufmax);
+	out(p, &t.col, "events.properties");
+	t.path[0] = (struct pkey){.s = key};
+	print_property(p, NULL, b, &t);
+	sn_buf_release(&t.col);
+}
+
+static void event_is(struct chp *p, struct sn_buf *b, const char *event)
+{
+	out(p, b, "countIf(equals(events.event, ");
+	value(p, b, event);
+	out(p, b, "))");
+}
+
+static void session_duration(struct chp *p, struct sn_buf *b)
+{
+	out(p, b,
+	    "minus(toUnixTimestamp(max(events.timestamp)), "
+	    "toUnixTimestamp(min(events.timestamp)))");
+}
+
+/* The aggregate of one sessions field over the session's events. */
+static void session_agg(struct chp *p, struct sn_buf *b, const char *name)
+{
+	static const char *const urlfn[][2] = {
+	    {"$entry_current_url", "argMin"}, {"$exit_current_url", "argMax"},
+	    {"$end_current_url", "argMax"},   {"$entry_pathname", "argMin"},
+	    {"$exit_pathname", "argMax"},     {"$end_pathname", "argMax"},
+	    {"$entry_hostname", "argMin"},    {"$exit_hostname", "argMax"},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(urlfn); i++) {
+		if (strcmp(name, urlfn[i][0]) != 0)
+			continue;
+		const char *wrap = strstr(name, "pathname")   ? "path"
+				   : strstr(name, "hostname") ? "domain"
+							      : NULL;
+		if (wrap)
+			outf(p, b, "nullIf(%s(", wrap);
+		outf(p, b, "%s(", urlfn[i][1]);
+		event_prop(p, b, "$current_url");
+		out(p, b, ", events.timestamp)");
+		if (wrap) {
+			out(p, b, "), ");
+			value(p, b, "");
+			out(p, b, ")");
+		}
+		return;
+	}
+	if (strcmp(name, "distinct_id") == 0) {
+		out(p, b, "argMin(events.distinct_id, events.timestamp)");
+	} else if (strcmp(name, "$start_timestamp") == 0) {
+		out(p, b, "min(events.timestamp)");
+	} else if (strcmp(name, "$end_timestamp") == 0) {
+		out(p, b, "max(events.timestamp)");
+	} else if (strcmp(name, "$urls") == 0) {
+		out(p, b, "arraySort(groupUniqArray(");
+		event_prop(p, b, "$current_url");
+		out(p, b, "))");
+	} else if (strcmp(name, "$num_uniq_urls") == 0) {
+		out(p, b, "ifNull(uniqExact(");
+		event_prop(p, b, "$current_url");
+		out(p, b, "), 0)"); /* 18.16: NULL when the session has no URL */
+	} else if (strncmp(name, "$entry_", 7) == 0) {
+		/* referring domain, utm_*, ad ids: the first event's value */
+		out(p, b, "nullIf(argMin(ifNull(");
+		event_prop(p, b,
+			   strcmp(name, "$entry_referring_domain") == 0 ? "$referring_domain"
+									: name + 7);
+		out(p, b, ", ");
+		value(p, b, "");
+		out(p, b, "), events.timestamp), ");
+		value(p, b, "");
+		out(p, b, ")");
+	} else if (strcmp(name, "$event_count_map") == 0) {
+		out(p, b, "sumMap(map(events.event, toUInt64(1)))");
+	} else if (strcmp(name, "$pageview_count") == 0) {
+		event_is(p, b, "$pageview");
+	} else if (strcmp(name, "$autocapture_count") == 0) {
+		event_is(p, b, "$autocapture");
+	} else if (strcmp(name, "$screen_count") == 0) {
+		event_is(p, b, "$screen");
+	} else if (strcmp(name, "$session_duration") == 0 || strcmp(name, "duration") == 0) {
+		session_duration(p, b);
+	} else if (strcmp(name, "$is_bounce") == 0) {
+		/* NULL without pageviews; else not(pageviews > 1 or autocaptures > 0
+		 * or duration >= 10 s) (§5.5) */
+		out(p, b, "if(equals(");
+		event_is(p, b, "$pageview");
+		out(p, b, ", 0), NULL, not(or(greater(");
+		event_is(p, b, "$pageview");
+		out(p, b, ", 1), greater(");
+		event_is(p, b, "$autocapture");
+		out(p, b, ", 0), greaterOrEquals(");
+		session_duration(p, b);
+		out(p, b, ", 10))))");
+	} else {
+		QERR(p, NULL, "Unable to resolve field: %s", name);
+	}
+}
+
+static void sessions_sub(struct chp *p, struct sn_buf *b, uint64_t need)
+{
+	const struct sn_hogql_table_def *t = sn_hogql_table_find("sessions");
+	struct sn_buf inner;
+	sn_buf_init(&inner, p->bufmax);
+	out(p, b, "SELECT session_id, team_id");
+	for (size_t k = 0; k < t->nfields && !p->rc; k++) {
+		const char *nm = t->fields[k].name;
+		if (!(need & ((uint64_t)1 << k)) || strcmp(nm, "session_id") == 0 ||
+		    strcmp(nm, "team_id") == 0)
+			continue;
+		if (strcmp(nm, "id") == 0) {
+			out(p, b, ", session_id AS id");
+			continue;
+		}
+		outf(p, b, ", __s%zu AS ", k);
+		ident(p, b, nm);
+		outf(p, &inner, ", ");
+		session_agg(p, &inner, nm);
+		outf(p, &inner, " AS __s%zu", k);
+	}
+	out(p, b, " FROM (SELECT events.`$session_id` AS session_id, events.team_id AS team_id");
+	bufcat(p, b, &inner);
+	out(p, b, " FROM events WHERE and(");
+	guard(p, b, "events");
+	out(p, b,
+	    ", notEmpty(events.`$session_id`)) GROUP BY events.team_id, events.`$session_id`)");
+	sn_buf_release(&inner);
+}
+
+/*
+ * cohort_people: PostHog's cohortpeople (CollapsingMergeTree by sign, one
+ * version per recalculation) collapsed to the rows of each cohort's latest
+ * version whose signs sum above 0. cohort < 0: every cohort; person_only:
+ * just person_id (the right side of IN COHORT).
+ */
+static void cohort_sub(struct chp *p, struct sn_buf *b, int64_t cohort, bool person_only)
+{
+	out(p, b, "SELECT cohortpeople.person_id AS person_id");
+	if (!person_only)
+		out(p, b, ", cohortpeople.cohort_id AS cohort_id, cohortpeople.team_id AS team_id");
+	out(p, b, " FROM cohortpeople WHERE and(");
+	guard(p, b, "cohortpeople");
+	if (cohort >= 0)
+		outf(p, b, ", equals(cohortpeople.cohort_id, %" PRId64 ")", cohort);
+	out(p, b,
+	    ", in(tuple(cohortpeople.cohort_id, cohortpeople.version), (SELECT "
+	    "cohortpeople.cohort_id, max(cohortpeople.version) FROM cohortpeople WHERE ");
+	guard(p, b, "cohortpeople");
+	out(p, b,
+	    " GROUP BY cohortpeople.cohort_id))) GROUP BY cohortpeople.team_id, "
+	    "cohortpeople.cohort_id, cohortpeople.person_id HAVING "
+	    "greater(sum(cohortpeople.sign), 0)");
+}
+
+/* Members of a static cohort: person_static_cohort rows of the team. */
+static void static_cohort_sub(struct chp *p, struct sn_buf *b, int64_t cohort)
+{
+	out(p, b,
+	    "SELECT person_static_cohort.person_id AS person_id FROM person_static_cohort WHERE "
+	    "and(");
+	guard(p, b, "person_static_cohort");
+	outf(p, b, ", equals(person_static_cohort.cohort_id, %" PRId64 "))", cohort);
+}
+
+/* `x [NOT] IN COHORT id|'name'` (§4.9): membership of x among the cohort's
+ * person ids. Which table holds them is metadata (opts->cohorts); without
+ * it both are read. */
+static void in_cohort(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t *n)
+{
+	const node_t *c = n->b;
+	bool neg = n->op[0] == 'n';
+	const struct sn_hogql_cohort *meta = NULL;
+	int64_t id = -1;
+	if (is_const(c) && c->ctype == SN_HQC_INT && c->ival >= 0) {
+		id = c->ival;
+		for (size_t i = 0; i < p->o->ncohorts; i++)
+			if (p->o->cohorts[i].id == id)
+				meta = &p->o->cohorts[i];
+		if (!meta && p->o->ncohorts) {
+			QERR(p, c, "Could not find cohort with ID %" PRId64, id);
+			return;
+		}
+	} else if (is_const(c) && c->ctype == SN_HQC_STRING) {
+		for (size_t i = 0; i < p->o->ncohorts && !meta; i++)
+			if (p->o->cohorts[i].name && strcmp(p->o->cohorts[i].name, c->sval) == 0)
+				meta = &p->o->cohorts[i];
+		if (!meta) {
+			QERR(p, c, "Could not find a cohort with the name '%s'", c->sval);
+			return;
+		}
+		id = meta->id;
+	} else {
+		QERR(p, c ? c : n, "IN COHORT needs a cohort id or a cohort name");
+		return;
+	}
+	bool wrap = nullable(n->a) && !p->in_on;
+	if (wrap)
+		out(p, b, "ifNull(");
+	out(p, b, neg ? "notIn(" : "in(");
+	ex(p, s, b, n->a);
+	out(p, b, ", (");
+	if (!meta || !meta->is_static)
+		cohort_sub(p, b, id, true);
+	if (!meta)
+		out(p, b, " UNION ALL ");
+	if (!meta || meta->is_static)
+		static_cohort_sub(p, b, id);
+	out(p, b, "))");
+	if (wrap)
+		out(p, b, neg ? ", 1)" : ", 0)");
+}
+
 /* The bare comparison call op(l, r). */
 static void cmp_call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t *at,
 		     const char *op, const node_t *l, const node_t *r)
@@ -1099,7 +1453,7 @@ static void compare(struct chp *p, struct pscope *s, struct sn_buf *b, const nod
 	const char *op = n->op;
 	const node_t *l = n->a, *r = n->b;
 	if (strcmp(op, "in cohort") == 0 || strcmp(op, "not in cohort") == 0) {
-		NOTIMPL(p, n, "IN COHORT is not supported by the ClickHouse printer yet");
+		in_cohort(p, s, b, n);
 		return;
 	}
 	if (strncmp(op, "global", 6) == 0) {
@@ -1539,7 +1893,61 @@ static void call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t
 	if (f == &tmp)
 		name = n->name;
 	if (n->a) {
-		NOTIMPL(p, n, "Aggregate FILTER (WHERE ...) is not supported; use %sIf", name);
+		/* agg(x) FILTER (WHERE c) → aggIf(x, c); count(DISTINCT x) is
+		 * uniqExact in ClickHouse, other DISTINCT aggregates take the
+		 * -Distinct combinator (applied after the filter). */
+		if (!(f->flags & SN_HQF_AGGREGATE)) {
+			QERR(p, n, "FILTER (WHERE ...) needs an aggregate function, not %s", name);
+			return;
+		}
+		const char *base = name;
+		if (named(name, "array_agg"))
+			base = "groupArray";
+		if (named(name, "string_agg") || named(name, "every")) {
+			NOTIMPL(p, n, "%s(...) FILTER (WHERE ...) is not supported", name);
+			return;
+		}
+		char stripped[128];
+		bool or_null = false;
+		strip_combinators(base, stripped, sizeof(stripped), &or_null);
+		if (p->v18 && or_null) {
+			NOTIMPL(p, n,
+				"The -OrNull/-OrDefault aggregate combinators are not available on "
+				"ClickHouse %s",
+				vname(p));
+			return;
+		}
+		if (p->v18 && (missing_on_v18(stripped) || missing_on_v18(base))) {
+			NOTIMPL(p, n, "Function '%s' is not available on ClickHouse %s", name,
+				vname(p));
+			return;
+		}
+		if (n->flag && strcasecmp(name, "count") != 0 && p->v18) {
+			NOTIMPL(
+			    p, n,
+			    "%s(DISTINCT ...) FILTER (WHERE ...) needs the -Distinct combinator, "
+			    "which ClickHouse %s does not have",
+			    name, vname(p));
+			return;
+		}
+		if (n->flag && strcasecmp(name, "count") == 0)
+			out(p, b, "uniqExactIf");
+		else
+			outf(p, b, "%s%sIf", base, n->flag ? "Distinct" : "");
+		if (n->has_list2) {
+			out(p, b, "(");
+			exlist(p, s, b, &n->list2);
+			out(p, b, ")");
+		}
+		out(p, b, "(");
+		bool star = n->list.n == 1 && n->list.items[0]->kind == SN_HQ_FIELD &&
+			    n->list.items[0]->ref_kind == SN_HQR_ASTERISK;
+		if (!star && n->list.n) {
+			exlist(p, s, b, &n->list);
+			out(p, b, ", ");
+		}
+		ex(p, s, b, n->a);
+		out(p, b, ")");
 		return;
 	}
 	if (posthog_only(name)) {
@@ -2147,9 +2555,26 @@ static void ex(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t *
 		out(p, b, ")");
 		break;
 	case SN_HQ_ARRAY_SLICE:
-		NOTIMPL(p, n,
-			"Array slices are not supported by the ClickHouse printer; use "
-			"arraySlice()");
+		/* a[s:e], 1-based and inclusive: arraySlice(a, s, greatest(0, e - s + 1));
+		 * without s from 1, without e to the end. */
+		out(p, b, "arraySlice(");
+		ex(p, s, b, n->a);
+		out(p, b, ", ");
+		if (n->b)
+			ex(p, s, b, n->b);
+		else
+			out(p, b, "1");
+		if (n->c) {
+			out(p, b, ", greatest(0, plus(minus(");
+			ex(p, s, b, n->c);
+			out(p, b, ", ");
+			if (n->b)
+				ex(p, s, b, n->b);
+			else
+				out(p, b, "1");
+			out(p, b, "), 1))");
+		}
+		out(p, b, ")");
 		break;
 	case SN_HQ_LAMBDA:
 		if (n->strs.n == 1) {
@@ -2224,12 +2649,52 @@ static void ex(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t *
 
 /* ---- SELECT ------------------------------------------------------------------- */
 
-/* One nested level of an events source with lazy joins. */
-static void lazy_level(struct chp *p, struct sn_buf *b, const struct sn_buf *prev, unsigned lvl,
-		       int group)
+/* " SAMPLE r [OFFSET o]" of a SampleExpr. */
+static void sample(struct chp *p, struct sn_buf *b, const node_t *d)
 {
+	const node_t *r = d->a;
+	struct pscope none = {0};
+	out(p, b, " SAMPLE ");
+	if (r && r->kind == SN_HQ_RATIO) {
+		ex(p, &none, b, r->a);
+		if (r->b) {
+			out(p, b, "/");
+			ex(p, &none, b, r->b);
+		}
+	}
+	if (d->b) {
+		const node_t *o = d->b;
+		out(p, b, " OFFSET ");
+		ex(p, &none, b, o->kind == SN_HQ_RATIO ? o->a : o);
+		if (o->kind == SN_HQ_RATIO && o->b) {
+			out(p, b, "/");
+			ex(p, &none, b, o->b);
+		}
+	}
+}
+
+/* One nested level of an events source with lazy joins; the innermost
+ * reads events (with the query's SAMPLE, so every level sees the same
+ * sampled rows). */
+static void lazy_level(struct chp *p, struct sn_buf *b, const struct sn_buf *prev, unsigned lvl,
+		       int group, uint64_t sess, const node_t *smp)
+{
+	const struct sn_hogql_table_def *st = sn_hogql_table_find("sessions");
 	out(p, b, "SELECT l.*, ");
 	switch (lvl) {
+	case L_SESSION: {
+		bool first = true;
+		for (size_t k = 0; k < st->nfields; k++) {
+			if (!(sess & ((uint64_t)1 << k)))
+				continue;
+			out(p, b, first ? "j." : ", j.");
+			first = false;
+			ident(p, b, st->fields[k].name);
+			out(p, b, " AS ");
+			ident(p, b, aprintf(p, "__session_%s", st->fields[k].name));
+		}
+		break;
+	}
 	case L_OVR:
 		out(p, b, "if(notEmpty(j.distinct_id), j.person_id, l.person_id) AS __person_id");
 		break;
@@ -2261,6 +2726,8 @@ static void lazy_level(struct chp *p, struct sn_buf *b, const struct sn_buf *pre
 		out(p, b, ") AS l");
 	} else {
 		out(p, b, "events AS l");
+		if (smp)
+			sample(p, b, smp);
 	}
 	/* ANY: the right side is unique on the key; 18.16 fails ALL INNER
 	 * JOIN with "Size of filter doesn't match" when columns are pruned. */
@@ -2270,6 +2737,7 @@ static void lazy_level(struct chp *p, struct sn_buf *b, const struct sn_buf *pre
 	case L_PERSON:
 	case L_PDI_PERSON: persons_sub(p, b); break;
 	case L_PDI: pdi_sub(p, b, "person_distinct_id2"); break;
+	case L_SESSION: sessions_sub(p, b, sess); break;
 	default: groups_sub(p, b, group); break;
 	}
 	out(p, b, ") AS j ON ");
@@ -2278,6 +2746,7 @@ static void lazy_level(struct chp *p, struct sn_buf *b, const struct sn_buf *pre
 	case L_PDI: out(p, b, "equals(l.distinct_id, j.distinct_id)"); break;
 	case L_PERSON: out(p, b, "equals(l.__person_id, j.id)"); break;
 	case L_PDI_PERSON: out(p, b, "equals(l.__pdi_person_id, j.id)"); break;
+	case L_SESSION: out(p, b, "equals(l.`$session_id`, j.session_id)"); break;
 	default: outf(p, b, "equals(l.`$group_%d`, j.`key`)", group); break;
 	}
 	if (!prev) {
@@ -2286,7 +2755,8 @@ static void lazy_level(struct chp *p, struct sn_buf *b, const struct sn_buf *pre
 	}
 }
 
-static void events_wrapped(struct chp *p, struct sn_buf *b, unsigned lazy)
+static void events_wrapped(struct chp *p, struct sn_buf *b, unsigned lazy, uint64_t sess,
+			   const node_t *smp)
 {
 	if (lazy & L_PERSON)
 		lazy |= L_OVR;
@@ -2296,14 +2766,15 @@ static void events_wrapped(struct chp *p, struct sn_buf *b, unsigned lazy)
 	sn_buf_init(&cur, p->bufmax);
 	sn_buf_init(&next, p->bufmax);
 	bool first = true;
-	static const unsigned order[] = {L_OVR, L_PERSON, L_PDI, L_PDI_PERSON};
+	static const unsigned order[] = {L_OVR, L_PERSON, L_PDI, L_PDI_PERSON, L_SESSION};
 	for (size_t i = 0; i < SN_ARRAY_LEN(order) + 5 && !p->rc; i++) {
-		unsigned lvl = i < SN_ARRAY_LEN(order) ? order[i] : (unsigned)L_GROUP0 << (i - 4);
+		size_t no = SN_ARRAY_LEN(order);
+		unsigned lvl = i < no ? order[i] : (unsigned)L_GROUP0 << (i - no);
 		if (!(lazy & lvl))
 			continue;
 		sn_buf_reset(&next);
-		lazy_level(p, &next, first ? NULL : &cur, lvl,
-			   i < SN_ARRAY_LEN(order) ? -1 : (int)(i - 4));
+		lazy_level(p, &next, first ? NULL : &cur, lvl, i < no ? -1 : (int)(i - no), sess,
+			   smp);
 		first = false;
 		struct sn_buf t = cur;
 		cur = next;
@@ -2356,15 +2827,6 @@ static void build_scope(struct chp *p, struct pscope *s, struct pscope *outer,
 				QERR(p, t, "Unknown table `%s`.", name);
 				return;
 			}
-			if (is_table(src->t, "sessions") || is_table(src->t, "raw_sessions") ||
-			    is_table(src->t, "cohort_people") ||
-			    is_table(src->t, "static_cohort_people")) {
-				NOTIMPL(
-				    p, t,
-				    "The %s table is not supported by the ClickHouse printer yet",
-				    src->t->name);
-				return;
-			}
 			/* 18.16 reads numbers.number only when numbers(...) has an alias */
 			src->sql = src->t->function && !j->name ? "" : src->name;
 		} else if (t && (t->kind == SN_HQ_SELECT || t->kind == SN_HQ_SELECT_SET)) {
@@ -2402,26 +2864,45 @@ static void print_source(struct chp *p, struct sn_buf *b, struct psrc *src)
 		out(p, b, ")");
 		alias = src->sql[0] != 0;
 	} else if (is_table(t, "events")) {
-		if (src->lazy && j->d) {
-			NOTIMPL(
-			    p, j->d,
-			    "SAMPLE together with person, pdi or group fields is not supported by "
-			    "the ClickHouse printer yet");
-			return;
-		}
 		if (src->lazy) {
-			events_wrapped(p, b, src->lazy);
+			events_wrapped(p, b, src->lazy, src->sess, j->d);
 		} else {
 			out(p, b, "events");
 			alias = strcmp(src->sql, "events") != 0;
 		}
-	} else if (is_table(t, "persons")) {
+	} else if (is_table(t, "persons") || is_table(t, "person_distinct_ids") ||
+		   is_table(t, "cohort_people")) {
+		/* collapsed; with persons.pdi / .person read, one join level more */
+		bool persons = is_table(t, "persons");
 		out(p, b, "(");
-		persons_sub(p, b);
+		if (src->lazy)
+			out(p, b,
+			    persons
+				? "SELECT l.*, j.distinct_id AS __pdi_distinct_id, j.person_id AS "
+				  "__pdi_person_id FROM ("
+				: "SELECT l.*, j.created_at AS __person_created_at, j.properties "
+				  "AS __person_properties, j.is_identified AS "
+				  "__person_is_identified FROM (");
+		if (persons)
+			persons_sub(p, b);
+		else if (is_table(t, "cohort_people"))
+			cohort_sub(p, b, -1, false);
+		else
+			pdi_sub(p, b, "person_distinct_id2");
+		if (src->lazy) {
+			out(p, b, ") AS l LEFT JOIN (");
+			if (persons)
+				pdi_sub(p, b, "person_distinct_id2");
+			else
+				persons_sub(p, b);
+			out(p, b,
+			    persons ? ") AS j ON equals(l.id, j.person_id)"
+				    : ") AS j ON equals(l.person_id, j.id)");
+		}
 		out(p, b, ")");
-	} else if (is_table(t, "person_distinct_ids")) {
+	} else if (is_sessions(t)) {
 		out(p, b, "(");
-		pdi_sub(p, b, "person_distinct_id2");
+		sessions_sub(p, b, src->sess);
 		out(p, b, ")");
 	} else if (is_table(t, "groups")) {
 		out(p, b, "(");
@@ -2431,6 +2912,7 @@ static void print_source(struct chp *p, struct sn_buf *b, struct psrc *src)
 		const char *phys = is_table(t, "raw_persons")		    ? "person"
 				   : is_table(t, "raw_person_distinct_ids") ? "person_distinct_id2"
 				   : is_table(t, "raw_groups")		    ? "groups"
+				   : is_table(t, "static_cohort_people")    ? "person_static_cohort"
 									    : t->name;
 		out(p, b, phys);
 		alias = strcmp(src->sql, phys) != 0;
@@ -2441,28 +2923,9 @@ static void print_source(struct chp *p, struct sn_buf *b, struct psrc *src)
 		out(p, b, " AS ");
 		ident(p, b, src->sql);
 	}
-	if (j->d) {
-		const node_t *r = j->d->a;
-		out(p, b, " SAMPLE ");
-		if (r && r->kind == SN_HQ_RATIO) {
-			struct pscope none = {0};
-			ex(p, &none, b, r->a);
-			if (r->b) {
-				out(p, b, "/");
-				ex(p, &none, b, r->b);
-			}
-		}
-		if (j->d->b) {
-			const node_t *o = j->d->b;
-			struct pscope none = {0};
-			out(p, b, " OFFSET ");
-			ex(p, &none, b, o->kind == SN_HQ_RATIO ? o->a : o);
-			if (o->kind == SN_HQ_RATIO && o->b) {
-				out(p, b, "/");
-				ex(p, &none, b, o->b);
-			}
-		}
-	}
+	/* a wrapped events source samples its innermost level */
+	if (j->d && !(is_table(t, "events") && src->lazy))
+		sample(p, b, j->d);
 }
 
 /* "LEFT ANY JOIN" (the parser's order) as ClickHouse's "ANY LEFT JOIN". */
@@ -2507,7 +2970,8 @@ static bool guarded_here(const struct psrc *src)
 	if (!src->t || !src->t->team_guard)
 		return false;
 	return !is_table(src->t, "persons") && !is_table(src->t, "person_distinct_ids") &&
-	       !is_table(src->t, "groups");
+	       !is_table(src->t, "groups") && !is_table(src->t, "cohort_people") &&
+	       !is_sessions(src->t);
 }
 
 static void order_list(struct chp *p, struct pscope *s, struct sn_buf *b,
@@ -2561,6 +3025,12 @@ static void select_item(struct chp *p, struct pscope *s, struct sn_buf *b, const
 				if (fd->hidden ||
 				    (fd->kind != SN_HQFK_COLUMN && fd->kind != SN_HQFK_JSON))
 					continue;
+				if (is_sessions(src->t)) {
+					/* `*` leaves out what cannot be derived */
+					if (session_field_missing(p, fd->name))
+						continue;
+					src->sess |= (uint64_t)1 << k;
+				}
 				if (!one)
 					out(p, b, ", ");
 				one = false;
@@ -2627,6 +3097,29 @@ static void select_item(struct chp *p, struct pscope *s, struct sn_buf *b, const
 	set_outname(p, e, nm);
 	out(p, b, " AS ");
 	ident(p, b, nm);
+}
+
+/* USING takes bare column names, as both sides call them. */
+static void using_list(struct chp *p, struct pscope *s, struct sn_buf *b,
+		       const struct sn_hogql_list *l)
+{
+	for (size_t i = 0; i < l->n && !p->rc; i++) {
+		const node_t *e = l->items[i];
+		if (i)
+			out(p, b, ", ");
+		if (e->kind != SN_HQ_FIELD || e->strs.n != 1 ||
+		    (e->ref_kind != SN_HQR_COLUMN && e->ref_kind != SN_HQR_SUBQUERY_COL)) {
+			NOTIMPL(p, e, "USING takes column names");
+			return;
+		}
+		const char *nm = e->strs.items[0];
+		struct psrc *src = e->ref_source ? find_src(s, e->ref_source) : NULL;
+		if (src && src->sub)
+			nm = sub_outname(p, src->sub, nm);
+		else if (src && src->t)
+			nm = physical_col(src->t, nm);
+		ident(p, b, nm);
+	}
 }
 
 static void select_query(struct chp *p, struct pscope *parent, struct sn_buf *b, const node_t *q)
@@ -2719,10 +3212,8 @@ static void select_query(struct chp *p, struct pscope *parent, struct sn_buf *b,
 		p->in_on = true;
 		if (strcmp(c->op, "USING") == 0) {
 			out(p, &on[i], " USING (");
-			if (c->a->kind == SN_HQ_TUPLE)
-				exlist(p, s, &on[i], &c->a->list);
-			else
-				ex(p, s, &on[i], c->a);
+			const struct sn_hogql_list one = {.items = (node_t **)&c->a, .n = 1};
+			using_list(p, s, &on[i], c->a->kind == SN_HQ_TUPLE ? &c->a->list : &one);
 			out(p, &on[i], ")");
 		} else {
 			out(p, &on[i], " ON ");

@@ -107,6 +107,8 @@ enum sn_hogql_kind {
 	SN_HQ_SAMPLE,
 	SN_HQ_RATIO,
 	SN_HQ_LIMIT_BY,
+	SN_HQ_WITH_FILL,
+	SN_HQ_INTERPOLATE,
 };
 
 enum sn_hogql_const {
@@ -194,7 +196,9 @@ struct sn_hogql_node {
 	 *   WindowExpr: list=partition_by, list2=order_by, op=frame_method,
 	 *   a=frame_start, b=frame_end
 	 *   WindowFrameExpr: op=frame_type, a=frame_value (Constant or NULL)
-	 *   OrderExpr: a=expr, op=order
+	 *   OrderExpr: a=expr, op=order, b=with_fill (WithFillExpr or NULL)
+	 *   WithFillExpr: a=from_value, b=to_value, c=step_value (each may be NULL)
+	 *   InterpolateExpr: a=expr (Field), b=value
 	 *   CTE: name, a=expr, op=cte_type, strs=columns
 	 *   JoinExpr: a=table, list=table_args, name=alias, strs=column_aliases,
 	 *   op=join_type, b=constraint, c=next_join, d=sample, flag=table_final
@@ -242,6 +246,8 @@ struct sn_hogql_select {
 	size_t nwindows;
 	struct sn_hogql_list order_by;
 	bool has_order_by;
+	struct sn_hogql_list interpolate; /* InterpolateExpr nodes (ORDER BY ... INTERPOLATE) */
+	bool has_interpolate;
 	struct sn_hogql_node *limit_by, *limit, *offset;
 	bool limit_with_ties;
 };
@@ -381,6 +387,14 @@ int sn_hogql_error_json(struct sn_buf *b, const struct sn_hogql_error *err);
 
 /* ---- ClickHouse printer (clickhouse.c, spec §4–§7) -------------------------- */
 
+/* What the printer knows about one cohort (§4.9): the metadata lives in
+ * the project database, not in ClickHouse. */
+struct sn_hogql_cohort {
+	int64_t id;
+	const char *name;
+	bool is_static; /* members in static_cohort_people, else cohort_people */
+};
+
 /* What the printed SQL is for: the team (guard of §4.6), the project's time
  * zone and week start (§4.5), and the ClickHouse server version, because
  * 18.16 (Debian's package, the test peer) lacks much that current versions
@@ -390,6 +404,12 @@ struct sn_hogql_ch_opts {
 	const char *timezone;	/* IANA name; NULL = "UTC" */
 	bool week_start_monday; /* toStartOfWeek(x) without a mode */
 	int ch_major, ch_minor;
+	/* The team's cohorts, for `IN COHORT id|'name'`; caller-owned, read
+	 * only while printing. With none (ncohorts 0) a numeric id is looked
+	 * up in both cohort tables (UNION ALL) and a name is an error; with a
+	 * table, an id or name missing from it is a QueryError. */
+	const struct sn_hogql_cohort *cohorts;
+	size_t ncohorts;
 };
 
 /* String constants are not in the SQL text: the printer emits

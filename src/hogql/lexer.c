@@ -415,7 +415,9 @@ int sn_hogql_lex(struct sn_arena *a, const char *src, size_t len, struct sn_hogq
 			continue;
 		}
 		if ((c == '-' && avail > 1 && p[1] == '-') ||
-		    (c == '/' && avail > 1 && p[1] == '/')) {
+		    (c == '/' && avail > 1 && p[1] == '/') ||
+		    (c == '#' && !(avail > 1 && p[1] >= '0' && p[1] <= '9'))) {
+			/* `#` starts a comment too, except `#1`, a positional ref. */
 			while (lx.pos < len && src[lx.pos] != '\n')
 				lx.pos++;
 			space = true;

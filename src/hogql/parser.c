@@ -1856,6 +1856,23 @@ static void parse_order_list(struct parser *p, struct vec *out)
 			}
 			p->pos++;
 		}
+		if (is_kw(p, "with") && tok_is_kw(peek(p, 1), "fill")) {
+			/* ORDER BY x WITH FILL [FROM a] [TO b] [STEP c], in that order. */
+			size_t fsi = p->pos;
+			node_t *f = mk(p, SN_HQ_WITH_FILL);
+			if (!f)
+				return;
+			p->pos += 2;
+			if (accept_kw(p, "from"))
+				f->a = parse_expr(p);
+			if (!p->rc && accept_kw(p, "to"))
+				f->b = parse_expr(p);
+			if (!p->rc && accept_kw(p, "step"))
+				f->c = parse_expr(p);
+			if (p->rc)
+				return;
+			o->b = span(p, f, fsi);
+		}
 		vpush(p, out, span(p, o, si));
 		if (!accept_p(p, ","))
 			return;
@@ -1943,16 +1960,26 @@ static node_t *parse_table(struct parser *p)
 	}
 	if (p->rc)
 		return NULL;
-	if (is_kw(p, "as") && tok_is_ident(peek(p, 1))) {
-		p->pos++;
-		j->name = check_alias(p, cur(p));
-		p->pos++;
-	} else if (is_table_alias(cur(p))) {
-		j->name = check_alias(p, cur(p));
-		p->pos++;
+	/* Aliases may repeat and the last one wins (`t a b`, `t a GLOBAL`):
+	 * PostHog's grammar makes the aliased table left-recursive, and its
+	 * span ends after the first alias. */
+	size_t first_alias_end = 0;
+	for (;;) {
+		if (is_kw(p, "as") && tok_is_ident(peek(p, 1))) {
+			p->pos++;
+			j->name = check_alias(p, cur(p));
+			p->pos++;
+		} else if (is_table_alias(cur(p))) {
+			j->name = check_alias(p, cur(p));
+			p->pos++;
+		} else {
+			break;
+		}
+		if (p->rc)
+			return NULL;
+		if (!first_alias_end)
+			first_alias_end = p->pos;
 	}
-	if (p->rc)
-		return NULL;
 	if (j->name && is_p(p, "(")) {
 		struct svec cols = {0};
 		p->pos++;
@@ -1969,7 +1996,7 @@ static node_t *parse_table(struct parser *p)
 		j->strs = slist(&cols);
 		j->has_strs = true;
 	}
-	size_t after_alias = p->pos;
+	size_t after_alias = j->has_strs || !first_alias_end ? p->pos : first_alias_end;
 	if (accept_kw(p, "final"))
 		j->flag = true;
 	if (is_kw(p, "sample")) {
@@ -2365,6 +2392,39 @@ static node_t *parse_select_stmt(struct parser *p)
 			return NULL;
 		s->order_by = vlist(&v);
 		s->has_order_by = true;
+		if (accept_kw(p, "interpolate")) {
+			/* INTERPOLATE [(col AS expr, ...)]. PostHog's parser crashes on
+			 * an item without AS; here that is a syntax error. */
+			struct vec items = {0};
+			if (accept_p(p, "(")) {
+				do {
+					size_t isi = p->pos;
+					node_t *it = mk(p, SN_HQ_INTERPOLATE);
+					node_t *col = mk(p, SN_HQ_FIELD);
+					if (!it || !col)
+						return NULL;
+					const char *name = expect_ident(p);
+					if (!name)
+						return NULL;
+					struct svec chain = {0};
+					spush(p, &chain, name);
+					col->strs = slist(&chain);
+					it->a = span(p, col, isi);
+					if (!accept_kw(p, "as")) {
+						fail_expected(p, "AS and the value to interpolate with");
+						return NULL;
+					}
+					it->b = parse_expr(p);
+					if (p->rc)
+						return NULL;
+					vpush(p, &items, span(p, it, isi));
+				} while (accept_p(p, ","));
+				if (!expect_p(p, ")"))
+					return NULL;
+			}
+			s->interpolate = vlist(&items);
+			s->has_interpolate = true;
+		}
 	}
 	size_t end_before_offset = 0;
 	if (is_kw(p, "limit")) {

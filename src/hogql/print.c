@@ -315,8 +315,24 @@ static void order_list(struct pr *p, const struct sn_hogql_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		if (i)
 			out(p, ", ");
-		expr(p, l->items[i]->a, P_ALIAS);
-		out(p, strcmp(l->items[i]->op, "DESC") == 0 ? " DESC" : " ASC");
+		const node_t *o = l->items[i];
+		expr(p, o->a, P_ALIAS);
+		out(p, strcmp(o->op, "DESC") == 0 ? " DESC" : " ASC");
+		if (o->b) {
+			out(p, " WITH FILL");
+			if (o->b->a) {
+				out(p, " FROM ");
+				expr(p, o->b->a, P_ALIAS);
+			}
+			if (o->b->b) {
+				out(p, " TO ");
+				expr(p, o->b->b, P_ALIAS);
+			}
+			if (o->b->c) {
+				out(p, " STEP ");
+				expr(p, o->b->c, P_ALIAS);
+			}
+		}
 	}
 }
 
@@ -917,6 +933,8 @@ static void expr_inner(struct pr *p, const node_t *n)
 	case SN_HQ_JOIN_CONSTRAINT:
 	case SN_HQ_SAMPLE:
 	case SN_HQ_LIMIT_BY:
+	case SN_HQ_WITH_FILL:
+	case SN_HQ_INTERPOLATE:
 		/* Clause nodes are printed by their statement. */
 		select_any(p, n);
 		break;
@@ -1117,6 +1135,17 @@ static void select_query(struct pr *p, const struct sn_hogql_select *s)
 	if (s->has_order_by) {
 		out(p, " ORDER BY ");
 		order_list(p, &s->order_by);
+		if (s->has_interpolate) {
+			out(p, " INTERPOLATE");
+			for (size_t i = 0; i < s->interpolate.n; i++) {
+				out(p, i ? ", " : " (");
+				ident(p, s->interpolate.items[i]->a->strs.items[0]);
+				out(p, " AS ");
+				expr(p, s->interpolate.items[i]->b, P_ALIAS);
+			}
+			if (s->interpolate.n)
+				outc(p, ')');
+		}
 	}
 	if (s->limit_by) {
 		out(p, " LIMIT ");

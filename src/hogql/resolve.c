@@ -10,7 +10,10 @@
  *
  * A Field chain is looked up as: lambda argument → FROM entry by alias or
  * table name (`e.event`) → SELECT alias → unqualified field of exactly one
- * FROM entry → column CTE → the parent scope. Inside a table, the chain is
+ * FROM entry → column CTE → the parent scope. A name found in several FROM
+ * entries is ambiguous unless a USING constraint merged it (then it is the
+ * left entry's). A CTE is not visible inside its own body (CTEs are not
+ * recursive): there `events` is the table. Inside a table, the chain is
  * walked through the static schema (schema.c): a JSON column makes the rest
  * a property path typed Nullable(String) (§4.2); lazy joins, traversers
  * (`person` = `pdi.person`) and virtual sub-tables continue in their target
@@ -57,6 +60,10 @@ struct scope {
 	const struct sn_hogql_select *sel; /* aliases and CTEs */
 	const char *arrayjoin[MAX_SOURCES];
 	size_t narrayjoin;
+	/* Columns named in a USING constraint: an unqualified reference is the
+	 * merged column, not ambiguous (the left side's is taken). */
+	const char *using_cols[MAX_SOURCES];
+	size_t nusing;
 };
 
 struct ctx {
@@ -69,6 +76,11 @@ struct ctx {
 	const char *lambda[MAX_LAMBDA];
 	size_t nlambda;
 	const char *in_aggregate;
+	/* CTEs whose body is being resolved: not visible inside it (a CTE is
+	 * not recursive), so `WITH events AS (SELECT ... FROM events)` reads
+	 * the table inside. */
+	const node_t *open_ctes[MAX_LAMBDA];
+	size_t nopen;
 };
 
 static uint32_t cp(struct ctx *c, uint32_t byte_off)
@@ -248,15 +260,33 @@ static const node_t *find_alias(const struct sn_hogql_select *sel, const char *n
 	return NULL;
 }
 
-static const node_t *find_cte(const struct scope *s, const char *name, const char *type)
+static bool cte_open(const struct ctx *c, const node_t *cte)
+{
+	for (size_t i = 0; i < c->nopen; i++)
+		if (c->open_ctes[i] == cte)
+			return true;
+	return false;
+}
+
+static const node_t *find_cte(const struct ctx *c, const struct scope *s, const char *name,
+			      const char *type)
 {
 	for (; s; s = s->parent)
 		for (size_t i = 0; s->sel && s->sel->has_ctes && i < s->sel->ctes.n; i++) {
 			const node_t *cte = s->sel->ctes.items[i];
-			if (strcmp(cte->name, name) == 0 && strcmp(cte->op, type) == 0)
+			if (strcmp(cte->name, name) == 0 && strcmp(cte->op, type) == 0 &&
+			    !cte_open(c, cte))
 				return cte;
 		}
 	return NULL;
+}
+
+static bool is_using_col(const struct scope *s, const char *name)
+{
+	for (size_t i = 0; i < s->nusing; i++)
+		if (strcmp(s->using_cols[i], name) == 0)
+			return true;
+	return false;
 }
 
 static void field(struct ctx *c, struct scope *s, node_t *f)
@@ -308,6 +338,8 @@ static void field(struct ctx *c, struct scope *s, node_t *f)
 			node_t probe = *f;
 			int r = chain_in_source(c, &probe, &sc->src[k], 0);
 			if (r == 1) {
+				if (found && n == 1 && is_using_col(sc, chain[0]))
+					continue;
 				if (found++) {
 					fail(
 					    c, f,
@@ -320,7 +352,7 @@ static void field(struct ctx *c, struct scope *s, node_t *f)
 		}
 		if (c->rc || found)
 			return;
-		if (find_cte(sc, chain[0], "column")) {
+		if (find_cte(c, sc, chain[0], "column")) {
 			f->ref_kind = SN_HQR_ALIAS;
 			set(f, SN_HQT_UNKNOWN, true);
 			return;
@@ -665,7 +697,8 @@ static void from(struct ctx *c, struct scope *s, struct scope *outer, node_t *j)
 		node_t *t = j->a;
 		if (t && t->kind == SN_HQ_FIELD) {
 			const char *name = t->strs.items[0];
-			const node_t *cte = t->strs.n == 1 ? find_cte(s, name, "subquery") : NULL;
+			const node_t *cte =
+			    t->strs.n == 1 ? find_cte(c, s, name, "subquery") : NULL;
 			if (cte) {
 				src.sub = cte->a;
 			} else if (t->strs.n == 1 &&
@@ -703,10 +736,16 @@ static void select_query(struct ctx *c, struct scope *parent, node_t *q, bool to
 	struct scope s = {.parent = parent, .sel = sel};
 	for (size_t i = 0; sel->has_ctes && i < sel->ctes.n && !c->rc; i++) {
 		node_t *cte = sel->ctes.items[i];
+		if (c->nopen >= SN_ARRAY_LEN(c->open_ctes)) {
+			fail(c, cte, "CTEs nest too deeply");
+			break;
+		}
+		c->open_ctes[c->nopen++] = cte;
 		if (strcmp(cte->op, "subquery") == 0)
 			statement(c, &s, cte->a, false);
 		else
 			expr(c, &s, cte->a);
+		c->nopen--;
 	}
 	from(c, &s, parent ? parent : &s, sel->select_from);
 	for (size_t i = 0; i < sel->array_join_list.n && !c->rc; i++) {
@@ -714,6 +753,16 @@ static void select_query(struct ctx *c, struct scope *parent, node_t *q, bool to
 		expr(c, &s, e);
 		if (e->kind == SN_HQ_ALIAS && s.narrayjoin < MAX_SOURCES)
 			s.arrayjoin[s.narrayjoin++] = e->name;
+	}
+	for (const node_t *j = sel->select_from; j; j = j->c) {
+		const node_t *k = j->b;
+		if (!k || strcmp(k->op, "USING") != 0)
+			continue;
+		const struct sn_hogql_list one = {.items = (node_t **)&k->a, .n = 1};
+		const struct sn_hogql_list *l = k->a->kind == SN_HQ_TUPLE ? &k->a->list : &one;
+		for (size_t i = 0; i < l->n && s.nusing < MAX_SOURCES; i++)
+			if (l->items[i]->kind == SN_HQ_FIELD && l->items[i]->strs.n == 1)
+				s.using_cols[s.nusing++] = l->items[i]->strs.items[0];
 	}
 	for (const node_t *j = sel->select_from; j && !c->rc; j = j->c)
 		if (j->b)
@@ -729,8 +778,17 @@ static void select_query(struct ctx *c, struct scope *parent, node_t *q, bool to
 		for (size_t k = 0; k < sel->window_exprs[i]->list2.n; k++)
 			expr(c, &s, sel->window_exprs[i]->list2.items[k]->a);
 	}
-	for (size_t i = 0; i < sel->order_by.n && !c->rc; i++)
+	for (size_t i = 0; i < sel->order_by.n && !c->rc; i++) {
 		expr(c, &s, sel->order_by.items[i]->a);
+		/* Parsed for conformance; neither backend fills gaps yet, and
+		 * dropping the clause would change the answer silently. */
+		if (sel->order_by.items[i]->b)
+			fail(c, sel->order_by.items[i]->b,
+			     "ORDER BY ... WITH FILL is not supported yet");
+	}
+	if (sel->has_interpolate && !c->rc)
+		fail(c, sel->interpolate.n ? sel->interpolate.items[0] : NULL,
+		     "INTERPOLATE is not supported yet");
 	if (sel->limit_by) {
 		expr(c, &s, sel->limit_by->a);
 		expr(c, &s, sel->limit_by->b);

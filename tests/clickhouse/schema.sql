@@ -105,3 +105,26 @@ CREATE TABLE groups
 )
 ENGINE = ReplacingMergeTree(_timestamp)
 ORDER BY (team_id, group_type_index, group_key)
+
+CREATE TABLE cohortpeople
+(
+    person_id UUID,
+    cohort_id Int64,
+    team_id Int64,
+    sign Int8,
+    version UInt64
+)
+ENGINE = CollapsingMergeTree(sign)
+ORDER BY (team_id, cohort_id, person_id, version)
+
+CREATE TABLE person_static_cohort
+(
+    id UUID,
+    person_id UUID,
+    cohort_id Int64,
+    team_id Int64,
+    _timestamp DateTime DEFAULT now(),
+    _offset UInt64 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(_timestamp)
+ORDER BY (team_id, cohort_id, person_id, id)

@@ -587,6 +587,40 @@ static void test_resolve_scopes(void **state)
 	assert_non_null(
 	    strstr(resolve("select 1 from person_distinct_id2", false), "Unknown table"));
 	assert_true(sn_hogql_func_count() >= 150);
+	/* A USING column is one merged column, not ambiguous; other shared
+	 * names still are. */
+	assert_null(strstr(resolve("select x from (select 1 as x) as a join (select 1 as x, 2 "
+				   "as y) as b using (x)",
+				   false),
+			   "ERR"));
+	assert_null(strstr(resolve("select x, y from (select 1 as x, 2 as y) as a join (select 1 "
+				   "as x) as b using x",
+				   false),
+			   "ERR"));
+	assert_non_null(strstr(resolve("select y from (select 1 as x, 2 as y) as a join (select 1 "
+				       "as x, 2 as y) as b using (x)",
+				       false),
+			       "Ambiguous query. Found multiple sources for field: y"));
+	/* A CTE is not visible inside its own body: there the name is the
+	 * table (typed as the table), outside it is the CTE. */
+	assert_string_equal(type_of("with events as (select event from events) select event from "
+				    "events"),
+			    "String");
+	assert_non_null(strstr(resolve("with events as (select 1 as x from events) select "
+				       "event from events",
+				       false),
+			       "Unable to resolve field: event"));
+	assert_non_null(strstr(resolve("with s as (select 1 from s) select 1 from s", false),
+			       "Unknown table `s`."));
+	/* sessions fields have their schema types */
+	assert_string_equal(type_of("select $session_duration from sessions"), "Int64");
+	assert_string_equal(type_of("select $is_bounce from sessions"), "Nullable(Bool)");
+	assert_string_equal(type_of("select $entry_pathname from sessions"), "Nullable(String)");
+	assert_string_equal(type_of("select $start_timestamp from sessions"), "DateTime");
+	assert_string_equal(type_of("select session.$urls from events"), "Nullable(Array)");
+	assert_string_equal(type_of("select pdi.distinct_id from persons"), "Nullable(String)");
+	assert_string_equal(type_of("select person.properties.a from cohort_people"),
+			    "Nullable(String)");
 }
 
 static void test_resolve_limits(void **state)
