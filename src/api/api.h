@@ -31,6 +31,7 @@ struct sn_config {
 	int64_t shutdown_grace_ms;
 	int64_t store_flush_age_ms;
 	uint64_t memtable_bytes;
+	uint64_t person_cache_size; /* ingest's distinct-id cache, in entries */
 };
 
 void sn_config_defaults(struct sn_config *c);
@@ -80,5 +81,37 @@ int sn_query_api_new(struct sn_query_api **out, struct sn_meta *meta, const char
 void sn_query_api_close(struct sn_query_api *a);
 void sn_query_api_free(struct sn_query_api *a);
 size_t sn_query_api_routes(struct sn_query_api *a, struct sn_http_route *routes, size_t max);
+
+/* The persons REST API (persons_api.c): /api/projects/:id/persons/... over
+ * the person store; property writes are appended to wal as events. Call
+ * sn_persons_api_routes after the query API registered its routes (it wraps
+ * the route holding the /api/projects/ and /api/environments/ prefixes, as the flags API
+ * does); returns the new route count. */
+struct sn_persons_api;
+struct sn_persons;
+struct sn_wal;
+int sn_persons_api_new(struct sn_persons_api **out, struct sn_meta *meta,
+		       struct sn_persons *persons, struct sn_wal *wal, struct sn_err *err);
+void sn_persons_api_free(struct sn_persons_api *a);
+size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t n,
+			     size_t max);
+
+/* The feature-flag REST API (flags.c): /api/projects/:id/feature_flags/...
+ * over meta's flag model; local_evaluation answers from flags (the cache of
+ * compiled snapshots). */
+struct sn_flags_api;
+struct sn_flags_rest;
+int sn_flags_rest_new(struct sn_flags_rest **out, struct sn_meta *meta, struct sn_flags_api *flags,
+		      struct sn_err *err);
+void sn_flags_rest_free(struct sn_flags_rest *r);
+/* The router matches path prefixes, and /api/projects/… may already belong
+ * to other APIs (query): the first route with each of the prefixes
+ * /api/projects/… and /api/environments/… (added when absent) is replaced by
+ * one that serves .../feature_flags... and hands every other request to the
+ * route(s) it replaced, by method, as the router would. routes[0..n) are the
+ * routes registered so far; returns the new count (at most max). Call after
+ * the other APIs registered theirs. */
+size_t sn_flags_rest_routes(struct sn_flags_rest *r, struct sn_http_route *routes, size_t n,
+			    size_t max);
 
 #endif

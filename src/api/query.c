@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/auth.h"
 #include "exec/exec.h"
 #include "http/http.h"
 #include "meta/meta.h"
@@ -125,31 +126,9 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 				    NULL);
 		return;
 	}
-	/* Authentication and access. */
-	const char *auth = sn_http_header(req, "Authorization");
-	if (!auth || !sn_str_has_prefix(auth, "Bearer ")) {
-		sn_http_reply_error(req, 401, "authentication_error", "not_authenticated",
-				    "Authentication credentials were not provided: send "
-				    "Authorization: Bearer <personal API key>.",
-				    NULL);
+	/* Authentication and access (auth.c). */
+	if (sn_api_auth_team(api->meta, req, team_id, NULL, NULL))
 		return;
-	}
-	struct sn_user user;
-	struct sn_apikey key;
-	if (sn_meta_apikey_authenticate(api->meta, auth + 7, &user, &key, &err)) {
-		sn_http_reply_error(req, 401, "authentication_error", "authentication_failed",
-				    "Personal API key is invalid.", NULL);
-		return;
-	}
-	struct sn_team team;
-	enum sn_member_level level;
-	if (sn_meta_team_get(api->meta, team_id, &team, &err) ||
-	    sn_meta_membership_level(api->meta, team.organization_id, user.id, &level, &err)) {
-		/* The same answer for "no such project" and "not yours": no probing. */
-		sn_http_reply_error(req, 403, "authentication_error", "permission_denied",
-				    "You don't have access to the project.", NULL);
-		return;
-	}
 	/* The body: {"query": {"kind": "HogQLQuery", "query": "..."}}. */
 	if (sn_http_body_too_large(req)) {
 		sn_http_reply_error(req, 413, "validation_error", "payload_too_large",

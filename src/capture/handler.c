@@ -183,7 +183,7 @@ out:
 
 /* ---- remote config ------------------------------------------------------------------- */
 
-static int config_json(struct sn_buf *b, const struct sn_team *t)
+static int config_json(struct sn_buf *b, const struct sn_team *t, bool has_flags)
 {
 	sn_buf_appendf(b, "{\"token\":");
 	sn_buf_append_json_str(b, t->api_token, strlen(t->api_token));
@@ -202,12 +202,12 @@ static int config_json(struct sn_buf *b, const struct sn_team *t)
 			       "\"urlBlocklist\":[],\"eventTriggers\":[],\"scriptConfig\":null}");
 	else
 		sn_buf_appends(b, "false");
-	/* Flags are not served yet: hasFeatureFlags=false keeps posthog-js
-	 * from calling /flags. */
-	return sn_buf_appends(b, ",\"heatmaps\":false,\"surveys\":false,\"productTours\":false,"
-				 "\"captureDeadClicks\":false,\"toolbarParams\":{},"
-				 "\"isAuthenticated\":false,\"siteApps\":[],"
-				 "\"defaultIdentifiedOnly\":true,\"hasFeatureFlags\":false}");
+	/* hasFeatureFlags=false keeps posthog-js from calling /flags. */
+	sn_buf_appends(b, ",\"heatmaps\":false,\"surveys\":false,\"productTours\":false,"
+			  "\"captureDeadClicks\":false,\"toolbarParams\":{},"
+			  "\"isAuthenticated\":false,\"siteApps\":[],"
+			  "\"defaultIdentifiedOnly\":true,\"hasFeatureFlags\":");
+	return sn_buf_appends(b, has_flags ? "true}" : "false}");
 }
 
 static void config_handler(struct sn_http_request *req, void *vctx)
@@ -241,6 +241,9 @@ static void config_handler(struct sn_http_request *req, void *vctx)
 				    "no project has this API key", NULL);
 		return;
 	}
+	/* The team's active flags: a cached count in meta. */
+	size_t nflags = 0;
+	bool has_flags = sn_meta_flags_active_count(cap->meta, t.id, &nflags, &err) == 0 && nflags;
 	struct sn_buf b;
 	sn_buf_init(&b, 1 << 20);
 	if (js) {
@@ -248,11 +251,11 @@ static void config_handler(struct sn_http_request *req, void *vctx)
 				   "w._POSTHOG_REMOTE_CONFIG||{};w._POSTHOG_REMOTE_CONFIG[");
 		sn_buf_append_json_str(&b, token, tl);
 		sn_buf_appends(&b, "]={config:");
-		config_json(&b, &t);
+		config_json(&b, &t, has_flags);
 		sn_buf_appends(&b, ",siteApps:[]};})();\n");
 		sn_http_reply(req, 200, "application/javascript", b.data, b.len);
 	} else {
-		config_json(&b, &t);
+		config_json(&b, &t, has_flags);
 		sn_http_reply(req, 200, "application/json", b.data, b.len);
 	}
 	sn_http_add_header(req, "Cache-Control", "public, max-age=300");

@@ -572,6 +572,7 @@ static int compile_flag(struct builder *b, struct json_object *def, struct sn_fl
 	}
 	struct json_object *o;
 	fl->id = (o = sn_json_get(def, "id")) ? json_object_get_int64(o) : 0;
+	fl->version = (o = sn_json_get(def, "version")) ? json_object_get_int64(o) : 0;
 	fl->active = (o = sn_json_get(def, "active")) ? json_object_get_boolean(o) : true;
 	fl->deleted = (o = sn_json_get(def, "deleted")) && json_object_get_boolean(o);
 	fl->continuity =
@@ -710,6 +711,37 @@ static void resolve_deps(struct builder *b)
 	}
 }
 
+static void note_cond(struct sn_flag_set *set, const struct sn_flag_cond *c)
+{
+	for (size_t i = 0; i < c->nprops; i++) {
+		enum sn_flag_ptype t = c->props[i].type;
+		set->needs_person |= t == PT_PERSON || t == PT_COHORT || t == PT_UNSUPPORTED;
+		set->needs_groups |= t == PT_GROUP || t == PT_COHORT;
+	}
+}
+
+/* Which stored properties an evaluation can read, so the server skips the
+ * person and group lookups when no flag looks at them. */
+static void note_needs(struct sn_flag_set *set)
+{
+	for (size_t i = 0; i < set->nflags; i++) {
+		const struct sn_flag *fl = &set->flags[i];
+		set->needs_groups |= fl->aggregation >= 0;
+		for (size_t c = 0; c < fl->nconds; c++) {
+			note_cond(set, &fl->conds[c]);
+			set->needs_groups |= fl->conds[c].aggregation >= 0;
+		}
+		if (fl->super)
+			note_cond(set, fl->super);
+	}
+}
+
+void sn_flag_set_needs(const struct sn_flag_set *set, bool *person, bool *groups)
+{
+	*person = set->needs_person;
+	*groups = set->needs_groups;
+}
+
 int sn_flag_set_build(struct json_object *flags, struct json_object *group_type_mapping,
 		      struct json_object *cohorts, struct sn_flag_set **out, struct sn_err *err)
 {
@@ -786,6 +818,7 @@ int sn_flag_set_build(struct json_object *flags, struct json_object *group_type_
 		}
 	}
 	resolve_deps(&b);
+	note_needs(set);
 	rc = 0;
 	*out = set;
 out:
@@ -848,6 +881,16 @@ size_t sn_flag_set_count(const struct sn_flag_set *set)
 const char *sn_flag_set_key(const struct sn_flag_set *set, size_t idx)
 {
 	return idx < set->nflags ? set->flags[idx].key : NULL;
+}
+
+int64_t sn_flag_set_id(const struct sn_flag_set *set, size_t idx)
+{
+	return idx < set->nflags ? set->flags[idx].id : 0;
+}
+
+int64_t sn_flag_set_version(const struct sn_flag_set *set, size_t idx)
+{
+	return idx < set->nflags ? set->flags[idx].version : 0;
 }
 
 ssize_t sn_flag_set_find(const struct sn_flag_set *set, const char *key)

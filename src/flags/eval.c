@@ -109,13 +109,25 @@ int sn_flag_eval_init(struct sn_flag_eval *ev, const struct sn_flag_set *set,
 	return 0;
 }
 
+/* The group type name for an index: the request's mapping when it has one
+ * (the server resolves names per request), else the set's. */
+static const char *group_type(struct sn_flag_eval *ev, int index)
+{
+	if (index < 0 || index >= 5)
+		return NULL;
+	if (ev->ctx->group_types)
+		return ev->ctx->group_types[index];
+	return ev->set->group_types[index];
+}
+
 /* The group type name for an index, and the request's key for it. */
 static bool group_key(struct sn_flag_eval *ev, int index, const char **key, size_t *len, char *buf,
 		      size_t bufsz)
 {
-	if (index < 0 || index >= 5 || !ev->set->group_types[index] || !ev->ctx->groups)
+	const char *name = group_type(ev, index);
+	if (!name || !ev->ctx->groups)
 		return false;
-	struct json_object *v = sn_json_get(ev->ctx->groups, ev->set->group_types[index]);
+	struct json_object *v = sn_json_get(ev->ctx->groups, name);
 	if (!v || json_object_is_type(v, json_type_null))
 		return false;
 	if (json_object_is_type(v, json_type_int)) {
@@ -130,9 +142,10 @@ static bool group_key(struct sn_flag_eval *ev, int index, const char **key, size
 
 static struct json_object *group_props(struct sn_flag_eval *ev, int index)
 {
-	if (index < 0 || index >= 5 || !ev->set->group_types[index] || !ev->ctx->group_properties)
+	const char *name = group_type(ev, index);
+	if (!name || !ev->ctx->group_properties)
 		return NULL;
-	return sn_json_get(ev->ctx->group_properties, ev->set->group_types[index]);
+	return sn_json_get(ev->ctx->group_properties, name);
 }
 
 /* All filters of a condition (AND). */

@@ -18,6 +18,11 @@
  * `<` on the running total, condition groups in stored order, reason
  * priorities, holdouts, super groups, group flags, flag dependencies and
  * dynamic cohorts from the set's cohort definitions.
+ *
+ * On top of the library: cache.c keeps one compiled snapshot per team,
+ * rebuilt when meta's flag generation of the team moves, and endpoints.c
+ * serves /flags, /decide and the local-evaluation definitions from it
+ * (docs/FLAGS.md).
  */
 #ifndef SN_FLAGS_H
 #define SN_FLAGS_H
@@ -74,6 +79,13 @@ void sn_flag_set_unref(struct sn_flag_set *set);
 size_t sn_flag_set_count(const struct sn_flag_set *set);
 /* Stored order; NULL past the end. */
 const char *sn_flag_set_key(const struct sn_flag_set *set, size_t idx);
+/* Whether any flag reads person properties (person filters, cohorts) and
+ * group properties or group keys (group flags, group filters): when not, the
+ * server need not look stored properties up. */
+void sn_flag_set_needs(const struct sn_flag_set *set, bool *person, bool *groups);
+/* The definition's "id" and "version" (0 when absent). */
+int64_t sn_flag_set_id(const struct sn_flag_set *set, size_t idx);
+int64_t sn_flag_set_version(const struct sn_flag_set *set, size_t idx);
 /* Index of the flag with that key, or -1. */
 ssize_t sn_flag_set_find(const struct sn_flag_set *set, const char *key);
 /* Why flag idx did not compile, or NULL when it did. */
@@ -92,6 +104,9 @@ struct sn_flag_ctx {
 	struct json_object *group_properties;  /* {"<group type>": {...}} or NULL */
 	/* ensure_experience_continuity: {"<flag key>": "<hash key>"} or NULL (§3.9) */
 	struct json_object *hash_key_overrides;
+	/* group type index -> name for this request, overriding the set's
+	 * group_type_mapping when not NULL (entries may be NULL: unknown) */
+	const char *const *group_types;
 	int64_t now_us;	     /* anchor of relative dates ("-7d") */
 	int32_t tz_offset_s; /* team timezone as a fixed UTC offset, for naive dates */
 };
@@ -124,9 +139,71 @@ int sn_flag_eval_init(struct sn_flag_eval *ev, const struct sn_flag_set *set,
  * until the arena is released. Cannot fail: bad input gives false. */
 const struct sn_flag_result *sn_flag_eval_one(struct sn_flag_eval *ev, size_t idx);
 
+/* The UTC offset in seconds in force at at_us in the IANA zone tz (read from
+ * the system's tz database, for sn_flag_ctx.tz_offset_s): 0 for UTC and for
+ * zones that do not exist. Thread-safe; the first call for a zone reads its
+ * file, later ones are a binary search. */
+int32_t sn_flag_tz_offset(const char *tz, int64_t at_us);
+
 /* "condition_match", "no_condition_match", ... as PostHog spells them. */
 const char *sn_flag_reason_code(enum sn_flag_reason r);
 /* PostHog's human description ("Matched condition set 1", ...) into out. */
 void sn_flag_reason_describe(const struct sn_flag_result *r, char *out, size_t outsz);
+
+/* ---- per-team snapshots (cache.c) ----------------------------------------------- */
+
+struct sn_meta;
+struct sn_persons;
+
+/* A team's flags as of one generation: the local-evaluation document served
+ * by /flags/definitions (JSON text), its compiled set and an ETag (a hash of
+ * the text, quoted). Immutable and refcounted; shared by request threads. */
+struct sn_flag_snapshot {
+	int refs; /* atomic */
+	uint64_t generation;
+	struct sn_flag_set *set;
+	char *definitions;
+	size_t definitions_len;
+	char etag[24];
+};
+struct sn_flag_snapshot *sn_flag_snapshot_ref(struct sn_flag_snapshot *s);
+void sn_flag_snapshot_unref(struct sn_flag_snapshot *s); /* NULL-safe */
+
+/* Compiled snapshots per team, rebuilt when meta's flag generation of the
+ * team moved (sn_meta_flags_generation): a change is visible to the next
+ * lookup. Thread-safe. */
+struct sn_flag_cache;
+int sn_flag_cache_new(struct sn_flag_cache **out, struct sn_meta *meta, struct sn_err *err);
+void sn_flag_cache_free(struct sn_flag_cache *c);
+/* The team's current snapshot, referenced (the caller unrefs). Costs a
+ * mutex and a scan of the entries when fresh; a SQLite read and a compile
+ * when the team's flags changed. */
+int sn_flag_cache_get(struct sn_flag_cache *c, int64_t team_id, struct sn_flag_snapshot **out,
+		      struct sn_err *err);
+/* Snapshots built so far (tests check that unchanged flags are not rebuilt). */
+uint64_t sn_flag_cache_builds(struct sn_flag_cache *c);
+
+/* ---- the flag endpoints (endpoints.c) ------------------------------------------- */
+
+struct sn_http_route;
+struct sn_http_request;
+struct sn_flags_api;
+
+/* persons may be NULL: then only the request's person_properties and
+ * group_properties are used, and group types are unknown. The meta handle
+ * must outlive the API. */
+int sn_flags_api_new(struct sn_flags_api **out, struct sn_meta *meta, struct sn_persons *persons,
+		     struct sn_err *err);
+void sn_flags_api_free(struct sn_flags_api *a);
+/* /flags, /decide, /flags/definitions and /api/feature_flag/local_evaluation;
+ * returns how many routes were written (at most max). */
+size_t sn_flags_api_routes(struct sn_flags_api *a, struct sn_http_route *routes, size_t max);
+/* Answers with the team's local-evaluation document (ETag, 304 on a matching
+ * If-None-Match). For callers that authenticated the request themselves
+ * (the REST API's /api/projects/:id/feature_flags/local_evaluation/). */
+void sn_flags_definitions_reply(struct sn_flags_api *a, struct sn_http_request *req,
+				int64_t team_id);
+/* The cache the endpoints evaluate from. */
+struct sn_flag_cache *sn_flags_api_cache(struct sn_flags_api *a);
 
 #endif

@@ -151,6 +151,7 @@ struct sn_flag_variant {
 struct sn_flag {
 	const char *key;
 	int64_t id;
+	int64_t version;
 	const char *error; /* compile error: evaluates to false, SN_FLAG_ERROR */
 	bool active;
 	bool deleted;
@@ -177,6 +178,8 @@ struct sn_flag_set {
 	struct sn_flag *flags;
 	size_t nflags;
 	const char *group_types[5]; /* group type index -> name, NULL unknown */
+	bool needs_person;	    /* some filter reads person properties (or a cohort) */
+	bool needs_groups;	    /* some flag or filter reads group properties */
 	pcre2_code **res;
 	size_t nres, capres;
 	pcre2_match_context *mctx;

@@ -132,4 +132,110 @@ int sn_meta_apikey_create(struct sn_meta *m, int64_t user_id, const char *label,
 int sn_meta_apikey_authenticate(struct sn_meta *m, const char *key, struct sn_user *user,
 				struct sn_apikey *out, struct sn_err *err);
 
+/* ---- feature flags (flags.c) ------------------------------------------------- */
+
+/*
+ * PostHog's posthog_featureflag: a key unique per team among flags that are
+ * not deleted, a name (PostHog's description text), the filters object
+ * (groups, multivariate, payloads, aggregation_group_type_index, holdout,
+ * super_groups, ...), active, deleted (soft delete: the row stays, the key
+ * is free again), ensure_experience_continuity, creator, timestamps and a
+ * version bumped by every change. Every change also writes an activity-log
+ * entry (who, what, when, each changed field before and after) and bumps
+ * the team's flag generation, which is what caches above meta key on.
+ */
+#define SN_FLAG_KEY_MAX	    400
+#define SN_FLAG_FILTERS_MAX (1u << 20) /* bytes of serialised filters */
+
+struct sn_featureflag {
+	int64_t id;
+	int64_t team_id;
+	char key[SN_FLAG_KEY_MAX + 1];
+	char *name;		     /* owned */
+	struct json_object *filters; /* owned; always an object */
+	bool active;
+	bool deleted;
+	bool ensure_experience_continuity;
+	int64_t created_by; /* user id; 0 when unknown or deleted */
+	int64_t created_at_us;
+	int64_t updated_at_us;
+	int64_t version;
+};
+/* Frees name and filters; the struct may be reused. NULL-safe. */
+void sn_featureflag_release(struct sn_featureflag *f);
+
+/* A validation failure names the field, as PostHog's DRF errors do:
+ * {"type":"validation_error","code":code,"detail":err.msg,"attr":attr}. */
+struct sn_meta_verr {
+	struct sn_err err;
+	char code[64]; /* "unique", "invalid_key", "invalid_input", "required" ... */
+	char attr[64]; /* "key", "filters", "name" ... ("" = none) */
+};
+
+/* Checks a create (partial = false) or PATCH body (partial = true) without
+ * touching the database: key characters and length, filters shape (groups,
+ * property operators and types, rollout 0..100, variants with unique keys
+ * summing to 100, variant overrides naming a variant, payload keys,
+ * aggregation_group_type_index 0..4, holdout), booleans. SN_ERR_INVALID
+ * with ve filled. Costs one pass over the body. */
+int sn_meta_flag_validate(struct json_object *body, bool partial, struct sn_meta_verr *ve);
+
+/* Creates a flag from a REST body ({"key", "name", "filters", "active",
+ * "ensure_experience_continuity"}); validates first. SN_ERR_EXISTS (code
+ * "unique", attr "key") when a live flag of the team has the key. out is
+ * filled (release it). */
+int sn_meta_flag_create(struct sn_meta *m, int64_t team_id, int64_t user_id,
+			struct json_object *body, struct sn_featureflag *out,
+			struct sn_meta_verr *ve);
+/* One flag of the team (deleted ones too: the caller decides).
+ * SN_ERR_NOT_FOUND when no flag of this team has that id. */
+int sn_meta_flag_get(struct sn_meta *m, int64_t team_id, int64_t id, struct sn_featureflag *out,
+		     struct sn_err *err);
+/* Applies a PATCH body (only the fields present; "deleted": true soft
+ * deletes). version + 1, updated_at = now, activity entry "updated" (or
+ * "deleted"). An empty change still bumps nothing and succeeds. */
+int sn_meta_flag_update(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			struct json_object *body, struct sn_featureflag *out,
+			struct sn_meta_verr *ve);
+/* Soft delete; SN_ERR_NOT_FOUND when absent or already deleted. */
+int sn_meta_flag_delete(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			struct sn_err *err);
+/* Live (not deleted) flags of a team by id, newest first as PostHog lists
+ * them; *total gets the count of all live flags. fn gets each flag of the
+ * page [offset, offset + limit); the flag is released after fn returns. */
+int sn_meta_flag_list(struct sn_meta *m, int64_t team_id, int64_t offset, int64_t limit,
+		      int64_t *total, int (*fn)(void *arg, const struct sn_featureflag *f),
+		      void *arg, struct sn_err *err);
+
+/* One activity-log entry of a flag. detail is JSON text:
+ * {"name": key, "changes": [{"type","action","field","before","after"}]}. */
+struct sn_meta_activity {
+	int64_t id;
+	int64_t user_id;      /* 0 = unknown */
+	const char *activity; /* "created", "updated", "deleted" */
+	const char *item_id;
+	const char *detail;
+	int64_t created_at_us;
+};
+/* Newest first; at most limit entries (≤ 1000). */
+int sn_meta_flag_activity(struct sn_meta *m, int64_t team_id, int64_t flag_id, int64_t limit,
+			  int (*fn)(void *arg, const struct sn_meta_activity *a), void *arg,
+			  struct sn_err *err);
+
+/* The team's flag generation: changes with every create/update/delete of
+ * one of its flags made through this handle (in memory, lock-free read).
+ * Starts at 1. Caches compare it to know they are stale. */
+uint64_t sn_meta_flags_generation(struct sn_meta *m, int64_t team_id);
+/* The team's active, not deleted flags in PostHog's local-evaluation shape
+ * (a JSON array of {"id","team_id","name","key","filters","deleted",
+ * "active","ensure_experience_continuity","version",...}), in id order, and
+ * the generation they were read at. The caller owns *out. */
+int sn_meta_flags_definitions(struct sn_meta *m, int64_t team_id, struct json_object **out,
+			      uint64_t *generation, struct sn_err *err);
+/* Number of active, not deleted flags; cached per generation, so the
+ * remote-config path costs a lookup, not a query. */
+int sn_meta_flags_active_count(struct sn_meta *m, int64_t team_id, size_t *n, struct sn_err *err);
+/* A user by id (for created_by). */
+int sn_meta_user_get(struct sn_meta *m, int64_t id, struct sn_user *out, struct sn_err *err);
+
 #endif

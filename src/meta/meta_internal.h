@@ -26,6 +26,20 @@ int sn_meta_sqlite_open_with(struct sn_meta **out, const char *path,
 /* How many times sn_meta_team_by_token went to SQLite (cache misses). */
 uint64_t sn_meta_sqlite_token_queries(struct sn_meta *m);
 
+/* The connection, for the other files of the backend (flags.c): taken with
+ * the handle's mutex held; every statement is finalized or reset before
+ * sn_meta_sqlite_unlock. */
+sqlite3 *sn_meta_sqlite_lock(struct sn_meta *m);
+void sn_meta_sqlite_unlock(struct sn_meta *m);
+
+/* ---- feature flags (flags.c) ------------------------------------------------ */
+
+/* Per-team change generations and cached active-flag counts. */
+struct sn_meta_flagstate;
+struct sn_meta_flagstate *sn_meta_flagstate_new(void);
+void sn_meta_flagstate_free(struct sn_meta_flagstate *fs);
+struct sn_meta_flagstate *sn_meta_sqlite_flagstate(struct sn_meta *m);
+
 /* ---- token → team cache (cache.c) ----------------------------------------- */
 
 /* Negative entries (token known not to exist) live this long and are at most

@@ -88,8 +88,45 @@ static const char m0001_initial[] =
     ");"
     "CREATE INDEX posthog_personalapikey_user_id ON posthog_personalapikey(user_id);";
 
+/* Feature flags (PostHog's posthog_featureflag) and the activity log
+ * (posthog_activitylog, scope 'FeatureFlag' for now). A flag key is unique
+ * per team among flags that are not deleted: a soft-deleted flag keeps its
+ * row and its key can be taken again, as in PostHog. filters is the JSON text
+ * of PostHog's filters object; detail is the JSON of an activity entry. */
+static const char m0002_feature_flags[] =
+    "CREATE TABLE posthog_featureflag ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " name TEXT NOT NULL DEFAULT '',"
+    " filters TEXT NOT NULL DEFAULT '{}',"
+    " active INTEGER NOT NULL DEFAULT 1,"
+    " deleted INTEGER NOT NULL DEFAULT 0,"
+    " ensure_experience_continuity INTEGER NOT NULL DEFAULT 0,"
+    " created_by_id INTEGER REFERENCES posthog_user(id) ON DELETE SET NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " version INTEGER NOT NULL DEFAULT 1"
+    ");"
+    "CREATE UNIQUE INDEX posthog_featureflag_team_key"
+    " ON posthog_featureflag(team_id, key) WHERE deleted = 0;"
+    "CREATE INDEX posthog_featureflag_team_id ON posthog_featureflag(team_id, id);"
+    "CREATE TABLE posthog_activitylog ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " user_id INTEGER REFERENCES posthog_user(id) ON DELETE SET NULL,"
+    " scope TEXT NOT NULL,"
+    " item_id TEXT NOT NULL,"
+    " activity TEXT NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '{}',"
+    " created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX posthog_activitylog_item"
+    " ON posthog_activitylog(team_id, scope, item_id, id);";
+
 const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {1, "initial: organizations, teams, users, memberships, personal API keys", m0001_initial},
+    {2, "feature flags and the activity log", m0002_feature_flags},
 };
 
 const size_t sn_meta_sqlite_nmigrations = SN_ARRAY_LEN(sn_meta_sqlite_migrations);

@@ -4,6 +4,8 @@
  *
  * What it holds: organizations, teams (projects), users, memberships and
  * personal API keys, in tables named after PostHog's (posthog_team, ...);
+ * feature flags and their activity log live in flags.c, which shares this
+ * connection and mutex through meta_internal.h;
  * the schema and its numbered, append-only migrations live in
  * migrations_sqlite.c, which also documents how values are stored
  * (timestamps are INTEGER microseconds since the epoch, UTC).
@@ -146,7 +148,8 @@ struct sn_meta {
 	sqlite3_stmt *st[NSTMT];
 	int code_version;
 	struct sn_meta_cache *cache;
-	uint64_t token_queries; /* atomic; cache misses that reached SQLite */
+	uint64_t token_queries;		 /* atomic; cache misses that reached SQLite */
+	struct sn_meta_flagstate *flags; /* flags.c: per-team generations */
 };
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -382,7 +385,8 @@ int sn_meta_sqlite_open_with(struct sn_meta **out, const char *path,
 	pthread_mutex_init(&m->mu, NULL);
 	m->code_version = (int)nmigs;
 	m->cache = sn_meta_cache_new();
-	if (!m->cache) {
+	m->flags = sn_meta_flagstate_new();
+	if (!m->cache || !m->flags) {
 		ret = sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s", path);
 		goto out;
 	}
@@ -424,6 +428,7 @@ void sn_meta_close(struct sn_meta *m)
 				    sqlite3_errmsg(m->db));
 	}
 	sn_meta_cache_free(m->cache);
+	sn_meta_flagstate_free(m->flags);
 	pthread_mutex_destroy(&m->mu);
 	free(m);
 }
@@ -450,6 +455,22 @@ int sn_meta_schema_version(struct sn_meta *m, int *db_version, int *code_version
 uint64_t sn_meta_sqlite_token_queries(struct sn_meta *m)
 {
 	return __atomic_load_n(&m->token_queries, __ATOMIC_RELAXED);
+}
+
+sqlite3 *sn_meta_sqlite_lock(struct sn_meta *m)
+{
+	lock(m);
+	return m->db;
+}
+
+void sn_meta_sqlite_unlock(struct sn_meta *m)
+{
+	unlock(m);
+}
+
+struct sn_meta_flagstate *sn_meta_sqlite_flagstate(struct sn_meta *m)
+{
+	return m->flags;
 }
 
 /* ---- organizations ---------------------------------------------------------- */

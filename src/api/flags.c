@@ -1,0 +1,540 @@
+/*
+ * flags.c — PostHog's feature-flag REST API over the flag model in meta:
+ *
+ *   GET, POST          /api/projects/:id/feature_flags/
+ *   GET, PATCH, DELETE /api/projects/:id/feature_flags/:flag_id/
+ *   GET                /api/projects/:id/feature_flags/:flag_id/activity/
+ *   GET                /api/projects/:id/feature_flags/local_evaluation/
+ *
+ * (and the same under /api/environments/:id/). Authentication is auth.c's:
+ * a personal API key of a member of the project's organization. Bodies and
+ * answers have PostHog's field names; validation errors come from meta in
+ * DRF's shape {"type":"validation_error","code","detail","attr"}.
+ *
+ * Sharing a prefix: the router matches path prefixes only, and the query
+ * API already owns /api/projects/… for POST. Rather than change the router,
+ * sn_flags_rest_routes wraps whatever routes hold those prefixes: the
+ * wrapper takes .../feature_flags... paths and passes every other request
+ * to the handler it replaced, with the methods that handler accepted (405
+ * otherwise, as the router would answer).
+ *
+ * Differences from PostHog, on purpose: DELETE soft-deletes (PostHog
+ * answers 405 and wants PATCH {"deleted": true}, which works here too);
+ * flags are listed newest first with limit/offset only (no search or
+ * filters yet); fields snout does not model (tags, experiments, surveys,
+ * dashboards...) are answered empty and ignored on input.
+ */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/auth.h"
+#include "flags/flags.h"
+#include "http/http.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX     1000
+#define ANSWER_MAX   ((size_t)64 << 20)
+#define BODY_MAX     ((size_t)2 << 20)
+#define CHAIN_MAX    2 /* one per prefix */
+#define NEXT_MAX     8
+
+/* The routes that held one prefix before flags wrapped the first of them,
+ * in router order. */
+struct chain {
+	struct sn_flags_rest *rest;
+	size_t nnext;
+	struct sn_http_route next[NEXT_MAX];
+};
+
+struct sn_flags_rest {
+	struct sn_meta *meta;
+	struct sn_flags_api *flags;
+	struct chain chains[CHAIN_MAX];
+	size_t nchains;
+};
+
+/* ---- paths -------------------------------------------------------------------------- */
+
+enum what { W_NONE, W_LIST, W_ITEM, W_ACTIVITY, W_LOCAL_EVAL };
+
+struct target {
+	enum what what;
+	int64_t team_id;
+	int64_t flag_id;
+};
+
+/* Parses "/api/projects/12/feature_flags/34/activity/" and its relatives. */
+static struct target parse_path(const char *path)
+{
+	struct target t = {W_NONE, 0, 0};
+	const char *p = NULL;
+	if (sn_str_has_prefix(path, "/api/projects/"))
+		p = path + strlen("/api/projects/");
+	else if (sn_str_has_prefix(path, "/api/environments/"))
+		p = path + strlen("/api/environments/");
+	if (!p)
+		return t;
+	char *end;
+	long long team = strtoll(p, &end, 10);
+	if (end == p || team <= 0 || !sn_str_has_prefix(end, "/feature_flags"))
+		return t;
+	p = end + strlen("/feature_flags");
+	t.team_id = team;
+	if (!*p || !strcmp(p, "/")) {
+		t.what = W_LIST;
+		return t;
+	}
+	if (*p != '/')
+		return t;
+	p++;
+	if (!strcmp(p, "local_evaluation") || !strcmp(p, "local_evaluation/")) {
+		t.what = W_LOCAL_EVAL;
+		return t;
+	}
+	long long id = strtoll(p, &end, 10);
+	if (end == p || id <= 0) {
+		t.what = W_ITEM; /* a flag that cannot exist: 404 after auth */
+		t.flag_id = -1;
+		return t;
+	}
+	t.flag_id = id;
+	if (!*end || !strcmp(end, "/"))
+		t.what = W_ITEM;
+	else if (!strcmp(end, "/activity") || !strcmp(end, "/activity/"))
+		t.what = W_ACTIVITY;
+	else
+		t.flag_id = -1, t.what = W_ITEM;
+	return t;
+}
+
+/* ---- JSON out ------------------------------------------------------------------------- */
+
+static void append_time(struct sn_buf *b, int64_t us)
+{
+	char ts[32];
+	sn_time_format_rfc3339(us, ts);
+	sn_buf_appendf(b, "\"%s\"", ts);
+}
+
+static void append_user(struct sn_meta *m, struct sn_buf *b, int64_t user_id)
+{
+	struct sn_user u;
+	if (user_id <= 0 || sn_meta_user_get(m, user_id, &u, NULL)) {
+		sn_buf_appends(b, "null");
+		return;
+	}
+	sn_buf_appendf(b, "{\"id\":%lld,\"uuid\":\"%s\",\"distinct_id\":\"%s\",\"first_name\":",
+		       (long long)u.id, u.uuid, u.uuid);
+	sn_buf_append_json_str(b, u.first_name, strlen(u.first_name));
+	sn_buf_appends(b, ",\"last_name\":\"\",\"email\":");
+	sn_buf_append_json_str(b, u.email, strlen(u.email));
+	sn_buf_appends(b, ",\"is_email_verified\":true}");
+}
+
+/* PostHog's "simple flag": one condition, no properties, not multivariate. */
+static bool is_simple(struct json_object *filters, struct json_object **rollout)
+{
+	struct json_object *g = sn_json_get(filters, "groups");
+	struct json_object *mv = sn_json_get(filters, "multivariate");
+	*rollout = NULL;
+	if (!g || !json_object_is_type(g, json_type_array) || json_object_array_length(g) != 1)
+		return false;
+	if (mv && !json_object_is_type(mv, json_type_null))
+		return false;
+	struct json_object *g0 = json_object_array_get_idx(g, 0);
+	struct json_object *props = sn_json_get(g0, "properties");
+	if (props && json_object_is_type(props, json_type_array) &&
+	    json_object_array_length(props) > 0)
+		return false;
+	*rollout = sn_json_get(g0, "rollout_percentage");
+	return true;
+}
+
+static void append_flag(struct sn_meta *m, struct sn_buf *b, const struct sn_featureflag *f)
+{
+	sn_buf_appendf(b, "{\"id\":%lld,\"name\":", (long long)f->id);
+	sn_buf_append_json_str(b, f->name, strlen(f->name));
+	sn_buf_appends(b, ",\"key\":");
+	sn_buf_append_json_str(b, f->key, strlen(f->key));
+	sn_buf_appends(b, ",\"filters\":");
+	sn_json_append(b, f->filters);
+	sn_buf_appendf(b, ",\"deleted\":%s,\"active\":%s,\"created_by\":",
+		       f->deleted ? "true" : "false", f->active ? "true" : "false");
+	append_user(m, b, f->created_by);
+	sn_buf_appends(b, ",\"created_at\":");
+	append_time(b, f->created_at_us);
+	sn_buf_appends(b, ",\"updated_at\":");
+	append_time(b, f->updated_at_us);
+	struct json_object *rollout;
+	bool simple = is_simple(f->filters, &rollout);
+	sn_buf_appendf(b,
+		       ",\"version\":%lld,\"ensure_experience_continuity\":%s,"
+		       "\"is_simple_flag\":%s,\"rollout_percentage\":",
+		       (long long)f->version, f->ensure_experience_continuity ? "true" : "false",
+		       simple ? "true" : "false");
+	if (simple && rollout)
+		sn_json_append(b, rollout);
+	else
+		sn_buf_appends(b, "null");
+	sn_buf_appendf(b,
+		       ",\"experiment_set\":[],\"surveys\":[],\"features\":[],"
+		       "\"rollback_conditions\":null,\"performed_rollback\":false,"
+		       "\"can_edit\":true,\"tags\":[],\"evaluation_tags\":[],"
+		       "\"evaluation_runtime\":\"all\",\"has_encrypted_payloads\":false,"
+		       "\"is_remote_configuration\":false,\"usage_dashboard\":null,"
+		       "\"analytics_dashboards\":[],\"has_enriched_analytics\":false,"
+		       "\"user_access_level\":\"editor\",\"status\":\"%s\",\"team_id\":%lld}",
+		       f->active ? "ACTIVE" : "INACTIVE", (long long)f->team_id);
+}
+
+static void reply_buf(struct sn_http_request *req, unsigned status, struct sn_buf *b)
+{
+	sn_http_reply(req, status, "application/json", b->data ? b->data : "", b->len);
+}
+
+static void not_found(struct sn_http_request *req)
+{
+	sn_http_reply_error(req, 404, "invalid_request", "not_found", "Not found.", NULL);
+}
+
+static void reply_verr(struct sn_http_request *req, const struct sn_meta_verr *ve)
+{
+	if (ve->err.code == SN_ERR_NOT_FOUND) {
+		not_found(req);
+		return;
+	}
+	if (ve->err.code == SN_ERR_INVALID || ve->err.code == SN_ERR_EXISTS) {
+		sn_http_reply_error(req, 400, "validation_error",
+				    ve->code[0] ? ve->code : "invalid", ve->err.msg,
+				    ve->attr[0] ? ve->attr : NULL);
+		sn_http_log_field(req, "error", ve->err.msg);
+		return;
+	}
+	sn_http_reply_error(req, 500, "server_error", "error", ve->err.msg, NULL);
+}
+
+/* ---- handlers --------------------------------------------------------------------------- */
+
+static struct json_object *parse_body(struct sn_http_request *req)
+{
+	if (sn_http_body_too_large(req)) {
+		sn_http_reply_error(req, 413, "validation_error", "payload_too_large",
+				    "request body too large", NULL);
+		return NULL;
+	}
+	const struct sn_buf *body = sn_http_body(req);
+	struct json_object *o = NULL;
+	struct sn_err err = {0};
+	if (sn_json_parse(body->data ? body->data : "", body->len, &o, &err)) {
+		sn_http_reply_error(req, 400, "validation_error", "parse_error", err.msg, NULL);
+		return NULL;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		sn_http_reply_error(req, 400, "validation_error", "parse_error",
+				    "the body must be a JSON object", NULL);
+		return NULL;
+	}
+	return o;
+}
+
+struct list_ctx {
+	struct sn_meta *meta;
+	struct sn_buf *b;
+	size_t n;
+};
+
+static int list_one(void *arg, const struct sn_featureflag *f)
+{
+	struct list_ctx *lc = arg;
+	if (lc->n++)
+		sn_buf_appendc(lc->b, ',');
+	append_flag(lc->meta, lc->b, f);
+	return 0;
+}
+
+static int64_t query_int(struct sn_http_request *req, const char *name, int64_t dflt)
+{
+	const char *v = sn_http_query(req, name);
+	if (!v || !*v)
+		return dflt;
+	char *end;
+	long long n = strtoll(v, &end, 10);
+	return *end || n < 0 ? dflt : n;
+}
+
+static void page_url(struct sn_buf *b, struct sn_http_request *req, int64_t limit, int64_t offset)
+{
+	const char *host = sn_http_header(req, "Host");
+	struct sn_buf u;
+	sn_buf_init(&u, 4096);
+	sn_buf_appendf(&u, "http://%s%s?limit=%lld&offset=%lld", host ? host : "localhost",
+		       sn_http_path(req), (long long)limit, (long long)offset);
+	sn_buf_append_json_str(b, u.data, u.len);
+	sn_buf_release(&u);
+}
+
+static void list(struct sn_flags_rest *r, struct sn_http_request *req, int64_t team_id)
+{
+	int64_t limit = query_int(req, "limit", LIST_DEFAULT);
+	int64_t offset = query_int(req, "offset", 0);
+	if (limit <= 0 || limit > LIST_MAX)
+		limit = limit <= 0 ? LIST_DEFAULT : LIST_MAX;
+	struct sn_buf b;
+	sn_buf_init(&b, ANSWER_MAX);
+	struct sn_buf items;
+	sn_buf_init(&items, ANSWER_MAX);
+	struct list_ctx lc = {r->meta, &items, 0};
+	int64_t total = 0;
+	struct sn_err err = {0};
+	if (sn_meta_flag_list(r->meta, team_id, offset, limit, &total, list_one, &lc, &err)) {
+		sn_http_reply_error(req, 500, "server_error", "error", err.msg, NULL);
+		goto out;
+	}
+	sn_buf_appendf(&b, "{\"count\":%lld,\"next\":", (long long)total);
+	if (offset + limit < total)
+		page_url(&b, req, limit, offset + limit);
+	else
+		sn_buf_appends(&b, "null");
+	sn_buf_appends(&b, ",\"previous\":");
+	if (offset > 0)
+		page_url(&b, req, limit, offset > limit ? offset - limit : 0);
+	else
+		sn_buf_appends(&b, "null");
+	sn_buf_appends(&b, ",\"results\":[");
+	if (items.len)
+		sn_buf_append(&b, items.data, items.len);
+	sn_buf_appends(&b, "]}");
+	reply_buf(req, 200, &b);
+out:
+	sn_buf_release(&items);
+	sn_buf_release(&b);
+}
+
+static void reply_flag(struct sn_flags_rest *r, struct sn_http_request *req, unsigned status,
+		       const struct sn_featureflag *f)
+{
+	struct sn_buf b;
+	sn_buf_init(&b, ANSWER_MAX);
+	append_flag(r->meta, &b, f);
+	reply_buf(req, status, &b);
+	sn_buf_release(&b);
+}
+
+struct act_ctx {
+	struct sn_meta *meta;
+	struct sn_buf *b;
+	size_t n;
+};
+
+static int act_one(void *arg, const struct sn_meta_activity *a)
+{
+	struct act_ctx *ac = arg;
+	if (ac->n++)
+		sn_buf_appendc(ac->b, ',');
+	sn_buf_appendf(ac->b, "{\"id\":%lld,\"user\":", (long long)a->id);
+	append_user(ac->meta, ac->b, a->user_id);
+	sn_buf_appends(ac->b, ",\"activity\":");
+	sn_buf_append_json_str(ac->b, a->activity, strlen(a->activity));
+	sn_buf_appends(ac->b, ",\"scope\":\"FeatureFlag\",\"item_id\":");
+	sn_buf_append_json_str(ac->b, a->item_id, strlen(a->item_id));
+	sn_buf_appends(ac->b, ",\"detail\":");
+	sn_buf_appends(ac->b, a->detail);
+	sn_buf_appends(ac->b, ",\"created_at\":");
+	append_time(ac->b, a->created_at_us);
+	sn_buf_appends(ac->b, "}");
+	return 0;
+}
+
+static void activity(struct sn_flags_rest *r, struct sn_http_request *req, int64_t team_id,
+		     int64_t flag_id)
+{
+	struct sn_featureflag f;
+	struct sn_err err = {0};
+	if (flag_id <= 0 || sn_meta_flag_get(r->meta, team_id, flag_id, &f, &err)) {
+		not_found(req);
+		return;
+	}
+	sn_featureflag_release(&f);
+	struct sn_buf b;
+	sn_buf_init(&b, ANSWER_MAX);
+	struct act_ctx ac = {r->meta, &b, 0};
+	sn_buf_appends(&b, "{\"results\":[");
+	if (sn_meta_flag_activity(r->meta, team_id, flag_id, query_int(req, "limit", 100), act_one,
+				  &ac, &err)) {
+		sn_http_reply_error(req, 500, "server_error", "error", err.msg, NULL);
+	} else {
+		sn_buf_appends(&b, "],\"next\":null,\"previous\":null}");
+		reply_buf(req, 200, &b);
+	}
+	sn_buf_release(&b);
+}
+
+static void rest_handler(struct sn_flags_rest *r, struct sn_http_request *req,
+			 const struct target *t)
+{
+	sn_http_cors(req, "GET, POST, PATCH, DELETE, OPTIONS");
+	enum sn_http_method m = sn_http_method(req);
+	if (m == SN_OPTIONS) {
+		sn_http_reply(req, 200, NULL, NULL, 0);
+		return;
+	}
+	struct sn_user user;
+	if (sn_api_auth_team(r->meta, req, t->team_id, &user, NULL))
+		return;
+	struct sn_featureflag f;
+	struct sn_meta_verr ve;
+	struct sn_err err = {0};
+	struct json_object *body = NULL;
+	memset(&ve, 0, sizeof(ve));
+	switch (t->what) {
+	case W_LIST:
+		if (m == SN_GET) {
+			list(r, req, t->team_id);
+		} else if (m == SN_POST) {
+			if (!(body = parse_body(req)))
+				return;
+			if (sn_meta_flag_create(r->meta, t->team_id, user.id, body, &f, &ve)) {
+				reply_verr(req, &ve);
+			} else {
+				reply_flag(r, req, 201, &f);
+				sn_featureflag_release(&f);
+			}
+		} else {
+			goto not_allowed;
+		}
+		break;
+	case W_ITEM:
+		if (t->flag_id <= 0) {
+			not_found(req);
+		} else if (m == SN_GET) {
+			if (sn_meta_flag_get(r->meta, t->team_id, t->flag_id, &f, &err)) {
+				not_found(req);
+			} else {
+				if (f.deleted)
+					not_found(req);
+				else
+					reply_flag(r, req, 200, &f);
+				sn_featureflag_release(&f);
+			}
+		} else if (m == SN_PATCH || m == SN_PUT) {
+			if (!(body = parse_body(req)))
+				return;
+			if (sn_meta_flag_update(r->meta, t->team_id, t->flag_id, user.id, body, &f,
+						&ve)) {
+				reply_verr(req, &ve);
+			} else {
+				reply_flag(r, req, 200, &f);
+				sn_featureflag_release(&f);
+			}
+		} else if (m == SN_DELETE) {
+			if (sn_meta_flag_delete(r->meta, t->team_id, t->flag_id, user.id, &err))
+				not_found(req);
+			else
+				sn_http_reply(req, 204, NULL, NULL, 0);
+		} else {
+			goto not_allowed;
+		}
+		break;
+	case W_ACTIVITY:
+		if (m != SN_GET)
+			goto not_allowed;
+		activity(r, req, t->team_id, t->flag_id);
+		break;
+	case W_LOCAL_EVAL:
+		if (m != SN_GET)
+			goto not_allowed;
+		sn_flags_definitions_reply(r->flags, req, t->team_id);
+		break;
+	case W_NONE: not_found(req); break;
+	}
+	if (body)
+		json_object_put(body);
+	return;
+not_allowed:
+	if (body)
+		json_object_put(body);
+	sn_http_reply_error(req, 405, "invalid_request", "method_not_allowed",
+			    "Method not allowed on this path.", NULL);
+}
+
+static void chain_handler(struct sn_http_request *req, void *ctx)
+{
+	struct chain *c = ctx;
+	struct target t = parse_path(sn_http_path(req));
+	if (t.what != W_NONE) {
+		rest_handler(c->rest, req, &t);
+		return;
+	}
+	for (size_t i = 0; i < c->nnext; i++)
+		if (c->next[i].methods & sn_http_method(req)) {
+			c->next[i].handler(req, c->next[i].ctx);
+			return;
+		}
+	if (c->nnext)
+		sn_http_reply_error(req, 405, "invalid_request", "method_not_allowed",
+				    "method not allowed on this path", NULL);
+	else
+		sn_http_reply_error(req, 404, "invalid_request", "not_found", "no such endpoint",
+				    NULL);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+int sn_flags_rest_new(struct sn_flags_rest **out, struct sn_meta *meta, struct sn_flags_api *flags,
+		      struct sn_err *err)
+{
+	struct sn_flags_rest *r = calloc(1, sizeof(*r));
+	if (!r)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	r->meta = meta;
+	r->flags = flags;
+	*out = r;
+	return 0;
+}
+
+void sn_flags_rest_free(struct sn_flags_rest *r)
+{
+	free(r);
+}
+
+size_t sn_flags_rest_routes(struct sn_flags_rest *r, struct sn_http_route *routes, size_t n,
+			    size_t max)
+{
+	static const char *const prefixes[] = {"/api/projects/*", "/api/environments/*"};
+	const unsigned all = SN_GET | SN_POST | SN_PATCH | SN_PUT | SN_DELETE | SN_OPTIONS;
+	for (size_t p = 0; p < SN_ARRAY_LEN(prefixes) && r->nchains < CHAIN_MAX; p++) {
+		struct chain *c = &r->chains[r->nchains++];
+		c->rest = r;
+		c->nnext = 0;
+		struct sn_http_route *first = NULL;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(routes[i].path, prefixes[p]) ||
+			    routes[i].handler == chain_handler)
+				continue;
+			if (c->nnext < NEXT_MAX)
+				c->next[c->nnext++] = routes[i];
+			if (!first)
+				first = &routes[i];
+		}
+		if (!first && n < max)
+			first = &routes[n++];
+		if (!first)
+			continue;
+		/* The first route with the prefix is the one the router picks:
+		 * it now takes every method and dispatches as the router would. */
+		*first = (struct sn_http_route){c->nnext ? first->name : "feature_flags",
+						all,
+						prefixes[p],
+						BODY_MAX,
+						chain_handler,
+						c};
+		for (size_t i = 0; i < c->nnext; i++)
+			if (c->next[i].body_max > first->body_max)
+				first->body_max = c->next[i].body_max;
+	}
+	return n;
+}

@@ -1,0 +1,473 @@
+// Feature flags end to end: flags are created through the REST API exactly as
+// a user would, then evaluated through /flags, /decide and the definitions
+// endpoints, by hand and by the real posthog-node SDK (remote and local
+// evaluation). The expected values come from PostHog's public test vectors
+// (tests/data/flags), not from snout.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { request } from 'node:http';
+import { PostHog } from 'posthog-node';
+import { startServer, cleanup, post, sleep, TOKEN, API_KEY } from './lib.mjs';
+
+const DATA = new URL('../data/flags/', import.meta.url);
+let srv;
+before(async () => { srv = await startServer({ env: { SNOUT_ACCESS_LOG: 'false' } }); });
+after(async () => { await srv.stop(); cleanup(srv.dataDir); });
+
+async function api(method, path, body, key = API_KEY) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const res = await fetch(srv.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* empty or not JSON */ }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+const FLAGS = '/api/projects/1/feature_flags/';
+
+async function deleteAllFlags() {
+  const r = await api('GET', `${FLAGS}?limit=1000`);
+  assert.equal(r.status, 200);
+  for (const f of r.json.results) assert.equal((await api('DELETE', `${FLAGS}${f.id}/`)).status, 204);
+}
+
+async function createFlag(def) {
+  const body = { key: def.key, name: def.name ?? def.key, filters: def.filters ?? {} };
+  if (def.active !== undefined) body.active = def.active;
+  if (def.ensure_experience_continuity !== undefined) body.ensure_experience_continuity = def.ensure_experience_continuity;
+  const r = await api('POST', FLAGS, body);
+  assert.equal(r.status, 201, `create ${def.key}: ${r.text}`);
+  return r.json;
+}
+
+async function flags(body, query = 'v=2') {
+  return post(`${srv.url}/flags?${query}`, JSON.stringify({ token: TOKEN, ...body }), { 'Content-Type': 'application/json' });
+}
+
+// ---- PostHog's evaluation vectors, through HTTP ---------------------------------------
+
+test('every v1_evaluation vector through the REST API and /flags', async (t) => {
+  const corpus = JSON.parse(readFileSync(new URL('v1_evaluation.json', DATA), 'utf8'));
+  let checked = 0, skipped = 0, groupsReady = null;
+  for (const c of corpus.cases) {
+    await deleteAllFlags();
+    const ids = {};
+    if (c.id === 'v1.multivariate.invalid_variant_override_uses_hash') {
+      // PostHog's API refuses an override naming no variant, and so does
+      // snout's; the evaluator's handling of such stored data is unit-tested.
+      const r = await api('POST', FLAGS, { key: c.definitions.flags[0].key, filters: c.definitions.flags[0].filters });
+      assert.equal(r.status, 400);
+      assert.match(r.json.detail, /variant override/);
+      skipped++;
+      continue;
+    }
+    for (const def of c.definitions.flags) ids[def.key] = (await createFlag(def)).id;
+    const usesGroups = !!c.definitions.group_type_mapping;
+    if (usesGroups && groupsReady === null) {
+      // Group types are indexed by ingestion ($groupidentify); wait for it
+      // when the server applies persons, else report these as skipped.
+      const types = Object.values(c.definitions.group_type_mapping);
+      for (const type of types) {
+        await post(`${srv.url}/i/v0/e/`, JSON.stringify({ api_key: TOKEN, event: '$groupidentify', distinct_id: 'setup',
+          properties: { $group_type: type, $group_key: 'setup', $group_set: {} } }), { 'Content-Type': 'application/json' });
+      }
+      groupsReady = false;
+      for (let i = 0; i < 30 && !groupsReady; i++) {
+        const r = await flags({ distinct_id: 'probe', groups: { [types[0]]: 'k' } });
+        groupsReady = Object.values(r.json.flags).some((f) => f.reason.code !== 'no_group_type');
+        if (!groupsReady) await sleep(100);
+      }
+    }
+    if (usesGroups && !groupsReady) {
+      t.diagnostic(`skipped ${c.id}: the server has no group type mapping (persons not applied at ingestion)`);
+      skipped++;
+      continue;
+    }
+    const r = await flags(c.context);
+    assert.equal(r.status, 200, `${c.id}: ${r.text}`);
+    assert.equal(r.json.errorsWhileComputingFlags, false, c.id);
+    for (const [key, want] of Object.entries(c.expected.flags)) {
+      const got = r.json.flags[key];
+      assert.ok(got, `${c.id}: ${key} missing from ${r.text}`);
+      assert.equal(got.key, key);
+      assert.equal(got.enabled, want.enabled, `${c.id}/${key} enabled`);
+      assert.equal(got.variant, want.variant, `${c.id}/${key} variant`);
+      assert.equal(got.metadata.payload, want.payload, `${c.id}/${key} payload`);
+      assert.equal(got.reason.code, want.reason.code, `${c.id}/${key} reason`);
+      assert.equal(got.reason.condition_index, want.reason.condition_index ?? null, `${c.id}/${key} condition_index`);
+      assert.equal(got.metadata.id, ids[key]);
+      checked++;
+    }
+    for (const key of c.expected.omitted_flags) assert.equal(r.json.flags[key], undefined, `${c.id}: ${key} must be omitted`);
+    // The same outcome in the legacy shapes.
+    const v1 = await flags(c.context, 'v=1');
+    const d1 = await post(`${srv.url}/decide/`, JSON.stringify({ api_key: TOKEN, ...c.context }));
+    const d2 = await post(`${srv.url}/decide/?v=2`, JSON.stringify({ api_key: TOKEN, ...c.context }));
+    for (const [key, want] of Object.entries(c.expected.flags)) {
+      assert.deepEqual(v1.json.featureFlags[key], want.value, `${c.id}/${key} v1`);
+      assert.equal(d1.json.featureFlags.includes(key), want.enabled, `${c.id}/${key} decide v1`);
+      assert.deepEqual(d2.json.featureFlags[key], want.enabled ? want.value : undefined, `${c.id}/${key} decide v2`);
+      if (want.payload !== null && want.enabled) assert.equal(v1.json.featureFlagPayloads[key], want.payload);
+    }
+  }
+  t.diagnostic(`${checked} flag outcomes checked, ${skipped} cases skipped`);
+  assert.ok(checked >= 30, `only ${checked} outcomes checked`);
+});
+
+test('the 2 x 1000 consistency vectors through /flags', async () => {
+  await deleteAllFlags();
+  const lines = readFileSync(new URL('consistency.txt', DATA), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+  const names = ['first-variant', 'second-variant', 'third-variant', 'fourth-variant', 'fifth-variant'];
+  await createFlag({ key: 'simple-flag', filters: { groups: [{ properties: [], rollout_percentage: 45 }] } });
+  await createFlag({ key: 'multivariate-flag', filters: { groups: [{ properties: [], rollout_percentage: 55 }],
+    multivariate: { variants: names.map((key, i) => ({ key, rollout_percentage: [50, 20, 20, 5, 5][i] })) } } });
+  for (let i = 0; i < 1000; i++) {
+    const r = await flags({ distinct_id: `distinct_id_${i}` });
+    assert.equal(r.json.flags['simple-flag'].enabled, lines[0][i] === '1', `simple-flag distinct_id_${i}`);
+    const mv = r.json.flags['multivariate-flag'];
+    const w = Number(lines[1][i]);
+    assert.equal(mv.enabled, w !== 0);
+    assert.equal(mv.variant, w ? names[w - 1] : null, `multivariate-flag distinct_id_${i}`);
+  }
+});
+
+// ---- posthog-node: remote and local evaluation agree with the server --------------------
+
+const MIXED = [
+  { key: 'bool-rollout', filters: { groups: [{ properties: [], rollout_percentage: 37.5 }] } },
+  { key: 'targeted', filters: { groups: [
+    { properties: [{ key: 'plan', type: 'person', operator: 'exact', value: ['pro', 'enterprise'] }], rollout_percentage: 80 },
+    { properties: [{ key: 'email', type: 'person', operator: 'icontains', value: '@EXAMPLE.com' }], rollout_percentage: 20 },
+  ], payloads: { true: '{"tier":"paid"}' } } },
+  { key: 'mv', filters: { groups: [{ properties: [], rollout_percentage: 70 }],
+    multivariate: { variants: [{ key: 'control', rollout_percentage: 34 }, { key: 'test', rollout_percentage: 33 }, { key: 'other', rollout_percentage: 33 }] },
+    payloads: { control: '"c"', test: '{"t":[1,2]}' } } },
+  { key: 'ages', filters: { groups: [{ properties: [
+    { key: 'age', type: 'person', operator: 'gte', value: 30 }, { key: 'age', type: 'person', operator: 'lt', value: '60' }] }] } },
+  { key: 'handles', filters: { groups: [{ properties: [{ key: 'handle', type: 'person', operator: 'regex', value: '^user-[0-9]*7$' }] },
+    { properties: [{ key: 'handle', type: 'person', operator: 'not_icontains', value: '9' }], rollout_percentage: 10 }] } },
+  { key: 'override', filters: { groups: [
+    { properties: [{ key: 'plan', type: 'person', operator: 'exact', value: 'free' }], variant: 'b' },
+    { properties: [], rollout_percentage: 50 }],
+    multivariate: { variants: [{ key: 'a', rollout_percentage: 50 }, { key: 'b', rollout_percentage: 50 }] } } },
+  { key: 'off-flag', active: false, filters: { groups: [{ properties: [] }] } },
+];
+const props = (i) => ({ plan: ['free', 'pro', 'enterprise'][i % 3], email: i % 4 === 0 ? `u${i}@example.com` : `u${i}@other.org`,
+  age: i % 90, handle: `user-${i}` });
+
+test('posthog-node remote and local evaluation agree with /flags for 1000 distinct ids', async () => {
+  await deleteAllFlags();
+  const created = [];
+  for (const f of MIXED) created.push(await createFlag(f));
+  // A dependency by flag id, as PostHog stores them.
+  await createFlag({ key: 'dependent', filters: { groups: [{ properties: [{ key: String(created[0].id), type: 'flag', operator: 'flag_evaluates_to', value: true }], rollout_percentage: 60 }] } });
+
+  const errors = [];
+  const remote = new PostHog(TOKEN, { host: srv.url, flushAt: 1000, flushInterval: 0, fetchRetryCount: 0 });
+  const local = new PostHog(TOKEN, { host: srv.url, personalApiKey: API_KEY, flushAt: 1000, flushInterval: 0, fetchRetryCount: 0, featureFlagsPollingInterval: 600000 });
+  remote.on('error', (e) => errors.push(e));
+  local.on('error', (e) => errors.push(e));
+  try {
+    assert.equal(await local.waitForLocalEvaluationReady(10000), true, 'local definitions loaded');
+    const keys = [...MIXED.filter((f) => f.active !== false).map((f) => f.key), 'dependent'];
+    let compared = 0;
+    for (let i = 0; i < 1000; i++) {
+      const id = `person-${i}`;
+      const personProperties = props(i);
+      const server = (await flags({ distinct_id: id, person_properties: personProperties })).json.flags;
+      assert.deepEqual(Object.keys(server).sort(), [...keys].sort(), 'inactive flags are omitted');
+      const want = Object.fromEntries(keys.map((k) => [k, server[k].variant ?? server[k].enabled]));
+      const viaRemote = await remote.getAllFlags(id, { personProperties });
+      assert.deepEqual(viaRemote, want, `remote getAllFlags ${id}`);
+      const viaLocal = await local.getAllFlags(id, { personProperties, onlyEvaluateLocally: true });
+      assert.deepEqual(viaLocal, want, `local getAllFlags ${id}`);
+      if (i < 150) {
+        for (const k of ['targeted', 'mv']) {
+          const opts = { personProperties, sendFeatureFlagEvents: false };
+          assert.deepEqual(await remote.getFeatureFlag(k, id, opts), want[k], `remote getFeatureFlag ${k} ${id}`);
+          assert.deepEqual(await local.getFeatureFlag(k, id, { ...opts, onlyEvaluateLocally: true }), want[k]);
+          assert.equal(await remote.isFeatureEnabled(k, id, opts), !!want[k]);
+          const p = server[k].metadata.payload;
+          const wantPayload = p === null ? undefined : JSON.parse(p);
+          assert.deepEqual(await remote.getFeatureFlagPayload(k, id, undefined, { personProperties }) ?? undefined, wantPayload, `remote payload ${k} ${id}`);
+          assert.deepEqual(await local.getFeatureFlagPayload(k, id, undefined, { personProperties, onlyEvaluateLocally: true }) ?? undefined, wantPayload, `local payload ${k} ${id}`);
+        }
+      }
+      compared++;
+    }
+    assert.equal(compared, 1000);
+    assert.deepEqual(errors, []);
+  } finally {
+    await remote.shutdown();
+    await local.shutdown();
+  }
+});
+
+test('stored person and group properties are used, request properties override them', async () => {
+  await deleteAllFlags();
+  await createFlag({ key: 'enterprise-only', filters: { groups: [{ properties: [{ key: 'plan', type: 'person', operator: 'exact', value: 'enterprise' }] }] } });
+  await createFlag({ key: 'big-companies', filters: { aggregation_group_type_index: 0,
+    groups: [{ properties: [{ key: 'size', type: 'group', group_type_index: 0, operator: 'gte', value: 100 }] }] } });
+  const capture = (e) => post(`${srv.url}/i/v0/e/`, JSON.stringify({ api_key: TOKEN, ...e }), { 'Content-Type': 'application/json' });
+  assert.equal((await capture({ event: '$identify', distinct_id: 'stored-1', properties: { $set: { plan: 'enterprise' } } })).status, 200);
+  assert.equal((await capture({ event: '$groupidentify', distinct_id: 'stored-1',
+    properties: { $group_type: 'organization', $group_key: 'acme', $group_set: { size: 250 } } })).status, 200);
+  // Ingestion applies persons about a second after the acknowledgement.
+  let r;
+  for (let i = 0; i < 100; i++) {
+    r = (await flags({ distinct_id: 'stored-1', groups: { organization: 'acme' } })).json.flags;
+    if (r['enterprise-only'].enabled && r['big-companies'].enabled) break;
+    await sleep(100);
+  }
+  assert.equal(r['enterprise-only'].enabled, true, 'stored person properties');
+  assert.equal(r['big-companies'].enabled, true, 'stored group properties');
+  r = (await flags({ distinct_id: 'stored-1', groups: { organization: 'acme' }, person_properties: { plan: 'free' },
+    group_properties: { organization: { size: 3 } } })).json.flags;
+  assert.equal(r['enterprise-only'].enabled, false, 'the request overrides the stored value');
+  assert.equal(r['big-companies'].enabled, false);
+  r = (await flags({ distinct_id: 'someone-else' })).json.flags;
+  assert.equal(r['enterprise-only'].enabled, false);
+  assert.equal(r['big-companies'].reason.code, 'no_group_type');
+});
+
+// ---- REST API ------------------------------------------------------------------------------
+
+test('REST CRUD, pagination, activity, validation errors and auth', async () => {
+  await deleteAllFlags();
+  const a = await createFlag({ key: 'crud-flag', name: 'first', filters: { groups: [{ properties: [], rollout_percentage: 100 }] } });
+  assert.equal(a.key, 'crud-flag');
+  assert.equal(a.active, true);
+  assert.equal(a.deleted, false);
+  assert.equal(a.version, 1);
+  assert.equal(a.created_by.email, 'admin@example.com');
+  assert.equal(a.is_simple_flag, true);
+  assert.equal(a.rollout_percentage, 100);
+
+  let r = await api('GET', `${FLAGS}${a.id}/`);
+  assert.equal(r.status, 200);
+  assert.equal(r.json.name, 'first');
+  r = await api('PATCH', `${FLAGS}${a.id}/`, { name: 'second', active: false });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.name, 'second');
+  assert.equal(r.json.active, false);
+  assert.equal(r.json.version, 2);
+  r = await api('GET', `${FLAGS}${a.id}/activity/`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json.results.map((x) => x.activity), ['updated', 'created']);
+  const fields = r.json.results[0].detail.changes.map((c) => c.field).sort();
+  assert.deepEqual(fields, ['active', 'name']);
+  assert.equal(r.json.results[0].user.email, 'admin@example.com');
+
+  // Pagination: count / next / previous / results.
+  for (let i = 0; i < 12; i++) await createFlag({ key: `page-${i}` });
+  r = await api('GET', `${FLAGS}?limit=5&offset=5`);
+  assert.equal(r.json.count, 13);
+  assert.equal(r.json.results.length, 5);
+  assert.match(r.json.next, /limit=5&offset=10/);
+  assert.match(r.json.previous, /limit=5&offset=0/);
+  r = await api('GET', `${FLAGS}?limit=5&offset=10`);
+  assert.equal(r.json.next, null);
+  assert.equal(r.json.results.length, 3);
+
+  // Validation errors name the field, in DRF's shape.
+  const bad = [
+    [{ key: 'crud-flag' }, 'unique', 'key'],
+    [{ key: 'bad key!' }, 'invalid_key', 'key'],
+    [{ name: 'no key' }, 'required', 'key'],
+    [{ key: 'k1', filters: { groups: [{ rollout_percentage: 150 }] } }, 'invalid_input', 'filters'],
+    [{ key: 'k2', filters: { multivariate: { variants: [{ key: 'a', rollout_percentage: 60 }, { key: 'b', rollout_percentage: 60 }] } } }, 'invalid_input', 'filters'],
+    [{ key: 'k3', filters: { groups: [{ properties: [{ key: 'x', operator: 'resembles', value: 1 }] }] } }, 'invalid_input', 'filters'],
+    [{ key: 'k4', active: 'yes' }, 'invalid', 'active'],
+  ];
+  for (const [body, code, attr] of bad) {
+    r = await api('POST', FLAGS, body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.equal(r.json.type, 'validation_error');
+    assert.equal(r.json.code, code, JSON.stringify(body));
+    assert.equal(r.json.attr, attr);
+    assert.ok(r.json.detail.length > 5);
+  }
+  r = await api('PATCH', `${FLAGS}${a.id}/`, { filters: { multivariate: { variants: [{ key: 'a', rollout_percentage: 10 }] } } });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /sum to 100/);
+  r = await post(srv.url + FLAGS, '{not json', { Authorization: `Bearer ${API_KEY}` });
+  assert.equal(r.status, 400);
+
+  // Auth: no key, wrong key, other project, missing flag.
+  assert.equal((await api('GET', FLAGS, undefined, null)).status, 401);
+  assert.equal((await api('GET', FLAGS, undefined, 'phx_nope_nope_nope_nope')).status, 401);
+  r = await api('GET', '/api/projects/999/feature_flags/');
+  assert.equal(r.status, 403);
+  assert.equal(r.json.results, undefined);
+  assert.equal((await api('GET', `${FLAGS}999999/`)).status, 404);
+  assert.equal((await api('GET', `${FLAGS}abc/`)).status, 404);
+  // The query API still answers under the shared prefix.
+  r = await api('POST', '/api/projects/1/query/', { query: { kind: 'Nope' } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.attr, 'query.kind');
+  // environments alias
+  assert.equal((await api('GET', `/api/environments/1/feature_flags/${a.id}/`)).status, 200);
+});
+
+test('soft delete and changes are visible to /flags immediately; ETag 304 on definitions', async () => {
+  await deleteAllFlags();
+  let cfg = await (await fetch(`${srv.url}/array/${TOKEN}/config`)).json();
+  assert.equal(cfg.hasFeatureFlags, false);
+  const f = await createFlag({ key: 'live', filters: { groups: [{ properties: [], rollout_percentage: 100 }] } });
+  cfg = await (await fetch(`${srv.url}/array/${TOKEN}/config`)).json();
+  assert.equal(cfg.hasFeatureFlags, true);
+
+  let r = await flags({ distinct_id: 'x' });
+  assert.equal(r.json.flags.live.enabled, true);
+  assert.equal(r.json.hasFeatureFlags, undefined, '/flags?v=2 carries no config');
+  assert.equal((await flags({ distinct_id: 'x' }, 'v=2&config=true')).json.hasFeatureFlags, true);
+  await api('PATCH', `${FLAGS}${f.id}/`, { filters: { groups: [{ properties: [], rollout_percentage: 0 }] } });
+  r = await flags({ distinct_id: 'x' });
+  assert.equal(r.json.flags.live.enabled, false, 'the change is visible to the next request');
+  assert.equal(r.json.flags.live.metadata.version, 2);
+
+  const defs = `/flags/definitions?token=${TOKEN}&send_cohorts`;
+  const d1 = await api('GET', defs);
+  assert.equal(d1.status, 200);
+  const etag = d1.headers.get('etag');
+  assert.ok(etag);
+  assert.equal(d1.json.flags.length, 1);
+  assert.deepEqual(d1.json.group_type_mapping, {});
+  assert.deepEqual(d1.json.cohorts, {});
+  let res = await fetch(srv.url + defs, { headers: { Authorization: `Bearer ${API_KEY}`, 'If-None-Match': etag } });
+  assert.equal(res.status, 304);
+  assert.equal(await res.text(), '');
+  res = await fetch(`${srv.url}/api/feature_flag/local_evaluation/?token=${TOKEN}`, { headers: { Authorization: `Bearer ${API_KEY}`, 'If-None-Match': etag } });
+  assert.equal(res.status, 304);
+  res = await fetch(`${srv.url}/api/feature_flag/local_evaluation/`, { headers: { Authorization: `Bearer ${API_KEY}`, 'If-None-Match': etag } });
+  assert.equal(res.status, 304, 'without ?token= the key\'s project');
+  res = await fetch(`${srv.url}${FLAGS}local_evaluation/`, { headers: { Authorization: `Bearer ${API_KEY}`, 'If-None-Match': etag } });
+  assert.equal(res.status, 304);
+
+  assert.equal((await api('DELETE', `${FLAGS}${f.id}/`)).status, 204);
+  r = await flags({ distinct_id: 'x' });
+  assert.deepEqual(r.json.flags, {}, 'a deleted flag disappears');
+  const d2 = await api('GET', defs);
+  assert.notEqual(d2.headers.get('etag'), etag);
+  assert.equal(d2.json.flags.length, 0);
+  res = await fetch(srv.url + defs, { headers: { Authorization: `Bearer ${API_KEY}`, 'If-None-Match': etag } });
+  assert.equal(res.status, 200, 'a stale ETag gets the new definitions');
+  // The key is free again after a soft delete.
+  await createFlag({ key: 'live' });
+  // Definitions auth.
+  assert.equal((await api('GET', defs, undefined, null)).status, 401);
+  assert.equal((await api('GET', defs, undefined, 'phx_wrong_wrong_wrong')).status, 401);
+  assert.equal((await api('GET', '/flags/definitions?token=phc_unknown')).status, 403);
+});
+
+// Announces a body of `length` bytes but sends only 64 KiB of it: the server
+// refuses on the Content-Length alone and closes the connection, so a client
+// still uploading may see a reset; node:http still gets the answer.
+function announceBig(path, length) {
+  return new Promise((resolve, reject) => {
+    const req = request(`${srv.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': String(length) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => { let json = null; try { json = JSON.parse(text); } catch { /* */ } resolve({ status: res.statusCode, text, json }); req.destroy(); });
+    });
+    req.on('error', (e) => { if (!req.res) reject(e); });
+    req.write(Buffer.alloc(64 << 10, 0x20));
+  });
+}
+
+// ---- request shapes and bad input ------------------------------------------------------------
+
+test('bodies: JSON, gzip, base64, form; shapes by v; GET, HEAD, OPTIONS', async () => {
+  await deleteAllFlags();
+  await createFlag({ key: 'on', filters: { groups: [{ properties: [{ key: 'plan', operator: 'exact', value: 'pro' }] }], payloads: { true: '{"x":1}' } } });
+  const body = JSON.stringify({ token: TOKEN, distinct_id: 'abc', person_properties: { plan: 'pro' } });
+  let r = await post(`${srv.url}/flags/?v=2&compression=gzip`, gzipSync(body));
+  assert.equal(r.json.flags.on.enabled, true);
+  r = await post(`${srv.url}/flags/?v=2`, gzipSync(body)); // sniffed
+  assert.equal(r.json.flags.on.enabled, true);
+  r = await post(`${srv.url}/flags/?v=2&compression=base64`, Buffer.from(body).toString('base64'));
+  assert.equal(r.json.flags.on.enabled, true);
+  r = await post(`${srv.url}/flags/?v=2&compression=base64`, `data=${encodeURIComponent(Buffer.from(body).toString('base64'))}`,
+    { 'Content-Type': 'application/x-www-form-urlencoded' });
+  assert.equal(r.json.flags.on.enabled, true);
+  r = await post(`${srv.url}/flags/?v=1`, body);
+  assert.deepEqual(r.json.featureFlags, { on: true });
+  assert.deepEqual(r.json.featureFlagPayloads, { on: '{"x":1}' });
+  assert.equal(r.json.supportedCompression, undefined, 'no config unless asked');
+  r = await post(`${srv.url}/flags/`, body); // neither v nor config: v2 + config
+  assert.equal(r.json.flags.on.enabled, true);
+  assert.deepEqual(r.json.supportedCompression, ['gzip', 'gzip-js']);
+  assert.match(r.json.requestId, /^[0-9a-f-]{36}$/);
+  r = await post(`${srv.url}/decide/?v=4`, body);
+  assert.equal(r.json.flags.on.enabled, true);
+  assert.equal(r.json.hasFeatureFlags, true);
+  r = await post(`${srv.url}/flags/?v=2`, JSON.stringify({ token: TOKEN, distinct_id: 12345 }));
+  assert.equal(r.status, 200, 'numeric distinct ids are accepted');
+  r = await post(`${srv.url}/flags/?v=2`, JSON.stringify({ token: TOKEN, distinct_id: 'a', flag_keys_to_evaluate: [] , person_properties: { plan: 'pro' } }));
+  assert.deepEqual(r.json.flags, {});
+  r = await post(`${srv.url}/flags/?v=2`, JSON.stringify({ token: TOKEN, distinct_id: 'a', disable_flags: true }));
+  assert.deepEqual(r.json.flags, {});
+
+  let res = await fetch(`${srv.url}/flags/?v=2`);
+  assert.equal(res.status, 200);
+  assert.deepEqual((await res.json()).flags, {});
+  res = await fetch(`${srv.url}/flags/`, { method: 'HEAD' });
+  assert.equal(res.status, 200);
+  res = await fetch(`${srv.url}/flags/`, { method: 'OPTIONS', headers: { Origin: 'https://example.com' } });
+  assert.equal(res.status, 204);
+  assert.equal(res.headers.get('access-control-allow-origin'), 'https://example.com');
+  res = await fetch(`${srv.url}/flags/`, { method: 'PUT', body: '{}' });
+  assert.equal(res.status, 405);
+});
+
+test('bad input gets clear errors in bounded time', async () => {
+  await deleteAllFlags();
+  await createFlag({ key: 'redos', filters: { groups: [{ properties: [{ key: 'name', operator: 'regex', value: '^(a+)+$' }] }] } });
+  const cases = [
+    ['{"token":', 400],
+    [JSON.stringify({ distinct_id: 'a' }), 401],
+    [JSON.stringify({ token: 'phc_does_not_exist', distinct_id: 'a' }), 401],
+    [JSON.stringify({ token: TOKEN }), 400],
+    [JSON.stringify({ token: TOKEN, distinct_id: { nested: 1 } }), 400],
+    ['[1,2,3]', 400],
+  ];
+  for (const [body, status] of cases) {
+    const r = await post(`${srv.url}/flags/?v=2`, body);
+    assert.equal(r.status, status, body);
+    assert.ok(r.json.detail, 'the error says what is wrong');
+  }
+  let r = await post(`${srv.url}/flags/?v=2&compression=gzip`, 'not gzip at all');
+  assert.equal(r.status, 400);
+  r = await post(`${srv.url}/flags/?v=2&compression=base64`, '!!!');
+  assert.equal(r.status, 400);
+  r = await post(`${srv.url}/flags/?v=2&compression=zstd`, '{}');
+  assert.equal(r.status, 400);
+
+  // Catastrophic backtracking is cut off by the match limit: false, fast.
+  let t0 = Date.now();
+  r = await flags({ distinct_id: 'a', person_properties: { name: 'a'.repeat(5000) + '!' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.flags.redos.enabled, false);
+  assert.ok(Date.now() - t0 < 3000, `regex took ${Date.now() - t0} ms`);
+
+  // A large property map still evaluates; one over the limit is refused.
+  const big = {};
+  for (let i = 0; i < 50000; i++) big[`p${i}`] = `v${i}`;
+  t0 = Date.now();
+  r = await flags({ distinct_id: 'a', person_properties: big });
+  assert.equal(r.status, 200);
+  assert.ok(Date.now() - t0 < 5000);
+  r = await announceBig('/flags/?v=2', 3 << 20);
+  assert.equal(r.status, 413);
+  assert.match(r.json.detail, /exceeds the limit of 2097152 bytes/);
+  // A gzip bomb stops at the decoded-size cap.
+  r = await post(`${srv.url}/flags/?v=2`, gzipSync(Buffer.alloc(64 << 20, 32)));
+  assert.equal(r.status, 413);
+  const m = await (await fetch(`${srv.url}/metrics`)).text();
+  assert.match(m, /snout_flags_requests_total\{endpoint="flags",status="200"\} \d+/);
+  assert.match(m, /snout_flags_request_duration_seconds_count\{endpoint="flags"\} \d+/);
+});
