@@ -52,6 +52,8 @@ static const struct setting settings[] = {
       "WAL segments kept after they were ingested (for re-reading, support)"),
     S("shutdown_grace", K_DURATION, shutdown_grace_ms, "10s",
       "how long shutdown waits for in-flight requests"),
+    S("person_cache_size", K_SIZE0, person_cache_size, "262144",
+      "distinct ids (and persons) the ingest identity cache keeps in memory"),
 };
 
 static int set_one(struct sn_config *c, const struct setting *s, const char *v, struct sn_err *err)

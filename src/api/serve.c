@@ -6,6 +6,7 @@
  * Data directory layout:
  *   <data_dir>/LOCK            flock: one server per directory
  *   <data_dir>/meta.sqlite3    metadata (SQLite, WAL mode)
+ *   <data_dir>/persons.sqlite3 persons, distinct ids, overrides, groups (docs/PERSONS.md)
  *   <data_dir>/wal/            write-ahead log segments + checkpoint
  *   <data_dir>/store/          event parts (docs/STORAGE.md)
  *   <data_dir>/recordings/     recording uploads, until they get a store
@@ -33,14 +34,17 @@
 #include <unistd.h>
 
 #include "capture/capture.h"
+#include "flags/flags.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
+#include "persons/persons.h"
 #include "wal/wal.h"
 
 struct server {
 	const struct sn_config *cfg;
 	struct sn_wal *wal;
 	struct sn_meta *meta;
+	struct sn_persons *persons; /* <data_dir>/persons.sqlite3: ingest writes, APIs read */
 	int64_t started_us;
 };
 
@@ -159,6 +163,9 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_http_server *http = NULL;
 	struct sn_store_sink *sink = NULL;
 	struct sn_query_api *qapi = NULL;
+	struct sn_persons_api *papi = NULL;
+	struct sn_flags_api *fapi = NULL;
+	struct sn_flags_rest *frest = NULL;
 	struct sn_ingest *ingest = NULL;
 	int lock_fd = -1, rc;
 	sigset_t sigs;
@@ -182,6 +189,11 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_bootstrap_info boot;
 	if ((rc = sn_bootstrap(s.meta, &boot, err)))
 		goto out;
+	/* The person store: written by ingest (identity), read by the APIs. */
+	if ((rc = sn_persons_open(&s.persons, c->data_dir, &applied, err)))
+		goto out;
+	if (applied)
+		sn_log_info("persons: applied %d migration(s)", applied);
 
 	char waldir[1200];
 	snprintf(waldir, sizeof(waldir), "%s/wal", c->data_dir);
@@ -216,6 +228,8 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	uint64_t resume = 0;
 	if ((rc = sn_store_sink_open(&sink, c->data_dir, c->memtable_bytes, &resume, err)))
 		goto out;
+	if ((rc = sn_store_sink_use_persons(sink, s.persons, (size_t)c->person_cache_size, err)))
+		goto out;
 	struct sn_ingest_sink vt;
 	sn_store_sink_vtable(sink, &vt);
 	struct sn_ingest_options io = {.wal_dir = waldir,
@@ -230,7 +244,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	if ((rc = sn_capture_new(&cap, s.wal, s.meta, &co, err)))
 		goto out;
 
-	static struct sn_http_route routes[32];
+	static struct sn_http_route routes[48];
 	size_t n = 0;
 	routes[n++] =
 	    (struct sn_http_route){"health", SN_GET | SN_HEAD, "/_health", 0, health_handler, &s};
@@ -245,6 +259,16 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	if ((rc = sn_query_api_new(&qapi, s.meta, c->data_dir, err)))
 		goto out;
 	n += sn_query_api_routes(qapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	if ((rc = sn_persons_api_new(&papi, s.meta, s.persons, s.wal, err)))
+		goto out;
+	n = sn_persons_api_routes(papi, routes, n, SN_ARRAY_LEN(routes) - 1);
+	/* Feature flags: /flags, /decide, definitions, and the REST API (which
+	 * shares /api/projects/… with the query API, so it goes after it). */
+	if ((rc = sn_flags_api_new(&fapi, s.meta, s.persons, err)) ||
+	    (rc = sn_flags_rest_new(&frest, s.meta, fapi, err)))
+		goto out;
+	n += sn_flags_api_routes(fapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	n = sn_flags_rest_routes(frest, routes, n, SN_ARRAY_LEN(routes) - 1);
 	routes[n++] = (struct sn_http_route){"root", SN_GET | SN_HEAD, "/", 0, root_handler, &s};
 
 	struct sn_http_options ho = {.listen = c->listen,
@@ -282,8 +306,12 @@ out:
 	if (http)
 		sn_http_stop(http, 2000);
 	sn_query_api_free(qapi);
+	sn_flags_rest_free(frest);
+	sn_flags_api_free(fapi);
 	sn_capture_free(cap);
 	sn_store_sink_close(sink);
+	sn_persons_api_free(papi);
+	sn_persons_close(s.persons); /* after ingest stopped: it commits its last batch */
 	if (s.meta)
 		sn_meta_close(s.meta);
 	if (lock_fd >= 0)

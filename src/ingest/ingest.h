@@ -2,8 +2,8 @@
  * ingest.h — the WAL consumer: reads what capture made durable, in order,
  * hands each record to an event sink (the embedded store, or ClickHouse at
  * scale), and moves the WAL checkpoint once the sink says the records are
- * durable on its side. Enrichment and identity (persons) will run here
- * between the WAL and the sink.
+ * durable on its side. Identity (persons/) runs inside the store sink
+ * (sn_store_sink_use_persons); enrichment (GeoIP) will run here too.
  *
  *   WAL (durable) ──reader──▶ worker thread ──consume()──▶ sink (buffers)
  *                                  │  full, or oldest record older than flush_age
@@ -30,6 +30,11 @@ struct sn_ingest_sink {
 	int (*flush)(void *ctx, struct sn_err *err);
 	/* Optional: true when the sink wants a flush now (its buffer is full). */
 	bool (*full)(void *ctx);
+	/* Optional: at start-up, each record the sink already holds (below
+	 * sn_ingest_options.resume_lsn) is offered here, in order, so the sink can
+	 * rebuild side state that is committed after its data (identity); a
+	 * flush follows the last one. An error fails sn_ingest_start. */
+	int (*replay)(void *ctx, const struct sn_wal_entry *e, struct sn_err *err);
 };
 
 struct sn_ingest_options {
@@ -83,6 +88,19 @@ void sn_store_sink_close(struct sn_store_sink *s);
 /* Fills out with the callbacks for sn_ingest_start. */
 void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out);
 const char *sn_store_sink_dir(const struct sn_store_sink *s);
+/* Turns identity on (before sn_ingest_start): every event then goes through
+ * PostHog's identity rules in WAL order (persons/), its row gets person_id
+ * and $group_0..4, events the rules drop are not stored, and each flush
+ * commits the person changes after the parts (docs/PERSONS.md, crash
+ * protocol). cache_entries bounds the distinct-id cache (0 = 262144). The
+ * person store must outlive the sink. */
+struct sn_persons;
+int sn_store_sink_use_persons(struct sn_store_sink *s, struct sn_persons *persons,
+			      size_t cache_entries, struct sn_err *err);
+/* Events that took the cache's fast path, went through SQLite, and were
+ * replayed read-only or at start-up. */
+void sn_store_sink_identity_stats(struct sn_store_sink *s, uint64_t *fast, uint64_t *slow,
+				  uint64_t *replayed);
 
 /* The receive time ("now") of a capture WAL record, in epoch µs; 0 if the
  * record has none. Looks only at the record's first bytes, where capture

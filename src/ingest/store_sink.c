@@ -24,8 +24,33 @@
  * Rows: uuid, team_id, timestamp (capture's corrected time), created_at
  * (capture's receive time), event, distinct_id, properties (the event's
  * properties object, verbatim JSON), elements_chain ($elements_chain),
- * $session_id and $window_id from properties. person_id stays zero until
- * identity processing runs here.
+ * $session_id and $window_id from properties; with identity on
+ * (sn_store_sink_use_persons), person_id and $group_0..4 from the identity
+ * step (identity.c), which also drops the events PostHog's rules drop.
+ * Without it person_id is zero.
+ *
+ * Identity and exactly-once. Person changes live in SQLite, parts in files:
+ * they cannot commit together, so they commit in a fixed order, each flush:
+ *
+ *   1. parts (atomic per part, named by end LSN)   2. persons batch + its end LSN (fsync)
+ *   3. WAL checkpoint (worker.c)
+ *
+ * At start-up the parts say how far events are stored (resume) and the
+ * person store how far identity is committed (persons_lsn <= resume). The
+ * records in between — a crash after 1, before 2 — are still in the WAL
+ * (the checkpoint moves only at 3) and are offered to sink_replay, which
+ * applies their identity without storing them again: the rules are
+ * deterministic and start from the state the first run started from, so
+ * the person store ends where it would have without the crash, and matches
+ * the person ids already stamped on those rows. A crash before 1 replays
+ * the records normally; after 2 there is nothing to do. The opposite order
+ * (persons first) would make the replay of 1 apply identity twice
+ * ($set_once after $unset, merges seen from a later state).
+ *
+ * A record whose identity is already committed but that is consumed again
+ * (the event store lost parts the person store had seen) is stamped
+ * read-only with its distinct id's current person: no writes, nothing
+ * applied twice, and the same person under query-time overrides.
  */
 #include "ingest.h"
 
@@ -38,6 +63,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ingest/ingest_internal.h"
 #include "store/store.h"
 
 #define NPARTS_BITS 12
@@ -53,6 +79,13 @@ struct sn_store_sink {
 	uint64_t last_end_lsn; /* end of the last consumed record */
 	struct sn_buf scratch; /* unescaped strings of the record being converted */
 	uint64_t parts_written, rows_written;
+
+	/* Identity (NULL persons: off, person_id stays zero). */
+	struct sn_persons *persons;
+	struct sn_ingest_identity *identity;
+	uint64_t persons_lsn; /* identity of records ending at or before this is committed */
+	uint64_t replayed;    /* records whose identity was replayed at start-up */
+	int fail_commits;     /* tests: fail this many persons commits (a crash) */
 };
 
 /* ---- record → row ---------------------------------------------------------------- */
@@ -83,6 +116,7 @@ static int str_of(struct sn_store_sink *s, const struct sn_jspan *v, struct sn_s
 struct fields {
 	struct sn_jspan uuid, team_id, timestamp, now, event, distinct_id, properties;
 	struct sn_jspan session_id, window_id, elements_chain;
+	struct sn_ingest_facts facts;
 };
 
 static int scan_properties(struct sn_jscan *sc, struct fields *f)
@@ -108,6 +142,7 @@ static int scan_properties(struct sn_jscan *sc, struct fields *f)
 			slot = &f->elements_chain;
 		if ((rc = sn_jscan_skip(&p, slot ? slot : &v)))
 			return rc;
+		sn_ingest_facts_key(&f->facts, &k, slot ? slot : &v);
 	}
 	return rc;
 }
@@ -145,29 +180,38 @@ static int scan_record(const char *data, uint32_t len, struct fields *f, struct 
 				return rc;
 			continue;
 		}
-		/* data: only its properties matter. */
+		/* data: its properties, and root-level $set / $set_once. */
+		const char *d0 = sc.p;
 		if ((rc = sn_jscan_enter(&sc)))
 			return rc;
 		while ((rc = sn_jscan_next_key(&sc, &k)) > 0) {
 			if (sn_jspan_str_eq(&k, "properties", 10) &&
-			    sn_jscan_peek(&sc) == SN_JOBJECT)
+			    sn_jscan_peek(&sc) == SN_JOBJECT) {
 				rc = scan_properties(&sc, f);
-			else
+			} else {
+				if (sn_jspan_str_eq(&k, "$set", 4) ||
+				    sn_jspan_str_eq(&k, "$set_once", 9))
+					f->facts.root_set = true;
 				rc = sn_jscan_skip(&sc, &v);
+			}
 			if (rc)
 				return rc;
 		}
 		if (rc < 0)
 			return rc;
+		while (d0 < sc.p && *d0 != '{')
+			d0++;
+		f->facts.data = (struct sn_jspan){d0, (uint32_t)(sc.p - d0), SN_JOBJECT, 0};
 	}
 	return rc;
 }
 
 static int to_row(struct sn_store_sink *s, const struct sn_wal_entry *e, struct sn_event_row *row,
-		  struct sn_err *err)
+		  struct fields *fp, struct sn_err *err)
 {
 	struct fields f;
 	int rc = scan_record(e->data, e->len, &f, err);
+	*fp = f;
 	if (rc)
 		return rc;
 	memset(row, 0, sizeof(*row));
@@ -248,7 +292,8 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 		return 0;
 	}
 	struct sn_event_row row;
-	if ((rc = to_row(s, e, &row, err))) {
+	struct fields f;
+	if ((rc = to_row(s, e, &row, &f, err))) {
 		if (rc == SN_ERR_CORRUPT || rc == SN_ERR_INVALID) {
 			/* A record capture could not have written: log and move on,
 			 * retrying would block ingestion forever. */
@@ -259,10 +304,83 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 		}
 		return rc;
 	}
+	if (s->identity) {
+		bool drop = false;
+		size_t ulen;
+		const char *ut = sn_jspan_raw(&f.uuid, &ulen);
+		rc = sn_ingest_identity_event(s->identity, &f.facts, ut, ulen, &row,
+					      e->end_lsn > s->persons_lsn, &drop, err);
+		if (rc == SN_ERR_INVALID || rc == SN_ERR_TOO_BIG) {
+			/* The event itself is unusable for identity (JSON json-c
+			 * refuses, an id over the limit, a person whose properties
+			 * would pass 1 MiB): nothing of it was applied, and retrying
+			 * would block ingestion forever. Store it without a person. */
+			sn_log_error("ingest: identity of WAL record at %llu: %s",
+				     (unsigned long long)e->lsn, err ? err->msg : "invalid");
+			memset(row.person_id, 0, 16);
+		} else if (rc) {
+			return rc; /* nothing of it was applied: retried */
+		}
+		if (drop) {
+			s->last_end_lsn = e->end_lsn;
+			return 0;
+		}
+	}
+	/* Identity is applied: from here the record must not fail, or its retry
+	 * would apply it twice. The memtable has 64 MiB of headroom past the
+	 * size that triggers a flush, more than any record. */
 	if ((rc = sn_memtable_append(&s->mt, &row, err)))
 		return rc;
 	s->last_end_lsn = e->end_lsn;
 	return 0;
+}
+
+/* A record the store already holds (ingest skips it): its identity is
+ * replayed when the person store's last batch did not reach it, which is
+ * what a crash between a part write and the persons commit leaves. */
+static int sink_replay(void *ctx, const struct sn_wal_entry *e, struct sn_err *err)
+{
+	struct sn_store_sink *s = ctx;
+	int rc;
+	if (!s->identity || e->type != SN_WAL_EVENT || e->end_lsn <= s->persons_lsn)
+		return 0;
+	struct sn_event_row row;
+	struct fields f;
+	if ((rc = to_row(s, e, &row, &f, err)))
+		return rc == SN_ERR_CORRUPT || rc == SN_ERR_INVALID ? 0 : rc;
+	bool drop = false;
+	size_t ulen;
+	const char *ut = sn_jspan_raw(&f.uuid, &ulen);
+	rc = sn_ingest_identity_event(s->identity, &f.facts, ut, ulen, &row, true, &drop, err);
+	if (rc && rc != SN_ERR_INVALID && rc != SN_ERR_TOO_BIG)
+		return rc;
+	s->replayed++; /* last_end_lsn already is the resume position */
+	return 0;
+}
+
+/* The second half of a flush: the person changes of every record up to
+ * last_end_lsn are committed (one fsync) with that position. Parts first,
+ * then persons: a crash between the two leaves parts whose records' identity
+ * is not committed, and start-up replays it (sink_replay) from the WAL, which
+ * the checkpoint still holds because it moves only after this returns. The
+ * other order would leave committed identity for records not in the store,
+ * and their replay would apply it twice. A failed commit fails the flush;
+ * the batch stays open and the next flush commits it. */
+static int commit_persons(struct sn_store_sink *s, struct sn_err *err)
+{
+	if (!s->identity || s->last_end_lsn <= s->persons_lsn)
+		return 0;
+	int frc = sn_ingest_identity_flush_pending(s->identity, err);
+	if (frc)
+		return frc;
+	if (s->fail_commits > 0) {
+		s->fail_commits--;
+		return sn_err_set(err, SN_ERR_IO, "injected persons commit failure");
+	}
+	int rc = sn_persons_batch_commit(s->persons, s->last_end_lsn, err);
+	if (rc == 0)
+		s->persons_lsn = s->last_end_lsn;
+	return rc;
 }
 
 static unsigned count_months(struct sn_memtable *mt)
@@ -294,7 +412,7 @@ static int sink_flush(void *ctx, struct sn_err *err)
 		s->rec_dirty = false;
 	}
 	if (s->mt.nrows == 0)
-		return 0;
+		return commit_persons(s, err);
 	unsigned months = count_months(&s->mt);
 	if (months > NPARTS_MASK)
 		return sn_err_set(err, SN_ERR_TOO_BIG,
@@ -310,7 +428,7 @@ static int sink_flush(void *ctx, struct sn_err *err)
 	s->parts_written += nparts;
 	free(parts);
 	sn_memtable_reset(&s->mt);
-	return 0;
+	return commit_persons(s, err);
 }
 
 static bool sink_full(void *ctx)
@@ -444,10 +562,54 @@ fail:
 	return rc;
 }
 
+int sn_store_sink_use_persons(struct sn_store_sink *s, struct sn_persons *persons,
+			      size_t cache_entries, struct sn_err *err)
+{
+	uint64_t lsn = 0;
+	int rc = sn_persons_ingest_lsn(persons, &lsn, err);
+	if (rc)
+		return rc;
+	if ((rc = sn_ingest_identity_new(&s->identity, persons, cache_entries, err)))
+		return rc;
+	s->persons = persons;
+	s->persons_lsn = lsn;
+	if (lsn > s->last_end_lsn)
+		sn_log_warn("ingest: the person store is ahead of the event store (WAL position "
+			    "%llu > %llu); events in between get their current person",
+			    (unsigned long long)lsn, (unsigned long long)s->last_end_lsn);
+	else if (lsn == 0 && s->last_end_lsn > 0)
+		sn_log_info("ingest: identity starts at WAL position %llu; events stored before "
+			    "keep a zero person_id",
+			    (unsigned long long)s->last_end_lsn);
+	return 0;
+}
+
+void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n)
+{
+	s->fail_commits = n;
+}
+
+void sn_store_sink_identity_stats(struct sn_store_sink *s, uint64_t *fast, uint64_t *slow,
+				  uint64_t *replayed)
+{
+	struct sn_ingest_identity_stats st = {0};
+	if (s->identity)
+		sn_ingest_identity_get_stats(s->identity, &st);
+	*fast = st.fast;
+	*slow = st.slow;
+	*replayed = s->replayed + st.readonly;
+}
+
 void sn_store_sink_close(struct sn_store_sink *s)
 {
 	if (!s)
 		return;
+	if (s->identity) {
+		/* Whatever the batch holds beyond the last flush belongs to records
+		 * that are not in parts: they are replayed from the WAL next time. */
+		sn_persons_batch_rollback(s->persons);
+		sn_ingest_identity_free(s->identity);
+	}
 	sn_memtable_release(&s->mt);
 	sn_buf_release(&s->scratch);
 	if (s->rec_fd >= 0)
@@ -461,6 +623,7 @@ void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out)
 	out->consume = sink_consume;
 	out->flush = sink_flush;
 	out->full = sink_full;
+	out->replay = sink_replay;
 }
 
 const char *sn_store_sink_dir(const struct sn_store_sink *s)

@@ -18,6 +18,11 @@
  * stop. After a successful flush the checkpoint moves to the end of the last consumed record; WAL
  * segments behind it are deleted by the WAL.
  *
+ * Start-up: records below the sink's own durable position (resume_lsn) are
+ * not consumed again, but a sink with a replay callback sees them, so it can
+ * rebuild state it commits after its data (the store sink's identity: see
+ * the crash protocol in store_sink.c), and is flushed once after them.
+ *
  * Errors (sink or reader) are logged, counted and retried after a pause;
  * the record stays pending, so nothing is skipped. Idle, the thread wakes
  * every idle_poll_ms to look for new records (a condvar signalled by the
@@ -257,9 +262,14 @@ static int skip_to(struct sn_ingest *in, uint64_t lsn, struct sn_err *err)
 	uint64_t n = 0, end = in->st.consumed_lsn;
 	int rc;
 	while (end < lsn && (rc = sn_wal_reader_next(in->reader, &e, err)) == 1) {
+		if (e.end_lsn <= lsn && in->sink.replay &&
+		    (rc = in->sink.replay(in->sink.ctx, &e, err)))
+			return rc;
 		end = e.end_lsn;
 		n++;
 	}
+	if (in->sink.replay && (rc = in->sink.flush(in->sink.ctx, err)))
+		return rc;
 	if (end != lsn)
 		return sn_err_set(err, SN_ERR_CORRUPT,
 				  "the store holds events up to WAL position %llu, but the WAL has "

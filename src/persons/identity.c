@@ -315,6 +315,8 @@ static int merge_people(struct ctx *c, struct sn_person *into, const char *into_
 		ret = sn_pstore_person_delete(c->p, team, other->uuid, c->err);
 	if (ret == 0)
 		ret = sn_pstore_override_add(c->p, team, other->uuid, into->uuid, c->err);
+	if (ret == 0)
+		memcpy(c->res->merged_away, other->uuid, sizeof(other->uuid));
 	return ret;
 }
 
@@ -507,6 +509,7 @@ static int personless(struct ctx *c)
 		sn_persons_uuid_for(team, c->ev->distinct_id, strlen(c->ev->distinct_id),
 				    c->res->person_uuid);
 		c->res->person_created_at_us = PERSONLESS_CREATED_AT_US;
+		c->res->no_person = true;
 		ret = sn_pstore_personless_add(c->p, team, c->ev->distinct_id, c->err);
 	}
 	sn_person_release(&person);
@@ -656,4 +659,33 @@ void sn_identity_result_release(struct sn_identity_result *res)
 		return;
 	json_object_put(res->person_properties);
 	res->person_properties = NULL;
+}
+
+int sn_identity_apply_set(struct sn_persons *p, int64_t team_id, const char *uuid,
+			  struct json_object *set, bool *found, struct sn_err *err)
+{
+	struct sn_person person = {0};
+	int ret;
+	*found = false;
+	sn_pstore_lock(p);
+	if ((ret = sn_pstore_begin(p, err)) < 0)
+		goto out;
+	ret = sn_pstore_person_by_uuid(p, team_id, uuid, &person, err);
+	if (ret == 0) {
+		*found = true;
+		if (sn_props_apply(person.properties, set, NULL, NULL)) {
+			person.version++;
+			ret = sn_pstore_person_update(p, &person, err);
+		}
+	} else if (ret == SN_ERR_NOT_FOUND) {
+		ret = 0;
+	}
+	if (ret == 0)
+		ret = sn_pstore_commit(p, err);
+	if (ret < 0)
+		sn_pstore_rollback(p);
+out:
+	sn_pstore_unlock(p);
+	sn_person_release(&person);
+	return ret;
 }

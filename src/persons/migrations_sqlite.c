@@ -86,8 +86,19 @@ static const char m0001_initial[] =
     " UNIQUE (team_id, group_type_index, group_key)"
     ");";
 
+/* Where ingestion stands: the end of the last WAL record whose identity
+ * changes are committed here (ingest/identity.c, the crash protocol in
+ * docs/PERSONS.md). One row. */
+static const char m0002_ingest_state[] =
+    "CREATE TABLE snout_ingest_state ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " wal_lsn INTEGER NOT NULL"
+    ");"
+    "INSERT INTO snout_ingest_state (id, wal_lsn) VALUES (1, 0);";
+
 const struct sn_sql_migration sn_persons_sqlite_migrations[] = {
     {1, "initial: persons, distinct ids, overrides, personless ids, groups", m0001_initial},
+    {2, "ingest state: WAL position of the last committed identity batch", m0002_ingest_state},
 };
 
 const size_t sn_persons_sqlite_nmigrations = SN_ARRAY_LEN(sn_persons_sqlite_migrations);

@@ -90,10 +90,47 @@ int sn_persons_distinct_ids(struct sn_persons *p, int64_t team_id, const char *u
  * itself. Never fails on an unknown id: it resolves to itself. */
 int sn_persons_resolve(struct sn_persons *p, int64_t team_id, const char *person_uuid, char out[37],
 		       struct sn_err *err);
-/* Walks every override of a team (old → current person id). */
+/* Walks every override of a team (old → current person id). This is the
+ * query-time override map of person mode person_id_override_properties_joined
+ * (hogql.md §5.9): an event whose stored person_id is an old id belongs to
+ * the new one; ids without an override are current. The table is flat, so
+ * one pass builds a complete map. Cost: one indexed scan of the team's
+ * overrides (one row per person ever merged away). */
 int sn_persons_overrides(struct sn_persons *p, int64_t team_id,
 			 int (*fn)(void *ctx, const char *old_id, const char *new_id), void *ctx,
 			 struct sn_err *err);
+
+/* Lists a team's persons, newest first (created_at, then insertion order),
+ * calling fn for each (without the store lock held: fn may read the store;
+ * a non-zero return stops the walk and is returned). Filters combine with
+ * AND: distinct_id (exact), search (case-insensitive ASCII substring of
+ * the properties text or of any distinct id), and property filters on
+ * top-level person properties (values compared as text). limit is at most
+ * SN_PERSONS_LIST_MAX; offset skips rows. Costs one SQLite query (a scan
+ * of the team's persons for search and property filters). */
+#define SN_PERSONS_LIST_MAX 1000
+enum sn_persons_prop_op {
+	SN_PPF_EXACT,
+	SN_PPF_IS_NOT,
+	SN_PPF_ICONTAINS,
+	SN_PPF_IS_SET,
+	SN_PPF_IS_NOT_SET
+};
+struct sn_persons_prop_filter {
+	const char *key;
+	const char *value; /* text; unused by IS_SET / IS_NOT_SET */
+	enum sn_persons_prop_op op;
+};
+struct sn_persons_filter {
+	const char *distinct_id; /* NULL: any */
+	const char *search;	 /* NULL or "": any */
+	const struct sn_persons_prop_filter *props;
+	size_t nprops;
+	int64_t limit, offset;
+};
+int sn_persons_list(struct sn_persons *p, int64_t team_id, const struct sn_persons_filter *f,
+		    int (*fn)(void *ctx, const struct sn_person *person), void *ctx,
+		    struct sn_err *err);
 
 struct sn_group {
 	int64_t team_id;
@@ -123,6 +160,25 @@ void sn_persons_uuid_for(int64_t team_id, const char *distinct_id, size_t len, c
  * exactly [object Object], NaN, None, none, null, 0, undefined; and each of
  * those wrapped in single or double quotes. */
 bool sn_persons_distinct_id_is_illegal(const char *id, size_t len);
+
+/* ---- ingest batches ------------------------------------------------------ */
+
+/*
+ * The ingest worker applies identity in batches: sn_persons_batch_begin opens
+ * one transaction, every sn_identity_process until the commit runs inside it
+ * (each event under its own savepoint, so an event is still all or
+ * nothing), and sn_persons_batch_commit records wal_lsn — the end of the
+ * last WAL record the batch covers — and commits with an fsync. Reading the
+ * store during a batch (same connection) sees the batch's changes.
+ * sn_persons_ingest_lsn returns the position of the last committed batch (0
+ * for a new store). batch_commit without an open batch just records the
+ * position. A failed commit leaves the batch open for a retry.
+ */
+int sn_persons_batch_begin(struct sn_persons *p, struct sn_err *err);
+bool sn_persons_batch_is_open(struct sn_persons *p);
+int sn_persons_batch_commit(struct sn_persons *p, uint64_t wal_lsn, struct sn_err *err);
+void sn_persons_batch_rollback(struct sn_persons *p);
+int sn_persons_ingest_lsn(struct sn_persons *p, uint64_t *wal_lsn, struct sn_err *err);
 
 /* ---- identity processing ------------------------------------------------ */
 
@@ -159,6 +215,8 @@ struct sn_identity_warning {
 struct sn_identity_result {
 	bool dropped;		      /* do not store the event (e.g. personless $identify) */
 	bool personless;	      /* no person was created or changed for this event */
+	bool no_person;		      /* personless and the distinct id has no person */
+	char merged_away[37];	      /* a person deleted by a merge in this event, or "" */
 	char person_uuid[37];	      /* events.person_id */
 	int64_t person_created_at_us; /* events.person_created_at (0 when personless) */
 	/* events.person_properties: the person's properties after this event
@@ -191,5 +249,24 @@ struct sn_identity_result {
 int sn_identity_process(struct sn_persons *p, const struct sn_identity_event *ev,
 			struct sn_identity_result *res, struct sn_err *err);
 void sn_identity_result_release(struct sn_identity_result *res);
+
+/* Applies $set (an object) to one person, as an event's $set would (keys
+ * written when absent or different; version + 1 when anything changed), in
+ * one transaction (a savepoint inside a batch). For the ingest worker's
+ * deferred §5.2 values: it coalesces several events' "latest value"
+ * updates into one write. A person that does not exist is not an error
+ * (*found false). */
+int sn_identity_apply_set(struct sn_persons *p, int64_t team_id, const char *uuid,
+			  struct json_object *set, bool *found, struct sn_err *err);
+/* The same for n plain keys (no '"' or '\\') set to JSON texts, done by
+ * SQLite's json_set on the stored text: no JSON parse or serialisation in
+ * C, which makes it several times cheaper for the ingest worker's deferred
+ * values. version + 1 whenever the person exists (the caller only calls it
+ * for values that differ). SN_ERR_INVALID for a value SQLite refuses as
+ * JSON (nothing is changed then). At most SN_PERSONS_SET_MAX keys. */
+#define SN_PERSONS_SET_MAX 32
+int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uuid,
+			  const char *const *keys, const char *const *values, size_t n, bool *found,
+			  struct sn_err *err);
 
 #endif

@@ -19,11 +19,20 @@
  * person writes — many per second under ingestion — from holding the
  * metadata file's single writer lock.
  *
- * Durability: journal_mode=WAL, synchronous=NORMAL. A power loss can lose
- * the last committed person changes but never corrupts the file; the events
- * that caused them are still in snout's own WAL and are replayed (identity
- * processing is deterministic in event order), which is why a per-commit
- * fsync is not worth its cost here.
+ * Durability: journal_mode=WAL, synchronous=FULL: a commit is on disk when
+ * it returns. Ingestion commits once per store flush, and the WAL behind
+ * that flush is deleted right after, so a commit lost to a power cut could
+ * not be replayed; one fsync per flush (about one a second) is cheap.
+ *
+ * Batches: the ingest worker keeps one transaction open across many events
+ * (sn_persons_batch_begin ... sn_persons_batch_commit, one commit per store
+ * flush). Inside it, sn_pstore_begin/commit/rollback become SAVEPOINT /
+ * RELEASE / ROLLBACK TO, so each event is still all or nothing. The commit
+ * also records the WAL position the batch reaches (snout_ingest_state),
+ * which is what makes replay after a crash exact (docs/PERSONS.md). Any
+ * other writer on this connection while a batch is open joins the batch and
+ * is committed with it; today every person write comes from ingestion (the
+ * API writes persons by appending events to the WAL).
  *
  * Errors: SQLite result codes map to SN_ERR_* as in meta (UNIQUE →
  * SN_ERR_EXISTS, I/O and locking → SN_ERR_IO, damage → SN_ERR_CORRUPT).
@@ -72,6 +81,11 @@ enum stmt {
 	ST_GROUP_GET,
 	ST_GROUP_INSERT,
 	ST_GROUP_UPDATE,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_LSN_GET,
+	ST_LSN_SET,
 	NSTMT
 };
 
@@ -127,6 +141,11 @@ static const char *const stmt_sql[NSTMT] = {
 			" group_properties, created_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_GROUP_UPDATE] = "UPDATE posthog_group SET group_properties = ?4, version = ?6"
 			" WHERE team_id = ?1 AND group_type_index = ?2 AND group_key = ?3",
+    [ST_SAVEPOINT] = "SAVEPOINT ev",
+    [ST_RELEASE] = "RELEASE ev",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO ev",
+    [ST_LSN_GET] = "SELECT wal_lsn FROM snout_ingest_state WHERE id = 1",
+    [ST_LSN_SET] = "UPDATE snout_ingest_state SET wal_lsn = ?1 WHERE id = 1",
 };
 
 struct sn_persons {
@@ -135,6 +154,8 @@ struct sn_persons {
 	sqlite3_stmt *st[NSTMT];
 	int code_version;
 	struct sn_buf json; /* serialisation scratch, under mu */
+	bool batch;	    /* an ingest batch transaction is open (under mu) */
+	sqlite3_stmt *set_values[SN_PERSONS_SET_MAX + 1]; /* by key count, prepared on use */
 };
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -228,6 +249,15 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 	if ((ret = sn_sqlite_migrate(p->db, path, "persons", migs, nmigs, applied, err)) < 0)
 		goto out;
 
+	/* A 64 MiB page cache: ingestion reads persons all the time, and the
+	 * default 2 MiB sends most reads to the kernel once a store has a few
+	 * thousand persons. */
+	if (sqlite3_exec(p->db, "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536", NULL, NULL,
+			 NULL) != SQLITE_OK) {
+		ret = sn_err_set(err, SN_ERR_IO, "%s: cannot set synchronous=FULL: %s", path,
+				 sqlite3_errmsg(p->db));
+		goto out;
+	}
 	if ((ret = sn_sqlite_prepare_all(p->db, "persons database", stmt_sql, NSTMT, p->st, err))) {
 		sn_err_prefix(err, "%s", path);
 		goto out;
@@ -258,6 +288,8 @@ void sn_persons_close(struct sn_persons *p)
 		return;
 	for (int i = 0; i < NSTMT; i++)
 		sqlite3_finalize(p->st[i]);
+	for (int i = 0; i <= SN_PERSONS_SET_MAX; i++)
+		sqlite3_finalize(p->set_values[i]);
 	if (p->db) {
 		sqlite3_exec(p->db, "PRAGMA optimize", NULL, NULL, NULL);
 		if (sqlite3_close(p->db) != SQLITE_OK)
@@ -292,21 +324,104 @@ int sn_persons_schema_version(struct sn_persons *p, int *db_version, int *code_v
 
 int sn_pstore_begin(struct sn_persons *p, struct sn_err *err)
 {
+	if (p->batch)
+		return run(p, p->st[ST_SAVEPOINT], err, "starting a savepoint");
 	return run(p, p->st[ST_BEGIN], err, "starting a transaction");
 }
 
 int sn_pstore_commit(struct sn_persons *p, struct sn_err *err)
 {
+	if (p->batch)
+		return run(p, p->st[ST_RELEASE], err, "releasing a savepoint");
 	return run(p, p->st[ST_COMMIT], err, "committing");
 }
 
 void sn_pstore_rollback(struct sn_persons *p)
 {
-	if (sqlite3_get_autocommit(p->db))
-		return; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
 	struct sn_err e = {0};
+	if (sqlite3_get_autocommit(p->db)) {
+		p->batch = false; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+		return;
+	}
+	if (p->batch) {
+		if (run(p, p->st[ST_ROLLBACK_TO], &e, "rolling back to a savepoint") < 0 ||
+		    run(p, p->st[ST_RELEASE], &e, "releasing a savepoint") < 0)
+			sn_log_error("%s", e.msg);
+		return;
+	}
 	if (run(p, p->st[ST_ROLLBACK], &e, "rolling back") < 0)
 		sn_log_error("%s", e.msg);
+}
+
+/* ---- ingest batches ------------------------------------------------------------- */
+
+int sn_persons_batch_begin(struct sn_persons *p, struct sn_err *err)
+{
+	int ret = 0;
+	sn_pstore_lock(p);
+	if (!p->batch && (ret = run(p, p->st[ST_BEGIN], err, "starting a batch")) == 0)
+		p->batch = true;
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+bool sn_persons_batch_is_open(struct sn_persons *p)
+{
+	sn_pstore_lock(p);
+	bool open = p->batch && !sqlite3_get_autocommit(p->db);
+	sn_pstore_unlock(p);
+	return open;
+}
+
+int sn_persons_batch_commit(struct sn_persons *p, uint64_t wal_lsn, struct sn_err *err)
+{
+	int ret;
+	sn_pstore_lock(p);
+	if (p->batch && sqlite3_get_autocommit(p->db)) {
+		p->batch = false; /* SQLite rolled the batch back on its own */
+		ret = sn_err_set(err, SN_ERR_IO, "persons database: the batch was rolled back");
+		goto out;
+	}
+	if (!p->batch && (ret = run(p, p->st[ST_BEGIN], err, "starting a batch")) < 0)
+		goto out;
+	p->batch = true;
+	sqlite3_stmt *s = p->st[ST_LSN_SET];
+	sqlite3_bind_int64(s, 1, (int64_t)wal_lsn);
+	if ((ret = run(p, s, err, "recording the ingest position")) < 0)
+		goto out;
+	if ((ret = run(p, p->st[ST_COMMIT], err, "committing a batch")) < 0)
+		goto out;
+	p->batch = false;
+out:
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+void sn_persons_batch_rollback(struct sn_persons *p)
+{
+	sn_pstore_lock(p);
+	if (p->batch && !sqlite3_get_autocommit(p->db)) {
+		struct sn_err e = {0};
+		if (run(p, p->st[ST_ROLLBACK], &e, "rolling back a batch") < 0)
+			sn_log_error("%s", e.msg);
+	}
+	p->batch = false;
+	sn_pstore_unlock(p);
+}
+
+int sn_persons_ingest_lsn(struct sn_persons *p, uint64_t *wal_lsn, struct sn_err *err)
+{
+	int ret = 0;
+	sn_pstore_lock(p);
+	sqlite3_stmt *s = p->st[ST_LSN_GET];
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*wal_lsn = (uint64_t)sqlite3_column_int64(s, 0);
+	else
+		ret = db_fail(p, rc, err, "reading the ingest position");
+	done(s);
+	sn_pstore_unlock(p);
+	return ret;
 }
 
 /* ---- persons ------------------------------------------------------------------- */
@@ -699,6 +814,209 @@ int sn_persons_group_get(struct sn_persons *p, int64_t team_id, int group_type_i
 {
 	sn_pstore_lock(p);
 	int ret = sn_pstore_group_get(p, team_id, group_type_index, key, out, err);
+	sn_pstore_unlock(p);
+	return ret;
+}
+
+/* ---- listing (the persons API) -------------------------------------------------------- */
+
+int sn_persons_list(struct sn_persons *p, int64_t team_id, const struct sn_persons_filter *f,
+		    int (*fn)(void *ctx, const struct sn_person *person), void *ctx,
+		    struct sn_err *err)
+{
+	struct sn_buf sql;
+	sqlite3_stmt *s = NULL;
+	struct sn_person *rows = NULL;
+	size_t nrows = 0;
+	int ret = 0, rc, arg = 2;
+	if (f->limit < 0 || f->limit > SN_PERSONS_LIST_MAX || f->offset < 0)
+		return sn_err_set(err, SN_ERR_INVALID, "limit must be 0..%d and offset >= 0",
+				  SN_PERSONS_LIST_MAX);
+	rows = calloc((size_t)f->limit + 1, sizeof(*rows));
+	if (!rows)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory listing persons");
+	sn_buf_init(&sql, 64 * 1024);
+	sn_buf_appends(&sql, "SELECT " PERSON_COLS " FROM posthog_person p WHERE p.team_id = ?1");
+	if (f->distinct_id)
+		sn_buf_appendf(&sql,
+			       " AND p.uuid IN (SELECT person_uuid FROM posthog_persondistinctid"
+			       " WHERE team_id = ?1 AND distinct_id = ?%d AND is_deleted = 0)",
+			       arg++);
+	if (f->search && *f->search) {
+		/* Case-insensitive (ASCII) substring of the properties text or of
+		 * a distinct id; '%' and '_' in the search are literal. */
+		sn_buf_appendf(&sql,
+			       " AND (p.properties LIKE ?%d ESCAPE '\\' OR p.uuid IN (SELECT"
+			       " person_uuid FROM posthog_persondistinctid WHERE team_id = ?1 AND"
+			       " is_deleted = 0 AND distinct_id LIKE ?%d ESCAPE '\\'))",
+			       arg, arg);
+		arg++;
+	}
+	for (size_t i = 0; i < f->nprops; i++) {
+		const struct sn_persons_prop_filter *pf = &f->props[i];
+		switch (pf->op) {
+		case SN_PPF_EXACT:
+			sn_buf_appendf(&sql,
+				       " AND json_extract(p.properties, ?%d) IS NOT NULL AND"
+				       " CAST(json_extract(p.properties, ?%d) AS TEXT) = ?%d",
+				       arg, arg, arg + 1);
+			break;
+		case SN_PPF_IS_NOT:
+			sn_buf_appendf(&sql,
+				       " AND (json_extract(p.properties, ?%d) IS NULL OR"
+				       " CAST(json_extract(p.properties, ?%d) AS TEXT) <> ?%d)",
+				       arg, arg, arg + 1);
+			break;
+		case SN_PPF_ICONTAINS:
+			sn_buf_appendf(&sql,
+				       " AND CAST(json_extract(p.properties, ?%d) AS TEXT) LIKE ?%d"
+				       " ESCAPE '\\'",
+				       arg, arg + 1);
+			break;
+		case SN_PPF_IS_SET:
+			sn_buf_appendf(&sql, " AND json_type(p.properties, ?%d) IS NOT NULL", arg);
+			break;
+		case SN_PPF_IS_NOT_SET:
+			sn_buf_appendf(&sql, " AND json_type(p.properties, ?%d) IS NULL", arg);
+			break;
+		}
+		arg += 2;
+	}
+	if (sn_buf_appendf(&sql, " ORDER BY p.created_at DESC, p.id DESC LIMIT ?%d OFFSET ?%d", arg,
+			   arg + 1)) {
+		ret = sn_err_set(err, SN_ERR_TOO_BIG, "persons filter is too long");
+		goto out_unlocked;
+	}
+	sn_pstore_lock(p);
+	if ((rc = sqlite3_prepare_v2(p->db, sql.data, (int)sql.len, &s, NULL)) != SQLITE_OK) {
+		ret = db_fail(p, rc, err, "listing persons");
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, team_id);
+	arg = 2;
+	if (f->distinct_id)
+		sqlite3_bind_text(s, arg++, f->distinct_id, -1, SQLITE_TRANSIENT);
+	if (f->search && *f->search) {
+		struct sn_buf like;
+		sn_buf_init(&like, 4096);
+		sn_buf_appendc(&like, '%');
+		for (const char *c = f->search; *c; c++) {
+			if (*c == '%' || *c == '_' || *c == '\\')
+				sn_buf_appendc(&like, '\\');
+			sn_buf_appendc(&like, *c);
+		}
+		sn_buf_appendc(&like, '%');
+		sqlite3_bind_text(s, arg++, like.data, (int)like.len, SQLITE_TRANSIENT);
+		sn_buf_release(&like);
+	}
+	for (size_t i = 0; i < f->nprops; i++) {
+		const struct sn_persons_prop_filter *pf = &f->props[i];
+		char path[600];
+		/* A JSON path naming one top-level key: "$."key"" with quotes
+		 * escaped, so any key text is one member. */
+		struct sn_buf pb;
+		sn_buf_init(&pb, sizeof(path));
+		sn_buf_appends(&pb, "$.\"");
+		for (const char *c = pf->key; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				sn_buf_appendc(&pb, '\\');
+			sn_buf_appendc(&pb, *c);
+		}
+		sn_buf_appendc(&pb, '"');
+		sqlite3_bind_text(s, arg, pb.data ? pb.data : "$", pb.data ? (int)pb.len : 1,
+				  SQLITE_TRANSIENT);
+		sn_buf_release(&pb);
+		if (pf->op == SN_PPF_ICONTAINS) {
+			char *like = sqlite3_mprintf("%%%s%%", pf->value ? pf->value : "");
+			sqlite3_bind_text(s, arg + 1, like, -1, SQLITE_TRANSIENT);
+			sqlite3_free(like);
+		} else {
+			sqlite3_bind_text(s, arg + 1, pf->value ? pf->value : "", -1,
+					  SQLITE_TRANSIENT);
+		}
+		arg += 2;
+	}
+	sqlite3_bind_int64(s, arg, f->limit);
+	sqlite3_bind_int64(s, arg + 1, f->offset);
+	while (nrows < (size_t)f->limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((ret = read_person(p, s, team_id, &rows[nrows], err)) < 0)
+			goto out;
+		nrows++;
+	}
+	if (nrows < (size_t)f->limit && rc != SQLITE_DONE)
+		ret = db_fail(p, rc, err, "listing persons");
+out:
+	sqlite3_finalize(s);
+	sn_pstore_unlock(p);
+	/* fn runs without the lock, so it may read distinct ids. */
+	for (size_t i = 0; ret == 0 && i < nrows; i++)
+		ret = fn(ctx, &rows[i]);
+out_unlocked:
+	for (size_t i = 0; i < nrows; i++)
+		sn_person_release(&rows[i]);
+	free(rows);
+	sn_buf_release(&sql);
+	return ret;
+}
+
+/* ---- setting values without a JSON round trip ------------------------------------------- */
+
+int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uuid,
+			  const char *const *keys, const char *const *values, size_t n, bool *found,
+			  struct sn_err *err)
+{
+	int ret = 0, rc;
+	*found = false;
+	if (n == 0)
+		return 0;
+	if (n > SN_PERSONS_SET_MAX)
+		return sn_err_set(err, SN_ERR_INVALID, "at most %d keys", SN_PERSONS_SET_MAX);
+	sn_pstore_lock(p);
+	sqlite3_stmt *s = p->set_values[n];
+	if (!s) {
+		/* json_set(properties, path1, json(value1), ...): SQLite edits the
+		 * stored text; json() validates each value. */
+		struct sn_buf sql;
+		sn_buf_init(&sql, 4096);
+		sn_buf_appends(&sql, "UPDATE posthog_person SET properties = json_set(properties");
+		for (size_t i = 0; i < n; i++)
+			sn_buf_appendf(&sql, ", ?%zu, json(?%zu)", 3 + 2 * i, 4 + 2 * i);
+		sn_buf_appends(&sql, "), version = version + 1 WHERE team_id = ?1 AND uuid = ?2");
+		rc = sqlite3_prepare_v3(p->db, sql.data, (int)sql.len, SQLITE_PREPARE_PERSISTENT,
+					&s, NULL);
+		sn_buf_release(&sql);
+		if (rc != SQLITE_OK) {
+			ret = db_fail(p, rc, err, "preparing a property update");
+			goto out;
+		}
+		p->set_values[n] = s;
+	}
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, uuid);
+	char path[SN_PERSONS_SET_MAX][160];
+	for (size_t i = 0; i < n; i++) {
+		/* A path naming one top-level member: $."key" (keys here are
+		 * plain: the ingest worker's §5.2 names). */
+		int len = snprintf(path[i], sizeof(path[i]), "$.\"%s\"", keys[i]);
+		if (len < 0 || (size_t)len >= sizeof(path[i]) || strchr(keys[i], '"') ||
+		    strchr(keys[i], '\\')) {
+			done(s);
+			ret = sn_err_set(err, SN_ERR_INVALID, "property key not usable in a path");
+			goto out;
+		}
+		sqlite3_bind_text(s, (int)(3 + 2 * i), path[i], len, SQLITE_STATIC);
+		sqlite3_bind_text(s, (int)(4 + 2 * i), values[i], -1, SQLITE_STATIC);
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		*found = sqlite3_changes(p->db) > 0;
+	else if ((rc & 0xff) == SQLITE_ERROR) /* json(): a value that is not JSON */
+		ret =
+		    sn_err_set(err, SN_ERR_INVALID, "persons database: %s", sqlite3_errmsg(p->db));
+	else
+		ret = db_fail(p, rc, err, "updating person properties");
+	done(s);
+out:
 	sn_pstore_unlock(p);
 	return ret;
 }

@@ -102,6 +102,8 @@ int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, s
 {
 	size_t need = sizeof(*row) + row->event.len + row->distinct_id.len + row->properties.len +
 		      row->elements_chain.len + row->session_id.len + row->window_id.len;
+	for (int g = 0; g < SN_STORE_GROUPS; g++)
+		need += row->group[g].len;
 	if (need > mt->max_bytes || mt->nbytes > mt->max_bytes - need)
 		return sn_err_set(err, SN_ERR_TOO_BIG, "memtable full (%zu bytes, max %zu)",
 				  mt->nbytes, mt->max_bytes);
@@ -124,6 +126,9 @@ int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, s
 	    copy_str(&mt->arena, &dst->session_id, row->session_id) ||
 	    copy_str(&mt->arena, &dst->window_id, row->window_id))
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory copying a row");
+	for (int g = 0; g < SN_STORE_GROUPS; g++)
+		if (copy_str(&mt->arena, &dst->group[g], row->group[g]))
+			return sn_err_set(err, SN_ERR_NOMEM, "out of memory copying a row");
 	mt->nrows++;
 	mt->nbytes += need;
 	mt->sorted = false;

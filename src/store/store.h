@@ -37,11 +37,15 @@ struct sn_str {
 	size_t len;
 };
 
+/* Group type indexes 0..4 (PostHog's $group_0..$group_4 columns). */
+#define SN_STORE_GROUPS 5
+
 /* One event as the store keeps it. Times are microseconds since the Unix
  * epoch, UTC. properties is the JSON object text as ingested (PostHog's
  * §4.2 semantics are applied on read, never on write). person_id may be
  * all zero (no person). session_id and window_id are NULL (p == NULL) when
- * the event had none. */
+ * the event had none. group[i] is the event's key for group type index i
+ * ($group_i), empty (len 0, p may be NULL) when it has none. */
 struct sn_event_row {
 	uint8_t uuid[16];
 	int64_t team_id;
@@ -54,6 +58,7 @@ struct sn_event_row {
 	uint8_t person_id[16];
 	struct sn_str session_id;
 	struct sn_str window_id;
+	struct sn_str group[SN_STORE_GROUPS];
 };
 
 /* Days since 1970-01-01 (UTC) of a timestamp in µs, floor division (what
@@ -180,6 +185,10 @@ enum sn_col_type {
 #define SN_COL_NAME_PERSON_ID	   "person_id"
 #define SN_COL_NAME_SESSION_ID	   "$session_id"
 #define SN_COL_NAME_WINDOW_ID	   "$window_id"
+/* "$group_0" .. "$group_4": string columns added without a format bump
+ * (STORAGE.md, version rules); parts written before them lack the columns,
+ * and sn_part_read_named reads those as ''. */
+#define SN_COL_NAME_GROUP_PREFIX "$group_"
 
 /* A batch of one column's values for rows [0, nrows). Exactly one of the
  * value arrays is set, by type. nulls is NULL when the column has no null
@@ -245,6 +254,13 @@ int sn_part_find_column(const struct sn_part *p, const char *name);
  * column and granule, never a crash. SN_ERR_NOMEM when the arena is full. */
 int sn_part_read_column(struct sn_part *p, size_t col, size_t g_begin, size_t g_end,
 			struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err);
+
+/* Reads the column called name like sn_part_read_column, except that a
+ * column of the events schema a part predates (today "$group_0".."$group_4")
+ * reads as its default, the empty string, for every row. Any other absent
+ * name is SN_ERR_NOT_FOUND. */
+int sn_part_read_named(struct sn_part *p, const char *name, size_t g_begin, size_t g_end,
+		       struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err);
 
 /* Properties, whether or not the part shredded them (see STORAGE.md,
  * "Property shredding"). sn_part_read_property returns one key's values

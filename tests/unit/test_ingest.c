@@ -2,6 +2,11 @@
  * test_ingest.c — the WAL consumer with a fake sink: order, durability before
  * consumption, flush by age and by request, checkpoints after flushes only,
  * retries after sink errors, drain on stop, restart from the checkpoint.
+ * Identity at ingestion: the distinct-id cache (hits, bounds, eviction),
+ * stamped person ids and group columns, merge invalidation, personless and
+ * dropped events, and the crash protocol (a flush cut short between the
+ * parts and the persons commit, then replayed; replaying applied events
+ * changes nothing).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +21,8 @@
 
 #include <dirent.h>
 
-#include "ingest/ingest.h"
+#include "ingest/ingest_internal.h"
+#include "persons/persons.h"
 #include "store/store.h"
 
 struct fake {
@@ -127,7 +133,7 @@ static void test_sync_order_checkpoint(void **state)
 	(void)state;
 	struct sn_wal *w = open_wal();
 	struct fake f = {0};
-	struct sn_ingest_sink sink = {&f, f_consume, f_flush, f_full};
+	struct sn_ingest_sink sink = {&f, f_consume, f_flush, f_full, NULL};
 	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 60000};
 	struct sn_ingest *in;
 	uint64_t end = append(w, 0, 500);
@@ -171,7 +177,7 @@ static void test_flush_by_age_and_full(void **state)
 	(void)state;
 	struct sn_wal *w = open_wal();
 	struct fake f = {.full_at = 100};
-	struct sn_ingest_sink sink = {&f, f_consume, f_flush, f_full};
+	struct sn_ingest_sink sink = {&f, f_consume, f_flush, f_full, NULL};
 	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 150, .idle_poll_ms = 5};
 	struct sn_ingest *in;
 	assert_int_equal(sn_ingest_start(&in, w, &o, &sink, NULL), 0);
@@ -198,7 +204,7 @@ static void test_retries(void **state)
 	(void)state;
 	struct sn_wal *w = open_wal();
 	struct fake f = {.fail_consume = 3, .fail_flush = 2};
-	struct sn_ingest_sink sink = {&f, f_consume, f_flush, NULL};
+	struct sn_ingest_sink sink = {&f, f_consume, f_flush, NULL, NULL};
 	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 60000};
 	struct sn_ingest *in;
 	uint64_t end = append(w, 0, 20);
@@ -219,7 +225,7 @@ static void test_no_checkpoint_without_flush(void **state)
 	(void)state;
 	struct sn_wal *w = open_wal();
 	struct fake f = {.fail_flush = 1000000};
-	struct sn_ingest_sink sink = {&f, f_consume, f_flush, NULL};
+	struct sn_ingest_sink sink = {&f, f_consume, f_flush, NULL, NULL};
 	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 10};
 	struct sn_ingest *in;
 	append(w, 0, 10);
@@ -237,7 +243,7 @@ static void test_no_checkpoint_without_flush(void **state)
 	/* Reopen: all ten come again (nothing was checkpointed). */
 	w = open_wal();
 	struct fake g = {0};
-	struct sn_ingest_sink s2 = {&g, f_consume, f_flush, NULL};
+	struct sn_ingest_sink s2 = {&g, f_consume, f_flush, NULL, NULL};
 	assert_int_equal(sn_ingest_start(&in, w, &o, &s2, NULL), 0);
 	assert_int_equal(sn_ingest_sync(in, 10000), 0);
 	check_order(&g, 10);
@@ -435,6 +441,448 @@ static void test_store_sink(void **state)
 	sn_wal_close(w);
 }
 
+/* ---- identity ------------------------------------------------------------------------ */
+
+static int g_seq;
+
+/* One capture-shaped record: props is the properties object's JSON. */
+static uint64_t put_ev(struct sn_wal *w, const char *did, const char *event, const char *props)
+{
+	char rec[2048], now[32];
+	sn_time_format_rfc3339(sn_now_us(), now);
+	int i = ++g_seq;
+	int len = snprintf(rec, sizeof(rec),
+			   "{\"uuid\":\"0193dc33-e981-7160-b398-%012d\",\"distinct_id\":\"%s\","
+			   "\"ip\":\"127.0.0.1\",\"team_id\":1,\"token\":\"phc_x\","
+			   "\"timestamp\":\"2024-12-01T00:00:%02d.%03dZ\",\"now\":\"%s\","
+			   "\"event\":\"%s\",\"data\":{\"event\":\"%s\",\"properties\":%s}}",
+			   i, did, (i / 1000) % 60, i % 1000, now, event, event, props);
+	assert_true(len > 0 && len < (int)sizeof(rec));
+	struct sn_wal_rec r = {SN_WAL_EVENT, rec, (uint32_t)len};
+	uint64_t end;
+	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);
+	assert_int_equal(sn_wal_wait_durable(w, end), 0);
+	return end;
+}
+
+struct srow {
+	int seq; /* from the uuid: the order events were sent */
+	char did[64], event[64], person[37], group0[64];
+};
+
+static int srow_cmp(const void *a, const void *b)
+{
+	return ((const struct srow *)a)->seq - ((const struct srow *)b)->seq;
+}
+
+/* Every stored row of <data>/store, in the order the events were sent. */
+static size_t read_rows(const char *data, struct srow *out, size_t max)
+{
+	char store[400];
+	snprintf(store, sizeof(store), "%s/store", data);
+	DIR *d = opendir(store);
+	assert_non_null(d);
+	struct dirent *de;
+	size_t n = 0;
+	while ((de = readdir(d))) {
+		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
+			continue;
+		char path[700];
+		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+		struct sn_part *p;
+		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+		size_t ng = sn_part_ngranules(p);
+		struct sn_arena a;
+		sn_arena_init(&a, 0);
+		struct sn_colvec u, di, ev, pid, g0;
+		assert_int_equal(sn_part_read_named(p, "uuid", 0, ng, &a, &u, NULL), 0);
+		assert_int_equal(sn_part_read_named(p, "distinct_id", 0, ng, &a, &di, NULL), 0);
+		assert_int_equal(sn_part_read_named(p, "event", 0, ng, &a, &ev, NULL), 0);
+		assert_int_equal(sn_part_read_named(p, "person_id", 0, ng, &a, &pid, NULL), 0);
+		assert_int_equal(sn_part_read_named(p, "$group_0", 0, ng, &a, &g0, NULL), 0);
+		for (size_t i = 0; i < u.nrows; i++) {
+			assert_true(n < max);
+			struct srow *r = &out[n++];
+			char ut[37];
+			sn_uuid_format(&u.uuid[i], ut);
+			r->seq = atoi(ut + 24);
+			snprintf(r->did, sizeof(r->did), "%.*s", (int)di.str[i].len, di.str[i].p);
+			snprintf(r->event, sizeof(r->event), "%.*s", (int)ev.str[i].len,
+				 ev.str[i].p);
+			snprintf(r->group0, sizeof(r->group0), "%.*s", (int)g0.str[i].len,
+				 g0.str[i].p);
+			sn_uuid_format(&pid.uuid[i], r->person);
+		}
+		sn_arena_release(&a);
+		sn_part_unref(p);
+	}
+	closedir(d);
+	qsort(out, n, sizeof(*out), srow_cmp);
+	return n;
+}
+
+static void v5(const char *did, char out[37])
+{
+	sn_persons_uuid_for(1, did, strlen(did), out);
+}
+
+static void current_person(struct sn_persons *ps, const char *did, char out[37])
+{
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(ps, 1, did, &p, NULL), 0);
+	memcpy(out, p.uuid, 37);
+	sn_person_release(&p);
+}
+
+struct rig {
+	struct sn_wal *w;
+	struct sn_persons *ps;
+	struct sn_store_sink *sink;
+	struct sn_ingest *in;
+	char waldir[300];
+};
+
+static void rig_start(struct rig *r, const char *data, size_t cache)
+{
+	struct sn_ingest_sink vt;
+	uint64_t resume;
+	assert_int_equal(sn_store_sink_open(&r->sink, data, 0, &resume, NULL), 0);
+	assert_int_equal(sn_store_sink_use_persons(r->sink, r->ps, cache, NULL), 0);
+	sn_store_sink_vtable(r->sink, &vt);
+	struct sn_ingest_options o = {
+	    .wal_dir = r->waldir, .flush_age_ms = 60000, .resume_lsn = resume};
+	assert_int_equal(sn_ingest_start(&r->in, r->w, &o, &vt, NULL), 0);
+}
+
+static void rig_stop(struct rig *r)
+{
+	sn_ingest_stop(r->in);
+	sn_store_sink_close(r->sink);
+	r->in = NULL;
+	r->sink = NULL;
+}
+
+static void rig_open(struct rig *r)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->waldir, sizeof(r->waldir), "%s/wal", dir);
+	struct sn_wal_options wo = {.dir = r->waldir, .keep_bytes = 1u << 30};
+	assert_int_equal(sn_wal_open(&r->w, &wo, NULL), 0);
+	assert_int_equal(sn_persons_open(&r->ps, dir, NULL, NULL), 0);
+}
+
+static void rig_close(struct rig *r)
+{
+	if (r->in)
+		rig_stop(r);
+	sn_persons_close(r->ps);
+	sn_wal_close(r->w);
+}
+
+static void test_identity_ingest(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	const char *web = "{\"$browser\":\"Chrome\",\"$current_url\":\"http://x/a\"}";
+	put_ev(r.w, "anon", "pv", web); /* 1 slow: creates */
+	put_ev(r.w, "anon", "pv", web); /* 2 fast */
+	put_ev(r.w, "anon", "pv",
+	       "{\"$browser\":\"Chrome\",\"$current_url\":\"http://x/b\"}"); /* 3 deferred */
+	put_ev(r.w, "user-1", "$identify",
+	       "{\"$anon_distinct_id\":\"anon\",\"$set\":{\"email\":\"u@x.com\"}}"); /* 4 */
+	put_ev(r.w, "user-1", "pv", "{}");					     /* 5 fast */
+	put_ev(r.w, "ghost", "pv",
+	       "{\"$process_person_profile\":false,\"$set\":{\"a\":1}}");   /* 6 */
+	put_ev(r.w, "ghost", "pv", "{\"$process_person_profile\":false}");  /* 7 fast */
+	put_ev(r.w, "user-1", "g", "{\"$groups\":{\"company\":\"acme\"}}"); /* 8 slow */
+	put_ev(r.w, "user-1", "g", "{\"$groups\":{\"company\":\"acme\"}}"); /* 9 fast */
+	put_ev(r.w, "ghost", "$identify",
+	       "{\"$process_person_profile\":false,\"$anon_distinct_id\":\"x\"}"); /* 10 dropped */
+	put_ev(r.w, "anon", "pv", "{\"$set_once\":{\"first\":\"a\"}}");		   /* 11 */
+	put_ev(r.w, "anon", "pv",
+	       "{\"$set_once\":{\"first\":\"b\"},\"$unset\":[\"email\"]}"); /* 12 */
+	put_ev(r.w, "user-1", "pv", web); /* 13: $current_url changed back: deferred */
+	put_ev(r.w, "user-1", "pv", web); /* 14 fast */
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	uint64_t fast, slow, replayed;
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed);
+	assert_int_equal(fast, 7); /* 2, 3, 5, 7, 9, 13, 14 */
+	assert_int_equal(slow, 7);
+	rig_stop(&r);
+
+	struct srow rows[64];
+	size_t n = read_rows(dir, rows, 64);
+	assert_int_equal(n, 13); /* the personless $identify was dropped */
+	char anon[37], ghost[37];
+	v5("anon", anon);
+	v5("ghost", ghost);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(rows[i].did, "ghost"))
+			assert_string_equal(rows[i].person, ghost);
+		else
+			assert_string_equal(rows[i].person, anon); /* one person all along */
+		assert_string_equal(rows[i].group0, rows[i].event[0] == 'g' ? "acme" : "");
+		assert_true(strcmp(rows[i].event, "$identify") || strcmp(rows[i].did, "ghost"));
+	}
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "ghost", &p, NULL),
+			 SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "user-1", &p, NULL), 0);
+	assert_string_equal(p.uuid, anon);
+	assert_true(p.is_identified);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "first"), NULL), "a");
+	assert_null(sn_json_get(p.properties, "email")); /* unset */
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$current_url"), NULL),
+			    "http://x/a");
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$initial_current_url"), NULL),
+			    "http://x/a");
+	sn_person_release(&p);
+	uint64_t lsn;
+	assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
+	struct sn_wal_stats ws;
+	sn_wal_get_stats(r.w, &ws);
+	assert_int_equal(lsn, ws.checkpoint_lsn);
+	rig_close(&r);
+}
+
+static void test_identity_merge_invalidation(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	put_ev(r.w, "x1", "pv", "{}");
+	put_ev(r.w, "x1", "$create_alias", "{\"alias\":\"x2\"}");
+	put_ev(r.w, "x2", "pv", "{}"); /* cached: x2 → PX */
+	put_ev(r.w, "y", "pv", "{}");
+	put_ev(r.w, "y", "$identify",
+	       "{\"$anon_distinct_id\":\"x1\"}");		      /* refused: PX identified */
+	put_ev(r.w, "x2", "pv", "{}");				      /* still PX */
+	put_ev(r.w, "y", "$merge_dangerously", "{\"alias\":\"x1\"}"); /* PX into PY */
+	put_ev(r.w, "x2", "pv", "{}"); /* the cache must not answer PX */
+	put_ev(r.w, "x1", "pv", "{}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	rig_stop(&r);
+	struct srow rows[32];
+	size_t n = read_rows(dir, rows, 32);
+	assert_int_equal(n, 9);
+	char px[37], py[37], now[37];
+	v5("x1", px);
+	v5("y", py);
+	for (int i = 0; i < 6; i++)
+		assert_string_equal(rows[i].person, !strcmp(rows[i].did, "y") ? py : px);
+	for (int i = 6; i < 9; i++)
+		assert_string_equal(rows[i].person, py);
+	current_person(r.ps, "x2", now);
+	assert_string_equal(now, py);
+	char res[37];
+	assert_int_equal(sn_persons_resolve(r.ps, 1, px, res, NULL), 0);
+	assert_string_equal(res, py); /* query time: old events of PX belong to PY */
+	rig_close(&r);
+}
+
+static void test_identity_crash_replay(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	put_ev(r.w, "early", "pv", "{\"$set\":{\"k\":0}}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	rig_stop(&r);
+	uint64_t l1;
+	assert_int_equal(sn_persons_ingest_lsn(r.ps, &l1, NULL), 0);
+	assert_true(l1 > 0);
+
+	/* A flush cut short: its parts are written, the persons commit is not. */
+	put_ev(r.w, "late", "pv", "{\"$set\":{\"k\":1}}");
+	put_ev(r.w, "late-user", "$identify", "{\"$anon_distinct_id\":\"late\"}");
+	put_ev(r.w, "late-user", "pv", "{\"$set\":{\"k\":2}}");
+	put_ev(r.w, "early", "$create_alias", "{\"alias\":\"late-user\"}"); /* refused merge */
+	uint64_t resume;
+	struct sn_ingest_sink vt;
+	assert_int_equal(sn_store_sink_open(&r.sink, dir, 0, &resume, NULL), 0);
+	assert_int_equal(resume, l1);
+	assert_int_equal(sn_store_sink_use_persons(r.sink, r.ps, 1024, NULL), 0);
+	sn_store_sink_test_fail_commits(r.sink, 1);
+	sn_store_sink_vtable(r.sink, &vt);
+	struct sn_wal_reader *rd;
+	struct sn_wal_entry e;
+	assert_int_equal(sn_wal_reader_open(&rd, r.waldir, l1, NULL), 0);
+	while (sn_wal_reader_next(rd, &e, NULL) == 1)
+		assert_int_equal(vt.consume(vt.ctx, &e, NULL), 0);
+	sn_wal_reader_close(rd);
+	assert_int_equal(vt.flush(vt.ctx, NULL), SN_ERR_IO);
+	sn_store_sink_close(r.sink); /* the crash: the batch is gone */
+	r.sink = NULL;
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "late", &p, NULL),
+			 SN_ERR_NOT_FOUND);
+	uint64_t lsn;
+	assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
+	assert_int_equal(lsn, l1);
+
+	/* Restart: the store is ahead, the persons are replayed up to it. */
+	rig_start(&r, dir, 1024);
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	uint64_t fast, slow, replayed;
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed);
+	assert_int_equal(replayed, 4);
+	rig_stop(&r);
+	assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
+	assert_true(lsn > l1);
+	struct srow rows[16];
+	size_t n = read_rows(dir, rows, 16);
+	assert_int_equal(n, 5); /* nothing stored twice */
+	char late[37], lu[37], early[37];
+	current_person(r.ps, "late", late);
+	current_person(r.ps, "late-user", lu);
+	current_person(r.ps, "early", early);
+	assert_string_equal(late, lu);
+	assert_string_not_equal(late, early);
+	for (size_t i = 1; i < n; i++) /* stamped in the cut run, true after replay */
+		assert_string_equal(rows[i].person, !strcmp(rows[i].did, "early") ? early : late);
+	assert_int_equal(sn_persons_get(r.ps, 1, late, &p, NULL), 0);
+	assert_int_equal(json_object_get_int(sn_json_get(p.properties, "k")), 2);
+	assert_true(p.is_identified);
+	int64_t version = p.version;
+	sn_person_release(&p);
+
+	/* Replaying events the person store already holds changes nothing:
+	 * feed the whole WAL to a sink over an empty event store. */
+	char other[400];
+	snprintf(other, sizeof(other), "%s/again", dir);
+	assert_int_equal(sn_mkdir_p(other, NULL), 0);
+	assert_int_equal(sn_store_sink_open(&r.sink, other, 0, &resume, NULL), 0);
+	assert_int_equal(resume, 0);
+	assert_int_equal(sn_store_sink_use_persons(r.sink, r.ps, 1024, NULL), 0);
+	sn_store_sink_vtable(r.sink, &vt);
+	assert_int_equal(sn_wal_reader_open(&rd, r.waldir, 0, NULL), 0);
+	while (sn_wal_reader_next(rd, &e, NULL) == 1)
+		assert_int_equal(vt.consume(vt.ctx, &e, NULL), 0);
+	sn_wal_reader_close(rd);
+	assert_int_equal(vt.flush(vt.ctx, NULL), 0);
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed);
+	assert_int_equal(slow, 0);
+	assert_int_equal(replayed, 5);
+	sn_store_sink_close(r.sink);
+	r.sink = NULL;
+	assert_int_equal(sn_persons_get(r.ps, 1, late, &p, NULL), 0);
+	assert_int_equal(p.version, version);
+	sn_person_release(&p);
+	struct srow again[16];
+	assert_int_equal(read_rows(other, again, 16), 5);
+	for (size_t i = 0; i < n; i++) /* current persons: the same under overrides */
+		assert_string_equal(again[i].person, !strcmp(again[i].did, "early") ? early : late);
+	rig_close(&r);
+}
+
+/* Deferred §5.2 values keep event order with the slow path, and survive a
+ * cache far too small for the persons (flushes, evictions). */
+static void test_identity_deferred(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 4);
+	char props[200], did[16];
+	for (int round = 0; round < 3; round++)
+		for (int u = 0; u < 10; u++) {
+			snprintf(did, sizeof(did), "u%d", u);
+			snprintf(props, sizeof(props), "{\"$pathname\":\"/r%d\"}", round);
+			put_ev(r.w, did, "pv", props);
+		}
+	put_ev(r.w, "u0", "pv", "{\"$pathname\":\"/b\"}");	      /* deferred */
+	put_ev(r.w, "u0", "pv", "{\"$set\":{\"$pathname\":\"/c\"}}"); /* slow, after /b */
+	put_ev(r.w, "u1", "pv", "{\"$pathname\":\"/b\"}");
+	put_ev(r.w, "u1", "pv", "{\"$pathname\":\"/d\"}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	rig_stop(&r);
+	for (int u = 0; u < 10; u++) {
+		struct sn_person p = {0};
+		snprintf(did, sizeof(did), "u%d", u);
+		assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, did, &p, NULL), 0);
+		const char *want = u == 0 ? "/c" : u == 1 ? "/d" : "/r2";
+		assert_string_equal(sn_json_str(sn_json_get(p.properties, "$pathname"), NULL),
+				    want);
+		assert_string_equal(
+		    sn_json_str(sn_json_get(p.properties, "$initial_pathname"), NULL), "/r0");
+		sn_person_release(&p);
+	}
+	rig_close(&r);
+}
+
+static void test_person_cache(void **state)
+{
+	(void)state;
+	struct sn_pcache *c;
+	assert_int_equal(sn_pcache_new(&c, 100, NULL), 0);
+	uint8_t u[16] = {0}, got[16];
+	enum sn_pcache_kind kind;
+	char did[32];
+	for (int i = 0; i < 1000; i++) {
+		int n = snprintf(did, sizeof(did), "d%d", i);
+		memcpy(u, &i, sizeof(i));
+		assert_int_equal(sn_pcache_put_did(c, 1, did, (size_t)n, SN_PCACHE_PERSON, u), 0);
+		struct sn_pcache_person info = {.present_mask = (uint32_t)i};
+		assert_int_equal(sn_pcache_put_person(c, 1, u, &info), 0);
+		/* Keep d0 hot: the clock spares referenced entries. */
+		assert_int_equal(sn_pcache_get_did(c, 1, "d0", 2, &kind, got), 1);
+	}
+	struct sn_pcache_stats st;
+	sn_pcache_get_stats(c, &st);
+	assert_true(st.distinct_ids <= 100 && st.persons <= 100);
+	assert_true(st.evictions >= 1800);
+	size_t present = 0;
+	for (int i = 0; i < 1000; i++) {
+		int n = snprintf(did, sizeof(did), "d%d", i);
+		if (sn_pcache_get_did(c, 1, did, (size_t)n, &kind, got)) {
+			int v;
+			memcpy(&v, got, sizeof(v));
+			assert_int_equal(v, i); /* never a wrong answer */
+			present++;
+		}
+	}
+	assert_int_equal(present, st.distinct_ids);
+	assert_int_equal(sn_pcache_get_did(c, 1, "d999", 4, &kind, got), 1); /* newest stays */
+	assert_int_equal(sn_pcache_get_did(c, 2, "d999", 4, &kind, got), 0); /* other team */
+	sn_pcache_drop_did(c, 1, "d999", 4);
+	assert_int_equal(sn_pcache_get_did(c, 1, "d999", 4, &kind, got), 0);
+	int i = 999;
+	memcpy(u, &i, sizeof(i));
+	assert_non_null(sn_pcache_get_person(c, 1, u));
+	assert_int_equal(sn_pcache_get_person(c, 1, u)->present_mask, 999);
+	sn_pcache_drop_person(c, 1, u);
+	assert_null(sn_pcache_get_person(c, 1, u));
+	/* Tables grow with use up to the bound, losing nothing on the way. */
+	struct sn_pcache *g;
+	assert_int_equal(sn_pcache_new(&g, 4000, NULL), 0);
+	for (i = 0; i < 3000; i++) {
+		int n = snprintf(did, sizeof(did), "g%d", i);
+		memcpy(u, &i, sizeof(i));
+		struct sn_pcache_person info = {.initial_mask = (uint32_t)i};
+		assert_int_equal(sn_pcache_put_did(g, 1, did, (size_t)n, SN_PCACHE_NO_PERSON, u),
+				 0);
+		assert_int_equal(sn_pcache_put_person(g, 1, u, &info), 0);
+	}
+	for (i = 0; i < 3000; i++) {
+		int n = snprintf(did, sizeof(did), "g%d", i);
+		assert_int_equal(sn_pcache_get_did(g, 1, did, (size_t)n, &kind, got), 1);
+		assert_int_equal(kind, SN_PCACHE_NO_PERSON);
+		assert_memory_equal(got, &i, sizeof(i));
+		assert_int_equal(sn_pcache_get_person(g, 1, got)->initial_mask, (uint32_t)i);
+	}
+	sn_pcache_get_stats(g, &st);
+	assert_int_equal(st.evictions, 0);
+	sn_pcache_free(g);
+	sn_pcache_put_group_type(c, 1, "company", 7, 0);
+	assert_int_equal(sn_pcache_get_group_type(c, 1, "company", 7), 0);
+	assert_int_equal(sn_pcache_get_group_type(c, 2, "company", 7), -1);
+	sn_pcache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +892,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_no_checkpoint_without_flush, setup, teardown),
 	    cmocka_unit_test(test_record_time),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
+	    cmocka_unit_test(test_person_cache),
+	    cmocka_unit_test_setup_teardown(test_identity_ingest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_merge_invalidation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_crash_replay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_deferred, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1074,6 +1074,131 @@ static void test_concurrent_first_sight(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_persondistinctid"), 20);
 }
 
+/* ---- ingest batches, listing, deferred $set ---------------------------------------------- */
+
+static int count_cb(void *ctx, const struct sn_person *p)
+{
+	(void)p;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int uuid_cb(void *ctx, const struct sn_person *p)
+{
+	memcpy(ctx, p->uuid, 37);
+	return 0;
+}
+
+static void test_batches_and_listing(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	uint64_t lsn = 99;
+	assert_int_equal(sn_persons_ingest_lsn(f->p, &lsn, &err), 0);
+	assert_int_equal(lsn, 0);
+
+	/* A rolled-back batch keeps nothing; events inside it stay atomic. */
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	assert_true(sn_persons_batch_is_open(f->p));
+	ev(f, 1, "gone", "pv", "{}", T0, NULL);
+	sn_persons_batch_rollback(f->p);
+	assert_false(sn_persons_batch_is_open(f->p));
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(f->p, 1, "gone", &p, &err),
+			 SN_ERR_NOT_FOUND);
+
+	/* A committed batch keeps its events and its WAL position. */
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	char a[37], b[37];
+	ev(f, 1, "a@x", "pv", "{\"$set\":{\"email\":\"alice@example.com\",\"plan\":\"pro\"}}", T0,
+	   a);
+	ev(f, 1, "b@x", "pv", "{\"$set\":{\"email\":\"bob@example.com\",\"n\":3}}", T0 + 1, b);
+	ev(f, 2, "a@x", "pv", "{\"$set\":{\"email\":\"alice@example.com\"}}", T0, NULL);
+	assert_int_equal(sn_persons_batch_commit(f->p, 1234, &err), 0);
+	assert_int_equal(sn_persons_ingest_lsn(f->p, &lsn, &err), 0);
+	assert_int_equal(lsn, 1234);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM posthog_person WHERE team_id = 1"),
+			 2);
+
+	/* Listing: team-scoped, newest first, filters. */
+	int n = 0;
+	struct sn_persons_filter all = {.limit = 10};
+	assert_int_equal(sn_persons_list(f->p, 1, &all, count_cb, &n, &err), 0);
+	assert_int_equal(n, 2);
+	char got[37] = "";
+	struct sn_persons_filter first = {.limit = 1};
+	assert_int_equal(sn_persons_list(f->p, 1, &first, uuid_cb, got, &err), 0);
+	assert_string_equal(got, b); /* created later */
+	struct sn_persons_filter by_did = {.distinct_id = "a@x", .limit = 10};
+	assert_int_equal(sn_persons_list(f->p, 1, &by_did, uuid_cb, got, &err), 0);
+	assert_string_equal(got, a);
+	struct sn_persons_filter search = {.search = "BOB@", .limit = 10};
+	n = 0;
+	assert_int_equal(sn_persons_list(f->p, 1, &search, count_cb, &n, &err), 0);
+	assert_int_equal(n, 1);
+	struct sn_persons_filter pct = {.search = "%", .limit = 10};
+	n = 0;
+	assert_int_equal(sn_persons_list(f->p, 1, &pct, count_cb, &n, &err), 0);
+	assert_int_equal(n, 0); /* '%' is literal */
+	struct sn_persons_prop_filter pf[] = {{"plan", "pro", SN_PPF_EXACT},
+					      {"n", NULL, SN_PPF_IS_NOT_SET}};
+	struct sn_persons_filter props = {.props = pf, .nprops = 2, .limit = 10};
+	assert_int_equal(sn_persons_list(f->p, 1, &props, uuid_cb, got, &err), 0);
+	assert_string_equal(got, a);
+	struct sn_persons_prop_filter num[] = {{"n", "3", SN_PPF_EXACT}};
+	struct sn_persons_filter numf = {.props = num, .nprops = 1, .limit = 10};
+	assert_int_equal(sn_persons_list(f->p, 1, &numf, uuid_cb, got, &err), 0);
+	assert_string_equal(got, b);
+	struct sn_persons_filter page2 = {.limit = 10, .offset = 2};
+	n = 0;
+	assert_int_equal(sn_persons_list(f->p, 1, &page2, count_cb, &n, &err), 0);
+	assert_int_equal(n, 0);
+	struct sn_persons_filter bad = {.limit = SN_PERSONS_LIST_MAX + 1};
+	assert_int_equal(sn_persons_list(f->p, 1, &bad, count_cb, &n, &err), SN_ERR_INVALID);
+
+	/* A deferred $set: applied, versioned, a missing person is no error. */
+	struct json_object *set = NULL;
+	assert_int_equal(sn_json_parse("{\"$pathname\":\"/x\"}", 18, &set, &err), 0);
+	bool found = false;
+	assert_int_equal(sn_persons_get(f->p, 1, a, &p, &err), 0);
+	int64_t v0 = p.version;
+	sn_person_release(&p);
+	assert_int_equal(sn_identity_apply_set(f->p, 1, a, set, &found, &err), 0);
+	assert_true(found);
+	assert_int_equal(sn_identity_apply_set(f->p, 1, a, set, &found, &err), 0); /* no change */
+	assert_int_equal(sn_persons_get(f->p, 1, a, &p, &err), 0);
+	assert_int_equal(p.version, v0 + 1);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$pathname"), NULL), "/x");
+	sn_person_release(&p);
+	assert_int_equal(sn_identity_apply_set(f->p, 1, "00000000-0000-0000-0000-000000000000", set,
+					       &found, &err),
+			 0);
+	assert_false(found);
+	json_object_put(set);
+
+	/* The same through SQLite's json_set: values as JSON text. */
+	const char *keys[] = {"$pathname", "$browser", "odd key"};
+	const char *vals[] = {"\"/y\"", "null", "{\"a\":[1,2]}"};
+	assert_int_equal(sn_persons_set_values(f->p, 1, a, keys, vals, 3, &found, &err), 0);
+	assert_true(found);
+	const char *badv[] = {"\"/z\"", "not json", "1"};
+	assert_int_equal(sn_persons_set_values(f->p, 1, a, keys, badv, 3, &found, &err),
+			 SN_ERR_INVALID);
+	assert_int_equal(sn_persons_get(f->p, 1, a, &p, &err), 0);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$pathname"), NULL), "/y");
+	assert_true(json_object_object_get_ex(p.properties, "$browser", NULL));
+	assert_null(sn_json_get(p.properties, "$browser"));
+	assert_int_equal(
+	    json_object_array_length(sn_json_get(sn_json_get(p.properties, "odd key"), "a")), 2);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "email"), NULL),
+			    "alice@example.com"); /* the rest is kept */
+	assert_int_equal(p.version, v0 + 2);
+	sn_person_release(&p);
+	const char *quote[] = {"a\"b"};
+	assert_int_equal(sn_persons_set_values(f->p, 1, a, quote, vals, 1, &found, &err),
+			 SN_ERR_INVALID);
+}
+
 int main(void)
 {
 	sn_log_setup(SN_LOG_WARN, false);
@@ -1097,6 +1222,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_team_isolation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_sight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batches_and_listing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,205 @@
+/*
+ * bench_ingest.c — WAL → parts ingest rate, with identity off and on.
+ *
+ * Writes a synthetic event stream into a WAL (not timed): `users` users,
+ * each anonymous first ("anon-<n>"); a share of them identifies
+ * ($identify with $anon_distinct_id, then sends as "user-<n>"), a smaller
+ * share aliases a second id; every event is a $pageview with posthog-js
+ * style properties ($browser, $os, $device_type, $session_id, ...). Then it
+ * runs the real ingest worker and store sink over it — once without the
+ * person store, once with it — and prints events per second and how many
+ * events took the identity cache's fast path.
+ *
+ *   bench_ingest [--events N] [--users N] [--identified PCT] [--aliases PCT]
+ *                [--urls N] [--cache N] [--mode off|on|both]
+ *
+ * --urls is how many distinct $current_url values a user cycles through:
+ * each change is a §5.2 $set on the person (the slow path), so 1 measures
+ * the cache at its best and larger values a realistic web mix. Build and
+ * run with bench/ingest/run.sh. Numbers go to stdout, one line per mode.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ingest/ingest.h"
+#include "persons/persons.h"
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+	g_rng ^= g_rng << 13;
+	g_rng ^= g_rng >> 7;
+	g_rng ^= g_rng << 17;
+	return g_rng;
+}
+
+struct opts {
+	long events, users, identified_pct, aliases_pct, urls, cache;
+	const char *mode;
+};
+
+static void die(const char *what, const struct sn_err *err)
+{
+	fprintf(stderr, "bench_ingest: %s: %s\n", what, err ? err->msg : "");
+	exit(1);
+}
+
+static void gen(struct sn_wal *w, const struct opts *o)
+{
+	static const char *browsers[] = {"Chrome", "Firefox", "Safari", "Edge"};
+	static const char *oses[] = {"Windows", "Mac OS X", "Linux", "iOS", "Android"};
+	char *identified = calloc((size_t)o->users, 1);
+	char rec[2048], now[32], uuid[37];
+	int64_t t0 = 1733011200000000LL; /* 2024-12-01 */
+	sn_time_format_rfc3339(sn_now_us(), now);
+	struct sn_wal_rec batch[256];
+	char *bufs = malloc(sizeof(rec) * 256);
+	size_t nb = 0;
+	uint64_t end = 0;
+	struct sn_err err = {0};
+	for (long i = 0; i < o->events; i++) {
+		long u = (long)(rnd() % (uint64_t)o->users);
+		char did[64], ts[32];
+		const char *event = "$pageview";
+		char extra[256] = "";
+		if (identified[u])
+			snprintf(did, sizeof(did), "user-%ld", u);
+		else
+			snprintf(did, sizeof(did), "anon-%ld", u);
+		if (!identified[u] && (long)(rnd() % 100) < o->identified_pct && rnd() % 8 == 0) {
+			identified[u] = 1;
+			event = "$identify";
+			snprintf(did, sizeof(did), "user-%ld", u);
+			snprintf(extra, sizeof(extra),
+				 "\"$anon_distinct_id\":\"anon-%ld\",\"$set\":{\"email\":\"u%ld@x."
+				 "test\"},",
+				 u, u);
+		} else if (identified[u] == 1 && (long)(rnd() % 100) < o->aliases_pct) {
+			identified[u] = 2;
+			event = "$create_alias";
+			snprintf(extra, sizeof(extra), "\"alias\":\"alt-%ld\",", u);
+		}
+		struct sn_uuid uu;
+		sn_uuid_v7(&uu, t0 + i);
+		sn_uuid_format(&uu, uuid);
+		sn_time_format_rfc3339(t0 + i * 1000, ts);
+		long url = o->urls > 1 ? (long)(rnd() % (uint64_t)o->urls) : 0;
+		char *r = bufs + nb * sizeof(rec);
+		int len = snprintf(
+		    r, sizeof(rec),
+		    "{\"uuid\":\"%s\",\"distinct_id\":\"%s\",\"ip\":\"10.0.0.1\",\"team_id\":1,"
+		    "\"token\":\"phc_bench\",\"timestamp\":\"%s\",\"now\":\"%s\",\"event\":\"%s\","
+		    "\"data\":{\"event\":\"%s\",\"distinct_id\":\"%s\",\"properties\":{%s"
+		    "\"$lib\":\"web\",\"$lib_version\":\"1.200.0\",\"$browser\":\"%s\","
+		    "\"$browser_version\":%d,\"$os\":\"%s\",\"$device_type\":\"Desktop\","
+		    "\"$current_url\":\"https://app.example.com/p/%ld\",\"$pathname\":\"/p/%ld\","
+		    "\"$host\":\"app.example.com\",\"$screen_height\":1080,\"$screen_width\":1920,"
+		    "\"$session_id\":\"0193-%ld\",\"$window_id\":\"0193-w%ld\","
+		    "\"$insert_id\":\"%08lx\",\"token\":\"phc_bench\"}}}",
+		    uuid, did, ts, now, event, event, did, extra, browsers[u % 4],
+		    120 + (int)(u % 5), oses[u % 5], url, url, u, u, (unsigned long)rnd());
+		batch[nb++] = (struct sn_wal_rec){SN_WAL_EVENT, r, (uint32_t)len};
+		if (nb == 256 || i + 1 == o->events) {
+			if (sn_wal_append(w, batch, nb, &end, &err))
+				die("append", &err);
+			nb = 0;
+		}
+	}
+	if (sn_wal_wait_durable(w, end))
+		die("fsync", NULL);
+	free(bufs);
+	free(identified);
+}
+
+static void run(const struct opts *o, bool identity, const char *base)
+{
+	char data[600], waldir[700];
+	snprintf(data, sizeof(data), "%s/%s", base, identity ? "on" : "off");
+	snprintf(waldir, sizeof(waldir), "%s/wal", data);
+	struct sn_err err = {0};
+	if (sn_mkdir_p(data, &err))
+		die("mkdir", &err);
+	struct sn_wal *w;
+	struct sn_wal_options wo = {.dir = waldir};
+	if (sn_wal_open(&w, &wo, &err))
+		die("wal", &err);
+	gen(w, o);
+	struct sn_persons *ps = NULL;
+	struct sn_store_sink *sink;
+	uint64_t resume;
+	if (sn_store_sink_open(&sink, data, 0, &resume, &err))
+		die("sink", &err);
+	if (identity && (sn_persons_open(&ps, data, NULL, &err) ||
+			 sn_store_sink_use_persons(sink, ps, (size_t)o->cache, &err)))
+		die("persons", &err);
+	struct sn_ingest_sink vt;
+	sn_store_sink_vtable(sink, &vt);
+	struct sn_ingest_options io = {.wal_dir = waldir, .flush_age_ms = 1000};
+	struct sn_ingest *in;
+	uint64_t t0 = sn_mono_ns();
+	if (sn_ingest_start(&in, w, &io, &vt, &err))
+		die("ingest", &err);
+	if (sn_ingest_sync(in, 3600 * 1000))
+		die("sync timed out", NULL);
+	double secs = (double)(sn_mono_ns() - t0) / 1e9;
+	sn_ingest_stop(in);
+	uint64_t fast = 0, slow = 0, replayed = 0;
+	sn_store_sink_identity_stats(sink, &fast, &slow, &replayed);
+	printf("identity=%-3s events=%ld users=%ld identified=%ld%% aliases=%ld%% urls=%ld: "
+	       "%.2f s, %.0f events/s; fast path %" PRIu64 ", slow path %" PRIu64 "\n",
+	       identity ? "on" : "off", o->events, o->users, o->identified_pct, o->aliases_pct,
+	       o->urls, secs, (double)o->events / secs, fast, slow);
+	sn_store_sink_close(sink);
+	sn_persons_close(ps);
+	sn_wal_close(w);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.events = 500000,
+			 .users = 20000,
+			 .identified_pct = 10,
+			 .aliases_pct = 2,
+			 .urls = 1,
+			 .cache = 0,
+			 .mode = "both"};
+	const char *base = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		long *slot = !strcmp(a, "--events")	  ? &o.events
+			     : !strcmp(a, "--users")	  ? &o.users
+			     : !strcmp(a, "--identified") ? &o.identified_pct
+			     : !strcmp(a, "--aliases")	  ? &o.aliases_pct
+			     : !strcmp(a, "--urls")	  ? &o.urls
+			     : !strcmp(a, "--cache")	  ? &o.cache
+							  : NULL;
+		if (slot && v) {
+			*slot = atol(v);
+			i++;
+		} else if (!strcmp(a, "--mode") && v) {
+			o.mode = v;
+			i++;
+		} else if (!strcmp(a, "--dir") && v) {
+			base = v;
+			i++;
+		} else {
+			fprintf(stderr, "usage: bench_ingest --dir DIR [--events N] [--users N] "
+					"[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
+					"[--mode off|on|both]\n");
+			return 2;
+		}
+	}
+	if (!base || o.events <= 0 || o.users <= 0) {
+		fprintf(stderr, "bench_ingest: --dir is required; events and users must be > 0\n");
+		return 2;
+	}
+	sn_log_setup(SN_LOG_ERROR, false); /* warnings would flood: merges are refused often */
+	if (strcmp(o.mode, "on") != 0)
+		run(&o, false, base);
+	if (strcmp(o.mode, "off") != 0)
+		run(&o, true, base);
+	return 0;
+}

@@ -1,0 +1,150 @@
+/*
+ * ingest_internal.h — what the files of ingest/ share (and its unit test
+ * reaches into): the distinct-id cache (person_cache.c) and the identity step
+ * between a WAL record and its stored row (identity.c). Not for other
+ * modules: they use ingest.h.
+ */
+#ifndef SN_INGEST_INTERNAL_H
+#define SN_INGEST_INTERNAL_H
+
+#include "ingest/ingest.h"
+#include "persons/persons.h"
+#include "store/store.h"
+
+/* ---- the §5.2 keys (spec posthog-wire.md), in persons/props.c's order ---- */
+
+#define SN_INITIAL_NKEYS 25
+extern const char *const sn_initial_keys[SN_INITIAL_NKEYS];
+
+/* ---- distinct-id cache (person_cache.c) ----------------------------------- */
+
+enum sn_pcache_kind {
+	SN_PCACHE_PERSON = 1,	/* the distinct id belongs to person `uuid` */
+	SN_PCACHE_NO_PERSON = 2 /* seen only in personless events: no person; uuid = UUIDv5 */
+};
+
+/* What the cache knows of a person: which §5.2 keys it holds, with a hash of
+ * each value, and which $initial_<key> it holds. Enough to tell that an
+ * event's derived $set / $set_once would change nothing. */
+struct sn_pcache_person {
+	uint32_t present_mask;		       /* bit k: the person has sn_initial_keys[k] */
+	uint32_t initial_mask;		       /* bit k: the person has $initial_<key k> */
+	uint64_t value_hash[SN_INITIAL_NKEYS]; /* valid where present_mask has the bit */
+};
+
+struct sn_pcache_stats {
+	uint64_t hits, misses, evictions, invalidations;
+	size_t distinct_ids, persons;
+};
+
+struct sn_pcache;
+
+/* max_entries bounds both tables (distinct ids and persons); 0 = 262144.
+ * Memory follows use: about 100-200 bytes per distinct id plus its text,
+ * 300-400 bytes per person (more while it has deferred values). */
+int sn_pcache_new(struct sn_pcache **out, size_t max_entries, struct sn_err *err);
+void sn_pcache_free(struct sn_pcache *c);
+void sn_pcache_clear(struct sn_pcache *c);
+/* Lookup of a distinct id: 1 with kind and uuid filled, 0 when unknown. */
+int sn_pcache_get_did(struct sn_pcache *c, int64_t team, const char *did, size_t len,
+		      enum sn_pcache_kind *kind, uint8_t uuid[16]);
+int sn_pcache_put_did(struct sn_pcache *c, int64_t team, const char *did, size_t len,
+		      enum sn_pcache_kind kind, const uint8_t uuid[16]);
+void sn_pcache_drop_did(struct sn_pcache *c, int64_t team, const char *did, size_t len);
+/* The person's entry, or NULL. A distinct id is trusted only while its
+ * person has an entry: a merge removes the merged-away person's. */
+struct sn_pcache_person *sn_pcache_get_person(struct sn_pcache *c, int64_t team,
+					      const uint8_t uuid[16]);
+int sn_pcache_put_person(struct sn_pcache *c, int64_t team, const uint8_t uuid[16],
+			 const struct sn_pcache_person *info);
+void sn_pcache_drop_person(struct sn_pcache *c, int64_t team, const uint8_t uuid[16]);
+/* Write-behind of §5.2 "latest value" updates. The fast path may take an
+ * event whose only effect on its person is $set of §5.2 keys the person
+ * already has an $initial_ of: it records the new value here (the person's
+ * entry then reflects it) instead of going to SQLite. Pending values must
+ * reach the store before anything else reads or writes that person there:
+ * the identity step flushes a person's before a slow event touching it, and
+ * all of them before each batch commit. Dirty persons are never evicted.
+ * value is the raw JSON text (copied). */
+int sn_pcache_set_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16], int key,
+			  const char *value, size_t len);
+struct sn_pcache_pending {
+	uint32_t mask;		       /* bit k: value[k] is set */
+	char *value[SN_INITIAL_NKEYS]; /* NUL-terminated JSON text */
+};
+/* Calls fn for the pending values of one person (take_pending) or of every
+ * dirty person (take_all_pending) and forgets them; when fn fails, that
+ * person's values are kept (for a retry) and the error is returned. */
+typedef int (*sn_pcache_pending_fn)(void *ctx, int64_t team, const uint8_t uuid[16],
+				    const struct sn_pcache_pending *pend);
+int sn_pcache_take_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16],
+			   sn_pcache_pending_fn fn, void *ctx);
+int sn_pcache_take_all_pending(struct sn_pcache *c, sn_pcache_pending_fn fn, void *ctx);
+size_t sn_pcache_ndirty(struct sn_pcache *c);
+
+/* Group type name → index, per team (never evicted; indexes never change). */
+int sn_pcache_get_group_type(struct sn_pcache *c, int64_t team, const char *type, size_t len);
+void sn_pcache_put_group_type(struct sn_pcache *c, int64_t team, const char *type, size_t len,
+			      int index);
+void sn_pcache_get_stats(struct sn_pcache *c, struct sn_pcache_stats *st);
+
+/* Hash of a property value as the cache compares them: a string by its
+ * decoded bytes, anything else by its compact JSON text. */
+uint64_t sn_pcache_hash_string(const char *s, size_t len);
+uint64_t sn_pcache_hash_json(const char *text, size_t len);
+
+/* ---- the identity step (identity.c) --------------------------------------- */
+
+/* What the record scan collects for identity, alongside the row's fields.
+ * Spans point into the WAL record. */
+struct sn_ingest_facts {
+	struct sn_jspan data; /* the event object */
+	bool root_set;	      /* data has a root-level $set or $set_once */
+	bool has_set, has_set_once, has_unset;
+	bool odd_key;		  /* an escaped key: the scan cannot match it */
+	bool server_or_os_name;	  /* $is_server or $os_name present */
+	struct sn_jspan ppp;	  /* $process_person_profile */
+	struct sn_jspan groups;	  /* $groups */
+	uint32_t initial_present; /* bit k: sn_initial_keys[k] present */
+	struct sn_jspan initial[SN_INITIAL_NKEYS];
+};
+
+/* Notes a top-level property key of the event (called by the record scan
+ * for each key, with the value's span). */
+void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
+			 const struct sn_jspan *value);
+
+struct sn_ingest_identity;
+
+struct sn_ingest_identity_stats {
+	uint64_t fast, slow, readonly, dropped;
+	uint64_t deferred;	/* fast events whose §5.2 $set was deferred */
+	uint64_t person_writes; /* persons written by deferred-value flushes */
+	struct sn_pcache_stats cache;
+};
+
+int sn_ingest_identity_new(struct sn_ingest_identity **out, struct sn_persons *persons,
+			   size_t cache_entries, struct sn_err *err);
+void sn_ingest_identity_free(struct sn_ingest_identity *id);
+
+/* One event's identity: fills row->person_id and row->group[] (group texts
+ * live in the identity object until the next call) and sets *drop when the
+ * event must not be stored. apply = false is the replay of an event whose
+ * changes the person store already holds: nothing is written, the person id
+ * is the distinct id's current person (or its UUIDv5), which query-time
+ * overrides make equivalent to the one stamped the first time. apply = true
+ * opens the persons batch when the event needs SQLite. */
+int sn_ingest_identity_event(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
+			     const char *uuid_text, size_t uuid_len, struct sn_event_row *row,
+			     bool apply, bool *drop, struct sn_err *err);
+void sn_ingest_identity_get_stats(struct sn_ingest_identity *id,
+				  struct sn_ingest_identity_stats *st);
+
+/* Applies the pending §5.2 values to the store (before a batch commit). */
+int sn_ingest_identity_flush_pending(struct sn_ingest_identity *id, struct sn_err *err);
+
+/* Tests: the next n persons commits of store sink flushes fail after the
+ * parts were written, as a crash between the two would leave things. */
+void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n);
+
+#endif

@@ -1,0 +1,582 @@
+/*
+ * person_cache.c — the ingest worker's distinct-id cache: what it needs to
+ * know to decide, without SQLite, that an event changes no person.
+ *
+ *   dids:    (team, distinct id) ──▶ kind (person | no person), person uuid
+ *   persons: (team, person uuid) ──▶ §5.2 keys held (+ value hashes), $initial_* held
+ *   types:   (team, group type)  ──▶ group type index 0..4
+ *
+ * All three are open-addressing tables with linear probing over a
+ * power-of-two array at most half full, starting at 1024 slots and doubling
+ * as they fill (so memory follows use, not the configured maximum); deletion
+ * shifts the following run back (no tombstones, so a long-running cache
+ * never degrades). A person's entry is allocated apart (most slots are
+ * empty, and it is 216 bytes). dids and
+ * persons are bounded by max_entries and evict with the clock algorithm: each
+ * hit sets a reference bit, and the hand sweeping the array clears bits and
+ * takes the first entry whose bit was already clear. A backward shift can
+ * move an entry behind the hand, which only makes the order approximate.
+ * Group types are never evicted (at most 5 per team; a hard cap keeps them
+ * bounded, past which lookups simply miss).
+ *
+ * Invariants the identity step relies on (identity.c): a distinct id entry
+ * is used only while its person has an entry, and a person merged away loses
+ * its entry (its uuid is never live again), so a stale distinct id of a
+ * deleted person is never trusted. Person entries are filled only from the
+ * person's properties as the store returned them after an event.
+ *
+ * One thread (the ingest worker) owns the cache: no locking.
+ *
+ * Rejected: an LRU list. It needs two pointers per entry and a list update
+ * on every hit, the common case; clock needs one bit.
+ */
+#include "ingest/ingest_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_ENTRIES (256u * 1024)
+#define MAX_TYPES	65536
+#define INITIAL_SLOTS	1024 /* tables start small and double up to 2 * max slots */
+
+struct did_ent {
+	uint64_t h; /* 0 = empty slot (hashes are forced non-zero) */
+	int64_t team;
+	char *did;
+	uint32_t len;
+	uint8_t kind;
+	uint8_t ref;
+	uint8_t uuid[16];
+};
+
+struct person_ent {
+	uint64_t h;
+	int64_t team;
+	uint8_t uuid[16];
+	uint8_t ref;
+	struct sn_pcache_person *info;	/* malloc'd: most slots are empty */
+	struct sn_pcache_pending *pend; /* deferred §5.2 values (dirty), or NULL */
+};
+
+struct type_ent {
+	uint64_t h;
+	int64_t team;
+	char *type;
+	uint32_t len;
+	int index;
+};
+
+struct sn_pcache {
+	size_t max;
+	size_t max_cap; /* slots the tables may grow to: 2 * max, a power of two */
+	struct did_ent *dids;
+	size_t did_mask, ndids, did_hand;
+	struct person_ent *persons;
+	size_t person_mask, npersons, person_hand, ndirty;
+	struct type_ent *types;
+	size_t type_mask, ntypes;
+	uint64_t hits, misses, evictions, invalidations;
+};
+
+static uint64_t nz(uint64_t h)
+{
+	return h ? h : 1;
+}
+
+static uint64_t key_hash(int64_t team, const void *p, size_t len)
+{
+	return nz(sn_hash64(p, len) ^ ((uint64_t)team * 0x9E3779B97F4A7C15ull));
+}
+
+uint64_t sn_pcache_hash_string(const char *s, size_t len)
+{
+	return nz(sn_hash64(s, len) * 31 + 's');
+}
+
+uint64_t sn_pcache_hash_json(const char *text, size_t len)
+{
+	return nz(sn_hash64(text, len) * 31 + 'j');
+}
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t c = 16;
+	while (c < n)
+		c <<= 1;
+	return c;
+}
+
+int sn_pcache_new(struct sn_pcache **out, size_t max_entries, struct sn_err *err)
+{
+	struct sn_pcache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	c->max = max_entries ? max_entries : DEFAULT_ENTRIES;
+	c->max_cap = pow2_at_least(c->max * 2);
+	size_t cap = c->max_cap < INITIAL_SLOTS ? c->max_cap : INITIAL_SLOTS;
+	c->dids = calloc(cap, sizeof(*c->dids));
+	c->persons = calloc(cap, sizeof(*c->persons));
+	c->types = calloc(1024, sizeof(*c->types));
+	if (!c->dids || !c->persons || !c->types) {
+		sn_pcache_free(c);
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory for a %zu-entry person cache",
+				  c->max);
+	}
+	c->did_mask = c->person_mask = cap - 1;
+	c->type_mask = 1023;
+	*out = c;
+	return 0;
+}
+
+static void pend_free(struct sn_pcache_pending *pd)
+{
+	if (!pd)
+		return;
+	for (int k = 0; k < SN_INITIAL_NKEYS; k++)
+		free(pd->value[k]);
+	free(pd);
+}
+
+void sn_pcache_clear(struct sn_pcache *c)
+{
+	for (size_t i = 0; i <= c->did_mask; i++)
+		free(c->dids[i].did);
+	for (size_t i = 0; i <= c->person_mask; i++) {
+		pend_free(c->persons[i].pend);
+		free(c->persons[i].info);
+	}
+	c->ndirty = 0;
+	memset(c->dids, 0, (c->did_mask + 1) * sizeof(*c->dids));
+	memset(c->persons, 0, (c->person_mask + 1) * sizeof(*c->persons));
+	c->ndids = c->npersons = 0;
+	c->invalidations++;
+}
+
+void sn_pcache_free(struct sn_pcache *c)
+{
+	if (!c)
+		return;
+	if (c->dids)
+		for (size_t i = 0; i <= c->did_mask; i++)
+			free(c->dids[i].did);
+	if (c->types)
+		for (size_t i = 0; i <= c->type_mask; i++)
+			free(c->types[i].type);
+	if (c->persons)
+		for (size_t i = 0; i <= c->person_mask; i++) {
+			pend_free(c->persons[i].pend);
+			free(c->persons[i].info);
+		}
+	free(c->dids);
+	free(c->persons);
+	free(c->types);
+	free(c);
+}
+
+/* ---- distinct ids ---------------------------------------------------------------- */
+
+static size_t did_find(struct sn_pcache *c, uint64_t h, int64_t team, const char *did, size_t len,
+		       bool *found)
+{
+	size_t i = h & c->did_mask;
+	for (;; i = (i + 1) & c->did_mask) {
+		struct did_ent *e = &c->dids[i];
+		if (!e->h) {
+			*found = false;
+			return i;
+		}
+		if (e->h == h && e->team == team && e->len == len && !memcmp(e->did, did, len)) {
+			*found = true;
+			return i;
+		}
+	}
+}
+
+/* Removes slot i and shifts the rest of its run back over the hole. */
+static void did_delete(struct sn_pcache *c, size_t i)
+{
+	free(c->dids[i].did);
+	c->dids[i].h = 0;
+	c->dids[i].did = NULL;
+	c->ndids--;
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & c->did_mask;
+		struct did_ent *e = &c->dids[j];
+		if (!e->h)
+			return;
+		size_t home = e->h & c->did_mask;
+		/* e may move to i if its home is not in (i, j]. */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			c->dids[i] = *e;
+			e->h = 0;
+			e->did = NULL;
+			i = j;
+		}
+	}
+}
+
+int sn_pcache_get_did(struct sn_pcache *c, int64_t team, const char *did, size_t len,
+		      enum sn_pcache_kind *kind, uint8_t uuid[16])
+{
+	bool found;
+	size_t i = did_find(c, key_hash(team, did, len), team, did, len, &found);
+	if (!found) {
+		c->misses++;
+		return 0;
+	}
+	struct did_ent *e = &c->dids[i];
+	e->ref = 1;
+	*kind = e->kind;
+	memcpy(uuid, e->uuid, 16);
+	c->hits++;
+	return 1;
+}
+
+static void did_evict_one(struct sn_pcache *c)
+{
+	for (;;) {
+		size_t i = c->did_hand++ & c->did_mask;
+		struct did_ent *e = &c->dids[i];
+		if (!e->h)
+			continue;
+		if (e->ref) {
+			e->ref = 0;
+			continue;
+		}
+		did_delete(c, i);
+		c->evictions++;
+		return;
+	}
+}
+
+/* Doubles a table when it is half full and may still grow: entries are
+ * reinserted at their home position in the larger array. A failed
+ * allocation keeps the old table (eviction then bounds it). */
+static void did_grow(struct sn_pcache *c)
+{
+	size_t cap = c->did_mask + 1;
+	if ((c->ndids + 1) * 2 <= cap || cap >= c->max_cap)
+		return;
+	struct did_ent *nt = calloc(cap * 2, sizeof(*nt));
+	if (!nt)
+		return;
+	for (size_t i = 0; i < cap; i++) {
+		if (!c->dids[i].h)
+			continue;
+		size_t j = c->dids[i].h & (cap * 2 - 1);
+		while (nt[j].h)
+			j = (j + 1) & (cap * 2 - 1);
+		nt[j] = c->dids[i];
+	}
+	free(c->dids);
+	c->dids = nt;
+	c->did_mask = cap * 2 - 1;
+}
+
+static void person_grow(struct sn_pcache *c)
+{
+	size_t cap = c->person_mask + 1;
+	if ((c->npersons + 1) * 2 <= cap || cap >= c->max_cap)
+		return;
+	struct person_ent *nt = calloc(cap * 2, sizeof(*nt));
+	if (!nt)
+		return;
+	for (size_t i = 0; i < cap; i++) {
+		if (!c->persons[i].h)
+			continue;
+		size_t j = c->persons[i].h & (cap * 2 - 1);
+		while (nt[j].h)
+			j = (j + 1) & (cap * 2 - 1);
+		nt[j] = c->persons[i];
+	}
+	free(c->persons);
+	c->persons = nt;
+	c->person_mask = cap * 2 - 1;
+}
+
+int sn_pcache_put_did(struct sn_pcache *c, int64_t team, const char *did, size_t len,
+		      enum sn_pcache_kind kind, const uint8_t uuid[16])
+{
+	if (len > UINT32_MAX)
+		return SN_ERR_TOO_BIG;
+	uint64_t h = key_hash(team, did, len);
+	bool found;
+	size_t i = did_find(c, h, team, did, len, &found);
+	if (!found) {
+		if (c->ndids < c->max && (c->ndids + 1) * 2 > c->did_mask + 1) {
+			did_grow(c);
+			i = did_find(c, h, team, did, len, &found);
+		}
+		if (c->ndids >= c->max || (c->ndids + 1) * 2 > c->did_mask + 1) {
+			did_evict_one(c);
+			i = did_find(c, h, team, did, len, &found);
+		}
+		char *copy = malloc(len ? len : 1);
+		if (!copy)
+			return SN_ERR_NOMEM;
+		memcpy(copy, did, len);
+		c->dids[i] =
+		    (struct did_ent){.h = h, .team = team, .did = copy, .len = (uint32_t)len};
+		c->ndids++;
+	}
+	c->dids[i].kind = (uint8_t)kind;
+	c->dids[i].ref = 0;
+	memcpy(c->dids[i].uuid, uuid, 16);
+	return 0;
+}
+
+void sn_pcache_drop_did(struct sn_pcache *c, int64_t team, const char *did, size_t len)
+{
+	bool found;
+	size_t i = did_find(c, key_hash(team, did, len), team, did, len, &found);
+	if (found) {
+		did_delete(c, i);
+		c->invalidations++;
+	}
+}
+
+/* ---- persons --------------------------------------------------------------------------- */
+
+static size_t person_find(struct sn_pcache *c, uint64_t h, int64_t team, const uint8_t uuid[16],
+			  bool *found)
+{
+	size_t i = h & c->person_mask;
+	for (;; i = (i + 1) & c->person_mask) {
+		struct person_ent *e = &c->persons[i];
+		if (!e->h) {
+			*found = false;
+			return i;
+		}
+		if (e->h == h && e->team == team && !memcmp(e->uuid, uuid, 16)) {
+			*found = true;
+			return i;
+		}
+	}
+}
+
+static void person_delete(struct sn_pcache *c, size_t i)
+{
+	if (c->persons[i].pend) {
+		pend_free(c->persons[i].pend);
+		c->ndirty--;
+	}
+	free(c->persons[i].info);
+	c->persons[i].h = 0;
+	c->persons[i].pend = NULL;
+	c->persons[i].info = NULL;
+	c->npersons--;
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & c->person_mask;
+		struct person_ent *e = &c->persons[j];
+		if (!e->h)
+			return;
+		size_t home = e->h & c->person_mask;
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			c->persons[i] = *e;
+			e->h = 0;
+			e->pend = NULL;
+			e->info = NULL;
+			i = j;
+		}
+	}
+}
+
+struct sn_pcache_person *sn_pcache_get_person(struct sn_pcache *c, int64_t team,
+					      const uint8_t uuid[16])
+{
+	bool found;
+	size_t i = person_find(c, key_hash(team, uuid, 16), team, uuid, &found);
+	if (!found)
+		return NULL;
+	c->persons[i].ref = 1;
+	return c->persons[i].info;
+}
+
+int sn_pcache_put_person(struct sn_pcache *c, int64_t team, const uint8_t uuid[16],
+			 const struct sn_pcache_person *info)
+{
+	uint64_t h = key_hash(team, uuid, 16);
+	bool found;
+	size_t i = person_find(c, h, team, uuid, &found);
+	if (!found) {
+		if (c->npersons < c->max && (c->npersons + 1) * 2 > c->person_mask + 1) {
+			person_grow(c);
+			i = person_find(c, h, team, uuid, &found);
+		}
+		if (c->npersons >= c->max || (c->npersons + 1) * 2 > c->person_mask + 1) {
+			/* Dirty entries are skipped; the identity step keeps them
+			 * under half the table, so two sweeps always find one. */
+			size_t budget = 2 * (c->person_mask + 1) + 2;
+			for (;;) {
+				if (!budget--)
+					return SN_ERR_TOO_BIG;
+				size_t k = c->person_hand++ & c->person_mask;
+				struct person_ent *e = &c->persons[k];
+				if (!e->h || e->pend)
+					continue;
+				if (e->ref) {
+					e->ref = 0;
+					continue;
+				}
+				person_delete(c, k);
+				c->evictions++;
+				break;
+			}
+			i = person_find(c, h, team, uuid, &found);
+		}
+		struct sn_pcache_person *copy = malloc(sizeof(*copy));
+		if (!copy)
+			return SN_ERR_NOMEM;
+		c->persons[i].h = h;
+		c->persons[i].team = team;
+		memcpy(c->persons[i].uuid, uuid, 16);
+		c->persons[i].info = copy;
+		c->npersons++;
+	}
+	c->persons[i].ref = 0;
+	*c->persons[i].info = *info;
+	return 0;
+}
+
+void sn_pcache_drop_person(struct sn_pcache *c, int64_t team, const uint8_t uuid[16])
+{
+	bool found;
+	size_t i = person_find(c, key_hash(team, uuid, 16), team, uuid, &found);
+	if (found) {
+		person_delete(c, i);
+		c->invalidations++;
+	}
+}
+
+/* ---- deferred values ------------------------------------------------------------------- */
+
+int sn_pcache_set_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16], int key,
+			  const char *value, size_t len)
+{
+	bool found;
+	size_t i = person_find(c, key_hash(team, uuid, 16), team, uuid, &found);
+	if (!found || key < 0 || key >= SN_INITIAL_NKEYS)
+		return SN_ERR_NOT_FOUND;
+	struct person_ent *e = &c->persons[i];
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return SN_ERR_NOMEM;
+	memcpy(copy, value, len);
+	copy[len] = 0;
+	if (!e->pend) {
+		e->pend = calloc(1, sizeof(*e->pend));
+		if (!e->pend) {
+			free(copy);
+			return SN_ERR_NOMEM;
+		}
+		c->ndirty++;
+	}
+	free(e->pend->value[key]);
+	e->pend->value[key] = copy;
+	e->pend->mask |= 1u << key;
+	return 0;
+}
+
+static int take(struct sn_pcache *c, struct person_ent *e, sn_pcache_pending_fn fn, void *ctx)
+{
+	int rc = fn(ctx, e->team, e->uuid, e->pend);
+	if (rc)
+		return rc; /* kept: the next flush retries */
+	pend_free(e->pend);
+	e->pend = NULL;
+	c->ndirty--;
+	return 0;
+}
+
+int sn_pcache_take_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16],
+			   sn_pcache_pending_fn fn, void *ctx)
+{
+	if (!c->ndirty)
+		return 0;
+	bool found;
+	size_t i = person_find(c, key_hash(team, uuid, 16), team, uuid, &found);
+	if (!found || !c->persons[i].pend)
+		return 0;
+	return take(c, &c->persons[i], fn, ctx);
+}
+
+int sn_pcache_take_all_pending(struct sn_pcache *c, sn_pcache_pending_fn fn, void *ctx)
+{
+	int ret = 0;
+	for (size_t i = 0; c->ndirty && i <= c->person_mask; i++) {
+		if (!c->persons[i].h || !c->persons[i].pend)
+			continue;
+		if ((ret = take(c, &c->persons[i], fn, ctx)))
+			break;
+	}
+	return ret;
+}
+
+size_t sn_pcache_ndirty(struct sn_pcache *c)
+{
+	return c->ndirty;
+}
+
+/* ---- group types ------------------------------------------------------------------------- */
+
+int sn_pcache_get_group_type(struct sn_pcache *c, int64_t team, const char *type, size_t len)
+{
+	uint64_t h = key_hash(team, type, len);
+	for (size_t i = h & c->type_mask;; i = (i + 1) & c->type_mask) {
+		struct type_ent *e = &c->types[i];
+		if (!e->h)
+			return -1;
+		if (e->h == h && e->team == team && e->len == len && !memcmp(e->type, type, len))
+			return e->index;
+	}
+}
+
+static void type_insert(struct type_ent *tab, size_t mask, struct type_ent ent)
+{
+	size_t i = ent.h & mask;
+	while (tab[i].h)
+		i = (i + 1) & mask;
+	tab[i] = ent;
+}
+
+void sn_pcache_put_group_type(struct sn_pcache *c, int64_t team, const char *type, size_t len,
+			      int index)
+{
+	if (sn_pcache_get_group_type(c, team, type, len) >= 0 || c->ntypes >= MAX_TYPES)
+		return;
+	if ((c->ntypes + 1) * 2 > c->type_mask + 1) {
+		size_t ncap = (c->type_mask + 1) * 2;
+		struct type_ent *nt = calloc(ncap, sizeof(*nt));
+		if (!nt)
+			return; /* stays uncached: lookups miss and take the slow path */
+		for (size_t i = 0; i <= c->type_mask; i++)
+			if (c->types[i].h)
+				type_insert(nt, ncap - 1, c->types[i]);
+		free(c->types);
+		c->types = nt;
+		c->type_mask = ncap - 1;
+	}
+	char *copy = malloc(len ? len : 1);
+	if (!copy)
+		return;
+	memcpy(copy, type, len);
+	type_insert(c->types, c->type_mask,
+		    (struct type_ent){.h = key_hash(team, type, len),
+				      .team = team,
+				      .type = copy,
+				      .len = (uint32_t)len,
+				      .index = index});
+	c->ntypes++;
+}
+
+void sn_pcache_get_stats(struct sn_pcache *c, struct sn_pcache_stats *st)
+{
+	st->hits = c->hits;
+	st->misses = c->misses;
+	st->evictions = c->evictions;
+	st->invalidations = c->invalidations;
+	st->distinct_ids = c->ndids;
+	st->persons = c->npersons;
+}

@@ -1,0 +1,312 @@
+// Identity at ingestion, seen from outside: events sent with the real
+// posthog-node SDK (and raw /batch requests for the load test) must produce
+// PostHog's person graph, visible through the persons REST API
+// (/api/projects/:id/persons/...). Person ids stamped on events are checked
+// through the query API when the executor can read them; today it cannot
+// (events.person_id and $group_N are not in the embedded executor yet), so
+// those checks report themselves skipped rather than pass vacuously.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { PostHog } from 'posthog-node';
+import { startServer, cleanup, post, sleep, TOKEN, API_KEY } from './lib.mjs';
+
+let srv;
+const H = { Authorization: `Bearer ${API_KEY}` };
+before(async () => { srv = await startServer(); });
+after(async () => { await srv.stop(); cleanup(srv.dataDir); });
+
+async function get(path) {
+  const res = await fetch(`${srv.url}${path}`, { headers: H });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, json, text };
+}
+
+async function personOf(did) {
+  const r = await get(`/api/projects/1/persons/?distinct_id=${encodeURIComponent(did)}`);
+  assert.equal(r.status, 200, r.text);
+  return r.json.results[0] || null;
+}
+
+// Ingestion runs behind capture: poll until check() holds (or fail with its
+// last error).
+async function eventually(check, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try { return await check(); } catch (e) {
+      if (Date.now() > end) throw e;
+      await sleep(100);
+    }
+  }
+}
+
+function sdk() {
+  const errors = [];
+  const client = new PostHog(TOKEN, { host: srv.url, flushAt: 1000, flushInterval: 60000, fetchRetryCount: 0 });
+  client.on('error', (e) => errors.push(e));
+  return { client, errors };
+}
+
+async function query(q) {
+  return post(`${srv.url}/api/projects/1/query/`, JSON.stringify({ query: { kind: 'HogQLQuery', query: q } }), H);
+}
+
+test('anonymous then identified: one person, properties, $set_once, $unset', async () => {
+  const { client, errors } = sdk();
+  client.capture({ distinctId: 'anon-1', event: '$pageview', properties: { $browser: 'Firefox', $current_url: 'https://x.test/a', utm_source: 'news' } });
+  client.capture({ distinctId: 'anon-1', event: 'clicked', properties: { $set_once: { first_seen: 'a' } } });
+  client.capture({ distinctId: 'user-1', event: '$identify', properties: { $anon_distinct_id: 'anon-1', $set: { email: 'one@example.com', plan: 'free' } } });
+  client.capture({ distinctId: 'user-1', event: 'clicked', properties: { $set_once: { first_seen: 'b' }, $set: { plan: 'pro' } } });
+  client.capture({ distinctId: 'user-1', event: 'clicked', properties: { $unset: ['utm_source'] } });
+  await client.shutdown();
+  assert.deepEqual(errors, []);
+  const p = await eventually(async () => {
+    const x = await personOf('user-1');
+    assert.ok(x, 'user-1 has a person');
+    assert.equal(x.properties.plan, 'pro');
+    assert.equal(x.properties.utm_source, undefined);
+    return x;
+  });
+  assert.deepEqual(p.distinct_ids, ['anon-1', 'user-1']);
+  assert.equal(p.is_identified, true);
+  assert.equal(p.name, 'one@example.com');
+  assert.equal(p.id, p.uuid);
+  assert.equal(p.properties.email, 'one@example.com');
+  assert.equal(p.properties.first_seen, 'a', '$set_once does not overwrite');
+  assert.equal(p.properties.$initial_browser, 'Firefox');
+  assert.equal(p.properties.$initial_utm_source, 'news');
+  assert.equal(p.properties.$current_url, 'https://x.test/a');
+  assert.match(p.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal((await personOf('anon-1')).uuid, p.uuid);
+
+  // One person by uuid, and the same through search and property filters.
+  const one = await get(`/api/projects/1/persons/${p.uuid}/`);
+  assert.equal(one.status, 200);
+  assert.deepEqual(one.json, p);
+  const s = await get('/api/projects/1/persons/?search=ONE@example');
+  assert.deepEqual(s.json.results.map((x) => x.uuid), [p.uuid]);
+  const f = await get(`/api/projects/1/persons/?properties=${encodeURIComponent(JSON.stringify([{ key: 'plan', value: 'pro', operator: 'exact', type: 'person' }]))}`);
+  assert.equal(f.status, 200, f.text);
+  assert.deepEqual(f.json.results.map((x) => x.uuid), [p.uuid]);
+
+  // Writes go through ingestion and show up shortly after.
+  let r = await post(`${srv.url}/api/projects/1/persons/${p.uuid}/update_property/`, JSON.stringify({ key: 'tier', value: 3 }), H);
+  assert.equal(r.status, 202, r.text);
+  r = await post(`${srv.url}/api/projects/1/persons/${p.uuid}/delete_property/`, JSON.stringify({ $unset: 'plan' }), H);
+  assert.equal(r.status, 201, r.text);
+  await eventually(async () => {
+    const x = (await get(`/api/projects/1/persons/${p.uuid}/`)).json;
+    assert.equal(x.properties.tier, 3);
+    assert.equal(x.properties.plan, undefined);
+  });
+
+  // Unknown person, other project, no key: never data.
+  assert.equal((await get('/api/projects/1/persons/00000000-0000-0000-0000-000000000000/')).status, 404);
+  const other = await get(`/api/projects/2/persons/${p.uuid}/`);
+  assert.ok(other.status === 403 || other.status === 404, other.text);
+  assert.ok(!other.text.includes('one@example.com'));
+  const anon = await fetch(`${srv.url}/api/projects/1/persons/`);
+  assert.equal(anon.status, 401);
+});
+
+test('alias chains, merge refusal and $merge_dangerously', async () => {
+  const { client, errors } = sdk();
+  client.alias({ distinctId: 'chain-a', alias: 'chain-b' });
+  client.alias({ distinctId: 'chain-b', alias: 'chain-c' });
+  client.capture({ distinctId: 'ua', event: '$identify', properties: { $anon_distinct_id: 'aa' } });
+  client.capture({ distinctId: 'ub', event: '$identify', properties: { $anon_distinct_id: 'ab' } });
+  // Two identified persons: $identify must not merge them.
+  client.capture({ distinctId: 'ua', event: '$identify', properties: { $anon_distinct_id: 'ub' } });
+  client.capture({ distinctId: 'ua', event: 'after-refusal' });
+  client.capture({ distinctId: 'ub', event: 'after-refusal' });
+  await client.shutdown();
+  assert.deepEqual(errors, []);
+  await eventually(async () => {
+    const c = await personOf('chain-c');
+    assert.ok(c);
+    assert.deepEqual([...c.distinct_ids].sort(), ['chain-a', 'chain-b', 'chain-c']);
+    const a = await personOf('ua'), b = await personOf('ub');
+    assert.ok(a && b);
+    assert.notEqual(a.uuid, b.uuid, 'identified persons are not merged by $identify');
+    assert.deepEqual(a.distinct_ids, ['ua', 'aa']);
+    assert.deepEqual(b.distinct_ids, ['ub', 'ab']);
+  });
+
+  const m = sdk();
+  m.client.capture({ distinctId: 'ua', event: '$merge_dangerously', properties: { alias: 'ub' } });
+  m.client.capture({ distinctId: 'ab', event: 'after-merge' });
+  m.client.capture({ distinctId: 'ua', event: 'after-merge' });
+  await m.client.shutdown();
+  assert.deepEqual(m.errors, []);
+  const merged = await eventually(async () => {
+    const a = await personOf('ab');
+    assert.ok(a);
+    assert.deepEqual([...a.distinct_ids].sort(), ['aa', 'ab', 'ua', 'ub']);
+    return a;
+  });
+  assert.equal((await personOf('ub')).uuid, merged.uuid);
+
+  // Events sent after the merge carry the merged person's id. Events before
+  // it need the query-time overrides (not in the executor yet), so they are
+  // not asserted here.
+  const q = await eventually(async () => {
+    const r = await query("SELECT distinct_id, person_id FROM events WHERE event = 'after-merge'");
+    if (r.status === 200) assert.equal(r.json.results.length, 2);
+    return r;
+  });
+  if (q.status !== 200) {
+    assert.match(q.text, /not supported yet/);
+    test.skip?.('the executor does not read events.person_id yet');
+    return;
+  }
+  for (const [, pid] of q.json.results) assert.equal(pid, merged.uuid);
+});
+
+test('personless events create no person; $groupidentify and $groups are accepted', async () => {
+  const { client, errors } = sdk();
+  client.capture({ distinctId: 'ghost-1', event: 'viewed', properties: { $process_person_profile: false, $set: { should: 'not' } } });
+  client.capture({ distinctId: 'ghost-1', event: '$identify', properties: { $process_person_profile: false, $anon_distinct_id: 'ghost-2' } });
+  client.groupIdentify({ groupType: 'company', groupKey: 'acme', properties: { name: 'Acme' } });
+  client.capture({ distinctId: 'grouped-1', event: 'grouped', groups: { company: 'acme' } });
+  client.capture({ distinctId: 'marker', event: 'marker' });
+  await client.shutdown();
+  assert.deepEqual(errors, []);
+  await eventually(async () => assert.ok(await personOf('marker')));
+  assert.equal(await personOf('ghost-1'), null);
+  assert.equal(await personOf('ghost-2'), null, 'the personless $identify was dropped');
+  assert.ok(await personOf('grouped-1'));
+  const r = await query("SELECT $group_0 FROM events WHERE event = 'grouped'");
+  if (r.status === 200) assert.deepEqual(r.json.results, [['acme']]);
+  else assert.match(r.text, /not supported yet/); // the executor does not read $group_N yet
+});
+
+// A seeded PRNG so a failure reproduces.
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32; };
+}
+
+// PostHog's identity rules (spec §4.2) over distinct ids, in event order.
+class Model {
+  constructor() { this.of = new Map(); this.next = 0; }
+  create(ids, identified) {
+    const p = { id: this.next++, ids: new Set(ids), identified };
+    for (const d of ids) this.of.set(d, p);
+    return p;
+  }
+  event(did) { if (!this.of.has(did)) this.create([did], false); }
+  merge(into, other, dangerously = false) {
+    if (into === other) { this.event(into); return; }
+    const ip = this.of.get(into), op = this.of.get(other);
+    let person;
+    if (op && !ip) { op.ids.add(into); this.of.set(into, op); person = op; }
+    else if (ip && !op) { ip.ids.add(other); this.of.set(other, ip); person = ip; }
+    else if (ip && op) {
+      person = ip;
+      if (ip !== op && (dangerously || !op.identified)) {
+        for (const d of op.ids) { ip.ids.add(d); this.of.set(d, ip); }
+      }
+    } else person = this.create([into, other], true);
+    person.identified = true;
+  }
+  groups() {
+    return [...new Set(this.of.values())].map((p) => [...p.ids].sort().join(',')).sort();
+  }
+}
+
+function plan(clients, idsPer, opsPer, seed) {
+  const plans = [];
+  for (let c = 0; c < clients; c++) {
+    const r = rng(seed + c);
+    const id = () => `c${c}-${Math.floor(r() * idsPer)}`;
+    const evs = [];
+    for (let i = 0; i < idsPer; i++) evs.push({ event: 'seen', distinct_id: `c${c}-${i}`, properties: {} });
+    for (let i = 0; i < opsPer; i++) {
+      const x = r();
+      const a = id(), b = id();
+      if (x < 0.5) evs.push({ event: 'pv', distinct_id: a, properties: { $browser: r() < 0.5 ? 'Chrome' : 'Safari', $pathname: `/p${Math.floor(r() * 5)}` } });
+      else if (x < 0.8) evs.push({ event: '$identify', distinct_id: a, properties: { $anon_distinct_id: b } });
+      else evs.push({ event: '$create_alias', distinct_id: a, properties: { alias: b } });
+    }
+    plans.push(evs);
+  }
+  return plans;
+}
+
+function modelOf(plans) {
+  // The model sees each client's events in its order; clients use disjoint
+  // ids, so the interleaving between clients cannot change the outcome.
+  const model = new Model();
+  for (const evs of plans) {
+    for (const e of evs) {
+      if (e.event === '$identify') model.merge(e.distinct_id, e.properties.$anon_distinct_id);
+      else if (e.event === '$create_alias') model.merge(e.distinct_id, e.properties.alias);
+      else model.event(e.distinct_id);
+    }
+  }
+  return model.groups();
+}
+
+// Sends each client's events in order, then a marker event per client.
+async function send(server, plans, tag) {
+  await Promise.all(plans.map(async (evs, c) => {
+    const all = [...evs, { event: 'done', distinct_id: `marker-${tag}-${c}`, properties: {} }];
+    for (let i = 0; i < all.length; i += 50) {
+      const r = await post(`${server.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch: all.slice(i, i + 50) }), { 'Content-Type': 'application/json' });
+      assert.equal(r.status, 200, r.text);
+    }
+  }));
+}
+
+// The person graph over the clients' ids, once ingestion has passed every
+// client's marker (it runs in WAL order, so everything before is applied).
+async function graph(server, want, tag, nclients) {
+  await eventually(async () => {
+    for (let c = 0; c < nclients; c++) {
+      const res = await fetch(`${server.url}/api/projects/1/persons/?distinct_id=marker-${tag}-${c}`, { headers: H });
+      assert.equal((await res.json()).results.length, 1);
+    }
+  }, 30000);
+  const wantIds = want.reduce((n, g) => n + g.split(',').length, 0);
+  return eventually(async () => {
+    const out = [];
+    let url = '/api/projects/1/persons/?limit=500';
+    while (url) {
+      const res = await fetch(`${server.url}${url}`, { headers: H });
+      const j = await res.json();
+      assert.equal(res.status, 200);
+      for (const p of j.results) {
+        const ids = p.distinct_ids.filter((d) => /^c\d-/.test(d));
+        if (ids.length) out.push(ids.sort().join(','));
+      }
+      url = j.next ? new URL(j.next).pathname + new URL(j.next).search : null;
+    }
+    assert.equal(out.reduce((n, g) => n + g.split(',').length, 0), wantIds);
+    return out.sort();
+  }, 30000);
+}
+
+test('kill -9 while ingesting: after a restart the person graph still matches the model', async () => {
+  const plans = plan(3, 400, 600, 7000);
+  const want = modelOf(plans);
+  const s1 = await startServer();
+  try {
+    await send(s1, plans, 'k'); // every batch acknowledged: durable in the WAL
+    await s1.stop('SIGKILL');
+    const s2 = await startServer({ dataDir: s1.dataDir });
+    try {
+      const got = await graph(s2, want, 'k', plans.length);
+      assert.deepEqual(got, want);
+    } finally { await s2.stop(); }
+  } finally { cleanup(s1.dataDir); }
+});
+
+test('interleaved load: thousands of distinct ids from concurrent clients match the model', async () => {
+  const plans = plan(4, 500, 700, 1000);
+  const want = modelOf(plans);
+  await send(srv, plans, 'l');
+  const got = await graph(srv, want, 'l', plans.length);
+  assert.equal(got.length, want.length);
+  assert.deepEqual(got, want);
+});
