@@ -430,6 +430,11 @@ static bool desugared_call(struct pr *p, const node_t *n)
 		return true;
 	}
 	if (named(n, "concat") && a->n >= 2) {
+		/* A first piece that would need parentheses (an f-string hole
+		 * holding `a =~ b`) would start the text with '(', which after
+		 * NOT reads as a call; its f-string spelling does not. */
+		if (prec(a->items[0]) < P_ADD && try_fstring(p, n))
+			return true;
 		for (size_t i = 0; i < a->n; i++)
 			if (named(a->items[i], "concat")) {
 				if (try_fstring(p, n))

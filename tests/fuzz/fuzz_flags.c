@@ -1,4 +1,5 @@
-// fuzz-sources: src/base/*.c src/flags/*.c
+// fuzz-sources: src/base/*.c src/flags/compile.c src/flags/dates.c src/flags/eval.c
+// fuzz-sources: src/flags/match.c src/flags/semver.c src/flags/tz.c
 /*
  * fuzz_flags.c — libFuzzer target for flag definitions: the input is the
  * JSON of one flag definition (or a whole local-evaluation document, or a
