@@ -537,7 +537,15 @@ static void call(struct pr *p, const node_t *n)
 	out(p, n->name);
 	outc(p, '(');
 	if (n->has_list2) {
-		list(p, &n->list2);
+		/* Parameters first: f(distinct())(x) would read as f(DISTINCT ...). */
+		for (size_t i = 0; i < n->list2.n; i++) {
+			if (i)
+				out(p, ", ");
+			if (i == 0)
+				expr_not_distinct(p, n->list2.items[i]);
+			else
+				expr(p, n->list2.items[i], P_ALIAS);
+		}
 		out(p, ")(");
 	}
 	if (n->flag)
@@ -849,6 +857,9 @@ static void expr_inner(struct pr *p, const node_t *n)
 		break;
 	case SN_HQ_TYPE_CAST:
 	case SN_HQ_TRY_CAST:
+		/* Glued quoted tokens may re-tokenise differently (file comment). */
+		if (strpbrk(n->name, "'\"`"))
+			p->lossy = true;
 		if (n->kind == SN_HQ_TYPE_CAST &&
 		    (!strchr(n->name, '(') || !balanced_type(n->name))) {
 			postfix_operand(p, n->a);
