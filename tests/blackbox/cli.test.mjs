@@ -262,6 +262,7 @@ test('first start prints the credentials once; bootstrap env values are used', a
   const srv = await startServer();
   const d = srv.dataDir;
   try {
+    await srv.waitStdout(/admin password:/);
     assert.match(srv.stdout, new RegExp(`project API key \\(SDKs\\):\\s+${TOKEN}\\n`));
     assert.match(srv.stdout, new RegExp(`personal API key \\(API\\):\\s+${API_KEY}\\n`));
     assert.match(srv.stdout, /admin login:\s+admin@example\.com/);
@@ -278,12 +279,16 @@ test('first start prints the credentials once; bootstrap env values are used', a
       assert.equal(await sendOne(again.url, TOKEN), 200, 'the first token still works');
       assert.equal(await sendOne(again.url, 'phc_some_other_token'), 401, 'the later bootstrap value was not applied');
     } finally { await again.stop(); }
-  } finally { cleanup(d); }
+  } finally {
+    await srv.stop(); // no-op once stopped; a failed assertion must not leak the server
+    cleanup(d);
+  }
 });
 
 test('without bootstrap env a token, key and password are generated and work', async () => {
   const srv = await startServer({ env: { SNOUT_BOOTSTRAP_TOKEN: '', SNOUT_BOOTSTRAP_API_KEY: '', SNOUT_BOOTSTRAP_EMAIL: '', SNOUT_BOOTSTRAP_PASSWORD: '' } });
   try {
+    await srv.waitStdout(/admin password:/);
     const tok = /project API key \(SDKs\):\s+(phc_\S+)/.exec(srv.stdout)?.[1];
     assert.ok(tok, srv.stdout);
     assert.notEqual(tok, TOKEN);

@@ -50,6 +50,13 @@ export async function startServer(opts = {}) {
     url: `http://127.0.0.1:${port}`,
     get stdout() { return stdout; },
     get stderr() { return stderr; },
+    // stdout and stderr are separate pipes: what the server printed to
+    // stdout before its "listening" line on stderr may still be in flight.
+    async waitStdout(re, ms = 10000) {
+      const until = Date.now() + ms;
+      while (!re.test(stdout) && Date.now() < until) await sleep(20);
+      return stdout;
+    },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return exited;
       child.kill(signal);
