@@ -81,8 +81,9 @@ typedef void (*sn_http_handler)(struct sn_http_request *req, void *ctx);
 struct sn_http_route {
 	const char *name; /* metrics/log label, e.g. "capture" */
 	unsigned methods; /* SN_GET | SN_POST ... */
-	const char *path;
-	size_t body_max; /* bytes; 0 = no body accepted beyond 64 KiB */
+	const char *path; /* exact (trailing '/' optional); `*` at the end: any rest;
+			   * `*` elsewhere: one non-empty segment */
+	size_t body_max;  /* bytes; 0 = no body accepted beyond 64 KiB */
 	sn_http_handler handler;
 	void *ctx;
 };
@@ -100,6 +101,9 @@ struct sn_http_options {
  * routes array must outlive the server. */
 int sn_http_start(struct sn_http_server **out, const struct sn_http_options *opt,
 		  const struct sn_http_route *routes, size_t nroutes, struct sn_err *err);
+/* Whether a route's path pattern matches a request path (see
+ * sn_http_route.path). Pure; exposed for tests. */
+bool sn_http_path_matches(const char *pattern, const char *path);
 /* The bound port (useful with port 0). */
 unsigned sn_http_port(struct sn_http_server *s);
 /* Stops accepting new connections (closes the listening socket); in-flight

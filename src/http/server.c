@@ -109,17 +109,33 @@ static enum sn_http_method parse_method(const char *m)
 	return 0;
 }
 
-static bool path_matches(const char *pattern, const char *path)
+/* A pattern is a path where a final `*` matches any rest (a prefix route)
+ * and a `*` followed by more pattern matches exactly one non-empty segment,
+ * so one route can name /api/projects/<id>/query/ for every id; otherwise a
+ * trailing '/' on either side is optional. */
+bool sn_http_path_matches(const char *pat, const char *path)
 {
-	size_t pl = strlen(pattern);
-	if (pl && pattern[pl - 1] == '*')
-		return strncmp(path, pattern, pl - 1) == 0;
-	size_t n = strlen(path);
-	if (n > 1 && path[n - 1] == '/')
-		n--;
-	if (pl > 1 && pattern[pl - 1] == '/')
-		pl--;
-	return n == pl && strncmp(path, pattern, n) == 0;
+	for (;;) {
+		if (*pat == '*') {
+			if (pat[1] == 0)
+				return true;
+			size_t seg = strcspn(path, "/");
+			if (seg == 0)
+				return false;
+			path += seg;
+			pat++;
+			continue;
+		}
+		if (*pat == 0 || *path == 0 || *pat != *path)
+			break;
+		pat++;
+		path++;
+	}
+	if (*pat == 0)
+		return *path == 0 || (path[0] == '/' && path[1] == 0);
+	if (*path == 0)
+		return pat[0] == '/' && pat[1] == 0;
+	return false;
 }
 
 static const struct sn_http_route *find_route(struct sn_http_server *s, const char *path,
@@ -127,7 +143,7 @@ static const struct sn_http_route *find_route(struct sn_http_server *s, const ch
 {
 	*path_found = false;
 	for (size_t i = 0; i < s->nroutes; i++) {
-		if (!path_matches(s->routes[i].path, path))
+		if (!sn_http_path_matches(s->routes[i].path, path))
 			continue;
 		*path_found = true;
 		if (s->routes[i].methods & m)

@@ -987,9 +987,41 @@ static void test_lzstring_crafted_streams(void **state)
 	sn_buf_release(&b);
 }
 
+static void test_route_patterns(void **state)
+{
+	(void)state;
+	/* exact, trailing slash optional on either side */
+	assert_true(sn_http_path_matches("/_health", "/_health"));
+	assert_true(sn_http_path_matches("/_health", "/_health/"));
+	assert_true(sn_http_path_matches("/e/", "/e"));
+	assert_true(sn_http_path_matches("/", "/"));
+	assert_false(sn_http_path_matches("/e/", "/e/x"));
+	assert_false(sn_http_path_matches("/e", "/ee"));
+	assert_false(sn_http_path_matches("/e", "/e//"));
+	/* a final '*' is a prefix */
+	assert_true(sn_http_path_matches("/s/*", "/s/"));
+	assert_true(sn_http_path_matches("/s/*", "/s/anything/at/all"));
+	assert_false(sn_http_path_matches("/s/*", "/s"));
+	/* '*' inside: one non-empty segment */
+	const char *q = "/api/projects/*/query/";
+	assert_true(sn_http_path_matches(q, "/api/projects/12/query/"));
+	assert_true(sn_http_path_matches(q, "/api/projects/12/query"));
+	assert_false(sn_http_path_matches(q, "/api/projects//query/"));
+	assert_false(sn_http_path_matches(q, "/api/projects/12/13/query/"));
+	assert_false(sn_http_path_matches(q, "/api/projects/12/queryx"));
+	const char *p = "/api/projects/*/persons*";
+	assert_true(sn_http_path_matches(p, "/api/projects/1/persons/"));
+	assert_true(sn_http_path_matches(p, "/api/projects/1/persons/abc/update_property/"));
+	assert_false(sn_http_path_matches(p, "/api/projects/1/feature_flags/"));
+	assert_true(sn_http_path_matches("/a/*/b/*", "/a/x/b/"));
+	assert_true(sn_http_path_matches("/a/*/b/*", "/a/x/b/y/z"));
+	assert_false(sn_http_path_matches("/a/*/b/*", "/a/x/c/y"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_route_patterns),
 	    cmocka_unit_test(test_gunzip_fixed_vector),
 	    cmocka_unit_test(test_gunzip_roundtrip),
 	    cmocka_unit_test(test_gunzip_concatenated_members),
