@@ -25,7 +25,16 @@
  * is a hash of the text, so it is stable across restarts and changes
  * exactly when the answer does. While building the document, flag
  * dependency filters get the `dependency_chain` the SDKs require and their
- * key is turned from a flag id (how PostHog stores them) into the flag key.
+ * key is turned from a flag id (how PostHog stores them) into the flag key,
+ * and group_type_mapping is read from the person store (when the cache has
+ * one), so SDKs can evaluate group flags locally.
+ *
+ * Group types change without a flag change (ingestion assigns them), and
+ * meta's generation cannot see that. /flags does not care — the server
+ * resolves group types per request — so only the definitions lookup
+ * (sn_flag_cache_get_definitions) reads the team's types (≤ 5 rows) and
+ * rebuilds when they differ from the snapshot's; the rebuilt snapshot
+ * serves /flags too.
  *
  * Lifetime: a request takes a reference (sn_flag_snapshot_ref) and drops it
  * when done; a rebuild swaps the entry's pointer and drops the cache's
@@ -43,6 +52,7 @@
 #include <string.h>
 
 #include "meta/meta.h"
+#include "persons/persons.h"
 
 #define DEFS_MAX  ((size_t)64 << 20)
 #define CHAIN_MAX 64
@@ -54,7 +64,8 @@ struct entry {
 
 struct sn_flag_cache {
 	struct sn_meta *meta;
-	pthread_mutex_t mu; /* guards entries */
+	struct sn_persons *persons; /* group types for the document; may be NULL */
+	pthread_mutex_t mu;	    /* guards entries */
 	pthread_mutex_t build_mu;
 	struct entry *entries;
 	size_t n, cap;
@@ -73,6 +84,7 @@ void sn_flag_snapshot_unref(struct sn_flag_snapshot *s)
 		return;
 	sn_flag_set_unref(s->set);
 	free(s->definitions);
+	free(s->group_type_mapping);
 	free(s);
 }
 
@@ -103,6 +115,33 @@ void sn_flag_cache_free(struct sn_flag_cache *c)
 uint64_t sn_flag_cache_builds(struct sn_flag_cache *c)
 {
 	return __atomic_load_n(&c->builds, __ATOMIC_RELAXED);
+}
+
+void sn_flag_cache_set_persons(struct sn_flag_cache *c, struct sn_persons *persons)
+{
+	c->persons = persons;
+}
+
+/* ---- group types ------------------------------------------------------------------ */
+
+static int add_group_type(void *ctx, int index, const char *group_type)
+{
+	char k[16];
+	snprintf(k, sizeof(k), "%d", index);
+	json_object_object_add(ctx, k, json_object_new_string(group_type));
+	return 0;
+}
+
+/* The team's group types as the document's group_type_mapping ({} without
+ * a person store). A store that cannot be read leaves the mapping empty:
+ * SDKs then send group flags to the server, which resolves types itself. */
+static struct json_object *group_type_mapping(struct sn_flag_cache *c, int64_t team_id)
+{
+	struct json_object *m = json_object_new_object();
+	struct sn_err err = {0};
+	if (m && c->persons && sn_persons_group_types(c->persons, team_id, add_group_type, m, &err))
+		sn_log_warn("flags: group types of project %lld: %s", (long long)team_id, err.msg);
+	return m;
 }
 
 /* A fresh snapshot of team_id from the entry table, referenced, or NULL. */
@@ -266,10 +305,18 @@ static int build(struct sn_flag_cache *c, int64_t team_id, struct sn_flag_snapsh
 	add_dependency_chains(flags);
 	doc = json_object_new_object();
 	json_object_object_add(doc, "flags", flags);
-	/* Group types live in the person store; the server resolves them per
-	 * request (see sn_flag_ctx.group_types), so the document has none. */
-	json_object_object_add(doc, "group_type_mapping", json_object_new_object());
+	/* Group types live in the person store: the document carries them for
+	 * SDK-side evaluation of group flags; the server still resolves them per
+	 * request (sn_flag_ctx.group_types), so it never waits for a rebuild. */
+	struct json_object *mapping = group_type_mapping(c, team_id);
+	json_object_object_add(doc, "group_type_mapping", mapping);
 	json_object_object_add(doc, "cohorts", json_object_new_object());
+	s->group_type_mapping =
+	    strdup(json_object_to_json_string_ext(mapping, JSON_C_TO_STRING_PLAIN));
+	if (!s->group_type_mapping) {
+		ret = sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	struct sn_buf b;
 	sn_buf_init(&b, DEFS_MAX);
 	if ((ret = sn_json_append(&b, doc))) {
@@ -285,7 +332,7 @@ static int build(struct sn_flag_cache *c, int64_t team_id, struct sn_flag_snapsh
 	}
 	snprintf(s->etag, sizeof(s->etag), "\"%016llx\"",
 		 (unsigned long long)sn_hash64(s->definitions, s->definitions_len));
-	if ((ret = sn_flag_set_build(flags, NULL, NULL, &s->set, err)))
+	if ((ret = sn_flag_set_build(flags, mapping, NULL, &s->set, err)))
 		goto out;
 	__atomic_fetch_add(&c->builds, 1, __ATOMIC_RELAXED);
 out:
@@ -301,24 +348,55 @@ out:
 	return 0;
 }
 
-int sn_flag_cache_get(struct sn_flag_cache *c, int64_t team_id, struct sn_flag_snapshot **out,
-		      struct sn_err *err)
+/* The snapshot, rebuilt when meta's generation moved or, with check_groups,
+ * when the team's group types are no longer those it was built with. */
+static int get(struct sn_flag_cache *c, int64_t team_id, bool check_groups,
+	       struct sn_flag_snapshot **out, struct sn_err *err)
 {
+	char *now_mapping = NULL;
+	if (check_groups && c->persons) {
+		struct json_object *m = group_type_mapping(c, team_id);
+		now_mapping =
+		    m ? strdup(json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN)) : NULL;
+		json_object_put(m);
+		if (!now_mapping)
+			return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	}
 	uint64_t gen = sn_meta_flags_generation(c->meta, team_id);
-	if ((*out = lookup(c, team_id, gen)))
-		return 0;
-	pthread_mutex_lock(&c->build_mu);
-	/* Another thread may have built it while we waited. */
-	gen = sn_meta_flags_generation(c->meta, team_id);
 	struct sn_flag_snapshot *s = lookup(c, team_id, gen);
 	int ret = 0;
+	if (s && (!now_mapping || !strcmp(s->group_type_mapping, now_mapping)))
+		goto out;
+	pthread_mutex_lock(&c->build_mu);
+	/* Another thread may have built it while we waited. */
+	sn_flag_snapshot_unref(s);
+	gen = sn_meta_flags_generation(c->meta, team_id);
+	s = lookup(c, team_id, gen);
+	if (s && now_mapping && strcmp(s->group_type_mapping, now_mapping)) {
+		sn_flag_snapshot_unref(s);
+		s = NULL;
+	}
 	if (!s && (ret = build(c, team_id, &s, err)) == 0 && store(c, team_id, s))
 		ret = sn_err_set(err, SN_ERR_NOMEM, "out of memory");
 	pthread_mutex_unlock(&c->build_mu);
+out:
+	free(now_mapping);
 	if (ret) {
 		sn_flag_snapshot_unref(s);
 		return ret;
 	}
 	*out = s;
 	return 0;
+}
+
+int sn_flag_cache_get(struct sn_flag_cache *c, int64_t team_id, struct sn_flag_snapshot **out,
+		      struct sn_err *err)
+{
+	return get(c, team_id, false, out, err);
+}
+
+int sn_flag_cache_get_definitions(struct sn_flag_cache *c, int64_t team_id,
+				  struct sn_flag_snapshot **out, struct sn_err *err)
+{
+	return get(c, team_id, true, out, err);
 }

@@ -905,3 +905,50 @@ const char *sn_flag_set_error(const struct sn_flag_set *set, size_t idx)
 {
 	return idx < set->nflags ? set->flags[idx].error : NULL;
 }
+
+bool sn_flag_set_continuity(const struct sn_flag_set *set, size_t idx, bool *hash_lookup)
+{
+	if (hash_lookup)
+		*hash_lookup = false;
+	if (idx >= set->nflags)
+		return false;
+	const struct sn_flag *fl = &set->flags[idx];
+	if (!fl->continuity || !fl->active || fl->deleted)
+		return false;
+	if (!hash_lookup || fl->error || fl->aggregation >= 0 || fl->device_bucketing)
+		return true;
+	/* PostHog skips the lookup when the hash cannot change the answer:
+	 * every condition at 100 % and at most one variant, at 100 %. */
+	bool hashed = fl->nvariants > 1 || (fl->nvariants == 1 && fl->variants[0].rollout < 100.0);
+	for (size_t i = 0; i < fl->nconds && !hashed; i++)
+		hashed = fl->conds[i].has_rollout && fl->conds[i].rollout < 100.0;
+	*hash_lookup = hashed;
+	return true;
+}
+
+void sn_flag_set_add_dependencies(const struct sn_flag_set *set, uint8_t *mask)
+{
+	/* Marks until nothing changes; each pass marks at least one more flag or
+	 * stops, so at most nflags passes over the marked flags' filters. */
+	for (bool more = true; more;) {
+		more = false;
+		for (size_t i = 0; i < set->nflags; i++) {
+			if (!mask[i])
+				continue;
+			const struct sn_flag *fl = &set->flags[i];
+			for (size_t c = 0; c <= fl->nconds; c++) {
+				const struct sn_flag_cond *cond =
+				    c < fl->nconds ? &fl->conds[c] : fl->super;
+				for (size_t p = 0; cond && p < cond->nprops; p++) {
+					ssize_t d = cond->props[p].type == PT_FLAG
+							? cond->props[p].dep_idx
+							: -1;
+					if (d >= 0 && (size_t)d < set->nflags && !mask[d]) {
+						mask[d] = 1;
+						more = true;
+					}
+				}
+			}
+		}
+	}
+}

@@ -8,9 +8,13 @@
  *
  *   body ─decode (form data= │ gzip │ base64 │ plain)─▶ JSON ─▶ token → team (meta cache)
  *        ─▶ snapshot of the team's flags (cache.c, refcounted)
- *        ─▶ context: distinct_id, stored person properties (persons store, when
- *           there is one) with the request's person_properties on top, groups
- *           resolved to group type indexes, group properties likewise
+ *        ─▶ flag_keys_to_evaluate → a per-flag mask (one hash table, linear)
+ *        ─▶ context: distinct_id, $anon_distinct_id and stored hash-key
+ *           overrides (experience continuity, written first when the request
+ *           carries $anon_distinct_id), stored person properties (persons
+ *           store, when there is one) with the request's person_properties
+ *           on top, groups resolved to group type indexes (the team's types
+ *           read once), group properties likewise
  *        ─▶ sn_flag_eval_one per flag (per-request arena) ─▶ the shape `v` asks for
  *
  * Response shapes (§2.1): /flags v≥2 (or neither v nor config) → FlagsV2
@@ -27,12 +31,22 @@
  *
  * Errors follow PostHog's statuses (400 undecodable or no distinct_id, 401
  * no or unknown token, 413 too large) with snout's JSON error body, as
- * capture does (SDKs read only the status).
+ * capture does (SDKs read only the status). Hostile bodies stay bounded:
+ * the decoded size is capped (8 MiB), JSON nesting by the parser (1000
+ * levels, then 400), and no step costs more than a pass over each list the
+ * request brings (groups, flag keys) — never their product with the
+ * team's flags, and never one store read per entry.
  *
- * Not done here: GeoIP person properties, experience-continuity hash-key
- * overrides ($anon_distinct_id is accepted and ignored), cohorts (the
- * document has none yet), quota limiting. Naive dates in date filters are
- * read in the team's timezone (tz.c).
+ * Experience continuity (spec §3.9) follows PostHog's Rust service: the
+ * store is touched only when some flag to evaluate has
+ * ensure_experience_continuity and a hash-dependent answer; a write is one
+ * INSERT ... SELECT in the person store (persons/flagkeys.c) and happens
+ * before the read, on the request thread, as PostHog writes before it
+ * answers.
+ *
+ * Not done here: GeoIP person properties, cohorts (the document has none
+ * yet), quota limiting. Naive dates in date filters are read in the
+ * team's timezone (tz.c).
  */
 #include "flags/flags.h"
 
@@ -190,9 +204,10 @@ static struct json_object *object_field(struct json_object *o, const char *a, co
 
 /* distinct_id as text: strings as they are, numbers by their JSON text;
  * cut to 200 characters. NULL when missing or not a scalar. */
-static char *distinct_id_of(struct json_object *body, struct sn_arena *arena)
+static char *id_field(struct json_object *body, const char *name, const char *alias,
+		      struct sn_arena *arena)
 {
-	struct json_object *v = field2(body, "distinct_id", "$distinct_id");
+	struct json_object *v = field2(body, name, alias);
 	if (!v)
 		return NULL;
 	size_t n = 0;
@@ -216,6 +231,59 @@ static char *distinct_id_of(struct json_object *body, struct sn_arena *arena)
 	return sn_arena_strndup(arena, s, i);
 }
 
+static char *distinct_id_of(struct json_object *body, struct sn_arena *arena)
+{
+	return id_field(body, "distinct_id", "$distinct_id", arena);
+}
+
+/* ---- flag_keys_to_evaluate ---------------------------------------------------------- */
+
+/* Marks the flags a request's flag_keys_to_evaluate names: the team's flag
+ * keys go into an open-addressing table (arena, twice the flag count), then
+ * each requested key probes it once, so thousands of keys against thousands
+ * of flags cost a pass over each list, not their product, and memory
+ * follows the flags, not the request. Entries that are not strings and
+ * keys of no flag are ignored. *want is NULL without a key list (every
+ * flag). */
+static int wanted_flags(const struct sn_flag_set *set, struct json_object *keys,
+			struct sn_arena *arena, uint8_t **want)
+{
+	*want = NULL;
+	if (!keys)
+		return 0;
+	size_t nk = json_object_array_length(keys), nf = sn_flag_set_count(set);
+	size_t cap = 16;
+	while (cap < nf * 2)
+		cap *= 2;
+	size_t *slot = sn_arena_alloc(arena, cap * sizeof(*slot)); /* flag index + 1; 0 empty */
+	uint8_t *w = sn_arena_alloc(arena, nf + 1);
+	if (!slot || !w)
+		return SN_ERR_NOMEM;
+	memset(slot, 0, cap * sizeof(*slot));
+	memset(w, 0, nf + 1);
+	for (size_t f = 0; f < nf; f++) {
+		const char *k = sn_flag_set_key(set, f);
+		size_t h = (size_t)sn_hash64(k, strlen(k)) & (cap - 1);
+		while (slot[h])
+			h = (h + 1) & (cap - 1);
+		slot[h] = f + 1;
+	}
+	for (size_t i = 0; i < nk; i++) {
+		size_t len;
+		const char *k = sn_json_str(json_object_array_get_idx(keys, i), &len);
+		if (!k)
+			continue;
+		for (size_t h = (size_t)sn_hash64(k, len) & (cap - 1); slot[h];
+		     h = (h + 1) & (cap - 1)) {
+			const char *fk = sn_flag_set_key(set, slot[h] - 1);
+			if (!strcmp(fk, k))
+				w[slot[h] - 1] = 1; /* a deleted flag may share its key */
+		}
+	}
+	*want = w;
+	return 0;
+}
+
 /* ---- the context ----------------------------------------------------------------- */
 
 struct req_ctx {
@@ -223,6 +291,8 @@ struct req_ctx {
 	const char *group_types[5];
 	struct json_object *person_props; /* owned when not NULL */
 	struct json_object *group_props;  /* owned when not NULL */
+	struct json_object *hash_keys;	  /* owned when not NULL: stored overrides */
+	bool continuity_failed;		  /* overrides could not be written or read (§3.9) */
 };
 
 static void req_ctx_release(struct req_ctx *rc)
@@ -231,6 +301,8 @@ static void req_ctx_release(struct req_ctx *rc)
 		json_object_put(rc->person_props);
 	if (rc->group_props)
 		json_object_put(rc->group_props);
+	if (rc->hash_keys)
+		json_object_put(rc->hash_keys);
 }
 
 /* Stored properties with the request's on top (request wins, §3.5). */
@@ -246,9 +318,88 @@ static struct json_object *merged(struct json_object *stored, struct json_object
 	return m;
 }
 
+/* The team's group type names by index (arena copies). */
+struct team_types {
+	struct sn_arena *arena;
+	const char *name[SN_GROUP_TYPES_MAX];
+};
+
+static int collect_type(void *ctx, int index, const char *group_type)
+{
+	struct team_types *tt = ctx;
+	if (index >= 0 && index < SN_GROUP_TYPES_MAX)
+		tt->name[index] = sn_arena_strdup(tt->arena, group_type);
+	return 0;
+}
+
+/* ---- experience continuity (§3.9) ------------------------------------------------ */
+
+static int put_hash_key(void *ctx, const char *flag_key, const char *hash_key)
+{
+	json_object_object_add(ctx, flag_key, json_object_new_string(hash_key));
+	return 0;
+}
+
+/* PostHog's order: only when some flag to evaluate can be changed by a
+ * stored hash key (sn_flag_set_continuity), and only for a request whose
+ * distinct id (or $anon_distinct_id) has a person: with $anon_distinct_id,
+ * store hash key = $anon_distinct_id for every continuity flag the persons
+ * of [distinct_id, $anon_distinct_id] lack an override for, then read the
+ * overrides of both (the request's own person winning); without it, read
+ * those of distinct_id's person. If the store fails, the continuity flags
+ * are answered as failed (errorsWhileComputingFlags), as PostHog does. */
+static void continuity(struct sn_flags_api *a, const struct sn_flag_set *set, int64_t team_id,
+		       const uint8_t *want, struct sn_arena *arena, struct req_ctx *rc)
+{
+	size_t n = sn_flag_set_count(set), ncont = 0;
+	bool lookup = false;
+	/* The flags evaluated: the requested ones and what they depend on. */
+	uint8_t *evaluated = NULL;
+	if (want && (evaluated = sn_arena_alloc(arena, n + 1))) {
+		memcpy(evaluated, want, n);
+		sn_flag_set_add_dependencies(set, evaluated);
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool hashed;
+		if (!sn_flag_set_continuity(set, i, &hashed))
+			continue;
+		ncont++;
+		lookup |= hashed && (!want || !evaluated || evaluated[i]);
+	}
+	if (!a->persons || !lookup)
+		return;
+	const char *ids[2] = {rc->fc.distinct_id, rc->fc.anon_distinct_id};
+	struct sn_err err = {0};
+	int ret = 0;
+	if (ids[1]) {
+		const char **keys = sn_arena_alloc(arena, ncont * sizeof(*keys));
+		size_t k = 0;
+		for (size_t i = 0; keys && i < n; i++)
+			if (sn_flag_set_continuity(set, i, NULL))
+				keys[k++] = sn_flag_set_key(set, i);
+		ret = keys ? sn_persons_hash_keys_add(a->persons, team_id, ids, 2, keys, k, ids[1],
+						      NULL, &err)
+			   : sn_err_set(&err, SN_ERR_NOMEM, "out of memory");
+	}
+	if (!ret && !(rc->hash_keys = json_object_new_object()))
+		ret = sn_err_set(&err, SN_ERR_NOMEM, "out of memory");
+	if (!ret)
+		ret = sn_persons_hash_keys_get(a->persons, team_id, ids, ids[1] ? 2 : 1,
+					       put_hash_key, rc->hash_keys, &err);
+	if (ret) {
+		sn_log_warn("flags: hash-key overrides of project %lld: %s", (long long)team_id,
+			    err.msg);
+		rc->continuity_failed = true;
+		return;
+	}
+	rc->fc.hash_key_overrides = rc->hash_keys;
+}
+
+/* ---- the context, continued --------------------------------------------------------- */
+
 static void build_ctx(struct sn_flags_api *a, const struct sn_flag_set *set,
 		      const struct sn_team *team, struct json_object *body, const char *distinct_id,
-		      struct sn_arena *arena, struct req_ctx *rc)
+		      const uint8_t *want, struct sn_arena *arena, struct req_ctx *rc)
 {
 	int64_t team_id = team->id;
 	bool need_person, need_groups;
@@ -260,6 +411,10 @@ static void build_ctx(struct sn_flags_api *a, const struct sn_flag_set *set,
 	fc->device_id = sn_json_str(dev, NULL);
 	fc->now_us = sn_now_us();
 	fc->tz_offset_s = sn_flag_tz_offset(team->timezone, fc->now_us);
+	/* An empty $anon_distinct_id is no id: it would bucket everyone alike. */
+	char *anon = id_field(body, "$anon_distinct_id", "anon_distinct_id", arena);
+	fc->anon_distinct_id = anon && *anon ? anon : NULL;
+	continuity(a, set, team_id, want, arena, rc);
 
 	struct json_object *pp = object_field(body, "person_properties", "$properties");
 	struct sn_person person = {0};
@@ -280,16 +435,24 @@ static void build_ctx(struct sn_flags_api *a, const struct sn_flag_set *set,
 	if (!a->persons || !groups || !need_groups)
 		return;
 	/* Group types are named in the request and indexed in the person
-	 * store: resolve each one, and overlay stored group properties. */
+	 * store: read the team's (at most 5) once, match the request's names
+	 * against them in memory — a request naming thousands of groups costs
+	 * no more store reads than one naming a single group — and overlay
+	 * stored group properties of the matches. */
+	struct team_types tt = {.arena = arena};
+	if (sn_persons_group_types(a->persons, team_id, collect_type, &tt, &err))
+		return;
 	fc->group_types = rc->group_types;
 	rc->group_props = json_object_new_object();
 	json_object_object_foreach(groups, type, keyv)
 	{
-		int idx;
-		if (sn_persons_group_type_index(a->persons, team_id, type, &idx, &err) || idx < 0 ||
-		    idx >= 5)
+		int idx = -1;
+		for (int t = 0; t < SN_GROUP_TYPES_MAX && idx < 0; t++)
+			if (tt.name[t] && !strcmp(tt.name[t], type))
+				idx = t;
+		if (idx < 0 || rc->group_types[idx])
 			continue;
-		rc->group_types[idx] = sn_arena_strdup(arena, type);
+		rc->group_types[idx] = tt.name[idx];
 		char keybuf[64];
 		const char *key = sn_json_str(keyv, NULL);
 		if (!key && json_object_is_type(keyv, json_type_int)) {
@@ -348,24 +511,23 @@ static void append_config(struct sn_buf *b, const struct sn_team *t, bool has_fl
 		       has_flags ? "true" : "false");
 }
 
-static bool wanted(struct json_object *keys, const char *key)
+/* Flag idx's result; a failed one for continuity flags when their hash-key
+ * overrides could not be read (§3.9). */
+static const struct sn_flag_result *result_of(struct sn_flag_eval *ev, size_t idx,
+					      bool continuity_failed)
 {
-	if (!keys)
-		return true;
-	size_t n = json_object_array_length(keys);
-	for (size_t i = 0; i < n; i++) {
-		const char *k = sn_json_str(json_object_array_get_idx(keys, i), NULL);
-		if (k && !strcmp(k, key))
-			return true;
-	}
-	return false;
+	static const struct sn_flag_result failed = {.condition_index = -1,
+						     .reason = SN_FLAG_ERROR};
+	if (continuity_failed && sn_flag_set_continuity(ev->set, idx, NULL))
+		return &failed;
+	return sn_flag_eval_one(ev, idx);
 }
 
 /* Writes the whole answer for one request into b. ev may be NULL (GET, or
  * disable_flags): no flags. */
 static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
-		  const struct sn_flag_set *set, struct json_object *keys, bool config,
-		  const struct sn_team *t, bool has_flags)
+		  const struct sn_flag_set *set, const uint8_t *want, bool continuity_failed,
+		  bool config, const struct sn_team *t, bool has_flags)
 {
 	size_t n = ev ? sn_flag_set_count(set) : 0;
 	bool errors = false;
@@ -376,9 +538,9 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 		sn_buf_appends(b, "\"flags\":{");
 		for (size_t i = 0, k = 0; i < n; i++) {
 			const char *key = sn_flag_set_key(set, i);
-			if (!wanted(keys, key))
+			if (want && !want[i])
 				continue;
-			const struct sn_flag_result *r = sn_flag_eval_one(ev, i);
+			const struct sn_flag_result *r = result_of(ev, i, continuity_failed);
 			if (r->omitted)
 				continue;
 			bool failed = r->reason == SN_FLAG_ERROR;
@@ -418,9 +580,9 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 		sn_buf_appends(b, "\"featureFlags\":{");
 		for (size_t i = 0, k = 0, kp = 0; i < n; i++) {
 			const char *key = sn_flag_set_key(set, i);
-			if (!wanted(keys, key))
+			if (want && !want[i])
 				continue;
-			const struct sn_flag_result *r = sn_flag_eval_one(ev, i);
+			const struct sn_flag_result *r = result_of(ev, i, continuity_failed);
 			if (r->omitted || (shape == DECIDE_V2 && !r->enabled))
 				continue;
 			errors |= r->reason == SN_FLAG_ERROR;
@@ -454,9 +616,9 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 		sn_buf_appends(b, "\"featureFlags\":[");
 		for (size_t i = 0, k = 0; i < n; i++) {
 			const char *key = sn_flag_set_key(set, i);
-			if (!wanted(keys, key))
+			if (want && !want[i])
 				continue;
-			const struct sn_flag_result *r = sn_flag_eval_one(ev, i);
+			const struct sn_flag_result *r = result_of(ev, i, continuity_failed);
 			if (r->omitted || !r->enabled)
 				continue;
 			if (k++)
@@ -536,7 +698,7 @@ static unsigned evaluate(struct sn_flags_api *a, struct sn_http_request *req, bo
 			memset(&team, 0, sizeof(team));
 		if (have_team)
 			sn_meta_flags_active_count(a->meta, team.id, &nactive, &err);
-		render(&out, shape, NULL, NULL, NULL, config, &team, nactive > 0);
+		render(&out, shape, NULL, NULL, NULL, false, config, &team, nactive > 0);
 		sn_http_reply(req, 200, "application/json", out.data, out.len);
 		status = 200;
 		goto out;
@@ -598,16 +760,22 @@ static unsigned evaluate(struct sn_flags_api *a, struct sn_http_request *req, bo
 	struct json_object *keys = field2(body, "flag_keys_to_evaluate", "flag_keys");
 	if (keys && !json_object_is_type(keys, json_type_array))
 		keys = NULL;
+	uint8_t *want = NULL;
+	if (wanted_flags(snap->set, keys, arena, &want)) {
+		status = fail(req, 503, "server_error", "flags_unavailable", "out of memory");
+		goto out;
+	}
 	struct sn_flag_eval ev;
 	bool eval = !(disable && json_object_get_boolean(disable));
 	if (eval) {
-		build_ctx(a, snap->set, &team, body, did, arena, &rc);
+		build_ctx(a, snap->set, &team, body, did, want, arena, &rc);
 		if (sn_flag_eval_init(&ev, snap->set, &rc.fc, arena, &err)) {
 			status = fail(req, 503, "server_error", "flags_unavailable", err.msg);
 			goto out;
 		}
 	}
-	if (render(&out, shape, eval ? &ev : NULL, snap->set, keys, config, &team, nactive > 0)) {
+	if (render(&out, shape, eval ? &ev : NULL, snap->set, want, rc.continuity_failed, config,
+		   &team, nactive > 0)) {
 		status =
 		    fail(req, 500, "server_error", "answer_too_large", "the answer is too large");
 		goto out;
@@ -660,7 +828,7 @@ static unsigned definitions_reply(struct sn_flags_api *a, struct sn_http_request
 {
 	struct sn_flag_snapshot *snap = NULL;
 	struct sn_err err = {0};
-	if (sn_flag_cache_get(a->cache, team_id, &snap, &err))
+	if (sn_flag_cache_get_definitions(a->cache, team_id, &snap, &err))
 		return fail(req, 503, "server_error", "flags_unavailable", err.msg);
 	sn_http_add_header(req, "ETag", snap->etag);
 	sn_http_add_header(req, "Cache-Control", "private, no-cache");
@@ -774,6 +942,7 @@ int sn_flags_api_new(struct sn_flags_api **out, struct sn_meta *meta, struct sn_
 		free(a);
 		return rc;
 	}
+	sn_flag_cache_set_persons(a->cache, persons);
 	sn_metrics_declare("snout_flags_requests_total", SN_METRIC_COUNTER,
 			   "Flag requests (/flags, /decide, definitions) by endpoint and status");
 	sn_metrics_declare("snout_flags_request_duration_seconds", SN_METRIC_HISTOGRAM,

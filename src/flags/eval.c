@@ -216,12 +216,25 @@ static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct s
 		return;
 	}
 
-	/* The person's bucketing identifier; group conditions use the group key. */
+	/* The person's bucketing identifier (§3.2, §3.9), in PostHog's order:
+	 * the device id for device bucketing; else a stored hash-key override
+	 * of the flag (whenever the server looked them up); else, for a
+	 * continuity flag on persons bucketed by distinct id, the request's
+	 * $anon_distinct_id; else the distinct id. Holdouts never read stored
+	 * overrides (hid). Group conditions use the group key. */
 	const char *pid = ctx->distinct_id ? ctx->distinct_id : "";
-	if (fl->device_bucketing && ctx->device_id)
-		pid = ctx->device_id;
-	if (fl->continuity && ctx->hash_key_overrides) {
-		const char *o = sn_json_str(sn_json_get(ctx->hash_key_overrides, fl->key), NULL);
+	const char *hid = pid;
+	if (fl->device_bucketing && ctx->device_id && *ctx->device_id) {
+		pid = hid = ctx->device_id;
+	} else {
+		bool eligible = fl->continuity && fl->aggregation < 0 && !fl->device_bucketing;
+		const char *anon = ctx->anon_distinct_id;
+		const char *o =
+		    ctx->hash_key_overrides
+			? sn_json_str(sn_json_get(ctx->hash_key_overrides, fl->key), NULL)
+			: NULL;
+		if (eligible && anon && *anon)
+			pid = hid = anon;
 		if (o)
 			pid = o;
 	}
@@ -243,15 +256,17 @@ static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct s
 
 	/* Identifier of the flag-level aggregation (for holdout and super groups). */
 	char gbuf[64];
-	const char *fid = pid;
-	size_t fid_len = pid_len;
-	if (fl->aggregation >= 0 &&
-	    !group_key(ev, fl->aggregation, &fid, &fid_len, gbuf, sizeof(gbuf))) {
-		fid = NULL;
+	const char *fid = pid, *hfid = hid;
+	size_t fid_len = pid_len, hfid_len = strlen(hid);
+	if (fl->aggregation >= 0) {
+		if (!group_key(ev, fl->aggregation, &fid, &fid_len, gbuf, sizeof(gbuf)))
+			fid = NULL;
+		hfid = fid;
+		hfid_len = fid_len;
 	}
 
-	if (fl->has_holdout && fid) {
-		double h = sn_flag_hash01("holdout-", fid, fid_len, "");
+	if (fl->has_holdout && hfid) {
+		double h = sn_flag_hash01("holdout-", hfid, hfid_len, "");
 		if (sn_flag_in_rollout(h, fl->holdout_pct)) {
 			r->enabled = true;
 			r->variant = fl->holdout_variant;

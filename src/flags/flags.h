@@ -90,6 +90,16 @@ int64_t sn_flag_set_version(const struct sn_flag_set *set, size_t idx);
 ssize_t sn_flag_set_find(const struct sn_flag_set *set, const char *key);
 /* Why flag idx did not compile, or NULL when it did. */
 const char *sn_flag_set_error(const struct sn_flag_set *set, size_t idx);
+/* Whether flag idx is active, not deleted and has ensure_experience_continuity
+ * (the flags /flags writes hash-key overrides for, §3.9). *hash_lookup (may
+ * be NULL) tells whether stored overrides can change its answer: a person
+ * flag bucketed by distinct id with a rollout under 100 % or variants —
+ * PostHog reads and writes overrides only when some evaluated flag has it. */
+bool sn_flag_set_continuity(const struct sn_flag_set *set, size_t idx, bool *hash_lookup);
+/* Adds to mask (one byte per flag, non-zero = marked) every flag the marked
+ * ones depend on through `flag` filters, transitively: the flags an
+ * evaluation of the marked ones also evaluates. */
+void sn_flag_set_add_dependencies(const struct sn_flag_set *set, uint8_t *mask);
 
 /* ---- evaluation ----------------------------------------------------------------- */
 
@@ -102,13 +112,19 @@ struct sn_flag_ctx {
 	struct json_object *person_properties; /* object or NULL */
 	struct json_object *groups;	       /* {"<group type>": "<key>" | number} or NULL */
 	struct json_object *group_properties;  /* {"<group type>": {...}} or NULL */
-	/* ensure_experience_continuity: {"<flag key>": "<hash key>"} or NULL (§3.9) */
+	/* Stored hash-key overrides {"<flag key>": "<hash key>"} or NULL (§3.9):
+	 * a listed flag buckets persons by its hash key (unless it is device
+	 * bucketed and the request has a device id), as PostHog applies any
+	 * override it read, whatever the flag's current continuity setting. */
 	struct json_object *hash_key_overrides;
 	/* group type index -> name for this request, overriding the set's
 	 * group_type_mapping when not NULL (entries may be NULL: unknown) */
 	const char *const *group_types;
 	int64_t now_us;	     /* anchor of relative dates ("-7d") */
 	int32_t tz_offset_s; /* team timezone as a fixed UTC offset, for naive dates */
+	/* The request's $anon_distinct_id or NULL: the bucketing identifier of
+	 * continuity flags that have no stored override (and of their holdout). */
+	const char *anon_distinct_id;
 };
 
 struct sn_flag_result {
@@ -165,6 +181,7 @@ struct sn_flag_snapshot {
 	char *definitions;
 	size_t definitions_len;
 	char etag[24];
+	char *group_type_mapping; /* the document's mapping as JSON text, e.g. {"0":"company"} */
 };
 struct sn_flag_snapshot *sn_flag_snapshot_ref(struct sn_flag_snapshot *s);
 void sn_flag_snapshot_unref(struct sn_flag_snapshot *s); /* NULL-safe */
@@ -182,6 +199,15 @@ int sn_flag_cache_get(struct sn_flag_cache *c, int64_t team_id, struct sn_flag_s
 		      struct sn_err *err);
 /* Snapshots built so far (tests check that unchanged flags are not rebuilt). */
 uint64_t sn_flag_cache_builds(struct sn_flag_cache *c);
+/* Gives the cache the person store (NULL: none), whose group types become
+ * the document's group_type_mapping. Call before the first lookup. */
+void sn_flag_cache_set_persons(struct sn_flag_cache *c, struct sn_persons *persons);
+/* sn_flag_cache_get for the definitions document: also rebuilds when the
+ * team's group types in the person store changed since the snapshot was
+ * built (ingestion adds them without a flag change). Costs one more read
+ * of at most 5 rows from the person store. */
+int sn_flag_cache_get_definitions(struct sn_flag_cache *c, int64_t team_id,
+				  struct sn_flag_snapshot **out, struct sn_err *err);
 
 /* ---- the flag endpoints (endpoints.c) ------------------------------------------- */
 

@@ -96,9 +96,24 @@ static const char m0002_ingest_state[] =
     ");"
     "INSERT INTO snout_ingest_state (id, wal_lsn) VALUES (1, 0);";
 
+/* ensure_experience_continuity (spec posthog-wire.md §3.9): the hash key a
+ * person's flag is bucketed by, written by /flags when it sees
+ * $anon_distinct_id (persons/flagkeys.c). PostHog's
+ * posthog_featureflaghashkeyoverride, keyed by person uuid rather than an
+ * integer id like the other tables here. Rows of a person merged away stay
+ * under its uuid and are found through posthog_personoverride. */
+static const char m0003_hash_key_overrides[] = "CREATE TABLE posthog_featureflaghashkeyoverride ("
+					       " team_id INTEGER NOT NULL,"
+					       " person_uuid TEXT NOT NULL,"
+					       " feature_flag_key TEXT NOT NULL,"
+					       " hash_key TEXT NOT NULL,"
+					       " UNIQUE (team_id, person_uuid, feature_flag_key)"
+					       ");";
+
 const struct sn_sql_migration sn_persons_sqlite_migrations[] = {
     {1, "initial: persons, distinct ids, overrides, personless ids, groups", m0001_initial},
     {2, "ingest state: WAL position of the last committed identity batch", m0002_ingest_state},
+    {3, "feature-flag hash-key overrides (experience continuity)", m0003_hash_key_overrides},
 };
 
 const size_t sn_persons_sqlite_nmigrations = SN_ARRAY_LEN(sn_persons_sqlite_migrations);

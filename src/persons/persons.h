@@ -149,6 +149,54 @@ int sn_persons_group_type_index(struct sn_persons *p, int64_t team_id, const cha
 int sn_persons_group_get(struct sn_persons *p, int64_t team_id, int group_type_index,
 			 const char *key, struct sn_group *out, struct sn_err *err);
 
+/* ---- bulk reads for the query engine -------------------------------------- */
+
+/*
+ * The embedded executor joins events to persons, distinct ids and groups,
+ * and scans those tables, without building json-c objects: rows come back
+ * as stored, properties as JSON text. Each function calls fn once per row
+ * found, under the store lock (fn must not call back into the store; the
+ * pointers are valid only during the call); a non-zero return from fn
+ * stops the walk and is returned. With keys NULL every row of the team is
+ * visited (a table scan); otherwise only rows matching one of the n keys
+ * (absent keys are skipped, duplicates visit once), looked up by index in
+ * batches of SN_PERSONS_READ_BATCH keys per SQLite statement.
+ */
+#define SN_PERSONS_READ_BATCH 256
+
+struct sn_person_raw {
+	const char *uuid;
+	const char *properties; /* JSON object text */
+	size_t properties_len;
+	bool is_identified;
+	int64_t created_at_us;
+	int64_t version;
+};
+/* Persons by uuid (keys: person uuids). */
+int sn_persons_read(struct sn_persons *p, int64_t team_id, const char *const *keys, size_t n,
+		    int (*fn)(void *ctx, const struct sn_person_raw *row), void *ctx,
+		    struct sn_err *err);
+/* Live (not deleted) distinct id → person uuid (keys: distinct ids). */
+int sn_persons_read_distinct_ids(struct sn_persons *p, int64_t team_id, const char *const *keys,
+				 size_t n,
+				 int (*fn)(void *ctx, const char *distinct_id, const char *uuid),
+				 void *ctx, struct sn_err *err);
+
+struct sn_group_raw {
+	int group_type_index;
+	const char *key;
+	const char *properties; /* JSON object text */
+	size_t properties_len;
+	int64_t created_at_us;
+	int64_t version;
+};
+/* Groups of one type index (keys: group keys); group_type_index -1 with
+ * keys NULL visits every group of the team. */
+int sn_persons_read_groups(struct sn_persons *p, int64_t team_id, int group_type_index,
+			   const char *const *keys, size_t n,
+			   int (*fn)(void *ctx, const struct sn_group_raw *row), void *ctx,
+			   struct sn_err *err);
+
 /* ---- pure helpers ------------------------------------------------------- */
 
 /* PostHog's deterministic person id for (team, distinct id): UUIDv5 in the
@@ -268,5 +316,46 @@ int sn_identity_apply_set(struct sn_persons *p, int64_t team_id, const char *uui
 int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uuid,
 			  const char *const *keys, const char *const *values, size_t n, bool *found,
 			  struct sn_err *err);
+
+/* ---- feature flags: group types and hash-key overrides (flagkeys.c) ------ */
+
+/* Calls fn(ctx, index, group_type) for each group type of the team, by
+ * index (the definitions document's group_type_mapping). fn runs under the
+ * store lock and must not call back into the store; a non-zero return stops
+ * the walk and is returned. One indexed read of at most 5 rows. */
+int sn_persons_group_types(struct sn_persons *p, int64_t team_id,
+			   int (*fn)(void *ctx, int index, const char *group_type), void *ctx,
+			   struct sn_err *err);
+
+/*
+ * Experience continuity (spec posthog-wire.md §3.9). A hash-key override
+ * says "bucket this person's flag <key> by <hash key>"; /flags writes them
+ * when a request carries $anon_distinct_id, so a user keeps the variant
+ * they saw before identifying.
+ *
+ * sn_persons_hash_keys_add: for each person owning one of the n (≤ 2)
+ * distinct ids and each of the nkeys flag keys, stores hash_key unless that
+ * person already has an override for the key (its own, or one of a person
+ * merged into it): the first write wins, as PostHog's ON CONFLICT DO
+ * NOTHING. Distinct ids without a person are skipped (nothing is written
+ * for an anonymous user without a person yet). *written (may be NULL) gets
+ * the number of rows stored. One SQLite statement; inside an open ingest
+ * batch it joins the batch.
+ *
+ * sn_persons_hash_keys_get: the overrides of the persons owning the n
+ * distinct ids, including those of persons merged into them, calling
+ * fn(ctx, flag_key, hash_key) in increasing priority — a later call for the
+ * same key wins: the other ids' persons first, then the person of
+ * distinct_ids[0] (the request's own), and for each person the overrides of
+ * persons merged into it before its own. fn runs under the store lock.
+ */
+#define SN_PERSONS_HASH_KEY_MAX 800 /* bytes of a hash key / flag key stored */
+int sn_persons_hash_keys_add(struct sn_persons *p, int64_t team_id, const char *const *distinct_ids,
+			     size_t n, const char *const *flag_keys, size_t nkeys,
+			     const char *hash_key, size_t *written, struct sn_err *err);
+int sn_persons_hash_keys_get(struct sn_persons *p, int64_t team_id, const char *const *distinct_ids,
+			     size_t n,
+			     int (*fn)(void *ctx, const char *flag_key, const char *hash_key),
+			     void *ctx, struct sn_err *err);
 
 #endif

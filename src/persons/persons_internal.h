@@ -29,6 +29,9 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 
 void sn_pstore_lock(struct sn_persons *p);
 void sn_pstore_unlock(struct sn_persons *p);
+/* The connection, for backend files other than sqlite.c (flagkeys.c). Use
+ * only with the lock held. */
+struct sqlite3 *sn_pstore_db(struct sn_persons *p);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. rollback never fails (it logs). */
 int sn_pstore_begin(struct sn_persons *p, struct sn_err *err);
 int sn_pstore_commit(struct sn_persons *p, struct sn_err *err);

@@ -219,6 +219,12 @@ void sn_pstore_unlock(struct sn_persons *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* For flagkeys.c, which keeps its statements to itself. */
+sqlite3 *sn_pstore_db(struct sn_persons *p)
+{
+	return p->db;
+}
+
 /* ---- open, migrations, close ----------------------------------------------- */
 
 int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
@@ -1019,4 +1025,142 @@ int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uui
 out:
 	sn_pstore_unlock(p);
 	return ret;
+}
+
+/* ---- bulk reads for the query engine ------------------------------------------------- */
+
+enum bulk { BULK_PERSONS, BULK_DIDS, BULK_GROUPS };
+
+struct bulk_cb {
+	enum bulk what;
+	int (*person)(void *ctx, const struct sn_person_raw *row);
+	int (*did)(void *ctx, const char *distinct_id, const char *uuid);
+	int (*group)(void *ctx, const struct sn_group_raw *row);
+	void *ctx;
+};
+
+static int bulk_row(sqlite3_stmt *s, const struct bulk_cb *cb)
+{
+	const char *t0 = (const char *)sqlite3_column_text(s, 0);
+	switch (cb->what) {
+	case BULK_PERSONS: {
+		const char *props = (const char *)sqlite3_column_text(s, 1);
+		struct sn_person_raw r = {
+		    .uuid = t0 ? t0 : "",
+		    .properties = props ? props : "{}",
+		    .properties_len = props ? (size_t)sqlite3_column_bytes(s, 1) : 2,
+		    .is_identified = sqlite3_column_int(s, 2) != 0,
+		    .created_at_us = sqlite3_column_int64(s, 3),
+		    .version = sqlite3_column_int64(s, 4),
+		};
+		return cb->person(cb->ctx, &r);
+	}
+	case BULK_DIDS: {
+		const char *u = (const char *)sqlite3_column_text(s, 1);
+		return cb->did(cb->ctx, t0 ? t0 : "", u ? u : "");
+	}
+	default: {
+		const char *props = (const char *)sqlite3_column_text(s, 2);
+		struct sn_group_raw r = {
+		    .group_type_index = sqlite3_column_int(s, 0),
+		    .key = (const char *)sqlite3_column_text(s, 1),
+		    .properties = props ? props : "{}",
+		    .properties_len = props ? (size_t)sqlite3_column_bytes(s, 2) : 2,
+		    .created_at_us = sqlite3_column_int64(s, 3),
+		    .version = sqlite3_column_int64(s, 4),
+		};
+		if (!r.key)
+			r.key = "";
+		return cb->group(cb->ctx, &r);
+	}
+	}
+}
+
+/* Runs head + (" AND <keycol> IN (?,...)" per batch of keys, or nothing
+ * for a scan) and hands each row to cb. A statement per batch: preparing
+ * costs microseconds next to the 256 index lookups it carries. */
+static int bulk_read(struct sn_persons *p, const char *head, const char *keycol, int64_t team_id,
+		     int index, const char *const *keys, size_t n, const struct bulk_cb *cb,
+		     struct sn_err *err)
+{
+	int ret = 0;
+	struct sn_buf sql;
+	sn_buf_init(&sql, 64 * 1024);
+	sn_pstore_lock(p);
+	for (size_t at = 0; ret == 0 && (keys ? at < n : at == 0);) {
+		size_t k = keys ? n - at : 0;
+		if (k > SN_PERSONS_READ_BATCH)
+			k = SN_PERSONS_READ_BATCH;
+		sn_buf_reset(&sql);
+		sn_buf_appends(&sql, head);
+		if (keys) {
+			sn_buf_appendf(&sql, " AND %s IN (", keycol);
+			for (size_t i = 0; i < k; i++)
+				sn_buf_appends(&sql, i ? ",?" : "?");
+			sn_buf_appendc(&sql, ')');
+		}
+		sqlite3_stmt *s = NULL;
+		int rc = sqlite3_prepare_v2(p->db, sql.data, (int)sql.len, &s, NULL);
+		if (rc != SQLITE_OK) {
+			ret = db_fail(p, rc, err, "reading persons in bulk");
+			break;
+		}
+		int arg = 1;
+		sqlite3_bind_int64(s, arg++, team_id);
+		if (cb->what == BULK_GROUPS && index >= 0)
+			sqlite3_bind_int(s, arg++, index);
+		for (size_t i = 0; i < k; i++)
+			sqlite3_bind_text(s, arg++, keys[at + i], -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			if ((ret = bulk_row(s, cb)) != 0)
+				break;
+		if (ret == 0 && rc != SQLITE_DONE)
+			ret = db_fail(p, rc, err, "reading persons in bulk");
+		sqlite3_finalize(s);
+		at += keys ? k : 1;
+	}
+	sn_pstore_unlock(p);
+	sn_buf_release(&sql);
+	return ret;
+}
+
+int sn_persons_read(struct sn_persons *p, int64_t team_id, const char *const *keys, size_t n,
+		    int (*fn)(void *ctx, const struct sn_person_raw *row), void *ctx,
+		    struct sn_err *err)
+{
+	struct bulk_cb cb = {.what = BULK_PERSONS, .person = fn, .ctx = ctx};
+	return bulk_read(p,
+			 "SELECT uuid, properties, is_identified, created_at, version"
+			 " FROM posthog_person WHERE team_id = ?1",
+			 "uuid", team_id, -1, keys, n, &cb, err);
+}
+
+int sn_persons_read_distinct_ids(struct sn_persons *p, int64_t team_id, const char *const *keys,
+				 size_t n,
+				 int (*fn)(void *ctx, const char *distinct_id, const char *uuid),
+				 void *ctx, struct sn_err *err)
+{
+	struct bulk_cb cb = {.what = BULK_DIDS, .did = fn, .ctx = ctx};
+	return bulk_read(p,
+			 "SELECT distinct_id, person_uuid FROM posthog_persondistinctid"
+			 " WHERE team_id = ?1 AND is_deleted = 0",
+			 "distinct_id", team_id, -1, keys, n, &cb, err);
+}
+
+int sn_persons_read_groups(struct sn_persons *p, int64_t team_id, int group_type_index,
+			   const char *const *keys, size_t n,
+			   int (*fn)(void *ctx, const struct sn_group_raw *row), void *ctx,
+			   struct sn_err *err)
+{
+	struct bulk_cb cb = {.what = BULK_GROUPS, .group = fn, .ctx = ctx};
+	if (group_type_index < 0 && keys)
+		return sn_err_set(err, SN_ERR_INVALID, "group keys need a group type index");
+	return bulk_read(p,
+			 group_type_index >= 0
+			     ? "SELECT group_type_index, group_key, group_properties, created_at,"
+			       " version FROM posthog_group WHERE team_id = ?1"
+			       " AND group_type_index = ?2"
+			     : "SELECT group_type_index, group_key, group_properties, created_at,"
+			       " version FROM posthog_group WHERE team_id = ?1",
+			 "group_key", team_id, group_type_index, keys, n, &cb, err);
 }

@@ -335,7 +335,8 @@ test('soft delete and changes are visible to /flags immediately; ETag 304 on def
   const etag = d1.headers.get('etag');
   assert.ok(etag);
   assert.equal(d1.json.flags.length, 1);
-  assert.deepEqual(d1.json.group_type_mapping, {});
+  // The person store's group types (the earlier tests ingested 'organization').
+  assert.ok(Object.values(d1.json.group_type_mapping).includes('organization'), JSON.stringify(d1.json.group_type_mapping));
   assert.deepEqual(d1.json.cohorts, {});
   let res = await fetch(srv.url + defs, { headers: { Authorization: `Bearer ${API_KEY}`, 'If-None-Match': etag } });
   assert.equal(res.status, 304);
@@ -470,4 +471,221 @@ test('bad input gets clear errors in bounded time', async () => {
   const m = await (await fetch(`${srv.url}/metrics`)).text();
   assert.match(m, /snout_flags_requests_total\{endpoint="flags",status="200"\} \d+/);
   assert.match(m, /snout_flags_request_duration_seconds_count\{endpoint="flags"\} \d+/);
+});
+
+// ---- group_type_mapping: posthog-node evaluates group flags locally ------------------------
+
+const capture = (e) => post(`${srv.url}/i/v0/e/`, JSON.stringify({ api_key: TOKEN, ...e }), { 'Content-Type': 'application/json' });
+
+// Polls check() until it holds (ingestion applies persons about a second after capture).
+async function eventually(check, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try { return await check(); } catch (e) {
+      if (Date.now() > end) throw e;
+      await sleep(100);
+    }
+  }
+}
+
+test('definitions carry the group types; posthog-node evaluates group flags locally like /flags', async () => {
+  await deleteAllFlags();
+  for (const type of ['organization', 'workspace']) {
+    assert.equal((await capture({ event: '$groupidentify', distinct_id: 'gm-setup',
+      properties: { $group_type: type, $group_key: 'setup', $group_set: {} } })).status, 200);
+  }
+  const mapping = await eventually(async () => {
+    const d = await api('GET', `/flags/definitions?token=${TOKEN}`);
+    assert.equal(d.status, 200);
+    const names = Object.values(d.json.group_type_mapping);
+    assert.ok(names.includes('organization') && names.includes('workspace'), JSON.stringify(d.json.group_type_mapping));
+    return d.json.group_type_mapping;
+  });
+  for (const [idx, name] of Object.entries(mapping)) assert.match(idx, /^[0-4]$/, name);
+  const idx = (name) => Number(Object.keys(mapping).find((k) => mapping[k] === name));
+  const org = idx('organization'), ws = idx('workspace');
+  await createFlag({ key: 'org-size', filters: { aggregation_group_type_index: org, groups: [
+    { properties: [{ key: 'size', type: 'group', group_type_index: org, operator: 'gte', value: 10 }], rollout_percentage: 60 }],
+    payloads: { true: '{"big":true}' } } });
+  await createFlag({ key: 'ws-variants', filters: { aggregation_group_type_index: ws, groups: [{ properties: [], rollout_percentage: 80 }],
+    multivariate: { variants: [{ key: 'red', rollout_percentage: 50 }, { key: 'blue', rollout_percentage: 50 }] } } });
+  await createFlag({ key: 'person-flag', filters: { groups: [{ properties: [], rollout_percentage: 50 }] } });
+
+  const errors = [];
+  const local = new PostHog(TOKEN, { host: srv.url, personalApiKey: API_KEY, flushAt: 1000, flushInterval: 0, fetchRetryCount: 0, featureFlagsPollingInterval: 600000 });
+  local.on('error', (e) => errors.push(e));
+  try {
+    assert.equal(await local.waitForLocalEvaluationReady(10000), true);
+    let enabled = 0;
+    for (let i = 0; i < 300; i++) {
+      const groups = { organization: `org-${i}`, workspace: i % 5 ? `ws-${i}` : i };
+      const groupProperties = { organization: { size: i % 25 }, workspace: {} };
+      const server = (await flags({ distinct_id: `gm-${i}`, groups, group_properties: groupProperties })).json.flags;
+      const want = Object.fromEntries(Object.entries(server).map(([k, f]) => [k, f.variant ?? f.enabled]));
+      const got = await local.getAllFlags(`gm-${i}`, { groups, groupProperties, onlyEvaluateLocally: true });
+      assert.deepEqual(got, want, `group flags for ${JSON.stringify(groups)}`);
+      assert.deepEqual(await local.getFeatureFlag('org-size', `gm-${i}`, { groups, groupProperties, onlyEvaluateLocally: true, sendFeatureFlagEvents: false }), want['org-size']);
+      enabled += want['org-size'] === true;
+    }
+    assert.ok(enabled > 20 && enabled < 280, `org-size on for ${enabled} of 300`);
+    // Without the group the flag is off, locally and on the server.
+    const server = (await flags({ distinct_id: 'gm-x' })).json.flags;
+    assert.equal(server['org-size'].reason.code, 'no_group_type');
+    assert.equal(await local.getFeatureFlag('org-size', 'gm-x', { onlyEvaluateLocally: true, sendFeatureFlagEvents: false }), false);
+    assert.deepEqual(errors, []);
+  } finally {
+    await local.shutdown();
+  }
+});
+
+// ---- experience continuity (spec §3.9) ----------------------------------------------------
+
+const variantOf = async (body, key) => {
+  const r = await flags(body);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.errorsWhileComputingFlags, false, r.text);
+  const f = r.json.flags[key];
+  return f.variant ?? f.enabled;
+};
+
+// Two ids whose own buckets give different variants of `key`.
+async function idsWithDifferentVariants(key, prefix) {
+  const anon = `${prefix}-anon`;
+  const a = await variantOf({ distinct_id: anon }, key);
+  for (let i = 0; i < 100; i++) {
+    const user = `${prefix}-user-${i}`;
+    if (await variantOf({ distinct_id: user }, key) !== a) return { anon, user, anonVariant: a };
+  }
+  throw new Error('no id with another variant');
+}
+
+test('experience continuity: a user keeps the variant seen before identifying', async () => {
+  await deleteAllFlags();
+  const variants = { variants: [{ key: 'control', rollout_percentage: 34 }, { key: 'test', rollout_percentage: 33 }, { key: 'other', rollout_percentage: 33 }] };
+  const exp = await createFlag({ key: 'exp', ensure_experience_continuity: true, filters: { groups: [{ properties: [], rollout_percentage: 100 }], multivariate: variants } });
+  await createFlag({ key: 'exp-gate', filters: { groups: [{ properties: [{ key: String(exp.id), type: 'flag', operator: 'flag_evaluates_to', value: true }] }] } });
+  await createFlag({ key: 'plain', filters: { groups: [{ properties: [], rollout_percentage: 100 }], multivariate: variants } });
+  await createFlag({ key: 'everyone', ensure_experience_continuity: true, filters: { groups: [{ properties: [], rollout_percentage: 100 }] } });
+
+  // 1. Persons exist (person_profiles: always): the anonymous id has a
+  //    person, $identify merges the user into it, then posthog-js reloads
+  //    flags with $anon_distinct_id.
+  const { anon, user, anonVariant } = await idsWithDifferentVariants('exp', 'ec1');
+  const userVariant = await variantOf({ distinct_id: user }, 'exp');
+  const plainUser = await variantOf({ distinct_id: user }, 'plain');
+  assert.equal((await capture({ event: '$pageview', distinct_id: anon, properties: {} })).status, 200);
+  assert.equal((await capture({ event: '$identify', distinct_id: user, properties: { $anon_distinct_id: anon } })).status, 200);
+  await eventually(async () => {
+    const r = await api('GET', `/api/projects/1/persons/?distinct_id=${encodeURIComponent(user)}`);
+    assert.deepEqual([...r.json.results[0].distinct_ids].sort(), [anon, user].sort());
+  });
+  assert.equal(await variantOf({ distinct_id: user, $anon_distinct_id: anon }, 'exp'), anonVariant);
+  // Stored: later requests without $anon_distinct_id keep it, in every shape.
+  assert.equal(await variantOf({ distinct_id: user }, 'exp'), anonVariant);
+  const v1 = await flags({ distinct_id: user }, 'v=1');
+  assert.equal(v1.json.featureFlags.exp, anonVariant);
+  const d2 = await post(`${srv.url}/decide/?v=2`, JSON.stringify({ api_key: TOKEN, distinct_id: user }));
+  assert.equal(d2.json.featureFlags.exp, anonVariant);
+  // The first write wins: another anonymous id later changes nothing.
+  assert.equal(await variantOf({ distinct_id: user, $anon_distinct_id: 'ec1-other-device' }, 'exp'), anonVariant);
+  assert.equal(await variantOf({ distinct_id: user }, 'exp'), anonVariant);
+  // Flags without continuity bucket by the distinct id.
+  assert.equal(await variantOf({ distinct_id: user, $anon_distinct_id: anon }, 'plain'), plainUser);
+  assert.notEqual(anonVariant, userVariant);
+
+  // 2. No person yet (identified_only, /flags before the $identify is
+  //    ingested): the request's $anon_distinct_id buckets this answer,
+  //    nothing is stored, later requests use the distinct id.
+  const two = await idsWithDifferentVariants('exp', 'ec2');
+  const twoUser = await variantOf({ distinct_id: two.user }, 'exp');
+  assert.equal(await variantOf({ distinct_id: two.user, $anon_distinct_id: two.anon }, 'exp'), two.anonVariant);
+  assert.equal(await variantOf({ distinct_id: two.user, anon_distinct_id: two.anon }, 'exp'), two.anonVariant, 'the alias');
+  assert.equal(await variantOf({ distinct_id: two.user }, 'exp'), twoUser);
+
+  // 3. Only flags whose answer the hash can change make the server write:
+  //    asking for 'everyone' alone stores nothing for 'exp'.
+  const three = await idsWithDifferentVariants('exp', 'ec3');
+  assert.equal((await capture({ event: '$pageview', distinct_id: three.user, properties: {} })).status, 200);
+  await eventually(async () => {
+    const r = await api('GET', `/api/projects/1/persons/?distinct_id=${encodeURIComponent(three.user)}`);
+    assert.equal(r.json.results.length, 1);
+  });
+  const only = await flags({ distinct_id: three.user, $anon_distinct_id: three.anon, flag_keys_to_evaluate: ['everyone'] });
+  assert.deepEqual(Object.keys(only.json.flags), ['everyone']);
+  const threeUser = await variantOf({ distinct_id: three.user }, 'exp');
+  assert.notEqual(threeUser, three.anonVariant);
+  // Asking for a flag that depends on 'exp' evaluates 'exp': the override
+  // is stored for the user's person.
+  const gate = await flags({ distinct_id: three.user, $anon_distinct_id: three.anon, flag_keys_to_evaluate: ['exp-gate'] });
+  assert.deepEqual(Object.keys(gate.json.flags), ['exp-gate']);
+  assert.equal(gate.json.flags['exp-gate'].enabled, true);
+  assert.equal(await variantOf({ distinct_id: three.user }, 'exp'), three.anonVariant);
+});
+
+// ---- bad input: bounded time, clear errors ------------------------------------------------
+
+test('hostile /flags bodies: huge groups, deep nesting, thousands of keys, non-UTF-8 ids', async () => {
+  await deleteAllFlags();
+  await createFlag({ key: 'org-flag', filters: { aggregation_group_type_index: 0, groups: [{ properties: [], rollout_percentage: 50 }] } });
+  await createFlag({ key: 'person-flag', filters: { groups: [{ properties: [{ key: 'plan', type: 'person', operator: 'exact', value: 'pro' }] }] } });
+  for (let i = 0; i < 50; i++) await createFlag({ key: `many-${i}`, filters: { groups: [{ properties: [], rollout_percentage: 30 }] } });
+  const timed = async (body, raw) => {
+    const t0 = Date.now();
+    // Objects go gzipped, as SDKs may send them: the decoded limit (8 MiB)
+    // is what bounds them, not the 2 MiB on the wire.
+    const r = await post(`${srv.url}/flags/?v=2`, raw ? body : gzipSync(JSON.stringify({ token: TOKEN, ...body })));
+    return { r, ms: Date.now() - t0 };
+  };
+
+  // 100 000 groups: each request group is matched against the team's
+  // (at most 5) types in memory, not looked up one by one.
+  const groups = {};
+  for (let i = 0; i < 100000; i++) groups[`type-${i}`] = `key-${i}`;
+  groups.organization = 'acme';
+  let { r, ms } = await timed({ distinct_id: 'h', groups });
+  assert.equal(r.status, 200, r.text);
+  assert.ok(ms < 5000, `huge groups took ${ms} ms`);
+  assert.equal(r.json.flags['org-flag'].enabled, (await flags({ distinct_id: 'h', groups: { organization: 'acme' } })).json.flags['org-flag'].enabled);
+
+  // Nesting deeper than the parser allows is a clear 400; just under it evaluates.
+  const deep = (n) => '{"plan":"pro","nested":' + '['.repeat(n) + ']'.repeat(n) + '}';
+  ({ r, ms } = await timed(`{"token":"${TOKEN}","distinct_id":"h","person_properties":${deep(100000)}}`, true));
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /Failed to decode request: .*(deep|depth|nest)/i);
+  assert.ok(ms < 3000, `deep nesting took ${ms} ms`);
+  ({ r, ms } = await timed(`{"token":"${TOKEN}","distinct_id":"h","person_properties":${deep(900)}}`, true));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.flags['person-flag'].enabled, true);
+
+  // 200 000 requested keys: linear, and only flags that exist answer.
+  const keys = [];
+  for (let i = 0; i < 200000; i++) keys.push(`missing-${i}`);
+  keys.push('many-7', 'person-flag', 42, null, { k: 1 });
+  ({ r, ms } = await timed({ distinct_id: 'h', flag_keys_to_evaluate: keys }));
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(Object.keys(r.json.flags).sort(), ['many-7', 'person-flag']);
+  assert.ok(ms < 5000, `200 000 keys took ${ms} ms`);
+  ({ r } = await timed({ distinct_id: 'h', flag_keys: ['many-1'] }));
+  assert.deepEqual(Object.keys(r.json.flags), ['many-1']);
+  ({ r } = await timed({ distinct_id: 'h', flag_keys_to_evaluate: 'many-1' }));
+  assert.equal(Object.keys(r.json.flags).length, 52, 'a key list that is not an array is ignored');
+
+  // Invalid UTF-8 in the distinct id is decoded lossily (U+FFFD), as PostHog does.
+  const raw = Buffer.concat([Buffer.from(`{"token":"${TOKEN}","distinct_id":"bad-`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('-id"}')]);
+  ({ r } = await timed(raw, true));
+  assert.equal(r.status, 200, r.text);
+  const same = await flags({ distinct_id: 'bad-\uFFFD\uFFFD\uFFFD-id' });
+  assert.deepEqual(r.json.flags, same.json.flags);
+  // Lone surrogates in escapes and the same bytes in $anon_distinct_id and groups.
+  ({ r } = await timed(`{"token":"${TOKEN}","distinct_id":"\\ud800x","$anon_distinct_id":"\\udfff","groups":{"organization":"\\ud83d"}}`, true));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.errorsWhileComputingFlags, false);
+  const raw2 = Buffer.concat([Buffer.from(`{"token":"${TOKEN}","distinct_id":"u","$anon_distinct_id":"`), Buffer.from([0xc0, 0x80]), Buffer.from('","groups":{"organization":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}}')]);
+  ({ r } = await timed(raw2, true));
+  assert.equal(r.status, 200, r.text);
+  // A 200-character cut never splits a character.
+  const long = 'é'.repeat(300);
+  ({ r } = await timed({ distinct_id: long }));
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json.flags, (await flags({ distinct_id: 'é'.repeat(200) })).json.flags);
 });

@@ -21,6 +21,7 @@
 
 #include "flags/flags.h"
 #include "meta/meta.h"
+#include "persons/persons.h"
 
 struct fx {
 	char dir[PATH_MAX];
@@ -578,6 +579,231 @@ static void test_set_needs(void **state)
 	}
 }
 
+/* Which flags take part in experience continuity, and which of them make
+ * the server read stored hash keys (PostHog skips the read when the hash
+ * cannot change the answer). */
+static void test_set_continuity(void **state)
+{
+	(void)state;
+	struct json_object *flags =
+	    J("[{\"key\":\"off\",\"filters\":{\"groups\":[{\"rollout_percentage\":50}]}},"
+	      "{\"key\":\"partial\",\"ensure_experience_continuity\":true,"
+	      "\"filters\":{\"groups\":[{\"rollout_percentage\":50}]}},"
+	      "{\"key\":\"everyone\",\"ensure_experience_continuity\":true,"
+	      "\"filters\":{\"groups\":[{\"rollout_percentage\":100},{}]}},"
+	      "{\"key\":\"variants\",\"ensure_experience_continuity\":true,\"filters\":{\"groups\":"
+	      "[{}],"
+	      "\"multivariate\":{\"variants\":[{\"key\":\"a\",\"rollout_percentage\":50},"
+	      "{\"key\":\"b\",\"rollout_percentage\":50}]}}},"
+	      "{\"key\":\"one-variant\",\"ensure_experience_continuity\":true,\"filters\":{"
+	      "\"groups\":"
+	      "[{}],\"multivariate\":{\"variants\":[{\"key\":\"a\",\"rollout_percentage\":100}]}}},"
+	      "{\"key\":\"group\",\"ensure_experience_continuity\":true,\"filters\":{"
+	      "\"aggregation_group_type_index\":0,\"groups\":[{\"rollout_percentage\":50}]}},"
+	      "{\"key\":\"device\",\"ensure_experience_continuity\":true,\"bucketing_identifier\":"
+	      "\"device_id\",\"filters\":{\"groups\":[{\"rollout_percentage\":50}]}},"
+	      "{\"key\":\"inactive\",\"active\":false,\"ensure_experience_continuity\":true,"
+	      "\"filters\":{\"groups\":[{\"rollout_percentage\":50}]}}]");
+	struct sn_flag_set *set = NULL;
+	assert_int_equal(sn_flag_set_build(flags, NULL, NULL, &set, NULL), 0);
+	static const struct {
+		const char *key;
+		bool continuity, lookup;
+	} want[] = {
+	    {"off", false, false},    {"partial", true, true},	    {"everyone", true, false},
+	    {"variants", true, true}, {"one-variant", true, false}, {"group", true, false},
+	    {"device", true, false},  {"inactive", false, false},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(want); i++) {
+		ssize_t idx = sn_flag_set_find(set, want[i].key);
+		assert_true(idx >= 0);
+		bool lookup = true;
+		bool c = sn_flag_set_continuity(set, (size_t)idx, &lookup);
+		if (c != want[i].continuity || lookup != want[i].lookup)
+			fail_msg("%s: continuity %d lookup %d", want[i].key, c, lookup);
+	}
+	sn_flag_set_unref(set);
+	json_object_put(flags);
+
+	/* What an evaluation of some flags also evaluates: their dependencies,
+	 * transitively. */
+	flags = J("[{\"key\":\"a\",\"filters\":{\"groups\":[{\"properties\":[{\"key\":\"b\","
+		  "\"type\":\"flag\",\"value\":true,\"operator\":\"flag_evaluates_to\"}]}]}},"
+		  "{\"key\":\"b\",\"filters\":{\"groups\":[{\"properties\":[{\"key\":\"c\","
+		  "\"type\":\"flag\",\"value\":\"x\",\"operator\":\"flag_evaluates_to\"}]}]}},"
+		  "{\"key\":\"c\",\"filters\":{\"groups\":[{}]}},"
+		  "{\"key\":\"d\",\"filters\":{\"groups\":[{}]}}]");
+	assert_int_equal(sn_flag_set_build(flags, NULL, NULL, &set, NULL), 0);
+	uint8_t mask[4] = {1, 0, 0, 0};
+	sn_flag_set_add_dependencies(set, mask);
+	assert_memory_equal(mask, ((uint8_t[]){1, 1, 1, 0}), 4);
+	uint8_t mask2[4] = {0, 0, 0, 1};
+	sn_flag_set_add_dependencies(set, mask2);
+	assert_memory_equal(mask2, ((uint8_t[]){0, 0, 0, 1}), 4);
+	sn_flag_set_unref(set);
+	json_object_put(flags);
+}
+
+/* The definitions document carries the person store's group types, and a
+ * new group type (ingestion, no flag change) rebuilds it for the
+ * definitions lookup, changing the ETag. */
+static void test_definitions_group_types(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_persons *p = NULL;
+	assert_int_equal(sn_persons_open(&p, f->dir, NULL, &err), 0);
+	struct sn_flag_cache *c;
+	assert_int_equal(sn_flag_cache_new(&c, f->m, &err), 0);
+	sn_flag_cache_set_persons(c, p);
+	create(f, f->team,
+	       "{\"key\":\"orgs\",\"filters\":{\"aggregation_group_type_index\":1,"
+	       "\"groups\":[{\"rollout_percentage\":100}]}}");
+	struct sn_flag_snapshot *s1, *s2, *s3, *s4;
+	assert_int_equal(sn_flag_cache_get_definitions(c, f->team, &s1, &err), 0);
+	assert_string_equal(s1->group_type_mapping, "{}");
+
+	const char *types[] = {"company", "organization"};
+	for (int i = 0; i < 2; i++) {
+		char props[160];
+		snprintf(props, sizeof(props),
+			 "{\"$group_type\":\"%s\",\"$group_key\":\"k\",\"$group_set\":{}}",
+			 types[i]);
+		struct json_object *o = J(props);
+		struct sn_identity_event ev = {.team_id = f->team,
+					       .distinct_id = "u",
+					       .event = "$groupidentify",
+					       .uuid = "00000000-0000-7000-8000-000000000001",
+					       .timestamp_us = 1700000000000000LL,
+					       .properties = o};
+		struct sn_identity_result res;
+		assert_int_equal(sn_identity_process(p, &ev, &res, &err), 0);
+		sn_identity_result_release(&res);
+		json_object_put(o);
+	}
+	/* /flags lookups do not read group types: same snapshot. */
+	assert_int_equal(sn_flag_cache_get(c, f->team, &s2, &err), 0);
+	assert_ptr_equal(s1, s2);
+	assert_int_equal(sn_flag_cache_get_definitions(c, f->team, &s3, &err), 0);
+	assert_ptr_not_equal(s1, s3);
+	assert_string_equal(s3->group_type_mapping, "{\"0\":\"company\",\"1\":\"organization\"}");
+	assert_string_not_equal(s1->etag, s3->etag);
+	struct json_object *doc = J(s3->definitions);
+	assert_string_equal(
+	    sn_json_str(sn_json_get(sn_json_get(doc, "group_type_mapping"), "1"), NULL),
+	    "organization");
+	json_object_put(doc);
+	/* Unchanged: no rebuild; the other team has its own (empty) mapping. */
+	uint64_t builds = sn_flag_cache_builds(c);
+	assert_int_equal(sn_flag_cache_get_definitions(c, f->team, &s4, &err), 0);
+	assert_ptr_equal(s3, s4);
+	assert_int_equal(sn_flag_cache_builds(c), builds);
+	sn_flag_snapshot_unref(s4);
+	assert_int_equal(sn_flag_cache_get_definitions(c, f->team2, &s4, &err), 0);
+	assert_string_equal(s4->group_type_mapping, "{}");
+	sn_flag_snapshot_unref(s1);
+	sn_flag_snapshot_unref(s2);
+	sn_flag_snapshot_unref(s3);
+	sn_flag_snapshot_unref(s4);
+	sn_flag_cache_free(c);
+	sn_persons_close(p);
+}
+
+/* One flag of a set for one context: "true"/"false" or the variant. */
+static const char *eval_ctx(const char *defs, const struct sn_flag_ctx *ctx)
+{
+	static char out[64];
+	struct json_object *flags = J(defs);
+	struct sn_flag_set *set = NULL;
+	assert_int_equal(sn_flag_set_build(flags, NULL, NULL, &set, NULL), 0);
+	struct sn_arena a;
+	sn_arena_init(&a, 1 << 20);
+	struct sn_flag_eval ev;
+	assert_int_equal(sn_flag_eval_init(&ev, set, ctx, &a, NULL), 0);
+	const struct sn_flag_result *r = sn_flag_eval_one(&ev, 0);
+	snprintf(out, sizeof(out), "%s", r->variant ? r->variant : r->enabled ? "true" : "false");
+	sn_arena_release(&a);
+	sn_flag_set_unref(set);
+	json_object_put(flags);
+	return out;
+}
+
+/* The bucketing identifier with experience continuity, in PostHog's order:
+ * device id (device bucketing) > stored override > the request's
+ * $anon_distinct_id (continuity flags on persons) > distinct id; holdouts
+ * use the last two only. simple-flag at 45 %: distinct_id_0 is out,
+ * distinct_id_1 in (spec §3.10). */
+static void test_continuity_bucketing(void **state)
+{
+	(void)state;
+	const char *cont = "[{\"key\":\"simple-flag\",\"ensure_experience_continuity\":true,"
+			   "\"filters\":{\"groups\":[{\"rollout_percentage\":45}]}}]";
+	const char *plain = "[{\"key\":\"simple-flag\","
+			    "\"filters\":{\"groups\":[{\"rollout_percentage\":45}]}}]";
+	const char *device = "[{\"key\":\"simple-flag\",\"ensure_experience_continuity\":true,"
+			     "\"bucketing_identifier\":\"device_id\","
+			     "\"filters\":{\"groups\":[{\"rollout_percentage\":45}]}}]";
+	const char *group = "[{\"key\":\"simple-flag\",\"ensure_experience_continuity\":true,"
+			    "\"filters\":{\"aggregation_group_type_index\":0,"
+			    "\"groups\":[{\"rollout_percentage\":45}]}}]";
+	struct json_object *to1 = J("{\"simple-flag\":\"distinct_id_1\"}");
+	struct json_object *to0 = J("{\"simple-flag\":\"distinct_id_0\"}");
+	struct sn_flag_ctx c = {.distinct_id = "distinct_id_0"};
+	assert_string_equal(eval_ctx(cont, &c), "false");
+	c.anon_distinct_id = "distinct_id_1";
+	assert_string_equal(eval_ctx(cont, &c), "true");   /* the request's anonymous id */
+	assert_string_equal(eval_ctx(plain, &c), "false"); /* only for continuity flags */
+	c.hash_key_overrides = to0;
+	assert_string_equal(eval_ctx(cont, &c), "false"); /* a stored override wins */
+	c = (struct sn_flag_ctx){.distinct_id = "distinct_id_0", .hash_key_overrides = to1};
+	assert_string_equal(eval_ctx(cont, &c), "true");
+	assert_string_equal(eval_ctx(plain, &c), "true"); /* applied whenever it was read */
+	c.device_id = "distinct_id_0";
+	assert_string_equal(eval_ctx(device, &c), "false"); /* the device id comes first */
+	c.device_id = "";
+	assert_string_equal(eval_ctx(device, &c), "true"); /* an empty one is none */
+	c = (struct sn_flag_ctx){.distinct_id = "distinct_id_0",
+				 .anon_distinct_id = "distinct_id_0",
+				 .device_id = "distinct_id_1"};
+	assert_string_equal(eval_ctx(device, &c), "true");
+	/* Group flags bucket by the group key, never by the anonymous id. */
+	struct json_object *groups = J("{\"company\":\"distinct_id_0\"}");
+	const char *types[5] = {"company"};
+	c = (struct sn_flag_ctx){.distinct_id = "distinct_id_1",
+				 .anon_distinct_id = "distinct_id_1",
+				 .groups = groups,
+				 .group_types = types};
+	assert_string_equal(eval_ctx(group, &c), "false");
+	json_object_put(groups);
+
+	/* Holdouts: the anonymous id, not stored overrides. */
+	char in[32] = "", out_id[32] = "";
+	for (int i = 0; i < 1000 && (!in[0] || !out_id[0]); i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "h-%d", i);
+		double h = sn_flag_hash01("holdout-", id, strlen(id), "");
+		if (h <= 0.10 && !in[0])
+			snprintf(in, sizeof(in), "%s", id);
+		if (h > 0.10 && !out_id[0])
+			snprintf(out_id, sizeof(out_id), "%s", id);
+	}
+	const char *hold = "[{\"key\":\"simple-flag\",\"ensure_experience_continuity\":true,"
+			   "\"filters\":{\"holdout\":{\"id\":7,\"exclusion_percentage\":10},"
+			   "\"groups\":[{\"rollout_percentage\":100}]}}]";
+	c = (struct sn_flag_ctx){.distinct_id = out_id};
+	assert_string_equal(eval_ctx(hold, &c), "true");
+	c.anon_distinct_id = in;
+	assert_string_equal(eval_ctx(hold, &c), "holdout-7");
+	char ov[80];
+	snprintf(ov, sizeof(ov), "{\"simple-flag\":\"%s\"}", in);
+	struct json_object *toin = J(ov);
+	c = (struct sn_flag_ctx){.distinct_id = out_id, .hash_key_overrides = toin};
+	assert_string_equal(eval_ctx(hold, &c), "true");
+	json_object_put(toin);
+	json_object_put(to1);
+	json_object_put(to0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +816,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cache_invalidation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dependency_chains, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_concurrency, setup, teardown),
+	    cmocka_unit_test(test_set_continuity),
+	    cmocka_unit_test(test_continuity_bucketing),
+	    cmocka_unit_test_setup_teardown(test_definitions_group_types, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

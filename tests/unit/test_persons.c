@@ -1199,6 +1199,111 @@ static void test_batches_and_listing(void **state)
 			 SN_ERR_INVALID);
 }
 
+/* ---- feature flags: group types and hash-key overrides (flagkeys.c) ----------- */
+
+static int list_type(void *ctx, int index, const char *group_type)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 256 - n, "%s%d=%s", n ? "," : "", index, group_type);
+	return 0;
+}
+
+static int list_key(void *ctx, const char *flag_key, const char *hash_key)
+{
+	/* later calls win, as a map insert would */
+	struct json_object *m = ctx;
+	json_object_object_add(m, flag_key, json_object_new_string(hash_key));
+	return 0;
+}
+
+static const char *hk(struct fx *f, int64_t team, const char *a, const char *b, const char *key)
+{
+	static char out[128];
+	struct json_object *m = json_object_new_object();
+	const char *ids[2] = {a, b};
+	struct sn_err err = {0};
+	assert_int_equal(sn_persons_hash_keys_get(f->p, team, ids, b ? 2 : 1, list_key, m, &err),
+			 0);
+	snprintf(out, sizeof(out), "%s", sn_json_str(sn_json_get(m, key), NULL) ?: "-");
+	json_object_put(m);
+	return out;
+}
+
+static void test_flag_hash_keys(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	char types[256] = "";
+	assert_int_equal(sn_persons_group_types(f->p, 1, list_type, types, &err), 0);
+	assert_string_equal(types, "");
+	ev(f, 1, "u", "$groupidentify",
+	   "{\"$group_type\":\"company\",\"$group_key\":\"acme\",\"$group_set\":{}}", T0, NULL);
+	ev(f, 1, "u", "e", "{\"$groups\":{\"project\":\"p1\",\"company\":\"acme\"}}", T0, NULL);
+	assert_int_equal(sn_persons_group_types(f->p, 1, list_type, types, &err), 0);
+	assert_string_equal(types, "0=company,1=project");
+	types[0] = 0;
+	assert_int_equal(sn_persons_group_types(f->p, 2, list_type, types, &err), 0);
+	assert_string_equal(types, ""); /* per team */
+
+	/* No person for either id: nothing is written. */
+	const char *keys[] = {"exp", "other"};
+	const char *ids[] = {"user", "anon"};
+	size_t written = 9;
+	assert_int_equal(sn_persons_hash_keys_add(f->p, 1, ids, 2, keys, 2, "anon", &written, &err),
+			 0);
+	assert_int_equal(written, 0);
+	assert_string_equal(hk(f, 1, "user", "anon", "exp"), "-");
+
+	/* The anonymous person exists: it gets the overrides; the first write wins. */
+	char anon_p[37], user_p[37];
+	ev(f, 1, "anon", "e", "{}", T0, anon_p);
+	assert_int_equal(sn_persons_hash_keys_add(f->p, 1, ids, 2, keys, 2, "anon", &written, &err),
+			 0);
+	assert_int_equal(written, 2);
+	assert_string_equal(hk(f, 1, "anon", NULL, "exp"), "anon");
+	assert_string_equal(hk(f, 1, "user", NULL, "exp"), "-"); /* user has no person yet */
+	assert_string_equal(hk(f, 1, "user", "anon", "exp"), "anon");
+	const char *ids2[] = {"anon", "somebody"};
+	assert_int_equal(
+	    sn_persons_hash_keys_add(f->p, 1, ids2, 2, keys, 2, "somebody", &written, &err), 0);
+	assert_int_equal(written, 0);
+	assert_string_equal(hk(f, 1, "anon", NULL, "exp"), "anon");
+
+	/* A second person: its own override wins for its own requests. */
+	ev(f, 1, "user", "e", "{}", T0 + 1, user_p);
+	const char *k3[] = {"exp", "third"};
+	const char *ids3[] = {"user", "elsewhere"};
+	assert_int_equal(
+	    sn_persons_hash_keys_add(f->p, 1, ids3, 2, k3, 2, "elsewhere", &written, &err), 0);
+	assert_int_equal(written, 2);
+	assert_string_equal(hk(f, 1, "user", "anon", "exp"), "elsewhere");
+	assert_string_equal(hk(f, 1, "anon", "user", "exp"), "anon");
+	assert_string_equal(hk(f, 1, "user", "anon", "other"), "anon");
+
+	/* Merge anon into user: the survivor keeps its own rows and inherits
+	 * the others; a later write adds nothing the merged person had. */
+	ev(f, 1, "user", "$identify", "{\"$anon_distinct_id\":\"anon\"}", T0 + 2, NULL);
+	assert_string_equal(hk(f, 1, "user", NULL, "exp"), "elsewhere");
+	assert_string_equal(hk(f, 1, "anon", NULL, "other"), "anon");
+	assert_string_equal(hk(f, 1, "user", NULL, "third"), "elsewhere");
+	const char *ids4[] = {"user", "new-anon"};
+	const char *k4[] = {"exp", "other", "third", "fourth"};
+	assert_int_equal(
+	    sn_persons_hash_keys_add(f->p, 1, ids4, 2, k4, 4, "new-anon", &written, &err), 0);
+	assert_int_equal(written, 1);
+	assert_string_equal(hk(f, 1, "user", NULL, "other"), "anon");
+	assert_string_equal(hk(f, 1, "user", NULL, "fourth"), "new-anon");
+	assert_string_equal(hk(f, 2, "user", NULL, "fourth"), "-"); /* per team */
+
+	/* Bad arguments are refused with a message, not a crash. */
+	assert_int_equal(sn_persons_hash_keys_add(f->p, 1, ids, 2, keys, 2, "", NULL, &err),
+			 SN_ERR_INVALID);
+	assert_int_equal(sn_persons_hash_keys_get(f->p, 1, ids, 0, list_key, NULL, &err),
+			 SN_ERR_INVALID);
+	assert_true(err.msg[0] != 0);
+}
+
 int main(void)
 {
 	sn_log_setup(SN_LOG_WARN, false);
@@ -1223,6 +1328,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_sight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batches_and_listing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flag_hash_keys, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
