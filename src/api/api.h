@@ -31,7 +31,13 @@ struct sn_config {
 	int64_t shutdown_grace_ms;
 	int64_t store_flush_age_ms;
 	uint64_t memtable_bytes;
-	uint64_t person_cache_size; /* ingest's distinct-id cache, in entries */
+	uint64_t person_cache_size;  /* ingest's distinct-id cache, in entries */
+	char geoip_db[1024];	     /* .mmdb file or directory; empty: no GeoIP */
+	uint64_t merge_max_mb_per_s; /* background merge write throttle; 0 = unlimited */
+	uint64_t merge_min_parts;    /* parts a background merge takes; 0 = no merge thread */
+	int64_t merge_interval_ms;   /* how often the merge thread looks */
+	uint64_t retention_days;     /* events older than this are deleted; 0 = kept */
+	char team_retention[256];    /* "team:days,..." overrides of retention_days */
 };
 
 void sn_config_defaults(struct sn_config *c);
@@ -81,6 +87,10 @@ int sn_query_api_new(struct sn_query_api **out, struct sn_meta *meta, const char
 void sn_query_api_close(struct sn_query_api *a);
 void sn_query_api_free(struct sn_query_api *a);
 size_t sn_query_api_routes(struct sn_query_api *a, struct sn_http_route *routes, size_t max);
+/* Lets queries read persons, overrides and groups (borrowed: it must outlive
+ * the API). Without it person fields read NULL and person_id as stored. */
+struct sn_persons;
+void sn_query_api_use_persons(struct sn_query_api *a, struct sn_persons *persons);
 
 /* The persons REST API (persons_api.c): /api/projects/:id/persons/... over
  * the person store; property writes are appended to wal as events. Call

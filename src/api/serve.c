@@ -38,6 +38,7 @@
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "persons/persons.h"
+#include "store/store.h"
 #include "wal/wal.h"
 
 struct server {
@@ -156,17 +157,29 @@ static int lock_data_dir(const char *dir, int *fd_out, struct sn_err *err)
 	return 0;
 }
 
+/* Enrichment asks whether a team discards client IPs (§5.4). */
+static int team_anonymizes(void *ctx, int64_t team_id, bool *anonymize)
+{
+	struct sn_team t;
+	int rc = sn_meta_team_get(ctx, team_id, &t, NULL);
+	if (rc == 0)
+		*anonymize = t.anonymize_ips;
+	return rc;
+}
+
 int sn_serve(const struct sn_config *c, struct sn_err *err)
 {
 	struct server s = {.cfg = c, .started_us = sn_now_us()};
 	struct sn_capture *cap = NULL;
 	struct sn_http_server *http = NULL;
 	struct sn_store_sink *sink = NULL;
+	struct sn_store *store = NULL; /* the part set, for the merge thread */
 	struct sn_query_api *qapi = NULL;
 	struct sn_persons_api *papi = NULL;
 	struct sn_flags_api *fapi = NULL;
 	struct sn_flags_rest *frest = NULL;
 	struct sn_ingest *ingest = NULL;
+	struct sn_geoip *geoip = NULL;
 	int lock_fd = -1, rc;
 	sigset_t sigs;
 
@@ -230,6 +243,35 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 		goto out;
 	if ((rc = sn_store_sink_use_persons(sink, s.persons, (size_t)c->person_cache_size, err)))
 		goto out;
+	/* Enrichment: GeoIP is optional, so a missing database is said once. */
+	struct sn_err gerr = {0};
+	if (!c->geoip_db[0])
+		sn_log_info("geoip: geoip_db is empty: GeoIP enrichment is off");
+	else if (sn_geoip_open(&geoip, c->geoip_db, &gerr))
+		sn_log_warn("%s: GeoIP enrichment is off (make installs the DB-IP Lite database; "
+			    "the geoip_db setting names one)",
+			    gerr.msg);
+	else
+		sn_log_info("geoip: %s", sn_geoip_describe(geoip));
+	struct sn_enrich_options eo = {.geoip = geoip, .team = team_anonymizes, .team_ctx = s.meta};
+	if ((rc = sn_store_sink_use_enrich(sink, &eo, err)))
+		goto out;
+	/* Background merges and retention (docs/STORAGE.md): after the sink's
+	 * recovery, which is the only one allowed to remove a cut flush. */
+	if (c->merge_min_parts || c->retention_days || c->team_retention[0]) {
+		char sdir[1100];
+		snprintf(sdir, sizeof(sdir), "%s/store", c->data_dir);
+		struct sn_store_opts so = {
+		    .merge_min_parts =
+			(uint32_t)(c->merge_min_parts ? c->merge_min_parts : UINT32_MAX),
+		    .merge_max_mb_per_s = (double)c->merge_max_mb_per_s,
+		    .merge_interval_ms = c->merge_interval_ms,
+		    .retention_days = (int64_t)c->retention_days,
+		    .team_retention = c->team_retention};
+		if ((rc = sn_store_open(sdir, &so, &store, err)) ||
+		    (rc = sn_store_merger_start(store, err)))
+			goto out;
+	}
 	struct sn_ingest_sink vt;
 	sn_store_sink_vtable(sink, &vt);
 	struct sn_ingest_options io = {.wal_dir = waldir,
@@ -258,6 +300,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	n += sn_capture_routes(cap, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	if ((rc = sn_query_api_new(&qapi, s.meta, c->data_dir, err)))
 		goto out;
+	sn_query_api_use_persons(qapi, s.persons);
 	n += sn_query_api_routes(qapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	if ((rc = sn_persons_api_new(&papi, s.meta, s.persons, s.wal, err)))
 		goto out;
@@ -297,6 +340,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 		usleep(5000);
 out:
 	sn_query_api_close(qapi);
+	sn_store_close(store); /* stops the merge thread first: it may hold a merge */
 	if (ingest)
 		sn_ingest_stop(ingest); /* drains the WAL into parts */
 	if (s.wal) {
@@ -310,6 +354,7 @@ out:
 	sn_flags_api_free(fapi);
 	sn_capture_free(cap);
 	sn_store_sink_close(sink);
+	sn_geoip_close(geoip); /* after the sink: its enrichment reads it */
 	sn_persons_api_free(papi);
 	sn_persons_close(s.persons); /* after ingest stopped: it commits its last batch */
 	if (s.meta)

@@ -57,6 +57,21 @@ static int gtab_grow(struct xctx *c, struct gtab *t)
 	return 0;
 }
 
+int gtab_get(const struct gtab *t, const void *key, size_t len, uint32_t *id)
+{
+	uint64_t h = sn_hash64(key, len);
+	for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		uint32_t s = t->slots[i];
+		if (!s)
+			return 0;
+		if (t->hash[s - 1] == h && t->keylen[s - 1] == len &&
+		    memcmp(t->key[s - 1], key, len) == 0) {
+			*id = s - 1;
+			return 1;
+		}
+	}
+}
+
 int gtab_find(struct xctx *c, struct gtab *t, const void *key, size_t len, uint32_t *id,
 	      bool *isnew)
 {

@@ -349,18 +349,28 @@ const char *field_column(const node_t *n)
 	return NULL;
 }
 
-static int eval_column(struct xctx *c, const node_t *n, const char *name, bool is_prop,
-		       struct vec *out)
+int xcol_find(const struct xctx *c, const struct xref *r)
 {
-	for (size_t i = 0; i < c->ncols; i++)
-		if (c->cols[i].is_prop == is_prop && strcmp(c->cols[i].name, name) == 0) {
-			*out = c->cols[i].v;
-			if (out->n != c->n)
-				return xfail(c, n, SN_ERR_INTERNAL, "QueryError",
-					     "column %s was not read for this batch", name);
-			return 0;
-		}
-	return xfail(c, n, SN_ERR_INTERNAL, "QueryError", "column %s was not planned", name);
+	for (size_t i = 0; i < c->ncols; i++) {
+		const struct xcol *x = &c->cols[i];
+		if (x->kind == r->kind && x->gidx == r->gidx && strcmp(x->name, r->name) == 0 &&
+		    (x->key == r->key || (x->key && r->key && strcmp(x->key, r->key) == 0)))
+			return (int)i;
+	}
+	return -1;
+}
+
+static int eval_column(struct xctx *c, const node_t *n, const struct xref *r, struct vec *out)
+{
+	int i = xcol_find(c, r);
+	if (i < 0)
+		return xfail(c, n, SN_ERR_INTERNAL, "QueryError", "column %s was not planned",
+			     r->name);
+	*out = c->cols[i].v;
+	if (out->n != c->n)
+		return xfail(c, n, SN_ERR_INTERNAL, "QueryError",
+			     "column %s was not read for this batch", r->name);
+	return 0;
 }
 
 /* ---- constants and simple nodes ------------------------------------------------ */
@@ -1193,15 +1203,12 @@ static int eval_field(struct xctx *c, const node_t *n, struct vec *out)
 			return xunsupported(c, n, "this alias reference");
 		return xeval(c, t, out);
 	}
-	bool bad;
-	const char *key = prop_key(n, &bad);
-	if (bad)
-		return xunsupported(c, n, "nested or non-events property paths");
-	if (key)
-		return eval_column(c, n, key, true, out);
-	const char *col = field_column(n);
-	if (col)
-		return eval_column(c, n, col, false, out);
+	struct xref r;
+	int k = xref_of(c, n, &r);
+	if (k < 0)
+		return c->rc;
+	if (k)
+		return eval_column(c, n, &r, out);
 	if (n->ref_kind == SN_HQR_ASTERISK)
 		return xunsupported(c, n, "SELECT * (name the columns)");
 	char what[160];
@@ -1245,10 +1252,11 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 			break;
 		}
 		if (n->kind == SN_HQ_ARRAY_ACCESS) {
-			bool bad;
-			const char *key = prop_key(n, &bad);
-			rc = key ? eval_column(c, n, key, true, out)
-				 : xunsupported(c, n, "array and map subscripts");
+			struct xref r;
+			int k = xref_of(c, n, &r);
+			rc = k < 0   ? c->rc
+			     : k > 0 ? eval_column(c, n, &r, out)
+				     : xunsupported(c, n, "array and map subscripts");
 		} else {
 			rc = eval_field(c, n, out);
 		}

@@ -16,20 +16,28 @@
  *
  * Supported in this increment (anything else is an error naming the
  * construct and its position, never a silently wrong answer): one SELECT
- * over `events`; fields event, distinct_id, timestamp, uuid, team_id,
- * $session_id, $window_id, created_at, elements_chain, properties and
- * properties.X / properties['X'] (one level); literals, arithmetic,
+ * over `events`, `persons`, `person_distinct_ids` or `groups` (no explicit
+ * JOIN); on events the fields event, distinct_id, timestamp, uuid,
+ * team_id, $session_id, $window_id, created_at, elements_chain,
+ * $group_0..4, properties and properties.X / properties['X'] (one level),
+ * person_id with merge overrides applied, and the lazy joins person.id,
+ * person.created_at, person.is_identified, person.properties[.X],
+ * pdi.person_id, pdi.distinct_id and group_N.key/index/created_at/
+ * properties[.X] (person mode person_id_override_properties_joined, see
+ * join.c); literals, arithmetic,
  * NULL-safe comparisons (§4.3), AND/OR/NOT, IN (list), LIKE/ILIKE,
  * BETWEEN, IS [NOT] DISTINCT FROM, if/multiIf/coalesce/ifNull/isNull/
  * isNotNull, toString, toInt/toFloat (NULL on failure), toDate,
  * toDateTime, toStartOfDay/Week/Month/Hour, now(), lower/upper/length;
  * WHERE, GROUP BY with count/countIf/count(x)/count(DISTINCT x), uniq,
  * uniqExact, sum/avg/min/max/any (and their If forms), HAVING, DISTINCT,
- * ORDER BY (NULLS FIRST/LAST), LIMIT/OFFSET. Time zone: UTC only.
+ * ORDER BY (NULLS FIRST/LAST; top-N with LIMIT), positional GROUP BY /
+ * ORDER BY, LIMIT/OFFSET. Time zone: UTC only.
  *
  * Budgets: a wall-clock limit checked at every granule run and while
- * sorting, and a memory limit on both the per-query arena (groups, rows,
- * result) and each run's scratch arena. Exceeding either is an error.
+ * sorting, and a memory limit on the per-query arena (groups, rows, the
+ * joined persons and groups, result), on each run's scratch arena and on
+ * the top-N heap's strings. Exceeding either is an error.
  *
  * Ownership: the result owns its arena; sn_exec_result_release frees it.
  * Thread-safety: nothing is shared between calls.
@@ -39,6 +47,7 @@
 
 #include "base/base.h"
 #include "hogql/hogql.h"
+#include "persons/persons.h"
 #include "store/store.h"
 
 #define SN_EXEC_DEFAULT_TIME_LIMIT_US (60LL * 1000 * 1000)
@@ -72,6 +81,10 @@ struct sn_exec_opts {
 	int64_t time_limit_us;	/* 0 = SN_EXEC_DEFAULT_TIME_LIMIT_US */
 	size_t mem_limit_bytes; /* 0 = SN_EXEC_DEFAULT_MEM_LIMIT */
 	uint32_t run_granules;	/* granules read per batch; 0 = 8 */
+	/* The data dir's person store (persons, distinct ids, overrides,
+	 * groups), borrowed for the call; NULL = a store without persons:
+	 * person_id reads as stored, person and group fields as NULL. */
+	struct sn_persons *persons;
 };
 
 /* What the scan did; tests use it to check pruning. */

@@ -28,15 +28,43 @@ struct vec {
 	uint8_t *nulls;
 };
 
-/* A column the query reads: a stored column or one property key. */
+/* What a column of the query reads. Events: a stored column, one property
+ * key or the whole properties; person_id with overrides applied; a lazily
+ * joined person, distinct id or group field (join.c). Other FROM tables:
+ * a field of the person store's rows (join.c). */
+enum xcol_kind {
+	XC_STORE,     /* stored column `name` */
+	XC_PROP,      /* properties.<name> */
+	XC_PROPS,     /* the properties column */
+	XC_PERSON_ID, /* events.person_id through the override map */
+	XC_PERSON,    /* person.<name>[.<key>], joined on the overridden person_id */
+	XC_PDI,	      /* pdi.<name>: INNER join on distinct_id */
+	XC_GROUP,     /* group_<gidx>.<name>[.<key>], joined on $group_<gidx> */
+	XC_TABLE,     /* field <name>[.<key>] of a persons / person_distinct_ids / groups row */
+};
+
+/* A column the query reads. */
 struct xcol {
-	const char *name; /* store column name, or the property key */
-	bool is_prop;	  /* properties.<name> */
-	bool whole_props; /* the properties column itself */
+	uint8_t kind;	  /* enum xcol_kind */
+	const char *name; /* store column, property key (XC_PROP) or field name */
+	const char *key;  /* property key below a joined JSON field, or NULL */
+	int gidx;	  /* XC_GROUP: group type index */
+	int dep;	  /* index of the column a join reads its key from, or -1 */
+	bool is_prop;	  /* XC_PROP */
+	bool whole_props; /* XC_PROPS */
 	bool in_where;	  /* needed before WHERE can be evaluated */
 	uint8_t t;	  /* static type */
 	bool nullable;
-	struct vec v; /* the current batch */
+	struct vec v;	    /* the current batch */
+	uint8_t *unmatched; /* XC_PDI: rows without a person (dropped by the join) */
+};
+
+/* A column reference as xref_of() recognises it. */
+struct xref {
+	uint8_t kind;
+	const char *name;
+	const char *key;
+	int gidx;
 };
 
 /* An expression node whose value is precomputed (GROUP BY keys and
@@ -95,6 +123,9 @@ struct xctx {
 	int depth;
 
 	struct sn_exec_stats *stats;
+
+	const char *from;   /* the FROM table: events, persons, person_distinct_ids, groups */
+	struct xjoin *join; /* person store lookups (join.c), NULL until needed */
 };
 
 /* Errors: set c->err (class, sentence, character span of at) and c->rc;
@@ -142,10 +173,31 @@ int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b);
 /* Appends a value's canonical bytes to b (for hashing keys and rows). */
 int value_key(struct sn_buf *b, const struct sn_exec_value *v);
 
+/* Column references and joins (join.c). */
+/* 1 and *r filled when n reads a column of the FROM table (directly or
+ * through a lazy join), 0 when n is no column reference, < 0 (c->rc) for a
+ * reference this executor does not support. */
+int xref_of(struct xctx *c, const node_t *n, struct xref *r);
+/* Type of a joined or person-store column. */
+void xref_type(const struct xref *r, uint8_t *t, bool *nullable);
+/* Index of the planned column r, or -1 (eval.c). */
+int xcol_find(const struct xctx *c, const struct xref *r);
+/* Loads the override map once per query (when person_id is read). */
+int join_prepare(struct xctx *c);
+/* Computes column x (XC_PERSON_ID, XC_PERSON, XC_PDI, XC_GROUP) for the
+ * current batch of c->n rows from the column it depends on. */
+int join_fill(struct xctx *c, struct xcol *x);
+/* Scans a person-store table for the team in batches, calling fn per batch
+ * (c->n rows, XC_TABLE columns filled). */
+int join_scan_table(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *arg);
+void join_release(struct xctx *c);
+
 /* Hash table (agg.c). */
 int gtab_init(struct xctx *c, struct gtab *t, size_t cap);
 /* The id of key (inserted with the next id when new; *isnew set). */
 int gtab_find(struct xctx *c, struct gtab *t, const void *key, size_t len, uint32_t *id,
 	      bool *isnew);
+/* The id of key if present: 1 found, 0 absent. Never allocates. */
+int gtab_get(const struct gtab *t, const void *key, size_t len, uint32_t *id);
 
 #endif

@@ -20,7 +20,9 @@
  *    events: with a person, or as "no person, already noted");
  *  - for every §5.2 key the event carries: the person already holds
  *    $initial_<key> (so $set_once changes nothing);
- *  - every $groups type is cached with its index.
+ *  - every $groups type is cached with its index;
+ *  - the GeoIP place enrich.c found for the event, if any, is the one the
+ *    person holds, with its $initial_geoip_* (sn_enrich_fast_ok).
  * The §5.2 $set of each such key then either changes nothing (same value:
  * compared by a hash of the decoded string or the JSON text) or only that
  * key's "latest value" on the person: the new value is deferred — kept on
@@ -132,6 +134,18 @@ void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 	}
 	size_t n;
 	const char *k = sn_jspan_raw(key, &n);
+	if (k[0] == '$' && (n == 3 || (n > 7 && memcmp(k, "$geoip_", 7) == 0))) {
+		/* Enrichment's keys (enrich.c). */
+		if (n == 3 && k[1] == 'i' && k[2] == 'p') {
+			f->ip_key = *key;
+			f->ip = *value;
+		} else if (n == 14 && memcmp(k + 7, "disable", 7) == 0) {
+			f->geoip_disable = *value;
+		} else if (n > 7) {
+			f->geoip_keys = true;
+		}
+		return;
+	}
 	if (n < 4 || n > KEY_LEN_MAX)
 		return;
 	if (k[0] != '$' && k[0] != 'u' && k[0] != 'g' && k[0] != 'w' && k[0] != 'f' && k[0] != 'm')
@@ -266,6 +280,7 @@ static void person_info_of(struct json_object *props, struct sn_pcache_person *i
 		if (json_object_object_get_ex(props, initial, NULL))
 			info->initial_mask |= 1u << k;
 	}
+	sn_enrich_person_info(props, info);
 }
 
 static void set_person_id(struct sn_event_row *row, const char *uuid)
@@ -346,7 +361,7 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 		if (f->has_set || f->has_set_once || f->has_unset || kind != SN_PCACHE_PERSON)
 			return 0;
 		pi = sn_pcache_get_person(id->cache, row->team_id, uuid);
-		if (!pi)
+		if (!pi || (f->geo && !sn_enrich_fast_ok(f->geo, pi)))
 			return 0;
 		if (f->initial_present && !event_is(row, "$snapshot") &&
 		    !event_is(row, "$snapshot_items")) {
@@ -602,6 +617,8 @@ static int slow(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
 		goto out;
 	}
 	if ((rc = build_properties(f, &data, &props, err)))
+		goto out;
+	if (f->geo && (rc = sn_enrich_apply_identity(f->geo, props, err)))
 		goto out;
 	if ((rc = sn_persons_batch_begin(id->persons, err)))
 		goto out;

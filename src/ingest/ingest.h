@@ -3,7 +3,8 @@
  * hands each record to an event sink (the embedded store, or ClickHouse at
  * scale), and moves the WAL checkpoint once the sink says the records are
  * durable on its side. Identity (persons/) runs inside the store sink
- * (sn_store_sink_use_persons); enrichment (GeoIP) will run here too.
+ * (sn_store_sink_use_persons), enrichment (GeoIP, IP anonymisation) just
+ * before it (sn_store_sink_use_enrich).
  *
  *   WAL (durable) ──reader──▶ worker thread ──consume()──▶ sink (buffers)
  *                                  │  full, or oldest record older than flush_age
@@ -97,6 +98,20 @@ const char *sn_store_sink_dir(const struct sn_store_sink *s);
 struct sn_persons;
 int sn_store_sink_use_persons(struct sn_store_sink *s, struct sn_persons *persons,
 			      size_t cache_entries, struct sn_err *err);
+/* Turns enrichment on (before sn_ingest_start): GeoIP (spec §5.3) and IP
+ * anonymisation (§5.4) of every event before identity (enrich.c,
+ * docs/ENRICHMENT.md). The GeoIP handle (NULL: no GeoIP) must outlive the
+ * sink; team() is asked, on the ingest thread, whether a team anonymises
+ * IPs (answers are cached a few seconds; NULL: none does). */
+typedef int (*sn_ingest_team_fn)(void *ctx, int64_t team_id, bool *anonymize_ips);
+struct sn_enrich_options {
+	const struct sn_geoip *geoip;
+	sn_ingest_team_fn team;
+	void *team_ctx;
+	size_t ip_cache_entries; /* distinct addresses remembered (0 = 16384, ~10 MiB) */
+};
+int sn_store_sink_use_enrich(struct sn_store_sink *s, const struct sn_enrich_options *o,
+			     struct sn_err *err);
 /* Events that took the cache's fast path, went through SQLite, and were
  * replayed read-only or at start-up. */
 void sn_store_sink_identity_stats(struct sn_store_sink *s, uint64_t *fast, uint64_t *slow,

@@ -30,6 +30,10 @@ struct sn_pcache_person {
 	uint32_t present_mask;		       /* bit k: the person has sn_initial_keys[k] */
 	uint32_t initial_mask;		       /* bit k: the person has $initial_<key k> */
 	uint64_t value_hash[SN_INITIAL_NKEYS]; /* valid where present_mask has the bit */
+	/* GeoIP (enrich.c): bit k of sn_geo_keys: $geoip_<k> / $initial_geoip_<k>
+	 * present; a hash of the $geoip_* values (sn_enrich_person_info). */
+	uint32_t geo_present, geo_initial;
+	uint64_t geo_hash;
 };
 
 struct sn_pcache_stats {
@@ -93,6 +97,46 @@ void sn_pcache_get_stats(struct sn_pcache *c, struct sn_pcache_stats *st);
 uint64_t sn_pcache_hash_string(const char *s, size_t len);
 uint64_t sn_pcache_hash_json(const char *text, size_t len);
 
+/* ---- enrichment (enrich.c) -------------------------------------------------- */
+
+/* The §5.3 keys after "$geoip_", in the spec's order. */
+#define SN_GEO_NKEYS 18
+extern const char *const sn_geo_keys[SN_GEO_NKEYS];
+
+/* One address's place: the 18 "$geoip_<key>":value members (missing values
+ * null) as JSON text without braces, and what identity compares. Owned by
+ * the enrich object's cache; valid until its next sn_enrich_event. */
+struct sn_enrich_geo {
+	char *props;
+	size_t props_len;
+	uint64_t hash;	  /* of the values, as sn_enrich_person_info hashes a person's */
+	uint32_t nonnull; /* bit k: sn_geo_keys[k] has a value */
+};
+
+struct sn_enrich_stats {
+	uint64_t enriched, ips_dropped, ip_hits, ip_misses, not_found;
+};
+
+struct sn_enrich;
+struct sn_ingest_facts;
+int sn_enrich_new(struct sn_enrich **out, const struct sn_enrich_options *o, struct sn_err *err);
+void sn_enrich_free(struct sn_enrich *en);
+/* One event, after the record scan: sets f->geo (NULL when GeoIP does not
+ * apply) and, when something changes ($ip added from f->root_ip or removed,
+ * $geoip_* added), points row->properties at the rewritten text (valid
+ * until the next call). Fails only when out of memory. */
+int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_event_row *row,
+		    struct sn_err *err);
+void sn_enrich_get_stats(const struct sn_enrich *en, struct sn_enrich_stats *st);
+/* Identity's side: the geo fields of a person's cache entry from its
+ * properties; whether an event's place changes nothing on a cached person
+ * (the fast path may take it); and, on the slow path, the place added to
+ * the event's $set / $set_once (json-c) without overriding the client's. */
+void sn_enrich_person_info(struct json_object *person_props, struct sn_pcache_person *info);
+bool sn_enrich_fast_ok(const struct sn_enrich_geo *geo, const struct sn_pcache_person *pi);
+int sn_enrich_apply_identity(const struct sn_enrich_geo *geo, struct json_object *props,
+			     struct sn_err *err);
+
 /* ---- the identity step (identity.c) --------------------------------------- */
 
 /* What the record scan collects for identity, alongside the row's fields.
@@ -107,6 +151,12 @@ struct sn_ingest_facts {
 	struct sn_jspan groups;	  /* $groups */
 	uint32_t initial_present; /* bit k: sn_initial_keys[k] present */
 	struct sn_jspan initial[SN_INITIAL_NKEYS];
+	/* Enrichment (enrich.c): the "$ip" member, $geoip_disable, whether any
+	 * other $geoip_* key is present; geo is set by sn_enrich_event. */
+	struct sn_jspan ip_key, ip, geoip_disable;
+	struct sn_jspan root_ip; /* the record's "ip": the request's address */
+	bool geoip_keys;
+	const struct sn_enrich_geo *geo;
 };
 
 /* Notes a top-level property key of the event (called by the record scan

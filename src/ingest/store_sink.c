@@ -15,7 +15,12 @@
  * checkpoint is older (the crash came between the last rename and the
  * checkpoint); if some are missing (the crash came between two renames),
  * the present ones are deleted and the flush is replayed from the WAL. So a
- * record is in the store once, whatever the crash point.
+ * record is in the store once, whatever the crash point. Merges and
+ * deletions (store/merge.c, store/delete.c) keep this rule true: a merged
+ * part carries the largest id it covers, a rewrite keeps its range, and a
+ * part whose rows were all deleted leaves a tombstone with its range; the
+ * store's sn_store_recover does the counting (docs/STORAGE.md, "Merges and
+ * exactly-once").
  *
  * Recording uploads (WAL type 2) are not events: until recordings get their
  * own store they are appended to <dir>/../recordings/pending.jsonl, fsynced
@@ -27,7 +32,9 @@
  * $session_id and $window_id from properties; with identity on
  * (sn_store_sink_use_persons), person_id and $group_0..4 from the identity
  * step (identity.c), which also drops the events PostHog's rules drop.
- * Without it person_id is zero.
+ * Without it person_id is zero. With enrichment on
+ * (sn_store_sink_use_enrich), properties get the $geoip_* members and lose
+ * $ip for teams that anonymise IPs (enrich.c), before identity.
  *
  * Identity and exactly-once. Person changes live in SQLite, parts in files:
  * they cannot commit together, so they commit in a fixed order, each flush:
@@ -54,7 +61,6 @@
  */
 #include "ingest.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -66,8 +72,8 @@
 #include "ingest/ingest_internal.h"
 #include "store/store.h"
 
-#define NPARTS_BITS 12
-#define NPARTS_MASK ((1u << NPARTS_BITS) - 1)
+#define NPARTS_BITS SN_PART_ID_NPARTS_BITS
+#define NPARTS_MASK SN_PART_ID_NPARTS_MASK
 
 struct sn_store_sink {
 	char dir[1024];
@@ -83,9 +89,10 @@ struct sn_store_sink {
 	/* Identity (NULL persons: off, person_id stays zero). */
 	struct sn_persons *persons;
 	struct sn_ingest_identity *identity;
-	uint64_t persons_lsn; /* identity of records ending at or before this is committed */
-	uint64_t replayed;    /* records whose identity was replayed at start-up */
-	int fail_commits;     /* tests: fail this many persons commits (a crash) */
+	struct sn_enrich *enrich; /* NULL: no GeoIP, no IP anonymisation */
+	uint64_t persons_lsn;	  /* identity of records ending at or before this is committed */
+	uint64_t replayed;	  /* records whose identity was replayed at start-up */
+	int fail_commits;	  /* tests: fail this many persons commits (a crash) */
 };
 
 /* ---- record → row ---------------------------------------------------------------- */
@@ -170,6 +177,8 @@ static int scan_record(const char *data, uint32_t len, struct fields *f, struct 
 			slot = &f->event;
 		else if (sn_jspan_str_eq(&k, "distinct_id", 11))
 			slot = &f->distinct_id;
+		else if (sn_jspan_str_eq(&k, "ip", 2))
+			slot = &f->facts.root_ip;
 		if (slot) {
 			if ((rc = sn_jscan_skip(&sc, slot)))
 				return rc;
@@ -304,6 +313,8 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 		}
 		return rc;
 	}
+	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f.facts, &row, err)))
+		return rc; /* out of memory: nothing applied yet, retried */
 	if (s->identity) {
 		bool drop = false;
 		size_t ulen;
@@ -348,6 +359,8 @@ static int sink_replay(void *ctx, const struct sn_wal_entry *e, struct sn_err *e
 	struct fields f;
 	if ((rc = to_row(s, e, &row, &f, err)))
 		return rc == SN_ERR_CORRUPT || rc == SN_ERR_INVALID ? 0 : rc;
+	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f.facts, &row, err)))
+		return rc;
 	bool drop = false;
 	size_t ulen;
 	const char *ut = sn_jspan_raw(&f.uuid, &ulen);
@@ -439,92 +452,20 @@ static bool sink_full(void *ctx)
 
 /* ---- start-up: find where the store is ---------------------------------------------- */
 
-static int parse_part_name(const char *name, int32_t *month, uint64_t *id)
-{
-	/* YYYYMM_<16 hex>.snp */
-	size_t n = strlen(name), sl = strlen(SN_PART_SUFFIX);
-	if (n != 6 + 1 + 16 + sl || name[6] != '_' || strcmp(name + n - sl, SN_PART_SUFFIX) != 0)
-		return -1;
-	char *end;
-	char buf[17];
-	memcpy(buf, name, 6);
-	buf[6] = 0;
-	long m = strtol(buf, &end, 10);
-	if (*end)
-		return -1;
-	memcpy(buf, name + 7, 16);
-	buf[16] = 0;
-	unsigned long long v = strtoull(buf, &end, 16);
-	if (*end)
-		return -1;
-	*month = (int32_t)m;
-	*id = v;
-	return 0;
-}
-
+/* Where the store is: sn_store_recover removes what a crash left (temp
+ * files, parts a merge or rewrite superseded, an incomplete newest flush)
+ * and names the newest complete flush id. Merges and rewrites keep that
+ * answer: a merged part's name carries the largest id it covers, a rewrite
+ * keeps its range, and a part whose rows were all deleted leaves a tombstone
+ * with its range, so "the newest flush" is still the largest id any live
+ * file ends at, and it is complete when as many live files end at it as
+ * the flush wrote parts (docs/STORAGE.md, "Merges and exactly-once"). */
 static int recover(struct sn_store_sink *s, uint64_t *resume_lsn, struct sn_err *err)
 {
-	DIR *d = opendir(s->dir);
-	if (!d)
-		return sn_err_set(err, SN_ERR_IO, "cannot list %s: %s", s->dir, strerror(errno));
 	uint64_t top = 0;
-	unsigned top_count = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		int32_t m;
-		uint64_t id;
-		size_t len = strlen(de->d_name);
-		if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) {
-			/* A part write cut short by a crash: never renamed, never counted. */
-			char path[1400];
-			snprintf(path, sizeof(path), "%s/%s", s->dir, de->d_name);
-			if (unlink(path) == 0)
-				sn_log_warn("store: removed %s, a part write cut short", path);
-			continue;
-		}
-		if (parse_part_name(de->d_name, &m, &id))
-			continue;
-		if (id > top) {
-			top = id;
-			top_count = 0;
-		}
-		if (id == top)
-			top_count++;
-	}
-	closedir(d);
-	*resume_lsn = 0;
-	if (!top)
-		return 0;
-	unsigned want = (unsigned)(top & NPARTS_MASK);
-	if (top_count == want) {
-		*resume_lsn = top >> NPARTS_BITS;
-		return 0;
-	}
-	/* A flush cut short by a crash: undo it, the WAL still has its records. */
-	sn_log_warn("store: the last flush (WAL position %llu) left %u of %u parts; removing them "
-		    "to replay it from the WAL",
-		    (unsigned long long)(top >> NPARTS_BITS), top_count, want);
-	d = opendir(s->dir);
-	if (!d)
-		return sn_err_set(err, SN_ERR_IO, "cannot list %s: %s", s->dir, strerror(errno));
-	while ((de = readdir(d))) {
-		int32_t m;
-		uint64_t id;
-		if (parse_part_name(de->d_name, &m, &id) == 0 && id == top) {
-			char path[1400];
-			snprintf(path, sizeof(path), "%s/%s", s->dir, de->d_name);
-			if (unlink(path)) {
-				closedir(d);
-				return sn_err_set(err, SN_ERR_IO, "cannot remove %s: %s", path,
-						  strerror(errno));
-			}
-		}
-	}
-	closedir(d);
-	int rc = sn_fsync_dir(s->dir, err);
-	if (rc)
-		return rc;
-	return recover(s, resume_lsn, err); /* the previous flush is now the last */
+	int rc = sn_store_recover(s->dir, false, &top, err);
+	*resume_lsn = rc ? 0 : top >> NPARTS_BITS;
+	return rc;
 }
 
 /* ---- public ----------------------------------------------------------------------------- */
@@ -584,6 +525,12 @@ int sn_store_sink_use_persons(struct sn_store_sink *s, struct sn_persons *person
 	return 0;
 }
 
+int sn_store_sink_use_enrich(struct sn_store_sink *s, const struct sn_enrich_options *o,
+			     struct sn_err *err)
+{
+	return sn_enrich_new(&s->enrich, o, err);
+}
+
 void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n)
 {
 	s->fail_commits = n;
@@ -610,6 +557,7 @@ void sn_store_sink_close(struct sn_store_sink *s)
 		sn_persons_batch_rollback(s->persons);
 		sn_ingest_identity_free(s->identity);
 	}
+	sn_enrich_free(s->enrich);
 	sn_memtable_release(&s->mt);
 	sn_buf_release(&s->scratch);
 	if (s->rec_fd >= 0)

@@ -13,7 +13,8 @@
  * granule's sparse-index entry equal to its first row; each granule's
  * min/max timestamp equal to the rows'; every row in the part's month; row
  * counts adding up. Leftover temporary files (a write cut by a crash) are
- * reported too. Problems are listed one per line in the report; the caller
+ * reported too. Files superseded by a merge or rewrite are skipped (partset.c);
+ * tombstones (.del) are not parts. Problems are listed one per line in the report; the caller
  * decides the exit status from *nproblems.
  *
  * Both read one granule at a time through an arena that is reset between
@@ -58,7 +59,9 @@ static int list_parts(const char *dir, char ***names, size_t *n, char ***tmps, s
 	size_t sl = strlen(SN_PART_SUFFIX);
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
-		bool is_part = len > sl && strcmp(de->d_name + len - sl, SN_PART_SUFFIX) == 0;
+		bool is_part =
+		    len > sl && (strcmp(de->d_name + len - sl, SN_PART_SUFFIX) == 0 ||
+				 strcmp(de->d_name + len - sl, SN_TOMBSTONE_SUFFIX) == 0);
 		bool is_tmp = strstr(de->d_name, ".tmp") != NULL;
 		char ***list = is_tmp ? tmps : is_part ? names : NULL;
 		size_t *cnt = is_tmp ? ntmp : n, *cp = is_tmp ? &tcap : &cap;
@@ -79,6 +82,27 @@ static int list_parts(const char *dir, char ***names, size_t *n, char ***tmps, s
 		}
 	}
 	closedir(d);
+	if (!rc && *n) {
+		/* Files a merge or rewrite superseded are dead (partset.c): a
+		 * restart removes them; they are neither counted nor checked. */
+		bool *live = malloc(*n * sizeof(bool));
+		if (!live || sn_part_names_live(*names, *n, live, err)) {
+			free(live);
+			return sn_err_set(err, SN_ERR_NOMEM, "out of memory listing %s", dir);
+		}
+		size_t k = 0;
+		for (size_t i = 0; i < *n; i++) {
+			size_t l = strlen((*names)[i]);
+			if (strcmp((*names)[i] + l - sl, SN_TOMBSTONE_SUFFIX) == 0)
+				live[i] = false; /* a tombstone is no part */
+			if (live[i])
+				(*names)[k++] = (*names)[i];
+			else
+				free((*names)[i]);
+		}
+		*n = k;
+		free(live);
+	}
 	if (*n)
 		qsort(*names, *n, sizeof(**names), cmp_names);
 	return rc;

@@ -11,6 +11,10 @@
  *   sn_part_open ──▶ sn_part_granules_for_team / _overlaps_time ──▶ sn_part_read_column
  *                                                                   sn_part_read_property(ies)
  *
+ * The parts of a directory form a part set (partset.c): file names say which
+ * flushes a part covers, so merges (merge.c) and deletions (delete.c) commit
+ * with one rename, and readers take reference-counted snapshots of it.
+ *
  * Parts shred properties: keys common in a part become columns "p:<key>"
  * and `properties` is then absent (STORAGE.md, "Property shredding"); read
  * properties through sn_part_read_property(ies), which handle both kinds.
@@ -298,5 +302,153 @@ int sn_store_stats_json(const char *dir, struct sn_buf *out, struct sn_err *err)
  * Returns 0 when it could look (problems are counted, not errors). */
 int sn_store_verify(const char *dir, struct sn_buf *report, uint64_t *nparts, uint64_t *nrows,
 		    uint64_t *nproblems, struct sn_err *err);
+
+/* ---- the part set: names, snapshots, merges, deletion (partset.c, merge.c, delete.c) --- */
+
+/* Part ids. The ingest flush names its parts by id = (end LSN << 12) | nparts:
+ * every part of one flush shares the id, and the low bits say how many
+ * months the flush wrote (STORAGE.md, "Snapshots and the part set"). */
+#define SN_PART_ID_NPARTS_BITS 12
+#define SN_PART_ID_NPARTS_MASK ((1u << SN_PART_ID_NPARTS_BITS) - 1)
+#define SN_TOMBSTONE_SUFFIX    ".del"
+
+/* What a file name in a store directory says. A flush part
+ * `YYYYMM_<id>.snp` covers [id, id] at version 0; a merged or rewritten part
+ * `YYYYMM_<min>_<max>_<ver>.snp` covers [min, max] (ids as 16 hex digits,
+ * ver 8); a tombstone `YYYYMM_<min>_<max>_<ver>.del` is an empty file that
+ * covers a range whose rows were all deleted. A name supersedes another of
+ * the same month when its range contains the other's and is larger, or is
+ * equal with a higher version: superseded files are dead, whatever their
+ * age, which is what makes merges and rewrites atomic (one rename). */
+struct sn_part_name {
+	int32_t month;
+	uint64_t min_id, max_id;
+	uint32_t ver;
+	bool tombstone;
+};
+/* 0, or SN_ERR_INVALID when name is not a part or tombstone name. */
+int sn_part_name_parse(const char *name, struct sn_part_name *out);
+/* Writes the name (without directory) into buf; returns its length. */
+size_t sn_part_name_format(const struct sn_part_name *n, char *buf, size_t len);
+/* Marks live[i] = whether names[i] is superseded by no other name of the
+ * list (names that do not parse are left live). O(n log n). */
+int sn_part_names_live(char *const *names, size_t n, bool *live, struct sn_err *err);
+
+/* Start-up recovery of a store directory, for the one process that writes
+ * it (the server, before it ingests): removes temporary files, superseded
+ * parts and tombstones, and the parts of a flush that a crash cut short (the
+ * newest flush id has fewer live files ending at it than its nparts; its
+ * records are still in the WAL). *top_id is the newest complete flush id
+ * (0 for an empty store): every WAL record before top_id >> 12 is stored. */
+int sn_store_recover(const char *dir, bool no_fsync, uint64_t *top_id, struct sn_err *err);
+
+struct sn_store_opts {
+	bool read_only;		   /* never write or remove a file */
+	bool no_fsync;		   /* tests and benchmarks only */
+	uint64_t merge_max_rows;   /* rows of one merge's output; 0 = 1M */
+	uint64_t merge_mem_bytes;  /* arena of one merge or rewrite; 0 = 4 GiB */
+	uint32_t merge_min_parts;  /* background merges take at least this many; 0 = 4 */
+	double merge_max_mb_per_s; /* throttle of the merge thread; 0 = unlimited */
+	int64_t merge_interval_ms; /* how often the thread looks; 0 = 1000 */
+	int64_t retention_days;	   /* TTL applied by the merge thread; 0 = keep forever */
+	/* "team:days,team:days" overrides of retention_days (days 0 = keep that
+	 * team forever), at most 64; copied at open; NULL or "" = none. */
+	const char *team_retention;
+	struct sn_part_write_opts wopts;
+};
+
+struct sn_store;
+struct sn_store_snapshot;
+
+/* Opens the part set of dir (created unless read_only): lists it, drops
+ * superseded files from view (and from disk unless read_only), opens every
+ * live part. Several sn_store objects (and processes) may look at one
+ * directory; writes to it (merges, deletions) serialize on a lock file
+ * (<dir>/MAINT, flock). Never removes temporary files or a flush in
+ * progress: that is sn_store_recover's, at start-up. */
+int sn_store_open(const char *dir, const struct sn_store_opts *opts, struct sn_store **out,
+		  struct sn_err *err);
+/* Stops the merge thread if running and frees the store. Snapshots still
+ * held stay valid (they own their parts) and must still be released. */
+void sn_store_close(struct sn_store *st);
+/* Re-lists the directory (parts flushed or rewritten by others since). */
+int sn_store_refresh(struct sn_store *st, struct sn_err *err);
+
+/* An immutable, reference-counted view of the live parts. A part a merge or
+ * deletion replaces is removed from disk only once no snapshot holds it, so
+ * a running query keeps reading what it started with. acquire is O(1) and
+ * cannot fail; every acquire needs one release. */
+struct sn_store_snapshot *sn_store_snapshot_acquire(struct sn_store *st);
+void sn_store_snapshot_release(struct sn_store_snapshot *snap);
+/* A one-off consistent snapshot of a directory no sn_store is open on in
+ * this process (queries, stats): the listing is repeated until two agree,
+ * so a merge or rewrite racing with it is seen either before or after. */
+int sn_store_snapshot_open_dir(const char *dir, struct sn_store_snapshot **out, struct sn_err *err);
+/* Parts in name order (month, then id), tombstones excluded. */
+size_t sn_store_snapshot_nparts(const struct sn_store_snapshot *snap);
+struct sn_part *sn_store_snapshot_part(const struct sn_store_snapshot *snap, size_t i);
+const char *sn_store_snapshot_name(const struct sn_store_snapshot *snap, size_t i);
+uint64_t sn_store_snapshot_nrows(const struct sn_store_snapshot *snap);
+
+/* ---- merges (merge.c) ---- */
+
+struct sn_store_merge_stats {
+	uint64_t merges, parts_in, rows_in, rows_out, dup_rows, bytes_written;
+	uint64_t tombstones_removed;
+};
+
+/* Runs merges now. all = false: at most one size-tiered background merge;
+ * all = true: merges every month down to as few parts as merge_max_rows
+ * allows (the CLI). Inputs are read whole, sorted by the part order, rows
+ * with the same (team_id, uuid) kept once (the copy from the newest part,
+ * ReplacingMergeTree's "last inserted"), and properties re-shredded. The
+ * output is written with a temp name, fsync, rename, directory fsync; its
+ * name supersedes the inputs, which are then removed (when the last
+ * snapshot drops them). Crash-safe at every point. */
+int sn_store_merge(struct sn_store *st, bool all, struct sn_store_merge_stats *stats,
+		   struct sn_err *err);
+/* The background merge thread: one merge at a time, at low priority,
+ * throttled to merge_max_mb_per_s, applying retention_days too. */
+int sn_store_merger_start(struct sn_store *st, struct sn_err *err);
+void sn_store_merger_stop(struct sn_store *st);
+void sn_store_get_merge_stats(struct sn_store *st, struct sn_store_merge_stats *out);
+
+/* ---- deletion and retention (delete.c) ---- */
+
+/* Which rows to delete: always one team; then every given criterion must
+ * hold (AND). before/after bound timestamp: after_us <= ts < before_us. */
+struct sn_store_delete_spec {
+	int64_t team_id;
+	bool by_person;
+	uint8_t person_id[16];
+	const char *event; /* NULL = any */
+	int64_t after_us;  /* INT64_MIN = unbounded */
+	int64_t before_us; /* INT64_MAX = unbounded */
+};
+
+struct sn_store_delete_result {
+	uint64_t parts_seen, parts_rewritten, parts_dropped, rows_deleted;
+};
+
+/* Deletes the matching rows from every part: a part with none is left
+ * alone, one with only matching rows is dropped, others are rewritten
+ * without them (temp name, fsync, rename; the new name supersedes the old
+ * file, which is then removed). When it returns, no part file holding the
+ * rows remains (unless a snapshot of this sn_store still reads it; it goes
+ * on release). Rows still in the WAL or a memtable are not affected. */
+int sn_store_delete(struct sn_store *st, const struct sn_store_delete_spec *spec,
+		    struct sn_store_delete_result *res, struct sn_err *err);
+
+/* Retention: rows older than now - days are deleted; days per team from
+ * team_ids/days (nteams entries), else default_days; 0 = keep forever.
+ * Parts wholly expired are dropped without being read beyond their index. */
+struct sn_store_ttl {
+	int64_t default_days;
+	size_t nteams;
+	const int64_t *team_ids;
+	const int64_t *days;
+};
+int sn_store_apply_ttl(struct sn_store *st, const struct sn_store_ttl *ttl, int64_t now_us,
+		       struct sn_store_delete_result *res, struct sn_err *err);
 
 #endif

@@ -15,6 +15,10 @@
 
 #include "store/store.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
 /* Value encodings, one byte at the head of every block. */
 enum sn_enc {
 	SN_ENC_I64_DELTA = 1, /* first value then deltas, zigzag, LEB128 varint */
@@ -108,5 +112,86 @@ static inline uint64_t sn_get_u64(const uint8_t *p)
 		v |= (uint64_t)p[i] << (8 * i);
 	return v;
 }
+
+/* ---- the part set (partset.c; merge.c and delete.c build on it) ---- */
+
+/* One live file of a store: a part (part != NULL) or a tombstone. Shared by
+ * the snapshots that list it; the last unref closes the part and, when the
+ * entry was retired (replaced by a merge or rewrite), unlinks the file. */
+struct sn_pentry {
+	_Atomic int refs;
+	_Atomic bool retired;
+	bool read_only;
+	struct sn_part_name n;
+	char name[64];
+	char path[1100];
+	struct sn_part *part;
+	uint64_t nrows, nbytes;
+};
+
+struct sn_store_snapshot {
+	_Atomic int refs;
+	size_t n; /* every live file, tombstones included, in name order */
+	struct sn_pentry **e;
+	size_t nparts; /* the parts among them */
+	struct sn_pentry **parts;
+	uint64_t top_id;       /* newest id any live file ends at */
+	uint64_t top_complete; /* newest id of a flush all of whose files are present */
+	bool top_incomplete;   /* the newest flush is still being written (or was cut) */
+};
+
+/* A file of the snapshot that merges and rewrites must leave alone: part of
+ * a flush that is not complete yet. */
+static inline bool sn_pentry_frozen(const struct sn_store_snapshot *s, const struct sn_pentry *e)
+{
+	return s->top_incomplete && e->n.max_id == s->top_id;
+}
+
+struct sn_merger;
+
+struct sn_store {
+	char dir[1024];
+	struct sn_store_opts opts;
+	pthread_mutex_t mu; /* guards cur and stats */
+	struct sn_store_snapshot *cur;
+	pthread_mutex_t maint; /* one merge or rewrite at a time in this process */
+	int lock_fd;	       /* <dir>/MAINT: the same across processes */
+	struct sn_store_merge_stats mstats;
+	struct sn_merger *merger;
+	/* Names of files this store retired whose unlink may still wait for a
+	 * snapshot: refresh must not treat them as someone else's leftovers. */
+	char (*retired)[64];
+	size_t nretired, retired_cap;
+	/* Tests: sleep this long between a merge's or rewrite's commit (the
+	 * rename) and the retirement of what it replaced, so that a kill -9
+	 * lands there often ($SNOUT_STORE_TEST_PAUSE_MS). */
+	int64_t test_pause_ms;
+	/* opts.team_retention, parsed. */
+	size_t nttl;
+	int64_t ttl_team[64], ttl_days[64];
+};
+
+static inline void sn_store_test_pause(const struct sn_store *st)
+{
+	if (st->test_pause_ms > 0)
+		usleep((useconds_t)(st->test_pause_ms * 1000));
+}
+
+/* Takes the maintenance lock (this process and others): wait = false
+ * returns SN_ERR_EXISTS at once when another holder has it. */
+int sn_store_lock(struct sn_store *st, bool wait, struct sn_err *err);
+void sn_store_unlock(struct sn_store *st);
+/* After the file new_name (a part or tombstone, durable) replaced the old
+ * entries on disk: a new current snapshot without them and with it; the
+ * old entries are retired. Cannot fail after the new file is durable except
+ * for opening it; then the next refresh picks it up. */
+int sn_store_replace(struct sn_store *st, struct sn_pentry *const *old, size_t nold,
+		     const struct sn_part_name *new_name, struct sn_err *err);
+/* Creates the empty tombstone file for name (fsync of the directory). */
+int sn_store_write_tombstone(struct sn_store *st, const struct sn_part_name *name,
+			     struct sn_err *err);
+/* Reads every row of a part into arena memory (strings point into it). */
+int sn_store_read_rows(struct sn_part *p, struct sn_arena *arena, struct sn_event_row **rows,
+		       size_t *nrows, struct sn_err *err);
 
 #endif

@@ -1,10 +1,9 @@
 // Identity at ingestion, seen from outside: events sent with the real
 // posthog-node SDK (and raw /batch requests for the load test) must produce
 // PostHog's person graph, visible through the persons REST API
-// (/api/projects/:id/persons/...). Person ids stamped on events are checked
-// through the query API when the executor can read them; today it cannot
-// (events.person_id and $group_N are not in the embedded executor yet), so
-// those checks report themselves skipped rather than pass vacuously.
+// (/api/projects/:id/persons/...), and through the query API: events.person_id
+// with merge overrides applied at query time, person.properties.* and
+// group_N.* joined from the person store.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { PostHog } from 'posthog-node';
@@ -80,6 +79,20 @@ test('anonymous then identified: one person, properties, $set_once, $unset', asy
   assert.match(p.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   assert.equal((await personOf('anon-1')).uuid, p.uuid);
 
+  // The query engine sees one person for both distinct ids, including the
+  // anonymous events stored before $identify (query-time overrides), and
+  // joins its current properties.
+  await eventually(async () => {
+    const r = await query("SELECT distinct_id, person_id FROM events WHERE distinct_id IN ('anon-1', 'user-1') ORDER BY timestamp");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.results.length, 5);
+    for (const [, pid] of r.json.results) assert.equal(pid, p.uuid);
+    const e = await query("SELECT person.properties.email, count() FROM events WHERE distinct_id IN ('anon-1', 'user-1') GROUP BY 1");
+    assert.equal(e.status, 200, e.text);
+    assert.deepEqual(e.json.columns, ['email', 'count()']);
+    assert.deepEqual(e.json.results, [['one@example.com', 5]]);
+  });
+
   // One person by uuid, and the same through search and property filters.
   const one = await get(`/api/projects/1/persons/${p.uuid}/`);
   assert.equal(one.status, 200);
@@ -147,20 +160,17 @@ test('alias chains, merge refusal and $merge_dangerously', async () => {
   });
   assert.equal((await personOf('ub')).uuid, merged.uuid);
 
-  // Events sent after the merge carry the merged person's id. Events before
-  // it need the query-time overrides (not in the executor yet), so they are
-  // not asserted here.
-  const q = await eventually(async () => {
-    const r = await query("SELECT distinct_id, person_id FROM events WHERE event = 'after-merge'");
-    if (r.status === 200) assert.equal(r.json.results.length, 2);
-    return r;
+  // Every event of the four distinct ids belongs to the merged person now:
+  // those sent after the merge carry its id, those before it are resolved
+  // through the override map at query time.
+  await eventually(async () => {
+    const r = await query("SELECT distinct_id, person_id FROM events WHERE distinct_id IN ('aa', 'ab', 'ua', 'ub') ORDER BY timestamp");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.results.length, 8);
+    for (const [did, pid] of r.json.results) assert.equal(pid, merged.uuid, did);
+    const a = await query("SELECT count() FROM events WHERE event = 'after-merge' AND pdi.person_id = person_id");
+    assert.deepEqual(a.json.results, [[2]]);
   });
-  if (q.status !== 200) {
-    assert.match(q.text, /not supported yet/);
-    test.skip?.('the executor does not read events.person_id yet');
-    return;
-  }
-  for (const [, pid] of q.json.results) assert.equal(pid, merged.uuid);
 });
 
 test('personless events create no person; $groupidentify and $groups are accepted', async () => {
@@ -176,9 +186,32 @@ test('personless events create no person; $groupidentify and $groups are accepte
   assert.equal(await personOf('ghost-1'), null);
   assert.equal(await personOf('ghost-2'), null, 'the personless $identify was dropped');
   assert.ok(await personOf('grouped-1'));
-  const r = await query("SELECT $group_0 FROM events WHERE event = 'grouped'");
-  if (r.status === 200) assert.deepEqual(r.json.results, [['acme']]);
-  else assert.match(r.text, /not supported yet/); // the executor does not read $group_N yet
+  await eventually(async () => {
+    const r = await query("SELECT $group_0, group_0.properties.name FROM events WHERE event = 'grouped'");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.results, [['acme', 'Acme']]);
+    // personless events keep their row; their person fields read NULL
+    const g = await query("SELECT distinct_id, person.properties.email FROM events WHERE distinct_id = 'ghost-1'");
+    assert.deepEqual(g.json.results, [['ghost-1', null]]);
+    const t = await query("SELECT key, properties.name FROM groups");
+    assert.deepEqual(t.json.results, [['acme', 'Acme']]);
+  });
+});
+
+test('posthog-node end to end: events sent through the SDK are counted by a query a second later', async () => {
+  const { client, errors } = sdk();
+  for (let i = 0; i < 25; i++)
+    client.capture({ distinctId: `e2e-${i % 5}`, event: 'e2e-event', properties: { i, $set: { cohort: i % 5 < 2 ? 'a' : 'b' } } });
+  await client.shutdown();
+  assert.deepEqual(errors, []);
+  await sleep(1000); // store_flush_age: parts are written within a second
+  await eventually(async () => {
+    const r = await query("SELECT count(), uniq(person_id) FROM events WHERE event = 'e2e-event'");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.results, [[25, 5]]);
+  }, 5000);
+  const c = await query("SELECT person.properties.cohort, count() FROM events WHERE event = 'e2e-event' GROUP BY 1 ORDER BY 1");
+  assert.deepEqual(c.json.results, [['a', 10], ['b', 15]]);
 });
 
 // A seeded PRNG so a failure reproduces.

@@ -5,7 +5,11 @@
  * missing and JSON-null properties). Expected answers are computed in the
  * test from the same rows, so a wrong executor fails; pruning is checked
  * through the scan statistics; unsupported constructs and budgets must
- * fail with errors and positions.
+ * fail with errors and positions. Persons: events run through the real
+ * identity rules into a person store (a merge, a personless event, a
+ * group), then person_id with overrides, the person/pdi/group joins and
+ * the person-store tables are queried. Top-N: ORDER BY … LIMIT over
+ * random rows with ties and NULLs must equal a stable sort of all rows.
  *
  * Every test works in its own mkdtemp directory under $SNOUT_TEST_TMP (or
  * /tmp) and removes it at the end.
@@ -18,11 +22,13 @@
 #include <cmocka.h>
 
 #include "exec/exec.h"
+#include "persons/persons.h"
 
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NROWS 90
@@ -461,8 +467,10 @@ static void test_unsupported(void **state)
 		     "NotImplementedError", "quantile", "not supported yet");
 	expect_error(f, "select arrayMap(x -> x, [1]) from events", "NotImplementedError",
 		     "arrayMap", "not supported yet");
-	expect_error(f, "select person.properties.email from events", "NotImplementedError",
-		     "person", "not supported yet");
+	expect_error(f, "select poe.properties.email from events", "NotImplementedError", "poe",
+		     "not supported yet");
+	expect_error(f, "select 1 from events e join persons p on e.person_id = p.id",
+		     "NotImplementedError", NULL, "JOIN");
 	expect_error(f, "select event, count() from events", "QueryError", "event", "GROUP BY");
 	expect_error(f, "select event from persons", NULL, NULL, "");
 	expect_error(f, "select count() from events where event = 1", "QueryError", "event = 1",
@@ -509,14 +517,444 @@ static void test_functions_and_json(void **state)
 	f->opts.now_us = 0;
 }
 
+/* ---- persons, overrides, groups ----------------------------------------------------- */
+
+struct pfx {
+	char dir[512];
+	struct sn_persons *ps;
+	struct sn_memtable mt;
+	int nev;
+	char p_user[37], p_anon[37], p_other[37], p_nobody[37];
+};
+
+/* Runs one event through identity (as ingestion does) and stores the row
+ * with the person id and group keys identity stamped. */
+static void pev(struct pfx *x, const char *did, const char *event, const char *props,
+		char person_out[37])
+{
+	struct json_object *o = NULL;
+	struct sn_err err = {0};
+	assert_int_equal(sn_json_parse(props, strlen(props), &o, &err), 0);
+	char uuid[37];
+	x->nev++;
+	snprintf(uuid, sizeof(uuid), "00000000-0000-7000-8000-%012d", x->nev);
+	int64_t ts = (sn_days_from_civil(2024, 5, 1) * 86400LL + x->nev * 60LL) * 1000000LL;
+	struct sn_identity_event ev = {.team_id = 1,
+				       .distinct_id = did,
+				       .event = event,
+				       .uuid = uuid,
+				       .timestamp_us = ts,
+				       .properties = o};
+	struct sn_identity_result res;
+	assert_int_equal(sn_identity_process(x->ps, &ev, &res, &err), 0);
+	if (person_out)
+		memcpy(person_out, res.person_uuid, 37);
+	if (!res.dropped) {
+		struct sn_event_row er = {0};
+		struct sn_uuid u;
+		assert_int_equal(sn_uuid_parse(uuid, 36, &u), 0);
+		memcpy(er.uuid, &u, 16);
+		assert_int_equal(sn_uuid_parse(res.person_uuid, 36, &u), 0);
+		memcpy(er.person_id, &u, 16);
+		er.team_id = 1;
+		er.timestamp_us = er.created_at_us = ts;
+		er.event = (struct sn_str){event, strlen(event)};
+		er.distinct_id = (struct sn_str){did, strlen(did)};
+		er.properties = (struct sn_str){props, strlen(props)};
+		er.elements_chain = (struct sn_str){"", 0};
+		for (int g = 0; g < SN_STORE_GROUPS; g++)
+			if (res.has_group[g])
+				er.group[g] =
+				    (struct sn_str){res.group_key[g], strlen(res.group_key[g])};
+		assert_int_equal(sn_memtable_append(&x->mt, &er, &err), 0);
+	}
+	sn_identity_result_release(&res);
+	json_object_put(o);
+}
+
+static void persons_setup(struct pfx *x)
+{
+	memset(x, 0, sizeof(*x));
+	struct sn_err err = {0};
+	make_tmpdir(x->dir, sizeof(x->dir));
+	assert_int_equal(sn_persons_open(&x->ps, x->dir, NULL, &err), 0);
+	sn_memtable_init(&x->mt, 0);
+	pev(x, "anon", "$pageview", "{}", x->p_anon);
+	pev(x, "anon", "$pageview", "{}", NULL);
+	pev(x, "user", "$pageview", "{\"$set\":{\"email\":\"u@x.com\"}}", x->p_user);
+	pev(x, "other", "$pageview", "{\"$set\":{\"email\":\"o@x.com\",\"n\":7}}", x->p_other);
+	pev(x, "nobody", "$pageview", "{\"$process_person_profile\":false}", x->p_nobody);
+	/* the merge: anon's person is merged into user's after its events */
+	pev(x, "user", "$identify", "{\"$anon_distinct_id\":\"anon\"}", NULL);
+	pev(x, "user", "$groupidentify",
+	    "{\"$group_type\":\"company\",\"$group_key\":\"acme\","
+	    "\"$group_set\":{\"name\":\"Acme\",\"size\":10}}",
+	    NULL);
+	pev(x, "user", "$pageview", "{\"$groups\":{\"company\":\"acme\"}}", NULL);
+	pev(x, "other", "$pageview", "{\"$groups\":{\"company\":\"nope\"}}", NULL);
+	pev(x, "anon", "later", "{}", NULL);
+	struct sn_part_write_opts o = {.granule_rows = 4, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	char store[600];
+	snprintf(store, sizeof(store), "%s/store", x->dir);
+	assert_int_equal(mkdir(store, 0755), 0);
+	assert_int_equal(sn_memtable_flush(&x->mt, store, 1, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&x->mt);
+	assert_string_not_equal(x->p_anon, x->p_user);
+}
+
+static void persons_teardown(struct pfx *x)
+{
+	sn_persons_close(x->ps);
+	rm_rf(x->dir);
+}
+
+static void pfx_opts(struct pfx *x, struct fixture *f)
+{
+	static char store[600];
+	snprintf(store, sizeof(store), "%s/store", x->dir);
+	memset(&f->opts, 0, sizeof(f->opts));
+	f->opts.store_dir = store;
+	f->opts.team_id = 1;
+	f->opts.persons = x->ps;
+}
+
+static void test_person_id_overrides(void **state)
+{
+	(void)state;
+	struct pfx x;
+	struct fixture f;
+	persons_setup(&x);
+	pfx_opts(&x, &f);
+	struct sn_exec_result res;
+	run_ok(&f, "select distinct_id, person_id, person.id from events order by timestamp", &res);
+	assert_int_equal(res.nrows, 10);
+	for (size_t r = 0; r < res.nrows; r++) {
+		const struct sn_exec_value *d = cell(&res, r, 0), *p = cell(&res, r, 1);
+		assert_int_equal(p->type, SN_XT_UUID);
+		const char *want = str_eq(d, "other")	 ? x.p_other
+				   : str_eq(d, "nobody") ? x.p_nobody
+							 : x.p_user; /* anon and user: merged */
+		if (!str_eq(p, want))
+			fail_msg("row %zu %.*s: person %.*s, want %s", r, (int)d->s.len, d->s.p,
+				 (int)p->s.len, p->s.p, want);
+		assert_true(str_eq(cell(&res, r, 2), want));
+	}
+	assert_string_equal(res.types[1], "UUID");
+	sn_exec_result_release(&res);
+	/* without the person store: the ids as stamped at ingestion */
+	f.opts.persons = NULL;
+	run_ok(&f, "select person_id from events where distinct_id = 'anon' order by timestamp",
+	       &res);
+	assert_int_equal(res.nrows, 3);
+	assert_true(str_eq(cell(&res, 0, 0), x.p_anon));
+	sn_exec_result_release(&res);
+	f.opts.persons = x.ps;
+	assert_int_equal(scalar_int(&f, "select uniq(person_id) from events"), 3);
+	assert_int_equal(scalar_int(&f, "select count() from events where person_id = person.id"),
+			 10);
+	persons_teardown(&x);
+}
+
+static void test_person_fields(void **state)
+{
+	(void)state;
+	struct pfx x;
+	struct fixture f;
+	persons_setup(&x);
+	pfx_opts(&x, &f);
+	struct sn_exec_result res;
+	run_ok(&f, "select person.properties.email, count() from events group by 1 order by 1",
+	       &res);
+	assert_int_equal(res.nrows, 3);
+	assert_true(str_eq(cell(&res, 0, 0), "o@x.com"));
+	assert_int_equal(cell(&res, 0, 1)->i, 2);
+	assert_true(str_eq(cell(&res, 1, 0), "u@x.com"));
+	assert_int_equal(cell(&res, 1, 1)->i, 7); /* anon's 3 events + user's 4 */
+	assert_true(cell(&res, 2, 0)->null);	  /* personless: LEFT join, NULL */
+	assert_int_equal(cell(&res, 2, 1)->i, 1);
+	assert_string_equal(res.names[0], "email");
+	assert_string_equal(res.types[0], "Nullable(String)");
+	sn_exec_result_release(&res);
+	assert_int_equal(scalar_int(&f, "select count() from events where "
+					"person.properties['email'] = 'u@x.com'"),
+			 7);
+	assert_int_equal(scalar_int(&f, "select count() from events where "
+					"person.properties.n = '7' and person.is_identified = 0"),
+			 2);
+	assert_int_equal(scalar_int(&f, "select countIf(person.is_identified) from events"), 7);
+	assert_int_equal(scalar_int(&f, "select count() from events where "
+					"person.created_at is null"),
+			 1);
+	/* pdi: INNER join on distinct_id drops the personless distinct id */
+	run_ok(&f,
+	       "select distinct distinct_id, pdi.person_id, pdi.distinct_id from events "
+	       "order by distinct_id",
+	       &res);
+	assert_int_equal(res.nrows, 3);
+	assert_true(str_eq(cell(&res, 0, 0), "anon"));
+	assert_true(str_eq(cell(&res, 0, 1), x.p_user));
+	assert_true(str_eq(cell(&res, 0, 2), "anon"));
+	assert_true(str_eq(cell(&res, 1, 1), x.p_other));
+	assert_true(str_eq(cell(&res, 2, 0), "user"));
+	sn_exec_result_release(&res);
+	/* groups: LEFT join on $group_0; '' and unknown keys read NULL */
+	run_ok(&f,
+	       "select $group_0, group_0.properties.name, group_0.properties.size, "
+	       "group_0.key, count() from events group by 1, 2, 3, 4 order by 1",
+	       &res);
+	assert_int_equal(res.nrows, 3);
+	assert_true(str_eq(cell(&res, 0, 0), ""));
+	assert_true(cell(&res, 0, 1)->null);
+	assert_int_equal(cell(&res, 0, 4)->i, 8);
+	assert_true(str_eq(cell(&res, 1, 0), "acme"));
+	assert_true(str_eq(cell(&res, 1, 1), "Acme"));
+	assert_true(str_eq(cell(&res, 1, 2), "10"));
+	assert_true(str_eq(cell(&res, 1, 3), "acme"));
+	assert_true(str_eq(cell(&res, 2, 0), "nope"));
+	assert_true(cell(&res, 2, 1)->null);
+	assert_true(cell(&res, 2, 3)->null);
+	sn_exec_result_release(&res);
+	/* another team sees none of it */
+	f.opts.team_id = 2;
+	assert_int_equal(scalar_int(&f, "select count() from events where "
+					"person.properties.email is not null"),
+			 0);
+	assert_int_equal(scalar_int(&f, "select count() from persons"), 0);
+	f.opts.team_id = 1;
+	/* the join's build side is bounded by the memory budget */
+	f.opts.mem_limit_bytes = 64 * 1024;
+	run_ok(&f, "select count() from events where person.properties.email != ''", &res);
+	sn_exec_result_release(&res);
+	persons_teardown(&x);
+}
+
+static void test_person_tables(void **state)
+{
+	(void)state;
+	struct pfx x;
+	struct fixture f;
+	persons_setup(&x);
+	pfx_opts(&x, &f);
+	struct sn_exec_result res;
+	run_ok(&f,
+	       "select id, properties.email, properties.n, is_identified, team_id "
+	       "from persons order by properties.email",
+	       &res);
+	assert_int_equal(res.nrows, 2); /* anon's person was merged away */
+	assert_true(str_eq(cell(&res, 0, 0), x.p_other));
+	assert_true(str_eq(cell(&res, 0, 1), "o@x.com"));
+	assert_true(str_eq(cell(&res, 0, 2), "7"));
+	assert_int_equal(cell(&res, 0, 3)->i, 0);
+	assert_true(str_eq(cell(&res, 1, 0), x.p_user));
+	assert_true(cell(&res, 1, 2)->null);
+	assert_int_equal(cell(&res, 1, 3)->i, 1);
+	assert_int_equal(cell(&res, 1, 4)->i, 1);
+	sn_exec_result_release(&res);
+	run_ok(&f,
+	       "select distinct_id, person_id from person_distinct_ids "
+	       "where distinct_id != 'other' order by distinct_id",
+	       &res);
+	assert_int_equal(res.nrows, 2);
+	assert_true(str_eq(cell(&res, 0, 0), "anon"));
+	assert_true(str_eq(cell(&res, 0, 1), x.p_user));
+	assert_true(str_eq(cell(&res, 1, 0), "user"));
+	assert_true(str_eq(cell(&res, 1, 1), x.p_user));
+	sn_exec_result_release(&res);
+	run_ok(&f, "select index, key, properties.name, properties['size'] from groups", &res);
+	assert_int_equal(res.nrows, 1);
+	assert_int_equal(cell(&res, 0, 0)->i, 0);
+	assert_true(str_eq(cell(&res, 0, 1), "acme"));
+	assert_true(str_eq(cell(&res, 0, 2), "Acme"));
+	assert_true(str_eq(cell(&res, 0, 3), "10"));
+	sn_exec_result_release(&res);
+	assert_int_equal(scalar_int(&f, "select count() from persons where is_identified"), 1);
+	f.opts.persons = NULL;
+	assert_int_equal(scalar_int(&f, "select count() from persons"), 0);
+	persons_teardown(&x);
+}
+
+/* The join's build side counts against the query's memory budget. */
+static void test_person_join_budget(void **state)
+{
+	(void)state;
+	struct pfx x;
+	struct fixture f;
+	memset(&x, 0, sizeof(x));
+	struct sn_err err = {0};
+	make_tmpdir(x.dir, sizeof(x.dir));
+	assert_int_equal(sn_persons_open(&x.ps, x.dir, NULL, &err), 0);
+	sn_memtable_init(&x.mt, 0);
+	static char big[16 * 1024 + 64];
+	for (int i = 0; i < 64; i++) {
+		char did[32];
+		snprintf(did, sizeof(did), "big-%d", i);
+		int n = snprintf(big, sizeof(big), "{\"$set\":{\"i\":%d,\"blob\":\"", i);
+		memset(big + n, 'a' + i % 26, 16 * 1024);
+		snprintf(big + n + 16 * 1024, sizeof(big) - (size_t)n - 16 * 1024, "\"}}");
+		pev(&x, did, "e", big, NULL);
+	}
+	struct sn_part_write_opts o = {.granule_rows = 16, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	char store[600];
+	snprintf(store, sizeof(store), "%s/store", x.dir);
+	assert_int_equal(mkdir(store, 0755), 0);
+	assert_int_equal(sn_memtable_flush(&x.mt, store, 1, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&x.mt);
+	pfx_opts(&x, &f);
+	f.opts.run_granules = 1;
+	assert_int_equal(scalar_int(&f, "select count() from events where "
+					"toInt(person.properties.i) >= 0"),
+			 64);
+	/* 64 persons of 16 KB do not fit in 512 KB */
+	f.opts.mem_limit_bytes = 512 * 1024;
+	expect_error(&f, "select count() from events where toInt(person.properties.i) >= 0",
+		     "QueryError", NULL, "Joining persons exceeded the query memory limit");
+	persons_teardown(&x);
+}
+
+/* ---- top-N ------------------------------------------------------------------------ */
+
+#define TN_ROWS 3000
+
+struct tnrow {
+	int seq; /* scan order */
+	char uuid[37];
+	bool knull;
+	int k;
+};
+
+static int tn_cmp_asc(const void *a, const void *b)
+{
+	const struct tnrow *x = a, *y = b;
+	if (x->knull != y->knull)
+		return x->knull ? -1 : 1; /* NULLS FIRST */
+	if (!x->knull && x->k != y->k)
+		return x->k < y->k ? -1 : 1;
+	return x->seq - y->seq;
+}
+
+static int tn_cmp_desc(const void *a, const void *b)
+{
+	const struct tnrow *x = a, *y = b;
+	if (x->knull != y->knull)
+		return x->knull ? 1 : -1; /* DESC, NULLS LAST (the default) */
+	if (!x->knull && x->k != y->k)
+		return x->k > y->k ? -1 : 1;
+	return x->seq - y->seq;
+}
+
+static void test_topn_equals_full_sort(void **state)
+{
+	(void)state;
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	make_tmpdir(f.dir, sizeof(f.dir));
+	struct sn_memtable mt;
+	struct sn_err err = {0};
+	sn_memtable_init(&mt, 0);
+	srand(7);
+	static char props[TN_ROWS][48];
+	for (int i = 0; i < TN_ROWS; i++) {
+		struct sn_event_row er = {0};
+		sn_uuid_random_v4((struct sn_uuid *)er.uuid);
+		er.team_id = 1;
+		er.timestamp_us = (int64_t)(rand() % 50) * 1000000LL + 1700000000000000LL;
+		er.created_at_us = er.timestamp_us;
+		er.event = (struct sn_str){"e", 1};
+		er.distinct_id = (struct sn_str){"d", 1};
+		int k = rand() % 12;
+		if (k >= 10)
+			snprintf(props[i], sizeof(props[i]), k == 10 ? "{}" : "{\"k\":null}");
+		else
+			snprintf(props[i], sizeof(props[i]), "{\"k\":%d}", k);
+		er.properties = (struct sn_str){props[i], strlen(props[i])};
+		er.elements_chain = (struct sn_str){"", 0};
+		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
+	}
+	struct sn_part_write_opts o = {.granule_rows = 64, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&mt);
+	f.opts.store_dir = f.dir;
+	f.opts.team_id = 1;
+	f.opts.run_granules = 3;
+
+	/* the oracle: every row in scan order, stably sorted here */
+	static struct tnrow all[TN_ROWS];
+	struct sn_exec_result res;
+	run_ok(&f, "select uuid, toInt(properties.k) from events limit 10000", &res);
+	assert_int_equal(res.nrows, TN_ROWS);
+	for (size_t r = 0; r < res.nrows; r++) {
+		all[r].seq = (int)r;
+		memcpy(all[r].uuid, cell(&res, r, 0)->s.p, 36);
+		all[r].uuid[36] = 0;
+		all[r].knull = cell(&res, r, 1)->null;
+		all[r].k = (int)cell(&res, r, 1)->i;
+	}
+	sn_exec_result_release(&res);
+	static struct tnrow sorted[TN_ROWS];
+	static const struct {
+		const char *order;
+		int (*cmp)(const void *, const void *);
+	} orders[] = {{"toInt(properties.k) asc nulls first", tn_cmp_asc},
+		      {"toInt(properties.k) desc", tn_cmp_desc}};
+	static const int limits[][2] = {{3, 0}, {10, 25}, {1, 0}, {500, 2400}, {100, 2950}};
+	for (size_t oi = 0; oi < SN_ARRAY_LEN(orders); oi++) {
+		memcpy(sorted, all, sizeof(all));
+		qsort(sorted, TN_ROWS, sizeof(*sorted), orders[oi].cmp);
+		for (size_t li = 0; li < SN_ARRAY_LEN(limits); li++) {
+			char q[256];
+			int lim = limits[li][0], off = limits[li][1];
+			snprintf(q, sizeof(q),
+				 "select uuid from events order by %s limit %d offset %d",
+				 orders[oi].order, lim, off);
+			run_ok(&f, q, &res);
+			size_t want = (size_t)(off + lim <= TN_ROWS ? lim : TN_ROWS - off);
+			assert_int_equal(res.nrows, want);
+			assert_int_equal(res.has_more, off + lim < TN_ROWS);
+			for (size_t r = 0; r < res.nrows; r++)
+				if (!str_eq(cell(&res, r, 0), sorted[off + r].uuid))
+					fail_msg("%s: row %zu differs", q, r);
+			sn_exec_result_release(&res);
+		}
+	}
+	/* grouped rows go through the same heap */
+	run_ok(&f,
+	       "select toInt(properties.k) as k, count() as c from events group by k "
+	       "order by c desc, k limit 3",
+	       &res);
+	assert_int_equal(res.nrows, 3);
+	assert_true(cell(&res, 0, 1)->i >= cell(&res, 1, 1)->i);
+	assert_true(cell(&res, 1, 1)->i >= cell(&res, 2, 1)->i);
+	sn_exec_result_release(&res);
+	rm_rf(f.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_count_per_event), cmocka_unit_test(test_where_property),
-	    cmocka_unit_test(test_null_semantics),  cmocka_unit_test(test_group_by_day_and_uniq),
-	    cmocka_unit_test(test_order_limit),	    cmocka_unit_test(test_team_isolation),
-	    cmocka_unit_test(test_pruning),	    cmocka_unit_test(test_unsupported),
-	    cmocka_unit_test(test_budgets),	    cmocka_unit_test(test_functions_and_json),
+	    cmocka_unit_test(test_count_per_event),
+	    cmocka_unit_test(test_where_property),
+	    cmocka_unit_test(test_null_semantics),
+	    cmocka_unit_test(test_group_by_day_and_uniq),
+	    cmocka_unit_test(test_order_limit),
+	    cmocka_unit_test(test_team_isolation),
+	    cmocka_unit_test(test_pruning),
+	    cmocka_unit_test(test_unsupported),
+	    cmocka_unit_test(test_budgets),
+	    cmocka_unit_test(test_functions_and_json),
+	    cmocka_unit_test(test_person_id_overrides),
+	    cmocka_unit_test(test_person_fields),
+	    cmocka_unit_test(test_person_tables),
+	    cmocka_unit_test(test_person_join_budget),
+	    cmocka_unit_test(test_topn_equals_full_sort),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

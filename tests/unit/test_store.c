@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "store/shred.h"
+#include "store/store_internal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -1324,6 +1325,660 @@ static void test_inspect(void **state)
 	rm_rf(dir);
 }
 
+/* ---- part set, snapshots, merges, deletion (partset.c, merge.c, delete.c) ------------- */
+
+#define FID(lsn, nparts) (((uint64_t)(lsn) << SN_PART_ID_NPARTS_BITS) | (nparts))
+
+/* A row of the maintenance tests: uuid byte u (team-unique), person byte pb. */
+struct trow {
+	int64_t team;
+	uint8_t u;
+	int64_t ts;
+	const char *event;
+	const char *props;
+	uint8_t pb;
+};
+
+static void to_event_row(const struct trow *t, struct sn_event_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->uuid[0] = 0x42;
+	r->uuid[15] = t->u;
+	r->team_id = t->team;
+	r->timestamp_us = t->ts;
+	r->created_at_us = t->ts;
+	r->event = (struct sn_str){t->event, strlen(t->event)};
+	r->distinct_id = (struct sn_str){"did", 3};
+	r->properties = (struct sn_str){t->props, strlen(t->props)};
+	r->elements_chain = (struct sn_str){"", 0};
+	r->person_id[0] = t->pb;
+	if (t->pb)
+		r->session_id = (struct sn_str){"sess", 4};
+}
+
+/* One ingest flush of rows as parts named by flush id `id`. */
+static void flush_rows(const char *dir, uint64_t id, const struct trow *rows, size_t n, bool shred)
+{
+	struct sn_memtable mt;
+	struct sn_err err = {0};
+	sn_memtable_init(&mt, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct sn_event_row r;
+		to_event_row(&rows[i], &r);
+		assert_int_equal(sn_memtable_append(&mt, &r, &err), 0);
+	}
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	struct sn_part_write_opts o = {.granule_rows = 4, .no_fsync = true, .no_shred = !shred};
+	assert_int_equal(sn_memtable_flush(&mt, dir, id, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&mt);
+}
+
+/* Every row the store's current snapshot holds; props of uuid byte u of
+ * team into out (when found), and the row count. */
+static size_t store_rows(struct sn_store *st, int64_t team, uint8_t u, char *out, size_t outsz,
+			 size_t *nfound)
+{
+	struct sn_store_snapshot *s = sn_store_snapshot_acquire(st);
+	size_t total = 0;
+	*nfound = 0;
+	for (size_t i = 0; i < sn_store_snapshot_nparts(s); i++) {
+		struct sn_arena a;
+		sn_arena_init(&a, 1u << 28);
+		struct sn_event_row *rows;
+		size_t n;
+		assert_int_equal(
+		    sn_store_read_rows(sn_store_snapshot_part(s, i), &a, &rows, &n, NULL), 0);
+		for (size_t j = 0; j < n; j++)
+			if (rows[j].team_id == team && rows[j].uuid[15] == u) {
+				(*nfound)++;
+				if (out)
+					snprintf(out, outsz, "%.*s", (int)rows[j].properties.len,
+						 rows[j].properties.p);
+			}
+		total += n;
+		sn_arena_release(&a);
+	}
+	sn_store_snapshot_release(s);
+	return total;
+}
+
+static size_t count_files(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+	while (d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name), sl = strlen(suffix);
+		if (l > sl && strcmp(de->d_name + l - sl, suffix) == 0)
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Whether any file in dir contains needle (the `grep -r` of the tests). */
+static bool dir_contains(const char *dir, const char *needle)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool found = false;
+	while (d && (de = readdir(d)) && !found) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		struct stat sb;
+		if (stat(p, &sb) || !S_ISREG(sb.st_mode) || sb.st_size == 0)
+			continue;
+		size_t len;
+		char *b = read_file(p, &len);
+		found = memmem(b, len, needle, strlen(needle)) != NULL;
+		free(b);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static void verify_clean(const char *dir, uint64_t want_rows)
+{
+	struct sn_buf rep;
+	sn_buf_init(&rep, 0);
+	uint64_t parts, rows, problems;
+	assert_int_equal(sn_store_verify(dir, &rep, &parts, &rows, &problems, NULL), 0);
+	if (problems)
+		fprintf(stderr, "%s", rep.data);
+	assert_int_equal(problems, 0);
+	assert_int_equal(rows, want_rows);
+	sn_buf_release(&rep);
+}
+
+static void test_part_names(void **state)
+{
+	(void)state;
+	struct sn_part_name n, m;
+	char buf[64];
+	assert_int_equal(sn_part_name_parse("202410_0000000000003002.snp", &n), 0);
+	assert_int_equal(n.month, 202410);
+	assert_int_equal(n.min_id, 0x3002);
+	assert_int_equal(n.max_id, 0x3002);
+	assert_int_equal(n.ver, 0);
+	sn_part_name_format(&n, buf, sizeof(buf));
+	assert_string_equal(buf, "202410_0000000000003002.snp");
+	n = (struct sn_part_name){202411, 0x1001, 0x5001, 3, true};
+	sn_part_name_format(&n, buf, sizeof(buf));
+	assert_string_equal(buf, "202411_0000000000001001_0000000000005001_00000003.del");
+	assert_int_equal(sn_part_name_parse(buf, &m), 0);
+	assert_true(m.tombstone && m.min_id == 0x1001 && m.max_id == 0x5001 && m.ver == 3);
+	/* Refused: bad hex, min > max, version 0 in the long form, other files. */
+	assert_int_not_equal(sn_part_name_parse("202410_000000000000300g.snp", &n), 0);
+	assert_int_not_equal(
+	    sn_part_name_parse("202410_0000000000000009_0000000000000001_00000001.snp", &n), 0);
+	assert_int_not_equal(
+	    sn_part_name_parse("202410_0000000000000001_0000000000000009_00000000.snp", &n), 0);
+	assert_int_not_equal(sn_part_name_parse("202410_0000000000003002.del", &n), 0);
+	assert_int_not_equal(sn_part_name_parse("202410_0000000000003002.snp.tmp", &n), 0);
+
+	/* Supersession: a wider range or the same range at a higher version. */
+	char *names[] = {
+	    "202410_0000000000001001.snp",			     /* 0: in [1001,3001] */
+	    "202410_0000000000002001.snp",			     /* 1: in [1001,3001] */
+	    "202410_0000000000001001_0000000000003001_00000001.snp", /* 2: beaten by 3 */
+	    "202410_0000000000001001_0000000000003001_00000002.del", /* 3: live */
+	    "202410_0000000000004001.snp",			     /* 4: live */
+	    "202411_0000000000002001.snp",			     /* 5: other month: live */
+	    "foreign.snp",					     /* 6: not ours: live */
+	};
+	bool live[7];
+	assert_int_equal(sn_part_names_live(names, 7, live, NULL), 0);
+	bool want[7] = {false, false, false, true, true, true, true};
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(live[i], want[i]);
+}
+
+static void test_merge_dedup(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	int64_t t = BASE_TS + 3 * DAY_US;
+	/* Three flushes of October; uuid 1 is in all three (the newest copy
+	 * must win), uuid 2 twice in the first flush, uuid 9 in team 2 too. */
+	struct trow f1[] = {{1, 1, t, "a", "{\"v\":\"old\"}", 0},
+			    {1, 2, t + 1, "a", "{\"v\":\"x\"}", 0},
+			    {1, 2, t + 1, "a", "{\"v\":\"x\"}", 0},
+			    {1, 3, t + 2, "b", "{}", 0},
+			    {1, 9, t + 3, "b", "{}", 0}};
+	struct trow f2[] = {{1, 1, t + 50, "a", "{\"v\":\"mid\"}", 0},
+			    {2, 9, t + 4, "b", "{}", 0},
+			    {1, 4, t + 5, "c", "{}", 0}};
+	struct trow f3[] = {{1, 1, t - 50, "z", "{\"v\":\"new\"}", 0},
+			    {1, 5, t + DAY_US, "a", "{}", 0}};
+	flush_rows(dir, FID(10, 1), f1, 5, true);
+	flush_rows(dir, FID(20, 1), f2, 3, true);
+	flush_rows(dir, FID(30, 1), f3, 2, true);
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	size_t nf;
+	assert_int_equal(store_rows(st, 1, 1, NULL, 0, &nf), 10);
+	assert_int_equal(nf, 3);
+	/* A background merge needs merge_min_parts (4) parts: nothing yet. */
+	struct sn_store_merge_stats ms;
+	assert_int_equal(sn_store_merge(st, false, &ms, NULL), 0);
+	assert_int_equal(ms.merges, 0);
+	assert_int_equal(sn_store_merge(st, true, &ms, NULL), 0);
+	assert_int_equal(ms.merges, 1);
+	assert_int_equal(ms.parts_in, 3);
+	assert_int_equal(ms.rows_in, 10);
+	assert_int_equal(ms.dup_rows, 3);
+	char props[256];
+	assert_int_equal(store_rows(st, 1, 1, props, sizeof(props), &nf), 7);
+	assert_int_equal(nf, 1);
+	assert_string_equal(props, "{\"v\":\"new\"}"); /* the newest part's copy */
+	assert_int_equal(store_rows(st, 1, 2, NULL, 0, &nf), 7);
+	assert_int_equal(nf, 1);
+	assert_int_equal(store_rows(st, 2, 9, NULL, 0, &nf), 7); /* other team: kept */
+	assert_int_equal(nf, 1);
+	assert_int_equal(count_files(dir, ".snp"), 1);
+	char want[PATH_MAX + 80];
+	snprintf(want, sizeof(want), "%s/202410_%016" PRIx64 "_%016" PRIx64 "_00000001.snp", dir,
+		 FID(10, 1), FID(30, 1));
+	assert_int_equal(access(want, F_OK), 0);
+	verify_clean(dir, 7);
+	/* The exactly-once position is unchanged by the merge. */
+	uint64_t top;
+	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
+	assert_int_equal(top, FID(30, 1));
+	sn_store_close(st);
+	rm_rf(dir);
+}
+
+static void test_merge_shredded_kinds(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	int64_t t = BASE_TS + DAY_US;
+	/* Part 1 shreds $browser as strings, part 2 has numbers under the same
+	 * key and another key, part 3 is not shredded at all, with odd rows. */
+	struct trow f1[] = {{1, 1, t, "e", "{\"$browser\":\"Chrome\",\"a\":1}", 0},
+			    {1, 2, t, "e", "{\"$browser\":\"Firefox\"}", 0}};
+	struct trow f2[] = {{1, 3, t, "e", "{\"$browser\":5,\"k\":[1,2]}", 0},
+			    {1, 4, t, "e", "{\"k\":{\"x\":null}}", 0}};
+	struct trow f3[] = {{1, 5, t, "e", "{ \"spaced\" : true }", 0},
+			    {1, 6, t, "e", "not json", 0},
+			    {1, 7, t, "e", "{\"$browser\":null}", 0}};
+	flush_rows(dir, FID(1, 1), f1, 2, true);
+	flush_rows(dir, FID(2, 1), f2, 2, true);
+	flush_rows(dir, FID(3, 1), f3, 3, false);
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	assert_int_equal(sn_store_merge(st, true, NULL, NULL), 0);
+	const struct trow *all[] = {&f1[0], &f1[1], &f2[0], &f2[1], &f3[0], &f3[1], &f3[2]};
+	for (size_t i = 0; i < SN_ARRAY_LEN(all); i++) {
+		char props[256];
+		size_t nf;
+		assert_int_equal(store_rows(st, 1, all[i]->u, props, sizeof(props), &nf), 7);
+		assert_int_equal(nf, 1);
+		assert_string_equal(props, all[i]->props); /* byte for byte */
+	}
+	/* §4.2 reads through the merged (re-shredded) part. */
+	struct sn_store_snapshot *s = sn_store_snapshot_acquire(st);
+	assert_int_equal(sn_store_snapshot_nparts(s), 1);
+	struct sn_arena a;
+	sn_arena_init(&a, 1u << 24);
+	struct sn_part *p = sn_store_snapshot_part(s, 0);
+	struct sn_colvec v, u;
+	assert_int_equal(
+	    sn_part_read_property(p, "$browser", 0, sn_part_ngranules(p), &a, &v, NULL), 0);
+	assert_int_equal(
+	    sn_part_read_named(p, SN_COL_NAME_UUID, 0, sn_part_ngranules(p), &a, &u, NULL), 0);
+	for (size_t i = 0; i < v.nrows; i++) {
+		const char *want = u.uuid[i].b[15] == 1	  ? "Chrome"
+				   : u.uuid[i].b[15] == 2 ? "Firefox"
+				   : u.uuid[i].b[15] == 3 ? "5"
+							  : NULL;
+		if (!want)
+			assert_true(v.nulls[i]);
+		else
+			assert_true(!v.nulls[i] && v.str[i].len == strlen(want) &&
+				    !memcmp(v.str[i].p, want, v.str[i].len));
+	}
+	sn_arena_release(&a);
+	sn_store_snapshot_release(s);
+	verify_clean(dir, 7);
+	sn_store_close(st);
+	rm_rf(dir);
+}
+
+static void test_snapshot_keeps_files(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	int64_t t = BASE_TS;
+	struct trow f1[] = {{1, 1, t, "e", "{}", 0}}, f2[] = {{1, 2, t, "e", "{}", 0}};
+	flush_rows(dir, FID(1, 1), f1, 1, true);
+	flush_rows(dir, FID(2, 1), f2, 1, true);
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	struct sn_store_snapshot *q = sn_store_snapshot_acquire(st); /* a running query */
+	struct sn_store_snapshot *d = NULL;
+	assert_int_equal(sn_store_snapshot_open_dir(dir, &d, NULL), 0); /* another process */
+	assert_int_equal(sn_store_merge(st, true, NULL, NULL), 0);
+	/* The inputs are still on disk: q reads them. */
+	assert_int_equal(count_files(dir, ".snp"), 3);
+	assert_int_equal(sn_store_snapshot_nparts(q), 2);
+	assert_int_equal(sn_store_snapshot_nrows(q), 2);
+	struct sn_arena a;
+	sn_arena_init(&a, 1u << 20);
+	struct sn_colvec v;
+	for (size_t i = 0; i < 2; i++)
+		assert_int_equal(sn_part_read_named(sn_store_snapshot_part(q, i),
+						    SN_COL_NAME_TEAM_ID, 0, 1, &a, &v, NULL),
+				 0);
+	/* A fresh view sees only the merged part, with the same rows. */
+	struct sn_store_snapshot *now = NULL;
+	assert_int_equal(sn_store_snapshot_open_dir(dir, &now, NULL), 0);
+	assert_int_equal(sn_store_snapshot_nparts(now), 1);
+	assert_int_equal(sn_store_snapshot_nrows(now), 2);
+	sn_store_snapshot_release(now);
+	sn_store_snapshot_release(q); /* the last holder: the inputs go */
+	assert_int_equal(count_files(dir, ".snp"), 1);
+	/* A read-only snapshot of another "process" never unlinks, and its
+	 * descriptors keep reading the unlinked inputs. */
+	assert_int_equal(sn_store_snapshot_nparts(d), 2);
+	assert_int_equal(sn_part_read_named(sn_store_snapshot_part(d, 1), SN_COL_NAME_TEAM_ID, 0, 1,
+					    &a, &v, NULL),
+			 0);
+	assert_int_equal(v.i64[0], 1);
+	sn_store_snapshot_release(d);
+	sn_arena_release(&a);
+	sn_store_close(st);
+	rm_rf(dir);
+}
+
+/* Copies src to dst (to put a file back as a crash would have left it). */
+static void copy_file(const char *src, const char *dst)
+{
+	size_t len;
+	char *b = read_file(src, &len);
+	write_file(dst, b, len);
+	free(b);
+}
+
+static void test_merge_crash_points(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], save[PATH_MAX + 16], p1[PATH_MAX + 64], p2[PATH_MAX + 64];
+	make_tmpdir(dir, sizeof(dir));
+	int64_t t = BASE_TS;
+	struct trow f1[] = {{1, 1, t, "e", "{}", 0}, {1, 2, t, "e", "{}", 0}};
+	struct trow f2[] = {{1, 2, t, "e", "{}", 0}, {1, 3, t + 40 * DAY_US, "e", "{}", 0}};
+	flush_rows(dir, FID(1, 1), f1, 2, true);
+	flush_rows(dir, FID(2, 2), f2, 2, true); /* October and November */
+	snprintf(p1, sizeof(p1), "%s/202410_%016" PRIx64 ".snp", dir, FID(1, 1));
+	snprintf(p2, sizeof(p2), "%s/202410_%016" PRIx64 ".snp", dir, FID(2, 2));
+	snprintf(save, sizeof(save), "%s.save1", dir);
+	copy_file(p1, save);
+	snprintf(save, sizeof(save), "%s.save2", dir);
+	copy_file(p2, save);
+
+	/* Crash before the rename: only a temp file; recovery removes it. */
+	char tmp[PATH_MAX + 80];
+	snprintf(tmp, sizeof(tmp), "%s/202410_%016" PRIx64 "_%016" PRIx64 "_00000001.snp.tmp", dir,
+		 FID(1, 1), FID(2, 2));
+	write_file(tmp, "partial", 7);
+	uint64_t top;
+	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
+	assert_int_equal(top, FID(2, 2));
+	assert_int_not_equal(access(tmp, F_OK), 0);
+
+	/* Crash after the rename, before the inputs were removed: put them back. */
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	assert_int_equal(sn_store_merge(st, true, NULL, NULL), 0);
+	sn_store_close(st);
+	snprintf(save, sizeof(save), "%s.save1", dir);
+	copy_file(save, p1);
+	snprintf(save, sizeof(save), "%s.save2", dir);
+	copy_file(save, p2);
+	unlink(save);
+	snprintf(save, sizeof(save), "%s.save1", dir);
+	unlink(save);
+	assert_int_equal(count_files(dir, ".snp"), 4); /* merged + 2 inputs + November */
+	/* Readers already count the merged part only. */
+	struct sn_store_snapshot *s;
+	assert_int_equal(sn_store_snapshot_open_dir(dir, &s, NULL), 0);
+	assert_int_equal(sn_store_snapshot_nrows(s), 3); /* uuid 2 deduplicated */
+	sn_store_snapshot_release(s);
+	verify_clean(dir, 3);
+	/* Restart: the superseded inputs go; the newest flush is still FID(2,2)
+	 * (the merged part and November's part both end at it). */
+	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
+	assert_int_equal(top, FID(2, 2));
+	assert_int_equal(count_files(dir, ".snp"), 2);
+
+	/* A flush cut short (1 of its 2 parts) is removed and not counted. */
+	struct trow f3[] = {{1, 7, t, "e", "{}", 0}};
+	flush_rows(dir, FID(3, 2), f3, 1, true);
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	assert_int_equal(sn_store_merge(st, true, NULL, NULL), 0); /* leaves it alone */
+	assert_int_equal(count_files(dir, ".snp"), 3);
+	sn_store_close(st);
+	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
+	assert_int_equal(top, FID(2, 2));
+	assert_int_equal(count_files(dir, ".snp"), 2);
+	rm_rf(dir);
+}
+
+static void test_delete_criteria(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	int64_t t = BASE_TS + 10 * DAY_US;
+	struct trow f1[] = {
+	    {1, 1, t, "pageview", "{\"who\":\"SECRET-PERSON-A\"}", 0xa},
+	    {1, 2, t + DAY_US, "click", "{\"who\":\"SECRET-PERSON-A\"}", 0xa},
+	    {1, 3, t, "pageview", "{\"who\":\"b\"}", 0xb},
+	    {1, 4, t + 2 * DAY_US, "click", "{\"who\":\"b\"}", 0xb},
+	    {1, 5, t + 3 * DAY_US, "signup", "{\"who\":\"b\"}", 0xb},
+	    {2, 1, t, "pageview", "{\"who\":\"SECRET-TEAM-2\"}", 0xa},
+	    {2, 2, t + 40 * DAY_US, "pageview", "{\"who\":\"SECRET-TEAM-2\"}", 0xa},
+	};
+	flush_rows(dir, FID(5, 2), f1, 7, true);
+	struct trow f2[] = {{1, 6, t, "pageview", "{\"who\":\"SECRET-PERSON-A\"}", 0xa}};
+	flush_rows(dir, FID(6, 1), f2, 1, true);
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	size_t nf;
+	assert_true(dir_contains(dir, "SECRET-PERSON-A"));
+
+	/* By person (GDPR): in two parts; the second is all theirs (dropped). */
+	struct sn_store_delete_spec d = {
+	    .team_id = 1, .by_person = true, .after_us = INT64_MIN, .before_us = INT64_MAX};
+	d.person_id[0] = 0xa;
+	struct sn_store_delete_result r;
+	assert_int_equal(sn_store_delete(st, &d, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 3);
+	assert_int_equal(r.parts_dropped, 1);
+	assert_int_equal(r.parts_rewritten, 1);
+	assert_false(dir_contains(dir, "SECRET-PERSON-A"));
+	assert_int_equal(store_rows(st, 2, 1, NULL, 0, &nf), 5); /* team 2's person A stays */
+	assert_int_equal(nf, 1);
+	verify_clean(dir, 5);
+	/* The newest flush stays complete: its dropped part left a tombstone. */
+	uint64_t top;
+	assert_int_equal(count_files(dir, ".del"), 1);
+
+	/* By event name. */
+	d = (struct sn_store_delete_spec){
+	    .team_id = 1, .event = "signup", .after_us = INT64_MIN, .before_us = INT64_MAX};
+	assert_int_equal(sn_store_delete(st, &d, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 1);
+	assert_int_equal(store_rows(st, 1, 5, NULL, 0, &nf), 4);
+	assert_int_equal(nf, 0);
+	/* By time range: after <= ts < before. */
+	d = (struct sn_store_delete_spec){
+	    .team_id = 1, .after_us = t + 2 * DAY_US, .before_us = t + 2 * DAY_US + 1};
+	assert_int_equal(sn_store_delete(st, &d, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 1);
+	assert_int_equal(store_rows(st, 1, 4, NULL, 0, &nf), 3);
+	assert_int_equal(nf, 0);
+	d = (struct sn_store_delete_spec){.team_id = 1, .after_us = INT64_MIN, .before_us = t};
+	assert_int_equal(sn_store_delete(st, &d, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 0); /* nothing before t */
+	assert_int_equal(r.parts_rewritten + r.parts_dropped, 0);
+	/* A whole team, across months. */
+	d = (struct sn_store_delete_spec){
+	    .team_id = 2, .after_us = INT64_MIN, .before_us = INT64_MAX};
+	assert_int_equal(sn_store_delete(st, &d, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 2);
+	assert_false(dir_contains(dir, "SECRET-TEAM-2"));
+	assert_int_equal(store_rows(st, 1, 3, NULL, 0, &nf), 1);
+	assert_int_equal(nf, 1);
+	verify_clean(dir, 1);
+	sn_store_close(st);
+	/* Recovery: tombstones keep the newest flush complete; nothing replays. */
+	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
+	assert_int_equal(top, FID(6, 1));
+	/* Bad input: an empty range. */
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	d = (struct sn_store_delete_spec){.team_id = 1, .after_us = 5, .before_us = 5};
+	assert_int_equal(sn_store_delete(st, &d, &r, NULL), SN_ERR_INVALID);
+	/* A merge afterwards folds tombstones away. */
+	struct trow f3[] = {{1, 8, t, "x", "{}", 0}};
+	flush_rows(dir, FID(7, 1), f3, 1, true);
+	assert_int_equal(sn_store_merge(st, true, NULL, NULL), 0);
+	assert_int_equal(count_files(dir, ".snp"), 1);
+	assert_int_equal(count_files(dir, ".del"), 0);
+	assert_int_equal(store_rows(st, 1, 8, NULL, 0, &nf), 2);
+	sn_store_close(st);
+	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
+	assert_int_equal(top, FID(7, 1));
+	rm_rf(dir);
+}
+
+static void test_delete_crash_points(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], old[PATH_MAX + 64], save[PATH_MAX + 16];
+	make_tmpdir(dir, sizeof(dir));
+	int64_t t = BASE_TS;
+	struct trow f1[] = {{1, 1, t, "e", "{\"s\":\"GONE-AFTER-DELETE\"}", 0},
+			    {1, 2, t, "e", "{}", 0}};
+	flush_rows(dir, FID(1, 1), f1, 2, true);
+	snprintf(old, sizeof(old), "%s/202410_%016" PRIx64 ".snp", dir, FID(1, 1));
+	snprintf(save, sizeof(save), "%s.save", dir);
+	copy_file(old, save);
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	struct sn_store_delete_spec d = {
+	    .team_id = 1, .after_us = INT64_MIN, .before_us = INT64_MAX};
+	d.event = NULL;
+	struct sn_store_delete_result r;
+	/* Delete uuid 1 only: by time is not selective here, use a person. */
+	d.by_person = true; /* person 0 = rows without one: both rows */
+	d.by_person = false;
+	d.event = "nomatch";
+	assert_int_equal(sn_store_delete(st, &d, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 0);
+	d.event = "e";
+	d.after_us = t;
+	d.before_us = t + 1;
+	assert_int_equal(sn_store_delete(st, &d, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 2);
+	sn_store_close(st);
+	assert_false(dir_contains(dir, "GONE-AFTER-DELETE"));
+	/* kill -9 after the tombstone, before the old file went: it is
+	 * superseded, never read, and removed on the next open. */
+	copy_file(save, old);
+	unlink(save);
+	struct sn_store_snapshot *s;
+	assert_int_equal(sn_store_snapshot_open_dir(dir, &s, NULL), 0);
+	assert_int_equal(sn_store_snapshot_nrows(s), 0);
+	sn_store_snapshot_release(s);
+	verify_clean(dir, 0);
+	uint64_t top;
+	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
+	assert_int_equal(top, FID(1, 1)); /* the tombstone keeps the flush complete */
+	assert_false(dir_contains(dir, "GONE-AFTER-DELETE"));
+	rm_rf(dir);
+}
+
+static void test_ttl(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	int64_t now = BASE_TS + 100 * DAY_US; /* 2025-01-09 */
+	/* October: wholly expired for a 30-day TTL. November (now - 40 days)
+	 * too, December (now - 20 days) not. */
+	struct trow f1[] = {{1, 1, BASE_TS, "e", "{}", 0}, {2, 1, BASE_TS + DAY_US, "e", "{}", 0}};
+	struct trow f2[] = {{1, 2, now - 40 * DAY_US, "e", "{}", 0},
+			    {1, 3, now - 20 * DAY_US, "e", "{}", 0},
+			    {2, 2, now - 40 * DAY_US, "e", "{}", 0}};
+	flush_rows(dir, FID(1, 1), f1, 2, true);
+	flush_rows(dir, FID(2, 2), f2, 3, true);
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	/* Per team first: team 2 keeps 365 days, team 1 (default) 30. */
+	int64_t teams[] = {2}, days[] = {365};
+	struct sn_store_ttl ttl = {
+	    .default_days = 30, .nteams = 1, .team_ids = teams, .days = days};
+	struct sn_store_delete_result r;
+	assert_int_equal(sn_store_apply_ttl(st, &ttl, now, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 2);
+	size_t nf;
+	assert_int_equal(store_rows(st, 1, 3, NULL, 0, &nf), 3);
+	assert_int_equal(nf, 1);
+	/* One TTL for all: October and November go on their index alone. */
+	ttl = (struct sn_store_ttl){.default_days = 30};
+	assert_int_equal(sn_store_apply_ttl(st, &ttl, now, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 2);
+	assert_int_equal(r.parts_dropped, 2);
+	assert_int_equal(r.parts_rewritten, 0);
+	assert_int_equal(store_rows(st, 1, 3, NULL, 0, &nf), 1);
+	assert_int_equal(count_files(dir, ".snp"), 1);
+	/* Idempotent. */
+	assert_int_equal(sn_store_apply_ttl(st, &ttl, now, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 0);
+	verify_clean(dir, 1);
+	sn_store_close(st);
+
+	/* The merge thread applies the settings: retention_days for every
+	 * team, team_retention overriding it (0 = forever). */
+	struct trow f3[] = {{1, 7, BASE_TS, "e", "{}", 0}, {3, 7, BASE_TS, "e", "{}", 0}};
+	flush_rows(dir, FID(3, 1), f3, 2, true);
+	so = (struct sn_store_opts){.no_fsync = true, .team_retention = "nope"};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), SN_ERR_INVALID);
+	so = (struct sn_store_opts){.no_fsync = true,
+				    .retention_days = 30,
+				    .team_retention = "1:0,9:5",
+				    .merge_interval_ms = 5,
+				    .merge_min_parts = 99};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	assert_int_equal(sn_store_merger_start(st, NULL), 0);
+	for (int i = 0; i < 200 && store_rows(st, 3, 7, NULL, 0, &nf) != 2; i++)
+		usleep(10000);
+	sn_store_merger_stop(st);
+	assert_int_equal(store_rows(st, 3, 7, NULL, 0, &nf), 2); /* team 1's two rows */
+	assert_int_equal(nf, 0);
+	assert_int_equal(store_rows(st, 1, 7, NULL, 0, &nf), 2);
+	assert_int_equal(nf, 1);
+	sn_store_close(st);
+	rm_rf(dir);
+}
+
+static void test_merger_thread(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true,
+				   .merge_min_parts = 2,
+				   .merge_interval_ms = 5,
+				   .merge_max_mb_per_s = 100};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	assert_int_equal(sn_store_merger_start(st, NULL), 0);
+	/* Flushes keep arriving while the thread merges; each row once. */
+	for (uint8_t i = 1; i <= 40; i++) {
+		struct trow f[] = {{1, i, BASE_TS + i, "e", "{}", 0}};
+		flush_rows(dir, FID(i, 1), f, 1, true);
+		usleep(2000);
+	}
+	for (int i = 0; i < 400; i++) {
+		struct sn_store_snapshot *s;
+		assert_int_equal(sn_store_snapshot_open_dir(dir, &s, NULL), 0);
+		assert_int_equal(sn_store_snapshot_nrows(s), 40);
+		size_t np = sn_store_snapshot_nparts(s);
+		sn_store_snapshot_release(s);
+		if (np <= 3)
+			break;
+		usleep(10000);
+	}
+	sn_store_merger_stop(st);
+	struct sn_store_merge_stats ms;
+	sn_store_get_merge_stats(st, &ms);
+	assert_true(ms.merges > 0);
+	assert_true(count_files(dir, ".snp") <= 3);
+	verify_clean(dir, 40);
+	sn_store_close(st);
+	rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1345,6 +2000,15 @@ int main(void)
 	    cmocka_unit_test(test_fuzz_seeds),
 	    cmocka_unit_test(test_inspect),
 	    cmocka_unit_test(test_group_columns),
+	    cmocka_unit_test(test_part_names),
+	    cmocka_unit_test(test_merge_dedup),
+	    cmocka_unit_test(test_merge_shredded_kinds),
+	    cmocka_unit_test(test_snapshot_keeps_files),
+	    cmocka_unit_test(test_merge_crash_points),
+	    cmocka_unit_test(test_delete_criteria),
+	    cmocka_unit_test(test_delete_crash_points),
+	    cmocka_unit_test(test_ttl),
+	    cmocka_unit_test(test_merger_thread),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,500 @@
+/*
+ * enrich.c — enrichment at ingestion, before identity: properties.$ip from
+ * the request's address when the event has none (spec posthog-wire.md
+ * §5.1; capture keeps it at the record's root), GeoIP (§5.3) and IP
+ * anonymisation (§5.4), for each event of the store sink, in WAL order.
+ *
+ *   record scan (facts: $ip, root ip, $geoip_disable, properties span)
+ *        │
+ *        ▼
+ *   IP cache ──miss──▶ sn_geoip_lookup ──▶ entry: the 18 "$geoip_*":value
+ *        │                                 members as JSON text, and a hash
+ *        ▼                                 of the values (for identity)
+ *   stored properties = the event's text with those members spliced in
+ *   before its closing brace (and "$ip" from the root when absent), and
+ *   the "$ip" member cut out (or never added) when the team anonymises IPs
+ *        │
+ *        ▼
+ *   identity (identity.c): facts.geo → the values go into $set (same names,
+ *   nulls included: they clear a stale place) and, non-null ones, into
+ *   $set_once as $initial_geoip_* — the json-c objects the slow path builds
+ *   anyway; the fast path compares the entry's hash with the one the person
+ *   cache keeps of the person's $geoip_* values.
+ *
+ * Why splice text: the properties are already validated JSON (capture
+ * scanned them) and the new members are built here, so appending them is a
+ * copy of the event's bytes; parsing and re-serialising each event with
+ * json-c would cost a tree per event, more than the lookup itself
+ * (bench/ingest numbers in docs/ENRICHMENT.md). The json-c route remains for an
+ * event that already carries $geoip_* keys (an SDK or an import set them):
+ * those are replaced, as PostHog does, and a splice would duplicate them.
+ *
+ * The stored properties get the $geoip_* members but not the $set /
+ * $set_once additions: like the §5.2 additions (identity.c), those reach the
+ * person, and rewriting nested objects of every event would cost as much as
+ * the lookup saves. A client's own $set / $set_once win over derived values
+ * (as for §5.2 in props.c), and no null goes into $set_once (it would block
+ * the real first value forever).
+ *
+ * IP cache: direct-mapped, a power of two of entries, keyed by the address
+ * text; a collision replaces the entry. Negative results (private ranges,
+ * not an address) are cached too. Bounded: entries × (address + ~600 bytes
+ * of members), about 10 MiB at the default 16384. A miss costs a database
+ * lookup (~2 µs with DB-IP Lite city) plus building the members. Team settings (anonymize_ips) come
+ * from a callback, since meta/ is not below ingest/; they are cached per team for TEAM_TTL_US.
+ *
+ * Single-threaded: one enrich object per ingest thread.
+ */
+#include "ingest/ingest_internal.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IP_TEXT_MAX 64
+#define TEAM_SLOTS  256
+#define TEAM_TTL_US (5 * 1000000)
+#define GEO_ALL	    ((1u << SN_GEO_NKEYS) - 1)
+#define GEO_PREFIX  "$geoip_"
+#define GEO_INITIAL "$initial_geoip_"
+
+const char *const sn_geo_keys[SN_GEO_NKEYS] = {
+    "city_name",	  "city_confidence",	"country_name",	      "country_code",
+    "continent_name",	  "continent_code",	"postal_code",	      "latitude",
+    "longitude",	  "accuracy_radius",	"time_zone",	      "subdivision_1_code",
+    "subdivision_1_name", "subdivision_2_code", "subdivision_2_name", "subdivision_2_confidence",
+    "subdivision_3_code", "subdivision_3_name",
+};
+
+struct ip_entry {
+	bool used;
+	uint8_t iplen;
+	char ip[IP_TEXT_MAX];
+	bool found;		  /* the database placed it */
+	struct sn_enrich_geo geo; /* geo.props malloc'd when found */
+};
+
+struct team_entry {
+	int64_t team_id; /* 0: empty */
+	int64_t fetched_us;
+	bool anonymize;
+};
+
+struct sn_enrich {
+	const struct sn_geoip *geoip;
+	sn_ingest_team_fn team_fn;
+	void *team_ctx;
+	struct ip_entry *ips;
+	size_t mask;
+	struct team_entry teams[TEAM_SLOTS];
+	struct sn_buf out; /* the rewritten properties of the current event */
+	struct sn_buf tmp;
+	struct sn_enrich_stats st;
+};
+
+int sn_enrich_new(struct sn_enrich **out, const struct sn_enrich_options *o, struct sn_err *err)
+{
+	struct sn_enrich *en = calloc(1, sizeof(*en));
+	size_t n = 1;
+	size_t want = o->ip_cache_entries ? o->ip_cache_entries : 16384;
+	while (n < want)
+		n <<= 1;
+	if (en)
+		en->ips = calloc(n, sizeof(*en->ips));
+	if (!en || !en->ips) {
+		free(en);
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	}
+	en->mask = n - 1;
+	en->geoip = o->geoip;
+	en->team_fn = o->team;
+	en->team_ctx = o->team_ctx;
+	sn_buf_init(&en->out, 64u << 20);
+	sn_buf_init(&en->tmp, 64u << 20);
+	*out = en;
+	return 0;
+}
+
+void sn_enrich_free(struct sn_enrich *en)
+{
+	if (!en)
+		return;
+	for (size_t i = 0; i <= en->mask; i++)
+		free(en->ips[i].geo.props);
+	free(en->ips);
+	sn_buf_release(&en->out);
+	sn_buf_release(&en->tmp);
+	free(en);
+}
+
+void sn_enrich_get_stats(const struct sn_enrich *en, struct sn_enrich_stats *st)
+{
+	*st = en->st;
+}
+
+/* ---- hashing the place values, the same way on both sides ----------------------- */
+
+#define HASH_NULL 0x9E3779B97F4A7C15ull /* absent or null */
+
+static uint64_t hash_number(double d)
+{
+	return sn_hash64(&d, sizeof(d)) ^ 1;
+}
+
+/* What identity compares: the values of the 18 keys prefix + key in obj
+ * (strings by their bytes, numbers by their double value, so 37.4 and 37.40
+ * agree as json_object_equal says), and which keys are present. */
+static uint64_t hash_place(struct json_object *obj, const char *prefix, uint32_t *present,
+			   uint32_t *nonnull)
+{
+	uint64_t h[SN_GEO_NKEYS];
+	*present = *nonnull = 0;
+	for (int k = 0; k < SN_GEO_NKEYS; k++) {
+		char key[64];
+		struct json_object *v = NULL;
+		snprintf(key, sizeof(key), "%s%s", prefix, sn_geo_keys[k]);
+		h[k] = HASH_NULL;
+		if (!json_object_object_get_ex(obj, key, &v))
+			continue;
+		*present |= 1u << k;
+		if (!v)
+			continue;
+		*nonnull |= 1u << k;
+		if (json_object_is_type(v, json_type_string)) {
+			h[k] = sn_pcache_hash_string(json_object_get_string(v),
+						     (size_t)json_object_get_string_len(v));
+		} else if (json_object_is_type(v, json_type_double) ||
+			   json_object_is_type(v, json_type_int)) {
+			h[k] = hash_number(json_object_get_double(v));
+		} else {
+			const char *t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+			h[k] = sn_pcache_hash_json(t, strlen(t));
+		}
+	}
+	return sn_hash64(h, sizeof(h));
+}
+
+void sn_enrich_person_info(struct json_object *person_props, struct sn_pcache_person *info)
+{
+	uint32_t nonnull, initial_nonnull;
+	info->geo_hash = hash_place(person_props, GEO_PREFIX, &info->geo_present, &nonnull);
+	hash_place(person_props, GEO_INITIAL, &info->geo_initial, &initial_nonnull);
+}
+
+bool sn_enrich_fast_ok(const struct sn_enrich_geo *geo, const struct sn_pcache_person *pi)
+{
+	/* $set changes nothing: the person holds every key with these values;
+	 * $set_once changes nothing: it has $initial_ of each non-null value. */
+	return pi->geo_present == GEO_ALL && pi->geo_hash == geo->hash &&
+	       (geo->nonnull & ~pi->geo_initial) == 0;
+}
+
+int sn_enrich_apply_identity(const struct sn_enrich_geo *geo, struct json_object *props,
+			     struct sn_err *err)
+{
+	struct json_object *vals = NULL;
+	char text[4096];
+	int n = snprintf(text, sizeof(text), "{%.*s}", (int)geo->props_len, geo->props);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return sn_err_set(err, SN_ERR_TOO_BIG, "GeoIP values too long");
+	int rc = sn_json_parse(text, (size_t)n, &vals, err);
+	if (rc)
+		return rc;
+	static const char *const names[] = {"$set", "$set_once"};
+	struct json_object *obj[2];
+	for (int i = 0; i < 2; i++) {
+		obj[i] = sn_json_get(props, names[i]);
+		if (!json_object_is_type(obj[i], json_type_object)) {
+			obj[i] = json_object_new_object();
+			if (!obj[i] || json_object_object_add(props, names[i], obj[i])) {
+				json_object_put(vals);
+				return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+			}
+		}
+	}
+	for (int k = 0; k < SN_GEO_NKEYS; k++) {
+		char key[64], initial[64];
+		struct json_object *v = NULL;
+		snprintf(key, sizeof(key), GEO_PREFIX "%s", sn_geo_keys[k]);
+		snprintf(initial, sizeof(initial), GEO_INITIAL "%s", sn_geo_keys[k]);
+		json_object_object_get_ex(vals, key, &v);
+		if (!json_object_object_get_ex(obj[0], key, NULL))
+			json_object_object_add(obj[0], key, json_object_get(v));
+		if (v && !json_object_object_get_ex(obj[1], initial, NULL))
+			json_object_object_add(obj[1], initial, json_object_get(v));
+	}
+	json_object_put(vals);
+	return 0;
+}
+
+/* ---- the IP cache ----------------------------------------------------------------------- */
+
+static int append_num(struct sn_buf *b, double d)
+{
+	char t[40];
+	/* The shortest text that reads back as d. */
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(t, sizeof(t), "%.*g", prec, d);
+		if (strtod(t, NULL) == d)
+			break;
+	}
+	return sn_buf_appends(b, t);
+}
+
+/* The 18 members for a place, and their hash: computed from the place's
+ * values the way hash_place computes it from the parsed members (strings
+ * are the same bytes; numbers are printed so that they read back as the
+ * same double), without parsing them on every cache miss. */
+static int build_entry(struct sn_enrich *en, const struct sn_geoip_place *pl, struct ip_entry *e,
+		       struct sn_err *err)
+{
+	struct sn_buf *b = &en->tmp;
+	const char *str[SN_GEO_NKEYS] = {
+	    [0] = pl->city_name,	   [2] = pl->country_name,
+	    [3] = pl->country_code,	   [4] = pl->continent_name,
+	    [5] = pl->continent_code,	   [6] = pl->postal_code,
+	    [10] = pl->time_zone,	   [11] = pl->subdivision_1_code,
+	    [12] = pl->subdivision_1_name, [13] = pl->subdivision_2_code,
+	    [14] = pl->subdivision_2_name,
+	};
+	uint64_t h[SN_GEO_NKEYS];
+	int rc = 0;
+	e->geo.nonnull = 0;
+	sn_buf_reset(b);
+	for (int k = 0; k < SN_GEO_NKEYS && rc == 0; k++) {
+		if ((k && (rc = sn_buf_appendc(b, ','))) ||
+		    (rc = sn_buf_appends(b, "\"" GEO_PREFIX)) ||
+		    (rc = sn_buf_appends(b, sn_geo_keys[k])) || (rc = sn_buf_appends(b, "\":")))
+			break;
+		double num = 0;
+		bool is_num = false;
+		h[k] = HASH_NULL;
+		if (str[k] && str[k][0]) {
+			rc = sn_buf_append_json_str(b, str[k], strlen(str[k]));
+			h[k] = sn_pcache_hash_string(str[k], strlen(str[k]));
+			e->geo.nonnull |= 1u << k;
+			continue;
+		}
+		if ((k == 7 || k == 8) && pl->has_location) {
+			num = k == 7 ? pl->latitude : pl->longitude;
+			is_num = isfinite(num);
+		} else if (k == 9 && pl->accuracy_radius >= 0) {
+			num = pl->accuracy_radius;
+			is_num = true;
+		}
+		if (is_num) {
+			rc = append_num(b, num);
+			h[k] = hash_number(num);
+			e->geo.nonnull |= 1u << k;
+		} else {
+			rc = sn_buf_appends(b, "null");
+		}
+	}
+	if (rc)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	e->geo.hash = sn_hash64(h, sizeof(h));
+	e->geo.props = malloc(b->len + 1);
+	if (!e->geo.props)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	memcpy(e->geo.props, b->data, b->len + 1);
+	e->geo.props_len = b->len;
+	return 0;
+}
+
+static int lookup(struct sn_enrich *en, const char *ip, size_t len,
+		  const struct sn_enrich_geo **out, struct sn_err *err)
+{
+	*out = NULL;
+	if (len == 0 || len >= IP_TEXT_MAX)
+		return 0;
+	struct ip_entry *e = &en->ips[sn_hash64(ip, len) & en->mask];
+	if (e->used && e->iplen == len && memcmp(e->ip, ip, len) == 0) {
+		en->st.ip_hits++;
+		*out = e->found ? &e->geo : NULL;
+		return 0;
+	}
+	en->st.ip_misses++;
+	free(e->geo.props);
+	memset(e, 0, sizeof(*e));
+	struct sn_geoip_place pl;
+	int rc = sn_geoip_lookup(en->geoip, ip, len, &pl, NULL);
+	if (rc == 0) {
+		if ((rc = build_entry(en, &pl, e, err)))
+			return rc; /* the entry stays unused */
+		e->found = true;
+	} else {
+		en->st.not_found++;
+	}
+	e->used = true;
+	e->iplen = (uint8_t)len;
+	memcpy(e->ip, ip, len);
+	*out = e->found ? &e->geo : NULL;
+	return 0;
+}
+
+static bool team_anonymizes(struct sn_enrich *en, int64_t team_id)
+{
+	if (!en->team_fn)
+		return false;
+	struct team_entry *t = &en->teams[(uint64_t)team_id % TEAM_SLOTS];
+	int64_t now = sn_now_us();
+	if (t->team_id != team_id || now - t->fetched_us > TEAM_TTL_US) {
+		bool anonymize = false;
+		if (en->team_fn(en->team_ctx, team_id, &anonymize) != 0 && t->team_id == team_id)
+			anonymize = t->anonymize; /* keep what we knew */
+		*t = (struct team_entry){team_id, now, anonymize};
+	}
+	return t->anonymize;
+}
+
+/* ---- rewriting the properties ---------------------------------------------------------- */
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Appends prefix + text as the object's next member: a comma first unless
+ * b holds only the opening brace (and whitespace). */
+static int append_member(struct sn_buf *b, const char *prefix, const char *text, size_t len)
+{
+	size_t i = b->len;
+	while (i > 1 && is_space(b->data[i - 1]))
+		i--;
+	int rc = i > 1 ? sn_buf_appendc(b, ',') : 0;
+	if (rc == 0)
+		rc = sn_buf_appends(b, prefix);
+	if (rc == 0)
+		rc = sn_buf_append(b, text, len);
+	return rc;
+}
+
+/* The byte range of the "$ip" member, with one neighbouring comma, so what
+ * is left is still a valid object. */
+static void member_range(const char *obj, size_t len, const struct sn_jspan *key,
+			 const struct sn_jspan *val, size_t *from, size_t *to)
+{
+	size_t a = (size_t)(key->p - obj), z = (size_t)(val->p - obj) + val->len;
+	size_t r = z;
+	while (r < len && is_space(obj[r]))
+		r++;
+	if (r < len && obj[r] == ',') {
+		*from = a;
+		*to = r + 1; /* the comma after: a later member follows */
+		return;
+	}
+	size_t l = a;
+	while (l > 1 && is_space(obj[l - 1]))
+		l--;
+	*from = l > 0 && obj[l - 1] == ',' ? l - 1 : a; /* the last member: the comma before */
+	*to = z;
+}
+
+/* json-c route: the event already has $geoip_* keys (replaced) — rare. */
+static int rewrite_json(struct sn_enrich *en, struct sn_event_row *row,
+			const struct sn_enrich_geo *geo, bool drop_ip,
+			const struct sn_jspan *add_ip, struct sn_err *err)
+{
+	struct json_object *props = NULL, *vals = NULL;
+	int rc = sn_json_parse(row->properties.p, row->properties.len, &props, err);
+	if (rc)
+		return rc;
+	if (drop_ip)
+		json_object_object_del(props, "$ip");
+	if (add_ip) {
+		struct json_object *ip = NULL;
+		if ((rc = sn_json_parse(add_ip->p, add_ip->len, &ip, err)))
+			goto out;
+		json_object_object_add(props, "$ip", ip);
+	}
+	if (geo) {
+		char text[4096];
+		snprintf(text, sizeof(text), "{%.*s}", (int)geo->props_len, geo->props);
+		if ((rc = sn_json_parse(text, strlen(text), &vals, err)))
+			goto out;
+		json_object_object_foreach(vals, k, v)
+		    json_object_object_add(props, k, json_object_get(v));
+	}
+	sn_buf_reset(&en->out);
+	if ((rc = sn_json_append(&en->out, props))) {
+		rc = sn_err_set(err, rc, "cannot serialise enriched properties");
+		goto out;
+	}
+	row->properties.p = en->out.data;
+	row->properties.len = en->out.len;
+out:
+	json_object_put(vals);
+	json_object_put(props);
+	return rc;
+}
+
+int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_event_row *row,
+		    struct sn_err *err)
+{
+	f->geo = NULL;
+	/* §5.1: an event without properties.$ip gets the request's address,
+	 * which capture keeps at the record's root. */
+	const struct sn_jspan *ipv = &f->ip;
+	bool add_ip = false;
+	if (f->ip.type == SN_JNONE) {
+		if (f->root_ip.type != SN_JSTRING)
+			return 0;
+		ipv = &f->root_ip;
+		add_ip = true;
+	}
+	const struct sn_enrich_geo *geo = NULL;
+	int rc;
+	if (en->geoip && ipv->type == SN_JSTRING && !(ipv->flags & SN_JSPAN_ESCAPED) &&
+	    f->geoip_disable.type != SN_JTRUE) {
+		size_t n;
+		const char *ip = sn_jspan_raw(ipv, &n);
+		if ((rc = lookup(en, ip, n, &geo, err)))
+			return rc;
+	}
+	/* §5.4: after GeoIP ran, the address goes (or is never added). */
+	bool drop_ip = team_anonymizes(en, row->team_id);
+	bool cut_ip = drop_ip && !add_ip;
+	if (drop_ip) {
+		add_ip = false;
+		en->st.ips_dropped++;
+	}
+	if (!geo && !cut_ip && !add_ip)
+		return 0;
+	if (geo)
+		en->st.enriched++;
+	f->geo = geo;
+	/* (When json-c refuses the text, the splice below still applies: the
+	 * event's own $geoip_* members then precede ours.) */
+	if (f->geoip_keys && rewrite_json(en, row, geo, cut_ip, add_ip ? ipv : NULL, NULL) == 0)
+		return 0;
+
+	const char *p = row->properties.p;
+	size_t len = row->properties.len, from = len, to = len;
+	if (cut_ip)
+		member_range(p, len, &f->ip_key, &f->ip, &from, &to);
+	size_t end = len - 1; /* the closing brace */
+	while (end > 1 && is_space(p[end - 1]))
+		end--;
+	struct sn_buf *b = &en->out;
+	sn_buf_reset(b);
+	if (from < len) {
+		rc = sn_buf_append(b, p, from);
+		if (rc == 0)
+			rc = sn_buf_append(b, p + to, end - to);
+	} else {
+		rc = sn_buf_append(b, p, end);
+	}
+	if (rc == 0 && add_ip)
+		rc = append_member(b, "\"$ip\":", ipv->p, ipv->len);
+	if (rc == 0 && geo)
+		rc = append_member(b, "", geo->props, geo->props_len);
+	if (rc == 0)
+		rc = sn_buf_appendc(b, '}');
+	if (rc)
+		return sn_err_set(err, SN_ERR_TOO_BIG, "enriched properties too large");
+	row->properties.p = b->data;
+	row->properties.len = b->len;
+	return 0;
+}
