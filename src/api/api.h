@@ -93,18 +93,16 @@ struct sn_persons;
 void sn_query_api_use_persons(struct sn_query_api *a, struct sn_persons *persons);
 
 /* The persons REST API (persons_api.c): /api/projects/:id/persons/... over
- * the person store; property writes are appended to wal as events. Call
- * sn_persons_api_routes after the query API registered its routes (it wraps
- * the route holding the /api/projects/ and /api/environments/ prefixes, as the flags API
- * does); returns the new route count. */
+ * the person store; property writes are appended to wal as events.
+ * sn_persons_api_routes writes its routes (/api/projects/<id>/persons... and
+ * the /api/environments/ twin) into routes[0..max) and returns how many. */
 struct sn_persons_api;
 struct sn_persons;
 struct sn_wal;
 int sn_persons_api_new(struct sn_persons_api **out, struct sn_meta *meta,
 		       struct sn_persons *persons, struct sn_wal *wal, struct sn_err *err);
 void sn_persons_api_free(struct sn_persons_api *a);
-size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t n,
-			     size_t max);
+size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t max);
 
 /* The feature-flag REST API (flags.c): /api/projects/:id/feature_flags/...
  * over meta's flag model; local_evaluation answers from flags (the cache of
@@ -114,14 +112,8 @@ struct sn_flags_rest;
 int sn_flags_rest_new(struct sn_flags_rest **out, struct sn_meta *meta, struct sn_flags_api *flags,
 		      struct sn_err *err);
 void sn_flags_rest_free(struct sn_flags_rest *r);
-/* The router matches path prefixes, and /api/projects/… may already belong
- * to other APIs (query): the first route with each of the prefixes
- * /api/projects/… and /api/environments/… (added when absent) is replaced by
- * one that serves .../feature_flags... and hands every other request to the
- * route(s) it replaced, by method, as the router would. routes[0..n) are the
- * routes registered so far; returns the new count (at most max). Call after
- * the other APIs registered theirs. */
-size_t sn_flags_rest_routes(struct sn_flags_rest *r, struct sn_http_route *routes, size_t n,
-			    size_t max);
+/* Writes the routes (/api/projects/<id>/feature_flags... and the
+ * /api/environments/ twin) into routes[0..max); returns how many. */
+size_t sn_flags_rest_routes(struct sn_flags_rest *r, struct sn_http_route *routes, size_t max);
 
 #endif

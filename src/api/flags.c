@@ -11,12 +11,9 @@
  * answers have PostHog's field names; validation errors come from meta in
  * DRF's shape {"type":"validation_error","code","detail","attr"}.
  *
- * Sharing a prefix: the router matches path prefixes only, and the query
- * API already owns /api/projects/… for POST. Rather than change the router,
- * sn_flags_rest_routes wraps whatever routes hold those prefixes: the
- * wrapper takes .../feature_flags... paths and passes every other request
- * to the handler it replaced, with the methods that handler accepted (405
- * otherwise, as the router would answer).
+ * Routes: /api/projects/<id>/feature_flags... and the /api/environments/
+ * twin (one-segment wildcards in the router), so the other APIs under
+ * /api/projects/ never see these requests.
  *
  * Differences from PostHog, on purpose: DELETE soft-deletes (PostHog
  * answers 405 and wants PATCH {"deleted": true}, which works here too);
@@ -38,22 +35,9 @@
 #define LIST_MAX     1000
 #define ANSWER_MAX   ((size_t)64 << 20)
 #define BODY_MAX     ((size_t)2 << 20)
-#define CHAIN_MAX    2 /* one per prefix */
-#define NEXT_MAX     8
-
-/* The routes that held one prefix before flags wrapped the first of them,
- * in router order. */
-struct chain {
-	struct sn_flags_rest *rest;
-	size_t nnext;
-	struct sn_http_route next[NEXT_MAX];
-};
-
 struct sn_flags_rest {
 	struct sn_meta *meta;
 	struct sn_flags_api *flags;
-	struct chain chains[CHAIN_MAX];
-	size_t nchains;
 };
 
 /* ---- paths -------------------------------------------------------------------------- */
@@ -461,25 +445,14 @@ not_allowed:
 			    "Method not allowed on this path.", NULL);
 }
 
-static void chain_handler(struct sn_http_request *req, void *ctx)
+static void route_handler(struct sn_http_request *req, void *ctx)
 {
-	struct chain *c = ctx;
 	struct target t = parse_path(sn_http_path(req));
-	if (t.what != W_NONE) {
-		rest_handler(c->rest, req, &t);
+	if (t.what == W_NONE) {
+		not_found(req);
 		return;
 	}
-	for (size_t i = 0; i < c->nnext; i++)
-		if (c->next[i].methods & sn_http_method(req)) {
-			c->next[i].handler(req, c->next[i].ctx);
-			return;
-		}
-	if (c->nnext)
-		sn_http_reply_error(req, 405, "invalid_request", "method_not_allowed",
-				    "method not allowed on this path", NULL);
-	else
-		sn_http_reply_error(req, 404, "invalid_request", "not_found", "no such endpoint",
-				    NULL);
+	rest_handler(ctx, req, &t);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
@@ -501,40 +474,14 @@ void sn_flags_rest_free(struct sn_flags_rest *r)
 	free(r);
 }
 
-size_t sn_flags_rest_routes(struct sn_flags_rest *r, struct sn_http_route *routes, size_t n,
-			    size_t max)
+size_t sn_flags_rest_routes(struct sn_flags_rest *r, struct sn_http_route *routes, size_t max)
 {
-	static const char *const prefixes[] = {"/api/projects/*", "/api/environments/*"};
-	const unsigned all = SN_GET | SN_POST | SN_PATCH | SN_PUT | SN_DELETE | SN_OPTIONS;
-	for (size_t p = 0; p < SN_ARRAY_LEN(prefixes) && r->nchains < CHAIN_MAX; p++) {
-		struct chain *c = &r->chains[r->nchains++];
-		c->rest = r;
-		c->nnext = 0;
-		struct sn_http_route *first = NULL;
-		for (size_t i = 0; i < n; i++) {
-			if (strcmp(routes[i].path, prefixes[p]) ||
-			    routes[i].handler == chain_handler)
-				continue;
-			if (c->nnext < NEXT_MAX)
-				c->next[c->nnext++] = routes[i];
-			if (!first)
-				first = &routes[i];
-		}
-		if (!first && n < max)
-			first = &routes[n++];
-		if (!first)
-			continue;
-		/* The first route with the prefix is the one the router picks:
-		 * it now takes every method and dispatches as the router would. */
-		*first = (struct sn_http_route){c->nnext ? first->name : "feature_flags",
-						all,
-						prefixes[p],
-						BODY_MAX,
-						chain_handler,
-						c};
-		for (size_t i = 0; i < c->nnext; i++)
-			if (c->next[i].body_max > first->body_max)
-				first->body_max = c->next[i].body_max;
-	}
+	const unsigned m = SN_GET | SN_POST | SN_PATCH | SN_PUT | SN_DELETE | SN_OPTIONS;
+	const struct sn_http_route all[] = {
+	    {"feature_flags", m, "/api/projects/*/feature_flags*", BODY_MAX, route_handler, r},
+	    {"feature_flags", m, "/api/environments/*/feature_flags*", BODY_MAX, route_handler, r},
+	};
+	size_t n = SN_ARRAY_LEN(all) < max ? SN_ARRAY_LEN(all) : max;
+	memcpy(routes, all, n * sizeof(all[0]));
 	return n;
 }

@@ -31,11 +31,9 @@
  * is_set, is_not_set). count is the number of results on this page (PostHog
  * omits a total too for large teams).
  *
- * Sharing a prefix: the router matches path prefixes only, and the query
- * API owns /api/projects/... already. sn_persons_api_routes therefore wraps
- * the route holding each prefix: persons paths come here, every other
- * request goes to the wrapped handler when it accepts the method (the
- * flags API wraps this route in turn, the same way).
+ * Routes: /api/projects/<id>/persons... and the /api/environments/ twin
+ * (one-segment wildcards in the router), so other APIs under the same
+ * prefix never see these requests and vice versa.
  */
 #include "api.h"
 
@@ -52,18 +50,10 @@
 #define LIST_DEFAULT 100
 #define BODY_MAX     (64u << 10)
 #define ANSWER_MAX   ((size_t)64 << 20)
-#define PREFIXES     2
-
-struct wrap {
-	struct sn_persons_api *api;
-	struct sn_http_route next; /* the route this one replaced (handler NULL: none) */
-};
-
 struct sn_persons_api {
 	struct sn_meta *meta;
 	struct sn_persons *persons;
 	struct sn_wal *wal;
-	struct wrap wraps[PREFIXES];
 };
 
 /* ---- paths ------------------------------------------------------------------------ */
@@ -540,24 +530,15 @@ static void persons_handler(struct sn_persons_api *api, struct sn_http_request *
 	json_object_put(body);
 }
 
-static void wrap_handler(struct sn_http_request *req, void *ctx)
+static void route_handler(struct sn_http_request *req, void *ctx)
 {
-	struct wrap *w = ctx;
 	struct target t = parse_path(sn_http_path(req));
-	if (t.what != W_NONE) {
-		persons_handler(w->api, req, &t);
-		return;
-	}
-	if (w->next.handler && (w->next.methods & sn_http_method(req))) {
-		w->next.handler(req, w->next.ctx);
-		return;
-	}
-	if (w->next.handler)
-		sn_http_reply_error(req, 405, "invalid_request", "method_not_allowed",
-				    "method not allowed on this path", NULL);
-	else
+	if (t.what == W_NONE) {
 		sn_http_reply_error(req, 404, "invalid_request", "not_found", "no such endpoint",
 				    NULL);
+		return;
+	}
+	persons_handler(ctx, req, &t);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
@@ -580,31 +561,14 @@ void sn_persons_api_free(struct sn_persons_api *a)
 	free(a);
 }
 
-size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t n,
-			     size_t max)
+size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t max)
 {
-	static const char *const prefixes[PREFIXES] = {"/api/projects/*", "/api/environments/*"};
-	for (size_t p = 0; p < PREFIXES; p++) {
-		struct wrap *w = &a->wraps[p];
-		w->api = a;
-		memset(&w->next, 0, sizeof(w->next));
-		struct sn_http_route *first = NULL;
-		for (size_t i = 0; i < n && !first; i++)
-			if (!strcmp(routes[i].path, prefixes[p]))
-				first = &routes[i];
-		if (first)
-			w->next = *first;
-		else if (n < max)
-			first = &routes[n++];
-		else
-			continue;
-		*first = (struct sn_http_route){
-		    w->next.handler ? w->next.name : "persons",
-		    w->next.methods | SN_GET | SN_HEAD | SN_POST | SN_OPTIONS,
-		    prefixes[p],
-		    w->next.body_max > BODY_MAX ? w->next.body_max : BODY_MAX,
-		    wrap_handler,
-		    w};
-	}
+	const unsigned m = SN_GET | SN_HEAD | SN_POST | SN_OPTIONS;
+	const struct sn_http_route all[] = {
+	    {"persons", m, "/api/projects/*/persons*", BODY_MAX, route_handler, a},
+	    {"persons", m, "/api/environments/*/persons*", BODY_MAX, route_handler, a},
+	};
+	size_t n = SN_ARRAY_LEN(all) < max ? SN_ARRAY_LEN(all) : max;
+	memcpy(routes, all, n * sizeof(all[0]));
 	return n;
 }

@@ -236,8 +236,9 @@ void sn_query_api_free(struct sn_query_api *a)
 size_t sn_query_api_routes(struct sn_query_api *a, struct sn_http_route *routes, size_t max)
 {
 	const struct sn_http_route all[] = {
-	    {"query", SN_POST | SN_OPTIONS, "/api/projects/*", 1u << 20, query_handler, a},
-	    {"query", SN_POST | SN_OPTIONS, "/api/environments/*", 1u << 20, query_handler, a},
+	    {"query", SN_POST | SN_OPTIONS, "/api/projects/*/query/", 1u << 20, query_handler, a},
+	    {"query", SN_POST | SN_OPTIONS, "/api/environments/*/query/", 1u << 20, query_handler,
+	     a},
 	};
 	size_t n = SN_ARRAY_LEN(all) < max ? SN_ARRAY_LEN(all) : max;
 	memcpy(routes, all, n * sizeof(all[0]));

@@ -304,14 +304,13 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	n += sn_query_api_routes(qapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	if ((rc = sn_persons_api_new(&papi, s.meta, s.persons, s.wal, err)))
 		goto out;
-	n = sn_persons_api_routes(papi, routes, n, SN_ARRAY_LEN(routes) - 1);
-	/* Feature flags: /flags, /decide, definitions, and the REST API (which
-	 * shares /api/projects/… with the query API, so it goes after it). */
+	n += sn_persons_api_routes(papi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	/* Feature flags: /flags, /decide, definitions, and the REST API. */
 	if ((rc = sn_flags_api_new(&fapi, s.meta, s.persons, err)) ||
 	    (rc = sn_flags_rest_new(&frest, s.meta, fapi, err)))
 		goto out;
 	n += sn_flags_api_routes(fapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
-	n = sn_flags_rest_routes(frest, routes, n, SN_ARRAY_LEN(routes) - 1);
+	n += sn_flags_rest_routes(frest, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	routes[n++] = (struct sn_http_route){"root", SN_GET | SN_HEAD, "/", 0, root_handler, &s};
 
 	struct sn_http_options ho = {.listen = c->listen,
