@@ -187,27 +187,8 @@ static int config_json(struct sn_buf *b, const struct sn_team *t, bool has_flags
 {
 	sn_buf_appendf(b, "{\"token\":");
 	sn_buf_append_json_str(b, t->api_token, strlen(t->api_token));
-	sn_buf_appendf(b,
-		       ",\"supportedCompression\":[\"gzip\",\"gzip-js\"],"
-		       "\"autocapture_opt_out\":%s,\"capturePerformance\":false,"
-		       "\"analytics\":{\"endpoint\":\"/i/v0/e/\"},\"elementsChainAsString\":true,"
-		       "\"autocaptureExceptions\":false,\"sessionRecording\":",
-		       t->autocapture_opt_out ? "true" : "false");
-	if (t->session_recording_opt_in)
-		sn_buf_appends(b,
-			       "{\"endpoint\":\"/s/\",\"consoleLogRecordingEnabled\":true,"
-			       "\"recorderVersion\":\"v2\",\"sampleRate\":null,"
-			       "\"minimumDurationMilliseconds\":null,\"linkedFlag\":null,"
-			       "\"networkPayloadCapture\":null,\"urlTriggers\":[],"
-			       "\"urlBlocklist\":[],\"eventTriggers\":[],\"scriptConfig\":null}");
-	else
-		sn_buf_appends(b, "false");
-	/* hasFeatureFlags=false keeps posthog-js from calling /flags. */
-	sn_buf_appends(b, ",\"heatmaps\":false,\"surveys\":false,\"productTours\":false,"
-			  "\"captureDeadClicks\":false,\"toolbarParams\":{},"
-			  "\"isAuthenticated\":false,\"siteApps\":[],"
-			  "\"defaultIdentifiedOnly\":true,\"hasFeatureFlags\":");
-	return sn_buf_appends(b, has_flags ? "true}" : "false}");
+	sn_meta_remote_config_fields(b, t, has_flags, false);
+	return sn_buf_appends(b, "}");
 }
 
 static void config_handler(struct sn_http_request *req, void *vctx)

@@ -484,33 +484,6 @@ static void append_str_or_null(struct sn_buf *b, const char *s)
 		sn_buf_appends(b, "null");
 }
 
-/* The flattened remote-config fields (§2.5), after a ','. */
-static void append_config(struct sn_buf *b, const struct sn_team *t, bool has_flags)
-{
-	sn_buf_appendf(b,
-		       ",\"supportedCompression\":[\"gzip\",\"gzip-js\"],"
-		       "\"autocapture_opt_out\":%s,\"capturePerformance\":false,"
-		       "\"config\":{\"enable_collect_everything\":true},"
-		       "\"analytics\":{\"endpoint\":\"/i/v0/e/\"},\"elementsChainAsString\":true,"
-		       "\"autocaptureExceptions\":false,\"sessionRecording\":",
-		       t->autocapture_opt_out ? "true" : "false");
-	if (t->session_recording_opt_in)
-		sn_buf_appends(b,
-			       "{\"endpoint\":\"/s/\",\"consoleLogRecordingEnabled\":true,"
-			       "\"recorderVersion\":\"v2\",\"sampleRate\":null,"
-			       "\"minimumDurationMilliseconds\":null,\"linkedFlag\":null,"
-			       "\"networkPayloadCapture\":null,\"urlTriggers\":[],"
-			       "\"urlBlocklist\":[],\"eventTriggers\":[],\"scriptConfig\":null}");
-	else
-		sn_buf_appends(b, "false");
-	sn_buf_appendf(b,
-		       ",\"heatmaps\":false,\"surveys\":false,\"productTours\":false,"
-		       "\"captureDeadClicks\":false,\"toolbarParams\":{},"
-		       "\"isAuthenticated\":false,\"siteApps\":[],"
-		       "\"defaultIdentifiedOnly\":true,\"hasFeatureFlags\":%s",
-		       has_flags ? "true" : "false");
-}
-
 /* Flag idx's result; a failed one for continuity flags when their hash-key
  * overrides could not be read (§3.9). */
 static const struct sn_flag_result *result_of(struct sn_flag_eval *ev, size_t idx,
@@ -635,7 +608,7 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 	sn_uuid_format(&u, id);
 	sn_buf_appendf(b, ",\"requestId\":\"%s\"", id);
 	if (config)
-		append_config(b, t, has_flags);
+		sn_meta_remote_config_fields(b, t, has_flags, true);
 	return sn_buf_appends(b, "}");
 }
 

@@ -94,6 +94,13 @@ int sn_meta_org_first(struct sn_meta *m, struct sn_org *out, struct sn_err *err)
 int sn_meta_team_create(struct sn_meta *m, int64_t org_id, const char *name, const char *token,
 			const char *tz, struct sn_team *out, struct sn_err *err);
 int sn_meta_team_get(struct sn_meta *m, int64_t id, struct sn_team *out, struct sn_err *err);
+/* Appends the team's remote-config fields (spec posthog-wire.md §2.5), each
+ * preceded by a ',' so they can follow other fields of an object: what
+ * /array/<token>/config answers and /flags?config=true flattens into its
+ * answer (legacy_config adds the old `config` object /decide clients read).
+ * Fails only when b reaches its maximum. */
+int sn_meta_remote_config_fields(struct sn_buf *b, const struct sn_team *t, bool has_flags,
+				 bool legacy_config);
 /* The capture hot path: cached; SN_ERR_NOT_FOUND for an unknown token,
  * SN_ERR_INVALID for a NULL or empty one. A team created by another process
  * (the CLI) becomes visible within 5 s (the negative-cache TTL). */
