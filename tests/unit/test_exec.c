@@ -21,10 +21,11 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "exec/exec.h"
 #include "persons/persons.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,25 +71,6 @@ static void make_rows(void)
 	}
 }
 
-static void make_tmpdir(char *out, size_t outsz)
-{
-	const char *base = getenv("SNOUT_TEST_TMP");
-	if (!base || !*base)
-		base = "/tmp";
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", base);
-	assert_int_equal(system(cmd), 0);
-	snprintf(out, outsz, "%s/test_exec.XXXXXX", base);
-	assert_non_null(mkdtemp(out));
-}
-
-static void rm_rf(const char *dir)
-{
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-}
-
 /* Rows [from, to) as parts of 4-row granules; shred or not. */
 static void write_parts(const char *dir, int from, int to, bool shred, uint64_t part_id)
 {
@@ -128,7 +110,7 @@ static int setup(void **state)
 	static struct fixture f;
 	memset(&f, 0, sizeof(f));
 	make_rows();
-	make_tmpdir(f.dir, sizeof(f.dir));
+	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec"), 0);
 	write_parts(f.dir, 0, NROWS / 2, true, 1);
 	write_parts(f.dir, NROWS / 2, NROWS, false, 2);
 	f.opts.store_dir = f.dir;
@@ -141,7 +123,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	rm_rf(f->dir);
+	sn_test_rm_rf(f->dir);
 	return 0;
 }
 
@@ -576,7 +558,7 @@ static void persons_setup(struct pfx *x)
 {
 	memset(x, 0, sizeof(*x));
 	struct sn_err err = {0};
-	make_tmpdir(x->dir, sizeof(x->dir));
+	assert_int_equal(sn_test_tmpdir(x->dir, sizeof(x->dir), "test_exec"), 0);
 	assert_int_equal(sn_persons_open(&x->ps, x->dir, NULL, &err), 0);
 	sn_memtable_init(&x->mt, 0);
 	pev(x, "anon", "$pageview", "{}", x->p_anon);
@@ -608,7 +590,7 @@ static void persons_setup(struct pfx *x)
 static void persons_teardown(struct pfx *x)
 {
 	sn_persons_close(x->ps);
-	rm_rf(x->dir);
+	sn_test_rm_rf(x->dir);
 }
 
 static void pfx_opts(struct pfx *x, struct fixture *f)
@@ -784,7 +766,7 @@ static void test_person_join_budget(void **state)
 	struct fixture f;
 	memset(&x, 0, sizeof(x));
 	struct sn_err err = {0};
-	make_tmpdir(x.dir, sizeof(x.dir));
+	assert_int_equal(sn_test_tmpdir(x.dir, sizeof(x.dir), "test_exec"), 0);
 	assert_int_equal(sn_persons_open(&x.ps, x.dir, NULL, &err), 0);
 	sn_memtable_init(&x.mt, 0);
 	static char big[16 * 1024 + 64];
@@ -853,7 +835,7 @@ static void test_topn_equals_full_sort(void **state)
 	(void)state;
 	struct fixture f;
 	memset(&f, 0, sizeof(f));
-	make_tmpdir(f.dir, sizeof(f.dir));
+	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec"), 0);
 	struct sn_memtable mt;
 	struct sn_err err = {0};
 	sn_memtable_init(&mt, 0);
@@ -934,7 +916,7 @@ static void test_topn_equals_full_sort(void **state)
 	assert_true(cell(&res, 0, 1)->i >= cell(&res, 1, 1)->i);
 	assert_true(cell(&res, 1, 1)->i >= cell(&res, 2, 1)->i);
 	sn_exec_result_release(&res);
-	rm_rf(f.dir);
+	sn_test_rm_rf(f.dir);
 }
 
 int main(void)

@@ -11,7 +11,8 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
+#include "testutil.h"
+
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,33 +31,10 @@ struct fx {
 	int64_t team2;
 };
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	char p[PATH_MAX + 256];
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	const char *base = getenv("SNOUT_TEST_TMP");
-	if (!base || !*base)
-		base = "/tmp";
-	if (sn_mkdir_p(base, NULL) < 0)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/test_flagsapi.XXXXXX", base);
-	if (!mkdtemp(f->dir))
+	if (!f || sn_test_tmpdir(f->dir, sizeof(f->dir), "test_flagsapi") != 0)
 		return -1;
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/meta.sqlite3", f->dir);
@@ -80,7 +58,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	sn_meta_close(f->m);
-	rm_tree(f->dir);
+	sn_test_rm_rf(f->dir);
 	free(f);
 	return 0;
 }

@@ -14,8 +14,9 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <ctype.h>
-#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -34,33 +35,10 @@ struct fx {
 	int applied;
 };
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	char p[PATH_MAX + 256];
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	const char *base = getenv("SNOUT_TEST_TMP");
-	if (!base || !*base)
-		base = "/tmp";
-	if (sn_mkdir_p(base, NULL) < 0)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/test_meta.XXXXXX", base);
-	if (!mkdtemp(f->dir))
+	if (sn_test_tmpdir(f->dir, sizeof(f->dir), "test_meta") != 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/meta.sqlite3", f->dir);
 	struct sn_err err = {0};
@@ -76,7 +54,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	sn_meta_close(f->m);
-	rm_tree(f->dir);
+	sn_test_rm_rf(f->dir);
 	free(f);
 	return 0;
 }

@@ -16,7 +16,8 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
+#include "testutil.h"
+
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -37,33 +38,10 @@ struct fx {
 	int applied;
 };
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	char p[PATH_MAX + 256];
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	const char *base = getenv("SNOUT_TEST_TMP");
-	if (!base || !*base)
-		base = "/tmp";
-	if (!f || sn_mkdir_p(base, NULL) < 0)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/test_persons.XXXXXX", base);
-	if (!mkdtemp(f->dir))
+	if (!f || sn_test_tmpdir(f->dir, sizeof(f->dir), "test_persons") != 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/persons.sqlite3", f->dir);
 	struct sn_err err = {0};
@@ -79,7 +57,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	sn_persons_close(f->p);
-	rm_tree(f->dir);
+	sn_test_rm_rf(f->dir);
 	free(f);
 	return 0;
 }

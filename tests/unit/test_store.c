@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "store/shred.h"
 #include "store/store_internal.h"
 
@@ -46,32 +48,6 @@ static uint64_t rnd(void)
 	g_rng ^= g_rng << 25;
 	g_rng ^= g_rng >> 27;
 	return g_rng * 0x2545F4914F6CDD1DULL;
-}
-
-static void make_tmpdir(char *out, size_t outsz)
-{
-	const char *base = getenv("SNOUT_TEST_TMP");
-	if (!base || !*base)
-		base = "/tmp";
-	assert_int_equal(sn_mkdir_p(base, NULL), 0);
-	snprintf(out, outsz, "%s/test_store.XXXXXX", base);
-	assert_non_null(mkdtemp(out));
-}
-
-static void rm_rf(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		char sub[PATH_MAX];
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		unlink(sub);
-	}
-	if (d)
-		closedir(d);
-	rmdir(path);
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -434,7 +410,7 @@ static void test_group_columns(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX + 32];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	snprintf(path, sizeof(path), "%s/202410_groups.snp", dir);
 	struct sn_event_row rows[3];
 	char buf[3][512];
@@ -508,7 +484,7 @@ static void test_group_columns(void **state)
 	assert_int_equal(sn_part_read_named(p, "$group_5", 0, ng, &a, &g0, &err), SN_ERR_NOT_FOUND);
 	sn_part_unref(p);
 	sn_arena_release(&a);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static int group_setup(void **state)
@@ -633,7 +609,7 @@ static void test_part_roundtrip(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	struct sn_memtable mt;
 	struct sn_err err = {0};
 	sn_memtable_init(&mt, 0);
@@ -742,7 +718,7 @@ static void test_part_roundtrip(void **state)
 	assert_int_equal(nfiles, nparts);
 	free(parts);
 	sn_memtable_release(&mt);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 /* Writes n rows of one month (October 2024) as one part; returns its path. */
@@ -796,7 +772,7 @@ static void test_pruning(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	struct sn_memtable mt;
 	struct sn_err err = {0};
 	size_t n = 5000, grows = 64;
@@ -879,14 +855,14 @@ static void test_pruning(void **state)
 	assert_false(sn_part_granule_overlaps_time(p, ng, INT64_MIN, INT64_MAX));
 	sn_part_unref(p);
 	sn_memtable_release(&mt);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_corruption_every_byte(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX], bad[PATH_MAX + 8];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	write_small_part(dir, 120, 50, SN_CODEC_DEFAULT, path, sizeof(path), NULL);
 	snprintf(bad, sizeof(bad), "%s.bad", path);
 	size_t len;
@@ -927,14 +903,14 @@ static void test_corruption_every_byte(void **state)
 	assert_int_equal(open_and_read_all(bad, &err), SN_ERR_NOT_FOUND);
 	free(copy);
 	free(orig);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_unknown_version(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	write_small_part(dir, 30, 8, SN_CODEC_DEFAULT, path, sizeof(path), NULL);
 	size_t len;
 	char *b = read_file(path, &len);
@@ -959,14 +935,14 @@ static void test_unknown_version(void **state)
 	assert_int_equal(sn_part_open(path, &p, &err), SN_ERR_INVALID);
 	assert_non_null(strstr(err.msg, "version 0"));
 	free(b);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_writer_rejects(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX + 16];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	snprintf(path, sizeof(path), "%s/x.snp", dir);
 	struct sn_event_row a, b;
 	char ba[512], bb[512];
@@ -988,7 +964,7 @@ static void test_writer_rejects(void **state)
 	b.timestamp_us = BASE_TS;
 	snprintf(path, sizeof(path), "%s/missing/x.snp", dir);
 	assert_int_equal(sn_part_write(path, rows, 2, NULL, NULL, &err), SN_ERR_IO);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_codecs_in_parts(void **state)
@@ -999,7 +975,7 @@ static void test_codecs_in_parts(void **state)
 	uint64_t size[4] = {0};
 	const enum sn_codec codecs[] = {SN_CODEC_NONE, SN_CODEC_ZSTD, SN_CODEC_LZ4};
 	for (size_t c = 0; c < 3; c++) {
-		make_tmpdir(dir, sizeof(dir));
+		assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 		uint64_t seed = g_rng;
 		write_small_part(dir, 3000, 1024, codecs[c], path, sizeof(path), NULL);
 		g_rng = seed; /* same rows for every codec */
@@ -1008,7 +984,7 @@ static void test_codecs_in_parts(void **state)
 		struct stat st;
 		assert_int_equal(stat(path, &st), 0);
 		size[c] = (uint64_t)st.st_size;
-		rm_rf(dir);
+		sn_test_rm_rf(dir);
 	}
 	assert_true(size[1] < size[2] && size[2] < size[0]);
 }
@@ -1017,7 +993,7 @@ static void test_single_row_and_flush_atomicity(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX + 16];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	struct sn_err err = {0};
 
 	/* One row makes a valid part of one granule. */
@@ -1076,7 +1052,7 @@ static void test_single_row_and_flush_atomicity(void **state)
 	assert_int_equal(nparts, 2);
 	free(parts);
 	sn_memtable_release(&mt);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 /* Properties whose $browser takes every shape §4.2 distinguishes, with the
@@ -1112,7 +1088,7 @@ static void test_shredding(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	struct sn_err err = {0};
 	size_t n = 3000, ncases = SN_ARRAY_LEN(g_prop_cases);
 	struct sn_event_row *rows = calloc(n, sizeof(*rows));
@@ -1237,7 +1213,7 @@ static void test_shredding(void **state)
 	free(rows);
 	free(ptrs);
 	free(which);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 /* Writes the fuzz seed parts when SNOUT_STORE_WRITE_SEEDS names a directory. */
@@ -1246,7 +1222,7 @@ static void test_fuzz_seeds(void **state)
 	(void)state;
 	const char *out = getenv("SNOUT_STORE_WRITE_SEEDS");
 	char dir[PATH_MAX], path[PATH_MAX], dst[PATH_MAX + 32];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	const struct {
 		size_t n;
 		uint32_t g;
@@ -1269,7 +1245,7 @@ static void test_fuzz_seeds(void **state)
 		}
 		unlink(path);
 	}
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 /* snout store stats / verify over a directory of parts. */
@@ -1277,7 +1253,7 @@ static void test_inspect(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	write_small_part(dir, 3000, 512, SN_CODEC_DEFAULT, path, sizeof(path), NULL);
 	struct sn_buf rep, stats;
 	sn_buf_init(&rep, 0);
@@ -1322,7 +1298,7 @@ static void test_inspect(void **state)
 	snprintf(none, sizeof(none), "%s/none", dir);
 	assert_int_equal(sn_store_verify(none, NULL, &parts, &rows, &problems, NULL), 0);
 	assert_int_equal(parts + rows + problems, 0);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 /* ---- part set, snapshots, merges, deletion (partset.c, merge.c, delete.c) ------------- */
@@ -1503,7 +1479,7 @@ static void test_merge_dedup(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	int64_t t = BASE_TS + 3 * DAY_US;
 	/* Three flushes of October; uuid 1 is in all three (the newest copy
 	 * must win), uuid 2 twice in the first flush, uuid 9 in team 2 too. */
@@ -1554,14 +1530,14 @@ static void test_merge_dedup(void **state)
 	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
 	assert_int_equal(top, FID(30, 1));
 	sn_store_close(st);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_merge_shredded_kinds(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	int64_t t = BASE_TS + DAY_US;
 	/* Part 1 shreds $browser as strings, part 2 has numbers under the same
 	 * key and another key, part 3 is not shredded at all, with odd rows. */
@@ -1613,14 +1589,14 @@ static void test_merge_shredded_kinds(void **state)
 	sn_store_snapshot_release(s);
 	verify_clean(dir, 7);
 	sn_store_close(st);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_snapshot_keeps_files(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	int64_t t = BASE_TS;
 	struct trow f1[] = {{1, 1, t, "e", "{}", 0}}, f2[] = {{1, 2, t, "e", "{}", 0}};
 	flush_rows(dir, FID(1, 1), f1, 1, true);
@@ -1661,7 +1637,7 @@ static void test_snapshot_keeps_files(void **state)
 	sn_store_snapshot_release(d);
 	sn_arena_release(&a);
 	sn_store_close(st);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 /* Copies src to dst (to put a file back as a crash would have left it). */
@@ -1677,7 +1653,7 @@ static void test_merge_crash_points(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], save[PATH_MAX + 16], p1[PATH_MAX + 64], p2[PATH_MAX + 64];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	int64_t t = BASE_TS;
 	struct trow f1[] = {{1, 1, t, "e", "{}", 0}, {1, 2, t, "e", "{}", 0}};
 	struct trow f2[] = {{1, 2, t, "e", "{}", 0}, {1, 3, t + 40 * DAY_US, "e", "{}", 0}};
@@ -1736,14 +1712,14 @@ static void test_merge_crash_points(void **state)
 	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
 	assert_int_equal(top, FID(2, 2));
 	assert_int_equal(count_files(dir, ".snp"), 2);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_delete_criteria(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	int64_t t = BASE_TS + 10 * DAY_US;
 	struct trow f1[] = {
 	    {1, 1, t, "pageview", "{\"who\":\"SECRET-PERSON-A\"}", 0xa},
@@ -1825,14 +1801,14 @@ static void test_delete_criteria(void **state)
 	sn_store_close(st);
 	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
 	assert_int_equal(top, FID(7, 1));
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_delete_crash_points(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], old[PATH_MAX + 64], save[PATH_MAX + 16];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	int64_t t = BASE_TS;
 	struct trow f1[] = {{1, 1, t, "e", "{\"s\":\"GONE-AFTER-DELETE\"}", 0},
 			    {1, 2, t, "e", "{}", 0}};
@@ -1873,14 +1849,14 @@ static void test_delete_crash_points(void **state)
 	assert_int_equal(sn_store_recover(dir, true, &top, NULL), 0);
 	assert_int_equal(top, FID(1, 1)); /* the tombstone keeps the flush complete */
 	assert_false(dir_contains(dir, "GONE-AFTER-DELETE"));
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_ttl(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	int64_t now = BASE_TS + 100 * DAY_US; /* 2025-01-09 */
 	/* October: wholly expired for a 30-day TTL. November (now - 40 days)
 	 * too, December (now - 20 days) not. */
@@ -1938,14 +1914,14 @@ static void test_ttl(void **state)
 	assert_int_equal(store_rows(st, 1, 7, NULL, 0, &nf), 2);
 	assert_int_equal(nf, 1);
 	sn_store_close(st);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_merger_thread(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	struct sn_store *st;
 	struct sn_store_opts so = {.no_fsync = true,
 				   .merge_min_parts = 2,
@@ -1976,7 +1952,7 @@ static void test_merger_thread(void **state)
 	assert_true(count_files(dir, ".snp") <= 3);
 	verify_clean(dir, 40);
 	sn_store_close(st);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 int main(void)

@@ -14,10 +14,11 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "wal/wal.h"
 #include "wal/wal_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -33,39 +34,6 @@
 #include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------- */
-
-static void make_tmpdir(char *out, size_t outsz)
-{
-	const char *base = getenv("SNOUT_TEST_TMP");
-	if (!base || !*base)
-		base = "/tmp";
-	assert_int_equal(sn_mkdir_p(base, NULL), 0);
-	snprintf(out, outsz, "%s/test_wal.XXXXXX", base);
-	assert_non_null(mkdtemp(out));
-}
-
-static void rm_rf(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st))
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *de;
-		while (d && (de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			char sub[PATH_MAX];
-			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-			rm_rf(sub);
-		}
-		if (d)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
 
 static struct sn_wal *open_wal(const char *dir, uint64_t segment_bytes, size_t buffer_bytes,
 			       uint32_t max_record)
@@ -187,7 +155,7 @@ static void test_roundtrip(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 0, 0, 0);
 
 	static const char a[] = "{\"event\":\"$pageview\"}";
@@ -254,7 +222,7 @@ static void test_roundtrip(void **state)
 	assert_non_null(strstr(m.data, "snout_wal_fsync_seconds_count"));
 	assert_null(strstr(m.data, "snout_wal_fsyncs_total 0\n"));
 	sn_buf_release(&m);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 #define NTHREADS   8
@@ -286,7 +254,7 @@ static void test_concurrent_appends(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 256 << 10, 64 << 10, 0);
 	pthread_t th[NTHREADS];
 	struct appender ap[NTHREADS];
@@ -329,7 +297,7 @@ static void test_concurrent_appends(void **state)
 		assert_memory_equal(l.v[k].data, want, len);
 	}
 	got_free(&l);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 struct cb_log {
@@ -374,7 +342,7 @@ static void test_when_durable_order(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 0, 0, 0);
 	struct cb_log log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 	struct cb_arg args[6];
@@ -408,14 +376,14 @@ static void test_when_durable_order(void **state)
 	}
 	sn_wal_close(w);
 	assert_int_equal(log.n, 5); /* exactly once each */
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_close_fires_pending(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 0, 0, 0);
 	struct cb_log log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 	struct cb_arg arg = {&log, 7};
@@ -429,7 +397,7 @@ static void test_close_fires_pending(void **state)
 	struct got_list l = read_all(dir, 0);
 	assert_int_equal(l.n, 1);
 	got_free(&l);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 #define ROLL_SEG  4096
@@ -469,7 +437,7 @@ static void test_rollover(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	uint64_t ends[ROLL_RECS];
 	struct sn_wal *w = open_wal(dir, ROLL_SEG, 0, 0);
 	append_rolling(w, ends);
@@ -504,7 +472,7 @@ static void test_rollover(void **state)
 	assert_int_equal(st.segments, nseg);
 	assert_int_equal(st.head_lsn, ends[ROLL_RECS - 1]);
 	sn_wal_close(w);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 /* wal_keep_size: consumed segments stay, up to keep_bytes, and stay readable. */
@@ -512,7 +480,7 @@ static void test_checkpoint_keep(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	uint64_t ends[ROLL_RECS];
 	struct sn_wal_options opt = {
 	    .dir = dir, .segment_bytes = ROLL_SEG, .keep_bytes = 3 * ROLL_SEG};
@@ -542,14 +510,14 @@ static void test_checkpoint_keep(void **state)
 	sn_wal_reader_close(r);
 	assert_true(n >= 3 * PER_SEG && n < ROLL_RECS);
 	sn_wal_close(w);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_checkpoint(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	uint64_t ends[ROLL_RECS], ck;
 	struct sn_err err = {0};
 	struct sn_wal *w = open_wal(dir, ROLL_SEG, 0, 0);
@@ -607,7 +575,7 @@ static void test_checkpoint(void **state)
 	assert_int_equal(l.n, 1);
 	assert_memory_equal(l.v[0].data, "after", 5);
 	got_free(&l);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 /* Writes 20 records to a fresh log and returns their end LSNs. */
@@ -639,7 +607,7 @@ enum damage { CUT_MID_RECORD, CUT_MID_HEADER, GARBAGE, ZEROS };
 static void torn_tail(enum damage d)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	uint64_t ends[TORN_RECS];
 	write_twenty(dir, ends);
 	seg_path(path, dir, 0);
@@ -705,7 +673,7 @@ static void torn_tail(enum damage d)
 	assert_int_equal(l.v[complete].type, SN_WAL_RECORDING);
 	assert_memory_equal(l.v[complete].data, "after the cut", 13);
 	got_free(&l);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_torn_tail_cut_mid_record(void **state)
@@ -737,7 +705,7 @@ static void test_torn_tail_zeros(void **state)
 static void corrupt_middle(unsigned victim, uint64_t at_in_record)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	uint64_t ends[TORN_RECS];
 	write_twenty(dir, ends);
 	seg_path(path, dir, 0);
@@ -781,7 +749,7 @@ static void corrupt_middle(unsigned victim, uint64_t at_in_record)
 	}
 	assert_memory_equal(l.v[TORN_RECS - 1].data, "later", 5);
 	got_free(&l);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_corrupt_payload_middle(void **state)
@@ -802,7 +770,7 @@ static void test_resync_ignores_embedded_record(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 0, 0, 0);
 	char inner[SN_WAL_HDR + 6], outer[200];
 	uint64_t e0 = append1(w, SN_WAL_EVENT, "first", 5);
@@ -834,7 +802,7 @@ static void test_resync_ignores_embedded_record(void **state)
 	assert_int_equal(st.records_recovered, 2);
 	assert_int_equal(st.corrupt_bytes, e1 - e0);
 	sn_wal_close(w);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 /* The resync scan reads 64 KiB at a time; a magic split across two reads
@@ -844,7 +812,7 @@ static void test_resync_across_scan_chunks(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 0, 0, 0);
 	uint32_t alen = 65535 - SN_WAL_HDR;
 	char *a = calloc(1, alen);
@@ -867,7 +835,7 @@ static void test_resync_across_scan_chunks(void **state)
 	assert_int_equal(l.v[1].lsn, ea);
 	assert_memory_equal(l.v[1].data, "bee", 3);
 	got_free(&l);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 struct small_appender {
@@ -892,7 +860,7 @@ static void test_record_bigger_than_buffer(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	enum { BUF = 64 << 10, BIG = 1 << 20 };
 	struct sn_wal *w = open_wal(dir, 0, BUF, 0);
 	char *big = malloc(BIG);
@@ -958,14 +926,14 @@ static void test_record_bigger_than_buffer(void **state)
 	got_free(&l);
 	free(pay);
 	free(big);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_oversized_record(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 0, 0, 1000);
 	static char buf[1001];
 	struct sn_err err = {0};
@@ -985,14 +953,14 @@ static void test_oversized_record(void **state)
 	struct sn_wal_options opt = {.dir = dir, .max_record_bytes = SN_WAL_RECORD_LIMIT + 1u};
 	assert_int_equal(sn_wal_open(&w, &opt, &err), SN_ERR_INVALID);
 	assert_null(w);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_empty_directory(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], sub[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct got_list l = read_all(dir, 0); /* no segments at all */
 	assert_int_equal(l.n, 0);
 	got_free(&l);
@@ -1018,14 +986,14 @@ static void test_empty_directory(void **state)
 	assert_int_equal(l.n, 0);
 	got_free(&l);
 	sn_wal_close(w);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_not_a_directory(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], file[PATH_MAX], below[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	snprintf(file, sizeof(file), "%s/plain", dir);
 	snprintf(below, sizeof(below), "%s/plain/wal", dir);
 	FILE *f = fopen(file, "w");
@@ -1048,14 +1016,14 @@ static void test_not_a_directory(void **state)
 	assert_int_equal(sn_wal_reader_open(&r, file, 0, &err), SN_ERR_IO);
 	uint64_t ck;
 	assert_int_equal(sn_wal_read_checkpoint(file, &ck, &err), SN_ERR_IO);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_corrupt_checkpoint_file(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX], path[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	uint64_t ends[TORN_RECS], ck;
 	write_twenty(dir, ends);
 	snprintf(path, sizeof(path), "%s/checkpoint", dir);
@@ -1071,14 +1039,14 @@ static void test_corrupt_checkpoint_file(void **state)
 	assert_int_equal(st.checkpoint_lsn, 0);
 	assert_int_equal(st.records_recovered, TORN_RECS);
 	sn_wal_close(w);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_second_writer_refused(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 0, 0, 0), *w2 = NULL;
 	struct sn_err err = {0};
 	struct sn_wal_options opt = {.dir = dir};
@@ -1087,14 +1055,14 @@ static void test_second_writer_refused(void **state)
 	sn_wal_close(w);
 	w2 = open_wal(dir, 0, 0, 0);
 	sn_wal_close(w2);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_reader_follows_writer(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 2048, 0, 0);
 	char buf[300];
 	uint64_t end = 0;
@@ -1127,14 +1095,14 @@ static void test_reader_follows_writer(void **state)
 	assert_int_equal(prev_end, end);
 	sn_wal_reader_close(r);
 	sn_wal_close(w);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 static void test_write_failure(void **state)
 {
 	(void)state;
 	char dir[PATH_MAX];
-	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
 	struct sn_wal *w = open_wal(dir, 0, 0, 0);
 	uint64_t first = append1(w, SN_WAL_EVENT, "kept", 4);
 	assert_int_equal(sn_wal_wait_durable(w, first), 0);
@@ -1181,7 +1149,7 @@ static void test_write_failure(void **state)
 	assert_int_equal(st.head_lsn, first);
 	assert_true(sn_wal_writable(w));
 	sn_wal_close(w);
-	rm_rf(dir);
+	sn_test_rm_rf(dir);
 }
 
 int main(void)

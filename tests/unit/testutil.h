@@ -1,0 +1,48 @@
+/*
+ * testutil.h — what several unit tests need around the code under test:
+ * a fresh temporary directory per test and its removal.
+ *
+ * Directories go under $SNOUT_TEST_TMP (set by ctest to build/tmp) or /tmp,
+ * named after the test program, so a failed run leaves its files where the
+ * build can show them. Header-only (static functions) because each test is
+ * its own executable; not a test file itself (tests.cmake globs test_*.c).
+ */
+#ifndef SN_TESTUTIL_H
+#define SN_TESTUTIL_H
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+/* Makes <base>/<name>.XXXXXX into out. Returns 0, or -1 (errno set). */
+static inline int sn_test_tmpdir(char *out, size_t outsz, const char *name)
+{
+	const char *base = getenv("SNOUT_TEST_TMP");
+	if (!base || !*base)
+		base = "/tmp";
+	if (sn_mkdir_p(base, NULL) < 0)
+		return -1;
+	if ((size_t)snprintf(out, outsz, "%s/%s.XXXXXX", base, name) >= outsz)
+		return -1;
+	return mkdtemp(out) ? 0 : -1;
+}
+
+static inline int sn_test_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Removes path and everything below it; missing paths are fine. */
+static inline void sn_test_rm_rf(const char *path)
+{
+	nftw(path, sn_test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#endif
