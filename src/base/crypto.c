@@ -4,10 +4,18 @@
  * (libsodium has none), xxHash (XXH3) for hash tables, zlib's crc32 for
  * on-disk checksums. Wrapped here so the rest of the
  * code names one function and the dependency lives in one file.
+ *
+ * SHA-1 is on the flag-evaluation hot path (one hash per flag and request).
+ * OpenSSL 3 resolves EVP_sha1() through its provider store on every
+ * DigestInit, which takes a process-wide read lock: two threads evaluating
+ * flags spent ~10 % of their time on that lock and on allocating a fresh
+ * context per hash. So the algorithm is fetched once, and each thread keeps
+ * one context (freed by a thread-key destructor) that DigestInit resets.
  */
 #include "base.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,16 +60,37 @@ void sn_sha256_hex(const void *data, size_t len, char out[65])
 	sodium_bin2hex(out, 65, h, sizeof(h));
 }
 
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha1_md;
+static pthread_key_t sha1_key;
+
+static void sha1_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void sha1_init(void)
+{
+	sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+	if (pthread_key_create(&sha1_key, sha1_ctx_free) != 0)
+		SN_BUG("pthread_key_create failed");
+}
+
 void sn_sha1_parts(const void *const *parts, const size_t *lens, size_t n, uint8_t out[20])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	pthread_once(&sha1_once, sha1_init);
+	EVP_MD_CTX *ctx = pthread_getspecific(sha1_key);
+	if (!ctx) {
+		ctx = EVP_MD_CTX_new();
+		if (!ctx || pthread_setspecific(sha1_key, ctx) != 0)
+			SN_BUG("out of memory for a SHA-1 context");
+	}
 	unsigned int outlen = 0;
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1)
+	if (!sha1_md || EVP_DigestInit_ex(ctx, sha1_md, NULL) != 1)
 		SN_BUG("OpenSSL SHA-1 unavailable");
 	for (size_t i = 0; i < n; i++)
 		EVP_DigestUpdate(ctx, parts[i], lens[i]);
 	EVP_DigestFinal_ex(ctx, out, &outlen);
-	EVP_MD_CTX_free(ctx);
 }
 
 void sn_sha1(const void *data, size_t len, uint8_t out[20])
