@@ -498,6 +498,29 @@ static const struct sn_flag_result *result_of(struct sn_flag_eval *ev, size_t id
 
 /* Writes the whole answer for one request into b. ev may be NULL (GET, or
  * disable_flags): no flags. */
+/* Appends b's own bytes [from, to) again (an already escaped key). */
+static void append_copy(struct sn_buf *b, size_t from, size_t to)
+{
+	if (to <= from || sn_buf_reserve(b, to - from))
+		return;
+	memcpy(b->data + b->len, b->data + from, to - from);
+	b->len += to - from;
+	b->data[b->len] = 0;
+}
+
+static void append_i64(struct sn_buf *b, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	sn_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 		  const struct sn_flag_set *set, const uint8_t *want, bool continuity_failed,
 		  bool config, const struct sn_team *t, bool has_flags)
@@ -520,27 +543,32 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 			errors |= failed;
 			if (k++)
 				sn_buf_appendc(b, ',');
+			/* The hot loop of /flags: no printf, each key escaped once. */
+			size_t ks = b->len;
 			sn_buf_append_json_str(b, key, strlen(key));
+			size_t ke = b->len;
 			sn_buf_appends(b, ":{\"key\":");
-			sn_buf_append_json_str(b, key, strlen(key));
-			sn_buf_appendf(
-			    b, ",\"enabled\":%s,\"variant\":", r->enabled ? "true" : "false");
+			append_copy(b, ks, ke);
+			sn_buf_appends(b, r->enabled ? ",\"enabled\":true,\"variant\":"
+						     : ",\"enabled\":false,\"variant\":");
 			append_str_or_null(b, r->variant);
-			sn_buf_appends(b, ",\"reason\":{\"code\":");
-			const char *code = sn_flag_reason_code(r->reason);
-			sn_buf_append_json_str(b, code, strlen(code));
-			if (r->condition_index >= 0)
-				sn_buf_appendf(b, ",\"condition_index\":%d", r->condition_index);
-			else
-				sn_buf_appends(b, ",\"condition_index\":null");
+			sn_buf_appends(b, ",\"reason\":{\"code\":\"");
+			/* Reason codes and descriptions are plain ASCII: no escaping. */
+			sn_buf_appends(b, sn_flag_reason_code(r->reason));
+			if (r->condition_index >= 0) {
+				sn_buf_appends(b, "\",\"condition_index\":");
+				append_i64(b, r->condition_index);
+			} else {
+				sn_buf_appends(b, "\",\"condition_index\":null");
+			}
 			sn_flag_reason_describe(r, desc, sizeof(desc));
-			sn_buf_appends(b, ",\"description\":");
-			sn_buf_append_json_str(b, desc, strlen(desc));
-			sn_buf_appendf(b,
-				       "},\"metadata\":{\"id\":%lld,\"version\":%lld,"
-				       "\"description\":null,\"payload\":",
-				       (long long)sn_flag_set_id(set, i),
-				       (long long)sn_flag_set_version(set, i));
+			sn_buf_appends(b, ",\"description\":\"");
+			sn_buf_appends(b, desc);
+			sn_buf_appends(b, "\"},\"metadata\":{\"id\":");
+			append_i64(b, sn_flag_set_id(set, i));
+			sn_buf_appends(b, ",\"version\":");
+			append_i64(b, sn_flag_set_version(set, i));
+			sn_buf_appends(b, ",\"description\":null,\"payload\":");
 			append_str_or_null(b, r->payload);
 			sn_buf_appends(b, failed ? "},\"failed\":true}" : "}}");
 		}

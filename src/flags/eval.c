@@ -73,24 +73,51 @@ const char *sn_flag_reason_code(enum sn_flag_reason r)
 	return "unknown";
 }
 
+static void put_text(char *out, size_t outsz, const char *text)
+{
+	size_t n = strlen(text);
+	if (!outsz)
+		return;
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, text, n);
+	out[n] = 0;
+}
+
 void sn_flag_reason_describe(const struct sn_flag_result *r, char *out, size_t outsz)
 {
 	switch (r->reason) {
-	case SN_FLAG_CONDITION_MATCH:
-		snprintf(out, outsz, "Matched condition set %d", r->condition_index + 1);
+	case SN_FLAG_CONDITION_MATCH: {
+		/* On every /flags answer: no printf. */
+		static const char pre[] = "Matched condition set ";
+		char num[12], *p = num + sizeof(num);
+		unsigned v = (unsigned)(r->condition_index + 1);
+		*--p = 0;
+		do {
+			*--p = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		size_t need = sizeof(pre) - 1 + (size_t)(num + sizeof(num) - 1 - p);
+		if (outsz > need) {
+			memcpy(out, pre, sizeof(pre) - 1);
+			memcpy(out + sizeof(pre) - 1, p, (size_t)(num + sizeof(num) - p));
+		} else {
+			snprintf(out, outsz, "%s%s", pre, p);
+		}
 		return;
-	case SN_FLAG_NO_CONDITION_MATCH: snprintf(out, outsz, "No matching condition set"); return;
-	case SN_FLAG_OUT_OF_ROLLOUT_BOUND: snprintf(out, outsz, "Out of rollout bound"); return;
-	case SN_FLAG_NO_GROUP_TYPE: snprintf(out, outsz, "No group type"); return;
-	case SN_FLAG_HOLDOUT_CONDITION_VALUE:
-		snprintf(out, outsz, "Holdout condition value");
-		return;
-	case SN_FLAG_SUPER_CONDITION_VALUE: snprintf(out, outsz, "Super condition value"); return;
-	case SN_FLAG_DISABLED: snprintf(out, outsz, "Flag is disabled"); return;
-	case SN_FLAG_MISSING_DEPENDENCY: snprintf(out, outsz, "Flag dependency missing"); return;
-	case SN_FLAG_ERROR: snprintf(out, outsz, "Flag definition is invalid"); return;
 	}
-	snprintf(out, outsz, "Unknown");
+	case SN_FLAG_NO_CONDITION_MATCH: put_text(out, outsz, "No matching condition set"); return;
+	case SN_FLAG_OUT_OF_ROLLOUT_BOUND: put_text(out, outsz, "Out of rollout bound"); return;
+	case SN_FLAG_NO_GROUP_TYPE: put_text(out, outsz, "No group type"); return;
+	case SN_FLAG_HOLDOUT_CONDITION_VALUE:
+		put_text(out, outsz, "Holdout condition value");
+		return;
+	case SN_FLAG_SUPER_CONDITION_VALUE: put_text(out, outsz, "Super condition value"); return;
+	case SN_FLAG_DISABLED: put_text(out, outsz, "Flag is disabled"); return;
+	case SN_FLAG_MISSING_DEPENDENCY: put_text(out, outsz, "Flag dependency missing"); return;
+	case SN_FLAG_ERROR: put_text(out, outsz, "Flag definition is invalid"); return;
+	}
+	put_text(out, outsz, "Unknown");
 }
 
 int sn_flag_eval_init(struct sn_flag_eval *ev, const struct sn_flag_set *set,
