@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <json-c/json.h>
 #include <sqlite3.h>
@@ -74,7 +75,12 @@ void sn_buf_release(struct sn_buf *b);
 void sn_buf_reset(struct sn_buf *b); /* len = 0, keeps the allocation */
 int sn_buf_reserve(struct sn_buf *b, size_t extra);
 int sn_buf_append(struct sn_buf *b, const void *p, size_t n);
-int sn_buf_appends(struct sn_buf *b, const char *s);
+/* Inline so that the length of a string literal is folded at compile time
+ * (answers are built from many short literals). */
+static inline int sn_buf_appends(struct sn_buf *b, const char *s)
+{
+	return sn_buf_append(b, s, strlen(s));
+}
 int sn_buf_appendc(struct sn_buf *b, char c);
 int sn_buf_appendf(struct sn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal (quotes included, escapes as needed). */

@@ -67,11 +67,6 @@ int sn_buf_append(struct sn_buf *b, const void *p, size_t n)
 	return 0;
 }
 
-int sn_buf_appends(struct sn_buf *b, const char *s)
-{
-	return sn_buf_append(b, s, strlen(s));
-}
-
 int sn_buf_appendc(struct sn_buf *b, char c)
 {
 	return sn_buf_append(b, &c, 1);
