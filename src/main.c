@@ -117,7 +117,9 @@ static void usage(FILE *f)
 		"                        print the query back as canonical HogQL\n"
 		"  hogql resolve [--expr] TEXT\n"
 		"                        resolve names and types; the typed AST as JSON\n"
-		"  hogql clickhouse [--team N] [--tz ZONE] [--ch-version X.Y] [--json] TEXT\n"
+		"  hogql clickhouse [--team N] [--tz ZONE] [--ch-version X.Y] [--cohort "
+		"ID:NAME[:static]]\n"
+		"                   [--json] TEXT\n"
 		"                        print the query as ClickHouse SQL (team-guarded)\n"
 		"  query --team ID [--format json|tsv] SQL  run HogQL on the local store\n\n"
 		"Run `snout <command> --help` for details.\n\n",
@@ -546,6 +548,8 @@ static int cmd_hogql(int argc, char **argv)
 	bool expr = false, pos = true, json = false;
 	const char *text = NULL;
 	struct sn_hogql_ch_opts chopts = {.team_id = 1, .timezone = "UTC"};
+	struct sn_hogql_cohort cohorts[64];
+	size_t ncohorts = 0;
 	bool bad = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--expr") == 0)
@@ -562,12 +566,32 @@ static int cmd_hogql(int argc, char **argv)
 			chopts.timezone = argv[++i];
 		else if (strcmp(argv[i], "--ch-version") == 0 && i + 1 < argc)
 			bad |= sscanf(argv[++i], "%d.%d", &chopts.ch_major, &chopts.ch_minor) < 1;
-		else
+		else if (strcmp(argv[i], "--cohort") == 0 && i + 1 < argc) {
+			/* ID:NAME[:static] — the team's cohorts for IN COHORT. */
+			char *spec = argv[++i], *name = strchr(spec, ':');
+			struct sn_hogql_cohort *co = &cohorts[ncohorts < 64 ? ncohorts : 0];
+			*co = (struct sn_hogql_cohort){0};
+			if (ncohorts >= SN_ARRAY_LEN(cohorts) || !name ||
+			    sscanf(spec, "%" SCNd64, &co->id) != 1) {
+				bad = true;
+				continue;
+			}
+			*name++ = 0;
+			char *kind = strrchr(name, ':');
+			if (kind && strcmp(kind, ":static") == 0) {
+				*kind = 0;
+				co->is_static = true;
+			}
+			co->name = name;
+			ncohorts++;
+		} else
 			text = argv[i];
 	}
 	bool print = argc >= 1 && strcmp(argv[0], "print") == 0;
 	bool resolve = argc >= 1 && strcmp(argv[0], "resolve") == 0;
 	bool ch = argc >= 1 && strcmp(argv[0], "clickhouse") == 0;
+	chopts.cohorts = cohorts;
+	chopts.ncohorts = ncohorts;
 	if (argc < 1 || (strcmp(argv[0], "parse") != 0 && !print && !resolve && !ch) || !text ||
 	    bad || (ch && expr) || want_help(argc, argv)) {
 		fprintf(stderr,
@@ -575,7 +599,8 @@ static int cmd_hogql(int argc, char **argv)
 			"       snout hogql print [--expr] TEXT\n"
 			"       snout hogql resolve [--expr] TEXT\n"
 			"       snout hogql clickhouse [--team N] [--tz ZONE] [--week-monday]\n"
-			"                              [--ch-version 18.16|24.8] [--json] TEXT\n");
+			"                              [--ch-version 18.16|24.8] [--json]\n"
+			"                              [--cohort ID:NAME[:static] ...] TEXT\n");
 		return 2;
 	}
 	struct sn_buf in, out;

@@ -317,3 +317,18 @@ test('a second server on the same data directory fails with "in use"', async () 
     cleanup(srv.dataDir);
   }
 });
+
+test('hogql clickhouse: --cohort gives IN COHORT its ids, names and kinds', () => {
+  const q = "SELECT count() FROM events WHERE person_id IN COHORT 'Power users' OR person_id IN COHORT 8";
+  let r = snout(['hogql', 'clickhouse', '--team', '3', '--cohort', '7:Power users', '--cohort', '8:vip:static', q]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /cohortpeople/, 'the dynamic cohort reads cohortpeople');
+  assert.match(r.stdout, /person_static_cohort/, 'the static cohort reads person_static_cohort');
+  assert.match(r.stdout, /equals\(cohortpeople\.cohort_id, 7\)/);
+  assert.doesNotMatch(r.stdout, /team_id, 1\)/, 'only team 3 is read');
+  r = snout(['hogql', 'clickhouse', '--cohort', '7:Power users', "SELECT 1 FROM events WHERE person_id IN COHORT 'nope'"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /Could not find a cohort with the name 'nope'/);
+  r = snout(['hogql', 'clickhouse', '--cohort', 'seven', 'SELECT 1']);
+  assert.equal(r.code, 2, 'a malformed --cohort is a usage error');
+});
