@@ -104,6 +104,13 @@ int sn_persons_api_new(struct sn_persons_api **out, struct sn_meta *meta,
 void sn_persons_api_free(struct sn_persons_api *a);
 size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t max);
 
+/* Project settings (projects.c): GET/PATCH /api/projects/:id/ and the
+ * /api/environments/ twin, PostHog's TeamSerializer subset. */
+struct sn_projects_api;
+int sn_projects_api_new(struct sn_projects_api **out, struct sn_meta *meta, struct sn_err *err);
+void sn_projects_api_free(struct sn_projects_api *a);
+size_t sn_projects_api_routes(struct sn_projects_api *a, struct sn_http_route *routes, size_t max);
+
 /* The feature-flag REST API (flags.c): /api/projects/:id/feature_flags/...
  * over meta's flag model; local_evaluation answers from flags (the cache of
  * compiled snapshots). */

@@ -178,6 +178,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_persons_api *papi = NULL;
 	struct sn_flags_api *fapi = NULL;
 	struct sn_flags_rest *frest = NULL;
+	struct sn_projects_api *projapi = NULL;
 	struct sn_ingest *ingest = NULL;
 	struct sn_geoip *geoip = NULL;
 	int lock_fd = -1, rc;
@@ -311,6 +312,9 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 		goto out;
 	n += sn_flags_api_routes(fapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	n += sn_flags_rest_routes(frest, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	if ((rc = sn_projects_api_new(&projapi, s.meta, err)))
+		goto out;
+	n += sn_projects_api_routes(projapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	routes[n++] = (struct sn_http_route){"root", SN_GET | SN_HEAD, "/", 0, root_handler, &s};
 
 	struct sn_http_options ho = {.listen = c->listen,
@@ -350,6 +354,7 @@ out:
 		sn_http_stop(http, 2000);
 	sn_query_api_free(qapi);
 	sn_flags_rest_free(frest);
+	sn_projects_api_free(projapi);
 	sn_flags_api_free(fapi);
 	sn_capture_free(cap);
 	sn_store_sink_close(sink);

@@ -112,7 +112,7 @@ uint64_t sn_meta_flags_generation(struct sn_meta *m, int64_t team_id)
 	return g;
 }
 
-static void bump_generation(struct sn_meta *m, int64_t team_id)
+void sn_meta_flags_bump_generation(struct sn_meta *m, int64_t team_id)
 {
 	struct sn_meta_flagstate *fs = sn_meta_sqlite_flagstate(m);
 	pthread_mutex_lock(&fs->mu);
@@ -732,7 +732,7 @@ int sn_meta_flag_create(struct sn_meta *m, int64_t team_id, int64_t user_id,
 	sn_meta_sqlite_unlock(m);
 	json_object_put(filters);
 	if (ret == 0)
-		bump_generation(m, team_id);
+		sn_meta_flags_bump_generation(m, team_id);
 	else
 		sn_featureflag_release(out);
 	return ret;
@@ -850,7 +850,7 @@ int sn_meta_flag_update(struct sn_meta *m, int64_t team_id, int64_t id, int64_t 
 		json_object_put(filters);
 	json_object_put(changes);
 	if (ret == 0 && changed)
-		bump_generation(m, team_id);
+		sn_meta_flags_bump_generation(m, team_id);
 	if (ret)
 		sn_featureflag_release(out);
 	return ret;

@@ -94,6 +94,18 @@ int sn_meta_org_first(struct sn_meta *m, struct sn_org *out, struct sn_err *err)
 int sn_meta_team_create(struct sn_meta *m, int64_t org_id, const char *name, const char *token,
 			const char *tz, struct sn_team *out, struct sn_err *err);
 int sn_meta_team_get(struct sn_meta *m, int64_t id, struct sn_team *out, struct sn_err *err);
+/* A change to a project's settings: NULL / -1 leaves a field as it is. */
+struct sn_team_patch {
+	const char *name;						  /* 1..127 bytes */
+	const char *timezone;						  /* an IANA zone name */
+	int anonymize_ips, session_recording_opt_in, autocapture_opt_out; /* 0, 1, -1 */
+};
+/* Applies patch to project id and returns the new row in out (may be
+ * NULL). SN_ERR_INVALID with a message naming the field for a bad value,
+ * SN_ERR_NOT_FOUND for an unknown project. The token cache and the flag
+ * caches (a time zone changes date filters) see the change at once. */
+int sn_meta_team_update(struct sn_meta *m, int64_t id, const struct sn_team_patch *patch,
+			struct sn_team *out, struct sn_err *err);
 /* Appends the team's remote-config fields (spec posthog-wire.md §2.5), each
  * preceded by a ',' so they can follow other fields of an object: what
  * /array/<token>/config answers and /flags?config=true flattens into its

@@ -67,6 +67,8 @@ enum sn_meta_cache_result sn_meta_cache_get(struct sn_meta_cache *c, const char 
  * negative one). Out of memory leaves the cache without the entry, which only
  * costs a later miss. */
 void sn_meta_cache_put(struct sn_meta_cache *c, const struct sn_team *t);
+/* flags.c: makes the flag caches of team_id rebuild (settings they use changed). */
+void sn_meta_flags_bump_generation(struct sn_meta *m, int64_t team_id);
 /* Records that token does not exist until now_us + SN_META_NEG_TTL_US. Never
  * replaces a positive entry: a concurrent create wins over a stale miss. */
 void sn_meta_cache_put_negative(struct sn_meta_cache *c, const char *token, size_t len,

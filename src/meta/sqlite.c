@@ -99,6 +99,7 @@ enum stmt {
 	ST_ORG_FIRST,
 	ST_TEAM_INSERT,
 	ST_TEAM_GET,
+	ST_TEAM_UPDATE,
 	ST_TEAM_BY_TOKEN,
 	ST_TEAM_LIST,
 	ST_USER_INSERT,
@@ -122,6 +123,12 @@ static const char *const stmt_sql[NSTMT] = {
     [ST_TEAM_INSERT] = "INSERT INTO posthog_team (organization_id, uuid, name, api_token,"
 		       " timezone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
     [ST_TEAM_GET] = "SELECT " TEAM_COLS " FROM posthog_team WHERE id = ?1",
+    [ST_TEAM_UPDATE] = "UPDATE posthog_team SET name = coalesce(?2, name),"
+		       " timezone = coalesce(?3, timezone),"
+		       " anonymize_ips = coalesce(?4, anonymize_ips),"
+		       " session_recording_opt_in = coalesce(?5, session_recording_opt_in),"
+		       " autocapture_opt_out = coalesce(?6, autocapture_opt_out),"
+		       " updated_at = ?7 WHERE id = ?1",
     [ST_TEAM_BY_TOKEN] = "SELECT " TEAM_COLS " FROM posthog_team WHERE api_token = ?1",
     [ST_TEAM_LIST] = "SELECT " TEAM_COLS " FROM posthog_team ORDER BY id",
     [ST_USER_INSERT] = "INSERT INTO posthog_user (uuid, email, password, first_name, is_active,"
@@ -625,6 +632,64 @@ out:
 			*out = t;
 	}
 	return ret;
+}
+
+static void bind_flag(sqlite3_stmt *s, int col, int v)
+{
+	if (v < 0)
+		sqlite3_bind_null(s, col);
+	else
+		sqlite3_bind_int(s, col, v != 0);
+}
+
+int sn_meta_team_update(struct sn_meta *m, int64_t id, const struct sn_team_patch *p,
+			struct sn_team *out, struct sn_err *err)
+{
+	int ret;
+	if (p->name && (!p->name[0] || strlen(p->name) >= sizeof(((struct sn_team *)0)->name)))
+		return sn_err_set(err, SN_ERR_INVALID, "name must be 1 to %zu characters",
+				  sizeof(((struct sn_team *)0)->name) - 1);
+	if (p->timezone && (ret = check_timezone(p->timezone, err)) < 0)
+		return ret;
+	struct sn_team t;
+	lock(m);
+	sqlite3_stmt *s = m->st[ST_TEAM_UPDATE];
+	sqlite3_bind_int64(s, 1, id);
+	if (p->name)
+		bind_text(s, 2, p->name);
+	else
+		sqlite3_bind_null(s, 2);
+	if (p->timezone)
+		bind_text(s, 3, p->timezone);
+	else
+		sqlite3_bind_null(s, 3);
+	bind_flag(s, 4, p->anonymize_ips);
+	bind_flag(s, 5, p->session_recording_opt_in);
+	bind_flag(s, 6, p->autocapture_opt_out);
+	sqlite3_bind_int64(s, 7, sn_now_us());
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		ret = db_fail(m, rc, err, "updating a project");
+		done(s);
+		unlock(m);
+		return ret;
+	}
+	bool changed = sqlite3_changes(m->db) > 0;
+	done(s);
+	sqlite3_stmt *g = m->st[ST_TEAM_GET];
+	sqlite3_bind_int64(g, 1, id);
+	ret = changed ? step_team(m, g, &t, err) : SN_ERR_NOT_FOUND;
+	done(g);
+	unlock(m);
+	if (ret == SN_ERR_NOT_FOUND)
+		return sn_err_set(err, ret, "project %lld does not exist", (long long)id);
+	if (ret)
+		return ret;
+	sn_meta_cache_put(m->cache, &t);
+	sn_meta_flags_bump_generation(m, id);
+	if (out)
+		*out = t;
+	return 0;
 }
 
 int sn_meta_team_get(struct sn_meta *m, int64_t id, struct sn_team *out, struct sn_err *err)

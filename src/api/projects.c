@@ -1,0 +1,235 @@
+/*
+ * projects.c — a project's settings over PostHog's REST path:
+ *
+ *   GET, PATCH  /api/projects/:id/   (and /api/environments/:id/)
+ *
+ * The answer is the part of PostHog's TeamSerializer snout models: id,
+ * uuid, organization, api_token, name, timezone, anonymize_ips,
+ * session_recording_opt_in, autocapture_opt_out, created_at, updated_at
+ * (project_id repeats id, as PostHog's environments API does). PATCH takes
+ * name, timezone, anonymize_ips, session_recording_opt_in and
+ * autocapture_opt_out; any other field is rejected by name rather than
+ * ignored, so a client never believes a setting took effect when it did
+ * not. Authentication is auth.c's: a personal API key of a member of the
+ * project's organization.
+ *
+ * Effects: the token cache answers with the new row at once; ingestion
+ * reads anonymize_ips through its own 5-second cache (docs/ENRICHMENT.md);
+ * a time-zone change makes the flag caches rebuild (date filters).
+ */
+#include "api.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/auth.h"
+#include "http/http.h"
+
+#define BODY_MAX (64u << 10)
+
+struct sn_projects_api {
+	struct sn_meta *meta;
+};
+
+/* /api/projects/<id>[/] → id, else -1. */
+static int64_t id_of_path(const char *path)
+{
+	const char *p = NULL;
+	if (sn_str_has_prefix(path, "/api/projects/"))
+		p = path + strlen("/api/projects/");
+	else if (sn_str_has_prefix(path, "/api/environments/"))
+		p = path + strlen("/api/environments/");
+	if (!p)
+		return -1;
+	char *end;
+	long long id = strtoll(p, &end, 10);
+	if (end == p || id <= 0 || (*end && strcmp(end, "/") != 0))
+		return -1;
+	return id;
+}
+
+static void team_json(struct sn_buf *b, const struct sn_team *t, const struct sn_org *org)
+{
+	char created[32], updated[32];
+	sn_time_format_rfc3339(t->created_at_us, created);
+	sn_time_format_rfc3339(t->updated_at_us, updated);
+	sn_buf_appendf(b, "{\"id\":%lld,\"project_id\":%lld,\"uuid\":\"%s\",\"organization\":",
+		       (long long)t->id, (long long)t->id, t->uuid);
+	if (org)
+		sn_buf_appendf(b, "\"%s\"", org->uuid);
+	else
+		sn_buf_appends(b, "null");
+	sn_buf_appends(b, ",\"api_token\":");
+	sn_buf_append_json_str(b, t->api_token, strlen(t->api_token));
+	sn_buf_appends(b, ",\"name\":");
+	sn_buf_append_json_str(b, t->name, strlen(t->name));
+	sn_buf_appends(b, ",\"timezone\":");
+	sn_buf_append_json_str(b, t->timezone, strlen(t->timezone));
+	sn_buf_appendf(b,
+		       ",\"anonymize_ips\":%s,\"session_recording_opt_in\":%s,"
+		       "\"autocapture_opt_out\":%s,\"created_at\":\"%s\",\"updated_at\":\"%s\"}",
+		       t->anonymize_ips ? "true" : "false",
+		       t->session_recording_opt_in ? "true" : "false",
+		       t->autocapture_opt_out ? "true" : "false", created, updated);
+}
+
+static void reply_team(struct sn_projects_api *a, struct sn_http_request *req,
+		       const struct sn_team *t)
+{
+	struct sn_org org;
+	struct sn_err err = {0};
+	bool have_org = sn_meta_org_get(a->meta, t->organization_id, &org, &err) == 0;
+	struct sn_buf b;
+	sn_buf_init(&b, 1u << 20);
+	team_json(&b, t, have_org ? &org : NULL);
+	sn_http_reply(req, 200, "application/json", b.data, b.len);
+	sn_buf_release(&b);
+}
+
+/* Reads one boolean field of the patch: -1 when absent; -2 (and answered)
+ * when present but not a boolean. */
+static int patch_bool(struct sn_http_request *req, struct json_object *body, const char *field)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(body, field, &v))
+		return -1;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+				    "Must be a valid boolean.", field);
+		return -2;
+	}
+	return json_object_get_boolean(v) ? 1 : 0;
+}
+
+static const char *patch_str(struct sn_http_request *req, struct json_object *body,
+			     const char *field, bool *bad)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(body, field, &v))
+		return NULL;
+	if (!json_object_is_type(v, json_type_string)) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+				    "Not a valid string.", field);
+		*bad = true;
+		return NULL;
+	}
+	return json_object_get_string(v);
+}
+
+static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_t id)
+{
+	if (sn_http_body_too_large(req)) {
+		sn_http_reply_error(req, 413, "validation_error", "payload_too_large",
+				    "request body too large", NULL);
+		return;
+	}
+	const struct sn_buf *raw = sn_http_body(req);
+	struct json_object *body = NULL;
+	struct sn_err err = {0};
+	if (sn_json_parse(raw->data ? raw->data : "", raw->len, &body, &err) ||
+	    !json_object_is_type(body, json_type_object)) {
+		json_object_put(body);
+		sn_http_reply_error(req, 400, "validation_error", "parse_error",
+				    err.msg[0] ? err.msg : "the body must be a JSON object", NULL);
+		return;
+	}
+	static const char *const known[] = {"name", "timezone", "anonymize_ips",
+					    "session_recording_opt_in", "autocapture_opt_out"};
+	json_object_object_foreach(body, key, val)
+	{
+		(void)val;
+		bool ok = false;
+		for (size_t i = 0; i < SN_ARRAY_LEN(known) && !ok; i++)
+			ok = strcmp(key, known[i]) == 0;
+		if (!ok) {
+			char msg[160];
+			snprintf(msg, sizeof(msg),
+				 "%.60s cannot be changed here; settable: name, "
+				 "timezone, anonymize_ips, session_recording_opt_in, "
+				 "autocapture_opt_out",
+				 key);
+			sn_http_reply_error(req, 400, "validation_error", "unknown_field", msg,
+					    key);
+			json_object_put(body);
+			return;
+		}
+	}
+	bool bad = false;
+	struct sn_team_patch p = {
+	    .anonymize_ips = -1, .session_recording_opt_in = -1, .autocapture_opt_out = -1};
+	p.name = patch_str(req, body, "name", &bad);
+	if (!bad)
+		p.timezone = patch_str(req, body, "timezone", &bad);
+	if (!bad && (p.anonymize_ips = patch_bool(req, body, "anonymize_ips")) == -2)
+		bad = true;
+	if (!bad &&
+	    (p.session_recording_opt_in = patch_bool(req, body, "session_recording_opt_in")) == -2)
+		bad = true;
+	if (!bad && (p.autocapture_opt_out = patch_bool(req, body, "autocapture_opt_out")) == -2)
+		bad = true;
+	if (!bad) {
+		struct sn_team t;
+		int rc = sn_meta_team_update(a->meta, id, &p, &t, &err);
+		if (rc == 0)
+			reply_team(a, req, &t);
+		else if (rc == SN_ERR_INVALID)
+			sn_http_reply_error(req, 400, "validation_error", "invalid_input", err.msg,
+					    strstr(err.msg, "timezone") ? "timezone" : "name");
+		else if (rc == SN_ERR_NOT_FOUND)
+			sn_http_reply_error(req, 404, "invalid_request", "not_found", err.msg,
+					    NULL);
+		else
+			sn_http_reply_error(req, 500, "server_error", "error", err.msg, NULL);
+	}
+	json_object_put(body);
+}
+
+static void handler(struct sn_http_request *req, void *ctx)
+{
+	struct sn_projects_api *a = ctx;
+	int64_t id = id_of_path(sn_http_path(req));
+	if (id < 0) {
+		sn_http_reply_error(req, 404, "invalid_request", "not_found", "no such endpoint",
+				    NULL);
+		return;
+	}
+	struct sn_team t;
+	if (sn_api_auth_team(a->meta, req, id, NULL, &t) != 0)
+		return; /* answered */
+	switch (sn_http_method(req)) {
+	case SN_GET:
+	case SN_HEAD: reply_team(a, req, &t); break;
+	case SN_PATCH: patch(a, req, id); break;
+	default:
+		sn_http_reply_error(req, 405, "invalid_request", "method_not_allowed",
+				    "Method not allowed on this path.", NULL);
+	}
+}
+
+int sn_projects_api_new(struct sn_projects_api **out, struct sn_meta *meta, struct sn_err *err)
+{
+	struct sn_projects_api *a = calloc(1, sizeof(*a));
+	if (!a)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	a->meta = meta;
+	*out = a;
+	return 0;
+}
+
+void sn_projects_api_free(struct sn_projects_api *a)
+{
+	free(a);
+}
+
+size_t sn_projects_api_routes(struct sn_projects_api *a, struct sn_http_route *routes, size_t max)
+{
+	const unsigned m = SN_GET | SN_HEAD | SN_PATCH;
+	const struct sn_http_route all[] = {
+	    {"projects", m, "/api/projects/*/", BODY_MAX, handler, a},
+	    {"projects", m, "/api/environments/*/", BODY_MAX, handler, a},
+	};
+	size_t n = SN_ARRAY_LEN(all) < max ? SN_ARRAY_LEN(all) : max;
+	memcpy(routes, all, n * sizeof(all[0]));
+	return n;
+}
