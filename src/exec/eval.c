@@ -634,11 +634,13 @@ static int eval_in(struct xctx *c, const node_t *n, bool negate, struct vec *out
 	const node_t *one[1] = {list};
 	const node_t *const *items = one;
 	size_t nitems = 1;
+	if (list && (list->kind == SN_HQ_SELECT || list->kind == SN_HQ_SELECT_SET))
+		return sub_in(c, n, negate, out);
 	if (list && (list->kind == SN_HQ_TUPLE || list->kind == SN_HQ_ARRAY)) {
 		items = (const node_t *const *)list->list.items;
 		nitems = list->list.n;
 	} else if (!list || list->kind != SN_HQ_CONSTANT) {
-		return xunsupported(c, list ? list : n, "IN with a subquery or non-constant list");
+		return xunsupported(c, list ? list : n, "IN with a non-constant list");
 	}
 	struct vec a;
 	if (xeval(c, n->a, &a) || vec_make(c, out, SN_XT_BOOL, false, c->n))
@@ -1198,7 +1200,7 @@ static int eval_call(struct xctx *c, const node_t *n, struct vec *out)
 static int eval_field(struct xctx *c, const node_t *n, struct vec *out)
 {
 	if (n->ref_kind == SN_HQR_ALIAS) {
-		const node_t *t = follow_alias(c->sel, n);
+		const node_t *t = xfollow_alias(c, n);
 		if (t == n)
 			return xunsupported(c, n, "this alias reference");
 		return xeval(c, t, out);
@@ -1268,6 +1270,8 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 	case SN_HQ_OR: rc = eval_logic(c, n, false, out); break;
 	case SN_HQ_NOT: rc = eval_not(c, n, out); break;
 	case SN_HQ_BETWEEN: rc = eval_between(c, n, out); break;
+	case SN_HQ_SELECT:
+	case SN_HQ_SELECT_SET: rc = sub_scalar(c, n, out); break;
 	case SN_HQ_IS_DISTINCT: {
 		struct vec a, b;
 		if (xeval(c, n->a, &a) || xeval(c, n->b, &b) ||

@@ -3,8 +3,9 @@
  * parts of one team with granule pruning, feed batches to projection or
  * aggregation, then DISTINCT, ORDER BY and OFFSET/LIMIT.
  *
- * Plan. The statement shape is checked first (one SELECT, FROM events, no
- * joins, CTEs, windows ...), then every expression is walked to list the
+ * Plan. The statement shape is checked first (one SELECT over one table,
+ * subquery or CTE, no joins, windows ...; a subquery or CTE in FROM is
+ * materialised right there, see subquery.c), then every expression is walked to list the
  * columns and property keys it reads, marking those WHERE needs. Top-level
  * AND terms of WHERE that bound `timestamp` or `toDate(timestamp)` by
  * constants become a time range for pruning. Finally every expression is
@@ -41,7 +42,9 @@
  *
  * Sources. FROM events scans parts as above; the person store's tables
  * (persons, person_distinct_ids, groups) and the lazy joins of events to
- * them are join.c's.
+ * them are join.c's; a materialised subquery or CTE is subquery.c's. Each
+ * statement (the query, a member of its UNION ALL, any nested SELECT) runs
+ * in its own context through exec_select().
  *
  * Rejected alternative: evaluating expressions row at a time over a
  * decoded row struct. Simpler, but it re-dispatches on node kind per row
@@ -78,6 +81,7 @@ struct rows {
 
 struct plan {
 	const struct sn_hogql_select *sel;
+	bool top; /* LIMIT defaults apply (§4.7); nested statements are unlimited */
 	bool agg;
 	struct aggrun g;
 	int64_t limit, offset;
@@ -191,6 +195,9 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, bool 
 		x->nullable = true;
 	} else if (r->kind == XC_PROPS) {
 		x->t = SN_XT_STRING;
+	} else if (r->kind == XC_SUB) {
+		x->t = c->sub->t[r->gidx];
+		x->nullable = c->sub->nullable[r->gidx];
 	} else if (r->kind != XC_STORE) {
 		xref_type(r, &x->t, &x->nullable);
 	} else if (strcmp(name, SN_COL_NAME_UUID) == 0 ||
@@ -213,7 +220,7 @@ static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg
 {
 	bool in_where = arg != NULL;
 	if (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS) {
-		const node_t *t = follow_alias(p->sel, n);
+		const node_t *t = xfollow_alias(c, n);
 		if (t != n && c->depth < XMAX_DEPTH) {
 			c->depth++;
 			walk(c, p, t, visit_cols, arg);
@@ -471,20 +478,31 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	const struct sn_hogql_select *s = root->sel;
 	p->sel = c->sel = s;
 	const node_t *j = s->select_from;
-	if (s->has_ctes)
-		return xunsupported(c, s->ctes.items[0], "WITH (CTEs)");
 	if (!j)
 		return xunsupported(c, root, "SELECT without FROM");
+	if (j->c || j->b)
+		return xunsupported(
+		    c, j->c ? j->c : j,
+		    "JOIN between tables (lazy joins such as "
+		    "person.properties.x or pdi.person_id on events are supported)");
+	if (s->array_join_op)
+		return xunsupported(c, s->array_join_list.n ? s->array_join_list.items[0] : root,
+				    "ARRAY JOIN");
+	int is_sub = sub_from(c, j);
+	if (is_sub < 0)
+		return c->rc;
 	static const char *const tables[] = {"events", "persons", "person_distinct_ids", "groups"};
-	for (size_t i = 0;
-	     j->a && j->a->kind == SN_HQ_FIELD && j->a->strs.n == 1 && i < SN_ARRAY_LEN(tables);
+	for (size_t i = 0; !is_sub && j->a && j->a->kind == SN_HQ_FIELD && j->a->strs.n == 1 &&
+			   i < SN_ARRAY_LEN(tables);
 	     i++)
 		if (strcmp(j->a->strs.items[0], tables[i]) == 0)
-			c->from = tables[i];
+			c->from = c->from_name = tables[i];
 	if (!c->from)
 		return xunsupported(c, j->a ? j->a : j,
 				    "tables other than events, persons, person_distinct_ids and "
-				    "groups, and subqueries");
+				    "groups");
+	if (j->name)
+		c->from_name = j->name;
 	if (j->c || j->b)
 		return xunsupported(
 		    c, j->c ? j->c : j,
@@ -494,8 +512,6 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 		return xunsupported(c, j->d, "SAMPLE");
 	if (j->flag)
 		return xunsupported(c, j, "FINAL");
-	if (s->array_join_op)
-		return xunsupported(c, root, "ARRAY JOIN");
 	if (s->prewhere)
 		return xunsupported(c, s->prewhere, "PREWHERE");
 	if (s->qualify)
@@ -508,11 +524,15 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 		return xunsupported(c, root, "WITH TIES");
 	if (s->group_by_mode)
 		return xunsupported(c, root, "GROUP BY ROLLUP/CUBE/ALL");
+	if (c->sub && sub_expand_star(c, &s))
+		return c->rc;
+	p->sel = c->sel = s;
 	if (s->select.n > MAX_SELECT || s->order_by.n > MAX_ORDER || s->group_by.n > XMAX_KEYS)
 		return xfail(c, root, SN_ERR_INVALID, "QueryError",
 			     "Too many SELECT, ORDER BY or GROUP BY expressions");
 	p->nsel = s->select.n;
-	p->limit = SN_HOGQL_DEFAULT_LIMIT;
+	/* Subqueries are not limited (§4.7); keep + 1 must not overflow. */
+	p->limit = p->top ? SN_HOGQL_DEFAULT_LIMIT : (INT64_C(1) << 60);
 	if (s->limit && const_int(c, s->limit, &p->limit))
 		return c->rc;
 	if (s->offset && const_int(c, s->offset, &p->offset))
@@ -1016,7 +1036,7 @@ static int ent_cmp(const void *a, const void *b, void *arg)
 	return row_cmp(((const struct sortent *)a)->row, ((const struct sortent *)b)->row, arg);
 }
 
-static int finish(struct xctx *c, struct plan *p, struct sn_exec_result *res)
+static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 {
 	struct rows *rs = &p->rows;
 	struct sortent *ents = xalloc(c, c->qa, (rs->n + 1) * sizeof(*ents));
@@ -1072,7 +1092,7 @@ static const char *column_name(struct xctx *c, const node_t *e)
 }
 
 /* Types every expression over an empty batch; see the file comment. */
-static int type_pass(struct xctx *c, struct plan *p, struct sn_exec_result *res)
+static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 {
 	struct sn_arena ba;
 	struct vec keyv[XMAX_KEYS], aggv[XMAX_AGGS]; /* bound until the end */
@@ -1126,14 +1146,14 @@ static int type_pass(struct xctx *c, struct plan *p, struct sn_exec_result *res)
 			goto out;
 	res->ncols = p->nsel;
 	res->names = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->names));
-	res->types = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->types));
-	for (size_t i = 0; res->names && res->types && i < p->nsel; i++) {
-		char tn[64];
+	res->t = xalloc(c, c->qa, p->nsel + 1);
+	res->nullable = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->nullable));
+	for (size_t i = 0; res->names && res->t && res->nullable && i < p->nsel; i++) {
 		res->names[i] = column_name(c, p->sel->select.items[i]);
-		res->types[i] = sn_arena_strdup(
-		    c->qa, sn_exec_type_name(sv[i].t, sv[i].nullable, tn, sizeof(tn)));
-		if (!res->names[i] || !res->types[i])
-			xnomem(c);
+		res->t[i] = sv[i].t;
+		res->nullable[i] = sv[i].nullable || sv[i].t == SN_XT_NULL;
+		if (!res->names[i])
+			break;
 	}
 out:
 	c->final = false;
@@ -1143,8 +1163,7 @@ out:
 	return c->rc;
 }
 
-static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root,
-			struct sn_exec_result *res)
+static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, struct xtable *res)
 {
 	if (check_shape(c, root, p))
 		return c->rc;
@@ -1189,7 +1208,9 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root,
 		return c->rc;
 	if (join_prepare(c))
 		return c->rc;
-	if (strcmp(c->from, "events") != 0 ? join_scan_table(c, table_batch, p) : scan(c, p))
+	if (c->sub			     ? sub_scan(c, table_batch, p)
+	    : strcmp(c->from, "events") != 0 ? join_scan_table(c, table_batch, p)
+					     : scan(c, p))
 		return c->rc;
 	if (p->agg) {
 		struct sn_arena ba;
@@ -1224,6 +1245,24 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root,
 	return finish(c, p, res);
 }
 
+int exec_select(struct xctx *c, const node_t *root, bool top, struct xtable *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct plan *p = xalloc(c, c->qa, sizeof(*p));
+	if (!p)
+		return c->rc;
+	memset(p, 0, sizeof(*p));
+	p->top = top;
+	plan_and_run(c, p, root, out);
+	if (p->agg)
+		agg_release(&p->g);
+	sn_buf_release(&p->scratch);
+	if (p->rows.sa_init)
+		sn_arena_release(&p->rows.sa);
+	join_release(c);
+	return c->rc;
+}
+
 /* ---- entry point ---------------------------------------------------------------------- */
 
 static double since(uint64_t t0)
@@ -1241,7 +1280,11 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 	memset(res, 0, sizeof(*res));
 	size_t mem = opts->mem_limit_bytes ? opts->mem_limit_bytes : SN_EXEC_DEFAULT_MEM_LIMIT;
 	sn_arena_init(&res->arena, mem);
+	struct xquery q = {0};
+	/* The root context runs no statement itself: the query's statement
+	 * (or each UNION ALL member) runs in a child, like any subquery. */
 	struct xctx c = {
+	    .q = &q,
 	    .src = src,
 	    .len = len,
 	    .err = err,
@@ -1255,7 +1298,6 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 	};
 	uint64_t t0 = sn_mono_ns();
 	c.deadline_ns = t0 + (uint64_t)c.time_limit_us * 1000;
-	struct plan *p = NULL;
 	node_t *ast = NULL;
 	int rc = sn_hogql_parse_select(&res->arena, src, len, &ast, err);
 	res->stats.parse_s = since(t0);
@@ -1276,16 +1318,23 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		res->hogql = sn_arena_strdup(&res->arena, txt.data ? txt.data : "");
 	sn_buf_release(&txt);
 	uint64_t t2 = sn_mono_ns();
-	p = xalloc(&c, &res->arena, sizeof(*p));
-	if (p) {
-		memset(p, 0, sizeof(*p));
-		plan_and_run(&c, p, ast, res);
-		if (p->agg)
-			agg_release(&p->g);
-		sn_buf_release(&p->scratch);
-		if (p->rows.sa_init)
-			sn_arena_release(&p->rows.sa);
-		join_release(&c);
+	struct xtable t;
+	if (sub_run(&c, ast, true, &t) == 0) {
+		res->ncols = t.ncols;
+		res->names = t.names;
+		res->nrows = t.nrows;
+		res->cells = t.cells;
+		res->has_more = t.has_more;
+		res->limit = t.limit;
+		res->offset = t.offset;
+		res->types = xalloc(&c, c.qa, (t.ncols + 1) * sizeof(*res->types));
+		for (size_t i = 0; res->types && i < t.ncols; i++) {
+			char tn[64];
+			res->types[i] = sn_arena_strdup(
+			    c.qa, sn_exec_type_name(t.t[i], t.nullable[i], tn, sizeof(tn)));
+			if (!res->types[i])
+				xnomem(&c);
+		}
 	}
 	res->stats.execute_s = since(t2);
 	rc = c.rc;

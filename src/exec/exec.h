@@ -15,9 +15,13 @@
  *        rows ─DISTINCT─▶ ─ORDER BY─▶ ─OFFSET/LIMIT─▶ result
  *
  * Supported in this increment (anything else is an error naming the
- * construct and its position, never a silently wrong answer): one SELECT
+ * construct and its position, never a silently wrong answer): SELECTs
  * over `events`, `persons`, `person_distinct_ids` or `groups` (no explicit
- * JOIN); on events the fields event, distinct_id, timestamp, uuid,
+ * JOIN), or over a subquery or CTE in FROM; UNION ALL at the top (each
+ * member limited on its own, §4.7) and in FROM; expr [NOT] IN (SELECT ...);
+ * scalar (SELECT ...) and `WITH expr AS name` (subquery.c: nested
+ * statements are materialised, CTEs once per query; correlated subqueries
+ * are refused); on events the fields event, distinct_id, timestamp, uuid,
  * team_id, $session_id, $window_id, created_at, elements_chain,
  * $group_0..4, properties and properties.X / properties['X'] (one level),
  * person_id with merge overrides applied, and the lazy joins person.id,

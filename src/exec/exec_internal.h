@@ -41,6 +41,7 @@ enum xcol_kind {
 	XC_PDI,	      /* pdi.<name>: INNER join on distinct_id */
 	XC_GROUP,     /* group_<gidx>.<name>[.<key>], joined on $group_<gidx> */
 	XC_TABLE,     /* field <name>[.<key>] of a persons / person_distinct_ids / groups row */
+	XC_SUB,	      /* column gidx of the materialised FROM subquery (subquery.c) */
 };
 
 /* A column the query reads. */
@@ -99,7 +100,32 @@ struct gtab {
 	size_t idcap;
 };
 
+/* A materialised statement result: a subquery in FROM, a CTE, the set of
+ * an IN (SELECT ...), a scalar subquery, or the top-level result before
+ * it becomes a struct sn_exec_result. Everything lives in the query arena. */
+struct xtable {
+	size_t ncols, nrows;
+	const char **names; /* §4.8 names */
+	uint8_t *t;	    /* enum sn_exec_type per column */
+	bool *nullable;
+	struct sn_exec_value *cells; /* nrows * ncols, row-major */
+	bool has_more;		     /* more rows than limit after offset */
+	int64_t limit, offset;
+};
+
+struct xmat;
+
+/* What all the statements of one query share (subquery.c). */
+struct xquery {
+	struct xmat *mats;		/* materialised CTEs and subqueries, by node */
+	const node_t *open[XMAX_DEPTH]; /* CTEs whose body is running */
+	size_t nopen;
+};
+
 struct xctx {
+	struct xctx *parent; /* the statement this one is nested in, or NULL */
+	struct xquery *q;
+	int level; /* nesting depth of statements */
 	const char *src;
 	size_t len;
 	struct sn_hogql_error *err;
@@ -124,8 +150,11 @@ struct xctx {
 
 	struct sn_exec_stats *stats;
 
-	const char *from;   /* the FROM table: events, persons, person_distinct_ids, groups */
-	struct xjoin *join; /* person store lookups (join.c), NULL until needed */
+	const char *from;      /* the FROM table: events, persons, person_distinct_ids, groups, or
+				* "subquery" (sub holds it) */
+	const char *from_name; /* the FROM entry's alias or table name (Field ref_source) */
+	const struct xtable *sub; /* a materialised subquery or CTE in FROM */
+	struct xjoin *join;	  /* person store lookups (join.c), NULL until needed */
 };
 
 /* Errors: set c->err (class, sentence, character span of at) and c->rc;
@@ -191,6 +220,33 @@ int join_fill(struct xctx *c, struct xcol *x);
  * (c->n rows, XC_TABLE columns filled). */
 int join_scan_table(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *arg);
 void join_release(struct xctx *c);
+
+/* Statements (exec.c, subquery.c). */
+/* Runs one SELECT in c (a fresh context from sub_child) into out. top:
+ * the statement or a member of the statement the user sent, so LIMIT
+ * defaults apply; nested statements are unlimited unless they say. */
+int exec_select(struct xctx *c, const node_t *root, bool top, struct xtable *out);
+/* Runs a SELECT or a UNION ALL set nested in parent's statement (or the
+ * whole query when parent is the root context) into out. */
+int sub_run(struct xctx *parent, const node_t *root, bool top, struct xtable *out);
+/* The FROM entry of c's SELECT when it is a subquery or a CTE name:
+ * materialises it into c->sub. 1 when it was one, 0 when not, < 0 error. */
+int sub_from(struct xctx *c, const node_t *j);
+/* SELECT * over a subquery or CTE: *sel becomes a copy (query arena) with
+ * every `*` replaced by the subquery's columns, in order. */
+int sub_expand_star(struct xctx *c, const struct sn_hogql_select **sel);
+/* Feeds the rows of c->sub to fn in batches (XC_SUB columns filled). */
+int sub_scan(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *arg);
+/* xref_of for a Field naming a column of the FROM subquery. */
+int sub_ref(struct xctx *c, const node_t *n, struct xref *r);
+/* expr [NOT] IN (SELECT ...): a hash set built once per query. */
+int sub_in(struct xctx *c, const node_t *n, bool negate, struct vec *out);
+/* (SELECT ...) as a value: one column, at most one row (NULL when none). */
+int sub_scalar(struct xctx *c, const node_t *n, struct vec *out);
+/* The expression of `WITH expr AS name` that Field n names, or NULL. */
+const node_t *sub_cte_expr(const struct xctx *c, const node_t *n);
+/* follow_alias, then column CTEs of c's statement and its parents. */
+const node_t *xfollow_alias(const struct xctx *c, const node_t *n);
 
 /* Hash table (agg.c). */
 int gtab_init(struct xctx *c, struct gtab *t, size_t cap);

@@ -355,6 +355,15 @@ int xref_of(struct xctx *c, const node_t *n, struct xref *r)
 	}
 	if (n->kind != SN_HQ_FIELD)
 		return 0;
+	/* A nested statement's Field that names a FROM entry of an enclosing
+	 * statement: reading it here would silently read this statement's
+	 * rows instead (subquery.c runs nested statements once). */
+	if (n->ref_source && c->from_name && n->ref_kind != SN_HQR_ALIAS &&
+	    n->ref_kind != SN_HQR_ASTERISK && strcmp(n->ref_source, c->from_name) != 0)
+		return xunsupported(
+		    c, n, "references to an outer query's columns (correlated subqueries)");
+	if (n->ref_kind == SN_HQR_SUBQUERY_COL)
+		return sub_ref(c, n, r);
 	switch (n->ref_kind) {
 	case SN_HQR_COLUMN:
 	case SN_HQR_PROPERTY:

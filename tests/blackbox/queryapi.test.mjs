@@ -73,3 +73,40 @@ test('bad queries get 400 with positions', async () => {
   r = await post(`${srv.url}/api/projects/1/query/`, '{"query":', { Authorization: `Bearer ${API_KEY}` });
   assert.equal(r.status, 400);
 });
+
+test('subqueries, IN (SELECT), CTEs and UNION ALL over HTTP', async () => {
+  // 30 events, distinct ids u0..u6 (i % 7): u0 and u1 have 5 events, the rest 4.
+  let r = await q(1, 'select count() from (select distinct_id, count() as c from events group by distinct_id) where c > 4');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [[2]]);
+  // i = 3 is the only signup with n = 3; u3 has events 3, 10, 17, 24.
+  r = await q(1, "select count() from events where distinct_id in (select distinct_id from events where event = 'signup' and properties.n = '3')");
+  assert.deepEqual(r.json.results, [[4]]);
+  r = await q(1, "select count() from events where distinct_id not in (select distinct_id from events where event = 'signup' and properties.n = '3')");
+  assert.deepEqual(r.json.results, [[26]]);
+  r = await q(1, 'with s as (select distinct_id, count() as c from events group by distinct_id) select count(), sum(c) from s');
+  assert.deepEqual(r.json.results, [[7, 30]]);
+  r = await q(1, "select event from events where event = 'signup' limit 2 union all select event from events where event = 'pageview' limit 3");
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [['signup'], ['signup'], ['pageview'], ['pageview'], ['pageview']]);
+  assert.equal(r.json.hasMore, true);
+  r = await q(1, 'select count() from events e where event in (select event from events where distinct_id = e.distinct_id)');
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /correlated/);
+});
+
+test('a subquery cannot reach another team', async () => {
+  const t = spawnSync(BIN, ['team', 'create', '--name', 'Sub', '--data-dir', srv.dataDir], { encoding: 'utf8' });
+  assert.equal(t.status, 0, t.stderr);
+  const other = Number(/created team (\d+)/.exec(t.stdout)[1]);
+  let r = await q(other, 'select count() from (select event from events where team_id = 1)');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [[0]]);
+  r = await q(other, 'select count() from events where distinct_id in (select distinct_id from events)');
+  assert.deepEqual(r.json.results, [[0]]);
+  r = await q(other, 'with x as (select team_id from events) select count() from x union all select count() from (select 1 from events)');
+  assert.deepEqual(r.json.results, [[0], [0]]);
+  // the caller's own team still sees its rows through the same shapes
+  r = await q(1, 'select count() from (select event from events where team_id = 1)');
+  assert.deepEqual(r.json.results, [[30]]);
+});

@@ -14,6 +14,7 @@
  * Every test works in its own mkdtemp directory under $SNOUT_TEST_TMP (or
  * /tmp) and removes it at the end.
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -443,8 +444,18 @@ static void test_unsupported(void **state)
 {
 	struct fixture *f = *state;
 	expect_error(f, "select * from events", "NotImplementedError", "*", "not supported yet");
-	expect_error(f, "select event from events where event in (select event from events)",
-		     "NotImplementedError", "select event from events)", "not supported yet");
+	expect_error(f,
+		     "select count() from events e where event in (select event from events "
+		     "where distinct_id = e.distinct_id)",
+		     "NotImplementedError", "e.distinct_id)", "correlated");
+	expect_error(f,
+		     "select count() from events e where event in (select event from events "
+		     "where properties.$browser = e.properties['$browser'])",
+		     "NotImplementedError", "e.properties", "correlated");
+	expect_error(f, "select x from events array join [1, 2] as x", "NotImplementedError", NULL,
+		     "ARRAY JOIN");
+	expect_error(f, "select row_number() over (order by timestamp) from events",
+		     "NotImplementedError", "row_number", "not supported yet");
 	expect_error(f, "select quantile(0.5)(toFloat(properties.n)) from events",
 		     "NotImplementedError", "quantile", "not supported yet");
 	expect_error(f, "select arrayMap(x -> x, [1]) from events", "NotImplementedError",
@@ -919,6 +930,309 @@ static void test_topn_equals_full_sort(void **state)
 	sn_test_rm_rf(f.dir);
 }
 
+/* ---- subqueries, IN (SELECT), CTEs, UNION ALL ------------------------------------------ */
+
+static bool is_chrome(const struct row *r)
+{
+	return r->browser == 1;
+}
+
+/* Events of team 1 per distinct id (u0..u5) matching pred (NULL = all). */
+static void counts_by_did(int64_t counts[6], bool (*pred)(const struct row *))
+{
+	memset(counts, 0, 6 * sizeof(*counts));
+	for (int i = 0; i < NROWS; i++)
+		if (ROWS[i].team == 1 && (!pred || pred(&ROWS[i])))
+			counts[atoi(ROWS[i].distinct_id + 1)]++;
+}
+
+static void test_subquery_from(void **state)
+{
+	struct fixture *f = *state;
+	int64_t cnt[6], max = 0, nids = 0, total = 0;
+	counts_by_did(cnt, is_chrome);
+	for (int k = 0; k < 6; k++) {
+		max = cnt[k] > max ? cnt[k] : max;
+		nids += cnt[k] > 0;
+		total += cnt[k];
+	}
+	int64_t at_max = 0;
+	for (int k = 0; k < 6; k++)
+		at_max += cnt[k] == max;
+	assert_true(at_max > 0 && at_max < 6);
+	char q[512];
+	snprintf(q, sizeof(q),
+		 "select count() from (select distinct_id, count() as c from events where "
+		 "properties.$browser = 'Chrome' group by distinct_id) where c >= %" PRId64,
+		 max);
+	assert_int_equal(scalar_int(f, q), at_max);
+	/* three levels: a histogram of the per-user counts, summed back */
+	assert_int_equal(scalar_int(f, "select sum(n) from (select c, count() as n from (select "
+				       "distinct_id, count() as c from events where "
+				       "properties.$browser = 'Chrome' group by distinct_id) group "
+				       "by c)"),
+			 nids);
+	assert_int_equal(scalar_int(f, "select sum(c * n) from (select c, count() as n from "
+				       "(select distinct_id, count() as c from events where "
+				       "properties.$browser = 'Chrome' group by distinct_id) as "
+				       "inner group by c) as outer"),
+			 total);
+	/* names and types come from the inner SELECT (§4.8); order/limit outside */
+	struct sn_exec_result res;
+	run_ok(f,
+	       "select x.distinct_id, c from (select distinct_id, count() as c from events "
+	       "group by distinct_id) as x order by c desc, distinct_id limit 2",
+	       &res);
+	counts_by_did(cnt, NULL);
+	assert_int_equal(res.nrows, 2);
+	assert_string_equal(res.names[0], "distinct_id");
+	assert_string_equal(res.names[1], "c");
+	assert_string_equal(res.types[1], "UInt64");
+	assert_true(res.has_more);
+	assert_true(str_eq(cell(&res, 0, 0), "u0"));
+	assert_int_equal(cell(&res, 0, 1)->i, cnt[0]);
+	assert_true(str_eq(cell(&res, 1, 0), "u1"));
+	assert_int_equal(cell(&res, 1, 1)->i, cnt[1]);
+	sn_exec_result_release(&res);
+	/* subqueries are not limited (§4.7): 2 x 72 rows > the default 100 */
+	int64_t team1 = 0;
+	for (int i = 0; i < NROWS; i++)
+		team1 += ROWS[i].team == 1;
+	assert_true(2 * team1 > 100);
+	assert_int_equal(scalar_int(f, "select count() from (select uuid from events union all "
+				       "select uuid from events)"),
+			 2 * team1);
+	/* empty inner results */
+	assert_int_equal(
+	    scalar_int(f, "select count() from (select event from events where event = 'nope')"),
+	    0);
+	run_ok(f, "select event, n from (select event, 1 as n from events where event = 'nope')",
+	       &res);
+	assert_int_equal(res.nrows, 0);
+	assert_string_equal(res.names[1], "n");
+	sn_exec_result_release(&res);
+	/* SELECT * over a subquery is its columns */
+	run_ok(f,
+	       "select *, c + 1 from (select event, count() as c from events group by event) "
+	       "order by event",
+	       &res);
+	assert_int_equal(res.ncols, 3);
+	assert_int_equal(res.nrows, 3);
+	assert_string_equal(res.names[0], "event");
+	assert_string_equal(res.names[1], "c");
+	assert_true(str_eq(cell(&res, 0, 0), "$pageview"));
+	int64_t pv = 0;
+	for (int i = 0; i < NROWS; i++)
+		pv += ROWS[i].team == 1 && strcmp(ROWS[i].event, "$pageview") == 0;
+	assert_int_equal(cell(&res, 0, 1)->i, pv);
+	assert_int_equal(cell(&res, 0, 2)->i, pv + 1);
+	sn_exec_result_release(&res);
+	/* the inner SELECT's own LIMIT holds */
+	assert_int_equal(scalar_int(f, "select count() from (select uuid from events limit 5)"), 5);
+}
+
+static void test_in_subquery(void **state)
+{
+	struct fixture *f = *state;
+	/* distinct ids with a Firefox purchase, then their events */
+	bool ids[6] = {false};
+	for (int i = 0; i < NROWS; i++)
+		if (ROWS[i].team == 1 && ROWS[i].browser == 2 &&
+		    strcmp(ROWS[i].event, "purchase") == 0)
+			ids[atoi(ROWS[i].distinct_id + 1)] = true;
+	int64_t in = 0, team1 = 0;
+	for (int i = 0; i < NROWS; i++) {
+		team1 += ROWS[i].team == 1;
+		in += ROWS[i].team == 1 && ids[atoi(ROWS[i].distinct_id + 1)];
+	}
+	assert_true(in > 0 && in < team1);
+	assert_int_equal(scalar_int(f, "select count() from events where distinct_id in (select "
+				       "distinct_id from events where event = 'purchase' and "
+				       "properties.$browser = 'Firefox')"),
+			 in);
+	assert_int_equal(scalar_int(f, "select count() from events where distinct_id not in "
+				       "(select distinct_id from events where event = 'purchase' "
+				       "and properties.$browser = 'Firefox')"),
+			 team1 - in);
+	/* NULLs (§4.3, transform_null_in): NULL matches a NULL in the set; NOT
+	 * IN keeps NULL rows when the set has none */
+	int64_t null = 0, chrome = 0;
+	for (int i = 0; i < NROWS; i++) {
+		null += ROWS[i].team == 1 && (ROWS[i].browser == 0 || ROWS[i].browser == 3);
+		chrome += ROWS[i].team == 1 && ROWS[i].browser == 1;
+	}
+	assert_int_equal(scalar_int(f, "select count() from events where properties.$browser in "
+				       "(select properties.$browser from events where "
+				       "properties.$browser is null)"),
+			 null);
+	assert_int_equal(scalar_int(f, "select count() from events where properties.$browser not "
+				       "in (select properties.$browser from events where "
+				       "properties.$browser = 'Chrome')"),
+			 team1 - chrome);
+	assert_int_equal(scalar_int(f, "select count() from events where properties.$browser not "
+				       "in (select properties.$browser from events)"),
+			 0);
+	/* keys normalised: Int64 against Float64 */
+	int64_t small = 0;
+	for (int i = 0; i < NROWS; i++)
+		small += ROWS[i].team == 1 && ROWS[i].n < 10;
+	assert_int_equal(scalar_int(f, "select count() from events where toInt(properties.n) in "
+				       "(select toFloat(properties.n) from events where "
+				       "toInt(properties.n) < 10)"),
+			 small);
+	/* an empty set */
+	assert_int_equal(scalar_int(f, "select count() from events where event in (select event "
+				       "from events where event = 'nope')"),
+			 0);
+	assert_int_equal(scalar_int(f, "select count() from events where event not in (select "
+				       "event from events where event = 'nope')"),
+			 team1);
+	expect_error(f,
+		     "select count() from events where event in (select event, uuid from "
+		     "events)",
+		     "QueryError", "select event, uuid", "one column");
+	expect_error(f,
+		     "select count() from events where event in (select toInt(properties.n) "
+		     "from events)",
+		     "QueryError", NULL, "Cannot compare");
+}
+
+static void test_cte(void **state)
+{
+	struct fixture *f = *state;
+	int64_t cnt[6], signups = 0, small = 0, team1 = 0;
+	counts_by_did(cnt, is_chrome);
+	int64_t max = 0, at_max = 0;
+	for (int k = 0; k < 6; k++)
+		max = cnt[k] > max ? cnt[k] : max;
+	for (int i = 0; i < NROWS; i++) {
+		team1 += ROWS[i].team == 1;
+		signups += ROWS[i].team == 1 && strcmp(ROWS[i].event, "signup") == 0;
+		small += ROWS[i].team == 1 && ROWS[i].n < 12;
+		at_max += ROWS[i].team == 1 && ROWS[i].browser == 1 &&
+			  cnt[atoi(ROWS[i].distinct_id + 1)] == max;
+	}
+	/* a CTE used twice (FROM and IN), materialised once: the events are
+	 * scanned once */
+	char q[640];
+	snprintf(q, sizeof(q),
+		 "with c as (select distinct_id, count() as n from events where "
+		 "properties.$browser = 'Chrome' group by distinct_id) select sum(n) from c where "
+		 "distinct_id in (select distinct_id from c where n >= %" PRId64 ")",
+		 max);
+	struct sn_exec_result res, one;
+	run_ok(f, q, &res);
+	assert_int_equal(cell(&res, 0, 0)->i, at_max);
+	run_ok(f, "select count() from events", &one);
+	assert_int_equal(res.stats.granules_read, one.stats.granules_read);
+	sn_exec_result_release(&res);
+	sn_exec_result_release(&one);
+	/* scalar CTEs */
+	assert_int_equal(
+	    scalar_int(f, "with 12 as k select count() from events where toInt(properties.n) < k"),
+	    small);
+	run_ok(f,
+	       "with (select count() from events where event = 'signup') as s select s, count() "
+	       "from events",
+	       &res);
+	assert_int_equal(cell(&res, 0, 0)->i, signups);
+	assert_int_equal(cell(&res, 0, 1)->i, team1);
+	sn_exec_result_release(&res);
+	/* inside its own body the name is the table again */
+	assert_int_equal(scalar_int(f, "with events as (select event from events where event = "
+				       "'signup') select count() from events"),
+			 signups);
+	/* a CTE over a CTE */
+	assert_int_equal(scalar_int(f, "with a as (select event from events), b as (select event "
+				       "from a where event = 'signup') select count() from b"),
+			 signups);
+	expect_error(f, "select count() from events where event = (select event from events)",
+		     "QueryError", "select event from events", "more than one row");
+}
+
+static void test_union_all(void **state)
+{
+	struct fixture *f = *state;
+	struct sn_exec_result res;
+	/* each member is limited on its own (§4.7) */
+	run_ok(f,
+	       "select event from events where event = 'signup' limit 2 union all select "
+	       "distinct_id from events order by distinct_id limit 3",
+	       &res);
+	assert_int_equal(res.nrows, 5);
+	assert_true(res.has_more);
+	assert_string_equal(res.names[0], "event");
+	assert_true(str_eq(cell(&res, 0, 0), "signup"));
+	assert_true(str_eq(cell(&res, 1, 0), "signup"));
+	for (size_t r = 2; r < 5; r++)
+		assert_true(str_eq(cell(&res, r, 0), "u0"));
+	sn_exec_result_release(&res);
+	/* without LIMIT each member gets the default 100 */
+	run_ok(f, "select uuid from events union all select uuid from events", &res);
+	assert_int_equal(res.nrows, 144);
+	assert_false(res.has_more);
+	sn_exec_result_release(&res);
+	/* types are unified per column */
+	run_ok(f,
+	       "select 1 as x, null as y from events limit 1 union all select 2.5, 'a' from "
+	       "events limit 1",
+	       &res);
+	assert_int_equal(res.nrows, 2);
+	assert_string_equal(res.names[0], "x");
+	assert_string_equal(res.types[0], "Float64");
+	assert_string_equal(res.types[1], "Nullable(String)");
+	assert_true(cell(&res, 0, 0)->f == 1.0 && cell(&res, 1, 0)->f == 2.5);
+	assert_true(cell(&res, 0, 1)->null);
+	assert_true(str_eq(cell(&res, 1, 1), "a"));
+	sn_exec_result_release(&res);
+	expect_error(f, "select event from events union all select event, uuid from events",
+		     "QueryError", NULL, "numbers of columns");
+	expect_error(f, "select event from events union all select timestamp from events",
+		     "QueryError", NULL, "common type");
+	expect_error(f, "select event from events union distinct select event from events",
+		     "NotImplementedError", NULL, "UNION DISTINCT");
+}
+
+static void test_subquery_team_guard(void **state)
+{
+	struct fixture *f = *state;
+	int64_t t2 = 0;
+	for (int i = 0; i < NROWS; i++)
+		t2 += ROWS[i].team == 2;
+	assert_int_equal(scalar_int(f, "select count() from (select team_id from events where "
+				       "team_id = 2)"),
+			 0);
+	assert_int_equal(scalar_int(f, "select count() from (select team_id from events) where "
+				       "team_id != 1"),
+			 0);
+	assert_int_equal(scalar_int(f, "select count() from events where distinct_id in (select "
+				       "distinct_id from events where distinct_id like 't2-%')"),
+			 0);
+	assert_int_equal(scalar_int(f, "with x as (select distinct_id from events) select "
+				       "count() from x where distinct_id like 't2-%'"),
+			 0);
+	f->opts.team_id = 2;
+	assert_int_equal(scalar_int(f, "select count() from (select distinct_id from events) "
+				       "where distinct_id like 't2-%'"),
+			 t2);
+	f->opts.team_id = 1;
+}
+
+static void test_subquery_budget(void **state)
+{
+	struct fixture *f = *state;
+	/* the materialised rows count against the query's memory budget */
+	const char *big =
+	    "select count() from (select properties, distinct_id, uuid, event from "
+	    "events union all select properties, distinct_id, uuid, event from events "
+	    "union all select properties, distinct_id, uuid, event from events)";
+	f->opts.mem_limit_bytes = 96 * 1024;
+	assert_true(scalar_int(f, "select count() from events") > 0);
+	expect_error(f, big, "QueryError", NULL, "memory limit");
+	f->opts.mem_limit_bytes = 0;
+	assert_int_equal(scalar_int(f, big), 3 * 72);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -937,6 +1251,12 @@ int main(void)
 	    cmocka_unit_test(test_person_tables),
 	    cmocka_unit_test(test_person_join_budget),
 	    cmocka_unit_test(test_topn_equals_full_sort),
+	    cmocka_unit_test(test_subquery_from),
+	    cmocka_unit_test(test_in_subquery),
+	    cmocka_unit_test(test_cte),
+	    cmocka_unit_test(test_union_all),
+	    cmocka_unit_test(test_subquery_team_guard),
+	    cmocka_unit_test(test_subquery_budget),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
