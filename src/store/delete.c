@@ -26,6 +26,11 @@
  * (neither are rows still in the WAL): a deletion covers what was stored
  * when it took its snapshot.
  *
+ * A data subject (a person with the persons merged into it, and its
+ * distinct ids) is matched by binary search in sorted copies of the two
+ * lists, so a person with thousands of distinct ids costs a log factor per
+ * row, not a scan.
+ *
  * Retention: the cutoff is per team (now - days); a part whose granules all
  * end before the most lenient cutoff — when every team's TTL applies — is
  * dropped on its index alone, without reading a column.
@@ -44,7 +49,30 @@ struct pred {
 	const struct sn_store_delete_spec *del; /* or ttl */
 	const struct sn_store_ttl *ttl;
 	int64_t now_us;
+	bool subject;		/* del names persons or distinct ids */
+	uint8_t (*persons)[16]; /* sorted */
+	struct sn_str *dids;	/* sorted */
+	size_t npersons, ndids;
 };
+
+static int cmp_uuid(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	const struct sn_str *x = a, *y = b;
+	int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static bool subject_matches(const struct pred *p, const uint8_t *person, const struct sn_str *did)
+{
+	if (person && p->npersons && bsearch(person, p->persons, p->npersons, 16, cmp_uuid))
+		return true;
+	return did && p->ndids && bsearch(did, p->dids, p->ndids, sizeof(*did), cmp_str);
+}
 
 static int64_t ttl_cutoff(const struct pred *p, int64_t team)
 {
@@ -58,7 +86,7 @@ static int64_t ttl_cutoff(const struct pred *p, int64_t team)
 }
 
 static bool matches(const struct pred *p, int64_t team, int64_t ts, const struct sn_str *event,
-		    const uint8_t *person)
+		    const uint8_t *person, const struct sn_str *did)
 {
 	if (p->ttl)
 		return ts < ttl_cutoff(p, team);
@@ -68,6 +96,8 @@ static bool matches(const struct pred *p, int64_t team, int64_t ts, const struct
 	if (d->event && (event->len != strlen(d->event) || memcmp(event->p, d->event, event->len)))
 		return false;
 	if (d->by_person && memcmp(person, d->person_id, 16) != 0)
+		return false;
+	if (p->subject && !subject_matches(p, person, did))
 		return false;
 	return true;
 }
@@ -103,7 +133,7 @@ static int count_matches(const struct pred *p, struct sn_part *part, struct sn_a
 	}
 	if (gb >= ge)
 		return 0;
-	struct sn_colvec team, ts, ev = {0}, person = {0};
+	struct sn_colvec team, ts, ev = {0}, person = {0}, did = {0};
 	int rc;
 	if ((rc = sn_part_read_named(part, SN_COL_NAME_TEAM_ID, gb, ge, arena, &team, err)) ||
 	    (rc = sn_part_read_named(part, SN_COL_NAME_TIMESTAMP, gb, ge, arena, &ts, err)))
@@ -111,13 +141,16 @@ static int count_matches(const struct pred *p, struct sn_part *part, struct sn_a
 	if (p->del && p->del->event &&
 	    (rc = sn_part_read_named(part, SN_COL_NAME_EVENT, gb, ge, arena, &ev, err)))
 		return rc;
-	if (p->del && p->del->by_person &&
+	if (p->del && (p->del->by_person || p->npersons) &&
 	    (rc = sn_part_read_named(part, SN_COL_NAME_PERSON_ID, gb, ge, arena, &person, err)))
+		return rc;
+	if (p->del && p->ndids &&
+	    (rc = sn_part_read_named(part, SN_COL_NAME_DISTINCT_ID, gb, ge, arena, &did, err)))
 		return rc;
 	static const struct sn_str empty = {"", 0};
 	for (size_t i = 0; i < team.nrows; i++)
 		if (matches(p, team.i64[i], ts.i64[i], ev.str ? &ev.str[i] : &empty,
-			    person.uuid ? person.uuid[i].b : NULL))
+			    person.uuid ? person.uuid[i].b : NULL, did.str ? &did.str[i] : NULL))
 			(*nmatch)++;
 	return 0;
 }
@@ -138,7 +171,7 @@ static int rewrite_part(struct sn_store *st, const struct pred *p, struct sn_pen
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!matches(p, rows[i].team_id, rows[i].timestamp_us, &rows[i].event,
-			     rows[i].person_id))
+			     rows[i].person_id, &rows[i].distinct_id))
 			keep[k++] = &rows[i];
 	*deleted = n - k;
 	struct sn_part_name name = e->n;
@@ -229,8 +262,29 @@ int sn_store_delete(struct sn_store *st, const struct sn_store_delete_spec *spec
 {
 	if (spec->after_us >= spec->before_us)
 		return sn_err_set(err, SN_ERR_INVALID, "empty time range: after >= before");
-	struct pred p = {.del = spec};
-	return apply(st, &p, res, err);
+	struct pred p = {.del = spec, .subject = spec->npersons || spec->ndistinct_ids};
+	if (p.subject) {
+		p.persons = malloc((spec->npersons + 1) * 16);
+		p.dids = malloc((spec->ndistinct_ids + 1) * sizeof(*p.dids));
+		if (!p.persons || !p.dids) {
+			free(p.persons);
+			free(p.dids);
+			return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+		}
+		if (spec->npersons)
+			memcpy(p.persons, spec->person_ids, spec->npersons * 16);
+		for (size_t i = 0; i < spec->ndistinct_ids; i++)
+			p.dids[i] =
+			    (struct sn_str){spec->distinct_ids[i], strlen(spec->distinct_ids[i])};
+		p.npersons = spec->npersons;
+		p.ndids = spec->ndistinct_ids;
+		qsort(p.persons, p.npersons, 16, cmp_uuid);
+		qsort(p.dids, p.ndids, sizeof(*p.dids), cmp_str);
+	}
+	int rc = apply(st, &p, res, err);
+	free(p.persons);
+	free(p.dids);
+	return rc;
 }
 
 int sn_store_apply_ttl(struct sn_store *st, const struct sn_store_ttl *ttl, int64_t now_us,

@@ -39,6 +39,9 @@ int sn_enc_str_dict(struct sn_buf *out, const struct sn_str *v, size_t n)
 	if (!slots || !idx || !dict)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
+		/* The values are scattered over the memtable: fetch ahead. */
+		if (i + 8 < n)
+			__builtin_prefetch(v[i + 8].p);
 		/* Sorted parts have runs (one session's browser): skip the hash. */
 		if (i && v[i].len == v[i - 1].len &&
 		    (!v[i].len || !memcmp(v[i].p, v[i - 1].p, v[i].len))) {

@@ -17,7 +17,8 @@
  * The sort puts the month (the partition) in front of that key, so each
  * month is one contiguous run and the flush writes one part per run.
  * It sorts a small key array of integers (month, team, day, rank of the
- * event name among the memtable's distinct names, hash, index) with qsort,
+ * event name among the memtable's distinct names, hash, index) with an
+ * inlined quicksort (sort_keys),
  * touching the rows only to compare uuids when everything else ties; rows
  * themselves never move, so the string pointers stay valid. Ranking the
  * names first made the sort 2x faster than comparing names in the
@@ -196,6 +197,87 @@ static int key_cmp(const void *pa, const void *pb)
 	return a->idx < b->idx ? -1 : a->idx > b->idx; /* stable for equal rows */
 }
 
+static inline bool key_less(const struct sort_key *a, const struct sort_key *b,
+			    const struct sn_event_row *rows)
+{
+	if (a->month != b->month)
+		return a->month < b->month;
+	if (a->team_id != b->team_id)
+		return a->team_id < b->team_id;
+	if (a->day != b->day)
+		return a->day < b->day;
+	if (a->event_rank != b->event_rank)
+		return a->event_rank < b->event_rank;
+	if (a->hash != b->hash)
+		return a->hash < b->hash;
+	int c = memcmp(rows[a->idx].uuid, rows[b->idx].uuid, 16);
+	if (c)
+		return c < 0;
+	return a->idx < b->idx;
+}
+
+static inline void key_swap(struct sort_key *a, struct sort_key *b)
+{
+	struct sort_key t = *a;
+	*a = *b;
+	*b = t;
+}
+
+/* Quicksort with the comparison inlined (qsort's call through a pointer was
+ * most of the sort's time): median of three, insertion sort below 16 keys,
+ * and qsort for a range that recursed too deep, so the worst case stays
+ * O(n log n). The order is total (idx breaks ties), so any correct sort
+ * gives the same permutation. */
+static void sort_keys(struct sort_key *k, size_t n, const struct sn_event_row *rows, int depth)
+{
+	while (n > 16) {
+		if (depth-- == 0) {
+			g_rows = rows;
+			qsort(k, n, sizeof(*k), key_cmp);
+			g_rows = NULL;
+			return;
+		}
+		size_t m = n / 2;
+		if (key_less(&k[m], &k[0], rows))
+			key_swap(&k[m], &k[0]);
+		if (key_less(&k[n - 1], &k[m], rows)) {
+			key_swap(&k[n - 1], &k[m]);
+			if (key_less(&k[m], &k[0], rows))
+				key_swap(&k[m], &k[0]);
+		}
+		struct sort_key pivot = k[m];
+		size_t i = 0, j = n - 1;
+		for (;;) {
+			while (key_less(&k[i], &pivot, rows))
+				i++;
+			while (key_less(&pivot, &k[j], rows))
+				j--;
+			if (i >= j)
+				break;
+			key_swap(&k[i], &k[j]);
+			i++;
+			j--;
+		}
+		/* [0, j] <= pivot <= [j + 1, n): recurse on the smaller side. */
+		size_t left = j + 1;
+		if (left < n - left) {
+			sort_keys(k, left, rows, depth);
+			k += left;
+			n -= left;
+		} else {
+			sort_keys(k + left, n - left, rows, depth);
+			n = left;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct sort_key x = k[i];
+		size_t j = i;
+		for (; j > 0 && key_less(&x, &k[j - 1], rows); j--)
+			k[j] = k[j - 1];
+		k[j] = x;
+	}
+}
+
 static int name_cmp(const void *pa, const void *pb)
 {
 	return str_cmp(*(const struct sn_str *)pa, *(const struct sn_str *)pb);
@@ -274,9 +356,10 @@ int sn_memtable_sort(struct sn_memtable *mt, struct sn_err *err)
 		keys[i].month = sn_store_month_of(r->timestamp_us);
 		keys[i].idx = (uint32_t)i;
 	}
-	g_rows = mt->rows;
-	qsort(keys, n, sizeof(*keys), key_cmp);
-	g_rows = NULL;
+	int depth = 2;
+	for (size_t m = n; m > 1; m >>= 1)
+		depth += 2;
+	sort_keys(keys, n, mt->rows, depth);
 	for (size_t i = 0; i < n; i++)
 		order[i] = keys[i].idx;
 	free(keys);

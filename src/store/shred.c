@@ -28,8 +28,10 @@
  * p:@rest with a NULL layout, and reads fall back to scanning that text.
  * Keys are chosen per part: present in at least 1 % of a sample of the rows, without
  * escapes and not starting with '@' (p:@rest, p:@layout), at most SHRED_MAX_KEYS, and fewer when
- * the part is so large that the per-row value spans (8 bytes a key a row) would pass
- * SHRED_MAX_SPAN_BYTES.
+ * the part is so large that whole-part value spans (16 bytes a key a row) would pass
+ * SHRED_MAX_SPAN_BYTES. The writer no longer builds those (it splits granule by granule,
+ * sn_shred_rows, one granule per writer thread at a time); the cap stays so that parts come
+ * out as they did, and lifting it is a separate, measured change.
  *
  * Scanning uses base's strict JSON scanner (sn_jscan), which validates every
  * byte; nothing here parses JSON by hand.
@@ -93,11 +95,8 @@ static int kc_cmp(const void *a, const void *b)
 
 void sn_shred_release(struct sn_shred *sh)
 {
-	free(sh->vals);
-	free(sh->rest);
-	free(sh->layout);
 	free(sh->keys);
-	sn_arena_release(&sh->arena);
+	free(sh->slots);
 	memset(sh, 0, sizeof(*sh));
 }
 
@@ -120,6 +119,113 @@ static size_t ktab_find(const uint32_t *slots, const struct keycount *kc, const 
 	return s;
 }
 
+/* The chosen keys' table: slot = key index + 1, over sh->keys. */
+static size_t key_find(const struct sn_shred *sh, const char *p, uint32_t len, bool *found)
+{
+	size_t s = (size_t)sn_hash64(p, len) & (KTAB_SLOTS - 1);
+	while (sh->slots[s]) {
+		const struct sn_str *k = &sh->keys[sh->slots[s] - 1];
+		if (k->len == len && !memcmp(k->p, p, len)) {
+			*found = true;
+			return s;
+		}
+		s = (s + 1) & (KTAB_SLOTS - 1);
+	}
+	*found = false;
+	return s;
+}
+
+void sn_shred_gran_init(struct sn_shred_gran *g)
+{
+	memset(g, 0, sizeof(*g));
+	sn_arena_init(&g->arena, 0);
+}
+
+void sn_shred_gran_release(struct sn_shred_gran *g)
+{
+	sn_arena_release(&g->arena);
+	free(g->vals);
+	free(g->rest);
+	free(g->layout);
+	memset(g, 0, sizeof(*g));
+}
+
+int sn_shred_rows(const struct sn_shred *sh, const struct sn_event_row *const *rows, size_t n,
+		  struct sn_shred_gran *g)
+{
+	struct sn_shred_member m[SHRED_MAX_MEMBERS];
+	if (n > g->cap) {
+		free(g->vals);
+		free(g->rest);
+		free(g->layout);
+		g->vals = malloc(n * (sh->nkeys ? sh->nkeys : 1) * sizeof(*g->vals));
+		g->rest = malloc(n * sizeof(*g->rest));
+		g->layout = malloc(n * sizeof(*g->layout));
+		g->cap = g->vals && g->rest && g->layout ? n : 0;
+		if (!g->cap)
+			return SN_ERR_NOMEM;
+	}
+	/* The previous granule's strings have been encoded: drop them. */
+	sn_arena_release(&g->arena);
+	sn_arena_init(&g->arena, 0);
+	g->n = n;
+	for (size_t k = 0; k < sh->nkeys; k++)
+		memset(&g->vals[k * n], 0, n * sizeof(*g->vals));
+	for (size_t i = 0; i < n; i++) {
+		struct sn_str pr = rows[i]->properties;
+		struct sn_str *vals = &g->vals[i]; /* key-major: key k at vals[k * n] */
+		if (i + 4 < n)
+			__builtin_prefetch(rows[i + 4]->properties.p);
+		int nm = pr.p ? sn_shred_split(pr.p, pr.len, m, SHRED_MAX_MEMBERS) : -1;
+		g->rest[i] = pr.p ? pr : (struct sn_str){"", 0};
+		g->layout[i] = (struct sn_str){NULL, 0};
+		/* An escaped key may decode to a shredded key's name ("\u0024browser"),
+		 * and lookups compare decoded names: such rows stay whole. */
+		for (int j = 0; j < nm; j++) {
+			if (m[j].key.flags & SN_JSPAN_ESCAPED)
+				nm = -1;
+		}
+		if (nm < 0)
+			continue;
+		char *lay = sn_arena_alloc(&g->arena, (size_t)nm + 1);
+		char *rest = sn_arena_alloc(&g->arena, pr.len);
+		if (!lay || !rest)
+			return SN_ERR_NOMEM;
+		size_t rl = 0;
+		bool dup = false;
+		rest[rl++] = '{';
+		for (int j = 0; j < nm && !dup; j++) {
+			bool found;
+			size_t sl = key_find(sh, m[j].key.p + 1, m[j].key.len - 2, &found);
+			size_t k = found ? sh->slots[sl] - 1 : SIZE_MAX;
+			if (k == SIZE_MAX) {
+				lay[j] = 0;
+				if (rl > 1)
+					rest[rl++] = ',';
+				/* key, ':' and value are contiguous in a compact object */
+				size_t ml = (size_t)(m[j].val.p + m[j].val.len - m[j].key.p);
+				memcpy(rest + rl, m[j].key.p, ml);
+				rl += ml;
+			} else if (vals[k * n].p) {
+				dup = true;
+			} else {
+				lay[j] = (char)(k + 1);
+				vals[k * n] = (struct sn_str){m[j].val.p, m[j].val.len};
+			}
+		}
+		if (dup) {
+			/* Not shredded: rest keeps the original text, no values. */
+			for (size_t k = 0; k < sh->nkeys; k++)
+				vals[k * n] = (struct sn_str){NULL, 0};
+			continue;
+		}
+		rest[rl++] = '}';
+		g->rest[i] = (struct sn_str){rest, rl};
+		g->layout[i] = (struct sn_str){lay, (size_t)nm};
+	}
+	return 0;
+}
+
 int sn_shred_build(struct sn_shred *sh, const struct sn_event_row *const *rows, size_t nrows,
 		   struct sn_err *err)
 {
@@ -130,15 +236,13 @@ int sn_shred_build(struct sn_shred *sh, const struct sn_event_row *const *rows, 
 	int rc = SN_ERR_NOMEM;
 
 	memset(sh, 0, sizeof(*sh));
-	sh->nrows = nrows;
-	sn_arena_init(&sh->arena, 0);
 	if (!m || !kc || !slots)
 		goto out;
-	/* Pass 1: count keys over an evenly strided sample of at most
-	 * SHRED_SAMPLE_ROWS rows (the part is sorted by team and event, so a
-	 * stride sees all of them; scanning every row twice cost 1.5x the time
-	 * for the same choice on the benchmark data). Counting stops taking new
-	 * keys at 4096 (the rarest keys then stay in p:@rest). */
+	/* Count keys over an evenly strided sample of at most SHRED_SAMPLE_ROWS
+	 * rows (the part is sorted by team and event, so a stride sees all of
+	 * them; scanning every row twice cost 1.5x the time for the same choice
+	 * on the benchmark data). Counting stops taking new keys at 4096 (the
+	 * rarest keys then stay in p:@rest). */
 	size_t step = nrows > SHRED_SAMPLE_ROWS ? nrows / SHRED_SAMPLE_ROWS : 1, nsample = 0;
 	for (size_t i = 0; i < nrows; i += step, nsample++) {
 		struct sn_str pr = rows[i]->properties;
@@ -163,6 +267,9 @@ int sn_shred_build(struct sn_shred *sh, const struct sn_event_row *const *rows, 
 	}
 	min_count = nsample / 100 ? nsample / 100 : 1;
 	qsort(kc, nkc, sizeof(*kc), kc_cmp);
+	/* The cap from the days of a whole-part span array (16 bytes a key a row
+	 * under SHRED_MAX_SPAN_BYTES) is kept so that parts come out as before;
+	 * spans are per granule now. */
 	size_t max_keys = SHRED_MAX_SPAN_BYTES / (sizeof(struct sn_str) * (nrows ? nrows : 1));
 	max_keys = max_keys < SHRED_MAX_KEYS ? max_keys : SHRED_MAX_KEYS;
 	while (sh->nkeys < nkc && sh->nkeys < max_keys && kc[sh->nkeys].count >= min_count)
@@ -172,69 +279,18 @@ int sn_shred_build(struct sn_shred *sh, const struct sn_event_row *const *rows, 
 		goto out;
 	}
 	sh->keys = malloc(sh->nkeys * sizeof(*sh->keys));
-	sh->vals = calloc(nrows * sh->nkeys, sizeof(*sh->vals));
-	sh->rest = malloc(nrows * sizeof(*sh->rest));
-	sh->layout = malloc(nrows * sizeof(*sh->layout));
-	if (!sh->keys || !sh->vals || !sh->rest || !sh->layout)
+	if (!sh->keys)
 		goto out;
 	/* From here the table maps a name to its chosen key index. */
 	memset(slots, 0, KTAB_SLOTS * sizeof(*slots));
+	for (size_t k = 0; k < sh->nkeys; k++)
+		sh->keys[k] = (struct sn_str){kc[k].p, kc[k].len};
+	sh->slots = slots;
+	slots = NULL;
 	for (size_t k = 0; k < sh->nkeys; k++) {
 		bool found;
-		sh->keys[k] = (struct sn_str){kc[k].p, kc[k].len};
-		slots[ktab_find(slots, kc, kc[k].p, kc[k].len, &found)] = (uint32_t)k + 1;
-	}
-
-	/* Pass 2: split every row into rest, layout and values. */
-	for (size_t i = 0; i < nrows; i++) {
-		struct sn_str pr = rows[i]->properties;
-		struct sn_str *vals = &sh->vals[i]; /* column-major: key k at vals[k * nrows] */
-		int n = pr.p ? sn_shred_split(pr.p, pr.len, m, SHRED_MAX_MEMBERS) : -1;
-		sh->rest[i] = pr.p ? pr : (struct sn_str){"", 0};
-		sh->layout[i] = (struct sn_str){NULL, 0};
-		/* An escaped key may decode to a shredded key's name ("\u0024browser"),
-		 * and lookups compare decoded names: such rows stay whole. */
-		for (int j = 0; j < n; j++) {
-			if (m[j].key.flags & SN_JSPAN_ESCAPED)
-				n = -1;
-		}
-		if (n < 0)
-			continue;
-		char *lay = sn_arena_alloc(&sh->arena, (size_t)n + 1);
-		char *rest = sn_arena_alloc(&sh->arena, pr.len);
-		if (!lay || !rest)
-			goto out;
-		size_t rl = 0;
-		bool dup = false;
-		rest[rl++] = '{';
-		for (int j = 0; j < n && !dup; j++) {
-			bool found;
-			size_t sl = ktab_find(slots, kc, m[j].key.p + 1, m[j].key.len - 2, &found);
-			size_t k = found ? slots[sl] - 1 : SIZE_MAX;
-			if (k == SIZE_MAX) {
-				lay[j] = 0;
-				if (rl > 1)
-					rest[rl++] = ',';
-				/* key, ':' and value are contiguous in a compact object */
-				size_t ml = (size_t)(m[j].val.p + m[j].val.len - m[j].key.p);
-				memcpy(rest + rl, m[j].key.p, ml);
-				rl += ml;
-			} else if (vals[k * nrows].p) {
-				dup = true;
-			} else {
-				lay[j] = (char)(k + 1);
-				vals[k * nrows] = (struct sn_str){m[j].val.p, m[j].val.len};
-			}
-		}
-		if (dup) {
-			/* Not shredded: rest keeps the original text, no values. */
-			for (size_t k = 0; k < sh->nkeys; k++)
-				vals[k * nrows] = (struct sn_str){NULL, 0};
-			continue;
-		}
-		rest[rl++] = '}';
-		sh->rest[i] = (struct sn_str){rest, rl};
-		sh->layout[i] = (struct sn_str){lay, (size_t)n};
+		sh->slots[key_find(sh, sh->keys[k].p, (uint32_t)sh->keys[k].len, &found)] =
+		    (uint32_t)k + 1;
 	}
 	rc = 0;
 out:

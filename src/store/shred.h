@@ -16,21 +16,35 @@ struct sn_shred_member {
 	struct sn_jspan val;
 };
 
-/* The shredding of one part's rows. keys point into the rows' text; rest
- * and layout strings live in arena or point into the rows. */
+/* The shredding of one part: the chosen keys (they point into the rows'
+ * text) and a hash table from a key's name to its index. */
 struct sn_shred {
-	struct sn_arena arena;
 	struct sn_str *keys; /* nkeys chosen keys (contents, no quotes) */
 	size_t nkeys;	     /* 0: the part is not shredded */
-	size_t nrows;
-	struct sn_str *vals;   /* nkeys × nrows raw values (key-major), p == NULL: absent */
-	struct sn_str *rest;   /* nrows residual objects */
-	struct sn_str *layout; /* nrows layouts, p == NULL: row not shredded */
+	uint32_t *slots;     /* key index + 1 by hash of the name */
+};
+
+/* The pieces of the n rows of one granule, split by sn_shred_rows. rest and
+ * layout strings live in arena or point into the rows; values point into the
+ * rows. Reused from granule to granule (one per writer thread). */
+struct sn_shred_gran {
+	struct sn_arena arena;
+	size_t n, cap;
+	struct sn_str *vals;   /* nkeys × n raw values (key-major), p == NULL: absent */
+	struct sn_str *rest;   /* n residual objects */
+	struct sn_str *layout; /* n layouts, p == NULL: row not shredded */
 };
 
 int sn_shred_split(const char *t, size_t len, struct sn_shred_member *m, size_t max);
+/* Chooses the part's keys from a sample of its rows. SN_ERR_NOMEM. */
 int sn_shred_build(struct sn_shred *sh, const struct sn_event_row *const *rows, size_t nrows,
 		   struct sn_err *err);
+/* Splits rows[0..n) (one granule) into g, replacing what g held. Reads sh
+ * only, so threads may split different granules at once. SN_ERR_NOMEM. */
+int sn_shred_rows(const struct sn_shred *sh, const struct sn_event_row *const *rows, size_t n,
+		  struct sn_shred_gran *g);
+void sn_shred_gran_init(struct sn_shred_gran *g);
+void sn_shred_gran_release(struct sn_shred_gran *g);
 void sn_shred_release(struct sn_shred *sh);
 /* Rebuilds one row's object text into out from its pieces. SN_ERR_CORRUPT
  * when they do not fit together. */

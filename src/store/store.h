@@ -129,12 +129,27 @@ enum sn_codec {
 	SN_CODEC_LZ4 = 3,
 };
 
+/* The part writer's worker threads (wpool.c): a fixed pool that shreds a
+ * part's rows and encodes and compresses its column blocks in parallel. The
+ * bytes written are the same with or without a pool, whatever its size. One
+ * pool may be shared by several writers (their jobs take turns). new fails
+ * with SN_ERR_INVALID outside 1..SN_WRITE_POOL_MAX_THREADS threads, or
+ * SN_ERR_NOMEM / SN_ERR_IO; free joins the threads (no job may be running). */
+#define SN_WRITE_POOL_MAX_THREADS 64
+struct sn_write_pool;
+int sn_write_pool_new(struct sn_write_pool **out, unsigned nthreads, struct sn_err *err);
+void sn_write_pool_free(struct sn_write_pool *p);
+
 struct sn_part_write_opts {
 	uint32_t granule_rows;	      /* 0 = SN_PART_GRANULE_ROWS */
 	enum sn_codec codec_override; /* DEFAULT = per-column choice; others force one codec */
 	int zstd_level;		      /* 0 = 1 */
 	bool no_fsync;		      /* tests and benchmarks only: skip fsyncs */
 	bool no_shred;		      /* keep properties as one JSON column */
+	/* NULL: everything on the calling thread. Else the pool's threads shred and
+	 * encode while the caller waits and writes; memory then holds the whole
+	 * compressed part until it is written (about 70 B/row). */
+	struct sn_write_pool *pool;
 };
 
 /* What one written part holds (for the caller's catalogue and stats). */
@@ -151,7 +166,8 @@ struct sn_part_written {
  * temp file is removed and path does not exist. SN_ERR_INVALID if the rows
  * span months or are out of order by (team_id, day, event) — the prefix the
  * sparse index relies on; hash and uuid order are not re-checked — and
- * SN_ERR_IO on a system call failure. O(rows); memory O(granule). */
+ * SN_ERR_IO on a system call failure. O(rows); memory: the compressed part,
+ * plus a granule of scratch per writer thread. opts->pool shares the work. */
 int sn_part_write(const char *path, const struct sn_event_row *const *rows, size_t nrows,
 		  const struct sn_part_write_opts *opts, struct sn_part_written *out,
 		  struct sn_err *err);
@@ -421,6 +437,12 @@ struct sn_store_delete_spec {
 	int64_t team_id;
 	bool by_person;
 	uint8_t person_id[16];
+	/* A data subject (GDPR): rows whose person_id is one of person_ids or
+	 * whose distinct_id is one of distinct_ids; both empty = not asked. */
+	const uint8_t (*person_ids)[16];
+	size_t npersons;
+	const char *const *distinct_ids;
+	size_t ndistinct_ids;
 	const char *event; /* NULL = any */
 	int64_t after_us;  /* INT64_MIN = unbounded */
 	int64_t before_us; /* INT64_MAX = unbounded */

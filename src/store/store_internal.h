@@ -71,9 +71,25 @@ int sn_dec_nulls(const uint8_t *p, size_t len, size_t n, uint8_t *nulls, size_t 
 /* Appends src compressed with codec (NONE, ZSTD, LZ4) to out. */
 int sn_block_compress(enum sn_codec codec, int zstd_level, const void *src, size_t n,
 		      struct sn_buf *out, struct sn_err *err);
+/* The same with a zstd context reused from block to block (one per thread;
+ * NULL: a fresh one each call). new returns NULL when out of memory. */
+struct sn_block_cctx;
+struct sn_block_cctx *sn_block_cctx_new(void);
+void sn_block_cctx_free(struct sn_block_cctx *c);
+int sn_block_compress_ctx(struct sn_block_cctx *cctx, enum sn_codec codec, int zstd_level,
+			  const void *src, size_t n, struct sn_buf *out, struct sn_err *err);
 /* Decompresses exactly usize bytes into dst; anything else is SN_ERR_CORRUPT. */
 int sn_block_decompress(enum sn_codec codec, const void *src, size_t csize, void *dst, size_t usize,
 			struct sn_err *err);
+
+/* ---- the writer's pool (wpool.c) ---- */
+/* Runs fn(ctx, worker, task) for every task in [0, ntasks) on the pool's
+ * threads and returns when all have run; worker < sn_write_pool_threads(p)
+ * names the thread, for per-thread scratch. p == NULL runs them in order on
+ * the calling thread with worker 0. */
+typedef void (*sn_write_pool_fn)(void *ctx, unsigned worker, size_t task);
+void sn_write_pool_run(struct sn_write_pool *p, size_t ntasks, sn_write_pool_fn fn, void *ctx);
+unsigned sn_write_pool_threads(const struct sn_write_pool *p);
 
 /* ---- the part format (part_write.c, part_read.c; drawn in STORAGE.md) ---- */
 #define SN_PART_MAGIC	      "SNOUTPRT"

@@ -750,6 +750,143 @@ static void write_small_part(const char *dir, size_t n, uint32_t granule_rows, e
 		sn_memtable_release(&mt);
 }
 
+/* ---- the writer's pool ------------------------------------------------------------ */
+
+/* Random properties with shreddable keys (some rows without some keys),
+ * rare keys, duplicates, escapes, whitespace and non-objects. */
+static void random_props(char *buf, size_t bufsz, struct sn_str *out)
+{
+	static const char *browsers[] = {"Chrome", "Firefox", "Safari", "\\u00e9dge"};
+	uint64_t shape = rnd() % 100;
+	int n;
+	if (shape == 0)
+		n = snprintf(buf, bufsz, "{ \"$browser\": \"Chrome\" }");
+	else if (shape == 1)
+		n = snprintf(buf, bufsz, "{\"$browser\":\"a\",\"$browser\":\"b\"}");
+	else if (shape == 2)
+		n = snprintf(buf, bufsz, "[1,2,3]");
+	else if (shape == 3)
+		n = snprintf(buf, bufsz, "{\"\\u0024os\":\"Mac\",\"k%u\":1}",
+			     (unsigned)(rnd() % 50));
+	else
+		n = snprintf(
+		    buf, bufsz,
+		    "{\"$browser\":\"%s\",\"$os\":\"os-%u\",\"$current_url\":\"https://x/%u\","
+		    "\"n\":%u%s%s,\"rare%u\":true,\"obj\":{\"a\":[%u]}}",
+		    browsers[rnd() % 4], (unsigned)(rnd() % 7), (unsigned)(rnd() % 5000),
+		    (unsigned)rnd() % 100000, rnd() % 3 ? ",\"$lib\":\"web\"" : "",
+		    rnd() % 5 ? "" : ",\"$session_id\":null", (unsigned)(rnd() % 300),
+		    (unsigned)(rnd() % 9));
+	*out = (struct sn_str){buf, (size_t)n};
+}
+
+/* The pool changes who encodes, never what: a flush with no pool, with one
+ * thread and with several writes the same bytes, and they read back as the
+ * rows that went in. */
+static void test_parallel_writer_bytes(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	struct sn_err err = {0};
+	struct sn_memtable mt;
+	size_t n = 30000;
+	char(*bufs)[512] = calloc(n, sizeof(*bufs));
+	char(*pbufs)[512] = calloc(n, sizeof(*pbufs));
+	assert_non_null(bufs);
+	assert_non_null(pbufs);
+	sn_memtable_init(&mt, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct sn_event_row r;
+		random_row(&r, bufs[i], sizeof(bufs[i]), false);
+		random_props(pbufs[i], sizeof(pbufs[i]), &r.properties);
+		if (rnd() % 10 == 0)
+			r.properties = (struct sn_str){"", 0};
+		assert_int_equal(sn_memtable_append(&mt, &r, &err), 0);
+	}
+	unsigned threads[] = {0, 1, 2, 3};
+	struct sn_part_written *first = NULL;
+	size_t nfirst = 0;
+	for (size_t t = 0; t < SN_ARRAY_LEN(threads); t++) {
+		for (int shred = 0; shred < 2; shred++) {
+			char sub[PATH_MAX + 32];
+			snprintf(sub, sizeof(sub), "%s/t%u_%d", dir, threads[t], shred);
+			assert_int_equal(sn_mkdir_p(sub, &err), 0);
+			struct sn_write_pool *pool = NULL;
+			if (threads[t])
+				assert_int_equal(sn_write_pool_new(&pool, threads[t], &err), 0);
+			struct sn_part_write_opts o = {.granule_rows = 128,
+						       .no_fsync = true,
+						       .no_shred = !shred,
+						       .pool = pool};
+			struct sn_part_written *w = NULL;
+			size_t nw = 0;
+			int rc = sn_memtable_flush(&mt, sub, 5, &o, &w, &nw, &err);
+			if (rc)
+				fail_msg("flush: %s", err.msg);
+			sn_write_pool_free(pool);
+			assert_true(nw >= 3);
+			if (t == 0 && shred == 1) {
+				first = w;
+				nfirst = nw;
+				continue;
+			}
+			if (shred == 1) {
+				assert_int_equal(nw, nfirst);
+				for (size_t k = 0; k < nw; k++) {
+					size_t la, lb;
+					char *a = read_file(first[k].path, &la);
+					char *b = read_file(w[k].path, &lb);
+					assert_int_equal(la, lb);
+					assert_memory_equal(a, b, la);
+					free(a);
+					free(b);
+				}
+			}
+			/* Round trip: every part's properties and ids read back. */
+			size_t row = 0;
+			for (size_t k = 0; k < nw; k++) {
+				struct sn_part *p = NULL;
+				struct sn_arena arena;
+				struct sn_colvec props, uuids, sess;
+				assert_int_equal(sn_part_open(w[k].path, &p, &err), 0);
+				if (shred)
+					assert_true(sn_part_find_column(p, "p:$browser") >= 0);
+				sn_arena_init(&arena, 256u << 20);
+				size_t ng = sn_part_ngranules(p);
+				assert_int_equal(
+				    sn_part_read_properties(p, 0, ng, &arena, &props, &err), 0);
+				assert_int_equal(
+				    sn_part_read_named(p, "uuid", 0, ng, &arena, &uuids, &err), 0);
+				assert_int_equal(sn_part_read_named(p, "$session_id", 0, ng, &arena,
+								    &sess, &err),
+						 0);
+				for (size_t i = 0; i < props.nrows; i++, row++) {
+					const struct sn_event_row *r =
+					    sn_memtable_sorted_row(&mt, row);
+					assert_true(str_eq(props.str[i], r->properties));
+					assert_memory_equal(uuids.uuid[i].b, r->uuid, 16);
+					assert_int_equal(sess.nulls && sess.nulls[i],
+							 r->session_id.p == NULL);
+				}
+				sn_arena_release(&arena);
+				sn_part_unref(p);
+			}
+			assert_int_equal(row, n);
+			free(w);
+		}
+	}
+	free(first);
+	/* Outside 1..SN_WRITE_POOL_MAX_THREADS is refused. */
+	struct sn_write_pool *bad = NULL;
+	assert_int_equal(sn_write_pool_new(&bad, 0, &err), SN_ERR_INVALID);
+	assert_null(bad);
+	sn_memtable_release(&mt);
+	free(bufs);
+	free(pbufs);
+	sn_test_rm_rf(dir);
+}
+
 /* Opens path and reads every column: the first error, or 0. */
 static int open_and_read_all(const char *path, struct sn_err *err)
 {
@@ -1985,6 +2122,7 @@ int main(void)
 	    cmocka_unit_test(test_delete_crash_points),
 	    cmocka_unit_test(test_ttl),
 	    cmocka_unit_test(test_merger_thread),
+	    cmocka_unit_test(test_parallel_writer_bytes),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
