@@ -523,7 +523,10 @@ static int cmd_wal(int argc, char **argv)
 		nrec++;
 		nbytes += e.len;
 		end = e.end_lsn;
-		if (argv[0][0] == 'd')
+		if (argv[0][0] == 'd' && e.type == SN_WAL_SCRUBBED) /* erased: zeros */
+			printf("{\"lsn\":%llu,\"type\":%u,\"record\":null}\n",
+			       (unsigned long long)e.lsn, e.type);
+		else if (argv[0][0] == 'd')
 			printf("{\"lsn\":%llu,\"type\":%u,\"record\":%.*s}\n",
 			       (unsigned long long)e.lsn, e.type, (int)e.len, e.data);
 	}

@@ -5,6 +5,9 @@
  *   GET  /api/projects/:id/persons/:uuid/                 one person
  *   POST /api/projects/:id/persons/:uuid/update_property/ {"key", "value"}   → 202
  *   POST /api/projects/:id/persons/:uuid/delete_property/ {"$unset": "key"}  → 201
+ *   DELETE /api/projects/:id/persons/:uuid/[?delete_events=true]             → 204
+ *   POST /api/projects/:id/persons/bulk_delete/ {"ids"|"distinct_ids", "delete_events"} → 202
+ *   POST /api/projects/:id/persons/:uuid/split/ [{"main_distinct_id"}]        → 201
  *
  * (and the same under /api/environments/:id/). Authentication is auth.c's:
  * a personal API key whose user belongs to the project's organization. A
@@ -31,6 +34,29 @@
  * is_set, is_not_set). count is the number of results on this page (PostHog
  * omits a total too for large teams).
  *
+ * Deletion (GDPR) is the one write that does not go through the WAL; it
+ * must reach every copy of the person's data, so it runs in order:
+ *
+ *   1. wait until ingestion has consumed and committed every record
+ *      appended before the request (WAL checkpoint >= head): events in
+ *      flight would otherwise re-create the person after step 2;
+ *   2. sn_persons_delete: the person store rows, in their own transaction,
+ *      and the ids its events may carry (its own, merged persons', its
+ *      distinct ids); the ingest cache drops the person;
+ *   with delete_events:
+ *   3. wait once more for the checkpoint to pass the head: events ingested
+ *      between 1 and 2 were stamped with the old person and are flushed;
+ *   4. sn_store_delete by those person ids or distinct ids: parts are
+ *      rewritten and the old files unlinked before it returns;
+ *   5. sn_wal_scrub: consumed WAL records of those distinct ids, in the
+ *      segments wal_keep_size retains and in the current one, are zeroed.
+ *
+ * Events of the distinct ids that arrive while this runs may be deleted
+ * too; those that arrive after it create a new person (PostHog does the
+ * same). Deletions are serialised by a mutex; each costs two store flushes
+ * (forced with sn_ingest_sync) plus a rewrite of the parts holding the
+ * person's events and a read of the retained WAL.
+ *
  * Routes: /api/projects/<id>/persons... and the /api/environments/ twin
  * (one-segment wildcards in the router), so other APIs under the same
  * prefix never see these requests and vice versa.
@@ -38,27 +64,36 @@
 #include "api.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/auth.h"
 #include "http/http.h"
+#include "ingest/ingest.h"
 #include "persons/persons.h"
+#include "store/store.h"
 #include "wal/wal.h"
 
-#define LIST_DEFAULT 100
-#define BODY_MAX     (64u << 10)
-#define ANSWER_MAX   ((size_t)64 << 20)
+#define LIST_DEFAULT	100
+#define BODY_MAX	(64u << 10)
+#define ANSWER_MAX	((size_t)64 << 20)
+#define BULK_MAX	1000  /* ids of one bulk_delete, as PostHog */
+#define CONSUME_WAIT_MS 60000 /* how long a deletion waits for ingestion */
 struct sn_persons_api {
 	struct sn_meta *meta;
 	struct sn_persons *persons;
 	struct sn_wal *wal;
+	char data_dir[1024];	   /* "" until sn_persons_api_use_ingest */
+	struct sn_ingest *ingest;  /* NULL: wait for flush_age instead of asking */
+	pthread_mutex_t delete_mu; /* one deletion at a time */
 };
 
 /* ---- paths ------------------------------------------------------------------------ */
 
-enum what { W_NONE, W_LIST, W_ITEM, W_UPDATE, W_DELETE };
+enum what { W_NONE, W_LIST, W_ITEM, W_UPDATE, W_DELETE, W_BULK_DELETE, W_SPLIT };
 
 struct target {
 	enum what what;
@@ -88,6 +123,10 @@ static struct target parse_path(const char *path)
 	}
 	if (*p++ != '/')
 		return t;
+	if (!strcmp(p, "bulk_delete") || !strcmp(p, "bulk_delete/")) {
+		t.what = W_BULK_DELETE;
+		return t;
+	}
 	const char *slash = strchr(p, '/');
 	size_t n = slash ? (size_t)(slash - p) : strlen(p);
 	if (n == 0 || n >= sizeof(t.uuid))
@@ -101,6 +140,8 @@ static struct target parse_path(const char *path)
 		t.what = W_UPDATE;
 	else if (!strcmp(rest, "/delete_property") || !strcmp(rest, "/delete_property/"))
 		t.what = W_DELETE;
+	else if (!strcmp(rest, "/split") || !strcmp(rest, "/split/"))
+		t.what = W_SPLIT;
 	return t;
 }
 
@@ -476,19 +517,283 @@ static void delete_property(struct sn_persons_api *api, struct sn_http_request *
 	json_object_put(props);
 }
 
+/* ---- deleting persons (GDPR): the steps in the header comment ---------------------------- */
+
+/* Waits until ingestion has committed everything appended so far: asks the
+ * worker to flush now when it can (sn_ingest_sync), then checks the WAL
+ * checkpoint, which is what the later steps rely on. */
+static int wait_consumed(struct sn_persons_api *api, struct sn_err *err)
+{
+	struct sn_wal_stats st;
+	sn_wal_get_stats(api->wal, &st);
+	uint64_t target = st.head_lsn;
+	if (api->ingest && target > st.checkpoint_lsn)
+		(void)sn_ingest_sync(api->ingest, CONSUME_WAIT_MS); /* the loop below decides */
+	uint64_t deadline = sn_mono_ns() + (uint64_t)CONSUME_WAIT_MS * 1000000u;
+	for (;;) {
+		sn_wal_get_stats(api->wal, &st);
+		if (st.checkpoint_lsn >= target)
+			return 0;
+		if (!sn_wal_writable(api->wal))
+			return sn_err_set(err, SN_ERR_CLOSED, "the WAL is not writable");
+		if (sn_mono_ns() > deadline)
+			return sn_err_set(err, SN_ERR_CLOSED,
+					  "ingestion did not catch up within %d s; retry",
+					  CONSUME_WAIT_MS / 1000);
+		usleep(10000);
+	}
+}
+
+struct scrub_ctx {
+	int64_t team_id;
+	const struct sn_persons_deleted *d;
+	bool always_parse; /* a distinct id JSON may escape: memmem cannot rule out */
+	uint64_t parsed;
+};
+
+static bool plain_id(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || *s == '/' ||
+		    (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
+/* A WAL event record of one of the deleted distinct ids (capture's record:
+ * top-level team_id and distinct_id). */
+static bool scrub_match(void *arg, const struct sn_wal_entry *e)
+{
+	struct scrub_ctx *c = arg;
+	if (e->type != SN_WAL_EVENT)
+		return false;
+	bool maybe = c->always_parse;
+	for (size_t i = 0; i < c->d->ndistinct_ids && !maybe; i++)
+		maybe = memmem(e->data, e->len, c->d->distinct_ids[i],
+			       strlen(c->d->distinct_ids[i])) != NULL;
+	if (!maybe)
+		return false;
+	struct json_object *o = NULL;
+	struct sn_err err = {0};
+	c->parsed++;
+	if (sn_json_parse(e->data, e->len, &o, &err))
+		return false;
+	bool hit = false;
+	struct json_object *team = sn_json_get(o, "team_id");
+	const char *did = sn_json_str(sn_json_get(o, "distinct_id"), NULL);
+	if (did && json_object_is_type(team, json_type_int) &&
+	    json_object_get_int64(team) == c->team_id)
+		for (size_t i = 0; i < c->d->ndistinct_ids && !hit; i++)
+			hit = !strcmp(did, c->d->distinct_ids[i]);
+	json_object_put(o);
+	return hit;
+}
+
+/* Steps 3-5: the person's events in parts and in the retained WAL. */
+static int delete_events(struct sn_persons_api *api, int64_t team_id,
+			 const struct sn_persons_deleted *d, struct sn_err *err)
+{
+	char dir[1200];
+	struct sn_store *st = NULL;
+	struct sn_store_delete_result res = {0};
+	uint8_t(*ids)[16] = calloc(d->npersons + 1, 16);
+	int rc;
+	if (!ids)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	size_t nids = 0;
+	for (size_t i = 0; i < d->npersons; i++) {
+		struct sn_uuid u;
+		if (sn_uuid_parse(d->person_ids[i], 36, &u) == 0)
+			memcpy(ids[nids++], u.b, 16); /* never a zero id: that is "no person" */
+	}
+	if ((rc = wait_consumed(api, err)))
+		goto out;
+	snprintf(dir, sizeof(dir), "%s/store", api->data_dir);
+	struct sn_store_opts so = {.merge_min_parts = UINT32_MAX};
+	struct sn_store_delete_spec spec = {.team_id = team_id,
+					    .person_ids = (const uint8_t(*)[16])ids,
+					    .npersons = nids,
+					    .distinct_ids = (const char *const *)d->distinct_ids,
+					    .ndistinct_ids = d->ndistinct_ids,
+					    .after_us = INT64_MIN,
+					    .before_us = INT64_MAX};
+	if ((rc = sn_store_open(dir, &so, &st, err)) ||
+	    (rc = sn_store_delete(st, &spec, &res, err)))
+		goto out;
+	struct scrub_ctx sc = {.team_id = team_id, .d = d};
+	for (size_t i = 0; i < d->ndistinct_ids; i++)
+		sc.always_parse = sc.always_parse || !plain_id(d->distinct_ids[i]);
+	uint64_t scrubbed = 0;
+	snprintf(dir, sizeof(dir), "%s/wal", api->data_dir);
+	if ((rc = sn_wal_scrub(dir, UINT64_MAX, scrub_match, &sc, &scrubbed, err)))
+		goto out;
+	sn_log_info("persons: deleted the events of %s (team %lld): %llu row(s) from %llu "
+		    "part(s), %llu WAL record(s) erased",
+		    d->person_ids[0], (long long)team_id, (unsigned long long)res.rows_deleted,
+		    (unsigned long long)(res.parts_rewritten + res.parts_dropped),
+		    (unsigned long long)scrubbed);
+out:
+	sn_store_close(st);
+	free(ids);
+	return rc;
+}
+
+/* Deletes one person (steps 1-5). SN_ERR_NOT_FOUND when the team has none. */
+static int delete_person(struct sn_persons_api *api, int64_t team_id, const char *uuid,
+			 bool with_events, struct sn_err *err)
+{
+	struct sn_person p = {0};
+	struct sn_persons_deleted d = {0};
+	int rc = sn_persons_get(api->persons, team_id, uuid, &p, err);
+	sn_person_release(&p);
+	if (rc)
+		return rc;
+	if (with_events && (!api->wal || !api->data_dir[0]))
+		return sn_err_set(err, SN_ERR_CLOSED, "ingestion is not running");
+	pthread_mutex_lock(&api->delete_mu);
+	if (api->wal && (rc = wait_consumed(api, err)))
+		goto out;
+	if ((rc = sn_persons_delete(api->persons, team_id, uuid, &d, err)))
+		goto out;
+	sn_log_info("persons: deleted person %s (team %lld) with %zu distinct id(s), %zu merged "
+		    "person(s)",
+		    uuid, (long long)team_id, d.ndistinct_ids, d.npersons - 1);
+	if (with_events)
+		rc = delete_events(api, team_id, &d, err);
+out:
+	pthread_mutex_unlock(&api->delete_mu);
+	sn_persons_deleted_release(&d);
+	return rc;
+}
+
+static bool query_true(struct sn_http_request *req, const char *name)
+{
+	const char *v = sn_http_query(req, name);
+	return v && (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1"));
+}
+
+static void delete_error(struct sn_http_request *req, int rc, const struct sn_err *err)
+{
+	if (rc == SN_ERR_NOT_FOUND)
+		not_found(req);
+	else if (rc == SN_ERR_CLOSED)
+		sn_http_reply_error(req, 503, "server_error", "unavailable", err->msg, NULL);
+	else
+		store_error(req, err);
+}
+
+static void delete_one(struct sn_persons_api *api, struct sn_http_request *req,
+		       const struct target *t)
+{
+	struct sn_err err = {0};
+	int rc = delete_person(api, t->team_id, t->uuid, query_true(req, "delete_events"), &err);
+	if (rc)
+		delete_error(req, rc, &err);
+	else
+		sn_http_reply(req, 204, NULL, NULL, 0);
+}
+
+/* POST .../persons/bulk_delete/ {"ids": [uuid...]} or {"distinct_ids": [...]},
+ * "delete_events" in the body or the query. Unknown ids are skipped. */
+static void bulk_delete(struct sn_persons_api *api, struct sn_http_request *req,
+			const struct target *t, struct json_object *body)
+{
+	struct sn_err err = {0};
+	struct json_object *ids = sn_json_get(body, "ids"),
+			   *dids = sn_json_get(body, "distinct_ids");
+	struct json_object *de = sn_json_get(body, "delete_events");
+	bool with_events =
+	    query_true(req, "delete_events") ||
+	    (json_object_is_type(de, json_type_boolean) && json_object_get_boolean(de));
+	size_t nids = json_object_is_type(ids, json_type_array) ? json_object_array_length(ids) : 0;
+	size_t ndids =
+	    json_object_is_type(dids, json_type_array) ? json_object_array_length(dids) : 0;
+	if ((!nids && !ndids) || nids + ndids > BULK_MAX) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+				    "ids or distinct_ids must be a list of 1 to 1000 ids", "ids");
+		return;
+	}
+	for (size_t i = 0; i < nids + ndids; i++) {
+		struct json_object *v =
+		    json_object_array_get_idx(i < nids ? ids : dids, i < nids ? i : i - nids);
+		const char *id = sn_json_str(v, NULL);
+		if (!id)
+			continue;
+		char uuid[37];
+		snprintf(uuid, sizeof(uuid), "%s", id);
+		if (i >= nids) {
+			struct sn_person p = {0};
+			int rc =
+			    sn_persons_get_by_distinct_id(api->persons, t->team_id, id, &p, &err);
+			snprintf(uuid, sizeof(uuid), "%s", p.uuid);
+			sn_person_release(&p);
+			if (rc == SN_ERR_NOT_FOUND)
+				continue;
+			if (rc) {
+				delete_error(req, rc, &err);
+				return;
+			}
+		}
+		int rc = delete_person(api, t->team_id, uuid, with_events, &err);
+		if (rc && rc != SN_ERR_NOT_FOUND) {
+			delete_error(req, rc, &err);
+			return;
+		}
+	}
+	sn_http_reply(req, 202, "application/json", "{}", 2);
+}
+
+/* POST .../persons/:uuid/split/ [{"main_distinct_id": "..."}]: PostHog answers
+ * 201 {"success": true}. Waits for ingestion like a deletion, so events
+ * already accepted are applied to the person before it is split. */
+static void split(struct sn_persons_api *api, struct sn_http_request *req, const struct target *t,
+		  struct json_object *body)
+{
+	struct sn_err err = {0};
+	struct json_object *m = sn_json_get(body, "main_distinct_id");
+	const char *main_did = sn_json_str(m, NULL);
+	if (m && !main_did && !json_object_is_type(m, json_type_null)) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+				    "main_distinct_id must be a string", "main_distinct_id");
+		return;
+	}
+	size_t n = 0;
+	pthread_mutex_lock(&api->delete_mu);
+	int rc = api->wal ? wait_consumed(api, &err) : 0;
+	if (!rc)
+		rc = sn_persons_split(api->persons, t->team_id, t->uuid, main_did, &n, &err);
+	pthread_mutex_unlock(&api->delete_mu);
+	if (rc == SN_ERR_INVALID) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input", err.msg,
+				    "main_distinct_id");
+		return;
+	}
+	if (rc) {
+		delete_error(req, rc, &err);
+		return;
+	}
+	sn_log_info("persons: split %s (team %lld) into %zu new person(s)", t->uuid,
+		    (long long)t->team_id, n);
+	sn_http_reply(req, 201, "application/json", "{\"success\":true}", 16);
+}
+
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
 static void persons_handler(struct sn_persons_api *api, struct sn_http_request *req,
 			    const struct target *t)
 {
 	enum sn_http_method m = sn_http_method(req);
-	bool post = t->what == W_UPDATE || t->what == W_DELETE;
-	sn_http_cors(req, post ? "POST, OPTIONS" : "GET, OPTIONS");
+	bool post = t->what == W_UPDATE || t->what == W_DELETE || t->what == W_BULK_DELETE ||
+		    t->what == W_SPLIT;
+	bool del = t->what == W_ITEM && m == SN_DELETE;
+	sn_http_cors(req, post		      ? "POST, OPTIONS"
+			  : t->what == W_ITEM ? "GET, DELETE, OPTIONS"
+					      : "GET, OPTIONS");
 	if (m == SN_OPTIONS) {
 		sn_http_reply(req, 200, NULL, NULL, 0);
 		return;
 	}
-	if ((post && m != SN_POST) || (!post && m != SN_GET && m != SN_HEAD)) {
+	if ((post && m != SN_POST) || (!post && !del && m != SN_GET && m != SN_HEAD)) {
 		sn_http_reply_error(req, 405, "invalid_request", "method_not_allowed",
 				    "Method not allowed on this path.", NULL);
 		return;
@@ -504,6 +809,10 @@ static void persons_handler(struct sn_persons_api *api, struct sn_http_request *
 		list(api, req, t);
 		return;
 	}
+	if (del) {
+		delete_one(api, req, t);
+		return;
+	}
 	if (t->what == W_ITEM) {
 		get_one(api, req, t);
 		return;
@@ -516,8 +825,10 @@ static void persons_handler(struct sn_persons_api *api, struct sn_http_request *
 				    "the body is too large", NULL);
 		return;
 	}
-	if (!b || !b->len || sn_json_parse(b->data, b->len, &body, &err) ||
-	    !json_object_is_type(body, json_type_object)) {
+	if (t->what == W_SPLIT && (!b || !b->len))
+		body = json_object_new_object(); /* the body is optional */
+	else if (!b || !b->len || sn_json_parse(b->data, b->len, &body, &err) ||
+		 !json_object_is_type(body, json_type_object)) {
 		sn_http_reply_error(req, 400, "validation_error", "parse_error",
 				    "the body must be a JSON object", NULL);
 		json_object_put(body);
@@ -525,6 +836,10 @@ static void persons_handler(struct sn_persons_api *api, struct sn_http_request *
 	}
 	if (t->what == W_UPDATE)
 		update_property(api, req, t, body);
+	else if (t->what == W_BULK_DELETE)
+		bulk_delete(api, req, t, body);
+	else if (t->what == W_SPLIT)
+		split(api, req, t, body);
 	else
 		delete_property(api, req, t, body);
 	json_object_put(body);
@@ -552,18 +867,29 @@ int sn_persons_api_new(struct sn_persons_api **out, struct sn_meta *meta,
 	a->meta = meta;
 	a->persons = persons;
 	a->wal = wal;
+	pthread_mutex_init(&a->delete_mu, NULL);
 	*out = a;
 	return 0;
 }
 
+void sn_persons_api_use_ingest(struct sn_persons_api *a, const char *data_dir,
+			       struct sn_ingest *ingest)
+{
+	snprintf(a->data_dir, sizeof(a->data_dir), "%s", data_dir);
+	a->ingest = ingest;
+}
+
 void sn_persons_api_free(struct sn_persons_api *a)
 {
+	if (!a)
+		return;
+	pthread_mutex_destroy(&a->delete_mu);
 	free(a);
 }
 
 size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t max)
 {
-	const unsigned m = SN_GET | SN_HEAD | SN_POST | SN_OPTIONS;
+	const unsigned m = SN_GET | SN_HEAD | SN_POST | SN_DELETE | SN_OPTIONS;
 	const struct sn_http_route all[] = {
 	    {"persons", m, "/api/projects/*/persons*", BODY_MAX, route_handler, a},
 	    {"persons", m, "/api/environments/*/persons*", BODY_MAX, route_handler, a},

@@ -83,7 +83,8 @@ struct sn_ingest_identity {
 	struct sn_pcache *cache;
 	struct sn_buf scratch; /* decoded strings of the current event */
 	char groups[SN_STORE_GROUPS][SN_GROUP_KEY_MAX + 1];
-	size_t dirty_max; /* flush deferred values past this many dirty persons */
+	size_t dirty_max;    /* flush deferred values past this many dirty persons */
+	uint64_t generation; /* sn_persons_generation the cache was built under */
 	uint64_t fast, slow, readonly, dropped, deferred, person_writes;
 };
 
@@ -178,6 +179,7 @@ int sn_ingest_identity_new(struct sn_ingest_identity **out, struct sn_persons *p
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
 	id->persons = persons;
 	id->dirty_max = (cache_entries ? cache_entries : 256u * 1024) / 2;
+	id->generation = sn_persons_generation(persons);
 	sn_buf_init(&id->scratch, 64u << 20);
 	int rc = sn_pcache_new(&id->cache, cache_entries, err);
 	if (rc) {
@@ -762,6 +764,18 @@ int sn_ingest_identity_event(struct sn_ingest_identity *id, const struct sn_inge
 		return 0; /* capture never writes one; keep the event, personless */
 	if (!apply)
 		return readonly(id, f, row, drop, err);
+	uint64_t gen = sn_persons_generation(id->persons);
+	if (gen != id->generation) {
+		/* A person was deleted: its distinct ids must not be trusted.
+		 * Deferred values go first (a deleted person's are no-ops). */
+		int rc = 0;
+		if (sn_pcache_ndirty(id->cache) &&
+		    ((rc = sn_persons_batch_begin(id->persons, err)) ||
+		     (rc = sn_ingest_identity_flush_pending(id, err))))
+			return rc;
+		sn_pcache_clear(id->cache);
+		id->generation = gen;
+	}
 	if (sn_pcache_ndirty(id->cache) >= id->dirty_max) {
 		int rc = sn_persons_batch_begin(id->persons, err);
 		if (rc || (rc = sn_ingest_identity_flush_pending(id, err)))

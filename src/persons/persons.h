@@ -317,6 +317,57 @@ int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uui
 			  const char *const *keys, const char *const *values, size_t n, bool *found,
 			  struct sn_err *err);
 
+/* ---- deleting persons (delete.c) ------------------------------------------ */
+
+/*
+ * What a deletion removed, for the caller that deletes the person's events
+ * too: the person's id and the ids of every person merged into it (the
+ * person_id values its events may carry), and its distinct ids.
+ */
+#define SN_PERSONS_DELETE_IDS_MAX 100000 /* distinct ids + merged persons of one person */
+struct sn_persons_deleted {
+	char (*person_ids)[37]; /* [0] is the deleted person */
+	size_t npersons;
+	char **distinct_ids;
+	size_t ndistinct_ids;
+};
+void sn_persons_deleted_release(struct sn_persons_deleted *d);
+
+/*
+ * Deletes a person for good (PostHog's DELETE /persons/:id/): the person
+ * row, its distinct ids, the overrides of persons merged into it, its and
+ * their feature-flag hash-key overrides, and the personless-id rows of its
+ * distinct ids. Waits until no ingest batch is open (at most a store flush)
+ * and commits in its own transaction (fsynced); then truncates SQLite's own
+ * -wal file, so with secure_delete the data is gone from the files. Bumps
+ * sn_persons_generation. A later event of one of the distinct ids creates
+ * a new person. SN_ERR_NOT_FOUND when the team has no such person (also a
+ * merged-away id); SN_ERR_TOO_BIG beyond SN_PERSONS_DELETE_IDS_MAX ids.
+ * out (may be NULL) is filled on success; release it.
+ */
+int sn_persons_delete(struct sn_persons *p, int64_t team_id, const char *uuid,
+		      struct sn_persons_deleted *out, struct sn_err *err);
+
+/*
+ * Splits a person (PostHog's POST /persons/:id/split/): every distinct id
+ * but main_distinct_id (NULL or "": the oldest) moves to a new person of
+ * its own with empty properties, whose id is sn_persons_uuid_for the
+ * distinct id (a fresh UUIDv7 if a person already has that id); an override
+ * from that id is removed, so events stamped with it belong to the new
+ * person. Other stored events keep their person. Same waiting and
+ * transaction as sn_persons_delete; bumps the generation. *nsplit (may be
+ * NULL) gets the number of new persons. SN_ERR_NOT_FOUND for no such
+ * person, SN_ERR_INVALID when main_distinct_id is not one of its ids.
+ */
+int sn_persons_split(struct sn_persons *p, int64_t team_id, const char *uuid,
+		     const char *main_distinct_id, size_t *nsplit, struct sn_err *err);
+
+/* Bumped by every sn_persons_delete and sn_persons_split. The ingest worker compares it before
+ * each event and drops its distinct-id cache when it moved, so no event is
+ * stamped from a cached entry of a deleted person afterwards. One atomic
+ * load. */
+uint64_t sn_persons_generation(struct sn_persons *p);
+
 /* ---- feature flags: group types and hash-key overrides (flagkeys.c) ------ */
 
 /* Calls fn(ctx, index, group_type) for each group type of the team, by

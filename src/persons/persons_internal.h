@@ -32,6 +32,14 @@ void sn_pstore_unlock(struct sn_persons *p);
 /* The connection, for backend files other than sqlite.c (flagkeys.c). Use
  * only with the lock held. */
 struct sqlite3 *sn_pstore_db(struct sn_persons *p);
+/* For deletions (delete.c): takes the lock once no ingest batch is open
+ * (waiting for the worker to commit it; the worker's next batch waits for
+ * this writer), so the caller's own transaction commits on its own. Pair
+ * with sn_pstore_unlock_idle. */
+void sn_pstore_lock_idle(struct sn_persons *p);
+void sn_pstore_unlock_idle(struct sn_persons *p);
+/* Tells the ingest worker's cache that persons vanished (sn_persons_generation). */
+void sn_pstore_bump_generation(struct sn_persons *p);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. rollback never fails (it logs). */
 int sn_pstore_begin(struct sn_persons *p, struct sn_err *err);
 int sn_pstore_commit(struct sn_persons *p, struct sn_err *err);

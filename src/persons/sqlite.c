@@ -34,6 +34,13 @@
  * is committed with it; today every person write comes from ingestion (the
  * API writes persons by appending events to the WAL).
  *
+ * Deletions (delete.c) are the one write that does not come through
+ * ingestion: they wait for the open batch to commit (p->idle, under mu)
+ * and then run in their own transaction, which the next sn_persons_batch_begin
+ * waits for (writers_waiting), so a steady event stream cannot starve them.
+ * secure_delete is on so deleted rows are overwritten in their pages, not
+ * left in free space (docs/PERSONS.md, "Deleting persons").
+ *
  * Errors: SQLite result codes map to SN_ERR_* as in meta (UNIQUE →
  * SN_ERR_EXISTS, I/O and locking → SN_ERR_IO, damage → SN_ERR_CORRUPT).
  *
@@ -46,6 +53,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,8 +161,11 @@ struct sn_persons {
 	sqlite3 *db;
 	sqlite3_stmt *st[NSTMT];
 	int code_version;
-	struct sn_buf json; /* serialisation scratch, under mu */
-	bool batch;	    /* an ingest batch transaction is open (under mu) */
+	struct sn_buf json;	     /* serialisation scratch, under mu */
+	bool batch;		     /* an ingest batch transaction is open (under mu) */
+	pthread_cond_t idle;	     /* signalled when a batch or a deletion ends (with mu) */
+	unsigned writers_waiting;    /* deletions waiting for the batch to end (under mu) */
+	_Atomic uint64_t generation; /* bumped by every deletion */
 	sqlite3_stmt *set_values[SN_PERSONS_SET_MAX + 1]; /* by key count, prepared on use */
 };
 
@@ -219,6 +230,31 @@ void sn_pstore_unlock(struct sn_persons *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
+void sn_pstore_lock_idle(struct sn_persons *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->writers_waiting++;
+	while (p->batch && !sqlite3_get_autocommit(p->db))
+		pthread_cond_wait(&p->idle, &p->mu);
+	p->writers_waiting--;
+}
+
+void sn_pstore_unlock_idle(struct sn_persons *p)
+{
+	pthread_cond_broadcast(&p->idle);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void sn_pstore_bump_generation(struct sn_persons *p)
+{
+	atomic_fetch_add(&p->generation, 1);
+}
+
+uint64_t sn_persons_generation(struct sn_persons *p)
+{
+	return atomic_load_explicit(&p->generation, memory_order_acquire);
+}
+
 /* For flagkeys.c, which keeps its statements to itself. */
 sqlite3 *sn_pstore_db(struct sn_persons *p)
 {
@@ -247,6 +283,7 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 	if (!p)
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s", path);
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->idle, NULL);
 	p->code_version = (int)nmigs;
 	sn_buf_init(&p->json, SN_PERSON_PROPS_MAX + 1);
 
@@ -258,8 +295,9 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 	/* A 64 MiB page cache: ingestion reads persons all the time, and the
 	 * default 2 MiB sends most reads to the kernel once a store has a few
 	 * thousand persons. */
-	if (sqlite3_exec(p->db, "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536", NULL, NULL,
-			 NULL) != SQLITE_OK) {
+	if (sqlite3_exec(
+		p->db, "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA secure_delete=ON",
+		NULL, NULL, NULL) != SQLITE_OK) {
 		ret = sn_err_set(err, SN_ERR_IO, "%s: cannot set synchronous=FULL: %s", path,
 				 sqlite3_errmsg(p->db));
 		goto out;
@@ -303,6 +341,7 @@ void sn_persons_close(struct sn_persons *p)
 				    sqlite3_errmsg(p->db));
 	}
 	sn_buf_release(&p->json);
+	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
@@ -365,6 +404,8 @@ int sn_persons_batch_begin(struct sn_persons *p, struct sn_err *err)
 {
 	int ret = 0;
 	sn_pstore_lock(p);
+	while (!p->batch && p->writers_waiting)
+		pthread_cond_wait(&p->idle, &p->mu); /* a deletion goes first */
 	if (!p->batch && (ret = run(p, p->st[ST_BEGIN], err, "starting a batch")) == 0)
 		p->batch = true;
 	sn_pstore_unlock(p);
@@ -398,6 +439,7 @@ int sn_persons_batch_commit(struct sn_persons *p, uint64_t wal_lsn, struct sn_er
 	if ((ret = run(p, p->st[ST_COMMIT], err, "committing a batch")) < 0)
 		goto out;
 	p->batch = false;
+	pthread_cond_broadcast(&p->idle);
 out:
 	sn_pstore_unlock(p);
 	return ret;
@@ -412,6 +454,7 @@ void sn_persons_batch_rollback(struct sn_persons *p)
 			sn_log_error("%s", e.msg);
 	}
 	p->batch = false;
+	pthread_cond_broadcast(&p->idle);
 	sn_pstore_unlock(p);
 }
 

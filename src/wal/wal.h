@@ -29,6 +29,7 @@
 enum sn_wal_type {
 	SN_WAL_EVENT = 1,     /* one normalised analytics event, JSON */
 	SN_WAL_RECORDING = 2, /* one session-recording upload ($snapshot_items), JSON */
+	SN_WAL_SCRUBBED = 3,  /* a consumed record erased in place (sn_wal_scrub): zeros */
 };
 
 struct sn_wal_options {
@@ -125,6 +126,20 @@ int sn_wal_reader_open(struct sn_wal_reader **out, const char *dir, uint64_t fro
  * skipped as at open. */
 int sn_wal_reader_next(struct sn_wal_reader *r, struct sn_wal_entry *e, struct sn_err *err);
 void sn_wal_reader_close(struct sn_wal_reader *r);
+
+/* ---- erasing consumed records (scrub.c) ------------------------------------ */
+
+/* Overwrites, in place, every record below min(below_lsn, the persisted
+ * checkpoint) for which match returns true with a record of the same length
+ * and position of type SN_WAL_SCRUBBED whose payload is zeros, then
+ * fdatasyncs each changed segment. For deletions that must also reach the
+ * segments wal_keep_size retains and the consumed part of the current one.
+ * Safe beside an open writer and readers (they never touch records below
+ * the checkpoint). *scrubbed (may be NULL) gets the count. Reads every
+ * segment below the limit: costs one sequential read of them. */
+int sn_wal_scrub(const char *dir, uint64_t below_lsn,
+		 bool (*match)(void *ctx, const struct sn_wal_entry *e), void *ctx,
+		 uint64_t *scrubbed, struct sn_err *err);
 
 /* Reads the persisted checkpoint of a log directory (0 if none). */
 int sn_wal_read_checkpoint(const char *dir, uint64_t *lsn, struct sn_err *err);

@@ -1282,6 +1282,184 @@ static void test_flag_hash_keys(void **state)
 	assert_true(err.msg[0] != 0);
 }
 
+/* ---- deleting a person ------------------------------------------------------------ */
+
+/* True when the file at path holds needle anywhere in its bytes. */
+static bool file_has(const char *path, const char *needle)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return false;
+	size_t cap = 1 << 20, n = 0, got;
+	char *buf = malloc(cap);
+	while ((got = fread(buf + n, 1, cap - n, fp)) > 0) {
+		n += got;
+		if (n == cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	fclose(fp);
+	bool hit = memmem(buf, n, needle, strlen(needle)) != NULL;
+	free(buf);
+	return hit;
+}
+
+struct del_thread {
+	struct sn_persons *p;
+	const char *uuid;
+	volatile int done;
+	int rc;
+};
+
+static void *del_main(void *arg)
+{
+	struct del_thread *t = arg;
+	struct sn_err err = {0};
+	t->rc = sn_persons_delete(t->p, 1, t->uuid, NULL, &err);
+	t->done = 1;
+	return NULL;
+}
+
+static void test_delete_person(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	char anon_p[37], user_p[37], other_p[37], t2_p[37], r[37];
+	ev(f, 1, "anon", "e", "{\"$set\":{\"secret\":\"GDPRMARK-anon\"}}", T0, anon_p);
+	ev(f, 1, "user", "e", "{\"$set\":{\"email\":\"GDPRMARK-user\"}}", T0 + 1, user_p);
+	ev(f, 1, "user", "$identify", "{\"$anon_distinct_id\":\"anon\"}", T0 + 2, NULL);
+	ev(f, 1, "other", "e", "{\"$set\":{\"email\":\"kept\"}}", T0 + 3, other_p);
+	ev(f, 2, "user", "e", "{\"$set\":{\"email\":\"team2\"}}", T0 + 4, t2_p);
+	const char *ids[] = {"user"}, *keys[] = {"exp"};
+	assert_int_equal(sn_persons_hash_keys_add(f->p, 1, ids, 1, keys, 1, "h", NULL, &err), 0);
+	resolve(f, 1, anon_p, r);
+	assert_string_equal(r, user_p);
+	uint64_t gen = sn_persons_generation(f->p);
+
+	/* A merged-away id or an unknown one is not a person. */
+	assert_int_equal(sn_persons_delete(f->p, 1, anon_p, NULL, &err), SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_persons_delete(f->p, 1, "nope", NULL, &err), SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_persons_delete(f->p, 3, user_p, NULL, &err), SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_persons_generation(f->p), gen);
+
+	struct sn_persons_deleted d = {0};
+	assert_int_equal(sn_persons_delete(f->p, 1, user_p, &d, &err), 0);
+	assert_int_equal(d.npersons, 2);
+	assert_string_equal(d.person_ids[0], user_p);
+	assert_string_equal(d.person_ids[1], anon_p);
+	assert_int_equal(d.ndistinct_ids, 2);
+	assert_string_equal(d.distinct_ids[0], "anon"); /* oldest first */
+	assert_string_equal(d.distinct_ids[1], "user");
+	sn_persons_deleted_release(&d);
+	assert_true(sn_persons_generation(f->p) > gen);
+
+	struct sn_person p;
+	assert_int_equal(sn_persons_get(f->p, 1, user_p, &p, NULL), SN_ERR_NOT_FOUND);
+	assert_true(no_person(f, 1, "user"));
+	assert_true(no_person(f, 1, "anon"));
+	resolve(f, 1, anon_p, r); /* the override went too */
+	assert_string_equal(r, anon_p);
+	assert_string_equal(hk(f, 1, "user", NULL, "exp"), "-");
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM posthog_personoverride"), 0);
+	assert_int_equal(
+	    sql_int(f->path, "SELECT count(*) FROM posthog_persondistinctid WHERE team_id = 1"), 1);
+	/* Others are untouched: another person, the same id in another team. */
+	person_of(f, 1, "other", &p);
+	assert_string_equal(p.uuid, other_p);
+	sn_person_release(&p);
+	person_of(f, 2, "user", &p);
+	assert_string_equal(p.uuid, t2_p);
+	assert_string_equal(prop(&p, "email"), "\"team2\"");
+	sn_person_release(&p);
+	/* Nothing of it is left in the files (secure_delete, -wal truncated). */
+	char wal[PATH_MAX + 8];
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_false(file_has(f->path, "GDPRMARK"));
+	assert_false(file_has(wal, "GDPRMARK"));
+	assert_true(file_has(f->path, "team2")); /* the check can fail */
+
+	/* The id seen again is a new person with nothing of the old one. */
+	char again[37];
+	ev(f, 1, "user", "e", "{}", T0 + 10, again);
+	person_of(f, 1, "user", &p);
+	assert_string_equal(prop(&p, "email"), "");
+	assert_int_equal(count_distinct_ids(f, 1, p.uuid), 1);
+	sn_person_release(&p);
+
+	/* An open ingest batch is committed before the deletion runs, and the
+	 * deletion is its own transaction. */
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	ev(f, 1, "other", "e", "{\"$set\":{\"in_batch\":1}}", T0 + 11, NULL);
+	struct del_thread t = {.p = f->p, .uuid = other_p};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, del_main, &t), 0);
+	usleep(100 * 1000);
+	assert_int_equal(t.done, 0); /* waits for the batch */
+	assert_int_equal(sn_persons_batch_commit(f->p, 42, &err), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(t.rc, 0);
+	assert_true(no_person(f, 1, "other"));
+	uint64_t lsn = 0;
+	assert_int_equal(sn_persons_ingest_lsn(f->p, &lsn, &err), 0);
+	assert_int_equal(lsn, 42);
+	assert_false(sn_persons_batch_is_open(f->p));
+}
+
+static void test_split_person(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	char anon_p[37], user_p[37], r[37];
+	size_t n = 9;
+	ev(f, 1, "anon", "e", "{\"$set\":{\"a\":1}}", T0, anon_p);
+	ev(f, 1, "user", "e", "{\"$set\":{\"u\":1}}", T0 + 1, user_p);
+	ev(f, 1, "user", "$identify", "{\"$anon_distinct_id\":\"anon\"}", T0 + 2, NULL);
+	ev(f, 1, "late", "$create_alias", "{\"alias\":\"user\"}", T0 + 3, NULL);
+	assert_int_equal(count_distinct_ids(f, 1, user_p), 3);
+	assert_int_equal(sn_persons_split(f->p, 1, user_p, "nobody", &n, &err), SN_ERR_INVALID);
+	assert_int_equal(sn_persons_split(f->p, 1, anon_p, NULL, &n, &err), SN_ERR_NOT_FOUND);
+	uint64_t gen = sn_persons_generation(f->p);
+
+	assert_int_equal(sn_persons_split(f->p, 1, user_p, "user", &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_true(sn_persons_generation(f->p) > gen);
+	struct sn_person p;
+	person_of(f, 1, "user", &p);
+	assert_string_equal(p.uuid, user_p); /* the main id keeps the person */
+	assert_string_equal(prop(&p, "u"), "1");
+	assert_int_equal(count_distinct_ids(f, 1, user_p), 1);
+	sn_person_release(&p);
+	/* anon's own id again; events stamped with it are anon's, not user's. */
+	person_of(f, 1, "anon", &p);
+	assert_string_equal(p.uuid, anon_p);
+	assert_string_equal(prop(&p, "a"), "");
+	assert_false(p.is_identified);
+	sn_person_release(&p);
+	resolve(f, 1, anon_p, r);
+	assert_string_equal(r, anon_p);
+	char late_p[37];
+	sn_persons_uuid_for(1, "late", 4, late_p);
+	person_of(f, 1, "late", &p);
+	assert_string_equal(p.uuid, late_p);
+	sn_person_release(&p);
+
+	/* The id that created the person is split off: a fresh id, since the
+	 * person keeps its own. Without main_distinct_id the oldest stays. */
+	char x_p[37];
+	ev(f, 1, "x", "e", "{}", T0 + 4, x_p);
+	ev(f, 1, "x", "$identify", "{\"$anon_distinct_id\":\"y\"}", T0 + 5, NULL);
+	assert_int_equal(sn_persons_split(f->p, 1, x_p, "y", &n, &err), 0);
+	assert_int_equal(n, 1);
+	person_of(f, 1, "y", &p);
+	assert_string_equal(p.uuid, x_p);
+	sn_person_release(&p);
+	person_of(f, 1, "x", &p);
+	assert_string_not_equal(p.uuid, x_p);
+	assert_int_equal(count_distinct_ids(f, 1, p.uuid), 1);
+	sn_person_release(&p);
+	assert_int_equal(sn_persons_split(f->p, 1, x_p, NULL, &n, &err), 0);
+	assert_int_equal(n, 0); /* one distinct id: nothing to split */
+}
+
 int main(void)
 {
 	sn_log_setup(SN_LOG_WARN, false);
@@ -1307,6 +1485,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_sight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batches_and_listing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flag_hash_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_person, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_split_person, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

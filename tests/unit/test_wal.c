@@ -1152,6 +1152,92 @@ static void test_write_failure(void **state)
 	sn_test_rm_rf(dir);
 }
 
+/* ---- scrub: erasing consumed records in place ------------------------------------- */
+
+static bool has_secret(void *ctx, const struct sn_wal_entry *e)
+{
+	(void)ctx;
+	return memmem(e->data, e->len, "SECRET", 6) != NULL;
+}
+
+static void test_scrub(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_wal"), 0);
+	struct sn_wal_options opt = {.dir = dir, .segment_bytes = 4096, .keep_bytes = 1 << 20};
+	struct sn_wal *w = NULL;
+	assert_int_equal(sn_wal_open(&w, &opt, NULL), 0);
+	uint64_t ends[60];
+	char buf[256];
+	for (int i = 0; i < 60; i++) {
+		int n = snprintf(buf, sizeof(buf), "rec-%02d %s %0150d", i,
+				 i % 3 == 0 ? "SECRET" : "public", i);
+		ends[i] = append1(w, SN_WAL_EVENT, buf, (uint32_t)n);
+	}
+	assert_int_equal(sn_wal_wait_durable(w, ends[59]), 0);
+	assert_int_equal(sn_wal_checkpoint(w, ends[39], NULL), 0);
+	assert_true(count_segments(dir) >= 3); /* kept segments + the live one */
+
+	/* Below a given LSN only, and never past the checkpoint. */
+	uint64_t n = 0;
+	struct sn_err err = {0};
+	assert_int_equal(sn_wal_scrub(dir, ends[19], has_secret, NULL, &n, &err), 0);
+	assert_int_equal(n, 7); /* 0, 3, ..., 18 */
+	assert_int_equal(sn_wal_scrub(dir, UINT64_MAX, has_secret, NULL, &n, &err), 0);
+	assert_int_equal(n, 7); /* 21 ... 39; 42 and later are not consumed */
+	assert_int_equal(sn_wal_scrub(dir, UINT64_MAX, has_secret, NULL, &n, &err), 0);
+	assert_int_equal(n, 0);
+
+	/* The writer goes on beside it; every record keeps its place. */
+	uint64_t last = append1(w, SN_WAL_EVENT, "after", 5);
+	assert_int_equal(sn_wal_wait_durable(w, last), 0);
+	struct got_list l = read_all(dir, 0);
+	assert_int_equal(l.n, 61);
+	assert_contiguous(&l);
+	for (int i = 0; i < 60; i++) {
+		assert_int_equal(l.v[i].end_lsn, ends[i]);
+		bool erased = i % 3 == 0 && i < 40;
+		assert_int_equal(l.v[i].type, erased ? SN_WAL_SCRUBBED : SN_WAL_EVENT);
+		if (erased) {
+			for (uint32_t j = 0; j < l.v[i].len; j++)
+				assert_int_equal(l.v[i].data[j], 0);
+		} else {
+			assert_true(strncmp(l.v[i].data, "rec-", 4) == 0);
+		}
+	}
+	got_free(&l);
+	sn_wal_close(w);
+
+	/* Recovery sees valid records, no damage; no file holds the secret
+	 * below the checkpoint. */
+	assert_int_equal(sn_wal_open(&w, &opt, NULL), 0);
+	struct sn_wal_stats st;
+	sn_wal_get_stats(w, &st);
+	assert_int_equal(st.corrupt_bytes, 0);
+	assert_int_equal(st.records_recovered, 21);
+	sn_wal_close(w);
+	uint64_t *bases;
+	size_t nseg;
+	assert_int_equal(sn_wal_list_segments(dir, &bases, &nseg, NULL), 0);
+	size_t secrets = 0;
+	for (size_t s = 0; s < nseg; s++) {
+		char path[PATH_MAX];
+		seg_path(path, dir, bases[s]);
+		FILE *fp = fopen(path, "rb");
+		assert_non_null(fp);
+		static char data[1 << 16];
+		size_t len = fread(data, 1, sizeof(data), fp);
+		fclose(fp);
+		for (const char *p = data; (p = memmem(p, len - (size_t)(p - data), "SECRET", 6));
+		     p++)
+			secrets++;
+	}
+	free(bases);
+	assert_int_equal(secrets, 6); /* 42, 45, ..., 57: not consumed yet */
+	sn_test_rm_rf(dir);
+}
+
 int main(void)
 {
 	sn_log_setup(SN_LOG_ERROR, false);
@@ -1179,6 +1265,7 @@ int main(void)
 	    cmocka_unit_test(test_second_writer_refused),
 	    cmocka_unit_test(test_reader_follows_writer),
 	    cmocka_unit_test(test_write_failure),
+	    cmocka_unit_test(test_scrub),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
