@@ -28,13 +28,12 @@
 #include <string.h>
 
 #include "api/auth.h"
+#include "api/rest.h"
 #include "flags/flags.h"
 #include "http/http.h"
 
-#define LIST_DEFAULT 100
-#define LIST_MAX     1000
-#define ANSWER_MAX   ((size_t)64 << 20)
-#define BODY_MAX     ((size_t)2 << 20)
+#define ANSWER_MAX ((size_t)64 << 20)
+#define BODY_MAX   ((size_t)2 << 20)
 struct sn_flags_rest {
 	struct sn_meta *meta;
 	struct sn_flags_api *flags;
@@ -96,28 +95,6 @@ static struct target parse_path(const char *path)
 
 /* ---- JSON out ------------------------------------------------------------------------- */
 
-static void append_time(struct sn_buf *b, int64_t us)
-{
-	char ts[32];
-	sn_time_format_rfc3339(us, ts);
-	sn_buf_appendf(b, "\"%s\"", ts);
-}
-
-static void append_user(struct sn_meta *m, struct sn_buf *b, int64_t user_id)
-{
-	struct sn_user u;
-	if (user_id <= 0 || sn_meta_user_get(m, user_id, &u, NULL)) {
-		sn_buf_appends(b, "null");
-		return;
-	}
-	sn_buf_appendf(b, "{\"id\":%lld,\"uuid\":\"%s\",\"distinct_id\":\"%s\",\"first_name\":",
-		       (long long)u.id, u.uuid, u.uuid);
-	sn_buf_append_json_str(b, u.first_name, strlen(u.first_name));
-	sn_buf_appends(b, ",\"last_name\":\"\",\"email\":");
-	sn_buf_append_json_str(b, u.email, strlen(u.email));
-	sn_buf_appends(b, ",\"is_email_verified\":true}");
-}
-
 /* PostHog's "simple flag": one condition, no properties, not multivariate. */
 static bool is_simple(struct json_object *filters, struct json_object **rollout)
 {
@@ -147,11 +124,11 @@ static void append_flag(struct sn_meta *m, struct sn_buf *b, const struct sn_fea
 	sn_json_append(b, f->filters);
 	sn_buf_appendf(b, ",\"deleted\":%s,\"active\":%s,\"created_by\":",
 		       f->deleted ? "true" : "false", f->active ? "true" : "false");
-	append_user(m, b, f->created_by);
+	sn_rest_append_user(m, b, f->created_by);
 	sn_buf_appends(b, ",\"created_at\":");
-	append_time(b, f->created_at_us);
+	sn_rest_append_time(b, f->created_at_us);
 	sn_buf_appends(b, ",\"updated_at\":");
-	append_time(b, f->updated_at_us);
+	sn_rest_append_time(b, f->updated_at_us);
 	struct json_object *rollout;
 	bool simple = is_simple(f->filters, &rollout);
 	sn_buf_appendf(b,
@@ -174,56 +151,7 @@ static void append_flag(struct sn_meta *m, struct sn_buf *b, const struct sn_fea
 		       f->active ? "ACTIVE" : "INACTIVE", (long long)f->team_id);
 }
 
-static void reply_buf(struct sn_http_request *req, unsigned status, struct sn_buf *b)
-{
-	sn_http_reply(req, status, "application/json", b->data ? b->data : "", b->len);
-}
-
-static void not_found(struct sn_http_request *req)
-{
-	sn_http_reply_error(req, 404, "invalid_request", "not_found", "Not found.", NULL);
-}
-
-static void reply_verr(struct sn_http_request *req, const struct sn_meta_verr *ve)
-{
-	if (ve->err.code == SN_ERR_NOT_FOUND) {
-		not_found(req);
-		return;
-	}
-	if (ve->err.code == SN_ERR_INVALID || ve->err.code == SN_ERR_EXISTS) {
-		sn_http_reply_error(req, 400, "validation_error",
-				    ve->code[0] ? ve->code : "invalid", ve->err.msg,
-				    ve->attr[0] ? ve->attr : NULL);
-		sn_http_log_field(req, "error", ve->err.msg);
-		return;
-	}
-	sn_http_reply_error(req, 500, "server_error", "error", ve->err.msg, NULL);
-}
-
 /* ---- handlers --------------------------------------------------------------------------- */
-
-static struct json_object *parse_body(struct sn_http_request *req)
-{
-	if (sn_http_body_too_large(req)) {
-		sn_http_reply_error(req, 413, "validation_error", "payload_too_large",
-				    "request body too large", NULL);
-		return NULL;
-	}
-	const struct sn_buf *body = sn_http_body(req);
-	struct json_object *o = NULL;
-	struct sn_err err = {0};
-	if (sn_json_parse(body->data ? body->data : "", body->len, &o, &err)) {
-		sn_http_reply_error(req, 400, "validation_error", "parse_error", err.msg, NULL);
-		return NULL;
-	}
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		sn_http_reply_error(req, 400, "validation_error", "parse_error",
-				    "the body must be a JSON object", NULL);
-		return NULL;
-	}
-	return o;
-}
 
 struct list_ctx {
 	struct sn_meta *meta;
@@ -240,62 +168,20 @@ static int list_one(void *arg, const struct sn_featureflag *f)
 	return 0;
 }
 
-static int64_t query_int(struct sn_http_request *req, const char *name, int64_t dflt)
-{
-	const char *v = sn_http_query(req, name);
-	if (!v || !*v)
-		return dflt;
-	char *end;
-	long long n = strtoll(v, &end, 10);
-	return *end || n < 0 ? dflt : n;
-}
-
-static void page_url(struct sn_buf *b, struct sn_http_request *req, int64_t limit, int64_t offset)
-{
-	const char *host = sn_http_header(req, "Host");
-	struct sn_buf u;
-	sn_buf_init(&u, 4096);
-	sn_buf_appendf(&u, "http://%s%s?limit=%lld&offset=%lld", host ? host : "localhost",
-		       sn_http_path(req), (long long)limit, (long long)offset);
-	sn_buf_append_json_str(b, u.data, u.len);
-	sn_buf_release(&u);
-}
-
 static void list(struct sn_flags_rest *r, struct sn_http_request *req, int64_t team_id)
 {
-	int64_t limit = query_int(req, "limit", LIST_DEFAULT);
-	int64_t offset = query_int(req, "offset", 0);
-	if (limit <= 0 || limit > LIST_MAX)
-		limit = limit <= 0 ? LIST_DEFAULT : LIST_MAX;
-	struct sn_buf b;
-	sn_buf_init(&b, ANSWER_MAX);
+	int64_t limit, offset;
+	sn_rest_page(req, &limit, &offset);
 	struct sn_buf items;
-	sn_buf_init(&items, ANSWER_MAX);
+	sn_buf_init(&items, SN_REST_ANSWER_MAX);
 	struct list_ctx lc = {r->meta, &items, 0};
 	int64_t total = 0;
 	struct sn_err err = {0};
-	if (sn_meta_flag_list(r->meta, team_id, offset, limit, &total, list_one, &lc, &err)) {
+	if (sn_meta_flag_list(r->meta, team_id, offset, limit, &total, list_one, &lc, &err))
 		sn_http_reply_error(req, 500, "server_error", "error", err.msg, NULL);
-		goto out;
-	}
-	sn_buf_appendf(&b, "{\"count\":%lld,\"next\":", (long long)total);
-	if (offset + limit < total)
-		page_url(&b, req, limit, offset + limit);
 	else
-		sn_buf_appends(&b, "null");
-	sn_buf_appends(&b, ",\"previous\":");
-	if (offset > 0)
-		page_url(&b, req, limit, offset > limit ? offset - limit : 0);
-	else
-		sn_buf_appends(&b, "null");
-	sn_buf_appends(&b, ",\"results\":[");
-	if (items.len)
-		sn_buf_append(&b, items.data, items.len);
-	sn_buf_appends(&b, "]}");
-	reply_buf(req, 200, &b);
-out:
+		sn_rest_reply_list(req, total, limit, offset, &items, NULL);
 	sn_buf_release(&items);
-	sn_buf_release(&b);
 }
 
 static void reply_flag(struct sn_flags_rest *r, struct sn_http_request *req, unsigned status,
@@ -304,33 +190,8 @@ static void reply_flag(struct sn_flags_rest *r, struct sn_http_request *req, uns
 	struct sn_buf b;
 	sn_buf_init(&b, ANSWER_MAX);
 	append_flag(r->meta, &b, f);
-	reply_buf(req, status, &b);
+	sn_rest_reply_buf(req, status, &b);
 	sn_buf_release(&b);
-}
-
-struct act_ctx {
-	struct sn_meta *meta;
-	struct sn_buf *b;
-	size_t n;
-};
-
-static int act_one(void *arg, const struct sn_meta_activity *a)
-{
-	struct act_ctx *ac = arg;
-	if (ac->n++)
-		sn_buf_appendc(ac->b, ',');
-	sn_buf_appendf(ac->b, "{\"id\":%lld,\"user\":", (long long)a->id);
-	append_user(ac->meta, ac->b, a->user_id);
-	sn_buf_appends(ac->b, ",\"activity\":");
-	sn_buf_append_json_str(ac->b, a->activity, strlen(a->activity));
-	sn_buf_appends(ac->b, ",\"scope\":\"FeatureFlag\",\"item_id\":");
-	sn_buf_append_json_str(ac->b, a->item_id, strlen(a->item_id));
-	sn_buf_appends(ac->b, ",\"detail\":");
-	sn_buf_appends(ac->b, a->detail);
-	sn_buf_appends(ac->b, ",\"created_at\":");
-	append_time(ac->b, a->created_at_us);
-	sn_buf_appends(ac->b, "}");
-	return 0;
 }
 
 static void activity(struct sn_flags_rest *r, struct sn_http_request *req, int64_t team_id,
@@ -339,22 +200,11 @@ static void activity(struct sn_flags_rest *r, struct sn_http_request *req, int64
 	struct sn_featureflag f;
 	struct sn_err err = {0};
 	if (flag_id <= 0 || sn_meta_flag_get(r->meta, team_id, flag_id, &f, &err)) {
-		not_found(req);
+		sn_rest_not_found(req);
 		return;
 	}
 	sn_featureflag_release(&f);
-	struct sn_buf b;
-	sn_buf_init(&b, ANSWER_MAX);
-	struct act_ctx ac = {r->meta, &b, 0};
-	sn_buf_appends(&b, "{\"results\":[");
-	if (sn_meta_flag_activity(r->meta, team_id, flag_id, query_int(req, "limit", 100), act_one,
-				  &ac, &err)) {
-		sn_http_reply_error(req, 500, "server_error", "error", err.msg, NULL);
-	} else {
-		sn_buf_appends(&b, "],\"next\":null,\"previous\":null}");
-		reply_buf(req, 200, &b);
-	}
-	sn_buf_release(&b);
+	sn_rest_reply_activity(r->meta, req, team_id, "FeatureFlag", flag_id);
 }
 
 static void rest_handler(struct sn_flags_rest *r, struct sn_http_request *req,
@@ -379,10 +229,10 @@ static void rest_handler(struct sn_flags_rest *r, struct sn_http_request *req,
 		if (m == SN_GET) {
 			list(r, req, t->team_id);
 		} else if (m == SN_POST) {
-			if (!(body = parse_body(req)))
+			if (!(body = sn_rest_parse_body(req)))
 				return;
 			if (sn_meta_flag_create(r->meta, t->team_id, user.id, body, &f, &ve)) {
-				reply_verr(req, &ve);
+				sn_rest_reply_verr(req, &ve);
 			} else {
 				reply_flag(r, req, 201, &f);
 				sn_featureflag_release(&f);
@@ -393,30 +243,30 @@ static void rest_handler(struct sn_flags_rest *r, struct sn_http_request *req,
 		break;
 	case W_ITEM:
 		if (t->flag_id <= 0) {
-			not_found(req);
+			sn_rest_not_found(req);
 		} else if (m == SN_GET) {
 			if (sn_meta_flag_get(r->meta, t->team_id, t->flag_id, &f, &err)) {
-				not_found(req);
+				sn_rest_not_found(req);
 			} else {
 				if (f.deleted)
-					not_found(req);
+					sn_rest_not_found(req);
 				else
 					reply_flag(r, req, 200, &f);
 				sn_featureflag_release(&f);
 			}
 		} else if (m == SN_PATCH || m == SN_PUT) {
-			if (!(body = parse_body(req)))
+			if (!(body = sn_rest_parse_body(req)))
 				return;
 			if (sn_meta_flag_update(r->meta, t->team_id, t->flag_id, user.id, body, &f,
 						&ve)) {
-				reply_verr(req, &ve);
+				sn_rest_reply_verr(req, &ve);
 			} else {
 				reply_flag(r, req, 200, &f);
 				sn_featureflag_release(&f);
 			}
 		} else if (m == SN_DELETE) {
 			if (sn_meta_flag_delete(r->meta, t->team_id, t->flag_id, user.id, &err))
-				not_found(req);
+				sn_rest_not_found(req);
 			else
 				sn_http_reply(req, 204, NULL, NULL, 0);
 		} else {
@@ -433,7 +283,7 @@ static void rest_handler(struct sn_flags_rest *r, struct sn_http_request *req,
 			goto not_allowed;
 		sn_flags_definitions_reply(r->flags, req, t->team_id);
 		break;
-	case W_NONE: not_found(req); break;
+	case W_NONE: sn_rest_not_found(req); break;
 	}
 	if (body)
 		json_object_put(body);
@@ -449,7 +299,7 @@ static void route_handler(struct sn_http_request *req, void *ctx)
 {
 	struct target t = parse_path(sn_http_path(req));
 	if (t.what == W_NONE) {
-		not_found(req);
+		sn_rest_not_found(req);
 		return;
 	}
 	rest_handler(ctx, req, &t);

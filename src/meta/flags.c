@@ -1,6 +1,7 @@
 /*
  * flags.c — the feature-flag model of the SQLite metadata backend:
- * posthog_featureflag rows, their validation, the activity log, and the
+ * posthog_featureflag rows, their validation, their activity-log entries
+ * (written through activity.c, shared with the other objects), and the
  * per-team generation counter that caches above meta key on.
  *
  *   REST body ──validate──▶ normalised row ──INSERT/UPDATE──▶ posthog_featureflag
@@ -50,7 +51,6 @@
 #define MAX_GROUPS     1000
 #define MAX_PROPS      1000
 #define MAX_VARIANTS   100
-#define ACTIVITY_MAX   1000
 
 /* ---- generations -------------------------------------------------------------- */
 
@@ -124,21 +124,7 @@ void sn_meta_flags_bump_generation(struct sn_meta *m, int64_t team_id)
 
 /* ---- validation ------------------------------------------------------------------- */
 
-static int verr(struct sn_meta_verr *ve, const char *code, const char *attr, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int verr(struct sn_meta_verr *ve, const char *code, const char *attr, const char *fmt, ...)
-{
-	if (!ve)
-		return SN_ERR_INVALID;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ve->err.msg, sizeof(ve->err.msg), fmt, ap);
-	va_end(ap);
-	ve->err.code = SN_ERR_INVALID;
-	snprintf(ve->code, sizeof(ve->code), "%s", code);
-	snprintf(ve->attr, sizeof(ve->attr), "%s", attr ? attr : "");
-	return SN_ERR_INVALID;
-}
+#define verr sn_meta_verr_set
 
 static const char *const known_ops[] = {
     "exact",
@@ -526,20 +512,8 @@ static int read_flag(sqlite3_stmt *s, struct sn_featureflag *f)
 	return 0;
 }
 
-static int db_err(sqlite3 *db, int rc, struct sn_err *err, const char *what)
-{
-	return sn_err_set(err, sn_sqlite_rc(rc), "metadata database: %s: %s", what,
-			  sqlite3_errmsg(db));
-}
-
-/* Prepares sql; on failure err is set. Caller holds the lock. */
-static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **s, struct sn_err *err)
-{
-	int rc = sqlite3_prepare_v2(db, sql, -1, s, NULL);
-	if (rc != SQLITE_OK)
-		return db_err(db, rc, err, "preparing a flag statement");
-	return 0;
-}
+#define db_err sn_meta_sql_err
+#define prep   sn_meta_sql_prep
 
 /* Filters as stored: an object whose payload values are JSON text strings.
  * Returns a new reference. */
@@ -569,59 +543,20 @@ static struct json_object *normalise_filters(struct json_object *in)
 	return f;
 }
 
-static const char *json_text(struct json_object *o)
-{
-	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						     JSON_C_TO_STRING_NOSLASHESCAPE);
-}
+#define json_text sn_meta_json_text
 
-/* Adds {"type","action","field","before","after"} to changes. Takes
- * ownership of before and after. */
 static void add_change(struct json_object *changes, const char *action, const char *field,
 		       struct json_object *before, struct json_object *after)
 {
-	struct json_object *c = json_object_new_object();
-	json_object_object_add(c, "type", json_object_new_string("FeatureFlag"));
-	json_object_object_add(c, "action", json_object_new_string(action));
-	json_object_object_add(c, "field", field ? json_object_new_string(field) : NULL);
-	json_object_object_add(c, "before", before);
-	json_object_object_add(c, "after", after);
-	json_object_array_add(changes, c);
+	sn_meta_activity_change(changes, "FeatureFlag", action, field, before, after);
 }
 
 static int log_activity(sqlite3 *db, int64_t team_id, int64_t user_id, int64_t flag_id,
 			const char *activity, const char *key, struct json_object *changes,
 			int64_t now, struct sn_err *err)
 {
-	struct json_object *detail = json_object_new_object();
-	json_object_object_add(detail, "name", json_object_new_string(key));
-	json_object_object_add(detail, "changes", changes ? changes : json_object_new_array());
-	json_object_object_add(detail, "trigger", NULL);
-	json_object_object_add(detail, "type", NULL);
-	json_object_object_add(detail, "short_id", NULL);
-	sqlite3_stmt *s = NULL;
-	int ret =
-	    prep(db,
-		 "INSERT INTO posthog_activitylog (team_id, user_id, scope, item_id,"
-		 " activity, detail, created_at) VALUES (?1, ?2, 'FeatureFlag', ?3, ?4, ?5, ?6)",
-		 &s, err);
-	if (ret == 0) {
-		char item[32];
-		snprintf(item, sizeof(item), "%lld", (long long)flag_id);
-		sqlite3_bind_int64(s, 1, team_id);
-		if (user_id > 0)
-			sqlite3_bind_int64(s, 2, user_id);
-		sqlite3_bind_text(s, 3, item, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(s, 4, activity, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 5, json_text(detail), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(s, 6, now);
-		int rc = sqlite3_step(s);
-		if (rc != SQLITE_DONE)
-			ret = db_err(db, rc, err, "writing the activity log");
-	}
-	sqlite3_finalize(s);
-	json_object_put(detail);
-	return ret;
+	return sn_meta_activity_write(db, team_id, user_id, "FeatureFlag", flag_id, activity, key,
+				      changes, now, err);
 }
 
 static int get_locked(sqlite3 *db, int64_t team_id, int64_t id, struct sn_featureflag *out,
@@ -648,24 +583,8 @@ static int get_locked(sqlite3 *db, int64_t team_id, int64_t id, struct sn_featur
 	return ret;
 }
 
-static void begin(sqlite3 *db)
-{
-	sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-}
-
-static int finish(sqlite3 *db, int ret, struct sn_err *err)
-{
-	if (ret == 0) {
-		int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			ret = db_err(db, rc, err, "committing a flag change");
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		}
-	} else {
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	}
-	return ret;
-}
+#define begin  sn_meta_tx_begin
+#define finish sn_meta_tx_end
 
 static void dup_key(struct sn_meta_verr *ve)
 {
@@ -931,54 +850,7 @@ int sn_meta_flag_activity(struct sn_meta *m, int64_t team_id, int64_t flag_id, i
 			  int (*fn)(void *arg, const struct sn_meta_activity *a), void *arg,
 			  struct sn_err *err)
 {
-	if (limit <= 0 || limit > ACTIVITY_MAX)
-		limit = ACTIVITY_MAX;
-	char item[32];
-	snprintf(item, sizeof(item), "%lld", (long long)flag_id);
-	/* Copied out under the lock, handed to fn after it: fn may call meta. */
-	struct row {
-		struct sn_meta_activity a;
-		char *activity, *detail;
-	} *rows = calloc((size_t)limit, sizeof(*rows));
-	if (!rows)
-		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
-	size_t n = 0;
-	sqlite3 *db = sn_meta_sqlite_lock(m);
-	sqlite3_stmt *s = NULL;
-	int ret = prep(db,
-		       "SELECT id, COALESCE(user_id, 0), activity, detail, created_at FROM"
-		       " posthog_activitylog WHERE team_id = ?1 AND scope = 'FeatureFlag' AND"
-		       " item_id = ?2 ORDER BY id DESC LIMIT ?3",
-		       &s, err);
-	if (ret == 0) {
-		sqlite3_bind_int64(s, 1, team_id);
-		sqlite3_bind_text(s, 2, item, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, limit);
-		int rc;
-		while (n < (size_t)limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-			struct row *r = &rows[n++];
-			r->a.id = sqlite3_column_int64(s, 0);
-			r->a.user_id = sqlite3_column_int64(s, 1);
-			r->activity = strdup((const char *)sqlite3_column_text(s, 2));
-			r->detail = strdup((const char *)sqlite3_column_text(s, 3));
-			r->a.created_at_us = sqlite3_column_int64(s, 4);
-		}
-	}
-	sqlite3_finalize(s);
-	sn_meta_sqlite_unlock(m);
-	bool stop = false;
-	for (size_t i = 0; i < n; i++) {
-		struct row *r = &rows[i];
-		r->a.activity = r->activity ? r->activity : "";
-		r->a.detail = r->detail ? r->detail : "{}";
-		r->a.item_id = item;
-		if (!stop && ret == 0 && fn(arg, &r->a) != 0)
-			stop = true;
-		free(r->activity);
-		free(r->detail);
-	}
-	free(rows);
-	return ret;
+	return sn_meta_activity_list(m, team_id, "FeatureFlag", flag_id, limit, fn, arg, err);
 }
 
 int sn_meta_flags_definitions(struct sn_meta *m, int64_t team_id, struct json_object **out,

@@ -235,7 +235,13 @@ struct sn_meta_activity {
 	const char *item_id;
 	const char *detail;
 	int64_t created_at_us;
+	const char *scope; /* "FeatureFlag", "Annotation", "Action" */
 };
+/* The activity log of one object of any scope, newest first; at most limit
+ * entries (≤ 1000). The strings live until fn returns. */
+int sn_meta_activity_list(struct sn_meta *m, int64_t team_id, const char *scope, int64_t item_id,
+			  int64_t limit, int (*fn)(void *arg, const struct sn_meta_activity *a),
+			  void *arg, struct sn_err *err);
 /* Newest first; at most limit entries (≤ 1000). */
 int sn_meta_flag_activity(struct sn_meta *m, int64_t team_id, int64_t flag_id, int64_t limit,
 			  int (*fn)(void *arg, const struct sn_meta_activity *a), void *arg,
@@ -256,5 +262,129 @@ int sn_meta_flags_definitions(struct sn_meta *m, int64_t team_id, struct json_ob
 int sn_meta_flags_active_count(struct sn_meta *m, int64_t team_id, size_t *n, struct sn_err *err);
 /* A user by id (for created_by). */
 int sn_meta_user_get(struct sn_meta *m, int64_t id, struct sn_user *out, struct sn_err *err);
+
+/* ---- annotations (annotations.c) -------------------------------------------- */
+
+/*
+ * PostHog's posthog_annotation: a note on a point in time (date_marker),
+ * scoped to an insight (dashboard_item), a dashboard, the project or the
+ * whole organization. An organization-scoped annotation is visible (listed,
+ * fetched, changed) from every project of its organization; the others only
+ * from their own project. Soft delete: "deleted": true keeps the row.
+ * Create, change and delete write an activity-log entry (scope
+ * "Annotation") under the annotation's own team.
+ */
+#define SN_ANNOTATION_CONTENT_MAX 400 /* characters, as PostHog's model */
+
+struct sn_annotation {
+	int64_t id;
+	int64_t team_id;
+	int64_t organization_id;
+	char *content; /* owned; NULL when null */
+	bool has_date_marker;
+	int64_t date_marker_us;
+	char creation_type[4];	/* "USR", "GIT" */
+	int64_t dashboard_item; /* insight id; 0 = null */
+	int64_t dashboard_id;	/* 0 = null */
+	char scope[16];		/* "dashboard_item", "dashboard", "project", ... */
+	int64_t created_by;	/* user id; 0 = unknown */
+	int64_t created_at_us;
+	int64_t updated_at_us;
+	bool deleted;
+};
+/* Frees content; NULL-safe, the struct may be reused. */
+void sn_annotation_release(struct sn_annotation *a);
+
+/* Checks a create (partial = false) or PATCH body: content a string or null
+ * of ≤ 400 characters, date_marker an ISO 8601 date-time (or null),
+ * creation_type USR|GIT, scope one of dashboard_item, dashboard, project,
+ * organization, recording, dashboard_item / dashboard_id positive integers
+ * or null, deleted a boolean. SN_ERR_INVALID with ve naming the field. */
+int sn_meta_annotation_validate(struct json_object *body, bool partial, struct sn_meta_verr *ve);
+/* Parses the date-time forms DRF accepts ("2024-05-01T10:00:00Z",
+ * "...00.123+02:00", "2024-05-01 10:00", "2024-05-01") into epoch µs UTC.
+ * SN_ERR_INVALID otherwise. */
+int sn_meta_parse_datetime(const char *s, int64_t *us);
+int sn_meta_annotation_create(struct sn_meta *m, int64_t team_id, int64_t user_id,
+			      struct json_object *body, struct sn_annotation *out,
+			      struct sn_meta_verr *ve);
+/* An annotation visible from team_id (its own, or an organization-scoped
+ * one of the same organization), deleted or not. SN_ERR_NOT_FOUND else. */
+int sn_meta_annotation_get(struct sn_meta *m, int64_t team_id, int64_t id,
+			   struct sn_annotation *out, struct sn_err *err);
+/* Applies the fields present in body; "deleted": true soft-deletes, false
+ * restores. Activity "updated" or "deleted"; no change writes nothing. */
+int sn_meta_annotation_update(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			      struct json_object *body, struct sn_annotation *out,
+			      struct sn_meta_verr *ve);
+/* Soft delete; SN_ERR_NOT_FOUND when not visible or already deleted. */
+int sn_meta_annotation_delete(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			      struct sn_err *err);
+
+/* A list request: NULL strings mean no filter. */
+struct sn_meta_list_opts {
+	int64_t offset, limit;
+	const char *search; /* case-insensitive substring (ASCII case folding) */
+	const char *scope;  /* annotations only: exact scope */
+};
+/* Live annotations visible from team_id, newest date_marker first (null
+ * dates first, as PostgreSQL sorts them), then newest id; *total gets the
+ * number matching. fn sees each of the page; it is released afterwards. */
+int sn_meta_annotation_list(struct sn_meta *m, int64_t team_id, const struct sn_meta_list_opts *o,
+			    int64_t *total, int (*fn)(void *arg, const struct sn_annotation *a),
+			    void *arg, struct sn_err *err);
+
+/* ---- actions (actions.c) ------------------------------------------------------ */
+
+/*
+ * PostHog's posthog_action: a named, reusable event definition made of steps
+ * (ActionStepJSON: event, url + url_matching, text + text_matching, href +
+ * href_matching, selector, tag_name, properties). The name is unique per
+ * team among live actions. Stored and served here; matching events against
+ * steps (HogQL's matchesAction) is done above meta, from
+ * sn_meta_action_find.
+ */
+#define SN_ACTION_NAME_MAX  400
+#define SN_ACTION_STEPS_MAX 100
+
+struct sn_action {
+	int64_t id;
+	int64_t team_id;
+	char *name;		    /* owned */
+	char *description;	    /* owned */
+	char *slack_message_format; /* owned */
+	struct json_object *tags;   /* owned array of strings */
+	struct json_object *steps;  /* owned array of normalised step objects */
+	bool post_to_slack;
+	bool deleted;
+	int64_t created_by;
+	int64_t created_at_us;
+	int64_t updated_at_us;
+};
+void sn_action_release(struct sn_action *a);
+
+/* name required on create (≤ 400 characters, not blank); steps an array of
+ * ≤ 100 objects whose string fields are strings or null, *_matching one of
+ * contains, exact, regex, a regex that PCRE2 compiles, properties an array
+ * of objects; tags an array of strings; booleans booleans. */
+int sn_meta_action_validate(struct json_object *body, bool partial, struct sn_meta_verr *ve);
+/* SN_ERR_EXISTS (code "unique", attr "name") for a live duplicate name. */
+int sn_meta_action_create(struct sn_meta *m, int64_t team_id, int64_t user_id,
+			  struct json_object *body, struct sn_action *out, struct sn_meta_verr *ve);
+/* One action of the team, deleted or not. */
+int sn_meta_action_get(struct sn_meta *m, int64_t team_id, int64_t id, struct sn_action *out,
+		       struct sn_err *err);
+/* The team's live action with that id (id > 0) or else that name: what a
+ * query's matchesAction(id | 'name') resolves. SN_ERR_NOT_FOUND when none. */
+int sn_meta_action_find(struct sn_meta *m, int64_t team_id, int64_t id, const char *name,
+			struct sn_action *out, struct sn_err *err);
+int sn_meta_action_update(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			  struct json_object *body, struct sn_action *out, struct sn_meta_verr *ve);
+int sn_meta_action_delete(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			  struct sn_err *err);
+/* Live actions of the team, newest first; o->search matches the name. */
+int sn_meta_action_list(struct sn_meta *m, int64_t team_id, const struct sn_meta_list_opts *o,
+			int64_t *total, int (*fn)(void *arg, const struct sn_action *a), void *arg,
+			struct sn_err *err);
 
 #endif

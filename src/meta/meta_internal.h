@@ -32,6 +32,34 @@ uint64_t sn_meta_sqlite_token_queries(struct sn_meta *m);
 sqlite3 *sn_meta_sqlite_lock(struct sn_meta *m);
 void sn_meta_sqlite_unlock(struct sn_meta *m);
 
+/* ---- shared by the object files (activity.c) -------------------------------- */
+
+/* err = "metadata database: <what>: <sqlite message>" with the SN_ERR_*
+ * code of rc; returns that code. */
+int sn_meta_sql_err(sqlite3 *db, int rc, struct sn_err *err, const char *what);
+/* Prepares sql (caller holds the lock); on failure err is set. */
+int sn_meta_sql_prep(sqlite3 *db, const char *sql, sqlite3_stmt **s, struct sn_err *err);
+/* BEGIN IMMEDIATE, and COMMIT when ret == 0 (else ROLLBACK); returns ret or
+ * the commit's error. */
+void sn_meta_tx_begin(sqlite3 *db);
+int sn_meta_tx_end(sqlite3 *db, int ret, struct sn_err *err);
+/* Fills ve (may be NULL) as a DRF validation error; returns SN_ERR_INVALID. */
+int sn_meta_verr_set(struct sn_meta_verr *ve, const char *code, const char *attr, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
+/* o as compact JSON text, owned by o. */
+const char *sn_meta_json_text(struct json_object *o);
+/* Appends {"type": scope, "action", "field", "before", "after"} to changes;
+ * takes ownership of before and after (either may be NULL). */
+void sn_meta_activity_change(struct json_object *changes, const char *scope, const char *action,
+			     const char *field, struct json_object *before,
+			     struct json_object *after);
+/* Writes one posthog_activitylog row for item_id of scope ("FeatureFlag",
+ * "Annotation", "Action") inside the caller's transaction. Takes ownership
+ * of changes (NULL = []). */
+int sn_meta_activity_write(sqlite3 *db, int64_t team_id, int64_t user_id, const char *scope,
+			   int64_t item_id, const char *activity, const char *name,
+			   struct json_object *changes, int64_t now_us, struct sn_err *err);
+
 /* ---- feature flags (flags.c) ------------------------------------------------ */
 
 /* Per-team change generations and cached active-flag counts. */

@@ -124,9 +124,58 @@ static const char m0002_feature_flags[] =
     "CREATE INDEX posthog_activitylog_item"
     " ON posthog_activitylog(team_id, scope, item_id, id);";
 
+/* Annotations (posthog_annotation) and actions (posthog_action), with
+ * PostHog's column names. An annotation belongs to the team it was created
+ * in and carries that team's organization_id, so an organization-scoped one
+ * can be listed in every project of the organization (the partial index).
+ * dashboard_item_id and dashboard_id are plain integers: insights and
+ * dashboards are not modelled yet, so they cannot be foreign keys. An
+ * action's name is unique per team among actions that are not deleted, as
+ * PostHog's serializer enforces; steps_json is PostHog's JSON array of
+ * ActionStepJSON objects, tags a JSON array of strings. */
+static const char m0003_annotations_actions[] =
+    "CREATE TABLE posthog_annotation ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " organization_id INTEGER REFERENCES posthog_organization(id) ON DELETE CASCADE,"
+    " content TEXT,"
+    " date_marker INTEGER,"
+    " creation_type TEXT NOT NULL DEFAULT 'USR',"
+    " dashboard_item_id INTEGER,"
+    " dashboard_id INTEGER,"
+    " scope TEXT NOT NULL DEFAULT 'dashboard_item',"
+    " created_by_id INTEGER REFERENCES posthog_user(id) ON DELETE SET NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " deleted INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX posthog_annotation_team"
+    " ON posthog_annotation(team_id, deleted, date_marker);"
+    "CREATE INDEX posthog_annotation_org"
+    " ON posthog_annotation(organization_id, deleted, date_marker)"
+    " WHERE scope = 'organization';"
+    "CREATE TABLE posthog_action ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " tags TEXT NOT NULL DEFAULT '[]',"
+    " steps_json TEXT NOT NULL DEFAULT '[]',"
+    " post_to_slack INTEGER NOT NULL DEFAULT 0,"
+    " slack_message_format TEXT NOT NULL DEFAULT '',"
+    " created_by_id INTEGER REFERENCES posthog_user(id) ON DELETE SET NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " deleted INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE UNIQUE INDEX posthog_action_team_name"
+    " ON posthog_action(team_id, name) WHERE deleted = 0;"
+    "CREATE INDEX posthog_action_team_id ON posthog_action(team_id, id);";
+
 const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {1, "initial: organizations, teams, users, memberships, personal API keys", m0001_initial},
     {2, "feature flags and the activity log", m0002_feature_flags},
+    {3, "annotations and actions", m0003_annotations_actions},
 };
 
 const size_t sn_meta_sqlite_nmigrations = SN_ARRAY_LEN(sn_meta_sqlite_migrations);
