@@ -30,6 +30,7 @@ struct sn_config {
 	uint64_t wal_keep_bytes;
 	int64_t shutdown_grace_ms;
 	int64_t store_flush_age_ms;
+	uint64_t store_writer_threads; /* the part writer's pool; 0 = the ingest thread */
 	uint64_t memtable_bytes;
 	uint64_t person_cache_size;  /* ingest's distinct-id cache, in entries */
 	char geoip_db[1024];	     /* .mmdb file or directory; empty: no GeoIP */
@@ -101,6 +102,13 @@ struct sn_persons;
 struct sn_wal;
 int sn_persons_api_new(struct sn_persons_api **out, struct sn_meta *meta,
 		       struct sn_persons *persons, struct sn_wal *wal, struct sn_err *err);
+/* Where the store and the WAL live, for deleting a person's events
+ * (DELETE .../persons/:uuid/?delete_events=true; without a data dir that
+ * answers 503), and the ingest worker (may be NULL), which deletions and
+ * splits ask to flush what it consumed instead of waiting for flush_age. */
+struct sn_ingest;
+void sn_persons_api_use_ingest(struct sn_persons_api *a, const char *data_dir,
+			       struct sn_ingest *ingest);
 void sn_persons_api_free(struct sn_persons_api *a);
 size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t max);
 
@@ -122,5 +130,20 @@ void sn_flags_rest_free(struct sn_flags_rest *r);
 /* Writes the routes (/api/projects/<id>/feature_flags... and the
  * /api/environments/ twin) into routes[0..max); returns how many. */
 size_t sn_flags_rest_routes(struct sn_flags_rest *r, struct sn_http_route *routes, size_t max);
+
+/* Annotations and actions (annotations.c, actions.c): PostHog's
+ * /api/projects/:id/annotations/... and /api/projects/:id/actions/... (and
+ * the /api/environments/ twins) over meta's models. *_routes write their
+ * routes into routes[0..max) and return how many. */
+struct sn_annotations_api;
+int sn_annotations_api_new(struct sn_annotations_api **out, struct sn_meta *meta,
+			   struct sn_err *err);
+void sn_annotations_api_free(struct sn_annotations_api *a);
+size_t sn_annotations_api_routes(struct sn_annotations_api *a, struct sn_http_route *routes,
+				 size_t max);
+struct sn_actions_api;
+int sn_actions_api_new(struct sn_actions_api **out, struct sn_meta *meta, struct sn_err *err);
+void sn_actions_api_free(struct sn_actions_api *a);
+size_t sn_actions_api_routes(struct sn_actions_api *a, struct sn_http_route *routes, size_t max);
 
 #endif

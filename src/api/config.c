@@ -48,6 +48,8 @@ static const struct setting settings[] = {
     S("log_format", K_LOGFORMAT, log_json, "text", "text or json"),
     S("access_log", K_BOOL, access_log, "true", "one JSON line per HTTP request"),
     S("http_threads", K_UINT, http_threads, "0", "HTTP server threads (0 = one per core)"),
+    S("store_writer_threads", K_UINT, store_writer_threads, "2",
+      "threads that encode and compress parts (0 = the ingest thread alone)"),
     S("event_body_max", K_SIZE, event_body_max, "2MiB",
       "body limit of /e, /i/v0/e, /capture, /track, /engage"),
     S("batch_body_max", K_SIZE, batch_body_max, "20MiB", "body limit of /batch"),

@@ -179,6 +179,8 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_flags_api *fapi = NULL;
 	struct sn_flags_rest *frest = NULL;
 	struct sn_projects_api *projapi = NULL;
+	struct sn_annotations_api *annapi = NULL;
+	struct sn_actions_api *actapi = NULL;
 	struct sn_ingest *ingest = NULL;
 	struct sn_geoip *geoip = NULL;
 	int lock_fd = -1, rc;
@@ -240,7 +242,8 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	sn_metrics_gauge_fn("snout_process_resident_memory_bytes", "", g_rss, NULL);
 
 	uint64_t resume = 0;
-	if ((rc = sn_store_sink_open(&sink, c->data_dir, c->memtable_bytes, &resume, err)))
+	if ((rc = sn_store_sink_open(&sink, c->data_dir, c->memtable_bytes, &resume, err)) ||
+	    (rc = sn_store_sink_use_writer_threads(sink, (unsigned)c->store_writer_threads, err)))
 		goto out;
 	if ((rc = sn_store_sink_use_persons(sink, s.persons, (size_t)c->person_cache_size, err)))
 		goto out;
@@ -287,7 +290,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	if ((rc = sn_capture_new(&cap, s.wal, s.meta, &co, err)))
 		goto out;
 
-	static struct sn_http_route routes[48];
+	static struct sn_http_route routes[64]; /* every module's routes fit with room to spare */
 	size_t n = 0;
 	routes[n++] =
 	    (struct sn_http_route){"health", SN_GET | SN_HEAD, "/_health", 0, health_handler, &s};
@@ -305,6 +308,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	n += sn_query_api_routes(qapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	if ((rc = sn_persons_api_new(&papi, s.meta, s.persons, s.wal, err)))
 		goto out;
+	sn_persons_api_use_ingest(papi, c->data_dir, ingest);
 	n += sn_persons_api_routes(papi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	/* Feature flags: /flags, /decide, definitions, and the REST API. */
 	if ((rc = sn_flags_api_new(&fapi, s.meta, s.persons, err)) ||
@@ -315,6 +319,13 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	if ((rc = sn_projects_api_new(&projapi, s.meta, err)))
 		goto out;
 	n += sn_projects_api_routes(projapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	if ((rc = sn_annotations_api_new(&annapi, s.meta, err)) ||
+	    (rc = sn_actions_api_new(&actapi, s.meta, err)))
+		goto out;
+	n += sn_annotations_api_routes(annapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	n += sn_actions_api_routes(actapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	if (n >= SN_ARRAY_LEN(routes) - 1) /* a module's routes were cut short */
+		SN_BUG("the route table is full: raise its size in serve.c");
 	routes[n++] = (struct sn_http_route){"root", SN_GET | SN_HEAD, "/", 0, root_handler, &s};
 
 	struct sn_http_options ho = {.listen = c->listen,
@@ -355,6 +366,8 @@ out:
 	sn_query_api_free(qapi);
 	sn_flags_rest_free(frest);
 	sn_projects_api_free(projapi);
+	sn_annotations_api_free(annapi);
+	sn_actions_api_free(actapi);
 	sn_flags_api_free(fapi);
 	sn_capture_free(cap);
 	sn_store_sink_close(sink);

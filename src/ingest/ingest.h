@@ -86,6 +86,14 @@ struct sn_store_sink;
 int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t full_bytes,
 		       uint64_t *resume_lsn, struct sn_err *err);
 void sn_store_sink_close(struct sn_store_sink *s);
+/* The part writer's threads (store.h, sn_write_pool): a flush shreds,
+ * encodes and compresses on nthreads threads while the ingest thread waits;
+ * 0 writes on the ingest thread. The sink starts with
+ * SN_STORE_SINK_WRITER_THREADS. Call before sn_ingest_start. The parts are
+ * the same bytes either way. SN_ERR_INVALID above SN_WRITE_POOL_MAX_THREADS. */
+#define SN_STORE_SINK_WRITER_THREADS 2
+int sn_store_sink_use_writer_threads(struct sn_store_sink *s, unsigned nthreads,
+				     struct sn_err *err);
 /* Fills out with the callbacks for sn_ingest_start. */
 void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out);
 const char *sn_store_sink_dir(const struct sn_store_sink *s);

@@ -22,6 +22,12 @@
  * store's sn_store_recover does the counting (docs/STORAGE.md, "Merges and
  * exactly-once").
  *
+ * A flush hands the memtable to the store's part writer with the sink's pool
+ * of writer threads (sn_store_sink_use_writer_threads, 2 by default): they
+ * shred, encode and compress granules while the ingest thread waits, so
+ * ingest pauses for a flush about half as long on two cores; the parts are
+ * the same bytes as a single-threaded write.
+ *
  * Recording uploads (WAL type 2) are not events: until recordings get their
  * own store they are appended to <dir>/../recordings/pending.jsonl, fsynced
  * with each flush, so checkpointing the WAL never loses them.
@@ -85,6 +91,7 @@ struct sn_store_sink {
 	uint64_t last_end_lsn; /* end of the last consumed record */
 	struct sn_buf scratch; /* unescaped strings of the record being converted */
 	uint64_t parts_written, rows_written;
+	struct sn_write_pool *wpool; /* the part writer's threads; NULL: this thread */
 
 	/* Identity (NULL persons: off, person_id stays zero). */
 	struct sn_persons *persons;
@@ -431,7 +438,7 @@ static int sink_flush(void *ctx, struct sn_err *err)
 		return sn_err_set(err, SN_ERR_TOO_BIG,
 				  "one flush would write more than %u monthly parts", NPARTS_MASK);
 	uint64_t part_id = s->last_end_lsn << NPARTS_BITS | months;
-	struct sn_part_write_opts opts = {0};
+	struct sn_part_write_opts opts = {.pool = s->wpool};
 	struct sn_part_written *parts = NULL;
 	size_t nparts = 0;
 	if ((rc = sn_memtable_flush(&s->mt, s->dir, part_id, &opts, &parts, &nparts, err)))
@@ -494,13 +501,28 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 	if ((rc = recover(s, resume_lsn, err)))
 		goto fail;
 	s->last_end_lsn = *resume_lsn;
+	if ((rc = sn_store_sink_use_writer_threads(s, SN_STORE_SINK_WRITER_THREADS, err)))
+		goto fail;
 	*out = s;
 	return 0;
 fail:
 	if (s->rec_fd >= 0)
 		close(s->rec_fd);
+	sn_memtable_release(&s->mt);
+	sn_buf_release(&s->scratch);
 	free(s);
 	return rc;
+}
+
+int sn_store_sink_use_writer_threads(struct sn_store_sink *s, unsigned nthreads, struct sn_err *err)
+{
+	struct sn_write_pool *p = NULL;
+	int rc;
+	if (nthreads && (rc = sn_write_pool_new(&p, nthreads, err)))
+		return rc;
+	sn_write_pool_free(s->wpool);
+	s->wpool = p;
+	return 0;
 }
 
 int sn_store_sink_use_persons(struct sn_store_sink *s, struct sn_persons *persons,
@@ -559,6 +581,7 @@ void sn_store_sink_close(struct sn_store_sink *s)
 	}
 	sn_enrich_free(s->enrich);
 	sn_memtable_release(&s->mt);
+	sn_write_pool_free(s->wpool);
 	sn_buf_release(&s->scratch);
 	if (s->rec_fd >= 0)
 		close(s->rec_fd);
