@@ -4,8 +4,9 @@
  * aggregation, then DISTINCT, ORDER BY and OFFSET/LIMIT.
  *
  * Plan. The statement shape is checked first (one SELECT over one table,
- * subquery or CTE, no joins, windows ...; a subquery or CTE in FROM is
- * materialised right there, see subquery.c), then every expression is walked to list the
+ * subquery or CTE, no windows ...; a subquery or CTE in FROM is
+ * materialised right there, see subquery.c, and a chain of explicit JOINs
+ * is joined into one such table, see hashjoin.c), then every expression is walked to list the
  * columns and property keys it reads, marking those WHERE needs. Top-level
  * AND terms of WHERE that bound `timestamp` or `toDate(timestamp)` by
  * constants become a time range for pruning. Finally every expression is
@@ -480,15 +481,15 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	const node_t *j = s->select_from;
 	if (!j)
 		return xunsupported(c, root, "SELECT without FROM");
-	if (j->c || j->b)
-		return xunsupported(
-		    c, j->c ? j->c : j,
-		    "JOIN between tables (lazy joins such as "
-		    "person.properties.x or pdi.person_id on events are supported)");
 	if (s->array_join_op)
 		return xunsupported(c, s->array_join_list.n ? s->array_join_list.items[0] : root,
 				    "ARRAY JOIN");
-	int is_sub = sub_from(c, j);
+	if (s->prewhere)
+		return xunsupported(c, s->prewhere, "PREWHERE");
+	int is_join = hj_from(c, j);
+	if (is_join < 0)
+		return c->rc;
+	int is_sub = is_join ? 1 : sub_from(c, j);
 	if (is_sub < 0)
 		return c->rc;
 	static const char *const tables[] = {"events", "persons", "person_distinct_ids", "groups"};
@@ -501,9 +502,9 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 		return xunsupported(c, j->a ? j->a : j,
 				    "tables other than events, persons, person_distinct_ids and "
 				    "groups");
-	if (j->name)
+	if (j->name && !is_join)
 		c->from_name = j->name;
-	if (j->c || j->b)
+	if (!is_join && (j->c || j->b))
 		return xunsupported(
 		    c, j->c ? j->c : j,
 		    "JOIN between tables (lazy joins such as "

@@ -16,8 +16,9 @@
  *
  * Supported in this increment (anything else is an error naming the
  * construct and its position, never a silently wrong answer): SELECTs
- * over `events`, `persons`, `person_distinct_ids` or `groups` (no explicit
- * JOIN), or over a subquery or CTE in FROM; UNION ALL at the top (each
+ * over `events`, `persons`, `person_distinct_ids` or `groups`, over a
+ * subquery or CTE in FROM, or over explicit JOINs of those (equality ON or
+ * USING; hashjoin.c); UNION ALL at the top (each
  * member limited on its own, §4.7) and in FROM; expr [NOT] IN (SELECT ...);
  * scalar (SELECT ...) and `WITH expr AS name` (subquery.c: nested
  * statements are materialised, CTEs once per query; correlated subqueries

@@ -155,6 +155,7 @@ struct xctx {
 	const char *from_name; /* the FROM entry's alias or table name (Field ref_source) */
 	const struct xtable *sub; /* a materialised subquery or CTE in FROM */
 	struct xjoin *join;	  /* person store lookups (join.c), NULL until needed */
+	struct xjmap *jmap;	  /* columns of an explicit JOIN's table (hashjoin.c) */
 };
 
 /* Errors: set c->err (class, sentence, character span of at) and c->rc;
@@ -247,6 +248,23 @@ int sub_scalar(struct xctx *c, const node_t *n, struct vec *out);
 const node_t *sub_cte_expr(const struct xctx *c, const node_t *n);
 /* follow_alias, then column CTEs of c's statement and its parents. */
 const node_t *xfollow_alias(const struct xctx *c, const node_t *n);
+
+/* Join keys normalised as IN (SELECT ...) normalises them (subquery.c):
+ * the class of a key pair (0 = types that never compare equal), and the
+ * key bytes of v in b (0 when v can equal nothing). */
+int sub_key_class(uint8_t a, uint8_t b);
+int sub_key(struct sn_buf *b, int cls, const struct sn_exec_value *v, bool *nomem);
+
+/* Explicit JOINs (hashjoin.c). */
+struct xjmap;
+/* The FROM of c's SELECT when it is a chain of explicit JOINs: runs every
+ * side, joins them into one table in c->sub and maps the columns the
+ * statement names onto it (c->jmap). 1 when it was a join, 0 when not,
+ * < 0 error. */
+int hj_from(struct xctx *c, const node_t *j);
+/* xref_of for a statement over a join: 1 and *r (XC_SUB) for a column of
+ * a join side, 0 for anything else. */
+int hj_ref(struct xctx *c, const node_t *n, struct xref *r);
 
 /* Hash table (agg.c). */
 int gtab_init(struct xctx *c, struct gtab *t, size_t cap);

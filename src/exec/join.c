@@ -327,6 +327,8 @@ static int table_ref(struct xctx *c, const node_t *n, const char *t, const char 
 int xref_of(struct xctx *c, const node_t *n, struct xref *r)
 {
 	memset(r, 0, sizeof(*r));
+	if (c->jmap)
+		return hj_ref(c, n, r);
 	if (n->kind == SN_HQ_ARRAY_ACCESS) {
 		/* x.properties['k'] on any JSON field the executor reads */
 		const node_t *a = n->a, *b = n->b;

@@ -610,3 +610,15 @@ int sub_scalar(struct xctx *c, const node_t *n, struct vec *out)
 	const struct sn_exec_value *v = m->t.nrows ? &m->t.cells[0] : &none;
 	return vec_from_values(c, m->t.t[0], true, v, 0, c->n, out);
 }
+
+/* ---- join keys (hashjoin.c) ------------------------------------------------------------ */
+
+int sub_key_class(uint8_t a, uint8_t b)
+{
+	return key_class(a, b);
+}
+
+int sub_key(struct sn_buf *b, int cls, const struct sn_exec_value *v, bool *nomem)
+{
+	return in_key(b, cls, v, nomem);
+}

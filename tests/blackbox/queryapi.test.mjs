@@ -110,3 +110,35 @@ test('a subquery cannot reach another team', async () => {
   r = await q(1, 'select count() from (select event from events where team_id = 1)');
   assert.deepEqual(r.json.results, [[30]]);
 });
+
+test('explicit JOINs over HTTP', async () => {
+  // u0 and u1 have 5 events, u2..u6 4: the self-join has 2*25 + 5*16 rows.
+  let r = await q(1, 'select count() from events a join events b on a.distinct_id = b.distinct_id');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [[130]]);
+  // signups are i % 3 == 0: u0 2, u1 1, u2 1, u3 2, u4 1, u5 1, u6 2.
+  r = await q(1, "select count(), countIf(isNull(s.c)) from events e left join (select distinct_id, count() as c from events where event = 'signup' group by distinct_id) s on e.distinct_id = s.distinct_id");
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [[30, 0]]);
+  r = await q(1, "select e.distinct_id, s.c from events e join (select distinct_id, count() as c from events where event = 'signup' group by distinct_id) s using (distinct_id) where e.properties.n = '0'");
+  assert.deepEqual(r.json.results, [['u0', 2]]);
+  r = await q(1, 'select count() from events a join events b on a.distinct_id < b.distinct_id');
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /equalities/);
+});
+
+test('a JOIN cannot reach another team through either side', async () => {
+  const t = spawnSync(BIN, ['team', 'create', '--name', 'Join', '--data-dir', srv.dataDir], { encoding: 'utf8' });
+  assert.equal(t.status, 0, t.stderr);
+  const other = Number(/created team (\d+)/.exec(t.stdout)[1]);
+  let r = await q(other, 'select count() from events a full join events b on a.distinct_id = b.distinct_id');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [[0]]);
+  r = await q(other, 'select count() from events a right join (select distinct_id from events where team_id = 1) b on a.distinct_id = b.distinct_id');
+  assert.deepEqual(r.json.results, [[0]]);
+  r = await q(other, 'select count() from (select distinct_id from events) a cross join events b where b.team_id = 1');
+  assert.deepEqual(r.json.results, [[0]]);
+  // the caller's own team still sees its rows through the same shape
+  r = await q(1, 'select count() from events a full join events b on a.distinct_id = b.distinct_id');
+  assert.deepEqual(r.json.results, [[130]]);
+});

@@ -462,8 +462,16 @@ static void test_unsupported(void **state)
 		     "arrayMap", "not supported yet");
 	expect_error(f, "select poe.properties.email from events", "NotImplementedError", "poe",
 		     "not supported yet");
-	expect_error(f, "select 1 from events e join persons p on e.person_id = p.id",
-		     "NotImplementedError", NULL, "JOIN");
+	expect_error(f, "select 1 from events e join events p on e.distinct_id != p.distinct_id",
+		     "NotImplementedError", "e.distinct_id != p.distinct_id", "equalities");
+	expect_error(f,
+		     "select 1 from events e join events p on e.distinct_id = p.distinct_id and "
+		     "e.event = 'x'",
+		     "NotImplementedError", "e.event = 'x'", "equalities");
+	expect_error(f, "select 1 from events e join events p on lower(e.event) = p.event",
+		     "NotImplementedError", "lower(e.event) = p.event", "expressions");
+	expect_error(f, "select * from events e join events p on e.uuid = p.uuid",
+		     "NotImplementedError", "*", "JOIN");
 	expect_error(f, "select event, count() from events", "QueryError", "event", "GROUP BY");
 	expect_error(f, "select event from persons", NULL, NULL, "");
 	expect_error(f, "select count() from events where event = 1", "QueryError", "event = 1",
@@ -1233,6 +1241,242 @@ static void test_subquery_budget(void **state)
 	assert_int_equal(scalar_int(f, big), 3 * 72);
 }
 
+/* ---- explicit JOINs ----------------------------------------------------------------- */
+
+static bool is_team1(const struct row *r)
+{
+	return r->team == 1;
+}
+static bool is_pv_not_u2(const struct row *r)
+{
+	return r->team == 1 && strcmp(r->event, "$pageview") == 0 &&
+	       strcmp(r->distinct_id, "u2") != 0;
+}
+static bool is_signup_not_u1(const struct row *r)
+{
+	return r->team == 1 && strcmp(r->event, "signup") == 0 && strcmp(r->distinct_id, "u1") != 0;
+}
+
+/* Σ a(k)·b(k) over keys k(row) (NULL keys, k < 0, never match), plus the
+ * unmatched rows of each side. */
+static void join_counts(bool (*pa)(const struct row *), bool (*pb)(const struct row *),
+			int (*key)(const struct row *), int64_t *inner, int64_t *a_only,
+			int64_t *b_only)
+{
+	*inner = *a_only = *b_only = 0;
+	for (int i = 0; i < NROWS; i++) {
+		if (!pa(&ROWS[i]))
+			continue;
+		int64_t m = 0;
+		for (int k = 0; k < NROWS; k++)
+			m += pb(&ROWS[k]) && key(&ROWS[i]) >= 0 && key(&ROWS[i]) == key(&ROWS[k]);
+		*inner += m;
+		*a_only += m == 0;
+	}
+	for (int k = 0; k < NROWS; k++) {
+		if (!pb(&ROWS[k]))
+			continue;
+		int64_t m = 0;
+		for (int i = 0; i < NROWS; i++)
+			m += pa(&ROWS[i]) && key(&ROWS[k]) >= 0 && key(&ROWS[i]) == key(&ROWS[k]);
+		*b_only += m == 0;
+	}
+}
+
+static int key_did(const struct row *r)
+{
+	return (r->team == 2 ? 100 : 0) + atoi(r->distinct_id + (r->team == 2 ? 3 : 1));
+}
+static int key_did_event(const struct row *r)
+{
+	return key_did(r) * 10 + (int)((r->n / 3) % 3);
+}
+static int key_browser(const struct row *r)
+{
+	return r->browser == 1 || r->browser == 2 ? r->browser : -1;
+}
+static bool is_team2(const struct row *r)
+{
+	return r->team == 2;
+}
+
+static void test_join_kinds(void **state)
+{
+	struct fixture *f = *state;
+	int64_t in, ao, bo;
+	join_counts(is_team1, is_team1, key_did, &in, &ao, &bo);
+	assert_int_equal(scalar_int(f, "select count() from events a join events b on "
+				       "a.distinct_id = b.distinct_id"),
+			 in);
+	assert_int_equal(scalar_int(f, "select count() from events as a inner join events as b "
+				       "on b.distinct_id = a.distinct_id"),
+			 in);
+	assert_int_equal(scalar_int(f, "select count() from events a join (select distinct_id "
+				       "from events) b using (distinct_id)"),
+			 in);
+	/* multi-key */
+	join_counts(is_team1, is_team1, key_did_event, &in, &ao, &bo);
+	assert_int_equal(scalar_int(f, "select count() from events a join events b on "
+				       "a.distinct_id = b.distinct_id and a.event = b.event"),
+			 in);
+	assert_int_equal(scalar_int(f, "select count() from events a join events b using "
+				       "(distinct_id, event)"),
+			 in);
+	/* NULL keys (missing and JSON-null $browser) never match */
+	join_counts(is_team1, is_team1, key_browser, &in, &ao, &bo);
+	assert_int_equal(scalar_int(f, "select count() from events a join events b on "
+				       "a.properties.$browser = b.properties['$browser']"),
+			 in);
+	/* outer joins: unmatched on both sides */
+	join_counts(is_pv_not_u2, is_signup_not_u1, key_did, &in, &ao, &bo);
+	assert_true(in > 0 && ao > 0 && bo > 0);
+	const char *a = "(select distinct_id from events where event = '$pageview' and "
+			"distinct_id != 'u2')";
+	const char *b = "(select distinct_id, event from events where event = 'signup' and "
+			"distinct_id != 'u1')";
+	const char *kinds[] = {"inner", "left", "right", "full outer"};
+	int64_t want[][3] = {
+	    {in, 0, 0}, {in + ao, 0, ao}, {in + bo, bo, 0}, {in + ao + bo, bo, ao}};
+	for (int k = 0; k < 4; k++) {
+		char q[1024];
+		snprintf(q, sizeof(q),
+			 "select count(), countIf(isNull(x.distinct_id)), "
+			 "countIf(isNull(y.distinct_id)), countIf(y.event = 'signup') from %s as x "
+			 "%s join %s as y on x.distinct_id = y.distinct_id",
+			 a, kinds[k], b);
+		struct sn_exec_result res;
+		run_ok(f, q, &res);
+		assert_int_equal(res.nrows, 1);
+		assert_int_equal(cell(&res, 0, 0)->i, want[k][0]);
+		assert_int_equal(cell(&res, 0, 1)->i, want[k][1]);
+		assert_int_equal(cell(&res, 0, 2)->i, want[k][2]);
+		assert_int_equal(cell(&res, 0, 3)->i, want[k][0] - want[k][2]);
+		sn_exec_result_release(&res);
+	}
+	/* cross */
+	int64_t na = 0, nb = 0;
+	for (int i = 0; i < NROWS; i++) {
+		na += is_pv_not_u2(&ROWS[i]);
+		nb += is_signup_not_u1(&ROWS[i]);
+	}
+	char q[1024];
+	snprintf(q, sizeof(q), "select count() from %s as x cross join %s as y", a, b);
+	assert_int_equal(scalar_int(f, q), na * nb);
+	snprintf(q, sizeof(q), "select count() from %s as x, %s as y", a, b);
+	assert_int_equal(scalar_int(f, q), na * nb);
+	/* GROUP BY a column of one side */
+	struct sn_exec_result res;
+	run_ok(f,
+	       "select a.event, count() from events a join events b on a.distinct_id = "
+	       "b.distinct_id group by a.event order by a.event",
+	       &res);
+	assert_int_equal(res.nrows, 3);
+	for (size_t g = 0; g < 3; g++) {
+		int64_t want_g = 0;
+		for (int i = 0; i < NROWS; i++)
+			for (int j = 0; j < NROWS; j++)
+				want_g += ROWS[i].team == 1 && ROWS[j].team == 1 &&
+					  str_eq(cell(&res, g, 0), ROWS[i].event) &&
+					  strcmp(ROWS[i].distinct_id, ROWS[j].distinct_id) == 0;
+		assert_true(want_g > 0);
+		assert_int_equal(cell(&res, g, 1)->i, want_g);
+	}
+	sn_exec_result_release(&res);
+	/* rows: projection, WHERE and ORDER BY over both sides, a chain */
+	run_ok(f,
+	       "select a.distinct_id, b.c, toInt(a.properties.n) as n from events a "
+	       "left join (select distinct_id, count() as c from events where event = 'signup' "
+	       "group by distinct_id) b on a.distinct_id = b.distinct_id "
+	       "join events c on c.uuid = a.uuid "
+	       "where c.event = 'purchase' order by n",
+	       &res);
+	size_t k = 0;
+	for (int i = 0; i < NROWS; i++) {
+		const struct row *r = &ROWS[i];
+		if (r->team != 1 || strcmp(r->event, "purchase") != 0)
+			continue;
+		int64_t signups = 0;
+		for (int j = 0; j < NROWS; j++)
+			signups += ROWS[j].team == 1 && strcmp(ROWS[j].event, "signup") == 0 &&
+				   strcmp(ROWS[j].distinct_id, r->distinct_id) == 0;
+		assert_true(k < res.nrows);
+		assert_true(str_eq(cell(&res, k, 0), r->distinct_id));
+		if (signups)
+			assert_int_equal(cell(&res, k, 1)->i, signups);
+		else
+			assert_true(cell(&res, k, 1)->null);
+		assert_int_equal(cell(&res, k, 2)->i, r->n);
+		k++;
+	}
+	assert_int_equal(res.nrows, k);
+	sn_exec_result_release(&res);
+}
+
+static void test_join_team_guard_and_budget(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(scalar_int(f, "select count() from events a join events b on "
+				       "a.distinct_id = b.distinct_id where b.team_id = 2 or "
+				       "a.team_id = 2"),
+			 0);
+	assert_int_equal(scalar_int(f, "select count() from events a right join (select "
+				       "distinct_id from events where distinct_id like 't2-%') b "
+				       "on a.distinct_id = b.distinct_id"),
+			 0);
+	assert_int_equal(scalar_int(f, "select count() from events a full join events b on "
+				       "a.distinct_id = b.distinct_id where b.distinct_id like "
+				       "'t2-%' or a.distinct_id like 't2-%'"),
+			 0);
+	int64_t in, ao, bo;
+	join_counts(is_team2, is_team2, key_did, &in, &ao, &bo);
+	f->opts.team_id = 2;
+	assert_int_equal(scalar_int(f, "select count() from events a join events b on "
+				       "a.distinct_id = b.distinct_id"),
+			 in);
+	f->opts.team_id = 1;
+	expect_error(f,
+		     "select count() from events a cross join events b cross join events c "
+		     "cross join events d",
+		     "QueryError", NULL, "CROSS JOIN");
+	f->opts.mem_limit_bytes = 96 * 1024;
+	assert_true(scalar_int(f, "select count() from events") > 0);
+	expect_error(f,
+		     "select count() from events a join events b on a.event = b.event join "
+		     "events c on c.event = b.event",
+		     "QueryError", NULL, "memory limit");
+	f->opts.mem_limit_bytes = 0;
+}
+
+static void test_join_persons(void **state)
+{
+	(void)state;
+	struct pfx x;
+	struct fixture f;
+	persons_setup(&x);
+	pfx_opts(&x, &f);
+	struct sn_exec_result res;
+	run_ok(&f,
+	       "select count(), countIf(p.properties.email = 'u@x.com'), "
+	       "countIf(e.person.properties.email = p.properties.email), "
+	       "countIf(p.id = e.person_id) "
+	       "from events e join persons p on e.person_id = p.id",
+	       &res);
+	assert_int_equal(cell(&res, 0, 0)->i, 9); /* nobody's event has no person */
+	assert_int_equal(cell(&res, 0, 1)->i, 7); /* anon's events follow the merge */
+	assert_int_equal(cell(&res, 0, 2)->i, 9);
+	assert_int_equal(cell(&res, 0, 3)->i, 9);
+	sn_exec_result_release(&res);
+	run_ok(&f,
+	       "select d.distinct_id, p.properties.email from person_distinct_ids d "
+	       "left join persons p on d.person_id = p.id order by d.distinct_id",
+	       &res);
+	assert_true(res.nrows >= 3);
+	assert_true(str_eq(cell(&res, 0, 0), "anon"));
+	assert_true(str_eq(cell(&res, 0, 1), "u@x.com"));
+	sn_exec_result_release(&res);
+	persons_teardown(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1257,6 +1501,9 @@ int main(void)
 	    cmocka_unit_test(test_union_all),
 	    cmocka_unit_test(test_subquery_team_guard),
 	    cmocka_unit_test(test_subquery_budget),
+	    cmocka_unit_test(test_join_kinds),
+	    cmocka_unit_test(test_join_team_guard_and_budget),
+	    cmocka_unit_test(test_join_persons),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
