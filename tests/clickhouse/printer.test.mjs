@@ -8,47 +8,18 @@
 // results show the other team's marker rows. Stops the server at the end.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startClickHouse, blocks } from './chserver.mjs';
 
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SNOUT = process.env.SNOUT_BIN;
-const SERVER = process.env.CLICKHOUSE_SERVER || '/usr/sbin/clickhouse-server';
-let dir, proc, httpPort;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function ch(sql, params = '') {
-  const res = await fetch(`http://127.0.0.1:${httpPort}/?max_execution_time=20${params}`, {
-    method: 'POST',
-    body: sql,
-  });
-  const body = await res.text();
-  return { ok: res.status === 200, body };
-}
-
-function blocks(file) {
-  return fs
-    .readFileSync(path.join(here, file), 'utf8')
-    .split(/\n\s*\n/)
-    .map((b) => b.split('\n').filter((l) => !l.startsWith('--')).join('\n').trim())
-    .filter(Boolean);
-}
+let server;
+const ch = (sql, params = '') => server.ch(sql, params);
 
 function queries() {
   const out = [];
@@ -95,56 +66,7 @@ async function print(q, team) {
 
 before(async () => {
   assert.ok(SNOUT, 'SNOUT_BIN must point at the snout binary');
-  const base = process.env.SNOUT_TEST_TMP || os.tmpdir();
-  fs.mkdirSync(base, { recursive: true });
-  dir = fs.mkdtempSync(path.join(base, 'ch-printer-'));
-  for (const d of ['data', 'tmp', 'user_files', 'log', 'format_schemas']) fs.mkdirSync(path.join(dir, d));
-  httpPort = await freePort();
-  const tcpPort = await freePort();
-  const isPort = await freePort();
-  fs.writeFileSync(path.join(dir, 'config.xml'), `<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><log>${dir}/log/server.log</log><errorlog>${dir}/log/server.err.log</errorlog><size>10M</size><count>1</count></logger>
-  <listen_host>127.0.0.1</listen_host>
-  <http_port>${httpPort}</http_port>
-  <tcp_port>${tcpPort}</tcp_port>
-  <interserver_http_port>${isPort}</interserver_http_port>
-  <interserver_http_host>127.0.0.1</interserver_http_host>
-  <max_connections>64</max_connections>
-  <keep_alive_timeout>3</keep_alive_timeout>
-  <max_concurrent_queries>16</max_concurrent_queries>
-  <uncompressed_cache_size>16777216</uncompressed_cache_size>
-  <mark_cache_size>16777216</mark_cache_size>
-  <path>${dir}/data/</path>
-  <tmp_path>${dir}/tmp/</tmp_path>
-  <user_files_path>${dir}/user_files/</user_files_path>
-  <format_schema_path>${dir}/format_schemas/</format_schema_path>
-  <users_config>users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <timezone>UTC</timezone>
-  <mlock_executable>false</mlock_executable>
-  <max_table_size_to_drop>0</max_table_size_to_drop>
-</yandex>
-`);
-  fs.writeFileSync(path.join(dir, 'users.xml'), `<?xml version="1.0"?>
-<yandex>
-  <profiles><default><max_memory_usage>2000000000</max_memory_usage><max_threads>1</max_threads></default></profiles>
-  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
-  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
-</yandex>
-`);
-  const log = fs.openSync(path.join(dir, 'log', 'stdout.log'), 'a');
-  proc = spawn(SERVER, [`--config-file=${dir}/config.xml`], { cwd: dir, stdio: ['ignore', log, log] });
-  let up = false;
-  for (let i = 0; i < 120 && !up; i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    try {
-      const r = await fetch(`http://127.0.0.1:${httpPort}/ping`);
-      up = r.ok;
-    } catch {}
-  }
-  assert.ok(up, `clickhouse-server did not start; see ${dir}/log`);
+  server = await startClickHouse('ch-printer-');
   for (const f of ['schema.sql', 'data.sql'])
     for (const sql of blocks(f)) {
       const r = await ch(sql);
@@ -153,14 +75,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (proc && proc.exitCode === null) {
-    const done = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
-    await done;
-    clearTimeout(t);
-  }
-  if (dir && !process.env.SNOUT_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
+  if (server) await server.stop();
 });
 
 const all = queries();
