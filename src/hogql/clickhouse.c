@@ -127,7 +127,8 @@ struct chp {
 	size_t nused;
 	const node_t *ctes[64]; /* CTEs whose body is being printed */
 	size_t nctes;
-	char version[32]; /* "18.16", for error messages */
+	char version[32];  /* "18.16", for error messages */
+	bool uniq_wrapped; /* printing the uniq*() inside its 18.x ifNull(..., 0) */
 };
 
 /* ---- errors and output ------------------------------------------------------ */
@@ -1098,6 +1099,15 @@ static void operand(struct chp *p, struct pscope *s, struct sn_buf *b, const nod
 		out(p, b, ")");
 		return;
 	}
+	/* 18.16 compares a DateTime with a Date wrongly: cast the Date side. */
+	if (p->v18 && n->rtype.type == SN_HQT_DATE && is_datetime_expr(other)) {
+		out(p, b, "toDateTime(");
+		ex(p, s, b, n);
+		out(p, b, ", ");
+		tz(p, b);
+		out(p, b, ")");
+		return;
+	}
 	ex(p, s, b, n);
 }
 
@@ -1448,6 +1458,127 @@ static void cmp_call(struct chp *p, struct pscope *s, struct sn_buf *b, const no
 	out(p, b, ")");
 }
 
+/* x [NOT] IN (...) on ClickHouse 18.16, which has no transform_null_in: a
+ * NULL x never matches there (in() gives 0, notIn() gives 0 too) and NULL
+ * list members are ignored. HogQL treats NULL as a value (transform_null_in
+ * = 1): NULL IN (..., NULL) is true, NULL NOT IN (..., NULL) false, NULL IN
+ * (list without NULL) false, NULL NOT IN (list without NULL) true. */
+static void in_v18(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t *n, bool notin,
+		   const node_t *l, const node_t *r)
+{
+	bool lnull = nullable(l);
+	if (is_const(r)) {
+		/* x IN (v): a one-member list */
+		const node_t *one[] = {r};
+		node_t t = {.kind = SN_HQ_TUPLE, .list = {.items = (node_t **)one, .n = 1}};
+		in_v18(p, s, b, n, notin, l, &t);
+		return;
+	}
+	if (r->kind != SN_HQ_TUPLE) {
+		/* A subquery (or another expression): a non-NULL x matches as with
+		 * transform_null_in, but a NULL x would need to know whether the
+		 * subquery returns a NULL row. */
+		const node_t *col = NULL;
+		if (r->kind == SN_HQ_SELECT && r->sel && r->sel->select.n == 1) {
+			col = r->sel->select.items[0];
+			if (col->kind == SN_HQ_ALIAS && !col->rtype.resolved)
+				col = col->a;
+		}
+		if (lnull && col &&
+		    !(col->kind == SN_HQ_FIELD && col->ref_kind == SN_HQR_ASTERISK) &&
+		    !nullable(col)) {
+			/* no NULL row: NULL x is not IN, and is NOT IN */
+			out(p, b, notin ? "or(" : "and(");
+			cmp_call(p, s, b, n, notin ? "not in" : "in", l, r);
+			out(p, b, notin ? ", isNull(" : ", isNotNull(");
+			ex(p, s, b, l);
+			out(p, b, "))");
+			return;
+		}
+		const node_t *q1 = first_select(r);
+		if (lnull && q1 && q1->sel->select.n == 1 && r->kind != SN_HQ_SELECT_SET) {
+			/* NULL x matches when the subquery returns a NULL row:
+			 * if(isNull(x), in(1, (SELECT isNull(c) FROM (sub))), in(x, (sub))) */
+			const node_t *item = q1->sel->select.items[0];
+			struct sn_buf sub;
+			sn_buf_init(&sub, p->bufmax);
+			ex(p, s, &sub, r);
+			const char *nm = NULL;
+			for (const struct outname *o = p->names; o; o = o->next)
+				if (o->item == item) {
+					nm = o->name;
+					break;
+				}
+			if (!p->rc && nm && sub.len && sub.data[0] == '(') {
+				out(p, b, "if(isNull(");
+				ex(p, s, b, l);
+				out(p, b,
+				    notin ? "), notIn(1, (SELECT isNull("
+					  : "), in(1, (SELECT isNull(");
+				ident(p, b, nm);
+				out(p, b, ") FROM ");
+				bufcat(p, b, &sub);
+				out(p, b, notin ? ")), notIn(" : ")), in(");
+				ex(p, s, b, l);
+				out(p, b, ", ");
+				bufcat(p, b, &sub);
+				out(p, b, "))");
+				sn_buf_release(&sub);
+				return;
+			}
+			sn_buf_release(&sub);
+			if (p->rc)
+				return;
+		}
+		if (lnull) {
+			NOTIMPL(p, n,
+				"%s (SELECT ...) with a nullable left side is not available on "
+				"ClickHouse %s: it "
+				"has no transform_null_in, so NULL would never match a NULL row",
+				notin ? "NOT IN" : "IN", vname(p));
+			return;
+		}
+		cmp_call(p, s, b, n, notin ? "not in" : "in", l, r);
+		return;
+	}
+	bool hasnull = false, members = false;
+	for (size_t i = 0; i < r->list.n; i++) {
+		const node_t *m = r->list.items[i];
+		if (is_null_const(m)) {
+			hasnull = true;
+			continue;
+		}
+		members = true;
+		if (!is_const(m) && nullable(m)) {
+			NOTIMPL(p, m,
+				"IN with a nullable list member is not available on ClickHouse %s: "
+				"it has no transform_null_in",
+				vname(p));
+			return;
+		}
+	}
+	/* NULL x: IN gives hasnull, NOT IN gives !hasnull. */
+	bool null_result = notin ? !hasnull : hasnull;
+	if (!members) {
+		if (!lnull) {
+			out(p, b, notin ? "1" : "0");
+			return;
+		}
+		out(p, b, null_result ? "isNull(" : "isNotNull(");
+		ex(p, s, b, l);
+		out(p, b, ")");
+		return;
+	}
+	if (lnull)
+		out(p, b, null_result ? "or(" : "and(");
+	cmp_call(p, s, b, n, notin ? "not in" : "in", l, r);
+	if (lnull) {
+		out(p, b, null_result ? ", isNull(" : ", isNotNull(");
+		ex(p, s, b, l);
+		out(p, b, "))");
+	}
+}
+
 static void compare(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t *n)
 {
 	const char *op = n->op;
@@ -1475,6 +1606,10 @@ static void compare(struct chp *p, struct pscope *s, struct sn_buf *b, const nod
 	if (in || notin) {
 		if (is_null_const(l)) {
 			out(p, b, notin ? "1" : "0");
+			return;
+		}
+		if (p->v18) {
+			in_v18(p, s, b, n, notin, l, r);
 			return;
 		}
 		/* NULL IN (...) is false, NULL NOT IN (...) true (transform_null_in). */
@@ -1952,6 +2087,18 @@ static void call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t
 	}
 	if (posthog_only(name)) {
 		NOTIMPL(p, n, "%s() is not supported by the ClickHouse printer yet", name);
+		return;
+	}
+	/* 18.x answers NULL for uniq*() over a Nullable column that is NULL in
+	 * every row; current versions (and HogQL) answer 0. */
+	if (p->v18 && !p->uniq_wrapped && (f->flags & SN_HQF_AGGREGATE) &&
+	    strncasecmp(name, "uniq", 4) == 0 && !strstr(name, "State") && !strstr(name, "Array") &&
+	    !strstr(name, "ForEach") && !strstr(name, "Map")) {
+		out(p, b, "ifNull(");
+		p->uniq_wrapped = true;
+		call(p, s, b, n);
+		p->uniq_wrapped = false;
+		out(p, b, ", 0)");
 		return;
 	}
 	const node_t *a0 = n->list.n > 0 ? n->list.items[0] : NULL;
@@ -2974,6 +3121,40 @@ static bool guarded_here(const struct psrc *src)
 	       !is_sessions(src->t);
 }
 
+/* ORDER BY / GROUP BY item. ClickHouse 18.16 has no positional arguments
+ * (`ORDER BY 1` sorts by the constant), so an integer constant there is
+ * replaced by the select item it names: its alias when it has one, else the
+ * expression. */
+static void by_item(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t *e)
+{
+	if (!p->v18 || !is_const(e) || e->ctype != SN_HQC_INT || !s->sel) {
+		ex(p, s, b, e);
+		return;
+	}
+	const struct sn_hogql_list *sl = &s->sel->select;
+	int64_t pos = e->ival;
+	if (pos < 1 || (uint64_t)pos > sl->n) {
+		QERR(p, e,
+		     "Positional argument %" PRId64 " is out of range: the SELECT has %zu "
+		     "item(s)",
+		     pos, sl->n);
+		return;
+	}
+	const node_t *it = sl->items[pos - 1];
+	if (it->kind == SN_HQ_FIELD && it->ref_kind == SN_HQR_ASTERISK) {
+		NOTIMPL(p, e,
+			"Positional argument %" PRId64 " refers to * and ClickHouse %s has no "
+			"positional arguments",
+			pos, vname(p));
+		return;
+	}
+	if (it->kind == SN_HQ_ALIAS) {
+		ident(p, b, alias_sql(p, s, it->name));
+		return;
+	}
+	ex(p, s, b, it);
+}
+
 static void order_list(struct chp *p, struct pscope *s, struct sn_buf *b,
 		       const struct sn_hogql_list *l)
 {
@@ -2982,7 +3163,7 @@ static void order_list(struct chp *p, struct pscope *s, struct sn_buf *b,
 			out(p, b, ", ");
 		const node_t *o = l->items[i];
 		if (o->kind == SN_HQ_ORDER_EXPR) {
-			ex(p, s, b, o->a);
+			by_item(p, s, b, o->a);
 			out(p, b, strcmp(o->op, "DESC") == 0 ? " DESC" : " ASC");
 		} else {
 			ex(p, s, b, o);
@@ -3226,7 +3407,11 @@ static void select_query(struct chp *p, struct pscope *parent, struct sn_buf *b,
 	if (sel->where)
 		ex(p, s, &cl[C_WHERE], sel->where);
 	if (sel->has_group_by && sel->group_by.n)
-		exlist(p, s, &cl[C_GROUP], &sel->group_by);
+		for (size_t i = 0; i < sel->group_by.n && !p->rc; i++) {
+			if (i)
+				out(p, &cl[C_GROUP], ", ");
+			by_item(p, s, &cl[C_GROUP], sel->group_by.items[i]);
+		}
 	if (sel->having)
 		ex(p, s, &cl[C_HAVING], sel->having);
 	if (sel->has_order_by)

@@ -516,12 +516,13 @@ static void test_null_safe(void **state)
 	assert_string_equal(v18("SELECT properties.a < 'x', properties.a > NULL FROM events"),
 			    "SELECT ifNull(less(" P18("a") ", 'x'), 0), 0 FROM events WHERE " GUARD
 							   " LIMIT 100");
-	/* IN ignores NULL members; NULL NOT IN (...) is true */
-	assert_string_equal(v18("SELECT properties.a IN ('a', NULL), properties.a NOT IN ('a', "
-				"'b'), NULL IN (1), NULL NOT IN (1) FROM events"),
-			    "SELECT ifNull(in(" P18("a") ", tuple('a')), 0), ifNull(notIn(" P18(
-				"a") ", tuple('a', 'b')), 1), 0, 1 FROM events WHERE " GUARD
-				     " LIMIT 100");
+	/* IN treats NULL as a value (transform_null_in=1), which 18.16 lacks */
+	assert_string_equal(
+	    v18("SELECT properties.a IN ('a', NULL), properties.a NOT IN ('a', "
+		"'b'), NULL IN (1), NULL NOT IN (1) FROM events"),
+	    "SELECT or(in(" P18("a") ", tuple('a')), isNull(" P18("a") ")), or(notIn(" P18(
+		"a") ", tuple('a', 'b')), isNull(" P18("a") ")), 0, 1 FROM events WHERE " GUARD
+							    " LIMIT 100");
 	assert_string_equal(v18("SELECT event IN ('a', 'b') FROM events"),
 			    "SELECT in(events.event, tuple('a', 'b')) FROM events WHERE " GUARD
 			    " LIMIT 100");
@@ -890,6 +891,99 @@ static void test_corpus_never_crashes(void **state)
 	assert_true(checked >= 300);
 }
 
+/* ClickHouse 18.16 rewrites of what it would answer wrongly. */
+static void test_v18_rewrites(void **state)
+{
+	(void)state;
+	/* positional ORDER BY / GROUP BY: the select item (its alias if any) */
+	assert_string_equal(
+	    v18("SELECT event, count() FROM events GROUP BY 1 ORDER BY 2 DESC, 1"),
+	    "SELECT events.event, count() FROM events WHERE " GUARD
+	    " GROUP BY events.event ORDER BY count() DESC, events.event ASC LIMIT 100");
+	assert_string_equal(
+	    v18("SELECT lower(event) AS e, count() FROM events GROUP BY 1 ORDER BY 1"),
+	    "SELECT lower(events.event) AS e, count() FROM events WHERE " GUARD
+	    " GROUP BY e ORDER BY e ASC LIMIT 100");
+	assert_string_equal(
+	    v18("SELECT event FROM events ORDER BY 3"),
+	    "ERR:QueryError:34:35:Positional argument 3 is out of range: the SELECT "
+	    "has 1 item(s)");
+	/* 24.x keeps positions */
+	assert_string_equal(v24("SELECT event, count() FROM events GROUP BY 1 ORDER BY 2 DESC"),
+			    "SELECT events.event, count() FROM events WHERE " GUARD
+			    " GROUP BY 1 ORDER BY 2 DESC LIMIT 100");
+	/* NULL members of IN: NULL IN (..., NULL) true, NOT IN false; without
+	 * a NULL member NULL IN is false and NULL NOT IN true */
+	assert_string_equal(
+	    v18("SELECT count() FROM events WHERE properties.plan IN ('free', NULL)"),
+	    "SELECT count() FROM events WHERE and(" GUARD
+	    ", or(in(" P18("plan") ", "
+				   "tuple('free')), isNull(" P18("plan") "))) LIMIT 100");
+	assert_string_equal(
+	    v18("SELECT count() FROM events WHERE properties.plan NOT IN ('free', NULL)"),
+	    "SELECT count() FROM events WHERE and(" GUARD
+	    ", and(notIn(" P18("plan") ", "
+				       "tuple('free')), isNotNull(" P18("plan") "))) LIMIT 100");
+	assert_string_equal(v18("SELECT count() FROM events WHERE properties.plan IN ('free')"),
+			    "SELECT count() FROM events WHERE and(" GUARD ", and(in(" P18(
+				"plan") ", "
+					"tuple('free')), isNotNull(" P18("plan") "))) LIMIT 100");
+	assert_string_equal(v18("SELECT count() FROM events WHERE properties.plan NOT IN ('free')"),
+			    "SELECT count() FROM events WHERE and(" GUARD ", or(notIn(" P18(
+				"plan") ", "
+					"tuple('free')), isNull(" P18("plan") "))) LIMIT 100");
+	assert_string_equal(v18("SELECT count() FROM events WHERE properties.plan IN (NULL)"),
+			    "SELECT count() FROM events WHERE and(" GUARD
+			    ", isNull(" P18("plan") ")) LIMIT 100");
+	assert_string_equal(v18("SELECT count() FROM events WHERE event NOT IN ('a', NULL)"),
+			    "SELECT count() FROM events WHERE and(" GUARD
+			    ", notIn(events.event, tuple('a'))) LIMIT 100");
+	/* IN (SELECT ...) with a nullable left side: a NULL x matches when the
+	 * subquery has a NULL row */
+#define SUBQ "(SELECT " P18("plan") " AS plan FROM events WHERE " GUARD ")"
+	assert_string_equal(
+	    v18("SELECT count() FROM events WHERE properties.plan IN (SELECT properties.plan FROM "
+		"events)"),
+	    "SELECT count() FROM events WHERE and(" GUARD
+	    ", if(isNull(" P18("plan") "), in(1, "
+				       "(SELECT isNull(plan) FROM " SUBQ
+				       ")), in(" P18("plan") ", " SUBQ "))) LIMIT 100");
+	assert_string_equal(
+	    v18("SELECT count() FROM events WHERE properties.plan NOT IN (SELECT properties.plan "
+		"FROM events)"),
+	    "SELECT count() FROM events WHERE and(" GUARD
+	    ", if(isNull(" P18("plan") "), notIn(1, "
+				       "(SELECT isNull(plan) FROM " SUBQ
+				       ")), notIn(" P18("plan") ", " SUBQ "))) LIMIT 100");
+#undef SUBQ
+	/* a UNION subquery is refused */
+	assert_string_equal(
+	    v18("SELECT count() FROM events WHERE properties.plan IN (SELECT properties.plan FROM "
+		"events UNION ALL SELECT properties.plan FROM events)"),
+	    "ERR:NotImplementedError:33:133:IN (SELECT ...) with a nullable left side is not "
+	    "available on ClickHouse 18.16: it has no transform_null_in, so NULL would never "
+	    "match a NULL row");
+	assert_string_equal(
+	    v18("SELECT count() FROM events WHERE event IN (SELECT properties.plan FROM events)"),
+	    "SELECT count() FROM events WHERE and(" GUARD
+	    ", in(events.event, (SELECT " P18("plan") " AS plan FROM events WHERE " GUARD
+						      "))) LIMIT 100");
+	/* DateTime compared with a Date: the Date side becomes a DateTime */
+	assert_string_equal(
+	    v18("SELECT count() FROM events WHERE timestamp >= "
+		"toStartOfWeek(toDateTime('2026-11-25 "
+		"00:00:00'))"),
+	    "SELECT count() FROM events WHERE and(" GUARD ", greaterOrEquals(toTimeZone(events."
+	    "timestamp, 'UTC'), toDateTime(subtractDays(toDate(parseDateTimeBestEffortOrNull("
+	    "toString('2026-11-25 00:00:00'), 'UTC')), modulo(toDayOfWeek("
+	    "parseDateTimeBestEffortOrNull(toString('2026-11-25 00:00:00'), 'UTC')), 7)), "
+	    "'UTC'))) LIMIT 100");
+	assert_string_equal(
+	    v18("SELECT count() FROM events WHERE toDate('2026-11-25') < timestamp"),
+	    "SELECT count() FROM events WHERE and(" GUARD ", ifNull(less(toDateTime(toDateOrNull("
+	    "toString('2026-11-25')), 'UTC'), toTimeZone(events.timestamp, 'UTC')), 0)) LIMIT 100");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -907,6 +1001,7 @@ int main(void)
 	    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_v18_rewrites),
 	    cmocka_unit_test(test_corpus_never_crashes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
