@@ -47,9 +47,8 @@ static void report(const char *name, struct stage *s)
 		return;
 	}
 	qsort(s->t, s->n, sizeof(double), cmp_d);
-	printf("%-28s n=%-5zu median %7.1f µs   p90 %7.1f µs   p99 %7.1f µs   max %7.1f µs\n",
-	       name, s->n, s->t[s->n / 2], s->t[s->n * 9 / 10], s->t[s->n * 99 / 100],
-	       s->t[s->n - 1]);
+	printf("%-28s n=%-5zu median %7.1f µs   p90 %7.1f µs   p99 %7.1f µs   max %7.1f µs\n", name,
+	       s->n, s->t[s->n / 2], s->t[s->n * 9 / 10], s->t[s->n * 99 / 100], s->t[s->n - 1]);
 }
 
 /* Runs one query reps times; fills per-stage medians into the stages. */
@@ -86,7 +85,8 @@ static void run(const char *q, bool expr, int reps, struct stage *parse, struct 
 			struct sn_hogql_ch_values vals = {0};
 			struct sn_buf sql;
 			sn_buf_init(&sql, (size_t)16 << 20);
-			if (sn_hogql_print_clickhouse(&a, ast, &co, &sql, &vals, q, strlen(q), &err) != 0)
+			if (sn_hogql_print_clickhouse(&a, ast, &co, &sql, &vals, q, strlen(q),
+						      &err) != 0)
 				ok_resolve = 0;
 			t4 = now_us();
 			sn_buf_release(&sql);
@@ -126,8 +126,10 @@ static void bench_file(const char *path, int reps)
 		exit(2);
 	}
 	size_t cap = 4096;
-	struct stage parse = {calloc(cap, sizeof(double)), 0}, resolve = {calloc(cap, sizeof(double)), 0},
-		     print = {calloc(cap, sizeof(double)), 0}, ch = {calloc(cap, sizeof(double)), 0},
+	struct stage parse = {calloc(cap, sizeof(double)), 0},
+		     resolve = {calloc(cap, sizeof(double)), 0},
+		     print = {calloc(cap, sizeof(double)), 0},
+		     ch = {calloc(cap, sizeof(double)), 0},
 		     total = {calloc(cap, sizeof(double)), 0};
 	static char line[1 << 16];
 	int nq = 0, nresolved = 0;

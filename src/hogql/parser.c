@@ -2411,7 +2411,8 @@ static node_t *parse_select_stmt(struct parser *p)
 					col->strs = slist(&chain);
 					it->a = span(p, col, isi);
 					if (!accept_kw(p, "as")) {
-						fail_expected(p, "AS and the value to interpolate with");
+						fail_expected(
+						    p, "AS and the value to interpolate with");
 						return NULL;
 					}
 					it->b = parse_expr(p);
