@@ -49,27 +49,6 @@ static const char *const matchings[] = {"contains", "exact", "regex"};
 
 /* ---- validation ------------------------------------------------------------------- */
 
-static bool is_null(struct json_object *o)
-{
-	return !o || json_object_is_type(o, json_type_null);
-}
-
-static size_t nchars(const char *s, size_t n)
-{
-	size_t c = 0;
-	for (size_t i = 0; i < n; i++)
-		c += ((unsigned char)s[i] & 0xC0) != 0x80;
-	return c;
-}
-
-static bool in_list(const char *s, const char *const *list, size_t n)
-{
-	for (size_t i = 0; s && i < n; i++)
-		if (!strcmp(s, list[i]))
-			return true;
-	return false;
-}
-
 static bool regex_compiles(const char *re, char *msg, size_t msg_size)
 {
 	int ec = 0;
@@ -93,7 +72,7 @@ static int check_step(struct json_object *st, size_t i, struct sn_meta_verr *ve)
 					"steps[%zu] must be an object", i);
 	for (size_t k = 0; k < SN_ARRAY_LEN(step_strings); k++) {
 		struct json_object *v = sn_json_get(st, step_strings[k]);
-		if (!is_null(v) && !json_object_is_type(v, json_type_string))
+		if (!sn_meta_json_is_null(v) && !json_object_is_type(v, json_type_string))
 			return sn_meta_verr_set(ve, "invalid_input", "steps",
 						"steps[%zu].%s must be a string or null", i,
 						step_strings[k]);
@@ -103,11 +82,11 @@ static int check_step(struct json_object *st, size_t i, struct sn_meta_verr *ve)
 		char mk[32];
 		snprintf(mk, sizeof(mk), "%s_matching", matched[k]);
 		struct json_object *m = sn_json_get(st, mk);
-		if (is_null(m))
+		if (sn_meta_json_is_null(m))
 			continue;
 		const char *ms =
 		    json_object_is_type(m, json_type_string) ? sn_json_str(m, NULL) : NULL;
-		if (!in_list(ms, matchings, SN_ARRAY_LEN(matchings)))
+		if (!sn_meta_in_list(ms, matchings, SN_ARRAY_LEN(matchings)))
 			return sn_meta_verr_set(ve, "invalid_input", "steps",
 						"steps[%zu].%s must be contains, exact or regex", i,
 						mk);
@@ -120,7 +99,7 @@ static int check_step(struct json_object *st, size_t i, struct sn_meta_verr *ve)
 			    msg);
 	}
 	struct json_object *props = sn_json_get(st, "properties");
-	if (!is_null(props)) {
+	if (!sn_meta_json_is_null(props)) {
 		if (!json_object_is_type(props, json_type_array))
 			return sn_meta_verr_set(ve, "invalid_input", "steps",
 						"steps[%zu].properties must be an array", i);
@@ -139,7 +118,7 @@ static int check_text(struct json_object *body, const char *name, struct sn_meta
 {
 	struct json_object *v = sn_json_get(body, name);
 	size_t n = 0;
-	if (is_null(v))
+	if (sn_meta_json_is_null(v))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
 		return sn_meta_verr_set(ve, "invalid", name, "Not a valid string.");
@@ -165,7 +144,7 @@ int sn_meta_action_validate(struct json_object *body, bool partial, struct sn_me
 	if (!json_object_is_type(body, json_type_object))
 		return sn_meta_verr_set(ve, "parse_error", NULL, "the body must be a JSON object");
 	struct json_object *v = sn_json_get(body, "name");
-	if (!partial && is_null(v))
+	if (!partial && sn_meta_json_is_null(v))
 		return sn_meta_verr_set(ve, "required", "name", "This field is required.");
 	if (v) {
 		size_t n = 0;
@@ -176,7 +155,7 @@ int sn_meta_action_validate(struct json_object *body, bool partial, struct sn_me
 		if (strspn(s, " \t\r\n") == n)
 			return sn_meta_verr_set(ve, "blank", "name",
 						"This field may not be blank.");
-		if (nchars(s, n) > SN_ACTION_NAME_MAX)
+		if (sn_meta_utf8_chars(s, n) > SN_ACTION_NAME_MAX)
 			return sn_meta_verr_set(ve, "max_length", "name",
 						"Ensure this field has no more than %d characters.",
 						SN_ACTION_NAME_MAX);
@@ -192,7 +171,7 @@ int sn_meta_action_validate(struct json_object *body, bool partial, struct sn_me
 			return sn_meta_verr_set(ve, "null", not_null[i],
 						"This field may not be null.");
 	v = sn_json_get(body, "tags");
-	if (!is_null(v)) {
+	if (!sn_meta_json_is_null(v)) {
 		if (!json_object_is_type(v, json_type_array) ||
 		    json_object_array_length(v) > TAGS_MAX)
 			return sn_meta_verr_set(ve, "not_a_list", "tags",
@@ -203,7 +182,7 @@ int sn_meta_action_validate(struct json_object *body, bool partial, struct sn_me
 							"tags[%zu] must be a string", i);
 	}
 	v = sn_json_get(body, "steps");
-	if (!is_null(v)) {
+	if (!sn_meta_json_is_null(v)) {
 		if (!json_object_is_type(v, json_type_array))
 			return sn_meta_verr_set(ve, "not_a_list", "steps",
 						"Expected a list of items but got type \"%s\".",
@@ -233,7 +212,7 @@ static struct json_object *normalise_steps(struct json_object *in)
 		    "text_matching", "href",	   "href_matching", "url",	"url_matching"};
 		for (size_t k = 0; k < SN_ARRAY_LEN(keys); k++) {
 			struct json_object *v = sn_json_get(st, keys[k]);
-			if (!is_null(v))
+			if (!sn_meta_json_is_null(v))
 				json_object_object_add(o, keys[k], json_object_get(v));
 			else if (!strcmp(keys[k], "url_matching"))
 				json_object_object_add(o, keys[k],
@@ -370,10 +349,10 @@ static void apply(struct json_object *row, struct json_object *body, struct json
 		if (!strcmp(fields[i], "steps"))
 			nv = normalise_steps(v);
 		else if (!strcmp(fields[i], "tags"))
-			nv = is_null(v) ? json_object_new_array() : json_object_get(v);
-		else if (is_null(v) && strcmp(fields[i], "name"))
+			nv = sn_meta_json_is_null(v) ? json_object_new_array() : json_object_get(v);
+		else if (sn_meta_json_is_null(v) && strcmp(fields[i], "name"))
 			nv = json_object_new_string(""); /* description, slack format */
-		else if (is_null(v))
+		else if (sn_meta_json_is_null(v))
 			continue;
 		else
 			nv = json_object_get(v);

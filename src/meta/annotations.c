@@ -123,32 +123,10 @@ int sn_meta_parse_datetime(const char *s, int64_t *us)
 
 /* ---- validation ------------------------------------------------------------------- */
 
-static bool is_null(struct json_object *o)
-{
-	return !o || json_object_is_type(o, json_type_null);
-}
-
-/* UTF-8 code points in s: PostHog's max_length counts characters. */
-static size_t nchars(const char *s, size_t n)
-{
-	size_t c = 0;
-	for (size_t i = 0; i < n; i++)
-		c += ((unsigned char)s[i] & 0xC0) != 0x80;
-	return c;
-}
-
-static bool in_list(const char *s, const char *const *list, size_t n)
-{
-	for (size_t i = 0; s && i < n; i++)
-		if (!strcmp(s, list[i]))
-			return true;
-	return false;
-}
-
 static int check_id(struct json_object *body, const char *name, struct sn_meta_verr *ve)
 {
 	struct json_object *v = sn_json_get(body, name);
-	if (is_null(v))
+	if (sn_meta_json_is_null(v))
 		return 0;
 	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0)
 		return sn_meta_verr_set(ve, "incorrect_type", name,
@@ -165,21 +143,21 @@ int sn_meta_annotation_validate(struct json_object *body, bool partial, struct s
 	if (!json_object_is_type(body, json_type_object))
 		return sn_meta_verr_set(ve, "parse_error", NULL, "the body must be a JSON object");
 	struct json_object *v = sn_json_get(body, "content");
-	if (!is_null(v)) {
+	if (!sn_meta_json_is_null(v)) {
 		size_t n = 0;
 		const char *s =
 		    json_object_is_type(v, json_type_string) ? sn_json_str(v, &n) : NULL;
 		if (!s)
 			return sn_meta_verr_set(ve, "invalid", "content", "Not a valid string.");
-		if (nchars(s, n) > SN_ANNOTATION_CONTENT_MAX)
+		if (sn_meta_utf8_chars(s, n) > SN_ANNOTATION_CONTENT_MAX)
 			return sn_meta_verr_set(ve, "max_length", "content",
 						"Ensure this field has no more than %d characters.",
 						SN_ANNOTATION_CONTENT_MAX);
 	}
 	v = sn_json_get(body, "date_marker");
 	int64_t us;
-	if (!is_null(v) && (!json_object_is_type(v, json_type_string) ||
-			    sn_meta_parse_datetime(sn_json_str(v, NULL), &us)))
+	if (!sn_meta_json_is_null(v) && (!json_object_is_type(v, json_type_string) ||
+					 sn_meta_parse_datetime(sn_json_str(v, NULL), &us)))
 		return sn_meta_verr_set(
 		    ve, "invalid", "date_marker",
 		    "Datetime has wrong format. Use one of these formats "
@@ -193,13 +171,15 @@ int sn_meta_annotation_validate(struct json_object *body, bool partial, struct s
 						"This field may not be null.");
 	static const char *const ctypes[] = {"USR", "GIT"};
 	v = sn_json_get(body, "creation_type");
-	if (v && !in_list(json_object_is_type(v, json_type_string) ? sn_json_str(v, NULL) : NULL,
-			  ctypes, SN_ARRAY_LEN(ctypes)))
+	if (v &&
+	    !sn_meta_in_list(json_object_is_type(v, json_type_string) ? sn_json_str(v, NULL) : NULL,
+			     ctypes, SN_ARRAY_LEN(ctypes)))
 		return sn_meta_verr_set(ve, "invalid_choice", "creation_type",
 					"\"%s\" is not a valid choice.", json_object_get_string(v));
 	v = sn_json_get(body, "scope");
-	if (v && !in_list(json_object_is_type(v, json_type_string) ? sn_json_str(v, NULL) : NULL,
-			  scopes, SN_ARRAY_LEN(scopes)))
+	if (v &&
+	    !sn_meta_in_list(json_object_is_type(v, json_type_string) ? sn_json_str(v, NULL) : NULL,
+			     scopes, SN_ARRAY_LEN(scopes)))
 		return sn_meta_verr_set(ve, "invalid_choice", "scope",
 					"\"%s\" is not a valid choice.", json_object_get_string(v));
 	int rc;
@@ -305,13 +285,13 @@ static void apply(struct json_object *row, struct json_object *body, struct json
 		if (!json_object_object_get_ex(body, fields[i], &v))
 			continue;
 		struct json_object *nv = NULL;
-		if (!is_null(v) && !strcmp(fields[i], "date_marker")) {
+		if (!sn_meta_json_is_null(v) && !strcmp(fields[i], "date_marker")) {
 			int64_t us = 0;
 			char ts[32];
 			sn_meta_parse_datetime(sn_json_str(v, NULL), &us);
 			sn_time_format_rfc3339(us, ts);
 			nv = json_object_new_string(ts);
-		} else if (!is_null(v)) {
+		} else if (!sn_meta_json_is_null(v)) {
 			nv = json_object_get(v);
 		}
 		struct json_object *old = sn_json_get(row, fields[i]);
@@ -328,7 +308,7 @@ static void apply(struct json_object *row, struct json_object *body, struct json
 
 static void bind_opt_int(sqlite3_stmt *s, int i, struct json_object *v)
 {
-	if (is_null(v))
+	if (sn_meta_json_is_null(v))
 		sqlite3_bind_null(s, i);
 	else
 		sqlite3_bind_int64(s, i, json_object_get_int64(v));
@@ -338,13 +318,13 @@ static void bind_opt_int(sqlite3_stmt *s, int i, struct json_object *v)
 static void bind_row(sqlite3_stmt *s, struct json_object *row)
 {
 	struct json_object *v = sn_json_get(row, "content");
-	if (is_null(v))
+	if (sn_meta_json_is_null(v))
 		sqlite3_bind_null(s, 3);
 	else
 		sqlite3_bind_text(s, 3, sn_json_str(v, NULL), -1, SQLITE_TRANSIENT);
 	v = sn_json_get(row, "date_marker");
 	int64_t us;
-	if (is_null(v) || sn_meta_parse_datetime(sn_json_str(v, NULL), &us))
+	if (sn_meta_json_is_null(v) || sn_meta_parse_datetime(sn_json_str(v, NULL), &us))
 		sqlite3_bind_null(s, 4);
 	else
 		sqlite3_bind_int64(s, 4, us);

@@ -168,29 +168,16 @@ static const char *const known_types[] = {
     "person", "group", "cohort", "flag", "person_metadata", "event", "element", "session",
 };
 
-static bool in_list(const char *s, const char *const *list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(s, list[i]))
-			return true;
-	return false;
-}
-
 static bool is_number(struct json_object *o)
 {
 	return o &&
 	       (json_object_is_type(o, json_type_int) || json_object_is_type(o, json_type_double));
 }
 
-static bool is_null(struct json_object *o)
-{
-	return !o || json_object_is_type(o, json_type_null);
-}
-
 /* rollout_percentage: null or a number in 0..100. */
 static int check_pct(struct json_object *o, const char *what, struct sn_meta_verr *ve)
 {
-	if (is_null(o))
+	if (sn_meta_json_is_null(o))
 		return 0;
 	if (!is_number(o))
 		return verr(ve, "invalid_input", "filters", "%s must be a number between 0 and 100",
@@ -204,7 +191,7 @@ static int check_pct(struct json_object *o, const char *what, struct sn_meta_ver
 
 static int check_props(struct json_object *props, const char *where, struct sn_meta_verr *ve)
 {
-	if (is_null(props))
+	if (sn_meta_json_is_null(props))
 		return 0;
 	if (!json_object_is_type(props, json_type_array))
 		return verr(ve, "invalid_input", "filters", "%s.properties must be an array",
@@ -225,17 +212,17 @@ static int check_props(struct json_object *props, const char *where, struct sn_m
 				    "%s.properties[%zu] needs a key", where, i);
 		struct json_object *op = sn_json_get(p, "operator");
 		const char *ops = NULL;
-		if (!is_null(op)) {
+		if (!sn_meta_json_is_null(op)) {
 			ops = sn_json_str(op, NULL);
-			if (!ops || !in_list(ops, known_ops, SN_ARRAY_LEN(known_ops)))
+			if (!ops || !sn_meta_in_list(ops, known_ops, SN_ARRAY_LEN(known_ops)))
 				return verr(ve, "invalid_input", "filters",
 					    "%s.properties[%zu]: unknown operator %s", where, i,
 					    ops ? ops : json_object_to_json_string(op));
 		}
 		struct json_object *ty = sn_json_get(p, "type");
-		if (!is_null(ty)) {
+		if (!sn_meta_json_is_null(ty)) {
 			const char *t = sn_json_str(ty, NULL);
-			if (!t || !in_list(t, known_types, SN_ARRAY_LEN(known_types)))
+			if (!t || !sn_meta_in_list(t, known_types, SN_ARRAY_LEN(known_types)))
 				return verr(ve, "invalid_input", "filters",
 					    "%s.properties[%zu]: unknown property type %s", where,
 					    i, t ? t : json_object_to_json_string(ty));
@@ -271,7 +258,7 @@ static int check_filters(struct json_object *f, struct sn_meta_verr *ve)
 	/* Variants first: group overrides and payload keys refer to them. */
 	struct json_object *mv = sn_json_get(f, "multivariate");
 	struct json_object *vars = NULL;
-	if (!is_null(mv)) {
+	if (!sn_meta_json_is_null(mv)) {
 		vars = sn_json_get(mv, "variants");
 		if (!json_object_is_type(mv, json_type_object) ||
 		    !json_object_is_type(vars, json_type_array))
@@ -312,7 +299,7 @@ static int check_filters(struct json_object *f, struct sn_meta_verr *ve)
 	}
 
 	struct json_object *groups = sn_json_get(f, "groups");
-	if (!is_null(groups)) {
+	if (!sn_meta_json_is_null(groups)) {
 		if (!json_object_is_type(groups, json_type_array))
 			return verr(ve, "invalid_input", "filters", "groups must be an array");
 		size_t n = json_object_array_length(groups);
@@ -333,7 +320,7 @@ static int check_filters(struct json_object *f, struct sn_meta_verr *ve)
 			if (rc)
 				return rc;
 			struct json_object *var = sn_json_get(g, "variant");
-			if (!is_null(var)) {
+			if (!sn_meta_json_is_null(var)) {
 				const char *vk = sn_json_str(var, NULL);
 				bool found = false;
 				for (size_t j = 0; vk && vars && j < json_object_array_length(vars);
@@ -350,7 +337,7 @@ static int check_filters(struct json_object *f, struct sn_meta_verr *ve)
 						    where);
 			}
 			struct json_object *agg = sn_json_get(g, "aggregation_group_type_index");
-			if (!is_null(agg) &&
+			if (!sn_meta_json_is_null(agg) &&
 			    (!json_object_is_type(agg, json_type_int) ||
 			     json_object_get_int64(agg) < 0 || json_object_get_int64(agg) > 4))
 				return verr(ve, "invalid_input", "filters",
@@ -358,7 +345,7 @@ static int check_filters(struct json_object *f, struct sn_meta_verr *ve)
 		}
 	}
 	struct json_object *sg = sn_json_get(f, "super_groups");
-	if (!is_null(sg)) {
+	if (!sn_meta_json_is_null(sg)) {
 		if (!json_object_is_type(sg, json_type_array))
 			return verr(ve, "invalid_input", "filters",
 				    "super_groups must be an array");
@@ -371,12 +358,13 @@ static int check_filters(struct json_object *f, struct sn_meta_verr *ve)
 		}
 	}
 	struct json_object *agg = sn_json_get(f, "aggregation_group_type_index");
-	if (!is_null(agg) && (!json_object_is_type(agg, json_type_int) ||
-			      json_object_get_int64(agg) < 0 || json_object_get_int64(agg) > 4))
+	if (!sn_meta_json_is_null(agg) &&
+	    (!json_object_is_type(agg, json_type_int) || json_object_get_int64(agg) < 0 ||
+	     json_object_get_int64(agg) > 4))
 		return verr(ve, "invalid_input", "filters",
 			    "aggregation_group_type_index must be null or 0..4");
 	struct json_object *h = sn_json_get(f, "holdout");
-	if (!is_null(h)) {
+	if (!sn_meta_json_is_null(h)) {
 		if (!json_object_is_type(h, json_type_object) ||
 		    !json_object_is_type(sn_json_get(h, "id"), json_type_int))
 			return verr(ve, "invalid_input", "filters",
@@ -388,7 +376,7 @@ static int check_filters(struct json_object *f, struct sn_meta_verr *ve)
 			return rc;
 	}
 	struct json_object *pl = sn_json_get(f, "payloads");
-	if (!is_null(pl)) {
+	if (!sn_meta_json_is_null(pl)) {
 		if (!json_object_is_type(pl, json_type_object))
 			return verr(ve, "invalid_input", "filters", "payloads must be an object");
 		json_object_object_foreach(pl, k, v)
@@ -452,7 +440,7 @@ int sn_meta_flag_validate(struct json_object *body, bool partial, struct sn_meta
 	if (k && (rc = check_key(k, ve)))
 		return rc;
 	struct json_object *name = sn_json_get(body, "name");
-	if (name && !is_null(name)) {
+	if (name && !sn_meta_json_is_null(name)) {
 		size_t nl = 0;
 		if (!sn_json_str(name, &nl))
 			return verr(ve, "invalid", "name", "Not a valid string.");
@@ -706,7 +694,8 @@ int sn_meta_flag_update(struct sn_meta *m, int64_t team_id, int64_t id, int64_t 
 		add_change(changes, "changed", "key", json_object_new_string(cur.key),
 			   json_object_new_string(key));
 	}
-	if ((v = sn_json_get(body, "name")) && !is_null(v) && strcmp(sn_json_str(v, NULL), name)) {
+	if ((v = sn_json_get(body, "name")) && !sn_meta_json_is_null(v) &&
+	    strcmp(sn_json_str(v, NULL), name)) {
 		name = sn_json_str(v, NULL);
 		add_change(changes, "changed", "name", json_object_new_string(cur.name),
 			   json_object_new_string(name));

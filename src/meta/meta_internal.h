@@ -104,4 +104,29 @@ void sn_meta_cache_put_negative(struct sn_meta_cache *c, const char *token, size
 /* Number of negative entries (tests check the bound). */
 size_t sn_meta_cache_negative_count(struct sn_meta_cache *c);
 
+/* Small validation helpers the object models (flags, annotations, actions)
+ * share. */
+static inline bool sn_meta_json_is_null(struct json_object *o)
+{
+	return !o || json_object_is_type(o, json_type_null);
+}
+
+/* UTF-8 code points in s[0..n): PostHog's max_length counts characters. */
+static inline size_t sn_meta_utf8_chars(const char *s, size_t n)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return c;
+}
+
+/* Whether s (may be NULL: false) is one of list[0..n). */
+static inline bool sn_meta_in_list(const char *s, const char *const *list, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (!strcmp(s, list[i]))
+			return true;
+	return false;
+}
+
 #endif

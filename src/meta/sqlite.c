@@ -92,7 +92,6 @@ static const char dummy_hash[crypto_pwhash_STRBYTES] =
 #define USER_COLS "id, uuid, email, first_name, is_active, is_staff, created_at"
 
 enum stmt {
-	ST_VERSION,
 	ST_IS_EMPTY,
 	ST_ORG_INSERT,
 	ST_ORG_GET,
@@ -113,7 +112,6 @@ enum stmt {
 };
 
 static const char *const stmt_sql[NSTMT] = {
-    [ST_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
     [ST_IS_EMPTY] = "SELECT NOT EXISTS (SELECT 1 FROM posthog_organization)",
     [ST_ORG_INSERT] = "INSERT INTO posthog_organization (uuid, name, created_at, updated_at)"
 		      " VALUES (?1, ?2, ?3, ?3)",
@@ -445,17 +443,12 @@ int sn_meta_schema_version(struct sn_meta *m, int *db_version, int *code_version
 	int ret = 0;
 	if (code_version)
 		*code_version = m->code_version;
+	int v = 0;
 	lock(m);
-	sqlite3_stmt *s = m->st[ST_VERSION];
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		if (db_version)
-			*db_version = sqlite3_column_int(s, 0);
-	} else {
-		ret = sn_sqlite_rc(rc);
-	}
-	done(s);
+	ret = sn_sqlite_schema_version(m->db, &v, NULL);
 	unlock(m);
+	if (ret == 0 && db_version)
+		*db_version = v;
 	return ret;
 }
 

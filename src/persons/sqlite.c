@@ -63,7 +63,6 @@
 #define PERSON_COLS "p.uuid, p.properties, p.is_identified, p.created_at, p.version"
 
 enum stmt {
-	ST_VERSION,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -98,7 +97,6 @@ enum stmt {
 };
 
 static const char *const stmt_sql[NSTMT] = {
-    [ST_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -351,17 +349,12 @@ int sn_persons_schema_version(struct sn_persons *p, int *db_version, int *code_v
 	int ret = 0;
 	if (code_version)
 		*code_version = p->code_version;
+	int v = 0;
 	sn_pstore_lock(p);
-	sqlite3_stmt *s = p->st[ST_VERSION];
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		if (db_version)
-			*db_version = sqlite3_column_int(s, 0);
-	} else {
-		ret = sn_sqlite_rc(rc);
-	}
-	done(s);
+	ret = sn_sqlite_schema_version(p->db, &v, NULL);
 	sn_pstore_unlock(p);
+	if (ret == 0 && db_version)
+		*db_version = v;
 	return ret;
 }
 
