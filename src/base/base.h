@@ -143,6 +143,12 @@ int sn_time_parse_rfc3339_ms(const char *s, size_t len, int64_t *us);
 int64_t sn_days_from_civil(int64_t y, unsigned m, unsigned d);
 void sn_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 
+/* Time zones (tz.c). The UTC offset in seconds in force at at_us in the
+ * IANA zone tz (read from the system's tz database): 0 for UTC and for
+ * zones that do not exist. Thread-safe; the first call for a zone reads its
+ * file, later ones are a binary search. */
+int32_t sn_tz_offset(const char *tz, int64_t at_us);
+
 /* ---- uuid ----------------------------------------------------------------- */
 
 struct sn_uuid {

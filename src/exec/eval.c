@@ -93,15 +93,15 @@ int64_t floor_div(int64_t a, int64_t b)
 
 /* ---- vectors ----------------------------------------------------------------- */
 
-static bool is_intlike(uint8_t t)
+bool is_intlike(uint8_t t)
 {
 	return t == SN_XT_BOOL || t == SN_XT_INT || t == SN_XT_UINT;
 }
-static bool is_numeric(uint8_t t)
+bool is_numeric(uint8_t t)
 {
 	return is_intlike(t) || t == SN_XT_FLOAT;
 }
-static bool is_text(uint8_t t)
+bool is_text(uint8_t t)
 {
 	return t == SN_XT_STRING || t == SN_XT_UUID;
 }
@@ -266,7 +266,7 @@ bool parse_datetime(const char *s, size_t len, int64_t *us, bool *date_only)
 	return true;
 }
 
-static int64_t day_of_us(int64_t us)
+int64_t day_of_us(int64_t us)
 {
 	return floor_div(us, US_PER_DAY);
 }
@@ -402,13 +402,13 @@ static int eval_const(struct xctx *c, const node_t *n, struct vec *out)
 	return 0;
 }
 
-static double num_at(const struct vec *v, size_t r)
+double num_at(const struct vec *v, size_t r)
 {
 	return v->f ? v->f[r] : (double)v->i[r];
 }
 
 /* Copies the null flags of a and b (either NULL → NULL) into out. */
-static void merge_nulls(struct vec *out, const struct vec *a, const struct vec *b)
+void merge_nulls(struct vec *out, const struct vec *a, const struct vec *b)
 {
 	if (!out->nulls)
 		return;
@@ -766,7 +766,7 @@ static int eval_not(struct xctx *c, const node_t *n, struct vec *out)
 
 /* ---- functions --------------------------------------------------------------------- */
 
-static int need_args(struct xctx *c, const node_t *n, size_t min, size_t max)
+int need_args(struct xctx *c, const node_t *n, size_t min, size_t max)
 {
 	if (n->list.n < min || n->list.n > max)
 		return xfail(c, n, SN_ERR_INVALID, "QueryError",
@@ -778,7 +778,7 @@ static int need_args(struct xctx *c, const node_t *n, size_t min, size_t max)
 }
 
 /* The common type of branches (if, coalesce): equal, numeric widening, or NULL. */
-static int unify_branches(struct xctx *c, const node_t *n, struct vec *v, size_t nv, uint8_t *t)
+int unify_branches(struct xctx *c, const node_t *n, struct vec *v, size_t nv, uint8_t *t)
 {
 	*t = SN_XT_NULL;
 	for (size_t k = 0; k < nv; k++) {
@@ -798,7 +798,7 @@ static int unify_branches(struct xctx *c, const node_t *n, struct vec *v, size_t
 	return 0;
 }
 
-static void copy_cell(struct vec *out, size_t r, const struct vec *in)
+void copy_cell(struct vec *out, size_t r, const struct vec *in)
 {
 	if (in->t == SN_XT_NULL || vec_null(in, r)) {
 		if (out->nulls)
@@ -879,7 +879,7 @@ static int eval_coalesce(struct xctx *c, const node_t *n, struct vec *out)
 	return 0;
 }
 
-static int fmt_float(char *buf, size_t len, double x)
+int fmt_float(char *buf, size_t len, double x)
 {
 	if (isnan(x))
 		return snprintf(buf, len, "nan");
@@ -942,7 +942,7 @@ static int eval_tostring(struct xctx *c, const node_t *n, struct vec *out)
 	return 0;
 }
 
-static bool parse_int_text(const char *s, size_t len, int64_t *out)
+bool parse_int_text(const char *s, size_t len, int64_t *out)
 {
 	if (!len || len > 64)
 		return false;
@@ -960,7 +960,7 @@ static bool parse_int_text(const char *s, size_t len, int64_t *out)
 	return true;
 }
 
-static bool parse_float_text(const char *s, size_t len, double *out)
+bool parse_float_text(const char *s, size_t len, double *out)
 {
 	if (!len || len > 300)
 		return false;
@@ -1190,6 +1190,9 @@ static int eval_call(struct xctx *c, const node_t *n, struct vec *out)
 				return c->rc;
 			return arith(c, n, ar[i].op, n->list.items[0], n->list.items[1], out);
 		}
+	int rc = 0;
+	if (xfn_date(c, n, out, &rc) || xfn_scalar(c, n, out, &rc))
+		return rc;
 	char what[160];
 	snprintf(what, sizeof(what), "function %s()", f);
 	return xunsupported(c, n, what);

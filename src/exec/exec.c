@@ -1293,6 +1293,7 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 	    .qa = &res->arena,
 	    .mem_limit = mem,
 	    .now_us = opts->now_us ? opts->now_us : sn_now_us(),
+	    .tz = opts->timezone && opts->timezone[0] ? opts->timezone : "UTC",
 	    .time_limit_us =
 		opts->time_limit_us ? opts->time_limit_us : SN_EXEC_DEFAULT_TIME_LIMIT_US,
 	    .stats = &res->stats,

@@ -135,6 +135,7 @@ struct xctx {
 	struct sn_arena *ba; /* lives as long as the current batch */
 	size_t mem_limit;
 	int64_t now_us;
+	const char *tz; /* time zone of DateTime values (opts->timezone), never NULL */
 	uint64_t deadline_ns;
 	int64_t time_limit_us;
 	const struct sn_hogql_select *sel;
@@ -197,6 +198,36 @@ bool is_aggregate_call(const node_t *n);
  * "2024-01-02 03:04:05[.ffffff]", with 'T' and a trailing 'Z'). */
 bool parse_datetime(const char *s, size_t len, int64_t *us, bool *date_only);
 int64_t floor_div(int64_t a, int64_t b);
+
+/* Helpers of eval.c the function files (fn_*.c) share. */
+bool is_intlike(uint8_t t); /* BOOL, INT, UINT */
+bool is_numeric(uint8_t t); /* is_intlike or FLOAT */
+bool is_text(uint8_t t);    /* STRING or UUID */
+/* Row r of a numeric vector as a double. */
+double num_at(const struct vec *v, size_t r);
+/* out->nulls[r] = a or b NULL at r (b may be NULL); no-op when out is not nullable. */
+void merge_nulls(struct vec *out, const struct vec *a, const struct vec *b);
+/* Row r of in into out (same or wider type; NULL when in is NULL there). */
+void copy_cell(struct vec *out, size_t r, const struct vec *in);
+/* The common type of v[0..nv) (equal, numeric widening, text, or NULL);
+ * an error naming n when there is none. */
+int unify_branches(struct xctx *c, const node_t *n, struct vec *v, size_t nv, uint8_t *t);
+/* Checks a plain call has min..max arguments (and no parameters, FILTER,
+ * ORDER BY or DISTINCT); the error names the function. */
+int need_args(struct xctx *c, const node_t *n, size_t min, size_t max);
+/* ClickHouse's shortest round-tripping text of a Float64. */
+int fmt_float(char *buf, size_t len, double x);
+/* Whole-text parses as toInt / toFloat accept them (false = NULL). */
+bool parse_int_text(const char *s, size_t len, int64_t *out);
+bool parse_float_text(const char *s, size_t len, double *out);
+/* Days since the epoch of a UTC instant in µs. */
+int64_t day_of_us(int64_t us);
+
+/* Function families in their own files. Each returns false when n is not
+ * one of its functions (the caller tries the next), true when it is, with
+ * *rc = 0 and out filled, or *rc = c->rc after an error. */
+bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_date.c */
+bool xfn_scalar(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* fn_scalar.c */
 
 /* Values (output.c). */
 int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b);

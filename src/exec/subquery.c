@@ -94,6 +94,7 @@ static struct xctx *child_new(struct xctx *parent)
 	c->qa = parent->qa;
 	c->mem_limit = parent->mem_limit;
 	c->now_us = parent->now_us;
+	c->tz = parent->tz;
 	c->deadline_ns = parent->deadline_ns;
 	c->time_limit_us = parent->time_limit_us;
 	c->stats = parent->stats;

@@ -410,7 +410,7 @@ static void build_ctx(struct sn_flags_api *a, const struct sn_flag_set *set,
 	struct json_object *dev = field2(body, "$device_id", "device_id");
 	fc->device_id = sn_json_str(dev, NULL);
 	fc->now_us = sn_now_us();
-	fc->tz_offset_s = sn_flag_tz_offset(team->timezone, fc->now_us);
+	fc->tz_offset_s = sn_tz_offset(team->timezone, fc->now_us);
 	/* An empty $anon_distinct_id is no id: it would bucket everyone alike. */
 	char *anon = id_field(body, "$anon_distinct_id", "anon_distinct_id", arena);
 	fc->anon_distinct_id = anon && *anon ? anon : NULL;

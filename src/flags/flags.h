@@ -155,12 +155,6 @@ int sn_flag_eval_init(struct sn_flag_eval *ev, const struct sn_flag_set *set,
  * until the arena is released. Cannot fail: bad input gives false. */
 const struct sn_flag_result *sn_flag_eval_one(struct sn_flag_eval *ev, size_t idx);
 
-/* The UTC offset in seconds in force at at_us in the IANA zone tz (read from
- * the system's tz database, for sn_flag_ctx.tz_offset_s): 0 for UTC and for
- * zones that do not exist. Thread-safe; the first call for a zone reads its
- * file, later ones are a binary search. */
-int32_t sn_flag_tz_offset(const char *tz, int64_t at_us);
-
 /* "condition_match", "no_condition_match", ... as PostHog spells them. */
 const char *sn_flag_reason_code(enum sn_flag_reason r);
 /* PostHog's human description ("Matched condition set 1", ...) into out. */

@@ -1,7 +1,7 @@
 /*
- * tz.c — a team's UTC offset at a given instant, for date filters that name
+ * tz.c — a team's UTC offset at a given instant: flag date filters that name
  * a date without a zone ("2025-01-31" is midnight in the team's timezone,
- * spec §3.4).
+ * spec §3.4), the executor's date functions and the insights' date ranges.
  *
  * The system's tz database (/usr/share/zoneinfo, TZif files) is read
  * directly: glibc can only answer for the process-wide TZ, and changing TZ
@@ -21,7 +21,7 @@
  * call localtime or mktime at the same time, and they would see the
  * temporary zone.
  */
-#include "flags/flags_internal.h"
+#include "base/base.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -147,7 +147,7 @@ static const struct zone *load(const char *name)
 	return ok ? z : NULL;
 }
 
-int32_t sn_flag_tz_offset(const char *tz, int64_t at_us)
+int32_t sn_tz_offset(const char *tz, int64_t at_us)
 {
 	if (!tz || !*tz || !strcmp(tz, "UTC") || !strcmp(tz, "Etc/UTC"))
 		return 0;
