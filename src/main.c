@@ -7,6 +7,8 @@
  *   snout user create      users, with organization membership
  *   snout apikey create    personal API keys (phx_...) for the REST API
  *   snout wal dump|stats   inspect the write-ahead log (support, tests)
+ *   snout persons import   create persons from JSON lines (no events)
+ *   snout query            HogQL or an insight (--insight FILE) on the local data
  *
  * Every command takes the server settings (--data-dir, --config, ...), has
  * --help, prints errors as one line on stderr and exits non-zero on failure.
@@ -19,9 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "api/api.h"
+#include "capture/capture.h"
 #include "exec/exec.h"
 #include "hogql/hogql.h"
+#include "insights/insights.h"
 #include "meta/meta.h"
 #include "persons/persons.h"
 #include "store/store.h"
@@ -121,7 +127,13 @@ static void usage(FILE *f)
 		"ID:NAME[:static]]\n"
 		"                   [--json] TEXT\n"
 		"                        print the query as ClickHouse SQL (team-guarded)\n"
-		"  query --team ID [--format json|tsv] SQL  run HogQL on the local store\n\n"
+		"  query --team ID [--format json|tsv] SQL  run HogQL on the local store\n"
+		"  query --team ID --insight FILE [--now ISO]\n"
+		"                        run an insight query node (TrendsQuery JSON; - reads "
+		"stdin)\n"
+		"  persons import --team ID FILE\n"
+		"                        create persons from JSON lines {distinct_ids, properties, "
+		"created_at}\n\n"
 		"Run `snout <command> --help` for details.\n\n",
 		SNOUT_VERSION);
 	sn_config_usage(f);
@@ -698,19 +710,256 @@ static int cmd_hogql(int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
+/* Reads a whole file ("-" = stdin) into b. */
+static int read_all(const char *path, struct sn_buf *b, struct sn_err *err)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (!f)
+		return sn_err_set(err, SN_ERR_IO, "cannot open %s", path);
+	char chunk[65536];
+	size_t n;
+	int rc = 0;
+	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		rc = sn_buf_append(b, chunk, n);
+	if (rc)
+		sn_err_set(err, rc, "%s is too large", path);
+	else if (ferror(f))
+		rc = sn_err_set(err, SN_ERR_IO, "cannot read %s", path);
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+/* snout persons import: one person per JSON line, through the identity
+ * rules (persons/import.c). Meant for a stopped server or for distinct ids
+ * the running server has not seen (its identity cache would not know). */
+static int cmd_persons(int argc, char **argv)
+{
+	static const char *const mine[] = {"--team", NULL};
+	struct opts o;
+	struct sn_err e = {0};
+	if (argc < 1 || want_help(argc, argv) || strcmp(argv[0], "import") != 0 ||
+	    split_opts(argc - 1, argv + 1, mine, &o, &e) || !opt_get(&o, "--team") || !o.nrest ||
+	    strncmp(o.rest[o.nrest - 1], "--", 2) == 0) {
+		fprintf(
+		    stderr,
+		    "%s%sUsage: snout persons import --team ID [--data-dir DIR] FILE\n"
+		    "  FILE (or - for stdin) holds one JSON object per line:\n"
+		    "  {\"distinct_ids\": [\"a\", ...], \"properties\": {...}, "
+		    "\"created_at\": \"2020-01-09T12:00:00Z\"}\n"
+		    "  or a group: {\"group_type\": \"organization\", \"group_key\": \"org:5\", "
+		    "\"properties\": {...}}\n",
+		    e.msg, e.msg[0] ? "\n" : "");
+		return want_help(argc, argv) ? 0 : 2;
+	}
+	struct sn_config cfg;
+	if (load_cfg("persons", o.nrest - 1, o.rest, &cfg))
+		return 2;
+	int64_t team = atoll(opt_get(&o, "--team"));
+	if (team <= 0)
+		return die("persons import", "--team must be a project id");
+	struct sn_buf in;
+	sn_buf_init(&in, (size_t)1 << 30);
+	if (read_all(o.rest[o.nrest - 1], &in, &e)) {
+		sn_buf_release(&in);
+		return die("persons import", e.msg);
+	}
+	struct sn_persons *p = NULL;
+	if (sn_persons_open(&p, cfg.data_dir, NULL, &e)) {
+		sn_buf_release(&in);
+		return die("persons import", e.msg);
+	}
+	int rc = 0;
+	size_t line = 0, done = 0;
+	char *save = NULL;
+	for (char *l = in.data ? strtok_r(in.data, "\n", &save) : NULL; l && rc == 0;
+	     l = strtok_r(NULL, "\n", &save)) {
+		line++;
+		if (!*l || strspn(l, " \t\r") == strlen(l))
+			continue;
+		struct json_object *j = NULL;
+		struct json_object *ids = NULL, *props = NULL, *created = NULL;
+		int64_t at = sn_now_us();
+		const char *idv[256];
+		size_t nid = 0;
+		struct json_object *gt = NULL, *gk = NULL;
+		if (sn_json_parse(l, strlen(l), &j, &e) ||
+		    !json_object_is_type(j, json_type_object)) {
+			rc = 1;
+		} else if (json_object_object_get_ex(j, "group_type", &gt)) {
+			/* A group: {"group_type", "group_key", "properties", "created_at"}. */
+			json_object_object_get_ex(j, "group_key", &gk);
+			json_object_object_get_ex(j, "properties", &props);
+			if (json_object_object_get_ex(j, "created_at", &created) &&
+			    json_object_is_type(created, json_type_string) &&
+			    sn_capture_parse_timestamp(json_object_get_string(created),
+						       json_object_get_string_len(created), &at)) {
+				sn_err_set(&e, SN_ERR_INVALID,
+					   "created_at must be an ISO 8601 date-time");
+				rc = 1;
+			} else if (!json_object_is_type(gt, json_type_string) ||
+				   !json_object_is_type(gk, json_type_string)) {
+				sn_err_set(&e, SN_ERR_INVALID,
+					   "group_type and group_key must be strings");
+				rc = 1;
+			} else if (sn_persons_import_group(
+				       p, team, json_object_get_string(gt),
+				       json_object_get_string(gk),
+				       props && json_object_is_type(props, json_type_object) ? props
+											     : NULL,
+				       at, NULL, &e)) {
+				rc = 1;
+			}
+		} else if (!json_object_object_get_ex(j, "distinct_ids", &ids) ||
+			   !json_object_is_type(ids, json_type_array) ||
+			   json_object_array_length(ids) == 0 ||
+			   json_object_array_length(ids) > 256) {
+			sn_err_set(&e, SN_ERR_INVALID,
+				   "distinct_ids must be a list of 1 to 256 strings");
+			rc = 1;
+		} else {
+			nid = json_object_array_length(ids);
+			for (size_t i = 0; i < nid && rc == 0; i++) {
+				struct json_object *v = json_object_array_get_idx(ids, i);
+				if (!json_object_is_type(v, json_type_string) ||
+				    !json_object_get_string_len(v)) {
+					sn_err_set(&e, SN_ERR_INVALID,
+						   "distinct_ids must be non-empty strings");
+					rc = 1;
+				}
+				idv[i] = json_object_get_string(v);
+			}
+			json_object_object_get_ex(j, "properties", &props);
+			if (rc == 0 && json_object_object_get_ex(j, "created_at", &created) &&
+			    !json_object_is_type(created, json_type_null) &&
+			    (!json_object_is_type(created, json_type_string) ||
+			     sn_capture_parse_timestamp(json_object_get_string(created),
+							json_object_get_string_len(created),
+							&at))) {
+				sn_err_set(&e, SN_ERR_INVALID,
+					   "created_at must be an ISO 8601 date-time");
+				rc = 1;
+			}
+			if (rc == 0 && props && json_object_is_type(props, json_type_null))
+				props = NULL;
+			if (rc == 0 && sn_persons_import(p, team, idv, nid, props, at, NULL, &e))
+				rc = 1;
+		}
+		json_object_put(j);
+		if (rc) {
+			char msg[700];
+			snprintf(msg, sizeof(msg), "line %zu: %s", line, e.msg);
+			die("persons import", msg);
+		} else {
+			done++;
+		}
+	}
+	sn_persons_close(p);
+	sn_buf_release(&in);
+	if (rc == 0)
+		printf("imported %zu persons into project %lld\n", done, (long long)team);
+	return rc;
+}
+
+/* snout query --insight: one insight query node on the local data. */
+static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const char *file,
+			   const char *now, struct sn_persons *persons, const char *store_dir)
+{
+	struct sn_err e = {0};
+	struct sn_buf in;
+	sn_buf_init(&in, (size_t)64 << 20);
+	int rc = read_all(file, &in, &e);
+	struct json_object *q = NULL, *taf = NULL;
+	if (rc == 0)
+		rc = sn_json_parse(in.data ? in.data : "", in.len, &q, &e);
+	sn_buf_release(&in);
+	if (rc)
+		return die("query", e.msg);
+	int64_t now_us = 0;
+	if (now && sn_capture_parse_timestamp(now, strlen(now), &now_us)) {
+		json_object_put(q);
+		return die("query",
+			   "--now must be an ISO 8601 date-time like 2020-01-19T23:59:59Z");
+	}
+	/* {"query": {...}} as the API takes it, or the node itself. */
+	struct json_object *node = q, *inner = NULL;
+	if (json_object_object_get_ex(q, "query", &inner) &&
+	    json_object_is_type(inner, json_type_object))
+		node = inner;
+	struct sn_meta *m = NULL;
+	struct sn_team team = {0};
+	snprintf(team.timezone, sizeof(team.timezone), "UTC");
+	if (sn_open_meta(cfg, &m, NULL, &e) == 0) {
+		if (sn_meta_team_get(m, team_id, &team, &e)) {
+			sn_meta_close(m);
+			json_object_put(q);
+			return die("query", e.msg);
+		}
+		sn_meta_close(m);
+	}
+	if (team.test_account_filters[0])
+		sn_json_parse(team.test_account_filters, strlen(team.test_account_filters), &taf,
+			      &e);
+	struct sn_api_exec_backend be = {.store_dir = store_dir,
+					 .team_id = team_id,
+					 .persons = persons,
+					 .timezone = team.timezone,
+					 .now_us = now_us};
+	struct sn_insight_opts o = {.team = {.id = team_id,
+					     .timezone = team.timezone,
+					     .week_start_day = team.week_start_day,
+					     .test_account_filters = taf},
+				    .now_us = now_us,
+				    .backend = {.ctx = &be, .query = sn_api_exec_backend_query}};
+	struct sn_buf out;
+	sn_buf_init(&out, (size_t)256 << 20);
+	struct sn_insight_error ierr;
+	rc = sn_insight_run(&o, node, &out, &ierr);
+	if (rc == 0)
+		printf("%s\n", out.data ? out.data : "{}");
+	else
+		fprintf(stderr, "snout query: %s (%s)\n",
+			ierr.msg[0] ? ierr.msg : "the insight failed", ierr.type);
+	sn_buf_release(&out);
+	json_object_put(taf);
+	json_object_put(q);
+	return rc == 0 ? 0 : 1;
+}
+
 /* snout query: runs one HogQL SELECT on the local store of a team. */
 static int cmd_query(int argc, char **argv)
 {
-	static const char *const mine[] = {"--team", "--format", "--time-limit-ms", NULL};
+	static const char *const mine[] = {"--team",	"--format", "--time-limit-ms",
+					   "--insight", "--now",    NULL};
 	struct opts o;
 	struct sn_err e = {0};
-	if (want_help(argc, argv) || split_opts(argc, argv, mine, &o, &e) || !o.nrest ||
-	    !opt_get(&o, "--team") || strncmp(o.rest[o.nrest - 1], "--", 2) == 0) {
-		fprintf(stderr,
-			"%s%sUsage: snout query --team ID [--format json|tsv] "
-			"[--time-limit-ms N] [--data-dir DIR] 'SELECT ...'\n",
-			e.msg, e.msg[0] ? "\n" : "");
+	bool bad =
+	    want_help(argc, argv) || split_opts(argc, argv, mine, &o, &e) || !opt_get(&o, "--team");
+	if (!bad && !opt_get(&o, "--insight"))
+		bad = !o.nrest || strncmp(o.rest[o.nrest - 1], "--", 2) == 0;
+	if (bad) {
+		fprintf(
+		    stderr,
+		    "%s%sUsage: snout query --team ID [--format json|tsv] "
+		    "[--time-limit-ms N] [--data-dir DIR] 'SELECT ...'\n"
+		    "       snout query --team ID --insight FILE|- [--now ISO] [--data-dir DIR]\n",
+		    e.msg, e.msg[0] ? "\n" : "");
 		return want_help(argc, argv) ? 0 : 2;
+	}
+	if (opt_get(&o, "--insight")) {
+		struct sn_config icfg;
+		if (load_cfg("query", o.nrest, o.rest, &icfg))
+			return 2;
+		char sdir[1200], pp[1300];
+		snprintf(sdir, sizeof(sdir), "%s/store", icfg.data_dir);
+		snprintf(pp, sizeof(pp), "%s/persons.sqlite3", icfg.data_dir);
+		struct sn_persons *ps = NULL;
+		if (access(pp, F_OK) == 0 && sn_persons_open(&ps, icfg.data_dir, NULL, &e))
+			return die("query", e.msg);
+		int irc = run_insight_cli(&icfg, atoll(opt_get(&o, "--team")),
+					  opt_get(&o, "--insight"), opt_get(&o, "--now"), ps, sdir);
+		sn_persons_close(ps);
+		return irc;
 	}
 	const char *fmt = opt_get(&o, "--format") ? opt_get(&o, "--format") : "json";
 	if (strcmp(fmt, "json") != 0 && strcmp(fmt, "tsv") != 0)
@@ -785,6 +1034,8 @@ int main(int argc, char **argv)
 		return cmd_hogql(argc - 2, argv + 2);
 	if (strcmp(cmd, "query") == 0)
 		return cmd_query(argc - 2, argv + 2);
+	if (strcmp(cmd, "persons") == 0)
+		return cmd_persons(argc - 2, argv + 2);
 	fprintf(stderr, "snout: unknown command '%s' (see snout --help)\n", cmd);
 	return 2;
 }

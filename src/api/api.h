@@ -39,6 +39,7 @@ struct sn_config {
 	int64_t merge_interval_ms;   /* how often the merge thread looks */
 	uint64_t retention_days;     /* events older than this are deleted; 0 = kept */
 	char team_retention[256];    /* "team:days,..." overrides of retention_days */
+	bool test_mode;		     /* honour a pinned "now" in query requests */
 };
 
 void sn_config_defaults(struct sn_config *c);
@@ -92,6 +93,22 @@ size_t sn_query_api_routes(struct sn_query_api *a, struct sn_http_route *routes,
  * the API). Without it person fields read NULL and person_id as stored. */
 struct sn_persons;
 void sn_query_api_use_persons(struct sn_query_api *a, struct sn_persons *persons);
+/* The insights' HogQL backend over the embedded executor (query.c): runs
+ * one statement for the team and copies the rows into the insight's arena.
+ * ctx is a struct sn_api_exec_backend. */
+struct sn_api_exec_backend {
+	const char *store_dir;
+	int64_t team_id;
+	struct sn_persons *persons; /* may be NULL */
+	const char *timezone;	    /* the team's */
+	int64_t now_us;		    /* 0 = the clock */
+};
+struct sn_insight_table;
+struct sn_hogql_error;
+int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
+			      struct sn_insight_table *out, struct sn_hogql_error *err);
+/* Test mode: requests may pin "now" (for relative insight date ranges). */
+void sn_query_api_set_test_mode(struct sn_query_api *a, bool on);
 
 /* The persons REST API (persons_api.c): /api/projects/:id/persons/... over
  * the person store; property writes are appended to wal as events.

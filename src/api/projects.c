@@ -4,11 +4,13 @@
  *   GET, PATCH  /api/projects/:id/   (and /api/environments/:id/)
  *
  * The answer is the part of PostHog's TeamSerializer snout models: id,
- * uuid, organization, api_token, name, timezone, anonymize_ips,
- * session_recording_opt_in, autocapture_opt_out, created_at, updated_at
- * (project_id repeats id, as PostHog's environments API does). PATCH takes
- * name, timezone, anonymize_ips, session_recording_opt_in and
- * autocapture_opt_out; any other field is rejected by name rather than
+ * uuid, organization, api_token, name, timezone, week_start_day,
+ * test_account_filters, anonymize_ips, session_recording_opt_in,
+ * autocapture_opt_out, created_at, updated_at (project_id repeats id, as
+ * PostHog's environments API does). PATCH takes name, timezone,
+ * week_start_day (0 Sunday, 1 Monday; insights' weeks), test_account_filters
+ * (the property filters of filterTestAccounts), anonymize_ips,
+ * session_recording_opt_in and autocapture_opt_out; any other field is rejected by name rather than
  * ignored, so a client never believes a setting took effect when it did
  * not. Authentication is auth.c's: a personal API key of a member of the
  * project's organization.
@@ -66,6 +68,8 @@ static void team_json(struct sn_buf *b, const struct sn_team *t, const struct sn
 	sn_buf_append_json_str(b, t->name, strlen(t->name));
 	sn_buf_appends(b, ",\"timezone\":");
 	sn_buf_append_json_str(b, t->timezone, strlen(t->timezone));
+	sn_buf_appendf(b, ",\"week_start_day\":%d,\"test_account_filters\":%s", t->week_start_day,
+		       t->test_account_filters[0] ? t->test_account_filters : "[]");
 	sn_buf_appendf(b,
 		       ",\"anonymize_ips\":%s,\"session_recording_opt_in\":%s,"
 		       "\"autocapture_opt_out\":%s,\"created_at\":\"%s\",\"updated_at\":\"%s\"}",
@@ -134,8 +138,13 @@ static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_
 				    err.msg[0] ? err.msg : "the body must be a JSON object", NULL);
 		return;
 	}
-	static const char *const known[] = {"name", "timezone", "anonymize_ips",
-					    "session_recording_opt_in", "autocapture_opt_out"};
+	static const char *const known[] = {"name",
+					    "timezone",
+					    "anonymize_ips",
+					    "session_recording_opt_in",
+					    "autocapture_opt_out",
+					    "week_start_day",
+					    "test_account_filters"};
 	json_object_object_foreach(body, key, val)
 	{
 		(void)val;
@@ -147,7 +156,7 @@ static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_
 			snprintf(msg, sizeof(msg),
 				 "%.60s cannot be changed here; settable: name, "
 				 "timezone, anonymize_ips, session_recording_opt_in, "
-				 "autocapture_opt_out",
+				 "autocapture_opt_out, week_start_day, test_account_filters",
 				 key);
 			sn_http_reply_error(req, 400, "validation_error", "unknown_field", msg,
 					    key);
@@ -156,9 +165,38 @@ static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_
 		}
 	}
 	bool bad = false;
-	struct sn_team_patch p = {
-	    .anonymize_ips = -1, .session_recording_opt_in = -1, .autocapture_opt_out = -1};
-	p.name = patch_str(req, body, "name", &bad);
+	struct sn_team_patch p = {.anonymize_ips = -1,
+				  .session_recording_opt_in = -1,
+				  .autocapture_opt_out = -1,
+				  .week_start_day = -1};
+	struct json_object *wsd = NULL, *taf = NULL;
+	if (json_object_object_get_ex(body, "week_start_day", &wsd)) {
+		if (json_object_is_type(wsd, json_type_null))
+			p.week_start_day = 0;
+		else if (json_object_is_type(wsd, json_type_int) &&
+			 (json_object_get_int(wsd) == 0 || json_object_get_int(wsd) == 1))
+			p.week_start_day = json_object_get_int(wsd);
+		else {
+			sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+					    "week_start_day must be 0 (Sunday), 1 (Monday) or null",
+					    "week_start_day");
+			bad = true;
+		}
+	}
+	if (!bad && json_object_object_get_ex(body, "test_account_filters", &taf)) {
+		if (!json_object_is_type(taf, json_type_array)) {
+			sn_http_reply_error(
+			    req, 400, "validation_error", "invalid_input",
+			    "test_account_filters must be a list of property filters",
+			    "test_account_filters");
+			bad = true;
+		} else {
+			p.test_account_filters =
+			    json_object_to_json_string_ext(taf, JSON_C_TO_STRING_PLAIN);
+		}
+	}
+	if (!bad)
+		p.name = patch_str(req, body, "name", &bad);
 	if (!bad)
 		p.timezone = patch_str(req, body, "timezone", &bad);
 	if (!bad && (p.anonymize_ips = patch_bool(req, body, "anonymize_ips")) == -2)
@@ -175,7 +213,11 @@ static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_
 			reply_team(a, req, &t);
 		else if (rc == SN_ERR_INVALID)
 			sn_http_reply_error(req, 400, "validation_error", "invalid_input", err.msg,
-					    strstr(err.msg, "timezone") ? "timezone" : "name");
+					    strstr(err.msg, "timezone")		? "timezone"
+					    : strstr(err.msg, "week_start_day") ? "week_start_day"
+					    : strstr(err.msg, "test_account")
+						? "test_account_filters"
+						: "name");
 		else if (rc == SN_ERR_NOT_FOUND)
 			sn_http_reply_error(req, 404, "invalid_request", "not_found", err.msg,
 					    NULL);

@@ -14,7 +14,12 @@
  * and completes it. At most `max_running` queries run at once; beyond that
  * the answer is 429 with Retry-After (a queue would only hide overload).
  *
- * Not yet: EventsQuery and the insight kinds, `values` placeholders,
+ * Insight kinds (TrendsQuery) run through insights/ on the same threads,
+ * with the embedded executor as their HogQL backend. A request may pin
+ * "now" (top-level "now": "2020-01-19T23:59:59Z") only when the server runs
+ * with test_mode on, so relative date ranges are reproducible in tests.
+ *
+ * Not yet: EventsQuery and the other insight kinds, `values` placeholders,
  * cancellation when the client disconnects (MHD does not report it for a
  * suspended connection; the time budget bounds the work instead), UI
  * sessions as authentication.
@@ -27,8 +32,10 @@
 #include <unistd.h>
 
 #include "api/auth.h"
+#include "capture/capture.h"
 #include "exec/exec.h"
 #include "http/http.h"
+#include "insights/insights.h"
 #include "meta/meta.h"
 
 #define MAX_RUNNING 4
@@ -39,14 +46,125 @@ struct sn_query_api {
 	unsigned running;
 	bool closing;		    /* shutting down: new queries get 503 */
 	struct sn_persons *persons; /* borrowed; NULL = no person store */
+	bool test_mode;		    /* honour a pinned "now" in requests */
 };
 
 struct job {
 	struct sn_query_api *api;
 	struct sn_http_request *req;
 	int64_t team_id;
-	char *text;
+	char *text; /* HogQL text, or the insight query node as JSON */
+	bool insight;
+	struct sn_team team; /* time zone, week start, test-account filters */
+	int64_t now_us;	     /* pinned "now" (test mode), or 0 */
 };
+
+int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
+			      struct sn_insight_table *out, struct sn_hogql_error *err)
+{
+	const struct sn_api_exec_backend *be = ctx;
+	struct sn_exec_opts xo = {.store_dir = be->store_dir,
+				  .team_id = be->team_id,
+				  .persons = be->persons,
+				  .timezone = be->timezone,
+				  .now_us = be->now_us};
+	struct sn_exec_result res;
+	int rc = sn_exec_query(&xo, hogql, len, &res, err);
+	if (rc)
+		return rc;
+	out->ncols = res.ncols;
+	out->nrows = res.nrows;
+	size_t n = res.ncols * res.nrows;
+	out->cells = sn_arena_alloc(a, (n ? n : 1) * sizeof(*out->cells));
+	if (!out->cells)
+		rc = SN_ERR_NOMEM;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct sn_exec_value *v = &res.cells[i];
+		struct sn_insight_value *o = &out->cells[i];
+		memset(o, 0, sizeof(*o));
+		if (v->null || v->type == SN_XT_NULL)
+			continue;
+		switch (v->type) {
+		case SN_XT_FLOAT:
+			o->type = SN_IV_FLOAT;
+			o->f = v->f;
+			break;
+		case SN_XT_STRING:
+		case SN_XT_UUID:
+			o->type = SN_IV_STRING;
+			o->s = sn_arena_strndup(a, v->s.p ? v->s.p : "", v->s.len);
+			o->slen = v->s.len;
+			if (!o->s)
+				rc = SN_ERR_NOMEM;
+			break;
+		case SN_XT_DATE:
+			o->type = SN_IV_DATE;
+			o->i = v->i;
+			break;
+		case SN_XT_DATETIME:
+			o->type = SN_IV_DATETIME;
+			o->i = v->i;
+			break;
+		default:
+			o->type = SN_IV_INT;
+			o->i = v->i;
+			break;
+		}
+	}
+	sn_exec_result_release(&res);
+	return rc;
+}
+
+static void run_insight(struct job *j)
+{
+	struct sn_err jerr = {0};
+	struct json_object *q = NULL, *taf = NULL;
+	if (sn_json_parse(j->text, strlen(j->text), &q, &jerr)) {
+		sn_http_reply_error(j->req, 400, "validation_error", "parse_error", jerr.msg,
+				    "query");
+		return;
+	}
+	if (j->team.test_account_filters[0])
+		sn_json_parse(j->team.test_account_filters, strlen(j->team.test_account_filters),
+			      &taf, &jerr);
+	struct sn_api_exec_backend be = {.store_dir = j->api->store_dir,
+					 .team_id = j->team_id,
+					 .persons = j->api->persons,
+					 .timezone = j->team.timezone,
+					 .now_us = j->now_us};
+	struct sn_insight_opts o = {
+	    .team = {.id = j->team_id,
+		     .timezone = j->team.timezone,
+		     .week_start_day = j->team.week_start_day,
+		     .test_account_filters = taf},
+	    .now_us = j->now_us,
+	    .backend = {.ctx = &be, .query = sn_api_exec_backend_query},
+	};
+	struct sn_buf b;
+	sn_buf_init(&b, 64u << 20);
+	struct sn_insight_error err;
+	int rc = sn_insight_run(&o, q, &b, &err);
+	if (rc == 0) {
+		sn_http_reply(j->req, 200, "application/json", b.data, b.len);
+	} else if (rc == SN_ERR_INVALID || rc == SN_ERR_TOO_BIG) {
+		sn_buf_reset(&b);
+		sn_buf_appends(&b, "{\"type\":\"validation_error\",\"code\":");
+		const char *code = err.type[0] ? err.type : "query_error";
+		sn_buf_append_json_str(&b, code, strlen(code));
+		sn_buf_appends(&b, ",\"detail\":");
+		const char *msg = err.msg[0] ? err.msg : "the insight could not be computed";
+		sn_buf_append_json_str(&b, msg, strlen(msg));
+		sn_buf_appends(&b, ",\"attr\":null}");
+		sn_http_reply(j->req, 400, "application/json", b.data, b.len);
+		sn_http_log_field(j->req, "error", msg);
+	} else {
+		sn_http_reply_error(j->req, 500, "server_error", "error",
+				    err.msg[0] ? err.msg : "the insight failed (I/O)", NULL);
+	}
+	sn_buf_release(&b);
+	json_object_put(taf);
+	json_object_put(q);
+}
 
 static void reply_hogql_error(struct sn_http_request *req, const struct sn_hogql_error *e)
 {
@@ -67,8 +185,15 @@ static void reply_hogql_error(struct sn_http_request *req, const struct sn_hogql
 static void *run_job(void *arg)
 {
 	struct job *j = arg;
-	struct sn_exec_opts xo = {
-	    .store_dir = j->api->store_dir, .team_id = j->team_id, .persons = j->api->persons};
+	if (j->insight) {
+		run_insight(j);
+		goto done;
+	}
+	struct sn_exec_opts xo = {.store_dir = j->api->store_dir,
+				  .team_id = j->team_id,
+				  .persons = j->api->persons,
+				  .timezone = j->team.timezone,
+				  .now_us = j->now_us};
 	struct sn_exec_result res;
 	struct sn_hogql_error herr;
 	memset(&herr, 0, sizeof(herr));
@@ -86,6 +211,7 @@ static void *run_job(void *arg)
 	} else {
 		reply_hogql_error(j->req, &herr);
 	}
+done:;
 	struct sn_query_api *api = j->api;
 	sn_http_complete(j->req);
 	__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
@@ -129,7 +255,8 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 		return;
 	}
 	/* Authentication and access (auth.c). */
-	if (sn_api_auth_team(api->meta, req, team_id, NULL, NULL))
+	struct sn_team team;
+	if (sn_api_auth_team(api->meta, req, team_id, NULL, &team))
 		return;
 	/* The body: {"query": {"kind": "HogQLQuery", "query": "..."}}. */
 	if (sn_http_body_too_large(req)) {
@@ -148,18 +275,38 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 	size_t tlen = 0;
 	const char *text = sn_json_str(sn_json_get(q, "query"), &tlen);
 	struct json_object *values = sn_json_get(q, "values");
-	if (!q || !json_object_is_type(q, json_type_object)) {
+	bool insight = kind && sn_insight_kind_supported(kind);
+	/* A pinned "now" (tests): only when the server runs in test mode. */
+	int64_t now_us = 0;
+	size_t nowlen = 0;
+	const char *now = sn_json_str(sn_json_get(root, "now"), &nowlen);
+	bool bad_now = false;
+	if (now && !api->test_mode) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+				    "\"now\" can only be pinned when the server runs with "
+				    "test_mode = true",
+				    "now");
+		bad_now = true;
+	} else if (now && sn_capture_parse_timestamp(now, nowlen, &now_us)) {
+		sn_http_reply_error(
+		    req, 400, "validation_error", "invalid_input",
+		    "\"now\" must be an ISO 8601 date-time like 2020-01-19T23:59:59Z", "now");
+		bad_now = true;
+	}
+	if (bad_now) {
+	} else if (!q || !json_object_is_type(q, json_type_object)) {
 		sn_http_reply_error(req, 400, "validation_error", "required",
 				    "the body needs a query object: {\"query\": {\"kind\": "
 				    "\"HogQLQuery\", \"query\": \"select ...\"}}",
 				    "query");
-	} else if (!kind || strcmp(kind, "HogQLQuery") != 0) {
+	} else if (!kind || (strcmp(kind, "HogQLQuery") != 0 && !insight)) {
 		char msg[200];
-		snprintf(msg, sizeof(msg), "query kind '%s' is not supported yet (HogQLQuery is)",
+		snprintf(msg, sizeof(msg),
+			 "query kind '%s' is not supported yet (HogQLQuery and TrendsQuery are)",
 			 kind ? kind : "(missing)");
 		sn_http_reply_error(req, 400, "validation_error", "unsupported_kind", msg,
 				    "query.kind");
-	} else if (!text) {
+	} else if (!insight && !text) {
 		sn_http_reply_error(req, 400, "validation_error", "required",
 				    "query.query must be the HogQL text", "query.query");
 	} else if (values && json_object_is_type(values, json_type_object) &&
@@ -176,12 +323,22 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 				    "too many queries are running; retry shortly", NULL);
 	} else {
 		struct job *j = calloc(1, sizeof(*j));
-		char *copy = j ? strndup(text, tlen) : NULL;
+		char *copy = NULL;
+		if (j && insight)
+			copy = strdup(json_object_to_json_string_ext(q, JSON_C_TO_STRING_PLAIN));
+		else if (j)
+			copy = strndup(text, tlen);
 		pthread_t t;
 		pthread_attr_t attr;
 		bool started = false;
 		if (j && copy) {
-			*j = (struct job){api, req, team_id, copy};
+			*j = (struct job){.api = api,
+					  .req = req,
+					  .team_id = team_id,
+					  .text = copy,
+					  .insight = insight,
+					  .team = team,
+					  .now_us = now_us};
 			pthread_attr_init(&attr);
 			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 			sn_http_defer(req);
@@ -203,6 +360,11 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 void sn_query_api_use_persons(struct sn_query_api *a, struct sn_persons *persons)
 {
 	a->persons = persons;
+}
+
+void sn_query_api_set_test_mode(struct sn_query_api *a, bool on)
+{
+	a->test_mode = on;
 }
 
 int sn_query_api_new(struct sn_query_api **out, struct sn_meta *meta, const char *data_dir,

@@ -305,6 +305,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	if ((rc = sn_query_api_new(&qapi, s.meta, c->data_dir, err)))
 		goto out;
 	sn_query_api_use_persons(qapi, s.persons);
+	sn_query_api_set_test_mode(qapi, c->test_mode);
 	n += sn_query_api_routes(qapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	if ((rc = sn_persons_api_new(&papi, s.meta, s.persons, s.wal, err)))
 		goto out;

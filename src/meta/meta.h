@@ -34,6 +34,8 @@ struct sn_org {
 	int64_t created_at_us;
 };
 
+#define SN_TEAM_TEST_FILTERS_MAX 4096
+
 struct sn_team {
 	int64_t id;
 	int64_t organization_id;
@@ -44,6 +46,8 @@ struct sn_team {
 	bool session_recording_opt_in;
 	bool autocapture_opt_out;
 	bool anonymize_ips;
+	int week_start_day; /* 0 = Sunday (also when unset), 1 = Monday */
+	char test_account_filters[SN_TEAM_TEST_FILTERS_MAX]; /* JSON array of property filters */
 	int64_t created_at_us;
 	int64_t updated_at_us;
 };
@@ -99,6 +103,8 @@ struct sn_team_patch {
 	const char *name;						  /* 1..127 bytes */
 	const char *timezone;						  /* an IANA zone name */
 	int anonymize_ips, session_recording_opt_in, autocapture_opt_out; /* 0, 1, -1 */
+	int week_start_day;		  /* 0, 1, or -1 = unchanged */
+	const char *test_account_filters; /* a JSON array of filters, or NULL = unchanged */
 };
 /* Applies patch to project id and returns the new row in out (may be
  * NULL). SN_ERR_INVALID with a message naming the field for a bad value,

@@ -172,10 +172,18 @@ static const char m0003_annotations_actions[] =
     " ON posthog_action(team_id, name) WHERE deleted = 0;"
     "CREATE INDEX posthog_action_team_id ON posthog_action(team_id, id);";
 
+/* Insight settings of a project: the first day of the week (NULL = PostHog's
+ * default, Sunday) and the filters filterTestAccounts applies. */
+static const char m0004_team_insight_settings[] =
+    "ALTER TABLE posthog_team ADD COLUMN week_start_day INTEGER;"
+    "ALTER TABLE posthog_team ADD COLUMN test_account_filters TEXT NOT NULL DEFAULT '[]';";
+
 const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {1, "initial: organizations, teams, users, memberships, personal API keys", m0001_initial},
     {2, "feature flags and the activity log", m0002_feature_flags},
     {3, "annotations and actions", m0003_annotations_actions},
+    {4, "project insight settings: week_start_day, test_account_filters",
+     m0004_team_insight_settings},
 };
 
 const size_t sn_meta_sqlite_nmigrations = SN_ARRAY_LEN(sn_meta_sqlite_migrations);

@@ -59,6 +59,7 @@
 #include "meta/meta_internal.h"
 
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -88,7 +89,8 @@ static const char dummy_hash[crypto_pwhash_STRBYTES] =
 
 #define TEAM_COLS                                                                          \
 	"id, organization_id, uuid, name, api_token, timezone, session_recording_opt_in, " \
-	"autocapture_opt_out, anonymize_ips, created_at, updated_at"
+	"autocapture_opt_out, anonymize_ips, created_at, updated_at, "                     \
+	"coalesce(week_start_day, 0), test_account_filters"
 #define USER_COLS "id, uuid, email, first_name, is_active, is_staff, created_at"
 
 enum stmt {
@@ -126,7 +128,9 @@ static const char *const stmt_sql[NSTMT] = {
 		       " anonymize_ips = coalesce(?4, anonymize_ips),"
 		       " session_recording_opt_in = coalesce(?5, session_recording_opt_in),"
 		       " autocapture_opt_out = coalesce(?6, autocapture_opt_out),"
-		       " updated_at = ?7 WHERE id = ?1",
+		       " updated_at = ?7,"
+		       " week_start_day = coalesce(?8, week_start_day),"
+		       " test_account_filters = coalesce(?9, test_account_filters) WHERE id = ?1",
     [ST_TEAM_BY_TOKEN] = "SELECT " TEAM_COLS " FROM posthog_team WHERE api_token = ?1",
     [ST_TEAM_LIST] = "SELECT " TEAM_COLS " FROM posthog_team ORDER BY id",
     [ST_USER_INSERT] = "INSERT INTO posthog_user (uuid, email, password, first_name, is_active,"
@@ -213,6 +217,10 @@ static void read_team(sqlite3_stmt *s, struct sn_team *t)
 	t->anonymize_ips = sqlite3_column_int(s, 8) != 0;
 	t->created_at_us = sqlite3_column_int64(s, 9);
 	t->updated_at_us = sqlite3_column_int64(s, 10);
+	t->week_start_day = sqlite3_column_int(s, 11) == 1 ? 1 : 0;
+	sn_sqlite_column_text(s, 12, t->test_account_filters, sizeof(t->test_account_filters));
+	if (!t->test_account_filters[0])
+		strcpy(t->test_account_filters, "[]");
 }
 
 /* Reads USER_COLS starting at column c. */
@@ -644,6 +652,25 @@ int sn_meta_team_update(struct sn_meta *m, int64_t id, const struct sn_team_patc
 				  sizeof(((struct sn_team *)0)->name) - 1);
 	if (p->timezone && (ret = check_timezone(p->timezone, err)) < 0)
 		return ret;
+	if (p->week_start_day < -1 || p->week_start_day > 1)
+		return sn_err_set(err, SN_ERR_INVALID,
+				  "week_start_day must be 0 (Sunday) or 1 (Monday)");
+	if (p->test_account_filters) {
+		struct json_object *f = NULL;
+		struct sn_err jerr = {0};
+		bool ok = strlen(p->test_account_filters) < SN_TEAM_TEST_FILTERS_MAX &&
+			  sn_json_parse(p->test_account_filters, strlen(p->test_account_filters),
+					&f, &jerr) == 0 &&
+			  json_object_is_type(f, json_type_array);
+		for (size_t i = 0; ok && i < json_object_array_length(f); i++)
+			ok = json_object_is_type(json_object_array_get_idx(f, i), json_type_object);
+		json_object_put(f);
+		if (!ok)
+			return sn_err_set(err, SN_ERR_INVALID,
+					  "test_account_filters must be a list of property filter "
+					  "objects (at most %d bytes of JSON)",
+					  SN_TEAM_TEST_FILTERS_MAX - 1);
+	}
 	struct sn_team t;
 	lock(m);
 	sqlite3_stmt *s = m->st[ST_TEAM_UPDATE];
@@ -660,6 +687,14 @@ int sn_meta_team_update(struct sn_meta *m, int64_t id, const struct sn_team_patc
 	bind_flag(s, 5, p->session_recording_opt_in);
 	bind_flag(s, 6, p->autocapture_opt_out);
 	sqlite3_bind_int64(s, 7, sn_now_us());
+	if (p->week_start_day >= 0)
+		sqlite3_bind_int(s, 8, p->week_start_day);
+	else
+		sqlite3_bind_null(s, 8);
+	if (p->test_account_filters)
+		bind_text(s, 9, p->test_account_filters);
+	else
+		sqlite3_bind_null(s, 9);
 	int rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE) {
 		ret = db_fail(m, rc, err, "updating a project");

@@ -298,6 +298,23 @@ int sn_identity_process(struct sn_persons *p, const struct sn_identity_event *ev
 			struct sn_identity_result *res, struct sn_err *err);
 void sn_identity_result_release(struct sn_identity_result *res);
 
+/* Creates a person with the given distinct ids (the first one names it)
+ * and properties, created at created_at_us, through the identity rules
+ * (import.c): no event is stored. An id already owned by another identified
+ * person is refused (SN_ERR_INVALID naming PostHog's warning); ids the
+ * person already has are fine, so an import can be repeated. uuid_out
+ * (may be NULL) gets the person's id. */
+int sn_persons_import(struct sn_persons *p, int64_t team_id, const char *const *distinct_ids,
+		      size_t n, struct json_object *properties, int64_t created_at_us,
+		      char uuid_out[37], struct sn_err *err);
+
+/* Creates or updates a group (type, key, properties set over the stored
+ * ones) without an event, assigning the type's index as $groupidentify
+ * would. *index_out (may be NULL) gets the index. */
+int sn_persons_import_group(struct sn_persons *p, int64_t team_id, const char *group_type,
+			    const char *key, struct json_object *properties, int64_t created_at_us,
+			    int *index_out, struct sn_err *err);
+
 /* Applies $set (an object) to one person, as an event's $set would (keys
  * written when absent or different; version + 1 when anything changed), in
  * one transaction (a savepoint inside a batch). For the ingest worker's

@@ -1,0 +1,122 @@
+/*
+ * insights.c — the entry point: validates the query node's kind, sets up
+ * the request context (time zone, pinned or real "now", arena, the log of
+ * generated HogQL) and hands the node to the kind's file (trends.c).
+ *
+ * Every HogQL statement an insight runs goes through run_hogql, so the
+ * response's "hogql" field shows exactly what ran and a failing generated
+ * query surfaces as a query error with its text instead of a bare 500.
+ */
+#include "insights/insights_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
+#define HOGQL_LOG_MAX	     ((size_t)1 << 20)
+
+int ifail(struct ictx *x, const char *type, const char *fmt, ...)
+{
+	if (x->err->msg[0])
+		return SN_ERR_INVALID; /* the first error wins */
+	snprintf(x->err->type, sizeof(x->err->type), "%s", type);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(x->err->msg, sizeof(x->err->msg), fmt, ap);
+	va_end(ap);
+	return SN_ERR_INVALID;
+}
+
+struct json_object *jget(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+	if (!o || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return NULL;
+	return v;
+}
+
+const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v = jget(o, key);
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+bool jbool(struct json_object *o, const char *key)
+{
+	struct json_object *v = jget(o, key);
+	return v && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+}
+
+int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table *out)
+{
+	if (x->hogql_log && x->hogql_log->len < HOGQL_LOG_MAX) {
+		if (x->hogql_log->len)
+			sn_buf_appends(x->hogql_log, "\n\n");
+		sn_buf_append(x->hogql_log, q, len);
+	}
+	memset(out, 0, sizeof(*out));
+	int rc = x->o->backend.query(x->o->backend.ctx, x->a, q, len, out, &x->err->hogql);
+	if (rc == SN_ERR_INVALID) {
+		/* The generated query is ours: a failure is a limitation (an
+		 * unsupported function, a bad hogql expression from the user). */
+		const char *m = x->err->hogql.msg[0] ? x->err->hogql.msg : "the query failed";
+		ifail(x, "query_error", "%s", m);
+	}
+	return rc;
+}
+
+bool sn_insight_kind_supported(const char *kind)
+{
+	return kind && strcmp(kind, "TrendsQuery") == 0;
+}
+
+int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struct sn_buf *out,
+		   struct sn_insight_error *err)
+{
+	memset(err, 0, sizeof(*err));
+	struct sn_arena a;
+	sn_arena_init(&a, o->max_response ? o->max_response * 4 : DEFAULT_MAX_RESPONSE * 4);
+	struct sn_buf log;
+	sn_buf_init(&log, HOGQL_LOG_MAX + 4096);
+	struct ictx x = {
+	    .o = o,
+	    .a = &a,
+	    .err = err,
+	    .tz = o->team.timezone && o->team.timezone[0] ? o->team.timezone : "UTC",
+	    .now_utc = o->now_us ? o->now_us : sn_now_us(),
+	    .hogql_log = &log,
+	};
+	x.now_loc = loc_of_utc(x.tz, x.now_utc);
+	size_t start = out->len;
+	int rc = sn_buf_appendc(out, '{');
+	const char *kind = jstr(q, "kind");
+	if (rc)
+		;
+	else if (!json_object_is_type(q, json_type_object) || !kind)
+		rc = ifail(&x, "validation_error", "The query needs a string 'kind'");
+	else if (strcmp(kind, "TrendsQuery") == 0)
+		rc = trends_run(&x, q, out);
+	else
+		rc = ifail(&x, "not_supported", "Query kind '%s' is not supported yet", kind);
+	if (rc == 0) {
+		/* The members every insight response has (PostHog's QueryResponse). */
+		rc = sn_buf_appends(out, ",\"hogql\":");
+		rc = rc ? rc : sn_buf_append_json_str(out, log.data ? log.data : "", log.len);
+		rc = rc ? rc : sn_buf_appends(out, ",\"timezone\":");
+		rc = rc ? rc : sn_buf_append_json_str(out, x.tz, strlen(x.tz));
+		rc = rc ? rc
+			: sn_buf_appends(out,
+					 ",\"is_cached\":false,\"timings\":[],\"modifiers\":{}}");
+	}
+	if (rc == SN_ERR_NOMEM)
+		rc = ifail(&x, "query_error", "The insight ran out of memory");
+	if (rc)
+		out->len = start; /* no half answer */
+	if (out->data)
+		out->data[out->len] = 0;
+	sn_buf_release(&log);
+	sn_arena_release(&a);
+	return rc;
+}

@@ -1,0 +1,97 @@
+/*
+ * insights.h — PostHog's insight queries (TrendsQuery now; funnels,
+ * retention, lifecycle, stickiness and paths later) compiled to HogQL and
+ * answered in PostHog's response shapes.
+ *
+ * An insight is never computed by a code path of its own per backend: the
+ * query node (JSON) becomes one or more HogQL SELECTs, a backend runs them
+ * (the embedded executor or ClickHouse through the printer — whatever runs
+ * HogQL), and this module shapes the rows into PostHog's JSON (zero-filled
+ * buckets, breakdown ranking and "Other", compare periods, formulas,
+ * cumulative and total-value displays).
+ *
+ *   query JSON ─validate─▶ date range, series, filters (daterange.c, filters.c)
+ *             ─compile─▶ HogQL text per series and period (trends.c)
+ *             ─backend─▶ rows (struct sn_insight_table)
+ *             ─shape──▶ {"results": [...], "hogql": ..., "timings": ...}
+ *
+ * The module depends on base/ and hogql/ only (DESIGN.md); the backend is
+ * a callback the caller (api/, main.c) provides.
+ */
+#ifndef SN_INSIGHTS_H
+#define SN_INSIGHTS_H
+
+#include "base/base.h"
+#include "hogql/hogql.h"
+
+struct json_object;
+
+/* Value types of the rows a backend returns. */
+enum sn_insight_vtype {
+	SN_IV_NULL = 0,
+	SN_IV_INT,	/* integers and booleans in i */
+	SN_IV_FLOAT,	/* f */
+	SN_IV_STRING,	/* s (UUIDs too) */
+	SN_IV_DATETIME, /* µs since the epoch (UTC) in i */
+	SN_IV_DATE,	/* days since 1970-01-01 in i */
+};
+
+struct sn_insight_value {
+	uint8_t type; /* enum sn_insight_vtype */
+	int64_t i;
+	double f;
+	const char *s; /* SN_IV_STRING: slen bytes, not NUL-terminated */
+	size_t slen;
+};
+
+/* A result table: nrows * ncols values, row-major, owned by the arena the
+ * backend was handed. */
+struct sn_insight_table {
+	size_t ncols, nrows;
+	struct sn_insight_value *cells;
+};
+
+/* Runs HogQL for the team the insight belongs to. Strings in *out are
+ * copied into a. Returns 0, or a negative SN_ERR_* with err filled (a
+ * query error: SN_ERR_INVALID; a budget: SN_ERR_TOO_BIG). */
+struct sn_insight_backend {
+	void *ctx;
+	int (*query)(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
+		     struct sn_insight_table *out, struct sn_hogql_error *err);
+};
+
+/* The team settings insights depend on. */
+struct sn_insight_team {
+	int64_t id;
+	const char *timezone; /* IANA name; NULL or "" = UTC */
+	int week_start_day;   /* 0 = Sunday, 1 = Monday */
+	/* The project's test-account filters (a JSON array of property
+	 * filters) for filterTestAccounts, or NULL. Borrowed. */
+	struct json_object *test_account_filters;
+};
+
+struct sn_insight_opts {
+	struct sn_insight_team team;
+	int64_t now_us; /* "now" for relative dates; 0 = the clock */
+	struct sn_insight_backend backend;
+	size_t max_response; /* bytes of JSON; 0 = 64 MiB */
+};
+
+/* Error details for a 400: a sentence naming the problem (and the field). */
+struct sn_insight_error {
+	char type[32]; /* "validation_error" | "query_error" | "not_supported" */
+	char msg[512];
+	struct sn_hogql_error hogql; /* when a generated query failed */
+};
+
+/* True when kind is an insight kind this module answers. */
+bool sn_insight_kind_supported(const char *kind);
+
+/* Runs the insight query node q (an object with "kind") and appends its
+ * response JSON to out. Returns 0; SN_ERR_INVALID for a bad or
+ * unsupported query (err says why; the API answers 400); SN_ERR_TOO_BIG
+ * for a budget; other codes for I/O failures of the backend. */
+int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struct sn_buf *out,
+		   struct sn_insight_error *err);
+
+#endif

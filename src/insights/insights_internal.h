@@ -1,0 +1,106 @@
+/*
+ * insights_internal.h — what the insight files share: the per-request
+ * context, date ranges in the team's wall-clock time, and the HogQL text
+ * builders. Not for other modules.
+ *
+ * Times: a "local" value is µs since 1970-01-01 00:00 of the team's wall
+ * clock (the calendar fields read as if it were UTC). PostHog computes date
+ * ranges on wall-clock datetimes in the project time zone and hands them to
+ * HogQL as zone-less strings ("2020-01-09 00:00:00"), which HogQL reads in
+ * the project zone; doing the same keeps DST days exactly as PostHog has
+ * them.
+ */
+#ifndef SN_INSIGHTS_INTERNAL_H
+#define SN_INSIGHTS_INTERNAL_H
+
+#include <json-c/json.h>
+
+#include "insights/insights.h"
+
+#define US_SEC	((int64_t)1000000)
+#define US_MIN	(60 * US_SEC)
+#define US_HOUR (60 * US_MIN)
+#define US_DAY	(24 * US_HOUR)
+
+/* Labels PostHog gives to missing and folded breakdown values. */
+#define BREAKDOWN_NULL	"$$_posthog_breakdown_null_$$"
+#define BREAKDOWN_OTHER "$$_posthog_breakdown_other_$$"
+
+struct ictx {
+	const struct sn_insight_opts *o;
+	struct sn_arena *a; /* lives as long as the request */
+	struct sn_insight_error *err;
+	const char *tz;		  /* never NULL */
+	int64_t now_utc;	  /* µs */
+	int64_t now_loc;	  /* local µs */
+	struct sn_buf *hogql_log; /* every query run, for the response's "hogql" */
+};
+
+/* Sets err (type, sentence) and returns SN_ERR_INVALID. */
+int ifail(struct ictx *x, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- time (daterange.c) ---- */
+
+enum interval { IV_MINUTE, IV_HOUR, IV_DAY, IV_WEEK, IV_MONTH };
+
+int64_t loc_of_utc(const char *tz, int64_t utc_us);
+int64_t utc_of_loc(const char *tz, int64_t loc_us);
+/* "YYYY-MM-DD HH:MM:SS" (no fraction, as PostHog formats bounds). */
+void fmt_loc_dt(char *buf, size_t len, int64_t loc);
+/* A bucket's "days" entry and its label (format_label_date). */
+void fmt_day(char *buf, size_t len, int64_t loc, enum interval iv);
+void fmt_label(char *buf, size_t len, int64_t loc, enum interval iv);
+/* Start of the interval containing loc (weeks by the team's start day). */
+int64_t align_loc(int64_t loc, enum interval iv, int week_start_day);
+/* loc plus n intervals (months keep the day clamped). */
+int64_t add_interval(int64_t loc, enum interval iv, int n);
+
+struct drange {
+	enum interval iv;
+	int64_t from, to;	 /* local, inclusive */
+	int64_t where_from;	 /* lower bound of the WHERE (start of interval or from) */
+	bool from_relative;	 /* date_from was relative ("-7d") */
+	int64_t from_days_delta; /* its "days" (for the -7d compare kludge), or 0 */
+	bool to_relative;	 /* date_to was given and relative */
+	size_t nbuckets;
+	int64_t *buckets; /* local bucket starts, ascending */
+};
+
+/* The range of a dateRange object (NULL = defaults). earliest_utc is
+ * the team's first event (for "all"), or INT64_MIN when there is none. */
+int dr_parse(struct ictx *x, struct json_object *date_range, enum interval iv, int64_t earliest_utc,
+	     struct drange *out);
+/* The previous period for compare (compare_to NULL) or the range shifted
+ * by compare_to ("-1w"). */
+int dr_previous(struct ictx *x, const struct drange *cur, const char *compare_to,
+		struct drange *out);
+/* Buckets from align(from) to to. */
+int dr_buckets(struct ictx *x, struct drange *r, int week_start_day);
+/* True when dateRange.date_from is "all". */
+bool dr_is_all(struct json_object *date_range);
+
+/* ---- HogQL text (filters.c) ---- */
+
+/* 'text' with HogQL's escapes. */
+int hq_str(struct sn_buf *b, const char *s, size_t len);
+/* A field chain member: a plain identifier, or `quoted`. */
+int hq_ident(struct sn_buf *b, const char *s);
+/* properties.<key> of events, person.properties.<key>, ... as text. */
+int hq_prop(struct sn_buf *b, const char *prefix, const char *key);
+/* The property filters (an array, or {type: AND|OR, values}) as a boolean
+ * expression; appends "1" when empty. */
+int hq_filters(struct ictx *x, struct sn_buf *b, struct json_object *props);
+
+/* ---- running queries (insights.c) ---- */
+
+int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table *out);
+const char *jstr(struct json_object *o, const char *key); /* string member or NULL */
+bool jbool(struct json_object *o, const char *key);
+struct json_object *jget(struct json_object *o, const char *key); /* non-null member or NULL */
+
+/* ---- kinds ---- */
+
+int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+
+#endif

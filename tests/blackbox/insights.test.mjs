@@ -1,0 +1,201 @@
+// Insight fixtures ported from PostHog's public tests (tests/insights/*/),
+// replayed through snout's real interfaces: every fixture gets its own
+// project (`snout team create`), its persons and groups go in with
+// `snout persons import` (PostHog's tests create them directly in the
+// database, without events), the project's week start and test-account
+// filters are set with PATCH /api/projects/:id/, the events go through
+// /batch/, and the query runs on POST /api/projects/:id/query/ with the
+// fixture's frozen "now" (the server runs in test mode). The answer must
+// match the fixture's expectations (numbers compared numerically).
+//
+// A fixture that needs a feature snout does not have yet (its "needs") may
+// answer 400 "not_supported"; that is counted as skipped and listed. Any
+// other failure fails the test unless it is listed in KNOWN below with the
+// reason; a KNOWN entry that starts passing fails too, so the list stays
+// true.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, cleanup, post, sleep, API_KEY, BIN, tempDir } from './lib.mjs';
+
+const ROOT = new URL('../insights/', import.meta.url).pathname;
+const KINDS = ['trends'];
+const ONLY = process.env.SNOUT_INSIGHT_ONLY ? new RegExp(process.env.SNOUT_INSIGHT_ONLY) : null;
+
+// name → why it does not pass yet (a snout gap or a deliberate difference).
+const KNOWN = new Map([
+]);
+
+const fixtures = [];
+for (const kind of KINDS) {
+  const dir = join(ROOT, kind);
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+    const fx = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+    if (ONLY && !ONLY.test(fx.name)) continue;
+    fixtures.push({ ...fx, file: `${kind}/${f}` });
+  }
+}
+
+let srv, dataDir;
+// snout <command> <subcommand> --data-dir DIR <options...> (a file argument last).
+const cli = (...args) => {
+  const r = spawnSync(BIN, [args[0], args[1], '--data-dir', dataDir, ...args.slice(2)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`snout ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+};
+
+before(async () => {
+  // First start: bootstraps the organization, user and API key.
+  srv = await startServer({ env: { SNOUT_TEST_MODE: 'true' } });
+  dataDir = srv.dataDir;
+  await srv.stop();
+  const tmp = tempDir('snout-insights-');
+  fixtures.forEach((fx, i) => {
+    const tz = (fx.team && fx.team.timezone) || 'UTC';
+    const out = cli('team', 'create', '--name', `fixture ${fx.name}`, '--token', `phc_fixture_${i}_0123456789abcdef`, '--timezone', tz);
+    fx.teamId = Number(/created team (\d+)/.exec(out)[1]);
+    fx.token = `phc_fixture_${i}_0123456789abcdef`;
+    const lines = [];
+    const types = [...(fx.group_types || []), ...(fx.groups || [])]
+      .filter((g) => g && typeof g.group_type === 'string')
+      .sort((a, b) => (a.group_type_index ?? 0) - (b.group_type_index ?? 0));
+    for (const g of types) {
+      lines.push(JSON.stringify({ group_type: g.group_type, group_key: g.group_key ?? `__type_${g.group_type}`,
+        properties: g.properties || {}, created_at: g.created_at || null }));
+    }
+    for (const p of fx.persons || []) {
+      lines.push(JSON.stringify({ distinct_ids: p.distinct_ids, properties: p.properties || {}, created_at: p.created_at || null }));
+    }
+    if (lines.length) {
+      const file = join(tmp, `${i}.jsonl`);
+      writeFileSync(file, lines.join('\n') + '\n');
+      try { cli('persons', 'import', '--team', String(fx.teamId), file); } catch (e) { fx.setupError = e.message; }
+    }
+  });
+  cleanup(tmp);
+  srv = await startServer({ dataDir, env: { SNOUT_TEST_MODE: 'true', SNOUT_STORE_FLUSH_AGE: '200ms' } });
+  for (const fx of fixtures) {
+    const t = fx.team || {};
+    const patch = {};
+    if (t.week_start_day) patch.week_start_day = t.week_start_day;
+    if (t.test_account_filters && t.test_account_filters.length) patch.test_account_filters = t.test_account_filters;
+    if (Object.keys(patch).length) {
+      const r = await fetch(`${srv.url}/api/projects/${fx.teamId}/`, { method: 'PATCH',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` }, body: JSON.stringify(patch) });
+      if (r.status !== 200) fx.setupError = `PATCH project: ${r.status} ${await r.text()}`;
+    }
+    const events = (fx.events || []).map((e) => ({ event: e.event, distinct_id: e.distinct_id, timestamp: e.timestamp,
+      properties: e.properties || {}, ...(e.uuid ? { uuid: e.uuid } : {}) }));
+    for (let k = 0; k < events.length; k += 500) {
+      const r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: fx.token, batch: events.slice(k, k + 500) }),
+        { 'Content-Type': 'application/json' });
+      if (r.status !== 200) fx.setupError = `batch: ${r.status} ${r.text}`;
+    }
+  }
+  // Wait until every project's events are queryable.
+  const until = Date.now() + 60000;
+  for (const fx of fixtures) {
+    const want = (fx.events || []).length;
+    for (;;) {
+      const r = await query(fx, { kind: 'HogQLQuery', query: 'SELECT count() FROM events' }, null);
+      const got = r.status === 200 ? r.json.results[0][0] : -1;
+      if (got >= want) break;
+      if (Date.now() > until) { fx.setupError = `only ${got} of ${want} events became queryable`; break; }
+      await sleep(100);
+    }
+  }
+});
+
+after(async () => { if (srv) { await srv.stop(); cleanup(srv.dataDir); } });
+
+function query(fx, q, now = fx.now) {
+  return post(`${srv.url}/api/projects/${fx.teamId}/query/`, JSON.stringify({ query: q, ...(now ? { now } : {}) }),
+    { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` });
+}
+
+// Why got does not match exp (only the keys exp names), or null.
+function mismatch(exp, got, path, tol) {
+  if (exp === null) return got === null || got === undefined ? null : `${path}: expected null, got ${JSON.stringify(got)}`;
+  if (typeof exp === 'number') {
+    if (typeof got !== 'number') return `${path}: expected ${exp}, got ${JSON.stringify(got)}`;
+    return Math.abs(exp - got) <= (tol ?? 1e-9 * Math.max(1, Math.abs(exp))) ? null : `${path}: expected ${exp}, got ${got}`;
+  }
+  if (Array.isArray(exp)) {
+    if (!Array.isArray(got)) return `${path}: expected a list, got ${JSON.stringify(got)}`;
+    if (exp.length !== got.length) return `${path}: expected ${exp.length} items, got ${got.length}: ${JSON.stringify(got).slice(0, 300)}`;
+    for (let i = 0; i < exp.length; i++) {
+      const m = mismatch(exp[i], got[i], `${path}[${i}]`, tol);
+      if (m) return m;
+    }
+    return null;
+  }
+  if (typeof exp === 'object') {
+    if (!got || typeof got !== 'object') return `${path}: expected an object, got ${JSON.stringify(got)}`;
+    for (const k of Object.keys(exp)) {
+      const m = mismatch(exp[k], got[k], `${path}.${k}`, tol);
+      if (m) return m;
+    }
+    return null;
+  }
+  return exp === got ? null : `${path}: expected ${JSON.stringify(exp)}, got ${JSON.stringify(got)}`;
+}
+
+function check(fx, results) {
+  const exp = fx.expect;
+  const tol = fx.tolerance;
+  if (fx.expect_order === 'any') {
+    if (!fx.expect_partial && exp.length !== results.length) return `expected ${exp.length} results, got ${results.length}`;
+    const used = new Set();
+    for (let i = 0; i < exp.length; i++) {
+      const j = results.findIndex((r, k) => !used.has(k) && !mismatch(exp[i], r, '', tol));
+      if (j < 0) return `expected result ${i} ${JSON.stringify(exp[i]).slice(0, 300)} not found among ${JSON.stringify(results.map((r) => ({ label: r.label, data: r.data, bv: r.breakdown_value, agg: r.aggregated_value }))).slice(0, 600)}`;
+      used.add(j);
+    }
+    return null;
+  }
+  if (fx.expect_partial ? results.length < exp.length : results.length !== exp.length) {
+    return `expected ${exp.length} results, got ${results.length}: ${JSON.stringify(results.map((r) => ({ label: r.label, data: r.data, bv: r.breakdown_value, agg: r.aggregated_value }))).slice(0, 800)}`;
+  }
+  for (let i = 0; i < exp.length; i++) {
+    const m = mismatch(exp[i], results[i], `results[${i}]`, tol);
+    if (m) return m;
+  }
+  return null;
+}
+
+const outcome = { pass: [], skipped: [], known: [], fail: [], fixed: [] };
+
+test('insight fixtures', async (t) => {
+  for (const fx of fixtures) {
+    await t.test(`${fx.file} (${fx.source.split('::')[1] || fx.source})`, async () => {
+      let why = fx.setupError || null;
+      let skipped = false;
+      if (!why) {
+        const r = await query(fx, fx.query);
+        if (r.status === 400 && r.json && r.json.code === 'not_supported' && (fx.needs || []).length) {
+          skipped = true;
+          why = r.json.detail;
+        } else if (r.status !== 200) {
+          why = `HTTP ${r.status}: ${r.text.slice(0, 500)}`;
+        } else {
+          why = check(fx, r.json.results || []);
+        }
+      }
+      if (skipped) { outcome.skipped.push(`${fx.name}: ${why}`); return; }
+      const known = KNOWN.get(fx.name);
+      if (!why && known) { outcome.fixed.push(fx.name); assert.fail(`${fx.name} passes now: remove it from KNOWN (${known})`); }
+      if (!why) { outcome.pass.push(fx.name); return; }
+      if (known) { outcome.known.push(`${fx.name}: ${known}`); return; }
+      outcome.fail.push(`${fx.name}: ${why}`);
+      assert.fail(why);
+    });
+  }
+  console.log(`insight fixtures: ${fixtures.length}, pass ${outcome.pass.length}, known differences ${outcome.known.length}, ` +
+    `skipped (needs a missing feature) ${outcome.skipped.length}, fail ${outcome.fail.length}`);
+  if (process.env.SNOUT_INSIGHT_VERBOSE) {
+    for (const s of outcome.skipped) console.log(`  skipped ${s}`);
+    for (const s of outcome.fail) console.log(`  FAIL ${s}`);
+  }
+});
