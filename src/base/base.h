@@ -149,6 +149,26 @@ void sn_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
  * file, later ones are a binary search. */
 int32_t sn_tz_offset(const char *tz, int64_t at_us);
 
+/* A loaded zone: immutable, kept for the life of the process, shared by
+ * all threads. sn_tz_get returns the zone named name (NULL, "" and "UTC"
+ * are UTC), or NULL when no such zone exists, so callers can report the
+ * name. Lock-free once the zone is loaded; the first call for a zone reads
+ * its file under a mutex. */
+struct sn_tz;
+const struct sn_tz *sn_tz_get(const char *name);
+const char *sn_tz_name(const struct sn_tz *z);
+bool sn_tz_is_utc(const struct sn_tz *z);
+/* The UTC offset in seconds in force at the instant at_us. A binary search
+ * over the zone's transitions; no locks, no allocation. */
+int32_t sn_tz_offset_at(const struct sn_tz *z, int64_t at_us);
+/* The instant (µs since the epoch) of the local wall time local_us (µs
+ * since 1970-01-01 00:00 local), as ClickHouse resolves it: a wall time
+ * that occurs twice is the earlier instant; one skipped by a forward change
+ * is read with the offset before the change when gap_later (the instant
+ * after the gap: ClickHouse's start of a day) or after it otherwise (the
+ * instant before the gap: makeDateTime, addDays, addMonths). */
+int64_t sn_tz_from_local(const struct sn_tz *z, int64_t local_us, bool gap_later);
+
 /* ---- uuid ----------------------------------------------------------------- */
 
 struct sn_uuid {

@@ -1,48 +1,69 @@
 /*
- * tz.c — a team's UTC offset at a given instant: flag date filters that name
- * a date without a zone ("2025-01-31" is midnight in the team's timezone,
- * spec §3.4), the executor's date functions and the insights' date ranges.
+ * tz.c — UTC offsets of IANA time zones: flag date filters that name a date
+ * without a zone ("2025-01-31" is midnight in the team's timezone, spec
+ * §3.4), the executor's date functions (per row) and the insights' date
+ * ranges.
  *
  * The system's tz database (/usr/share/zoneinfo, TZif files) is read
  * directly: glibc can only answer for the process-wide TZ, and changing TZ
  * while request threads run is a data race. A zone is loaded once (its
- * transition times and the offset in force after each) and kept for the
- * life of the process in a small table; a lookup is a binary search.
+ * transition times and the offset in force after each) into an immutable
+ * struct sn_tz that lives as long as the process; a lookup is a binary
+ * search.
  *
  *   TZif v2+:  header(v1) | v1 data (32-bit) | header(v2) | v2 data (64-bit) | footer
  *   v2 data:   times[timecnt] (i64 BE) | idx[timecnt] (u8) | ttinfo[typecnt] (i32 utoff,
  *              u8 isdst, u8 abbr) | abbrs | leap seconds | std/wall | ut/local
  *
+ * Concurrency: loaded zones are published in an append-only table of
+ * pointers; a reader loads the count with acquire order and scans the
+ * entries below it without a lock (entries are written before the count
+ * is released and never change afterwards). Only a miss takes the mutex,
+ * rechecks and reads the file. Names that do not load are not remembered
+ * (so bogus names cannot fill the table); every miss costs a failed
+ * open, which only error paths pay.
+ *
+ * Local wall time → instant (sn_tz_from_local) follows ClickHouse: a wall
+ * time that occurs twice (clocks set back) is its earlier instant; one
+ * that does not occur (clocks set forward) is read with the offset before
+ * the change (day starts: ClickHouse's DateLUT builds them with cctz's
+ * `pre`, which for a gap starting at midnight is the transition itself) or
+ * after it (makeDateTime, addDays/addMonths: the wall time moves back by
+ * the size of the gap).
+ *
  * The footer's POSIX rule (for instants after the last transition) is not
  * read: Debian's files list transitions up to 2037, and past the last one
- * its offset stays. A zone that cannot be read is treated as UTC.
+ * its offset stays.
  *
  * Rejected: setenv("TZ") + localtime_r under a lock — other threads may
  * call localtime or mktime at the same time, and they would see the
- * temporary zone.
+ * temporary zone. Also rejected: a mutex per lookup (the first version),
+ * too slow for the executor, which converts every row.
  */
 #include "base/base.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ZONEINFO  "/usr/share/zoneinfo/"
-#define ZONES_MAX 256
+#define ZONES_MAX 2048
 #define TZIF_MAX  (1 << 20)
 
-struct zone {
+struct sn_tz {
 	char name[64];
 	size_t n;
-	int64_t *times;	  /* ascending */
+	int64_t *times;	  /* ascending, seconds */
 	int32_t *offsets; /* in force from times[i] on */
 	int32_t initial;  /* before the first transition */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static struct zone zones[ZONES_MAX];
-static size_t nzones;
+static struct sn_tz *_Atomic zones[ZONES_MAX];
+static _Atomic size_t nzones;
+static const struct sn_tz utc = {.name = "UTC"};
 
 static uint32_t be32(const unsigned char *p)
 {
@@ -57,7 +78,7 @@ static int64_t be64(const unsigned char *p)
 static bool name_ok(const char *s)
 {
 	size_t n = strlen(s);
-	if (!n || n >= sizeof(zones[0].name) || s[0] == '/' || strstr(s, ".."))
+	if (!n || n >= sizeof(utc.name) || s[0] == '/' || strstr(s, ".."))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -69,7 +90,7 @@ static bool name_ok(const char *s)
 }
 
 /* Parses the 64-bit part of a TZif file into z. false when malformed. */
-static bool parse(const unsigned char *d, size_t len, struct zone *z)
+static bool parse(const unsigned char *d, size_t len, struct sn_tz *z)
 {
 	if (len < 44 || memcmp(d, "TZif", 4) || d[4] < '2')
 		return false;
@@ -103,6 +124,8 @@ static bool parse(const unsigned char *d, size_t len, struct zone *z)
 			return false;
 		z->times[i] = be64(times + 8 * (size_t)i);
 		z->offsets[i] = (int32_t)be32(tt + 6 * (size_t)idx[i]);
+		if (i && z->times[i] <= z->times[i - 1])
+			return false;
 	}
 	z->n = timecnt;
 	/* Before the first transition: the first standard-time type. */
@@ -115,57 +138,132 @@ static bool parse(const unsigned char *d, size_t len, struct zone *z)
 	return true;
 }
 
-/* The loaded zone, or NULL (unknown, unreadable, table full). Caller holds mu. */
-static const struct zone *load(const char *name)
+static const struct sn_tz *find(const char *name)
 {
-	for (size_t i = 0; i < nzones; i++)
-		if (!strcmp(zones[i].name, name))
-			return zones[i].n || zones[i].times ? &zones[i] : NULL;
-	if (nzones == ZONES_MAX || !name_ok(name))
-		return NULL;
-	struct zone *z = &zones[nzones];
-	memset(z, 0, sizeof(*z));
-	snprintf(z->name, sizeof(z->name), "%s", name);
+	size_t n = atomic_load_explicit(&nzones, memory_order_acquire);
+	for (size_t i = 0; i < n; i++) {
+		const struct sn_tz *z = atomic_load_explicit(&zones[i], memory_order_relaxed);
+		if (strcmp(z->name, name) == 0)
+			return z;
+	}
+	return NULL;
+}
+
+/* Reads zone name from the tz database; NULL when unknown or unreadable. */
+static struct sn_tz *load(const char *name)
+{
+	struct sn_tz *z = calloc(1, sizeof(*z));
+	unsigned char *buf = malloc(TZIF_MAX);
 	char path[128];
 	snprintf(path, sizeof(path), ZONEINFO "%s", name);
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = malloc(TZIF_MAX);
-	size_t len = f && buf ? fread(buf, 1, TZIF_MAX, f) : 0;
+	FILE *f = z && buf ? fopen(path, "rb") : NULL;
+	size_t len = f ? fread(buf, 1, TZIF_MAX, f) : 0;
 	if (f)
 		fclose(f);
 	bool ok = len > 0 && parse(buf, len, z);
 	free(buf);
 	if (!ok) {
-		/* Remember the failure too: one attempt per name. */
-		free(z->times);
-		free(z->offsets);
-		z->times = NULL;
-		z->offsets = NULL;
-		z->n = 0;
+		if (z) {
+			free(z->times);
+			free(z->offsets);
+		}
+		free(z);
+		return NULL;
 	}
-	nzones++;
-	return ok ? z : NULL;
+	snprintf(z->name, sizeof(z->name), "%s", name);
+	return z;
+}
+
+const struct sn_tz *sn_tz_get(const char *name)
+{
+	if (!name || !*name || !strcmp(name, "UTC") || !strcmp(name, "Etc/UTC"))
+		return &utc;
+	if (!name_ok(name))
+		return NULL;
+	const struct sn_tz *z = find(name);
+	if (z)
+		return z;
+	pthread_mutex_lock(&mu);
+	z = find(name);
+	size_t n = atomic_load_explicit(&nzones, memory_order_relaxed);
+	if (!z && n < ZONES_MAX) {
+		struct sn_tz *nz = load(name);
+		if (nz) {
+			atomic_store_explicit(&zones[n], nz, memory_order_relaxed);
+			atomic_store_explicit(&nzones, n + 1, memory_order_release);
+			z = nz;
+		}
+	}
+	pthread_mutex_unlock(&mu);
+	return z;
+}
+
+const char *sn_tz_name(const struct sn_tz *z)
+{
+	return z->name;
+}
+
+bool sn_tz_is_utc(const struct sn_tz *z)
+{
+	return z == &utc;
+}
+
+static int64_t floor_s(int64_t us)
+{
+	int64_t q = us / 1000000;
+	return (us % 1000000 < 0) ? q - 1 : q;
+}
+
+/* Index of the first transition after t (seconds); 0..n. */
+static size_t after(const struct sn_tz *z, int64_t t)
+{
+	size_t lo = 0, hi = z->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (z->times[mid] <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int32_t sn_tz_offset_at(const struct sn_tz *z, int64_t at_us)
+{
+	if (!z->n)
+		return z->initial;
+	size_t k = after(z, floor_s(at_us));
+	return k == 0 ? z->initial : z->offsets[k - 1];
+}
+
+int64_t sn_tz_from_local(const struct sn_tz *z, int64_t local_us, bool gap_later)
+{
+	if (!z->n)
+		return local_us - (int64_t)z->initial * 1000000;
+	/* Intervals between transitions, in order: interval i runs from
+	 * times[i - 1] (or the beginning) to times[i] (or the end) with
+	 * offset off(i). Start two days early: offsets are below 26 hours. */
+	int64_t L = floor_s(local_us), frac = local_us - L * 1000000;
+	size_t i = after(z, L - 2 * 86400);
+	int32_t prev = i == 0 ? z->initial : z->offsets[i - 1];
+	for (;; i++) {
+		int32_t off = i == 0 ? z->initial : z->offsets[i - 1];
+		int64_t u = L - off;
+		bool starts = i > 0, ends = i < z->n;
+		if (starts && u < z->times[i - 1]) {
+			/* L is skipped: it falls between the previous interval's
+			 * local end and this one's local start. */
+			u = gap_later ? L - prev : L - off;
+			return u * 1000000 + frac;
+		}
+		if (!ends || u < z->times[i])
+			return u * 1000000 + frac;
+		prev = off;
+	}
 }
 
 int32_t sn_tz_offset(const char *tz, int64_t at_us)
 {
-	if (!tz || !*tz || !strcmp(tz, "UTC") || !strcmp(tz, "Etc/UTC"))
-		return 0;
-	int64_t t = at_us / 1000000;
-	int32_t off = 0;
-	pthread_mutex_lock(&mu);
-	const struct zone *z = load(tz);
-	if (z) {
-		size_t lo = 0, hi = z->n; /* first transition after t */
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (z->times[mid] <= t)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		off = lo == 0 ? z->initial : z->offsets[lo - 1];
-	}
-	pthread_mutex_unlock(&mu);
-	return off;
+	const struct sn_tz *z = sn_tz_get(tz);
+	return z ? sn_tz_offset_at(z, at_us) : 0;
 }

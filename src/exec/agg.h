@@ -1,5 +1,6 @@
 /*
- * agg.h — GROUP BY state shared by exec.c and agg.c (internal).
+ * agg.h — GROUP BY state shared by exec.c and agg.c (internal): the
+ * aggregates the executor knows, their typing, and the per-group states.
  */
 #ifndef SN_EXEC_AGG_H
 #define SN_EXEC_AGG_H
@@ -32,7 +33,14 @@ int agg_batch(struct xctx *c, struct aggrun *g);
 int agg_batch_empty_group(struct xctx *c, struct aggrun *g);
 /* One vector per key and per aggregate, one row per group (batch arena). */
 int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv);
-/* Sets res_t/res_nullable from arg_t/arg_nullable; errors for bad types. */
+/* Fills ag (kind, arguments, condition, quantile level) from the aggregate
+ * call n, which is_aggregate_call() accepted. Errors (c->rc) for an
+ * aggregate or a form of one the executor does not support, for a wrong
+ * argument count or parameter, and for an aggregate inside an aggregate. */
+int agg_classify(struct xctx *c, const node_t *n, struct xagg *ag);
+/* Types ag over the current batch (the zero-row type pass): evaluates its
+ * arguments and condition, sets arg_t, arg2_t and res_t as ClickHouse
+ * types the result; errors for argument types the aggregate refuses. */
 int agg_type(struct xctx *c, struct xagg *ag);
 
 #endif

@@ -37,8 +37,7 @@
 
 #include "exec/exec_internal.h"
 
-#define US_PER_DAY  (86400LL * 1000000LL)
-#define US_PER_HOUR (3600LL * 1000000LL)
+#define US_PER_DAY (86400LL * 1000000LL)
 
 /* ---- errors and memory ----------------------------------------------------- */
 
@@ -140,6 +139,7 @@ int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t
 {
 	if (vec_make(c, out, in->t, in->nullable, m))
 		return c->rc;
+	out->tz = in->tz;
 	for (size_t k = 0; k < m; k++) {
 		uint32_t r = idx[k];
 		if (out->s)
@@ -422,12 +422,18 @@ static int arith(struct xctx *c, const node_t *n, char op, const node_t *ln, con
 		 struct vec *out)
 {
 	struct vec a, b;
+	int drc;
+	if (xdate_arith_interval(c, n, op, ln, rn, out, &drc))
+		return drc;
 	if (xeval(c, ln, &a) || xeval(c, rn, &b))
 		return c->rc;
 	if (a.t == SN_XT_NULL || b.t == SN_XT_NULL)
 		return vec_make(c, out, SN_XT_NULL, true, c->n);
+	if (a.t == SN_XT_DATE || a.t == SN_XT_DATETIME || b.t == SN_XT_DATE ||
+	    b.t == SN_XT_DATETIME)
+		return xdate_arith(c, n, op, &a, &b, out);
 	if (!is_numeric(a.t) || !is_numeric(b.t))
-		return xunsupported(c, n, "arithmetic on non-numeric values (dates, strings)");
+		return xunsupported(c, n, "arithmetic on non-numeric values (strings)");
 	bool flt = a.t == SN_XT_FLOAT || b.t == SN_XT_FLOAT || op == '/';
 	uint8_t t =
 	    flt ? SN_XT_FLOAT : (a.t == SN_XT_UINT && b.t == SN_XT_UINT ? SN_XT_UINT : SN_XT_INT);
@@ -506,14 +512,20 @@ static bool like_match(const char *s, size_t sn, const char *p, size_t pn, bool 
 	return pi == pn;
 }
 
-/* Brings a String constant side to the other side's date type. */
-static int coerce_time(struct xctx *c, const node_t *sn, struct vec *sv, uint8_t t)
+/* Brings a String constant side to the other side's date type; a
+ * DateTime text without a zone is wall time in the other side's zone, as
+ * ClickHouse parses it for a DateTime64(6, tz) column. */
+static int coerce_time(struct xctx *c, const node_t *sn, struct vec *sv, const struct vec *other)
 {
+	uint8_t t = other->t;
 	if (sn->kind != SN_HQ_CONSTANT)
 		return xunsupported(c, sn, "comparing a date with a non-constant String");
 	int64_t us;
 	bool date_only;
-	if (!parse_datetime(sn->sval, strlen(sn->sval), &us, &date_only) ||
+	const struct sn_tz *z = t == SN_XT_DATETIME ? xvec_zone(c, other, sn) : sn_tz_get(NULL);
+	if (!z)
+		return c->rc;
+	if (!xparse_instant(z, sn->sval, strlen(sn->sval), &us, &date_only) ||
 	    (t == SN_XT_DATE && !date_only))
 		return xfail(c, sn, SN_ERR_INVALID, "QueryError", "Cannot parse '%s' as %s",
 			     sn->sval, t == SN_XT_DATE ? "Date" : "DateTime");
@@ -526,13 +538,16 @@ static int coerce_time(struct xctx *c, const node_t *sn, struct vec *sv, uint8_t
 	return 0;
 }
 
-static int date_to_dt(struct xctx *c, struct vec *v)
+/* A Date compared with a DateTime: the start of that day in the
+ * DateTime's zone. */
+static int date_to_dt(struct xctx *c, const node_t *at, struct vec *v, const struct vec *dt)
 {
 	struct vec o;
-	if (vec_make(c, &o, SN_XT_DATETIME, v->nullable, v->n))
+	const struct sn_tz *z = xvec_zone(c, dt, at);
+	if (!z || vec_make(c, &o, SN_XT_DATETIME, v->nullable, v->n))
 		return c->rc;
 	for (size_t r = 0; r < v->n; r++) {
-		o.i[r] = v->i[r] * US_PER_DAY;
+		o.i[r] = sn_tz_from_local(z, v->i[r] * US_PER_DAY, true);
 		if (o.nulls)
 			o.nulls[r] = vec_null(v, r);
 	}
@@ -549,14 +564,14 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 	bool at = a->t == SN_XT_DATE || a->t == SN_XT_DATETIME;
 	bool bt = b->t == SN_XT_DATE || b->t == SN_XT_DATETIME;
 	if (at && b->t == SN_XT_STRING)
-		return coerce_time(c, rn, b, a->t);
+		return coerce_time(c, rn, b, a);
 	if (bt && a->t == SN_XT_STRING)
-		return coerce_time(c, ln, a, b->t);
+		return coerce_time(c, ln, a, b);
 	if (at && bt) {
 		if (a->t == SN_XT_DATE && b->t == SN_XT_DATETIME)
-			return date_to_dt(c, a);
+			return date_to_dt(c, n, a, b);
 		if (b->t == SN_XT_DATE && a->t == SN_XT_DATETIME)
-			return date_to_dt(c, b);
+			return date_to_dt(c, n, b, a);
 		return 0;
 	}
 	if ((is_numeric(a->t) && is_numeric(b->t)) || (is_text(a->t) && is_text(b->t)))
@@ -916,20 +931,17 @@ static int eval_tostring(struct xctx *c, const node_t *n, struct vec *out)
 			len = fmt_float(buf, sizeof(buf), v.f[r]);
 		} else if (v.t == SN_XT_UINT) {
 			len = snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t)v.i[r]);
-		} else if (v.t == SN_XT_DATE || v.t == SN_XT_DATETIME) {
-			int64_t days = v.t == SN_XT_DATE ? v.i[r] : day_of_us(v.i[r]);
+		} else if (v.t == SN_XT_DATE) {
 			int64_t y;
 			unsigned mo, d;
-			sn_civil_from_days(days, &y, &mo, &d);
+			sn_civil_from_days(v.i[r], &y, &mo, &d);
 			len = snprintf(buf, sizeof(buf), "%04" PRId64 "-%02u-%02u", y, mo, d);
-			if (v.t == SN_XT_DATETIME) {
-				int64_t rem = v.i[r] - days * US_PER_DAY;
-				int64_t s = rem / 1000000;
-				len += snprintf(buf + len, sizeof(buf) - (size_t)len,
-						" %02d:%02d:%02d.%06d", (int)(s / 3600),
-						(int)(s / 60 % 60), (int)(s % 60),
-						(int)(rem % 1000000));
-			}
+		} else if (v.t == SN_XT_DATETIME) {
+			/* In the value's zone, as ClickHouse prints a DateTime64(6, tz). */
+			const struct sn_tz *z = xvec_zone(c, &v, n);
+			if (!z)
+				return c->rc;
+			len = xfmt_datetime_local(buf, sizeof(buf), v.i[r], z);
 		} else {
 			len = snprintf(buf, sizeof(buf), "%" PRId64, v.i[r]);
 		}
@@ -1015,62 +1027,6 @@ static int eval_tonum(struct xctx *c, const node_t *n, bool to_float, struct vec
 	return 0;
 }
 
-/* toDate, toDateTime, toStartOf*: one argument, a date, datetime or text. */
-enum datefn { D_DATE, D_DATETIME, D_SDAY, D_SHOUR, D_SWEEK, D_SMONTH };
-
-static int eval_datefn(struct xctx *c, const node_t *n, enum datefn fn, struct vec *out)
-{
-	struct vec v;
-	if (need_args(c, n, 1, 1) || xeval(c, n->list.items[0], &v))
-		return c->rc;
-	bool from_text = v.t == SN_XT_STRING;
-	if (from_text && fn != D_DATE && fn != D_DATETIME)
-		return xunsupported(c, n, "toStartOf* of a String; wrap it in toDateTime()");
-	if (v.t == SN_XT_INT && fn == D_DATETIME) {
-		/* toDateTime(unix seconds) */
-	} else if (!(v.t == SN_XT_NULL || from_text || v.t == SN_XT_DATE ||
-		     v.t == SN_XT_DATETIME)) {
-		return xunsupported(c, n, "this date function on a non-date argument");
-	}
-	bool to_date = fn == D_DATE || fn == D_SWEEK || fn == D_SMONTH;
-	if (vec_make(c, out, to_date ? SN_XT_DATE : SN_XT_DATETIME, v.nullable || from_text, c->n))
-		return c->rc;
-	for (size_t r = 0; r < c->n; r++) {
-		if (v.t == SN_XT_NULL || vec_null(&v, r)) {
-			out->nulls[r] = 1;
-			continue;
-		}
-		int64_t us;
-		if (from_text) {
-			bool date_only;
-			if (!parse_datetime(v.s[r].p, v.s[r].len, &us, &date_only)) {
-				out->nulls[r] = 1;
-				continue;
-			}
-		} else if (v.t == SN_XT_INT) {
-			us = v.i[r] * 1000000;
-		} else {
-			us = v.t == SN_XT_DATE ? v.i[r] * US_PER_DAY : v.i[r];
-		}
-		int64_t day = day_of_us(us), y;
-		unsigned mo, d;
-		switch (fn) {
-		case D_DATE: out->i[r] = day; break;
-		case D_DATETIME: out->i[r] = us; break;
-		case D_SDAY: out->i[r] = day * US_PER_DAY; break;
-		case D_SHOUR: out->i[r] = floor_div(us, US_PER_HOUR) * US_PER_HOUR; break;
-		case D_SWEEK: out->i[r] = day - (((day + 4) % 7) + 7) % 7; break; /* Sunday */
-		case D_SMONTH:
-			sn_civil_from_days(day, &y, &mo, &d);
-			out->i[r] = sn_days_from_civil(y, mo, 1);
-			break;
-		}
-		if (out->nulls)
-			out->nulls[r] = 0;
-	}
-	return 0;
-}
-
 static int eval_strfn(struct xctx *c, const node_t *n, int which, struct vec *out)
 {
 	struct vec v;
@@ -1143,18 +1099,6 @@ static int eval_call(struct xctx *c, const node_t *n, struct vec *out)
 		return eval_tonum(c, n, false, out);
 	if (strcmp(f, "toFloat") == 0)
 		return eval_tonum(c, n, true, out);
-	if (strcmp(f, "toDate") == 0)
-		return eval_datefn(c, n, D_DATE, out);
-	if (strcmp(f, "toDateTime") == 0)
-		return eval_datefn(c, n, D_DATETIME, out);
-	if (strcmp(f, "toStartOfDay") == 0)
-		return eval_datefn(c, n, D_SDAY, out);
-	if (strcmp(f, "toStartOfHour") == 0)
-		return eval_datefn(c, n, D_SHOUR, out);
-	if (strcmp(f, "toStartOfWeek") == 0)
-		return eval_datefn(c, n, D_SWEEK, out);
-	if (strcmp(f, "toStartOfMonth") == 0)
-		return eval_datefn(c, n, D_SMONTH, out);
 	if (strcasecmp(f, "lower") == 0)
 		return eval_strfn(c, n, 0, out);
 	if (strcasecmp(f, "upper") == 0)
@@ -1172,13 +1116,6 @@ static int eval_call(struct xctx *c, const node_t *n, struct vec *out)
 		return eval_isnull(c, n, true, out);
 	if (strcasecmp(f, "isNotNull") == 0)
 		return eval_isnull(c, n, false, out);
-	if (strcmp(f, "now") == 0) {
-		if (need_args(c, n, 0, 0) || vec_make(c, out, SN_XT_DATETIME, false, c->n))
-			return c->rc;
-		for (size_t r = 0; r < c->n; r++)
-			out->i[r] = c->now_us;
-		return 0;
-	}
 	static const struct {
 		const char *name;
 		char op;

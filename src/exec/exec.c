@@ -43,7 +43,9 @@
  *
  * Sources. FROM events scans parts as above; the person store's tables
  * (persons, person_distinct_ids, groups) and the lazy joins of events to
- * them are join.c's; a materialised subquery or CTE is subquery.c's. Each
+ * them are join.c's; a materialised subquery or CTE is subquery.c's, and
+ * so is the one row of a SELECT without FROM (from_one: ClickHouse's
+ * system.one, a table of one row and no columns the query can name). Each
  * statement (the query, a member of its UNION ALL, any nested SELECT) runs
  * in its own context through exec_select().
  *
@@ -341,69 +343,9 @@ static int visit_aggs(struct xctx *c, struct plan *p, const node_t *n, void *arg
 		      XMAX_AGGS);
 		return -1;
 	}
-	static const struct {
-		const char *name;
-		uint8_t kind;
-		int nargs;
-		bool cond;
-	} fns[] = {
-	    {"count", AGG_COUNT, 0, false},    {"countIf", AGG_COUNT, 0, true},
-	    {"uniq", AGG_UNIQ, 1, false},      {"uniqIf", AGG_UNIQ, 1, true},
-	    {"uniqExact", AGG_UNIQ, 1, false}, {"uniqExactIf", AGG_UNIQ, 1, true},
-	    {"sum", AGG_SUM, 1, false},	       {"sumIf", AGG_SUM, 1, true},
-	    {"avg", AGG_AVG, 1, false},	       {"avgIf", AGG_AVG, 1, true},
-	    {"min", AGG_MIN, 1, false},	       {"minIf", AGG_MIN, 1, true},
-	    {"max", AGG_MAX, 1, false},	       {"maxIf", AGG_MAX, 1, true},
-	    {"any", AGG_ANY, 1, false},	       {"anyIf", AGG_ANY, 1, true},
-	};
 	struct xagg ag = {.call = n, .text = text};
-	bool found = false;
-	size_t nargs = n->list.n;
-	const node_t *const *args = (const node_t *const *)n->list.items;
-	if (nargs == 1 && args[0]->kind == SN_HQ_FIELD && args[0]->ref_kind == SN_HQR_ASTERISK)
-		nargs = 0; /* count(*) */
-	for (size_t i = 0; i < SN_ARRAY_LEN(fns) && !found; i++) {
-		if (strcasecmp(fns[i].name, n->name) != 0)
-			continue;
-		found = true;
-		ag.kind = fns[i].kind;
-		size_t want = (size_t)fns[i].nargs + fns[i].cond;
-		if (ag.kind == AGG_COUNT && !fns[i].cond && nargs == 1) {
-			ag.kind =
-			    n->flag ? AGG_UNIQ : AGG_COUNT_X; /* count(x), count(DISTINCT x) */
-			want = 1;
-		} else if (n->flag) {
-			xunsupported(c, n, "DISTINCT inside this aggregate");
-			return -1;
-		}
-		if (nargs != want) {
-			xfail(c, n, SN_ERR_INVALID, "QueryError",
-			      "Aggregate function %s expects %zu argument%s, found %zu", n->name,
-			      want, want == 1 ? "" : "s", nargs);
-			return -1;
-		}
-		ag.arg = want > (size_t)fns[i].cond ? args[0] : NULL;
-		ag.cond = fns[i].cond ? args[nargs - 1] : NULL;
-	}
-	if (!found || n->has_list2 || n->a || n->list3.n) {
-		char what[160];
-		snprintf(what, sizeof(what), "aggregate %s()%s", n->name,
-			 found ? " with parameters, FILTER or ORDER BY" : "");
-		xunsupported(c, n, what);
+	if (agg_classify(c, n, &ag))
 		return -1;
-	}
-	/* No aggregate inside an aggregate. */
-	for (size_t i = 0; i < n->list.n; i++) {
-		const node_t *inner = NULL;
-		if (is_aggregate_call(n->list.items[i]))
-			inner = n->list.items[i];
-		if (inner) {
-			xfail(c, inner, SN_ERR_INVALID, "QueryError",
-			      "Aggregate function %s() found inside another aggregate function",
-			      inner->name);
-			return -1;
-		}
-	}
 	g->aggs[g->naggs++] = ag;
 	return 1;
 }
@@ -472,20 +414,10 @@ static const node_t *positional(const struct sn_hogql_select *s, const node_t *n
 	return n;
 }
 
-static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
+/* The FROM entry j: a table, a subquery or CTE (materialised into c->sub)
+ * or a chain of explicit JOINs; anything else is refused. */
+static int check_from(struct xctx *c, const node_t *j)
 {
-	if (root->kind != SN_HQ_SELECT)
-		return xunsupported(c, root, "UNION and other set operations");
-	const struct sn_hogql_select *s = root->sel;
-	p->sel = c->sel = s;
-	const node_t *j = s->select_from;
-	if (!j)
-		return xunsupported(c, root, "SELECT without FROM");
-	if (s->array_join_op)
-		return xunsupported(c, s->array_join_list.n ? s->array_join_list.items[0] : root,
-				    "ARRAY JOIN");
-	if (s->prewhere)
-		return xunsupported(c, s->prewhere, "PREWHERE");
 	int is_join = hj_from(c, j);
 	if (is_join < 0)
 		return c->rc;
@@ -513,8 +445,38 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 		return xunsupported(c, j->d, "SAMPLE");
 	if (j->flag)
 		return xunsupported(c, j, "FINAL");
+	return 0;
+}
+
+/* No FROM: ClickHouse reads system.one, one row and no column the query
+ * can name, so the statement runs over a materialised table of one row
+ * and zero columns (subquery.c feeds it like any other). */
+static int from_one(struct xctx *c)
+{
+	struct xtable *one = xalloc(c, c->qa, sizeof(*one));
+	if (!one)
+		return c->rc;
+	memset(one, 0, sizeof(*one));
+	one->nrows = 1;
+	c->sub = one;
+	c->from = "one";
+	return 0;
+}
+
+static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
+{
+	if (root->kind != SN_HQ_SELECT)
+		return xunsupported(c, root, "UNION and other set operations");
+	const struct sn_hogql_select *s = root->sel;
+	p->sel = c->sel = s;
+	const node_t *j = s->select_from;
+	if (s->array_join_op)
+		return xunsupported(c, s->array_join_list.n ? s->array_join_list.items[0] : root,
+				    "ARRAY JOIN");
 	if (s->prewhere)
 		return xunsupported(c, s->prewhere, "PREWHERE");
+	if (j ? check_from(c, j) : from_one(c))
+		return c->rc;
 	if (s->qualify)
 		return xunsupported(c, s->qualify, "QUALIFY");
 	if (s->nwindows)
@@ -525,7 +487,7 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 		return xunsupported(c, root, "WITH TIES");
 	if (s->group_by_mode)
 		return xunsupported(c, root, "GROUP BY ROLLUP/CUBE/ALL");
-	if (c->sub && sub_expand_star(c, &s))
+	if (s->select_from && c->sub && sub_expand_star(c, &s))
 		return c->rc;
 	p->sel = c->sel = s;
 	if (s->select.n > MAX_SELECT || s->order_by.n > MAX_ORDER || s->group_by.n > XMAX_KEYS)
@@ -561,6 +523,14 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	p->ts_lo = INT64_MIN;
 	p->ts_hi = INT64_MAX;
 	time_range(p, s->where);
+	/* The bounds read zone-less text as UTC; the executor reads it in the
+	 * project's zone (fn_date.c), up to 14 hours away: widen by a day. */
+	if (strcmp(c->tz, "UTC") != 0) {
+		if (p->ts_lo != INT64_MIN)
+			p->ts_lo -= 86400LL * 1000000;
+		if (p->ts_hi != INT64_MAX)
+			p->ts_hi += 86400LL * 1000000;
+	}
 	return 0;
 }
 
@@ -1117,14 +1087,7 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 			p->g.key_nullable[k] = v.nullable;
 		}
 		for (size_t a = 0; a < p->g.naggs; a++) {
-			struct xagg *ag = &p->g.aggs[a];
-			if (ag->arg && xeval(c, ag->arg, &v))
-				goto out;
-			ag->arg_t = ag->arg ? v.t : SN_XT_NULL;
-			ag->arg_nullable = ag->arg ? v.nullable : false;
-			if (ag->cond && (xeval(c, ag->cond, &v)))
-				goto out;
-			if (agg_type(c, ag))
+			if (agg_type(c, &p->g.aggs[a]))
 				goto out;
 		}
 		if (agg_final(c, &p->g, keyv, aggv))
@@ -1329,6 +1292,7 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		res->has_more = t.has_more;
 		res->limit = t.limit;
 		res->offset = t.offset;
+		res->timezone = sn_arena_strdup(c.qa, c.tz);
 		res->types = xalloc(&c, c.qa, (t.ncols + 1) * sizeof(*res->types));
 		for (size_t i = 0; res->types && i < t.ncols; i++) {
 			char tn[64];

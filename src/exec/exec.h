@@ -16,7 +16,8 @@
  *
  * Supported in this increment (anything else is an error naming the
  * construct and its position, never a silently wrong answer): SELECTs
- * over `events`, `persons`, `person_distinct_ids` or `groups`, over a
+ * without FROM (one implicit row, ClickHouse's system.one), over
+ * `events`, `persons`, `person_distinct_ids` or `groups`, over a
  * subquery or CTE in FROM, or over explicit JOINs of those (equality ON or
  * USING; hashjoin.c); UNION ALL at the top (each
  * member limited on its own, §4.7) and in FROM; expr [NOT] IN (SELECT ...);
@@ -32,17 +33,57 @@
  * join.c); literals, arithmetic,
  * NULL-safe comparisons (§4.3), AND/OR/NOT, IN (list), LIKE/ILIKE,
  * BETWEEN, IS [NOT] DISTINCT FROM, if/multiIf/coalesce/ifNull/isNull/
- * isNotNull, toString, toInt/toFloat (NULL on failure), toDate,
- * toDateTime, toStartOfDay/Week/Month/Hour, now(), lower/upper/length;
- * WHERE, GROUP BY with count/countIf/count(x)/count(DISTINCT x), uniq,
- * uniqExact, sum/avg/min/max/any (and their If forms), HAVING, DISTINCT,
+ * isNotNull, toString, toInt/toFloat (NULL on failure), lower/upper/
+ * length; date and time functions in time zones (fn_date.c): toDate,
+ * toDateTime[64], parseDateTimeBestEffort, fromUnixTimestamp,
+ * toUnixTimestamp, toTimeZone, now/now64/today/yesterday, toStartOf
+ * Second/Minute/FiveMinutes/TenMinutes/FifteenMinutes/Hour/Day/Week
+ * (modes 0-9)/Month/Quarter/Year/ISOYear, toMonday, toLastDayOfMonth,
+ * toStartOfInterval, dateTrunc/date_trunc, toYear/Quarter/Month/
+ * DayOfMonth/DayOfWeek (modes 0-3)/DayOfYear/Hour/Minute/Second/ISOWeek/
+ * ISOYear, toYYYYMM[DD[hhmmss]], addSeconds..addYears and
+ * subtractSeconds..subtractYears, dateAdd/dateSub/date_add/date_subtract/
+ * timeStampAdd/timeStampSub, dateDiff/date_diff (boundaries crossed in
+ * the zone), formatDateTime, Date and DateTime ± INTERVAL or integers,
+ * Date - Date and DateTime - DateTime;
+ * scalar functions (fn_scalar.c, ClickHouse semantics): concat/||,
+ * concatWithSeparator, format, substring[UTF8], left/right, lengthUTF8,
+ * lower/upperUTF8, trim/trimLeft/trimRight/ltrim/rtrim/btrim,
+ * position[CaseInsensitive][UTF8], startsWith/endsWith, replace/
+ * replaceAll/replaceOne, reverse[UTF8], repeat, leftPad/rightPad/lpad/
+ * rpad, empty/notEmpty, base64Encode/base64Decode/tryBase64Decode, hex/
+ * unhex, toValidUTF8/isValidUTF8, like/ilike/notLike/notILike; match,
+ * extract, regexpExtract, countMatches, replaceRegexpAll/One (PCRE2,
+ * constant patterns); protocol, domain, domainWithoutWWW,
+ * topLevelDomain, path, pathFull, queryString, fragment,
+ * queryStringAndFragment, cutQueryString, cutFragment,
+ * cutQueryStringAndFragment, extractURLParameter; round/floor/ceil/trunc
+ * (with a scale), roundBankers, abs, sign, sqrt, cbrt, exp, exp2, exp10,
+ * log/ln, log2, log10, pow/power, pi, e, intDiv[OrZero], greatest/least,
+ * isNaN/isFinite/isInfinite; nullIf, assumeNotNull, in/notIn, CASE x
+ * WHEN, toBool, toTypeName, toUUID; JSONHas, JSONExtractString/Int/UInt/
+ * Float/Bool/Raw, JSONLength, JSONArrayLength (nested key/index paths);
+ * md5, MD5, SHA1, SHA256, sipHash64 (of one String); no function
+ * returning an array;
+ * WHERE, GROUP BY with the aggregates of agg.c, each with its If form
+ * (or FILTER (WHERE ...)):
+ * count()/count(x)/count(DISTINCT x), uniq/uniqExact (one or several
+ * arguments), sum, avg, min/max (numbers, strings, dates), any, anyLast,
+ * anyHeavy, argMin/argMax, quantile(p)/median/quantileTDigest(p) (exact,
+ * interpolated as ClickHouse's quantile on up to 8192 values),
+ * quantileExact(p)/medianExact, varPop/varSamp, stddevPop/stddevSamp,
+ * covarPop/covarSamp, corr (no quantiles(...), groupArray or other
+ * array results: the executor has no array type); HAVING, DISTINCT,
  * ORDER BY (NULLS FIRST/LAST; top-N with LIMIT), positional GROUP BY /
- * ORDER BY, LIMIT/OFFSET. Time zone: UTC only.
+ * ORDER BY, LIMIT/OFFSET. Time zone: DateTimes read, group and print in
+ * opts->timezone (§4.5), or in the zone a toTimeZone() or tz argument
+ * names.
  *
  * Budgets: a wall-clock limit checked at every granule run and while
- * sorting, and a memory limit on the per-query arena (groups, rows, the
- * joined persons and groups, result), on each run's scratch arena and on
- * the top-N heap's strings. Exceeding either is an error.
+ * sorting, and a memory limit on the per-query arena (groups, the values
+ * quantiles collect, rows, the joined persons and groups, result), on
+ * each run's scratch arena and on the top-N heap's strings. Exceeding
+ * either is an error.
  *
  * Ownership: the result owns its arena; sn_exec_result_release frees it.
  * Thread-safety: nothing is shared between calls.
@@ -115,7 +156,8 @@ struct sn_exec_result {
 	struct sn_exec_value *cells; /* nrows * ncols, row-major */
 	bool has_more;		     /* more rows than limit after offset */
 	int64_t limit, offset;
-	const char *hogql; /* the resolved query as canonical HogQL, LIMIT applied */
+	const char *hogql;    /* the resolved query as canonical HogQL, LIMIT applied */
+	const char *timezone; /* the zone DateTimes print in (opts->timezone); NULL = UTC */
 	struct sn_exec_stats stats;
 };
 
@@ -132,8 +174,10 @@ void sn_exec_result_release(struct sn_exec_result *res);
 
 /* PostHog's HogQLQueryResponse shape: {"columns","types","results",
  * "hasMore","limit","offset","hogql","timings"}. DateTimes print as
- * DRF does ("2024-01-10T12:00:00.123Z"), dates as "YYYY-MM-DD". Fails
- * only when b reaches its maximum. */
+ * DRF does ("2024-01-10T12:00:00.123Z") in UTC, and in res->timezone with
+ * its offset otherwise ("2024-01-10T13:00:00.123000+01:00", as PostHog's
+ * orjson renderer); dates as "YYYY-MM-DD". Fails only when b reaches its
+ * maximum. */
 int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res);
 /* A header line of names, then one line per row; NULL is \N, tabs,
  * newlines and backslashes escaped as ClickHouse's TSV does. */

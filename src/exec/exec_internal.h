@@ -26,6 +26,9 @@ struct vec {
 	double *f;
 	struct sn_str *s;
 	uint8_t *nulls;
+	/* DATETIME: the zone its instants read in (toTimeZone, an explicit tz
+	 * argument); NULL = the query's zone. vec_make sets NULL. */
+	const struct sn_tz *tz;
 };
 
 /* What a column of the query reads. Events: a stored column, one property
@@ -75,16 +78,46 @@ struct xbind {
 	struct vec *v;
 };
 
-enum agg_kind { AGG_COUNT, AGG_COUNT_X, AGG_SUM, AGG_AVG, AGG_MIN, AGG_MAX, AGG_UNIQ, AGG_ANY };
+/* Aggregates the executor knows (agg.c, agg_classify). */
+enum agg_kind {
+	AGG_COUNT,
+	AGG_COUNT_X,
+	AGG_SUM,
+	AGG_AVG,
+	AGG_MIN,
+	AGG_MAX,
+	AGG_UNIQ,
+	AGG_ANY,
+	AGG_ANY_LAST,
+	AGG_ANY_HEAVY,
+	AGG_ARG_MIN,
+	AGG_ARG_MAX,
+	AGG_QUANTILE,	    /* quantile, median, quantileTDigest: interpolated */
+	AGG_QUANTILE_EXACT, /* quantileExact, medianExact: an element */
+	AGG_VAR_POP,
+	AGG_VAR_SAMP,
+	AGG_STDDEV_POP,
+	AGG_STDDEV_SAMP,
+	AGG_COVAR_POP,
+	AGG_COVAR_SAMP,
+	AGG_CORR,
+};
+
+#define XMAX_AGG_ARGS 16 /* value arguments of one aggregate (uniq(a, b, ...)) */
 
 struct xagg {
-	const node_t *call; /* first occurrence */
-	char *text;	    /* printed HogQL, to share equal calls */
-	uint8_t kind;	    /* enum agg_kind */
-	const node_t *arg;  /* NULL for count() */
+	const node_t *call;	   /* first occurrence */
+	char *text;		   /* printed HogQL, to share equal calls */
+	uint8_t kind;		   /* enum agg_kind */
+	const node_t *arg;	   /* the first value argument (args[0]); NULL for count() */
+	const node_t *const *args; /* value arguments (the call's), the If condition excluded */
+	size_t nargs;
 	const node_t *cond; /* the If condition, or NULL */
-	uint8_t arg_t;	    /* argument type (from the zero-row pass) */
+	double level;	    /* quantile level (parameter), 0.5 by default */
+	uint8_t arg_t;	    /* type of args[0] (from the zero-row pass) */
 	bool arg_nullable;
+	uint8_t arg2_t; /* type of args[1] (argMin/argMax's val, covar's y) */
+	bool arg2_nullable;
 	uint8_t res_t;
 	bool res_nullable;
 };
@@ -120,6 +153,7 @@ struct xquery {
 	struct xmat *mats;		/* materialised CTEs and subqueries, by node */
 	const node_t *open[XMAX_DEPTH]; /* CTEs whose body is running */
 	size_t nopen;
+	struct xscalar *scalar; /* fn_scalar.c's compiled regexes, or NULL */
 };
 
 struct xctx {
@@ -135,7 +169,8 @@ struct xctx {
 	struct sn_arena *ba; /* lives as long as the current batch */
 	size_t mem_limit;
 	int64_t now_us;
-	const char *tz; /* time zone of DateTime values (opts->timezone), never NULL */
+	const char *tz;		  /* time zone of DateTime values (opts->timezone), never NULL */
+	const struct sn_tz *zone; /* tz loaded (fn_date.c, xzone), NULL until needed */
 	uint64_t deadline_ns;
 	int64_t time_limit_us;
 	const struct sn_hogql_select *sel;
@@ -228,6 +263,28 @@ int64_t day_of_us(int64_t us);
  * *rc = 0 and out filled, or *rc = c->rc after an error. */
 bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_date.c */
 bool xfn_scalar(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* fn_scalar.c */
+
+/* Time zones and date arithmetic (fn_date.c). */
+/* The query's zone (loaded once per context); NULL and an error naming at
+ * when the project's zone is unknown. */
+const struct sn_tz *xzone(struct xctx *c, const node_t *at);
+/* The zone v's DateTimes read in: its own, or the query's. */
+const struct sn_tz *xvec_zone(struct xctx *c, const struct vec *v, const node_t *at);
+/* Wall-clock µs (since 1970-01-01 00:00 local) of the instant us in z. */
+int64_t xwall(const struct sn_tz *z, int64_t us);
+/* Date/time text as toDateTime reads it: ISO-ish forms, a trailing Z or
+ * offset, unix seconds; text without a zone is wall time in z. */
+bool xparse_instant(const struct sn_tz *z, const char *s, size_t len, int64_t *us, bool *date_only);
+/* arith() with an INTERVAL operand (ln or rn a toInterval* call): false
+ * when neither is one; true with *rc = 0 and out filled, or *rc = c->rc. */
+bool xdate_arith_interval(struct xctx *c, const node_t *n, char op, const node_t *ln,
+			  const node_t *rn, struct vec *out, int *rc);
+/* arith() when a or b is a Date or DateTime: ± integers (days, seconds),
+ * Date - Date (days), DateTime - DateTime (seconds); others an error. */
+int xdate_arith(struct xctx *c, const node_t *n, char op, struct vec *a, struct vec *b,
+		struct vec *out);
+/* "YYYY-MM-DD hh:mm:ss.ffffff" of the instant us in z (toString). */
+int xfmt_datetime_local(char *buf, size_t cap, int64_t us, const struct sn_tz *z);
 
 /* Values (output.c). */
 int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b);

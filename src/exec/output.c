@@ -9,8 +9,15 @@
  *
  * DateTimes render as Django REST framework renders Python datetimes in
  * PostHog's responses: ISO 8601, milliseconds only when non-zero, 'Z' for
- * UTC. Floats render with the fewest digits that read back the same, and
- * nan/inf (which JSON lacks) as null.
+ * UTC. When the project's zone is not UTC, ClickHouse hands PostHog
+ * datetimes in that zone and PostHog's renderer (orjson with OPT_UTC_Z,
+ * posthog/renderers.py) prints them with their offset and microseconds
+ * when non-zero: "2024-01-10T13:00:00.123000+01:00" (an offset of zero
+ * prints as "Z"); the result's types name the zone too
+ * ("DateTime64(6, 'Europe/Berlin')"). A toTimeZone() to yet another zone
+ * is not carried into results: its values print in the project's zone
+ * (the same instants). Floats render with the fewest digits that read back
+ * the same, and nan/inf (which JSON lacks) as null.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -88,6 +95,36 @@ static int fmt_date(char *buf, size_t len, int64_t days)
 	return snprintf(buf, len, "%04" PRId64 "-%02u-%02u", y, m, d);
 }
 
+/* In zone z (not UTC): local time with its offset, orjson's form. */
+static int fmt_datetime_tz(char *buf, size_t len, int64_t us, const struct sn_tz *z)
+{
+	int32_t off = sn_tz_offset_at(z, us);
+	int64_t w = us + (int64_t)off * 1000000;
+	int64_t days = floor_div(w, 86400LL * 1000000);
+	int64_t rem = w - days * 86400LL * 1000000;
+	int64_t s = rem / 1000000, frac = rem % 1000000;
+	int n = fmt_date(buf, len, days);
+	n += snprintf(buf + n, len - (size_t)n, "T%02d:%02d:%02d", (int)(s / 3600),
+		      (int)(s / 60 % 60), (int)(s % 60));
+	if (frac)
+		n += snprintf(buf + n, len - (size_t)n, ".%06d", (int)frac);
+	int a = off < 0 ? -off : off;
+	if (off == 0)
+		n += snprintf(buf + n, len - (size_t)n, "Z");
+	else
+		n += snprintf(buf + n, len - (size_t)n, "%c%02d:%02d", off < 0 ? '-' : '+',
+			      a / 3600, a / 60 % 60);
+	return n;
+}
+
+/* The result's zone for DateTimes, or NULL for UTC (and unknown names,
+ * which the query itself reports). */
+static const struct sn_tz *result_zone(const struct sn_exec_result *res)
+{
+	const struct sn_tz *z = res->timezone ? sn_tz_get(res->timezone) : NULL;
+	return z && !sn_tz_is_utc(z) ? z : NULL;
+}
+
 static int fmt_datetime(char *buf, size_t len, int64_t us)
 {
 	int64_t days = floor_div(us, 86400LL * 1000000);
@@ -111,7 +148,7 @@ static void fmt_num(char *buf, size_t len, double x)
 	}
 }
 
-static int value_json(struct sn_buf *b, const struct sn_exec_value *v)
+static int value_json(struct sn_buf *b, const struct sn_exec_value *v, const struct sn_tz *z)
 {
 	char buf[64];
 	if (v->null || v->type == SN_XT_NULL)
@@ -129,14 +166,30 @@ static int value_json(struct sn_buf *b, const struct sn_exec_value *v)
 		fmt_date(buf, sizeof(buf), v->i);
 		return sn_buf_append_json_str(b, buf, strlen(buf));
 	case SN_XT_DATETIME:
-		fmt_datetime(buf, sizeof(buf), v->i);
+		if (z)
+			fmt_datetime_tz(buf, sizeof(buf), v->i, z);
+		else
+			fmt_datetime(buf, sizeof(buf), v->i);
 		return sn_buf_append_json_str(b, buf, strlen(buf));
 	default: return sn_buf_appendf(b, "%" PRId64, v->i);
 	}
 }
 
+/* A result type, with the zone in DateTime types when it is not UTC. */
+static int type_json(struct sn_buf *b, const char *t, const struct sn_tz *z)
+{
+	const char *utc = z ? strstr(t, "DateTime64(6, 'UTC')") : NULL;
+	if (!utc)
+		return sn_buf_append_json_str(b, t, strlen(t));
+	char buf[160];
+	snprintf(buf, sizeof(buf), "%.*sDateTime64(6, '%s')%s", (int)(utc - t), t, sn_tz_name(z),
+		 utc + strlen("DateTime64(6, 'UTC')"));
+	return sn_buf_append_json_str(b, buf, strlen(buf));
+}
+
 int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res)
 {
+	const struct sn_tz *z = result_zone(res);
 	int rc = sn_buf_appends(b, "{\"columns\":[");
 	for (size_t i = 0; rc == 0 && i < res->ncols; i++) {
 		if (i)
@@ -153,7 +206,7 @@ int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res)
 		if (rc == 0)
 			rc = sn_buf_appendc(b, ',');
 		if (rc == 0)
-			rc = sn_buf_append_json_str(b, res->types[i], strlen(res->types[i]));
+			rc = type_json(b, res->types[i], z);
 		if (rc == 0)
 			rc = sn_buf_appendc(b, ']');
 	}
@@ -165,7 +218,7 @@ int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res)
 			if (i)
 				rc = sn_buf_appendc(b, ',');
 			if (rc == 0)
-				rc = value_json(b, &res->cells[r * res->ncols + i]);
+				rc = value_json(b, &res->cells[r * res->ncols + i], z);
 		}
 		if (rc == 0)
 			rc = sn_buf_appendc(b, ']');
@@ -206,6 +259,7 @@ static int tsv_text(struct sn_buf *b, const char *s, size_t n)
 
 int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 {
+	const struct sn_tz *z = result_zone(res);
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < res->ncols; i++) {
 		if (i)
@@ -228,7 +282,10 @@ int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 			} else if (v->type == SN_XT_STRING || v->type == SN_XT_UUID) {
 				rc = tsv_text(b, v->s.p ? v->s.p : "", v->s.len);
 			} else if (v->type == SN_XT_DATETIME) {
-				fmt_datetime(buf, sizeof(buf), v->i);
+				if (z)
+					fmt_datetime_tz(buf, sizeof(buf), v->i, z);
+				else
+					fmt_datetime(buf, sizeof(buf), v->i);
 				rc = sn_buf_appends(b, buf);
 			} else if (v->type == SN_XT_DATE) {
 				fmt_date(buf, sizeof(buf), v->i);

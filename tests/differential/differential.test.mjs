@@ -27,20 +27,18 @@ const N_TEAM2 = 600;
 // error (`err`, a NotImplementedError "not supported yet: …" or a QueryError);
 // any other snout error, and any wrong answer, fails the test.
 const UNSUPPORTED = [
-  { cat: 'SELECT without FROM', q: /^(WITH [^()]*)?SELECT (?![^]*\bFROM\s+events\b)|^SELECT \(SELECT|^SELECT x FROM \(SELECT 1/, err: /not supported yet: SELECT without FROM/ },
+  // SELECT without FROM runs (over one implicit row, as ClickHouse's system.one); what such
+  // queries still cannot do is build arrays or tuples, which the executor has no type for.
+  { cat: 'arrays and tuples (SELECT without FROM)', q: /^SELECT (?![^]*\bFROM\s+events\b)[^]*(\[|\b(tuple|arrayJoin|arrayMap|arrayFilter|range|indexOf|xor)\()/, err: /not supported yet: (Array expressions|function (tuple|arrayJoin|arrayMap|arrayFilter|range|indexOf|xor)\(\))/ },
   { cat: 'nested property paths', q: /properties\.nested\.\w+/, err: /not supported yet: nested property paths/ },
   { cat: 'String vs number comparison (QueryError: convert one side)', q: /properties\.(is_paid|price|qty) (=|>|<|>=) (true|false|\d+)/, err: /Cannot compare String with (Int64|UInt8)/ },
-  { cat: 'aggregates argMax/argMin/quantile*/median/groupArray/groupUniqArray', q: /\b(argMax|argMin|quantile|quantileExact|median|groupArray|groupUniqArray)\(/, err: /not supported yet: aggregate|Unsupported function call 'quantileExact/ },
-  { cat: 'date functions', q: /\b(toMonday|toStartOfMinute|toStartOfFifteenMinutes|toHour|toDayOfWeek|toDayOfMonth|toMinute|toYear|toYYYYMM|toYYYYMMDD|toUnixTimestamp|formatDateTime|dateDiff|addDays|toTimeZone|dateTrunc|toISOWeek)\(/, err: /not supported yet: function/ },
-  { cat: 'date functions', q: /INTERVAL \d+ (DAY|HOUR)/, err: /not supported yet: function toInterval/ },
-  { cat: 'date functions', q: /\b(toStartOfYear|toStartOfQuarter)\(/, err: /not supported yet: function/ },
-  { cat: 'date functions', q: /toStartOfDay\(timestamp, 'UTC'\)|toStartOfWeek\(timestamp, \d\)/, err: /Function 'toStart(OfDay|OfWeek)' expects 1 to 1 arguments/ },
-  { cat: 'date functions', q: /max\(timestamp\) - min\(timestamp\)/, err: /not supported yet: arithmetic on non-numeric values/ },
+  // groupArray/groupUniqArray need arrays; quantileExact is not in HogQL's function list (§7.3).
+  { cat: 'aggregates quantileExact/groupArray/groupUniqArray', q: /\b(quantileExact|groupArray|groupUniqArray)\(/, err: /not supported yet: aggregate (groupArray|groupUniqArray)\(\)|Unsupported function call 'quantileExact/ },
   { cat: 'LIMIT BY', q: /LIMIT \d+ BY/, err: /not supported yet: LIMIT BY/ },
-  { cat: 'string functions', q: /\b(lengthUTF8|concat|substring|replaceAll|replaceOne|position|startsWith|endsWith|trim|reverse|splitByChar|domain|path|extract|match|replaceRegexpAll|leftPad|left|empty|base64Encode|hex|like)\(|\|\|/, err: /not supported yet: function/ },
-  { cat: 'conditionals and math functions', q: /\b(nullIf|assumeNotNull|round|floor|in|intDiv)\(|CASE properties\.plan WHEN/, err: /not supported yet: function/ },
+  // splitByChar returns an array, which the executor has no type for.
+  { cat: 'string functions', q: /\bsplitByChar\(/, err: /not supported yet: function splitByChar\(\)/ },
   { cat: 'conditionals and math functions', q: /greatest\(1, 2, 3\)/, err: /Function 'greatest' expects 2 arguments/ },
-  { cat: 'array/JSON functions', q: /\b(has|JSONExtractString|JSONExtractInt|JSONHas|JSONExtractArrayRaw)\(/, err: /not supported yet: function/ },
+  { cat: 'array/JSON functions', q: /\b(has|JSONExtractArrayRaw)\(/, err: /not supported yet: function (has|JSONExtractArrayRaw)\(\)/ },
   { cat: 'SELECT * in a subquery', q: /SELECT \*/, err: /not supported yet: SELECT \*/ },
   { cat: 'SAMPLE', q: /\bSAMPLE\b/, err: /not supported yet: SAMPLE/ },
   { cat: 'sessions table', q: /FROM sessions/, err: /not supported yet: tables other than/ },
@@ -69,6 +67,24 @@ const BUGS = new Map([
   // BUG (divergence): ORDER BY a UUID sorts by text on snout and by ClickHouse's internal UInt128 order
   // (two little-endian UInt64 halves) on ClickHouse; PostHog users see ClickHouse's order.
   ['SELECT person_id, count() FROM events GROUP BY person_id ORDER BY person_id LIMIT 20', 'UUID sort order'],
+  // Exposed once SELECT without FROM ran (it used to be refused):
+  // BUG (version difference): if() with a NULL condition takes the else branch on snout, as
+  // current ClickHouse does (FunctionIf: an only-NULL condition returns the else column); 18.16
+  // answers NULL. PostHog's ClickHouse is current, so snout's answer is the one its users see.
+  ['SELECT if(NULL, 1, 2), ifNull(NULL, 3), coalesce(NULL, NULL, 4)', 'if(NULL, …): else branch on snout and current ClickHouse, NULL on 18.16'],
+  // BUG (divergence, fn_scalar.c): integer literals are Int64 in snout's executor, while
+  // ClickHouse types a literal by its value (1 is UInt8), so toTypeName(1) differs.
+  ['SELECT toTypeName(1)', 'literal types: Int64 on snout, smallest fitting type on ClickHouse'],
+  // Not a wrong answer: ClickHouse 18.16 has no leftPad or base64Encode, so the printer refuses
+  // these for it and only snout answers (its values are checked in tests/unit/test_exec_scalar.c).
+  ["SELECT leftPad(toString(properties.qty), 3, '0'), count() FROM events GROUP BY 1 ORDER BY 1", 'leftPad is not available on ClickHouse 18.16'],
+  ['SELECT base64Encode(event) FROM events GROUP BY event ORDER BY event', 'base64Encode is not available on ClickHouse 18.16'],
+  // BUG (output, not fn_scalar.c): byte functions cut UTF-8 sequences, as ClickHouse's do, and the
+  // bytes are equal; but snout writes the invalid UTF-8 into its JSON response as it is, while
+  // ClickHouse's JSON formats replace each run of invalid bytes with one U+FFFD (as toValidUTF8).
+  // sn_buf_append_json_str (base/buf.c) should do the same: JSON text must be valid UTF-8.
+  ['SELECT substring(properties.name, 2, 2), count() FROM events GROUP BY 1 ORDER BY 1', 'invalid UTF-8 in JSON output: raw on snout, one U+FFFD per invalid run on ClickHouse'],
+  ['SELECT reverse(event) FROM events GROUP BY event ORDER BY event', 'invalid UTF-8 in JSON output: raw on snout, one U+FFFD per invalid run on ClickHouse'],
 ]);
 
 let chs, srv;

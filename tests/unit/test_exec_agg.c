@@ -1,0 +1,786 @@
+/*
+ * test_exec_agg.c — the executor's aggregates and SELECT without FROM as
+ * a user sees them: HogQL text in, values out, over parts written with
+ * the store API from generated rows (numbers with duplicates and
+ * negatives, missing properties that read as NULL, one group whose values
+ * are all missing, thirty one-row groups, and a second team whose extreme
+ * values would show in any result that leaked them).
+ *
+ * Every expected value is computed here from the generated rows, by other
+ * means than the executor's (a sort and an index for quantiles, two-pass
+ * sums for variances, scans for argMin/argMax and distinct tuples), so a
+ * wrong aggregate fails. The memory budget is checked on a larger store
+ * of its own, where collecting a quantile's values must exceed a budget
+ * the same scan without quantiles fits in.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "exec/exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NROWS	400 /* team 1 */
+#define NROWS2	50  /* team 2 */
+#define NSINGLE 30  /* rows NROWS - NSINGLE .. NROWS - 1 are groups of one */
+#define ALLNULL 7   /* the group whose v is always missing */
+
+static const char *const EVENTS[] = {"$pageview", "signup", "purchase"};
+
+struct row {
+	int64_t team;
+	int64_t ts_us;
+	const char *event;
+	int k;		 /* group key */
+	bool has_v;	 /* v: a decimal with duplicates and negatives */
+	double v;	 /* as toFloat reads the text */
+	bool has_n;	 /* n: a small integer with duplicates */
+	int64_t n;	 /* */
+	bool has_u;	 /* u: unique per row */
+	int64_t u;	 /* */
+	bool has_s;	 /* s: a string with duplicates */
+	char s[8];	 /* */
+	char props[160]; /* */
+};
+
+static struct row ROWS[NROWS + NROWS2];
+
+static void make_rows(void)
+{
+	for (int i = 0; i < NROWS + NROWS2; i++) {
+		struct row *r = &ROWS[i];
+		memset(r, 0, sizeof(*r));
+		bool t2 = i >= NROWS;
+		r->team = t2 ? 2 : 1;
+		r->ts_us = (1704067200LL + (int64_t)i * 3600 + (i * 17) % 600) * 1000000LL;
+		r->event = EVENTS[i % 3];
+		r->k = i < NROWS - NSINGLE ? i % 37 : 100 + i;
+		if (t2)
+			r->k = i % 37;
+		char vtext[32] = "", ntext[32] = "", utext[32] = "", stext[16] = "";
+		r->has_v = i % 11 != 5 && r->k != ALLNULL;
+		if (r->has_v) {
+			snprintf(vtext, sizeof(vtext), "%.1f",
+				 t2 ? 1e6 : (double)((i * 7919) % 1000) / 10.0 - 20.0);
+			r->v = strtod(vtext, NULL);
+		}
+		r->has_n = i % 13 != 7;
+		r->n = t2 ? 1000000 : (i * 37) % 101;
+		snprintf(ntext, sizeof(ntext), "%lld", (long long)r->n);
+		r->has_u = i % 10 != 3;
+		r->u = t2 ? 1000000 + i : (i * 7) % 401;
+		snprintf(utext, sizeof(utext), "%lld", (long long)r->u);
+		r->has_s = i % 9 != 4;
+		snprintf(r->s, sizeof(r->s), t2 ? "zzz" : "s%02d", (i * 13) % 50);
+		snprintf(stext, sizeof(stext), "\"%s\"", r->s);
+		char *p = r->props;
+		size_t left = sizeof(r->props);
+		int w = snprintf(p, left, "{\"k\":%d", r->k);
+		if (r->has_v)
+			w += snprintf(p + w, left - (size_t)w, ",\"v\":%s", vtext);
+		if (r->has_n)
+			w += snprintf(p + w, left - (size_t)w, ",\"n\":%s", ntext);
+		if (r->has_u)
+			w += snprintf(p + w, left - (size_t)w, ",\"u\":%s", utext);
+		if (r->has_s)
+			w += snprintf(p + w, left - (size_t)w, ",\"s\":%s", stext);
+		snprintf(p + w, left - (size_t)w, "}");
+	}
+}
+
+static void write_rows(const char *dir, const struct row *rows, size_t n, uint32_t granule_rows,
+		       uint64_t part_id)
+{
+	struct sn_memtable mt;
+	struct sn_err err = {0};
+	sn_memtable_init(&mt, 0);
+	for (size_t i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+		struct sn_event_row er = {0};
+		er.uuid[14] = (uint8_t)(i >> 8);
+		er.uuid[15] = (uint8_t)i;
+		er.uuid[6] = 0x70;
+		er.team_id = r->team;
+		er.timestamp_us = r->ts_us;
+		er.created_at_us = r->ts_us;
+		er.event = (struct sn_str){r->event, strlen(r->event)};
+		er.distinct_id = (struct sn_str){"d", 1};
+		er.properties = (struct sn_str){r->props, strlen(r->props)};
+		er.elements_chain = (struct sn_str){"", 0};
+		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
+	}
+	struct sn_part_write_opts o = {.granule_rows = granule_rows, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	assert_int_equal(sn_memtable_flush(&mt, dir, part_id, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&mt);
+}
+
+struct fixture {
+	char dir[512];
+	struct sn_exec_opts opts;
+};
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	memset(&f, 0, sizeof(f));
+	make_rows();
+	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec_agg"), 0);
+	write_rows(f.dir, ROWS, NROWS + NROWS2, 16, 1);
+	f.opts.store_dir = f.dir;
+	f.opts.team_id = 1;
+	f.opts.run_granules = 2;
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	sn_test_rm_rf(f->dir);
+	return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static void run_ok(struct fixture *f, const char *q, struct sn_exec_result *res)
+{
+	struct sn_hogql_error err = {0};
+	int rc = sn_exec_query(&f->opts, q, strlen(q), res, &err);
+	if (rc)
+		fail_msg("query failed: %s (%s at %u-%u): %s", err.msg, err.type, err.start,
+			 err.end, q);
+}
+
+static const struct sn_exec_value *cell(const struct sn_exec_result *r, size_t row, size_t col)
+{
+	assert_true(row < r->nrows && col < r->ncols);
+	return &r->cells[row * r->ncols + col];
+}
+
+static void expect_error(struct fixture *f, const char *q, const char *msg_part)
+{
+	struct sn_exec_result res;
+	struct sn_hogql_error err = {0};
+	int rc = sn_exec_query(&f->opts, q, strlen(q), &res, &err);
+	if (rc == 0) {
+		sn_exec_result_release(&res);
+		fail_msg("query succeeded, expected '%s': %s", msg_part, q);
+	}
+	if (!strstr(err.msg, msg_part))
+		fail_msg("message '%s' lacks '%s'", err.msg, msg_part);
+}
+
+static void expect_type(const struct sn_exec_result *r, size_t col, const char *type)
+{
+	assert_true(col < r->ncols);
+	if (strcmp(r->types[col], type) != 0)
+		fail_msg("column %zu: type %s, expected %s", col, r->types[col], type);
+}
+
+static void expect_float(const struct sn_exec_value *v, double want)
+{
+	assert_false(v->null);
+	assert_int_equal(v->type, SN_XT_FLOAT);
+	if (isnan(want)) {
+		if (!isnan(v->f))
+			fail_msg("got %.17g, expected nan", v->f);
+		return;
+	}
+	double tol = 1e-9 * fmax(1.0, fabs(want));
+	if (!(fabs(v->f - want) <= tol))
+		fail_msg("got %.17g, expected %.17g", v->f, want);
+}
+
+static void expect_str(const struct sn_exec_value *v, const char *s)
+{
+	assert_false(v->null);
+	if (v->s.len != strlen(s) || (v->s.len && memcmp(v->s.p, s, v->s.len) != 0))
+		fail_msg("got '%.*s', expected '%s'", (int)v->s.len, v->s.p ? v->s.p : "", s);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The interpolated quantile of ClickHouse's `quantile` on small inputs:
+ * the value at fractional position level * (n - 1) of the sorted data. */
+static double interp(double *xs, size_t n, double level)
+{
+	qsort(xs, n, sizeof(*xs), cmp_d);
+	double pos = level * (double)(n - 1);
+	size_t lo = (size_t)floor(pos);
+	if (lo + 1 >= n)
+		return xs[n - 1];
+	return xs[lo] + (xs[lo + 1] - xs[lo]) * (pos - (double)lo);
+}
+
+/* quantileExact: the element at floor(level * n) of the sorted data. */
+static double exact(double *xs, size_t n, double level)
+{
+	qsort(xs, n, sizeof(*xs), cmp_d);
+	size_t k = level < 1 ? (size_t)(level * (double)n) : n - 1;
+	return xs[k];
+}
+
+typedef bool (*pred_fn)(const struct row *r);
+
+static bool all(const struct row *r)
+{
+	(void)r;
+	return true;
+}
+
+static bool is_signup(const struct row *r)
+{
+	return strcmp(r->event, "signup") == 0;
+}
+
+/* The team-1 values of v (or n when use_n) of rows passing p. */
+static size_t collect(double *out, pred_fn p, bool use_n)
+{
+	size_t m = 0;
+	for (int i = 0; i < NROWS; i++) {
+		const struct row *r = &ROWS[i];
+		if (!p(r) || !(use_n ? r->has_n : r->has_v))
+			continue;
+		out[m++] = use_n ? (double)r->n : r->v;
+	}
+	return m;
+}
+
+/* ---- quantiles ---------------------------------------------------------------------- */
+
+static void test_quantiles(void **state)
+{
+	struct fixture *f = *state;
+	double xs[NROWS], ns[NROWS];
+	size_t nx = collect(xs, all, false), nn = collect(ns, all, true);
+	assert_true(nx > 300 && nn > 300);
+
+	struct sn_exec_result res;
+	run_ok(f,
+	       "select quantile(0.9)(toFloat(properties.v)), median(toFloat(properties.v)), "
+	       "quantile(0)(toFloat(properties.v)), quantile(1)(toFloat(properties.v)), "
+	       "medianExact(toInt(properties.n)), quantile(0.25)(toInt(properties.n)), "
+	       "quantile(toFloat(properties.v)) from events",
+	       &res);
+	assert_int_equal(res.nrows, 1);
+	for (size_t c = 0; c < 7; c++)
+		expect_type(&res, c, c == 4 ? "Nullable(Int64)" : "Nullable(Float64)");
+	expect_float(cell(&res, 0, 0), interp(xs, nx, 0.9));
+	expect_float(cell(&res, 0, 1), interp(xs, nx, 0.5));
+	expect_float(cell(&res, 0, 2), xs[0]);
+	expect_float(cell(&res, 0, 3), xs[nx - 1]);
+	assert_false(cell(&res, 0, 4)->null);
+	assert_int_equal(cell(&res, 0, 4)->i, (int64_t)exact(ns, nn, 0.5));
+	expect_float(cell(&res, 0, 5), interp(ns, nn, 0.25));
+	expect_float(cell(&res, 0, 6), interp(xs, nx, 0.5)); /* default level */
+	sn_exec_result_release(&res);
+
+	/* -If forms; a condition no row meets gives NULL for a nullable argument. */
+	double sx[NROWS];
+	size_t ns_x = collect(sx, is_signup, false);
+	run_ok(f,
+	       "select quantileIf(0.75)(toFloat(properties.v), event = 'signup'), "
+	       "medianIf(toFloat(properties.v), event = 'nothing'), "
+	       "medianExactIf(toFloat(properties.v), event = 'signup'), "
+	       "quantile(0.75)(toFloat(properties.v)) FILTER (WHERE event = 'signup'), "
+	       "count() FILTER (WHERE event = 'signup') from events",
+	       &res);
+	expect_float(cell(&res, 0, 0), interp(sx, ns_x, 0.75));
+	assert_true(cell(&res, 0, 1)->null);
+	expect_float(cell(&res, 0, 2), exact(sx, ns_x, 0.5));
+	expect_float(cell(&res, 0, 3), interp(sx, ns_x, 0.75));
+	assert_int_equal(cell(&res, 0, 4)->i, NROWS / 3);
+	sn_exec_result_release(&res);
+
+	/* A non-nullable argument over no rows: nan for Float64, the default
+	 * for quantileExact's integer result. */
+	run_ok(f,
+	       "select quantile(0.5)(length(event)), medianExact(length(event)), count() from "
+	       "events where event = 'nothing'",
+	       &res);
+	expect_type(&res, 0, "Float64");
+	expect_type(&res, 1, "UInt64");
+	expect_float(cell(&res, 0, 0), NAN);
+	assert_false(cell(&res, 0, 1)->null);
+	assert_int_equal(cell(&res, 0, 1)->i, 0);
+	sn_exec_result_release(&res);
+
+	/* Times keep their type; the interpolated value is truncated to µs. */
+	double ts[NROWS];
+	for (int i = 0; i < NROWS; i++)
+		ts[i] = (double)ROWS[i].ts_us;
+	run_ok(f, "select median(timestamp), medianExact(timestamp) from events", &res);
+	assert_int_equal(cell(&res, 0, 0)->type, SN_XT_DATETIME);
+	assert_int_equal(cell(&res, 0, 0)->i, (int64_t)interp(ts, NROWS, 0.5));
+	assert_int_equal(cell(&res, 0, 1)->i, (int64_t)exact(ts, NROWS, 0.5));
+	sn_exec_result_release(&res);
+
+	expect_error(f, "select quantile(1.5)(toFloat(properties.v)) from events", "out of range");
+	expect_error(f, "select quantile(0.5)(event) from events", "Illegal type String");
+	expect_error(f, "select median(toFloat(properties.v), 1) from events", "argument");
+}
+
+/* Per group: quantiles, argMax and counts of 67 groups, one of them with
+ * no value and thirty with one row. */
+static void test_group_by(void **state)
+{
+	struct fixture *f = *state;
+	struct sn_exec_result res;
+	run_ok(f,
+	       "select toInt(properties.k) as k, quantile(0.3)(toFloat(properties.v)), "
+	       "medianExact(toInt(properties.n)), argMax(properties.s, toInt(properties.u)), "
+	       "varSamp(toFloat(properties.v)), count() from events group by k order by k",
+	       &res);
+	assert_int_equal(res.nrows, 37 + NSINGLE);
+	for (size_t g = 0; g < res.nrows; g++) {
+		int64_t k = cell(&res, g, 0)->i;
+		double xs[NROWS], ns[NROWS];
+		size_t nx = 0, nn = 0, cnt = 0;
+		int64_t best_u = -1;
+		const char *best_s = NULL;
+		for (int i = 0; i < NROWS; i++) {
+			const struct row *r = &ROWS[i];
+			if (r->k != k)
+				continue;
+			cnt++;
+			if (r->has_v)
+				xs[nx++] = r->v;
+			if (r->has_n)
+				ns[nn++] = (double)r->n;
+			if (r->has_s && r->has_u && r->u > best_u) {
+				best_u = r->u;
+				best_s = r->s;
+			}
+		}
+		assert_true(cnt > 0);
+		assert_int_equal(cell(&res, g, 5)->i, (int64_t)cnt);
+		if (nx) {
+			expect_float(cell(&res, g, 1), interp(xs, nx, 0.3));
+		} else {
+			assert_true(k == ALLNULL || k >= 100);
+			assert_true(cell(&res, g, 1)->null);
+		}
+		if (nn)
+			assert_int_equal(cell(&res, g, 2)->i, (int64_t)exact(ns, nn, 0.5));
+		else
+			assert_true(cell(&res, g, 2)->null);
+		if (best_s)
+			expect_str(cell(&res, g, 3), best_s);
+		else
+			assert_true(cell(&res, g, 3)->null);
+		if (nx == 1) /* one value: no sample variance */
+			expect_float(cell(&res, g, 4), NAN);
+		else if (nx == 0)
+			assert_true(cell(&res, g, 4)->null);
+	}
+	sn_exec_result_release(&res);
+
+	/* HAVING and ORDER BY on an aggregate the SELECT list does not name. */
+	size_t want = 0;
+	for (int k = 0; k < 37; k++) {
+		double xs[NROWS];
+		size_t nx = 0;
+		for (int i = 0; i < NROWS; i++)
+			if (ROWS[i].k == k && ROWS[i].has_v)
+				xs[nx++] = ROWS[i].v;
+		want += nx && interp(xs, nx, 0.5) > 30;
+	}
+	assert_true(want > 3 && want < 30);
+	run_ok(f,
+	       "select toInt(properties.k) as k, count() from events where k < 37 group by k "
+	       "having median(toFloat(properties.v)) > 30 "
+	       "order by quantile(0.9)(toFloat(properties.v)) desc, k",
+	       &res);
+	assert_int_equal(res.nrows, want);
+	sn_exec_result_release(&res);
+}
+
+/* ---- argMin / argMax ---------------------------------------------------------------- */
+
+static void test_arg_min_max(void **state)
+{
+	struct fixture *f = *state;
+	const struct row *first = NULL, *last = NULL, *smax = NULL, *smin_signup = NULL;
+	for (int i = 0; i < NROWS; i++) {
+		const struct row *r = &ROWS[i];
+		if (!first || r->ts_us < first->ts_us)
+			first = r;
+		if (!last || r->ts_us > last->ts_us)
+			last = r;
+		if (r->has_s && r->has_u && (!smax || r->u > smax->u))
+			smax = r;
+		if (is_signup(r) && r->has_s && r->has_u && (!smin_signup || r->u < smin_signup->u))
+			smin_signup = r;
+	}
+	struct sn_exec_result res;
+	run_ok(f,
+	       "select argMax(event, timestamp), argMin(event, timestamp), "
+	       "argMax(properties.s, toInt(properties.u)), "
+	       "argMinIf(properties.s, toInt(properties.u), event = 'signup'), "
+	       "argMaxIf(properties.s, toInt(properties.u), event = 'nothing'), "
+	       "argMin(toInt(properties.u), timestamp) from events",
+	       &res);
+	expect_type(&res, 0, "String");
+	expect_type(&res, 2, "Nullable(String)");
+	expect_type(&res, 5, "Nullable(Int64)");
+	expect_str(cell(&res, 0, 0), last->event);
+	expect_str(cell(&res, 0, 1), first->event);
+	expect_str(cell(&res, 0, 2), smax->s);
+	expect_str(cell(&res, 0, 3), smin_signup->s);
+	assert_true(cell(&res, 0, 4)->null);
+	/* rows whose u is missing are skipped, not taken as NULL */
+	const struct row *fu = NULL;
+	for (int i = 0; i < NROWS; i++)
+		if (ROWS[i].has_u && (!fu || ROWS[i].ts_us < fu->ts_us))
+			fu = &ROWS[i];
+	assert_int_equal(cell(&res, 0, 5)->i, fu->u);
+	sn_exec_result_release(&res);
+
+	/* Over no rows a non-nullable arg gives its type's default. */
+	run_ok(f, "select argMax(event, timestamp) from events where event = 'nothing'", &res);
+	expect_str(cell(&res, 0, 0), "");
+	sn_exec_result_release(&res);
+	expect_error(f, "select argMax(event) from events", "argument");
+}
+
+/* ---- variances ---------------------------------------------------------------------- */
+
+static void test_variance(void **state)
+{
+	struct fixture *f = *state;
+	double sx = 0, sxy_x = 0, sxy_y = 0;
+	size_t n = 0, m = 0;
+	for (int i = 0; i < NROWS; i++) {
+		if (ROWS[i].has_v) {
+			sx += ROWS[i].v;
+			n++;
+		}
+		if (ROWS[i].has_v && ROWS[i].has_n) {
+			sxy_x += ROWS[i].v;
+			sxy_y += (double)ROWS[i].n;
+			m++;
+		}
+	}
+	double mean = sx / (double)n, mx = sxy_x / (double)m, my = sxy_y / (double)m;
+	double ss = 0, cxy = 0, cxx = 0, cyy = 0;
+	for (int i = 0; i < NROWS; i++) {
+		if (ROWS[i].has_v)
+			ss += (ROWS[i].v - mean) * (ROWS[i].v - mean);
+		if (ROWS[i].has_v && ROWS[i].has_n) {
+			double dx = ROWS[i].v - mx, dy = (double)ROWS[i].n - my;
+			cxy += dx * dy;
+			cxx += dx * dx;
+			cyy += dy * dy;
+		}
+	}
+	struct sn_exec_result res;
+	run_ok(f,
+	       "select varPop(toFloat(properties.v)), varSamp(toFloat(properties.v)), "
+	       "stddevPop(toFloat(properties.v)), stddevSamp(toFloat(properties.v)), "
+	       "covarPop(toFloat(properties.v), toInt(properties.n)), "
+	       "covarSamp(toFloat(properties.v), toInt(properties.n)), "
+	       "corr(toFloat(properties.v), toInt(properties.n)), varPop(length(event)) "
+	       "from events",
+	       &res);
+	for (size_t c = 0; c < 7; c++)
+		expect_type(&res, c, "Nullable(Float64)");
+	expect_type(&res, 7, "Float64");
+	expect_float(cell(&res, 0, 0), ss / (double)n);
+	expect_float(cell(&res, 0, 1), ss / (double)(n - 1));
+	expect_float(cell(&res, 0, 2), sqrt(ss / (double)n));
+	expect_float(cell(&res, 0, 3), sqrt(ss / (double)(n - 1)));
+	expect_float(cell(&res, 0, 4), cxy / (double)m);
+	expect_float(cell(&res, 0, 5), cxy / (double)(m - 1));
+	expect_float(cell(&res, 0, 6), cxy / sqrt(cxx * cyy));
+	sn_exec_result_release(&res);
+
+	/* One value: population 0, sample nan; no value: NULL (nullable) or
+	 * nan (not nullable). */
+	run_ok(f,
+	       "select varPop(toFloat(properties.v)), varSamp(toFloat(properties.v)), "
+	       "stddevSampIf(toFloat(properties.v), 0), varPop(length(event)) from events "
+	       "where toInt(properties.k) = 491",
+	       &res);
+	assert_true(ROWS[391].has_v && ROWS[391].k == 491);
+	expect_float(cell(&res, 0, 0), 0);
+	expect_float(cell(&res, 0, 1), NAN);
+	assert_true(cell(&res, 0, 2)->null);
+	expect_float(cell(&res, 0, 3), 0);
+	sn_exec_result_release(&res);
+	run_ok(f, "select varSamp(length(event)) from events where event = 'nothing'", &res);
+	expect_float(cell(&res, 0, 0), NAN);
+	sn_exec_result_release(&res);
+	expect_error(f, "select varPop(event) from events", "Illegal type String");
+}
+
+/* ---- any, min, max ------------------------------------------------------------------ */
+
+static void test_any_min_max(void **state)
+{
+	struct fixture *f = *state;
+	const char *smin = NULL, *smax = NULL;
+	int64_t dmax = INT64_MIN;
+	for (int i = 0; i < NROWS; i++) {
+		const struct row *r = &ROWS[i];
+		if (r->has_s && (!smin || strcmp(r->s, smin) < 0))
+			smin = r->s;
+		if (r->has_s && (!smax || strcmp(r->s, smax) > 0))
+			smax = r->s;
+		int64_t d = r->ts_us / 86400000000LL;
+		if (d > dmax)
+			dmax = d;
+	}
+	struct sn_exec_result res;
+	run_ok(f,
+	       "select min(properties.s), max(properties.s), max(toDate(timestamp)), "
+	       "anyLastIf(event, event = 'purchase'), "
+	       "anyHeavy(if(toInt(properties.k) = 3, 'rare', 'common')), "
+	       "anyHeavyIf(event, event = 'signup'), anyLast(properties.nothing), "
+	       "min(DISTINCT properties.s) from events",
+	       &res);
+	expect_str(cell(&res, 0, 0), smin);
+	expect_str(cell(&res, 0, 1), smax);
+	assert_int_equal(cell(&res, 0, 2)->type, SN_XT_DATE);
+	assert_int_equal(cell(&res, 0, 2)->i, dmax);
+	expect_str(cell(&res, 0, 3), "purchase");
+	expect_str(cell(&res, 0, 4), "common"); /* a majority is always found */
+	expect_str(cell(&res, 0, 5), "signup");
+	assert_true(cell(&res, 0, 6)->null);
+	expect_str(cell(&res, 0, 7), smin);
+	sn_exec_result_release(&res);
+}
+
+/* ---- uniq and count forms ----------------------------------------------------------- */
+
+static size_t distinct_pairs(pred_fn p, bool with_event)
+{
+	char seen[NROWS][24];
+	size_t m = 0;
+	for (int i = 0; i < NROWS; i++) {
+		const struct row *r = &ROWS[i];
+		if (!p(r) || !r->has_s)
+			continue;
+		char key[24];
+		snprintf(key, sizeof(key), "%s|%s", with_event ? r->event : "", r->s);
+		bool dup = false;
+		for (size_t j = 0; j < m && !dup; j++)
+			dup = strcmp(seen[j], key) == 0;
+		if (!dup)
+			snprintf(seen[m++], sizeof(seen[0]), "%s", key);
+	}
+	return m;
+}
+
+static bool k_below_10(const struct row *r)
+{
+	return r->k < 10;
+}
+
+static void test_uniq_and_count_forms(void **state)
+{
+	struct fixture *f = *state;
+	size_t signup_s = 0;
+	for (int i = 0; i < NROWS; i++)
+		signup_s += is_signup(&ROWS[i]) && ROWS[i].has_s;
+	struct sn_exec_result res;
+	run_ok(f,
+	       "select uniq(event, properties.s), uniqExact(event, properties.s), "
+	       "uniqIf(event, properties.s, toInt(properties.k) < 10), "
+	       "uniqExact(DISTINCT event, properties.s), count(DISTINCT properties.s), "
+	       "countIf(DISTINCT properties.s, event = 'signup'), "
+	       "countIf(properties.s, event = 'signup'), countIf(event = 'signup'), "
+	       "uniq(DISTINCT properties.s) from events",
+	       &res);
+	for (size_t c = 0; c < 9; c++)
+		expect_type(&res, c, "UInt64");
+	assert_int_equal(cell(&res, 0, 0)->i, distinct_pairs(all, true));
+	assert_int_equal(cell(&res, 0, 1)->i, distinct_pairs(all, true));
+	assert_int_equal(cell(&res, 0, 2)->i, distinct_pairs(k_below_10, true));
+	assert_int_equal(cell(&res, 0, 3)->i, distinct_pairs(all, true));
+	assert_int_equal(cell(&res, 0, 4)->i, distinct_pairs(all, false));
+	assert_int_equal(cell(&res, 0, 5)->i, distinct_pairs(is_signup, false));
+	assert_int_equal(cell(&res, 0, 6)->i, signup_s);
+	assert_int_equal(cell(&res, 0, 7)->i, NROWS / 3);
+	assert_int_equal(cell(&res, 0, 8)->i, distinct_pairs(all, false));
+	sn_exec_result_release(&res);
+
+	expect_error(f, "select sum(DISTINCT toInt(properties.n)) from events", "DISTINCT");
+	expect_error(f, "select groupArray(event) from events", "not supported yet: aggregate");
+}
+
+/* ---- SELECT without FROM ------------------------------------------------------------ */
+
+static void test_select_without_from(void **state)
+{
+	struct fixture *f = *state;
+	struct sn_exec_result res;
+	run_ok(f, "select 1", &res);
+	assert_int_equal(res.nrows, 1);
+	assert_int_equal(res.ncols, 1);
+	assert_int_equal(cell(&res, 0, 0)->i, 1);
+	sn_exec_result_release(&res);
+
+	run_ok(f, "select 1 + 2, 'a', 1.5 as x", &res);
+	assert_int_equal(res.nrows, 1);
+	assert_int_equal(cell(&res, 0, 0)->i, 3);
+	expect_str(cell(&res, 0, 1), "a");
+	expect_float(cell(&res, 0, 2), 1.5);
+	assert_string_equal(res.names[2], "x");
+	sn_exec_result_release(&res);
+
+	/* Aggregates see the one row of system.one, or none under WHERE. */
+	run_ok(f,
+	       "select count(), sum(2), quantile(0.5)(3), argMax('a', 1), varSamp(1), "
+	       "uniq(1, 'b')",
+	       &res);
+	assert_int_equal(res.nrows, 1);
+	assert_int_equal(cell(&res, 0, 0)->i, 1);
+	assert_int_equal(cell(&res, 0, 1)->i, 2);
+	expect_float(cell(&res, 0, 2), 3);
+	expect_str(cell(&res, 0, 3), "a");
+	expect_float(cell(&res, 0, 4), NAN);
+	assert_int_equal(cell(&res, 0, 5)->i, 1);
+	sn_exec_result_release(&res);
+
+	run_ok(f, "select count() where 1 = 0", &res);
+	assert_int_equal(res.nrows, 1);
+	assert_int_equal(cell(&res, 0, 0)->i, 0);
+	sn_exec_result_release(&res);
+
+	run_ok(f, "select 1 as x where 1 = 0", &res);
+	assert_int_equal(res.nrows, 0);
+	sn_exec_result_release(&res);
+
+	/* Scalar subqueries, a subquery in FROM, UNION ALL. */
+	run_ok(f, "select (select 1), (select count() from events)", &res);
+	assert_int_equal(cell(&res, 0, 0)->i, 1);
+	assert_int_equal(cell(&res, 0, 1)->i, NROWS);
+	sn_exec_result_release(&res);
+
+	run_ok(f, "select x + 1 from (select 41 as x)", &res);
+	assert_int_equal(res.nrows, 1);
+	assert_int_equal(cell(&res, 0, 0)->i, 42);
+	sn_exec_result_release(&res);
+
+	run_ok(f, "select 1 as x union all select 2 as x", &res);
+	assert_int_equal(res.nrows, 2);
+	sn_exec_result_release(&res);
+}
+
+/* ---- memory budget ------------------------------------------------------------------ */
+
+#define NBIG 60000
+
+static int cmp_gv(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b; /* g, then v */
+	if (x[0] != y[0])
+		return (x[0] > y[0]) - (x[0] < y[0]);
+	return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+static void test_budget_and_many_groups(void **state)
+{
+	(void)state;
+	static struct row big[NBIG];
+	char dir[512];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_exec_agg_big"), 0);
+	for (int i = 0; i < NBIG; i++) {
+		struct row *r = &big[i];
+		memset(r, 0, sizeof(*r));
+		r->team = 1;
+		r->ts_us = (1704067200LL + i) * 1000000LL;
+		r->event = "e";
+		snprintf(r->props, sizeof(r->props), "{\"v\":%d}", (i * 7919) % 100003);
+	}
+	write_rows(dir, big, NBIG, 1024, 1);
+	struct fixture f = {0};
+	f.opts.store_dir = dir;
+	f.opts.team_id = 1;
+	f.opts.run_granules = 1;
+	f.opts.mem_limit_bytes = 512 * 1024;
+	struct sn_exec_result res;
+	/* The same scan without collecting values fits the budget ... */
+	run_ok(&f, "select avg(toFloat(properties.v)), count() from events", &res);
+	assert_int_equal(cell(&res, 0, 1)->i, NBIG);
+	sn_exec_result_release(&res);
+	/* ... 60000 collected doubles (and their doubling) do not. */
+	expect_error(&f, "select quantile(0.5)(toFloat(properties.v)) from events", "memory limit");
+	expect_error(&f, "select medianExact(toInt(properties.v)) from events", "memory limit");
+	f.opts.mem_limit_bytes = 0;
+
+	/* 1000 groups of about 60 values, each checked. */
+	struct gv {
+		int64_t g, v, i;
+	} *pairs = calloc(NBIG, sizeof(*pairs));
+	assert_non_null(pairs);
+	for (int i = 0; i < NBIG; i++) {
+		int64_t v = (i * 7919) % 100003;
+		pairs[i] = (struct gv){v % 1000, v, i};
+	}
+	qsort(pairs, NBIG, sizeof(*pairs), cmp_gv);
+	run_ok(&f,
+	       "select toInt(properties.v) % 1000 as g, medianExact(toInt(properties.v)), "
+	       "quantile(0.25)(toInt(properties.v)), argMin(toInt(properties.v), timestamp), "
+	       "count() from events group by g order by g limit 2000",
+	       &res);
+	assert_int_equal(res.nrows, 1000);
+	size_t at = 0;
+	for (size_t r = 0; r < res.nrows; r++) {
+		size_t end = at;
+		while (end < NBIG && pairs[end].g == pairs[at].g)
+			end++;
+		assert_int_equal(cell(&res, r, 0)->i, pairs[at].g);
+		assert_int_equal(cell(&res, r, 4)->i, end - at);
+		double xs[512];
+		size_t m = 0;
+		int64_t first_i = INT64_MAX, first_v = 0;
+		for (size_t k = at; k < end; k++) {
+			assert_true(m < 512);
+			xs[m++] = (double)pairs[k].v;
+			if (pairs[k].i < first_i) {
+				first_i = pairs[k].i;
+				first_v = pairs[k].v;
+			}
+		}
+		assert_int_equal(cell(&res, r, 1)->i, (int64_t)exact(xs, m, 0.5));
+		expect_float(cell(&res, r, 2), interp(xs, m, 0.25));
+		assert_int_equal(cell(&res, r, 3)->i, first_v);
+		at = end;
+	}
+	assert_int_equal(at, NBIG);
+	sn_exec_result_release(&res);
+	free(pairs);
+	sn_test_rm_rf(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_quantiles),
+	    cmocka_unit_test(test_group_by),
+	    cmocka_unit_test(test_arg_min_max),
+	    cmocka_unit_test(test_variance),
+	    cmocka_unit_test(test_any_min_max),
+	    cmocka_unit_test(test_uniq_and_count_forms),
+	    cmocka_unit_test(test_select_without_from),
+	    cmocka_unit_test(test_budget_and_many_groups),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
