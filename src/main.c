@@ -788,8 +788,13 @@ static int cmd_persons(int argc, char **argv)
 			rc = 1;
 		} else if (json_object_object_get_ex(j, "group_type", &gt)) {
 			/* A group: {"group_type", "group_key", "properties", "created_at"}. */
+			struct json_object *gi = NULL;
 			json_object_object_get_ex(j, "group_key", &gk);
 			json_object_object_get_ex(j, "properties", &props);
+			json_object_object_get_ex(j, "group_type_index", &gi);
+			int want = gi && json_object_is_type(gi, json_type_int)
+				       ? json_object_get_int(gi)
+				       : -1;
 			if (json_object_object_get_ex(j, "created_at", &created) &&
 			    json_object_is_type(created, json_type_string) &&
 			    sn_capture_parse_timestamp(json_object_get_string(created),
@@ -798,13 +803,16 @@ static int cmd_persons(int argc, char **argv)
 					   "created_at must be an ISO 8601 date-time");
 				rc = 1;
 			} else if (!json_object_is_type(gt, json_type_string) ||
-				   !json_object_is_type(gk, json_type_string)) {
+				   (gk && !json_object_is_type(gk, json_type_string) &&
+				    !json_object_is_type(gk, json_type_null))) {
 				sn_err_set(&e, SN_ERR_INVALID,
 					   "group_type and group_key must be strings");
 				rc = 1;
 			} else if (sn_persons_import_group(
-				       p, team, json_object_get_string(gt),
-				       json_object_get_string(gk),
+				       p, team, json_object_get_string(gt), want,
+				       gk && json_object_is_type(gk, json_type_string)
+					   ? json_object_get_string(gk)
+					   : NULL,
 				       props && json_object_is_type(props, json_type_object) ? props
 											     : NULL,
 				       at, NULL, &e)) {

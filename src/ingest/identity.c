@@ -147,6 +147,10 @@ void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 		}
 		return;
 	}
+	if (n == 8 && memcmp(k, "$group_", 7) == 0 && k[7] >= '0' && k[7] <= '4') {
+		f->group_prop[k[7] - '0'] = *value;
+		return;
+	}
 	if (n < 4 || n > KEY_LEN_MAX)
 		return;
 	if (k[0] != '$' && k[0] != 'u' && k[0] != 'g' && k[0] != 'w' && k[0] != 'f' && k[0] != 'm')

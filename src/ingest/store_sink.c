@@ -344,6 +344,19 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 			return 0;
 		}
 	}
+	/* A "$group_N" key sent as a plain property fills the group column
+	 * when $groups did not (PostHog's $group_N columns are read from the
+	 * properties, so events sent that way count in group queries there). */
+	for (int g = 0; g < SN_STORE_GROUPS && g < 5; g++) {
+		const struct sn_jspan *v = &f.facts.group_prop[g];
+		if (row.group[g].len == 0 && v->p && v->type == SN_JSTRING &&
+		    !(v->flags & SN_JSPAN_ESCAPED) && v->len > 2 &&
+		    v->len - 2 <= SN_GROUP_KEY_MAX) {
+			size_t n;
+			const char *p = sn_jspan_raw(v, &n);
+			row.group[g] = (struct sn_str){p, n};
+		}
+	}
 	/* Identity is applied: from here the record must not fail, or its retry
 	 * would apply it twice. The memtable has 64 MiB of headroom past the
 	 * size that triggers a flush, more than any record. */

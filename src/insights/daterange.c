@@ -102,14 +102,53 @@ void fmt_day(char *buf, size_t len, int64_t loc, enum interval iv)
 		snprintf(buf, len, "%04lld-%02u-%02u", (long long)t.y, t.mo, t.d);
 }
 
-void fmt_label(char *buf, size_t len, int64_t loc, enum interval iv)
+/* "%-d-%b-%Y" */
+static void fmt_dmy(char *buf, size_t len, int64_t loc)
 {
 	struct tmf t;
 	split(loc, &t);
-	if (iv == IV_HOUR || iv == IV_MINUTE)
+	snprintf(buf, len, "%u-%s-%04lld", t.d, MON[t.mo - 1], (long long)t.y);
+}
+
+void fmt_label(char *buf, size_t len, int64_t loc, const struct drange *r, int week_start_day)
+{
+	struct tmf t;
+	split(loc, &t);
+	switch (r->iv) {
+	case IV_HOUR:
+	case IV_MINUTE:
 		snprintf(buf, len, "%u-%s %02d:%02d", t.d, MON[t.mo - 1], t.h, t.mi);
-	else
-		snprintf(buf, len, "%u-%s-%04lld", t.d, MON[t.mo - 1], (long long)t.y);
+		return;
+	case IV_MONTH: snprintf(buf, len, "%s %04lld", MON[t.mo - 1], (long long)t.y); return;
+	case IV_DAY: fmt_dmy(buf, len, loc); return;
+	case IV_WEEK: break;
+	}
+	/* The week, clipped to the range: "29–31 Oct", "30-Dec – 5-Jan",
+	 * "29-Dec-2019 – 4-Jan-2020", or one day as "28-Dec-2019". */
+	int64_t s = align_loc(loc, IV_WEEK, week_start_day);
+	int64_t e = s + 6 * US_DAY;
+	int64_t from = fdiv(r->from, US_DAY) * US_DAY, to = fdiv(r->to, US_DAY) * US_DAY;
+	if (s < from)
+		s = from;
+	if (e > to)
+		e = to;
+	if (e < s)
+		e = s;
+	struct tmf a, b;
+	split(s, &a);
+	split(e, &b);
+	char x[32], y[32];
+	if (s == e) {
+		fmt_dmy(buf, len, s);
+	} else if (a.y != b.y) {
+		fmt_dmy(x, sizeof(x), s);
+		fmt_dmy(y, sizeof(y), e);
+		snprintf(buf, len, "%s \u2013 %s", x, y);
+	} else if (a.mo != b.mo) {
+		snprintf(buf, len, "%u-%s \u2013 %u-%s", a.d, MON[a.mo - 1], b.d, MON[b.mo - 1]);
+	} else {
+		snprintf(buf, len, "%u\u2013%u %s", a.d, b.d, MON[b.mo - 1]);
+	}
 }
 
 int64_t align_loc(int64_t loc, enum interval iv, int week_start_day)
@@ -397,7 +436,7 @@ bool dr_is_all(struct json_object *date_range)
 }
 
 int dr_parse(struct ictx *x, struct json_object *dr, enum interval iv, int64_t earliest_utc,
-	     struct drange *out)
+	     bool exact, struct drange *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->iv = iv;
@@ -415,7 +454,9 @@ int dr_parse(struct ictx *x, struct json_object *dr, enum interval iv, int64_t e
 			return SN_ERR_INVALID;
 	}
 	out->to_relative = to && *to && to_rel;
-	if (!explicit_date) {
+	if (exact && !(to && *to)) {
+		/* an exact range ends at now itself */
+	} else if (!explicit_date) {
 		if (iv != IV_HOUR && iv != IV_MINUTE)
 			to_l = fdiv(to_l, US_DAY) * US_DAY + US_DAY - 1;
 		else if (to_rel && iv == IV_HOUR)
@@ -430,7 +471,7 @@ int dr_parse(struct ictx *x, struct json_object *dr, enum interval iv, int64_t e
 		from_l = earliest_utc == INT64_MIN ? fdiv(x->now_loc, US_DAY) * US_DAY - 7 * US_DAY
 						   : loc_of_utc(x->tz, earliest_utc);
 	} else if (from && *from) {
-		if (parse_bound(x, "date_from", from, iv != IV_MINUTE, &from_l, &from_rel,
+		if (parse_bound(x, "date_from", from, iv != IV_MINUTE && !exact, &from_l, &from_rel,
 				&out->from_days_delta))
 			return SN_ERR_INVALID;
 	} else {
@@ -441,7 +482,7 @@ int dr_parse(struct ictx *x, struct json_object *dr, enum interval iv, int64_t e
 	out->from_relative = from_rel;
 	/* use_start_of_interval */
 	bool use_start = true;
-	if (explicit_date)
+	if (explicit_date || exact)
 		use_start = false;
 	else if (from && *from && from_rel) {
 		struct rdelta rd;

@@ -48,9 +48,11 @@ int64_t loc_of_utc(const char *tz, int64_t utc_us);
 int64_t utc_of_loc(const char *tz, int64_t loc_us);
 /* "YYYY-MM-DD HH:MM:SS" (no fraction, as PostHog formats bounds). */
 void fmt_loc_dt(char *buf, size_t len, int64_t loc);
-/* A bucket's "days" entry and its label (format_label_date). */
+struct drange;
+/* A bucket's "days" entry and its label (PostHog's format_label_date;
+ * weeks are shown as the part of the week inside the range). */
 void fmt_day(char *buf, size_t len, int64_t loc, enum interval iv);
-void fmt_label(char *buf, size_t len, int64_t loc, enum interval iv);
+void fmt_label(char *buf, size_t len, int64_t loc, const struct drange *r, int week_start_day);
 /* Start of the interval containing loc (weeks by the team's start day). */
 int64_t align_loc(int64_t loc, enum interval iv, int week_start_day);
 /* loc plus n intervals (months keep the day clamped). */
@@ -68,9 +70,11 @@ struct drange {
 };
 
 /* The range of a dateRange object (NULL = defaults). earliest_utc is
- * the team's first event (for "all"), or INT64_MIN when there is none. */
+ * the team's first event (for "all"), or INT64_MIN when there is none.
+ * exact (PostHog's exact_timerange, total-value displays): a relative
+ * date_from is not truncated and a missing date_to is now itself. */
 int dr_parse(struct ictx *x, struct json_object *date_range, enum interval iv, int64_t earliest_utc,
-	     struct drange *out);
+	     bool exact, struct drange *out);
 /* The previous period for compare (compare_to NULL) or the range shifted
  * by compare_to ("-1w"). */
 int dr_previous(struct ictx *x, const struct drange *cur, const char *compare_to,

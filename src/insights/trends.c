@@ -28,6 +28,7 @@
  */
 #include "insights/insights_internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #define MAX_BREAKDOWNS	  3
 #define BREAKDOWN_MAX_LEN 400
 #define MAX_GROUPS	  100000
+#define ROWS_MAX	  50000 /* the largest LIMIT HogQL allows (SN_HOGQL_MAX_LIMIT) */
 
 struct tseries {
 	struct json_object *node;
@@ -65,7 +67,8 @@ struct tq {
 	size_t nbd;
 	char *bd_expr[MAX_BREAKDOWNS]; /* HogQL of each raw breakdown value */
 	bool bd_normalize[MAX_BREAKDOWNS];
-	bool bd_multi; /* breakdown_value is a list */
+	int bd_bins[MAX_BREAKDOWNS]; /* histogram bin count, 0 = none */
+	bool bd_multi;		     /* breakdown_value is a list */
 	int bd_limit;
 	bool hide_other;
 	bool compare;
@@ -288,8 +291,22 @@ static int breakdown_expr(struct ictx *x, const char *type, const char *prop, in
 	return rc;
 }
 
+static int bins_of(struct ictx *x, struct json_object *o, const char *key, int *out)
+{
+	struct json_object *v = jget(o, key);
+	*out = 0;
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_int) || json_object_get_int(v) < 1 ||
+	    json_object_get_int(v) > 1000)
+		return ifail(x, "validation_error", "%s must be an integer from 1 to 1000", key);
+	*out = json_object_get_int(v);
+	return 0;
+}
+
 static int parse_breakdown(struct ictx *x, struct tq *t)
 {
+	int rc;
 	struct json_object *bf = jget(t->q, "breakdownFilter");
 	t->bd_limit = 25;
 	if (!bf)
@@ -302,8 +319,6 @@ static int parse_breakdown(struct ictx *x, struct tq *t)
 		t->bd_limit = json_object_get_int(lim);
 	}
 	t->hide_other = jbool(bf, "breakdown_hide_other_aggregation");
-	if (jget(bf, "breakdown_histogram_bin_count"))
-		return ifail(x, "not_supported", "Histogram breakdowns are not supported yet");
 	struct json_object *multi = jget(bf, "breakdowns");
 	if (multi && json_object_is_type(multi, json_type_array) &&
 	    json_object_array_length(multi)) {
@@ -320,9 +335,8 @@ static int parse_breakdown(struct ictx *x, struct tq *t)
 					     "breakdowns[%zu].property must be a string", i);
 			if (gti_of(x, b, "group_type_index", &gti))
 				return SN_ERR_INVALID;
-			if (jget(b, "histogram_bin_count"))
-				return ifail(x, "not_supported",
-					     "Histogram breakdowns are not supported yet");
+			if ((rc = bins_of(x, b, "histogram_bin_count", &t->bd_bins[i])))
+				return rc;
 			if (breakdown_expr(x, jstr(b, "type"), prop, gti, &t->bd_expr[i]))
 				return SN_ERR_INVALID;
 			t->bd_normalize[i] = jbool(b, "normalize_url");
@@ -352,6 +366,8 @@ static int parse_breakdown(struct ictx *x, struct tq *t)
 	if (breakdown_expr(x, type, prop, gti, &t->bd_expr[0]))
 		return SN_ERR_INVALID;
 	t->bd_normalize[0] = jbool(bf, "breakdown_normalize_url");
+	if ((rc = bins_of(x, bf, "breakdown_histogram_bin_count", &t->bd_bins[0])))
+		return rc;
 	t->nbd = 1;
 	return 0;
 }
@@ -568,7 +584,7 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 		struct sn_buf f;
 		sn_buf_init(&f, 1 << 22);
 		if (rc == 0 && !matching) {
-			rc = sn_buf_appends(&f, "argMin(");
+			rc = sn_buf_appends(&f, "minIf(timestamp, ");
 			rc = rc ? rc : hq_filters(x, &f, s->props);
 			rc = rc ? rc : sn_buf_appends(&f, " AND ");
 			rc = rc ? rc : hq_filters(x, &f, t->props);
@@ -576,7 +592,7 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 				rc = sn_buf_appends(&f, " AND ");
 				rc = rc ? rc : hq_filters(x, &f, x->o->team.test_account_filters);
 			}
-			rc = rc ? rc : sn_buf_appends(&f, ", timestamp) AS ok");
+			rc = rc ? rc : sn_buf_appends(&f, ") AS first_match");
 		}
 		if (rc == 0) {
 			rc = sn_buf_appendf(q, "SELECT count() AS total");
@@ -605,8 +621,8 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 			dt_lit(q, r->where_from);
 			sn_buf_appends(q, " AND first_ts <= ");
 			dt_lit(q, r->to);
-			if (!matching)
-				sn_buf_appends(q, " AND ok");
+			if (!matching) /* the first event (any of a tie) matches the filters */
+				sn_buf_appends(q, " AND first_match = first_ts");
 			group_by(q, ts, t);
 		}
 		sn_buf_release(&f);
@@ -640,6 +656,22 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 		sn_buf_appendf(q, " FROM events WHERE %s GROUP BY actor", w.data);
 		if (ts)
 			sn_buf_appends(q, ", day_start");
+		bd_group(t, q);
+		sn_buf_appendc(q, ')');
+		group_by(q, ts, t);
+		goto out;
+	}
+	if (ts && t->cumulative && (strcmp(m, "dau") == 0 || strcmp(m, "unique_group") == 0)) {
+		/* Cumulative unique actors: each actor counts once, in the bucket
+		 * of its first matching event (the running sum comes later). */
+		rc = sn_buf_appends(q, "SELECT count() AS total, day_start");
+		for (size_t i = 0; i < t->nbd && rc == 0; i++)
+			rc = sn_buf_appendf(q, ", b%zu", i);
+		sn_buf_appendf(q, " FROM (SELECT %s AS actor, min(", actor_of(x, t, s));
+		bucket_expr(q, t->iv, ws, "timestamp");
+		sn_buf_appends(q, ") AS day_start");
+		rc = rc ? rc : bd_select(t, keep, nkeep, q);
+		sn_buf_appendf(q, " FROM events WHERE %s GROUP BY actor", w.data);
 		bd_group(t, q);
 		sn_buf_appendc(q, ')');
 		group_by(q, ts, t);
@@ -819,19 +851,25 @@ static char **key_of_row(struct ictx *x, const struct tq *t, const struct sn_ins
 	return bv;
 }
 
-/* Runs one statement and adds its rows to the groups of g. */
+/* Runs one statement and adds its rows to the groups of g. Rows are
+ * (total[, bucket], b0…), or with by_index (total, bucket index, b0…).
+ * *overflow: the statement returned ROWS_MAX rows (its LIMIT), so the
+ * groups may be incomplete. */
 static int collect(struct ictx *x, const struct tq *t, const struct drange *r, struct gmap *g,
-		   const char *sql, size_t len, int series, bool previous)
+		   const char *sql, size_t len, int series, bool previous, bool by_index,
+		   bool *overflow)
 {
 	struct sn_insight_table tab;
 	int rc = run_hogql(x, sql, len, &tab);
 	if (rc)
 		return rc;
-	bool ts = !t->total_value;
+	bool ts = !t->total_value || by_index;
 	size_t need = 1 + (ts ? 1 : 0) + t->nbd;
 	if (tab.ncols < need)
 		return ifail(x, "query_error", "internal: a trends statement returned %zu columns",
 			     tab.ncols);
+	if (overflow)
+		*overflow = tab.nrows >= ROWS_MAX;
 	for (size_t i = 0; i < tab.nrows; i++) {
 		const struct sn_insight_value *row = &tab.cells[i * tab.ncols];
 		char **bv = key_of_row(x, t, row, ts ? 2 : 1);
@@ -841,7 +879,13 @@ static int collect(struct ictx *x, const struct tq *t, const struct drange *r, s
 		if ((rc = group_of(x, g, t, bv, series, previous, &res)))
 			return rc;
 		double v = num_of(&row[0]);
-		if (ts) {
+		if (by_index && t->total_value) {
+			res->agg += v;
+		} else if (by_index) {
+			int64_t k = row[1].i;
+			if (k >= 0 && (size_t)k < r->nbuckets)
+				res->data[k] += v;
+		} else if (ts) {
 			ssize_t k = bucket_index(r, loc_of_cell(x, &row[1]));
 			if (k >= 0)
 				res->data[k] += v;
@@ -852,84 +896,60 @@ static int collect(struct ictx *x, const struct tq *t, const struct drange *r, s
 	return 0;
 }
 
-/* weekly_active / monthly_active on hour and day intervals: actors per
- * bucket, then each bucket D counts actors seen in a bucket of
- * (D − window, D]. */
+/* weekly_active / monthly_active on minute, hour and day intervals: for
+ * each bucket D, the distinct actors with a matching event whose bucket is
+ * in (D − window, D] — one statement per bucket (UNION ALL in chunks), each
+ * scanning only its window. Total-value displays take [date_to − window,
+ * date_to]. */
+#define WINDOW_CHUNK 32
 static int active_window(struct ictx *x, const struct tq *t, const struct tseries *s,
-			 const struct drange *r, struct gmap *g, int series, bool previous)
+			 const struct drange *r, struct gmap *g, int series, bool previous,
+			 char **const *keep, size_t nkeep, bool *overflow)
 {
 	int64_t window = (s->math[0] == 'w' ? 7 : 30) * US_DAY;
+	int64_t step = add_interval(0, r->iv, 1); /* minute, hour or day */
 	struct sn_buf w, q;
 	sn_buf_init(&w, 1 << 22);
-	sn_buf_init(&q, 1 << 22);
-	int64_t from = t->total_value ? r->to - window : r->where_from - window;
-	int rc = where_of(x, t, s, r, from, true, &w);
-	if (rc == 0 && t->total_value) {
-		/* Distinct actors in [date_to − window, date_to]. */
-		rc = sn_buf_appendf(&q, "SELECT count(DISTINCT %s) AS total", actor_of(x, t, s));
-		rc = rc ? rc : bd_select(t, NULL, 0, &q);
-		rc = rc ? rc : sn_buf_appendf(&q, " FROM events WHERE %s", w.data);
-		if (rc == 0)
-			rc = group_by(&q, false, t);
-		if (rc == 0)
-			rc = collect(x, t, r, g, q.data, q.len, series, previous);
-		goto out;
-	}
-	if (rc == 0) {
-		rc = sn_buf_appendf(&q, "SELECT %s AS actor, ", actor_of(x, t, s));
-		bucket_expr(&q, t->iv, x->o->team.week_start_day, "timestamp");
-		sn_buf_appends(&q, " AS day_start");
-		rc = bd_select(t, NULL, 0, &q);
-		rc = rc ? rc
-			: sn_buf_appendf(&q, " FROM events WHERE %s GROUP BY actor, day_start",
-					 w.data);
-		rc = rc ? rc : bd_group(t, &q);
-		rc = rc ? rc : sn_buf_appends(&q, " ORDER BY actor");
-		rc = rc ? rc : bd_group(t, &q);
-		rc = rc ? rc : sn_buf_appends(&q, ", day_start");
-	}
-	struct sn_insight_table tab;
-	if (rc == 0)
-		rc = run_hogql(x, q.data, q.len, &tab);
-	if (rc)
-		goto out;
-	/* Rows come sorted by actor, breakdown, bucket: within a run of one
-	 * actor and key, a bucket already covered by the previous row's window
-	 * is not counted again. */
-	size_t nb = r->nbuckets;
-	int64_t covered_to = INT64_MIN;
-	for (size_t i = 0; i < tab.nrows && rc == 0; i++) {
-		const struct sn_insight_value *row = &tab.cells[i * tab.ncols];
-		char **bv = key_of_row(x, t, row, 2);
-		if (t->nbd && !bv) {
-			rc = SN_ERR_NOMEM;
-			break;
-		}
-		struct tres *res;
-		if ((rc = group_of(x, g, t, bv, series, previous, &res)))
-			break;
-		bool same = false;
-		if (i > 0) {
-			const struct sn_insight_value *pr = &tab.cells[(i - 1) * tab.ncols];
-			same = pr[0].type == row[0].type &&
-			       (pr[0].type == SN_IV_STRING
-				    ? pr[0].slen == row[0].slen &&
-					  memcmp(pr[0].s, row[0].s, row[0].slen) == 0
-				    : pr[0].i == row[0].i);
-			for (size_t j = 0; same && j < t->nbd; j++) {
-				const struct sn_insight_value *a = &pr[2 + j], *c = &row[2 + j];
-				same = a->type == c->type && a->slen == c->slen &&
-				       (a->slen == 0 || memcmp(a->s, c->s, a->slen) == 0);
+	sn_buf_init(&q, 1 << 24);
+	int rc = where_of(x, t, s, NULL, 0, true, &w);
+	size_t n = t->total_value ? 1 : r->nbuckets;
+	for (size_t k0 = 0; k0 < n && rc == 0; k0 += WINDOW_CHUNK) {
+		sn_buf_reset(&q);
+		for (size_t k = k0; k < n && k < k0 + WINDOW_CHUNK && rc == 0; k++) {
+			int64_t lo, hi;
+			if (t->total_value) {
+				lo = r->to - window;
+				hi = r->to + 1;
+			} else {
+				lo = r->buckets[k] + step - window;
+				hi = r->buckets[k] + step;
+				if (hi > r->to + 1)
+					hi = r->to + 1;
 			}
+			if (k > k0)
+				sn_buf_appends(&q, " UNION ALL ");
+			rc = sn_buf_appendf(&q, "SELECT count(DISTINCT %s) AS total, %zu AS k",
+					    actor_of(x, t, s), k);
+			rc = rc ? rc : bd_select(t, keep, nkeep, &q);
+			rc = rc ? rc
+				: sn_buf_appendf(&q,
+						 " FROM events WHERE %s AND timestamp >= ", w.data);
+			dt_lit(&q, lo);
+			sn_buf_appends(&q, " AND timestamp < ");
+			dt_lit(&q, hi);
+			if (t->nbd) {
+				sn_buf_appends(&q, " GROUP BY");
+				for (size_t i = 0; i < t->nbd; i++)
+					sn_buf_appendf(&q, "%s b%zu", i ? "," : "", i);
+			}
+			sn_buf_appendf(&q, " LIMIT %d", ROWS_MAX);
 		}
-		int64_t at = loc_of_cell(x, &row[1]);
-		int64_t cover_from = same && covered_to > at ? covered_to : at;
-		for (size_t k = 0; k < nb; k++)
-			if (r->buckets[k] >= cover_from && r->buckets[k] < at + window)
-				res->data[k] += 1;
-		covered_to = at + window;
+		bool of = false;
+		if (rc == 0)
+			rc = collect(x, t, r, g, q.data, q.len, series, previous, true, &of);
+		if (of && overflow)
+			*overflow = true;
 	}
-out:
 	sn_buf_release(&w);
 	sn_buf_release(&q);
 	return rc;
@@ -937,12 +957,13 @@ out:
 
 /* ---- ranking, Other ------------------------------------------------------------------- */
 
+/* A value with a null part ranks after the values without (PostHog). */
 static bool is_null_key(const struct tres *r, size_t nbd)
 {
 	for (size_t i = 0; i < nbd; i++)
-		if (strcmp(r->bv[i], BREAKDOWN_NULL) != 0)
-			return false;
-	return nbd > 0;
+		if (strcmp(r->bv[i], BREAKDOWN_NULL) == 0)
+			return true;
+	return false;
 }
 
 static bool is_other_key(const struct tres *r, size_t nbd)
@@ -978,83 +999,231 @@ static void set_rank(const struct tq *t, struct tlist *l, size_t nb)
 		if (t->total_value) {
 			r->rank = r->agg;
 		} else {
-			double s = 0;
-			for (size_t k = 0; k < nb; k++)
-				s += r->data[k];
+			/* The total shown: the sum, or for cumulative displays the
+			 * sum of the running sums (PostHog ranks what it plots). */
+			double s = 0, run = 0;
+			for (size_t k = 0; k < nb; k++) {
+				run += r->data[k];
+				s += t->cumulative ? run : r->data[k];
+			}
 			r->rank = s;
 		}
 	}
 }
 
+/* The statement (or window statements) of series s over r into g. */
+static int run_series(struct ictx *x, const struct tq *t, const struct tseries *s,
+		      const struct drange *r, bool previous, bool window, char **const *keep,
+		      size_t nkeep, struct gmap *g, bool *overflow)
+{
+	*overflow = false;
+	if (window)
+		return active_window(x, t, s, r, g, s->order, previous, keep, nkeep, overflow);
+	struct sn_buf q;
+	sn_buf_init(&q, 1 << 24);
+	int rc = statement(x, t, s, r, keep, nkeep, &q);
+	rc = rc ? rc : sn_buf_appendf(&q, " LIMIT %d", ROWS_MAX);
+	if (rc == 0)
+		rc = collect(x, t, r, g, q.data, q.len, s->order, previous, false, overflow);
+	sn_buf_release(&q);
+	return rc;
+}
+
+/* The top breakdown values when there are too many rows to rank in C:
+ * ranked by the statement's total in HogQL (values with a null part after
+ * the others, as PostHog ranks them), the first keepn kept. */
+static int top_values(struct ictx *x, const struct tq *t, const struct tseries *s,
+		      const struct drange *r, size_t keepn, char ****keep, size_t *nkeep)
+{
+	struct sn_buf inner, q;
+	sn_buf_init(&inner, 1 << 24);
+	sn_buf_init(&q, 1 << 24);
+	int rc = statement(x, t, s, r, NULL, 0, &inner);
+	rc = rc ? rc : sn_buf_appends(&q, "SELECT sum(total) AS s");
+	for (size_t i = 0; i < t->nbd && rc == 0; i++)
+		rc = sn_buf_appendf(&q, ", b%zu", i);
+	rc = rc ? rc : sn_buf_appendf(&q, " FROM (%s) GROUP BY ", inner.data);
+	for (size_t i = 0; i < t->nbd && rc == 0; i++)
+		rc = sn_buf_appendf(&q, "%sb%zu", i ? ", " : "", i);
+	rc = rc ? rc : sn_buf_appends(&q, " ORDER BY ");
+	for (size_t i = 0; i < t->nbd && rc == 0; i++)
+		rc = sn_buf_appendf(&q, "%sb%zu = '%s'", i ? " OR " : "", i, BREAKDOWN_NULL);
+	rc = rc ? rc : sn_buf_appends(&q, ", s DESC");
+	for (size_t i = 0; i < t->nbd && rc == 0; i++)
+		rc = sn_buf_appendf(&q, ", b%zu", i);
+	rc = rc ? rc : sn_buf_appendf(&q, " LIMIT %zu", keepn);
+	struct sn_insight_table tab;
+	if (rc == 0)
+		rc = run_hogql(x, q.data, q.len, &tab);
+	if (rc == 0) {
+		*keep = sn_arena_alloc(x->a, (tab.nrows ? tab.nrows : 1) * sizeof(**keep));
+		if (!*keep)
+			rc = SN_ERR_NOMEM;
+		for (size_t i = 0; i < tab.nrows && rc == 0; i++) {
+			(*keep)[i] = key_of_row(x, t, &tab.cells[i * tab.ncols], 1);
+			if (!(*keep)[i])
+				rc = SN_ERR_NOMEM;
+		}
+		*nkeep = tab.nrows;
+	}
+	sn_buf_release(&inner);
+	sn_buf_release(&q);
+	return rc;
+}
+
+/* A number as a bin label shows it: "17.5", "25", "40.01". */
+static void bin_num(char *buf, size_t len, double v)
+{
+	snprintf(buf, len, "%.15g", v);
+}
+
+/* Histogram breakdowns: N equal-width bins between the smallest and the
+ * largest value of toFloat(property) among the series' events in the
+ * range, the last one widened by 0.01 so the largest value falls inside
+ * (PostHog's bins). The breakdown expression becomes the bin's label
+ * ("[10,17.5]"); values that are not numbers stay null. */
+static int histogram_exprs(struct ictx *x, struct tq *t, const struct tseries *s,
+			   const struct drange *r)
+{
+	for (size_t i = 0; i < t->nbd; i++) {
+		if (!t->bd_bins[i])
+			continue;
+		struct sn_buf w, q, e;
+		sn_buf_init(&w, 1 << 22);
+		sn_buf_init(&q, 1 << 23);
+		sn_buf_init(&e, 1 << 20);
+		int rc = where_of(x, t, s, r, r->where_from, true, &w);
+		rc = rc ? rc
+			: sn_buf_appendf(
+			      &q, "SELECT min(toFloat(%s)), max(toFloat(%s)) FROM events WHERE %s",
+			      t->bd_expr[i], t->bd_expr[i], w.data);
+		struct sn_insight_table tab;
+		if (rc == 0)
+			rc = run_hogql(x, q.data, q.len, &tab);
+		if (rc == 0) {
+			double lo = tab.nrows ? num_of(&tab.cells[0]) : 0;
+			double hi = tab.nrows ? num_of(&tab.cells[1]) : 0;
+			bool none = !tab.nrows || tab.cells[0].type == SN_IV_NULL;
+			int n = t->bd_bins[i];
+			double step = (hi - lo) / n;
+			char a[40], b[40];
+			if (none) {
+				rc = sn_buf_appends(&e, "NULL");
+			} else {
+				rc = sn_buf_appendf(&e, "multiIf(isNull(toFloat(%s)), NULL",
+						    t->bd_expr[i]);
+				for (int k = 0; k < n && rc == 0; k++) {
+					double from = lo + k * step;
+					double to = k == n - 1 ? hi + 0.01 : lo + (k + 1) * step;
+					bin_num(a, sizeof(a), from);
+					bin_num(b, sizeof(b), to);
+					if (k == n - 1)
+						rc = sn_buf_appendf(&e, ", '[%s,%s]')", a, b);
+					else
+						rc = sn_buf_appendf(
+						    &e, ", toFloat(%s) < %.17g, '[%s,%s]'",
+						    t->bd_expr[i], to, a, b);
+				}
+			}
+			if (rc == 0) {
+				t->bd_expr[i] = sn_arena_strndup(x->a, e.data, e.len);
+				if (!t->bd_expr[i])
+					rc = SN_ERR_NOMEM;
+			}
+		}
+		sn_buf_release(&w);
+		sn_buf_release(&q);
+		sn_buf_release(&e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* Runs series s over range r into out (one tres per breakdown value). */
-static int series_period(struct ictx *x, const struct tq *t, const struct tseries *s,
+static int series_period(struct ictx *x, const struct tq *t0, const struct tseries *s,
 			 const struct drange *r, bool previous, struct tlist *out)
 {
+	/* A copy: histogram bins depend on the series and the period. */
+	struct tq *t = sn_arena_alloc(x->a, sizeof(*t));
+	if (!t)
+		return SN_ERR_NOMEM;
+	*t = *t0;
+	for (size_t i = 0; i < t->nbd; i++)
+		if (t->bd_bins[i]) {
+			int hrc = histogram_exprs(x, t, s, r);
+			if (hrc)
+				return hrc;
+			break;
+		}
 	struct tlist l = {0};
 	struct gmap g = {.l = &l, .nb = r->nbuckets};
-	int rc;
 	bool window =
 	    (strcmp(s->math, "weekly_active") == 0 || strcmp(s->math, "monthly_active") == 0) &&
 	    (t->total_value || t->iv == IV_DAY || t->iv == IV_HOUR || t->iv == IV_MINUTE);
-	struct sn_buf q;
-	sn_buf_init(&q, 1 << 22);
-	if (window) {
-		rc = active_window(x, t, s, r, &g, s->order, previous);
-	} else {
-		rc = statement(x, t, s, r, NULL, 0, &q);
-		if (rc == 0)
-			rc = collect(x, t, r, &g, q.data, q.len, s->order, previous);
-	}
+	bool overflow = false;
+	int rc = run_series(x, t, s, r, previous, window, NULL, 0, &g, &overflow);
 	if (rc)
-		goto out;
+		return rc;
+	if (overflow && !t->nbd)
+		return ifail(x, "query_error",
+			     "The insight has more than %d intervals; use a longer interval or a "
+			     "shorter date range",
+			     ROWS_MAX);
 	if (!t->nbd && l.n == 0) {
 		/* No rows: the series is still there, all zero. */
 		struct tres *z;
 		if ((rc = group_of(x, &g, t, NULL, s->order, previous, &z)))
-			goto out;
+			return rc;
 	}
 	set_rank(t, &l, r->nbuckets);
 	if (t->nbd)
 		qsort_r(l.v, l.n, sizeof(*l.v), rank_cmp, (void *)&t->nbd);
-	if (t->nbd && l.n > (size_t)t->bd_limit) {
+	if (t->nbd && (overflow || l.n > (size_t)t->bd_limit)) {
 		/* Top values by the measure; the rest is folded into Other. */
-		size_t keepn = (size_t)t->bd_limit;
-		char ***keep = sn_arena_alloc(x->a, keepn * sizeof(*keep));
-		if (!keep) {
-			rc = SN_ERR_NOMEM;
-			goto out;
+		size_t keepn = (size_t)t->bd_limit, nkeep = keepn;
+		char ***keep = NULL;
+		if (overflow) {
+			if ((rc = top_values(x, t, s, r, keepn, &keep, &nkeep)))
+				return rc;
+		} else {
+			keep = sn_arena_alloc(x->a, keepn * sizeof(*keep));
+			if (!keep)
+				return SN_ERR_NOMEM;
+			for (size_t i = 0; i < keepn; i++)
+				keep[i] = l.v[i].bv;
 		}
-		/* rank by measure only (null competes like any value) */
-		struct tres *byv = sn_arena_alloc(x->a, l.n * sizeof(*byv));
-		if (!byv) {
-			rc = SN_ERR_NOMEM;
-			goto out;
-		}
-		memcpy(byv, l.v, l.n * sizeof(*byv));
-		for (size_t i = 0; i < keepn; i++)
-			keep[i] = byv[i].bv;
-		if (t->hide_other) {
+		bool exact_fold = !t->bd_multi || overflow;
+		if (t->hide_other && !overflow) {
 			l.n = keepn;
-		} else if (!window && !t->bd_multi) {
+		} else if (exact_fold || t->hide_other) {
+			/* Run again with the other values mapped to the Other label,
+			 * so non-additive maths (unique users) stay exact. */
 			struct tlist l2 = {0};
 			struct gmap g2 = {.l = &l2, .nb = r->nbuckets};
-			sn_buf_reset(&q);
-			rc = statement(x, t, s, r, keep, keepn, &q);
-			if (rc == 0)
-				rc = collect(x, t, r, &g2, q.data, q.len, s->order, previous);
-			if (rc)
-				goto out;
+			bool of2 = false;
+			if ((rc = run_series(x, t, s, r, previous, window, keep, nkeep, &g2, &of2)))
+				return rc;
+			if (of2)
+				return ifail(
+				    x, "query_error",
+				    "The insight has more than %d rows even with "
+				    "breakdown_limit %d; use a longer interval or a shorter "
+				    "date range",
+				    ROWS_MAX, t->bd_limit);
 			set_rank(t, &l2, r->nbuckets);
 			qsort_r(l2.v, l2.n, sizeof(*l2.v), rank_cmp, (void *)&t->nbd);
 			l = l2;
+			if (t->hide_other)
+				while (l.n > 0 && is_other_key(&l.v[l.n - 1], t->nbd))
+					l.n--;
 		} else {
-			/* Summed: exact for additive maths (counts, sums). */
+			/* Several breakdowns: the Other row sums the folded ones
+			 * (exact for counts and sums). */
 			struct tres *other = &l.v[keepn];
 			char **ov = sn_arena_alloc(x->a, t->nbd * sizeof(*ov));
-			if (!ov) {
-				rc = SN_ERR_NOMEM;
-				goto out;
-			}
+			if (!ov)
+				return SN_ERR_NOMEM;
 			for (size_t i = 0; i < t->nbd; i++)
 				ov[i] = BREAKDOWN_OTHER;
 			for (size_t j = keepn + 1; j < l.n; j++) {
@@ -1072,8 +1241,6 @@ static int series_period(struct ictx *x, const struct tq *t, const struct tserie
 		if (rc == 0)
 			*o = l.v[i];
 	}
-out:
-	sn_buf_release(&q);
 	return rc;
 }
 
@@ -1184,13 +1351,13 @@ static void bv_label(struct sn_buf *b, const struct tq *t, const struct tres *r)
 	}
 }
 
-static void dates_json(struct sn_buf *b, const struct drange *r, bool labels)
+static void dates_json(struct sn_buf *b, const struct drange *r, bool labels, int week_start_day)
 {
 	sn_buf_appendc(b, '[');
 	for (size_t k = 0; k < r->nbuckets; k++) {
 		char buf[48];
 		if (labels)
-			fmt_label(buf, sizeof(buf), r->buckets[k], r->iv);
+			fmt_label(buf, sizeof(buf), r->buckets[k], r, week_start_day);
 		else
 			fmt_day(buf, sizeof(buf), r->buckets[k], r->iv);
 		if (k)
@@ -1202,7 +1369,6 @@ static void dates_json(struct sn_buf *b, const struct drange *r, bool labels)
 
 static int result_json(struct ictx *x, const struct tq *t, const struct tres *r, struct sn_buf *b)
 {
-	(void)x;
 	const struct drange *dr = r->previous ? &t->prev : &t->cur;
 	const struct tseries *s = r->is_formula ? NULL : &t->series[r->series];
 	size_t nb = dr->nbuckets;
@@ -1219,9 +1385,9 @@ static int result_json(struct ictx *x, const struct tq *t, const struct tres *r,
 			num_json(b, d[k]);
 		}
 		sn_buf_appends(b, "],\"labels\":");
-		dates_json(b, dr, true);
+		dates_json(b, dr, true, x->o->team.week_start_day);
 		sn_buf_appends(b, ",\"days\":");
-		dates_json(b, dr, false);
+		dates_json(b, dr, false, 0);
 		double count = 0;
 		if (t->cumulative)
 			count = nb ? d[nb - 1] : 0;
@@ -1253,7 +1419,8 @@ static int result_json(struct ictx *x, const struct tq *t, const struct tres *r,
 	}
 	/* action */
 	if (!s) {
-		sn_buf_appends(b, ",\"action\":null");
+		/* PostHog builds a formula's result from its first series' one */
+		sn_buf_appends(b, ",\"action\":null,\"order\":0");
 	} else {
 		sn_buf_appends(b, ",\"action\":{\"id\":");
 		jstr_or_null(b, s->event);
@@ -1321,14 +1488,89 @@ static void cumulate_and_smooth(const struct tq *t, struct tlist *l)
 	}
 }
 
-/* Results of the formulas (in place of the series) for one period. */
-static int apply_formulas(struct ictx *x, const struct tq *t, struct json_object *formulas,
-			  const struct tlist *in, bool previous, struct tlist *out)
+/* natsort's order (case-insensitive, digit runs compared as numbers). */
+static int natcmp(const char *a, const char *b)
 {
-	size_t nf = json_object_array_length(formulas);
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			while (*a == '0')
+				a++;
+			while (*b == '0')
+				b++;
+			size_t na = strspn(a, "0123456789"), nb = strspn(b, "0123456789");
+			if (na != nb)
+				return na < nb ? -1 : 1;
+			int c = strncmp(a, b, na);
+			if (c)
+				return c;
+			a += na;
+			b += nb;
+			continue;
+		}
+		int ca = tolower((unsigned char)*a), cb = tolower((unsigned char)*b);
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+		a++;
+		b++;
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+/* With compare, PostHog orders formula results by count (descending),
+ * ties in natural order of the breakdown value. */
+static int formula_compare_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct tres *a = pa, *b = pb;
+	const struct tq *t = arg;
+	double ca = t->total_value ? 0 : a->rank, cb = t->total_value ? 0 : b->rank;
+	if (ca != cb)
+		return ca > cb ? -1 : 1;
+	for (size_t i = 0; i < t->nbd; i++) {
+		int c = natcmp(a->bv[i], b->bv[i]);
+		if (c)
+			return c;
+	}
+	return 0;
+}
+
+/* PostHog's order of formula results with a breakdown: plain values, then
+ * the null value, then Other; within each by total, count, the data
+ * themselves and the value, all descending. */
+static int formula_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct tres *a = pa, *b = pb;
+	const struct tq *t = arg;
+	size_t nb = (a->previous ? &t->prev : &t->cur)->nbuckets;
+	int ca = 0, cb = 0;
+	if (!t->bd_multi) {
+		ca = strcmp(a->bv[0], BREAKDOWN_OTHER) == 0  ? 2
+		     : strcmp(a->bv[0], BREAKDOWN_NULL) == 0 ? 1
+							     : 0;
+		cb = strcmp(b->bv[0], BREAKDOWN_OTHER) == 0  ? 2
+		     : strcmp(b->bv[0], BREAKDOWN_NULL) == 0 ? 1
+							     : 0;
+	}
+	if (ca != cb)
+		return ca - cb;
+	if (a->rank != b->rank)
+		return a->rank > b->rank ? -1 : 1;
+	for (size_t k = 0; !t->total_value && k < nb; k++)
+		if (a->data[k] != b->data[k])
+			return a->data[k] > b->data[k] ? -1 : 1;
+	for (size_t i = 0; i < t->nbd; i++) {
+		int c = strcmp(a->bv[i], b->bv[i]);
+		if (c)
+			return -c;
+	}
+	return 0;
+}
+
+/* Results of one formula (in place of the series) for one period. */
+static int apply_formula(struct ictx *x, const struct tq *t, struct json_object *fo,
+			 const struct tlist *in, bool previous, struct tlist *out)
+{
 	size_t nb = (previous ? &t->prev : &t->cur)->nbuckets;
-	for (size_t fi = 0; fi < nf; fi++) {
-		struct json_object *fo = json_object_array_get_idx(formulas, fi);
+	{
 		const char *text = json_object_is_type(fo, json_type_string)
 				       ? json_object_get_string(fo)
 				       : jstr(fo, "formula");
@@ -1414,8 +1656,8 @@ static int apply_formulas(struct ictx *x, const struct tq *t, struct json_object
 			o->rank = t->total_value ? o->agg : s;
 		}
 		if (t->nbd)
-			qsort_r(out->v + first_out, out->n - first_out, sizeof(*out->v), rank_cmp,
-				(void *)&t->nbd);
+			qsort_r(out->v + first_out, out->n - first_out, sizeof(*out->v),
+				t->compare ? formula_compare_cmp : formula_cmp, (void *)t);
 	}
 	return 0;
 }
@@ -1449,6 +1691,8 @@ int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		return rc;
 	if ((rc = parse_breakdown(x, t)))
 		return rc;
+	if (t->display && strcmp(t->display, "WorldMap") == 0)
+		t->bd_limit = MAX_GROUPS; /* the map shows every country */
 	struct json_object *cf = jget(q, "compareFilter");
 	t->compare = jbool(cf, "compare");
 	t->compare_to = jstr(cf, "compare_to");
@@ -1466,7 +1710,7 @@ int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			earliest = tab.cells[0].i;
 		t->compare = false; /* PostHog turns compare off for all time */
 	}
-	if ((rc = dr_parse(x, dr, t->iv, earliest, &t->cur)) ||
+	if ((rc = dr_parse(x, dr, t->iv, earliest, t->total_value, &t->cur)) ||
 	    (rc = dr_buckets(x, &t->cur, x->o->team.week_start_day)))
 		return rc;
 	if (t->compare && ((rc = dr_previous(x, &t->cur, t->compare_to, &t->prev)) ||
@@ -1495,9 +1739,13 @@ int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		formulas = one;
 	}
 	if (formulas) {
+		/* Per formula: its current results, then its previous ones. */
 		struct tlist fr = {0};
-		for (int p = 0; p <= (t->compare ? 1 : 0) && rc == 0; p++)
-			rc = apply_formulas(x, t, formulas, &res, p == 1, &fr);
+		size_t nf = json_object_array_length(formulas);
+		for (size_t fi = 0; fi < nf && rc == 0; fi++)
+			for (int p = 0; p <= (t->compare ? 1 : 0) && rc == 0; p++)
+				rc = apply_formula(x, t, json_object_array_get_idx(formulas, fi),
+						   &res, p == 1, &fr);
 		if (one)
 			json_object_put(one);
 		if (rc)

@@ -69,13 +69,13 @@ int sn_persons_import(struct sn_persons *p, int64_t team_id, const char *const *
 }
 
 int sn_persons_import_group(struct sn_persons *p, int64_t team_id, const char *group_type,
-			    const char *key, struct json_object *properties, int64_t created_at_us,
-			    int *index_out, struct sn_err *err)
+			    int want_index, const char *key, struct json_object *properties,
+			    int64_t created_at_us, int *index_out, struct sn_err *err)
 {
 	if (!group_type || !*group_type || strlen(group_type) > SN_GROUP_TYPE_MAX)
 		return sn_err_set(err, SN_ERR_INVALID, "group_type must be 1 to %d bytes",
 				  SN_GROUP_TYPE_MAX);
-	if (!key || !*key || strlen(key) > SN_GROUP_KEY_MAX)
+	if (key && strlen(key) > SN_GROUP_KEY_MAX)
 		return sn_err_set(err, SN_ERR_INVALID, "group_key must be 1 to %d bytes",
 				  SN_GROUP_KEY_MAX);
 	if (properties && !json_object_is_type(properties, json_type_object))
@@ -85,11 +85,25 @@ int sn_persons_import_group(struct sn_persons *p, int64_t team_id, const char *g
 	sn_pstore_lock(p);
 	if ((ret = sn_pstore_begin(p, err)) < 0)
 		goto out;
-	ret = sn_pstore_group_type_index(p, team_id, group_type, true, &idx, err);
+	ret = sn_pstore_group_type_index(p, team_id, group_type, want_index < 0, &idx, err);
+	if (ret == SN_ERR_NOT_FOUND && want_index >= 0) {
+		ret = sn_pstore_group_type_add(p, team_id, group_type, want_index, err);
+		idx = want_index;
+	} else if (ret == 0 && want_index >= 0 && idx != want_index) {
+		ret = sn_err_set(err, SN_ERR_EXISTS, "group type \"%.100s\" already has index %d",
+				 group_type, idx);
+	}
 	if (ret == SN_ERR_TOO_BIG)
 		ret = sn_err_set(err, ret, "the project already has %d group types",
 				 SN_GROUP_TYPES_MAX);
 	bool exists = false;
+	if (ret == 0 && (!key || !*key)) {
+		/* Only the type's mapping. */
+		ret = sn_pstore_commit(p, err);
+		if (ret < 0)
+			sn_pstore_rollback(p);
+		goto out;
+	}
 	if (ret == 0) {
 		ret = sn_pstore_group_get(p, team_id, idx, key, &g, err);
 		exists = ret == 0;

@@ -309,11 +309,14 @@ int sn_persons_import(struct sn_persons *p, int64_t team_id, const char *const *
 		      char uuid_out[37], struct sn_err *err);
 
 /* Creates or updates a group (type, key, properties set over the stored
- * ones) without an event, assigning the type's index as $groupidentify
- * would. *index_out (may be NULL) gets the index. */
+ * ones) without an event. The type gets want_index (0..4; SN_ERR_EXISTS
+ * when that index belongs to another type or the type has another one) or,
+ * with want_index -1, an index as $groupidentify would assign it. An empty
+ * or NULL key only records the type. *index_out (may be NULL) gets the
+ * index. */
 int sn_persons_import_group(struct sn_persons *p, int64_t team_id, const char *group_type,
-			    const char *key, struct json_object *properties, int64_t created_at_us,
-			    int *index_out, struct sn_err *err);
+			    int want_index, const char *key, struct json_object *properties,
+			    int64_t created_at_us, int *index_out, struct sn_err *err);
 
 /* Applies $set (an object) to one person, as an event's $set would (keys
  * written when absent or different; version + 1 when anything changed), in

@@ -81,6 +81,10 @@ int sn_pstore_personless_take(struct sn_persons *p, int64_t team_id, const char 
  * when the team already has SN_GROUP_TYPES_MAX types. */
 int sn_pstore_group_type_index(struct sn_persons *p, int64_t team_id, const char *group_type,
 			       bool create, int *index, struct sn_err *err);
+/* Adds group_type at exactly index (import of another install's mapping);
+ * SN_ERR_EXISTS when the index is taken. */
+int sn_pstore_group_type_add(struct sn_persons *p, int64_t team_id, const char *group_type,
+			     int index, struct sn_err *err);
 int sn_pstore_group_get(struct sn_persons *p, int64_t team_id, int index, const char *key,
 			struct sn_group *out, struct sn_err *err);
 /* Inserts g (version 0) or, when it exists, writes properties and version. */

@@ -660,6 +660,31 @@ void sn_group_release(struct sn_group *g)
 	g->properties = NULL;
 }
 
+int sn_pstore_group_type_add(struct sn_persons *p, int64_t team_id, const char *group_type,
+			     int index, struct sn_err *err)
+{
+	if (index < 0 || index >= SN_GROUP_TYPES_MAX)
+		return sn_err_set(err, SN_ERR_INVALID, "group type index must be 0 to %d",
+				  SN_GROUP_TYPES_MAX - 1);
+	sqlite3_stmt *s = p->st[ST_GT_USED];
+	sqlite3_bind_int64(s, 1, team_id);
+	int rc, ret = 0;
+	bool taken = false;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		taken = taken || sqlite3_column_int(s, 0) == index;
+	ret = rc == SQLITE_DONE ? 0 : db_fail(p, rc, err, "listing group types");
+	done(s);
+	if (ret < 0)
+		return ret;
+	if (taken)
+		return sn_err_set(err, SN_ERR_EXISTS, "group type index %d is taken", index);
+	s = p->st[ST_GT_INSERT];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, group_type);
+	sqlite3_bind_int(s, 3, index);
+	return run(p, s, err, "adding a group type");
+}
+
 int sn_pstore_group_type_index(struct sn_persons *p, int64_t team_id, const char *group_type,
 			       bool create, int *index, struct sn_err *err)
 {

@@ -26,6 +26,10 @@ const ONLY = process.env.SNOUT_INSIGHT_ONLY ? new RegExp(process.env.SNOUT_INSIG
 
 // name → why it does not pass yet (a snout gap or a deliberate difference).
 const KNOWN = new Map([
+  ['formula_breakdown_no_data_one_side', 'snout\'s ingestion copies $browser onto the person as PostHog\'s plugin server does; the test writes events straight into ClickHouse, so its persons have no $browser'],
+  ['legacy_math_hogql_week', 'needs property definitions (avg over a property typed Numeric); snout has none yet, and avg of a String is an error as in ClickHouse'],
+  ['math_hogql_sum_prop', 'needs property definitions (sum over a property typed Numeric); snout has none yet'],
+  ['legacy_person_breakdown_virtual_channel_type', 'virtual person properties ($virt_initial_channel_type) are not computed yet'],
 ]);
 
 const fixtures = [];
@@ -62,8 +66,8 @@ before(async () => {
       .filter((g) => g && typeof g.group_type === 'string')
       .sort((a, b) => (a.group_type_index ?? 0) - (b.group_type_index ?? 0));
     for (const g of types) {
-      lines.push(JSON.stringify({ group_type: g.group_type, group_key: g.group_key ?? `__type_${g.group_type}`,
-        properties: g.properties || {}, created_at: g.created_at || null }));
+      lines.push(JSON.stringify({ group_type: g.group_type, group_type_index: g.group_type_index ?? null,
+        group_key: g.group_key ?? null, properties: g.properties || {}, created_at: g.created_at || null }));
     }
     for (const p of fx.persons || []) {
       lines.push(JSON.stringify({ distinct_ids: p.distinct_ids, properties: p.properties || {}, created_at: p.created_at || null }));
@@ -181,6 +185,11 @@ test('insight fixtures', async (t) => {
           why = `HTTP ${r.status}: ${r.text.slice(0, 500)}`;
         } else {
           why = check(fx, r.json.results || []);
+          if (why && process.env.SNOUT_INSIGHT_VERBOSE) {
+            why += `\n    got: ${JSON.stringify((r.json.results || []).map((x) => ({ label: x.label, data: x.data, count: x.count,
+              agg: x.aggregated_value, bv: x.breakdown_value, cl: x.compare_label, days: x.days && x.days.slice(0, 2) })))}` +
+              `\n    hogql: ${r.json.hogql}`;
+          }
         }
       }
       if (skipped) { outcome.skipped.push(`${fx.name}: ${why}`); return; }
