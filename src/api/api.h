@@ -106,7 +106,8 @@ struct sn_api_exec_backend {
 struct sn_insight_table;
 struct sn_hogql_error;
 int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
-			      struct sn_insight_table *out, struct sn_hogql_error *err);
+			      int64_t max_rows, struct sn_insight_table *out,
+			      struct sn_hogql_error *err);
 /* Test mode: requests may pin "now" (for relative insight date ranges). */
 void sn_query_api_set_test_mode(struct sn_query_api *a, bool on);
 

@@ -60,14 +60,16 @@ struct job {
 };
 
 int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
-			      struct sn_insight_table *out, struct sn_hogql_error *err)
+			      int64_t max_rows, struct sn_insight_table *out,
+			      struct sn_hogql_error *err)
 {
 	const struct sn_api_exec_backend *be = ctx;
 	struct sn_exec_opts xo = {.store_dir = be->store_dir,
 				  .team_id = be->team_id,
 				  .persons = be->persons,
 				  .timezone = be->timezone,
-				  .now_us = be->now_us};
+				  .now_us = be->now_us,
+				  .max_limit = max_rows};
 	struct sn_exec_result res;
 	int rc = sn_exec_query(&xo, hogql, len, &res, err);
 	if (rc)
@@ -302,7 +304,8 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 	} else if (!kind || (strcmp(kind, "HogQLQuery") != 0 && !insight)) {
 		char msg[200];
 		snprintf(msg, sizeof(msg),
-			 "query kind '%s' is not supported yet (HogQLQuery and TrendsQuery are)",
+			 "query kind '%s' is not supported yet (HogQLQuery, TrendsQuery and "
+			 "FunnelsQuery are)",
 			 kind ? kind : "(missing)");
 		sn_http_reply_error(req, 400, "validation_error", "unsupported_kind", msg,
 				    "query.kind");

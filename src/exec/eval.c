@@ -1089,7 +1089,7 @@ static int eval_call(struct xctx *c, const node_t *n, struct vec *out)
 	if (n->list.n == 1 &&
 	    (n->list.items[0]->kind == SN_HQ_SELECT || n->list.items[0]->kind == SN_HQ_SELECT_SET))
 		return xunsupported(c, n, "subqueries");
-	if (strcmp(f, "if") == 0 || strcmp(f, "multiIf") == 0)
+	if (strcasecmp(f, "if") == 0 || strcasecmp(f, "multiIf") == 0)
 		return eval_multiif(c, n, out);
 	if (strcasecmp(f, "coalesce") == 0 || strcasecmp(f, "ifNull") == 0)
 		return eval_coalesce(c, n, out);

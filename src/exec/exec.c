@@ -1272,7 +1272,7 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		goto out;
 	}
 	uint64_t t1 = sn_mono_ns();
-	struct sn_hogql_resolve_opts ro = {.team_id = opts->team_id};
+	struct sn_hogql_resolve_opts ro = {.team_id = opts->team_id, .max_limit = opts->max_limit};
 	rc = sn_hogql_resolve(&res->arena, ast, src, len, &ro, err);
 	res->stats.resolve_s = since(t1);
 	if (rc)

@@ -125,6 +125,8 @@ struct sn_exec_opts {
 	int64_t team_id;	/* the only team the query can see */
 	int64_t now_us;		/* now(); 0 = the clock at query start */
 	const char *timezone;	/* IANA zone of DateTime values (the team's); NULL = UTC */
+	int64_t max_limit;	/* largest LIMIT honoured; 0 = SN_HOGQL_MAX_LIMIT (insights'
+				 * internal statements ask for more) */
 	int64_t time_limit_us;	/* 0 = SN_EXEC_DEFAULT_TIME_LIMIT_US */
 	size_t mem_limit_bytes; /* 0 = SN_EXEC_DEFAULT_MEM_LIMIT */
 	uint32_t run_granules;	/* granules read per batch; 0 = 8 */

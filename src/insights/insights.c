@@ -57,7 +57,8 @@ int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table
 		sn_buf_append(x->hogql_log, q, len);
 	}
 	memset(out, 0, sizeof(*out));
-	int rc = x->o->backend.query(x->o->backend.ctx, x->a, q, len, out, &x->err->hogql);
+	int rc =
+	    x->o->backend.query(x->o->backend.ctx, x->a, q, len, x->max_rows, out, &x->err->hogql);
 	if (rc == SN_ERR_INVALID) {
 		/* The generated query is ours: a failure is a limitation (an
 		 * unsupported function, a bad hogql expression from the user). */
@@ -69,7 +70,7 @@ int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table
 
 bool sn_insight_kind_supported(const char *kind)
 {
-	return kind && strcmp(kind, "TrendsQuery") == 0;
+	return kind && (strcmp(kind, "TrendsQuery") == 0 || strcmp(kind, "FunnelsQuery") == 0);
 }
 
 int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struct sn_buf *out,
@@ -98,6 +99,8 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 		rc = ifail(&x, "validation_error", "The query needs a string 'kind'");
 	else if (strcmp(kind, "TrendsQuery") == 0)
 		rc = trends_run(&x, q, out);
+	else if (strcmp(kind, "FunnelsQuery") == 0)
+		rc = funnels_run(&x, q, out);
 	else
 		rc = ifail(&x, "not_supported", "Query kind '%s' is not supported yet", kind);
 	if (rc == 0) {

@@ -34,6 +34,7 @@ struct ictx {
 	int64_t now_utc;	  /* µs */
 	int64_t now_loc;	  /* local µs */
 	struct sn_buf *hogql_log; /* every query run, for the response's "hogql" */
+	int64_t max_rows;	  /* LIMIT the next statement may use (0 = HogQL's maximum) */
 };
 
 /* Sets err (type, sentence) and returns SN_ERR_INVALID. */
@@ -106,5 +107,6 @@ struct json_object *jget(struct json_object *o, const char *key); /* non-null me
 /* ---- kinds ---- */
 
 int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+int funnels_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 
 #endif

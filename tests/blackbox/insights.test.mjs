@@ -21,15 +21,42 @@ import { join } from 'node:path';
 import { startServer, cleanup, post, sleep, API_KEY, BIN, tempDir } from './lib.mjs';
 
 const ROOT = new URL('../insights/', import.meta.url).pathname;
-const KINDS = ['trends'];
+const KINDS = ['trends', 'funnels'];
 const ONLY = process.env.SNOUT_INSIGHT_ONLY ? new RegExp(process.env.SNOUT_INSIGHT_ONLY) : null;
 
-// name → why it does not pass yet (a snout gap or a deliberate difference).
+// kind/name → why it does not pass yet (a snout gap or a deliberate difference).
 const KNOWN = new Map([
-  ['formula_breakdown_no_data_one_side', 'snout\'s ingestion copies $browser onto the person as PostHog\'s plugin server does; the test writes events straight into ClickHouse, so its persons have no $browser'],
-  ['legacy_math_hogql_week', 'needs property definitions (avg over a property typed Numeric); snout has none yet, and avg of a String is an error as in ClickHouse'],
-  ['math_hogql_sum_prop', 'needs property definitions (sum over a property typed Numeric); snout has none yet'],
-  ['legacy_person_breakdown_virtual_channel_type', 'virtual person properties ($virt_initial_channel_type) are not computed yet'],
+  ['trends/formula_breakdown_no_data_one_side', 'snout\'s ingestion copies $browser onto the person as PostHog\'s plugin server does; the test writes events straight into ClickHouse, so its persons have no $browser'],
+  ['trends/legacy_math_hogql_week', 'needs property definitions (avg over a property typed Numeric); snout has none yet, and avg of a String is an error as in ClickHouse'],
+  ['trends/math_hogql_sum_prop', 'needs property definitions (sum over a property typed Numeric); snout has none yet'],
+  ['funnels/breakdown_all_events_attribution_ordered', 'order of breakdown values with equal last-step counts differs (PostHog SQL tie order)'],
+  ['funnels/breakdown_all_events_attribution_strict', 'order of breakdown values with equal last-step counts differs (PostHog SQL tie order)'],
+  ['funnels/breakdown_first_time_for_user_all_events_ordered', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/breakdown_first_time_for_user_all_events_strict', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/breakdown_first_time_for_user_all_events_unordered', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/breakdown_step_attribution_0_unordered', 'step attribution in unordered funnels: every entry step supplies values (not implemented)'],
+  ['funnels/exclusion_full_window_unordered', 'exclusions in unordered funnels follow other rules in PostHog (not implemented yet)'],
+  ['funnels/exclusion_multiple_unordered', 'exclusions in unordered funnels follow other rules in PostHog (not implemented yet)'],
+  ['funnels/first_time_for_user_both_steps', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/first_time_for_user_multiple_distinct_ids', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/first_time_for_user_multiple_distinct_ids_long_range', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/first_time_for_user_step0', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/first_time_for_user_step1', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/first_time_for_user_then_filtered_out', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/first_time_for_user_with_filters', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/first_time_for_user_with_filters_wider_range', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/first_time_for_user_with_step_filter', 'funnel step math first_time_for_user is not implemented yet'],
+  ['funnels/optional_step_dropoff', 'optional funnel steps are not implemented yet'],
+  ['funnels/optional_step_same_event', 'optional funnel steps are not implemented yet'],
+  ['funnels/optional_step_skipped', 'optional funnel steps are not implemented yet'],
+  ['funnels/optional_steps', 'optional funnel steps are not implemented yet'],
+  ['funnels/trends_breakdown_hogql_empty_all_events', 'order of funnel-trends breakdown values with equal entrance counts differs'],
+  ['funnels/trends_breakdown_hogql_empty_first_touch', 'order of funnel-trends breakdown values with equal entrance counts differs'],
+  ['funnels/trends_breakdown_hogql_empty_last_touch', 'order of funnel-trends breakdown values with equal entrance counts differs'],
+  ['funnels/trends_breakdown_hogql_empty_step', 'order of funnel-trends breakdown values with equal entrance counts differs'],
+  ['funnels/trends_unordered_exclusion_to_step_1', 'exclusions in unordered funnels follow other rules in PostHog (not implemented yet)'],
+  ['funnels/unordered_exclusion_hour_window', 'exclusions in unordered funnels follow other rules in PostHog (not implemented yet)'],
+  ['trends/legacy_person_breakdown_virtual_channel_type', 'virtual person properties ($virt_initial_channel_type) are not computed yet'],
 ]);
 
 const fixtures = [];
@@ -149,6 +176,7 @@ function mismatch(exp, got, path, tol) {
 function check(fx, results) {
   const exp = fx.expect;
   const tol = fx.tolerance;
+  if (fx.expect_shape === 'object') return mismatch(exp[0], results, 'results', tol);
   if (fx.expect_order === 'any') {
     if (!fx.expect_partial && exp.length !== results.length) return `expected ${exp.length} results, got ${results.length}`;
     const used = new Set();
@@ -184,7 +212,7 @@ test('insight fixtures', async (t) => {
         } else if (r.status !== 200) {
           why = `HTTP ${r.status}: ${r.text.slice(0, 500)}`;
         } else {
-          why = check(fx, r.json.results || []);
+          why = check(fx, r.json.results ?? []);
           if (why && process.env.SNOUT_INSIGHT_VERBOSE) {
             why += `\n    got: ${JSON.stringify((r.json.results || []).map((x) => ({ label: x.label, data: x.data, count: x.count,
               agg: x.aggregated_value, bv: x.breakdown_value, cl: x.compare_label, days: x.days && x.days.slice(0, 2) })))}` +
@@ -193,8 +221,9 @@ test('insight fixtures', async (t) => {
         }
       }
       if (skipped) { outcome.skipped.push(`${fx.name}: ${why}`); return; }
-      const known = KNOWN.get(fx.name);
-      if (!why && known) { outcome.fixed.push(fx.name); assert.fail(`${fx.name} passes now: remove it from KNOWN (${known})`); }
+      const key = fx.file.replace(/\.json$/, '');
+      const known = KNOWN.get(key);
+      if (!why && known) { outcome.fixed.push(key); assert.fail(`${key} passes now: remove it from KNOWN (${known})`); }
       if (!why) { outcome.pass.push(fx.name); return; }
       if (known) { outcome.known.push(`${fx.name}: ${known}`); return; }
       outcome.fail.push(`${fx.name}: ${why}`);
