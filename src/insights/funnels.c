@@ -56,6 +56,15 @@ struct fstep {
 	const char *event; /* NULL = any event */
 	const char *custom_name;
 	struct json_object *props;
+	int first_time; /* 1 first_time_for_user, 2 ..._with_filters */
+	bool optional;	/* optionalInFunnel: may be skipped */
+};
+
+/* Each actor's first event of a first-time step (actor → µs). */
+struct ftmap {
+	char **keys;
+	int64_t *ts;
+	size_t cap; /* power of two, or 0 */
 };
 
 struct fexcl {
@@ -74,8 +83,9 @@ struct fq {
 	enum attribution attr;
 	int attr_step;
 	const char *viz;
-	int from_step, to_step; /* time_to_convert and trends viz (0-based) */
-	int bin_count;		/* time_to_convert; 0 = automatic */
+	int from_step, to_step;	       /* time_to_convert and trends viz (0-based) */
+	int bin_count;		       /* time_to_convert; 0 = automatic */
+	struct ftmap first[MAX_STEPS]; /* first-time steps */
 	int nbd;
 	char *bd_expr[FUNNEL_BD_MAX];
 	bool bd_list; /* breakdown_value is a list (event/person breakdowns) */
@@ -94,7 +104,9 @@ struct fev {
 
 /* A path: how far it got and its step times. */
 struct fpath {
-	int reached; /* steps reached, 0 = none */
+	int reached;   /* steps reached, 0 = none */
+	uint32_t done; /* bit k: step k is on the path (optional steps may be skipped) */
+	int last;      /* the last done step */
 	int64_t t[MAX_STEPS];
 	int idx[MAX_STEPS]; /* event index of each step */
 	bool excluded;
@@ -125,13 +137,14 @@ static int parse_step(struct ictx *x, struct json_object *n, const char *where, 
 	if (strcmp(kind, "ActionsNode") == 0)
 		return ifail(x, "not_supported", "%s: ActionsNode steps are not supported yet",
 			     where);
+	/* Step maths other than the first-time ones do not change a funnel
+	 * (PostHog ignores them). */
 	const char *math = jstr(n, "math");
-	if (math && strcmp(math, "total") != 0)
-		return ifail(x, "not_supported", "%s: funnel step math '%s' is not supported yet",
-			     where, math);
-	if (jbool(n, "optionalInFunnel"))
-		return ifail(x, "not_supported", "%s: optional funnel steps are not supported yet",
-			     where);
+	if (math && strcmp(math, "first_time_for_user") == 0)
+		s->first_time = 1;
+	else if (math && strcmp(math, "first_time_for_user_with_filters") == 0)
+		s->first_time = 2;
+	s->optional = jbool(n, "optionalInFunnel");
 	struct json_object *ev = jget(n, "event");
 	if (ev && !json_object_is_type(ev, json_type_string))
 		return ifail(x, "validation_error", "%s.event must be a string or null", where);
@@ -398,16 +411,23 @@ static int step_cond(struct ictx *x, struct sn_buf *b, const struct fstep *s)
 	return rc ? rc : sn_buf_appendc(b, ')');
 }
 
+/* What one funnel entry is: a person, a group or a HogQL expression. */
+static const char *actor_expr(const struct fq *f)
+{
+	static const char *const groups[] = {"$group_0", "$group_1", "$group_2", "$group_3",
+					     "$group_4"};
+	if (f->agg_hogql && *f->agg_hogql)
+		return f->agg_hogql;
+	if (f->agg_gti >= 0)
+		return groups[f->agg_gti];
+	return "person_id";
+}
+
 static int statement(struct ictx *x, const struct fq *f, struct sn_buf *q)
 {
-	const char *actor = "person_id";
+	const char *actor = actor_expr(f);
 	char gbuf[16];
-	if (f->agg_hogql && *f->agg_hogql)
-		actor = f->agg_hogql;
-	else if (f->agg_gti >= 0) {
-		snprintf(gbuf, sizeof(gbuf), "$group_%d", f->agg_gti);
-		actor = gbuf;
-	}
+	snprintf(gbuf, sizeof(gbuf), "$group_%d", f->agg_gti < 0 ? 0 : f->agg_gti);
 	int rc = sn_buf_appendf(q, "SELECT toString(%s) AS actor, timestamp, ", actor);
 	for (int k = 0; k < f->nsteps && rc == 0; k++) {
 		rc = sn_buf_appends(q, k ? " + if(" : "if(");
@@ -480,6 +500,64 @@ static bool path_excluded(const struct fq *f, const struct fev *ev, size_t n, co
 	return false;
 }
 
+/* The rest of an ordered or strict path from step k (the previous done
+ * step's event is ev[cur]); the furthest completion goes to *best (ties:
+ * the first found, which takes optional steps when it can). */
+static void extend(const struct fq *f, const struct fev *ev, size_t n, const char *bv,
+		   const struct fpath *p, int k, size_t cur, struct fpath *best)
+{
+	if (k == f->nsteps) {
+		if (p->reached > best->reached)
+			*best = *p;
+		return;
+	}
+	/* The step's event: the earliest matching one not yet used, no earlier
+	 * than the previous done step (equal timestamps advance; one event
+	 * cannot fill two steps); strict: the very next event. */
+	int64_t prev = p->t[p->last];
+	size_t found = n, from = cur;
+	while (from > 0 && ev[from - 1].ts >= prev)
+		from--;
+	if (f->order == ORD_STRICT)
+		from = cur + 1;
+	for (size_t i = from; i < n; i++) {
+		if (ev[i].ts > p->t[0] + f->window_us)
+			break;
+		bool used = false;
+		for (int u = 0; u < k && !used; u++)
+			used = ((p->done >> u) & 1) && p->idx[u] == (int)i;
+		if (used)
+			continue;
+		bool ok = has(ev[i].mask, k) && ev[i].ts >= prev;
+		if (ok && bv && f->attr == ATTR_ALL && strcmp(ev[i].bv, bv) != 0)
+			ok = false;
+		if (ok && bv && f->attr == ATTR_STEP && k == f->attr_step &&
+		    strcmp(ev[i].bv, bv) != 0)
+			ok = false;
+		if (f->order == ORD_STRICT && !ok)
+			break;
+		if (ok) {
+			found = i;
+			break;
+		}
+	}
+	if (found < n) {
+		struct fpath q = *p;
+		q.t[k] = ev[found].ts;
+		q.idx[k] = (int)found;
+		q.reached = k + 1;
+		q.done |= 1u << k;
+		q.last = k;
+		extend(f, ev, n, bv, &q, k + 1, found > cur || f->order == ORD_STRICT ? found : cur,
+		       best);
+	}
+	if (f->steps[k].optional) {
+		extend(f, ev, n, bv, p, k + 1, cur, best); /* skip it */
+	} else if (found == n && p->reached > best->reached) {
+		*best = *p;
+	}
+}
+
 /* ev[0..n) sorted by time; only events whose value is bv (all_events) or,
  * for step attribution, whose step-N event has value bv, may take part
  * (bv NULL: any). The best path into *best. */
@@ -523,6 +601,7 @@ static void walk(const struct fq *f, const struct fev *ev, size_t n, const char 
 					p.t[b2 - 1] = tmp;
 				}
 			p.reached = nd;
+			p.done = nd ? (1u << nd) - 1 : 0;
 			if (bv && f->attr == ATTR_STEP && !done[f->attr_step])
 				p.reached = 0;
 		} else {
@@ -536,47 +615,11 @@ static void walk(const struct fq *f, const struct fev *ev, size_t n, const char 
 			p.t[0] = ev[s].ts;
 			p.idx[0] = (int)s;
 			p.reached = 1;
-			size_t cur = s;
-			for (int k = 1; k < f->nsteps; k++) {
-				/* The next step: the earliest matching event not yet used,
-				 * no earlier than the previous step (equal timestamps
-				 * advance; one event cannot fill two steps). */
-				size_t found = n, from = cur;
-				while (from > 0 && ev[from - 1].ts >= p.t[k - 1])
-					from--;
-				if (f->order == ORD_STRICT)
-					from = cur + 1;
-				for (size_t i = from; i < n; i++) {
-					if (ev[i].ts > p.t[0] + f->window_us)
-						break;
-					bool used = false;
-					for (int u = 0; u < k && !used; u++)
-						used = p.idx[u] == (int)i;
-					if (used)
-						continue;
-					bool ok = has(ev[i].mask, k) && ev[i].ts >= p.t[k - 1];
-					if (ok && bv && f->attr == ATTR_ALL &&
-					    strcmp(ev[i].bv, bv) != 0)
-						ok = false;
-					if (ok && bv && f->attr == ATTR_STEP && k == f->attr_step &&
-					    strcmp(ev[i].bv, bv) != 0)
-						ok = false;
-					if (f->order == ORD_STRICT && !ok)
-						break; /* the very next event must be the step */
-					if (ok) {
-						found = i;
-						break;
-					}
-				}
-				if (found == n)
-					break;
-				p.t[k] = ev[found].ts;
-				p.idx[k] = (int)found;
-				p.reached = k + 1;
-				cur = found > cur ? found : cur;
-				if (f->order == ORD_STRICT)
-					cur = found;
-			}
+			p.done = 1;
+			p.last = 0;
+			struct fpath b2 = p;
+			extend(f, ev, n, bv, &p, 1, s, &b2);
+			p = b2;
 			if (bv && f->attr == ATTR_STEP && p.reached <= f->attr_step)
 				p.reached = 0;
 		}
@@ -627,9 +670,14 @@ static int add_path(struct ictx *x, struct fgroups *g, const char *bv, const str
 	int rc = group_of(x, g, bv, &gr);
 	if (rc)
 		return rc;
+	int prev = -1;
 	for (int k = 0; k < p->reached; k++) {
+		if (!((p->done >> k) & 1))
+			continue; /* a skipped optional step */
 		gr->count[k]++;
-		if (k == 0)
+		int before = prev;
+		prev = k;
+		if (k == 0 || before < 0)
 			continue;
 		if (gr->nconv[k] == gr->cconv[k]) {
 			size_t cap = gr->cconv[k] ? 2 * gr->cconv[k] : 16;
@@ -641,7 +689,7 @@ static int add_path(struct ictx *x, struct fgroups *g, const char *bv, const str
 			gr->conv[k] = nv;
 			gr->cconv[k] = cap;
 		}
-		gr->conv[k][gr->nconv[k]++] = (double)(p->t[k] - p->t[k - 1]) / 1e6;
+		gr->conv[k][gr->nconv[k]++] = (double)(p->t[k] - p->t[before]) / 1e6;
 	}
 	return 0;
 }
@@ -713,6 +761,7 @@ static int emit(struct ictx *x, const struct fq *f, struct fgroups *g, const cha
 			return 0;
 		struct fpath q = p;
 		q.reached = 2;
+		q.done = 3;
 		q.t[0] = p.t[f->from_step];
 		q.t[1] = p.t[f->to_step];
 		return add_path(x, g, "", &q); /* breakdowns do not apply */
@@ -968,6 +1017,67 @@ static int trends_json(struct ictx *x, const struct fq *f, struct fgroups *g, st
 	return rc ? rc : sn_buf_appendc(out, ']');
 }
 
+/* ---- first-time steps -------------------------------------------------------------- */
+
+static size_t ft_slot(const struct ftmap *m, const char *key, size_t len)
+{
+	size_t h = sn_hash64(key, len) & (m->cap - 1);
+	while (m->keys[h] && (strlen(m->keys[h]) != len || memcmp(m->keys[h], key, len) != 0))
+		h = (h + 1) & (m->cap - 1);
+	return h;
+}
+
+/* first_time_for_user: the actor's first-ever event of the step's name
+ * (with_filters: of the name and the step's filters), up to the range's
+ * end — only that event can fill the step. */
+static int load_first_times(struct ictx *x, struct fq *f, int k, const char *actor)
+{
+	const struct fstep *s = &f->steps[k];
+	struct sn_buf q;
+	sn_buf_init(&q, 1 << 22);
+	int rc = sn_buf_appendf(
+	    &q, "SELECT toString(%s) AS actor, min(timestamp) FROM events WHERE ", actor);
+	if (rc == 0 && s->first_time == 2) {
+		rc = step_cond(x, &q, s);
+	} else if (rc == 0) {
+		struct fstep plain = *s;
+		plain.props = NULL;
+		rc = step_cond(x, &q, &plain);
+	}
+	char buf[40];
+	fmt_loc_dt(buf, sizeof(buf), f->r.to);
+	rc = rc ? rc
+		: sn_buf_appendf(&q, " AND timestamp <= toDateTime('%s') GROUP BY actor LIMIT %d",
+				 buf, FUNNEL_ROWS_MAX);
+	struct sn_insight_table tab;
+	x->max_rows = FUNNEL_ROWS_MAX;
+	if (rc == 0)
+		rc = run_hogql(x, q.data, q.len, &tab);
+	x->max_rows = 0;
+	sn_buf_release(&q);
+	if (rc)
+		return rc;
+	struct ftmap *m = &f->first[k];
+	m->cap = 16;
+	while (m->cap < 2 * tab.nrows + 16)
+		m->cap *= 2;
+	m->keys = sn_arena_alloc(x->a, m->cap * sizeof(*m->keys));
+	m->ts = sn_arena_alloc(x->a, m->cap * sizeof(*m->ts));
+	if (!m->keys || !m->ts)
+		return SN_ERR_NOMEM;
+	memset(m->keys, 0, m->cap * sizeof(*m->keys));
+	for (size_t i = 0; i < tab.nrows; i++) {
+		const struct sn_insight_value *row = &tab.cells[i * tab.ncols];
+		if (row[0].type != SN_IV_STRING || row[1].type != SN_IV_DATETIME)
+			continue;
+		size_t h = ft_slot(m, row[0].s, row[0].slen);
+		if (!(m->keys[h] = sn_arena_strndup(x->a, row[0].s, row[0].slen)))
+			return SN_ERR_NOMEM;
+		m->ts[h] = row[1].i;
+	}
+	return 0;
+}
+
 /* ---- run ------------------------------------------------------------------------------ */
 
 /* All rows into per-actor walks; values outside keep (when set) become Other. */
@@ -990,6 +1100,15 @@ static int compute(struct ictx *x, const struct fq *f, const struct sn_insight_t
 			struct fev *e = &ev[i];
 			e->ts = row[1].type == SN_IV_DATETIME ? row[1].i : row[1].i * US_DAY;
 			e->mask = (uint64_t)row[2].i;
+			for (int k = 0; k < f->nsteps; k++) {
+				/* a first-time step: only the actor's first such event */
+				const struct ftmap *m = &f->first[k];
+				if (!m->cap || !has(e->mask, k))
+					continue;
+				size_t h = ft_slot(m, row[0].s ? row[0].s : "", row[0].slen);
+				if (!m->keys[h] || m->ts[h] != e->ts)
+					e->mask &= ~(1ULL << k);
+			}
 			e->bv = "";
 			if (f->nbd) {
 				struct sn_buf b;
@@ -1066,6 +1185,9 @@ int funnels_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	if ((rc = dr_parse(x, dr, iv, earliest, false, &f->r)) ||
 	    (rc = dr_buckets(x, &f->r, x->o->team.week_start_day)))
 		return rc;
+	for (int k = 0; k < f->nsteps; k++)
+		if (f->steps[k].first_time && (rc = load_first_times(x, f, k, actor_expr(f))))
+			return rc;
 	struct sn_buf sql;
 	sn_buf_init(&sql, 1 << 24);
 	rc = statement(x, f, &sql);
