@@ -626,6 +626,8 @@ static void walk(const struct fq *f, const struct fev *ev, size_t n, const char 
 		if (p.reached == 0)
 			continue;
 		p.excluded = f->nexcl && path_excluded(f, ev, n, &p);
+		if (p.excluded && f->order == ORD_UNORDERED)
+			continue; /* unordered: another entry may still count cleanly */
 		/* The furthest path wins (ties: the earliest, but a clean path
 		 * beats an excluded one of the same reach). */
 		if (p.reached > best->reached ||

@@ -32,14 +32,10 @@ const KNOWN = new Map([
   ['funnels/breakdown_all_events_attribution_ordered', 'order of breakdown values with equal last-step counts differs (PostHog SQL tie order)'],
   ['funnels/breakdown_all_events_attribution_strict', 'order of breakdown values with equal last-step counts differs (PostHog SQL tie order)'],
   ['funnels/breakdown_step_attribution_0_unordered', 'step attribution in unordered funnels: every entry step supplies values (not implemented)'],
-  ['funnels/exclusion_full_window_unordered', 'exclusions in unordered funnels follow other rules in PostHog (not implemented yet)'],
-  ['funnels/exclusion_multiple_unordered', 'exclusions in unordered funnels follow other rules in PostHog (not implemented yet)'],
   ['funnels/trends_breakdown_hogql_empty_all_events', 'order of funnel-trends breakdown values with equal entrance counts differs'],
   ['funnels/trends_breakdown_hogql_empty_first_touch', 'order of funnel-trends breakdown values with equal entrance counts differs'],
   ['funnels/trends_breakdown_hogql_empty_last_touch', 'order of funnel-trends breakdown values with equal entrance counts differs'],
   ['funnels/trends_breakdown_hogql_empty_step', 'order of funnel-trends breakdown values with equal entrance counts differs'],
-  ['funnels/trends_unordered_exclusion_to_step_1', 'exclusions in unordered funnels follow other rules in PostHog (not implemented yet)'],
-  ['funnels/unordered_exclusion_hour_window', 'exclusions in unordered funnels follow other rules in PostHog (not implemented yet)'],
   ['trends/legacy_person_breakdown_virtual_channel_type', 'virtual person properties ($virt_initial_channel_type) are not computed yet'],
 ]);
 
