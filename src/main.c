@@ -897,13 +897,10 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 	struct sn_meta *m = NULL;
 	struct sn_team team = {0};
 	snprintf(team.timezone, sizeof(team.timezone), "UTC");
-	if (sn_open_meta(cfg, &m, NULL, &e) == 0) {
-		if (sn_meta_team_get(m, team_id, &team, &e)) {
-			sn_meta_close(m);
-			json_object_put(q);
-			return die("query", e.msg);
-		}
+	if (sn_open_meta(cfg, &m, NULL, &e) == 0 && sn_meta_team_get(m, team_id, &team, &e)) {
 		sn_meta_close(m);
+		json_object_put(q);
+		return die("query", e.msg);
 	}
 	if (team.test_account_filters[0])
 		sn_json_parse(team.test_account_filters, strlen(team.test_account_filters), &taf,
@@ -919,6 +916,11 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 					     .test_account_filters = taf},
 				    .now_us = now_us,
 				    .backend = {.ctx = &be, .query = sn_api_exec_backend_query}};
+	struct sn_api_action_ctx actx = {.meta = m, .team_id = team_id};
+	if (m) {
+		o.action = sn_api_action_lookup;
+		o.action_ctx = &actx;
+	}
 	struct sn_buf out;
 	sn_buf_init(&out, (size_t)256 << 20);
 	struct sn_insight_error ierr;
@@ -931,6 +933,7 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 	sn_buf_release(&out);
 	json_object_put(taf);
 	json_object_put(q);
+	sn_meta_close(m);
 	return rc == 0 ? 0 : 1;
 }
 

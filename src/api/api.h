@@ -108,6 +108,15 @@ struct sn_hogql_error;
 int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
 			      int64_t max_rows, struct sn_insight_table *out,
 			      struct sn_hogql_error *err);
+/* The insights' action lookup (sn_insight_opts.action) over meta: a live
+ * action of the team by id. ctx is a struct sn_api_action_ctx. */
+struct sn_api_action_ctx {
+	struct sn_meta *meta;
+	int64_t team_id;
+};
+struct json_object;
+int sn_api_action_lookup(void *ctx, int64_t id, struct sn_arena *a, char **name,
+			 struct json_object **steps);
 /* Test mode: requests may pin "now" (for relative insight date ranges). */
 void sn_query_api_set_test_mode(struct sn_query_api *a, bool on);
 

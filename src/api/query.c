@@ -117,6 +117,21 @@ int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, 
 	return rc;
 }
 
+int sn_api_action_lookup(void *ctx, int64_t id, struct sn_arena *a, char **name,
+			 struct json_object **steps)
+{
+	const struct sn_api_action_ctx *c = ctx;
+	struct sn_action act;
+	struct sn_err err = {0};
+	int rc = sn_meta_action_find(c->meta, c->team_id, id, NULL, &act, &err);
+	if (rc)
+		return rc;
+	*name = sn_arena_strdup(a, act.name ? act.name : "");
+	*steps = json_object_get(act.steps);
+	sn_action_release(&act);
+	return *name ? 0 : SN_ERR_NOMEM;
+}
+
 static void run_insight(struct job *j)
 {
 	struct sn_err jerr = {0};
@@ -129,6 +144,7 @@ static void run_insight(struct job *j)
 	if (j->team.test_account_filters[0])
 		sn_json_parse(j->team.test_account_filters, strlen(j->team.test_account_filters),
 			      &taf, &jerr);
+	struct sn_api_action_ctx actx = {.meta = j->api->meta, .team_id = j->team_id};
 	struct sn_api_exec_backend be = {.store_dir = j->api->store_dir,
 					 .team_id = j->team_id,
 					 .persons = j->api->persons,
@@ -141,6 +157,8 @@ static void run_insight(struct job *j)
 		     .test_account_filters = taf},
 	    .now_us = j->now_us,
 	    .backend = {.ctx = &be, .query = sn_api_exec_backend_query},
+	    .action = sn_api_action_lookup,
+	    .action_ctx = &actx,
 	};
 	struct sn_buf b;
 	sn_buf_init(&b, 64u << 20);

@@ -57,7 +57,10 @@ struct fstep {
 	const char *custom_name;
 	struct json_object *props;
 	int first_time; /* 1 first_time_for_user, 2 ..._with_filters */
-	bool optional;	/* optionalInFunnel: may be skipped */
+	char *action;	/* ActionsNode: the action as a HogQL condition */
+	const char *action_name;
+	int64_t action_id;
+	bool optional; /* optionalInFunnel: may be skipped */
 };
 
 /* Each actor's first event of a first-time step (actor → µs). */
@@ -134,9 +137,19 @@ static int parse_step(struct ictx *x, struct json_object *n, const char *where, 
 	if (!kind || (strcmp(kind, "EventsNode") != 0 && strcmp(kind, "ActionsNode") != 0))
 		return ifail(x, "validation_error", "%s.kind must be EventsNode or ActionsNode",
 			     where);
-	if (strcmp(kind, "ActionsNode") == 0)
-		return ifail(x, "not_supported", "%s: ActionsNode steps are not supported yet",
-			     where);
+	if (strcmp(kind, "ActionsNode") == 0) {
+		struct sn_buf ab;
+		sn_buf_init(&ab, 1 << 22);
+		int arc = action_expr(x, n, &ab, &s->action_name, &s->action_id);
+		if (arc == 0 && !(s->action = sn_arena_strndup(x->a, ab.data, ab.len)))
+			arc = SN_ERR_NOMEM;
+		sn_buf_release(&ab);
+		if (arc == SN_ERR_NOT_FOUND)
+			return ifail(x, "validation_error", "%s: action %lld does not exist", where,
+				     (long long)s->action_id);
+		if (arc)
+			return arc;
+	}
 	/* Step maths other than the first-time ones do not change a funnel
 	 * (PostHog ignores them). */
 	const char *math = jstr(n, "math");
@@ -398,7 +411,9 @@ static int parse(struct ictx *x, struct fq *f)
 static int step_cond(struct ictx *x, struct sn_buf *b, const struct fstep *s)
 {
 	int rc = sn_buf_appendc(b, '(');
-	if (s->event) {
+	if (s->action) {
+		rc = rc ? rc : sn_buf_appends(b, s->action);
+	} else if (s->event) {
 		rc = rc ? rc : sn_buf_appends(b, "event = ");
 		rc = rc ? rc : hq_str(b, s->event, strlen(s->event));
 	} else {
@@ -841,12 +856,14 @@ static void steps_json(struct sn_buf *b, const struct fq *f, struct fgroup *g)
 		if (k)
 			sn_buf_appendc(b, ',');
 		sn_buf_appends(b, "{\"action_id\":");
-		if (s->event && f->order != ORD_UNORDERED)
+		if (s->action && f->order != ORD_UNORDERED)
+			sn_buf_appendf(b, "%lld", (long long)s->action_id);
+		else if (s->event && f->order != ORD_UNORDERED)
 			sn_buf_append_json_str(b, s->event, strlen(s->event));
 		else
 			sn_buf_appends(b, "null");
 		sn_buf_appends(b, ",\"name\":");
-		if (!s->event && f->order != ORD_UNORDERED) {
+		if (!s->event && !s->action && f->order != ORD_UNORDERED) {
 			sn_buf_appends(b, "null"); /* an "any event" step has no name */
 			goto named;
 		}
@@ -854,6 +871,7 @@ static void steps_json(struct sn_buf *b, const struct fq *f, struct fgroup *g)
 		/* unordered steps have no identity: "Completed 2 steps" */
 		snprintf(done, sizeof(done), "Completed %d step%s", k + 1, k ? "s" : "");
 		const char *name = f->order == ORD_UNORDERED ? done
+				   : s->action		     ? s->action_name
 				   : s->event		     ? s->event
 							     : "All events";
 		sn_buf_append_json_str(b, name, strlen(name));
@@ -863,8 +881,8 @@ static void steps_json(struct sn_buf *b, const struct fq *f, struct fgroup *g)
 			sn_buf_append_json_str(b, s->custom_name, strlen(s->custom_name));
 		else
 			sn_buf_appends(b, "null");
-		sn_buf_appendf(b, ",\"order\":%d,\"count\":%lld,\"type\":\"events\"", k,
-			       (long long)g->count[k]);
+		sn_buf_appendf(b, ",\"order\":%d,\"count\":%lld,\"type\":\"%s\"", k,
+			       (long long)g->count[k], s->action ? "actions" : "events");
 		if (k == 0 || g->nconv[k] == 0) {
 			sn_buf_appends(
 			    b, ",\"average_conversion_time\":null,\"median_conversion_time\":null");

@@ -77,6 +77,13 @@ struct sn_insight_opts {
 	struct sn_insight_team team;
 	int64_t now_us; /* "now" for relative dates; 0 = the clock */
 	struct sn_insight_backend backend;
+	/* Looks up an action of the team: its name (copied into a) and its
+	 * steps (a new reference to a JSON array of PostHog's step objects).
+	 * SN_ERR_NOT_FOUND for an unknown or deleted action. NULL = no
+	 * actions (ActionsNode is refused). */
+	int (*action)(void *ctx, int64_t id, struct sn_arena *a, char **name,
+		      struct json_object **steps);
+	void *action_ctx;
 	size_t max_response; /* bytes of JSON; 0 = 64 MiB */
 };
 

@@ -97,6 +97,12 @@ int hq_prop(struct sn_buf *b, const char *prefix, const char *key);
  * expression; appends "1" when empty. */
 int hq_filters(struct ictx *x, struct sn_buf *b, struct json_object *props);
 
+/* The action an ActionsNode names as a boolean HogQL expression (actions.c);
+ * *name and *id filled. SN_ERR_NOT_FOUND (err untouched) for an unknown
+ * action. */
+int action_expr(struct ictx *x, struct json_object *node, struct sn_buf *b, const char **name,
+		int64_t *id);
+
 /* ---- running queries (insights.c) ---- */
 
 int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table *out);

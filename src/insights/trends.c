@@ -50,6 +50,9 @@ struct tseries {
 	int math_gti; /* -1 */
 	struct json_object *props;
 	bool is_action;
+	char *action;		 /* the action as a HogQL condition */
+	const char *action_name; /* NULL with is_action: the action does not exist */
+	int64_t action_id;
 };
 
 struct tq {
@@ -217,9 +220,17 @@ static int parse_series(struct ictx *x, struct tq *t)
 		if (!kind || (strcmp(kind, "EventsNode") != 0 && strcmp(kind, "ActionsNode") != 0))
 			return ifail(x, "validation_error",
 				     "series[%zu].kind must be EventsNode or ActionsNode", i);
-		if (strcmp(kind, "ActionsNode") == 0)
-			return ifail(x, "not_supported",
-				     "series[%zu]: ActionsNode series are not supported yet", i);
+		if (strcmp(kind, "ActionsNode") == 0) {
+			struct sn_buf ab;
+			sn_buf_init(&ab, 1 << 22);
+			ts->is_action = true;
+			int arc = action_expr(x, s, &ab, &ts->action_name, &ts->action_id);
+			if (arc == 0 && !(ts->action = sn_arena_strndup(x->a, ab.data, ab.len)))
+				arc = SN_ERR_NOMEM;
+			sn_buf_release(&ab);
+			if (arc && arc != SN_ERR_NOT_FOUND)
+				return arc;
+		}
 		struct json_object *ev = jget(s, "event");
 		if (ev && !json_object_is_type(ev, json_type_string))
 			return ifail(x, "validation_error",
@@ -420,7 +431,9 @@ static int where_of(struct ictx *x, const struct tq *t, const struct tseries *s,
 		    const struct drange *r, int64_t from_loc, bool series_filters, struct sn_buf *b)
 {
 	int rc = 0;
-	if (s->event) {
+	if (s->is_action) {
+		rc = sn_buf_appendf(b, "%s AND ", s->action ? s->action : "0");
+	} else if (s->event) {
 		rc = sn_buf_appends(b, "event = ");
 		rc = rc ? rc : hq_str(b, s->event, strlen(s->event));
 		rc = rc ? rc : sn_buf_appends(b, " AND ");
@@ -1144,6 +1157,8 @@ static int histogram_exprs(struct ictx *x, struct tq *t, const struct tseries *s
 static int series_period(struct ictx *x, const struct tq *t0, const struct tseries *s,
 			 const struct drange *r, bool previous, struct tlist *out)
 {
+	if (s->is_action && !s->action_name)
+		return 0; /* an unknown action has no results, as in PostHog */
 	/* A copy: histogram bins depend on the series and the period. */
 	struct tq *t = sn_arena_alloc(x->a, sizeof(*t));
 	if (!t)
@@ -1404,7 +1419,9 @@ static int result_json(struct ictx *x, const struct tq *t, const struct tres *r,
 	} else {
 		struct sn_buf lab;
 		sn_buf_init(&lab, 1 << 16);
-		const char *base = s->event ? s->event : "All events";
+		const char *base = s->is_action ? s->action_name
+				   : s->event	? s->event
+						: "All events";
 		if (t->nbd) {
 			if (t->nseries > 1) {
 				sn_buf_appends(&lab, base);
@@ -1423,9 +1440,13 @@ static int result_json(struct ictx *x, const struct tq *t, const struct tres *r,
 		sn_buf_appends(b, ",\"action\":null,\"order\":0");
 	} else {
 		sn_buf_appends(b, ",\"action\":{\"id\":");
-		jstr_or_null(b, s->event);
-		sn_buf_appendf(b, ",\"type\":\"events\",\"order\":%d,\"name\":", s->order);
-		jstr_or_null(b, s->event ? s->event : "All events");
+		if (s->is_action)
+			sn_buf_appendf(b, "%lld", (long long)s->action_id);
+		else
+			jstr_or_null(b, s->event);
+		sn_buf_appendf(b, ",\"type\":\"%s\",\"order\":%d,\"name\":",
+			       s->is_action ? "actions" : "events", s->order);
+		jstr_or_null(b, s->is_action ? s->action_name : s->event ? s->event : "All events");
 		sn_buf_appends(b, ",\"custom_name\":");
 		jstr_or_null(b, s->custom_name);
 		sn_buf_appends(b, ",\"math\":");

@@ -1,0 +1,114 @@
+/*
+ * actions.c — an action (PostHog's named OR of steps) as a HogQL boolean
+ * expression, for ActionsNode series of trends and steps of funnels.
+ *
+ *   step = event = 'e'                       (when the step names an event)
+ *          AND properties.$current_url …     (url: contains → LIKE '%u%',
+ *                                              exact → =, regex → match())
+ *          AND <the step's property filters> (filters.c)
+ *   action = (step1) OR (step2) OR …         (no steps: matches nothing)
+ *
+ * The action itself comes from the caller (sn_insight_opts.action, the
+ * metadata store), so this module stays below meta/. Element matching
+ * (tag_name, text, href, selector against elements_chain) is refused with
+ * an error naming it until the elements_chain matcher exists — never
+ * silently ignored, which would count events the action does not match.
+ */
+#include "insights/insights_internal.h"
+
+#include <string.h>
+
+static bool set(struct json_object *step, const char *key)
+{
+	const char *v = jstr(step, key);
+	return v && *v;
+}
+
+static int one_step(struct ictx *x, struct json_object *st, struct sn_buf *b)
+{
+	static const char *const elements[] = {"tag_name", "text", "href", "selector"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(elements); i++)
+		if (set(st, elements[i]))
+			return ifail(x, "not_supported",
+				     "Action steps that match elements (%s) are not supported yet",
+				     elements[i]);
+	int rc = sn_buf_appendc(b, '(');
+	const char *and = "";
+	if (set(st, "event")) {
+		const char *e = jstr(st, "event");
+		rc = rc ? rc : sn_buf_appends(b, "event = ");
+		rc = rc ? rc : hq_str(b, e, strlen(e));
+		and = " AND ";
+	}
+	if (set(st, "url")) {
+		const char *u = jstr(st, "url"), *m = jstr(st, "url_matching");
+		rc = rc ? rc : sn_buf_appends(b, and);
+		if (m && strcmp(m, "exact") == 0) {
+			rc = rc ? rc : sn_buf_appends(b, "properties.$current_url = ");
+			rc = rc ? rc : hq_str(b, u, strlen(u));
+		} else if (m && strcmp(m, "regex") == 0) {
+			rc = rc ? rc
+				: sn_buf_appends(
+				      b, "ifNull(match(toString(properties.$current_url), ");
+			rc = rc ? rc : hq_str(b, u, strlen(u));
+			rc = rc ? rc : sn_buf_appends(b, "), 0)");
+		} else {
+			struct sn_buf pat;
+			sn_buf_init(&pat, 1 << 16);
+			rc = rc ? rc : sn_buf_appendf(&pat, "%%%s%%", u);
+			rc = rc ? rc : sn_buf_appends(b, "properties.$current_url LIKE ");
+			rc = rc ? rc : hq_str(b, pat.data, pat.len);
+			sn_buf_release(&pat);
+		}
+		and = " AND ";
+	}
+	struct json_object *props = jget(st, "properties");
+	if (props && json_object_is_type(props, json_type_array) &&
+	    json_object_array_length(props) > 0) {
+		rc = rc ? rc : sn_buf_appends(b, and);
+		rc = rc ? rc : hq_filters(x, b, props);
+		and = " AND ";
+	}
+	if (!*and)
+		rc = rc ? rc : sn_buf_appends(b, "1"); /* a step with no conditions: any event */
+	return rc ? rc : sn_buf_appendc(b, ')');
+}
+
+int action_expr(struct ictx *x, struct json_object *node, struct sn_buf *b, const char **name,
+		int64_t *id_out)
+{
+	struct json_object *idv = jget(node, "id");
+	int64_t id = 0;
+	if (idv && json_object_is_type(idv, json_type_int))
+		id = json_object_get_int64(idv);
+	else if (idv && json_object_is_type(idv, json_type_string))
+		id = strtoll(json_object_get_string(idv), NULL, 10);
+	if (id <= 0)
+		return ifail(x, "validation_error", "An ActionsNode needs the action's id");
+	*id_out = id;
+	if (!x->o->action)
+		return ifail(x, "not_supported", "Actions are not available here");
+	char *nm = NULL;
+	struct json_object *steps = NULL;
+	int rc = x->o->action(x->o->action_ctx, id, x->a, &nm, &steps);
+	if (rc == SN_ERR_NOT_FOUND) {
+		*name = NULL; /* PostHog answers no results for an unknown action */
+		return SN_ERR_NOT_FOUND;
+	}
+	if (rc)
+		return ifail(x, "query_error", "The action %lld could not be read", (long long)id);
+	*name = nm;
+	size_t n = steps && json_object_is_type(steps, json_type_array)
+		       ? json_object_array_length(steps)
+		       : 0;
+	rc = sn_buf_appendc(b, '(');
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (i)
+			rc = sn_buf_appends(b, " OR ");
+		rc = rc ? rc : one_step(x, json_object_array_get_idx(steps, i), b);
+	}
+	if (rc == 0 && n == 0)
+		rc = sn_buf_appends(b, "0");
+	json_object_put(steps);
+	return rc ? rc : sn_buf_appendc(b, ')');
+}
