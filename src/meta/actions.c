@@ -99,10 +99,7 @@ static int check_step(struct json_object *st, size_t i, struct sn_meta_verr *ve)
 			    msg);
 	}
 	struct json_object *props = sn_json_get(st, "properties");
-	/* {} is read as no properties (older clients send it) */
-	bool empty_obj =
-	    json_object_is_type(props, json_type_object) && json_object_object_length(props) == 0;
-	if (!sn_meta_json_is_null(props) && !empty_obj) {
+	if (!sn_meta_json_is_null(props)) {
 		if (!json_object_is_type(props, json_type_array))
 			return sn_meta_verr_set(ve, "invalid_input", "steps",
 						"steps[%zu].properties must be an array", i);
@@ -215,9 +212,6 @@ static struct json_object *normalise_steps(struct json_object *in)
 		    "text_matching", "href",	   "href_matching", "url",	"url_matching"};
 		for (size_t k = 0; k < SN_ARRAY_LEN(keys); k++) {
 			struct json_object *v = sn_json_get(st, keys[k]);
-			if (!strcmp(keys[k], "properties") &&
-			    json_object_is_type(v, json_type_object))
-				v = NULL; /* an empty object: no properties */
 			if (!sn_meta_json_is_null(v))
 				json_object_object_add(o, keys[k], json_object_get(v));
 			else if (!strcmp(keys[k], "url_matching"))

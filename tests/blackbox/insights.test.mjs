@@ -103,7 +103,10 @@ before(async () => {
     for (const a of fx.actions || []) {
       const r = await fetch(`${srv.url}/api/projects/${fx.teamId}/actions/`, { method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
-        body: JSON.stringify({ name: a.name || `action ${a.id}`, steps: a.steps || [] }) });
+        body: JSON.stringify({ name: a.name || `action ${a.id}`,
+          // PostHog's tests store steps through the ORM, where properties {} means none;
+          // the API (PostHog's too) takes a list
+          steps: (a.steps || []).map((st) => ({ ...st, properties: Array.isArray(st.properties) ? st.properties : [] })) }) });
       const j = await r.json().catch(() => ({}));
       if (r.status !== 201 && r.status !== 200) fx.setupError = `POST action: ${r.status} ${JSON.stringify(j)}`;
       else ids.set(a.id, j.id);
