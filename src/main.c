@@ -897,7 +897,12 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 	struct sn_meta *m = NULL;
 	struct sn_team team = {0};
 	snprintf(team.timezone, sizeof(team.timezone), "UTC");
-	if (sn_open_meta(cfg, &m, NULL, &e) == 0 && sn_meta_team_get(m, team_id, &team, &e)) {
+	/* Project settings come from the metadata database when there is one
+	 * (a bare store, as the benchmarks write, is read as a UTC project). */
+	char mpath[1200];
+	snprintf(mpath, sizeof(mpath), "%s/meta.sqlite3", cfg->data_dir);
+	if (access(mpath, F_OK) == 0 && sn_open_meta(cfg, &m, NULL, &e) == 0 &&
+	    sn_meta_team_get(m, team_id, &team, &e)) {
 		sn_meta_close(m);
 		json_object_put(q);
 		return die("query", e.msg);

@@ -73,3 +73,60 @@ for name, q in SNOUT.items():
     if name.startswith('Q3'):  # uniq is approximate in ClickHouse, exact in snout
         same = 'exact vs approximate uniq' if not same else True
     print(f"{name:28} {sm:9.1f} {cm:9.1f} {cm / sm:8.2f}x  {'same' if same is True else same}")
+
+# Insights (issue 7's benchmark): PostHog query nodes through
+# `snout query --insight` (process start included), against the ClickHouse
+# SQL of the same question. "Now" is pinned to the end of the data.
+NOW = '2025-01-01T00:00:00Z'
+DR = {'date_from': '2024-12-02', 'date_to': '2024-12-31'}
+PV = {'kind': 'EventsNode', 'event': '$pageview'}
+INSIGHTS = [
+    ('T1_trend_pageview_30d', 'Q2_trend_pageview_per_day',
+     {'kind': 'TrendsQuery', 'series': [PV], 'interval': 'day', 'dateRange': DR}),
+    ('T2_trend_dau_30d', 'Q3_dau_pageview',
+     {'kind': 'TrendsQuery', 'series': [dict(PV, math='dau')], 'interval': 'day', 'dateRange': DR}),
+    ('T3_trend_browser_breakdown', 'Q4m_breakdown_browser_matcol',
+     {'kind': 'TrendsQuery', 'series': [PV], 'interval': 'day', 'dateRange': DR,
+      'breakdownFilter': {'breakdown': '$browser', 'breakdown_type': 'event'}}),
+    ('F1_funnel_3step_30d', 'Q5_funnel_windowFunnel_14d',
+     {'kind': 'FunnelsQuery', 'dateRange': DR,
+      'series': [PV, {'kind': 'EventsNode', 'event': 'signup'}, {'kind': 'EventsNode', 'event': 'purchase'}],
+      'funnelsFilter': {'funnelWindowInterval': 14, 'funnelWindowIntervalUnit': 'day'}}),
+]
+
+def run_insight(node, path):
+    t = time.perf_counter()
+    r = subprocess.run([a.snout, 'query', '--team', '1', '--data-dir', a.data, '--now', NOW,
+                        '--insight', path], capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if r.returncode:
+        raise SystemExit(f'snout failed on {path}: {r.stdout} {r.stderr}')
+    return dt, json.loads(r.stdout)['results']
+
+def summary(name, res):
+    """A comparable number: the total over the range, or the funnel's step counts."""
+    if name.startswith('F'):
+        return [s['count'] for s in res]
+    return round(sum(sum(r.get('data') or []) for r in res))
+
+def ch_summary(name, rows):
+    if name.startswith('F'):
+        return [int(v) for v in rows[0]]
+    col = 1 if not name.startswith('T3') else 1
+    return round(sum(float(r[col]) for r in rows))
+
+print()
+print(f"{'insight':28} {'snout ms':>9} {'CH ms':>9} {'CH/snout':>9}  answers (snout | ClickHouse)")
+import os, tempfile
+for name, chq, node in INSIGHTS:
+    fd, path = tempfile.mkstemp(suffix='.json')
+    with os.fdopen(fd, 'w') as f:
+        json.dump(node, f)
+    run_insight(node, path); run_ch(ch_sql[chq])  # warm-up
+    s = [run_insight(node, path) for _ in range(a.runs)]
+    c = [run_ch(ch_sql[chq]) for _ in range(a.runs)]
+    os.unlink(path)
+    sm = statistics.median(x[0] for x in s) * 1000
+    cm = statistics.median(x[0] for x in c) * 1000
+    mine, theirs = summary(name, s[0][1]), ch_summary(name, c[0][1])
+    print(f"{name:28} {sm:9.1f} {cm:9.1f} {cm / sm:8.2f}x  {mine} | {theirs}")
