@@ -89,6 +89,13 @@ struct fq {
 	int from_step, to_step;	       /* time_to_convert and trends viz (0-based) */
 	int bin_count;		       /* time_to_convert; 0 = automatic */
 	struct ftmap first[MAX_STEPS]; /* first-time steps */
+	/* Actors mode: actors whose path reached step want_step (1-based) or,
+	 * negative, stopped right before step -want_step; with value want_bv. */
+	struct actor_rows *collect;
+	int want_step;
+	const char *want_bv;
+	const char *cur_actor; /* the actor compute() is walking */
+	size_t cur_actor_len;
 	int nbd;
 	char *bd_expr[FUNNEL_BD_MAX];
 	bool bd_list; /* breakdown_value is a list (event/person breakdowns) */
@@ -773,6 +780,14 @@ static int emit(struct ictx *x, const struct fq *f, struct fgroups *g, const cha
 	walk(f, ev, n, walk_bv, INT64_MIN, INT64_MAX, &p);
 	if (!p.reached)
 		return 0;
+	if (f->collect) {
+		bool in =
+		    f->want_step > 0 ? p.reached >= f->want_step : p.reached == -f->want_step - 1;
+		if (in && f->want_bv && strcmp(f->want_bv, bv) != 0)
+			in = false;
+		return in ? actor_push(x, f->collect, f->cur_actor, f->cur_actor_len, p.reached)
+			  : 0;
+	}
 	if (strcmp(f->viz, "time_to_convert") == 0) {
 		if (p.reached <= f->to_step)
 			return 0;
@@ -1162,6 +1177,9 @@ static int compute(struct ictx *x, const struct fq *f, const struct sn_insight_t
 			    a->slen != row->slen || (a->slen && memcmp(a->s, row->s, a->slen) != 0);
 		}
 		if (boundary && i > start) {
+			const struct sn_insight_value *a0 = &tab->cells[start * tab->ncols];
+			((struct fq *)f)->cur_actor = a0->s ? a0->s : "";
+			((struct fq *)f)->cur_actor_len = a0->slen;
 			rc = actor(x, f, ev + start, i - start, g);
 			start = i;
 		}
@@ -1169,14 +1187,24 @@ static int compute(struct ictx *x, const struct fq *f, const struct sn_insight_t
 	return rc;
 }
 
-int funnels_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+/* Parses q, reads the events and computes the groups (the insight and its
+ * actors share this). */
+static int funnels_compute(struct ictx *x, struct json_object *q, struct fq **fout,
+			   struct fgroups *gout, struct actor_rows *collect, int want_step,
+			   const char *want_bv)
 {
 	struct fq *f = sn_arena_alloc(x->a, sizeof(*f));
+	*fout = f;
 	if (!f)
 		return SN_ERR_NOMEM;
 	memset(f, 0, sizeof(*f));
 	f->q = q;
+	f->collect = collect;
+	f->want_step = want_step;
+	f->want_bv = want_bv;
 	int rc = parse(x, f);
+	if (collect)
+		f->viz = "steps"; /* actors are listed from the steps' walk */
 	if (rc)
 		return rc;
 	struct json_object *dr = jget(q, "dateRange");
@@ -1227,7 +1255,7 @@ int funnels_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	struct fgroups g = {0};
 	if ((rc = compute(x, f, &tab, NULL, 0, &g)))
 		return rc;
-	if (f->nbd && strcmp(f->viz, "steps") == 0 && g.n > (size_t)f->bd_limit) {
+	if (f->nbd && strcmp(f->viz, "steps") == 0 && g.n > (size_t)f->bd_limit && !collect) {
 		/* The values with the most actors at step 1 stay; the rest is Other. */
 		qsort(g.v, g.n, sizeof(*g.v), group_cmp);
 		const char **keep = sn_arena_alloc(x->a, (size_t)f->bd_limit * sizeof(*keep));
@@ -1240,6 +1268,17 @@ int funnels_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			return rc;
 		g = g2;
 	}
+	*gout = g;
+	return 0;
+}
+
+int funnels_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+{
+	struct fq *f;
+	struct fgroups g = {0};
+	int rc = funnels_compute(x, q, &f, &g, NULL, 0, NULL);
+	if (rc)
+		return rc;
 	if (strcmp(f->viz, "time_to_convert") == 0)
 		return time_to_convert_json(x, f, &g, out);
 	if (strcmp(f->viz, "trends") == 0 && f->nbd) {
@@ -1277,5 +1316,24 @@ int funnels_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	rc = sn_buf_appends(out, ",\"isUdf\":false");
 	if (rc == SN_ERR_TOO_BIG)
 		return ifail(x, "query_error", "The response is larger than the maximum");
+	return rc;
+}
+
+/* ---- actors --------------------------------------------------------------------------- */
+
+int funnels_actors(struct ictx *x, struct json_object *q, int step, const char *bv,
+		   struct actor_rows *out, int *agg_gti)
+{
+	if (step == 0)
+		return ifail(x, "validation_error",
+			     "funnelStep is 1-based: n for the actors who reached step n, -n for "
+			     "those who dropped off before it");
+	struct fq *f;
+	struct fgroups g = {0};
+	int rc = funnels_compute(x, q, &f, &g, out, step, bv);
+	if (rc == 0 && (step > f->nsteps || -step > f->nsteps || step == -1))
+		rc = ifail(x, "validation_error", "funnelStep %d is outside the funnel's steps",
+			   step);
+	*agg_gti = f->agg_hogql && *f->agg_hogql ? -2 : f->agg_gti;
 	return rc;
 }

@@ -70,7 +70,9 @@ int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table
 
 bool sn_insight_kind_supported(const char *kind)
 {
-	return kind && (strcmp(kind, "TrendsQuery") == 0 || strcmp(kind, "FunnelsQuery") == 0);
+	return kind &&
+	       (strcmp(kind, "TrendsQuery") == 0 || strcmp(kind, "FunnelsQuery") == 0 ||
+		strcmp(kind, "InsightActorsQuery") == 0 || strcmp(kind, "ActorsQuery") == 0);
 }
 
 int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struct sn_buf *out,
@@ -101,6 +103,8 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 		rc = trends_run(&x, q, out);
 	else if (strcmp(kind, "FunnelsQuery") == 0)
 		rc = funnels_run(&x, q, out);
+	else if (strcmp(kind, "InsightActorsQuery") == 0 || strcmp(kind, "ActorsQuery") == 0)
+		rc = actors_run(&x, q, out);
 	else
 		rc = ifail(&x, "not_supported", "Query kind '%s' is not supported yet", kind);
 	if (rc == 0) {

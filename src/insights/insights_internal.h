@@ -110,9 +110,31 @@ const char *jstr(struct json_object *o, const char *key); /* string member or NU
 bool jbool(struct json_object *o, const char *key);
 struct json_object *jget(struct json_object *o, const char *key); /* non-null member or NULL */
 
+/* ---- actors (actors.c) ---- */
+
+#define ACTORS_MAX 1000000 /* actors one point may list */
+
+struct actor_row {
+	const char *id; /* person uuid, group key, or the HogQL aggregation value */
+	int64_t count;	/* matching events */
+};
+
+struct actor_rows {
+	struct actor_row *v;
+	size_t n, cap;
+};
+
+int actor_push(struct ictx *x, struct actor_rows *r, const char *id, size_t len, int64_t count);
+
 /* ---- kinds ---- */
 
 int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int funnels_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+/* The actors of one trends point / funnel step (see the functions). */
+int trends_actors(struct ictx *x, struct json_object *q, int series, const char *day,
+		  const char *bv, bool previous, struct actor_rows *out);
+int funnels_actors(struct ictx *x, struct json_object *q, int step, const char *bv,
+		   struct actor_rows *out, int *agg_gti);
+int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 
 #endif

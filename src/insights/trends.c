@@ -38,7 +38,8 @@
 #define MAX_BREAKDOWNS	  3
 #define BREAKDOWN_MAX_LEN 400
 #define MAX_GROUPS	  100000
-#define ROWS_MAX	  50000 /* the largest LIMIT HogQL allows (SN_HOGQL_MAX_LIMIT) */
+#define ROWS_MAX	  50000
+#define ACTORS_MAX	  1000000 /* the largest LIMIT HogQL allows (SN_HOGQL_MAX_LIMIT) */
 
 struct tseries {
 	struct json_object *node;
@@ -1683,9 +1684,12 @@ static int apply_formula(struct ictx *x, const struct tq *t, struct json_object 
 	return 0;
 }
 
-int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+/* Parses q and computes its date ranges (shared by the insight and its
+ * actors). */
+static int trends_prepare(struct ictx *x, struct json_object *q, struct tq **out)
 {
 	struct tq *t = sn_arena_alloc(x->a, sizeof(*t));
+	*out = t;
 	if (!t)
 		return SN_ERR_NOMEM;
 	memset(t, 0, sizeof(*t));
@@ -1737,6 +1741,16 @@ int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	if (t->compare && ((rc = dr_previous(x, &t->cur, t->compare_to, &t->prev)) ||
 			   (rc = dr_buckets(x, &t->prev, x->o->team.week_start_day))))
 		return rc;
+	return 0;
+}
+
+int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+{
+	struct tq *t;
+	int rc = trends_prepare(x, q, &t);
+	if (rc)
+		return rc;
+	struct json_object *tf = jget(q, "trendsFilter");
 	/* Every series, current then previous. */
 	struct tlist res = {0};
 	for (int p = 0; p <= (t->compare ? 1 : 0); p++)
@@ -1790,5 +1804,103 @@ int trends_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	if (rc == SN_ERR_TOO_BIG)
 		return ifail(x, "query_error",
 			     "The response is larger than the maximum (%zu bytes)", out->max);
+	return rc;
+}
+
+/* ---- actors --------------------------------------------------------------------------- */
+
+/* The actors behind one point: series `series`, the bucket holding `day`
+ * (every bucket for total-value displays), breakdown value `bv` (NULL =
+ * any), the previous period when `previous`. One statement: the actors
+ * with their matching event counts, most events first. */
+int trends_actors(struct ictx *x, struct json_object *q, int series, const char *day,
+		  const char *bv, bool previous, struct actor_rows *out)
+{
+	struct tq *t;
+	int rc = trends_prepare(x, q, &t);
+	if (rc)
+		return rc;
+	if (series < 0 || (size_t)series >= t->nseries)
+		return ifail(x, "validation_error", "series must be 0 to %zu", t->nseries - 1);
+	if (previous && !t->compare)
+		return ifail(x, "validation_error",
+			     "compare is 'previous' but the query does not compare");
+	const struct tseries *s = &t->series[series];
+	const struct drange *r = previous ? &t->prev : &t->cur;
+	int64_t lo = r->where_from, hi = r->to + 1;
+	if (day && !t->total_value) {
+		int64_t loc = 0;
+		struct json_object *dj = json_object_new_object();
+		json_object_object_add(dj, "date_from", json_object_new_string(day));
+		json_object_object_add(dj, "explicitDate", json_object_new_boolean(true));
+		struct drange one;
+		rc = dr_parse(x, dj, IV_MINUTE, INT64_MIN, false, &one);
+		json_object_put(dj);
+		if (rc)
+			return rc;
+		loc = one.from;
+		ssize_t k = bucket_index(r, loc);
+		if (k < 0)
+			return ifail(x, "validation_error",
+				     "day %s is outside the insight's date range", day);
+		lo = r->buckets[k];
+		hi = (size_t)k + 1 < r->nbuckets ? r->buckets[k + 1] : r->to + 1;
+		if (lo < r->where_from)
+			lo = r->where_from;
+		if (strcmp(s->math, "weekly_active") == 0 || strcmp(s->math, "monthly_active") == 0)
+			lo = hi - (s->math[0] == 'w' ? 7 : 30) * US_DAY;
+	}
+	if (t->nbd > 1)
+		return ifail(x, "not_supported",
+			     "Actors of a multiple-breakdown trend are not supported yet");
+	if (bv && (strcmp(bv, BREAKDOWN_OTHER) == 0 || (t->nbd && t->bd_bins[0])))
+		return ifail(x, "not_supported",
+			     "Actors of the Other or a histogram bucket are not supported yet");
+	struct sn_buf w, sql;
+	sn_buf_init(&w, 1 << 22);
+	sn_buf_init(&sql, 1 << 22);
+	bool first = strncmp(s->math, "first_", 6) == 0;
+	rc = where_of(x, t, s, NULL, 0,
+		      !first || strcmp(s->math, "first_matching_event_for_user") == 0, &w);
+	if (rc == 0 && bv && t->nbd) {
+		sn_buf_appends(&w, " AND ");
+		bd_value(&w, t->bd_expr[0]);
+		sn_buf_appends(&w, " = ");
+		hq_str(&w, bv, strlen(bv));
+	}
+	if (rc == 0 && first) {
+		rc = sn_buf_appendf(
+		    &sql,
+		    "SELECT actor, c FROM (SELECT toString(%s) AS actor, min(timestamp) AS "
+		    "first_ts, count() AS c FROM events WHERE %s GROUP BY actor) WHERE "
+		    "first_ts >= ",
+		    actor_of(x, t, s), w.data);
+		dt_lit(&sql, lo);
+		sn_buf_appends(&sql, " AND first_ts < ");
+		dt_lit(&sql, hi);
+	} else if (rc == 0) {
+		rc = sn_buf_appendf(&sql,
+				    "SELECT toString(%s) AS actor, count() AS c FROM events WHERE "
+				    "%s AND timestamp >= ",
+				    actor_of(x, t, s), w.data);
+		dt_lit(&sql, lo);
+		sn_buf_appends(&sql, " AND timestamp < ");
+		dt_lit(&sql, hi);
+		sn_buf_appends(&sql, " GROUP BY actor");
+	}
+	rc = rc ? rc : sn_buf_appendf(&sql, " ORDER BY c DESC, actor LIMIT %d", ACTORS_MAX);
+	struct sn_insight_table tab;
+	x->max_rows = ACTORS_MAX;
+	if (rc == 0)
+		rc = run_hogql(x, sql.data, sql.len, &tab);
+	x->max_rows = 0;
+	sn_buf_release(&w);
+	sn_buf_release(&sql);
+	for (size_t i = 0; rc == 0 && i < tab.nrows; i++) {
+		const struct sn_insight_value *row = &tab.cells[i * tab.ncols];
+		if (row[0].type != SN_IV_STRING || !row[0].slen)
+			continue;
+		rc = actor_push(x, out, row[0].s, row[0].slen, row[1].i);
+	}
 	return rc;
 }

@@ -1,0 +1,84 @@
+// The actors behind an insight point (PostHog's InsightActorsQuery, alone or
+// inside an ActorsQuery) over the query API: the persons of a trends bucket
+// (with a breakdown value), of a funnel step and of its drop-off, their
+// distinct ids and properties, paging with hasMore, and clear errors.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, cleanup, post, sleep, TOKEN, API_KEY } from './lib.mjs';
+
+let srv;
+const ev = (event, did, ts, props = {}) => ({ event, distinct_id: did, timestamp: ts, properties: props });
+before(async () => {
+  srv = await startServer({ env: { SNOUT_TEST_MODE: 'true', SNOUT_STORE_FLUSH_AGE: '100ms' } });
+  const batch = [
+    ev('$pageview', 'p1', '2020-01-11T12:00:00Z', { $browser: 'Chrome' }),
+    ev('$pageview', 'p1', '2020-01-12T12:00:00Z', { $browser: 'Chrome', $set: { email: 'a@x.io' } }),
+    ev('$pageview', 'p1', '2020-01-12T12:30:00Z', { $browser: 'Chrome' }),
+    ev('$pageview', 'p2', '2020-01-12T12:00:00Z', { $browser: 'Firefox' }),
+    ev('signup', 'p2', '2020-01-12T13:00:00Z', { $browser: 'Firefox' }),
+    ev('$pageview', 'p3', '2020-01-12T13:00:00Z'),
+  ];
+  const r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch }), { 'Content-Type': 'application/json' });
+  assert.equal(r.status, 200);
+  for (let i = 0; i < 100; i++) {
+    const c = await q({ kind: 'HogQLQuery', query: 'select count() from events' });
+    if (c.json.results && c.json.results[0][0] === 6) break;
+    await sleep(100);
+  }
+});
+after(async () => { await srv.stop(); cleanup(srv.dataDir); });
+
+const q = (query) => post(`${srv.url}/api/projects/1/query/`, JSON.stringify({ query, now: '2020-01-19T23:59:59Z' }),
+  { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` });
+const dr = { date_from: '2020-01-09', date_to: '2020-01-19' };
+const trends = { kind: 'TrendsQuery', series: [{ kind: 'EventsNode', event: '$pageview' }], dateRange: dr };
+const funnel = { kind: 'FunnelsQuery', dateRange: dr,
+  series: [{ kind: 'EventsNode', event: '$pageview' }, { kind: 'EventsNode', event: 'signup' }] };
+const names = (r) => r.json.results.map((row) => row[0].distinct_ids.join(','));
+
+test('the persons of a trends bucket, most events first', async () => {
+  const r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery', source: trends, day: '2020-01-12' } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.columns, ['actor', 'event_count']);
+  const got = names(r);
+  assert.equal(got[0], 'p1'); // two events; the others have one each (ties by person id)
+  assert.deepEqual(got.slice(1).sort(), ['p2', 'p3']);
+  assert.equal(r.json.results[0][1], 2); // p1 viewed twice that day
+  assert.equal(r.json.results[0][0].properties.email, 'a@x.io');
+  assert.equal(r.json.hasMore, false);
+});
+
+test('a breakdown value narrows the bucket; paging says hasMore', async () => {
+  const src = { ...trends, breakdownFilter: { breakdown: '$browser' } };
+  let r = await q({ kind: 'InsightActorsQuery', source: src, day: '2020-01-12', breakdown: 'Firefox' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(names(r), ['p2']);
+  r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery', source: trends, day: '2020-01-12' }, limit: 2 });
+  assert.equal(r.json.results.length, 2);
+  assert.equal(r.json.hasMore, true);
+  r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery', source: trends, day: '2020-01-12' }, limit: 2, offset: 2 });
+  assert.equal(r.json.results.length, 1);
+  assert.equal(r.json.hasMore, false);
+});
+
+test('the persons who reached a funnel step, and those who dropped off', async () => {
+  let r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery', source: funnel, funnelStep: 2 } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(names(r), ['p2']);
+  r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery', source: funnel, funnelStep: -2 } });
+  assert.deepEqual(names(r).sort(), ['p1', 'p3']);
+  r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery', source: funnel, funnelStep: 1 } });
+  assert.equal(r.json.results.length, 3);
+});
+
+test('bad actors queries answer 400 naming the problem', async () => {
+  let r = await q({ kind: 'InsightActorsQuery', source: funnel, funnelStep: 0 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /funnelStep/);
+  r = await q({ kind: 'InsightActorsQuery', source: trends, day: '2019-01-01' });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /outside/);
+  r = await q({ kind: 'InsightActorsQuery', source: trends, series: 3 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /series/);
+});
