@@ -322,8 +322,8 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 	} else if (!kind || (strcmp(kind, "HogQLQuery") != 0 && !insight)) {
 		char msg[200];
 		snprintf(msg, sizeof(msg),
-			 "query kind '%s' is not supported yet (HogQLQuery, TrendsQuery and "
-			 "FunnelsQuery are)",
+			 "query kind '%s' is not supported yet (HogQLQuery, TrendsQuery, "
+			 "FunnelsQuery, StickinessQuery, LifecycleQuery and ActorsQuery are)",
 			 kind ? kind : "(missing)");
 		sn_http_reply_error(req, 400, "validation_error", "unsupported_kind", msg,
 				    "query.kind");

@@ -70,9 +70,12 @@ int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table
 
 bool sn_insight_kind_supported(const char *kind)
 {
-	return kind &&
-	       (strcmp(kind, "TrendsQuery") == 0 || strcmp(kind, "FunnelsQuery") == 0 ||
-		strcmp(kind, "InsightActorsQuery") == 0 || strcmp(kind, "ActorsQuery") == 0);
+	static const char *const kinds[] = {"TrendsQuery",    "FunnelsQuery", "StickinessQuery",
+					    "LifecycleQuery", "ActorsQuery",  "InsightActorsQuery"};
+	for (size_t i = 0; kind && i < SN_ARRAY_LEN(kinds); i++)
+		if (strcmp(kind, kinds[i]) == 0)
+			return true;
+	return false;
 }
 
 int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struct sn_buf *out,
@@ -103,6 +106,10 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 		rc = trends_run(&x, q, out);
 	else if (strcmp(kind, "FunnelsQuery") == 0)
 		rc = funnels_run(&x, q, out);
+	else if (strcmp(kind, "StickinessQuery") == 0)
+		rc = stickiness_run(&x, q, out);
+	else if (strcmp(kind, "LifecycleQuery") == 0)
+		rc = lifecycle_run(&x, q, out);
 	else if (strcmp(kind, "InsightActorsQuery") == 0 || strcmp(kind, "ActorsQuery") == 0)
 		rc = actors_run(&x, q, out);
 	else

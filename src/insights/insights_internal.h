@@ -103,6 +103,34 @@ int hq_filters(struct ictx *x, struct sn_buf *b, struct json_object *props);
 int action_expr(struct ictx *x, struct json_object *node, struct sn_buf *b, const char **name,
 		int64_t *id);
 
+/* ---- series (series.c) ---- */
+
+struct series_ref {
+	struct json_object *node;
+	const char *event; /* NULL = any event */
+	const char *custom_name;
+	const char *math;
+	int math_gti;
+	struct json_object *props;
+	bool is_action, missing; /* missing: an action that does not exist */
+	char *action;
+	const char *action_name;
+	int64_t action_id;
+};
+
+int series_ref_parse(struct ictx *x, struct json_object *node, const char *where,
+		     struct series_ref *s);
+const char *series_label(const struct series_ref *s);
+/* The series' condition AND its filters AND the query's AND test accounts. */
+int series_where(struct ictx *x, struct sn_buf *b, const struct series_ref *s,
+		 struct json_object *q);
+int bucket_of(struct sn_buf *b, enum interval iv, int week_start, const char *col);
+int interval_of(struct ictx *x, const char *s, enum interval *iv);
+const char *interval_name(enum interval iv);
+int64_t local_of_cell(struct ictx *x, const struct sn_insight_value *v);
+/* The query's dateRange (with "all") and its buckets. */
+int range_of(struct ictx *x, struct json_object *q, enum interval iv, bool exact, struct drange *r);
+
 /* ---- running queries (insights.c) ---- */
 
 int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table *out);
@@ -136,5 +164,7 @@ int trends_actors(struct ictx *x, struct json_object *q, int series, const char 
 int funnels_actors(struct ictx *x, struct json_object *q, int step, const char *bv,
 		   struct actor_rows *out, int *agg_gti);
 int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 
 #endif

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { startServer, cleanup, post, sleep, API_KEY, BIN, tempDir } from './lib.mjs';
 
 const ROOT = new URL('../insights/', import.meta.url).pathname;
-const KINDS = ['trends', 'funnels'];
+const KINDS = (process.env.SNOUT_INSIGHT_KINDS || 'trends,funnels,stickiness,lifecycle').split(',');
 const ONLY = process.env.SNOUT_INSIGHT_ONLY ? new RegExp(process.env.SNOUT_INSIGHT_ONLY) : null;
 
 // kind/name → why it does not pass yet (a snout gap or a deliberate difference).
