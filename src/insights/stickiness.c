@@ -57,7 +57,7 @@ static int series_stmt(struct ictx *x, struct json_object *q, const struct serie
 			   "AS num_intervals FROM (SELECT toString(%s) AS actor, ",
 			   a);
 	rc = rc ? rc : bucket_of(b, r->iv, x->o->team.week_start_day, "timestamp");
-	rc = rc ? rc : sn_buf_appends(b, " AS bucket FROM events WHERE ");
+	rc = rc ? rc : sn_buf_appends(b, " AS bucket FROM events AS e WHERE ");
 	rc = rc ? rc : series_where(x, b, s, q);
 	if (rc == 0 && s->math && strcmp(s->math, "unique_group") == 0 && s->math_gti >= 0)
 		rc = sn_buf_appendf(b, " AND $group_%d != ''", s->math_gti);
