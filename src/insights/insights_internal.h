@@ -166,5 +166,6 @@ int funnels_actors(struct ictx *x, struct json_object *q, int step, const char *
 int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 
 #endif

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { startServer, cleanup, post, sleep, API_KEY, BIN, tempDir } from './lib.mjs';
 
 const ROOT = new URL('../insights/', import.meta.url).pathname;
-const KINDS = (process.env.SNOUT_INSIGHT_KINDS || 'trends,funnels,stickiness,lifecycle').split(',');
+const KINDS = (process.env.SNOUT_INSIGHT_KINDS || 'trends,funnels,stickiness,lifecycle,retention').split(',');
 const ONLY = process.env.SNOUT_INSIGHT_ONLY ? new RegExp(process.env.SNOUT_INSIGHT_ONLY) : null;
 
 // kind/name → why it does not pass yet (a snout gap or a deliberate difference).
@@ -39,6 +39,8 @@ const KNOWN = new Map([
   ['funnels/multiple_actions_different_props', 'the test creates two actions with one name through the ORM; the actions API (PostHog\'s too) refuses a duplicate name'],
   ['stickiness/interval_2_day', 'intervalCount (several intervals as one) is not implemented yet'],
   ['stickiness/interval_2_day_filtering', 'intervalCount (several intervals as one) is not implemented yet'],
+  ['lifecycle/virtual_person_property', 'virtual person properties ($virt_*) are not computed yet'],
+  ['lifecycle/virtual_person_property_hogql', 'virtual person properties ($virt_*) are not computed yet'],
   ['trends/legacy_person_breakdown_virtual_channel_type', 'virtual person properties ($virt_initial_channel_type) are not computed yet'],
 ]);
 

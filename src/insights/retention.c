@@ -1,0 +1,388 @@
+/*
+ * retention.c — RetentionQuery (spec/hogql.md §9.3): of the actors who did
+ * the target event in period i, how many came back (returning event) in
+ * period i + k.
+ *
+ * As PostHog's runner: the window is totalIntervals periods ending with the
+ * one holding date_to (date_to is moved to the start of the next period and
+ * is exclusive); one statement lists, per actor and period, whether it had a
+ * target and a returning event there:
+ *
+ *   SELECT actor, <bucket(timestamp)>, max(<target>), max(<returning>)[, breakdown]
+ *   FROM events WHERE <filters> AND (<target> OR <returning>) AND <window>
+ *   GROUP BY actor, bucket[, breakdown] ORDER BY actor
+ *
+ * Per actor (and breakdown value), every target period i is a cohort entry
+ * (first_time: only the period of the actor's first-ever target event, read
+ * with one more statement over all time); offset 0 counts the entry, offset
+ * k > 0 a returning period i + k inside the look-ahead. Cumulative: an actor
+ * back at offset k counts for 1..k too. Cells are distinct actors; rows have
+ * totalIntervals values, labelled "Day 0" … (the period's name).
+ */
+#include "insights/insights_internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RETENTION_ROWS_MAX 5000000
+#define MAX_INTERVALS	   400
+
+struct rentity {
+	char *cond; /* HogQL condition */
+};
+
+/* targetEntity / returningEntity: {id, type: events|actions, properties}. */
+static int entity(struct ictx *x, struct json_object *e, const char *which, struct rentity *out)
+{
+	struct sn_buf b;
+	sn_buf_init(&b, 1 << 22);
+	int rc = sn_buf_appendc(&b, '(');
+	const char *type = jstr(e, "type");
+	const char *kind = jstr(e, "kind");
+	bool action =
+	    (type && strcmp(type, "actions") == 0) || (kind && strcmp(kind, "ActionsNode") == 0);
+	struct json_object *id = jget(e, "id");
+	if (!e) {
+		rc = rc ? rc : sn_buf_appends(&b, "event = '$pageview'");
+	} else if (action) {
+		const char *name;
+		int64_t aid;
+		int arc = action_expr(x, e, &b, &name, &aid);
+		if (arc == SN_ERR_NOT_FOUND)
+			rc = ifail(x, "validation_error",
+				   "retentionFilter.%s: action %lld does not exist", which,
+				   (long long)aid);
+		else
+			rc = rc ? rc : arc;
+	} else if (id && json_object_is_type(id, json_type_string) &&
+		   json_object_get_string_len(id)) {
+		const char *ev = json_object_get_string(id);
+		rc = rc ? rc : sn_buf_appends(&b, "event = ");
+		rc = rc ? rc : hq_str(&b, ev, strlen(ev));
+	} else {
+		const char *ev = jstr(e, "event");
+		if (ev && *ev) {
+			rc = rc ? rc : sn_buf_appends(&b, "event = ");
+			rc = rc ? rc : hq_str(&b, ev, strlen(ev));
+		} else {
+			rc = rc ? rc : sn_buf_appends(&b, "1");
+		}
+	}
+	struct json_object *props = jget(e, "properties");
+	if (rc == 0 && props &&
+	    (!json_object_is_type(props, json_type_array) || json_object_array_length(props))) {
+		rc = sn_buf_appends(&b, " AND ");
+		rc = rc ? rc : hq_filters(x, &b, props);
+	}
+	rc = rc ? rc : sn_buf_appendc(&b, ')');
+	if (rc == 0 && !(out->cond = sn_arena_strndup(x->a, b.data, b.len)))
+		rc = SN_ERR_NOMEM;
+	sn_buf_release(&b);
+	return rc;
+}
+
+/* The query's own filters (properties, test accounts), " AND …" each. */
+static int global_filters(struct ictx *x, struct json_object *q, struct sn_buf *b)
+{
+	int rc = 0;
+	struct json_object *props[] = {jget(q, "properties"), jbool(q, "filterTestAccounts")
+								  ? x->o->team.test_account_filters
+								  : NULL};
+	for (size_t i = 0; i < SN_ARRAY_LEN(props) && rc == 0; i++) {
+		struct json_object *p = props[i];
+		if (!p || (json_object_is_type(p, json_type_array) && !json_object_array_length(p)))
+			continue;
+		rc = sn_buf_appends(b, " AND ");
+		rc = rc ? rc : hq_filters(x, b, p);
+	}
+	return rc;
+}
+
+static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
+{
+	int c = memcmp(a ? a : "", b ? b : "", an < bn ? an : bn);
+	return c ? c : (an > bn) - (an < bn);
+}
+
+struct rcell {
+	const char *bv;
+	int64_t *counts; /* n * n: [start][offset] */
+};
+
+struct rgroups {
+	struct rcell *v;
+	size_t n, cap;
+};
+
+static int64_t *cells_of(struct ictx *x, struct rgroups *g, const char *bv, size_t n)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (strcmp(g->v[i].bv, bv) == 0)
+			return g->v[i].counts;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 8;
+		struct rcell *nv = sn_arena_alloc(x->a, cap * sizeof(*nv));
+		if (!nv)
+			return NULL;
+		if (g->n)
+			memcpy(nv, g->v, g->n * sizeof(*nv));
+		g->v = nv;
+		g->cap = cap;
+	}
+	int64_t *c = sn_arena_alloc(x->a, n * n * sizeof(int64_t));
+	if (!c)
+		return NULL;
+	memset(c, 0, n * n * sizeof(int64_t));
+	g->v[g->n++] = (struct rcell){bv, c};
+	return c;
+}
+
+int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+{
+	struct json_object *rf = jget(q, "retentionFilter");
+	const char *type = jstr(rf, "retentionType");
+	bool first_time = type && (strcmp(type, "retention_first_time") == 0 ||
+				   strcmp(type, "retention_first_ever_occurrence") == 0);
+	const char *period = jstr(rf, "period");
+	char pbuf[16] = "day";
+	if (period) {
+		snprintf(pbuf, sizeof(pbuf), "%s", period);
+		for (char *c = pbuf; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	enum interval iv;
+	int rc = interval_of(x, pbuf, &iv);
+	if (rc)
+		return rc;
+	if (iv == IV_MINUTE)
+		return ifail(x, "validation_error",
+			     "retentionFilter.period must be Hour, Day, Week or Month");
+	struct json_object *ti = jget(rf, "totalIntervals");
+	int n = ti ? json_object_get_int(ti) : 7;
+	if (n < 1 || n > MAX_INTERVALS)
+		return ifail(x, "validation_error",
+			     "retentionFilter.totalIntervals must be 1 to %d", MAX_INTERVALS);
+	if (jget(rf, "minimumOccurrences") &&
+	    json_object_get_int(jget(rf, "minimumOccurrences")) > 1)
+		return ifail(x, "not_supported", "minimumOccurrences is not supported yet");
+	struct rentity target, back;
+	if ((rc = entity(x, jget(rf, "targetEntity"), "targetEntity", &target)) ||
+	    (rc = entity(x, jget(rf, "returningEntity"), "returningEntity", &back)))
+		return rc;
+	/* The window: n periods ending with date_to's (QueryDateRangeWithIntervals). */
+	struct drange r;
+	if ((rc = dr_parse(x, jget(q, "dateRange"), iv == IV_HOUR ? IV_HOUR : IV_DAY, INT64_MIN,
+			   false, &r)))
+		return rc;
+	int ws = x->o->team.week_start_day;
+	int64_t end = iv == IV_HOUR ? align_loc(r.to, IV_HOUR, ws) : align_loc(r.to, IV_DAY, ws);
+	end = add_interval(end, iv, 1);
+	if (iv == IV_HOUR)
+		end = align_loc(end, IV_HOUR, ws);
+	else
+		end = align_loc(end, IV_DAY, ws);
+	int64_t start =
+	    add_interval(iv == IV_WEEK || iv == IV_HOUR ? end : align_loc(end, IV_DAY, ws), iv, -n);
+	if (iv == IV_WEEK)
+		start = align_loc(start, IV_WEEK, ws);
+	int64_t from = align_loc(start, iv, ws);
+	int64_t *dates = sn_arena_alloc(x->a, (size_t)n * sizeof(int64_t));
+	if (!dates)
+		return SN_ERR_NOMEM;
+	for (int i = 0; i < n; i++)
+		dates[i] = add_interval(from, iv, i);
+	/* breakdown (one property) */
+	struct json_object *bf = jget(q, "breakdownFilter");
+	char *bexpr = NULL;
+	if (bf && jget(bf, "breakdown")) {
+		const char *bt = jstr(bf, "breakdown_type");
+		const char *prop = jstr(bf, "breakdown");
+		struct sn_buf e;
+		sn_buf_init(&e, 1 << 16);
+		if (!prop)
+			rc = ifail(x, "validation_error",
+				   "breakdownFilter.breakdown must be a property name");
+		else if (!bt || strcmp(bt, "event") == 0)
+			rc = hq_prop(&e, "properties", prop);
+		else if (strcmp(bt, "person") == 0)
+			rc = hq_prop(&e, "person.properties", prop);
+		else
+			rc = ifail(x, "not_supported",
+				   "Retention breakdowns of type '%s' are not supported yet", bt);
+		if (rc == 0 && !(bexpr = sn_arena_strndup(x->a, e.data, e.len)))
+			rc = SN_ERR_NOMEM;
+		sn_buf_release(&e);
+		if (rc)
+			return rc;
+	}
+	struct json_object *gi = jget(q, "aggregation_group_type_index");
+	int gti = gi ? json_object_get_int(gi) : -1;
+	char actor[16];
+	if (gti >= 0)
+		snprintf(actor, sizeof(actor), "$group_%d", gti);
+	else
+		snprintf(actor, sizeof(actor), "person_id");
+	char lo[40], hi[40];
+	fmt_loc_dt(lo, sizeof(lo), from);
+	fmt_loc_dt(hi, sizeof(hi), end);
+	struct sn_buf sql;
+	sn_buf_init(&sql, 1 << 23);
+	rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, ", actor);
+	rc = rc ? rc : bucket_of(&sql, iv, ws, "timestamp");
+	rc = rc ? rc
+		: sn_buf_appendf(&sql, " AS period, max(%s) AS is_target, max(%s) AS is_return",
+				 target.cond, back.cond);
+	if (rc == 0 && bexpr)
+		rc = sn_buf_appendf(&sql, ", ifNull(toString(%s), '') AS b", bexpr);
+	rc =
+	    rc ? rc : sn_buf_appendf(&sql, " FROM events WHERE (%s OR %s)", target.cond, back.cond);
+	rc = rc ? rc : global_filters(x, q, &sql);
+	if (rc == 0 && gti >= 0)
+		rc = sn_buf_appendf(&sql, " AND %s != ''", actor);
+	rc = rc ? rc
+		: sn_buf_appendf(
+		      &sql,
+		      " AND timestamp >= toDateTime('%s') AND timestamp < toDateTime('%s') "
+		      "GROUP BY actor, period%s ORDER BY actor%s, period LIMIT %d",
+		      lo, hi, bexpr ? ", b" : "", bexpr ? ", b" : "", RETENTION_ROWS_MAX);
+	struct sn_insight_table tab, firsts = {0};
+	x->max_rows = RETENTION_ROWS_MAX;
+	if (rc == 0)
+		rc = run_hogql(x, sql.data, sql.len, &tab);
+	if (rc == 0 && first_time) {
+		/* each actor's first-ever target event, all time */
+		sn_buf_reset(&sql);
+		rc = sn_buf_appendf(
+		    &sql, "SELECT toString(%s) AS actor, min(timestamp) FROM events WHERE %s",
+		    actor, target.cond);
+		rc = rc ? rc : global_filters(x, q, &sql);
+		rc = rc ? rc
+			: sn_buf_appendf(&sql, " GROUP BY actor ORDER BY actor LIMIT %d",
+					 RETENTION_ROWS_MAX);
+		rc = rc ? rc : run_hogql(x, sql.data, sql.len, &firsts);
+	}
+	x->max_rows = 0;
+	sn_buf_release(&sql);
+	if (rc)
+		return rc;
+	if (tab.nrows >= RETENTION_ROWS_MAX)
+		return ifail(x, "query_error", "The retention has more than %d actor-periods",
+			     RETENTION_ROWS_MAX);
+	bool cumulative = jbool(rf, "cumulative");
+	struct rgroups g = {0};
+	/* per (actor, value): the periods with target / return events */
+	unsigned char *ist = sn_arena_alloc(x->a, (size_t)n),
+		      *isr = sn_arena_alloc(x->a, (size_t)n);
+	if (!ist || !isr)
+		return SN_ERR_NOMEM;
+	size_t fi = 0; /* cursor into firsts (both sorted by actor) */
+	size_t s0 = 0;
+	for (size_t i = 0; i <= tab.nrows; i++) {
+		const struct sn_insight_value *row =
+		    i < tab.nrows ? &tab.cells[i * tab.ncols] : NULL;
+		bool boundary = !row;
+		if (row && i > s0) {
+			const struct sn_insight_value *a = &tab.cells[s0 * tab.ncols];
+			boundary = a->slen != row->slen || memcmp(a->s, row->s, a->slen) != 0 ||
+				   (bexpr && (a[4].slen != row[4].slen ||
+					      memcmp(a[4].s, row[4].s, a[4].slen) != 0));
+		}
+		if (boundary && i > s0) {
+			const struct sn_insight_value *a = &tab.cells[s0 * tab.ncols];
+			memset(ist, 0, (size_t)n);
+			memset(isr, 0, (size_t)n);
+			for (size_t j = s0; j < i; j++) {
+				const struct sn_insight_value *rj = &tab.cells[j * tab.ncols];
+				int64_t loc = local_of_cell(x, &rj[1]);
+				for (int k = 0; k < n; k++)
+					if (dates[k] == loc) {
+						ist[k] |= rj[2].i != 0;
+						isr[k] |= rj[3].i != 0;
+					}
+			}
+			int only = -1;
+			if (first_time) {
+				/* the actor's first target period, if inside the window */
+				int64_t first = INT64_MIN;
+				while (fi < firsts.nrows) {
+					const struct sn_insight_value *f =
+					    &firsts.cells[fi * firsts.ncols];
+					int c = cmp_bytes(f->s, f->slen, a->s, a->slen);
+					if (c < 0) {
+						fi++;
+						continue;
+					}
+					if (c == 0)
+						first =
+						    align_loc(loc_of_utc(x->tz, f[1].i), iv, ws);
+					break;
+				}
+				for (int k = 0; k < n; k++)
+					if (dates[k] == first && ist[k])
+						only = k;
+				if (only < 0) {
+					s0 = i;
+					continue;
+				}
+			}
+			char bvbuf[512] = "";
+			if (bexpr)
+				snprintf(bvbuf, sizeof(bvbuf), "%.*s", (int)a[4].slen,
+					 a[4].s ? a[4].s : "");
+			const char *bv = bexpr ? sn_arena_strdup(x->a, bvbuf) : "";
+			int64_t *cells = bv ? cells_of(x, &g, bv, (size_t)n) : NULL;
+			if (!cells)
+				return SN_ERR_NOMEM;
+			for (int st = 0; st < n; st++) {
+				if (!ist[st] || (only >= 0 && st != only))
+					continue;
+				int maxk = 0;
+				cells[st * n + 0]++;
+				for (int k = 1; st + k < n; k++)
+					if (isr[st + k]) {
+						if (!cumulative)
+							cells[st * n + k]++;
+						maxk = k;
+					}
+				if (cumulative)
+					for (int k = 1; k <= maxk; k++)
+						cells[st * n + k]++;
+			}
+			s0 = i;
+		}
+	}
+	/* output */
+	const char *pname = interval_name(iv);
+	char Pname[16];
+	snprintf(Pname, sizeof(Pname), "%s", pname);
+	Pname[0] = (char)toupper((unsigned char)Pname[0]);
+	rc = sn_buf_appends(out, "\"results\":[");
+	struct rcell none = {"", NULL};
+	size_t ng = bexpr ? g.n : 1;
+	for (size_t gi2 = 0; gi2 < ng && rc == 0; gi2++) {
+		const struct rcell *c = bexpr ? &g.v[gi2] : (g.n ? &g.v[0] : &none);
+		for (int st = 0; st < n && rc == 0; st++) {
+			if (gi2 || st)
+				sn_buf_appendc(out, ',');
+			sn_buf_appends(out, "{\"values\":[");
+			for (int k = 0; k < n; k++)
+				sn_buf_appendf(
+				    out, "%s{\"count\":%lld,\"label\":\"%s %d\"}", k ? "," : "",
+				    (long long)(c->counts ? c->counts[st * n + k] : 0), Pname, k);
+			char date[48];
+			int64_t utc = utc_of_loc(x->tz, dates[st]);
+			char iso[32];
+			sn_time_format_rfc3339(utc, iso);
+			snprintf(date, sizeof(date), "%s", iso);
+			sn_buf_appendf(out, "],\"label\":\"%s %d\",\"date\":\"%s\"", Pname, st,
+				       date);
+			if (bexpr) {
+				sn_buf_appends(out, ",\"breakdown_value\":");
+				sn_buf_append_json_str(out, c->bv, strlen(c->bv));
+			}
+			rc = sn_buf_appendc(out, '}');
+		}
+	}
+	return rc ? rc : sn_buf_appendc(out, ']');
+}
