@@ -29,46 +29,44 @@
 #define MAX_INTERVALS	   400
 
 struct rentity {
-	char *cond; /* HogQL condition */
+	char *cond;	 /* HogQL condition */
+	char *name_cond; /* the same without the entity's property filters */
 };
 
 /* targetEntity / returningEntity: {id, type: events|actions, properties}. */
 static int entity(struct ictx *x, struct json_object *e, const char *which, struct rentity *out)
 {
-	struct sn_buf b;
+	struct sn_buf base, b;
+	sn_buf_init(&base, 1 << 22);
 	sn_buf_init(&b, 1 << 22);
-	int rc = sn_buf_appendc(&b, '(');
+	int rc = 0;
 	const char *type = jstr(e, "type");
 	const char *kind = jstr(e, "kind");
 	bool action =
 	    (type && strcmp(type, "actions") == 0) || (kind && strcmp(kind, "ActionsNode") == 0);
 	struct json_object *id = jget(e, "id");
+	const char *ev = id && json_object_is_type(id, json_type_string)
+			     ? json_object_get_string(id)
+			     : jstr(e, "event");
 	if (!e) {
-		rc = rc ? rc : sn_buf_appends(&b, "event = '$pageview'");
+		rc = sn_buf_appends(&base, "event = '$pageview'");
 	} else if (action) {
 		const char *name;
 		int64_t aid;
-		int arc = action_expr(x, e, &b, &name, &aid);
+		int arc = action_expr(x, e, &base, &name, &aid);
 		if (arc == SN_ERR_NOT_FOUND)
 			rc = ifail(x, "validation_error",
 				   "retentionFilter.%s: action %lld does not exist", which,
 				   (long long)aid);
 		else
-			rc = rc ? rc : arc;
-	} else if (id && json_object_is_type(id, json_type_string) &&
-		   json_object_get_string_len(id)) {
-		const char *ev = json_object_get_string(id);
-		rc = rc ? rc : sn_buf_appends(&b, "event = ");
-		rc = rc ? rc : hq_str(&b, ev, strlen(ev));
+			rc = arc;
+	} else if (ev && *ev) {
+		rc = sn_buf_appends(&base, "event = ");
+		rc = rc ? rc : hq_str(&base, ev, strlen(ev));
 	} else {
-		const char *ev = jstr(e, "event");
-		if (ev && *ev) {
-			rc = rc ? rc : sn_buf_appends(&b, "event = ");
-			rc = rc ? rc : hq_str(&b, ev, strlen(ev));
-		} else {
-			rc = rc ? rc : sn_buf_appends(&b, "1");
-		}
+		rc = sn_buf_appends(&base, "1"); /* id null: any event */
 	}
+	rc = rc ? rc : sn_buf_appendf(&b, "(%s", base.data ? base.data : "1");
 	struct json_object *props = jget(e, "properties");
 	if (rc == 0 && props &&
 	    (!json_object_is_type(props, json_type_array) || json_object_array_length(props))) {
@@ -76,8 +74,11 @@ static int entity(struct ictx *x, struct json_object *e, const char *which, stru
 		rc = rc ? rc : hq_filters(x, &b, props);
 	}
 	rc = rc ? rc : sn_buf_appendc(&b, ')');
-	if (rc == 0 && !(out->cond = sn_arena_strndup(x->a, b.data, b.len)))
+	if (rc == 0 && (!(out->cond = sn_arena_strndup(x->a, b.data, b.len)) ||
+			!(out->name_cond = sn_arena_strndup(x->a, base.data ? base.data : "1",
+							    base.data ? base.len : 1))))
 		rc = SN_ERR_NOMEM;
+	sn_buf_release(&base);
 	sn_buf_release(&b);
 	return rc;
 }
@@ -107,15 +108,24 @@ static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
 
 struct rcell {
 	const char *bv;
-	int64_t *counts; /* n * n: [start][offset] */
+	int64_t *counts; /* rows * n: [start][offset] */
+	int64_t size;	 /* actors over all cohorts (ranking) */
 };
+
+static int rcell_cmp(const void *pa, const void *pb)
+{
+	const struct rcell *a = pa, *b = pb;
+	if (a->size != b->size)
+		return a->size > b->size ? -1 : 1;
+	return strcmp(a->bv, b->bv);
+}
 
 struct rgroups {
 	struct rcell *v;
 	size_t n, cap;
 };
 
-static int64_t *cells_of(struct ictx *x, struct rgroups *g, const char *bv, size_t n)
+static int64_t *cells_of(struct ictx *x, struct rgroups *g, const char *bv, size_t rows, size_t n)
 {
 	for (size_t i = 0; i < g->n; i++)
 		if (strcmp(g->v[i].bv, bv) == 0)
@@ -130,11 +140,11 @@ static int64_t *cells_of(struct ictx *x, struct rgroups *g, const char *bv, size
 		g->v = nv;
 		g->cap = cap;
 	}
-	int64_t *c = sn_arena_alloc(x->a, n * n * sizeof(int64_t));
+	int64_t *c = sn_arena_alloc(x->a, (rows ? rows : 1) * n * sizeof(int64_t));
 	if (!c)
 		return NULL;
-	memset(c, 0, n * n * sizeof(int64_t));
-	g->v[g->n++] = (struct rcell){bv, c};
+	memset(c, 0, (rows ? rows : 1) * n * sizeof(int64_t));
+	g->v[g->n++] = (struct rcell){bv, c, 0};
 	return c;
 }
 
@@ -142,8 +152,8 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 {
 	struct json_object *rf = jget(q, "retentionFilter");
 	const char *type = jstr(rf, "retentionType");
-	bool first_time = type && (strcmp(type, "retention_first_time") == 0 ||
-				   strcmp(type, "retention_first_ever_occurrence") == 0);
+	bool first_ever = type && strcmp(type, "retention_first_ever_occurrence") == 0;
+	bool first_time = first_ever || (type && strcmp(type, "retention_first_time") == 0);
 	const char *period = jstr(rf, "period");
 	char pbuf[16] = "day";
 	if (period) {
@@ -163,9 +173,18 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	if (n < 1 || n > MAX_INTERVALS)
 		return ifail(x, "validation_error",
 			     "retentionFilter.totalIntervals must be 1 to %d", MAX_INTERVALS);
-	if (jget(rf, "minimumOccurrences") &&
-	    json_object_get_int(jget(rf, "minimumOccurrences")) > 1)
-		return ifail(x, "not_supported", "minimumOccurrences is not supported yet");
+	struct json_object *mo = jget(rf, "minimumOccurrences");
+	int64_t min_occ = mo ? json_object_get_int64(mo) : 1;
+	if (min_occ < 1)
+		min_occ = 1;
+	if (jget(rf, "retentionCustomBrackets"))
+		return ifail(x, "not_supported", "retentionCustomBrackets is not supported yet");
+	if (jget(rf, "aggregationType"))
+		return ifail(x, "not_supported", "retention aggregationType is not supported yet");
+	const char *twm = jstr(rf, "timeWindowMode");
+	if (twm && strcmp(twm, "24_hour_windows") == 0)
+		return ifail(x, "not_supported",
+			     "timeWindowMode 24_hour_windows is not supported yet");
 	struct rentity target, back;
 	if ((rc = entity(x, jget(rf, "targetEntity"), "targetEntity", &target)) ||
 	    (rc = entity(x, jget(rf, "returningEntity"), "returningEntity", &back)))
@@ -187,17 +206,38 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	if (iv == IV_WEEK)
 		start = align_loc(start, IV_WEEK, ws);
 	int64_t from = align_loc(start, iv, ws);
-	int64_t *dates = sn_arena_alloc(x->a, (size_t)n * sizeof(int64_t));
+	/* An explicit date_from sets the first cohort (rows may then outnumber
+	 * totalIntervals; each row still looks totalIntervals periods ahead). */
+	const char *df = jstr(jget(q, "dateRange"), "date_from");
+	bool explicit_from = df && *df && strcmp(df, "all") != 0;
+	int nrows = n;
+	if (explicit_from) {
+		from = align_loc(r.from, iv, ws);
+		int64_t last = align_loc(r.to, iv, ws);
+		nrows = 0;
+		for (int64_t t = from; t <= last && nrows <= 10 * MAX_INTERVALS;
+		     t = add_interval(t, iv, 1))
+			nrows++;
+	}
+	if (nrows > 10 * MAX_INTERVALS)
+		return ifail(x, "validation_error", "The retention window has more than %d periods",
+			     10 * MAX_INTERVALS);
+	int64_t *dates = sn_arena_alloc(x->a, (size_t)(nrows ? nrows : 1) * sizeof(int64_t));
 	if (!dates)
 		return SN_ERR_NOMEM;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < nrows; i++)
 		dates[i] = add_interval(from, iv, i);
 	/* breakdown (one property) */
 	struct json_object *bf = jget(q, "breakdownFilter");
 	char *bexpr = NULL;
-	if (bf && jget(bf, "breakdown")) {
-		const char *bt = jstr(bf, "breakdown_type");
-		const char *prop = jstr(bf, "breakdown");
+	struct json_object *bl = jget(bf, "breakdowns"), *b0 = NULL;
+	if (bl && json_object_is_type(bl, json_type_array) && json_object_array_length(bl))
+		b0 = json_object_array_get_idx(bl, 0);
+	if (bf && (jget(bf, "breakdown") || b0)) {
+		const char *bt = b0 ? jstr(b0, "type") : jstr(bf, "breakdown_type");
+		const char *prop = b0 ? jstr(b0, "property") : jstr(bf, "breakdown");
+		if (bt && strcmp(bt, "cohort") == 0)
+			return ifail(x, "not_supported", "Cohort breakdowns are not supported yet");
 		struct sn_buf e;
 		sn_buf_init(&e, 1 << 16);
 		if (!prop)
@@ -207,6 +247,8 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			rc = hq_prop(&e, "properties", prop);
 		else if (strcmp(bt, "person") == 0)
 			rc = hq_prop(&e, "person.properties", prop);
+		else if (strcmp(bt, "event_metadata") == 0)
+			rc = hq_ident(&e, prop);
 		else
 			rc = ifail(x, "not_supported",
 				   "Retention breakdowns of type '%s' are not supported yet", bt);
@@ -231,7 +273,7 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, ", actor);
 	rc = rc ? rc : bucket_of(&sql, iv, ws, "timestamp");
 	rc = rc ? rc
-		: sn_buf_appendf(&sql, " AS period, max(%s) AS is_target, max(%s) AS is_return",
+		: sn_buf_appendf(&sql, " AS period, max(%s) AS is_target, countIf(%s) AS is_return",
 				 target.cond, back.cond);
 	if (rc == 0 && bexpr)
 		rc = sn_buf_appendf(&sql, ", ifNull(toString(%s), '') AS b", bexpr);
@@ -253,9 +295,11 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	if (rc == 0 && first_time) {
 		/* each actor's first-ever target event, all time */
 		sn_buf_reset(&sql);
-		rc = sn_buf_appendf(
-		    &sql, "SELECT toString(%s) AS actor, min(timestamp) FROM events WHERE %s",
-		    actor, target.cond);
+		rc = sn_buf_appendf(&sql,
+				    "SELECT toString(%s) AS actor, min(timestamp), "
+				    "minIf(timestamp, %s) FROM events "
+				    "WHERE %s",
+				    actor, target.cond, target.name_cond);
 		rc = rc ? rc : global_filters(x, q, &sql);
 		rc = rc ? rc
 			: sn_buf_appendf(&sql, " GROUP BY actor ORDER BY actor LIMIT %d",
@@ -272,8 +316,8 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	bool cumulative = jbool(rf, "cumulative");
 	struct rgroups g = {0};
 	/* per (actor, value): the periods with target / return events */
-	unsigned char *ist = sn_arena_alloc(x->a, (size_t)n),
-		      *isr = sn_arena_alloc(x->a, (size_t)n);
+	unsigned char *ist = sn_arena_alloc(x->a, (size_t)nrows + 1),
+		      *isr = sn_arena_alloc(x->a, (size_t)nrows + 1);
 	if (!ist || !isr)
 		return SN_ERR_NOMEM;
 	size_t fi = 0; /* cursor into firsts (both sorted by actor) */
@@ -290,15 +334,15 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		}
 		if (boundary && i > s0) {
 			const struct sn_insight_value *a = &tab.cells[s0 * tab.ncols];
-			memset(ist, 0, (size_t)n);
-			memset(isr, 0, (size_t)n);
+			memset(ist, 0, (size_t)nrows + 1);
+			memset(isr, 0, (size_t)nrows + 1);
 			for (size_t j = s0; j < i; j++) {
 				const struct sn_insight_value *rj = &tab.cells[j * tab.ncols];
 				int64_t loc = local_of_cell(x, &rj[1]);
-				for (int k = 0; k < n; k++)
+				for (int k = 0; k < nrows; k++)
 					if (dates[k] == loc) {
 						ist[k] |= rj[2].i != 0;
-						isr[k] |= rj[3].i != 0;
+						isr[k] |= rj[3].i >= min_occ;
 					}
 			}
 			int only = -1;
@@ -313,12 +357,15 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 						fi++;
 						continue;
 					}
-					if (c == 0)
+					/* first_time: the first event matching the entity;
+					 * first_ever: the first of its name, which must match */
+					if (c == 0 && f[2].type == SN_IV_DATETIME &&
+					    (!first_ever || f[2].i == f[1].i))
 						first =
-						    align_loc(loc_of_utc(x->tz, f[1].i), iv, ws);
+						    align_loc(loc_of_utc(x->tz, f[2].i), iv, ws);
 					break;
 				}
-				for (int k = 0; k < n; k++)
+				for (int k = 0; k < nrows; k++)
 					if (dates[k] == first && ist[k])
 						only = k;
 				if (only < 0) {
@@ -331,15 +378,15 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				snprintf(bvbuf, sizeof(bvbuf), "%.*s", (int)a[4].slen,
 					 a[4].s ? a[4].s : "");
 			const char *bv = bexpr ? sn_arena_strdup(x->a, bvbuf) : "";
-			int64_t *cells = bv ? cells_of(x, &g, bv, (size_t)n) : NULL;
+			int64_t *cells = bv ? cells_of(x, &g, bv, (size_t)nrows, (size_t)n) : NULL;
 			if (!cells)
 				return SN_ERR_NOMEM;
-			for (int st = 0; st < n; st++) {
+			for (int st = 0; st < nrows; st++) {
 				if (!ist[st] || (only >= 0 && st != only))
 					continue;
 				int maxk = 0;
 				cells[st * n + 0]++;
-				for (int k = 1; st + k < n; k++)
+				for (int k = 1; k < n && st + k < nrows; k++)
 					if (isr[st + k]) {
 						if (!cumulative)
 							cells[st * n + k]++;
@@ -352,17 +399,44 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			s0 = i;
 		}
 	}
+	/* Breakdown values: those with a cohort, ranked by cohort size (then
+	 * value); past breakdown_limit they fold into Other, as in PostHog. */
+	if (bexpr) {
+		size_t keep = 0;
+		for (size_t i = 0; i < g.n; i++) {
+			int64_t size = 0;
+			for (int st = 0; st < nrows; st++)
+				size += g.v[i].counts[st * n];
+			if (size > 0) {
+				g.v[keep] = g.v[i];
+				g.v[keep].size = size;
+				keep++;
+			}
+		}
+		g.n = keep;
+		qsort(g.v, g.n, sizeof(*g.v), rcell_cmp);
+		struct json_object *lim = jget(bf, "breakdown_limit");
+		size_t limit = lim ? (size_t)json_object_get_int(lim) : 25;
+		if (limit >= 1 && g.n > limit) {
+			struct rcell *other = &g.v[limit];
+			for (size_t i = limit + 1; i < g.n; i++)
+				for (int c = 0; c < nrows * n; c++)
+					other->counts[c] += g.v[i].counts[c];
+			other->bv = "$$_posthog_breakdown_other_$$";
+			g.n = limit + 1;
+		}
+	}
 	/* output */
 	const char *pname = interval_name(iv);
 	char Pname[16];
 	snprintf(Pname, sizeof(Pname), "%s", pname);
 	Pname[0] = (char)toupper((unsigned char)Pname[0]);
 	rc = sn_buf_appends(out, "\"results\":[");
-	struct rcell none = {"", NULL};
+	struct rcell none = {"", NULL, 0};
 	size_t ng = bexpr ? g.n : 1;
 	for (size_t gi2 = 0; gi2 < ng && rc == 0; gi2++) {
 		const struct rcell *c = bexpr ? &g.v[gi2] : (g.n ? &g.v[0] : &none);
-		for (int st = 0; st < n && rc == 0; st++) {
+		for (int st = 0; st < nrows && rc == 0; st++) {
 			if (gi2 || st)
 				sn_buf_appendc(out, ',');
 			sn_buf_appends(out, "{\"values\":[");
@@ -370,11 +444,20 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				sn_buf_appendf(
 				    out, "%s{\"count\":%lld,\"label\":\"%s %d\"}", k ? "," : "",
 				    (long long)(c->counts ? c->counts[st * n + k] : 0), Pname, k);
+			/* PostHog's JSON: the period start in the project's zone,
+			 * "Z" for UTC, else the offset ("…T00:00:00-07:00") */
 			char date[48];
 			int64_t utc = utc_of_loc(x->tz, dates[st]);
-			char iso[32];
-			sn_time_format_rfc3339(utc, iso);
-			snprintf(date, sizeof(date), "%s", iso);
+			int32_t off = (int32_t)((dates[st] - utc) / US_SEC);
+			char day[40];
+			fmt_loc_dt(day, sizeof(day), dates[st]);
+			day[10] = 'T';
+			if (off == 0)
+				snprintf(date, sizeof(date), "%sZ", day);
+			else
+				snprintf(date, sizeof(date), "%s%c%02d:%02d", day,
+					 off < 0 ? '-' : '+', (off < 0 ? -off : off) / 3600,
+					 (off < 0 ? -off : off) / 60 % 60);
 			sn_buf_appendf(out, "],\"label\":\"%s %d\",\"date\":\"%s\"", Pname, st,
 				       date);
 			if (bexpr) {

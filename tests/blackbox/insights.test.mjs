@@ -41,6 +41,7 @@ const KNOWN = new Map([
   ['stickiness/interval_2_day_filtering', 'intervalCount (several intervals as one) is not implemented yet'],
   ['lifecycle/virtual_person_property', 'virtual person properties ($virt_*) are not computed yet'],
   ['lifecycle/virtual_person_property_hogql', 'virtual person properties ($virt_*) are not computed yet'],
+  ['retention/breakdown_virtual_person_property', 'virtual person properties ($virt_*) are not computed yet'],
   ['trends/legacy_person_breakdown_virtual_channel_type', 'virtual person properties ($virt_initial_channel_type) are not computed yet'],
 ]);
 
@@ -119,6 +120,8 @@ before(async () => {
       const remap = (n) => { if (n && n.kind === 'ActionsNode' && ids.has(n.id)) n.id = ids.get(n.id); };
       for (const n of fx.query.series || []) remap(n);
       for (const n of (fx.query.funnelsFilter && fx.query.funnelsFilter.exclusions) || []) remap(n);
+      const rf = fx.query.retentionFilter || {};
+      for (const e of [rf.targetEntity, rf.returningEntity]) if (e && e.type === 'actions' && ids.has(e.id)) e.id = ids.get(e.id);
       for (const e of fx.expect || []) {
         for (const r of Array.isArray(e) ? e : [e]) {
           if (r && r.action && ids.has(r.action.id)) r.action.id = ids.get(r.action.id);
