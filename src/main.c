@@ -877,7 +877,7 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 	struct sn_buf in;
 	sn_buf_init(&in, (size_t)64 << 20);
 	int rc = read_all(file, &in, &e);
-	struct json_object *q = NULL, *taf = NULL;
+	struct json_object *q = NULL, *taf = NULL, *pcf = NULL;
 	if (rc == 0)
 		rc = sn_json_parse(in.data ? in.data : "", in.len, &q, &e);
 	sn_buf_release(&in);
@@ -910,6 +910,9 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 	if (team.test_account_filters[0])
 		sn_json_parse(team.test_account_filters, strlen(team.test_account_filters), &taf,
 			      &e);
+	if (team.path_cleaning_filters[0])
+		sn_json_parse(team.path_cleaning_filters, strlen(team.path_cleaning_filters), &pcf,
+			      &e);
 	struct sn_api_exec_backend be = {.store_dir = store_dir,
 					 .team_id = team_id,
 					 .persons = persons,
@@ -918,7 +921,8 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 	struct sn_insight_opts o = {.team = {.id = team_id,
 					     .timezone = team.timezone,
 					     .week_start_day = team.week_start_day,
-					     .test_account_filters = taf},
+					     .test_account_filters = taf,
+					     .path_cleaning_filters = pcf},
 				    .now_us = now_us,
 				    .backend = {.ctx = &be, .query = sn_api_exec_backend_query}};
 	struct sn_api_action_ctx actx = {.meta = m, .team_id = team_id};
@@ -937,6 +941,7 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 			ierr.msg[0] ? ierr.msg : "the insight failed", ierr.type);
 	sn_buf_release(&out);
 	json_object_put(taf);
+	json_object_put(pcf);
 	json_object_put(q);
 	sn_meta_close(m);
 	return rc == 0 ? 0 : 1;

@@ -70,6 +70,8 @@ static void team_json(struct sn_buf *b, const struct sn_team *t, const struct sn
 	sn_buf_append_json_str(b, t->timezone, strlen(t->timezone));
 	sn_buf_appendf(b, ",\"week_start_day\":%d,\"test_account_filters\":%s", t->week_start_day,
 		       t->test_account_filters[0] ? t->test_account_filters : "[]");
+	sn_buf_appendf(b, ",\"path_cleaning_filters\":%s",
+		       t->path_cleaning_filters[0] ? t->path_cleaning_filters : "[]");
 	sn_buf_appendf(b,
 		       ",\"anonymize_ips\":%s,\"session_recording_opt_in\":%s,"
 		       "\"autocapture_opt_out\":%s,\"created_at\":\"%s\",\"updated_at\":\"%s\"}",
@@ -144,7 +146,8 @@ static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_
 					    "session_recording_opt_in",
 					    "autocapture_opt_out",
 					    "week_start_day",
-					    "test_account_filters"};
+					    "test_account_filters",
+					    "path_cleaning_filters"};
 	json_object_object_foreach(body, key, val)
 	{
 		(void)val;
@@ -156,7 +159,8 @@ static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_
 			snprintf(msg, sizeof(msg),
 				 "%.60s cannot be changed here; settable: name, "
 				 "timezone, anonymize_ips, session_recording_opt_in, "
-				 "autocapture_opt_out, week_start_day, test_account_filters",
+				 "autocapture_opt_out, week_start_day, test_account_filters, "
+				 "path_cleaning_filters",
 				 key);
 			sn_http_reply_error(req, 400, "validation_error", "unknown_field", msg,
 					    key);
@@ -195,6 +199,19 @@ static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_
 			    json_object_to_json_string_ext(taf, JSON_C_TO_STRING_PLAIN);
 		}
 	}
+	struct json_object *pcf = NULL;
+	if (!bad && json_object_object_get_ex(body, "path_cleaning_filters", &pcf)) {
+		if (!json_object_is_type(pcf, json_type_array)) {
+			sn_http_reply_error(
+			    req, 400, "validation_error", "invalid_input",
+			    "path_cleaning_filters must be a list of {alias, regex}",
+			    "path_cleaning_filters");
+			bad = true;
+		} else {
+			p.path_cleaning_filters =
+			    json_object_to_json_string_ext(pcf, JSON_C_TO_STRING_PLAIN);
+		}
+	}
 	if (!bad)
 		p.name = patch_str(req, body, "name", &bad);
 	if (!bad)
@@ -212,12 +229,13 @@ static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_
 		if (rc == 0)
 			reply_team(a, req, &t);
 		else if (rc == SN_ERR_INVALID)
-			sn_http_reply_error(req, 400, "validation_error", "invalid_input", err.msg,
-					    strstr(err.msg, "timezone")		? "timezone"
-					    : strstr(err.msg, "week_start_day") ? "week_start_day"
-					    : strstr(err.msg, "test_account")
-						? "test_account_filters"
-						: "name");
+			sn_http_reply_error(
+			    req, 400, "validation_error", "invalid_input", err.msg,
+			    strstr(err.msg, "timezone")		? "timezone"
+			    : strstr(err.msg, "week_start_day") ? "week_start_day"
+			    : strstr(err.msg, "test_account")	? "test_account_filters"
+			    : strstr(err.msg, "path_cleaning")	? "path_cleaning_filters"
+								: "name");
 		else if (rc == SN_ERR_NOT_FOUND)
 			sn_http_reply_error(req, 404, "invalid_request", "not_found", err.msg,
 					    NULL);

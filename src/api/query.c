@@ -135,7 +135,7 @@ int sn_api_action_lookup(void *ctx, int64_t id, struct sn_arena *a, char **name,
 static void run_insight(struct job *j)
 {
 	struct sn_err jerr = {0};
-	struct json_object *q = NULL, *taf = NULL;
+	struct json_object *q = NULL, *taf = NULL, *pcf = NULL;
 	if (sn_json_parse(j->text, strlen(j->text), &q, &jerr)) {
 		sn_http_reply_error(j->req, 400, "validation_error", "parse_error", jerr.msg,
 				    "query");
@@ -144,6 +144,9 @@ static void run_insight(struct job *j)
 	if (j->team.test_account_filters[0])
 		sn_json_parse(j->team.test_account_filters, strlen(j->team.test_account_filters),
 			      &taf, &jerr);
+	if (j->team.path_cleaning_filters[0])
+		sn_json_parse(j->team.path_cleaning_filters, strlen(j->team.path_cleaning_filters),
+			      &pcf, &jerr);
 	struct sn_api_action_ctx actx = {.meta = j->api->meta, .team_id = j->team_id};
 	struct sn_api_exec_backend be = {.store_dir = j->api->store_dir,
 					 .team_id = j->team_id,
@@ -154,7 +157,8 @@ static void run_insight(struct job *j)
 	    .team = {.id = j->team_id,
 		     .timezone = j->team.timezone,
 		     .week_start_day = j->team.week_start_day,
-		     .test_account_filters = taf},
+		     .test_account_filters = taf,
+		     .path_cleaning_filters = pcf},
 	    .now_us = j->now_us,
 	    .backend = {.ctx = &be, .query = sn_api_exec_backend_query},
 	    .action = sn_api_action_lookup,
@@ -183,6 +187,7 @@ static void run_insight(struct job *j)
 	}
 	sn_buf_release(&b);
 	json_object_put(taf);
+	json_object_put(pcf);
 	json_object_put(q);
 }
 

@@ -71,8 +71,8 @@ int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table
 bool sn_insight_kind_supported(const char *kind)
 {
 	static const char *const kinds[] = {
-	    "TrendsQuery",    "FunnelsQuery", "StickinessQuery",   "LifecycleQuery",
-	    "RetentionQuery", "ActorsQuery",  "InsightActorsQuery"};
+	    "TrendsQuery",    "FunnelsQuery", "StickinessQuery", "LifecycleQuery",
+	    "RetentionQuery", "PathsQuery",   "ActorsQuery",	 "InsightActorsQuery"};
 	for (size_t i = 0; kind && i < SN_ARRAY_LEN(kinds); i++)
 		if (strcmp(kind, kinds[i]) == 0)
 			return true;
@@ -113,6 +113,8 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 		rc = lifecycle_run(&x, q, out);
 	else if (strcmp(kind, "RetentionQuery") == 0)
 		rc = retention_run(&x, q, out);
+	else if (strcmp(kind, "PathsQuery") == 0)
+		rc = paths_run(&x, q, out);
 	else if (strcmp(kind, "InsightActorsQuery") == 0 || strcmp(kind, "ActorsQuery") == 0)
 		rc = actors_run(&x, q, out);
 	else

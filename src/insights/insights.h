@@ -71,6 +71,9 @@ struct sn_insight_team {
 	/* The project's test-account filters (a JSON array of property
 	 * filters) for filterTestAccounts, or NULL. Borrowed. */
 	struct json_object *test_account_filters;
+	/* The project's path cleaning rules ([{alias, regex}]) for paths with
+	 * pathReplacements, or NULL. Borrowed. */
+	struct json_object *path_cleaning_filters;
 };
 
 struct sn_insight_opts {

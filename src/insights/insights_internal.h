@@ -167,5 +167,6 @@ int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 
 #endif

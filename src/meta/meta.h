@@ -47,7 +47,8 @@ struct sn_team {
 	bool autocapture_opt_out;
 	bool anonymize_ips;
 	int week_start_day; /* 0 = Sunday (also when unset), 1 = Monday */
-	char test_account_filters[SN_TEAM_TEST_FILTERS_MAX]; /* JSON array of property filters */
+	char test_account_filters[SN_TEAM_TEST_FILTERS_MAX];  /* JSON array of property filters */
+	char path_cleaning_filters[SN_TEAM_TEST_FILTERS_MAX]; /* JSON array of {alias, regex} */
 	int64_t created_at_us;
 	int64_t updated_at_us;
 };
@@ -103,8 +104,9 @@ struct sn_team_patch {
 	const char *name;						  /* 1..127 bytes */
 	const char *timezone;						  /* an IANA zone name */
 	int anonymize_ips, session_recording_opt_in, autocapture_opt_out; /* 0, 1, -1 */
-	int week_start_day;		  /* 0, 1, or -1 = unchanged */
-	const char *test_account_filters; /* a JSON array of filters, or NULL = unchanged */
+	int week_start_day;		   /* 0, 1, or -1 = unchanged */
+	const char *test_account_filters;  /* a JSON array of filters, or NULL = unchanged */
+	const char *path_cleaning_filters; /* a JSON array of {alias, regex}, or NULL */
 };
 /* Applies patch to project id and returns the new row in out (may be
  * NULL). SN_ERR_INVALID with a message naming the field for a bad value,

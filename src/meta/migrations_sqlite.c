@@ -178,12 +178,17 @@ static const char m0004_team_insight_settings[] =
     "ALTER TABLE posthog_team ADD COLUMN week_start_day INTEGER;"
     "ALTER TABLE posthog_team ADD COLUMN test_account_filters TEXT NOT NULL DEFAULT '[]';";
 
+/* The project's path cleaning rules (PathsQuery with pathReplacements). */
+static const char m0005_team_path_cleaning[] =
+    "ALTER TABLE posthog_team ADD COLUMN path_cleaning_filters TEXT NOT NULL DEFAULT '[]';";
+
 const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {1, "initial: organizations, teams, users, memberships, personal API keys", m0001_initial},
     {2, "feature flags and the activity log", m0002_feature_flags},
     {3, "annotations and actions", m0003_annotations_actions},
     {4, "project insight settings: week_start_day, test_account_filters",
      m0004_team_insight_settings},
+    {5, "project path cleaning rules", m0005_team_path_cleaning},
 };
 
 const size_t sn_meta_sqlite_nmigrations = SN_ARRAY_LEN(sn_meta_sqlite_migrations);

@@ -90,7 +90,7 @@ static const char dummy_hash[crypto_pwhash_STRBYTES] =
 #define TEAM_COLS                                                                          \
 	"id, organization_id, uuid, name, api_token, timezone, session_recording_opt_in, " \
 	"autocapture_opt_out, anonymize_ips, created_at, updated_at, "                     \
-	"coalesce(week_start_day, 0), test_account_filters"
+	"coalesce(week_start_day, 0), test_account_filters, path_cleaning_filters"
 #define USER_COLS "id, uuid, email, first_name, is_active, is_staff, created_at"
 
 enum stmt {
@@ -123,14 +123,16 @@ static const char *const stmt_sql[NSTMT] = {
     [ST_TEAM_INSERT] = "INSERT INTO posthog_team (organization_id, uuid, name, api_token,"
 		       " timezone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
     [ST_TEAM_GET] = "SELECT " TEAM_COLS " FROM posthog_team WHERE id = ?1",
-    [ST_TEAM_UPDATE] = "UPDATE posthog_team SET name = coalesce(?2, name),"
-		       " timezone = coalesce(?3, timezone),"
-		       " anonymize_ips = coalesce(?4, anonymize_ips),"
-		       " session_recording_opt_in = coalesce(?5, session_recording_opt_in),"
-		       " autocapture_opt_out = coalesce(?6, autocapture_opt_out),"
-		       " updated_at = ?7,"
-		       " week_start_day = coalesce(?8, week_start_day),"
-		       " test_account_filters = coalesce(?9, test_account_filters) WHERE id = ?1",
+    [ST_TEAM_UPDATE] =
+	"UPDATE posthog_team SET name = coalesce(?2, name),"
+	" timezone = coalesce(?3, timezone),"
+	" anonymize_ips = coalesce(?4, anonymize_ips),"
+	" session_recording_opt_in = coalesce(?5, session_recording_opt_in),"
+	" autocapture_opt_out = coalesce(?6, autocapture_opt_out),"
+	" updated_at = ?7,"
+	" week_start_day = coalesce(?8, week_start_day),"
+	" test_account_filters = coalesce(?9, test_account_filters),"
+	" path_cleaning_filters = coalesce(?10, path_cleaning_filters) WHERE id = ?1",
     [ST_TEAM_BY_TOKEN] = "SELECT " TEAM_COLS " FROM posthog_team WHERE api_token = ?1",
     [ST_TEAM_LIST] = "SELECT " TEAM_COLS " FROM posthog_team ORDER BY id",
     [ST_USER_INSERT] = "INSERT INTO posthog_user (uuid, email, password, first_name, is_active,"
@@ -221,6 +223,9 @@ static void read_team(sqlite3_stmt *s, struct sn_team *t)
 	sn_sqlite_column_text(s, 12, t->test_account_filters, sizeof(t->test_account_filters));
 	if (!t->test_account_filters[0])
 		strcpy(t->test_account_filters, "[]");
+	sn_sqlite_column_text(s, 13, t->path_cleaning_filters, sizeof(t->path_cleaning_filters));
+	if (!t->path_cleaning_filters[0])
+		strcpy(t->path_cleaning_filters, "[]");
 }
 
 /* Reads USER_COLS starting at column c. */
@@ -671,6 +676,28 @@ int sn_meta_team_update(struct sn_meta *m, int64_t id, const struct sn_team_patc
 					  "objects (at most %d bytes of JSON)",
 					  SN_TEAM_TEST_FILTERS_MAX - 1);
 	}
+	if (p->path_cleaning_filters) {
+		struct json_object *f = NULL;
+		struct sn_err jerr = {0};
+		bool ok = strlen(p->path_cleaning_filters) < SN_TEAM_TEST_FILTERS_MAX &&
+			  sn_json_parse(p->path_cleaning_filters, strlen(p->path_cleaning_filters),
+					&f, &jerr) == 0 &&
+			  json_object_is_type(f, json_type_array);
+		for (size_t i = 0; ok && i < json_object_array_length(f); i++) {
+			struct json_object *r = json_object_array_get_idx(f, i), *a, *x;
+			ok = json_object_is_type(r, json_type_object) &&
+			     json_object_object_get_ex(r, "alias", &a) &&
+			     json_object_is_type(a, json_type_string) &&
+			     json_object_object_get_ex(r, "regex", &x) &&
+			     json_object_is_type(x, json_type_string);
+		}
+		json_object_put(f);
+		if (!ok)
+			return sn_err_set(err, SN_ERR_INVALID,
+					  "path_cleaning_filters must be a list of {\"alias\", "
+					  "\"regex\"} objects (at most %d bytes of JSON)",
+					  SN_TEAM_TEST_FILTERS_MAX - 1);
+	}
 	struct sn_team t;
 	lock(m);
 	sqlite3_stmt *s = m->st[ST_TEAM_UPDATE];
@@ -695,6 +722,10 @@ int sn_meta_team_update(struct sn_meta *m, int64_t id, const struct sn_team_patc
 		bind_text(s, 9, p->test_account_filters);
 	else
 		sqlite3_bind_null(s, 9);
+	if (p->path_cleaning_filters)
+		bind_text(s, 10, p->path_cleaning_filters);
+	else
+		sqlite3_bind_null(s, 10);
 	int rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE) {
 		ret = db_fail(m, rc, err, "updating a project");

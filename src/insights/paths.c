@@ -1,0 +1,504 @@
+/*
+ * paths.c — PathsQuery (spec/hogql.md §9.6, PostHog's paths_query_runner):
+ * the most common ways people move from one page, screen or event to the
+ * next, as Sankey edges {source "1_/", target "2_/about", value, average
+ * conversion time in ms}.
+ *
+ * One statement computes every event's path item in HogQL (so cleaning and
+ * groupings are the same on every backend) and returns them per person in
+ * time order:
+ *
+ *   SELECT person, timestamp, <item> FROM events WHERE <range, filters, event types>
+ *   ORDER BY person, timestamp
+ *   item = $current_url with one trailing '/' removed ($pageview), $screen_name
+ *          ($screen), the HogQL expression or the event name; then the project's
+ *          cleaning rules (pathReplacements), the local ones, then the groupings
+ *
+ * and the rest happens per person in C, in PostHog's order: excluded items
+ * drop out; a gap of 30 minutes or more starts a new session path; runs of
+ * one item collapse to their last event; a trailing empty item goes; the
+ * path is cut at the start/end point (or shortened around "..." when both)
+ * and to stepLimit items; items are numbered 1..n and each consecutive pair
+ * is an edge. Edges are counted over session paths, filtered by
+ * min/maxEdgeWeight, ordered by value (then source, target), cut to
+ * edgeLimit, and edges no longer reachable from a step-1 item are dropped.
+ */
+#include "insights/insights_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATHS_ROWS_MAX	3000000
+#define SESSION_GAP_US	(1800 * US_SEC)
+#define DEFAULT_STEPS	5
+#define DEFAULT_EDGES	50
+#define MAX_STEPS_LIMIT 100
+#define MAX_EXCLUDES	100
+
+struct pevent {
+	int64_t ts;
+	const char *item;
+};
+
+struct edge {
+	char *source, *target;
+	int64_t value;
+	double total_s; /* summed conversion time */
+};
+
+struct edges {
+	struct edge *v;
+	size_t n, cap;
+	size_t *slots; /* hash of (source, target) → index + 1 */
+	size_t scap;
+};
+
+struct pq {
+	int steps;
+	const char *start, *end;
+	const char **exclude;
+	size_t nexclude;
+	bool filter_excludes;
+};
+
+static int add_edge(struct ictx *x, struct edges *e, const char *src, const char *dst, double secs)
+{
+	if (e->n * 2 >= e->scap) {
+		size_t cap = e->scap ? e->scap * 2 : 256;
+		size_t *ns = sn_arena_alloc(x->a, cap * sizeof(*ns));
+		if (!ns)
+			return SN_ERR_NOMEM;
+		memset(ns, 0, cap * sizeof(*ns));
+		for (size_t i = 0; i < e->n; i++) {
+			size_t h = (sn_hash64(e->v[i].source, strlen(e->v[i].source)) ^
+				    sn_hash64(e->v[i].target, strlen(e->v[i].target)) * 31) &
+				   (cap - 1);
+			while (ns[h])
+				h = (h + 1) & (cap - 1);
+			ns[h] = i + 1;
+		}
+		e->slots = ns;
+		e->scap = cap;
+	}
+	size_t h = (sn_hash64(src, strlen(src)) ^ sn_hash64(dst, strlen(dst)) * 31) & (e->scap - 1);
+	while (e->slots[h]) {
+		struct edge *g = &e->v[e->slots[h] - 1];
+		if (strcmp(g->source, src) == 0 && strcmp(g->target, dst) == 0) {
+			g->value++;
+			g->total_s += secs;
+			return 0;
+		}
+		h = (h + 1) & (e->scap - 1);
+	}
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 256;
+		if (cap > 10000000)
+			return ifail(x, "query_error", "The paths have too many distinct edges");
+		struct edge *nv = sn_arena_alloc(x->a, cap * sizeof(*nv));
+		if (!nv)
+			return SN_ERR_NOMEM;
+		if (e->n)
+			memcpy(nv, e->v, e->n * sizeof(*nv));
+		e->v = nv;
+		e->cap = cap;
+	}
+	char *s = sn_arena_strdup(x->a, src), *d = sn_arena_strdup(x->a, dst);
+	if (!s || !d)
+		return SN_ERR_NOMEM;
+	e->v[e->n] = (struct edge){s, d, 1, secs};
+	e->slots[h] = ++e->n;
+	return 0;
+}
+
+/* One session path p[0..n) after dedupe: cut, number, add its edges. */
+static int session(struct ictx *x, const struct pq *pq, struct pevent *p, size_t n, struct edges *e)
+{
+	size_t from = 0, to = n; /* the kept range [from, to) */
+	const char *dots = NULL;
+	struct pevent shortened[2 * MAX_STEPS_LIMIT + 1];
+	if (pq->start && pq->end) {
+		size_t s = n, t = n;
+		for (size_t i = 0; i < n && s == n; i++)
+			if (strcmp(p[i].item, pq->start) == 0)
+				s = i;
+		for (size_t i = s; i < n && t == n; i++)
+			if (strcmp(p[i].item, pq->end) == 0)
+				t = i;
+		if (s == n || t == n)
+			return 0;
+		from = s;
+		to = t + 1;
+		size_t len = to - from, half = (size_t)pq->steps / 2;
+		if (len > (size_t)pq->steps) {
+			/* first ⌊L/2⌋ items, "...", the last ⌊L/2⌋ */
+			size_t k = 0;
+			for (size_t i = 0; i < half; i++)
+				shortened[k++] = p[from + i];
+			shortened[k] = (struct pevent){p[from + half].ts, "..."};
+			dots = "...";
+			k++;
+			for (size_t i = to - half; i < to; i++)
+				shortened[k++] = p[i];
+			p = shortened;
+			from = 0;
+			to = k;
+		}
+	} else if (pq->start || pq->end) {
+		const char *target = pq->end ? pq->end : pq->start;
+		size_t at = n;
+		for (size_t i = 0; i < n && at == n; i++)
+			if (strcmp(p[i].item, target) == 0)
+				at = i;
+		if (at == n)
+			return 0;
+		if (pq->end) {
+			to = at + 1;
+			from = to > (size_t)pq->steps ? to - (size_t)pq->steps : 0;
+		} else {
+			from = at;
+			to = n - from > (size_t)pq->steps ? from + (size_t)pq->steps : n;
+		}
+	} else {
+		to = n > (size_t)pq->steps ? (size_t)pq->steps : n;
+	}
+	(void)dots;
+	char src[1100], dst[1100];
+	for (size_t i = from + 1; i < to; i++) {
+		snprintf(src, sizeof(src), "%zu_%s", i - from, p[i - 1].item);
+		snprintf(dst, sizeof(dst), "%zu_%s", i - from + 1, p[i].item);
+		int rc = add_edge(x, e, src, dst, (double)(p[i].ts - p[i - 1].ts) / 1e6);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* One person's events (time order): sessions, dedupe, excludes. */
+static int person(struct ictx *x, const struct pq *pq, struct pevent *ev, size_t n, struct edges *e)
+{
+	/* drop excluded items first (before sessions and timings) */
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool out = false;
+		for (size_t k = 0; pq->filter_excludes && k < pq->nexclude && !out; k++)
+			out = strcmp(ev[i].item, pq->exclude[k]) == 0;
+		if (!out)
+			ev[m++] = ev[i];
+	}
+	size_t start = 0;
+	for (size_t i = 1; i <= m; i++) {
+		if (i < m && ev[i].ts - ev[i - 1].ts < SESSION_GAP_US)
+			continue;
+		/* session [start, i): collapse runs to their last event */
+		size_t k = start;
+		for (size_t j = start; j < i; j++) {
+			if (j + 1 < i && strcmp(ev[j].item, ev[j + 1].item) == 0)
+				continue;
+			ev[k++] = ev[j];
+		}
+		size_t len = k - start;
+		if (len && !ev[start + len - 1].item[0])
+			len--; /* a trailing empty item */
+		int rc = len ? session(x, pq, ev + start, len, e) : 0;
+		if (rc)
+			return rc;
+		start = i;
+	}
+	return 0;
+}
+
+static int edge_cmp(const void *pa, const void *pb)
+{
+	const struct edge *a = pa, *b = pb;
+	if (a->value != b->value)
+		return a->value > b->value ? -1 : 1;
+	int c = strcmp(a->source, b->source);
+	return c ? c : strcmp(a->target, b->target);
+}
+
+/* A wildcard grouping as a regex: the text literal, '*' any characters. */
+static int glob_regex(struct sn_buf *b, const char *g)
+{
+	int rc = 0;
+	for (const char *p = g; *p && rc == 0; p++) {
+		if (*p == '*')
+			rc = sn_buf_appends(b, ".*");
+		else if (strchr("\\^$.|?+()[]{}", *p)) {
+			rc = sn_buf_appendc(b, '\\');
+			rc = rc ? rc : sn_buf_appendc(b, *p);
+		} else
+			rc = sn_buf_appendc(b, *p);
+	}
+	return rc;
+}
+
+/* replaceRegexpAll(item, regex, alias) for each {alias, regex} rule. */
+static int cleaning(struct ictx *x, struct json_object *rules, struct sn_buf *item)
+{
+	size_t n = rules && json_object_is_type(rules, json_type_array)
+		       ? json_object_array_length(rules)
+		       : 0;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct json_object *r = json_object_array_get_idx(rules, i);
+		const char *re = jstr(r, "regex"), *alias = jstr(r, "alias");
+		if (!re || !alias)
+			return ifail(x, "validation_error",
+				     "Path cleaning rules need a regex and an alias");
+		struct sn_buf w;
+		sn_buf_init(&w, 1 << 20);
+		rc = sn_buf_appendf(&w, "replaceRegexpAll(%s, ", item->data);
+		rc = rc ? rc : hq_str(&w, re, strlen(re));
+		rc = rc ? rc : sn_buf_appends(&w, ", ");
+		rc = rc ? rc : hq_str(&w, alias, strlen(alias));
+		rc = rc ? rc : sn_buf_appendc(&w, ')');
+		if (rc == 0) {
+			sn_buf_reset(item);
+			rc = sn_buf_append(item, w.data, w.len);
+		}
+		sn_buf_release(&w);
+	}
+	return rc;
+}
+
+static bool has_type(struct json_object *types, const char *t)
+{
+	size_t n = types && json_object_is_type(types, json_type_array)
+		       ? json_object_array_length(types)
+		       : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(types, i);
+		if (json_object_is_type(v, json_type_string) &&
+		    strcmp(json_object_get_string(v), t) == 0)
+			return true;
+	}
+	return false;
+}
+
+int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+{
+	struct json_object *pf = jget(q, "pathsFilter");
+	if (jget(q, "funnelPathsFilter"))
+		return ifail(x, "not_supported", "Paths from a funnel step are not supported yet");
+	struct pq pq = {.steps = DEFAULT_STEPS};
+	struct json_object *v;
+	if ((v = jget(pf, "stepLimit")))
+		pq.steps = json_object_get_int(v);
+	if (pq.steps < 2 || pq.steps > MAX_STEPS_LIMIT)
+		return ifail(x, "validation_error", "pathsFilter.stepLimit must be 2 to %d",
+			     MAX_STEPS_LIMIT);
+	int edge_limit = DEFAULT_EDGES;
+	if ((v = jget(pf, "edgeLimit")))
+		edge_limit = json_object_get_int(v);
+	if (edge_limit < 1)
+		edge_limit = DEFAULT_EDGES;
+	int64_t min_w =
+	    jget(pf, "minEdgeWeight") ? json_object_get_int64(jget(pf, "minEdgeWeight")) : 0;
+	int64_t max_w =
+	    jget(pf, "maxEdgeWeight") ? json_object_get_int64(jget(pf, "maxEdgeWeight")) : 0;
+	pq.start = jstr(pf, "startPoint");
+	pq.end = jstr(pf, "endPoint");
+	if (pq.start && !*pq.start)
+		pq.start = NULL;
+	if (pq.end && !*pq.end)
+		pq.end = NULL;
+	if (!(pq.start && pq.end)) {
+		/* a single point loses one trailing '/' */
+		const char **pt = pq.end ? &pq.end : &pq.start;
+		if (*pt && strlen(*pt) > 1 && (*pt)[strlen(*pt) - 1] == '/') {
+			char *c = sn_arena_strndup(x->a, *pt, strlen(*pt) - 1);
+			if (!c)
+				return SN_ERR_NOMEM;
+			*pt = c;
+		}
+	}
+	struct json_object *types = jget(pf, "includeEventTypes");
+	bool typed = types && json_object_is_type(types, json_type_array) &&
+		     json_object_array_length(types) > 0;
+	struct json_object *ex = jget(pf, "excludeEvents");
+	size_t nex =
+	    ex && json_object_is_type(ex, json_type_array) ? json_object_array_length(ex) : 0;
+	if (nex > MAX_EXCLUDES)
+		return ifail(x, "validation_error", "At most %d excludeEvents", MAX_EXCLUDES);
+	pq.exclude = sn_arena_alloc(x->a, (nex ? nex : 1) * sizeof(*pq.exclude));
+	if (!pq.exclude)
+		return SN_ERR_NOMEM;
+	for (size_t i = 0; i < nex; i++) {
+		struct json_object *e = json_object_array_get_idx(ex, i);
+		if (json_object_is_type(e, json_type_string))
+			pq.exclude[pq.nexclude++] = json_object_get_string(e);
+	}
+	pq.filter_excludes = typed;
+	/* which event types are items of their own (PostHog's _should_query_event) */
+	bool pv = typed ? has_type(types, "$pageview") : !has_type(ex, "$pageview");
+	bool sc = typed ? has_type(types, "$screen") : !has_type(ex, "$screen");
+	bool hq = typed ? has_type(types, "hogql") : !has_type(ex, "hogql");
+	const char *hexpr = jstr(pf, "pathsHogQLExpression");
+	/* the item */
+	struct sn_buf item;
+	sn_buf_init(&item, 1 << 22);
+	int rc = sn_buf_appends(&item, (pv || sc) ? "ifNull(multiIf(" : "ifNull(toString(");
+	if (rc == 0 && pv)
+		rc = sn_buf_appends(&item, "event = '$pageview', replaceRegexpAll(ifNull(toString("
+					   "properties.$current_url), ''), '(.)/$', '\\\\1'), ");
+	if (rc == 0 && sc)
+		rc =
+		    sn_buf_appends(&item, "event = '$screen', toString(properties.$screen_name), ");
+	if (rc == 0 && hq && hexpr && *hexpr)
+		rc = sn_buf_appendf(&item, "toString(%s)), '')", hexpr);
+	else if (rc == 0)
+		rc = sn_buf_appends(&item, "event), '')");
+	if (rc == 0 && jbool(pf, "pathReplacements"))
+		rc = cleaning(x, x->o->team.path_cleaning_filters, &item);
+	if (rc == 0)
+		rc = cleaning(x, jget(pf, "localPathCleaningFilters"), &item);
+	struct json_object *groups = jget(pf, "pathGroupings");
+	size_t ng = groups && json_object_is_type(groups, json_type_array)
+			? json_object_array_length(groups)
+			: 0;
+	if (rc == 0 && ng) {
+		struct sn_buf w;
+		sn_buf_init(&w, 1 << 22);
+		rc = sn_buf_appends(&w, "multiIf(");
+		for (size_t i = 0; i < ng && rc == 0; i++) {
+			struct json_object *g = json_object_array_get_idx(groups, i);
+			if (!json_object_is_type(g, json_type_string))
+				continue;
+			struct sn_buf re;
+			sn_buf_init(&re, 1 << 16);
+			rc = glob_regex(&re, json_object_get_string(g));
+			rc = rc ? rc : sn_buf_appendf(&w, "match(%s, ", item.data);
+			rc = rc ? rc : hq_str(&w, re.data ? re.data : "", re.len);
+			rc = rc ? rc : sn_buf_appends(&w, "), ");
+			rc = rc ? rc
+				: hq_str(&w, json_object_get_string(g),
+					 json_object_get_string_len(g));
+			rc = rc ? rc : sn_buf_appends(&w, ", ");
+			sn_buf_release(&re);
+		}
+		rc = rc ? rc : sn_buf_appendf(&w, "%s)", item.data);
+		if (rc == 0) {
+			sn_buf_reset(&item);
+			rc = sn_buf_append(&item, w.data, w.len);
+		}
+		sn_buf_release(&w);
+	}
+	/* the statement */
+	struct drange r;
+	rc = rc ? rc : range_of(x, q, IV_DAY, false, &r);
+	struct sn_buf sql;
+	sn_buf_init(&sql, 1 << 23);
+	char lo[40], hi[40];
+	fmt_loc_dt(lo, sizeof(lo), r.where_from);
+	fmt_loc_dt(hi, sizeof(hi), r.to);
+	rc = rc ? rc
+		: sn_buf_appendf(
+		      &sql,
+		      "SELECT toString(person_id) AS actor, timestamp, %s AS item FROM events "
+		      "WHERE timestamp >= toDateTime('%s') AND timestamp <= toDateTime('%s')",
+		      item.data, lo, hi);
+	if (rc == 0 && typed) {
+		rc = sn_buf_appends(&sql, " AND (0");
+		if (has_type(types, "$pageview"))
+			rc = rc ? rc : sn_buf_appends(&sql, " OR event = '$pageview'");
+		if (has_type(types, "$screen"))
+			rc = rc ? rc : sn_buf_appends(&sql, " OR event = '$screen'");
+		if (has_type(types, "custom_event"))
+			rc = rc ? rc : sn_buf_appends(&sql, " OR NOT startsWith(event, '$')");
+		if (has_type(types, "hogql"))
+			rc = rc ? rc : sn_buf_appends(&sql, " OR 1");
+		rc = rc ? rc : sn_buf_appendc(&sql, ')');
+	}
+	struct json_object *props[] = {jget(q, "properties"), jbool(q, "filterTestAccounts")
+								  ? x->o->team.test_account_filters
+								  : NULL};
+	for (size_t i = 0; i < SN_ARRAY_LEN(props) && rc == 0; i++) {
+		struct json_object *p = props[i];
+		if (!p || (json_object_is_type(p, json_type_array) && !json_object_array_length(p)))
+			continue;
+		rc = sn_buf_appends(&sql, " AND ");
+		rc = rc ? rc : hq_filters(x, &sql, p);
+	}
+	rc = rc ? rc : sn_buf_appendf(&sql, " ORDER BY actor, timestamp LIMIT %d", PATHS_ROWS_MAX);
+	struct sn_insight_table tab;
+	x->max_rows = PATHS_ROWS_MAX;
+	if (rc == 0)
+		rc = run_hogql(x, sql.data, sql.len, &tab);
+	x->max_rows = 0;
+	sn_buf_release(&sql);
+	sn_buf_release(&item);
+	if (rc)
+		return rc;
+	if (tab.nrows >= PATHS_ROWS_MAX)
+		return ifail(x, "query_error",
+			     "The paths read more than %d events; narrow the range",
+			     PATHS_ROWS_MAX);
+	/* per person */
+	struct pevent *ev = sn_arena_alloc(x->a, (tab.nrows ? tab.nrows : 1) * sizeof(*ev));
+	if (!ev)
+		return SN_ERR_NOMEM;
+	struct edges e = {0};
+	size_t s0 = 0;
+	for (size_t i = 0; i <= tab.nrows && rc == 0; i++) {
+		const struct sn_insight_value *row =
+		    i < tab.nrows ? &tab.cells[i * tab.ncols] : NULL;
+		bool boundary = !row;
+		if (row && i > s0) {
+			const struct sn_insight_value *a = &tab.cells[s0 * tab.ncols];
+			boundary = a->slen != row->slen || memcmp(a->s, row->s, a->slen) != 0;
+		}
+		if (boundary && i > s0) {
+			rc = person(x, &pq, ev + s0, i - s0, &e);
+			s0 = i;
+		}
+		if (row) {
+			ev[i].ts = row[1].i;
+			ev[i].item = row[2].type == SN_IV_STRING
+					 ? sn_arena_strndup(x->a, row[2].s, row[2].slen)
+					 : "";
+			if (!ev[i].item)
+				return SN_ERR_NOMEM;
+		}
+	}
+	if (rc)
+		return rc;
+	/* weights, order, limit, orphans */
+	size_t m = 0;
+	for (size_t i = 0; i < e.n; i++)
+		if ((!min_w || e.v[i].value >= min_w) && (!max_w || e.v[i].value <= max_w))
+			e.v[m++] = e.v[i];
+	qsort(e.v, m, sizeof(*e.v), edge_cmp);
+	if (m > (size_t)edge_limit)
+		m = (size_t)edge_limit;
+	bool *keep = sn_arena_alloc(x->a, (m ? m : 1) * sizeof(bool));
+	if (!keep)
+		return SN_ERR_NOMEM;
+	for (size_t i = 0; i < m; i++)
+		keep[i] = strncmp(e.v[i].source, "1_", 2) == 0;
+	for (bool grew = true; grew;) {
+		grew = false;
+		for (size_t i = 0; i < m; i++) {
+			if (keep[i])
+				continue;
+			for (size_t j = 0; j < m && !keep[i]; j++)
+				if (keep[j] && strcmp(e.v[j].target, e.v[i].source) == 0)
+					keep[i] = grew = true;
+		}
+	}
+	rc = sn_buf_appends(out, "\"results\":[");
+	bool first = true;
+	for (size_t i = 0; i < m && rc == 0; i++) {
+		if (!keep[i])
+			continue;
+		sn_buf_appends(out, first ? "{\"source\":" : ",{\"source\":");
+		first = false;
+		sn_buf_append_json_str(out, e.v[i].source, strlen(e.v[i].source));
+		sn_buf_appends(out, ",\"target\":");
+		sn_buf_append_json_str(out, e.v[i].target, strlen(e.v[i].target));
+		double avg = e.v[i].total_s / (double)e.v[i].value * 1000.0;
+		rc = sn_buf_appendf(out, ",\"value\":%lld,\"average_conversion_time\":%.15g}",
+				    (long long)e.v[i].value, avg);
+	}
+	return rc ? rc : sn_buf_appendc(out, ']');
+}
