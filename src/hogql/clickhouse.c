@@ -1016,6 +1016,21 @@ static bool is_null_const(const node_t *n)
 	return is_const(n) && n->ctype == SN_HQC_NULL;
 }
 
+/* Calls whose result is not NULL for NULL arguments. (concat() is not one:
+ * printed as it is, ClickHouse's concat(NULL, 'a') is NULL.) */
+static bool null_absorbing_call(const char *name)
+{
+	static const char *const absorb[] = {
+	    "isNull",	  "isNotNull",	   "ifNull",	 "coalesce",  "count",
+	    "countIf",	  "uniq",	   "uniqIf",	 "uniqExact", "uniqExactIf",
+	    "toTypeName", "assumeNotNull", "isNullable",
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(absorb); i++)
+		if (strcasecmp(name, absorb[i]) == 0)
+			return true;
+	return false;
+}
+
 static bool nullable(const node_t *n)
 {
 	if (!n)
@@ -1026,7 +1041,21 @@ static bool nullable(const node_t *n)
 		return true;
 	if (!n->rtype.resolved)
 		return true;
-	return n->rtype.nullable || n->rtype.type == SN_HQT_NULL;
+	if (n->rtype.nullable || n->rtype.type == SN_HQT_NULL)
+		return true;
+	/* A call is Nullable when an argument is (ClickHouse's default, and how
+	 * PostHog's resolver types calls), whatever result type the resolver
+	 * gave it: toString(person.properties.email) is NULL for a person
+	 * without an email, so `NOT ILIKE` on it needs its ifNull(..., 1).
+	 * Calling a non-NULL value nullable only costs an ifNull() (on 18.16
+	 * also the NULL-aware rewrite of IN). */
+	if (n->kind == SN_HQ_CALL && n->name && !null_absorbing_call(n->name))
+		for (size_t i = 0; i < n->list.n; i++)
+			if (nullable(n->list.items[i]))
+				return true;
+	if (n->kind == SN_HQ_ALIAS)
+		return nullable(n->a);
+	return false;
 }
 
 static bool numeric_const(const node_t *n, double *v)

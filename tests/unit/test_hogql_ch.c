@@ -651,6 +651,12 @@ static void test_rewrites(void **state)
 	assert_string_equal(v24("SELECT event ILIKE '%a%' FROM events"),
 			    "SELECT ilike(events.event, '%a%') FROM events WHERE " GUARD
 			    " LIMIT 100");
+	/* a call over a nullable argument is nullable: NULL NOT ILIKE is true */
+	assert_string_equal(
+	    v18("SELECT toString(properties.a) NOT ILIKE '%x%' FROM events"),
+	    "SELECT ifNull(notLike(lower(toString(replaceRegexpAll(nullIf(nullIf("
+	    "visitParamExtractRaw(events.properties, 'a'), ''), 'null'), '^\"|\"$', ''))), "
+	    "lower('%x%')), 1) FROM events WHERE " GUARD " LIMIT 100");
 	assert_string_equal(
 	    v18("SELECT toInt('1'), toFloat('2'), accurateCastOrNull('3', 'UInt8')"),
 	    "SELECT toInt64OrNull(toString('1')), toFloat64OrNull(toString('2')), "
@@ -973,11 +979,11 @@ static void test_v18_rewrites(void **state)
 	    v18("SELECT count() FROM events WHERE timestamp >= "
 		"toStartOfWeek(toDateTime('2026-11-25 "
 		"00:00:00'))"),
-	    "SELECT count() FROM events WHERE and(" GUARD ", greaterOrEquals(toTimeZone(events."
-	    "timestamp, 'UTC'), toDateTime(subtractDays(toDate(parseDateTimeBestEffortOrNull("
-	    "toString('2026-11-25 00:00:00'), 'UTC')), modulo(toDayOfWeek("
-	    "parseDateTimeBestEffortOrNull(toString('2026-11-25 00:00:00'), 'UTC')), 7)), "
-	    "'UTC'))) LIMIT 100");
+	    "SELECT count() FROM events WHERE and(" GUARD ", ifNull(greaterOrEquals(toTimeZone("
+	    "events.timestamp, 'UTC'), toDateTime(subtractDays(toDate("
+	    "parseDateTimeBestEffortOrNull(toString('2026-11-25 00:00:00'), 'UTC')), modulo("
+	    "toDayOfWeek(parseDateTimeBestEffortOrNull(toString('2026-11-25 00:00:00'), 'UTC')), "
+	    "7)), 'UTC')), 0)) LIMIT 100");
 	assert_string_equal(
 	    v18("SELECT count() FROM events WHERE toDate('2026-11-25') < timestamp"),
 	    "SELECT count() FROM events WHERE and(" GUARD ", ifNull(less(toDateTime(toDateOrNull("

@@ -1,0 +1,131 @@
+// Loads the insight fixtures of tests/insights/<kind>/*.json into a snout
+// server the way tests/blackbox/insights.test.mjs does (the same steps, kept
+// in step with it): every fixture gets its own project (`snout team create`
+// with the fixture's time zone), its persons and groups go in with `snout
+// persons import` while the server is stopped, the project's week start and
+// test-account filters are set with PATCH /api/projects/:id/, its actions are
+// created with POST /api/projects/:id/actions/ (the query's action ids follow
+// the new ones), the events go through /batch/, and loadFixtures() resolves
+// once every project's events are queryable. Queries run on POST
+// /api/projects/:id/query/ with the fixture's frozen "now" (the server runs
+// in test mode).
+//
+// A fixture whose setup failed carries `setupError`; the caller decides.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, cleanup, post, sleep, API_KEY, BIN, tempDir } from '../blackbox/lib.mjs';
+
+const ROOT = new URL('../insights/', import.meta.url).pathname;
+
+// Fixtures of the given kinds, sorted by file name; filter(fx) picks.
+export function readFixtures(kinds = ['trends'], filter = null) {
+  const out = [];
+  for (const kind of kinds) {
+    const dir = join(ROOT, kind);
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+      const fx = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+      if (filter && !filter(fx)) continue;
+      out.push({ ...fx, file: `${kind}/${f}` });
+    }
+  }
+  return out;
+}
+
+// Starts a test-mode snout, loads the fixtures (each gets teamId and token)
+// and resolves to the running server.
+export async function loadFixtures(fixtures, opts = {}) {
+  let srv = await startServer({ env: { SNOUT_TEST_MODE: 'true' } });
+  const dataDir = srv.dataDir;
+  await srv.stop();
+  const cli = (...args) => {
+    const r = spawnSync(BIN, [args[0], args[1], '--data-dir', dataDir, ...args.slice(2)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`snout ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const tmp = tempDir(opts.prefix || 'snout-insights-');
+  fixtures.forEach((fx, i) => {
+    const tz = (fx.team && fx.team.timezone) || 'UTC';
+    fx.token = `phc_fixture_${i}_0123456789abcdef`;
+    const out = cli('team', 'create', '--name', `fixture ${fx.name}`, '--token', fx.token, '--timezone', tz);
+    fx.teamId = Number(/created team (\d+)/.exec(out)[1]);
+    const lines = [];
+    const types = [...(fx.group_types || []), ...(fx.groups || [])]
+      .filter((g) => g && typeof g.group_type === 'string')
+      .sort((a, b) => (a.group_type_index ?? 0) - (b.group_type_index ?? 0));
+    for (const g of types) {
+      lines.push(JSON.stringify({ group_type: g.group_type, group_type_index: g.group_type_index ?? null,
+        group_key: g.group_key ?? null, properties: g.properties || {}, created_at: g.created_at || null }));
+    }
+    for (const p of fx.persons || []) {
+      lines.push(JSON.stringify({ distinct_ids: p.distinct_ids, properties: p.properties || {}, created_at: p.created_at || null }));
+    }
+    if (lines.length) {
+      const file = join(tmp, `${i}.jsonl`);
+      writeFileSync(file, lines.join('\n') + '\n');
+      try { cli('persons', 'import', '--team', String(fx.teamId), file); } catch (e) { fx.setupError = e.message; }
+    }
+  });
+  cleanup(tmp);
+  srv = await startServer({ dataDir, env: { SNOUT_TEST_MODE: 'true', SNOUT_STORE_FLUSH_AGE: '200ms' } });
+  for (const fx of fixtures) {
+    const t = fx.team || {};
+    const patch = {};
+    if (t.week_start_day) patch.week_start_day = t.week_start_day;
+    if (t.test_account_filters && t.test_account_filters.length) patch.test_account_filters = t.test_account_filters;
+    if (Object.keys(patch).length) {
+      const r = await fetch(`${srv.url}/api/projects/${fx.teamId}/`, { method: 'PATCH',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` }, body: JSON.stringify(patch) });
+      if (r.status !== 200) fx.setupError = `PATCH project: ${r.status} ${await r.text()}`;
+    }
+    // Actions through the REST API; the query's ids follow the new ones.
+    const ids = new Map();
+    for (const a of fx.actions || []) {
+      const r = await fetch(`${srv.url}/api/projects/${fx.teamId}/actions/`, { method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+        body: JSON.stringify({ name: a.name || `action ${a.id}`,
+          // PostHog's tests store steps through the ORM, where properties {} means none;
+          // the API (PostHog's too) takes a list
+          steps: (a.steps || []).map((st) => ({ ...st, properties: Array.isArray(st.properties) ? st.properties : [] })) }) });
+      const j = await r.json().catch(() => ({}));
+      if (r.status !== 201 && r.status !== 200) fx.setupError = `POST action: ${r.status} ${JSON.stringify(j)}`;
+      else ids.set(a.id, j.id);
+    }
+    if (ids.size) {
+      const remap = (n) => { if (n && n.kind === 'ActionsNode' && ids.has(n.id)) n.id = ids.get(n.id); };
+      for (const n of fx.query.series || []) remap(n);
+      for (const n of (fx.query.funnelsFilter && fx.query.funnelsFilter.exclusions) || []) remap(n);
+      // retention names its entities {type: 'actions', id}
+      for (const k of ['targetEntity', 'returningEntity']) {
+        const e = fx.query.retentionFilter && fx.query.retentionFilter[k];
+        if (e && e.type === 'actions' && ids.has(e.id)) e.id = ids.get(e.id);
+      }
+    }
+    const events = (fx.events || []).map((e) => ({ event: e.event, distinct_id: e.distinct_id, timestamp: e.timestamp,
+      properties: e.properties || {}, ...(e.uuid ? { uuid: e.uuid } : {}) }));
+    for (let k = 0; k < events.length; k += 500) {
+      const r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: fx.token, batch: events.slice(k, k + 500) }),
+        { 'Content-Type': 'application/json' });
+      if (r.status !== 200) fx.setupError = `batch: ${r.status} ${r.text}`;
+    }
+  }
+  // Wait until every project's events are queryable.
+  const until = Date.now() + 60000;
+  for (const fx of fixtures) {
+    const want = (fx.events || []).length;
+    for (;;) {
+      const r = await query(srv, fx, { kind: 'HogQLQuery', query: 'SELECT count() FROM events' }, null);
+      const got = r.status === 200 ? r.json.results[0][0] : -1;
+      if (got >= want) break;
+      if (Date.now() > until) { fx.setupError = `only ${got} of ${want} events became queryable`; break; }
+      await sleep(100);
+    }
+  }
+  return srv;
+}
+
+// POST /api/projects/:id/query/ with the fixture's pinned now (or `now`).
+export function query(srv, fx, q, now = fx.now) {
+  return post(`${srv.url}/api/projects/${fx.teamId}/query/`, JSON.stringify({ query: q, ...(now ? { now } : {}) }),
+    { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` });
+}
