@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""Runs each question on snout (HogQL through `snout query --team 1`) and on
-ClickHouse (its SQL from queries_ch.sql) RUNS times after one warm-up, and
-prints warm medians, the ratio and whether the answers agree."""
-import argparse, json, statistics, subprocess, time, urllib.request
+"""Runs each question on snout and on ClickHouse (its SQL from
+queries_ch.sql) RUNS times after one warm-up, and prints warm medians, the
+ratio and whether the answers agree.
+
+Both engines are running servers asked over HTTP on loopback: snout through
+`POST /api/projects/1/query/` with a personal API key (HogQLQuery, or the
+insight node itself), ClickHouse through its HTTP interface. With --cli,
+snout runs as `snout query --team 1` processes instead (start-up and part
+opening included, as the first benchmark rows were measured)."""
+import argparse, json, os, statistics, subprocess, tempfile, time, urllib.request
 
 # HogQL equivalents of queries_ch.sql (team 1 is implied by --team 1).
 RANGE = "timestamp >= '2024-12-02 00:00:00' and timestamp < '2025-01-01 00:00:00'"
@@ -20,6 +26,10 @@ SNOUT = {
 ap = argparse.ArgumentParser()
 ap.add_argument('--snout', required=True)
 ap.add_argument('--data', required=True)
+ap.add_argument('--url', help='running snout server, e.g. http://127.0.0.1:18300')
+ap.add_argument('--key', help='personal API key for --url')
+ap.add_argument('--cli', action='store_true', help='run snout query processes instead of the server')
+ap.add_argument('--only', help='comma-separated question names to run')
 ap.add_argument('--ch', required=True)
 ap.add_argument('--queries', required=True)
 ap.add_argument('--runs', type=int, default=5)
@@ -38,7 +48,25 @@ def parse(path):
 
 ch_sql = parse(a.queries)
 
+def post_snout(node, now=None):
+    body = {'query': node}
+    if now:
+        body['now'] = now
+    req = urllib.request.Request(a.url.rstrip('/') + '/api/projects/1/query/',
+                                 data=json.dumps(body).encode(),
+                                 headers={'Authorization': 'Bearer ' + a.key,
+                                          'Content-Type': 'application/json'})
+    t = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req) as resp:
+            out = resp.read()
+    except urllib.error.HTTPError as e:
+        raise SystemExit(f'snout failed on {node}: {e.code} {e.read()[:500]}')
+    return time.perf_counter() - t, json.loads(out)['results']
+
 def run_snout(q):
+    if not a.cli:
+        return post_snout({'kind': 'HogQLQuery', 'query': q})
     t = time.perf_counter()
     r = subprocess.run([a.snout, 'query', '--team', '1', '--data-dir', a.data, q],
                        capture_output=True, text=True)
@@ -63,7 +91,10 @@ def norm(rows):
     return out
 
 print(f"{'query':28} {'snout ms':>9} {'CH ms':>9} {'CH/snout':>9}  answers")
+only = set(a.only.split(',')) if a.only else None
 for name, q in SNOUT.items():
+    if only and name not in only:
+        continue
     run_snout(q); run_ch(ch_sql[name])  # warm-up
     s = [run_snout(q) for _ in range(a.runs)]
     c = [run_ch(ch_sql[name]) for _ in range(a.runs)]
@@ -74,8 +105,8 @@ for name, q in SNOUT.items():
         same = 'exact vs approximate uniq' if not same else True
     print(f"{name:28} {sm:9.1f} {cm:9.1f} {cm / sm:8.2f}x  {'same' if same is True else same}")
 
-# Insights (issue 7's benchmark): PostHog query nodes through
-# `snout query --insight` (process start included), against the ClickHouse
+# Insights (issue 7's benchmark): PostHog query nodes (through the server, or
+# `snout query --insight` with --cli), against the ClickHouse
 # SQL of the same question. "Now" is pinned to the end of the data.
 NOW = '2025-01-01T00:00:00Z'
 DR = {'date_from': '2024-12-02', 'date_to': '2024-12-31'}
@@ -95,6 +126,8 @@ INSIGHTS = [
 ]
 
 def run_insight(node, path):
+    if not a.cli:
+        return post_snout(node, NOW)
     t = time.perf_counter()
     r = subprocess.run([a.snout, 'query', '--team', '1', '--data-dir', a.data, '--now', NOW,
                         '--insight', path], capture_output=True, text=True)
@@ -117,8 +150,9 @@ def ch_summary(name, rows):
 
 print()
 print(f"{'insight':28} {'snout ms':>9} {'CH ms':>9} {'CH/snout':>9}  answers (snout | ClickHouse)")
-import os, tempfile
 for name, chq, node in INSIGHTS:
+    if only and name not in only:
+        continue
     fd, path = tempfile.mkstemp(suffix='.json')
     with os.fdopen(fd, 'w') as f:
         json.dump(node, f)

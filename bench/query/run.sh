@@ -7,7 +7,11 @@
 #
 # snout's parts are written straight from the generator's rows by
 # bench/store/bench_store (the same rows ClickHouse loads, teams included);
-# queries run through `snout query --team 1` (process start included).
+# queries go to a running `snout serve` over HTTP (the query API with a
+# personal API key), as ClickHouse's go to its HTTP interface. CLI=1 runs
+# `snout query --team 1` processes instead (process start included).
+# ONLY=T1_trend_pageview_30d,F1_funnel_3step_30d limits the questions;
+# KEEP=1 reuses the loaded data of the previous run with the same EVENTS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED:-$ROOT/../shared/bench}
@@ -24,24 +28,57 @@ if [ ! -s "$W/events.jsonl" ] || [ "$(wc -l < "$W/events.jsonl")" -ne "$EVENTS" 
   python3 "$SHARED/gen_events.py" --events "$EVENTS" --seed 42 --out "$W/events.jsonl" >/dev/null
 fi
 
+if [ "${KEEP:-0}" = 1 ] && [ -s "$W/loaded" ] && [ "$(cat "$W/loaded")" = "$EVENTS" ]; then
+  LOADED=1
+else
+  LOADED=0; rm -f "$W/loaded"
+fi
+
 # snout: parts from the rows.
 SB=$ROOT/build-bench-store
-cmake -S "$ROOT" -B "$SB" -G Ninja -DSNOUT_ONLY_MODULES="base;store" -DSNOUT_BLACKBOX_TESTS=OFF >/dev/null
-ninja -C "$SB" -j2 snout_core >/dev/null
-cc -O2 -g -D_GNU_SOURCE -I"$ROOT/src" $(pkg-config --cflags json-c) -o "$SB/bench_store" \
-  "$ROOT/bench/store/bench_store.c" "$SB/libsnout_core.a" \
-  $(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto sqlite3) -lpthread -lm
-rm -rf "$W/data"; mkdir -p "$W/data"
-"$SB/bench_store" "$W/events.jsonl" "$W/data/store" >&2
+if [ "$LOADED" = 0 ]; then
+  cmake -S "$ROOT" -B "$SB" -G Ninja -DSNOUT_ONLY_MODULES="base;store" -DSNOUT_BLACKBOX_TESTS=OFF >/dev/null
+  ninja -C "$SB" -j2 snout_core >/dev/null
+  cc -O2 -g -D_GNU_SOURCE -I"$ROOT/src" $(pkg-config --cflags json-c) -o "$SB/bench_store" \
+    "$ROOT/bench/store/bench_store.c" "$SB/libsnout_core.a" \
+    $(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto sqlite3) -lpthread -lm
+  rm -rf "$W/data"; mkdir -p "$W/data"
+  "$SB/bench_store" "$W/events.jsonl" "$W/data/store" >&2
+fi
 
 # ClickHouse: the same rows.
 "$SHARED/stop_all.sh" >/dev/null 2>&1 || true
 rm -rf /tmp/chbench/chq
+if [ "$LOADED" = 0 ]; then
+  rm -rf /tmp/chbench/chq
+fi
 "$SHARED/start_ch.sh" chq 19100 18223 19109 >/dev/null
-trap 'kill "$(cat /tmp/chbench/chq/pid)" 2>/dev/null || true' EXIT
-curl -sS http://127.0.0.1:18223 --data-binary @"$SHARED/schema_ch.sql" >/dev/null
-"$SHARED/load_ch.sh" http://127.0.0.1:18223 events "$W/events.jsonl" >&2
-curl -sS http://127.0.0.1:18223 --data-binary "OPTIMIZE TABLE events FINAL" >/dev/null
+SPID=
+cleanup() {
+  kill "$(cat /tmp/chbench/chq/pid)" 2>/dev/null || true
+  [ -z "$SPID" ] || kill "$SPID" 2>/dev/null || true
+}
+trap cleanup EXIT
+if [ "$LOADED" = 0 ]; then
+  curl -sS http://127.0.0.1:18223 --data-binary @"$SHARED/schema_ch.sql" >/dev/null
+  "$SHARED/load_ch.sh" http://127.0.0.1:18223 events "$W/events.jsonl" >&2
+  curl -sS http://127.0.0.1:18223 --data-binary "OPTIMIZE TABLE events FINAL" >/dev/null
+  echo "$EVENTS" > "$W/loaded"
+fi
 
-python3 "$ROOT/bench/query/compare.py" --snout "$BUILD/snout" --data "$W/data" \
-  --ch http://127.0.0.1:18223 --queries "$SHARED/queries_ch.sql" --runs "$RUNS"
+# snout: a server on the data directory (the first start creates the
+# organization and team 1), a user and a personal API key for the query API.
+# Background merges are off so the parts do not change under the timings.
+SARGS=(--data-dir "$W/data" --listen 127.0.0.1:18300 --merge-min-parts 0 --test-mode true
+       --access-log false --geoip-db '')
+"$BUILD/snout" serve "${SARGS[@]}" >"$W/serve.log" 2>&1 &
+SPID=$!
+for _ in $(seq 100); do curl -sf http://127.0.0.1:18300/_health >/dev/null 2>&1 && break; sleep 0.1; done
+"$BUILD/snout" user create --email bench@example.com --password bench-password-1 \
+  --data-dir "$W/data" >/dev/null 2>&1 || true
+KEY=$("$BUILD/snout" apikey create --email bench@example.com --data-dir "$W/data" | tail -1)
+
+MODE=(--url http://127.0.0.1:18300 --key "$KEY")
+[ "${CLI:-0}" = 1 ] && MODE=(--cli)
+python3 "$ROOT/bench/query/compare.py" --snout "$BUILD/snout" --data "$W/data" "${MODE[@]}" \
+  --ch http://127.0.0.1:18223 --queries "$SHARED/queries_ch.sql" --runs "$RUNS" ${ONLY:+--only "$ONLY"}

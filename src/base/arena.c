@@ -7,6 +7,12 @@
  * chunk of max(4 KiB doubling, request) is pushed. Everything is freed at once
  * by sn_arena_release. No per-object free: that is the point (h2o's mem pool).
  * max_total bounds the whole arena so one request cannot eat the machine.
+ *
+ * sn_arena_reset empties the chunks into a spare list instead of freeing
+ * them; a chunk that does not fit takes the first spare chunk big enough
+ * before it mallocs. Scans reset one scratch arena per batch: big chunks are
+ * mmap'd by malloc, and freeing and re-faulting them per batch cost a fifth
+ * of a simple count's time.
  */
 #include "base.h"
 
@@ -23,20 +29,40 @@ struct sn_arena_chunk {
 void sn_arena_init(struct sn_arena *a, size_t max_total)
 {
 	a->head = NULL;
+	a->spare = NULL;
 	a->used_total = 0;
 	a->max_total = max_total ? max_total : SIZE_MAX / 2;
 }
 
-void sn_arena_release(struct sn_arena *a)
+static void free_chunks(struct sn_arena_chunk *c)
 {
-	struct sn_arena_chunk *c = a->head;
 	while (c) {
 		struct sn_arena_chunk *n = c->next;
 		free(c);
 		c = n;
 	}
+}
+
+void sn_arena_release(struct sn_arena *a)
+{
+	free_chunks(a->head);
+	free_chunks(a->spare);
 	a->head = NULL;
+	a->spare = NULL;
 	a->used_total = 0;
+}
+
+void sn_arena_reset(struct sn_arena *a)
+{
+	struct sn_arena_chunk *c = a->head;
+	while (c) {
+		struct sn_arena_chunk *n = c->next;
+		c->used = 0;
+		c->next = a->spare;
+		a->spare = c;
+		c = n;
+	}
+	a->head = NULL;
 }
 
 void *sn_arena_alloc(struct sn_arena *a, size_t n)
@@ -45,6 +71,17 @@ void *sn_arena_alloc(struct sn_arena *a, size_t n)
 	if (n == 0)
 		n = 16;
 	struct sn_arena_chunk *c = a->head;
+	if ((!c || c->size - c->used < n) && a->spare) {
+		struct sn_arena_chunk **pp = &a->spare;
+		while (*pp && (*pp)->size < n)
+			pp = &(*pp)->next;
+		if (*pp) {
+			c = *pp;
+			*pp = c->next;
+			c->next = a->head;
+			a->head = c;
+		}
+	}
 	if (!c || c->size - c->used < n) {
 		size_t sz = c ? c->size * 2 : 4096;
 		if (sz > 1 << 20)

@@ -92,16 +92,20 @@ char *sn_buf_detach(struct sn_buf *b, size_t *len);
 
 /* Bump allocator for things that live as long as one request or query. Chunks
  * are malloc'd as needed; nothing is freed until sn_arena_release. A maximum
- * total size bounds a runaway request. */
+ * total size bounds a runaway request. sn_arena_reset forgets every
+ * allocation but keeps the chunks for the next ones (a scan's per-batch
+ * scratch: no malloc, no page faults after the first batch). */
 struct sn_arena_chunk;
 struct sn_arena {
 	struct sn_arena_chunk *head;
-	size_t used_total;
+	struct sn_arena_chunk *spare; /* emptied chunks sn_arena_reset kept */
+	size_t used_total;	      /* bytes of chunks held, spare included */
 	size_t max_total;
 };
 
 void sn_arena_init(struct sn_arena *a, size_t max_total);
 void sn_arena_release(struct sn_arena *a);
+void sn_arena_reset(struct sn_arena *a);
 /* Returns NULL when the maximum is reached or malloc fails. 16-byte aligned. */
 void *sn_arena_alloc(struct sn_arena *a, size_t n);
 char *sn_arena_strndup(struct sn_arena *a, const char *s, size_t n);

@@ -661,6 +661,32 @@ int agg_batch_empty_group(struct xctx *c, struct aggrun *g)
 	return 0;
 }
 
+/* Whether row r has the same GROUP BY key values as row r - 1, bit for
+ * bit (which implies the same value_key bytes). */
+static bool same_keys(const struct vec *kv, size_t nkeys, size_t r)
+{
+	for (size_t k = 0; k < nkeys; k++) {
+		const struct vec *v = &kv[k];
+		bool n0 = vec_null(v, r - 1), n1 = vec_null(v, r);
+		if (n0 != n1)
+			return false;
+		if (n1 || v->t == SN_XT_NULL)
+			continue;
+		if (v->s) {
+			if (v->s[r].len != v->s[r - 1].len ||
+			    (v->s[r].len && v->s[r].p != v->s[r - 1].p &&
+			     memcmp(v->s[r].p, v->s[r - 1].p, v->s[r].len) != 0))
+				return false;
+		} else if (v->f) {
+			if (memcmp(&v->f[r], &v->f[r - 1], sizeof(double)) != 0)
+				return false;
+		} else if (!v->i || v->i[r] != v->i[r - 1]) {
+			return false;
+		}
+	}
+	return true;
+}
+
 int agg_batch(struct xctx *c, struct aggrun *g)
 {
 	size_t n = c->n;
@@ -678,6 +704,11 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 		memset(gid, 0, n * sizeof(*gid));
 	}
 	for (size_t r = 0; r < n && g->nkeys; r++) {
+		if (r > 0 && same_keys(kv, g->nkeys, r)) {
+			/* rows come sorted by (team, day, event ...): runs of one key */
+			gid[r] = gid[r - 1];
+			continue;
+		}
 		sn_buf_reset(&g->scratch);
 		for (size_t k = 0; k < g->nkeys; k++) {
 			struct sn_exec_value v;

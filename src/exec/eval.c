@@ -105,7 +105,19 @@ bool is_text(uint8_t t)
 	return t == SN_XT_STRING || t == SN_XT_UUID;
 }
 
+static int vec_alloc(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n, bool zero);
+
 int vec_make(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n)
+{
+	return vec_alloc(c, v, t, nullable, n, true);
+}
+
+int vec_make_raw(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n)
+{
+	return vec_alloc(c, v, t, nullable, n, false);
+}
+
+static int vec_alloc(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n, bool zero)
 {
 	memset(v, 0, sizeof(*v));
 	v->t = t;
@@ -121,7 +133,9 @@ int vec_make(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n)
 		return c->rc;
 	}
 	/* Zeroed values: NULL slots and ClickHouse's defaults read as 0 / "". */
-	if (v->s)
+	if (!zero)
+		;
+	else if (v->s)
 		memset(v->s, 0, n * sizeof(*v->s));
 	else if (v->f)
 		memset(v->f, 0, n * sizeof(*v->f));
@@ -137,7 +151,7 @@ int vec_make(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n)
 
 int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t m, struct vec *out)
 {
-	if (vec_make(c, out, in->t, in->nullable, m))
+	if (vec_make_raw(c, out, in->t, in->nullable, m))
 		return c->rc;
 	out->tz = in->tz;
 	for (size_t k = 0; k < m; k++) {
@@ -386,7 +400,7 @@ static int eval_const(struct xctx *c, const node_t *n, struct vec *out)
 	case SN_HQC_STRING: t = SN_XT_STRING; break;
 	default: return xunsupported(c, n, "number literals outside Int64 and Float64");
 	}
-	if (vec_make(c, out, t, false, c->n))
+	if (vec_make_raw(c, out, t, false, c->n))
 		return c->rc;
 	size_t len = t == SN_XT_STRING ? strlen(n->sval) : 0;
 	for (size_t r = 0; r < c->n; r++) {
@@ -398,6 +412,8 @@ static int eval_const(struct xctx *c, const node_t *n, struct vec *out)
 			out->i[r] = n->bval;
 		else if (t == SN_XT_INT)
 			out->i[r] = n->ival;
+		else
+			out->i[r] = 0; /* NULL */
 	}
 	return 0;
 }
@@ -599,6 +615,45 @@ static int cmp_at(const struct vec *a, const struct vec *b, size_t r)
 	return a->i[r] < b->i[r] ? -1 : a->i[r] > b->i[r];
 }
 
+#define CMP_LOOP(OP)                   \
+	for (size_t r = 0; r < n; r++) \
+		o[r] = x[r] OP y[r];   \
+	break
+
+/* The common cases without NULLs in tight loops: integers (dates and
+ * times included) with any order operator, strings with = and !=. True
+ * when out was filled. */
+static bool compare_plain(enum cmpop op, const struct vec *a, const struct vec *b, struct vec *out)
+{
+	if (op >= C_LIKE || a->t == SN_XT_NULL || b->t == SN_XT_NULL || a->nulls || b->nulls)
+		return false;
+	size_t n = out->n;
+	int64_t *o = out->i;
+	if (a->i && b->i && !a->f && !b->f) {
+		const int64_t *x = a->i, *y = b->i;
+		switch (op) {
+		case C_EQ: CMP_LOOP(==);
+		case C_NE: CMP_LOOP(!=);
+		case C_LT: CMP_LOOP(<);
+		case C_LE: CMP_LOOP(<=);
+		case C_GT: CMP_LOOP(>);
+		default: CMP_LOOP(>=);
+		}
+		return true;
+	}
+	if (a->s && b->s && (op == C_EQ || op == C_NE)) {
+		for (size_t r = 0; r < n; r++) {
+			struct sn_str x = a->s[r], y = b->s[r];
+			bool eq = x.len == y.len &&
+				  (x.len == 0 || x.p == y.p || memcmp(x.p, y.p, x.len) == 0);
+			o[r] = (op == C_EQ) == eq;
+		}
+		return true;
+	}
+	return false;
+}
+#undef CMP_LOOP
+
 /* out[r] = a op b with §4.3 NULL rules; out is BOOL, never NULL. */
 static int compare_vecs(struct xctx *c, const node_t *n, enum cmpop op, struct vec *a,
 			struct vec *b, struct vec *out)
@@ -607,8 +662,10 @@ static int compare_vecs(struct xctx *c, const node_t *n, enum cmpop op, struct v
 		return xfail(c, n, SN_ERR_INVALID, "QueryError", "LIKE needs a String operand");
 	if (op >= C_LIKE && (!is_text(b->t) && b->t != SN_XT_NULL))
 		return xfail(c, n, SN_ERR_INVALID, "QueryError", "LIKE needs a String pattern");
-	if (vec_make(c, out, SN_XT_BOOL, false, c->n))
+	if (vec_make_raw(c, out, SN_XT_BOOL, false, c->n))
 		return c->rc;
+	if (compare_plain(op, a, b, out))
+		return 0;
 	for (size_t r = 0; r < c->n; r++) {
 		bool an = a->t == SN_XT_NULL || vec_null(a, r);
 		bool bn = b->t == SN_XT_NULL || vec_null(b, r);
@@ -732,29 +789,38 @@ static int check_cond(struct xctx *c, const node_t *n, const struct vec *v)
 /* Three-valued AND/OR: 0 dominates AND, 1 dominates OR, else NULL wins. */
 static int eval_logic(struct xctx *c, const node_t *n, bool is_and, struct vec *out)
 {
-	if (vec_make(c, out, SN_XT_BOOL, true, c->n))
+	if (vec_make_raw(c, out, SN_XT_BOOL, true, c->n))
 		return c->rc;
-	uint8_t *state = xalloc(c, c->ba, c->n); /* 0 undecided, 1 decided */
-	if (!state)
-		return c->rc;
-	memset(state, 0, c->n);
+	/* A row is decided once out->i[r] != is_and (its NULL flag is then 0);
+	 * undecided rows hold is_and, NULL when a term so far was NULL. */
+	int64_t *o = out->i;
 	for (size_t r = 0; r < c->n; r++)
-		out->i[r] = is_and;
+		o[r] = is_and;
 	bool any_null = false;
 	for (size_t k = 0; k < n->list.n; k++) {
 		struct vec v;
 		if (xeval(c, n->list.items[k], &v) || check_cond(c, n->list.items[k], &v))
 			return c->rc;
+		if (!any_null && v.t != SN_XT_NULL && !v.nulls && v.i && !v.f) {
+			/* no NULL anywhere yet: plain boolean algebra */
+			const int64_t *x = v.i;
+			if (is_and)
+				for (size_t r = 0; r < c->n; r++)
+					o[r] &= x[r] != 0;
+			else
+				for (size_t r = 0; r < c->n; r++)
+					o[r] |= x[r] != 0;
+			continue;
+		}
 		for (size_t r = 0; r < c->n; r++) {
-			if (state[r])
+			if (o[r] != is_and)
 				continue;
 			if (v.t == SN_XT_NULL || vec_null(&v, r)) {
 				out->nulls[r] = 1;
 				any_null = true;
 			} else if (vec_truth(&v, r) != is_and) {
-				out->i[r] = !is_and;
+				o[r] = !is_and;
 				out->nulls[r] = 0;
-				state[r] = 1;
 			}
 		}
 	}
@@ -1078,7 +1144,80 @@ bool is_aggregate_call(const node_t *n)
 	return f && (f->flags & SN_HQF_AGGREGATE);
 }
 
+/* True for a call whose value is the same on every row: a pure function
+ * (not now(), rand() ...) of constants or of such calls. */
+static bool foldable(const node_t *n, int depth)
+{
+	static const char *const volatile_fns[] = {
+	    "now",
+	    "now64",
+	    "today",
+	    "yesterday",
+	    "rand",
+	    "rand32",
+	    "rand64",
+	    "randCanonical",
+	    "randConstant",
+	    "generateUUIDv4",
+	    "generateUUIDv7",
+	    "randomString",
+	    "randUniform",
+	    "randNormal",
+	    "nowInBlock",
+	    "rowNumberInBlock",
+	    "rowNumberInAllBlocks",
+	    "blockNumber",
+	    "runningDifference",
+	    "neighbor",
+	};
+	if (n->kind == SN_HQ_CONSTANT)
+		return true;
+	if (n->kind != SN_HQ_CALL || depth > 8 || n->list.n == 0 || n->list2.n || n->list3.n ||
+	    n->a || is_aggregate_call(n))
+		return false;
+	for (size_t i = 0; i < SN_ARRAY_LEN(volatile_fns); i++)
+		if (strcasecmp(n->name, volatile_fns[i]) == 0)
+			return false;
+	for (size_t i = 0; i < n->list.n; i++)
+		if (!foldable(n->list.items[i], depth + 1))
+			return false;
+	return true;
+}
+
+static int eval_call_rows(struct xctx *c, const node_t *n, struct vec *out);
+
+/* A call of constants (toDateTime('2024-12-02 00:00:00') in a WHERE) is
+ * evaluated on one row and broadcast, not parsed again on every row. */
 static int eval_call(struct xctx *c, const node_t *n, struct vec *out)
+{
+	if (c->n <= 1 || !foldable(n, 0))
+		return eval_call_rows(c, n, out);
+	size_t rows = c->n;
+	struct vec one;
+	c->n = 1;
+	int rc = eval_call_rows(c, n, &one);
+	c->n = rows;
+	if (rc || vec_make_raw(c, out, one.t, one.nullable, rows))
+		return c->rc;
+	out->tz = one.tz;
+	for (size_t r = 0; r < rows; r++) {
+		if (out->s)
+			out->s[r] = one.s[0];
+		else if (out->f)
+			out->f[r] = one.f[0];
+		else
+			out->i[r] = one.i[0];
+	}
+	if (out->nulls) {
+		if (vec_null(&one, 0) || one.t == SN_XT_NULL)
+			memset(out->nulls, 1, rows);
+		else
+			out->nulls = NULL; /* typed nullable, holds no NULL: plain loops apply */
+	}
+	return 0;
+}
+
+static int eval_call_rows(struct xctx *c, const node_t *n, struct vec *out)
 {
 	const char *f = n->name;
 	if (is_aggregate_call(n))
@@ -1170,6 +1309,14 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 				return 0;
 			}
 	}
+	for (size_t i = 0; i < c->nknown; i++)
+		if (c->known_true[i] == n) {
+			if (vec_make_raw(c, out, SN_XT_BOOL, false, c->n))
+				return c->rc;
+			for (size_t r = 0; r < c->n; r++)
+				out->i[r] = 1;
+			return 0;
+		}
 	if (++c->depth > SN_HOGQL_MAX_DEPTH + XMAX_DEPTH) {
 		c->depth--;
 		return xfail(c, n, SN_ERR_INVALID, "QueryError", "Expression nests too deeply");

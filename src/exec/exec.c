@@ -20,7 +20,8 @@
  * snapshot is released. For each part, sn_part_granules_for_team gives the granule range
  * that can hold the team within the day range; granules whose min/max
  * timestamp miss the range are skipped; the rest are read in runs of a few
- * granules (opts.run_granules). Per run:
+ * granules (opts.run_granules). Per run (its scratch arena is reset, not
+ * freed, between runs):
  *
  *   team_id ─▶ rows of the team (idx0) ─▶ WHERE columns, gathered ─▶ WHERE
  *          ─▶ matching rows (idx) ─▶ other columns, gathered ─▶ batch
@@ -65,6 +66,7 @@
 
 #define MAX_SELECT 256
 #define MAX_ORDER  32
+#define MAX_ELIDE  8
 
 /* Result rows: select columns, ORDER BY keys, then the row's arrival
  * number (ties in ORDER BY keep arrival order, so top-N and a full sort
@@ -89,6 +91,12 @@ struct plan {
 	struct aggrun g;
 	int64_t limit, offset;
 	int64_t ts_lo, ts_hi; /* inclusive µs bounds from WHERE */
+	/* Top-level WHERE terms that bound timestamp by a constant, exactly
+	 * (parsed in the query's zone); a run of granules whose timestamps all
+	 * lie in [elide_lo, elide_hi] skips them and may not read timestamp. */
+	const node_t *elide[MAX_ELIDE];
+	size_t nelide;
+	int64_t elide_lo, elide_hi;
 	const node_t *order[MAX_ORDER];
 	bool desc[MAX_ORDER], nulls_first[MAX_ORDER];
 	size_t norder;
@@ -155,8 +163,13 @@ static const char *const GROUP_COLS[SN_GROUP_TYPES_MAX] = {"$group_0", "$group_1
 
 /* Adds the column r (and the columns a join reads its key from, first)
  * and returns its index, or -1 on error. */
-static int add_col(struct xctx *c, const node_t *at, const struct xref *r, bool in_where)
+/* Where a column is read from: outside WHERE, a WHERE time bound that
+ * granules inside it may skip (elided), another WHERE term. */
+enum use { USE_OUT, USE_ELIDED, USE_REST };
+
+static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum use use)
 {
+	bool in_where = use != USE_OUT;
 	struct xref base = {0};
 	int dep = -1;
 	switch (r->kind) {
@@ -165,16 +178,19 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, bool 
 	case XC_PDI:
 		/* an INNER join drops rows before WHERE sees them */
 		in_where = true;
+		use = USE_REST;
 		base = (struct xref){XC_STORE, SN_COL_NAME_DISTINCT_ID, NULL, 0};
 		break;
 	case XC_GROUP: base = (struct xref){XC_STORE, GROUP_COLS[r->gidx], NULL, 0}; break;
 	default: break;
 	}
-	if (base.name && (dep = add_col(c, at, &base, in_where)) < 0)
+	if (base.name && (dep = add_col(c, at, &base, use)) < 0)
 		return -1;
 	int i = xcol_find(c, r);
 	if (i >= 0) {
 		c->cols[i].in_where |= in_where;
+		c->cols[i].use_rest |= use == USE_REST;
+		c->cols[i].use_out |= use == USE_OUT;
 		return i;
 	}
 	if (c->ncols >= XMAX_COLS) {
@@ -190,6 +206,8 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, bool 
 	x->gidx = r->gidx;
 	x->dep = dep;
 	x->in_where = in_where;
+	x->use_rest = use == USE_REST;
+	x->use_out = use == USE_OUT;
 	x->is_prop = r->kind == XC_PROP;
 	x->whole_props = r->kind == XC_PROPS;
 	const char *name = r->name;
@@ -221,7 +239,7 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, bool 
 
 static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg)
 {
-	bool in_where = arg != NULL;
+	enum use use = (enum use)(uintptr_t)arg;
 	if (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS) {
 		const node_t *t = xfollow_alias(c, n);
 		if (t != n && c->depth < XMAX_DEPTH) {
@@ -236,7 +254,7 @@ static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg
 	if (k < 0)
 		return -1;
 	if (k > 0)
-		return add_col(c, n, &r, in_where) < 0 ? -1 : 1;
+		return add_col(c, n, &r, use) < 0 ? -1 : 1;
 	return 0;
 }
 
@@ -321,6 +339,75 @@ static void time_range(struct plan *p, const node_t *w)
 	} else if (w->kind == SN_HQ_BETWEEN && !w->flag) {
 		bound(p, w->a, ">=", w->b);
 		bound(p, w->a, "<=", w->c);
+	}
+}
+
+/* The instant a constant side of a timestamp comparison denotes, as the
+ * executor reads it: zone-less text in the query's zone, directly or
+ * through a one-argument toDateTime. */
+static bool exact_instant(struct xctx *c, const node_t *n, int64_t *us)
+{
+	if (n->kind == SN_HQ_CALL && strcmp(n->name, "toDateTime") == 0 && n->list.n == 1)
+		n = n->list.items[0];
+	if (n->kind != SN_HQ_CONSTANT || n->ctype != SN_HQC_STRING)
+		return false;
+	const struct sn_tz *z = xzone(c, n);
+	bool date_only;
+	if (!z) {
+		c->rc = 0; /* not a bound then; the executor reports a bad zone itself */
+		return false;
+	}
+	return xparse_instant(z, n->sval, strlen(n->sval), us, &date_only);
+}
+
+/* Whether term is `timestamp op constant` (either way round); its exact
+ * bound narrows [*lo, *hi]. */
+static bool exact_bound(struct xctx *c, const node_t *term, int64_t *lo, int64_t *hi)
+{
+	if (term->kind != SN_HQ_COMPARE)
+		return false;
+	static const char *const ops[] = {">=", ">", "<=", "<"};
+	int op = -1;
+	for (int i = 0; i < 4; i++)
+		if (strcmp(term->op, ops[i]) == 0)
+			op = i;
+	if (op < 0)
+		return false;
+	int64_t us;
+	if (is_ts(term->a) && exact_instant(c, term->b, &us)) {
+		/* timestamp op X */
+	} else if (is_ts(term->b) && exact_instant(c, term->a, &us)) {
+		op ^= 2; /* X op timestamp: flip >= and <=, > and < */
+	} else {
+		return false;
+	}
+	switch (op) {
+	case 0: *lo = us > *lo ? us : *lo; break;
+	case 1: *lo = us + 1 > *lo ? us + 1 : *lo; break;
+	case 2: *hi = us < *hi ? us : *hi; break;
+	default: *hi = us - 1 < *hi ? us - 1 : *hi; break;
+	}
+	return true;
+}
+
+/* Walks WHERE for its columns, each top-level term marked as an elidable
+ * time bound or not (only over events, where granules know their times). */
+static void where_cols(struct xctx *c, struct plan *p, const node_t *w)
+{
+	p->nelide = 0;
+	p->elide_lo = INT64_MIN;
+	p->elide_hi = INT64_MAX;
+	if (!w)
+		return;
+	bool events = !c->sub && strcmp(c->from, "events") == 0;
+	size_t nt = w->kind == SN_HQ_AND ? w->list.n : 1;
+	for (size_t i = 0; i < nt; i++) {
+		const node_t *t = w->kind == SN_HQ_AND ? w->list.items[i] : w;
+		bool el = events && p->nelide < MAX_ELIDE &&
+			  exact_bound(c, t, &p->elide_lo, &p->elide_hi);
+		if (el)
+			p->elide[p->nelide++] = t;
+		walk(c, p, t, visit_cols, (void *)(uintptr_t)(el ? USE_ELIDED : USE_REST));
 	}
 }
 
@@ -570,7 +657,7 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 		      const uint32_t *idx, size_t m)
 {
 	struct vec *v = &x->v;
-	if (vec_make(c, v, x->t, x->nullable, m))
+	if ((missing ? vec_make : vec_make_raw)(c, v, x->t, x->nullable, m))
 		return c->rc;
 	if (missing) {
 		if (!x->nullable)
@@ -594,8 +681,13 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 		bool null = cv->nulls && cv->nulls[r];
 		if (v->nulls)
 			v->nulls[k] = null;
-		if (null)
+		if (null) {
+			if (v->s)
+				v->s[k] = (struct sn_str){0};
+			else
+				v->i[k] = 0;
 			continue;
+		}
 		if (text_ok) {
 			v->s[k] = cv->str[r];
 		} else if (int_ok) {
@@ -610,12 +702,22 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 	return 0;
 }
 
-static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1, bool where_cols,
-		     const uint32_t *idx, size_t m)
+/* Whether column x is read before WHERE (phase 0) or after it (phase 1);
+ * inside: the batch's elidable time bounds are known true. */
+static bool col_in_phase(const struct xcol *x, bool inside, int phase)
+{
+	bool before = inside ? x->in_where && x->use_rest : x->in_where;
+	if (phase == 0)
+		return before;
+	return !before && (!x->in_where || !inside || x->use_out);
+}
+
+static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1, bool inside,
+		     int phase, const uint32_t *idx, size_t m)
 {
 	for (size_t i = 0; i < c->ncols && !c->rc; i++) {
 		struct xcol *x = &c->cols[i];
-		if (x->in_where != where_cols)
+		if (!col_in_phase(x, inside, phase))
 			continue;
 		if (x->kind != XC_STORE && x->kind != XC_PROP && x->kind != XC_PROPS) {
 			join_fill(c, x);
@@ -828,30 +930,86 @@ static int check_deadline(struct xctx *c)
 	return 0;
 }
 
+static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1,
+		    bool inside, uint32_t *idx, size_t m);
+
+/* Whether every row of granule g satisfies the elidable time bounds. */
+static bool granule_inside(const struct plan *p, const struct sn_part *part, size_t g)
+{
+	if (!p->nelide)
+		return false;
+	const struct sn_granule_info *gi = sn_part_granule(part, g);
+	return gi->min_ts_us >= p->elide_lo && gi->max_ts_us <= p->elide_hi;
+}
+
+/* Rows of granules [g0, g1) if every one of them belongs to team, else 0:
+ * rows are sorted by team, so granule g holds only team when its first row
+ * and the next granule's first row both do (the last granule of a part has
+ * no next one and is read). */
+static size_t single_team_rows(const struct sn_part *part, size_t g0, size_t g1, int64_t team)
+{
+	size_t rows = 0, ng = sn_part_ngranules(part);
+	if (g1 >= ng)
+		return 0;
+	for (size_t g = g0; g <= g1; g++)
+		if (sn_part_granule(part, g)->team_id != team)
+			return 0;
+	for (size_t g = g0; g < g1; g++)
+		rows += sn_part_granule(part, g)->nrows;
+	return rows;
+}
+
 static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1)
 {
-	struct sn_colvec team;
-	struct sn_err e = {0};
-	int rc = sn_part_read_column(part, (size_t)sn_part_find_column(part, SN_COL_NAME_TEAM_ID),
-				     g0, g1, c->ba, &team, &e);
-	if (rc == SN_ERR_NOMEM)
-		return xnomem(c);
-	if (rc)
-		return xfail(c, NULL, rc, "QueryError", "reading team_id: %s", e.msg);
+	size_t m = 0, nrows = single_team_rows(part, g0, g1, c->opts->team_id);
+	uint32_t *idx;
+	if (nrows) { /* no need to read team_id */
+		if (!(idx = xalloc(c, c->ba, nrows * sizeof(*idx))))
+			return c->rc;
+		for (m = 0; m < nrows; m++)
+			idx[m] = (uint32_t)m;
+	} else {
+		struct sn_colvec team;
+		struct sn_err e = {0};
+		int rc = sn_part_read_column(part,
+					     (size_t)sn_part_find_column(part, SN_COL_NAME_TEAM_ID),
+					     g0, g1, c->ba, &team, &e);
+		if (rc == SN_ERR_NOMEM)
+			return xnomem(c);
+		if (rc)
+			return xfail(c, NULL, rc, "QueryError", "reading team_id: %s", e.msg);
+		nrows = team.nrows;
+		if (!(idx = xalloc(c, c->ba, nrows * sizeof(*idx))))
+			return c->rc;
+		for (size_t r = 0; r < nrows; r++)
+			if (team.i64[r] == c->opts->team_id)
+				idx[m++] = (uint32_t)r;
+	}
 	c->stats->granules_read += g1 - g0;
-	c->stats->rows_read += team.nrows;
-	uint32_t *idx = xalloc(c, c->ba, team.nrows * sizeof(*idx));
-	if (!idx)
-		return c->rc;
-	size_t m = 0;
-	for (size_t r = 0; r < team.nrows; r++)
-		if (team.i64[r] == c->opts->team_id)
-			idx[m++] = (uint32_t)r;
+	c->stats->rows_read += nrows;
 	c->stats->rows_team += m;
 	if (!m)
 		return 0;
 	c->n = m;
-	if (load_cols(c, part, g0, g1, true, idx, m))
+	bool inside = true; /* scan() keeps a run all inside or all not */
+	for (size_t g = g0; g < g1 && inside; g++)
+		inside = granule_inside(p, part, g);
+	if (inside) {
+		c->known_true = p->elide;
+		c->nknown = p->nelide;
+	}
+	int rc2 = run_rows(c, p, part, g0, g1, inside, idx, m);
+	c->known_true = NULL;
+	c->nknown = 0;
+	return rc2;
+}
+
+/* The team's rows idx (m of them) of granules [g0, g1): WHERE, then the
+ * rest of the statement. */
+static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1,
+		    bool inside, uint32_t *idx, size_t m)
+{
+	if (load_cols(c, part, g0, g1, inside, 0, idx, m))
 		return c->rc;
 	bool inner = false; /* a pdi INNER join drops rows without a person */
 	for (size_t i = 0; i < c->ncols; i++)
@@ -864,7 +1022,14 @@ static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_
 		if (!sel)
 			return c->rc;
 		size_t k = 0;
-		for (size_t r = 0; r < m; r++) {
+		bool plain =
+		    p->sel->where && !inner && w.t != SN_XT_NULL && !w.nulls && w.i && !w.f;
+		if (plain) /* branch-free selection of a NULL-free boolean */
+			for (size_t r = 0; r < m; r++) {
+				sel[k] = (uint32_t)r;
+				k += w.i[r] != 0;
+			}
+		for (size_t r = 0; r < m && !plain; r++) {
 			bool ok = !p->sel->where || vec_truth(&w, r);
 			for (size_t i = 0; ok && inner && i < c->ncols; i++)
 				ok = c->cols[i].kind != XC_PDI || !c->cols[i].unmatched[r];
@@ -873,7 +1038,7 @@ static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_
 		}
 		for (size_t i = 0; i < c->ncols; i++) {
 			struct xcol *x = &c->cols[i];
-			if (x->in_where) {
+			if (col_in_phase(x, inside, 0)) {
 				struct vec v = x->v;
 				if (vec_gather(c, &v, sel, k, &x->v))
 					return c->rc;
@@ -888,7 +1053,7 @@ static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_
 	if (!m)
 		return 0;
 	c->n = m;
-	if (load_cols(c, part, g0, g1, false, idx, m))
+	if (load_cols(c, part, g0, g1, inside, 1, idx, m))
 		return c->rc;
 	return p->agg ? agg_batch(c, &p->g) : emit(c, p, NULL);
 }
@@ -941,6 +1106,8 @@ static int scan(struct xctx *c, struct plan *p)
 	int32_t dmin = p->ts_lo == INT64_MIN ? INT32_MIN : (int32_t)floor_div(p->ts_lo, day);
 	int32_t dmax = p->ts_hi == INT64_MAX ? INT32_MAX : (int32_t)floor_div(p->ts_hi, day);
 	size_t run = c->opts->run_granules ? c->opts->run_granules : 8;
+	struct sn_arena ba; /* per-run scratch, reset (not freed) between runs */
+	sn_arena_init(&ba, c->mem_limit);
 	for (size_t i = 0; i < n && !c->rc && !p->done; i++) {
 		struct sn_part *part = sn_store_snapshot_part(snap, i);
 		c->stats->parts++;
@@ -953,20 +1120,21 @@ static int scan(struct xctx *c, struct plan *p)
 				continue;
 			}
 			size_t g1 = g + 1;
+			bool in = granule_inside(p, part, g);
 			while (g1 < ge && g1 - g < run &&
-			       sn_part_granule_overlaps_time(part, g1, p->ts_lo, p->ts_hi))
+			       sn_part_granule_overlaps_time(part, g1, p->ts_lo, p->ts_hi) &&
+			       granule_inside(p, part, g1) == in)
 				g1++;
 			if (check_deadline(c))
 				break;
-			struct sn_arena ba;
-			sn_arena_init(&ba, c->mem_limit);
 			c->ba = &ba;
 			run_batch(c, p, part, g, g1);
-			sn_arena_release(&ba);
+			sn_arena_reset(&ba);
 			c->ba = NULL;
 			g = g1;
 		}
 	}
+	sn_arena_release(&ba);
 	sn_store_snapshot_release(snap);
 	return c->rc;
 }
@@ -1139,7 +1307,7 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 		walk(c, p, e, visit_cols, NULL);
 		walk(c, p, e, visit_aggs, NULL);
 	}
-	walk(c, p, s->where, visit_cols, (void *)1);
+	where_cols(c, p, s->where);
 	for (size_t i = 0; i < s->group_by.n; i++)
 		walk(c, p, s->group_by.items[i], visit_cols, NULL);
 	walk(c, p, s->having, visit_cols, NULL);

@@ -57,6 +57,8 @@ struct xcol {
 	bool is_prop;	  /* XC_PROP */
 	bool whole_props; /* XC_PROPS */
 	bool in_where;	  /* needed before WHERE can be evaluated */
+	bool use_rest;	  /* read by a WHERE term other than the time bounds exec.c elides */
+	bool use_out;	  /* read outside WHERE (SELECT, GROUP BY, HAVING, ORDER BY) */
 	uint8_t t;	  /* static type */
 	bool nullable;
 	struct vec v;	    /* the current batch */
@@ -179,7 +181,11 @@ struct xctx {
 	size_t ncols;
 	size_t n; /* rows in the current batch */
 
-	bool final;			/* evaluating over groups: Fields must be bound */
+	bool final; /* evaluating over groups: Fields must be bound */
+	/* WHERE terms true on every row of the current batch (time bounds its
+	 * granules lie inside, exec.c); xeval answers them without reading. */
+	const node_t *const *known_true;
+	size_t nknown;
 	struct xbind binds[XMAX_BINDS]; /* only consulted when final */
 	size_t nbinds;
 	int depth;
@@ -205,6 +211,9 @@ void *xalloc(struct xctx *c, struct sn_arena *a, size_t n);
 
 /* Vectors (eval.c). */
 int vec_make(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n);
+/* vec_make without zeroing the values (NULL flags are still set): for
+ * callers that write every row. */
+int vec_make_raw(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n);
 int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t m,
 	       struct vec *out);
 static inline bool vec_null(const struct vec *v, size_t r)

@@ -68,7 +68,24 @@ int sn_dec_i64_delta(const uint8_t *p, size_t len, size_t n, int64_t *out, size_
 {
 	size_t off = 0;
 	uint64_t prev = 0;
-	for (size_t i = 0; i < n; i++) {
+	size_t i = 0;
+	/* Fast path while a whole varint surely fits: no length checks. */
+	for (; i < n && len - off >= SN_VARINT_MAX; i++) {
+		const uint8_t *q = p + off;
+		uint64_t b = q[0], z = b & 0x7f;
+		size_t k = 1;
+		while ((b & 0x80) && k < SN_VARINT_MAX) {
+			b = q[k];
+			z |= (b & 0x7f) << (7 * k);
+			k++;
+		}
+		if ((b & 0x80) || (k == SN_VARINT_MAX && b > 1))
+			return SN_ERR_CORRUPT;
+		off += k;
+		prev += (uint64_t)sn_unzigzag(z);
+		out[i] = (int64_t)prev;
+	}
+	for (; i < n; i++) {
 		uint64_t z;
 		size_t k = sn_varint_get(p + off, len - off, &z);
 		if (!k)
