@@ -757,6 +757,143 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 	return 0;
 }
 
+/* ---- merging a second scanner's groups ---------------------------------------------- */
+
+bool agg_mergeable(const struct aggrun *g)
+{
+	for (size_t a = 0; a < g->naggs; a++)
+		switch (g->aggs[a].kind) {
+		case AGG_COUNT:
+		case AGG_COUNT_X:
+		case AGG_SUM:
+		case AGG_AVG:
+		case AGG_UNIQ:
+		case AGG_MIN:
+		case AGG_MAX:
+		case AGG_ANY:
+		case AGG_ANY_LAST:
+		case AGG_ARG_MIN:
+		case AGG_ARG_MAX:
+		case AGG_QUANTILE:
+		case AGG_QUANTILE_EXACT: break;
+		default: return false; /* anyHeavy's vote, Welford's moments: order-bound */
+		}
+	return true;
+}
+
+static int vals_push(struct xctx *c, struct astate *st, bool flt, int64_t i, double f)
+{
+	struct vec one = {.t = flt ? SN_XT_FLOAT : SN_XT_INT, .n = 1};
+	if (flt)
+		one.f = &f;
+	else
+		one.i = &i;
+	return vals_add(c, st, &one, 0);
+}
+
+/* m = the state of m's rows followed by w's rows. */
+static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
+		       const struct astate *w)
+{
+	switch (ag->kind) {
+	case AGG_COUNT:
+	case AGG_COUNT_X: m->cnt += w->cnt; return 0;
+	case AGG_SUM:
+	case AGG_AVG:
+		m->cnt += w->cnt;
+		m->i = (int64_t)((uint64_t)m->i + (uint64_t)w->i);
+		m->f += w->f;
+		return 0;
+	case AGG_UNIQ:
+		if (w->x.set)
+			for (size_t k = 0; k < w->x.set->cap; k++)
+				if (w->x.set->v[k] && hset_add(c, m, w->x.set->v[k]))
+					return c->rc;
+		return 0;
+	case AGG_MIN:
+	case AGG_MAX:
+		if (!w->has)
+			return 0;
+		if (m->has && (ag->kind == AGG_MIN ? value_cmp(&w->val, &m->val) >= 0
+						   : value_cmp(&w->val, &m->val) <= 0))
+			return 0;
+		return keep(c, m, &w->val);
+	case AGG_ANY: return w->has && !m->has ? keep(c, m, &w->val) : 0;
+	case AGG_ANY_LAST: return w->has ? keep(c, m, &w->val) : 0;
+	case AGG_ARG_MIN:
+	case AGG_ARG_MAX: {
+		if (!w->has)
+			return 0;
+		if (m->has) {
+			int d = value_cmp(&w->x.arg->key, &m->x.arg->key);
+			if (ag->kind == AGG_ARG_MIN ? d >= 0 : d <= 0)
+				return 0;
+		} else if (!m->x.arg) {
+			if (!(m->x.arg = xalloc(c, c->qa, sizeof(*m->x.arg))))
+				return c->rc;
+			memset(m->x.arg, 0, sizeof(*m->x.arg));
+		}
+		if (keep_value(c, &m->x.arg->key, &m->x.arg->cap, &w->x.arg->key))
+			return c->rc;
+		return keep(c, m, &w->val);
+	}
+	case AGG_QUANTILE:
+	case AGG_QUANTILE_EXACT:
+		if (w->x.vals)
+			for (size_t k = 0; k < w->x.vals->n; k++)
+				if (vals_push(c, m, w->x.vals->f != NULL,
+					      w->x.vals->i ? w->x.vals->i[k] : 0,
+					      w->x.vals->f ? w->x.vals->f[k] : 0))
+					return c->rc;
+		return 0;
+	default: SN_BUG("aggregate kind %d is not mergeable", ag->kind);
+	}
+	return 0;
+}
+
+int agg_merge(struct xctx *c, struct aggrun *g, const struct aggrun *w)
+{
+	for (size_t id = 0; id < w->ngroups; id++) {
+		uint32_t gid = 0;
+		if (g->nkeys) {
+			const struct sn_exec_value *wk = &w->keys[id * w->nkeys];
+			sn_buf_reset(&g->scratch);
+			for (size_t k = 0; k < g->nkeys; k++)
+				if (value_key(&g->scratch, &wk[k]))
+					return xnomem(c);
+			bool isnew;
+			if (gtab_find(c, &g->tab, g->scratch.data, g->scratch.len, &gid, &isnew))
+				return c->rc;
+			if (isnew) {
+				if (ensure_groups(c, g, g->tab.n))
+					return c->rc;
+				for (size_t k = 0; k < g->nkeys; k++) {
+					struct sn_exec_value *dst =
+					    &g->keys[(size_t)gid * g->nkeys + k];
+					*dst = wk[k];
+					if (!dst->null && is_text(dst->type) && dst->s.len) {
+						char *p = xalloc(c, c->qa, dst->s.len);
+						if (!p)
+							return c->rc;
+						memcpy(p, wk[k].s.p, dst->s.len);
+						dst->s.p = p;
+					}
+				}
+				g->ngroups = g->tab.n;
+			}
+		} else {
+			if (ensure_groups(c, g, 1))
+				return c->rc;
+			g->ngroups = 1;
+		}
+		for (size_t a = 0; a < g->naggs; a++)
+			if (merge_state(c, &g->aggs[a], &g->states[(size_t)gid * g->naggs + a],
+					&w->states[id * g->naggs + a]))
+				return c->rc;
+	}
+	return 0;
+}
+
 /* ---- results ----------------------------------------------------------------------- */
 
 static int cmp_f64(const void *a, const void *b)

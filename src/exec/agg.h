@@ -31,6 +31,14 @@ void agg_release(struct aggrun *g);
 int agg_batch(struct xctx *c, struct aggrun *g);
 /* The single group of an aggregate without GROUP BY over no rows. */
 int agg_batch_empty_group(struct xctx *c, struct aggrun *g);
+/* Whether every aggregate of g can merge states of two scanners exactly
+ * as if one had seen all rows (agg_merge). */
+bool agg_mergeable(const struct aggrun *g);
+/* Adds the groups of w, which saw the rows after g's, into g: group order,
+ * any/anyLast/argMin/argMax ties and quantile values end up as one
+ * scanner over all rows in order would leave them. Copies what it keeps,
+ * so w's arena may go afterwards. */
+int agg_merge(struct xctx *c, struct aggrun *g, const struct aggrun *w);
 /* One vector per key and per aggregate, one row per group (batch arena). */
 int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv);
 /* Fills ag (kind, arguments, condition, quantile level) from the aggregate

@@ -57,10 +57,12 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "exec/agg.h"
 
@@ -1089,6 +1091,149 @@ static int table_batch(struct xctx *c, void *arg)
 	return p->agg ? agg_batch(c, &p->g) : emit(c, p, NULL);
 }
 
+/* A run of granules of one part, read and evaluated as one batch. */
+struct srun {
+	struct sn_part *part;
+	size_t g0, g1;
+};
+
+static void scan_runs(struct xctx *c, struct plan *p, const struct srun *runs, size_t n)
+{
+	struct sn_arena ba; /* per-run scratch, reset (not freed) between runs */
+	sn_arena_init(&ba, c->mem_limit);
+	for (size_t i = 0; i < n && !c->rc && !p->done; i++) {
+		if (check_deadline(c))
+			break;
+		c->ba = &ba;
+		run_batch(c, p, runs[i].part, runs[i].g0, runs[i].g1);
+		sn_arena_reset(&ba);
+		c->ba = NULL;
+	}
+	sn_arena_release(&ba);
+}
+
+/* ---- more than one core ----------------------------------------------------------- */
+
+/* A scanner thread: a copy of the statement's context and plan with its
+ * own query arena, statistics, error, per-query caches and groups. */
+struct scanner {
+	struct xctx c;
+	struct plan p;
+	struct xquery q;
+	struct sn_arena qa;
+	struct sn_exec_stats stats;
+	struct sn_hogql_error err;
+	const struct srun *runs;
+	size_t nruns;
+	pthread_t th;
+	bool started;
+};
+
+static int visit_split(struct xctx *c, struct plan *p, const node_t *n, void *arg)
+{
+	(void)c;
+	(void)p;
+	bool *ok = arg;
+	if (n->kind == SN_HQ_SELECT || n->kind == SN_HQ_SELECT_SET) {
+		*ok = false; /* subqueries materialise lazily, per query */
+		return 1;
+	}
+	if (n->kind == SN_HQ_COMPARE &&
+	    (strcmp(n->op, "in") == 0 || strcmp(n->op, "not in") == 0) && n->b &&
+	    n->b->kind != SN_HQ_TUPLE && n->b->kind != SN_HQ_ARRAY && n->b->kind != SN_HQ_CONSTANT)
+		*ok = false;
+	return 0;
+}
+
+/* Threads for this scan: only aggregations whose states merge exactly,
+ * over stored columns (person joins share one SQLite handle), without
+ * subqueries, and with enough runs to be worth a thread. */
+static size_t scan_threads(struct xctx *c, struct plan *p, size_t nruns)
+{
+	size_t want = c->opts->threads;
+	if (!want) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		want = cores > 0 ? (size_t)cores : 1;
+	}
+	if (want > SN_EXEC_MAX_THREADS)
+		want = SN_EXEC_MAX_THREADS;
+	if (want > nruns / 2)
+		want = nruns / 2;
+	if (want < 2 || !p->agg || !agg_mergeable(&p->g))
+		return 1;
+	for (size_t i = 0; i < c->ncols; i++)
+		if (c->cols[i].kind != XC_STORE && c->cols[i].kind != XC_PROP &&
+		    c->cols[i].kind != XC_PROPS)
+			return 1;
+	bool ok = true;
+	const struct sn_hogql_select *s = p->sel;
+	for (size_t i = 0; i < s->select.n; i++)
+		walk(c, p, s->select.items[i], visit_split, &ok);
+	walk(c, p, s->where, visit_split, &ok);
+	for (size_t i = 0; i < s->group_by.n; i++)
+		walk(c, p, s->group_by.items[i], visit_split, &ok);
+	walk(c, p, s->having, visit_split, &ok);
+	for (size_t i = 0; i < p->norder; i++)
+		walk(c, p, p->order[i], visit_split, &ok);
+	return ok && !c->rc ? want : 1;
+}
+
+static void *scanner_main(void *arg)
+{
+	struct scanner *w = arg;
+	scan_runs(&w->c, &w->p, w->runs, w->nruns);
+	return NULL;
+}
+
+static int scanner_start(struct xctx *c, struct plan *p, struct scanner *w, const struct srun *runs,
+			 size_t n)
+{
+	memset(w, 0, sizeof(*w));
+	w->c = *c;
+	w->p = *p;
+	sn_arena_init(&w->qa, c->mem_limit);
+	w->c.qa = &w->qa;
+	w->c.q = &w->q;
+	w->c.err = &w->err;
+	w->c.stats = &w->stats;
+	w->c.ba = NULL;
+	memset(&w->p.g.tab, 0, sizeof(w->p.g.tab));
+	w->p.g.ngroups = w->p.g.gcap = 0;
+	w->p.g.keys = NULL;
+	w->p.g.states = NULL;
+	if (agg_init(&w->c, &w->p.g)) {
+		*c->err = w->err;
+		return c->rc = w->c.rc;
+	}
+	w->runs = runs;
+	w->nruns = n;
+	if (pthread_create(&w->th, NULL, scanner_main, w) != 0)
+		return xfail(c, NULL, SN_ERR_INTERNAL, "QueryError", "cannot start a scan thread");
+	w->started = true;
+	return 0;
+}
+
+/* Waits for w, takes its error or merges its groups, frees its memory. */
+static void scanner_finish(struct xctx *c, struct plan *p, struct scanner *w)
+{
+	if (w->started)
+		pthread_join(w->th, NULL);
+	if (w->started && !c->rc) {
+		if (w->c.rc) {
+			*c->err = w->err;
+			c->rc = w->c.rc;
+		} else {
+			agg_merge(c, &p->g, &w->p.g);
+			c->stats->granules_read += w->stats.granules_read;
+			c->stats->rows_read += w->stats.rows_read;
+			c->stats->rows_team += w->stats.rows_team;
+			c->stats->rows_matched += w->stats.rows_matched;
+		}
+	}
+	agg_release(&w->p.g);
+	sn_arena_release(&w->qa);
+}
+
 static int scan(struct xctx *c, struct plan *p)
 {
 	/* One snapshot for the whole query: merges and deletions that commit
@@ -1106,15 +1251,17 @@ static int scan(struct xctx *c, struct plan *p)
 	int32_t dmin = p->ts_lo == INT64_MIN ? INT32_MIN : (int32_t)floor_div(p->ts_lo, day);
 	int32_t dmax = p->ts_hi == INT64_MAX ? INT32_MAX : (int32_t)floor_div(p->ts_hi, day);
 	size_t run = c->opts->run_granules ? c->opts->run_granules : 8;
-	struct sn_arena ba; /* per-run scratch, reset (not freed) between runs */
-	sn_arena_init(&ba, c->mem_limit);
-	for (size_t i = 0; i < n && !c->rc && !p->done; i++) {
+	/* The runs first: pruning by team, day and time, each run all inside
+	 * the elidable time bounds or all not. */
+	size_t nruns = 0, cap = 0;
+	struct srun *runs = NULL;
+	for (size_t i = 0; i < n && !c->rc; i++) {
 		struct sn_part *part = sn_store_snapshot_part(snap, i);
 		c->stats->parts++;
 		c->stats->granules_total += sn_part_ngranules(part);
 		size_t gb, ge;
 		sn_part_granules_for_team(part, c->opts->team_id, dmin, dmax, &gb, &ge);
-		for (size_t g = gb; g < ge && !c->rc && !p->done;) {
+		for (size_t g = gb; g < ge;) {
 			if (!sn_part_granule_overlaps_time(part, g, p->ts_lo, p->ts_hi)) {
 				g++;
 				continue;
@@ -1125,16 +1272,53 @@ static int scan(struct xctx *c, struct plan *p)
 			       sn_part_granule_overlaps_time(part, g1, p->ts_lo, p->ts_hi) &&
 			       granule_inside(p, part, g1) == in)
 				g1++;
-			if (check_deadline(c))
-				break;
-			c->ba = &ba;
-			run_batch(c, p, part, g, g1);
-			sn_arena_reset(&ba);
-			c->ba = NULL;
+			if (nruns == cap) {
+				size_t nc = cap ? cap * 2 : 64;
+				struct srun *r = xalloc(c, c->qa, nc * sizeof(*r));
+				if (!r)
+					break;
+				if (nruns)
+					memcpy(r, runs, nruns * sizeof(*r));
+				runs = r;
+				cap = nc;
+			}
+			runs[nruns++] = (struct srun){part, g, g1};
 			g = g1;
 		}
 	}
-	sn_arena_release(&ba);
+	size_t nt = c->rc ? 1 : scan_threads(c, p, nruns);
+	if (nt > c->stats->scan_threads)
+		c->stats->scan_threads = (uint32_t)nt;
+	if (nt <= 1) {
+		if (!c->rc)
+			scan_runs(c, p, runs, nruns);
+	} else {
+		/* Contiguous shares of about equal granules; thread k's rows come
+		 * after thread k-1's, so merging in order is the serial result. */
+		size_t total = 0, cut[SN_EXEC_MAX_THREADS + 1] = {0};
+		for (size_t i = 0; i < nruns; i++)
+			total += runs[i].g1 - runs[i].g0;
+		size_t acc = 0, k = 1;
+		for (size_t i = 0; i < nruns && k < nt; i++) {
+			acc += runs[i].g1 - runs[i].g0;
+			if (acc * nt >= total * k)
+				cut[k++] = i + 1;
+		}
+		while (k <= nt)
+			cut[k++] = nruns;
+		/* scaffolding, not query data: outside the query's budget */
+		struct scanner *ws = calloc(nt - 1, sizeof(*ws));
+		if (!ws)
+			xnomem(c);
+		size_t started = 0;
+		for (size_t t = 1; ws && t < nt && !c->rc; t++, started++)
+			scanner_start(c, p, &ws[t - 1], runs + cut[t], cut[t + 1] - cut[t]);
+		if (!c->rc)
+			scan_runs(c, p, runs, cut[1]);
+		for (size_t t = 0; t < started; t++)
+			scanner_finish(c, p, &ws[t]);
+		free(ws);
+	}
 	sn_store_snapshot_release(snap);
 	return c->rc;
 }

@@ -98,6 +98,7 @@
 
 #define SN_EXEC_DEFAULT_TIME_LIMIT_US (60LL * 1000 * 1000)
 #define SN_EXEC_DEFAULT_MEM_LIMIT     ((size_t)1 << 30)
+#define SN_EXEC_MAX_THREADS	      8
 
 /* Value types of result columns (and of the executor's vectors). */
 enum sn_exec_type {
@@ -130,6 +131,10 @@ struct sn_exec_opts {
 	int64_t time_limit_us;	/* 0 = SN_EXEC_DEFAULT_TIME_LIMIT_US */
 	size_t mem_limit_bytes; /* 0 = SN_EXEC_DEFAULT_MEM_LIMIT */
 	uint32_t run_granules;	/* granules read per batch; 0 = 8 */
+	/* Scanner threads an aggregating scan of events may use (its runs of
+	 * granules split in contiguous shares, the groups merged in order);
+	 * 0 = one per online core, at most SN_EXEC_MAX_THREADS. */
+	uint32_t threads;
 	/* The data dir's person store (persons, distinct ids, overrides,
 	 * groups), borrowed for the call; NULL = a store without persons:
 	 * person_id reads as stored, person and group fields as NULL. */
@@ -145,6 +150,7 @@ struct sn_exec_stats {
 	uint64_t rows_team;	   /* of those, rows of the team */
 	uint64_t rows_matched;	   /* rows of the team passing WHERE */
 	uint64_t groups;	   /* groups built by GROUP BY */
+	uint32_t scan_threads;	   /* most threads one scan of events used */
 	double parse_s, resolve_s; /* timings */
 	double execute_s;
 };

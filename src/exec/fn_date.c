@@ -733,9 +733,22 @@ static const struct {
 static int64_t apply(uint8_t op, int mode, const struct targ *t, size_t r)
 {
 	int64_t inst, w = wall_at(t, r, op >= O_SDAY ? &inst : NULL);
-	int64_t day = floor_div(w, US_DAY), tod = w - day * US_DAY, y;
-	unsigned m, d;
-	sn_civil_from_days(day, &y, &m, &d);
+	int64_t day = floor_div(w, US_DAY), tod = w - day * US_DAY, y = 0;
+	unsigned m = 1, d = 1;
+	switch (op) { /* the calendar date only where it is needed */
+	case O_SMONTH:
+	case O_SQUARTER:
+	case O_SYEAR:
+	case O_LASTDAY:
+	case O_YEAR:
+	case O_QUARTER:
+	case O_MONTH:
+	case O_DOM:
+	case O_YYYYMM:
+	case O_YYYYMMDD:
+	case O_YYYYMMDDHHMMSS: sn_civil_from_days(day, &y, &m, &d); break;
+	default: break;
+	}
 	int64_t wk, wy;
 	switch (op) {
 	case O_DATE0: return day;

@@ -1549,6 +1549,61 @@ static void test_time_bound_elision(void **state)
 	f->opts.timezone = NULL;
 }
 
+/* The same aggregations on 1, 2 and 3 scanner threads: identical results
+ * (groups in the same order, any/anyLast/argMin/argMax ties and
+ * quantiles as one thread leaves them), and the threads really ran. */
+static void test_parallel_scan_equals_serial(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const qs[] = {
+	    "select event, count(), uniq(distinct_id), min(timestamp), max(timestamp), "
+	    "any(distinct_id), anyLast(distinct_id), argMin(distinct_id, timestamp), "
+	    "argMax(event, toDate(timestamp)), quantile(0.5)(toFloat(properties.n)), "
+	    "median(toInt(properties.n)), sum(toInt(properties.n)), "
+	    "avg(toInt(properties.n)), countIf(properties.$browser = 'Chrome') "
+	    "from events group by event",
+	    "select properties.$browser, distinct_id, count(), min(properties.n) from events "
+	    "group by 1, 2",
+	    "select toStartOfDay(timestamp) d, count() from events where timestamp >= '2024-01-04' "
+	    "group by d order by d",
+	    "select count(), uniq(distinct_id, event), any(properties.plan) from events",
+	    "select count() from events where event = 'nothing'",
+	};
+	uint32_t saved_run = f->opts.run_granules;
+	f->opts.run_granules = 1;
+	for (size_t q = 0; q < SN_ARRAY_LEN(qs); q++) {
+		struct sn_exec_result one;
+		f->opts.threads = 1;
+		run_ok(f, qs[q], &one);
+		assert_int_equal(one.stats.scan_threads, 1);
+		for (uint32_t t = 2; t <= 3; t++) {
+			struct sn_exec_result par;
+			f->opts.threads = t;
+			run_ok(f, qs[q], &par);
+			assert_int_equal(par.stats.scan_threads, t);
+			assert_int_equal(par.nrows, one.nrows);
+			assert_int_equal(par.ncols, one.ncols);
+			assert_int_equal(par.stats.rows_matched, one.stats.rows_matched);
+			for (size_t r = 0; r < one.nrows; r++)
+				for (size_t k = 0; k < one.ncols; k++) {
+					const struct sn_exec_value *a = cell(&one, r, k),
+								   *b = cell(&par, r, k);
+					assert_int_equal(a->null, b->null);
+					assert_int_equal(a->type, b->type);
+					assert_int_equal(a->i, b->i);
+					assert_true(a->f == b->f || (a->f != a->f && b->f != b->f));
+					assert_int_equal(a->s.len, b->s.len);
+					if (a->s.len)
+						assert_memory_equal(a->s.p, b->s.p, a->s.len);
+				}
+			sn_exec_result_release(&par);
+		}
+		sn_exec_result_release(&one);
+	}
+	f->opts.threads = 0;
+	f->opts.run_granules = saved_run;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1577,6 +1632,7 @@ int main(void)
 	    cmocka_unit_test(test_join_team_guard_and_budget),
 	    cmocka_unit_test(test_join_persons),
 	    cmocka_unit_test(test_time_bound_elision),
+	    cmocka_unit_test(test_parallel_scan_equals_serial),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
