@@ -75,10 +75,10 @@
  * agree exactly). With ORDER BY the rows form a max-heap by row_cmp of at
  * most keep = OFFSET + LIMIT + 1 rows whose strings live in sa. */
 struct rows {
-	struct sn_exec_value *v; /* n * width */
+	struct sn_exec_value *v; /* n * width, malloc'd (realloc grows it in place) */
 	size_t n, cap, width;
 	uint64_t seq;
-	bool heap;
+	bool heap; /* v is a heap: made once keep rows exist (appends before) */
 	size_t keep;
 	struct sn_arena sa; /* strings of heap rows */
 	bool sa_init;
@@ -738,12 +738,15 @@ static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1,
 static int rows_push(struct xctx *c, struct rows *rs, struct sn_exec_value **row)
 {
 	if (rs->n == rs->cap) {
+		/* malloc, not the arena: realloc moves big blocks by remapping
+		 * pages instead of copying them; the budget is checked here */
 		size_t cap = rs->cap ? rs->cap * 2 : 256;
-		struct sn_exec_value *v = xalloc(c, c->qa, cap * rs->width * sizeof(*v) + 1);
+		size_t bytes = cap * rs->width * sizeof(*rs->v);
+		if (bytes > c->mem_limit)
+			return xnomem(c);
+		struct sn_exec_value *v = realloc(rs->v, bytes);
 		if (!v)
-			return c->rc;
-		if (rs->n)
-			memcpy(v, rs->v, rs->n * rs->width * sizeof(*v));
+			return xnomem(c);
 		rs->v = v;
 		rs->cap = cap;
 	}
@@ -768,18 +771,6 @@ static void heap_swap(struct rows *rs, size_t a, size_t b)
 	memcpy(rs->tmp, &rs->v[a * rs->width], sz);
 	memcpy(&rs->v[a * rs->width], &rs->v[b * rs->width], sz);
 	memcpy(&rs->v[b * rs->width], rs->tmp, sz);
-}
-
-static void sift_up(struct plan *p, size_t i)
-{
-	struct rows *rs = &p->rows;
-	while (i > 0) {
-		size_t up = (i - 1) / 2;
-		if (row_cmp(&rs->v[up * rs->width], &rs->v[i * rs->width], p) >= 0)
-			break;
-		heap_swap(rs, up, i);
-		i = up;
-	}
 }
 
 static void sift_down(struct plan *p, size_t i)
@@ -844,6 +835,11 @@ static int topn_offer(struct xctx *c, struct plan *p, const struct vec *v, size_
 	if (rs->n >= rs->keep) {
 		if (rs->keep == 0)
 			return 0;
+		if (!rs->heap) { /* full for the first time: heapify once, O(n) */
+			for (size_t i = rs->n / 2; i-- > 0;)
+				sift_down(p, i);
+			rs->heap = true;
+		}
 		for (size_t i = p->nsel; i < ws; i++)
 			vec_value(c, &v[i], r, NULL, &rs->cand[i]);
 		rs->cand[ws] = (struct sn_exec_value){.type = SN_XT_INT, .i = (int64_t)seq};
@@ -863,10 +859,8 @@ static int topn_offer(struct xctx *c, struct plan *p, const struct vec *v, size_
 	size_t nb = row_bytes(row, ws);
 	rs->live_bytes += nb;
 	rs->used_bytes += nb;
-	if (row == rs->v && rs->n >= rs->keep && rs->n > 1)
-		sift_down(p, 0);
-	else
-		sift_up(p, (size_t)(row - rs->v) / rs->width);
+	if (rs->heap && rs->n > 1)
+		sift_down(p, 0); /* the new row replaced the root */
 	return heap_compact(c, rs);
 }
 
@@ -1349,14 +1343,34 @@ static int row_cmp(const void *a, const void *b, void *arg)
 	return (sa > sb) - (sa < sb);
 }
 
-/* qsort_r sorts elements of a fixed size; rows are rows.width values. */
+/* qsort_r sorts elements of a fixed size; rows are rows.width values.
+ * pfx orders the first ORDER BY key as value_cmp does, as far as 64 bits
+ * tell (integers and times exactly, strings by their first 8 bytes): most
+ * comparisons end there instead of in memcmp. */
 struct sortent {
 	struct sn_exec_value *row;
+	uint64_t pfx;
+	bool pk; /* pfx is valid: the key is neither NULL nor a float */
 };
+
+static uint64_t key_prefix(const struct sn_exec_value *v)
+{
+	if (v->type != SN_XT_STRING && v->type != SN_XT_UUID)
+		return (uint64_t)v->i ^ (1ULL << 63); /* signed order as unsigned */
+	uint64_t x = 0;
+	size_t n = v->s.len < 8 ? v->s.len : 8;
+	for (size_t k = 0; k < n; k++)
+		x |= (uint64_t)(unsigned char)v->s.p[k] << (56 - 8 * k);
+	return x;
+}
 
 static int ent_cmp(const void *a, const void *b, void *arg)
 {
-	return row_cmp(((const struct sortent *)a)->row, ((const struct sortent *)b)->row, arg);
+	const struct sortent *x = a, *y = b;
+	const struct plan *p = arg;
+	if (x->pk && y->pk && x->pfx != y->pfx)
+		return (x->pfx < y->pfx) == !p->desc[0] ? -1 : 1;
+	return row_cmp(x->row, y->row, arg);
 }
 
 static int finish(struct xctx *c, struct plan *p, struct xtable *res)
@@ -1365,8 +1379,25 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 	struct sortent *ents = xalloc(c, c->qa, (rs->n + 1) * sizeof(*ents));
 	if (!ents)
 		return c->rc;
-	for (size_t r = 0; r < rs->n; r++)
-		ents[r].row = &rs->v[r * rs->width];
+	int t0 = -1; /* the first key's type; prefixes only if all rows agree */
+	bool pk = p->norder > 0;
+	for (size_t r = 0; r < rs->n; r++) {
+		struct sn_exec_value *row = &rs->v[r * rs->width], *k = &row[p->nsel];
+		ents[r].row = row;
+		ents[r].pk = false;
+		if (!pk || k->null)
+			continue;
+		if (t0 < 0)
+			t0 = k->type;
+		if (k->type != t0 || k->type == SN_XT_FLOAT) {
+			pk = false;
+			continue;
+		}
+		ents[r].pfx = key_prefix(k);
+		ents[r].pk = true;
+	}
+	for (size_t r = 0; !pk && r < rs->n; r++)
+		ents[r].pk = false;
 	if (p->norder && rs->n > 1) {
 		if (check_deadline(c))
 			return c->rc;
@@ -1575,6 +1606,7 @@ int exec_select(struct xctx *c, const node_t *root, bool top, struct xtable *out
 	sn_buf_release(&p->scratch);
 	if (p->rows.sa_init)
 		sn_arena_release(&p->rows.sa);
+	free(p->rows.v);
 	join_release(c);
 	return c->rc;
 }
