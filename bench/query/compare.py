@@ -47,6 +47,8 @@ def parse(path):
     return qs
 
 ch_sql = parse(a.queries)
+extra = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'insights_ch.sql')
+ch_sql.update(parse(extra))
 
 def post_snout(node, now=None):
     body = {'query': node}
@@ -119,6 +121,18 @@ INSIGHTS = [
     ('T3_trend_browser_breakdown', 'Q4m_breakdown_browser_matcol',
      {'kind': 'TrendsQuery', 'series': [PV], 'interval': 'day', 'dateRange': DR,
       'breakdownFilter': {'breakdown': '$browser', 'breakdown_type': 'event'}}),
+    ('R1_retention_weekly_8w', 'Q6b_retention_weekly_8w_onepass',
+     {'kind': 'RetentionQuery', 'dateRange': {'date_from': '2024-11-04', 'date_to': '2024-12-29'},
+      'retentionFilter': {'period': 'Week', 'totalIntervals': 8, 'retentionType': 'retention_first_time',
+                          'targetEntity': {'id': '$pageview', 'type': 'events'},
+                          'returningEntity': {'id': '$pageview', 'type': 'events'}}}),
+    ('S1_stickiness_30d', 'S1_stickiness_30d',
+     {'kind': 'StickinessQuery', 'series': [PV], 'interval': 'day', 'dateRange': DR}),
+    ('L1_lifecycle_30d', 'L1_lifecycle_30d',
+     {'kind': 'LifecycleQuery', 'series': [PV], 'interval': 'day', 'dateRange': DR}),
+    ('P1_paths_5_steps', 'P1_paths_5_steps',
+     {'kind': 'PathsQuery', 'dateRange': DR,
+      'pathsFilter': {'includeEventTypes': ['$pageview'], 'stepLimit': 5}}),
     ('F1_funnel_3step_30d', 'Q5_funnel_windowFunnel_14d',
      {'kind': 'FunnelsQuery', 'dateRange': DR,
       'series': [PV, {'kind': 'EventsNode', 'event': 'signup'}, {'kind': 'EventsNode', 'event': 'purchase'}],
@@ -137,14 +151,20 @@ def run_insight(node, path):
     return dt, json.loads(r.stdout)['results']
 
 def summary(name, res):
-    """A comparable number: the total over the range, or the funnel's step counts."""
+    """A comparable number: the total over the range, or the funnel's step counts;
+    for retention, stickiness, lifecycle and paths the size of the answer."""
     if name.startswith('F'):
         return [s['count'] for s in res]
+    if name[0] in 'RSLP':
+        return f'{len(res)} rows'
     return round(sum(sum(r.get('data') or []) for r in res))
 
 def ch_summary(name, rows):
     if name.startswith('F'):
         return [int(v) for v in rows[0]]
+    if name[0] in 'RSLP':
+        return f'{len(rows)} rows'
+
     col = 1 if not name.startswith('T3') else 1
     return round(sum(float(r[col]) for r in rows))
 
@@ -156,10 +176,15 @@ for name, chq, node in INSIGHTS:
     fd, path = tempfile.mkstemp(suffix='.json')
     with os.fdopen(fd, 'w') as f:
         json.dump(node, f)
-    run_insight(node, path); run_ch(ch_sql[chq])  # warm-up
-    s = [run_insight(node, path) for _ in range(a.runs)]
-    c = [run_ch(ch_sql[chq]) for _ in range(a.runs)]
-    os.unlink(path)
+    try:
+        run_insight(node, path); run_ch(ch_sql[chq])  # warm-up
+        s = [run_insight(node, path) for _ in range(a.runs)]
+        c = [run_ch(ch_sql[chq]) for _ in range(a.runs)]
+    except (SystemExit, Exception) as e:  # one failing question does not hide the others
+        print(f"{name:28} failed: {str(e)[:300]}")
+        continue
+    finally:
+        os.unlink(path)
     sm = statistics.median(x[0] for x in s) * 1000
     cm = statistics.median(x[0] for x in c) * 1000
     mine, theirs = summary(name, s[0][1]), ch_summary(name, c[0][1])

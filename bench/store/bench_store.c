@@ -127,6 +127,8 @@ int main(int argc, char **argv)
 	size_t cap = 0;
 	ssize_t n;
 	uint64_t parse_ns = 0, write_ns = 0, nevents = 0, input_bytes = 0, part_id = 0;
+	int64_t months[64]; /* months (y * 12 + m - 1) of the rows since the last flush */
+	size_t nmonths = 0;
 	uint64_t disk_bytes = 0, nparts = 0, sort_ns = 0;
 	double write_cpu = 0;
 	char **paths = NULL;
@@ -162,6 +164,15 @@ int main(int argc, char **argv)
 				fprintf(stderr, "append: %s\n", err.msg);
 				return 1;
 			}
+			int64_t y;
+			unsigned mo, dd;
+			sn_civil_from_days(r.timestamp_us / 86400000000LL, &y, &mo, &dd);
+			int64_t ym = y * 12 + (mo - 1);
+			bool seen = false;
+			for (size_t k = 0; k < nmonths && !seen; k++)
+				seen = months[k] == ym;
+			if (!seen && nmonths < SN_ARRAY_LEN(months))
+				months[nmonths++] = ym;
 			json_object_put(o);
 			nevents++;
 			input_bytes += (uint64_t)n;
@@ -197,7 +208,12 @@ int main(int argc, char **argv)
 			sort_ns += sn_mono_ns() - t0;
 			struct sn_part_written *parts;
 			size_t np;
-			if (sn_memtable_flush(&mt, dir, ++part_id, &opts, &parts, &np, &err)) {
+			/* As the ingest sink names a flush: (sequence << 12) | months
+			 * written, so the server's recovery sees complete flushes. */
+			part_id++;
+			uint64_t fid = part_id << SN_PART_ID_NPARTS_BITS | (uint64_t)nmonths;
+			nmonths = 0;
+			if (sn_memtable_flush(&mt, dir, fid, &opts, &parts, &np, &err)) {
 				fprintf(stderr, "flush: %s\n", err.msg);
 				return 1;
 			}

@@ -40,6 +40,7 @@ struct sn_config {
 	uint64_t retention_days;     /* events older than this are deleted; 0 = kept */
 	char team_retention[256];    /* "team:days,..." overrides of retention_days */
 	bool test_mode;		     /* honour a pinned "now" in query requests */
+	uint64_t query_threads;	     /* threads one query's scan may use; 0 = one per core */
 };
 
 void sn_config_defaults(struct sn_config *c);
@@ -102,6 +103,7 @@ struct sn_api_exec_backend {
 	struct sn_persons *persons; /* may be NULL */
 	const char *timezone;	    /* the team's */
 	int64_t now_us;		    /* 0 = the clock */
+	unsigned threads;	    /* sn_exec_opts.threads */
 };
 struct sn_insight_table;
 struct sn_hogql_error;
@@ -119,6 +121,8 @@ int sn_api_action_lookup(void *ctx, int64_t id, struct sn_arena *a, char **name,
 			 struct json_object **steps);
 /* Test mode: requests may pin "now" (for relative insight date ranges). */
 void sn_query_api_set_test_mode(struct sn_query_api *a, bool on);
+/* Threads one query's scan may use (sn_exec_opts.threads; 0 = one per core). */
+void sn_query_api_set_threads(struct sn_query_api *a, unsigned threads);
 
 /* The persons REST API (persons_api.c): /api/projects/:id/persons/... over
  * the person store; property writes are appended to wal as events.

@@ -74,6 +74,8 @@ static const struct setting settings[] = {
       "delete events older than this many days (0 = keep forever)"),
     S("team_retention", K_STR, team_retention, "",
       "per-team retention_days, e.g. 2:30,5:365 (days 0 = keep that team forever)"),
+    S("query_threads", K_UINT, query_threads, "0",
+      "threads one query may scan with (0 = one per core)"),
     S("test_mode", K_BOOL, test_mode, "false",
       "let query requests pin \"now\" (reproducible relative dates in tests; never in production)"),
 };

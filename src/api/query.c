@@ -43,6 +43,7 @@
 struct sn_query_api {
 	struct sn_meta *meta;
 	char store_dir[1200];
+	unsigned threads; /* sn_exec_opts.threads of every query */
 	unsigned running;
 	bool closing;		    /* shutting down: new queries get 503 */
 	struct sn_persons *persons; /* borrowed; NULL = no person store */
@@ -69,6 +70,7 @@ int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, 
 				  .persons = be->persons,
 				  .timezone = be->timezone,
 				  .now_us = be->now_us,
+				  .threads = be->threads,
 				  .max_limit = max_rows};
 	struct sn_exec_result res;
 	int rc = sn_exec_query(&xo, hogql, len, &res, err);
@@ -152,7 +154,8 @@ static void run_insight(struct job *j)
 					 .team_id = j->team_id,
 					 .persons = j->api->persons,
 					 .timezone = j->team.timezone,
-					 .now_us = j->now_us};
+					 .now_us = j->now_us,
+					 .threads = j->api->threads};
 	struct sn_insight_opts o = {
 	    .team = {.id = j->team_id,
 		     .timezone = j->team.timezone,
@@ -218,7 +221,8 @@ static void *run_job(void *arg)
 				  .team_id = j->team_id,
 				  .persons = j->api->persons,
 				  .timezone = j->team.timezone,
-				  .now_us = j->now_us};
+				  .now_us = j->now_us,
+				  .threads = j->api->threads};
 	struct sn_exec_result res;
 	struct sn_hogql_error herr;
 	memset(&herr, 0, sizeof(herr));
@@ -386,6 +390,11 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 void sn_query_api_use_persons(struct sn_query_api *a, struct sn_persons *persons)
 {
 	a->persons = persons;
+}
+
+void sn_query_api_set_threads(struct sn_query_api *a, unsigned threads)
+{
+	a->threads = threads;
 }
 
 void sn_query_api_set_test_mode(struct sn_query_api *a, bool on)

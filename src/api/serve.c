@@ -306,6 +306,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 		goto out;
 	sn_query_api_use_persons(qapi, s.persons);
 	sn_query_api_set_test_mode(qapi, c->test_mode);
+	sn_query_api_set_threads(qapi, (unsigned)c->query_threads);
 	n += sn_query_api_routes(qapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	if ((rc = sn_persons_api_new(&papi, s.meta, s.persons, s.wal, err)))
 		goto out;

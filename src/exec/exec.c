@@ -93,11 +93,18 @@ struct plan {
 	struct aggrun g;
 	int64_t limit, offset;
 	int64_t ts_lo, ts_hi; /* inclusive µs bounds from WHERE */
-	/* Top-level WHERE terms that bound timestamp by a constant, exactly
-	 * (parsed in the query's zone); a run of granules whose timestamps all
-	 * lie in [elide_lo, elide_hi] skips them and may not read timestamp. */
+	/* Top-level WHERE terms the sparse index can answer per granule:
+	 * `timestamp op constant` (exactly, in the query's zone; a granule whose
+	 * timestamps all lie in [elide_lo, elide_hi] satisfies every such term)
+	 * and `event = 'constant'` (rows sort by team, day, event: a granule
+	 * between two index entries of one day holds only events between
+	 * theirs). A run of granules where a term is known true skips it and
+	 * may not read its column; a granule where an event term is known
+	 * false is not read at all. */
 	const node_t *elide[MAX_ELIDE];
+	const char *elide_event[MAX_ELIDE]; /* the event of an event term, else NULL */
 	size_t nelide;
+	uint32_t time_mask; /* bits of the time terms */
 	int64_t elide_lo, elide_hi;
 	const node_t *order[MAX_ORDER];
 	bool desc[MAX_ORDER], nulls_first[MAX_ORDER];
@@ -165,11 +172,13 @@ static const char *const GROUP_COLS[SN_GROUP_TYPES_MAX] = {"$group_0", "$group_1
 
 /* Adds the column r (and the columns a join reads its key from, first)
  * and returns its index, or -1 on error. */
-/* Where a column is read from: outside WHERE, a WHERE time bound that
- * granules inside it may skip (elided), another WHERE term. */
+/* Where a column is read from: outside WHERE, a WHERE term the sparse
+ * index may answer (elided; bit is its bit in plan.elide), another WHERE
+ * term. */
 enum use { USE_OUT, USE_ELIDED, USE_REST };
 
-static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum use use)
+static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum use use,
+		   uint32_t bit)
 {
 	bool in_where = use != USE_OUT;
 	struct xref base = {0};
@@ -186,13 +195,14 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum 
 	case XC_GROUP: base = (struct xref){XC_STORE, GROUP_COLS[r->gidx], NULL, 0}; break;
 	default: break;
 	}
-	if (base.name && (dep = add_col(c, at, &base, use)) < 0)
+	if (base.name && (dep = add_col(c, at, &base, use, bit)) < 0)
 		return -1;
 	int i = xcol_find(c, r);
 	if (i >= 0) {
 		c->cols[i].in_where |= in_where;
 		c->cols[i].use_rest |= use == USE_REST;
 		c->cols[i].use_out |= use == USE_OUT;
+		c->cols[i].elide_uses |= use == USE_ELIDED ? bit : 0;
 		return i;
 	}
 	if (c->ncols >= XMAX_COLS) {
@@ -210,6 +220,7 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum 
 	x->in_where = in_where;
 	x->use_rest = use == USE_REST;
 	x->use_out = use == USE_OUT;
+	x->elide_uses = use == USE_ELIDED ? bit : 0;
 	x->is_prop = r->kind == XC_PROP;
 	x->whole_props = r->kind == XC_PROPS;
 	const char *name = r->name;
@@ -241,7 +252,8 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum 
 
 static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg)
 {
-	enum use use = (enum use)(uintptr_t)arg;
+	enum use use = (enum use)((uintptr_t)arg & 0xff);
+	uint32_t bit = (uint32_t)((uintptr_t)arg >> 8);
 	if (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS) {
 		const node_t *t = xfollow_alias(c, n);
 		if (t != n && c->depth < XMAX_DEPTH) {
@@ -256,7 +268,7 @@ static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg
 	if (k < 0)
 		return -1;
 	if (k > 0)
-		return add_col(c, n, &r, use) < 0 ? -1 : 1;
+		return add_col(c, n, &r, use, bit) < 0 ? -1 : 1;
 	return 0;
 }
 
@@ -392,11 +404,31 @@ static bool exact_bound(struct xctx *c, const node_t *term, int64_t *lo, int64_t
 	return true;
 }
 
-/* Walks WHERE for its columns, each top-level term marked as an elidable
- * time bound or not (only over events, where granules know their times). */
+/* The constant of `event = 'constant'` (either way round), or NULL. */
+static const char *event_eq(const node_t *t)
+{
+	if (t->kind != SN_HQ_COMPARE || strcmp(t->op, "==") != 0)
+		return NULL;
+	const node_t *f = t->a, *k = t->b;
+	const char *col = field_column(f);
+	if (!col) {
+		f = t->b;
+		k = t->a;
+		col = field_column(f);
+	}
+	if (!col || strcmp(col, SN_COL_NAME_EVENT) != 0 || k->kind != SN_HQ_CONSTANT ||
+	    k->ctype != SN_HQC_STRING)
+		return NULL;
+	return k->sval;
+}
+
+/* Walks WHERE for its columns, each top-level term marked as one the
+ * sparse index can answer or not (only over events, where granules know
+ * their times and keys). */
 static void where_cols(struct xctx *c, struct plan *p, const node_t *w)
 {
 	p->nelide = 0;
+	p->time_mask = 0;
 	p->elide_lo = INT64_MIN;
 	p->elide_hi = INT64_MAX;
 	if (!w)
@@ -405,11 +437,23 @@ static void where_cols(struct xctx *c, struct plan *p, const node_t *w)
 	size_t nt = w->kind == SN_HQ_AND ? w->list.n : 1;
 	for (size_t i = 0; i < nt; i++) {
 		const node_t *t = w->kind == SN_HQ_AND ? w->list.items[i] : w;
-		bool el = events && p->nelide < MAX_ELIDE &&
-			  exact_bound(c, t, &p->elide_lo, &p->elide_hi);
-		if (el)
+		uint32_t bit = 1u << p->nelide;
+		const char *ev = NULL;
+		bool el = false;
+		if (events && p->nelide < MAX_ELIDE) {
+			if (exact_bound(c, t, &p->elide_lo, &p->elide_hi)) {
+				el = true;
+				p->time_mask |= bit;
+			} else if ((ev = event_eq(t))) {
+				el = true;
+			}
+		}
+		if (el) {
+			p->elide_event[p->nelide] = ev;
 			p->elide[p->nelide++] = t;
-		walk(c, p, t, visit_cols, (void *)(uintptr_t)(el ? USE_ELIDED : USE_REST));
+		}
+		uintptr_t arg = el ? USE_ELIDED | (uintptr_t)bit << 8 : USE_REST;
+		walk(c, p, t, visit_cols, (void *)arg);
 	}
 }
 
@@ -705,21 +749,21 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 }
 
 /* Whether column x is read before WHERE (phase 0) or after it (phase 1);
- * inside: the batch's elidable time bounds are known true. */
-static bool col_in_phase(const struct xcol *x, bool inside, int phase)
+ * known: the bits of plan.elide known true for every row of the batch. */
+static bool col_in_phase(const struct xcol *x, uint32_t known, int phase)
 {
-	bool before = inside ? x->in_where && x->use_rest : x->in_where;
+	bool before = x->in_where && (x->use_rest || (x->elide_uses & ~known));
 	if (phase == 0)
 		return before;
-	return !before && (!x->in_where || !inside || x->use_out);
+	return !before && (!x->in_where || x->use_out);
 }
 
-static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1, bool inside,
+static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1, uint32_t known,
 		     int phase, const uint32_t *idx, size_t m)
 {
 	for (size_t i = 0; i < c->ncols && !c->rc; i++) {
 		struct xcol *x = &c->cols[i];
-		if (!col_in_phase(x, inside, phase))
+		if (!col_in_phase(x, known, phase))
 			continue;
 		if (x->kind != XC_STORE && x->kind != XC_PROP && x->kind != XC_PROPS) {
 			join_fill(c, x);
@@ -927,15 +971,45 @@ static int check_deadline(struct xctx *c)
 }
 
 static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1,
-		    bool inside, uint32_t *idx, size_t m);
+		    uint32_t known, uint32_t *idx, size_t m);
 
-/* Whether every row of granule g satisfies the elidable time bounds. */
-static bool granule_inside(const struct plan *p, const struct sn_part *part, size_t g)
+static int str_order(const char *a, size_t an, struct sn_str b)
 {
+	size_t n = an < b.len ? an : b.len;
+	int d = n ? memcmp(a, b.p, n) : 0;
+	return d ? d : (an > b.len) - (an < b.len);
+}
+
+/* The bits of plan.elide true on every row of granule g; *none when an
+ * event term is false on every row (the granule need not be read). */
+static uint32_t granule_known(const struct plan *p, const struct sn_part *part, size_t g,
+			      bool *none)
+{
+	*none = false;
 	if (!p->nelide)
-		return false;
+		return 0;
 	const struct sn_granule_info *gi = sn_part_granule(part, g);
-	return gi->min_ts_us >= p->elide_lo && gi->max_ts_us <= p->elide_hi;
+	uint32_t known = 0;
+	if (p->time_mask && gi->min_ts_us >= p->elide_lo && gi->max_ts_us <= p->elide_hi)
+		known |= p->time_mask;
+	if (g + 1 >= sn_part_ngranules(part))
+		return known; /* no upper key: its events are unknown */
+	const struct sn_granule_info *nx = sn_part_granule(part, g + 1);
+	if (gi->team_id != nx->team_id || gi->day != nx->day)
+		return known; /* the events wrap around to a new day or team */
+	for (size_t k = 0; k < p->nelide; k++) {
+		const char *e = p->elide_event[k];
+		if (!e)
+			continue;
+		/* rows lie between the two entries: gi->event <= event <= nx->event */
+		size_t en = strlen(e);
+		int lo = str_order(e, en, gi->event), hi = str_order(e, en, nx->event);
+		if (lo < 0 || hi > 0)
+			*none = true;
+		else if (lo == 0 && hi == 0)
+			known |= 1u << k;
+	}
+	return known;
 }
 
 /* Rows of granules [g0, g1) if every one of them belongs to team, else 0:
@@ -987,14 +1061,16 @@ static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_
 	if (!m)
 		return 0;
 	c->n = m;
-	bool inside = true; /* scan() keeps a run all inside or all not */
-	for (size_t g = g0; g < g1 && inside; g++)
-		inside = granule_inside(p, part, g);
-	if (inside) {
-		c->known_true = p->elide;
-		c->nknown = p->nelide;
-	}
-	int rc2 = run_rows(c, p, part, g0, g1, inside, idx, m);
+	bool none;
+	uint32_t known = granule_known(p, part, g0, &none); /* alike for the run (scan()) */
+	const node_t *kt[MAX_ELIDE];
+	size_t nk = 0;
+	for (size_t k = 0; k < p->nelide; k++)
+		if (known & (1u << k))
+			kt[nk++] = p->elide[k];
+	c->known_true = kt;
+	c->nknown = nk;
+	int rc2 = run_rows(c, p, part, g0, g1, known, idx, m);
 	c->known_true = NULL;
 	c->nknown = 0;
 	return rc2;
@@ -1003,9 +1079,9 @@ static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_
 /* The team's rows idx (m of them) of granules [g0, g1): WHERE, then the
  * rest of the statement. */
 static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1,
-		    bool inside, uint32_t *idx, size_t m)
+		    uint32_t known, uint32_t *idx, size_t m)
 {
-	if (load_cols(c, part, g0, g1, inside, 0, idx, m))
+	if (load_cols(c, part, g0, g1, known, 0, idx, m))
 		return c->rc;
 	bool inner = false; /* a pdi INNER join drops rows without a person */
 	for (size_t i = 0; i < c->ncols; i++)
@@ -1034,7 +1110,7 @@ static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t
 		}
 		for (size_t i = 0; i < c->ncols; i++) {
 			struct xcol *x = &c->cols[i];
-			if (col_in_phase(x, inside, 0)) {
+			if (col_in_phase(x, known, 0)) {
 				struct vec v = x->v;
 				if (vec_gather(c, &v, sel, k, &x->v))
 					return c->rc;
@@ -1049,7 +1125,7 @@ static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t
 	if (!m)
 		return 0;
 	c->n = m;
-	if (load_cols(c, part, g0, g1, inside, 1, idx, m))
+	if (load_cols(c, part, g0, g1, known, 1, idx, m))
 		return c->rc;
 	return p->agg ? agg_batch(c, &p->g) : emit(c, p, NULL);
 }
@@ -1245,8 +1321,8 @@ static int scan(struct xctx *c, struct plan *p)
 	int32_t dmin = p->ts_lo == INT64_MIN ? INT32_MIN : (int32_t)floor_div(p->ts_lo, day);
 	int32_t dmax = p->ts_hi == INT64_MAX ? INT32_MAX : (int32_t)floor_div(p->ts_hi, day);
 	size_t run = c->opts->run_granules ? c->opts->run_granules : 8;
-	/* The runs first: pruning by team, day and time, each run all inside
-	 * the elidable time bounds or all not. */
+	/* The runs first: pruning by team, day, time and event, each run's
+	 * granules alike in which index-answerable terms are known true. */
 	size_t nruns = 0, cap = 0;
 	struct srun *runs = NULL;
 	for (size_t i = 0; i < n && !c->rc; i++) {
@@ -1256,15 +1332,16 @@ static int scan(struct xctx *c, struct plan *p)
 		size_t gb, ge;
 		sn_part_granules_for_team(part, c->opts->team_id, dmin, dmax, &gb, &ge);
 		for (size_t g = gb; g < ge;) {
-			if (!sn_part_granule_overlaps_time(part, g, p->ts_lo, p->ts_hi)) {
+			bool none;
+			uint32_t known = granule_known(p, part, g, &none);
+			if (none || !sn_part_granule_overlaps_time(part, g, p->ts_lo, p->ts_hi)) {
 				g++;
 				continue;
 			}
 			size_t g1 = g + 1;
-			bool in = granule_inside(p, part, g);
 			while (g1 < ge && g1 - g < run &&
 			       sn_part_granule_overlaps_time(part, g1, p->ts_lo, p->ts_hi) &&
-			       granule_inside(p, part, g1) == in)
+			       granule_known(p, part, g1, &none) == known && !none)
 				g1++;
 			if (nruns == cap) {
 				size_t nc = cap ? cap * 2 : 64;

@@ -49,17 +49,18 @@ enum xcol_kind {
 
 /* A column the query reads. */
 struct xcol {
-	uint8_t kind;	  /* enum xcol_kind */
-	const char *name; /* store column, property key (XC_PROP) or field name */
-	const char *key;  /* property key below a joined JSON field, or NULL */
-	int gidx;	  /* XC_GROUP: group type index */
-	int dep;	  /* index of the column a join reads its key from, or -1 */
-	bool is_prop;	  /* XC_PROP */
-	bool whole_props; /* XC_PROPS */
-	bool in_where;	  /* needed before WHERE can be evaluated */
-	bool use_rest;	  /* read by a WHERE term other than the time bounds exec.c elides */
-	bool use_out;	  /* read outside WHERE (SELECT, GROUP BY, HAVING, ORDER BY) */
-	uint8_t t;	  /* static type */
+	uint8_t kind;	     /* enum xcol_kind */
+	const char *name;    /* store column, property key (XC_PROP) or field name */
+	const char *key;     /* property key below a joined JSON field, or NULL */
+	int gidx;	     /* XC_GROUP: group type index */
+	int dep;	     /* index of the column a join reads its key from, or -1 */
+	bool is_prop;	     /* XC_PROP */
+	bool whole_props;    /* XC_PROPS */
+	bool in_where;	     /* needed before WHERE can be evaluated */
+	bool use_rest;	     /* read by a WHERE term other than the time bounds exec.c elides */
+	bool use_out;	     /* read outside WHERE (SELECT, GROUP BY, HAVING, ORDER BY) */
+	uint32_t elide_uses; /* bits of the index-answerable WHERE terms reading it */
+	uint8_t t;	     /* static type */
 	bool nullable;
 	struct vec v;	    /* the current batch */
 	uint8_t *unmatched; /* XC_PDI: rows without a person (dropped by the join) */
