@@ -208,10 +208,21 @@ int main(int argc, char **argv)
 			sort_ns += sn_mono_ns() - t0;
 			struct sn_part_written *parts;
 			size_t np;
-			/* As the ingest sink names a flush: (sequence << 12) | months
-			 * written, so the server's recovery sees complete flushes. */
-			part_id++;
-			uint64_t fid = part_id << SN_PART_ID_NPARTS_BITS | (uint64_t)nmonths;
+			/* Flush ids as the ingest sink's, (WAL position << 12) |
+			 * months written, at WAL position 0 — the only one a server
+			 * without a WAL accepts. So flush k is id k (1, 2, ...), and
+			 * the server's recovery takes the newest flush as complete
+			 * only if it wrote at least k parts: a store meant for `snout
+			 * serve` is written in at most as many flushes as each writes
+			 * months (bench/query/run.sh: 3 flushes of 3-month data). */
+			uint64_t fid = ++part_id;
+			if (fid > nmonths)
+				fprintf(stderr,
+					"warning: flush %" PRIu64
+					" wrote %zu months; if it is the last, `snout serve` "
+					"will take it for an interrupted flush (use fewer, larger "
+					"flushes)\n",
+					fid, nmonths);
 			nmonths = 0;
 			if (sn_memtable_flush(&mt, dir, fid, &opts, &parts, &np, &err)) {
 				fprintf(stderr, "flush: %s\n", err.msg);

@@ -1216,8 +1216,9 @@ static int visit_split(struct xctx *c, struct plan *p, const node_t *n, void *ar
 }
 
 /* Threads for this scan: only aggregations whose states merge exactly,
- * over stored columns (person joins share one SQLite handle), without
- * subqueries, and with enough runs to be worth a thread. */
+ * over stored columns and person_id (person, pdi and group joins build
+ * their sides lazily through one SQLite handle), without subqueries, and
+ * with enough runs to be worth a thread. */
 static size_t scan_threads(struct xctx *c, struct plan *p, size_t nruns)
 {
 	size_t want = c->opts->threads;
@@ -1227,13 +1228,13 @@ static size_t scan_threads(struct xctx *c, struct plan *p, size_t nruns)
 	}
 	if (want > SN_EXEC_MAX_THREADS)
 		want = SN_EXEC_MAX_THREADS;
-	if (want > nruns / 2)
-		want = nruns / 2;
+	if (want > nruns)
+		want = nruns; /* at least a run each */
 	if (want < 2 || !p->agg || !agg_mergeable(&p->g))
 		return 1;
-	for (size_t i = 0; i < c->ncols; i++)
+	for (size_t i = 0; i < c->ncols; i++) /* person_id's override map is read-only by now */
 		if (c->cols[i].kind != XC_STORE && c->cols[i].kind != XC_PROP &&
-		    c->cols[i].kind != XC_PROPS)
+		    c->cols[i].kind != XC_PROPS && c->cols[i].kind != XC_PERSON_ID)
 			return 1;
 	bool ok = true;
 	const struct sn_hogql_select *s = p->sel;

@@ -654,6 +654,16 @@ static void test_person_id_overrides(void **state)
 	sn_exec_result_release(&res);
 	f.opts.persons = x.ps;
 	assert_int_equal(scalar_int(&f, "select uniq(person_id) from events"), 3);
+	/* the same over 2 scanner threads (runs of one granule): overrides apply */
+	f.opts.run_granules = 1;
+	f.opts.threads = 2;
+	run_ok(&f, "select uniq(person_id), count() from events", &res);
+	assert_int_equal(res.stats.scan_threads, 2);
+	assert_int_equal(cell(&res, 0, 0)->i, 3);
+	assert_int_equal(cell(&res, 0, 1)->i, 10);
+	sn_exec_result_release(&res);
+	f.opts.run_granules = 0;
+	f.opts.threads = 0;
 	assert_int_equal(scalar_int(&f, "select count() from events where person_id = person.id"),
 			 10);
 	persons_teardown(&x);
