@@ -14,17 +14,21 @@ SELECT days, count() AS persons FROM (
 -- "new" here is the person's first pageview ever (PostHog: the person's created_at).
 SELECT status, d, count() AS persons FROM (
   SELECT arrayJoin(arrayConcat(
-           arrayMap(x -> (x = first ? 'new' : (has(days, x - 1) ? 'returning' : 'resurrecting'), x),
-                    arrayFilter(x -> x >= toDate('2024-12-02'), days)),
+           arrayMap((x, f, ds) -> (x = f ? 'new' : (has(ds, x - 1) ? 'returning' : 'resurrecting'), x),
+                    act, replicate(first_day, act), replicate(days, act)),
            arrayMap(x -> ('dormant', x + 1),
-                    arrayFilter(x -> NOT has(days, x + 1) AND x + 1 >= toDate('2024-12-02') AND x + 1 <= toDate('2024-12-31'), days))
+                    arrayFilter((x, ds) -> NOT has(ds, x + 1) AND x + 1 >= toDate('2024-12-02') AND x + 1 <= toDate('2024-12-31'),
+                                days, replicate(days, days)))
          )) AS sd,
          sd.1 AS status, sd.2 AS d
   FROM (
-    SELECT person_id, groupUniqArrayIf(toDate(timestamp), timestamp >= toDateTime('2024-12-01 00:00:00', 'UTC')) AS days,
-           toDate(min(timestamp)) AS first
-    FROM events WHERE team_id = 1 AND event = '$pageview' AND timestamp < toDateTime('2025-01-01 00:00:00', 'UTC')
-    GROUP BY person_id
+    SELECT person_id, days, first_day, arrayFilter(x -> x >= toDate('2024-12-02'), days) AS act
+    FROM (
+      SELECT person_id, groupUniqArrayIf(toDate(timestamp), timestamp >= toDateTime('2024-12-01 00:00:00', 'UTC')) AS days,
+             toDate(min(timestamp)) AS first_day
+      FROM events WHERE team_id = 1 AND event = '$pageview' AND timestamp < toDateTime('2025-01-01 00:00:00', 'UTC')
+      GROUP BY person_id
+    )
   )
 ) GROUP BY status, d ORDER BY d, status
 -- name: P1_paths_5_steps

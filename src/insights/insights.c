@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
-#define HOGQL_LOG_MAX	     ((size_t)1 << 20)
+#define INSIGHT_MEM_LIMIT ((size_t)1 << 30) /* as one query (SN_EXEC_DEFAULT_MEM_LIMIT) */
+#define HOGQL_LOG_MAX	  ((size_t)1 << 20)
 
 int ifail(struct ictx *x, const char *type, const char *fmt, ...)
 {
@@ -84,7 +84,9 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 {
 	memset(err, 0, sizeof(*err));
 	struct sn_arena a;
-	sn_arena_init(&a, o->max_response ? o->max_response * 4 : DEFAULT_MAX_RESPONSE * 4);
+	/* The rows funnels, retention, lifecycle and paths reduce in C (up to
+	 * millions) live here: the budget of one query, not of the answer. */
+	sn_arena_init(&a, INSIGHT_MEM_LIMIT);
 	struct sn_buf log;
 	sn_buf_init(&log, HOGQL_LOG_MAX + 4096);
 	struct ictx x = {

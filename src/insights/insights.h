@@ -87,7 +87,6 @@ struct sn_insight_opts {
 	int (*action)(void *ctx, int64_t id, struct sn_arena *a, char **name,
 		      struct json_object **steps);
 	void *action_ctx;
-	size_t max_response; /* bytes of JSON; 0 = 64 MiB */
 };
 
 /* Error details for a 400: a sentence naming the problem (and the field). */

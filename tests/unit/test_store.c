@@ -136,17 +136,32 @@ static void test_int_delta_roundtrip(void **state)
 	roundtrip_i64(NULL, 0);
 	size_t n = 20000;
 	int64_t *v = malloc(n * sizeof(*v));
-	for (int round = 0; round < 4; round++) {
+	for (int round = 0; round < 5; round++) {
 		int64_t t = 1733000000000000LL;
 		for (size_t i = 0; i < n; i++) {
 			switch (round) {
-			case 0: v[i] = (int64_t)rnd(); break;		       /* anything */
-			case 1: v[i] = t += (int64_t)(rnd() % 5000000); break; /* sorted times */
-			case 2: v[i] = 42; break;			       /* constant */
-			default: v[i] = (int64_t)(rnd() % 3) - 1; break;       /* tiny */
+			case 0: v[i] = (int64_t)rnd(); break;			/* anything */
+			case 4: v[i] = (int64_t)(rnd() >> (rnd() % 64)); break; /* every length */
+			case 1: v[i] = t += (int64_t)(rnd() % 5000000); break;	/* sorted times */
+			case 2: v[i] = 42; break;				/* constant */
+			default: v[i] = (int64_t)(rnd() % 3) - 1; break;	/* tiny */
 			}
 		}
 		roundtrip_i64(v, n);
+	}
+	/* A varint of more than 64 bits amid short ones (the fast decoder's
+	 * hand-over to the checked loop) is corrupt. */
+	{
+		uint8_t buf[64];
+		memset(buf, 0x01, sizeof(buf));
+		memset(buf + 20, 0xff, 9);
+		buf[29] = 0x02;
+		int64_t out[64];
+		size_t used;
+		assert_int_equal(sn_dec_i64_delta(buf, sizeof(buf), 40, out, &used),
+				 SN_ERR_CORRUPT);
+		buf[29] = 0x01; /* now exactly 64 bits: fine */
+		assert_int_equal(sn_dec_i64_delta(buf, sizeof(buf), 40, out, &used), 0);
 	}
 	/* A sorted timestamp run must actually be compact: ≤ 4 bytes a row. */
 	struct sn_buf b;
