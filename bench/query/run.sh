@@ -51,7 +51,6 @@ fi
 
 # ClickHouse: the same rows.
 "$SHARED/stop_all.sh" >/dev/null 2>&1 || true
-rm -rf /tmp/chbench/chq
 if [ "$LOADED" = 0 ]; then
   rm -rf /tmp/chbench/chq
 fi
