@@ -1117,6 +1117,8 @@ static int load_first_times(struct ictx *x, struct fq *f, int k, const char *act
 
 /* ---- run ------------------------------------------------------------------------------ */
 
+uint64_t (*sn_funnels_actor_hash)(const void *data, size_t len) = sn_hash64;
+
 /* A row's place in the walk order: actors by the hash of their id (any
  * order groups them), then time, step bits and breakdown values, so that
  * the order, and with it attribution among events of equal time, is the
@@ -1236,7 +1238,7 @@ static int compute(struct ictx *x, const struct fq *f, const struct sn_insight_t
 		return SN_ERR_NOMEM;
 	for (size_t i = 0; i < nrows; i++) {
 		const struct sn_insight_value *a = &tab->cells[i * tab->ncols];
-		ord[i].h = sn_hash64(a->slen ? a->s : "", a->slen);
+		ord[i].h = sn_funnels_actor_hash(a->slen ? a->s : "", a->slen);
 		ord[i].ts = a[1].i;
 		ord[i].row = (uint32_t)i;
 	}

@@ -169,4 +169,8 @@ int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 
+/* The hash funnels.c groups actors by (sn_hash64); tests swap in a
+ * colliding one to exercise the exact fallback. */
+extern uint64_t (*sn_funnels_actor_hash)(const void *data, size_t len);
+
 #endif
