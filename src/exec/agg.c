@@ -661,6 +661,43 @@ int agg_batch_empty_group(struct xctx *c, struct aggrun *g)
 	return 0;
 }
 
+/* value_key's bytes for row r's keys, written straight from the vectors
+ * into out; 0 when they do not fit in cap. */
+static size_t key_bytes(const struct vec *kv, size_t nkeys, size_t r, uint8_t *out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < nkeys; k++) {
+		const struct vec *v = &kv[k];
+		bool null = v->t == SN_XT_NULL || vec_null(v, r);
+		if (n + 2 > cap)
+			return 0;
+		out[n++] = v->t;
+		out[n++] = null;
+		if (null)
+			continue;
+		if (is_text(v->t)) {
+			uint32_t len = (uint32_t)v->s[r].len;
+			if (n + 4 + (size_t)len > cap)
+				return 0;
+			memcpy(out + n, &len, 4);
+			if (len)
+				memcpy(out + n + 4, v->s[r].p, len);
+			n += 4 + (size_t)len;
+		} else {
+			if (n + 8 > cap)
+				return 0;
+			if (v->t == SN_XT_FLOAT) {
+				double x = v->f[r] == 0 ? 0.0 : v->f[r];
+				memcpy(out + n, &x, 8);
+			} else {
+				memcpy(out + n, &v->i[r], 8);
+			}
+			n += 8;
+		}
+	}
+	return n;
+}
+
 /* Whether row r has the same GROUP BY key values as row r - 1, bit for
  * bit (which implies the same value_key bytes). */
 static bool same_keys(const struct vec *kv, size_t nkeys, size_t r)
@@ -709,15 +746,22 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 			gid[r] = gid[r - 1];
 			continue;
 		}
-		sn_buf_reset(&g->scratch);
-		for (size_t k = 0; k < g->nkeys; k++) {
-			struct sn_exec_value v;
-			vec_value(c, &kv[k], r, NULL, &v);
-			if (value_key(&g->scratch, &v))
-				return xnomem(c);
+		uint8_t kb[256];
+		const void *key = kb;
+		size_t klen = key_bytes(kv, g->nkeys, r, kb, sizeof(kb));
+		if (!klen) { /* long keys: through the scratch buffer */
+			sn_buf_reset(&g->scratch);
+			for (size_t k = 0; k < g->nkeys; k++) {
+				struct sn_exec_value v;
+				vec_value(c, &kv[k], r, NULL, &v);
+				if (value_key(&g->scratch, &v))
+					return xnomem(c);
+			}
+			key = g->scratch.data;
+			klen = g->scratch.len;
 		}
 		bool isnew;
-		if (gtab_find(c, &g->tab, g->scratch.data, g->scratch.len, &gid[r], &isnew))
+		if (gtab_find(c, &g->tab, key, klen, &gid[r], &isnew))
 			return c->rc;
 		if (isnew) {
 			if (ensure_groups(c, g, g->tab.n))
