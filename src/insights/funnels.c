@@ -1129,20 +1129,6 @@ struct ford {
 	uint32_t row;
 };
 
-static int value_order(const struct sn_insight_value *a, const struct sn_insight_value *b)
-{
-	if (a->type != b->type)
-		return a->type < b->type ? -1 : 1;
-	if (a->type == SN_IV_STRING) {
-		size_t m = a->slen < b->slen ? a->slen : b->slen;
-		int d = m ? memcmp(a->s, b->s, m) : 0;
-		return d ? d : (a->slen > b->slen) - (a->slen < b->slen);
-	}
-	if (a->f != b->f)
-		return a->f < b->f ? -1 : 1;
-	return (a->i > b->i) - (a->i < b->i);
-}
-
 /* (hash, time, row): two different actors of one hash would interleave,
  * which compute() detects and then sorts with ford_cmp_full. */
 static int ford_cmp(const void *pa, const void *pb, void *arg)
@@ -1156,7 +1142,7 @@ static int ford_cmp(const void *pa, const void *pb, void *arg)
 	const struct sn_insight_value *x = &tab->cells[(size_t)a->row * tab->ncols];
 	const struct sn_insight_value *y = &tab->cells[(size_t)b->row * tab->ncols];
 	for (size_t k = 0; k < tab->ncols; k++) { /* actor, timestamp, bits, breakdowns */
-		int d = value_order(&x[k], &y[k]);
+		int d = insight_value_order(&x[k], &y[k]);
 		if (d)
 			return d;
 	}
@@ -1170,8 +1156,8 @@ static int ford_cmp_full(const void *pa, const void *pb, void *arg)
 	if (a->h != b->h)
 		return a->h < b->h ? -1 : 1;
 	const struct sn_insight_table *tab = arg;
-	int d = value_order(&tab->cells[(size_t)a->row * tab->ncols],
-			    &tab->cells[(size_t)b->row * tab->ncols]);
+	int d = insight_value_order(&tab->cells[(size_t)a->row * tab->ncols],
+				    &tab->cells[(size_t)b->row * tab->ncols]);
 	return d ? d : ford_cmp(pa, pb, arg);
 }
 

@@ -169,8 +169,16 @@ int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 
-/* The hash funnels.c groups actors by (sn_hash64); tests swap in a
- * colliding one to exercise the exact fallback. */
+/* Rows grouped by actor in C (actorsort.c): tab's rows reordered by
+ * (hash of column 0, column 0, columns keys[0..nkeys), arrival); actor_cmp
+ * is that order on actors alone, for merging two tables so sorted. */
+int rows_by_actor(struct ictx *x, struct sn_insight_table *tab, const size_t *keys, size_t nkeys);
+int actor_cmp(const char *a, size_t an, const char *b, size_t bn);
+/* A total order on cell values (type, then value), the same on any backend. */
+int insight_value_order(const struct sn_insight_value *a, const struct sn_insight_value *b);
+
+/* The hash funnels.c and actorsort.c group actors by (sn_hash64); tests
+ * swap in a colliding one to exercise the exact fallbacks. */
 extern uint64_t (*sn_funnels_actor_hash)(const void *data, size_t len);
 
 #endif

@@ -7,8 +7,9 @@
  *
  *   SELECT actor, <bucket(timestamp)>, min(<person|group>.created_at) FROM events
  *   WHERE <series, filters, $process_person_profile != 'false', range ± 1 interval>
- *   GROUP BY actor, bucket ORDER BY actor, bucket
+ *   GROUP BY actor, bucket
  *
+ * (rows put into actor, bucket order in C by rows_by_actor, actorsort.c),
  * then, per actor, PostHog's rules in C: the first active period is `new`
  * when it is the period of created_at, else `resurrecting`; a later one is
  * `returning` when the previous period was active, else `resurrecting`;
@@ -117,15 +118,16 @@ int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		      from, to);
 	if (rc == 0 && gti >= 0)
 		rc = sn_buf_appendf(&sql, " AND %s != ''", actor_col);
-	rc = rc ? rc
-		: sn_buf_appendf(&sql, " GROUP BY actor, period ORDER BY actor, period LIMIT %d",
-				 LIFECYCLE_ROWS_MAX);
+	rc = rc ? rc : sn_buf_appendf(&sql, " GROUP BY actor, period LIMIT %d", LIFECYCLE_ROWS_MAX);
 	struct sn_insight_table tab;
 	x->max_rows = LIFECYCLE_ROWS_MAX;
 	if (rc == 0)
 		rc = run_hogql(x, sql.data, sql.len, &tab);
 	x->max_rows = 0;
 	sn_buf_release(&sql);
+	static const size_t by_period[] = {1};
+	if (rc == 0) /* (actor, period) order, built here (actorsort.c) */
+		rc = rows_by_actor(x, &tab, by_period, 1);
 	if (rc)
 		return rc;
 	if (tab.nrows >= LIFECYCLE_ROWS_MAX)

@@ -10,8 +10,10 @@
  *
  *   SELECT actor, <bucket(timestamp)>, max(<target>), max(<returning>)[, breakdown]
  *   FROM events WHERE <filters> AND (<target> OR <returning>) AND <window>
- *   GROUP BY actor, bucket[, breakdown] ORDER BY actor
+ *   GROUP BY actor, bucket[, breakdown]
  *
+ * (rows put into actor[, breakdown], bucket order in C, actorsort.c; the
+ * first-time statement's rows likewise, and the two merge by actor_cmp).
  * Per actor (and breakdown value), every target period i is a cohort entry
  * (first_time: only the period of the actor's first-ever target event, read
  * with one more statement over all time); offset 0 counts the entry, offset
@@ -98,12 +100,6 @@ static int global_filters(struct ictx *x, struct json_object *q, struct sn_buf *
 		rc = rc ? rc : hq_filters(x, b, p);
 	}
 	return rc;
-}
-
-static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
-{
-	int c = memcmp(a ? a : "", b ? b : "", an < bn ? an : bn);
-	return c ? c : (an > bn) - (an < bn);
 }
 
 struct rcell {
@@ -286,8 +282,8 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		: sn_buf_appendf(
 		      &sql,
 		      " AND timestamp >= toDateTime('%s') AND timestamp < toDateTime('%s') "
-		      "GROUP BY actor, period%s ORDER BY actor%s, period LIMIT %d",
-		      lo, hi, bexpr ? ", b" : "", bexpr ? ", b" : "", RETENTION_ROWS_MAX);
+		      "GROUP BY actor, period%s LIMIT %d",
+		      lo, hi, bexpr ? ", b" : "", RETENTION_ROWS_MAX);
 	struct sn_insight_table tab, firsts = {0};
 	x->max_rows = RETENTION_ROWS_MAX;
 	if (rc == 0)
@@ -301,11 +297,14 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				    "WHERE %s",
 				    actor, target.cond, target.name_cond);
 		rc = rc ? rc : global_filters(x, q, &sql);
-		rc = rc ? rc
-			: sn_buf_appendf(&sql, " GROUP BY actor ORDER BY actor LIMIT %d",
-					 RETENTION_ROWS_MAX);
+		rc = rc ? rc : sn_buf_appendf(&sql, " GROUP BY actor LIMIT %d", RETENTION_ROWS_MAX);
 		rc = rc ? rc : run_hogql(x, sql.data, sql.len, &firsts);
+		rc = rc ? rc : rows_by_actor(x, &firsts, NULL, 0);
 	}
+	/* (actor[, breakdown], period) order, built here (actorsort.c) */
+	static const size_t by_period[] = {1}, by_value_period[] = {4, 1};
+	if (rc == 0)
+		rc = rows_by_actor(x, &tab, bexpr ? by_value_period : by_period, bexpr ? 2 : 1);
 	x->max_rows = 0;
 	sn_buf_release(&sql);
 	if (rc)
@@ -352,7 +351,7 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				while (fi < firsts.nrows) {
 					const struct sn_insight_value *f =
 					    &firsts.cells[fi * firsts.ncols];
-					int c = cmp_bytes(f->s, f->slen, a->s, a->slen);
+					int c = actor_cmp(f->s, f->slen, a->s, a->slen);
 					if (c < 0) {
 						fi++;
 						continue;

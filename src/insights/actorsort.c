@@ -1,0 +1,127 @@
+/*
+ * actorsort.c — puts the rows an insight reduces per actor (lifecycle
+ * periods, retention periods and first events) into actor order in C,
+ * instead of an ORDER BY actor in the statement.
+ *
+ * The actor is column 0 (a 36-character person id, a group key or an
+ * expression's text). Sorting those strings in the engine cost more than
+ * the reduction itself; here rows go by (64-bit hash of the actor, the
+ * actor's bytes, then the caller's key columns, then arrival): a radix
+ * sort on the hash, then each run of one hash (one actor's few rows, or
+ * two actors that collide) sorted exactly. The order is total and the same
+ * for every table sorted this way, so two tables can still be merged by
+ * actor with actor_cmp, whichever backend returned them in whatever order.
+ */
+#include "insights/insights_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int insight_value_order(const struct sn_insight_value *a, const struct sn_insight_value *b)
+{
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	if (a->type == SN_IV_STRING) {
+		size_t m = a->slen < b->slen ? a->slen : b->slen;
+		int d = m ? memcmp(a->s, b->s, m) : 0;
+		return d ? (d < 0 ? -1 : 1) : (a->slen > b->slen) - (a->slen < b->slen);
+	}
+	if (a->f != b->f)
+		return a->f < b->f ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+static uint64_t hash_of(const char *s, size_t n)
+{
+	return sn_funnels_actor_hash(n ? s : "", n);
+}
+
+int actor_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	uint64_t ha = hash_of(a, an), hb = hash_of(b, bn);
+	if (ha != hb)
+		return ha < hb ? -1 : 1;
+	size_t m = an < bn ? an : bn;
+	int d = m ? memcmp(a, b, m) : 0;
+	return d ? (d < 0 ? -1 : 1) : (an > bn) - (an < bn);
+}
+
+struct aent {
+	uint64_t h;
+	uint32_t row;
+};
+
+struct actx {
+	const struct sn_insight_table *tab;
+	const size_t *keys;
+	size_t nkeys;
+};
+
+static int aent_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct aent *a = pa, *b = pb;
+	if (a->h != b->h)
+		return a->h < b->h ? -1 : 1;
+	const struct actx *c = arg;
+	const struct sn_insight_value *x = &c->tab->cells[(size_t)a->row * c->tab->ncols];
+	const struct sn_insight_value *y = &c->tab->cells[(size_t)b->row * c->tab->ncols];
+	int d = insight_value_order(&x[0], &y[0]);
+	for (size_t k = 0; !d && k < c->nkeys; k++)
+		d = insight_value_order(&x[c->keys[k]], &y[c->keys[k]]);
+	return d ? d : (a->row > b->row) - (a->row < b->row);
+}
+
+int rows_by_actor(struct ictx *x, struct sn_insight_table *tab, const size_t *keys, size_t nkeys)
+{
+	size_t n = tab->nrows, w = tab->ncols;
+	if (n < 2 || !w)
+		return 0;
+	struct aent *ord = sn_arena_alloc(x->a, n * sizeof(*ord));
+	struct aent *tmp = sn_arena_alloc(x->a, n * sizeof(*tmp));
+	struct sn_insight_value *cells = sn_arena_alloc(x->a, n * w * sizeof(*cells));
+	if (!ord || !tmp || !cells)
+		return SN_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct sn_insight_value *a = &tab->cells[i * w];
+		ord[i].h = a->type == SN_IV_STRING ? hash_of(a->s, a->slen) : hash_of("", 0);
+		ord[i].row = (uint32_t)i;
+	}
+	struct aent *src = ord, *dst = tmp;
+	for (int pass = 0; pass < 8; pass++) {
+		size_t cnt[257] = {0};
+		int sh = pass * 8;
+		for (size_t i = 0; i < n; i++)
+			cnt[((src[i].h >> sh) & 0xff) + 1]++;
+		if (cnt[((src[0].h >> sh) & 0xff) + 1] == n)
+			continue; /* one value of this byte: nothing moves */
+		for (int b = 0; b < 256; b++)
+			cnt[b + 1] += cnt[b];
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[(src[i].h >> sh) & 0xff]++] = src[i];
+		struct aent *t = src;
+		src = dst;
+		dst = t;
+	}
+	struct actx c = {tab, keys, nkeys};
+	for (size_t a = 0, b; a < n; a = b) {
+		for (b = a + 1; b < n && src[b].h == src[a].h;)
+			b++;
+		if (b - a > 16) {
+			qsort_r(src + a, b - a, sizeof(*src), aent_cmp, &c);
+			continue;
+		}
+		for (size_t i = a + 1; i < b; i++) {
+			struct aent e = src[i];
+			size_t j = i;
+			while (j > a && aent_cmp(&src[j - 1], &e, &c) > 0) {
+				src[j] = src[j - 1];
+				j--;
+			}
+			src[j] = e;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(&cells[i * w], &tab->cells[(size_t)src[i].row * w], w * sizeof(*cells));
+	tab->cells = cells;
+	return 0;
+}
