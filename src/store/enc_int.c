@@ -10,6 +10,14 @@
  * are computed in uint64 arithmetic, which wraps: INT64_MIN after INT64_MAX
  * is a delta of 1 and round-trips exactly, with no signed overflow.
  *
+ * Decoding is the hot loop of every scan that reads timestamps (a 30-day
+ * trend on 10M events decodes 3M of them). On CPUs with BMI2 a varint of
+ * up to 8 bytes is one unaligned 64-bit load, its length the first clear
+ * high bit (ctz), its value the 7-bit groups gathered by PEXT; longer or
+ * damaged varints and the last 16 bytes of a block go through the checked
+ * byte loop, which also keeps every error of the portable path (T1 on 10M
+ * events: 57 → 46 ms).
+ *
  * Rejected: frame-of-reference bit-packing (min + fixed-width offsets).
  * It is smaller for uniformly random values, but one outlier widens every
  * slot of the granule, and the varint's byte alignment is what lets zstd
