@@ -9,7 +9,7 @@
  * time order:
  *
  *   SELECT person, timestamp, <item> FROM events WHERE <range, filters, event types>
- *   ORDER BY person, timestamp
+ *   (put into person, timestamp, item order in C: rows_by_actor, actorsort.c)
  *   item = $current_url with one trailing '/' removed ($pageview), $screen_name
  *          ($screen), the HogQL expression or the event name; then the project's
  *          cleaning rules (pathReplacements), the local ones, then the groupings
@@ -420,7 +420,7 @@ int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		rc = sn_buf_appends(&sql, " AND ");
 		rc = rc ? rc : hq_filters(x, &sql, p);
 	}
-	rc = rc ? rc : sn_buf_appendf(&sql, " ORDER BY actor, timestamp LIMIT %d", PATHS_ROWS_MAX);
+	rc = rc ? rc : sn_buf_appendf(&sql, " LIMIT %d", PATHS_ROWS_MAX);
 	struct sn_insight_table tab;
 	x->max_rows = PATHS_ROWS_MAX;
 	if (rc == 0)
@@ -428,6 +428,11 @@ int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	x->max_rows = 0;
 	sn_buf_release(&sql);
 	sn_buf_release(&item);
+	/* (actor, timestamp, item) order, built here (actorsort.c): events of
+	 * equal time in the same order whichever backend returned them */
+	static const size_t by_time_item[] = {1, 2};
+	if (rc == 0)
+		rc = rows_by_actor(x, &tab, by_time_item, 2);
 	if (rc)
 		return rc;
 	if (tab.nrows >= PATHS_ROWS_MAX)
