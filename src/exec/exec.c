@@ -1302,6 +1302,7 @@ static void scanner_finish(struct xctx *c, struct plan *p, struct scanner *w)
 		}
 	}
 	agg_release(&w->p.g);
+	xscalar_release(&w->q);
 	sn_arena_release(&w->qa);
 }
 
@@ -1767,6 +1768,7 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 	res->stats.execute_s = since(t2);
 	rc = c.rc;
 out:
+	xscalar_release(&q);
 	if (rc) {
 		sn_arena_release(&res->arena);
 		struct sn_exec_stats keep = res->stats;

@@ -159,6 +159,10 @@ struct xquery {
 	struct xscalar *scalar; /* fn_scalar.c's compiled regexes, or NULL */
 };
 
+/* Frees what the per-query regex cache holds outside the query arena (the
+ * JIT code and stack); q's scalar is NULL afterwards. */
+void xscalar_release(struct xquery *q);
+
 struct xctx {
 	struct xctx *parent; /* the statement this one is nested in, or NULL */
 	struct xquery *q;

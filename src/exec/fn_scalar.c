@@ -31,8 +31,11 @@
  * pattern fails the query instead of hanging it. Patterns must be constant;
  * each is compiled once per query and kept, with its match data, in the
  * query arena (struct xscalar hangs off c->q): PCRE2's allocations go to the
- * arena through a general context, so the memory budget covers them and
- * nothing needs freeing.
+ * arena through a general context, so the memory budget covers them. Each
+ * pattern is also JIT-compiled when PCRE2 can (paths' URL clean-up on 10M
+ * events spent 40 % of its time in the interpreter); the JIT code and the
+ * JIT stack (1 MiB, the match limit still applies) are outside the arena
+ * and are freed by xscalar_release when the statement's context ends.
  *
  * JSON functions read the raw JSON text with the strict scanner of base/
  * (jsonscan.c): the document is validated once per row (ClickHouse returns
@@ -1046,8 +1049,21 @@ struct xscalar {
 	pcre2_general_context *gctx;
 	pcre2_compile_context *cctx;
 	pcre2_match_context *mctx;
+	pcre2_jit_stack *jstack; /* NULL: no JIT (the interpreter matches) */
 	struct xregex *res;
 };
+
+void xscalar_release(struct xquery *q)
+{
+	struct xscalar *x = q->scalar;
+	if (!x)
+		return;
+	for (struct xregex *e = x->res; e; e = e->next)
+		pcre2_code_free(e->code); /* the JIT code; the rest is arena memory */
+	if (x->jstack)
+		pcre2_jit_stack_free(x->jstack);
+	q->scalar = NULL;
+}
 
 static void *re_malloc(PCRE2_SIZE n, void *arena)
 {
@@ -1078,6 +1094,9 @@ static int re_get(struct xctx *c, const node_t *n, const char *pat, struct xrege
 		pcre2_set_match_limit(x->mctx, RE_MATCH_LIMIT);
 		pcre2_set_depth_limit(x->mctx, RE_DEPTH_LIMIT);
 		pcre2_set_heap_limit(x->mctx, RE_HEAP_LIMIT_KB);
+		x->jstack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
+		if (x->jstack)
+			pcre2_jit_stack_assign(x->mctx, NULL, x->jstack);
 		c->q->scalar = x;
 	}
 	for (struct xregex *e = x->res; e; e = e->next)
@@ -1099,9 +1118,13 @@ static int re_get(struct xctx *c, const node_t *n, const char *pat, struct xrege
 			     "Invalid regular expression '%s' in function %s: %s at offset %zu",
 			     pat, n->name, (const char *)msg, (size_t)off);
 	}
+	if (x->jstack)
+		pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* on failure: the interpreter */
 	struct xregex *e = xalloc(c, c->qa, sizeof(*e));
-	if (!e)
+	if (!e) {
+		pcre2_code_free(code);
 		return c->rc;
+	}
 	e->pat = sn_arena_strdup(c->qa, pat);
 	e->code = code;
 	e->md = pcre2_match_data_create_from_pattern(code, x->gctx);
