@@ -137,6 +137,29 @@ bool sn_enrich_fast_ok(const struct sn_enrich_geo *geo, const struct sn_pcache_p
 int sn_enrich_apply_identity(const struct sn_enrich_geo *geo, struct json_object *props,
 			     struct sn_err *err);
 
+/* ---- autocapture elements (elements.c) ----------------------------------------- */
+
+/* PostHog's elements_chain for a $elements array (posthog-js autocapture
+ * entries), appended to out; anything but an array appends nothing.
+ * SN_ERR_TOO_BIG when out's maximum is reached, SN_ERR_NOMEM. */
+struct json_object;
+int sn_elements_chain(struct json_object *elements, struct sn_buf *out);
+/* The same for a list of PostHog Element models ({text, tag_name, href,
+ * attr_class: [...], attr_id, nth_child, nth_of_type, attributes: {...}}):
+ * the second half of the conversion alone, which PostHog's own tests pin. */
+int sn_elements_chain_models(struct json_object *elements, struct sn_buf *out);
+/* The same from the array's JSON text; SN_ERR_INVALID (err says why) when
+ * json-c refuses it. */
+int sn_elements_chain_text(const char *json, size_t len, struct sn_buf *out, struct sn_err *err);
+/* The store sink's step for an event whose properties have a "$elements"
+ * member: when the row has no elements_chain yet, the chain built from it
+ * (into chain; row->elements_chain points there), and row->properties
+ * pointed at a copy without the member (into props). Both stay valid until
+ * the next call. Fails only when out of memory or past the buffers' limits;
+ * a $elements json-c cannot read leaves the row without a chain. */
+int sn_ingest_elements(struct sn_buf *chain, struct sn_buf *props, struct sn_event_row *row,
+		       struct sn_err *err);
+
 /* ---- the identity step (identity.c) --------------------------------------- */
 
 /* What the record scan collects for identity, alongside the row's fields.

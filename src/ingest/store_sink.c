@@ -34,7 +34,9 @@
  *
  * Rows: uuid, team_id, timestamp (capture's corrected time), created_at
  * (capture's receive time), event, distinct_id, properties (the event's
- * properties object, verbatim JSON), elements_chain ($elements_chain),
+ * properties object, verbatim JSON but for `$elements`), elements_chain
+ * ($elements_chain, or built from an autocapture `$elements` array, which
+ * then leaves the properties, as in PostHog: elements.c),
  * $session_id and $window_id from properties; with identity on
  * (sn_store_sink_use_persons), person_id and $group_0..4 from the identity
  * step (identity.c), which also drops the events PostHog's rules drop.
@@ -88,8 +90,9 @@ struct sn_store_sink {
 	bool rec_dirty;
 	size_t full_bytes;
 	struct sn_memtable mt;
-	uint64_t last_end_lsn; /* end of the last consumed record */
-	struct sn_buf scratch; /* unescaped strings of the record being converted */
+	uint64_t last_end_lsn;		  /* end of the last consumed record */
+	struct sn_buf scratch;		  /* unescaped strings of the record being converted */
+	struct sn_buf el_chain, el_props; /* elements.c's output for the current record */
 	uint64_t parts_written, rows_written;
 	struct sn_write_pool *wpool; /* the part writer's threads; NULL: this thread */
 
@@ -130,6 +133,7 @@ static int str_of(struct sn_store_sink *s, const struct sn_jspan *v, struct sn_s
 struct fields {
 	struct sn_jspan uuid, team_id, timestamp, now, event, distinct_id, properties;
 	struct sn_jspan session_id, window_id, elements_chain;
+	struct sn_jspan elements; /* $elements (autocapture), converted by elements.c */
 	struct sn_ingest_facts facts;
 };
 
@@ -154,6 +158,8 @@ static int scan_properties(struct sn_jscan *sc, struct fields *f)
 			slot = &f->window_id;
 		else if (sn_jspan_str_eq(&k, "$elements_chain", 15))
 			slot = &f->elements_chain;
+		else if (sn_jspan_str_eq(&k, "$elements", 9))
+			slot = &f->elements;
 		if ((rc = sn_jscan_skip(&p, slot ? slot : &v)))
 			return rc;
 		sn_ingest_facts_key(&f->facts, &k, slot ? slot : &v);
@@ -322,6 +328,11 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 	}
 	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f.facts, &row, err)))
 		return rc; /* out of memory: nothing applied yet, retried */
+	/* After enrichment (which cuts and splices by offsets into the text it
+	 * was given), before identity (after which nothing may fail). */
+	if (f.elements.type != SN_JNONE &&
+	    (rc = sn_ingest_elements(&s->el_chain, &s->el_props, &row, err)))
+		return rc;
 	if (s->identity) {
 		bool drop = false;
 		size_t ulen;
@@ -511,6 +522,8 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 	s->full_bytes = full_bytes ? full_bytes : 256u << 20;
 	sn_memtable_init(&s->mt, s->full_bytes + (64u << 20));
 	sn_buf_init(&s->scratch, 1u << 30);
+	sn_buf_init(&s->el_chain, 1u << 30);
+	sn_buf_init(&s->el_props, 1u << 30);
 	if ((rc = recover(s, resume_lsn, err)))
 		goto fail;
 	s->last_end_lsn = *resume_lsn;
@@ -523,6 +536,8 @@ fail:
 		close(s->rec_fd);
 	sn_memtable_release(&s->mt);
 	sn_buf_release(&s->scratch);
+	sn_buf_release(&s->el_chain);
+	sn_buf_release(&s->el_props);
 	free(s);
 	return rc;
 }
@@ -596,6 +611,8 @@ void sn_store_sink_close(struct sn_store_sink *s)
 	sn_memtable_release(&s->mt);
 	sn_write_pool_free(s->wpool);
 	sn_buf_release(&s->scratch);
+	sn_buf_release(&s->el_chain);
+	sn_buf_release(&s->el_props);
 	if (s->rec_fd >= 0)
 		close(s->rec_fd);
 	free(s);

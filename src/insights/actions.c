@@ -3,19 +3,26 @@
  * expression, for ActionsNode series of trends and steps of funnels.
  *
  *   step = event = 'e'                       (when the step names an event)
+ *          AND <elements>                    ($autocapture steps: selector,
+ *                                              tag_name, href, text)
  *          AND properties.$current_url …     (url: contains → LIKE '%u%',
  *                                              exact → =, regex → match())
  *          AND <the step's property filters> (filters.c)
  *   action = (step1) OR (step2) OR …         (no steps: matches nothing)
  *
  * The action itself comes from the caller (sn_insight_opts.action, the
- * metadata store), so this module stays below meta/. Element matching
- * (tag_name, text, href, selector against elements_chain) is refused with
- * an error naming it until the elements_chain matcher exists — never
- * silently ignored, which would count events the action does not match.
+ * metadata store), so this module stays below meta/. Element conditions
+ * become element property filters (type "element"), which filters.c turns
+ * into match(elements_chain, regex) exactly as PostHog's steps_to_expr
+ * and element_chain_key_filter do: href_matching / text_matching "regex"
+ * is the regex operator, "contains" icontains, anything else exact. As in
+ * PostHog, they apply only to steps whose event is $autocapture (elsewhere
+ * they are ignored), and tag_name / href / text count when present even
+ * if empty, a selector only when not empty.
  */
 #include "insights/insights_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static bool set(struct json_object *step, const char *key)
@@ -24,14 +31,44 @@ static bool set(struct json_object *step, const char *key)
 	return v && *v;
 }
 
+/* The step's element conditions as element property filters (filters.c
+ * turns them into regexes over elements_chain), as PostHog's steps_to_expr
+ * builds them: selector and tag_name exactly, href and text by their
+ * _matching (regex, contains → icontains, else exact). NULL: none. */
+static struct json_object *element_filters(struct json_object *st)
+{
+	static const char *const keys[] = {"selector", "tag_name", "href", "text"};
+	struct json_object *list = json_object_new_array();
+	for (size_t i = 0; list && i < SN_ARRAY_LEN(keys); i++) {
+		struct json_object *v = jget(st, keys[i]);
+		if (!v || (i == 0 && !set(st, keys[i]))) /* an empty selector is none */
+			continue;
+		const char *op = "exact";
+		if (i >= 2) {
+			char mk[32];
+			snprintf(mk, sizeof(mk), "%s_matching", keys[i]);
+			const char *m = jstr(st, mk);
+			if (m && strcmp(m, "regex") == 0)
+				op = "regex";
+			else if (m && strcmp(m, "contains") == 0)
+				op = "icontains";
+		}
+		struct json_object *f = json_object_new_object();
+		if (!f || json_object_array_add(list, f)) {
+			json_object_put(f);
+			json_object_put(list);
+			return NULL;
+		}
+		json_object_object_add(f, "type", json_object_new_string("element"));
+		json_object_object_add(f, "key", json_object_new_string(keys[i]));
+		json_object_object_add(f, "operator", json_object_new_string(op));
+		json_object_object_add(f, "value", json_object_get(v));
+	}
+	return list;
+}
+
 static int one_step(struct ictx *x, struct json_object *st, struct sn_buf *b)
 {
-	static const char *const elements[] = {"tag_name", "text", "href", "selector"};
-	for (size_t i = 0; i < SN_ARRAY_LEN(elements); i++)
-		if (set(st, elements[i]))
-			return ifail(x, "not_supported",
-				     "Action steps that match elements (%s) are not supported yet",
-				     elements[i]);
 	int rc = sn_buf_appendc(b, '(');
 	const char *and = "";
 	if (set(st, "event")) {
@@ -39,6 +76,17 @@ static int one_step(struct ictx *x, struct json_object *st, struct sn_buf *b)
 		rc = rc ? rc : sn_buf_appends(b, "event = ");
 		rc = rc ? rc : hq_str(b, e, strlen(e));
 		and = " AND ";
+		/* Elements count only on autocapture steps, as in PostHog. */
+		if (strcmp(e, "$autocapture") == 0) {
+			struct json_object *els = element_filters(st);
+			if (!els)
+				return SN_ERR_NOMEM;
+			if (json_object_array_length(els) > 0) {
+				rc = rc ? rc : sn_buf_appends(b, and);
+				rc = rc ? rc : hq_filters(x, b, els);
+			}
+			json_object_put(els);
+		}
 	}
 	if (set(st, "url")) {
 		const char *u = jstr(st, "url"), *m = jstr(st, "url_matching");

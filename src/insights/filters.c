@@ -18,8 +18,28 @@
  *   is_date_before / is_date_after / is_date_exact  toDateTime(p) against the date
  *   between / not_between  toFloat(p) within [min, max]
  * HogQL's NULL-safe comparisons (§4.3) make `!=` and NOT ILIKE true for a
- * missing property, as PostHog's are. Cohort, element, session and other
- * filter types are refused with an error naming them until they exist.
+ * missing property, as PostHog's are. Cohort, session and other filter
+ * types are refused with an error naming them until they exist.
+ *
+ * Element filters (type "element"; actions.c turns an action step's
+ * elements into them) are regexes over the events' elements_chain column
+ * (ingest/elements.c builds it), match(elements_chain, '…') with patterns
+ * PCRE2 and re2 both read, built as PostHog's element_chain_key_filter,
+ * tag_name_to_expr and build_selector_regex build them, so both backends
+ * get the same HogQL and the same answers as PostHog:
+ *   tag_name t        (^|;)t(\.|$|;|:)             (t spliced in as is)
+ *   href/text exact   (href="<re.escape(v)>")       (`"` in v as \")
+ *   … icontains       (?i)(href="[^"]*<re.escape(v)>[^"]*")
+ *   … regex           (href="<v>")      … is_set  (href="[^"]+")
+ *   selector          PostHog's Selector parse: parts innermost first, each
+ *                     tag, .classes, #id, [key="v"], :nth-child(n); `>`
+ *                     adds `.*` after the parent part
+ * Negative operators wrap the match in not(); a list of values is the OR of
+ * one match each (AND for negative operators). Rejected: reading PostHog's
+ * materialised elements_chain_href / _texts / _ids columns, which its
+ * newest HogQL uses for href and text — snout's store and ClickHouse schema
+ * have no such columns, and the regexes PostHog used before them give the
+ * same answer for values without `"`.
  *
  * Quoting: strings become '…' with backslash escapes; identifiers that are
  * not plain become `…`, so no user text is ever spliced into a query
@@ -143,6 +163,388 @@ static int filter_field(struct ictx *x, struct sn_buf *b, struct json_object *f,
 		     type);
 }
 
+/* ---- elements (autocapture): regexes over elements_chain ---------------------------- */
+
+/* Python's re.escape: a backslash before each character it treats as special
+ * (PCRE2 and re2 both read "\" + punctuation or whitespace as the character). */
+static int re_escape(struct sn_buf *b, const char *s, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (strchr("()[]{}?*+-|^$\\.&~# \t\n\r\v\f", s[i]) && s[i])
+			rc = sn_buf_appendc(b, '\\');
+		rc = rc ? rc : sn_buf_appendc(b, s[i]);
+	}
+	return rc;
+}
+
+static int chain_match(struct sn_buf *b, const char *re, size_t n, bool negate)
+{
+	int rc =
+	    sn_buf_appends(b, negate ? "not(match(elements_chain, " : "match(elements_chain, ");
+	rc = rc ? rc : hq_str(b, re, n);
+	return rc ? rc : sn_buf_appends(b, negate ? "))" : ")");
+}
+
+/* PostHog's tag_name_to_expr: the name is spliced into the regex as is. */
+static int tag_name_expr(struct sn_buf *b, const char *tag, bool negate)
+{
+	struct sn_buf re;
+	sn_buf_init(&re, 1 << 20);
+	int rc = sn_buf_appendf(&re, "(^|;)%s(\\.|$|;|:)", tag);
+	rc = rc ? rc : chain_match(b, re.data, re.len, negate);
+	sn_buf_release(&re);
+	return rc;
+}
+
+/* A CSS selector as PostHog's Selector parses it (posthog/models/event):
+ * parts innermost first, each with a tag, classes and the attributes the
+ * chain carries (attr_id, nth-child, [key="value"]). */
+#define SEL_MAX 64
+
+struct sel_kv {
+	const char *key, *val;
+};
+
+struct sel_part {
+	const char *tag; /* NULL: none */
+	const char *cls[SEL_MAX];
+	size_t ncls;
+	struct sel_kv ch[SEL_MAX];
+	size_t nch;
+	bool direct; /* its child is the previous part (a ">" combinator) */
+};
+
+static void ch_set(struct sel_part *p, const char *key, const char *val)
+{
+	for (size_t i = 0; i < p->nch; i++)
+		if (strcmp(p->ch[i].key, key) == 0) {
+			p->ch[i].val = val;
+			return;
+		}
+	if (p->nch < SEL_MAX)
+		p->ch[p->nch++] = (struct sel_kv){key, val};
+}
+
+static bool quote_char(char c)
+{
+	return c == '\'' || c == '|' || c == '"';
+}
+
+/* SelectorPart: `tag` is an arena copy the parts may point into. */
+static int sel_part(struct ictx *x, char *tag, struct sel_part *p)
+{
+	/* ([a-zA-Z]*)\[(.*)=['|"](.*)['|"]\] searched in tag: greedy groups,
+	 * so the last `=` + quote that still leaves a closing quote + `]`. */
+	char *lb = strchr(tag, '[');
+	if (lb) {
+		size_t len = strlen(tag), b = (size_t)(lb - tag);
+		size_t g1 = b;
+		while (g1 > 0 && isalpha((unsigned char)tag[g1 - 1]))
+			g1--;
+		size_t e = 0, q = 0;
+		bool found = false;
+		/* The rightmost `=` + quote first (group 2 is greedy), then the
+		 * rightmost closing quote + `]` after it (so is group 3). */
+		for (size_t ee = len; ee-- > b + 1 && !found;) {
+			if (tag[ee] != '=' || ee + 1 >= len || !quote_char(tag[ee + 1]))
+				continue;
+			for (size_t qq = len - 1; qq-- > ee + 1;)
+				if (qq >= ee + 2 && quote_char(tag[qq]) && tag[qq + 1] == ']') {
+					e = ee;
+					q = qq;
+					found = true;
+					break;
+				}
+		}
+		if (found) {
+			char *key = sn_arena_strndup(x->a, tag + b + 1, e - b - 1);
+			char *val = sn_arena_strndup(x->a, tag + e + 2, q - e - 2);
+			if (!key || !val)
+				return SN_ERR_NOMEM;
+			if (strstr(tag, "[id="))
+				ch_set(p, "attr_id", val);
+			else
+				ch_set(p, key, val);
+			tag[b] = '\0';
+			tag += g1;
+		}
+	}
+	char *nth = strstr(tag, ":nth-child(");
+	if (nth) {
+		char *v = nth + 11, *end = strstr(v, ":nth-child(");
+		size_t n = end ? (size_t)(end - v) : strlen(v);
+		char *val = sn_arena_alloc(x->a, n + 1);
+		if (!val)
+			return SN_ERR_NOMEM;
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (v[i] != ')')
+				val[k++] = v[i];
+		val[k] = '\0';
+		ch_set(p, "nth-child", val);
+		*nth = '\0';
+	}
+	/* Dots split classes, except inside [...] (Tailwind's arbitrary values):
+	 * a dot is a separator unless a `]` comes before the next `[`. */
+	for (char *d = tag; *d; d++) {
+		if (*d != '.')
+			continue;
+		char *r = d + 1;
+		while (*r && *r != '[' && *r != ']')
+			r++;
+		if (*r == ']')
+			continue;
+		if (p->ncls == SEL_MAX)
+			return ifail(x, "validation_error", "A selector part has too many classes");
+		*d = '\0';
+		p->cls[p->ncls++] = d + 1;
+	}
+	char *hash = strchr(tag, '#');
+	if (hash) {
+		*hash = '\0';
+		char *id = hash + 1, *next = strchr(id, '#');
+		if (next) {
+			char *cp = sn_arena_strndup(x->a, id, (size_t)(next - id));
+			if (!cp)
+				return SN_ERR_NOMEM;
+			id = cp;
+		}
+		ch_set(p, "attr_id", id);
+	}
+	if (*tag)
+		p->tag = tag;
+	return 0;
+}
+
+static char *replace_all(struct ictx *x, const char *s, const char *from, const char *to)
+{
+	struct sn_buf b;
+	sn_buf_init(&b, 1 << 20);
+	size_t fl = strlen(from);
+	int rc = 0;
+	for (const char *p = s; *p && rc == 0;) {
+		if (strncmp(p, from, fl) == 0) {
+			rc = sn_buf_appends(&b, to);
+			p += fl;
+		} else {
+			rc = sn_buf_appendc(&b, *p++);
+		}
+	}
+	char *out = rc ? NULL : sn_arena_strndup(x->a, b.data ? b.data : "", b.len);
+	sn_buf_release(&b);
+	return out;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_kv(const void *a, const void *b)
+{
+	const struct sel_kv *p = a, *q = b;
+	int c = strcmp(p->key, q->key);
+	return c ? c : strcmp(p->val, q->val);
+}
+
+/* PostHog's build_selector_regex over the parsed parts. */
+static int selector_regex(struct ictx *x, const char *selector, struct sn_buf *re)
+{
+	char *s = replace_all(x, selector, "> * > ", "");
+	s = s ? replace_all(x, s, "> *", "") : NULL;
+	s = s ? replace_all(x, s, "\\:", ":") : NULL;
+	if (!s)
+		return SN_ERR_NOMEM;
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	/* Split on spaces outside [...], minding quotes. */
+	char *tags[SEL_MAX];
+	size_t ntags = 0;
+	bool in_attr = false;
+	char in_q = 0;
+	char *start = s;
+	for (char *c = s;; c++) {
+		if (*c == '[' && !in_q)
+			in_attr = true;
+		if (*c == ']' && !in_q)
+			in_attr = false;
+		if (*c == '"' || *c == '\'') {
+			if (in_q) {
+				if (in_q == *c)
+					in_q = 0;
+			} else {
+				in_q = *c;
+			}
+		}
+		if (*c == '\0' || (*c == ' ' && !in_attr)) {
+			bool end = *c == '\0';
+			*c = '\0';
+			if (ntags == SEL_MAX)
+				return ifail(x, "validation_error",
+					     "A selector has too many parts");
+			tags[ntags++] = start;
+			start = c + 1;
+			if (end)
+				break;
+		}
+	}
+	int rc = 0;
+	struct sel_part *part = sn_arena_alloc(x->a, sizeof(*part));
+	if (!part)
+		return SN_ERR_NOMEM;
+	for (size_t i = 0; i < ntags && rc == 0; i++) {
+		size_t idx = ntags - 1 - i; /* the reversed list, as PostHog walks it */
+		char *tag = tags[idx];
+		if (strcmp(tag, ">") == 0 || !*tag)
+			continue;
+		memset(part, 0, sizeof(*part));
+		part->direct = i > 0 && strcmp(tags[idx + 1], ">") == 0;
+		if ((rc = sel_part(x, tag, part)))
+			break;
+		if (part->tag && strcmp(part->tag, "*") != 0)
+			rc = re_escape(re, part->tag, strlen(part->tag));
+		if (rc == 0 && part->ncls) {
+			qsort(part->cls, part->ncls, sizeof(part->cls[0]), cmp_str);
+			rc = sn_buf_appends(re, ".*?\\.");
+			for (size_t k = 0; k < part->ncls && rc == 0; k++) {
+				if (k)
+					rc = sn_buf_appends(re, "\\..*?");
+				rc = rc ? rc : re_escape(re, part->cls[k], strlen(part->cls[k]));
+			}
+		}
+		if (rc == 0 && part->nch) {
+			qsort(part->ch, part->nch, sizeof(part->ch[0]), cmp_kv);
+			rc = sn_buf_appends(re, ".*?");
+			for (size_t k = 0; k < part->nch && rc == 0; k++) {
+				rc = re_escape(re, part->ch[k].key, strlen(part->ch[k].key));
+				rc = rc ? rc : sn_buf_appends(re, "=\"");
+				rc = rc ? rc
+					: re_escape(re, part->ch[k].val, strlen(part->ch[k].val));
+				rc = rc ? rc : sn_buf_appends(re, "\".*?");
+			}
+		}
+		rc = rc ? rc
+			: sn_buf_appends(re, "([-_a-zA-Z0-9\\.:\"= \\[\\]\\(\\),]*?)?"
+					     "($|;|:([^;^\\s]*(;|$|\\s)))");
+		if (rc == 0 && part->direct)
+			rc = sn_buf_appends(re, ".*");
+	}
+	return rc;
+}
+
+static int anchored_selector_regex(struct ictx *x, const char *selector, struct sn_buf *out)
+{
+	struct sn_buf re;
+	sn_buf_init(&re, 1 << 20);
+	int rc = selector_regex(x, selector, &re);
+	if (rc == 0 && re.len) {
+		rc = sn_buf_appends(out, "(^|;)");
+		rc = rc ? rc : sn_buf_append(out, re.data, re.len);
+	}
+	sn_buf_release(&re);
+	return rc;
+}
+
+static int selector_expr(struct ictx *x, struct sn_buf *b, const char *selector, bool negate)
+{
+	struct sn_buf re;
+	sn_buf_init(&re, 1 << 20);
+	int rc = anchored_selector_regex(x, selector, &re);
+	rc = rc ? rc : chain_match(b, re.data ? re.data : "", re.len, negate);
+	sn_buf_release(&re);
+	return rc;
+}
+
+/* PostHog's element_chain_key_filter: key="value" somewhere in the chain. */
+static int key_expr(struct ictx *x, struct sn_buf *b, const char *key, const char *v,
+		    const char *op)
+{
+	struct sn_buf esc, re;
+	sn_buf_init(&esc, 1 << 20);
+	sn_buf_init(&re, 1 << 20);
+	int rc = 0;
+	for (const char *p = v; *p && rc == 0; p++)
+		rc = *p == '"' ? sn_buf_appends(&esc, "\\\"") : sn_buf_appendc(&esc, *p);
+	bool icontains = strcmp(op, "icontains") == 0 || strcmp(op, "not_icontains") == 0;
+	bool negate = strcmp(op, "is_not_set") == 0 || strcmp(op, "not_icontains") == 0 ||
+		      strcmp(op, "is_not") == 0 || strcmp(op, "not_regex") == 0;
+	rc = rc ? rc : sn_buf_appendf(&re, "%s(%s=\"", icontains ? "(?i)" : "", key);
+	if (rc) {
+	} else if (strcmp(op, "is_set") == 0 || strcmp(op, "is_not_set") == 0) {
+		rc = sn_buf_appends(&re, "[^\"]+");
+	} else if (icontains) {
+		rc = sn_buf_appends(&re, "[^\"]*");
+		rc = rc ? rc : re_escape(&re, esc.data ? esc.data : "", esc.len);
+		rc = rc ? rc : sn_buf_appends(&re, "[^\"]*");
+	} else if (strcmp(op, "regex") == 0 || strcmp(op, "not_regex") == 0) {
+		rc = sn_buf_append(&re, esc.data ? esc.data : "", esc.len);
+	} else if (strcmp(op, "exact") == 0 || strcmp(op, "is_not") == 0) {
+		rc = re_escape(&re, esc.data ? esc.data : "", esc.len);
+	} else {
+		rc =
+		    ifail(x, "not_supported",
+			  "The element filter on '%s' does not support the operator '%s'", key, op);
+	}
+	rc = rc ? rc : sn_buf_appends(&re, "\")");
+	rc = rc ? rc : chain_match(b, re.data, re.len, negate);
+	sn_buf_release(&esc);
+	sn_buf_release(&re);
+	return rc;
+}
+
+/* One element filter with a single value. */
+static int element_one(struct ictx *x, struct sn_buf *b, const char *key, const char *op,
+		       struct json_object *v)
+{
+	const char *t = "";
+	int rc = 0;
+	if (v && (rc = value_text(x, v, &t)))
+		return rc;
+	if (strcmp(key, "selector") == 0 || strcmp(key, "tag_name") == 0) {
+		bool neg = strcmp(op, "is_not") == 0;
+		if (!neg && strcmp(op, "exact") != 0)
+			return ifail(
+			    x, "not_supported",
+			    "The element filter on '%s' supports only exact and is_not, not "
+			    "'%s'",
+			    key, op);
+		return key[0] == 's' ? selector_expr(x, b, t, neg) : tag_name_expr(b, t, neg);
+	}
+	if (strcmp(key, "href") == 0 || strcmp(key, "text") == 0)
+		return key_expr(x, b, key, t, op);
+	return ifail(x, "not_supported", "Element filters on '%s' are not supported", key);
+}
+
+/* PostHog's element property filter: a list of values is an OR of one filter
+ * each (an AND for the negative operators); one value is that filter. */
+static int element_filter(struct ictx *x, struct sn_buf *b, struct json_object *f, const char *key)
+{
+	const char *op = jstr(f, "operator");
+	if (!op)
+		op = "exact";
+	struct json_object *v = jget(f, "value");
+	if (!v || !json_object_is_type(v, json_type_array))
+		return element_one(x, b, key, op, v);
+	size_t n = json_object_array_length(v);
+	if (n == 1)
+		return element_one(x, b, key, op, json_object_array_get_idx(v, 0));
+	bool and = strcmp(op, "is_not") == 0 || strcmp(op, "not_icontains") == 0 ||
+		   strcmp(op, "not_regex") == 0;
+	if (n == 0)
+		return sn_buf_appends(b, and? "1" : "0");
+	int rc = sn_buf_appendc(b, '(');
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (i)
+			rc = sn_buf_appends(b, and? " AND " : " OR ");
+		rc = rc ? rc : element_one(x, b, key, op, json_object_array_get_idx(v, i));
+	}
+	return rc ? rc : sn_buf_appendc(b, ')');
+}
+
 static int one_filter(struct ictx *x, struct sn_buf *b, struct json_object *f)
 {
 	if (!json_object_is_type(f, json_type_object))
@@ -153,6 +555,8 @@ static int one_filter(struct ictx *x, struct sn_buf *b, struct json_object *f)
 		type = "event";
 	if (!key)
 		return ifail(x, "validation_error", "A property filter needs a string 'key'");
+	if (strcmp(type, "element") == 0)
+		return element_filter(x, b, f, key);
 	if (strcmp(type, "hogql") == 0) {
 		int rc = sn_buf_appendc(b, '(');
 		rc = rc ? rc : sn_buf_appends(b, key);
