@@ -28,7 +28,10 @@ if [ ! -s "$W/events.jsonl" ] || [ "$(wc -l < "$W/events.jsonl")" -ne "$EVENTS" 
   python3 "$SHARED/gen_events.py" --events "$EVENTS" --seed 42 --out "$W/events.jsonl" >/dev/null
 fi
 
-if [ "${KEEP:-0}" = 1 ] && [ -s "$W/loaded" ] && [ "$(cat "$W/loaded")" = "$EVENTS" ]; then
+# ClickHouse's data directory is shared by every WORK: it must hold this one's rows.
+CHMARK=/tmp/chbench/chq/snout-bench-loaded
+if [ "${KEEP:-0}" = 1 ] && [ -s "$W/loaded" ] && [ "$(cat "$W/loaded")" = "$EVENTS" ] &&
+   [ "$(cat "$CHMARK" 2>/dev/null)" = "$W $EVENTS" ]; then
   LOADED=1
 else
   LOADED=0; rm -f "$W/loaded"
@@ -66,6 +69,7 @@ if [ "$LOADED" = 0 ]; then
   "$SHARED/load_ch.sh" http://127.0.0.1:18223 events "$W/events.jsonl" >&2
   curl -sS http://127.0.0.1:18223 --data-binary "OPTIMIZE TABLE events FINAL" >/dev/null
   echo "$EVENTS" > "$W/loaded"
+  echo "$W $EVENTS" > "$CHMARK"
 fi
 
 # snout: a server on the data directory (the first start creates the
