@@ -76,6 +76,10 @@ int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, 
 	int rc = sn_exec_query(&xo, hogql, len, &res, err);
 	if (rc)
 		return rc;
+	/* Strings stay where the executor put them: its arena joins a (one
+	 * copy of millions of actor ids fewer for the row-reading insights),
+	 * unless that would pass a's budget, then they are copied. */
+	bool adopt = sn_arena_adopt(a, &res.arena) == 0;
 	out->ncols = res.ncols;
 	out->nrows = res.nrows;
 	size_t n = res.ncols * res.nrows;
@@ -96,7 +100,8 @@ int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, 
 		case SN_XT_STRING:
 		case SN_XT_UUID:
 			o->type = SN_IV_STRING;
-			o->s = sn_arena_strndup(a, v->s.p ? v->s.p : "", v->s.len);
+			o->s = adopt ? (v->s.p ? v->s.p : "")
+				     : sn_arena_strndup(a, v->s.p ? v->s.p : "", v->s.len);
 			o->slen = v->s.len;
 			if (!o->s)
 				rc = SN_ERR_NOMEM;

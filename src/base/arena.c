@@ -111,6 +111,30 @@ void sn_arena_reset(struct sn_arena *a)
 	a->head = NULL;
 }
 
+int sn_arena_adopt(struct sn_arena *dst, struct sn_arena *src)
+{
+	if (dst->used_total + src->used_total > dst->max_total)
+		return SN_ERR_TOO_BIG;
+	struct sn_arena_chunk *lists[2] = {src->head, src->spare};
+	for (int l = 0; l < 2; l++)
+		for (struct sn_arena_chunk *c = lists[l]; c;) {
+			struct sn_arena_chunk *n = c->next;
+			/* behind dst's newest chunk, which keeps taking allocations */
+			if (dst->head) {
+				c->next = dst->head->next;
+				dst->head->next = c;
+			} else {
+				c->next = NULL;
+				dst->head = c;
+			}
+			c = n;
+		}
+	dst->used_total += src->used_total;
+	src->head = src->spare = NULL;
+	src->used_total = 0;
+	return 0;
+}
+
 void *sn_arena_alloc(struct sn_arena *a, size_t n)
 {
 	n = (n + 15) & ~(size_t)15;

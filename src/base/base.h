@@ -106,6 +106,10 @@ struct sn_arena {
 void sn_arena_init(struct sn_arena *a, size_t max_total);
 void sn_arena_release(struct sn_arena *a);
 void sn_arena_reset(struct sn_arena *a);
+/* Moves every chunk of src into dst (freed with dst from now on) and leaves
+ * src empty: what src's allocations point to stays valid as long as dst.
+ * SN_ERR_TOO_BIG, changing nothing, when dst's maximum would be passed. */
+int sn_arena_adopt(struct sn_arena *dst, struct sn_arena *src);
 /* Returns NULL when the maximum is reached or malloc fails. 16-byte aligned. */
 void *sn_arena_alloc(struct sn_arena *a, size_t n);
 char *sn_arena_strndup(struct sn_arena *a, const char *s, size_t n);

@@ -67,6 +67,31 @@ static void test_arena(void **state)
 		n++;
 	assert_true(n < 20);
 	sn_arena_release(&a);
+
+	/* reset keeps chunks for reuse; adopt hands them over (ASan checks
+	 * that what src allocated lives until dst is released) */
+	struct sn_arena src, dst, tiny;
+	sn_arena_init(&src, 0);
+	sn_arena_init(&dst, 0);
+	sn_arena_init(&tiny, 1024);
+	char *keep[64];
+	for (int i = 0; i < 64; i++) {
+		keep[i] = sn_arena_alloc(&src, 100000); /* several 1 MiB chunks */
+		assert_non_null(keep[i]);
+		memset(keep[i], 'a' + i % 26, 100000);
+	}
+	assert_non_null(sn_arena_strdup(&dst, "dst's own"));
+	assert_int_equal(sn_arena_adopt(&tiny, &src), SN_ERR_TOO_BIG); /* over its max */
+	assert_int_equal(sn_arena_adopt(&dst, &src), 0);
+	sn_arena_release(&src); /* empty now: frees nothing */
+	char *more = sn_arena_strdup(&dst, "still allocating");
+	assert_string_equal(more, "still allocating");
+	for (int i = 0; i < 64; i++)
+		assert_true(keep[i][0] == 'a' + i % 26 && keep[i][99999] == 'a' + i % 26);
+	sn_arena_reset(&dst);
+	assert_non_null(sn_arena_alloc(&dst, 500000)); /* from a kept chunk */
+	sn_arena_release(&dst);
+	sn_arena_release(&tiny);
 }
 
 static void test_uuid(void **state)
