@@ -69,6 +69,9 @@
 #define MAX_SELECT 256
 #define MAX_ORDER  32
 #define MAX_ELIDE  8
+/* A row read (no aggregation) splits over cores only when it wants this
+ * many rows: a small LIMIT is met by the first runs of one thread. */
+#define SPLIT_MIN_ROWS 10000
 
 /* Result rows: select columns, ORDER BY keys, then the row's arrival
  * number (ties in ORDER BY keep arrival order, so top-N and a full sort
@@ -1230,7 +1233,13 @@ static size_t scan_threads(struct xctx *c, struct plan *p, size_t nruns)
 		want = SN_EXEC_MAX_THREADS;
 	if (want > nruns)
 		want = nruns; /* at least a run each */
-	if (want < 2 || !p->agg || !agg_mergeable(&p->g))
+	/* Aggregations whose states merge exactly; or plain row reads without
+	 * ORDER BY or DISTINCT that want many rows (an insight's events):
+	 * each share keeps up to OFFSET + LIMIT + 1 of its rows, and the
+	 * shares' rows are concatenated in order, as one thread reads them. */
+	bool rows = !p->agg && !p->norder && !p->sel->distinct &&
+		    p->offset + p->limit + 1 >= SPLIT_MIN_ROWS;
+	if (want < 2 || (p->agg ? !agg_mergeable(&p->g) : !rows))
 		return 1;
 	for (size_t i = 0; i < c->ncols; i++) /* person_id's override map is read-only by now */
 		if (c->cols[i].kind != XC_STORE && c->cols[i].kind != XC_PROP &&
@@ -1272,6 +1281,10 @@ static int scanner_start(struct xctx *c, struct plan *p, struct scanner *w, cons
 	w->p.g.ngroups = w->p.g.gcap = 0;
 	w->p.g.keys = NULL;
 	w->p.g.states = NULL;
+	memset(&w->p.rows, 0, sizeof(w->p.rows));
+	w->p.rows.width = p->rows.width;
+	w->p.rows.keep = p->rows.keep;
+	w->p.done = false;
 	if (agg_init(&w->c, &w->p.g)) {
 		*c->err = w->err;
 		return c->rc = w->c.rc;
@@ -1284,7 +1297,33 @@ static int scanner_start(struct xctx *c, struct plan *p, struct scanner *w, cons
 	return 0;
 }
 
-/* Waits for w, takes its error or merges its groups, frees its memory. */
+/* Appends w's rows (its share's, in scan order) after the rows so far, up
+ * to OFFSET + LIMIT + 1; their strings stay in w's arena, which the
+ * query's arena adopts. */
+static void scanner_take_rows(struct xctx *c, struct plan *p, struct scanner *w)
+{
+	struct rows *rs = &p->rows, *ws = &w->p.rows;
+	size_t want = (size_t)(p->offset + p->limit + 1), width = rs->width;
+	if (!ws->n || rs->n >= want)
+		return;
+	if (sn_arena_adopt(c->qa, &w->qa)) {
+		xnomem(c);
+		return;
+	}
+	for (size_t i = 0; i < ws->n && rs->n < want; i++) {
+		struct sn_exec_value *row;
+		if (rows_push(c, rs, &row))
+			return;
+		memcpy(row, &ws->v[i * width], width * sizeof(*row));
+		row[width - 1] = (struct sn_exec_value){.type = SN_XT_INT, .i = (int64_t)rs->seq++};
+		rs->n++;
+	}
+	if (rs->n >= want)
+		p->done = true;
+}
+
+/* Waits for w, takes its error or merges its groups (or rows), frees its
+ * memory. */
 static void scanner_finish(struct xctx *c, struct plan *p, struct scanner *w)
 {
 	if (w->started)
@@ -1294,7 +1333,10 @@ static void scanner_finish(struct xctx *c, struct plan *p, struct scanner *w)
 			*c->err = w->err;
 			c->rc = w->c.rc;
 		} else {
-			agg_merge(c, &p->g, &w->p.g);
+			if (p->agg)
+				agg_merge(c, &p->g, &w->p.g);
+			else
+				scanner_take_rows(c, p, w);
 			c->stats->granules_read += w->stats.granules_read;
 			c->stats->rows_read += w->stats.rows_read;
 			c->stats->rows_team += w->stats.rows_team;
@@ -1303,6 +1345,7 @@ static void scanner_finish(struct xctx *c, struct plan *p, struct scanner *w)
 	}
 	agg_release(&w->p.g);
 	xscalar_release(&w->q);
+	free(w->p.rows.v);
 	sn_arena_release(&w->qa);
 }
 

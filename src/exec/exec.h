@@ -131,9 +131,10 @@ struct sn_exec_opts {
 	int64_t time_limit_us;	/* 0 = SN_EXEC_DEFAULT_TIME_LIMIT_US */
 	size_t mem_limit_bytes; /* 0 = SN_EXEC_DEFAULT_MEM_LIMIT */
 	uint32_t run_granules;	/* granules read per batch; 0 = 8 */
-	/* Scanner threads an aggregating scan of events may use (its runs of
-	 * granules split in contiguous shares, the groups merged in order);
-	 * 0 = one per online core, at most SN_EXEC_MAX_THREADS. */
+	/* Scanner threads a scan of events may use (its runs of granules split
+	 * in contiguous shares; an aggregation's groups merged in order, a
+	 * large row read's rows concatenated in order); 0 = one per online
+	 * core, at most SN_EXEC_MAX_THREADS. */
 	uint32_t threads;
 	/* The data dir's person store (persons, distinct ids, overrides,
 	 * groups), borrowed for the call; NULL = a store without persons:

@@ -1687,6 +1687,10 @@ static void test_parallel_scan_equals_serial(void **state)
 	    "group by d order by d",
 	    "select count(), uniq(distinct_id, event), any(properties.plan) from events",
 	    "select count() from events where event = 'nothing'",
+	    /* row reads wanting many rows split too: the shares' rows in order */
+	    "select distinct_id, event, timestamp, properties.$browser, person_id from events "
+	    "where event != 'signup' limit 50000",
+	    "select uuid, toString(properties.n) from events limit 20000 offset 7",
 	};
 	uint32_t saved_run = f->opts.run_granules;
 	f->opts.run_granules = 1;
@@ -1719,6 +1723,13 @@ static void test_parallel_scan_equals_serial(void **state)
 		}
 		sn_exec_result_release(&one);
 	}
+	/* a small LIMIT is met by the first runs: one thread */
+	struct sn_exec_result small;
+	f->opts.threads = 2;
+	run_ok(f, "select uuid from events limit 10", &small);
+	assert_int_equal(small.stats.scan_threads, 1);
+	assert_int_equal(small.nrows, 10);
+	sn_exec_result_release(&small);
 	f->opts.threads = 0;
 	f->opts.run_granules = saved_run;
 }
