@@ -53,11 +53,10 @@ struct sn_insight_table {
 
 /* Runs HogQL for the team the insight belongs to. *out and its strings
  * live as long as a (copied into it, or in memory a adopted: the embedded
- * backend hands over the executor's arena). max_rows is the largest LIMIT the statement may use (the
- * insight asks for more than a user query gets when it reads rows it
- * reduces itself, e.g. a funnel's events per actor). Returns 0, or a
- * negative SN_ERR_* with err filled (a query error: SN_ERR_INVALID; a
- * budget: SN_ERR_TOO_BIG). */
+ * backend hands over the executor's arena). max_rows is the largest LIMIT the statement may use
+ * (the insight asks for more than a user query gets when it reads rows it reduces itself, e.g. a
+ * funnel's events per actor). Returns 0, or a negative SN_ERR_* with err filled (a query error:
+ * SN_ERR_INVALID; a budget: SN_ERR_TOO_BIG). */
 struct sn_insight_backend {
 	void *ctx;
 	int (*query)(void *ctx, struct sn_arena *a, const char *hogql, size_t len, int64_t max_rows,
