@@ -46,10 +46,45 @@ int actor_cmp(const char *a, size_t an, const char *b, size_t bn)
 	return d ? (d < 0 ? -1 : 1) : (an > bn) - (an < bn);
 }
 
-struct aent {
-	uint64_t h;
-	uint32_t row;
-};
+void hrow_sort(struct hrow *v, struct hrow *tmp, size_t n,
+	       int (*cmp)(const void *, const void *, void *), void *arg)
+{
+	struct hrow *src = v, *dst = tmp;
+	for (int pass = 0; pass < 8; pass++) {
+		size_t cnt[257] = {0};
+		int sh = pass * 8;
+		for (size_t i = 0; i < n; i++)
+			cnt[((src[i].h >> sh) & 0xff) + 1]++;
+		if (n && cnt[((src[0].h >> sh) & 0xff) + 1] == n)
+			continue; /* one value of this byte: nothing moves */
+		for (int b = 0; b < 256; b++)
+			cnt[b + 1] += cnt[b];
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[(src[i].h >> sh) & 0xff]++] = src[i];
+		struct hrow *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+	for (size_t a = 0, b; a < n; a = b) {
+		for (b = a + 1; b < n && v[b].h == v[a].h;)
+			b++;
+		if (b - a > 16) { /* a busy actor: no quadratic insertion */
+			qsort_r(v + a, b - a, sizeof(*v), cmp, arg);
+			continue;
+		}
+		for (size_t i = a + 1; i < b; i++) {
+			struct hrow e = v[i];
+			size_t j = i;
+			while (j > a && cmp(&v[j - 1], &e, arg) > 0) {
+				v[j] = v[j - 1];
+				j--;
+			}
+			v[j] = e;
+		}
+	}
+}
 
 struct actx {
 	const struct sn_insight_table *tab;
@@ -59,7 +94,7 @@ struct actx {
 
 static int aent_cmp(const void *pa, const void *pb, void *arg)
 {
-	const struct aent *a = pa, *b = pb;
+	const struct hrow *a = pa, *b = pb;
 	if (a->h != b->h)
 		return a->h < b->h ? -1 : 1;
 	const struct actx *c = arg;
@@ -76,8 +111,8 @@ int rows_by_actor(struct ictx *x, struct sn_insight_table *tab, const size_t *ke
 	size_t n = tab->nrows, w = tab->ncols;
 	if (n < 2 || !w)
 		return 0;
-	struct aent *ord = sn_arena_alloc(x->a, n * sizeof(*ord));
-	struct aent *tmp = sn_arena_alloc(x->a, n * sizeof(*tmp));
+	struct hrow *ord = sn_arena_alloc(x->a, n * sizeof(*ord));
+	struct hrow *tmp = sn_arena_alloc(x->a, n * sizeof(*tmp));
 	struct sn_insight_value *cells = sn_arena_alloc(x->a, n * w * sizeof(*cells));
 	if (!ord || !tmp || !cells)
 		return SN_ERR_NOMEM;
@@ -86,42 +121,10 @@ int rows_by_actor(struct ictx *x, struct sn_insight_table *tab, const size_t *ke
 		ord[i].h = a->type == SN_IV_STRING ? hash_of(a->s, a->slen) : hash_of("", 0);
 		ord[i].row = (uint32_t)i;
 	}
-	struct aent *src = ord, *dst = tmp;
-	for (int pass = 0; pass < 8; pass++) {
-		size_t cnt[257] = {0};
-		int sh = pass * 8;
-		for (size_t i = 0; i < n; i++)
-			cnt[((src[i].h >> sh) & 0xff) + 1]++;
-		if (cnt[((src[0].h >> sh) & 0xff) + 1] == n)
-			continue; /* one value of this byte: nothing moves */
-		for (int b = 0; b < 256; b++)
-			cnt[b + 1] += cnt[b];
-		for (size_t i = 0; i < n; i++)
-			dst[cnt[(src[i].h >> sh) & 0xff]++] = src[i];
-		struct aent *t = src;
-		src = dst;
-		dst = t;
-	}
 	struct actx c = {tab, keys, nkeys};
-	for (size_t a = 0, b; a < n; a = b) {
-		for (b = a + 1; b < n && src[b].h == src[a].h;)
-			b++;
-		if (b - a > 16) {
-			qsort_r(src + a, b - a, sizeof(*src), aent_cmp, &c);
-			continue;
-		}
-		for (size_t i = a + 1; i < b; i++) {
-			struct aent e = src[i];
-			size_t j = i;
-			while (j > a && aent_cmp(&src[j - 1], &e, &c) > 0) {
-				src[j] = src[j - 1];
-				j--;
-			}
-			src[j] = e;
-		}
-	}
+	hrow_sort(ord, tmp, n, aent_cmp, &c);
 	for (size_t i = 0; i < n; i++)
-		memcpy(&cells[i * w], &tab->cells[(size_t)src[i].row * w], w * sizeof(*cells));
+		memcpy(&cells[i * w], &tab->cells[(size_t)ord[i].row * w], w * sizeof(*cells));
 	tab->cells = cells;
 	return 0;
 }

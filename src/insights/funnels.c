@@ -1119,25 +1119,19 @@ static int load_first_times(struct ictx *x, struct fq *f, int k, const char *act
 
 uint64_t (*sn_funnels_actor_hash)(const void *data, size_t len) = sn_hash64;
 
-/* A row's place in the walk order: actors by the hash of their id (any
- * order groups them), then time, step bits and breakdown values, so that
- * the order, and with it attribution among events of equal time, is the
- * same whichever backend returned the rows in whatever order. */
-struct ford {
-	uint64_t h;
-	int64_t ts;
-	uint32_t row;
-};
-
-/* (hash, time, row): two different actors of one hash would interleave,
- * which compute() detects and then sorts with ford_cmp_full. */
+/* A row's place in the walk order (struct hrow, k = the event time):
+ * actors by the hash of their id (any order groups them), then time, step
+ * bits and breakdown values, so that the order, and with it attribution
+ * among events of equal time, is the same whichever backend returned the
+ * rows in whatever order. Two different actors of one hash would
+ * interleave, which compute() detects and then sorts with ford_cmp_full. */
 static int ford_cmp(const void *pa, const void *pb, void *arg)
 {
-	const struct ford *a = pa, *b = pb;
+	const struct hrow *a = pa, *b = pb;
 	if (a->h != b->h)
 		return a->h < b->h ? -1 : 1;
-	if (a->ts != b->ts)
-		return a->ts < b->ts ? -1 : 1;
+	if (a->k != b->k) /* the event time */
+		return a->k < b->k ? -1 : 1;
 	const struct sn_insight_table *tab = arg;
 	const struct sn_insight_value *x = &tab->cells[(size_t)a->row * tab->ncols];
 	const struct sn_insight_value *y = &tab->cells[(size_t)b->row * tab->ncols];
@@ -1152,7 +1146,7 @@ static int ford_cmp(const void *pa, const void *pb, void *arg)
 /* (hash, actor, time, row ...): exact whatever the hashes. */
 static int ford_cmp_full(const void *pa, const void *pb, void *arg)
 {
-	const struct ford *a = pa, *b = pb;
+	const struct hrow *a = pa, *b = pb;
 	if (a->h != b->h)
 		return a->h < b->h ? -1 : 1;
 	const struct sn_insight_table *tab = arg;
@@ -1168,68 +1162,24 @@ static bool same_actor(const struct sn_insight_table *tab, uint32_t r1, uint32_t
 	return a->slen == b->slen && (!a->slen || memcmp(a->s, b->s, a->slen) == 0);
 }
 
-/* Sorts by ford_cmp: a radix sort on the hash (8 passes of a byte), then
- * each run of one hash (one actor's few events) by insertion. Several
- * times faster than qsort on 10^5..10^6 rows. */
-static int ford_sort(struct ictx *x, struct ford *ord, size_t n, const struct sn_insight_table *tab)
-{
-	struct ford *tmp = sn_arena_alloc(x->a, (n ? n : 1) * sizeof(*tmp));
-	if (!tmp)
-		return -1;
-	struct ford *src = ord, *dst = tmp;
-	for (int pass = 0; pass < 8; pass++) {
-		size_t cnt[257] = {0};
-		int sh = pass * 8;
-		for (size_t i = 0; i < n; i++)
-			cnt[((src[i].h >> sh) & 0xff) + 1]++;
-		if (cnt[((src[0].h >> sh) & 0xff) + 1] == n)
-			continue; /* every hash has this byte: nothing moves */
-		for (int b = 0; b < 256; b++)
-			cnt[b + 1] += cnt[b];
-		for (size_t i = 0; i < n; i++)
-			dst[cnt[(src[i].h >> sh) & 0xff]++] = src[i];
-		struct ford *t = src;
-		src = dst;
-		dst = t;
-	}
-	if (src != ord)
-		memcpy(ord, src, n * sizeof(*ord));
-	for (size_t a = 0, b; a < n; a = b) {
-		for (b = a + 1; b < n && ord[b].h == ord[a].h;)
-			b++;
-		if (b - a > 16) { /* a busy actor: no quadratic insertion */
-			qsort_r(ord + a, b - a, sizeof(*ord), ford_cmp, (void *)tab);
-			continue;
-		}
-		for (size_t i = a + 1; i < b; i++) {
-			struct ford e = ord[i];
-			size_t j = i;
-			while (j > a && ford_cmp(&ord[j - 1], &e, (void *)tab) > 0) {
-				ord[j] = ord[j - 1];
-				j--;
-			}
-			ord[j] = e;
-		}
-	}
-	return 0;
-}
-
 /* All rows into per-actor walks; values outside keep (when set) become Other. */
 static int compute(struct ictx *x, const struct fq *f, const struct sn_insight_table *tab,
 		   const char *const *keep, size_t nkeep, struct fgroups *g)
 {
 	size_t nrows = tab->nrows;
-	struct ford *ord = sn_arena_alloc(x->a, (nrows ? nrows : 1) * sizeof(*ord));
+	struct hrow *ord = sn_arena_alloc(x->a, (nrows ? nrows : 1) * sizeof(*ord));
 	if (!ord)
 		return SN_ERR_NOMEM;
 	for (size_t i = 0; i < nrows; i++) {
 		const struct sn_insight_value *a = &tab->cells[i * tab->ncols];
 		ord[i].h = sn_funnels_actor_hash(a->slen ? a->s : "", a->slen);
-		ord[i].ts = a[1].i;
+		ord[i].k = a[1].i;
 		ord[i].row = (uint32_t)i;
 	}
-	if (ford_sort(x, ord, nrows, tab))
+	struct hrow *tmp = sn_arena_alloc(x->a, (nrows ? nrows : 1) * sizeof(*tmp));
+	if (!tmp)
 		return SN_ERR_NOMEM;
+	hrow_sort(ord, tmp, nrows, ford_cmp, (void *)tab);
 	bool collide = false; /* two actors of one hash: compare ids at boundaries */
 	for (size_t i = 1; i < nrows && !collide; i++)
 		if (ord[i].h == ord[i - 1].h && !same_actor(tab, ord[i].row, ord[i - 1].row)) {

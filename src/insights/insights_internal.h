@@ -174,6 +174,17 @@ int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
  * is that order on actors alone, for merging two tables so sorted. */
 int rows_by_actor(struct ictx *x, struct sn_insight_table *tab, const size_t *keys, size_t nkeys);
 int actor_cmp(const char *a, size_t an, const char *b, size_t bn);
+/* An entry of a sort by actor hash: h, a key the caller may compare
+ * without touching the row (funnels: the time), the row. */
+struct hrow {
+	uint64_t h;
+	int64_t k;
+	uint32_t row;
+};
+/* Sorts v by h (a radix sort), then each run of one h by cmp (qsort_r
+ * style); tmp holds n entries of scratch. */
+void hrow_sort(struct hrow *v, struct hrow *tmp, size_t n,
+	       int (*cmp)(const void *, const void *, void *), void *arg);
 /* A total order on cell values (type, then value), the same on any backend. */
 int insight_value_order(const struct sn_insight_value *a, const struct sn_insight_value *b);
 
