@@ -4,8 +4,9 @@
 // `snout persons import` (PostHog's tests create them directly in the
 // database, without events), the project's week start and test-account
 // filters are set with PATCH /api/projects/:id/, the events go through
-// /batch/, and the query runs on POST /api/projects/:id/query/ with the
-// fixture's frozen "now" (the server runs in test mode). The answer must
+// /batch/ (all of it in insight_fixtures.mjs, shared with the ClickHouse
+// differential), and the query runs on POST /api/projects/:id/query/ with
+// the fixture's frozen "now" (the server runs in test mode). The answer must
 // match the fixture's expectations (numbers compared numerically).
 //
 // A fixture that needs a feature snout does not have yet (its "needs") may
@@ -17,12 +18,9 @@
 // true.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { startServer, cleanup, post, sleep, API_KEY, BIN, tempDir } from './lib.mjs';
+import { cleanup } from './lib.mjs';
+import { readFixtures, loadFixtures, query } from './insight_fixtures.mjs';
 
-const ROOT = new URL('../insights/', import.meta.url).pathname;
 const KINDS = (process.env.SNOUT_INSIGHT_KINDS || 'trends,funnels,stickiness,lifecycle,retention,paths').split(',');
 const ONLY = process.env.SNOUT_INSIGHT_ONLY ? new RegExp(process.env.SNOUT_INSIGHT_ONLY) : null;
 
@@ -51,119 +49,12 @@ const KNOWN = new Map([
   ['trends/legacy_person_breakdown_virtual_channel_type', 'virtual person properties ($virt_initial_channel_type) are not computed yet'],
 ]);
 
-const fixtures = [];
-for (const kind of KINDS) {
-  const dir = join(ROOT, kind);
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
-    const fx = JSON.parse(readFileSync(join(dir, f), 'utf8'));
-    if (ONLY && !ONLY.test(fx.name)) continue;
-    fixtures.push({ ...fx, file: `${kind}/${f}` });
-  }
-}
+const fixtures = readFixtures(KINDS, ONLY ? (fx) => ONLY.test(fx.name) : null);
 
-let srv, dataDir;
-// snout <command> <subcommand> --data-dir DIR <options...> (a file argument last).
-const cli = (...args) => {
-  const r = spawnSync(BIN, [args[0], args[1], '--data-dir', dataDir, ...args.slice(2)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`snout ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
-
-before(async () => {
-  // First start: bootstraps the organization, user and API key.
-  srv = await startServer({ env: { SNOUT_TEST_MODE: 'true' } });
-  dataDir = srv.dataDir;
-  await srv.stop();
-  const tmp = tempDir('snout-insights-');
-  fixtures.forEach((fx, i) => {
-    const tz = (fx.team && fx.team.timezone) || 'UTC';
-    const out = cli('team', 'create', '--name', `fixture ${fx.name}`, '--token', `phc_fixture_${i}_0123456789abcdef`, '--timezone', tz);
-    fx.teamId = Number(/created team (\d+)/.exec(out)[1]);
-    fx.token = `phc_fixture_${i}_0123456789abcdef`;
-    const lines = [];
-    const types = [...(fx.group_types || []), ...(fx.groups || [])]
-      .filter((g) => g && typeof g.group_type === 'string')
-      .sort((a, b) => (a.group_type_index ?? 0) - (b.group_type_index ?? 0));
-    for (const g of types) {
-      lines.push(JSON.stringify({ group_type: g.group_type, group_type_index: g.group_type_index ?? null,
-        group_key: g.group_key ?? null, properties: g.properties || {}, created_at: g.created_at || null }));
-    }
-    for (const p of fx.persons || []) {
-      lines.push(JSON.stringify({ distinct_ids: p.distinct_ids, properties: p.properties || {}, created_at: p.created_at || null }));
-    }
-    if (lines.length) {
-      const file = join(tmp, `${i}.jsonl`);
-      writeFileSync(file, lines.join('\n') + '\n');
-      try { cli('persons', 'import', '--team', String(fx.teamId), file); } catch (e) { fx.setupError = e.message; }
-    }
-  });
-  cleanup(tmp);
-  srv = await startServer({ dataDir, env: { SNOUT_TEST_MODE: 'true', SNOUT_STORE_FLUSH_AGE: '200ms' } });
-  for (const fx of fixtures) {
-    const t = fx.team || {};
-    const patch = {};
-    if (t.week_start_day) patch.week_start_day = t.week_start_day;
-    if (t.test_account_filters && t.test_account_filters.length) patch.test_account_filters = t.test_account_filters;
-    if (t.path_cleaning_filters && t.path_cleaning_filters.length) patch.path_cleaning_filters = t.path_cleaning_filters;
-    if (Object.keys(patch).length) {
-      const r = await fetch(`${srv.url}/api/projects/${fx.teamId}/`, { method: 'PATCH',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` }, body: JSON.stringify(patch) });
-      if (r.status !== 200) fx.setupError = `PATCH project: ${r.status} ${await r.text()}`;
-    }
-    // Actions through the REST API; the query's ids follow the new ones.
-    const ids = new Map();
-    for (const a of fx.actions || []) {
-      const r = await fetch(`${srv.url}/api/projects/${fx.teamId}/actions/`, { method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
-        body: JSON.stringify({ name: a.name || `action ${a.id}`,
-          // PostHog's tests store steps through the ORM, where properties {} means none;
-          // the API (PostHog's too) takes a list
-          steps: (a.steps || []).map((st) => ({ ...st, properties: Array.isArray(st.properties) ? st.properties : [] })) }) });
-      const j = await r.json().catch(() => ({}));
-      if (r.status !== 201 && r.status !== 200) fx.setupError = `POST action: ${r.status} ${JSON.stringify(j)}`;
-      else ids.set(a.id, j.id);
-    }
-    if (ids.size) {
-      const remap = (n) => { if (n && n.kind === 'ActionsNode' && ids.has(n.id)) n.id = ids.get(n.id); };
-      for (const n of fx.query.series || []) remap(n);
-      for (const n of (fx.query.funnelsFilter && fx.query.funnelsFilter.exclusions) || []) remap(n);
-      const rf = fx.query.retentionFilter || {};
-      for (const e of [rf.targetEntity, rf.returningEntity]) if (e && e.type === 'actions' && ids.has(e.id)) e.id = ids.get(e.id);
-      for (const e of fx.expect || []) {
-        for (const r of Array.isArray(e) ? e : [e]) {
-          if (r && r.action && ids.has(r.action.id)) r.action.id = ids.get(r.action.id);
-          if (r && r.type === 'actions' && ids.has(r.action_id)) r.action_id = ids.get(r.action_id);
-        }
-      }
-    }
-    const events = (fx.events || []).map((e) => ({ event: e.event, distinct_id: e.distinct_id, timestamp: e.timestamp,
-      properties: e.properties || {}, ...(e.uuid ? { uuid: e.uuid } : {}) }));
-    for (let k = 0; k < events.length; k += 500) {
-      const r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: fx.token, batch: events.slice(k, k + 500) }),
-        { 'Content-Type': 'application/json' });
-      if (r.status !== 200) fx.setupError = `batch: ${r.status} ${r.text}`;
-    }
-  }
-  // Wait until every project's events are queryable.
-  const until = Date.now() + 60000;
-  for (const fx of fixtures) {
-    const want = (fx.events || []).length;
-    for (;;) {
-      const r = await query(fx, { kind: 'HogQLQuery', query: 'SELECT count() FROM events' }, null);
-      const got = r.status === 200 ? r.json.results[0][0] : -1;
-      if (got >= want) break;
-      if (Date.now() > until) { fx.setupError = `only ${got} of ${want} events became queryable`; break; }
-      await sleep(100);
-    }
-  }
-});
+let srv;
+before(async () => { srv = await loadFixtures(fixtures); });
 
 after(async () => { if (srv) { await srv.stop(); cleanup(srv.dataDir); } });
-
-function query(fx, q, now = fx.now) {
-  return post(`${srv.url}/api/projects/${fx.teamId}/query/`, JSON.stringify({ query: q, ...(now ? { now } : {}) }),
-    { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` });
-}
 
 // Why got does not match exp (only the keys exp names), or null.
 function mismatch(exp, got, path, tol) {
@@ -224,7 +115,7 @@ test('insight fixtures', async (t) => {
       let why = fx.setupError || null;
       let skipped = false;
       if (!why) {
-        const r = await query(fx, fx.query);
+        const r = await query(srv, fx, fx.query);
         if (r.status === 400 && r.json && r.json.code === 'not_supported' && (fx.needs || []).some((n) => !HAVE.has(n))) {
           skipped = true;
           why = r.json.detail;

@@ -32,7 +32,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startClickHouse, blocks } from '../clickhouse/chserver.mjs';
 import { cleanup } from '../blackbox/lib.mjs';
-import { readFixtures, loadFixtures, query } from './insight_fixtures.mjs';
+import { readFixtures, loadFixtures, query } from '../blackbox/insight_fixtures.mjs';
 import { generate } from './data.mjs';
 
 const execFileP = promisify(execFile);

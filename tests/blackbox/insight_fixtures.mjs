@@ -1,12 +1,14 @@
 // Loads the insight fixtures of tests/insights/<kind>/*.json into a snout
-// server the way tests/blackbox/insights.test.mjs does (the same steps, kept
-// in step with it): every fixture gets its own project (`snout team create`
-// with the fixture's time zone), its persons and groups go in with `snout
-// persons import` while the server is stopped, the project's week start and
-// test-account filters are set with PATCH /api/projects/:id/, its actions are
-// created with POST /api/projects/:id/actions/ (the query's action ids follow
-// the new ones), the events go through /batch/, and loadFixtures() resolves
-// once every project's events are queryable. Queries run on POST
+// server, for tests/blackbox/insights.test.mjs (expected answers) and
+// tests/differential/insights.test.mjs (the same statements on ClickHouse):
+// every fixture gets its own project (`snout team create` with the
+// fixture's time zone), its persons and groups go in with `snout persons
+// import` while the server is stopped, the project's week start,
+// test-account filters and path cleaning rules are set with PATCH
+// /api/projects/:id/, its actions are created with POST
+// /api/projects/:id/actions/ (the action ids of the query and of the
+// expected answers follow the new ones), the events go through /batch/, and
+// loadFixtures() resolves once every project's events are queryable. Queries run on POST
 // /api/projects/:id/query/ with the fixture's frozen "now" (the server runs
 // in test mode).
 //
@@ -14,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, cleanup, post, sleep, API_KEY, BIN, tempDir } from '../blackbox/lib.mjs';
+import { startServer, cleanup, post, sleep, API_KEY, BIN, tempDir } from './lib.mjs';
 
 const ROOT = new URL('../insights/', import.meta.url).pathname;
 
@@ -73,6 +75,7 @@ export async function loadFixtures(fixtures, opts = {}) {
     const patch = {};
     if (t.week_start_day) patch.week_start_day = t.week_start_day;
     if (t.test_account_filters && t.test_account_filters.length) patch.test_account_filters = t.test_account_filters;
+    if (t.path_cleaning_filters && t.path_cleaning_filters.length) patch.path_cleaning_filters = t.path_cleaning_filters;
     if (Object.keys(patch).length) {
       const r = await fetch(`${srv.url}/api/projects/${fx.teamId}/`, { method: 'PATCH',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` }, body: JSON.stringify(patch) });
@@ -99,6 +102,12 @@ export async function loadFixtures(fixtures, opts = {}) {
       for (const k of ['targetEntity', 'returningEntity']) {
         const e = fx.query.retentionFilter && fx.query.retentionFilter[k];
         if (e && e.type === 'actions' && ids.has(e.id)) e.id = ids.get(e.id);
+      }
+      for (const e of fx.expect || []) {
+        for (const r of Array.isArray(e) ? e : [e]) {
+          if (r && r.action && ids.has(r.action.id)) r.action.id = ids.get(r.action.id);
+          if (r && r.type === 'actions' && ids.has(r.action_id)) r.action_id = ids.get(r.action_id);
+        }
       }
     }
     const events = (fx.events || []).map((e) => ({ event: e.event, distinct_id: e.distinct_id, timestamp: e.timestamp,
