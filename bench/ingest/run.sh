@@ -17,7 +17,7 @@ ninja -C "$build" -j1 snout_core >/dev/null
 cc -O2 -g -D_GNU_SOURCE -I"$root/src" $(pkg-config --cflags json-c) \
 	-o "$build/bench_ingest" "$root/bench/ingest/bench_ingest.c" "$build/libsnout_core.a" \
 	$(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto sqlite3 libmaxminddb) \
-	-lpthread -lm
+	-lcsv -lpthread -lm
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench_ingest.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 "$build/bench_ingest" --dir "$dir" "$@"

@@ -441,6 +441,17 @@ int sn_jspan_int64(const struct sn_jspan *num, int64_t *out);
 /* Any number as a double (strtod; ±HUGE_VAL when out of range). */
 int sn_jspan_double(const struct sn_jspan *num, double *out);
 
+/* ---- CSV (csv.c, libcsv) ------------------------------------------------------------- */
+
+#define SN_CSV_MAX_FIELDS 64
+/* Parses RFC 4180 CSV, calling row once per non-empty record with its
+ * fields (NUL-terminated, lens[i] bytes; valid during the call only). A non-zero return from row
+ * stops the parse and is returned. SN_ERR_INVALID with the line for malformed input, SN_ERR_TOO_BIG
+ * for a record of more than SN_CSV_MAX_FIELDS. */
+int sn_csv_parse(const char *data, size_t len,
+		 int (*row)(void *ctx, const char *const *fields, const size_t *lens, size_t n),
+		 void *ctx, struct sn_err *err);
+
 /* ---- GeoIP (geoip.c, libmaxminddb) ----------------------------------------------------- */
 
 /* The place of an IP address, as the fields of PostHog's GeoIP enrichment

@@ -394,6 +394,54 @@ static void test_geoip_lookup(void **state)
 	sn_geoip_close(g);
 }
 
+struct csv_seen {
+	char text[512];
+	size_t rows;
+};
+
+static int csv_row(void *ctx, const char *const *f, const size_t *lens, size_t n)
+{
+	struct csv_seen *s = ctx;
+	size_t at = strlen(s->text);
+	for (size_t i = 0; i < n && at < sizeof(s->text) - 64; i++)
+		at += (size_t)snprintf(s->text + at, sizeof(s->text) - at, "%s[%s:%zu]",
+				       i ? "," : "", f[i], lens[i]);
+	if (at < sizeof(s->text) - 64)
+		snprintf(s->text + at, sizeof(s->text) - at, ";");
+	s->rows++;
+	return s->rows == 99 ? 42 : 0;
+}
+
+/* RFC 4180 through libcsv: quotes, doubled quotes, embedded newlines, CR
+ * LF, empty lines skipped, a missing final newline; errors name the line. */
+static void test_csv(void **state)
+{
+	(void)state;
+	struct csv_seen s = {0};
+	struct sn_err err = {0};
+	const char *in = "distinct_id,email\r\n\"a,1\",x@y\n\n\"say \"\"hi\"\"\",\"l1\nl2\"\nlast";
+	assert_int_equal(sn_csv_parse(in, strlen(in), csv_row, &s, &err), 0);
+	assert_string_equal(s.text, "[distinct_id:11],[email:5];[a,1:3],[x@y:3];"
+				    "[say \"hi\":8],[l1\nl2:5];[last:4];");
+	const char *bad = "ok\nab\"c\n";
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(sn_csv_parse(bad, strlen(bad), csv_row, &s, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "line 2"));
+	const char *open_quote = "\"never closed\n";
+	assert_int_equal(sn_csv_parse(open_quote, strlen(open_quote), csv_row, &s, &err),
+			 SN_ERR_INVALID);
+	char wide[400] = "";
+	for (int i = 0; i < SN_CSV_MAX_FIELDS + 1; i++)
+		strcat(wide, "x,");
+	assert_int_equal(sn_csv_parse(wide, strlen(wide), csv_row, &s, &err), SN_ERR_TOO_BIG);
+	char many[400] = "";
+	for (int i = 0; i < 120; i++)
+		strcat(many, "r\n");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(sn_csv_parse(many, strlen(many), csv_row, &s, &err), 42);
+	assert_int_equal(s.rows, 99);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +451,7 @@ int main(void)
 	    cmocka_unit_test(test_metrics),	 cmocka_unit_test(test_parsers),
 	    cmocka_unit_test(test_hashes),	 cmocka_unit_test(test_sqlite_migrate),
 	    cmocka_unit_test(test_geoip_errors), cmocka_unit_test(test_geoip_lookup),
+	    cmocka_unit_test(test_csv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
