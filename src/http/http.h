@@ -129,6 +129,19 @@ bool sn_http_body_too_large(struct sn_http_request *req);
 const char *sn_http_client_ip(struct sn_http_request *req);
 /* Request-lifetime arena (released after the response is sent). */
 struct sn_arena *sn_http_arena(struct sn_http_request *req);
+/* The fields of a multipart/form-data or application/x-www-form-urlencoded
+ * body (libmicrohttpd's post processor over the accumulated body), each
+ * value whole and NUL-terminated, in the request arena. SN_ERR_INVALID
+ * when the body is not a form (another Content-Type) or is malformed;
+ * SN_ERR_TOO_BIG past SN_HTTP_FORM_MAX_FIELDS fields or the arena. */
+#define SN_HTTP_FORM_MAX_FIELDS 256
+struct sn_http_form_field {
+	const char *name;
+	const char *filename; /* a file part's name, or NULL */
+	const char *data;
+	size_t len;
+};
+int sn_http_form(struct sn_http_request *req, struct sn_http_form_field **fields, size_t *n);
 /* Adds a field to this request's access-log line (value as a JSON string). */
 void sn_http_log_field(struct sn_http_request *req, const char *key, const char *value);
 

@@ -544,6 +544,99 @@ struct sn_arena *sn_http_arena(struct sn_http_request *req)
 	return &req->arena;
 }
 
+/* ---- forms ---------------------------------------------------------------------- */
+
+/* MHD's post processor hands a field over in chunks (off grows); chunks of
+ * one field are joined in a buffer of the request arena that doubles. */
+struct form_ctx {
+	struct sn_http_request *req;
+	struct sn_http_form_field *f;
+	size_t n, cap;
+	size_t *bufcap;
+	bool nomem;
+};
+
+static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *filename, const char *content_type,
+				 const char *transfer_encoding, const char *data, uint64_t off,
+				 size_t size)
+{
+	(void)kind;
+	(void)content_type;
+	(void)transfer_encoding;
+	struct form_ctx *fc = cls;
+	struct sn_arena *a = &fc->req->arena;
+	struct sn_http_form_field *f = fc->n ? &fc->f[fc->n - 1] : NULL;
+	if (off == 0 || !f || strcmp(f->name, key) != 0) {
+		if (fc->n == fc->cap) {
+			size_t cap = fc->cap ? fc->cap * 2 : 8;
+			struct sn_http_form_field *nf = sn_arena_alloc(a, cap * sizeof(*nf));
+			size_t *nb = sn_arena_alloc(a, cap * sizeof(*nb));
+			if (!nf || !nb || cap > SN_HTTP_FORM_MAX_FIELDS) {
+				fc->nomem = true;
+				return MHD_NO;
+			}
+			if (fc->n) {
+				memcpy(nf, fc->f, fc->n * sizeof(*nf));
+				memcpy(nb, fc->bufcap, fc->n * sizeof(*nb));
+			}
+			fc->f = nf;
+			fc->bufcap = nb;
+			fc->cap = cap;
+		}
+		f = &fc->f[fc->n];
+		memset(f, 0, sizeof(*f));
+		f->name = sn_arena_strdup(a, key ? key : "");
+		f->filename = filename ? sn_arena_strdup(a, filename) : NULL;
+		fc->bufcap[fc->n] = 0;
+		fc->n++;
+		if (!f->name) {
+			fc->nomem = true;
+			return MHD_NO;
+		}
+	}
+	size_t *cap = &fc->bufcap[fc->n - 1];
+	if (f->len + size + 1 > *cap) {
+		size_t nc = *cap ? *cap : 256;
+		while (nc < f->len + size + 1)
+			nc *= 2;
+		char *nd = sn_arena_alloc(a, nc);
+		if (!nd) {
+			fc->nomem = true;
+			return MHD_NO;
+		}
+		if (f->len)
+			memcpy(nd, f->data, f->len);
+		f->data = nd;
+		*cap = nc;
+	}
+	memcpy((char *)f->data + f->len, data, size);
+	f->len += size;
+	((char *)f->data)[f->len] = 0;
+	return MHD_YES;
+}
+
+int sn_http_form(struct sn_http_request *req, struct sn_http_form_field **fields, size_t *n)
+{
+	*fields = NULL;
+	*n = 0;
+	struct form_ctx fc = {.req = req};
+	struct MHD_PostProcessor *pp =
+	    MHD_create_post_processor(req->conn, 64 * 1024, form_iter, &fc);
+	if (!pp)
+		return SN_ERR_INVALID; /* not a form content type */
+	enum MHD_Result r =
+	    MHD_post_process(pp, req->body.data ? req->body.data : "", req->body.len);
+	enum MHD_Result d = MHD_destroy_post_processor(pp);
+	if (fc.nomem)
+		return SN_ERR_TOO_BIG;
+	if (r != MHD_YES || d != MHD_YES)
+		return SN_ERR_INVALID;
+	*fields = fc.f;
+	*n = fc.n;
+	return 0;
+}
+
 void sn_http_log_field(struct sn_http_request *req, const char *key, const char *value)
 {
 	if (req->nlog >= MAX_LOG_FIELDS)
