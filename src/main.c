@@ -917,7 +917,8 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 					 .team_id = team_id,
 					 .persons = persons,
 					 .timezone = team.timezone,
-					 .now_us = now_us};
+					 .now_us = now_us,
+					 .meta = m};
 	struct sn_insight_opts o = {.team = {.id = team_id,
 					     .timezone = team.timezone,
 					     .week_start_day = team.week_start_day,
@@ -929,6 +930,8 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 	if (m) {
 		o.action = sn_api_action_lookup;
 		o.action_ctx = &actx;
+		o.cohort_name = sn_api_cohort_name;
+		o.cohort_ctx = &actx;
 	}
 	struct sn_buf out;
 	sn_buf_init(&out, (size_t)256 << 20);
@@ -1003,11 +1006,26 @@ static int cmd_query(int argc, char **argv)
 				  .team_id = atoll(opt_get(&o, "--team")),
 				  .time_limit_us = tl ? atoll(tl) * 1000 : 0,
 				  .persons = persons};
+	/* The team's cohorts (IN COHORT 'name') from the metadata database,
+	 * when there is one. */
+	struct sn_meta *meta = NULL;
+	struct sn_arena ca;
+	sn_arena_init(&ca, (size_t)16 << 20);
+	char mpath[1300];
+	snprintf(mpath, sizeof(mpath), "%s/meta.sqlite3", cfg.data_dir);
+	if (access(mpath, F_OK) == 0 && sn_open_meta(&cfg, &meta, NULL, &e) == 0 &&
+	    sn_api_team_cohorts(meta, xo.team_id, &ca, &xo.cohorts, &xo.ncohorts, &e)) {
+		sn_meta_close(meta);
+		return die("query", e.msg);
+	}
 	struct sn_exec_result res;
 	struct sn_hogql_error herr = {0};
 	struct sn_buf out;
 	sn_buf_init(&out, (size_t)1 << 30);
 	int rc = sn_exec_query(&xo, text, strlen(text), &res, &herr);
+	sn_arena_release(&ca);
+	if (meta)
+		sn_meta_close(meta);
 	if (rc == 0) {
 		rc = strcmp(fmt, "tsv") == 0 ? sn_exec_result_tsv(&out, &res)
 					     : sn_exec_result_json(&out, &res);

@@ -41,6 +41,7 @@ struct sn_config {
 	char team_retention[256];    /* "team:days,..." overrides of retention_days */
 	bool test_mode;		     /* honour a pinned "now" in query requests */
 	uint64_t query_threads;	     /* threads one query's scan may use; 0 = one per core */
+	int64_t cohort_interval_ms;  /* dynamic cohorts are recalculated this often */
 };
 
 void sn_config_defaults(struct sn_config *c);
@@ -104,12 +105,18 @@ struct sn_api_exec_backend {
 	const char *timezone;	    /* the team's */
 	int64_t now_us;		    /* 0 = the clock */
 	unsigned threads;	    /* sn_exec_opts.threads */
+	struct sn_meta *meta;	    /* the team's cohorts for IN COHORT; may be NULL */
 };
 struct sn_insight_table;
 struct sn_hogql_error;
 int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
 			      int64_t max_rows, struct sn_insight_table *out,
 			      struct sn_hogql_error *err);
+/* The team's live cohorts (id, name, static) for sn_exec_opts.cohorts, in
+ * a; *out is never NULL on success (an empty list still says "known"). */
+struct sn_hogql_cohort;
+int sn_api_team_cohorts(struct sn_meta *m, int64_t team_id, struct sn_arena *a,
+			const struct sn_hogql_cohort **out, size_t *n, struct sn_err *err);
 /* The insights' action lookup (sn_insight_opts.action) over meta: a live
  * action of the team by id. ctx is a struct sn_api_action_ctx. */
 struct sn_api_action_ctx {
@@ -119,6 +126,9 @@ struct sn_api_action_ctx {
 struct json_object;
 int sn_api_action_lookup(void *ctx, int64_t id, struct sn_arena *a, char **name,
 			 struct json_object **steps);
+/* The insights' cohort-name lookup (sn_insight_opts.cohort_name) over
+ * meta: a live cohort of the team by id; ctx is a struct sn_api_action_ctx. */
+int sn_api_cohort_name(void *ctx, int64_t id, struct sn_arena *a, char **name);
 /* Test mode: requests may pin "now" (for relative insight date ranges). */
 void sn_query_api_set_test_mode(struct sn_query_api *a, bool on);
 /* Threads one query's scan may use (sn_exec_opts.threads; 0 = one per core). */
@@ -141,7 +151,34 @@ struct sn_ingest;
 void sn_persons_api_use_ingest(struct sn_persons_api *a, const char *data_dir,
 			       struct sn_ingest *ingest);
 void sn_persons_api_free(struct sn_persons_api *a);
+/* A person in PostHog's PersonSerializer shape (id, uuid, name,
+ * distinct_ids, properties, is_identified, created_at); NULL when out of
+ * memory or the store failed (err). */
+struct sn_person;
+struct json_object *sn_api_person_json(struct sn_persons *ps, const struct sn_person *p,
+				       struct sn_err *err);
 size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t max);
+
+/* Cohorts (cohorts_api.c): PostHog's /api/projects/:id/cohorts/... and the
+ * calculator thread that recalculates dynamic cohorts when their
+ * definition changes and every interval (default 15 minutes). Members
+ * live in the person store; calculations run on the embedded executor
+ * over <data_dir>/store. start/stop run and join the calculator (stop
+ * before the person store closes). */
+struct sn_cohorts_api;
+int sn_cohorts_api_new(struct sn_cohorts_api **out, struct sn_meta *meta,
+		       struct sn_persons *persons, const char *data_dir, struct sn_err *err);
+/* Scan threads of a calculation (0 = one per core) and the recalculation
+ * interval (<= 0 keeps the default). */
+void sn_cohorts_api_configure(struct sn_cohorts_api *a, unsigned threads, int64_t interval_us);
+int sn_cohorts_api_start(struct sn_cohorts_api *a, struct sn_err *err);
+void sn_cohorts_api_stop(struct sn_cohorts_api *a);
+void sn_cohorts_api_free(struct sn_cohorts_api *a);
+size_t sn_cohorts_api_routes(struct sn_cohorts_api *a, struct sn_http_route *routes, size_t max);
+/* Calculates one cohort now, on the caller's thread (one calculation runs
+ * at a time); *count receives its members. Static cohorts are recounted. */
+int sn_cohorts_api_calculate(struct sn_cohorts_api *a, int64_t team_id, int64_t id, int64_t *count,
+			     struct sn_err *err);
 
 /* Project settings (projects.c): GET/PATCH /api/projects/:id/ and the
  * /api/environments/ twin, PostHog's TeamSerializer subset. */
@@ -176,5 +213,99 @@ struct sn_actions_api;
 int sn_actions_api_new(struct sn_actions_api **out, struct sn_meta *meta, struct sn_err *err);
 void sn_actions_api_free(struct sn_actions_api *a);
 size_t sn_actions_api_routes(struct sn_actions_api *a, struct sn_http_route *routes, size_t max);
+
+/* ---- saved insights and dashboards (query.c, insights_api.c, dashboards_api.c) -- */
+
+/* Runs one query node (HogQLQuery or an insight kind; not a wrapper) for the
+ * team on the caller's thread, with the query API's store, persons and
+ * executor settings, and appends PostHog's response JSON to out. threads: the
+ * scan's threads, 0 = the query API's setting. SN_ERR_INVALID (err says why)
+ * for a query that cannot run: the caller answers 400. */
+struct sn_team;
+int sn_query_api_run_node(struct sn_query_api *a, const struct sn_team *team,
+			  struct json_object *node, unsigned threads, struct sn_buf *out,
+			  struct sn_err *err);
+
+/* PostHog's saved insights: /api/projects/:id/insights/... (and the
+ * /api/environments/ twin), with results from the result cache. The API
+ * runs requests that may compute on worker threads of its own and computes
+ * async refreshes in the background; sn_insights_api_close waits for both
+ * (call it while the HTTP server still runs). */
+struct sn_insights_api;
+int sn_insights_api_new(struct sn_insights_api **out, struct sn_meta *meta,
+			struct sn_query_api *query, struct sn_err *err);
+void sn_insights_api_close(struct sn_insights_api *a);
+void sn_insights_api_free(struct sn_insights_api *a);
+size_t sn_insights_api_routes(struct sn_insights_api *a, struct sn_http_route *routes, size_t max);
+
+/* PostHog's dashboards: /api/projects/:id/dashboards/... with tiles, their
+ * sharing configuration, and the public /shared_dashboard/<token>. */
+struct sn_dashboards_api;
+int sn_dashboards_api_new(struct sn_dashboards_api **out, struct sn_meta *meta,
+			  struct sn_insights_api *insights, struct sn_err *err);
+void sn_dashboards_api_free(struct sn_dashboards_api *a);
+size_t sn_dashboards_api_routes(struct sn_dashboards_api *a, struct sn_http_route *routes,
+				size_t max);
+
+/* What the dashboards API shares with the insights API (insights_api.c). */
+struct sn_http_request;
+
+/* PostHog's ExecutionMode, named by the refresh query parameter. */
+enum sn_refresh {
+	SN_REFRESH_FORCE_CACHE,	   /* cached only, even stale; null when none (the default) */
+	SN_REFRESH_BLOCKING,	   /* cached if fresh, else compute now */
+	SN_REFRESH_FORCE_BLOCKING, /* compute now ("true" too) */
+	SN_REFRESH_ASYNC,	   /* cached if fresh, else cached + compute in the background */
+	SN_REFRESH_LAZY_ASYNC,	   /* as async, with the lazy (longer) staleness thresholds */
+	SN_REFRESH_FORCE_ASYNC,	   /* cached + always compute in the background */
+	SN_REFRESH_ASYNC_EXCEPT_ON_MISS, /* as async, but compute now when nothing is cached */
+};
+/* NULL, "", "false", "0" → force_cache; "true", "1" → force_blocking; the
+ * mode names. SN_ERR_INVALID for anything else. */
+int sn_refresh_parse(const char *s, enum sn_refresh *out);
+
+/* One insight's result in one context (alone or on a dashboard). */
+struct sn_saved_result {
+	char cache_key[48];
+	struct json_object *response; /* owned: the query response, or NULL */
+	bool is_cached;
+	int64_t last_refresh_us; /* 0 = no result */
+	int64_t target_age_us;	 /* 0 = none */
+	bool pending;		 /* prepared: must be computed now (sn_saved_result_compute) */
+	bool computing;		 /* a background computation was started */
+	int error_status;	 /* 0, or 400 / 500 with error */
+	char error[512];
+	/* what prepare saw, for compute */
+	int64_t insight_id, dashboard_id;
+	struct json_object *query; /* owned: the effective query */
+	char interval[8];
+};
+void sn_saved_result_release(struct sn_saved_result *r);
+/* The insight's query with a dashboard's filters applied as PostHog's
+ * apply_dashboard_filters does (date range replaced, properties ANDed);
+ * a new reference, NULL for a NULL query. filters may be NULL. */
+struct json_object *sn_saved_query_with_filters(struct json_object *query,
+						struct json_object *filters);
+/* Looks the effective query up in the result cache and decides by mode:
+ * answers the cached response, marks the result pending (compute now), or
+ * starts a background computation. Takes a reference to query. */
+void sn_saved_result_prepare(struct sn_insights_api *a, const struct sn_team *team,
+			     int64_t insight_id, int64_t dashboard_id, struct json_object *query,
+			     enum sn_refresh mode, struct sn_saved_result *out);
+/* Computes a pending result (threads as sn_query_api_run_node) and caches
+ * it. Thread-safe; a no-op unless pending. */
+void sn_saved_result_compute(struct sn_insights_api *a, const struct sn_team *team,
+			     struct sn_saved_result *r, unsigned threads);
+/* Appends the insight in InsightSerializer's shape with r's result (NULL:
+ * InsightBasicSerializer, no result fields). query is what "query" shows
+ * (the effective query on a dashboard). public_view hides users. */
+void sn_saved_insight_append(struct sn_insights_api *a, struct sn_buf *b,
+			     const struct sn_meta_insight *ins, struct json_object *query,
+			     const struct sn_saved_result *r, const struct sn_team *team,
+			     bool public_view);
+/* Defers req and runs fn(ctx, req) on a worker thread, which replies; at
+ * most a bounded number run at once (else 429), none after close (503). */
+int sn_insights_api_defer(struct sn_insights_api *a, struct sn_http_request *req,
+			  void (*fn)(void *ctx, struct sn_http_request *req), void *ctx);
 
 #endif

@@ -76,6 +76,8 @@ static const struct setting settings[] = {
       "per-team retention_days, e.g. 2:30,5:365 (days 0 = keep that team forever)"),
     S("query_threads", K_UINT, query_threads, "0",
       "threads one query may scan with (0 = one per core)"),
+    S("cohort_interval", K_DURATION, cohort_interval_ms, "15m",
+      "how often dynamic cohorts are recalculated (a changed definition recalculates at once)"),
     S("test_mode", K_BOOL, test_mode, "false",
       "let query requests pin \"now\" (reproducible relative dates in tests; never in production)"),
 };

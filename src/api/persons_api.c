@@ -166,13 +166,11 @@ static const char *person_name(const struct sn_person *p, struct json_object *di
 	return p->uuid;
 }
 
-/* The serialised person, or NULL when out of memory or the store failed. */
-static struct json_object *person_json(struct sn_persons_api *api, const struct sn_person *p,
+struct json_object *sn_api_person_json(struct sn_persons *ps, const struct sn_person *p,
 				       struct sn_err *err)
 {
 	struct json_object *o = json_object_new_object(), *dids = json_object_new_array();
-	if (!o || !dids ||
-	    sn_persons_distinct_ids(api->persons, p->team_id, p->uuid, add_did, dids, err)) {
+	if (!o || !dids || sn_persons_distinct_ids(ps, p->team_id, p->uuid, add_did, dids, err)) {
 		json_object_put(o);
 		json_object_put(dids);
 		return NULL;
@@ -227,7 +225,7 @@ static void get_one(struct sn_persons_api *api, struct sn_http_request *req, con
 		store_error(req, &err);
 		return;
 	}
-	struct json_object *o = person_json(api, &p, &err);
+	struct json_object *o = sn_api_person_json(api->persons, &p, &err);
 	if (o)
 		reply_object(req, 200, o);
 	else
@@ -254,7 +252,7 @@ static int list_row(void *ctx, const struct sn_person *p)
 		lc->more = true; /* the extra row that says a next page exists */
 		return 0;
 	}
-	struct json_object *o = person_json(lc->api, p, lc->err);
+	struct json_object *o = sn_api_person_json(lc->api->persons, p, lc->err);
 	if (!o)
 		return SN_ERR_IO;
 	json_object_array_add(lc->results, o);

@@ -60,6 +60,63 @@ struct job {
 	int64_t now_us;	     /* pinned "now" (test mode), or 0 */
 };
 
+struct cohort_list {
+	struct sn_arena *a;
+	struct sn_hogql_cohort *v;
+	size_t n, cap;
+};
+
+static int add_cohort(void *arg, int64_t id, const char *name, bool is_static)
+{
+	struct cohort_list *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap * 2;
+		struct sn_hogql_cohort *nv = sn_arena_alloc(l->a, cap * sizeof(*nv));
+		if (!nv)
+			return SN_ERR_NOMEM;
+		memcpy(nv, l->v, l->n * sizeof(*nv));
+		l->v = nv;
+		l->cap = cap;
+	}
+	struct sn_hogql_cohort *c = &l->v[l->n];
+	c->id = id;
+	c->is_static = is_static;
+	if (!(c->name = sn_arena_strdup(l->a, name)))
+		return SN_ERR_NOMEM;
+	l->n++;
+	return 0;
+}
+
+int sn_api_team_cohorts(struct sn_meta *m, int64_t team_id, struct sn_arena *a,
+			const struct sn_hogql_cohort **out, size_t *n, struct sn_err *err)
+{
+	struct cohort_list l = {.a = a, .cap = 16};
+	*out = NULL;
+	*n = 0;
+	if (!(l.v = sn_arena_alloc(a, l.cap * sizeof(*l.v))))
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	int rc = sn_meta_cohort_names(m, team_id, add_cohort, &l, err);
+	if (rc == SN_ERR_NOMEM)
+		sn_err_set(err, rc, "out of memory");
+	if (rc)
+		return rc;
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+/* Fills xo's cohort list from meta (none when meta is NULL). */
+static int exec_cohorts(struct sn_meta *m, struct sn_exec_opts *xo, struct sn_arena *a,
+			struct sn_hogql_error *herr)
+{
+	struct sn_err err = {0};
+	if (!m || sn_api_team_cohorts(m, xo->team_id, a, &xo->cohorts, &xo->ncohorts, &err) == 0)
+		return 0;
+	herr->type = "QueryError";
+	snprintf(herr->msg, sizeof(herr->msg), "reading the project's cohorts: %s", err.msg);
+	return err.code ? err.code : SN_ERR_IO;
+}
+
 int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
 			      int64_t max_rows, struct sn_insight_table *out,
 			      struct sn_hogql_error *err)
@@ -73,7 +130,10 @@ int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, 
 				  .threads = be->threads,
 				  .max_limit = max_rows};
 	struct sn_exec_result res;
-	int rc = sn_exec_query(&xo, hogql, len, &res, err);
+	int rc = exec_cohorts(be->meta, &xo, a, err);
+	if (rc)
+		return rc;
+	rc = sn_exec_query(&xo, hogql, len, &res, err);
 	if (rc)
 		return rc;
 	/* Strings stay where the executor put them: its arena joins a (one
@@ -139,6 +199,22 @@ int sn_api_action_lookup(void *ctx, int64_t id, struct sn_arena *a, char **name,
 	return *name ? 0 : SN_ERR_NOMEM;
 }
 
+int sn_api_cohort_name(void *ctx, int64_t id, struct sn_arena *a, char **name)
+{
+	const struct sn_api_action_ctx *c = ctx;
+	struct sn_cohort co;
+	struct sn_err err = {0};
+	int rc = sn_meta_cohort_get(c->meta, c->team_id, id, &co, &err);
+	if (rc)
+		return rc;
+	if (co.deleted)
+		rc = SN_ERR_NOT_FOUND;
+	else if (!(*name = sn_arena_strdup(a, co.name)))
+		rc = SN_ERR_NOMEM;
+	sn_cohort_release(&co);
+	return rc;
+}
+
 static void run_insight(struct job *j)
 {
 	struct sn_err jerr = {0};
@@ -158,6 +234,7 @@ static void run_insight(struct job *j)
 	struct sn_api_exec_backend be = {.store_dir = j->api->store_dir,
 					 .team_id = j->team_id,
 					 .persons = j->api->persons,
+					 .meta = j->api->meta,
 					 .timezone = j->team.timezone,
 					 .now_us = j->now_us,
 					 .threads = j->api->threads};
@@ -171,6 +248,8 @@ static void run_insight(struct job *j)
 	    .backend = {.ctx = &be, .query = sn_api_exec_backend_query},
 	    .action = sn_api_action_lookup,
 	    .action_ctx = &actx,
+	    .cohort_name = sn_api_cohort_name,
+	    .cohort_ctx = &actx,
 	};
 	struct sn_buf b;
 	sn_buf_init(&b, 64u << 20);
@@ -231,7 +310,12 @@ static void *run_job(void *arg)
 	struct sn_exec_result res;
 	struct sn_hogql_error herr;
 	memset(&herr, 0, sizeof(herr));
-	int rc = sn_exec_query(&xo, j->text, strlen(j->text), &res, &herr);
+	struct sn_arena ca;
+	sn_arena_init(&ca, (size_t)16 << 20);
+	int rc = exec_cohorts(j->api->meta, &xo, &ca, &herr);
+	if (rc == 0)
+		rc = sn_exec_query(&xo, j->text, strlen(j->text), &res, &herr);
+	sn_arena_release(&ca);
 	if (rc == 0) {
 		struct sn_buf b;
 		sn_buf_init(&b, 256u << 20);
@@ -405,6 +489,79 @@ void sn_query_api_set_threads(struct sn_query_api *a, unsigned threads)
 void sn_query_api_set_test_mode(struct sn_query_api *a, bool on)
 {
 	a->test_mode = on;
+}
+
+/* Runs a query node for the saved-insight and dashboard APIs (one place,
+ * same options as run_insight / run_job, on the caller's thread). */
+int sn_query_api_run_node(struct sn_query_api *a, const struct sn_team *team,
+			  struct json_object *node, unsigned threads, struct sn_buf *out,
+			  struct sn_err *err)
+{
+	const char *kind = sn_json_str(sn_json_get(node, "kind"), NULL);
+	unsigned th = threads ? threads : a->threads;
+	int rc;
+	if (kind && sn_insight_kind_supported(kind)) {
+		struct json_object *taf = NULL, *pcf = NULL;
+		if (team->test_account_filters[0])
+			sn_json_parse(team->test_account_filters,
+				      strlen(team->test_account_filters), &taf, NULL);
+		if (team->path_cleaning_filters[0])
+			sn_json_parse(team->path_cleaning_filters,
+				      strlen(team->path_cleaning_filters), &pcf, NULL);
+		struct sn_api_action_ctx actx = {.meta = a->meta, .team_id = team->id};
+		struct sn_api_exec_backend be = {.store_dir = a->store_dir,
+						 .team_id = team->id,
+						 .persons = a->persons,
+						 .meta = a->meta,
+						 .timezone = team->timezone,
+						 .threads = th};
+		struct sn_insight_opts o = {
+		    .team = {.id = team->id,
+			     .timezone = team->timezone,
+			     .week_start_day = team->week_start_day,
+			     .test_account_filters = taf,
+			     .path_cleaning_filters = pcf},
+		    .backend = {.ctx = &be, .query = sn_api_exec_backend_query},
+		    .action = sn_api_action_lookup,
+		    .action_ctx = &actx,
+		    .cohort_name = sn_api_cohort_name,
+		    .cohort_ctx = &actx,
+		};
+		struct sn_insight_error ierr;
+		rc = sn_insight_run(&o, node, out, &ierr);
+		if (rc)
+			sn_err_set(err, rc, "%s",
+				   ierr.msg[0] ? ierr.msg : "the insight could not be computed");
+		json_object_put(taf);
+		json_object_put(pcf);
+		return rc;
+	}
+	size_t tlen = 0;
+	const char *text = sn_json_str(sn_json_get(node, "query"), &tlen);
+	if (!kind || strcmp(kind, "HogQLQuery") != 0 || !text)
+		return sn_err_set(err, SN_ERR_INVALID, "query kind '%s' cannot run here",
+				  kind ? kind : "(missing)");
+	struct sn_exec_opts xo = {.store_dir = a->store_dir,
+				  .team_id = team->id,
+				  .persons = a->persons,
+				  .timezone = team->timezone,
+				  .threads = th};
+	struct sn_exec_result res;
+	struct sn_hogql_error herr;
+	memset(&herr, 0, sizeof(herr));
+	struct sn_arena ca;
+	sn_arena_init(&ca, (size_t)16 << 20);
+	rc = exec_cohorts(a->meta, &xo, &ca, &herr);
+	if (rc == 0)
+		rc = sn_exec_query(&xo, text, tlen, &res, &herr);
+	sn_arena_release(&ca);
+	if (rc)
+		return sn_err_set(err, SN_ERR_INVALID, "%s", herr.msg);
+	rc = sn_exec_result_json(out, &res);
+	if (rc)
+		sn_err_set(err, rc, "the result could not be serialised (too large)");
+	sn_exec_result_release(&res);
+	return rc;
 }
 
 int sn_query_api_new(struct sn_query_api **out, struct sn_meta *meta, const char *data_dir,

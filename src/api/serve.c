@@ -181,6 +181,9 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_projects_api *projapi = NULL;
 	struct sn_annotations_api *annapi = NULL;
 	struct sn_actions_api *actapi = NULL;
+	struct sn_cohorts_api *cohapi = NULL;
+	struct sn_insights_api *insapi = NULL;
+	struct sn_dashboards_api *dashapi = NULL;
 	struct sn_ingest *ingest = NULL;
 	struct sn_geoip *geoip = NULL;
 	int lock_fd = -1, rc;
@@ -326,6 +329,19 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 		goto out;
 	n += sn_annotations_api_routes(annapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	n += sn_actions_api_routes(actapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	/* Cohorts: the REST API and the calculator thread. */
+	if ((rc = sn_cohorts_api_new(&cohapi, s.meta, s.persons, c->data_dir, err)))
+		goto out;
+	sn_cohorts_api_configure(cohapi, (unsigned)c->query_threads, c->cohort_interval_ms * 1000);
+	if ((rc = sn_cohorts_api_start(cohapi, err)))
+		goto out;
+	n += sn_cohorts_api_routes(cohapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	/* Saved insights and dashboards: they run queries through the query API. */
+	if ((rc = sn_insights_api_new(&insapi, s.meta, qapi, err)) ||
+	    (rc = sn_dashboards_api_new(&dashapi, s.meta, insapi, err)))
+		goto out;
+	n += sn_insights_api_routes(insapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	n += sn_dashboards_api_routes(dashapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	if (n >= SN_ARRAY_LEN(routes) - 1) /* a module's routes were cut short */
 		SN_BUG("the route table is full: raise its size in serve.c");
 	routes[n++] = (struct sn_http_route){"root", SN_GET | SN_HEAD, "/", 0, root_handler, &s};
@@ -356,7 +372,9 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 		usleep(5000);
 out:
 	sn_query_api_close(qapi);
-	sn_store_close(store); /* stops the merge thread first: it may hold a merge */
+	sn_insights_api_close(insapi); /* waits for its workers and background refreshes */
+	sn_cohorts_api_stop(cohapi);   /* a calculation reads the store and writes persons */
+	sn_store_close(store);	       /* stops the merge thread first: it may hold a merge */
 	if (ingest)
 		sn_ingest_stop(ingest); /* drains the WAL into parts */
 	if (s.wal) {
@@ -370,6 +388,9 @@ out:
 	sn_projects_api_free(projapi);
 	sn_annotations_api_free(annapi);
 	sn_actions_api_free(actapi);
+	sn_cohorts_api_free(cohapi);
+	sn_dashboards_api_free(dashapi);
+	sn_insights_api_free(insapi);
 	sn_flags_api_free(fapi);
 	sn_capture_free(cap);
 	sn_store_sink_close(sink);

@@ -560,16 +560,12 @@ static int check_from(struct xctx *c, const node_t *j)
 	int is_sub = is_join ? 1 : sub_from(c, j);
 	if (is_sub < 0)
 		return c->rc;
-	static const char *const tables[] = {"events", "persons", "person_distinct_ids", "groups"};
-	for (size_t i = 0; !is_sub && j->a && j->a->kind == SN_HQ_FIELD && j->a->strs.n == 1 &&
-			   i < SN_ARRAY_LEN(tables);
-	     i++)
-		if (strcmp(j->a->strs.items[0], tables[i]) == 0)
-			c->from = c->from_name = tables[i];
+	if (!is_sub && j->a && j->a->kind == SN_HQ_FIELD && j->a->strs.n == 1)
+		c->from = c->from_name = join_table_name(j->a->strs.items[0]);
 	if (!c->from)
 		return xunsupported(c, j->a ? j->a : j,
-				    "tables other than events, persons, person_distinct_ids and "
-				    "groups");
+				    "tables other than events, persons, person_distinct_ids, "
+				    "groups, cohort_people and static_cohort_people");
 	if (j->name && !is_join)
 		c->from_name = j->name;
 	if (!is_join && (j->c || j->b))
@@ -1777,6 +1773,8 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 			rc = xnomem(&c);
 		goto out;
 	}
+	if ((rc = exec_rewrite_cohorts(&c, &res->arena, ast)))
+		goto out;
 	uint64_t t1 = sn_mono_ns();
 	struct sn_hogql_resolve_opts ro = {.team_id = opts->team_id, .max_limit = opts->max_limit};
 	rc = sn_hogql_resolve(&res->arena, ast, src, len, &ro, err);

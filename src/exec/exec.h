@@ -140,6 +140,11 @@ struct sn_exec_opts {
 	 * groups), borrowed for the call; NULL = a store without persons:
 	 * person_id reads as stored, person and group fields as NULL. */
 	struct sn_persons *persons;
+	/* The team's cohorts (id, name, static or not) for `IN COHORT`,
+	 * borrowed; NULL = none known: an id then reads both member tables
+	 * and a name is an error. */
+	const struct sn_hogql_cohort *cohorts;
+	size_t ncohorts;
 };
 
 /* What the scan did; tests use it to check pruning. */

@@ -305,7 +305,14 @@ int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b);
 /* Appends a value's canonical bytes to b (for hashing keys and rows). */
 int value_key(struct sn_buf *b, const struct sn_exec_value *v);
 
+/* Rewrites every `x [NOT] IN COHORT c` of the parsed statement into an IN
+ * over the cohort's member table (cohort.c); before resolving. */
+int exec_rewrite_cohorts(struct xctx *c, struct sn_arena *a, node_t *ast);
+
 /* Column references and joins (join.c). */
+/* The static name of a table this executor reads (events or a person-store
+ * table), or NULL. */
+const char *join_table_name(const char *name);
 /* 1 and *r filled when n reads a column of the FROM table (directly or
  * through a lazy join), 0 when n is no column reference, < 0 (c->rc) for a
  * reference this executor does not support. */

@@ -260,17 +260,13 @@ static int side_table(struct xctx *c, struct xjmap *m, int k, struct xtable **ou
 		*out = t;
 		return 0;
 	}
-	static const char *const tables[] = {"events", "persons", "person_distinct_ids", "groups"};
-	const char *table = NULL;
-	for (size_t i = 0;
-	     j->a && j->a->kind == SN_HQ_FIELD && j->a->strs.n == 1 && i < SN_ARRAY_LEN(tables);
-	     i++)
-		if (strcmp(j->a->strs.items[0], tables[i]) == 0)
-			table = tables[i];
+	const char *table = j->a && j->a->kind == SN_HQ_FIELD && j->a->strs.n == 1
+				? join_table_name(j->a->strs.items[0])
+				: NULL;
 	if (!table || j->has_list)
 		return xunsupported(c, j->a ? j->a : j,
-				    "tables other than events, persons, person_distinct_ids and "
-				    "groups");
+				    "tables other than events, persons, person_distinct_ids, "
+				    "groups, cohort_people and static_cohort_people");
 	/* The side runs as its own statement: generated, resolved and run
 	 * like any nested SELECT, with the caller's team on its scan. */
 	struct sn_buf b;

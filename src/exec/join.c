@@ -31,8 +31,9 @@
  * Missing rows of a LEFT join read NULL (the resolver types these fields
  * nullable) where ClickHouse without join_use_nulls would give defaults.
  *
- * Tables in FROM (persons, person_distinct_ids, groups) are read whole for
- * the team into the query arena and fed to the pipeline in batches.
+ * Tables in FROM (persons, person_distinct_ids, groups, cohort_people,
+ * static_cohort_people) are read whole for the team into the query arena
+ * and fed to the pipeline in batches.
  *
  * Rejected alternative: two passes (collect every person id of the scan,
  * then fetch and join). It fetches the same set, but needs the scan's rows
@@ -291,6 +292,16 @@ static int events_ref(struct xctx *c, const node_t *n, const char *const *ch, si
 	return ref_unsupported(c, n, ch, nch);
 }
 
+const char *join_table_name(const char *name)
+{
+	static const char *const tables[] = {"events", "persons",	"person_distinct_ids",
+					     "groups", "cohort_people", "static_cohort_people"};
+	for (size_t i = 0; name && i < SN_ARRAY_LEN(tables); i++)
+		if (strcmp(name, tables[i]) == 0)
+			return tables[i];
+	return NULL;
+}
+
 static int table_ref(struct xctx *c, const node_t *n, const char *t, const char *const *ch,
 		     size_t nch, struct xref *r)
 {
@@ -299,9 +310,13 @@ static int table_ref(struct xctx *c, const node_t *n, const char *t, const char 
 	static const char *const pdi[] = {"team_id", "distinct_id", "person_id"};
 	static const char *const groups[] = {"index",	   "team_id",	 "key",
 					     "created_at", "updated_at", "properties"};
+	static const char *const cohort_people[] = {"person_id", "cohort_id", "team_id"};
 	const char *const *f = persons;
 	size_t nf = SN_ARRAY_LEN(persons);
-	if (is_table(t, "person_distinct_ids")) {
+	if (is_table(t, "cohort_people") || is_table(t, "static_cohort_people")) {
+		f = cohort_people;
+		nf = SN_ARRAY_LEN(cohort_people);
+	} else if (is_table(t, "person_distinct_ids")) {
 		f = pdi;
 		nf = SN_ARRAY_LEN(pdi);
 	} else if (is_table(t, "groups")) {
@@ -412,7 +427,8 @@ void xref_type(const struct xref *r, uint8_t *t, bool *nullable)
 			*t = SN_XT_DATETIME;
 		else if (strcmp(f, "is_identified") == 0)
 			*t = SN_XT_BOOL;
-		else if (strcmp(f, "index") == 0 || strcmp(f, "team_id") == 0)
+		else if (strcmp(f, "index") == 0 || strcmp(f, "team_id") == 0 ||
+			 strcmp(f, "cohort_id") == 0)
 			*t = SN_XT_INT;
 		else if (strcmp(f, "id") == 0 || strcmp(f, "person_id") == 0)
 			*t = SN_XT_UUID;
@@ -747,6 +763,18 @@ static int scan_group(void *ctx, const struct sn_group_raw *row)
 	return ts->c->rc;
 }
 
+static int scan_cohort_member(void *ctx, int64_t cohort_id, const char *uuid, bool is_static)
+{
+	(void)is_static;
+	struct tscan *ts = ctx;
+	struct trow *t = trow_new(ts);
+	if (!t)
+		return ts->c->rc;
+	t->s1 = copy_str(ts->c, uuid, strlen(uuid), ts->c->from);
+	t->n1 = cohort_id;
+	return ts->c->rc;
+}
+
 static int fill_table_col(struct xctx *c, struct xcol *x, const struct trow *rows)
 {
 	struct vec *v = &x->v;
@@ -770,7 +798,7 @@ static int fill_table_col(struct xctx *c, struct xcol *x, const struct trow *row
 			v->s[r] = t->s0;
 		} else if (strcmp(f, "created_at") == 0 || strcmp(f, "updated_at") == 0) {
 			v->i[r] = t->n0;
-		} else if (strcmp(f, "index") == 0) {
+		} else if (strcmp(f, "index") == 0 || strcmp(f, "cohort_id") == 0) {
 			v->i[r] = t->n1;
 		} else if (strcmp(f, "is_identified") == 0) {
 			v->i[r] = t->flag;
@@ -794,6 +822,11 @@ int join_scan_table(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *
 		else if (is_table(c->from, "person_distinct_ids"))
 			rc = sn_persons_read_distinct_ids(ps, c->opts->team_id, NULL, 0, scan_did,
 							  &ts, &e);
+		else if (is_table(c->from, "cohort_people") ||
+			 is_table(c->from, "static_cohort_people"))
+			rc = sn_persons_read_cohort_people(ps, c->opts->team_id, -1,
+							   c->from[0] == 's', scan_cohort_member,
+							   &ts, &e);
 		else
 			rc = sn_persons_read_groups(ps, c->opts->team_id, -1, NULL, 0, scan_group,
 						    &ts, &e);

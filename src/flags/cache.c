@@ -289,6 +289,90 @@ static void add_dependency_chains(struct json_object *flags)
 	}
 }
 
+/* ---- cohorts ------------------------------------------------------------------------ */
+
+/*
+ * The document's "cohorts": the definitions (filters.properties) of the
+ * dynamic cohorts the flags reference, directly or through other cohorts,
+ * whose criteria are all person properties (or other cohorts). Those are
+ * evaluated from the request's person properties, as PostHog does, by the
+ * server and by SDKs evaluating locally. Static and behavioural cohorts
+ * are left out: the server decides them by precalculated membership
+ * (sn_flag_ctx.cohorts), and an SDK that finds no definition asks the
+ * server.
+ */
+static bool person_only(struct json_object *o)
+{
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (!person_only(json_object_array_get_idx(o, i)))
+				return false;
+		return true;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return false;
+	const char *t = sn_json_str(sn_json_get(o, "type"), NULL);
+	if (t && (!strcmp(t, "AND") || !strcmp(t, "OR")))
+		return person_only(sn_json_get(o, "values"));
+	return t && (!strcmp(t, "person") || !strcmp(t, "cohort"));
+}
+
+struct cohort_refs {
+	int64_t ids[256];
+	size_t n;
+};
+
+static void collect_refs(struct json_object *o, struct cohort_refs *r)
+{
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			collect_refs(json_object_array_get_idx(o, i), r);
+		return;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return;
+	const char *t = sn_json_str(sn_json_get(o, "type"), NULL);
+	if (t && !strcmp(t, "cohort")) {
+		struct json_object *v = sn_json_get(o, "value");
+		int64_t id = json_object_is_type(v, json_type_string)
+				 ? strtoll(json_object_get_string(v), NULL, 10)
+				 : json_object_get_int64(v);
+		bool seen = id <= 0;
+		for (size_t i = 0; i < r->n && !seen; i++)
+			seen = r->ids[i] == id;
+		if (!seen && r->n < SN_ARRAY_LEN(r->ids))
+			r->ids[r->n++] = id;
+	}
+	json_object_object_foreach(o, k, v)
+	{
+		(void)k;
+		collect_refs(v, r);
+	}
+}
+
+static struct json_object *cohort_definitions(struct sn_flag_cache *c, int64_t team_id,
+					      struct json_object *flags)
+{
+	struct json_object *out = json_object_new_object();
+	struct cohort_refs r = {.n = 0};
+	collect_refs(flags, &r);
+	for (size_t i = 0; i < r.n; i++) { /* r grows as nested cohorts are found */
+		struct sn_cohort co;
+		struct sn_err err = {0};
+		if (sn_meta_cohort_get(c->meta, team_id, r.ids[i], &co, &err))
+			continue;
+		struct json_object *props = sn_json_get(co.filters, "properties");
+		if (!co.deleted && !co.is_static && props && person_only(props)) {
+			char key[24];
+			snprintf(key, sizeof(key), "%lld", (long long)r.ids[i]);
+			json_object_object_add(out, key, json_object_get(props));
+			collect_refs(props, &r);
+		}
+		sn_cohort_release(&co);
+	}
+	return out;
+}
+
 /* ---- build ----------------------------------------------------------------------- */
 
 static int build(struct sn_flag_cache *c, int64_t team_id, struct sn_flag_snapshot **out,
@@ -310,7 +394,8 @@ static int build(struct sn_flag_cache *c, int64_t team_id, struct sn_flag_snapsh
 	 * request (sn_flag_ctx.group_types), so it never waits for a rebuild. */
 	struct json_object *mapping = group_type_mapping(c, team_id);
 	json_object_object_add(doc, "group_type_mapping", mapping);
-	json_object_object_add(doc, "cohorts", json_object_new_object());
+	struct json_object *cohorts = cohort_definitions(c, team_id, flags);
+	json_object_object_add(doc, "cohorts", cohorts);
 	s->group_type_mapping =
 	    strdup(json_object_to_json_string_ext(mapping, JSON_C_TO_STRING_PLAIN));
 	if (!s->group_type_mapping) {
@@ -332,7 +417,7 @@ static int build(struct sn_flag_cache *c, int64_t team_id, struct sn_flag_snapsh
 	}
 	snprintf(s->etag, sizeof(s->etag), "\"%016llx\"",
 		 (unsigned long long)sn_hash64(s->definitions, s->definitions_len));
-	if ((ret = sn_flag_set_build(flags, mapping, NULL, &s->set, err)))
+	if ((ret = sn_flag_set_build(flags, mapping, cohorts, &s->set, err)))
 		goto out;
 	__atomic_fetch_add(&c->builds, 1, __ATOMIC_RELAXED);
 out:

@@ -405,6 +405,9 @@ static int compile_prop(struct builder *b, struct json_object *f, struct sn_flag
 		size_t idn;
 		const char *id = value_text(v, &idn);
 		p->cohort = compile_cohort(b, id, depth + 1);
+		p->cohort_id = id ? strtoll(id, NULL, 10) : 0;
+		if (!p->cohort)
+			b->set->needs_members = true;
 	} else if (p->type == PT_FLAG) {
 		struct json_object *chain = sn_json_get(f, "dependency_chain");
 		p->dep_cycle = chain && json_object_is_type(chain, json_type_array) &&
@@ -740,6 +743,11 @@ void sn_flag_set_needs(const struct sn_flag_set *set, bool *person, bool *groups
 {
 	*person = set->needs_person;
 	*groups = set->needs_groups;
+}
+
+bool sn_flag_set_needs_members(const struct sn_flag_set *set)
+{
+	return set->needs_members;
 }
 
 int sn_flag_set_build(struct json_object *flags, struct json_object *group_type_mapping,

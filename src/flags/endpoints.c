@@ -44,9 +44,13 @@
  * before the read, on the request thread, as PostHog writes before it
  * answers.
  *
- * Not done here: GeoIP person properties, cohorts (the document has none
- * yet), quota limiting. Naive dates in date filters are read in the
- * team's timezone (tz.c).
+ * Cohort conditions: person-property cohorts are evaluated from the
+ * properties (their definitions are in the document, cache.c); static
+ * and behavioural ones by the person's memberships, read once per request
+ * when the set has such a condition (sn_flag_set_needs_members).
+ *
+ * Not done here: GeoIP person properties, quota limiting. Naive dates in date filters are read in
+ * the team's timezone (tz.c).
  */
 #include "flags/flags.h"
 
@@ -397,6 +401,30 @@ static void continuity(struct sn_flags_api *a, const struct sn_flag_set *set, in
 
 /* ---- the context, continued --------------------------------------------------------- */
 
+struct members {
+	struct sn_arena *arena;
+	int64_t *v;
+	size_t n, cap;
+};
+
+static int add_member(void *ctx, int64_t cohort_id, bool is_static)
+{
+	(void)is_static;
+	struct members *m = ctx;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 16;
+		int64_t *nv = sn_arena_alloc(m->arena, cap * sizeof(*nv));
+		if (!nv)
+			return SN_ERR_NOMEM;
+		if (m->n)
+			memcpy(nv, m->v, m->n * sizeof(*nv));
+		m->v = nv;
+		m->cap = cap;
+	}
+	m->v[m->n++] = cohort_id;
+	return 0;
+}
+
 static void build_ctx(struct sn_flags_api *a, const struct sn_flag_set *set,
 		      const struct sn_team *team, struct json_object *body, const char *distinct_id,
 		      const uint8_t *want, struct sn_arena *arena, struct req_ctx *rc)
@@ -419,9 +447,18 @@ static void build_ctx(struct sn_flags_api *a, const struct sn_flag_set *set,
 	struct json_object *pp = object_field(body, "person_properties", "$properties");
 	struct sn_person person = {0};
 	struct sn_err err;
-	if (a->persons && need_person &&
+	bool need_members = sn_flag_set_needs_members(set);
+	if (a->persons && (need_person || need_members) &&
 	    sn_persons_get_by_distinct_id(a->persons, team_id, distinct_id, &person, &err) == 0) {
 		rc->person_props = merged(person.properties, pp);
+		/* Cohorts decided by membership (static, behavioural): the
+		 * person's memberships, one indexed read. */
+		struct members mem = {.arena = arena};
+		if (need_members && sn_persons_cohorts_of(a->persons, team_id, person.uuid,
+							  add_member, &mem, &err) == 0) {
+			fc->cohorts = mem.v;
+			fc->ncohorts = mem.n;
+		}
 		sn_person_release(&person);
 		fc->person_properties = rc->person_props;
 	} else {

@@ -79,6 +79,9 @@ void sn_flag_set_unref(struct sn_flag_set *set);
 size_t sn_flag_set_count(const struct sn_flag_set *set);
 /* Stored order; NULL past the end. */
 const char *sn_flag_set_key(const struct sn_flag_set *set, size_t idx);
+/* Whether some cohort filter is decided by membership (its cohort has no
+ * definition in the set's document): the caller fills sn_flag_ctx.cohorts. */
+bool sn_flag_set_needs_members(const struct sn_flag_set *set);
 /* Whether any flag reads person properties (person filters, cohorts) and
  * group properties or group keys (group flags, group filters): when not, the
  * server need not look stored properties up. */
@@ -125,6 +128,11 @@ struct sn_flag_ctx {
 	/* The request's $anon_distinct_id or NULL: the bucketing identifier of
 	 * continuity flags that have no stored override (and of their holdout). */
 	const char *anon_distinct_id;
+	/* The cohorts the person is a member of (ids), for cohort filters the
+	 * set cannot evaluate from properties (static cohorts, behavioural
+	 * ones precalculated by the server); NULL/0 = none. */
+	const int64_t *cohorts;
+	size_t ncohorts;
 };
 
 struct sn_flag_result {

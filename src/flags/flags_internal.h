@@ -115,8 +115,11 @@ struct sn_flag_prop {
 	struct sn_semver sv_lo, sv_hi; /* comparisons use lo; ranges are [lo, hi) */
 	bool sv_any;		       /* wildcard "*" */
 
-	/* cohort: the compiled cohort, or NULL (static or unknown: no match) */
+	/* cohort: the compiled cohort (person-property cohorts the document
+	 * defines), or NULL: then membership in cohort_id decides
+	 * (sn_flag_ctx.cohorts: static and precalculated cohorts) */
 	const struct sn_flag_group *cohort;
+	int64_t cohort_id;
 	/* flag dependency: target index, -1 = missing; chain_empty = cycle */
 	ssize_t dep_idx;
 	bool dep_missing;
@@ -180,6 +183,7 @@ struct sn_flag_set {
 	const char *group_types[5]; /* group type index -> name, NULL unknown */
 	bool needs_person;	    /* some filter reads person properties (or a cohort) */
 	bool needs_groups;	    /* some flag or filter reads group properties */
+	bool needs_members;	    /* some cohort filter is decided by membership */
 	pcre2_code **res;
 	size_t nres, capres;
 	pcre2_match_context *mctx;

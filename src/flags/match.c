@@ -344,11 +344,18 @@ int sn_flag_match_prop(struct sn_flag_eval *ev, const struct sn_flag_prop *p,
 	switch (p->type) {
 	case PT_FLAG: m = match_flag_dep(ev, p, depth); break;
 	case PT_COHORT:
-		if (!p->cohort || (p->op != OP_IN && p->op != OP_NOT_IN)) {
-			m = 0; /* static or unknown cohorts are not evaluable here yet */
+		if (p->op != OP_IN && p->op != OP_NOT_IN) {
+			m = 0;
 			break;
 		}
-		m = sn_flag_match_group(ev, p->cohort, ev->ctx->person_properties, depth + 1);
+		if (p->cohort) {
+			m = sn_flag_match_group(ev, p->cohort, ev->ctx->person_properties,
+						depth + 1);
+		} else { /* static or precalculated: the person's memberships */
+			m = 0;
+			for (size_t i = 0; i < ev->ctx->ncohorts && !m; i++)
+				m = ev->ctx->cohorts[i] == p->cohort_id;
+		}
 		if (p->op == OP_NOT_IN)
 			m = !m;
 		break;

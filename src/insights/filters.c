@@ -557,6 +557,23 @@ static int one_filter(struct ictx *x, struct sn_buf *b, struct json_object *f)
 		return ifail(x, "validation_error", "A property filter needs a string 'key'");
 	if (strcmp(type, "element") == 0)
 		return element_filter(x, b, f, key);
+	if (strcmp(type, "cohort") == 0 || strcmp(type, "precalculated-cohort") == 0 ||
+	    strcmp(type, "static-cohort") == 0) {
+		/* {"type": "cohort", "key": "id", "value": 7, "operator": "in" |
+		 * "not_in"}: the event's person in the cohort's members. */
+		struct json_object *cv = jget(f, "value");
+		int64_t id = json_object_is_type(cv, json_type_int) ? json_object_get_int64(cv)
+			     : json_object_is_type(cv, json_type_string)
+				 ? strtoll(json_object_get_string(cv), NULL, 10)
+				 : 0;
+		const char *cop = jstr(f, "operator");
+		if (id <= 0)
+			return ifail(x, "validation_error",
+				     "A cohort filter needs the cohort's id as its value");
+		return sn_buf_appendf(b, "(person_id %s COHORT %lld)",
+				      cop && strcmp(cop, "not_in") == 0 ? "NOT IN" : "IN",
+				      (long long)id);
+	}
 	if (strcmp(type, "hogql") == 0) {
 		int rc = sn_buf_appendc(b, '(');
 		rc = rc ? rc : sn_buf_appends(b, key);

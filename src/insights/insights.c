@@ -105,6 +105,14 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 		;
 	else if (!json_object_is_type(q, json_type_object) || !kind)
 		rc = ifail(&x, "validation_error", "The query needs a string 'kind'");
+	else if (is_cohort_breakdown(q) &&
+		 (strcmp(kind, "TrendsQuery") == 0 || strcmp(kind, "FunnelsQuery") == 0 ||
+		  strcmp(kind, "RetentionQuery") == 0))
+		rc = cohort_breakdown_run(&x, q, kind,
+					  kind[0] == 'T'   ? trends_run
+					  : kind[0] == 'F' ? funnels_run
+							   : retention_run,
+					  out);
 	else if (strcmp(kind, "TrendsQuery") == 0)
 		rc = trends_run(&x, q, out);
 	else if (strcmp(kind, "FunnelsQuery") == 0)

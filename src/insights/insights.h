@@ -87,6 +87,11 @@ struct sn_insight_opts {
 	int (*action)(void *ctx, int64_t id, struct sn_arena *a, char **name,
 		      struct json_object **steps);
 	void *action_ctx;
+	/* Looks up a live cohort of the team: its name (copied into a), for
+	 * breakdowns by cohort. SN_ERR_NOT_FOUND for an unknown or deleted
+	 * cohort. NULL = no cohorts (a cohort breakdown is an error). */
+	int (*cohort_name)(void *ctx, int64_t id, struct sn_arena *a, char **name);
+	void *cohort_ctx;
 };
 
 /* Error details for a 400: a sentence naming the problem (and the field). */
@@ -105,5 +110,47 @@ bool sn_insight_kind_supported(const char *kind);
  * for a budget; other codes for I/O failures of the backend. */
 int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struct sn_buf *out,
 		   struct sn_insight_error *err);
+
+/* ---- cohorts (cohort.c) ---------------------------------------------------------------- */
+
+/* What compiling a cohort definition needs: the team (its time zone turns
+ * relative windows into instants), "now", and the team's actions. */
+struct sn_cohort_compile_opts {
+	struct sn_insight_team team; /* id, timezone, week_start_day */
+	int64_t now_us;		     /* "now" for relative windows; 0 = the clock */
+	/* Actions: as sn_insight_opts.action (action id -> name + steps);
+	 * NULL = none (a criterion on an action is refused). */
+	int (*action)(void *ctx, int64_t id, struct sn_arena *a, char **name,
+		      struct json_object **steps);
+	void *action_ctx;
+};
+
+/* Compiles a PostHog dynamic cohort definition to one HogQL statement
+ * that returns its members: `SELECT id FROM persons AS person WHERE ...`
+ * (one column, id, each person once). filters is the cohort's "filters"
+ * object ({"properties": {"type": "AND"|"OR", "values": [...]}}); groups
+ * is the legacy "groups" array, used when filters has no properties (both
+ * may be NULL; then the cohort has no criteria, an error). Borrowed.
+ *
+ * The statement has no LIMIT: the caller appends one and runs it with a
+ * backend maximum as large as the team's persons (HogQL's default LIMIT of
+ * 100 would otherwise cut the members). Time windows are printed as UTC
+ * instants (toDateTime('…', 'UTC')) computed from now_us on the team's
+ * wall clock, so the statement means the same in any session time zone
+ * and the same on ClickHouse. A cohort-in-cohort criterion is
+ * `id IN COHORT <id>`: the caller computes the cohorts it depends on
+ * first (and refuses cycles). filters.filterTestAccounts adds the person
+ * filters of team.test_account_filters with an AND. a is scratch memory
+ * (action names, parsed windows); out does not point into it.
+ *
+ * Appends the statement to out and returns 0, or SN_ERR_INVALID with err
+ * naming the bad criterion by its path ("properties.values[0].values[1]")
+ * and the problem (type "validation_error", or "not_supported" for a
+ * criterion snout does not compute); SN_ERR_NOMEM or SN_ERR_TOO_BIG when a
+ * or out is full. Nothing is appended on failure. Cost: linear in the
+ * definition; no query runs. */
+int sn_cohort_compile(const struct sn_cohort_compile_opts *o, struct json_object *filters,
+		      struct json_object *groups, struct sn_arena *a, struct sn_buf *out,
+		      struct sn_insight_error *err);
 
 #endif

@@ -37,6 +37,13 @@ struct ictx {
 	int64_t max_rows;	  /* LIMIT the next statement may use (0 = HogQL's maximum) */
 };
 
+/* Breakdowns by cohort (cohortbd.c): whether q has one, and running q once
+ * per cohort through the kind's runner, results tagged and concatenated. */
+bool is_cohort_breakdown(struct json_object *q);
+int cohort_breakdown_run(struct ictx *x, struct json_object *q, const char *kind,
+			 int (*run)(struct ictx *x, struct json_object *q, struct sn_buf *out),
+			 struct sn_buf *out);
+
 /* Sets err (type, sentence) and returns SN_ERR_INVALID. */
 int ifail(struct ictx *x, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -473,7 +473,8 @@ int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	for (size_t i = 0; i < e.n; i++)
 		if ((!min_w || e.v[i].value >= min_w) && (!max_w || e.v[i].value <= max_w))
 			e.v[m++] = e.v[i];
-	qsort(e.v, m, sizeof(*e.v), edge_cmp);
+	if (m) /* e.v is NULL without edges */
+		qsort(e.v, m, sizeof(*e.v), edge_cmp);
 	if (m > (size_t)edge_limit)
 		m = (size_t)edge_limit;
 	bool *keep = sn_arena_alloc(x->a, (m ? m : 1) * sizeof(bool));

@@ -1193,7 +1193,7 @@ static int series_period(struct ictx *x, const struct tq *t0, const struct tseri
 			return rc;
 	}
 	set_rank(t, &l, r->nbuckets);
-	if (t->nbd)
+	if (t->nbd && l.n) /* l.v is NULL when a breakdown has no rows */
 		qsort_r(l.v, l.n, sizeof(*l.v), rank_cmp, (void *)&t->nbd);
 	if (t->nbd && (overflow || l.n > (size_t)t->bd_limit)) {
 		/* Top values by the measure; the rest is folded into Other. */

@@ -199,6 +199,10 @@ struct sn_meta_verr {
 	char attr[64]; /* "key", "filters", "name" ... ("" = none) */
 };
 
+/* Fills ve (may be NULL) as a DRF validation error; returns SN_ERR_INVALID. */
+int sn_meta_verr_set(struct sn_meta_verr *ve, const char *code, const char *attr, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
+
 /* Checks a create (partial = false) or PATCH body (partial = true) without
  * touching the database: key characters and length, filters shape (groups,
  * property operators and types, rollout 0..100, variants with unique keys
@@ -394,5 +398,278 @@ int sn_meta_action_delete(struct sn_meta *m, int64_t team_id, int64_t id, int64_
 int sn_meta_action_list(struct sn_meta *m, int64_t team_id, const struct sn_meta_list_opts *o,
 			int64_t *total, int (*fn)(void *arg, const struct sn_action *a), void *arg,
 			struct sn_err *err);
+
+/* ---- cohorts (cohorts.c) ------------------------------------------------------ */
+
+/*
+ * PostHog's posthog_cohort: a named set of persons, static (members
+ * uploaded or copied from an insight) or dynamic (filters.properties, an
+ * AND/OR tree of person, behavioural and cohort criteria, or the legacy
+ * groups array). The definition and its calculation state live here; the
+ * members in the person store (persons.h, sn_persons_cohort_*).
+ */
+#define SN_COHORT_NAME_MAX 400
+
+struct sn_cohort {
+	int64_t id;
+	int64_t team_id;
+	char *name;		     /* owned */
+	char *description;	     /* owned */
+	struct json_object *filters; /* owned object or NULL */
+	struct json_object *groups;  /* owned array (legacy definition) */
+	struct json_object *query;   /* owned object or NULL */
+	bool is_static;
+	bool is_calculating;
+	bool deleted;
+	int errors_calculating;
+	char *last_error;	     /* owned or NULL */
+	int64_t last_calculation_us; /* -1 = never */
+	int64_t last_error_at_us;    /* -1 = none */
+	int64_t count;		     /* -1 = not calculated */
+	int64_t version;	     /* -1 = none */
+	int64_t pending_version;     /* -1 = none */
+	int64_t created_by;
+	int64_t created_at_us;
+	int64_t updated_at_us;
+};
+void sn_cohort_release(struct sn_cohort *c);
+
+/* name required on create (≤ 400 characters, not blank), description a
+ * string, is_static and deleted booleans, filters null or
+ * {"properties": {"type": "AND"|"OR", "values": [...]}}, groups an array
+ * of objects, query an object. */
+int sn_meta_cohort_validate(struct json_object *body, bool partial, struct sn_meta_verr *ve);
+int sn_meta_cohort_create(struct sn_meta *m, int64_t team_id, int64_t user_id,
+			  struct json_object *body, struct sn_cohort *out, struct sn_meta_verr *ve);
+/* One cohort of the team, deleted or not. */
+int sn_meta_cohort_get(struct sn_meta *m, int64_t team_id, int64_t id, struct sn_cohort *out,
+		       struct sn_err *err);
+/* A change of filters or groups makes the cohort due for calculation;
+ * is_static cannot change (400 on attr is_static). */
+int sn_meta_cohort_update(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			  struct json_object *body, struct sn_cohort *out, struct sn_meta_verr *ve);
+int sn_meta_cohort_delete(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			  struct sn_err *err);
+/* Live cohorts of the team, newest first; o->search matches the name. */
+int sn_meta_cohort_list(struct sn_meta *m, int64_t team_id, const struct sn_meta_list_opts *o,
+			int64_t *total, int (*fn)(void *arg, const struct sn_cohort *c), void *arg,
+			struct sn_err *err);
+/* id, name and kind of every live cohort of the team (what IN COHORT and
+ * the ClickHouse printer need), in id order. */
+int sn_meta_cohort_names(struct sn_meta *m, int64_t team_id,
+			 int (*fn)(void *arg, int64_t id, const char *name, bool is_static),
+			 void *arg, struct sn_err *err);
+
+/* The calculator's side. */
+struct sn_meta_cohort_ref {
+	int64_t team_id, id;
+};
+/* Up to max live dynamic cohorts not calculating whose last calculation
+ * (and last error) is older than older_than_us or absent, least recently
+ * calculated first. */
+int sn_meta_cohort_due(struct sn_meta *m, int64_t older_than_us, size_t max,
+		       struct sn_meta_cohort_ref *out, size_t *n, struct sn_err *err);
+/* Marks the cohort calculating; *version is the version the members being
+ * written will have. SN_ERR_NOT_FOUND for a deleted cohort. */
+int sn_meta_cohort_calc_begin(struct sn_meta *m, int64_t team_id, int64_t id, int64_t *version,
+			      struct sn_err *err);
+/* Records the outcome: error NULL = success (version, count, now). */
+int sn_meta_cohort_calc_end(struct sn_meta *m, int64_t team_id, int64_t id, int64_t version,
+			    int64_t count, const char *error, struct sn_err *err);
+/* Clears is_calculating everywhere (at start: a calculation cut short by a
+ * crash is not running any more). */
+int sn_meta_cohort_calc_reset(struct sn_meta *m, struct sn_err *err);
+
+/* ---- saved insights, dashboards, sharing, the result cache
+ *      (insights_saved.c, dashboards.c) ------------------------------------------ */
+
+/*
+ * PostHog's saved insight (posthog_dashboarditem): a query node (or legacy
+ * filters) with a name, a short id for links, tags, and the dashboards it is
+ * on (one posthog_dashboardtile per dashboard). Soft delete; a deleted
+ * insight keeps its row and its tiles are deleted with it. Create, change
+ * and delete write an activity-log entry (scope "Insight") whose detail
+ * carries the short id, as PostHog's does.
+ */
+#define SN_INSIGHT_NAME_MAX	400 /* characters, as PostHog's model */
+#define SN_INSIGHT_SHORT_ID_LEN 8
+
+struct sn_meta_insight {
+	int64_t id;
+	int64_t team_id;
+	char short_id[SN_INSIGHT_SHORT_ID_LEN + 1];
+	char *name;			     /* owned; NULL = null */
+	char *derived_name;		     /* owned; NULL = null */
+	char *description;		     /* owned; never NULL */
+	struct json_object *tags;	     /* owned array of strings */
+	struct json_object *query;	     /* owned; NULL = null */
+	struct json_object *filters;	     /* owned object (legacy filters, as sent) */
+	struct json_object *dashboard_tiles; /* owned [{id, dashboard_id, deleted}] */
+	bool favorited, saved, deleted;
+	int64_t created_by, last_modified_by; /* user ids; 0 = unknown */
+	int64_t created_at_us, updated_at_us, last_modified_at_us;
+};
+void sn_meta_insight_release(struct sn_meta_insight *i);
+
+/* The query node kinds a saved insight may hold: the insight kinds
+ * (TrendsQuery, FunnelsQuery, ...), HogQLQuery, and the wrappers
+ * InsightVizNode / DataTableNode / DataVisualizationNode around one of
+ * them. SN_ERR_INVALID with ve naming the field ("query.source.kind"). */
+int sn_meta_insight_validate_query(struct json_object *q, struct sn_meta_verr *ve);
+/* name ≤ 400 characters (or null), derived_name, description strings,
+ * tags an array of strings, favorited / saved / deleted booleans, query
+ * (see above) or null, filters an object or null, dashboards an array of
+ * positive ids. */
+int sn_meta_insight_validate(struct json_object *body, bool partial, struct sn_meta_verr *ve);
+/* Creates an insight with a fresh short id; "dashboards": [ids] adds it to
+ * those dashboards of the team (400 "dashboards" for one that is not a live
+ * dashboard of the team). */
+int sn_meta_insight_create(struct sn_meta *m, int64_t team_id, int64_t user_id,
+			   struct json_object *body, struct sn_meta_insight *out,
+			   struct sn_meta_verr *ve);
+/* One insight of the team, deleted or not. */
+int sn_meta_insight_get(struct sn_meta *m, int64_t team_id, int64_t id, struct sn_meta_insight *out,
+			struct sn_err *err);
+/* Applies a PATCH body: the fields present; "dashboards" replaces the set
+ * of dashboards; "deleted": true soft-deletes (and its tiles), false
+ * restores. A deleted insight answers SN_ERR_NOT_FOUND unless the body
+ * restores it. A change of query or filters drops the insight's cached
+ * results in the same transaction. */
+int sn_meta_insight_update(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			   struct json_object *body, struct sn_meta_insight *out,
+			   struct sn_meta_verr *ve);
+int sn_meta_insight_delete(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			   struct sn_err *err);
+
+struct sn_meta_insight_list_opts {
+	int64_t offset, limit;
+	const char *search;   /* substring of name, derived_name, description, tags */
+	const char *short_id; /* exact */
+	int saved;	      /* -1 any; 1 saved or on a dashboard (PostHog); 0 not saved */
+	int favorited;	      /* -1 any, 0, 1 */
+	int64_t created_by;   /* 0 = anyone */
+};
+/* Live insights of the team, newest first. */
+int sn_meta_insight_list(struct sn_meta *m, int64_t team_id,
+			 const struct sn_meta_insight_list_opts *o, int64_t *total,
+			 int (*fn)(void *arg, const struct sn_meta_insight *i), void *arg,
+			 struct sn_err *err);
+
+/*
+ * The result cache (snout_query_cache): PostHog's query cache (Redis there)
+ * as a table. key is a hash of the team's settings and the effective query
+ * (dashboard filters applied), computed above meta; the row keeps the whole
+ * response JSON, when it was computed and until when it counts as fresh.
+ * Rows older than a week are dropped when new ones are written.
+ */
+struct sn_meta_cached_result {
+	char *response; /* owned JSON text */
+	size_t len;
+	int64_t last_refresh_us;
+	int64_t target_age_us; /* 0 = none */
+};
+void sn_meta_cached_result_release(struct sn_meta_cached_result *c);
+/* SN_ERR_NOT_FOUND when nothing is cached under key for the team. */
+int sn_meta_result_cache_get(struct sn_meta *m, int64_t team_id, const char *key,
+			     struct sn_meta_cached_result *out, struct sn_err *err);
+/* Stores (replaces) key's row; insight_id / dashboard_id (0 = none) say
+ * whose result it is, so a change of the insight can drop it. */
+int sn_meta_result_cache_put(struct sn_meta *m, int64_t team_id, const char *key,
+			     int64_t insight_id, int64_t dashboard_id,
+			     const struct sn_meta_cached_result *r, struct sn_err *err);
+
+/*
+ * PostHog's dashboards (posthog_dashboard) with their tiles
+ * (posthog_dashboardtile: an insight or a text card, layouts, color), text
+ * cards (posthog_text) and sharing by a secret link
+ * (posthog_sharingconfiguration). Soft delete keeps the tiles (readers skip
+ * a deleted dashboard), so a restore shows what it had. Activity-log scope
+ * "Dashboard".
+ */
+#define SN_DASHBOARD_NAME_MAX  400
+#define SN_TEXT_BODY_MAX       4000
+#define SN_DASHBOARD_TILES_MAX 200
+
+struct sn_meta_dashboard {
+	int64_t id;
+	int64_t team_id;
+	char *name;		     /* owned; never NULL */
+	char *description;	     /* owned; never NULL */
+	struct json_object *filters; /* owned object {date_from, date_to, properties} */
+	struct json_object *tags;    /* owned array */
+	bool pinned, deleted, is_shared;
+	int64_t created_by;
+	int64_t created_at_us, last_accessed_at_us; /* 0 = never */
+};
+void sn_meta_dashboard_release(struct sn_meta_dashboard *d);
+
+/* One live tile: an insight (insight_id > 0) or a text card (text_id > 0). */
+struct sn_meta_tile {
+	int64_t id;
+	int64_t dashboard_id;
+	int64_t insight_id;
+	int64_t text_id;
+	const char *text_body;	  /* text cards: the body */
+	int64_t text_created_by;  /* text cards */
+	int64_t text_modified_by; /* text cards; 0 = none */
+	int64_t text_modified_at_us;
+	struct json_object *layouts; /* object (borrowed for the callback) */
+	const char *color;	     /* NULL = null */
+};
+
+/* name ≤ 400 characters, description, pinned, deleted, tags, filters
+ * ({date_from, date_to: strings or null, properties: array of objects or
+ * null}), tiles (an array of tile edits: {id?, text?: {body, id?}, layouts?,
+ * color?, deleted?}). */
+int sn_meta_dashboard_validate(struct json_object *body, bool partial, struct sn_meta_verr *ve);
+int sn_meta_dashboard_create(struct sn_meta *m, int64_t team_id, int64_t user_id,
+			     struct json_object *body, struct sn_meta_dashboard *out,
+			     struct sn_meta_verr *ve);
+/* One dashboard of the team, deleted or not. */
+int sn_meta_dashboard_get(struct sn_meta *m, int64_t team_id, int64_t id,
+			  struct sn_meta_dashboard *out, struct sn_err *err);
+/* The fields present; "tiles" edits tiles: a tile with "text" creates or
+ * changes a text card, {id, layouts|color|deleted} changes a tile of this
+ * dashboard (400 "tiles" for an unknown id). A deleted dashboard answers
+ * SN_ERR_NOT_FOUND unless the body restores it. */
+int sn_meta_dashboard_update(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			     struct json_object *body, struct sn_meta_dashboard *out,
+			     struct sn_meta_verr *ve);
+int sn_meta_dashboard_delete(struct sn_meta *m, int64_t team_id, int64_t id, int64_t user_id,
+			     struct sn_err *err);
+/* Live dashboards of the team, pinned first, then by name (PostHog's
+ * order), then id; o->search matches name and description. */
+int sn_meta_dashboard_list(struct sn_meta *m, int64_t team_id, const struct sn_meta_list_opts *o,
+			   int64_t *total, int (*fn)(void *arg, const struct sn_meta_dashboard *d),
+			   void *arg, struct sn_err *err);
+/* Live tiles of a dashboard of the team whose insight is not deleted, in
+ * id order. The tile's strings and layouts live until fn returns. */
+int sn_meta_dashboard_tiles(struct sn_meta *m, int64_t team_id, int64_t dashboard_id,
+			    int (*fn)(void *arg, const struct sn_meta_tile *t), void *arg,
+			    struct sn_err *err);
+/* Records that the dashboard was opened now. */
+int sn_meta_dashboard_touch(struct sn_meta *m, int64_t team_id, int64_t id, struct sn_err *err);
+
+struct sn_meta_sharing {
+	int64_t team_id;
+	int64_t dashboard_id;
+	bool enabled;
+	char access_token[48];
+	int64_t created_at_us;
+};
+/* The dashboard's sharing configuration, created (disabled, with a fresh
+ * token) on first use. SN_ERR_NOT_FOUND for a dashboard that is not a live
+ * one of the team. */
+int sn_meta_sharing_get(struct sn_meta *m, int64_t team_id, int64_t dashboard_id,
+			struct sn_meta_sharing *out, struct sn_err *err);
+/* enabled: 0, 1 or -1 = unchanged; rotate: a fresh token (the old link
+ * stops working). Writes a "Dashboard" activity entry when it changes. */
+int sn_meta_sharing_update(struct sn_meta *m, int64_t team_id, int64_t dashboard_id,
+			   int64_t user_id, int enabled, bool rotate, struct sn_meta_sharing *out,
+			   struct sn_err *err);
+/* The secret link's lookup (no team: the token is the credential): an
+ * enabled configuration of a live dashboard, else SN_ERR_NOT_FOUND. */
+int sn_meta_sharing_by_token(struct sn_meta *m, const char *token, struct sn_meta_sharing *out,
+			     struct sn_err *err);
 
 #endif

@@ -43,9 +43,6 @@ int sn_meta_sql_prep(sqlite3 *db, const char *sql, sqlite3_stmt **s, struct sn_e
  * the commit's error. */
 void sn_meta_tx_begin(sqlite3 *db);
 int sn_meta_tx_end(sqlite3 *db, int ret, struct sn_err *err);
-/* Fills ve (may be NULL) as a DRF validation error; returns SN_ERR_INVALID. */
-int sn_meta_verr_set(struct sn_meta_verr *ve, const char *code, const char *attr, const char *fmt,
-		     ...) __attribute__((format(printf, 4, 5)));
 /* o as compact JSON text, owned by o. */
 const char *sn_meta_json_text(struct json_object *o);
 /* Appends {"type": scope, "action", "field", "before", "after"} to changes;
@@ -128,5 +125,16 @@ static inline bool sn_meta_in_list(const char *s, const char *const *list, size_
 			return true;
 	return false;
 }
+
+/* ---- saved insights and dashboards (insights_saved.c, dashboards.c) ------------ */
+
+/* Field checks the insight and dashboard models share, in DRF's words:
+ * tags an array of ≤ 100 strings (or null); a string field of at most
+ * max_chars characters (0: only snout's 64 KiB bound), null allowed when
+ * nullable; a boolean. Absent fields pass. SN_ERR_INVALID with ve filled. */
+int sn_meta_check_tags(struct json_object *body, struct sn_meta_verr *ve);
+int sn_meta_check_string(struct json_object *body, const char *name, bool nullable,
+			 size_t max_chars, struct sn_meta_verr *ve);
+int sn_meta_check_bool(struct json_object *body, const char *name, struct sn_meta_verr *ve);
 
 #endif

@@ -182,6 +182,122 @@ static const char m0004_team_insight_settings[] =
 static const char m0005_team_path_cleaning[] =
     "ALTER TABLE posthog_team ADD COLUMN path_cleaning_filters TEXT NOT NULL DEFAULT '[]';";
 
+/* Cohorts (posthog_cohort): the definition and its calculation state. The
+ * members themselves live in the person store (persons/), next to the
+ * persons they name, so a GDPR delete removes them with the person. */
+static const char m0006_cohorts[] =
+    "CREATE TABLE posthog_cohort ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id),"
+    " name TEXT NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " filters TEXT,"			       /* JSON {"properties": {...}} or NULL (static) */
+    " groups_json TEXT NOT NULL DEFAULT '[]'," /* legacy "groups" as sent */
+    " query TEXT," /* JSON query node of a static cohort made from an insight */
+    " is_static INTEGER NOT NULL DEFAULT 0,"
+    " is_calculating INTEGER NOT NULL DEFAULT 0,"
+    " last_calculation INTEGER," /* µs */
+    " errors_calculating INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT,"
+    " last_error_at INTEGER,"
+    " count INTEGER,"
+    " version INTEGER," /* version of the members now visible */
+    " pending_version INTEGER,"
+    " created_by_id INTEGER,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " deleted INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX posthog_cohort_team_id ON posthog_cohort(team_id, id);";
+
+/* Saved insights and dashboards, with PostHog's table names: an insight is
+ * posthog_dashboarditem (PostHog kept the old name), a dashboard's tiles
+ * posthog_dashboardtile (an insight or a posthog_text card each), a secret
+ * link posthog_sharingconfiguration. short_id is unique per team; filters,
+ * query, tags and layouts are JSON text. snout_query_cache is snout's own:
+ * PostHog keeps computed results in Redis under a cache key, snout in this
+ * table (see src/meta/insights_saved.c). */
+static const char m0007_insights_dashboards[] =
+    "CREATE TABLE posthog_dashboarditem ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " short_id TEXT NOT NULL,"
+    " name TEXT,"
+    " derived_name TEXT,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " filters TEXT NOT NULL DEFAULT '{}',"
+    " query TEXT,"
+    " tags TEXT NOT NULL DEFAULT '[]',"
+    " favorited INTEGER NOT NULL DEFAULT 0,"
+    " saved INTEGER NOT NULL DEFAULT 0,"
+    " deleted INTEGER NOT NULL DEFAULT 0,"
+    " created_by_id INTEGER REFERENCES posthog_user(id) ON DELETE SET NULL,"
+    " last_modified_by_id INTEGER REFERENCES posthog_user(id) ON DELETE SET NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " last_modified_at INTEGER NOT NULL,"
+    " UNIQUE (team_id, short_id)"
+    ");"
+    "CREATE INDEX posthog_dashboarditem_team ON posthog_dashboarditem(team_id, deleted, id);"
+    "CREATE TABLE posthog_dashboard ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL DEFAULT '',"
+    " description TEXT NOT NULL DEFAULT '',"
+    " pinned INTEGER NOT NULL DEFAULT 0,"
+    " filters TEXT NOT NULL DEFAULT '{}',"
+    " tags TEXT NOT NULL DEFAULT '[]',"
+    " creation_mode TEXT NOT NULL DEFAULT 'default',"
+    " deleted INTEGER NOT NULL DEFAULT 0,"
+    " created_by_id INTEGER REFERENCES posthog_user(id) ON DELETE SET NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " last_accessed_at INTEGER"
+    ");"
+    "CREATE INDEX posthog_dashboard_team ON posthog_dashboard(team_id, deleted);"
+    "CREATE TABLE posthog_text ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " body TEXT,"
+    " created_by_id INTEGER REFERENCES posthog_user(id) ON DELETE SET NULL,"
+    " last_modified_by_id INTEGER REFERENCES posthog_user(id) ON DELETE SET NULL,"
+    " last_modified_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE posthog_dashboardtile ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " dashboard_id INTEGER NOT NULL REFERENCES posthog_dashboard(id) ON DELETE CASCADE,"
+    " insight_id INTEGER REFERENCES posthog_dashboarditem(id) ON DELETE CASCADE,"
+    " text_id INTEGER REFERENCES posthog_text(id) ON DELETE CASCADE,"
+    " layouts TEXT NOT NULL DEFAULT '{}',"
+    " color TEXT,"
+    " deleted INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX posthog_dashboardtile_dashboard ON posthog_dashboardtile(dashboard_id, id);"
+    "CREATE INDEX posthog_dashboardtile_insight ON posthog_dashboardtile(insight_id);"
+    "CREATE TABLE posthog_sharingconfiguration ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " dashboard_id INTEGER REFERENCES posthog_dashboard(id) ON DELETE CASCADE,"
+    " insight_id INTEGER REFERENCES posthog_dashboarditem(id) ON DELETE CASCADE,"
+    " enabled INTEGER NOT NULL DEFAULT 0,"
+    " access_token TEXT NOT NULL UNIQUE,"
+    " created_at INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX posthog_sharingconfiguration_dashboard"
+    " ON posthog_sharingconfiguration(dashboard_id) WHERE dashboard_id IS NOT NULL;"
+    "CREATE TABLE snout_query_cache ("
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " cache_key TEXT NOT NULL,"
+    " insight_id INTEGER,"
+    " dashboard_id INTEGER,"
+    " response TEXT NOT NULL,"
+    " last_refresh INTEGER NOT NULL,"
+    " target_age INTEGER,"
+    " UNIQUE (team_id, cache_key)"
+    ");"
+    "CREATE INDEX snout_query_cache_insight ON snout_query_cache(team_id, insight_id);"
+    "CREATE INDEX snout_query_cache_age ON snout_query_cache(last_refresh);";
+
 const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {1, "initial: organizations, teams, users, memberships, personal API keys", m0001_initial},
     {2, "feature flags and the activity log", m0002_feature_flags},
@@ -189,6 +305,8 @@ const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {4, "project insight settings: week_start_day, test_account_filters",
      m0004_team_insight_settings},
     {5, "project path cleaning rules", m0005_team_path_cleaning},
+    {6, "cohorts", m0006_cohorts},
+    {7, "saved insights, dashboards, sharing, the result cache", m0007_insights_dashboards},
 };
 
 const size_t sn_meta_sqlite_nmigrations = SN_ARRAY_LEN(sn_meta_sqlite_migrations);

@@ -156,6 +156,12 @@ int sn_persons_delete(struct sn_persons *p, int64_t team_id, const char *uuid,
 				    " WHERE team_id = ?1 AND person_uuid = ?2",
 				    team_id, d.person_ids[i], NULL, NULL, err)))
 			goto out;
+	for (size_t i = 0; i < d.npersons; i++)
+		if ((ret = step_all(db,
+				    "DELETE FROM snout_cohortpeople"
+				    " WHERE team_id = ?1 AND person_uuid = ?2",
+				    team_id, d.person_ids[i], NULL, NULL, err)))
+			goto out;
 	for (size_t i = 0; i < d.ndistinct_ids; i++)
 		if ((ret = step_all(db,
 				    "DELETE FROM posthog_personlessdistinctid"

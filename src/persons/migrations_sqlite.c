@@ -110,10 +110,26 @@ static const char m0003_hash_key_overrides[] = "CREATE TABLE posthog_featureflag
 					       " UNIQUE (team_id, person_uuid, feature_flag_key)"
 					       ");";
 
+/* Cohort members (persons/cohorts.c): PostHog's cohortpeople (dynamic,
+ * replaced whole by each calculation) and person_static_cohort (static,
+ * added and removed one by one) in one table told apart by is_static. A
+ * calculation's replacement is one transaction, so readers see the old
+ * members or the new ones, never a mix, and need no version column. */
+static const char m0004_cohort_people[] = "CREATE TABLE snout_cohortpeople ("
+					  " team_id INTEGER NOT NULL,"
+					  " cohort_id INTEGER NOT NULL,"
+					  " person_uuid TEXT NOT NULL,"
+					  " is_static INTEGER NOT NULL,"
+					  " PRIMARY KEY (team_id, cohort_id, person_uuid)"
+					  ") WITHOUT ROWID;"
+					  "CREATE INDEX snout_cohortpeople_person"
+					  " ON snout_cohortpeople(team_id, person_uuid);";
+
 const struct sn_sql_migration sn_persons_sqlite_migrations[] = {
     {1, "initial: persons, distinct ids, overrides, personless ids, groups", m0001_initial},
     {2, "ingest state: WAL position of the last committed identity batch", m0002_ingest_state},
     {3, "feature-flag hash-key overrides (experience continuity)", m0003_hash_key_overrides},
+    {4, "cohort members", m0004_cohort_people},
 };
 
 const size_t sn_persons_sqlite_nmigrations = SN_ARRAY_LEN(sn_persons_sqlite_migrations);

@@ -429,4 +429,47 @@ int sn_persons_hash_keys_get(struct sn_persons *p, int64_t team_id, const char *
 			     int (*fn)(void *ctx, const char *flag_key, const char *hash_key),
 			     void *ctx, struct sn_err *err);
 
+/* ---- cohort members (cohorts.c) --------------------------------------------- */
+
+/*
+ * Who belongs to a cohort (the definition is meta's). Dynamic members are
+ * replaced whole by each calculation, atomically; static members are added
+ * and removed one by one. Only persons of the team ever become members.
+ */
+enum sn_cohort_key {
+	SN_COHORT_KEY_UUID = 0,	   /* person uuid */
+	SN_COHORT_KEY_DISTINCT_ID, /* a live distinct id of the person */
+	SN_COHORT_KEY_EMAIL,	   /* the person's properties.email */
+};
+/* Makes uuids the dynamic members of the cohort (unknown persons are
+ * skipped; *count, may be NULL, receives the members written). */
+int sn_persons_cohort_replace(struct sn_persons *p, int64_t team_id, int64_t cohort_id,
+			      const char *const *uuids, size_t n, size_t *count,
+			      struct sn_err *err);
+/* Adds static members by the kind of key given; keys that name no person
+ * are skipped and members already present are not counted in *added. */
+int sn_persons_cohort_add(struct sn_persons *p, int64_t team_id, int64_t cohort_id,
+			  enum sn_cohort_key kind, const char *const *keys, size_t n, size_t *added,
+			  struct sn_err *err);
+/* Removes one static member; *removed says whether it was one. */
+int sn_persons_cohort_remove(struct sn_persons *p, int64_t team_id, int64_t cohort_id,
+			     const char *uuid, bool *removed, struct sn_err *err);
+/* Removes every member (the cohort was deleted or changed kind). */
+int sn_persons_cohort_clear(struct sn_persons *p, int64_t team_id, int64_t cohort_id,
+			    struct sn_err *err);
+int sn_persons_cohort_count(struct sn_persons *p, int64_t team_id, int64_t cohort_id,
+			    int64_t *count, struct sn_err *err);
+/* Members of one cohort (cohort_id >= 0) or of all, static (1), dynamic
+ * (0) or both (-1), ordered by cohort then person uuid. fn as the bulk
+ * reads above: under the store lock, non-zero stops the walk. */
+int sn_persons_read_cohort_people(struct sn_persons *p, int64_t team_id, int64_t cohort_id,
+				  int is_static,
+				  int (*fn)(void *ctx, int64_t cohort_id, const char *uuid,
+					    bool is_static),
+				  void *ctx, struct sn_err *err);
+/* The cohorts one person (uuid) belongs to. */
+int sn_persons_cohorts_of(struct sn_persons *p, int64_t team_id, const char *uuid,
+			  int (*fn)(void *ctx, int64_t cohort_id, bool is_static), void *ctx,
+			  struct sn_err *err);
+
 #endif

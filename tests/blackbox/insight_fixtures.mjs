@@ -5,7 +5,8 @@
 // fixture's time zone), its persons and groups go in with `snout persons
 // import` while the server is stopped, the project's week start,
 // test-account filters and path cleaning rules are set with PATCH
-// /api/projects/:id/, its actions are created with POST
+// /api/projects/:id/, its cohorts are created (and calculated) with POST
+// /api/projects/:id/cohorts/, its actions are created with POST
 // /api/projects/:id/actions/ (the action ids of the query and of the
 // expected answers follow the new ones), the events go through /batch/, and
 // loadFixtures() resolves once every project's events are queryable. Queries run on POST
@@ -71,6 +72,10 @@ export async function loadFixtures(fixtures, opts = {}) {
   cleanup(tmp);
   srv = await startServer({ dataDir, env: { SNOUT_TEST_MODE: 'true', SNOUT_STORE_FLUSH_AGE: '200ms' } });
   for (const fx of fixtures) {
+    // Cohorts first (the fixtures' are person-property or static ones,
+    // whose members are the imported persons): project filters and action
+    // steps may name them.
+    if (fx.cohorts && fx.cohorts.length && !fx.setupError) await createCohorts(srv, fx);
     const t = fx.team || {};
     const patch = {};
     if (t.week_start_day) patch.week_start_day = t.week_start_day;
@@ -131,6 +136,64 @@ export async function loadFixtures(fixtures, opts = {}) {
     }
   }
   return srv;
+}
+
+// Cohorts through the REST API once the persons are in: dynamic
+// ones with their (legacy) groups, static ones with a CSV upload of their
+// distinct ids. Waits for each calculation; the ids in the query and in
+// the expected breakdown values follow the new ones.
+async function createCohorts(srv, fx) {
+  const ids = new Map();
+  const auth = { authorization: `Bearer ${API_KEY}` };
+  const base = `${srv.url}/api/projects/${fx.teamId}/cohorts/`;
+  for (const c of fx.cohorts) {
+    let r;
+    if (c.is_static) {
+      const form = new FormData();
+      form.append('name', c.name || `cohort ${c.id}`);
+      form.append('is_static', 'true');
+      form.append('csv', new Blob([['distinct_id', ...(c.distinct_ids || [])].join('\n') + '\n']), 'members.csv');
+      r = await fetch(base, { method: 'POST', headers: auth, body: form });
+    } else {
+      r = await fetch(base, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: c.name || `cohort ${c.id}`, groups: c.groups || [], ...(c.filters ? { filters: c.filters } : {}) }) });
+    }
+    const j = await r.json().catch(() => ({}));
+    if (r.status !== 201) { fx.setupError = `POST cohort: ${r.status} ${JSON.stringify(j)}`; return; }
+    ids.set(c.id, j.id);
+    (fx.cohortList ||= []).push({ id: j.id, name: j.name, is_static: !!j.is_static });
+    for (let i = 0; ; i++) {
+      const g = await (await fetch(`${base}${j.id}/`, { headers: auth })).json();
+      if (g.last_calculation && !g.is_calculating) break;
+      if (g.errors_calculating) { fx.setupError = `cohort calculation: ${g.last_error_message}`; return; }
+      if (i > 300) { fx.setupError = 'cohort never calculated'; return; }
+      await sleep(50);
+    }
+  }
+  const map = (v) => {
+    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+    return ids.has(n) ? (typeof v === 'string' ? String(ids.get(n)) : ids.get(n)) : v;
+  };
+  const walk = (o) => {
+    if (Array.isArray(o)) { o.forEach(walk); return; }
+    if (!o || typeof o !== 'object') return;
+    if (/^(cohort|precalculated-cohort|static-cohort)$/.test(o.type) && 'value' in o) o.value = map(o.value);
+    if (o.breakdown_type === 'cohort' && 'breakdown' in o)
+      o.breakdown = Array.isArray(o.breakdown) ? o.breakdown.map(map) : map(o.breakdown);
+    for (const v of Object.values(o)) walk(v);
+  };
+  walk(fx.query);
+  walk(fx.team);
+  walk(fx.actions);
+  const cohortBreakdown = JSON.stringify(fx.query).includes('"breakdown_type":"cohort"');
+  const walkExpect = (o) => {
+    if (Array.isArray(o)) { o.forEach(walkExpect); return; }
+    if (!o || typeof o !== 'object') return;
+    if ('breakdown_value' in o)
+      o.breakdown_value = Array.isArray(o.breakdown_value) ? o.breakdown_value.map(map) : map(o.breakdown_value);
+    for (const v of Object.values(o)) walkExpect(v);
+  };
+  if (cohortBreakdown) walkExpect(fx.expect);
 }
 
 // POST /api/projects/:id/query/ with the fixture's pinned now (or `now`).

@@ -25,7 +25,7 @@ const KINDS = (process.env.SNOUT_INSIGHT_KINDS || 'trends,funnels,stickiness,lif
 const ONLY = process.env.SNOUT_INSIGHT_ONLY ? new RegExp(process.env.SNOUT_INSIGHT_ONLY) : null;
 
 // Features of fixtures' "needs" that snout has.
-const HAVE = new Set(['actions', 'elements', 'groups', 'hogql', 'property_types', 'sampling']);
+const HAVE = new Set(['actions', 'cohorts', 'elements', 'groups', 'hogql', 'property_types', 'sampling']);
 
 // kind/name → why it does not pass yet (a snout gap or a deliberate difference).
 const KNOWN = new Map([

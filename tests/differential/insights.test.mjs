@@ -9,7 +9,7 @@
 //        strings) that every answered query runs on again
 //   ─▶ the same rows in ClickHouse 18.16, read back from snout per project
 //        (events with snout's person_id, persons, person_distinct_ids,
-//        groups; team_id = the project id)
+//        groups, cohort members; team_id = the project id)
 //   insight query on snout ─▶ its `hogql` (the statements it ran) ─▶ each
 //        statement as a HogQLQuery on snout (same project, same pinned now)
 //        and on ClickHouse (`snout hogql clickhouse --ch-version 18.16
@@ -116,7 +116,7 @@ async function snoutRows(fx, sql) {
 // The rows snout holds for the fixtures' projects, as ClickHouse rows of
 // tests/clickhouse/schema.sql.
 async function copyToClickHouse(fxs) {
-  const events = [], persons = [], pdis = [], groups = [];
+  const events = [], persons = [], pdis = [], groups = [], cohortpeople = [], statics = [];
   for (const fx of fxs) {
     const team = fx.teamId;
     for (const e of await snoutRows(fx, 'SELECT uuid, event, properties, timestamp, distinct_id, person_id, created_at, ' +
@@ -132,7 +132,15 @@ async function copyToClickHouse(fxs) {
     for (const g of await snoutRows(fx, 'SELECT index, key, created_at, properties FROM groups LIMIT 50000'))
       groups.push({ group_type_index: g[0], group_key: g[1], created_at: chTime(g[2]), team_id: team, group_properties: g[3] ?? '{}',
         _timestamp: chTime(g[2]) });
+    if (fx.cohortList) {
+      for (const c of await snoutRows(fx, 'SELECT cohort_id, person_id FROM cohort_people LIMIT 50000'))
+        cohortpeople.push({ cohort_id: c[0], person_id: c[1], team_id: team, sign: 1, version: 1 });
+      for (const c of await snoutRows(fx, 'SELECT cohort_id, person_id FROM static_cohort_people LIMIT 50000'))
+        statics.push({ id: c[1], cohort_id: c[0], person_id: c[1], team_id: team });
+    }
   }
+  await chInsert('cohortpeople', cohortpeople);
+  await chInsert('person_static_cohort', statics);
   await chInsert('events', events);
   await chInsert('person', persons);
   await chInsert('person_distinct_id2', pdis);
@@ -143,6 +151,7 @@ async function copyToClickHouse(fxs) {
 async function onClickHouse(fx, hogql) {
   const args = ['hogql', 'clickhouse', '--ch-version', '18.16', '--team', String(fx.teamId), '--tz', fx.team.timezone || 'UTC'];
   if (fx.team.week_start_day === 1) args.push('--week-monday');
+  for (const c of fx.cohortList || []) args.push('--cohort', `${c.id}:${c.name}${c.is_static ? ':static' : ''}`);
   let sql;
   try {
     const { stdout } = await execFileP(SNOUT, [...args, hogql], { maxBuffer: 64 << 20 });

@@ -787,6 +787,68 @@ static void test_person_tables(void **state)
 	persons_teardown(&x);
 }
 
+/* IN COHORT reads the person store's member tables: dynamic members in
+ * cohort_people, static ones in static_cohort_people, by id or by name;
+ * unknown cohorts are errors naming them. */
+static void test_cohorts(void **state)
+{
+	(void)state;
+	struct pfx x;
+	struct fixture f;
+	struct sn_err err = {0};
+	persons_setup(&x);
+	pfx_opts(&x, &f);
+	const char *dyn[] = {x.p_user, "00000000-0000-0000-0000-00000000dead"};
+	size_t n = 0;
+	assert_int_equal(sn_persons_cohort_replace(x.ps, 1, 7, dyn, 2, &n, &err), 0);
+	assert_int_equal(n, 1); /* the unknown person is not a member */
+	const char *dids[] = {"other", "nobody-at-all"};
+	assert_int_equal(
+	    sn_persons_cohort_add(x.ps, 1, 9, SN_COHORT_KEY_DISTINCT_ID, dids, 2, &n, &err), 0);
+	assert_int_equal(n, 1);
+	const char *mails[] = {"u@x.com"};
+	assert_int_equal(sn_persons_cohort_add(x.ps, 2, 9, SN_COHORT_KEY_EMAIL, mails, 1, &n, &err),
+			 0);
+	assert_int_equal(n, 0); /* team 2 has no such person */
+	struct sn_hogql_cohort cs[] = {{7, "Users", false}, {9, "Others", true}};
+	f.opts.cohorts = cs;
+	f.opts.ncohorts = 2;
+	/* events of user (incl. anon's, merged) are in 7; other's in 9 */
+	assert_int_equal(scalar_int(&f, "select count() from events where person_id in cohort 7"),
+			 7);
+	assert_int_equal(
+	    scalar_int(&f, "select count() from events where person_id in cohort 'Others'"), 2);
+	assert_int_equal(
+	    scalar_int(&f, "select count() from events where person_id not in cohort 'Users'"), 3);
+	assert_int_equal(scalar_int(&f, "select count() from cohort_people"), 1);
+	assert_int_equal(
+	    scalar_int(&f, "select count() from static_cohort_people where cohort_id = 9"), 1);
+	assert_int_equal(scalar_int(&f, "select count() from persons where id in cohort 7 or id in "
+					"(select person_id from static_cohort_people)"),
+			 2);
+	expect_error(&f, "select count() from events where person_id in cohort 8", "QueryError",
+		     "8", "Could not find cohort with ID 8");
+	expect_error(&f, "select count() from events where person_id in cohort 'x'", "QueryError",
+		     "'x'", "Could not find a cohort with the name 'x'");
+	/* without the cohort list an id reads both tables */
+	f.opts.cohorts = NULL;
+	f.opts.ncohorts = 0;
+	assert_int_equal(scalar_int(&f, "select count() from events where person_id in cohort 9"),
+			 2);
+	/* a static member is removed one by one; a replacement empties */
+	bool removed = false;
+	assert_int_equal(sn_persons_cohort_remove(x.ps, 1, 9, x.p_other, &removed, &err), 0);
+	assert_true(removed);
+	assert_int_equal(sn_persons_cohort_replace(x.ps, 1, 7, NULL, 0, &n, &err), 0);
+	int64_t cnt = -1;
+	assert_int_equal(sn_persons_cohort_count(x.ps, 1, 7, &cnt, &err), 0);
+	assert_int_equal(cnt, 0);
+	assert_int_equal(scalar_int(&f, "select count() from events where person_id in cohort 7 or "
+					"person_id in cohort 9"),
+			 0);
+	persons_teardown(&x);
+}
+
 /* The join's build side counts against the query's memory budget. */
 static void test_person_join_budget(void **state)
 {
@@ -1750,6 +1812,7 @@ int main(void)
 	    cmocka_unit_test(test_person_id_overrides),
 	    cmocka_unit_test(test_person_fields),
 	    cmocka_unit_test(test_person_tables),
+	    cmocka_unit_test(test_cohorts),
 	    cmocka_unit_test(test_person_join_budget),
 	    cmocka_unit_test(test_topn_equals_full_sort),
 	    cmocka_unit_test(test_subquery_from),

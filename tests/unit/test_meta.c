@@ -815,6 +815,149 @@ static void test_concurrent_lookups(void **state)
 	}
 }
 
+/* ---- cohorts -------------------------------------------------------------------- */
+
+static struct json_object *jparse(const char *s)
+{
+	struct json_object *o = NULL;
+	struct sn_err err = {0};
+	assert_int_equal(sn_json_parse(s, strlen(s), &o, &err), 0);
+	return o;
+}
+
+#define PRO_FILTERS                                                                            \
+	"{\"properties\":{\"type\":\"AND\",\"values\":[{\"type\":\"person\",\"key\":\"plan\"," \
+	"\"value\":\"pro\"}]}}"
+
+static int count_cohort(void *arg, const struct sn_cohort *c)
+{
+	(void)c;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A database made before cohorts (migrations 1..5) upgrades with its data;
+ * then the cohort model: validation naming the field, create, list and
+ * search, a definition change making the cohort due, is_static fixed,
+ * the calculation state, soft delete, team isolation, the activity log. */
+static void test_cohorts(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/old.sqlite3", f->dir);
+	struct sn_meta *m = NULL;
+	struct sn_err err = {0};
+	int applied = 0;
+	assert_int_equal(
+	    sn_meta_sqlite_open_with(&m, path, sn_meta_sqlite_migrations, 5, &applied, &err), 0);
+	struct sn_org o;
+	struct sn_team t, t2;
+	assert_int_equal(sn_meta_org_create(m, "old", &o, &err), 0);
+	assert_int_equal(sn_meta_team_create(m, o.id, "old team", NULL, NULL, &t, &err), 0);
+	sn_meta_close(m);
+	assert_int_equal(sn_meta_open(&m, path, &applied, &err), 0);
+	assert_int_equal(applied, (int)sn_meta_sqlite_nmigrations - 5);
+	assert_int_equal(sn_meta_team_create(m, o.id, "other", NULL, NULL, &t2, &err), 0);
+
+	struct sn_meta_verr ve;
+	struct sn_cohort c, c2;
+	struct json_object *b = jparse("{\"filters\":" PRO_FILTERS "}");
+	assert_int_equal(sn_meta_cohort_create(m, t.id, 0, b, &c, &ve), SN_ERR_INVALID);
+	assert_string_equal(ve.attr, "name");
+	json_object_put(b);
+	b = jparse(
+	    "{\"name\":\"x\",\"filters\":{\"properties\":{\"type\":\"XOR\",\"values\":[]}}}");
+	assert_int_equal(sn_meta_cohort_create(m, t.id, 0, b, &c, &ve), SN_ERR_INVALID);
+	assert_string_equal(ve.attr, "filters");
+	json_object_put(b);
+	b = jparse("{\"name\":\"x\",\"groups\":[1]}");
+	assert_int_equal(sn_meta_cohort_create(m, t.id, 0, b, &c, &ve), SN_ERR_INVALID);
+	assert_string_equal(ve.attr, "groups");
+	json_object_put(b);
+
+	b = jparse("{\"name\":\"Pro\",\"description\":\"paying\",\"filters\":" PRO_FILTERS "}");
+	assert_int_equal(sn_meta_cohort_create(m, t.id, 0, b, &c, &ve), 0);
+	json_object_put(b);
+	const int64_t pro = c.id;
+	assert_false(c.is_static);
+	assert_int_equal(c.last_calculation_us, -1);
+	assert_int_equal(c.count, -1);
+	b = jparse("{\"name\":\"Static\",\"is_static\":true}");
+	assert_int_equal(sn_meta_cohort_create(m, t.id, 0, b, &c2, &ve), 0);
+	json_object_put(b);
+
+	/* due: only the dynamic one, until it is calculated */
+	struct sn_meta_cohort_ref due[8];
+	size_t n = 0;
+	assert_int_equal(sn_meta_cohort_due(m, sn_now_us(), 8, due, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(due[0].id, c.id);
+	int64_t version = 0;
+	assert_int_equal(sn_meta_cohort_calc_begin(m, t.id, c.id, &version, &err), 0);
+	assert_int_equal(version, 1);
+	assert_int_equal(sn_meta_cohort_due(m, sn_now_us(), 8, due, &n, &err), 0);
+	assert_int_equal(n, 0); /* calculating */
+	assert_int_equal(sn_meta_cohort_calc_end(m, t.id, c.id, version, 42, NULL, &err), 0);
+	sn_cohort_release(&c);
+	assert_int_equal(sn_meta_cohort_get(m, t.id, due[0].id, &c, &err), 0);
+	assert_int_equal(c.count, 42);
+	assert_int_equal(c.version, 1);
+	assert_false(c.is_calculating);
+	assert_true(c.last_calculation_us > 0);
+	assert_int_equal(sn_meta_cohort_due(m, c.last_calculation_us, 8, due, &n, &err), 0);
+	assert_int_equal(n, 0);
+	/* a failure is recorded and the previous members' version kept */
+	assert_int_equal(sn_meta_cohort_calc_begin(m, t.id, c.id, &version, &err), 0);
+	assert_int_equal(sn_meta_cohort_calc_end(m, t.id, c.id, version, 0, "boom", &err), 0);
+	sn_cohort_release(&c);
+	assert_int_equal(sn_meta_cohort_get(m, t.id, pro, &c, &err), 0);
+	assert_int_equal(c.errors_calculating, 1);
+	assert_string_equal(c.last_error, "boom");
+	assert_int_equal(c.version, 1);
+	assert_int_equal(c.count, 42);
+
+	/* a changed definition is due again; a rename is not */
+	b = jparse("{\"name\":\"Pro users\"}");
+	sn_cohort_release(&c);
+	assert_int_equal(sn_meta_cohort_update(m, t.id, pro, 0, b, &c, &ve), 0);
+	json_object_put(b);
+	assert_true(c.last_calculation_us > 0);
+	b = jparse("{\"filters\":{\"properties\":{\"type\":\"OR\",\"values\":[]}}}");
+	sn_cohort_release(&c);
+	assert_int_equal(sn_meta_cohort_update(m, t.id, pro, 0, b, &c, &ve), 0);
+	json_object_put(b);
+	assert_int_equal(c.last_calculation_us, -1);
+	b = jparse("{\"is_static\":true}");
+	struct sn_cohort c3;
+	assert_int_equal(sn_meta_cohort_update(m, t.id, c.id, 0, b, &c3, &ve), SN_ERR_INVALID);
+	assert_string_equal(ve.attr, "is_static");
+	json_object_put(b);
+
+	/* list and search; the other team sees nothing */
+	struct sn_meta_list_opts lo = {.limit = 10, .search = "PRO"};
+	int64_t total = 0;
+	int count = 0;
+	assert_int_equal(sn_meta_cohort_list(m, t.id, &lo, &total, count_cohort, &count, &err), 0);
+	assert_int_equal(total, 1);
+	assert_int_equal(count, 1);
+	lo.search = NULL;
+	assert_int_equal(sn_meta_cohort_list(m, t2.id, &lo, &total, count_cohort, &count, &err), 0);
+	assert_int_equal(total, 0);
+	assert_int_equal(sn_meta_cohort_get(m, t2.id, c.id, &c3, &err), SN_ERR_NOT_FOUND);
+
+	/* soft delete: gone from lists and names, kept for the activity log */
+	assert_int_equal(sn_meta_cohort_delete(m, t.id, c2.id, 0, &err), 0);
+	assert_int_equal(sn_meta_cohort_delete(m, t.id, c2.id, 0, &err), SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_meta_cohort_list(m, t.id, &lo, &total, count_cohort, &count, &err), 0);
+	assert_int_equal(total, 1);
+	sn_cohort_release(&c);
+	assert_int_equal(sn_meta_cohort_get(m, t.id, c2.id, &c, &err), 0);
+	assert_true(c.deleted);
+	sn_cohort_release(&c);
+	sn_cohort_release(&c2);
+	sn_meta_close(m);
+}
+
 int main(void)
 {
 	sn_log_setup(SN_LOG_WARN, false);
@@ -833,6 +976,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_token_lookup, setup, teardown),
 	    cmocka_unit_test(test_cache_negative_ttl_and_bound),
 	    cmocka_unit_test_setup_teardown(test_concurrent_lookups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cohorts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

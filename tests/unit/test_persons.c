@@ -263,6 +263,51 @@ static void test_migrations(void **state)
 	assert_int_equal(sn_persons_sqlite_open_with(&f->p, f->path, newer, n + 1, NULL, &err), 0);
 }
 
+/* A store made before cohorts (migrations 1..3) upgrades with its persons
+ * intact and gains cohort members; a GDPR delete of a person removes its
+ * memberships, other members stay. */
+static void test_cohort_members_upgrade(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	sn_persons_close(f->p);
+	f->p = NULL;
+	sn_test_rm_rf(f->dir);
+	assert_int_equal(mkdir(f->dir, 0755), 0);
+	int applied = 0;
+	assert_int_equal(sn_persons_sqlite_open_with(&f->p, f->path, sn_persons_sqlite_migrations,
+						     3, &applied, &err),
+			 0);
+	assert_int_equal(applied, 3);
+	char a[37], b[37];
+	ev(f, 1, "alice", "$pageview", "{\"$set\":{\"email\":\"a@x.com\"}}", T0, a);
+	ev(f, 1, "bob", "$pageview", "{}", T0 + 1, b);
+	sn_persons_close(f->p);
+	assert_int_equal(sn_persons_open(&f->p, f->dir, &applied, &err), 0);
+	assert_int_equal(applied, (int)sn_persons_sqlite_nmigrations - 3);
+	struct sn_person p;
+	assert_int_equal(sn_persons_get_by_distinct_id(f->p, 1, "alice", &p, &err), 0);
+	assert_string_equal(p.uuid, a);
+	sn_person_release(&p);
+	size_t n = 0;
+	const char *both[] = {a, b};
+	assert_int_equal(sn_persons_cohort_replace(f->p, 1, 3, both, 2, &n, &err), 0);
+	assert_int_equal(n, 2);
+	const char *mail[] = {"a@x.com"};
+	assert_int_equal(sn_persons_cohort_add(f->p, 1, 4, SN_COHORT_KEY_EMAIL, mail, 1, &n, &err),
+			 0);
+	assert_int_equal(n, 1);
+	struct sn_persons_deleted d;
+	assert_int_equal(sn_persons_delete(f->p, 1, a, &d, &err), 0);
+	sn_persons_deleted_release(&d);
+	int64_t cnt = -1;
+	assert_int_equal(sn_persons_cohort_count(f->p, 1, 3, &cnt, &err), 0);
+	assert_int_equal(cnt, 1);
+	assert_int_equal(sn_persons_cohort_count(f->p, 1, 4, &cnt, &err), 0);
+	assert_int_equal(cnt, 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM snout_cohortpeople"), 1);
+}
+
 static void test_persistence(void **state)
 {
 	struct fx *f = *state;
@@ -1467,6 +1512,7 @@ int main(void)
 	    cmocka_unit_test(test_uuid5),
 	    cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cohort_members_upgrade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_first_sight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_property_updates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identify_anon, setup, teardown),
