@@ -38,15 +38,34 @@ if [ ! -s "$W/persons.jsonl" ]; then
 fi
 SARGS=(--data-dir "$W/data" --listen 127.0.0.1:$PORT --merge-min-parts 0 --access-log false
        --geoip-db '' --cohort-interval 24h)
-"$BUILD/snout" serve "${SARGS[@]}" >"$W/cohort-serve.log" 2>&1 &
-SPID=$!
+# Starts the server; the query run's server may still be releasing the data
+# directory, so a start refused for that is retried for a while.
+start_serve() {
+  for _ in $(seq 50); do
+    "$BUILD/snout" serve "${SARGS[@]}" >"$W/cohort-serve.log" 2>&1 &
+    SPID=$!
+    for _ in $(seq 100); do
+      curl -sf http://127.0.0.1:$PORT/_health >/dev/null 2>&1 && return 0
+      kill -0 "$SPID" 2>/dev/null || break
+      sleep 0.1
+    done
+    grep -q "in use by another" "$W/cohort-serve.log" || { cat "$W/cohort-serve.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "the data directory stayed in use" >&2; exit 1
+}
+SPID=
+# The query run's ClickHouse may still be stopping: wait until it is gone.
+"$SHARED/stop_all.sh" >/dev/null 2>&1 || true
+for _ in $(seq 300); do pgrep -f "/tmp/chbench/chq/" >/dev/null || break; sleep 0.1; done
 "$SHARED/start_ch.sh" chq 19100 18223 19109 >/dev/null
+for _ in $(seq 300); do curl -sf http://127.0.0.1:18223/ping >/dev/null 2>&1 && break; sleep 0.1; done
 cleanup() {
   kill "$(cat /tmp/chbench/chq/pid)" 2>/dev/null || true
   [ -z "${SPID:-}" ] || kill "$SPID" 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 100); do curl -sf http://127.0.0.1:$PORT/_health >/dev/null 2>&1 && break; sleep 0.1; done
+start_serve # creates the person store's tables
 kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
 python3 - "$W/persons.jsonl" "$W/data/persons.sqlite3" <<'PY'
 import json, sqlite3, sys
@@ -65,9 +84,7 @@ if have == 0:
     db.commit()
 print("persons in the store:", db.execute("SELECT count(*) FROM posthog_person").fetchone()[0], file=sys.stderr)
 PY
-"$BUILD/snout" serve "${SARGS[@]}" >"$W/cohort-serve.log" 2>&1 &
-SPID=$!
-for _ in $(seq 100); do curl -sf http://127.0.0.1:$PORT/_health >/dev/null 2>&1 && break; sleep 0.1; done
+start_serve
 "$BUILD/snout" user create --email bench@example.com --password bench-password-1 \
   --data-dir "$W/data" >/dev/null 2>&1 || true
 KEY=$("$BUILD/snout" apikey create --email bench@example.com --data-dir "$W/data" | tail -1)

@@ -125,11 +125,21 @@ static const char m0004_cohort_people[] = "CREATE TABLE snout_cohortpeople ("
 					  "CREATE INDEX snout_cohortpeople_person"
 					  " ON snout_cohortpeople(team_id, person_uuid);";
 
+/* Whole-team reads in storage order (the query engine's persons and
+ * person_distinct_ids tables, cohort calculations): the unique indexes
+ * are ordered by uuid / distinct id, so reading a team through them
+ * fetches rows in random order (0.40 s for 171k persons, against 0.05 s
+ * through these; measured with the sqlite3 shell on the bench data). */
+static const char m0005_team_scan_indexes[] =
+    "CREATE INDEX posthog_person_team_scan ON posthog_person(team_id, id);"
+    "CREATE INDEX posthog_persondistinctid_team_scan ON posthog_persondistinctid(team_id, id);";
+
 const struct sn_sql_migration sn_persons_sqlite_migrations[] = {
     {1, "initial: persons, distinct ids, overrides, personless ids, groups", m0001_initial},
     {2, "ingest state: WAL position of the last committed identity batch", m0002_ingest_state},
     {3, "feature-flag hash-key overrides (experience continuity)", m0003_hash_key_overrides},
     {4, "cohort members", m0004_cohort_people},
+    {5, "indexes for whole-team reads in storage order", m0005_team_scan_indexes},
 };
 
 const size_t sn_persons_sqlite_nmigrations = SN_ARRAY_LEN(sn_persons_sqlite_migrations);

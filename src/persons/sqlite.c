@@ -1190,9 +1190,13 @@ int sn_persons_read(struct sn_persons *p, int64_t team_id, const char *const *ke
 		    struct sn_err *err)
 {
 	struct bulk_cb cb = {.what = BULK_PERSONS, .person = fn, .ctx = ctx};
+	/* A whole team in storage order (migration 5's index), keys by uuid. */
 	return bulk_read(p,
-			 "SELECT uuid, properties, is_identified, created_at, version"
-			 " FROM posthog_person WHERE team_id = ?1",
+			 keys ? "SELECT uuid, properties, is_identified, created_at, version"
+				" FROM posthog_person WHERE team_id = ?1"
+			      : "SELECT uuid, properties, is_identified, created_at, version"
+				" FROM posthog_person INDEXED BY posthog_person_team_scan"
+				" WHERE team_id = ?1",
 			 "uuid", team_id, -1, keys, n, &cb, err);
 }
 
@@ -1203,8 +1207,11 @@ int sn_persons_read_distinct_ids(struct sn_persons *p, int64_t team_id, const ch
 {
 	struct bulk_cb cb = {.what = BULK_DIDS, .did = fn, .ctx = ctx};
 	return bulk_read(p,
-			 "SELECT distinct_id, person_uuid FROM posthog_persondistinctid"
-			 " WHERE team_id = ?1 AND is_deleted = 0",
+			 keys ? "SELECT distinct_id, person_uuid FROM posthog_persondistinctid"
+				" WHERE team_id = ?1 AND is_deleted = 0"
+			      : "SELECT distinct_id, person_uuid FROM posthog_persondistinctid"
+				" INDEXED BY posthog_persondistinctid_team_scan"
+				" WHERE team_id = ?1 AND is_deleted = 0",
 			 "distinct_id", team_id, -1, keys, n, &cb, err);
 }
 
