@@ -351,6 +351,12 @@ int sub_scan(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *arg);
 int sub_ref(struct xctx *c, const node_t *n, struct xref *r);
 /* expr [NOT] IN (SELECT ...): a hash set built once per query. */
 int sub_in(struct xctx *c, const node_t *n, bool negate, struct vec *out);
+/* For a scan of a person-store table: when c's WHERE is, or ANDs, `field
+ * IN (SELECT ...)` over that table's field, the subquery's text values as
+ * NUL-terminated keys (query arena), so the scan reads only those rows
+ * (WHERE still runs on them). 1 with *keys, 0 when there is no such term,
+ * < 0 (c->rc) on error. */
+int sub_in_keys(struct xctx *c, const char *field, const char ***keys, size_t *n);
 /* (SELECT ...) as a value: one column, at most one row (NULL when none). */
 int sub_scalar(struct xctx *c, const node_t *n, struct vec *out);
 /* The expression of `WITH expr AS name` that Field n names, or NULL. */

@@ -817,8 +817,16 @@ int join_scan_table(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *
 	struct sn_err e = {0};
 	int rc = 0;
 	if (ps) {
+		/* `WHERE id IN (SELECT ...)` (a cohort's members, an actors
+		 * list): read those persons by key instead of the whole team. */
+		const char **keys = NULL;
+		size_t nkeys = 0;
+		int keyed = is_table(c->from, "persons") ? sub_in_keys(c, "id", &keys, &nkeys) : 0;
+		if (keyed < 0)
+			return c->rc;
 		if (is_table(c->from, "persons"))
-			rc = sn_persons_read(ps, c->opts->team_id, NULL, 0, scan_person, &ts, &e);
+			rc = sn_persons_read(ps, c->opts->team_id, keyed ? keys : NULL,
+					     keyed ? nkeys : 0, scan_person, &ts, &e);
 		else if (is_table(c->from, "person_distinct_ids"))
 			rc = sn_persons_read_distinct_ids(ps, c->opts->team_id, NULL, 0, scan_did,
 							  &ts, &e);

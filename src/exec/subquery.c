@@ -593,6 +593,59 @@ int sub_in(struct xctx *c, const node_t *n, bool negate, struct vec *out)
 	return 0;
 }
 
+/* Whether n is `<field of the FROM table> IN (SELECT ...)`. */
+static bool is_in_subquery_on(const struct xctx *c, const node_t *n, const char *field)
+{
+	if (!n || n->kind != SN_HQ_COMPARE || !n->op || strcmp(n->op, "in") != 0)
+		return false;
+	const node_t *f = n->a, *q = n->b;
+	if (!f || f->kind != SN_HQ_FIELD || !f->ref_table || !f->ref_field ||
+	    strcmp(f->ref_table->name, c->from) != 0 || strcmp(f->ref_field->name, field) != 0 ||
+	    f->strs.n > 2)
+		return false;
+	return q && (q->kind == SN_HQ_SELECT || q->kind == SN_HQ_SELECT_SET);
+}
+
+int sub_in_keys(struct xctx *c, const char *field, const char ***keys, size_t *n)
+{
+	*keys = NULL;
+	*n = 0;
+	const node_t *w = c->sel ? c->sel->where : NULL;
+	if (!w)
+		return 0;
+	const node_t *hit = NULL;
+	if (is_in_subquery_on(c, w, field))
+		hit = w;
+	for (size_t i = 0; !hit && w->kind == SN_HQ_AND && i < w->list.n; i++)
+		if (is_in_subquery_on(c, w->list.items[i], field))
+			hit = w->list.items[i];
+	if (!hit)
+		return 0;
+	struct xmat *m = mat_get(c, c, hit->b);
+	if (!m)
+		return c->rc;
+	if (m->t.ncols != 1)
+		return 0; /* sub_in names the problem when WHERE runs */
+	const char **k = xalloc(c, c->qa, (m->t.nrows ? m->t.nrows : 1) * sizeof(*k));
+	if (!k)
+		return c->rc;
+	size_t nk = 0;
+	for (size_t r = 0; r < m->t.nrows; r++) {
+		const struct sn_exec_value *v = &m->t.cells[r];
+		if (v->null || (v->type != SN_XT_STRING && v->type != SN_XT_UUID) || !v->s.p)
+			continue;
+		char *t = xalloc(c, c->qa, v->s.len + 1);
+		if (!t)
+			return c->rc;
+		memcpy(t, v->s.p, v->s.len);
+		t[v->s.len] = 0;
+		k[nk++] = t;
+	}
+	*keys = k;
+	*n = nk;
+	return 1;
+}
+
 /* ---- scalar subqueries ------------------------------------------------------------------ */
 
 int sub_scalar(struct xctx *c, const node_t *n, struct vec *out)

@@ -826,6 +826,19 @@ static void test_cohorts(void **state)
 	assert_int_equal(scalar_int(&f, "select count() from persons where id in cohort 7 or id in "
 					"(select person_id from static_cohort_people)"),
 			 2);
+	/* a top-level `id IN (subquery)` reads persons by key: same answers */
+	assert_int_equal(scalar_int(&f, "select count() from persons where id in cohort 7"), 1);
+	assert_int_equal(
+	    scalar_int(&f, "select count() from persons where id in (select person_id from "
+			   "events) and properties.email = 'o@x.com'"),
+	    1);
+	assert_int_equal(
+	    scalar_int(&f, "select count() from persons where id in (select person_id from "
+			   "events where event = 'nothing')"),
+	    0);
+	assert_int_equal(scalar_int(&f, "select count() from persons where id in (select person_id "
+					"from events) or 0"),
+			 2);
 	expect_error(&f, "select count() from events where person_id in cohort 8", "QueryError",
 		     "8", "Could not find cohort with ID 8");
 	expect_error(&f, "select count() from events where person_id in cohort 'x'", "QueryError",
