@@ -75,39 +75,6 @@ struct sn_cohorts_api {
 
 /* ---- definitions ------------------------------------------------------------------ */
 
-/* Calls fn for every {"type": "cohort", "value": id} in a definition. */
-static int walk_refs(struct json_object *o, int (*fn)(void *arg, int64_t id), void *arg)
-{
-	if (json_object_is_type(o, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(o); i++) {
-			int rc = walk_refs(json_object_array_get_idx(o, i), fn, arg);
-			if (rc)
-				return rc;
-		}
-		return 0;
-	}
-	if (!json_object_is_type(o, json_type_object))
-		return 0;
-	const char *type = sn_json_str(sn_json_get(o, "type"), NULL);
-	if (type && !strcmp(type, "cohort")) {
-		struct json_object *v = sn_json_get(o, "value");
-		int64_t id = json_object_is_type(v, json_type_string)
-				 ? strtoll(json_object_get_string(v), NULL, 10)
-				 : json_object_get_int64(v);
-		int rc = fn(arg, id);
-		if (rc)
-			return rc;
-	}
-	json_object_object_foreach(o, k, v)
-	{
-		(void)k;
-		int rc = walk_refs(v, fn, arg);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
 struct refcheck {
 	struct sn_meta *meta;
 	int64_t team_id, self;
@@ -138,9 +105,9 @@ static int check_ref(void *arg, int64_t id)
 		return SN_ERR_INVALID;
 	}
 	rc->depth++;
-	int ret = walk_refs(c.filters, check_ref, rc);
+	int ret = sn_meta_cohort_refs(c.filters, check_ref, rc);
 	if (!ret)
-		ret = walk_refs(c.groups, check_ref, rc);
+		ret = sn_meta_cohort_refs(c.groups, check_ref, rc);
 	rc->depth--;
 	sn_cohort_release(&c);
 	return ret;
@@ -193,7 +160,8 @@ static int check_definition(struct sn_cohorts_api *api, const struct sn_team *te
 		return sn_meta_verr_set(ve, ierr.type[0] ? ierr.type : "invalid_input", "filters",
 					"%s", ierr.msg[0] ? ierr.msg : "invalid cohort definition");
 	struct refcheck refs = {.meta = api->meta, .team_id = team->id, .self = self};
-	if (walk_refs(filters, check_ref, &refs) || walk_refs(groups, check_ref, &refs))
+	if (sn_meta_cohort_refs(filters, check_ref, &refs) ||
+	    sn_meta_cohort_refs(groups, check_ref, &refs))
 		return sn_meta_verr_set(ve, "invalid_input", "filters", "%s", refs.msg);
 	return 0;
 }
@@ -240,8 +208,8 @@ static int run_members(struct sn_cohorts_api *api, const struct sn_team *team,
 		       struct sn_err *err)
 {
 	struct depctx d = {.api = api, .team_id = team->id, .depth = depth};
-	walk_refs(c->filters, calc_dep, &d);
-	walk_refs(c->groups, calc_dep, &d);
+	sn_meta_cohort_refs(c->filters, calc_dep, &d);
+	sn_meta_cohort_refs(c->groups, calc_dep, &d);
 
 	struct sn_api_action_ctx actx = {.meta = api->meta, .team_id = team->id};
 	struct sn_cohort_compile_opts o;

@@ -322,32 +322,20 @@ struct cohort_refs {
 	size_t n;
 };
 
+static int add_ref(void *arg, int64_t id)
+{
+	struct cohort_refs *r = arg;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->ids[i] == id)
+			return 0;
+	if (r->n < SN_ARRAY_LEN(r->ids))
+		r->ids[r->n++] = id;
+	return 0;
+}
+
 static void collect_refs(struct json_object *o, struct cohort_refs *r)
 {
-	if (json_object_is_type(o, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(o); i++)
-			collect_refs(json_object_array_get_idx(o, i), r);
-		return;
-	}
-	if (!json_object_is_type(o, json_type_object))
-		return;
-	const char *t = sn_json_str(sn_json_get(o, "type"), NULL);
-	if (t && !strcmp(t, "cohort")) {
-		struct json_object *v = sn_json_get(o, "value");
-		int64_t id = json_object_is_type(v, json_type_string)
-				 ? strtoll(json_object_get_string(v), NULL, 10)
-				 : json_object_get_int64(v);
-		bool seen = id <= 0;
-		for (size_t i = 0; i < r->n && !seen; i++)
-			seen = r->ids[i] == id;
-		if (!seen && r->n < SN_ARRAY_LEN(r->ids))
-			r->ids[r->n++] = id;
-	}
-	json_object_object_foreach(o, k, v)
-	{
-		(void)k;
-		collect_refs(v, r);
-	}
+	sn_meta_cohort_refs(o, add_ref, r);
 }
 
 static struct json_object *cohort_definitions(struct sn_flag_cache *c, int64_t team_id,

@@ -17,6 +17,9 @@
  *
  * Rejected: one log writer per object file (what flags.c had first) — three
  * copies of the same INSERT and detail layout drift apart.
+ *
+ * Also here: sn_meta_list_page, the one "count, then one page of rows"
+ * every REST list of the model (actions, cohorts, dashboards) runs.
  */
 #include "meta/meta_internal.h"
 
@@ -186,4 +189,57 @@ int sn_meta_activity_list(struct sn_meta *m, int64_t team_id, const char *scope,
 	}
 	free(rows);
 	return ret;
+}
+
+/* ---- paginated lists ------------------------------------------------------------------- */
+
+int sn_meta_list_page(struct sn_meta *m, const struct sn_meta_page *pg,
+		      const struct sn_meta_list_opts *o, int64_t *total, void *rows_out,
+		      size_t *n_out, struct sn_err *err)
+{
+	int64_t offset = o->offset < 0 ? 0 : o->offset;
+	int64_t limit = o->limit < 0 ? 0 : o->limit > pg->max ? pg->max : o->limit;
+	char *rows = limit ? calloc((size_t)limit, pg->row_size) : NULL;
+	*(void **)rows_out = NULL;
+	*n_out = 0;
+	*total = 0;
+	if (limit && !rows)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	size_t n = 0;
+	sqlite3 *db = sn_meta_sqlite_lock(m);
+	sqlite3_stmt *s = NULL;
+	int ret = sn_meta_sql_prep(db, pg->count_sql, &s, err);
+	if (ret == 0) {
+		pg->bind(s, pg->bind_ctx);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			*total = sqlite3_column_int64(s, 0);
+		else
+			ret = sn_meta_sql_err(db, rc, err, pg->what);
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (ret == 0 && limit)
+		ret = sn_meta_sql_prep(db, pg->page_sql, &s, err);
+	if (ret == 0 && s) {
+		pg->bind(s, pg->bind_ctx);
+		sqlite3_bind_int64(s, pg->limit_param, limit);
+		sqlite3_bind_int64(s, pg->limit_param + 1, offset);
+		while (n < (size_t)limit && sqlite3_step(s) == SQLITE_ROW)
+			if (pg->read(s, rows + n * pg->row_size) == 0)
+				n++;
+	}
+	sqlite3_finalize(s);
+	sn_meta_sqlite_unlock(m);
+	*(void **)rows_out = rows;
+	*n_out = n;
+	return ret;
+}
+
+void sn_meta_list_page_bind_team_search(sqlite3_stmt *s, const void *ctx)
+{
+	const struct sn_meta_team_search *ts = ctx;
+	sqlite3_bind_int64(s, 1, ts->team_id);
+	if (ts->search && *ts->search)
+		sqlite3_bind_text(s, 2, ts->search, -1, SQLITE_STATIC);
 }

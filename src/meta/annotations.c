@@ -488,55 +488,47 @@ int sn_meta_annotation_delete(struct sn_meta *m, int64_t team_id, int64_t id, in
 	" FROM posthog_annotation WHERE deleted = 0 AND " VISIBLE " AND (?2 IS NULL OR" \
 	" instr(lower(COALESCE(content, '')), lower(?2)) > 0) AND (?3 IS NULL OR scope = ?3)"
 
-static void bind_filter(sqlite3_stmt *s, int64_t team_id, const struct sn_meta_list_opts *o)
+struct ann_filter {
+	int64_t team_id;
+	const struct sn_meta_list_opts *o;
+};
+
+static void bind_filter(sqlite3_stmt *s, const void *ctx)
 {
-	sqlite3_bind_int64(s, 1, team_id);
-	if (o->search && *o->search)
-		sqlite3_bind_text(s, 2, o->search, -1, SQLITE_STATIC);
-	if (o->scope && *o->scope)
-		sqlite3_bind_text(s, 3, o->scope, -1, SQLITE_STATIC);
+	const struct ann_filter *f = ctx;
+	sqlite3_bind_int64(s, 1, f->team_id);
+	if (f->o->search && *f->o->search)
+		sqlite3_bind_text(s, 2, f->o->search, -1, SQLITE_STATIC);
+	if (f->o->scope && *f->o->scope)
+		sqlite3_bind_text(s, 3, f->o->scope, -1, SQLITE_STATIC);
+}
+
+static int read_list_row(sqlite3_stmt *s, void *row)
+{
+	return read_row(s, row);
 }
 
 int sn_meta_annotation_list(struct sn_meta *m, int64_t team_id, const struct sn_meta_list_opts *o,
 			    int64_t *total, int (*fn)(void *arg, const struct sn_annotation *a),
 			    void *arg, struct sn_err *err)
 {
-	int64_t offset = o->offset < 0 ? 0 : o->offset;
-	int64_t limit = o->limit < 0 ? 0 : o->limit > PAGE_MAX ? PAGE_MAX : o->limit;
-	struct sn_annotation *rows = limit ? calloc((size_t)limit, sizeof(*rows)) : NULL;
-	if (limit && !rows)
-		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	struct ann_filter f = {team_id, o};
+	const struct sn_meta_page pg = {
+	    .count_sql = "SELECT COUNT(*)" LIST_WHERE,
+	    .page_sql = "SELECT " ANN_COLS LIST_WHERE
+			" ORDER BY date_marker IS NULL DESC, date_marker DESC, id DESC"
+			" LIMIT ?4 OFFSET ?5",
+	    .limit_param = 4,
+	    .max = PAGE_MAX,
+	    .bind = bind_filter,
+	    .bind_ctx = &f,
+	    .row_size = sizeof(struct sn_annotation),
+	    .read = read_list_row,
+	    .what = "counting annotations",
+	};
+	struct sn_annotation *rows = NULL;
 	size_t n = 0;
-	*total = 0;
-	sqlite3 *db = sn_meta_sqlite_lock(m);
-	sqlite3_stmt *s = NULL;
-	int ret = sn_meta_sql_prep(db, "SELECT COUNT(*)" LIST_WHERE, &s, err);
-	if (ret == 0) {
-		bind_filter(s, team_id, o);
-		int rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW)
-			*total = sqlite3_column_int64(s, 0);
-		else
-			ret = sn_meta_sql_err(db, rc, err, "counting annotations");
-	}
-	sqlite3_finalize(s);
-	s = NULL;
-	if (ret == 0 && limit)
-		ret = sn_meta_sql_prep(db,
-				       "SELECT " ANN_COLS LIST_WHERE
-				       " ORDER BY date_marker IS NULL DESC, date_marker DESC,"
-				       " id DESC LIMIT ?4 OFFSET ?5",
-				       &s, err);
-	if (ret == 0 && s) {
-		bind_filter(s, team_id, o);
-		sqlite3_bind_int64(s, 4, limit);
-		sqlite3_bind_int64(s, 5, offset);
-		while (n < (size_t)limit && sqlite3_step(s) == SQLITE_ROW)
-			if (read_row(s, &rows[n]) == 0)
-				n++;
-	}
-	sqlite3_finalize(s);
-	sn_meta_sqlite_unlock(m);
+	int ret = sn_meta_list_page(m, &pg, o, total, &rows, &n, err);
 	bool stop = false;
 	for (size_t i = 0; i < n; i++) {
 		if (!stop && ret == 0 && fn(arg, &rows[i]) != 0)

@@ -601,6 +601,12 @@ int sn_meta_dashboard_touch(struct sn_meta *m, int64_t team_id, int64_t id, stru
 	return ret;
 }
 
+/* read_row for sn_meta_list_page. */
+static int read_list_row(sqlite3_stmt *s, void *row)
+{
+	return read_row(s, row);
+}
+
 #define LIST_WHERE                                                       \
 	" FROM posthog_dashboard WHERE team_id = ?1 AND deleted = 0 AND" \
 	" (?2 IS NULL OR instr(lower(name), lower(?2)) > 0 OR"           \
@@ -610,45 +616,22 @@ int sn_meta_dashboard_list(struct sn_meta *m, int64_t team_id, const struct sn_m
 			   int64_t *total, int (*fn)(void *arg, const struct sn_meta_dashboard *d),
 			   void *arg, struct sn_err *err)
 {
-	int64_t offset = o->offset < 0 ? 0 : o->offset;
-	int64_t limit = o->limit < 0 ? 0 : o->limit > PAGE_MAX ? PAGE_MAX : o->limit;
-	struct sn_meta_dashboard *rows = limit ? calloc((size_t)limit, sizeof(*rows)) : NULL;
-	if (limit && !rows)
-		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	struct sn_meta_team_search ts = {team_id, o->search};
+	const struct sn_meta_page pg = {
+	    .count_sql = "SELECT COUNT(*)" LIST_WHERE,
+	    .page_sql = "SELECT " DASH_COLS LIST_WHERE
+			" ORDER BY pinned DESC, lower(name), id LIMIT ?3 OFFSET ?4",
+	    .limit_param = 3,
+	    .max = PAGE_MAX,
+	    .bind = sn_meta_list_page_bind_team_search,
+	    .bind_ctx = &ts,
+	    .row_size = sizeof(struct sn_meta_dashboard),
+	    .read = read_list_row,
+	    .what = "counting dashboards",
+	};
+	struct sn_meta_dashboard *rows = NULL;
 	size_t n = 0;
-	*total = 0;
-	sqlite3 *db = sn_meta_sqlite_lock(m);
-	sqlite3_stmt *s = NULL;
-	int ret = sn_meta_sql_prep(db, "SELECT COUNT(*)" LIST_WHERE, &s, err);
-	if (ret == 0) {
-		sqlite3_bind_int64(s, 1, team_id);
-		if (o->search && *o->search)
-			sqlite3_bind_text(s, 2, o->search, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW)
-			*total = sqlite3_column_int64(s, 0);
-		else
-			ret = sn_meta_sql_err(db, rc, err, "counting dashboards");
-	}
-	sqlite3_finalize(s);
-	s = NULL;
-	if (ret == 0 && limit)
-		ret = sn_meta_sql_prep(db,
-				       "SELECT " DASH_COLS LIST_WHERE
-				       " ORDER BY pinned DESC, lower(name), id LIMIT ?3 OFFSET ?4",
-				       &s, err);
-	if (ret == 0 && s) {
-		sqlite3_bind_int64(s, 1, team_id);
-		if (o->search && *o->search)
-			sqlite3_bind_text(s, 2, o->search, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, limit);
-		sqlite3_bind_int64(s, 4, offset);
-		while (n < (size_t)limit && sqlite3_step(s) == SQLITE_ROW)
-			if (read_row(s, &rows[n]) == 0)
-				n++;
-	}
-	sqlite3_finalize(s);
-	sn_meta_sqlite_unlock(m);
+	int ret = sn_meta_list_page(m, &pg, o, total, &rows, &n, err);
 	bool stop = false;
 	for (size_t i = 0; i < n; i++) {
 		if (!stop && ret == 0 && fn(arg, &rows[i]) != 0)

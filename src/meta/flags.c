@@ -780,51 +780,37 @@ int sn_meta_flag_delete(struct sn_meta *m, int64_t team_id, int64_t id, int64_t 
 	return ret;
 }
 
+static void bind_team(sqlite3_stmt *s, const void *ctx)
+{
+	sqlite3_bind_int64(s, 1, *(const int64_t *)ctx);
+}
+
+static int read_list_row(sqlite3_stmt *s, void *row)
+{
+	return read_flag(s, row);
+}
+
 int sn_meta_flag_list(struct sn_meta *m, int64_t team_id, int64_t offset, int64_t limit,
 		      int64_t *total, int (*fn)(void *arg, const struct sn_featureflag *f),
 		      void *arg, struct sn_err *err)
 {
-	if (offset < 0)
-		offset = 0;
-	if (limit < 0)
-		limit = 0;
+	const struct sn_meta_page pg = {
+	    .count_sql =
+		"SELECT COUNT(*) FROM posthog_featureflag WHERE team_id = ?1 AND deleted = 0",
+	    .page_sql = "SELECT " FLAG_COLS " FROM posthog_featureflag WHERE team_id = ?1 AND"
+			" deleted = 0 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+	    .limit_param = 2,
+	    .max = 1000,
+	    .bind = bind_team,
+	    .bind_ctx = &team_id,
+	    .row_size = sizeof(struct sn_featureflag),
+	    .read = read_list_row,
+	    .what = "counting flags",
+	};
+	const struct sn_meta_list_opts lo = {.offset = offset, .limit = limit};
 	struct sn_featureflag *rows = NULL;
 	size_t n = 0;
-	sqlite3 *db = sn_meta_sqlite_lock(m);
-	sqlite3_stmt *s = NULL;
-	int ret =
-	    prep(db, "SELECT COUNT(*) FROM posthog_featureflag WHERE team_id = ?1 AND deleted = 0",
-		 &s, err);
-	if (ret == 0) {
-		sqlite3_bind_int64(s, 1, team_id);
-		int rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW)
-			*total = sqlite3_column_int64(s, 0);
-		else
-			ret = db_err(db, rc, err, "counting flags");
-	}
-	sqlite3_finalize(s);
-	s = NULL;
-	if (ret == 0 && limit > 0)
-		ret = prep(db,
-			   "SELECT " FLAG_COLS " FROM posthog_featureflag WHERE team_id = ?1 AND"
-			   " deleted = 0 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-			   &s, err);
-	if (ret == 0 && s) {
-		sqlite3_bind_int64(s, 1, team_id);
-		sqlite3_bind_int64(s, 2, limit);
-		sqlite3_bind_int64(s, 3, offset);
-		rows = calloc((size_t)(limit < 1000 ? limit : 1000), sizeof(*rows));
-		int rc;
-		while (rows && n < 1000 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-			if (read_flag(s, &rows[n]) == 0)
-				n++;
-		}
-		if (!rows)
-			ret = sn_err_set(err, SN_ERR_NOMEM, "out of memory");
-	}
-	sqlite3_finalize(s);
-	sn_meta_sqlite_unlock(m);
+	int ret = sn_meta_list_page(m, &pg, &lo, total, &rows, &n, err);
 	bool stop = false;
 	for (size_t i = 0; i < n; i++) {
 		if (!stop && ret == 0 && fn(arg, &rows[i]) != 0)

@@ -810,9 +810,16 @@ int sn_meta_insight_delete(struct sn_meta *m, int64_t team_id, int64_t id, int64
 	" posthog_dashboard d ON d.id = t.dashboard_id WHERE t.insight_id = i.id AND"          \
 	" t.deleted = 0 AND d.deleted = 0))))"
 
-static void bind_list(sqlite3_stmt *s, int64_t team_id, const struct sn_meta_insight_list_opts *o)
+struct list_filter {
+	int64_t team_id;
+	const struct sn_meta_insight_list_opts *o;
+};
+
+static void bind_list(sqlite3_stmt *s, const void *ctx)
 {
-	sqlite3_bind_int64(s, 1, team_id);
+	const struct list_filter *f = ctx;
+	const struct sn_meta_insight_list_opts *o = f->o;
+	sqlite3_bind_int64(s, 1, f->team_id);
 	if (o->search && *o->search)
 		sqlite3_bind_text(s, 2, o->search, -1, SQLITE_STATIC);
 	if (o->short_id && *o->short_id)
@@ -822,52 +829,42 @@ static void bind_list(sqlite3_stmt *s, int64_t team_id, const struct sn_meta_ins
 	sqlite3_bind_int(s, 6, o->saved);
 }
 
+static int read_list_row(sqlite3_stmt *s, void *row)
+{
+	return read_row(s, row);
+}
+
 int sn_meta_insight_list(struct sn_meta *m, int64_t team_id,
 			 const struct sn_meta_insight_list_opts *o, int64_t *total,
 			 int (*fn)(void *arg, const struct sn_meta_insight *i), void *arg,
 			 struct sn_err *err)
 {
-	int64_t offset = o->offset < 0 ? 0 : o->offset;
-	int64_t limit = o->limit < 0 ? 0 : o->limit > PAGE_MAX ? PAGE_MAX : o->limit;
-	struct sn_meta_insight *rows = limit ? calloc((size_t)limit, sizeof(*rows)) : NULL;
-	if (limit && !rows)
-		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	struct list_filter f = {team_id, o};
+	const struct sn_meta_page pg = {
+	    .count_sql = "SELECT COUNT(*)" LIST_WHERE,
+	    .page_sql = "SELECT i.id, i.team_id, i.short_id, i.name, i.derived_name,"
+			" i.description, i.filters, i.query, i.tags, i.favorited,"
+			" i.saved, i.deleted, i.created_by_id, i.last_modified_by_id,"
+			" i.created_at, i.updated_at, i.last_modified_at" LIST_WHERE
+			" ORDER BY i.id DESC LIMIT ?7 OFFSET ?8",
+	    .limit_param = 7,
+	    .max = PAGE_MAX,
+	    .bind = bind_list,
+	    .bind_ctx = &f,
+	    .row_size = sizeof(struct sn_meta_insight),
+	    .read = read_list_row,
+	    .what = "counting insights",
+	};
+	const struct sn_meta_list_opts lo = {.offset = o->offset, .limit = o->limit};
+	struct sn_meta_insight *rows = NULL;
 	size_t n = 0;
-	*total = 0;
-	sqlite3 *db = sn_meta_sqlite_lock(m);
-	sqlite3_stmt *s = NULL;
-	int ret = sn_meta_sql_prep(db, "SELECT COUNT(*)" LIST_WHERE, &s, err);
-	if (ret == 0) {
-		bind_list(s, team_id, o);
-		int rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW)
-			*total = sqlite3_column_int64(s, 0);
-		else
-			ret = sn_meta_sql_err(db, rc, err, "counting insights");
+	int ret = sn_meta_list_page(m, &pg, &lo, total, &rows, &n, err);
+	if (ret == 0 && n) {
+		sqlite3 *db = sn_meta_sqlite_lock(m);
+		for (size_t i = 0; ret == 0 && i < n; i++)
+			ret = load_tiles(db, &rows[i], err);
+		sn_meta_sqlite_unlock(m);
 	}
-	sqlite3_finalize(s);
-	s = NULL;
-	if (ret == 0 && limit)
-		ret =
-		    sn_meta_sql_prep(db,
-				     "SELECT i.id, i.team_id, i.short_id, i.name, i.derived_name,"
-				     " i.description, i.filters, i.query, i.tags, i.favorited,"
-				     " i.saved, i.deleted, i.created_by_id, i.last_modified_by_id,"
-				     " i.created_at, i.updated_at, i.last_modified_at" LIST_WHERE
-				     " ORDER BY i.id DESC LIMIT ?7 OFFSET ?8",
-				     &s, err);
-	if (ret == 0 && s) {
-		bind_list(s, team_id, o);
-		sqlite3_bind_int64(s, 7, limit);
-		sqlite3_bind_int64(s, 8, offset);
-		while (n < (size_t)limit && sqlite3_step(s) == SQLITE_ROW)
-			if (read_row(s, &rows[n]) == 0)
-				n++;
-	}
-	sqlite3_finalize(s);
-	for (size_t i = 0; ret == 0 && i < n; i++)
-		ret = load_tiles(db, &rows[i], err);
-	sn_meta_sqlite_unlock(m);
 	bool stop = false;
 	for (size_t i = 0; i < n; i++) {
 		if (!stop && ret == 0 && fn(arg, &rows[i]) != 0)

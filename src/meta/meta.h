@@ -460,6 +460,12 @@ int sn_meta_cohort_names(struct sn_meta *m, int64_t team_id,
 			 int (*fn)(void *arg, int64_t id, const char *name, bool is_static),
 			 void *arg, struct sn_err *err);
 
+/* Calls fn for every cohort a definition (filters, groups, a flag's
+ * filters: any JSON) references — {"type": "cohort" (or
+ * precalculated-/static-/dynamic-cohort), "value": id} at any depth; a
+ * non-zero return stops the walk and is returned. */
+int sn_meta_cohort_refs(struct json_object *def, int (*fn)(void *arg, int64_t id), void *arg);
+
 /* The calculator's side. */
 struct sn_meta_cohort_ref {
 	int64_t team_id, id;

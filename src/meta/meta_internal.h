@@ -43,6 +43,32 @@ int sn_meta_sql_prep(sqlite3 *db, const char *sql, sqlite3_stmt **s, struct sn_e
  * the commit's error. */
 void sn_meta_tx_begin(sqlite3 *db);
 int sn_meta_tx_end(sqlite3 *db, int ret, struct sn_err *err);
+/* One page of a REST list: count_sql counts the matches, page_sql selects
+ * them with LIMIT ?limit_param OFFSET ?limit_param+1; bind binds the
+ * filters to both. Rows (row_size bytes each, read by read; a row it
+ * fails is skipped) are copied out under the lock into a calloc'd array
+ * (*rows_out, free it after releasing each of the *n_out rows), so the
+ * caller hands them on after the lock is released. o->limit is capped at
+ * max; a limit of 0 only counts. */
+struct sn_meta_page {
+	const char *count_sql, *page_sql;
+	int limit_param;
+	int64_t max;
+	void (*bind)(sqlite3_stmt *s, const void *ctx);
+	const void *bind_ctx;
+	size_t row_size;
+	int (*read)(sqlite3_stmt *s, void *row);
+	const char *what; /* "counting cohorts", for errors */
+};
+int sn_meta_list_page(struct sn_meta *m, const struct sn_meta_page *pg,
+		      const struct sn_meta_list_opts *o, int64_t *total, void *rows_out,
+		      size_t *n_out, struct sn_err *err);
+/* The usual filters: ?1 the team, ?2 a search text or NULL. */
+struct sn_meta_team_search {
+	int64_t team_id;
+	const char *search;
+};
+void sn_meta_list_page_bind_team_search(sqlite3_stmt *s, const void *ctx);
 /* o as compact JSON text, owned by o. */
 const char *sn_meta_json_text(struct json_object *o);
 /* Appends {"type": scope, "action", "field", "before", "after"} to changes;
