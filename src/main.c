@@ -1006,15 +1006,15 @@ static int cmd_query(int argc, char **argv)
 				  .team_id = atoll(opt_get(&o, "--team")),
 				  .time_limit_us = tl ? atoll(tl) * 1000 : 0,
 				  .persons = persons};
-	/* The team's cohorts (IN COHORT 'name') from the metadata database,
-	 * when there is one. */
+	/* The team's cohorts (IN COHORT 'name') and actions (matchesAction)
+	 * from the metadata database, when there is one. */
 	struct sn_meta *meta = NULL;
 	struct sn_arena ca;
 	sn_arena_init(&ca, (size_t)16 << 20);
 	char mpath[1300];
 	snprintf(mpath, sizeof(mpath), "%s/meta.sqlite3", cfg.data_dir);
 	if (access(mpath, F_OK) == 0 && sn_open_meta(&cfg, &meta, NULL, &e) == 0 &&
-	    sn_api_team_cohorts(meta, xo.team_id, &ca, &xo.cohorts, &xo.ncohorts, &e)) {
+	    sn_api_exec_meta(meta, &xo, &ca, &e)) {
 		sn_meta_close(meta);
 		return die("query", e.msg);
 	}

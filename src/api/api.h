@@ -117,6 +117,12 @@ int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, 
 struct sn_hogql_cohort;
 int sn_api_team_cohorts(struct sn_meta *m, int64_t team_id, struct sn_arena *a,
 			const struct sn_hogql_cohort **out, size_t *n, struct sn_err *err);
+/* What the executor reads from meta for a team's query: its cohorts (IN
+ * COHORT) and its actions (matchesAction), in a (which must outlive the
+ * query). xo->team_id and xo->timezone must be set. m NULL: nothing. */
+struct sn_exec_opts;
+int sn_api_exec_meta(struct sn_meta *m, struct sn_exec_opts *xo, struct sn_arena *a,
+		     struct sn_err *err);
 /* The insights' action lookup (sn_insight_opts.action) over meta: a live
  * action of the team by id. ctx is a struct sn_api_action_ctx. */
 struct sn_api_action_ctx {

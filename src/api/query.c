@@ -105,15 +105,75 @@ int sn_api_team_cohorts(struct sn_meta *m, int64_t team_id, struct sn_arena *a,
 	return 0;
 }
 
-/* Fills xo's cohort list from meta (none when meta is NULL). */
+/* matchesAction() for the executor: the team's action compiled by
+ * insights' action compiler. ctx is a struct action_expr_ctx. */
+struct action_expr_ctx {
+	struct sn_meta *meta;
+	int64_t team_id;
+	const char *timezone;
+};
+
+static int action_expr(void *ctx, int64_t id, const char *name, struct sn_arena *a,
+		       const char **text, char *msg, size_t msglen)
+{
+	const struct action_expr_ctx *c = ctx;
+	struct sn_action act;
+	struct sn_err err = {0};
+	if (sn_meta_action_find(c->meta, c->team_id, id, name, &act, &err)) {
+		if (name)
+			snprintf(msg, msglen, "Action '%s' does not exist", name);
+		else
+			snprintf(msg, msglen, "Action %lld does not exist", (long long)id);
+		return SN_ERR_NOT_FOUND;
+	}
+	int64_t aid = act.id;
+	sn_action_release(&act);
+	struct sn_api_action_ctx actx = {.meta = c->meta, .team_id = c->team_id};
+	struct sn_insight_opts o = {.team = {.id = c->team_id, .timezone = c->timezone},
+				    .action = sn_api_action_lookup,
+				    .action_ctx = &actx};
+	struct sn_buf b;
+	sn_buf_init(&b, SN_HOGQL_MAX_QUERY_LEN);
+	struct sn_insight_error ierr;
+	int rc = sn_insight_action_hogql(&o, aid, &b, &ierr);
+	if (rc == 0 && !(*text = sn_arena_strndup(a, b.data ? b.data : "0", b.len)))
+		rc = SN_ERR_NOMEM;
+	if (rc)
+		snprintf(msg, msglen, "matchesAction(): %s",
+			 ierr.msg[0] ? ierr.msg : "the action could not be compiled");
+	sn_buf_release(&b);
+	return rc;
+}
+
+int sn_api_exec_meta(struct sn_meta *m, struct sn_exec_opts *xo, struct sn_arena *a,
+		     struct sn_err *err)
+{
+	if (!m)
+		return 0;
+	int rc = sn_api_team_cohorts(m, xo->team_id, a, &xo->cohorts, &xo->ncohorts, err);
+	if (rc)
+		return rc;
+	struct action_expr_ctx *c = sn_arena_alloc(a, sizeof(*c));
+	if (!c)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	c->meta = m;
+	c->team_id = xo->team_id;
+	c->timezone = xo->timezone;
+	xo->action_expr = action_expr;
+	xo->action_ctx = c;
+	return 0;
+}
+
+/* Fills xo's cohorts and actions from meta (none when meta is NULL). */
 static int exec_cohorts(struct sn_meta *m, struct sn_exec_opts *xo, struct sn_arena *a,
 			struct sn_hogql_error *herr)
 {
 	struct sn_err err = {0};
-	if (!m || sn_api_team_cohorts(m, xo->team_id, a, &xo->cohorts, &xo->ncohorts, &err) == 0)
+	if (sn_api_exec_meta(m, xo, a, &err) == 0)
 		return 0;
 	herr->type = "QueryError";
-	snprintf(herr->msg, sizeof(herr->msg), "reading the project's cohorts: %s", err.msg);
+	snprintf(herr->msg, sizeof(herr->msg), "reading the project's cohorts and actions: %s",
+		 err.msg);
 	return err.code ? err.code : SN_ERR_IO;
 }
 

@@ -145,6 +145,13 @@ struct sn_exec_opts {
 	 * and a name is an error. */
 	const struct sn_hogql_cohort *cohorts;
 	size_t ncohorts;
+	/* matchesAction(id | 'name'): the team's action (by id when id > 0,
+	 * else by name) as a HogQL boolean expression over events, copied
+	 * into a. Non-zero with msg filled for an unknown action or steps that
+	 * do not compile. NULL = no actions (matchesAction is an error). */
+	int (*action_expr)(void *ctx, int64_t id, const char *name, struct sn_arena *a,
+			   const char **text, char *msg, size_t msglen);
+	void *action_ctx;
 };
 
 /* What the scan did; tests use it to check pruning. */

@@ -306,7 +306,8 @@ int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b);
 int value_key(struct sn_buf *b, const struct sn_exec_value *v);
 
 /* Rewrites every `x [NOT] IN COHORT c` of the parsed statement into an IN
- * over the cohort's member table (cohort.c); before resolving. */
+ * over the cohort's member table, and every matchesAction() into the
+ * action's condition (rewrite.c); before resolving. */
 int exec_rewrite_cohorts(struct xctx *c, struct sn_arena *a, node_t *ast);
 
 /* Column references and joins (join.c). */

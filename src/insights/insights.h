@@ -111,6 +111,14 @@ bool sn_insight_kind_supported(const char *kind);
 int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struct sn_buf *out,
 		   struct sn_insight_error *err);
 
+/* The HogQL boolean expression an action's steps compile to (what
+ * matchesAction(id) means on events): "(step OR step ...)". Uses
+ * o->action to read the action and o->team for its filters. Appends to out;
+ * SN_ERR_NOT_FOUND for an unknown action, SN_ERR_INVALID with err for steps
+ * that cannot compile. */
+int sn_insight_action_hogql(const struct sn_insight_opts *o, int64_t id, struct sn_buf *out,
+			    struct sn_insight_error *err);
+
 /* ---- cohorts (cohort.c) ---------------------------------------------------------------- */
 
 /* What compiling a cohort definition needs: the team (its time zone turns

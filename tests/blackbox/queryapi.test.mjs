@@ -142,3 +142,22 @@ test('a JOIN cannot reach another team through either side', async () => {
   r = await q(1, 'select count() from events a full join events b on a.distinct_id = b.distinct_id');
   assert.deepEqual(r.json.results, [[130]]);
 });
+
+test('matchesAction() by id and by name, and its errors', async () => {
+  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` };
+  const a = await post(`${srv.url}/api/projects/1/actions/`, JSON.stringify({ name: 'Firefox views or signups',
+    steps: [{ event: 'signup' }, { event: 'pageview', properties: [{ key: '$browser', value: 'Firefox', type: 'event' }] }] }), headers);
+  assert.equal(a.status, 201, a.text);
+  // 10 signups (i % 3 == 0) and the pageviews of odd i that are not multiples of 3 (10)
+  let r = await q(1, `select count() from events where matchesAction(${a.json.id})`);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [[20]]);
+  r = await q(1, "select event, count() from events where matchesAction('Firefox views or signups') group by event order by event");
+  assert.deepEqual(r.json.results, [['pageview', 10], ['signup', 10]]);
+  r = await q(1, 'select count() from events where not matchesAction(999999)');
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /Action 999999 does not exist/);
+  r = await q(1, 'select count() from events where matchesAction(event)');
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /one argument: an action's id or name/);
+});

@@ -1,11 +1,13 @@
 /*
- * cohort.c — `x [NOT] IN COHORT id | 'name'` on the embedded executor.
- *
- * Before the statement is resolved, every IN COHORT comparison becomes an
- * ordinary IN over a subquery of the cohort's member table:
+ * rewrite.c — what the embedded executor rewrites in a parsed statement
+ * before resolving it: `IN COHORT` and `matchesAction()`, both names of
+ * metadata (a cohort's members, an action's steps) that become plain
+ * HogQL.
  *
  *   person_id IN COHORT 'Buyers'
  *     ─▶ person_id IN (SELECT person_id FROM cohort_people WHERE cohort_id = 7)
+ *   matchesAction('Signed up')
+ *     ─▶ ((event = 'signup' AND properties.$current_url LIKE '%/welcome%') OR ...)
  *
  * cohort_people (dynamic cohorts) and static_cohort_people (static ones)
  * are tables of the person store (persons/cohorts.c) that join.c scans
@@ -19,8 +21,14 @@
  * with no cohort list at all (a data directory opened without metadata) an
  * id reads both tables, as the ClickHouse printer does.
  *
- * The generated subquery has no positions in the user's text (has_pos is
- * cleared), so an error inside it points at the IN COHORT comparison.
+ * An action's condition comes from opts->action_expr (the caller compiles
+ * the steps with insights' action compiler, the same condition an
+ * ActionsNode series uses), is parsed as an expression and replaces the
+ * call node in place.
+ *
+ * Generated nodes have no positions in the user's text (has_pos is
+ * cleared), so an error inside them points at the rewritten comparison or
+ * call.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -117,12 +125,59 @@ static node_t *member_query(struct crw *w, const node_t *n)
 	return q;
 }
 
+/* matchesAction(id | 'name'): n becomes the action's condition. */
+static void matches_action(struct crw *w, node_t *n)
+{
+	const struct sn_exec_opts *o = w->c->opts;
+	const node_t *arg = n->list.n == 1 ? n->list.items[0] : NULL;
+	int64_t id = 0;
+	const char *name = NULL;
+	if (arg && arg->kind == SN_HQ_CONSTANT && arg->ctype == SN_HQC_INT && arg->ival > 0)
+		id = arg->ival;
+	else if (arg && arg->kind == SN_HQ_CONSTANT && arg->ctype == SN_HQC_STRING)
+		name = arg->sval;
+	else {
+		w->rc = xfail(w->c, n, SN_ERR_INVALID, "QueryError",
+			      "matchesAction() takes one argument: an action's id or name");
+		return;
+	}
+	if (!o->action_expr) {
+		w->rc = xfail(w->c, n, SN_ERR_INVALID, "QueryError",
+			      "matchesAction() needs the project's actions, which this query "
+			      "cannot read");
+		return;
+	}
+	const char *text = NULL;
+	char msg[256] = "";
+	int rc = o->action_expr(o->action_ctx, id, name, w->a, &text, msg, sizeof(msg));
+	if (rc) {
+		w->rc = xfail(w->c, arg, rc == SN_ERR_NOMEM ? SN_ERR_TOO_BIG : SN_ERR_INVALID,
+			      "QueryError", "%s",
+			      msg[0] ? msg : "matchesAction(): the action could not be read");
+		return;
+	}
+	node_t *e = NULL;
+	struct sn_hogql_error e2 = {0};
+	if ((rc = sn_hogql_parse_expr(w->a, text, strlen(text), &e, &e2))) {
+		w->rc = rc == SN_ERR_NOMEM ? xnomem(w->c)
+					   : xfail(w->c, n, SN_ERR_INTERNAL, "QueryError",
+						   "matchesAction(): %s", e2.msg);
+		return;
+	}
+	walk(w, e, true);
+	*n = *e; /* the call node becomes the condition, in place */
+}
+
 static void walk(struct crw *w, node_t *n, bool clear_pos)
 {
 	if (!n || w->rc)
 		return;
 	if (clear_pos)
 		n->has_pos = false;
+	if (n->kind == SN_HQ_CALL && n->name && strcmp(n->name, "matchesAction") == 0) {
+		matches_action(w, n);
+		return;
+	}
 	if (n->kind == SN_HQ_COMPARE && n->op &&
 	    (strcmp(n->op, "in cohort") == 0 || strcmp(n->op, "not in cohort") == 0)) {
 		node_t *q = member_query(w, n);
