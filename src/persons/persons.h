@@ -176,6 +176,8 @@ struct sn_person_raw {
 int sn_persons_read(struct sn_persons *p, int64_t team_id, const char *const *keys, size_t n,
 		    int (*fn)(void *ctx, const struct sn_person_raw *row), void *ctx,
 		    struct sn_err *err);
+/* The team's number of persons (one index count). */
+int sn_persons_count(struct sn_persons *p, int64_t team_id, int64_t *count, struct sn_err *err);
 /* Live (not deleted) distinct id → person uuid (keys: distinct ids). */
 int sn_persons_read_distinct_ids(struct sn_persons *p, int64_t team_id, const char *const *keys,
 				 size_t n,

@@ -1200,6 +1200,29 @@ int sn_persons_read(struct sn_persons *p, int64_t team_id, const char *const *ke
 			 "uuid", team_id, -1, keys, n, &cb, err);
 }
 
+int sn_persons_count(struct sn_persons *p, int64_t team_id, int64_t *count, struct sn_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret = 0;
+	*count = 0;
+	sn_pstore_lock(p);
+	int rc = sqlite3_prepare_v2(p->db,
+				    "SELECT count(*) FROM posthog_person"
+				    " INDEXED BY posthog_person_team_scan WHERE team_id = ?1",
+				    -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, team_id);
+		rc = sqlite3_step(s);
+	}
+	if (rc == SQLITE_ROW)
+		*count = sqlite3_column_int64(s, 0);
+	else
+		ret = db_fail(p, rc, err, "counting persons");
+	sqlite3_finalize(s);
+	sn_pstore_unlock(p);
+	return ret;
+}
+
 int sn_persons_read_distinct_ids(struct sn_persons *p, int64_t team_id, const char *const *keys,
 				 size_t n,
 				 int (*fn)(void *ctx, const char *distinct_id, const char *uuid),

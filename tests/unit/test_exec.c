@@ -903,6 +903,52 @@ static void test_person_join_budget(void **state)
 	persons_teardown(&x);
 }
 
+/* A scan that joins many persons switches from keyed reads to one read of
+ * the whole team (join.c read_all_persons): the answers are the same, and
+ * events whose person is not in the store still read NULL after it. */
+static void test_person_join_whole_team(void **state)
+{
+	(void)state;
+	struct pfx x;
+	struct fixture f;
+	memset(&x, 0, sizeof(x));
+	struct sn_err err = {0};
+	assert_int_equal(sn_test_tmpdir(x.dir, sizeof(x.dir), "test_exec"), 0);
+	assert_int_equal(sn_persons_open(&x.ps, x.dir, NULL, &err), 0);
+	sn_memtable_init(&x.mt, 0);
+	enum { N = 6000 };
+	long long sum = 0;
+	for (int i = 0; i < N; i++) {
+		char did[32], props[96];
+		snprintf(did, sizeof(did), "p-%d", i);
+		if (i % 1000 == 999) /* personless: no person row */
+			snprintf(props, sizeof(props), "{\"$process_person_profile\":false}");
+		else {
+			snprintf(props, sizeof(props), "{\"$set\":{\"i\":%d}}", i);
+			sum += i;
+		}
+		pev(&x, did, "e", props, NULL);
+	}
+	struct sn_part_write_opts o = {.granule_rows = 256, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	char store[600];
+	snprintf(store, sizeof(store), "%s/store", x.dir);
+	assert_int_equal(mkdir(store, 0755), 0);
+	assert_int_equal(sn_memtable_flush(&x.mt, store, 1, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&x.mt);
+	pfx_opts(&x, &f);
+	f.opts.run_granules = 1;
+	f.opts.threads = 1;
+	assert_int_equal(scalar_int(&f, "select sum(toInt(person.properties.i)) from events"), sum);
+	assert_int_equal(
+	    scalar_int(&f, "select count() from events where isNull(person.properties.i)"), 6);
+	assert_int_equal(
+	    scalar_int(&f, "select count() from events where isNotNull(person.created_at)"), N - 6);
+	persons_teardown(&x);
+}
+
 /* ---- top-N ------------------------------------------------------------------------ */
 
 #define TN_ROWS 3000
@@ -1826,6 +1872,7 @@ int main(void)
 	    cmocka_unit_test(test_person_fields),
 	    cmocka_unit_test(test_person_tables),
 	    cmocka_unit_test(test_cohorts),
+	    cmocka_unit_test(test_person_join_whole_team),
 	    cmocka_unit_test(test_person_join_budget),
 	    cmocka_unit_test(test_topn_equals_full_sort),
 	    cmocka_unit_test(test_subquery_from),
