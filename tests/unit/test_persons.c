@@ -285,7 +285,7 @@ static void test_cohort_members_upgrade(void **state)
 	sn_persons_close(f->p);
 	assert_int_equal(sn_persons_open(&f->p, f->dir, &applied, &err), 0);
 	assert_int_equal(applied, (int)sn_persons_sqlite_nmigrations - 3);
-	struct sn_person p;
+	struct sn_person p = {0};
 	assert_int_equal(sn_persons_get_by_distinct_id(f->p, 1, "alice", &p, &err), 0);
 	assert_string_equal(p.uuid, a);
 	sn_person_release(&p);
