@@ -177,6 +177,8 @@ int sn_cohorts_api_new(struct sn_cohorts_api **out, struct sn_meta *meta,
 /* Scan threads of a calculation (0 = one per core) and the recalculation
  * interval (<= 0 keeps the default). */
 void sn_cohorts_api_configure(struct sn_cohorts_api *a, unsigned threads, int64_t interval_us);
+/* The query API that runs a static cohort's query ("save as cohort"). */
+void sn_cohorts_api_use_query(struct sn_cohorts_api *a, struct sn_query_api *query);
 int sn_cohorts_api_start(struct sn_cohorts_api *a, struct sn_err *err);
 void sn_cohorts_api_stop(struct sn_cohorts_api *a);
 void sn_cohorts_api_free(struct sn_cohorts_api *a);

@@ -34,10 +34,13 @@
  * retried after the interval. The state is visible in the API
  * (is_calculating, last_calculation, count, errors_calculating).
  *
+ * A static cohort can also be made from a query (PostHog's "save as
+ * cohort" of an insight's actors): {"is_static": true, "query": {...}} —
+ * the person ids of its rows become the members.
+ *
  * Differences from PostHog, on purpose: DELETE soft-deletes (PostHog wants
  * PATCH {"deleted": true}, which works too) and drops the members; the
- * persons list has no ?format=csv export; a static cohort from an
- * insight's query is not supported yet (use _create_static_person_ids).
+ * persons list has no ?format=csv export.
  */
 #include "api.h"
 
@@ -62,6 +65,7 @@
 
 struct sn_cohorts_api {
 	struct sn_meta *meta;
+	struct sn_query_api *query; /* runs a static cohort's query; may be NULL */
 	struct sn_persons *persons;
 	char store_dir[1200];
 	unsigned threads;
@@ -667,6 +671,107 @@ static int add_csv(struct sn_cohorts_api *api, int64_t team_id, int64_t id, cons
 	return rc;
 }
 
+/* A static cohort from a query (PostHog's insight "save as cohort"): the
+ * person ids in the first column of its rows — an ActorsQuery's person
+ * objects, or uuids (an InsightActorsQuery, a HogQLQuery selecting
+ * person ids). Pages of 10,000 until hasMore is false. */
+#define QUERY_MEMBERS_MAX 1000000
+struct idlist {
+	char **v;
+	size_t n;
+};
+
+static void idlist_release(struct idlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int query_ids(struct sn_cohorts_api *api, const struct sn_team *team,
+		     struct json_object *query, struct idlist *l, struct sn_meta_verr *ve)
+{
+	if (!api->query)
+		return sn_meta_verr_set(ve, "not_supported", "query",
+					"a static cohort from a query needs the query API");
+	struct json_object *node = NULL;
+	if (json_object_deep_copy(query, &node, NULL) != 0)
+		return sn_err_set(&ve->err, SN_ERR_NOMEM, "out of memory");
+	const char *kind = sn_json_str(sn_json_get(node, "kind"), NULL);
+	if (kind && (!strcmp(kind, "DataTableNode") || !strcmp(kind, "InsightVizNode"))) {
+		struct json_object *src = json_object_get(sn_json_get(node, "source"));
+		json_object_put(node);
+		node = src;
+	}
+	size_t n = 0, cap = 0;
+	char **ids = NULL;
+	int rc = 0;
+	struct sn_buf out;
+	sn_buf_init(&out, (size_t)256 << 20);
+	for (int64_t offset = 0; rc == 0 && node;) {
+		json_object_object_add(node, "limit", json_object_new_int(10000));
+		json_object_object_add(node, "offset", json_object_new_int64(offset));
+		sn_buf_reset(&out);
+		struct sn_err qerr = {0};
+		if (sn_query_api_run_node(api->query, team, node, 0, &out, &qerr)) {
+			rc = sn_meta_verr_set(ve, "invalid_input", "query", "%s", qerr.msg);
+			break;
+		}
+		struct json_object *ans = NULL;
+		if (sn_json_parse(out.data, out.len, &ans, &qerr)) {
+			rc = sn_meta_verr_set(ve, "invalid_input", "query", "%s", qerr.msg);
+			break;
+		}
+		struct json_object *res = sn_json_get(ans, "results");
+		size_t nr =
+		    json_object_is_type(res, json_type_array) ? json_object_array_length(res) : 0;
+		for (size_t r = 0; rc == 0 && r < nr; r++) {
+			struct json_object *row = json_object_array_get_idx(res, r);
+			struct json_object *cell = json_object_is_type(row, json_type_array)
+						       ? json_object_array_get_idx(row, 0)
+						       : row;
+			const char *uuid = json_object_is_type(cell, json_type_object)
+					       ? sn_json_str(sn_json_get(cell, "id"), NULL)
+					       : sn_json_str(cell, NULL);
+			if (!uuid || strlen(uuid) != 36)
+				continue;
+			if (n == QUERY_MEMBERS_MAX) {
+				rc = sn_meta_verr_set(ve, "max_length", "query",
+						      "the query returns more than %d persons",
+						      QUERY_MEMBERS_MAX);
+				break;
+			}
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 1024;
+				char **nv = realloc(ids, nc * sizeof(*nv));
+				if (!nv) {
+					rc = sn_err_set(&ve->err, SN_ERR_NOMEM, "out of memory");
+					break;
+				}
+				ids = nv;
+				cap = nc;
+			}
+			if (!(ids[n] = strdup(uuid)))
+				rc = sn_err_set(&ve->err, SN_ERR_NOMEM, "out of memory");
+			else
+				n++;
+		}
+		bool more = json_object_get_boolean(sn_json_get(ans, "hasMore")) && nr > 0;
+		json_object_put(ans);
+		if (!more)
+			break;
+		offset += (int64_t)nr;
+	}
+	sn_buf_release(&out);
+	json_object_put(node);
+	l->v = ids;
+	l->n = n;
+	if (rc)
+		idlist_release(l);
+	return rc;
+}
+
 /* ---- requests -------------------------------------------------------------------------- */
 
 /* A JSON body, or the fields of a multipart form (*csv: the uploaded
@@ -783,21 +888,33 @@ static void create(struct sn_cohorts_api *api, struct sn_http_request *req,
 		json_object_object_add(body, "is_static", json_object_new_boolean(1));
 	struct sn_meta_verr ve;
 	struct sn_cohort c;
+	struct idlist qids = {0};
+	struct json_object *ids = sn_json_get(body, "_create_static_person_ids");
+	struct json_object *query = sn_json_get(body, "query");
+	if (!json_object_is_type(query, json_type_object))
+		query = NULL;
 	int rc = precheck(api, team, 0, body, NULL, &ve);
 	if (rc == 0 && csv && !body_is_static(body, NULL))
 		rc = sn_meta_verr_set(&ve, "invalid_input", "csv",
 				      "a CSV of members is only for static cohorts");
+	/* a static cohort's query runs first: one that fails creates nothing */
+	bool from_query = rc == 0 && body_is_static(body, NULL) && query && !csv && !ids;
+	if (from_query)
+		rc = query_ids(api, team, query, &qids, &ve);
 	if (rc == 0)
 		rc = sn_meta_cohort_create(api->meta, team->id, user_id, body, &c, &ve);
 	if (rc) {
 		sn_rest_reply_verr(req, &ve);
+		idlist_release(&qids);
 		json_object_put(body);
 		return;
 	}
-	struct json_object *ids = sn_json_get(body, "_create_static_person_ids");
-	if (c.is_static && (csv || ids)) {
-		rc = csv ? add_csv(api, team->id, c.id, csv, csv_len, &ve)
-			 : add_id_list(api, team->id, c.id, ids, &ve);
+	if (c.is_static && (csv || ids || from_query)) {
+		rc = csv   ? add_csv(api, team->id, c.id, csv, csv_len, &ve)
+		     : ids ? add_id_list(api, team->id, c.id, ids, &ve)
+			   : add_members(api, team->id, c.id, SN_COHORT_KEY_UUID,
+					 (const char *const *)qids.v, qids.n, &ve);
+		idlist_release(&qids);
 		if (rc) {
 			/* the cohort exists but is empty: say so, keep it */
 			sn_rest_reply_verr(req, &ve);
@@ -1051,6 +1168,11 @@ int sn_cohorts_api_new(struct sn_cohorts_api **out, struct sn_meta *meta,
 	pthread_cond_init(&a->cv, NULL);
 	*out = a;
 	return 0;
+}
+
+void sn_cohorts_api_use_query(struct sn_cohorts_api *a, struct sn_query_api *query)
+{
+	a->query = query;
 }
 
 void sn_cohorts_api_configure(struct sn_cohorts_api *a, unsigned threads, int64_t interval_us)

@@ -332,6 +332,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	/* Cohorts: the REST API and the calculator thread. */
 	if ((rc = sn_cohorts_api_new(&cohapi, s.meta, s.persons, c->data_dir, err)))
 		goto out;
+	sn_cohorts_api_use_query(cohapi, qapi);
 	sn_cohorts_api_configure(cohapi, (unsigned)c->query_threads, c->cohort_interval_ms * 1000);
 	if ((rc = sn_cohorts_api_start(cohapi, err)))
 		goto out;

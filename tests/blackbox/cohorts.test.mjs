@@ -213,6 +213,17 @@ test('static cohorts: CSV upload, person ids, add and remove', async () => {
   assert.deepEqual(await hogql(`select count() from events where person_id in cohort 'Uploaded'`),
     [[['user1', 'user2', 'user5', 'user7'].reduce((n, id) => n + 1 + users.find((u) => u.id === id).purchases.length, 0)]]);
 
+  // From a query ("save as cohort"): the person ids of its rows.
+  r = await api('POST', C, { name: 'Buyers (saved)', is_static: true,
+    query: { kind: 'HogQLQuery', query: "select distinct person_id from events where event = 'purchase'" } });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.count, users.filter((u) => u.purchases.length).length);
+  assert.deepEqual(await memberIds(r.json.id), ids((u) => u.purchases.length > 0));
+  r = await api('POST', C, { name: 'Bad query', is_static: true, query: { kind: 'HogQLQuery', query: 'select nope(' } });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.attr, 'query');
+  assert.equal((await api('GET', `${C}?search=Bad%20query`)).json.count, 0, 'a failing query creates nothing');
+
   // A malformed CSV is a 400 naming the line; the members are unchanged.
   const bad = new FormData();
   bad.append('csv', new Blob(['distinct_id\nus"er\n'], { type: 'text/csv' }), 'bad.csv');
