@@ -44,7 +44,7 @@ int actor_push(struct ictx *x, struct actor_rows *r, const char *id, size_t len,
 	char *s = sn_arena_strndup(x->a, id, len);
 	if (!s)
 		return SN_ERR_NOMEM;
-	r->v[r->n++] = (struct actor_row){s, count};
+	r->v[r->n++] = (struct actor_row){s, count, 0, 0};
 	return 0;
 }
 

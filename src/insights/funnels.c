@@ -787,8 +787,20 @@ static int emit(struct ictx *x, const struct fq *f, struct fgroups *g, const cha
 		    f->want_step > 0 ? p.reached >= f->want_step : p.reached == -f->want_step - 1;
 		if (in && f->want_bv && strcmp(f->want_bv, bv) != 0)
 			in = false;
-		return in ? actor_push(x, f->collect, f->cur_actor, f->cur_actor_len, p.reached)
-			  : 0;
+		if (!in)
+			return 0;
+		int rc = actor_push(x, f->collect, f->cur_actor, f->cur_actor_len, p.reached);
+		if (rc)
+			return rc;
+		/* the step's time (reached: step n; dropped off before n: the
+		 * last step reached, n - 1) and the one before, for paths */
+		int k = f->want_step > 0 ? f->want_step - 1 : -f->want_step - 2;
+		struct actor_row *ar = &f->collect->v[f->collect->n - 1];
+		if (k >= 0 && k < MAX_STEPS) {
+			ar->t_step = p.t[k];
+			ar->t_prev = k > 0 ? p.t[k - 1] : p.t[k];
+		}
+		return 0;
 	}
 	if (strcmp(f->viz, "time_to_convert") == 0) {
 		if (p.reached <= f->to_step)

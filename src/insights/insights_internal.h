@@ -152,6 +152,9 @@ struct json_object *jget(struct json_object *o, const char *key); /* non-null me
 struct actor_row {
 	const char *id; /* person uuid, group key, or the HogQL aggregation value */
 	int64_t count;	/* matching events */
+	/* funnel actors: the time of the step asked for (for a drop-off, of
+	 * the last step reached) and of the step before it (µs, UTC) */
+	int64_t t_step, t_prev;
 };
 
 struct actor_rows {

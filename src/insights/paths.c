@@ -55,6 +55,7 @@ struct edges {
 };
 
 struct pq {
+	int64_t gap_us; /* a gap this long starts a new session path */
 	int steps;
 	const char *start, *end;
 	const char **exclude;
@@ -188,7 +189,7 @@ static int person(struct ictx *x, const struct pq *pq, struct pevent *ev, size_t
 	}
 	size_t start = 0;
 	for (size_t i = 1; i <= m; i++) {
-		if (i < m && ev[i].ts - ev[i - 1].ts < SESSION_GAP_US)
+		if (i < m && ev[i].ts - ev[i - 1].ts < pq->gap_us)
 			continue;
 		/* session [start, i): collapse runs to their last event */
 		size_t k = start;
@@ -276,12 +277,164 @@ static bool has_type(struct json_object *types, const char *t)
 	return false;
 }
 
+/* ---- paths of a funnel step's actors --------------------------------------------- */
+
+/*
+ * funnelPathsFilter {funnelPathType, funnelStep, funnelSource}: the paths of
+ * the actors of funnelStep (n: reached step n; -n: dropped off before step
+ * n) of the FunnelsQuery source, as PostHog's paths runner joins them:
+ * after the step, events at or after the step's time (after a drop-off: of
+ * the last step reached); before the step, events at or before it (before
+ * a drop-off: until the funnel window after the last step reached closed);
+ * between steps, events from the previous step's time to the step's. A
+ * session path may then last the funnel window. (Checked against the 14
+ * funnel-path fixtures ported from PostHog's tests.)
+ */
+struct fwin {
+	const char *id;
+	int64_t lo, hi;
+};
+
+struct fwins {
+	struct fwin *v;
+	size_t n;
+	int64_t window_us;
+	/* what an event's actor is when the funnel aggregates by a group
+	 * ($group_N) or a HogQL expression: the statement's 4th column; NULL
+	 * = the person */
+	char *key_expr;
+};
+
+static int fwin_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct fwin *)a)->id, ((const struct fwin *)b)->id);
+}
+
+static int64_t window_us(struct json_object *ff)
+{
+	int64_t n = jget(ff, "funnelWindowInterval")
+			? json_object_get_int64(jget(ff, "funnelWindowInterval"))
+			: 14;
+	const char *u = jstr(ff, "funnelWindowIntervalUnit");
+	int64_t unit = US_DAY;
+	if (u && !strcmp(u, "second"))
+		unit = US_SEC;
+	else if (u && !strcmp(u, "minute"))
+		unit = 60 * US_SEC;
+	else if (u && !strcmp(u, "hour"))
+		unit = 3600 * US_SEC;
+	else if (u && !strcmp(u, "week"))
+		unit = 7 * US_DAY;
+	else if (u && !strcmp(u, "month"))
+		unit = 30 * US_DAY;
+	return (n > 0 ? n : 14) * unit;
+}
+
+static int funnel_windows(struct ictx *x, struct json_object *fpf, struct fwins *w)
+{
+	const char *type = jstr(fpf, "funnelPathType");
+	struct json_object *src = jget(fpf, "funnelSource");
+	struct json_object *sv = jget(fpf, "funnelStep");
+	int step = sv ? json_object_get_int(sv) : 0;
+	bool after = type && !strcmp(type, "funnel_path_after_step");
+	bool before = type && !strcmp(type, "funnel_path_before_step");
+	bool between = type && !strcmp(type, "funnel_path_between_steps");
+	if (!after && !before && !between)
+		return ifail(x, "validation_error",
+			     "funnelPathsFilter.funnelPathType must be funnel_path_after_step, "
+			     "funnel_path_before_step or funnel_path_between_steps");
+	if (!json_object_is_type(src, json_type_object) || !jstr(src, "kind") ||
+	    strcmp(jstr(src, "kind"), "FunnelsQuery") != 0)
+		return ifail(x, "validation_error",
+			     "funnelPathsFilter.funnelSource must be a FunnelsQuery");
+	if (step == 0)
+		return ifail(x, "validation_error", "funnelPathsFilter.funnelStep must not be 0");
+	w->window_us = window_us(jget(src, "funnelsFilter"));
+	struct actor_rows rows = {0};
+	int gti = -1;
+	int rc = funnels_actors(x, src, step, NULL, &rows, &gti);
+	if (rc)
+		return rc;
+	const char *hq = jstr(jget(src, "funnelsFilter"), "funnelAggregateByHogQL");
+	if (gti >= 0 || (gti == -2 && hq)) {
+		size_t len = (hq ? strlen(hq) : 0) + 32;
+		if (!(w->key_expr = sn_arena_alloc(x->a, len)))
+			return SN_ERR_NOMEM;
+		if (gti >= 0)
+			snprintf(w->key_expr, len, "toString($group_%d)", gti);
+		else
+			snprintf(w->key_expr, len, "toString(%s)", hq);
+	}
+	w->v = sn_arena_alloc(x->a, (rows.n ? rows.n : 1) * sizeof(*w->v));
+	if (!w->v)
+		return SN_ERR_NOMEM;
+	for (size_t i = 0; i < rows.n; i++) {
+		const struct actor_row *r = &rows.v[i];
+		struct fwin *f = &w->v[w->n++];
+		f->id = r->id;
+		f->lo = INT64_MIN;
+		f->hi = INT64_MAX;
+		if (after)
+			f->lo = r->t_step;
+		else if (before) /* before a drop-off: until the window closed */
+			f->hi = r->t_step + (step < 0 ? w->window_us : 0);
+		else {
+			f->lo = r->t_prev;
+			f->hi = r->t_step;
+		}
+	}
+	if (w->n)
+		qsort(w->v, w->n, sizeof(*w->v), fwin_cmp);
+	return 0;
+}
+
+static const struct fwin *fwin_of(const struct fwins *w, const char *actor, size_t alen)
+{
+	char id[256];
+	if (!w->n || alen >= sizeof(id))
+		return NULL;
+	memcpy(id, actor, alen);
+	id[alen] = 0;
+	struct fwin key = {.id = id};
+	return bsearch(&key, w->v, w->n, sizeof(*w->v), fwin_cmp);
+}
+
+/* Keeps the events of one person's rows (tab rows r0.., in ev) that fall in
+ * their funnel actor's window: the person's, or with key_expr each event's
+ * own group / aggregation value. The new count. */
+static size_t in_window(const struct fwins *w, const struct sn_insight_table *tab, size_t r0,
+			struct pevent *ev, size_t n)
+{
+	const struct sn_insight_value *a = &tab->cells[r0 * tab->ncols];
+	const struct fwin *f = w->key_expr ? NULL : fwin_of(w, a->s ? a->s : "", a->slen);
+	if (!w->key_expr && !f)
+		return 0;
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (w->key_expr) {
+			const struct sn_insight_value *k = &tab->cells[(r0 + i) * tab->ncols + 3];
+			f = k->type == SN_IV_STRING ? fwin_of(w, k->s ? k->s : "", k->slen) : NULL;
+			if (!f)
+				continue;
+		}
+		if (ev[i].ts >= f->lo && ev[i].ts <= f->hi)
+			ev[m++] = ev[i];
+	}
+	return m;
+}
+
 int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 {
 	struct json_object *pf = jget(q, "pathsFilter");
-	if (jget(q, "funnelPathsFilter"))
-		return ifail(x, "not_supported", "Paths from a funnel step are not supported yet");
-	struct pq pq = {.steps = DEFAULT_STEPS};
+	struct pq pq = {.steps = DEFAULT_STEPS, .gap_us = SESSION_GAP_US};
+	struct fwins fw = {0};
+	struct json_object *fpf = jget(q, "funnelPathsFilter");
+	if (fpf) {
+		int frc = funnel_windows(x, fpf, &fw);
+		if (frc)
+			return frc;
+		pq.gap_us = fw.window_us;
+	}
 	struct json_object *v;
 	if ((v = jget(pf, "stepLimit")))
 		pq.steps = json_object_get_int(v);
@@ -395,9 +548,9 @@ int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	rc = rc ? rc
 		: sn_buf_appendf(
 		      &sql,
-		      "SELECT toString(person_id) AS actor, timestamp, %s AS item FROM events "
+		      "SELECT toString(person_id) AS actor, timestamp, %s AS item%s%s FROM events "
 		      "WHERE timestamp >= toDateTime('%s') AND timestamp <= toDateTime('%s')",
-		      item.data, lo, hi);
+		      item.data, fw.key_expr ? ", " : "", fw.key_expr ? fw.key_expr : "", lo, hi);
 	if (rc == 0 && typed) {
 		rc = sn_buf_appends(&sql, " AND (0");
 		if (has_type(types, "$pageview"))
@@ -454,7 +607,10 @@ int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			boundary = a->slen != row->slen || memcmp(a->s, row->s, a->slen) != 0;
 		}
 		if (boundary && i > s0) {
-			rc = person(x, &pq, ev + s0, i - s0, &e);
+			size_t n = i - s0;
+			if (fpf)
+				n = in_window(&fw, &tab, s0, ev + s0, n);
+			rc = n ? person(x, &pq, ev + s0, n, &e) : 0;
 			s0 = i;
 		}
 		if (row) {
