@@ -173,8 +173,32 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	int64_t min_occ = mo ? json_object_get_int64(mo) : 1;
 	if (min_occ < 1)
 		min_occ = 1;
-	if (jget(rf, "retentionCustomBrackets"))
-		return ifail(x, "not_supported", "retentionCustomBrackets is not supported yet");
+	/* retentionCustomBrackets [b1, b2, ...]: the returns are counted per
+	 * bracket, bracket j covering the next b_j intervals after the
+	 * previous one; the row is [cohort size, one value per bracket] */
+	struct json_object *cb = jget(rf, "retentionCustomBrackets");
+	int brackets[MAX_INTERVALS];
+	int nb = 0;
+	if (cb && !json_object_is_type(cb, json_type_null)) {
+		size_t len = json_object_is_type(cb, json_type_array) ? json_object_array_length(cb)
+								      : SIZE_MAX;
+		if (len == SIZE_MAX || len > MAX_INTERVALS)
+			return ifail(x, "validation_error",
+				     "retentionFilter.retentionCustomBrackets must be a list of at "
+				     "most %d positive integers",
+				     MAX_INTERVALS);
+		for (size_t i = 0; i < len; i++) {
+			struct json_object *v = json_object_array_get_idx(cb, i);
+			int b = json_object_is_type(v, json_type_int) ? json_object_get_int(v) : 0;
+			if (b < 1 || b > MAX_INTERVALS)
+				return ifail(
+				    x, "validation_error",
+				    "retentionFilter.retentionCustomBrackets[%zu] must be a "
+				    "positive integer",
+				    i);
+			brackets[nb++] = b;
+		}
+	}
 	if (jget(rf, "aggregationType"))
 		return ifail(x, "not_supported", "retention aggregationType is not supported yet");
 	const char *twm = jstr(rf, "timeWindowMode");
@@ -313,6 +337,7 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		return ifail(x, "query_error", "The retention has more than %d actor-periods",
 			     RETENTION_ROWS_MAX);
 	bool cumulative = jbool(rf, "cumulative");
+	const int nc = nb ? nb + 1 : n; /* values per row */
 	struct rgroups g = {0};
 	/* per (actor, value): the periods with target / return events */
 	unsigned char *ist = sn_arena_alloc(x->a, (size_t)nrows + 1),
@@ -377,23 +402,37 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				snprintf(bvbuf, sizeof(bvbuf), "%.*s", (int)a[4].slen,
 					 a[4].s ? a[4].s : "");
 			const char *bv = bexpr ? sn_arena_strdup(x->a, bvbuf) : "";
-			int64_t *cells = bv ? cells_of(x, &g, bv, (size_t)nrows, (size_t)n) : NULL;
+			int64_t *cells = bv ? cells_of(x, &g, bv, (size_t)nrows, (size_t)nc) : NULL;
 			if (!cells)
 				return SN_ERR_NOMEM;
 			for (int st = 0; st < nrows; st++) {
 				if (!ist[st] || (only >= 0 && st != only))
 					continue;
 				int maxk = 0;
-				cells[st * n + 0]++;
-				for (int k = 1; k < n && st + k < nrows; k++)
-					if (isr[st + k]) {
-						if (!cumulative)
-							cells[st * n + k]++;
-						maxk = k;
+				cells[st * nc + 0]++;
+				if (nb) {
+					/* bracket j: intervals bfrom..bfrom+b_j-1 */
+					for (int j = 0, bfrom = 1; j < nb; bfrom += brackets[j++]) {
+						bool hit = false;
+						for (int k = bfrom;
+						     k < bfrom + brackets[j] && st + k < nrows; k++)
+							hit |= isr[st + k] != 0;
+						if (hit && !cumulative)
+							cells[st * nc + j + 1]++;
+						if (hit)
+							maxk = j + 1;
 					}
+				} else {
+					for (int k = 1; k < n && st + k < nrows; k++)
+						if (isr[st + k]) {
+							if (!cumulative)
+								cells[st * nc + k]++;
+							maxk = k;
+						}
+				}
 				if (cumulative)
 					for (int k = 1; k <= maxk; k++)
-						cells[st * n + k]++;
+						cells[st * nc + k]++;
 			}
 			s0 = i;
 		}
@@ -405,7 +444,7 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		for (size_t i = 0; i < g.n; i++) {
 			int64_t size = 0;
 			for (int st = 0; st < nrows; st++)
-				size += g.v[i].counts[st * n];
+				size += g.v[i].counts[st * nc];
 			if (size > 0) {
 				g.v[keep] = g.v[i];
 				g.v[keep].size = size;
@@ -419,7 +458,7 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		if (limit >= 1 && g.n > limit) {
 			struct rcell *other = &g.v[limit];
 			for (size_t i = limit + 1; i < g.n; i++)
-				for (int c = 0; c < nrows * n; c++)
+				for (int c = 0; c < nrows * nc; c++)
 					other->counts[c] += g.v[i].counts[c];
 			other->bv = "$$_posthog_breakdown_other_$$";
 			g.n = limit + 1;
@@ -439,10 +478,24 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			if (gi2 || st)
 				sn_buf_appendc(out, ',');
 			sn_buf_appends(out, "{\"values\":[");
-			for (int k = 0; k < n; k++)
+			for (int k = 0, bfrom = 1; k < nc; k++) {
+				/* a bracket's label spans its intervals ("Day 1-4") */
+				char lab[48];
+				if (nb && k > 0) {
+					int b = brackets[k - 1];
+					if (b == 1)
+						snprintf(lab, sizeof(lab), "%s %d", Pname, bfrom);
+					else
+						snprintf(lab, sizeof(lab), "%s %d-%d", Pname, bfrom,
+							 bfrom + b - 1);
+					bfrom += b;
+				} else {
+					snprintf(lab, sizeof(lab), "%s %d", Pname, k);
+				}
 				sn_buf_appendf(
-				    out, "%s{\"count\":%lld,\"label\":\"%s %d\"}", k ? "," : "",
-				    (long long)(c->counts ? c->counts[st * n + k] : 0), Pname, k);
+				    out, "%s{\"count\":%lld,\"label\":\"%s\"}", k ? "," : "",
+				    (long long)(c->counts ? c->counts[st * nc + k] : 0), lab);
+			}
 			/* PostHog's JSON: the period start in the project's zone,
 			 * "Z" for UTC, else the offset ("…T00:00:00-07:00") */
 			char date[48];
