@@ -106,6 +106,7 @@ struct rcell {
 	const char *bv;
 	int64_t *counts; /* rows * n: [start][offset] */
 	int64_t size;	 /* actors over all cohorts (ranking) */
+	double *sums;	 /* rows * n: aggregationProperty summed over the cell's actors */
 };
 
 static int rcell_cmp(const void *pa, const void *pb)
@@ -121,11 +122,12 @@ struct rgroups {
 	size_t n, cap;
 };
 
-static int64_t *cells_of(struct ictx *x, struct rgroups *g, const char *bv, size_t rows, size_t n)
+static struct rcell *cells_of(struct ictx *x, struct rgroups *g, const char *bv, size_t rows,
+			      size_t n)
 {
 	for (size_t i = 0; i < g->n; i++)
 		if (strcmp(g->v[i].bv, bv) == 0)
-			return g->v[i].counts;
+			return &g->v[i];
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? 2 * g->cap : 8;
 		struct rcell *nv = sn_arena_alloc(x->a, cap * sizeof(*nv));
@@ -136,12 +138,16 @@ static int64_t *cells_of(struct ictx *x, struct rgroups *g, const char *bv, size
 		g->v = nv;
 		g->cap = cap;
 	}
-	int64_t *c = sn_arena_alloc(x->a, (rows ? rows : 1) * n * sizeof(int64_t));
-	if (!c)
+	size_t cells = (rows ? rows : 1) * n;
+	int64_t *c = sn_arena_alloc(x->a, cells * sizeof(int64_t));
+	double *sums = sn_arena_alloc(x->a, cells * sizeof(double));
+	if (!c || !sums)
 		return NULL;
-	memset(c, 0, (rows ? rows : 1) * n * sizeof(int64_t));
-	g->v[g->n++] = (struct rcell){bv, c, 0};
-	return c;
+	memset(c, 0, cells * sizeof(int64_t));
+	for (size_t i = 0; i < cells; i++)
+		sums[i] = 0;
+	g->v[g->n++] = (struct rcell){bv, c, 0, sums};
+	return &g->v[g->n - 1];
 }
 
 int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
@@ -199,8 +205,20 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			brackets[nb++] = b;
 		}
 	}
-	if (jget(rf, "aggregationType"))
-		return ifail(x, "not_supported", "retention aggregationType is not supported yet");
+	/* aggregationType sum|avg of aggregationProperty: each value also
+	 * carries aggregation_value, the property summed over the returning
+	 * events of the cell's actors in that period (avg: per actor) */
+	const char *aggt = jstr(rf, "aggregationType");
+	const char *aggp = jstr(rf, "aggregationProperty");
+	if (aggt && !strcmp(aggt, "count"))
+		aggt = NULL;
+	if (aggt && strcmp(aggt, "sum") && strcmp(aggt, "avg"))
+		return ifail(x, "validation_error",
+			     "retentionFilter.aggregationType must be count, sum or avg");
+	if (aggt && (!aggp || !*aggp))
+		return ifail(x, "validation_error",
+			     "retentionFilter.aggregationType %s needs an aggregationProperty",
+			     aggt);
 	const char *twm = jstr(rf, "timeWindowMode");
 	if (twm && strcmp(twm, "24_hour_windows") == 0)
 		return ifail(x, "not_supported",
@@ -297,6 +315,20 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				 target.cond, back.cond);
 	if (rc == 0 && bexpr)
 		rc = sn_buf_appendf(&sql, ", ifNull(toString(%s), '') AS b", bexpr);
+	if (rc == 0 && aggt) {
+		struct sn_buf pe;
+		sn_buf_init(&pe, 1 << 16);
+		/* a person property counts once per actor and period */
+		const char *apt = jstr(rf, "aggregationPropertyType");
+		bool person = apt && !strcmp(apt, "person");
+		rc = hq_prop(&pe, person ? "person.properties" : "properties", aggp);
+		if (rc == 0 && person)
+			rc = sn_buf_appendf(&sql, ", max(ifNull(toFloat(%s), 0)) AS agg", pe.data);
+		else if (rc == 0)
+			rc = sn_buf_appendf(&sql, ", sumIf(ifNull(toFloat(%s), 0), %s) AS agg",
+					    pe.data, back.cond);
+		sn_buf_release(&pe);
+	}
 	rc =
 	    rc ? rc : sn_buf_appendf(&sql, " FROM events WHERE (%s OR %s)", target.cond, back.cond);
 	rc = rc ? rc : global_filters(x, q, &sql);
@@ -342,8 +374,10 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	/* per (actor, value): the periods with target / return events */
 	unsigned char *ist = sn_arena_alloc(x->a, (size_t)nrows + 1),
 		      *isr = sn_arena_alloc(x->a, (size_t)nrows + 1);
-	if (!ist || !isr)
+	double *asum = sn_arena_alloc(x->a, ((size_t)nrows + 1) * sizeof(double));
+	if (!ist || !isr || !asum)
 		return SN_ERR_NOMEM;
+	const size_t aggcol = bexpr ? 5 : 4;
 	size_t fi = 0; /* cursor into firsts (both sorted by actor) */
 	size_t s0 = 0;
 	for (size_t i = 0; i <= tab.nrows; i++) {
@@ -360,6 +394,8 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			const struct sn_insight_value *a = &tab.cells[s0 * tab.ncols];
 			memset(ist, 0, (size_t)nrows + 1);
 			memset(isr, 0, (size_t)nrows + 1);
+			for (int k = 0; k <= nrows; k++)
+				asum[k] = 0;
 			for (size_t j = s0; j < i; j++) {
 				const struct sn_insight_value *rj = &tab.cells[j * tab.ncols];
 				int64_t loc = local_of_cell(x, &rj[1]);
@@ -367,6 +403,10 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 					if (dates[k] == loc) {
 						ist[k] |= rj[2].i != 0;
 						isr[k] |= rj[3].i >= min_occ;
+						if (aggt && tab.ncols > aggcol)
+							asum[k] += rj[aggcol].type == SN_IV_FLOAT
+								       ? rj[aggcol].f
+								       : (double)rj[aggcol].i;
 					}
 			}
 			int only = -1;
@@ -402,14 +442,20 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				snprintf(bvbuf, sizeof(bvbuf), "%.*s", (int)a[4].slen,
 					 a[4].s ? a[4].s : "");
 			const char *bv = bexpr ? sn_arena_strdup(x->a, bvbuf) : "";
-			int64_t *cells = bv ? cells_of(x, &g, bv, (size_t)nrows, (size_t)nc) : NULL;
-			if (!cells)
+			struct rcell *rcl =
+			    bv ? cells_of(x, &g, bv, (size_t)nrows, (size_t)nc) : NULL;
+			if (!rcl)
 				return SN_ERR_NOMEM;
+			int64_t *cells = rcl->counts;
 			for (int st = 0; st < nrows; st++) {
 				if (!ist[st] || (only >= 0 && st != only))
 					continue;
 				int maxk = 0;
 				cells[st * nc + 0]++;
+				/* the property over each counted cell's period */
+				for (int k = 0; aggt && !nb && k < n && st + k < nrows; k++)
+					if (k == 0 || isr[st + k])
+						rcl->sums[st * nc + k] += asum[st + k];
 				if (nb) {
 					/* bracket j: intervals bfrom..bfrom+b_j-1 */
 					for (int j = 0, bfrom = 1; j < nb; bfrom += brackets[j++]) {
@@ -458,8 +504,10 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		if (limit >= 1 && g.n > limit) {
 			struct rcell *other = &g.v[limit];
 			for (size_t i = limit + 1; i < g.n; i++)
-				for (int c = 0; c < nrows * nc; c++)
+				for (int c = 0; c < nrows * nc; c++) {
 					other->counts[c] += g.v[i].counts[c];
+					other->sums[c] += g.v[i].sums[c];
+				}
 			other->bv = "$$_posthog_breakdown_other_$$";
 			g.n = limit + 1;
 		}
@@ -470,7 +518,7 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	snprintf(Pname, sizeof(Pname), "%s", pname);
 	Pname[0] = (char)toupper((unsigned char)Pname[0]);
 	rc = sn_buf_appends(out, "\"results\":[");
-	struct rcell none = {"", NULL, 0};
+	struct rcell none = {"", NULL, 0, NULL};
 	size_t ng = bexpr ? g.n : 1;
 	for (size_t gi2 = 0; gi2 < ng && rc == 0; gi2++) {
 		const struct rcell *c = bexpr ? &g.v[gi2] : (g.n ? &g.v[0] : &none);
@@ -479,6 +527,16 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				sn_buf_appendc(out, ',');
 			sn_buf_appends(out, "{\"values\":[");
 			for (int k = 0, bfrom = 1; k < nc; k++) {
+				if (aggt) { /* sum, or per actor of the cell */
+					int64_t cnt = c->counts ? c->counts[st * nc + k] : 0;
+					double v = c->sums ? c->sums[st * nc + k] : 0;
+					if (!strcmp(aggt, "avg"))
+						v = cnt ? v / (double)cnt : 0;
+					sn_buf_appendf(out, "%s{\"aggregation_value\":%.17g,",
+						       k ? "," : "", v);
+				} else {
+					sn_buf_appends(out, k ? ",{" : "{");
+				}
 				/* a bracket's label spans its intervals ("Day 1-4") */
 				char lab[48];
 				if (nb && k > 0) {
@@ -492,9 +550,9 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				} else {
 					snprintf(lab, sizeof(lab), "%s %d", Pname, k);
 				}
-				sn_buf_appendf(
-				    out, "%s{\"count\":%lld,\"label\":\"%s\"}", k ? "," : "",
-				    (long long)(c->counts ? c->counts[st * nc + k] : 0), lab);
+				sn_buf_appendf(out, "\"count\":%lld,\"label\":\"%s\"}",
+					       (long long)(c->counts ? c->counts[st * nc + k] : 0),
+					       lab);
 			}
 			/* PostHog's JSON: the period start in the project's zone,
 			 * "Z" for UTC, else the offset ("…T00:00:00-07:00") */

@@ -46,6 +46,7 @@ const KNOWN = new Map([
   ['lifecycle/virtual_person_property_hogql', 'virtual person properties ($virt_*) are not computed yet'],
   ['retention/breakdown_virtual_person_property', 'virtual person properties ($virt_*) are not computed yet'],
   ['paths/wildcard_groups_evil_input', 'when several groupings match, ClickHouse\'s multiMatchAnyIndex returns any of them; snout takes the first in list order'],
+  ['retention/aggregation_different_events_interval0_before_start', 'aggregationProperty sums every returning event of the start period; PostHog leaves out those before the start event (needs per-event rows, not one row per actor and period)'],
   ['trends/legacy_person_breakdown_virtual_channel_type', 'virtual person properties ($virt_initial_channel_type) are not computed yet'],
 ]);
 
