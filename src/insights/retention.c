@@ -150,6 +150,80 @@ static struct rcell *cells_of(struct ictx *x, struct rgroups *g, const char *bv,
 	return &g->v[g->n - 1];
 }
 
+static bool same_actor_rows(const struct sn_insight_table *tab, size_t a, size_t b)
+{
+	const struct sn_insight_value *x = &tab->cells[a * tab->ncols],
+				      *y = &tab->cells[b * tab->ncols];
+	return x->slen == y->slen && (!x->slen || memcmp(x->s, y->s, x->slen) == 0);
+}
+
+/* One actor's rows (s0..i, in time order) in 24-hour windows: its cohort
+ * starts at its first target event; a return at t counts in window
+ * (t - start) / 24h, inside the look-ahead and before the range's end. */
+static int window24(struct ictx *x, const struct sn_insight_table *tab, size_t s0, size_t i,
+		    const int64_t *dates, int nrows, int n, enum interval iv, int ws,
+		    int64_t min_occ, bool cumulative, bool by_value, int64_t end_loc,
+		    struct rgroups *g)
+{
+	const struct sn_insight_value *a = &tab->cells[s0 * tab->ncols];
+	/* the actor's first target event over all its breakdown values (its
+	 * runs are adjacent): a value's row is the actor's start, as PostHog's */
+	int64_t t0 = INT64_MAX;
+	size_t lo = s0, hi = i;
+	while (lo > 0 && same_actor_rows(tab, lo - 1, s0))
+		lo--;
+	while (hi < tab->nrows && same_actor_rows(tab, hi, s0))
+		hi++;
+	for (size_t j = lo; j < hi; j++) {
+		const struct sn_insight_value *rj = &tab->cells[j * tab->ncols];
+		if (rj[2].i && rj[1].i < t0)
+			t0 = rj[1].i;
+	}
+	if (t0 == INT64_MAX)
+		return 0;
+	if (by_value) { /* counted for a value only when it has a target event */
+		bool any = false;
+		for (size_t j = s0; j < i && !any; j++)
+			any = tab->cells[j * tab->ncols + 2].i != 0;
+		if (!any)
+			return 0;
+	}
+	int64_t day = align_loc(loc_of_utc(x->tz, t0), iv, ws);
+	int st = -1;
+	for (int k = 0; k < nrows && st < 0; k++)
+		if (dates[k] == day)
+			st = k;
+	if (st < 0)
+		return 0;
+	int64_t cnt[MAX_INTERVALS] = {0};
+	int64_t end_utc = utc_of_loc(x->tz, end_loc);
+	for (size_t j = s0; j < i; j++) {
+		const struct sn_insight_value *rj = &tab->cells[j * tab->ncols];
+		int64_t k = rj[1].i >= t0 ? (rj[1].i - t0) / US_DAY : -1;
+		if (rj[3].i && k >= 0 && k < n)
+			cnt[k]++;
+	}
+	char bvbuf[512] = "";
+	if (by_value)
+		snprintf(bvbuf, sizeof(bvbuf), "%.*s", (int)a[4].slen, a[4].s ? a[4].s : "");
+	const char *bv = by_value ? sn_arena_strdup(x->a, bvbuf) : "";
+	struct rcell *c = bv ? cells_of(x, g, bv, (size_t)nrows, (size_t)n) : NULL;
+	if (!c)
+		return SN_ERR_NOMEM;
+	c->counts[st * n + 0]++;
+	int maxk = 0;
+	for (int k = 1; k < n && t0 + k * US_DAY < end_utc; k++)
+		if (cnt[k] >= min_occ) {
+			if (!cumulative)
+				c->counts[st * n + k]++;
+			maxk = k;
+		}
+	if (cumulative)
+		for (int k = 1; k <= maxk; k++)
+			c->counts[st * n + k]++;
+	return 0;
+}
+
 int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 {
 	struct json_object *rf = jget(q, "retentionFilter");
@@ -219,10 +293,15 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		return ifail(x, "validation_error",
 			     "retentionFilter.aggregationType %s needs an aggregationProperty",
 			     aggt);
+	/* timeWindowMode 24_hour_windows: each actor's cohort starts at its
+	 * first target event (its row: that event's period) and interval k is
+	 * [start + 24h k, start + 24h (k + 1)); read per event, not per period */
 	const char *twm = jstr(rf, "timeWindowMode");
-	if (twm && strcmp(twm, "24_hour_windows") == 0)
+	bool w24 = twm && strcmp(twm, "24_hour_windows") == 0;
+	if (w24 && (aggt || nb))
 		return ifail(x, "not_supported",
-			     "timeWindowMode 24_hour_windows is not supported yet");
+			     "24-hour windows with aggregationType or retentionCustomBrackets are "
+			     "not supported yet");
 	struct rentity target, back;
 	if ((rc = entity(x, jget(rf, "targetEntity"), "targetEntity", &target)) ||
 	    (rc = entity(x, jget(rf, "returningEntity"), "returningEntity", &back)))
@@ -309,8 +388,17 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	struct sn_buf sql;
 	sn_buf_init(&sql, 1 << 23);
 	rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, ", actor);
-	rc = rc ? rc : bucket_of(&sql, iv, ws, "timestamp");
-	rc = rc ? rc
+	if (w24)
+		rc = rc ? rc
+			: sn_buf_appendf(&sql,
+					 "timestamp AS period, if(%s, 1, 0) AS is_target, "
+					 "if(%s, 1, 0) AS is_return",
+					 target.cond, back.cond);
+	else
+		rc = rc ? rc : bucket_of(&sql, iv, ws, "timestamp");
+	rc =
+	    rc || w24
+		? rc
 		: sn_buf_appendf(&sql, " AS period, max(%s) AS is_target, countIf(%s) AS is_return",
 				 target.cond, back.cond);
 	if (rc == 0 && bexpr)
@@ -337,9 +425,10 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	rc = rc ? rc
 		: sn_buf_appendf(
 		      &sql,
-		      " AND timestamp >= toDateTime('%s') AND timestamp < toDateTime('%s') "
-		      "GROUP BY actor, period%s LIMIT %d",
-		      lo, hi, bexpr ? ", b" : "", RETENTION_ROWS_MAX);
+		      " AND timestamp >= toDateTime('%s') AND timestamp < toDateTime('%s')%s%s "
+		      "LIMIT %d",
+		      lo, hi, w24 ? "" : " GROUP BY actor, period", w24 || !bexpr ? "" : ", b",
+		      RETENTION_ROWS_MAX);
 	struct sn_insight_table tab, firsts = {0};
 	x->max_rows = RETENTION_ROWS_MAX;
 	if (rc == 0)
@@ -408,6 +497,14 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 								       ? rj[aggcol].f
 								       : (double)rj[aggcol].i;
 					}
+			}
+			if (w24) {
+				rc = window24(x, &tab, s0, i, dates, nrows, n, iv, ws, min_occ,
+					      cumulative, bexpr != NULL, end, &g);
+				if (rc)
+					return rc;
+				s0 = i;
+				continue;
 			}
 			int only = -1;
 			if (first_time) {
