@@ -398,6 +398,61 @@ done:;
 	return NULL;
 }
 
+/* A HogQLQuery's text with every {filters} placeholder (outside string
+ * literals) replaced by its filters' condition (sn_insight_hogql_filters;
+ * no filters: the last 7 days). malloc'd; NULL with err for bad filters. */
+static char *expand_filters(const struct sn_team *team, struct json_object *node, const char *text,
+			    size_t tlen, struct sn_err *err)
+{
+	static const char ph[] = "{filters}";
+	if (!memmem(text, tlen, ph, sizeof(ph) - 1))
+		return strndup(text, tlen);
+	struct json_object *taf = NULL;
+	if (team->test_account_filters[0])
+		sn_json_parse(team->test_account_filters, strlen(team->test_account_filters), &taf,
+			      NULL);
+	struct sn_insight_opts o = {.team = {.id = team->id,
+					     .timezone = team->timezone,
+					     .week_start_day = team->week_start_day,
+					     .test_account_filters = taf}};
+	struct sn_buf cond, out;
+	sn_buf_init(&cond, SN_HOGQL_MAX_QUERY_LEN);
+	sn_buf_init(&out, SN_HOGQL_MAX_QUERY_LEN);
+	struct sn_insight_error ierr;
+	struct json_object *filters = sn_json_get(node, "filters");
+	int rc = sn_insight_hogql_filters(
+	    &o, json_object_is_type(filters, json_type_object) ? filters : NULL, &cond, &ierr);
+	if (rc)
+		sn_err_set(err, SN_ERR_INVALID, "query.filters: %s", ierr.msg);
+	char quote = 0;
+	for (size_t i = 0; rc == 0 && i < tlen; i++) {
+		char ch = text[i];
+		if (quote) {
+			if (ch == '\\' && i + 1 < tlen) {
+				rc = sn_buf_append(&out, text + i, 2);
+				i++;
+				continue;
+			}
+			if (ch == quote)
+				quote = 0;
+		} else if (ch == '\'' || ch == '"' || ch == '`') {
+			quote = ch;
+		} else if (tlen - i >= sizeof(ph) - 1 && !memcmp(text + i, ph, sizeof(ph) - 1)) {
+			rc = sn_buf_append(&out, cond.data, cond.len);
+			i += sizeof(ph) - 2;
+			continue;
+		}
+		rc = rc ? rc : sn_buf_appendc(&out, ch);
+	}
+	if (rc && !err->msg[0])
+		sn_err_set(err, SN_ERR_TOO_BIG, "the query is too long with its filters");
+	char *res = rc ? NULL : strndup(out.data ? out.data : "", out.len);
+	sn_buf_release(&cond);
+	sn_buf_release(&out);
+	json_object_put(taf);
+	return res;
+}
+
 /* "/api/projects/12/query/" → 12; -1 when the path is not a query path. */
 static int64_t team_of_path(const char *path)
 {
@@ -503,14 +558,20 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 	} else {
 		struct job *j = calloc(1, sizeof(*j));
 		char *copy = NULL;
+		struct sn_err ferr = {0};
 		if (j && insight)
 			copy = strdup(json_object_to_json_string_ext(q, JSON_C_TO_STRING_PLAIN));
 		else if (j)
-			copy = strndup(text, tlen);
+			copy = expand_filters(&team, q, text, tlen, &ferr);
 		pthread_t t;
 		pthread_attr_t attr;
-		bool started = false;
-		if (j && copy) {
+		bool started = false, rejected = ferr.code == SN_ERR_INVALID;
+		if (rejected) {
+			__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+			free(j);
+			sn_http_reply_error(req, 400, "validation_error", "invalid_input", ferr.msg,
+					    "query.filters");
+		} else if (j && copy) {
 			*j = (struct job){.api = api,
 					  .req = req,
 					  .team_id = team_id,
@@ -524,7 +585,7 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 			started = pthread_create(&t, &attr, run_job, j) == 0;
 			pthread_attr_destroy(&attr);
 		}
-		if (!started) {
+		if (!started && !rejected) {
 			__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
 			free(copy);
 			free(j);
@@ -597,10 +658,14 @@ int sn_query_api_run_node(struct sn_query_api *a, const struct sn_team *team,
 		return rc;
 	}
 	size_t tlen = 0;
-	const char *text = sn_json_str(sn_json_get(node, "query"), &tlen);
-	if (!kind || strcmp(kind, "HogQLQuery") != 0 || !text)
+	const char *raw = sn_json_str(sn_json_get(node, "query"), &tlen);
+	if (!kind || strcmp(kind, "HogQLQuery") != 0 || !raw)
 		return sn_err_set(err, SN_ERR_INVALID, "query kind '%s' cannot run here",
 				  kind ? kind : "(missing)");
+	char *text = expand_filters(team, node, raw, tlen, err);
+	if (!text)
+		return err->code ? err->code : SN_ERR_NOMEM;
+	tlen = strlen(text);
 	struct sn_exec_opts xo = {.store_dir = a->store_dir,
 				  .team_id = team->id,
 				  .persons = a->persons,
@@ -615,6 +680,7 @@ int sn_query_api_run_node(struct sn_query_api *a, const struct sn_team *team,
 	if (rc == 0)
 		rc = sn_exec_query(&xo, text, tlen, &res, &herr);
 	sn_arena_release(&ca);
+	free(text);
 	if (rc)
 		return sn_err_set(err, SN_ERR_INVALID, "%s", herr.msg);
 	rc = sn_exec_result_json(out, &res);

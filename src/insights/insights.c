@@ -149,3 +149,50 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 	sn_arena_release(&a);
 	return rc;
 }
+
+int sn_insight_hogql_filters(const struct sn_insight_opts *o, struct json_object *filters,
+			     struct sn_buf *out, struct sn_insight_error *err)
+{
+	memset(err, 0, sizeof(*err));
+	struct sn_arena a;
+	sn_arena_init(&a, (size_t)16 << 20);
+	struct ictx x = {
+	    .o = o,
+	    .a = &a,
+	    .err = err,
+	    .tz = o->team.timezone && o->team.timezone[0] ? o->team.timezone : "UTC",
+	    .now_utc = o->now_us ? o->now_us : sn_now_us(),
+	};
+	x.now_loc = loc_of_utc(x.tz, x.now_utc);
+	size_t start = out->len;
+	struct drange r;
+	int rc = dr_parse(&x, jget(filters, "dateRange"), IV_DAY, INT64_MIN, false, &r);
+	char lo[40], hi[40];
+	if (rc == 0) {
+		fmt_loc_dt(lo, sizeof(lo), r.where_from);
+		fmt_loc_dt(hi, sizeof(hi), r.to);
+		rc = sn_buf_appendf(
+		    out, "(timestamp >= toDateTime('%s') AND timestamp <= toDateTime('%s')", lo,
+		    hi);
+	}
+	struct json_object *props = jget(filters, "properties");
+	bool has_props = props && (!json_object_is_type(props, json_type_array) ||
+				   json_object_array_length(props) > 0);
+	if (rc == 0 && has_props) {
+		rc = sn_buf_appends(out, " AND ");
+		rc = rc ? rc : hq_filters(&x, out, props);
+	}
+	struct json_object *taf = o->team.test_account_filters;
+	if (rc == 0 && jbool(filters, "filterTestAccounts") && taf &&
+	    json_object_is_type(taf, json_type_array) && json_object_array_length(taf)) {
+		rc = sn_buf_appends(out, " AND ");
+		rc = rc ? rc : hq_filters(&x, out, taf);
+	}
+	rc = rc ? rc : sn_buf_appendc(out, ')');
+	if (rc == SN_ERR_NOMEM || rc == SN_ERR_TOO_BIG)
+		rc = ifail(&x, "query_error", "The filters are too large");
+	if (rc)
+		out->len = start;
+	sn_arena_release(&a);
+	return rc;
+}

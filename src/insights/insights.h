@@ -111,6 +111,15 @@ bool sn_insight_kind_supported(const char *kind);
 int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struct sn_buf *out,
 		   struct sn_insight_error *err);
 
+/* HogQL's {filters} placeholder (PostHog's HogQLFilters): the boolean
+ * expression of a filters object {dateRange, properties,
+ * filterTestAccounts} over events — the date range (default the last 7
+ * days) in the team's time zone, the property filters, the project's test
+ * filters. Appends "(...)" to out; SN_ERR_INVALID with err for a bad
+ * filter. */
+int sn_insight_hogql_filters(const struct sn_insight_opts *o, struct json_object *filters,
+			     struct sn_buf *out, struct sn_insight_error *err);
+
 /* The HogQL boolean expression an action's steps compile to (what
  * matchesAction(id) means on events): "(step OR step ...)". Uses
  * o->action to read the action and o->team for its filters. Appends to out;

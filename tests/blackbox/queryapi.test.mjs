@@ -161,3 +161,21 @@ test('matchesAction() by id and by name, and its errors', async () => {
   assert.equal(r.status, 400);
   assert.match(r.json.detail, /one argument: an action's id or name/);
 });
+
+test('HogQL {filters}: date range, properties, test accounts; not inside strings', async () => {
+  const run = (query, filters) => post(`${srv.url}/api/projects/1/query/`,
+    JSON.stringify({ query: { kind: 'HogQLQuery', query, ...(filters ? { filters } : {}) } }),
+    { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` });
+  let r = await run('select count() from events where {filters}', { properties: [{ key: '$browser', value: 'Firefox', type: 'event' }] });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [[15]]);
+  r = await run('select count() from events where {filters}'); // the last 7 days
+  assert.deepEqual(r.json.results, [[30]]);
+  r = await run('select count() from events where {filters}', { dateRange: { date_from: '2020-01-01', date_to: '2020-01-02' } });
+  assert.deepEqual(r.json.results, [[0]]);
+  r = await run("select '{filters}' as s from events where {filters} limit 1", { properties: [] });
+  assert.deepEqual(r.json.results, [['{filters}']]);
+  r = await run('select count() from events where {filters}', { properties: [{ type: 'event', value: 1 }] });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.attr, 'query.filters');
+});
