@@ -552,7 +552,7 @@ static void persons_page(struct sn_cohorts_api *api, struct sn_http_request *req
 							 &p, &err)
 			 : sn_err_set(&err, SN_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; rc == 0 && i < p.n; i++) {
-		struct sn_person person;
+		struct sn_person person = {0};
 		if (sn_persons_get(api->persons, team_id, p.uuids[i], &person, &err))
 			continue; /* deleted meanwhile */
 		struct json_object *o = sn_api_person_json(api->persons, &person, &err);

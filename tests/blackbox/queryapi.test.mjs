@@ -18,7 +18,12 @@ before(async () => {
   assert.equal(r.status, 200);
   await sleep(2500); // ingest writes a part within store_flush_age (1 s)
 });
-after(async () => { await srv.stop(); cleanup(srv.dataDir); });
+after(async () => {
+  // A clean exit: under ASan (SNOUT_BIN=snout_asan) a leak or error fails it.
+  const { code } = await srv.stop();
+  assert.equal(code, 0, srv.stderr.slice(-4000));
+  cleanup(srv.dataDir);
+});
 
 const q = (team, query, key = API_KEY, kind = 'HogQLQuery') =>
   post(`${srv.url}/api/projects/${team}/query/`, JSON.stringify({ query: { kind, query } }),
