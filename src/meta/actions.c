@@ -453,13 +453,10 @@ int sn_meta_action_create(struct sn_meta *m, int64_t team_id, int64_t user_id,
 		}
 	}
 	sqlite3_finalize(s);
-	if (ret == 0) {
-		struct json_object *changes = json_object_new_array();
-		sn_meta_activity_change(changes, SCOPE, "created", NULL, NULL, NULL);
-		ret = sn_meta_activity_write(db, team_id, user_id, SCOPE, id, "created",
-					     sn_json_str(sn_json_get(row, "name"), NULL), changes,
-					     now, &ve->err);
-	}
+	if (ret == 0)
+		ret = sn_meta_activity_created(db, team_id, user_id, SCOPE, id,
+					       sn_json_str(sn_json_get(row, "name"), NULL), now,
+					       &ve->err);
 	if (ret == 0)
 		ret = get_locked(db, team_id, id, out, &ve->err);
 	ret = sn_meta_tx_end(db, ret, &ve->err);

@@ -191,6 +191,15 @@ int sn_meta_activity_list(struct sn_meta *m, int64_t team_id, const char *scope,
 	return ret;
 }
 
+int sn_meta_activity_created(sqlite3 *db, int64_t team_id, int64_t user_id, const char *scope,
+			     int64_t item_id, const char *name, int64_t now_us, struct sn_err *err)
+{
+	struct json_object *changes = json_object_new_array();
+	sn_meta_activity_change(changes, scope, "created", NULL, NULL, NULL);
+	return sn_meta_activity_write(db, team_id, user_id, scope, item_id, "created", name,
+				      changes, now_us, err);
+}
+
 /* ---- paginated lists ------------------------------------------------------------------- */
 
 int sn_meta_list_page(struct sn_meta *m, const struct sn_meta_page *pg,

@@ -378,12 +378,9 @@ int sn_meta_annotation_create(struct sn_meta *m, int64_t team_id, int64_t user_i
 			id = sqlite3_last_insert_rowid(db);
 	}
 	sqlite3_finalize(s);
-	if (ret == 0) {
-		struct json_object *changes = json_object_new_array();
-		sn_meta_activity_change(changes, SCOPE, "created", NULL, NULL, NULL);
-		ret = sn_meta_activity_write(db, team_id, user_id, SCOPE, id, "created",
-					     content_of(row), changes, now, &ve->err);
-	}
+	if (ret == 0)
+		ret = sn_meta_activity_created(db, team_id, user_id, SCOPE, id, content_of(row),
+					       now, &ve->err);
 	if (ret == 0)
 		ret = get_locked(db, team_id, id, out, &ve->err);
 	ret = sn_meta_tx_end(db, ret, &ve->err);

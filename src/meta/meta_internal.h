@@ -82,6 +82,9 @@ void sn_meta_activity_change(struct json_object *changes, const char *scope, con
 int sn_meta_activity_write(sqlite3 *db, int64_t team_id, int64_t user_id, const char *scope,
 			   int64_t item_id, const char *activity, const char *name,
 			   struct json_object *changes, int64_t now_us, struct sn_err *err);
+/* The "created" entry every object writes once it has its id. */
+int sn_meta_activity_created(sqlite3 *db, int64_t team_id, int64_t user_id, const char *scope,
+			     int64_t item_id, const char *name, int64_t now_us, struct sn_err *err);
 
 /* ---- feature flags (flags.c) ------------------------------------------------ */
 
