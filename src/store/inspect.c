@@ -4,7 +4,8 @@
  *
  * stats: parts, rows, bytes on disk, bytes per row, and per column name the
  * compressed and encoded sizes summed over parts (with the compression
- * ratio), plus which property keys some part shredded into columns.
+ * ratio), plus which property keys some part shredded into columns and how
+ * many parts record a residual key set (STORAGE.md, "Residual key sets").
  *
  * verify: every part is opened (header, trailer, metadata checksums and
  * version), every column of every granule is read (block checksums and
@@ -12,15 +13,17 @@
  * data itself: rows sorted by (team_id, day, event) within the part; each
  * granule's sparse-index entry equal to its first row; each granule's
  * min/max timestamp equal to the rows'; every row in the part's month; row
- * counts adding up. Leftover temporary files (a write cut by a crash) are
- * reported too. Files superseded by a merge or rewrite are skipped (partset.c);
- * tombstones (.del) are not parts. Problems are listed one per line in the report; the caller
- * decides the exit status from *nproblems.
+ * counts adding up; every key of the residual JSON (p:@rest or properties)
+ * present in the part's residual key set, when it has one — a key missing
+ * there would read as NULL where the row has it. Leftover temporary files (a write cut by a crash)
+ * are reported too. Files superseded by a merge or rewrite are skipped (partset.c); tombstones
+ * (.del) are not parts. Problems are listed one per line in the report; the caller decides the exit
+ * status from *nproblems.
  *
  * Both read one granule at a time through an arena that is reset between
  * granules, so memory stays at about one granule's columns.
  */
-#include "store_internal.h"
+#include "store/shred.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -120,7 +123,7 @@ int sn_store_stats_json(const char *dir, struct sn_buf *out, struct sn_err *err)
 	char **names, **tmps;
 	size_t n, ntmp, ncols = 0;
 	struct colsum *cols = NULL;
-	uint64_t rows = 0, bytes = 0;
+	uint64_t rows = 0, bytes = 0, keysets = 0, keys_max = 0;
 	int rc = list_parts(dir, &names, &n, &tmps, &ntmp, err);
 	if (rc)
 		return rc;
@@ -132,6 +135,12 @@ int sn_store_stats_json(const char *dir, struct sn_buf *out, struct sn_err *err)
 			break;
 		rows += sn_part_nrows(p);
 		bytes += sn_part_file_bytes(p);
+		const struct sn_str *rk;
+		size_t nrk;
+		if (sn_part_residual_keys(p, &rk, &nrk)) {
+			keysets++;
+			keys_max = nrk > keys_max ? nrk : keys_max;
+		}
 		for (size_t c = 0; c < sn_part_ncolumns(p); c++) {
 			const struct sn_part_column_info *ci = sn_part_column(p, c);
 			size_t k;
@@ -185,7 +194,13 @@ int sn_store_stats_json(const char *dir, struct sn_buf *out, struct sn_err *err)
 			first = false;
 			sn_buf_append_json_str(out, cols[k].name + 2, strlen(cols[k].name) - 2);
 		}
-		rc = sn_buf_appends(out, "]}");
+		sn_buf_appendf(
+		    out,
+		    "],\"residual_key_sets\":{\"parts_known\":%llu,\"parts_unknown\":%llu,"
+		    "\"most_keys\":%llu}",
+		    (unsigned long long)keysets, (unsigned long long)(n - keysets),
+		    (unsigned long long)keys_max);
+		rc = sn_buf_appends(out, "}");
 	}
 	free(cols);
 	free_list(names, n);
@@ -227,6 +242,16 @@ static uint64_t verify_part(const char *path, const char *name, struct sn_buf *r
 		sn_part_unref(p);
 		return problems;
 	}
+	/* The residual key set is checked against the keys the residual JSON
+	 * really holds, collected as the writer collects them. */
+	const struct sn_str *rkeys;
+	size_t nrkeys;
+	bool has_rkeys = sn_part_residual_keys(p, &rkeys, &nrkeys);
+	int rest_col = sn_part_find_column(p, SN_COL_NAME_PROPERTIES);
+	if (rest_col < 0)
+		rest_col = sn_part_find_column(p, SN_COL_NAME_REST);
+	struct sn_keyset found;
+	sn_keyset_init(&found);
 	struct sn_arena a;
 	sn_arena_init(&a, 1u << 30);
 	uint64_t counted = 0;
@@ -245,6 +270,15 @@ static uint64_t verify_part(const char *path, const char *name, struct sn_buf *r
 			else if (v.nrows != gi->nrows)
 				PROBLEM("granule %zu column %s: %zu rows, the index says %u", g,
 					sn_part_column(p, c)->name, v.nrows, gi->nrows);
+		}
+		struct sn_colvec rest;
+		if (has_rkeys && rest_col >= 0 &&
+		    !sn_part_read_column(p, (size_t)rest_col, g, g + 1, &a, &rest, &e) &&
+		    rest.type == SN_COL_STRING) {
+			for (size_t r = 0; r < rest.nrows; r++) {
+				if (sn_keyset_add_object(&found, rest.str[r]))
+					PROBLEM("out of memory collecting residual keys");
+			}
 		}
 		struct sn_colvec team, ts, ev;
 		if (sn_part_read_column(p, (size_t)team_col, g, g + 1, &a, &team, &e) ||
@@ -293,6 +327,17 @@ static uint64_t verify_part(const char *path, const char *name, struct sn_buf *r
 	if (counted != sn_part_nrows(p) && problems == 0)
 		PROBLEM("granules hold %llu rows, the part says %llu", (unsigned long long)counted,
 			(unsigned long long)sn_part_nrows(p));
+	if (has_rkeys && rest_col < 0)
+		PROBLEM("a residual key set but no properties or p:@rest column");
+	if (has_rkeys && found.over)
+		PROBLEM("the residual JSON holds more keys than the residual key set can");
+	for (size_t i = 0; has_rkeys && !found.over && i < found.n && problems < 100; i++) {
+		const struct sn_keyset_ent *k = &found.ents[i];
+		if (!sn_keyset_find(rkeys, nrkeys, found.names.data + k->off, k->len))
+			PROBLEM("residual key \"%.*s\" is missing from the residual key set",
+				(int)k->len, found.names.data + k->off);
+	}
+	sn_keyset_release(&found);
 	sn_arena_release(&a);
 	sn_part_unref(p);
 #undef PROBLEM

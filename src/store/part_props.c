@@ -10,9 +10,17 @@
  *
  *   sn_part_read_property(key)   p:<key> if the part has it (rows with a
  *                                NULL layout fall back to their p:@rest
- *                                text), else a scan of properties/p:@rest
+ *                                text); else all NULL, read from nothing,
+ *                                when the part's residual key set is known
+ *                                and lacks key; else a scan of
+ *                                properties/p:@rest
  *   sn_part_read_properties()    properties, or p:@rest + p:@layout +
  *                                every p:<key>, joined per row
+ *
+ * The residual key set (keyset.c) is what makes the middle case free: the
+ * scan it replaces decompresses and parses every row's residual JSON only to
+ * find nothing, which is most of the cost of a filter on a key no event of
+ * the part sends. Parts without a set (version 1, or past its caps) scan.
  *
  * Scanning goes through base's validating JSON scanner; a value is the raw
  * text between its first and last byte, with one leading and one trailing
@@ -43,20 +51,66 @@ static struct sn_str col_str(const struct sn_colvec *v, size_t i)
 	return v->str[i];
 }
 
+/* Whether key has its own p:<key> column in p; name gets the column name. */
+static bool shredded(const struct sn_part *p, const char *key, size_t keylen, char name[256])
+{
+	if (key[0] == '@' || keylen + sizeof(SN_COL_PREFIX_PROP) > 256)
+		return false;
+	snprintf(name, 256, "%s%s", SN_COL_PREFIX_PROP, key);
+	return sn_part_find_column(p, name) >= 0;
+}
+
+/* Whether the residual JSON of p may hold key: unknown sets say yes. */
+static bool in_residual(const struct sn_part *p, const char *key, size_t keylen)
+{
+	const struct sn_str *keys;
+	size_t n;
+	return !sn_part_residual_keys(p, &keys, &n) || sn_keyset_find(keys, n, key, keylen);
+}
+
+bool sn_part_may_have_property(const struct sn_part *p, const char *key)
+{
+	char name[256];
+	size_t keylen = strlen(key);
+	return shredded(p, key, keylen, name) || in_residual(p, key, keylen);
+}
+
+/* Rows [gb, ge) of p, all NULL: a key the part cannot hold. */
+static int all_null(struct sn_part *p, const char *key, size_t gb, size_t ge,
+		    struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
+{
+	size_t ng = sn_part_ngranules(p), n = 0;
+	if (gb > ge || ge > ng)
+		return sn_err_set(err, SN_ERR_INVALID, "no granules [%zu, %zu) of %zu", gb, ge, ng);
+	for (size_t g = gb; g < ge; g++)
+		n += sn_part_granule(p, g)->nrows;
+	out->type = SN_COL_STRING;
+	out->nrows = n;
+	out->str = sn_arena_alloc(arena, (n ? n : 1) * sizeof(*out->str));
+	out->nulls = sn_arena_alloc(arena, n ? n : 1);
+	if (!out->str || !out->nulls) {
+		memset(out, 0, sizeof(*out));
+		return sn_err_set(err, SN_ERR_NOMEM, "query memory limit reading property %s", key);
+	}
+	for (size_t i = 0; i < n; i++)
+		out->str[i] = (struct sn_str){"", 0};
+	memset(out->nulls, 1, n);
+	return 0;
+}
+
 int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t ge,
 			  struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
 {
 	struct sn_colvec kv = {0}, lay = {0}, base = {0};
 	char name[256];
 	size_t keylen = strlen(key);
-	bool has_col = false, need_base = true;
+	bool has_col, need_base = true;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (keylen + sizeof(SN_COL_PREFIX_PROP) <= sizeof(name)) {
-		snprintf(name, sizeof(name), "%s%s", SN_COL_PREFIX_PROP, key);
-		has_col = key[0] != '@' && sn_part_find_column(p, name) >= 0;
-	}
+	has_col = shredded(p, key, keylen, name);
+	if (!has_col && !in_residual(p, key, keylen))
+		return all_null(p, key, gb, ge, arena, out, err);
 	if (has_col) {
 		if ((rc = read_named(p, name, gb, ge, arena, &kv, err)))
 			goto out;

@@ -10,11 +10,18 @@
  * metadata exactly (each column's blocks back to back, columns back to
  * back). After open, a block's offset and size are known to lie inside the
  * file, so a read can only meet bad bytes *inside* a block, which its CRC32
- * and the bounded decompressor and decoders catch.
+ * and the bounded decompressor and decoders catch. Version-2 metadata ends
+ * with tagged sections: each must lie inside the metadata, unknown tags are
+ * skipped, and the residual key set must be strictly sorted (its lookups
+ * binary-search it where it lies in the metadata).
  *
  *   struct sn_part ── meta (malloc'd copy of the metadata bytes)
  *                  ├─ gran[ngran]        sparse index + min/max (events point into meta)
- *                  └─ cols[ncols] ─ blocks[ngran]  offset, sizes, crc, codec, encoding
+ *                  ├─ cols[ncols] ─ blocks[ngran]  offset, sizes, crc, codec, encoding
+ *                  └─ rkeys[nrkeys]      residual key set, when known (names point into meta)
+ *
+ * Every block read is counted (relaxed atomics, sn_part_get_read_stats), so
+ * tests can tell a read that touched nothing from one that scanned.
  *
  * Reads use pread on a descriptor held open for the part's lifetime, so
  * any number of threads can read one part; the part is reference-counted
@@ -25,7 +32,7 @@
  * copied once anyway, and a file truncated under a mapping turns a read
  * into SIGBUS, which "never crash on a bad file" rules out.
  */
-#include "store/store_internal.h"
+#include "store/shred.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +73,11 @@ struct sn_part {
 	char *names;
 	struct sn_granule_info *gran;
 	struct col *cols;
+	/* The residual key set (version 2 on): names point into meta. */
+	bool has_rkeys;
+	size_t nrkeys;
+	struct sn_str *rkeys;
+	_Atomic uint64_t blocks_read, compressed_read;
 };
 
 /* A bounds-checked cursor over the metadata: reading past the end sets bad
@@ -147,6 +159,36 @@ static int key_cmp(const struct sn_granule_info *g, int64_t team, int32_t day)
 static bool type_ok(uint8_t t)
 {
 	return t == SN_COL_INT64 || t == SN_COL_DATETIME || t == SN_COL_STRING || t == SN_COL_UUID;
+}
+
+/* The residual key set: u32 count, then u16 length and the name's bytes
+ * each, strictly ascending (sn_keyset_cmp), so lookups can binary-search.
+ * The writer's caps are not checked: the bytes bound the count, and a later
+ * writer may raise them. Returns why it is malformed, or NULL (rkeys NULL
+ * then means out of memory). */
+static const char *parse_rkeys(struct sn_part *p, const uint8_t *body, uint32_t len)
+{
+	struct cur k = {.p = body, .len = len};
+	uint32_t n = get_u32(&k);
+	if (k.bad || n > (len - 4) / 2)
+		return "bad residual key count";
+	p->rkeys = malloc((n ? n : 1) * sizeof(*p->rkeys));
+	if (!p->rkeys)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		uint16_t l = get_u16(&k);
+		const uint8_t *name = take(&k, l);
+		if (k.bad)
+			return "residual key set truncated";
+		p->rkeys[i] = (struct sn_str){(const char *)name, l};
+		if (i && sn_keyset_cmp(p->rkeys[i - 1], p->rkeys[i]) >= 0)
+			return "residual keys not sorted or not unique";
+	}
+	if (k.off != k.len)
+		return "trailing bytes after the residual keys";
+	p->has_rkeys = true;
+	p->nrkeys = n;
+	return NULL;
 }
 
 /* Parses and validates the metadata into p. */
@@ -273,8 +315,37 @@ static int parse_meta(struct sn_part *p, size_t meta_len, uint64_t meta_off, str
 		why = "column blocks do not fill the data region";
 		goto bad;
 	}
+	if (p->version >= 2) {
+		/* Tagged sections: u32 count, then u16 tag, u32 length, bytes each. */
+		uint32_t nsec = get_u32(&c);
+		if (c.bad || nsec > (c.len - c.off) / 6) {
+			why = "bad section count";
+			goto bad;
+		}
+		for (uint32_t i = 0; i < nsec; i++) {
+			uint16_t tag = get_u16(&c);
+			uint32_t len = get_u32(&c);
+			const uint8_t *body = take(&c, len);
+			if (c.bad) {
+				why = "section truncated";
+				goto bad;
+			}
+			if (tag != SN_META_SECTION_RESIDUAL_KEYS)
+				continue; /* from a later writer, optional by the version rules */
+			if (p->has_rkeys) {
+				why = "two residual key sets";
+				goto bad;
+			}
+			if ((why = parse_rkeys(p, body, len)))
+				goto bad;
+			if (!p->rkeys)
+				return sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s",
+						  p->path);
+		}
+	}
 	if (c.off != c.len) {
-		why = "trailing bytes after the column directory";
+		why = p->version >= 2 ? "trailing bytes after the sections"
+				      : "trailing bytes after the column directory";
 		goto bad;
 	}
 	return 0;
@@ -391,6 +462,7 @@ void sn_part_unref(struct sn_part *p)
 	free(p->cols);
 	free(p->gran);
 	free(p->names);
+	free(p->rkeys);
 	free(p->meta);
 	free(p);
 }
@@ -426,6 +498,19 @@ size_t sn_part_ncolumns(const struct sn_part *p)
 const struct sn_part_column_info *sn_part_column(const struct sn_part *p, size_t col)
 {
 	return col < p->ncols ? &p->cols[col].info : NULL;
+}
+
+bool sn_part_residual_keys(const struct sn_part *p, const struct sn_str **keys, size_t *nkeys)
+{
+	*keys = p->has_rkeys ? p->rkeys : NULL;
+	*nkeys = p->has_rkeys ? p->nrkeys : 0;
+	return p->has_rkeys;
+}
+
+void sn_part_get_read_stats(const struct sn_part *p, struct sn_part_read_stats *out)
+{
+	out->blocks_read = atomic_load_explicit(&p->blocks_read, memory_order_relaxed);
+	out->compressed_bytes = atomic_load_explicit(&p->compressed_read, memory_order_relaxed);
 }
 
 int sn_part_find_column(const struct sn_part *p, const char *name)
@@ -534,6 +619,8 @@ int sn_part_read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_e
 		}
 		if ((rc = pread_all(p->fd, cbuf, b->csize, b->offset, p->path, err)))
 			goto out;
+		atomic_fetch_add_explicit(&p->blocks_read, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->compressed_read, b->csize, memory_order_relaxed);
 		if (sn_crc32(0, cbuf, b->csize) != b->crc) {
 			rc = sn_err_set(err, SN_ERR_CORRUPT,
 					"part %s: column %s granule %zu: checksum mismatch",

@@ -16,9 +16,17 @@
  * Each block is [u8 encoding][u8 flags][null bitmap if flagged][values],
  * compressed on its own by the column's codec. The metadata (sparse index,
  * granule min/max, column directory with one entry per block: offset,
- * sizes, CRC32, codec, encoding) goes last, when every offset is known, and
+ * sizes, CRC32, codec, encoding; from format version 2 the tagged sections,
+ * today the residual key set) goes last, when every offset is known, and
  * the fixed-size trailer at the very end points at it. STORAGE.md draws the
- * bytes.
+ * bytes. opts.format_version 1 writes the same file without the sections,
+ * for binaries from before them.
+ *
+ * The residual key set (keyset.c) is collected by the granule tasks: each
+ * thread adds the keys of every row's residual object (its p:@rest as just
+ * split, or its properties when the part is not shredded) to its own set,
+ * and the sets are merged and sorted before the metadata is written, so the
+ * section too is the same whatever ran the tasks.
  *
  * Threads: the work is one task per granule (split its properties, encode
  * and compress its block of every column into the granule's buffer), run on
@@ -272,6 +280,7 @@ struct enc_ws {
 	uint8_t *nulls;
 	struct sn_shred_gran sg;
 	struct sn_block_cctx *cctx;
+	struct sn_keyset keys; /* residual keys of the granules this thread did */
 };
 
 struct enc_job {
@@ -282,6 +291,7 @@ struct enc_job {
 	uint32_t grows;
 	const struct sn_shred *sh;
 	const struct sn_part_write_opts *o;
+	bool keys;		    /* collect the residual key set (format version 2 on) */
 	struct block_entry *blocks; /* offset: where in gout[g] until written */
 	struct enc_ws *ws;
 	unsigned nws;
@@ -301,6 +311,17 @@ static void granule_task(void *ctx, unsigned worker, size_t g)
 	if (job->sh->nkeys && (rc = sn_shred_rows(job->sh, job->rows + first, n, &ws->sg))) {
 		sn_err_set(err, rc, "shred granule %zu: %s", g, sn_strerror(rc));
 		return;
+	}
+	/* The residual of each row is what a read of an unshredded key scans:
+	 * p:@rest as just split (the row's text when it stayed whole), or the
+	 * row's properties in an unshredded part. */
+	for (size_t i = 0; job->keys && !ws->keys.over && i < n; i++) {
+		struct sn_str t =
+		    job->sh->nkeys ? ws->sg.rest[i] : job->rows[first + i]->properties;
+		if ((rc = sn_keyset_add_object(&ws->keys, t))) {
+			sn_err_set(err, rc, "residual keys of granule %zu: %s", g, sn_strerror(rc));
+			return;
+		}
 	}
 	for (size_t c = 0; c < job->ncols; c++) {
 		const struct wcol *wc = &job->wcols[c];
@@ -394,6 +415,7 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 {
 	struct sn_part_write_opts o = opts ? *opts : (struct sn_part_write_opts){0};
 	uint32_t grows = o.granule_rows ? o.granule_rows : SN_PART_GRANULE_ROWS;
+	uint32_t version = o.format_version ? o.format_version : SN_PART_VERSION;
 	char tmp[1040];
 	struct writer w = {.fd = -1, .tmp_path = tmp, .err = err};
 	struct sn_buf meta;
@@ -412,6 +434,13 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 		goto out;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (version < SN_PART_MIN_VERSION || version > SN_PART_VERSION) {
+		rc = sn_err_set(err, SN_ERR_INVALID,
+				"cannot write part format version %" PRIu32
+				", only versions %d to %d",
+				version, SN_PART_MIN_VERSION, SN_PART_VERSION);
+		goto out;
+	}
 	if (!nrows || grows > (1u << 20)) {
 		rc = sn_err_set(err, SN_ERR_INVALID,
 				"a part needs rows (got %zu, granule %" PRIu32 ")", nrows, grows);
@@ -474,7 +503,7 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 
 	uint8_t hdr[SN_PART_HEADER_SIZE] = {0};
 	memcpy(hdr, SN_PART_MAGIC, 8);
-	sn_put_u32(hdr + 8, SN_PART_VERSION);
+	sn_put_u32(hdr + 8, version);
 	sn_put_u32(hdr + 12, SN_PART_HEADER_SIZE);
 	sn_put_u32(hdr + 28, sn_crc32(0, hdr, 28));
 	if ((rc = stage_append(&w, hdr, sizeof(hdr))))
@@ -493,6 +522,7 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 			       .ngran = ngran,
 			       .sh = &sh,
 			       .o = &o,
+			       .keys = version >= 2,
 			       .blocks = blocks};
 	job.nws = sn_write_pool_threads(o.pool);
 	job.ws = calloc(job.nws, sizeof(*job.ws));
@@ -508,6 +538,7 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 		struct enc_ws *ws = &job.ws[t];
 		sn_buf_init(&ws->payload, SN_PART_MAX_BLOCK_SIZE);
 		sn_shred_gran_init(&ws->sg);
+		sn_keyset_init(&ws->keys);
 		ws->scratch = malloc((size_t)grows * 16);
 		ws->nulls = malloc(grows);
 		ws->cctx = sn_block_cctx_new();
@@ -578,6 +609,24 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 			meta_u8(&meta, b->enc, &rc);
 		}
 	}
+	/* Version 2 on: the tagged sections. The residual key set is the union
+	 * of the threads' sets, absent when it passed a cap (unknown). */
+	if (version >= 2 && !rc) {
+		struct sn_keyset *ks = &job.ws[0].keys;
+		for (unsigned t = 1; t < job.nws && !rc; t++)
+			rc = sn_keyset_merge(ks, &job.ws[t].keys);
+		meta_u32(&meta, ks->over ? 0 : 1, &rc);
+		if (!ks->over && !rc) {
+			meta_u16(&meta, SN_META_SECTION_RESIDUAL_KEYS, &rc);
+			size_t at = meta.len;
+			meta_u32(&meta, 0, &rc); /* the length, filled in below */
+			if (!rc)
+				rc = sn_keyset_encode(ks, &meta);
+			if (!rc)
+				sn_put_u32((uint8_t *)meta.data + at,
+					   (uint32_t)(meta.len - at - 4));
+		}
+	}
 	if (rc) {
 		rc = sn_err_set(err, rc, "part metadata: %s", sn_strerror(rc));
 		goto out;
@@ -587,7 +636,7 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 	sn_put_u64(tr, meta_off);
 	sn_put_u64(tr + 8, meta.len);
 	sn_put_u32(tr + 16, sn_crc32(0, meta.data, meta.len));
-	sn_put_u32(tr + 20, SN_PART_VERSION);
+	sn_put_u32(tr + 20, version);
 	sn_put_u32(tr + 28, sn_crc32(0, tr, 28));
 	memcpy(tr + 32, SN_PART_TAIL_MAGIC, 8);
 	if ((rc = stage_append(&w, meta.data, meta.len)) ||
@@ -629,6 +678,7 @@ out:
 	for (unsigned t = 0; job.ws && t < job.nws; t++) {
 		sn_buf_release(&job.ws[t].payload);
 		sn_shred_gran_release(&job.ws[t].sg);
+		sn_keyset_release(&job.ws[t].keys);
 		sn_block_cctx_free(job.ws[t].cctx);
 		free(job.ws[t].scratch);
 		free(job.ws[t].nulls);

@@ -18,7 +18,7 @@
  * parsed into numbers or booleans: hogql.md §4.2 returns the raw text (one
  * pair of quotes stripped, escapes kept), so raw text is what reads back
  * exactly, whatever mix of types a key has across rows and parts. Typed
- * float64/bool columns (format version 2) are the next step for filters.
+ * float64/bool columns (format version 3) are the next step for filters.
  *
  * A row is shredded only when its text can be rebuilt byte for byte from the
  * pieces: a valid JSON object with no whitespace between tokens, at most

@@ -46,6 +46,39 @@ int sn_shred_rows(const struct sn_shred *sh, const struct sn_event_row *const *r
 void sn_shred_gran_init(struct sn_shred_gran *g);
 void sn_shred_gran_release(struct sn_shred_gran *g);
 void sn_shred_release(struct sn_shred *sh);
+/* A residual key set being collected (keyset.c): the distinct decoded names
+ * of the top-level keys of residual objects, up to SN_PART_KEYSET_MAX_KEYS
+ * names and SN_PART_KEYSET_MAX_BYTES bytes of names. The writer keeps one per
+ * thread and merges them. Names are copied into names. */
+struct sn_keyset_ent {
+	uint32_t off, len; /* the name is names.data[off, off + len) */
+	uint32_t slot;	   /* its slot in the hash table */
+	uint64_t hash;
+};
+struct sn_keyset {
+	struct sn_keyset_ent *ents; /* SN_PART_KEYSET_MAX_KEYS, allocated on first use */
+	uint32_t *slots;	    /* entry index + 1 by hash of the name */
+	size_t n;
+	bool over;	     /* passed a cap: the set is unknown */
+	struct sn_buf names; /* at most SN_PART_KEYSET_MAX_BYTES */
+	struct sn_buf tmp;   /* the decoded name of an escaped key */
+};
+void sn_keyset_init(struct sn_keyset *ks);
+void sn_keyset_release(struct sn_keyset *ks);
+/* Adds the top-level keys of text when it is a valid JSON object (what
+ * sn_prop_extract_raw finds keys in); any other text adds nothing. Passing a
+ * cap sets ks->over, which is not an error. SN_ERR_NOMEM. */
+int sn_keyset_add_object(struct sn_keyset *ks, struct sn_str text);
+/* Adds src's names to dst; dst is over when either is. SN_ERR_NOMEM. */
+int sn_keyset_merge(struct sn_keyset *dst, const struct sn_keyset *src);
+/* Appends the on-disk body of the set (ks->over must be false): u32 count,
+ * then each name as u16 length and bytes, in sn_keyset_cmp order. */
+int sn_keyset_encode(const struct sn_keyset *ks, struct sn_buf *out);
+/* The order of names on disk: bytewise, a prefix before the longer name. */
+int sn_keyset_cmp(struct sn_str a, struct sn_str b);
+/* Whether name is in keys[0..n) (sorted by sn_keyset_cmp). O(log n). */
+bool sn_keyset_find(const struct sn_str *keys, size_t n, const char *name, size_t len);
+
 /* Rebuilds one row's object text into out from its pieces. SN_ERR_CORRUPT
  * when they do not fit together. */
 int sn_shred_join(struct sn_str rest, struct sn_str layout, const struct sn_str *vals,

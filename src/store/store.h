@@ -18,6 +18,8 @@
  * Parts shred properties: keys common in a part become columns "p:<key>"
  * and `properties` is then absent (STORAGE.md, "Property shredding"); read
  * properties through sn_part_read_property(ies), which handle both kinds.
+ * A part also records the keys its remaining JSON holds (its residual key
+ * set), so a key no row of the part has reads as NULL without any I/O.
  *
  * Ownership: a memtable owns copies of every string it was given; a part
  * owns its metadata and file descriptor; column vectors read from a part
@@ -115,12 +117,17 @@ int sn_event_row_cmp(const struct sn_event_row *a, const struct sn_event_row *b)
 
 /* ---- parts: writing ---------------------------------------------------------------- */
 
-#define SN_PART_VERSION	       1    /* the format this binary writes */
+#define SN_PART_VERSION	       2    /* the format this binary writes */
 #define SN_PART_MIN_VERSION    1    /* the oldest format it reads */
 #define SN_PART_GRANULE_ROWS   8192 /* default rows per granule */
 #define SN_PART_SUFFIX	       ".snp"
 #define SN_PART_MAX_COLUMNS    4096
 #define SN_PART_MAX_BLOCK_SIZE (1u << 30) /* largest uncompressed column block */
+/* The writer's caps on a part's residual key set (STORAGE.md, "Residual key
+ * sets"): a part whose residual objects hold more distinct keys, or more
+ * bytes of key names together, records no set, and reads scan as before. */
+#define SN_PART_KEYSET_MAX_KEYS	 4096
+#define SN_PART_KEYSET_MAX_BYTES 65535
 
 enum sn_codec {
 	SN_CODEC_DEFAULT = 0, /* the per-column choice documented in STORAGE.md */
@@ -146,6 +153,11 @@ struct sn_part_write_opts {
 	int zstd_level;		      /* 0 = 1 */
 	bool no_fsync;		      /* tests and benchmarks only: skip fsyncs */
 	bool no_shred;		      /* keep properties as one JSON column */
+	/* 0 = SN_PART_VERSION. 1 writes the format from before residual key sets
+	 * (no set: reads scan as they always did), which binaries from before
+	 * version 2 can read: for a downgrade, and for the compatibility tests.
+	 * Anything else is SN_ERR_INVALID. */
+	uint32_t format_version;
 	/* NULL: everything on the calling thread. Else the pool's threads shred and
 	 * encode while the caller waits and writes; memory then holds the whole
 	 * compressed part until it is written (about 70 B/row). */
@@ -288,13 +300,41 @@ int sn_part_read_named(struct sn_part *p, const char *name, size_t g_begin, size
  * leading and one trailing double quote removed (escapes kept), NULL (in
  * out->nulls, always set) when the key is missing, the value is JSON null
  * or the text is not a valid JSON object. It reads the key's own column
- * when the part has one, else scans the JSON. sn_part_read_properties
- * returns every row's whole object, byte for byte as written. Errors as
- * sn_part_read_column. */
+ * when the part has one. A key that is not shredded and is missing from the
+ * part's residual key set (sn_part_may_have_property is false) is NULL in
+ * every row, and nothing is read or decompressed: the cost is the output
+ * vectors. Otherwise it scans the residual JSON (p:@rest or properties) of
+ * every row. sn_part_read_properties returns every row's whole object, byte
+ * for byte as written. Errors as sn_part_read_column. */
 int sn_part_read_property(struct sn_part *p, const char *key, size_t g_begin, size_t g_end,
 			  struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err);
 int sn_part_read_properties(struct sn_part *p, size_t g_begin, size_t g_end, struct sn_arena *arena,
 			    struct sn_colvec *out, struct sn_err *err);
+
+/* Whether properties.key may be non-NULL in some row of the part. False
+ * only when no row can have it: the key is not shredded in the part (no
+ * p:<key> column) and the part's residual key set is known and lacks it.
+ * Version-1 parts, and parts whose residual keys passed the caps, always
+ * answer true. No I/O, cannot fail, O(log keys). A query may treat the
+ * property as a NULL constant in such a part, or skip the part when its
+ * filter needs the property non-NULL. */
+bool sn_part_may_have_property(const struct sn_part *p, const char *key);
+
+/* The part's residual key set: the distinct top-level keys (decoded names)
+ * of every row's residual object, sorted by their bytes (a prefix before
+ * the longer name). False when the part records none (version 1, or past
+ * the caps): then nothing is known. Else *keys points into the part (valid
+ * while it is open) and *nkeys counts them. */
+bool sn_part_residual_keys(const struct sn_part *p, const struct sn_str **keys, size_t *nkeys);
+
+/* What reads of a part have fetched since it was opened, over all threads:
+ * column blocks (each a pread, a CRC and a decompression) and their
+ * compressed bytes. For tests and profiles; relaxed atomic counters. */
+struct sn_part_read_stats {
+	uint64_t blocks_read;
+	uint64_t compressed_bytes;
+};
+void sn_part_get_read_stats(const struct sn_part *p, struct sn_part_read_stats *out);
 
 /* Granules that may hold rows of team_id with toDate(timestamp) in
  * [day_min, day_max] (pass INT32_MIN/INT32_MAX for all days): a contiguous

@@ -17,12 +17,15 @@
  *   - a column read, and a property or whole-properties read (shredded
  *     parts reassemble them from several columns), succeeds with exactly
  *     the part's row count, or fails with SN_ERR_CORRUPT (or SN_ERR_NOMEM
- *     when the 64 MiB arena is full).
+ *     when the 64 MiB arena is full);
+ *   - a residual key set that open accepted is sorted and finds each of its
+ *     keys, and a property the part says it cannot have reads as NULL in
+ *     every row without a block being read.
  *
  * Seeds are small parts written by the unit tests
  * (SNOUT_STORE_WRITE_SEEDS=DIR ./test_store).
  */
-#include "store/store_internal.h"
+#include "store/shred.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -83,6 +86,11 @@ static void fix_crcs(uint8_t *b, size_t size)
 	sn_put_u32(b + 28, sn_crc32(0, b, 28));
 }
 
+static void remove_part(void)
+{
+	unlink(g_path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t insize)
 {
 	if (insize < 1)
@@ -100,8 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t insize)
 		memcpy(data, in + 1, size);
 	if (mode == 1)
 		fix_crcs(data, size);
-	if (!g_path[0])
+	if (!g_path[0]) {
 		snprintf(g_path, sizeof(g_path), "/tmp/fuzz_part.%d.snp", (int)getpid());
+		atexit(remove_part); /* a finished run leaves nothing in /tmp */
+	}
 	int fd = open(g_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
 		abort();
@@ -143,19 +153,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t insize)
 		}
 		(void)sink;
 	}
+	/* The residual key set, when there is one, is what lookups assume. */
+	const struct sn_str *rk;
+	size_t nrk;
+	if (sn_part_residual_keys(p, &rk, &nrk)) {
+		for (size_t i = 0; i < nrk; i++) {
+			if ((i && sn_keyset_cmp(rk[i - 1], rk[i]) >= 0) ||
+			    !sn_keyset_find(rk, nrk, rk[i].p, rk[i].len))
+				abort();
+		}
+	} else if (rk || nrk) {
+		abort();
+	}
 	/* Shredded or not, properties must read back or fail cleanly. */
-	const char *keys[] = {"$browser", "n", "@rest"};
+	const char *keys[] = {"$browser", "n", "@rest", "", "$process_person_profile", "rare7"};
 	for (size_t k = 0; k <= SN_ARRAY_LEN(keys); k++) {
 		struct sn_colvec v;
+		struct sn_part_read_stats before, after;
+		bool may = k == SN_ARRAY_LEN(keys) || sn_part_may_have_property(p, keys[k]);
+		sn_part_get_read_stats(p, &before);
 		rc = k < SN_ARRAY_LEN(keys)
 			 ? sn_part_read_property(p, keys[k], 0, ng, &arena, &v, &err)
 			 : sn_part_read_properties(p, 0, ng, &arena, &v, &err);
+		sn_part_get_read_stats(p, &after);
 		if (rc == 0 && v.nrows != sn_part_nrows(p))
 			abort();
 		if (rc && rc != SN_ERR_CORRUPT && rc != SN_ERR_NOMEM && rc != SN_ERR_TOO_BIG)
 			abort();
+		if (!may && (after.blocks_read != before.blocks_read || (rc && rc != SN_ERR_NOMEM)))
+			abort();
 		volatile uint8_t sink = 0;
 		for (size_t i = 0; rc == 0 && i < v.nrows; i++) {
+			if (!may && !v.nulls[i])
+				abort();
 			if (v.str[i].len)
 				sink ^= (uint8_t)v.str[i].p[v.str[i].len - 1];
 		}

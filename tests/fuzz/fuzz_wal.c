@@ -86,6 +86,12 @@ static size_t read_all(uint64_t from_lsn, uint64_t *last_lsn, uint32_t *last_len
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void remove_dir(void)
+{
+	clear_dir();
+	rmdir(g_dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!g_dir[0]) {
@@ -94,6 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(g_dir, sizeof(g_dir), "%s/fuzz_wal.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(g_dir))
 			abort();
+		atexit(remove_dir); /* a finished run leaves nothing in /tmp */
 	}
 	clear_dir();
 	if (size == 0)

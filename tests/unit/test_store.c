@@ -6,9 +6,12 @@
  * column and row by row; the sparse index and min/max prune granules
  * without ever hiding a matching row; shredded and unshredded parts give
  * the same properties, byte for byte and by hogql.md §4.2 value rules, for
- * every shape a value can take; and damaged, truncated or
- * future-version part files are refused with SN_ERR_CORRUPT or a clear
- * version error, never a crash.
+ * every shape a value can take; a part's residual key set holds exactly
+ * the keys its residual JSON has, so a key outside it reads as NULL without
+ * a block being read, and reads agree with a full scan in parts with a set,
+ * past its caps and of format 1; and damaged, truncated or
+ * future-version part files (residual key sections included) are refused
+ * with SN_ERR_CORRUPT or a clear version error, never a crash.
  *
  * Every test that touches files works in its own mkdtemp directory under
  * $SNOUT_TEST_TMP (or /tmp) and removes it at the end. Set
@@ -820,8 +823,8 @@ static void test_parallel_writer_bytes(void **state)
 		assert_int_equal(sn_memtable_append(&mt, &r, &err), 0);
 	}
 	unsigned threads[] = {0, 1, 2, 3};
-	struct sn_part_written *first = NULL;
-	size_t nfirst = 0;
+	struct sn_part_written *first[2] = {NULL, NULL};
+	size_t nfirst[2] = {0, 0};
 	for (size_t t = 0; t < SN_ARRAY_LEN(threads); t++) {
 		for (int shred = 0; shred < 2; shred++) {
 			char sub[PATH_MAX + 32];
@@ -841,22 +844,22 @@ static void test_parallel_writer_bytes(void **state)
 				fail_msg("flush: %s", err.msg);
 			sn_write_pool_free(pool);
 			assert_true(nw >= 3);
-			if (t == 0 && shred == 1) {
-				first = w;
-				nfirst = nw;
+			/* Shredded or not (the residual key sets come from every
+			 * thread's granules), the bytes are the same. */
+			if (t == 0) {
+				first[shred] = w;
+				nfirst[shred] = nw;
 				continue;
 			}
-			if (shred == 1) {
-				assert_int_equal(nw, nfirst);
-				for (size_t k = 0; k < nw; k++) {
-					size_t la, lb;
-					char *a = read_file(first[k].path, &la);
-					char *b = read_file(w[k].path, &lb);
-					assert_int_equal(la, lb);
-					assert_memory_equal(a, b, la);
-					free(a);
-					free(b);
-				}
+			assert_int_equal(nw, nfirst[shred]);
+			for (size_t k = 0; k < nw; k++) {
+				size_t la, lb;
+				char *a = read_file(first[shred][k].path, &la);
+				char *b = read_file(w[k].path, &lb);
+				assert_int_equal(la, lb);
+				assert_memory_equal(a, b, la);
+				free(a);
+				free(b);
 			}
 			/* Round trip: every part's properties and ids read back. */
 			size_t row = 0;
@@ -891,7 +894,8 @@ static void test_parallel_writer_bytes(void **state)
 			free(w);
 		}
 	}
-	free(first);
+	free(first[0]);
+	free(first[1]);
 	/* Outside 1..SN_WRITE_POOL_MAX_THREADS is refused. */
 	struct sn_write_pool *bad = NULL;
 	assert_int_equal(sn_write_pool_new(&bad, 0, &err), SN_ERR_INVALID);
@@ -1079,7 +1083,7 @@ static void test_unknown_version(void **state)
 	assert_int_equal(sn_part_open(path, &p, &err), SN_ERR_INVALID);
 	assert_null(p);
 	assert_non_null(strstr(err.msg, "version 99"));
-	assert_non_null(strstr(err.msg, "reads versions 1 to 1"));
+	assert_non_null(strstr(err.msg, "reads versions 1 to 2"));
 	/* Version 0 (never written) is refused the same way. */
 	sn_put_u32(h + 8, 0);
 	sn_put_u32(h + 28, sn_crc32(0, h, 28));
@@ -1368,6 +1372,654 @@ static void test_shredding(void **state)
 	sn_test_rm_rf(dir);
 }
 
+/* ---- residual key sets -------------------------------------------------------------- */
+
+/* n rows of team 1, one day, one event (so the writer's order holds) with
+ * distinct uuids; the caller sets their properties. */
+static void plain_rows(struct sn_event_row *rows, const struct sn_event_row **ptrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		memset(&rows[i], 0, sizeof(rows[i]));
+		rows[i].team_id = 1;
+		rows[i].timestamp_us = BASE_TS;
+		rows[i].created_at_us = BASE_TS;
+		rows[i].event = (struct sn_str){"e", 1};
+		rows[i].distinct_id = (struct sn_str){"d", 1};
+		for (int b = 0; b < 4; b++)
+			rows[i].uuid[12 + b] = (uint8_t)(i >> (8 * (3 - b)));
+		ptrs[i] = &rows[i];
+	}
+}
+
+static struct sn_part *write_and_open(const char *dir, const char *name,
+				      const struct sn_event_row *const *rows, size_t n,
+				      const struct sn_part_write_opts *o)
+{
+	char path[PATH_MAX + 64];
+	struct sn_err err = {0};
+	struct sn_part *p = NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (sn_part_write(path, rows, n, o, NULL, &err))
+		fail_msg("write %s: %s", name, err.msg);
+	if (sn_part_open(path, &p, &err))
+		fail_msg("open %s: %s", name, err.msg);
+	return p;
+}
+
+/* Reads properties.key of p over granules [gb, ge) and checks every row against
+ * a full scan of the row's own text (§4.2), and that a part saying it cannot
+ * have the key has no row with it. */
+static void assert_reads_as_scan(struct sn_part *p, const char *key,
+				 const struct sn_event_row *const *rows, size_t gb, size_t ge,
+				 struct sn_arena *a)
+{
+	struct sn_colvec v;
+	struct sn_err err = {0};
+	if (sn_part_read_property(p, key, gb, ge, a, &v, &err))
+		fail_msg("read %s: %s", key, err.msg);
+	size_t first = gb < ge ? sn_part_granule(p, gb)->first_row : 0, n = 0;
+	for (size_t g = gb; g < ge; g++)
+		n += sn_part_granule(p, g)->nrows;
+	assert_int_equal(v.type, SN_COL_STRING);
+	assert_int_equal(v.nrows, n);
+	bool any = false;
+	for (size_t i = 0; i < n; i++) {
+		struct sn_str want;
+		struct sn_str raw =
+		    sn_prop_extract_raw(rows[first + i]->properties, key, strlen(key));
+		bool has = sn_prop_value(raw, &want);
+		any |= has;
+		if (has != !v.nulls[i] || (has && !str_eq(v.str[i], want)))
+			fail_msg("key '%s' row %zu (%.*s): want %s'%.*s', got %s'%.*s'", key,
+				 first + i, (int)rows[first + i]->properties.len,
+				 rows[first + i]->properties.p, has ? "" : "NULL ", (int)want.len,
+				 want.p, v.nulls[i] ? "NULL " : "", (int)v.str[i].len, v.str[i].p);
+	}
+	if (any)
+		assert_true(sn_part_may_have_property(p, key));
+}
+
+static uint64_t blocks_read(const struct sn_part *p)
+{
+	struct sn_part_read_stats st;
+	sn_part_get_read_stats(p, &st);
+	return st.blocks_read;
+}
+
+/* The part's residual key set is exactly want[0..n) (in on-disk order). */
+static void assert_keyset(const struct sn_part *p, const struct sn_str *want, size_t n)
+{
+	const struct sn_str *keys;
+	size_t nkeys;
+	assert_true(sn_part_residual_keys(p, &keys, &nkeys));
+	if (nkeys != n)
+		fail_msg("residual key set has %zu keys, want %zu", nkeys, n);
+	for (size_t i = 0; i < n; i++) {
+		if (!str_eq(keys[i], want[i]))
+			fail_msg("residual key %zu is '%.*s', want '%.*s'", i, (int)keys[i].len,
+				 keys[i].p, (int)want[i].len, want[i].p);
+	}
+}
+
+#define S(lit) ((struct sn_str){lit, sizeof(lit) - 1})
+
+/* Every shape a residual key can take, in shredded and unshredded parts of
+ * format 2 and of format 1 (no set): reads agree with a full scan, the set
+ * holds exactly the decoded keys of the residual objects, and a key outside
+ * it reads as NULL without a single block being read. */
+static void test_residual_keys(void **state)
+{
+	(void)state;
+	static const char *shapes[] = {
+	    "{\"$browser\":\"Chrome\",\"$os\":\"Mac\",\"n\":1}",  /* common: shredded */
+	    "{\"n\":2,\"$browser\":\"Firefox\",\"rare\":\"r\"}",  /* a residual key, few rows */
+	    "{ \"vonly\" : \"v\", \"$browser\" : \"S\" }",	  /* verbatim (spaces) only */
+	    "{\"\\u0065sc\":\"e\",\"$os\":\"Linux\"}",		  /* escaped only: decodes to esc */
+	    "{\"dupk\":1,\"dupk\":2,\"$browser\":\"D\"}",	  /* a residual key twice */
+	    "{\"$browser\":\"a\",\"$browser\":\"b\",\"vdup\":1}", /* shredded twice: verbatim */
+	    "{\"badk\":1,\"$browser\":",			  /* invalid: adds nothing */
+	    "[{\"arrk\":1}]",					  /* not an object */
+	    "",
+	    "{}",
+	    "{\"@rest\":1,\"\":\"empty\"}",
+	    "{\"nul\\u0000x\":1}", /* decodes to 5 bytes with a NUL */
+	    "\"str\"",
+	};
+	size_t nshapes = SN_ARRAY_LEN(shapes), n = 3000;
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	struct sn_event_row *rows = calloc(n, sizeof(*rows));
+	const struct sn_event_row **ptrs = calloc(n, sizeof(*ptrs));
+	plain_rows(rows, ptrs, n);
+	for (size_t i = 0; i < n; i++) {
+		/* Each special shape in a handful of rows (under the 1 % that would
+		 * shred a key), "rare" in a few more. */
+		size_t s = i % 250 < nshapes ? i % 250 : i % 397 == 0 ? 1 : 0;
+		rows[i].properties = (struct sn_str){shapes[s], strlen(shapes[s])};
+	}
+	struct sn_part_write_opts o[4] = {
+	    {.granule_rows = 256, .no_fsync = true},
+	    {.granule_rows = 256, .no_fsync = true, .no_shred = true},
+	    {.granule_rows = 256, .no_fsync = true, .format_version = 1},
+	    {.granule_rows = 256, .no_fsync = true, .no_shred = true, .format_version = 1}};
+	const char *names[4] = {"s2.snp", "w2.snp", "s1.snp", "w1.snp"};
+	struct sn_part *p[4];
+	for (int k = 0; k < 4; k++)
+		p[k] = write_and_open(dir, names[k], ptrs, n, &o[k]);
+	assert_true(sn_part_find_column(p[0], "p:$browser") >= 0);
+	assert_true(sn_part_find_column(p[0], "p:n") >= 0);
+	assert_int_equal(sn_part_find_column(p[0], "p:rare"), -1);
+	assert_true(sn_part_find_column(p[1], "properties") >= 0);
+	assert_int_equal(sn_part_version(p[0]), 2);
+	assert_int_equal(sn_part_version(p[2]), 1);
+	assert_int_equal(sn_part_version(p[3]), 1);
+
+	/* Decoded names, '@' and empty names, one with a NUL; never a key of an
+	 * invalid text or a non-object; in the shredded part, a shredded key
+	 * only where a row stayed whole ($browser and $os: shapes 2, 3 and 5). */
+	const struct sn_str shredded_set[] = {S(""),	 S("$browser"), S("$os"),    S("@rest"),
+					      S("dupk"), S("esc"),	S("nul\0x"), S("rare"),
+					      S("vdup"), S("vonly")};
+	const struct sn_str whole_set[] = {S(""),     S("$browser"), S("$os"),	S("@rest"),
+					   S("dupk"), S("esc"),	     S("n"),	S("nul\0x"),
+					   S("rare"), S("vdup"),     S("vonly")};
+	assert_keyset(p[0], shredded_set, SN_ARRAY_LEN(shredded_set));
+	assert_keyset(p[1], whole_set, SN_ARRAY_LEN(whole_set));
+	const struct sn_str *keys;
+	size_t nkeys;
+	assert_false(sn_part_residual_keys(p[2], &keys, &nkeys));
+	assert_false(sn_part_residual_keys(p[3], &keys, &nkeys));
+	assert_null(keys);
+	assert_int_equal(nkeys, 0);
+
+	/* Every key reads as a full scan would, in all four parts and over a
+	 * granule range that leaves out both ends. */
+	const char *probe[] = {"$browser",
+			       "$os",
+			       "n",
+			       "rare",
+			       "vonly",
+			       "esc",
+			       "\\u0065sc",
+			       "dupk",
+			       "vdup",
+			       "badk",
+			       "arrk",
+			       "@rest",
+			       "@layout",
+			       "",
+			       "nul",
+			       "missing",
+			       "$process_person_profile"};
+	struct sn_arena arena;
+	sn_arena_init(&arena, 0);
+	size_t ng = sn_part_ngranules(p[0]);
+	assert_true(ng > 3);
+	for (int k = 0; k < 4; k++) {
+		for (size_t q = 0; q < SN_ARRAY_LEN(probe); q++) {
+			assert_reads_as_scan(p[k], probe[q], ptrs, 0, ng, &arena);
+			assert_reads_as_scan(p[k], probe[q], ptrs, 1, ng - 1, &arena);
+			assert_reads_as_scan(p[k], probe[q], ptrs, 2, 2, &arena);
+		}
+	}
+
+	/* Absent keys: a format-2 part answers from the set without reading a
+	 * block; a format-1 part has to scan (which is what the counter sees). */
+	const char *absent[] = {"missing", "$process_person_profile", "badk", "arrk", "nul"};
+	for (size_t q = 0; q < SN_ARRAY_LEN(absent); q++) {
+		for (int k = 0; k < 4; k++) {
+			struct sn_colvec v;
+			struct sn_err err = {0};
+			uint64_t before = blocks_read(p[k]);
+			assert_int_equal(
+			    sn_part_read_property(p[k], absent[q], 0, ng, &arena, &v, &err), 0);
+			assert_int_equal(v.nrows, n);
+			for (size_t i = 0; i < n; i++)
+				assert_true(v.nulls[i]);
+			if (k < 2) {
+				assert_false(sn_part_may_have_property(p[k], absent[q]));
+				assert_int_equal(blocks_read(p[k]), before);
+			} else {
+				assert_true(sn_part_may_have_property(p[k], absent[q]));
+				assert_true(blocks_read(p[k]) >= before + ng);
+			}
+		}
+	}
+	/* A key in the set, or shredded, still reads its blocks. */
+	const char *present[] = {"rare", "esc", "n", "$browser", ""};
+	for (size_t q = 0; q < SN_ARRAY_LEN(present); q++) {
+		for (int k = 0; k < 4; k++) {
+			struct sn_colvec v;
+			struct sn_err err = {0};
+			uint64_t before = blocks_read(p[k]);
+			assert_true(sn_part_may_have_property(p[k], present[q]));
+			assert_int_equal(
+			    sn_part_read_property(p[k], present[q], 0, ng, &arena, &v, &err), 0);
+			assert_true(blocks_read(p[k]) > before);
+		}
+	}
+	/* The fast path checks its granule range like a read does. */
+	struct sn_colvec v;
+	struct sn_err err = {0};
+	assert_int_equal(sn_part_read_property(p[0], "missing", 0, ng + 1, &arena, &v, &err),
+			 SN_ERR_INVALID);
+	assert_int_equal(sn_part_read_property(p[0], "missing", 2, 1, &arena, &v, &err),
+			 SN_ERR_INVALID);
+	struct sn_arena tiny;
+	sn_arena_init(&tiny, 1024);
+	assert_int_equal(sn_part_read_property(p[0], "missing", 0, ng, &tiny, &v, &err),
+			 SN_ERR_NOMEM);
+	sn_arena_release(&tiny);
+	/* Whole objects are untouched by the set. */
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(sn_part_read_properties(p[k], 0, ng, &arena, &v, &err), 0);
+		for (size_t i = 0; i < n; i++)
+			assert_true(str_eq(v.str[i], rows[i].properties));
+		sn_part_unref(p[k]);
+	}
+	/* The writer refuses a format it does not know, and leaves no file. */
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/v3.snp", dir);
+	struct sn_part_write_opts v3 = {.format_version = SN_PART_VERSION + 1};
+	assert_int_equal(sn_part_write(path, ptrs, n, &v3, NULL, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "format version"));
+	assert_int_equal(access(path, F_OK), -1);
+	sn_arena_release(&arena);
+	free(rows);
+	free(ptrs);
+	sn_test_rm_rf(dir);
+}
+
+/* The caps: at most SN_PART_KEYSET_MAX_KEYS keys and SN_PART_KEYSET_MAX_BYTES
+ * bytes of names are recorded; one more makes the set unknown, and reads
+ * then scan. Collected by two threads over many granules, the set is the
+ * same as one thread's. */
+static void test_residual_keys_caps(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	size_t nmax = SN_PART_KEYSET_MAX_KEYS, n = nmax + 2;
+	struct sn_event_row *rows = calloc(n, sizeof(*rows));
+	const struct sn_event_row **ptrs = calloc(n, sizeof(*ptrs));
+	char(*buf)[32] = calloc(n, sizeof(*buf));
+	plain_rows(rows, ptrs, n);
+	/* Row i holds key k<i> beside a key common enough to be shredded, so the
+	 * k<i> are the residual; the last row is invalid JSON with one more key. */
+	for (size_t i = 0; i < n; i++) {
+		int l = i + 1 < n
+			    ? snprintf(buf[i], sizeof(buf[i]), "{\"c\":1,\"k%05zu\":%zu}", i, i)
+			    : snprintf(buf[i], sizeof(buf[i]), "{\"c\":1,\"zz\":1,");
+		rows[i].properties = (struct sn_str){buf[i], (size_t)l};
+	}
+	struct sn_write_pool *pool = NULL;
+	struct sn_err err = {0};
+	assert_int_equal(sn_write_pool_new(&pool, 2, &err), 0);
+	struct sn_part_write_opts one = {.granule_rows = 64, .no_fsync = true},
+				  two = {.granule_rows = 64, .no_fsync = true, .pool = pool};
+	struct sn_arena arena;
+	sn_arena_init(&arena, 0);
+
+	/* nmax keys (rows 0 .. nmax-1) and the invalid row: known, exactly them. */
+	const struct sn_event_row **at_cap = calloc(nmax + 1, sizeof(*at_cap));
+	memcpy(at_cap, ptrs, nmax * sizeof(*ptrs));
+	at_cap[nmax] = ptrs[n - 1];
+	struct sn_part *a = write_and_open(dir, "cap1.snp", at_cap, nmax + 1, &one);
+	struct sn_part *b = write_and_open(dir, "cap2.snp", at_cap, nmax + 1, &two);
+	assert_true(sn_part_find_column(a, "p:c") >= 0);
+	const struct sn_str *keys;
+	size_t nkeys;
+	assert_true(sn_part_residual_keys(a, &keys, &nkeys));
+	assert_int_equal(nkeys, nmax);
+	for (size_t i = 0; i < nmax; i++) {
+		char want[16];
+		snprintf(want, sizeof(want), "k%05zu", i);
+		assert_true(str_eq(keys[i], (struct sn_str){want, strlen(want)}));
+	}
+	assert_false(sn_part_may_have_property(a, "zz"));
+	assert_false(sn_part_may_have_property(a, "nope"));
+	assert_true(sn_part_may_have_property(a, "k00007"));
+	assert_true(sn_part_may_have_property(a, "c"));
+	/* Two threads, same bytes. */
+	char pa[PATH_MAX + 16], pb[PATH_MAX + 16];
+	snprintf(pa, sizeof(pa), "%s/cap1.snp", dir);
+	snprintf(pb, sizeof(pb), "%s/cap2.snp", dir);
+	size_t la, lb;
+	char *ba = read_file(pa, &la), *bb = read_file(pb, &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(ba, bb, la);
+	free(ba);
+	free(bb);
+	size_t ng = sn_part_ngranules(a);
+	const char *probe[] = {"k00000", "k04095", "zz", "nope", "c"};
+	for (size_t q = 0; q < SN_ARRAY_LEN(probe); q++)
+		assert_reads_as_scan(a, probe[q], at_cap, 0, ng, &arena);
+	sn_part_unref(a);
+	sn_part_unref(b);
+
+	/* One key more: unknown, for one thread or two, and reads scan. */
+	for (int t = 0; t < 2; t++) {
+		struct sn_part *p =
+		    write_and_open(dir, t ? "over2.snp" : "over1.snp", ptrs, n, t ? &two : &one);
+		assert_false(sn_part_residual_keys(p, &keys, &nkeys));
+		assert_true(sn_part_may_have_property(p, "nope"));
+		uint64_t before = blocks_read(p);
+		for (size_t q = 0; q < SN_ARRAY_LEN(probe); q++)
+			assert_reads_as_scan(p, probe[q], ptrs, 0, sn_part_ngranules(p), &arena);
+		assert_true(blocks_read(p) > before);
+		sn_part_unref(p);
+	}
+
+	/* Bytes: 15 names of 4000 bytes and one of 5535 fill the cap exactly;
+	 * one byte more is unknown. Names this long are never shredded, and
+	 * this part is not shredded at all. */
+	size_t nl = 16;
+	char **texts = calloc(nl, sizeof(*texts));
+	for (int extra = 0; extra < 2; extra++) {
+		size_t total = 0;
+		for (size_t i = 0; i < nl; i++) {
+			size_t kl = i + 1 < nl ? 4000 : 5535 + (size_t)extra;
+			total += kl;
+			texts[i] = malloc(kl + 16);
+			memset(texts[i], 'a' + (int)i, kl + 16);
+			texts[i][0] = '{';
+			texts[i][1] = '"';
+			memcpy(texts[i] + 2 + kl, "\":1}", 4);
+			rows[i].properties = (struct sn_str){texts[i], kl + 6};
+		}
+		assert_int_equal(total, SN_PART_KEYSET_MAX_BYTES + (size_t)extra);
+		struct sn_part_write_opts w = {.no_fsync = true, .no_shred = true};
+		struct sn_part *p =
+		    write_and_open(dir, extra ? "bytes2.snp" : "bytes1.snp", ptrs, nl, &w);
+		assert_int_equal(sn_part_residual_keys(p, &keys, &nkeys), !extra);
+		if (!extra) {
+			assert_int_equal(nkeys, nl);
+			assert_int_equal(keys[0].len, 4000);
+			assert_int_equal(keys[nl - 1].len, 5535);
+		}
+		assert_reads_as_scan(p, "aaaa", ptrs, 0, 1, &arena);
+		sn_part_unref(p);
+		for (size_t i = 0; i < nl; i++)
+			free(texts[i]);
+	}
+	free(texts);
+	sn_write_pool_free(pool);
+	sn_arena_release(&arena);
+	free(at_cap);
+	free(buf);
+	free(rows);
+	free(ptrs);
+	sn_test_rm_rf(dir);
+}
+
+/* A little-endian byte string under construction. */
+struct bytes {
+	uint8_t b[256];
+	size_t n;
+};
+static void put16(struct bytes *x, uint16_t v)
+{
+	x->b[x->n++] = (uint8_t)v;
+	x->b[x->n++] = (uint8_t)(v >> 8);
+}
+static void put32(struct bytes *x, uint32_t v)
+{
+	sn_put_u32(x->b + x->n, v);
+	x->n += 4;
+}
+static void putname(struct bytes *x, const char *s)
+{
+	put16(x, (uint16_t)strlen(s));
+	memcpy(x->b + x->n, s, strlen(s));
+	x->n += strlen(s);
+}
+/* A residual key section: tag, length and a body of count + names. */
+static void putkeys(struct bytes *x, uint32_t count, const char *const *names, size_t n)
+{
+	struct bytes body = {.n = 0};
+	put32(&body, count);
+	for (size_t i = 0; i < n; i++)
+		putname(&body, names[i]);
+	put16(x, SN_META_SECTION_RESIDUAL_KEYS);
+	put32(x, (uint32_t)body.n);
+	memcpy(x->b + x->n, body.b, body.n);
+	x->n += body.n;
+}
+
+/* Writes src to dst with the last tail_len bytes of its metadata replaced by
+ * tail, and the trailer's length and checksums made to match. */
+static void replace_meta_tail(const char *src, const char *dst, size_t tail_len,
+			      const struct bytes *tail)
+{
+	size_t len;
+	char *b = read_file(src, &len);
+	const uint8_t *t = (const uint8_t *)b + len - SN_PART_TRAILER_SIZE;
+	uint64_t off = sn_get_u64(t), mlen = sn_get_u64(t + 8);
+	assert_true(mlen >= tail_len);
+	size_t keep = (size_t)(off + mlen - tail_len), nmeta = (size_t)mlen - tail_len + tail->n;
+	char *o = malloc(keep + tail->n + SN_PART_TRAILER_SIZE);
+	memcpy(o, b, keep);
+	memcpy(o + keep, tail->b, tail->n);
+	uint8_t *nt = (uint8_t *)o + keep + tail->n;
+	memcpy(nt, t, SN_PART_TRAILER_SIZE);
+	sn_put_u64(nt + 8, nmeta);
+	sn_put_u32(nt + 16, sn_crc32(0, o + off, nmeta));
+	sn_put_u32(nt + 28, sn_crc32(0, nt, 28));
+	write_file(dst, o, keep + tail->n + SN_PART_TRAILER_SIZE);
+	free(o);
+	free(b);
+}
+
+/* The residual key section on disk: its exact bytes, what the reader
+ * refuses (SN_ERR_CORRUPT, with every checksum valid so only the parser can
+ * object) and what it accepts; and the frame of format 1 has no room for it. */
+static void test_residual_keys_format(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], w2[PATH_MAX + 16], w1[PATH_MAX + 16], bad[PATH_MAX + 16];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	snprintf(w2, sizeof(w2), "%s/w2.snp", dir);
+	snprintf(w1, sizeof(w1), "%s/w1.snp", dir);
+	snprintf(bad, sizeof(bad), "%s/bad.snp", dir);
+	struct sn_event_row rows[40];
+	const struct sn_event_row *ptrs[40];
+	plain_rows(rows, ptrs, 40);
+	for (size_t i = 0; i < 40; i++)
+		rows[i].properties = i % 2 ? S("{\"b\":2}") : S("{\"a\":1}");
+	struct sn_err err = {0};
+	struct sn_part_write_opts o2 = {.no_fsync = true, .no_shred = true, .granule_rows = 16},
+				  o1 = {.no_fsync = true,
+					.no_shred = true,
+					.granule_rows = 16,
+					.format_version = 1};
+	assert_int_equal(sn_part_write(w2, ptrs, 40, &o2, NULL, &err), 0);
+	assert_int_equal(sn_part_write(w1, ptrs, 40, &o1, NULL, &err), 0);
+
+	/* The metadata ends with: 1 section, tag 1, 10 bytes: 2 names, "a", "b". */
+	const char *ab[] = {"a", "b"}, *ba[] = {"b", "a"}, *aa[] = {"a", "a"};
+	struct bytes want = {.n = 0};
+	put32(&want, 1);
+	putkeys(&want, 2, ab, 2);
+	assert_int_equal(want.n, 20);
+	size_t len;
+	char *file = read_file(w2, &len);
+	assert_memory_equal(file + len - SN_PART_TRAILER_SIZE - want.n, want.b, want.n);
+	free(file);
+	/* Format 1 is the same file without the sections. */
+	size_t len1;
+	file = read_file(w1, &len1);
+	assert_int_equal(len1, len - want.n);
+	free(file);
+
+	struct {
+		const char *what;
+		int rc;
+	} cases[] = {
+	    {"unsorted", SN_ERR_CORRUPT},
+	    {"duplicate", SN_ERR_CORRUPT},
+	    {"count too big", SN_ERR_CORRUPT},
+	    {"count too small", SN_ERR_CORRUPT},
+	    {"two sets", SN_ERR_CORRUPT},
+	    {"length past the end", SN_ERR_CORRUPT},
+	    {"bytes after", SN_ERR_CORRUPT},
+	    {"section count", SN_ERR_CORRUPT},
+	    {"no sections", 0},
+	    {"unknown tag", 0},
+	    {"empty set", 0},
+	    {"empty name", 0},
+	    {"count past the body", SN_ERR_CORRUPT},
+	};
+	for (size_t c = 0; c < SN_ARRAY_LEN(cases); c++) {
+		struct bytes t = {.n = 0};
+		const char *empty[] = {""};
+		switch (c) {
+		case 0:
+			put32(&t, 1);
+			putkeys(&t, 2, ba, 2);
+			break;
+		case 1:
+			put32(&t, 1);
+			putkeys(&t, 2, aa, 2);
+			break;
+		case 2:
+			put32(&t, 1);
+			putkeys(&t, 3, ab, 2);
+			break;
+		case 3:
+			put32(&t, 1);
+			putkeys(&t, 1, ab, 2);
+			break;
+		case 4:
+			put32(&t, 2);
+			putkeys(&t, 2, ab, 2);
+			putkeys(&t, 2, ab, 2);
+			break;
+		case 5:
+			put32(&t, 1);
+			put16(&t, SN_META_SECTION_RESIDUAL_KEYS);
+			put32(&t, 1000);
+			put32(&t, 0);
+			break;
+		case 6:
+			put32(&t, 1);
+			putkeys(&t, 2, ab, 2);
+			t.b[t.n++] = 0;
+			break;
+		case 7: put32(&t, UINT32_MAX); break;
+		case 8: put32(&t, 0); break;
+		case 9:
+			put32(&t, 2);
+			put16(&t, 77);
+			put32(&t, 3);
+			memcpy(t.b + t.n, "xyz", 3);
+			t.n += 3;
+			putkeys(&t, 2, ab, 2);
+			break;
+		case 10:
+			put32(&t, 1);
+			putkeys(&t, 0, NULL, 0);
+			break;
+		case 11:
+			put32(&t, 1);
+			putkeys(&t, 1, empty, 1);
+			break;
+		case 12:
+			put32(&t, 1);
+			put16(&t, SN_META_SECTION_RESIDUAL_KEYS);
+			put32(&t, 4);
+			put32(&t, 1u << 30);
+			break;
+		}
+		replace_meta_tail(w2, bad, want.n, &t);
+		struct sn_part *p = NULL;
+		int rc = sn_part_open(bad, &p, &err);
+		if (rc != cases[c].rc)
+			fail_msg("%s: rc %d (%s)", cases[c].what, rc, rc ? err.msg : "");
+		if (rc) {
+			assert_non_null(strstr(err.msg, "corrupt metadata"));
+			continue;
+		}
+		const struct sn_str *keys;
+		size_t nkeys;
+		bool known = sn_part_residual_keys(p, &keys, &nkeys);
+		assert_int_equal(known, c != 8);
+		assert_int_equal(nkeys, c == 8 || c == 10 ? 0 : c == 11 ? 1 : 2);
+		assert_int_equal(sn_part_may_have_property(p, "a"), c != 10 && c != 11);
+		assert_int_equal(sn_part_may_have_property(p, ""), c != 9 && c != 10);
+		assert_true(sn_part_may_have_property(p, "zz") == (c == 8));
+		sn_part_unref(p);
+	}
+
+	/* `snout store verify` finds a set that lacks a key the rows have (such a
+	 * key would read as NULL), and passes the set as written. */
+	char vdir[PATH_MAX + 16], vpart[PATH_MAX + 32];
+	const char *only_a[] = {"a"};
+	struct bytes lacking = {.n = 0};
+	put32(&lacking, 1);
+	putkeys(&lacking, 1, only_a, 1);
+	snprintf(vdir, sizeof(vdir), "%s/v", dir);
+	snprintf(vpart, sizeof(vpart), "%s/202410_0000000000000001.snp", vdir);
+	assert_int_equal(sn_mkdir_p(vdir, &err), 0);
+	struct sn_buf rep;
+	sn_buf_init(&rep, 0);
+	uint64_t vparts, vrows, problems;
+	for (int k = 0; k < 2; k++) {
+		if (k)
+			replace_meta_tail(w2, vpart, want.n, &lacking);
+		else
+			replace_meta_tail(w2, vpart, want.n, &want);
+		sn_buf_reset(&rep);
+		assert_int_equal(sn_store_verify(vdir, &rep, &vparts, &vrows, &problems, &err), 0);
+		assert_int_equal(vparts, 1);
+		assert_int_equal(problems, (uint64_t)k);
+		if (k)
+			assert_non_null(strstr(rep.data, "residual key \"b\" is missing"));
+	}
+	sn_buf_release(&rep);
+
+	/* A format-1 part has nothing after its column directory. */
+	struct bytes t = {.n = 0};
+	put32(&t, 0);
+	replace_meta_tail(w1, bad, 0, &t);
+	struct sn_part *p = NULL;
+	assert_int_equal(sn_part_open(bad, &p, &err), SN_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, "trailing bytes after the column directory"));
+	/* And the format-1 part as written reads like the format-2 one. */
+	struct sn_part *p1 = NULL, *p2 = NULL;
+	assert_int_equal(sn_part_open(w1, &p1, &err), 0);
+	assert_int_equal(sn_part_open(w2, &p2, &err), 0);
+	struct sn_arena arena;
+	sn_arena_init(&arena, 0);
+	const char *probe[] = {"a", "b", "c"};
+	for (size_t q = 0; q < SN_ARRAY_LEN(probe); q++) {
+		assert_reads_as_scan(p1, probe[q], ptrs, 0, 3, &arena);
+		assert_reads_as_scan(p2, probe[q], ptrs, 0, 3, &arena);
+	}
+	assert_true(sn_part_may_have_property(p1, "c"));
+	assert_false(sn_part_may_have_property(p2, "c"));
+	sn_arena_release(&arena);
+	sn_part_unref(p1);
+	sn_part_unref(p2);
+
+	/* The oldest seed of the fuzz corpus predates the set: version 1, unknown. */
+	const char *data = getenv("SNOUT_TEST_DATA");
+	char seed[PATH_MAX + 64], old[PATH_MAX + 32];
+	snprintf(seed, sizeof(seed), "%s/../fuzz/corpus/fuzz_part/tiny-asis.snp",
+		 data ? data : "tests/data");
+	snprintf(old, sizeof(old), "%s/old.snp", dir);
+	char *sb = read_file(seed, &len);
+	write_file(old, sb + 1, len - 1); /* byte 0 is the fuzz target's mode */
+	free(sb);
+	assert_int_equal(sn_part_open(old, &p, &err), 0);
+	assert_int_equal(sn_part_version(p), 1);
+	const struct sn_str *keys;
+	size_t nkeys;
+	assert_false(sn_part_residual_keys(p, &keys, &nkeys));
+	assert_true(sn_part_may_have_property(p, "anything"));
+	sn_part_unref(p);
+	sn_test_rm_rf(dir);
+}
+
 /* Writes the fuzz seed parts when SNOUT_STORE_WRITE_SEEDS names a directory. */
 static void test_fuzz_seeds(void **state)
 {
@@ -1397,6 +2049,31 @@ static void test_fuzz_seeds(void **state)
 		}
 		unlink(path);
 	}
+	/* A shredded part with a residual key set: rare, escaped and duplicate
+	 * keys, whitespace and non-objects (random_props). */
+	struct sn_event_row rows[48];
+	const struct sn_event_row *ptrs[48];
+	char bufs[48][512];
+	plain_rows(rows, ptrs, 48);
+	for (size_t i = 0; i < 48; i++)
+		random_props(bufs[i], sizeof(bufs[i]), &rows[i].properties);
+	struct sn_part_write_opts o = {.granule_rows = 16, .no_fsync = true};
+	struct sn_part *p = write_and_open(dir, "keys.snp", ptrs, 48, &o);
+	const struct sn_str *keys;
+	size_t nkeys;
+	assert_true(sn_part_residual_keys(p, &keys, &nkeys));
+	assert_true(nkeys > 0);
+	sn_part_unref(p);
+	snprintf(path, sizeof(path), "%s/keys.snp", dir);
+	struct sn_err err = {0};
+	assert_int_equal(open_and_read_all(path, &err), 0);
+	if (out && *out) {
+		size_t len;
+		char *b = read_file(path, &len);
+		snprintf(dst, sizeof(dst), "%s/keys.snp", out);
+		write_file(dst, b, len);
+		free(b);
+	}
 	sn_test_rm_rf(dir);
 }
 
@@ -1421,6 +2098,9 @@ static void test_inspect(void **state)
 	assert_int_equal(json_object_get_int64(json_object_object_get(o, "rows")), 3000);
 	assert_int_equal(json_object_get_int64(json_object_object_get(o, "parts")), 1);
 	assert_true(json_object_array_length(json_object_object_get(o, "columns")) >= 11);
+	struct json_object *ks = json_object_object_get(o, "residual_key_sets");
+	assert_int_equal(json_object_get_int64(json_object_object_get(ks, "parts_known")), 1);
+	assert_int_equal(json_object_get_int64(json_object_object_get(ks, "parts_unknown")), 0);
 	json_object_put(o);
 
 	/* A flipped byte in the middle of the column data is found. */
@@ -2125,6 +2805,9 @@ int main(void)
 	    cmocka_unit_test(test_codecs_in_parts),
 	    cmocka_unit_test(test_single_row_and_flush_atomicity),
 	    cmocka_unit_test(test_shredding),
+	    cmocka_unit_test(test_residual_keys),
+	    cmocka_unit_test(test_residual_keys_caps),
+	    cmocka_unit_test(test_residual_keys_format),
 	    cmocka_unit_test(test_fuzz_seeds),
 	    cmocka_unit_test(test_inspect),
 	    cmocka_unit_test(test_group_columns),
