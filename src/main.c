@@ -925,7 +925,9 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 					     .test_account_filters = taf,
 					     .path_cleaning_filters = pcf},
 				    .now_us = now_us,
-				    .backend = {.ctx = &be, .query = sn_api_exec_backend_query}};
+				    .backend = {.ctx = &be,
+						.query = sn_api_exec_backend_query,
+						.stream = sn_api_exec_backend_stream}};
 	struct sn_api_action_ctx actx = {.meta = m, .team_id = team_id};
 	if (m) {
 		o.action = sn_api_action_lookup;

@@ -112,6 +112,16 @@ struct sn_hogql_error;
 int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
 			      int64_t max_rows, struct sn_insight_table *out,
 			      struct sn_hogql_error *err);
+/* sn_insight_backend.stream on the embedded executor: the statement's rows
+ * go to sink batch by batch (sn_exec_opts.row_sink), converted to insight
+ * values in a buffer reused across batches. */
+struct sn_insight_value;
+int sn_api_exec_backend_stream(void *ctx, const char *hogql, size_t len, int64_t max_rows,
+			       int (*sink)(void *sctx, unsigned worker,
+					   const struct sn_insight_value *cells, size_t nrows,
+					   size_t ncols),
+			       void *sctx, size_t *nrows, bool *has_more,
+			       struct sn_hogql_error *err);
 /* The team's live cohorts (id, name, static) for sn_exec_opts.cohorts, in
  * a; *out is never NULL on success (an empty list still says "known"). */
 struct sn_hogql_cohort;

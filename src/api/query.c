@@ -177,18 +177,116 @@ static int exec_cohorts(struct sn_meta *m, struct sn_exec_opts *xo, struct sn_ar
 	return err.code ? err.code : SN_ERR_IO;
 }
 
+/* The executor's options for a statement of the backend's team. */
+static struct sn_exec_opts exec_opts_of(const struct sn_api_exec_backend *be, int64_t max_rows)
+{
+	return (struct sn_exec_opts){.store_dir = be->store_dir,
+				     .team_id = be->team_id,
+				     .persons = be->persons,
+				     .timezone = be->timezone,
+				     .now_us = be->now_us,
+				     .threads = be->threads,
+				     .max_limit = max_rows};
+}
+
+/* One executor value as an insight value; strings are not copied. */
+static void insight_value(const struct sn_exec_value *v, struct sn_insight_value *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (v->null || v->type == SN_XT_NULL)
+		return;
+	switch (v->type) {
+	case SN_XT_FLOAT:
+		o->type = SN_IV_FLOAT;
+		o->f = v->f;
+		break;
+	case SN_XT_STRING:
+	case SN_XT_UUID:
+		o->type = SN_IV_STRING;
+		o->s = v->s.p ? v->s.p : "";
+		o->slen = v->s.len;
+		break;
+	case SN_XT_DATE:
+		o->type = SN_IV_DATE;
+		o->i = v->i;
+		break;
+	case SN_XT_DATETIME:
+		o->type = SN_IV_DATETIME;
+		o->i = v->i;
+		break;
+	default:
+		o->type = SN_IV_INT;
+		o->i = v->i;
+		break;
+	}
+}
+
+_Static_assert(SN_EXEC_MAX_THREADS <= SN_INSIGHT_MAX_WORKERS, "a worker per scanner thread");
+
+struct stream_ctx {
+	int (*sink)(void *sctx, unsigned worker, const struct sn_insight_value *cells, size_t nrows,
+		    size_t ncols);
+	void *sctx;
+	struct sn_insight_value *buf[SN_INSIGHT_MAX_WORKERS]; /* malloc'd, reused per batch */
+	size_t cap[SN_INSIGHT_MAX_WORKERS];
+};
+
+static int stream_batch(void *ctx, unsigned worker, const struct sn_exec_value *rows, size_t nrows,
+			size_t ncols)
+{
+	struct stream_ctx *s = ctx;
+	size_t n = nrows * ncols;
+	if (worker >= SN_INSIGHT_MAX_WORKERS)
+		return SN_ERR_INTERNAL;
+	if (n > s->cap[worker]) {
+		struct sn_insight_value *b = realloc(s->buf[worker], n * sizeof(*b));
+		if (!b)
+			return SN_ERR_NOMEM;
+		s->buf[worker] = b;
+		s->cap[worker] = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		insight_value(&rows[i], &s->buf[worker][i]);
+	return s->sink(s->sctx, worker, s->buf[worker], nrows, ncols);
+}
+
+int sn_api_exec_backend_stream(void *ctx, const char *hogql, size_t len, int64_t max_rows,
+			       int (*sink)(void *sctx, unsigned worker,
+					   const struct sn_insight_value *cells, size_t nrows,
+					   size_t ncols),
+			       void *sctx, size_t *nrows, bool *has_more,
+			       struct sn_hogql_error *err)
+{
+	const struct sn_api_exec_backend *be = ctx;
+	struct stream_ctx sc = {.sink = sink, .sctx = sctx};
+	struct sn_exec_opts xo = exec_opts_of(be, max_rows);
+	xo.row_sink = stream_batch;
+	xo.row_sink_ctx = &sc;
+	struct sn_arena a; /* the cohorts and actions the executor reads */
+	sn_arena_init(&a, (size_t)64 << 20);
+	struct sn_exec_result res;
+	*nrows = 0;
+	*has_more = false;
+	int rc = exec_cohorts(be->meta, &xo, &a, err);
+	if (rc == 0)
+		rc = sn_exec_query(&xo, hogql, len, &res, err);
+	if (rc == 0) {
+		*nrows = res.nrows;
+		*has_more = res.has_more;
+		sn_exec_result_release(&res);
+	}
+	for (size_t w = 0; w < SN_INSIGHT_MAX_WORKERS; w++)
+		free(sc.buf[w]);
+	sn_arena_release(&a);
+	return rc;
+}
+
 int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, size_t len,
 			      int64_t max_rows, struct sn_insight_table *out,
 			      struct sn_hogql_error *err)
 {
 	const struct sn_api_exec_backend *be = ctx;
-	struct sn_exec_opts xo = {.store_dir = be->store_dir,
-				  .team_id = be->team_id,
-				  .persons = be->persons,
-				  .timezone = be->timezone,
-				  .now_us = be->now_us,
-				  .threads = be->threads,
-				  .max_limit = max_rows};
+	struct sn_exec_opts xo = exec_opts_of(be, max_rows);
 	struct sn_exec_result res;
 	int rc = exec_cohorts(be->meta, &xo, a, err);
 	if (rc)
@@ -207,38 +305,11 @@ int sn_api_exec_backend_query(void *ctx, struct sn_arena *a, const char *hogql, 
 	if (!out->cells)
 		rc = SN_ERR_NOMEM;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		const struct sn_exec_value *v = &res.cells[i];
 		struct sn_insight_value *o = &out->cells[i];
-		memset(o, 0, sizeof(*o));
-		if (v->null || v->type == SN_XT_NULL)
-			continue;
-		switch (v->type) {
-		case SN_XT_FLOAT:
-			o->type = SN_IV_FLOAT;
-			o->f = v->f;
-			break;
-		case SN_XT_STRING:
-		case SN_XT_UUID:
-			o->type = SN_IV_STRING;
-			o->s = adopt ? (v->s.p ? v->s.p : "")
-				     : sn_arena_strndup(a, v->s.p ? v->s.p : "", v->s.len);
-			o->slen = v->s.len;
-			if (!o->s)
-				rc = SN_ERR_NOMEM;
-			break;
-		case SN_XT_DATE:
-			o->type = SN_IV_DATE;
-			o->i = v->i;
-			break;
-		case SN_XT_DATETIME:
-			o->type = SN_IV_DATETIME;
-			o->i = v->i;
-			break;
-		default:
-			o->type = SN_IV_INT;
-			o->i = v->i;
-			break;
-		}
+		insight_value(&res.cells[i], o);
+		if (o->type == SN_IV_STRING && !adopt &&
+		    !(o->s = sn_arena_strndup(a, o->s, o->slen)))
+			rc = SN_ERR_NOMEM;
 	}
 	sn_exec_result_release(&res);
 	return rc;
@@ -305,7 +376,9 @@ static void run_insight(struct job *j)
 		     .test_account_filters = taf,
 		     .path_cleaning_filters = pcf},
 	    .now_us = j->now_us,
-	    .backend = {.ctx = &be, .query = sn_api_exec_backend_query},
+	    .backend = {.ctx = &be,
+			.query = sn_api_exec_backend_query,
+			.stream = sn_api_exec_backend_stream},
 	    .action = sn_api_action_lookup,
 	    .action_ctx = &actx,
 	    .cohort_name = sn_api_cohort_name,
@@ -642,7 +715,9 @@ int sn_query_api_run_node(struct sn_query_api *a, const struct sn_team *team,
 			     .week_start_day = team->week_start_day,
 			     .test_account_filters = taf,
 			     .path_cleaning_filters = pcf},
-		    .backend = {.ctx = &be, .query = sn_api_exec_backend_query},
+		    .backend = {.ctx = &be,
+				.query = sn_api_exec_backend_query,
+				.stream = sn_api_exec_backend_stream},
 		    .action = sn_api_action_lookup,
 		    .action_ctx = &actx,
 		    .cohort_name = sn_api_cohort_name,

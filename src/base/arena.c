@@ -20,12 +20,20 @@
  * connection per thread, and glibc trims a finished thread's heap, so
  * without the pool every query re-faulted its scratch pages (a tenth of a
  * 30-day trend's time). The pool bounds what stays resident when idle.
+ *
+ * sn_malloc_big is for arrays that are written whole right away (an
+ * insight's sorted rows): huge pages make filling 30 MB one fault per
+ * 2 MiB. Arena chunks do not get the hint: a chunk sized for the largest
+ * batch is often touched only in part, and a huge page zeroes all 2 MiB
+ * (paths on 10M events went from 1.6 to 3.9 s with it).
  */
 #include "base.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define CHUNK_MAX	     ((size_t)1 << 20)
 #define SN_ARENA_POOL_CHUNKS 48
@@ -66,6 +74,23 @@ static struct sn_arena_chunk *chunk_new(size_t sz)
 	if (c)
 		c->size = sz;
 	return c;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *sn_malloc_big(size_t n)
+{
+	void *p = malloc(n);
+	if (p && n >= 2 * HUGE_PAGE) {
+		/* the 2 MiB-aligned inside of the block (malloc mmaps blocks this
+		 * big, so nothing else shares those pages); a refusal only costs
+		 * the hint */
+		uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+		uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+		if (hi > lo)
+			(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+	}
+	return p;
 }
 
 static void free_chunks(struct sn_arena_chunk *c)

@@ -31,6 +31,10 @@
  * Each run has its own scratch arena, released after the run; what
  * outlives it (group keys, result rows) is copied to the query arena.
  *
+ * Person fields over many granules: the whole team's persons are read
+ * before the scan splits (join_freeze_persons) and shared read-only, so a
+ * lifecycle or a person-property breakdown also runs on every core.
+ *
  * Rows. Without ORDER BY, the scan stops once OFFSET + LIMIT + 1 rows
  * exist (the +1 answers hasMore). With ORDER BY only the best
  * OFFSET + LIMIT + 1 rows are kept, in a max-heap whose root is the worst
@@ -41,6 +45,15 @@
  * of their own that is compacted when replaced rows leave most of it
  * garbage; ordering 900k events by timestamp for LIMIT 3 went from 490 MB
  * to 23 MB.
+ *
+ * Streaming. With opts->row_sink, the query's own plain read of events
+ * (no aggregation, ORDER BY, DISTINCT or OFFSET) does not collect rows:
+ * each batch's select columns go to the sink as the scan produces them
+ * (emit_sink), from every scanner thread, each with its worker number and
+ * without a lock around the consumer (only the LIMIT count is shared).
+ * Any other statement is collected and handed over once at the end. The
+ * row-reading insights (funnels, paths, lifecycle) reduce millions of rows
+ * this way without the three copies a result table cost them.
  *
  * Sources. FROM events scans parts as above; the person store's tables
  * (persons, person_distinct_ids, groups) and the lazy joins of events to
@@ -72,6 +85,11 @@
 /* A row read (no aggregation) splits over cores only when it wants this
  * many rows: a small LIMIT is met by the first runs of one thread. */
 #define SPLIT_MIN_ROWS 10000
+/* A scan reading person fields splits over cores only when it has this
+ * many runs of granules and the team at most this many persons (they are
+ * all read first, see join_freeze_persons). */
+#define FREEZE_MIN_RUNS	   16
+#define FREEZE_MAX_PERSONS 1000000
 
 /* Result rows: select columns, ORDER BY keys, then the row's arrival
  * number (ties in ORDER BY keep arrival order, so top-N and a full sort
@@ -118,7 +136,23 @@ struct plan {
 	struct rows rows;
 	struct gtab distinct;
 	struct sn_buf scratch;
-	bool done; /* enough rows for LIMIT */
+	bool done;	    /* enough rows for LIMIT */
+	struct xsink *sink; /* the rows stream to opts->row_sink (top statement only) */
+	unsigned worker;    /* this scanner's number for row_sink: 0 = the query's thread */
+};
+
+/* opts->row_sink's state, shared by the scanner threads of the streaming
+ * statement: the lock guards the LIMIT count and the stop flag; the
+ * consumer's calls run outside it (each scanner has its own worker). */
+struct xsink {
+	int (*fn)(void *ctx, unsigned worker, const struct sn_exec_value *rows, size_t nrows,
+		  size_t ncols);
+	void *ctx;
+	pthread_mutex_t mu;
+	size_t nrows;  /* rows handed over */
+	bool has_more; /* LIMIT cut rows */
+	bool stop;     /* LIMIT reached or the consumer failed: scanners stop */
+	bool streamed; /* the top statement streamed (else it is handed over at the end) */
 };
 
 /* ---- tree walks -------------------------------------------------------------------- */
@@ -674,6 +708,10 @@ static int read_raw(struct xctx *c, struct sn_part *part, const struct xcol *x, 
 	struct sn_err e = {0};
 	int rc;
 	*missing = false;
+	if (x->is_prop && !sn_part_may_have_property(part, x->name)) {
+		*missing = true; /* in no row of the part: a NULL constant, nothing read */
+		return 0;
+	}
 	if (x->is_prop) {
 		rc = sn_part_read_property(part, x->name, g0, g1, c->ba, cv, &e);
 	} else if (x->whole_props) {
@@ -907,10 +945,48 @@ static int topn_offer(struct xctx *c, struct plan *p, const struct vec *v, size_
 	return heap_compact(c, rs);
 }
 
+/* Streams the batch's rows to the consumer (p->sink): the select columns,
+ * their strings still in the batch's memory, up to LIMIT in all. */
+static int emit_sink(struct xctx *c, struct plan *p)
+{
+	struct xsink *k = p->sink;
+	size_t w = p->nsel, n = c->n;
+	struct vec *v = xalloc(c, c->ba, (w + 1) * sizeof(*v));
+	struct sn_exec_value *rows = xalloc(c, c->ba, (n * w + 1) * sizeof(*rows));
+	if (!v || !rows)
+		return c->rc;
+	for (size_t i = 0; i < w; i++)
+		if (xeval(c, p->sel->select.items[i], &v[i]))
+			return c->rc;
+	for (size_t r = 0; r < n; r++)
+		for (size_t i = 0; i < w; i++)
+			vec_value(c, &v[i], r, NULL, &rows[r * w + i]);
+	pthread_mutex_lock(&k->mu);
+	size_t room = k->stop ? 0 : (size_t)p->limit - k->nrows;
+	size_t take = n < room ? n : room;
+	if (n > room && !k->stop)
+		k->has_more = k->stop = true;
+	k->nrows += take;
+	p->done = k->stop;
+	pthread_mutex_unlock(&k->mu);
+	int rc = take ? k->fn(k->ctx, p->worker, rows, take, w) : 0;
+	if (rc) {
+		pthread_mutex_lock(&k->mu);
+		k->stop = p->done = true;
+		pthread_mutex_unlock(&k->mu);
+	}
+	if (rc)
+		return xfail(c, NULL, rc < 0 ? rc : SN_ERR_INTERNAL, "QueryError",
+			     "the consumer of the rows failed");
+	return 0;
+}
+
 /* Appends the batch's rows: select columns, then ORDER BY keys. keep
  * (may be NULL) selects rows (HAVING). */
 static int emit(struct xctx *c, struct plan *p, const struct vec *keep)
 {
+	if (p->sink)
+		return emit_sink(c, p);
 	size_t w = p->nsel + p->norder;
 	struct vec *v = xalloc(c, c->ba, (w + 1) * sizeof(*v));
 	if (!v)
@@ -1215,10 +1291,11 @@ static int visit_split(struct xctx *c, struct plan *p, const node_t *n, void *ar
 }
 
 /* Threads for this scan: only aggregations whose states merge exactly,
- * over stored columns and person_id (person, pdi and group joins build
- * their sides lazily through one SQLite handle), without subqueries, and
- * with enough runs to be worth a thread. */
-static size_t scan_threads(struct xctx *c, struct plan *p, size_t nruns)
+ * over stored columns, person_id and (when persons_ok: the caller freezes
+ * the person side first) person fields — distinct-id and group joins
+ * build their sides lazily through one SQLite handle — without
+ * subqueries, and with enough runs to be worth a thread. */
+static size_t scan_threads(struct xctx *c, struct plan *p, size_t nruns, bool persons_ok)
 {
 	size_t want = c->opts->threads;
 	if (!want) {
@@ -1239,7 +1316,8 @@ static size_t scan_threads(struct xctx *c, struct plan *p, size_t nruns)
 		return 1;
 	for (size_t i = 0; i < c->ncols; i++) /* person_id's override map is read-only by now */
 		if (c->cols[i].kind != XC_STORE && c->cols[i].kind != XC_PROP &&
-		    c->cols[i].kind != XC_PROPS && c->cols[i].kind != XC_PERSON_ID)
+		    c->cols[i].kind != XC_PROPS && c->cols[i].kind != XC_PERSON_ID &&
+		    !(persons_ok && c->cols[i].kind == XC_PERSON))
 			return 1;
 	bool ok = true;
 	const struct sn_hogql_select *s = p->sel;
@@ -1261,12 +1339,13 @@ static void *scanner_main(void *arg)
 	return NULL;
 }
 
-static int scanner_start(struct xctx *c, struct plan *p, struct scanner *w, const struct srun *runs,
-			 size_t n)
+static int scanner_start(struct xctx *c, struct plan *p, struct scanner *w, unsigned worker,
+			 const struct srun *runs, size_t n)
 {
 	memset(w, 0, sizeof(*w));
 	w->c = *c;
 	w->p = *p;
+	w->p.worker = worker;
 	sn_arena_init(&w->qa, c->mem_limit);
 	w->c.qa = &w->qa;
 	w->c.q = &w->q;
@@ -1398,7 +1477,17 @@ static int scan(struct xctx *c, struct plan *p)
 			g = g1;
 		}
 	}
-	size_t nt = c->rc ? 1 : scan_threads(c, p, nruns);
+	/* Person fields split only over a long scan: the whole team is read
+	 * first (join_freeze_persons), which a short one would not need. */
+	bool persons = false;
+	for (size_t i = 0; i < c->ncols; i++)
+		persons |= c->cols[i].kind == XC_PERSON;
+	size_t nt = c->rc ? 1 : scan_threads(c, p, nruns, nruns >= FREEZE_MIN_RUNS);
+	if (nt > 1 && persons) {
+		bool ok = false;
+		if (join_freeze_persons(c, FREEZE_MAX_PERSONS, &ok) || !ok)
+			nt = 1;
+	}
 	if (nt > c->stats->scan_threads)
 		c->stats->scan_threads = (uint32_t)nt;
 	if (nt <= 1) {
@@ -1424,7 +1513,8 @@ static int scan(struct xctx *c, struct plan *p)
 			xnomem(c);
 		size_t started = 0;
 		for (size_t t = 1; ws && t < nt && !c->rc; t++, started++)
-			scanner_start(c, p, &ws[t - 1], runs + cut[t], cut[t + 1] - cut[t]);
+			scanner_start(c, p, &ws[t - 1], (unsigned)t, runs + cut[t],
+				      cut[t + 1] - cut[t]);
 		if (!c->rc)
 			scan_runs(c, p, runs, cut[1]);
 		for (size_t t = 0; t < started; t++)
@@ -1494,6 +1584,13 @@ static int ent_cmp(const void *a, const void *b, void *arg)
 static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 {
 	struct rows *rs = &p->rows;
+	if (p->sink) { /* the rows went to the consumer */
+		res->nrows = 0;
+		res->has_more = p->sink->has_more;
+		res->limit = p->limit;
+		res->offset = p->offset;
+		return 0;
+	}
 	struct sortent *ents = xalloc(c, c->qa, (rs->n + 1) * sizeof(*ents));
 	if (!ents)
 		return c->rc;
@@ -1666,6 +1763,12 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 		return c->rc;
 	p->rows.width = p->nsel + p->norder + 1;
 	p->rows.keep = (size_t)(p->offset + p->limit + 1);
+	/* A plain read of events by the query itself streams to row_sink. */
+	if (c->q->sink && c->level == 1 && !p->agg && !p->norder && !s->distinct &&
+	    p->offset == 0 && !c->sub && strcmp(c->from, "events") == 0) {
+		p->sink = c->q->sink;
+		p->sink->streamed = true;
+	}
 	sn_buf_init(&p->scratch, (size_t)1 << 24);
 	if (s->distinct && gtab_init(c, &p->distinct, 1024))
 		return c->rc;
@@ -1787,8 +1890,26 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		res->hogql = sn_arena_strdup(&res->arena, txt.data ? txt.data : "");
 	sn_buf_release(&txt);
 	uint64_t t2 = sn_mono_ns();
+	struct xsink sink = {.fn = opts->row_sink, .ctx = opts->row_sink_ctx};
+	if (opts->row_sink) {
+		pthread_mutex_init(&sink.mu, NULL);
+		if (ast->kind == SN_HQ_SELECT) /* a UNION ALL is collected first */
+			q.sink = &sink;
+	}
 	struct xtable t;
-	if (sub_run(&c, ast, true, &t) == 0) {
+	if (sub_run(&c, ast, true, &t) == 0 && opts->row_sink && !sink.streamed && t.nrows) {
+		int sk = opts->row_sink(opts->row_sink_ctx, 0, t.cells, t.nrows, t.ncols);
+		if (sk)
+			xfail(&c, NULL, sk < 0 ? sk : SN_ERR_INTERNAL, "QueryError",
+			      "the consumer of the rows failed");
+		sink.nrows = t.nrows;
+	}
+	if (opts->row_sink) {
+		pthread_mutex_destroy(&sink.mu);
+		t.nrows = sink.nrows;
+		t.cells = NULL;
+	}
+	if (c.rc == 0) {
 		res->ncols = t.ncols;
 		res->names = t.names;
 		res->nrows = t.nrows;

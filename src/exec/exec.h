@@ -152,6 +152,23 @@ struct sn_exec_opts {
 	int (*action_expr)(void *ctx, int64_t id, const char *name, struct sn_arena *a,
 			   const char **text, char *msg, size_t msglen);
 	void *action_ctx;
+	/* Streams the result instead of collecting it (insights that reduce
+	 * millions of event rows themselves). When set, the result rows are
+	 * handed to row_sink and res->cells stays NULL; res->nrows counts the
+	 * rows handed over, res->has_more says LIMIT cut them. A top-level
+	 * SELECT over events without aggregation, ORDER BY, DISTINCT or
+	 * OFFSET streams batch by batch while the scan runs, from up to
+	 * `threads` scanner threads at once: worker (0 .. threads - 1) names
+	 * the thread, calls with one worker never overlap, calls with
+	 * different workers may run concurrently, and the order of rows across
+	 * batches is unspecified. Any other statement is collected and handed
+	 * over once, in result order, as worker 0. rows (nrows * ncols,
+	 * row-major) and their strings are valid only during the call. A
+	 * non-zero return (a negative SN_ERR_*) stops the query, which then
+	 * fails with that code and "the consumer of the rows failed". */
+	int (*row_sink)(void *ctx, unsigned worker, const struct sn_exec_value *rows, size_t nrows,
+			size_t ncols);
+	void *row_sink_ctx;
 };
 
 /* What the scan did; tests use it to check pruning. */

@@ -157,6 +157,7 @@ struct xquery {
 	const node_t *open[XMAX_DEPTH]; /* CTEs whose body is running */
 	size_t nopen;
 	struct xscalar *scalar; /* fn_scalar.c's compiled regexes, or NULL */
+	struct xsink *sink;	/* opts->row_sink's state (exec.c), or NULL */
 };
 
 /* Frees what the per-query regex cache holds outside the query arena (the
@@ -324,6 +325,13 @@ void xref_type(const struct xref *r, uint8_t *t, bool *nullable);
 int xcol_find(const struct xctx *c, const struct xref *r);
 /* Loads the override map once per query (when person_id is read). */
 int join_prepare(struct xctx *c);
+/* Reads the team's every person into the person side before a scan splits
+ * over threads, extracting each joined person property once, and freezes
+ * it: from then on probes only read it (a person the team lacks reads
+ * NULL), so scanner threads can share it. Returns 0 and *ok (false when
+ * the team has more than max_persons persons: the scan stays on one
+ * thread), or c->rc. */
+int join_freeze_persons(struct xctx *c, int64_t max_persons, bool *ok);
 /* Computes column x (XC_PERSON_ID, XC_PERSON, XC_PDI, XC_GROUP) for the
  * current batch of c->n rows from the column it depends on. */
 int join_fill(struct xctx *c, struct xcol *x);

@@ -31,6 +31,13 @@
  * Missing rows of a LEFT join read NULL (the resolver types these fields
  * nullable) where ClickHouse without join_use_nulls would give defaults.
  *
+ * A scan split over threads cannot build as it goes (one SQLite handle,
+ * one table): join_freeze_persons reads the whole team first, extracts the
+ * joined person properties for every person, and marks the side frozen;
+ * the threads then only probe it (gtab_get), and a person id the team
+ * lacks reads NULL, as a LEFT join does. Distinct-id and group joins keep
+ * the scan on one thread.
+ *
  * Tables in FROM (persons, person_distinct_ids, groups, cohort_people,
  * static_cohort_people) are read whole for the team into the query arena
  * and fed to the pipeline in batches.
@@ -79,6 +86,7 @@ struct xjoin {
 	size_t pers_fetched; /* persons asked for by key so far */
 	int64_t pers_team;   /* the team's persons (-1: not counted yet) */
 	bool pers_all;	     /* every person of the team is in pers */
+	bool pers_frozen;    /* pers is read-only (scanner threads share it) */
 
 	struct gtab pdi; /* distinct id → pdi_to[id] (len 0: none) */
 	struct sn_str *pdi_to;
@@ -592,6 +600,14 @@ static int build_and_probe(struct xctx *c, enum side sd, int g, const struct vec
 		j->pers_team = -1;
 	}
 	j->nkeys = 0;
+	if (sd == S_PERSON && j->pers_frozen) { /* shared by the threads: read only */
+		for (size_t r = 0; r < c->n; r++) {
+			struct sn_str k = kv->s[r];
+			if (vec_null(kv, r) || !gtab_get(t, k.p ? k.p : "", k.len, &ids[r]))
+				ids[r] = UINT32_MAX;
+		}
+		return 0;
+	}
 	const char *what = sd == S_PERSON ? "persons"
 			   : sd == S_PDI  ? "person distinct ids"
 					  : "groups";
@@ -646,6 +662,58 @@ static int build_and_probe(struct xctx *c, enum side sd, int g, const struct vec
 /* A joined property of build-side row id, extracted once: 1 and *out, or
  * 0 for NULL, -1 on error. */
 static const char NULLMARK[1];
+
+int join_freeze_persons(struct xctx *c, int64_t max_persons, bool *ok)
+{
+	*ok = false;
+	struct xjoin *j = J(c);
+	if (!j || !c->opts->persons)
+		return c->rc;
+	if (j->pers_frozen) {
+		*ok = true;
+		return 0;
+	}
+	int64_t team = 0;
+	struct sn_err e = {0};
+	if (sn_persons_count(c->opts->persons, c->opts->team_id, &team, &e))
+		return xfail(c, NULL, SN_ERR_IO, "QueryError", "counting persons: %s", e.msg);
+	if (team > max_persons)
+		return 0;
+	if (!j->pers_init) {
+		if (gtab_init(c, &j->pers, 1024))
+			return c->rc;
+		j->pers_init = true;
+	}
+	if (!j->pers_all) {
+		j->pers_all = true;
+		int rc = sn_persons_read(c->opts->persons, c->opts->team_id, NULL, 0,
+					 got_any_person, c, &e);
+		if (rc && !c->rc)
+			xfail(c, NULL, rc, "QueryError", "reading persons: %s", e.msg);
+		if (c->rc)
+			return c->rc;
+	}
+	/* every joined person property extracted now: the threads only read */
+	for (size_t i = 0; i < c->ncols; i++) {
+		const struct xcol *x = &c->cols[i];
+		struct pcache *pc = &j->pc[i];
+		if (x->kind != XC_PERSON || !x->key || !j->pers.n)
+			continue;
+		if (grow(c, (void **)&pc->v, &pc->cap, j->pers.n - 1, sizeof(*pc->v), "persons"))
+			return c->rc;
+		for (size_t id = 0; id < j->pers.n; id++) {
+			struct sn_str v;
+			const struct pinfo *info = &j->pi[id];
+			if (!pc->v[id].p)
+				pc->v[id] = info->found && json_prop(info->props, x->key, &v)
+						? v
+						: (struct sn_str){NULLMARK, 0};
+		}
+	}
+	j->pers_frozen = true;
+	*ok = true;
+	return 0;
+}
 
 static int cached_prop(struct xctx *c, size_t col, const struct pinfo *info, uint32_t id,
 		       const char *key, struct sn_str *out)

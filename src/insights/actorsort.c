@@ -11,6 +11,12 @@
  * two actors that collide) sorted exactly. The order is total and the same
  * for every table sorted this way, so two tables can still be merged by
  * actor with actor_cmp, whichever backend returned them in whatever order.
+ *
+ * The interned strings (struct sintern) of streamed rows live here too:
+ * an open-addressing table of (hash, length, bytes) → dense id whose
+ * hash is this same actor hash, so sintern_rank gives ids in exactly the
+ * order rows_by_actor puts actors in. The last id is checked before
+ * hashing: rows arrive in storage order, an actor's rows together.
  */
 #include "insights/insights_internal.h"
 
@@ -126,5 +132,122 @@ int rows_by_actor(struct ictx *x, struct sn_insight_table *tab, const size_t *ke
 	for (size_t i = 0; i < n; i++)
 		memcpy(&cells[i * w], &tab->cells[(size_t)ord[i].row * w], w * sizeof(*cells));
 	tab->cells = cells;
+	return 0;
+}
+
+/* ---- interned strings ------------------------------------------------------------------ */
+
+void sintern_init(struct sintern *t, struct sn_arena *a)
+{
+	memset(t, 0, sizeof(*t));
+	t->a = a;
+}
+
+void sintern_release(struct sintern *t)
+{
+	free(t->s);
+	free(t->len);
+	free(t->h);
+	free(t->slot);
+	memset(t, 0, sizeof(*t));
+}
+
+static int sintern_grow(struct sintern *t)
+{
+	size_t nc = t->cap ? t->cap * 2 : 1024;
+	uint32_t *slot = calloc(nc, sizeof(*slot));
+	if (!slot)
+		return SN_ERR_NOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t j = t->h[i] & (nc - 1);
+		while (slot[j])
+			j = (j + 1) & (nc - 1);
+		slot[j] = (uint32_t)i + 1;
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->cap = nc;
+	return 0;
+}
+
+int sintern_get(struct sintern *t, const char *s, size_t len, uint32_t *id)
+{
+	/* rows come in storage order: an actor's (a page's) rows follow each
+	 * other, so the last string is checked before hashing */
+	if (t->n && t->len[t->last] == len && (!len || memcmp(t->s[t->last], s, len) == 0)) {
+		*id = t->last;
+		return 0;
+	}
+	if (!t->cap && sintern_grow(t))
+		return SN_ERR_NOMEM;
+	uint64_t h = sn_funnels_actor_hash(len ? s : "", len);
+	size_t j = h & (t->cap - 1);
+	for (uint32_t k; (k = t->slot[j]) != 0; j = (j + 1) & (t->cap - 1))
+		if (t->h[k - 1] == h && t->len[k - 1] == len &&
+		    (!len || memcmp(t->s[k - 1], s, len) == 0)) {
+			*id = t->last = k - 1;
+			return 0;
+		}
+	if (t->n >= ((size_t)1 << 31))
+		return SN_ERR_TOO_BIG;
+	if (t->n == t->idcap) {
+		size_t nc = t->idcap ? t->idcap * 2 : 1024;
+		const char **ns = realloc(t->s, nc * sizeof(*ns));
+		if (ns)
+			t->s = ns;
+		uint32_t *nl = realloc(t->len, nc * sizeof(*nl));
+		if (nl)
+			t->len = nl;
+		uint64_t *nh = realloc(t->h, nc * sizeof(*nh));
+		if (nh)
+			t->h = nh;
+		if (!ns || !nl || !nh)
+			return SN_ERR_NOMEM;
+		t->idcap = nc;
+	}
+	char *copy = sn_arena_alloc(t->a, len + 1);
+	if (!copy)
+		return SN_ERR_NOMEM;
+	if (len)
+		memcpy(copy, s, len);
+	copy[len] = '\0';
+	t->s[t->n] = copy;
+	t->len[t->n] = (uint32_t)len;
+	t->h[t->n] = h;
+	t->slot[j] = (uint32_t)t->n + 1;
+	*id = t->last = (uint32_t)t->n++;
+	if (t->n * 2 > t->cap)
+		return sintern_grow(t);
+	return 0;
+}
+
+static int sintern_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct sintern *t = arg;
+	const struct hrow *x = pa, *y = pb;
+	uint32_t a = x->row, b = y->row;
+	if (t->h[a] != t->h[b])
+		return t->h[a] < t->h[b] ? -1 : 1;
+	size_t m = t->len[a] < t->len[b] ? t->len[a] : t->len[b];
+	int d = m ? memcmp(t->s[a], t->s[b], m) : 0;
+	return d ? d : (t->len[a] > t->len[b]) - (t->len[a] < t->len[b]);
+}
+
+int sintern_rank(const struct sintern *t, uint32_t *rank)
+{
+	size_t n = t->n ? t->n : 1;
+	struct hrow *v = malloc(n * sizeof(*v)), *tmp = malloc(n * sizeof(*tmp));
+	if (!v || !tmp) {
+		free(v);
+		free(tmp);
+		return SN_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		v[i] = (struct hrow){.h = t->h[i], .k = 0, .row = (uint32_t)i};
+	hrow_sort(v, tmp, t->n, sintern_cmp, (void *)t);
+	for (size_t i = 0; i < t->n; i++)
+		rank[v[i].row] = (uint32_t)i;
+	free(v);
+	free(tmp);
 	return 0;
 }

@@ -28,11 +28,17 @@
  * it); all_events = every step event of a path carries the value. Missing
  * values are "" in funnels; values past breakdown_limit fold into "Other".
  *
+ * The rows stream from the backend into arows.c (actor and breakdown value
+ * interned, 32 bytes a row) and come back grouped by actor. The walk is
+ * exact and cheap: a per-actor index of each step's next event (nx) makes
+ * finding a step a jump, a start that has no step-2 event in its window
+ * is skipped once a clean path reaches step 1, and the walk stops at the
+ * first clean complete path (a later start cannot beat it).
+ *
  * Rejected: the funnel in HogQL with arrays and window functions (PostHog's
  * pre-UDF SQL) — the executor has no arrays yet, and the per-actor walk is
  * exact and simple in C. The cost is reading the matching events: at most
- * FUNNEL_ROWS_MAX rows, beyond that a clear error (a native aggregate is
- * the planned speed-up).
+ * FUNNEL_ROWS_MAX rows, beyond that a clear error.
  */
 #include "insights/insights_internal.h"
 
@@ -96,6 +102,11 @@ struct fq {
 	const char *want_bv;
 	const char *cur_actor; /* the actor compute() is walking */
 	size_t cur_actor_len;
+	/* The walked actor's next-event index per step (actor() fills it):
+	 * nx[k * (n + 1) + i] = the first event at or after i with step k's
+	 * bit, n if none; arena scratch grown to the largest actor. */
+	uint32_t *nx;
+	size_t nx_cap;
 	int nbd;
 	char *bd_expr[FUNNEL_BD_MAX];
 	bool bd_list; /* breakdown_value is a list (event/person breakdowns) */
@@ -544,7 +555,24 @@ static void extend(const struct fq *f, const struct fev *ev, size_t n, const cha
 		from--;
 	if (f->order == ORD_STRICT)
 		from = cur + 1;
-	for (size_t i = from; i < n; i++) {
+	/* Every event from `from` on is no earlier than prev (time order), so
+	 * without a breakdown value to match, the step's event is the first
+	 * unused one with its bit: jump there by the next-event index. */
+	bool jump = f->nx && f->order != ORD_STRICT &&
+		    !(bv && (f->attr == ATTR_ALL || (f->attr == ATTR_STEP && k == f->attr_step)));
+	for (size_t i = jump ? f->nx[(size_t)k * (n + 1) + from] : n; jump && i < n;) {
+		if (ev[i].ts > p->t[0] + f->window_us)
+			break;
+		bool used = false;
+		for (int u = 0; u < k && !used; u++)
+			used = ((p->done >> u) & 1) && p->idx[u] == (int)i;
+		if (!used) {
+			found = i;
+			break;
+		}
+		i = f->nx[(size_t)k * (n + 1) + i + 1];
+	}
+	for (size_t i = from; !jump && i < n; i++) {
 		if (ev[i].ts > p->t[0] + f->window_us)
 			break;
 		bool used = false;
@@ -636,6 +664,17 @@ static void walk(const struct fq *f, const struct fev *ev, size_t n, const char 
 			if (bv && f->attr == ATTR_STEP && f->attr_step == 0 &&
 			    strcmp(ev[s].bv, bv) != 0)
 				continue;
+			/* With a clean path reaching step 1 in hand, a start that has
+			 * no step-2 event in its window cannot win: skip the walk. */
+			if (best->reached >= 1 && !best->excluded && f->nsteps > 1 && f->nx &&
+			    f->order == ORD_ORDERED && !f->steps[1].optional) {
+				size_t from = s;
+				while (from > 0 && ev[from - 1].ts >= ev[s].ts)
+					from--;
+				size_t i = f->nx[(size_t)(n + 1) + from];
+				if (i == n || ev[i].ts > ev[s].ts + f->window_us)
+					continue;
+			}
 			p.t[0] = ev[s].ts;
 			p.idx[0] = (int)s;
 			p.reached = 1;
@@ -657,6 +696,8 @@ static void walk(const struct fq *f, const struct fev *ev, size_t n, const char 
 		if (p.reached > best->reached ||
 		    (p.reached == best->reached && best->excluded && !p.excluded))
 			*best = p;
+		if (best->reached == f->nsteps && !best->excluded)
+			break; /* no later start can beat a clean complete path */
 	}
 	/* When the furthest reach is only excluded paths, the actor leaves. */
 	if (best->excluded)
@@ -819,6 +860,22 @@ static int emit(struct ictx *x, const struct fq *f, struct fgroups *g, const cha
 static int actor(struct ictx *x, const struct fq *f, const struct fev *ev, size_t n,
 		 struct fgroups *g)
 {
+	struct fq *fm = (struct fq *)f;
+	size_t need = (size_t)f->nsteps * (n + 1);
+	if (n >= UINT32_MAX)
+		return ifail(x, "query_error", "An actor has too many events for a funnel");
+	if (need > fm->nx_cap) {
+		size_t cap = need > 2 * fm->nx_cap ? need : 2 * fm->nx_cap;
+		if (!(fm->nx = sn_arena_alloc(x->a, cap * sizeof(*fm->nx))))
+			return SN_ERR_NOMEM;
+		fm->nx_cap = cap;
+	}
+	for (int k = 0; k < f->nsteps; k++) {
+		uint32_t *nk = fm->nx + (size_t)k * (n + 1), next = (uint32_t)n;
+		nk[n] = next;
+		for (size_t i = n; i-- > 0;)
+			nk[i] = next = has(ev[i].mask, k) ? (uint32_t)i : next;
+	}
 	if (!f->nbd || strcmp(f->viz, "time_to_convert") == 0)
 		return emit(x, f, g, "", ev, n, NULL);
 	if (f->attr == ATTR_FIRST || f->attr == ATTR_LAST)
@@ -1131,136 +1188,51 @@ static int load_first_times(struct ictx *x, struct fq *f, int k, const char *act
 
 uint64_t (*sn_funnels_actor_hash)(const void *data, size_t len) = sn_hash64;
 
-/* A row's place in the walk order (struct hrow, k = the event time):
- * actors by the hash of their id (any order groups them), then time, step
- * bits and breakdown values, so that the order, and with it attribution
- * among events of equal time, is the same whichever backend returned the
- * rows in whatever order. Two different actors of one hash would
- * interleave, which compute() detects and then sorts with ford_cmp_full. */
-static int ford_cmp(const void *pa, const void *pb, void *arg)
-{
-	const struct hrow *a = pa, *b = pb;
-	if (a->h != b->h)
-		return a->h < b->h ? -1 : 1;
-	if (a->k != b->k) /* the event time */
-		return a->k < b->k ? -1 : 1;
-	const struct sn_insight_table *tab = arg;
-	const struct sn_insight_value *x = &tab->cells[(size_t)a->row * tab->ncols];
-	const struct sn_insight_value *y = &tab->cells[(size_t)b->row * tab->ncols];
-	for (size_t k = 0; k < tab->ncols; k++) { /* actor, timestamp, bits, breakdowns */
-		int d = insight_value_order(&x[k], &y[k]);
-		if (d)
-			return d;
-	}
-	return (a->row > b->row) - (a->row < b->row);
-}
-
-/* (hash, actor, time, row ...): exact whatever the hashes. */
-static int ford_cmp_full(const void *pa, const void *pb, void *arg)
-{
-	const struct hrow *a = pa, *b = pb;
-	if (a->h != b->h)
-		return a->h < b->h ? -1 : 1;
-	const struct sn_insight_table *tab = arg;
-	int d = insight_value_order(&tab->cells[(size_t)a->row * tab->ncols],
-				    &tab->cells[(size_t)b->row * tab->ncols]);
-	return d ? d : ford_cmp(pa, pb, arg);
-}
-
-static bool same_actor(const struct sn_insight_table *tab, uint32_t r1, uint32_t r2)
-{
-	const struct sn_insight_value *a = &tab->cells[(size_t)r1 * tab->ncols];
-	const struct sn_insight_value *b = &tab->cells[(size_t)r2 * tab->ncols];
-	return a->slen == b->slen && (!a->slen || memcmp(a->s, b->s, a->slen) == 0);
-}
-
 /* All rows into per-actor walks; values outside keep (when set) become Other. */
-static int compute(struct ictx *x, const struct fq *f, const struct sn_insight_table *tab,
+static int compute(struct ictx *x, const struct fq *f, const struct arows *rows,
 		   const char *const *keep, size_t nkeep, struct fgroups *g)
 {
-	size_t nrows = tab->nrows;
-	struct hrow *ord = sn_arena_alloc(x->a, (nrows ? nrows : 1) * sizeof(*ord));
-	if (!ord)
+	/* each breakdown value as the walk sees it: itself, or Other */
+	const struct sintern *actors = &rows->w[0].actors, *bvs = &rows->w[0].str[0];
+	const char **bval = sn_arena_alloc(x->a, (bvs->n + 1) * sizeof(*bval));
+	struct fev *ev = sn_arena_alloc(x->a, (rows->n ? rows->n : 1) * sizeof(*ev));
+	if (!bval || !ev)
 		return SN_ERR_NOMEM;
-	for (size_t i = 0; i < nrows; i++) {
-		const struct sn_insight_value *a = &tab->cells[i * tab->ncols];
-		ord[i].h = sn_funnels_actor_hash(a->slen ? a->s : "", a->slen);
-		ord[i].k = a[1].i;
-		ord[i].row = (uint32_t)i;
+	for (size_t b = 0; b < bvs->n; b++) {
+		bval[b] = bvs->s[b];
+		if (keep) {
+			bool kept = false;
+			for (size_t j = 0; j < nkeep && !kept; j++)
+				kept = strcmp(keep[j], bval[b]) == 0;
+			if (!kept)
+				bval[b] = FUNNEL_OTHER;
+		}
 	}
-	struct hrow *tmp = sn_arena_alloc(x->a, (nrows ? nrows : 1) * sizeof(*tmp));
-	if (!tmp)
-		return SN_ERR_NOMEM;
-	hrow_sort(ord, tmp, nrows, ford_cmp, (void *)tab);
-	bool collide = false; /* two actors of one hash: compare ids at boundaries */
-	for (size_t i = 1; i < nrows && !collide; i++)
-		if (ord[i].h == ord[i - 1].h && !same_actor(tab, ord[i].row, ord[i - 1].row)) {
-			qsort_r(ord, nrows, sizeof(*ord), ford_cmp_full, (void *)tab);
-			collide = true;
-		}
-	struct fev *ev = sn_arena_alloc(x->a, (nrows ? nrows : 1) * sizeof(*ev));
-	if (!ev)
-		return SN_ERR_NOMEM;
-	size_t w = 3 + (size_t)f->nbd;
-	if (nrows && tab->ncols < w)
-		return ifail(x, "query_error",
-			     "internal: the funnel statement returned %zu columns", tab->ncols);
 	int rc = 0;
-	size_t start = 0;
-	for (size_t i = 0; i <= nrows && rc == 0; i++) {
-		const struct sn_insight_value *row =
-		    i < nrows ? &tab->cells[(size_t)ord[i].row * tab->ncols] : NULL;
-		if (row) {
+	for (size_t k = 0; k < actors->n && rc == 0; k++) {
+		uint32_t id = rows->actor_at[k];
+		const char *name = actors->s[id];
+		size_t nlen = actors->len[id];
+		size_t s0 = rows->start[k], s1 = rows->start[k + 1];
+		for (size_t i = s0; i < s1; i++) {
+			const struct arow *r = &rows->sorted[i];
 			struct fev *e = &ev[i];
-			e->ts = row[1].type == SN_IV_DATETIME ? row[1].i : row[1].i * US_DAY;
-			e->mask = (uint64_t)row[2].i;
-			for (int k = 0; k < f->nsteps; k++) {
+			e->ts = arow_us(r);
+			e->mask = (uint64_t)r->v;
+			for (int st = 0; st < f->nsteps; st++) {
 				/* a first-time step: only the actor's first such event */
-				const struct ftmap *m = &f->first[k];
-				if (!m->cap || !has(e->mask, k))
+				const struct ftmap *m = &f->first[st];
+				if (!m->cap || !has(e->mask, st))
 					continue;
-				size_t h = ft_slot(m, row[0].s ? row[0].s : "", row[0].slen);
+				size_t h = ft_slot(m, name, nlen);
 				if (!m->keys[h] || m->ts[h] != e->ts)
-					e->mask &= ~(1ULL << k);
+					e->mask &= ~(1ULL << st);
 			}
-			e->bv = "";
-			if (f->nbd) {
-				struct sn_buf b;
-				sn_buf_init(&b, 1 << 16);
-				for (int k = 0; k < f->nbd; k++) {
-					const struct sn_insight_value *v = &row[3 + k];
-					if (k)
-						sn_buf_appendc(&b, '\x1f');
-					if (v->type == SN_IV_STRING)
-						sn_buf_append(&b, v->s, v->slen);
-				}
-				const char *val = b.data ? b.data : "";
-				if (keep) {
-					bool kept = false;
-					for (size_t j = 0; j < nkeep && !kept; j++)
-						kept = strcmp(keep[j], val) == 0;
-					if (!kept)
-						val = FUNNEL_OTHER;
-				}
-				e->bv = sn_arena_strdup(x->a, val);
-				sn_buf_release(&b);
-				if (!e->bv)
-					return SN_ERR_NOMEM;
-			}
+			e->bv = f->nbd ? bval[r->s[0]] : "";
 		}
-		/* an actor's run ends at a new actor or at the end */
-		bool boundary = i == nrows;
-		if (!boundary && i > start)
-			boundary = ord[i].h != ord[start].h ||
-				   (collide && !same_actor(tab, ord[i].row, ord[start].row));
-		if (boundary && i > start) {
-			const struct sn_insight_value *a0 =
-			    &tab->cells[(size_t)ord[start].row * tab->ncols];
-			((struct fq *)f)->cur_actor = a0->s ? a0->s : "";
-			((struct fq *)f)->cur_actor_len = a0->slen;
-			rc = actor(x, f, ev + start, i - start, g);
-			start = i;
-		}
+		((struct fq *)f)->cur_actor = name;
+		((struct fq *)f)->cur_actor_len = nlen;
+		rc = actor(x, f, ev + s0, s1 - s0, g);
 	}
 	return rc;
 }
@@ -1317,37 +1289,52 @@ static int funnels_compute(struct ictx *x, struct json_object *q, struct fq **fo
 	struct sn_buf sql;
 	sn_buf_init(&sql, 1 << 24);
 	rc = statement(x, f, &sql);
-	struct sn_insight_table tab;
+	/* actor, time, step bits, breakdown columns joined: one string */
+	struct arows_spec spec = {.ncols = 3 + (size_t)f->nbd, .ts_col = 1, .v_col = 2};
+	if (f->nbd) {
+		spec.nstr = 1;
+		spec.str[0].from = 3;
+		spec.str[0].n = (size_t)f->nbd;
+	}
+	struct arows rows;
+	arows_init(&rows, &spec);
+	size_t nrows = 0;
 	x->max_rows = FUNNEL_ROWS_MAX;
 	if (rc == 0)
-		rc = run_hogql(x, sql.data, sql.len, &tab);
+		rc = arows_run(x, &rows, sql.data, sql.len, &nrows);
 	x->max_rows = 0;
 	sn_buf_release(&sql);
-	if (rc)
-		return rc;
-	if (tab.nrows >= FUNNEL_ROWS_MAX)
-		return ifail(x, "query_error",
-			     "The funnel matches more than %d events; narrow the date range or the "
-			     "steps",
-			     FUNNEL_ROWS_MAX);
+	if (rc == 0 && nrows >= FUNNEL_ROWS_MAX)
+		rc = ifail(x, "query_error",
+			   "The funnel matches more than %d events; narrow the date range or the "
+			   "steps",
+			   FUNNEL_ROWS_MAX);
+	if (rc == 0)
+		rc = arows_order(x, &rows);
 	struct fgroups g = {0};
-	if ((rc = compute(x, f, &tab, NULL, 0, &g)))
+	if (rc == 0)
+		rc = compute(x, f, &rows, NULL, 0, &g);
+	if (rc) {
+		arows_release(&rows);
 		return rc;
+	}
 	if (f->nbd && strcmp(f->viz, "steps") == 0 && g.n > (size_t)f->bd_limit && !collect) {
 		/* The values with the most actors at step 1 stay; the rest is Other. */
 		qsort(g.v, g.n, sizeof(*g.v), group_cmp);
 		const char **keep = sn_arena_alloc(x->a, (size_t)f->bd_limit * sizeof(*keep));
-		if (!keep)
+		if (!keep) {
+			arows_release(&rows);
 			return SN_ERR_NOMEM;
+		}
 		for (int i = 0; i < f->bd_limit; i++)
 			keep[i] = g.v[i].bv;
 		struct fgroups g2 = {0};
-		if ((rc = compute(x, f, &tab, keep, (size_t)f->bd_limit, &g2)))
-			return rc;
+		rc = compute(x, f, &rows, keep, (size_t)f->bd_limit, &g2);
 		g = g2;
 	}
+	arows_release(&rows);
 	*gout = g;
-	return 0;
+	return rc;
 }
 
 int funnels_run(struct ictx *x, struct json_object *q, struct sn_buf *out)

@@ -13,8 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define INSIGHT_MEM_LIMIT ((size_t)1 << 30) /* as one query (SN_EXEC_DEFAULT_MEM_LIMIT) */
-#define HOGQL_LOG_MAX	  ((size_t)1 << 20)
+#define HOGQL_LOG_MAX ((size_t)1 << 20)
 
 int ifail(struct ictx *x, const char *type, const char *fmt, ...)
 {
@@ -65,6 +64,31 @@ int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table
 		const char *m = x->err->hogql.msg[0] ? x->err->hogql.msg : "the query failed";
 		ifail(x, "query_error", "%s", m);
 	}
+	return rc;
+}
+
+int run_hogql_stream(struct ictx *x, const char *q, size_t len, insight_sink_fn sink, void *sctx,
+		     size_t *nrows)
+{
+	const struct sn_insight_backend *be = &x->o->backend;
+	*nrows = 0;
+	if (!be->stream) {
+		struct sn_insight_table tab;
+		int rc = run_hogql(x, q, len, &tab);
+		if (rc == 0 && tab.nrows)
+			rc = sink(sctx, 0, tab.cells, tab.nrows, tab.ncols);
+		*nrows = tab.nrows;
+		return rc;
+	}
+	if (x->hogql_log && x->hogql_log->len < HOGQL_LOG_MAX) {
+		if (x->hogql_log->len)
+			sn_buf_appends(x->hogql_log, "\n\n");
+		sn_buf_append(x->hogql_log, q, len);
+	}
+	bool more = false;
+	int rc = be->stream(be->ctx, q, len, x->max_rows, sink, sctx, nrows, &more, &x->err->hogql);
+	if (rc == SN_ERR_INVALID && x->err->hogql.msg[0] && !x->err->type[0]) /* not the sink's */
+		ifail(x, "query_error", "%s", x->err->hogql.msg);
 	return rc;
 }
 

@@ -51,6 +51,8 @@ struct sn_insight_table {
 	struct sn_insight_value *cells;
 };
 
+#define SN_INSIGHT_MAX_WORKERS 8
+
 /* Runs HogQL for the team the insight belongs to. *out and its strings
  * live as long as a (copied into it, or in memory a adopted: the embedded
  * backend hands over the executor's arena). max_rows is the largest LIMIT the statement may use
@@ -61,6 +63,21 @@ struct sn_insight_backend {
 	void *ctx;
 	int (*query)(void *ctx, struct sn_arena *a, const char *hogql, size_t len, int64_t max_rows,
 		     struct sn_insight_table *out, struct sn_hogql_error *err);
+	/* Optional: as query, but the rows are handed to sink batch by batch
+	 * as the backend produces them, never collected (the row-reading
+	 * insights reduce millions of event rows). Up to
+	 * SN_INSIGHT_MAX_WORKERS threads may call sink at once, each with its
+	 * own worker number (calls of one worker never overlap), so a sink
+	 * keeps state per worker; the order of rows across batches is
+	 * unspecified; a batch's cells and strings are valid only during the
+	 * call. *nrows gets the number of rows handed over (at most max_rows;
+	 * *has_more says more matched). A non-zero return of sink stops the
+	 * query and is returned. NULL = query, then one call (worker 0) with
+	 * the whole table. */
+	int (*stream)(void *ctx, const char *hogql, size_t len, int64_t max_rows,
+		      int (*sink)(void *sctx, unsigned worker, const struct sn_insight_value *cells,
+				  size_t nrows, size_t ncols),
+		      void *sctx, size_t *nrows, bool *has_more, struct sn_hogql_error *err);
 };
 
 /* The team settings insights depend on. */

@@ -140,7 +140,17 @@ int range_of(struct ictx *x, struct json_object *q, enum interval iv, bool exact
 
 /* ---- running queries (insights.c) ---- */
 
+/* The insight's arena budget: as one query (SN_EXEC_DEFAULT_MEM_LIMIT). */
+#define INSIGHT_MEM_LIMIT ((size_t)1 << 30)
+
 int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table *out);
+/* Runs q through the backend's stream (or its query, handing the table
+ * over at once) with rows going to sink; *nrows counts them (at most
+ * x->max_rows when set). */
+typedef int (*insight_sink_fn)(void *sctx, unsigned worker, const struct sn_insight_value *cells,
+			       size_t nrows, size_t ncols);
+int run_hogql_stream(struct ictx *x, const char *q, size_t len, insight_sink_fn sink, void *sctx,
+		     size_t *nrows);
 const char *jstr(struct json_object *o, const char *key); /* string member or NULL */
 bool jbool(struct json_object *o, const char *key);
 struct json_object *jget(struct json_object *o, const char *key); /* non-null member or NULL */
@@ -195,6 +205,86 @@ struct hrow {
  * style); tmp holds n entries of scratch. */
 void hrow_sort(struct hrow *v, struct hrow *tmp, size_t n,
 	       int (*cmp)(const void *, const void *, void *), void *arg);
+/* Strings interned to dense ids (actorsort.c), for the rows an insight
+ * streams (sn_insight_backend.stream): each actor's id and breakdown value
+ * are kept once, and rows carry 32-bit ids. Ids count from 0 in first-seen
+ * order. The strings are copied into a (the insight's arena, its budget);
+ * the tables are malloc'd and freed by sintern_release. Not thread-safe
+ * (the backend serialises sink calls). */
+struct sintern {
+	struct sn_arena *a;
+	const char **s;
+	uint32_t *len;
+	uint64_t *h;	/* sn_funnels_actor_hash of each string */
+	uint32_t *slot; /* open addressing: id + 1, 0 = empty */
+	size_t n, idcap, cap;
+	uint32_t last; /* the id sintern_get returned last */
+};
+void sintern_init(struct sintern *t, struct sn_arena *a);
+/* The id of s (len bytes, may hold NULs), added when new. SN_ERR_NOMEM or
+ * SN_ERR_TOO_BIG (past 2^31 strings or a's budget). */
+int sintern_get(struct sintern *t, const char *s, size_t len, uint32_t *id);
+/* rank[id] = the string's place in actor order: (hash, bytes), the order
+ * rows_by_actor gives actors. rank has t->n entries. */
+int sintern_rank(const struct sintern *t, uint32_t *rank);
+void sintern_release(struct sintern *t);
+
+/* Rows streamed from the backend and put into actor order (arows.c): a
+ * funnel's events, a path's page views. Column 0 is the actor (a string);
+ * spec says where the time, an integer value and up to AROWS_MAX_STR
+ * strings (each the join of n columns with \x1f; NULL cells are "") are. */
+#define AROWS_MAX_STR 2
+struct arows_spec {
+	size_t ncols;  /* columns the statement returns at least */
+	size_t ts_col; /* DateTime (µs) or Date (days, made µs) */
+	size_t v_col;  /* an integer column, 0 = none */
+	size_t nstr;   /* string slots used */
+	struct {
+		size_t from, n;
+	} str[AROWS_MAX_STR];
+	bool distinct; /* keep one of equal rows (a GROUP BY of all columns, in C) */
+};
+/* 32 bytes: the time and value cells' i and types (enum
+ * sn_insight_vtype), string ids into the tables of part 0 once ordered
+ * (actor: its rank) */
+struct arow {
+	int64_t ts, v;
+	uint32_t actor, s[AROWS_MAX_STR];
+	uint8_t ts_type, v_type;
+};
+/* The time in µs (a Date's midnight UTC). */
+static inline int64_t arow_us(const struct arow *r)
+{
+	return r->ts_type == SN_IV_DATE ? r->ts * US_DAY : r->ts;
+}
+struct arows_part { /* one backend worker's rows */
+	struct sn_arena a;
+	struct sintern actors, str[AROWS_MAX_STR];
+	struct arow **chunk;
+	size_t nchunks, chunkcap, n;
+	struct sn_buf join;
+	size_t bad_ncols;
+	uint32_t *dset; /* spec.distinct: row index + 1 by hash, 0 = empty */
+	size_t dcap;
+};
+struct arows {
+	struct arows_spec spec;
+	struct arows_part w[SN_INSIGHT_MAX_WORKERS];
+	/* after arows_order: n rows in sorted; the k-th actor (in actor order)
+	 * is w[0].actors' id actor_at[k], its rows sorted[start[k] ..
+	 * start[k + 1]) by time, value, strings; a row's s[j] is an id of
+	 * w[0].str[j] (strings in x's arena, as long as the insight) */
+	size_t n;
+	struct arow *sorted;
+	uint32_t *actor_at;
+	size_t *start;
+};
+void arows_init(struct arows *r, const struct arows_spec *spec);
+/* Runs sql with x->max_rows, the rows into r; *nrows counts them. */
+int arows_run(struct ictx *x, struct arows *r, const char *sql, size_t len, size_t *nrows);
+int arows_order(struct ictx *x, struct arows *r);
+void arows_release(struct arows *r);
+
 /* A total order on cell values (type, then value), the same on any backend. */
 int insight_value_order(const struct sn_insight_value *a, const struct sn_insight_value *b);
 

@@ -2,14 +2,15 @@
  * lifecycle.c — LifecycleQuery (spec/hogql.md §9.4): per interval, how many
  * actors were new, returning, resurrecting or went dormant.
  *
- * One statement lists each actor's active periods (with the actor's
- * created_at), scanning one interval either side of the range:
+ * One statement streams each event's actor, period and the actor's
+ * created_at, scanning one interval either side of the range:
  *
- *   SELECT actor, <bucket(timestamp)>, min(<person|group>.created_at) FROM events
+ *   SELECT actor, <bucket(timestamp)>, <person|group>.created_at FROM events
  *   WHERE <series, filters, $process_person_profile != 'false', range ± 1 interval>
- *   GROUP BY actor, bucket
  *
- * (rows put into actor, bucket order in C by rows_by_actor, actorsort.c),
+ * and arows.c keeps each distinct (actor, period, created_at) once and puts
+ * them in actor, period order (a GROUP BY actor, period in C, on interned
+ * ids: the executor's GROUP BY of 36-byte strings cost most of the time),
  * then, per actor, PostHog's rules in C: the first active period is `new`
  * when it is the period of created_at, else `resurrecting`; a later one is
  * `returning` when the previous period was active, else `resurrecting`;
@@ -23,7 +24,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LIFECYCLE_ROWS_MAX 5000000
+#define LIFECYCLE_ROWS_MAX   5000000   /* actor-periods */
+#define LIFECYCLE_EVENTS_MAX 200000000 /* events read */
 
 enum status { ST_NEW, ST_RETURNING, ST_RESURRECTING, ST_DORMANT, NSTATUS };
 static const char *const STATUS[] = {"new", "returning", "resurrecting", "dormant"};
@@ -107,8 +109,7 @@ int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, ", actor_col);
 	rc = rc ? rc : bucket_of(&sql, iv, x->o->team.week_start_day, "timestamp");
 	rc =
-	    rc ? rc
-	       : sn_buf_appendf(&sql, " AS period, min(%s) AS created FROM events WHERE ", created);
+	    rc ? rc : sn_buf_appendf(&sql, " AS period, %s AS created FROM events WHERE ", created);
 	rc = rc ? rc : series_where(x, &sql, &s, q);
 	rc = rc ? rc
 		: sn_buf_appendf(
@@ -118,60 +119,62 @@ int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		      from, to);
 	if (rc == 0 && gti >= 0)
 		rc = sn_buf_appendf(&sql, " AND %s != ''", actor_col);
-	rc = rc ? rc : sn_buf_appendf(&sql, " GROUP BY actor, period LIMIT %d", LIFECYCLE_ROWS_MAX);
-	struct sn_insight_table tab;
-	x->max_rows = LIFECYCLE_ROWS_MAX;
+	rc = rc ? rc : sn_buf_appendf(&sql, " LIMIT %d", LIFECYCLE_EVENTS_MAX);
+	struct arows_spec spec = {.ncols = 3, .ts_col = 1, .v_col = 2, .distinct = true};
+	struct arows rows;
+	arows_init(&rows, &spec);
+	size_t nread = 0;
+	x->max_rows = LIFECYCLE_EVENTS_MAX;
 	if (rc == 0)
-		rc = run_hogql(x, sql.data, sql.len, &tab);
+		rc = arows_run(x, &rows, sql.data, sql.len, &nread);
 	x->max_rows = 0;
 	sn_buf_release(&sql);
-	static const size_t by_period[] = {1};
-	if (rc == 0) /* (actor, period) order, built here (actorsort.c) */
-		rc = rows_by_actor(x, &tab, by_period, 1);
-	if (rc)
-		return rc;
-	if (tab.nrows >= LIFECYCLE_ROWS_MAX)
-		return ifail(
-		    x, "query_error",
-		    "The lifecycle has more than %d actor-periods; use a longer interval or "
-		    "a shorter range",
-		    LIFECYCLE_ROWS_MAX);
+	if (rc == 0 && nread >= LIFECYCLE_EVENTS_MAX)
+		rc = ifail(x, "query_error",
+			   "The lifecycle reads more than %d events; use a shorter range",
+			   LIFECYCLE_EVENTS_MAX);
+	if (rc == 0)
+		rc = arows_order(x, &rows);
+	if (rc == 0 && rows.n >= LIFECYCLE_ROWS_MAX)
+		rc = ifail(x, "query_error",
+			   "The lifecycle has more than %d actor-periods; use a longer interval or "
+			   "a shorter range",
+			   LIFECYCLE_ROWS_MAX);
 	size_t nb = r.nbuckets;
 	int64_t *counts[NSTATUS];
-	for (int i = 0; i < NSTATUS; i++) {
+	for (int i = 0; i < NSTATUS && rc == 0; i++) {
 		counts[i] = sn_arena_alloc(x->a, (nb ? nb : 1) * sizeof(int64_t));
 		if (!counts[i])
-			return SN_ERR_NOMEM;
-		memset(counts[i], 0, (nb ? nb : 1) * sizeof(int64_t));
+			rc = SN_ERR_NOMEM;
+		else
+			memset(counts[i], 0, (nb ? nb : 1) * sizeof(int64_t));
 	}
-	int64_t *periods = sn_arena_alloc(x->a, (tab.nrows ? tab.nrows : 1) * sizeof(int64_t));
-	if (!periods)
-		return SN_ERR_NOMEM;
-	size_t first = 0;
-	int64_t created_min = INT64_MAX;
-	for (size_t i = 0; i <= tab.nrows; i++) {
-		const struct sn_insight_value *row =
-		    i < tab.nrows ? &tab.cells[i * tab.ncols] : NULL;
-		bool boundary = !row;
-		if (row && i > first) {
-			const struct sn_insight_value *a = &tab.cells[first * tab.ncols];
-			boundary = a->slen != row->slen || memcmp(a->s, row->s, a->slen) != 0;
+	int64_t *periods =
+	    rc ? NULL : sn_arena_alloc(x->a, (rows.n ? rows.n : 1) * sizeof(int64_t));
+	if (rc == 0 && !periods)
+		rc = SN_ERR_NOMEM;
+	/* per actor: its distinct periods in order, created_at the earliest
+	 * seen (one value per actor; NULL without a person or group row) */
+	for (size_t k = 0; rc == 0 && k < rows.w[0].actors.n; k++) {
+		size_t m = 0;
+		int64_t created_min = INT64_MAX;
+		for (size_t i = rows.start[k]; i < rows.start[k + 1]; i++) {
+			const struct arow *ar = &rows.sorted[i];
+			struct sn_insight_value cell = {.type = ar->ts_type, .i = ar->ts};
+			int64_t loc = local_of_cell(x, &cell);
+			if (m == 0 || periods[m - 1] != loc)
+				periods[m++] = loc;
+			if (ar->v_type == SN_IV_DATETIME && ar->v < created_min)
+				created_min = ar->v;
 		}
-		if (boundary && i > first) {
-			int64_t c = created_min == INT64_MAX
-					? INT64_MIN
-					: align_loc(loc_of_utc(x->tz, created_min), iv,
-						    x->o->team.week_start_day);
-			actor(&r, periods + first, i - first, c, counts);
-			first = i;
-			created_min = INT64_MAX;
-		}
-		if (row) {
-			periods[i] = local_of_cell(x, &row[1]);
-			if (row[2].type == SN_IV_DATETIME && row[2].i < created_min)
-				created_min = row[2].i;
-		}
+		int64_t c = created_min == INT64_MAX ? INT64_MIN
+						     : align_loc(loc_of_utc(x->tz, created_min), iv,
+								 x->o->team.week_start_day);
+		actor(&r, periods, m, c, counts);
 	}
+	arows_release(&rows);
+	if (rc)
+		return rc;
 	/* results */
 	const char *ev = series_label(&s);
 	rc = sn_buf_appends(out, "\"results\":[");

@@ -5,11 +5,11 @@
  * conversion time in ms}.
  *
  * One statement computes every event's path item in HogQL (so cleaning and
- * groupings are the same on every backend) and returns them per person in
- * time order:
+ * groupings are the same on every backend) and streams them; they are put
+ * per person in time order in C:
  *
  *   SELECT person, timestamp, <item> FROM events WHERE <range, filters, event types>
- *   (put into person, timestamp, item order in C: rows_by_actor, actorsort.c)
+ *   (person, timestamp, item order: arows.c, items interned once each)
  *   item = $current_url with one trailing '/' removed ($pageview), $screen_name
  *          ($screen), the HogQL expression or the event name; then the project's
  *          cleaning rules (pathReplacements), the local ones, then the groupings
@@ -402,19 +402,22 @@ static const struct fwin *fwin_of(const struct fwins *w, const char *actor, size
 /* Keeps the events of one person's rows (tab rows r0.., in ev) that fall in
  * their funnel actor's window: the person's, or with key_expr each event's
  * own group / aggregation value. The new count. */
-static size_t in_window(const struct fwins *w, const struct sn_insight_table *tab, size_t r0,
-			struct pevent *ev, size_t n)
+/* Keeps the events of one actor (rows[s0 .. s0 + n), their copies in ev)
+ * inside the actor's funnel window; the window is the person's, or with
+ * key_expr each event's own key's (the statement's 4th column, string
+ * slot 1; a NULL key reads "" and matches no funnel actor but ""). */
+static size_t in_window(const struct fwins *w, const struct arows *rows, const char *actor,
+			size_t alen, size_t s0, struct pevent *ev, size_t n)
 {
-	const struct sn_insight_value *a = &tab->cells[r0 * tab->ncols];
-	const struct fwin *f = w->key_expr ? NULL : fwin_of(w, a->s ? a->s : "", a->slen);
+	const struct fwin *f = w->key_expr ? NULL : fwin_of(w, actor, alen);
 	if (!w->key_expr && !f)
 		return 0;
+	const struct sintern *keys = &rows->w[0].str[1];
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (w->key_expr) {
-			const struct sn_insight_value *k = &tab->cells[(r0 + i) * tab->ncols + 3];
-			f = k->type == SN_IV_STRING ? fwin_of(w, k->s ? k->s : "", k->slen) : NULL;
-			if (!f)
+			uint32_t k = rows->sorted[s0 + i].s[1];
+			if (!(f = fwin_of(w, keys->s[k], keys->len[k])))
 				continue;
 		}
 		if (ev[i].ts >= f->lo && ev[i].ts <= f->hi)
@@ -574,54 +577,50 @@ int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		rc = rc ? rc : hq_filters(x, &sql, p);
 	}
 	rc = rc ? rc : sn_buf_appendf(&sql, " LIMIT %d", PATHS_ROWS_MAX);
-	struct sn_insight_table tab;
+	/* (actor, timestamp, item[, key]) rows streamed, in actor order with
+	 * each actor's by time, then item, then key (arows.c): events of equal
+	 * time in the same order whichever backend returned them */
+	struct arows_spec spec = {.ncols = fw.key_expr ? 4 : 3, .ts_col = 1, .nstr = 1};
+	spec.str[0].from = 2;
+	spec.str[0].n = 1;
+	if (fw.key_expr) {
+		spec.nstr = 2;
+		spec.str[1].from = 3;
+		spec.str[1].n = 1;
+	}
+	struct arows rows;
+	arows_init(&rows, &spec);
+	size_t nrows = 0;
 	x->max_rows = PATHS_ROWS_MAX;
 	if (rc == 0)
-		rc = run_hogql(x, sql.data, sql.len, &tab);
+		rc = arows_run(x, &rows, sql.data, sql.len, &nrows);
 	x->max_rows = 0;
 	sn_buf_release(&sql);
 	sn_buf_release(&item);
-	/* (actor, timestamp, item) order, built here (actorsort.c): events of
-	 * equal time in the same order whichever backend returned them */
-	static const size_t by_time_item[] = {1, 2};
+	if (rc == 0 && nrows >= PATHS_ROWS_MAX)
+		rc = ifail(x, "query_error", "The paths read more than %d events; narrow the range",
+			   PATHS_ROWS_MAX);
 	if (rc == 0)
-		rc = rows_by_actor(x, &tab, by_time_item, 2);
-	if (rc)
-		return rc;
-	if (tab.nrows >= PATHS_ROWS_MAX)
-		return ifail(x, "query_error",
-			     "The paths read more than %d events; narrow the range",
-			     PATHS_ROWS_MAX);
+		rc = arows_order(x, &rows);
 	/* per person */
-	struct pevent *ev = sn_arena_alloc(x->a, (tab.nrows ? tab.nrows : 1) * sizeof(*ev));
-	if (!ev)
-		return SN_ERR_NOMEM;
+	struct pevent *ev = rc ? NULL : sn_arena_alloc(x->a, (rows.n ? rows.n : 1) * sizeof(*ev));
+	if (rc == 0 && !ev)
+		rc = SN_ERR_NOMEM;
 	struct edges e = {0};
-	size_t s0 = 0;
-	for (size_t i = 0; i <= tab.nrows && rc == 0; i++) {
-		const struct sn_insight_value *row =
-		    i < tab.nrows ? &tab.cells[i * tab.ncols] : NULL;
-		bool boundary = !row;
-		if (row && i > s0) {
-			const struct sn_insight_value *a = &tab.cells[s0 * tab.ncols];
-			boundary = a->slen != row->slen || memcmp(a->s, row->s, a->slen) != 0;
+	const struct sintern *actors = &rows.w[0].actors, *items = &rows.w[0].str[0];
+	for (size_t k = 0; rc == 0 && k < actors->n; k++) {
+		size_t s0 = rows.start[k], n = rows.start[k + 1] - s0;
+		for (size_t i = 0; i < n; i++) {
+			const struct arow *ar = &rows.sorted[s0 + i];
+			ev[s0 + i].ts = arow_us(ar);
+			ev[s0 + i].item = items->s[ar->s[0]];
 		}
-		if (boundary && i > s0) {
-			size_t n = i - s0;
-			if (fpf)
-				n = in_window(&fw, &tab, s0, ev + s0, n);
-			rc = n ? person(x, &pq, ev + s0, n, &e) : 0;
-			s0 = i;
-		}
-		if (row) {
-			ev[i].ts = row[1].i;
-			ev[i].item = row[2].type == SN_IV_STRING
-					 ? sn_arena_strndup(x->a, row[2].s, row[2].slen)
-					 : "";
-			if (!ev[i].item)
-				return SN_ERR_NOMEM;
-		}
+		uint32_t id = rows.actor_at[k];
+		if (fpf)
+			n = in_window(&fw, &rows, actors->s[id], actors->len[id], s0, ev + s0, n);
+		rc = n ? person(x, &pq, ev + s0, n, &e) : 0;
 	}
+	arows_release(&rows);
 	if (rc)
 		return rc;
 	/* weights, order, limit, orphans */

@@ -27,6 +27,7 @@
 #include "exec/exec.h"
 #include "persons/persons.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -946,6 +947,39 @@ static void test_person_join_whole_team(void **state)
 	    scalar_int(&f, "select count() from events where isNull(person.properties.i)"), 6);
 	assert_int_equal(
 	    scalar_int(&f, "select count() from events where isNotNull(person.created_at)"), N - 6);
+	/* on two threads the whole team is read first and shared (frozen):
+	 * the same answers, personless events still NULL */
+	f.opts.threads = 2;
+	assert_int_equal(scalar_int(&f, "select sum(toInt(person.properties.i)) from events"), sum);
+	assert_int_equal(
+	    scalar_int(&f, "select count() from events where isNull(person.properties.i)"), 6);
+	static const char *const qs[] = {
+	    "select person.properties.i, person.is_identified, count() from events group by 1, 2 "
+	    "order by 1 limit 50000",
+	    "select distinct_id, person.created_at, person.properties.i from events limit 50000",
+	};
+	for (size_t q = 0; q < SN_ARRAY_LEN(qs); q++) {
+		struct sn_exec_result one, two;
+		f.opts.threads = 1;
+		run_ok(&f, qs[q], &one);
+		f.opts.threads = 2;
+		run_ok(&f, qs[q], &two);
+		assert_int_equal(two.stats.scan_threads, 2);
+		assert_int_equal(one.nrows, q == 0 ? N - 5 : N); /* 6 personless: one group */
+		assert_int_equal(two.nrows, one.nrows);
+		for (size_t r = 0; r < one.nrows; r++)
+			for (size_t k = 0; k < one.ncols; k++) {
+				const struct sn_exec_value *a = cell(&one, r, k),
+							   *b = cell(&two, r, k);
+				assert_int_equal(a->null, b->null);
+				assert_int_equal(a->i, b->i);
+				assert_int_equal(a->s.len, b->s.len);
+				if (a->s.len)
+					assert_memory_equal(a->s.p, b->s.p, a->s.len);
+			}
+		sn_exec_result_release(&one);
+		sn_exec_result_release(&two);
+	}
 	persons_teardown(&x);
 }
 
@@ -1855,6 +1889,151 @@ static void test_parallel_scan_equals_serial(void **state)
 	f->opts.run_granules = saved_run;
 }
 
+/* ---- row sink (sn_exec_opts.row_sink) ---------------------------------------------------- */
+
+struct sinkrows {
+	pthread_mutex_t mu;
+	char **rows; /* each row as text */
+	size_t n, cap;
+	unsigned workers; /* bit w: worker w called */
+	int fail_at;	  /* > 0: the call with this number fails */
+	int calls;
+};
+
+static char *row_text(const struct sn_exec_value *v, size_t ncols)
+{
+	struct sn_buf b;
+	sn_buf_init(&b, 1 << 20);
+	for (size_t k = 0; k < ncols; k++)
+		sn_buf_appendf(&b, "%d|%d|%" PRId64 "|%a|%.*s\x1f", v[k].type, v[k].null, v[k].i,
+			       v[k].f, (int)v[k].s.len, v[k].s.len ? v[k].s.p : "");
+	sn_buf_appendc(&b, '\0');
+	return b.data;
+}
+
+static int sink_rows(void *ctx, unsigned worker, const struct sn_exec_value *rows, size_t nrows,
+		     size_t ncols)
+{
+	struct sinkrows *s = ctx;
+	pthread_mutex_lock(&s->mu);
+	int rc = ++s->calls == s->fail_at ? SN_ERR_TOO_BIG : 0;
+	s->workers |= 1u << worker;
+	for (size_t r = 0; r < nrows && rc == 0; r++) {
+		if (s->n == s->cap) {
+			s->cap = s->cap ? 2 * s->cap : 64;
+			s->rows = realloc(s->rows, s->cap * sizeof(*s->rows));
+			assert_non_null(s->rows);
+		}
+		s->rows[s->n++] = row_text(&rows[r * ncols], ncols);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int cmp_text(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void sinkrows_release(struct sinkrows *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->rows[i]);
+	free(s->rows);
+	pthread_mutex_destroy(&s->mu);
+}
+
+/* Every statement hands the rows it would return to the sink: a plain
+ * read of events streams them (from several scanner threads, in any
+ * order), anything else hands the result over in order at the end; LIMIT
+ * and hasMore hold; a failing sink fails the query with its code. */
+static void test_row_sink(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *q;
+		bool streams, ordered;
+	} qs[] = {
+	    {"select distinct_id, event, timestamp, properties.$browser, person_id from events "
+	     "where event != 'signup' limit 50000",
+	     true, false},
+	    {"select toString(person_id), timestamp, if(event = 'signup', 1, 0) + "
+	     "if(event = 'purchase', 2, 0) from events limit 50000",
+	     true, false},
+	    {"select event, count() from events group by event order by event", false, true},
+	    {"select uuid from events order by timestamp, uuid limit 20", false, true},
+	    {"select distinct event from events", false, true},
+	    {"select event from events where event = 'signup' union all select 'x'", false, true},
+	    {"select uuid from events limit 20000 offset 7", false, true},
+	};
+	uint32_t saved_run = f->opts.run_granules;
+	f->opts.run_granules = 1;
+	for (size_t q = 0; q < SN_ARRAY_LEN(qs); q++) {
+		struct sn_exec_result want;
+		f->opts.threads = 1;
+		run_ok(f, qs[q].q, &want);
+		char **wt = calloc(want.nrows + 1, sizeof(*wt));
+		assert_non_null(wt);
+		for (size_t r = 0; r < want.nrows; r++)
+			wt[r] = row_text(&want.cells[r * want.ncols], want.ncols);
+		if (!qs[q].ordered)
+			qsort(wt, want.nrows, sizeof(*wt), cmp_text);
+		for (uint32_t t = 1; t <= 3; t++) {
+			struct sinkrows s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+			struct sn_exec_result got;
+			f->opts.threads = t;
+			f->opts.row_sink = sink_rows;
+			f->opts.row_sink_ctx = &s;
+			run_ok(f, qs[q].q, &got);
+			f->opts.row_sink = NULL;
+			assert_null(got.cells);
+			assert_int_equal(got.nrows, want.nrows);
+			assert_int_equal(got.ncols, want.ncols);
+			assert_int_equal(got.has_more, want.has_more);
+			assert_int_equal(s.n, want.nrows);
+			if (!qs[q].ordered)
+				qsort(s.rows, s.n, sizeof(*s.rows), cmp_text);
+			for (size_t r = 0; r < s.n; r++)
+				assert_string_equal(s.rows[r], wt[r]);
+			if (qs[q].streams && t > 1)
+				assert_int_equal(s.workers, (1u << t) - 1); /* every scanner */
+			else
+				assert_int_equal(s.workers, want.nrows ? 1 : 0);
+			if (!qs[q].streams)
+				assert_int_equal(s.calls, want.nrows ? 1 : 0);
+			sinkrows_release(&s);
+		}
+		for (size_t r = 0; r < want.nrows; r++)
+			free(wt[r]);
+		free(wt);
+		sn_exec_result_release(&want);
+	}
+	f->opts.threads = 1;
+	/* LIMIT cuts a stream: exactly LIMIT rows, hasMore */
+	struct sinkrows s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct sn_exec_result got;
+	f->opts.row_sink = sink_rows;
+	f->opts.row_sink_ctx = &s;
+	run_ok(f, "select uuid from events limit 5", &got);
+	assert_int_equal(got.nrows, 5);
+	assert_true(got.has_more);
+	assert_int_equal(s.n, 5);
+	sinkrows_release(&s);
+	/* a failing sink stops the query with its code */
+	struct sinkrows bad = {.mu = PTHREAD_MUTEX_INITIALIZER, .fail_at = 2};
+	f->opts.row_sink_ctx = &bad;
+	struct sn_hogql_error err = {0};
+	static const char qf[] = "select uuid, event from events limit 50000";
+	assert_int_equal(sn_exec_query(&f->opts, qf, strlen(qf), &got, &err), SN_ERR_TOO_BIG);
+	assert_non_null(strstr(err.msg, "consumer of the rows"));
+	assert_int_equal(bad.calls, 2);
+	sinkrows_release(&bad);
+	f->opts.row_sink = NULL;
+	f->opts.row_sink_ctx = NULL;
+	f->opts.threads = 0;
+	f->opts.run_granules = saved_run;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1887,6 +2066,7 @@ int main(void)
 	    cmocka_unit_test(test_time_bound_elision),
 	    cmocka_unit_test(test_parallel_scan_equals_serial),
 	    cmocka_unit_test(test_event_index_pruning),
+	    cmocka_unit_test(test_row_sink),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,8 +1,9 @@
 /*
  * test_insights.c — insight computations that the black-box fixtures
  * cannot reach: a backend stub hands the funnel (and the lifecycle) a
- * known set of rows (in any order), and the answer must not depend on that
- * order nor on how actor ids hash (rows are grouped by a 64-bit hash of
+ * known set of rows (in any order, as one table or streamed in batches by
+ * several workers), and the answer must not depend on that order, on the
+ * batches, nor on how actor ids hash (rows are grouped by a 64-bit hash of
  * the actor and must fall back to exact ids when two actors share one).
  */
 #include <setjmp.h>
@@ -58,6 +59,34 @@ static int stub_query(void *ctx, struct sn_arena *a, const char *hogql, size_t l
 	return 0;
 }
 
+/* The same rows through the streaming interface: in `order`, cut into
+ * batches of random sizes handed to random workers (as scanner threads
+ * would, here one after another). */
+static int stub_stream(void *ctx, const char *hogql, size_t len, int64_t max_rows,
+		       int (*sink)(void *sctx, unsigned worker,
+				   const struct sn_insight_value *cells, size_t nrows,
+				   size_t ncols),
+		       void *sctx, size_t *nrows, bool *has_more, struct sn_hogql_error *err)
+{
+	struct sn_arena a;
+	struct sn_insight_table t;
+	sn_arena_init(&a, 0);
+	int rc = stub_query(ctx, &a, hogql, len, max_rows, &t, err);
+	for (size_t i = 0; rc == 0 && i < t.nrows;) {
+		size_t n = 1 + (size_t)rand() % 97;
+		if (n > t.nrows - i)
+			n = t.nrows - i;
+		rc = sink(sctx, (unsigned)rand() % 4, &t.cells[i * t.ncols], n, t.ncols);
+		i += n;
+	}
+	*nrows = t.nrows;
+	*has_more = false;
+	sn_arena_release(&a);
+	return rc;
+}
+
+static bool use_stream;
+
 static uint64_t collide(const void *data, size_t len)
 {
 	(void)data;
@@ -79,7 +108,9 @@ static char *run_funnel(const char *order_type)
 	assert_non_null(node);
 	struct sn_insight_opts o = {.team = {.id = 1},
 				    .now_us = 1706745600000000LL, /* 2024-02-01 */
-				    .backend = {.ctx = NULL, .query = stub_query}};
+				    .backend = {.ctx = NULL,
+						.query = stub_query,
+						.stream = use_stream ? stub_stream : NULL}};
 	struct sn_buf out;
 	sn_buf_init(&out, 1 << 24);
 	struct sn_insight_error err;
@@ -124,6 +155,17 @@ static void test_funnel_independent_of_row_order_and_hash(void **state)
 			sn_funnels_actor_hash = sn_hash64;
 			assert_string_equal(again, base);
 			free(again);
+			/* streamed in batches over several workers: the same */
+			use_stream = true;
+			again = run_funnel(types[t]);
+			assert_string_equal(again, base);
+			free(again);
+			sn_funnels_actor_hash = collide;
+			again = run_funnel(types[t]);
+			sn_funnels_actor_hash = sn_hash64;
+			use_stream = false;
+			assert_string_equal(again, base);
+			free(again);
 		}
 		free(base);
 	}
@@ -135,7 +177,9 @@ static char *run_node(const char *q)
 	assert_non_null(node);
 	struct sn_insight_opts o = {.team = {.id = 1},
 				    .now_us = 1706745600000000LL,
-				    .backend = {.ctx = NULL, .query = stub_query}};
+				    .backend = {.ctx = NULL,
+						.query = stub_query,
+						.stream = use_stream ? stub_stream : NULL}};
 	struct sn_buf out;
 	sn_buf_init(&out, 1 << 24);
 	struct sn_insight_error err;
@@ -177,6 +221,16 @@ static void test_lifecycle_independent_of_row_order_and_hash(void **state)
 		sn_funnels_actor_hash = collide;
 		again = run_node(q);
 		sn_funnels_actor_hash = sn_hash64;
+		assert_string_equal(again, base);
+		free(again);
+		use_stream = true; /* in batches over several workers */
+		again = run_node(q);
+		assert_string_equal(again, base);
+		free(again);
+		sn_funnels_actor_hash = collide;
+		again = run_node(q);
+		sn_funnels_actor_hash = sn_hash64;
+		use_stream = false;
 		assert_string_equal(again, base);
 		free(again);
 	}
