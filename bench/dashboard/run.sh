@@ -7,6 +7,8 @@
 #
 #   bench/dashboard/run.sh             # EVENTS=10000000 RUNS=5 by default
 #   EVENTS=100000 bench/dashboard/run.sh   # a smoke run
+#   TILES=20 bench/dashboard/run.sh    # issue 10's test: 20 tiles, each equal to its
+#                                      # insight computed alone (the script asserts it)
 #
 # The events and snout's parts are those of bench/query/run.sh (same WORK
 # directory, /tmp/snout-bench-query): KEEP=1 reuses them when they hold
@@ -20,6 +22,7 @@ SHARED=${SHARED:-$ROOT/../shared/bench}
 BUILD=${BUILD:-$ROOT/build}
 EVENTS=${EVENTS:-10000000}
 RUNS=${RUNS:-5}
+TILES=${TILES:-12}
 W=${WORK:-/tmp/snout-bench-query}
 PORT=${PORT:-18310}
 mkdir -p "$W"
@@ -59,4 +62,4 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/_health" >/dev/null 2>&
 KEY=$("$BUILD/snout" apikey create --email bench@example.com --data-dir "$W/data" | tail -1)
 
 python3 "$ROOT/bench/dashboard/bench.py" --url "http://127.0.0.1:$PORT" --key "$KEY" \
-  --runs "$RUNS" --events "$EVENTS"
+  --runs "$RUNS" --events "$EVENTS" --tiles "$TILES"

@@ -27,7 +27,9 @@
  * rows_by_actor gives, then time, value and the string slots' bytes — in
  * two cache-friendly scatters (by the actor rank's top bits, then by rank)
  * and a sort of each actor's few rows. The order is total, so the answer
- * does not depend on how the backend split or ordered the rows.
+ * does not depend on how the backend split or ordered the rows. Memory:
+ * at most two copies of the rows at any time (64 bytes a row at the peak:
+ * the chunks are freed once scattered), plus the interned strings.
  *
  * Rejected: one shared intern table behind a lock (the consumers' work
  * then serialised the scanner threads: a funnel on 10M events spent more
@@ -368,6 +370,12 @@ int arows_order(struct ictx *x, struct arows *r)
 			e.actor = rank[e.actor];
 			mid[bpos[e.actor >> sh]++] = e;
 		}
+	for (size_t w = 0; w < W; w++) { /* the chunks are in mid now */
+		struct arows_part *p = &r->w[w];
+		for (size_t c = 0; c < p->nchunks; c++)
+			free(p->chunk[c]);
+		p->nchunks = 0;
+	}
 	/* Second: within the bucket's stretch, by rank. */
 	for (size_t i = 0; i < n; i++)
 		r->sorted[r->start[mid[i].actor + 1]++] = mid[i];

@@ -49,7 +49,7 @@
 
 #define MAX_STEPS	 20
 #define MAX_EXCL	 10
-#define FUNNEL_ROWS_MAX	 2000000
+#define FUNNEL_ROWS_MAX	 8000000 /* 64 bytes a row at the peak (arows.c) */
 #define FUNNEL_BD_MAX	 3
 #define FUNNEL_OTHER	 "Other"
 #define DEFAULT_BD_LIMIT 25

@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PATHS_ROWS_MAX	3000000
+#define PATHS_ROWS_MAX	8000000 /* 64 bytes a row at the peak (arows.c) */
 #define SESSION_GAP_US	(1800 * US_SEC)
 #define DEFAULT_STEPS	5
 #define DEFAULT_EDGES	50
