@@ -2002,6 +2002,7 @@ static void test_row_sink(void **state)
 			if (!qs[q].streams)
 				assert_int_equal(s.calls, want.nrows ? 1 : 0);
 			sinkrows_release(&s);
+			sn_exec_result_release(&got);
 		}
 		for (size_t r = 0; r < want.nrows; r++)
 			free(wt[r]);
@@ -2019,6 +2020,7 @@ static void test_row_sink(void **state)
 	assert_true(got.has_more);
 	assert_int_equal(s.n, 5);
 	sinkrows_release(&s);
+	sn_exec_result_release(&got);
 	/* a failing sink stops the query with its code */
 	struct sinkrows bad = {.mu = PTHREAD_MUTEX_INITIALIZER, .fail_at = 2};
 	f->opts.row_sink_ctx = &bad;
