@@ -2,17 +2,53 @@
  * agg.c — hash aggregation for GROUP BY, the aggregates themselves, and
  * the row hash set of DISTINCT.
  *
- * Groups are found through an open-addressing table of byte keys (each
- * key value serialised with its type and NULL flag, value_key), hashed
- * with XXH3; the table maps a key to a dense group id, and per-group
- * aggregate states live in one array indexed [group * naggs + slot]:
+ * Groups are found through an open-addressing table (linear probing, at
+ * most half full) of byte keys: a row's key values serialised with their
+ * types and NULL flags (value_key's form), hashed with XXH3. The table
+ * (struct gtab, also the hash set of DISTINCT, IN (SELECT ...) and the
+ * joins) maps a key to a dense id, ids in order of the key's first row,
+ * which is the order groups come out in when nothing sorts them:
  *
- *   key bytes ─XXH3─▶ slots[h & (cap-1)] ─▶ id ─▶ keys[id * nkeys ...]
- *                                              └▶ states[id * naggs ...]
+ *   key bytes ─XXH3 h─▶ slots[h >> (64 - lg)]: 8 bytes, h >> 32 | ref
+ *                                                            │
+ *     chunks[ref >> 16] + 4 (ref & 0xffff): [id][len][key bytes] ◀┘
+ *     id ─▶ states[segment(id)] + (id - segment start) * sbytes + soff[a]
  *
- * A batch is aggregated in two passes: every row's group id first, then
- * one tight loop per aggregate over (group id, arguments) rows. A query
- * without GROUP BY has a single group and skips hashing altogether.
+ * A slot keeps the upper half of the key's hash as a tag next to the
+ * reference of the key's record: a probe reads a key only where the tags
+ * agree, so passing another key's slot costs no key compare. A key's home
+ * slot is the hash's top lg bits, which the tag holds, so doubling the
+ * slots rehashes from the slots alone (and an entry at i lands near 2i:
+ * in order). Records are appended in id order to chunks that double up to
+ * 256 KiB, no allocation per key, and they are a group's only copy of its
+ * key: agg_final decodes the key columns from them, and agg_merge feeds a
+ * second scanner's records to the first scanner's table as they are. One
+ * exception: value_key folds -0.0 into 0.0, so that the two group
+ * together, while the key shows its group's first value; the groups whose
+ * first Float64 key was -0.0 are listed on the side (struct negzero). The
+ * rejected layout, uint32 slots with parallel arrays of hashes, key
+ * pointers and lengths and an allocation per key, chased two or three
+ * cache misses into every probe and a compare into every collision; with
+ * keys also copied into value arrays, the group arrays regrown by copying
+ * and a second scanner's keys serialised again to be merged, a GROUP BY
+ * of 300 000 groups spent over half its time there. 16-byte slots (full
+ * hash and record pointer) were tried: twice the memory for the same
+ * misses.
+ *
+ * A batch is aggregated in two passes: every row's group first, then the
+ * aggregates. The first pass works in windows of WIN rows whose keys are
+ * serialised and hashed, and (once the table outgrows the cache) their
+ * slots and, where the tags agree, records prefetched, before they are
+ * looked up in row order, so a large table's cache misses overlap instead
+ * of following one another; ids stay in order of first row. The second
+ * pass runs one aggregate at a time over the rows while the groups'
+ * states fit in a core's cache; beyond, it goes row by row, updating every
+ * aggregate of the row's group, whose states are adjacent (one cache miss
+ * a row, not one an aggregate), and prefetching the states of the group
+ * AHEAD rows on. Runs of rows with equal keys (rows come sorted by team,
+ * day, event) skip hashing; a query without GROUP BY has a single group
+ * and skips it altogether. A table holds at most 2^31 keys and 16 GiB of
+ * key records.
  *
  * Which aggregates exist, their arity, parameters and -If forms is the
  * table AGGS below (agg_classify; `FILTER (WHERE c)` is the -If form); agg_type gives each its
@@ -22,8 +58,9 @@
  * non-nullable aggregate that saw no row gets the type's default (0, "",
  * 1970-01-01) or, for the statistics and quantiles of floats, nan.
  *
- * A state is 80 bytes whatever the aggregate; what only some need hangs
- * off its one pointer, allocated on the group's first row:
+ * A state is a struct astate of 80 bytes, of which count, sum and avg use
+ * only the first three fields and keep only those (24 bytes); what only
+ * some need hangs off its one pointer, allocated on the group's first row:
  *
  *   astate { cnt, i, f, has, cap, val, x ─▶ hset     (uniq: hash set)
  *                                         ─▶ qvals    (quantiles: values)
@@ -62,11 +99,15 @@
  * string, not a copy per improvement. Ties keep the first row seen
  * (argMax's winner among equal vals is the first in scan order).
  *
- * Memory: everything in the query arena; tables grow by doubling and the
- * old arrays are abandoned there (at most half the memory wasted), which
- * keeps the memory budget the single bound.
+ * Memory: everything in the query arena, which keeps the memory budget the
+ * single bound. The slots grow by doubling and the old arrays are
+ * abandoned there (at most half their memory wasted). Group states live
+ * in segments of 64, 128, 256 ... groups that are never copied; a group's
+ * states are zeroed when it is made, so the unused tail of the last
+ * segment costs no page faults.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,100 +115,237 @@
 
 #include "exec/agg.h"
 
+/* ---- the hash table ------------------------------------------------------------------ */
+
+/* Chunks of key records: [size u32][used u32] then records in id order,
+ * each [id u32][len u32][bytes], padded to 4 bytes. A slot's reference
+ * is the chunk's index (upper 16 bits) and the record's offset in 4-byte
+ * units (lower 16 bits), so chunks hold at most 256 KiB of records (a
+ * longer record gets a chunk of its own) and a table at most 16 GiB. */
+#define CHUNK_HEAD   8
+#define REC_HEAD     8
+#define REF_OFF_BITS 16
+#define CHUNK_FIRST  ((uint32_t)4096)
+#define CHUNK_MAX    ((uint32_t)1 << (REF_OFF_BITS + 2))
+#define MAX_CHUNKS   ((size_t)1 << (32 - REF_OFF_BITS))
+#define TAG_MASK     (~(uint64_t)0xffffffff)
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	uint32_t x;
+	memcpy(&x, p, 4);
+	return x;
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+	uint64_t x;
+	memcpy(&x, p, 8);
+	return x;
+}
+
+/* a[0..n) == b[0..n) a word at a time: a key's bytes follow a hash match,
+ * so they almost always are equal and every word is read anyway; the
+ * libc call costs more than the compare for keys of a few words. */
+static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	if (n >= 8) {
+		uint64_t d = 0;
+		size_t i = 0;
+		for (; i + 8 <= n; i += 8)
+			d |= rd64(a + i) ^ rd64(b + i);
+		if (i < n)
+			d |= rd64(a + n - 8) ^ rd64(b + n - 8);
+		return d == 0;
+	}
+	if (n >= 4)
+		return (rd32(a) ^ rd32(b)) == 0 && (rd32(a + n - 4) ^ rd32(b + n - 4)) == 0;
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+static inline const uint8_t *gtab_rec(const struct gtab *t, uint64_t slot)
+{
+	uint32_t ref = (uint32_t)slot;
+	return t->chunks[ref >> REF_OFF_BITS] + ((size_t)(ref & ((1u << REF_OFF_BITS) - 1)) << 2);
+}
+
+/* The slot a hash probes first: its top lg bits, which the slot's tag
+ * keeps, so doubling places every key without reading it (and an entry
+ * at i moves to 2i or 2i + 1: the rehash writes in order). */
+static inline size_t gtab_home(const struct gtab *t, uint64_t h)
+{
+	return (size_t)(h >> (64 - t->lg));
+}
+
 int gtab_init(struct xctx *c, struct gtab *t, size_t cap)
 {
 	memset(t, 0, sizeof(*t));
-	t->cap = cap;
-	t->slots = xalloc(c, c->qa, cap * sizeof(*t->slots));
+	while ((size_t)1 << t->lg < cap || t->lg < 4)
+		t->lg++;
+	t->cap = (size_t)1 << t->lg;
+	t->slots = xalloc(c, c->qa, t->cap * sizeof(*t->slots));
 	if (!t->slots)
 		return c->rc;
-	memset(t->slots, 0, cap * sizeof(*t->slots));
+	memset(t->slots, 0, t->cap * sizeof(*t->slots));
 	return 0;
 }
 
 static int gtab_grow(struct xctx *c, struct gtab *t)
 {
+	if (t->lg >= 32)
+		return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError", "Too many groups");
 	size_t cap = t->cap * 2;
-	uint32_t *slots = xalloc(c, c->qa, cap * sizeof(*slots));
+	unsigned lg = t->lg + 1;
+	uint64_t *slots = xalloc(c, c->qa, cap * sizeof(*slots));
 	if (!slots)
 		return c->rc;
 	memset(slots, 0, cap * sizeof(*slots));
-	for (size_t id = 0; id < t->n; id++) {
-		size_t h = t->hash[id] & (cap - 1);
-		while (slots[h])
-			h = (h + 1) & (cap - 1);
-		slots[h] = (uint32_t)id + 1;
+	for (size_t i = 0; i < t->cap; i++) {
+		uint64_t s = t->slots[i];
+		if (!s)
+			continue;
+		size_t j = (size_t)(s >> 32) >> (32 - lg);
+		while (slots[j])
+			j = (j + 1) & (cap - 1);
+		slots[j] = s;
 	}
 	t->slots = slots;
 	t->cap = cap;
+	t->lg = lg;
 	return 0;
 }
 
-int gtab_get(const struct gtab *t, const void *key, size_t len, uint32_t *id)
+/* The slot of key (hash h): its own, or the empty one where it would go.
+ * Keys are read only where the upper 32 bits of the hashes agree. */
+static inline uint64_t *gtab_probe(const struct gtab *t, const void *key, size_t len, uint64_t h)
 {
-	uint64_t h = sn_hash64(key, len);
-	for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
-		uint32_t s = t->slots[i];
-		if (!s)
-			return 0;
-		if (t->hash[s - 1] == h && t->keylen[s - 1] == len &&
-		    memcmp(t->key[s - 1], key, len) == 0) {
-			*id = s - 1;
-			return 1;
+	size_t mask = t->cap - 1;
+	uint64_t tag = h & TAG_MASK;
+	for (size_t i = gtab_home(t, h);; i = (i + 1) & mask) {
+		uint64_t *s = &t->slots[i];
+		if (!*s)
+			return s;
+		if ((*s & TAG_MASK) == tag) {
+			const uint8_t *rec = gtab_rec(t, *s);
+			if (rd32(rec + 4) == len && bytes_eq(rec + REC_HEAD, key, len))
+				return s;
 		}
 	}
+}
+
+/* A copy of key as record id t->n, at the end of the last chunk; *ref its
+ * reference. */
+static int gtab_append(struct xctx *c, struct gtab *t, const void *key, size_t len, uint32_t *ref)
+{
+	if (len > CHUNK_MAX * (size_t)1024)
+		return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError",
+			     "A key of %zu bytes is too long to group or join on", len);
+	uint32_t need = (uint32_t)((REC_HEAD + len + 3) & ~(size_t)3);
+	uint8_t *ch = t->nchunks ? t->chunks[t->nchunks - 1] : NULL;
+	uint32_t size = ch ? rd32(ch) : 0, used = ch ? rd32(ch + 4) : 0;
+	if (!ch || size - used < need) {
+		if (t->nchunks == MAX_CHUNKS)
+			return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError", "Too many groups");
+		if (t->nchunks == t->chunkcap) {
+			size_t nc = t->chunkcap ? t->chunkcap * 2 : 16;
+			uint8_t **d = xalloc(c, c->qa, nc * sizeof(*d));
+			if (!d)
+				return c->rc;
+			if (t->nchunks)
+				memcpy(d, t->chunks, t->nchunks * sizeof(*d));
+			t->chunks = d;
+			t->chunkcap = nc;
+		}
+		/* doubling from 4 KiB: small tables (a DISTINCT over a few rows)
+		 * stay small */
+		size = !ch ? CHUNK_FIRST : size >= CHUNK_MAX / 2 ? CHUNK_MAX : size * 2;
+		if (size < CHUNK_HEAD + need)
+			size = CHUNK_HEAD + need; /* a chunk of its own */
+		if (!(ch = xalloc(c, c->qa, size)))
+			return c->rc;
+		used = CHUNK_HEAD;
+		memcpy(ch, &size, 4);
+		t->chunks[t->nchunks++] = ch;
+	}
+	uint8_t *rec = ch + used;
+	uint32_t id = (uint32_t)t->n, l = (uint32_t)len;
+	memcpy(rec, &id, 4);
+	memcpy(rec + 4, &l, 4);
+	if (len)
+		memcpy(rec + REC_HEAD, key, len);
+	*ref = (uint32_t)(t->nchunks - 1) << REF_OFF_BITS | used >> 2;
+	used += need;
+	memcpy(ch + 4, &used, 4);
+	return 0;
+}
+
+/* Inserts key (hash h) as the next id into the empty slot s its probe
+ * ended at. Out of line: the lookups that find their key stay short. */
+static __attribute__((noinline)) int gtab_insert(struct xctx *c, struct gtab *t, uint64_t *s,
+						 const void *key, size_t len, uint64_t h,
+						 uint32_t *id)
+{
+	if (t->n >= UINT32_MAX - 1)
+		return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError", "Too many groups");
+	uint32_t ref = 0;
+	if (gtab_append(c, t, key, len, &ref))
+		return c->rc;
+	*s = (h & TAG_MASK) | ref;
+	*id = (uint32_t)t->n++;
+	if (t->n * 2 > t->cap)
+		return gtab_grow(c, t);
+	return 0;
+}
+
+/* gtab_find with the key's hash h (sn_hash64) already known. */
+static inline int gtab_find_hashed(struct xctx *c, struct gtab *t, const void *key, size_t len,
+				   uint64_t h, uint32_t *id, bool *isnew)
+{
+	uint64_t *s = gtab_probe(t, key, len, h);
+	*isnew = !*s;
+	if (*s) {
+		*id = rd32(gtab_rec(t, *s));
+		return 0;
+	}
+	return gtab_insert(c, t, s, key, len, h, id);
 }
 
 int gtab_find(struct xctx *c, struct gtab *t, const void *key, size_t len, uint32_t *id,
 	      bool *isnew)
 {
-	uint64_t h = sn_hash64(key, len);
-	size_t i = h & (t->cap - 1);
-	for (;;) {
-		uint32_t s = t->slots[i];
-		if (!s)
-			break;
-		if (t->hash[s - 1] == h && t->keylen[s - 1] == len &&
-		    memcmp(t->key[s - 1], key, len) == 0) {
-			*id = s - 1;
-			*isnew = false;
-			return 0;
-		}
-		i = (i + 1) & (t->cap - 1);
+	return gtab_find_hashed(c, t, key, len, sn_hash64(key, len), id, isnew);
+}
+
+int gtab_get(const struct gtab *t, const void *key, size_t len, uint32_t *id)
+{
+	const uint64_t *s = gtab_probe(t, key, len, sn_hash64(key, len));
+	if (!*s)
+		return 0;
+	*id = rd32(gtab_rec(t, *s));
+	return 1;
+}
+
+/* The records of t in id order: start with it = {0, CHUNK_HEAD}. */
+struct gtab_iter {
+	size_t chunk;
+	uint32_t off;
+};
+
+static inline const uint8_t *gtab_next(const struct gtab *t, struct gtab_iter *it, size_t *len)
+{
+	while (it->chunk < t->nchunks && it->off >= rd32(t->chunks[it->chunk] + 4)) {
+		it->chunk++;
+		it->off = CHUNK_HEAD;
 	}
-	if (t->n >= UINT32_MAX - 1)
-		return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError", "Too many groups");
-	if (t->n == t->idcap) {
-		size_t nc = t->idcap ? t->idcap * 2 : 64;
-		uint64_t *hash = xalloc(c, c->qa, nc * sizeof(*hash));
-		const uint8_t **k = xalloc(c, c->qa, nc * sizeof(*k));
-		uint32_t *kl = xalloc(c, c->qa, nc * sizeof(*kl));
-		if (!hash || !k || !kl)
-			return c->rc;
-		if (t->n) {
-			memcpy(hash, t->hash, t->n * sizeof(*hash));
-			memcpy(k, t->key, t->n * sizeof(*k));
-			memcpy(kl, t->keylen, t->n * sizeof(*kl));
-		}
-		t->hash = hash;
-		t->key = k;
-		t->keylen = kl;
-		t->idcap = nc;
-	}
-	uint8_t *copy = xalloc(c, c->qa, len);
-	if (!copy)
-		return c->rc;
-	memcpy(copy, key, len);
-	*id = (uint32_t)t->n;
-	t->hash[t->n] = h;
-	t->key[t->n] = copy;
-	t->keylen[t->n] = (uint32_t)len;
-	t->slots[i] = (uint32_t)t->n + 1;
-	t->n++;
-	*isnew = true;
-	if (t->n * 2 > t->cap)
-		return gtab_grow(c, t);
-	return 0;
+	if (it->chunk == t->nchunks)
+		return NULL;
+	const uint8_t *rec = t->chunks[it->chunk] + it->off;
+	*len = rd32(rec + 4);
+	it->off += (uint32_t)((REC_HEAD + *len + 3) & ~(size_t)3);
+	return rec + REC_HEAD;
 }
 
 /* ---- which aggregates exist -------------------------------------------------------- */
@@ -548,9 +726,12 @@ static int argext_add(struct xctx *c, const struct xagg *ag, struct astate *st,
 	return keep(c, st, &v);
 }
 
-/* Adds row r (no value argument NULL, the condition true) to st. */
-static int agg_add(struct xctx *c, struct aggrun *g, const struct xagg *ag, struct astate *st,
-		   const struct vec *av, size_t r)
+/* Adds row r (no value argument NULL, the condition true) to st. Inlined
+ * into both loops of agg_batch: a call a row and aggregate costs a fifth
+ * of a simple aggregation's time. */
+static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct aggrun *g,
+							 const struct xagg *ag, struct astate *st,
+							 const struct vec *av, size_t r)
 {
 	const struct vec *x = &av[0];
 	struct sn_exec_value v;
@@ -617,11 +798,59 @@ static int agg_add(struct xctx *c, struct aggrun *g, const struct xagg *ag, stru
 	return 0;
 }
 
+/* ---- groups ------------------------------------------------------------------------- */
+
+/* A group whose Float64 key k first read -0.0: value_key's bytes, which
+ * the group's key is decoded from, hold 0.0 (so that -0.0 and 0.0 group
+ * together), but the key shows its first row's value. */
+struct negzero {
+	uint32_t id, k;
+};
+
+#define AGG_SEG0 ((size_t)1 << AGG_SEG0_SHIFT)
+
+/* The states of group id: segment s holds ids [SEG0 (2^s - 1),
+ * SEG0 (2^(s+1) - 1)). */
+static inline uint8_t *group_block(const struct aggrun *g, size_t id)
+{
+	size_t x = id + AGG_SEG0;
+	unsigned s = (unsigned)(63 - __builtin_clzll((unsigned long long)x)) - AGG_SEG0_SHIFT;
+	return g->states[s] + (x - (AGG_SEG0 << s)) * g->sbytes;
+}
+
+/* Aggregate a's state in group id. */
+static inline struct astate *state_of(const struct aggrun *g, size_t id, size_t a)
+{
+	return (struct astate *)(group_block(g, id) + g->soff[a]);
+}
+
+/* Bytes of struct astate an aggregate uses: a count's, sum's or avg's
+ * state is its first three fields, and a group keeps only those (a
+ * GROUP BY of counts costs 24 bytes a group instead of 80). */
+static size_t state_bytes(uint8_t kind)
+{
+	switch (kind) {
+	case AGG_COUNT:
+	case AGG_COUNT_X:
+	case AGG_SUM:
+	case AGG_AVG: return offsetof(struct astate, has);
+	default: return sizeof(struct astate);
+	}
+}
+
 int agg_init(struct xctx *c, struct aggrun *g)
 {
+	g->sbytes = 0;
+	for (size_t a = 0; a < g->naggs; a++) {
+		g->soff[a] = (uint32_t)g->sbytes;
+		g->sbytes += state_bytes(g->aggs[a].kind);
+	}
+	g->ngroups = g->gcap = 0;
+	memset(g->states, 0, sizeof(g->states));
+	g->negz = NULL;
+	g->nnegz = g->negzcap = 0;
 	if (gtab_init(c, &g->tab, 1024))
 		return c->rc;
-	g->key_stride = g->nkeys;
 	sn_buf_init(&g->scratch, (size_t)1 << 24);
 	return 0;
 }
@@ -631,33 +860,68 @@ void agg_release(struct aggrun *g)
 	sn_buf_release(&g->scratch);
 }
 
-static int ensure_groups(struct xctx *c, struct aggrun *g, size_t n)
+/* Group ngroups, its states zeroed: the next segment is allocated when
+ * the last is full, and never touched before its groups are made, so a
+ * table of groups costs the memory its groups use (no copies, no
+ * abandoned arrays, no pages faulted in ahead). */
+static int new_group(struct xctx *c, struct aggrun *g)
 {
-	if (n <= g->gcap)
-		return 0;
-	size_t cap = g->gcap ? g->gcap * 2 : 64;
-	while (cap < n)
-		cap *= 2;
-	struct astate *st = xalloc(c, c->qa, cap * g->naggs * sizeof(*st) + 1);
-	struct sn_exec_value *keys = xalloc(c, c->qa, cap * g->nkeys * sizeof(*keys) + 1);
-	if (!st || !keys)
-		return c->rc;
-	memset(st, 0, cap * g->naggs * sizeof(*st));
-	if (g->gcap) {
-		memcpy(st, g->states, g->gcap * g->naggs * sizeof(*st));
-		memcpy(keys, g->keys, g->gcap * g->nkeys * sizeof(*keys));
+	if (g->ngroups == g->gcap) {
+		unsigned s = 0;
+		while ((AGG_SEG0 << (s + 1)) - AGG_SEG0 <= g->gcap)
+			s++;
+		if (s >= AGG_SEGS)
+			return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError", "Too many groups");
+		size_t n = AGG_SEG0 << s;
+		if (!(g->states[s] = xalloc(c, c->qa, n * g->sbytes)))
+			return c->rc;
+		g->gcap += n;
 	}
-	g->states = st;
-	g->keys = keys;
-	g->gcap = cap;
+	memset(group_block(g, g->ngroups), 0, g->sbytes);
+	g->ngroups++;
 	return 0;
+}
+
+/* The one group of an aggregate without GROUP BY, made when missing
+ * (whatever ngroups says: exec.c sets it to 1 before asking for the
+ * group of a scan without rows). */
+static int single_group(struct xctx *c, struct aggrun *g)
+{
+	if (g->gcap)
+		return 0;
+	g->ngroups = 0;
+	return new_group(c, g);
 }
 
 int agg_batch_empty_group(struct xctx *c, struct aggrun *g)
 {
-	if (ensure_groups(c, g, 1))
-		return c->rc;
-	g->ngroups = 1;
+	return single_group(c, g);
+}
+
+static int negzero_add(struct xctx *c, struct aggrun *g, uint32_t id, uint32_t k)
+{
+	if (g->nnegz == g->negzcap) {
+		size_t nc = g->negzcap ? g->negzcap * 2 : 16;
+		struct negzero *z = xalloc(c, c->qa, nc * sizeof(*z));
+		if (!z)
+			return c->rc;
+		if (g->nnegz)
+			memcpy(z, g->negz, g->nnegz * sizeof(*z));
+		g->negz = z;
+		g->negzcap = nc;
+	}
+	g->negz[g->nnegz++] = (struct negzero){id, k};
+	return 0;
+}
+
+/* Records the -0.0 Float64 keys of row r, the first of new group id. */
+static int note_negzero(struct xctx *c, struct aggrun *g, const struct vec *kv, size_t r,
+			uint32_t id)
+{
+	for (size_t k = 0; k < g->nkeys; k++)
+		if (kv[k].t == SN_XT_FLOAT && kv[k].f && !vec_null(&kv[k], r) && kv[k].f[r] == 0 &&
+		    signbit(kv[k].f[r]) && negzero_add(c, g, id, (uint32_t)k))
+			return c->rc;
 	return 0;
 }
 
@@ -724,77 +988,176 @@ static bool same_keys(const struct vec *kv, size_t nkeys, size_t r)
 	return true;
 }
 
+/* group_ids keys and hashes windows of WIN rows ahead of their lookups,
+ * in a buffer of KEY_INLINE bytes a row (longer keys go through the
+ * scratch buffer when their row's turn comes); kl[j] is a row's key
+ * length, or one of these. */
+#define WIN	   32
+#define KEY_INLINE 256
+#define KL_LONG	   0
+#define KL_SAME	   (-1) /* the row's keys are the previous row's */
+/* Below this many slots the table stays in cache and is not prefetched. */
+#define NEAR_SLOTS ((size_t)1 << 15)
+/* agg_batch updates the aggregates row by row, asking for a row's states
+ * AHEAD rows ahead, once the groups' states take more than ROWWISE_BYTES
+ * (about what a core's cache holds); one aggregate at a time below. */
+#define AHEAD	      8
+#define ROWWISE_BYTES ((size_t)1 << 20)
+
+/* The home slot of hash h into the cache; then, once it is there, the
+ * record the slot refers to if the tags agree. */
+static inline void prefetch_slot(const struct gtab *t, uint64_t h)
+{
+	__builtin_prefetch(&t->slots[gtab_home(t, h)]);
+}
+
+static inline void prefetch_rec(const struct gtab *t, uint64_t h)
+{
+	uint64_t s = t->slots[gtab_home(t, h)];
+	if (s && (s & TAG_MASK) == (h & TAG_MASK))
+		__builtin_prefetch(gtab_rec(t, s));
+}
+
+/* blk[r]: the states of row r's group, new groups made in row order. A window of
+ * rows is keyed and hashed first and its slots and records prefetched,
+ * so the cache misses of a large table overlap instead of following one
+ * another; then the rows are looked up in order, which keeps ids in order
+ * of first row. */
+static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, size_t n,
+		     uint8_t **blk)
+{
+	bool fkeys = false; /* a Float64 key, whose -0.0 the key bytes lose */
+	for (size_t k = 0; k < g->nkeys; k++)
+		fkeys |= kv[k].t == SN_XT_FLOAT;
+	uint8_t kb[WIN][KEY_INLINE];
+	uint64_t h[WIN];
+	int kl[WIN];
+	for (size_t w0 = 0; w0 < n; w0 += WIN) {
+		size_t m = n - w0 < WIN ? n - w0 : WIN;
+		bool far = g->tab.cap > NEAR_SLOTS;
+		for (size_t j = 0; j < m; j++) {
+			size_t r = w0 + j;
+			if (r > 0 && same_keys(kv, g->nkeys, r)) {
+				/* rows come sorted by (team, day, event ...): runs of one key */
+				kl[j] = KL_SAME;
+				continue;
+			}
+			kl[j] = (int)key_bytes(kv, g->nkeys, r, kb[j], KEY_INLINE);
+			if (kl[j] != KL_LONG) {
+				h[j] = sn_hash64(kb[j], (size_t)kl[j]);
+				if (far)
+					prefetch_slot(&g->tab, h[j]);
+			}
+		}
+		for (size_t j = 0; j < m && far; j++)
+			if (kl[j] > 0)
+				prefetch_rec(&g->tab, h[j]);
+		for (size_t j = 0; j < m; j++) {
+			size_t r = w0 + j;
+			if (kl[j] == KL_SAME) {
+				blk[r] = blk[r - 1];
+				continue;
+			}
+			uint32_t id;
+			bool isnew;
+			if (kl[j] != KL_LONG) {
+				if (gtab_find_hashed(c, &g->tab, kb[j], (size_t)kl[j], h[j], &id,
+						     &isnew))
+					return c->rc;
+			} else {
+				sn_buf_reset(&g->scratch);
+				for (size_t k = 0; k < g->nkeys; k++) {
+					struct sn_exec_value v;
+					vec_value(c, &kv[k], r, NULL, &v);
+					if (value_key(&g->scratch, &v))
+						return xnomem(c);
+				}
+				if (gtab_find(c, &g->tab, g->scratch.data, g->scratch.len, &id,
+					      &isnew))
+					return c->rc;
+			}
+			if (isnew && (new_group(c, g) || (fkeys && note_negzero(c, g, kv, r, id))))
+				return c->rc;
+			blk[r] = group_block(g, id);
+		}
+	}
+	return 0;
+}
+
+/* An aggregate's inputs over the batch. */
+struct aggin {
+	struct vec av[XMAX_AGG_ARGS], cond;
+	bool never; /* an argument is the NULL literal: every row skipped */
+};
+
+/* Whether row r is not for aggregate ag: its condition is not true, or a
+ * value argument is NULL. */
+static inline bool skips(const struct xagg *ag, const struct aggin *x, size_t r)
+{
+	if (ag->cond && !vec_truth(&x->cond, r))
+		return true;
+	for (size_t k = 0; k < ag->nargs; k++)
+		if (vec_null(&x->av[k], r))
+			return true;
+	return false;
+}
+
 int agg_batch(struct xctx *c, struct aggrun *g)
 {
 	size_t n = c->n;
-	uint32_t *gid = xalloc(c, c->ba, n * sizeof(*gid));
-	struct vec *kv = xalloc(c, c->ba, (g->nkeys + 1) * sizeof(*kv));
-	if (!gid || !kv)
+	struct aggin *in = xalloc(c, c->ba, (g->naggs + 1) * sizeof(*in));
+	uint8_t **blk = xalloc(c, c->ba, (n + 1) * sizeof(*blk)); /* row r's group's states */
+	if (!in || !blk)
 		return c->rc;
-	for (size_t k = 0; k < g->nkeys; k++)
-		if (xeval(c, g->key_nodes[k], &kv[k]))
+	if (g->nkeys) {
+		struct vec *kv = xalloc(c, c->ba, g->nkeys * sizeof(*kv));
+		if (!kv)
 			return c->rc;
-	if (g->nkeys == 0) {
-		if (ensure_groups(c, g, 1))
-			return c->rc;
-		g->ngroups = 1;
-		memset(gid, 0, n * sizeof(*gid));
-	}
-	for (size_t r = 0; r < n && g->nkeys; r++) {
-		if (r > 0 && same_keys(kv, g->nkeys, r)) {
-			/* rows come sorted by (team, day, event ...): runs of one key */
-			gid[r] = gid[r - 1];
-			continue;
-		}
-		uint8_t kb[256];
-		const void *key = kb;
-		size_t klen = key_bytes(kv, g->nkeys, r, kb, sizeof(kb));
-		if (!klen) { /* long keys: through the scratch buffer */
-			sn_buf_reset(&g->scratch);
-			for (size_t k = 0; k < g->nkeys; k++) {
-				struct sn_exec_value v;
-				vec_value(c, &kv[k], r, NULL, &v);
-				if (value_key(&g->scratch, &v))
-					return xnomem(c);
-			}
-			key = g->scratch.data;
-			klen = g->scratch.len;
-		}
-		bool isnew;
-		if (gtab_find(c, &g->tab, key, klen, &gid[r], &isnew))
-			return c->rc;
-		if (isnew) {
-			if (ensure_groups(c, g, g->tab.n))
+		for (size_t k = 0; k < g->nkeys; k++)
+			if (xeval(c, g->key_nodes[k], &kv[k]))
 				return c->rc;
-			for (size_t k = 0; k < g->nkeys; k++)
-				if (vec_value(c, &kv[k], r, c->qa,
-					      &g->keys[(size_t)gid[r] * g->nkeys + k]))
-					return c->rc;
-			g->ngroups = g->tab.n;
-		}
+		if (group_ids(c, g, kv, n, blk))
+			return c->rc;
+	} else {
+		if (single_group(c, g))
+			return c->rc;
+		for (size_t r = 0; r < n; r++)
+			blk[r] = group_block(g, 0);
 	}
 	for (size_t a = 0; a < g->naggs; a++) {
 		struct xagg *ag = &g->aggs[a];
-		struct vec av[XMAX_AGG_ARGS], cond = {0};
-		bool never = false; /* an argument is the NULL literal: every row skipped */
+		in[a].never = false;
 		for (size_t k = 0; k < ag->nargs; k++) {
-			if (xeval(c, ag->args[k], &av[k]))
+			if (xeval(c, ag->args[k], &in[a].av[k]))
 				return c->rc;
-			never |= av[k].t == SN_XT_NULL;
+			in[a].never |= in[a].av[k].t == SN_XT_NULL;
 		}
-		if (never)
-			continue;
-		if (ag->cond && xeval(c, ag->cond, &cond))
+		if (ag->cond && !in[a].never && xeval(c, ag->cond, &in[a].cond))
 			return c->rc;
-		for (size_t r = 0; r < n; r++) {
-			if (ag->cond && !vec_truth(&cond, r))
-				continue;
-			bool skip = false;
-			for (size_t k = 0; k < ag->nargs && !skip; k++)
-				skip = vec_null(&av[k], r);
-			if (skip)
-				continue;
-			if (agg_add(c, g, ag, &g->states[(size_t)gid[r] * g->naggs + a], av, r))
+	}
+	if (g->ngroups * g->sbytes <= ROWWISE_BYTES) {
+		/* The states stay in cache: a tight loop an aggregate. */
+		for (size_t a = 0; a < g->naggs; a++) {
+			const struct xagg *ag = &g->aggs[a];
+			size_t off = g->soff[a];
+			for (size_t r = 0; r < n && !in[a].never; r++)
+				if (!skips(ag, &in[a], r) &&
+				    agg_add(c, g, ag, (struct astate *)(blk[r] + off), in[a].av, r))
+					return c->rc;
+		}
+		return 0;
+	}
+	/* Many groups: a group's states are a cache miss, so row by row,
+	 * every aggregate of the row's group (one miss a row, not one an
+	 * aggregate), asking for the states a few rows ahead. */
+	for (size_t r = 0; r < n; r++) {
+		if (r + AHEAD < n)
+			for (size_t off = 0; off < g->sbytes; off += 64)
+				__builtin_prefetch(blk[r + AHEAD] + off, 1);
+		for (size_t a = 0; a < g->naggs; a++) {
+			const struct xagg *ag = &g->aggs[a];
+			if (!in[a].never && !skips(ag, &in[a], r) &&
+			    agg_add(c, g, ag, (struct astate *)(blk[r] + g->soff[a]), in[a].av, r))
 				return c->rc;
 		}
 	}
@@ -897,43 +1260,51 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 
 int agg_merge(struct xctx *c, struct aggrun *g, const struct aggrun *w)
 {
-	for (size_t id = 0; id < w->ngroups; id++) {
-		uint32_t gid = 0;
-		if (g->nkeys) {
-			const struct sn_exec_value *wk = &w->keys[id * w->nkeys];
-			sn_buf_reset(&g->scratch);
-			for (size_t k = 0; k < g->nkeys; k++)
-				if (value_key(&g->scratch, &wk[k]))
-					return xnomem(c);
-			bool isnew;
-			if (gtab_find(c, &g->tab, g->scratch.data, g->scratch.len, &gid, &isnew))
-				return c->rc;
-			if (isnew) {
-				if (ensure_groups(c, g, g->tab.n))
-					return c->rc;
-				for (size_t k = 0; k < g->nkeys; k++) {
-					struct sn_exec_value *dst =
-					    &g->keys[(size_t)gid * g->nkeys + k];
-					*dst = wk[k];
-					if (!dst->null && is_text(dst->type) && dst->s.len) {
-						char *p = xalloc(c, c->qa, dst->s.len);
-						if (!p)
-							return c->rc;
-						memcpy(p, wk[k].s.p, dst->s.len);
-						dst->s.p = p;
-					}
-				}
-				g->ngroups = g->tab.n;
-			}
-		} else {
-			if (ensure_groups(c, g, 1))
-				return c->rc;
-			g->ngroups = 1;
-		}
+	if (!g->nkeys) {
+		if (!w->ngroups)
+			return 0;
+		if (single_group(c, g))
+			return c->rc;
 		for (size_t a = 0; a < g->naggs; a++)
-			if (merge_state(c, &g->aggs[a], &g->states[(size_t)gid * g->naggs + a],
-					&w->states[id * g->naggs + a]))
+			if (merge_state(c, &g->aggs[a], state_of(g, 0, a), state_of(w, 0, a)))
 				return c->rc;
+		return 0;
+	}
+	/* w's records in id order are its groups in order of first row: the
+	 * new ones take g's next ids as if g's scanner had read w's rows. A
+	 * window of them is hashed and prefetched first, as in group_ids. */
+	struct gtab_iter it = {0, CHUNK_HEAD};
+	size_t z = 0; /* w->negz are in id order */
+	const uint8_t *key[WIN];
+	size_t len[WIN];
+	uint64_t h[WIN];
+	uint32_t gid[WIN];
+	for (size_t w0 = 0; w0 < w->ngroups; w0 += WIN) {
+		size_t m = w->ngroups - w0 < WIN ? w->ngroups - w0 : WIN;
+		for (size_t j = 0; j < m; j++) {
+			len[j] = 0;
+			key[j] = gtab_next(&w->tab, &it, &len[j]);
+			h[j] = sn_hash64(key[j], len[j]);
+			prefetch_slot(&g->tab, h[j]);
+		}
+		for (size_t j = 0; j < m; j++)
+			prefetch_rec(&g->tab, h[j]);
+		for (size_t j = 0; j < m; j++) {
+			bool isnew;
+			if (gtab_find_hashed(c, &g->tab, key[j], len[j], h[j], &gid[j], &isnew) ||
+			    (isnew && new_group(c, g)))
+				return c->rc;
+			for (; z < w->nnegz && w->negz[z].id == w0 + j; z++)
+				if (isnew && negzero_add(c, g, gid[j], w->negz[z].k))
+					return c->rc;
+			__builtin_prefetch(group_block(g, gid[j]), 1);
+		}
+		for (size_t j = 0; j < m; j++) {
+			for (size_t a = 0; a < g->naggs; a++)
+				if (merge_state(c, &g->aggs[a], state_of(g, gid[j], a),
+						state_of(w, w0 + j, a)))
+					return c->rc;
+		}
 	}
 	return 0;
 }
@@ -1019,76 +1390,123 @@ static double moments_result(const struct xagg *ag, const struct astate *st)
 	}
 }
 
-int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv)
+/* The key vectors, decoded from the groups' key bytes (value_key's form:
+ * type, NULL flag, then a length and the text or 8 bytes of number), as
+ * vec_from_values builds them from values: strings point into the table's
+ * records, which live as long as the query. */
+static int final_keys(struct xctx *c, struct aggrun *g, struct vec *keyv)
 {
 	size_t ng = g->ngroups;
 	for (size_t k = 0; k < g->nkeys; k++)
-		if (vec_from_values(c, g->key_t[k], g->key_nullable[k], g->keys + k, g->nkeys, ng,
-				    &keyv[k]))
+		if (vec_make(c, &keyv[k], g->key_t[k], g->key_nullable[k], ng))
 			return c->rc;
-	for (size_t a = 0; a < g->naggs; a++) {
-		struct xagg *ag = &g->aggs[a];
-		struct vec *o = &aggv[a];
-		if (vec_make(c, o, ag->res_t, ag->res_nullable, ng))
-			return c->rc;
-		if (ag->res_t == SN_XT_NULL)
-			continue; /* vec_make made every row NULL */
-		for (size_t id = 0; id < ng; id++) {
-			struct astate *st = &g->states[id * g->naggs + a];
-			bool null = false;
-			switch (ag->kind) {
-			case AGG_COUNT:
-			case AGG_COUNT_X: o->i[id] = st->cnt; break;
-			case AGG_UNIQ: o->i[id] = st->x.set ? (int64_t)st->x.set->n : 0; break;
-			case AGG_SUM:
-				null = ag->res_nullable && !st->cnt;
-				if (o->f)
-					o->f[id] = st->f;
-				else
-					o->i[id] = st->i;
-				break;
-			case AGG_AVG:
-				null = ag->res_nullable && !st->cnt;
-				o->f[id] = (ag->arg_t == SN_XT_FLOAT ? st->f : (double)st->i) /
-					   (double)st->cnt;
-				break;
-			case AGG_QUANTILE:
-			case AGG_QUANTILE_EXACT:
-				if (st->x.vals && st->x.vals->n)
-					quantile_put(ag, st->x.vals, o, id);
-				else if (ag->res_nullable)
-					null = true;
-				else if (o->f)
-					o->f[id] = NAN; /* integer, date types: 0 */
-				break;
-			case AGG_VAR_POP:
-			case AGG_VAR_SAMP:
-			case AGG_STDDEV_POP:
-			case AGG_STDDEV_SAMP:
-			case AGG_COVAR_POP:
-			case AGG_COVAR_SAMP:
-			case AGG_CORR:
-				null = ag->res_nullable && !st->cnt;
-				o->f[id] = moments_result(ag, st);
-				break;
-			default: /* min, max, any, anyLast, anyHeavy, argMin, argMax */
-				if (st->has && !st->val.null) {
-					if (o->s)
-						o->s[id] = st->val.s;
-					else if (o->f)
-						o->f[id] = st->val.f;
-					else
-						o->i[id] = st->val.i;
-				} else {
-					/* NULL, or ClickHouse's default of the type */
-					null = ag->res_nullable;
-				}
-				break;
+	struct gtab_iter it = {0, CHUNK_HEAD};
+	for (size_t id = 0; id < ng; id++) {
+		size_t len = 0;
+		const uint8_t *p = gtab_next(&g->tab, &it, &len);
+		for (size_t k = 0; k < g->nkeys; k++) {
+			struct vec *o = &keyv[k];
+			uint8_t t = p[0];
+			bool null = p[1];
+			p += 2;
+			if (null || t == SN_XT_NULL) {
+				if (!null)
+					p += 8; /* a NULL-typed value without its flag */
+				if (o->nulls)
+					o->nulls[id] = 1;
+				continue;
 			}
-			if (o->nulls)
-				o->nulls[id] = null;
+			if (is_text(t)) {
+				uint32_t l = rd32(p);
+				if (o->s)
+					o->s[id] = (struct sn_str){(const char *)p + 4, l};
+				p += 4 + (size_t)l;
+				continue;
+			}
+			if (o->s)
+				; /* a number in a text column: as vec_from_values, "" */
+			else if (o->f && t == SN_XT_FLOAT)
+				memcpy(&o->f[id], p, 8);
+			else if (!o->f && t != SN_XT_FLOAT)
+				memcpy(&o->i[id], p, 8);
+			p += 8;
 		}
 	}
+	for (size_t z = 0; z < g->nnegz; z++)
+		if (keyv[g->negz[z].k].f)
+			keyv[g->negz[z].k].f[g->negz[z].id] = -0.0;
+	return 0;
+}
+
+/* Row id of o: aggregate ag's result from its state st. */
+static inline void final_one(const struct xagg *ag, struct astate *st, struct vec *o, size_t id)
+{
+	bool null = false;
+	switch (ag->kind) {
+	case AGG_COUNT:
+	case AGG_COUNT_X: o->i[id] = st->cnt; break;
+	case AGG_UNIQ: o->i[id] = st->x.set ? (int64_t)st->x.set->n : 0; break;
+	case AGG_SUM:
+		null = ag->res_nullable && !st->cnt;
+		if (o->f)
+			o->f[id] = st->f;
+		else
+			o->i[id] = st->i;
+		break;
+	case AGG_AVG:
+		null = ag->res_nullable && !st->cnt;
+		o->f[id] = (ag->arg_t == SN_XT_FLOAT ? st->f : (double)st->i) / (double)st->cnt;
+		break;
+	case AGG_QUANTILE:
+	case AGG_QUANTILE_EXACT:
+		if (st->x.vals && st->x.vals->n)
+			quantile_put(ag, st->x.vals, o, id);
+		else if (ag->res_nullable)
+			null = true;
+		else if (o->f)
+			o->f[id] = NAN; /* integer, date types: 0 */
+		break;
+	case AGG_VAR_POP:
+	case AGG_VAR_SAMP:
+	case AGG_STDDEV_POP:
+	case AGG_STDDEV_SAMP:
+	case AGG_COVAR_POP:
+	case AGG_COVAR_SAMP:
+	case AGG_CORR:
+		null = ag->res_nullable && !st->cnt;
+		o->f[id] = moments_result(ag, st);
+		break;
+	default: /* min, max, any, anyLast, anyHeavy, argMin, argMax */
+		if (st->has && !st->val.null) {
+			if (o->s)
+				o->s[id] = st->val.s;
+			else if (o->f)
+				o->f[id] = st->val.f;
+			else
+				o->i[id] = st->val.i;
+		} else {
+			/* NULL, or ClickHouse's default of the type */
+			null = ag->res_nullable;
+		}
+		break;
+	}
+	if (o->nulls)
+		o->nulls[id] = null;
+}
+
+int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv)
+{
+	size_t ng = g->ngroups;
+	if (final_keys(c, g, keyv))
+		return c->rc;
+	for (size_t a = 0; a < g->naggs; a++)
+		if (vec_make(c, &aggv[a], g->aggs[a].res_t, g->aggs[a].res_nullable, ng))
+			return c->rc;
+	/* group by group: one pass over the states, in memory order */
+	for (size_t id = 0; id < ng; id++)
+		for (size_t a = 0; a < g->naggs; a++)
+			if (g->aggs[a].res_t != SN_XT_NULL) /* vec_make made every row NULL */
+				final_one(&g->aggs[a], state_of(g, id, a), &aggv[a], id);
 	return 0;
 }
 

@@ -8,6 +8,11 @@
 #include "exec/exec_internal.h"
 
 struct astate;
+struct negzero;
+
+/* Segment s of the group states holds AGG_SEG0 << s groups (agg.c). */
+#define AGG_SEG0_SHIFT 6
+#define AGG_SEGS       28
 
 struct aggrun {
 	const node_t *key_nodes[XMAX_KEYS];
@@ -18,13 +23,23 @@ struct aggrun {
 	struct xagg aggs[XMAX_AGGS];
 	size_t naggs;
 
+	/* The groups, set up by agg_init: tab maps a group's key bytes to its
+	 * id (its record keeps the bytes agg_final decodes the key values
+	 * from); states[s] holds the states of segment s's groups, sbytes a
+	 * group, aggregate a's at soff[a]. */
 	struct gtab tab;
 	struct sn_buf scratch;
-	size_t ngroups, gcap, key_stride;
-	struct sn_exec_value *keys; /* ngroups * nkeys */
-	struct astate *states;	    /* ngroups * naggs */
+	size_t ngroups, gcap; /* groups made, groups the segments hold */
+	uint8_t *states[AGG_SEGS];
+	size_t sbytes;
+	uint32_t soff[XMAX_AGGS];
+	struct negzero *negz; /* groups whose Float64 key first read -0.0 */
+	size_t nnegz, negzcap;
 };
 
+/* Starts g's groups empty, whatever its group fields held (a scanner's
+ * copy of a plan starts from the plan's), for the aggregates g->aggs
+ * already lists. Fails only on the memory budget. */
 int agg_init(struct xctx *c, struct aggrun *g);
 void agg_release(struct aggrun *g);
 /* Adds the current batch (c->n rows) to the groups. */

@@ -1352,10 +1352,6 @@ static int scanner_start(struct xctx *c, struct plan *p, struct scanner *w, unsi
 	w->c.err = &w->err;
 	w->c.stats = &w->stats;
 	w->c.ba = NULL;
-	memset(&w->p.g.tab, 0, sizeof(w->p.g.tab));
-	w->p.g.ngroups = w->p.g.gcap = 0;
-	w->p.g.keys = NULL;
-	w->p.g.states = NULL;
 	memset(&w->p.rows, 0, sizeof(w->p.rows));
 	w->p.rows.width = p->rows.width;
 	w->p.rows.keep = p->rows.keep;

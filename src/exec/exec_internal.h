@@ -125,15 +125,18 @@ struct xagg {
 	bool res_nullable;
 };
 
-/* Open-addressing hash table of byte keys → dense ids, arena-backed. */
+/* Open-addressing hash table of byte keys → dense ids (0, 1, ... in
+ * insertion order), arena-backed; agg.c's file comment has the layout. A
+ * slot holds the upper half of the key's hash next to a reference to its
+ * record, so a probe compares hashes without touching keys; the records
+ * (id, length, bytes) are packed in insertion order into chunks. */
 struct gtab {
-	uint32_t *slots; /* id + 1, 0 = empty */
+	uint64_t *slots; /* hash >> 32 << 32 | record reference, 0 = empty */
 	size_t cap;	 /* power of two */
+	unsigned lg;	 /* log2(cap) */
 	size_t n;
-	uint64_t *hash;
-	const uint8_t **key;
-	uint32_t *keylen;
-	size_t idcap;
+	uint8_t **chunks; /* the records, in id order */
+	size_t nchunks, chunkcap;
 };
 
 /* A materialised statement result: a subquery in FROM, a CTE, the set of
@@ -390,9 +393,12 @@ int hj_from(struct xctx *c, const node_t *j);
  * a join side, 0 for anything else. */
 int hj_ref(struct xctx *c, const node_t *n, struct xref *r);
 
-/* Hash table (agg.c). */
+/* Hash table (agg.c). cap: slots to start with, a power of two (the
+ * table doubles whenever it is half full). */
 int gtab_init(struct xctx *c, struct gtab *t, size_t cap);
-/* The id of key (inserted with the next id when new; *isnew set). */
+/* The id of key (inserted with the next id when new, the bytes copied into
+ * the query arena; *isnew set). Fails only on the memory budget, past 2^31
+ * keys or 16 GiB of them, or for a key over 256 MiB. */
 int gtab_find(struct xctx *c, struct gtab *t, const void *key, size_t len, uint32_t *id,
 	      bool *isnew);
 /* The id of key if present: 1 found, 0 absent. Never allocates. */

@@ -106,6 +106,7 @@ static void write_rows(const char *dir, const struct row *rows, size_t n, uint32
 	for (size_t i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
 		struct sn_event_row er = {0};
+		er.uuid[13] = (uint8_t)(i >> 16);
 		er.uuid[14] = (uint8_t)(i >> 8);
 		er.uuid[15] = (uint8_t)i;
 		er.uuid[6] = 0x70;
@@ -770,6 +771,263 @@ static void test_budget_and_many_groups(void **state)
 	sn_test_rm_rf(dir);
 }
 
+/* ---- GROUP BY over many groups ------------------------------------------------------ */
+
+#define NMANY 200000
+
+struct tagged {
+	uint32_t tag;
+	int64_t k;
+};
+
+static int cmp_tagged(const void *a, const void *b)
+{
+	const struct tagged *x = a, *y = b;
+	if (x->tag != y->tag)
+		return x->tag < y->tag ? -1 : 1;
+	return (x->k > y->k) - (x->k < y->k);
+}
+
+/* Two integer keys whose hashes agree in their upper 32 bits, which the
+ * table keeps in a slot next to the key's reference: the second one's
+ * lookup meets the first one's slot, tag equal, and must compare the
+ * keys. The key bytes are the executor's serialisation of a non-NULL
+ * Int64 (type, NULL flag, 8 bytes little-endian). */
+static void tag_collision(int64_t *a, int64_t *b)
+{
+	size_t n = 400000;
+	struct tagged *t = calloc(n, sizeof(*t));
+	assert_non_null(t);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t kb[10] = {SN_XT_INT, 0};
+		int64_t k = 1000000 + (int64_t)i;
+		memcpy(kb + 2, &k, 8);
+		t[i] = (struct tagged){(uint32_t)(sn_hash64(kb, sizeof(kb)) >> 32), k};
+	}
+	qsort(t, n, sizeof(*t), cmp_tagged);
+	size_t i = 0;
+	while (i + 1 < n && t[i].tag != t[i + 1].tag)
+		i++;
+	assert_true(i + 1 < n); /* about 18 such pairs are expected */
+	*a = t[i].k;
+	*b = t[i + 1].k;
+	free(t);
+}
+
+struct many {
+	int64_t k; /* INT64_MIN: no k (a NULL key) */
+	int64_t v;
+	char s[8];
+	int f;	/* 0 none, 1 "-0", 2 "0", 3 "2.5" */
+	bool g; /* g: "-0" */
+};
+
+struct mgroup {
+	int64_t k;
+	size_t first; /* position in scan order of its first row */
+	int64_t cnt, sum, max;
+	const char *min_s;
+};
+
+static int cmp_mgroup_k(const void *a, const void *b)
+{
+	const struct mgroup *x = a, *y = b;
+	return (x->k > y->k) - (x->k < y->k);
+}
+
+static int cmp_mgroup_first(const void *a, const void *b)
+{
+	const struct mgroup *x = a, *y = b;
+	return (x->first > y->first) - (x->first < y->first);
+}
+
+static struct mgroup *mgroup_of(struct mgroup *gs, size_t ng, int64_t k)
+{
+	struct mgroup key = {.k = k};
+	return bsearch(&key, gs, ng, sizeof(*gs), cmp_mgroup_k);
+}
+
+/* Over a hundred thousand groups, two of them with keys whose hashes
+ * share the slot tag, a NULL key, -0.0 and 0.0 keys and keys too long for
+ * the batch's key buffer; on one scanner and on two (whose groups are
+ * merged). The groups, their values and their order (first row in scan
+ * order, as the executor has always emitted them without ORDER BY) are
+ * computed here from the generated rows and the rows' scan order. */
+static void test_many_groups(void **state)
+{
+	(void)state;
+	int64_t ka, kb;
+	tag_collision(&ka, &kb);
+	struct many *m = calloc(NMANY, sizeof(*m));
+	struct row *rows = calloc(NMANY, sizeof(*rows));
+	assert_non_null(m);
+	assert_non_null(rows);
+	for (int i = 0; i < NMANY; i++) {
+		m[i].k = (int64_t)(((uint64_t)i * 2654435761u) % 150001);
+		if (i % 97 == 5)
+			m[i].k = INT64_MIN;
+		if (i % 50000 == 7)
+			m[i].k = ka;
+		if (i % 50000 == 9)
+			m[i].k = kb;
+		m[i].v = i % 1000 - 500;
+		snprintf(m[i].s, sizeof(m[i].s), "s%05d", (i * 31) % 99991);
+		/* the first day's zeros are -0.0, the later days' 0.0: the group's
+		 * first row (in scan order, day by day) has -0.0; g's only value,
+		 * -0.0, is in the last rows, which a second scanner reads */
+		if (i % 1000 == 1 || i % 1000 == 2)
+			m[i].f = i < 86400 ? 1 : 2;
+		else if (i % 1000 == 3)
+			m[i].f = 3;
+		m[i].g = i >= 190000 && i % 1000 == 1;
+		struct row *r = &rows[i];
+		r->team = 1;
+		r->ts_us = (1704067200LL + i) * 1000000LL;
+		r->event = "e";
+		int w = m[i].k == INT64_MIN
+			    ? snprintf(r->props, sizeof(r->props), "{\"v\":%lld,\"s\":\"%s\"",
+				       (long long)m[i].v, m[i].s)
+			    : snprintf(r->props, sizeof(r->props),
+				       "{\"k\":%lld,\"v\":%lld,\"s\":\"%s\"", (long long)m[i].k,
+				       (long long)m[i].v, m[i].s);
+		static const char *const F[] = {"", ",\"f\":\"-0\"", ",\"f\":\"0\"",
+						",\"f\":\"2.5\""};
+		snprintf(r->props + w, sizeof(r->props) - (size_t)w, "%s%s}", F[m[i].f],
+			 m[i].g ? ",\"g\":\"-0\"" : "");
+	}
+	char dir[512];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_exec_agg_many"), 0);
+	write_rows(dir, rows, NMANY, 1024, 1);
+	free(rows);
+	struct fixture f = {0};
+	f.opts.store_dir = dir;
+	f.opts.team_id = 1;
+	f.opts.run_granules = 2;
+	f.opts.max_limit = 10 * NMANY;
+	struct sn_exec_result res;
+
+	/* The reference: groups by key, then ordered by their first row in
+	 * the order the scan reads rows (one thread reads them in order). */
+	f.opts.threads = 1;
+	run_ok(&f, "select toInt(properties.k), toFloat(properties.f) from events limit 1000000",
+	       &res);
+	assert_int_equal(res.nrows, NMANY);
+	struct mgroup *gs = calloc(NMANY, sizeof(*gs));
+	assert_non_null(gs);
+	size_t ng = 0;
+	for (int i = 0; i < NMANY; i++)
+		gs[ng++] = (struct mgroup){.k = m[i].k, .first = SIZE_MAX};
+	qsort(gs, ng, sizeof(*gs), cmp_mgroup_k);
+	size_t u = 0;
+	for (size_t i = 0; i < ng; i++)
+		if (u == 0 || gs[u - 1].k != gs[i].k)
+			gs[u++] = gs[i];
+	ng = u;
+	assert_true(ng > 100000);
+	assert_non_null(mgroup_of(gs, ng, ka));
+	assert_non_null(mgroup_of(gs, ng, kb));
+	int first_zero_sign = -1; /* of the first ±0.0 f in scan order */
+	for (size_t r = 0; r < res.nrows; r++) {
+		const struct sn_exec_value *k = cell(&res, r, 0), *fv = cell(&res, r, 1);
+		struct mgroup *g = mgroup_of(gs, ng, k->null ? INT64_MIN : k->i);
+		assert_non_null(g);
+		if (g->first == SIZE_MAX)
+			g->first = r;
+		if (first_zero_sign < 0 && !fv->null && fv->f == 0)
+			first_zero_sign = signbit(fv->f) != 0;
+	}
+	sn_exec_result_release(&res);
+	assert_int_equal(first_zero_sign, 1);
+	for (int i = 0; i < NMANY; i++) {
+		struct mgroup *g = mgroup_of(gs, ng, m[i].k);
+		if (!g->cnt || m[i].v > g->max)
+			g->max = m[i].v;
+		if (!g->min_s || strcmp(m[i].s, g->min_s) < 0)
+			g->min_s = m[i].s;
+		g->cnt++;
+		g->sum += m[i].v;
+	}
+	qsort(gs, ng, sizeof(*gs), cmp_mgroup_first);
+
+	for (uint32_t threads = 1; threads <= 2; threads++) {
+		f.opts.threads = threads;
+		run_ok(&f,
+		       "select toInt(properties.k) as k, count(), sum(toInt(properties.v)), "
+		       "max(toInt(properties.v)), min(properties.s) from events group by k "
+		       "limit 1000000",
+		       &res);
+		assert_int_equal(res.stats.scan_threads, threads);
+		assert_int_equal(res.nrows, ng);
+		for (size_t r = 0; r < ng; r++) {
+			const struct mgroup *g = &gs[r];
+			const struct sn_exec_value *k = cell(&res, r, 0);
+			if (g->k == INT64_MIN)
+				assert_true(k->null);
+			else
+				assert_int_equal(k->i, g->k);
+			assert_int_equal(cell(&res, r, 1)->i, g->cnt);
+			assert_int_equal(cell(&res, r, 2)->i, g->sum);
+			assert_int_equal(cell(&res, r, 3)->i, g->max);
+			expect_str(cell(&res, r, 4), g->min_s);
+		}
+		sn_exec_result_release(&res);
+
+		/* HAVING keeps the survivors in the same order */
+		run_ok(&f,
+		       "select toInt(properties.k) as k, count() as c from events group by k "
+		       "having c >= 2 limit 1000000",
+		       &res);
+		size_t at = 0;
+		for (size_t r = 0; r < ng; r++) {
+			if (gs[r].cnt < 2)
+				continue;
+			assert_true(at < res.nrows);
+			assert_int_equal(cell(&res, at, 1)->i, gs[r].cnt);
+			at++;
+		}
+		assert_int_equal(at, res.nrows);
+		sn_exec_result_release(&res);
+
+		/* -0.0 and 0.0 are one group, showing its first row's zero */
+		run_ok(&f,
+		       "select toFloat(properties.f) as f, count() from events group by f "
+		       "order by f limit 10",
+		       &res);
+		assert_int_equal(res.nrows, 3); /* NULL, 0, 2.5 */
+		assert_false(cell(&res, 0, 0)->null);
+		assert_true(cell(&res, 0, 0)->f == 0);
+		assert_int_equal(signbit(cell(&res, 0, 0)->f) != 0, first_zero_sign);
+		assert_int_equal(cell(&res, 0, 1)->i, 2 * NMANY / 1000);
+		assert_int_equal(cell(&res, 1, 1)->i, NMANY / 1000);
+		assert_true(cell(&res, 2, 0)->null);
+		sn_exec_result_release(&res);
+		run_ok(
+		    &f,
+		    "select toFloat(properties.g) as g, count() from events group by g order by g",
+		    &res);
+		assert_int_equal(res.nrows, 2);
+		assert_true(cell(&res, 0, 0)->f == 0 && signbit(cell(&res, 0, 0)->f));
+		assert_int_equal(cell(&res, 0, 1)->i, 10);
+		sn_exec_result_release(&res);
+
+		/* keys longer than the batch's key buffer, and DISTINCT */
+		run_ok(&f,
+		       "select count(), sum(c) from (select concat(properties.s, repeat('x', 300)) "
+		       "as long, count() as c from events group by long)",
+		       &res);
+		int64_t nlong = cell(&res, 0, 0)->i;
+		assert_true(nlong > 50000);
+		assert_int_equal(cell(&res, 0, 1)->i, NMANY);
+		sn_exec_result_release(&res);
+		run_ok(&f, "select count() from (select distinct properties.s from events)", &res);
+		assert_int_equal(cell(&res, 0, 0)->i, nlong);
+		sn_exec_result_release(&res);
+	}
+	free(gs);
+	free(m);
+	sn_test_rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -781,6 +1039,7 @@ int main(void)
 	    cmocka_unit_test(test_uniq_and_count_forms),
 	    cmocka_unit_test(test_select_without_from),
 	    cmocka_unit_test(test_budget_and_many_groups),
+	    cmocka_unit_test(test_many_groups),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
