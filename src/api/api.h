@@ -120,8 +120,7 @@ int sn_api_exec_backend_stream(void *ctx, const char *hogql, size_t len, int64_t
 			       int (*sink)(void *sctx, unsigned worker,
 					   const struct sn_insight_value *cells, size_t nrows,
 					   size_t ncols),
-			       void *sctx, size_t *nrows, bool *has_more,
-			       struct sn_hogql_error *err);
+			       void *sctx, size_t *nrows, struct sn_hogql_error *err);
 /* The team's live cohorts (id, name, static) for sn_exec_opts.cohorts, in
  * a; *out is never NULL on success (an empty list still says "known"). */
 struct sn_hogql_cohort;

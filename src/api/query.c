@@ -254,8 +254,7 @@ int sn_api_exec_backend_stream(void *ctx, const char *hogql, size_t len, int64_t
 			       int (*sink)(void *sctx, unsigned worker,
 					   const struct sn_insight_value *cells, size_t nrows,
 					   size_t ncols),
-			       void *sctx, size_t *nrows, bool *has_more,
-			       struct sn_hogql_error *err)
+			       void *sctx, size_t *nrows, struct sn_hogql_error *err)
 {
 	const struct sn_api_exec_backend *be = ctx;
 	struct stream_ctx sc = {.sink = sink, .sctx = sctx};
@@ -266,13 +265,11 @@ int sn_api_exec_backend_stream(void *ctx, const char *hogql, size_t len, int64_t
 	sn_arena_init(&a, (size_t)64 << 20);
 	struct sn_exec_result res;
 	*nrows = 0;
-	*has_more = false;
 	int rc = exec_cohorts(be->meta, &xo, &a, err);
 	if (rc == 0)
 		rc = sn_exec_query(&xo, hogql, len, &res, err);
 	if (rc == 0) {
 		*nrows = res.nrows;
-		*has_more = res.has_more;
 		sn_exec_result_release(&res);
 	}
 	for (size_t w = 0; w < SN_INSIGHT_MAX_WORKERS; w++)

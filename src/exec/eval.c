@@ -642,27 +642,10 @@ static bool compare_plain(enum cmpop op, const struct vec *a, const struct vec *
 		return true;
 	}
 	if (a->s && b->s && (op == C_EQ || op == C_NE)) {
-		/* Dictionary-decoded columns and constants repeat the same
-		 * pointers row after row (rows sort by event): the last pair's
-		 * answer is reused without comparing bytes. */
-		const char *lp = NULL, *lq = NULL;
-		size_t ll = 0;
-		bool leq = false;
 		for (size_t r = 0; r < n; r++) {
 			struct sn_str x = a->s[r], y = b->s[r];
-			bool eq;
-			if (lp && x.p == lp && y.p == lq && x.len == ll && y.len == ll) {
-				eq = leq;
-			} else {
-				eq = x.len == y.len &&
-				     (x.len == 0 || x.p == y.p || memcmp(x.p, y.p, x.len) == 0);
-				if (x.len == y.len) {
-					lp = x.p;
-					lq = y.p;
-					ll = x.len;
-					leq = eq;
-				}
-			}
+			bool eq = x.len == y.len &&
+				  (x.len == 0 || x.p == y.p || memcmp(x.p, y.p, x.len) == 0);
 			o[r] = (op == C_EQ) == eq;
 		}
 		return true;

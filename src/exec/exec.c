@@ -974,10 +974,9 @@ static int emit_sink(struct xctx *c, struct plan *p)
 		pthread_mutex_lock(&k->mu);
 		k->stop = p->done = true;
 		pthread_mutex_unlock(&k->mu);
-	}
-	if (rc)
 		return xfail(c, NULL, rc < 0 ? rc : SN_ERR_INTERNAL, "QueryError",
 			     "the consumer of the rows failed");
+	}
 	return 0;
 }
 

@@ -663,6 +663,26 @@ static int build_and_probe(struct xctx *c, enum side sd, int g, const struct vec
  * 0 for NULL, -1 on error. */
 static const char NULLMARK[1];
 
+static int cached_prop(struct xctx *c, size_t col, const struct pinfo *info, uint32_t id,
+		       const char *key, struct sn_str *out)
+{
+	struct pcache *pc = &c->join->pc[col];
+	if (grow(c, (void **)&pc->v, &pc->cap, id, sizeof(*pc->v), "persons"))
+		return -1;
+	struct sn_str *slot = &pc->v[id];
+	if (!slot->p) {
+		struct sn_str v;
+		if (info->found && json_prop(info->props, key, &v))
+			*slot = v;
+		else
+			*slot = (struct sn_str){NULLMARK, 0};
+	}
+	if (slot->p == NULLMARK)
+		return 0;
+	*out = *slot;
+	return 1;
+}
+
 int join_freeze_persons(struct xctx *c, int64_t max_persons, bool *ok)
 {
 	*ok = false;
@@ -696,43 +716,17 @@ int join_freeze_persons(struct xctx *c, int64_t max_persons, bool *ok)
 	/* every joined person property extracted now: the threads only read */
 	for (size_t i = 0; i < c->ncols; i++) {
 		const struct xcol *x = &c->cols[i];
-		struct pcache *pc = &j->pc[i];
-		if (x->kind != XC_PERSON || !x->key || !j->pers.n)
+		if (x->kind != XC_PERSON || !x->key)
 			continue;
-		if (grow(c, (void **)&pc->v, &pc->cap, j->pers.n - 1, sizeof(*pc->v), "persons"))
-			return c->rc;
 		for (size_t id = 0; id < j->pers.n; id++) {
 			struct sn_str v;
-			const struct pinfo *info = &j->pi[id];
-			if (!pc->v[id].p)
-				pc->v[id] = info->found && json_prop(info->props, x->key, &v)
-						? v
-						: (struct sn_str){NULLMARK, 0};
+			if (cached_prop(c, i, &j->pi[id], (uint32_t)id, x->key, &v) < 0)
+				return c->rc;
 		}
 	}
 	j->pers_frozen = true;
 	*ok = true;
 	return 0;
-}
-
-static int cached_prop(struct xctx *c, size_t col, const struct pinfo *info, uint32_t id,
-		       const char *key, struct sn_str *out)
-{
-	struct pcache *pc = &c->join->pc[col];
-	if (grow(c, (void **)&pc->v, &pc->cap, id, sizeof(*pc->v), "persons"))
-		return -1;
-	struct sn_str *slot = &pc->v[id];
-	if (!slot->p) {
-		struct sn_str v;
-		if (info->found && json_prop(info->props, key, &v))
-			*slot = v;
-		else
-			*slot = (struct sn_str){NULLMARK, 0};
-	}
-	if (slot->p == NULLMARK)
-		return 0;
-	*out = *slot;
-	return 1;
 }
 
 static struct xcol *dep_of(struct xctx *c, const struct xcol *x)

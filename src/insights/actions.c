@@ -164,17 +164,10 @@ int action_expr(struct ictx *x, struct json_object *node, struct sn_buf *b, cons
 int sn_insight_action_hogql(const struct sn_insight_opts *o, int64_t id, struct sn_buf *out,
 			    struct sn_insight_error *err)
 {
-	memset(err, 0, sizeof(*err));
 	struct sn_arena a;
 	sn_arena_init(&a, (size_t)16 << 20);
-	struct ictx x = {
-	    .o = o,
-	    .a = &a,
-	    .err = err,
-	    .tz = o->team.timezone && o->team.timezone[0] ? o->team.timezone : "UTC",
-	    .now_utc = o->now_us ? o->now_us : sn_now_us(),
-	};
-	x.now_loc = loc_of_utc(x.tz, x.now_utc);
+	struct ictx x;
+	ictx_init(&x, o, &a, err);
 	struct json_object *node = json_object_new_object();
 	json_object_object_add(node, "id", json_object_new_int64(id));
 	const char *name = NULL;

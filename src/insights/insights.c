@@ -48,13 +48,33 @@ bool jbool(struct json_object *o, const char *key)
 	return v && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 }
 
-int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table *out)
+void ictx_init(struct ictx *x, const struct sn_insight_opts *o, struct sn_arena *a,
+	       struct sn_insight_error *err)
+{
+	memset(err, 0, sizeof(*err));
+	*x = (struct ictx){
+	    .o = o,
+	    .a = a,
+	    .err = err,
+	    .tz = o->team.timezone && o->team.timezone[0] ? o->team.timezone : "UTC",
+	    .now_utc = o->now_us ? o->now_us : sn_now_us(),
+	};
+	x->now_loc = loc_of_utc(x->tz, x->now_utc);
+}
+
+/* Adds q to the statements the response lists in "hogql" (up to a bound). */
+static void log_hogql(struct ictx *x, const char *q, size_t len)
 {
 	if (x->hogql_log && x->hogql_log->len < HOGQL_LOG_MAX) {
 		if (x->hogql_log->len)
 			sn_buf_appends(x->hogql_log, "\n\n");
 		sn_buf_append(x->hogql_log, q, len);
 	}
+}
+
+int run_hogql(struct ictx *x, const char *q, size_t len, struct sn_insight_table *out)
+{
+	log_hogql(x, q, len);
 	memset(out, 0, sizeof(*out));
 	int rc =
 	    x->o->backend.query(x->o->backend.ctx, x->a, q, len, x->max_rows, out, &x->err->hogql);
@@ -80,13 +100,8 @@ int run_hogql_stream(struct ictx *x, const char *q, size_t len, insight_sink_fn 
 		*nrows = tab.nrows;
 		return rc;
 	}
-	if (x->hogql_log && x->hogql_log->len < HOGQL_LOG_MAX) {
-		if (x->hogql_log->len)
-			sn_buf_appends(x->hogql_log, "\n\n");
-		sn_buf_append(x->hogql_log, q, len);
-	}
-	bool more = false;
-	int rc = be->stream(be->ctx, q, len, x->max_rows, sink, sctx, nrows, &more, &x->err->hogql);
+	log_hogql(x, q, len);
+	int rc = be->stream(be->ctx, q, len, x->max_rows, sink, sctx, nrows, &x->err->hogql);
 	if (rc == SN_ERR_INVALID && x->err->hogql.msg[0] && !x->err->type[0]) /* not the sink's */
 		ifail(x, "query_error", "%s", x->err->hogql.msg);
 	return rc;
@@ -106,22 +121,15 @@ bool sn_insight_kind_supported(const char *kind)
 int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struct sn_buf *out,
 		   struct sn_insight_error *err)
 {
-	memset(err, 0, sizeof(*err));
 	struct sn_arena a;
 	/* The rows funnels, retention, lifecycle and paths reduce in C (up to
 	 * millions) live here: the budget of one query, not of the answer. */
 	sn_arena_init(&a, INSIGHT_MEM_LIMIT);
 	struct sn_buf log;
 	sn_buf_init(&log, HOGQL_LOG_MAX + 4096);
-	struct ictx x = {
-	    .o = o,
-	    .a = &a,
-	    .err = err,
-	    .tz = o->team.timezone && o->team.timezone[0] ? o->team.timezone : "UTC",
-	    .now_utc = o->now_us ? o->now_us : sn_now_us(),
-	    .hogql_log = &log,
-	};
-	x.now_loc = loc_of_utc(x.tz, x.now_utc);
+	struct ictx x;
+	ictx_init(&x, o, &a, err);
+	x.hogql_log = &log;
 	size_t start = out->len;
 	int rc = sn_buf_appendc(out, '{');
 	const char *kind = jstr(q, "kind");
@@ -177,17 +185,10 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 int sn_insight_hogql_filters(const struct sn_insight_opts *o, struct json_object *filters,
 			     struct sn_buf *out, struct sn_insight_error *err)
 {
-	memset(err, 0, sizeof(*err));
 	struct sn_arena a;
 	sn_arena_init(&a, (size_t)16 << 20);
-	struct ictx x = {
-	    .o = o,
-	    .a = &a,
-	    .err = err,
-	    .tz = o->team.timezone && o->team.timezone[0] ? o->team.timezone : "UTC",
-	    .now_utc = o->now_us ? o->now_us : sn_now_us(),
-	};
-	x.now_loc = loc_of_utc(x.tz, x.now_utc);
+	struct ictx x;
+	ictx_init(&x, o, &a, err);
 	size_t start = out->len;
 	struct drange r;
 	int rc = dr_parse(&x, jget(filters, "dateRange"), IV_DAY, INT64_MIN, false, &r);

@@ -70,14 +70,14 @@ struct sn_insight_backend {
 	 * own worker number (calls of one worker never overlap), so a sink
 	 * keeps state per worker; the order of rows across batches is
 	 * unspecified; a batch's cells and strings are valid only during the
-	 * call. *nrows gets the number of rows handed over (at most max_rows;
-	 * *has_more says more matched). A non-zero return of sink stops the
-	 * query and is returned. NULL = query, then one call (worker 0) with
+	 * call. *nrows gets the number of rows handed over (at most max_rows:
+	 * the caller treats reaching it as too many). A non-zero return of
+	 * sink stops the query and is returned. NULL = query, then one call (worker 0) with
 	 * the whole table. */
 	int (*stream)(void *ctx, const char *hogql, size_t len, int64_t max_rows,
 		      int (*sink)(void *sctx, unsigned worker, const struct sn_insight_value *cells,
 				  size_t nrows, size_t ncols),
-		      void *sctx, size_t *nrows, bool *has_more, struct sn_hogql_error *err);
+		      void *sctx, size_t *nrows, struct sn_hogql_error *err);
 };
 
 /* The team settings insights depend on. */

@@ -44,6 +44,12 @@ int cohort_breakdown_run(struct ictx *x, struct json_object *q, const char *kind
 			 int (*run)(struct ictx *x, struct json_object *q, struct sn_buf *out),
 			 struct sn_buf *out);
 
+/* An insight's context for o in arena a: err cleared, the team's zone
+ * (UTC when unset), "now" (o->now_us or the clock) in UTC and local time,
+ * no HogQL log. */
+void ictx_init(struct ictx *x, const struct sn_insight_opts *o, struct sn_arena *a,
+	       struct sn_insight_error *err);
+
 /* Sets err (type, sentence) and returns SN_ERR_INVALID. */
 int ifail(struct ictx *x, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

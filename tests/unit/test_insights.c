@@ -66,7 +66,7 @@ static int stub_stream(void *ctx, const char *hogql, size_t len, int64_t max_row
 		       int (*sink)(void *sctx, unsigned worker,
 				   const struct sn_insight_value *cells, size_t nrows,
 				   size_t ncols),
-		       void *sctx, size_t *nrows, bool *has_more, struct sn_hogql_error *err)
+		       void *sctx, size_t *nrows, struct sn_hogql_error *err)
 {
 	struct sn_arena a;
 	struct sn_insight_table t;
@@ -80,7 +80,6 @@ static int stub_stream(void *ctx, const char *hogql, size_t len, int64_t max_row
 		i += n;
 	}
 	*nrows = t.nrows;
-	*has_more = false;
 	sn_arena_release(&a);
 	return rc;
 }
