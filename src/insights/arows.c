@@ -62,6 +62,7 @@ static void part_release(struct arows_part *p)
 		free(p->chunk[c]);
 	free(p->chunk);
 	free(p->dset);
+	free(p->ids);
 	sn_buf_release(&p->join);
 	sn_arena_release(&p->a);
 }
@@ -163,6 +164,16 @@ static int arows_sink(void *ctx, unsigned worker, const struct sn_insight_value 
 		p->bad_ncols = ncols;
 		return SN_ERR_INVALID;
 	}
+	if (nrows > p->idcap) {
+		uint32_t *ids = realloc(p->ids, nrows * sizeof(*ids));
+		if (!ids)
+			return SN_ERR_NOMEM;
+		p->ids = ids;
+		p->idcap = nrows;
+	}
+	int rc = sintern_get_cells(&p->actors, cells, ncols, nrows, p->ids);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < nrows; i++) {
 		const struct sn_insight_value *row = &cells[i * ncols];
 		if (p->n == p->nchunks * AROW_CHUNK) {
@@ -181,10 +192,8 @@ static int arows_sink(void *ctx, unsigned worker, const struct sn_insight_value 
 		}
 		struct arow *o = &p->chunk[p->n / AROW_CHUNK][p->n % AROW_CHUNK];
 		size_t len;
-		const char *s = cell_str(&row[0], &len);
-		int rc = sintern_get(&p->actors, s, len, &o->actor);
-		if (rc)
-			return rc;
+		const char *s;
+		o->actor = p->ids[i];
 		o->ts = row[sp->ts_col].i;
 		o->ts_type = row[sp->ts_col].type;
 		o->v = sp->v_col > 0 ? row[sp->v_col].i : 0;

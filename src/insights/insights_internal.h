@@ -217,12 +217,17 @@ void hrow_sort(struct hrow *v, struct hrow *tmp, size_t n,
  * order. The strings are copied into a (the insight's arena, its budget);
  * the tables are malloc'd and freed by sintern_release. Not thread-safe
  * (the backend serialises sink calls). */
+struct sintern_slot {
+	uint64_t h;
+	const char *s;
+	uint32_t id, len;
+};
 struct sintern {
 	struct sn_arena *a;
 	const char **s;
 	uint32_t *len;
-	uint64_t *h;	/* sn_funnels_actor_hash of each string */
-	uint32_t *slot; /* open addressing: id + 1, 0 = empty */
+	uint64_t *h;		   /* sn_funnels_actor_hash of each string */
+	struct sintern_slot *slot; /* open addressing; s NULL = empty */
 	size_t n, idcap, cap;
 	uint32_t last; /* the id sintern_get returned last */
 };
@@ -230,6 +235,10 @@ void sintern_init(struct sintern *t, struct sn_arena *a);
 /* The id of s (len bytes, may hold NULs), added when new. SN_ERR_NOMEM or
  * SN_ERR_TOO_BIG (past 2^31 strings or a's budget). */
 int sintern_get(struct sintern *t, const char *s, size_t len, uint32_t *id);
+/* ids[i] = the id of the string cells[i * ncols] ("" when not a string),
+ * i < n: sintern_get over a batch, its cache misses overlapped. */
+int sintern_get_cells(struct sintern *t, const struct sn_insight_value *cells, size_t ncols,
+		      size_t n, uint32_t *ids);
 /* rank[id] = the string's place in actor order: (hash, bytes), the order
  * rows_by_actor gives actors. rank has t->n entries. */
 int sintern_rank(const struct sintern *t, uint32_t *rank);
@@ -270,6 +279,8 @@ struct arows_part { /* one backend worker's rows */
 	size_t nchunks, chunkcap, n;
 	struct sn_buf join;
 	size_t bad_ncols;
+	uint32_t *ids; /* a batch's actor ids */
+	size_t idcap;
 	uint32_t *dset; /* spec.distinct: row index + 1 by hash, 0 = empty */
 	size_t dcap;
 };

@@ -20,11 +20,20 @@
  * k > 0 a returning period i + k inside the look-ahead. Cumulative: an actor
  * back at offset k counts for 1..k too. Cells are distinct actors; rows have
  * totalIntervals values, labelled "Day 0" … (the period's name).
+ *
+ * That grouped path serves breakdowns, aggregation properties, 24-hour
+ * windows, minimum occurrences above one, windows of over 64 periods and
+ * backends that cannot stream (ClickHouse). Everything else — the common
+ * retention — streams the events into per-actor bit masks instead
+ * (retention_stream below): same answers (the ClickHouse differential
+ * compares the two paths), 10M-event weekly first-time retention 1.3 s ->
+ * 0.55 s.
  */
 #include "insights/insights_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RETENTION_ROWS_MAX 5000000
@@ -150,6 +159,58 @@ static struct rcell *cells_of(struct ictx *x, struct rgroups *g, const char *bv,
 	return &g->v[g->n - 1];
 }
 
+/* The shape of the table: nrows cohorts (periods) of nc values each; n
+ * look-ahead periods, or nb custom brackets. */
+struct rshape {
+	int nrows, n, nc, nb;
+	const int *brackets;
+	bool cumulative;
+};
+
+/* One actor (and breakdown value): ist[k] / isr[k] say whether it had a
+ * target / returning event in period k; only >= 0 keeps the cohort of
+ * that period alone (first-time retention). asum: the aggregation
+ * property per period, or NULL. */
+static void count_actor(const struct rshape *sh, const unsigned char *ist, const unsigned char *isr,
+			int only, const double *asum, struct rcell *rcl)
+{
+	const int nrows = sh->nrows, n = sh->n, nc = sh->nc, nb = sh->nb;
+	int64_t *cells = rcl->counts;
+	for (int st = 0; st < nrows; st++) {
+		if (!ist[st] || (only >= 0 && st != only))
+			continue;
+		int maxk = 0;
+		cells[st * nc + 0]++;
+		/* the property over each counted cell's period */
+		for (int k = 0; asum && !nb && k < n && st + k < nrows; k++)
+			if (k == 0 || isr[st + k])
+				rcl->sums[st * nc + k] += asum[st + k];
+		if (nb) {
+			/* bracket j: intervals bfrom..bfrom+b_j-1 */
+			for (int j = 0, bfrom = 1; j < nb; bfrom += sh->brackets[j++]) {
+				bool hit = false;
+				for (int k = bfrom; k < bfrom + sh->brackets[j] && st + k < nrows;
+				     k++)
+					hit |= isr[st + k] != 0;
+				if (hit && !sh->cumulative)
+					cells[st * nc + j + 1]++;
+				if (hit)
+					maxk = j + 1;
+			}
+		} else {
+			for (int k = 1; k < n && st + k < nrows; k++)
+				if (isr[st + k]) {
+					if (!sh->cumulative)
+						cells[st * nc + k]++;
+					maxk = k;
+				}
+		}
+		if (sh->cumulative)
+			for (int k = 1; k <= maxk; k++)
+				cells[st * nc + k]++;
+	}
+}
+
 static bool same_actor_rows(const struct sn_insight_table *tab, size_t a, size_t b)
 {
 	const struct sn_insight_value *x = &tab->cells[a * tab->ncols],
@@ -222,6 +283,391 @@ static int window24(struct ictx *x, const struct sn_insight_table *tab, size_t s
 		for (int k = 1; k <= maxk; k++)
 			c->counts[st * n + k]++;
 	return 0;
+}
+
+/* The response's results: per breakdown value (ranked, the rest folded into
+ * Other past breakdown_limit) and cohort, its values. */
+static int retention_emit(struct ictx *x, struct sn_buf *out, struct rgroups *g,
+			  const struct rshape *sh, const int64_t *dates, enum interval iv,
+			  bool by_value, struct json_object *bf, const char *aggt)
+{
+	const int nrows = sh->nrows, nc = sh->nc, nb = sh->nb;
+	const int *brackets = sh->brackets;
+	int rc;
+	/* Breakdown values: those with a cohort, ranked by cohort size (then
+	 * value); past breakdown_limit they fold into Other, as in PostHog. */
+	if (by_value) {
+		size_t keep = 0;
+		for (size_t i = 0; i < g->n; i++) {
+			int64_t size = 0;
+			for (int st = 0; st < nrows; st++)
+				size += g->v[i].counts[st * nc];
+			if (size > 0) {
+				g->v[keep] = g->v[i];
+				g->v[keep].size = size;
+				keep++;
+			}
+		}
+		g->n = keep;
+		qsort(g->v, g->n, sizeof(*g->v), rcell_cmp);
+		struct json_object *lim = jget(bf, "breakdown_limit");
+		size_t limit = lim ? (size_t)json_object_get_int(lim) : 25;
+		if (limit >= 1 && g->n > limit) {
+			struct rcell *other = &g->v[limit];
+			for (size_t i = limit + 1; i < g->n; i++)
+				for (int c = 0; c < nrows * nc; c++) {
+					other->counts[c] += g->v[i].counts[c];
+					other->sums[c] += g->v[i].sums[c];
+				}
+			other->bv = "$$_posthog_breakdown_other_$$";
+			g->n = limit + 1;
+		}
+	}
+	/* output */
+	const char *pname = interval_name(iv);
+	char Pname[16];
+	snprintf(Pname, sizeof(Pname), "%s", pname);
+	Pname[0] = (char)toupper((unsigned char)Pname[0]);
+	rc = sn_buf_appends(out, "\"results\":[");
+	struct rcell none = {"", NULL, 0, NULL};
+	size_t ng = by_value ? g->n : 1;
+	for (size_t gi2 = 0; gi2 < ng && rc == 0; gi2++) {
+		const struct rcell *c = by_value ? &g->v[gi2] : (g->n ? &g->v[0] : &none);
+		for (int st = 0; st < nrows && rc == 0; st++) {
+			if (gi2 || st)
+				sn_buf_appendc(out, ',');
+			sn_buf_appends(out, "{\"values\":[");
+			for (int k = 0, bfrom = 1; k < nc; k++) {
+				if (aggt) { /* sum, or per actor of the cell */
+					int64_t cnt = c->counts ? c->counts[st * nc + k] : 0;
+					double v = c->sums ? c->sums[st * nc + k] : 0;
+					if (!strcmp(aggt, "avg"))
+						v = cnt ? v / (double)cnt : 0;
+					sn_buf_appendf(out, "%s{\"aggregation_value\":%.17g,",
+						       k ? "," : "", v);
+				} else {
+					sn_buf_appends(out, k ? ",{" : "{");
+				}
+				/* a bracket's label spans its intervals ("Day 1-4") */
+				char lab[48];
+				if (nb && k > 0) {
+					int b = brackets[k - 1];
+					if (b == 1)
+						snprintf(lab, sizeof(lab), "%s %d", Pname, bfrom);
+					else
+						snprintf(lab, sizeof(lab), "%s %d-%d", Pname, bfrom,
+							 bfrom + b - 1);
+					bfrom += b;
+				} else {
+					snprintf(lab, sizeof(lab), "%s %d", Pname, k);
+				}
+				sn_buf_appendf(out, "\"count\":%lld,\"label\":\"%s\"}",
+					       (long long)(c->counts ? c->counts[st * nc + k] : 0),
+					       lab);
+			}
+			/* PostHog's JSON: the period start in the project's zone,
+			 * "Z" for UTC, else the offset ("…T00:00:00-07:00") */
+			char date[48];
+			int64_t utc = utc_of_loc(x->tz, dates[st]);
+			int32_t off = (int32_t)((dates[st] - utc) / US_SEC);
+			char day[40];
+			fmt_loc_dt(day, sizeof(day), dates[st]);
+			day[10] = 'T';
+			if (off == 0)
+				snprintf(date, sizeof(date), "%sZ", day);
+			else
+				snprintf(date, sizeof(date), "%s%c%02d:%02d", day,
+					 off < 0 ? '-' : '+', (off < 0 ? -off : off) / 3600,
+					 (off < 0 ? -off : off) / 60 % 60);
+			sn_buf_appendf(out, "],\"label\":\"%s %d\",\"date\":\"%s\"", Pname, st,
+				       date);
+			if (by_value) {
+				sn_buf_appends(out, ",\"breakdown_value\":");
+				sn_buf_append_json_str(out, c->bv, strlen(c->bv));
+			}
+			rc = sn_buf_appendc(out, '}');
+		}
+	}
+	return rc ? rc : sn_buf_appendc(out, ']');
+}
+
+/* ---- the streamed common case ----------------------------------------
+ *
+ * Without breakdown, aggregation, 24-hour windows or a minimum above one
+ * occurrence, and with at most 64 periods, an actor's part of the table is
+ * two bit masks over the periods (target, return) and, for first-time
+ * retention, the times of its first target event and first event of the
+ * entity's name. One statement streams the events themselves:
+ *
+ *   SELECT actor, timestamp, <bucket(timestamp)>,
+ *          if(target,1,0) + if(returning,2,0) + if(name,4,0) + if(window,8,0)
+ *   FROM events WHERE (target OR returning [OR name]) AND <filters> [AND window]
+ *
+ * (first-time retention reads all time, as the grouped path's second
+ * statement does, and so has no window in WHERE) and each backend worker
+ * folds its rows into its own per-actor state, keyed by interned actor ids
+ * (struct sintern); the workers' states merge by actor at the end. This is
+ * the grouped statement's GROUP BY actor, period done in C on 8 bytes per
+ * actor instead of by the executor on 36-byte strings per actor-period,
+ * and the first-time statement's scan shared. */
+#define RETENTION_EVENTS_MAX 200000000
+#define RETENTION_ACTORS_MAX 10000000
+
+struct ractor {
+	uint64_t tm, rm; /* target / return periods (bit k) */
+	int64_t mt, mn;	 /* first target event / first event of the name, µs */
+};
+
+struct rworker {
+	struct sn_arena a;
+	struct sintern actors;
+	struct ractor *st; /* per actor id */
+	size_t cap;
+	uint32_t *ids; /* a batch's actor ids */
+	size_t idcap;
+	int ptype; /* the last period cell and its index, -1 outside */
+	int64_t pval;
+	int pk;
+	size_t bad_ncols;
+	bool too_many;
+};
+
+struct rstream {
+	struct ictx *x;
+	const int64_t *dates;
+	int nrows;
+	struct rworker w[SN_INSIGHT_MAX_WORKERS];
+};
+
+static int rworker_grow(struct rworker *w, size_t need)
+{
+	size_t cap = w->cap ? w->cap : 1024;
+	while (cap < need)
+		cap *= 2;
+	struct ractor *st = realloc(w->st, cap * sizeof(*st));
+	if (!st)
+		return SN_ERR_NOMEM;
+	for (size_t i = w->cap; i < cap; i++)
+		st[i] = (struct ractor){0, 0, INT64_MAX, INT64_MAX};
+	w->st = st;
+	w->cap = cap;
+	return 0;
+}
+
+/* The sink: one batch of one worker's rows (actor, timestamp, period, bits). */
+static int rstream_sink(void *ctx, unsigned worker, const struct sn_insight_value *cells,
+			size_t nrows, size_t ncols)
+{
+	struct rstream *r = ctx;
+	if (worker >= SN_INSIGHT_MAX_WORKERS)
+		return SN_ERR_INTERNAL;
+	struct rworker *w = &r->w[worker];
+	if (ncols < 4) {
+		w->bad_ncols = ncols;
+		return SN_ERR_INVALID;
+	}
+	if (nrows > w->idcap) {
+		uint32_t *ids = realloc(w->ids, nrows * sizeof(*ids));
+		if (!ids)
+			return SN_ERR_NOMEM;
+		w->ids = ids;
+		w->idcap = nrows;
+	}
+	int rc = sintern_get_cells(&w->actors, cells, ncols, nrows, w->ids);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < nrows; i++) {
+		const struct sn_insight_value *row = &cells[i * ncols];
+		uint32_t id = w->ids[i];
+		if (id >= RETENTION_ACTORS_MAX) {
+			w->too_many = true;
+			return SN_ERR_TOO_BIG;
+		}
+		if (id >= w->cap && (rc = rworker_grow(w, (size_t)id + 1)) != 0)
+			return rc;
+		int64_t bits = row[3].type == SN_IV_INT ? row[3].i : 0;
+		int64_t ts = row[1].type == SN_IV_DATETIME ? row[1].i : INT64_MAX;
+		struct ractor *a = &w->st[id];
+		if (i + 8 < nrows && w->ids[i + 8] < w->cap)
+			__builtin_prefetch(&w->st[w->ids[i + 8]]);
+		if ((bits & 4) && ts < a->mn)
+			a->mn = ts;
+		if ((bits & 1) && ts < a->mt)
+			a->mt = ts;
+		if (!(bits & 8) || !(bits & 3))
+			continue;
+		const struct sn_insight_value *p = &row[2];
+		if (p->type != w->ptype || p->i != w->pval) {
+			int64_t loc = local_of_cell(r->x, p);
+			int k = 0;
+			while (k < r->nrows && r->dates[k] != loc)
+				k++;
+			w->ptype = p->type;
+			w->pval = p->i;
+			w->pk = k < r->nrows ? k : -1;
+		}
+		if (w->pk < 0)
+			continue;
+		uint64_t bit = (uint64_t)1 << w->pk;
+		if (bits & 1)
+			a->tm |= bit;
+		if (bits & 2)
+			a->rm |= bit;
+	}
+	return 0;
+}
+
+/* Whether two conditions are the same text, one maybe in parentheses (an
+ * entity's cond is its name_cond in parentheses when it has no filters). */
+static bool same_cond(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la == lb)
+		return memcmp(a, b, la) == 0;
+	if (la < lb) {
+		const char *t = a;
+		a = b;
+		b = t;
+		size_t tl = la;
+		la = lb;
+		lb = tl;
+	}
+	return la == lb + 2 && a[0] == '(' && a[la - 1] == ')' && memcmp(a + 1, b, lb) == 0;
+}
+
+/* Runs the streamed statement and counts every actor into g. */
+static int retention_stream(struct ictx *x, struct json_object *q, const struct rentity *target,
+			    const struct rentity *back, const char *actor, bool groups,
+			    bool first_time, bool first_ever, const char *lo, const char *hi,
+			    const int64_t *dates, enum interval iv, const struct rshape *sh,
+			    struct rgroups *g)
+{
+	struct sn_buf sql;
+	sn_buf_init(&sql, 1 << 23);
+	char window[128];
+	snprintf(window, sizeof(window),
+		 "timestamp >= toDateTime('%s') AND timestamp < toDateTime('%s')", lo, hi);
+	/* the conditions, each once: equal ones share a term (the executor
+	 * evaluates every expression it is given) */
+	const char *cond[3] = {target->cond, back->cond, first_time ? target->name_cond : NULL};
+	int weight[3] = {1, 2, 4};
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < i; j++)
+			if (cond[i] && cond[j] && weight[j] && same_cond(cond[i], cond[j])) {
+				weight[j] += weight[i];
+				weight[i] = 0;
+				break;
+			}
+	int rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, timestamp, ", actor);
+	rc = rc ? rc : bucket_of(&sql, iv, x->o->team.week_start_day, "timestamp");
+	rc = rc ? rc : sn_buf_appends(&sql, " AS period, ");
+	for (int i = 0; i < 3 && rc == 0; i++)
+		if (cond[i] && weight[i])
+			rc = sn_buf_appendf(&sql, "if(%s, %d, 0) + ", cond[i], weight[i]);
+	rc = rc		  ? rc
+	     : first_time ? sn_buf_appendf(&sql, "if(%s, 8, 0)", window)
+			  : sn_buf_appends(&sql, "8");
+	rc = rc ? rc : sn_buf_appends(&sql, " AS bits FROM events WHERE (");
+	for (int i = 0, any = 0; i < 3 && rc == 0; i++)
+		if (cond[i] && weight[i])
+			rc = sn_buf_appendf(&sql, "%s%s", any++ ? " OR " : "", cond[i]);
+	rc = rc ? rc : sn_buf_appendc(&sql, ')');
+	rc = rc ? rc : global_filters(x, q, &sql);
+	if (rc == 0 && groups)
+		rc = sn_buf_appendf(&sql, " AND %s != ''", actor);
+	if (rc == 0 && !first_time)
+		rc = sn_buf_appendf(&sql, " AND %s", window);
+	rc = rc ? rc : sn_buf_appendf(&sql, " LIMIT %d", RETENTION_EVENTS_MAX);
+
+	struct rstream *r = calloc(1, sizeof(*r));
+	if (!r) {
+		sn_buf_release(&sql);
+		return SN_ERR_NOMEM;
+	}
+	r->x = x;
+	r->dates = dates;
+	r->nrows = sh->nrows;
+	for (size_t i = 0; i < SN_INSIGHT_MAX_WORKERS; i++) {
+		sn_arena_init(&r->w[i].a, INSIGHT_MEM_LIMIT);
+		sintern_init(&r->w[i].actors, &r->w[i].a);
+		r->w[i].ptype = -1;
+	}
+	size_t nread = 0;
+	x->max_rows = RETENTION_EVENTS_MAX;
+	if (rc == 0)
+		rc = run_hogql_stream(x, sql.data, sql.len, rstream_sink, r, &nread);
+	x->max_rows = 0;
+	sn_buf_release(&sql);
+	for (size_t i = 0; i < SN_INSIGHT_MAX_WORKERS; i++) {
+		if (r->w[i].bad_ncols)
+			rc = ifail(x, "query_error", "internal: the statement returned %zu columns",
+				   r->w[i].bad_ncols);
+		if (r->w[i].too_many)
+			rc = ifail(x, "query_error", "The retention has more than %d actors",
+				   RETENTION_ACTORS_MAX);
+	}
+	if (rc == 0 && nread >= RETENTION_EVENTS_MAX)
+		rc = ifail(x, "query_error",
+			   "The retention reads more than %d events; use a shorter range",
+			   RETENTION_EVENTS_MAX);
+	/* the workers' actors into worker 0's */
+	struct rworker *w0 = &r->w[0];
+	for (size_t i = 1; i < SN_INSIGHT_MAX_WORKERS && rc == 0; i++) {
+		struct rworker *w = &r->w[i];
+		for (size_t j = 0; j < w->actors.n && rc == 0; j++) {
+			uint32_t id;
+			rc = sintern_get(&w0->actors, w->actors.s[j], w->actors.len[j], &id);
+			if (rc == 0 && id >= w0->cap)
+				rc = rworker_grow(w0, (size_t)id + 1);
+			if (rc)
+				break;
+			struct ractor *d = &w0->st[id];
+			const struct ractor *o = &w->st[j];
+			d->tm |= o->tm;
+			d->rm |= o->rm;
+			if (o->mt < d->mt)
+				d->mt = o->mt;
+			if (o->mn < d->mn)
+				d->mn = o->mn;
+		}
+	}
+	unsigned char ist[64], isr[64];
+	struct rcell *rcl = NULL;
+	if (rc == 0 && !(rcl = cells_of(x, g, "", (size_t)sh->nrows, (size_t)sh->nc)))
+		rc = SN_ERR_NOMEM;
+	for (size_t j = 0; j < w0->actors.n && rc == 0; j++) {
+		if (!w0->st[j].tm)
+			continue; /* no cohort in the window */
+		int only = -1;
+		if (first_time) {
+			/* the period of the actor's first target event, if a
+			 * cohort (first_ever: that must be its name's first) */
+			if (w0->st[j].mt == INT64_MAX ||
+			    (first_ever && w0->st[j].mt != w0->st[j].mn))
+				continue;
+			int64_t first = align_loc(loc_of_utc(x->tz, w0->st[j].mt), iv,
+						  x->o->team.week_start_day);
+			for (int k = 0; k < sh->nrows; k++)
+				if (dates[k] == first && (w0->st[j].tm >> k & 1))
+					only = k;
+			if (only < 0)
+				continue;
+		}
+		for (int k = 0; k < sh->nrows; k++) {
+			ist[k] = w0->st[j].tm >> k & 1;
+			isr[k] = w0->st[j].rm >> k & 1;
+		}
+		count_actor(sh, ist, isr, only, NULL, rcl);
+	}
+	for (size_t i = 0; i < SN_INSIGHT_MAX_WORKERS; i++) {
+		struct rworker *w = &r->w[i];
+		sintern_release(&w->actors);
+		free(w->st);
+		free(w->ids);
+		sn_arena_release(&w->a);
+	}
+	free(r);
+	return rc;
 }
 
 int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
@@ -385,6 +831,16 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	char lo[40], hi[40];
 	fmt_loc_dt(lo, sizeof(lo), from);
 	fmt_loc_dt(hi, sizeof(hi), end);
+	bool cumulative = jbool(rf, "cumulative");
+	const int nc = nb ? nb + 1 : n; /* values per row */
+	struct rgroups g = {0};
+	const struct rshape shape = {nrows, n, nc, nb, brackets, cumulative};
+	/* The common case streams events instead of grouping them (below). */
+	if (x->o->backend.stream && !bexpr && !aggt && !w24 && min_occ == 1 && nrows <= 64) {
+		rc = retention_stream(x, q, &target, &back, actor, gti >= 0, first_time, first_ever,
+				      lo, hi, dates, iv, &shape, &g);
+		return rc ? rc : retention_emit(x, out, &g, &shape, dates, iv, false, bf, aggt);
+	}
 	struct sn_buf sql;
 	sn_buf_init(&sql, 1 << 23);
 	rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, ", actor);
@@ -457,9 +913,6 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	if (tab.nrows >= RETENTION_ROWS_MAX)
 		return ifail(x, "query_error", "The retention has more than %d actor-periods",
 			     RETENTION_ROWS_MAX);
-	bool cumulative = jbool(rf, "cumulative");
-	const int nc = nb ? nb + 1 : n; /* values per row */
-	struct rgroups g = {0};
 	/* per (actor, value): the periods with target / return events */
 	unsigned char *ist = sn_arena_alloc(x->a, (size_t)nrows + 1),
 		      *isr = sn_arena_alloc(x->a, (size_t)nrows + 1);
@@ -543,136 +996,9 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			    bv ? cells_of(x, &g, bv, (size_t)nrows, (size_t)nc) : NULL;
 			if (!rcl)
 				return SN_ERR_NOMEM;
-			int64_t *cells = rcl->counts;
-			for (int st = 0; st < nrows; st++) {
-				if (!ist[st] || (only >= 0 && st != only))
-					continue;
-				int maxk = 0;
-				cells[st * nc + 0]++;
-				/* the property over each counted cell's period */
-				for (int k = 0; aggt && !nb && k < n && st + k < nrows; k++)
-					if (k == 0 || isr[st + k])
-						rcl->sums[st * nc + k] += asum[st + k];
-				if (nb) {
-					/* bracket j: intervals bfrom..bfrom+b_j-1 */
-					for (int j = 0, bfrom = 1; j < nb; bfrom += brackets[j++]) {
-						bool hit = false;
-						for (int k = bfrom;
-						     k < bfrom + brackets[j] && st + k < nrows; k++)
-							hit |= isr[st + k] != 0;
-						if (hit && !cumulative)
-							cells[st * nc + j + 1]++;
-						if (hit)
-							maxk = j + 1;
-					}
-				} else {
-					for (int k = 1; k < n && st + k < nrows; k++)
-						if (isr[st + k]) {
-							if (!cumulative)
-								cells[st * nc + k]++;
-							maxk = k;
-						}
-				}
-				if (cumulative)
-					for (int k = 1; k <= maxk; k++)
-						cells[st * nc + k]++;
-			}
+			count_actor(&shape, ist, isr, only, aggt ? asum : NULL, rcl);
 			s0 = i;
 		}
 	}
-	/* Breakdown values: those with a cohort, ranked by cohort size (then
-	 * value); past breakdown_limit they fold into Other, as in PostHog. */
-	if (bexpr) {
-		size_t keep = 0;
-		for (size_t i = 0; i < g.n; i++) {
-			int64_t size = 0;
-			for (int st = 0; st < nrows; st++)
-				size += g.v[i].counts[st * nc];
-			if (size > 0) {
-				g.v[keep] = g.v[i];
-				g.v[keep].size = size;
-				keep++;
-			}
-		}
-		g.n = keep;
-		qsort(g.v, g.n, sizeof(*g.v), rcell_cmp);
-		struct json_object *lim = jget(bf, "breakdown_limit");
-		size_t limit = lim ? (size_t)json_object_get_int(lim) : 25;
-		if (limit >= 1 && g.n > limit) {
-			struct rcell *other = &g.v[limit];
-			for (size_t i = limit + 1; i < g.n; i++)
-				for (int c = 0; c < nrows * nc; c++) {
-					other->counts[c] += g.v[i].counts[c];
-					other->sums[c] += g.v[i].sums[c];
-				}
-			other->bv = "$$_posthog_breakdown_other_$$";
-			g.n = limit + 1;
-		}
-	}
-	/* output */
-	const char *pname = interval_name(iv);
-	char Pname[16];
-	snprintf(Pname, sizeof(Pname), "%s", pname);
-	Pname[0] = (char)toupper((unsigned char)Pname[0]);
-	rc = sn_buf_appends(out, "\"results\":[");
-	struct rcell none = {"", NULL, 0, NULL};
-	size_t ng = bexpr ? g.n : 1;
-	for (size_t gi2 = 0; gi2 < ng && rc == 0; gi2++) {
-		const struct rcell *c = bexpr ? &g.v[gi2] : (g.n ? &g.v[0] : &none);
-		for (int st = 0; st < nrows && rc == 0; st++) {
-			if (gi2 || st)
-				sn_buf_appendc(out, ',');
-			sn_buf_appends(out, "{\"values\":[");
-			for (int k = 0, bfrom = 1; k < nc; k++) {
-				if (aggt) { /* sum, or per actor of the cell */
-					int64_t cnt = c->counts ? c->counts[st * nc + k] : 0;
-					double v = c->sums ? c->sums[st * nc + k] : 0;
-					if (!strcmp(aggt, "avg"))
-						v = cnt ? v / (double)cnt : 0;
-					sn_buf_appendf(out, "%s{\"aggregation_value\":%.17g,",
-						       k ? "," : "", v);
-				} else {
-					sn_buf_appends(out, k ? ",{" : "{");
-				}
-				/* a bracket's label spans its intervals ("Day 1-4") */
-				char lab[48];
-				if (nb && k > 0) {
-					int b = brackets[k - 1];
-					if (b == 1)
-						snprintf(lab, sizeof(lab), "%s %d", Pname, bfrom);
-					else
-						snprintf(lab, sizeof(lab), "%s %d-%d", Pname, bfrom,
-							 bfrom + b - 1);
-					bfrom += b;
-				} else {
-					snprintf(lab, sizeof(lab), "%s %d", Pname, k);
-				}
-				sn_buf_appendf(out, "\"count\":%lld,\"label\":\"%s\"}",
-					       (long long)(c->counts ? c->counts[st * nc + k] : 0),
-					       lab);
-			}
-			/* PostHog's JSON: the period start in the project's zone,
-			 * "Z" for UTC, else the offset ("…T00:00:00-07:00") */
-			char date[48];
-			int64_t utc = utc_of_loc(x->tz, dates[st]);
-			int32_t off = (int32_t)((dates[st] - utc) / US_SEC);
-			char day[40];
-			fmt_loc_dt(day, sizeof(day), dates[st]);
-			day[10] = 'T';
-			if (off == 0)
-				snprintf(date, sizeof(date), "%sZ", day);
-			else
-				snprintf(date, sizeof(date), "%s%c%02d:%02d", day,
-					 off < 0 ? '-' : '+', (off < 0 ? -off : off) / 3600,
-					 (off < 0 ? -off : off) / 60 % 60);
-			sn_buf_appendf(out, "],\"label\":\"%s %d\",\"date\":\"%s\"", Pname, st,
-				       date);
-			if (bexpr) {
-				sn_buf_appends(out, ",\"breakdown_value\":");
-				sn_buf_append_json_str(out, c->bv, strlen(c->bv));
-			}
-			rc = sn_buf_appendc(out, '}');
-		}
-	}
-	return rc ? rc : sn_buf_appendc(out, ']');
+	return retention_emit(x, out, &g, &shape, dates, iv, bexpr != NULL, bf, aggt);
 }
