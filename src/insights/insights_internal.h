@@ -222,6 +222,10 @@ struct sintern_slot {
 	const char *s;
 	uint32_t id, len;
 };
+struct sintern_uslot {
+	uint64_t k[2]; /* a UUID's bits */
+	uint32_t id, used;
+};
 struct sintern {
 	struct sn_arena *a;
 	const char **s;
@@ -229,7 +233,12 @@ struct sintern {
 	uint64_t *h;		   /* sn_funnels_actor_hash of each string */
 	struct sintern_slot *slot; /* open addressing; s NULL = empty */
 	size_t n, idcap, cap;
-	uint32_t last; /* the id sintern_get returned last */
+	uint32_t last;		     /* the id sintern_get returned last */
+	struct sintern_uslot *uslot; /* sintern_get_cells: UUID strings' ids by their bits */
+	size_t ucap, un;
+	uint64_t ulast[2]; /* the key of ulast_id, when ulast_ok */
+	uint32_t ulast_id;
+	bool ulast_ok;
 };
 void sintern_init(struct sintern *t, struct sn_arena *a);
 /* The id of s (len bytes, may hold NULs), added when new. SN_ERR_NOMEM or
@@ -296,6 +305,41 @@ struct arows {
 	uint32_t *actor_at;
 	size_t *start;
 };
+/* Per-actor state folded from streamed rows (amask.c): words of bit
+ * masks and nmin minimums (int64, INT64_MAX = none) per actor, in each
+ * worker's own table until amask_merge folds them into w[0]. */
+#define AMASK_ACTORS_MAX 10000000
+struct amask_worker {
+	struct sn_arena a;
+	struct sintern actors;
+	uint64_t *st; /* cap states of stride words */
+	size_t cap;
+	uint32_t *ids; /* after amask_batch: the batch's actor ids */
+	size_t idcap;
+	int key_type; /* for the caller: its last period cell and index */
+	int64_t key_val;
+	int key_idx;
+	size_t bad_ncols;
+	bool too_many;
+};
+struct amask {
+	size_t words, nmin, stride;
+	struct amask_worker w[SN_INSIGHT_MAX_WORKERS];
+};
+void amask_init(struct amask *m, size_t words, size_t nmin);
+void amask_release(struct amask *m);
+/* Interns the actors (column 0) of a batch of one worker into
+ * w[worker].ids, with a state for each. */
+int amask_batch(struct amask *m, unsigned worker, const struct sn_insight_value *cells,
+		size_t nrows, size_t ncols);
+static inline uint64_t *amask_state(struct amask *m, unsigned worker, uint32_t id)
+{
+	return &m->w[worker].st[(size_t)id * m->stride];
+}
+int amask_merge(struct amask *m);
+/* The sinks' errors as the insight's (a short row, too many actors). */
+int amask_check(struct ictx *x, const struct amask *m, const char *what);
+
 void arows_init(struct arows *r, const struct arows_spec *spec);
 /* Runs sql with x->max_rows, the rows into r; *nrows counts them. */
 int arows_run(struct ictx *x, struct arows *r, const char *sql, size_t len, size_t *nrows);

@@ -406,53 +406,22 @@ static int retention_emit(struct ictx *x, struct sn_buf *out, struct rgroups *g,
  * (first-time retention reads all time, as the grouped path's second
  * statement does, and so has no window in WHERE) and each backend worker
  * folds its rows into its own per-actor state, keyed by interned actor ids
- * (struct sintern); the workers' states merge by actor at the end. This is
- * the grouped statement's GROUP BY actor, period done in C on 8 bytes per
+ * (struct amask, amask.c); the workers' states merge by actor at the end. This is
+ * the grouped statement's GROUP BY actor, period done in C on 32 bytes per
  * actor instead of by the executor on 36-byte strings per actor-period,
  * and the first-time statement's scan shared. */
 #define RETENTION_EVENTS_MAX 200000000
-#define RETENTION_ACTORS_MAX 10000000
-
-struct ractor {
-	uint64_t tm, rm; /* target / return periods (bit k) */
-	int64_t mt, mn;	 /* first target event / first event of the name, µs */
-};
-
-struct rworker {
-	struct sn_arena a;
-	struct sintern actors;
-	struct ractor *st; /* per actor id */
-	size_t cap;
-	uint32_t *ids; /* a batch's actor ids */
-	size_t idcap;
-	int ptype; /* the last period cell and its index, -1 outside */
-	int64_t pval;
-	int pk;
-	size_t bad_ncols;
-	bool too_many;
-};
+/* One actor's state (struct amask): words 0, 1 the target and return
+ * periods (bit k), 2, 3 the first target event and first event of the
+ * name (µs, INT64_MAX = none). */
+enum { RS_T, RS_R, RS_MT, RS_MN };
 
 struct rstream {
 	struct ictx *x;
 	const int64_t *dates;
 	int nrows;
-	struct rworker w[SN_INSIGHT_MAX_WORKERS];
+	struct amask m;
 };
-
-static int rworker_grow(struct rworker *w, size_t need)
-{
-	size_t cap = w->cap ? w->cap : 1024;
-	while (cap < need)
-		cap *= 2;
-	struct ractor *st = realloc(w->st, cap * sizeof(*st));
-	if (!st)
-		return SN_ERR_NOMEM;
-	for (size_t i = w->cap; i < cap; i++)
-		st[i] = (struct ractor){0, 0, INT64_MAX, INT64_MAX};
-	w->st = st;
-	w->cap = cap;
-	return 0;
-}
 
 /* The sink: one batch of one worker's rows (actor, timestamp, period, bits). */
 static int rstream_sink(void *ctx, unsigned worker, const struct sn_insight_value *cells,
@@ -461,58 +430,44 @@ static int rstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 	struct rstream *r = ctx;
 	if (worker >= SN_INSIGHT_MAX_WORKERS)
 		return SN_ERR_INTERNAL;
-	struct rworker *w = &r->w[worker];
+	struct amask_worker *w = &r->m.w[worker];
 	if (ncols < 4) {
 		w->bad_ncols = ncols;
 		return SN_ERR_INVALID;
 	}
-	if (nrows > w->idcap) {
-		uint32_t *ids = realloc(w->ids, nrows * sizeof(*ids));
-		if (!ids)
-			return SN_ERR_NOMEM;
-		w->ids = ids;
-		w->idcap = nrows;
-	}
-	int rc = sintern_get_cells(&w->actors, cells, ncols, nrows, w->ids);
+	int rc = amask_batch(&r->m, worker, cells, nrows, ncols);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < nrows; i++) {
 		const struct sn_insight_value *row = &cells[i * ncols];
-		uint32_t id = w->ids[i];
-		if (id >= RETENTION_ACTORS_MAX) {
-			w->too_many = true;
-			return SN_ERR_TOO_BIG;
-		}
-		if (id >= w->cap && (rc = rworker_grow(w, (size_t)id + 1)) != 0)
-			return rc;
+		uint64_t *a = amask_state(&r->m, worker, w->ids[i]);
+		if (i + 8 < nrows)
+			__builtin_prefetch(amask_state(&r->m, worker, w->ids[i + 8]));
 		int64_t bits = row[3].type == SN_IV_INT ? row[3].i : 0;
 		int64_t ts = row[1].type == SN_IV_DATETIME ? row[1].i : INT64_MAX;
-		struct ractor *a = &w->st[id];
-		if (i + 8 < nrows && w->ids[i + 8] < w->cap)
-			__builtin_prefetch(&w->st[w->ids[i + 8]]);
-		if ((bits & 4) && ts < a->mn)
-			a->mn = ts;
-		if ((bits & 1) && ts < a->mt)
-			a->mt = ts;
+		if ((bits & 4) && ts < (int64_t)a[RS_MN])
+			a[RS_MN] = (uint64_t)ts;
+		if ((bits & 1) && ts < (int64_t)a[RS_MT])
+			a[RS_MT] = (uint64_t)ts;
 		if (!(bits & 8) || !(bits & 3))
 			continue;
 		const struct sn_insight_value *p = &row[2];
-		if (p->type != w->ptype || p->i != w->pval) {
+		if (p->type != w->key_type || p->i != w->key_val) {
 			int64_t loc = local_of_cell(r->x, p);
 			int k = 0;
 			while (k < r->nrows && r->dates[k] != loc)
 				k++;
-			w->ptype = p->type;
-			w->pval = p->i;
-			w->pk = k < r->nrows ? k : -1;
+			w->key_type = p->type;
+			w->key_val = p->i;
+			w->key_idx = k < r->nrows ? k : -1;
 		}
-		if (w->pk < 0)
+		if (w->key_idx < 0)
 			continue;
-		uint64_t bit = (uint64_t)1 << w->pk;
+		uint64_t bit = (uint64_t)1 << w->key_idx;
 		if (bits & 1)
-			a->tm |= bit;
+			a[RS_T] |= bit;
 		if (bits & 2)
-			a->rm |= bit;
+			a[RS_R] |= bit;
 	}
 	return 0;
 }
@@ -587,85 +542,50 @@ static int retention_stream(struct ictx *x, struct json_object *q, const struct 
 	r->x = x;
 	r->dates = dates;
 	r->nrows = sh->nrows;
-	for (size_t i = 0; i < SN_INSIGHT_MAX_WORKERS; i++) {
-		sn_arena_init(&r->w[i].a, INSIGHT_MEM_LIMIT);
-		sintern_init(&r->w[i].actors, &r->w[i].a);
-		r->w[i].ptype = -1;
-	}
+	amask_init(&r->m, 2, 2);
 	size_t nread = 0;
 	x->max_rows = RETENTION_EVENTS_MAX;
 	if (rc == 0)
 		rc = run_hogql_stream(x, sql.data, sql.len, rstream_sink, r, &nread);
 	x->max_rows = 0;
 	sn_buf_release(&sql);
-	for (size_t i = 0; i < SN_INSIGHT_MAX_WORKERS; i++) {
-		if (r->w[i].bad_ncols)
-			rc = ifail(x, "query_error", "internal: the statement returned %zu columns",
-				   r->w[i].bad_ncols);
-		if (r->w[i].too_many)
-			rc = ifail(x, "query_error", "The retention has more than %d actors",
-				   RETENTION_ACTORS_MAX);
-	}
+	int crc = amask_check(x, &r->m, "retention");
+	rc = crc ? crc : rc;
 	if (rc == 0 && nread >= RETENTION_EVENTS_MAX)
 		rc = ifail(x, "query_error",
 			   "The retention reads more than %d events; use a shorter range",
 			   RETENTION_EVENTS_MAX);
-	/* the workers' actors into worker 0's */
-	struct rworker *w0 = &r->w[0];
-	for (size_t i = 1; i < SN_INSIGHT_MAX_WORKERS && rc == 0; i++) {
-		struct rworker *w = &r->w[i];
-		for (size_t j = 0; j < w->actors.n && rc == 0; j++) {
-			uint32_t id;
-			rc = sintern_get(&w0->actors, w->actors.s[j], w->actors.len[j], &id);
-			if (rc == 0 && id >= w0->cap)
-				rc = rworker_grow(w0, (size_t)id + 1);
-			if (rc)
-				break;
-			struct ractor *d = &w0->st[id];
-			const struct ractor *o = &w->st[j];
-			d->tm |= o->tm;
-			d->rm |= o->rm;
-			if (o->mt < d->mt)
-				d->mt = o->mt;
-			if (o->mn < d->mn)
-				d->mn = o->mn;
-		}
-	}
+	rc = rc ? rc : amask_merge(&r->m);
 	unsigned char ist[64], isr[64];
 	struct rcell *rcl = NULL;
 	if (rc == 0 && !(rcl = cells_of(x, g, "", (size_t)sh->nrows, (size_t)sh->nc)))
 		rc = SN_ERR_NOMEM;
-	for (size_t j = 0; j < w0->actors.n && rc == 0; j++) {
-		if (!w0->st[j].tm)
+	for (size_t j = 0; rc == 0 && j < r->m.w[0].actors.n; j++) {
+		const uint64_t *a = amask_state(&r->m, 0, (uint32_t)j);
+		if (!a[RS_T])
 			continue; /* no cohort in the window */
 		int only = -1;
 		if (first_time) {
 			/* the period of the actor's first target event, if a
 			 * cohort (first_ever: that must be its name's first) */
-			if (w0->st[j].mt == INT64_MAX ||
-			    (first_ever && w0->st[j].mt != w0->st[j].mn))
+			int64_t mt = (int64_t)a[RS_MT];
+			if (mt == INT64_MAX || (first_ever && a[RS_MT] != a[RS_MN]))
 				continue;
-			int64_t first = align_loc(loc_of_utc(x->tz, w0->st[j].mt), iv,
-						  x->o->team.week_start_day);
+			int64_t first =
+			    align_loc(loc_of_utc(x->tz, mt), iv, x->o->team.week_start_day);
 			for (int k = 0; k < sh->nrows; k++)
-				if (dates[k] == first && (w0->st[j].tm >> k & 1))
+				if (dates[k] == first && (a[RS_T] >> k & 1))
 					only = k;
 			if (only < 0)
 				continue;
 		}
 		for (int k = 0; k < sh->nrows; k++) {
-			ist[k] = w0->st[j].tm >> k & 1;
-			isr[k] = w0->st[j].rm >> k & 1;
+			ist[k] = a[RS_T] >> k & 1;
+			isr[k] = a[RS_R] >> k & 1;
 		}
 		count_actor(sh, ist, isr, only, NULL, rcl);
 	}
-	for (size_t i = 0; i < SN_INSIGHT_MAX_WORKERS; i++) {
-		struct rworker *w = &r->w[i];
-		sintern_release(&w->actors);
-		free(w->st);
-		free(w->ids);
-		sn_arena_release(&w->a);
-	}
+	amask_release(&r->m);
 	free(r);
 	return rc;
 }

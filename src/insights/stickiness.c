@@ -24,21 +24,28 @@
 #include "insights/insights_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_SERIES 64
+
+/* The series' actor expression (buf holds it when built here). */
+static const char *actor_of(const struct series_ref *s, char *buf, size_t size)
+{
+	if (s->math && strcmp(s->math, "hogql") == 0 && jstr(s->node, "math_hogql"))
+		return jstr(s->node, "math_hogql");
+	if (s->math && strcmp(s->math, "unique_group") == 0 && s->math_gti >= 0)
+		snprintf(buf, size, "$group_%d", s->math_gti);
+	else
+		snprintf(buf, size, "person_id");
+	return buf;
+}
 
 static int series_stmt(struct ictx *x, struct json_object *q, const struct series_ref *s,
 		       const struct drange *r, struct sn_buf *b)
 {
 	char actor[64];
-	const char *a = actor;
-	if (s->math && strcmp(s->math, "hogql") == 0 && jstr(s->node, "math_hogql"))
-		a = jstr(s->node, "math_hogql");
-	else if (s->math && strcmp(s->math, "unique_group") == 0 && s->math_gti >= 0)
-		snprintf(actor, sizeof(actor), "$group_%d", s->math_gti);
-	else
-		snprintf(actor, sizeof(actor), "person_id");
+	const char *a = actor_of(s, actor, sizeof(actor));
 	const char *having = "count() > 0";
 	char crit[64];
 	struct json_object *c = jget(jget(q, "stickinessFilter"), "stickinessCriteria");
@@ -98,34 +105,178 @@ static int series_stmt(struct ictx *x, struct json_object *q, const struct serie
 	return rc;
 }
 
-static int series_json(struct ictx *x, struct json_object *q, const struct series_ref *s, int order,
-		       const struct drange *r, bool compare, bool previous, struct sn_buf *out,
-		       bool *first)
+/* ---- the streamed common case ----------------------------------------
+ *
+ * Without stickinessCriteria an actor's answer is the number of the
+ * range's buckets it has an event in: one bit per bucket (struct amask),
+ * set from the streamed events
+ *
+ *   SELECT toString(<actor>), <bucket(timestamp)> FROM events WHERE <series, range>
+ *
+ * and counted once per actor at the end — the executor's count(DISTINCT
+ * bucket) GROUP BY actor, done in C on interned actor ids. */
+#define STICKINESS_EVENTS_MAX 200000000
+#define STICKY_MAX_WORDS      16 /* 1,024 buckets */
+#define STICKY_STRAY	      1	 /* stream_counts: use the grouped statement */
+
+struct sstream {
+	struct ictx *x;
+	const struct drange *r;
+	struct amask m;
+	bool stray; /* an event's bucket is not one of the range's */
+};
+
+static int sstream_sink(void *ctx, unsigned worker, const struct sn_insight_value *cells,
+			size_t nrows, size_t ncols)
 {
-	if (s->missing)
-		return 0; /* an action that does not exist has no series, as in PostHog */
+	struct sstream *ss = ctx;
+	if (worker >= SN_INSIGHT_MAX_WORKERS)
+		return SN_ERR_INTERNAL;
+	struct amask_worker *w = &ss->m.w[worker];
+	if (ncols < 2) {
+		w->bad_ncols = ncols;
+		return SN_ERR_INVALID;
+	}
+	int rc = amask_batch(&ss->m, worker, cells, nrows, ncols);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < nrows; i++) {
+		const struct sn_insight_value *b = &cells[i * ncols + 1];
+		if (b->type != w->key_type || b->i != w->key_val) {
+			int64_t loc = local_of_cell(ss->x, b);
+			size_t lo = 0, hi = ss->r->nbuckets;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				if (ss->r->buckets[mid] < loc)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			w->key_type = b->type;
+			w->key_val = b->i;
+			w->key_idx =
+			    lo < ss->r->nbuckets && ss->r->buckets[lo] == loc ? (int)lo : -1;
+		}
+		if (w->key_idx < 0) {
+			ss->stray = true;
+			continue;
+		}
+		uint64_t *a = amask_state(&ss->m, worker, w->ids[i]);
+		a[w->key_idx / 64] |= (uint64_t)1 << (w->key_idx % 64);
+	}
+	return 0;
+}
+
+/* STICKY_STRAY: an event fell outside the range's buckets, which the
+ * grouped statement counts as an interval of its own; it answers then. */
+static int stream_counts(struct ictx *x, struct json_object *q, const struct series_ref *s,
+			 const char *actor, const struct drange *r, int64_t *data, int64_t *count)
+{
 	struct sn_buf sql;
 	sn_buf_init(&sql, 1 << 22);
-	int rc = series_stmt(x, q, s, r, &sql);
+	int rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, ", actor);
+	rc = rc ? rc : bucket_of(&sql, r->iv, x->o->team.week_start_day, "timestamp");
+	rc = rc ? rc : sn_buf_appends(&sql, " AS bucket FROM events AS e WHERE ");
+	rc = rc ? rc : series_where(x, &sql, s, q);
+	if (rc == 0 && s->math && strcmp(s->math, "unique_group") == 0 && s->math_gti >= 0)
+		rc = sn_buf_appendf(&sql, " AND $group_%d != ''", s->math_gti);
+	char from[40], to[40];
+	fmt_loc_dt(from, sizeof(from), r->where_from);
+	fmt_loc_dt(to, sizeof(to), r->to);
+	rc = rc ? rc
+		: sn_buf_appendf(&sql,
+				 " AND timestamp >= toDateTime('%s') AND timestamp <= "
+				 "toDateTime('%s') LIMIT %d",
+				 from, to, STICKINESS_EVENTS_MAX);
+	struct sstream *ss = calloc(1, sizeof(*ss));
+	if (!ss) {
+		sn_buf_release(&sql);
+		return SN_ERR_NOMEM;
+	}
+	ss->x = x;
+	ss->r = r;
+	amask_init(&ss->m, (r->nbuckets + 63) / 64, 0);
+	size_t nread = 0;
+	x->max_rows = STICKINESS_EVENTS_MAX;
+	if (rc == 0)
+		rc = run_hogql_stream(x, sql.data, sql.len, sstream_sink, ss, &nread);
+	x->max_rows = 0;
+	sn_buf_release(&sql);
+	int crc = amask_check(x, &ss->m, "stickiness");
+	rc = crc ? crc : rc;
+	if (rc == 0 && nread >= STICKINESS_EVENTS_MAX)
+		rc = ifail(x, "query_error",
+			   "The stickiness reads more than %d events; use a shorter range",
+			   STICKINESS_EVENTS_MAX);
+	if (rc == 0 && ss->stray)
+		rc = STICKY_STRAY;
+	rc = rc ? rc : amask_merge(&ss->m);
+	for (size_t j = 0; rc == 0 && j < ss->m.w[0].actors.n; j++) {
+		const uint64_t *a = amask_state(&ss->m, 0, (uint32_t)j);
+		size_t k = 0;
+		for (size_t i = 0; i < ss->m.words; i++)
+			k += (size_t)__builtin_popcountll(a[i]);
+		if (k >= 1 && k <= r->nbuckets) {
+			data[k - 1]++;
+			(*count)++;
+		}
+	}
+	amask_release(&ss->m);
+	free(ss);
+	return rc;
+}
+
+/* data[k - 1] = the actors active in exactly k of r's buckets (n zeroed
+ * first); *count their sum. */
+static int series_counts(struct ictx *x, struct json_object *q, const struct series_ref *s,
+			 const struct drange *r, int64_t *data, int64_t *count)
+{
+	size_t n = r->nbuckets;
+	memset(data, 0, (n ? n : 1) * sizeof(int64_t));
+	*count = 0;
+	int rc;
+	if (x->o->backend.stream && !jget(jget(q, "stickinessFilter"), "stickinessCriteria") &&
+	    (n + 63) / 64 <= STICKY_MAX_WORDS) {
+		char actor[64];
+		rc = stream_counts(x, q, s, actor_of(s, actor, sizeof(actor)), r, data, count);
+		if (rc != STICKY_STRAY)
+			return rc;
+		memset(data, 0, (n ? n : 1) * sizeof(int64_t));
+		*count = 0;
+	}
+	struct sn_buf sql;
+	sn_buf_init(&sql, 1 << 22);
+	rc = series_stmt(x, q, s, r, &sql);
 	struct sn_insight_table tab;
 	if (rc == 0)
 		rc = run_hogql(x, sql.data, sql.len, &tab);
 	sn_buf_release(&sql);
 	if (rc)
 		return rc;
-	size_t n = r->nbuckets;
-	int64_t *data = sn_arena_alloc(x->a, (n ? n : 1) * sizeof(int64_t));
-	if (!data)
-		return SN_ERR_NOMEM;
-	memset(data, 0, (n ? n : 1) * sizeof(int64_t));
-	int64_t count = 0;
 	for (size_t i = 0; i < tab.nrows; i++) {
 		const struct sn_insight_value *row = &tab.cells[i * tab.ncols];
 		if (row[0].i >= 1 && (size_t)row[0].i <= n) {
 			data[row[0].i - 1] += row[1].i;
-			count += row[1].i;
+			*count += row[1].i;
 		}
 	}
+	return 0;
+}
+
+static int series_json(struct ictx *x, struct json_object *q, const struct series_ref *s, int order,
+		       const struct drange *r, bool compare, bool previous, struct sn_buf *out,
+		       bool *first)
+{
+	if (s->missing)
+		return 0; /* an action that does not exist has no series, as in PostHog */
+	size_t n = r->nbuckets;
+	int64_t *data = sn_arena_alloc(x->a, (n ? n : 1) * sizeof(int64_t));
+	if (!data)
+		return SN_ERR_NOMEM;
+	int64_t count = 0;
+	int rc = series_counts(x, q, s, r, data, &count);
+	if (rc)
+		return rc;
 	const char *computed = jstr(jget(q, "stickinessFilter"), "computedAs");
 	bool cumulative = computed && strcmp(computed, "cumulative") == 0;
 	if (cumulative)

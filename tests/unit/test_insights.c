@@ -5,6 +5,9 @@
  * several workers), and the answer must not depend on that order, on the
  * batches, nor on how actor ids hash (rows are grouped by a 64-bit hash of
  * the actor and must fall back to exact ids when two actors share one).
+ * The string interning behind the streamed rows is checked directly: one id
+ * per distinct string whichever of its two tables (UUID bits, bytes) and
+ * lookups answered.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -236,11 +239,102 @@ static void test_lifecycle_independent_of_row_order_and_hash(void **state)
 	free(base);
 }
 
+/* Interned strings (actorsort.c): canonical person ids go through a table
+ * keyed by their 128 bits, other strings by their bytes; any mix, in any
+ * batches, and a lookup by sintern_get in between, gives one id per
+ * distinct string and the string back. */
+static void test_sintern_uuid_and_other_strings(void **state)
+{
+	(void)state;
+	enum { NSTR = 3000, NLOOK = 40000 };
+	static char strs[NSTR][48];
+	srand(3);
+	for (size_t i = 0; i < NSTR; i++) {
+		unsigned a = (unsigned)rand(), b = (unsigned)rand(), c = (unsigned)rand();
+		switch (i % 6) {
+		case 0: /* canonical */
+		case 1:
+			snprintf(strs[i], sizeof(strs[i]), "%08x-%04x-%04x-%04x-%08x%04x", a,
+				 b & 0xffff, b >> 16, c & 0xffff, c, a & 0xffff);
+			break;
+		case 2: /* the previous one in capitals: another string */
+			snprintf(strs[i], sizeof(strs[i]), "%s", strs[i - 1]);
+			for (char *p = strs[i]; *p; p++)
+				if (*p >= 'a' && *p <= 'f')
+					*p = (char)(*p - 'a' + 'A');
+			if (strcmp(strs[i], strs[i - 1]) == 0)
+				strs[i][0] = 'Z'; /* all digits: make it differ anyway */
+			break;
+		case 3: /* 36 characters, not a UUID */
+			snprintf(strs[i], sizeof(strs[i]), "%08x-%04x-%04x-%04x-%08xzzzz", a,
+				 b & 0xffff, b >> 16, c & 0xffff, c);
+			break;
+		case 4: snprintf(strs[i], sizeof(strs[i]), "user-%u", a); break;
+		default:
+			strs[i][0] = '\0';
+			if (i % 12 != 5)
+				snprintf(strs[i], sizeof(strs[i]), "%u", b);
+		}
+	}
+	struct sn_arena a;
+	sn_arena_init(&a, 0);
+	struct sintern t;
+	sintern_init(&t, &a);
+	static struct sn_insight_value cells[NLOOK * 2];
+	static size_t which[NLOOK];
+	static uint32_t ids[NLOOK];
+	for (size_t i = 0; i < NLOOK; i++) {
+		/* runs of one string, as rows in storage order come */
+		which[i] = i && rand() % 3 == 0 ? which[i - 1] : (size_t)rand() % NSTR;
+		cells[2 * i] = (struct sn_insight_value){
+		    .type = SN_IV_STRING, .s = strs[which[i]], .slen = strlen(strs[which[i]])};
+		cells[2 * i + 1] = (struct sn_insight_value){.type = SN_IV_INT, .i = 7};
+	}
+	for (size_t i = 0; i < NLOOK;) {
+		size_t n = 1 + (size_t)rand() % 200;
+		if (n > NLOOK - i)
+			n = NLOOK - i;
+		if (rand() % 5 == 0) { /* one by one, through the plain lookup */
+			for (size_t j = 0; j < n; j++)
+				assert_int_equal(sintern_get(&t, cells[2 * (i + j)].s,
+							     cells[2 * (i + j)].slen, &ids[i + j]),
+						 0);
+		} else {
+			assert_int_equal(sintern_get_cells(&t, &cells[2 * i], 2, n, &ids[i]), 0);
+		}
+		i += n;
+	}
+	static uint32_t id_of[NSTR];
+	for (size_t i = 0; i < NSTR; i++)
+		id_of[i] = UINT32_MAX;
+	for (size_t i = 0; i < NLOOK; i++) {
+		const char *s = strs[which[i]];
+		assert_true(ids[i] < t.n);
+		assert_int_equal(t.len[ids[i]], strlen(s));
+		assert_memory_equal(t.s[ids[i]], s, strlen(s));
+		if (id_of[which[i]] == UINT32_MAX)
+			id_of[which[i]] = ids[i];
+		assert_int_equal(ids[i], id_of[which[i]]);
+	}
+	/* distinct strings, distinct ids */
+	size_t distinct = 0;
+	for (size_t i = 0; i < NSTR; i++) {
+		bool dup = id_of[i] == UINT32_MAX;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(strs[i], strs[j]) == 0;
+		distinct += !dup;
+	}
+	assert_int_equal(t.n, distinct);
+	sintern_release(&t);
+	sn_arena_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_funnel_independent_of_row_order_and_hash),
 	    cmocka_unit_test(test_lifecycle_independent_of_row_order_and_hash),
+	    cmocka_unit_test(test_sintern_uuid_and_other_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
