@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool sn_insights_masks = true;
+
 void amask_init(struct amask *m, size_t words, size_t nmin)
 {
 	memset(m, 0, sizeof(*m));

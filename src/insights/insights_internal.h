@@ -326,6 +326,8 @@ struct amask {
 	size_t words, nmin, stride;
 	struct amask_worker w[SN_INSIGHT_MAX_WORKERS];
 };
+/* Tests: false makes lifecycle keep rows (arows.c) instead of masks. */
+extern bool sn_insights_masks;
 void amask_init(struct amask *m, size_t words, size_t nmin);
 void amask_release(struct amask *m);
 /* Interns the actors (column 0) of a batch of one worker into
