@@ -242,24 +242,51 @@ static const char *cell_text(const struct sn_insight_value *v, size_t *len)
 /* A 36-character lowercase UUID (a person id, as the engine prints one) as
  * its 128 bits; false for any other string. Only the canonical spelling is
  * accepted, so equal keys mean equal strings. */
+/* 8 hex characters (the first in the low byte) as 32 bits, or false when
+ * one is not 0-9 / a-f: SWAR, all 8 at once. */
+static inline bool hex8(uint64_t x, uint64_t *out)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	if (x & high)
+		return false;
+		/* per byte b < 0x80: bit 7 of ((b | 0x80) - c) is b >= c */
+#define GE(c) ((((x) | high) - (c)*ones) & high)
+	uint64_t ok = (GE(0x30) & ~GE(0x3a)) | (GE(0x61) & ~GE(0x67));
+#undef GE
+	if (ok != high)
+		return false;
+	/* '0'-'9' -> 0-9, 'a'-'f' -> 10-15 */
+	uint64_t v = (x & 0x0f0f0f0f0f0f0f0fULL) + ((x >> 6) & ones) * 9;
+	/* nibbles to bytes, bytes to 16 bits, to 32 (the first the highest) */
+	v = ((v & 0x000f000f000f000fULL) << 4) | ((v >> 8) & 0x000f000f000f000fULL);
+	v = ((v & 0x000000ff000000ffULL) << 8) | ((v >> 16) & 0x000000ff000000ffULL);
+	*out = ((v & 0xffff) << 16) | ((v >> 32) & 0xffff);
+	return true;
+}
+
+/* A 36-character lowercase UUID (a person id, as the engine prints one) as
+ * its 128 bits; false for any other string. Only the canonical spelling is
+ * accepted, so equal keys mean equal strings. */
 static bool uuid_key(const char *s, size_t len, uint64_t k[2])
 {
 	if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
 		return false;
-	uint64_t v[2] = {0, 0};
-	unsigned bad = 0, d = 0;
-	for (size_t i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-			continue;
-		unsigned c = (unsigned char)s[i], x = c - '0', y = c - 'a';
-		unsigned val = x < 10 ? x : y < 6 ? y + 10 : 16;
-		bad |= val;
-		v[d >> 4] = v[d >> 4] << 4 | (val & 15);
-		d++;
-	}
-	k[0] = v[0];
-	k[1] = v[1];
-	return bad < 16;
+	char h[32];
+	memcpy(h, s, 8);
+	memcpy(h + 8, s + 9, 4);
+	memcpy(h + 12, s + 14, 4);
+	memcpy(h + 16, s + 19, 4);
+	memcpy(h + 20, s + 24, 12);
+	uint64_t w[4], c[4];
+	memcpy(w, h, sizeof(w));
+	for (int i = 0; i < 4; i++) /* little-endian: the first character low */
+		if (!hex8(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? w[i]
+								    : __builtin_bswap64(w[i]),
+			  &c[i]))
+			return false;
+	k[0] = c[0] << 32 | c[1];
+	k[1] = c[2] << 32 | c[3];
+	return true;
 }
 
 static inline uint64_t uuid_hash(const uint64_t k[2])

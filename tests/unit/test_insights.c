@@ -361,6 +361,34 @@ static void test_sintern_uuid_and_other_strings(void **state)
 	}
 	assert_int_equal(t.n, distinct);
 	sintern_release(&t);
+	/* every hex digit of a person id counts: ids one digit apart (each
+	 * position, each value) are distinct strings with distinct ids */
+	sintern_init(&t, &a);
+	static char one[32 * 16][37];
+	static struct sn_insight_value oc[32 * 16];
+	static uint32_t oid[32 * 16];
+	size_t no = 0;
+	for (int pos = 0; pos < 32; pos++)
+		for (int v = 0; v < 16; v++) {
+			char *u = one[no];
+			memcpy(u, "00000000-0000-0000-0000-000000000000", 37);
+			int at = pos + (pos >= 8) + (pos >= 12) + (pos >= 16) + (pos >= 20);
+			u[at] = "0123456789abcdef"[v];
+			oc[no] =
+			    (struct sn_insight_value){.type = SN_IV_STRING, .s = u, .slen = 36};
+			no++;
+		}
+	assert_int_equal(sintern_get_cells(&t, oc, 1, no, oid), 0);
+	for (size_t i = 0; i < no; i++) {
+		assert_memory_equal(t.s[oid[i]], one[i], 36);
+		bool zero = strcmp(one[i], "00000000-0000-0000-0000-000000000000") == 0;
+		/* the all-zero id appears once per position: one id */
+		if (!zero)
+			for (size_t j = 0; j < i; j++)
+				assert_true(oid[j] != oid[i]);
+	}
+	assert_int_equal(t.n, 32 * 15 + 1);
+	sintern_release(&t);
 	sn_arena_release(&a);
 }
 
