@@ -40,7 +40,8 @@
  *
  * Differences from PostHog, on purpose: DELETE soft-deletes (PostHog wants
  * PATCH {"deleted": true}, which works too) and drops the members; the
- * persons list has no ?format=csv export.
+ * persons list with ?format=csv holds every member (up to CSV_MEMBERS_MAX,
+ * or limit/offset) where PostHog's CSV renderer writes one page.
  */
 #include "api.h"
 
@@ -59,6 +60,7 @@
 
 #define DEFAULT_INTERVAL_US (15LL * 60 * 1000000)
 #define MAX_MEMBERS	    50000000LL /* rows a calculation may return */
+#define CSV_MEMBERS_MAX	    100000     /* members one CSV answer holds */
 #define DEP_DEPTH	    8	       /* cohort-in-cohort nesting calculated on demand */
 #define DUE_BATCH	    64
 #define CSV_KEYS_MAX	    1000000
@@ -539,11 +541,150 @@ static int page_member(void *ctx, int64_t cohort_id, const char *uuid, bool is_s
 	return 0;
 }
 
+/* ---- ?format=csv: the members as PostHog's CSV renderer writes them ---- */
+
+struct csvcell {
+	char *k, *v;
+	size_t row;
+};
+
+struct csvtab {
+	struct csvcell *c;
+	size_t n, cap;
+	int rc;
+};
+
+static void csv_cell(struct csvtab *t, size_t row, const char *k, const char *v, size_t vlen)
+{
+	if (t->rc)
+		return;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 256;
+		struct csvcell *c = realloc(t->c, cap * sizeof(*c));
+		if (!c) {
+			t->rc = SN_ERR_NOMEM;
+			return;
+		}
+		t->c = c;
+		t->cap = cap;
+	}
+	char *kk = strdup(k), *vv = strndup(v, vlen);
+	if (!kk || !vv) {
+		free(kk);
+		free(vv);
+		t->rc = SN_ERR_NOMEM;
+		return;
+	}
+	t->c[t->n++] = (struct csvcell){kk, vv, row};
+}
+
+/* rest_framework_csv's flattening: an object's members and an array's
+ * elements become columns "parent.key" / "parent.0"; leaves as Python's
+ * str() writes them (True/False; null an empty cell); an empty object or
+ * array no column. */
+static void csv_flatten(struct csvtab *t, size_t row, struct sn_buf *path, struct json_object *o)
+{
+	size_t mark = path->len;
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v)
+		{
+			path->len = mark;
+			if (mark)
+				sn_buf_appendc(path, '.');
+			sn_buf_appends(path, k);
+			csv_flatten(t, row, path, v);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++) {
+			path->len = mark;
+			sn_buf_appendf(path, mark ? ".%zu" : "%zu", i);
+			csv_flatten(t, row, path, json_object_array_get_idx(o, i));
+		}
+	} else {
+		const char *v = "";
+		size_t vl = 0;
+		if (json_object_is_type(o, json_type_string)) {
+			v = json_object_get_string(o);
+			vl = (size_t)json_object_get_string_len(o);
+		} else if (json_object_is_type(o, json_type_boolean)) {
+			v = json_object_get_boolean(o) ? "True" : "False";
+			vl = strlen(v);
+		} else if (o) {
+			v = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+			vl = strlen(v);
+		}
+		csv_cell(t, row, path->data ? path->data : "", v, vl);
+	}
+	path->len = mark;
+	if (path->data)
+		path->data[mark] = '\0'; /* sn_buf keeps data NUL-terminated */
+}
+
+static int csvcell_key(const void *a, const void *b)
+{
+	const struct csvcell *x = a, *y = b;
+	int d = strcmp(x->k, y->k);
+	return d ? d : (x->row > y->row) - (x->row < y->row);
+}
+
+/* The header is every column's name, sorted; a row's missing columns are
+ * empty. */
+static int csv_render(struct csvtab *t, size_t nrows, struct sn_buf *out)
+{
+	qsort(t->c, t->n, sizeof(*t->c), csvcell_key);
+	size_t ncols = 0;
+	for (size_t i = 0; i < t->n; i++)
+		ncols += i == 0 || strcmp(t->c[i].k, t->c[i - 1].k) != 0;
+	/* cell index of (row, column), or SIZE_MAX */
+	size_t *at = malloc((nrows ? nrows : 1) * (ncols ? ncols : 1) * sizeof(*at));
+	if (!at)
+		return SN_ERR_NOMEM;
+	for (size_t i = 0; i < nrows * ncols; i++)
+		at[i] = SIZE_MAX;
+	int rc = 0;
+	for (size_t i = 0, col = 0; i < t->n; i++) {
+		bool newcol = i == 0 || strcmp(t->c[i].k, t->c[i - 1].k) != 0;
+		if (newcol && i)
+			col++;
+		if (newcol && col)
+			rc = rc ? rc : sn_buf_appendc(out, ',');
+		if (newcol)
+			rc = rc ? rc : sn_csv_append_field(out, t->c[i].k, strlen(t->c[i].k));
+		at[t->c[i].row * ncols + col] = i;
+	}
+	if (ncols)
+		rc = rc ? rc : sn_buf_appends(out, "\r\n");
+	for (size_t r = 0; r < nrows && rc == 0 && ncols; r++) {
+		for (size_t col = 0; col < ncols && rc == 0; col++) {
+			if (col)
+				rc = sn_buf_appendc(out, ',');
+			size_t i = at[r * ncols + col];
+			if (rc == 0 && i != SIZE_MAX)
+				rc = sn_csv_append_field(out, t->c[i].v, strlen(t->c[i].v));
+		}
+		rc = rc ? rc : sn_buf_appends(out, "\r\n");
+	}
+	free(at);
+	return rc;
+}
+
 static void persons_page(struct sn_cohorts_api *api, struct sn_http_request *req, int64_t team_id,
 			 int64_t id)
 {
 	struct member_page p = {0};
+	const char *fmt = sn_http_query(req, "format");
+	bool csv = fmt && strcmp(fmt, "csv") == 0;
+	if (fmt && !csv && strcmp(fmt, "json") != 0) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+				    "format must be json or csv", "format");
+		return;
+	}
 	sn_rest_page(req, &p.limit, &p.offset);
+	if (csv) { /* an export: every member up to CSV_MEMBERS_MAX unless limited */
+		p.limit = sn_rest_query_int(req, "limit", CSV_MEMBERS_MAX);
+		if (p.limit <= 0 || p.limit > CSV_MEMBERS_MAX)
+			p.limit = CSV_MEMBERS_MAX;
+	}
 	p.uuids = calloc((size_t)(p.limit ? p.limit : 1), sizeof(*p.uuids));
 	struct sn_err err = {0};
 	struct sn_buf items;
@@ -551,6 +692,10 @@ static void persons_page(struct sn_cohorts_api *api, struct sn_http_request *req
 	int rc = p.uuids ? sn_persons_read_cohort_people(api->persons, team_id, id, -1, page_member,
 							 &p, &err)
 			 : sn_err_set(&err, SN_ERR_NOMEM, "out of memory");
+	struct csvtab tab = {0};
+	struct sn_buf path;
+	sn_buf_init(&path, 1 << 16);
+	size_t nrows = 0;
 	for (size_t i = 0; rc == 0 && i < p.n; i++) {
 		struct sn_person person = {0};
 		if (sn_persons_get(api->persons, team_id, p.uuids[i], &person, &err))
@@ -561,15 +706,44 @@ static void persons_page(struct sn_cohorts_api *api, struct sn_http_request *req
 			rc = err.code ? err.code : SN_ERR_NOMEM;
 			break;
 		}
-		if (items.len)
-			sn_buf_appendc(&items, ',');
-		sn_json_append(&items, o);
+		if (csv) {
+			sn_buf_reset(&path);
+			csv_flatten(&tab, nrows++, &path, o);
+			rc = tab.rc;
+		} else {
+			if (items.len)
+				sn_buf_appendc(&items, ',');
+			sn_json_append(&items, o);
+		}
 		json_object_put(o);
 	}
-	if (rc)
-		sn_http_reply_error(req, 500, "server_error", "error", err.msg, NULL);
-	else
+	if (rc == 0 && csv) {
+		sn_buf_reset(&items);
+		items.max = (size_t)1 << 31;
+		rc = csv_render(&tab, nrows, &items);
+		if (rc == SN_ERR_TOO_BIG)
+			sn_err_set(&err, rc,
+				   "the CSV is over 2 GiB; export it in pages (limit, offset)");
+	}
+	for (size_t i = 0; i < tab.n; i++) {
+		free(tab.c[i].k);
+		free(tab.c[i].v);
+	}
+	free(tab.c);
+	sn_buf_release(&path);
+	if (rc) {
+		sn_http_reply_error(req, 500, "server_error", "error",
+				    err.msg[0] ? err.msg : "out of memory", NULL);
+	} else if (csv) {
+		char disp[80];
+		snprintf(disp, sizeof(disp), "attachment; filename=\"cohort-%lld.csv\"",
+			 (long long)id);
+		sn_http_add_header(req, "Content-Disposition", disp);
+		sn_http_reply(req, 200, "text/csv; charset=utf-8", items.data ? items.data : "",
+			      items.len);
+	} else {
 		sn_rest_reply_list(req, p.total, p.limit, p.offset, &items, NULL);
+	}
 	sn_buf_release(&items);
 	free(p.uuids);
 }

@@ -457,6 +457,8 @@ int sn_jspan_double(const struct sn_jspan *num, double *out);
 int sn_csv_parse(const char *data, size_t len,
 		 int (*row)(void *ctx, const char *const *fields, const size_t *lens, size_t n),
 		 void *ctx, struct sn_err *err);
+/* Appends one field of a CSV record (RFC 4180; quoted only when it must be). */
+int sn_csv_append_field(struct sn_buf *b, const char *s, size_t len);
 
 /* ---- GeoIP (geoip.c, libmaxminddb) ----------------------------------------------------- */
 

@@ -6,7 +6,10 @@
  * a bounded array of spans and handed to the caller once per record.
  * Strict mode is on, so a stray quote inside an unquoted field is an
  * error naming the line, not a silently different value. Empty lines are
- * skipped (libcsv reports no record for them).
+ * skipped (libcsv reports no record for them). Writing: sn_csv_append_field
+ * quotes a field through libcsv's csv_write when it holds a separator, a
+ * quote or a line break (Python csv's minimal quoting, which PostHog's CSV
+ * answers use).
  */
 #include "base/base.h"
 
@@ -93,4 +96,22 @@ int sn_csv_parse(const char *data, size_t len,
 	clear(&c);
 	csv_free(&p);
 	return rc;
+}
+
+int sn_csv_append_field(struct sn_buf *b, const char *s, size_t len)
+{
+	/* quoted (by libcsv) only when it must be, as Python's csv module
+	 * writes: a separator, a quote or a line break inside */
+	bool quote = false;
+	for (size_t i = 0; i < len && !quote; i++)
+		quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+	if (!quote)
+		return sn_buf_append(b, s, len);
+	size_t need = 2 * len + 2; /* every quote doubled, two around */
+	int rc = sn_buf_reserve(b, need);
+	if (rc)
+		return rc;
+	b->len += csv_write(b->data + b->len, need, s, len);
+	b->data[b->len] = '\0';
+	return 0;
 }
