@@ -1302,10 +1302,34 @@ static int fn_replace_re(struct xctx *c, const node_t *n, int op, struct vec *ou
 		return c->rc;
 	struct sn_buf b;
 	sn_buf_init(&b, c->mem_limit);
+	/* A column of few values (URLs) repeats its strings: the answer for an
+	 * (input, replacement) pair is kept for the batch in a small
+	 * direct-mapped memo keyed by the input's hash, whose bytes stay put
+	 * for the batch (10M-event paths: the regex was ~10 % of the
+	 * statement's CPU, hashing a URL costs a few ns). */
+	enum { MEMO = 256 };
+	struct {
+		const char *p, *rp;
+		size_t len, rlen;
+		struct sn_str out;
+	} *memo = xalloc(c, c->ba, MEMO * sizeof(*memo));
+	if (!memo) {
+		sn_buf_release(&b);
+		return c->rc;
+	}
+	memset(memo, 0, MEMO * sizeof(*memo));
 	for (size_t r = 0; r < c->n && !c->rc; r++) {
 		if (vec_null(out, r))
 			continue;
 		struct sn_str s = str_at(&v[0], r), rep = str_at(&v[2], r);
+		size_t slot = (size_t)sn_hash64(s.len ? s.p : "", s.len) & (MEMO - 1);
+		if (memo[slot].p && memo[slot].len == s.len && memo[slot].rlen == rep.len &&
+		    (memo[slot].rp == rep.p || !rep.len ||
+		     memcmp(memo[slot].rp, rep.p, rep.len) == 0) &&
+		    (memo[slot].p == s.p || !s.len || memcmp(memo[slot].p, s.p, s.len) == 0)) {
+			out->s[r] = memo[slot].out;
+			continue;
+		}
 		if (re_check_subst(c, n, rep, e->ncap))
 			break;
 		sn_buf_reset(&b);
@@ -1346,18 +1370,23 @@ static int fn_replace_re(struct xctx *c, const node_t *n, int op, struct vec *ou
 			break;
 		if (!any) {
 			out->s[r] = s;
-			continue;
+		} else {
+			if (sn_buf_append(&b, s.p + copied, s.len - copied)) {
+				xnomem(c);
+				break;
+			}
+			char *o = salloc(c, b.len);
+			if (!o)
+				break;
+			if (b.len)
+				memcpy(o, b.data, b.len);
+			out->s[r] = (struct sn_str){o, b.len};
 		}
-		if (sn_buf_append(&b, s.p + copied, s.len - copied)) {
-			xnomem(c);
-			break;
-		}
-		char *o = salloc(c, b.len);
-		if (!o)
-			break;
-		if (b.len)
-			memcpy(o, b.data, b.len);
-		out->s[r] = (struct sn_str){o, b.len};
+		memo[slot].p = s.p ? s.p : "";
+		memo[slot].len = s.len;
+		memo[slot].rp = rep.p;
+		memo[slot].rlen = rep.len;
+		memo[slot].out = out->s[r];
 	}
 	sn_buf_release(&b);
 	return c->rc;
