@@ -271,18 +271,22 @@ static bool uuid_key(const char *s, size_t len, uint64_t k[2])
 {
 	if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
 		return false;
-	char h[32];
-	memcpy(h, s, 8);
-	memcpy(h + 8, s + 9, 4);
-	memcpy(h + 12, s + 14, 4);
-	memcpy(h + 16, s + 19, 4);
-	memcpy(h + 20, s + 24, 12);
+	/* the 32 digits as four words, loaded straight from s (copying them
+	 * into a buffer first stalled on store forwarding) */
 	uint64_t w[4], c[4];
-	memcpy(w, h, sizeof(w));
-	for (int i = 0; i < 4; i++) /* little-endian: the first character low */
-		if (!hex8(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? w[i]
-								    : __builtin_bswap64(w[i]),
-			  &c[i]))
+	uint32_t a, b;
+	memcpy(&w[0], s, 8);
+	memcpy(&a, s + 9, 4);
+	memcpy(&b, s + 14, 4);
+	w[1] = a | (uint64_t)b << 32;
+	memcpy(&a, s + 19, 4);
+	memcpy(&b, s + 24, 4);
+	w[2] = a | (uint64_t)b << 32;
+	memcpy(&w[3], s + 28, 8);
+	_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+		       "hex8 takes the first character in the low byte");
+	for (int i = 0; i < 4; i++)
+		if (!hex8(w[i], &c[i]))
 			return false;
 	k[0] = c[0] << 32 | c[1];
 	k[1] = c[2] << 32 | c[3];
