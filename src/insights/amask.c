@@ -119,6 +119,26 @@ int amask_merge(struct amask *m)
 	return 0;
 }
 
+int amask_period(struct ictx *x, struct amask_worker *w, const struct sn_insight_value *cell,
+		 const int64_t *list, size_t n)
+{
+	if (cell->type == w->key_type && cell->i == w->key_val)
+		return w->key_idx;
+	int64_t loc = local_of_cell(x, cell);
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (list[mid] < loc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	w->key_type = cell->type;
+	w->key_val = cell->i;
+	w->key_idx = lo < n && list[lo] == loc ? (int)lo : -1;
+	return w->key_idx;
+}
+
 int amask_check(struct ictx *x, const struct amask *m, const char *what)
 {
 	for (size_t i = 0; i < SN_INSIGHT_MAX_WORKERS; i++) {

@@ -316,7 +316,7 @@ struct amask_worker {
 	size_t cap;
 	uint32_t *ids; /* after amask_batch: the batch's actor ids */
 	size_t idcap;
-	int key_type; /* for the caller: its last period cell and index */
+	int key_type; /* amask_period's last cell and answer */
 	int64_t key_val;
 	int key_idx;
 	size_t bad_ncols;
@@ -339,6 +339,11 @@ static inline uint64_t *amask_state(struct amask *m, unsigned worker, uint32_t i
 	return &m->w[worker].st[(size_t)id * m->stride];
 }
 int amask_merge(struct amask *m);
+/* The index of a period cell (a Date or DateTime bucket) in list (n local
+ * period starts, ascending), or -1; the worker remembers its last answer
+ * (rows arrive in storage order, a day's together). */
+int amask_period(struct ictx *x, struct amask_worker *w, const struct sn_insight_value *cell,
+		 const int64_t *list, size_t n);
 /* The sinks' errors as the insight's (a short row, too many actors). */
 int amask_check(struct ictx *x, const struct amask *m, const char *what);
 

@@ -161,27 +161,13 @@ static int lstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 	const size_t words = ls->m.words;
 	for (size_t i = 0; i < nrows; i++) {
 		const struct sn_insight_value *row = &cells[i * ncols];
-		const struct sn_insight_value *p = &row[1];
-		if (p->type != w->key_type || p->i != w->key_val) {
-			int64_t loc = local_of_cell(ls->x, p);
-			size_t lo = 0, hi = ls->np;
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-				if (ls->plist[mid] < loc)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			w->key_type = p->type;
-			w->key_val = p->i;
-			w->key_idx = lo < ls->np && ls->plist[lo] == loc ? (int)lo : -1;
-		}
-		if (w->key_idx < 0) {
+		int k = amask_period(ls->x, w, &row[1], ls->plist, ls->np);
+		if (k < 0) {
 			ls->stray = true;
 			continue;
 		}
 		uint64_t *a = amask_state(&ls->m, worker, w->ids[i]);
-		a[w->key_idx / 64] |= (uint64_t)1 << (w->key_idx % 64);
+		a[k / 64] |= (uint64_t)1 << (k % 64);
 		if (row[2].type == SN_IV_DATETIME && row[2].i < (int64_t)a[words])
 			a[words] = (uint64_t)row[2].i;
 	}

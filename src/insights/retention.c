@@ -451,19 +451,10 @@ static int rstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 			a[RS_MT] = (uint64_t)ts;
 		if (!(bits & 8) || !(bits & 3))
 			continue;
-		const struct sn_insight_value *p = &row[2];
-		if (p->type != w->key_type || p->i != w->key_val) {
-			int64_t loc = local_of_cell(r->x, p);
-			int k = 0;
-			while (k < r->nrows && r->dates[k] != loc)
-				k++;
-			w->key_type = p->type;
-			w->key_val = p->i;
-			w->key_idx = k < r->nrows ? k : -1;
-		}
-		if (w->key_idx < 0)
+		int k = amask_period(r->x, w, &row[2], r->dates, (size_t)r->nrows);
+		if (k < 0)
 			continue;
-		uint64_t bit = (uint64_t)1 << w->key_idx;
+		uint64_t bit = (uint64_t)1 << k;
 		if (bits & 1)
 			a[RS_T] |= bit;
 		if (bits & 2)

@@ -141,28 +141,14 @@ static int sstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < nrows; i++) {
-		const struct sn_insight_value *b = &cells[i * ncols + 1];
-		if (b->type != w->key_type || b->i != w->key_val) {
-			int64_t loc = local_of_cell(ss->x, b);
-			size_t lo = 0, hi = ss->r->nbuckets;
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-				if (ss->r->buckets[mid] < loc)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			w->key_type = b->type;
-			w->key_val = b->i;
-			w->key_idx =
-			    lo < ss->r->nbuckets && ss->r->buckets[lo] == loc ? (int)lo : -1;
-		}
-		if (w->key_idx < 0) {
+		int k =
+		    amask_period(ss->x, w, &cells[i * ncols + 1], ss->r->buckets, ss->r->nbuckets);
+		if (k < 0) {
 			ss->stray = true;
 			continue;
 		}
 		uint64_t *a = amask_state(&ss->m, worker, w->ids[i]);
-		a[w->key_idx / 64] |= (uint64_t)1 << (w->key_idx % 64);
+		a[k / 64] |= (uint64_t)1 << (k % 64);
 	}
 	return 0;
 }
