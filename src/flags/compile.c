@@ -3,7 +3,9 @@
  * the immutable struct sn_flag_set that requests evaluate against.
  *
  * Everything a request would otherwise redo per flag per request is done
- * here once: operator names become enum values, filter values get their
+ * here once: operator names become enum values, keys, variants and
+ * payloads get their JSON literals and the fixed parts of the /flags answer
+ * (so answers are memcpy, not escaping), filter values get their
  * lowercased string forms, numbers, dates, semver bounds and PCRE2 codes,
  * variant overrides are checked against the declared variants, group type
  * indexes are mapped to names, cohort ids to compiled property groups and
@@ -35,7 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SET_ARENA_MAX ((size_t)256 << 20)
+#define SET_ARENA_MAX	 ((size_t)256 << 20)
+#define SN_FLAG_TEXT_MAX ((size_t)64 << 20) /* one key, variant or payload as JSON */
 
 struct cohort_slot {
 	const char *id;
@@ -262,6 +265,22 @@ static void compile_semver(struct sn_flag_prop *p)
 
 static const struct sn_flag_group *compile_cohort(struct builder *b, const char *id, int depth);
 
+/* The slot of a person property key in set->pkeys (added when new); -1
+ * past SN_FLAG_PKEYS_MAX (then the filter looks the key up itself), -2 out
+ * of memory. A linear search: it runs once per filter at compile time. */
+static int person_key_slot(struct sn_flag_set *set, const char *key)
+{
+	for (size_t i = 0; i < set->npkeys; i++)
+		if (!strcmp(set->pkeys[i], key))
+			return (int)i;
+	if (set->npkeys == SN_FLAG_PKEYS_MAX)
+		return -1;
+	if (!set->pkeys && !(set->pkeys = malloc(SN_FLAG_PKEYS_MAX * sizeof(*set->pkeys))))
+		return -2;
+	set->pkeys[set->npkeys] = key;
+	return (int)set->npkeys++;
+}
+
 static int compile_prop(struct builder *b, struct json_object *f, struct sn_flag_prop *p, int depth,
 			const char **msg)
 {
@@ -271,6 +290,7 @@ static int compile_prop(struct builder *b, struct json_object *f, struct sn_flag
 	}
 	p->group_type_index = -1;
 	p->dep_idx = -1;
+	p->key_slot = -1;
 	struct json_object *k = sn_json_get(f, "key");
 	if (k && json_object_is_type(k, json_type_string))
 		p->key = json_object_get_string(k);
@@ -292,6 +312,8 @@ static int compile_prop(struct builder *b, struct json_object *f, struct sn_flag
 		p->type = PT_FLAG;
 	else
 		p->type = PT_UNSUPPORTED; /* person_metadata, event, element ...: no match */
+	if (p->type == PT_PERSON && (p->key_slot = person_key_slot(b->set, p->key)) == -2)
+		return SN_ERR_NOMEM;
 
 	const char *op = sn_json_str(sn_json_get(f, "operator"), NULL);
 	p->op = op ? OP_UNKNOWN : OP_EXACT;
@@ -524,6 +546,7 @@ static int number_field(struct json_object *o, const char *name, bool *has, doub
 static int compile_cond(struct builder *b, struct sn_flag *fl, struct json_object *g,
 			struct sn_flag_cond *c, const char **msg)
 {
+	c->variant_idx = -1;
 	if (!json_object_is_type(g, json_type_object)) {
 		*msg = "a condition group is not an object";
 		return SN_ERR_INVALID;
@@ -537,9 +560,12 @@ static int compile_cond(struct builder *b, struct sn_flag *fl, struct json_objec
 		return SN_ERR_INVALID;
 	}
 	const char *var = sn_json_str(sn_json_get(g, "variant"), NULL);
+	c->variant_idx = -1;
 	for (size_t i = 0; var && i < fl->nvariants; i++)
-		if (!strcmp(fl->variants[i].key, var))
+		if (!strcmp(fl->variants[i].key, var)) {
 			c->variant = fl->variants[i].key;
+			c->variant_idx = (int)i;
+		}
 	c->aggregation = -2;
 	struct json_object *agg = sn_json_get(g, "aggregation_group_type_index");
 	if (agg && json_object_is_type(agg, json_type_int)) {
@@ -690,6 +716,67 @@ static int compile_flag(struct builder *b, struct json_object *def, struct sn_fl
 	return 0;
 }
 
+/* s as a JSON literal in the set's arena; out->text stays NULL for NULL. */
+static int json_lit(struct builder *b, struct sn_buf *tmp, const char *s, struct sn_flag_json *out)
+{
+	out->text = NULL;
+	out->len = 0;
+	if (!s)
+		return 0;
+	sn_buf_reset(tmp);
+	if (sn_buf_append_json_str(tmp, s, strlen(s)) ||
+	    !(out->text = sn_arena_strndup(&b->set->arena, tmp->data, tmp->len)))
+		return SN_ERR_NOMEM;
+	out->len = tmp->len;
+	return 0;
+}
+
+/* What answers and hashes need of a flag as text, made once here: the
+ * hash prefix "<key>.", the JSON pieces of the /flags answer
+ * (sn_flag_set_fragments) and the variants and payloads as JSON literals.
+ * Runs for broken flags too (they are answered with their key). */
+static int flag_texts(struct builder *b, struct sn_flag *fl)
+{
+	struct sn_arena *a = &b->set->arena;
+	struct sn_buf tmp;
+	sn_buf_init(&tmp, SN_FLAG_TEXT_MAX);
+	int rc = SN_ERR_NOMEM;
+	fl->key_len = strlen(fl->key);
+	char *pfx = sn_arena_alloc(a, fl->key_len + 2);
+	if (!pfx)
+		goto out;
+	memcpy(pfx, fl->key, fl->key_len);
+	memcpy(pfx + fl->key_len, ".", 2);
+	fl->hash_prefix = pfx;
+	if (json_lit(b, &tmp, fl->key, &fl->frag.key) ||
+	    json_lit(b, &tmp, fl->payload_true, &fl->payload_true_json) ||
+	    json_lit(b, &tmp, fl->holdout_variant, &fl->holdout_variant_json))
+		goto out;
+	for (size_t i = 0; i < fl->nvariants; i++)
+		if (json_lit(b, &tmp, fl->variants[i].key, &fl->variants[i].key_json) ||
+		    json_lit(b, &tmp, fl->variants[i].payload, &fl->variants[i].payload_json))
+			goto out;
+	sn_buf_reset(&tmp);
+	sn_buf_append(&tmp, fl->frag.key.text, fl->frag.key.len);
+	sn_buf_appends(&tmp, ":{\"key\":");
+	sn_buf_append(&tmp, fl->frag.key.text, fl->frag.key.len);
+	if (!(fl->frag.v2_head.text = sn_arena_strndup(a, tmp.data, tmp.len)))
+		goto out;
+	fl->frag.v2_head.len = tmp.len;
+	sn_buf_reset(&tmp);
+	sn_buf_appendf(&tmp,
+		       "},\"metadata\":{\"id\":%lld,\"version\":%lld,\"description\":null,"
+		       "\"payload\":",
+		       (long long)fl->id, (long long)fl->version);
+	if (!(fl->frag.v2_meta.text = sn_arena_strndup(a, tmp.data, tmp.len)))
+		goto out;
+	fl->frag.v2_meta.len = tmp.len;
+	rc = 0;
+out:
+	sn_buf_release(&tmp);
+	return rc;
+}
+
 /* Flag filters name their target by key (the local-evaluation feed) or by
  * id (the database form): resolve both to an index. */
 static void resolve_deps(struct builder *b)
@@ -824,8 +911,17 @@ int sn_flag_set_build(struct json_object *flags, struct json_object *group_type_
 			}
 			fl->nconds = 0;
 		}
+		if ((rc = flag_texts(&b, fl)) < 0)
+			goto out;
 	}
 	resolve_deps(&b);
+	for (size_t i = 0; i < set->nflags; i++) {
+		struct sn_flag *fl = &set->flags[i];
+		for (size_t c = 0; c < fl->nconds; c++)
+			for (size_t j = 0; j < fl->conds[c].nprops; j++)
+				fl->missing_dep |= fl->conds[c].props[j].type == PT_FLAG &&
+						   fl->conds[c].props[j].dep_missing;
+	}
 	note_needs(set);
 	rc = 0;
 	*out = set;
@@ -875,6 +971,7 @@ void sn_flag_set_unref(struct sn_flag_set *set)
 	for (size_t i = 0; i < set->nres; i++)
 		pcre2_code_free(set->res[i]);
 	free(set->res);
+	free(set->pkeys);
 	pcre2_match_context_free(set->mctx);
 	json_object_put(set->doc);
 	sn_arena_release(&set->arena);
@@ -884,6 +981,11 @@ void sn_flag_set_unref(struct sn_flag_set *set)
 size_t sn_flag_set_count(const struct sn_flag_set *set)
 {
 	return set->nflags;
+}
+
+const struct sn_flag_fragments *sn_flag_set_fragments(const struct sn_flag_set *set, size_t idx)
+{
+	return idx < set->nflags ? &set->flags[idx].frag : NULL;
 }
 
 const char *sn_flag_set_key(const struct sn_flag_set *set, size_t idx)

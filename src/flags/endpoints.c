@@ -23,6 +23,11 @@
  * ≥4 → FlagsV2. config=true (the default for /decide and for a bare /flags)
  * flattens the remote-config fields into the answer.
  *
+ * The answer is built from pieces made when the set was compiled (each
+ * flag's `"<key>":{"key":"<key>"` and metadata, variants and payloads as
+ * JSON literals, compile.c) and per-reason texts made once, copied with
+ * one buffer reservation per piece: no escaping and no printf per flag.
+ *
  * Memory: everything a request builds lives in the request's arena (the
  * evaluator's results, the context strings) or in the answer buffer; the
  * parsed body and the merged property maps are json-c objects released at
@@ -54,6 +59,7 @@
  */
 #include "flags/flags.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,14 +519,6 @@ static void build_ctx(struct sn_flags_api *a, const struct sn_flag_set *set,
 
 /* ---- the answer ------------------------------------------------------------------ */
 
-static void append_str_or_null(struct sn_buf *b, const char *s)
-{
-	if (s)
-		sn_buf_append_json_str(b, s, strlen(s));
-	else
-		sn_buf_appends(b, "null");
-}
-
 /* Flag idx's result; a failed one for continuity flags when their hash-key
  * overrides could not be read (§3.9). */
 static const struct sn_flag_result *result_of(struct sn_flag_eval *ev, size_t idx,
@@ -533,44 +531,123 @@ static const struct sn_flag_result *result_of(struct sn_flag_eval *ev, size_t id
 	return sn_flag_eval_one(ev, idx);
 }
 
-/* Writes the whole answer for one request into b. ev may be NULL (GET, or
- * disable_flags): no flags. */
-/* Appends b's own bytes [from, to) again (an already escaped key). */
-static void append_copy(struct sn_buf *b, size_t from, size_t to)
+/* ---- the answer's fixed pieces ------------------------------------------------------ */
+
+/* `,"reason":{"code":"<code>","condition_index":` and
+ * `,"description":"<text>"` of every reason (the fragment v2_meta closes
+ * the reason object), made once; the description
+ * of condition_match carries the index and is written per answer. */
+#define NREASONS (SN_FLAG_ERROR + 1)
+static struct sn_flag_json reason_pre[NREASONS], reason_desc[NREASONS];
+static pthread_once_t reasons_once = PTHREAD_ONCE_INIT;
+
+static void reasons_init(void)
 {
-	if (to <= from || sn_buf_reserve(b, to - from))
-		return;
-	memcpy(b->data + b->len, b->data + from, to - from);
-	b->len += to - from;
-	b->data[b->len] = 0;
+	for (int i = 0; i < NREASONS; i++) {
+		char buf[256], desc[96];
+		struct sn_flag_result r = {.reason = (enum sn_flag_reason)i};
+		int n =
+		    snprintf(buf, sizeof(buf), ",\"reason\":{\"code\":\"%s\",\"condition_index\":",
+			     sn_flag_reason_code(r.reason));
+		reason_pre[i].text = strdup(buf);
+		reason_pre[i].len = (size_t)n;
+		sn_flag_reason_describe(&r, desc, sizeof(desc));
+		n = snprintf(buf, sizeof(buf), ",\"description\":\"%s\"", desc);
+		reason_desc[i].text = strdup(buf);
+		reason_desc[i].len = (size_t)n;
+		if (!reason_pre[i].text || !reason_desc[i].text)
+			SN_BUG("out of memory at startup");
+	}
 }
 
-static void append_i64(struct sn_buf *b, int64_t v)
+/* Unchecked appends after one sn_buf_reserve for the whole piece: the hot
+ * loop of /flags copies some twenty short strings per flag. */
+static inline void put(struct sn_buf *b, const char *s, size_t n)
+{
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+}
+
+#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+static inline void put_u64(struct sn_buf *b, uint64_t u)
 {
 	char tmp[24], *p = tmp + sizeof(tmp);
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 	do {
 		*--p = (char)('0' + u % 10);
 		u /= 10;
 	} while (u);
-	if (v < 0)
-		*--p = '-';
-	sn_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+	put(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
+/* A result string as JSON: its literal from the set, else escaped here. */
+static int append_json_or_null(struct sn_buf *b, const struct sn_flag_json *j, const char *s)
+{
+	if (j)
+		return sn_buf_append(b, j->text, j->len);
+	if (s)
+		return sn_buf_append_json_str(b, s, strlen(s));
+	return sn_buf_append(b, "null", 4);
+}
+
+/* One flag of a FlagsV2 answer (§2.1):
+ * "<key>":{"key":"<key>","enabled":B,"variant":V,"reason":{"code":C,
+ * "condition_index":I,"description":D},"metadata":{"id":N,"version":N,
+ * "description":null,"payload":P}[,"failed":true]} */
+static int render_v2_flag(struct sn_buf *b, const struct sn_flag_fragments *fr,
+			  const struct sn_flag_result *r, bool failed)
+{
+	int reason = r->reason < NREASONS ? (int)r->reason : SN_FLAG_ERROR;
+	int rc = sn_buf_reserve(b, fr->v2_head.len + reason_pre[reason].len + 64);
+	if (rc)
+		return rc;
+	put(b, fr->v2_head.text, fr->v2_head.len);
+	if (r->enabled)
+		PUT_LIT(b, ",\"enabled\":true,\"variant\":");
+	else
+		PUT_LIT(b, ",\"enabled\":false,\"variant\":");
+	b->data[b->len] = 0;
+	if ((rc = append_json_or_null(b, r->variant_json, r->variant)))
+		return rc;
+	if ((rc = sn_buf_reserve(b, reason_pre[reason].len + reason_desc[reason].len +
+					fr->v2_meta.len + 96)))
+		return rc;
+	put(b, reason_pre[reason].text, reason_pre[reason].len);
+	if (r->condition_index >= 0)
+		put_u64(b, (uint64_t)r->condition_index);
+	else
+		PUT_LIT(b, "null");
+	if (r->reason == SN_FLAG_CONDITION_MATCH) {
+		PUT_LIT(b, ",\"description\":\"Matched condition set ");
+		put_u64(b, (uint64_t)(unsigned)(r->condition_index + 1));
+		PUT_LIT(b, "\"");
+	} else {
+		put(b, reason_desc[reason].text, reason_desc[reason].len);
+	}
+	put(b, fr->v2_meta.text, fr->v2_meta.len);
+	b->data[b->len] = 0;
+	if ((rc = append_json_or_null(b, r->payload_json, r->payload)))
+		return rc;
+	return failed ? sn_buf_appends(b, "},\"failed\":true}") : sn_buf_appends(b, "}}");
+}
+
+/* Writes the whole answer for one request into b. ev may be NULL (GET, or
+ * disable_flags): no flags. */
 static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 		  const struct sn_flag_set *set, const uint8_t *want, bool continuity_failed,
 		  bool config, const struct sn_team *t, bool has_flags)
 {
 	size_t n = ev ? sn_flag_set_count(set) : 0;
 	bool errors = false;
-	char desc[96];
+	int rc = 0;
+	pthread_once(&reasons_once, reasons_init);
+	/* Most answers fit: no regrowth (and copying) on the way. */
+	sn_buf_reserve(b, 1024 + n * (shape == FLAGS_V2 ? 320 : 48));
 	sn_buf_appends(b, "{");
 	switch (shape) {
 	case FLAGS_V2:
 		sn_buf_appends(b, "\"flags\":{");
-		for (size_t i = 0, k = 0; i < n; i++) {
-			const char *key = sn_flag_set_key(set, i);
+		for (size_t i = 0, k = 0; i < n && !rc; i++) {
 			if (want && !want[i])
 				continue;
 			const struct sn_flag_result *r = result_of(ev, i, continuity_failed);
@@ -580,34 +657,7 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 			errors |= failed;
 			if (k++)
 				sn_buf_appendc(b, ',');
-			/* The hot loop of /flags: no printf, each key escaped once. */
-			size_t ks = b->len;
-			sn_buf_append_json_str(b, key, strlen(key));
-			size_t ke = b->len;
-			sn_buf_appends(b, ":{\"key\":");
-			append_copy(b, ks, ke);
-			sn_buf_appends(b, r->enabled ? ",\"enabled\":true,\"variant\":"
-						     : ",\"enabled\":false,\"variant\":");
-			append_str_or_null(b, r->variant);
-			sn_buf_appends(b, ",\"reason\":{\"code\":\"");
-			/* Reason codes and descriptions are plain ASCII: no escaping. */
-			sn_buf_appends(b, sn_flag_reason_code(r->reason));
-			if (r->condition_index >= 0) {
-				sn_buf_appends(b, "\",\"condition_index\":");
-				append_i64(b, r->condition_index);
-			} else {
-				sn_buf_appends(b, "\",\"condition_index\":null");
-			}
-			sn_flag_reason_describe(r, desc, sizeof(desc));
-			sn_buf_appends(b, ",\"description\":\"");
-			sn_buf_appends(b, desc);
-			sn_buf_appends(b, "\"},\"metadata\":{\"id\":");
-			append_i64(b, sn_flag_set_id(set, i));
-			sn_buf_appends(b, ",\"version\":");
-			append_i64(b, sn_flag_set_version(set, i));
-			sn_buf_appends(b, ",\"description\":null,\"payload\":");
-			append_str_or_null(b, r->payload);
-			sn_buf_appends(b, failed ? "},\"failed\":true}" : "}}");
+			rc = render_v2_flag(b, sn_flag_set_fragments(set, i), r, failed);
 		}
 		sn_buf_appends(b, "}");
 		break;
@@ -617,7 +667,7 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 		sn_buf_init(&pl, ANSWER_MAX);
 		sn_buf_appends(b, "\"featureFlags\":{");
 		for (size_t i = 0, k = 0, kp = 0; i < n; i++) {
-			const char *key = sn_flag_set_key(set, i);
+			const struct sn_flag_json *key = &sn_flag_set_fragments(set, i)->key;
 			if (want && !want[i])
 				continue;
 			const struct sn_flag_result *r = result_of(ev, i, continuity_failed);
@@ -626,18 +676,18 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 			errors |= r->reason == SN_FLAG_ERROR;
 			if (k++)
 				sn_buf_appendc(b, ',');
-			sn_buf_append_json_str(b, key, strlen(key));
+			sn_buf_append(b, key->text, key->len);
 			sn_buf_appendc(b, ':');
 			if (r->variant)
-				sn_buf_append_json_str(b, r->variant, strlen(r->variant));
+				append_json_or_null(b, r->variant_json, r->variant);
 			else
 				sn_buf_appends(b, r->enabled ? "true" : "false");
 			if (r->payload && r->enabled) {
 				if (kp++)
 					sn_buf_appendc(&pl, ',');
-				sn_buf_append_json_str(&pl, key, strlen(key));
+				sn_buf_append(&pl, key->text, key->len);
 				sn_buf_appendc(&pl, ':');
-				sn_buf_append_json_str(&pl, r->payload, strlen(r->payload));
+				append_json_or_null(&pl, r->payload_json, r->payload);
 			}
 		}
 		sn_buf_appends(b, "}");
@@ -653,7 +703,7 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 	case DECIDE_V1:
 		sn_buf_appends(b, "\"featureFlags\":[");
 		for (size_t i = 0, k = 0; i < n; i++) {
-			const char *key = sn_flag_set_key(set, i);
+			const struct sn_flag_json *key = &sn_flag_set_fragments(set, i)->key;
 			if (want && !want[i])
 				continue;
 			const struct sn_flag_result *r = result_of(ev, i, continuity_failed);
@@ -661,17 +711,22 @@ static int render(struct sn_buf *b, enum shape shape, struct sn_flag_eval *ev,
 				continue;
 			if (k++)
 				sn_buf_appendc(b, ',');
-			sn_buf_append_json_str(b, key, strlen(key));
+			sn_buf_append(b, key->text, key->len);
 		}
 		sn_buf_appends(b, "]");
 		break;
 	}
-	sn_buf_appendf(b, ",\"errorsWhileComputingFlags\":%s", errors ? "true" : "false");
+	if (rc)
+		return rc;
+	sn_buf_appends(b, errors ? ",\"errorsWhileComputingFlags\":true"
+				 : ",\"errorsWhileComputingFlags\":false");
 	struct sn_uuid u;
 	char id[37];
 	sn_uuid_random_v4(&u);
 	sn_uuid_format(&u, id);
-	sn_buf_appendf(b, ",\"requestId\":\"%s\"", id);
+	sn_buf_appends(b, ",\"requestId\":\"");
+	sn_buf_append(b, id, 36);
+	sn_buf_appends(b, "\"");
 	if (config)
 		sn_meta_remote_config_fields(b, t, has_flags, true);
 	return sn_buf_appends(b, "}");

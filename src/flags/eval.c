@@ -28,26 +28,46 @@
 #include <stdio.h>
 #include <string.h>
 
-double sn_flag_hash01(const char *prefix, const char *id, size_t id_len, const char *salt)
+double sn_flag_hash01_n(const char *prefix, size_t prefix_len, const char *id, size_t id_len,
+			const char *salt, size_t salt_len)
 {
-	/* Cut to 200 Unicode scalar values: count UTF-8 lead bytes. */
-	size_t scalars = 0, i = 0;
-	for (; i < id_len; i++) {
-		if (((unsigned char)id[i] & 0xC0) != 0x80) {
-			if (scalars == SN_FLAG_ID_MAX_SCALARS)
-				break;
-			scalars++;
+	/* Cut to 200 Unicode scalar values: count UTF-8 lead bytes (at most
+	 * 4 bytes a scalar, so a shorter id needs no count). */
+	size_t i = id_len;
+	if (id_len > SN_FLAG_ID_MAX_SCALARS) {
+		size_t scalars = 0;
+		for (i = 0; i < id_len; i++) {
+			if (((unsigned char)id[i] & 0xC0) != 0x80) {
+				if (scalars == SN_FLAG_ID_MAX_SCALARS)
+					break;
+				scalars++;
+			}
 		}
 	}
-	const void *parts[] = {prefix, id, salt};
-	size_t lens[] = {strlen(prefix), i, strlen(salt)};
 	uint8_t d[20];
-	sn_sha1_parts(parts, lens, 3, d);
+	char one[512];
+	if (prefix_len + i + salt_len <= sizeof(one)) {
+		/* One update: the digest's per-call overhead is most of the
+		 * cost for inputs this short. */
+		memcpy(one, prefix, prefix_len);
+		memcpy(one + prefix_len, id, i);
+		memcpy(one + prefix_len + i, salt, salt_len);
+		sn_sha1(one, prefix_len + i + salt_len, d);
+	} else {
+		const void *parts[] = {prefix, id, salt};
+		size_t lens[] = {prefix_len, i, salt_len};
+		sn_sha1_parts(parts, lens, 3, d);
+	}
 	uint64_t n = 0;
 	for (int k = 0; k < 7; k++)
 		n = (n << 8) | d[k];
 	n = (n << 4) | (d[7] >> 4);
 	return (double)n / 1152921504606846976.0;
+}
+
+double sn_flag_hash01(const char *prefix, const char *id, size_t id_len, const char *salt)
+{
+	return sn_flag_hash01_n(prefix, strlen(prefix), id, id_len, salt, strlen(salt));
 }
 
 bool sn_flag_in_rollout(double hash, double pct)
@@ -128,11 +148,16 @@ int sn_flag_eval_init(struct sn_flag_eval *ev, const struct sn_flag_set *set,
 	ev->ctx = ctx;
 	ev->arena = arena;
 	size_t n = set->nflags ? set->nflags : 1;
+	ev->distinct_id_len = ctx->distinct_id ? strlen(ctx->distinct_id) : 0;
 	ev->results = sn_arena_alloc(arena, n * sizeof(*ev->results));
 	ev->state = sn_arena_alloc(arena, n);
-	if (!ev->results || !ev->state)
+	size_t nk = set->npkeys ? set->npkeys : 1;
+	ev->pstate = sn_arena_alloc(arena, nk);
+	ev->pvals = sn_arena_alloc(arena, nk * sizeof(*ev->pvals));
+	if (!ev->results || !ev->state || !ev->pstate || !ev->pvals)
 		return sn_err_set(err, SN_ERR_NOMEM, "flag evaluation: request arena exhausted");
 	memset(ev->state, 0, n);
+	memset(ev->pstate, 0, nk);
 	return 0;
 }
 
@@ -193,33 +218,26 @@ static bool cond_filters_match(struct sn_flag_eval *ev, const struct sn_flag_con
 	return true;
 }
 
-const char *sn_flag_pick_variant(const struct sn_flag *fl, double h)
+int sn_flag_pick_variant_idx(const struct sn_flag *fl, double h)
 {
 	double boundary = 0.0;
 	for (size_t i = 0; i < fl->nvariants; i++) {
 		boundary += fl->variants[i].rollout / 100.0;
 		if (h < boundary)
-			return fl->variants[i].key;
+			return (int)i;
 	}
-	return NULL;
+	return -1;
 }
 
-static const char *variant_payload(const struct sn_flag *fl, const char *variant)
+const char *sn_flag_pick_variant(const struct sn_flag *fl, double h)
 {
-	for (size_t i = 0; i < fl->nvariants; i++)
-		if (fl->variants[i].key == variant || !strcmp(fl->variants[i].key, variant))
-			return fl->variants[i].payload;
-	return NULL;
+	int i = sn_flag_pick_variant_idx(fl, h);
+	return i < 0 ? NULL : fl->variants[i].key;
 }
 
-static bool has_missing_dep(const struct sn_flag *fl)
+static const struct sn_flag_json *json_of(const struct sn_flag_json *j)
 {
-	for (size_t i = 0; i < fl->nconds; i++)
-		for (size_t j = 0; j < fl->conds[i].nprops; j++)
-			if (fl->conds[i].props[j].type == PT_FLAG &&
-			    fl->conds[i].props[j].dep_missing)
-				return true;
-	return false;
+	return j->text ? j : NULL;
 }
 
 static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct sn_flag_result *r,
@@ -238,7 +256,7 @@ static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct s
 		r->reason = SN_FLAG_DISABLED;
 		return;
 	}
-	if (has_missing_dep(fl)) {
+	if (fl->missing_dep) {
 		r->reason = SN_FLAG_MISSING_DEPENDENCY;
 		return;
 	}
@@ -265,26 +283,14 @@ static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct s
 		if (o)
 			pid = o;
 	}
-	size_t pid_len = strlen(pid);
-	char prefix[512];
-	size_t klen = strlen(fl->key);
-	/* "<key>." — keys longer than the buffer hash through the slow path */
-	char *pfx = prefix;
-	if (klen + 2 > sizeof(prefix)) {
-		pfx = sn_arena_alloc(ev->arena, klen + 2);
-		if (!pfx) {
-			r->reason = SN_FLAG_ERROR;
-			return;
-		}
-	}
-	memcpy(pfx, fl->key, klen);
-	pfx[klen] = '.';
-	pfx[klen + 1] = 0;
+	size_t pid_len = pid == ctx->distinct_id ? ev->distinct_id_len : strlen(pid);
+	const char *pfx = fl->hash_prefix;
+	size_t pfx_len = fl->key_len + 1;
 
 	/* Identifier of the flag-level aggregation (for holdout and super groups). */
 	char gbuf[64];
 	const char *fid = pid, *hfid = hid;
-	size_t fid_len = pid_len, hfid_len = strlen(hid);
+	size_t fid_len = pid_len, hfid_len = hid == pid ? pid_len : strlen(hid);
 	if (fl->aggregation >= 0) {
 		if (!group_key(ev, fl->aggregation, &fid, &fid_len, gbuf, sizeof(gbuf)))
 			fid = NULL;
@@ -293,10 +299,11 @@ static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct s
 	}
 
 	if (fl->has_holdout && hfid) {
-		double h = sn_flag_hash01("holdout-", hfid, hfid_len, "");
+		double h = sn_flag_hash01_n("holdout-", 8, hfid, hfid_len, "", 0);
 		if (sn_flag_in_rollout(h, fl->holdout_pct)) {
 			r->enabled = true;
 			r->variant = fl->holdout_variant;
+			r->variant_json = json_of(&fl->holdout_variant_json);
 			r->reason = SN_FLAG_HOLDOUT_CONDITION_VALUE;
 			return;
 		}
@@ -306,13 +313,14 @@ static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct s
 	    json_object_object_get_ex(ctx->person_properties, fl->super_key, NULL)) {
 		bool ok = cond_filters_match(ev, fl->super, fl->aggregation, depth);
 		if (ok && fl->super->has_rollout && fid)
-			ok = sn_flag_in_rollout(fid_len ? sn_flag_hash01(pfx, fid, fid_len, "")
-							: 0.0,
-						fl->super->rollout);
+			ok = sn_flag_in_rollout(
+			    fid_len ? sn_flag_hash01_n(pfx, pfx_len, fid, fid_len, "", 0) : 0.0,
+			    fl->super->rollout);
 		r->enabled = ok;
 		r->reason = SN_FLAG_SUPER_CONDITION_VALUE;
 		r->condition_index = 0;
 		r->payload = ok ? fl->payload_true : NULL;
+		r->payload_json = ok ? json_of(&fl->payload_true_json) : NULL;
 		return;
 	}
 
@@ -330,8 +338,9 @@ static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct s
 		} else if (!cond_filters_match(ev, c, agg, depth)) {
 			cand = SN_FLAG_NO_CONDITION_MATCH;
 		} else if (c->has_rollout &&
-			   !sn_flag_in_rollout(id_len ? sn_flag_hash01(pfx, id, id_len, "") : 0.0,
-					       c->rollout)) {
+			   !sn_flag_in_rollout(
+			       id_len ? sn_flag_hash01_n(pfx, pfx_len, id, id_len, "", 0) : 0.0,
+			       c->rollout)) {
 			cand = SN_FLAG_OUT_OF_ROLLOUT_BOUND;
 			if (fl->early_exit) {
 				r->reason = cand;
@@ -339,13 +348,23 @@ static void evaluate(struct sn_flag_eval *ev, const struct sn_flag *fl, struct s
 				return;
 			}
 		} else {
-			const char *variant = c->variant;
-			if (!variant && fl->nvariants)
-				variant = sn_flag_pick_variant(
-				    fl, id_len ? sn_flag_hash01(pfx, id, id_len, "variant") : 0.0);
+			int vi = c->variant_idx;
+			if (vi < 0 && fl->nvariants)
+				vi = sn_flag_pick_variant_idx(
+				    fl, id_len ? sn_flag_hash01_n(pfx, pfx_len, id, id_len,
+								  "variant", 7)
+					       : 0.0);
 			r->enabled = true;
-			r->variant = variant;
-			r->payload = variant ? variant_payload(fl, variant) : fl->payload_true;
+			if (vi >= 0) {
+				const struct sn_flag_variant *v = &fl->variants[vi];
+				r->variant = v->key;
+				r->variant_json = json_of(&v->key_json);
+				r->payload = v->payload;
+				r->payload_json = json_of(&v->payload_json);
+			} else {
+				r->payload = fl->payload_true;
+				r->payload_json = json_of(&fl->payload_true_json);
+			}
 			r->reason = SN_FLAG_CONDITION_MATCH;
 			r->condition_index = (int)i;
 			return;

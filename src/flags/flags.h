@@ -41,6 +41,13 @@ double sn_flag_hash01(const char *prefix, const char *id, size_t id_len, const c
 
 /* ---- compiled definitions ---------------------------------------------------------- */
 
+/* A string as the JSON literal answers carry (quoted and escaped), made once
+ * when the set is compiled so answers copy it as it is. */
+struct sn_flag_json {
+	const char *text;
+	size_t len;
+};
+
 struct sn_flag_set;
 
 /* Reasons, in PostHog's names (sn_flag_reason_code) and priorities (spec §3.3 step 6). */
@@ -89,6 +96,14 @@ void sn_flag_set_needs(const struct sn_flag_set *set, bool *person, bool *groups
 /* The definition's "id" and "version" (0 when absent). */
 int64_t sn_flag_set_id(const struct sn_flag_set *set, size_t idx);
 int64_t sn_flag_set_version(const struct sn_flag_set *set, size_t idx);
+/* Pieces of flag idx's answer as JSON text, made at compile time:
+ * key: the key as a JSON literal; v2_head: `"<key>":{"key":"<key>"`;
+ * v2_meta: `},"metadata":{"id":N,"version":N,"description":null,"payload":`
+ * (the `}` closes the reason object). NULL past the end. */
+struct sn_flag_fragments {
+	struct sn_flag_json key, v2_head, v2_meta;
+};
+const struct sn_flag_fragments *sn_flag_set_fragments(const struct sn_flag_set *set, size_t idx);
 /* Index of the flag with that key, or -1. */
 ssize_t sn_flag_set_find(const struct sn_flag_set *set, const char *key);
 /* Why flag idx did not compile, or NULL when it did. */
@@ -140,6 +155,10 @@ struct sn_flag_result {
 	bool omitted;	     /* inactive/deleted: leave out of /flags answers */
 	const char *variant; /* NULL or a string owned by the set (or the arena) */
 	const char *payload; /* the stored payload text (a JSON string's contents), or NULL */
+	/* variant and payload as JSON literals, owned by the set; NULL when the
+	 * string is NULL or not one of the set's own (then escape it yourself) */
+	const struct sn_flag_json *variant_json;
+	const struct sn_flag_json *payload_json;
 	enum sn_flag_reason reason;
 	int condition_index; /* -1 = null */
 };
@@ -151,7 +170,12 @@ struct sn_flag_eval {
 	const struct sn_flag_ctx *ctx;
 	struct sn_arena *arena;
 	struct sn_flag_result *results;
-	uint8_t *state; /* per flag: 0 not yet, 1 in progress, 2 done */
+	uint8_t *state;		/* per flag: 0 not yet, 1 in progress, 2 done */
+	size_t distinct_id_len; /* strlen of ctx->distinct_id, taken once */
+	/* Person property lookups, one per distinct filter key (set->pkeys):
+	 * 0 not yet, 1 absent, 2 present with the value in pvals. */
+	uint8_t *pstate;
+	struct json_object **pvals;
 	void *re_match; /* PCRE2 match data, created on first regex use (arena memory) */
 	void *re_gctx;
 };

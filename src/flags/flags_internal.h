@@ -26,6 +26,7 @@
 #define SN_FLAG_RE_HEAP_LIMIT_KB 1024
 #define SN_FLAG_MAX_NESTING	 32 /* cohort groups inside cohort groups, dependency depth */
 #define SN_FLAG_ID_MAX_SCALARS	 200
+#define SN_FLAG_PKEYS_MAX	 256 /* person property keys memoised per evaluation */
 
 enum sn_flag_op {
 	OP_UNKNOWN = 0,
@@ -91,6 +92,7 @@ struct sn_flag_prop {
 	const char *key;
 	enum sn_flag_ptype type;
 	enum sn_flag_op op;
+	int key_slot;		   /* person filters: index into set->pkeys, or -1 */
 	int group_type_index;	   /* -1: the flag's own aggregation */
 	bool negation;		   /* inside cohort property groups */
 	struct json_object *value; /* borrowed from the set's document */
@@ -142,6 +144,7 @@ struct sn_flag_cond {
 	bool has_rollout;
 	double rollout;	     /* percent */
 	const char *variant; /* override, NULL if none or not a declared variant */
+	int variant_idx;     /* the override's index in the flag's variants, or -1 */
 	int aggregation;     /* -2: the flag's own; else a group type index or -1 person */
 };
 
@@ -149,10 +152,15 @@ struct sn_flag_variant {
 	const char *key;
 	double rollout;
 	const char *payload;
+	struct sn_flag_json key_json, payload_json; /* text NULL when the string is */
 };
 
 struct sn_flag {
 	const char *key;
+	size_t key_len;
+	const char *hash_prefix; /* "<key>." for the rollout and variant hashes */
+	struct sn_flag_fragments frag;
+	struct sn_flag_json payload_true_json, holdout_variant_json; /* text NULL when absent */
 	int64_t id;
 	int64_t version;
 	const char *error; /* compile error: evaluates to false, SN_FLAG_ERROR */
@@ -161,7 +169,8 @@ struct sn_flag {
 	bool continuity;
 	bool device_bucketing;
 	bool early_exit;
-	int aggregation; /* -1 person, else group type index */
+	bool missing_dep; /* some `flag` filter names a flag that does not exist */
+	int aggregation;  /* -1 person, else group type index */
 	struct sn_flag_cond *conds;
 	size_t nconds;
 	struct sn_flag_variant *variants;
@@ -184,6 +193,10 @@ struct sn_flag_set {
 	bool needs_person;	    /* some filter reads person properties (or a cohort) */
 	bool needs_groups;	    /* some flag or filter reads group properties */
 	bool needs_members;	    /* some cohort filter is decided by membership */
+	/* The distinct keys person filters read (at most SN_FLAG_PKEYS_MAX):
+	 * an evaluation looks each up in the person's properties once. */
+	const char **pkeys;
+	size_t npkeys;
 	pcre2_code **res;
 	size_t nres, capres;
 	pcre2_match_context *mctx;
@@ -214,6 +227,11 @@ int sn_semver_cmp(const struct sn_semver *a, const struct sn_semver *b);
  * and the hashed variant (first running total > hash, NULL past the end). */
 bool sn_flag_in_rollout(double hash01, double pct);
 const char *sn_flag_pick_variant(const struct sn_flag *fl, double hash01);
+/* The same as an index into fl->variants, -1 past the end. */
+int sn_flag_pick_variant_idx(const struct sn_flag *fl, double hash01);
+/* sn_flag_hash01 with the lengths known (id already cut to 200 scalars or not). */
+double sn_flag_hash01_n(const char *prefix, size_t prefix_len, const char *id, size_t id_len,
+			const char *salt, size_t salt_len);
 
 /* eval.c: a dependency's value for the filter (evaluates it if needed). */
 const struct sn_flag_result *sn_flag_eval_dep(struct sn_flag_eval *ev, size_t idx, int depth);

@@ -94,6 +94,20 @@ static bool x_number(struct json_object *x, double *out)
 		char buf[64];
 		if (n == 0 || n >= sizeof(buf))
 			return false;
+		if (isdigit((unsigned char)s[0])) {
+			/* strtod reads a string that starts with a digit as a
+			 * decimal number and stops at any other character, and at a
+			 * sign not after the exponent's e: such a string is no
+			 * number, found without strtod (dates, versions). */
+			for (size_t i = 1; i < n; i++) {
+				char c = s[i];
+				if (isdigit((unsigned char)c) || c == '.' || c == 'e' || c == 'E')
+					continue;
+				if ((c == '+' || c == '-') && (s[i - 1] == 'e' || s[i - 1] == 'E'))
+					continue;
+				return false;
+			}
+		}
 		memcpy(buf, s, n);
 		buf[n] = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -362,11 +376,25 @@ int sn_flag_match_prop(struct sn_flag_eval *ev, const struct sn_flag_prop *p,
 	case PT_UNSUPPORTED: m = 0; break;
 	default: {
 		struct json_object *x = NULL;
-		if (!props || !json_object_is_type(props, json_type_object) ||
-		    !json_object_object_get_ex(props, p->key, &x))
-			m = is_negative_op(p->op);
-		else
-			m = match_value(ev, p, x);
+		bool found;
+		if (!props || !json_object_is_type(props, json_type_object)) {
+			found = false;
+		} else if (p->type == PT_PERSON && props == ev->ctx->person_properties &&
+			   p->key_slot >= 0 && (size_t)p->key_slot < ev->set->npkeys) {
+			/* Many filters read the same few keys: one hash lookup each
+			 * per evaluation. */
+			uint8_t *st = &ev->pstate[p->key_slot];
+			if (!*st)
+				*st = json_object_object_get_ex(props, p->key,
+								&ev->pvals[p->key_slot])
+					  ? 2
+					  : 1;
+			found = *st == 2;
+			x = ev->pvals[p->key_slot];
+		} else {
+			found = json_object_object_get_ex(props, p->key, &x);
+		}
+		m = found ? match_value(ev, p, x) : is_negative_op(p->op);
 		break;
 	}
 	}

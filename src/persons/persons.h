@@ -71,7 +71,11 @@ struct sn_person {
 void sn_person_release(struct sn_person *person);
 
 /* The person a distinct id belongs to. SN_ERR_NOT_FOUND when none (never
- * seen, or only seen in personless events). One indexed lookup. */
+ * seen, or only seen in personless events). Answers, "none" included, are
+ * cached in memory (persons/lcache.c) and dropped by every store write that
+ * could change them, so a cached answer is what SQLite would say: a hit
+ * costs a hash probe and a parse of the properties text, a miss one
+ * indexed lookup under the store lock. */
 int sn_persons_get_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
 				  struct sn_person *out, struct sn_err *err);
 /* A person by uuid; SN_ERR_NOT_FOUND when it does not exist (also once it

@@ -91,6 +91,43 @@ int sn_pstore_group_get(struct sn_persons *p, int64_t team_id, int index, const 
 int sn_pstore_group_put(struct sn_persons *p, const struct sn_group *g, bool exists,
 			struct sn_err *err);
 
+/* ---- the lookup cache (lcache.c) ----------------------------------------- */
+
+/* Distinct id → person answers of sn_persons_get_by_distinct_id, misses
+ * included, validated by generation stripes that every store write bumps
+ * (lcache.c explains the invariant). Thread-safe; bumps and stamps must be
+ * taken under the store lock, lookups and fills need no lock. */
+struct sn_lcache;
+struct sn_lcache_stamp {
+	uint32_t did, uuid, all; /* generations when the row was read */
+	uint32_t did_stripe, uuid_stripe;
+};
+#define SN_LCACHE_ENTRIES (128 * 1024)
+int sn_lcache_new(struct sn_lcache **out, size_t entries);
+void sn_lcache_free(struct sn_lcache *c); /* NULL-safe */
+/* A write changed what key (a distinct id or a person uuid) maps to. NULL-safe. */
+void sn_lcache_touch(struct sn_lcache *c, int64_t team_id, const char *key);
+/* A write whose rows are not named (deletion, rollback, another process). NULL-safe. */
+void sn_lcache_touch_all(struct sn_lcache *c);
+/* The stamps of a lookup, taken with the row it reads (under the store
+ * lock): the distinct id's first, then, when a person was found, its uuid's. */
+void sn_lcache_stamp_did(struct sn_lcache *c, int64_t team_id, const char *did,
+			 struct sn_lcache_stamp *st);
+void sn_lcache_stamp_uuid(struct sn_lcache *c, int64_t team_id, const char *uuid,
+			  struct sn_lcache_stamp *st);
+/* 1: out is filled (properties parsed from the cached text, out released
+ * first), 0: cached as "no person", -1: not cached or stale. */
+int sn_lcache_get(struct sn_lcache *c, int64_t team_id, const char *did, struct sn_person *out);
+/* Caches the answer read with st: person NULL for "no person", else its
+ * columns and props (the stored JSON text). Silently skipped when out of
+ * memory or past the properties bounds. */
+void sn_lcache_put(struct sn_lcache *c, int64_t team_id, const char *did,
+		   const struct sn_lcache_stamp *st, const struct sn_person *person,
+		   const char *props, size_t props_len);
+void sn_lcache_stats(struct sn_lcache *c, uint64_t *hits, uint64_t *misses);
+/* The store's cache (sqlite.c), for the unit test. */
+struct sn_lcache *sn_pstore_lcache(struct sn_persons *p);
+
 /* ---- properties (props.c) ------------------------------------------------ */
 
 /* $set_once keys the person lacks, then $set keys that differ, then $unset

@@ -41,6 +41,11 @@
  * secure_delete is on so deleted rows are overwritten in their pages, not
  * left in free space (docs/PERSONS.md, "Deleting persons").
  *
+ * Lookups by distinct id (sn_persons_get_by_distinct_id, what /flags asks
+ * on every request) go through the cache of lcache.c first; every write
+ * function here bumps the cache's generation of the distinct id or person
+ * it changes, under mu, and rollbacks and deletions bump all of them.
+ *
  * Errors: SQLite result codes map to SN_ERR_* as in meta (UNIQUE →
  * SN_ERR_EXISTS, I/O and locking → SN_ERR_IO, damage → SN_ERR_CORRUPT).
  *
@@ -93,6 +98,7 @@ enum stmt {
 	ST_ROLLBACK_TO,
 	ST_LSN_GET,
 	ST_LSN_SET,
+	ST_DATA_VERSION,
 	NSTMT
 };
 
@@ -152,6 +158,7 @@ static const char *const stmt_sql[NSTMT] = {
     [ST_ROLLBACK_TO] = "ROLLBACK TO ev",
     [ST_LSN_GET] = "SELECT wal_lsn FROM snout_ingest_state WHERE id = 1",
     [ST_LSN_SET] = "UPDATE snout_ingest_state SET wal_lsn = ?1 WHERE id = 1",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
 struct sn_persons {
@@ -164,6 +171,9 @@ struct sn_persons {
 	pthread_cond_t idle;	     /* signalled when a batch or a deletion ends (with mu) */
 	unsigned writers_waiting;    /* deletions waiting for the batch to end (under mu) */
 	_Atomic uint64_t generation; /* bumped by every deletion */
+	struct sn_lcache *lcache;    /* distinct id lookups (lcache.c) */
+	_Atomic uint64_t dv_next_ns; /* when to look at data_version again */
+	int64_t data_version;	     /* PRAGMA data_version when last looked (under mu) */
 	sqlite3_stmt *set_values[SN_PERSONS_SET_MAX + 1]; /* by key count, prepared on use */
 };
 
@@ -246,6 +256,26 @@ void sn_pstore_unlock_idle(struct sn_persons *p)
 void sn_pstore_bump_generation(struct sn_persons *p)
 {
 	atomic_fetch_add(&p->generation, 1);
+	sn_lcache_touch_all(p->lcache);
+}
+
+struct sn_lcache *sn_pstore_lcache(struct sn_persons *p)
+{
+	return p->lcache;
+}
+
+/* PRAGMA data_version moves when another connection (another process)
+ * commits to the file; that write named no rows to the cache. Caller holds mu. */
+static void check_data_version(struct sn_persons *p)
+{
+	sqlite3_stmt *s = p->st[ST_DATA_VERSION];
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(s, 0);
+		if (v != p->data_version)
+			sn_lcache_touch_all(p->lcache);
+		p->data_version = v;
+	}
+	done(s);
 }
 
 uint64_t sn_persons_generation(struct sn_persons *p)
@@ -304,6 +334,11 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 		sn_err_prefix(err, "%s", path);
 		goto out;
 	}
+	if (sn_lcache_new(&p->lcache, SN_LCACHE_ENTRIES)) {
+		ret = sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s", path);
+		goto out;
+	}
+	check_data_version(p);
 	*out = p;
 	p = NULL;
 out:
@@ -339,6 +374,7 @@ void sn_persons_close(struct sn_persons *p)
 				    sqlite3_errmsg(p->db));
 	}
 	sn_buf_release(&p->json);
+	sn_lcache_free(p->lcache);
 	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
@@ -377,6 +413,7 @@ int sn_pstore_commit(struct sn_persons *p, struct sn_err *err)
 void sn_pstore_rollback(struct sn_persons *p)
 {
 	struct sn_err e = {0};
+	sn_lcache_touch_all(p->lcache); /* rows read since the writes are gone */
 	if (sqlite3_get_autocommit(p->db)) {
 		p->batch = false; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
 		return;
@@ -434,6 +471,8 @@ int sn_persons_batch_commit(struct sn_persons *p, uint64_t wal_lsn, struct sn_er
 	p->batch = false;
 	pthread_cond_broadcast(&p->idle);
 out:
+	if (ret < 0)
+		sn_lcache_touch_all(p->lcache); /* the batch may be gone */
 	sn_pstore_unlock(p);
 	return ret;
 }
@@ -446,6 +485,7 @@ void sn_persons_batch_rollback(struct sn_persons *p)
 		if (run(p, p->st[ST_ROLLBACK], &e, "rolling back a batch") < 0)
 			sn_log_error("%s", e.msg);
 	}
+	sn_lcache_touch_all(p->lcache);
 	p->batch = false;
 	pthread_cond_broadcast(&p->idle);
 	sn_pstore_unlock(p);
@@ -493,13 +533,20 @@ static int read_person(struct sn_persons *p, sqlite3_stmt *s, int64_t team_id,
 	return 0;
 }
 
+/* text (may be NULL) gets a copy of the stored properties text. */
 static int person_lookup(struct sn_persons *p, enum stmt which, int64_t team_id, const char *key,
-			 struct sn_person *out, struct sn_err *err)
+			 struct sn_person *out, struct sn_buf *text, struct sn_err *err)
 {
 	sqlite3_stmt *s = p->st[which];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, key);
 	int ret, rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && text) {
+		const char *t = (const char *)sqlite3_column_text(s, 1);
+		sn_buf_reset(text);
+		if (t && sn_buf_append(text, t, (size_t)sqlite3_column_bytes(s, 1)))
+			sn_buf_reset(text);
+	}
 	if (rc == SQLITE_ROW)
 		ret = read_person(p, s, team_id, out, err);
 	else if (rc == SQLITE_DONE)
@@ -513,18 +560,19 @@ static int person_lookup(struct sn_persons *p, enum stmt which, int64_t team_id,
 int sn_pstore_person_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
 				    struct sn_person *out, struct sn_err *err)
 {
-	return person_lookup(p, ST_PERSON_BY_DID, team_id, distinct_id, out, err);
+	return person_lookup(p, ST_PERSON_BY_DID, team_id, distinct_id, out, NULL, err);
 }
 
 int sn_pstore_person_by_uuid(struct sn_persons *p, int64_t team_id, const char *uuid,
 			     struct sn_person *out, struct sn_err *err)
 {
-	return person_lookup(p, ST_PERSON_BY_UUID, team_id, uuid, out, err);
+	return person_lookup(p, ST_PERSON_BY_UUID, team_id, uuid, out, NULL, err);
 }
 
 static int person_write(struct sn_persons *p, enum stmt which, const struct sn_person *person,
 			struct sn_err *err)
 {
+	sn_lcache_touch(p->lcache, person->team_id, person->uuid);
 	int ret = sn_props_serialise(person->properties, &p->json);
 	if (ret < 0)
 		return sn_err_set(err, ret,
@@ -564,6 +612,7 @@ int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person
 int sn_pstore_person_delete(struct sn_persons *p, int64_t team_id, const char *uuid,
 			    struct sn_err *err)
 {
+	sn_lcache_touch(p->lcache, team_id, uuid);
 	sqlite3_stmt *s = p->st[ST_PERSON_DELETE];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, uuid);
@@ -575,6 +624,7 @@ int sn_pstore_person_delete(struct sn_persons *p, int64_t team_id, const char *u
 int sn_pstore_distinct_id_set(struct sn_persons *p, int64_t team_id, const char *distinct_id,
 			      const char *person_uuid, struct sn_err *err)
 {
+	sn_lcache_touch(p->lcache, team_id, distinct_id);
 	sqlite3_stmt *s = p->st[ST_DID_SET];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, distinct_id);
@@ -585,6 +635,8 @@ int sn_pstore_distinct_id_set(struct sn_persons *p, int64_t team_id, const char 
 int sn_pstore_distinct_ids_move(struct sn_persons *p, int64_t team_id, const char *from_uuid,
 				const char *to_uuid, struct sn_err *err)
 {
+	/* Entries of the moved ids carry from_uuid's stamp. */
+	sn_lcache_touch(p->lcache, team_id, from_uuid);
 	sqlite3_stmt *s = p->st[ST_DID_MOVE];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, from_uuid);
@@ -787,9 +839,32 @@ int sn_pstore_group_put(struct sn_persons *p, const struct sn_group *g, bool exi
 int sn_persons_get_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
 				  struct sn_person *out, struct sn_err *err)
 {
+	/* Another process's commits: looked for at most every 100 ms, by
+	 * whichever lookup comes first after that. */
+	uint64_t now = sn_mono_ns(), next = atomic_load(&p->dv_next_ns);
+	if (now >= next &&
+	    atomic_compare_exchange_strong(&p->dv_next_ns, &next, now + 100 * 1000 * 1000)) {
+		sn_pstore_lock(p);
+		check_data_version(p);
+		sn_pstore_unlock(p);
+	}
+	int hit = sn_lcache_get(p->lcache, team_id, distinct_id, out);
+	if (hit >= 0)
+		return hit ? 0 : sn_err_set(err, SN_ERR_NOT_FOUND, "person not found");
+	struct sn_lcache_stamp st;
+	struct sn_buf text;
+	sn_buf_init(&text, SN_PERSON_PROPS_MAX + 1);
 	sn_pstore_lock(p);
-	int ret = sn_pstore_person_by_distinct_id(p, team_id, distinct_id, out, err);
+	sn_lcache_stamp_did(p->lcache, team_id, distinct_id, &st);
+	int ret = person_lookup(p, ST_PERSON_BY_DID, team_id, distinct_id, out, &text, err);
+	if (ret == 0)
+		sn_lcache_stamp_uuid(p->lcache, team_id, out->uuid, &st);
 	sn_pstore_unlock(p);
+	if (ret == 0 && text.len)
+		sn_lcache_put(p->lcache, team_id, distinct_id, &st, out, text.data, text.len);
+	else if (ret == SN_ERR_NOT_FOUND)
+		sn_lcache_put(p->lcache, team_id, distinct_id, &st, NULL, NULL, 0);
+	sn_buf_release(&text);
 	return ret;
 }
 
@@ -1058,6 +1133,7 @@ int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uui
 		}
 		p->set_values[n] = s;
 	}
+	sn_lcache_touch(p->lcache, team_id, uuid);
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, uuid);
 	char path[SN_PERSONS_SET_MAX][160];

@@ -233,6 +233,49 @@ test('stored person and group properties are used, request properties override t
   assert.equal(r['big-companies'].reason.code, 'no_group_type');
 });
 
+test('person property changes through ingestion and the persons API reach /flags', async () => {
+  // The person lookups of /flags are cached (misses too); each change must
+  // still flip the flag once ingestion has applied it.
+  await deleteAllFlags();
+  await createFlag({ key: 'pro-only', filters: { groups: [{ properties: [{ key: 'plan', type: 'person', operator: 'exact', value: ['pro'] }], rollout_percentage: 100 }] } });
+  const on = async () => (await flags({ distinct_id: 'cache-1' })).json.flags['pro-only'].enabled;
+  const until = async (want, what) => {
+    for (let i = 0; i < 100; i++) {
+      if ((await on()) === want) return;
+      await sleep(100);
+    }
+    assert.fail(what);
+  };
+  const H = { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` };
+  const persons = `${srv.url}/api/projects/1/persons/`;
+  assert.equal(await on(), false);
+  assert.equal(await on(), false); // "no person", answered from the cache
+  const capture = (e) => post(`${srv.url}/i/v0/e/`, JSON.stringify({ api_key: TOKEN, ...e }), { 'Content-Type': 'application/json' });
+  assert.equal((await capture({ event: '$identify', distinct_id: 'cache-1', properties: { $set: { plan: 'pro' } } })).status, 200);
+  await until(true, 'the person created by ingestion');
+  let uuid;
+  for (let i = 0; i < 100 && !uuid; i++) {
+    const r = await fetch(`${persons}?distinct_id=cache-1`, { headers: H });
+    uuid = (await r.json()).results?.[0]?.uuid;
+    if (!uuid) await sleep(100);
+  }
+  assert.ok(uuid);
+  let r = await post(`${persons}${uuid}/update_property/`, JSON.stringify({ key: 'plan', value: 'free' }), H);
+  assert.equal(r.status, 202, r.text);
+  await until(false, 'update_property');
+  r = await post(`${persons}${uuid}/update_property/`, JSON.stringify({ key: 'plan', value: 'pro' }), H);
+  assert.equal(r.status, 202, r.text);
+  await until(true, 'update_property back');
+  r = await post(`${persons}${uuid}/delete_property/`, JSON.stringify({ $unset: 'plan' }), H);
+  assert.equal(r.status, 201, r.text);
+  await until(false, 'delete_property');
+  assert.equal((await capture({ event: 'pv', distinct_id: 'cache-1', properties: { $set: { plan: 'pro' } } })).status, 200);
+  await until(true, 'a $set captured');
+  const d = await fetch(`${persons}${uuid}/`, { method: 'DELETE', headers: H });
+  assert.equal(d.status, 204);
+  assert.equal(await on(), false, 'deleted: no stored properties'); // DELETE waits for the store
+});
+
 // ---- REST API ------------------------------------------------------------------------------
 
 test('REST CRUD, pagination, activity, validation errors and auth', async () => {

@@ -10,6 +10,8 @@
  * properties text, GeoIP adds the §5.3 members and reaches the person
  * (needs the DB-IP Lite database `make test` installs; skipped without it),
  * $geoip_disable is respected, and with neither the event is untouched.
+ * A flag on a person property flips as soon as ingestion applied a change
+ * (the person lookups /flags makes are cached in the person store).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +26,7 @@
 
 #include <dirent.h>
 
+#include "flags/flags.h"
 #include "ingest/ingest_internal.h"
 #include "persons/persons.h"
 #include "store/store.h"
@@ -817,6 +820,75 @@ static void test_identity_deferred(void **state)
 	rig_close(&r);
 }
 
+/* /flags reads persons through sn_persons_get_by_distinct_id, which caches
+ * answers (persons/lcache.c): a flag on a person property flips as soon as
+ * ingestion has applied the change — a $set, a deferred §5.2 value written
+ * at the batch commit, a merge — even when the old answer was cached. */
+static bool flag_on(struct sn_persons *ps, const struct sn_flag_set *set, size_t idx,
+		    const char *did)
+{
+	struct sn_person p = {0};
+	struct sn_flag_ctx ctx = {.distinct_id = did, .now_us = sn_now_us()};
+	if (sn_persons_get_by_distinct_id(ps, 1, did, &p, NULL) == 0)
+		ctx.person_properties = p.properties;
+	struct sn_arena a;
+	sn_arena_init(&a, 1 << 20);
+	struct sn_flag_eval ev;
+	assert_int_equal(sn_flag_eval_init(&ev, set, &ctx, &a, NULL), 0);
+	bool on = sn_flag_eval_one(&ev, idx)->enabled;
+	sn_arena_release(&a);
+	sn_person_release(&p);
+	return on;
+}
+
+static void test_identity_flags(void **state)
+{
+	(void)state;
+	static const char doc[] =
+	    "[{\"key\":\"pro\",\"active\":true,\"filters\":{\"groups\":[{\"properties\":["
+	    "{\"key\":\"plan\",\"type\":\"person\",\"operator\":\"exact\",\"value\":[\"pro\"]}],"
+	    "\"rollout_percentage\":100}]}},"
+	    "{\"key\":\"page-b\",\"active\":true,\"filters\":{\"groups\":[{\"properties\":["
+	    "{\"key\":\"$pathname\",\"type\":\"person\",\"operator\":\"exact\",\"value\":\"/b\"}],"
+	    "\"rollout_percentage\":100}]}}]";
+	struct sn_flag_set *set;
+	assert_int_equal(sn_flag_set_parse(doc, strlen(doc), &set, NULL), 0);
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	assert_false(flag_on(r.ps, set, 0, "f1"));
+	assert_false(flag_on(r.ps, set, 0, "f1")); /* "no person", from the cache */
+	put_ev(r.w, "f1", "pv", "{\"$set\":{\"plan\":\"free\"}}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	assert_false(flag_on(r.ps, set, 0, "f1"));
+	put_ev(r.w, "f1", "pv", "{\"$set\":{\"plan\":\"pro\"}}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	assert_true(flag_on(r.ps, set, 0, "f1"));
+
+	/* A deferred value: the fast path keeps it until the batch commits. */
+	put_ev(r.w, "f1", "pv", "{\"$pathname\":\"/a\"}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	assert_false(flag_on(r.ps, set, 1, "f1"));
+	uint64_t fast0, fast1, slow, replayed;
+	sn_store_sink_identity_stats(r.sink, &fast0, &slow, &replayed);
+	put_ev(r.w, "f1", "pv", "{\"$pathname\":\"/b\"}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	sn_store_sink_identity_stats(r.sink, &fast1, &slow, &replayed);
+	assert_int_equal(fast1, fast0 + 1);
+	assert_true(flag_on(r.ps, set, 1, "f1"));
+
+	/* A merge: f2's own person gives way to f1's. */
+	put_ev(r.w, "f2", "pv", "{\"$set\":{\"plan\":\"free\"}}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	assert_false(flag_on(r.ps, set, 0, "f2"));
+	put_ev(r.w, "f1", "$identify", "{\"$anon_distinct_id\":\"f2\"}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	assert_true(flag_on(r.ps, set, 0, "f2"));
+	assert_true(flag_on(r.ps, set, 1, "f2"));
+	rig_close(&r);
+	sn_flag_set_unref(set);
+}
+
 static void test_person_cache(void **state)
 {
 	(void)state;
@@ -1185,6 +1257,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_merge_invalidation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_crash_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_deferred, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),
 	    cmocka_unit_test(test_enrich_anonymize),
 	    cmocka_unit_test(test_enrich_geoip),
 	    cmocka_unit_test_setup_teardown(test_enrich_ingest, setup, teardown),

@@ -1505,6 +1505,165 @@ static void test_split_person(void **state)
 	assert_int_equal(n, 0); /* one distinct id: nothing to split */
 }
 
+/* ---- the lookup cache (lcache.c) ----------------------------------------------- */
+
+/* The properties' "plan" of a distinct id's person, "-" without a person. */
+static const char *plan_of(struct fx *f, const char *did)
+{
+	static char buf[64];
+	struct sn_person p = {0};
+	if (sn_persons_get_by_distinct_id(f->p, 1, did, &p, NULL) == SN_ERR_NOT_FOUND)
+		return "-";
+	snprintf(buf, sizeof(buf), "%s", prop(&p, "plan"));
+	sn_person_release(&p);
+	return buf;
+}
+
+static const char *uuid_of(struct fx *f, const char *did)
+{
+	static char buf[37];
+	struct sn_person p = {0};
+	person_of(f, 1, did, &p);
+	memcpy(buf, p.uuid, sizeof(buf));
+	sn_person_release(&p);
+	return buf;
+}
+
+/* Every write of the store is seen by the next lookup of a distinct id
+ * whose answer (person or none) is cached: each step reads twice first, so
+ * the old answer is in the cache and served from it. */
+static void test_lookup_cache(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	uint64_t h0, h1, m0, m1;
+	sn_lcache_stats(sn_pstore_lcache(f->p), &h0, &m0);
+	assert_string_equal(plan_of(f, "c1"), "-");
+	assert_string_equal(plan_of(f, "c1"), "-");
+	sn_lcache_stats(sn_pstore_lcache(f->p), &h1, &m1);
+	assert_int_equal(h1 - h0, 1); /* the second "no person" came from memory */
+	assert_int_equal(m1 - m0, 1);
+
+	/* Creation (a new distinct id), then property updates. */
+	char p1[37], p3[37];
+	ev(f, 1, "c1", "e", "{\"$set\":{\"plan\":\"free\"}}", T0, p1);
+	assert_string_equal(plan_of(f, "c1"), "\"free\"");
+	assert_string_equal(plan_of(f, "c1"), "\"free\"");
+	ev(f, 1, "c1", "e", "{\"$set\":{\"plan\":\"pro\"}}", T0 + 1, NULL);
+	assert_string_equal(plan_of(f, "c1"), "\"pro\"");
+	ev(f, 1, "c1", "e", "{\"$unset\":[\"plan\"]}", T0 + 2, NULL);
+	assert_string_equal(plan_of(f, "c1"), "");
+	const char *k[] = {"plan"}, *v[] = {"\"enterprise\""};
+	bool found;
+	assert_int_equal(sn_persons_set_values(f->p, 1, p1, k, v, 1, &found, &err), 0);
+	assert_true(found);
+	assert_string_equal(plan_of(f, "c1"), "\"enterprise\"");
+
+	/* A merge moves c3 (cached with its own person) to c1's person. */
+	ev(f, 1, "c3", "e", "{\"$set\":{\"plan\":\"c3\"}}", T0 + 3, p3);
+	assert_string_equal(plan_of(f, "c3"), "\"c3\"");
+	assert_string_equal(uuid_of(f, "c3"), p3);
+	ev(f, 1, "c1", "$identify", "{\"$anon_distinct_id\":\"c3\"}", T0 + 4, NULL);
+	assert_string_equal(uuid_of(f, "c3"), p1);
+	assert_string_equal(plan_of(f, "c3"), "\"enterprise\"");
+	/* An alias: a cached "no person" id joins a person. */
+	assert_string_equal(plan_of(f, "c5"), "-");
+	ev(f, 1, "c1", "$create_alias", "{\"alias\":\"c5\"}", T0 + 5, NULL);
+	assert_string_equal(uuid_of(f, "c5"), p1);
+
+	/* A rolled-back batch: what was read inside it is forgotten. */
+	assert_string_equal(plan_of(f, "c4"), "-");
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	ev(f, 1, "c4", "e", "{\"$set\":{\"plan\":\"ghost\"}}", T0 + 6, NULL);
+	ev(f, 1, "c1", "e", "{\"$set\":{\"plan\":\"ghost\"}}", T0 + 6, NULL);
+	assert_string_equal(plan_of(f, "c4"), "\"ghost\"");
+	assert_string_equal(plan_of(f, "c1"), "\"ghost\"");
+	sn_persons_batch_rollback(f->p);
+	assert_string_equal(plan_of(f, "c4"), "-");
+	assert_string_equal(plan_of(f, "c1"), "\"enterprise\"");
+
+	/* Another process's commit is seen within the data_version interval. */
+	assert_string_equal(plan_of(f, "c1"), "\"enterprise\"");
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db,
+				      "UPDATE posthog_person SET properties = "
+				      "json_set(properties, '$.plan', 'outside')",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	usleep(150 * 1000);
+	assert_string_equal(plan_of(f, "c1"), "\"outside\"");
+
+	/* Split and deletion. */
+	assert_int_equal(sn_persons_split(f->p, 1, p1, "c1", NULL, &err), 0);
+	assert_string_equal(plan_of(f, "c3"), "");
+	assert_string_not_equal(uuid_of(f, "c3"), p1);
+	assert_string_equal(plan_of(f, "c1"), "\"outside\"");
+	assert_int_equal(sn_persons_delete(f->p, 1, p1, NULL, &err), 0);
+	assert_string_equal(plan_of(f, "c1"), "-");
+	assert_string_equal(plan_of(f, "c3"), ""); /* split off: a person of its own */
+
+	/* Other teams are other keys. */
+	assert_string_equal(plan_of(f, "c3"), "");
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(f->p, 2, "c3", &p, NULL), SN_ERR_NOT_FOUND);
+}
+
+/* A cache far smaller than the ids: evictions, and never a wrong answer. */
+static void test_lookup_cache_bounds(void **state)
+{
+	(void)state;
+	struct sn_lcache *c;
+	assert_int_equal(sn_lcache_new(&c, 8), 0);
+	char did[32], props[64];
+	struct sn_person in = {.team_id = 1, .is_identified = true, .version = 3};
+	for (int i = 0; i < 200; i++) {
+		struct sn_lcache_stamp st;
+		snprintf(did, sizeof(did), "d%d", i);
+		sn_lcache_stamp_did(c, 1, did, &st);
+		snprintf(in.uuid, sizeof(in.uuid), "00000000-0000-0000-0000-%012d", i);
+		sn_lcache_stamp_uuid(c, 1, in.uuid, &st);
+		int n = snprintf(props, sizeof(props), "{\"i\":%d}", i);
+		sn_lcache_put(c, 1, did, &st, i % 2 ? &in : NULL, props, (size_t)n);
+	}
+	int present = 0;
+	for (int i = 0; i < 200; i++) {
+		struct sn_person out = {0};
+		snprintf(did, sizeof(did), "d%d", i);
+		int r = sn_lcache_get(c, 1, did, &out);
+		if (r < 0)
+			continue;
+		present++;
+		assert_int_equal(r, i % 2);
+		if (r) {
+			assert_int_equal(json_object_get_int(sn_json_get(out.properties, "i")), i);
+			assert_int_equal(out.version, 3);
+			assert_true(out.is_identified);
+			sn_person_release(&out);
+		}
+		assert_int_equal(sn_lcache_get(c, 2, did, &out), -1);
+	}
+	assert_true(present > 0 && present <= 8);
+	/* A bump of the person's stripe, of the id's, or of everything. */
+	struct sn_person out = {0};
+	assert_int_equal(sn_lcache_get(c, 1, "d199", &out), 1);
+	sn_person_release(&out);
+	sn_lcache_touch(c, 1, "00000000-0000-0000-0000-000000000199");
+	assert_int_equal(sn_lcache_get(c, 1, "d199", &out), -1);
+	assert_int_equal(sn_lcache_get(c, 1, "d198", &out), 0);
+	sn_lcache_touch(c, 1, "d198");
+	assert_int_equal(sn_lcache_get(c, 1, "d198", &out), -1);
+	struct sn_lcache_stamp st;
+	sn_lcache_stamp_did(c, 1, "z", &st);
+	sn_lcache_put(c, 1, "z", &st, NULL, NULL, 0);
+	assert_int_equal(sn_lcache_get(c, 1, "z", &out), 0);
+	sn_lcache_touch_all(c);
+	assert_int_equal(sn_lcache_get(c, 1, "z", &out), -1);
+	sn_lcache_free(c);
+}
+
 int main(void)
 {
 	sn_log_setup(SN_LOG_WARN, false);
@@ -1533,6 +1692,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_flag_hash_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_person, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_person, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lookup_cache, setup, teardown),
+	    cmocka_unit_test(test_lookup_cache_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
