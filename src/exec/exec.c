@@ -57,7 +57,9 @@
  *
  * Sources. FROM events scans parts as above; the person store's tables
  * (persons, person_distinct_ids, groups) and the lazy joins of events to
- * them are join.c's; a materialised subquery or CTE is subquery.c's, and
+ * them are join.c's; the derived sessions table and events.session are
+ * sessions.c's (a generated aggregate over events, built before the scan
+ * so a split scan shares it); a materialised subquery or CTE is subquery.c's, and
  * so is the one row of a SELECT without FROM (from_one: ClickHouse's
  * system.one, a table of one row and no columns the query can name). Each
  * statement (the query, a member of its UNION ALL, any nested SELECT) runs
@@ -230,6 +232,7 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum 
 		base = (struct xref){XC_STORE, SN_COL_NAME_DISTINCT_ID, NULL, 0};
 		break;
 	case XC_GROUP: base = (struct xref){XC_STORE, GROUP_COLS[r->gidx], NULL, 0}; break;
+	case XC_SESSION: base = (struct xref){XC_STORE, SN_COL_NAME_SESSION_ID, NULL, 0}; break;
 	default: break;
 	}
 	if (base.name && (dep = add_col(c, at, &base, use, bit)) < 0)
@@ -592,6 +595,8 @@ static int check_from(struct xctx *c, const node_t *j)
 	if (is_join < 0)
 		return c->rc;
 	int is_sub = is_join ? 1 : sub_from(c, j);
+	if (is_sub == 0)
+		is_sub = sess_from(c, j);
 	if (is_sub < 0)
 		return c->rc;
 	if (!is_sub && j->a && j->a->kind == SN_HQ_FIELD && j->a->strs.n == 1)
@@ -599,7 +604,7 @@ static int check_from(struct xctx *c, const node_t *j)
 	if (!c->from)
 		return xunsupported(c, j->a ? j->a : j,
 				    "tables other than events, persons, person_distinct_ids, "
-				    "groups, cohort_people and static_cohort_people");
+				    "groups, cohort_people, static_cohort_people and sessions");
 	if (j->name && !is_join)
 		c->from_name = j->name;
 	if (!is_join && (j->c || j->b))
@@ -1316,7 +1321,7 @@ static size_t scan_threads(struct xctx *c, struct plan *p, size_t nruns, bool pe
 	for (size_t i = 0; i < c->ncols; i++) /* person_id's override map is read-only by now */
 		if (c->cols[i].kind != XC_STORE && c->cols[i].kind != XC_PROP &&
 		    c->cols[i].kind != XC_PROPS && c->cols[i].kind != XC_PERSON_ID &&
-		    !(persons_ok && c->cols[i].kind == XC_PERSON))
+		    c->cols[i].kind != XC_SESSION && !(persons_ok && c->cols[i].kind == XC_PERSON))
 			return 1;
 	bool ok = true;
 	const struct sn_hogql_select *s = p->sel;
@@ -1769,7 +1774,7 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 		return c->rc;
 	if (type_pass(c, p, res))
 		return c->rc;
-	if (join_prepare(c))
+	if (join_prepare(c) || sess_prepare(c))
 		return c->rc;
 	if (c->sub			     ? sub_scan(c, table_batch, p)
 	    : strcmp(c->from, "events") != 0 ? join_scan_table(c, table_batch, p)

@@ -45,6 +45,7 @@ enum xcol_kind {
 	XC_GROUP,     /* group_<gidx>.<name>[.<key>], joined on $group_<gidx> */
 	XC_TABLE,     /* field <name>[.<key>] of a persons / person_distinct_ids / groups row */
 	XC_SUB,	      /* column gidx of the materialised FROM subquery (subquery.c) */
+	XC_SESSION,   /* session.<name>: LEFT join of sessions on $session_id (sessions.c) */
 };
 
 /* A column the query reads. */
@@ -207,6 +208,7 @@ struct xctx {
 	const struct xtable *sub; /* a materialised subquery or CTE in FROM */
 	struct xjoin *join;	  /* person store lookups (join.c), NULL until needed */
 	struct xjmap *jmap;	  /* columns of an explicit JOIN's table (hashjoin.c) */
+	struct xsess *sess;	  /* events.session's built side (sessions.c), NULL until built */
 };
 
 /* Errors: set c->err (class, sentence, character span of at) and c->rc;
@@ -392,6 +394,27 @@ int hj_from(struct xctx *c, const node_t *j);
 /* xref_of for a statement over a join: 1 and *r (XC_SUB) for a column of
  * a join side, 0 for anything else. */
 int hj_ref(struct xctx *c, const node_t *n, struct xref *r);
+
+/* Sessions (sessions.c): the derived sessions table and events.session. */
+struct xsess;
+/* sessions or raw_sessions. */
+bool sess_is_table(const char *name);
+/* The FROM entry j when it is sessions or raw_sessions: materialises the
+ * fields c's SELECT reads into c->sub (a generated aggregate over the
+ * team's events). 1 when it was, 0 when not, < 0 error. */
+int sess_from(struct xctx *c, const node_t *j);
+/* xref_of for the chain ch (qualifier dropped) of a FROM sessions field. */
+int sess_ref(struct xctx *c, const node_t *n, const char *const *ch, size_t nch, struct xref *r);
+/* xref_of for events' chain session.<field> (ch[0] = "session"). */
+int sess_join_ref(struct xctx *c, const node_t *n, const char *const *ch, size_t nch,
+		  struct xref *r);
+/* Static type of session.<name> (always nullable: a miss reads NULL). */
+void sess_type(const char *name, uint8_t *t, bool *nullable);
+/* Builds the side of every XC_SESSION column of c once, before the scan;
+ * afterwards it is read-only (scanner threads share it). */
+int sess_prepare(struct xctx *c);
+/* Computes XC_SESSION column x for the current batch from $session_id. */
+int sess_fill(struct xctx *c, struct xcol *x);
 
 /* Hash table (agg.c). cap: slots to start with, a power of two (the
  * table doubles whenever it is half full). */

@@ -1,8 +1,8 @@
 /*
  * hashjoin.c — explicit JOINs: `FROM a [AS x] [INNER|LEFT|RIGHT|FULL|CROSS]
  * JOIN b [AS y] ON x.k = y.k [AND ...] | USING (k, ...)`, in chains, where
- * each side is events, persons, person_distinct_ids, groups, a subquery or
- * a CTE.
+ * each side is events, persons, person_distinct_ids, groups, sessions, a
+ * subquery or a CTE.
  *
  * Every side is materialised first, like a subquery in FROM (subquery.c):
  * a table side runs as the generated statement `SELECT <the columns the
@@ -266,7 +266,7 @@ static int side_table(struct xctx *c, struct xjmap *m, int k, struct xtable **ou
 	if (!table || j->has_list)
 		return xunsupported(c, j->a ? j->a : j,
 				    "tables other than events, persons, person_distinct_ids, "
-				    "groups, cohort_people and static_cohort_people");
+				    "groups, cohort_people, static_cohort_people and sessions");
 	/* The side runs as its own statement: generated, resolved and run
 	 * like any nested SELECT, with the caller's team on its scan. */
 	struct sn_buf b;

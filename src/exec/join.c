@@ -11,6 +11,9 @@
  *   person.*         = LEFT join of persons on that person_id
  *   pdi.*            = INNER join of live distinct ids on distinct_id
  *   group_N.*        = LEFT join of groups of type N on $group_N
+ *   session.*        = LEFT join of the derived sessions on $session_id
+ *                      (sessions.c builds and probes it; xref_of and
+ *                      join_fill only route to it)
  *
  * Each join is a hash join whose build side is the part of the person
  * store the scanned events reference, built as the scan goes: every batch
@@ -288,6 +291,8 @@ static int events_ref(struct xctx *c, const node_t *n, const char *const *ch, si
 		r->name = ch[1];
 		return 1;
 	}
+	if (strcmp(f, "session") == 0)
+		return sess_join_ref(c, n, ch, nch, r);
 	if (strncmp(f, "group_", 6) == 0 && f[6] >= '0' && f[6] <= '4' && !f[7] && nch >= 2) {
 		static const char *const gf[] = {"key", "index", "created_at", "updated_at",
 						 "properties"};
@@ -305,8 +310,9 @@ static int events_ref(struct xctx *c, const node_t *n, const char *const *ch, si
 
 const char *join_table_name(const char *name)
 {
-	static const char *const tables[] = {"events", "persons",	"person_distinct_ids",
-					     "groups", "cohort_people", "static_cohort_people"};
+	static const char *const tables[] = {"events",	 "persons",	  "person_distinct_ids",
+					     "groups",	 "cohort_people", "static_cohort_people",
+					     "sessions", "raw_sessions"};
 	for (size_t i = 0; name && i < SN_ARRAY_LEN(tables); i++)
 		if (strcmp(name, tables[i]) == 0)
 			return tables[i];
@@ -414,6 +420,8 @@ int xref_of(struct xctx *c, const node_t *n, struct xref *r)
 		return xunsupported(c, n, "columns of other tables");
 	if (is_table(t, "events"))
 		return events_ref(c, n, ch, nch, r);
+	if (sess_is_table(t))
+		return sess_ref(c, n, ch, nch, r);
 	return table_ref(c, n, t, ch, nch, r);
 }
 
@@ -423,6 +431,7 @@ void xref_type(const struct xref *r, uint8_t *t, bool *nullable)
 	*nullable = true;
 	*t = SN_XT_STRING;
 	switch (r->kind) {
+	case XC_SESSION: sess_type(f, t, nullable); return;
 	case XC_PERSON_ID:
 		*t = SN_XT_UUID;
 		*nullable = false;
@@ -736,6 +745,8 @@ static struct xcol *dep_of(struct xctx *c, const struct xcol *x)
 
 int join_fill(struct xctx *c, struct xcol *x)
 {
+	if (x->kind == XC_SESSION)
+		return sess_fill(c, x);
 	struct xcol *d = dep_of(c, x);
 	size_t col = (size_t)(x - c->cols);
 	if (!d || d->v.n != c->n)

@@ -8,6 +8,9 @@
  *   event   properties.<key>           person  person.properties.<key>
  *   group   group_<i>.properties.<key> hogql   the key is an expression
  *   event_metadata  the events column <key> (distinct_id, $session_id, ...)
+ *   session the lazy join session.<key>; its numbers (durations, counts)
+ *           read 0 for an event without a session, as PostHog's LEFT JOIN
+ *           without join_use_nulls gives them (the executor reads NULL)
  * and an operator (exact by default):
  *   exact / is_not     = / != (a list value: IN / NOT IN), values compared
  *                      as text since properties read as strings (§4.2)
@@ -18,8 +21,8 @@
  *   is_date_before / is_date_after / is_date_exact  toDateTime(p) against the date
  *   between / not_between  toFloat(p) within [min, max]
  * HogQL's NULL-safe comparisons (§4.3) make `!=` and NOT ILIKE true for a
- * missing property, as PostHog's are. Cohort, session and other filter
- * types are refused with an error naming them until they exist.
+ * missing property, as PostHog's are. Filter types snout lacks are refused
+ * with an error naming them.
  *
  * Element filters (type "element"; actions.c turns an action step's
  * elements into them) are regexes over the events' elements_chain column
@@ -106,6 +109,24 @@ int hq_prop(struct sn_buf *b, const char *prefix, const char *key)
 	return rc ? rc : hq_ident(b, key);
 }
 
+bool hq_session_numeric(const char *key)
+{
+	static const char *const num[] = {"$session_duration",	"duration",	 "$pageview_count",
+					  "$autocapture_count", "$screen_count", "$num_uniq_urls"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(num); i++)
+		if (strcmp(key, num[i]) == 0)
+			return true;
+	return false;
+}
+
+int hq_session(struct sn_buf *b, const char *key)
+{
+	bool num = hq_session_numeric(key);
+	int rc = num ? sn_buf_appends(b, "ifNull(") : 0;
+	rc = rc ? rc : hq_prop(b, "session", key);
+	return rc || !num ? rc : sn_buf_appends(b, ", 0)");
+}
+
 /* A JSON scalar as the text PostHog compares properties with. */
 static int value_text(struct ictx *x, struct json_object *v, const char **out)
 {
@@ -149,6 +170,11 @@ static int filter_field(struct ictx *x, struct sn_buf *b, struct json_object *f,
 		return hq_prop(b, "person.properties", key);
 	if (strcmp(type, "event_metadata") == 0)
 		return hq_ident(b, key);
+	if (strcmp(type, "session") == 0) {
+		if (strcmp(key, "$channel_type") == 0)
+			return ifail(x, "not_supported", "%s", HQ_NO_CHANNEL_TYPE);
+		return hq_session(b, key);
+	}
 	if (strcmp(type, "group") == 0) {
 		struct json_object *gi = jget(f, "group_type_index");
 		int idx = gi ? json_object_get_int(gi) : -1;
@@ -591,6 +617,20 @@ static int one_filter(struct ictx *x, struct sn_buf *b, struct json_object *f)
 		return rc;
 	}
 	const char *p = fld.data;
+	if (strcmp(type, "session") == 0 && hq_session_numeric(key) &&
+	    (strcmp(op, "exact") == 0 || strcmp(op, "is_not") == 0)) {
+		/* a number compared as text, as the other properties are */
+		struct sn_buf ts;
+		sn_buf_init(&ts, 4096);
+		rc = sn_buf_appendf(&ts, "toString(%s)", p);
+		sn_buf_release(&fld);
+		fld = ts;
+		p = fld.data;
+		if (rc) {
+			sn_buf_release(&fld);
+			return rc;
+		}
+	}
 	if (strcmp(op, "is_set") == 0) {
 		rc = sn_buf_appendf(b, "isNotNull(%s)", p);
 	} else if (strcmp(op, "is_not_set") == 0) {

@@ -13,7 +13,9 @@
  *
  * Maths: total count(); dau count(DISTINCT actor); unique_session;
  * unique_group ($group_N, empty keys dropped); avg/sum/min/max/median/pNN
- * of a property as toFloat (NULL → 0); hogql (the user's aggregate);
+ * of a property as toFloat (NULL → 0), and of $session_duration as PostHog
+ * computes it: one value per session (and bucket and breakdown value),
+ * then the math over those; hogql (the user's aggregate);
  * *_count_per_actor (events per actor per bucket, then aggregated);
  * first_time_for_user / first_matching_event_for_user (each actor's first
  * event, all time, counted in its bucket); weekly_active / monthly_active
@@ -279,6 +281,10 @@ static int breakdown_expr(struct ictx *x, const char *type, const char *prop, in
 		rc = hq_prop(&b, "person.properties", prop);
 	else if (strcmp(type, "event_metadata") == 0)
 		rc = hq_ident(&b, prop);
+	else if (strcmp(type, "session") == 0 && strcmp(prop, "$channel_type") == 0)
+		rc = ifail(x, "not_supported", "%s", HQ_NO_CHANNEL_TYPE);
+	else if (strcmp(type, "session") == 0)
+		rc = hq_session(&b, prop);
 	else if (strcmp(type, "hogql") == 0)
 		rc = sn_buf_appendf(&b, "(%s)", prop);
 	else if (strcmp(type, "group") == 0) {
@@ -481,9 +487,6 @@ static int agg_of(struct ictx *x, const struct tq *t, const struct tseries *s, s
 	if (strcmp(m, "hogql") == 0)
 		return sn_buf_appendf(b, "(%s)", s->math_hogql);
 	if (is_prop_math(m)) {
-		if (strcmp(s->math_property, "$session_duration") == 0)
-			return ifail(x, "not_supported",
-				     "Maths over $session_duration are not supported yet");
 		struct sn_buf p;
 		sn_buf_init(&p, 1 << 16);
 		int rc;
@@ -686,6 +689,38 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 		sn_buf_appends(q, ") AS day_start");
 		rc = rc ? rc : bd_select(t, keep, nkeep, q);
 		sn_buf_appendf(q, " FROM events WHERE %s GROUP BY actor", w.data);
+		bd_group(t, q);
+		sn_buf_appendc(q, ')');
+		group_by(q, ts, t);
+		goto out;
+	}
+	if (is_prop_math(m) && strcmp(s->math_property, "$session_duration") == 0) {
+		/* PostHog's session-duration maths: one value per session (and
+		 * bucket and breakdown value), then the math over those. */
+		const char *pd = "toFloat(session_duration)";
+		if (strcmp(m, "median") == 0)
+			rc = sn_buf_appendf(q, "SELECT quantile(0.5)(%s) AS total", pd);
+		else if (m[0] == 'p')
+			rc = sn_buf_appendf(q, "SELECT quantile(0.%s)(%s) AS total", m + 1, pd);
+		else
+			rc = sn_buf_appendf(q, "SELECT %s(%s) AS total", m, pd);
+		if (ts)
+			sn_buf_appends(q, ", day_start");
+		for (size_t i = 0; i < t->nbd && rc == 0; i++)
+			rc = sn_buf_appendf(q, ", b%zu", i);
+		sn_buf_appends(q, " FROM (SELECT any(");
+		hq_session(q, "$session_duration");
+		sn_buf_appends(q, ") AS session_duration");
+		if (ts) {
+			sn_buf_appends(q, ", ");
+			bucket_expr(q, t->iv, ws, "timestamp");
+			sn_buf_appends(q, " AS day_start");
+		}
+		rc = rc ? rc : bd_select(t, keep, nkeep, q);
+		/* '' and a missing id are one session on both backends */
+		sn_buf_appendf(q, " FROM events WHERE %s GROUP BY ifNull($session_id, '')", w.data);
+		if (ts)
+			sn_buf_appends(q, ", day_start");
 		bd_group(t, q);
 		sn_buf_appendc(q, ')');
 		group_by(q, ts, t);

@@ -41,7 +41,6 @@ const UNSUPPORTED = [
   { cat: 'array/JSON functions', q: /\b(has|JSONExtractArrayRaw)\(/, err: /not supported yet: function (has|JSONExtractArrayRaw)\(\)/ },
   { cat: 'SELECT * in a subquery', q: /SELECT \*/, err: /not supported yet: SELECT \*/ },
   { cat: 'SAMPLE', q: /\bSAMPLE\b/, err: /not supported yet: SAMPLE/ },
-  { cat: 'sessions table', q: /FROM sessions/, err: /not supported yet: tables other than/ },
   { cat: 'window functions', q: /OVER \(/, err: /not supported yet: WindowFunction/ },
   { cat: 'explicit JOIN', q: /\b(LEFT |INNER )?JOIN\b/, err: /not supported yet: JOIN between tables/ },
   { cat: 'ARRAY JOIN', q: /ARRAY JOIN/, err: /not supported yet: ARRAY JOIN/ },

@@ -24,7 +24,7 @@
 // "generated[-tokyo]:kind/fixture#index" for the generated-data pass) with the
 // reason; a KNOWN entry that compares equal fails too, so the list stays
 // true. A fixture that cannot be loaded into snout must be in SETUP_KNOWN.
-// Insights snout refuses (400: cohorts, sessions, ...) have no statements
+// Insights snout refuses (400: not_supported features) have no statements
 // and are only counted (SNOUT_INSIGHT_VERBOSE=1 lists why).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
