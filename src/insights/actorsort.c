@@ -13,9 +13,11 @@
  * actor with actor_cmp, whichever backend returned them in whatever order.
  *
  * The interned strings (struct sintern) of streamed rows live here too:
- * an open-addressing table of (hash, length, bytes) → dense id whose
- * hash is this same actor hash, so sintern_rank gives ids in exactly the
- * order rows_by_actor puts actors in. The last id is checked before
+ * dense ids with each string's actor hash, so sintern_rank gives ids in
+ * exactly the order rows_by_actor puts actors in. A canonical UUID (a
+ * person id) is found through a table keyed by its 128 bits, any other
+ * string through an open-addressing table of (hash, length, bytes); each
+ * string is in exactly one of the two. The last id is checked before
  * hashing: rows arrive in storage order, an actor's rows together.
  */
 #include "insights/insights_internal.h"
@@ -153,6 +155,11 @@ void sintern_release(struct sintern *t)
 	memset(t, 0, sizeof(*t));
 }
 
+static bool uuid_key(const char *s, size_t len, uint64_t k[2]);
+static inline uint64_t uuid_hash(const uint64_t k[2]);
+static int uuid_get(struct sintern *t, const char *s, const uint64_t k[2], uint64_t uh,
+		    uint32_t *id);
+
 static int sintern_grow(struct sintern *t)
 {
 	size_t nc = t->cap ? t->cap * 2 : 1024;
@@ -160,6 +167,9 @@ static int sintern_grow(struct sintern *t)
 	if (!slot)
 		return SN_ERR_NOMEM;
 	for (size_t i = 0; i < t->n; i++) {
+		uint64_t k[2];
+		if (uuid_key(t->s[i], t->len[i], k))
+			continue; /* in uslot */
 		size_t j = t->h[i] & (nc - 1);
 		while (slot[j].s)
 			j = (j + 1) & (nc - 1);
@@ -173,22 +183,10 @@ static int sintern_grow(struct sintern *t)
 
 /* The lookup with h = the string's hash (the last string is checked first,
  * without it). */
-static int sintern_get_h(struct sintern *t, const char *s, size_t len, uint64_t h, uint32_t *id)
+/* Appends s as a new id (its hash h, for sintern_rank); the tables that
+ * find it are the caller's to fill. */
+static int add_string(struct sintern *t, const char *s, size_t len, uint64_t h, uint32_t *id)
 {
-	if (t->n && t->len[t->last] == len && (!len || memcmp(t->s[t->last], s, len) == 0)) {
-		*id = t->last;
-		return 0;
-	}
-	if (!t->cap && sintern_grow(t))
-		return SN_ERR_NOMEM;
-	size_t j = h & (t->cap - 1);
-	/* a slot holds what the probe compares: one cache miss for the slot,
-	 * one for the string's bytes */
-	for (const struct sintern_slot *e; (e = &t->slot[j])->s; j = (j + 1) & (t->cap - 1))
-		if (e->h == h && e->len == len && (!len || memcmp(e->s, s, len) == 0)) {
-			*id = t->last = e->id;
-			return 0;
-		}
 	if (t->n >= ((size_t)1 << 31))
 		return SN_ERR_TOO_BIG;
 	if (t->n == t->idcap) {
@@ -215,8 +213,30 @@ static int sintern_get_h(struct sintern *t, const char *s, size_t len, uint64_t 
 	t->s[t->n] = copy;
 	t->len[t->n] = (uint32_t)len;
 	t->h[t->n] = h;
-	t->slot[j] = (struct sintern_slot){h, copy, (uint32_t)t->n, (uint32_t)len};
 	*id = t->last = (uint32_t)t->n++;
+	return 0;
+}
+
+static int sintern_get_h(struct sintern *t, const char *s, size_t len, uint64_t h, uint32_t *id)
+{
+	if (t->n && t->len[t->last] == len && (!len || memcmp(t->s[t->last], s, len) == 0)) {
+		*id = t->last;
+		return 0;
+	}
+	if (!t->cap && sintern_grow(t))
+		return SN_ERR_NOMEM;
+	size_t j = h & (t->cap - 1);
+	/* a slot holds what the probe compares: one cache miss for the slot,
+	 * one for the string's bytes */
+	for (const struct sintern_slot *e; (e = &t->slot[j])->s; j = (j + 1) & (t->cap - 1))
+		if (e->h == h && e->len == len && (!len || memcmp(e->s, s, len) == 0)) {
+			*id = t->last = e->id;
+			return 0;
+		}
+	int rc = add_string(t, s, len, h, id);
+	if (rc)
+		return rc;
+	t->slot[j] = (struct sintern_slot){h, t->s[*id], *id, (uint32_t)len};
 	if (t->n * 2 > t->cap)
 		return sintern_grow(t);
 	return 0;
@@ -230,6 +250,9 @@ int sintern_get(struct sintern *t, const char *s, size_t len, uint32_t *id)
 		*id = t->last;
 		return 0;
 	}
+	uint64_t k[2];
+	if (uuid_key(s, len, k))
+		return uuid_get(t, s, k, uuid_hash(k), id);
 	return sintern_get_h(t, s, len, sn_funnels_actor_hash(len ? s : "", len), id);
 }
 
@@ -329,16 +352,19 @@ static int uuid_get(struct sintern *t, const char *s, const uint64_t k[2], uint6
 		    uint32_t *id)
 {
 	if (t->ulast_ok && t->ulast[0] == k[0] && t->ulast[1] == k[1]) {
-		*id = t->ulast_id;
+		*id = t->last = t->ulast_id;
 		return 0;
 	}
+	if (!t->ucap && uslot_grow(t))
+		return SN_ERR_NOMEM;
 	size_t j = uh & (t->ucap - 1);
 	for (const struct sintern_uslot *e; (e = &t->uslot[j])->used; j = (j + 1) & (t->ucap - 1))
 		if (e->k[0] == k[0] && e->k[1] == k[1]) {
 			*id = t->last = e->id;
 			goto found;
 		}
-	int rc = sintern_get_h(t, s, 36, sn_funnels_actor_hash(s, 36), id);
+	/* a new string: UUIDs are found through uslot only */
+	int rc = add_string(t, s, 36, sn_funnels_actor_hash(s, 36), id);
 	if (rc)
 		return rc;
 	t->uslot[j] = (struct sintern_uslot){{k[0], k[1]}, *id, 1};
