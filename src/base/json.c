@@ -5,57 +5,33 @@
  * exact int64 round trip. Nesting is limited to SN_JSON_MAX_DEPTH (json-c's
  * default of 32 refuses the rrweb DOM snapshots of ordinary pages). Known
  * leniency of json-c 0.16 even in strict mode: single-quoted object keys; the
- * capture path uses its own strict scanner (base/jsonscan.c) instead. Each thread keeps one
- * tokener and resets it per parse: a tokener for SN_JSON_MAX_DEPTH levels is a ~40 KB calloc, which
- * made creating one per call most of the cost of parsing a small /flags body. The byte offset
- * where parsing stopped is reported, so a client learns where its JSON is broken. Serialisation is
- * compact and does not escape '/'.
+ * capture path uses its own strict scanner (base/jsonscan.c) instead. Each call has its own
+ * tokener, sized for the nesting the text can have: a tokener for SN_JSON_MAX_DEPTH levels is a
+ * ~40 KB calloc, which was most of the cost of parsing a small /flags body, while a text with b
+ * brackets nests at most b deep. (Rejected: one tokener per thread, reset per parse —
+ * json_tokener_reset leaves a pending UTF-16 high surrogate behind, so a parse that failed inside
+ * a surrogate pair changed how the next one decoded; the JSON fuzzer found it.) The byte offset
+ * where parsing stopped is reported, so a client learns where its JSON is broken. Serialisation
+ * is compact and does not escape '/'.
  */
 #include "base.h"
 
-#include <pthread.h>
 #include <string.h>
-
-static pthread_key_t tok_key;
-static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
-static bool tok_key_ok;
-
-static void tok_free(void *p)
-{
-	json_tokener_free(p);
-}
-
-static void tok_key_init(void)
-{
-	tok_key_ok = pthread_key_create(&tok_key, tok_free) == 0;
-}
-
-/* This thread's tokener, reset; NULL when out of memory. */
-static struct json_tokener *tokener(void)
-{
-	pthread_once(&tok_once, tok_key_init);
-	struct json_tokener *tok = tok_key_ok ? pthread_getspecific(tok_key) : NULL;
-	if (tok) {
-		json_tokener_reset(tok);
-		return tok;
-	}
-	if (!(tok = json_tokener_new_ex(SN_JSON_MAX_DEPTH)))
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	if (tok_key_ok && pthread_setspecific(tok_key, tok) == 0)
-		return tok;
-	json_tokener_free(tok);
-	return NULL;
-}
 
 int sn_json_parse(const char *text, size_t len, struct json_object **out, struct sn_err *err)
 {
 	*out = NULL;
 	if (len > INT32_MAX)
 		return sn_err_set(err, SN_ERR_TOO_BIG, "JSON text is larger than 2 GiB");
-	struct json_tokener *tok = tokener();
+	/* json-c's depth N allows N - 1 levels; every level opens a bracket */
+	size_t brackets = 0;
+	for (size_t i = 0; i < len && brackets < SN_JSON_MAX_DEPTH; i++)
+		brackets += text[i] == '[' || text[i] == '{';
+	int depth = brackets + 2 < SN_JSON_MAX_DEPTH ? (int)brackets + 2 : SN_JSON_MAX_DEPTH;
+	struct json_tokener *tok = json_tokener_new_ex(depth);
 	if (!tok)
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	struct json_object *o = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t off = json_tokener_get_parse_end(tok);
@@ -86,7 +62,7 @@ int sn_json_parse(const char *text, size_t len, struct json_object **out, struct
 			}
 		}
 	}
-	json_tokener_reset(tok); /* drops what a failed parse left half built */
+	json_tokener_free(tok);
 	if (rc) {
 		json_object_put(o);
 		return rc;
