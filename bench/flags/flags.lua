@@ -1,8 +1,10 @@
 -- wrk script: POST pre-made /flags?v=2 bodies (one per line of BODIES) in a
 -- loop over keep-alive connections; prints throughput and latency percentiles.
+-- DELAY_MS (env) paces each connection for the fixed-rate latency run.
 local bodies = {}
 local idx = 0
 local path = os.getenv("BODIES")
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
 
 function init(args)
   for line in io.lines(path) do bodies[#bodies + 1] = line end
@@ -12,6 +14,10 @@ end
 function request()
   idx = idx % #bodies + 1
   return wrk.format("POST", "/flags/?v=2", { ["Content-Type"] = "application/json" }, bodies[idx])
+end
+
+if delay_ms > 0 then
+  function delay() return delay_ms end
 end
 
 function done(summary, latency, requests)

@@ -10,7 +10,11 @@
 #    bodies with random distinct ids and person properties (setup.py);
 # 3. wrk with CONNS keep-alive connections for DURATION seconds against
 #    POST /flags?v=2 (flags.lua): every request evaluates all 50 flags;
-# 4. prints requests/s, p50/p99 latency, non-2xx answers and peak RSS.
+# 4. prints requests/s, p50/p99 latency, non-2xx answers and peak RSS;
+# 5. with RATE set (e.g. RATE=40000), then latency at about that rate:
+#    PACE_CONNS connections (default 128), each pausing between requests so
+#    that together they offer about RATE. wrk pauses in whole milliseconds,
+#    so the offered rate is approximate and needs many connections.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -40,8 +44,8 @@ NFLAGS=$(curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/pro
 SAMPLE=$(head -1 "$W/bodies.txt" | curl -s -X POST --data-binary @- "http://127.0.0.1:$PORT/flags/?v=2" |
   python3 -c 'import json,sys; f=json.load(sys.stdin)["flags"]; print(sum(1 for v in f.values() if v["enabled"]), "of", len(f), "enabled")')
 
-run_wrk() { # $1 = connections, $2 = seconds
-  BODIES="$W/bodies.txt" wrk -t"$THREADS" -c"$1" -d"$2"s --timeout 10s \
+run_wrk() { # $1 = connections, $2 = seconds, $3 = delay ms (0: as fast as answered)
+  BODIES="$W/bodies.txt" DELAY_MS=${3:-0} wrk -t"$THREADS" -c"$1" -d"$2"s --timeout 10s \
     -s "$ROOT/bench/flags/flags.lua" "http://127.0.0.1:$PORT" | grep '^RESULT'
 }
 field() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1==k {print $2}'; }
@@ -57,3 +61,16 @@ echo "  p99 ms    $(field "$R" p99_ms)"
 echo "  max ms    $(field "$R" max_ms)"
 echo "  non-2xx   $(field "$R" non2xx)   socket errors $(field "$R" errors)"
 echo "  peak RSS  $((PEAK_RSS_KB / 1024)) MiB"
+
+# Fixed rate: each of PACE_CONNS connections waits DELAY ms after an answer;
+# with ~1 ms of latency that offers PACE_CONNS * 1000 / (DELAY + 1) per second.
+[ -n "${RATE:-}" ] || exit 0
+PACE_CONNS=${PACE_CONNS:-128}
+DELAY=$(python3 -c "print(max(1, round(1000 * $PACE_CONNS / $RATE) - 1))")
+P=$(run_wrk "$PACE_CONNS" "$DURATION" "$DELAY")
+echo "paced, $PACE_CONNS connections each waiting ${DELAY} ms (offered about $RATE/s), ${DURATION}s:"
+echo "  req/s     $(field "$P" req_per_s)"
+echo "  p50 ms    $(field "$P" p50_ms)"
+echo "  p99 ms    $(field "$P" p99_ms)"
+echo "  max ms    $(field "$P" max_ms)"
+echo "  non-2xx   $(field "$P" non2xx)   socket errors $(field "$P" errors)"
