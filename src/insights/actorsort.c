@@ -294,25 +294,24 @@ static bool uuid_key(const char *s, size_t len, uint64_t k[2])
 {
 	if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
 		return false;
-	/* the 32 digits as four words, loaded straight from s (copying them
-	 * into a buffer first stalled on store forwarding) */
-	uint64_t w[4], c[4];
-	uint32_t a, b;
-	memcpy(&w[0], s, 8);
-	memcpy(&a, s + 9, 4);
-	memcpy(&b, s + 14, 4);
-	w[1] = a | (uint64_t)b << 32;
-	memcpy(&a, s + 19, 4);
-	memcpy(&b, s + 24, 4);
-	w[2] = a | (uint64_t)b << 32;
-	memcpy(&w[3], s + 28, 8);
+	/* the 32 digits as four words, loaded straight from s, kept in
+	 * registers (a buffer or an array in between stalled on store
+	 * forwarding: stores of one width, a load of another) */
 	_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 		       "hex8 takes the first character in the low byte");
-	for (int i = 0; i < 4; i++)
-		if (!hex8(w[i], &c[i]))
-			return false;
-	k[0] = c[0] << 32 | c[1];
-	k[1] = c[2] << 32 | c[3];
+	uint64_t w0, w3, c0, c1, c2, c3;
+	uint32_t a, b, d, e;
+	memcpy(&w0, s, 8);
+	memcpy(&a, s + 9, 4);
+	memcpy(&b, s + 14, 4);
+	memcpy(&d, s + 19, 4);
+	memcpy(&e, s + 24, 4);
+	memcpy(&w3, s + 28, 8);
+	if (!hex8(w0, &c0) || !hex8(a | (uint64_t)b << 32, &c1) ||
+	    !hex8(d | (uint64_t)e << 32, &c2) || !hex8(w3, &c3))
+		return false;
+	k[0] = c0 << 32 | c1;
+	k[1] = c2 << 32 | c3;
 	return true;
 }
 
