@@ -316,8 +316,9 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	sn_persons_api_use_ingest(papi, c->data_dir, ingest);
 	n += sn_persons_api_routes(papi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	/* Feature flags: /flags, /decide, definitions, and the REST API. */
-	if ((rc = sn_flags_api_new(&fapi, s.meta, s.persons, err)) ||
-	    (rc = sn_flags_rest_new(&frest, s.meta, fapi, err)))
+	if ((rc = sn_flags_api_new(&fapi, s.meta, s.persons, err)) == 0)
+		sn_flags_api_set_geoip(fapi, geoip);
+	if (rc || (rc = sn_flags_rest_new(&frest, s.meta, fapi, err)))
 		goto out;
 	n += sn_flags_api_routes(fapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	n += sn_flags_rest_routes(frest, routes + n, SN_ARRAY_LEN(routes) - n - 1);

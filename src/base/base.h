@@ -498,5 +498,8 @@ const char *sn_geoip_describe(const struct sn_geoip *g);
  * allocation. */
 int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len,
 		    struct sn_geoip_place *out, struct sn_err *err);
+/* Adds the place's $geoip_* properties (spec §5.3 names; the fields it has,
+ * strings and numbers) to obj; returns how many, or SN_ERR_NOMEM. */
+int sn_geoip_place_props(const struct sn_geoip_place *pl, struct json_object *obj);
 
 #endif

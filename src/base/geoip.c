@@ -38,6 +38,8 @@
  */
 #include "base.h"
 
+#include <math.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <maxminddb.h>
@@ -351,4 +353,47 @@ int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len, struct
 				 c->continent_name);
 	}
 	return 0;
+}
+
+int sn_geoip_place_props(const struct sn_geoip_place *pl, struct json_object *obj)
+{
+	const struct {
+		const char *key, *val;
+	} str[] = {
+	    {"$geoip_city_name", pl->city_name},
+	    {"$geoip_country_name", pl->country_name},
+	    {"$geoip_country_code", pl->country_code},
+	    {"$geoip_continent_name", pl->continent_name},
+	    {"$geoip_continent_code", pl->continent_code},
+	    {"$geoip_postal_code", pl->postal_code},
+	    {"$geoip_time_zone", pl->time_zone},
+	    {"$geoip_subdivision_1_code", pl->subdivision_1_code},
+	    {"$geoip_subdivision_1_name", pl->subdivision_1_name},
+	    {"$geoip_subdivision_2_code", pl->subdivision_2_code},
+	    {"$geoip_subdivision_2_name", pl->subdivision_2_name},
+	};
+	int n = 0;
+	for (size_t i = 0; i < SN_ARRAY_LEN(str); i++) {
+		if (!str[i].val[0])
+			continue;
+		struct json_object *v = json_object_new_string(str[i].val);
+		if (!v || json_object_object_add(obj, str[i].key, v))
+			return SN_ERR_NOMEM;
+		n++;
+	}
+	if (pl->has_location && isfinite(pl->latitude) && isfinite(pl->longitude)) {
+		struct json_object *la = json_object_new_double(pl->latitude),
+				   *lo = json_object_new_double(pl->longitude);
+		if (!la || !lo || json_object_object_add(obj, "$geoip_latitude", la) ||
+		    json_object_object_add(obj, "$geoip_longitude", lo))
+			return SN_ERR_NOMEM;
+		n += 2;
+	}
+	if (pl->accuracy_radius >= 0) {
+		struct json_object *r = json_object_new_int(pl->accuracy_radius);
+		if (!r || json_object_object_add(obj, "$geoip_accuracy_radius", r))
+			return SN_ERR_NOMEM;
+		n++;
+	}
+	return n;
 }

@@ -76,6 +76,7 @@
 struct sn_flags_api {
 	struct sn_meta *meta;
 	struct sn_persons *persons;
+	const struct sn_geoip *geoip; /* NULL: no GeoIP person properties */
 	struct sn_flag_cache *cache;
 	struct sn_metric_series *lat[3];
 };
@@ -300,6 +301,7 @@ struct req_ctx {
 	struct sn_flag_ctx fc;
 	const char *group_types[5];
 	struct json_object *person_props; /* owned when not NULL */
+	struct json_object *geo_props;	  /* owned when not NULL: GeoIP + request overrides */
 	struct json_object *group_props;  /* owned when not NULL */
 	struct json_object *hash_keys;	  /* owned when not NULL: stored overrides */
 	bool continuity_failed;		  /* overrides could not be written or read (§3.9) */
@@ -309,6 +311,8 @@ static void req_ctx_release(struct req_ctx *rc)
 {
 	if (rc->person_props)
 		json_object_put(rc->person_props);
+	if (rc->geo_props)
+		json_object_put(rc->geo_props);
 	if (rc->group_props)
 		json_object_put(rc->group_props);
 	if (rc->hash_keys)
@@ -326,6 +330,25 @@ static struct json_object *merged(struct json_object *stored, struct json_object
 		}
 	}
 	return m;
+}
+
+/* The request IP's $geoip_* person properties (spec §3.5), or NULL: no
+ * database, geoip_disable, an address the database does not place. */
+static struct json_object *geo_props(const struct sn_flags_api *a, struct json_object *body,
+				     const char *ip)
+{
+	struct json_object *off = field2(body, "geoip_disable", "$geoip_disable");
+	if (!a->geoip || !ip || !*ip || (off && json_object_get_boolean(off)))
+		return NULL;
+	struct sn_geoip_place pl;
+	if (sn_geoip_lookup(a->geoip, ip, strlen(ip), &pl, NULL))
+		return NULL;
+	struct json_object *o = json_object_new_object();
+	if (o && sn_geoip_place_props(&pl, o) <= 0) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return o;
 }
 
 /* The team's group type names by index (arena copies). */
@@ -433,7 +456,8 @@ static int add_member(void *ctx, int64_t cohort_id, bool is_static)
 
 static void build_ctx(struct sn_flags_api *a, const struct sn_flag_set *set,
 		      const struct sn_team *team, struct json_object *body, const char *distinct_id,
-		      const uint8_t *want, struct sn_arena *arena, struct req_ctx *rc)
+		      const char *client_ip, const uint8_t *want, struct sn_arena *arena,
+		      struct req_ctx *rc)
 {
 	int64_t team_id = team->id;
 	bool need_person, need_groups;
@@ -450,7 +474,20 @@ static void build_ctx(struct sn_flags_api *a, const struct sn_flag_set *set,
 	fc->anon_distinct_id = anon && *anon ? anon : NULL;
 	continuity(a, set, team_id, want, arena, rc);
 
+	/* person properties: stored, then the request IP's GeoIP, then the
+	 * request's own (each overriding the one before) */
 	struct json_object *pp = object_field(body, "person_properties", "$properties");
+	struct json_object *geo = need_person ? geo_props(a, body, client_ip) : NULL;
+	if (geo) {
+		if (pp) {
+			json_object_object_foreach(pp, k, v)
+			{
+				json_object_object_add(geo, k, json_object_get(v));
+			}
+		}
+		rc->geo_props = geo;
+		pp = geo;
+	}
 	struct sn_person person = {0};
 	struct sn_err err;
 	bool need_members = sn_flag_set_needs_members(set);
@@ -861,7 +898,7 @@ static unsigned evaluate(struct sn_flags_api *a, struct sn_http_request *req, bo
 	struct sn_flag_eval ev;
 	bool eval = !(disable && json_object_get_boolean(disable));
 	if (eval) {
-		build_ctx(a, snap->set, &team, body, did, want, arena, &rc);
+		build_ctx(a, snap->set, &team, body, did, sn_http_client_ip(req), want, arena, &rc);
 		if (sn_flag_eval_init(&ev, snap->set, &rc.fc, arena, &err)) {
 			status = fail(req, 503, "server_error", "flags_unavailable", err.msg);
 			goto out;
@@ -1076,4 +1113,9 @@ size_t sn_flags_api_routes(struct sn_flags_api *a, struct sn_http_route *routes,
 	size_t n = SN_ARRAY_LEN(all) < max ? SN_ARRAY_LEN(all) : max;
 	memcpy(routes, all, n * sizeof(all[0]));
 	return n;
+}
+
+void sn_flags_api_set_geoip(struct sn_flags_api *a, const struct sn_geoip *geoip)
+{
+	a->geoip = geoip;
 }

@@ -247,6 +247,9 @@ struct sn_flags_api;
 int sn_flags_api_new(struct sn_flags_api **out, struct sn_meta *meta, struct sn_persons *persons,
 		     struct sn_err *err);
 void sn_flags_api_free(struct sn_flags_api *a);
+/* The GeoIP database whose $geoip_* person properties /flags adds for the
+ * request's IP (spec §3.5; NULL: none). It must outlive the API. */
+void sn_flags_api_set_geoip(struct sn_flags_api *a, const struct sn_geoip *geoip);
 /* /flags, /decide, /flags/definitions and /api/feature_flag/local_evaluation;
  * returns how many routes were written (at most max). */
 size_t sn_flags_api_routes(struct sn_flags_api *a, struct sn_http_route *routes, size_t max);

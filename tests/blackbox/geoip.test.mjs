@@ -4,7 +4,8 @@
 // API) and on its person, with $initial_geoip_* (persons API); posthog-node's
 // default $geoip_disable is respected; an SDK-supplied $ip is used; and a
 // server without a database stores events without $geoip_* (only §5.1's
-// $ip from the request) and says so once.
+// $ip from the request) and says so once. /flags adds the request IP's
+// $geoip_* person properties (spec §3.5) unless the request says geoip_disable.
 // Needs the DB-IP Lite database `make test` installs (third_party/geoip);
 // without it the enrichment tests skip with a message.
 import { test, after, before } from 'node:test';
@@ -83,6 +84,31 @@ test('posthog-node: $geoip_disable by default, an explicit $ip when enabled', { 
     return x;
   });
   assert.deepEqual(rows, [['geo-node-off', null, 'true'], ['geo-node-on', 'AU', null]]);
+});
+
+test('/flags: the request IP\'s $geoip_* person properties, geoip_disable, request overrides win', { skip: !haveDb && `no GeoIP database at ${DB}` }, async () => {
+  const r0 = await post(`${srv.url}/api/projects/1/feature_flags/`, JSON.stringify({ key: 'us-only', name: 'US only',
+    filters: { groups: [{ properties: [{ key: '$geoip_country_code', type: 'person', operator: 'exact', value: ['US'] }], rollout_percentage: 100 }] } }),
+  { ...H, 'Content-Type': 'application/json' });
+  assert.equal(r0.status, 201, r0.text);
+  const flags = async (body, headers = {}) => {
+    const r = await post(`${srv.url}/flags/?v=2`, JSON.stringify({ token: TOKEN, ...body }), { 'Content-Type': 'application/json', ...headers });
+    assert.equal(r.status, 200, r.text);
+    return r.json.flags['us-only'].enabled;
+  };
+  // a visitor without a person, from 8.8.8.8 (US) and from 1.1.1.1 (AU)
+  assert.equal(await flags({ distinct_id: 'geo-flag-1' }, { 'X-Forwarded-For': '8.8.8.8' }), true);
+  assert.equal(await flags({ distinct_id: 'geo-flag-1' }, { 'X-Forwarded-For': '1.1.1.1' }), false);
+  // no placeable address (loopback), or GeoIP turned off by the request
+  assert.equal(await flags({ distinct_id: 'geo-flag-1' }), false);
+  assert.equal(await flags({ distinct_id: 'geo-flag-1', geoip_disable: true }, { 'X-Forwarded-For': '8.8.8.8' }), false);
+  // the request's person_properties win over GeoIP, in both directions
+  assert.equal(await flags({ distinct_id: 'geo-flag-1', person_properties: { $geoip_country_code: 'DE' } }, { 'X-Forwarded-For': '8.8.8.8' }), false);
+  assert.equal(await flags({ distinct_id: 'geo-flag-1', person_properties: { $geoip_country_code: 'US' } }, { 'X-Forwarded-For': '1.1.1.1' }), true);
+  // GeoIP wins over the stored person: geo-1 was placed in the US at ingestion
+  await eventually(async () => assert.ok(await personOf(srv, 'geo-1')));
+  assert.equal(await flags({ distinct_id: 'geo-1' }, { 'X-Forwarded-For': '1.1.1.1' }), false);
+  assert.equal(await flags({ distinct_id: 'geo-1' }, { 'X-Forwarded-For': '8.8.8.8' }), true);
 });
 
 test('without a database: $ip from the request, no $geoip_*, one log line', async () => {
