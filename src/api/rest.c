@@ -95,8 +95,7 @@ void sn_rest_reply_verr(struct sn_http_request *req, const struct sn_meta_verr *
 	if (ve->err.code == SN_ERR_INVALID || ve->err.code == SN_ERR_EXISTS) {
 		sn_http_reply_error(req, 400, "validation_error",
 				    ve->code[0] ? ve->code : "invalid", ve->err.msg,
-				    ve->attr[0] ? ve->attr : NULL);
-		sn_http_log_field(req, "error", ve->err.msg);
+				    ve->attr[0] ? ve->attr : NULL); /* logs "error" too */
 		return;
 	}
 	sn_http_reply_error(req, 500, "server_error", "error", ve->err.msg, NULL);

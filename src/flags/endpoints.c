@@ -98,8 +98,7 @@ static void count(struct sn_flags_api *a, enum endpoint ep, unsigned status, uin
 static unsigned fail(struct sn_http_request *req, unsigned status, const char *type,
 		     const char *code, const char *detail)
 {
-	sn_http_reply_error(req, status, type, code, detail, NULL);
-	sn_http_log_field(req, "error", detail);
+	sn_http_reply_error(req, status, type, code, detail, NULL); /* logs "error" too */
 	return status;
 }
 

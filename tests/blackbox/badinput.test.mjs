@@ -200,3 +200,20 @@ test('after all the bad input the WAL holds exactly what was accepted, unchanged
     assert.match(m, new RegExp(`^snout_events_rejected_total\\{reason="${reason}"\\} [1-9]`, 'm'), reason);
   }
 });
+
+test('a refused request is one access-log line with its error once', async () => {
+  const f = await postJson('/flags/?v=2', { token: 'phc_no_such_project_token', distinct_id: 'a' });
+  assert.equal(f.status, 401);
+  const v = await postJson('/api/projects/1/feature_flags/', { name: 'no key' }, { Authorization: `Bearer ${API_KEY}` });
+  assert.equal(v.status, 400);
+  // the access log is JSON lines on stderr, written after the answer
+  const mine = () => srv.stderr.split('\n').filter((l) => l.startsWith('{') &&
+    ((/"path":"\/flags\/"/.test(l) && /"status":401/.test(l)) || (/feature_flags/.test(l) && /"status":400/.test(l))));
+  for (let i = 0; i < 100 && mine().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  const lines = mine();
+  assert.equal(lines.length, 2, srv.stderr.slice(-2000));
+  for (const l of lines) {
+    assert.doesNotThrow(() => JSON.parse(l), l);
+    assert.equal((l.match(/"error":/g) || []).length, 1, l);
+  }
+});
