@@ -787,6 +787,14 @@ static int check_cond(struct xctx *c, const node_t *n, const struct vec *v)
 }
 
 /* Three-valued AND/OR: 0 dominates AND, 1 dominates OR, else NULL wins. */
+static bool is_known_true(const struct xctx *c, const node_t *n)
+{
+	for (size_t i = 0; i < c->nknown; i++)
+		if (c->known_true[i] == n)
+			return true;
+	return false;
+}
+
 static int eval_logic(struct xctx *c, const node_t *n, bool is_and, struct vec *out)
 {
 	if (vec_make_raw(c, out, SN_XT_BOOL, true, c->n))
@@ -799,6 +807,8 @@ static int eval_logic(struct xctx *c, const node_t *n, bool is_and, struct vec *
 	bool any_null = false;
 	for (size_t k = 0; k < n->list.n; k++) {
 		struct vec v;
+		if (is_and && is_known_true(c, n->list.items[k]))
+			continue; /* true on every row (the granule index said so) */
 		if (xeval(c, n->list.items[k], &v) || check_cond(c, n->list.items[k], &v))
 			return c->rc;
 		if (!any_null && v.t != SN_XT_NULL && !v.nulls && v.i && !v.f) {
