@@ -353,6 +353,10 @@ int exec_select(struct xctx *c, const node_t *root, bool top, struct xtable *out
 /* Runs a SELECT or a UNION ALL set nested in parent's statement (or the
  * whole query when parent is the root context) into out. */
 int sub_run(struct xctx *parent, const node_t *root, bool top, struct xtable *out);
+/* Parses and resolves statement text the executor generated (c's team), a
+ * SELECT whose default LIMIT is dropped, for sub_run. SN_ERR_NOMEM after
+ * xnomem; another rc with e for the caller to report. */
+int sub_generated(struct xctx *c, const char *text, node_t **root, struct sn_hogql_error *e);
 /* The FROM entry of c's SELECT when it is a subquery or a CTE name:
  * materialises it into c->sub. 1 when it was one, 0 when not, < 0 error. */
 int sub_from(struct xctx *c, const node_t *j);

@@ -282,18 +282,11 @@ static int side_table(struct xctx *c, struct xjmap *m, int k, struct xtable **ou
 		return xnomem(c);
 	struct sn_hogql_error e = {0};
 	node_t *root = NULL;
-	struct sn_hogql_resolve_opts ro = {.team_id = c->opts->team_id};
-	int rc = sn_hogql_parse_select(c->qa, text, strlen(text), &root, &e);
-	if (!rc)
-		rc = sn_hogql_resolve(c->qa, root, text, strlen(text), &ro, &e);
-	if (rc == SN_ERR_NOMEM || rc == SN_ERR_TOO_BIG)
-		return xnomem(c);
+	int rc = sub_generated(c, text, &root, &e);
+	if (rc == SN_ERR_NOMEM)
+		return c->rc;
 	if (rc)
 		return xfail(c, j->a, SN_ERR_INVALID, e.type ? e.type : "QueryError", "%s", e.msg);
-	if (root->kind != SN_HQ_SELECT)
-		SN_BUG("hashjoin: %s", "generated side is no SELECT");
-	root->sel->limit = NULL; /* the resolver's default LIMIT is for the user's statement */
-	root->sel->offset = NULL;
 	if (sub_run(c, root, false, t))
 		return c->rc;
 	if (!n) {

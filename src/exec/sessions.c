@@ -177,18 +177,11 @@ static int build(struct xctx *c, const node_t *at, uint64_t need, struct xtable 
 		return xnomem(c);
 	struct sn_hogql_error e = {0};
 	node_t *root = NULL;
-	struct sn_hogql_resolve_opts ro = {.team_id = c->opts->team_id};
-	int rc = sn_hogql_parse_select(c->qa, text, strlen(text), &root, &e);
-	if (!rc)
-		rc = sn_hogql_resolve(c->qa, root, text, strlen(text), &ro, &e);
-	if (rc == SN_ERR_NOMEM || rc == SN_ERR_TOO_BIG)
-		return xnomem(c);
+	int rc = sub_generated(c, text, &root, &e);
+	if (rc == SN_ERR_NOMEM)
+		return c->rc;
 	if (rc)
 		return xfail(c, at, SN_ERR_INTERNAL, "QueryError", "sessions: %s", e.msg);
-	if (root->kind != SN_HQ_SELECT)
-		SN_BUG("sessions: %s", "generated statement is no SELECT");
-	root->sel->limit = NULL; /* the resolver's default LIMIT is for the user's statement */
-	root->sel->offset = NULL;
 	if (sub_run(c, root, false, t))
 		return c->rc;
 	if (t->ncols != n)

@@ -195,6 +195,25 @@ static int union_append(struct xctx *c, const node_t *at, struct xtable *a, stru
 	return 0;
 }
 
+int sub_generated(struct xctx *c, const char *text, node_t **root, struct sn_hogql_error *e)
+{
+	struct sn_hogql_resolve_opts ro = {.team_id = c->opts->team_id};
+	int rc = sn_hogql_parse_select(c->qa, text, strlen(text), root, e);
+	if (!rc)
+		rc = sn_hogql_resolve(c->qa, *root, text, strlen(text), &ro, e);
+	if (rc == SN_ERR_NOMEM || rc == SN_ERR_TOO_BIG) {
+		xnomem(c);
+		return SN_ERR_NOMEM;
+	}
+	if (rc)
+		return rc;
+	if ((*root)->kind != SN_HQ_SELECT)
+		SN_BUG("%s", "a generated statement is no SELECT");
+	(*root)->sel->limit = NULL; /* the resolver's default LIMIT is for the user's statement */
+	(*root)->sel->offset = NULL;
+	return 0;
+}
+
 int sub_run(struct xctx *parent, const node_t *root, bool top, struct xtable *out)
 {
 	memset(out, 0, sizeof(*out));

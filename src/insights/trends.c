@@ -473,6 +473,20 @@ static int where_of(struct ictx *x, const struct tq *t, const struct tseries *s,
 	return rc;
 }
 
+/* The aggregate a math name stands for (m: its first len bytes):
+ * median → quantile(0.5), pNN → quantile(0.NN), else the name (sum, avg,
+ * min, max). buf holds what is built here. */
+static const char *math_agg(const char *m, size_t len, char *buf, size_t size)
+{
+	if (len == 6 && strncmp(m, "median", 6) == 0)
+		return "quantile(0.5)";
+	if (m[0] == 'p')
+		snprintf(buf, size, "quantile(0.%.*s)", (int)len - 1, m + 1);
+	else
+		snprintf(buf, size, "%.*s", (int)len, m);
+	return buf;
+}
+
 /* The aggregate of a simple math over events. */
 static int agg_of(struct ictx *x, const struct tq *t, const struct tseries *s, struct sn_buf *b)
 {
@@ -504,13 +518,9 @@ static int agg_of(struct ictx *x, const struct tq *t, const struct tseries *s, s
 		} else
 			rc = hq_prop(&p, "properties", s->math_property);
 		if (rc == 0) {
-			const char *pd = p.data;
-			if (strcmp(m, "median") == 0)
-				rc = sn_buf_appendf(b, "quantile(0.5)(toFloat(%s))", pd);
-			else if (m[0] == 'p')
-				rc = sn_buf_appendf(b, "quantile(0.%s)(toFloat(%s))", m + 1, pd);
-			else
-				rc = sn_buf_appendf(b, "%s(toFloat(%s))", m, pd);
+			char fb[48];
+			rc = sn_buf_appendf(b, "%s(toFloat(%s))",
+					    math_agg(m, strlen(m), fb, sizeof(fb)), p.data);
 		}
 		sn_buf_release(&p);
 		return rc;
@@ -649,17 +659,8 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 	if (rc)
 		goto out;
 	if (is_count_per_actor(m)) {
-		char fn[32];
-		snprintf(fn, sizeof(fn), "%.*s", (int)(strchr(m, '_') - m), m);
-		const char *outer = NULL;
-		char qbuf[48];
-		if (strcmp(fn, "median") == 0)
-			outer = "quantile(0.5)";
-		else if (fn[0] == 'p') {
-			snprintf(qbuf, sizeof(qbuf), "quantile(0.%s)", fn + 1);
-			outer = qbuf;
-		} else
-			outer = fn;
+		char qbuf[48]; /* avg_count_per_actor → avg, p90_… → quantile(0.90) */
+		const char *outer = math_agg(m, (size_t)(strchr(m, '_') - m), qbuf, sizeof(qbuf));
 		rc = sn_buf_appendf(q, "SELECT %s(c) AS total%s", outer, ts ? ", day_start" : "");
 		for (size_t i = 0; i < t->nbd && rc == 0; i++)
 			rc = sn_buf_appendf(q, ", b%zu", i);
@@ -697,13 +698,9 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 	if (is_prop_math(m) && strcmp(s->math_property, "$session_duration") == 0) {
 		/* PostHog's session-duration maths: one value per session (and
 		 * bucket and breakdown value), then the math over those. */
-		const char *pd = "toFloat(session_duration)";
-		if (strcmp(m, "median") == 0)
-			rc = sn_buf_appendf(q, "SELECT quantile(0.5)(%s) AS total", pd);
-		else if (m[0] == 'p')
-			rc = sn_buf_appendf(q, "SELECT quantile(0.%s)(%s) AS total", m + 1, pd);
-		else
-			rc = sn_buf_appendf(q, "SELECT %s(%s) AS total", m, pd);
+		char qbuf[48];
+		rc = sn_buf_appendf(q, "SELECT %s(toFloat(session_duration)) AS total",
+				    math_agg(m, strlen(m), qbuf, sizeof(qbuf)));
 		if (ts)
 			sn_buf_appends(q, ", day_start");
 		for (size_t i = 0; i < t->nbd && rc == 0; i++)
