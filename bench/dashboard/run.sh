@@ -42,7 +42,7 @@ else
   ninja -C "$SB" -j1 snout_core >/dev/null
   cc -O2 -g -D_GNU_SOURCE -I"$ROOT/src" $(pkg-config --cflags json-c) -o "$SB/bench_store" \
     "$ROOT/bench/store/bench_store.c" "$SB/libsnout_core.a" \
-    $(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto sqlite3) -lcsv -lpthread -lm
+    $(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto nettle libdeflate sqlite3) -lcsv -lpthread -lm
   rm -rf "$W/data"; mkdir -p "$W/data"
   "$SB/bench_store" "$W/events.jsonl" "$W/data/store" --flush-rows $(((EVENTS + 2) / 3)) \
     --threads 2 >&2

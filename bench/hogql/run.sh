@@ -11,5 +11,5 @@ cmake -S "$root" -B "$build" -G Ninja -DSNOUT_ONLY_MODULES="base;hogql" \
 ninja -C "$build" -j2 snout_core >/dev/null
 cc -O2 -g -D_GNU_SOURCE -I"$root/src" $(pkg-config --cflags json-c) \
 	-o "$build/bench_hogql" "$root/bench/hogql/bench_hogql.c" "$build/libsnout_core.a" \
-	$(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto libpcre2-8 sqlite3) -lcsv -lpthread -lm
+	$(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto nettle libdeflate libpcre2-8 sqlite3) -lcsv -lpthread -lm
 "$build/bench_hogql" "$root/tests/hogql/corpus.txt" "$root/bench/hogql/insights.txt" "${1:-31}"

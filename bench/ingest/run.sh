@@ -16,7 +16,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 ninja -C "$build" -j1 snout_core >/dev/null
 cc -O2 -g -D_GNU_SOURCE -I"$root/src" $(pkg-config --cflags json-c) \
 	-o "$build/bench_ingest" "$root/bench/ingest/bench_ingest.c" "$build/libsnout_core.a" \
-	$(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto sqlite3 libmaxminddb) \
+	$(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto nettle libdeflate sqlite3 libmaxminddb) \
 	-lcsv -lpthread -lm
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench_ingest.XXXXXX")
 trap 'rm -rf "$dir"' EXIT

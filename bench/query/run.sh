@@ -44,7 +44,7 @@ if [ "$LOADED" = 0 ]; then
   ninja -C "$SB" -j2 snout_core >/dev/null
   cc -O2 -g -D_GNU_SOURCE -I"$ROOT/src" $(pkg-config --cflags json-c) -o "$SB/bench_store" \
     "$ROOT/bench/store/bench_store.c" "$SB/libsnout_core.a" \
-    $(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto sqlite3) -lcsv -lpthread -lm
+    $(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto nettle libdeflate sqlite3) -lcsv -lpthread -lm
   rm -rf "$W/data"; mkdir -p "$W/data"
   # three flushes (ids 1-3 at WAL position 0, each writing the 3 months):
   # what a server without a WAL accepts (see bench_store.c)

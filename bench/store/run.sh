@@ -15,7 +15,7 @@ cmake -S "$root" -B "$build" -G Ninja -DSNOUT_ONLY_MODULES="base;store" \
 ninja -C "$build" -j1 snout_core >/dev/null
 cc -O2 -g -D_GNU_SOURCE -I"$root/src" $(pkg-config --cflags json-c) \
 	-o "$build/bench_store" "$root/bench/store/bench_store.c" "$build/libsnout_core.a" \
-	$(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto) -lcsv -lpthread -lm
+	$(pkg-config --libs libsodium zlib json-c libxxhash libzstd liblz4 libcrypto nettle libdeflate) -lcsv -lpthread -lm
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench_store.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 "$build/bench_store" "$events" "$dir/parts" "$@"

@@ -1,8 +1,8 @@
 /*
  * crypto.c — randomness and hashes, each from the library made for it:
  * libsodium for secure random bytes and SHA-256, nettle for SHA-1
- * (libsodium has none), xxHash (XXH3) for hash tables, zlib's crc32 for
- * on-disk checksums. Wrapped here so the rest of the
+ * (libsodium has none), xxHash (XXH3) for hash tables, libdeflate's crc32
+ * for on-disk checksums. Wrapped here so the rest of the
  * code names one function and the dependency lives in one file.
  *
  * SHA-1 is on the flag-evaluation hot path (one hash per flag and request,
@@ -14,18 +14,24 @@
  * and 12 % of a /flags request. nettle is already on every build machine
  * (libmicrohttpd's GnuTLS depends on it).
  *
+ * CRC-32: the WAL and the parts checksum every record and block, so it is on
+ * the ingest and the query paths. libdeflate computes the same CRC-32 as
+ * zlib (the gzip polynomial; the on-disk values are unchanged) with
+ * carry-less multiplication: 25 GB/s against zlib's 2.3 GB/s on 600-byte
+ * WAL records, 27 against 4.8 GB/s on 64 KiB blocks (this machine).
+ *
  * Random bytes: libsodium asks the kernel (getrandom) on every call; small
  * requests come from a per-thread pool refilled 256 bytes at a time (see
  * sn_random_bytes).
  */
 #include "base.h"
 
+#include <libdeflate.h>
 #include <nettle/sha1.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
-#include <zlib.h>
 
 static void sodium_once(void)
 {
@@ -105,13 +111,5 @@ uint64_t sn_hash64(const void *data, size_t len)
 
 uint32_t sn_crc32(uint32_t crc, const void *data, size_t len)
 {
-	/* zlib takes uInt lengths; feed large buffers in slices. */
-	const unsigned char *p = data;
-	while (len > 0) {
-		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-		crc = (uint32_t)crc32(crc, p, n);
-		p += n;
-		len -= n;
-	}
-	return crc;
+	return len ? libdeflate_crc32(crc, data, len) : crc;
 }
