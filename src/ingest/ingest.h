@@ -10,6 +10,11 @@
  *                                  │  full, or oldest record older than flush_age
  *                                  └──flush()──▶ sink durable ──▶ sn_wal_checkpoint
  *
+ * A sink may flush in the background (flush_start / flush_done, the store
+ * sink): the worker then keeps consuming into the sink's next buffer while
+ * the previous one is written, with at most one flush in flight, and moves
+ * the checkpoint to the end of the records that flush held once it is done.
+ *
  * Exactly-once is not promised by the WAL side: a crash between a sink
  * flush and the checkpoint replays those records, so sinks must be
  * idempotent by event uuid (the store deduplicates on merge).
@@ -36,6 +41,17 @@ struct sn_ingest_sink {
 	 * rebuild side state that is committed after its data (identity); a
 	 * flush follows the last one. An error fails sn_ingest_start. */
 	int (*replay)(void *ctx, const struct sn_wal_entry *e, struct sn_err *err);
+	/* Optional, together: background flushes. flush_start hands everything
+	 * consumed so far to the sink's writer and returns 0 at once (1 when
+	 * there was nothing to write and it is all durable already); it is only
+	 * called with no flush in flight. flush_done waits up to timeout_ms for
+	 * the flush in flight: 1 when it is durable (the checkpoint may move to
+	 * the end of the records consumed before flush_start), 0 when it is
+	 * still running, or an error (the sink keeps the data and writes it
+	 * again; the worker asks again later). With no flush in flight it
+	 * returns 1. flush() still works and also waits for a flush in flight. */
+	int (*flush_start)(void *ctx, struct sn_err *err);
+	int (*flush_done)(void *ctx, uint64_t timeout_ms, struct sn_err *err);
 };
 
 struct sn_ingest_options {

@@ -28,6 +28,17 @@
  * ingest pauses for a flush about half as long on two cores; the parts are
  * the same bytes as a single-threaded write.
  *
+ * Flushes in the background. The worker (worker.c) starts a flush with
+ * sink_flush_start: the memtable is swapped with an empty one and a flusher
+ * thread sorts it and writes its parts, on the writer pool, while the
+ * ingest thread converts the next records into the other memtable. One
+ * flush is in flight at a time (the worker waits for it before the next,
+ * which bounds memory to two memtables). sink_flush_done, on the ingest
+ * thread, collects it: a failed write is resubmitted (the memtable is kept,
+ * its records are not checkpointed); a written one gets its persons commit,
+ * then the worker checkpoints. The synchronous sink_flush waits for a flush
+ * in flight first, so callers that use it see the same sink as before.
+ *
  * Recording uploads (WAL type 2) are not events: until recordings get their
  * own store they are appended to <dir>/../recordings/pending.jsonl, fsynced
  * with each flush, so checkpointing the WAL never loses them.
@@ -63,15 +74,23 @@
  * ($set_once after $unset, merges seen from a later state).
  *
  * A record whose identity is already committed but that is consumed again
- * (the event store lost parts the person store had seen) is stamped
- * read-only with its distinct id's current person: no writes, nothing
- * applied twice, and the same person under query-time overrides.
+ * is stamped read-only with its distinct id's current person: no writes,
+ * nothing applied twice, and the same person under query-time overrides.
+ * Background flushes make this the normal case after a crash: identity runs
+ * ahead of the flush in flight (the records of the next memtable are already
+ * applied when its parts become durable), so step 2 commits the person
+ * store at the end of everything consumed, past the parts just written. A
+ * crash after it and before the next flush's parts leaves those records in
+ * the WAL with their identity committed: they come back read-only. (The
+ * event store can also lose parts the person store had seen, through a
+ * deletion; the same rule covers it.)
  */
 #include "ingest.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +122,20 @@ struct sn_store_sink {
 	uint64_t persons_lsn;	  /* identity of records ending at or before this is committed */
 	uint64_t replayed;	  /* records whose identity was replayed at start-up */
 	int fail_commits;	  /* tests: fail this many persons commits (a crash) */
+
+	/* The background flush (see the top): the flusher thread writes job.mt. */
+	pthread_t flusher;
+	bool flusher_started, flusher_stop;
+	pthread_mutex_t jmu;
+	pthread_cond_t jcond;
+	struct {
+		enum { JOB_IDLE, JOB_RUNNING, JOB_WRITTEN, JOB_FAILED } state;
+		struct sn_memtable mt;
+		uint64_t part_id;
+		size_t nparts, nrows; /* what the write produced (JOB_WRITTEN) */
+		int rc;		      /* JOB_FAILED */
+		struct sn_err err;
+	} job;
 };
 
 /* ---- record → row ---------------------------------------------------------------- */
@@ -445,10 +478,28 @@ static unsigned count_months(struct sn_memtable *mt)
 	return n;
 }
 
-static int sink_flush(void *ctx, struct sn_err *err)
+/* Writes mt's parts under part_id: what a flush does after its checks. */
+static int write_parts(struct sn_store_sink *s, struct sn_memtable *mt, uint64_t part_id,
+		       size_t *nparts_out, size_t *nrows_out, struct sn_err *err)
 {
-	struct sn_store_sink *s = ctx;
-	int rc;
+	struct sn_part_write_opts opts = {.pool = s->wpool};
+	struct sn_part_written *parts = NULL;
+	size_t nparts = 0;
+	int rc = sn_memtable_flush(mt, s->dir, part_id, &opts, &parts, &nparts, err);
+	if (rc)
+		return rc;
+	*nrows_out = 0;
+	for (size_t i = 0; i < nparts; i++)
+		*nrows_out += parts[i].nrows;
+	*nparts_out = nparts;
+	free(parts);
+	return 0;
+}
+
+/* The checks before a flush: recordings made durable, the memtable's
+ * months counted into the part id. 1 = the memtable is empty. */
+static int flush_prepare(struct sn_store_sink *s, uint64_t *part_id, struct sn_err *err)
+{
 	if (s->rec_dirty) {
 		if (fdatasync(s->rec_fd))
 			return sn_err_set(err, SN_ERR_IO, "fsync of %s failed: %s", s->rec_path,
@@ -456,21 +507,140 @@ static int sink_flush(void *ctx, struct sn_err *err)
 		s->rec_dirty = false;
 	}
 	if (s->mt.nrows == 0)
-		return commit_persons(s, err);
+		return 1;
 	unsigned months = count_months(&s->mt);
 	if (months > NPARTS_MASK)
 		return sn_err_set(err, SN_ERR_TOO_BIG,
 				  "one flush would write more than %u monthly parts", NPARTS_MASK);
-	uint64_t part_id = s->last_end_lsn << NPARTS_BITS | months;
-	struct sn_part_write_opts opts = {.pool = s->wpool};
-	struct sn_part_written *parts = NULL;
-	size_t nparts = 0;
-	if ((rc = sn_memtable_flush(&s->mt, s->dir, part_id, &opts, &parts, &nparts, err)))
+	*part_id = s->last_end_lsn << NPARTS_BITS | months;
+	return 0;
+}
+
+static void *flusher_main(void *arg)
+{
+	struct sn_store_sink *s = arg;
+	pthread_mutex_lock(&s->jmu);
+	for (;;) {
+		while (!s->flusher_stop && s->job.state != JOB_RUNNING)
+			pthread_cond_wait(&s->jcond, &s->jmu);
+		if (s->flusher_stop)
+			break;
+		pthread_mutex_unlock(&s->jmu);
+		size_t nparts = 0, nrows = 0;
+		struct sn_err err = {0};
+		int rc = write_parts(s, &s->job.mt, s->job.part_id, &nparts, &nrows, &err);
+		pthread_mutex_lock(&s->jmu);
+		if (rc == 0) {
+			s->job.nparts = nparts;
+			s->job.nrows = nrows;
+			s->job.state = JOB_WRITTEN;
+		} else {
+			s->job.rc = rc;
+			s->job.err = err;
+			s->job.state = JOB_FAILED;
+		}
+		pthread_cond_broadcast(&s->jcond);
+	}
+	pthread_mutex_unlock(&s->jmu);
+	return NULL;
+}
+
+static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
+{
+	struct sn_store_sink *s = ctx;
+	pthread_mutex_lock(&s->jmu);
+	if (s->job.state == JOB_RUNNING && timeout_ms) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(timeout_ms / 1000);
+		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (s->job.state == JOB_RUNNING)
+			if (pthread_cond_timedwait(&s->jcond, &s->jmu, &ts) == ETIMEDOUT)
+				break;
+	}
+	int state = s->job.state, rc = 0;
+	if (state == JOB_FAILED) {
+		/* Report it, and write the same memtable again. */
+		rc = s->job.rc;
+		if (err)
+			*err = s->job.err;
+		s->job.state = JOB_RUNNING;
+		pthread_cond_broadcast(&s->jcond);
+	}
+	pthread_mutex_unlock(&s->jmu);
+	if (state == JOB_RUNNING)
+		return 0;
+	if (state == JOB_FAILED)
 		return rc;
-	for (size_t i = 0; i < nparts; i++)
-		s->rows_written += parts[i].nrows;
+	if (state == JOB_WRITTEN) {
+		/* Only this thread moves the job out of JOB_WRITTEN. */
+		s->rows_written += s->job.nrows;
+		s->parts_written += s->job.nparts;
+		s->job.nrows = s->job.nparts = 0;
+		sn_memtable_reset(&s->job.mt);
+		pthread_mutex_lock(&s->jmu);
+		s->job.state = JOB_IDLE;
+		pthread_mutex_unlock(&s->jmu);
+	}
+	/* Parts durable; the persons commit covers everything consumed. A
+	 * failure leaves the batch open: the next call commits it. */
+	return (rc = commit_persons(s, err)) ? rc : 1;
+}
+
+static int sink_flush_start(void *ctx, struct sn_err *err)
+{
+	struct sn_store_sink *s = ctx;
+	uint64_t part_id = 0;
+	int rc = flush_prepare(s, &part_id, err);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return (rc = commit_persons(s, err)) ? rc : 1;
+	if (!s->flusher_started) {
+		if (pthread_create(&s->flusher, NULL, flusher_main, s))
+			return sn_err_set(err, SN_ERR_INTERNAL, "cannot start the flusher thread");
+		s->flusher_started = true;
+	}
+	pthread_mutex_lock(&s->jmu);
+	if (s->job.state != JOB_IDLE) {
+		pthread_mutex_unlock(&s->jmu);
+		return sn_err_set(err, SN_ERR_INTERNAL, "a flush is already in flight");
+	}
+	struct sn_memtable t = s->job.mt;
+	s->job.mt = s->mt;
+	s->mt = t;
+	s->job.part_id = part_id;
+	s->job.state = JOB_RUNNING;
+	pthread_cond_broadcast(&s->jcond);
+	pthread_mutex_unlock(&s->jmu);
+	return 0;
+}
+
+static int sink_flush(void *ctx, struct sn_err *err)
+{
+	struct sn_store_sink *s = ctx;
+	int rc;
+	/* A flush in flight goes first: parts are named by end position. */
+	pthread_mutex_lock(&s->jmu);
+	bool inflight = s->job.state != JOB_IDLE;
+	pthread_mutex_unlock(&s->jmu);
+	while (inflight && (rc = sink_flush_done(s, 1000, err)) <= 0)
+		if (rc < 0)
+			return rc;
+	uint64_t part_id = 0;
+	if ((rc = flush_prepare(s, &part_id, err)) < 0)
+		return rc;
+	if (rc == 1)
+		return commit_persons(s, err);
+	size_t nparts = 0, nrows = 0;
+	if ((rc = write_parts(s, &s->mt, part_id, &nparts, &nrows, err)))
+		return rc;
+	s->rows_written += nrows;
 	s->parts_written += nparts;
-	free(parts);
 	sn_memtable_reset(&s->mt);
 	return commit_persons(s, err);
 }
@@ -521,6 +691,9 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 	}
 	s->full_bytes = full_bytes ? full_bytes : 256u << 20;
 	sn_memtable_init(&s->mt, s->full_bytes + (64u << 20));
+	sn_memtable_init(&s->job.mt, s->full_bytes + (64u << 20));
+	pthread_mutex_init(&s->jmu, NULL);
+	pthread_cond_init(&s->jcond, NULL);
 	sn_buf_init(&s->scratch, 1u << 30);
 	sn_buf_init(&s->el_chain, 1u << 30);
 	sn_buf_init(&s->el_props, 1u << 30);
@@ -535,6 +708,9 @@ fail:
 	if (s->rec_fd >= 0)
 		close(s->rec_fd);
 	sn_memtable_release(&s->mt);
+	sn_memtable_release(&s->job.mt);
+	pthread_mutex_destroy(&s->jmu);
+	pthread_cond_destroy(&s->jcond);
 	sn_buf_release(&s->scratch);
 	sn_buf_release(&s->el_chain);
 	sn_buf_release(&s->el_props);
@@ -565,8 +741,9 @@ int sn_store_sink_use_persons(struct sn_store_sink *s, struct sn_persons *person
 	s->persons = persons;
 	s->persons_lsn = lsn;
 	if (lsn > s->last_end_lsn)
-		sn_log_warn("ingest: the person store is ahead of the event store (WAL position "
-			    "%llu > %llu); events in between get their current person",
+		sn_log_info("ingest: the person store is ahead of the event store (WAL position "
+			    "%llu > %llu, a crash during a flush); events in between get their "
+			    "current person",
 			    (unsigned long long)lsn, (unsigned long long)s->last_end_lsn);
 	else if (lsn == 0 && s->last_end_lsn > 0)
 		sn_log_info("ingest: identity starts at WAL position %llu; events stored before "
@@ -601,6 +778,15 @@ void sn_store_sink_close(struct sn_store_sink *s)
 {
 	if (!s)
 		return;
+	if (s->flusher_started) {
+		/* A write in progress finishes; its records were not checkpointed,
+		 * so the next start finds its parts or replays them (as a crash). */
+		pthread_mutex_lock(&s->jmu);
+		s->flusher_stop = true;
+		pthread_cond_broadcast(&s->jcond);
+		pthread_mutex_unlock(&s->jmu);
+		pthread_join(s->flusher, NULL);
+	}
 	if (s->identity) {
 		/* Whatever the batch holds beyond the last flush belongs to records
 		 * that are not in parts: they are replayed from the WAL next time. */
@@ -609,6 +795,9 @@ void sn_store_sink_close(struct sn_store_sink *s)
 	}
 	sn_enrich_free(s->enrich);
 	sn_memtable_release(&s->mt);
+	sn_memtable_release(&s->job.mt);
+	pthread_mutex_destroy(&s->jmu);
+	pthread_cond_destroy(&s->jcond);
 	sn_write_pool_free(s->wpool);
 	sn_buf_release(&s->scratch);
 	sn_buf_release(&s->el_chain);
@@ -625,6 +814,8 @@ void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out)
 	out->flush = sink_flush;
 	out->full = sink_full;
 	out->replay = sink_replay;
+	out->flush_start = sink_flush_start;
+	out->flush_done = sink_flush_done;
 }
 
 const char *sn_store_sink_dir(const struct sn_store_sink *s)

@@ -18,6 +18,16 @@
  * stop. After a successful flush the checkpoint moves to the end of the last consumed record; WAL
  * segments behind it are deleted by the WAL.
  *
+ * Background flushes (a sink with flush_start/flush_done, the store sink):
+ * a flush hands the sink's buffer to its writer and the worker goes on
+ * consuming into the next one. One flush is in flight at a time; its
+ * records, end position and oldest receive time are kept aside (`fl`) until
+ * the sink says it is durable, then the checkpoint moves to its end. The
+ * worker waits for it only when the sink is full (back-pressure), when a
+ * sync or stop needs everything written, or when there is nothing else to
+ * do. Draining a backlog this way overlaps reading and converting records
+ * with sorting, encoding and writing parts.
+ *
  * Start-up: records below the sink's own durable position (resume_lsn) are
  * not consumed again, but a sink with a replay callback sees them, so it can
  * rebuild state it commits after its data (the store sink's identity: see
@@ -58,6 +68,13 @@ struct sn_ingest {
 	uint64_t first_consumed_ns;  /* when the oldest unflushed record was consumed */
 	struct sn_ingest_stats st;
 	struct sn_metric_series *m_consumed, *m_flushes, *m_errors;
+	/* The background flush in flight (fields under mu; written by the worker). */
+	struct {
+		bool on;
+		uint64_t lsn;	   /* end of its last record */
+		uint64_t records;  /* how many records it holds */
+		int64_t oldest_us; /* receive time of its oldest record */
+	} fl;
 };
 
 int64_t sn_ingest_record_time(const char *data, uint32_t len)
@@ -166,6 +183,66 @@ static int flush(struct sn_ingest *in)
 	return 0;
 }
 
+static bool async_sink(const struct sn_ingest *in)
+{
+	return in->sink.flush_start && in->sink.flush_done;
+}
+
+/* Collects the background flush in flight, waiting up to timeout_ms: 1 =
+ * durable and checkpointed (or none was in flight), 0 = still running,
+ * < 0 = error (it stays in flight; asked again later). */
+static int collect(struct sn_ingest *in, uint64_t timeout_ms)
+{
+	if (!in->fl.on)
+		return 1;
+	struct sn_err err = {0};
+	int rc = in->sink.flush_done(in->sink.ctx, timeout_ms, &err);
+	if (rc < 0) {
+		count_error(in, "sink flush failed", &err);
+		return rc;
+	}
+	if (rc == 0)
+		return 0;
+	if ((rc = sn_wal_checkpoint(in->wal, in->fl.lsn, &err))) {
+		count_error(in, "WAL checkpoint failed", &err);
+		return rc;
+	}
+	pthread_mutex_lock(&in->mu);
+	in->st.checkpoint_lsn = in->fl.lsn;
+	in->st.records_flushed += in->fl.records;
+	in->st.flushes++;
+	in->fl.on = false;
+	pthread_cond_broadcast(&in->cond);
+	pthread_mutex_unlock(&in->mu);
+	sn_metric_add(in->m_flushes, 1);
+	return 1;
+}
+
+/* Starts a background flush of everything consumed (none may be in flight). */
+static int flush_async(struct sn_ingest *in)
+{
+	struct sn_err err = {0};
+	if (in->unflushed == 0)
+		return 0;
+	int rc = in->sink.flush_start(in->sink.ctx, &err);
+	if (rc < 0) {
+		count_error(in, "sink flush failed", &err);
+		return rc;
+	}
+	pthread_mutex_lock(&in->mu);
+	in->fl.on = true;
+	in->fl.lsn = in->st.consumed_lsn;
+	in->fl.records = in->unflushed;
+	in->fl.oldest_us = in->oldest_unflushed_us;
+	in->unflushed = 0;
+	pthread_mutex_unlock(&in->mu);
+	if (rc == 1) { /* nothing was left to write */
+		rc = collect(in, 0);
+		return rc < 0 ? rc : 0;
+	}
+	return 0;
+}
+
 /* One step: offer the next durable record. 1 = progressed, 0 = nothing to
  * do right now, < 0 = error (retry later). */
 static int step(struct sn_ingest *in)
@@ -225,28 +302,45 @@ static void *run(void *arg)
 		pthread_mutex_lock(&in->mu);
 		bool stopping = in->stopping, syncing = in->sync_requests > 0;
 		pthread_mutex_unlock(&in->mu);
-		bool want = in->unflushed && ((in->sink.full && in->sink.full(in->sink.ctx)) ||
+		bool async = async_sink(in);
+		int frc = 0;
+		if (async && in->fl.on && (frc = collect(in, 0)) > 0)
+			frc = 0;
+		bool full = in->sink.full && in->sink.full(in->sink.ctx);
+		bool want = in->unflushed && (full ||
 					      sn_mono_ns() - in->first_consumed_ns >=
 						  in->opt.flush_age_ms * 1000000 ||
 					      (caught_up && (stopping || syncing)));
-		int frc = want ? flush(in) : 0;
-		if (caught_up && in->unflushed == 0 && syncing) {
+		if (want && async) {
+			/* One flush in flight: wait for it only when we must. */
+			if (in->fl.on && frc == 0 &&
+			    (full || (caught_up && (stopping || syncing))) &&
+			    (frc = collect(in, 200)) > 0)
+				frc = 0;
+			if (!in->fl.on && frc == 0)
+				frc = flush_async(in);
+		} else if (want) {
+			frc = flush(in);
+		}
+		if (caught_up && in->unflushed == 0 && !in->fl.on && syncing) {
 			pthread_mutex_lock(&in->mu);
 			pthread_cond_broadcast(&in->cond); /* sync waiters re-check */
 			pthread_mutex_unlock(&in->mu);
 		}
-		if (stopping && caught_up && in->unflushed == 0 && !in->have_pending)
+		if (stopping && caught_up && in->unflushed == 0 && !in->fl.on && !in->have_pending)
 			break;
 		if (stopping && (rc < 0 || frc < 0) && ++stop_failures >= 3) {
 			/* The records stay in the WAL and are replayed at the next start. */
 			sn_log_error(
 			    "ingest: stopping with %llu record(s) not flushed to the sink; "
 			    "they stay in the WAL for the next start",
-			    (unsigned long long)in->unflushed);
+			    (unsigned long long)(in->unflushed + (in->fl.on ? in->fl.records : 0)));
 			break;
 		}
 		if (rc < 0 || frc < 0)
 			timed_wait(in, 200, true); /* back off after an error */
+		else if (!progressed && in->fl.on)
+			collect(in, in->opt.idle_poll_ms); /* wakes when it is durable */
 		else if (!progressed)
 			timed_wait(in, in->opt.idle_poll_ms, false);
 	}
@@ -383,7 +477,7 @@ void sn_ingest_get_stats(struct sn_ingest *in, struct sn_ingest_stats *st)
 	    (int64_t)(ws.records_recovered + ws.records_appended) - (int64_t)in->st.records_flushed;
 	if (st->lag_events < 0)
 		st->lag_events = 0;
-	int64_t oldest = in->unflushed ? in->oldest_unflushed_us : 0;
+	int64_t oldest = in->fl.on ? in->fl.oldest_us : in->unflushed ? in->oldest_unflushed_us : 0;
 	pthread_mutex_unlock(&in->mu);
 	st->lag_seconds = oldest && st->lag_events ? (double)(sn_now_us() - oldest) / 1e6 : 0;
 }

@@ -38,6 +38,14 @@ struct fake {
 	int fail_flush;	  /* refuse this many flush calls */
 	int flushes;
 	size_t full_at; /* report full at this many unflushed records (0 = never) */
+	/* Background flushes (f_flush_start / f_flush_done). */
+	bool in_flight;
+	size_t started_n;	   /* records handed to the flush in flight */
+	int polls_left;		   /* flush_done answers "running" this many more times */
+	int done_after;		   /* polls_left of each new flush */
+	int fail_done;		   /* then fails this many times */
+	size_t consumed_in_flight; /* records consumed while a flush was in flight */
+	size_t max_started;	   /* largest batch a flush started with */
 };
 
 static int f_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *err)
@@ -63,6 +71,55 @@ static int f_flush(void *ctx, struct sn_err *err)
 	f->flushes++;
 	f->flushed_n = f->n;
 	return 0;
+}
+
+static int f_flush_start(void *ctx, struct sn_err *err)
+{
+	struct fake *f = ctx;
+	if (f->in_flight)
+		return sn_err_set(err, SN_ERR_INTERNAL, "two flushes in flight");
+	if (f->n == f->started_n)
+		return 1;
+	f->in_flight = true;
+	if (f->n - f->started_n > f->max_started)
+		f->max_started = f->n - f->started_n;
+	f->started_n = f->n;
+	f->polls_left = f->done_after;
+	return 0;
+}
+
+static int f_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
+{
+	struct fake *f = ctx;
+	(void)timeout_ms;
+	if (!f->in_flight)
+		return 1;
+	if (f->polls_left > 0) {
+		f->polls_left--;
+		return 0;
+	}
+	if (f->fail_done > 0) {
+		f->fail_done--;
+		return sn_err_set(err, SN_ERR_IO, "injected background flush failure");
+	}
+	f->in_flight = false;
+	f->flushes++;
+	f->flushed_n = f->started_n;
+	return 1;
+}
+
+static int f_consume_async(void *ctx, const struct sn_wal_entry *e, struct sn_err *err)
+{
+	struct fake *f = ctx;
+	if (f->in_flight)
+		f->consumed_in_flight++;
+	return f_consume(ctx, e, err);
+}
+
+static bool f_full_async(void *ctx)
+{
+	struct fake *f = ctx;
+	return f->full_at && f->n - f->started_n >= f->full_at;
 }
 
 static bool f_full(void *ctx)
@@ -139,7 +196,8 @@ static void test_sync_order_checkpoint(void **state)
 	(void)state;
 	struct sn_wal *w = open_wal();
 	struct fake f = {0};
-	struct sn_ingest_sink sink = {&f, f_consume, f_flush, f_full, NULL};
+	struct sn_ingest_sink sink = {
+	    .ctx = &f, .consume = f_consume, .flush = f_flush, .full = f_full};
 	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 60000};
 	struct sn_ingest *in;
 	uint64_t end = append(w, 0, 500);
@@ -183,7 +241,8 @@ static void test_flush_by_age_and_full(void **state)
 	(void)state;
 	struct sn_wal *w = open_wal();
 	struct fake f = {.full_at = 100};
-	struct sn_ingest_sink sink = {&f, f_consume, f_flush, f_full, NULL};
+	struct sn_ingest_sink sink = {
+	    .ctx = &f, .consume = f_consume, .flush = f_flush, .full = f_full};
 	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 150, .idle_poll_ms = 5};
 	struct sn_ingest *in;
 	assert_int_equal(sn_ingest_start(&in, w, &o, &sink, NULL), 0);
@@ -210,7 +269,7 @@ static void test_retries(void **state)
 	(void)state;
 	struct sn_wal *w = open_wal();
 	struct fake f = {.fail_consume = 3, .fail_flush = 2};
-	struct sn_ingest_sink sink = {&f, f_consume, f_flush, NULL, NULL};
+	struct sn_ingest_sink sink = {.ctx = &f, .consume = f_consume, .flush = f_flush};
 	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 60000};
 	struct sn_ingest *in;
 	uint64_t end = append(w, 0, 20);
@@ -231,7 +290,7 @@ static void test_no_checkpoint_without_flush(void **state)
 	(void)state;
 	struct sn_wal *w = open_wal();
 	struct fake f = {.fail_flush = 1000000};
-	struct sn_ingest_sink sink = {&f, f_consume, f_flush, NULL, NULL};
+	struct sn_ingest_sink sink = {.ctx = &f, .consume = f_consume, .flush = f_flush};
 	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 10};
 	struct sn_ingest *in;
 	append(w, 0, 10);
@@ -249,10 +308,69 @@ static void test_no_checkpoint_without_flush(void **state)
 	/* Reopen: all ten come again (nothing was checkpointed). */
 	w = open_wal();
 	struct fake g = {0};
-	struct sn_ingest_sink s2 = {&g, f_consume, f_flush, NULL, NULL};
+	struct sn_ingest_sink s2 = {.ctx = &g, .consume = f_consume, .flush = f_flush};
 	assert_int_equal(sn_ingest_start(&in, w, &o, &s2, NULL), 0);
 	assert_int_equal(sn_ingest_sync(in, 10000), 0);
 	check_order(&g, 10);
+	sn_ingest_stop(in);
+	sn_wal_close(w);
+	fake_free(&g);
+}
+
+/* A sink that flushes in the background: the worker keeps consuming while a
+ * flush is in flight, never starts a second one, checkpoints only what a
+ * finished flush held, and retries a failed one. */
+static void test_background_flush(void **state)
+{
+	(void)state;
+	struct sn_wal *w = open_wal();
+	struct fake f = {.full_at = 100, .done_after = 3, .fail_done = 2};
+	struct sn_ingest_sink sink = {.ctx = &f,
+				      .consume = f_consume_async,
+				      .flush = f_flush,
+				      .full = f_full_async,
+				      .flush_start = f_flush_start,
+				      .flush_done = f_flush_done};
+	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 60000, .idle_poll_ms = 5};
+	struct sn_ingest *in;
+	uint64_t end = append(w, 0, 450);
+	assert_int_equal(sn_ingest_start(&in, w, &o, &sink, NULL), 0);
+	assert_int_equal(sn_ingest_sync(in, 20000), 0);
+	check_order(&f, 450);
+	struct sn_ingest_stats st;
+	sn_ingest_get_stats(in, &st);
+	assert_int_equal(st.checkpoint_lsn, end);
+	assert_int_equal(st.records_flushed, 450);
+	assert_int_equal(st.lag_events, 0);
+	assert_int_equal(st.errors, 2);
+	assert_int_equal(f.flushed_n, 450);
+	assert_false(f.in_flight);
+	assert_true(f.flushes >= 4);
+	assert_true(f.consumed_in_flight > 0); /* records went on while one was written */
+	/* Back-pressure: a full sink waits for the flush in flight, so no
+	 * batch grows far past full_at (one record per wait at most). */
+	assert_true(f.max_started < 200);
+
+	/* Stop with a flush that keeps failing: the worker gives up, and the
+	 * checkpoint stays where the last finished flush left it. */
+	f.done_after = 0;
+	f.fail_done = 1000000;
+	uint64_t end2 = append(w, 450, 10);
+	assert_int_equal(sn_ingest_sync(in, 300), SN_ERR_TOO_BIG);
+	sn_ingest_get_stats(in, &st);
+	assert_int_equal(st.checkpoint_lsn, end);
+	assert_int_equal(st.lag_events, 10);
+	sn_ingest_stop(in);
+	sn_wal_close(w);
+	fake_free(&f);
+	w = open_wal();
+	struct fake g = {0};
+	struct sn_ingest_sink s2 = {.ctx = &g, .consume = f_consume, .flush = f_flush};
+	assert_int_equal(sn_ingest_start(&in, w, &o, &s2, NULL), 0);
+	assert_int_equal(sn_ingest_sync(in, 10000), 0);
+	assert_int_equal(g.n, 10); /* only the unfinished flush's records come again */
+	sn_ingest_get_stats(in, &st);
+	assert_int_equal(st.checkpoint_lsn, end2);
 	sn_ingest_stop(in);
 	sn_wal_close(w);
 	fake_free(&g);
@@ -1250,6 +1368,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_flush_by_age_and_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_checkpoint_without_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_background_flush, setup, teardown),
 	    cmocka_unit_test(test_record_time),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
 	    cmocka_unit_test(test_person_cache),
