@@ -460,24 +460,6 @@ static int commit_persons(struct sn_store_sink *s, struct sn_err *err)
 	return rc;
 }
 
-static unsigned count_months(struct sn_memtable *mt)
-{
-	int32_t seen[64];
-	unsigned n = 0;
-	for (size_t i = 0; i < mt->nrows; i++) {
-		int32_t m = sn_store_month_of(mt->rows[i].timestamp_us);
-		unsigned j;
-		for (j = 0; j < n && seen[j] != m; j++)
-			;
-		if (j == n) {
-			if (n == SN_ARRAY_LEN(seen))
-				return NPARTS_MASK + 1; /* too many: flush refuses */
-			seen[n++] = m;
-		}
-	}
-	return n;
-}
-
 /* Writes mt's parts under part_id: what a flush does after its checks. */
 static int write_parts(struct sn_store_sink *s, struct sn_memtable *mt, uint64_t part_id,
 		       size_t *nparts_out, size_t *nrows_out, struct sn_err *err)
@@ -508,7 +490,7 @@ static int flush_prepare(struct sn_store_sink *s, uint64_t *part_id, struct sn_e
 	}
 	if (s->mt.nrows == 0)
 		return 1;
-	unsigned months = count_months(&s->mt);
+	unsigned months = sn_memtable_nmonths(&s->mt);
 	if (months > NPARTS_MASK)
 		return sn_err_set(err, SN_ERR_TOO_BIG,
 				  "one flush would write more than %u monthly parts", NPARTS_MASK);

@@ -395,6 +395,8 @@ static int index_key_cmp(const struct sn_event_row *a, const struct sn_event_row
 	int32_t da = sn_store_day_of(a->timestamp_us), db = sn_store_day_of(b->timestamp_us);
 	if (da != db)
 		return da < db ? -1 : 1;
+	if (a->event.p == b->event.p && a->event.len == b->event.len)
+		return 0; /* the memtable interns names: one copy per name */
 	size_t n = a->event.len < b->event.len ? a->event.len : b->event.len;
 	int c = n ? memcmp(a->event.p, b->event.p, n) : 0;
 	if (c)
@@ -448,6 +450,8 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 	}
 	int32_t month = sn_store_month_of(rows[0]->timestamp_us);
 	for (size_t i = 0; i < nrows; i++) {
+		if (i + 8 < nrows)
+			__builtin_prefetch(rows[i + 8]);
 		if (sn_store_month_of(rows[i]->timestamp_us) != month ||
 		    (i && index_key_cmp(rows[i - 1], rows[i]) > 0)) {
 			rc = sn_err_set(err, SN_ERR_INVALID,

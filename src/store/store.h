@@ -78,21 +78,36 @@ int32_t sn_store_month_of(int64_t ts_us);
  * memtable's arena; nothing is freed until release. The memtable is
  * bounded: an append that would take it past max_bytes is refused with
  * SN_ERR_TOO_BIG (the caller flushes first). */
+struct sn_mt_key;
 struct sn_memtable {
 	struct sn_arena arena;
 	struct sn_event_row *rows;
+	struct sn_mt_key *keys; /* each row's sort key, made at append (memtable.c) */
 	size_t nrows;
 	size_t cap;
 	size_t nbytes;	  /* row structs plus string bytes */
 	size_t max_bytes; /* 0 means 1 GiB */
 	uint32_t *order;  /* sorted permutation of rows (after sn_memtable_sort) */
 	bool sorted;
+	/* Event names, interned: rows with one name share one copy. */
+	struct sn_str *evnames;
+	uint32_t nev, evcap;
+	uint32_t *evslots; /* open addressing: name id + 1 */
+	uint32_t evnslots;
+	int32_t *months; /* the distinct months of the rows */
+	unsigned nmonths, monthcap, lastmonth;
 };
 
 void sn_memtable_init(struct sn_memtable *mt, size_t max_bytes);
 void sn_memtable_release(struct sn_memtable *mt);
-/* Empties the memtable (keeps nothing; cheaper than release + init only in name). */
+/* Empties the memtable: the strings go, the row and key arrays stay
+ * allocated for the next fill. */
 void sn_memtable_reset(struct sn_memtable *mt);
+/* How many months the rows span (a flush writes one part per month). */
+static inline unsigned sn_memtable_nmonths(const struct sn_memtable *mt)
+{
+	return mt->nmonths;
+}
 /* Copies row in. Fails with SN_ERR_TOO_BIG (full) or SN_ERR_NOMEM. O(row size). */
 int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, struct sn_err *err);
 static inline size_t sn_memtable_nrows(const struct sn_memtable *mt)

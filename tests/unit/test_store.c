@@ -570,6 +570,36 @@ static void test_memtable_sort(void **state)
 		if (ph == h)
 			assert_true(memcmp(p->uuid, r->uuid, 16) <= 0);
 	}
+	/* The months counted at append, and event names stored once. */
+	int32_t months[64];
+	unsigned nm = 0;
+	for (size_t i = 0; i < 5000; i++) {
+		int32_t m = sn_store_month_of(mt.rows[i].timestamp_us);
+		unsigned k = 0;
+		while (k < nm && months[k] != m)
+			k++;
+		if (k == nm) {
+			assert_true(nm < 64);
+			months[nm++] = m;
+		}
+		for (size_t j = 0; j < i && j < 200; j++)
+			if (mt.rows[j].event.len == mt.rows[i].event.len &&
+			    !memcmp(mt.rows[j].event.p, mt.rows[i].event.p, mt.rows[i].event.len))
+				assert_ptr_equal(mt.rows[j].event.p, mt.rows[i].event.p);
+	}
+	assert_true(nm > 1);
+	assert_int_equal(sn_memtable_nmonths(&mt), nm);
+	/* A reset memtable fills and sorts again. */
+	sn_memtable_reset(&mt);
+	assert_int_equal(sn_memtable_nrows(&mt), 0);
+	assert_int_equal(sn_memtable_nmonths(&mt), 0);
+	fill_memtable(&mt, 300, false);
+	assert_int_equal(sn_memtable_sort(&mt, &err), 0);
+	for (size_t i = 1; i < 300; i++)
+		assert_true(sn_event_row_cmp(sn_memtable_sorted_row(&mt, i - 1),
+					     sn_memtable_sorted_row(&mt, i)) <= 0 ||
+			    sn_store_month_of(sn_memtable_sorted_row(&mt, i - 1)->timestamp_us) <
+				sn_store_month_of(sn_memtable_sorted_row(&mt, i)->timestamp_us));
 	/* The day and month of negative times round down, like toDate. */
 	assert_int_equal(sn_store_day_of(-1), -1);
 	assert_int_equal(sn_store_month_of(-1), 196912);
