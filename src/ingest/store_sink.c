@@ -170,34 +170,54 @@ struct fields {
 	struct sn_ingest_facts facts;
 };
 
+/* The properties a row keeps in columns of their own. Raw keys are
+ * matched by length and bytes; an escaped key (rare) is decoded. */
+static struct sn_jspan *column_slot(struct fields *f, const struct sn_jspan *k)
+{
+	if (k->flags & SN_JSPAN_ESCAPED) {
+		if (sn_jspan_str_eq(k, "$session_id", 11))
+			return &f->session_id;
+		if (sn_jspan_str_eq(k, "$window_id", 10))
+			return &f->window_id;
+		if (sn_jspan_str_eq(k, "$elements_chain", 15))
+			return &f->elements_chain;
+		if (sn_jspan_str_eq(k, "$elements", 9))
+			return &f->elements;
+		return NULL;
+	}
+	if (k->len < 11 || k->p[1] != '$')
+		return NULL;
+	const char *n = k->p + 2;
+	switch (k->len - 2) {
+	case 9: return memcmp(n, "elements", 8) == 0 ? &f->elements : NULL;
+	case 10: return memcmp(n, "window_id", 9) == 0 ? &f->window_id : NULL;
+	case 11: return memcmp(n, "session_id", 10) == 0 ? &f->session_id : NULL;
+	case 15: return memcmp(n, "elements_chain", 14) == 0 ? &f->elements_chain : NULL;
+	default: return NULL;
+	}
+}
+
+/* One pass over the properties object: its keys, and its span (from the
+ * '{' to past the '}'), which the row keeps verbatim. */
 static int scan_properties(struct sn_jscan *sc, struct fields *f)
 {
 	struct sn_jspan k, v;
 	int rc;
-	const char *start = NULL;
-	/* Skip the object once to get its span, then walk it again for keys. */
-	if ((rc = sn_jscan_skip(sc, &f->properties)))
+	if ((rc = sn_jscan_peek(sc)) < 0)
 		return rc;
-	(void)start;
-	struct sn_jscan p;
-	sn_jscan_init(&p, f->properties.p, f->properties.len, NULL);
-	if ((rc = sn_jscan_enter(&p)))
+	const char *start = sc->p;
+	if ((rc = sn_jscan_enter(sc)))
 		return rc;
-	while ((rc = sn_jscan_next_key(&p, &k)) > 0) {
-		struct sn_jspan *slot = NULL;
-		if (sn_jspan_str_eq(&k, "$session_id", 11))
-			slot = &f->session_id;
-		else if (sn_jspan_str_eq(&k, "$window_id", 10))
-			slot = &f->window_id;
-		else if (sn_jspan_str_eq(&k, "$elements_chain", 15))
-			slot = &f->elements_chain;
-		else if (sn_jspan_str_eq(&k, "$elements", 9))
-			slot = &f->elements;
-		if ((rc = sn_jscan_skip(&p, slot ? slot : &v)))
+	while ((rc = sn_jscan_next_key(sc, &k)) > 0) {
+		struct sn_jspan *slot = column_slot(f, &k);
+		if ((rc = sn_jscan_skip(sc, slot ? slot : &v)))
 			return rc;
 		sn_ingest_facts_key(&f->facts, &k, slot ? slot : &v);
 	}
-	return rc;
+	if (rc < 0)
+		return rc;
+	f->properties = (struct sn_jspan){start, (uint32_t)(sc->p - start), SN_JOBJECT, 0};
+	return 0;
 }
 
 static int scan_record(const char *data, uint32_t len, struct fields *f, struct sn_err *err)

@@ -400,8 +400,9 @@ static uint64_t append_event(struct sn_wal *w, int i, const char *ts)
 		     "\"ip\":\"127.0.0.1\",\"team_id\":%d,\"token\":\"phc_x\","
 		     "\"timestamp\":\"%s\",\"now\":\"%s\","
 		     "\"event\":\"ev%d\",\"data\":{\"event\":\"ev%d\",\"properties\":"
-		     "{\"$session_id\":\"s%d\",\"$browser\":\"Firefox\",\"i\":%d}}}",
-		     i, i, 1 + i % 2, ts, now, i % 3, i % 3, i, i);
+		     "{\"$session_id\":\"s%d\",\"$browser\":\"Firefox\",\"i\":%d,"
+		     "\"$window\\u005fid\":\"w%d\"}}}",
+		     i, i, 1 + i % 2, ts, now, i % 3, i % 3, i, i, i);
 	struct sn_wal_rec r = {SN_WAL_EVENT, rec, (uint32_t)len};
 	uint64_t end;
 	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);
@@ -486,6 +487,21 @@ static void test_store_sink(void **state)
 		if (dids.str[i].len == 7 && memcmp(dids.str[i].p, "user\"15", 7) == 0)
 			seen = true; /* the escaped quote was decoded */
 	assert_true(seen);
+	/* The session and window columns, the window's key sent escaped. */
+	struct sn_colvec sess, wins;
+	col = sn_part_find_column(p, SN_COL_NAME_SESSION_ID);
+	assert_true(col >= 0);
+	assert_int_equal(
+	    sn_part_read_column(p, (size_t)col, 0, sn_part_ngranules(p), &a, &sess, NULL), 0);
+	col = sn_part_find_column(p, SN_COL_NAME_WINDOW_ID);
+	assert_true(col >= 0);
+	assert_int_equal(
+	    sn_part_read_column(p, (size_t)col, 0, sn_part_ngranules(p), &a, &wins, NULL), 0);
+	for (size_t i = 0; i < sess.nrows; i++) {
+		assert_true(sess.str[i].len >= 2 && sess.str[i].p[0] == 's');
+		assert_int_equal(wins.str[i].len, sess.str[i].len);
+		assert_memory_equal(wins.str[i].p + 1, sess.str[i].p + 1, sess.str[i].len - 1);
+	}
 	assert_int_equal(
 	    sn_part_read_property(p, "$browser", 0, sn_part_ngranules(p), &a, &browsers, NULL), 0);
 	assert_int_equal(browsers.nrows, 20);
