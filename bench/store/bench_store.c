@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 				paths[nparts++] = strdup(parts[i].path);
 			}
 			free(parts);
-			sn_memtable_reset(&mt);
+			sn_memtable_reset(&mt, false);
 		}
 	}
 	free(line);

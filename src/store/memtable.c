@@ -103,10 +103,15 @@ void sn_memtable_release(struct sn_memtable *mt)
 	mt->sorted = false;
 }
 
-void sn_memtable_reset(struct sn_memtable *mt)
+void sn_memtable_reset(struct sn_memtable *mt, bool keep_memory)
 {
-	sn_arena_release(&mt->arena);
-	sn_arena_init(&mt->arena, mt->max_bytes + mt->max_bytes / 2 + (1 << 20));
+	if (!keep_memory) {
+		size_t max = mt->max_bytes;
+		sn_memtable_release(mt);
+		sn_memtable_init(mt, max);
+		return;
+	}
+	sn_arena_reset(&mt->arena);
 	forget_names(mt);
 	mt->nrows = mt->nbytes = 0;
 	mt->sorted = false;

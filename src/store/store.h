@@ -100,9 +100,10 @@ struct sn_memtable {
 
 void sn_memtable_init(struct sn_memtable *mt, size_t max_bytes);
 void sn_memtable_release(struct sn_memtable *mt);
-/* Empties the memtable: the strings go, the row and key arrays stay
- * allocated for the next fill. */
-void sn_memtable_reset(struct sn_memtable *mt);
+/* Empties the memtable. keep_memory keeps its memory (string chunks, row
+ * and key arrays) for the next fill, which then takes no page faults: for
+ * a sink under load. Without it everything is freed. */
+void sn_memtable_reset(struct sn_memtable *mt, bool keep_memory);
 /* How many months the rows span (a flush writes one part per month). */
 static inline unsigned sn_memtable_nmonths(const struct sn_memtable *mt)
 {

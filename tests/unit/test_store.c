@@ -590,7 +590,7 @@ static void test_memtable_sort(void **state)
 	assert_true(nm > 1);
 	assert_int_equal(sn_memtable_nmonths(&mt), nm);
 	/* A reset memtable fills and sorts again. */
-	sn_memtable_reset(&mt);
+	sn_memtable_reset(&mt, true);
 	assert_int_equal(sn_memtable_nrows(&mt), 0);
 	assert_int_equal(sn_memtable_nmonths(&mt), 0);
 	fill_memtable(&mt, 300, false);
