@@ -280,7 +280,9 @@ struct enc_ws {
 	uint8_t *nulls;
 	struct sn_shred_gran sg;
 	struct sn_block_cctx *cctx;
-	struct sn_keyset keys; /* residual keys of the granules this thread did */
+	struct sn_keyset keys;	    /* residual keys of the granules this thread did */
+	struct sn_event_row *lrows; /* the granule's rows, copied in part order */
+	const struct sn_event_row **lptr;
 };
 
 struct enc_job {
@@ -308,7 +310,22 @@ static void granule_task(void *ctx, unsigned worker, size_t g)
 	size_t first = g * job->grows;
 	size_t n = job->nrows - first < job->grows ? job->nrows - first : job->grows;
 	int rc;
-	if (job->sh->nkeys && (rc = sn_shred_rows(job->sh, job->rows + first, n, &ws->sg))) {
+	/* The rows of a part are scattered over the memtable (arrival order).
+	 * One pass copies the granule's row structs next to each other, with
+	 * the source fetched well ahead; the passes below (the split, then one
+	 * per column) then read them in sequence instead of missing the cache
+	 * on every row of every column. */
+	const struct sn_event_row *const *src = job->rows + first;
+	for (size_t i = 0; i < n; i++) {
+		if (i + 16 < n)
+			__builtin_prefetch(src[i + 16]);
+		if (i + 16 < n)
+			__builtin_prefetch((const char *)src[i + 16] + 128);
+		ws->lrows[i] = *src[i];
+		ws->lptr[i] = &ws->lrows[i];
+	}
+	const struct sn_event_row *const *rows = ws->lptr;
+	if (job->sh->nkeys && (rc = sn_shred_rows(job->sh, rows, n, &ws->sg))) {
 		sn_err_set(err, rc, "shred granule %zu: %s", g, sn_strerror(rc));
 		return;
 	}
@@ -316,8 +333,7 @@ static void granule_task(void *ctx, unsigned worker, size_t g)
 	 * p:@rest as just split (the row's text when it stayed whole), or the
 	 * row's properties in an unshredded part. */
 	for (size_t i = 0; job->keys && !ws->keys.over && i < n; i++) {
-		struct sn_str t =
-		    job->sh->nkeys ? ws->sg.rest[i] : job->rows[first + i]->properties;
+		struct sn_str t = job->sh->nkeys ? ws->sg.rest[i] : rows[i]->properties;
 		if ((rc = sn_keyset_add_object(&ws->keys, t))) {
 			sn_err_set(err, rc, "residual keys of granule %zu: %s", g, sn_strerror(rc));
 			return;
@@ -328,8 +344,8 @@ static void granule_task(void *ctx, unsigned worker, size_t g)
 		enum sn_codec codec =
 		    job->o->codec_override ? job->o->codec_override : wc->def.codec;
 		uint8_t enc;
-		rc = encode_block(wc, job->rows, first, n, job->sh, &ws->sg, &ws->payload,
-				  ws->scratch, ws->nulls, &enc);
+		rc = encode_block(wc, rows, 0, n, job->sh, &ws->sg, &ws->payload, ws->scratch,
+				  ws->nulls, &enc);
 		if (rc) {
 			sn_err_set(err, rc, "encode %s granule %zu: %s", wc->name, g,
 				   sn_strerror(rc));
@@ -546,7 +562,9 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 		ws->scratch = malloc((size_t)grows * 16);
 		ws->nulls = malloc(grows);
 		ws->cctx = sn_block_cctx_new();
-		if (!ws->scratch || !ws->nulls || !ws->cctx) {
+		ws->lrows = malloc((size_t)grows * sizeof(*ws->lrows));
+		ws->lptr = malloc((size_t)grows * sizeof(*ws->lptr));
+		if (!ws->scratch || !ws->nulls || !ws->cctx || !ws->lrows || !ws->lptr) {
 			rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory writing part %s", path);
 			goto out;
 		}
@@ -686,6 +704,8 @@ out:
 		sn_block_cctx_free(job.ws[t].cctx);
 		free(job.ws[t].scratch);
 		free(job.ws[t].nulls);
+		free(job.ws[t].lrows);
+		free((void *)job.ws[t].lptr);
 	}
 	free(job.ws);
 	for (size_t g = 0; job.gout && g < ngran; g++)

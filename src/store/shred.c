@@ -174,8 +174,11 @@ int sn_shred_rows(const struct sn_shred *sh, const struct sn_event_row *const *r
 	for (size_t i = 0; i < n; i++) {
 		struct sn_str pr = rows[i]->properties;
 		struct sn_str *vals = &g->vals[i]; /* key-major: key k at vals[k * n] */
-		if (i + 4 < n)
-			__builtin_prefetch(rows[i + 4]->properties.p);
+		if (i + 4 < n) {		   /* the text, scattered over the memtable */
+			struct sn_str q = rows[i + 4]->properties;
+			for (size_t o = 0; o < q.len && o < 512; o += 64)
+				__builtin_prefetch(q.p + o);
+		}
 		int nm = pr.p ? sn_shred_split(pr.p, pr.len, m, SHRED_MAX_MEMBERS) : -1;
 		g->rest[i] = pr.p ? pr : (struct sn_str){"", 0};
 		g->layout[i] = (struct sn_str){NULL, 0};
