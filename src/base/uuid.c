@@ -64,6 +64,15 @@ void sn_uuid_format(const struct sn_uuid *u, char out[37])
 	*p = 0;
 }
 
+/* Hex digit values, -1 for anything else: a table, because ingestion
+ * parses a uuid per event (two branches chains a digit were 9 % of it). */
+static const int8_t g_hex[256] = {
+    ['0'] = 0 + 1,  ['1'] = 1 + 1,  ['2'] = 2 + 1,  ['3'] = 3 + 1,  ['4'] = 4 + 1,  ['5'] = 5 + 1,
+    ['6'] = 6 + 1,  ['7'] = 7 + 1,  ['8'] = 8 + 1,  ['9'] = 9 + 1,  ['a'] = 10 + 1, ['b'] = 11 + 1,
+    ['c'] = 12 + 1, ['d'] = 13 + 1, ['e'] = 14 + 1, ['f'] = 15 + 1, ['A'] = 10 + 1, ['B'] = 11 + 1,
+    ['C'] = 12 + 1, ['D'] = 13 + 1, ['E'] = 14 + 1, ['F'] = 15 + 1,
+}; /* value + 1: 0 means not a digit */
+
 int sn_uuid_parse(const char *s, size_t len, struct sn_uuid *u)
 {
 	bool hyphens;
@@ -80,8 +89,8 @@ int sn_uuid_parse(const char *s, size_t len, struct sn_uuid *u)
 				return SN_ERR_INVALID;
 			j++;
 		}
-		int hi = sn_hex_digit(s[j]), lo = sn_hex_digit(s[j + 1]);
-		if (hi < 0 || lo < 0)
+		int hi = g_hex[(unsigned char)s[j]] - 1, lo = g_hex[(unsigned char)s[j + 1]] - 1;
+		if ((hi | lo) < 0)
 			return SN_ERR_INVALID;
 		u->b[i] = (uint8_t)(hi << 4 | lo);
 		j += 2;

@@ -91,6 +91,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +221,45 @@ static int scan_properties(struct sn_jscan *sc, struct fields *f)
 	return 0;
 }
 
+/* The record's own fields (capture's root keys), by length and bytes;
+ * an escaped key (capture writes none) is decoded. */
+static struct sn_jspan *record_slot(struct fields *f, const struct sn_jspan *k)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} fields[] = {
+	    {"uuid", offsetof(struct fields, uuid)},
+	    {"team_id", offsetof(struct fields, team_id)},
+	    {"timestamp", offsetof(struct fields, timestamp)},
+	    {"now", offsetof(struct fields, now)},
+	    {"event", offsetof(struct fields, event)},
+	    {"distinct_id", offsetof(struct fields, distinct_id)},
+	    {"ip", offsetof(struct fields, facts.root_ip)},
+	};
+	if (k->flags & SN_JSPAN_ESCAPED) {
+		for (size_t i = 0; i < SN_ARRAY_LEN(fields); i++)
+			if (sn_jspan_str_eq(k, fields[i].name, strlen(fields[i].name)))
+				return (struct sn_jspan *)((char *)f + fields[i].off);
+		return NULL;
+	}
+	const char *n = k->p + 1;
+	size_t i;
+	switch (k->len - 2) {
+	case 2: i = 6; break;
+	case 3: i = 3; break;
+	case 4: i = 0; break;
+	case 5: i = 4; break;
+	case 7: i = 1; break;
+	case 9: i = 2; break;
+	case 11: i = 5; break;
+	default: return NULL;
+	}
+	if (memcmp(n, fields[i].name, k->len - 2) != 0)
+		return NULL;
+	return (struct sn_jspan *)((char *)f + fields[i].off);
+}
+
 static int scan_record(const char *data, uint32_t len, struct fields *f, struct sn_err *err)
 {
 	struct sn_jscan sc;
@@ -230,21 +270,7 @@ static int scan_record(const char *data, uint32_t len, struct fields *f, struct 
 	if ((rc = sn_jscan_enter(&sc)))
 		return rc;
 	while ((rc = sn_jscan_next_key(&sc, &k)) > 0) {
-		struct sn_jspan *slot = NULL;
-		if (sn_jspan_str_eq(&k, "uuid", 4))
-			slot = &f->uuid;
-		else if (sn_jspan_str_eq(&k, "team_id", 7))
-			slot = &f->team_id;
-		else if (sn_jspan_str_eq(&k, "timestamp", 9))
-			slot = &f->timestamp;
-		else if (sn_jspan_str_eq(&k, "now", 3))
-			slot = &f->now;
-		else if (sn_jspan_str_eq(&k, "event", 5))
-			slot = &f->event;
-		else if (sn_jspan_str_eq(&k, "distinct_id", 11))
-			slot = &f->distinct_id;
-		else if (sn_jspan_str_eq(&k, "ip", 2))
-			slot = &f->facts.root_ip;
+		struct sn_jspan *slot = record_slot(f, &k);
 		if (slot) {
 			if ((rc = sn_jscan_skip(&sc, slot)))
 				return rc;

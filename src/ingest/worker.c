@@ -66,6 +66,9 @@ struct sn_ingest {
 	uint64_t unflushed;	     /* under mu (written by the worker only) */
 	int64_t oldest_unflushed_us; /* under mu: receive time of the oldest unflushed record */
 	uint64_t first_consumed_ns;  /* when the oldest unflushed record was consumed */
+	/* Records consumed since the last publish (worker only): the shared
+	 * counters above move once per burst, not under the lock per record. */
+	uint64_t pend_n, pend_lsn;
 	struct sn_ingest_stats st;
 	struct sn_metric_series *m_consumed, *m_flushes, *m_errors;
 	/* The background flush in flight (fields under mu; written by the worker). */
@@ -143,23 +146,37 @@ static int consume(struct sn_ingest *in, const struct sn_wal_entry *e)
 		count_error(in, "sink refused a record", &err);
 		return rc;
 	}
-	int64_t t = in->unflushed == 0 ? sn_ingest_record_time(e->data, e->len) : 0;
-	pthread_mutex_lock(&in->mu);
-	if (in->unflushed == 0) {
+	if (in->unflushed == 0 && in->pend_n == 0) {
+		int64_t t = sn_ingest_record_time(e->data, e->len);
+		pthread_mutex_lock(&in->mu);
 		in->oldest_unflushed_us = t ? t : sn_now_us();
+		pthread_mutex_unlock(&in->mu);
 		in->first_consumed_ns = sn_mono_ns();
 	}
-	in->unflushed++;
-	in->st.consumed_lsn = e->end_lsn;
-	in->st.records_consumed++;
-	pthread_mutex_unlock(&in->mu);
-	sn_metric_add(in->m_consumed, 1);
+	in->pend_n++;
+	in->pend_lsn = e->end_lsn;
 	return 0;
+}
+
+/* Moves the records consumed since the last call into the shared counters
+ * (stats, lag, flush decisions read in->unflushed after this). */
+static void publish(struct sn_ingest *in)
+{
+	if (!in->pend_n)
+		return;
+	pthread_mutex_lock(&in->mu);
+	in->unflushed += in->pend_n;
+	in->st.consumed_lsn = in->pend_lsn;
+	in->st.records_consumed += in->pend_n;
+	pthread_mutex_unlock(&in->mu);
+	sn_metric_add(in->m_consumed, in->pend_n);
+	in->pend_n = 0;
 }
 
 static int flush(struct sn_ingest *in)
 {
 	struct sn_err err = {0};
+	publish(in);
 	if (in->unflushed == 0)
 		return 0;
 	int rc = in->sink.flush(in->sink.ctx, &err);
@@ -222,6 +239,7 @@ static int collect(struct sn_ingest *in, uint64_t timeout_ms)
 static int flush_async(struct sn_ingest *in)
 {
 	struct sn_err err = {0};
+	publish(in);
 	if (in->unflushed == 0)
 		return 0;
 	int rc = in->sink.flush_start(in->sink.ctx, &err);
@@ -299,6 +317,7 @@ static void *run(void *arg)
 				break;
 		}
 		bool caught_up = rc == 0;
+		publish(in);
 		pthread_mutex_lock(&in->mu);
 		bool stopping = in->stopping, syncing = in->sync_requests > 0;
 		pthread_mutex_unlock(&in->mu);

@@ -121,6 +121,19 @@ static void test_uuid(void **state)
 	assert_int_equal(sn_uuid_parse("0193dc33-e981-7160-b398-02b517168f8g", 36, &c),
 			 SN_ERR_INVALID);
 	assert_int_equal(sn_uuid_parse("abc", 3, &c), SN_ERR_INVALID);
+	/* Upper case reads as lower case; the bytes around the digit ranges
+	 * and non-ASCII bytes do not read at all. */
+	assert_int_equal(sn_uuid_parse("0193DC33-E981-7160-B398-02B517168F86", 36, &c), 0);
+	sn_uuid_format(&c, s);
+	assert_string_equal(s, "0193dc33-e981-7160-b398-02b517168f86");
+	const char bad[] = "/:@G`g\xff\x00";
+	for (size_t i = 0; i < sizeof(bad) - 1; i++) {
+		char t[37] = "0193dc33-e981-7160-b398-02b517168f86";
+		t[i % 2 ? 0 : 35] = bad[i];
+		assert_int_equal(sn_uuid_parse(t, 36, &c), SN_ERR_INVALID);
+	}
+	assert_int_equal(sn_uuid_parse("0193dc33+e981-7160-b398-02b517168f86", 36, &c),
+			 SN_ERR_INVALID);
 }
 
 static void test_time(void **state)
