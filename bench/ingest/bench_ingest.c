@@ -12,7 +12,14 @@
  *
  *   bench_ingest [--events N] [--users N] [--identified PCT] [--aliases PCT]
  *                [--urls N] [--cache N] [--mode off|on|both]
- *                [--enrich] [--geoip PATH]
+ *                [--enrich] [--geoip PATH] [--jsonl FILE]
+ *
+ * --jsonl FILE takes the events from ../shared/bench's generator instead
+ * (its JSONEachRow rows, the first --events of them): each row becomes the
+ * WAL record capture would have written for it — properties as sent, with
+ * $elements_chain and $window_id among them, timestamp and now (from
+ * created_at) in RFC 3339 — so the store gets the same rows the query
+ * benchmark's ClickHouse holds. Converting them (json-c) is not timed.
  *
  * --urls is how many distinct $current_url values a user cycles through:
  * each change is a §5.2 $set on the person (the slow path), so 1 measures
@@ -27,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "ingest/ingest.h"
 #include "persons/persons.h"
@@ -45,6 +54,7 @@ struct opts {
 	const char *mode;
 	bool enrich;
 	const char *geoip;
+	const char *jsonl;
 };
 
 static void die(const char *what, const struct sn_err *err)
@@ -127,6 +137,106 @@ static void gen(struct sn_wal *w, const struct opts *o)
 	free(identified);
 }
 
+/* "2024-12-31 15:13:28.402071" (the generator's) as capture's
+ * "2024-12-31T15:13:28.402Z". */
+static void rfc3339_of(const char *t, char out[32])
+{
+	snprintf(out, 32, "%.10sT%.12sZ", t, t[10] ? t + 11 : "00:00:00.000");
+}
+
+/* Appends the JSON string of s to b. */
+static void put_jstr(struct sn_buf *b, const char *s)
+{
+	sn_buf_append_json_str(b, s, strlen(s));
+}
+
+static const char *field(struct json_object *row, const char *k)
+{
+	const char *v = sn_json_str(sn_json_get(row, k), NULL);
+	return v ? v : "";
+}
+
+/* The generator's rows as capture's WAL records (see the top). */
+static void gen_jsonl(struct sn_wal *w, const struct opts *o)
+{
+	FILE *f = fopen(o->jsonl, "r");
+	if (!f) {
+		fprintf(stderr, "bench_ingest: cannot open %s\n", o->jsonl);
+		exit(1);
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	long i = 0;
+	struct sn_buf recs[256];
+	struct sn_wal_rec batch[256];
+	for (int k = 0; k < 256; k++)
+		sn_buf_init(&recs[k], 1u << 24);
+	size_t nb = 0;
+	uint64_t end = 0;
+	struct sn_err err = {0};
+	while (i < o->events && (n = getline(&line, &cap, f)) > 0) {
+		struct json_object *row = NULL;
+		if (sn_json_parse(line, (size_t)n, &row, &err))
+			die("a row of --jsonl", &err);
+		char ts[32], now[32];
+		rfc3339_of(field(row, "timestamp"), ts);
+		rfc3339_of(field(row, "created_at"), now);
+		const char *props = field(row, "properties");
+		const char *chain = field(row, "elements_chain");
+		const char *win = field(row, "$window_id");
+		struct sn_buf *b = &recs[nb];
+		sn_buf_reset(b);
+		sn_buf_appendf(b, "{\"uuid\":\"%s\",\"distinct_id\":", field(row, "uuid"));
+		put_jstr(b, field(row, "distinct_id"));
+		sn_buf_appendf(b,
+			       ",\"ip\":\"127.0.0.1\",\"team_id\":%d,\"token\":\"phc_bench\","
+			       "\"timestamp\":\"%s\",\"now\":\"%s\",\"event\":",
+			       json_object_get_int(sn_json_get(row, "team_id")), ts, now);
+		put_jstr(b, field(row, "event"));
+		sn_buf_appendf(b, ",\"data\":{\"event\":");
+		put_jstr(b, field(row, "event"));
+		sn_buf_appendf(b, ",\"properties\":{");
+		bool any = false;
+		if (*chain) {
+			sn_buf_appendf(b, "\"$elements_chain\":");
+			put_jstr(b, chain);
+			any = true;
+		}
+		if (*win && !strstr(props, "\"$window_id\"")) {
+			sn_buf_appendf(b, "%s\"$window_id\":", any ? "," : "");
+			put_jstr(b, win);
+			any = true;
+		}
+		const char *body = props[0] == '{' ? props + 1 : "}";
+		if (any && *body != '}')
+			sn_buf_append(b, ",", 1);
+		sn_buf_append(b, body, strlen(body));
+		sn_buf_append(b, "}}", 2);
+		json_object_put(row);
+		batch[nb] = (struct sn_wal_rec){SN_WAL_EVENT, b->data, (uint32_t)b->len};
+		nb++;
+		i++;
+		if (nb == 256) {
+			if (sn_wal_append(w, batch, nb, &end, &err))
+				die("append", &err);
+			nb = 0;
+		}
+	}
+	if (nb && sn_wal_append(w, batch, nb, &end, &err))
+		die("append", &err);
+	if (sn_wal_wait_durable(w, end))
+		die("fsync", NULL);
+	for (int k = 0; k < 256; k++)
+		sn_buf_release(&recs[k]);
+	free(line);
+	fclose(f);
+	if (i < o->events) {
+		fprintf(stderr, "bench_ingest: %s has only %ld rows\n", o->jsonl, i);
+		exit(1);
+	}
+}
+
 static void run(const struct opts *o, bool identity, const char *base)
 {
 	char data[600], waldir[700];
@@ -139,7 +249,10 @@ static void run(const struct opts *o, bool identity, const char *base)
 	struct sn_wal_options wo = {.dir = waldir};
 	if (sn_wal_open(&w, &wo, &err))
 		die("wal", &err);
-	gen(w, o);
+	if (o->jsonl)
+		gen_jsonl(w, o);
+	else
+		gen(w, o);
 	struct sn_persons *ps = NULL;
 	struct sn_store_sink *sink;
 	uint64_t resume;
@@ -211,13 +324,17 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--geoip") && v) {
 			o.geoip = v;
 			i++;
+		} else if (!strcmp(a, "--jsonl") && v) {
+			o.jsonl = v;
+			i++;
 		} else if (!strcmp(a, "--dir") && v) {
 			base = v;
 			i++;
 		} else {
-			fprintf(stderr, "usage: bench_ingest --dir DIR [--events N] [--users N] "
-					"[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
-					"[--mode off|on|both] [--enrich] [--geoip PATH]\n");
+			fprintf(stderr,
+				"usage: bench_ingest --dir DIR [--events N] [--users N] "
+				"[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
+				"[--mode off|on|both] [--enrich] [--geoip PATH] [--jsonl FILE]\n");
 			return 2;
 		}
 	}
