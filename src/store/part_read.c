@@ -56,6 +56,7 @@ struct blk {
 struct col {
 	struct sn_part_column_info info;
 	struct blk *blocks;
+	long derive_src; /* the "p:" column its SN_ENC_STR_FROM_PROP blocks come from, or -1 */
 };
 
 struct sn_part {
@@ -348,6 +349,18 @@ static int parse_meta(struct sn_part *p, size_t meta_len, uint64_t meta_off, str
 				      : "trailing bytes after the column directory";
 		goto bad;
 	}
+	/* Columns whose blocks may come from a property (version 3 on). */
+	for (uint32_t i = 0; i < p->ncols; i++) {
+		struct col *col = &p->cols[i];
+		col->derive_src = -1;
+		const char *prop = col->info.type == SN_COL_STRING && p->version >= 3
+				       ? sn_derived_prop(col->info.name)
+				       : NULL;
+		for (uint32_t j = 0; prop && j < p->ncols; j++)
+			if (p->cols[j].info.type == SN_COL_STRING &&
+			    !strcmp(p->cols[j].info.name, prop))
+				col->derive_src = j;
+	}
 	return 0;
 bad:
 	return sn_err_set(err, SN_ERR_CORRUPT, "part %s: corrupt metadata: %s", p->path, why);
@@ -571,6 +584,32 @@ static int decode_block(const struct col *col, const struct blk *b, const uint8_
 	return off + k == len ? 0 : SN_ERR_CORRUPT;
 }
 
+/* A block stored as SN_ENC_STR_FROM_PROP: granule g of the column's
+ * property column, each raw value turned into what the ingest stored. */
+static int derive_block(struct sn_part *p, const struct col *col, const struct blk *b,
+			const uint8_t *pl, size_t g, size_t row0, struct sn_arena *arena,
+			struct sn_colvec *out, struct sn_err *err)
+{
+	if (b->enc != SN_ENC_STR_FROM_PROP || b->usize != 2 || pl[1] != 0 || col->derive_src < 0)
+		return sn_err_set(err, SN_ERR_CORRUPT,
+				  "part %s: column %s granule %zu: malformed block", p->path,
+				  col->info.name, g);
+	struct sn_colvec src;
+	int rc = sn_part_read_column(p, (size_t)col->derive_src, g, g + 1, arena, &src, err);
+	if (rc)
+		return rc;
+	if (src.nrows != p->gran[g].nrows)
+		return sn_err_set(err, SN_ERR_CORRUPT, "part %s: column %s granule %zu: %s",
+				  p->path, col->info.name, g, "property rows differ");
+	for (size_t i = 0; i < src.nrows; i++) {
+		bool exact;
+		struct sn_str raw =
+		    src.nulls && src.nulls[i] ? (struct sn_str){NULL, 0} : src.str[i];
+		out->str[row0 + i] = sn_derive_from_prop(raw, &exact);
+	}
+	return 0;
+}
+
 int sn_part_read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
 			struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
 {
@@ -656,6 +695,12 @@ int sn_part_read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_e
 			sn_err_prefix(err, "part %s: column %s granule %zu", p->path,
 				      col->info.name, g);
 			goto out;
+		}
+		if (dst[0] == SN_ENC_STR_FROM_PROP) {
+			if ((rc = derive_block(p, col, b, dst, g, row0, arena, out, err)))
+				goto out; /* err says why */
+			row0 += n;
+			continue;
 		}
 		rc = decode_block(col, b, dst, n, row0, arena, out);
 		if (rc) {

@@ -115,7 +115,8 @@ static const struct coldef {
 struct wcol {
 	struct coldef def;
 	enum col_id id;
-	size_t key; /* C_SHRED: index into the shred's keys */
+	size_t key;	 /* C_SHRED: index into the shred's keys */
+	long derive_key; /* a column that copies a shredded property: its key, else -1 */
 	char name[SHRED_NAME_MAX];
 };
 
@@ -187,6 +188,36 @@ static void put_str(struct sn_str *dst, struct sn_str s, uint8_t *null_out)
 			__builtin_prefetch((rows)[(i) + PREFETCH_AHEAD]); \
 	} while (0)
 
+static struct sn_str row_str(enum col_id c, const struct sn_event_row *r)
+{
+	return c == C_SESSION_ID  ? r->session_id
+	       : c == C_WINDOW_ID ? r->window_id
+				  : r->elements_chain;
+}
+
+/* True when every row of the granule holds in column wc exactly what its
+ * property gives (sn_derive_from_prop): the block is then stored as
+ * SN_ENC_STR_FROM_PROP, and the reader takes the values from the property's
+ * column. Most granules are so: the ingest fills $session_id, $window_id
+ * and elements_chain from those properties. An autocapture event whose
+ * chain was built from $elements, a string with escapes, or a row the split
+ * kept whole, makes the granule store its values. */
+static bool derivable(const struct wcol *wc, const struct sn_event_row *const *rows, size_t n,
+		      const struct sn_shred_gran *sg)
+{
+	const struct sn_str *raw = &sg->vals[(size_t)wc->derive_key * n];
+	for (size_t i = 0; i < n; i++) {
+		struct sn_str v = row_str(wc->id, rows[i]);
+		if (!v.p)
+			return false; /* a NULL the property cannot give */
+		bool exact;
+		struct sn_str d = sn_derive_from_prop(raw[i], &exact);
+		if (!exact || d.len != v.len || (v.len && memcmp(d.p, v.p, v.len)))
+			return false;
+	}
+	return true;
+}
+
 /* Encodes column c of rows[0..n) into payload: [enc][flags][nulls][values]. */
 static int encode_block(const struct wcol *wc, const struct sn_event_row *const *rows, size_t first,
 			size_t n, const struct sn_shred *sh, const struct sn_shred_gran *sg,
@@ -203,6 +234,11 @@ static int encode_block(const struct wcol *wc, const struct sn_event_row *const 
 	int rc;
 
 	sn_buf_reset(payload);
+	if (wc->derive_key >= 0 && derivable(wc, rows, n, sg)) {
+		uint8_t hdr[2] = {SN_ENC_STR_FROM_PROP, 0};
+		*enc_out = SN_ENC_STR_FROM_PROP;
+		return sn_buf_append(payload, hdr, 2);
+	}
 	switch (d->type) {
 	case SN_COL_INT64:
 	case SN_COL_DATETIME:
@@ -486,9 +522,15 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 	}
 	for (size_t c = 0; c < ncols; c++) {
 		struct wcol *wc = &wcols[c];
+		wc->derive_key = -1;
 		if (c < C_COUNT) {
 			wc->def = g_cols[c];
 			wc->id = (enum col_id)c;
+			const char *prop = version >= 3 ? sn_derived_prop(g_cols[c].name) : NULL;
+			for (size_t k = 0; prop && k < sh.nkeys; k++)
+				if (sh.keys[k].len == strlen(prop) - 2 &&
+				    !memcmp(sh.keys[k].p, prop + 2, sh.keys[k].len))
+					wc->derive_key = (long)k;
 			snprintf(wc->name, sizeof(wc->name), "%s",
 				 c == C_PROPERTIES && sh.nkeys ? SN_COL_NAME_REST : g_cols[c].name);
 			if (c == C_PROPERTIES && sh.nkeys)

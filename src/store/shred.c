@@ -27,11 +27,11 @@
  * printed, invalid, not an object, duplicates) keeps its whole text in
  * p:@rest with a NULL layout, and reads fall back to scanning that text.
  * Keys are chosen per part: present in at least 1 % of a sample of the rows, without
- * escapes and not starting with '@' (p:@rest, p:@layout), at most SHRED_MAX_KEYS, and fewer when
- * the part is so large that whole-part value spans (16 bytes a key a row) would pass
- * SHRED_MAX_SPAN_BYTES. The writer no longer builds those (it splits granule by granule,
- * sn_shred_rows, one granule per writer thread at a time); the cap stays so that parts come
- * out as they did, and lifting it is a separate, measured change.
+ * escapes and not starting with '@' (p:@rest, p:@layout), at most SHRED_MAX_KEYS, whatever the
+ * part's size: the writer splits granule by granule (sn_shred_rows, one granule per writer thread
+ * at a time), so values take 16 bytes a key a granule row. (Until 2026-12-02 a cap from the days
+ * of a whole-part span array, 256 MiB of spans, held parts of a million rows or more to 16 keys
+ * or fewer: merged parts, and the query benchmark's, read their other keys from p:@rest.)
  *
  * Scanning uses base's strict JSON scanner (sn_jscan), which validates every
  * byte; nothing here parses JSON by hand.
@@ -41,11 +41,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHRED_MAX_KEYS	     64
-#define SHRED_MAX_KEY_LEN    200
-#define SHRED_MAX_MEMBERS    250 /* layout bytes are 1 + key index */
-#define SHRED_MAX_SPAN_BYTES ((size_t)256 << 20)
-#define SHRED_SAMPLE_ROWS    16384
+#define SHRED_MAX_KEYS	  64
+#define SHRED_MAX_KEY_LEN 200
+#define SHRED_MAX_MEMBERS 250 /* layout bytes are 1 + key index */
+#define SHRED_SAMPLE_ROWS 16384
 
 /* Splits a compact JSON object into members; returns the count, or -1 when
  * the text is not a compact object of at most max members. */
@@ -270,12 +269,7 @@ int sn_shred_build(struct sn_shred *sh, const struct sn_event_row *const *rows, 
 	}
 	min_count = nsample / 100 ? nsample / 100 : 1;
 	qsort(kc, nkc, sizeof(*kc), kc_cmp);
-	/* The cap from the days of a whole-part span array (16 bytes a key a row
-	 * under SHRED_MAX_SPAN_BYTES) is kept so that parts come out as before;
-	 * spans are per granule now. */
-	size_t max_keys = SHRED_MAX_SPAN_BYTES / (sizeof(struct sn_str) * (nrows ? nrows : 1));
-	max_keys = max_keys < SHRED_MAX_KEYS ? max_keys : SHRED_MAX_KEYS;
-	while (sh->nkeys < nkc && sh->nkeys < max_keys && kc[sh->nkeys].count >= min_count)
+	while (sh->nkeys < nkc && sh->nkeys < SHRED_MAX_KEYS && kc[sh->nkeys].count >= min_count)
 		sh->nkeys++;
 	if (!sh->nkeys) {
 		rc = 0;
@@ -385,4 +379,26 @@ struct sn_str sn_prop_extract_raw(struct sn_str json, const char *key, size_t ke
 	if (rc < 0 || sn_jscan_finish(&s))
 		return (struct sn_str){NULL, 0};
 	return found;
+}
+
+const char *sn_derived_prop(const char *column)
+{
+	if (!strcmp(column, SN_COL_NAME_SESSION_ID))
+		return SN_COL_PREFIX_PROP "$session_id";
+	if (!strcmp(column, SN_COL_NAME_WINDOW_ID))
+		return SN_COL_PREFIX_PROP "$window_id";
+	if (!strcmp(column, SN_COL_NAME_ELEMENTS_CHAIN))
+		return SN_COL_PREFIX_PROP "$elements_chain";
+	return NULL;
+}
+
+struct sn_str sn_derive_from_prop(struct sn_str raw, bool *exact)
+{
+	*exact = true;
+	if (raw.p && raw.len >= 2 && raw.p[0] == '"' && raw.p[raw.len - 1] == '"') {
+		if (memchr(raw.p, '\\', raw.len))
+			*exact = false;
+		return (struct sn_str){raw.p + 1, raw.len - 2};
+	}
+	return (struct sn_str){"", 0};
 }

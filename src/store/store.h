@@ -133,7 +133,7 @@ int sn_event_row_cmp(const struct sn_event_row *a, const struct sn_event_row *b)
 
 /* ---- parts: writing ---------------------------------------------------------------- */
 
-#define SN_PART_VERSION	       2    /* the format this binary writes */
+#define SN_PART_VERSION	       3    /* the format this binary writes */
 #define SN_PART_MIN_VERSION    1    /* the oldest format it reads */
 #define SN_PART_GRANULE_ROWS   8192 /* default rows per granule */
 #define SN_PART_SUFFIX	       ".snp"
@@ -169,10 +169,11 @@ struct sn_part_write_opts {
 	int zstd_level;		      /* 0 = 1 */
 	bool no_fsync;		      /* tests and benchmarks only: skip fsyncs */
 	bool no_shred;		      /* keep properties as one JSON column */
-	/* 0 = SN_PART_VERSION. 1 writes the format from before residual key sets
-	 * (no set: reads scan as they always did), which binaries from before
-	 * version 2 can read: for a downgrade, and for the compatibility tests.
-	 * Anything else is SN_ERR_INVALID. */
+	/* 0 = SN_PART_VERSION. An older version writes that version's format,
+	 * which binaries from before the next one read: 1 has no residual key
+	 * sets (reads scan as they always did), 2 no blocks taken from a
+	 * property (SN_ENC_STR_FROM_PROP). For a downgrade, and for the
+	 * compatibility tests. Anything else is SN_ERR_INVALID. */
 	uint32_t format_version;
 	/* NULL: everything on the calling thread. Else the pool's threads shred and
 	 * encode while the caller waits and writes; memory then holds the whole

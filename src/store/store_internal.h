@@ -25,7 +25,21 @@ enum sn_enc {
 	SN_ENC_STR_PLAIN = 2, /* n varint lengths, then the bytes back to back */
 	SN_ENC_STR_DICT = 3,  /* dictionary (plain layout) + fixed-width indices */
 	SN_ENC_FIXED16 = 4,   /* n × 16 raw bytes */
+	/* Version 3 on: nothing; the block's values are those of the same
+	 * granule of the column's property, "p:<name>" (sn_derived_prop). */
+	SN_ENC_STR_FROM_PROP = 5,
 };
+
+/* The columns that copy a property (the ingest fills them from it) and can
+ * be stored as SN_ENC_STR_FROM_PROP: "$session_id" from "p:$session_id",
+ * "$window_id" and "elements_chain" from "p:$elements_chain". NULL for the
+ * other columns. */
+const char *sn_derived_prop(const char *column);
+/* A column value from its property's raw JSON value (p == NULL: absent):
+ * a string without escapes gives its text (a pointer into raw), anything
+ * else "", as the ingest fills these columns; *exact is false when the
+ * ingest would have stored something else (a string with escapes). */
+struct sn_str sn_derive_from_prop(struct sn_str raw, bool *exact);
 
 /* ---- varint + zigzag + delta (enc_int.c) ---- */
 #define SN_VARINT_MAX 10

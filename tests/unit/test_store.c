@@ -1113,7 +1113,7 @@ static void test_unknown_version(void **state)
 	assert_int_equal(sn_part_open(path, &p, &err), SN_ERR_INVALID);
 	assert_null(p);
 	assert_non_null(strstr(err.msg, "version 99"));
-	assert_non_null(strstr(err.msg, "reads versions 1 to 2"));
+	assert_non_null(strstr(err.msg, "reads versions 1 to 3"));
 	/* Version 0 (never written) is refused the same way. */
 	sn_put_u32(h + 8, 0);
 	sn_put_u32(h + 28, sn_crc32(0, h, 28));
@@ -1497,6 +1497,110 @@ static void assert_keyset(const struct sn_part *p, const struct sn_str *want, si
  * format 2 and of format 1 (no set): reads agree with a full scan, the set
  * holds exactly the decoded keys of the residual objects, and a key outside
  * it reads as NULL without a single block being read. */
+/* $session_id, $window_id and elements_chain copy their properties: a
+ * version-3 granule whose rows all hold what the property gives stores
+ * nothing for the column (SN_ENC_STR_FROM_PROP), and every read gives the
+ * rows' values back, granules that could not be derived included. */
+static void test_derived_columns(void **state)
+{
+	(void)state;
+	enum { N = 1024 }; /* 4 granules of 256 */
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	struct sn_event_row *rows = calloc(N, sizeof(*rows));
+	const struct sn_event_row **ptrs = calloc(N, sizeof(*ptrs));
+	char(*props)[160] = calloc(N, 160);
+	char(*sess)[24] = calloc(N, 24);
+	char(*win)[24] = calloc(N, 24);
+	plain_rows(rows, ptrs, N);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(sess[i], 24, "s-%zu", i / 7);
+		snprintf(win[i], 24, "w-%zu", i / 3);
+		snprintf(props[i], 160,
+			 "{\"$session_id\":\"%s\",\"$window_id\":\"%s\",\"$elements_chain\":"
+			 "\"a.b\",\"n\":%zu}",
+			 sess[i], win[i], i);
+		rows[i].session_id = (struct sn_str){sess[i], strlen(sess[i])};
+		rows[i].window_id = (struct sn_str){win[i], strlen(win[i])};
+		rows[i].elements_chain = (struct sn_str){"a.b", 3};
+	}
+	/* Granule 1: a session id sent with an escape (stored decoded). */
+	snprintf(props[300], 160,
+		 "{\"$session_id\":\"s\\u002d42\",\"$window_id\":\"%s\","
+		 "\"$elements_chain\":\"a.b\",\"n\":1}",
+		 win[300]);
+	rows[300].session_id = (struct sn_str){"s-42", 4};
+	/* Granule 2: no session property (""), and a number (""): derivable. */
+	snprintf(props[600], 160, "{\"$window_id\":\"%s\",\"$elements_chain\":\"a.b\"}", win[600]);
+	rows[600].session_id = (struct sn_str){"", 0};
+	snprintf(props[601], 160,
+		 "{\"$session_id\":5,\"$window_id\":\"%s\","
+		 "\"$elements_chain\":\"a.b\"}",
+		 win[601]);
+	rows[601].session_id = (struct sn_str){"", 0};
+	/* Granule 3: a chain built from $elements (no property), a NULL window. */
+	snprintf(props[800], 160, "{\"$session_id\":\"%s\",\"$window_id\":\"%s\"}", sess[800],
+		 win[800]);
+	rows[800].elements_chain = (struct sn_str){"built", 5};
+	rows[900].window_id = (struct sn_str){NULL, 0};
+	for (size_t i = 0; i < N; i++)
+		rows[i].properties = (struct sn_str){props[i], strlen(props[i])};
+
+	struct sn_part_write_opts o3 = {.granule_rows = 256, .no_fsync = true};
+	struct sn_part_write_opts o2 = {.granule_rows = 256, .no_fsync = true, .format_version = 2};
+	struct sn_part *p3 = write_and_open(dir, "v3.snp", ptrs, N, &o3);
+	struct sn_part *p2 = write_and_open(dir, "v2.snp", ptrs, N, &o2);
+	assert_int_equal(sn_part_version(p3), 3);
+	assert_true(sn_part_find_column(p3, "p:$session_id") >= 0);
+	const char *cols[] = {SN_COL_NAME_SESSION_ID, SN_COL_NAME_WINDOW_ID,
+			      SN_COL_NAME_ELEMENTS_CHAIN};
+	struct sn_arena a;
+	sn_arena_init(&a, 0);
+	struct sn_err err = {0};
+	for (int c = 0; c < 3; c++) {
+		int ci3 = sn_part_find_column(p3, cols[c]), ci2 = sn_part_find_column(p2, cols[c]);
+		assert_true(ci3 >= 0 && ci2 >= 0);
+		/* Derived granules store two bytes: the column is far smaller (the
+		 * constant chain is one dictionary entry either way). */
+		uint64_t b3 = sn_part_column(p3, (size_t)ci3)->compressed_bytes,
+			 b2 = sn_part_column(p2, (size_t)ci2)->compressed_bytes;
+		assert_true(c == 2 ? b3 <= b2 : b3 < b2 / 2);
+		for (int v = 0; v < 2; v++) {
+			struct sn_part *p = v ? p2 : p3;
+			int ci = v ? ci2 : ci3;
+			struct sn_colvec cv;
+			/* All granules, and one at a time. */
+			for (size_t gb = 0; gb <= 4; gb++) {
+				size_t g0 = gb == 4 ? 0 : gb, g1 = gb == 4 ? 4 : gb + 1;
+				if (sn_part_read_column(p, (size_t)ci, g0, g1, &a, &cv, &err))
+					fail_msg("read %s: %s", cols[c], err.msg);
+				for (size_t i = 0; i < cv.nrows; i++) {
+					const struct sn_event_row *r = &rows[g0 * 256 + i];
+					struct sn_str want = c == 0   ? r->session_id
+							     : c == 1 ? r->window_id
+								      : r->elements_chain;
+					bool null = cv.nulls && cv.nulls[i];
+					assert_int_equal(null, want.p == NULL);
+					if (null)
+						continue;
+					assert_int_equal(cv.str[i].len, want.len);
+					assert_memory_equal(cv.str[i].p, want.p, want.len);
+				}
+			}
+		}
+	}
+	/* store verify's checks pass on the derived part. */
+	sn_arena_release(&a);
+	sn_part_unref(p3);
+	sn_part_unref(p2);
+	free(rows);
+	free(ptrs);
+	free(props);
+	free(sess);
+	free(win);
+	sn_test_rm_rf(dir);
+}
+
 static void test_residual_keys(void **state)
 {
 	(void)state;
@@ -1540,7 +1644,7 @@ static void test_residual_keys(void **state)
 	assert_true(sn_part_find_column(p[0], "p:n") >= 0);
 	assert_int_equal(sn_part_find_column(p[0], "p:rare"), -1);
 	assert_true(sn_part_find_column(p[1], "properties") >= 0);
-	assert_int_equal(sn_part_version(p[0]), 2);
+	assert_int_equal(sn_part_version(p[0]), SN_PART_VERSION);
 	assert_int_equal(sn_part_version(p[2]), 1);
 	assert_int_equal(sn_part_version(p[3]), 1);
 
@@ -2836,6 +2940,7 @@ int main(void)
 	    cmocka_unit_test(test_single_row_and_flush_atomicity),
 	    cmocka_unit_test(test_shredding),
 	    cmocka_unit_test(test_residual_keys),
+	    cmocka_unit_test(test_derived_columns),
 	    cmocka_unit_test(test_residual_keys_caps),
 	    cmocka_unit_test(test_residual_keys_format),
 	    cmocka_unit_test(test_fuzz_seeds),
