@@ -93,13 +93,16 @@ static const struct coldef {
 } g_cols[C_COUNT] = {
     [C_UUID] = {SN_COL_NAME_UUID, SN_COL_UUID, 0, SN_CODEC_ZSTD, false},
     [C_TEAM_ID] = {SN_COL_NAME_TEAM_ID, SN_COL_INT64, 0, SN_CODEC_LZ4, false},
-    [C_TIMESTAMP] = {SN_COL_NAME_TIMESTAMP, SN_COL_DATETIME, 0, SN_CODEC_ZSTD, false},
+    /* Read by every query (timestamp) and every person insight (person_id):
+     * lz4 decodes them in half zstd's time for 8 % and 15 % more bytes
+     * (STORAGE.md, "Codec per column"). */
+    [C_TIMESTAMP] = {SN_COL_NAME_TIMESTAMP, SN_COL_DATETIME, 0, SN_CODEC_LZ4, false},
     [C_CREATED_AT] = {SN_COL_NAME_CREATED_AT, SN_COL_DATETIME, 0, SN_CODEC_ZSTD, false},
     [C_EVENT] = {SN_COL_NAME_EVENT, SN_COL_STRING, 0, SN_CODEC_LZ4, true},
     [C_DISTINCT_ID] = {SN_COL_NAME_DISTINCT_ID, SN_COL_STRING, 0, SN_CODEC_ZSTD, true},
     [C_PROPERTIES] = {SN_COL_NAME_PROPERTIES, SN_COL_STRING, 0, SN_CODEC_ZSTD, false},
     [C_ELEMENTS_CHAIN] = {SN_COL_NAME_ELEMENTS_CHAIN, SN_COL_STRING, 0, SN_CODEC_ZSTD, true},
-    [C_PERSON_ID] = {SN_COL_NAME_PERSON_ID, SN_COL_UUID, 0, SN_CODEC_ZSTD, false},
+    [C_PERSON_ID] = {SN_COL_NAME_PERSON_ID, SN_COL_UUID, 0, SN_CODEC_LZ4, false},
     [C_SESSION_ID] = {SN_COL_NAME_SESSION_ID, SN_COL_STRING, SN_COLF_NULLABLE, SN_CODEC_ZSTD, true},
     [C_WINDOW_ID] = {SN_COL_NAME_WINDOW_ID, SN_COL_STRING, SN_COLF_NULLABLE, SN_CODEC_ZSTD, true},
     /* Mostly empty: a one-entry dictionary per block, lz4 decodes it fastest. */
