@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <sqlite3.h>
@@ -147,6 +148,8 @@ void sn_log_raw_line(const char *line, size_t len);
 int64_t sn_now_us(void);
 /* Monotonic clock in nanoseconds, for durations. */
 uint64_t sn_mono_ns(void);
+/* The CLOCK_REALTIME instant ms from now: pthread_cond_timedwait's deadline. */
+struct timespec sn_deadline_in_ms(uint64_t ms);
 /* Formats epoch microseconds as RFC 3339 UTC with milliseconds:
  * "2025-01-01T12:00:00.123Z". out must hold 32 bytes. */
 void sn_time_format_rfc3339(int64_t us, char out[32]);
@@ -213,7 +216,8 @@ void sn_sha1_parts(const void *const *parts, const size_t *lens, size_t n, uint8
 void sn_sha1(const void *data, size_t len, uint8_t out[20]);
 /* Fast non-cryptographic 64-bit hash (XXH3) for tables. */
 uint64_t sn_hash64(const void *data, size_t len);
-/* The gzip/zlib CRC-32 (same values as zlib's crc32), computed by libdeflate: the WAL's and the parts' checksums. */
+/* The gzip/zlib CRC-32 (same values as zlib's crc32), computed by libdeflate: the WAL's and the
+ * parts' checksums. */
 uint32_t sn_crc32(uint32_t crc, const void *data, size_t len);
 
 /* ---- JSON (json-c) ------------------------------------------------------------ */

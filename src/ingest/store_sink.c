@@ -587,14 +587,7 @@ static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 	struct sn_store_sink *s = ctx;
 	pthread_mutex_lock(&s->jmu);
 	if (s->job.state == JOB_RUNNING && timeout_ms) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(timeout_ms / 1000);
-		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = sn_deadline_in_ms(timeout_ms);
 		while (s->job.state == JOB_RUNNING)
 			if (pthread_cond_timedwait(&s->jcond, &s->jmu, &ts) == ETIMEDOUT)
 				break;

@@ -95,26 +95,12 @@ int64_t sn_ingest_record_time(const char *data, uint32_t len)
 	return 0;
 }
 
-/* Absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
-static struct timespec deadline_in(uint64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
 /* Sleeps up to ms; stop wakes it, and so does a sync request unless we are
  * backing off after an error (a waiting sync must not turn retries into a
  * busy loop). */
 static void timed_wait(struct sn_ingest *in, uint64_t ms, bool backoff)
 {
-	struct timespec ts = deadline_in(ms);
+	struct timespec ts = sn_deadline_in_ms(ms);
 	pthread_mutex_lock(&in->mu);
 	if (!in->stopping && (backoff || !in->sync_requests))
 		pthread_cond_timedwait(&in->cond, &in->mu, &ts);
@@ -173,6 +159,31 @@ static void publish(struct sn_ingest *in)
 	in->pend_n = 0;
 }
 
+/* The sink made the records up to lsn durable: the WAL checkpoint moves
+ * there, and the stats count them. async: they were the flush in flight
+ * (else the records consumed since the last flush). */
+static int checkpoint(struct sn_ingest *in, uint64_t lsn, bool async)
+{
+	struct sn_err err = {0};
+	int rc = sn_wal_checkpoint(in->wal, lsn, &err);
+	if (rc) {
+		count_error(in, "WAL checkpoint failed", &err);
+		return rc;
+	}
+	pthread_mutex_lock(&in->mu);
+	in->st.checkpoint_lsn = lsn;
+	in->st.records_flushed += async ? in->fl.records : in->unflushed;
+	in->st.flushes++;
+	if (async)
+		in->fl.on = false;
+	else
+		in->unflushed = 0;
+	pthread_cond_broadcast(&in->cond);
+	pthread_mutex_unlock(&in->mu);
+	sn_metric_add(in->m_flushes, 1);
+	return 0;
+}
+
 static int flush(struct sn_ingest *in)
 {
 	struct sn_err err = {0};
@@ -184,20 +195,7 @@ static int flush(struct sn_ingest *in)
 		count_error(in, "sink flush failed", &err);
 		return rc;
 	}
-	uint64_t lsn = in->st.consumed_lsn; /* written by this thread only */
-	if ((rc = sn_wal_checkpoint(in->wal, lsn, &err))) {
-		count_error(in, "WAL checkpoint failed", &err);
-		return rc;
-	}
-	pthread_mutex_lock(&in->mu);
-	in->st.checkpoint_lsn = lsn;
-	in->st.records_flushed += in->unflushed;
-	in->st.flushes++;
-	in->unflushed = 0;
-	pthread_cond_broadcast(&in->cond);
-	pthread_mutex_unlock(&in->mu);
-	sn_metric_add(in->m_flushes, 1);
-	return 0;
+	return checkpoint(in, in->st.consumed_lsn /* written by this thread only */, false);
 }
 
 static bool async_sink(const struct sn_ingest *in)
@@ -220,19 +218,7 @@ static int collect(struct sn_ingest *in, uint64_t timeout_ms)
 	}
 	if (rc == 0)
 		return 0;
-	if ((rc = sn_wal_checkpoint(in->wal, in->fl.lsn, &err))) {
-		count_error(in, "WAL checkpoint failed", &err);
-		return rc;
-	}
-	pthread_mutex_lock(&in->mu);
-	in->st.checkpoint_lsn = in->fl.lsn;
-	in->st.records_flushed += in->fl.records;
-	in->st.flushes++;
-	in->fl.on = false;
-	pthread_cond_broadcast(&in->cond);
-	pthread_mutex_unlock(&in->mu);
-	sn_metric_add(in->m_flushes, 1);
-	return 1;
+	return (rc = checkpoint(in, in->fl.lsn, true)) ? rc : 1;
 }
 
 /* Starts a background flush of everything consumed (none may be in flight). */
@@ -514,7 +500,7 @@ int sn_ingest_sync(struct sn_ingest *in, uint64_t timeout_ms)
 			rc = SN_ERR_TOO_BIG;
 			break;
 		}
-		struct timespec ts = deadline_in(20);
+		struct timespec ts = sn_deadline_in_ms(20);
 		pthread_cond_timedwait(&in->cond, &in->mu, &ts);
 	}
 	in->sync_requests--;

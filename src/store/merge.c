@@ -377,14 +377,7 @@ void sn_store_get_merge_stats(struct sn_store *st, struct sn_store_merge_stats *
 /* Sleeps up to ms; true when asked to stop. */
 static bool nap(struct sn_merger *m, int64_t ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	struct timespec ts = sn_deadline_in_ms(ms > 0 ? (uint64_t)ms : 0);
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &ts) != ETIMEDOUT)
 		;
