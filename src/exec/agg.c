@@ -1102,6 +1102,37 @@ static inline bool skips(const struct xagg *ag, const struct aggin *x, size_t r)
 	return false;
 }
 
+/* uniq(x) over a batch whose groups' states stay in cache: the sets do
+ * not (a day's distinct persons fill a megabyte), so a window of rows is
+ * hashed first and each row's home slot fetched, then the rows are added
+ * in order (the sets come out as row by row). DAU on 10M events spent a
+ * quarter of its time waiting for those slots one after another. */
+#define UNIQ_WIN 16
+static int uniq_batch(struct xctx *c, struct aggrun *g, const struct xagg *ag,
+		      const struct aggin *x, uint8_t **blk, size_t off, size_t n)
+{
+	(void)g;
+	uint64_t hw[UNIQ_WIN];
+	size_t rw[UNIQ_WIN];
+	for (size_t r0 = 0; r0 < n; r0 += UNIQ_WIN) {
+		size_t m = 0;
+		for (size_t r = r0; r < n && r < r0 + UNIQ_WIN; r++) {
+			if (skips(ag, x, r))
+				continue;
+			uint64_t h = hash_cell(&x->av[0], r) | 1;
+			const struct hset *s = ((struct astate *)(blk[r] + off))->x.set;
+			if (s)
+				__builtin_prefetch(&s->v[h & (s->cap - 1)], 1);
+			hw[m] = h;
+			rw[m++] = r;
+		}
+		for (size_t j = 0; j < m; j++)
+			if (hset_add(c, (struct astate *)(blk[rw[j]] + off), hw[j]))
+				return c->rc;
+	}
+	return 0;
+}
+
 int agg_batch(struct xctx *c, struct aggrun *g)
 {
 	size_t n = c->n;
@@ -1140,6 +1171,11 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 		for (size_t a = 0; a < g->naggs; a++) {
 			const struct xagg *ag = &g->aggs[a];
 			size_t off = g->soff[a];
+			if (ag->kind == AGG_UNIQ && ag->nargs == 1) {
+				if (!in[a].never && uniq_batch(c, g, ag, &in[a], blk, off, n))
+					return c->rc;
+				continue;
+			}
 			for (size_t r = 0; r < n && !in[a].never; r++)
 				if (!skips(ag, &in[a], r) &&
 				    agg_add(c, g, ag, (struct astate *)(blk[r] + off), in[a].av, r))
