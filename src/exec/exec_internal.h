@@ -357,6 +357,9 @@ int sub_run(struct xctx *parent, const node_t *root, bool top, struct xtable *ou
  * SELECT whose default LIMIT is dropped, for sub_run. SN_ERR_NOMEM after
  * xnomem; another rc with e for the caller to report. */
 int sub_generated(struct xctx *c, const char *text, node_t **root, struct sn_hogql_error *e);
+/* The column of the FROM subquery's result named name, as a reference
+ * (XC_SUB); false when there is none. */
+bool sub_field(const struct xctx *c, const char *name, struct xref *r);
 /* The FROM entry of c's SELECT when it is a subquery or a CTE name:
  * materialises it into c->sub. 1 when it was one, 0 when not, < 0 error. */
 int sub_from(struct xctx *c, const node_t *j);

@@ -185,6 +185,18 @@ static char *salloc(struct xctx *c, size_t len)
 	return xalloc(c, c->ba, len);
 }
 
+/* *out = a batch copy of b's bytes; false when out of memory (c->rc set). */
+static bool sstr_of_buf(struct xctx *c, const struct sn_buf *b, struct sn_str *out)
+{
+	char *o = salloc(c, b->len);
+	if (!o)
+		return false;
+	if (b->len)
+		memcpy(o, b->data, b->len);
+	*out = (struct sn_str){o, b->len};
+	return true;
+}
+
 /* A node the handlers build to reuse eval.c (LIKE, IN, toString, CASE):
  * kind and operands, the position of n for errors. */
 static node_t *mk_node(struct xctx *c, const node_t *n, int kind)
@@ -426,12 +438,8 @@ static int fn_format(struct xctx *c, const node_t *n, int op, struct vec *out)
 			      "Invalid format string for function %s: %s", n->name, why);
 			break;
 		}
-		char *o = salloc(c, b.len);
-		if (!o)
+		if (!sstr_of_buf(c, &b, &out->s[r]))
 			break;
-		if (b.len)
-			memcpy(o, b.data, b.len);
-		out->s[r] = (struct sn_str){o, b.len};
 	}
 	sn_buf_release(&b);
 	return c->rc;
@@ -1375,12 +1383,8 @@ static int fn_replace_re(struct xctx *c, const node_t *n, int op, struct vec *ou
 				xnomem(c);
 				break;
 			}
-			char *o = salloc(c, b.len);
-			if (!o)
+			if (!sstr_of_buf(c, &b, &out->s[r]))
 				break;
-			if (b.len)
-				memcpy(o, b.data, b.len);
-			out->s[r] = (struct sn_str){o, b.len};
 		}
 		memo[slot].p = s.p ? s.p : "";
 		memo[slot].len = s.len;
@@ -2520,11 +2524,7 @@ static int fn_json(struct xctx *c, const node_t *n, int op, struct vec *out)
 				xnomem(c);
 				break;
 			}
-			char *p = salloc(c, b.len);
-			if (!p)
-				break;
-			memcpy(p, b.data, b.len);
-			out->s[r] = (struct sn_str){p, b.len};
+			sstr_of_buf(c, &b, &out->s[r]); /* c->rc says if it failed */
 			break;
 		case J_INT:
 		case J_UINT:

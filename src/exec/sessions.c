@@ -273,13 +273,8 @@ int sess_ref(struct xctx *c, const node_t *n, const char *const *ch, size_t nch,
 		return xunsupported(c, n, why);
 	if (nch != 1 || !c->sub)
 		return xunsupported(c, n, "property access on a sessions field");
-	for (size_t i = 0; i < c->sub->ncols; i++)
-		if (strcmp(c->sub->names[i], ch[0]) == 0) {
-			r->kind = XC_SUB;
-			r->name = c->sub->names[i];
-			r->gidx = (int)i;
-			return 1;
-		}
+	if (sub_field(c, ch[0], r))
+		return 1;
 	return xfail(c, n, SN_ERR_INTERNAL, "QueryError", "sessions field %s was not computed",
 		     ch[0]);
 }

@@ -368,6 +368,18 @@ const node_t *xfollow_alias(const struct xctx *c, const node_t *n)
 
 /* ---- FROM (subquery) ------------------------------------------------------------------- */
 
+bool sub_field(const struct xctx *c, const char *name, struct xref *r)
+{
+	for (size_t i = 0; c->sub && i < c->sub->ncols; i++)
+		if (strcmp(c->sub->names[i], name) == 0) {
+			r->kind = XC_SUB;
+			r->name = c->sub->names[i];
+			r->gidx = (int)i;
+			return true;
+		}
+	return false;
+}
+
 int sub_ref(struct xctx *c, const node_t *n, struct xref *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -381,13 +393,8 @@ int sub_ref(struct xctx *c, const node_t *n, struct xref *r)
 	}
 	if (nch != 1)
 		return xunsupported(c, n, "property access on a subquery's column");
-	for (size_t i = 0; i < c->sub->ncols; i++)
-		if (strcmp(c->sub->names[i], ch[0]) == 0) {
-			r->kind = XC_SUB;
-			r->name = c->sub->names[i];
-			r->gidx = (int)i;
-			return 1;
-		}
+	if (sub_field(c, ch[0], r))
+		return 1;
 	return xfail(c, n, SN_ERR_INVALID, "QueryError", "Unable to resolve field: %s", ch[0]);
 }
 

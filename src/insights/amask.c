@@ -71,11 +71,15 @@ static int grow(const struct amask *m, struct amask_worker *w, size_t need)
 }
 
 int amask_batch(struct amask *m, unsigned worker, const struct sn_insight_value *cells,
-		size_t nrows, size_t ncols)
+		size_t nrows, size_t ncols, size_t min_cols)
 {
 	if (worker >= SN_INSIGHT_MAX_WORKERS)
 		return SN_ERR_INTERNAL;
 	struct amask_worker *w = &m->w[worker];
+	if (ncols < min_cols) {
+		w->bad_ncols = ncols;
+		return SN_ERR_INVALID;
+	}
 	if (nrows > w->idcap) {
 		uint32_t *ids = realloc(w->ids, nrows * sizeof(*ids));
 		if (!ids)

@@ -340,9 +340,10 @@ extern bool sn_insights_masks;
 void amask_init(struct amask *m, size_t words, size_t nmin);
 void amask_release(struct amask *m);
 /* Interns the actors (column 0) of a batch of one worker into
- * w[worker].ids, with a state for each. */
+ * w[worker].ids, with a state for each. A batch of fewer than min_cols
+ * columns is refused (SN_ERR_INVALID, reported by amask_check). */
 int amask_batch(struct amask *m, unsigned worker, const struct sn_insight_value *cells,
-		size_t nrows, size_t ncols);
+		size_t nrows, size_t ncols, size_t min_cols);
 static inline uint64_t *amask_state(struct amask *m, unsigned worker, uint32_t id)
 {
 	return &m->w[worker].st[(size_t)id * m->stride];

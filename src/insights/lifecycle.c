@@ -148,16 +148,10 @@ static int lstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 			size_t nrows, size_t ncols)
 {
 	struct lstream *ls = ctx;
-	if (worker >= SN_INSIGHT_MAX_WORKERS)
-		return SN_ERR_INTERNAL;
-	struct amask_worker *w = &ls->m.w[worker];
-	if (ncols < 3) {
-		w->bad_ncols = ncols;
-		return SN_ERR_INVALID;
-	}
-	int rc = amask_batch(&ls->m, worker, cells, nrows, ncols);
+	int rc = amask_batch(&ls->m, worker, cells, nrows, ncols, 3);
 	if (rc)
 		return rc;
+	struct amask_worker *w = &ls->m.w[worker];
 	const size_t words = ls->m.words;
 	for (size_t i = 0; i < nrows; i++) {
 		const struct sn_insight_value *row = &cells[i * ncols];

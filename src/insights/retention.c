@@ -428,16 +428,10 @@ static int rstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 			size_t nrows, size_t ncols)
 {
 	struct rstream *r = ctx;
-	if (worker >= SN_INSIGHT_MAX_WORKERS)
-		return SN_ERR_INTERNAL;
-	struct amask_worker *w = &r->m.w[worker];
-	if (ncols < 4) {
-		w->bad_ncols = ncols;
-		return SN_ERR_INVALID;
-	}
-	int rc = amask_batch(&r->m, worker, cells, nrows, ncols);
+	int rc = amask_batch(&r->m, worker, cells, nrows, ncols, 4);
 	if (rc)
 		return rc;
+	struct amask_worker *w = &r->m.w[worker];
 	for (size_t i = 0; i < nrows; i++) {
 		const struct sn_insight_value *row = &cells[i * ncols];
 		uint64_t *a = amask_state(&r->m, worker, w->ids[i]);

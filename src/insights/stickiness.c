@@ -130,16 +130,10 @@ static int sstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 			size_t nrows, size_t ncols)
 {
 	struct sstream *ss = ctx;
-	if (worker >= SN_INSIGHT_MAX_WORKERS)
-		return SN_ERR_INTERNAL;
-	struct amask_worker *w = &ss->m.w[worker];
-	if (ncols < 2) {
-		w->bad_ncols = ncols;
-		return SN_ERR_INVALID;
-	}
-	int rc = amask_batch(&ss->m, worker, cells, nrows, ncols);
+	int rc = amask_batch(&ss->m, worker, cells, nrows, ncols, 2);
 	if (rc)
 		return rc;
+	struct amask_worker *w = &ss->m.w[worker];
 	for (size_t i = 0; i < nrows; i++) {
 		int k =
 		    amask_period(ss->x, w, &cells[i * ncols + 1], ss->r->buckets, ss->r->nbuckets);

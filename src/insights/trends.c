@@ -591,6 +591,33 @@ static int bd_group(const struct tq *t, struct sn_buf *b)
 	return rc;
 }
 
+/* A math over one value per group (an actor's event count, a session's
+ * duration): SELECT <outer> AS total[, day_start][, b0…] FROM (SELECT
+ * <inner>[, <bucket> AS day_start][, b0…] FROM events WHERE <where> GROUP
+ * BY <key>[, day_start][, b0…]) GROUP BY day_start, b0…. */
+static int per_group_math(const struct tq *t, int ws, bool ts, char **const *keep, size_t nkeep,
+			  const char *outer, const char *inner, const char *where, const char *key,
+			  struct sn_buf *q)
+{
+	int rc = sn_buf_appendf(q, "SELECT %s AS total%s", outer, ts ? ", day_start" : "");
+	for (size_t i = 0; i < t->nbd && rc == 0; i++)
+		rc = sn_buf_appendf(q, ", b%zu", i);
+	sn_buf_appendf(q, " FROM (SELECT %s", inner);
+	if (ts) {
+		sn_buf_appends(q, ", ");
+		bucket_expr(q, t->iv, ws, "timestamp");
+		sn_buf_appends(q, " AS day_start");
+	}
+	rc = rc ? rc : bd_select(t, keep, nkeep, q);
+	sn_buf_appendf(q, " FROM events WHERE %s GROUP BY %s", where, key);
+	if (ts)
+		sn_buf_appends(q, ", day_start");
+	bd_group(t, q);
+	sn_buf_appendc(q, ')');
+	group_by(q, ts, t);
+	return rc;
+}
+
 /* The statement of a series in a range; columns: total[, day_start], b0… */
 static int statement(struct ictx *x, const struct tq *t, const struct tseries *s,
 		     const struct drange *r, char **const *keep, size_t nkeep, struct sn_buf *q)
@@ -659,24 +686,12 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 	if (rc)
 		goto out;
 	if (is_count_per_actor(m)) {
-		char qbuf[48]; /* avg_count_per_actor → avg, p90_… → quantile(0.90) */
-		const char *outer = math_agg(m, (size_t)(strchr(m, '_') - m), qbuf, sizeof(qbuf));
-		rc = sn_buf_appendf(q, "SELECT %s(c) AS total%s", outer, ts ? ", day_start" : "");
-		for (size_t i = 0; i < t->nbd && rc == 0; i++)
-			rc = sn_buf_appendf(q, ", b%zu", i);
-		sn_buf_appendf(q, " FROM (SELECT count() AS c, %s AS actor", actor_of(x, t, s));
-		if (ts) {
-			sn_buf_appends(q, ", ");
-			bucket_expr(q, t->iv, ws, "timestamp");
-			sn_buf_appends(q, " AS day_start");
-		}
-		rc = rc ? rc : bd_select(t, keep, nkeep, q);
-		sn_buf_appendf(q, " FROM events WHERE %s GROUP BY actor", w.data);
-		if (ts)
-			sn_buf_appends(q, ", day_start");
-		bd_group(t, q);
-		sn_buf_appendc(q, ')');
-		group_by(q, ts, t);
+		char qbuf[48], outer[64]; /* avg_count_per_actor → avg, p90_… → quantile(0.90) */
+		snprintf(outer, sizeof(outer), "%s(c)",
+			 math_agg(m, (size_t)(strchr(m, '_') - m), qbuf, sizeof(qbuf)));
+		rc = sn_buf_appendf(&a, "count() AS c, %s AS actor", actor_of(x, t, s));
+		rc = rc ? rc
+			: per_group_math(t, ws, ts, keep, nkeep, outer, a.data, w.data, "actor", q);
 		goto out;
 	}
 	if (ts && t->cumulative && (strcmp(m, "dau") == 0 || strcmp(m, "unique_group") == 0)) {
@@ -698,29 +713,16 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 	if (is_prop_math(m) && strcmp(s->math_property, "$session_duration") == 0) {
 		/* PostHog's session-duration maths: one value per session (and
 		 * bucket and breakdown value), then the math over those. */
-		char qbuf[48];
-		rc = sn_buf_appendf(q, "SELECT %s(toFloat(session_duration)) AS total",
-				    math_agg(m, strlen(m), qbuf, sizeof(qbuf)));
-		if (ts)
-			sn_buf_appends(q, ", day_start");
-		for (size_t i = 0; i < t->nbd && rc == 0; i++)
-			rc = sn_buf_appendf(q, ", b%zu", i);
-		sn_buf_appends(q, " FROM (SELECT any(");
-		hq_session(q, "$session_duration");
-		sn_buf_appends(q, ") AS session_duration");
-		if (ts) {
-			sn_buf_appends(q, ", ");
-			bucket_expr(q, t->iv, ws, "timestamp");
-			sn_buf_appends(q, " AS day_start");
-		}
-		rc = rc ? rc : bd_select(t, keep, nkeep, q);
+		char qbuf[48], outer[80];
+		snprintf(outer, sizeof(outer), "%s(toFloat(session_duration))",
+			 math_agg(m, strlen(m), qbuf, sizeof(qbuf)));
+		rc = sn_buf_appends(&a, "any(");
+		rc = rc ? rc : hq_session(&a, "$session_duration");
+		rc = rc ? rc : sn_buf_appends(&a, ") AS session_duration");
 		/* '' and a missing id are one session on both backends */
-		sn_buf_appendf(q, " FROM events WHERE %s GROUP BY ifNull($session_id, '')", w.data);
-		if (ts)
-			sn_buf_appends(q, ", day_start");
-		bd_group(t, q);
-		sn_buf_appendc(q, ')');
-		group_by(q, ts, t);
+		rc = rc ? rc
+			: per_group_math(t, ws, ts, keep, nkeep, outer, a.data, w.data,
+					 "ifNull($session_id, '')", q);
 		goto out;
 	}
 	rc = agg_of(x, t, s, &a);

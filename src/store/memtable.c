@@ -36,6 +36,7 @@
  * an array is several times cheaper than keeping an ordered structure.
  */
 #include "store/store.h"
+#include "store/store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -138,8 +139,6 @@ static int copy_str(struct sn_arena *a, struct sn_str *dst, struct sn_str src)
 	return 0;
 }
 
-static int str_cmp(struct sn_str a, struct sn_str b);
-
 /* The id of an event name, copying it in the first time. */
 static int intern_event(struct sn_memtable *mt, struct sn_str e, uint32_t *id, struct sn_str *out)
 {
@@ -185,14 +184,6 @@ static int intern_event(struct sn_memtable *mt, struct sn_str e, uint32_t *id, s
 	mt->evslots[h] = mt->nev + 1;
 	*id = mt->nev++;
 	return 0;
-}
-
-static uint64_t be64(const uint8_t *b)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return v;
 }
 
 int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, struct sn_err *err)
@@ -242,8 +233,8 @@ int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, s
 	*key = (struct sn_mt_key){
 	    .team_id = row->team_id,
 	    .hash = sn_hash64(row->distinct_id.p ? row->distinct_id.p : "", row->distinct_id.len),
-	    .uhi = be64(row->uuid),
-	    .ulo = be64(row->uuid + 8),
+	    .uhi = sn_get_be64(row->uuid),
+	    .ulo = sn_get_be64(row->uuid + 8),
 	    .month = month,
 	    .day = sn_store_day_of(row->timestamp_us),
 	    .idx = (uint32_t)mt->nrows};

@@ -145,6 +145,14 @@ static inline uint64_t sn_get_u64(const uint8_t *p)
 		v |= (uint64_t)p[i] << (8 * i);
 	return v;
 }
+/* Big-endian: the order of the bytes, as in a uuid's sort order. */
+static inline uint64_t sn_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
 
 /* ---- the part set (partset.c; merge.c and delete.c build on it) ---- */
 
