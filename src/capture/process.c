@@ -112,7 +112,8 @@ static int append_sorted_json(struct sn_buf *out, struct json_object *v, int dep
 			(void)val;
 			keys[i++] = k;
 		}
-		qsort(keys, n, sizeof(*keys), cmp_keys);
+		if (n > 1) /* an empty object has no key array to sort (qsort wants one) */
+			qsort(keys, n, sizeof(*keys), cmp_keys);
 		int rc = sn_buf_appendc(out, '{');
 		for (i = 0; i < n && !rc; i++) {
 			if (i)
