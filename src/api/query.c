@@ -200,8 +200,14 @@ static void insight_value(const struct sn_exec_value *v, struct sn_insight_value
 		o->type = SN_IV_FLOAT;
 		o->f = v->f;
 		break;
-	case SN_XT_STRING:
 	case SN_XT_UUID:
+		if (v->ubin) {
+			o->type = SN_IV_UUID;
+			o->u = v->u;
+			break;
+		}
+		/* fall through */
+	case SN_XT_STRING:
 		o->type = SN_IV_STRING;
 		o->s = v->s.p ? v->s.p : "";
 		o->slen = v->s.len;
@@ -261,7 +267,8 @@ int sn_api_exec_backend_stream(void *ctx, const char *hogql, size_t len, int64_t
 	struct sn_exec_opts xo = exec_opts_of(be, max_rows);
 	xo.row_sink = stream_batch;
 	xo.row_sink_ctx = &sc;
-	struct sn_arena a; /* the cohorts and actions the executor reads */
+	xo.row_sink_uuid_bits = true; /* the sinks take SN_IV_UUID (insights.h) */
+	struct sn_arena a;	      /* the cohorts and actions the executor reads */
 	sn_arena_init(&a, (size_t)64 << 20);
 	struct sn_exec_result res;
 	*nrows = 0;

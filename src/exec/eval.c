@@ -149,8 +149,53 @@ static int vec_alloc(struct xctx *c, struct vec *v, uint8_t t, bool nullable, si
 	return 0;
 }
 
+int vec_make_uuid_bits(struct xctx *c, struct vec *v, bool nullable, size_t n)
+{
+	memset(v, 0, sizeof(*v));
+	v->t = SN_XT_UUID;
+	v->n = n;
+	v->nullable = nullable;
+	if (!(v->u = xalloc(c, c->ba, (n + 1) * sizeof(*v->u))))
+		return c->rc;
+	if (nullable && !(v->nulls = xalloc(c, c->ba, n + 1)))
+		return c->rc;
+	return 0;
+}
+
+int vec_uuid_text(struct xctx *c, struct vec *v)
+{
+	if (v->s || !v->u)
+		return 0;
+	char *buf = xalloc(c, c->ba, v->n * 36 + 1);
+	struct sn_str *s = xalloc(c, c->ba, (v->n + 1) * sizeof(*s));
+	if (!buf || !s)
+		return c->rc;
+	for (size_t r = 0; r < v->n; r++) {
+		if (vec_null(v, r)) {
+			s[r] = (struct sn_str){0};
+			continue;
+		}
+		char tmp[37];
+		sn_uuid_format(&v->u[r], tmp);
+		memcpy(buf + r * 36, tmp, 36);
+		s[r] = (struct sn_str){buf + r * 36, 36};
+	}
+	v->s = s;
+	return 0;
+}
+
 int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t m, struct vec *out)
 {
+	if (in->u && !in->s) {
+		if (vec_make_uuid_bits(c, out, in->nullable, m))
+			return c->rc;
+		for (size_t k = 0; k < m; k++) {
+			out->u[k] = in->u[idx[k]];
+			if (out->nulls)
+				out->nulls[k] = in->nulls ? in->nulls[idx[k]] : 0;
+		}
+		return 0;
+	}
 	if (vec_make_raw(c, out, in->t, in->nullable, m))
 		return c->rc;
 	out->tz = in->tz;
@@ -185,6 +230,11 @@ int vec_value(struct xctx *c, const struct vec *v, size_t r, struct sn_arena *a,
 	out->null = vec_null(v, r);
 	if (out->null)
 		return 0;
+	if (v->u && !v->s) { /* bits without text: a streamed item that takes them */
+		out->ubin = true;
+		out->u = v->u[r];
+		return 0;
+	}
 	if (v->s) {
 		out->s = v->s[r];
 		if (a && out->s.len) {
@@ -380,6 +430,8 @@ static int eval_column(struct xctx *c, const node_t *n, const struct xref *r, st
 	if (i < 0)
 		return xfail(c, n, SN_ERR_INTERNAL, "QueryError", "column %s was not planned",
 			     r->name);
+	if (n != c->uuid_bits_ok && vec_uuid_text(c, &c->cols[i].v))
+		return c->rc;
 	*out = c->cols[i].v;
 	if (out->n != c->n)
 		return xfail(c, n, SN_ERR_INTERNAL, "QueryError",

@@ -151,10 +151,11 @@ struct xsink {
 		  size_t ncols);
 	void *ctx;
 	pthread_mutex_t mu;
-	size_t nrows;  /* rows handed over */
-	bool has_more; /* LIMIT cut rows */
-	bool stop;     /* LIMIT reached or the consumer failed: scanners stop */
-	bool streamed; /* the top statement streamed (else it is handed over at the end) */
+	size_t nrows;	/* rows handed over */
+	bool has_more;	/* LIMIT cut rows */
+	bool stop;	/* LIMIT reached or the consumer failed: scanners stop */
+	bool streamed;	/* the top statement streamed (else it is handed over at the end) */
+	bool uuid_bits; /* opts->row_sink_uuid_bits */
 };
 
 /* ---- tree walks -------------------------------------------------------------------- */
@@ -745,6 +746,19 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 		      const uint32_t *idx, size_t m)
 {
 	struct vec *v = &x->v;
+	bool uuid_ok = !missing && cv->type == SN_COL_UUID && x->t == SN_XT_UUID;
+	if (uuid_ok) { /* the bits; text only when a reader asks (vec_uuid_text) */
+		if (vec_make_uuid_bits(c, v, x->nullable, m))
+			return c->rc;
+		for (size_t k = 0; k < m; k++) {
+			uint32_t r = idx[k];
+			bool null = cv->nulls && cv->nulls[r];
+			if (v->nulls)
+				v->nulls[k] = null;
+			v->u[k] = null ? (struct sn_uuid){{0}} : cv->uuid[r];
+		}
+		return 0;
+	}
 	if ((missing ? vec_make : vec_make_raw)(c, v, x->t, x->nullable, m))
 		return c->rc;
 	if (missing) {
@@ -757,13 +771,9 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 	bool text_ok = cv->type == SN_COL_STRING && (x->t == SN_XT_STRING);
 	bool int_ok = (cv->type == SN_COL_INT64 && x->t == SN_XT_INT) ||
 		      (cv->type == SN_COL_DATETIME && x->t == SN_XT_DATETIME);
-	bool uuid_ok = cv->type == SN_COL_UUID && x->t == SN_XT_UUID;
-	if (!text_ok && !int_ok && !uuid_ok)
+	if (!text_ok && !int_ok)
 		return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
 			     "column %s has an unexpected type in a part", x->name);
-	char *ubuf = uuid_ok ? xalloc(c, c->ba, m * 36) : NULL;
-	if (uuid_ok && !ubuf)
-		return c->rc;
 	for (size_t k = 0; k < m; k++) {
 		uint32_t r = idx[k];
 		bool null = cv->nulls && cv->nulls[r];
@@ -776,16 +786,10 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 				v->i[k] = 0;
 			continue;
 		}
-		if (text_ok) {
+		if (text_ok)
 			v->s[k] = cv->str[r];
-		} else if (int_ok) {
+		else
 			v->i[k] = cv->i64[r];
-		} else {
-			char tmp[37];
-			sn_uuid_format(&cv->uuid[r], tmp);
-			memcpy(ubuf + k * 36, tmp, 36);
-			v->s[k] = (struct sn_str){ubuf + k * 36, 36};
-		}
 	}
 	return 0;
 }
@@ -950,6 +954,32 @@ static int topn_offer(struct xctx *c, struct plan *p, const struct vec *v, size_
 	return heap_compact(c, rs);
 }
 
+/* A streamed select item into v: as UUID bits (v->u, no text) when the
+ * consumer takes them and the item is a UUID column or toString() of one
+ * (the same text), else evaluated as usual. */
+static int sink_item(struct xctx *c, const struct xsink *k, const node_t *item, struct vec *v)
+{
+	const node_t *f = item;
+	while (f->kind == SN_HQ_ALIAS)
+		f = f->a;
+	if (f->kind == SN_HQ_CALL && strcmp(f->name, "toString") == 0 && f->list.n == 1 &&
+	    !f->list2.n && !f->list3.n)
+		for (f = f->list.items[0]; f->kind == SN_HQ_ALIAS;)
+			f = f->a;
+	if (!k->uuid_bits || f->kind != SN_HQ_FIELD)
+		return xeval(c, item, v);
+	c->uuid_bits_ok = f;
+	int rc = xeval(c, f, v);
+	c->uuid_bits_ok = NULL;
+	if (rc)
+		return rc;
+	if (v->t == SN_XT_UUID && v->u) {
+		v->s = NULL; /* made for another reader: the bits serve this one */
+		return 0;
+	}
+	return f == item ? 0 : xeval(c, item, v);
+}
+
 /* Streams the batch's rows to the consumer (p->sink): the select columns,
  * their strings still in the batch's memory, up to LIMIT in all. */
 static int emit_sink(struct xctx *c, struct plan *p)
@@ -961,7 +991,7 @@ static int emit_sink(struct xctx *c, struct plan *p)
 	if (!v || !rows)
 		return c->rc;
 	for (size_t i = 0; i < w; i++)
-		if (xeval(c, p->sel->select.items[i], &v[i]))
+		if (sink_item(c, k, p->sel->select.items[i], &v[i]))
 			return c->rc;
 	for (size_t r = 0; r < n; r++)
 		for (size_t i = 0; i < w; i++)
@@ -1890,7 +1920,8 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		res->hogql = sn_arena_strdup(&res->arena, txt.data ? txt.data : "");
 	sn_buf_release(&txt);
 	uint64_t t2 = sn_mono_ns();
-	struct xsink sink = {.fn = opts->row_sink, .ctx = opts->row_sink_ctx};
+	struct xsink sink = {
+	    .fn = opts->row_sink, .ctx = opts->row_sink_ctx, .uuid_bits = opts->row_sink_uuid_bits};
 	if (opts->row_sink) {
 		pthread_mutex_init(&sink.mu, NULL);
 		if (ast->kind == SN_HQ_SELECT) /* a UNION ALL is collected first */

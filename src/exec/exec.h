@@ -116,8 +116,16 @@ enum sn_exec_type {
 struct sn_exec_value {
 	uint8_t type; /* enum sn_exec_type */
 	bool null;
-	int64_t i; /* INT, UINT, BOOL, DATE, DATETIME */
-	double f;
+	/* UUID as its 128 bits in u, s empty: only in rows handed to a
+	 * row_sink that asked for them (opts->row_sink_uuid_bits) */
+	bool ubin;
+	union {
+		struct {
+			int64_t i; /* INT, UINT, BOOL, DATE, DATETIME */
+			double f;
+		};
+		struct sn_uuid u; /* ubin */
+	};
 	struct sn_str s; /* STRING, UUID; points into the result arena */
 };
 
@@ -169,6 +177,11 @@ struct sn_exec_opts {
 	int (*row_sink)(void *ctx, unsigned worker, const struct sn_exec_value *rows, size_t nrows,
 			size_t ncols);
 	void *row_sink_ctx;
+	/* The sink takes UUIDs as 128 bits: a streamed select item that is a
+	 * UUID column (uuid, person_id) or toString() of one may then reach it
+	 * as value.ubin with u set, not as 36 characters of text (which it
+	 * would print and the consumer parse again). Text otherwise. */
+	bool row_sink_uuid_bits;
 };
 
 /* What the scan did; tests use it to check pruning. */

@@ -26,6 +26,11 @@ struct vec {
 	double *f;
 	struct sn_str *s;
 	uint8_t *nulls;
+	/* UUID read from the store: its 128 bits per row, s made from them
+	 * only when text is asked for (vec_uuid_text; eval_column does it
+	 * for every reader but a streamed select item that takes the bits).
+	 * NULL for UUIDs computed or joined as text. */
+	struct sn_uuid *u;
 	/* DATETIME: the zone its instants read in (toTimeZone, an explicit tz
 	 * argument); NULL = the query's zone. vec_make sets NULL. */
 	const struct sn_tz *tz;
@@ -209,6 +214,9 @@ struct xctx {
 	struct xjoin *join;	  /* person store lookups (join.c), NULL until needed */
 	struct xjmap *jmap;	  /* columns of an explicit JOIN's table (hashjoin.c) */
 	struct xsess *sess;	  /* events.session's built side (sessions.c), NULL until built */
+	/* The Field node whose UUID column may evaluate to its bits without
+	 * text (a streamed select item, exec.c emit_sink), or NULL. */
+	const node_t *uuid_bits_ok;
 };
 
 /* Errors: set c->err (class, sentence, character span of at) and c->rc;
@@ -227,6 +235,10 @@ int vec_make(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n);
 int vec_make_raw(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n);
 int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t m,
 	       struct vec *out);
+/* A UUID vector of n rows holding 128 bits per row (v->u), text not made. */
+int vec_make_uuid_bits(struct xctx *c, struct vec *v, bool nullable, size_t n);
+/* Makes v->s from v->u when it is not made yet (the batch's arena). */
+int vec_uuid_text(struct xctx *c, struct vec *v);
 static inline bool vec_null(const struct vec *v, size_t r)
 {
 	return v->nulls && v->nulls[r];

@@ -78,8 +78,8 @@ struct trow { /* a person-store row of a FROM table */
 
 struct xjoin {
 	bool ovr_loaded;
-	struct gtab ovr; /* old person id → ovr_to[id] */
-	struct sn_str *ovr_to;
+	struct gtab ovr; /* old person id's 16 bytes → ovr_to[id] */
+	struct sn_uuid *ovr_to;
 	size_t ovr_cap;
 
 	struct gtab pers; /* person uuid → pinfo */
@@ -467,10 +467,16 @@ static int add_override(void *ctx, const char *old_id, const char *new_id)
 	struct xjoin *j = c->join;
 	uint32_t id;
 	bool isnew;
-	if (gtab_find(c, &j->ovr, old_id, strlen(old_id), &id, &isnew) ||
+	struct sn_uuid from, to;
+	if (sn_uuid_parse(old_id, strlen(old_id), &from) ||
+	    sn_uuid_parse(new_id, strlen(new_id), &to))
+		return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
+			     "a person override names an id that is not a UUID: %s -> %s", old_id,
+			     new_id);
+	if (gtab_find(c, &j->ovr, (const char *)from.b, sizeof(from.b), &id, &isnew) ||
 	    grow(c, (void **)&j->ovr_to, &j->ovr_cap, id, sizeof(*j->ovr_to), "person overrides"))
 		return c->rc;
-	j->ovr_to[id] = copy_str(c, new_id, strlen(new_id), "person overrides");
+	j->ovr_to[id] = to;
 	return c->rc;
 }
 
@@ -754,23 +760,43 @@ int join_fill(struct xctx *c, struct xcol *x)
 			     x->name);
 	struct vec *v = &x->v;
 	if (x->kind == XC_PERSON_ID) {
-		*v = d->v;
-		v->t = SN_XT_UUID;
+		/* the stored id, or the one an override maps it to; as bits
+		 * (the stored column's), text only when a reader asks */
 		struct xjoin *j = J(c);
-		if (!j || !j->ovr.n)
-			return c->rc;
-		struct sn_str *s = xalloc(c, c->ba, c->n * sizeof(*s));
-		if (!s)
-			return c->rc;
+		if (!d->v.u && d->v.s && j && j->ovr.n) { /* text: a part without the column */
+			*v = d->v;
+			v->t = SN_XT_UUID;
+			if (vec_make_uuid_bits(c, v, d->v.nullable, c->n))
+				return c->rc;
+			for (size_t r = 0; r < c->n; r++) {
+				if (v->nulls)
+					v->nulls[r] = vec_null(&d->v, r);
+				if (!vec_null(&d->v, r) &&
+				    sn_uuid_parse(d->v.s[r].p, d->v.s[r].len, &v->u[r]))
+					return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
+						     "a stored person_id is not a UUID");
+			}
+		} else {
+			*v = d->v;
+			v->t = SN_XT_UUID;
+			if (!j || !j->ovr.n || !d->v.u)
+				return c->rc;
+			v->u = xalloc(c, c->ba, (c->n + 1) * sizeof(*v->u));
+			if (!v->u)
+				return c->rc;
+			memcpy(v->u, d->v.u, c->n * sizeof(*v->u));
+			v->s = NULL; /* text of the overridden ids is made from u */
+		}
 		for (size_t r = 0; r < c->n; r++) {
 			uint32_t id;
-			s[r] = d->v.s[r];
-			if (gtab_get(&j->ovr, s[r].p, s[r].len, &id))
-				s[r] = j->ovr_to[id];
+			if (!vec_null(v, r) &&
+			    gtab_get(&j->ovr, (const char *)v->u[r].b, sizeof(v->u[r].b), &id))
+				v->u[r] = j->ovr_to[id];
 		}
-		v->s = s;
 		return 0;
 	}
+	if (x->kind == XC_PERSON && vec_uuid_text(c, &d->v)) /* persons are found by text */
+		return c->rc;
 	uint32_t *ids = xalloc(c, c->ba, (c->n + 1) * sizeof(*ids));
 	if (!ids || vec_make(c, v, x->t, x->nullable, c->n))
 		return c->rc;

@@ -315,6 +315,16 @@ static bool uuid_key(const char *s, size_t len, uint64_t k[2])
 	return true;
 }
 
+/* A UUID's 16 bytes as the key uuid_key makes of its text. */
+static inline void uuid_bits_key(const struct sn_uuid *u, uint64_t k[2])
+{
+	uint64_t a, b;
+	memcpy(&a, u->b, 8);
+	memcpy(&b, u->b + 8, 8);
+	k[0] = __builtin_bswap64(a);
+	k[1] = __builtin_bswap64(b);
+}
+
 static inline uint64_t uuid_hash(const uint64_t k[2])
 {
 	uint64_t h = k[0] ^ (k[1] * 0x9e3779b97f4a7c15ULL);
@@ -349,7 +359,8 @@ static int uslot_grow(struct sintern *t)
 }
 
 /* The id of the string s whose UUID key is k: through the 128-bit-key
- * table, which caches the string table's ids for UUIDs. */
+ * table, which caches the string table's ids for UUIDs. s NULL: the
+ * string is k's canonical text. */
 static int uuid_get(struct sintern *t, const char *s, const uint64_t k[2], uint64_t uh,
 		    uint32_t *id)
 {
@@ -366,6 +377,16 @@ static int uuid_get(struct sintern *t, const char *s, const uint64_t k[2], uint6
 			goto found;
 		}
 	/* a new string: UUIDs are found through uslot only */
+	char text[37];
+	if (!s) { /* given as bits: the text is made once, for a new actor */
+		struct sn_uuid u;
+		for (int i = 0; i < 8; i++) {
+			u.b[i] = (uint8_t)(k[0] >> (56 - 8 * i));
+			u.b[8 + i] = (uint8_t)(k[1] >> (56 - 8 * i));
+		}
+		sn_uuid_format(&u, text);
+		s = text;
+	}
 	int rc = add_string(t, s, 36, sn_funnels_actor_hash(s, 36), id);
 	if (rc)
 		return rc;
@@ -398,16 +419,22 @@ int sintern_get_cells(struct sintern *t, const struct sn_insight_value *cells, s
 {
 	uint64_t hq[32], kq[32][2];
 	bool isu[32];
-	size_t len;
+	size_t len = 0;
 	const char *s;
 	if ((!t->cap && sintern_grow(t)) || (!t->ucap && uslot_grow(t)))
 		return SN_ERR_NOMEM;
 	for (size_t i = 0; i < n + PF_SLOT; i++) {
 		size_t a = i; /* the row to look ahead at */
 		if (a < n) {
-			s = cell_text(&cells[a * ncols], &len);
+			const struct sn_insight_value *cv = &cells[a * ncols];
+			s = cell_text(cv, &len);
 			size_t q = a & 31;
-			if ((isu[q] = uuid_key(s, len, kq[q]))) {
+			if (cv->type == SN_IV_UUID) {
+				uuid_bits_key(&cv->u, kq[q]);
+				isu[q] = true;
+				hq[q] = uuid_hash(kq[q]);
+				__builtin_prefetch(&t->uslot[hq[q] & (t->ucap - 1)]);
+			} else if ((isu[q] = uuid_key(s, len, kq[q]))) {
 				hq[q] = uuid_hash(kq[q]);
 				__builtin_prefetch(&t->uslot[hq[q] & (t->ucap - 1)]);
 			} else {
@@ -425,7 +452,8 @@ int sintern_get_cells(struct sintern *t, const struct sn_insight_value *cells, s
 		size_t r = a - PF_SLOT, q = r & 31;
 		if (r >= n)
 			continue;
-		s = cell_text(&cells[r * ncols], &len);
+		const struct sn_insight_value *cv = &cells[r * ncols];
+		s = cv->type == SN_IV_UUID ? NULL : cell_text(cv, &len);
 		int rc;
 		if (isu[q]) {
 			rc = uuid_get(t, s, kq[q], hq[q], &ids[r]);

@@ -85,8 +85,14 @@ void arows_release(struct arows *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static const char *cell_str(const struct sn_insight_value *v, size_t *len)
+/* A cell's text (buf holds a UUID's, given as bits). */
+static const char *cell_str(const struct sn_insight_value *v, size_t *len, char buf[37])
 {
+	if (v->type == SN_IV_UUID) {
+		sn_uuid_format(&v->u, buf);
+		*len = 36;
+		return buf;
+	}
 	*len = v->type == SN_IV_STRING ? v->slen : 0;
 	return v->type == SN_IV_STRING && v->s ? v->s : "";
 }
@@ -193,6 +199,7 @@ static int arows_sink(void *ctx, unsigned worker, const struct sn_insight_value 
 		struct arow *o = &p->chunk[p->n / AROW_CHUNK][p->n % AROW_CHUNK];
 		size_t len;
 		const char *s;
+		char ubuf[37];
 		o->actor = p->ids[i];
 		o->ts = row[sp->ts_col].i;
 		o->ts_type = row[sp->ts_col].type;
@@ -200,13 +207,13 @@ static int arows_sink(void *ctx, unsigned worker, const struct sn_insight_value 
 		o->v_type = sp->v_col > 0 ? row[sp->v_col].type : SN_IV_NULL;
 		for (size_t j = 0; j < sp->nstr; j++) {
 			if (sp->str[j].n == 1) {
-				s = cell_str(&row[sp->str[j].from], &len);
+				s = cell_str(&row[sp->str[j].from], &len, ubuf);
 			} else { /* several columns: joined with \x1f */
 				sn_buf_reset(&p->join);
 				for (size_t k = 0; k < sp->str[j].n && rc == 0; k++) {
 					if (k)
 						rc = sn_buf_appendc(&p->join, '\x1f');
-					s = cell_str(&row[sp->str[j].from + k], &len);
+					s = cell_str(&row[sp->str[j].from + k], &len, ubuf);
 					if (rc == 0)
 						rc = sn_buf_append(&p->join, s, len);
 				}

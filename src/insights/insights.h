@@ -34,12 +34,21 @@ enum sn_insight_vtype {
 	SN_IV_STRING,	/* s (UUIDs too) */
 	SN_IV_DATETIME, /* µs since the epoch (UTC) in i */
 	SN_IV_DATE,	/* days since 1970-01-01 in i */
+	/* A UUID (or its toString()) as its 128 bits in u: only in rows a
+	 * backend streams to a sink (the sinks intern actors by the bits;
+	 * the text is sn_uuid_format's) */
+	SN_IV_UUID,
 };
 
 struct sn_insight_value {
 	uint8_t type; /* enum sn_insight_vtype */
-	int64_t i;
-	double f;
+	union {
+		struct {
+			int64_t i;
+			double f;
+		};
+		struct sn_uuid u; /* SN_IV_UUID */
+	};
 	const char *s; /* SN_IV_STRING: slen bytes, not NUL-terminated */
 	size_t slen;
 };
