@@ -1371,6 +1371,16 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 				return 0;
 			}
 	}
+	for (size_t i = 0; i < c->nbconst; i++)
+		if (c->bconst[i] == n) {
+			const struct vec *k = &c->bconst_v[i];
+			if (vec_make_raw(c, out, k->t, false, c->n))
+				return c->rc;
+			out->tz = k->tz;
+			for (size_t r = 0; r < c->n; r++)
+				out->i[r] = k->i[0];
+			return 0;
+		}
 	for (size_t i = 0; i < c->nknown; i++)
 		if (c->known_true[i] == n) {
 			if (vec_make_raw(c, out, SN_XT_BOOL, false, c->n))

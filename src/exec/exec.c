@@ -129,6 +129,15 @@ struct plan {
 	size_t nelide;
 	uint32_t time_mask; /* bits of the time terms */
 	int64_t elide_lo, elide_hi;
+	/* Time buckets outside WHERE: a monotonic time function of timestamp
+	 * (toStartOfDay(timestamp), toDate(timestamp), ...). Where a run's
+	 * granules' times all fall in one bucket, each is one value for the
+	 * whole run (run_batch, bucket_consts), and timestamp is not read
+	 * when nothing else needs it. Runs are cut where a granule's times
+	 * leave the day of the previous one (UTC days; zones at another
+	 * offset rarely find one bucket and read timestamp as before). */
+	const node_t *bucket[XMAX_BUCKETS];
+	size_t nbucket;
 	const node_t *order[MAX_ORDER];
 	bool desc[MAX_ORDER], nulls_first[MAX_ORDER];
 	size_t norder;
@@ -215,12 +224,12 @@ static const char *const GROUP_COLS[SN_GROUP_TYPES_MAX] = {"$group_0", "$group_1
 /* Where a column is read from: outside WHERE, a WHERE term the sparse
  * index may answer (elided; bit is its bit in plan.elide), another WHERE
  * term. */
-enum use { USE_OUT, USE_ELIDED, USE_REST };
+enum use { USE_OUT, USE_ELIDED, USE_REST, USE_BUCKET };
 
 static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum use use,
 		   uint32_t bit)
 {
-	bool in_where = use != USE_OUT;
+	bool in_where = use != USE_OUT && use != USE_BUCKET;
 	struct xref base = {0};
 	int dep = -1;
 	switch (r->kind) {
@@ -243,6 +252,7 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum 
 		c->cols[i].in_where |= in_where;
 		c->cols[i].use_rest |= use == USE_REST;
 		c->cols[i].use_out |= use == USE_OUT;
+		c->cols[i].use_bucket |= use == USE_BUCKET;
 		c->cols[i].elide_uses |= use == USE_ELIDED ? bit : 0;
 		return i;
 	}
@@ -261,6 +271,7 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum 
 	x->in_where = in_where;
 	x->use_rest = use == USE_REST;
 	x->use_out = use == USE_OUT;
+	x->use_bucket = use == USE_BUCKET;
 	x->elide_uses = use == USE_ELIDED ? bit : 0;
 	x->is_prop = r->kind == XC_PROP;
 	x->whole_props = r->kind == XC_PROPS;
@@ -291,10 +302,53 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum 
 	return (int)c->ncols++;
 }
 
+static bool is_ts(const node_t *n);
+
+/* A time bucket of plan.bucket: a call of a function monotonic in its
+ * instant whose first argument is events.timestamp (or toTimeZone of it)
+ * and whose other arguments are constants. */
+static bool is_bucket(const node_t *n)
+{
+	static const char *const mono[] = {
+	    "toStartOfDay",  "toStartOfWeek",  "toStartOfISOWeek",
+	    "toMonday",	     "toStartOfMonth", "toStartOfQuarter",
+	    "toStartOfYear", "toDate",	       "toStartOfHour",
+	};
+	if (n->kind != SN_HQ_CALL || n->list.n < 1 || n->list2.n || n->list3.n || n->a || n->flag)
+		return false;
+	bool known = false;
+	for (size_t i = 0; i < SN_ARRAY_LEN(mono) && !known; i++)
+		known = strcmp(n->name, mono[i]) == 0;
+	if (!known)
+		return false;
+	for (size_t i = 1; i < n->list.n; i++)
+		if (n->list.items[i]->kind != SN_HQ_CONSTANT)
+			return false;
+	const node_t *t = n->list.items[0];
+	if (t->kind == SN_HQ_CALL && strcmp(t->name, "toTimeZone") == 0 && t->list.n == 2 &&
+	    !t->list2.n && t->list.items[1]->kind == SN_HQ_CONSTANT)
+		t = t->list.items[0];
+	return is_ts(t);
+}
+
 static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg)
 {
 	enum use use = (enum use)((uintptr_t)arg & 0xff);
 	uint32_t bit = (uint32_t)((uintptr_t)arg >> 8);
+	if (use == USE_OUT && !c->sub && strcmp(c->from, "events") == 0 && is_bucket(n)) {
+		size_t k = 0;
+		while (k < p->nbucket && p->bucket[k] != n)
+			k++;
+		if (k == p->nbucket && k < XMAX_BUCKETS) {
+			struct xref r = {XC_STORE, SN_COL_NAME_TIMESTAMP, NULL, 0};
+			if (add_col(c, n, &r, USE_BUCKET, 0) < 0)
+				return -1;
+			p->bucket[p->nbucket++] = n;
+			return 1;
+		}
+		if (k < p->nbucket)
+			return 1;
+	}
 	if (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS) {
 		const node_t *t = xfollow_alias(c, n);
 		if (t != n && c->depth < XMAX_DEPTH) {
@@ -796,12 +850,12 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 
 /* Whether column x is read before WHERE (phase 0) or after it (phase 1);
  * known: the bits of plan.elide known true for every row of the batch. */
-static bool col_in_phase(const struct xcol *x, uint32_t known, int phase)
+static bool col_in_phase(const struct xctx *c, const struct xcol *x, uint32_t known, int phase)
 {
 	bool before = x->in_where && (x->use_rest || (x->elide_uses & ~known));
 	if (phase == 0)
 		return before;
-	return !before && (!x->in_where || x->use_out);
+	return !before && (x->use_out || (x->use_bucket && !c->nbconst));
 }
 
 static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1, uint32_t known,
@@ -809,7 +863,7 @@ static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1,
 {
 	for (size_t i = 0; i < c->ncols && !c->rc; i++) {
 		struct xcol *x = &c->cols[i];
-		if (!col_in_phase(x, known, phase))
+		if (!col_in_phase(c, x, known, phase))
 			continue;
 		if (x->kind != XC_STORE && x->kind != XC_PROP && x->kind != XC_PROPS) {
 			join_fill(c, x);
@@ -1121,6 +1175,16 @@ static uint32_t granule_known(const struct plan *p, const struct sn_part *part, 
 	return known;
 }
 
+/* The UTC day all of granule g's times lie in, or INT64_MIN when they
+ * span days (runs of granules are cut where it changes, for time buckets). */
+static int64_t utc_day_of(const struct sn_part *part, size_t g)
+{
+	static const int64_t day = 86400LL * 1000000;
+	const struct sn_granule_info *gi = sn_part_granule(part, g);
+	int64_t a = floor_div(gi->min_ts_us, day), b = floor_div(gi->max_ts_us, day);
+	return a == b ? a : INT64_MIN;
+}
+
 /* Rows of granules [g0, g1) if every one of them belongs to team, else 0:
  * rows are sorted by team, so granule g holds only team when its first row
  * and the next granule's first row both do (the last granule of a part has
@@ -1136,6 +1200,54 @@ static size_t single_team_rows(const struct sn_part *part, size_t g0, size_t g1,
 	for (size_t g = g0; g < g1; g++)
 		rows += sn_part_granule(part, g)->nrows;
 	return rows;
+}
+
+/* Sets c->bconst to plan.bucket's values when each has one value over
+ * granules [g0, g1): a monotonic function equal at the granules' earliest
+ * and latest times is equal in between. All or none (timestamp is read
+ * unless every bucket is answered). */
+static int bucket_consts(struct xctx *c, const struct plan *p, const struct sn_part *part,
+			 size_t g0, size_t g1)
+{
+	c->nbconst = 0;
+	if (!p->nbucket)
+		return 0;
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	for (size_t g = g0; g < g1; g++) {
+		const struct sn_granule_info *gi = sn_part_granule(part, g);
+		lo = gi->min_ts_us < lo ? gi->min_ts_us : lo;
+		hi = gi->max_ts_us > hi ? gi->max_ts_us : hi;
+	}
+	struct xref r = {XC_STORE, SN_COL_NAME_TIMESTAMP, NULL, 0};
+	int ts = xcol_find(c, &r);
+	if (ts < 0 || lo > hi)
+		return 0;
+	struct xcol *x = &c->cols[ts];
+	struct vec saved = x->v;
+	size_t n = c->n;
+	c->n = 2;
+	int rc = vec_make_raw(c, &x->v, SN_XT_DATETIME, false, 2);
+	size_t k = 0;
+	if (rc == 0) {
+		x->v.i[0] = lo;
+		x->v.i[1] = hi;
+		for (; k < p->nbucket; k++) {
+			struct vec v;
+			if ((rc = xeval(c, p->bucket[k], &v)) != 0)
+				break;
+			if (v.n != 2 || v.nulls || v.s || v.f || !v.i || v.i[0] != v.i[1])
+				break;
+			c->bconst[k] = p->bucket[k];
+			c->bconst_v[k] = v;
+		}
+	}
+	x->v = saved;
+	c->n = n;
+	if (rc == 0 && k == p->nbucket) {
+		c->nbconst = k;
+		c->stats->runs_bucketed++;
+	}
+	return rc;
 }
 
 static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1)
@@ -1179,9 +1291,12 @@ static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_
 			kt[nk++] = p->elide[k];
 	c->known_true = kt;
 	c->nknown = nk;
-	int rc2 = run_rows(c, p, part, g0, g1, known, idx, m);
+	int rc2 = bucket_consts(c, p, part, g0, g1);
+	if (rc2 == 0)
+		rc2 = run_rows(c, p, part, g0, g1, known, idx, m);
 	c->known_true = NULL;
 	c->nknown = 0;
+	c->nbconst = 0;
 	return rc2;
 }
 
@@ -1219,7 +1334,7 @@ static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t
 		}
 		for (size_t i = 0; i < c->ncols; i++) {
 			struct xcol *x = &c->cols[i];
-			if (col_in_phase(x, known, 0)) {
+			if (col_in_phase(c, x, known, 0)) {
 				struct vec v = x->v;
 				if (vec_gather(c, &v, sel, k, &x->v))
 					return c->rc;
@@ -1446,6 +1561,7 @@ static void scanner_finish(struct xctx *c, struct plan *p, struct scanner *w)
 			c->stats->rows_read += w->stats.rows_read;
 			c->stats->rows_team += w->stats.rows_team;
 			c->stats->rows_matched += w->stats.rows_matched;
+			c->stats->runs_bucketed += w->stats.runs_bucketed;
 		}
 	}
 	agg_release(&w->p.g);
@@ -1489,9 +1605,11 @@ static int scan(struct xctx *c, struct plan *p)
 				continue;
 			}
 			size_t g1 = g + 1;
+			int64_t uday = p->nbucket ? utc_day_of(part, g) : 0;
 			while (g1 < ge && g1 - g < run &&
 			       sn_part_granule_overlaps_time(part, g1, p->ts_lo, p->ts_hi) &&
-			       granule_known(p, part, g1, &none) == known && !none)
+			       granule_known(p, part, g1, &none) == known && !none &&
+			       (!p->nbucket || utc_day_of(part, g1) == uday))
 				g1++;
 			if (nruns == cap) {
 				size_t nc = cap ? cap * 2 : 64;

@@ -10,11 +10,12 @@
 
 typedef struct sn_hogql_node node_t;
 
-#define XMAX_COLS  64  /* distinct columns and property keys one query may read */
-#define XMAX_BINDS 256 /* expression nodes bound to precomputed vectors */
-#define XMAX_AGGS  64
-#define XMAX_KEYS  32
-#define XMAX_DEPTH 64 /* alias indirections followed */
+#define XMAX_COLS    64	 /* distinct columns and property keys one query may read */
+#define XMAX_BINDS   256 /* expression nodes bound to precomputed vectors */
+#define XMAX_AGGS    64
+#define XMAX_KEYS    32
+#define XMAX_DEPTH   64 /* alias indirections followed */
+#define XMAX_BUCKETS 4	/* time-bucket expressions answered per batch */
 
 /* A batch of one expression's values. nulls is set iff nullable (1 =
  * NULL; the value slot then holds 0 or the empty string). */
@@ -66,6 +67,7 @@ struct xcol {
 	bool use_rest;	     /* read by a WHERE term other than the time bounds exec.c elides */
 	bool use_out;	     /* read outside WHERE (SELECT, GROUP BY, HAVING, ORDER BY) */
 	uint32_t elide_uses; /* bits of the index-answerable WHERE terms reading it */
+	bool use_bucket;     /* read outside WHERE by time buckets (exec.c plan.bucket) */
 	uint8_t t;	     /* static type */
 	bool nullable;
 	struct vec v;	    /* the current batch */
@@ -201,6 +203,13 @@ struct xctx {
 	 * granules lie inside, exec.c); xeval answers them without reading. */
 	const node_t *const *known_true;
 	size_t nknown;
+	/* Time buckets (toStartOfDay(timestamp), ...) with one value on every
+	 * row of the current batch (its granules' times lie in one bucket,
+	 * exec.c): xeval answers them from bconst_v[k] (one row) without
+	 * reading timestamp. */
+	const node_t *bconst[XMAX_BUCKETS];
+	struct vec bconst_v[XMAX_BUCKETS];
+	size_t nbconst;
 	struct xbind binds[XMAX_BINDS]; /* only consulted when final */
 	size_t nbinds;
 	int depth;

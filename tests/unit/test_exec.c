@@ -2036,6 +2036,122 @@ static void test_row_sink(void **state)
 	f->opts.run_granules = saved_run;
 }
 
+/* Results equal cell by cell (types, NULLs, integers, floats, text). */
+static void assert_same_result(const struct sn_exec_result *a, const struct sn_exec_result *b)
+{
+	assert_int_equal(a->nrows, b->nrows);
+	assert_int_equal(a->ncols, b->ncols);
+	for (size_t i = 0; i < a->nrows * a->ncols; i++) {
+		const struct sn_exec_value *x = &a->cells[i], *y = &b->cells[i];
+		assert_int_equal(x->type, y->type);
+		assert_int_equal(x->null, y->null);
+		if (x->type == SN_XT_FLOAT)
+			assert_true(x->f == y->f);
+		else if (x->type == SN_XT_STRING || x->type == SN_XT_UUID)
+			assert_true(x->s.len == y->s.len &&
+				    (!x->s.len || memcmp(x->s.p, y->s.p, x->s.len) == 0));
+		else
+			assert_int_equal(x->i, y->i);
+	}
+}
+
+/* tmpl with its one "@" replaced by arg. */
+static void fill(char *out, size_t n, const char *tmpl, const char *arg)
+{
+	const char *at = strchr(tmpl, '@');
+	assert_non_null(at);
+	snprintf(out, n, "%.*s%s%s", (int)(at - tmpl), tmpl, arg, at + 1);
+}
+
+/* Time buckets answered per run of granules (exec.c bucket_consts) give
+ * what computing them per row gives: rows around UTC and local midnights
+ * and a DST change, 4-row granules, runs of 1-8 granules on 1 or 2
+ * threads, several zones and bucket functions, with and without time
+ * bounds cutting days. addSeconds(timestamp, 0) is not a bucket (its
+ * argument is not the column), so it is computed per row. */
+static void test_time_buckets(void **state)
+{
+	(void)state;
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec"), 0);
+	struct sn_memtable mt;
+	struct sn_err err = {0};
+	sn_memtable_init(&mt, 0);
+	/* 2024-03-08 .. 03-13 (US DST starts 03-10): every 7 minutes and a
+	 * few µs either side of each UTC midnight */
+	int64_t t0 = sn_days_from_civil(2024, 3, 8) * 86400LL * 1000000;
+	int n = 0;
+	for (int64_t t = t0; t < t0 + 5 * 86400LL * 1000000; t += 7 * 60 * 1000000LL, n++) {
+		int64_t ts = t;
+		if (n % 11 == 0)
+			ts = (t / (86400LL * 1000000) + 1) * 86400LL * 1000000 - (n % 2 ? 1 : 0);
+		struct sn_event_row er = {0};
+		er.uuid[14] = (uint8_t)(n >> 8);
+		er.uuid[15] = (uint8_t)n;
+		er.uuid[6] = 0x70;
+		er.team_id = n % 9 == 0 ? 2 : 1;
+		er.timestamp_us = ts;
+		er.created_at_us = ts;
+		const char *ev = n % 3 ? "$pageview" : "signup";
+		char did[16];
+		snprintf(did, sizeof(did), "d%d", n % 13);
+		er.event = (struct sn_str){ev, strlen(ev)};
+		er.distinct_id = (struct sn_str){did, strlen(did)};
+		er.properties = (struct sn_str){"{}", 2};
+		er.elements_chain = (struct sn_str){"", 0};
+		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
+	}
+	struct sn_part_write_opts o = {.granule_rows = 4, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&mt);
+	f.opts.store_dir = f.dir;
+	f.opts.team_id = 1;
+
+	static const char *const fns[] = {
+	    "toStartOfDay(@)",	 "toDate(@)",	     "toStartOfWeek(@, 1)",
+	    "toStartOfMonth(@)", "toStartOfHour(@)", "toStartOfDay(toTimeZone(@, 'Asia/Kolkata'))"};
+	static const char *const zones[] = {NULL, "America/New_York", "Asia/Kolkata"};
+	static const char *const shapes[] = {
+	    "select @ as b, count(), uniqExact(distinct_id) from events group by b order by b",
+	    "select @ as b, count() from events where event = '$pageview' and timestamp >= "
+	    "'2024-03-09 05:00:00' and timestamp < '2024-03-12 00:00:00' group by b order by b",
+	    "select @ as b, event from events where timestamp < '2024-03-10 12:00:00' order by "
+	    "b, event, timestamp limit 100000",
+	};
+	static const uint32_t runs[] = {1, 3, 8};
+	uint64_t bucketed = 0;
+	for (size_t fi = 0; fi < SN_ARRAY_LEN(fns); fi++)
+		for (size_t zi = 0; zi < SN_ARRAY_LEN(zones); zi++)
+			for (size_t si = 0; si < SN_ARRAY_LEN(shapes); si++)
+				for (size_t ri = 0; ri < SN_ARRAY_LEN(runs); ri++) {
+					char e1[128], e2[128], q1[512], q2[512];
+					fill(e1, sizeof(e1), fns[fi], "timestamp");
+					fill(e2, sizeof(e2), fns[fi], "addSeconds(timestamp, 0)");
+					fill(q1, sizeof(q1), shapes[si], e1);
+					fill(q2, sizeof(q2), shapes[si], e2);
+					f.opts.timezone = zones[zi];
+					f.opts.run_granules = runs[ri];
+					f.opts.threads = ri == 2 ? 2 : 1;
+					struct sn_exec_result a, b;
+					run_ok(&f, q1, &a);
+					run_ok(&f, q2, &b);
+					assert_true(a.nrows > 0);
+					assert_same_result(&a, &b);
+					assert_int_equal(b.stats.runs_bucketed, 0);
+					if (fi == 0 && zi == 0 && ri > 0)
+						assert_true(a.stats.runs_bucketed > 0);
+					bucketed += a.stats.runs_bucketed;
+					sn_exec_result_release(&a);
+					sn_exec_result_release(&b);
+				}
+	assert_true(bucketed > 0);
+	sn_test_rm_rf(f.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2069,6 +2185,7 @@ int main(void)
 	    cmocka_unit_test(test_parallel_scan_equals_serial),
 	    cmocka_unit_test(test_event_index_pruning),
 	    cmocka_unit_test(test_row_sink),
+	    cmocka_unit_test(test_time_buckets),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
