@@ -256,6 +256,56 @@ static int stream_batch(void *ctx, unsigned worker, const struct sn_exec_value *
 	return s->sink(s->sctx, worker, s->buf[worker], nrows, ncols);
 }
 
+/* A streamed batch's columns as insight values, column by column. */
+static int stream_cols(void *ctx, unsigned worker, const struct sn_exec_column *cols, size_t ncols,
+		       size_t nrows)
+{
+	struct stream_ctx *s = ctx;
+	size_t n = nrows * ncols;
+	if (worker >= SN_INSIGHT_MAX_WORKERS)
+		return SN_ERR_INTERNAL;
+	if (n > s->cap[worker]) {
+		struct sn_insight_value *b = realloc(s->buf[worker], n * sizeof(*b));
+		if (!b)
+			return SN_ERR_NOMEM;
+		s->buf[worker] = b;
+		s->cap[worker] = n;
+	}
+	struct sn_insight_value *out = s->buf[worker];
+	for (size_t j = 0; j < ncols; j++) {
+		const struct sn_exec_column *c = &cols[j];
+		struct sn_insight_value *o = out + j;
+		uint8_t t = c->type == SN_XT_FLOAT			       ? SN_IV_FLOAT
+			    : c->type == SN_XT_UUID && c->u		       ? SN_IV_UUID
+			    : c->type == SN_XT_STRING || c->type == SN_XT_UUID ? SN_IV_STRING
+			    : c->type == SN_XT_DATE			       ? SN_IV_DATE
+			    : c->type == SN_XT_DATETIME			       ? SN_IV_DATETIME
+			    : c->type == SN_XT_NULL			       ? SN_IV_NULL
+									       : SN_IV_INT;
+		for (size_t r = 0; r < nrows; r++, o += ncols) {
+			if (t == SN_IV_NULL || (c->nulls && c->nulls[r])) {
+				*o = (struct sn_insight_value){.type = SN_IV_NULL};
+				continue;
+			}
+			switch (t) {
+			case SN_IV_FLOAT:
+				*o = (struct sn_insight_value){.type = t, .f = c->f[r]};
+				break;
+			case SN_IV_UUID:
+				*o = (struct sn_insight_value){.type = t, .u = c->u[r]};
+				break;
+			case SN_IV_STRING:
+				*o = (struct sn_insight_value){.type = t,
+							       .s = c->s[r].p ? c->s[r].p : "",
+							       .slen = c->s[r].len};
+				break;
+			default: *o = (struct sn_insight_value){.type = t, .i = c->i[r]}; break;
+			}
+		}
+	}
+	return s->sink(s->sctx, worker, out, nrows, ncols);
+}
+
 int sn_api_exec_backend_stream(void *ctx, const char *hogql, size_t len, int64_t max_rows,
 			       int (*sink)(void *sctx, unsigned worker,
 					   const struct sn_insight_value *cells, size_t nrows,
@@ -268,7 +318,8 @@ int sn_api_exec_backend_stream(void *ctx, const char *hogql, size_t len, int64_t
 	xo.row_sink = stream_batch;
 	xo.row_sink_ctx = &sc;
 	xo.row_sink_uuid_bits = true; /* the sinks take SN_IV_UUID (insights.h) */
-	struct sn_arena a;	      /* the cohorts and actions the executor reads */
+	xo.col_sink = stream_cols;
+	struct sn_arena a; /* the cohorts and actions the executor reads */
 	sn_arena_init(&a, (size_t)64 << 20);
 	struct sn_exec_result res;
 	*nrows = 0;

@@ -1374,11 +1374,20 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 	for (size_t i = 0; i < c->nbconst; i++)
 		if (c->bconst[i] == n) {
 			const struct vec *k = &c->bconst_v[i];
-			if (vec_make_raw(c, out, k->t, false, c->n))
+			bool null = vec_null(k, 0);
+			if (vec_make_raw(c, out, k->t, k->nullable, c->n))
 				return c->rc;
 			out->tz = k->tz;
-			for (size_t r = 0; r < c->n; r++)
-				out->i[r] = k->i[0];
+			for (size_t r = 0; r < c->n; r++) {
+				if (out->s)
+					out->s[r] = k->s[0];
+				else if (out->f)
+					out->f[r] = k->f[0];
+				else
+					out->i[r] = k->i[0];
+			}
+			if (out->nulls)
+				memset(out->nulls, null || k->t == SN_XT_NULL, c->n);
 			return 0;
 		}
 	for (size_t i = 0; i < c->nknown; i++)

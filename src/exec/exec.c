@@ -28,6 +28,19 @@
  *
  * so columns only the projection needs are not even decoded for runs in
  * which nothing matches, and no expression ever sees another team's row.
+ *
+ * What the sparse index answers per run, without reading a column:
+ * WHERE's time bounds and event terms (`event = 'x'`, `event IN (...)`,
+ * an OR of them) where every granule of the run lies inside them (and a
+ * granule whose events all miss an event term is not read); and run
+ * constants outside WHERE (run_consts): a time bucket of timestamp
+ * (toStartOfDay(timestamp) ...) when the run's earliest and latest times
+ * fall in one bucket, an expression of event alone when the run holds one
+ * event. A trend over days then reads no timestamp at all on most runs
+ * (runs are cut at UTC days when the statement has time buckets; a zone
+ * at another offset finds one bucket less often and reads it). The event
+ * uuid and person_id columns stay 128-bit values (vec.u) until a reader
+ * asks for their text, and a streamed select item takes the bits.
  * Each run has its own scratch arena, released after the run; what
  * outlives it (group keys, result rows) is copied to the query arena.
  *
@@ -53,7 +66,9 @@
  * without a lock around the consumer (only the LIMIT count is shared).
  * Any other statement is collected and handed over once at the end. The
  * row-reading insights (funnels, paths, lifecycle) reduce millions of rows
- * this way without the three copies a result table cost them.
+ * this way without the three copies a result table cost them. With
+ * opts->col_sink a streamed batch goes over as its columns, so the
+ * consumer converts each value once (no row of executor values between).
  *
  * Sources. FROM events scans parts as above; the person store's tables
  * (persons, person_distinct_ids, groups) and the lazy joins of events to
@@ -81,9 +96,10 @@
 
 #include "exec/agg.h"
 
-#define MAX_SELECT 256
-#define MAX_ORDER  32
-#define MAX_ELIDE  8
+#define MAX_SELECT	 256
+#define MAX_ORDER	 32
+#define MAX_ELIDE	 8
+#define MAX_ELIDE_EVENTS 16 /* events of one index-answerable event term */
 /* A row read (no aggregation) splits over cores only when it wants this
  * many rows: a small LIMIT is met by the first runs of one thread. */
 #define SPLIT_MIN_ROWS 10000
@@ -125,7 +141,10 @@ struct plan {
 	 * may not read its column; a granule where an event term is known
 	 * false is not read at all. */
 	const node_t *elide[MAX_ELIDE];
-	const char *elide_event[MAX_ELIDE]; /* the event of an event term, else NULL */
+	/* The events of an event term (`event = 'x'`, `event IN (...)`, an OR
+	 * of those), else none */
+	const char **elide_ev[MAX_ELIDE]; /* in the query arena */
+	size_t elide_nev[MAX_ELIDE];
 	size_t nelide;
 	uint32_t time_mask; /* bits of the time terms */
 	int64_t elide_lo, elide_hi;
@@ -137,7 +156,8 @@ struct plan {
 	 * leave the day of the previous one (UTC days; zones at another
 	 * offset rarely find one bucket and read timestamp as before). */
 	const node_t *bucket[XMAX_BUCKETS];
-	size_t nbucket;
+	bool bucket_ev[XMAX_BUCKETS]; /* an expression of event alone, not a time bucket */
+	size_t nbucket, nbucket_ts;   /* all, time buckets */
 	const node_t *order[MAX_ORDER];
 	bool desc[MAX_ORDER], nulls_first[MAX_ORDER];
 	size_t norder;
@@ -158,6 +178,8 @@ struct plan {
 struct xsink {
 	int (*fn)(void *ctx, unsigned worker, const struct sn_exec_value *rows, size_t nrows,
 		  size_t ncols);
+	int (*cols)(void *ctx, unsigned worker, const struct sn_exec_column *cols, size_t ncols,
+		    size_t nrows); /* opts->col_sink */
 	void *ctx;
 	pthread_mutex_t mu;
 	size_t nrows;	/* rows handed over */
@@ -331,19 +353,66 @@ static bool is_bucket(const node_t *n)
 	return is_ts(t);
 }
 
+/* Whether n is an expression of events.event and constants only (*ev:
+ * it reads event), deterministic and without aggregates: one value on
+ * every row of a run of one event (plan.bucket). */
+static bool event_only(const node_t *n, bool *ev)
+{
+	static const char *const random[] = {
+	    "rand",	      "rand32",		"rand64",	"randCanonical",
+	    "generateUUIDv4", "generateUUIDv7", "randomString", "randomPrintableASCII"};
+	if (!n)
+		return true;
+	switch (n->kind) {
+	case SN_HQ_CONSTANT: return true;
+	case SN_HQ_FIELD: {
+		const char *col = field_column(n);
+		return col && strcmp(col, SN_COL_NAME_EVENT) == 0 && (*ev = true);
+	}
+	case SN_HQ_CALL:
+		if (is_aggregate_call(n) || n->list3.n || n->a)
+			return false;
+		for (size_t i = 0; i < SN_ARRAY_LEN(random); i++)
+			if (strcmp(n->name, random[i]) == 0)
+				return false;
+		break;
+	case SN_HQ_COMPARE:
+	case SN_HQ_ARITH:
+	case SN_HQ_AND:
+	case SN_HQ_OR:
+	case SN_HQ_NOT:
+	case SN_HQ_BETWEEN:
+	case SN_HQ_TUPLE:
+	case SN_HQ_ARRAY: break;
+	default: return false;
+	}
+	bool ok = event_only(n->a, ev) && event_only(n->b, ev) && event_only(n->c, ev) &&
+		  event_only(n->d, ev);
+	for (size_t i = 0; ok && i < n->list.n; i++)
+		ok = event_only(n->list.items[i], ev);
+	for (size_t i = 0; ok && i < n->list2.n; i++)
+		ok = event_only(n->list2.items[i], ev);
+	return ok;
+}
+
 static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg)
 {
 	enum use use = (enum use)((uintptr_t)arg & 0xff);
 	uint32_t bit = (uint32_t)((uintptr_t)arg >> 8);
-	if (use == USE_OUT && !c->sub && strcmp(c->from, "events") == 0 && is_bucket(n)) {
+	bool ev = false;
+	if (use == USE_OUT && !c->sub && strcmp(c->from, "events") == 0 &&
+	    (is_bucket(n) || (event_only(n, &ev) && ev))) {
 		size_t k = 0;
 		while (k < p->nbucket && p->bucket[k] != n)
 			k++;
 		if (k == p->nbucket && k < XMAX_BUCKETS) {
-			struct xref r = {XC_STORE, SN_COL_NAME_TIMESTAMP, NULL, 0};
+			struct xref r = {XC_STORE, ev ? SN_COL_NAME_EVENT : SN_COL_NAME_TIMESTAMP,
+					 NULL, 0};
 			if (add_col(c, n, &r, USE_BUCKET, 0) < 0)
 				return -1;
+			p->bucket_ev[p->nbucket] = ev;
 			p->bucket[p->nbucket++] = n;
+			p->nbucket_ts += !ev;
 			return 1;
 		}
 		if (k < p->nbucket)
@@ -517,6 +586,39 @@ static const char *event_eq(const node_t *t)
 	return k->sval;
 }
 
+/* The events a WHERE term accepts when it is `event = 'x'`, `event IN
+ * ('x', ...)` or an OR of such terms: their number (added to ev[*n...]),
+ * or 0 for any other term (or too many events). */
+static size_t event_set(const node_t *t, const char **ev, size_t n)
+{
+	const char *one = event_eq(t);
+	if (one) {
+		if (n >= MAX_ELIDE_EVENTS)
+			return 0;
+		ev[n] = one;
+		return n + 1;
+	}
+	if (t->kind == SN_HQ_OR) {
+		for (size_t i = 0; i < t->list.n; i++)
+			if (!(n = event_set(t->list.items[i], ev, n)))
+				return 0;
+		return n;
+	}
+	if (t->kind != SN_HQ_COMPARE || strcmp(t->op, "in") != 0 || !t->b)
+		return 0;
+	const char *col = field_column(t->a);
+	if (!col || strcmp(col, SN_COL_NAME_EVENT) != 0 ||
+	    (t->b->kind != SN_HQ_TUPLE && t->b->kind != SN_HQ_ARRAY) || !t->b->list.n)
+		return 0;
+	for (size_t i = 0; i < t->b->list.n; i++) {
+		const node_t *k = t->b->list.items[i];
+		if (k->kind != SN_HQ_CONSTANT || k->ctype != SN_HQC_STRING || n >= MAX_ELIDE_EVENTS)
+			return 0;
+		ev[n++] = k->sval;
+	}
+	return n;
+}
+
 /* Walks WHERE for its columns, each top-level term marked as one the
  * sparse index can answer or not (only over events, where granules know
  * their times and keys). */
@@ -533,18 +635,23 @@ static void where_cols(struct xctx *c, struct plan *p, const node_t *w)
 	for (size_t i = 0; i < nt; i++) {
 		const node_t *t = w->kind == SN_HQ_AND ? w->list.items[i] : w;
 		uint32_t bit = 1u << p->nelide;
-		const char *ev = NULL;
+		const char *evs[MAX_ELIDE_EVENTS];
+		size_t nev = 0;
 		bool el = false;
 		if (events && p->nelide < MAX_ELIDE) {
 			if (exact_bound(c, t, &p->elide_lo, &p->elide_hi)) {
 				el = true;
 				p->time_mask |= bit;
-			} else if ((ev = event_eq(t))) {
+			} else if ((nev = event_set(t, evs, 0))) {
 				el = true;
+				p->elide_ev[p->nelide] = xalloc(c, c->qa, nev * sizeof(*evs));
+				if (!p->elide_ev[p->nelide])
+					return;
+				memcpy(p->elide_ev[p->nelide], evs, nev * sizeof(*evs));
 			}
 		}
 		if (el) {
-			p->elide_event[p->nelide] = ev;
+			p->elide_nev[p->nelide] = nev;
 			p->elide[p->nelide++] = t;
 		}
 		uintptr_t arg = el ? USE_ELIDED | (uintptr_t)bit << 8 : USE_REST;
@@ -855,7 +962,8 @@ static bool col_in_phase(const struct xctx *c, const struct xcol *x, uint32_t kn
 	bool before = x->in_where && (x->use_rest || (x->elide_uses & ~known));
 	if (phase == 0)
 		return before;
-	return !before && (x->use_out || (x->use_bucket && !c->nbconst));
+	(void)c;
+	return !before && (x->use_out || (x->use_bucket && !x->run_const));
 }
 
 static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1, uint32_t known,
@@ -1041,15 +1149,26 @@ static int emit_sink(struct xctx *c, struct plan *p)
 	struct xsink *k = p->sink;
 	size_t w = p->nsel, n = c->n;
 	struct vec *v = xalloc(c, c->ba, (w + 1) * sizeof(*v));
-	struct sn_exec_value *rows = xalloc(c, c->ba, (n * w + 1) * sizeof(*rows));
-	if (!v || !rows)
+	struct sn_exec_value *rows = NULL;
+	struct sn_exec_column *cols = NULL;
+	if (!v)
 		return c->rc;
 	for (size_t i = 0; i < w; i++)
 		if (sink_item(c, k, p->sel->select.items[i], &v[i]))
 			return c->rc;
-	for (size_t r = 0; r < n; r++)
+	if (k->cols) {
+		if (!(cols = xalloc(c, c->ba, (w + 1) * sizeof(*cols))))
+			return c->rc;
 		for (size_t i = 0; i < w; i++)
-			vec_value(c, &v[i], r, NULL, &rows[r * w + i]);
+			cols[i] = (struct sn_exec_column){
+			    v[i].t, v[i].nulls, v[i].i, v[i].f, v[i].s, v[i].s ? NULL : v[i].u};
+	} else {
+		if (!(rows = xalloc(c, c->ba, (n * w + 1) * sizeof(*rows))))
+			return c->rc;
+		for (size_t r = 0; r < n; r++)
+			for (size_t i = 0; i < w; i++)
+				vec_value(c, &v[i], r, NULL, &rows[r * w + i]);
+	}
 	pthread_mutex_lock(&k->mu);
 	size_t room = k->stop ? 0 : (size_t)p->limit - k->nrows;
 	size_t take = n < room ? n : room;
@@ -1058,7 +1177,9 @@ static int emit_sink(struct xctx *c, struct plan *p)
 	k->nrows += take;
 	p->done = k->stop;
 	pthread_mutex_unlock(&k->mu);
-	int rc = take ? k->fn(k->ctx, p->worker, rows, take, w) : 0;
+	int rc = !take	   ? 0
+		 : k->cols ? k->cols(k->ctx, p->worker, cols, w, take)
+			   : k->fn(k->ctx, p->worker, rows, take, w);
 	if (rc) {
 		pthread_mutex_lock(&k->mu);
 		k->stop = p->done = true;
@@ -1161,15 +1282,22 @@ static uint32_t granule_known(const struct plan *p, const struct sn_part *part, 
 	if (gi->team_id != nx->team_id || gi->day != nx->day)
 		return known; /* the events wrap around to a new day or team */
 	for (size_t k = 0; k < p->nelide; k++) {
-		const char *e = p->elide_event[k];
-		if (!e)
+		if (!p->elide_nev[k])
 			continue;
-		/* rows lie between the two entries: gi->event <= event <= nx->event */
-		size_t en = strlen(e);
-		int lo = str_order(e, en, gi->event), hi = str_order(e, en, nx->event);
-		if (lo < 0 || hi > 0)
+		/* rows lie between the two entries: gi->event <= event <= nx->event;
+		 * none of the term's events in between: no row passes; the two
+		 * entries equal and one of them: every row does */
+		bool inside = false, all = false;
+		for (size_t j = 0; j < p->elide_nev[k]; j++) {
+			const char *e = p->elide_ev[k][j];
+			size_t en = strlen(e);
+			int lo = str_order(e, en, gi->event), hi = str_order(e, en, nx->event);
+			inside |= lo >= 0 && hi <= 0;
+			all |= lo == 0 && hi == 0;
+		}
+		if (!inside)
 			*none = true;
-		else if (lo == 0 && hi == 0)
+		else if (all)
 			known |= 1u << k;
 	}
 	return known;
@@ -1202,12 +1330,40 @@ static size_t single_team_rows(const struct sn_part *part, size_t g0, size_t g1,
 	return rows;
 }
 
-/* Sets c->bconst to plan.bucket's values when each has one value over
- * granules [g0, g1): a monotonic function equal at the granules' earliest
- * and latest times is equal in between. All or none (timestamp is read
- * unless every bucket is answered). */
-static int bucket_consts(struct xctx *c, const struct plan *p, const struct sn_part *part,
-			 size_t g0, size_t g1)
+static bool str_same(struct sn_str a, struct sn_str b)
+{
+	return a.len == b.len && (!a.len || memcmp(a.p, b.p, a.len) == 0);
+}
+
+/* The one event of every row of granules [g0, g1) when the sparse index
+ * shows it: rows sort by team, day and event, so a granule whose first
+ * row and the next granule's first row share them holds only that event
+ * (an event the index keeps cut is not trusted). */
+static bool run_event(const struct sn_part *part, size_t g0, size_t g1, struct sn_str *ev)
+{
+	if (g1 >= sn_part_ngranules(part))
+		return false;
+	const struct sn_granule_info *a = sn_part_granule(part, g0);
+	if (a->event.len >= SN_GRANULE_EVENT_MAX)
+		return false;
+	for (size_t g = g0; g < g1; g++) {
+		const struct sn_granule_info *gi = sn_part_granule(part, g);
+		const struct sn_granule_info *nx = sn_part_granule(part, g + 1);
+		if (gi->team_id != nx->team_id || gi->day != nx->day ||
+		    !str_same(gi->event, a->event) || !str_same(nx->event, a->event))
+			return false;
+	}
+	*ev = a->event;
+	return true;
+}
+
+/* Sets c->bconst to the values plan.bucket's run constants have over
+ * granules [g0, g1): a time bucket (monotonic in the instant) equal at the
+ * granules' earliest and latest times is equal in between; an expression
+ * of event alone has one value where the run has one event. A column whose
+ * run constants all have one (run_const) is not read for the run. */
+static int run_consts(struct xctx *c, const struct plan *p, const struct sn_part *part, size_t g0,
+		      size_t g1)
 {
 	c->nbconst = 0;
 	if (!p->nbucket)
@@ -1218,36 +1374,59 @@ static int bucket_consts(struct xctx *c, const struct plan *p, const struct sn_p
 		lo = gi->min_ts_us < lo ? gi->min_ts_us : lo;
 		hi = gi->max_ts_us > hi ? gi->max_ts_us : hi;
 	}
-	struct xref r = {XC_STORE, SN_COL_NAME_TIMESTAMP, NULL, 0};
-	int ts = xcol_find(c, &r);
-	if (ts < 0 || lo > hi)
-		return 0;
-	struct xcol *x = &c->cols[ts];
-	struct vec saved = x->v;
+	struct sn_str ev = {0};
+	bool have_ev = run_event(part, g0, g1, &ev);
+	struct xref rts = {XC_STORE, SN_COL_NAME_TIMESTAMP, NULL, 0};
+	struct xref rev = {XC_STORE, SN_COL_NAME_EVENT, NULL, 0};
+	int col[2] = {xcol_find(c, &rts), xcol_find(c, &rev)};
+	bool ok[2] = {true, true}; /* time buckets, event expressions */
 	size_t n = c->n;
-	c->n = 2;
-	int rc = vec_make_raw(c, &x->v, SN_XT_DATETIME, false, 2);
-	size_t k = 0;
-	if (rc == 0) {
-		x->v.i[0] = lo;
-		x->v.i[1] = hi;
-		for (; k < p->nbucket; k++) {
-			struct vec v;
-			if ((rc = xeval(c, p->bucket[k], &v)) != 0)
-				break;
-			if (v.n != 2 || v.nulls || v.s || v.f || !v.i || v.i[0] != v.i[1])
-				break;
-			c->bconst[k] = p->bucket[k];
-			c->bconst_v[k] = v;
+	int rc = 0;
+	for (size_t k = 0; k < p->nbucket && rc == 0; k++) {
+		int kind = p->bucket_ev[k];
+		if (col[kind] < 0 || (kind ? !have_ev : lo > hi)) {
+			ok[kind] = false;
+			continue;
 		}
+		/* the node over one or two rows standing for the run */
+		struct xcol *x = &c->cols[col[kind]];
+		struct vec saved = x->v, v;
+		c->n = kind ? 1 : 2;
+		rc = vec_make_raw(c, &x->v, kind ? SN_XT_STRING : SN_XT_DATETIME, false, c->n);
+		if (rc == 0) {
+			if (kind) {
+				x->v.s[0] = ev;
+			} else {
+				x->v.i[0] = lo;
+				x->v.i[1] = hi;
+			}
+			rc = xeval(c, p->bucket[k], &v);
+		}
+		x->v = saved;
+		c->n = n;
+		bool one = rc == 0 &&
+			   (kind ? v.n == 1
+				 : v.n == 2 && !v.nulls && !v.s && !v.f && v.i && v.i[0] == v.i[1]);
+		if (!one) {
+			ok[kind] = false;
+			continue;
+		}
+		c->bconst[c->nbconst] = p->bucket[k];
+		c->bconst_v[c->nbconst++] = v;
 	}
-	x->v = saved;
-	c->n = n;
-	if (rc == 0 && k == p->nbucket) {
-		c->nbconst = k;
+	for (int kind = 0; kind < 2; kind++)
+		if (col[kind] >= 0)
+			c->cols[col[kind]].run_const = ok[kind];
+	if (rc == 0 && c->nbconst == p->nbucket)
 		c->stats->runs_bucketed++;
-	}
 	return rc;
+}
+
+static void run_consts_clear(struct xctx *c)
+{
+	c->nbconst = 0;
+	for (size_t i = 0; i < c->ncols; i++)
+		c->cols[i].run_const = false;
 }
 
 static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1)
@@ -1291,12 +1470,12 @@ static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_
 			kt[nk++] = p->elide[k];
 	c->known_true = kt;
 	c->nknown = nk;
-	int rc2 = bucket_consts(c, p, part, g0, g1);
+	int rc2 = run_consts(c, p, part, g0, g1);
 	if (rc2 == 0)
 		rc2 = run_rows(c, p, part, g0, g1, known, idx, m);
 	c->known_true = NULL;
 	c->nknown = 0;
-	c->nbconst = 0;
+	run_consts_clear(c);
 	return rc2;
 }
 
@@ -1605,11 +1784,11 @@ static int scan(struct xctx *c, struct plan *p)
 				continue;
 			}
 			size_t g1 = g + 1;
-			int64_t uday = p->nbucket ? utc_day_of(part, g) : 0;
+			int64_t uday = p->nbucket_ts ? utc_day_of(part, g) : 0;
 			while (g1 < ge && g1 - g < run &&
 			       sn_part_granule_overlaps_time(part, g1, p->ts_lo, p->ts_hi) &&
 			       granule_known(p, part, g1, &none) == known && !none &&
-			       (!p->nbucket || utc_day_of(part, g1) == uday))
+			       (!p->nbucket_ts || utc_day_of(part, g1) == uday))
 				g1++;
 			if (nruns == cap) {
 				size_t nc = cap ? cap * 2 : 64;
@@ -2038,8 +2217,10 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		res->hogql = sn_arena_strdup(&res->arena, txt.data ? txt.data : "");
 	sn_buf_release(&txt);
 	uint64_t t2 = sn_mono_ns();
-	struct xsink sink = {
-	    .fn = opts->row_sink, .ctx = opts->row_sink_ctx, .uuid_bits = opts->row_sink_uuid_bits};
+	struct xsink sink = {.fn = opts->row_sink,
+			     .cols = opts->row_sink ? opts->col_sink : NULL,
+			     .ctx = opts->row_sink_ctx,
+			     .uuid_bits = opts->row_sink_uuid_bits};
 	if (opts->row_sink) {
 		pthread_mutex_init(&sink.mu, NULL);
 		if (ast->kind == SN_HQ_SELECT) /* a UNION ALL is collected first */

@@ -129,6 +129,20 @@ struct sn_exec_value {
 	struct sn_str s; /* STRING, UUID; points into the result arena */
 };
 
+/* One column of a batch handed to opts->col_sink: type (an enum
+ * sn_exec_type), and per row a NULL flag (nulls NULL: none is NULL; type
+ * SN_XT_NULL: all are) and the value in i (integers, booleans, dates and
+ * times), f (FLOAT), s (STRING, UUID as text) or u (UUID as 128 bits, the
+ * streamed items of opts->row_sink_uuid_bits). */
+struct sn_exec_column {
+	uint8_t type;
+	const uint8_t *nulls;
+	const int64_t *i;
+	const double *f;
+	const struct sn_str *s;
+	const struct sn_uuid *u;
+};
+
 struct sn_exec_opts {
 	const char *store_dir;	/* directory of *.snp parts; missing = no data */
 	int64_t team_id;	/* the only team the query can see */
@@ -182,6 +196,13 @@ struct sn_exec_opts {
 	 * as value.ubin with u set, not as 36 characters of text (which it
 	 * would print and the consumer parse again). Text otherwise. */
 	bool row_sink_uuid_bits;
+	/* Optional, with row_sink: a batch streamed while the scan runs is
+	 * handed over as columns instead (same workers, LIMIT and failure
+	 * rules; nrows rows of each column, valid only during the call); rows
+	 * collected and handed over at the end still go to row_sink. Saves the
+	 * consumer a row of values per row when it converts them anyway. */
+	int (*col_sink)(void *ctx, unsigned worker, const struct sn_exec_column *cols, size_t ncols,
+			size_t nrows);
 };
 
 /* What the scan did; tests use it to check pruning. */

@@ -15,7 +15,7 @@ typedef struct sn_hogql_node node_t;
 #define XMAX_AGGS    64
 #define XMAX_KEYS    32
 #define XMAX_DEPTH   64 /* alias indirections followed */
-#define XMAX_BUCKETS 4	/* time-bucket expressions answered per batch */
+#define XMAX_BUCKETS 8	/* run-constant expressions answered per batch (exec.c) */
 
 /* A batch of one expression's values. nulls is set iff nullable (1 =
  * NULL; the value slot then holds 0 or the empty string). */
@@ -67,7 +67,8 @@ struct xcol {
 	bool use_rest;	     /* read by a WHERE term other than the time bounds exec.c elides */
 	bool use_out;	     /* read outside WHERE (SELECT, GROUP BY, HAVING, ORDER BY) */
 	uint32_t elide_uses; /* bits of the index-answerable WHERE terms reading it */
-	bool use_bucket;     /* read outside WHERE by time buckets (exec.c plan.bucket) */
+	bool use_bucket;     /* read outside WHERE by run constants (exec.c plan.bucket) */
+	bool run_const;	     /* every run constant reading it has one value this run */
 	uint8_t t;	     /* static type */
 	bool nullable;
 	struct vec v;	    /* the current batch */
@@ -203,10 +204,10 @@ struct xctx {
 	 * granules lie inside, exec.c); xeval answers them without reading. */
 	const node_t *const *known_true;
 	size_t nknown;
-	/* Time buckets (toStartOfDay(timestamp), ...) with one value on every
-	 * row of the current batch (its granules' times lie in one bucket,
-	 * exec.c): xeval answers them from bconst_v[k] (one row) without
-	 * reading timestamp. */
+	/* Run constants (exec.c plan.bucket: time buckets such as
+	 * toStartOfDay(timestamp), expressions of event alone) with one value
+	 * on every row of the current batch: xeval answers them from
+	 * bconst_v[k] (one row) without reading their column. */
 	const node_t *bconst[XMAX_BUCKETS];
 	struct vec bconst_v[XMAX_BUCKETS];
 	size_t nbconst;

@@ -261,6 +261,9 @@ struct sn_part_column_info {
 	uint64_t uncompressed_bytes; /* encoded, before compression */
 };
 
+/* Event bytes a granule's index entry keeps: a longer event is cut there. */
+#define SN_GRANULE_EVENT_MAX 256
+
 /* Sparse-index entry and statistics of one granule. */
 struct sn_granule_info {
 	uint64_t first_row;

@@ -111,7 +111,7 @@ unsigned sn_write_pool_threads(const struct sn_write_pool *p);
 #define SN_PART_HEADER_SIZE   32
 #define SN_PART_TRAILER_SIZE  40
 #define SN_PART_MAX_META      (256u << 20)
-#define SN_PART_MAX_EVENT_KEY 256 /* event bytes kept in the sparse index */
+#define SN_PART_MAX_EVENT_KEY SN_GRANULE_EVENT_MAX /* event bytes kept in the sparse index */
 /* Block payload flags (the byte after the encoding). */
 #define SN_BLOCK_HAS_NULLS 0x01
 /* Column flags in the directory. */
