@@ -1166,11 +1166,20 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 		if (ag->cond && !in[a].never && xeval(c, ag->cond, &in[a].cond))
 			return c->rc;
 	}
+	/* one group for the whole batch (no keys, or keys that are one value
+	 * over it, as a run's day): count() adds the batch's rows at once */
+	bool one = true;
+	for (size_t r = 1; r < n && one; r++)
+		one = blk[r] == blk[0];
 	if (g->ngroups * g->sbytes <= ROWWISE_BYTES) {
 		/* The states stay in cache: a tight loop an aggregate. */
 		for (size_t a = 0; a < g->naggs; a++) {
 			const struct xagg *ag = &g->aggs[a];
 			size_t off = g->soff[a];
+			if (one && n && ag->kind == AGG_COUNT && !ag->cond && !ag->nargs) {
+				((struct astate *)(blk[0] + off))->cnt += (int64_t)n;
+				continue;
+			}
 			if (ag->kind == AGG_UNIQ && ag->nargs == 1) {
 				if (!in[a].never && uniq_batch(c, g, ag, &in[a], blk, off, n))
 					return c->rc;

@@ -1255,7 +1255,7 @@ static int check_deadline(struct xctx *c)
 }
 
 static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1,
-		    uint32_t known, uint32_t *idx, size_t m);
+		    uint32_t known, const uint32_t *idx, size_t m);
 
 static int str_order(const char *a, size_t an, struct sn_str b)
 {
@@ -1432,12 +1432,22 @@ static void run_consts_clear(struct xctx *c)
 static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1)
 {
 	size_t m = 0, nrows = single_team_rows(part, g0, g1, c->opts->team_id);
-	uint32_t *idx;
-	if (nrows) { /* no need to read team_id */
-		if (!(idx = xalloc(c, c->ba, nrows * sizeof(*idx))))
-			return c->rc;
-		for (m = 0; m < nrows; m++)
-			idx[m] = (uint32_t)m;
+	const uint32_t *idx;
+	if (nrows) { /* no need to read team_id; the rows are 0, 1, ... (read only) */
+		if (nrows > c->nident) {
+			size_t cap = c->nident ? c->nident : 256;
+			while (cap < nrows)
+				cap *= 2;
+			uint32_t *id = xalloc(c, c->qa, cap * sizeof(*id));
+			if (!id)
+				return c->rc;
+			for (size_t r = 0; r < cap; r++)
+				id[r] = (uint32_t)r;
+			c->ident = id;
+			c->nident = cap;
+		}
+		idx = c->ident;
+		m = nrows;
 	} else {
 		struct sn_colvec team;
 		struct sn_err e = {0};
@@ -1449,11 +1459,13 @@ static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_
 		if (rc)
 			return xfail(c, NULL, rc, "QueryError", "reading team_id: %s", e.msg);
 		nrows = team.nrows;
-		if (!(idx = xalloc(c, c->ba, nrows * sizeof(*idx))))
+		uint32_t *tidx = xalloc(c, c->ba, nrows * sizeof(*tidx));
+		if (!tidx)
 			return c->rc;
 		for (size_t r = 0; r < nrows; r++)
 			if (team.i64[r] == c->opts->team_id)
-				idx[m++] = (uint32_t)r;
+				tidx[m++] = (uint32_t)r;
+		idx = tidx;
 	}
 	c->stats->granules_read += g1 - g0;
 	c->stats->rows_read += nrows;
@@ -1481,15 +1493,31 @@ static int run_batch(struct xctx *c, struct plan *p, struct sn_part *part, size_
 
 /* The team's rows idx (m of them) of granules [g0, g1): WHERE, then the
  * rest of the statement. */
+/* Whether WHERE holds on every row of the run: each top-level term is
+ * one the sparse index answered (c->known_true). */
+static bool where_known(const struct xctx *c, const node_t *w)
+{
+	size_t nt = w->kind == SN_HQ_AND ? w->list.n : 1;
+	for (size_t i = 0; i < nt; i++) {
+		const node_t *t = w->kind == SN_HQ_AND ? w->list.items[i] : w;
+		bool k = false;
+		for (size_t j = 0; j < c->nknown && !k; j++)
+			k = c->known_true[j] == t;
+		if (!k)
+			return false;
+	}
+	return true;
+}
+
 static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1,
-		    uint32_t known, uint32_t *idx, size_t m)
+		    uint32_t known, const uint32_t *idx, size_t m)
 {
 	if (load_cols(c, part, g0, g1, known, 0, idx, m))
 		return c->rc;
 	bool inner = false; /* a pdi INNER join drops rows without a person */
 	for (size_t i = 0; i < c->ncols; i++)
 		inner |= c->cols[i].kind == XC_PDI;
-	if (p->sel->where || inner) {
+	if ((p->sel->where && !where_known(c, p->sel->where)) || inner) {
 		struct vec w;
 		if (p->sel->where && xeval(c, p->sel->where, &w))
 			return c->rc;

@@ -208,6 +208,8 @@ struct xctx {
 	 * toStartOfDay(timestamp), expressions of event alone) with one value
 	 * on every row of the current batch: xeval answers them from
 	 * bconst_v[k] (one row) without reading their column. */
+	const uint32_t *ident; /* 0, 1, ..., nident - 1: a run's rows when all are the team's */
+	size_t nident;
 	const node_t *bconst[XMAX_BUCKETS];
 	struct vec bconst_v[XMAX_BUCKETS];
 	size_t nbconst;
