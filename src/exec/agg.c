@@ -849,6 +849,8 @@ int agg_init(struct xctx *c, struct aggrun *g)
 	memset(g->states, 0, sizeof(g->states));
 	g->negz = NULL;
 	g->nnegz = g->negzcap = 0;
+	g->memo = NULL;
+	g->memo_gen = 0;
 	if (gtab_init(c, &g->tab, 1024))
 		return c->rc;
 	sn_buf_init(&g->scratch, (size_t)1 << 24);
@@ -858,6 +860,8 @@ int agg_init(struct xctx *c, struct aggrun *g)
 void agg_release(struct aggrun *g)
 {
 	sn_buf_release(&g->scratch);
+	free(g->memo);
+	g->memo = NULL;
 }
 
 /* Group ngroups, its states zeroed: the next segment is allocated when
@@ -996,6 +1000,7 @@ static bool same_keys(const struct vec *kv, size_t nkeys, size_t r)
 #define KEY_INLINE 256
 #define KL_LONG	   0
 #define KL_SAME	   (-1) /* the row's keys are the previous row's */
+#define KL_MEMO	   (-2) /* the row's group is known from the memo (blk set) */
 /* Below this many slots the table stays in cache and is not prefetched. */
 #define NEAR_SLOTS ((size_t)1 << 15)
 /* agg_batch updates the aggregates row by row, asking for a row's states
@@ -1023,15 +1028,58 @@ static inline void prefetch_rec(const struct gtab *t, uint64_t h)
  * so the cache misses of a large table overlap instead of following one
  * another; then the rows are looked up in order, which keeps ids in order
  * of first row. */
+#define MEMO_SLOTS 1024
+#define MEMO_KEYS  4
+
+struct gmemo {
+	uint64_t gen; /* the batch it was made in */
+	uint64_t a[MEMO_KEYS], b[MEMO_KEYS];
+	uint8_t *blk;
+};
+
+/* Row r's keys' identity: a[k] a string's pointer or a value's bits, b[k]
+ * the length, type and NULL flag; its hash. */
+static inline uint64_t key_ident(const struct vec *kv, size_t nkeys, size_t r, uint64_t *a,
+				 uint64_t *b)
+{
+	uint64_t h = 0;
+	for (size_t k = 0; k < nkeys; k++) {
+		const struct vec *v = &kv[k];
+		bool null = v->t == SN_XT_NULL || vec_null(v, r);
+		uint64_t x = 0, y = (uint64_t)v->t << 56 | (uint64_t)null << 48;
+		if (!null) {
+			if (v->s) {
+				x = (uint64_t)(uintptr_t)v->s[r].p;
+				y |= v->s[r].len;
+			} else if (v->i) {
+				x = (uint64_t)v->i[r];
+			}
+		}
+		a[k] = x;
+		b[k] = y;
+		h = (h ^ x ^ (y * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+	}
+	return h ^ (h >> 29);
+}
+
 static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, size_t n,
 		     uint8_t **blk)
 {
 	bool fkeys = false; /* a Float64 key, whose -0.0 the key bytes lose */
-	for (size_t k = 0; k < g->nkeys; k++)
+	bool text = false;
+	for (size_t k = 0; k < g->nkeys; k++) {
 		fkeys |= kv[k].t == SN_XT_FLOAT;
+		text |= kv[k].s != NULL;
+	}
+	/* the memo: keys of strings (and other values, not floats), few */
+	bool memo = text && !fkeys && g->nkeys <= MEMO_KEYS && n >= 256;
+	if (memo && !g->memo && !(g->memo = calloc(MEMO_SLOTS, sizeof(*g->memo))))
+		return xnomem(c);
+	g->memo_gen++;
 	uint8_t kb[WIN][KEY_INLINE];
 	uint64_t h[WIN];
 	int kl[WIN];
+	uint32_t ms[WIN]; /* the row's memo slot */
 	for (size_t w0 = 0; w0 < n; w0 += WIN) {
 		size_t m = n - w0 < WIN ? n - w0 : WIN;
 		bool far = g->tab.cap > NEAR_SLOTS;
@@ -1041,6 +1089,21 @@ static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, siz
 				/* rows come sorted by (team, day, event ...): runs of one key */
 				kl[j] = KL_SAME;
 				continue;
+			}
+			if (memo) {
+				uint64_t a[MEMO_KEYS], b[MEMO_KEYS];
+				uint32_t slot =
+				    (uint32_t)(key_ident(kv, g->nkeys, r, a, b) & (MEMO_SLOTS - 1));
+				struct gmemo *e = &g->memo[slot];
+				bool hit = e->gen == g->memo_gen;
+				for (size_t k = 0; k < g->nkeys && hit; k++)
+					hit = e->a[k] == a[k] && e->b[k] == b[k];
+				if (hit) {
+					kl[j] = KL_MEMO;
+					blk[r] = e->blk;
+					continue;
+				}
+				ms[j] = slot;
 			}
 			kl[j] = (int)key_bytes(kv, g->nkeys, r, kb[j], KEY_INLINE);
 			if (kl[j] != KL_LONG) {
@@ -1058,6 +1121,8 @@ static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, siz
 				blk[r] = blk[r - 1];
 				continue;
 			}
+			if (kl[j] == KL_MEMO)
+				continue;
 			uint32_t id;
 			bool isnew;
 			if (kl[j] != KL_LONG) {
@@ -1079,6 +1144,12 @@ static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, siz
 			if (isnew && (new_group(c, g) || (fkeys && note_negzero(c, g, kv, r, id))))
 				return c->rc;
 			blk[r] = group_block(g, id);
+			if (memo) {
+				struct gmemo *e = &g->memo[ms[j]];
+				e->gen = g->memo_gen;
+				key_ident(kv, g->nkeys, r, e->a, e->b);
+				e->blk = blk[r];
+			}
 		}
 	}
 	return 0;

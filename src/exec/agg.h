@@ -35,6 +35,13 @@ struct aggrun {
 	uint32_t soff[XMAX_AGGS];
 	struct negzero *negz; /* groups whose Float64 key first read -0.0 */
 	size_t nnegz, negzcap;
+	/* The keys' identities (a string's pointer and length, another value's
+	 * bits) → its group, for the current batch only (memo_gen): rows
+	 * of a dictionary share their strings' pointers, so most rows find
+	 * their group without their key bytes being built, hashed and
+	 * compared. malloc'd; NULL until a batch uses it. */
+	struct gmemo *memo;
+	uint64_t memo_gen;
 };
 
 /* Starts g's groups empty, whatever its group fields held (a scanner's
