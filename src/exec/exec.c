@@ -599,10 +599,17 @@ static size_t event_set(const node_t *t, const char **ev, size_t n)
 		return n + 1;
 	}
 	if (t->kind == SN_HQ_OR) {
-		for (size_t i = 0; i < t->list.n; i++)
-			if (!(n = event_set(t->list.items[i], ev, n)))
+		size_t n0 = n;
+		for (size_t i = 0; i < t->list.n; i++) {
+			const node_t *k = t->list.items[i];
+			if (k->kind == SN_HQ_CONSTANT &&
+			    ((k->ctype == SN_HQC_INT && k->ival == 0) ||
+			     (k->ctype == SN_HQC_BOOL && !k->bval)))
+				continue; /* `0 OR event = ...`: false adds no event */
+			if (!(n = event_set(k, ev, n)))
 				return 0;
-		return n;
+		}
+		return n > n0 ? n : 0;
 	}
 	if (t->kind != SN_HQ_COMPARE || strcmp(t->op, "in") != 0 || !t->b)
 		return 0;

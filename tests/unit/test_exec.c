@@ -2177,6 +2177,18 @@ static void test_time_buckets(void **state)
 	     "team_id "
 	     "< 0 order by timestamp, event limit 100000"},
 	};
+	/* `0 OR event = ...` (paths' statements) is an event term too */
+	f.opts.run_granules = 8;
+	f.opts.threads = 1;
+	{
+		struct sn_exec_result a, b;
+		run_ok(&f, "select count() from events where (0 or event = 'purchase')", &a);
+		run_ok(&f, "select count() from events where event = 'purchase'", &b);
+		assert_same_result(&a, &b);
+		assert_int_equal(a.stats.granules_read, b.stats.granules_read);
+		sn_exec_result_release(&a);
+		sn_exec_result_release(&b);
+	}
 	/* GROUP BY on strings read from dictionaries over big batches (agg.c's
 	 * memo of key identities) as over strings made per row (concat). */
 	for (uint32_t rg = 8; rg <= 1024; rg *= 4) {
