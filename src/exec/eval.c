@@ -1360,6 +1360,70 @@ static int eval_field(struct xctx *c, const node_t *n, struct vec *out)
 	return xunsupported(c, n, what);
 }
 
+/* Evaluates n, an expression of the string column r alone, over the
+ * column's distinct values in the batch (by text pointer, length and
+ * NULL: rows of one dictionary entry share them) and gathers the answers
+ * to the rows. Falls back to evaluating every row when the batch is small
+ * or its values are not few. */
+#define DIST_MAX   256
+#define DIST_SLOTS 1024
+static int eval_distinct(struct xctx *c, const node_t *n, const struct xref *ref, struct vec *out)
+{
+	int ci = xcol_find(c, ref), rc;
+	struct xcol *x = ci >= 0 ? &c->cols[ci] : NULL;
+	size_t rows = c->n;
+	if (!x || !x->v.s || x->v.n != rows || rows < 4 * DIST_MAX)
+		goto plain;
+	struct dslot {
+		const char *p;
+		uint32_t len; /* UINT32_MAX: NULL */
+		uint32_t id;
+	} *tab = xalloc(c, c->ba, DIST_SLOTS * sizeof(*tab));
+	uint32_t *map = xalloc(c, c->ba, rows * sizeof(*map)), first[DIST_MAX];
+	if (!tab || !map)
+		return c->rc;
+	memset(tab, 0, DIST_SLOTS * sizeof(*tab));
+	size_t nd = 0;
+	const struct vec *v = &x->v;
+	for (size_t r = 0; r < rows; r++) {
+		bool null = vec_null(v, r);
+		const char *p = null ? NULL : v->s[r].p;
+		uint32_t len = null ? UINT32_MAX : (uint32_t)v->s[r].len;
+		uint64_t h = ((uint64_t)(uintptr_t)p ^ len) * 0x9e3779b97f4a7c15ULL;
+		size_t j = (size_t)(h >> 54) & (DIST_SLOTS - 1);
+		while (tab[j].id && (tab[j].p != p || tab[j].len != len))
+			j = (j + 1) & (DIST_SLOTS - 1);
+		if (!tab[j].id) {
+			if (nd == DIST_MAX)
+				goto plain;
+			tab[j] = (struct dslot){p, len, (uint32_t)nd + 1};
+			first[nd++] = (uint32_t)r;
+		}
+		map[r] = tab[j].id - 1;
+	}
+	struct vec saved = x->v, dv, res;
+	if (vec_gather(c, &saved, first, nd, &dv))
+		return c->rc;
+	x->v = dv;
+	c->n = nd;
+	const node_t *skip = c->dskip;
+	c->dskip = n;
+	rc = xeval(c, n, &res);
+	c->dskip = skip;
+	x->v = saved;
+	c->n = rows;
+	if (rc)
+		return rc;
+	c->stats->distinct_evals++;
+	return vec_gather(c, &res, map, rows, out);
+plain:;
+	const node_t *was = c->dskip;
+	c->dskip = n;
+	rc = xeval(c, n, out);
+	c->dskip = was;
+	return rc;
+}
+
 int xeval(struct xctx *c, const node_t *n, struct vec *out)
 {
 	if (c->rc)
@@ -1398,6 +1462,10 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 				out->i[r] = 1;
 			return 0;
 		}
+	if (!c->final && n != c->dskip)
+		for (size_t i = 0; i < c->ndnode; i++)
+			if (c->dnode[i] == n)
+				return eval_distinct(c, n, &c->dref[i], out);
 	if (++c->depth > SN_HOGQL_MAX_DEPTH + XMAX_DEPTH) {
 		c->depth--;
 		return xfail(c, n, SN_ERR_INVALID, "QueryError", "Expression nests too deeply");

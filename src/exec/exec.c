@@ -1776,6 +1776,7 @@ static void scanner_finish(struct xctx *c, struct plan *p, struct scanner *w)
 			c->stats->rows_team += w->stats.rows_team;
 			c->stats->rows_matched += w->stats.rows_matched;
 			c->stats->runs_bucketed += w->stats.runs_bucketed;
+			c->stats->distinct_evals += w->stats.distinct_evals;
 		}
 	}
 	agg_release(&w->p.g);
@@ -2087,6 +2088,88 @@ out:
 	return c->rc;
 }
 
+/* Whether n is an expression of one string column of events (*ref; a
+ * stored column or a property) and constants only, deterministic and
+ * without aggregates; *have: it reads the column. */
+static bool one_column(struct xctx *c, const node_t *n, struct xref *ref, bool *have)
+{
+	static const char *const random[] = {
+	    "rand",	      "rand32",		"rand64",	"randCanonical",
+	    "generateUUIDv4", "generateUUIDv7", "randomString", "randomPrintableASCII"};
+	if (!n)
+		return true;
+	switch (n->kind) {
+	case SN_HQ_CONSTANT: return true;
+	case SN_HQ_FIELD:
+	case SN_HQ_ARRAY_ACCESS: {
+		struct xref r;
+		if (xref_of(c, n, &r) <= 0 || (r.kind != XC_PROP && r.kind != XC_STORE))
+			return false;
+		int i = xcol_find(c, &r);
+		if (i < 0 || c->cols[i].t != SN_XT_STRING)
+			return false;
+		if (*have)
+			return r.kind == ref->kind && strcmp(r.name, ref->name) == 0;
+		*ref = r;
+		return (*have = true);
+	}
+	case SN_HQ_CALL:
+		if (is_aggregate_call(n) || n->list3.n || n->a)
+			return false;
+		for (size_t i = 0; i < SN_ARRAY_LEN(random); i++)
+			if (strcmp(n->name, random[i]) == 0)
+				return false;
+		break;
+	case SN_HQ_COMPARE:
+	case SN_HQ_ARITH:
+	case SN_HQ_AND:
+	case SN_HQ_OR:
+	case SN_HQ_NOT:
+	case SN_HQ_BETWEEN:
+	case SN_HQ_TUPLE:
+	case SN_HQ_ARRAY: break;
+	default: return false;
+	}
+	bool ok = one_column(c, n->a, ref, have) && one_column(c, n->b, ref, have) &&
+		  one_column(c, n->c, ref, have) && one_column(c, n->d, ref, have);
+	for (size_t i = 0; ok && i < n->list.n; i++)
+		ok = one_column(c, n->list.items[i], ref, have);
+	for (size_t i = 0; ok && i < n->list2.n; i++)
+		ok = one_column(c, n->list2.items[i], ref, have);
+	return ok;
+}
+
+/* Lists in c->dnode the largest subexpressions of n that compute from one
+ * string column alone (not the bare column): eval_distinct evaluates them
+ * once per distinct value of a batch. */
+static void plan_distinct(struct xctx *c, const node_t *n)
+{
+	if (!n || c->rc || c->ndnode >= XMAX_DNODES || n->kind == SN_HQ_SELECT ||
+	    n->kind == SN_HQ_SELECT_SET)
+		return;
+	struct xref r = {0};
+	bool have = false;
+	if (n->kind != SN_HQ_FIELD && n->kind != SN_HQ_ARRAY_ACCESS && n->kind != SN_HQ_ALIAS &&
+	    one_column(c, n, &r, &have) && have) {
+		for (size_t i = 0; i < c->ndnode; i++)
+			if (c->dnode[i] == n)
+				return;
+		c->dref[c->ndnode] = r;
+		c->dnode[c->ndnode++] = n;
+		return;
+	}
+	if (c->rc)
+		return;
+	plan_distinct(c, n->a);
+	plan_distinct(c, n->b);
+	plan_distinct(c, n->c);
+	plan_distinct(c, n->d);
+	for (size_t i = 0; i < n->list.n; i++)
+		plan_distinct(c, n->list.items[i]);
+	for (size_t i = 0; i < n->list2.n; i++)
+		plan_distinct(c, n->list2.items[i]);
+}
+
 static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, struct xtable *res)
 {
 	if (check_shape(c, root, p))
@@ -2110,6 +2193,18 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 	}
 	if (c->rc)
 		return c->rc;
+	if (!c->sub && !c->jmap && strcmp(c->from, "events") == 0) {
+		c->ndnode = 0;
+		for (size_t i = 0; i < s->select.n; i++)
+			plan_distinct(c, s->select.items[i]);
+		plan_distinct(c, s->where);
+		for (size_t i = 0; i < s->group_by.n; i++)
+			plan_distinct(c, s->group_by.items[i]);
+		for (size_t i = 0; i < p->norder; i++)
+			plan_distinct(c, p->order[i]);
+		if (c->rc)
+			return c->rc;
+	}
 	p->agg = s->has_group_by || p->g.naggs > 0;
 	if (s->having && !p->agg)
 		return xfail(c, s->having, SN_ERR_INVALID, "QueryError",

@@ -215,6 +215,7 @@ struct sn_exec_stats {
 	uint64_t rows_matched;	   /* rows of the team passing WHERE */
 	uint64_t groups;	   /* groups built by GROUP BY */
 	uint64_t runs_bucketed;	   /* runs whose time buckets were one value (not read) */
+	uint64_t distinct_evals;   /* expressions evaluated once per distinct value of a batch */
 	uint32_t scan_threads;	   /* most threads one scan of events used */
 	double parse_s, resolve_s; /* timings */
 	double execute_s;

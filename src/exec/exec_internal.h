@@ -15,6 +15,7 @@ typedef struct sn_hogql_node node_t;
 #define XMAX_AGGS    64
 #define XMAX_KEYS    32
 #define XMAX_DEPTH   64 /* alias indirections followed */
+#define XMAX_DNODES  8	/* expressions of one string column evaluated per distinct value */
 #define XMAX_BUCKETS 8	/* run-constant expressions answered per batch (exec.c) */
 
 /* A batch of one expression's values. nulls is set iff nullable (1 =
@@ -208,6 +209,15 @@ struct xctx {
 	 * toStartOfDay(timestamp), expressions of event alone) with one value
 	 * on every row of the current batch: xeval answers them from
 	 * bconst_v[k] (one row) without reading their column. */
+	/* Expressions of one string column (exec.c plan_distinct): xeval
+	 * evaluates them over the batch's distinct values of the column (a
+	 * dictionary's rows share their text's pointer) and spreads the
+	 * answers (eval.c eval_distinct); dskip is the node being evaluated
+	 * so, not to be caught again. */
+	const node_t *dnode[XMAX_DNODES];
+	struct xref dref[XMAX_DNODES];
+	size_t ndnode;
+	const node_t *dskip;
 	const uint32_t *ident; /* 0, 1, ..., nident - 1: a run's rows when all are the team's */
 	size_t nident;
 	const node_t *bconst[XMAX_BUCKETS];

@@ -2063,26 +2063,18 @@ static void fill(char *out, size_t n, const char *tmpl, const char *arg)
 	snprintf(out, n, "%.*s%s%s", (int)(at - tmpl), tmpl, arg, at + 1);
 }
 
-/* Time buckets answered per run of granules (exec.c bucket_consts) give
- * what computing them per row gives: rows around UTC and local midnights
- * and a DST change, 4-row granules, runs of 1-8 granules on 1 or 2
- * threads, several zones and bucket functions, with and without time
- * bounds cutting days. addSeconds(timestamp, 0) is not a bucket (its
- * argument is not the column), so it is computed per row. */
-static void test_time_buckets(void **state)
+/* The rows of test_time_buckets as one part of granule_rows-row granules:
+ * 2024-03-08 .. 03-13 (US DST starts 03-10), every 5 minutes and a few µs
+ * either side of each UTC midnight; three events, a property b of five
+ * values (missing in 1 row of 7), 13 distinct ids, every 9th row team 2. */
+static void write_bucket_rows(const char *dir, uint32_t granule_rows)
 {
-	(void)state;
-	struct fixture f;
-	memset(&f, 0, sizeof(f));
-	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec"), 0);
 	struct sn_memtable mt;
 	struct sn_err err = {0};
 	sn_memtable_init(&mt, 0);
-	/* 2024-03-08 .. 03-13 (US DST starts 03-10): every 7 minutes and a
-	 * few µs either side of each UTC midnight */
 	int64_t t0 = sn_days_from_civil(2024, 3, 8) * 86400LL * 1000000;
 	int n = 0;
-	for (int64_t t = t0; t < t0 + 5 * 86400LL * 1000000; t += 7 * 60 * 1000000LL, n++) {
+	for (int64_t t = t0; t < t0 + 5 * 86400LL * 1000000; t += 5 * 60 * 1000000LL, n++) {
 		int64_t ts = t;
 		if (n % 11 == 0)
 			ts = (t / (86400LL * 1000000) + 1) * 86400LL * 1000000 - (n % 2 ? 1 : 0);
@@ -2107,12 +2099,27 @@ static void test_time_buckets(void **state)
 		er.elements_chain = (struct sn_str){"", 0};
 		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
 	}
-	struct sn_part_write_opts o = {.granule_rows = 4, .no_fsync = true};
+	struct sn_part_write_opts o = {.granule_rows = granule_rows, .no_fsync = true};
 	struct sn_part_written *w = NULL;
 	size_t nw = 0;
-	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
+	assert_int_equal(sn_memtable_flush(&mt, dir, 1, &o, &w, &nw, &err), 0);
 	free(w);
 	sn_memtable_release(&mt);
+}
+
+/* Time buckets answered per run of granules (exec.c bucket_consts) give
+ * what computing them per row gives: rows around UTC and local midnights
+ * and a DST change, 4-row granules, runs of 1-8 granules on 1 or 2
+ * threads, several zones and bucket functions, with and without time
+ * bounds cutting days. addSeconds(timestamp, 0) is not a bucket (its
+ * argument is not the column), so it is computed per row. */
+static void test_time_buckets(void **state)
+{
+	(void)state;
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec"), 0);
+	write_bucket_rows(f.dir, 4);
 	f.opts.store_dir = f.dir;
 	f.opts.team_id = 1;
 
@@ -2177,6 +2184,62 @@ static void test_time_buckets(void **state)
 	     "team_id "
 	     "< 0 order by timestamp, event limit 100000"},
 	};
+	/* Expressions of one string column evaluated once per distinct value of
+	 * a batch (eval.c eval_distinct) answer as when every row is evaluated
+	 * (team_id mixed in: no longer of one column). */
+	static const char *const dist_shapes[][2] = {
+	    {"select if(isNull(properties.b) or properties.b = '', 'none', upper(properties.b)) as "
+	     "x, count(), min(timestamp) from events group by x order by x",
+	     "select if(isNull(@b) or @b = '', 'none', upper(@b)) as x, count(), min(timestamp) "
+	     "from events group by x order by x"},
+	    {"select count(), min(timestamp), max(length(distinct_id)) from events where "
+	     "lower(properties.b) in ('v1', 'v3') and concat(distinct_id, '!') != 'd3!'",
+	     "select count(), min(timestamp), max(length(@d)) from events where lower(@b) in "
+	     "('v1', 'v3') and concat(@d, '!') != 'd3!'"},
+	    {"select if(event = 'signup', 1, 2) * length(event) as k, count() from events group by "
+	     "k order by k",
+	     "select if(@e = 'signup', 1, 2) * length(@e) as k, count() from events group by k "
+	     "order by k"},
+	};
+	/* (granules of 256 rows: a batch's few dictionaries) */
+	char big[600];
+	snprintf(big, sizeof(big), "%s/big", f.dir);
+	assert_int_equal(mkdir(big, 0755), 0);
+	write_bucket_rows(big, 256);
+	f.opts.store_dir = big;
+	for (size_t si = 0; si < SN_ARRAY_LEN(dist_shapes); si++)
+		for (uint32_t rg = 1; rg <= 8; rg *= 8) {
+			f.opts.run_granules = rg;
+			f.opts.threads = 1;
+			struct sn_exec_result a, b;
+			/* @x: the column through team_id, so no longer of one column */
+			char q2[1024];
+			size_t o = 0;
+			for (const char *q = dist_shapes[si][1]; *q && o + 64 < sizeof(q2); q++) {
+				const char *col = q[0] != '@'	? NULL
+						  : q[1] == 'b' ? "properties.b"
+						  : q[1] == 'd' ? "distinct_id"
+								: "event";
+				if (!col) {
+					q2[o++] = *q;
+					continue;
+				}
+				o += (size_t)snprintf(q2 + o, sizeof(q2) - o,
+						      "if(team_id > 0, %s, NULL)", col);
+				q++;
+			}
+			q2[o] = '\0';
+			run_ok(&f, dist_shapes[si][0], &a);
+			run_ok(&f, q2, &b);
+			assert_true(a.nrows > 0);
+			assert_same_result(&a, &b);
+			assert_int_equal(b.stats.distinct_evals, 0);
+			if (rg == 8)
+				assert_true(a.stats.distinct_evals > 0);
+			sn_exec_result_release(&a);
+			sn_exec_result_release(&b);
+		}
+	f.opts.store_dir = f.dir;
 	/* `0 OR event = ...` (paths' statements) is an event term too */
 	f.opts.run_granules = 8;
 	f.opts.threads = 1;
