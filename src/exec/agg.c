@@ -587,6 +587,8 @@ static int hset_add(struct xctx *c, struct astate *st, uint64_t h)
 
 static uint64_t hash_cell(const struct vec *v, size_t r)
 {
+	if (v->u && !v->s) /* a UUID column's bits (agg_batch: uniq of one) */
+		return sn_hash64(v->u[r].b, sizeof(v->u[r].b));
 	if (v->s)
 		return sn_hash64(v->s[r].p ? v->s[r].p : "", v->s[r].len);
 	if (v->f) {
@@ -1204,6 +1206,31 @@ static int uniq_batch(struct xctx *c, struct aggrun *g, const struct xagg *ag,
 	return 0;
 }
 
+/* v, a UUID vector, as its bits only (text parsed when it has no bits). */
+static int uuid_bits(struct xctx *c, struct vec *v)
+{
+	if (v->t != SN_XT_UUID)
+		return 0;
+	if (v->u) {
+		v->s = NULL;
+		return 0;
+	}
+	struct vec b;
+	if (vec_make_uuid_bits(c, &b, v->nullable, v->n))
+		return c->rc;
+	for (size_t r = 0; r < v->n; r++) {
+		bool null = vec_null(v, r);
+		if (b.nulls)
+			b.nulls[r] = null;
+		if (!null && sn_uuid_parse(v->s[r].p, v->s[r].len, &b.u[r]))
+			return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
+				     "a UUID value is not a UUID: %.*s", (int)v->s[r].len,
+				     v->s[r].p);
+	}
+	*v = b;
+	return 0;
+}
+
 int agg_batch(struct xctx *c, struct aggrun *g)
 {
 	size_t n = c->n;
@@ -1229,8 +1256,15 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 	for (size_t a = 0; a < g->naggs; a++) {
 		struct xagg *ag = &g->aggs[a];
 		in[a].never = false;
+		/* uniq of a UUID column hashes its 128 bits, not its text: every
+		 * batch of it, so one value never hashes two ways */
+		bool bits = ag->kind == AGG_UNIQ && ag->nargs == 1 &&
+			    ag->args[0]->kind == SN_HQ_FIELD && ag->arg_t == SN_XT_UUID;
 		for (size_t k = 0; k < ag->nargs; k++) {
-			if (xeval(c, ag->args[k], &in[a].av[k]))
+			c->uuid_bits_ok = bits ? ag->args[0] : NULL;
+			int rc = xeval(c, ag->args[k], &in[a].av[k]);
+			c->uuid_bits_ok = NULL;
+			if (rc || (bits && uuid_bits(c, &in[a].av[k])))
 				return c->rc;
 			in[a].never |= in[a].av[k].t == SN_XT_NULL;
 		}

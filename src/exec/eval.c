@@ -186,6 +186,18 @@ int vec_uuid_text(struct xctx *c, struct vec *v)
 
 int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t m, struct vec *out)
 {
+	if (in->u && in->s) { /* both kept: the bits stay what the rows are */
+		struct vec t = *in, b;
+		t.s = NULL;
+		if (vec_gather(c, &t, idx, m, &b))
+			return c->rc;
+		t = *in;
+		t.u = NULL;
+		if (vec_gather(c, &t, idx, m, out))
+			return c->rc;
+		out->u = b.u;
+		return 0;
+	}
 	if (in->u && !in->s) {
 		if (vec_make_uuid_bits(c, out, in->nullable, m))
 			return c->rc;
