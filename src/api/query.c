@@ -237,11 +237,10 @@ struct stream_ctx {
 	size_t cap[SN_INSIGHT_MAX_WORKERS];
 };
 
-static int stream_batch(void *ctx, unsigned worker, const struct sn_exec_value *rows, size_t nrows,
-			size_t ncols)
+/* The worker's buffer of at least n values; an error code when worker is
+ * out of range or memory runs out. */
+static int stream_buf(struct stream_ctx *s, unsigned worker, size_t n)
 {
-	struct stream_ctx *s = ctx;
-	size_t n = nrows * ncols;
 	if (worker >= SN_INSIGHT_MAX_WORKERS)
 		return SN_ERR_INTERNAL;
 	if (n > s->cap[worker]) {
@@ -251,6 +250,17 @@ static int stream_batch(void *ctx, unsigned worker, const struct sn_exec_value *
 		s->buf[worker] = b;
 		s->cap[worker] = n;
 	}
+	return 0;
+}
+
+static int stream_batch(void *ctx, unsigned worker, const struct sn_exec_value *rows, size_t nrows,
+			size_t ncols)
+{
+	struct stream_ctx *s = ctx;
+	size_t n = nrows * ncols;
+	int rc = stream_buf(s, worker, n);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < n; i++)
 		insight_value(&rows[i], &s->buf[worker][i]);
 	return s->sink(s->sctx, worker, s->buf[worker], nrows, ncols);
@@ -261,16 +271,9 @@ static int stream_cols(void *ctx, unsigned worker, const struct sn_exec_column *
 		       size_t nrows)
 {
 	struct stream_ctx *s = ctx;
-	size_t n = nrows * ncols;
-	if (worker >= SN_INSIGHT_MAX_WORKERS)
-		return SN_ERR_INTERNAL;
-	if (n > s->cap[worker]) {
-		struct sn_insight_value *b = realloc(s->buf[worker], n * sizeof(*b));
-		if (!b)
-			return SN_ERR_NOMEM;
-		s->buf[worker] = b;
-		s->cap[worker] = n;
-	}
+	int rc = stream_buf(s, worker, nrows * ncols);
+	if (rc)
+		return rc;
 	struct sn_insight_value *out = s->buf[worker];
 	for (size_t j = 0; j < ncols; j++) {
 		const struct sn_exec_column *c = &cols[j];

@@ -353,55 +353,16 @@ static bool is_bucket(const node_t *n)
 	return is_ts(t);
 }
 
-/* Whether n is an expression of events.event and constants only (*ev:
- * it reads event), deterministic and without aggregates: one value on
- * every row of a run of one event (plan.bucket). */
-static bool event_only(const node_t *n, bool *ev)
-{
-	static const char *const random[] = {
-	    "rand",	      "rand32",		"rand64",	"randCanonical",
-	    "generateUUIDv4", "generateUUIDv7", "randomString", "randomPrintableASCII"};
-	if (!n)
-		return true;
-	switch (n->kind) {
-	case SN_HQ_CONSTANT: return true;
-	case SN_HQ_FIELD: {
-		const char *col = field_column(n);
-		return col && strcmp(col, SN_COL_NAME_EVENT) == 0 && (*ev = true);
-	}
-	case SN_HQ_CALL:
-		if (is_aggregate_call(n) || n->list3.n || n->a)
-			return false;
-		for (size_t i = 0; i < SN_ARRAY_LEN(random); i++)
-			if (strcmp(n->name, random[i]) == 0)
-				return false;
-		break;
-	case SN_HQ_COMPARE:
-	case SN_HQ_ARITH:
-	case SN_HQ_AND:
-	case SN_HQ_OR:
-	case SN_HQ_NOT:
-	case SN_HQ_BETWEEN:
-	case SN_HQ_TUPLE:
-	case SN_HQ_ARRAY: break;
-	default: return false;
-	}
-	bool ok = event_only(n->a, ev) && event_only(n->b, ev) && event_only(n->c, ev) &&
-		  event_only(n->d, ev);
-	for (size_t i = 0; ok && i < n->list.n; i++)
-		ok = event_only(n->list.items[i], ev);
-	for (size_t i = 0; ok && i < n->list2.n; i++)
-		ok = event_only(n->list2.items[i], ev);
-	return ok;
-}
+static bool one_column(struct xctx *c, const node_t *n, bool event, struct xref *ref, bool *have);
 
 static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg)
 {
 	enum use use = (enum use)((uintptr_t)arg & 0xff);
 	uint32_t bit = (uint32_t)((uintptr_t)arg >> 8);
 	bool ev = false;
+	struct xref evref;
 	if (use == USE_OUT && !c->sub && strcmp(c->from, "events") == 0 &&
-	    (is_bucket(n) || (event_only(n, &ev) && ev))) {
+	    (is_bucket(n) || (one_column(c, n, true, &evref, &ev) && ev))) {
 		size_t k = 0;
 		while (k < p->nbucket && p->bucket[k] != n)
 			k++;
@@ -2090,8 +2051,10 @@ out:
 
 /* Whether n is an expression of one string column of events (*ref; a
  * stored column or a property) and constants only, deterministic and
- * without aggregates; *have: it reads the column. */
-static bool one_column(struct xctx *c, const node_t *n, struct xref *ref, bool *have)
+ * without aggregates; *have: it reads the column. event: the column must
+ * be events.event (while planning, before columns are typed; *ref is then
+ * not set): one value over a run of one event (plan.bucket). */
+static bool one_column(struct xctx *c, const node_t *n, bool event, struct xref *ref, bool *have)
 {
 	static const char *const random[] = {
 	    "rand",	      "rand32",		"rand64",	"randCanonical",
@@ -2102,6 +2065,10 @@ static bool one_column(struct xctx *c, const node_t *n, struct xref *ref, bool *
 	case SN_HQ_CONSTANT: return true;
 	case SN_HQ_FIELD:
 	case SN_HQ_ARRAY_ACCESS: {
+		if (event) {
+			const char *col = field_column(n);
+			return col && strcmp(col, SN_COL_NAME_EVENT) == 0 && (*have = true);
+		}
 		struct xref r;
 		if (xref_of(c, n, &r) <= 0 || (r.kind != XC_PROP && r.kind != XC_STORE))
 			return false;
@@ -2130,12 +2097,12 @@ static bool one_column(struct xctx *c, const node_t *n, struct xref *ref, bool *
 	case SN_HQ_ARRAY: break;
 	default: return false;
 	}
-	bool ok = one_column(c, n->a, ref, have) && one_column(c, n->b, ref, have) &&
-		  one_column(c, n->c, ref, have) && one_column(c, n->d, ref, have);
+	bool ok = one_column(c, n->a, event, ref, have) && one_column(c, n->b, event, ref, have) &&
+		  one_column(c, n->c, event, ref, have) && one_column(c, n->d, event, ref, have);
 	for (size_t i = 0; ok && i < n->list.n; i++)
-		ok = one_column(c, n->list.items[i], ref, have);
+		ok = one_column(c, n->list.items[i], event, ref, have);
 	for (size_t i = 0; ok && i < n->list2.n; i++)
-		ok = one_column(c, n->list2.items[i], ref, have);
+		ok = one_column(c, n->list2.items[i], event, ref, have);
 	return ok;
 }
 
@@ -2150,7 +2117,7 @@ static void plan_distinct(struct xctx *c, const node_t *n)
 	struct xref r = {0};
 	bool have = false;
 	if (n->kind != SN_HQ_FIELD && n->kind != SN_HQ_ARRAY_ACCESS && n->kind != SN_HQ_ALIAS &&
-	    one_column(c, n, &r, &have) && have) {
+	    one_column(c, n, false, &r, &have) && have) {
 		for (size_t i = 0; i < c->ndnode; i++)
 			if (c->dnode[i] == n)
 				return;
