@@ -43,6 +43,12 @@ const PARALLEL = 3; // snout answers 4 queries at a time
 
 // "kind/fixture#statement" → why the two backends differ.
 const KNOWN = new Map([
+  // ClickHouse 18.16 has no JSONExtract*: the printer reads a property with
+  // visitParamExtractRaw, which matches the first key of that name at any
+  // depth, so `properties.a` finds the generated rows' `nested.a`. snout (as
+  // PostHog) reads top-level keys only: no row has a top-level `a`.
+  ['generated:paths/custom_hogql_paths#0', 'visitParam matches nested.a (ClickHouse 18.16 has no JSONExtract)'],
+  ['generated-tokyo:paths/custom_hogql_paths#0', 'visitParam matches nested.a (ClickHouse 18.16 has no JSONExtract)'],
 ]);
 
 // "kind/fixture" → why it cannot be loaded (as in tests/blackbox/insights.test.mjs).
@@ -50,7 +56,7 @@ const SETUP_KNOWN = new Map([
   ['funnels/multiple_actions_different_props', 'two actions with one name; the actions API refuses a duplicate name'],
 ]);
 
-const KINDS = (process.env.SNOUT_INSIGHT_KINDS || 'trends,funnels,stickiness,lifecycle,retention').split(',');
+const KINDS = (process.env.SNOUT_INSIGHT_KINDS || 'trends,funnels,stickiness,lifecycle,retention,paths').split(',');
 const fixtures = readFixtures(KINDS, ONLY ? (fx) => ONLY.test(fx.name) : null);
 
 // Second pass: every answered insight query again (date range and event
