@@ -122,6 +122,7 @@ static int series_stmt(struct ictx *x, struct json_object *q, const struct serie
 struct sstream {
 	struct ictx *x;
 	const struct drange *r;
+	int per; /* intervalCount: buckets counted as one interval */
 	struct amask m;
 	bool stray; /* an event's bucket is not one of the range's */
 };
@@ -150,7 +151,8 @@ static int sstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 /* STICKY_STRAY: an event fell outside the range's buckets, which the
  * grouped statement counts as an interval of its own; it answers then. */
 static int stream_counts(struct ictx *x, struct json_object *q, const struct series_ref *s,
-			 const char *actor, const struct drange *r, int64_t *data, int64_t *count)
+			 const char *actor, const struct drange *r, int per, int64_t *data,
+			 int64_t *count)
 {
 	struct sn_buf sql;
 	sn_buf_init(&sql, 1 << 22);
@@ -191,12 +193,26 @@ static int stream_counts(struct ictx *x, struct json_object *q, const struct ser
 	if (rc == 0 && ss->stray)
 		rc = STICKY_STRAY;
 	rc = rc ? rc : amask_merge(&ss->m);
+	size_t nb = r->nbuckets, ngroups = (nb + (size_t)per - 1) / (size_t)per;
 	for (size_t j = 0; rc == 0 && j < ss->m.w[0].actors.n; j++) {
 		const uint64_t *a = amask_state(&ss->m, 0, (uint32_t)j);
 		size_t k = 0;
-		for (size_t i = 0; i < ss->m.words; i++)
-			k += (size_t)__builtin_popcountll(a[i]);
-		if (k >= 1 && k <= r->nbuckets) {
+		if (per == 1) {
+			for (size_t i = 0; i < ss->m.words; i++)
+				k += (size_t)__builtin_popcountll(a[i]);
+		} else {
+			/* PostHog: floor(age(interval, timestamp, date_to) / intervalCount),
+			 * the groups counted back from the range's last bucket */
+			uint64_t g[STICKY_MAX_WORDS] = {0};
+			for (size_t b = 0; b < nb; b++)
+				if (a[b / 64] >> (b % 64) & 1) {
+					size_t gi = (nb - 1 - b) / (size_t)per;
+					g[gi / 64] |= (uint64_t)1 << (gi % 64);
+				}
+			for (size_t i = 0; i < ss->m.words; i++)
+				k += (size_t)__builtin_popcountll(g[i]);
+		}
+		if (k >= 1 && k <= ngroups) {
 			data[k - 1]++;
 			(*count)++;
 		}
@@ -206,19 +222,30 @@ static int stream_counts(struct ictx *x, struct json_object *q, const struct ser
 	return rc;
 }
 
-/* data[k - 1] = the actors active in exactly k of r's buckets (n zeroed
- * first); *count their sum. */
+/* data[k - 1] = the actors active in exactly k of r's intervals (per
+ * buckets each: intervalCount; the data zeroed first); *count their sum. */
 static int series_counts(struct ictx *x, struct json_object *q, const struct series_ref *s,
-			 const struct drange *r, int64_t *data, int64_t *count)
+			 const struct drange *r, int per, int64_t *data, int64_t *count)
 {
 	size_t n = r->nbuckets;
 	memset(data, 0, (n ? n : 1) * sizeof(int64_t));
 	*count = 0;
 	int rc;
-	if (x->o->backend.stream && !jget(jget(q, "stickinessFilter"), "stickinessCriteria") &&
-	    (n + 63) / 64 <= STICKY_MAX_WORDS) {
+	bool streams = x->o->backend.stream &&
+		       !jget(jget(q, "stickinessFilter"), "stickinessCriteria") &&
+		       (n + 63) / 64 <= STICKY_MAX_WORDS;
+	if (per > 1 && !streams)
+		return ifail(x, "not_supported",
+			     "intervalCount above 1 is supported without stickinessCriteria, on "
+			     "ranges of up to %d intervals",
+			     STICKY_MAX_WORDS * 64);
+	if (streams) {
 		char actor[64];
-		rc = stream_counts(x, q, s, actor_of(s, actor, sizeof(actor)), r, data, count);
+		rc = stream_counts(x, q, s, actor_of(s, actor, sizeof(actor)), r, per, data, count);
+		if (rc == STICKY_STRAY && per > 1)
+			return ifail(
+			    x, "not_supported",
+			    "intervalCount above 1 with events outside the range's intervals");
 		if (rc != STICKY_STRAY)
 			return rc;
 		memset(data, 0, (n ? n : 1) * sizeof(int64_t));
@@ -244,17 +271,18 @@ static int series_counts(struct ictx *x, struct json_object *q, const struct ser
 }
 
 static int series_json(struct ictx *x, struct json_object *q, const struct series_ref *s, int order,
-		       const struct drange *r, bool compare, bool previous, struct sn_buf *out,
-		       bool *first)
+		       const struct drange *r, int per, bool compare, bool previous,
+		       struct sn_buf *out, bool *first)
 {
 	if (s->missing)
 		return 0; /* an action that does not exist has no series, as in PostHog */
-	size_t n = r->nbuckets;
-	int64_t *data = sn_arena_alloc(x->a, (n ? n : 1) * sizeof(int64_t));
+	/* intervals: ceil(buckets / intervalCount), as PostHog's numbers() row */
+	size_t n = (r->nbuckets + (size_t)per - 1) / (size_t)per;
+	int64_t *data = sn_arena_alloc(x->a, (r->nbuckets ? r->nbuckets : 1) * sizeof(int64_t));
 	if (!data)
 		return SN_ERR_NOMEM;
 	int64_t count = 0;
-	int rc = series_counts(x, q, s, r, data, &count);
+	int rc = series_counts(x, q, s, r, per, data, &count);
 	if (rc)
 		return rc;
 	const char *computed = jstr(jget(q, "stickinessFilter"), "computedAs");
@@ -302,8 +330,15 @@ int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	size_t ns = json_object_array_length(arr);
 	if (ns > MAX_SERIES)
 		return ifail(x, "validation_error", "At most %d series", MAX_SERIES);
-	if (jget(q, "intervalCount") && json_object_get_int(jget(q, "intervalCount")) != 1)
-		return ifail(x, "not_supported", "intervalCount is not supported yet");
+	int per = 1; /* intervalCount */
+	struct json_object *ic = jget(q, "intervalCount");
+	if (ic && !json_object_is_type(ic, json_type_null)) {
+		if (!json_object_is_type(ic, json_type_int) || json_object_get_int64(ic) < 1 ||
+		    json_object_get_int64(ic) > 1000)
+			return ifail(x, "validation_error",
+				     "intervalCount must be an integer from 1 to 1000");
+		per = (int)json_object_get_int64(ic);
+	}
 	struct series_ref *s = sn_arena_alloc(x->a, ns * sizeof(*s));
 	if (!s)
 		return SN_ERR_NOMEM;
@@ -319,6 +354,23 @@ int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	rc = rc ? rc : range_of(x, q, iv, false, &cur);
 	if (rc)
 		return rc;
+	/* PostHog groups by age(interval, timestamp, date_to) / intervalCount:
+	 * whole buckets counted back from the range's end for minutes, hours
+	 * and days (the end is the last second of its bucket); for weeks and
+	 * months the age runs from date_to's weekday and day of month, which
+	 * buckets do not keep */
+	if (per > 1 && iv != IV_DAY && iv != IV_HOUR && iv != IV_MINUTE)
+		return ifail(
+		    x, "not_supported",
+		    "intervalCount above 1 is supported for minute, hour and day intervals");
+	int64_t unit = iv == IV_DAY    ? 86400LL * 1000000
+		       : iv == IV_HOUR ? 3600LL * 1000000
+				       : 60000000;
+	if (per > 1 && (cur.to / 1000000 + 1) * 1000000 % unit != 0)
+		return ifail(
+		    x, "not_supported",
+		    "intervalCount above 1 needs a range that ends with an interval (a date_to "
+		    "date, not a time or now)");
 	struct json_object *cf = jget(q, "compareFilter");
 	bool compare = jbool(cf, "compare") && !dr_is_all(jget(q, "dateRange"));
 	if (compare && ((rc = dr_previous(x, &cur, jstr(cf, "compare_to"), &prev)) ||
@@ -328,7 +380,7 @@ int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	bool first = true;
 	for (int p = 0; p <= (compare ? 1 : 0) && rc == 0; p++)
 		for (size_t i = 0; i < ns && rc == 0; i++)
-			rc = series_json(x, q, &s[i], (int)i, p ? &prev : &cur, compare, p == 1,
-					 out, &first);
+			rc = series_json(x, q, &s[i], (int)i, p ? &prev : &cur, per, compare,
+					 p == 1, out, &first);
 	return rc ? rc : sn_buf_appendc(out, ']');
 }
