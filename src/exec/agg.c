@@ -1065,8 +1065,82 @@ static inline uint64_t key_ident(const struct vec *kv, size_t nkeys, size_t r, u
 }
 
 static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, size_t n,
+		     uint8_t **blk);
+
+/* Whether every row of v holds row 0's value (the same text pointer). */
+static bool one_value(const struct vec *v, size_t n)
+{
+	for (size_t r = 1; r < n; r++) {
+		if (vec_null(v, r) != vec_null(v, 0))
+			return false;
+		if (vec_null(v, 0))
+			continue;
+		if (v->s   ? v->s[r].p != v->s[0].p || v->s[r].len != v->s[0].len
+		    : v->i ? v->i[r] != v->i[0]
+			   : true)
+			return false;
+	}
+	return true;
+}
+
+/* Keys of which one is coded (its rows name few distinct values: an
+ * expression evaluated once per distinct value) and the rest one value over
+ * the batch: the group of each code is found once, on its first row (in row
+ * order, so groups are made in the order rows would make them), and given
+ * to every row of it. False when the keys are not so. */
+static int coded_groups(struct xctx *c, struct aggrun *g, const struct vec *kv, size_t n,
+			uint8_t **blk, bool *done)
+{
+	*done = false;
+	int ck = -1;
+	for (size_t k = 0; k < g->nkeys; k++) {
+		const struct vec *v = &kv[k];
+		const void *vals = v->s ? (const void *)v->s : v->i ? (const void *)v->i : NULL;
+		if (v->t == SN_XT_FLOAT)
+			return 0;
+		if (ck < 0 && v->codes && vals && v->codes_of == vals && v->ncodes <= n / 4)
+			ck = (int)k;
+		else if (!one_value(v, n))
+			return 0;
+	}
+	if (ck < 0)
+		return 0;
+	const struct vec *cv = &kv[ck];
+	uint32_t *first = xalloc(c, c->ba, (cv->ncodes + 1) * sizeof(*first));
+	uint32_t *reps = xalloc(c, c->ba, (cv->ncodes + 1) * sizeof(*reps));
+	uint8_t **rblk = xalloc(c, c->ba, (cv->ncodes + 1) * sizeof(*rblk));
+	struct vec *rk = xalloc(c, c->ba, g->nkeys * sizeof(*rk));
+	if (!first || !reps || !rblk || !rk)
+		return c->rc;
+	for (size_t i = 0; i < cv->ncodes; i++)
+		first[i] = UINT32_MAX;
+	size_t nr = 0;
+	for (size_t r = 0; r < n; r++) {
+		uint32_t code = cv->codes[r];
+		if (code >= cv->ncodes)
+			return 0;
+		if (first[code] == UINT32_MAX) {
+			first[code] = (uint32_t)nr;
+			reps[nr++] = (uint32_t)r;
+		}
+	}
+	for (size_t k = 0; k < g->nkeys; k++)
+		if (vec_gather(c, &kv[k], reps, nr, &rk[k]))
+			return c->rc;
+	if (group_ids(c, g, rk, nr, rblk))
+		return c->rc;
+	for (size_t r = 0; r < n; r++)
+		blk[r] = rblk[first[cv->codes[r]]];
+	*done = true;
+	return 0;
+}
+
+static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, size_t n,
 		     uint8_t **blk)
 {
+	bool coded;
+	if (n >= 256 && (coded_groups(c, g, kv, n, blk, &coded) || coded))
+		return c->rc;
 	bool fkeys = false; /* a Float64 key, whose -0.0 the key bytes lose */
 	bool text = false;
 	for (size_t k = 0; k < g->nkeys; k++) {

@@ -1427,7 +1427,12 @@ static int eval_distinct(struct xctx *c, const node_t *n, const struct xref *ref
 	if (rc)
 		return rc;
 	c->stats->distinct_evals++;
-	return vec_gather(c, &res, map, rows, out);
+	if (vec_gather(c, &res, map, rows, out))
+		return c->rc;
+	out->codes = map;
+	out->codes_of = out->s ? (const void *)out->s : out->i ? (const void *)out->i : NULL;
+	out->ncodes = nd;
+	return 0;
 plain:;
 	const node_t *was = c->dskip;
 	c->dskip = n;

@@ -33,6 +33,12 @@ struct vec {
 	 * for every reader but a streamed select item that takes the bits).
 	 * NULL for UUIDs computed or joined as text. */
 	struct sn_uuid *u;
+	/* Row r's value is the codes[r]-th of ncodes distinct ones (eval.c
+	 * eval_distinct gathered it so); trusted only while codes_of is still
+	 * the vector's value array (a function that builds new values drops it). */
+	const uint32_t *codes;
+	const void *codes_of;
+	size_t ncodes;
 	/* DATETIME: the zone its instants read in (toTimeZone, an explicit tz
 	 * argument); NULL = the query's zone. vec_make sets NULL. */
 	const struct sn_tz *tz;
