@@ -1280,31 +1280,6 @@ static int uniq_batch(struct xctx *c, struct aggrun *g, const struct xagg *ag,
 	return 0;
 }
 
-/* v, a UUID vector, as its bits only (text parsed when it has no bits). */
-static int uuid_bits(struct xctx *c, struct vec *v)
-{
-	if (v->t != SN_XT_UUID)
-		return 0;
-	if (v->u) {
-		v->s = NULL;
-		return 0;
-	}
-	struct vec b;
-	if (vec_make_uuid_bits(c, &b, v->nullable, v->n))
-		return c->rc;
-	for (size_t r = 0; r < v->n; r++) {
-		bool null = vec_null(v, r);
-		if (b.nulls)
-			b.nulls[r] = null;
-		if (!null && sn_uuid_parse(v->s[r].p, v->s[r].len, &b.u[r]))
-			return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
-				     "a UUID value is not a UUID: %.*s", (int)v->s[r].len,
-				     v->s[r].p);
-	}
-	*v = b;
-	return 0;
-}
-
 int agg_batch(struct xctx *c, struct aggrun *g)
 {
 	size_t n = c->n;
@@ -1338,7 +1313,7 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 			c->uuid_bits_ok = bits ? ag->args[0] : NULL;
 			int rc = xeval(c, ag->args[k], &in[a].av[k]);
 			c->uuid_bits_ok = NULL;
-			if (rc || (bits && uuid_bits(c, &in[a].av[k])))
+			if (rc || (bits && vec_uuid_bits(c, &in[a].av[k])))
 				return c->rc;
 			in[a].never |= in[a].av[k].t == SN_XT_NULL;
 		}

@@ -184,6 +184,67 @@ int vec_uuid_text(struct xctx *c, struct vec *v)
 	return 0;
 }
 
+int vec_uuid_bits(struct xctx *c, struct vec *v)
+{
+	if (v->t != SN_XT_UUID)
+		return 0;
+	if (v->u) {
+		v->s = NULL;
+		return 0;
+	}
+	struct vec b;
+	if (vec_make_uuid_bits(c, &b, v->nullable, v->n))
+		return c->rc;
+	for (size_t r = 0; r < v->n; r++) {
+		bool null = vec_null(v, r);
+		if (b.nulls)
+			b.nulls[r] = null;
+		if (!null && sn_uuid_parse(v->s[r].p, v->s[r].len, &b.u[r]))
+			return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
+				     "a UUID value is not a UUID: %.*s", (int)v->s[r].len,
+				     v->s[r].p);
+	}
+	*v = b;
+	return 0;
+}
+
+/* out = row 0 of one on each of n rows (a NULL-free nullable vector
+ * without its flags: plain loops apply). */
+static int vec_broadcast(struct xctx *c, const struct vec *one, size_t n, struct vec *out)
+{
+	if (vec_make_raw(c, out, one->t, one->nullable, n))
+		return c->rc;
+	out->tz = one->tz;
+	for (size_t r = 0; r < n; r++) {
+		if (out->s)
+			out->s[r] = one->s[0];
+		else if (out->f)
+			out->f[r] = one->f[0];
+		else
+			out->i[r] = one->i[0];
+	}
+	if (out->nulls) {
+		if (vec_null(one, 0) || one->t == SN_XT_NULL)
+			memset(out->nulls, 1, n);
+		else
+			out->nulls = NULL;
+	}
+	return 0;
+}
+
+int eval_with_column(struct xctx *c, struct xcol *x, const struct vec *v, const node_t *n,
+		     struct vec *out)
+{
+	struct vec saved = x->v;
+	size_t rows = c->n;
+	x->v = *v;
+	c->n = v->n;
+	int rc = xeval(c, n, out);
+	x->v = saved;
+	c->n = rows;
+	return rc;
+}
+
 int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t m, struct vec *out)
 {
 	if (in->u && in->s) { /* both kept: the bits stay what the rows are */
@@ -1271,24 +1332,7 @@ static int eval_call(struct xctx *c, const node_t *n, struct vec *out)
 	c->n = 1;
 	int rc = eval_call_rows(c, n, &one);
 	c->n = rows;
-	if (rc || vec_make_raw(c, out, one.t, one.nullable, rows))
-		return c->rc;
-	out->tz = one.tz;
-	for (size_t r = 0; r < rows; r++) {
-		if (out->s)
-			out->s[r] = one.s[0];
-		else if (out->f)
-			out->f[r] = one.f[0];
-		else
-			out->i[r] = one.i[0];
-	}
-	if (out->nulls) {
-		if (vec_null(&one, 0) || one.t == SN_XT_NULL)
-			memset(out->nulls, 1, rows);
-		else
-			out->nulls = NULL; /* typed nullable, holds no NULL: plain loops apply */
-	}
-	return 0;
+	return rc ? rc : vec_broadcast(c, &one, rows, out);
 }
 
 static int eval_call_rows(struct xctx *c, const node_t *n, struct vec *out)
@@ -1413,17 +1457,13 @@ static int eval_distinct(struct xctx *c, const node_t *n, const struct xref *ref
 		}
 		map[r] = tab[j].id - 1;
 	}
-	struct vec saved = x->v, dv, res;
-	if (vec_gather(c, &saved, first, nd, &dv))
+	struct vec dv, res;
+	if (vec_gather(c, &x->v, first, nd, &dv))
 		return c->rc;
-	x->v = dv;
-	c->n = nd;
 	const node_t *skip = c->dskip;
 	c->dskip = n;
-	rc = xeval(c, n, &res);
+	rc = eval_with_column(c, x, &dv, n, &res);
 	c->dskip = skip;
-	x->v = saved;
-	c->n = rows;
 	if (rc)
 		return rc;
 	c->stats->distinct_evals++;
@@ -1453,24 +1493,8 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 			}
 	}
 	for (size_t i = 0; i < c->nbconst; i++)
-		if (c->bconst[i] == n) {
-			const struct vec *k = &c->bconst_v[i];
-			bool null = vec_null(k, 0);
-			if (vec_make_raw(c, out, k->t, k->nullable, c->n))
-				return c->rc;
-			out->tz = k->tz;
-			for (size_t r = 0; r < c->n; r++) {
-				if (out->s)
-					out->s[r] = k->s[0];
-				else if (out->f)
-					out->f[r] = k->f[0];
-				else
-					out->i[r] = k->i[0];
-			}
-			if (out->nulls)
-				memset(out->nulls, null || k->t == SN_XT_NULL, c->n);
-			return 0;
-		}
+		if (c->bconst[i] == n)
+			return vec_broadcast(c, &c->bconst_v[i], c->n, out);
 	for (size_t i = 0; i < c->nknown; i++)
 		if (c->known_true[i] == n) {
 			if (vec_make_raw(c, out, SN_XT_BOOL, false, c->n))

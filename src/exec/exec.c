@@ -148,13 +148,14 @@ struct plan {
 	size_t nelide;
 	uint32_t time_mask; /* bits of the time terms */
 	int64_t elide_lo, elide_hi;
-	/* Time buckets outside WHERE: a monotonic time function of timestamp
-	 * (toStartOfDay(timestamp), toDate(timestamp), ...). Where a run's
-	 * granules' times all fall in one bucket, each is one value for the
-	 * whole run (run_batch, bucket_consts), and timestamp is not read
-	 * when nothing else needs it. Runs are cut where a granule's times
-	 * leave the day of the previous one (UTC days; zones at another
-	 * offset rarely find one bucket and read timestamp as before). */
+	/* Run constants outside WHERE: time buckets, a monotonic time function
+	 * of timestamp (toStartOfDay(timestamp), toDate(timestamp), ...), and
+	 * expressions of event alone (bucket_ev). Where a run's granules'
+	 * times fall in one bucket, or the run holds one event, each is one
+	 * value for the whole run (run_consts), and its column is not read
+	 * when nothing else needs it. With time buckets, runs are cut where a
+	 * granule's times leave the day of the previous one (UTC days; zones
+	 * at another offset rarely find one bucket and read timestamp). */
 	const node_t *bucket[XMAX_BUCKETS];
 	bool bucket_ev[XMAX_BUCKETS]; /* an expression of event alone, not a time bucket */
 	size_t nbucket, nbucket_ts;   /* all, time buckets */
@@ -925,12 +926,11 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 
 /* Whether column x is read before WHERE (phase 0) or after it (phase 1);
  * known: the bits of plan.elide known true for every row of the batch. */
-static bool col_in_phase(const struct xctx *c, const struct xcol *x, uint32_t known, int phase)
+static bool col_in_phase(const struct xcol *x, uint32_t known, int phase)
 {
 	bool before = x->in_where && (x->use_rest || (x->elide_uses & ~known));
 	if (phase == 0)
 		return before;
-	(void)c;
 	return !before && (x->use_out || (x->use_bucket && !x->run_const));
 }
 
@@ -939,7 +939,7 @@ static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1,
 {
 	for (size_t i = 0; i < c->ncols && !c->rc; i++) {
 		struct xcol *x = &c->cols[i];
-		if (!col_in_phase(c, x, known, phase))
+		if (!col_in_phase(x, known, phase))
 			continue;
 		if (x->kind != XC_STORE && x->kind != XC_PROP && x->kind != XC_PROPS) {
 			join_fill(c, x);
@@ -1298,11 +1298,6 @@ static size_t single_team_rows(const struct sn_part *part, size_t g0, size_t g1,
 	return rows;
 }
 
-static bool str_same(struct sn_str a, struct sn_str b)
-{
-	return a.len == b.len && (!a.len || memcmp(a.p, b.p, a.len) == 0);
-}
-
 /* The one event of every row of granules [g0, g1) when the sparse index
  * shows it: rows sort by team, day and event, so a granule whose first
  * row and the next granule's first row share them holds only that event
@@ -1318,7 +1313,8 @@ static bool run_event(const struct sn_part *part, size_t g0, size_t g1, struct s
 		const struct sn_granule_info *gi = sn_part_granule(part, g);
 		const struct sn_granule_info *nx = sn_part_granule(part, g + 1);
 		if (gi->team_id != nx->team_id || gi->day != nx->day ||
-		    !str_same(gi->event, a->event) || !str_same(nx->event, a->event))
+		    str_order(a->event.p, a->event.len, gi->event) ||
+		    str_order(a->event.p, a->event.len, nx->event))
 			return false;
 	}
 	*ev = a->event;
@@ -1348,7 +1344,6 @@ static int run_consts(struct xctx *c, const struct plan *p, const struct sn_part
 	struct xref rev = {XC_STORE, SN_COL_NAME_EVENT, NULL, 0};
 	int col[2] = {xcol_find(c, &rts), xcol_find(c, &rev)};
 	bool ok[2] = {true, true}; /* time buckets, event expressions */
-	size_t n = c->n;
 	int rc = 0;
 	for (size_t k = 0; k < p->nbucket && rc == 0; k++) {
 		int kind = p->bucket_ev[k];
@@ -1357,21 +1352,18 @@ static int run_consts(struct xctx *c, const struct plan *p, const struct sn_part
 			continue;
 		}
 		/* the node over one or two rows standing for the run */
-		struct xcol *x = &c->cols[col[kind]];
-		struct vec saved = x->v, v;
-		c->n = kind ? 1 : 2;
-		rc = vec_make_raw(c, &x->v, kind ? SN_XT_STRING : SN_XT_DATETIME, false, c->n);
+		struct vec run, v;
+		rc = vec_make_raw(c, &run, kind ? SN_XT_STRING : SN_XT_DATETIME, false,
+				  kind ? 1 : 2);
 		if (rc == 0) {
 			if (kind) {
-				x->v.s[0] = ev;
+				run.s[0] = ev;
 			} else {
-				x->v.i[0] = lo;
-				x->v.i[1] = hi;
+				run.i[0] = lo;
+				run.i[1] = hi;
 			}
-			rc = xeval(c, p->bucket[k], &v);
+			rc = eval_with_column(c, &c->cols[col[kind]], &run, p->bucket[k], &v);
 		}
-		x->v = saved;
-		c->n = n;
 		bool one = rc == 0 &&
 			   (kind ? v.n == 1
 				 : v.n == 2 && !v.nulls && !v.s && !v.f && v.i && v.i[0] == v.i[1]);
@@ -1509,7 +1501,7 @@ static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t
 		}
 		for (size_t i = 0; i < c->ncols; i++) {
 			struct xcol *x = &c->cols[i];
-			if (col_in_phase(c, x, known, 0)) {
+			if (col_in_phase(x, known, 0)) {
 				struct vec v = x->v;
 				if (vec_gather(c, &v, sel, k, &x->v))
 					return c->rc;

@@ -267,6 +267,13 @@ int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t
 int vec_make_uuid_bits(struct xctx *c, struct vec *v, bool nullable, size_t n);
 /* Makes v->s from v->u when it is not made yet (the batch's arena). */
 int vec_uuid_text(struct xctx *c, struct vec *v);
+/* v, a UUID vector, as its bits only (v->u; text parsed when it has no
+ * bits); other types are left alone. */
+int vec_uuid_bits(struct xctx *c, struct vec *v);
+/* n over v standing in for column x's batch (v->n rows), the batch
+ * restored afterwards. */
+int eval_with_column(struct xctx *c, struct xcol *x, const struct vec *v, const node_t *n,
+		     struct vec *out);
 static inline bool vec_null(const struct vec *v, size_t r)
 {
 	return v->nulls && v->nulls[r];

@@ -766,16 +766,8 @@ int join_fill(struct xctx *c, struct xcol *x)
 		if (!d->v.u && d->v.s && j && j->ovr.n) { /* text: a part without the column */
 			*v = d->v;
 			v->t = SN_XT_UUID;
-			if (vec_make_uuid_bits(c, v, d->v.nullable, c->n))
+			if (vec_uuid_bits(c, v))
 				return c->rc;
-			for (size_t r = 0; r < c->n; r++) {
-				if (v->nulls)
-					v->nulls[r] = vec_null(&d->v, r);
-				if (!vec_null(&d->v, r) &&
-				    sn_uuid_parse(d->v.s[r].p, d->v.s[r].len, &v->u[r]))
-					return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
-						     "a stored person_id is not a UUID");
-			}
 		} else {
 			*v = d->v;
 			v->t = SN_XT_UUID;
