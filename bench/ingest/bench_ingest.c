@@ -29,10 +29,12 @@
  * that address), --geoip PATH too, with GeoIP from that database. Build
  * and run with bench/ingest/run.sh. Numbers go to stdout, one line per mode.
  */
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -56,6 +58,43 @@ struct opts {
 	const char *geoip;
 	const char *jsonl;
 };
+
+static double tv_secs(struct timeval t)
+{
+	return (double)t.tv_sec + (double)t.tv_usec / 1e6;
+}
+
+/* CPU seconds of the busiest thread so far (the ingest thread, which runs
+ * identity and so bounds the rate when it is on), from /proc. */
+static double busiest_thread_cpu(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	double best = 0;
+	struct dirent *de;
+	long hz = sysconf(_SC_CLK_TCK);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[300], buf[1024];
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+		unsigned long ut = 0, st = 0;
+		if (p &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+			   &st) == 2 &&
+		    (double)(ut + st) / (double)hz > best)
+			best = (double)(ut + st) / (double)hz;
+	}
+	if (d)
+		closedir(d);
+	return best;
+}
 
 static void die(const char *what, const struct sn_err *err)
 {
@@ -271,23 +310,31 @@ static void run(const struct opts *o, bool identity, const char *base)
 	sn_store_sink_vtable(sink, &vt);
 	struct sn_ingest_options io = {.wal_dir = waldir, .flush_age_ms = 1000};
 	struct sn_ingest *in;
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
 	uint64_t t0 = sn_mono_ns();
 	if (sn_ingest_start(&in, w, &io, &vt, &err))
 		die("ingest", &err);
 	if (sn_ingest_sync(in, 3600 * 1000))
 		die("sync timed out", NULL);
 	double secs = (double)(sn_mono_ns() - t0) / 1e9;
+	getrusage(RUSAGE_SELF, &ru1);
+	double busiest = busiest_thread_cpu();
+	double cpu = tv_secs(ru1.ru_utime) - tv_secs(ru0.ru_utime) + tv_secs(ru1.ru_stime) -
+		     tv_secs(ru0.ru_stime);
 	sn_ingest_stop(in);
 	uint64_t fast = 0, slow = 0, replayed = 0;
 	sn_store_sink_identity_stats(sink, &fast, &slow, &replayed);
 	printf("identity=%-3s enrich=%s events=%ld users=%ld identified=%ld%% aliases=%ld%% "
-	       "urls=%ld: %.2f s, %.0f events/s; fast path %" PRIu64 ", slow path %" PRIu64 "\n",
+	       "urls=%ld: %.2f s, %.0f events/s, CPU %.2f s (%.2f us/event, busiest thread %.2f); "
+	       "fast path %" PRIu64 ", slow path %" PRIu64 "\n",
 	       identity ? "on" : "off",
 	       geoip	   ? "geoip"
 	       : o->enrich ? "ip"
 			   : "off",
 	       o->events, o->users, o->identified_pct, o->aliases_pct, o->urls, secs,
-	       (double)o->events / secs, fast, slow);
+	       (double)o->events / secs, cpu, cpu * 1e6 / (double)o->events,
+	       busiest * 1e6 / (double)o->events, fast, slow);
 	sn_store_sink_close(sink);
 	sn_geoip_close(geoip);
 	sn_persons_close(ps);

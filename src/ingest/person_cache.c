@@ -39,14 +39,36 @@
 #define MAX_TYPES	65536
 #define INITIAL_SLOTS	1024 /* tables start small and double up to 2 * max slots */
 
+/* A distinct id's text is kept in the entry when it fits, so a lookup
+ * touches one cache line: up to DID_INLINE bytes as they are, or a
+ * 36-character lowercase UUID (posthog-js's anonymous ids) as its 16 bytes;
+ * a longer id is malloc'd apart. The form follows from the text alone, so
+ * equal texts always have equal forms. Entries are 64 bytes, 64-aligned. */
+#define DID_INLINE 24
+enum { DID_IN, DID_UUID, DID_OUT };
+
 struct did_ent {
 	uint64_t h; /* 0 = empty slot (hashes are forced non-zero) */
 	int64_t team;
-	char *did;
-	uint32_t len;
+	uint8_t uuid[16]; /* the person */
+	uint32_t len;	  /* of the text */
 	uint8_t kind;
 	uint8_t ref;
-	uint8_t uuid[16];
+	uint8_t form; /* DID_IN, DID_UUID or DID_OUT */
+	union {
+		char in[DID_INLINE];
+		uint8_t bin[16];
+		char *out;
+	} t;
+};
+_Static_assert(sizeof(struct did_ent) == 64, "a distinct id entry is one cache line");
+
+/* A looked-up distinct id, in the form its entry would have. */
+struct did_key {
+	const char *p;
+	size_t len;
+	uint8_t form;
+	uint8_t bin[16];
 };
 
 struct person_ent {
@@ -98,6 +120,23 @@ uint64_t sn_pcache_hash_json(const char *text, size_t len)
 	return nz(sn_hash64(text, len) * 31 + 'j');
 }
 
+/* A zeroed array of n distinct id entries on cache-line boundaries. */
+static struct did_ent *did_table(size_t n)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 64, n * sizeof(struct did_ent)))
+		return NULL;
+	return memset(p, 0, n * sizeof(struct did_ent));
+}
+
+static void did_free_text(struct did_ent *e)
+{
+	if (e->form == DID_OUT)
+		free(e->t.out);
+	e->form = DID_IN;
+	e->t.out = NULL;
+}
+
 static size_t pow2_at_least(size_t n)
 {
 	size_t c = 16;
@@ -114,7 +153,7 @@ int sn_pcache_new(struct sn_pcache **out, size_t max_entries, struct sn_err *err
 	c->max = max_entries ? max_entries : DEFAULT_ENTRIES;
 	c->max_cap = pow2_at_least(c->max * 2);
 	size_t cap = c->max_cap < INITIAL_SLOTS ? c->max_cap : INITIAL_SLOTS;
-	c->dids = calloc(cap, sizeof(*c->dids));
+	c->dids = did_table(cap);
 	c->persons = calloc(cap, sizeof(*c->persons));
 	c->types = calloc(1024, sizeof(*c->types));
 	if (!c->dids || !c->persons || !c->types) {
@@ -140,7 +179,7 @@ static void pend_free(struct sn_pcache_pending *pd)
 void sn_pcache_clear(struct sn_pcache *c)
 {
 	for (size_t i = 0; i <= c->did_mask; i++)
-		free(c->dids[i].did);
+		did_free_text(&c->dids[i]);
 	for (size_t i = 0; i <= c->person_mask; i++) {
 		pend_free(c->persons[i].pend);
 		free(c->persons[i].info);
@@ -158,7 +197,7 @@ void sn_pcache_free(struct sn_pcache *c)
 		return;
 	if (c->dids)
 		for (size_t i = 0; i <= c->did_mask; i++)
-			free(c->dids[i].did);
+			did_free_text(&c->dids[i]);
 	if (c->types)
 		for (size_t i = 0; i <= c->type_mask; i++)
 			free(c->types[i].type);
@@ -175,7 +214,35 @@ void sn_pcache_free(struct sn_pcache *c)
 
 /* ---- distinct ids ---------------------------------------------------------------- */
 
-static size_t did_find(struct sn_pcache *c, uint64_t h, int64_t team, const char *did, size_t len,
+static void did_key_make(struct did_key *k, const char *p, size_t len)
+{
+	k->p = p;
+	k->len = len;
+	k->form = len <= DID_INLINE ? DID_IN : DID_OUT;
+	struct sn_uuid u;
+	if (len == 36 && !sn_uuid_parse(p, len, &u)) {
+		bool lower = true;
+		for (size_t i = 0; i < len && lower; i++)
+			lower = !(p[i] >= 'A' && p[i] <= 'F');
+		if (lower) { /* formatting the bytes gives the text back */
+			k->form = DID_UUID;
+			memcpy(k->bin, u.b, 16);
+		}
+	}
+}
+
+static bool did_eq(const struct did_ent *e, const struct did_key *k)
+{
+	if (e->len != k->len || e->form != k->form)
+		return false;
+	switch (k->form) {
+	case DID_IN: return memcmp(e->t.in, k->p, k->len) == 0;
+	case DID_UUID: return memcmp(e->t.bin, k->bin, 16) == 0;
+	default: return memcmp(e->t.out, k->p, k->len) == 0;
+	}
+}
+
+static size_t did_find(struct sn_pcache *c, uint64_t h, int64_t team, const struct did_key *k,
 		       bool *found)
 {
 	size_t i = h & c->did_mask;
@@ -185,7 +252,7 @@ static size_t did_find(struct sn_pcache *c, uint64_t h, int64_t team, const char
 			*found = false;
 			return i;
 		}
-		if (e->h == h && e->team == team && e->len == len && !memcmp(e->did, did, len)) {
+		if (e->h == h && e->team == team && did_eq(e, k)) {
 			*found = true;
 			return i;
 		}
@@ -195,9 +262,8 @@ static size_t did_find(struct sn_pcache *c, uint64_t h, int64_t team, const char
 /* Removes slot i and shifts the rest of its run back over the hole. */
 static void did_delete(struct sn_pcache *c, size_t i)
 {
-	free(c->dids[i].did);
+	did_free_text(&c->dids[i]);
 	c->dids[i].h = 0;
-	c->dids[i].did = NULL;
 	c->ndids--;
 	size_t j = i;
 	for (;;) {
@@ -210,7 +276,8 @@ static void did_delete(struct sn_pcache *c, size_t i)
 		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
 			c->dids[i] = *e;
 			e->h = 0;
-			e->did = NULL;
+			e->form = DID_IN; /* its text moved with it */
+			e->t.out = NULL;
 			i = j;
 		}
 	}
@@ -220,7 +287,9 @@ int sn_pcache_get_did(struct sn_pcache *c, int64_t team, const char *did, size_t
 		      enum sn_pcache_kind *kind, uint8_t uuid[16])
 {
 	bool found;
-	size_t i = did_find(c, key_hash(team, did, len), team, did, len, &found);
+	struct did_key k;
+	did_key_make(&k, did, len);
+	size_t i = did_find(c, key_hash(team, did, len), team, &k, &found);
 	if (!found) {
 		c->misses++;
 		return 0;
@@ -258,7 +327,7 @@ static void did_grow(struct sn_pcache *c)
 	size_t cap = c->did_mask + 1;
 	if ((c->ndids + 1) * 2 <= cap || cap >= c->max_cap)
 		return;
-	struct did_ent *nt = calloc(cap * 2, sizeof(*nt));
+	struct did_ent *nt = did_table(cap * 2);
 	if (!nt)
 		return;
 	for (size_t i = 0; i < cap; i++) {
@@ -302,22 +371,29 @@ int sn_pcache_put_did(struct sn_pcache *c, int64_t team, const char *did, size_t
 		return SN_ERR_TOO_BIG;
 	uint64_t h = key_hash(team, did, len);
 	bool found;
-	size_t i = did_find(c, h, team, did, len, &found);
+	struct did_key k;
+	did_key_make(&k, did, len);
+	size_t i = did_find(c, h, team, &k, &found);
 	if (!found) {
 		if (c->ndids < c->max && (c->ndids + 1) * 2 > c->did_mask + 1) {
 			did_grow(c);
-			i = did_find(c, h, team, did, len, &found);
+			i = did_find(c, h, team, &k, &found);
 		}
 		if (c->ndids >= c->max || (c->ndids + 1) * 2 > c->did_mask + 1) {
 			did_evict_one(c);
-			i = did_find(c, h, team, did, len, &found);
+			i = did_find(c, h, team, &k, &found);
 		}
-		char *copy = malloc(len ? len : 1);
-		if (!copy)
-			return SN_ERR_NOMEM;
-		memcpy(copy, did, len);
-		c->dids[i] =
-		    (struct did_ent){.h = h, .team = team, .did = copy, .len = (uint32_t)len};
+		struct did_ent e = {.h = h, .team = team, .len = (uint32_t)len, .form = k.form};
+		if (k.form == DID_UUID) {
+			memcpy(e.t.bin, k.bin, 16);
+		} else if (k.form == DID_IN) {
+			memcpy(e.t.in, did, len);
+		} else {
+			if (!(e.t.out = malloc(len)))
+				return SN_ERR_NOMEM;
+			memcpy(e.t.out, did, len);
+		}
+		c->dids[i] = e;
 		c->ndids++;
 	}
 	c->dids[i].kind = (uint8_t)kind;
@@ -329,7 +405,9 @@ int sn_pcache_put_did(struct sn_pcache *c, int64_t team, const char *did, size_t
 void sn_pcache_drop_did(struct sn_pcache *c, int64_t team, const char *did, size_t len)
 {
 	bool found;
-	size_t i = did_find(c, key_hash(team, did, len), team, did, len, &found);
+	struct did_key k;
+	did_key_make(&k, did, len);
+	size_t i = did_find(c, key_hash(team, did, len), team, &k, &found);
 	if (found) {
 		did_delete(c, i);
 		c->invalidations++;

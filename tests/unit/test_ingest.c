@@ -1092,6 +1092,86 @@ static void test_person_cache(void **state)
 	sn_pcache_free(c);
 }
 
+/* The distinct id text is kept three ways (short inline, a lowercase UUID as
+ * bytes, long apart): ids that differ only in case, length or form never
+ * answer for each other, through growth, eviction and deletion shifts. */
+static void test_person_cache_did_forms(void **state)
+{
+	(void)state;
+	static const char *const ids[] = {
+	    "",
+	    "a",
+	    "exactly-24-bytes-long-id",	 /* the inline limit */
+	    "exactly-25-bytes-long-idx", /* one past it */
+	    "0192d496-cc86-7645-a6ef-9a23da366f3d",
+	    "0192D496-CC86-7645-A6EF-9A23DA366F3D", /* upper case: another id */
+	    "0192d496-cc86-7645-a6ef-9a23da366f3",  /* 35 characters */
+	    "0192d496-cc86-7645-a6ef-9a23da366f3d ",
+	    "0192d496cc867645a6ef9a23da366f3d", /* 32 hex digits: text, not a uuid */
+	    "0192d496-cc86-7645-a6ef-9a23da366f3e",
+	    "user_29003@corp.example.with.a.much.longer.domain.name",
+	};
+	size_t n = SN_ARRAY_LEN(ids);
+	struct sn_pcache *c;
+	assert_int_equal(sn_pcache_new(&c, 64, NULL), 0);
+	uint8_t u[16] = {0}, got[16];
+	enum sn_pcache_kind kind;
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < n; i++) {
+			u[0] = (uint8_t)i;
+			u[1] = (uint8_t)round;
+			assert_int_equal(
+			    sn_pcache_put_did(c, 7, ids[i], strlen(ids[i]), SN_PCACHE_PERSON, u),
+			    0);
+		}
+		/* Fill past the bound: evictions and backward shifts move entries. */
+		char filler[64];
+		for (int j = 0; j < 200; j++) {
+			int len = j % 3 == 0   ? snprintf(filler, sizeof(filler),
+							  "a-long-filler-id-past-the-limit-%d", j)
+				  : j % 3 == 1 ? snprintf(filler, sizeof(filler),
+							  "%08x-0000-7000-8000-%012x", j, j)
+					       : snprintf(filler, sizeof(filler), "f%d", j);
+			u[0] = 0xff;
+			assert_int_equal(
+			    sn_pcache_put_did(c, 7, filler, (size_t)len, SN_PCACHE_PERSON, u), 0);
+			if (j % 4 == 0)
+				sn_pcache_drop_did(c, 7, filler, (size_t)len);
+			for (size_t i = 0; i < n; i++) /* keep the ids referenced */
+				if (sn_pcache_get_did(c, 7, ids[i], strlen(ids[i]), &kind, got))
+					assert_int_equal(got[0], i);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (!sn_pcache_get_did(c, 7, ids[i], strlen(ids[i]), &kind, got))
+				continue; /* evicted: a miss is allowed, a wrong answer is not */
+			assert_int_equal(got[0], i);
+			assert_int_equal(got[1], round);
+			assert_int_equal(
+			    sn_pcache_get_did(c, 8, ids[i], strlen(ids[i]), &kind, got), 0);
+		}
+		sn_pcache_drop_did(c, 7, ids[4], strlen(ids[4]));
+		assert_int_equal(sn_pcache_get_did(c, 7, ids[4], strlen(ids[4]), &kind, got), 0);
+		if (sn_pcache_get_did(c, 7, ids[5], strlen(ids[5]), &kind, got))
+			assert_int_equal(got[0], 5);
+	}
+	/* Without pressure every form is found with its own answer. */
+	struct sn_pcache *g;
+	assert_int_equal(sn_pcache_new(&g, 1000, NULL), 0);
+	for (size_t i = 0; i < n; i++) {
+		u[0] = (uint8_t)i;
+		assert_int_equal(
+		    sn_pcache_put_did(g, 7, ids[i], strlen(ids[i]), SN_PCACHE_NO_PERSON, u), 0);
+	}
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(sn_pcache_get_did(g, 7, ids[i], strlen(ids[i]), &kind, got), 1);
+		assert_int_equal(got[0], i);
+	}
+	sn_pcache_clear(g);
+	assert_int_equal(sn_pcache_get_did(g, 7, ids[10], strlen(ids[10]), &kind, got), 0);
+	sn_pcache_free(g);
+	sn_pcache_free(c);
+}
+
 /* ---- enrichment ------------------------------------------------------------------------- */
 
 static const char *geoip_db_path(void)
@@ -1388,6 +1468,7 @@ int main(void)
 	    cmocka_unit_test(test_record_time),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
 	    cmocka_unit_test(test_person_cache),
+	    cmocka_unit_test(test_person_cache_did_forms),
 	    cmocka_unit_test_setup_teardown(test_identity_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_merge_invalidation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_crash_replay, setup, teardown),
