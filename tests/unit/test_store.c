@@ -1267,6 +1267,7 @@ static const struct {
     {"{\"$browser\":\"first\",\"$browser\":\"second\"}", "first"},
     {"{\"\\u0024browser\":\"escaped key\",\"n\":9}", "escaped key"},
     {"{\"@rest\":1,\"@layout\":\"x\",\"$browser\":\"Safari\"}", "Safari"},
+    {"{\"a\":12,\"$browser\":\"Opera\"}", "Opera"}, /* "a" where others have "n" */
     {"{\"$browser\":\"Chrome\",\"rare\":1}", "Chrome"},
 };
 
