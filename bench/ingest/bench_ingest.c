@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -64,16 +65,19 @@ static double tv_secs(struct timeval t)
 	return (double)t.tv_sec + (double)t.tv_usec / 1e6;
 }
 
-/* CPU seconds of the busiest thread so far (the ingest thread, which runs
- * identity and so bounds the rate when it is on), from /proc. */
+/* CPU seconds of the busiest thread but this one (which wrote the WAL
+ * before the clock started): the ingest thread, which runs identity and so
+ * bounds the rate when it is on. From /proc. */
 static double busiest_thread_cpu(void)
 {
+	char self[32];
+	snprintf(self, sizeof(self), "%ld", (long)syscall(SYS_gettid));
 	DIR *d = opendir("/proc/self/task");
 	double best = 0;
 	struct dirent *de;
 	long hz = sysconf(_SC_CLK_TCK);
 	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, self))
 			continue;
 		char path[300], buf[1024];
 		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
