@@ -11,7 +11,8 @@
  * as they fill (so memory follows use, not the configured maximum); deletion
  * shifts the following run back (no tombstones, so a long-running cache
  * never degrades). A person's entry is allocated apart (most slots are
- * empty, and it is 216 bytes). dids and
+ * empty, and it is 216 bytes); a distinct id's entry holds its text when
+ * it fits (see struct did_ent), so a hit costs one cache line. dids and
  * persons are bounded by max_entries and evict with the clock algorithm: each
  * hit sets a reference bit, and the hand sweeping the array clears bits and
  * takes the first entry whose bit was already clear. A backward shift can
