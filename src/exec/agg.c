@@ -1025,11 +1025,6 @@ static inline void prefetch_rec(const struct gtab *t, uint64_t h)
 		__builtin_prefetch(gtab_rec(t, s));
 }
 
-/* blk[r]: the states of row r's group, new groups made in row order. A window of
- * rows is keyed and hashed first and its slots and records prefetched,
- * so the cache misses of a large table overlap instead of following one
- * another; then the rows are looked up in order, which keeps ids in order
- * of first row. */
 #define MEMO_SLOTS 1024
 #define MEMO_KEYS  4
 
@@ -1135,6 +1130,11 @@ static int coded_groups(struct xctx *c, struct aggrun *g, const struct vec *kv, 
 	return 0;
 }
 
+/* blk[r]: the states of row r's group, new groups made in row order. A window of
+ * rows is keyed and hashed first and its slots and records prefetched,
+ * so the cache misses of a large table overlap instead of following one
+ * another; then the rows are looked up in order, which keeps ids in order
+ * of first row. */
 static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, size_t n,
 		     uint8_t **blk)
 {
@@ -1155,7 +1155,8 @@ static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, siz
 	uint8_t kb[WIN][KEY_INLINE];
 	uint64_t h[WIN];
 	int kl[WIN];
-	uint32_t ms[WIN]; /* the row's memo slot */
+	uint32_t ms[WIN];				 /* the row's memo slot */
+	uint64_t ma[WIN][MEMO_KEYS], mb[WIN][MEMO_KEYS]; /* and its keys' identity */
 	for (size_t w0 = 0; w0 < n; w0 += WIN) {
 		size_t m = n - w0 < WIN ? n - w0 : WIN;
 		bool far = g->tab.cap > NEAR_SLOTS;
@@ -1167,7 +1168,7 @@ static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, siz
 				continue;
 			}
 			if (memo) {
-				uint64_t a[MEMO_KEYS], b[MEMO_KEYS];
+				uint64_t *a = ma[j], *b = mb[j];
 				uint32_t slot =
 				    (uint32_t)(key_ident(kv, g->nkeys, r, a, b) & (MEMO_SLOTS - 1));
 				struct gmemo *e = &g->memo[slot];
@@ -1223,7 +1224,8 @@ static int group_ids(struct xctx *c, struct aggrun *g, const struct vec *kv, siz
 			if (memo) {
 				struct gmemo *e = &g->memo[ms[j]];
 				e->gen = g->memo_gen;
-				key_ident(kv, g->nkeys, r, e->a, e->b);
+				memcpy(e->a, ma[j], g->nkeys * sizeof(e->a[0]));
+				memcpy(e->b, mb[j], g->nkeys * sizeof(e->b[0]));
 				e->blk = blk[r];
 			}
 		}
