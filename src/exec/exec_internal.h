@@ -247,6 +247,20 @@ struct xctx {
 	const node_t *uuid_bits_ok;
 };
 
+/* PostHog's channel definition table (channel.c): one row per (kind, key),
+ * the values NULL where PostHog's table has null. */
+enum sn_channel_kind { SN_CHANNEL_MEDIUM, SN_CHANNEL_SOURCE };
+struct sn_channel_def {
+	const char *key;
+	size_t len;
+	enum sn_channel_kind kind;
+	const char *domain_type, *type_if_paid, *type_if_organic;
+};
+const struct sn_channel_def *sn_channel_find(enum sn_channel_kind kind, const char *key,
+					     size_t len);
+size_t sn_channel_count(void);
+const struct sn_channel_def *sn_channel_at(size_t i);
+
 /* Errors: set c->err (class, sentence, character span of at) and c->rc;
  * the first error wins. Return c->rc. */
 int xfail(struct xctx *c, const node_t *at, int code, const char *type, const char *fmt, ...)

@@ -1403,6 +1403,8 @@ enum url_part {
 	U_DOMAIN,
 	U_DOMAIN_NO_WWW,
 	U_TLD,
+	U_FIRST_SIG,
+	U_CUT_TO_FIRST_SIG,
 	U_PATH,
 	U_PATH_FULL,
 	U_QUERY,
@@ -1496,6 +1498,58 @@ static struct sn_str url_host(const char *data, size_t size)
 	return host_ok(pos, dot, start);
 }
 
+/* A second-level label that makes the label before it the significant one
+ * (".com" in "bbc.com.au", ".co." in "bbc.co.uk"): ClickHouse's list before
+ * it read the public suffix list, and what ClickHouse 18.16 answers. */
+static bool second_level(const char *dot, size_t n)
+{
+	static const char keys[][5] = {".com", ".net", ".org", ".biz", ".gov", ".mil", ".edu"};
+	if (n == 3)
+		return memcmp(dot, ".co.", 4) == 0;
+	for (size_t k = 0; n == 4 && k < SN_ARRAY_LEN(keys); k++)
+		if (memcmp(dot, keys[k], 4) == 0)
+			return true;
+	return false;
+}
+
+/* firstSignificantSubdomain ("google" of "https://www.google.com/x") and,
+ * when cut, cutToFirstSignificantSubdomain ("google.com": from that label
+ * to the end of the host, a trailing dot kept). The host is domain()'s
+ * without a leading "www."; then the label before the last dot, or the one
+ * before that when the last two labels are a second-level pair. */
+static struct sn_str first_significant(struct sn_str u, bool cut)
+{
+	struct sn_str h = url_host(u.p, u.len);
+	if (!h.len)
+		return (struct sn_str){u.p, 0};
+	if (h.len > 4 && memcmp(h.p, "www.", 4) == 0)
+		h = (struct sn_str){h.p + 4, h.len - 4};
+	const char *begin = h.p, *host_end = h.p + h.len;
+	size_t len = h.len;
+	if (begin[len - 1] == '.')
+		len--;
+	const char *p0 = NULL, *p1 = NULL, *p2 = NULL;
+	for (size_t i = 0; i < len; i++)
+		if (begin[i] == '.') {
+			p2 = p1;
+			p1 = p0;
+			p0 = begin + i;
+		}
+	struct sn_str r = {begin, len};
+	if (p0 && !p1) {
+		r.len = (size_t)(p0 - begin);
+	} else if (p0) {
+		const char *from = p2 ? p2 + 1 : begin;
+		if (second_level(p1, (size_t)(p0 - p1)))
+			r = (struct sn_str){from, (size_t)(p1 - from)};
+		else
+			r = (struct sn_str){p1 + 1, (size_t)(p0 - p1 - 1)};
+	}
+	if (cut)
+		r.len = (size_t)(host_end - r.p);
+	return r;
+}
+
 /* The part of s one of the URL functions returns; for the cut* forms, the
  * span to remove. */
 static struct sn_str url_part(struct sn_str u, int part)
@@ -1532,6 +1586,8 @@ static struct sn_str url_part(struct sn_str u, int part)
 			return none;
 		return (struct sn_str){dot + 1, (size_t)(h.p + h.len - dot - 1)};
 	}
+	case U_FIRST_SIG:
+	case U_CUT_TO_FIRST_SIG: return first_significant(u, part == U_CUT_TO_FIRST_SIG);
 	case U_PATH:
 	case U_PATH_FULL:
 		q = find_any(p, e, "/");
@@ -1604,6 +1660,54 @@ static int fn_url(struct xctx *c, const node_t *n, int op, struct vec *out)
 		memcpy(o, u.p, head);
 		memcpy(o + head, p.p + p.len, tail);
 		out->s[r] = (struct sn_str){o, head + tail};
+	}
+	return 0;
+}
+
+/* ---- channel definitions (PostHog's channel_definition_dict) ---------------------- */
+
+enum { CH_DOMAIN_TYPE, CH_PAID_SOURCE, CH_PAID_MEDIUM, CH_ORGANIC_SOURCE, CH_ORGANIC_MEDIUM };
+
+/* One lookup as PostHog prints it for ClickHouse: a medium by its exact
+ * text; a source (or referring domain) by its exact text, else by the
+ * host's cutToFirstSignificantSubdomain ("https://www.google.com" →
+ * "google.com"). NULL when neither row has the attribute. */
+static const char *channel_lookup(int op, struct sn_str k)
+{
+	bool medium = op == CH_PAID_MEDIUM || op == CH_ORGANIC_MEDIUM;
+	enum sn_channel_kind kind = medium ? SN_CHANNEL_MEDIUM : SN_CHANNEL_SOURCE;
+	for (int pass = 0; pass < (medium ? 1 : 2); pass++) {
+		struct sn_str key = pass ? url_part(k, U_CUT_TO_FIRST_SIG) : k;
+		const struct sn_channel_def *d = sn_channel_find(kind, key.p, key.len);
+		const char *v = !d					       ? NULL
+				: op == CH_DOMAIN_TYPE			       ? d->domain_type
+				: op == CH_PAID_SOURCE || op == CH_PAID_MEDIUM ? d->type_if_paid
+									       : d->type_if_organic;
+		if (v)
+			return v;
+	}
+	return NULL;
+}
+
+/* lookupDomainType / lookupPaidSourceType / ... (and their hogql_ names):
+ * a NULL argument reads as "" (PostHog's coalesce(x, '')). */
+static int fn_channel(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v;
+	if (eval_args(c, n, 1, 1, &v))
+		return c->rc;
+	if (need_text(c, n, &v, 0))
+		return c->rc;
+	if (vec_make(c, out, SN_XT_STRING, true, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		struct sn_str k =
+		    v.t == SN_XT_NULL || vec_null(&v, r) ? (struct sn_str){"", 0} : str_at(&v, r);
+		const char *t = channel_lookup(op, k);
+		if (t)
+			out->s[r] = (struct sn_str){t, strlen(t)};
+		else
+			out->nulls[r] = 1;
 	}
 	return 0;
 }
@@ -2720,6 +2824,19 @@ static const struct {
     {"domain", fn_url, U_DOMAIN, false},
     {"domainWithoutWWW", fn_url, U_DOMAIN_NO_WWW, false},
     {"topLevelDomain", fn_url, U_TLD, false},
+    {"firstSignificantSubdomain", fn_url, U_FIRST_SIG, false},
+    /* channel definitions */
+    {"lookupDomainType", fn_channel, CH_DOMAIN_TYPE, false},
+    {"lookupPaidSourceType", fn_channel, CH_PAID_SOURCE, false},
+    {"lookupPaidMediumType", fn_channel, CH_PAID_MEDIUM, false},
+    {"lookupOrganicSourceType", fn_channel, CH_ORGANIC_SOURCE, false},
+    {"lookupOrganicMediumType", fn_channel, CH_ORGANIC_MEDIUM, false},
+    {"hogql_lookupDomainType", fn_channel, CH_DOMAIN_TYPE, false},
+    {"hogql_lookupPaidSourceType", fn_channel, CH_PAID_SOURCE, false},
+    {"hogql_lookupPaidMediumType", fn_channel, CH_PAID_MEDIUM, false},
+    {"hogql_lookupOrganicSourceType", fn_channel, CH_ORGANIC_SOURCE, false},
+    {"hogql_lookupOrganicMediumType", fn_channel, CH_ORGANIC_MEDIUM, false},
+    {"cutToFirstSignificantSubdomain", fn_url, U_CUT_TO_FIRST_SIG, false},
     {"path", fn_url, U_PATH, false},
     {"pathFull", fn_url, U_PATH_FULL, false},
     {"queryString", fn_url, U_QUERY, false},

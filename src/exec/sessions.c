@@ -35,9 +35,9 @@
  *
  * Fields the executor cannot derive are refused (NotImplementedError) where
  * they are named: `$urls` (an Array) and `$event_count_map` (a Map) — the
- * executor has neither type — and `$channel_type` (PostHog's channel rules
- * and lookup tables, which the printer lacks too). `SELECT *` leaves them
- * out, as the printer leaves out what it cannot derive.
+ * executor has neither type. `SELECT *` leaves them out, as the printer
+ * leaves out what it cannot derive. `$channel_type` never reaches here: it
+ * is an expression over the $entry_* fields, expanded by the resolver.
  *
  * Rejected alternative: computing sessions in C as a bespoke aggregation
  * during the events scan. It would save generating text, but would
@@ -73,9 +73,6 @@ static const char *missing(const char *name)
 		return "sessions.$urls (an Array: the executor has no array type)";
 	if (strcmp(name, "$event_count_map") == 0)
 		return "sessions.$event_count_map (a Map: the executor has no map type)";
-	if (strcmp(name, "$channel_type") == 0)
-		return "sessions.$channel_type (needs PostHog's channel rules and source lookup "
-		       "tables)";
 	return NULL;
 }
 

@@ -1169,9 +1169,6 @@ static bool is_sessions(const struct sn_hogql_table_def *t)
 /* NULL when this printer can derive the sessions field, else why not. */
 static const char *session_field_missing(struct chp *p, const char *name)
 {
-	if (strcmp(name, "$channel_type") == 0)
-		return "sessions.$channel_type needs PostHog's channel rules and source lookup "
-		       "tables, which the ClickHouse printer does not have";
 	if (strcmp(name, "$event_count_map") == 0 && p->v18)
 		return "sessions.$event_count_map is a Map, which ClickHouse 18.16 does not have";
 	return NULL;
@@ -1860,16 +1857,72 @@ static bool posthog_only(const char *name)
 	    "getSurveyResponse",
 	    "uniqueSurveySubmissionsFilter",
 	    "embedText",
-	    "lookupDomainType",
-	    "lookupPaidSourceType",
-	    "lookupPaidMediumType",
-	    "lookupOrganicSourceType",
-	    "lookupOrganicMediumType",
 	};
 	for (size_t i = 0; i < SN_ARRAY_LEN(names); i++)
 		if (strcmp(names[i], name) == 0)
 			return true;
 	return strncmp(name, "aggregate_funnel", 16) == 0 || strncmp(name, "hogql_", 6) == 0;
+}
+
+/* lookupPaidSourceType(x) and the other channel lookups (their hogql_
+ * names too) as PostHog prints them: reads of the dictionary
+ * channel_definition_dict, keyed by (text, 'source' | 'medium'); a source is
+ * looked up as given, then by cutToFirstSignificantSubdomain. ClickHouse
+ * 18.16 has no dictGetOrNull and no Nullable attributes: there the
+ * dictionary's null value is '' (tests/clickhouse/chserver.mjs) and
+ * nullIf(dictGetString(...), '') reads it back as NULL. False when name is
+ * no lookup. */
+static bool channel_lookup(struct chp *p, struct pscope *s, struct sn_buf *b, const char *name,
+			   const node_t *n)
+{
+	static const struct {
+		const char *fn, *attr;
+		bool medium;
+	} fns[] = {
+	    {"lookupDomainType", "domain_type", false},
+	    {"lookupPaidSourceType", "type_if_paid", false},
+	    {"lookupPaidMediumType", "type_if_paid", true},
+	    {"lookupOrganicSourceType", "type_if_organic", false},
+	    {"lookupOrganicMediumType", "type_if_organic", true},
+	};
+	if (strncmp(name, "hogql_", 6) == 0)
+		name += 6;
+	size_t k = 0;
+	while (k < SN_ARRAY_LEN(fns) && strcmp(fns[k].fn, name) != 0)
+		k++;
+	if (k == SN_ARRAY_LEN(fns))
+		return false;
+	int passes = fns[k].medium ? 1 : 2;
+	const node_t *x = n->list.items[0];
+	if (passes > 1)
+		out(p, b, "coalesce(");
+	for (int pass = 0; pass < passes; pass++) {
+		if (pass)
+			out(p, b, ", ");
+		outf(p, b, "%s('channel_definition_dict', '%s', tuple(",
+		     p->v18 ? "nullIf(dictGetString" : "dictGetOrNull", fns[k].attr);
+		if (pass && p->v18) {
+			/* 18.16's domain() finds no host without a scheme
+			 * ("www.google.com", as $referring_domain holds it);
+			 * current versions and the executor do. */
+			out(p, b, "cutToFirstSignificantSubdomain(if(greater(position(coalesce(");
+			ex(p, s, b, x);
+			out(p, b, ", ''), '://'), 0), coalesce(");
+			ex(p, s, b, x);
+			out(p, b, ", ''), concat('//', coalesce(");
+			ex(p, s, b, x);
+			out(p, b, ", ''))))");
+		} else {
+			out(p, b, pass ? "cutToFirstSignificantSubdomain(coalesce(" : "coalesce(");
+			ex(p, s, b, x);
+			out(p, b, pass ? ", ''))" : ", '')");
+		}
+		outf(p, b, ", '%s'))%s", fns[k].medium ? "medium" : "source",
+		     p->v18 ? ", '')" : "");
+	}
+	if (passes > 1)
+		out(p, b, ")");
+	return true;
 }
 
 static bool named(const char *a, const char *b)
@@ -2114,6 +2167,8 @@ static void call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t
 		out(p, b, ")");
 		return;
 	}
+	if (channel_lookup(p, s, b, name, n))
+		return;
 	if (posthog_only(name)) {
 		NOTIMPL(p, n, "%s() is not supported by the ClickHouse printer yet", name);
 		return;

@@ -277,6 +277,9 @@ enum sn_hogql_field_kind {
 	SN_HQFK_LAZY_JOIN, /* a join to table `target` made on demand */
 	SN_HQFK_TRAVERSER, /* an alias for the chain `target` ("pdi.person") */
 	SN_HQFK_VIRTUAL,   /* a sub-table over this row's columns (poe, goe_N) */
+	SN_HQFK_EXPR,	   /* an expression over this table's fields: `target` is its
+			    * HogQL text, chains relative to the table; the resolver
+			    * puts it in place of the field ($channel_type, $virt_*) */
 };
 
 struct sn_hogql_field_def {
@@ -284,7 +287,8 @@ struct sn_hogql_field_def {
 	uint8_t type; /* enum sn_hogql_type */
 	bool nullable;
 	uint8_t kind;	    /* enum sn_hogql_field_kind */
-	const char *target; /* lazy join: table; traverser: dotted chain; virtual: table */
+	const char *target; /* lazy join: table; traverser: dotted chain; virtual: table;
+			     * expression: its HogQL text */
 	bool hidden;	    /* left out of SELECT * */
 };
 
@@ -339,6 +343,8 @@ enum sn_hogql_ref {
 	SN_HQR_ALIAS,	     /* a SELECT alias or a column CTE */
 	SN_HQR_LAMBDA_ARG,   /* an argument of an enclosing lambda */
 	SN_HQR_ASTERISK,     /* `*` or `t.*` */
+	SN_HQR_EXPR,	     /* an expression field; the resolver replaces the node with
+			      * the expression before it returns */
 };
 
 struct sn_hogql_resolve_opts {

@@ -81,6 +81,10 @@ struct ctx {
 	 * the table inside. */
 	const node_t *open_ctes[MAX_LAMBDA];
 	size_t nopen;
+	/* The expression field the last chain walk ended on (SN_HQR_EXPR), and
+	 * the FROM entry to qualify its chains with when the chain was not. */
+	const struct sn_hogql_field_def *xfield;
+	const char *xsource;
 };
 
 static uint32_t cp(struct ctx *c, uint32_t byte_off)
@@ -158,7 +162,7 @@ static int chain_in_table(struct ctx *c, node_t *f, const struct sn_hogql_table_
 		int r = chain_in_table(c, f, tt, chain, i + 1, n, true);
 		if (r == 0)
 			fail(c, f, "Field not found: %s on table %s", chain[i + 1], tt->name);
-		if (r >= 0)
+		if (r >= 0 && f->ref_kind != SN_HQR_EXPR)
 			f->ref_kind = SN_HQR_LAZY;
 		return r ? r : -1;
 	}
@@ -177,8 +181,85 @@ static int chain_in_table(struct ctx *c, node_t *f, const struct sn_hogql_table_
 			fail(c, f, "Field not found: %s", chain[i]);
 		return r ? r : -1;
 	}
+	case SN_HQFK_EXPR: {
+		if (i + 1 < n) {
+			fail(c, f, "Can not access property \"%s\" on field \"%s\" of type String",
+			     chain[i + 1], chain[i]);
+			return -1;
+		}
+		c->xfield = fd;
+		c->xsource = NULL;
+		f->ref_kind = SN_HQR_EXPR;
+		set(f, fd->type, true);
+		return 1;
+	}
 	default: return 0;
 	}
+}
+
+/* ---- expression fields ------------------------------------------------------ */
+
+/* Prefixes every chain of the expression n with pre (the path to the
+ * field's table) and gives every node the span of the field it replaces. */
+static void prefix_chains(struct ctx *c, node_t *n, const char **pre, size_t np, const node_t *at)
+{
+	if (!n || c->rc)
+		return;
+	n->has_pos = at->has_pos;
+	n->start = at->start;
+	n->end = at->end;
+	if (n->kind == SN_HQ_FIELD && np) {
+		const char **items = sn_arena_alloc(c->a, (np + n->strs.n) * sizeof(*items));
+		if (!items) {
+			c->rc = SN_ERR_NOMEM;
+			return;
+		}
+		memcpy(items, pre, np * sizeof(*items));
+		memcpy(items + np, n->strs.items, n->strs.n * sizeof(*items));
+		n->strs.items = items;
+		n->strs.n += np;
+	}
+	node_t *kids[] = {n->a, n->b, n->c, n->d};
+	for (size_t k = 0; k < SN_ARRAY_LEN(kids); k++)
+		prefix_chains(c, kids[k], pre, np, at);
+	const struct sn_hogql_list *lists[] = {&n->list, &n->list2, &n->list3};
+	for (size_t l = 0; l < SN_ARRAY_LEN(lists); l++)
+		for (size_t k = 0; k < lists[l]->n; k++)
+			prefix_chains(c, lists[l]->items[k], pre, np, at);
+}
+
+/* Puts the expression of the field f resolved to (c->xfield, the last
+ * element of its chain) in place of f and resolves it in the same scope:
+ * `person.$virt_initial_channel_type` becomes the channel rules over
+ * `person.properties.$initial_utm_source`, ... (the chain's other elements,
+ * qualified by the FROM entry when they were not, prefix its chains). */
+static void expand_field(struct ctx *c, struct scope *s, node_t *f)
+{
+	const struct sn_hogql_field_def *fd = c->xfield;
+	size_t np = f->strs.n - 1 + (c->xsource != NULL);
+	const char **pre = sn_arena_alloc(c->a, (np + 1) * sizeof(*pre));
+	if (!pre) {
+		c->rc = SN_ERR_NOMEM;
+		return;
+	}
+	size_t k = 0;
+	if (c->xsource)
+		pre[k++] = c->xsource;
+	for (size_t i = 0; i + 1 < f->strs.n; i++)
+		pre[k++] = f->strs.items[i];
+	node_t *e = NULL;
+	struct sn_hogql_error perr;
+	if (sn_hogql_parse_expr(c->a, fd->target, strlen(fd->target), &e, &perr)) {
+		if (!c->rc)
+			fail(c, f, "The expression of field %s does not parse: %s", fd->name,
+			     perr.msg);
+		return;
+	}
+	prefix_chains(c, e, pre, np, f);
+	if (c->rc)
+		return;
+	*f = *e;
+	expr(c, s, f);
 }
 
 /* ---- subquery columns ------------------------------------------------------- */
@@ -234,6 +315,8 @@ static int chain_in_source(struct ctx *c, node_t *f, const struct source *src, s
 		int r = chain_in_table(c, f, src->table, chain, i, n, false);
 		if (r == 1)
 			f->ref_source = src->name;
+		if (r == 1 && f->ref_kind == SN_HQR_EXPR && i == 0)
+			c->xsource = src->name; /* unqualified: name the FROM entry */
 		return r;
 	}
 	const node_t *col = NULL;
@@ -289,7 +372,16 @@ static bool is_using_col(const struct scope *s, const char *name)
 	return false;
 }
 
+static void field_lookup(struct ctx *c, struct scope *s, node_t *f);
+
 static void field(struct ctx *c, struct scope *s, node_t *f)
+{
+	field_lookup(c, s, f);
+	if (!c->rc && f->ref_kind == SN_HQR_EXPR)
+		expand_field(c, s, f);
+}
+
+static void field_lookup(struct ctx *c, struct scope *s, node_t *f)
 {
 	const char *const *chain = f->strs.items;
 	size_t n = f->strs.n;
@@ -675,6 +767,34 @@ static void apply_limit(struct ctx *c, struct sn_hogql_select *sel)
 	sel->limit = m;
 }
 
+/* The SELECT list; an expression field named bare (`SELECT
+ * session.$channel_type`) keeps its name as the column's, as PostHog's
+ * hidden alias does: its expansion gets the alias. */
+static void select_items(struct ctx *c, struct scope *s, struct sn_hogql_list *l)
+{
+	for (size_t i = 0; i < l->n && !c->rc; i++) {
+		node_t *it = l->items[i];
+		const char *name =
+		    it->kind == SN_HQ_FIELD && it->strs.n ? it->strs.items[it->strs.n - 1] : NULL;
+		expr(c, s, it);
+		if (c->rc || !name || it->kind == SN_HQ_FIELD)
+			continue;
+		node_t *al = sn_hogql_node_new(c->a, SN_HQ_ALIAS);
+		if (!al) {
+			c->rc = SN_ERR_NOMEM;
+			return;
+		}
+		al->has_pos = it->has_pos;
+		al->start = it->start;
+		al->end = it->end;
+		al->name = name;
+		al->a = it;
+		al->rtype = it->rtype;
+		al->rtype.resolved = true;
+		l->items[i] = al;
+	}
+}
+
 static void add_source(struct ctx *c, struct scope *s, const node_t *at, struct source src)
 {
 	if (s->nsrc >= MAX_SOURCES) {
@@ -767,7 +887,7 @@ static void select_query(struct ctx *c, struct scope *parent, node_t *q, bool to
 	for (const node_t *j = sel->select_from; j && !c->rc; j = j->c)
 		if (j->b)
 			expr(c, &s, j->b->a);
-	list(c, &s, &sel->select);
+	select_items(c, &s, &sel->select);
 	expr(c, &s, sel->prewhere);
 	expr(c, &s, sel->where);
 	list(c, &s, &sel->group_by);

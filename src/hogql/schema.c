@@ -5,8 +5,10 @@
  * Each table is a const array of field definitions; a field is a typed
  * column, a JSON properties column (any chain below it is a property,
  * §4.2), a lazy join to another table (`events.pdi`, `events.session`), a
- * traverser that aliases a chain (`events.person` = `pdi.person`), or a
- * virtual sub-table over columns of the same row (`poe`, `goe_N`).
+ * traverser that aliases a chain (`events.person` = `pdi.person`), a
+ * virtual sub-table over columns of the same row (`poe`, `goe_N`), or an
+ * expression over the table's other fields that the resolver puts in the
+ * field's place (`sessions.$channel_type`, `persons.$virt_*`).
  * The resolver walks these to type chains like
  * `events.person.properties.email`; expanding joins into subqueries is the
  * next step and will read the same definitions.
@@ -47,6 +49,54 @@
 	{                                                            \
 		n, SN_HQT_UNKNOWN, false, SN_HQFK_VIRTUAL, tbl, true \
 	}
+
+#define EXPR(n, text)                                            \
+	{                                                        \
+		n, SN_HQT_STRING, true, SN_HQFK_EXPR, text, true \
+	}
+
+/*
+ * PostHog's default channel type rules (posthog/hogql/database/schema/
+ * channel_type.py; https://posthog.com/docs/data/channel-type) over the
+ * attribution values of a session's first event or a person's initial
+ * ones. C, M and S are the campaign, medium and source, lower-cased with ''
+ * and 'null' read as NULL; R the referring domain; G and F whether a gclid /
+ * fbclid is set; A the gad_source, '' and 'null' read as NULL. The lookups
+ * read PostHog's channel definition table (exec/channel.c; a dictionary on
+ * ClickHouse). Custom channel rules (the customChannelTypeRules modifier)
+ * are not supported.
+ */
+#define NN(x)	"nullIf(nullIf(" x ", ''), 'null')"
+#define SHOP_RE "'^(.*(([^a-df-z]|^)shop|shopping).*)$'"
+#define CHANNEL_RULES(C, M, S, R, G, F, A)                                                         \
+	"multiIf(match(" C ", 'cross-network'), 'Cross Network', "                                 \
+	"(" M " IN ('cpc', 'cpm', 'cpv', 'cpa', 'ppc', 'retargeting') OR startsWith(" M            \
+	", 'paid') OR " G " OR " A " IS NOT NULL), "                                               \
+	"coalesce(lookupPaidSourceType(" S "), if(match(" C ", " SHOP_RE "), 'Paid Shopping', "    \
+	"NULL), lookupPaidMediumType(" M "), lookupPaidSourceType(" R "), multiIf(" A              \
+	" = '1', 'Paid Search', match(" C ", '^(.*video.*)$'), 'Paid Video', " F                   \
+	", 'Paid Social', 'Paid Unknown')), "                                                      \
+	"(" R " = '$direct' AND (" M " IS NULL) AND (" S " IS NULL OR " S                          \
+	" IN ('(direct)', 'direct', '$direct')) AND NOT " F "), 'Direct', "                        \
+	"coalesce(lookupOrganicSourceType(" S "), if(match(" C ", " SHOP_RE                        \
+	"), 'Organic Shopping', NULL), lookupOrganicMediumType(" M "), lookupOrganicSourceType(" R \
+	"), multiIf(match(" C ", '^(.*video.*)$'), 'Organic Video', match(" M ", 'push$'), "       \
+	"'Push', " F ", 'Organic Social', " R " = '$direct', 'Direct', " R                         \
+	" IS NOT NULL, 'Referral', 'Unknown')))"
+#define LOWER_NN(x) "lower(" NN(x) ")"
+/* persons: from the $initial_* person properties. */
+#define PI(k) "toString(properties.$initial_" k ")"
+#define PERSON_CHANNEL                                                          \
+	CHANNEL_RULES(LOWER_NN(PI("utm_campaign")), LOWER_NN(PI("utm_medium")), \
+		      LOWER_NN(PI("utm_source")), PI("referring_domain"),       \
+		      "isNotNull(" NN("properties.$initial_gclid") ")",         \
+		      "isNotNull(" NN("properties.$initial_fbclid") ")", NN(PI("gad_source")))
+/* sessions: from the $entry_* fields (the session's first event). */
+#define SESSION_CHANNEL                                                               \
+	CHANNEL_RULES(LOWER_NN("$entry_utm_campaign"), LOWER_NN("$entry_utm_medium"), \
+		      LOWER_NN("$entry_utm_source"), "$entry_referring_domain",       \
+		      "isNotNull($entry_gclid)", "isNotNull($entry_fbclid)",          \
+		      NN("$entry_gad_source"))
 
 static const struct sn_hogql_field_def events[] = {
     COL("uuid", UUID),
@@ -101,8 +151,16 @@ static const struct sn_hogql_field_def events_goe[] = {
 };
 
 static const struct sn_hogql_field_def persons[] = {
-    COL("id", UUID),	   COL("created_at", DATETIME), COL("team_id", INT),
-    JSONCOL("properties"), COL("is_identified", BOOL),	LAZY("pdi", "person_distinct_ids"),
+    COL("id", UUID),
+    COL("created_at", DATETIME),
+    COL("team_id", INT),
+    JSONCOL("properties"),
+    COL("is_identified", BOOL),
+    LAZY("pdi", "person_distinct_ids"),
+    EXPR("$virt_initial_channel_type", PERSON_CHANNEL),
+    EXPR("$virt_initial_referring_domain_type",
+	 "if(" PI("referring_domain") " = '$direct', '$direct', lookupDomainType(" PI(
+	     "referring_domain") "))"),
 };
 
 static const struct sn_hogql_field_def raw_persons[] = {
@@ -171,7 +229,7 @@ static const struct sn_hogql_field_def sessions[] = {
     COL("$pageview_count", INT),
     COL("$autocapture_count", INT),
     COL("$screen_count", INT),
-    COL("$channel_type", STRING),
+    EXPR("$channel_type", SESSION_CHANNEL),
     COL("$session_duration", INT),
     COL("duration", INT),
     NCOL("$is_bounce", BOOL),

@@ -109,6 +109,13 @@ int hq_prop(struct sn_buf *b, const char *prefix, const char *key)
 	return rc ? rc : hq_ident(b, key);
 }
 
+int hq_person_prop(struct sn_buf *b, const char *key)
+{
+	if (strncmp(key, "$virt_", 6) == 0)
+		return hq_prop(b, "person", key);
+	return hq_prop(b, "person.properties", key);
+}
+
 bool hq_session_numeric(const char *key)
 {
 	static const char *const num[] = {"$session_duration",	"duration",	 "$pageview_count",
@@ -167,14 +174,11 @@ static int filter_field(struct ictx *x, struct sn_buf *b, struct json_object *f,
 	if (strcmp(type, "event") == 0)
 		return hq_prop(b, "properties", key);
 	if (strcmp(type, "person") == 0)
-		return hq_prop(b, "person.properties", key);
+		return hq_person_prop(b, key);
 	if (strcmp(type, "event_metadata") == 0)
 		return hq_ident(b, key);
-	if (strcmp(type, "session") == 0) {
-		if (strcmp(key, "$channel_type") == 0)
-			return ifail(x, "not_supported", "%s", HQ_NO_CHANNEL_TYPE);
+	if (strcmp(type, "session") == 0)
 		return hq_session(b, key);
-	}
 	if (strcmp(type, "group") == 0) {
 		struct json_object *gi = jget(f, "group_type_index");
 		int idx = gi ? json_object_get_int(gi) : -1;

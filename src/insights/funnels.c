@@ -224,7 +224,7 @@ static int bd_expr_of(struct ictx *x, const char *type, const char *prop, int gt
 	if (!type || strcmp(type, "event") == 0)
 		rc = hq_prop(&b, "properties", prop);
 	else if (strcmp(type, "person") == 0)
-		rc = hq_prop(&b, "person.properties", prop);
+		rc = hq_person_prop(&b, prop);
 	else if (strcmp(type, "event_metadata") == 0)
 		rc = hq_ident(&b, prop);
 	else if (strcmp(type, "hogql") == 0)

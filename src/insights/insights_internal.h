@@ -106,14 +106,15 @@ int hq_str(struct sn_buf *b, const char *s, size_t len);
 int hq_ident(struct sn_buf *b, const char *s);
 /* properties.<key> of events, person.properties.<key>, ... as text. */
 int hq_prop(struct sn_buf *b, const char *prefix, const char *key);
+/* A person property as insights read it: person.properties.<key>, or for a
+ * virtual property ($virt_initial_channel_type, ...) the persons field
+ * person.<key> (an unknown $virt_ key then fails to resolve, by name). */
+int hq_person_prop(struct sn_buf *b, const char *key);
 /* session.<key> as insights read it: the numeric fields ($session_duration,
  * the counts) wrapped in ifNull(…, 0), so an event without a session reads
  * 0 on both backends as in PostHog (the executor's LEFT join miss is NULL,
  * ClickHouse 18.16's the default). */
 int hq_session(struct sn_buf *b, const char *key);
-#define HQ_NO_CHANNEL_TYPE                                                                     \
-	"The session property $channel_type is not supported yet (it needs PostHog's channel " \
-	"rules and source lookup tables)"
 bool hq_session_numeric(const char *key);
 /* The property filters (an array, or {type: AND|OR, values}) as a boolean
  * expression; appends "1" when empty. */

@@ -278,11 +278,9 @@ static int breakdown_expr(struct ictx *x, const char *type, const char *prop, in
 	if (!type || strcmp(type, "event") == 0)
 		rc = hq_prop(&b, "properties", prop);
 	else if (strcmp(type, "person") == 0)
-		rc = hq_prop(&b, "person.properties", prop);
+		rc = hq_person_prop(&b, prop);
 	else if (strcmp(type, "event_metadata") == 0)
 		rc = hq_ident(&b, prop);
-	else if (strcmp(type, "session") == 0 && strcmp(prop, "$channel_type") == 0)
-		rc = ifail(x, "not_supported", "%s", HQ_NO_CHANNEL_TYPE);
 	else if (strcmp(type, "session") == 0)
 		rc = hq_session(&b, prop);
 	else if (strcmp(type, "hogql") == 0)

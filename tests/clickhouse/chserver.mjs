@@ -2,6 +2,12 @@
 // and its data in a temp dir under SNOUT_TEST_TMP, load schema.sql (and any
 // other blank-line-separated SQL files), query it over HTTP, stop it.
 // Used by printer.test.mjs and tests/differential/differential.test.mjs.
+//
+// The server also gets PostHog's channel definitions as PostHog sets them
+// up: a table channel_definition (rows of src/exec/channel_definitions.inc,
+// the executor's copy) read by the dictionary channel_definition_dict, which
+// the printer's lookup*Type calls read. 18.16 dictionaries come from config
+// files and have no Nullable attributes: null reads as ''.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -65,6 +71,28 @@ export async function startClickHouse(prefix = 'ch-') {
   <timezone>UTC</timezone>
   <mlock_executable>false</mlock_executable>
   <max_table_size_to_drop>0</max_table_size_to_drop>
+  <dictionaries_config>${dir}/dictionaries.xml</dictionaries_config>
+  <dictionaries_lazy_load>true</dictionaries_lazy_load>
+</yandex>
+`);
+  const attr = (n) => `<attribute><name>${n}</name><type>String</type><null_value></null_value></attribute>`;
+  fs.writeFileSync(path.join(dir, 'dictionaries.xml'), `<?xml version="1.0"?>
+<yandex>
+  <dictionary>
+    <name>channel_definition_dict</name>
+    <source><clickhouse><host>127.0.0.1</host><port>${tcpPort}</port><user>default</user><password></password><db>default</db><table>channel_definition</table></clickhouse></source>
+    <lifetime>0</lifetime>
+    <layout><complex_key_hashed/></layout>
+    <structure>
+      <key>
+        <attribute><name>domain</name><type>String</type></attribute>
+        <attribute><name>kind</name><type>String</type></attribute>
+      </key>
+      ${attr('domain_type')}
+      ${attr('type_if_paid')}
+      ${attr('type_if_organic')}
+    </structure>
+  </dictionary>
 </yandex>
 `);
   fs.writeFileSync(path.join(dir, 'users.xml'), `<?xml version="1.0"?>
@@ -103,5 +131,37 @@ export async function startClickHouse(prefix = 'ch-') {
     await stop();
     throw new Error(`clickhouse-server did not start; see ${dir}/log`);
   }
+  for (const sql of channelDefinitionSql()) {
+    const r = await ch(sql);
+    if (!r.ok) {
+      await stop();
+      throw new Error(`loading channel definitions: ${r.body}`);
+    }
+  }
   return { dir, httpPort, ch, stop };
+}
+
+// The rows of src/exec/channel_definitions.inc:
+// CHD("key", SOURCE|MEDIUM, "domain type"|NULL, "paid"|NULL, "organic"|NULL),
+export function channelDefinitions() {
+  const inc = fs.readFileSync(path.join(here, '../../src/exec/channel_definitions.inc'), 'utf8');
+  const str = (v) => (v === 'NULL' ? null : JSON.parse(v));
+  const rows = [];
+  const re = /^CHD\(("(?:[^"\\]|\\.)*"), (SOURCE|MEDIUM), (NULL|"[^"]*"), (NULL|"[^"]*"), (NULL|"[^"]*")\),$/;
+  for (const line of inc.split('\n')) {
+    if (!line.startsWith('CHD(')) continue;
+    const m = re.exec(line);
+    if (!m) throw new Error(`channel_definitions.inc: cannot read ${line}`);
+    rows.push([str(m[1]), m[2].toLowerCase(), str(m[3]), str(m[4]), str(m[5])]);
+  }
+  return rows;
+}
+
+function channelDefinitionSql() {
+  const q = (v) => `'${(v ?? '').replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return [
+    'CREATE TABLE channel_definition (domain String, kind String, domain_type String, ' +
+      'type_if_paid String, type_if_organic String) ENGINE = TinyLog',
+    'INSERT INTO channel_definition VALUES ' + channelDefinitions().map((r) => `(${r.map(q).join(', ')})`).join(', '),
+  ];
 }

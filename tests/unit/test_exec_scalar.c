@@ -428,6 +428,73 @@ static void test_url(void **state)
 		 "\\N\t\\N\t\\N");
 }
 
+/* firstSignificantSubdomain / cutToFirstSignificantSubdomain: the answers of
+ * ClickHouse 18.16 (its second-level list: com, net, org, biz, gov, mil,
+ * edu, co.), except where domain() differs: a host without a scheme is
+ * found and one ending in a dot is not, as current ClickHouse's domain(). */
+static void test_significant_subdomain(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const cases[][3] = {
+	    {"https://www.google.com", "google", "google.com"},
+	    {"https://www.bbc.co.uk/x", "bbc", "bbc.co.uk"},
+	    {"https://a.b.ac.uk", "ac", "ac.uk"},
+	    {"https://x.y.com.au", "y", "y.com.au"},
+	    {"https://www.google.co.uk./p", "", ""}, /* no host, as domain() (18.16: a host) */
+	    {"https://a.b.gov.x", "b", "b.gov.x"},
+	    {"https://a.b.xyz.x", "xyz", "xyz.x"},
+	    {"https://b.com.x", "b", "b.com.x"},
+	    {"https://com.x", "com", "com.x"},
+	    {"https://www.com", "com", "com"},
+	    {"//m.facebook.com/x", "facebook", "facebook.com"},
+	    {"www.google.com", "google", "google.com"},
+	    {"$direct", "", ""},
+	    {"", "", ""},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(cases); i++) {
+		char q[256], want[128];
+		snprintf(q, sizeof(q),
+			 "firstSignificantSubdomain('%s'), cutToFirstSignificantSubdomain('%s')",
+			 cases[i][0], cases[i][0]);
+		snprintf(want, sizeof(want), "%s\t%s", cases[i][1], cases[i][2]);
+		expect_a(f, q, want);
+	}
+	expect_b(f, "cutToFirstSignificantSubdomain(properties.u)", "\\N");
+}
+
+/* The channel definition lookups: a source as given, then by its host's
+ * cutToFirstSignificantSubdomain; a medium as given; NULL (and '') → the
+ * row of '' (none) → NULL. The rows are PostHog's channel_definitions.json. */
+static void test_channel_lookups(void **state)
+{
+	struct fixture *f = *state;
+	expect_a(
+	    f,
+	    "lookupOrganicSourceType('https://www.google.com'), lookupPaidSourceType('google'), "
+	    "lookupDomainType('m.facebook.com'), hogql_lookupOrganicSourceType('facebook.com')",
+	    "Organic Search\tPaid Search\tSocial\tOrganic Social");
+	expect_a(f,
+		 "lookupPaidMediumType('social'), lookupOrganicMediumType('email'), "
+		 "lookupPaidMediumType('email'), lookupOrganicMediumType('nosuch')",
+		 "Paid Social\tEmail\t\\N\t\\N");
+	/* a medium is never cut to a host; a source that is no row reads NULL */
+	expect_a(f,
+		 "lookupOrganicMediumType('https://www.email.com'), "
+		 "lookupOrganicSourceType('nosuch.example'), lookupDomainType('$direct'), "
+		 "lookupDomainType(''), lookupDomainType(NULL)",
+		 "\\N\t\\N\t\\N\t\\N\t\\N");
+	expect_b(f, "lookupPaidSourceType(properties.u), lookupOrganicSourceType(event)",
+		 "\\N\t\\N");
+	/* the table is sorted by (kind, key), as the bisection needs */
+	for (size_t i = 1; i < sn_channel_count(); i++) {
+		const struct sn_channel_def *a = sn_channel_at(i - 1), *b = sn_channel_at(i);
+		int r = a->kind != b->kind ? (a->kind < b->kind ? -1 : 1) : strcmp(a->key, b->key);
+		assert_true(r < 0);
+		assert_non_null(sn_channel_find(b->kind, b->key, b->len));
+	}
+	assert_true(sn_channel_count() > 1000);
+}
+
 /* ---- math ------------------------------------------------------------------------------ */
 
 static void test_math(void **state)
@@ -609,6 +676,8 @@ int main(void)
 	    cmocka_unit_test(test_encodings),
 	    cmocka_unit_test(test_regex),
 	    cmocka_unit_test(test_url),
+	    cmocka_unit_test(test_significant_subdomain),
+	    cmocka_unit_test(test_channel_lookups),
 	    cmocka_unit_test(test_math),
 	    cmocka_unit_test(test_conditionals),
 	    cmocka_unit_test(test_json),

@@ -5,8 +5,9 @@
  * bounce, entry/exit URLs, first-event attribution). Two teams share a
  * session id, so a broken team guard changes the answers; events without
  * a session (no $session_id, or an empty one) must read NULL through the
- * join; fields without a derivation are refused; a scan split over
- * threads answers as one thread does.
+ * join; $channel_type follows PostHog's rules; fields without a
+ * derivation are refused; a scan split over threads answers as one thread
+ * does.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,6 +51,27 @@ static const struct ev EVS[] = {
     /* team 2: s1 again (earlier, another person) and s9 */
     {2, T0 - 100 * S, "$pageview", "z", "s1", "{\"$current_url\":\"https://t2.com/\"}"},
     {2, T0 + 50 * S, "$pageview", "z", "s9", "{}"},
+    /* team 4: one session per channel type rule (test_channel_type) */
+    {4, T0, "$pageview", "k", "c01", "{\"utm_source\":\"Google\",\"utm_medium\":\"CPC\"}"},
+    {4, T0, "$pageview", "k", "c02", "{\"$referring_domain\":\"$direct\"}"},
+    {4, T0, "$pageview", "k", "c03", "{\"$referring_domain\":\"www.facebook.com\"}"},
+    {4, T0, "$pageview", "k", "c04", "{\"gclid\":\"abc\"}"},
+    {4, T0, "$pageview", "k", "c05",
+     "{\"utm_campaign\":\"summer-shopping\",\"$referring_domain\":\"x.example\"}"},
+    {4, T0, "$pageview", "k", "c06",
+     "{\"utm_medium\":\"email\",\"$referring_domain\":\"mail.example\"}"},
+    {4, T0, "$pageview", "k", "c07",
+     "{\"utm_source\":\"direct\",\"$referring_domain\":\"$direct\"}"},
+    {4, T0, "$pageview", "k", "c08", "{\"fbclid\":\"x\",\"$referring_domain\":\"$direct\"}"},
+    {4, T0, "$pageview", "k", "c09", "{\"gad_source\":\"1\"}"},
+    {4, T0, "$pageview", "k", "c10", "{\"utm_campaign\":\"Cross-Network\"}"},
+    {4, T0, "$pageview", "k", "c11",
+     "{\"utm_medium\":\"app-push\",\"$referring_domain\":\"a.example\"}"},
+    {4, T0, "$pageview", "k", "c12", "{\"$referring_domain\":\"a.example\"}"},
+    {4, T0, "$pageview", "k", "c13", "{\"utm_source\":\"null\",\"utm_medium\":\"\"}"},
+    {4, T0, "$pageview", "k", "c14", "{\"utm_medium\":\"paid_social\",\"utm_source\":\"x\"}"},
+    {4, T0, "$pageview", "k", "c15", "{\"utm_medium\":\"cpc\",\"fbclid\":\"y\"}"},
+    {4, T0 + S, "$pageview", "k", "c01", "{\"utm_source\":\"bing\"}"},
 };
 
 struct fixture {
@@ -194,7 +216,8 @@ static void test_from_sessions(void **state)
 	const char *q = "SELECT * FROM sessions ORDER BY session_id";
 	assert_int_equal(sn_exec_query(&f->opts, q, strlen(q), &res, &err), 0);
 	assert_int_equal(res.nrows, 3);
-	assert_int_equal(res.ncols, 43); /* 46 fields less $urls, $event_count_map, $channel_type */
+	assert_int_equal(res.ncols, 43); /* 46 fields less $urls, $event_count_map and the
+					  * expression $channel_type */
 	assert_string_equal(res.names[0], "id");
 	sn_exec_result_release(&res);
 	/* nested: a subquery and a CTE over sessions */
@@ -319,11 +342,39 @@ static void test_lazy_join(void **state)
 	       "6,96");
 }
 
+/* $channel_type: PostHog's default rules over the first event's attribution
+ * (worked out by hand from the rules and PostHog's channel definitions):
+ * paid by medium / gclid / gad_source, then the source's paid type; direct;
+ * shopping and push by campaign and medium patterns; a referrer's organic
+ * type by its host; '' and 'null' read as unset. The same through the lazy
+ * join, where it keeps its name as the column's. */
+static void test_channel_type(void **state)
+{
+	struct fixture *f = *state;
+	f->opts.team_id = 4;
+	expect(f, "SELECT session_id, $channel_type FROM sessions ORDER BY session_id",
+	       "c01,Paid Search;c02,Direct;c03,Organic Social;c04,Paid Unknown;"
+	       "c05,Organic Shopping;c06,Email;c07,Direct;c08,Organic Social;c09,Paid Search;"
+	       "c10,Cross Network;c11,Push;c12,Referral;c13,Unknown;c14,Paid Unknown;"
+	       "c15,Paid Social");
+	expect(f,
+	       "SELECT session.$channel_type AS c, count() FROM events GROUP BY c "
+	       "ORDER BY c LIMIT 3",
+	       "Cross Network,1;Direct,2;Email,1");
+	struct sn_exec_result res;
+	struct sn_hogql_error err = {0};
+	const char *q = "SELECT session.$channel_type FROM events LIMIT 1";
+	assert_int_equal(sn_exec_query(&f->opts, q, strlen(q), &res, &err), 0);
+	assert_string_equal(res.names[0], "$channel_type");
+	sn_exec_result_release(&res);
+	f->opts.team_id = 1;
+	expect(f, "SELECT session_id, $channel_type FROM sessions ORDER BY session_id",
+	       "s1,Referral;s2,Unknown;s3,Unknown");
+}
+
 static void test_refused(void **state)
 {
 	struct fixture *f = *state;
-	expect_error(f, "SELECT $channel_type FROM sessions", "NotImplementedError",
-		     "$channel_type");
 	expect_error(f, "SELECT session.$urls FROM events", "NotImplementedError", "$urls");
 	expect_error(f, "SELECT $event_count_map FROM sessions", "NotImplementedError",
 		     "$event_count_map");
@@ -348,8 +399,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_from_sessions), cmocka_unit_test(test_team_guard),
-	    cmocka_unit_test(test_lazy_join),	  cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_lazy_join),	  cmocka_unit_test(test_channel_type),
+	    cmocka_unit_test(test_refused),	  cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

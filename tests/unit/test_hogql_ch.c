@@ -264,9 +264,11 @@ static void test_sessions(void **state)
 	assert_non_null(strstr(p, "visitParamExtractRaw(events.properties, 'gclid')"));
 	assert_non_null(strstr(p, "visitParamExtractRaw(events.properties, '$referring_domain')"));
 	assert_non_null(strstr(p, "nullIf(argMin(ifNull("));
-	/* SELECT * leaves out the fields that cannot be derived */
+	/* SELECT * leaves out the fields that cannot be derived, and the
+	 * expression fields */
 	p = v18("SELECT * FROM sessions");
 	assert_null(strstr(p, "channel_type"));
+	assert_null(strstr(p, "channel_definition_dict"));
 	assert_null(strstr(p, "event_count_map"));
 	assert_non_null(strstr(p, "`$entry_sccid`"));
 	assert_non_null(strstr(v24("SELECT $event_count_map FROM sessions"),
@@ -275,14 +277,23 @@ static void test_sessions(void **state)
 	    v18("SELECT $event_count_map FROM sessions"),
 	    "ERR:NotImplementedError:7:23:sessions.$event_count_map is a Map, which "
 	    "ClickHouse 18.16 does not have");
-	assert_string_equal(v24("SELECT s.$channel_type FROM sessions s"),
-			    "ERR:NotImplementedError:7:22:sessions.$channel_type needs PostHog's "
-			    "channel rules and source lookup tables, which the ClickHouse printer "
-			    "does not have");
-	assert_string_equal(v18("SELECT session.$channel_type FROM events"),
-			    "ERR:NotImplementedError:7:28:sessions.$channel_type needs PostHog's "
-			    "channel rules and source lookup tables, which the ClickHouse printer "
-			    "does not have");
+	/* $channel_type: PostHog's rules over the first event's attribution,
+	 * the lookups as reads of channel_definition_dict */
+	p = v24("SELECT s.$channel_type FROM sessions s");
+	assert_non_null(strstr(p, "multiIf(match(lower(nullIf(nullIf(s.`$entry_utm_campaign`, ''), "
+				  "'null')), 'cross-network'), 'Cross Network', "));
+	assert_non_null(strstr(p, "dictGetOrNull('channel_definition_dict', 'type_if_paid', "
+				  "tuple(coalesce(lower(nullIf(nullIf(s.`$entry_utm_medium`, ''), "
+				  "'null')), ''), 'medium'))"));
+	assert_null(strstr(p, "visitParamExtractRaw"));
+	assert_non_null(strstr(p, "JSONExtractRaw(events.properties, 'gclid')"));
+	p = v18("SELECT session.$channel_type FROM events");
+	assert_non_null(strstr(p, "nullIf(dictGetString('channel_definition_dict', "
+				  "'type_if_organic', tuple(cutToFirstSignificantSubdomain(if("));
+	assert_null(strstr(p, "dictGetOrNull"));
+	assert_string_equal(v18("SELECT session.$channel_type.x FROM events"),
+			    "ERR:QueryError:7:30:Can not access property \"x\" on field "
+			    "\"$channel_type\" of type String");
 	/* events.session: one more nested level, joined on $session_id */
 	p = v18("SELECT session.$session_duration FROM events");
 	assert_string_equal(
@@ -898,6 +909,41 @@ static void test_corpus_never_crashes(void **state)
 }
 
 /* ClickHouse 18.16 rewrites of what it would answer wrongly. */
+/* The channel definition lookups: PostHog's dictGetOrNull reads, and on
+ * 18.16 dictGetString with '' read back as NULL. */
+static void test_channel_lookups(void **state)
+{
+	(void)state;
+	assert_string_equal(v24("SELECT lookupPaidMediumType(event) FROM events"),
+			    "SELECT dictGetOrNull('channel_definition_dict', 'type_if_paid', "
+			    "tuple(coalesce(events.event, ''), 'medium')) FROM events WHERE " GUARD
+			    " LIMIT 100");
+	assert_string_equal(
+	    v18("SELECT hogql_lookupOrganicSourceType(event) FROM events"),
+	    "SELECT coalesce(nullIf(dictGetString('channel_definition_dict', 'type_if_organic', "
+	    "tuple(coalesce(events.event, ''), 'source')), ''), "
+	    "nullIf(dictGetString('channel_definition_dict', 'type_if_organic', "
+	    "tuple(cutToFirstSignificantSubdomain(if(greater(position(coalesce(events.event, ''), "
+	    "'://'), 0), coalesce(events.event, ''), concat('//', coalesce(events.event, '')))), "
+	    "'source')), '')) FROM events WHERE " GUARD " LIMIT 100");
+	assert_string_equal(
+	    v24("SELECT lookupDomainType(distinct_id) FROM events"),
+	    "SELECT coalesce(dictGetOrNull('channel_definition_dict', 'domain_type', "
+	    "tuple(coalesce(events.distinct_id, ''), 'source')), "
+	    "dictGetOrNull('channel_definition_dict', 'domain_type', "
+	    "tuple(cutToFirstSignificantSubdomain(coalesce(events.distinct_id, '')), "
+	    "'source'))) FROM events WHERE " GUARD " LIMIT 100");
+	/* persons' virtual properties: the rules over the $initial_* properties */
+	const char *p = v18("SELECT person.$virt_initial_channel_type FROM events");
+	assert_non_null(strstr(p, "'$initial_utm_source'"));
+	assert_non_null(strstr(p, "'Referral'"));
+	p = v18("SELECT $virt_initial_referring_domain_type FROM persons");
+	assert_non_null(strstr(p, "'domain_type'"));
+	assert_non_null(strstr(p, "'$initial_referring_domain'"));
+	assert_string_equal(v18("SELECT $virt_nope FROM persons"),
+			    "ERR:QueryError:7:17:Unable to resolve field: $virt_nope");
+}
+
 static void test_v18_rewrites(void **state)
 {
 	(void)state;
@@ -1007,6 +1053,7 @@ int main(void)
 	    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_channel_lookups),
 	    cmocka_unit_test(test_v18_rewrites),
 	    cmocka_unit_test(test_corpus_never_crashes),
 	};
