@@ -170,9 +170,10 @@ struct rshape {
 /* One actor (and breakdown value): ist[k] / isr[k] say whether it had a
  * target / returning event in period k; only >= 0 keeps the cohort of
  * that period alone (first-time retention). asum: the aggregation
- * property per period, or NULL. */
+ * property per period, or NULL; asum0 the same over the returning events
+ * at or after the period's first target event (interval 0's value). */
 static void count_actor(const struct rshape *sh, const unsigned char *ist, const unsigned char *isr,
-			int only, const double *asum, struct rcell *rcl)
+			int only, const double *asum, const double *asum0, struct rcell *rcl)
 {
 	const int nrows = sh->nrows, n = sh->n, nc = sh->nc, nb = sh->nb;
 	int64_t *cells = rcl->counts;
@@ -183,7 +184,9 @@ static void count_actor(const struct rshape *sh, const unsigned char *ist, const
 		cells[st * nc + 0]++;
 		/* the property over each counted cell's period */
 		for (int k = 0; asum && !nb && k < n && st + k < nrows; k++)
-			if (k == 0 || isr[st + k])
+			if (k == 0)
+				rcl->sums[st * nc] += asum0 ? asum0[st] : asum[st];
+			else if (isr[st + k])
 				rcl->sums[st * nc + k] += asum[st + k];
 		if (nb) {
 			/* bracket j: intervals bfrom..bfrom+b_j-1 */
@@ -209,6 +212,95 @@ static void count_actor(const struct rshape *sh, const unsigned char *ist, const
 			for (int k = 1; k <= maxk; k++)
 				cells[st * nc + k]++;
 	}
+}
+
+/* The statement of interval 0's aggregation: per actor[, breakdown value
+ * b] and period, the property summed over the returning events at or after
+ * the actor's first target event of that period. Rows: actor, period[, b],
+ * sum. */
+static int start_period_sums(struct ictx *x, struct json_object *q, const char *actor, bool group,
+			     enum interval iv, int ws, const struct rentity *target,
+			     const struct rentity *back, const char *aggp, const char *bexpr,
+			     const char *lo, const char *hi, struct sn_insight_table *out)
+{
+	struct sn_buf sql, pe;
+	sn_buf_init(&sql, 1 << 23);
+	sn_buf_init(&pe, 1 << 16);
+	int rc = hq_prop(&pe, "properties", aggp);
+	char bcol[16] = "";
+	if (bexpr)
+		snprintf(bcol, sizeof(bcol), ", b");
+	rc = rc ? rc
+		: sn_buf_appendf(&sql,
+				 "SELECT e.actor AS actor, e.period AS period%s, sum(e.v) AS agg0 "
+				 "FROM (",
+				 bexpr ? ", e.b AS b" : "");
+	/* side e: the returning events; side s: the first target time */
+	for (int side = 0; side < 2 && rc == 0; side++) {
+		const struct rentity *ent = side ? target : back;
+		rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, ", actor);
+		rc = rc ? rc : bucket_of(&sql, iv, ws, "timestamp");
+		rc = rc ? rc : sn_buf_appends(&sql, " AS period");
+		if (rc == 0 && bexpr)
+			rc = sn_buf_appendf(&sql, ", ifNull(toString(%s), '') AS b", bexpr);
+		if (rc == 0 && side)
+			rc = sn_buf_appends(&sql, ", min(timestamp) AS t0");
+		else if (rc == 0)
+			rc = sn_buf_appendf(&sql, ", timestamp AS ts, ifNull(toFloat(%s), 0) AS v",
+					    pe.data);
+		rc = rc ? rc : sn_buf_appendf(&sql, " FROM events WHERE (%s)", ent->cond);
+		rc = rc ? rc : global_filters(x, q, &sql);
+		if (rc == 0 && group)
+			rc = sn_buf_appendf(&sql, " AND %s != ''", actor);
+		rc = rc ? rc
+			: sn_buf_appendf(&sql,
+					 " AND timestamp >= toDateTime('%s') AND timestamp < "
+					 "toDateTime('%s')%s%s) AS %s",
+					 lo, hi, side ? " GROUP BY actor, period" : "",
+					 side ? bcol : "", side ? "s" : "e");
+		if (rc == 0 && !side)
+			rc = sn_buf_appends(&sql, " INNER JOIN (");
+	}
+	rc = rc ? rc
+		: sn_buf_appendf(
+		      &sql,
+		      " ON e.actor = s.actor AND e.period = s.period%s WHERE e.ts >= s.t0 "
+		      "GROUP BY actor, period%s LIMIT %d",
+		      bexpr ? " AND e.b = s.b" : "", bcol, RETENTION_ROWS_MAX);
+	rc = rc ? rc : run_hogql(x, sql.data, sql.len, out);
+	sn_buf_release(&sql);
+	sn_buf_release(&pe);
+	if (rc == 0 && out->nrows >= RETENTION_ROWS_MAX)
+		rc = ifail(x, "query_error", "The retention has more than %d actor-periods",
+			   RETENTION_ROWS_MAX);
+	return rc;
+}
+
+/* asum0[k] for actor a (and value bv) from agg0's rows from cursor ai on
+ * (both tables in rows_by_actor order); the cursor past them. */
+static size_t start_sums_of(struct ictx *x, const struct sn_insight_table *agg0, size_t ai,
+			    const struct sn_insight_value *a, const struct sn_insight_value *bv,
+			    const int64_t *dates, int nrows, double *asum0)
+{
+	for (int k = 0; k <= nrows; k++)
+		asum0[k] = 0;
+	const size_t vcol = bv ? 3 : 2;
+	for (; ai < agg0->nrows; ai++) {
+		const struct sn_insight_value *r = &agg0->cells[ai * agg0->ncols];
+		int c = actor_cmp(r->s, r->slen, a->s, a->slen);
+		if (c == 0 && bv)
+			c = insight_value_order(&r[2], bv);
+		if (c > 0)
+			break;
+		if (c < 0)
+			continue;
+		int64_t loc = local_of_cell(x, &r[1]);
+		for (int k = 0; k < nrows; k++)
+			if (dates[k] == loc)
+				asum0[k] +=
+				    r[vcol].type == SN_IV_FLOAT ? r[vcol].f : (double)r[vcol].i;
+	}
+	return ai;
 }
 
 static bool same_actor_rows(const struct sn_insight_table *tab, size_t a, size_t b)
@@ -568,7 +660,7 @@ static int retention_stream(struct ictx *x, struct json_object *q, const struct 
 			ist[k] = a[RS_T] >> k & 1;
 			isr[k] = a[RS_R] >> k & 1;
 		}
-		count_actor(sh, ist, isr, only, NULL, rcl);
+		count_actor(sh, ist, isr, only, NULL, NULL, rcl);
 	}
 	amask_release(&r->m);
 	free(r);
@@ -714,7 +806,7 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		else if (!bt || strcmp(bt, "event") == 0)
 			rc = hq_prop(&e, "properties", prop);
 		else if (strcmp(bt, "person") == 0)
-			rc = hq_prop(&e, "person.properties", prop);
+			rc = hq_person_prop(&e, prop);
 		else if (strcmp(bt, "event_metadata") == 0)
 			rc = hq_ident(&e, prop);
 		else
@@ -807,10 +899,20 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		rc = rc ? rc : run_hogql(x, sql.data, sql.len, &firsts);
 		rc = rc ? rc : rows_by_actor(x, &firsts, NULL, 0);
 	}
+	/* Interval 0 of an event property aggregation counts only the returning
+	 * events at or after the period's first target event (PostHog's start
+	 * event): per actor[, value] and period, joined to that first time. */
+	struct sn_insight_table agg0 = {0};
+	const char *apt = jstr(rf, "aggregationPropertyType");
+	if (rc == 0 && aggt && !(apt && !strcmp(apt, "person")))
+		rc = start_period_sums(x, q, actor, gti >= 0, iv, ws, &target, &back, aggp, bexpr,
+				       lo, hi, &agg0);
 	/* (actor[, breakdown], period) order, built here (actorsort.c) */
-	static const size_t by_period[] = {1}, by_value_period[] = {4, 1};
+	static const size_t by_period[] = {1}, by_value_period[] = {4, 1}, by_value0[] = {2, 1};
 	if (rc == 0)
 		rc = rows_by_actor(x, &tab, bexpr ? by_value_period : by_period, bexpr ? 2 : 1);
+	if (rc == 0 && agg0.ncols)
+		rc = rows_by_actor(x, &agg0, bexpr ? by_value0 : by_period, bexpr ? 2 : 1);
 	x->max_rows = 0;
 	sn_buf_release(&sql);
 	if (rc)
@@ -822,10 +924,12 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	unsigned char *ist = sn_arena_alloc(x->a, (size_t)nrows + 1),
 		      *isr = sn_arena_alloc(x->a, (size_t)nrows + 1);
 	double *asum = sn_arena_alloc(x->a, ((size_t)nrows + 1) * sizeof(double));
-	if (!ist || !isr || !asum)
+	double *asum0 = sn_arena_alloc(x->a, ((size_t)nrows + 1) * sizeof(double));
+	if (!ist || !isr || !asum || !asum0)
 		return SN_ERR_NOMEM;
 	const size_t aggcol = bexpr ? 5 : 4;
 	size_t fi = 0; /* cursor into firsts (both sorted by actor) */
+	size_t ai = 0; /* cursor into agg0 (sorted alike) */
 	size_t s0 = 0;
 	for (size_t i = 0; i <= tab.nrows; i++) {
 		const struct sn_insight_value *row =
@@ -856,6 +960,9 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 								       : (double)rj[aggcol].i;
 					}
 			}
+			if (agg0.ncols)
+				ai = start_sums_of(x, &agg0, ai, a, bexpr ? &a[4] : NULL, dates,
+						   nrows, asum0);
 			if (w24) {
 				rc = window24(x, &tab, s0, i, dates, nrows, n, iv, ws, min_occ,
 					      cumulative, bexpr != NULL, end, &g);
@@ -901,7 +1008,8 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			    bv ? cells_of(x, &g, bv, (size_t)nrows, (size_t)nc) : NULL;
 			if (!rcl)
 				return SN_ERR_NOMEM;
-			count_actor(&shape, ist, isr, only, aggt ? asum : NULL, rcl);
+			count_actor(&shape, ist, isr, only, aggt ? asum : NULL,
+				    agg0.ncols ? asum0 : NULL, rcl);
 			s0 = i;
 		}
 	}

@@ -40,13 +40,7 @@ const KNOWN = new Map([
   ['funnels/trends_breakdown_hogql_empty_last_touch', 'order of funnel-trends breakdown values with equal entrance counts differs'],
   ['funnels/trends_breakdown_hogql_empty_step', 'order of funnel-trends breakdown values with equal entrance counts differs'],
   ['funnels/multiple_actions_different_props', 'the test creates two actions with one name through the ORM; the actions API (PostHog\'s too) refuses a duplicate name'],
-  ['lifecycle/virtual_person_property', 'virtual person properties ($virt_*) are not computed yet'],
-  ['lifecycle/virtual_person_property_hogql', 'virtual person properties ($virt_*) are not computed yet'],
-  ['retention/breakdown_virtual_person_property', 'virtual person properties ($virt_*) are not computed yet'],
   ['paths/wildcard_groups_evil_input', 'when several groupings match, ClickHouse\'s multiMatchAnyIndex returns any of them; snout takes the first in list order'],
-  ['retention/aggregation_different_events_interval0_before_start', 'aggregationProperty sums every returning event of the start period; PostHog leaves out those before the start event (needs per-event rows, not one row per actor and period)'],
-  ['trends/legacy_unique_session_channel_type_regex', 'its breakdown by the session property $channel_type needs PostHog\'s channel rules and source lookup tables, which snout lacks (refused as not_supported on both backends)'],
-  ['trends/legacy_person_breakdown_virtual_channel_type', 'virtual person properties ($virt_initial_channel_type) are not computed yet'],
 ]);
 
 const fixtures = readFixtures(KINDS, ONLY ? (fx) => ONLY.test(fx.name) : null);
