@@ -3,16 +3,20 @@
  * PostHog's InsightActorsQuery, alone or as the source of an ActorsQuery.
  *
  *   {"kind": "ActorsQuery", "source": {"kind": "InsightActorsQuery",
- *     "source": <TrendsQuery | FunnelsQuery>,
+ *     "source": <TrendsQuery | FunnelsQuery | LifecycleQuery | StickinessQuery>,
  *     trends:  "series": 0, "day": "2020-01-09", "breakdown": "Chrome", "compare": "previous"
  *     funnels: "funnelStep": 2 (reached step 2) | -2 (dropped off before step 2),
- *              "funnelStepBreakdown": ["Chrome"]},
+ *              "funnelStepBreakdown": ["Chrome"]
+ *     lifecycle: "day": "2020-01-09", "status": "new" | "returning" | "resurrecting" | "dormant"
+ *     stickiness: "day": 3 (active in 3 intervals), "series": 0, "compare": "previous"},
  *    "limit": 100, "offset": 0}
  *   → {"columns": ["actor", "event_count" | "steps_reached"], "results": [[{person}, n], …],
- *      "hasMore", "limit", "offset", "types"}
+ *      "hasMore", "limit", "offset", "types"}  (lifecycle, stickiness: ["actor"], [[{person}]])
  *
  * The kind's file lists the actor ids (trends.c: a HogQL statement over the
- * point's bucket; funnels.c: the per-actor walk); this file pages them and
+ * point's bucket; funnels.c: the per-actor walk; lifecycle.c: the bar's
+ * actors from the same per-actor reduction; stickiness.c: a HogQL
+ * statement over the actors' interval counts); this file pages them and
  * turns ids into PostHog's person objects (id, uuid, distinct_ids,
  * properties, is_identified, created_at, name) or group objects with two
  * more statements over the persons / person_distinct_ids / groups tables —
@@ -144,7 +148,8 @@ static void datetime_json(struct sn_buf *b, const struct sn_insight_value *v)
 }
 
 /* The page's person objects. */
-static int persons_json(struct ictx *x, const struct actor_row *v, size_t n, struct sn_buf *out)
+static int persons_json(struct ictx *x, const struct actor_row *v, size_t n, bool counts,
+			struct sn_buf *out)
 {
 	struct sn_buf q;
 	sn_buf_init(&q, 1 << 22);
@@ -202,13 +207,14 @@ static int persons_json(struct ictx *x, const struct actor_row *v, size_t n, str
 			sn_buf_append_json_str(out, first, firstlen);
 		else
 			sn_buf_append_json_str(out, v[i].id, strlen(v[i].id));
-		rc = sn_buf_appendf(out, "},%lld]", (long long)v[i].count);
+		rc = counts ? sn_buf_appendf(out, "},%lld]", (long long)v[i].count)
+			    : sn_buf_appends(out, "}]");
 	}
 	return rc;
 }
 
 /* The page's group objects. */
-static int groups_json(struct ictx *x, int gti, const struct actor_row *v, size_t n,
+static int groups_json(struct ictx *x, int gti, const struct actor_row *v, size_t n, bool counts,
 		       struct sn_buf *out)
 {
 	struct sn_buf q;
@@ -236,7 +242,8 @@ static int groups_json(struct ictx *x, int gti, const struct actor_row *v, size_
 		json_raw_or(out, g ? &g[1] : NULL, "{}");
 		sn_buf_appends(out, ",\"created_at\":");
 		datetime_json(out, g ? &g[2] : NULL);
-		rc = sn_buf_appendf(out, "},%lld]", (long long)v[i].count);
+		rc = counts ? sn_buf_appendf(out, "},%lld]", (long long)v[i].count)
+			    : sn_buf_appends(out, "}]");
 	}
 	return rc;
 }
@@ -286,6 +293,20 @@ int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		rc = funnels_actors(x, src, (int)step, bv, &rows, &gti);
 		if (rc == 0)
 			qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
+	} else if (strcmp(skind, "LifecycleQuery") == 0) {
+		rc = lifecycle_actors(x, src, jstr(iq, "day"), jstr(iq, "status"), &rows, &gti);
+		if (rc == 0)
+			qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
+	} else if (strcmp(skind, "StickinessQuery") == 0) {
+		int64_t series, day;
+		const char *cmp = jstr(iq, "compare");
+		if ((rc = int_of(x, iq, "series", 0, 0, 1000, &series)) ||
+		    (rc = int_of(x, iq, "day", 0, 0, 100000, &day)))
+			return rc;
+		rc = stickiness_actors(x, src, (int)series, (int)day,
+				       cmp && strcmp(cmp, "previous") == 0, &rows, &gti);
+		if (rc == 0)
+			qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
 	} else {
 		return ifail(x, "not_supported", "Actors of a %s are not supported yet", skind);
 	}
@@ -294,18 +315,24 @@ int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	size_t from = (size_t)offset < rows.n ? (size_t)offset : rows.n;
 	size_t n = rows.n - from < (size_t)limit ? rows.n - from : (size_t)limit;
 	/* trends: the actor's matching events in the point; funnels: the
-	 * steps its path reached */
-	rc = sn_buf_appendf(out,
-			    "\"columns\":[\"actor\",\"%s\"],\"types\":[\"Tuple\",\"UInt64\"],"
-			    "\"results\":[",
-			    strcmp(skind, "FunnelsQuery") == 0 ? "steps_reached" : "event_count");
+	 * steps its path reached; lifecycle and stickiness: the actor alone */
+	bool counts = strcmp(skind, "TrendsQuery") == 0 || strcmp(skind, "FunnelsQuery") == 0;
+	if (counts)
+		rc = sn_buf_appendf(
+		    out,
+		    "\"columns\":[\"actor\",\"%s\"],\"types\":[\"Tuple\",\"UInt64\"],"
+		    "\"results\":[",
+		    strcmp(skind, "FunnelsQuery") == 0 ? "steps_reached" : "event_count");
+	else
+		rc = sn_buf_appends(out, "\"columns\":[\"actor\"],\"types\":[\"Tuple\"],"
+					 "\"results\":[");
 	if (rc == 0 && gti == -2)
-		return ifail(
-		    x, "not_supported",
-		    "Actors of a funnel aggregated by a HogQL expression are not supported yet");
+		return ifail(x, "not_supported",
+			     "Actors of an insight aggregated by a HogQL expression are not "
+			     "supported yet");
 	if (rc == 0)
-		rc = gti >= 0 ? groups_json(x, gti, rows.v + from, n, out)
-			      : persons_json(x, rows.v + from, n, out);
+		rc = gti >= 0 ? groups_json(x, gti, rows.v + from, n, counts, out)
+			      : persons_json(x, rows.v + from, n, counts, out);
 	if (rc == 0)
 		rc = sn_buf_appendf(out, "],\"hasMore\":%s,\"limit\":%lld,\"offset\":%lld",
 				    from + n < rows.n ? "true" : "false", (long long)limit,

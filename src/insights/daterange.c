@@ -501,6 +501,43 @@ int dr_parse(struct ictx *x, struct json_object *dr, enum interval iv, int64_t e
 	return 0;
 }
 
+ssize_t dr_bucket_index(const struct drange *r, int64_t loc)
+{
+	if (r->nbuckets == 0 || loc < r->buckets[0])
+		return -1;
+	size_t lo = 0, hi = r->nbuckets;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (r->buckets[mid] <= loc)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (ssize_t)lo;
+}
+
+int dr_day_bucket(struct ictx *x, const struct drange *r, const char *day, size_t *k)
+{
+	if (!day)
+		return ifail(x, "validation_error", "day is required: the date of the point");
+	struct json_object *dj = json_object_new_object();
+	if (!dj)
+		return SN_ERR_NOMEM;
+	json_object_object_add(dj, "date_from", json_object_new_string(day));
+	json_object_object_add(dj, "explicitDate", json_object_new_boolean(true));
+	struct drange one;
+	int rc = dr_parse(x, dj, IV_MINUTE, INT64_MIN, false, &one);
+	json_object_put(dj);
+	if (rc)
+		return rc;
+	ssize_t i = dr_bucket_index(r, one.from);
+	if (i < 0 || one.from > r->to)
+		return ifail(x, "validation_error", "day %s is outside the insight's date range",
+			     day);
+	*k = (size_t)i;
+	return 0;
+}
+
 int dr_buckets(struct ictx *x, struct drange *r, int week_start_day)
 {
 	int64_t start = align_loc(r->from, r->iv, week_start_day);

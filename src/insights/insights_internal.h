@@ -89,6 +89,11 @@ struct drange {
  * date_from is not truncated and a missing date_to is now itself. */
 int dr_parse(struct ictx *x, struct json_object *date_range, enum interval iv, int64_t earliest_utc,
 	     bool exact, struct drange *out);
+/* Index of the bucket of r containing loc, or -1. */
+ssize_t dr_bucket_index(const struct drange *r, int64_t loc);
+/* The bucket of r holding day (an actors query's date or date-time text),
+ * in *k; a validation_error naming day when it holds none. */
+int dr_day_bucket(struct ictx *x, const struct drange *r, const char *day, size_t *k);
 /* The previous period for compare (compare_to NULL) or the range shifted
  * by compare_to ("-1w"). */
 int dr_previous(struct ictx *x, const struct drange *cur, const char *compare_to,
@@ -202,6 +207,16 @@ int funnels_actors(struct ictx *x, struct json_object *q, int step, const char *
 int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+/* The actors of one lifecycle bar: status (new, returning, resurrecting,
+ * dormant) in the bucket holding day; *agg_gti the group type they are
+ * (-1: persons). */
+int lifecycle_actors(struct ictx *x, struct json_object *q, const char *day, const char *status,
+		     struct actor_rows *out, int *agg_gti);
+/* The actors of one stickiness point: of series, active in exactly
+ * intervals of the range's intervals (cumulative: in that many or more),
+ * in the previous period when previous. */
+int stickiness_actors(struct ictx *x, struct json_object *q, int series, int intervals,
+		      bool previous, struct actor_rows *out, int *agg_gti);
 int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 

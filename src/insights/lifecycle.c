@@ -50,35 +50,61 @@ static ssize_t exact_bucket(const struct drange *r, int64_t loc)
 	return lo < r->nbuckets && r->buckets[lo] == loc ? (ssize_t)lo : -1;
 }
 
-static void count(const struct drange *r, int64_t *counts[NSTATUS], enum status st, int64_t loc)
+/* What the actors of one bar collect (lifecycle_actors): the actors whose
+ * status in the bucket starting at loc is st. */
+struct lcollect {
+	struct ictx *x;
+	int64_t loc;
+	enum status st;
+	struct actor_rows *rows;
+};
+
+/* The counts, or the actors of one bar when col is set. */
+struct lsink {
+	int64_t *counts[NSTATUS];
+	struct lcollect *col;
+};
+
+static int count(const struct drange *r, struct lsink *o, enum status st, int64_t loc,
+		 const char *id, size_t idlen)
 {
 	ssize_t k = exact_bucket(r, loc);
-	if (k >= 0)
-		counts[st][k]++;
+	if (k < 0)
+		return 0;
+	if (!o->col) {
+		o->counts[st][k]++;
+		return 0;
+	}
+	if (st != o->col->st || loc != o->col->loc)
+		return 0;
+	return actor_push(o->col->x, o->col->rows, id, idlen, 0);
 }
 
-/* One actor's periods p[0..n) (ascending, distinct, local) and created_at period c. */
-static void actor(const struct drange *r, const int64_t *p, size_t n, int64_t c,
-		  int64_t *counts[NSTATUS])
+/* One actor's periods p[0..n) (ascending, distinct, local) and created_at
+ * period c; id its text (for the actors of a bar). */
+static int actor(const struct drange *r, const int64_t *p, size_t n, int64_t c, const char *id,
+		 size_t idlen, struct lsink *o)
 {
-	for (size_t i = 0; i < n; i++) {
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		enum status st;
 		if (i == 0)
 			st = p[0] == c ? ST_NEW : ST_RESURRECTING;
 		else
 			st = add_interval(p[i - 1], r->iv, 1) == p[i] ? ST_RETURNING
 								      : ST_RESURRECTING;
-		count(r, counts, st, p[i]);
+		rc = count(r, o, st, p[i], id, idlen);
 		int64_t next = add_interval(p[i], r->iv, 1);
-		if (i + 1 == n || p[i + 1] != next)
-			count(r, counts, ST_DORMANT, next);
+		if (rc == 0 && (i + 1 == n || p[i + 1] != next))
+			rc = count(r, o, ST_DORMANT, next, id, idlen);
 	}
+	return rc;
 }
 
 /* The rows' way (arows.c): each distinct (actor, period, created_at) kept,
  * in actor and period order. */
 static int lifecycle_rows(struct ictx *x, const char *sql, size_t len, const struct drange *r,
-			  int64_t *counts[NSTATUS])
+			  struct lsink *o)
 {
 	struct arows_spec spec = {.ncols = 3, .ts_col = 1, .v_col = 2, .distinct = true};
 	struct arows rows;
@@ -119,7 +145,7 @@ static int lifecycle_rows(struct ictx *x, const char *sql, size_t len, const str
 		int64_t c = created_min == INT64_MAX ? INT64_MIN
 						     : align_loc(loc_of_utc(x->tz, created_min),
 								 r->iv, x->o->team.week_start_day);
-		actor(r, periods, m, c, counts);
+		rc = actor(r, periods, m, c, rows.w[0].actors.s[k], rows.w[0].actors.len[k], o);
 	}
 	arows_release(&rows);
 	return rc;
@@ -171,7 +197,7 @@ static int lstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 /* Runs sql into period masks and counts every actor; LIFE_STRAY when the
  * rows must decide. */
 static int lifecycle_masks(struct ictx *x, const char *sql, size_t len, const struct drange *r,
-			   int64_t lo, int64_t hi, int64_t *counts[NSTATUS])
+			   int64_t lo, int64_t hi, struct lsink *o)
 {
 	enum interval iv = r->iv;
 	size_t np = 0;
@@ -218,14 +244,20 @@ static int lifecycle_masks(struct ictx *x, const char *sql, size_t len, const st
 				? INT64_MIN
 				: align_loc(loc_of_utc(x->tz, cmin), iv, x->o->team.week_start_day);
 		if (m)
-			actor(r, periods, m, c, counts);
+			rc = actor(r, periods, m, c, ls->m.w[0].actors.s[j],
+				   ls->m.w[0].actors.len[j], o);
 	}
 	amask_release(&ls->m);
 	free(ls);
 	return rc;
 }
 
-int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+/* The series, range and statement of q, run into o (counts per status and
+ * bucket of *r, or one bar's actors); *gti_out the group type of the
+ * actors (-1: persons). */
+static int lifecycle_compute(struct ictx *x, struct json_object *q, struct series_ref *s_out,
+			     struct drange *r_out, int *gti_out, struct lcollect *col,
+			     int64_t *counts_out[NSTATUS])
 {
 	struct json_object *arr = jget(q, "series");
 	if (!arr || !json_object_is_type(arr, json_type_array) || !json_object_array_length(arr))
@@ -247,6 +279,11 @@ int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	int gti = gi ? json_object_get_int(gi) : -1;
 	if (gti < -1 || gti > 4)
 		return ifail(x, "validation_error", "aggregation_group_type_index must be 0 to 4");
+	*s_out = s;
+	*r_out = r;
+	*gti_out = gti;
+	if (col && col->loc == INT64_MIN) /* the bar: its bucket's start */
+		return 0;
 	char actor_col[32], created[48];
 	if (gti >= 0) {
 		snprintf(actor_col, sizeof(actor_col), "$group_%d", gti);
@@ -278,26 +315,64 @@ int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		rc = sn_buf_appendf(&sql, " AND %s != ''", actor_col);
 	rc = rc ? rc : sn_buf_appendf(&sql, " LIMIT %d", LIFECYCLE_EVENTS_MAX);
 	size_t nb = r.nbuckets;
-	int64_t *counts[NSTATUS];
+	struct lsink o = {.col = col};
 	for (int i = 0; i < NSTATUS && rc == 0; i++) {
-		counts[i] = sn_arena_alloc(x->a, (nb ? nb : 1) * sizeof(int64_t));
-		if (!counts[i])
+		o.counts[i] = sn_arena_alloc(x->a, (nb ? nb : 1) * sizeof(int64_t));
+		if (!o.counts[i])
 			rc = SN_ERR_NOMEM;
 		else
-			memset(counts[i], 0, (nb ? nb : 1) * sizeof(int64_t));
+			memset(o.counts[i], 0, (nb ? nb : 1) * sizeof(int64_t));
+		counts_out[i] = o.counts[i];
 	}
 	if (rc == 0) {
-		rc = sn_insights_masks ? lifecycle_masks(x, sql.data, sql.len, &r, lo, hi, counts)
+		rc = sn_insights_masks ? lifecycle_masks(x, sql.data, sql.len, &r, lo, hi, &o)
 				       : LIFE_STRAY;
 		if (rc == LIFE_STRAY) {
 			for (int i = 0; i < NSTATUS; i++)
-				memset(counts[i], 0, (nb ? nb : 1) * sizeof(int64_t));
-			rc = lifecycle_rows(x, sql.data, sql.len, &r, counts);
+				memset(o.counts[i], 0, (nb ? nb : 1) * sizeof(int64_t));
+			if (col)
+				col->rows->n = 0;
+			rc = lifecycle_rows(x, sql.data, sql.len, &r, &o);
 		}
 	}
 	sn_buf_release(&sql);
+	return rc;
+}
+
+int lifecycle_actors(struct ictx *x, struct json_object *q, const char *day, const char *status,
+		     struct actor_rows *out, int *agg_gti)
+{
+	int st = 0;
+	while (st < NSTATUS && !(status && strcmp(status, STATUS[st]) == 0))
+		st++;
+	if (st == NSTATUS)
+		return ifail(x, "validation_error",
+			     "status must be new, returning, resurrecting or dormant");
+	struct series_ref s;
+	struct drange r;
+	int64_t *counts[NSTATUS];
+	/* first the range alone, for the bucket of day; then the actors */
+	struct lcollect col = {x, INT64_MIN, (enum status)st, out};
+	int rc = lifecycle_compute(x, q, &s, &r, agg_gti, &col, counts);
+	size_t k;
+	rc = rc ? rc : dr_day_bucket(x, &r, day, &k);
 	if (rc)
 		return rc;
+	col.loc = r.buckets[k];
+	return lifecycle_compute(x, q, &s, &r, agg_gti, &col, counts);
+}
+
+int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+{
+	struct series_ref s;
+	struct drange r;
+	int gti;
+	int64_t *counts[NSTATUS];
+	int rc = lifecycle_compute(x, q, &s, &r, &gti, NULL, counts);
+	if (rc)
+		return rc;
+	const size_t nb = r.nbuckets;
+	const enum interval iv = r.iv;
 	/* results */
 	const char *ev = series_label(&s);
 	rc = sn_buf_appends(out, "\"results\":[");

@@ -41,8 +41,10 @@ static const char *actor_of(const struct series_ref *s, char *buf, size_t size)
 	return buf;
 }
 
-static int series_stmt(struct ictx *x, struct json_object *q, const struct series_ref *s,
-		       const struct drange *r, struct sn_buf *b)
+/* One row per actor of s in r: actor, num_intervals (the intervals it was
+ * active in, by stickinessCriteria when given). */
+static int per_actor_stmt(struct ictx *x, struct json_object *q, const struct series_ref *s,
+			  const struct drange *r, struct sn_buf *b)
 {
 	char actor[64];
 	const char *a = actor_of(s, actor, sizeof(actor));
@@ -66,17 +68,15 @@ static int series_stmt(struct ictx *x, struct json_object *q, const struct serie
 	}
 	int rc;
 	if (c) {
-		rc = sn_buf_appendf(b,
-				    "SELECT num_intervals, count() AS actors FROM (SELECT actor, "
-				    "count() AS num_intervals FROM (SELECT toString(%s) AS actor, ",
-				    a);
+		rc = sn_buf_appendf(
+		    b,
+		    "SELECT actor, count() AS num_intervals FROM (SELECT toString(%s) "
+		    "AS actor, ",
+		    a);
 		rc = rc ? rc : bucket_of(b, r->iv, x->o->team.week_start_day, "timestamp");
 		rc = rc ? rc : sn_buf_appends(b, " AS bucket FROM events AS e WHERE ");
 	} else {
-		rc = sn_buf_appendf(b,
-				    "SELECT num_intervals, count() AS actors FROM (SELECT "
-				    "toString(%s) AS actor, count(DISTINCT ",
-				    a);
+		rc = sn_buf_appendf(b, "SELECT toString(%s) AS actor, count(DISTINCT ", a);
 		rc = rc ? rc : bucket_of(b, r->iv, x->o->team.week_start_day, "timestamp");
 		rc = rc ? rc : sn_buf_appends(b, ") AS num_intervals FROM events AS e WHERE ");
 	}
@@ -92,17 +92,26 @@ static int series_stmt(struct ictx *x, struct json_object *q, const struct serie
 			      b,
 			      " AND timestamp >= toDateTime('%s') AND timestamp <= "
 			      "toDateTime('%s') GROUP BY actor, bucket HAVING %s) GROUP BY "
-			      "actor) GROUP BY num_intervals ORDER BY num_intervals LIMIT "
-			      "50000",
+			      "actor",
 			      from, to, having);
 	else
 		rc = rc ? rc
 			: sn_buf_appendf(b,
 					 " AND timestamp >= toDateTime('%s') AND timestamp <= "
-					 "toDateTime('%s') GROUP BY actor) GROUP BY num_intervals "
-					 "ORDER BY num_intervals LIMIT 50000",
+					 "toDateTime('%s') GROUP BY actor",
 					 from, to);
 	return rc;
+}
+
+/* The number of actors per num_intervals. */
+static int series_stmt(struct ictx *x, struct json_object *q, const struct series_ref *s,
+		       const struct drange *r, struct sn_buf *b)
+{
+	int rc = sn_buf_appends(b, "SELECT num_intervals, count() AS actors FROM (");
+	rc = rc ? rc : per_actor_stmt(x, q, s, r, b);
+	return rc ? rc
+		  : sn_buf_appends(b,
+				   ") GROUP BY num_intervals ORDER BY num_intervals LIMIT 50000");
 }
 
 /* ---- the streamed common case ----------------------------------------
@@ -322,7 +331,16 @@ static int series_json(struct ictx *x, struct json_object *q, const struct serie
 	return sn_buf_appendc(out, '}');
 }
 
-int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+/* The series, intervalCount and ranges of q (prev only with compare). */
+struct sq {
+	struct series_ref *s;
+	size_t ns;
+	int per;
+	struct drange cur, prev;
+	bool compare;
+};
+
+static int stickiness_prepare(struct ictx *x, struct json_object *q, struct sq *o)
 {
 	struct json_object *arr = jget(q, "series");
 	if (!arr || !json_object_is_type(arr, json_type_array) || !json_object_array_length(arr))
@@ -349,7 +367,7 @@ int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		rc = series_ref_parse(x, json_object_array_get_idx(arr, i), where, &s[i]);
 	}
 	enum interval iv;
-	struct drange cur, prev;
+	struct drange cur, prev = {0};
 	rc = rc ? rc : interval_of(x, jstr(q, "interval"), &iv);
 	rc = rc ? rc : range_of(x, q, iv, false, &cur);
 	if (rc)
@@ -376,11 +394,66 @@ int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	if (compare && ((rc = dr_previous(x, &cur, jstr(cf, "compare_to"), &prev)) ||
 			(rc = dr_buckets(x, &prev, x->o->team.week_start_day))))
 		return rc;
+	*o = (struct sq){s, ns, per, cur, prev, compare};
+	return 0;
+}
+
+int stickiness_actors(struct ictx *x, struct json_object *q, int series, int intervals,
+		      bool previous, struct actor_rows *out, int *agg_gti)
+{
+	struct sq p;
+	int rc = stickiness_prepare(x, q, &p);
+	if (rc)
+		return rc;
+	if (series < 0 || (size_t)series >= p.ns)
+		return ifail(x, "validation_error", "series must be 0 to %zu", p.ns - 1);
+	if (previous && !p.compare)
+		return ifail(x, "validation_error",
+			     "compare is 'previous' but the query does not compare");
+	if (p.per > 1)
+		return ifail(x, "not_supported",
+			     "Actors of a stickiness with intervalCount above 1 are not supported "
+			     "yet");
+	const struct series_ref *s = &p.s[series];
+	const struct drange *r = previous ? &p.prev : &p.cur;
+	if (intervals < 1 || (size_t)intervals > r->nbuckets)
+		return ifail(x, "validation_error",
+			     "day must be a number of intervals from 1 to %zu", r->nbuckets);
+	*agg_gti = s->math && strcmp(s->math, "unique_group") == 0 ? s->math_gti : -1;
+	if (s->math && strcmp(s->math, "hogql") == 0)
+		*agg_gti = -2;
+	if (s->missing)
+		return 0;
+	const char *computed = jstr(jget(q, "stickinessFilter"), "computedAs");
+	bool cumulative = computed && strcmp(computed, "cumulative") == 0;
+	struct sn_buf sql;
+	sn_buf_init(&sql, 1 << 22);
+	rc = sn_buf_appends(&sql, "SELECT actor FROM (");
+	rc = rc ? rc : per_actor_stmt(x, q, s, r, &sql);
+	rc = rc ? rc
+		: sn_buf_appendf(&sql, ") WHERE num_intervals %s %d LIMIT %d",
+				 cumulative ? ">=" : "=", intervals, ACTORS_MAX);
+	struct sn_insight_table tab;
+	rc = rc ? rc : run_hogql(x, sql.data, sql.len, &tab);
+	sn_buf_release(&sql);
+	for (size_t i = 0; rc == 0 && i < tab.nrows; i++) {
+		const struct sn_insight_value *row = &tab.cells[i * tab.ncols];
+		rc = actor_push(x, out, row[0].s ? row[0].s : "", row[0].slen, 0);
+	}
+	return rc;
+}
+
+int stickiness_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+{
+	struct sq sq;
+	int rc = stickiness_prepare(x, q, &sq);
+	if (rc)
+		return rc;
 	rc = sn_buf_appends(out, "\"results\":[");
 	bool first = true;
-	for (int p = 0; p <= (compare ? 1 : 0) && rc == 0; p++)
-		for (size_t i = 0; i < ns && rc == 0; i++)
-			rc = series_json(x, q, &s[i], (int)i, p ? &prev : &cur, per, compare,
-					 p == 1, out, &first);
+	for (int p = 0; p <= (sq.compare ? 1 : 0) && rc == 0; p++)
+		for (size_t i = 0; i < sq.ns && rc == 0; i++)
+			rc = series_json(x, q, &sq.s[i], (int)i, p ? &sq.prev : &sq.cur, sq.per,
+					 sq.compare, p == 1, out, &first);
 	return rc ? rc : sn_buf_appendc(out, ']');
 }

@@ -854,22 +854,6 @@ static int64_t loc_of_cell(struct ictx *x, const struct sn_insight_value *v)
 	return INT64_MIN;
 }
 
-/* Index of the bucket containing loc, or -1. */
-static ssize_t bucket_index(const struct drange *r, int64_t loc)
-{
-	if (r->nbuckets == 0 || loc < r->buckets[0])
-		return -1;
-	size_t lo = 0, hi = r->nbuckets;
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-		if (r->buckets[mid] <= loc)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return (ssize_t)lo;
-}
-
 static char **key_of_row(struct ictx *x, const struct tq *t, const struct sn_insight_value *row,
 			 size_t first)
 {
@@ -932,7 +916,7 @@ static int collect(struct ictx *x, const struct tq *t, const struct drange *r, s
 			if (k >= 0 && (size_t)k < r->nbuckets)
 				res->data[k] += v;
 		} else if (ts) {
-			ssize_t k = bucket_index(r, loc_of_cell(x, &row[1]));
+			ssize_t k = dr_bucket_index(r, loc_of_cell(x, &row[1]));
 			if (k >= 0)
 				res->data[k] += v;
 		} else {
@@ -1861,20 +1845,9 @@ int trends_actors(struct ictx *x, struct json_object *q, int series, const char 
 	const struct drange *r = previous ? &t->prev : &t->cur;
 	int64_t lo = r->where_from, hi = r->to + 1;
 	if (day && !t->total_value) {
-		int64_t loc = 0;
-		struct json_object *dj = json_object_new_object();
-		json_object_object_add(dj, "date_from", json_object_new_string(day));
-		json_object_object_add(dj, "explicitDate", json_object_new_boolean(true));
-		struct drange one;
-		rc = dr_parse(x, dj, IV_MINUTE, INT64_MIN, false, &one);
-		json_object_put(dj);
-		if (rc)
+		size_t k;
+		if ((rc = dr_day_bucket(x, r, day, &k)))
 			return rc;
-		loc = one.from;
-		ssize_t k = bucket_index(r, loc);
-		if (k < 0)
-			return ifail(x, "validation_error",
-				     "day %s is outside the insight's date range", day);
 		lo = r->buckets[k];
 		hi = (size_t)k + 1 < r->nbuckets ? r->buckets[k + 1] : r->to + 1;
 		if (lo < r->where_from)

@@ -1,7 +1,8 @@
 // The actors behind an insight point (PostHog's InsightActorsQuery, alone or
 // inside an ActorsQuery) over the query API: the persons of a trends bucket
-// (with a breakdown value), of a funnel step and of its drop-off, their
-// distinct ids and properties, paging with hasMore, and clear errors.
+// (with a breakdown value), of a funnel step and of its drop-off, of a
+// lifecycle bar and of a stickiness point, their distinct ids and
+// properties, paging with hasMore, and clear errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, cleanup, post, sleep, TOKEN, API_KEY } from './lib.mjs';
@@ -71,6 +72,55 @@ test('the persons who reached a funnel step, and those who dropped off', async (
   assert.equal(r.json.results.length, 3);
 });
 
+// Lifecycle (a person is created at its first event): p1 is new on the
+// 11th, returning on the 12th; p2 and p3 are new on the 12th; all three go
+// dormant on the 13th. The bar's counts and its actors agree.
+const lifecycle = { kind: 'LifecycleQuery', series: [{ kind: 'EventsNode', event: '$pageview' }], dateRange: dr, interval: 'day' };
+const lifeActors = async (day, status) => {
+  const r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery', source: lifecycle, day, status } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.columns, ['actor']);
+  return names(r).sort();
+};
+
+test('the persons of a lifecycle bar, per status', async () => {
+  const life = await q(lifecycle);
+  assert.equal(life.status, 200, life.text);
+  const data = Object.fromEntries(life.json.results.map((s) => [s.status, s.data]));
+  assert.deepEqual(data.new.slice(2, 4), [1, 2]);
+  assert.deepEqual(data.returning.slice(2, 4), [0, 1]);
+  assert.equal(data.dormant[4], -3);
+  assert.deepEqual(await lifeActors('2020-01-11', 'new'), ['p1']);
+  assert.deepEqual(await lifeActors('2020-01-12', 'new'), ['p2', 'p3']);
+  assert.deepEqual(await lifeActors('2020-01-12', 'returning'), ['p1']);
+  assert.deepEqual(await lifeActors('2020-01-13', 'dormant'), ['p1', 'p2', 'p3']);
+  assert.deepEqual(await lifeActors('2020-01-12T18:00:00', 'resurrecting'), []);
+  const r = await q({ kind: 'InsightActorsQuery', source: lifecycle, day: '2020-01-12', status: 'new' });
+  assert.equal(r.json.results[0][0].distinct_ids.length, 1);
+});
+
+// Stickiness: p1 was active on 2 days, p2 and p3 on 1.
+test('the persons of a stickiness point', async () => {
+  const sticky = { kind: 'StickinessQuery', series: [{ kind: 'EventsNode', event: '$pageview' }], dateRange: dr, interval: 'day' };
+  const st = await q(sticky);
+  assert.equal(st.status, 200, st.text);
+  assert.deepEqual(st.json.results[0].data.slice(0, 3), [2, 1, 0]);
+  let r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery', source: sticky, day: 1 } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.columns, ['actor']);
+  assert.deepEqual(names(r).sort(), ['p2', 'p3']);
+  r = await q({ kind: 'InsightActorsQuery', source: sticky, day: 2 });
+  assert.deepEqual(names(r), ['p1']);
+  const cumulative = { ...sticky, stickinessFilter: { computedAs: 'cumulative' } };
+  r = await q({ kind: 'InsightActorsQuery', source: cumulative, day: 1 });
+  assert.deepEqual(names(r).sort(), ['p1', 'p2', 'p3']);
+  r = await q({ kind: 'InsightActorsQuery', source: sticky, day: 3 });
+  assert.deepEqual(names(r), []);
+  r = await q({ kind: 'InsightActorsQuery', source: { ...sticky, intervalCount: 2 }, day: 1 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /intervalCount/);
+});
+
 test('bad actors queries answer 400 naming the problem', async () => {
   let r = await q({ kind: 'InsightActorsQuery', source: funnel, funnelStep: 0 });
   assert.equal(r.status, 400);
@@ -81,4 +131,16 @@ test('bad actors queries answer 400 naming the problem', async () => {
   r = await q({ kind: 'InsightActorsQuery', source: trends, series: 3 });
   assert.equal(r.status, 400);
   assert.match(r.json.detail, /series/);
+  r = await q({ kind: 'InsightActorsQuery', source: lifecycle, day: '2020-01-12', status: 'gone' });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /status/);
+  r = await q({ kind: 'InsightActorsQuery', source: lifecycle, status: 'new' });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /day/);
+  r = await q({ kind: 'InsightActorsQuery', source: lifecycle, day: '2021-01-01', status: 'new' });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /outside/);
+  r = await q({ kind: 'InsightActorsQuery', source: { kind: 'StickinessQuery', series: [{ kind: 'EventsNode', event: '$pageview' }], dateRange: dr }, day: 0 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /day/);
 });
