@@ -3,24 +3,31 @@
  * PostHog's InsightActorsQuery, alone or as the source of an ActorsQuery.
  *
  *   {"kind": "ActorsQuery", "source": {"kind": "InsightActorsQuery",
- *     "source": <TrendsQuery | FunnelsQuery | LifecycleQuery | StickinessQuery>,
+ *     "source": <TrendsQuery | FunnelsQuery | RetentionQuery | LifecycleQuery |
+ *                StickinessQuery | PathsQuery>,
  *     trends:  "series": 0, "day": "2020-01-09", "breakdown": "Chrome", "compare": "previous"
  *     funnels: "funnelStep": 2 (reached step 2) | -2 (dropped off before step 2),
  *              "funnelStepBreakdown": ["Chrome"]
+ *     retention: "interval": 2 (the cohort's row), "breakdown": "Chrome"
  *     lifecycle: "day": "2020-01-09", "status": "new" | "returning" | "resurrecting" | "dormant"
- *     stickiness: "day": 3 (active in 3 intervals), "series": 0, "compare": "previous"},
+ *     stickiness: "day": 3 (active in 3 intervals), "series": 0, "compare": "previous"
+ *     paths: the source's pathsFilter names the part: pathStartKey "1_/a" and/or
+ *            pathEndKey "2_/b" (an edge), or pathDropoffKey "3_/c" (paths ending there)},
  *    "limit": 100, "offset": 0}
  *   → {"columns": ["actor", "event_count" | "steps_reached"], "results": [[{person}, n], …],
- *      "hasMore", "limit", "offset", "types"}  (lifecycle, stickiness: ["actor"], [[{person}]])
+ *      "hasMore", "limit", "offset", "types"}
+ *      retention: ["actor", "appearances"], [[{person}, [0, 1, 3]], …]
+ *      lifecycle, stickiness, paths: ["actor"], [[{person}], …]
  *
  * The kind's file lists the actor ids (trends.c: a HogQL statement over the
- * point's bucket; funnels.c: the per-actor walk; lifecycle.c: the bar's
- * actors from the same per-actor reduction; stickiness.c: a HogQL
- * statement over the actors' interval counts); this file pages them and
- * turns ids into PostHog's person objects (id, uuid, distinct_ids,
- * properties, is_identified, created_at, name) or group objects with two
- * more statements over the persons / person_distinct_ids / groups tables —
- * still only HogQL, so the ClickHouse backend answers the same way.
+ * point's bucket; funnels.c: the per-actor walk; retention.c, lifecycle.c
+ * and paths.c: the cohort's, bar's or edge's actors from the insight's own
+ * per-actor reduction; stickiness.c: a HogQL statement over the actors'
+ * interval counts); this file pages them and turns ids into PostHog's
+ * person objects (id, uuid, distinct_ids, properties, is_identified,
+ * created_at, name) or group objects with two more statements over the
+ * persons / person_distinct_ids / groups tables — still only HogQL, so the
+ * ClickHouse backend answers the same way.
  */
 #include "insights/insights_internal.h"
 
@@ -48,13 +55,22 @@ int actor_push(struct ictx *x, struct actor_rows *r, const char *id, size_t len,
 	char *s = sn_arena_strndup(x->a, id, len);
 	if (!s)
 		return SN_ERR_NOMEM;
-	r->v[r->n++] = (struct actor_row){s, count, 0, 0};
+	r->v[r->n++] = (struct actor_row){s, count, 0, 0, NULL};
 	return 0;
 }
 
 static int by_id(const void *a, const void *b)
 {
 	return strcmp(((const struct actor_row *)a)->id, ((const struct actor_row *)b)->id);
+}
+
+/* Most first (retention: most appearances), then by id. */
+static int by_count_id(const void *a, const void *b)
+{
+	const struct actor_row *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->id, y->id);
 }
 
 /* A breakdown value as the kinds compare it: a string, a number, or a list
@@ -148,7 +164,20 @@ static void datetime_json(struct sn_buf *b, const struct sn_insight_value *v)
 }
 
 /* The page's person objects. */
-static int persons_json(struct ictx *x, const struct actor_row *v, size_t n, bool counts,
+/* The rest of an actor's row after its object: its count, its extra JSON
+ * (retention's appearances) or nothing. */
+enum tail { TAIL_NONE, TAIL_COUNT, TAIL_EXTRA };
+
+static int row_tail(struct sn_buf *out, const struct actor_row *v, enum tail t)
+{
+	if (t == TAIL_COUNT)
+		return sn_buf_appendf(out, "},%lld]", (long long)v->count);
+	if (t == TAIL_EXTRA)
+		return sn_buf_appendf(out, "},%s]", v->extra ? v->extra : "null");
+	return sn_buf_appends(out, "}]");
+}
+
+static int persons_json(struct ictx *x, const struct actor_row *v, size_t n, enum tail tail,
 			struct sn_buf *out)
 {
 	struct sn_buf q;
@@ -207,14 +236,13 @@ static int persons_json(struct ictx *x, const struct actor_row *v, size_t n, boo
 			sn_buf_append_json_str(out, first, firstlen);
 		else
 			sn_buf_append_json_str(out, v[i].id, strlen(v[i].id));
-		rc = counts ? sn_buf_appendf(out, "},%lld]", (long long)v[i].count)
-			    : sn_buf_appends(out, "}]");
+		rc = row_tail(out, &v[i], tail);
 	}
 	return rc;
 }
 
 /* The page's group objects. */
-static int groups_json(struct ictx *x, int gti, const struct actor_row *v, size_t n, bool counts,
+static int groups_json(struct ictx *x, int gti, const struct actor_row *v, size_t n, enum tail tail,
 		       struct sn_buf *out)
 {
 	struct sn_buf q;
@@ -242,8 +270,7 @@ static int groups_json(struct ictx *x, int gti, const struct actor_row *v, size_
 		json_raw_or(out, g ? &g[1] : NULL, "{}");
 		sn_buf_appends(out, ",\"created_at\":");
 		datetime_json(out, g ? &g[2] : NULL);
-		rc = counts ? sn_buf_appendf(out, "},%lld]", (long long)v[i].count)
-			    : sn_buf_appends(out, "}]");
+		rc = row_tail(out, &v[i], tail);
 	}
 	return rc;
 }
@@ -293,6 +320,19 @@ int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		rc = funnels_actors(x, src, (int)step, bv, &rows, &gti);
 		if (rc == 0)
 			qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
+	} else if (strcmp(skind, "RetentionQuery") == 0) {
+		int64_t interval;
+		const char *bv;
+		if ((rc = int_of(x, iq, "interval", 0, 0, 100000, &interval)) ||
+		    (rc = value_text(x, jget(iq, "breakdown"), &bv)))
+			return rc;
+		rc = retention_actors(x, src, (int)interval, bv, &rows, &gti);
+		if (rc == 0)
+			qsort(rows.v, rows.n, sizeof(*rows.v), by_count_id);
+	} else if (strcmp(skind, "PathsQuery") == 0) {
+		rc = paths_actors(x, src, &rows);
+		if (rc == 0)
+			qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
 	} else if (strcmp(skind, "LifecycleQuery") == 0) {
 		rc = lifecycle_actors(x, src, jstr(iq, "day"), jstr(iq, "status"), &rows, &gti);
 		if (rc == 0)
@@ -315,9 +355,16 @@ int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	size_t from = (size_t)offset < rows.n ? (size_t)offset : rows.n;
 	size_t n = rows.n - from < (size_t)limit ? rows.n - from : (size_t)limit;
 	/* trends: the actor's matching events in the point; funnels: the
-	 * steps its path reached; lifecycle and stickiness: the actor alone */
-	bool counts = strcmp(skind, "TrendsQuery") == 0 || strcmp(skind, "FunnelsQuery") == 0;
-	if (counts)
+	 * steps its path reached; retention: the intervals it appeared in;
+	 * lifecycle and stickiness: the actor alone */
+	enum tail tail = strcmp(skind, "TrendsQuery") == 0 || strcmp(skind, "FunnelsQuery") == 0
+			     ? TAIL_COUNT
+			 : strcmp(skind, "RetentionQuery") == 0 ? TAIL_EXTRA
+								: TAIL_NONE;
+	if (tail == TAIL_EXTRA)
+		rc = sn_buf_appends(out, "\"columns\":[\"actor\",\"appearances\"],\"types\":"
+					 "[\"Tuple\",\"Array(UInt16)\"],\"results\":[");
+	else if (tail == TAIL_COUNT)
 		rc = sn_buf_appendf(
 		    out,
 		    "\"columns\":[\"actor\",\"%s\"],\"types\":[\"Tuple\",\"UInt64\"],"
@@ -331,8 +378,8 @@ int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			     "Actors of an insight aggregated by a HogQL expression are not "
 			     "supported yet");
 	if (rc == 0)
-		rc = gti >= 0 ? groups_json(x, gti, rows.v + from, n, counts, out)
-			      : persons_json(x, rows.v + from, n, counts, out);
+		rc = gti >= 0 ? groups_json(x, gti, rows.v + from, n, tail, out)
+			      : persons_json(x, rows.v + from, n, tail, out);
 	if (rc == 0)
 		rc = sn_buf_appendf(out, "],\"hasMore\":%s,\"limit\":%lld,\"offset\":%lld",
 				    from + n < rows.n ? "true" : "false", (long long)limit,

@@ -186,6 +186,8 @@ struct actor_row {
 	/* funnel actors: the time of the step asked for (for a drop-off, of
 	 * the last step reached) and of the step before it (µs, UTC) */
 	int64_t t_step, t_prev;
+	/* retention actors: the JSON of their appearances column, or NULL */
+	const char *extra;
 };
 
 struct actor_rows {
@@ -212,12 +214,21 @@ int lifecycle_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
  * (-1: persons). */
 int lifecycle_actors(struct ictx *x, struct json_object *q, const char *day, const char *status,
 		     struct actor_rows *out, int *agg_gti);
+/* The persons of one part of a paths Sankey, named in the source's
+ * pathsFilter: pathStartKey → pathEndKey (an edge; either alone: any edge
+ * from or to that node) or pathDropoffKey (paths that end there). */
+int paths_actors(struct ictx *x, struct json_object *q, struct actor_rows *out);
 /* The actors of one stickiness point: of series, active in exactly
  * intervals of the range's intervals (cumulative: in that many or more),
  * in the previous period when previous. */
 int stickiness_actors(struct ictx *x, struct json_object *q, int series, int intervals,
 		      bool previous, struct actor_rows *out, int *agg_gti);
 int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+/* The actors of one retention cohort (row interval, breakdown value bv or
+ * NULL): each with its appearances, the intervals (0 = the cohort's own)
+ * it was counted in; count = their number. */
+int retention_actors(struct ictx *x, struct json_object *q, int interval, const char *bv,
+		     struct actor_rows *out, int *agg_gti);
 int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 
 /* Rows grouped by actor in C (actorsort.c): tab's rows reordered by

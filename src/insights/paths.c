@@ -54,6 +54,14 @@ struct edges {
 	size_t scap;
 };
 
+/* The actors of one part of the Sankey (paths_actors): the persons with a
+ * session path that has the edge start → end, an edge from start, an edge
+ * to end, or that ends at dropoff (keys "2_/about"). */
+struct pcollect {
+	const char *start, *end, *dropoff;
+	bool hit; /* the current person matched */
+};
+
 struct pq {
 	int64_t gap_us; /* a gap this long starts a new session path */
 	int steps;
@@ -61,6 +69,7 @@ struct pq {
 	const char **exclude;
 	size_t nexclude;
 	bool filter_excludes;
+	struct pcollect *col; /* NULL: count edges */
 };
 
 static int add_edge(struct ictx *x, struct edges *e, const char *src, const char *dst, double secs)
@@ -165,9 +174,20 @@ static int session(struct ictx *x, const struct pq *pq, struct pevent *p, size_t
 	}
 	(void)dots;
 	char src[1100], dst[1100];
+	struct pcollect *c = pq->col;
+	if (c && c->dropoff && to > from) {
+		snprintf(dst, sizeof(dst), "%zu_%s", to - from, p[to - 1].item);
+		c->hit |= strcmp(dst, c->dropoff) == 0;
+	}
 	for (size_t i = from + 1; i < to; i++) {
 		snprintf(src, sizeof(src), "%zu_%s", i - from, p[i - 1].item);
 		snprintf(dst, sizeof(dst), "%zu_%s", i - from + 1, p[i].item);
+		if (c) {
+			if (!c->dropoff && (c->start || c->end))
+				c->hit |= (!c->start || strcmp(src, c->start) == 0) &&
+					  (!c->end || strcmp(dst, c->end) == 0);
+			continue;
+		}
 		int rc = add_edge(x, e, src, dst, (double)(p[i].ts - p[i - 1].ts) / 1e6);
 		if (rc)
 			return rc;
@@ -426,10 +446,36 @@ static size_t in_window(const struct fwins *w, const struct arows *rows, const c
 	return m;
 }
 
+static int paths_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
+		      struct pcollect *col, struct actor_rows *rows_out);
+
 int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 {
+	return paths_core(x, q, out, NULL, NULL);
+}
+
+int paths_actors(struct ictx *x, struct json_object *q, struct actor_rows *out)
+{
 	struct json_object *pf = jget(q, "pathsFilter");
-	struct pq pq = {.steps = DEFAULT_STEPS, .gap_us = SESSION_GAP_US};
+	struct pcollect col = {jstr(pf, "pathStartKey"), jstr(pf, "pathEndKey"),
+			       jstr(pf, "pathDropoffKey"), false};
+	if (!col.start && !col.end && !col.dropoff)
+		return ifail(x, "validation_error",
+			     "The actors of a path need pathsFilter.pathStartKey and/or pathEndKey "
+			     "(an edge, \"1_/home\" → \"2_/about\") or pathDropoffKey");
+	if (col.dropoff && (col.start || col.end))
+		return ifail(x, "validation_error",
+			     "pathsFilter.pathDropoffKey goes without pathStartKey and pathEndKey");
+	return paths_core(x, q, NULL, &col, out);
+}
+
+/* The paths of q into out, or (col) the persons col asks for into
+ * rows_out. */
+static int paths_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
+		      struct pcollect *col, struct actor_rows *rows_out)
+{
+	struct json_object *pf = jget(q, "pathsFilter");
+	struct pq pq = {.steps = DEFAULT_STEPS, .gap_us = SESSION_GAP_US, .col = col};
 	struct fwins fw = {0};
 	struct json_object *fpf = jget(q, "funnelPathsFilter");
 	if (fpf) {
@@ -619,9 +665,13 @@ int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		if (fpf)
 			n = in_window(&fw, &rows, actors->s[id], actors->len[id], s0, ev + s0, n);
 		rc = n ? person(x, &pq, ev + s0, n, &e) : 0;
+		if (rc == 0 && col && col->hit)
+			rc = actor_push(x, rows_out, actors->s[id], actors->len[id], 0);
+		if (col)
+			col->hit = false;
 	}
 	arows_release(&rows);
-	if (rc)
+	if (rc || col)
 		return rc;
 	/* weights, order, limit, orphans */
 	size_t m = 0;

@@ -667,7 +667,73 @@ static int retention_stream(struct ictx *x, struct json_object *q, const struct 
 	return rc;
 }
 
+/* What retention_actors collects: the actors of cohort row `row` (and
+ * breakdown value bv, when not NULL). */
+struct rcollect {
+	int row;
+	const char *bv;
+	struct actor_rows *rows;
+};
+
+/* Adds the actor a (its periods ist / isr) to col when it is in the
+ * cohort: its appearances are 0 and every later interval it is counted
+ * in (a bracket's number with custom brackets). */
+static int collect_actor(struct ictx *x, const struct rshape *sh, const unsigned char *ist,
+			 const unsigned char *isr, int only, const struct sn_insight_value *a,
+			 const char *bv, struct rcollect *col)
+{
+	const int st = col->row;
+	if (st >= sh->nrows || !ist[st] || (only >= 0 && st != only) ||
+	    (col->bv && strcmp(col->bv, bv) != 0))
+		return 0;
+	struct sn_buf b;
+	sn_buf_init(&b, 1 << 16);
+	int rc = sn_buf_appends(&b, "[0");
+	int64_t n = 1;
+	if (sh->nb) {
+		for (int j = 0, bfrom = 1; j < sh->nb && rc == 0; bfrom += sh->brackets[j++]) {
+			bool hit = false;
+			for (int k = bfrom; k < bfrom + sh->brackets[j] && st + k < sh->nrows; k++)
+				hit |= isr[st + k] != 0;
+			if (hit) {
+				rc = sn_buf_appendf(&b, ",%d", j + 1);
+				n++;
+			}
+		}
+	} else {
+		for (int k = 1; k < sh->n && st + k < sh->nrows && rc == 0; k++)
+			if (isr[st + k]) {
+				rc = sn_buf_appendf(&b, ",%d", k);
+				n++;
+			}
+	}
+	rc = rc ? rc : sn_buf_appendc(&b, ']');
+	rc = rc ? rc : actor_push(x, col->rows, a->s ? a->s : "", a->slen, n);
+	if (rc == 0 && !(col->rows->v[col->rows->n - 1].extra = sn_arena_strdup(x->a, b.data)))
+		rc = SN_ERR_NOMEM;
+	sn_buf_release(&b);
+	return rc;
+}
+
+static int retention_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
+			  struct rcollect *col, int *agg_gti);
+
 int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
+{
+	int gti;
+	return retention_core(x, q, out, NULL, &gti);
+}
+
+int retention_actors(struct ictx *x, struct json_object *q, int interval, const char *bv,
+		     struct actor_rows *out, int *agg_gti)
+{
+	struct rcollect col = {interval, bv, out};
+	return retention_core(x, q, NULL, &col, agg_gti);
+}
+
+/* The retention of q into out, or (col) the actors of one cohort. */
+static int retention_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
+			  struct rcollect *col, int *agg_gti)
 {
 	struct json_object *rf = jget(q, "retentionFilter");
 	const char *type = jstr(rf, "retentionType");
@@ -820,6 +886,13 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	}
 	struct json_object *gi = jget(q, "aggregation_group_type_index");
 	int gti = gi ? json_object_get_int(gi) : -1;
+	*agg_gti = gti;
+	if (col && (col->row < 0 || col->row >= nrows))
+		return ifail(x, "validation_error", "interval must be 0 to %d: a cohort's row",
+			     nrows - 1);
+	if (col && w24)
+		return ifail(x, "not_supported",
+			     "Actors of a retention in 24-hour windows are not supported yet");
 	char actor[16];
 	if (gti >= 0)
 		snprintf(actor, sizeof(actor), "$group_%d", gti);
@@ -833,7 +906,8 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	struct rgroups g = {0};
 	const struct rshape shape = {nrows, n, nc, nb, brackets, cumulative};
 	/* The common case streams events instead of grouping them (below). */
-	if (x->o->backend.stream && !bexpr && !aggt && !w24 && min_occ == 1 && nrows <= 64) {
+	if (x->o->backend.stream && !bexpr && !aggt && !w24 && min_occ == 1 && nrows <= 64 &&
+	    !col) {
 		rc = retention_stream(x, q, &target, &back, actor, gti >= 0, first_time, first_ever,
 				      lo, hi, dates, iv, &shape, &g);
 		return rc ? rc : retention_emit(x, out, &g, &shape, dates, iv, false, bf, aggt);
@@ -1004,8 +1078,16 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 				snprintf(bvbuf, sizeof(bvbuf), "%.*s", (int)a[4].slen,
 					 a[4].s ? a[4].s : "");
 			const char *bv = bexpr ? sn_arena_strdup(x->a, bvbuf) : "";
-			struct rcell *rcl =
-			    bv ? cells_of(x, &g, bv, (size_t)nrows, (size_t)nc) : NULL;
+			if (!bv)
+				return SN_ERR_NOMEM;
+			if (col) {
+				rc = collect_actor(x, &shape, ist, isr, only, a, bv, col);
+				if (rc)
+					return rc;
+				s0 = i;
+				continue;
+			}
+			struct rcell *rcl = cells_of(x, &g, bv, (size_t)nrows, (size_t)nc);
 			if (!rcl)
 				return SN_ERR_NOMEM;
 			count_actor(&shape, ist, isr, only, aggt ? asum : NULL,
@@ -1013,5 +1095,7 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			s0 = i;
 		}
 	}
+	if (col)
+		return 0;
 	return retention_emit(x, out, &g, &shape, dates, iv, bexpr != NULL, bf, aggt);
 }

@@ -1,8 +1,9 @@
 // The actors behind an insight point (PostHog's InsightActorsQuery, alone or
 // inside an ActorsQuery) over the query API: the persons of a trends bucket
 // (with a breakdown value), of a funnel step and of its drop-off, of a
-// lifecycle bar and of a stickiness point, their distinct ids and
-// properties, paging with hasMore, and clear errors.
+// retention cohort (with appearances), of a lifecycle bar, of a
+// stickiness point and of a path edge, node or drop-off, their distinct ids
+// and properties, paging with hasMore, and clear errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, cleanup, post, sleep, TOKEN, API_KEY } from './lib.mjs';
@@ -18,12 +19,20 @@ before(async () => {
     ev('$pageview', 'p2', '2020-01-12T12:00:00Z', { $browser: 'Firefox' }),
     ev('signup', 'p2', '2020-01-12T13:00:00Z', { $browser: 'Firefox' }),
     ev('$pageview', 'p3', '2020-01-12T13:00:00Z'),
+    // paths (February, outside the other tests' range)
+    ev('$pageview', 'p4', '2020-02-01T10:00:00Z', { $current_url: 'https://x.io/home' }),
+    ev('$pageview', 'p4', '2020-02-01T10:01:00Z', { $current_url: 'https://x.io/about' }),
+    ev('$pageview', 'p4', '2020-02-01T10:02:00Z', { $current_url: 'https://x.io/pricing' }),
+    ev('$pageview', 'p5', '2020-02-01T11:00:00Z', { $current_url: 'https://x.io/home' }),
+    ev('$pageview', 'p5', '2020-02-01T11:05:00Z', { $current_url: 'https://x.io/about' }),
+    ev('$pageview', 'p6', '2020-02-01T12:00:00Z', { $current_url: 'https://x.io/home' }),
+    ev('$pageview', 'p6', '2020-02-01T12:01:00Z', { $current_url: 'https://x.io/blog' }),
   ];
   const r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch }), { 'Content-Type': 'application/json' });
   assert.equal(r.status, 200);
   for (let i = 0; i < 100; i++) {
     const c = await q({ kind: 'HogQLQuery', query: 'select count() from events' });
-    if (c.json.results && c.json.results[0][0] === 6) break;
+    if (c.json.results && c.json.results[0][0] === 13) break;
     await sleep(100);
   }
 });
@@ -97,6 +106,63 @@ test('the persons of a lifecycle bar, per status', async () => {
   assert.deepEqual(await lifeActors('2020-01-12T18:00:00', 'resurrecting'), []);
   const r = await q({ kind: 'InsightActorsQuery', source: lifecycle, day: '2020-01-12', status: 'new' });
   assert.equal(r.json.results[0][0].distinct_ids.length, 1);
+});
+
+// Retention from the 11th: cohort 0 (the 11th) is p1, back on the 12th;
+// cohort 1 (the 12th) is all three (recurring), or p2 and p3 (first time).
+test('the persons of a retention cohort, with their appearances', async () => {
+  const pv = { id: '$pageview', type: 'events' };
+  const retention = { kind: 'RetentionQuery', dateRange: { date_from: '2020-01-11', date_to: '2020-01-15' },
+    retentionFilter: { period: 'Day', totalIntervals: 5, targetEntity: pv, returningEntity: pv } };
+  const ret = await q(retention);
+  assert.equal(ret.status, 200, ret.text);
+  assert.deepEqual(ret.json.results[0].values.map((v) => v.count), [1, 1, 0, 0, 0]);
+  assert.equal(ret.json.results[1].values[0].count, 3);
+  let r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery', source: retention, interval: 0 } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.columns, ['actor', 'appearances']);
+  assert.deepEqual(names(r), ['p1']);
+  assert.deepEqual(r.json.results[0][1], [0, 1]);
+  r = await q({ kind: 'InsightActorsQuery', source: retention, interval: 1 });
+  assert.deepEqual(names(r).sort(), ['p1', 'p2', 'p3']);
+  assert.deepEqual(r.json.results.map((row) => row[1]), [[0], [0], [0]]);
+  const firstTime = { ...retention, retentionFilter: { ...retention.retentionFilter, retentionType: 'retention_first_time' } };
+  r = await q({ kind: 'InsightActorsQuery', source: firstTime, interval: 1 });
+  assert.deepEqual(names(r).sort(), ['p2', 'p3']);
+  const byBrowser = { ...retention, breakdownFilter: { breakdown: '$browser', breakdown_type: 'event' } };
+  r = await q({ kind: 'InsightActorsQuery', source: byBrowser, interval: 1, breakdown: 'Firefox' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(names(r), ['p2']);
+  r = await q({ kind: 'InsightActorsQuery', source: retention, interval: 5 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /interval/);
+});
+
+// Paths on February 1st: p4 home → about → pricing, p5 home → about, p6
+// home → blog. A part of the Sankey is named in the source's pathsFilter.
+test('the persons of a path edge, of a node and of a drop-off', async () => {
+  const paths = { kind: 'PathsQuery', dateRange: { date_from: '2020-02-01', date_to: '2020-02-02' },
+    pathsFilter: { includeEventTypes: ['$pageview'] } };
+  const pr = await q(paths);
+  assert.equal(pr.status, 200, pr.text);
+  const edge = pr.json.results.find((e) => e.source === '1_https://x.io/home' && e.target === '2_https://x.io/about');
+  assert.equal(edge.value, 2);
+  const part = async (f) => {
+    const r = await q({ kind: 'ActorsQuery', source: { kind: 'InsightActorsQuery',
+      source: { ...paths, pathsFilter: { ...paths.pathsFilter, ...f } } } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.columns, ['actor']);
+    return names(r).sort();
+  };
+  assert.deepEqual(await part({ pathStartKey: '1_https://x.io/home', pathEndKey: '2_https://x.io/about' }), ['p4', 'p5']);
+  assert.deepEqual(await part({ pathEndKey: '3_https://x.io/pricing' }), ['p4']);
+  assert.deepEqual(await part({ pathStartKey: '1_https://x.io/home' }), ['p4', 'p5', 'p6']);
+  assert.deepEqual(await part({ pathDropoffKey: '2_https://x.io/about' }), ['p5']);
+  assert.deepEqual(await part({ pathDropoffKey: '2_https://x.io/blog' }), ['p6']);
+  assert.deepEqual(await part({ pathStartKey: '2_https://x.io/home' }), []);
+  const r = await q({ kind: 'InsightActorsQuery', source: paths });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /pathStartKey/);
 });
 
 // Stickiness: p1 was active on 2 days, p2 and p3 on 1.
