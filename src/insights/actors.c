@@ -275,6 +275,70 @@ static int groups_json(struct ictx *x, int gti, const struct actor_row *v, size_
 	return rc;
 }
 
+/* The actor ids of the point iq names in the insight src (of kind skind),
+ * into rows; *gti the group type they are (-1 persons, -2 a HogQL
+ * aggregation). */
+static int actors_list(struct ictx *x, struct json_object *iq, struct json_object *src,
+		       const char *skind, struct actor_rows *rows, int *gti)
+{
+	int rc = 0;
+	if (strcmp(skind, "TrendsQuery") == 0) {
+		int64_t series;
+		const char *bv;
+		if ((rc = int_of(x, iq, "series", 0, 0, 1000, &series)) ||
+		    (rc = value_text(x, jget(iq, "breakdown"), &bv)))
+			return rc;
+		struct json_object *day = jget(iq, "day");
+		const char *dtext = day && json_object_is_type(day, json_type_string)
+					? json_object_get_string(day)
+					: NULL;
+		const char *cmp = jstr(iq, "compare");
+		rc = trends_actors(x, src, (int)series, dtext, bv,
+				   cmp && strcmp(cmp, "previous") == 0, rows);
+		struct json_object *g = jget(src, "aggregation_group_type_index");
+		*gti = g ? json_object_get_int(g) : -1;
+	} else if (strcmp(skind, "FunnelsQuery") == 0) {
+		int64_t step;
+		const char *bv;
+		if ((rc = int_of(x, iq, "funnelStep", 0, -100, 100, &step)) ||
+		    (rc = value_text(x, jget(iq, "funnelStepBreakdown"), &bv)))
+			return rc;
+		rc = funnels_actors(x, src, (int)step, bv, rows, gti);
+		if (rc == 0)
+			qsort(rows->v, rows->n, sizeof(*rows->v), by_id);
+	} else if (strcmp(skind, "RetentionQuery") == 0) {
+		int64_t interval;
+		const char *bv;
+		if ((rc = int_of(x, iq, "interval", 0, 0, 100000, &interval)) ||
+		    (rc = value_text(x, jget(iq, "breakdown"), &bv)))
+			return rc;
+		rc = retention_actors(x, src, (int)interval, bv, rows, gti);
+		if (rc == 0)
+			qsort(rows->v, rows->n, sizeof(*rows->v), by_count_id);
+	} else if (strcmp(skind, "PathsQuery") == 0) {
+		rc = paths_actors(x, src, rows);
+		if (rc == 0)
+			qsort(rows->v, rows->n, sizeof(*rows->v), by_id);
+	} else if (strcmp(skind, "LifecycleQuery") == 0) {
+		rc = lifecycle_actors(x, src, jstr(iq, "day"), jstr(iq, "status"), rows, gti);
+		if (rc == 0)
+			qsort(rows->v, rows->n, sizeof(*rows->v), by_id);
+	} else if (strcmp(skind, "StickinessQuery") == 0) {
+		int64_t series, day;
+		const char *cmp = jstr(iq, "compare");
+		if ((rc = int_of(x, iq, "series", 0, 0, 1000, &series)) ||
+		    (rc = int_of(x, iq, "day", 0, 0, 100000, &day)))
+			return rc;
+		rc = stickiness_actors(x, src, (int)series, (int)day,
+				       cmp && strcmp(cmp, "previous") == 0, rows, gti);
+		if (rc == 0)
+			qsort(rows->v, rows->n, sizeof(*rows->v), by_id);
+	} else {
+		return ifail(x, "not_supported", "Actors of a %s are not supported yet", skind);
+	}
+	return rc;
+}
+
 int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 {
 	const char *kind = jstr(q, "kind");
@@ -296,60 +360,24 @@ int actors_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		return ifail(x, "validation_error", "InsightActorsQuery needs a source query");
 	struct actor_rows rows = {0};
 	int gti = -1;
-	if (strcmp(skind, "TrendsQuery") == 0) {
-		int64_t series;
+	/* a cohort breakdown: the point's cohort as a query of its own */
+	struct json_object *cohort_q = NULL;
+	if (is_cohort_breakdown(src) &&
+	    (strcmp(skind, "TrendsQuery") == 0 || strcmp(skind, "FunnelsQuery") == 0 ||
+	     strcmp(skind, "RetentionQuery") == 0)) {
 		const char *bv;
-		if ((rc = int_of(x, iq, "series", 0, 0, 1000, &series)) ||
-		    (rc = value_text(x, jget(iq, "breakdown"), &bv)))
+		struct json_object *bj = jget(
+		    iq, strcmp(skind, "FunnelsQuery") == 0 ? "funnelStepBreakdown" : "breakdown");
+		if ((rc = value_text(x, bj, &bv)) ||
+		    (rc = cohort_breakdown_query(x, src, bv, &cohort_q)))
 			return rc;
-		struct json_object *day = jget(iq, "day");
-		const char *dtext = day && json_object_is_type(day, json_type_string)
-					? json_object_get_string(day)
-					: NULL;
-		const char *cmp = jstr(iq, "compare");
-		rc = trends_actors(x, src, (int)series, dtext, bv,
-				   cmp && strcmp(cmp, "previous") == 0, &rows);
-		struct json_object *g = jget(src, "aggregation_group_type_index");
-		gti = g ? json_object_get_int(g) : -1;
-	} else if (strcmp(skind, "FunnelsQuery") == 0) {
-		int64_t step;
-		const char *bv;
-		if ((rc = int_of(x, iq, "funnelStep", 0, -100, 100, &step)) ||
-		    (rc = value_text(x, jget(iq, "funnelStepBreakdown"), &bv)))
-			return rc;
-		rc = funnels_actors(x, src, (int)step, bv, &rows, &gti);
-		if (rc == 0)
-			qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
-	} else if (strcmp(skind, "RetentionQuery") == 0) {
-		int64_t interval;
-		const char *bv;
-		if ((rc = int_of(x, iq, "interval", 0, 0, 100000, &interval)) ||
-		    (rc = value_text(x, jget(iq, "breakdown"), &bv)))
-			return rc;
-		rc = retention_actors(x, src, (int)interval, bv, &rows, &gti);
-		if (rc == 0)
-			qsort(rows.v, rows.n, sizeof(*rows.v), by_count_id);
-	} else if (strcmp(skind, "PathsQuery") == 0) {
-		rc = paths_actors(x, src, &rows);
-		if (rc == 0)
-			qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
-	} else if (strcmp(skind, "LifecycleQuery") == 0) {
-		rc = lifecycle_actors(x, src, jstr(iq, "day"), jstr(iq, "status"), &rows, &gti);
-		if (rc == 0)
-			qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
-	} else if (strcmp(skind, "StickinessQuery") == 0) {
-		int64_t series, day;
-		const char *cmp = jstr(iq, "compare");
-		if ((rc = int_of(x, iq, "series", 0, 0, 1000, &series)) ||
-		    (rc = int_of(x, iq, "day", 0, 0, 100000, &day)))
-			return rc;
-		rc = stickiness_actors(x, src, (int)series, (int)day,
-				       cmp && strcmp(cmp, "previous") == 0, &rows, &gti);
-		if (rc == 0)
-			qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
-	} else {
-		return ifail(x, "not_supported", "Actors of a %s are not supported yet", skind);
+		json_object_object_del(
+		    iq, strcmp(skind, "FunnelsQuery") == 0 ? "funnelStepBreakdown" : "breakdown");
+		src = cohort_q;
 	}
+	rc = actors_list(x, iq, src, skind, &rows, &gti);
+	if (cohort_q)
+		json_object_put(cohort_q);
 	if (rc)
 		return rc;
 	size_t from = (size_t)offset < rows.n ? (size_t)offset : rows.n;

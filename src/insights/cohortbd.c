@@ -22,6 +22,9 @@
  *   retention              breakdown_value = the id as a string ("0" for
  *                          "all", which PostHog converts to cohort 0)
  *
+ * The actors of one cohort's point run on the same per-cohort query
+ * (cohort_breakdown_query), without a breakdown.
+ *
  * A trends series (without a formula) that counted nothing is left out:
  * PostHog's breakdown query returns no row for it.
  *
@@ -294,6 +297,34 @@ int cohort_breakdown_run(struct ictx *x, struct json_object *q, const char *kind
 	if (first)
 		json_object_put(first);
 	return rc;
+}
+
+int cohort_breakdown_query(struct ictx *x, struct json_object *q, const char *bv,
+			   struct json_object **out)
+{
+	*out = NULL;
+	struct json_object *bf = jget(q, "breakdownFilter");
+	struct cbd c[MAX_COHORTS];
+	size_t n = 0;
+	int rc = parse_cohorts(x, jget(bf, "breakdown"), c, &n);
+	if (rc)
+		return rc;
+	if (!bv)
+		return ifail(
+		    x, "validation_error",
+		    "The actors of a cohort breakdown need breakdown: a cohort id or \"all\"");
+	int64_t id = strcmp(bv, "all") == 0 ? 0 : -1;
+	if (id < 0 && *bv && strspn(bv, "0123456789") == strlen(bv))
+		id = strtoll(bv, NULL, 10);
+	size_t k = 0;
+	while (k < n && c[k].id != id)
+		k++;
+	if (k == n)
+		return ifail(x, "validation_error",
+			     "breakdown %s is not one of the query's cohorts", bv);
+	if (!(*out = query_for(q, &c[k])))
+		return SN_ERR_NOMEM;
+	return 0;
 }
 
 bool is_cohort_breakdown(struct json_object *q)

@@ -40,6 +40,11 @@ struct ictx {
 /* Breakdowns by cohort (cohortbd.c): whether q has one, and running q once
  * per cohort through the kind's runner, results tagged and concatenated. */
 bool is_cohort_breakdown(struct json_object *q);
+/* q, a cohort breakdown, as the query of the one cohort bv names (an id or
+ * "all") without the breakdown, into *out (the caller puts it): what the
+ * actors of that cohort's point are read from. */
+int cohort_breakdown_query(struct ictx *x, struct json_object *q, const char *bv,
+			   struct json_object **out);
 int cohort_breakdown_run(struct ictx *x, struct json_object *q, const char *kind,
 			 int (*run)(struct ictx *x, struct json_object *q, struct sn_buf *out),
 			 struct sn_buf *out);

@@ -313,10 +313,31 @@ static bool same_actor_rows(const struct sn_insight_table *tab, size_t a, size_t
 /* One actor's rows (s0..i, in time order) in 24-hour windows: its cohort
  * starts at its first target event; a return at t counts in window
  * (t - start) / 24h, inside the look-ahead and before the range's end. */
+/* What retention_actors collects: the actors of cohort row `row` (and
+ * breakdown value bv, when not NULL). */
+struct rcollect {
+	int row;
+	const char *bv;
+	struct actor_rows *rows;
+};
+
+/* Adds actor a to col with its appearances (a JSON list, "[0" so far in
+ * b, closed here); count = the number of them. */
+static int push_appearances(struct ictx *x, struct rcollect *col, const struct sn_insight_value *a,
+			    struct sn_buf *b, int64_t n)
+{
+	int rc = sn_buf_appendc(b, ']');
+	rc = rc ? rc : actor_push(x, col->rows, a->s ? a->s : "", a->slen, n);
+	if (rc == 0 && !(col->rows->v[col->rows->n - 1].extra = sn_arena_strdup(x->a, b->data)))
+		rc = SN_ERR_NOMEM;
+	sn_buf_release(b);
+	return rc;
+}
+
 static int window24(struct ictx *x, const struct sn_insight_table *tab, size_t s0, size_t i,
 		    const int64_t *dates, int nrows, int n, enum interval iv, int ws,
 		    int64_t min_occ, bool cumulative, bool by_value, int64_t end_loc,
-		    struct rgroups *g)
+		    struct rgroups *g, struct rcollect *col)
 {
 	const struct sn_insight_value *a = &tab->cells[s0 * tab->ncols];
 	/* the actor's first target event over all its breakdown values (its
@@ -360,7 +381,27 @@ static int window24(struct ictx *x, const struct sn_insight_table *tab, size_t s
 	if (by_value)
 		snprintf(bvbuf, sizeof(bvbuf), "%.*s", (int)a[4].slen, a[4].s ? a[4].s : "");
 	const char *bv = by_value ? sn_arena_strdup(x->a, bvbuf) : "";
-	struct rcell *c = bv ? cells_of(x, g, bv, (size_t)nrows, (size_t)n) : NULL;
+	if (!bv)
+		return SN_ERR_NOMEM;
+	if (col) { /* the actors of one cohort: windows returned in */
+		if (st != col->row || (col->bv && strcmp(col->bv, bv) != 0))
+			return 0;
+		struct sn_buf b;
+		sn_buf_init(&b, 1 << 16);
+		int rc = sn_buf_appends(&b, "[0");
+		int64_t na = 1;
+		for (int k = 1; k < n && t0 + k * US_DAY < end_utc && rc == 0; k++)
+			if (cnt[k] >= min_occ) {
+				rc = sn_buf_appendf(&b, ",%d", k);
+				na++;
+			}
+		if (rc) {
+			sn_buf_release(&b);
+			return rc;
+		}
+		return push_appearances(x, col, a, &b, na);
+	}
+	struct rcell *c = cells_of(x, g, bv, (size_t)nrows, (size_t)n);
 	if (!c)
 		return SN_ERR_NOMEM;
 	c->counts[st * n + 0]++;
@@ -667,14 +708,6 @@ static int retention_stream(struct ictx *x, struct json_object *q, const struct 
 	return rc;
 }
 
-/* What retention_actors collects: the actors of cohort row `row` (and
- * breakdown value bv, when not NULL). */
-struct rcollect {
-	int row;
-	const char *bv;
-	struct actor_rows *rows;
-};
-
 /* Adds the actor a (its periods ist / isr) to col when it is in the
  * cohort: its appearances are 0 and every later interval it is counted
  * in (a bracket's number with custom brackets). */
@@ -707,12 +740,11 @@ static int collect_actor(struct ictx *x, const struct rshape *sh, const unsigned
 				n++;
 			}
 	}
-	rc = rc ? rc : sn_buf_appendc(&b, ']');
-	rc = rc ? rc : actor_push(x, col->rows, a->s ? a->s : "", a->slen, n);
-	if (rc == 0 && !(col->rows->v[col->rows->n - 1].extra = sn_arena_strdup(x->a, b.data)))
-		rc = SN_ERR_NOMEM;
-	sn_buf_release(&b);
-	return rc;
+	if (rc) {
+		sn_buf_release(&b);
+		return rc;
+	}
+	return push_appearances(x, col, a, &b, n);
 }
 
 static int retention_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
@@ -890,9 +922,6 @@ static int retention_core(struct ictx *x, struct json_object *q, struct sn_buf *
 	if (col && (col->row < 0 || col->row >= nrows))
 		return ifail(x, "validation_error", "interval must be 0 to %d: a cohort's row",
 			     nrows - 1);
-	if (col && w24)
-		return ifail(x, "not_supported",
-			     "Actors of a retention in 24-hour windows are not supported yet");
 	char actor[16];
 	if (gti >= 0)
 		snprintf(actor, sizeof(actor), "$group_%d", gti);
@@ -1039,7 +1068,7 @@ static int retention_core(struct ictx *x, struct json_object *q, struct sn_buf *
 						   nrows, asum0);
 			if (w24) {
 				rc = window24(x, &tab, s0, i, dates, nrows, n, iv, ws, min_occ,
-					      cumulative, bexpr != NULL, end, &g);
+					      cumulative, bexpr != NULL, end, &g, col);
 				if (rc)
 					return rc;
 				s0 = i;

@@ -157,11 +157,20 @@ static int sstream_sink(void *ctx, unsigned worker, const struct sn_insight_valu
 	return 0;
 }
 
+/* The actors of one point (stickiness_actors): active in `intervals`
+ * intervals, or that many or more. */
+struct scollect {
+	int intervals;
+	bool or_more;
+	struct actor_rows *rows;
+};
+
 /* STICKY_STRAY: an event fell outside the range's buckets, which the
- * grouped statement counts as an interval of its own; it answers then. */
+ * grouped statement counts as an interval of its own; it answers then.
+ * col: the point's actors instead of the counts. */
 static int stream_counts(struct ictx *x, struct json_object *q, const struct series_ref *s,
 			 const char *actor, const struct drange *r, int per, int64_t *data,
-			 int64_t *count)
+			 int64_t *count, struct scollect *col)
 {
 	struct sn_buf sql;
 	sn_buf_init(&sql, 1 << 22);
@@ -221,7 +230,12 @@ static int stream_counts(struct ictx *x, struct json_object *q, const struct ser
 			for (size_t i = 0; i < ss->m.words; i++)
 				k += (size_t)__builtin_popcountll(g[i]);
 		}
-		if (k >= 1 && k <= ngroups) {
+		if (col) {
+			if (col->or_more ? k >= (size_t)col->intervals
+					 : k == (size_t)col->intervals)
+				rc = actor_push(x, col->rows, ss->m.w[0].actors.s[j],
+						ss->m.w[0].actors.len[j], 0);
+		} else if (k >= 1 && k <= ngroups) {
 			data[k - 1]++;
 			(*count)++;
 		}
@@ -250,7 +264,8 @@ static int series_counts(struct ictx *x, struct json_object *q, const struct ser
 			     STICKY_MAX_WORDS * 64);
 	if (streams) {
 		char actor[64];
-		rc = stream_counts(x, q, s, actor_of(s, actor, sizeof(actor)), r, per, data, count);
+		rc = stream_counts(x, q, s, actor_of(s, actor, sizeof(actor)), r, per, data, count,
+				   NULL);
 		if (rc == STICKY_STRAY && per > 1)
 			return ifail(
 			    x, "not_supported",
@@ -410,15 +425,12 @@ int stickiness_actors(struct ictx *x, struct json_object *q, int series, int int
 	if (previous && !p.compare)
 		return ifail(x, "validation_error",
 			     "compare is 'previous' but the query does not compare");
-	if (p.per > 1)
-		return ifail(x, "not_supported",
-			     "Actors of a stickiness with intervalCount above 1 are not supported "
-			     "yet");
 	const struct series_ref *s = &p.s[series];
 	const struct drange *r = previous ? &p.prev : &p.cur;
-	if (intervals < 1 || (size_t)intervals > r->nbuckets)
+	size_t ngroups = (r->nbuckets + (size_t)p.per - 1) / (size_t)p.per;
+	if (intervals < 1 || (size_t)intervals > ngroups)
 		return ifail(x, "validation_error",
-			     "day must be a number of intervals from 1 to %zu", r->nbuckets);
+			     "day must be a number of intervals from 1 to %zu", ngroups);
 	*agg_gti = s->math && strcmp(s->math, "unique_group") == 0 ? s->math_gti : -1;
 	if (s->math && strcmp(s->math, "hogql") == 0)
 		*agg_gti = -2;
@@ -426,6 +438,27 @@ int stickiness_actors(struct ictx *x, struct json_object *q, int series, int int
 		return 0;
 	const char *computed = jstr(jget(q, "stickinessFilter"), "computedAs");
 	bool cumulative = computed && strcmp(computed, "cumulative") == 0;
+	if (p.per > 1) {
+		/* intervalCount: the streamed masks, as the insight counts them */
+		if (!x->o->backend.stream ||
+		    jget(jget(q, "stickinessFilter"), "stickinessCriteria") ||
+		    (r->nbuckets + 63) / 64 > STICKY_MAX_WORDS)
+			return ifail(
+			    x, "not_supported",
+			    "intervalCount above 1 is supported without stickinessCriteria, "
+			    "on ranges of up to %d intervals",
+			    STICKY_MAX_WORDS * 64);
+		struct scollect col = {intervals, cumulative, out};
+		char actor[64];
+		int64_t count = 0;
+		rc = stream_counts(x, q, s, actor_of(s, actor, sizeof(actor)), r, p.per, NULL,
+				   &count, &col);
+		return rc == STICKY_STRAY
+			   ? ifail(
+				 x, "not_supported",
+				 "intervalCount above 1 with events outside the range's intervals")
+			   : rc;
+	}
 	struct sn_buf sql;
 	sn_buf_init(&sql, 1 << 22);
 	rc = sn_buf_appends(&sql, "SELECT actor FROM (");

@@ -136,6 +136,46 @@ test('the persons of a retention cohort, with their appearances', async () => {
   r = await q({ kind: 'InsightActorsQuery', source: retention, interval: 5 });
   assert.equal(r.status, 400);
   assert.match(r.json.detail, /interval/);
+  // 24-hour windows: a cohort starts at the actor's first target event
+  const w24 = { ...retention, retentionFilter: { ...retention.retentionFilter, timeWindowMode: '24_hour_windows' } };
+  r = await q({ kind: 'InsightActorsQuery', source: w24, interval: 0 });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(names(r), ['p1']);
+  assert.deepEqual(r.json.results[0][1], [0, 1]);
+  r = await q({ kind: 'InsightActorsQuery', source: w24, interval: 1 });
+  assert.deepEqual(names(r).sort(), ['p2', 'p3']);
+});
+
+// A cohort breakdown: the point's cohort (persons with an email: p1) or
+// "all", for retention and trends.
+test('the persons of a cohort breakdown point', async () => {
+  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` };
+  let r = await post(`${srv.url}/api/projects/1/cohorts/`, JSON.stringify({ name: 'With email',
+    filters: { properties: { type: 'AND', values: [{ type: 'person', key: 'email', operator: 'is_set' }] } } }), headers);
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.id;
+  for (let i = 0; i < 200; i++) {
+    const c = await fetch(`${srv.url}/api/projects/1/cohorts/${id}/`, { headers });
+    const j = await c.json();
+    if (j.last_calculation && !j.is_calculating) break;
+    await sleep(100);
+  }
+  const pv = { id: '$pageview', type: 'events' };
+  const retention = { kind: 'RetentionQuery', dateRange: { date_from: '2020-01-11', date_to: '2020-01-15' },
+    retentionFilter: { period: 'Day', totalIntervals: 5, targetEntity: pv, returningEntity: pv },
+    breakdownFilter: { breakdown_type: 'cohort', breakdown: [id, 'all'] } };
+  r = await q({ kind: 'InsightActorsQuery', source: retention, interval: 1, breakdown: id });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(names(r), ['p1']);
+  r = await q({ kind: 'InsightActorsQuery', source: retention, interval: 1, breakdown: 'all' });
+  assert.deepEqual(names(r).sort(), ['p1', 'p2', 'p3']);
+  const byCohort = { ...trends, breakdownFilter: { breakdown_type: 'cohort', breakdown: [id] } };
+  r = await q({ kind: 'InsightActorsQuery', source: byCohort, day: '2020-01-12', breakdown: id });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(names(r), ['p1']);
+  r = await q({ kind: 'InsightActorsQuery', source: byCohort, day: '2020-01-12', breakdown: 999 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /cohort/);
 });
 
 // Paths on February 1st: p4 home → about → pricing, p5 home → about, p6
@@ -182,9 +222,20 @@ test('the persons of a stickiness point', async () => {
   assert.deepEqual(names(r).sort(), ['p1', 'p2', 'p3']);
   r = await q({ kind: 'InsightActorsQuery', source: sticky, day: 3 });
   assert.deepEqual(names(r), []);
-  r = await q({ kind: 'InsightActorsQuery', source: { ...sticky, intervalCount: 2 }, day: 1 });
+  // intervalCount 2: pairs of days counted back from the 19th; p1's 11th
+  // and 12th fall in two of them
+  const pairs = { ...sticky, intervalCount: 2 };
+  const sp = await q(pairs);
+  assert.equal(sp.status, 200, sp.text);
+  assert.deepEqual(sp.json.results[0].data.slice(0, 3), [2, 1, 0]);
+  r = await q({ kind: 'InsightActorsQuery', source: pairs, day: 2 });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(names(r), ['p1']);
+  r = await q({ kind: 'InsightActorsQuery', source: pairs, day: 1 });
+  assert.deepEqual(names(r).sort(), ['p2', 'p3']);
+  r = await q({ kind: 'InsightActorsQuery', source: pairs, day: 7 });
   assert.equal(r.status, 400);
-  assert.match(r.json.detail, /intervalCount/);
+  assert.match(r.json.detail, /day/);
 });
 
 test('bad actors queries answer 400 naming the problem', async () => {
