@@ -321,16 +321,22 @@ struct rcollect {
 	struct actor_rows *rows;
 };
 
-/* Adds actor a to col with its appearances (a JSON list, "[0" so far in
- * b, closed here); count = the number of them. */
+/* Adds actor a to col with its appearances: 0 and ks[0..nk) (later
+ * intervals, brackets or windows it was counted in), as a JSON list;
+ * count = their number. */
 static int push_appearances(struct ictx *x, struct rcollect *col, const struct sn_insight_value *a,
-			    struct sn_buf *b, int64_t n)
+			    const int *ks, int nk)
 {
-	int rc = sn_buf_appendc(b, ']');
-	rc = rc ? rc : actor_push(x, col->rows, a->s ? a->s : "", a->slen, n);
-	if (rc == 0 && !(col->rows->v[col->rows->n - 1].extra = sn_arena_strdup(x->a, b->data)))
+	struct sn_buf b;
+	sn_buf_init(&b, 1 << 16);
+	int rc = sn_buf_appends(&b, "[0");
+	for (int i = 0; i < nk && rc == 0; i++)
+		rc = sn_buf_appendf(&b, ",%d", ks[i]);
+	rc = rc ? rc : sn_buf_appendc(&b, ']');
+	rc = rc ? rc : actor_push(x, col->rows, a->s ? a->s : "", a->slen, nk + 1);
+	if (rc == 0 && !(col->rows->v[col->rows->n - 1].extra = sn_arena_strdup(x->a, b.data)))
 		rc = SN_ERR_NOMEM;
-	sn_buf_release(b);
+	sn_buf_release(&b);
 	return rc;
 }
 
@@ -386,20 +392,11 @@ static int window24(struct ictx *x, const struct sn_insight_table *tab, size_t s
 	if (col) { /* the actors of one cohort: windows returned in */
 		if (st != col->row || (col->bv && strcmp(col->bv, bv) != 0))
 			return 0;
-		struct sn_buf b;
-		sn_buf_init(&b, 1 << 16);
-		int rc = sn_buf_appends(&b, "[0");
-		int64_t na = 1;
-		for (int k = 1; k < n && t0 + k * US_DAY < end_utc && rc == 0; k++)
-			if (cnt[k] >= min_occ) {
-				rc = sn_buf_appendf(&b, ",%d", k);
-				na++;
-			}
-		if (rc) {
-			sn_buf_release(&b);
-			return rc;
-		}
-		return push_appearances(x, col, a, &b, na);
+		int ks[MAX_INTERVALS], nk = 0;
+		for (int k = 1; k < n && t0 + k * US_DAY < end_utc; k++)
+			if (cnt[k] >= min_occ)
+				ks[nk++] = k;
+		return push_appearances(x, col, a, ks, nk);
 	}
 	struct rcell *c = cells_of(x, g, bv, (size_t)nrows, (size_t)n);
 	if (!c)
@@ -719,32 +716,21 @@ static int collect_actor(struct ictx *x, const struct rshape *sh, const unsigned
 	if (st >= sh->nrows || !ist[st] || (only >= 0 && st != only) ||
 	    (col->bv && strcmp(col->bv, bv) != 0))
 		return 0;
-	struct sn_buf b;
-	sn_buf_init(&b, 1 << 16);
-	int rc = sn_buf_appends(&b, "[0");
-	int64_t n = 1;
+	int ks[MAX_INTERVALS], nk = 0;
 	if (sh->nb) {
-		for (int j = 0, bfrom = 1; j < sh->nb && rc == 0; bfrom += sh->brackets[j++]) {
+		for (int j = 0, bfrom = 1; j < sh->nb; bfrom += sh->brackets[j++]) {
 			bool hit = false;
 			for (int k = bfrom; k < bfrom + sh->brackets[j] && st + k < sh->nrows; k++)
 				hit |= isr[st + k] != 0;
-			if (hit) {
-				rc = sn_buf_appendf(&b, ",%d", j + 1);
-				n++;
-			}
+			if (hit)
+				ks[nk++] = j + 1;
 		}
 	} else {
-		for (int k = 1; k < sh->n && st + k < sh->nrows && rc == 0; k++)
-			if (isr[st + k]) {
-				rc = sn_buf_appendf(&b, ",%d", k);
-				n++;
-			}
+		for (int k = 1; k < sh->n && st + k < sh->nrows; k++)
+			if (isr[st + k])
+				ks[nk++] = k;
 	}
-	if (rc) {
-		sn_buf_release(&b);
-		return rc;
-	}
-	return push_appearances(x, col, a, &b, n);
+	return push_appearances(x, col, a, ks, nk);
 }
 
 static int retention_core(struct ictx *x, struct json_object *q, struct sn_buf *out,

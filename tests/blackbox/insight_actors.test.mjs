@@ -136,6 +136,11 @@ test('the persons of a retention cohort, with their appearances', async () => {
   r = await q({ kind: 'InsightActorsQuery', source: retention, interval: 5 });
   assert.equal(r.status, 400);
   assert.match(r.json.detail, /interval/);
+  // custom brackets: a bracket's number (p1's return on the 12th is in bracket 1 of [2, 2])
+  const brackets = { ...retention, retentionFilter: { ...retention.retentionFilter, retentionCustomBrackets: [2, 2] } };
+  r = await q({ kind: 'InsightActorsQuery', source: brackets, interval: 0 });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results.map((row) => row[1]), [[0, 1]]);
   // 24-hour windows: a cohort starts at the actor's first target event
   const w24 = { ...retention, retentionFilter: { ...retention.retentionFilter, timeWindowMode: '24_hour_windows' } };
   r = await q({ kind: 'InsightActorsQuery', source: w24, interval: 0 });
