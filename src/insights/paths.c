@@ -54,6 +54,78 @@ struct edges {
 	size_t scap;
 };
 
+/* Edges while the paths are walked: keyed by the step and the two items'
+ * interned pointers (an item's text has one pointer, so no text is built
+ * or hashed per edge); their "n_item" texts are made once per distinct
+ * edge afterwards (pedges_to_edges). */
+struct pedge {
+	const char *src, *dst; /* interned items ("..." for a shortened path) */
+	size_t step;	       /* src's number; dst is step + 1 */
+	int64_t value;
+	double total_s;
+};
+
+struct pedges {
+	struct pedge *v;
+	size_t n, cap;
+	size_t *slots; /* hash of (step, src, dst) → index + 1 */
+	size_t scap;
+};
+
+static size_t pedge_hash(size_t step, const char *src, const char *dst)
+{
+	uint64_t h = (uint64_t)(uintptr_t)src * 0x9e3779b97f4a7c15ULL ^
+		     (uint64_t)(uintptr_t)dst * 0xc2b2ae3d27d4eb4fULL ^ (uint64_t)step;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return (size_t)(h ^ (h >> 32));
+}
+
+static int add_pedge(struct ictx *x, struct pedges *e, size_t step, const char *src,
+		     const char *dst, double secs)
+{
+	if (e->n * 2 >= e->scap) {
+		size_t cap = e->scap ? e->scap * 2 : 256;
+		size_t *ns = sn_arena_alloc(x->a, cap * sizeof(*ns));
+		if (!ns)
+			return SN_ERR_NOMEM;
+		memset(ns, 0, cap * sizeof(*ns));
+		for (size_t i = 0; i < e->n; i++) {
+			size_t h = pedge_hash(e->v[i].step, e->v[i].src, e->v[i].dst) & (cap - 1);
+			while (ns[h])
+				h = (h + 1) & (cap - 1);
+			ns[h] = i + 1;
+		}
+		e->slots = ns;
+		e->scap = cap;
+	}
+	size_t h = pedge_hash(step, src, dst) & (e->scap - 1);
+	while (e->slots[h]) {
+		struct pedge *g = &e->v[e->slots[h] - 1];
+		if (g->step == step && g->src == src && g->dst == dst) {
+			g->value++;
+			g->total_s += secs;
+			return 0;
+		}
+		h = (h + 1) & (e->scap - 1);
+	}
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 256;
+		if (cap > 10000000)
+			return ifail(x, "query_error", "The paths have too many distinct edges");
+		struct pedge *nv = sn_arena_alloc(x->a, cap * sizeof(*nv));
+		if (!nv)
+			return SN_ERR_NOMEM;
+		if (e->n)
+			memcpy(nv, e->v, e->n * sizeof(*nv));
+		e->v = nv;
+		e->cap = cap;
+	}
+	e->v[e->n] = (struct pedge){src, dst, step, 1, secs};
+	e->slots[h] = ++e->n;
+	return 0;
+}
+
 /* The actors of one part of the Sankey (paths_actors): the persons with a
  * session path that has the edge start → end, an edge from start, an edge
  * to end, or that ends at dropoff (keys "2_/about"). */
@@ -72,7 +144,8 @@ struct pq {
 	struct pcollect *col; /* NULL: count edges */
 };
 
-static int add_edge(struct ictx *x, struct edges *e, const char *src, const char *dst, double secs)
+static int add_edge(struct ictx *x, struct edges *e, const char *src, const char *dst,
+		    int64_t value, double secs)
 {
 	if (e->n * 2 >= e->scap) {
 		size_t cap = e->scap ? e->scap * 2 : 256;
@@ -95,7 +168,7 @@ static int add_edge(struct ictx *x, struct edges *e, const char *src, const char
 	while (e->slots[h]) {
 		struct edge *g = &e->v[e->slots[h] - 1];
 		if (strcmp(g->source, src) == 0 && strcmp(g->target, dst) == 0) {
-			g->value++;
+			g->value += value;
 			g->total_s += secs;
 			return 0;
 		}
@@ -116,13 +189,14 @@ static int add_edge(struct ictx *x, struct edges *e, const char *src, const char
 	char *s = sn_arena_strdup(x->a, src), *d = sn_arena_strdup(x->a, dst);
 	if (!s || !d)
 		return SN_ERR_NOMEM;
-	e->v[e->n] = (struct edge){s, d, 1, secs};
+	e->v[e->n] = (struct edge){s, d, value, secs};
 	e->slots[h] = ++e->n;
 	return 0;
 }
 
 /* One session path p[0..n) after dedupe: cut, number, add its edges. */
-static int session(struct ictx *x, const struct pq *pq, struct pevent *p, size_t n, struct edges *e)
+static int session(struct ictx *x, const struct pq *pq, struct pevent *p, size_t n,
+		   struct pedges *e)
 {
 	size_t from = 0, to = n; /* the kept range [from, to) */
 	const char *dots = NULL;
@@ -180,15 +254,32 @@ static int session(struct ictx *x, const struct pq *pq, struct pevent *p, size_t
 		c->hit |= strcmp(dst, c->dropoff) == 0;
 	}
 	for (size_t i = from + 1; i < to; i++) {
-		snprintf(src, sizeof(src), "%zu_%s", i - from, p[i - 1].item);
-		snprintf(dst, sizeof(dst), "%zu_%s", i - from + 1, p[i].item);
 		if (c) {
+			snprintf(src, sizeof(src), "%zu_%s", i - from, p[i - 1].item);
+			snprintf(dst, sizeof(dst), "%zu_%s", i - from + 1, p[i].item);
 			if (!c->dropoff && (c->start || c->end))
 				c->hit |= (!c->start || strcmp(src, c->start) == 0) &&
 					  (!c->end || strcmp(dst, c->end) == 0);
 			continue;
 		}
-		int rc = add_edge(x, e, src, dst, (double)(p[i].ts - p[i - 1].ts) / 1e6);
+		int rc = add_pedge(x, e, i - from, p[i - 1].item, p[i].item,
+				   (double)(p[i].ts - p[i - 1].ts) / 1e6);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The walked edges as "n_item" texts: each distinct edge's once; edges
+ * whose texts meet (an item "..." and a shortened path's) are merged. */
+static int pedges_to_edges(struct ictx *x, const struct pedges *pe, struct edges *e)
+{
+	char src[1100], dst[1100];
+	for (size_t i = 0; i < pe->n; i++) {
+		const struct pedge *g = &pe->v[i];
+		snprintf(src, sizeof(src), "%zu_%s", g->step, g->src);
+		snprintf(dst, sizeof(dst), "%zu_%s", g->step + 1, g->dst);
+		int rc = add_edge(x, e, src, dst, g->value, g->total_s);
 		if (rc)
 			return rc;
 	}
@@ -196,7 +287,8 @@ static int session(struct ictx *x, const struct pq *pq, struct pevent *p, size_t
 }
 
 /* One person's events (time order): sessions, dedupe, excludes. */
-static int person(struct ictx *x, const struct pq *pq, struct pevent *ev, size_t n, struct edges *e)
+static int person(struct ictx *x, const struct pq *pq, struct pevent *ev, size_t n,
+		  struct pedges *e)
 {
 	/* drop excluded items first (before sessions and timings) */
 	size_t m = 0;
@@ -214,7 +306,8 @@ static int person(struct ictx *x, const struct pq *pq, struct pevent *ev, size_t
 		/* session [start, i): collapse runs to their last event */
 		size_t k = start;
 		for (size_t j = start; j < i; j++) {
-			if (j + 1 < i && strcmp(ev[j].item, ev[j + 1].item) == 0)
+			/* items are interned: one text, one pointer */
+			if (j + 1 < i && ev[j].item == ev[j + 1].item)
 				continue;
 			ev[k++] = ev[j];
 		}
@@ -652,6 +745,7 @@ static int paths_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
 	struct pevent *ev = rc ? NULL : sn_arena_alloc(x->a, (rows.n ? rows.n : 1) * sizeof(*ev));
 	if (rc == 0 && !ev)
 		rc = SN_ERR_NOMEM;
+	struct pedges pe = {0};
 	struct edges e = {0};
 	const struct sintern *actors = &rows.w[0].actors, *items = &rows.w[0].str[0];
 	for (size_t k = 0; rc == 0 && k < actors->n; k++) {
@@ -664,12 +758,13 @@ static int paths_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
 		uint32_t id = rows.actor_at[k];
 		if (fpf)
 			n = in_window(&fw, &rows, actors->s[id], actors->len[id], s0, ev + s0, n);
-		rc = n ? person(x, &pq, ev + s0, n, &e) : 0;
+		rc = n ? person(x, &pq, ev + s0, n, &pe) : 0;
 		if (rc == 0 && col && col->hit)
 			rc = actor_push(x, rows_out, actors->s[id], actors->len[id], 0);
 		if (col)
 			col->hit = false;
 	}
+	rc = rc || col ? rc : pedges_to_edges(x, &pe, &e);
 	arows_release(&rows);
 	if (rc || col)
 		return rc;
