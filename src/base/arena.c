@@ -22,13 +22,10 @@
  * 30-day trend's time). The pool bounds what stays resident when idle.
  *
  * sn_malloc_big is for arrays that are written whole right away (an
- * insight's sorted rows, its 2 MiB row chunks, the paths' event array):
- * whole 2 MiB-aligned huge pages make filling them one fault per 2 MiB
- * instead of one per 4 KiB, and faults are dear on a VM (the 10M-event
- * paths insight: 0.47 -> 0.32 s). Arena chunks do not get the hint: a
- * chunk sized for the largest batch is often touched only in part, and a
- * huge page zeroes all 2 MiB (paths on 10M events went from 1.6 to 3.9 s
- * with it).
+ * insight's sorted rows): huge pages make filling 30 MB one fault per
+ * 2 MiB. Arena chunks do not get the hint: a chunk sized for the largest
+ * batch is often touched only in part, and a huge page zeroes all 2 MiB
+ * (paths on 10M events went from 1.6 to 3.9 s with it).
  */
 #include "base.h"
 
@@ -83,16 +80,16 @@ static struct sn_arena_chunk *chunk_new(size_t sz)
 
 void *sn_malloc_big(size_t n)
 {
-	if (n < HUGE_PAGE)
-		return malloc(n);
-	/* whole huge pages, 2 MiB-aligned, so every page of the block can be
-	 * one (a block of exactly 2 MiB too: an insight's row chunk); a
-	 * refusal of the hint only costs the hint */
-	size_t sz = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-	void *p = NULL;
-	if (posix_memalign(&p, HUGE_PAGE, sz) != 0)
-		return NULL;
-	(void)madvise(p, sz, MADV_HUGEPAGE);
+	void *p = malloc(n);
+	if (p && n >= 2 * HUGE_PAGE) {
+		/* the 2 MiB-aligned inside of the block (malloc mmaps blocks this
+		 * big, so nothing else shares those pages); a refusal only costs
+		 * the hint */
+		uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+		uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+		if (hi > lo)
+			(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+	}
 	return p;
 }
 

@@ -116,11 +116,10 @@ void *sn_arena_alloc(struct sn_arena *a, size_t n);
 char *sn_arena_strndup(struct sn_arena *a, const char *s, size_t n);
 char *sn_arena_strdup(struct sn_arena *a, const char *s);
 /* malloc for a large array that is filled soon after (tens of MB of a
- * query's rows): from 2 MiB up, whole 2 MiB-aligned pages (the size
- * rounded up) with transparent huge pages asked for (madvise), so filling
- * it takes a page fault per 2 MiB instead of one per 4 KiB. Only for
- * arrays written whole: a huge page is zeroed whole on first touch.
- * Smaller sizes are plain malloc. Free with free(). */
+ * query's rows): asks the kernel for transparent huge pages on it
+ * (madvise), so filling it takes a page fault per 2 MiB instead of one per
+ * 4 KiB. Only for arrays written whole: a huge page is zeroed whole on
+ * first touch. Small sizes are plain malloc. Free with free(). */
 void *sn_malloc_big(size_t n);
 
 /* ---- logging ------------------------------------------------------------- */

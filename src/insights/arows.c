@@ -191,10 +191,8 @@ static int arows_sink(void *ctx, unsigned worker, const struct sn_insight_value 
 				p->chunk = c;
 				p->chunkcap = nc;
 			}
-			/* malloc'd: the caller's row maximum bounds them; 2 MiB, one
-			 * huge page (written row after row) */
-			if (!(p->chunk[p->nchunks] =
-				  sn_malloc_big(AROW_CHUNK * sizeof(struct arow))))
+			/* malloc'd: the caller's row maximum bounds them */
+			if (!(p->chunk[p->nchunks] = malloc(AROW_CHUNK * sizeof(struct arow))))
 				return SN_ERR_NOMEM;
 			p->nchunks++;
 		}

@@ -742,8 +742,7 @@ static int paths_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
 	if (rc == 0)
 		rc = arows_order(x, &rows);
 	/* per person */
-	/* written whole right below; bounded by PATHS_ROWS_MAX like the rows */
-	struct pevent *ev = rc ? NULL : sn_malloc_big((rows.n ? rows.n : 1) * sizeof(*ev));
+	struct pevent *ev = rc ? NULL : sn_arena_alloc(x->a, (rows.n ? rows.n : 1) * sizeof(*ev));
 	if (rc == 0 && !ev)
 		rc = SN_ERR_NOMEM;
 	struct pedges pe = {0};
@@ -766,7 +765,6 @@ static int paths_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
 			col->hit = false;
 	}
 	rc = rc || col ? rc : pedges_to_edges(x, &pe, &e);
-	free(ev);
 	arows_release(&rows);
 	if (rc || col)
 		return rc;
