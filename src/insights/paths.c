@@ -49,9 +49,7 @@ struct edge {
 
 struct edges {
 	struct edge *v;
-	size_t n, cap;
-	size_t *slots; /* hash of (source, target) → index + 1 */
-	size_t scap;
+	size_t n;
 };
 
 /* Edges while the paths are walked: keyed by the step and the two items'
@@ -144,56 +142,6 @@ struct pq {
 	struct pcollect *col; /* NULL: count edges */
 };
 
-static int add_edge(struct ictx *x, struct edges *e, const char *src, const char *dst,
-		    int64_t value, double secs)
-{
-	if (e->n * 2 >= e->scap) {
-		size_t cap = e->scap ? e->scap * 2 : 256;
-		size_t *ns = sn_arena_alloc(x->a, cap * sizeof(*ns));
-		if (!ns)
-			return SN_ERR_NOMEM;
-		memset(ns, 0, cap * sizeof(*ns));
-		for (size_t i = 0; i < e->n; i++) {
-			size_t h = (sn_hash64(e->v[i].source, strlen(e->v[i].source)) ^
-				    sn_hash64(e->v[i].target, strlen(e->v[i].target)) * 31) &
-				   (cap - 1);
-			while (ns[h])
-				h = (h + 1) & (cap - 1);
-			ns[h] = i + 1;
-		}
-		e->slots = ns;
-		e->scap = cap;
-	}
-	size_t h = (sn_hash64(src, strlen(src)) ^ sn_hash64(dst, strlen(dst)) * 31) & (e->scap - 1);
-	while (e->slots[h]) {
-		struct edge *g = &e->v[e->slots[h] - 1];
-		if (strcmp(g->source, src) == 0 && strcmp(g->target, dst) == 0) {
-			g->value += value;
-			g->total_s += secs;
-			return 0;
-		}
-		h = (h + 1) & (e->scap - 1);
-	}
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? 2 * e->cap : 256;
-		if (cap > 10000000)
-			return ifail(x, "query_error", "The paths have too many distinct edges");
-		struct edge *nv = sn_arena_alloc(x->a, cap * sizeof(*nv));
-		if (!nv)
-			return SN_ERR_NOMEM;
-		if (e->n)
-			memcpy(nv, e->v, e->n * sizeof(*nv));
-		e->v = nv;
-		e->cap = cap;
-	}
-	char *s = sn_arena_strdup(x->a, src), *d = sn_arena_strdup(x->a, dst);
-	if (!s || !d)
-		return SN_ERR_NOMEM;
-	e->v[e->n] = (struct edge){s, d, value, secs};
-	e->slots[h] = ++e->n;
-	return 0;
-}
-
 /* One session path p[0..n) after dedupe: cut, number, add its edges. */
 static int session(struct ictx *x, const struct pq *pq, struct pevent *p, size_t n,
 		   struct pedges *e)
@@ -270,18 +218,46 @@ static int session(struct ictx *x, const struct pq *pq, struct pevent *p, size_t
 	return 0;
 }
 
-/* The walked edges as "n_item" texts: each distinct edge's once; edges
- * whose texts meet (an item "..." and a shortened path's) are merged. */
+/* By texts, then by walk order (so merged edges sum in that order). */
+static int edge_text_cmp(const void *pa, const void *pb)
+{
+	const struct edge *a = pa, *b = pb;
+	int c = strcmp(a->source, b->source);
+	c = c ? c : strcmp(a->target, b->target);
+	return c ? c : (a->value > b->value) - (a->value < b->value);
+}
+
+/* The walked edges as "n_item" texts: each distinct edge's made once;
+ * edges whose texts meet (an item "..." and a shortened path's) merged. */
 static int pedges_to_edges(struct ictx *x, const struct pedges *pe, struct edges *e)
 {
 	char src[1100], dst[1100];
+	e->n = 0;
+	if (!pe->n)
+		return 0;
+	if (!(e->v = sn_arena_alloc(x->a, pe->n * sizeof(*e->v))))
+		return SN_ERR_NOMEM;
 	for (size_t i = 0; i < pe->n; i++) {
 		const struct pedge *g = &pe->v[i];
 		snprintf(src, sizeof(src), "%zu_%s", g->step, g->src);
 		snprintf(dst, sizeof(dst), "%zu_%s", g->step + 1, g->dst);
-		int rc = add_edge(x, e, src, dst, g->value, g->total_s);
-		if (rc)
-			return rc;
+		char *s = sn_arena_strdup(x->a, src), *d = sn_arena_strdup(x->a, dst);
+		if (!s || !d)
+			return SN_ERR_NOMEM;
+		/* value holds the walk order until the merge */
+		e->v[i] = (struct edge){s, d, (int64_t)i, g->total_s};
+	}
+	qsort(e->v, pe->n, sizeof(*e->v), edge_text_cmp);
+	for (size_t i = 0; i < pe->n; i++) {
+		int64_t value = pe->v[e->v[i].value].value;
+		if (e->n && strcmp(e->v[e->n - 1].source, e->v[i].source) == 0 &&
+		    strcmp(e->v[e->n - 1].target, e->v[i].target) == 0) {
+			e->v[e->n - 1].value += value;
+			e->v[e->n - 1].total_s += e->v[i].total_s;
+		} else {
+			e->v[e->n] = e->v[i];
+			e->v[e->n++].value = value;
+		}
 	}
 	return 0;
 }
