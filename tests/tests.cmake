@@ -50,6 +50,17 @@ if(SNOUT_BLACKBOX_TESTS)
   endforeach()
 endif()
 
+# The row-reading insights' fixtures again with the work after the scan on
+# two threads for any number of rows (the default starts at 200000 rows, so
+# the fixtures alone would only ever take the one-thread path).
+if(SNOUT_BLACKBOX_TESTS)
+  add_test(NAME blackbox.insights_parallel
+    COMMAND node --test --test-reporter=spec ${CMAKE_SOURCE_DIR}/tests/blackbox/insights.test.mjs)
+  set_tests_properties(blackbox.insights_parallel PROPERTIES LABELS blackbox TIMEOUT 900
+    RESOURCE_LOCK snout_server
+    ENVIRONMENT "SNOUT_BIN=$<TARGET_FILE:snout>;SNOUT_TEST_TMP=${CMAKE_BINARY_DIR}/tmp;NODE_PATH=${CMAKE_SOURCE_DIR}/tests/blackbox/node_modules;SNOUT_INSIGHT_PARALLEL_ROWS=1;SNOUT_INSIGHT_KINDS=funnels,lifecycle,paths")
+endif()
+
 # The object APIs' black-box tests again against the ASan + UBSan server: the
 # test stops the server and wants exit code 0, so a leak or undefined
 # behaviour in a handler fails them (an uninitialised person in the cohort

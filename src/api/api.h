@@ -32,16 +32,17 @@ struct sn_config {
 	int64_t store_flush_age_ms;
 	uint64_t store_writer_threads; /* the part writer's pool; 0 = the ingest thread */
 	uint64_t memtable_bytes;
-	uint64_t person_cache_size;  /* ingest's distinct-id cache, in entries */
-	char geoip_db[1024];	     /* .mmdb file or directory; empty: no GeoIP */
-	uint64_t merge_max_mb_per_s; /* background merge write throttle; 0 = unlimited */
-	uint64_t merge_min_parts;    /* parts a background merge takes; 0 = no merge thread */
-	int64_t merge_interval_ms;   /* how often the merge thread looks */
-	uint64_t retention_days;     /* events older than this are deleted; 0 = kept */
-	char team_retention[256];    /* "team:days,..." overrides of retention_days */
-	bool test_mode;		     /* honour a pinned "now" in query requests */
-	uint64_t query_threads;	     /* threads one query's scan may use; 0 = one per core */
-	int64_t cohort_interval_ms;  /* dynamic cohorts are recalculated this often */
+	uint64_t person_cache_size;	/* ingest's distinct-id cache, in entries */
+	char geoip_db[1024];		/* .mmdb file or directory; empty: no GeoIP */
+	uint64_t merge_max_mb_per_s;	/* background merge write throttle; 0 = unlimited */
+	uint64_t merge_min_parts;	/* parts a background merge takes; 0 = no merge thread */
+	int64_t merge_interval_ms;	/* how often the merge thread looks */
+	uint64_t retention_days;	/* events older than this are deleted; 0 = kept */
+	char team_retention[256];	/* "team:days,..." overrides of retention_days */
+	bool test_mode;			/* honour a pinned "now" in query requests */
+	uint64_t query_threads;		/* threads one query's scan may use; 0 = one per core */
+	uint64_t insight_parallel_rows; /* insight rows from which two threads reduce them */
+	int64_t cohort_interval_ms;	/* dynamic cohorts are recalculated this often */
 };
 
 void sn_config_defaults(struct sn_config *c);

@@ -76,6 +76,9 @@ static const struct setting settings[] = {
       "per-team retention_days, e.g. 2:30,5:365 (days 0 = keep that team forever)"),
     S("query_threads", K_UINT, query_threads, "0",
       "threads one query may scan with (0 = one per core)"),
+    S("insight_parallel_rows", K_SIZE0, insight_parallel_rows, "200000",
+      "rows from which an insight orders and walks them on two threads (0 = never; "
+      "query_threads 1 = never)"),
     S("cohort_interval", K_DURATION, cohort_interval_ms, "15m",
       "how often dynamic cohorts are recalculated (a changed definition recalculates at once)"),
     S("test_mode", K_BOOL, test_mode, "false",

@@ -37,6 +37,7 @@
 #include "flags/flags.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
+#include "insights/insights.h"
 #include "persons/persons.h"
 #include "store/store.h"
 #include "wal/wal.h"
@@ -310,6 +311,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	sn_query_api_use_persons(qapi, s.persons);
 	sn_query_api_set_test_mode(qapi, c->test_mode);
 	sn_query_api_set_threads(qapi, (unsigned)c->query_threads);
+	sn_insight_set_parallel(c->query_threads == 1 ? 0 : (size_t)c->insight_parallel_rows);
 	n += sn_query_api_routes(qapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	if ((rc = sn_persons_api_new(&papi, s.meta, s.persons, s.wal, err)))
 		goto out;

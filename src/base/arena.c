@@ -78,9 +78,8 @@ static struct sn_arena_chunk *chunk_new(size_t sz)
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-void *sn_malloc_big(size_t n)
+static void huge_hint(void *p, size_t n)
 {
-	void *p = malloc(n);
 	if (p && n >= 2 * HUGE_PAGE) {
 		/* the 2 MiB-aligned inside of the block (malloc mmaps blocks this
 		 * big, so nothing else shares those pages); a refusal only costs
@@ -90,6 +89,20 @@ void *sn_malloc_big(size_t n)
 		if (hi > lo)
 			(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 	}
+}
+
+void *sn_malloc_big(size_t n)
+{
+	void *p = malloc(n);
+	huge_hint(p, n);
+	return p;
+}
+
+void *sn_calloc_big(size_t n)
+{
+	/* glibc's calloc does not clear a block it has just mmapped */
+	void *p = calloc(1, n);
+	huge_hint(p, n);
 	return p;
 }
 

@@ -121,6 +121,9 @@ char *sn_arena_strdup(struct sn_arena *a, const char *s);
  * 4 KiB. Only for arrays written whole: a huge page is zeroed whole on
  * first touch. Small sizes are plain malloc. Free with free(). */
 void *sn_malloc_big(size_t n);
+/* sn_malloc_big of n zero bytes; for a table touched all over soon. The
+ * zeros are the kernel's (a fresh mapping is not written twice). */
+void *sn_calloc_big(size_t n);
 
 /* ---- logging ------------------------------------------------------------- */
 

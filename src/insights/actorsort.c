@@ -339,10 +339,9 @@ static int uslot_grow(struct sintern *t)
 	size_t nc = t->ucap ? t->ucap * 2 : 1024;
 	/* huge pages when large: probes land anywhere in the table, and a
 	 * TLB miss per probe is a miss the prefetches cannot hide */
-	struct sintern_uslot *u = sn_malloc_big(nc * sizeof(*u));
+	struct sintern_uslot *u = sn_calloc_big(nc * sizeof(*u));
 	if (!u)
 		return SN_ERR_NOMEM;
-	memset(u, 0, nc * sizeof(*u));
 	for (size_t i = 0; i < t->ucap; i++) {
 		const struct sintern_uslot *e = &t->uslot[i];
 		if (!e->used)

@@ -22,12 +22,16 @@
  * lifecycle's (actor, period) pairs, a GROUP BY of fixed-width ids instead
  * of the executor's of 36-byte strings), and arows_order drops the equal
  * rows two parts both kept.
- * arows_order then merges the parts' ids into part 0's tables and puts the
- * rows in walk order — actors by (hash of the id, id bytes), the order
- * rows_by_actor gives, then time, value and the string slots' bytes — in
- * two cache-friendly scatters (by the actor rank's top bits, then by rank)
- * and a sort of each actor's few rows. The order is total, so the answer
- * does not depend on how the backend split or ordered the rows. Memory:
+ * arows_order then merges the parts' ids into part 0's tables (batched
+ * lookups) and puts the rows in walk order — actors by (hash of the id, id
+ * bytes), the order rows_by_actor gives, then time, value and the string
+ * slots' bytes — in two cache-friendly scatters (by the actor rank's top
+ * bits, then by rank) and a sort of each actor's few rows. From
+ * sn_insight_set_parallel's row count on, each step runs on two threads
+ * (insight_par2): the count and the first scatter split by part (each part
+ * owns its place in every bucket), the second scatter and the sorts by
+ * ranges of buckets. The order is total, so the answer does not depend on
+ * how the backend split or ordered the rows, nor on the threads. Memory:
  * at most two copies of the rows at any time (64 bytes a row at the peak:
  * the chunks are freed once scattered), plus the interned strings.
  *
@@ -313,23 +317,132 @@ static void arow_sort(struct arow *v, struct arow *tmp, size_t n, const struct a
 		memcpy(v, src, n * sizeof(*v));
 }
 
+/* t's ids as g's (*map, malloc'd): in batches through sintern_get_cells,
+ * whose look-ahead hides the probes' cache misses (a part's ~100k person
+ * ids into part 0's table: 15-20 ms one by one). */
 static int merge_ids(struct sintern *g, const struct sintern *t, uint32_t **map)
 {
-	if (!(*map = malloc((t->n + 1) * sizeof(**map))))
+	enum { B = 4096 };
+	struct sn_insight_value *cells = malloc(B * sizeof(*cells));
+	if (!cells || !(*map = malloc((t->n + 1) * sizeof(**map)))) {
+		free(cells);
 		return SN_ERR_NOMEM;
+	}
 	int rc = 0;
-	for (size_t i = 0; i < t->n && rc == 0; i++)
-		rc = sintern_get(g, t->s[i], t->len[i], &(*map)[i]);
+	for (size_t i0 = 0; i0 < t->n && rc == 0; i0 += B) {
+		size_t m = t->n - i0 < B ? t->n - i0 : B;
+		for (size_t i = 0; i < m; i++)
+			cells[i] = (struct sn_insight_value){
+			    .type = SN_IV_STRING, .s = t->s[i0 + i], .slen = t->len[i0 + i]};
+		rc = sintern_get_cells(g, cells, 1, m, *map + i0);
+	}
+	free(cells);
 	return rc;
+}
+
+/* The order's shared state; the two halves write disjoint parts of it. */
+struct ord {
+	struct arows *r;
+	uint32_t **amap, *(*smap)[AROWS_MAX_STR], *rank;
+	int sh;
+	size_t nb, na;
+	size_t *bcnt[SN_INSIGHT_MAX_WORKERS]; /* per part: rows per bucket, then its cursor */
+	size_t *bstart;			      /* nb + 1: the buckets' stretches in mid */
+	size_t bsplit;			      /* half 0 orders buckets [0, bsplit) */
+	size_t *cur;			      /* per actor rank: the scatter's cursor */
+	struct arow *mid;
+	int rc[2];
+};
+
+/* Phase 1, per part (half h takes parts w % 2 == h): rows per bucket. */
+static void ord_count(void *ctx, unsigned h)
+{
+	struct ord *o = ctx;
+	for (size_t w = h; w < SN_INSIGHT_MAX_WORKERS; w += 2) {
+		const struct arows_part *p = &o->r->w[w];
+		size_t *bc = o->bcnt[w];
+		for (size_t i = 0; i < p->n; i++) {
+			uint32_t id = part_row(p, i)->actor;
+			bc[o->rank[w ? o->amap[w][id] : id] >> o->sh]++;
+		}
+	}
+}
+
+/* Phase 2, per part: rows into their bucket's stretch of mid, ids made
+ * part 0's, actor = rank; the part's chunks freed once copied. */
+static void ord_scatter(void *ctx, unsigned h)
+{
+	struct ord *o = ctx;
+	const size_t nstr = o->r->spec.nstr;
+	for (size_t w = h; w < SN_INSIGHT_MAX_WORKERS; w += 2) {
+		struct arows_part *p = &o->r->w[w];
+		size_t *bc = o->bcnt[w];
+		for (size_t i = 0; i < p->n; i++) {
+			struct arow e = *part_row(p, i);
+			if (w) {
+				e.actor = o->amap[w][e.actor];
+				for (size_t j = 0; j < nstr; j++)
+					e.s[j] = o->smap[w][j][e.s[j]];
+			}
+			e.actor = o->rank[e.actor];
+			o->mid[bc[e.actor >> o->sh]++] = e;
+		}
+		for (size_t c = 0; c < p->nchunks; c++)
+			free(p->chunk[c]);
+		p->nchunks = 0;
+	}
+}
+
+/* Phase 3, per range of buckets: each actor's stretch (start), its rows
+ * into it by rank, and each actor's rows sorted. */
+static void ord_sort(void *ctx, unsigned h)
+{
+	struct ord *o = ctx;
+	struct arows *r = o->r;
+	size_t b0 = h ? o->bsplit : 0, b1 = h ? o->nb : o->bsplit;
+	size_t k0 = b0 << o->sh, k1 = b1 << o->sh;
+	if (k1 > o->na)
+		k1 = o->na;
+	if (k0 >= k1)
+		return;
+	size_t lo = o->bstart[b0], hi = o->bstart[b1];
+	for (size_t k = k0; k < k1; k++)
+		o->cur[k] = 0;
+	for (size_t i = lo; i < hi; i++)
+		o->cur[o->mid[i].actor]++;
+	size_t at = lo;
+	for (size_t k = k0; k < k1; k++) {
+		size_t c = o->cur[k];
+		r->start[k] = at;
+		o->cur[k] = at - lo;
+		at += c;
+	}
+	for (size_t i = lo; i < hi; i++)
+		r->sorted[lo + o->cur[o->mid[i].actor]++] = o->mid[i];
+	struct arow *tmp = NULL;
+	size_t tmpcap = 0;
+	for (size_t k = k0; k < k1; k++) {
+		size_t e = k + 1 < k1 ? r->start[k + 1] : hi;
+		size_t m = e - r->start[k];
+		if (m > 32 && m > tmpcap) {
+			free(tmp);
+			tmpcap = m > 2 * tmpcap ? m : 2 * tmpcap;
+			if (!(tmp = malloc(tmpcap * sizeof(*tmp)))) {
+				o->rc[h] = SN_ERR_NOMEM;
+				return;
+			}
+		}
+		arow_sort(r->sorted + r->start[k], tmp, m, r);
+	}
+	free(tmp);
 }
 
 int arows_order(struct ictx *x, struct arows *r)
 {
 	enum { W = SN_INSIGHT_MAX_WORKERS, S = AROWS_MAX_STR };
 	struct arows_part *p0 = &r->w[0];
-	uint32_t *amap[W] = {0}, *smap[W][S] = {{0}}, *rank = NULL;
-	size_t *bpos = NULL;
-	struct arow *mid = NULL, *tmp = NULL;
+	uint32_t *amap[W] = {0}, *smap[W][S] = {{0}};
+	struct ord o = {.r = r, .amap = amap, .smap = smap};
 	int rc = 0;
 	r->n = 0;
 	for (size_t w = 0; w < W && rc == 0; w++) {
@@ -342,84 +455,63 @@ int arows_order(struct ictx *x, struct arows *r)
 			rc = merge_ids(&p0->str[j], &p->str[j], &smap[w][j]);
 	}
 	size_t na = p0->actors.n, n = r->n;
+	bool par = insight_parallel(n);
+	o.na = na;
+	while ((na >> o.sh) > 255)
+		o.sh++;
+	o.nb = (na >> o.sh) + 1;
 	if (rc == 0) {
-		rank = malloc((na ? na : 1) * sizeof(*rank));
+		o.rank = malloc((na ? na : 1) * sizeof(*o.rank));
+		o.cur = malloc((na ? na : 1) * sizeof(*o.cur));
 		r->actor_at = malloc((na ? na : 1) * sizeof(*r->actor_at));
 		r->start = calloc(na + 2, sizeof(*r->start));
 		r->sorted = sn_malloc_big((n ? n : 1) * sizeof(*r->sorted));
-		mid = sn_malloc_big((n ? n : 1) * sizeof(*mid));
-		rc = rank && r->actor_at && r->start && r->sorted && mid ? 0 : SN_ERR_NOMEM;
+		o.mid = sn_malloc_big((n ? n : 1) * sizeof(*o.mid));
+		o.bstart = calloc(o.nb + 1, sizeof(*o.bstart));
+		rc = o.rank && o.cur && r->actor_at && r->start && r->sorted && o.mid && o.bstart
+			 ? 0
+			 : SN_ERR_NOMEM;
 	}
+	for (size_t w = 0; w < W && rc == 0; w++)
+		if (!(o.bcnt[w] = calloc(o.nb, sizeof(*o.bcnt[w]))))
+			rc = SN_ERR_NOMEM;
 	if (rc == 0)
-		rc = sintern_rank(&p0->actors, rank);
-	int sh = 0;
-	while ((na >> sh) > 255)
-		sh++;
-	size_t nb = (na >> sh) + 1;
-	if (rc == 0 && !(bpos = calloc(nb + 1, sizeof(*bpos))))
-		rc = SN_ERR_NOMEM;
+		rc = sintern_rank(&p0->actors, o.rank);
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < na; i++)
-		r->actor_at[rank[i]] = (uint32_t)i;
-	/* Counts per actor and per bucket of actors (rank >> sh, at most 256). */
-	for (size_t w = 0; w < W; w++)
-		for (size_t i = 0; i < r->w[w].n; i++) {
-			uint32_t id = part_row(&r->w[w], i)->actor;
-			uint32_t rk = rank[w ? amap[w][id] : id];
-			r->start[rk + 2]++;
-			bpos[(rk >> sh) + 1]++;
+		r->actor_at[o.rank[i]] = (uint32_t)i;
+	/* buckets of actor ranks (rank >> sh, at most 256): counted per part,
+	 * each part's rows then go to its own place in the bucket's stretch */
+	insight_par2(ord_count, &o, par);
+	size_t at = 0;
+	for (size_t b = 0; b < o.nb; b++) {
+		o.bstart[b] = at;
+		for (size_t w = 0; w < W; w++) {
+			size_t c = o.bcnt[w][b];
+			o.bcnt[w][b] = at;
+			at += c;
 		}
-	for (size_t k = 2; k < na + 2; k++)
-		r->start[k] += r->start[k - 1];
-	for (size_t b = 1; b <= nb; b++)
-		bpos[b] += bpos[b - 1];
-	/* First scatter: by bucket, ids made part 0's, actor = rank. */
-	for (size_t w = 0; w < W; w++)
-		for (size_t i = 0; i < r->w[w].n; i++) {
-			struct arow e = *part_row(&r->w[w], i);
-			if (w) {
-				e.actor = amap[w][e.actor];
-				for (size_t j = 0; j < r->spec.nstr; j++)
-					e.s[j] = smap[w][j][e.s[j]];
-			}
-			e.actor = rank[e.actor];
-			mid[bpos[e.actor >> sh]++] = e;
-		}
-	for (size_t w = 0; w < W; w++) { /* the chunks are in mid now */
-		struct arows_part *p = &r->w[w];
-		for (size_t c = 0; c < p->nchunks; c++)
-			free(p->chunk[c]);
-		p->nchunks = 0;
 	}
-	/* Second: within the bucket's stretch, by rank. */
-	for (size_t i = 0; i < n; i++)
-		r->sorted[r->start[mid[i].actor + 1]++] = mid[i];
-	size_t tmpcap = 0;
-	for (size_t k = 0; k < na && rc == 0; k++) {
-		struct arow *v = r->sorted + r->start[k];
-		size_t m = r->start[k + 1] - r->start[k];
-		if (m > 32 && m > tmpcap) {
-			free(tmp);
-			tmpcap = m > 2 * tmpcap ? m : 2 * tmpcap;
-			if (!(tmp = malloc(tmpcap * sizeof(*tmp))))
-				rc = SN_ERR_NOMEM;
-		}
-		if (rc == 0)
-			arow_sort(v, tmp, m, r);
-	}
+	o.bstart[o.nb] = at;
+	insight_par2(ord_scatter, &o, par);
+	/* the halves split the rows, not the buckets, evenly */
+	while (o.bsplit < o.nb && o.bstart[o.bsplit] < n / 2)
+		o.bsplit++;
+	insight_par2(ord_sort, &o, par);
+	rc = o.rc[0] ? o.rc[0] : o.rc[1];
+	r->start[na] = n;
 	/* distinct: equal rows of different parts are neighbours now */
 	if (rc == 0 && r->spec.distinct && n) {
-		size_t o = 0, s0 = 0;
+		size_t w = 0;
 		for (size_t k = 0; k < na; k++) {
-			size_t a = s0, b = r->start[k + 1];
-			s0 = b;
-			r->start[k] = o;
+			size_t a = r->start[k], b = r->start[k + 1];
+			r->start[k] = w;
 			for (size_t i = a; i < b; i++)
-				if (i == a || !same_row(&r->sorted[i], &r->sorted[o - 1]))
-					r->sorted[o++] = r->sorted[i];
+				if (i == a || !same_row(&r->sorted[i], &r->sorted[w - 1]))
+					r->sorted[w++] = r->sorted[i];
 		}
-		r->start[na] = r->n = o;
+		r->start[na] = r->n = w;
 	}
 	/* part 0's arena holds every string the caller reads from now on */
 	if (rc == 0)
@@ -427,12 +519,13 @@ int arows_order(struct ictx *x, struct arows *r)
 out:
 	for (size_t w = 0; w < W; w++) {
 		free(amap[w]);
+		free(o.bcnt[w]);
 		for (size_t j = 0; j < S; j++)
 			free(smap[w][j]);
 	}
-	free(rank);
-	free(bpos);
-	free(mid);
-	free(tmp);
+	free(o.rank);
+	free(o.cur);
+	free(o.bstart);
+	free(o.mid);
 	return rc;
 }

@@ -9,11 +9,49 @@
  */
 #include "insights/insights_internal.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #define HOGQL_LOG_MAX ((size_t)1 << 20)
+
+struct par2 {
+	void (*fn)(void *ctx, unsigned half);
+	void *ctx;
+};
+
+static void *par2_main(void *arg)
+{
+	struct par2 *p = arg;
+	p->fn(p->ctx, 1);
+	return NULL;
+}
+
+static size_t par_min_rows = 200000;
+
+void sn_insight_set_parallel(size_t min_rows)
+{
+	par_min_rows = min_rows;
+}
+
+bool insight_parallel(size_t rows)
+{
+	return par_min_rows && rows >= par_min_rows;
+}
+
+void insight_par2(void (*fn)(void *ctx, unsigned half), void *ctx, bool parallel)
+{
+	struct par2 p = {fn, ctx};
+	pthread_t th;
+	if (!parallel || pthread_create(&th, NULL, par2_main, &p) != 0) {
+		fn(ctx, 0); /* one thread: the halves in turn, same answer */
+		fn(ctx, 1);
+		return;
+	}
+	fn(ctx, 0);
+	pthread_join(th, NULL);
+}
 
 int ifail(struct ictx *x, const char *type, const char *fmt, ...)
 {

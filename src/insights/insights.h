@@ -127,6 +127,11 @@ struct sn_insight_error {
 	struct sn_hogql_error hogql; /* when a generated query failed */
 };
 
+/* Process-wide, before the first insight: the rows of a statement from
+ * which the work after its scan (ordering rows per actor, walking paths)
+ * runs on two threads; 0 = always one. The default is 200000. */
+void sn_insight_set_parallel(size_t min_rows);
+
 /* True when kind is an insight kind this module answers. */
 bool sn_insight_kind_supported(const char *kind);
 

@@ -55,6 +55,16 @@ int cohort_breakdown_run(struct ictx *x, struct json_object *q, const char *kind
 void ictx_init(struct ictx *x, const struct sn_insight_opts *o, struct sn_arena *a,
 	       struct sn_insight_error *err);
 
+/* fn(ctx, 0) and fn(ctx, 1) at once, the second on a new thread (both in
+ * turn on this one when !parallel or no thread can be made): the CPU-bound
+ * reductions after a scan use the second core the scan used. The halves
+ * must touch disjoint memory; neither may call ifail or allocate from
+ * x->a. */
+void insight_par2(void (*fn)(void *ctx, unsigned half), void *ctx, bool parallel);
+/* Whether a reduction over this many rows takes two threads
+ * (sn_insight_set_parallel). */
+bool insight_parallel(size_t rows);
+
 /* Sets err (type, sentence) and returns SN_ERR_INVALID. */
 int ifail(struct ictx *x, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -7,7 +7,8 @@
  * the actor and must fall back to exact ids when two actors share one).
  * The string interning behind the streamed rows is checked directly: one id
  * per distinct string whichever of its two tables (UUID bits, bytes) and
- * lookups answered.
+ * lookups answered. The rows ordered on two threads (sn_insight_set_parallel)
+ * give the same answers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -164,6 +165,12 @@ static void test_funnel_independent_of_row_order_and_hash(void **state)
 			again = run_funnel(types[t]);
 			assert_string_equal(again, base);
 			free(again);
+			/* and ordered on two threads (arows.c): the same */
+			sn_insight_set_parallel(1);
+			again = run_funnel(types[t]);
+			sn_insight_set_parallel(200000);
+			assert_string_equal(again, base);
+			free(again);
 			sn_funnels_actor_hash = collide;
 			again = run_funnel(types[t]);
 			sn_funnels_actor_hash = sn_hash64;
@@ -253,6 +260,11 @@ static void lifecycle_case(bool in_window)
 		free(again);
 		use_stream = true; /* in batches over several workers */
 		again = run_node(q);
+		assert_string_equal(again, base);
+		free(again);
+		sn_insight_set_parallel(1); /* ordered on two threads */
+		again = run_node(q);
+		sn_insight_set_parallel(200000);
 		assert_string_equal(again, base);
 		free(again);
 		sn_funnels_actor_hash = collide;
