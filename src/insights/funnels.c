@@ -33,7 +33,11 @@
  * exact and cheap: a per-actor index of each step's next event (nx) makes
  * finding a step a jump, a start that has no step-2 event in its window
  * is skipped once a clean path reaches step 1, and the walk stops at the
- * first clean complete path (a later start cannot beat it).
+ * first clean complete path (a later start cannot beat it). From
+ * sn_insight_set_parallel's row count on, two threads walk the two halves
+ * of the actors (about equal rows), each into its own groups; half 1's
+ * groups are then added to half 0's in walk order, so the answer is
+ * byte-identical to one thread's (the actors list is walked on one).
  *
  * Rejected: the funnel in HogQL with arrays and window functions (PostHog's
  * pre-UDF SQL) — the executor has no arrays yet, and the per-actor walk is
@@ -1189,27 +1193,14 @@ static int load_first_times(struct ictx *x, struct fq *f, int k, const char *act
 uint64_t (*sn_funnels_actor_hash)(const void *data, size_t len) = sn_hash64;
 
 /* All rows into per-actor walks; values outside keep (when set) become Other. */
-static int compute(struct ictx *x, const struct fq *f, const struct arows *rows,
-		   const char *const *keep, size_t nkeep, struct fgroups *g)
+/* The walk of actors [k0, k1) (in actor order) into g. */
+static int compute_range(struct ictx *x, const struct fq *f, const struct arows *rows,
+			 const char *const *bval, struct fev *ev, size_t k0, size_t k1,
+			 struct fgroups *g)
 {
-	/* each breakdown value as the walk sees it: itself, or Other */
-	const struct sintern *actors = &rows->w[0].actors, *bvs = &rows->w[0].str[0];
-	const char **bval = sn_arena_alloc(x->a, (bvs->n + 1) * sizeof(*bval));
-	struct fev *ev = sn_arena_alloc(x->a, (rows->n ? rows->n : 1) * sizeof(*ev));
-	if (!bval || !ev)
-		return SN_ERR_NOMEM;
-	for (size_t b = 0; b < bvs->n; b++) {
-		bval[b] = bvs->s[b];
-		if (keep) {
-			bool kept = false;
-			for (size_t j = 0; j < nkeep && !kept; j++)
-				kept = strcmp(keep[j], bval[b]) == 0;
-			if (!kept)
-				bval[b] = FUNNEL_OTHER;
-		}
-	}
+	const struct sintern *actors = &rows->w[0].actors;
 	int rc = 0;
-	for (size_t k = 0; k < actors->n && rc == 0; k++) {
+	for (size_t k = k0; k < k1 && rc == 0; k++) {
 		uint32_t id = rows->actor_at[k];
 		const char *name = actors->s[id];
 		size_t nlen = actors->len[id];
@@ -1235,6 +1226,130 @@ static int compute(struct ictx *x, const struct fq *f, const struct arows *rows,
 		rc = actor(x, f, ev + s0, s1 - s0, g);
 	}
 	return rc;
+}
+
+/* The walk in two halves of the actors (about equal rows), each with its
+ * own copy of the query's scratch (fq: nx, cur_actor), context (arena,
+ * error) and groups. */
+struct fsplit {
+	const struct fq *f;
+	const struct arows *rows;
+	const char *const *bval;
+	struct fev *ev;
+	size_t ksplit;
+	struct fq fq[2];
+	struct ictx x[2];
+	struct sn_arena a[2];
+	struct sn_insight_error err[2];
+	struct fgroups g[2];
+	int rc[2];
+};
+
+static void compute_half(void *ctx, unsigned h)
+{
+	struct fsplit *s = ctx;
+	size_t na = s->rows->w[0].actors.n;
+	s->rc[h] = compute_range(&s->x[h], &s->fq[h], s->rows, s->bval, s->ev, h ? s->ksplit : 0,
+				 h ? na : s->ksplit, &s->g[h]);
+}
+
+/* Adds half 1's groups to half 0's (g): the walk's order is kept (half 0's
+ * actors come first), so the groups, their order and every conversion
+ * time list are those of one walk over all actors. */
+static int merge_groups(struct ictx *x, const struct fq *f, struct fgroups *g,
+			const struct fgroups *g1)
+{
+	for (size_t i = 0; i < g1->n; i++) {
+		const struct fgroup *b = &g1->v[i];
+		struct fgroup *gr = NULL;
+		int rc = group_of(x, g, b->bv, &gr);
+		if (rc)
+			return rc;
+		for (int k = 0; k < MAX_STEPS; k++) {
+			gr->count[k] += b->count[k];
+			if (!b->nconv[k])
+				continue;
+			size_t n = gr->nconv[k] + b->nconv[k];
+			double *nv = sn_arena_alloc(x->a, n * sizeof(*nv));
+			if (!nv)
+				return SN_ERR_NOMEM;
+			if (gr->nconv[k])
+				memcpy(nv, gr->conv[k], gr->nconv[k] * sizeof(*nv));
+			memcpy(nv + gr->nconv[k], b->conv[k], b->nconv[k] * sizeof(*nv));
+			gr->conv[k] = nv;
+			gr->nconv[k] = gr->cconv[k] = n;
+		}
+		if (b->tfrom) {
+			size_t nb = f->r.nbuckets;
+			if (!gr->tfrom) {
+				if (!(gr->tfrom = sn_arena_alloc(x->a, nb * 2 * sizeof(int64_t))))
+					return SN_ERR_NOMEM;
+				memset(gr->tfrom, 0, nb * 2 * sizeof(int64_t));
+				gr->tto = gr->tfrom + nb;
+			}
+			for (size_t k = 0; k < nb; k++) {
+				gr->tfrom[k] += b->tfrom[k];
+				gr->tto[k] += b->tto[k];
+			}
+		}
+	}
+	return 0;
+}
+
+static int compute(struct ictx *x, const struct fq *f, const struct arows *rows,
+		   const char *const *keep, size_t nkeep, struct fgroups *g)
+{
+	/* each breakdown value as the walk sees it: itself, or Other */
+	const struct sintern *actors = &rows->w[0].actors, *bvs = &rows->w[0].str[0];
+	const char **bval = sn_arena_alloc(x->a, (bvs->n + 1) * sizeof(*bval));
+	struct fev *ev = sn_arena_alloc(x->a, (rows->n ? rows->n : 1) * sizeof(*ev));
+	if (!bval || !ev)
+		return SN_ERR_NOMEM;
+	for (size_t b = 0; b < bvs->n; b++) {
+		bval[b] = bvs->s[b];
+		if (keep) {
+			bool kept = false;
+			for (size_t j = 0; j < nkeep && !kept; j++)
+				kept = strcmp(keep[j], bval[b]) == 0;
+			if (!kept)
+				bval[b] = FUNNEL_OTHER;
+		}
+	}
+	/* actors mode lists the actors in walk order: one thread */
+	if (f->collect || !insight_parallel(rows->n))
+		return compute_range(x, f, rows, bval, ev, 0, actors->n, g);
+	struct fsplit *s = sn_arena_alloc(x->a, sizeof(*s));
+	if (!s)
+		return SN_ERR_NOMEM;
+	memset(s, 0, sizeof(*s));
+	s->f = f;
+	s->rows = rows;
+	s->bval = bval;
+	s->ev = ev;
+	while (s->ksplit < actors->n && rows->start[s->ksplit] < rows->n / 2)
+		s->ksplit++;
+	for (int h = 0; h < 2; h++) {
+		s->fq[h] = *f;
+		s->fq[h].nx = NULL;
+		s->fq[h].nx_cap = 0;
+		sn_arena_init(&s->a[h], INSIGHT_MEM_LIMIT);
+		s->x[h] = *x;
+		s->x[h].a = &s->a[h];
+		s->x[h].err = &s->err[h];
+	}
+	insight_par2(compute_half, s, true);
+	int rc = 0;
+	for (int h = 0; h < 2 && rc == 0; h++)
+		if ((rc = s->rc[h]) == SN_ERR_INVALID)
+			*x->err = s->err[h]; /* the half's ifail */
+	for (int h = 0; h < 2; h++) {
+		int arc = sn_arena_adopt(x->a, &s->a[h]);
+		if (arc) /* over the request's memory: the groups are not read */
+			sn_arena_release(&s->a[h]);
+		rc = rc ? rc : arc;
+	}
+	*g = s->g[0];
+	return rc ? rc : merge_groups(x, f, g, &s->g[1]);
 }
 
 /* Parses q, reads the events and computes the groups (the insight and its
