@@ -99,6 +99,8 @@ static int64_t g_segments(void *a)
 	return gauge_wal(a, 4);
 }
 
+#define IDLE_RELEASE_S 5
+
 static int64_t g_rss(void *a)
 {
 	(void)a;
@@ -175,6 +177,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_http_server *http = NULL;
 	struct sn_store_sink *sink = NULL;
 	struct sn_store *store = NULL; /* the part set, for the merge thread */
+	sn_mem_tune();
 	struct sn_query_api *qapi = NULL;
 	struct sn_persons_api *papi = NULL;
 	struct sn_flags_api *fapi = NULL;
@@ -365,9 +368,30 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	sn_log_info("snout listening on http://%s (port %u), data in %s", c->listen,
 		    sn_http_port(http), c->data_dir);
 
+	/* Wait for SIGTERM / SIGINT. Meanwhile, once no request has come for
+	 * IDLE_RELEASE_S seconds, the memory the queries kept warm goes back
+	 * to the system (sn_mem_tune): the server idles in megabytes. */
 	int sig = 0;
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	uint64_t seen = sn_http_received(http), idle_since = sn_mono_ns();
+	bool released = true;
+	for (;;) {
+		struct timespec tick = {1, 0};
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		uint64_t now = sn_mono_ns(), got = sn_http_received(http);
+		if (got != seen || sn_http_inflight(http) > 0) {
+			seen = got;
+			idle_since = now;
+			released = false;
+		} else if (!released && now - idle_since >= IDLE_RELEASE_S * 1000000000ull) {
+			int64_t rss = g_rss(NULL);
+			sn_mem_release();
+			sn_log_debug("idle: memory released, RSS %lld -> %lld KiB",
+				     (long long)(rss >> 10), (long long)(g_rss(NULL) >> 10));
+			released = true;
+		}
+	}
 	sn_log_info("received %s: shutting down (grace %lld ms)",
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)c->shutdown_grace_ms);
 	sn_http_quiesce(http);

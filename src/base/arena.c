@@ -26,9 +26,21 @@
  * 2 MiB. Arena chunks do not get the hint: a chunk sized for the largest
  * batch is often touched only in part, and a huge page zeroes all 2 MiB
  * (paths on 10M events went from 1.6 to 3.9 s with it).
+ *
+ * sn_mem_tune fixes glibc's thresholds for the server: blocks below 32 MiB
+ * come from the heap and up to 512 MiB of freed heap stays mapped, so a
+ * query reuses the pages the previous one faulted in. glibc's default
+ * moves its mmap threshold up to the largest block freed so far, so one
+ * query's speed depended on what earlier ones had freed, and every big
+ * block was faulted in afresh (on this VM a fault is dear: P1, a 30-day
+ * paths insight on 10M events, went 334-380 -> 198-211 ms, A/B in one
+ * run; the other insights within noise). sn_mem_release (the pool and
+ * malloc_trim) gives it back: the server calls it after 5 s without a
+ * request.
  */
 #include "base.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -224,4 +236,30 @@ char *sn_arena_strndup(struct sn_arena *a, const char *s, size_t n)
 char *sn_arena_strdup(struct sn_arena *a, const char *s)
 {
 	return sn_arena_strndup(a, s, strlen(s));
+}
+
+#define MEM_MMAP_THRESHOLD ((size_t)32 << 20) /* glibc's largest */
+#define MEM_TRIM_THRESHOLD ((size_t)512 << 20)
+
+void sn_mem_tune(void)
+{
+	/* fixed values also stop glibc's own threshold moves, which made the
+	 * speed of one query depend on the sizes the previous ones freed */
+	(void)mallopt(M_MMAP_THRESHOLD, (int)MEM_MMAP_THRESHOLD);
+	(void)mallopt(M_TRIM_THRESHOLD, (int)MEM_TRIM_THRESHOLD);
+}
+
+void sn_mem_release(void)
+{
+	pthread_mutex_lock(&pool_mu);
+	struct sn_arena_chunk *c = pool;
+	pool = NULL;
+	pool_n = 0;
+	pthread_mutex_unlock(&pool_mu);
+	while (c) {
+		struct sn_arena_chunk *n = c->next;
+		free(c);
+		c = n;
+	}
+	(void)malloc_trim(0);
 }

@@ -111,6 +111,8 @@ unsigned sn_http_port(struct sn_http_server *s);
 void sn_http_quiesce(struct sn_http_server *s);
 /* Number of requests received and not yet answered. */
 unsigned sn_http_inflight(struct sn_http_server *s);
+/* Number of requests received since the start (an idle server's stays put). */
+uint64_t sn_http_received(struct sn_http_server *s);
 /* Stops the server: waits up to grace_ms for in-flight requests, then closes
  * every connection and frees the server. */
 void sn_http_stop(struct sn_http_server *s, unsigned grace_ms);

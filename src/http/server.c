@@ -58,6 +58,7 @@ struct sn_http_server {
 	struct sn_http_options opt;
 	unsigned port;
 	unsigned inflight;
+	uint64_t received; /* requests ever received */
 	bool quiesced;
 };
 
@@ -237,6 +238,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		sn_arena_init(&req->arena, 256u << 20);
 		client_ip_of(req);
 		__atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->received, 1, __ATOMIC_RELAXED);
 		*con_cls = req;
 		if (!req->path)
 			return MHD_NO;
@@ -486,6 +488,11 @@ void sn_http_quiesce(struct sn_http_server *s)
 unsigned sn_http_inflight(struct sn_http_server *s)
 {
 	return __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
+}
+
+uint64_t sn_http_received(struct sn_http_server *s)
+{
+	return __atomic_load_n(&s->received, __ATOMIC_RELAXED);
 }
 
 void sn_http_stop(struct sn_http_server *s, unsigned grace_ms)

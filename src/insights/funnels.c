@@ -1193,21 +1193,32 @@ static int load_first_times(struct ictx *x, struct fq *f, int k, const char *act
 uint64_t (*sn_funnels_actor_hash)(const void *data, size_t len) = sn_hash64;
 
 /* All rows into per-actor walks; values outside keep (when set) become Other. */
-/* The walk of actors [k0, k1) (in actor order) into g. */
+/* The walk of actors [k0, k1) (in actor order) into g; one actor's
+ * events at a time in a buffer the size of the largest actor's (it stays
+ * in cache, and no page is faulted per row). */
 static int compute_range(struct ictx *x, const struct fq *f, const struct arows *rows,
-			 const char *const *bval, struct fev *ev, size_t k0, size_t k1,
-			 struct fgroups *g)
+			 const char *const *bval, size_t k0, size_t k1, struct fgroups *g)
 {
 	const struct sintern *actors = &rows->w[0].actors;
+	struct fev *ev = NULL;
+	size_t cap = 0;
 	int rc = 0;
 	for (size_t k = k0; k < k1 && rc == 0; k++) {
 		uint32_t id = rows->actor_at[k];
 		const char *name = actors->s[id];
 		size_t nlen = actors->len[id];
 		size_t s0 = rows->start[k], s1 = rows->start[k + 1];
+		if (s1 - s0 > cap) {
+			free(ev);
+			cap = s1 - s0 > 2 * cap ? s1 - s0 : 2 * cap;
+			if (!(ev = malloc(cap * sizeof(*ev)))) {
+				rc = SN_ERR_NOMEM;
+				break;
+			}
+		}
 		for (size_t i = s0; i < s1; i++) {
 			const struct arow *r = &rows->sorted[i];
-			struct fev *e = &ev[i];
+			struct fev *e = &ev[i - s0];
 			e->ts = arow_us(r);
 			e->mask = (uint64_t)r->v;
 			for (int st = 0; st < f->nsteps; st++) {
@@ -1223,8 +1234,9 @@ static int compute_range(struct ictx *x, const struct fq *f, const struct arows 
 		}
 		((struct fq *)f)->cur_actor = name;
 		((struct fq *)f)->cur_actor_len = nlen;
-		rc = actor(x, f, ev + s0, s1 - s0, g);
+		rc = actor(x, f, ev, s1 - s0, g);
 	}
+	free(ev);
 	return rc;
 }
 
@@ -1235,7 +1247,6 @@ struct fsplit {
 	const struct fq *f;
 	const struct arows *rows;
 	const char *const *bval;
-	struct fev *ev;
 	size_t ksplit;
 	struct fq fq[2];
 	struct ictx x[2];
@@ -1249,7 +1260,7 @@ static void compute_half(void *ctx, unsigned h)
 {
 	struct fsplit *s = ctx;
 	size_t na = s->rows->w[0].actors.n;
-	s->rc[h] = compute_range(&s->x[h], &s->fq[h], s->rows, s->bval, s->ev, h ? s->ksplit : 0,
+	s->rc[h] = compute_range(&s->x[h], &s->fq[h], s->rows, s->bval, h ? s->ksplit : 0,
 				 h ? na : s->ksplit, &s->g[h]);
 }
 
@@ -1302,8 +1313,7 @@ static int compute(struct ictx *x, const struct fq *f, const struct arows *rows,
 	/* each breakdown value as the walk sees it: itself, or Other */
 	const struct sintern *actors = &rows->w[0].actors, *bvs = &rows->w[0].str[0];
 	const char **bval = sn_arena_alloc(x->a, (bvs->n + 1) * sizeof(*bval));
-	struct fev *ev = sn_arena_alloc(x->a, (rows->n ? rows->n : 1) * sizeof(*ev));
-	if (!bval || !ev)
+	if (!bval)
 		return SN_ERR_NOMEM;
 	for (size_t b = 0; b < bvs->n; b++) {
 		bval[b] = bvs->s[b];
@@ -1317,7 +1327,7 @@ static int compute(struct ictx *x, const struct fq *f, const struct arows *rows,
 	}
 	/* actors mode lists the actors in walk order: one thread */
 	if (f->collect || !insight_parallel(rows->n))
-		return compute_range(x, f, rows, bval, ev, 0, actors->n, g);
+		return compute_range(x, f, rows, bval, 0, actors->n, g);
 	struct fsplit *s = sn_arena_alloc(x->a, sizeof(*s));
 	if (!s)
 		return SN_ERR_NOMEM;
@@ -1325,7 +1335,6 @@ static int compute(struct ictx *x, const struct fq *f, const struct arows *rows,
 	s->f = f;
 	s->rows = rows;
 	s->bval = bval;
-	s->ev = ev;
 	while (s->ksplit < actors->n && rows->start[s->ksplit] < rows->n / 2)
 		s->ksplit++;
 	for (int h = 0; h < 2; h++) {

@@ -579,9 +579,8 @@ struct pwalk {
 	const struct fwins *fw; /* funnel paths: the actors' windows */
 	struct pcollect *col;	/* paths_actors: one thread */
 	struct actor_rows *rows_out;
-	struct ictx *x;	   /* col only: actor_push */
-	struct pevent *ev; /* one per row */
-	size_t ksplit;	   /* half 0 walks actors [0, ksplit) */
+	struct ictx *x; /* col only: actor_push */
+	size_t ksplit;	/* half 0 walks actors [0, ksplit) */
 	struct pedges pe[2];
 	struct sn_arena a[2];
 	int rc[2];
@@ -593,10 +592,21 @@ static void pwalk_half(void *ctx, unsigned h)
 	const struct arows *rows = w->rows;
 	const struct sintern *actors = &rows->w[0].actors, *items = &rows->w[0].str[0];
 	size_t k0 = h ? w->ksplit : 0, k1 = h ? actors->n : w->ksplit;
+	/* one actor's events at a time, in a buffer the size of the largest
+	 * actor's: it stays in cache, and no page is faulted per row */
+	struct pevent *ev = NULL;
+	size_t cap = 0;
 	int rc = 0;
 	for (size_t k = k0; rc == 0 && k < k1; k++) {
 		size_t s0 = rows->start[k], n = rows->start[k + 1] - s0;
-		struct pevent *ev = w->ev + s0;
+		if (n > cap) {
+			free(ev);
+			cap = n > 2 * cap ? n : 2 * cap;
+			if (!(ev = malloc(cap * sizeof(*ev)))) {
+				rc = SN_ERR_NOMEM;
+				break;
+			}
+		}
 		for (size_t i = 0; i < n; i++) {
 			const struct arow *ar = &rows->sorted[s0 + i];
 			ev[i].ts = arow_us(ar);
@@ -611,6 +621,7 @@ static void pwalk_half(void *ctx, unsigned h)
 		if (w->col)
 			w->col->hit = false;
 	}
+	free(ev);
 	w->rc[h] = rc;
 }
 
@@ -824,9 +835,6 @@ static int paths_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
 			  .col = col,
 			  .rows_out = rows_out,
 			  .x = x};
-	w.ev = rc ? NULL : sn_arena_alloc(x->a, (rows.n ? rows.n : 1) * sizeof(*w.ev));
-	if (rc == 0 && !w.ev)
-		rc = SN_ERR_NOMEM;
 	size_t na = rows.w[0].actors.n;
 	while (rc == 0 && w.ksplit < na && rows.start[w.ksplit] < rows.n / 2)
 		w.ksplit++;
