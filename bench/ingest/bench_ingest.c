@@ -12,7 +12,7 @@
  *
  *   bench_ingest [--events N] [--users N] [--identified PCT] [--aliases PCT]
  *                [--urls N] [--cache N] [--mode off|on|both]
- *                [--enrich] [--geoip PATH] [--jsonl FILE]
+ *                [--enrich] [--geoip PATH] [--jsonl FILE] [--malloc-default]
  *
  * --jsonl FILE takes the events from ../shared/bench's generator instead
  * (its JSONEachRow rows, the first --events of them): each row becomes the
@@ -28,6 +28,8 @@
  * capture writes it). --enrich turns enrichment on (properties.$ip from
  * that address), --geoip PATH too, with GeoIP from that database. Build
  * and run with bench/ingest/run.sh. Numbers go to stdout, one line per mode.
+ * malloc is tuned as the server tunes it (sn_mem_tune) unless
+ * --malloc-default.
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -56,6 +58,7 @@ struct opts {
 	long events, users, identified_pct, aliases_pct, urls, cache;
 	const char *mode;
 	bool enrich;
+	bool malloc_default; /* glibc's own thresholds, not sn_mem_tune's */
 	const char *geoip;
 	const char *jsonl;
 };
@@ -370,6 +373,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--mode") && v) {
 			o.mode = v;
 			i++;
+		} else if (!strcmp(a, "--malloc-default")) {
+			o.malloc_default = true;
 		} else if (!strcmp(a, "--enrich")) {
 			o.enrich = true;
 		} else if (!strcmp(a, "--geoip") && v) {
@@ -385,7 +390,8 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"usage: bench_ingest --dir DIR [--events N] [--users N] "
 				"[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
-				"[--mode off|on|both] [--enrich] [--geoip PATH] [--jsonl FILE]\n");
+				"[--mode off|on|both] [--enrich] [--geoip PATH] [--jsonl FILE] "
+				"[--malloc-default]\n");
 			return 2;
 		}
 	}
@@ -394,6 +400,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sn_log_setup(SN_LOG_ERROR, false); /* warnings would flood: merges are refused often */
+	if (!o.malloc_default)
+		sn_mem_tune(); /* as `snout serve` */
 	if (strcmp(o.mode, "on") != 0)
 		run(&o, false, base);
 	if (strcmp(o.mode, "off") != 0)
