@@ -546,6 +546,14 @@ struct astate {
 	} x;
 };
 
+/* A set value's home slot: h's bits above the lowest, which hset_add
+ * forces to 1 (0 marks an empty slot; with the low bit as the slot's
+ * lowest, only odd slots were homes and runs clustered twice as long). */
+static inline size_t hset_home(uint64_t h, size_t cap)
+{
+	return (size_t)(h >> 1) & (cap - 1);
+}
+
 static int hset_add(struct xctx *c, struct astate *st, uint64_t h)
 {
 	h |= 1; /* 0 marks an empty slot */
@@ -559,7 +567,7 @@ static int hset_add(struct xctx *c, struct astate *st, uint64_t h)
 			return c->rc;
 		memset(s->v, 0, s->cap * sizeof(*s->v));
 	}
-	size_t i = h & (s->cap - 1);
+	size_t i = hset_home(h, s->cap);
 	while (s->v[i]) {
 		if (s->v[i] == h)
 			return 0;
@@ -567,18 +575,22 @@ static int hset_add(struct xctx *c, struct astate *st, uint64_t h)
 	}
 	s->v[i] = h;
 	if (++s->n * 2 > s->cap) {
-		size_t cap = s->cap * 2;
+		/* locals: the stores into v must not make the loop reload s */
+		const uint64_t *old = s->v;
+		size_t ocap = s->cap, cap = ocap * 2;
 		uint64_t *v = xalloc(c, c->qa, cap * sizeof(*v));
 		if (!v)
 			return c->rc;
 		memset(v, 0, cap * sizeof(*v));
-		for (size_t k = 0; k < s->cap; k++)
-			if (s->v[k]) {
-				size_t j = s->v[k] & (cap - 1);
-				while (v[j])
-					j = (j + 1) & (cap - 1);
-				v[j] = s->v[k];
-			}
+		for (size_t k = 0; k < ocap; k++) {
+			uint64_t e = old[k];
+			if (!e)
+				continue;
+			size_t j = hset_home(e, cap);
+			while (v[j])
+				j = (j + 1) & (cap - 1);
+			v[j] = e;
+		}
 		s->v = v;
 		s->cap = cap;
 	}
@@ -1271,7 +1283,7 @@ static int uniq_batch(struct xctx *c, struct aggrun *g, const struct xagg *ag,
 			uint64_t h = hash_cell(&x->av[0], r) | 1;
 			const struct hset *s = ((struct astate *)(blk[r] + off))->x.set;
 			if (s)
-				__builtin_prefetch(&s->v[h & (s->cap - 1)], 1);
+				__builtin_prefetch(&s->v[hset_home(h, s->cap)], 1);
 			hw[m] = h;
 			rw[m++] = r;
 		}
