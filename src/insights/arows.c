@@ -529,3 +529,11 @@ out:
 	free(o.mid);
 	return rc;
 }
+
+size_t arows_half(const struct arows *r)
+{
+	size_t na = r->w[0].actors.n, k = 0;
+	while (k < na && r->start[k] < r->n / 2)
+		k++;
+	return k;
+}

@@ -1335,8 +1335,7 @@ static int compute(struct ictx *x, const struct fq *f, const struct arows *rows,
 	s->f = f;
 	s->rows = rows;
 	s->bval = bval;
-	while (s->ksplit < actors->n && rows->start[s->ksplit] < rows->n / 2)
-		s->ksplit++;
+	s->ksplit = arows_half(rows);
 	for (int h = 0; h < 2; h++) {
 		s->fq[h] = *f;
 		s->fq[h].nx = NULL;

@@ -403,6 +403,9 @@ void arows_init(struct arows *r, const struct arows_spec *spec);
 /* Runs sql with x->max_rows, the rows into r; *nrows counts them. */
 int arows_run(struct ictx *x, struct arows *r, const char *sql, size_t len, size_t *nrows);
 int arows_order(struct ictx *x, struct arows *r);
+/* After arows_order: the first actor (in actor order) at or past half of
+ * the rows, where a walk in two halves splits. */
+size_t arows_half(const struct arows *r);
 void arows_release(struct arows *r);
 
 /* A total order on cell values (type, then value), the same on any backend. */

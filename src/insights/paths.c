@@ -91,9 +91,10 @@ static size_t pedge_hash(size_t step, const char *src, const char *dst)
 	return (size_t)(h ^ (h >> 32));
 }
 
-/* SN_ERR_TOO_BIG past PATHS_EDGES_MAX distinct edges. */
+/* Counts value traversals taking us in all on the edge; SN_ERR_TOO_BIG
+ * past PATHS_EDGES_MAX distinct edges. */
 static int add_pedge(struct sn_arena *a, struct pedges *e, size_t step, const char *src,
-		     const char *dst, int64_t us)
+		     const char *dst, int64_t value, int64_t us)
 {
 	if (e->n * 2 >= e->scap) {
 		size_t cap = e->scap ? e->scap * 2 : 256;
@@ -114,7 +115,7 @@ static int add_pedge(struct sn_arena *a, struct pedges *e, size_t step, const ch
 	while (e->slots[h]) {
 		struct pedge *g = &e->v[e->slots[h] - 1];
 		if (g->step == step && g->src == src && g->dst == dst) {
-			g->value++;
+			g->value += value;
 			g->total_us += us;
 			return 0;
 		}
@@ -132,7 +133,7 @@ static int add_pedge(struct sn_arena *a, struct pedges *e, size_t step, const ch
 		e->v = nv;
 		e->cap = cap;
 	}
-	e->v[e->n] = (struct pedge){src, dst, step, 1, us};
+	e->v[e->n] = (struct pedge){src, dst, step, value, us};
 	e->slots[h] = ++e->n;
 	return 0;
 }
@@ -221,7 +222,8 @@ static int session(struct sn_arena *a, const struct pq *pq, struct pevent *p, si
 					  (!c->end || strcmp(dst, c->end) == 0);
 			continue;
 		}
-		int rc = add_pedge(a, e, i - from, p[i - 1].item, p[i].item, p[i].ts - p[i - 1].ts);
+		int rc =
+		    add_pedge(a, e, i - from, p[i - 1].item, p[i].item, 1, p[i].ts - p[i - 1].ts);
 		if (rc)
 			return rc;
 	}
@@ -235,23 +237,7 @@ static int merge_pedge(struct sn_arena *a, struct pedges *t, const struct pedge 
 {
 	const char *src = strcmp(g->src, DOTS) ? g->src : DOTS;
 	const char *dst = strcmp(g->dst, DOTS) ? g->dst : DOTS;
-	size_t n = t->n;
-	int rc = add_pedge(a, t, g->step, src, dst, g->total_us);
-	if (rc)
-		return rc;
-	/* add_pedge counted one: the edge's own count instead */
-	struct pedge *m = NULL;
-	if (t->n > n)
-		m = &t->v[t->n - 1];
-	else
-		for (size_t h = pedge_hash(g->step, src, dst) & (t->scap - 1);;
-		     h = (h + 1) & (t->scap - 1)) {
-			m = &t->v[t->slots[h] - 1];
-			if (m->step == g->step && m->src == src && m->dst == dst)
-				break;
-		}
-	m->value += g->value - 1;
-	return 0;
+	return add_pedge(a, t, g->step, src, dst, g->value, g->total_us);
 }
 
 static int edge_cmp(const void *pa, const void *pb)
@@ -835,15 +821,13 @@ static int paths_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
 			  .col = col,
 			  .rows_out = rows_out,
 			  .x = x};
-	size_t na = rows.w[0].actors.n;
-	while (rc == 0 && w.ksplit < na && rows.start[w.ksplit] < rows.n / 2)
-		w.ksplit++;
 	for (size_t h = 0; h < 2; h++)
 		sn_arena_init(&w.a[h], INSIGHT_MEM_LIMIT);
 	if (rc == 0 && col) { /* the actors, in actor order: one thread */
-		w.ksplit = na;
+		w.ksplit = rows.w[0].actors.n;
 		pwalk_half(&w, 0);
 	} else if (rc == 0) {
+		w.ksplit = arows_half(&rows);
 		insight_par2(pwalk_half, &w, insight_parallel(rows.n));
 	}
 	for (size_t h = 0; h < 2 && rc == 0; h++)
