@@ -104,7 +104,7 @@ int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t 
 	struct sn_colvec kv = {0}, lay = {0}, base = {0};
 	char name[256];
 	size_t keylen = strlen(key);
-	bool has_col, need_base = true;
+	bool has_col, need_base = true, key_none = false;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -112,14 +112,33 @@ int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t 
 	if (!has_col && !in_residual(p, key, keylen))
 		return all_null(p, key, gb, ge, arena, out, err);
 	if (has_col) {
-		if ((rc = read_named(p, name, gb, ge, arena, &kv, err)))
-			goto out;
-		rc = read_named(p, SN_COL_NAME_LAYOUT, gb, ge, arena, &lay, err);
-		if (rc == SN_ERR_NOT_FOUND)
+		/* The block-nulls section spares reads: the layout's only when
+		 * some row was not shredded (its rows read the residual text),
+		 * the key's column when no row has the key. */
+		int lc = sn_part_find_column(p, SN_COL_NAME_LAYOUT),
+		    kc = sn_part_find_column(p, name);
+		if (lc < 0)
 			goto corrupt;
-		if (rc)
+		bool lay_full = true;
+		key_none = true;
+		for (size_t g = gb; g < ge && (lay_full || key_none); g++) {
+			lay_full &= sn_part_block_nulls(p, (size_t)lc, g) == SN_BNULLS_NONE;
+			key_none &= sn_part_block_nulls(p, (size_t)kc, g) == SN_BNULLS_ALL;
+		}
+		if (lay_full && key_none)
+			return all_null(p, key, gb, ge, arena, out, err);
+		if (!key_none && (rc = read_named(p, name, gb, ge, arena, &kv, err)))
 			goto out;
-		need_base = lay.nulls != NULL; /* some rows were not shredded */
+		if (lay_full) {
+			need_base = false;
+		} else {
+			rc = read_named(p, SN_COL_NAME_LAYOUT, gb, ge, arena, &lay, err);
+			if (rc == SN_ERR_NOT_FOUND)
+				goto corrupt;
+			if (rc)
+				goto out;
+			need_base = lay.nulls != NULL; /* some rows were not shredded */
+		}
 	}
 	if (need_base) {
 		rc = read_named(p, SN_COL_NAME_PROPERTIES, gb, ge, arena, &base, err);
@@ -130,7 +149,8 @@ int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t 
 		if (rc)
 			goto out;
 	}
-	size_t n = has_col ? kv.nrows : base.nrows;
+	/* key_none: the layout was read (the range is not all NULL) */
+	size_t n = !has_col ? base.nrows : key_none ? lay.nrows : kv.nrows;
 	out->type = SN_COL_STRING;
 	out->nrows = n;
 	out->str = sn_arena_alloc(arena, (n ? n : 1) * sizeof(*out->str));
@@ -142,7 +162,7 @@ int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t 
 	for (size_t i = 0; i < n; i++) {
 		struct sn_str raw;
 		if (has_col && !(lay.nulls && lay.nulls[i]))
-			raw = col_str(&kv, i);
+			raw = key_none ? (struct sn_str){NULL, 0} : col_str(&kv, i);
 		else
 			raw = sn_prop_extract_raw(col_str(&base, i), key, keylen);
 		out->nulls[i] = !sn_prop_value(raw, &out->str[i]);

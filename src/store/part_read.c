@@ -78,6 +78,9 @@ struct sn_part {
 	bool has_rkeys;
 	size_t nrkeys;
 	struct sn_str *rkeys;
+	/* The block-nulls section: ncols × ngran SN_BNULLS_* bytes, column-major,
+	 * pointing into meta; NULL when the part has none. */
+	const uint8_t *bnulls;
 	_Atomic uint64_t blocks_read, compressed_read;
 };
 
@@ -193,6 +196,24 @@ static const char *parse_rkeys(struct sn_part *p, const uint8_t *body, uint32_t 
 }
 
 /* Parses and validates the metadata into p. */
+/* The block-nulls section: a byte per block, none above SN_BNULLS_ALL, and
+ * none but SN_BNULLS_NONE in a column that is not nullable. */
+static const char *parse_bnulls(struct sn_part *p, const uint8_t *body, uint32_t len)
+{
+	if (p->bnulls)
+		return "two block-nulls sections";
+	if (len != (uint64_t)p->ncols * p->ngran)
+		return "block-nulls section of the wrong size";
+	for (uint32_t c = 0; c < p->ncols; c++)
+		for (uint32_t g = 0; g < p->ngran; g++) {
+			uint8_t b = body[(size_t)c * p->ngran + g];
+			if (b > SN_BNULLS_ALL || (b != SN_BNULLS_NONE && !p->cols[c].info.nullable))
+				return "bad block-nulls entry";
+		}
+	p->bnulls = body;
+	return NULL;
+}
+
 static int parse_meta(struct sn_part *p, size_t meta_len, uint64_t meta_off, struct sn_err *err)
 {
 	struct cur c = {.p = p->meta, .len = meta_len};
@@ -330,6 +351,11 @@ static int parse_meta(struct sn_part *p, size_t meta_len, uint64_t meta_off, str
 			if (c.bad) {
 				why = "section truncated";
 				goto bad;
+			}
+			if (tag == SN_META_SECTION_BLOCK_NULLS) {
+				if ((why = parse_bnulls(p, body, len)))
+					goto bad;
+				continue;
 			}
 			if (tag != SN_META_SECTION_RESIDUAL_KEYS)
 				continue; /* from a later writer, optional by the version rules */
@@ -526,6 +552,13 @@ void sn_part_get_read_stats(const struct sn_part *p, struct sn_part_read_stats *
 	out->compressed_bytes = atomic_load_explicit(&p->compressed_read, memory_order_relaxed);
 }
 
+enum sn_bnulls sn_part_block_nulls(const struct sn_part *p, size_t col, size_t g)
+{
+	if (!p->bnulls || col >= p->ncols || g >= p->ngran)
+		return SN_BNULLS_UNKNOWN;
+	return (enum sn_bnulls)p->bnulls[col * p->ngran + g];
+}
+
 int sn_part_find_column(const struct sn_part *p, const char *name)
 {
 	for (uint32_t i = 0; i < p->ncols; i++) {
@@ -536,13 +569,18 @@ int sn_part_find_column(const struct sn_part *p, const char *name)
 }
 
 /* Decodes one block payload into rows [row0, row0 + n) of out. */
-static int decode_block(const struct col *col, const struct blk *b, const uint8_t *pl, size_t n,
-			size_t row0, struct sn_arena *arena, struct sn_colvec *out)
+static int decode_block(const struct col *col, const struct blk *b, enum sn_bnulls bn,
+			const uint8_t *pl, size_t n, size_t row0, struct sn_arena *arena,
+			struct sn_colvec *out)
 {
 	size_t len = b->usize, off = 2, k = 0;
 	uint8_t enc = pl[0], flags = pl[1];
 	int rc;
 	if (enc != b->enc || (flags & ~SN_BLOCK_HAS_NULLS))
+		return SN_ERR_CORRUPT;
+	/* the block-nulls section must tell the truth: readers skip by it */
+	if (bn != SN_BNULLS_UNKNOWN &&
+	    (bn == SN_BNULLS_NONE) == ((flags & SN_BLOCK_HAS_NULLS) != 0))
 		return SN_ERR_CORRUPT;
 	if (flags & SN_BLOCK_HAS_NULLS) {
 		if (!col->info.nullable)
@@ -556,6 +594,9 @@ static int decode_block(const struct col *col, const struct blk *b, const uint8_
 		if ((rc = sn_dec_nulls(pl + off, len - off, n, out->nulls + row0, &k)))
 			return rc;
 		off += k;
+		for (size_t i = 0; bn == SN_BNULLS_ALL && i < n; i++)
+			if (!out->nulls[row0 + i])
+				return SN_ERR_CORRUPT;
 	}
 	switch (col->info.type) {
 	case SN_COL_INT64:
@@ -702,7 +743,7 @@ int sn_part_read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_e
 			row0 += n;
 			continue;
 		}
-		rc = decode_block(col, b, dst, n, row0, arena, out);
+		rc = decode_block(col, b, sn_part_block_nulls(p, ci, g), dst, n, row0, arena, out);
 		if (rc) {
 			rc = sn_err_set(err, rc, "part %s: column %s granule %zu: %s", p->path,
 					col->info.name, g,

@@ -132,6 +132,7 @@ struct block_entry {
 	uint32_t crc;
 	uint8_t codec;
 	uint8_t enc;
+	uint8_t nulls; /* SN_BNULLS_*: the block-nulls section's byte */
 };
 
 struct writer {
@@ -224,7 +225,8 @@ static bool derivable(const struct wcol *wc, const struct sn_event_row *const *r
 /* Encodes column c of rows[0..n) into payload: [enc][flags][nulls][values]. */
 static int encode_block(const struct wcol *wc, const struct sn_event_row *const *rows, size_t first,
 			size_t n, const struct sn_shred *sh, const struct sn_shred_gran *sg,
-			struct sn_buf *payload, void *scratch, uint8_t *nulls, uint8_t *enc_out)
+			struct sn_buf *payload, void *scratch, uint8_t *nulls, uint8_t *enc_out,
+			uint8_t *bnulls_out)
 {
 	const struct coldef *d = &wc->def;
 	enum col_id c = wc->id;
@@ -232,11 +234,13 @@ static int encode_block(const struct wcol *wc, const struct sn_event_row *const 
 	int64_t *iv = scratch;
 	struct sn_str *sv = scratch;
 	uint8_t *fv = scratch;
-	bool any_null = false;
+	bool any_null = false, all_null = n > 0;
 	uint8_t enc;
 	int rc;
 
 	sn_buf_reset(payload);
+	/* what the block-nulls section says of a block taken from its property */
+	*bnulls_out = d->flags & SN_COLF_NULLABLE ? SN_BNULLS_SOME : SN_BNULLS_NONE;
 	if (wc->derive_key >= 0 && derivable(wc, rows, n, sg)) {
 		uint8_t hdr[2] = {SN_ENC_STR_FROM_PROP, 0};
 		*enc_out = SN_ENC_STR_FROM_PROP;
@@ -280,12 +284,14 @@ static int encode_block(const struct wcol *wc, const struct sn_event_row *const 
 			if (!(d->flags & SN_COLF_NULLABLE))
 				nulls[i] = 0; /* a NULL pointer is "" in a non-nullable column */
 			any_null |= nulls[i];
+			all_null &= nulls[i];
 		}
 		enc = d->try_dict ? SN_ENC_STR_DICT : SN_ENC_STR_PLAIN;
 		break;
 	default: return SN_ERR_INTERNAL;
 	}
 
+	*bnulls_out = !any_null ? SN_BNULLS_NONE : all_null ? SN_BNULLS_ALL : SN_BNULLS_SOME;
 	uint8_t hdr[2] = {enc, any_null ? SN_BLOCK_HAS_NULLS : 0};
 	if ((rc = sn_buf_append(payload, hdr, 2)))
 		return rc;
@@ -382,9 +388,9 @@ static void granule_task(void *ctx, unsigned worker, size_t g)
 		const struct wcol *wc = &job->wcols[c];
 		enum sn_codec codec =
 		    job->o->codec_override ? job->o->codec_override : wc->def.codec;
-		uint8_t enc;
+		uint8_t enc, bnulls;
 		rc = encode_block(wc, rows, 0, n, job->sh, &ws->sg, &ws->payload, ws->scratch,
-				  ws->nulls, &enc);
+				  ws->nulls, &enc, &bnulls);
 		if (rc) {
 			sn_err_set(err, rc, "encode %s granule %zu: %s", wc->name, g,
 				   sn_strerror(rc));
@@ -405,6 +411,7 @@ static void granule_task(void *ctx, unsigned worker, size_t g)
 		b->crc = sn_crc32(0, out->data + off, b->csize);
 		b->codec = (uint8_t)codec;
 		b->enc = enc;
+		b->nulls = bnulls;
 	}
 }
 
@@ -677,12 +684,13 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 		}
 	}
 	/* Version 2 on: the tagged sections. The residual key set is the union
-	 * of the threads' sets, absent when it passed a cap (unknown). */
+	 * of the threads' sets, absent when it passed a cap (unknown); the
+	 * block-nulls section is always written. */
 	if (version >= 2 && !rc) {
 		struct sn_keyset *ks = &job.ws[0].keys;
 		for (unsigned t = 1; t < job.nws && !rc; t++)
 			rc = sn_keyset_merge(ks, &job.ws[t].keys);
-		meta_u32(&meta, ks->over ? 0 : 1, &rc);
+		meta_u32(&meta, ks->over ? 1 : 2, &rc);
 		if (!ks->over && !rc) {
 			meta_u16(&meta, SN_META_SECTION_RESIDUAL_KEYS, &rc);
 			size_t at = meta.len;
@@ -693,6 +701,11 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 				sn_put_u32((uint8_t *)meta.data + at,
 					   (uint32_t)(meta.len - at - 4));
 		}
+		/* which blocks hold NULLs: a byte per column and granule */
+		meta_u16(&meta, SN_META_SECTION_BLOCK_NULLS, &rc);
+		meta_u32(&meta, (uint32_t)(ncols * ngran), &rc);
+		for (size_t k = 0; k < ncols * ngran && !rc; k++)
+			meta_u8(&meta, blocks[k].nulls, &rc);
 	}
 	if (rc) {
 		rc = sn_err_set(err, rc, "part metadata: %s", sn_strerror(rc));

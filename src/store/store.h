@@ -347,6 +347,15 @@ bool sn_part_may_have_property(const struct sn_part *p, const char *key);
  * while it is open) and *nkeys counts them. */
 bool sn_part_residual_keys(const struct sn_part *p, const struct sn_str **keys, size_t *nkeys);
 
+/* Whether block g of column col holds NULLs, from the part's block-nulls
+ * section (written from this format's version 3 writers on, see
+ * docs/STORAGE.md): SN_BNULLS_NONE, _SOME or _ALL (every row), or
+ * SN_BNULLS_UNKNOWN when the part has no such section (then read the
+ * block). _SOME also stands for "may have" (a block taken from its
+ * property). No I/O; the reader checks each block it decodes against it. */
+enum sn_bnulls { SN_BNULLS_NONE = 0, SN_BNULLS_SOME = 1, SN_BNULLS_ALL = 2, SN_BNULLS_UNKNOWN = 3 };
+enum sn_bnulls sn_part_block_nulls(const struct sn_part *p, size_t col, size_t g);
+
 /* What reads of a part have fetched since it was opened, over all threads:
  * column blocks (each a pread, a CRC and a decompression) and their
  * compressed bytes. For tests and profiles; relaxed atomic counters. */

@@ -117,8 +117,10 @@ unsigned sn_write_pool_threads(const struct sn_write_pool *p);
 /* Column flags in the directory. */
 #define SN_COLF_NULLABLE 0x01
 /* Tagged sections after the column directory (version 2 on). A reader skips
- * a tag it does not know; the residual key set is tag 1. */
+ * a tag it does not know; the residual key set is tag 1, the block-nulls
+ * section tag 2 (a byte per column and granule, column-major: SN_BNULLS_*). */
 #define SN_META_SECTION_RESIDUAL_KEYS 1
+#define SN_META_SECTION_BLOCK_NULLS   2
 
 /* Little-endian helpers. */
 static inline void sn_put_u32(uint8_t *p, uint32_t v)

@@ -1970,12 +1970,23 @@ static void test_residual_keys_format(void **state)
 	assert_int_equal(sn_part_write(w2, ptrs, 40, &o2, NULL, &err), 0);
 	assert_int_equal(sn_part_write(w1, ptrs, 40, &o1, NULL, &err), 0);
 
-	/* The metadata ends with: 1 section, tag 1, 10 bytes: 2 names, "a", "b". */
+	/* The metadata ends with: 2 sections; tag 1, 10 bytes: 2 names, "a",
+	 * "b"; tag 2, a byte per block (what the reader says of them). */
 	const char *ab[] = {"a", "b"}, *ba[] = {"b", "a"}, *aa[] = {"a", "a"};
 	struct bytes want = {.n = 0};
-	put32(&want, 1);
+	put32(&want, 2);
 	putkeys(&want, 2, ab, 2);
 	assert_int_equal(want.n, 20);
+	struct sn_part *wp = NULL;
+	assert_int_equal(sn_part_open(w2, &wp, &err), 0);
+	size_t nblk = sn_part_ncolumns(wp) * sn_part_ngranules(wp);
+	assert_true(nblk < sizeof(want.b) - want.n - 6);
+	put16(&want, SN_META_SECTION_BLOCK_NULLS);
+	put32(&want, (uint32_t)nblk);
+	for (size_t c = 0; c < sn_part_ncolumns(wp); c++)
+		for (size_t g = 0; g < sn_part_ngranules(wp); g++)
+			want.b[want.n++] = (uint8_t)sn_part_block_nulls(wp, c, g);
+	sn_part_unref(wp);
 	size_t len;
 	char *file = read_file(w2, &len);
 	assert_memory_equal(file + len - SN_PART_TRAILER_SIZE - want.n, want.b, want.n);
@@ -2156,6 +2167,134 @@ static void test_residual_keys_format(void **state)
 }
 
 /* Writes the fuzz seed parts when SNOUT_STORE_WRITE_SEEDS names a directory. */
+/* The block-nulls section: what it says of each block (none, some, every
+ * row NULL), the reads it spares (a key no row of the range has costs no
+ * block, rows that were all shredded cost no layout block), the same values
+ * as a part without shredding, UNKNOWN for format 1, and a section that
+ * lies or is malformed refused. */
+static void test_block_nulls(void **state)
+{
+	(void)state;
+	enum { G = 64, N = 4 * G };
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	struct sn_event_row rows[N];
+	const struct sn_event_row *ptrs[N];
+	plain_rows(rows, ptrs, N);
+	for (size_t i = 0; i < N; i++) {
+		size_t g = i / G;
+		rows[i].properties = g == 0	       ? S("{\"k\":\"v\",\"p\":1}")
+				     : g == 1 && i % 2 ? S("{\"k\":\"v\",\"p\":2}")
+				     : g == 3 && i % 8 == 0
+					 ? S("{\"k\":\"a\",\"k\":\"b\",\"p\":3}") /* stays whole */
+					 : S("{\"k\":\"v\"}");
+	}
+	struct sn_part_write_opts os = {.granule_rows = G, .no_fsync = true},
+				  ow = {.granule_rows = G, .no_fsync = true, .no_shred = true},
+				  o1 = {.granule_rows = G, .no_fsync = true, .format_version = 1};
+	struct sn_part *ps = write_and_open(dir, "s.snp", ptrs, N, &os);
+	struct sn_part *pw = write_and_open(dir, "w.snp", ptrs, N, &ow);
+	struct sn_part *p1 = write_and_open(dir, "s1.snp", ptrs, N, &o1);
+	int kc = sn_part_find_column(ps, "p:p"), lc = sn_part_find_column(ps, "p:@layout");
+	int tc = sn_part_find_column(ps, "timestamp");
+	assert_true(kc >= 0 && lc >= 0 && tc >= 0);
+	/* granule 3: p only in rows left whole, so not in p:p */
+	const enum sn_bnulls key_want[4] = {SN_BNULLS_NONE, SN_BNULLS_SOME, SN_BNULLS_ALL,
+					    SN_BNULLS_ALL};
+	for (size_t g = 0; g < 4; g++) {
+		assert_int_equal(sn_part_block_nulls(ps, (size_t)kc, g), key_want[g]);
+		assert_int_equal(sn_part_block_nulls(ps, (size_t)lc, g),
+				 g == 3 ? SN_BNULLS_SOME : SN_BNULLS_NONE);
+		assert_int_equal(sn_part_block_nulls(ps, (size_t)tc, g), SN_BNULLS_NONE);
+		assert_int_equal(sn_part_block_nulls(p1, (size_t)kc, g), SN_BNULLS_UNKNOWN);
+	}
+	assert_int_equal(sn_part_block_nulls(ps, (size_t)kc, 4), SN_BNULLS_UNKNOWN);
+
+	/* Blocks read per granule range: [2,3) none, [0,2) only p:p, [3,4) the
+	 * layout and the residual, [0,4) all three (granule 3 has rows left
+	 * whole); the values as the unshredded part's. */
+	struct {
+		size_t gb, ge;
+		uint64_t blocks;
+	} reads[] = {{2, 3, 0}, {0, 2, 2}, {3, 4, 2}, {0, 4, 12}};
+	struct sn_arena arena;
+	sn_arena_init(&arena, 0);
+	for (size_t r = 0; r < SN_ARRAY_LEN(reads); r++) {
+		struct sn_part_read_stats before, after;
+		struct sn_colvec a, b;
+		struct sn_err err = {0};
+		sn_part_get_read_stats(ps, &before);
+		assert_int_equal(
+		    sn_part_read_property(ps, "p", reads[r].gb, reads[r].ge, &arena, &a, &err), 0);
+		sn_part_get_read_stats(ps, &after);
+		assert_int_equal(after.blocks_read - before.blocks_read, reads[r].blocks);
+		assert_int_equal(
+		    sn_part_read_property(pw, "p", reads[r].gb, reads[r].ge, &arena, &b, &err), 0);
+		assert_int_equal(a.nrows, b.nrows);
+		for (size_t i = 0; i < a.nrows; i++) {
+			bool an = a.nulls && a.nulls[i], bn = b.nulls && b.nulls[i];
+			assert_int_equal(an, bn);
+			if (!an) {
+				assert_int_equal(a.str[i].len, b.str[i].len);
+				assert_memory_equal(a.str[i].p, b.str[i].p, a.str[i].len);
+			}
+		}
+	}
+	sn_arena_release(&arena);
+
+	/* A section that says "no NULL" of granule 1 of p:p (which has some) is
+	 * caught when the block is decoded; bad sizes and entries at open. */
+	char src[PATH_MAX + 16], bad[PATH_MAX + 16];
+	snprintf(src, sizeof(src), "%s/s.snp", dir);
+	snprintf(bad, sizeof(bad), "%s/bad.snp", dir);
+	size_t nblk = sn_part_ncolumns(ps) * sn_part_ngranules(ps);
+	size_t ngr = sn_part_ngranules(ps);
+	uint8_t *sec = malloc(nblk);
+	for (size_t c = 0; c < sn_part_ncolumns(ps); c++)
+		for (size_t g = 0; g < ngr; g++)
+			sec[c * ngr + g] = (uint8_t)sn_part_block_nulls(ps, c, g);
+	for (int k = 0; k < 5; k++) {
+		struct bytes t = {.n = 0};
+		size_t len = nblk - (k == 1);
+		put16(&t, SN_META_SECTION_BLOCK_NULLS);
+		put32(&t, (uint32_t)len);
+		assert_true(t.n + len <= sizeof(t.b));
+		memcpy(t.b + t.n, sec, len);
+		uint8_t *e = t.b + t.n;
+		t.n += len;
+		if (k == 0)
+			e[(size_t)kc * ngr + 1] = SN_BNULLS_NONE; /* a lie */
+		else if (k == 2)
+			e[(size_t)kc * ngr + 1] = 3; /* out of range */
+		else if (k == 3)
+			e[(size_t)tc * ngr] = SN_BNULLS_SOME; /* NULLs in timestamp */
+		else if (k == 4)
+			e[(size_t)kc * ngr + 1] =
+			    SN_BNULLS_ALL; /* "all NULL" of a half-full block */
+		replace_meta_tail(src, bad, 6 + nblk, &t);
+		struct sn_part *p = NULL;
+		struct sn_err err = {0};
+		int rc = sn_part_open(bad, &p, &err);
+		if (k == 1 || k == 2 || k == 3) {
+			assert_int_equal(rc, SN_ERR_CORRUPT);
+			assert_non_null(strstr(err.msg, "block-nulls"));
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		struct sn_colvec v;
+		sn_arena_init(&arena, 0);
+		rc = sn_part_read_column(p, (size_t)kc, 0, 2, &arena, &v, &err);
+		assert_int_equal(rc, SN_ERR_CORRUPT);
+		assert_non_null(strstr(err.msg, "malformed block"));
+		sn_arena_release(&arena);
+		sn_part_unref(p);
+	}
+	free(sec);
+	sn_part_unref(ps);
+	sn_part_unref(pw);
+	sn_part_unref(p1);
+}
+
 static void test_fuzz_seeds(void **state)
 {
 	(void)state;
@@ -2944,6 +3083,7 @@ int main(void)
 	    cmocka_unit_test(test_derived_columns),
 	    cmocka_unit_test(test_residual_keys_caps),
 	    cmocka_unit_test(test_residual_keys_format),
+	    cmocka_unit_test(test_block_nulls),
 	    cmocka_unit_test(test_fuzz_seeds),
 	    cmocka_unit_test(test_inspect),
 	    cmocka_unit_test(test_group_columns),
