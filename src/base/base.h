@@ -201,6 +201,15 @@ int32_t sn_tz_offset_at(const struct sn_tz *z, int64_t at_us);
  * instant before the gap: makeDateTime, addDays, addMonths). */
 int64_t sn_tz_from_local(const struct sn_tz *z, int64_t local_us, bool gap_later);
 
+/* ---- threads (thread.c) ------------------------------------------------------ */
+
+/* pthread_create(th, NULL, fn, arg), but starting the thread on another
+ * CPU than the caller's when the caller may use several (it then may move
+ * as any thread). For a query's short helper threads, which Linux would
+ * otherwise start on the creator's busy core. 0 or pthread_create's error. */
+#include <pthread.h>
+int sn_thread_start_beside(pthread_t *th, void *(*fn)(void *), void *arg);
+
 /* ---- uuid ----------------------------------------------------------------- */
 
 struct sn_uuid {

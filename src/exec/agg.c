@@ -107,6 +107,7 @@
  * segment costs no page faults.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1476,6 +1477,92 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 	return 0;
 }
 
+/* Merging two scanners' groups is serial work after the scan; when their
+ * sets and value lists are big (DAU on 10M events: 30 days of about 14 000
+ * values each, 7-10 ms) the groups' states are merged on two threads, each
+ * with its own arena (adopted by the query's) and error. MERGE_PAR_VALUES
+ * is where that starts to pay for a thread. */
+#define MERGE_PAR_VALUES 65536
+
+/* Values w's group j brings to a merge beyond a count: set and list sizes. */
+static size_t merge_work(const struct aggrun *w, size_t j)
+{
+	size_t n = 0;
+	for (size_t a = 0; a < w->naggs; a++) {
+		const struct astate *st = state_of(w, j, a);
+		if (w->aggs[a].kind == AGG_UNIQ && st->x.set)
+			n += st->x.set->n;
+		else if ((w->aggs[a].kind == AGG_QUANTILE ||
+			  w->aggs[a].kind == AGG_QUANTILE_EXACT) &&
+			 st->x.vals)
+			n += st->x.vals->n;
+	}
+	return n;
+}
+
+struct mshare {
+	struct xctx c;
+	struct sn_arena qa;
+	struct sn_hogql_error err;
+	struct aggrun *g;
+	const struct aggrun *w;
+	const uint32_t *gid;
+	size_t j0, j1;
+};
+
+static void merge_range(struct mshare *m)
+{
+	for (size_t j = m->j0; j < m->j1 && !m->c.rc; j++)
+		for (size_t a = 0; a < m->g->naggs; a++)
+			if (merge_state(&m->c, &m->g->aggs[a], state_of(m->g, m->gid[j], a),
+					state_of(m->w, j, a)))
+				return;
+}
+
+static void *merge_main(void *arg)
+{
+	merge_range(arg);
+	return NULL;
+}
+
+/* w's groups [0, n) into g's groups gid[], on two threads split at about
+ * half the work. */
+static int merge_parallel(struct xctx *c, struct aggrun *g, const struct aggrun *w,
+			  const uint32_t *gid, size_t n, size_t total)
+{
+	size_t cut = 0, acc = 0;
+	while (cut < n && acc * 2 < total)
+		acc += merge_work(w, cut++);
+	struct mshare h[2];
+	for (int t = 0; t < 2; t++) {
+		h[t] = (struct mshare){.c = *c, .g = g, .w = w, .gid = gid};
+		h[t].j0 = t ? cut : 0;
+		h[t].j1 = t ? n : cut;
+	}
+	/* thread 0 is this one, with the query's arena and error */
+	h[1].c.err = &h[1].err;
+	h[1].c.rc = 0;
+	sn_arena_init(&h[1].qa, c->mem_limit);
+	h[1].c.qa = &h[1].qa;
+	pthread_t th;
+	bool started = sn_thread_start_beside(&th, merge_main, &h[1]) == 0;
+	c->stats->merges_parallel += started;
+	if (!started)
+		merge_range(&h[1]); /* no thread: both shares here */
+	merge_range(&h[0]);
+	if (started)
+		pthread_join(th, NULL);
+	c->rc = h[0].c.rc;
+	if (!c->rc && h[1].c.rc) {
+		*c->err = h[1].err;
+		c->rc = h[1].c.rc;
+	}
+	if (sn_arena_adopt(c->qa, &h[1].qa) && !c->rc)
+		xnomem(c);
+	sn_arena_release(&h[1].qa);
+	return c->rc;
+}
+
 int agg_merge(struct xctx *c, struct aggrun *g, const struct aggrun *w)
 {
 	if (!g->nkeys) {
@@ -1487,6 +1574,18 @@ int agg_merge(struct xctx *c, struct aggrun *g, const struct aggrun *w)
 			if (merge_state(c, &g->aggs[a], state_of(g, 0, a), state_of(w, 0, a)))
 				return c->rc;
 		return 0;
+	}
+	size_t total = 0, par = c->opts->merge_parallel_values ? c->opts->merge_parallel_values
+							       : MERGE_PAR_VALUES;
+	for (size_t j = 0; j < w->ngroups && total < par; j++)
+		total += merge_work(w, j);
+	uint32_t *gids = NULL;
+	if (total >= par && w->ngroups > 1) {
+		total = 0; /* the whole work, to split it */
+		for (size_t j = 0; j < w->ngroups; j++)
+			total += merge_work(w, j);
+		if (!(gids = xalloc(c, c->qa, w->ngroups * sizeof(*gids))))
+			return c->rc;
 	}
 	/* w's records in id order are its groups in order of first row: the
 	 * new ones take g's next ids as if g's scanner had read w's rows. A
@@ -1517,6 +1616,10 @@ int agg_merge(struct xctx *c, struct aggrun *g, const struct aggrun *w)
 					return c->rc;
 			__builtin_prefetch(group_block(g, gid[j]), 1);
 		}
+		if (gids) {
+			memcpy(gids + w0, gid, m * sizeof(*gid));
+			continue;
+		}
 		for (size_t j = 0; j < m; j++) {
 			for (size_t a = 0; a < g->naggs; a++)
 				if (merge_state(c, &g->aggs[a], state_of(g, gid[j], a),
@@ -1524,7 +1627,7 @@ int agg_merge(struct xctx *c, struct aggrun *g, const struct aggrun *w)
 					return c->rc;
 		}
 	}
-	return 0;
+	return gids ? merge_parallel(c, g, w, gids, w->ngroups, total) : 0;
 }
 
 /* ---- results ----------------------------------------------------------------------- */

@@ -1678,7 +1678,7 @@ static int scanner_start(struct xctx *c, struct plan *p, struct scanner *w, unsi
 	}
 	w->runs = runs;
 	w->nruns = n;
-	if (pthread_create(&w->th, NULL, scanner_main, w) != 0)
+	if (sn_thread_start_beside(&w->th, scanner_main, w) != 0)
 		return xfail(c, NULL, SN_ERR_INTERNAL, "QueryError", "cannot start a scan thread");
 	w->started = true;
 	return 0;

@@ -158,6 +158,9 @@ struct sn_exec_opts {
 	 * large row read's rows concatenated in order); 0 = one per online
 	 * core, at most SN_EXEC_MAX_THREADS. */
 	uint32_t threads;
+	/* Values (sizes of uniq sets and quantile lists) past which merging two
+	 * scanners' groups runs on two threads; 0 = 65536. Tests set 1. */
+	size_t merge_parallel_values;
 	/* The data dir's person store (persons, distinct ids, overrides,
 	 * groups), borrowed for the call; NULL = a store without persons:
 	 * person_id reads as stored, person and group fields as NULL. */
@@ -217,6 +220,7 @@ struct sn_exec_stats {
 	uint64_t runs_bucketed;	   /* runs whose time buckets were one value (not read) */
 	uint64_t distinct_evals;   /* expressions evaluated once per distinct value of a batch */
 	uint32_t scan_threads;	   /* most threads one scan of events used */
+	uint32_t merges_parallel;  /* scanner merges that ran on two threads */
 	double parse_s, resolve_s; /* timings */
 	double execute_s;
 };

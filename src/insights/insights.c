@@ -44,7 +44,7 @@ void insight_par2(void (*fn)(void *ctx, unsigned half), void *ctx, bool parallel
 {
 	struct par2 p = {fn, ctx};
 	pthread_t th;
-	if (!parallel || pthread_create(&th, NULL, par2_main, &p) != 0) {
+	if (!parallel || sn_thread_start_beside(&th, par2_main, &p) != 0) {
 		fn(ctx, 0); /* one thread: the halves in turn, same answer */
 		fn(ctx, 1);
 		return;

@@ -234,6 +234,7 @@ static uint64_t verify_part(const char *path, const char *name, struct sn_buf *r
 		return problems;
 	}
 	*rows_out += sn_part_nrows(p);
+	sn_part_decode_all(p); /* the block-nulls section checked against every block */
 	int team_col = sn_part_find_column(p, SN_COL_NAME_TEAM_ID);
 	int ts_col = sn_part_find_column(p, SN_COL_NAME_TIMESTAMP);
 	int ev_col = sn_part_find_column(p, SN_COL_NAME_EVENT);

@@ -81,6 +81,7 @@ struct sn_part {
 	/* The block-nulls section: ncols × ngran SN_BNULLS_* bytes, column-major,
 	 * pointing into meta; NULL when the part has none. */
 	const uint8_t *bnulls;
+	bool decode_all; /* verify: decode blocks the section says are all NULL */
 	_Atomic uint64_t blocks_read, compressed_read;
 };
 
@@ -552,6 +553,11 @@ void sn_part_get_read_stats(const struct sn_part *p, struct sn_part_read_stats *
 	out->compressed_bytes = atomic_load_explicit(&p->compressed_read, memory_order_relaxed);
 }
 
+void sn_part_decode_all(struct sn_part *p)
+{
+	p->decode_all = true;
+}
+
 enum sn_bnulls sn_part_block_nulls(const struct sn_part *p, size_t col, size_t g)
 {
 	if (!p->bnulls || col >= p->ncols || g >= p->ngran)
@@ -687,6 +693,26 @@ int sn_part_read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_e
 	for (size_t g = g_begin; g < g_end; g++) {
 		const struct blk *b = &col->blocks[g];
 		size_t n = p->gran[g].nrows;
+		if (!p->decode_all && sn_part_block_nulls(p, ci, g) == SN_BNULLS_ALL) {
+			/* every row NULL (the block-nulls section): nothing to read */
+			if (!out->nulls) { /* as decode_block makes it: no NULL so far */
+				if (!(out->nulls = sn_arena_alloc(arena, nrows))) {
+					rc = sn_err_set(err, SN_ERR_NOMEM,
+							"part %s: query memory limit reading %s",
+							p->path, col->info.name);
+					goto out;
+				}
+				memset(out->nulls, 0, nrows);
+			}
+			memset(out->nulls + row0, 1, n);
+			if (col->info.type == SN_COL_STRING)
+				for (size_t i = 0; i < n; i++)
+					out->str[row0 + i] = (struct sn_str){"", 0};
+			else
+				memset((char *)vals + row0 * vsize, 0, n * vsize);
+			row0 += n;
+			continue;
+		}
 		if (b->csize > cbuf_cap) {
 			free(cbuf);
 			cbuf_cap = b->csize;

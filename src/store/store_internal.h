@@ -122,6 +122,12 @@ unsigned sn_write_pool_threads(const struct sn_write_pool *p);
 #define SN_META_SECTION_RESIDUAL_KEYS 1
 #define SN_META_SECTION_BLOCK_NULLS   2
 
+/* Makes every later read of p decode the blocks that the block-nulls
+ * section says are all NULL (which reads otherwise fill without I/O), so
+ * that `snout store verify` checks the section against them. Call before
+ * reads start; not thread-safe against running reads. */
+void sn_part_decode_all(struct sn_part *p);
+
 /* Little-endian helpers. */
 static inline void sn_put_u32(uint8_t *p, uint32_t v)
 {

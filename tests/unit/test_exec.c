@@ -1040,6 +1040,91 @@ static int tn_cmp_desc(const void *a, const void *b)
 	return x->seq - y->seq;
 }
 
+/* Merging two scanners' groups on two threads (merge_parallel_values 1
+ * forces it): every aggregate that keeps values (uniq sets, quantile lists)
+ * and the others answer as on one thread, and the merge says it ran on two. */
+#define PM_ROWS 4000
+static void test_parallel_merge(void **state)
+{
+	(void)state;
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec"), 0);
+	struct sn_memtable mt;
+	struct sn_err err = {0};
+	sn_memtable_init(&mt, 0);
+	srand(11);
+	static char props[PM_ROWS][32], ids[PM_ROWS][16];
+	static const char *const evs[] = {"e0", "e1", "e2", "e3", "e4"};
+	for (int i = 0; i < PM_ROWS; i++) {
+		struct sn_event_row er = {0};
+		sn_uuid_random_v4((struct sn_uuid *)er.uuid);
+		er.team_id = 1;
+		er.timestamp_us = (int64_t)(rand() % (86400 * 6)) * 1000000LL + 1700000000000000LL;
+		er.created_at_us = er.timestamp_us;
+		const char *ev = evs[rand() % 5];
+		er.event = (struct sn_str){ev, strlen(ev)};
+		snprintf(ids[i], sizeof(ids[i]), "u%d", rand() % 700);
+		er.distinct_id = (struct sn_str){ids[i], strlen(ids[i])};
+		snprintf(props[i], sizeof(props[i]), "{\"v\":%d}", rand() % 1000);
+		er.properties = (struct sn_str){props[i], strlen(props[i])};
+		er.elements_chain = (struct sn_str){"", 0};
+		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
+	}
+	struct sn_part_write_opts o = {.granule_rows = 64, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&mt);
+	f.opts.store_dir = f.dir;
+	f.opts.team_id = 1;
+	f.opts.run_granules = 1;
+	static const char *const qs[] = {
+	    "select event, uniq(distinct_id), count(distinct distinct_id), "
+	    "uniqExact(properties.v), "
+	    "median(toInt(properties.v)), quantile(0.9)(toInt(properties.v)), medianExact(toInt(properties.v)), "
+	    "min(distinct_id), max(distinct_id), count(), sum(toInt(properties.v)) "
+	    "from events group by event order by event",
+	    "select toStartOfDay(timestamp) as d, uniq(distinct_id), uniqIf(distinct_id, "
+	    "event = 'e1') from events group by d order by d",
+	};
+	for (size_t q = 0; q < SN_ARRAY_LEN(qs); q++) {
+		struct sn_exec_result one, two;
+		f.opts.threads = 1;
+		f.opts.merge_parallel_values = 0;
+		run_ok(&f, qs[q], &one);
+		f.opts.threads = 2;
+		f.opts.merge_parallel_values = 1;
+		run_ok(&f, qs[q], &two);
+		assert_int_equal(two.stats.scan_threads, 2);
+		assert_int_equal(two.stats.merges_parallel, 1);
+		assert_int_equal(one.stats.merges_parallel, 0);
+		assert_int_equal(one.nrows, q == 0 ? 5 : 7);
+		assert_int_equal(two.nrows, one.nrows);
+		assert_true(cell(&one, 1, 1)->i > 100); /* sets of many values */
+		for (size_t r = 0; r < one.nrows; r++)
+			for (size_t k = 0; k < one.ncols; k++) {
+				const struct sn_exec_value *a = cell(&one, r, k),
+							   *b = cell(&two, r, k);
+				assert_int_equal(a->null, b->null);
+				assert_int_equal(a->i, b->i);
+				assert_true(a->f == b->f);
+				assert_int_equal(a->s.len, b->s.len);
+				if (a->s.len)
+					assert_memory_equal(a->s.p, b->s.p, a->s.len);
+			}
+		sn_exec_result_release(&one);
+		sn_exec_result_release(&two);
+	}
+	/* the default threshold keeps a merge this small on one thread */
+	struct sn_exec_result res;
+	f.opts.merge_parallel_values = 0;
+	run_ok(&f, qs[0], &res);
+	assert_int_equal(res.stats.merges_parallel, 0);
+	sn_exec_result_release(&res);
+}
+
 static void test_topn_equals_full_sort(void **state)
 {
 	(void)state;
@@ -2324,6 +2409,7 @@ int main(void)
 	    cmocka_unit_test(test_where_property),
 	    cmocka_unit_test(test_null_semantics),
 	    cmocka_unit_test(test_group_by_day_and_uniq),
+	    cmocka_unit_test(test_parallel_merge),
 	    cmocka_unit_test(test_order_limit),
 	    cmocka_unit_test(test_team_isolation),
 	    cmocka_unit_test(test_pruning),
