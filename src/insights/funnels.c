@@ -614,6 +614,57 @@ static void extend(const struct fq *f, const struct fev *ev, size_t n, const cha
 	}
 }
 
+/* The unordered path from entry event s: the distinct steps done within
+ * the window, one step per event, into *p. entry >= 0: the rotation whose
+ * step 0 is series entry (the entry event counts as it), and with bv the
+ * attributed series (entry + attr_step) mod steps must carry bv. */
+static void unordered_from(const struct fq *f, const struct fev *ev, size_t n, const char *bv,
+			   size_t s, int entry, struct fpath *p)
+{
+	bool done[MAX_STEPS] = {false};
+	int64_t first[MAX_STEPS];
+	int nd = 0;
+	int ka = !bv || f->attr != ATTR_STEP ? -1
+		 : entry >= 0		     ? (entry + f->attr_step) % f->nsteps
+					     : f->attr_step;
+	for (size_t i = s; i < n && ev[i].ts <= ev[s].ts + f->window_us; i++) {
+		if (bv && f->attr == ATTR_ALL && strcmp(ev[i].bv, bv) != 0)
+			continue;
+		for (int k = 0; k < f->nsteps; k++) {
+			if (i == s && entry >= 0)
+				k = entry; /* the entry event is the rotation's step 0 */
+			if (has(ev[i].mask, k) && !done[k]) {
+				if (k == ka && strcmp(ev[i].bv, bv) != 0) {
+					if (i == s && entry >= 0)
+						break;
+					continue;
+				}
+				done[k] = true;
+				first[k] = ev[i].ts;
+				nd++;
+				break; /* one step per event */
+			}
+			if (i == s && entry >= 0)
+				break;
+		}
+	}
+	/* the path's times: first occurrences in time order */
+	int m = 0;
+	for (int k = 0; k < f->nsteps; k++)
+		if (done[k])
+			p->t[m++] = first[k];
+	for (int a = 1; a < m; a++)
+		for (int b2 = a; b2 > 0 && p->t[b2 - 1] > p->t[b2]; b2--) {
+			int64_t tmp = p->t[b2];
+			p->t[b2] = p->t[b2 - 1];
+			p->t[b2 - 1] = tmp;
+		}
+	p->reached = nd;
+	p->done = nd ? (1u << nd) - 1 : 0;
+	if (ka >= 0 && !done[ka])
+		p->reached = 0;
+}
+
 /* ev[0..n) sorted by time; only events whose value is bv (all_events) or,
  * for step attribution, whose step-N event has value bv, may take part
  * (bv NULL: any). The best path into *best. */
@@ -627,39 +678,20 @@ static void walk(const struct fq *f, const struct fev *ev, size_t n, const char 
 			if ((ev[s].mask & ((1ULL << f->nsteps) - 1)) == 0 || ev[s].ts < start_lo ||
 			    ev[s].ts >= start_hi)
 				continue;
-			/* distinct steps done within the window from this event */
-			bool done[MAX_STEPS] = {false};
-			int64_t first[MAX_STEPS];
-			int nd = 0;
-			for (size_t i = s; i < n && ev[i].ts <= ev[s].ts + f->window_us; i++) {
-				if (bv && f->attr == ATTR_ALL && strcmp(ev[i].bv, bv) != 0)
+			/* PostHog runs an unordered funnel once per step as the entry
+			 * (the steps rotated); step attribution N takes the value of the
+			 * rotation's step N, series (entry + N) mod steps. Each series
+			 * the entry event matches is a rotation; without step
+			 * attribution the rotations reach as far, and one is walked. */
+			bool rot = bv && f->attr == ATTR_STEP;
+			for (int r = 0; r < f->nsteps; r++) {
+				if (rot ? !has(ev[s].mask, r) : r > 0)
 					continue;
-				for (int k = 0; k < f->nsteps; k++)
-					if (has(ev[i].mask, k) && !done[k]) {
-						if (bv && f->attr == ATTR_STEP &&
-						    k == f->attr_step && strcmp(ev[i].bv, bv) != 0)
-							continue;
-						done[k] = true;
-						first[k] = ev[i].ts;
-						nd++;
-						break; /* one step per event */
-					}
+				struct fpath q = {0};
+				unordered_from(f, ev, n, bv, s, rot ? r : -1, &q);
+				if (q.reached > p.reached)
+					p = q;
 			}
-			/* the path's times: first occurrences in time order */
-			int m = 0;
-			for (int k = 0; k < f->nsteps; k++)
-				if (done[k])
-					p.t[m++] = first[k];
-			for (int a = 1; a < m; a++)
-				for (int b2 = a; b2 > 0 && p.t[b2 - 1] > p.t[b2]; b2--) {
-					int64_t tmp = p.t[b2];
-					p.t[b2] = p.t[b2 - 1];
-					p.t[b2 - 1] = tmp;
-				}
-			p.reached = nd;
-			p.done = nd ? (1u << nd) - 1 : 0;
-			if (bv && f->attr == ATTR_STEP && !done[f->attr_step])
-				p.reached = 0;
 		} else {
 			if (!has(ev[s].mask, 0) || ev[s].ts < start_lo || ev[s].ts >= start_hi)
 				continue;
@@ -888,15 +920,15 @@ static int actor(struct ictx *x, const struct fq *f, const struct fev *ev, size_
 	 * can carry it */
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (f->attr == ATTR_STEP ? !has(ev[i].mask, f->attr_step)
-					 : !(ev[i].mask & ((1ULL << f->nsteps) - 1)))
+		/* unordered step attribution: any series may be a rotation's step N */
+		bool any = f->attr != ATTR_STEP || f->order == ORD_UNORDERED;
+		uint64_t steps = (1ULL << f->nsteps) - 1;
+		if (any ? !(ev[i].mask & steps) : !has(ev[i].mask, f->attr_step))
 			continue;
 		bool seen = false;
 		for (size_t j = 0; j < i && !seen; j++)
-			seen =
-			    strcmp(ev[j].bv, ev[i].bv) == 0 &&
-			    (f->attr == ATTR_STEP ? has(ev[j].mask, f->attr_step)
-						  : (ev[j].mask & ((1ULL << f->nsteps) - 1)) != 0);
+			seen = strcmp(ev[j].bv, ev[i].bv) == 0 &&
+			       (any ? (ev[j].mask & steps) != 0 : has(ev[j].mask, f->attr_step));
 		if (!seen)
 			rc = emit(x, f, g, ev[i].bv, ev, n, ev[i].bv);
 	}

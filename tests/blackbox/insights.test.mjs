@@ -34,7 +34,6 @@ const KNOWN = new Map([
   ['trends/math_hogql_sum_prop', 'needs property definitions (sum over a property typed Numeric); snout has none yet'],
   ['funnels/breakdown_all_events_attribution_ordered', 'order of breakdown values with equal last-step counts differs (PostHog SQL tie order)'],
   ['funnels/breakdown_all_events_attribution_strict', 'order of breakdown values with equal last-step counts differs (PostHog SQL tie order)'],
-  ['funnels/breakdown_step_attribution_0_unordered', 'step attribution in unordered funnels: every entry step supplies values (not implemented)'],
   ['funnels/trends_breakdown_hogql_empty_all_events', 'order of funnel-trends breakdown values with equal entrance counts differs'],
   ['funnels/trends_breakdown_hogql_empty_first_touch', 'order of funnel-trends breakdown values with equal entrance counts differs'],
   ['funnels/trends_breakdown_hogql_empty_last_touch', 'order of funnel-trends breakdown values with equal entrance counts differs'],
