@@ -14,10 +14,15 @@
  * (sn_block_compress_ctx): ZSTD_compress allocates and clears a fresh one
  * for every block. A frame does not depend on the context it was made in
  * (same level, no dictionary), so the bytes are the same either way.
+ * Likewise every thread that reads keeps one zstd decompression context
+ * (a thread-specific key, freed when the thread ends): ZSTD_decompress
+ * allocates and initialises one for every block, and a query reads
+ * thousands of small blocks.
  */
 #include "store/store_internal.h"
 
 #include <lz4.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -89,6 +94,33 @@ int sn_block_compress_ctx(struct sn_block_cctx *cctx, enum sn_codec codec, int z
 	return sn_err_set(err, SN_ERR_INVALID, "unknown codec %d", (int)codec);
 }
 
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static void dctx_free(void *d)
+{
+	ZSTD_freeDCtx(d);
+}
+
+static void dctx_key_make(void)
+{
+	if (pthread_key_create(&dctx_key, dctx_free) != 0)
+		abort(); /* only without memory for a key at start-up */
+}
+
+/* This thread's decompression context, made on first use; NULL without
+ * memory (the caller then uses ZSTD_decompress). */
+static ZSTD_DCtx *thread_dctx(void)
+{
+	pthread_once(&dctx_once, dctx_key_make);
+	ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+	if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d) != 0) {
+		ZSTD_freeDCtx(d);
+		d = NULL;
+	}
+	return d;
+}
+
 int sn_block_decompress(enum sn_codec codec, const void *src, size_t csize, void *dst, size_t usize,
 			struct sn_err *err)
 {
@@ -103,7 +135,9 @@ int sn_block_decompress(enum sn_codec codec, const void *src, size_t csize, void
 		unsigned long long fs = ZSTD_getFrameContentSize(src, csize);
 		if (fs != usize)
 			break;
-		size_t d = ZSTD_decompress(dst, usize, src, csize);
+		ZSTD_DCtx *dc = thread_dctx();
+		size_t d = dc ? ZSTD_decompressDCtx(dc, dst, usize, src, csize)
+			      : ZSTD_decompress(dst, usize, src, csize);
 		if (ZSTD_isError(d) || d != usize)
 			break;
 		return 0;
