@@ -911,6 +911,21 @@ static int check_cond(struct xctx *c, const node_t *n, const struct vec *v)
 		     "Illegal type of a condition: it must be a number or a comparison");
 }
 
+int xeval_cond(struct xctx *c, const node_t *n, struct vec *out)
+{
+	if (xeval(c, n, out))
+		return c->rc;
+	return check_cond(c, n, out);
+}
+
+bool xknown_true(const struct xctx *c, const node_t *n)
+{
+	for (size_t i = 0; i < c->nknown; i++)
+		if (c->known_true[i] == n)
+			return true;
+	return false;
+}
+
 /* Three-valued AND/OR: 0 dominates AND, 1 dominates OR, else NULL wins. */
 static bool is_known_true(const struct xctx *c, const node_t *n)
 {

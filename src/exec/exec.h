@@ -210,17 +210,18 @@ struct sn_exec_opts {
 
 /* What the scan did; tests use it to check pruning. */
 struct sn_exec_stats {
-	uint64_t parts;		   /* parts opened */
-	uint64_t granules_total;   /* granules in those parts */
-	uint64_t granules_read;	   /* granules whose columns were read */
-	uint64_t rows_read;	   /* rows in the granules read */
-	uint64_t rows_team;	   /* of those, rows of the team */
-	uint64_t rows_matched;	   /* rows of the team passing WHERE */
-	uint64_t groups;	   /* groups built by GROUP BY */
-	uint64_t runs_bucketed;	   /* runs whose time buckets were one value (not read) */
-	uint64_t distinct_evals;   /* expressions evaluated once per distinct value of a batch */
-	uint32_t scan_threads;	   /* most threads one scan of events used */
-	uint32_t merges_parallel;  /* scanner merges that ran on two threads */
+	uint64_t parts;		  /* parts opened */
+	uint64_t granules_total;  /* granules in those parts */
+	uint64_t granules_read;	  /* granules whose columns were read */
+	uint64_t rows_read;	  /* rows in the granules read */
+	uint64_t rows_team;	  /* of those, rows of the team */
+	uint64_t rows_matched;	  /* rows of the team passing WHERE */
+	uint64_t groups;	  /* groups built by GROUP BY */
+	uint64_t runs_bucketed;	  /* runs whose time buckets were one value (not read) */
+	uint64_t distinct_evals;  /* expressions evaluated once per distinct value of a batch */
+	uint64_t terms_skipped;	  /* WHERE terms of a run not read: no row was left (where_terms) */
+	uint32_t scan_threads;	  /* most threads one scan of events used */
+	uint32_t merges_parallel; /* scanner merges that ran on two threads */
 	double parse_s, resolve_s; /* timings */
 	double execute_s;
 };

@@ -74,6 +74,7 @@ struct xcol {
 	bool use_rest;	     /* read by a WHERE term other than the time bounds exec.c elides */
 	bool use_out;	     /* read outside WHERE (SELECT, GROUP BY, HAVING, ORDER BY) */
 	uint32_t elide_uses; /* bits of the index-answerable WHERE terms reading it */
+	uint32_t term_uses;  /* bits of the top-level WHERE terms reading it (exec.c where_cols) */
 	bool use_bucket;     /* read outside WHERE by run constants (exec.c plan.bucket) */
 	bool run_const;	     /* every run constant reading it has one value this run */
 	uint8_t t;	     /* static type */
@@ -210,6 +211,7 @@ struct xctx {
 	/* WHERE terms true on every row of the current batch (time bounds its
 	 * granules lie inside, exec.c); xeval answers them without reading. */
 	const node_t *const *known_true;
+	uint32_t cur_term_bit; /* where_cols: the WHERE term whose columns add_col marks */
 	size_t nknown;
 	/* Run constants (exec.c plan.bucket: time buckets such as
 	 * toStartOfDay(timestamp), expressions of event alone) with one value
@@ -269,6 +271,10 @@ int xunsupported(struct xctx *c, const node_t *at, const char *what);
 /* Maps an allocation failure to the memory-budget error. */
 int xnomem(struct xctx *c);
 void *xalloc(struct xctx *c, struct sn_arena *a, size_t n);
+/* A condition: xeval, and a type that can be one (eval.c). */
+int xeval_cond(struct xctx *c, const node_t *n, struct vec *out);
+/* Whether n is a WHERE term the granule index answered true for this run. */
+bool xknown_true(const struct xctx *c, const node_t *n);
 
 /* Vectors (eval.c). */
 int vec_make(struct xctx *c, struct vec *v, uint8_t t, bool nullable, size_t n);

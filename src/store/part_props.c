@@ -98,6 +98,21 @@ static int all_null(struct sn_part *p, const char *key, size_t gb, size_t ge,
 	return 0;
 }
 
+size_t sn_part_property_blocks(const struct sn_part *p, const char *key, size_t gb, size_t ge)
+{
+	char name[256];
+	size_t keylen = strlen(key), n = 0;
+	if (!shredded(p, key, keylen, name))
+		return in_residual(p, key, keylen) ? 4 * (ge - gb) : 0;
+	int kc = sn_part_find_column(p, name), lc = sn_part_find_column(p, SN_COL_NAME_LAYOUT);
+	for (size_t g = gb; g < ge; g++) {
+		n += sn_part_block_nulls(p, (size_t)kc, g) != SN_BNULLS_ALL;
+		if (lc >= 0 && sn_part_block_nulls(p, (size_t)lc, g) != SN_BNULLS_NONE)
+			n += 2; /* the layout, and the residual text of rows left whole */
+	}
+	return n;
+}
+
 int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t ge,
 			  struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
 {

@@ -356,6 +356,13 @@ bool sn_part_residual_keys(const struct sn_part *p, const struct sn_str **keys, 
 enum sn_bnulls { SN_BNULLS_NONE = 0, SN_BNULLS_SOME = 1, SN_BNULLS_ALL = 2, SN_BNULLS_UNKNOWN = 3 };
 enum sn_bnulls sn_part_block_nulls(const struct sn_part *p, size_t col, size_t g);
 
+/* About how many blocks sn_part_read_property(key) over [gb, ge) decodes:
+ * 0 when no row can have the key, the key's blocks that are not all NULL
+ * (and the layout's and residual's where rows were left whole) when it is
+ * shredded, 4 per granule when the residual JSON must be scanned. A cost
+ * for ordering work (the executor's WHERE terms), no I/O. */
+size_t sn_part_property_blocks(const struct sn_part *p, const char *key, size_t gb, size_t ge);
+
 /* What reads of a part have fetched since it was opened, over all threads:
  * column blocks (each a pread, a CRC and a decompression) and their
  * compressed bytes. For tests and profiles; relaxed atomic counters. */

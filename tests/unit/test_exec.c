@@ -1040,6 +1040,108 @@ static int tn_cmp_desc(const void *a, const void *b)
 	return x->seq - y->seq;
 }
 
+/* Writes mt's rows (team 1) as a part of 64-row granules into f's
+ * directory, releases mt and points f's queries at it, reading runs of
+ * run_granules granules. */
+static void flush_to_fixture(struct fixture *f, struct sn_memtable *mt, uint32_t run_granules)
+{
+	struct sn_part_write_opts o = {.granule_rows = 64, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	struct sn_err err = {0};
+	size_t nw = 0;
+	assert_int_equal(sn_memtable_flush(mt, f->dir, 1, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(mt);
+	f->opts.store_dir = f->dir;
+	f->opts.team_id = 1;
+	f->opts.run_granules = run_granules;
+}
+
+/* WHERE term by term (exec.c where_terms): a top-level AND answers as the
+ * same conditions under if() (one expression, the old path), on one and
+ * two threads; the sparse key's term goes first, and runs where it keeps
+ * no row skip the other terms. */
+#define WT_ROWS 3000
+static void test_where_terms(void **state)
+{
+	(void)state;
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec"), 0);
+	struct sn_memtable mt;
+	struct sn_err err = {0};
+	sn_memtable_init(&mt, 0);
+	srand(5);
+	static char props[WT_ROWS][48], ids[WT_ROWS][16];
+	static const char *const evs[] = {"e0", "e1", "e2", "e3", "e4"};
+	for (int i = 0; i < WT_ROWS; i++) {
+		struct sn_event_row er = {0};
+		sn_uuid_random_v4((struct sn_uuid *)er.uuid);
+		er.team_id = 1;
+		er.timestamp_us = (int64_t)(rand() % 86400) * 1000000LL + 1700000000000000LL;
+		er.created_at_us = er.timestamp_us;
+		int e = rand() % 5;
+		er.event = (struct sn_str){evs[e], 2};
+		snprintf(ids[i], sizeof(ids[i]), "u%d", rand() % 300);
+		er.distinct_id = (struct sn_str){ids[i], strlen(ids[i])};
+		if (e == 3) /* "s" only on e3: blocks of other events have none */
+			snprintf(props[i], sizeof(props[i]), "{\"v\":%d,\"s\":%d}", rand() % 1000,
+				 rand() % 1000);
+		else
+			snprintf(props[i], sizeof(props[i]), "{\"v\":%d}", rand() % 1000);
+		er.properties = (struct sn_str){props[i], strlen(props[i])};
+		er.elements_chain = (struct sn_str){"", 0};
+		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
+	}
+	flush_to_fixture(&f, &mt, 2);
+	static const char *const conds[] = {
+	    "toInt(properties.v) > 500 and toInt(properties.s) > 900",
+	    "properties.s is null and toInt(properties.v) < 100",
+	    "event != 'e1' and toInt(properties.s) > 990 and toInt(properties.v) % 2 = 0",
+	    "toInt(properties.s) > 995 and toInt(properties.v) >= 0 and distinct_id != 'u7'",
+	    "toInt(properties.s) > 2000 and toInt(properties.v) >= 0",
+	};
+	bool skipped = false;
+	for (size_t q = 0; q < SN_ARRAY_LEN(conds); q++)
+		for (uint32_t t = 1; t <= 2; t++) {
+			char a[512], b[512];
+			snprintf(a, sizeof(a),
+				 "select event, distinct_id, toInt(properties.v), properties.s "
+				 "from events "
+				 "where %s order by 1, 2, 3, 4 limit 5000",
+				 conds[q]);
+			snprintf(b, sizeof(b),
+				 "select event, distinct_id, toInt(properties.v), properties.s "
+				 "from events "
+				 "where if(%s, 1, 0) order by 1, 2, 3, 4 limit 5000",
+				 conds[q]);
+			struct sn_exec_result x, y;
+			f.opts.threads = t;
+			run_ok(&f, a, &x);
+			run_ok(&f, b, &y);
+			assert_int_equal(x.nrows, y.nrows);
+			assert_int_equal(y.stats.terms_skipped, 0);
+			skipped |= x.stats.terms_skipped > 0;
+			if (q == 0 || q == 3)
+				assert_true(x.nrows > 0 && x.nrows < 300);
+			if (q == 4)
+				assert_int_equal(x.nrows, 0);
+			for (size_t r = 0; r < x.nrows; r++)
+				for (size_t k = 0; k < x.ncols; k++) {
+					const struct sn_exec_value *u = cell(&x, r, k),
+								   *v = cell(&y, r, k);
+					assert_int_equal(u->null, v->null);
+					assert_int_equal(u->i, v->i);
+					assert_int_equal(u->s.len, v->s.len);
+					if (u->s.len)
+						assert_memory_equal(u->s.p, v->s.p, u->s.len);
+				}
+			sn_exec_result_release(&x);
+			sn_exec_result_release(&y);
+		}
+	assert_true(skipped);
+}
+
 /* Merging two scanners' groups on two threads (merge_parallel_values 1
  * forces it): every aggregate that keeps values (uniq sets, quantile lists)
  * and the others answer as on one thread, and the merge says it ran on two. */
@@ -1071,19 +1173,12 @@ static void test_parallel_merge(void **state)
 		er.elements_chain = (struct sn_str){"", 0};
 		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
 	}
-	struct sn_part_write_opts o = {.granule_rows = 64, .no_fsync = true};
-	struct sn_part_written *w = NULL;
-	size_t nw = 0;
-	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
-	free(w);
-	sn_memtable_release(&mt);
-	f.opts.store_dir = f.dir;
-	f.opts.team_id = 1;
-	f.opts.run_granules = 1;
+	flush_to_fixture(&f, &mt, 1);
 	static const char *const qs[] = {
 	    "select event, uniq(distinct_id), count(distinct distinct_id), "
 	    "uniqExact(properties.v), "
-	    "median(toInt(properties.v)), quantile(0.9)(toInt(properties.v)), medianExact(toInt(properties.v)), "
+	    "median(toInt(properties.v)), quantile(0.9)(toInt(properties.v)), "
+	    "medianExact(toInt(properties.v)), "
 	    "min(distinct_id), max(distinct_id), count(), sum(toInt(properties.v)) "
 	    "from events group by event order by event",
 	    "select toStartOfDay(timestamp) as d, uniq(distinct_id), uniqIf(distinct_id, "
@@ -1153,15 +1248,7 @@ static void test_topn_equals_full_sort(void **state)
 		er.elements_chain = (struct sn_str){"", 0};
 		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
 	}
-	struct sn_part_write_opts o = {.granule_rows = 64, .no_fsync = true};
-	struct sn_part_written *w = NULL;
-	size_t nw = 0;
-	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
-	free(w);
-	sn_memtable_release(&mt);
-	f.opts.store_dir = f.dir;
-	f.opts.team_id = 1;
-	f.opts.run_granules = 3;
+	flush_to_fixture(&f, &mt, 3);
 
 	/* the oracle: every row in scan order, stably sorted here */
 	static struct tnrow all[TN_ROWS];
@@ -2410,6 +2497,7 @@ int main(void)
 	    cmocka_unit_test(test_null_semantics),
 	    cmocka_unit_test(test_group_by_day_and_uniq),
 	    cmocka_unit_test(test_parallel_merge),
+	    cmocka_unit_test(test_where_terms),
 	    cmocka_unit_test(test_order_limit),
 	    cmocka_unit_test(test_team_isolation),
 	    cmocka_unit_test(test_pruning),
