@@ -843,7 +843,7 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 /* ---- reading columns ------------------------------------------------------------------ */
 
 static int read_raw(struct xctx *c, struct sn_part *part, const struct xcol *x, size_t g0,
-		    size_t g1, struct sn_colvec *cv, bool *missing)
+		    size_t g1, const uint8_t *need, struct sn_colvec *cv, bool *missing)
 {
 	struct sn_err e = {0};
 	int rc;
@@ -853,7 +853,7 @@ static int read_raw(struct xctx *c, struct sn_part *part, const struct xcol *x, 
 		return 0;
 	}
 	if (x->is_prop) {
-		rc = sn_part_read_property(part, x->name, g0, g1, c->ba, cv, &e);
+		rc = sn_part_read_property_some(part, x->name, g0, g1, need, c->ba, cv, &e);
 	} else if (x->whole_props) {
 		rc = sn_part_read_properties(part, g0, g1, c->ba, cv, &e);
 	} else if (strncmp(x->name, SN_COL_NAME_GROUP_PREFIX, 7) == 0 ||
@@ -866,7 +866,7 @@ static int read_raw(struct xctx *c, struct sn_part *part, const struct xcol *x, 
 			*missing = true;
 			return 0;
 		}
-		rc = sn_part_read_column(part, (size_t)ci, g0, g1, c->ba, cv, &e);
+		rc = sn_part_read_column_some(part, (size_t)ci, g0, g1, need, c->ba, cv, &e);
 	}
 	if (rc == SN_ERR_NOMEM)
 		return xnomem(c);
@@ -938,9 +938,10 @@ static bool col_in_phase(const struct xcol *x, uint32_t known, int phase)
 	return !before && (x->use_out || (x->use_bucket && !x->run_const));
 }
 
-/* Column x at the team's rows idx (m of them, c->n) of granules [g0, g1). */
-static void load_col(struct xctx *c, struct sn_part *part, struct xcol *x, size_t g0, size_t g1,
-		     const uint32_t *idx, size_t m)
+/* Column x at the team's rows idx (m of them, c->n) of granules [g0, g1);
+ * need (or NULL): the granules holding those rows, the only ones read. */
+static void load_col_some(struct xctx *c, struct sn_part *part, struct xcol *x, size_t g0,
+			  size_t g1, const uint8_t *need, const uint32_t *idx, size_t m)
 {
 	if (x->kind != XC_STORE && x->kind != XC_PROP && x->kind != XC_PROPS) {
 		join_fill(c, x);
@@ -948,8 +949,14 @@ static void load_col(struct xctx *c, struct sn_part *part, struct xcol *x, size_
 	}
 	struct sn_colvec cv;
 	bool missing;
-	if (read_raw(c, part, x, g0, g1, &cv, &missing) == 0)
+	if (read_raw(c, part, x, g0, g1, need, &cv, &missing) == 0)
 		gather_raw(c, x, &cv, missing, idx, m);
+}
+
+static void load_col(struct xctx *c, struct sn_part *part, struct xcol *x, size_t g0, size_t g1,
+		     const uint32_t *idx, size_t m)
+{
+	load_col_some(c, part, x, g0, g1, NULL, idx, m);
 }
 
 static int load_cols(struct xctx *c, struct sn_part *part, size_t g0, size_t g1, uint32_t known,
@@ -984,6 +991,24 @@ static size_t col_cost(struct sn_part *part, const struct xcol *x, size_t g0, si
 	return (x->kind == XC_PROPS ? 8 : 1) * (g1 - g0);
 }
 
+/* Which granules of [g0, g1) hold the run's rows idx (ascending, m of
+ * them): a flag per granule, from the arena of the batch. */
+static const uint8_t *granules_of(struct xctx *c, struct sn_part *part, size_t g0, size_t g1,
+				  const uint32_t *idx, size_t m)
+{
+	uint8_t *need = xalloc(c, c->ba, g1 - g0);
+	if (!need)
+		return NULL;
+	memset(need, 0, g1 - g0);
+	size_t g = g0, end = g0 < g1 ? sn_part_granule(part, g0)->nrows : 0;
+	for (size_t r = 0; r < m; r++) {
+		while (g + 1 < g1 && idx[r] >= end)
+			end += sn_part_granule(part, ++g)->nrows;
+		need[g - g0] = 1;
+	}
+	return need;
+}
+
 /* WHERE's top-level terms one at a time, cheapest columns first (a filter
  * on a key most rows lack reads almost nothing): each reads its columns at
  * the rows still in and keeps the rows where it is true, and once no row
@@ -998,6 +1023,7 @@ static int where_terms(struct xctx *c, struct plan *p, struct sn_part *part, siz
 	const node_t *w = p->sel->where;
 	size_t nt = w->list.n, m = *mp;
 	const uint32_t *idx = *idxp;
+	const uint8_t *need = NULL;
 	uint64_t loaded = 0;
 	uint32_t left = 0;
 	for (size_t k = 0; k < nt; k++)
@@ -1022,11 +1048,13 @@ static int where_terms(struct xctx *c, struct plan *p, struct sn_part *part, siz
 		}
 		left &= ~(1u << best);
 		c->n = m;
+		if (m < *mp && !need && !(need = granules_of(c, part, g0, g1, idx, m)))
+			return c->rc;
 		for (size_t i = 0; i < c->ncols && !c->rc; i++) {
 			struct xcol *x = &c->cols[i];
 			if ((x->term_uses >> best & 1) && !(loaded >> i & 1) &&
 			    col_in_phase(x, known, 0)) {
-				load_col(c, part, x, g0, g1, idx, m);
+				load_col_some(c, part, x, g0, g1, need, idx, m);
 				loaded |= 1ull << i;
 			}
 		}
@@ -1052,6 +1080,7 @@ static int where_terms(struct xctx *c, struct plan *p, struct sn_part *part, siz
 			sel[r] = idx[sel[r]];
 		idx = sel;
 		m = k;
+		need = NULL; /* fewer rows: fewer granules */
 	}
 	c->n = m;
 	for (uint32_t l = left; l; l &= l - 1)
@@ -1059,7 +1088,7 @@ static int where_terms(struct xctx *c, struct plan *p, struct sn_part *part, siz
 	/* columns of terms the index answered, should a later one need them */
 	for (size_t i = 0; i < c->ncols && m && !c->rc; i++)
 		if (col_in_phase(&c->cols[i], known, 0) && !(loaded >> i & 1))
-			load_col(c, part, &c->cols[i], g0, g1, idx, m);
+			load_col_some(c, part, &c->cols[i], g0, g1, NULL, idx, m);
 	*idxp = idx;
 	*mp = m;
 	return c->rc;

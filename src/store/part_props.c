@@ -32,16 +32,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int read_named(struct sn_part *p, const char *name, size_t gb, size_t ge,
-		      struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
+static int read_named_some(struct sn_part *p, const char *name, size_t gb, size_t ge,
+			   const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+			   struct sn_err *err)
 {
 	int c = sn_part_find_column(p, name);
 	if (c < 0)
 		return SN_ERR_NOT_FOUND;
-	int rc = sn_part_read_column(p, (size_t)c, gb, ge, arena, out, err);
+	int rc = sn_part_read_column_some(p, (size_t)c, gb, ge, need, arena, out, err);
 	if (!rc && out->type != SN_COL_STRING)
 		return sn_err_set(err, SN_ERR_CORRUPT, "column %s is not a string column", name);
 	return rc;
+}
+
+static int read_named(struct sn_part *p, const char *name, size_t gb, size_t ge,
+		      struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
+{
+	return read_named_some(p, name, gb, ge, NULL, arena, out, err);
 }
 
 static struct sn_str col_str(const struct sn_colvec *v, size_t i)
@@ -116,6 +123,13 @@ size_t sn_part_property_blocks(const struct sn_part *p, const char *key, size_t 
 int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t ge,
 			  struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
 {
+	return sn_part_read_property_some(p, key, gb, ge, NULL, arena, out, err);
+}
+
+int sn_part_read_property_some(struct sn_part *p, const char *key, size_t gb, size_t ge,
+			       const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+			       struct sn_err *err)
+{
 	struct sn_colvec kv = {0}, lay = {0}, base = {0};
 	char name[256];
 	size_t keylen = strlen(key);
@@ -137,17 +151,19 @@ int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t 
 		bool lay_full = true;
 		key_none = true;
 		for (size_t g = gb; g < ge && (lay_full || key_none); g++) {
+			if (need && g < sn_part_ngranules(p) && !need[g - gb])
+				continue;
 			lay_full &= sn_part_block_nulls(p, (size_t)lc, g) == SN_BNULLS_NONE;
 			key_none &= sn_part_block_nulls(p, (size_t)kc, g) == SN_BNULLS_ALL;
 		}
 		if (lay_full && key_none)
 			return all_null(p, key, gb, ge, arena, out, err);
-		if (!key_none && (rc = read_named(p, name, gb, ge, arena, &kv, err)))
+		if (!key_none && (rc = read_named_some(p, name, gb, ge, need, arena, &kv, err)))
 			goto out;
 		if (lay_full) {
 			need_base = false;
 		} else {
-			rc = read_named(p, SN_COL_NAME_LAYOUT, gb, ge, arena, &lay, err);
+			rc = read_named_some(p, SN_COL_NAME_LAYOUT, gb, ge, need, arena, &lay, err);
 			if (rc == SN_ERR_NOT_FOUND)
 				goto corrupt;
 			if (rc)
@@ -156,9 +172,9 @@ int sn_part_read_property(struct sn_part *p, const char *key, size_t gb, size_t 
 		}
 	}
 	if (need_base) {
-		rc = read_named(p, SN_COL_NAME_PROPERTIES, gb, ge, arena, &base, err);
+		rc = read_named_some(p, SN_COL_NAME_PROPERTIES, gb, ge, need, arena, &base, err);
 		if (rc == SN_ERR_NOT_FOUND)
-			rc = read_named(p, SN_COL_NAME_REST, gb, ge, arena, &base, err);
+			rc = read_named_some(p, SN_COL_NAME_REST, gb, ge, need, arena, &base, err);
 		if (rc == SN_ERR_NOT_FOUND)
 			goto corrupt;
 		if (rc)

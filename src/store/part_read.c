@@ -660,6 +660,13 @@ static int derive_block(struct sn_part *p, const struct col *col, const struct b
 int sn_part_read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
 			struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
 {
+	return sn_part_read_column_some(p, ci, g_begin, g_end, NULL, arena, out, err);
+}
+
+int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
+			     const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+			     struct sn_err *err)
+{
 	uint8_t *cbuf = NULL, *ubuf = NULL;
 	size_t cbuf_cap = 0, ubuf_cap = 0;
 	int rc;
@@ -693,8 +700,19 @@ int sn_part_read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_e
 	for (size_t g = g_begin; g < g_end; g++) {
 		const struct blk *b = &col->blocks[g];
 		size_t n = p->gran[g].nrows;
-		if (!p->decode_all && sn_part_block_nulls(p, ci, g) == SN_BNULLS_ALL) {
-			/* every row NULL (the block-nulls section): nothing to read */
+		bool skip = need && !need[g - g_begin];
+		if (skip && !col->info.nullable) { /* placeholders: 0 or "" */
+			if (col->info.type == SN_COL_STRING)
+				for (size_t i = 0; i < n; i++)
+					out->str[row0 + i] = (struct sn_str){"", 0};
+			else
+				memset((char *)vals + row0 * vsize, 0, n * vsize);
+			row0 += n;
+			continue;
+		}
+		if (skip || (!p->decode_all && sn_part_block_nulls(p, ci, g) == SN_BNULLS_ALL)) {
+			/* every row NULL (the block-nulls section), or not needed:
+			 * nothing to read */
 			if (!out->nulls) { /* as decode_block makes it: no NULL so far */
 				if (!(out->nulls = sn_arena_alloc(arena, nrows))) {
 					rc = sn_err_set(err, SN_ERR_NOMEM,

@@ -304,6 +304,18 @@ int sn_part_find_column(const struct sn_part *p, const char *name);
  * decompressed (bounded by the size the directory promises) and decoded
  * with every length checked: a damaged block is SN_ERR_CORRUPT naming the
  * column and granule, never a crash. SN_ERR_NOMEM when the arena is full. */
+/* sn_part_read_column / sn_part_read_property reading only the granules g
+ * of [g_begin, g_end) with need[g - g_begin] set: the rows of the others
+ * hold placeholders (NULL in a nullable column, else 0 or "") the caller
+ * must not use. need NULL reads every granule. For a filter that has
+ * already dropped most rows (the executor's WHERE term by term). */
+int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
+			     const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+			     struct sn_err *err);
+int sn_part_read_property_some(struct sn_part *p, const char *key, size_t g_begin, size_t g_end,
+			       const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+			       struct sn_err *err);
+
 int sn_part_read_column(struct sn_part *p, size_t col, size_t g_begin, size_t g_end,
 			struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err);
 

@@ -2247,6 +2247,41 @@ static void test_block_nulls(void **state)
 			}
 		}
 	}
+	/* Only granules 0 and 3 needed: p:p's granule 0 (3 is all NULL), and the
+	 * layout and residual of those two; their rows as a full read's. */
+	{
+		static const uint8_t need[4] = {1, 0, 0, 1};
+		struct sn_part_read_stats before, after;
+		struct sn_colvec a, b;
+		struct sn_err err = {0};
+		sn_part_get_read_stats(ps, &before);
+		assert_int_equal(sn_part_read_property_some(ps, "p", 0, 4, need, &arena, &a, &err),
+				 0);
+		sn_part_get_read_stats(ps, &after);
+		assert_int_equal(after.blocks_read - before.blocks_read, 5);
+		assert_int_equal(sn_part_read_property(pw, "p", 0, 4, &arena, &b, &err), 0);
+		assert_int_equal(a.nrows, N);
+		for (size_t i = 0; i < N; i++) {
+			if (!need[i / G])
+				continue;
+			bool an = a.nulls && a.nulls[i], bn = b.nulls && b.nulls[i];
+			assert_int_equal(an, bn);
+			if (!an) {
+				assert_int_equal(a.str[i].len, b.str[i].len);
+				assert_memory_equal(a.str[i].p, b.str[i].p, a.str[i].len);
+			}
+		}
+		/* and a column read: granule 1 of timestamp skipped, 0 read */
+		sn_part_get_read_stats(ps, &before);
+		static const uint8_t need1[2] = {1, 0};
+		assert_int_equal(
+		    sn_part_read_column_some(ps, (size_t)tc, 0, 2, need1, &arena, &a, &err), 0);
+		sn_part_get_read_stats(ps, &after);
+		assert_int_equal(after.blocks_read - before.blocks_read, 1);
+		assert_null(a.nulls);
+		assert_int_equal(a.i64[0], rows[0].timestamp_us);
+		assert_int_equal(a.i64[G], 0);
+	}
 	sn_arena_release(&arena);
 
 	/* A section that says "no NULL" of granule 1 of p:p (which has some) is
