@@ -28,6 +28,10 @@
  *
  * so columns only the projection needs are not even decoded for runs in
  * which nothing matches, and no expression ever sees another team's row.
+ * A WHERE that is an AND of terms goes term by term (where_terms): the
+ * term whose columns decode fewest blocks first, each later one reading
+ * its columns only at the rows still in and in the granules holding them,
+ * none once no row is left.
  *
  * What the sparse index answers per run, without reading a column:
  * WHERE's time bounds and event terms (`event = 'x'`, `event IN (...)`,

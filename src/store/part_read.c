@@ -701,19 +701,11 @@ int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_
 		const struct blk *b = &col->blocks[g];
 		size_t n = p->gran[g].nrows;
 		bool skip = need && !need[g - g_begin];
-		if (skip && !col->info.nullable) { /* placeholders: 0 or "" */
-			if (col->info.type == SN_COL_STRING)
-				for (size_t i = 0; i < n; i++)
-					out->str[row0 + i] = (struct sn_str){"", 0};
-			else
-				memset((char *)vals + row0 * vsize, 0, n * vsize);
-			row0 += n;
-			continue;
-		}
 		if (skip || (!p->decode_all && sn_part_block_nulls(p, ci, g) == SN_BNULLS_ALL)) {
-			/* every row NULL (the block-nulls section), or not needed:
-			 * nothing to read */
-			if (!out->nulls) { /* as decode_block makes it: no NULL so far */
+			/* not needed (placeholders), or every row NULL (the
+			 * block-nulls section): nothing to read */
+			bool null = col->info.nullable;
+			if (null && !out->nulls) { /* as decode_block makes it */
 				if (!(out->nulls = sn_arena_alloc(arena, nrows))) {
 					rc = sn_err_set(err, SN_ERR_NOMEM,
 							"part %s: query memory limit reading %s",
@@ -722,7 +714,8 @@ int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_
 				}
 				memset(out->nulls, 0, nrows);
 			}
-			memset(out->nulls + row0, 1, n);
+			if (null)
+				memset(out->nulls + row0, 1, n);
 			if (col->info.type == SN_COL_STRING)
 				for (size_t i = 0; i < n; i++)
 					out->str[row0 + i] = (struct sn_str){"", 0};

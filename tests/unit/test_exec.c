@@ -1040,6 +1040,24 @@ static int tn_cmp_desc(const void *a, const void *b)
 	return x->seq - y->seq;
 }
 
+/* Appends an event of team 1 at ts_s seconds after 1700000000 with a
+ * random uuid; mt copies the strings. */
+static void append_event(struct sn_memtable *mt, int64_t ts_s, const char *event,
+			 const char *distinct_id, const char *props)
+{
+	struct sn_event_row er = {0};
+	struct sn_err err = {0};
+	sn_uuid_random_v4((struct sn_uuid *)er.uuid);
+	er.team_id = 1;
+	er.timestamp_us = ts_s * 1000000LL + 1700000000000000LL;
+	er.created_at_us = er.timestamp_us;
+	er.event = (struct sn_str){event, strlen(event)};
+	er.distinct_id = (struct sn_str){distinct_id, strlen(distinct_id)};
+	er.properties = (struct sn_str){props, strlen(props)};
+	er.elements_chain = (struct sn_str){"", 0};
+	assert_int_equal(sn_memtable_append(mt, &er, &err), 0);
+}
+
 /* Writes mt's rows (team 1) as a part of 64-row granules into f's
  * directory, releases mt and points f's queries at it, reading runs of
  * run_granules granules. */
@@ -1069,29 +1087,20 @@ static void test_where_terms(void **state)
 	memset(&f, 0, sizeof(f));
 	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec"), 0);
 	struct sn_memtable mt;
-	struct sn_err err = {0};
 	sn_memtable_init(&mt, 0);
 	srand(5);
-	static char props[WT_ROWS][48], ids[WT_ROWS][16];
 	static const char *const evs[] = {"e0", "e1", "e2", "e3", "e4"};
 	for (int i = 0; i < WT_ROWS; i++) {
-		struct sn_event_row er = {0};
-		sn_uuid_random_v4((struct sn_uuid *)er.uuid);
-		er.team_id = 1;
-		er.timestamp_us = (int64_t)(rand() % 86400) * 1000000LL + 1700000000000000LL;
-		er.created_at_us = er.timestamp_us;
+		char props[48], id[16];
+		int64_t ts = rand() % 86400;
 		int e = rand() % 5;
-		er.event = (struct sn_str){evs[e], 2};
-		snprintf(ids[i], sizeof(ids[i]), "u%d", rand() % 300);
-		er.distinct_id = (struct sn_str){ids[i], strlen(ids[i])};
+		snprintf(id, sizeof(id), "u%d", rand() % 300);
 		if (e == 3) /* "s" only on e3: blocks of other events have none */
-			snprintf(props[i], sizeof(props[i]), "{\"v\":%d,\"s\":%d}", rand() % 1000,
+			snprintf(props, sizeof(props), "{\"v\":%d,\"s\":%d}", rand() % 1000,
 				 rand() % 1000);
 		else
-			snprintf(props[i], sizeof(props[i]), "{\"v\":%d}", rand() % 1000);
-		er.properties = (struct sn_str){props[i], strlen(props[i])};
-		er.elements_chain = (struct sn_str){"", 0};
-		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
+			snprintf(props, sizeof(props), "{\"v\":%d}", rand() % 1000);
+		append_event(&mt, ts, evs[e], id, props);
 	}
 	flush_to_fixture(&f, &mt, 2);
 	static const char *const conds[] = {
@@ -1153,25 +1162,16 @@ static void test_parallel_merge(void **state)
 	memset(&f, 0, sizeof(f));
 	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec"), 0);
 	struct sn_memtable mt;
-	struct sn_err err = {0};
 	sn_memtable_init(&mt, 0);
 	srand(11);
-	static char props[PM_ROWS][32], ids[PM_ROWS][16];
 	static const char *const evs[] = {"e0", "e1", "e2", "e3", "e4"};
 	for (int i = 0; i < PM_ROWS; i++) {
-		struct sn_event_row er = {0};
-		sn_uuid_random_v4((struct sn_uuid *)er.uuid);
-		er.team_id = 1;
-		er.timestamp_us = (int64_t)(rand() % (86400 * 6)) * 1000000LL + 1700000000000000LL;
-		er.created_at_us = er.timestamp_us;
+		char props[32], id[16];
+		int64_t ts = rand() % (86400 * 6);
 		const char *ev = evs[rand() % 5];
-		er.event = (struct sn_str){ev, strlen(ev)};
-		snprintf(ids[i], sizeof(ids[i]), "u%d", rand() % 700);
-		er.distinct_id = (struct sn_str){ids[i], strlen(ids[i])};
-		snprintf(props[i], sizeof(props[i]), "{\"v\":%d}", rand() % 1000);
-		er.properties = (struct sn_str){props[i], strlen(props[i])};
-		er.elements_chain = (struct sn_str){"", 0};
-		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
+		snprintf(id, sizeof(id), "u%d", rand() % 700);
+		snprintf(props, sizeof(props), "{\"v\":%d}", rand() % 1000);
+		append_event(&mt, ts, ev, id, props);
 	}
 	flush_to_fixture(&f, &mt, 1);
 	static const char *const qs[] = {
