@@ -678,4 +678,90 @@ int sn_meta_sharing_update(struct sn_meta *m, int64_t team_id, int64_t dashboard
 int sn_meta_sharing_by_token(struct sn_meta *m, const char *token, struct sn_meta_sharing *out,
 			     struct sn_err *err);
 
+/* ---- property definitions (propdefs.c) ---------------------------------------------- */
+
+/*
+ * PostHog's posthog_propertydefinition: per team, the properties seen on
+ * events, persons and groups, each with the type of its first typed value
+ * (docs/PROPERTIES.md). Ingestion records them (sn_meta_propdefs_record);
+ * HogQL reads the type of a property it accesses (sn_meta_propdef_type) and
+ * wraps the access (Numeric -> toFloat, Boolean -> toBool, DateTime ->
+ * toDateTime), as PostHog's printer does; the REST API lists them and lets a
+ * person change a type.
+ */
+enum sn_propdef_kind {
+	SN_PROPDEF_EVENT = 1, /* PostHog's PropertyDefinition.Type values */
+	SN_PROPDEF_PERSON = 2,
+	SN_PROPDEF_GROUP = 3,
+	SN_PROPDEF_SESSION = 4,
+};
+enum sn_prop_type {
+	SN_PROP_NONE = 0, /* not known (no typed value seen yet) */
+	SN_PROP_STRING,
+	SN_PROP_NUMERIC,
+	SN_PROP_BOOLEAN,
+	SN_PROP_DATETIME,
+	SN_PROP_DURATION, /* exists in PostHog's enum; never inferred */
+};
+#define SN_PROPDEF_NAME_MAX    200 /* longer names are not recorded (as PostHog: 400 / 2) */
+#define SN_PROPDEF_GROUP_TYPES 5   /* group_type_index 0..4 (PostHog's GROUP_TYPES_LIMIT) */
+
+struct sn_propdef {
+	int64_t id;
+	int64_t team_id;
+	int kind;	      /* enum sn_propdef_kind */
+	int group_type_index; /* 0..4 for SN_PROPDEF_GROUP, else -1 */
+	char name[SN_PROPDEF_NAME_MAX + 1];
+	int property_type; /* enum sn_prop_type */
+	bool is_numerical; /* property_type == SN_PROP_NUMERIC when inferred */
+	int64_t created_at_us;
+};
+/* "String", "Numeric", "Boolean", "DateTime", "Duration"; NULL for none. */
+const char *sn_prop_type_name(int t);
+/* The enum of a type name (exact spelling as above); -1 when unknown. */
+int sn_prop_type_parse(const char *s);
+/* "event", "person", "group", "session"; and back (-1 when unknown). */
+const char *sn_propdef_kind_name(int kind);
+int sn_propdef_kind_parse(const char *s);
+
+/* Records definitions seen at ingestion, in one transaction: a missing one
+ * is inserted; an existing one keeps its type, except that one without a
+ * type takes the given one (the first typed value wins, as PostHog's
+ * property-defs-rs does). Names over SN_PROPDEF_NAME_MAX bytes are skipped,
+ * and so are rows with a kind, group index or type out of range and rows of
+ * a team that does not exist (a project deleted while its events are still
+ * ingested): the rest of the batch is recorded. is_numerical is derived from
+ * property_type; group_type_index is ignored except for groups. Fails (and
+ * records nothing) only on a database error. */
+int sn_meta_propdefs_record(struct sn_meta *m, const struct sn_propdef *defs, size_t n,
+			    struct sn_err *err);
+/* The type of one property of a team: *type = SN_PROP_NONE when there is
+ * no definition or it has no type. group_type_index only for groups. */
+int sn_meta_propdef_type(struct sn_meta *m, int64_t team_id, int kind, int group_type_index,
+			 const char *name, int *type, struct sn_err *err);
+/* A list request over one team's definitions. */
+struct sn_propdef_list_opts {
+	int kind;	      /* 0 = every kind */
+	int group_type_index; /* with kind SN_PROPDEF_GROUP: -1 = every index */
+	const char *search;   /* case-insensitive substring of the name, or NULL */
+	int is_numerical;     /* -1 = either, 0 / 1 */
+	int64_t offset, limit;
+};
+/* Matching definitions by name (then kind, group index); *total = how many
+ * match. fn sees each of the page. */
+int sn_meta_propdef_list(struct sn_meta *m, int64_t team_id, const struct sn_propdef_list_opts *o,
+			 int64_t *total, int (*fn)(void *arg, const struct sn_propdef *d),
+			 void *arg, struct sn_err *err);
+int sn_meta_propdef_get(struct sn_meta *m, int64_t team_id, int64_t id, struct sn_propdef *out,
+			struct sn_err *err);
+/* Declares a definition (the API's POST): inserted, or its type set when
+ * it exists. property_type SN_PROP_NONE leaves an existing type alone. */
+int sn_meta_propdef_declare(struct sn_meta *m, const struct sn_propdef *d, struct sn_propdef *out,
+			    struct sn_err *err);
+/* Sets (or with SN_PROP_NONE clears) the type of definition id of the team;
+ * is_numerical follows. SN_ERR_NOT_FOUND when it is not the team's. */
+int sn_meta_propdef_set_type(struct sn_meta *m, int64_t team_id, int64_t id, int property_type,
+			     struct sn_propdef *out, struct sn_err *err);
+int sn_meta_propdef_delete(struct sn_meta *m, int64_t team_id, int64_t id, struct sn_err *err);
+
 #endif

@@ -31,6 +31,21 @@ uint64_t sn_meta_sqlite_token_queries(struct sn_meta *m);
  * sn_meta_sqlite_unlock. */
 sqlite3 *sn_meta_sqlite_lock(struct sn_meta *m);
 void sn_meta_sqlite_unlock(struct sn_meta *m);
+/* Statements the object files keep prepared for the life of the handle:
+ * the hot ones, run often enough that preparing them per call would cost
+ * more than the lookup itself (propdefs.c). */
+enum sn_meta_kept_stmt {
+	SN_META_ST_PROPDEF_TYPE,   /* HogQL's type lookup, once per property read */
+	SN_META_ST_PROPDEF_RECORD, /* ingestion's upsert, once per definition seen */
+	SN_META_NKEPT
+};
+/* *s = the statement which, prepared from sql on first use (the same sql
+ * at every call). Caller holds the lock and resets the statement
+ * (sqlite3_reset and sqlite3_clear_bindings) before unlocking; it is
+ * finalized by sn_meta_close, never by the caller. Fails (err set) only when
+ * it cannot be prepared. */
+int sn_meta_sqlite_kept(struct sn_meta *m, enum sn_meta_kept_stmt which, const char *sql,
+			sqlite3_stmt **s, struct sn_err *err);
 
 /* ---- shared by the object files (activity.c) -------------------------------- */
 

@@ -298,6 +298,26 @@ static const char m0007_insights_dashboards[] =
     "CREATE INDEX snout_query_cache_insight ON snout_query_cache(team_id, insight_id);"
     "CREATE INDEX snout_query_cache_age ON snout_query_cache(last_refresh);";
 
+/* Property definitions (PostHog's posthog_propertydefinition): per team, each
+ * property seen on events (type 1), persons (2), groups (3, with the group
+ * type index 0..4; -1 for every other type, as PostHog's queries coalesce
+ * NULL to) and sessions (4), with the type of its first typed value
+ * (property_type NULL = not known yet). The UNIQUE constraint is also the
+ * index of the two hot statements: ingestion's upsert and the point lookup
+ * HogQL makes for every property it reads (src/meta/propdefs.c). */
+static const char m0008_property_definitions[] =
+    "CREATE TABLE posthog_propertydefinition ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " team_id INTEGER NOT NULL REFERENCES posthog_team(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " type INTEGER NOT NULL," /* 1 event, 2 person, 3 group, 4 session */
+    " group_type_index INTEGER NOT NULL DEFAULT -1,"
+    " property_type TEXT," /* 'String', 'Numeric', 'Boolean', 'DateTime', 'Duration' */
+    " is_numerical INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " UNIQUE (team_id, type, group_type_index, name)"
+    ");";
+
 const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {1, "initial: organizations, teams, users, memberships, personal API keys", m0001_initial},
     {2, "feature flags and the activity log", m0002_feature_flags},
@@ -307,6 +327,7 @@ const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {5, "project path cleaning rules", m0005_team_path_cleaning},
     {6, "cohorts", m0006_cohorts},
     {7, "saved insights, dashboards, sharing, the result cache", m0007_insights_dashboards},
+    {8, "property definitions", m0008_property_definitions},
 };
 
 const size_t sn_meta_sqlite_nmigrations = SN_ARRAY_LEN(sn_meta_sqlite_migrations);

@@ -20,7 +20,9 @@
  * Concurrency: one connection, opened with SQLITE_OPEN_NOMUTEX and guarded by
  * our own mutex m->mu. Every statement is prepared once at open, then bound,
  * stepped and reset under mu; sqlite3_errmsg is read under mu too, since it
- * belongs to the connection. Metadata writes are rare (a person creating a
+ * belongs to the connection. (The object files prepare theirs per call,
+ * except a few hot ones kept in kept[], prepared on first use:
+ * sn_meta_sqlite_kept.) Metadata writes are rare (a person creating a
  * project), and the one hot read — token → team on every capture request —
  * is served by the cache without touching mu. The slow parts of user and key
  * handling (argon2id hashing, ~50–60 ms and 64 MiB each) run outside mu so a
@@ -159,8 +161,9 @@ struct sn_meta {
 	sqlite3_stmt *st[NSTMT];
 	int code_version;
 	struct sn_meta_cache *cache;
-	uint64_t token_queries;		 /* atomic; cache misses that reached SQLite */
-	struct sn_meta_flagstate *flags; /* flags.c: per-team generations */
+	uint64_t token_queries;		   /* atomic; cache misses that reached SQLite */
+	struct sn_meta_flagstate *flags;   /* flags.c: per-team generations */
+	sqlite3_stmt *kept[SN_META_NKEPT]; /* sn_meta_sqlite_kept: prepared on first use */
 };
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -438,6 +441,8 @@ void sn_meta_close(struct sn_meta *m)
 		return;
 	for (int i = 0; i < NSTMT; i++)
 		sqlite3_finalize(m->st[i]);
+	for (int i = 0; i < SN_META_NKEPT; i++)
+		sqlite3_finalize(m->kept[i]);
 	if (m->db) {
 		/* Lets SQLite refresh planner statistics it found stale; cheap. */
 		sqlite3_exec(m->db, "PRAGMA optimize", NULL, NULL, NULL);
@@ -479,6 +484,21 @@ sqlite3 *sn_meta_sqlite_lock(struct sn_meta *m)
 void sn_meta_sqlite_unlock(struct sn_meta *m)
 {
 	unlock(m);
+}
+
+int sn_meta_sqlite_kept(struct sn_meta *m, enum sn_meta_kept_stmt which, const char *sql,
+			sqlite3_stmt **s, struct sn_err *err)
+{
+	/* Prepared lazily rather than with st[] at open, so that a handle on a
+	 * database some test left at an older version still opens. */
+	if (!m->kept[which] && sqlite3_prepare_v3(m->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+						  &m->kept[which], NULL) != SQLITE_OK) {
+		m->kept[which] = NULL;
+		*s = NULL;
+		return db_fail(m, sqlite3_extended_errcode(m->db), err, "preparing a statement");
+	}
+	*s = m->kept[which];
+	return 0;
 }
 
 struct sn_meta_flagstate *sn_meta_sqlite_flagstate(struct sn_meta *m)

@@ -958,6 +958,357 @@ static void test_cohorts(void **state)
 	sn_meta_close(m);
 }
 
+/* ---- property definitions ---------------------------------------------------- */
+
+static struct sn_propdef pdef(int64_t team, int kind, int gti, const char *name, int type)
+{
+	struct sn_propdef d = {
+	    .team_id = team, .kind = kind, .group_type_index = gti, .property_type = type};
+	snprintf(d.name, sizeof(d.name), "%s", name);
+	return d;
+}
+
+static int ptype(struct sn_meta *m, int64_t team, int kind, int gti, const char *name)
+{
+	int t = -1;
+	struct sn_err err = {0};
+	assert_int_equal(sn_meta_propdef_type(m, team, kind, gti, name, &t, &err), 0);
+	return t;
+}
+
+struct pd_seen {
+	int n;
+	char names[16][64];
+	int64_t ids[16];
+};
+
+static int pd_collect(void *arg, const struct sn_propdef *d)
+{
+	struct pd_seen *s = arg;
+	if (s->n < 16) {
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s", d->name);
+		s->ids[s->n] = d->id;
+	}
+	s->n++;
+	return 0;
+}
+
+/* Lists with o and returns the total; the page's names go to seen. */
+static int64_t pd_list(struct sn_meta *m, int64_t team, struct sn_propdef_list_opts o,
+		       struct pd_seen *seen)
+{
+	struct sn_err err = {0};
+	int64_t total = -1;
+	memset(seen, 0, sizeof(*seen));
+	if (!o.limit)
+		o.limit = 100;
+	assert_int_equal(sn_meta_propdef_list(m, team, &o, &total, pd_collect, seen, &err), 0);
+	return total;
+}
+
+static void test_propdefs_names(void **state)
+{
+	(void)state;
+	assert_string_equal(sn_prop_type_name(SN_PROP_NUMERIC), "Numeric");
+	assert_string_equal(sn_prop_type_name(SN_PROP_DATETIME), "DateTime");
+	assert_null(sn_prop_type_name(SN_PROP_NONE));
+	assert_null(sn_prop_type_name(99));
+	for (int t = SN_PROP_STRING; t <= SN_PROP_DURATION; t++)
+		assert_int_equal(sn_prop_type_parse(sn_prop_type_name(t)), t);
+	assert_int_equal(sn_prop_type_parse("numeric"), -1); /* exact spelling only */
+	assert_int_equal(sn_prop_type_parse(NULL), -1);
+	for (int k = SN_PROPDEF_EVENT; k <= SN_PROPDEF_SESSION; k++)
+		assert_int_equal(sn_propdef_kind_parse(sn_propdef_kind_name(k)), k);
+	assert_string_equal(sn_propdef_kind_name(SN_PROPDEF_GROUP), "group");
+	assert_null(sn_propdef_kind_name(0));
+	assert_int_equal(sn_propdef_kind_parse("events"), -1);
+}
+
+static void test_propdefs_record(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_org org;
+	struct sn_team t, t2;
+	assert_int_equal(sn_meta_org_create(f->m, "Acme", &org, &err), 0);
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "Web", NULL, NULL, &t, &err), 0);
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "App", NULL, NULL, &t2, &err), 0);
+	assert_int_equal(sn_meta_propdefs_record(f->m, NULL, 0, &err), 0);
+
+	/* One batch: duplicates (the first typed one wins, even after an untyped
+	 * one), the same name as another kind and group index, a name too long,
+	 * a team that does not exist, a kind out of range. */
+	struct sn_propdef b1[10] = {
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "plan", SN_PROP_NONE),
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "plan", SN_PROP_STRING),
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "plan", SN_PROP_NUMERIC),
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "price", SN_PROP_NUMERIC),
+	    pdef(t.id, SN_PROPDEF_PERSON, 7, "plan", SN_PROP_BOOLEAN), /* index ignored */
+	    pdef(t.id, SN_PROPDEF_GROUP, 2, "plan", SN_PROP_DATETIME),
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "", SN_PROP_NONE),
+	    pdef(999999, SN_PROPDEF_EVENT, -1, "ghost", SN_PROP_STRING),
+	    pdef(t.id, 9, -1, "badkind", SN_PROP_STRING),
+	    pdef(t.id, SN_PROPDEF_GROUP, 5, "badgroup", SN_PROP_STRING),
+	};
+	struct sn_propdef longname = pdef(t.id, SN_PROPDEF_EVENT, -1, "", SN_PROP_STRING);
+	memset(longname.name, 'x', sizeof(longname.name)); /* 201 bytes, no terminator */
+	assert_int_equal(sn_meta_propdefs_record(f->m, b1, 10, &err), 0);
+	assert_int_equal(sn_meta_propdefs_record(f->m, &longname, 1, &err), 0);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_propertydefinition"), 5);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_propertydefinition"
+					  " WHERE name = 'ghost' OR length(name) > 200 OR"
+					  " name LIKE 'bad%'"),
+			 0);
+	char txt[64];
+	sql_text(f->path,
+		 "SELECT property_type || is_numerical FROM posthog_propertydefinition"
+		 " WHERE type = 1 AND name = 'plan'",
+		 txt, sizeof(txt));
+	assert_string_equal(txt, "String0");
+	sql_text(f->path,
+		 "SELECT property_type || is_numerical FROM posthog_propertydefinition"
+		 " WHERE name = 'price'",
+		 txt, sizeof(txt));
+	assert_string_equal(txt, "Numeric1");
+	assert_int_equal(sql_int(f->path, "SELECT group_type_index FROM posthog_propertydefinition"
+					  " WHERE type = 2"),
+			 -1);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_propertydefinition"
+					  " WHERE name = '' AND property_type IS NULL"),
+			 1);
+
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, "plan"), SN_PROP_STRING);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, 3, "plan"), SN_PROP_STRING);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, "price"), SN_PROP_NUMERIC);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_PERSON, -1, "plan"), SN_PROP_BOOLEAN);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_GROUP, 2, "plan"), SN_PROP_DATETIME);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_GROUP, 1, "plan"), SN_PROP_NONE);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_GROUP, 9, "plan"), SN_PROP_NONE);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_SESSION, -1, "plan"), SN_PROP_NONE);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, "Plan"), SN_PROP_NONE);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, ""), SN_PROP_NONE);
+	assert_int_equal(ptype(f->m, t2.id, SN_PROPDEF_EVENT, -1, "plan"), SN_PROP_NONE);
+	assert_int_equal(ptype(f->m, t.id, 0, -1, "plan"), SN_PROP_NONE);
+	char big[300];
+	memset(big, 'p', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, big), SN_PROP_NONE);
+
+	/* A later batch: a known type stays; an untyped one takes its first type. */
+	struct sn_propdef b2[3] = {
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "price", SN_PROP_STRING),
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "", SN_PROP_BOOLEAN),
+	    pdef(t2.id, SN_PROPDEF_EVENT, -1, "price", SN_PROP_STRING),
+	};
+	assert_int_equal(sn_meta_propdefs_record(f->m, b2, 3, &err), 0);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, "price"), SN_PROP_NUMERIC);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, ""), SN_PROP_BOOLEAN);
+	assert_int_equal(ptype(f->m, t2.id, SN_PROPDEF_EVENT, -1, "price"), SN_PROP_STRING);
+	assert_int_equal(sql_int(f->path, "SELECT is_numerical FROM posthog_propertydefinition"
+					  " WHERE name = 'price' AND type = 1 AND team_id = 1"),
+			 1);
+
+	/* Deleting the team takes its definitions along (the foreign key). */
+	sql_exec(f->path, "PRAGMA foreign_keys = ON; DELETE FROM posthog_team WHERE id = 2");
+	assert_int_equal(
+	    sql_int(f->path, "SELECT COUNT(*) FROM posthog_propertydefinition WHERE team_id = 2"),
+	    0);
+	assert_int_equal(sn_meta_propdefs_record(f->m, b2, 3, &err), 0); /* t2 row skipped */
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_propertydefinition"), 5);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, "price"), SN_PROP_NUMERIC);
+}
+
+static void test_propdefs_api_ops(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_org org;
+	struct sn_team t, t2;
+	assert_int_equal(sn_meta_org_create(f->m, "Acme", &org, &err), 0);
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "Web", NULL, NULL, &t, &err), 0);
+	assert_int_equal(sn_meta_team_create(f->m, org.id, "App", NULL, NULL, &t2, &err), 0);
+	struct sn_propdef b[9] = {
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "zeta", SN_PROP_NUMERIC),
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "Alpha", SN_PROP_STRING),
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "amount", SN_PROP_NUMERIC),
+	    pdef(t.id, SN_PROPDEF_EVENT, -1, "beta", SN_PROP_NONE),
+	    pdef(t.id, SN_PROPDEF_PERSON, -1, "email", SN_PROP_STRING),
+	    pdef(t.id, SN_PROPDEF_GROUP, 0, "seats", SN_PROP_NUMERIC),
+	    pdef(t.id, SN_PROPDEF_GROUP, 1, "seats", SN_PROP_STRING),
+	    pdef(t.id, SN_PROPDEF_SESSION, -1, "$entry_pathname", SN_PROP_STRING),
+	    pdef(t2.id, SN_PROPDEF_EVENT, -1, "other_team", SN_PROP_STRING),
+	};
+	assert_int_equal(sn_meta_propdefs_record(f->m, b, 9, &err), 0);
+
+	/* Lists: ordered by name (bytes), filtered, paged, with the total. */
+	struct pd_seen s;
+	struct sn_propdef_list_opts o = {.kind = SN_PROPDEF_EVENT, .is_numerical = -1};
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 4);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.names[0], "Alpha");
+	assert_string_equal(s.names[1], "amount");
+	assert_string_equal(s.names[2], "beta");
+	assert_string_equal(s.names[3], "zeta");
+	o.limit = 2, o.offset = 1;
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 4);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.names[0], "amount");
+	assert_string_equal(s.names[1], "beta");
+	o.offset = 10;
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 4);
+	assert_int_equal(s.n, 0);
+	o.limit = 0, o.offset = 0;
+	o.search = "ETA"; /* case-insensitive substring */
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 2);
+	assert_string_equal(s.names[0], "beta");
+	assert_string_equal(s.names[1], "zeta");
+	o.search = "lPh";
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 1);
+	assert_string_equal(s.names[0], "Alpha");
+	o.search = NULL;
+	o.is_numerical = 1;
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 2);
+	assert_string_equal(s.names[0], "amount");
+	assert_string_equal(s.names[1], "zeta");
+	o.is_numerical = 0;
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 2);
+	assert_string_equal(s.names[0], "Alpha");
+	o.is_numerical = -1;
+	o.kind = SN_PROPDEF_PERSON;
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 1);
+	assert_string_equal(s.names[0], "email");
+	o.kind = SN_PROPDEF_SESSION;
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 1);
+	o.kind = SN_PROPDEF_GROUP, o.group_type_index = 1;
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 1);
+	struct sn_propdef d;
+	assert_int_equal(sn_meta_propdef_get(f->m, t.id, s.ids[0], &d, &err), 0);
+	assert_int_equal(d.group_type_index, 1);
+	assert_int_equal(d.property_type, SN_PROP_STRING);
+	o.group_type_index = -1; /* every group */
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 2);
+	o.group_type_index = 4;
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 0);
+	o.kind = 0; /* every kind */
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 8);
+	assert_int_equal(pd_list(f->m, t2.id, o, &s), 1);
+	assert_string_equal(s.names[0], "other_team");
+
+	/* get: the team's only */
+	o = (struct sn_propdef_list_opts){.kind = SN_PROPDEF_EVENT, .is_numerical = -1};
+	pd_list(f->m, t.id, o, &s);
+	int64_t alpha = s.ids[0], amount = s.ids[1], beta = s.ids[2];
+	assert_int_equal(sn_meta_propdef_get(f->m, t.id, alpha, &d, &err), 0);
+	assert_string_equal(d.name, "Alpha");
+	assert_int_equal(d.team_id, t.id);
+	assert_int_equal(d.kind, SN_PROPDEF_EVENT);
+	assert_int_equal(d.group_type_index, -1);
+	assert_false(d.is_numerical);
+	assert_true(d.created_at_us > 0);
+	assert_int_equal(sn_meta_propdef_get(f->m, t2.id, alpha, &d, &err), SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_meta_propdef_get(f->m, t.id, 999999, &d, &err), SN_ERR_NOT_FOUND);
+
+	/* set_type: is_numerical follows; NONE clears; another team's is not found */
+	assert_int_equal(sn_meta_propdef_set_type(f->m, t.id, beta, SN_PROP_NUMERIC, &d, &err), 0);
+	assert_int_equal(d.property_type, SN_PROP_NUMERIC);
+	assert_true(d.is_numerical);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, "beta"), SN_PROP_NUMERIC);
+	assert_int_equal(sn_meta_propdef_set_type(f->m, t.id, amount, SN_PROP_NONE, &d, &err), 0);
+	assert_int_equal(d.property_type, SN_PROP_NONE);
+	assert_false(d.is_numerical);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_propertydefinition"
+					  " WHERE name = 'amount' AND property_type IS NULL"),
+			 1);
+	assert_int_equal(sn_meta_propdef_set_type(f->m, t2.id, alpha, SN_PROP_NUMERIC, &d, &err),
+			 SN_ERR_NOT_FOUND);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, "Alpha"), SN_PROP_STRING);
+	assert_int_equal(sn_meta_propdef_set_type(f->m, t.id, alpha, 42, &d, &err), SN_ERR_INVALID);
+	/* ingestion fills the cleared type again, the first typed value wins */
+	struct sn_propdef again = pdef(t.id, SN_PROPDEF_EVENT, -1, "amount", SN_PROP_BOOLEAN);
+	assert_int_equal(sn_meta_propdefs_record(f->m, &again, 1, &err), 0);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, "amount"), SN_PROP_BOOLEAN);
+
+	/* declare: new, existing with a type (replaced), NONE (kept), errors */
+	struct sn_propdef in = pdef(t.id, SN_PROPDEF_PERSON, -1, "age", SN_PROP_NUMERIC);
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), 0);
+	assert_true(d.id > 0);
+	assert_string_equal(d.name, "age");
+	assert_int_equal(d.kind, SN_PROPDEF_PERSON);
+	assert_true(d.is_numerical);
+	int64_t age = d.id;
+	in.property_type = SN_PROP_STRING;
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), 0);
+	assert_int_equal(d.id, age);
+	assert_int_equal(d.property_type, SN_PROP_STRING);
+	assert_false(d.is_numerical);
+	in.property_type = SN_PROP_NONE;
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), 0);
+	assert_int_equal(d.id, age);
+	assert_int_equal(d.property_type, SN_PROP_STRING);
+	in = pdef(t.id, SN_PROPDEF_GROUP, 3, "arr", SN_PROP_NONE);
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), 0);
+	assert_int_equal(d.group_type_index, 3);
+	assert_int_equal(d.property_type, SN_PROP_NONE);
+	in.group_type_index = -1;
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), SN_ERR_INVALID);
+	assert_true(has(err.msg, "group_type_index"));
+	in = pdef(t.id, SN_PROPDEF_EVENT, -1, "", SN_PROP_STRING);
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), SN_ERR_INVALID);
+	assert_true(has(err.msg, "name"));
+	memset(in.name, 'n', sizeof(in.name));
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), SN_ERR_INVALID);
+	assert_true(has(err.msg, "name"));
+	in = pdef(t.id, 0, -1, "k", SN_PROP_STRING);
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), SN_ERR_INVALID);
+	assert_true(has(err.msg, "type"));
+	in = pdef(t.id, SN_PROPDEF_EVENT, -1, "k", 17);
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), SN_ERR_INVALID);
+	assert_true(has(err.msg, "property_type"));
+	in = pdef(999999, SN_PROPDEF_EVENT, -1, "k", SN_PROP_STRING);
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), SN_ERR_NOT_FOUND);
+	in = pdef(t.id, SN_PROPDEF_EVENT, -1, "", SN_PROP_STRING);
+	memset(in.name, 'n', SN_PROPDEF_NAME_MAX); /* exactly the maximum */
+	assert_int_equal(sn_meta_propdef_declare(f->m, &in, &d, &err), 0);
+	assert_int_equal(strlen(d.name), SN_PROPDEF_NAME_MAX);
+
+	/* delete: the team's only, once */
+	assert_int_equal(sn_meta_propdef_delete(f->m, t2.id, alpha, &err), SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_meta_propdef_delete(f->m, t.id, alpha, &err), 0);
+	assert_int_equal(sn_meta_propdef_delete(f->m, t.id, alpha, &err), SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_meta_propdef_get(f->m, t.id, alpha, &d, &err), SN_ERR_NOT_FOUND);
+	assert_int_equal(ptype(f->m, t.id, SN_PROPDEF_EVENT, -1, "Alpha"), SN_PROP_NONE);
+	o = (struct sn_propdef_list_opts){.kind = SN_PROPDEF_EVENT, .is_numerical = -1};
+	assert_int_equal(pd_list(f->m, t.id, o, &s), 4); /* amount, beta, n..n, zeta */
+}
+
+/* An older database upgraded to migration 8 gets the table, and the kept
+ * statements work on it. */
+static void test_propdefs_upgrade(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/old7.sqlite3", f->dir);
+	struct sn_meta *m = NULL;
+	struct sn_err err = {0};
+	int applied = 0;
+	assert_int_equal(
+	    sn_meta_sqlite_open_with(&m, path, sn_meta_sqlite_migrations, 7, &applied, &err), 0);
+	struct sn_org o;
+	struct sn_team t;
+	assert_int_equal(sn_meta_org_create(m, "old", &o, &err), 0);
+	assert_int_equal(sn_meta_team_create(m, o.id, "old team", NULL, NULL, &t, &err), 0);
+	int type = 0;
+	assert_int_not_equal(sn_meta_propdef_type(m, t.id, SN_PROPDEF_EVENT, -1, "x", &type, &err),
+			     0);
+	sn_meta_close(m);
+	assert_int_equal(sn_meta_open(&m, path, &applied, &err), 0);
+	assert_int_equal(applied, (int)sn_meta_sqlite_nmigrations - 7);
+	struct sn_propdef d = pdef(t.id, SN_PROPDEF_EVENT, -1, "x", SN_PROP_DURATION);
+	assert_int_equal(sn_meta_propdefs_record(m, &d, 1, &err), 0);
+	assert_int_equal(ptype(m, t.id, SN_PROPDEF_EVENT, -1, "x"), SN_PROP_DURATION);
+	sn_meta_close(m);
+}
+
 int main(void)
 {
 	sn_log_setup(SN_LOG_WARN, false);
@@ -977,6 +1328,10 @@ int main(void)
 	    cmocka_unit_test(test_cache_negative_ttl_and_bound),
 	    cmocka_unit_test_setup_teardown(test_concurrent_lookups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cohorts, setup, teardown),
+	    cmocka_unit_test(test_propdefs_names),
+	    cmocka_unit_test_setup_teardown(test_propdefs_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_propdefs_api_ops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_propdefs_upgrade, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
