@@ -553,6 +553,54 @@ static int cmd_wal(int argc, char **argv)
 	return 0;
 }
 
+/* Property types given on the command line (`--prop-type KIND:NAME=TYPE`,
+ * KIND event, person or groupN), for the resolver of `hogql clickhouse`. */
+struct cli_prop_type {
+	int src, gi, type;
+	const char *name;
+};
+struct cli_prop_types {
+	struct cli_prop_type v[256];
+	size_t n;
+};
+
+static int cli_prop_lookup(void *ctx, int src, int gi, const char *name)
+{
+	const struct cli_prop_types *p = ctx;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].src == src && p->v[i].gi == gi && strcmp(p->v[i].name, name) == 0)
+			return p->v[i].type;
+	return SN_HQPT_NONE;
+}
+
+/* Parses KIND:NAME=TYPE into p (the string is cut in place); false when bad. */
+static bool cli_prop_type_add(struct cli_prop_types *p, char *spec)
+{
+	char *colon = strchr(spec, ':'), *eq = strrchr(spec, '=');
+	if (!colon || !eq || eq < colon || p->n >= SN_ARRAY_LEN(p->v))
+		return false;
+	*colon = 0;
+	*eq = 0;
+	struct cli_prop_type t = {.gi = -1, .name = colon + 1};
+	if (strcmp(spec, "event") == 0)
+		t.src = SN_HQP_EVENT;
+	else if (strcmp(spec, "person") == 0)
+		t.src = SN_HQP_PERSON;
+	else if (strncmp(spec, "group", 5) == 0 && spec[5] >= '0' && spec[5] <= '4' && !spec[6]) {
+		t.src = SN_HQP_GROUP;
+		t.gi = spec[5] - '0';
+	} else
+		return false;
+	static const char *const names[] = {"", "String", "Numeric", "Boolean", "DateTime"};
+	for (int k = 1; k < (int)SN_ARRAY_LEN(names); k++)
+		if (strcmp(eq + 1, names[k]) == 0)
+			t.type = k;
+	if (!t.type || !t.name[0])
+		return false;
+	p->v[p->n++] = t;
+	return true;
+}
+
 /* snout hogql parse [--expr] [--no-positions] TEXT: the AST as one JSON line
  * on stdout (exit 0), or {"error", "type", "start", "end"} (exit 1).
  * snout hogql print [--expr] TEXT: the AST printed back as canonical HogQL.
@@ -565,9 +613,13 @@ static int cmd_hogql(int argc, char **argv)
 	struct sn_hogql_ch_opts chopts = {.team_id = 1, .timezone = "UTC"};
 	struct sn_hogql_cohort cohorts[64];
 	size_t ncohorts = 0;
+	static struct cli_prop_types ptypes;
+	struct sn_hogql_prop_types pt = {.lookup = cli_prop_lookup, .ctx = &ptypes};
 	bool bad = false;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--expr") == 0)
+		if (strcmp(argv[i], "--prop-type") == 0 && i + 1 < argc)
+			bad |= !cli_prop_type_add(&ptypes, argv[++i]);
+		else if (strcmp(argv[i], "--expr") == 0)
 			expr = true;
 		else if (strcmp(argv[i], "--no-positions") == 0)
 			pos = false;
@@ -615,7 +667,10 @@ static int cmd_hogql(int argc, char **argv)
 			"       snout hogql resolve [--expr] TEXT\n"
 			"       snout hogql clickhouse [--team N] [--tz ZONE] [--week-monday]\n"
 			"                              [--ch-version 18.16|24.8] [--json]\n"
-			"                              [--cohort ID:NAME[:static] ...] TEXT\n");
+			"                              [--cohort ID:NAME[:static] ...]\n"
+			"                              [--prop-type KIND:NAME=TYPE ...] TEXT\n"
+			"  (KIND event, person or group0..group4; TYPE String, Numeric,\n"
+			"   Boolean or DateTime: the property definitions to type accesses by)\n");
 		return 2;
 	}
 	struct sn_buf in, out;
@@ -639,9 +694,10 @@ static int cmd_hogql(int argc, char **argv)
 		      : sn_hogql_parse_select(&arena, src, in.len, &ast, &err);
 	if (rc == 0 && ch) {
 		/* The SQL with values inlined, or {"sql", "values"} with --json. */
-		rc = sn_hogql_resolve(&arena, ast, src, in.len,
-				      &(struct sn_hogql_resolve_opts){.team_id = chopts.team_id},
-				      &err);
+		rc = sn_hogql_resolve(
+		    &arena, ast, src, in.len,
+		    &(struct sn_hogql_resolve_opts){.team_id = chopts.team_id, .prop_types = &pt},
+		    &err);
 		struct sn_buf sql;
 		sn_buf_init(&sql, (size_t)64 << 20);
 		struct sn_hogql_ch_values vals = {0};
@@ -919,6 +975,7 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 					 .timezone = team.timezone,
 					 .now_us = now_us,
 					 .meta = m};
+	sn_api_prop_types(&be.ptypes, m, team_id);
 	struct sn_insight_opts o = {.team = {.id = team_id,
 					     .timezone = team.timezone,
 					     .week_start_day = team.week_start_day,
@@ -1020,6 +1077,8 @@ static int cmd_query(int argc, char **argv)
 		sn_meta_close(meta);
 		return die("query", e.msg);
 	}
+	struct sn_api_prop_types ptypes; /* the team's property types, as the server's queries */
+	xo.prop_types = sn_api_prop_types(&ptypes, meta, xo.team_id);
 	struct sn_exec_result res;
 	struct sn_hogql_error herr = {0};
 	struct sn_buf out;

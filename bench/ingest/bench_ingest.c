@@ -13,6 +13,7 @@
  *   bench_ingest [--events N] [--users N] [--identified PCT] [--aliases PCT]
  *                [--urls N] [--cache N] [--mode off|on|both]
  *                [--enrich] [--geoip PATH] [--jsonl FILE] [--malloc-default]
+ *                [--propdefs]
  *
  * --jsonl FILE takes the events from ../shared/bench's generator instead
  * (its JSONEachRow rows, the first --events of them): each row becomes the
@@ -29,7 +30,9 @@
  * that address), --geoip PATH too, with GeoIP from that database. Build
  * and run with bench/ingest/run.sh. Numbers go to stdout, one line per mode.
  * malloc is tuned as the server tunes it (sn_mem_tune) unless
- * --malloc-default.
+ * --malloc-default. --propdefs turns property definitions on (as
+ * `infer_property_types`, the server's default), recorded in a metadata
+ * database in the run's directory with the events' team.
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -43,6 +46,7 @@
 #include <json-c/json.h>
 
 #include "ingest/ingest.h"
+#include "meta/meta.h"
 #include "persons/persons.h"
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
@@ -61,6 +65,7 @@ struct opts {
 	bool malloc_default; /* glibc's own thresholds, not sn_mem_tune's */
 	const char *geoip;
 	const char *jsonl;
+	bool propdefs;
 };
 
 static double tv_secs(struct timeval t)
@@ -313,6 +318,18 @@ static void run(const struct opts *o, bool identity, const char *base)
 	struct sn_enrich_options eo = {.geoip = geoip};
 	if ((o->enrich || geoip) && sn_store_sink_use_enrich(sink, &eo, &err))
 		die("enrich", &err);
+	struct sn_meta *meta = NULL;
+	if (o->propdefs) {
+		char mpath[800];
+		struct sn_org org;
+		struct sn_team team;
+		snprintf(mpath, sizeof(mpath), "%s/meta.sqlite3", data);
+		if (sn_meta_open(&meta, mpath, NULL, &err) ||
+		    sn_meta_org_create(meta, "bench", &org, &err) ||
+		    sn_meta_team_create(meta, org.id, "bench", "phc_bench", "UTC", &team, &err) ||
+		    sn_store_sink_use_propdefs(sink, meta, &err))
+			die("propdefs", &err);
+	}
 	struct sn_ingest_sink vt;
 	sn_store_sink_vtable(sink, &vt);
 	struct sn_ingest_options io = {.wal_dir = waldir, .flush_age_ms = 1000};
@@ -332,17 +349,20 @@ static void run(const struct opts *o, bool identity, const char *base)
 	sn_ingest_stop(in);
 	uint64_t fast = 0, slow = 0, replayed = 0;
 	sn_store_sink_identity_stats(sink, &fast, &slow, &replayed);
-	printf("identity=%-3s enrich=%s events=%ld users=%ld identified=%ld%% aliases=%ld%% "
+	printf("identity=%-3s enrich=%s propdefs=%s events=%ld users=%ld identified=%ld%% "
+	       "aliases=%ld%% "
 	       "urls=%ld: %.2f s, %.0f events/s, CPU %.2f s (%.2f us/event, busiest thread %.2f); "
 	       "fast path %" PRIu64 ", slow path %" PRIu64 "\n",
 	       identity ? "on" : "off",
 	       geoip	   ? "geoip"
 	       : o->enrich ? "ip"
 			   : "off",
-	       o->events, o->users, o->identified_pct, o->aliases_pct, o->urls, secs,
-	       (double)o->events / secs, cpu, cpu * 1e6 / (double)o->events,
+	       o->propdefs ? "on" : "off", o->events, o->users, o->identified_pct, o->aliases_pct,
+	       o->urls, secs, (double)o->events / secs, cpu, cpu * 1e6 / (double)o->events,
 	       busiest * 1e6 / (double)o->events, fast, slow);
 	sn_store_sink_close(sink);
+	if (meta)
+		sn_meta_close(meta);
 	sn_geoip_close(geoip);
 	sn_persons_close(ps);
 	sn_wal_close(w);
@@ -375,6 +395,8 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--malloc-default")) {
 			o.malloc_default = true;
+		} else if (!strcmp(a, "--propdefs")) {
+			o.propdefs = true;
 		} else if (!strcmp(a, "--enrich")) {
 			o.enrich = true;
 		} else if (!strcmp(a, "--geoip") && v) {
@@ -391,7 +413,7 @@ int main(int argc, char **argv)
 				"usage: bench_ingest --dir DIR [--events N] [--users N] "
 				"[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
 				"[--mode off|on|both] [--enrich] [--geoip PATH] [--jsonl FILE] "
-				"[--malloc-default]\n");
+				"[--malloc-default] [--propdefs]\n");
 			return 2;
 		}
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "base/base.h"
+#include "hogql/hogql.h"
 #include "meta/meta.h"
 
 /* Every setting exists as a config-file key, an environment variable and a
@@ -40,6 +41,7 @@ struct sn_config {
 	uint64_t retention_days;	/* events older than this are deleted; 0 = kept */
 	char team_retention[256];	/* "team:days,..." overrides of retention_days */
 	bool test_mode;			/* honour a pinned "now" in query requests */
+	bool infer_property_types;	/* record property definitions at ingestion */
 	uint64_t query_threads;		/* threads one query's scan may use; 0 = one per core */
 	uint64_t insight_parallel_rows; /* insight rows from which two threads reduce them */
 	int64_t cohort_interval_ms;	/* dynamic cohorts are recalculated this often */
@@ -99,14 +101,27 @@ void sn_query_api_use_persons(struct sn_query_api *a, struct sn_persons *persons
 /* The insights' HogQL backend over the embedded executor (query.c): runs
  * one statement for the team and copies the rows into the insight's arena.
  * ctx is a struct sn_api_exec_backend. */
+/* A team's property types for the HogQL resolver (hogql.h "Typed
+ * properties"), looked up in meta's property definitions per access. */
+struct sn_api_prop_types {
+	struct sn_hogql_prop_types pt;
+	struct sn_meta *meta;
+	int64_t team_id;
+};
+/* Fills p; returns &p->pt for sn_exec_opts.prop_types, or NULL without
+ * meta. p must outlive the query. */
+const struct sn_hogql_prop_types *sn_api_prop_types(struct sn_api_prop_types *p,
+						    struct sn_meta *meta, int64_t team_id);
+
 struct sn_api_exec_backend {
 	const char *store_dir;
 	int64_t team_id;
-	struct sn_persons *persons; /* may be NULL */
-	const char *timezone;	    /* the team's */
-	int64_t now_us;		    /* 0 = the clock */
-	unsigned threads;	    /* sn_exec_opts.threads */
-	struct sn_meta *meta;	    /* the team's cohorts for IN COHORT; may be NULL */
+	struct sn_persons *persons;	 /* may be NULL */
+	const char *timezone;		 /* the team's */
+	int64_t now_us;			 /* 0 = the clock */
+	unsigned threads;		 /* sn_exec_opts.threads */
+	struct sn_meta *meta;		 /* the team's cohorts for IN COHORT; may be NULL */
+	struct sn_api_prop_types ptypes; /* the team's property types (set by the creator) */
 };
 struct sn_insight_table;
 struct sn_hogql_error;
@@ -231,6 +246,14 @@ struct sn_actions_api;
 int sn_actions_api_new(struct sn_actions_api **out, struct sn_meta *meta, struct sn_err *err);
 void sn_actions_api_free(struct sn_actions_api *a);
 size_t sn_actions_api_routes(struct sn_actions_api *a, struct sn_http_route *routes, size_t max);
+
+/* Property definitions (propdefs_api.c): PostHog's
+ * /api/projects/:id/property_definitions/... (and the /api/environments/
+ * twin) over meta's model, plus a POST that declares a definition. */
+struct sn_propdefs_api;
+int sn_propdefs_api_new(struct sn_propdefs_api **out, struct sn_meta *meta, struct sn_err *err);
+void sn_propdefs_api_free(struct sn_propdefs_api *a);
+size_t sn_propdefs_api_routes(struct sn_propdefs_api *a, struct sn_http_route *routes, size_t max);
 
 /* ---- saved insights and dashboards (query.c, insights_api.c, dashboards_api.c) -- */
 

@@ -243,6 +243,8 @@ static int run_members(struct sn_cohorts_api *api, const struct sn_team *team,
 				  .timezone = team->timezone,
 				  .threads = api->threads,
 				  .max_limit = MAX_MEMBERS};
+	struct sn_api_prop_types ptypes;
+	xo.prop_types = sn_api_prop_types(&ptypes, api->meta, team->id);
 	if ((rc = sn_api_team_cohorts(api->meta, team->id, &a, &xo.cohorts, &xo.ncohorts, err)))
 		goto out;
 	struct sn_hogql_error herr;

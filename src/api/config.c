@@ -81,6 +81,9 @@ static const struct setting settings[] = {
       "query_threads 1 = never)"),
     S("cohort_interval", K_DURATION, cohort_interval_ms, "15m",
       "how often dynamic cohorts are recalculated (a changed definition recalculates at once)"),
+    S("infer_property_types", K_BOOL, infer_property_types, "true",
+      "record the properties ingestion sees, typed by their first value (HogQL types "
+      "property accesses by them; docs/PROPERTIES.md)"),
     S("test_mode", K_BOOL, test_mode, "false",
       "let query requests pin \"now\" (reproducible relative dates in tests; never in production)"),
 };

@@ -178,6 +178,24 @@ static int exec_cohorts(struct sn_meta *m, struct sn_exec_opts *xo, struct sn_ar
 }
 
 /* The executor's options for a statement of the backend's team. */
+static int prop_type_lookup(void *ctx, int src, int group_index, const char *name)
+{
+	const struct sn_api_prop_types *p = ctx;
+	int t = SN_PROP_NONE;
+	struct sn_err e = {0};
+	if (sn_meta_propdef_type(p->meta, p->team_id, src, group_index, name, &t, &e))
+		return SN_HQPT_NONE; /* an unreadable definition leaves the property text */
+	return t == SN_PROP_DURATION ? SN_HQPT_NONE : t;
+}
+
+const struct sn_hogql_prop_types *sn_api_prop_types(struct sn_api_prop_types *p,
+						    struct sn_meta *meta, int64_t team_id)
+{
+	*p = (struct sn_api_prop_types){
+	    .pt = {.lookup = prop_type_lookup, .ctx = p}, .meta = meta, .team_id = team_id};
+	return meta ? &p->pt : NULL;
+}
+
 static struct sn_exec_opts exec_opts_of(const struct sn_api_exec_backend *be, int64_t max_rows)
 {
 	return (struct sn_exec_opts){.store_dir = be->store_dir,
@@ -186,7 +204,8 @@ static struct sn_exec_opts exec_opts_of(const struct sn_api_exec_backend *be, in
 				     .timezone = be->timezone,
 				     .now_us = be->now_us,
 				     .threads = be->threads,
-				     .max_limit = max_rows};
+				     .max_limit = max_rows,
+				     .prop_types = be->ptypes.meta ? &be->ptypes.pt : NULL};
 }
 
 /* One executor value as an insight value; strings are not copied. */
@@ -427,6 +446,7 @@ static void run_insight(struct job *j)
 					 .timezone = j->team.timezone,
 					 .now_us = j->now_us,
 					 .threads = j->api->threads};
+	sn_api_prop_types(&be.ptypes, j->api->meta, j->team_id);
 	struct sn_insight_opts o = {
 	    .team = {.id = j->team_id,
 		     .timezone = j->team.timezone,
@@ -498,6 +518,8 @@ static void *run_job(void *arg)
 				  .timezone = j->team.timezone,
 				  .now_us = j->now_us,
 				  .threads = j->api->threads};
+	struct sn_api_prop_types ptypes;
+	xo.prop_types = sn_api_prop_types(&ptypes, j->api->meta, j->team_id);
 	struct sn_exec_result res;
 	struct sn_hogql_error herr;
 	memset(&herr, 0, sizeof(herr));
@@ -767,6 +789,7 @@ int sn_query_api_run_node(struct sn_query_api *a, const struct sn_team *team,
 						 .meta = a->meta,
 						 .timezone = team->timezone,
 						 .threads = th};
+		sn_api_prop_types(&be.ptypes, a->meta, team->id);
 		struct sn_insight_opts o = {
 		    .team = {.id = team->id,
 			     .timezone = team->timezone,
@@ -804,6 +827,8 @@ int sn_query_api_run_node(struct sn_query_api *a, const struct sn_team *team,
 				  .persons = a->persons,
 				  .timezone = team->timezone,
 				  .threads = th};
+	struct sn_api_prop_types ptypes;
+	xo.prop_types = sn_api_prop_types(&ptypes, a->meta, team->id);
 	struct sn_exec_result res;
 	struct sn_hogql_error herr;
 	memset(&herr, 0, sizeof(herr));

@@ -185,6 +185,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_projects_api *projapi = NULL;
 	struct sn_annotations_api *annapi = NULL;
 	struct sn_actions_api *actapi = NULL;
+	struct sn_propdefs_api *pdapi = NULL;
 	struct sn_cohorts_api *cohapi = NULL;
 	struct sn_insights_api *insapi = NULL;
 	struct sn_dashboards_api *dashapi = NULL;
@@ -267,6 +268,8 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_enrich_options eo = {.geoip = geoip, .team = team_anonymizes, .team_ctx = s.meta};
 	if ((rc = sn_store_sink_use_enrich(sink, &eo, err)))
 		goto out;
+	if (c->infer_property_types && (rc = sn_store_sink_use_propdefs(sink, s.meta, err)))
+		goto out;
 	/* Background merges and retention (docs/STORAGE.md): after the sink's
 	 * recovery, which is the only one allowed to remove a cut flush. */
 	if (c->merge_min_parts || c->retention_days || c->team_retention[0]) {
@@ -331,10 +334,12 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 		goto out;
 	n += sn_projects_api_routes(projapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	if ((rc = sn_annotations_api_new(&annapi, s.meta, err)) ||
-	    (rc = sn_actions_api_new(&actapi, s.meta, err)))
+	    (rc = sn_actions_api_new(&actapi, s.meta, err)) ||
+	    (rc = sn_propdefs_api_new(&pdapi, s.meta, err)))
 		goto out;
 	n += sn_annotations_api_routes(annapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	n += sn_actions_api_routes(actapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	n += sn_propdefs_api_routes(pdapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	/* Cohorts: the REST API and the calculator thread. */
 	if ((rc = sn_cohorts_api_new(&cohapi, s.meta, s.persons, c->data_dir, err)))
 		goto out;
@@ -416,6 +421,7 @@ out:
 	sn_projects_api_free(projapi);
 	sn_annotations_api_free(annapi);
 	sn_actions_api_free(actapi);
+	sn_propdefs_api_free(pdapi);
 	sn_cohorts_api_free(cohapi);
 	sn_dashboards_api_free(dashapi);
 	sn_insights_api_free(insapi);

@@ -679,6 +679,36 @@ static int coerce_time(struct xctx *c, const node_t *sn, struct vec *sv, const s
 	return 0;
 }
 
+/* A number compared with a String constant: the constant read as a
+ * number, as ClickHouse does (text that is not one is an error); a
+ * boolean also takes true / false. Returns 1 when sn is not a constant. */
+static int coerce_num(struct xctx *c, const node_t *sn, struct vec *sv, const struct vec *other)
+{
+	if (sn->kind != SN_HQ_CONSTANT || sn->ctype != SN_HQC_STRING || !sn->sval)
+		return 1;
+	const char *s = sn->sval;
+	double d = 0;
+	bool ok = false;
+	if (other->t == SN_XT_BOOL && (strcasecmp(s, "true") == 0 || strcasecmp(s, "false") == 0)) {
+		d = strcasecmp(s, "true") == 0;
+		ok = true;
+	} else if (*s && !isspace((unsigned char)*s)) {
+		char *end;
+		d = strtod(s, &end);
+		ok = !*end;
+	}
+	if (!ok)
+		return xfail(c, sn, SN_ERR_INVALID, "QueryError", "Cannot parse '%s' as %s", s,
+			     other->t == SN_XT_BOOL ? "Bool" : "a number");
+	struct vec v;
+	if (vec_make(c, &v, SN_XT_FLOAT, false, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++)
+		v.f[r] = d;
+	*sv = v;
+	return 0;
+}
+
 /* A Date compared with a DateTime: the start of that day in the
  * DateTime's zone. */
 static int date_to_dt(struct xctx *c, const node_t *at, struct vec *v, const struct vec *dt)
@@ -717,6 +747,13 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 	}
 	if ((is_numeric(a->t) && is_numeric(b->t)) || (is_text(a->t) && is_text(b->t)))
 		return 0;
+	int k = 1;
+	if (is_numeric(a->t) && b->t == SN_XT_STRING)
+		k = coerce_num(c, rn, b, a);
+	else if (is_numeric(b->t) && a->t == SN_XT_STRING)
+		k = coerce_num(c, ln, a, b);
+	if (k <= 0)
+		return k;
 	char ta[48], tb[48];
 	return xfail(c, n, SN_ERR_INVALID, "QueryError",
 		     "Cannot compare %s with %s; convert one side (toString, toInt, toFloat)",
@@ -1136,6 +1173,10 @@ static int eval_tostring(struct xctx *c, const node_t *n, struct vec *out)
 	}
 	if (vec_make(c, out, v.t == SN_XT_NULL ? SN_XT_NULL : SN_XT_STRING, v.nullable, c->n))
 		return c->rc;
+	/* toBool's result is ClickHouse's Bool, which prints true / false;
+	 * comparisons' 0/1 (UInt8) print as numbers. */
+	const node_t *arg = n->list.items[0];
+	bool tobool = arg->kind == SN_HQ_CALL && arg->name && strcmp(arg->name, "toBool") == 0;
 	for (size_t r = 0; r < c->n && v.t != SN_XT_NULL; r++) {
 		if (vec_null(&v, r)) {
 			out->nulls[r] = 1;
@@ -1147,6 +1188,8 @@ static int eval_tostring(struct xctx *c, const node_t *n, struct vec *out)
 			len = fmt_float(buf, sizeof(buf), v.f[r]);
 		} else if (v.t == SN_XT_UINT) {
 			len = snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t)v.i[r]);
+		} else if (v.t == SN_XT_BOOL && tobool) {
+			len = snprintf(buf, sizeof(buf), "%s", v.i[r] ? "true" : "false");
 		} else if (v.t == SN_XT_DATE) {
 			int64_t y;
 			unsigned mo, d;

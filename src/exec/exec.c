@@ -2114,6 +2114,8 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 /* §4.8: alias, else the last element of a field or property chain, else text. */
 static const char *column_name(struct xctx *c, const node_t *e)
 {
+	if (e->typed_of)
+		e = e->typed_of; /* a typed property keeps its name */
 	if (e->kind == SN_HQ_ALIAS)
 		return e->name;
 	bool bad;
@@ -2404,6 +2406,14 @@ static double since(uint64_t t0)
 	return (double)(sn_mono_ns() - t0) / 1e9;
 }
 
+/* A select item that is a toBool() call (under its alias). */
+static bool is_tobool(const node_t *e)
+{
+	if (e->kind == SN_HQ_ALIAS)
+		e = e->a;
+	return e && e->kind == SN_HQ_CALL && e->name && strcmp(e->name, "toBool") == 0;
+}
+
 int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		  struct sn_exec_result *res, struct sn_hogql_error *err)
 {
@@ -2444,7 +2454,8 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 	if ((rc = exec_rewrite_cohorts(&c, &res->arena, ast)))
 		goto out;
 	uint64_t t1 = sn_mono_ns();
-	struct sn_hogql_resolve_opts ro = {.team_id = opts->team_id, .max_limit = opts->max_limit};
+	struct sn_hogql_resolve_opts ro = {
+	    .team_id = opts->team_id, .max_limit = opts->max_limit, .prop_types = opts->prop_types};
 	rc = sn_hogql_resolve(&res->arena, ast, src, len, &ro, err);
 	res->stats.resolve_s = since(t1);
 	if (rc)
@@ -2487,10 +2498,20 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		res->offset = t.offset;
 		res->timezone = sn_arena_strdup(c.qa, c.tz);
 		res->types = xalloc(&c, c.qa, (t.ncols + 1) * sizeof(*res->types));
+		const node_t *first = ast;
+		while (first && first->kind == SN_HQ_SELECT_SET)
+			first = first->a;
 		for (size_t i = 0; res->types && i < t.ncols; i++) {
 			char tn[64];
-			res->types[i] = sn_arena_strdup(
-			    c.qa, sn_exec_type_name(t.t[i], t.nullable[i], tn, sizeof(tn)));
+			const char *name = sn_exec_type_name(t.t[i], t.nullable[i], tn, sizeof(tn));
+			if (t.t[i] == SN_XT_BOOL && first && first->kind == SN_HQ_SELECT &&
+			    i < first->sel->select.n && is_tobool(first->sel->select.items[i])) {
+				/* ClickHouse's Bool (toBool, a typed Boolean property) */
+				name = t.nullable[i] ? "Nullable(Bool)" : "Bool";
+				for (size_t r = 0; r < t.nrows; r++)
+					t.cells[r * t.ncols + i].tbool = true;
+			}
+			res->types[i] = sn_arena_strdup(c.qa, name);
 			if (!res->types[i])
 				xnomem(&c);
 		}

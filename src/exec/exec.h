@@ -119,6 +119,9 @@ struct sn_exec_value {
 	/* UUID as its 128 bits in u, s empty: only in rows handed to a
 	 * row_sink that asked for them (opts->row_sink_uuid_bits) */
 	bool ubin;
+	/* BOOL of ClickHouse's Bool type (a top-level toBool column, e.g. a
+	 * typed Boolean property): prints true / false, not 1 / 0 */
+	bool tbool;
 	union {
 		struct {
 			int64_t i; /* INT, UINT, BOOL, DATE, DATETIME */
@@ -152,7 +155,10 @@ struct sn_exec_opts {
 				 * internal statements ask for more) */
 	int64_t time_limit_us;	/* 0 = SN_EXEC_DEFAULT_TIME_LIMIT_US */
 	size_t mem_limit_bytes; /* 0 = SN_EXEC_DEFAULT_MEM_LIMIT */
-	uint32_t run_granules;	/* granules read per batch; 0 = 8 */
+	/* The team's property types (hogql.h, "Typed properties"): the query's
+	 * statement is resolved with them; NULL = every property is text. */
+	const struct sn_hogql_prop_types *prop_types;
+	uint32_t run_granules; /* granules read per batch; 0 = 8 */
 	/* Scanner threads a scan of events may use (its runs of granules split
 	 * in contiguous shares; an aggregation's groups merged in order, a
 	 * large row read's rows concatenated in order); 0 = one per online

@@ -2187,6 +2187,46 @@ static int fn_case(struct xctx *c, const node_t *n, int op, struct vec *out)
 	return xeval(c, mi, out);
 }
 
+/* transform(x, [a...], [b...][, default]) with constant arrays, as
+ * multiIf(x == a1, b1, ..., default); without a default, x itself. */
+static int fn_transform(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	size_t na = n->list.n;
+	if (na < 3 || na > 4)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function 'transform' expects 3 or 4 arguments, found %zu", na);
+	const node_t *from = n->list.items[1], *to = n->list.items[2];
+	if (from->kind != SN_HQ_ARRAY || to->kind != SN_HQ_ARRAY)
+		return xfail(c, n, SN_ERR_INVALID, "NotImplementedError",
+			     "not supported yet: transform() with arrays that are not literals");
+	if (from->list.n != to->list.n)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Second and third arguments of function transform must have equal "
+			     "length");
+	size_t nw = from->list.n;
+	node_t *mi = mk_node(c, n, SN_HQ_CALL);
+	node_t **items = xalloc(c, c->ba, (2 * nw + 1) * sizeof(*items));
+	if (!mi || !items)
+		return c->rc;
+	for (size_t i = 0; i < nw; i++) {
+		node_t *eq = mk_node(c, from->list.items[i], SN_HQ_COMPARE);
+		if (!eq)
+			return c->rc;
+		eq->op = "==";
+		eq->a = n->list.items[0];
+		eq->b = from->list.items[i];
+		items[2 * i] = eq;
+		items[2 * i + 1] = to->list.items[i];
+	}
+	items[2 * nw] = n->list.items[na == 4 ? 3 : 0];
+	mi->name = "multiIf";
+	mi->list.items = items;
+	mi->list.n = 2 * nw + 1;
+	mi->has_list = true;
+	return xeval(c, mi, out);
+}
+
 static bool parse_bool_text(struct sn_str s, bool *b)
 {
 	static const char *const yes[] = {"true", "1", "yes", "on", "t", "y", "enable"};
@@ -2883,6 +2923,7 @@ static const struct {
     {"notIn", fn_in, 1, false},
     {"_caseWithExpression", fn_case, 0, false},
     {"toBool", fn_tobool, 0, false},
+    {"transform", fn_transform, 0, false},
     {"toTypeName", fn_typename, 0, false},
     {"toUUID", fn_touuid, 0, false},
     {"toUUIDOrNull", fn_touuid, 1, false},
@@ -2908,6 +2949,8 @@ static const struct {
     {"toUInt64OrZero", fn_cast, T_UINT64 | T_OR_ZERO, false},
     {"toUInt8OrZero", fn_cast, T_UINT8 | T_OR_ZERO, false},
     {"toFloat64OrZero", fn_cast, T_FLOAT64 | T_OR_ZERO, false},
+    {"toFloatOrZero", fn_cast, T_FLOAT64 | T_OR_ZERO, false},
+    {"toIntOrZero", fn_cast, T_INT64 | T_OR_ZERO, false},
     /* JSON */
     {"JSONHas", fn_json, J_HAS, false},
     {"JSONExtractString", fn_json, J_STRING, false},

@@ -162,6 +162,10 @@ static int value_json(struct sn_buf *b, const struct sn_exec_value *v, const str
 		fmt_num(buf, sizeof(buf), v->f);
 		return sn_buf_appends(b, buf);
 	case SN_XT_UINT: return sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+	case SN_XT_BOOL:
+		if (v->tbool)
+			return sn_buf_appends(b, v->i ? "true" : "false");
+		return sn_buf_appendf(b, "%" PRId64, v->i);
 	case SN_XT_DATE:
 		fmt_date(buf, sizeof(buf), v->i);
 		return sn_buf_append_json_str(b, buf, strlen(buf));
@@ -298,6 +302,8 @@ int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 				rc = sn_buf_appends(b, buf);
 			} else if (v->type == SN_XT_UINT) {
 				rc = sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+			} else if (v->type == SN_XT_BOOL && v->tbool) {
+				rc = sn_buf_appends(b, v->i ? "true" : "false");
 			} else {
 				rc = sn_buf_appendf(b, "%" PRId64, v->i);
 			}

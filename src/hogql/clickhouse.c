@@ -2197,6 +2197,10 @@ static void call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t
 		cast_or_null(p, s, b, n, a0, t);
 		return;
 	}
+	if (named(name, "toFloatOrZero") || named(name, "toIntOrZero")) {
+		plain_call(p, s, b, name[2] == 'F' ? "toFloat64OrZero" : "toInt64OrZero", n);
+		return;
+	}
 	if (named(name, "toDecimal")) {
 		const node_t *sc = n->list.n > 1 ? n->list.items[1] : NULL;
 		if (!sc || !is_const(sc) || sc->ctype != SN_HQC_INT) {
@@ -2426,6 +2430,21 @@ static void call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t
 			out(p, b, "), 1))");
 		}
 		out(p, b, ")");
+		return;
+	}
+	if (v18 && n->typed_of && named(name, "toBool") && n->list.n == 1 &&
+	    n->list.items[0]->kind == SN_HQ_CALL && n->list.items[0]->list.n == 4) {
+		/* A Boolean property (the resolver's toBool(transform(toString(x),
+		 * ...))): 18.16 has no Bool type, and its transform with a NULL
+		 * default is always NULL. Its text stands in for the Bool, so
+		 * toString() is 'true' / 'false' and compares with 'true' as
+		 * ClickHouse's Bool does. */
+		const node_t *txt = n->list.items[0]->list.items[0];
+		out(p, b, "multiIf(equals(");
+		ex(p, s, b, txt);
+		out(p, b, ", 'true'), 'true', equals(");
+		ex(p, s, b, txt);
+		out(p, b, ", 'false'), 'false', NULL)");
 		return;
 	}
 	if (v18 && named(name, "toBool")) {

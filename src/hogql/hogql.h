@@ -227,6 +227,10 @@ struct sn_hogql_node {
 	const struct sn_hogql_field_def *ref_field; /* first schema field of the chain */
 	const char *ref_source;			    /* FROM entry (alias or table name) */
 	uint8_t ref_kind;			    /* enum sn_hogql_ref */
+	/* A typed property's conversion (toFloat(x), ...) made by the
+	 * resolver: the property Field it wraps. The wrapper keeps that
+	 * field's column name, and HogQL text prints the field alone. */
+	struct sn_hogql_node *typed_of;
 };
 
 struct sn_hogql_select {
@@ -347,10 +351,38 @@ enum sn_hogql_ref {
 			      * the expression before it returns */
 };
 
+/* Typed properties (spec §4.2): where a property of events, persons or
+ * groups has a declared type (a property definition), the resolver wraps
+ * each one-key access to it, as PostHog's printer does: Numeric →
+ * toFloat(x), Boolean → toBool(transform(toString(x), ['true', 'false'],
+ * [1, 0], NULL)), DateTime → toDateTime(x); String and unknown stay text.
+ * An access that is the direct argument of toFloatOrZero, toIntOrZero or
+ * toFloatOrDefault (which parse text) is left alone. Properties of
+ * subqueries and of `FROM groups` (no group index) are not typed. */
+enum sn_hogql_prop_src {
+	SN_HQP_EVENT = 1, /* the values of meta's enum sn_propdef_kind */
+	SN_HQP_PERSON = 2,
+	SN_HQP_GROUP = 3,
+};
+enum sn_hogql_prop_type {
+	SN_HQPT_NONE = 0, /* the values of meta's enum sn_prop_type */
+	SN_HQPT_STRING,
+	SN_HQPT_NUMERIC,
+	SN_HQPT_BOOLEAN,
+	SN_HQPT_DATETIME,
+};
+struct sn_hogql_prop_types {
+	/* The type of property name of src (group_index 0..4 for groups, else
+	 * -1); SN_HQPT_NONE when unknown. Called once per access. */
+	int (*lookup)(void *ctx, int src, int group_index, const char *name);
+	void *ctx;
+};
+
 struct sn_hogql_resolve_opts {
 	int64_t team_id;
-	int64_t default_limit; /* 0 = SN_HOGQL_DEFAULT_LIMIT */
-	int64_t max_limit;     /* 0 = SN_HOGQL_MAX_LIMIT */
+	int64_t default_limit;			      /* 0 = SN_HOGQL_DEFAULT_LIMIT */
+	int64_t max_limit;			      /* 0 = SN_HOGQL_MAX_LIMIT */
+	const struct sn_hogql_prop_types *prop_types; /* NULL: properties stay text */
 };
 
 #define SN_HOGQL_DEFAULT_LIMIT 100

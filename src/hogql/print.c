@@ -963,6 +963,8 @@ static void expr(struct pr *p, const node_t *n, int min)
 		out(p, "NULL");
 		return;
 	}
+	if (n->typed_of)
+		n = n->typed_of; /* the resolver's type conversion is not HogQL the user wrote */
 	bool paren = prec(n) < min;
 	/* A concat that holds a concat prints as an f-string when it can
 	 * (see desugared_call), and an f-string is an atom. */

@@ -85,6 +85,18 @@ struct ctx {
 	 * the FROM entry to qualify its chains with when the chain was not. */
 	const struct sn_hogql_field_def *xfield;
 	const char *xsource;
+	/* Typed properties: where the last chain walk met a JSON column (its
+	 * table, how many keys follow it, the lazy join or virtual table it
+	 * came through), the call whose arguments are being resolved, and
+	 * whether a wrapper made here is being resolved (its field is not
+	 * wrapped again). */
+	const struct sn_hogql_prop_types *ptypes;
+	const struct sn_hogql_table_def *pj_table;
+	size_t pj_keys;
+	const char *pj_via;
+	const char *cur_call;
+	const char *direct_call; /* the call a Field being resolved is an argument of */
+	bool no_wrap;
 };
 
 static uint32_t cp(struct ctx *c, uint32_t byte_off)
@@ -147,6 +159,8 @@ static int chain_in_table(struct ctx *c, node_t *f, const struct sn_hogql_table_
 		set(f, fd->type, fd->nullable || via_join);
 		return 1;
 	case SN_HQFK_JSON:
+		c->pj_table = t;
+		c->pj_keys = n - i - 1;
 		f->ref_kind =
 		    i + 1 < n ? SN_HQR_PROPERTY : (via_join ? SN_HQR_LAZY : SN_HQR_COLUMN);
 		set(f, i + 1 < n ? SN_HQT_STRING : SN_HQT_JSON, i + 1 < n);
@@ -154,6 +168,7 @@ static int chain_in_table(struct ctx *c, node_t *f, const struct sn_hogql_table_
 	case SN_HQFK_LAZY_JOIN:
 	case SN_HQFK_VIRTUAL: {
 		const struct sn_hogql_table_def *tt = sn_hogql_table_target(fd);
+		c->pj_via = fd->name;
 		if (i + 1 == n || !tt) {
 			f->ref_kind = SN_HQR_LAZY;
 			set(f, SN_HQT_UNKNOWN, true);
@@ -266,6 +281,8 @@ static void expand_field(struct ctx *c, struct scope *s, node_t *f)
 
 static const char *column_name(const node_t *e)
 {
+	if (e->typed_of)
+		e = e->typed_of;
 	if (e->kind == SN_HQ_ALIAS)
 		return e->name;
 	if (e->kind == SN_HQ_FIELD && e->strs.n)
@@ -374,11 +391,117 @@ static bool is_using_col(const struct scope *s, const char *name)
 
 static void field_lookup(struct ctx *c, struct scope *s, node_t *f);
 
+/* ---- typed properties ---------------------------------------------------------- */
+
+/* Which properties a JSON column of table t holds, and the group index for
+ * groups reached through group_N / goe_N; 0 when they are not typed. */
+static int prop_src(const struct sn_hogql_table_def *t, const char *via, int *gi)
+{
+	*gi = -1;
+	if (strcmp(t->name, "events") == 0)
+		return SN_HQP_EVENT;
+	if (strcmp(t->name, "persons") == 0 || strcmp(t->name, "raw_persons") == 0 ||
+	    strcmp(t->name, "events_poe") == 0)
+		return SN_HQP_PERSON;
+	if ((strcmp(t->name, "groups") == 0 || strcmp(t->name, "events_goe") == 0) && via) {
+		size_t n = strlen(via);
+		if (n && via[n - 1] >= '0' && via[n - 1] <= '4' &&
+		    (strncmp(via, "group_", 6) == 0 || strncmp(via, "goe_", 4) == 0)) {
+			*gi = via[n - 1] - '0';
+			return SN_HQP_GROUP;
+		}
+	}
+	return 0;
+}
+
+/* Puts g (resolved) in place of the Field named __p in e. */
+static bool put_arg(node_t *e, node_t *g)
+{
+	if (!e)
+		return false;
+	node_t **kids[] = {&e->a, &e->b, &e->c, &e->d};
+	for (size_t k = 0; k < SN_ARRAY_LEN(kids); k++) {
+		node_t *x = *kids[k];
+		if (x && x->kind == SN_HQ_FIELD && x->strs.n == 1 &&
+		    strcmp(x->strs.items[0], "__p") == 0) {
+			*kids[k] = g;
+			return true;
+		}
+		if (put_arg(x, g))
+			return true;
+	}
+	struct sn_hogql_list *lists[] = {&e->list, &e->list2, &e->list3};
+	for (size_t l = 0; l < SN_ARRAY_LEN(lists); l++)
+		for (size_t k = 0; k < lists[l]->n; k++) {
+			node_t *x = lists[l]->items[k];
+			if (x->kind == SN_HQ_FIELD && x->strs.n == 1 &&
+			    strcmp(x->strs.items[0], "__p") == 0) {
+				lists[l]->items[k] = g;
+				return true;
+			}
+			if (put_arg(x, g))
+				return true;
+		}
+	return false;
+}
+
+/* f is a one-key property of a table (c->pj_*): wraps it in the
+ * conversion of its declared type, if it has one. direct: the call f is
+ * an argument of, or NULL. */
+static void type_property(struct ctx *c, struct scope *s, node_t *f, const char *direct)
+{
+	int gi, src = prop_src(c->pj_table, c->pj_via, &gi);
+	if (!src)
+		return;
+	if (c->cur_call &&
+	    (strcmp(c->cur_call, "toFloatOrZero") == 0 || strcmp(c->cur_call, "toIntOrZero") == 0 ||
+	     strcmp(c->cur_call, "toFloatOrDefault") == 0))
+		return; /* they parse text: the raw value flows through */
+	const char *tmpl;
+	switch (c->ptypes->lookup(c->ptypes->ctx, src, gi, f->strs.items[f->strs.n - 1])) {
+	case SN_HQPT_NUMERIC:
+		if (direct && strcmp(direct, "toFloat") == 0)
+			return; /* toFloat(toFloat(x)) is toFloat(x): keep the shape scans know */
+		tmpl = "toFloat(__p)";
+		break;
+	case SN_HQPT_BOOLEAN:
+		tmpl = "toBool(transform(toString(__p), ['true', 'false'], [1, 0], NULL))";
+		break;
+	case SN_HQPT_DATETIME: tmpl = "toDateTime(__p)"; break;
+	default: return;
+	}
+	node_t *e = NULL, *g = sn_hogql_node_new(c->a, SN_HQ_FIELD);
+	struct sn_hogql_error perr;
+	if (!g || sn_hogql_parse_expr(c->a, tmpl, strlen(tmpl), &e, &perr)) {
+		c->rc = SN_ERR_NOMEM; /* the templates parse */
+		return;
+	}
+	*g = *f;
+	prefix_chains(c, e, NULL, 0, f); /* the field's span on every new node */
+	if (!put_arg(e, g)) {
+		c->rc = SN_ERR_NOMEM;
+		return;
+	}
+	*f = *e;
+	f->typed_of = g;
+	bool save = c->no_wrap;
+	c->no_wrap = true;
+	expr(c, s, f);
+	c->no_wrap = save;
+}
+
 static void field(struct ctx *c, struct scope *s, node_t *f)
 {
+	c->pj_table = NULL;
+	c->pj_via = NULL;
+	const char *direct = c->direct_call;
+	c->direct_call = NULL; /* not for what an expression field expands to */
 	field_lookup(c, s, f);
 	if (!c->rc && f->ref_kind == SN_HQR_EXPR)
 		expand_field(c, s, f);
+	else if (!c->rc && c->ptypes && !c->no_wrap && c->pj_table && c->pj_keys == 1 &&
+		 (f->ref_kind == SN_HQR_PROPERTY || f->ref_kind == SN_HQR_LAZY))
+		type_property(c, s, f, direct);
 }
 
 static void field_lookup(struct ctx *c, struct scope *s, node_t *f)
@@ -507,7 +630,14 @@ static void call(struct ctx *c, struct scope *s, node_t *n, const char *name,
 		c->in_aggregate = name;
 	if (params)
 		list(c, s, params);
-	list(c, s, args);
+	const char *outer_call = c->cur_call, *outer_direct = c->direct_call;
+	c->cur_call = name;
+	for (size_t i = 0; i < args->n && !c->rc; i++) {
+		c->direct_call = args->items[i]->kind == SN_HQ_FIELD ? name : NULL;
+		expr(c, s, args->items[i]);
+	}
+	c->cur_call = outer_call;
+	c->direct_call = outer_direct;
 	c->in_aggregate = outer;
 	if (c->rc)
 		return;
@@ -528,6 +658,9 @@ static void call(struct ctx *c, struct scope *s, node_t *n, const char *name,
 	    strcmp(name, "toDateTime") == 0 || strcmp(name, "toDate") == 0 ||
 	    strcmp(name, "toUUID") == 0 || strcmp(name, "nullIf") == 0)
 		nullable = true;
+	else if ((strcmp(name, "toBool") == 0 || strcmp(name, "transform") == 0) && args->n)
+		nullable =
+		    args->items[0]->rtype.nullable || args->items[args->n - 1]->rtype.nullable;
 	set(n, t, nullable);
 }
 
@@ -950,6 +1083,8 @@ int sn_hogql_resolve(struct sn_arena *a, struct sn_hogql_node *root, const char 
 	    .default_limit =
 		opts && opts->default_limit ? opts->default_limit : SN_HOGQL_DEFAULT_LIMIT,
 	    .max_limit = opts && opts->max_limit ? opts->max_limit : SN_HOGQL_MAX_LIMIT,
+	    .ptypes =
+		opts && opts->prop_types && opts->prop_types->lookup ? opts->prop_types : NULL,
 	};
 	if (root->kind == SN_HQ_SELECT || root->kind == SN_HQ_SELECT_SET) {
 		statement(&c, NULL, root, true);

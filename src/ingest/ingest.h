@@ -136,6 +136,12 @@ struct sn_enrich_options {
 };
 int sn_store_sink_use_enrich(struct sn_store_sink *s, const struct sn_enrich_options *o,
 			     struct sn_err *err);
+/* Turns property definitions on (before sn_ingest_start): the properties
+ * of stored events, persons and groups, each with the type of its first
+ * typed value, are recorded in meta after each flush (propdefs.c,
+ * docs/PROPERTIES.md). meta must outlive the sink. */
+struct sn_meta;
+int sn_store_sink_use_propdefs(struct sn_store_sink *s, struct sn_meta *meta, struct sn_err *err);
 /* Events that took the cache's fast path, went through SQLite, and were
  * replayed read-only or at start-up. */
 void sn_store_sink_identity_stats(struct sn_store_sink *s, uint64_t *fast, uint64_t *slow,

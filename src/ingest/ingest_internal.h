@@ -8,6 +8,7 @@
 #define SN_INGEST_INTERNAL_H
 
 #include "ingest/ingest.h"
+#include "meta/meta.h"
 #include "persons/persons.h"
 #include "store/store.h"
 
@@ -220,5 +221,29 @@ int sn_ingest_identity_flush_pending(struct sn_ingest_identity *id, struct sn_er
 /* Tests: the next n persons commits of store sink flushes fail after the
  * parts were written, as a crash between the two would leave things. */
 void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n);
+
+/* ---- property definitions seen at ingestion (propdefs.c) -------------------------- */
+
+struct sn_propdefs_seen;
+int sn_propdefs_seen_new(struct sn_propdefs_seen **out);
+void sn_propdefs_seen_free(struct sn_propdefs_seen *s);
+/* One member of a stored event as a property of kind (enum sn_propdef_kind;
+ * gi the group index for groups, else -1): noted when its (team, kind,
+ * group, name) is new, or had no type and value gives one. Event members
+ * that are not event properties ($set, $groups, ...) are left out. Never
+ * fails; a member not noted for lack of memory is noted when seen again. */
+void sn_propdefs_seen_prop(struct sn_propdefs_seen *s, int64_t team, int kind, int gi,
+			   const struct sn_jspan *key, const struct sn_jspan *value);
+/* Every member of the JSON object text[0..len) (else nothing). */
+void sn_propdefs_seen_object(struct sn_propdefs_seen *s, int64_t team, int kind, int gi,
+			     const char *text, size_t len);
+size_t sn_propdefs_seen_pending(const struct sn_propdefs_seen *s);
+/* Records the definitions noted since the last flush in meta (NULL: drops
+ * them) and forgets them either way. */
+int sn_propdefs_seen_flush(struct sn_propdefs_seen *s, struct sn_meta *meta, struct sn_err *err);
+/* PostHog's type of a property's first value (property-defs-rs
+ * detect_property_type; the file comment of propdefs.c has the rules);
+ * now_s is the clock for "a recent Unix time". SN_PROP_*. */
+int sn_prop_detect_type(const char *key, size_t klen, const struct sn_jspan *v, int64_t now_s);
 
 #endif

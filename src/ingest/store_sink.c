@@ -120,9 +120,15 @@ struct sn_store_sink {
 	struct sn_persons *persons;
 	struct sn_ingest_identity *identity;
 	struct sn_enrich *enrich; /* NULL: no GeoIP, no IP anonymisation */
-	uint64_t persons_lsn;	  /* identity of records ending at or before this is committed */
-	uint64_t replayed;	  /* records whose identity was replayed at start-up */
-	int fail_commits;	  /* tests: fail this many persons commits (a crash) */
+	/* Property definitions (propdefs.c; NULL seen: not recorded): each
+	 * record's property members, collected by the scan. */
+	struct sn_propdefs_seen *seen;
+	struct sn_meta *propdefs_meta;
+	struct sn_jspan *pk, *pv;
+	struct sn_buf pd_buf; /* {GeoIP members} */
+	uint64_t persons_lsn; /* identity of records ending at or before this is committed */
+	uint64_t replayed;    /* records whose identity was replayed at start-up */
+	int fail_commits;     /* tests: fail this many persons commits (a crash) */
 
 	/* The background flush (see the top): the flusher thread writes job.mt. */
 	pthread_t flusher;
@@ -169,6 +175,10 @@ struct fields {
 	struct sn_jspan session_id, window_id, elements_chain;
 	struct sn_jspan elements; /* $elements (autocapture), converted by elements.c */
 	struct sn_ingest_facts facts;
+	/* The properties' members, for property definitions (maxpk 0: not
+	 * collected); the sink's arrays. */
+	struct sn_jspan *pk, *pv;
+	uint32_t npk, maxpk;
 };
 
 /* The properties a row keeps in columns of their own. Raw keys are
@@ -214,6 +224,10 @@ static int scan_properties(struct sn_jscan *sc, struct fields *f)
 		if ((rc = sn_jscan_skip(sc, slot ? slot : &v)))
 			return rc;
 		sn_ingest_facts_key(&f->facts, &k, slot ? slot : &v);
+		if (f->npk < f->maxpk) {
+			f->pk[f->npk] = k;
+			f->pv[f->npk++] = slot ? *slot : v;
+		}
 	}
 	if (rc < 0)
 		return rc;
@@ -260,12 +274,20 @@ static struct sn_jspan *record_slot(struct fields *f, const struct sn_jspan *k)
 	return (struct sn_jspan *)((char *)f + fields[i].off);
 }
 
-static int scan_record(const char *data, uint32_t len, struct fields *f, struct sn_err *err)
+#define MAX_PROP_MEMBERS 1024 /* members of one event noted for definitions */
+
+static int scan_record(const struct sn_store_sink *s, const char *data, uint32_t len,
+		       struct fields *f, struct sn_err *err)
 {
 	struct sn_jscan sc;
 	struct sn_jspan k, v;
 	int rc;
 	memset(f, 0, sizeof(*f));
+	if (s->seen) {
+		f->pk = s->pk;
+		f->pv = s->pv;
+		f->maxpk = MAX_PROP_MEMBERS;
+	}
 	sn_jscan_init(&sc, data, len, err);
 	if ((rc = sn_jscan_enter(&sc)))
 		return rc;
@@ -311,7 +333,7 @@ static int to_row(struct sn_store_sink *s, const struct sn_wal_entry *e, struct 
 		  struct fields *fp, struct sn_err *err)
 {
 	struct fields f;
-	int rc = scan_record(e->data, e->len, &f, err);
+	int rc = scan_record(s, e->data, e->len, &f, err);
 	*fp = f;
 	if (rc)
 		return rc;
@@ -356,6 +378,72 @@ static int to_row(struct sn_store_sink *s, const struct sn_wal_entry *e, struct 
 		row->properties.len = 2;
 	}
 	return 0;
+}
+
+/* ---- property definitions ------------------------------------------------------------ */
+
+static bool str_is(const struct sn_str *v, const char *lit, size_t n)
+{
+	return v->len == n && memcmp(v->p, lit, n) == 0;
+}
+
+/* Notes the definitions of a stored event (propdefs.c): its properties,
+ * the person properties of $set / $set_once, a $groupidentify's group
+ * properties, the GeoIP members enrichment added. */
+static void note_propdefs(struct sn_store_sink *s, const struct sn_event_row *row,
+			  const struct fields *f)
+{
+	int64_t team = row->team_id;
+	if (str_is(&row->event, "$$plugin_metrics", 16))
+		return;
+	bool groupidentify = str_is(&row->event, "$groupidentify", 14);
+	const struct sn_jspan *gtype = NULL, *gset = NULL;
+	for (uint32_t i = 0; i < f->npk; i++) {
+		const struct sn_jspan *k = &f->pk[i], *v = &f->pv[i];
+		if (groupidentify) {
+			if (sn_jspan_str_eq(k, "$group_type", 11))
+				gtype = v;
+			else if (sn_jspan_str_eq(k, "$group_set", 10))
+				gset = v;
+			continue;
+		}
+		sn_propdefs_seen_prop(s->seen, team, SN_PROPDEF_EVENT, -1, k, v);
+		if (v->type == SN_JOBJECT &&
+		    (sn_jspan_str_eq(k, "$set", 4) || sn_jspan_str_eq(k, "$set_once", 9)))
+			sn_propdefs_seen_object(s->seen, team, SN_PROPDEF_PERSON, -1, v->p, v->len);
+	}
+	if (gtype && gset && gtype->type == SN_JSTRING && gset->type == SN_JOBJECT && s->persons &&
+	    !(gtype->flags & SN_JSPAN_ESCAPED) && gtype->len - 2 < 400) {
+		char name[400];
+		size_t n;
+		const char *p = sn_jspan_raw(gtype, &n);
+		memcpy(name, p, n);
+		name[n] = 0;
+		int idx;
+		if (sn_persons_group_type_index(s->persons, team, name, &idx, NULL) == 0)
+			sn_propdefs_seen_object(s->seen, team, SN_PROPDEF_GROUP, idx, gset->p,
+						gset->len);
+	}
+	const struct sn_enrich_geo *geo = f->facts.geo;
+	if (!groupidentify && geo && geo->props_len) {
+		sn_buf_reset(&s->pd_buf);
+		if (sn_buf_appendc(&s->pd_buf, '{') == 0 &&
+		    sn_buf_append(&s->pd_buf, geo->props, geo->props_len) == 0 &&
+		    sn_buf_appendc(&s->pd_buf, '}') == 0)
+			sn_propdefs_seen_object(s->seen, team, SN_PROPDEF_EVENT, -1, s->pd_buf.data,
+						s->pd_buf.len);
+	}
+}
+
+/* Records the definitions noted so far; a failure is logged, never an
+ * ingestion error (they are noted again when seen again). */
+static void flush_propdefs(struct sn_store_sink *s)
+{
+	if (!s->seen || !sn_propdefs_seen_pending(s->seen))
+		return;
+	struct sn_err e = {0};
+	if (sn_propdefs_seen_flush(s->seen, s->propdefs_meta, &e))
+		sn_log_warn("ingest: recording property definitions: %s", e.msg);
 }
 
 /* ---- sink callbacks ----------------------------------------------------------------- */
@@ -447,6 +535,8 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 			row.group[g] = (struct sn_str){p, n};
 		}
 	}
+	if (s->seen)
+		note_propdefs(s, &row, &f);
 	/* Identity is applied: from here the record must not fail, or its retry
 	 * would apply it twice. The memtable has 64 MiB of headroom past the
 	 * size that triggers a flush, more than any record. */
@@ -618,6 +708,7 @@ static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 	}
 	/* Parts durable; the persons commit covers everything consumed. A
 	 * failure leaves the batch open: the next call commits it. */
+	flush_propdefs(s);
 	return (rc = commit_persons(s, err)) ? rc : 1;
 }
 
@@ -628,8 +719,10 @@ static int sink_flush_start(void *ctx, struct sn_err *err)
 	int rc = flush_prepare(s, &part_id, err);
 	if (rc < 0)
 		return rc;
-	if (rc == 1)
+	if (rc == 1) {
+		flush_propdefs(s);
 		return (rc = commit_persons(s, err)) ? rc : 1;
+	}
 	if (!s->flusher_started) {
 		if (pthread_create(&s->flusher, NULL, flusher_main, s))
 			return sn_err_set(err, SN_ERR_INTERNAL, "cannot start the flusher thread");
@@ -666,14 +759,17 @@ static int sink_flush(void *ctx, struct sn_err *err)
 	uint64_t part_id = 0;
 	if ((rc = flush_prepare(s, &part_id, err)) < 0)
 		return rc;
-	if (rc == 1)
+	if (rc == 1) {
+		flush_propdefs(s);
 		return commit_persons(s, err);
+	}
 	size_t nparts = 0, nrows = 0;
 	if ((rc = write_parts(s, &s->mt, part_id, &nparts, &nrows, err)))
 		return rc;
 	s->rows_written += nrows;
 	s->parts_written += nparts;
 	sn_memtable_reset(&s->mt, under_load(s, &s->mt));
+	flush_propdefs(s);
 	return commit_persons(s, err);
 }
 
@@ -790,6 +886,23 @@ int sn_store_sink_use_enrich(struct sn_store_sink *s, const struct sn_enrich_opt
 	return sn_enrich_new(&s->enrich, o, err);
 }
 
+int sn_store_sink_use_propdefs(struct sn_store_sink *s, struct sn_meta *meta, struct sn_err *err)
+{
+	if (s->seen)
+		return 0;
+	s->pk = malloc(MAX_PROP_MEMBERS * sizeof(*s->pk));
+	s->pv = malloc(MAX_PROP_MEMBERS * sizeof(*s->pv));
+	if (!s->pk || !s->pv || sn_propdefs_seen_new(&s->seen)) {
+		free(s->pk);
+		free(s->pv);
+		s->pk = s->pv = NULL;
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory for property definitions");
+	}
+	sn_buf_init(&s->pd_buf, 1 << 20);
+	s->propdefs_meta = meta;
+	return 0;
+}
+
 void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n)
 {
 	s->fail_commits = n;
@@ -826,6 +939,12 @@ void sn_store_sink_close(struct sn_store_sink *s)
 		sn_ingest_identity_free(s->identity);
 	}
 	sn_enrich_free(s->enrich);
+	if (s->seen) {
+		sn_propdefs_seen_free(s->seen);
+		sn_buf_release(&s->pd_buf);
+		free(s->pk);
+		free(s->pv);
+	}
 	sn_memtable_release(&s->mt);
 	sn_memtable_release(&s->job.mt);
 	pthread_mutex_destroy(&s->jmu);

@@ -83,7 +83,9 @@ test('posthog-node: $geoip_disable by default, an explicit $ip when enabled', { 
     assert.equal(x.length, 2);
     return x;
   });
-  assert.deepEqual(rows, [['geo-node-off', null, 'true'], ['geo-node-on', 'AU', null]]);
+  // $geoip_disable's first value was a JSON boolean: its definition is
+  // Boolean, so HogQL reads it as one (docs/PROPERTIES.md).
+  assert.deepEqual(rows, [['geo-node-off', null, true], ['geo-node-on', 'AU', null]]);
 });
 
 test('/flags: the request IP\'s $geoip_* person properties, geoip_disable, request overrides win', { skip: !haveDb && `no GeoIP database at ${DB}` }, async () => {

@@ -11,7 +11,12 @@
 // expected answers follow the new ones), the events go through /batch/, and
 // loadFixtures() resolves once every project's events are queryable. Queries run on POST
 // /api/projects/:id/query/ with the fixture's frozen "now" (the server runs
-// in test mode).
+// in test mode). The fixture's property_types ({name: type}, PostHog's test
+// PropertyDefinition rows of event properties) are declared with POST
+// /api/projects/:id/property_definitions/ before its events go in; the
+// server does not infer types itself (infer_property_types false), as
+// PostHog's tests write events straight into ClickHouse and only the
+// definitions a test creates exist.
 //
 // A fixture whose setup failed carries `setupError`; the caller decides.
 import { spawnSync } from 'node:child_process';
@@ -38,7 +43,8 @@ export function readFixtures(kinds = ['trends'], filter = null) {
 // Starts a test-mode snout, loads the fixtures (each gets teamId and token)
 // and resolves to the running server.
 export async function loadFixtures(fixtures, opts = {}) {
-  let srv = await startServer({ env: { SNOUT_TEST_MODE: 'true' } });
+  const env = { SNOUT_TEST_MODE: 'true', SNOUT_INFER_PROPERTY_TYPES: 'false' };
+  let srv = await startServer({ env });
   const dataDir = srv.dataDir;
   await srv.stop();
   const cli = (...args) => {
@@ -70,7 +76,7 @@ export async function loadFixtures(fixtures, opts = {}) {
     }
   });
   cleanup(tmp);
-  srv = await startServer({ dataDir, env: { SNOUT_TEST_MODE: 'true', SNOUT_STORE_FLUSH_AGE: '200ms' } });
+  srv = await startServer({ dataDir, env: { ...env, SNOUT_STORE_FLUSH_AGE: '200ms' } });
   for (const fx of fixtures) {
     // Cohorts first (the fixtures' are person-property or static ones,
     // whose members are the imported persons): project filters and action
@@ -114,6 +120,12 @@ export async function loadFixtures(fixtures, opts = {}) {
           if (r && r.type === 'actions' && ids.has(r.action_id)) r.action_id = ids.get(r.action_id);
         }
       }
+    }
+    for (const [name, type] of Object.entries(fx.property_types || {})) {
+      const r = await fetch(`${srv.url}/api/projects/${fx.teamId}/property_definitions/`, { method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+        body: JSON.stringify({ name, type: 'event', property_type: type }) });
+      if (r.status !== 201) fx.setupError = `POST property definition: ${r.status} ${await r.text()}`;
     }
     const events = (fx.events || []).map((e) => ({ event: e.event, distinct_id: e.distinct_id, timestamp: e.timestamp,
       properties: e.properties || {}, ...(e.uuid ? { uuid: e.uuid } : {}) }));

@@ -30,8 +30,6 @@ const HAVE = new Set(['actions', 'cohorts', 'elements', 'groups', 'hogql', 'prop
 // kind/name → why it does not pass yet (a snout gap or a deliberate difference).
 const KNOWN = new Map([
   ['trends/formula_breakdown_no_data_one_side', 'snout\'s ingestion copies $browser onto the person as PostHog\'s plugin server does; the test writes events straight into ClickHouse, so its persons have no $browser'],
-  ['trends/legacy_math_hogql_week', 'needs property definitions (avg over a property typed Numeric); snout has none yet, and avg of a String is an error as in ClickHouse'],
-  ['trends/math_hogql_sum_prop', 'needs property definitions (sum over a property typed Numeric); snout has none yet'],
   ['funnels/breakdown_all_events_attribution_ordered', 'order of breakdown values with equal last-step counts differs (PostHog SQL tie order)'],
   ['funnels/breakdown_all_events_attribution_strict', 'order of breakdown values with equal last-step counts differs (PostHog SQL tie order)'],
   ['funnels/trends_breakdown_hogql_empty_all_events', 'order of funnel-trends breakdown values with equal entrance counts differs'],

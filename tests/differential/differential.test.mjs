@@ -198,7 +198,10 @@ before(async () => {
     const r = await chs.ch(sql);
     assert.ok(r.ok, `persons: ${r.body}`);
   }
-  srv = await startServer();
+  // Properties stay text (no definitions inferred): these queries are
+  // written against PostHog's untyped property semantics (spec §4.2); typed
+  // properties are compared on both backends by the insights differential.
+  srv = await startServer({ env: { SNOUT_INFER_PROPERTY_TYPES: 'false' } });
   for (let i = 0; i < team1.length; i += 250) {
     const batch = team1.slice(i, i + 250).map((e) => ({
       uuid: e.uuid, event: e.event, distinct_id: e.distinct_id, timestamp: e.timestamp, properties: e.properties,

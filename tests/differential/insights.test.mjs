@@ -158,6 +158,8 @@ async function onClickHouse(fx, hogql) {
   const args = ['hogql', 'clickhouse', '--ch-version', '18.16', '--team', String(fx.teamId), '--tz', fx.team.timezone || 'UTC'];
   if (fx.team.week_start_day === 1) args.push('--week-monday');
   for (const c of fx.cohortList || []) args.push('--cohort', `${c.id}:${c.name}${c.is_static ? ':static' : ''}`);
+  // The project's property definitions type property accesses on both sides.
+  for (const [name, type] of Object.entries(fx.property_types || {})) args.push('--prop-type', `event:${name}=${type}`);
   let sql;
   try {
     const { stdout } = await execFileP(SNOUT, [...args, hogql], { maxBuffer: 64 << 20 });

@@ -560,9 +560,34 @@ static void test_conditionals(void **state)
 		 "WHEN 1 THEN 'a' END",
 		 "2\t\\N");
 	expect_b(f, "CASE properties.s WHEN 'x' THEN 1 ELSE 3 END", "3");
-	expect_a(f, "toBool('true'), toBool('FALSE'), toBool(0), toBool(2.5)", "1\t0\t0\t1");
+	expect_a(f, "toBool('true'), toBool('FALSE'), toBool(0), toBool(2.5)",
+		 "true\tfalse\tfalse\ttrue");
 	expect_b(f, "toBool(properties.s)", "\\N");
 	expect_error(f, "toBool('maybe')", "QueryError", "Cannot parse boolean");
+	/* toBool's Bool prints true / false; a comparison's UInt8 prints 0 / 1. */
+	expect_a(f, "toString(toBool(1)), toString(toBool(0)), toString(1 = 1)", "true\tfalse\t1");
+	/* transform: constant arrays, a default or x itself (PostHog's typed
+	 * Boolean properties read through it). */
+	expect_a(f,
+		 "transform(event, ['x', 'pv'], ['a', 'b'], 'c'), transform(event, ['x'], ['a'], "
+		 "'c'), transform(event, ['x'], ['a']), transform(event, ['pv'], ['a'])",
+		 "b\tc\tpv\ta");
+	expect_a(
+	    f,
+	    "toBool(transform(toString(properties.missing), ['true', 'false'], [1, 0], NULL)), "
+	    "toBool(transform('false', ['true', 'false'], [1, 0], NULL))",
+	    "\\N\tfalse");
+	expect_error(f, "transform(event, ['x', 'y'], ['a'], 'c')", "QueryError", "equal length");
+	expect_error(f, "transform(event, splitByChar(',', 'a,b'), ['a', 'b'], 'c')",
+		     "NotImplementedError", "not literals");
+	/* A number (or Bool) against a String constant: the constant as a number. */
+	expect_a(f, "1.5 = '1.5', 10 > '9', toBool(1) = 'true', toBool(0) = 'true', 2 = '2.0'",
+		 "1\t1\t1\t0\t1");
+	expect_error(f, "1 = 'abc'", "QueryError", "Cannot parse 'abc'");
+	/* toFloatOrZero / toIntOrZero read text, 0 when it is not a number. */
+	expect_a(f,
+		 "toFloatOrZero('1.5'), toFloatOrZero('x'), toIntOrZero('42'), toIntOrZero('4x')",
+		 "1.5\t0\t42\t0");
 	expect_a(f, "toTypeName(1), toTypeName(properties.s), toTypeName(1.5), toTypeName(NULL)",
 		 "Int64\tNullable(String)\tFloat64\tNullable(Nothing)");
 	expect_a(f,

@@ -650,6 +650,177 @@ static void test_resolve_limits(void **state)
 	sn_arena_release(&a);
 }
 
+/* ---- typed properties ------------------------------------------------------------ */
+
+/* The definitions of the test: event prop Numeric, flag Boolean, at
+ * DateTime, s String; person age Numeric; group 1 size Numeric. */
+static int test_types(void *ctx, int src, int gi, const char *name)
+{
+	(*(int *)ctx)++;
+	if (src == SN_HQP_EVENT && strcmp(name, "prop") == 0)
+		return SN_HQPT_NUMERIC;
+	if (src == SN_HQP_EVENT && strcmp(name, "flag") == 0)
+		return SN_HQPT_BOOLEAN;
+	if (src == SN_HQP_EVENT && strcmp(name, "at") == 0)
+		return SN_HQPT_DATETIME;
+	if (src == SN_HQP_EVENT && strcmp(name, "s") == 0)
+		return SN_HQPT_STRING;
+	if (src == SN_HQP_PERSON && gi == -1 && strcmp(name, "age") == 0)
+		return SN_HQPT_NUMERIC;
+	if (src == SN_HQP_GROUP && gi == 1 && strcmp(name, "size") == 0)
+		return SN_HQPT_NUMERIC;
+	return SN_HQPT_NONE;
+}
+
+/* n's shape: a typed wrapper as NAME[chain], other calls as name(args),
+ * fields as their chain, aliases as inner AS name; else "_". */
+static void shape(struct sn_buf *b, const struct sn_hogql_node *n)
+{
+	if (n->typed_of) {
+		sn_buf_appendf(b, "%s[", n->name);
+		shape(b, n->typed_of);
+		sn_buf_appends(b, "]");
+		return;
+	}
+	switch (n->kind) {
+	case SN_HQ_FIELD:
+		for (size_t i = 0; i < n->strs.n; i++)
+			sn_buf_appendf(b, "%s%s", i ? "." : "", n->strs.items[i]);
+		break;
+	case SN_HQ_ALIAS:
+		shape(b, n->a);
+		sn_buf_appendf(b, " AS %s", n->name);
+		break;
+	case SN_HQ_CALL:
+		sn_buf_appendf(b, "%s(", n->name);
+		for (size_t i = 0; i < n->list.n; i++) {
+			if (i)
+				sn_buf_appends(b, ", ");
+			shape(b, n->list.items[i]);
+		}
+		sn_buf_appends(b, ")");
+		break;
+	default: sn_buf_appends(b, "_");
+	}
+}
+
+/* Resolves a SELECT with the test's types; "<shape of item 0> ;; <its
+ * type> ;; <HogQL text>" or "ERR:<msg>". *lookups counts the callbacks. */
+static const char *typed(const char *q, int *lookups)
+{
+	static char out[4096];
+	struct sn_arena a;
+	struct sn_hogql_node *n;
+	struct sn_hogql_error err = {0};
+	struct sn_hogql_prop_types pt = {.lookup = test_types, .ctx = lookups};
+	struct sn_hogql_resolve_opts o = {.team_id = 1, .prop_types = &pt};
+	sn_arena_init(&a, 4u << 20);
+	assert_int_equal(sn_hogql_parse_select(&a, q, strlen(q), &n, &err), 0);
+	if (sn_hogql_resolve(&a, n, q, strlen(q), &o, &err)) {
+		snprintf(out, sizeof(out), "ERR:%s", err.msg);
+	} else {
+		struct sn_buf b, t;
+		char tn[48];
+		sn_buf_init(&b, 2048);
+		sn_buf_init(&t, 2048);
+		const struct sn_hogql_node *it = n->sel->select.items[0];
+		shape(&b, it);
+		assert_true(sn_hogql_print(&t, n) >= 0);
+		snprintf(out, sizeof(out), "%s ;; %s ;; %s", b.data,
+			 sn_hogql_type_name(it->rtype, tn, sizeof(tn)), t.data);
+		sn_buf_release(&b);
+		sn_buf_release(&t);
+	}
+	sn_arena_release(&a);
+	return out;
+}
+
+static void test_resolve_property_types(void **state)
+{
+	(void)state;
+	int k = 0;
+	/* Numeric: toFloat; the HogQL text stays what the user wrote. */
+	assert_string_equal(typed("select properties.prop from events", &k),
+			    "toFloat[properties.prop] AS prop ;; Nullable(Float64) ;; "
+			    "SELECT properties.prop AS prop FROM events LIMIT 100");
+	assert_string_equal(typed("select sum(properties.prop) from events", &k),
+			    "sum(toFloat[properties.prop]) ;; Nullable(Float64) ;; "
+			    "SELECT sum(properties.prop) FROM events LIMIT 100");
+	/* Boolean: PostHog's transform of the text; DateTime: toDateTime. */
+	assert_string_equal(typed("select properties.flag from events", &k),
+			    "toBool[properties.flag] AS flag ;; Nullable(Bool) ;; "
+			    "SELECT properties.flag AS flag FROM events LIMIT 100");
+	assert_non_null(strstr(typed("select properties.at from events", &k), "toDateTime["));
+	/* String, unknown, nested paths and subquery columns stay text. */
+	assert_string_equal(typed("select properties.s from events", &k),
+			    "properties.s ;; Nullable(String) ;; "
+			    "SELECT properties.s FROM events LIMIT 100");
+	assert_string_equal(typed("select properties.other from events", &k),
+			    "properties.other ;; Nullable(String) ;; "
+			    "SELECT properties.other FROM events LIMIT 100");
+	assert_string_equal(typed("select properties.prop.x from events", &k),
+			    "properties.prop.x ;; Nullable(String) ;; "
+			    "SELECT properties.prop.x FROM events LIMIT 100");
+	/* A typed column keeps its name for the query around it. */
+	assert_string_equal(
+	    typed("select prop + 1 from (select properties.prop from events)", &k),
+	    "_ ;; Nullable(Float64) ;; SELECT prop + 1 FROM (SELECT properties.prop "
+	    "AS prop FROM events) LIMIT 100");
+	/* toFloatOrZero (and toIntOrZero) parse text: left alone. */
+	assert_string_equal(typed("select toFloatOrZero(properties.prop) from events", &k),
+			    "toFloatOrZero(properties.prop) ;; Float64 ;; "
+			    "SELECT toFloatOrZero(properties.prop) FROM events LIMIT 100");
+	/* but not deeper than the direct argument */
+	assert_string_equal(
+	    typed("select toFloatOrZero(toString(properties.prop)) from events", &k),
+	    "toFloatOrZero(toString(toFloat[properties.prop])) ;; Float64 ;; "
+	    "SELECT toFloatOrZero(toString(properties.prop)) FROM events LIMIT 100");
+	/* An explicit toFloat of a Numeric property is not doubled (the shape
+	 * the scans' fast paths know); of an expression over it, it is. */
+	assert_string_equal(typed("select toFloat(properties.prop) from events", &k),
+			    "toFloat(properties.prop) ;; Nullable(Float64) ;; "
+			    "SELECT toFloat(properties.prop) FROM events LIMIT 100");
+	assert_non_null(
+	    strstr(typed("select toFloat(properties.prop + 1) from events", &k), "toFloat(_) ;;"));
+	assert_non_null(strstr(typed("select toInt(properties.prop) from events", &k),
+			       "toInt(toFloat[properties.prop]) ;;"));
+	/* Person properties through the join, poe and the persons table. */
+	assert_non_null(strstr(typed("select person.properties.age from events", &k),
+			       "toFloat[person.properties.age] AS age"));
+	assert_non_null(strstr(typed("select poe.properties.age from events", &k),
+			       "toFloat[poe.properties.age] AS age"));
+	assert_non_null(strstr(typed("select properties.age from persons", &k),
+			       "toFloat[properties.age] AS age"));
+	/* An event property of the same name is another definition. */
+	assert_non_null(
+	    strstr(typed("select properties.age from events", &k), "properties.age ;;"));
+	/* Groups by their index; `FROM groups` has none. */
+	assert_non_null(strstr(typed("select group_1.properties.size from events", &k),
+			       "toFloat[group_1.properties.size] AS size"));
+	assert_non_null(strstr(typed("select group_0.properties.size from events", &k),
+			       "group_0.properties.size ;;"));
+	assert_non_null(
+	    strstr(typed("select properties.size from groups", &k), "properties.size ;;"));
+	/* Typed everywhere an expression goes, once per access. */
+	k = 0;
+	assert_non_null(strstr(typed("select count() from events where properties.prop > 5 "
+				     "and properties.flag group by properties.prop",
+				     &k),
+			       "SELECT count() FROM events WHERE properties.prop > 5 AND "
+			       "properties.flag GROUP BY properties.prop"));
+	assert_int_equal(k, 3);
+	/* Without types (no callback) nothing is wrapped. */
+	struct sn_arena a;
+	struct sn_hogql_node *n;
+	struct sn_hogql_error err = {0};
+	const char *q = "select properties.prop from events";
+	sn_arena_init(&a, 1u << 20);
+	assert_int_equal(sn_hogql_parse_select(&a, q, strlen(q), &n, &err), 0);
+	assert_int_equal(sn_hogql_resolve(&a, n, q, strlen(q), NULL, &err), 0);
+	assert_int_equal(n->sel->select.items[0]->kind, SN_HQ_FIELD);
+	sn_arena_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -669,6 +840,7 @@ int main(void)
 	    cmocka_unit_test(test_resolve_errors),
 	    cmocka_unit_test(test_resolve_scopes),
 	    cmocka_unit_test(test_resolve_limits),
+	    cmocka_unit_test(test_resolve_property_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1457,6 +1457,141 @@ static void test_enrich_ingest(void **state)
 	sn_geoip_close(g);
 }
 
+/* ---- property definitions ------------------------------------------------------------ */
+
+static int detect(const char *key, const char *json)
+{
+	struct sn_jspan v;
+	assert_int_equal(sn_jscan_document(json, strlen(json), &v, NULL), 0);
+	/* "now" for recent Unix times: 2026-12-01 */
+	return sn_prop_detect_type(key, strlen(key), &v, 1796083200);
+}
+
+static void test_prop_detect_type(void **state)
+{
+	(void)state;
+	assert_int_equal(detect("n", "10"), SN_PROP_NUMERIC);
+	assert_int_equal(detect("n", "-1.5e3"), SN_PROP_NUMERIC);
+	assert_int_equal(detect("b", "true"), SN_PROP_BOOLEAN);
+	assert_int_equal(detect("b", "false"), SN_PROP_BOOLEAN);
+	assert_int_equal(detect("s", "\"hello\""), SN_PROP_STRING);
+	assert_int_equal(detect("s", "\"\""), SN_PROP_STRING);
+	/* text that reads as a boolean (trimmed; only these spellings) */
+	assert_int_equal(detect("s", "\" true \""), SN_PROP_BOOLEAN);
+	assert_int_equal(detect("s", "\"FALSE\""), SN_PROP_BOOLEAN);
+	assert_int_equal(detect("s", "\"True\""), SN_PROP_STRING);
+	/* no type: null, objects, arrays */
+	assert_int_equal(detect("x", "null"), SN_PROP_NONE);
+	assert_int_equal(detect("x", "{\"a\":1}"), SN_PROP_NONE);
+	assert_int_equal(detect("x", "[1]"), SN_PROP_NONE);
+	/* dates by value, whatever the name */
+	assert_int_equal(detect("s", "\"2024-01-31\""), SN_PROP_DATETIME);
+	assert_int_equal(detect("s", "\"01/31/2024\""), SN_PROP_DATETIME); /* MM/DD/YYYY */
+	assert_int_equal(detect("s", "\"31/01/2024\""), SN_PROP_STRING);
+	assert_int_equal(detect("s", "\"2024-01-31T10:11:12.5Z\""), SN_PROP_DATETIME);
+	assert_int_equal(detect("s", "\"2024-01-31 10:11:12\""), SN_PROP_DATETIME);
+	assert_int_equal(detect("s", "\"Wed, 31 Jan 2024 10:11:12 +0000\""), SN_PROP_DATETIME);
+	assert_int_equal(detect("s", "\"2024-01-31 x\""), SN_PROP_STRING);
+	assert_int_equal(detect("s", "\"2024-31-12\""), SN_PROP_STRING); /* month 3x: no */
+	assert_int_equal(detect("s", "\"2024-01-3\""), SN_PROP_STRING);
+	/* recent Unix seconds under a time-like name; not under another */
+	assert_int_equal(detect("created_at", "1790000000"), SN_PROP_DATETIME);
+	assert_int_equal(detect("sentTimestamp", "1790000000"), SN_PROP_DATETIME);
+	assert_int_equal(detect("createdAt", "1790000000"), SN_PROP_DATETIME); /* case folded */
+	assert_int_equal(detect("created_at", "1500000000"), SN_PROP_NUMERIC); /* too old */
+	assert_int_equal(detect("created_at", "1790000000.5"), SN_PROP_NUMERIC);
+	assert_int_equal(detect("count", "1790000000"), SN_PROP_NUMERIC);
+	/* names that are always text */
+	assert_int_equal(detect("utm_source", "5"), SN_PROP_STRING);
+	assert_int_equal(detect("UTM_campaign", "true"), SN_PROP_STRING);
+	assert_int_equal(detect("$initial_utm_medium", "1"), SN_PROP_STRING);
+	assert_int_equal(detect("$feature/beta", "true"), SN_PROP_STRING);
+	assert_int_equal(detect("$feature_flag_response", "false"), SN_PROP_STRING);
+	assert_int_equal(detect("$survey_response_2", "3"), SN_PROP_STRING);
+}
+
+static int count_def(void *arg, const struct sn_propdef *d)
+{
+	(void)d;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_propdefs_ingest(void **state)
+{
+	(void)state;
+	char mpath[400];
+	snprintf(mpath, sizeof(mpath), "%s/meta.sqlite3", dir);
+	struct sn_meta *m;
+	struct sn_org org;
+	struct sn_team team;
+	assert_int_equal(sn_meta_open(&m, mpath, NULL, NULL), 0);
+	assert_int_equal(sn_meta_org_create(m, "o", &org, NULL), 0);
+	assert_int_equal(sn_meta_team_create(m, org.id, "t", "phc_x", "UTC", &team, NULL), 0);
+	assert_int_equal(team.id, 1);
+	struct rig r;
+	rig_open(&r);
+	struct sn_ingest_sink vt;
+	uint64_t resume;
+	assert_int_equal(sn_store_sink_open(&r.sink, dir, 0, &resume, NULL), 0);
+	assert_int_equal(sn_store_sink_use_persons(r.sink, r.ps, 1024, NULL), 0);
+	assert_int_equal(sn_store_sink_use_propdefs(r.sink, m, NULL), 0);
+	sn_store_sink_vtable(r.sink, &vt);
+	struct sn_ingest_options io = {
+	    .wal_dir = r.waldir, .flush_age_ms = 60000, .resume_lsn = resume};
+	assert_int_equal(sn_ingest_start(&r.in, r.w, &io, &vt, NULL), 0);
+	put_ev(r.w, "u", "pv",
+	       "{\"n\":1,\"b\":true,\"s\":\"x\",\"nul\":null,\"o\":{\"k\":1},"
+	       "\"$set\":{\"age\":3},\"$set_once\":{\"first\":\"a\"},\"$unset\":[\"z\"],"
+	       "\"$group_0\":\"g\",\"utm_source\":5,\"\\u0065sc\":2}");
+	put_ev(r.w, "u", "pv", "{\"nul\":\"text\",\"n\":\"a string now\",\"s\":7}");
+	put_ev(r.w, "u", "$groupidentify",
+	       "{\"$group_type\":\"company\",\"$group_key\":\"c\","
+	       "\"$group_set\":{\"size\":10,\"name\":\"Acme\"}}");
+	put_ev(r.w, "u", "$$plugin_metrics", "{\"zzz\":1}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	rig_stop(&r);
+	int t;
+	struct {
+		int kind, gi;
+		const char *name;
+		int type;
+	} want[] = {
+	    {SN_PROPDEF_EVENT, -1, "n", SN_PROP_NUMERIC}, /* the first type stays */
+	    {SN_PROPDEF_EVENT, -1, "b", SN_PROP_BOOLEAN},
+	    {SN_PROPDEF_EVENT, -1, "s", SN_PROP_STRING},
+	    {SN_PROPDEF_EVENT, -1, "nul", SN_PROP_STRING}, /* null first: the next value types it */
+	    {SN_PROPDEF_EVENT, -1, "o", SN_PROP_NONE},
+	    {SN_PROPDEF_EVENT, -1, "utm_source", SN_PROP_STRING},
+	    {SN_PROPDEF_EVENT, -1, "esc", SN_PROP_NUMERIC}, /* an escaped name, decoded */
+	    {SN_PROPDEF_PERSON, -1, "age", SN_PROP_NUMERIC},
+	    {SN_PROPDEF_PERSON, -1, "first", SN_PROP_STRING},
+	    {SN_PROPDEF_GROUP, 0, "size", SN_PROP_NUMERIC},
+	    {SN_PROPDEF_GROUP, 0, "name", SN_PROP_STRING},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(want); i++) {
+		assert_int_equal(
+		    sn_meta_propdef_type(m, 1, want[i].kind, want[i].gi, want[i].name, &t, NULL),
+		    0);
+		if (t != want[i].type)
+			fail_msg("%s: type %d, want %d", want[i].name, t, want[i].type);
+	}
+	/* Not properties of the event: $set & co, $group_N; nothing of a
+	 * $groupidentify but its group's, nor of $$plugin_metrics. */
+	struct sn_propdef_list_opts lo = {
+	    .kind = SN_PROPDEF_EVENT, .is_numerical = -1, .limit = 100};
+	int64_t total = -1;
+	int seen = 0;
+	assert_int_equal(sn_meta_propdef_list(m, 1, &lo, &total, count_def, &seen, NULL), 0);
+	assert_int_equal(total, 7);
+	assert_int_equal(seen, 7);
+	lo.kind = 0;
+	assert_int_equal(sn_meta_propdef_list(m, 1, &lo, &total, count_def, &seen, NULL), 0);
+	assert_int_equal(total, 11);
+	rig_close(&r);
+	sn_meta_close(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1466,6 +1601,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_no_checkpoint_without_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_background_flush, setup, teardown),
 	    cmocka_unit_test(test_record_time),
+	    cmocka_unit_test(test_prop_detect_type),
+	    cmocka_unit_test_setup_teardown(test_propdefs_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
 	    cmocka_unit_test(test_person_cache),
 	    cmocka_unit_test(test_person_cache_did_forms),
