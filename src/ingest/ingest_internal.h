@@ -237,6 +237,15 @@ void sn_propdefs_seen_prop(struct sn_propdefs_seen *s, int64_t team, int kind, i
 /* Every member of the JSON object text[0..len) (else nothing). */
 void sn_propdefs_seen_object(struct sn_propdefs_seen *s, int64_t team, int kind, int gi,
 			     const char *text, size_t len);
+/* Key sets: an event's fingerprint is the sum of sn_propdefs_member_mix
+ * over its members (and whatever else decides what it defines). set_known
+ * says whether an event of that fingerprint was fully noted before (then
+ * there is nothing to do) and starts a new event; set_done, after its
+ * members were offered, remembers the fingerprint unless one of them could
+ * not be noted. */
+uint64_t sn_propdefs_member_mix(const struct sn_jspan *key, const struct sn_jspan *value);
+bool sn_propdefs_seen_set_known(struct sn_propdefs_seen *s, uint64_t fp);
+void sn_propdefs_seen_set_done(struct sn_propdefs_seen *s, uint64_t fp);
 size_t sn_propdefs_seen_pending(const struct sn_propdefs_seen *s);
 /* Records the definitions noted since the last flush in meta (NULL: drops
  * them) and forgets them either way. */

@@ -28,12 +28,20 @@
  * Date-like: YYYY-MM-DD or DD-MM-YYYY (either with / too), optionally
  * followed by a space or T and HH:MM:SS and anything; or an RFC 2822 date.
  *
- * Cost: the hot path is one 64-bit hash of the member's name and a probe
- * of an open-addressing table (names in one buffer), per member of every
- * event; the table forgets everything when it passes SEEN_MAX entries
- * (it is a cache: meta keeps the first type, so noting a definition again
- * changes nothing). Nothing here can fail an event: out of memory, a
- * definition is simply not noted until it is seen again.
+ * Cost: most events carry a key set the team sent before. The sink
+ * fingerprints each event's members — a cheap mix of each raw name and its
+ * value's JSON type, summed (order does not matter), plus the $set objects'
+ * bytes and which GeoIP members are set — and an event whose fingerprint
+ * is remembered is done (one probe of a 64K table). Any other event goes
+ * member by member: a 64-bit hash of the name and a probe of the seen
+ * table (names in one buffer); its fingerprint is remembered once every
+ * member was noted. A value's JSON type is in the fingerprint, so a name
+ * first seen null is looked at again when a typed value comes. Both tables
+ * forget everything when full (they are caches: meta keeps the first type,
+ * so noting a definition again changes nothing). Nothing here can fail an
+ * event: out of memory, a definition is noted when it is seen again. A
+ * definition deleted through the API comes back when a new key set of the
+ * team carries it (or after a restart).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +63,15 @@ struct seen_ent {
 	uint8_t type;
 };
 
+#define SETS_CAP (1u << 16) /* key-set fingerprints remembered (a power of two) */
+
 struct sn_propdefs_seen {
 	struct seen_ent *t;
 	size_t cap, n; /* cap is a power of two */
+	/* Fingerprints of events whose every member was noted (0: empty). */
+	uint64_t *sets;
+	size_t nsets;
+	bool dropped; /* a member of the current event was not noted */
 	struct sn_buf names;
 	struct sn_buf tmp; /* a decoded escaped name */
 	struct sn_propdef *pending;
@@ -73,9 +87,11 @@ int sn_propdefs_seen_new(struct sn_propdefs_seen **out)
 	s->cap = 4096;
 	s->t = calloc(s->cap, sizeof(*s->t));
 	s->pending = malloc(PENDING_MAX * sizeof(*s->pending));
-	if (!s->t || !s->pending) {
+	s->sets = calloc(SETS_CAP, sizeof(*s->sets));
+	if (!s->t || !s->pending || !s->sets) {
 		free(s->t);
 		free(s->pending);
+		free(s->sets);
 		free(s);
 		return SN_ERR_NOMEM;
 	}
@@ -92,6 +108,7 @@ void sn_propdefs_seen_free(struct sn_propdefs_seen *s)
 		return;
 	free(s->t);
 	free(s->pending);
+	free(s->sets);
 	sn_buf_release(&s->names);
 	sn_buf_release(&s->tmp);
 	free(s);
@@ -253,11 +270,13 @@ static bool grow(struct sn_propdefs_seen *s)
 	return true;
 }
 
-static void note(struct sn_propdefs_seen *s, int64_t team, int kind, int gi, const char *name,
+/* Notes one member; false when it could not be (memory, a full pending
+ * list): it is noted when seen again. */
+static bool note(struct sn_propdefs_seen *s, int64_t team, int kind, int gi, const char *name,
 		 size_t len, const struct sn_jspan *v)
 {
 	if (!len || len > SN_PROPDEF_NAME_MAX)
-		return;
+		return true; /* never recorded */
 	uint64_t h = ent_hash(team, kind, gi, name, len);
 	size_t j = h & (s->cap - 1);
 	struct seen_ent *e;
@@ -269,30 +288,26 @@ static void note(struct sn_propdefs_seen *s, int64_t team, int kind, int gi, con
 		    e->len == len && memcmp(s->names.data + e->off, name, len) == 0) {
 			if (e->type != SN_PROP_NONE || v->type == SN_JNULL ||
 			    v->type == SN_JOBJECT || v->type == SN_JARRAY)
-				return; /* known: the hot path */
+				return true; /* known */
 			break;
 		}
 		j = (j + 1) & (s->cap - 1);
 	}
 	if (s->npending >= PENDING_MAX)
-		return; /* noted when seen again after the next flush */
+		return false;
 	int type = sn_prop_detect_type(name, len, v, s->now_s);
 	if (e->h) {
 		if (type == SN_PROP_NONE)
-			return;
+			return true;
 		e->type = (uint8_t)type; /* first typed value of a known name */
 	} else {
 		if (s->n >= SEEN_MAX)
 			forget_all(s);
-		if ((s->n + 1) * 2 > s->cap) {
-			if (!grow(s))
-				return;
-			note(s, team, kind, gi, name, len, v);
-			return;
-		}
+		if ((s->n + 1) * 2 > s->cap)
+			return grow(s) && note(s, team, kind, gi, name, len, v);
 		size_t off = s->names.len;
 		if (sn_buf_append(&s->names, name, len))
-			return;
+			return false;
 		*e = (struct seen_ent){.h = h,
 				       .team = team,
 				       .off = (uint32_t)off,
@@ -311,6 +326,7 @@ static void note(struct sn_propdefs_seen *s, int64_t team, int kind, int gi, con
 	d->name[len] = 0;
 	d->property_type = type;
 	d->is_numerical = type == SN_PROP_NUMERIC;
+	return true;
 }
 
 /* The event members that are not event properties (property-defs-rs's
@@ -335,8 +351,10 @@ void sn_propdefs_seen_prop(struct sn_propdefs_seen *s, int64_t team, int kind, i
 	const char *name;
 	if (key->flags & SN_JSPAN_ESCAPED) {
 		sn_buf_reset(&s->tmp);
-		if (sn_jspan_unescape(key, &s->tmp))
+		if (sn_jspan_unescape(key, &s->tmp)) {
+			s->dropped = true;
 			return;
+		}
 		name = s->tmp.data ? s->tmp.data : "";
 		len = s->tmp.len;
 	} else {
@@ -344,7 +362,8 @@ void sn_propdefs_seen_prop(struct sn_propdefs_seen *s, int64_t team, int kind, i
 	}
 	if (kind == SN_PROPDEF_EVENT && skipped(name, len))
 		return;
-	note(s, team, kind, gi, name, len, value);
+	if (!note(s, team, kind, gi, name, len, value))
+		s->dropped = true;
 }
 
 void sn_propdefs_seen_object(struct sn_propdefs_seen *s, int64_t team, int kind, int gi,
@@ -359,6 +378,86 @@ void sn_propdefs_seen_object(struct sn_propdefs_seen *s, int64_t team, int kind,
 		if (sn_jscan_skip(&sc, &v))
 			return;
 		sn_propdefs_seen_prop(s, team, kind, gi, &k, &v);
+	}
+}
+
+/* ---- key sets ------------------------------------------------------------------------ */
+
+static uint64_t rd8(const char *p)
+{
+	uint64_t x;
+	memcpy(&x, p, 8);
+	return x;
+}
+
+static uint64_t rd4(const char *p)
+{
+	uint32_t x;
+	memcpy(&x, p, 4);
+	return x;
+}
+
+static uint64_t avalanche(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+/* A multiply per 8 bytes of the raw name (overlapping loads, no partial
+ * copies: this runs for every member of every event); the event's sum is
+ * mixed once, in set_known. */
+uint64_t sn_propdefs_member_mix(const struct sn_jspan *key, const struct sn_jspan *value)
+{
+	const uint64_t P = 0x9E3779B97F4A7C15ull;
+	const char *p = key->p;
+	size_t n = key->len; /* with its quotes: at least 2 */
+	uint64_t h = ((uint64_t)n << 8 | value->type) * P;
+	if (n >= 8) {
+		for (; n > 8; p += 8, n -= 8)
+			h = (h ^ rd8(p)) * P;
+		h = (h ^ rd8(p + n - 8)) * P;
+	} else if (n >= 4) {
+		h = (h ^ (rd4(p) | rd4(p + n - 4) << 32)) * P;
+	} else {
+		h = (h ^ ((uint64_t)(uint8_t)p[0] | (uint64_t)(uint8_t)p[n / 2] << 8 |
+			  (uint64_t)(uint8_t)p[n - 1] << 16)) *
+		    P;
+	}
+	return h ^ (h >> 29);
+}
+
+bool sn_propdefs_seen_set_known(struct sn_propdefs_seen *s, uint64_t fp)
+{
+	s->dropped = false;
+	fp = avalanche(fp);
+	fp = fp ? fp : 1;
+	for (size_t j = fp & (SETS_CAP - 1);; j = (j + 1) & (SETS_CAP - 1)) {
+		if (s->sets[j] == fp)
+			return true;
+		if (!s->sets[j])
+			return false;
+	}
+}
+
+void sn_propdefs_seen_set_done(struct sn_propdefs_seen *s, uint64_t fp)
+{
+	if (s->dropped)
+		return; /* a member was not noted: look at this set again next time */
+	fp = avalanche(fp);
+	fp = fp ? fp : 1;
+	if ((s->nsets + 1) * 2 > SETS_CAP) {
+		memset(s->sets, 0, SETS_CAP * sizeof(*s->sets));
+		s->nsets = 0;
+	}
+	size_t j = fp & (SETS_CAP - 1);
+	while (s->sets[j] && s->sets[j] != fp)
+		j = (j + 1) & (SETS_CAP - 1);
+	if (!s->sets[j]) {
+		s->sets[j] = fp;
+		s->nsets++;
 	}
 }
 

@@ -397,6 +397,21 @@ static void note_propdefs(struct sn_store_sink *s, const struct sn_event_row *ro
 	if (str_is(&row->event, "$$plugin_metrics", 16))
 		return;
 	bool groupidentify = str_is(&row->event, "$groupidentify", 14);
+	const struct sn_enrich_geo *geo = f->facts.geo;
+	/* The event's key set: when the team sent it before, nothing is new. */
+	uint64_t fp = (uint64_t)team * 0x9E3779B97F4A7C15ull + groupidentify;
+	for (uint32_t i = 0; i < f->npk; i++) {
+		const struct sn_jspan *k = &f->pk[i], *v = &f->pv[i];
+		fp += sn_propdefs_member_mix(k, v);
+		if (v->type == SN_JOBJECT && k->len >= 6 && k->p[1] == '$' && k->p[2] == 's' &&
+		    (sn_jspan_str_eq(k, "$set", 4) || sn_jspan_str_eq(k, "$set_once", 9)))
+			fp += sn_hash64(v->p, v->len);
+	}
+	if (geo && geo->props_len)
+		fp += (uint64_t)geo->nonnull * 0xc4ceb9fe1a85ec53ull + 1;
+	/* (a $groupidentify's definitions hang on its group type's name: always looked at) */
+	if (sn_propdefs_seen_set_known(s->seen, fp) && !groupidentify)
+		return;
 	const struct sn_jspan *gtype = NULL, *gset = NULL;
 	for (uint32_t i = 0; i < f->npk; i++) {
 		const struct sn_jspan *k = &f->pk[i], *v = &f->pv[i];
@@ -424,15 +439,18 @@ static void note_propdefs(struct sn_store_sink *s, const struct sn_event_row *ro
 			sn_propdefs_seen_object(s->seen, team, SN_PROPDEF_GROUP, idx, gset->p,
 						gset->len);
 	}
-	const struct sn_enrich_geo *geo = f->facts.geo;
-	if (!groupidentify && geo && geo->props_len) {
+	if (groupidentify)
+		return;
+	if (geo && geo->props_len) {
 		sn_buf_reset(&s->pd_buf);
-		if (sn_buf_appendc(&s->pd_buf, '{') == 0 &&
-		    sn_buf_append(&s->pd_buf, geo->props, geo->props_len) == 0 &&
-		    sn_buf_appendc(&s->pd_buf, '}') == 0)
-			sn_propdefs_seen_object(s->seen, team, SN_PROPDEF_EVENT, -1, s->pd_buf.data,
-						s->pd_buf.len);
+		if (sn_buf_appendc(&s->pd_buf, '{') ||
+		    sn_buf_append(&s->pd_buf, geo->props, geo->props_len) ||
+		    sn_buf_appendc(&s->pd_buf, '}'))
+			return; /* not noted: the key set is looked at again */
+		sn_propdefs_seen_object(s->seen, team, SN_PROPDEF_EVENT, -1, s->pd_buf.data,
+					s->pd_buf.len);
 	}
+	sn_propdefs_seen_set_done(s->seen, fp);
 }
 
 /* Records the definitions noted so far; a failure is logged, never an

@@ -1549,6 +1549,12 @@ static void test_propdefs_ingest(void **state)
 	       "{\"$group_type\":\"company\",\"$group_key\":\"c\","
 	       "\"$group_set\":{\"size\":10,\"name\":\"Acme\"}}");
 	put_ev(r.w, "u", "$$plugin_metrics", "{\"zzz\":1}");
+	/* The same key set again: a null member that now has a value, and a
+	 * $set that now carries another name, are still noted. */
+	put_ev(r.w, "u", "ks", "{\"k\":null,\"z\":1,\"$set\":{\"p1\":1}}");
+	put_ev(r.w, "u", "ks", "{\"k\":null,\"z\":2,\"$set\":{\"p1\":1}}");
+	put_ev(r.w, "u", "ks", "{\"z\":3,\"k\":\"now\",\"$set\":{\"p1\":1}}");
+	put_ev(r.w, "u", "ks", "{\"z\":3,\"k\":null,\"$set\":{\"p2\":true}}");
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	rig_stop(&r);
 	int t;
@@ -1568,6 +1574,8 @@ static void test_propdefs_ingest(void **state)
 	    {SN_PROPDEF_PERSON, -1, "first", SN_PROP_STRING},
 	    {SN_PROPDEF_GROUP, 0, "size", SN_PROP_NUMERIC},
 	    {SN_PROPDEF_GROUP, 0, "name", SN_PROP_STRING},
+	    {SN_PROPDEF_EVENT, -1, "k", SN_PROP_STRING},
+	    {SN_PROPDEF_PERSON, -1, "p2", SN_PROP_BOOLEAN},
 	};
 	for (size_t i = 0; i < SN_ARRAY_LEN(want); i++) {
 		assert_int_equal(
@@ -1583,11 +1591,11 @@ static void test_propdefs_ingest(void **state)
 	int64_t total = -1;
 	int seen = 0;
 	assert_int_equal(sn_meta_propdef_list(m, 1, &lo, &total, count_def, &seen, NULL), 0);
-	assert_int_equal(total, 7);
-	assert_int_equal(seen, 7);
+	assert_int_equal(total, 9);
+	assert_int_equal(seen, 9);
 	lo.kind = 0;
 	assert_int_equal(sn_meta_propdef_list(m, 1, &lo, &total, count_def, &seen, NULL), 0);
-	assert_int_equal(total, 11);
+	assert_int_equal(total, 15);
 	rig_close(&r);
 	sn_meta_close(m);
 }
