@@ -1231,10 +1231,47 @@ bool parse_int_text(const char *s, size_t len, int64_t *out)
 	return true;
 }
 
+/* [-+]digits[.digits] with a mantissa of at most 2^53 and at most 22
+ * fraction digits: m / 10^k, both exact doubles and one correctly rounded
+ * division, is what strtod answers (Clinger's fast path). False for
+ * anything else, which strtod then reads. */
+static bool fast_decimal(const char *s, size_t len, double *out)
+{
+	static const double p10[] = {1e0,  1e1,	 1e2,  1e3,  1e4,  1e5,	 1e6,  1e7,
+				     1e8,  1e9,	 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+				     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	size_t i = len && (s[0] == '-' || s[0] == '+');
+	uint64_t m = 0;
+	int frac = -1;
+	bool digits = false;
+	for (; i < len; i++) {
+		char ch = s[i];
+		if (ch >= '0' && ch <= '9') {
+			if (m > (1ull << 53))
+				return false;
+			m = m * 10 + (uint64_t)(ch - '0');
+			digits = true;
+			frac += frac >= 0;
+		} else if (ch == '.' && frac < 0) {
+			frac = 0;
+		} else {
+			return false;
+		}
+	}
+	int k = frac < 0 ? 0 : frac;
+	if (!digits || m > (1ull << 53) || k > 22)
+		return false;
+	double d = (double)m / p10[k];
+	*out = s[0] == '-' ? -d : d;
+	return true;
+}
+
 bool parse_float_text(const char *s, size_t len, double *out)
 {
 	if (!len || len > 300)
 		return false;
+	if (fast_decimal(s, len, out))
+		return true;
 	char buf[320];
 	memcpy(buf, s, len);
 	buf[len] = 0;

@@ -690,6 +690,65 @@ static void test_hash_and_errors(void **state)
 	f->opts.mem_limit_bytes = 0;
 }
 
+/* parse_float_text's fast path answers bit for bit what strtod does, on
+ * random decimals (signs, leading zeros, up to 25 digits, fractions up to
+ * 25 digits) and the edge spellings; text it does not take still parses. */
+static void test_parse_float_fast_path(void **state)
+{
+	(void)state;
+	static const char *const edge[] = {"0",
+					   "-0",
+					   "+5",
+					   "1.",
+					   ".5",
+					   "007.250",
+					   "9007199254740992",
+					   "9007199254740993",
+					   "1e5",
+					   "-2.5E-3",
+					   "inf",
+					   "0.1",
+					   "123456789012345678",
+					   "0.0000000000000000000001",
+					   "1.7976931348623157"};
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+		double a = 0, b = strtod(edge[i], NULL);
+		assert_true(parse_float_text(edge[i], strlen(edge[i]), &a));
+		if (memcmp(&a, &b, sizeof(a)) != 0)
+			fail_msg("%s: %.17g, strtod %.17g", edge[i], a, b);
+	}
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 200000; i++) {
+		char buf[64];
+		size_t n = 0;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (x & 1)
+			buf[n++] = (x & 2) ? '-' : '+';
+		int id = 1 + (int)((x >> 8) % 25), fd = (int)((x >> 16) % 26);
+		for (int k = 0; k < id; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			buf[n++] = (char)('0' + x % 10);
+		}
+		if (fd) {
+			buf[n++] = '.';
+			for (int k = 0; k < fd - 1; k++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				buf[n++] = (char)('0' + x % 10);
+			}
+		}
+		buf[n] = 0;
+		double a = 0, b = strtod(buf, NULL);
+		assert_true(parse_float_text(buf, n, &a));
+		if (memcmp(&a, &b, sizeof(a)) != 0)
+			fail_msg("%s: %.17g, strtod %.17g", buf, a, b);
+	}
+	double d;
+	assert_false(parse_float_text(".", 1, &d));
+	assert_false(parse_float_text("1.2.3", 5, &d));
+	assert_false(parse_float_text("12 ", 3, &d));
+	assert_false(parse_float_text("-", 1, &d));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -707,6 +766,7 @@ int main(void)
 	    cmocka_unit_test(test_conditionals),
 	    cmocka_unit_test(test_json),
 	    cmocka_unit_test(test_hash_and_errors),
+	    cmocka_unit_test(test_parse_float_fast_path),
 	    cmocka_unit_test(test_unresolved_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
