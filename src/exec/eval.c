@@ -286,15 +286,6 @@ int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t
 	return 0;
 }
 
-bool vec_truth(const struct vec *v, size_t r)
-{
-	if (vec_null(v, r))
-		return false;
-	if (v->f)
-		return v->f[r] != 0;
-	return v->i && v->i[r] != 0;
-}
-
 int vec_value(struct xctx *c, const struct vec *v, size_t r, struct sn_arena *a,
 	      struct sn_exec_value *out)
 {
@@ -541,11 +532,6 @@ static int eval_const(struct xctx *c, const node_t *n, struct vec *out)
 			out->i[r] = 0; /* NULL */
 	}
 	return 0;
-}
-
-double num_at(const struct vec *v, size_t r)
-{
-	return v->f ? v->f[r] : (double)v->i[r];
 }
 
 /* Copies the null flags of a and b (either NULL → NULL) into out. */
@@ -816,6 +802,35 @@ static bool compare_plain(enum cmpop op, const struct vec *a, const struct vec *
 }
 #undef CMP_LOOP
 
+/* Numbers of which one side is Float64, NULLs allowed (toFloat of a
+ * property against a constant): cmp_at's order and §4.3's NULL rules in
+ * one loop. True when out was filled. */
+static bool compare_float(enum cmpop op, const struct vec *a, const struct vec *b, struct vec *out)
+{
+	if (op >= C_LIKE || a->t == SN_XT_NULL || b->t == SN_XT_NULL || a->s || b->s ||
+	    !(a->f || b->f) || !(a->f || a->i) || !(b->f || b->i))
+		return false;
+	int64_t *o = out->i;
+	for (size_t r = 0; r < out->n; r++) {
+		bool an = vec_null(a, r), bn = vec_null(b, r);
+		if (an || bn) {
+			o[r] = op == C_EQ ? an && bn : op == C_NE ? !(an && bn) : 0;
+			continue;
+		}
+		double x = num_at(a, r), y = num_at(b, r);
+		int d = x < y ? -1 : x > y;
+		switch (op) {
+		case C_EQ: o[r] = d == 0; break;
+		case C_NE: o[r] = d != 0; break;
+		case C_LT: o[r] = d < 0; break;
+		case C_LE: o[r] = d <= 0; break;
+		case C_GT: o[r] = d > 0; break;
+		default: o[r] = d >= 0; break;
+		}
+	}
+	return true;
+}
+
 /* out[r] = a op b with §4.3 NULL rules; out is BOOL, never NULL. */
 static int compare_vecs(struct xctx *c, const node_t *n, enum cmpop op, struct vec *a,
 			struct vec *b, struct vec *out)
@@ -826,7 +841,7 @@ static int compare_vecs(struct xctx *c, const node_t *n, enum cmpop op, struct v
 		return xfail(c, n, SN_ERR_INVALID, "QueryError", "LIKE needs a String pattern");
 	if (vec_make_raw(c, out, SN_XT_BOOL, false, c->n))
 		return c->rc;
-	if (compare_plain(op, a, b, out))
+	if (compare_plain(op, a, b, out) || compare_float(op, a, b, out))
 		return 0;
 	for (size_t r = 0; r < c->n; r++) {
 		bool an = a->t == SN_XT_NULL || vec_null(a, r);

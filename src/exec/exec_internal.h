@@ -306,7 +306,15 @@ int vec_value(struct xctx *c, const struct vec *v, size_t r, struct sn_arena *a,
 /* Builds a vector of type t from values. */
 int vec_from_values(struct xctx *c, uint8_t t, bool nullable, const struct sn_exec_value *vals,
 		    size_t stride, size_t n, struct vec *out);
-bool vec_truth(const struct vec *v, size_t r);
+/* Row r is true: not NULL and not zero (inline: WHERE loops call it per row). */
+static inline bool vec_truth(const struct vec *v, size_t r)
+{
+	if (v->nulls && v->nulls[r])
+		return false;
+	if (v->f)
+		return v->f[r] != 0;
+	return v->i && v->i[r] != 0;
+}
 /* The property key of a properties.X / properties['X'] node, NULL if n is
  * not such a node; sets *bad when it is a property access this slice does
  * not support (nested paths, integer subscripts). */
@@ -326,7 +334,10 @@ bool is_intlike(uint8_t t); /* BOOL, INT, UINT */
 bool is_numeric(uint8_t t); /* is_intlike or FLOAT */
 bool is_text(uint8_t t);    /* STRING or UUID */
 /* Row r of a numeric vector as a double. */
-double num_at(const struct vec *v, size_t r);
+static inline double num_at(const struct vec *v, size_t r)
+{
+	return v->f ? v->f[r] : (double)v->i[r];
+}
 /* out->nulls[r] = a or b NULL at r (b may be NULL); no-op when out is not nullable. */
 void merge_nulls(struct vec *out, const struct vec *a, const struct vec *b);
 /* Row r of in into out (same or wider type; NULL when in is NULL there). */

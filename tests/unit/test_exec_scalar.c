@@ -584,6 +584,17 @@ static void test_conditionals(void **state)
 	expect_a(f, "1.5 = '1.5', 10 > '9', toBool(1) = 'true', toBool(0) = 'true', 2 = '2.0'",
 		 "1\t1\t1\t0\t1");
 	expect_error(f, "1 = 'abc'", "QueryError", "Cannot parse 'abc'");
+	/* Float comparisons, NULLs by §4.3 (the float loop of compare_vecs). */
+	expect_a(
+	    f,
+	    "toFloat(properties.f) > 2, toFloat(properties.f) <= 2.5, toFloat(properties.n) = 7, "
+	    "toFloat(properties.f) != toInt(properties.n), 3 < toFloat(properties.fstr), "
+	    "toFloat(properties.s) > 1, toFloat(properties.s) != 1",
+	    "1\t1\t1\t1\t1\t0\t1");
+	expect_b(f,
+		 "toFloat(properties.f) > 1, toFloat(properties.f) < 1, toFloat(properties.f) = "
+		 "toFloat(properties.n), toFloat(properties.f) != 2.5, toFloat(properties.f) = 2.5",
+		 "0\t0\t1\t1\t0");
 	/* toFloatOrZero / toIntOrZero read text, 0 when it is not a number. */
 	expect_a(f,
 		 "toFloatOrZero('1.5'), toFloatOrZero('x'), toIntOrZero('42'), toIntOrZero('4x')",
