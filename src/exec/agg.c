@@ -1281,12 +1281,32 @@ static int uniq_batch(struct xctx *c, struct aggrun *g, const struct xagg *ag,
 	(void)g;
 	uint64_t hw[UNIQ_WIN];
 	size_t rw[UNIQ_WIN];
+	/* Parts are sorted by (team, day, event, hash of distinct_id): a
+	 * person's rows of a day come together, so a row adding the value the
+	 * previous row added to the same set is skipped (adding it again
+	 * would change nothing), and a string that is the previous row's
+	 * dictionary entry (same text pointer) is not hashed again. */
+	const struct vec *v = &x->av[0];
+	const uint8_t *pst = NULL;
+	uint64_t ph = 0;
+	size_t pr = SIZE_MAX;
 	for (size_t r0 = 0; r0 < n; r0 += UNIQ_WIN) {
 		size_t m = 0;
 		for (size_t r = r0; r < n && r < r0 + UNIQ_WIN; r++) {
 			if (skips(ag, x, r))
 				continue;
-			uint64_t h = hash_cell(&x->av[0], r) | 1;
+			uint64_t h;
+			if (pr != SIZE_MAX && v->s && v->s[r].p == v->s[pr].p &&
+			    v->s[r].len == v->s[pr].len)
+				h = ph;
+			else
+				h = hash_cell(v, r) | 1;
+			bool dup = blk[r] + off == pst && h == ph;
+			pst = blk[r] + off;
+			ph = h;
+			pr = r;
+			if (dup)
+				continue;
 			const struct hset *s = ((struct astate *)(blk[r] + off))->x.set;
 			if (s)
 				__builtin_prefetch(&s->v[hset_home(h, s->cap)], 1);
