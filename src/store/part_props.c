@@ -190,6 +190,31 @@ int sn_part_read_property_some(struct sn_part *p, const char *key, size_t gb, si
 		rc = sn_err_set(err, SN_ERR_NOMEM, "query memory limit reading property %s", key);
 		goto out;
 	}
+	if (has_col && !key_none && !lay.nulls) {
+		/* Every row reads the key's column: §4.2 (sn_prop_value) in one
+		 * tight loop over it. */
+		const struct sn_str *ks = kv.str;
+		const uint8_t *kn = kv.nulls;
+		struct sn_str *os = out->str;
+		uint8_t *on = out->nulls;
+		for (size_t i = 0; i < n; i++) {
+			const char *q = ks[i].p;
+			size_t len = ks[i].len;
+			if ((kn && kn[i]) || !q || !len || (len == 4 && !memcmp(q, "null", 4))) {
+				os[i] = (struct sn_str){"", 0};
+				on[i] = 1;
+				continue;
+			}
+			size_t lead = q[0] == '"';
+			q += lead;
+			len -= lead;
+			len -= len && q[len - 1] == '"';
+			os[i] = (struct sn_str){q, len};
+			on[i] = 0;
+		}
+		rc = 0;
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct sn_str raw;
 		if (has_col && !(lay.nulls && lay.nulls[i]))
