@@ -2032,9 +2032,14 @@ static void v18_cast_or_null(struct chp *p, struct pscope *s, struct sn_buf *b, 
 					 "Float32", "Float64", "Date",	 "DateTime"};
 	for (size_t i = 0; i < SN_ARRAY_LEN(ok); i++)
 		if (strcmp(type, ok[i]) == 0) {
-			outf(p, b, "to%sOrNull(toString(", type);
+			/* A float to an integer truncates toward zero (NULL when not
+			 * finite or out of range): its text read as an integer. */
+			bool trunc =
+			    x->rtype.type == SN_HQT_FLOAT &&
+			    (strncmp(type, "Int", 3) == 0 || strncmp(type, "UInt", 4) == 0);
+			outf(p, b, "to%sOrNull(toString(%s", type, trunc ? "trunc(" : "");
 			ex(p, s, b, x);
-			out(p, b, "))");
+			out(p, b, trunc ? ")))" : "))");
 			return;
 		}
 	if (strncmp(type, "Decimal", 7) == 0 || strcmp(type, "String") == 0) {
