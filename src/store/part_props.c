@@ -198,19 +198,10 @@ int sn_part_read_property_some(struct sn_part *p, const char *key, size_t gb, si
 		struct sn_str *os = out->str;
 		uint8_t *on = out->nulls;
 		for (size_t i = 0; i < n; i++) {
-			const char *q = ks[i].p;
-			size_t len = ks[i].len;
-			if ((kn && kn[i]) || !q || !len || (len == 4 && !memcmp(q, "null", 4))) {
+			struct sn_str raw = kn && kn[i] ? (struct sn_str){NULL, 0} : ks[i];
+			on[i] = !sn_prop_value(raw, &os[i]);
+			if (on[i])
 				os[i] = (struct sn_str){"", 0};
-				on[i] = 1;
-				continue;
-			}
-			size_t lead = q[0] == '"';
-			q += lead;
-			len -= lead;
-			len -= len && q[len - 1] == '"';
-			os[i] = (struct sn_str){q, len};
-			on[i] = 0;
 		}
 		rc = 0;
 		goto out;

@@ -353,26 +353,6 @@ int sn_shred_join(struct sn_str rest, struct sn_str layout, const struct sn_str 
 	return rc ? rc : sn_buf_appendc(out, '}');
 }
 
-int sn_prop_value(struct sn_str raw, struct sn_str *out)
-{
-	/* §4.2: missing ('') and JSON null are NULL; strip one leading and one
-	 * trailing double quote (replaceRegexpAll(x, '^"|"$', '')). */
-	if (!raw.p || !raw.len || (raw.len == 4 && !memcmp(raw.p, "null", 4))) {
-		*out = (struct sn_str){NULL, 0};
-		return 0;
-	}
-	const char *p = raw.p;
-	size_t len = raw.len;
-	if (len && p[0] == '"') {
-		p++;
-		len--;
-	}
-	if (len && p[len - 1] == '"')
-		len--;
-	*out = (struct sn_str){p, len};
-	return 1;
-}
-
 struct sn_str sn_prop_extract_raw(struct sn_str json, const char *key, size_t keylen)
 {
 	struct sn_jscan s;

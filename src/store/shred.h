@@ -5,6 +5,8 @@
 #ifndef SN_STORE_SHRED_H
 #define SN_STORE_SHRED_H
 
+#include <string.h>
+
 #include "store/store_internal.h"
 
 #define SN_COL_NAME_REST   "p:@rest"
@@ -85,7 +87,24 @@ int sn_shred_join(struct sn_str rest, struct sn_str layout, const struct sn_str 
 		  const char *const *keys, const size_t *keylens, size_t nkeys, struct sn_buf *out);
 /* hogql.md §4.2 on a raw JSON value: returns 0 with out NULL for missing or
  * null, else 1 with out = raw minus one leading and one trailing quote. */
-int sn_prop_value(struct sn_str raw, struct sn_str *out);
+static inline int sn_prop_value(struct sn_str raw, struct sn_str *out)
+{
+	/* §4.2: missing ('') and JSON null are NULL; strip one leading and one
+	 * trailing double quote (replaceRegexpAll(x, '^"|"$', '')). Inline:
+	 * property reads call it for every row. */
+	if (!raw.p || !raw.len || (raw.len == 4 && !memcmp(raw.p, "null", 4))) {
+		*out = (struct sn_str){NULL, 0};
+		return 0;
+	}
+	const char *p = raw.p;
+	size_t len = raw.len;
+	size_t lead = p[0] == '"';
+	p += lead;
+	len -= lead;
+	len -= len && p[len - 1] == '"';
+	*out = (struct sn_str){p, len};
+	return 1;
+}
 /* The raw value text of key in a JSON object text (first match), or a NULL
  * string when the key is absent or the text is not a valid object. */
 struct sn_str sn_prop_extract_raw(struct sn_str json, const char *key, size_t keylen);
