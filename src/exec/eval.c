@@ -247,6 +247,17 @@ int eval_with_column(struct xctx *c, struct xcol *x, const struct vec *v, const 
 
 int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t m, struct vec *out)
 {
+	if (in->cdict) { /* codes only: the codes */
+		uint32_t *cc = xalloc(c, c->ba, (m ? m : 1) * sizeof(*cc));
+		if (!cc)
+			return c->rc;
+		for (size_t k = 0; k < m; k++)
+			cc[k] = in->ccodes[idx[k]];
+		*out = *in;
+		out->n = m;
+		out->ccodes = cc;
+		return 0;
+	}
 	if (in->u && in->s) { /* both kept: the bits stay what the rows are */
 		struct vec t = *in, b;
 		t.s = NULL;
@@ -496,7 +507,10 @@ static int eval_column(struct xctx *c, const node_t *n, const struct xref *r, st
 			     r->name);
 	if (n != c->uuid_bits_ok && vec_uuid_text(c, &c->cols[i].v))
 		return c->rc;
-	*out = c->cols[i].v;
+	const struct vec *v = &c->cols[i].v;
+	if (v->cdict) /* a column read as codes: its values for this reader */
+		return vec_gather(c, v->cdict, v->ccodes, v->n, out);
+	*out = *v;
 	if (out->n != c->n)
 		return xfail(c, n, SN_ERR_INTERNAL, "QueryError",
 			     "column %s was not read for this batch", r->name);
@@ -973,6 +987,26 @@ int xeval_cond(struct xctx *c, const node_t *n, struct vec *out)
 	if (xeval(c, n, out))
 		return c->rc;
 	return check_cond(c, n, out);
+}
+
+int xeval_cond_entries(struct xctx *c, const node_t *n, struct xcol *x, uint8_t **truth)
+{
+	const struct vec *d = x->v.cdict;
+	struct vec res;
+	const node_t *skip = c->dskip;
+	c->dskip = n;
+	int rc = eval_with_column(c, x, d, n, &res);
+	c->dskip = skip;
+	if (rc || check_cond(c, n, &res))
+		return c->rc;
+	uint8_t *t = xalloc(c, c->ba, d->n ? d->n : 1);
+	if (!t)
+		return c->rc;
+	for (size_t k = 0; k < d->n; k++)
+		t[k] = vec_truth(&res, k);
+	c->stats->distinct_evals++;
+	*truth = t;
+	return 0;
 }
 
 bool xknown_true(const struct xctx *c, const node_t *n)
@@ -1543,6 +1577,25 @@ static int eval_distinct(struct xctx *c, const node_t *n, const struct xref *ref
 	int ci = xcol_find(c, ref), rc;
 	struct xcol *x = ci >= 0 ? &c->cols[ci] : NULL;
 	size_t rows = c->n;
+	struct vec res;
+	if (x && x->v.cdict && x->v.n == rows) {
+		/* read as codes: once per entry, then the answers by code */
+		struct vec codes = x->v, vals;
+		const node_t *skip = c->dskip;
+		c->dskip = n;
+		if (codes.cdict->n > rows) { /* more entries than rows: by row */
+			rc = vec_gather(c, codes.cdict, codes.ccodes, rows, &vals) ||
+			     eval_with_column(c, x, &vals, n, out);
+			c->dskip = skip;
+			return rc ? c->rc : 0;
+		}
+		rc = eval_with_column(c, x, codes.cdict, n, &res);
+		c->dskip = skip;
+		if (rc)
+			return rc;
+		c->stats->distinct_evals++;
+		return vec_gather(c, &res, codes.ccodes, rows, out);
+	}
 	if (!x || !x->v.s || x->v.n != rows || rows < 4 * DIST_MAX)
 		goto plain;
 	struct dslot {
@@ -1572,7 +1625,7 @@ static int eval_distinct(struct xctx *c, const node_t *n, const struct xref *ref
 		}
 		map[r] = tab[j].id - 1;
 	}
-	struct vec dv, res;
+	struct vec dv;
 	if (vec_gather(c, &x->v, first, nd, &dv))
 		return c->rc;
 	const node_t *skip = c->dskip;

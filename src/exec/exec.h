@@ -226,6 +226,8 @@ struct sn_exec_stats {
 	uint64_t runs_bucketed;	  /* runs whose time buckets were one value (not read) */
 	uint64_t distinct_evals;  /* expressions evaluated once per distinct value of a batch */
 	uint64_t terms_skipped;	  /* WHERE terms of a run not read: no row was left (where_terms) */
+	uint64_t coded_reads;	  /* column reads as codes into a dictionary (exec.c plan_coded) */
+	uint64_t coded_terms;	  /* WHERE terms answered once per dictionary entry (where_terms) */
 	uint32_t scan_threads;	  /* most threads one scan of events used */
 	uint32_t merges_parallel; /* scanner merges that ran on two threads */
 	double parse_s, resolve_s; /* timings */

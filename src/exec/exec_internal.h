@@ -39,6 +39,13 @@ struct vec {
 	const uint32_t *codes;
 	const void *codes_of;
 	size_t ncodes;
+	/* Codes only (a column read as codes, exec.c plan_coded): row r's
+	 * value is cdict's row ccodes[r], and s, i, f, u and nulls are NULL.
+	 * Only a column's own vector is ever so (xcol.coded): eval_column
+	 * gathers the values for any reader, eval_distinct evaluates over
+	 * cdict, vec_gather gathers codes. */
+	const uint32_t *ccodes;
+	const struct vec *cdict;
 	/* DATETIME: the zone its instants read in (toTimeZone, an explicit tz
 	 * argument); NULL = the query's zone. vec_make sets NULL. */
 	const struct sn_tz *tz;
@@ -76,6 +83,7 @@ struct xcol {
 	uint32_t elide_uses; /* bits of the index-answerable WHERE terms reading it */
 	uint32_t term_uses;  /* bits of the top-level WHERE terms reading it (exec.c where_cols) */
 	bool use_bucket;     /* read outside WHERE by run constants (exec.c plan.bucket) */
+	bool coded;	     /* read as codes: only expressions of it alone read it (plan_coded) */
 	bool run_const;	     /* every run constant reading it has one value this run */
 	uint8_t t;	     /* static type */
 	bool nullable;
@@ -272,6 +280,9 @@ int xunsupported(struct xctx *c, const node_t *at, const char *what);
 int xnomem(struct xctx *c);
 void *xalloc(struct xctx *c, struct sn_arena *a, size_t n);
 /* A condition: xeval, and a type that can be one (eval.c). */
+/* A condition of the coded column x alone (x->v.cdict set), computed once
+ * per entry: (*truth)[k] is whether entry k makes n true (batch arena). */
+int xeval_cond_entries(struct xctx *c, const node_t *n, struct xcol *x, uint8_t **truth);
 int xeval_cond(struct xctx *c, const node_t *n, struct vec *out);
 /* Whether n is a WHERE term the granule index answered true for this run. */
 bool xknown_true(const struct xctx *c, const node_t *n);

@@ -242,11 +242,11 @@ int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res)
 		    ",\"granules_total\":%" PRIu64 ",\"granules_read\":%" PRIu64
 		    ",\"rows_read\":%" PRIu64 ",\"rows_matched\":%" PRIu64
 		    ",\"scan_threads\":%" PRIu32 ",\"merges_parallel\":%" PRIu32
-		    ",\"terms_skipped\":%" PRIu64 "}}",
+		    ",\"terms_skipped\":%" PRIu64 ",\"coded_terms\":%" PRIu64 "}}",
 		    res->stats.parse_s, res->stats.resolve_s, res->stats.execute_s,
 		    res->stats.parts, res->stats.granules_total, res->stats.granules_read,
 		    res->stats.rows_read, res->stats.rows_matched, res->stats.scan_threads,
-		    res->stats.merges_parallel, res->stats.terms_skipped);
+		    res->stats.merges_parallel, res->stats.terms_skipped, res->stats.coded_terms);
 	return rc;
 }
 

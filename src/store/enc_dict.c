@@ -103,37 +103,59 @@ out:
 	return rc;
 }
 
-int sn_dec_str_dict(const uint8_t *p, size_t len, size_t n, struct sn_str *out, size_t *used)
+/* The header and dictionary of a block: *off moves past them; at most
+ * max_entries entries (the caller's room) are decoded into dict. */
+static int dict_head(const uint8_t *p, size_t len, size_t n, size_t max_entries, size_t *off,
+		     uint8_t *width, struct sn_str *dict, size_t *ndict)
 {
-	uint64_t ndict;
-	size_t off = sn_varint_get(p, len, &ndict);
-	if (!off || off >= len)
+	uint64_t nd;
+	size_t o = sn_varint_get(p, len, &nd);
+	if (!o || o >= len)
 		return SN_ERR_CORRUPT;
-	uint8_t width = p[off++];
-	if (width != 1 && width != 2 && width != 4)
+	uint8_t w = p[o++];
+	if (w != 1 && w != 2 && w != 4)
 		return SN_ERR_CORRUPT;
 	/* Every entry takes at least one length byte, which bounds ndict by len
 	 * before anything is allocated. */
-	if (ndict > len - off || (ndict == 0 && n > 0))
+	if (nd > len - o || (nd == 0 && n > 0) || nd > max_entries)
 		return SN_ERR_CORRUPT;
-	struct sn_str *dict = malloc((ndict ? ndict : 1) * sizeof(*dict));
+	size_t k;
+	int rc = sn_dec_str_plain(p + o, len - o, (size_t)nd, dict, &k);
+	if (rc)
+		return rc;
+	*off = o + k;
+	*width = w;
+	*ndict = (size_t)nd;
+	return n > (len - *off) / w ? SN_ERR_CORRUPT : 0;
+}
+
+static inline uint32_t dict_index(const uint8_t *q, uint8_t width)
+{
+	uint32_t ix = q[0];
+	if (width >= 2)
+		ix |= (uint32_t)q[1] << 8;
+	if (width == 4)
+		ix |= (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+	return ix;
+}
+
+int sn_dec_str_dict(const uint8_t *p, size_t len, size_t n, struct sn_str *out, size_t *used)
+{
+	uint64_t nd;
+	size_t o = sn_varint_get(p, len, &nd);
+	if (!o || o >= len || nd > len - o)
+		return SN_ERR_CORRUPT;
+	struct sn_str *dict = malloc((nd ? nd : 1) * sizeof(*dict));
 	if (!dict)
 		return SN_ERR_NOMEM;
-	size_t k;
-	int rc = sn_dec_str_plain(p + off, len - off, (size_t)ndict, dict, &k);
+	size_t off, ndict;
+	uint8_t width;
+	int rc = dict_head(p, len, n, (size_t)nd, &off, &width, dict, &ndict);
 	if (rc)
 		goto out;
-	off += k;
 	rc = SN_ERR_CORRUPT;
-	if (n > (len - off) / width)
-		goto out;
 	for (size_t i = 0; i < n; i++) {
-		const uint8_t *q = p + off + i * width;
-		uint32_t ix = q[0];
-		if (width >= 2)
-			ix |= (uint32_t)q[1] << 8;
-		if (width == 4)
-			ix |= (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+		uint32_t ix = dict_index(p + off + i * width, width);
 		if (ix >= ndict)
 			goto out;
 		out[i] = dict[ix];
@@ -143,4 +165,34 @@ int sn_dec_str_dict(const uint8_t *p, size_t len, size_t n, struct sn_str *out, 
 out:
 	free(dict);
 	return rc;
+}
+
+int sn_dec_str_dict_codes(const uint8_t *p, size_t len, size_t n, struct sn_str *dict,
+			  size_t *ndict, uint32_t base, uint32_t *codes, size_t *used)
+{
+	size_t off, nd;
+	uint8_t width;
+	int rc = dict_head(p, len, n, n, &off, &width, dict, &nd);
+	if (rc)
+		return rc;
+	const uint8_t *q = p + off;
+	if (width == 1) { /* the common case: one byte a row */
+		uint8_t bad = 0;
+		for (size_t i = 0; i < n; i++) {
+			bad |= q[i] >= nd;
+			codes[i] = base + q[i];
+		}
+		if (bad)
+			return SN_ERR_CORRUPT;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t ix = dict_index(q + i * width, width);
+			if (ix >= nd)
+				return SN_ERR_CORRUPT;
+			codes[i] = base + ix;
+		}
+	}
+	*ndict = nd;
+	*used = off + n * width;
+	return 0;
 }

@@ -226,6 +226,72 @@ out:
 	return rc;
 }
 
+/* v, read row by row, as codes: an entry per row. */
+static int coded_from_rows(struct sn_arena *arena, struct sn_colvec *v, const char *key,
+			   struct sn_err *err)
+{
+	size_t n = v->nrows;
+	uint32_t *codes = sn_arena_alloc(arena, (n ? n : 1) * sizeof(*codes));
+	struct sn_str *dict = sn_arena_alloc(arena, (n + 1) * sizeof(*dict));
+	uint8_t *dn = sn_arena_alloc(arena, n + 1);
+	if (!codes || !dict || !dn) {
+		memset(v, 0, sizeof(*v));
+		return sn_err_set(err, SN_ERR_NOMEM, "query memory limit reading property %s", key);
+	}
+	dict[0] = (struct sn_str){"", 0};
+	dn[0] = 1;
+	for (size_t i = 0; i < n; i++) {
+		codes[i] = (uint32_t)i + 1;
+		dict[i + 1] = v->str[i];
+		dn[i + 1] = v->nulls && v->nulls[i];
+	}
+	v->str = NULL;
+	v->nulls = NULL;
+	v->codes = codes;
+	v->dict = dict;
+	v->dict_nulls = dn;
+	v->ndict = n + 1;
+	return 0;
+}
+
+int sn_part_read_property_coded(struct sn_part *p, const char *key, size_t gb, size_t ge,
+				const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+				struct sn_err *err)
+{
+	char name[256];
+	size_t keylen = strlen(key);
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if (shredded(p, key, keylen, name)) {
+		int lc = sn_part_find_column(p, SN_COL_NAME_LAYOUT),
+		    kc = sn_part_find_column(p, name);
+		if (lc < 0)
+			return sn_err_set(err, SN_ERR_CORRUPT,
+					  "part has p:%s but not its companion columns", key);
+		bool lay_full = true;
+		for (size_t g = gb; g < ge && lay_full; g++)
+			if (!need || g >= sn_part_ngranules(p) || need[g - gb])
+				lay_full = sn_part_block_nulls(p, (size_t)lc, g) == SN_BNULLS_NONE;
+		if (lay_full) {
+			/* every row reads the key's column: §4.2 once per entry */
+			if ((rc = sn_part_read_column_coded(p, (size_t)kc, gb, ge, need, arena, out,
+							    err)))
+				return rc;
+			out->dict_nulls[0] = 1;
+			for (size_t k = 1; k < out->ndict; k++)
+				if (!out->dict_nulls[k] &&
+				    !sn_prop_value(out->dict[k], &out->dict[k])) {
+					out->dict_nulls[k] = 1;
+					out->dict[k] = (struct sn_str){"", 0};
+				}
+			return 0;
+		}
+	}
+	if ((rc = sn_part_read_property_some(p, key, gb, ge, need, arena, out, err)))
+		return rc;
+	return coded_from_rows(arena, out, key, err);
+}
+
 int sn_part_read_properties(struct sn_part *p, size_t gb, size_t ge, struct sn_arena *arena,
 			    struct sn_colvec *out, struct sn_err *err)
 {

@@ -663,12 +663,81 @@ int sn_part_read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_e
 	return sn_part_read_column_some(p, ci, g_begin, g_end, NULL, arena, out, err);
 }
 
+/* Scratch of one read: the compressed bytes of the block in hand, and the
+ * decompressed bytes of a block whose values are copied out of it. */
+struct rbuf {
+	uint8_t *cbuf, *ubuf;
+	size_t ccap, ucap;
+};
+
+static void rbuf_free(struct rbuf *rb)
+{
+	free(rb->cbuf);
+	free(rb->ubuf);
+}
+
+static int grow(uint8_t **buf, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	free(*buf);
+	*cap = 0;
+	if (!(*buf = malloc(n)))
+		return SN_ERR_NOMEM;
+	*cap = n;
+	return 0;
+}
+
+/* Reads, checks and decompresses block g of column col into *dstp: arena
+ * memory for strings (values point into their block), else rb's scratch. */
+static int fetch_block(struct sn_part *p, const struct col *col, size_t g, struct rbuf *rb,
+		       struct sn_arena *arena, uint8_t **dstp, struct sn_err *err)
+{
+	const struct blk *b = &col->blocks[g];
+	int rc;
+	if (grow(&rb->cbuf, &rb->ccap, b->csize))
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory reading %s", p->path);
+	if ((rc = pread_all(p->fd, rb->cbuf, b->csize, b->offset, p->path, err)))
+		return rc;
+	atomic_fetch_add_explicit(&p->blocks_read, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->compressed_read, b->csize, memory_order_relaxed);
+	if (sn_crc32(0, rb->cbuf, b->csize) != b->crc)
+		return sn_err_set(err, SN_ERR_CORRUPT,
+				  "part %s: column %s granule %zu: checksum mismatch", p->path,
+				  col->info.name, g);
+	uint8_t *dst;
+	if (col->info.type == SN_COL_STRING) {
+		if (!(dst = sn_arena_alloc(arena, b->usize)))
+			return sn_err_set(err, SN_ERR_NOMEM,
+					  "part %s: query memory limit reading %s", p->path,
+					  col->info.name);
+	} else {
+		if (grow(&rb->ubuf, &rb->ucap, b->usize))
+			return sn_err_set(err, SN_ERR_NOMEM, "out of memory reading %s", p->path);
+		dst = rb->ubuf;
+	}
+	if ((rc = sn_block_decompress((enum sn_codec)b->codec, rb->cbuf, b->csize, dst, b->usize,
+				      err))) {
+		sn_err_prefix(err, "part %s: column %s granule %zu", p->path, col->info.name, g);
+		return rc;
+	}
+	*dstp = dst;
+	return 0;
+}
+
+static size_t range_rows(const struct sn_part *p, size_t g_begin, size_t g_end)
+{
+	size_t nrows = 0;
+	for (size_t g = g_begin; g < g_end; g++)
+		nrows += p->gran[g].nrows;
+	return nrows;
+}
+
 int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
 			     const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
 			     struct sn_err *err)
 {
-	uint8_t *cbuf = NULL, *ubuf = NULL;
-	size_t cbuf_cap = 0, ubuf_cap = 0;
+	struct rbuf rb = {0};
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -677,9 +746,7 @@ int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_
 				  "part %s: no column %zu or granules [%zu, %zu) of %" PRIu32,
 				  p->path, ci, g_begin, g_end, p->ngran);
 	const struct col *col = &p->cols[ci];
-	size_t nrows = 0;
-	for (size_t g = g_begin; g < g_end; g++)
-		nrows += p->gran[g].nrows;
+	size_t nrows = range_rows(p, g_begin, g_end);
 	out->type = col->info.type;
 	out->nrows = nrows;
 	size_t vsize = col->info.type == SN_COL_STRING ? sizeof(struct sn_str)
@@ -724,56 +791,9 @@ int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_
 			row0 += n;
 			continue;
 		}
-		if (b->csize > cbuf_cap) {
-			free(cbuf);
-			cbuf_cap = b->csize;
-			cbuf = malloc(cbuf_cap);
-			if (!cbuf) {
-				rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory reading %s",
-						p->path);
-				goto out;
-			}
-		}
-		if ((rc = pread_all(p->fd, cbuf, b->csize, b->offset, p->path, err)))
-			goto out;
-		atomic_fetch_add_explicit(&p->blocks_read, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&p->compressed_read, b->csize, memory_order_relaxed);
-		if (sn_crc32(0, cbuf, b->csize) != b->crc) {
-			rc = sn_err_set(err, SN_ERR_CORRUPT,
-					"part %s: column %s granule %zu: checksum mismatch",
-					p->path, col->info.name, g);
-			goto out;
-		}
-		/* Strings point into their block, so string blocks live in the arena;
-		 * other blocks are decoded into the vectors from a scratch buffer. */
 		uint8_t *dst;
-		if (col->info.type == SN_COL_STRING) {
-			dst = sn_arena_alloc(arena, b->usize);
-			if (!dst) {
-				rc = sn_err_set(err, SN_ERR_NOMEM,
-						"part %s: query memory limit reading %s", p->path,
-						col->info.name);
-				goto out;
-			}
-		} else {
-			if (b->usize > ubuf_cap) {
-				free(ubuf);
-				ubuf_cap = b->usize;
-				ubuf = malloc(ubuf_cap);
-				if (!ubuf) {
-					rc = sn_err_set(err, SN_ERR_NOMEM,
-							"out of memory reading %s", p->path);
-					goto out;
-				}
-			}
-			dst = ubuf;
-		}
-		if ((rc = sn_block_decompress((enum sn_codec)b->codec, cbuf, b->csize, dst,
-					      b->usize, err))) {
-			sn_err_prefix(err, "part %s: column %s granule %zu", p->path,
-				      col->info.name, g);
+		if ((rc = fetch_block(p, col, g, &rb, arena, &dst, err)))
 			goto out;
-		}
 		if (dst[0] == SN_ENC_STR_FROM_PROP) {
 			if ((rc = derive_block(p, col, b, dst, g, row0, arena, out, err)))
 				goto out; /* err says why */
@@ -791,8 +811,139 @@ int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_
 	}
 	rc = 0;
 out:
-	free(cbuf);
-	free(ubuf);
+	rbuf_free(&rb);
+	return rc;
+}
+
+/* A string block into codes (rows [row0, row0 + n) of out, out->codes set):
+ * a dictionary block appends its entries to out->dict, a plain one each
+ * row's value; NULL rows take entry 0. nulls: n bytes of scratch. */
+static int decode_block_coded(const struct col *col, const struct blk *b, enum sn_bnulls bn,
+			      const uint8_t *pl, size_t n, size_t row0, uint8_t *nulls,
+			      struct sn_colvec *out)
+{
+	size_t len = b->usize, off = 2, k = 0, nd = 0;
+	uint8_t enc = pl[0], flags = pl[1];
+	uint32_t *codes = out->codes + row0, base = (uint32_t)out->ndict;
+	int rc;
+	if (enc != b->enc || (flags & ~SN_BLOCK_HAS_NULLS))
+		return SN_ERR_CORRUPT;
+	if (bn != SN_BNULLS_UNKNOWN &&
+	    (bn == SN_BNULLS_NONE) == ((flags & SN_BLOCK_HAS_NULLS) != 0))
+		return SN_ERR_CORRUPT;
+	bool has_nulls = flags & SN_BLOCK_HAS_NULLS;
+	if (has_nulls) {
+		if (!col->info.nullable)
+			return SN_ERR_CORRUPT;
+		if ((rc = sn_dec_nulls(pl + off, len - off, n, nulls, &k)))
+			return rc;
+		off += k;
+		for (size_t i = 0; bn == SN_BNULLS_ALL && i < n; i++)
+			if (!nulls[i])
+				return SN_ERR_CORRUPT;
+	}
+	if (enc == SN_ENC_STR_PLAIN) {
+		if ((rc = sn_dec_str_plain(pl + off, len - off, n, out->dict + base, &k)))
+			return rc;
+		for (size_t i = 0; i < n; i++)
+			codes[i] = base + (uint32_t)i;
+		nd = n;
+	} else if (enc == SN_ENC_STR_DICT) {
+		if ((rc = sn_dec_str_dict_codes(pl + off, len - off, n, out->dict + base, &nd, base,
+						codes, &k)))
+			return rc;
+	} else {
+		return SN_ERR_CORRUPT;
+	}
+	if (off + k != len)
+		return SN_ERR_CORRUPT;
+	for (size_t i = 0; has_nulls && i < n; i++)
+		if (nulls[i])
+			codes[i] = 0;
+	memset(out->dict_nulls + base, 0, nd);
+	out->ndict += nd;
+	return 0;
+}
+
+int sn_part_read_column_coded(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
+			      const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+			      struct sn_err *err)
+{
+	struct rbuf rb = {0};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (ci >= p->ncols || g_begin > g_end || g_end > p->ngran)
+		return sn_err_set(err, SN_ERR_INVALID,
+				  "part %s: no column %zu or granules [%zu, %zu) of %" PRIu32,
+				  p->path, ci, g_begin, g_end, p->ngran);
+	const struct col *col = &p->cols[ci];
+	if (col->info.type != SN_COL_STRING)
+		return sn_err_set(err, SN_ERR_INVALID, "part %s: column %s is not a string column",
+				  p->path, col->info.name);
+	size_t nrows = range_rows(p, g_begin, g_end);
+	out->type = SN_COL_STRING;
+	out->nrows = nrows;
+	/* entry 0 and at most a row's worth of entries per block */
+	out->codes = sn_arena_alloc(arena, (nrows ? nrows : 1) * sizeof(*out->codes));
+	out->dict = sn_arena_alloc(arena, (nrows + 1) * sizeof(*out->dict));
+	out->dict_nulls = sn_arena_alloc(arena, nrows + 1);
+	if (!out->codes || !out->dict || !out->dict_nulls) {
+		memset(out, 0, sizeof(*out));
+		return sn_err_set(err, SN_ERR_NOMEM, "part %s: query memory limit reading %s",
+				  p->path, col->info.name);
+	}
+	/* entry 0: the rows not read, and NULL rows */
+	out->dict[0] = (struct sn_str){"", 0};
+	out->dict_nulls[0] = col->info.nullable;
+	out->ndict = 1;
+	uint8_t *nulls = NULL;
+	size_t row0 = 0;
+	for (size_t g = g_begin; g < g_end; g++) {
+		const struct blk *b = &col->blocks[g];
+		size_t n = p->gran[g].nrows;
+		bool skip = need && !need[g - g_begin];
+		if (skip || (!p->decode_all && sn_part_block_nulls(p, ci, g) == SN_BNULLS_ALL)) {
+			memset(out->codes + row0, 0, n * sizeof(*out->codes));
+			row0 += n;
+			continue;
+		}
+		uint8_t *dst;
+		if ((rc = fetch_block(p, col, g, &rb, arena, &dst, err)))
+			goto out;
+		if (dst[0] == SN_ENC_STR_FROM_PROP) {
+			/* each row its own entry */
+			struct sn_colvec d = {.str = out->dict + out->ndict};
+			if ((rc = derive_block(p, col, b, dst, g, 0, arena, &d, err)))
+				goto out;
+			for (size_t i = 0; i < n; i++)
+				out->codes[row0 + i] = (uint32_t)(out->ndict + i);
+			memset(out->dict_nulls + out->ndict, 0, n);
+			out->ndict += n;
+			row0 += n;
+			continue;
+		}
+		if (!nulls &&
+		    !(nulls = sn_arena_alloc(arena, p->granule_rows ? p->granule_rows : n))) {
+			rc = sn_err_set(err, SN_ERR_NOMEM, "part %s: query memory limit reading %s",
+					p->path, col->info.name);
+			goto out;
+		}
+		rc = decode_block_coded(col, b, sn_part_block_nulls(p, ci, g), dst, n, row0, nulls,
+					out);
+		if (rc) {
+			rc = sn_err_set(err, rc, "part %s: column %s granule %zu: %s", p->path,
+					col->info.name, g,
+					rc == SN_ERR_CORRUPT ? "malformed block" : sn_strerror(rc));
+			goto out;
+		}
+		row0 += n;
+	}
+	rc = 0;
+out:
+	rbuf_free(&rb);
+	if (rc)
+		memset(out, 0, sizeof(*out));
 	return rc;
 }
 

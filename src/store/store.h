@@ -251,6 +251,13 @@ struct sn_colvec {
 	struct sn_str *str;
 	struct sn_uuid *uuid;
 	uint8_t *nulls;
+	/* Coded reads (sn_part_read_column_coded, sn_part_read_property_coded)
+	 * set these instead of str and nulls: row r's value is
+	 * dict[codes[r]], NULL when dict_nulls[codes[r]]. */
+	uint32_t *codes;
+	struct sn_str *dict;
+	uint8_t *dict_nulls;
+	size_t ndict;
 };
 
 struct sn_part_column_info {
@@ -342,6 +349,24 @@ int sn_part_read_property(struct sn_part *p, const char *key, size_t g_begin, si
 			  struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err);
 int sn_part_read_properties(struct sn_part *p, size_t g_begin, size_t g_end, struct sn_arena *arena,
 			    struct sn_colvec *out, struct sn_err *err);
+
+/* The same reads as codes into a dictionary (struct sn_colvec's coded
+ * fields), for work that depends on a row's value alone: a filter or a
+ * function of one string column is computed once per entry. A dictionary
+ * block's entries are its own dictionary's (a granule's values of a
+ * low-cardinality column: a handful where there are thousands of rows), a
+ * plain block's one per row. Entry 0 is what rows not read (need) and NULL
+ * rows hold: NULL, or '' in a column that cannot be NULL; the entries of
+ * different blocks may repeat a value. A property's entries are §4.2
+ * values, computed once per entry when every row of the range reads the
+ * key's own column, else one entry per row. Errors as the plain reads;
+ * sn_part_read_column_coded takes string columns only. */
+int sn_part_read_column_coded(struct sn_part *p, size_t col, size_t g_begin, size_t g_end,
+			      const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+			      struct sn_err *err);
+int sn_part_read_property_coded(struct sn_part *p, const char *key, size_t g_begin, size_t g_end,
+				const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+				struct sn_err *err);
 
 /* Whether properties.key may be non-NULL in some row of the part. False
  * only when no row can have it: the key is not shredded in the part (no

@@ -70,6 +70,11 @@ int sn_dec_str_plain(const uint8_t *p, size_t len, size_t n, struct sn_str *out,
 #define SN_DICT_MAX_BYTES (1u << 20)
 int sn_enc_str_dict(struct sn_buf *out, const struct sn_str *v, size_t n);
 int sn_dec_str_dict(const uint8_t *p, size_t len, size_t n, struct sn_str *out, size_t *used);
+/* The same block as codes: its entries (at most n, more is corrupt) go to
+ * dict (room for n), their count to *ndict, and row i's to codes[i] as
+ * base + its index. */
+int sn_dec_str_dict_codes(const uint8_t *p, size_t len, size_t n, struct sn_str *dict,
+			  size_t *ndict, uint32_t base, uint32_t *codes, size_t *used);
 
 /* ---- fixed 16-byte values (enc_fixed.c) ---- */
 int sn_enc_fixed16(struct sn_buf *out, const uint8_t *v, size_t n);

@@ -14,7 +14,8 @@
  *
  *   - open either succeeds or fails with SN_ERR_CORRUPT / SN_ERR_INVALID
  *     (unknown version) and a message;
- *   - a column read, and a property or whole-properties read (shredded
+ *   - a column read, a coded read of every string column and of a
+ *     property, and a property or whole-properties read (shredded
  *     parts reassemble them from several columns), succeeds with exactly
  *     the part's row count, or fails with SN_ERR_CORRUPT (or SN_ERR_NOMEM
  *     when the 64 MiB arena is full);
@@ -62,6 +63,18 @@ static void fuzz_decoders(const uint8_t *p, size_t len)
 				abort();
 		}
 	}
+	uint32_t *codes = malloc((n + 1) * sizeof(*codes));
+	size_t nd = 0;
+	if (!codes)
+		abort();
+	if (!sn_dec_str_dict_codes(p, len, n, sv, &nd, 7, codes, &used)) {
+		if (used > len || nd > n)
+			abort();
+		for (size_t i = 0; i < n; i++)
+			if (codes[i] < 7 || codes[i] - 7 >= nd)
+				abort();
+	}
+	free(codes);
 	if (!sn_dec_i64_delta(p, len, n, iv, &used) && used > len)
 		abort();
 	if (!sn_dec_fixed16(p, len, n, fv, &used) && used > len)
@@ -150,6 +163,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t insize)
 				sink ^= v.uuid[i].b[15];
 			if (v.nulls)
 				sink ^= v.nulls[i];
+		}
+		(void)sink;
+	}
+	/* Coded reads of string columns and of properties: the same rows or a
+	 * clean error, every code inside the entries. */
+	for (size_t c = 0; c <= sn_part_ncolumns(p); c++) {
+		struct sn_colvec v;
+		if (c < sn_part_ncolumns(p) && sn_part_column(p, c)->type != SN_COL_STRING)
+			continue;
+		rc =
+		    c < sn_part_ncolumns(p)
+			? sn_part_read_column_coded(p, c, 0, ng, NULL, &arena, &v, &err)
+			: sn_part_read_property_coded(p, "$browser", 0, ng, NULL, &arena, &v, &err);
+		if (rc && rc != SN_ERR_CORRUPT && rc != SN_ERR_NOMEM && rc != SN_ERR_TOO_BIG)
+			abort();
+		if (rc == 0 &&
+		    (v.nrows != sn_part_nrows(p) || v.ndict < 1 || v.ndict > v.nrows + 1))
+			abort();
+		volatile uint8_t sink = 0;
+		for (size_t i = 0; rc == 0 && i < v.nrows; i++) {
+			if (v.codes[i] >= v.ndict)
+				abort();
+			struct sn_str e = v.dict[v.codes[i]];
+			if (e.len)
+				sink ^= (uint8_t)e.p[0] ^ (uint8_t)e.p[e.len - 1];
+			sink ^= v.dict_nulls[v.codes[i]];
 		}
 		(void)sink;
 	}

@@ -83,6 +83,50 @@ static bool str_eq(struct sn_str a, struct sn_str b)
 
 /* ---- encodings ------------------------------------------------------------------- */
 
+/* A coded read (store.h sn_part_read_column_coded / _property_coded) gives
+ * the rows of the plain read of the same range: each needed row's entry is
+ * its value, NULL rows take an entry marked NULL, and the entries fit the
+ * rows (at most one more than the rows read); a row not needed has some
+ * entry. Returns the entries' count. */
+static size_t assert_coded_same(struct sn_part *p, const char *key, int col, size_t gb, size_t ge,
+				const uint8_t *need, struct sn_arena *a)
+{
+	struct sn_colvec v, cv;
+	struct sn_err err = {0};
+	int rc = key ? sn_part_read_property_some(p, key, gb, ge, need, a, &v, &err)
+		     : sn_part_read_column_some(p, (size_t)col, gb, ge, need, a, &v, &err);
+	if (rc)
+		fail_msg("plain read: %s", err.msg);
+	rc = key ? sn_part_read_property_coded(p, key, gb, ge, need, a, &cv, &err)
+		 : sn_part_read_column_coded(p, (size_t)col, gb, ge, need, a, &cv, &err);
+	if (rc)
+		fail_msg("coded read: %s", err.msg);
+	assert_int_equal(cv.nrows, v.nrows);
+	assert_null(cv.str);
+	assert_non_null(cv.codes);
+	assert_true(cv.ndict >= 1 && cv.ndict <= v.nrows + 1);
+	size_t row = 0;
+	for (size_t g = gb; g < ge; g++) {
+		size_t gn = sn_part_granule(p, g)->nrows;
+		for (size_t i = row; need && !need[g - gb] && i < row + gn; i++)
+			assert_true(cv.codes[i] < cv.ndict); /* not read: any entry */
+		for (size_t i = row; (!need || need[g - gb]) && i < row + gn; i++) {
+			uint32_t k = cv.codes[i];
+			assert_true(k < cv.ndict);
+			bool pn = v.nulls && v.nulls[i], cn = cv.dict_nulls[k];
+			if (pn != cn)
+				fail_msg("%s row %zu: plain %s, coded %s", key ? key : "column", i,
+					 pn ? "NULL" : "a value", cn ? "NULL" : "a value");
+			if (!pn && !str_eq(v.str[i], cv.dict[k]))
+				fail_msg("%s row %zu: plain '%.*s', coded '%.*s'",
+					 key ? key : "column", i, (int)v.str[i].len, v.str[i].p,
+					 (int)cv.dict[k].len, cv.dict[k].p);
+		}
+		row += gn;
+	}
+	return cv.ndict;
+}
+
 static void test_varint_edges(void **state)
 {
 	(void)state;
@@ -719,6 +763,9 @@ static void test_part_roundtrip(void **state)
 			if (c != 6)
 				assert_string_equal(ci->name, g_colnames[c]);
 			assert_true(ci->compressed_bytes > 0);
+			if (ci->type == SN_COL_STRING)
+				assert_coded_same(p, NULL, col_of[c], 0, sn_part_ngranules(p), NULL,
+						  &arena);
 		}
 		assert_int_equal(sn_part_column(p, 1)->type, SN_COL_INT64);
 		assert_int_equal(sn_part_column(p, 2)->type, SN_COL_DATETIME);
@@ -1374,6 +1421,21 @@ static void test_shredding(void **state)
 			assert_true(str_eq(x.str[i], y.str[i]));
 		}
 	}
+	/* Coded reads give the same rows: every key, both parts, all granules,
+	 * a range, and every other granule. */
+	uint8_t *odd = calloc(ng, 1);
+	for (size_t g = 0; g < ng; g++)
+		odd[g] = g % 2;
+	for (size_t k = 0; k <= SN_ARRAY_LEN(keys); k++) {
+		const char *key = k < SN_ARRAY_LEN(keys) ? keys[k] : "$browser";
+		for (int w = 0; w < 2; w++) {
+			struct sn_part *p = w ? pw : ps;
+			assert_coded_same(p, key, -1, 0, ng, NULL, &arena);
+			assert_coded_same(p, key, -1, 1, ng, NULL, &arena);
+			assert_coded_same(p, key, -1, 0, ng, odd, &arena);
+		}
+	}
+	free(odd);
 	struct sn_colvec rare;
 	assert_int_equal(sn_part_read_property(ps, "rare", 0, ng, &arena, &rare, &err), 0);
 	assert_int_equal(rare.nulls[ncases - 1], 0);
@@ -1475,6 +1537,7 @@ static void assert_reads_as_scan(struct sn_part *p, const char *key,
 	}
 	if (any)
 		assert_true(sn_part_may_have_property(p, key));
+	assert_coded_same(p, key, -1, gb, ge, NULL, a);
 }
 
 static uint64_t blocks_read(const struct sn_part *p)
@@ -1582,6 +1645,7 @@ static void test_derived_columns(void **state)
 				size_t g0 = gb == 4 ? 0 : gb, g1 = gb == 4 ? 4 : gb + 1;
 				if (sn_part_read_column(p, (size_t)ci, g0, g1, &a, &cv, &err))
 					fail_msg("read %s: %s", cols[c], err.msg);
+				assert_coded_same(p, NULL, ci, g0, g1, NULL, &a);
 				for (size_t i = 0; i < cv.nrows; i++) {
 					const struct sn_event_row *r = &rows[g0 * 256 + i];
 					struct sn_str want = c == 0   ? r->session_id
@@ -2237,6 +2301,8 @@ static void test_block_nulls(void **state)
 		assert_int_equal(after.blocks_read - before.blocks_read, reads[r].blocks);
 		assert_int_equal(
 		    sn_part_read_property(pw, "p", reads[r].gb, reads[r].ge, &arena, &b, &err), 0);
+		assert_coded_same(ps, "p", -1, reads[r].gb, reads[r].ge, NULL, &arena);
+		assert_coded_same(pw, "p", -1, reads[r].gb, reads[r].ge, NULL, &arena);
 		assert_int_equal(a.nrows, b.nrows);
 		for (size_t i = 0; i < a.nrows; i++) {
 			bool an = a.nulls && a.nulls[i], bn = b.nulls && b.nulls[i];
@@ -2259,6 +2325,12 @@ static void test_block_nulls(void **state)
 				 0);
 		sn_part_get_read_stats(ps, &after);
 		assert_int_equal(after.blocks_read - before.blocks_read, 5);
+		assert_coded_same(ps, "p", -1, 0, 4, need, &arena);
+		assert_coded_same(pw, "p", -1, 0, 4, need, &arena);
+		/* granules 0 and 1 read k's own column: an entry per block's
+		 * dictionary entry ("v"), and entry 0 */
+		assert_int_equal(assert_coded_same(ps, "k", -1, 0, 2, NULL, &arena), 3);
+		assert_int_equal(assert_coded_same(pw, "k", -1, 0, 2, NULL, &arena), 2 * G + 1);
 		assert_int_equal(sn_part_read_property(pw, "p", 0, 4, &arena, &b, &err), 0);
 		assert_int_equal(a.nrows, N);
 		for (size_t i = 0; i < N; i++) {
