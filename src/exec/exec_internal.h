@@ -129,14 +129,19 @@ enum agg_kind {
 	AGG_COVAR_POP,
 	AGG_COVAR_SAMP,
 	AGG_CORR,
+	AGG_WFUNNEL, /* windowFunnel(window)(timestamp, cond1, ...): the level reached */
 };
 
-#define XMAX_AGG_ARGS 16 /* value arguments of one aggregate (uniq(a, b, ...)) */
+/* value arguments of one aggregate (uniq(a, b, ...); windowFunnel's
+ * timestamp and up to 32 conditions) */
+#define XMAX_AGG_ARGS 33
 
 struct xagg {
 	const node_t *call;	   /* first occurrence */
 	char *text;		   /* printed HogQL, to share equal calls */
 	uint8_t kind;		   /* enum agg_kind */
+	bool narrow;		   /* AGG_UNIQ: 32-bit hashes (uniq), else 64 (uniqExact) */
+	uint64_t window;	   /* AGG_WFUNNEL: the window, in the timestamp's unit */
 	const node_t *arg;	   /* the first value argument (args[0]); NULL for count() */
 	const node_t *const *args; /* value arguments (the call's), the If condition excluded */
 	size_t nargs;

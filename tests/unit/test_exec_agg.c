@@ -13,6 +13,7 @@
  * of its own, where collecting a quantile's values must exceed a budget
  * the same scan without quantiles fits in.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -588,6 +589,12 @@ static size_t distinct_pairs(pred_fn p, bool with_event)
 	return m;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
 static bool k_below_10(const struct row *r)
 {
 	return r->k < 10;
@@ -621,8 +628,168 @@ static void test_uniq_and_count_forms(void **state)
 	assert_int_equal(cell(&res, 0, 8)->i, distinct_pairs(all, false));
 	sn_exec_result_release(&res);
 
+	/* uniq keeps 32 bits of a hash (as ClickHouse's uniq), uniqExact and
+	 * count(DISTINCT) 64: two strings whose hashes share their upper 32
+	 * bits (found by a birthday search, ~10 pairs among 300,000) are one
+	 * value to uniq and two to the others. */
+	enum { NH = 300000 };
+	uint64_t *hk = malloc(NH * sizeof(*hk));
+	assert_non_null(hk);
+	for (uint32_t i = 0; i < NH; i++) {
+		char t[16];
+		int len = snprintf(t, sizeof(t), "c%u", i);
+		hk[i] = sn_hash64(t, (size_t)len) >> 32 << 32 | i;
+	}
+	qsort(hk, NH, sizeof(*hk), cmp_u64);
+	size_t at = 0;
+	while (at + 1 < NH && hk[at] >> 32 != hk[at + 1] >> 32)
+		at++;
+	assert_true(at + 1 < NH);
+	char q[256];
+	snprintf(q, sizeof(q),
+		 "select uniq(x), uniqExact(x), count(DISTINCT x), uniqIf(x, 1) from (select "
+		 "'c%u' as x union all select 'c%u' as x)",
+		 (unsigned)(uint32_t)hk[at], (unsigned)(uint32_t)hk[at + 1]);
+	free(hk);
+	run_ok(f, q, &res);
+	assert_int_equal(cell(&res, 0, 0)->i, 1);
+	assert_int_equal(cell(&res, 0, 1)->i, 2);
+	assert_int_equal(cell(&res, 0, 2)->i, 2);
+	assert_int_equal(cell(&res, 0, 3)->i, 1);
+	sn_exec_result_release(&res);
+
 	expect_error(f, "select sum(DISTINCT toInt(properties.n)) from events", "DISTINCT");
 	expect_error(f, "select groupArray(event) from events", "not supported yet: aggregate");
+}
+
+/* ---- windowFunnel ------------------------------------------------------------------- */
+
+/* The level windowFunnel(window)(t, e = 'a', e = 'b', e = 'c') reaches over
+ * rows given as "seconds:event" (one group, rows in that order). */
+static int64_t funnel_level(struct fixture *f, const char *fn, const char *rows)
+{
+	char q[2048], *o = q;
+	o += snprintf(q, sizeof(q), "select %s from (", fn);
+	const char *p = rows;
+	for (int i = 0; *p; i++) {
+		int sec, len;
+		char ev[8];
+		if (sscanf(p, "%d:%7[a-z]%n", &sec, ev, &len) != 2)
+			fail_msg("bad rows %s", rows);
+		o += snprintf(
+		    o, sizeof(q) - (size_t)(o - q),
+		    "%sselect toDateTime('2024-01-01 00:00:00') + %d as t, '%s' as e, %d as n",
+		    i ? " union all " : "", sec, ev, sec);
+		p += len;
+		p += *p == ' ';
+	}
+	snprintf(o, sizeof(q) - (size_t)(o - q), ")");
+	struct sn_exec_result res;
+	run_ok(f, q, &res);
+	assert_int_equal(res.nrows, 1);
+	expect_type(&res, 0, "UInt64");
+	int64_t v = cell(&res, 0, 0)->i;
+	sn_exec_result_release(&res);
+	return v;
+}
+
+/* ClickHouse's windowFunnel: the longest chain of steps 1, 2, 3, ... in
+ * time order whose steps lie within the window of the chain's first step;
+ * a later step-1 event restarts a chain; a row meeting two conditions is
+ * the earlier step; NULL arguments skip the row. */
+static void test_window_funnel(void **state)
+{
+	struct fixture *f = *state;
+	const char *abc = "windowFunnel(10)(t, e = 'a', e = 'b', e = 'c')";
+	static const struct {
+		const char *rows;
+		int64_t level;
+	} cases[] = {
+	    {"0:a 5:b 9:c", 3},
+	    {"0:a 5:b 10:c", 3},       /* the window's end is in */
+	    {"0:a 5:b 11:c", 2},       /* c too late for the chain of 0 */
+	    {"9:c 0:a 5:b", 3},	       /* rows out of time order are sorted */
+	    {"0:b 1:a 2:c", 1},	       /* b before any a, c without b */
+	    {"0:a 20:a 25:b 29:c", 3}, /* the chain restarts at 20 */
+	    {"0:a 3:a 12:b 13:c", 3},  /* the latest a starts the chain */
+	    {"0:a 15:b 16:c", 1},
+	    {"0:x 1:y", 0}, /* no step at all */
+	    {"0:c 1:b", 0},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(cases); i++) {
+		int64_t got = funnel_level(f, abc, cases[i].rows);
+		if (got != cases[i].level)
+			fail_msg("%s over %s: %" PRId64 ", want %" PRId64, abc, cases[i].rows, got,
+				 cases[i].level);
+	}
+	/* one step: any matching row; a row that is two steps counts once */
+	assert_int_equal(funnel_level(f, "windowFunnel(5)(t, e = 'a')", "0:b 3:a"), 1);
+	assert_int_equal(funnel_level(f, "windowFunnel(5)(t, e = 'a', e = 'a')", "0:a"), 1);
+	assert_int_equal(funnel_level(f, "windowFunnel(5)(t, e = 'a', e = 'a')", "0:a 4:a"), 2);
+	/* integer timestamps in their own unit, Dates in days */
+	assert_int_equal(funnel_level(f, "windowFunnel(4)(n, e = 'a', e = 'b')", "0:a 4:b"), 2);
+	assert_int_equal(funnel_level(f, "windowFunnel(3)(n, e = 'a', e = 'b')", "0:a 4:b"), 1);
+	assert_int_equal(
+	    funnel_level(f, "windowFunnel(0)(toDate(t), e = 'a', e = 'b')", "0:a 86399:b"), 2);
+	assert_int_equal(
+	    funnel_level(f, "windowFunnel(0)(toDate(t), e = 'a', e = 'b')", "0:a 86400:b"), 1);
+	/* a NULL condition skips its row */
+	assert_int_equal(
+	    funnel_level(f, "windowFunnel(10)(t, e = 'a', if(n = 5, NULL, e = 'b'))", "0:a 5:b"),
+	    1);
+
+	/* Per group over the store (several granules, two scanners), against
+	 * the definition: the most steps 1, 2, ... found at later and later
+	 * rows of the group, the last within the window of the first (the
+	 * rows' times are distinct and rise with their index). */
+	/* a group's rows are 37 hours apart and cycle through the three events */
+	static const int64_t windows[] = {3600, 200000, 360000};
+	for (size_t wi = 0; wi < SN_ARRAY_LEN(windows); wi++) {
+		int64_t window = windows[wi];
+		f->opts.threads = 2;
+		char q[256];
+		snprintf(q, sizeof(q),
+			 "select toInt(properties.k) as k, windowFunnel(%" PRId64
+			 ")(timestamp, event = '$pageview', event = 'signup', event = 'purchase') "
+			 "from events group by k order by k",
+			 window);
+		struct sn_exec_result res;
+		run_ok(f, q, &res);
+		int64_t seen = 0;
+		for (size_t g = 0; g < res.nrows; g++) {
+			int64_t k = cell(&res, g, 0)->i, want = 0;
+			for (int i = 0; i < NROWS; i++) {
+				if (ROWS[i].k != k || ROWS[i].event != EVENTS[0])
+					continue;
+				int64_t t0 = ROWS[i].ts_us / 1000000, lv = 1;
+				for (int j = i + 1; j < NROWS && lv < 3; j++)
+					if (ROWS[j].k == k && ROWS[j].event == EVENTS[lv] &&
+					    ROWS[j].ts_us / 1000000 - t0 <= window)
+						lv++;
+				want = lv > want ? lv : want;
+			}
+			if (cell(&res, g, 1)->i != want)
+				fail_msg("window %" PRId64 " k %" PRId64 ": %" PRId64
+					 ", want %" PRId64,
+					 window, k, cell(&res, g, 1)->i, want);
+			seen |= 1 << want;
+		}
+		sn_exec_result_release(&res);
+		/* the deepest level is 1, 2, 3 as the window grows */
+		assert_int_equal(64 - __builtin_clzll((uint64_t)seen) - 1, (int)wi + 1);
+	}
+	f->opts.threads = 0;
+
+	expect_error(f, "select windowFunnel(t, e = 'a') from (select now() as t, 'a' as e)",
+		     "takes one parameter");
+	expect_error(f, "select windowFunnel(-1)(t, e = 'a') from (select now() as t, 'a' as e)",
+		     "non-negative integer constant");
+	expect_error(f, "select windowFunnel(5)(e, e = 'a') from (select now() as t, 'a' as e)",
+		     "must be DateTime, Date or an unsigned integer");
+	expect_error(f, "select windowFunnel(5)(t, e) from (select now() as t, 'a' as e)",
+		     "must be a condition");
+	expect_error(f, "select windowFunnel(5)(t) from (select now() as t, 'a' as e)",
+		     "windowFunnel");
 }
 
 /* ---- SELECT without FROM ------------------------------------------------------------ */
@@ -1037,6 +1204,7 @@ int main(void)
 	    cmocka_unit_test(test_variance),
 	    cmocka_unit_test(test_any_min_max),
 	    cmocka_unit_test(test_uniq_and_count_forms),
+	    cmocka_unit_test(test_window_funnel),
 	    cmocka_unit_test(test_select_without_from),
 	    cmocka_unit_test(test_budget_and_many_groups),
 	    cmocka_unit_test(test_many_groups),
