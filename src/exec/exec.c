@@ -133,6 +133,7 @@ struct plan {
 	const struct sn_hogql_select *sel;
 	bool top; /* LIMIT defaults apply (§4.7); nested statements are unlimited */
 	bool agg;
+	bool dgroups; /* SELECT DISTINCT run as GROUP BY its select items (plan_and_run) */
 	struct aggrun g;
 	int64_t limit, offset;
 	int64_t ts_lo, ts_hi; /* inclusive µs bounds from WHERE */
@@ -1378,7 +1379,7 @@ static int emit(struct xctx *c, struct plan *p, const struct vec *keep)
 	for (size_t r = 0; r < c->n && !p->done; r++) {
 		if (keep && !vec_truth(keep, r))
 			continue;
-		if (p->sel->distinct) {
+		if (p->sel->distinct && !p->dgroups) {
 			sn_buf_reset(&p->scratch);
 			for (size_t i = 0; i < p->nsel; i++) {
 				struct sn_exec_value x;
@@ -2418,13 +2419,25 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 	if (s->having && !p->agg)
 		return xfail(c, s->having, SN_ERR_INVALID, "QueryError",
 			     "HAVING needs GROUP BY or an aggregate");
-	for (size_t k = 0; k < s->group_by.n; k++) {
-		const node_t *kn = follow_alias(s, positional(s, s->group_by.items[k]));
+	/* SELECT DISTINCT in a nested statement without aggregates, ORDER BY or
+	 * LIMIT is GROUP BY its select items: the same rows, in the same order
+	 * (first appearance), by the grouping's batch paths and both scanners
+	 * instead of a key built a row at a time in emit (Q6's `SELECT
+	 * DISTINCT distinct_id, toMonday(timestamp)` over 5.7M events: 1.5 ->
+	 * 0.7 s). At the top level emit's row-at-a-time set stays: it stops
+	 * at the LIMIT. */
+	p->dgroups = s->distinct && !p->agg && !p->top && !s->limit && !s->offset && !p->norder &&
+		     s->select.n <= XMAX_KEYS && !c->q->sink;
+	const struct sn_hogql_list *keys = p->dgroups ? &s->select : &s->group_by;
+	p->agg |= p->dgroups;
+	for (size_t k = 0; k < keys->n; k++) {
+		const node_t *kn =
+		    follow_alias(s, p->dgroups ? keys->items[k] : positional(s, keys->items[k]));
 		p->g.key_nodes[k] = kn;
 		if (!(p->g.key_text[k] = print_text(c, kn)))
 			return c->rc;
 	}
-	p->g.nkeys = s->group_by.n;
+	p->g.nkeys = keys->n;
 	if (p->agg && agg_init(c, &p->g))
 		return c->rc;
 	p->rows.width = p->nsel + p->norder + 1;
@@ -2436,7 +2449,7 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 		p->sink->streamed = true;
 	}
 	sn_buf_init(&p->scratch, (size_t)1 << 24);
-	if (s->distinct && gtab_init(c, &p->distinct, 1024))
+	if (s->distinct && !p->dgroups && gtab_init(c, &p->distinct, 1024))
 		return c->rc;
 	if (type_pass(c, p, res))
 		return c->rc;

@@ -16,6 +16,11 @@
  *                                properties/p:@rest
  *   sn_part_read_properties()    properties, or p:@rest + p:@layout +
  *                                every p:<key>, joined per row
+ *   sn_part_read_property_coded  sn_part_read_property as codes into a
+ *                                dictionary (store.h): the key's column
+ *                                read as codes and §4.2 applied once per
+ *                                entry when every row of the range was
+ *                                shredded, else an entry per row
  *
  * The residual key set (keyset.c) is what makes the middle case free: the
  * scan it replaces decompresses and parses every row's residual JSON only to

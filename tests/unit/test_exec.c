@@ -2491,6 +2491,30 @@ static void test_time_buckets(void **state)
 			sn_exec_result_release(&a);
 			sn_exec_result_release(&b);
 		}
+	/* SELECT DISTINCT in a nested statement runs as GROUP BY its items
+	 * (exec.c plan.dgroups): the rows and their order (first appearance)
+	 * of the top level's row-at-a-time DISTINCT, on one scanner or two. */
+	static const char *const dist_nested[][2] = {
+	    {"select d, e, b from (select distinct distinct_id as d, event as e, properties.b as b "
+	     "from events where timestamp > '2000-01-01') limit 100000",
+	     "select distinct distinct_id as d, event as e, properties.b as b from events where "
+	     "timestamp > '2000-01-01' limit 100000"},
+	    {"select w, n from (select distinct toStartOfWeek(timestamp) as w, 1 as n from events) "
+	     "limit 100000",
+	     "select distinct toStartOfWeek(timestamp) as w, 1 as n from events limit 100000"},
+	};
+	for (size_t si = 0; si < SN_ARRAY_LEN(dist_nested); si++)
+		for (uint32_t th = 1; th <= 2; th++) {
+			f.opts.run_granules = 1;
+			f.opts.threads = th;
+			struct sn_exec_result a, b;
+			run_ok(&f, dist_nested[si][0], &a);
+			run_ok(&f, dist_nested[si][1], &b);
+			assert_true(a.nrows > 1);
+			assert_same_result(&a, &b);
+			sn_exec_result_release(&a);
+			sn_exec_result_release(&b);
+		}
 	f.opts.store_dir = f.dir;
 	/* `0 OR event = ...` (paths' statements) is an event term too */
 	f.opts.run_granules = 8;
