@@ -574,36 +574,69 @@ int sn_part_find_column(const struct sn_part *p, const char *name)
 	return -1;
 }
 
+/* A block payload's header: its encoding and flags, checked against the
+ * directory and the block-nulls section (readers skip by it, so it must
+ * tell the truth), and its null bitmap when it has one (*nulls: n bytes,
+ * allocated by *nulls_for when NULL). *off: the bytes after them. */
+static int block_head(const struct col *col, const struct blk *b, enum sn_bnulls bn,
+		      const uint8_t *pl, size_t n, uint8_t *(*nulls_for)(void *), void *arg,
+		      bool *has_nulls, size_t *off)
+{
+	size_t len = b->usize, k = 0;
+	uint8_t flags = pl[1];
+	int rc;
+	*off = 2;
+	*has_nulls = flags & SN_BLOCK_HAS_NULLS;
+	if (pl[0] != b->enc || (flags & ~SN_BLOCK_HAS_NULLS))
+		return SN_ERR_CORRUPT;
+	if (bn != SN_BNULLS_UNKNOWN && (bn == SN_BNULLS_NONE) == *has_nulls)
+		return SN_ERR_CORRUPT;
+	if (!*has_nulls)
+		return 0;
+	if (!col->info.nullable)
+		return SN_ERR_CORRUPT;
+	uint8_t *nulls = nulls_for(arg);
+	if (!nulls)
+		return SN_ERR_NOMEM;
+	if ((rc = sn_dec_nulls(pl + 2, len - 2, n, nulls, &k)))
+		return rc;
+	*off += k;
+	for (size_t i = 0; bn == SN_BNULLS_ALL && i < n; i++)
+		if (!nulls[i])
+			return SN_ERR_CORRUPT;
+	return 0;
+}
+
+struct nulls_at {
+	struct sn_arena *arena;
+	struct sn_colvec *out;
+	size_t row0;
+};
+
+/* out's null bytes from row0 on, made (all 0) on first use */
+static uint8_t *colvec_nulls(void *arg)
+{
+	struct nulls_at *a = arg;
+	if (!a->out->nulls) {
+		if (!(a->out->nulls = sn_arena_alloc(a->arena, a->out->nrows)))
+			return NULL;
+		memset(a->out->nulls, 0, a->out->nrows);
+	}
+	return a->out->nulls + a->row0;
+}
+
 /* Decodes one block payload into rows [row0, row0 + n) of out. */
 static int decode_block(const struct col *col, const struct blk *b, enum sn_bnulls bn,
 			const uint8_t *pl, size_t n, size_t row0, struct sn_arena *arena,
 			struct sn_colvec *out)
 {
-	size_t len = b->usize, off = 2, k = 0;
-	uint8_t enc = pl[0], flags = pl[1];
-	int rc;
-	if (enc != b->enc || (flags & ~SN_BLOCK_HAS_NULLS))
-		return SN_ERR_CORRUPT;
-	/* the block-nulls section must tell the truth: readers skip by it */
-	if (bn != SN_BNULLS_UNKNOWN &&
-	    (bn == SN_BNULLS_NONE) == ((flags & SN_BLOCK_HAS_NULLS) != 0))
-		return SN_ERR_CORRUPT;
-	if (flags & SN_BLOCK_HAS_NULLS) {
-		if (!col->info.nullable)
-			return SN_ERR_CORRUPT;
-		if (!out->nulls) {
-			out->nulls = sn_arena_alloc(arena, out->nrows);
-			if (!out->nulls)
-				return SN_ERR_NOMEM;
-			memset(out->nulls, 0, out->nrows);
-		}
-		if ((rc = sn_dec_nulls(pl + off, len - off, n, out->nulls + row0, &k)))
-			return rc;
-		off += k;
-		for (size_t i = 0; bn == SN_BNULLS_ALL && i < n; i++)
-			if (!out->nulls[row0 + i])
-				return SN_ERR_CORRUPT;
-	}
+	size_t len = b->usize, off, k = 0;
+	uint8_t enc = pl[0];
+	bool has_nulls;
+	struct nulls_at na = {arena, out, row0};
+	int rc = block_head(col, b, bn, pl, n, colvec_nulls, &na, &has_nulls, &off);
+	if (rc)
+		return rc;
 	switch (col->info.type) {
 	case SN_COL_INT64:
 	case SN_COL_DATETIME:
@@ -733,6 +766,25 @@ static size_t range_rows(const struct sn_part *p, size_t g_begin, size_t g_end)
 	return nrows;
 }
 
+/* A read's column and granule range, or SN_ERR_INVALID. */
+static int check_read(const struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
+		      struct sn_err *err)
+{
+	if (ci >= p->ncols || g_begin > g_end || g_end > p->ngran)
+		return sn_err_set(err, SN_ERR_INVALID,
+				  "part %s: no column %zu or granules [%zu, %zu) of %" PRIu32,
+				  p->path, ci, g_begin, g_end, p->ngran);
+	return 0;
+}
+
+/* rc from decoding granule g of col, as the read's error. */
+static int block_error(const struct sn_part *p, const struct col *col, size_t g, int rc,
+		       struct sn_err *err)
+{
+	return sn_err_set(err, rc, "part %s: column %s granule %zu: %s", p->path, col->info.name, g,
+			  rc == SN_ERR_CORRUPT ? "malformed block" : sn_strerror(rc));
+}
+
 int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
 			     const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
 			     struct sn_err *err)
@@ -741,10 +793,8 @@ int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (ci >= p->ncols || g_begin > g_end || g_end > p->ngran)
-		return sn_err_set(err, SN_ERR_INVALID,
-				  "part %s: no column %zu or granules [%zu, %zu) of %" PRIu32,
-				  p->path, ci, g_begin, g_end, p->ngran);
+	if ((rc = check_read(p, ci, g_begin, g_end, err)))
+		return rc;
 	const struct col *col = &p->cols[ci];
 	size_t nrows = range_rows(p, g_begin, g_end);
 	out->type = col->info.type;
@@ -802,9 +852,7 @@ int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_
 		}
 		rc = decode_block(col, b, sn_part_block_nulls(p, ci, g), dst, n, row0, arena, out);
 		if (rc) {
-			rc = sn_err_set(err, rc, "part %s: column %s granule %zu: %s", p->path,
-					col->info.name, g,
-					rc == SN_ERR_CORRUPT ? "malformed block" : sn_strerror(rc));
+			rc = block_error(p, col, g, rc, err);
 			goto out;
 		}
 		row0 += n;
@@ -818,30 +866,22 @@ out:
 /* A string block into codes (rows [row0, row0 + n) of out, out->codes set):
  * a dictionary block appends its entries to out->dict, a plain one each
  * row's value; NULL rows take entry 0. nulls: n bytes of scratch. */
+static uint8_t *scratch_nulls(void *arg)
+{
+	return arg;
+}
+
 static int decode_block_coded(const struct col *col, const struct blk *b, enum sn_bnulls bn,
 			      const uint8_t *pl, size_t n, size_t row0, uint8_t *nulls,
 			      struct sn_colvec *out)
 {
-	size_t len = b->usize, off = 2, k = 0, nd = 0;
-	uint8_t enc = pl[0], flags = pl[1];
+	size_t len = b->usize, off, k = 0, nd = 0;
+	uint8_t enc = pl[0];
 	uint32_t *codes = out->codes + row0, base = (uint32_t)out->ndict;
-	int rc;
-	if (enc != b->enc || (flags & ~SN_BLOCK_HAS_NULLS))
-		return SN_ERR_CORRUPT;
-	if (bn != SN_BNULLS_UNKNOWN &&
-	    (bn == SN_BNULLS_NONE) == ((flags & SN_BLOCK_HAS_NULLS) != 0))
-		return SN_ERR_CORRUPT;
-	bool has_nulls = flags & SN_BLOCK_HAS_NULLS;
-	if (has_nulls) {
-		if (!col->info.nullable)
-			return SN_ERR_CORRUPT;
-		if ((rc = sn_dec_nulls(pl + off, len - off, n, nulls, &k)))
-			return rc;
-		off += k;
-		for (size_t i = 0; bn == SN_BNULLS_ALL && i < n; i++)
-			if (!nulls[i])
-				return SN_ERR_CORRUPT;
-	}
+	bool has_nulls;
+	int rc = block_head(col, b, bn, pl, n, scratch_nulls, nulls, &has_nulls, &off);
+	if (rc)
+		return rc;
 	if (enc == SN_ENC_STR_PLAIN) {
 		if ((rc = sn_dec_str_plain(pl + off, len - off, n, out->dict + base, &k)))
 			return rc;
@@ -873,10 +913,8 @@ int sn_part_read_column_coded(struct sn_part *p, size_t ci, size_t g_begin, size
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (ci >= p->ncols || g_begin > g_end || g_end > p->ngran)
-		return sn_err_set(err, SN_ERR_INVALID,
-				  "part %s: no column %zu or granules [%zu, %zu) of %" PRIu32,
-				  p->path, ci, g_begin, g_end, p->ngran);
+	if ((rc = check_read(p, ci, g_begin, g_end, err)))
+		return rc;
 	const struct col *col = &p->cols[ci];
 	if (col->info.type != SN_COL_STRING)
 		return sn_err_set(err, SN_ERR_INVALID, "part %s: column %s is not a string column",
@@ -932,9 +970,7 @@ int sn_part_read_column_coded(struct sn_part *p, size_t ci, size_t g_begin, size
 		rc = decode_block_coded(col, b, sn_part_block_nulls(p, ci, g), dst, n, row0, nulls,
 					out);
 		if (rc) {
-			rc = sn_err_set(err, rc, "part %s: column %s granule %zu: %s", p->path,
-					col->info.name, g,
-					rc == SN_ERR_CORRUPT ? "malformed block" : sn_strerror(rc));
+			rc = block_error(p, col, g, rc, err);
 			goto out;
 		}
 		row0 += n;
