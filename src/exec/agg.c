@@ -65,7 +65,9 @@
  *   astate { cnt, i, f, has, cap, val, x ─▶ hset     (uniq: hash set)
  *                                         ─▶ qvals    (quantiles: values)
  *                                         ─▶ moments  (var, stddev, covar, corr)
- *                                         ─▶ argext   (argMin/argMax: the val) }
+ *                                         ─▶ argext   (argMin/argMax: the val)
+ *                                         ─▶ wfev[]   (windowFunnel: its entries,
+ *                                                      cnt of them, room for i) }
  *
  * uniq and uniqExact count distinct XXH3 hashes of the values in a
  * per-group open-addressing set (several arguments hash their value_key
@@ -570,23 +572,20 @@ struct astate {
 		struct qvals *vals;
 		struct moments *mom;
 		struct argext *arg;
-		struct wfun *wf;
+		struct wfev *wfv;
 	} x;
 };
 
 /* windowFunnel: a (timestamp, condition) entry per true condition of a
  * row, as ClickHouse's AggregateFunctionWindowFunnelData keeps them; pos
  * is the entry's place in insertion order, so sorting by (ts, pos) is
- * ClickHouse's stable sort by timestamp. */
+ * ClickHouse's stable sort by timestamp. The entries hang off the state
+ * itself (x.wfv; cnt entries, room for i, has: one came out of time
+ * order): a group's row touches its state and the array, nothing else. */
 struct wfev {
 	int64_t ts;
 	uint32_t pos;
 	uint8_t cond; /* 1..N */
-};
-struct wfun {
-	struct wfev *v;
-	size_t n, cap;
-	bool sorted; /* ascending ts as added */
 };
 
 /* A hash's key in a set: its upper 32 bits (narrow; 0 taken as 1), or
@@ -819,29 +818,24 @@ static int argext_add(struct xctx *c, const struct xagg *ag, struct astate *st,
 
 static int wfun_push(struct xctx *c, struct astate *st, int64_t ts, uint8_t cond)
 {
-	struct wfun *w = st->x.wf;
-	if (!w) {
-		if (!(w = st->x.wf = xalloc(c, c->qa, sizeof(*w))))
-			return c->rc;
-		memset(w, 0, sizeof(*w));
-		w->sorted = true;
-	}
-	if (w->n == w->cap) {
-		if (w->n >= UINT32_MAX)
+	size_t n = (size_t)st->cnt;
+	if (n == (size_t)st->i) {
+		if (n >= UINT32_MAX)
 			return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError",
 				     "windowFunnel: too many events in one group");
-		size_t nc = w->cap ? w->cap * 2 : 8;
+		size_t nc = n ? n * 2 : 8;
 		struct wfev *v = xalloc(c, c->qa, nc * sizeof(*v));
 		if (!v)
 			return c->rc;
-		if (w->n)
-			memcpy(v, w->v, w->n * sizeof(*v));
-		w->v = v;
-		w->cap = nc;
+		if (n)
+			memcpy(v, st->x.wfv, n * sizeof(*v));
+		st->x.wfv = v;
+		st->i = (int64_t)nc;
 	}
-	w->sorted &= !w->n || w->v[w->n - 1].ts <= ts;
-	w->v[w->n] = (struct wfev){ts, (uint32_t)w->n, cond};
-	w->n++;
+	struct wfev *v = st->x.wfv;
+	st->has |= n && v[n - 1].ts > ts;
+	v[n] = (struct wfev){ts, (uint32_t)n, cond};
+	st->cnt = (int64_t)n + 1;
 	return 0;
 }
 
@@ -873,22 +867,23 @@ static int wfev_cmp(const void *a, const void *b)
  * order; a step-1 entry starts a chain at its time, a step-k entry extends
  * the chain that reached step k-1 if it is within the window of that
  * chain's start. */
-static int64_t wfun_level(const struct xagg *ag, struct wfun *w)
+static int64_t wfun_level(const struct xagg *ag, struct astate *st)
 {
-	size_t steps = ag->nargs - 1;
-	if (!w || !w->n)
+	size_t steps = ag->nargs - 1, n = (size_t)st->cnt;
+	struct wfev *v = st->x.wfv;
+	if (!n)
 		return 0;
 	if (steps == 1)
 		return 1;
-	if (!w->sorted) {
-		qsort(w->v, w->n, sizeof(*w->v), wfev_cmp);
-		w->sorted = true;
+	if (st->has) {
+		qsort(v, n, sizeof(*v), wfev_cmp);
+		st->has = false;
 	}
 	int64_t start[XMAX_AGG_ARGS];
 	bool have[XMAX_AGG_ARGS] = {0};
-	for (size_t i = 0; i < w->n; i++) {
-		size_t k = w->v[i].cond - 1;
-		int64_t ts = w->v[i].ts;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = v[i].cond - 1;
+		int64_t ts = v[i].ts;
 		if (k == 0) {
 			start[0] = ts;
 			have[0] = true;
@@ -1660,10 +1655,9 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 		return 0;
 	case AGG_WFUNNEL:
 		/* m's entries, then w's (ties in time keep that order) */
-		if (w->x.wf)
-			for (size_t k = 0; k < w->x.wf->n; k++)
-				if (wfun_push(c, m, w->x.wf->v[k].ts, w->x.wf->v[k].cond))
-					return c->rc;
+		for (size_t k = 0; k < (size_t)w->cnt; k++)
+			if (wfun_push(c, m, w->x.wfv[k].ts, w->x.wfv[k].cond))
+				return c->rc;
 		return 0;
 	default: SN_BUG("aggregate kind %d is not mergeable", ag->kind);
 	}
@@ -1960,7 +1954,7 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 	case AGG_COUNT:
 	case AGG_COUNT_X: o->i[id] = st->cnt; break;
 	case AGG_UNIQ: o->i[id] = st->x.set ? (int64_t)st->x.set->n : 0; break;
-	case AGG_WFUNNEL: o->i[id] = wfun_level(ag, st->x.wf); break;
+	case AGG_WFUNNEL: o->i[id] = wfun_level(ag, st); break;
 	case AGG_SUM:
 		null = ag->res_nullable && !st->cnt;
 		if (o->f)
