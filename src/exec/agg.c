@@ -416,8 +416,8 @@ static const struct aggdef {
     {"covarSamp", AGG_COVAR_SAMP, 2, 2, false, false, false},
     {"covarSampIf", AGG_COVAR_SAMP, 2, 2, true, false, false},
     {"corr", AGG_CORR, 2, 2, false, false, false},
-    {"windowFunnel", AGG_WFUNNEL, 2, XMAX_AGG_ARGS, false, false, false},
     {"corrIf", AGG_CORR, 2, 2, true, false, false},
+    {"windowFunnel", AGG_WFUNNEL, 2, XMAX_AGG_ARGS, false, false, false},
 };
 
 static int arity_error(struct xctx *c, const node_t *n, size_t lo, size_t hi, size_t found)
@@ -2068,10 +2068,7 @@ int agg_type(struct xctx *c, struct xagg *ag)
 	case AGG_COUNT:
 	case AGG_COUNT_X:
 	case AGG_UNIQ:
-		ag->res_t = SN_XT_UINT;
-		ag->res_nullable = false;
-		return 0;
-	case AGG_WFUNNEL: /* UInt8, 0 for a group without a step */
+	case AGG_WFUNNEL: /* ClickHouse's UInt8, 0 for a group without a step */
 		ag->res_t = SN_XT_UINT;
 		ag->res_nullable = false;
 		return 0;

@@ -989,15 +989,24 @@ int xeval_cond(struct xctx *c, const node_t *n, struct vec *out)
 	return check_cond(c, n, out);
 }
 
+/* n, an expression of column x alone, evaluated over v in place of the
+ * column's rows (its distinct values, or a coded column's entries); n
+ * itself is not taken for a distinct-value node again meanwhile. */
+static int eval_over(struct xctx *c, struct xcol *x, const struct vec *v, const node_t *n,
+		     struct vec *out)
+{
+	const node_t *skip = c->dskip;
+	c->dskip = n;
+	int rc = eval_with_column(c, x, v, n, out);
+	c->dskip = skip;
+	return rc;
+}
+
 int xeval_cond_entries(struct xctx *c, const node_t *n, struct xcol *x, uint8_t **truth)
 {
 	const struct vec *d = x->v.cdict;
 	struct vec res;
-	const node_t *skip = c->dskip;
-	c->dskip = n;
-	int rc = eval_with_column(c, x, d, n, &res);
-	c->dskip = skip;
-	if (rc || check_cond(c, n, &res))
+	if (eval_over(c, x, d, n, &res) || check_cond(c, n, &res))
 		return c->rc;
 	uint8_t *t = xalloc(c, c->ba, d->n ? d->n : 1);
 	if (!t)
@@ -1581,17 +1590,12 @@ static int eval_distinct(struct xctx *c, const node_t *n, const struct xref *ref
 	if (x && x->v.cdict && x->v.n == rows) {
 		/* read as codes: once per entry, then the answers by code */
 		struct vec codes = x->v, vals;
-		const node_t *skip = c->dskip;
-		c->dskip = n;
 		if (codes.cdict->n > rows) { /* more entries than rows: by row */
-			rc = vec_gather(c, codes.cdict, codes.ccodes, rows, &vals) ||
-			     eval_with_column(c, x, &vals, n, out);
-			c->dskip = skip;
-			return rc ? c->rc : 0;
+			if (vec_gather(c, codes.cdict, codes.ccodes, rows, &vals))
+				return c->rc;
+			return eval_over(c, x, &vals, n, out);
 		}
-		rc = eval_with_column(c, x, codes.cdict, n, &res);
-		c->dskip = skip;
-		if (rc)
+		if ((rc = eval_over(c, x, codes.cdict, n, &res)))
 			return rc;
 		c->stats->distinct_evals++;
 		return vec_gather(c, &res, codes.ccodes, rows, out);
@@ -1628,11 +1632,7 @@ static int eval_distinct(struct xctx *c, const node_t *n, const struct xref *ref
 	struct vec dv;
 	if (vec_gather(c, &x->v, first, nd, &dv))
 		return c->rc;
-	const node_t *skip = c->dskip;
-	c->dskip = n;
-	rc = eval_with_column(c, x, &dv, n, &res);
-	c->dskip = skip;
-	if (rc)
+	if ((rc = eval_over(c, x, &dv, n, &res)))
 		return rc;
 	c->stats->distinct_evals++;
 	if (vec_gather(c, &res, map, rows, out))

@@ -2307,6 +2307,14 @@ static bool one_column(struct xctx *c, const node_t *n, bool event, struct xref 
 	return ok;
 }
 
+static bool is_dnode(const struct xctx *c, const node_t *n)
+{
+	for (size_t i = 0; i < c->ndnode; i++)
+		if (c->dnode[i] == n)
+			return true;
+	return false;
+}
+
 /* Lists in c->dnode the largest subexpressions of n that compute from one
  * string column alone (not the bare column): eval_distinct evaluates them
  * once per distinct value of a batch. */
@@ -2319,9 +2327,8 @@ static void plan_distinct(struct xctx *c, const node_t *n)
 	bool have = false;
 	if (n->kind != SN_HQ_FIELD && n->kind != SN_HQ_ARRAY_ACCESS && n->kind != SN_HQ_ALIAS &&
 	    one_column(c, n, false, &r, &have) && have) {
-		for (size_t i = 0; i < c->ndnode; i++)
-			if (c->dnode[i] == n)
-				return;
+		if (is_dnode(c, n))
+			return;
 		c->dref[c->ndnode] = r;
 		c->dnode[c->ndnode++] = n;
 		return;
@@ -2336,14 +2343,6 @@ static void plan_distinct(struct xctx *c, const node_t *n)
 		plan_distinct(c, n->list.items[i]);
 	for (size_t i = 0; i < n->list2.n; i++)
 		plan_distinct(c, n->list2.items[i]);
-}
-
-static bool is_dnode(const struct xctx *c, const node_t *n)
-{
-	for (size_t i = 0; i < c->ndnode; i++)
-		if (c->dnode[i] == n)
-			return true;
-	return false;
 }
 
 /* Marks the string columns read only by WHERE terms that are expressions

@@ -285,10 +285,10 @@ int xunsupported(struct xctx *c, const node_t *at, const char *what);
 int xnomem(struct xctx *c);
 void *xalloc(struct xctx *c, struct sn_arena *a, size_t n);
 /* A condition: xeval, and a type that can be one (eval.c). */
+int xeval_cond(struct xctx *c, const node_t *n, struct vec *out);
 /* A condition of the coded column x alone (x->v.cdict set), computed once
  * per entry: (*truth)[k] is whether entry k makes n true (batch arena). */
 int xeval_cond_entries(struct xctx *c, const node_t *n, struct xcol *x, uint8_t **truth);
-int xeval_cond(struct xctx *c, const node_t *n, struct vec *out);
 /* Whether n is a WHERE term the granule index answered true for this run. */
 bool xknown_true(const struct xctx *c, const node_t *n);
 

@@ -576,53 +576,31 @@ int sn_part_find_column(const struct sn_part *p, const char *name)
 
 /* A block payload's header: its encoding and flags, checked against the
  * directory and the block-nulls section (readers skip by it, so it must
- * tell the truth), and its null bitmap when it has one (*nulls: n bytes,
- * allocated by *nulls_for when NULL). *off: the bytes after them. */
+ * tell the truth), and its null bitmap into nulls (n bytes) when it has
+ * one (pl[1] & SN_BLOCK_HAS_NULLS; nulls may be NULL otherwise). *off: the
+ * bytes after them. */
 static int block_head(const struct col *col, const struct blk *b, enum sn_bnulls bn,
-		      const uint8_t *pl, size_t n, uint8_t *(*nulls_for)(void *), void *arg,
-		      bool *has_nulls, size_t *off)
+		      const uint8_t *pl, size_t n, uint8_t *nulls, size_t *off)
 {
-	size_t len = b->usize, k = 0;
-	uint8_t flags = pl[1];
+	size_t k = 0;
+	bool has_nulls = pl[1] & SN_BLOCK_HAS_NULLS;
 	int rc;
 	*off = 2;
-	*has_nulls = flags & SN_BLOCK_HAS_NULLS;
-	if (pl[0] != b->enc || (flags & ~SN_BLOCK_HAS_NULLS))
+	if (pl[0] != b->enc || (pl[1] & ~SN_BLOCK_HAS_NULLS))
 		return SN_ERR_CORRUPT;
-	if (bn != SN_BNULLS_UNKNOWN && (bn == SN_BNULLS_NONE) == *has_nulls)
+	if (bn != SN_BNULLS_UNKNOWN && (bn == SN_BNULLS_NONE) == has_nulls)
 		return SN_ERR_CORRUPT;
-	if (!*has_nulls)
+	if (!has_nulls)
 		return 0;
 	if (!col->info.nullable)
 		return SN_ERR_CORRUPT;
-	uint8_t *nulls = nulls_for(arg);
-	if (!nulls)
-		return SN_ERR_NOMEM;
-	if ((rc = sn_dec_nulls(pl + 2, len - 2, n, nulls, &k)))
+	if ((rc = sn_dec_nulls(pl + 2, b->usize - 2, n, nulls, &k)))
 		return rc;
 	*off += k;
 	for (size_t i = 0; bn == SN_BNULLS_ALL && i < n; i++)
 		if (!nulls[i])
 			return SN_ERR_CORRUPT;
 	return 0;
-}
-
-struct nulls_at {
-	struct sn_arena *arena;
-	struct sn_colvec *out;
-	size_t row0;
-};
-
-/* out's null bytes from row0 on, made (all 0) on first use */
-static uint8_t *colvec_nulls(void *arg)
-{
-	struct nulls_at *a = arg;
-	if (!a->out->nulls) {
-		if (!(a->out->nulls = sn_arena_alloc(a->arena, a->out->nrows)))
-			return NULL;
-		memset(a->out->nulls, 0, a->out->nrows);
-	}
-	return a->out->nulls + a->row0;
 }
 
 /* Decodes one block payload into rows [row0, row0 + n) of out. */
@@ -632,9 +610,12 @@ static int decode_block(const struct col *col, const struct blk *b, enum sn_bnul
 {
 	size_t len = b->usize, off, k = 0;
 	uint8_t enc = pl[0];
-	bool has_nulls;
-	struct nulls_at na = {arena, out, row0};
-	int rc = block_head(col, b, bn, pl, n, colvec_nulls, &na, &has_nulls, &off);
+	if ((pl[1] & SN_BLOCK_HAS_NULLS) && !out->nulls) { /* all 0, made on first use */
+		if (!(out->nulls = sn_arena_alloc(arena, out->nrows)))
+			return SN_ERR_NOMEM;
+		memset(out->nulls, 0, out->nrows);
+	}
+	int rc = block_head(col, b, bn, pl, n, out->nulls ? out->nulls + row0 : NULL, &off);
 	if (rc)
 		return rc;
 	switch (col->info.type) {
@@ -785,92 +766,69 @@ static int block_error(const struct sn_part *p, const struct col *col, size_t g,
 			  rc == SN_ERR_CORRUPT ? "malformed block" : sn_strerror(rc));
 }
 
-int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
-			     const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
-			     struct sn_err *err)
+/* out's value arrays for nrows rows of col: values (str, uuid or i64), or
+ * coded (codes and a dictionary with entry 0: the rows not read, and NULL
+ * rows; at most a row's worth of entries per block after it). */
+static int read_setup(const struct sn_part *p, const struct col *col, size_t nrows, bool coded,
+		      struct sn_arena *arena, struct sn_colvec *out, struct sn_err *err)
 {
-	struct rbuf rb = {0};
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if ((rc = check_read(p, ci, g_begin, g_end, err)))
-		return rc;
-	const struct col *col = &p->cols[ci];
-	size_t nrows = range_rows(p, g_begin, g_end);
 	out->type = col->info.type;
 	out->nrows = nrows;
-	size_t vsize = col->info.type == SN_COL_STRING ? sizeof(struct sn_str)
-		       : col->info.type == SN_COL_UUID ? sizeof(struct sn_uuid)
-						       : sizeof(int64_t);
-	void *vals = sn_arena_alloc(arena, (nrows ? nrows : 1) * vsize);
-	if (!vals)
+	bool ok;
+	if (coded) {
+		out->codes = sn_arena_alloc(arena, (nrows ? nrows : 1) * sizeof(*out->codes));
+		out->dict = sn_arena_alloc(arena, (nrows + 1) * sizeof(*out->dict));
+		out->dict_nulls = sn_arena_alloc(arena, nrows + 1);
+		ok = out->codes && out->dict && out->dict_nulls;
+		if (ok) {
+			out->dict[0] = (struct sn_str){"", 0};
+			out->dict_nulls[0] = col->info.nullable;
+			out->ndict = 1;
+		}
+	} else if (col->info.type == SN_COL_STRING) {
+		ok = (out->str = sn_arena_alloc(arena, (nrows ? nrows : 1) * sizeof(*out->str)));
+	} else if (col->info.type == SN_COL_UUID) {
+		ok = (out->uuid = sn_arena_alloc(arena, (nrows ? nrows : 1) * sizeof(*out->uuid)));
+	} else {
+		ok = (out->i64 = sn_arena_alloc(arena, (nrows ? nrows : 1) * sizeof(*out->i64)));
+	}
+	if (!ok)
 		return sn_err_set(err, SN_ERR_NOMEM, "part %s: query memory limit reading %s",
 				  p->path, col->info.name);
-	if (col->info.type == SN_COL_STRING)
-		out->str = vals;
-	else if (col->info.type == SN_COL_UUID)
-		out->uuid = vals;
-	else
-		out->i64 = vals;
+	return 0;
+}
 
-	size_t row0 = 0;
-	for (size_t g = g_begin; g < g_end; g++) {
-		const struct blk *b = &col->blocks[g];
-		size_t n = p->gran[g].nrows;
-		bool skip = need && !need[g - g_begin];
-		if (skip || (!p->decode_all && sn_part_block_nulls(p, ci, g) == SN_BNULLS_ALL)) {
-			/* not needed (placeholders), or every row NULL (the
-			 * block-nulls section): nothing to read */
-			bool null = col->info.nullable;
-			if (null && !out->nulls) { /* as decode_block makes it */
-				if (!(out->nulls = sn_arena_alloc(arena, nrows))) {
-					rc = sn_err_set(err, SN_ERR_NOMEM,
-							"part %s: query memory limit reading %s",
-							p->path, col->info.name);
-					goto out;
-				}
-				memset(out->nulls, 0, nrows);
-			}
-			if (null)
-				memset(out->nulls + row0, 1, n);
-			if (col->info.type == SN_COL_STRING)
-				for (size_t i = 0; i < n; i++)
-					out->str[row0 + i] = (struct sn_str){"", 0};
-			else
-				memset((char *)vals + row0 * vsize, 0, n * vsize);
-			row0 += n;
-			continue;
-		}
-		uint8_t *dst;
-		if ((rc = fetch_block(p, col, g, &rb, arena, &dst, err)))
-			goto out;
-		if (dst[0] == SN_ENC_STR_FROM_PROP) {
-			if ((rc = derive_block(p, col, b, dst, g, row0, arena, out, err)))
-				goto out; /* err says why */
-			row0 += n;
-			continue;
-		}
-		rc = decode_block(col, b, sn_part_block_nulls(p, ci, g), dst, n, row0, arena, out);
-		if (rc) {
-			rc = block_error(p, col, g, rc, err);
-			goto out;
-		}
-		row0 += n;
+/* Rows [row0, row0 + n) not read (not needed, or every one NULL by the
+ * block-nulls section): NULL where the column can be, else placeholders
+ * ('' or 0); entry 0 when coded. */
+static int read_skip(const struct col *col, size_t row0, size_t n, bool coded,
+		     struct sn_arena *arena, struct sn_colvec *out)
+{
+	if (coded) {
+		memset(out->codes + row0, 0, n * sizeof(*out->codes));
+		return 0;
 	}
-	rc = 0;
-out:
-	rbuf_free(&rb);
-	return rc;
+	if (col->info.nullable) {
+		if (!out->nulls) { /* as decode_block makes it */
+			if (!(out->nulls = sn_arena_alloc(arena, out->nrows)))
+				return SN_ERR_NOMEM;
+			memset(out->nulls, 0, out->nrows);
+		}
+		memset(out->nulls + row0, 1, n);
+	}
+	if (out->str)
+		for (size_t i = 0; i < n; i++)
+			out->str[row0 + i] = (struct sn_str){"", 0};
+	else if (out->uuid)
+		memset(out->uuid + row0, 0, n * sizeof(*out->uuid));
+	else
+		memset(out->i64 + row0, 0, n * sizeof(*out->i64));
+	return 0;
 }
 
 /* A string block into codes (rows [row0, row0 + n) of out, out->codes set):
  * a dictionary block appends its entries to out->dict, a plain one each
  * row's value; NULL rows take entry 0. nulls: n bytes of scratch. */
-static uint8_t *scratch_nulls(void *arg)
-{
-	return arg;
-}
-
 static int decode_block_coded(const struct col *col, const struct blk *b, enum sn_bnulls bn,
 			      const uint8_t *pl, size_t n, size_t row0, uint8_t *nulls,
 			      struct sn_colvec *out)
@@ -878,8 +836,8 @@ static int decode_block_coded(const struct col *col, const struct blk *b, enum s
 	size_t len = b->usize, off, k = 0, nd = 0;
 	uint8_t enc = pl[0];
 	uint32_t *codes = out->codes + row0, base = (uint32_t)out->ndict;
-	bool has_nulls;
-	int rc = block_head(col, b, bn, pl, n, scratch_nulls, nulls, &has_nulls, &off);
+	bool has_nulls = pl[1] & SN_BLOCK_HAS_NULLS;
+	int rc = block_head(col, b, bn, pl, n, nulls, &off);
 	if (rc)
 		return rc;
 	if (enc == SN_ENC_STR_PLAIN) {
@@ -905,50 +863,48 @@ static int decode_block_coded(const struct col *col, const struct blk *b, enum s
 	return 0;
 }
 
-int sn_part_read_column_coded(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
-			      const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
-			      struct sn_err *err)
+/* The column read of both kinds: every granule of [g_begin, g_end) that
+ * need (or NULL) asks for, fetched, checked and decoded into values or
+ * codes. */
+static int read_column(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
+		       const uint8_t *need, bool coded, struct sn_arena *arena,
+		       struct sn_colvec *out, struct sn_err *err)
 {
 	struct rbuf rb = {0};
+	uint8_t *nulls = NULL; /* coded: a block's null bytes */
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = check_read(p, ci, g_begin, g_end, err)))
 		return rc;
 	const struct col *col = &p->cols[ci];
-	if (col->info.type != SN_COL_STRING)
+	if (coded && col->info.type != SN_COL_STRING)
 		return sn_err_set(err, SN_ERR_INVALID, "part %s: column %s is not a string column",
 				  p->path, col->info.name);
-	size_t nrows = range_rows(p, g_begin, g_end);
-	out->type = SN_COL_STRING;
-	out->nrows = nrows;
-	/* entry 0 and at most a row's worth of entries per block */
-	out->codes = sn_arena_alloc(arena, (nrows ? nrows : 1) * sizeof(*out->codes));
-	out->dict = sn_arena_alloc(arena, (nrows + 1) * sizeof(*out->dict));
-	out->dict_nulls = sn_arena_alloc(arena, nrows + 1);
-	if (!out->codes || !out->dict || !out->dict_nulls) {
-		memset(out, 0, sizeof(*out));
-		return sn_err_set(err, SN_ERR_NOMEM, "part %s: query memory limit reading %s",
-				  p->path, col->info.name);
-	}
-	/* entry 0: the rows not read, and NULL rows */
-	out->dict[0] = (struct sn_str){"", 0};
-	out->dict_nulls[0] = col->info.nullable;
-	out->ndict = 1;
-	uint8_t *nulls = NULL;
+	if ((rc = read_setup(p, col, range_rows(p, g_begin, g_end), coded, arena, out, err)))
+		goto out;
 	size_t row0 = 0;
-	for (size_t g = g_begin; g < g_end; g++) {
+	for (size_t g = g_begin; g < g_end; row0 += p->gran[g].nrows, g++) {
 		const struct blk *b = &col->blocks[g];
 		size_t n = p->gran[g].nrows;
-		bool skip = need && !need[g - g_begin];
-		if (skip || (!p->decode_all && sn_part_block_nulls(p, ci, g) == SN_BNULLS_ALL)) {
-			memset(out->codes + row0, 0, n * sizeof(*out->codes));
-			row0 += n;
+		if ((need && !need[g - g_begin]) ||
+		    (!p->decode_all && sn_part_block_nulls(p, ci, g) == SN_BNULLS_ALL)) {
+			if (read_skip(col, row0, n, coded, arena, out)) {
+				rc = sn_err_set(err, SN_ERR_NOMEM,
+						"part %s: query memory limit reading %s", p->path,
+						col->info.name);
+				goto out;
+			}
 			continue;
 		}
-		uint8_t *dst;
+		uint8_t *dst = NULL;
 		if ((rc = fetch_block(p, col, g, &rb, arena, &dst, err)))
 			goto out;
+		if (dst[0] == SN_ENC_STR_FROM_PROP && !coded) {
+			if ((rc = derive_block(p, col, b, dst, g, row0, arena, out, err)))
+				goto out; /* err says why */
+			continue;
+		}
 		if (dst[0] == SN_ENC_STR_FROM_PROP) {
 			/* each row its own entry */
 			struct sn_colvec d = {.str = out->dict + out->ndict};
@@ -958,29 +914,42 @@ int sn_part_read_column_coded(struct sn_part *p, size_t ci, size_t g_begin, size
 				out->codes[row0 + i] = (uint32_t)(out->ndict + i);
 			memset(out->dict_nulls + out->ndict, 0, n);
 			out->ndict += n;
-			row0 += n;
 			continue;
 		}
-		if (!nulls &&
+		if (coded && !nulls &&
 		    !(nulls = sn_arena_alloc(arena, p->granule_rows ? p->granule_rows : n))) {
 			rc = sn_err_set(err, SN_ERR_NOMEM, "part %s: query memory limit reading %s",
 					p->path, col->info.name);
 			goto out;
 		}
-		rc = decode_block_coded(col, b, sn_part_block_nulls(p, ci, g), dst, n, row0, nulls,
-					out);
+		enum sn_bnulls bn = sn_part_block_nulls(p, ci, g);
+		rc = coded ? decode_block_coded(col, b, bn, dst, n, row0, nulls, out)
+			   : decode_block(col, b, bn, dst, n, row0, arena, out);
 		if (rc) {
 			rc = block_error(p, col, g, rc, err);
 			goto out;
 		}
-		row0 += n;
 	}
 	rc = 0;
 out:
 	rbuf_free(&rb);
-	if (rc)
+	if (rc && coded)
 		memset(out, 0, sizeof(*out));
 	return rc;
+}
+
+int sn_part_read_column_some(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
+			     const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+			     struct sn_err *err)
+{
+	return read_column(p, ci, g_begin, g_end, need, false, arena, out, err);
+}
+
+int sn_part_read_column_coded(struct sn_part *p, size_t ci, size_t g_begin, size_t g_end,
+			      const uint8_t *need, struct sn_arena *arena, struct sn_colvec *out,
+			      struct sn_err *err)
+{
+	return read_column(p, ci, g_begin, g_end, need, true, arena, out, err);
 }
 
 void sn_part_granules_for_team(const struct sn_part *p, int64_t team_id, int32_t day_min,
