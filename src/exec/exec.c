@@ -113,10 +113,10 @@
 #define FREEZE_MIN_RUNS	   16
 #define FREEZE_MAX_PERSONS 1000000
 
-/* Result rows: select columns, ORDER BY keys, then the row's arrival
- * number (ties in ORDER BY keep arrival order, so top-N and a full sort
- * agree exactly). With ORDER BY the rows form a max-heap by row_cmp of at
- * most keep = OFFSET + LIMIT + 1 rows whose strings live in sa. */
+/* Result rows: select columns, ORDER BY keys, LIMIT BY keys, then the
+ * row's arrival number, always the last value (ties in ORDER BY keep
+ * arrival order, so top-N and a full sort agree exactly). With ORDER BY the rows form a max-heap by
+ * row_cmp of at most keep = OFFSET + LIMIT + 1 rows whose strings live in sa. */
 struct rows {
 	struct sn_exec_value *v; /* n * width, malloc'd (realloc grows it in place) */
 	size_t n, cap, width;
@@ -167,6 +167,13 @@ struct plan {
 	const node_t *order[MAX_ORDER];
 	bool desc[MAX_ORDER], nulls_first[MAX_ORDER];
 	size_t norder;
+	/* LIMIT n OFFSET m BY keys: after ORDER BY, of the rows with equal
+	 * keys only the (m+1)-th to (m+n)-th stay (finish); then OFFSET and
+	 * LIMIT. With it no row can be dropped before the end (want). */
+	const node_t *lby[MAX_ORDER];
+	size_t nlby;
+	int64_t lby_n, lby_off;
+	size_t want; /* rows collected before the scan may stop: OFFSET + LIMIT + 1 */
 	size_t nsel;
 	uint8_t col_t[MAX_SELECT];
 	bool col_nullable[MAX_SELECT];
@@ -792,8 +799,17 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 		return xunsupported(c, s->qualify, "QUALIFY");
 	if (s->nwindows)
 		return xunsupported(c, root, "WINDOW");
-	if (s->limit_by)
-		return xunsupported(c, s->limit_by, "LIMIT BY");
+	if (s->limit_by) {
+		const node_t *lb = s->limit_by;
+		if (lb->list.n > MAX_ORDER)
+			return xfail(c, lb, SN_ERR_INVALID, "QueryError",
+				     "Too many LIMIT BY expressions");
+		if (const_int(c, lb->a, &p->lby_n) || (lb->b && const_int(c, lb->b, &p->lby_off)))
+			return c->rc;
+		for (size_t i = 0; i < lb->list.n; i++)
+			p->lby[i] = positional(s, lb->list.items[i]);
+		p->nlby = lb->list.n;
+	}
 	if (s->limit_with_ties)
 		return xunsupported(c, root, "WITH TIES");
 	if (s->group_by_mode)
@@ -1242,7 +1258,7 @@ static int heap_compact(struct xctx *c, struct rows *rs)
 static int topn_offer(struct xctx *c, struct plan *p, const struct vec *v, size_t r)
 {
 	struct rows *rs = &p->rows;
-	size_t ws = p->nsel + p->norder;
+	size_t ws = rs->width - 1;
 	uint64_t seq = rs->seq++;
 	if (!rs->cand) {
 		rs->cand = xalloc(c, c->qa, rs->width * sizeof(*rs->cand));
@@ -1365,7 +1381,7 @@ static int emit(struct xctx *c, struct plan *p, const struct vec *keep)
 {
 	if (p->sink)
 		return emit_sink(c, p);
-	size_t w = p->nsel + p->norder;
+	size_t w = p->rows.width - 1;
 	struct vec *v = xalloc(c, c->ba, (w + 1) * sizeof(*v));
 	if (!v)
 		return c->rc;
@@ -1375,7 +1391,10 @@ static int emit(struct xctx *c, struct plan *p, const struct vec *keep)
 	for (size_t i = 0; i < p->norder; i++)
 		if (xeval(c, p->order[i], &v[p->nsel + i]))
 			return c->rc;
-	size_t want = (size_t)(p->offset + p->limit + 1);
+	for (size_t i = 0; i < p->nlby; i++)
+		if (xeval(c, p->lby[i], &v[p->nsel + p->norder + i]))
+			return c->rc;
+	size_t want = p->want;
 	for (size_t r = 0; r < c->n && !p->done; r++) {
 		if (keep && !vec_truth(keep, r))
 			continue;
@@ -1894,7 +1913,7 @@ static int scanner_start(struct xctx *c, struct plan *p, struct scanner *w, unsi
 static void scanner_take_rows(struct xctx *c, struct plan *p, struct scanner *w)
 {
 	struct rows *rs = &p->rows, *ws = &w->p.rows;
-	size_t want = (size_t)(p->offset + p->limit + 1), width = rs->width;
+	size_t want = p->want, width = rs->width;
 	if (!ws->n || rs->n >= want)
 		return;
 	if (sn_arena_adopt(c->qa, &w->qa)) {
@@ -2070,7 +2089,7 @@ static int row_cmp(const void *a, const void *b, void *arg)
 			return d;
 	}
 	/* ties keep arrival order */
-	int64_t sa = x[p->nsel + p->norder].i, sb = y[p->nsel + p->norder].i;
+	int64_t sa = x[p->rows.width - 1].i, sb = y[p->rows.width - 1].i;
 	return (sa > sb) - (sa < sb);
 }
 
@@ -2102,6 +2121,35 @@ static int ent_cmp(const void *a, const void *b, void *arg)
 	if (x->pk && y->pk && x->pfx != y->pfx)
 		return (x->pfx < y->pfx) == !p->desc[0] ? -1 : 1;
 	return row_cmp(x->row, y->row, arg);
+}
+
+/* LIMIT n OFFSET m BY keys over the sorted rows: of each key's rows
+ * only the (m+1)-th to (m+n)-th stay, in order; *n becomes their count. */
+static int limit_by(struct xctx *c, struct plan *p, struct sortent *ents, size_t *n)
+{
+	struct gtab seen;
+	uint32_t *count = xalloc(c, c->qa, (*n + 1) * sizeof(*count));
+	if (!count || gtab_init(c, &seen, 1024))
+		return c->rc;
+	size_t k0 = p->nsel + p->norder, out = 0;
+	for (size_t r = 0; r < *n; r++) {
+		sn_buf_reset(&p->scratch);
+		for (size_t k = 0; k < p->nlby; k++)
+			if (value_key(&p->scratch, &ents[r].row[k0 + k]))
+				return xnomem(c);
+		uint32_t id;
+		bool isnew;
+		if (gtab_find(c, &seen, p->scratch.data, p->scratch.len, &id, &isnew))
+			return c->rc;
+		if (isnew)
+			count[id] = 0;
+		uint32_t seen_before = count[id]++;
+		if (seen_before >= (uint64_t)p->lby_off &&
+		    seen_before - (uint64_t)p->lby_off < (uint64_t)p->lby_n)
+			ents[out++] = ents[r];
+	}
+	*n = out;
+	return 0;
 }
 
 static int finish(struct xctx *c, struct plan *p, struct xtable *res)
@@ -2143,8 +2191,11 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 		if (check_deadline(c))
 			return c->rc;
 	}
-	size_t off = (size_t)p->offset < rs->n ? (size_t)p->offset : rs->n;
-	size_t avail = rs->n - off;
+	size_t nrows = rs->n;
+	if (p->nlby && limit_by(c, p, ents, &nrows))
+		return c->rc;
+	size_t off = (size_t)p->offset < nrows ? (size_t)p->offset : nrows;
+	size_t avail = nrows - off;
 	size_t take = avail < (size_t)p->limit ? avail : (size_t)p->limit;
 	res->has_more = avail > (size_t)p->limit;
 	res->nrows = take;
@@ -2222,6 +2273,8 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 		walk(c, p, p->sel->having, visit_binds, &b);
 		for (size_t i = 0; i < p->norder; i++)
 			walk(c, p, p->order[i], visit_binds, &b);
+		for (size_t i = 0; i < p->nlby; i++)
+			walk(c, p, p->lby[i], visit_binds, &b);
 		if (p->sel->having && xeval(c, p->sel->having, &v))
 			goto out;
 	}
@@ -2230,6 +2283,9 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 			goto out;
 	for (size_t i = 0; i < p->norder; i++)
 		if (xeval(c, p->order[i], &v))
+			goto out;
+	for (size_t i = 0; i < p->nlby; i++)
+		if (xeval(c, p->lby[i], &v))
 			goto out;
 	res->ncols = p->nsel;
 	res->names = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->names));
@@ -2399,6 +2455,10 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 		walk(c, p, p->order[i], visit_cols, NULL);
 		walk(c, p, p->order[i], visit_aggs, NULL);
 	}
+	for (size_t i = 0; i < p->nlby; i++) {
+		walk(c, p, p->lby[i], visit_cols, NULL);
+		walk(c, p, p->lby[i], visit_aggs, NULL);
+	}
 	if (c->rc)
 		return c->rc;
 	if (!c->sub && !c->jmap && strcmp(c->from, "events") == 0) {
@@ -2426,7 +2486,7 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 	 * 0.7 s). At the top level emit's row-at-a-time set stays: it stops
 	 * at the LIMIT. */
 	p->dgroups = s->distinct && !p->agg && !p->top && !s->limit && !s->offset && !p->norder &&
-		     s->select.n <= XMAX_KEYS && !c->q->sink;
+		     !p->nlby && s->select.n <= XMAX_KEYS && !c->q->sink;
 	const struct sn_hogql_list *keys = p->dgroups ? &s->select : &s->group_by;
 	p->agg |= p->dgroups;
 	for (size_t k = 0; k < keys->n; k++) {
@@ -2439,10 +2499,11 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 	p->g.nkeys = keys->n;
 	if (p->agg && agg_init(c, &p->g))
 		return c->rc;
-	p->rows.width = p->nsel + p->norder + 1;
-	p->rows.keep = (size_t)(p->offset + p->limit + 1);
+	p->rows.width = p->nsel + p->norder + p->nlby + 1;
+	p->want = p->nlby ? SIZE_MAX : (size_t)(p->offset + p->limit + 1);
+	p->rows.keep = p->want;
 	/* A plain read of events by the query itself streams to row_sink. */
-	if (c->q->sink && c->level == 1 && !p->agg && !p->norder && !s->distinct &&
+	if (c->q->sink && c->level == 1 && !p->agg && !p->norder && !p->nlby && !s->distinct &&
 	    p->offset == 0 && !c->sub && strcmp(c->from, "events") == 0) {
 		p->sink = c->q->sink;
 		p->sink->streamed = true;
@@ -2478,6 +2539,8 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 			walk(c, p, s->having, visit_binds, &b);
 			for (size_t i = 0; i < p->norder; i++)
 				walk(c, p, p->order[i], visit_binds, &b);
+			for (size_t i = 0; i < p->nlby; i++)
+				walk(c, p, p->lby[i], visit_binds, &b);
 			struct vec keep;
 			if (!c->rc && (!s->having || xeval(c, s->having, &keep) == 0))
 				emit(c, p, s->having ? &keep : NULL);

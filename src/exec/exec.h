@@ -75,7 +75,7 @@
  * covarPop/covarSamp, corr (no quantiles(...), groupArray or other
  * array results: the executor has no array type); HAVING, DISTINCT,
  * ORDER BY (NULLS FIRST/LAST; top-N with LIMIT), positional GROUP BY /
- * ORDER BY, LIMIT/OFFSET. Time zone: DateTimes read, group and print in
+ * ORDER BY, LIMIT n [OFFSET m] BY (after ORDER BY, before LIMIT), LIMIT/OFFSET. Time zone: DateTimes read, group and print in
  * opts->timezone (§4.5), or in the zone a toTimeZone() or tz argument
  * names.
  *

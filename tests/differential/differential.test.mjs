@@ -34,7 +34,6 @@ const UNSUPPORTED = [
   { cat: 'String vs number comparison (QueryError: convert one side)', q: /properties\.(is_paid|price|qty) (=|>|<|>=) (true|false|\d+)/, err: /Cannot compare String with (Int64|UInt8)/ },
   // groupArray/groupUniqArray need arrays; quantileExact is not in HogQL's function list (§7.3).
   { cat: 'aggregates quantileExact/groupArray/groupUniqArray', q: /\b(quantileExact|groupArray|groupUniqArray)\(/, err: /not supported yet: aggregate (groupArray|groupUniqArray)\(\)|Unsupported function call 'quantileExact/ },
-  { cat: 'LIMIT BY', q: /LIMIT \d+ BY/, err: /not supported yet: LIMIT BY/ },
   // splitByChar returns an array, which the executor has no type for.
   { cat: 'string functions', q: /\bsplitByChar\(/, err: /not supported yet: function splitByChar\(\)/ },
   { cat: 'conditionals and math functions', q: /greatest\(1, 2, 3\)/, err: /Function 'greatest' expects 2 arguments/ },

@@ -367,6 +367,97 @@ static void test_order_limit(void **state)
 	sn_exec_result_release(&res);
 }
 
+static void expect_error(struct fixture *f, const char *q, const char *type, const char *at,
+			 const char *msg_part);
+
+static int cmp_did_n_desc(const void *a, const void *b)
+{
+	const struct row *x = *(const struct row *const *)a, *y = *(const struct row *const *)b;
+	int d = strcmp(x->distinct_id, y->distinct_id);
+	return d ? d : (x->n < y->n) - (x->n > y->n);
+}
+
+/* LIMIT n OFFSET m BY: per key, the (m+1)-th to (m+n)-th rows in ORDER BY
+ * order, then the statement's OFFSET and LIMIT; on one and two scanners. */
+static void test_limit_by(void **state)
+{
+	struct fixture *f = *state;
+	const struct row *sorted[NROWS];
+	size_t n = 0;
+	for (int i = 0; i < NROWS; i++)
+		if (ROWS[i].team == 1)
+			sorted[n++] = &ROWS[i];
+	qsort(sorted, n, sizeof(sorted[0]), cmp_did_n_desc);
+	const struct row *want[NROWS];
+	size_t nw = 0, run = 0;
+	for (size_t k = 0; k < n; k++) {
+		run = k && strcmp(sorted[k]->distinct_id, sorted[k - 1]->distinct_id) == 0 ? run + 1
+											   : 0;
+		if (run >= 1 && run < 3)
+			want[nw++] = sorted[k];
+	}
+	assert_true(nw > 6);
+	for (uint32_t th = 1; th <= 2; th++) {
+		f->opts.threads = th;
+		f->opts.run_granules = 1;
+		struct sn_exec_result res;
+		run_ok(f,
+		       "select distinct_id, toInt(properties.n) as n from events order by "
+		       "distinct_id, n desc limit 2 offset 1 by distinct_id limit 100",
+		       &res);
+		assert_int_equal(res.nrows, nw);
+		for (size_t k = 0; k < nw; k++) {
+			assert_true(str_eq(cell(&res, k, 0), want[k]->distinct_id));
+			assert_int_equal(cell(&res, k, 1)->i, want[k]->n);
+		}
+		sn_exec_result_release(&res);
+		/* the statement's OFFSET and LIMIT count the rows LIMIT BY left */
+		run_ok(f,
+		       "select distinct_id, toInt(properties.n) as n from events order by "
+		       "distinct_id, n desc limit 2 offset 1 by distinct_id limit 3 offset 2",
+		       &res);
+		assert_int_equal(res.nrows, 3);
+		assert_true(res.has_more);
+		for (size_t k = 0; k < 3; k++)
+			assert_int_equal(cell(&res, k, 1)->i, want[k + 2]->n);
+		sn_exec_result_release(&res);
+		/* over groups, in a subquery, keyed by an alias */
+		run_ok(
+		    f,
+		    "select count(), sum(c) from (select event as e, distinct_id, count() as c "
+		    "from events group by e, distinct_id order by c desc, distinct_id limit 1 by "
+		    "e)",
+		    &res);
+		assert_int_equal(cell(&res, 0, 0)->i, 3);
+		sn_exec_result_release(&res);
+	}
+	f->opts.threads = 0;
+	f->opts.run_granules = 0;
+	/* the largest group of each event, worked out from the rows */
+	int64_t best = 0;
+	for (int e = 0; e < 3; e++) {
+		int64_t cnt[6] = {0}, top = 0;
+		for (int i = 0; i < NROWS; i++)
+			if (ROWS[i].team == 1 && strcmp(ROWS[i].event, EVENTS[e]) == 0)
+				cnt[atoi(ROWS[i].distinct_id + 1)]++;
+		for (int d = 0; d < 6; d++)
+			top = cnt[d] > top ? cnt[d] : top;
+		best += top;
+	}
+	struct sn_exec_result res;
+	run_ok(f,
+	       "select sum(c) from (select event as e, distinct_id, count() as c from events "
+	       "group by e, distinct_id order by c desc limit 1 by e)",
+	       &res);
+	assert_int_equal(cell(&res, 0, 0)->i, best);
+	sn_exec_result_release(&res);
+	run_ok(f, "select event from events limit 0 by event", &res);
+	assert_int_equal(res.nrows, 0);
+	sn_exec_result_release(&res);
+	expect_error(f, "select event from events limit -1 by event", "NotImplementedError", "-1",
+		     "LIMIT and OFFSET");
+}
+
 static void test_team_isolation(void **state)
 {
 	struct fixture *f = *state;
@@ -2603,6 +2694,7 @@ int main(void)
 	    cmocka_unit_test(test_event_index_pruning),
 	    cmocka_unit_test(test_row_sink),
 	    cmocka_unit_test(test_time_buckets),
+	    cmocka_unit_test(test_limit_by),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
