@@ -418,6 +418,10 @@ static const struct aggdef {
     {"corr", AGG_CORR, 2, 2, false, false, false},
     {"corrIf", AGG_CORR, 2, 2, true, false, false},
     {"windowFunnel", AGG_WFUNNEL, 2, XMAX_AGG_ARGS, false, false, false},
+    {"groupArray", AGG_GROUP_ARRAY, 1, 1, false, false, false},
+    {"groupArrayIf", AGG_GROUP_ARRAY, 1, 1, true, false, false},
+    {"groupUniqArray", AGG_GROUP_UNIQ, 1, 1, false, false, false},
+    {"groupUniqArrayIf", AGG_GROUP_UNIQ, 1, 1, true, false, false},
 };
 
 static int arity_error(struct xctx *c, const node_t *n, size_t lo, size_t hi, size_t found)
@@ -573,7 +577,18 @@ struct astate {
 		struct moments *mom;
 		struct argext *arg;
 		struct wfev *wfv;
+		struct garr *arr;
 	} x;
+};
+
+/* groupArray / groupUniqArray: the encoded array (array.c) as it grows,
+ * its count at the front filled in at the end; groupUniqArray also the
+ * 64-bit hashes of the elements it kept. */
+struct garr {
+	uint8_t *p;
+	size_t len, cap;
+	uint32_t n;
+	struct hset *set;
 };
 
 /* windowFunnel: a (timestamp, condition) entry per true condition of a
@@ -709,7 +724,7 @@ static int keep_value(struct xctx *c, struct sn_exec_value *dst, uint32_t *cap,
 	char *buf = (char *)dst->s.p;
 	*dst = *v;
 	dst->s.p = buf;
-	if (v->null || !is_text(v->type)) {
+	if (v->null || !sn_exec_type_has_bytes(v->type)) {
 		dst->s.len = 0;
 		return 0;
 	}
@@ -770,6 +785,69 @@ static int vals_add(struct xctx *c, struct astate *st, const struct vec *x, size
 	else
 		q->i[q->n++] = x->i[r];
 	return 0;
+}
+
+/* Appends one encoded element (e, len bytes) to a groupArray's state;
+ * groupUniqArray skips one it holds already. */
+static int garr_push(struct xctx *c, const struct xagg *ag, struct astate *st, const void *e,
+		     size_t len)
+{
+	struct garr *a = st->x.arr;
+	if (!a) {
+		if (!(a = st->x.arr = xalloc(c, c->qa, sizeof(*a))))
+			return c->rc;
+		memset(a, 0, sizeof(*a));
+		a->len = 4; /* the count */
+	}
+	if (ag->kind == AGG_GROUP_UNIQ) {
+		struct astate t = {.x.set = a->set};
+		size_t before = a->set ? a->set->n : 0;
+		if (hset_put(c, &t, hset_key(sn_hash64(e, len), false), false))
+			return c->rc;
+		a->set = t.x.set;
+		if (a->set->n == before)
+			return 0;
+	}
+	if (a->len + len > a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 64;
+		while (nc < a->len + len)
+			nc *= 2;
+		if (nc > UINT32_MAX)
+			return xfail(c, ag->call, SN_ERR_TOO_BIG, "QueryError",
+				     "%s() of a group grew past 4 GiB", ag->call->name);
+		uint8_t *p = xalloc(c, c->qa, nc);
+		if (!p)
+			return c->rc;
+		if (a->p)
+			memcpy(p, a->p, a->len);
+		a->p = p;
+		a->cap = nc;
+	}
+	memcpy(a->p + a->len, e, len);
+	a->len += len;
+	a->n++;
+	return 0;
+}
+
+static int garr_add(struct xctx *c, struct aggrun *g, const struct xagg *ag, struct astate *st,
+		    const struct vec *x, size_t r)
+{
+	struct sn_exec_value v;
+	vec_value(c, x, r, NULL, &v);
+	if (v.ubin) { /* UUID bits: the element is its text */
+		char u[37];
+		sn_uuid_format(&v.u, u);
+		v.ubin = false;
+		v.s = (struct sn_str){u, 36};
+		sn_buf_reset(&g->scratch);
+		if (xarr_put(&g->scratch, &v))
+			return xnomem(c);
+		return garr_push(c, ag, st, g->scratch.data, g->scratch.len);
+	}
+	sn_buf_reset(&g->scratch);
+	if (xarr_put(&g->scratch, &v))
+		return xnomem(c);
+	return garr_push(c, ag, st, g->scratch.data, g->scratch.len);
 }
 
 static int moments_add(struct xctx *c, struct astate *st, const struct vec *av, bool two, size_t r)
@@ -968,6 +1046,8 @@ static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct 
 	case AGG_COVAR_SAMP:
 	case AGG_CORR: return moments_add(c, st, av, true, r);
 	case AGG_WFUNNEL: return wfun_add(c, ag, st, av, r);
+	case AGG_GROUP_ARRAY:
+	case AGG_GROUP_UNIQ: return garr_add(c, g, ag, st, x, r);
 	default: SN_BUG("aggregate kind %d", ag->kind);
 	}
 	return 0;
@@ -1580,7 +1660,9 @@ bool agg_mergeable(const struct aggrun *g)
 		case AGG_ARG_MAX:
 		case AGG_QUANTILE:
 		case AGG_QUANTILE_EXACT:
-		case AGG_WFUNNEL: break;
+		case AGG_WFUNNEL:
+		case AGG_GROUP_ARRAY:
+		case AGG_GROUP_UNIQ: break;
 		default: return false; /* anyHeavy's vote, Welford's moments: order-bound */
 		}
 	return true;
@@ -1659,6 +1741,19 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 			if (wfun_push(c, m, w->x.wfv[k].ts, w->x.wfv[k].cond))
 				return c->rc;
 		return 0;
+	case AGG_GROUP_ARRAY:
+	case AGG_GROUP_UNIQ: {
+		/* m's elements, then w's: each element's bytes found by decoding */
+		const struct garr *a = w->x.arr;
+		if (!a)
+			return 0;
+		struct xait it = {.p = a->p + 4, .end = a->p + a->len, .left = a->n};
+		struct sn_exec_value x;
+		for (const uint8_t *at = it.p; xait_next(&it, &x); at = it.p)
+			if (garr_push(c, ag, m, at, (size_t)(it.p - at)))
+				return c->rc;
+		return 0;
+	}
 	default: SN_BUG("aggregate kind %d is not mergeable", ag->kind);
 	}
 	return 0;
@@ -1955,6 +2050,15 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 	case AGG_COUNT_X: o->i[id] = st->cnt; break;
 	case AGG_UNIQ: o->i[id] = st->x.set ? (int64_t)st->x.set->n : 0; break;
 	case AGG_WFUNNEL: o->i[id] = wfun_level(ag, st); break;
+	case AGG_GROUP_ARRAY:
+	case AGG_GROUP_UNIQ:
+		if (st->x.arr) {
+			memcpy(st->x.arr->p, &st->x.arr->n, 4);
+			o->s[id] = (struct sn_str){(const char *)st->x.arr->p, st->x.arr->len};
+		} else {
+			o->s[id] = (struct sn_str){"\0\0\0\0", 4};
+		}
+		break;
 	case AGG_SUM:
 		null = ag->res_nullable && !st->cnt;
 		if (o->f)
@@ -2008,9 +2112,11 @@ int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *ag
 	size_t ng = g->ngroups;
 	if (final_keys(c, g, keyv))
 		return c->rc;
-	for (size_t a = 0; a < g->naggs; a++)
+	for (size_t a = 0; a < g->naggs; a++) {
 		if (vec_make(c, &aggv[a], g->aggs[a].res_t, g->aggs[a].res_nullable, ng))
 			return c->rc;
+		aggv[a].ct = g->aggs[a].res_ct;
+	}
 	/* group by group: one pass over the states, in memory order */
 	for (size_t id = 0; id < ng; id++)
 		for (size_t a = 0; a < g->naggs; a++)
@@ -2054,6 +2160,7 @@ int agg_type(struct xctx *c, struct xagg *ag)
 		if (k == 0) {
 			ag->arg_t = v.t;
 			ag->arg_nullable = v.nullable;
+			ag->arg_ct = v.ct;
 		} else if (k == 1) {
 			ag->arg2_t = v.t;
 			ag->arg2_nullable = v.nullable;
@@ -2072,6 +2179,12 @@ int agg_type(struct xctx *c, struct xagg *ag)
 		ag->res_t = SN_XT_UINT;
 		ag->res_nullable = false;
 		return 0;
+	case AGG_GROUP_ARRAY:
+	case AGG_GROUP_UNIQ: /* Array(T): NULL values are skipped, never Nullable */
+		ag->res_t = SN_XT_ARRAY;
+		ag->res_nullable = false;
+		ag->res_ct = xarr_type(c, ag->arg_t, ag->arg_t == SN_XT_NULL, ag->arg_ct);
+		return ag->res_ct ? 0 : c->rc;
 	default: break;
 	}
 	if (null_literal) { /* sum(NULL), argMax(x, NULL): Nullable(Nothing), NULL */
@@ -2115,6 +2228,7 @@ int agg_type(struct xctx *c, struct xagg *ag)
 		return 0;
 	default: /* min, max, any, anyLast, anyHeavy, argMin, argMax: the arg's type */
 		ag->res_t = t;
+		ag->res_ct = ag->arg_ct;
 		return 0;
 	}
 }

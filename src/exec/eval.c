@@ -123,7 +123,7 @@ static int vec_alloc(struct xctx *c, struct vec *v, uint8_t t, bool nullable, si
 	v->t = t;
 	v->n = n;
 	v->nullable = nullable || t == SN_XT_NULL;
-	if (is_text(t)) {
+	if (sn_exec_type_has_bytes(t)) {
 		if (!(v->s = xalloc(c, c->ba, n * sizeof(*v->s))))
 			return c->rc;
 	} else if (t == SN_XT_FLOAT) {
@@ -215,6 +215,7 @@ static int vec_broadcast(struct xctx *c, const struct vec *one, size_t n, struct
 	if (vec_make_raw(c, out, one->t, one->nullable, n))
 		return c->rc;
 	out->tz = one->tz;
+	out->ct = one->ct;
 	for (size_t r = 0; r < n; r++) {
 		if (out->s)
 			out->s[r] = one->s[0];
@@ -283,6 +284,7 @@ int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t
 	if (vec_make_raw(c, out, in->t, in->nullable, m))
 		return c->rc;
 	out->tz = in->tz;
+	out->ct = in->ct;
 	for (size_t k = 0; k < m; k++) {
 		uint32_t r = idx[k];
 		if (out->s)
@@ -1393,7 +1395,8 @@ static int eval_strfn(struct xctx *c, const node_t *n, int which, struct vec *ou
 		return c->rc;
 	if (v.t == SN_XT_NULL)
 		return vec_make(c, out, SN_XT_NULL, true, c->n);
-	if (!is_text(v.t))
+	bool arr = which == 2 && v.t == SN_XT_ARRAY; /* length(array): its elements */
+	if (!is_text(v.t) && !arr)
 		return xfail(c, n, SN_ERR_INVALID, "QueryError",
 			     "Function '%s' needs a String argument", n->name);
 	if (vec_make(c, out, which == 2 ? SN_XT_UINT : SN_XT_STRING, v.nullable, c->n))
@@ -1402,7 +1405,7 @@ static int eval_strfn(struct xctx *c, const node_t *n, int which, struct vec *ou
 		if (out->nulls)
 			out->nulls[r] = vec_null(&v, r);
 		if (which == 2) {
-			out->i[r] = (int64_t)v.s[r].len;
+			out->i[r] = arr ? (int64_t)xarr_count(v.s[r]) : (int64_t)v.s[r].len;
 			continue;
 		}
 		size_t len = v.s[r].len;
@@ -1543,7 +1546,7 @@ static int eval_call_rows(struct xctx *c, const node_t *n, struct vec *out)
 			return arith(c, n, ar[i].op, n->list.items[0], n->list.items[1], out);
 		}
 	int rc = 0;
-	if (xfn_date(c, n, out, &rc) || xfn_scalar(c, n, out, &rc))
+	if (xfn_array(c, n, out, &rc) || xfn_date(c, n, out, &rc) || xfn_scalar(c, n, out, &rc))
 		return rc;
 	char what[160];
 	snprintf(what, sizeof(what), "function %s()", f);
@@ -1653,6 +1656,11 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 {
 	if (c->rc)
 		return c->rc;
+	for (size_t i = c->npre; i-- > 0;)
+		if (c->pre[i].n == n) {
+			*out = *c->pre[i].v;
+			return 0;
+		}
 	if (c->final) {
 		for (size_t i = 0; i < c->nbinds; i++)
 			if (c->binds[i].n == n) {
@@ -1685,6 +1693,22 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 	case SN_HQ_ALIAS: rc = xeval(c, n->a, out); break;
 	case SN_HQ_FIELD:
 	case SN_HQ_ARRAY_ACCESS:
+		if (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_LAMBDA_ARG) {
+			rc = xlambda_param(c, n, out);
+			break;
+		}
+		if (n->kind == SN_HQ_ARRAY_ACCESS) {
+			struct xref r;
+			int k = xref_of(c, n, &r);
+			if (k < 0) {
+				rc = c->rc;
+				break;
+			}
+			if (k == 0) { /* a subscript of an array or tuple value */
+				rc = xeval_array_node(c, n, out);
+				break;
+			}
+		}
 		if (c->final && n->ref_kind != SN_HQR_ALIAS) {
 			char buf[256] = "";
 			struct sn_buf b;
@@ -1701,14 +1725,19 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 		if (n->kind == SN_HQ_ARRAY_ACCESS) {
 			struct xref r;
 			int k = xref_of(c, n, &r);
-			rc = k < 0   ? c->rc
-			     : k > 0 ? eval_column(c, n, &r, out)
-				     : xunsupported(c, n, "array and map subscripts");
+			rc = k < 0 ? c->rc : eval_column(c, n, &r, out);
 		} else {
 			rc = eval_field(c, n, out);
 		}
 		break;
 	case SN_HQ_CALL: rc = eval_call(c, n, out); break;
+	case SN_HQ_ARRAY:
+	case SN_HQ_TUPLE:
+	case SN_HQ_TUPLE_ACCESS: rc = xeval_array_node(c, n, out); break;
+	case SN_HQ_LAMBDA:
+		rc = xfail(c, n, SN_ERR_INVALID, "QueryError",
+			   "A lambda (x -> ...) can only be an argument of an array function");
+		break;
 	case SN_HQ_ARITH: rc = arith(c, n, n->op[0], n->a, n->b, out); break;
 	case SN_HQ_COMPARE: rc = eval_compare(c, n, out); break;
 	case SN_HQ_AND: rc = eval_logic(c, n, true, out); break;

@@ -321,6 +321,7 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum 
 	} else if (r->kind == XC_SUB) {
 		x->t = c->sub->t[r->gidx];
 		x->nullable = c->sub->nullable[r->gidx];
+		x->ct = c->sub->ct ? c->sub->ct[r->gidx] : NULL;
 	} else if (r->kind != XC_STORE) {
 		xref_type(r, &x->t, &x->nullable);
 	} else if (strcmp(name, SN_COL_NAME_UUID) == 0 ||
@@ -1197,7 +1198,7 @@ static size_t row_bytes(const struct sn_exec_value *row, size_t w)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < w; i++)
-		if (!row[i].null && (row[i].type == SN_XT_STRING || row[i].type == SN_XT_UUID))
+		if (!row[i].null && sn_exec_type_has_bytes(row[i].type))
 			n += row[i].s.len;
 	return n;
 }
@@ -1236,7 +1237,7 @@ static int heap_compact(struct xctx *c, struct rows *rs)
 	sn_arena_init(&na, c->mem_limit);
 	for (size_t k = 0; k < rs->n * rs->width; k++) {
 		struct sn_exec_value *x = &rs->v[k];
-		if (x->null || !x->s.len || (x->type != SN_XT_STRING && x->type != SN_XT_UUID))
+		if (x->null || !x->s.len || !sn_exec_type_has_bytes(x->type))
 			continue;
 		char *q = sn_arena_alloc(&na, x->s.len);
 		if (!q) {
@@ -2175,7 +2176,8 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 			continue;
 		if (t0 < 0)
 			t0 = k->type;
-		if (k->type != t0 || k->type == SN_XT_FLOAT) {
+		if (k->type != t0 || k->type == SN_XT_FLOAT || k->type == SN_XT_ARRAY ||
+		    k->type == SN_XT_TUPLE) {
 			pk = false;
 			continue;
 		}
@@ -2209,7 +2211,7 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 	/* top-N strings live in the heap's arena, released with the plan */
 	for (size_t k = 0; rs->sa_init && k < take * p->nsel; k++) {
 		struct sn_exec_value *x = &res->cells[k];
-		if (x->null || !x->s.len || (x->type != SN_XT_STRING && x->type != SN_XT_UUID))
+		if (x->null || !x->s.len || !sn_exec_type_has_bytes(x->type))
 			continue;
 		char *q = xalloc(c, c->qa, x->s.len);
 		if (!q)
@@ -2291,9 +2293,11 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 	res->names = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->names));
 	res->t = xalloc(c, c->qa, p->nsel + 1);
 	res->nullable = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->nullable));
-	for (size_t i = 0; res->names && res->t && res->nullable && i < p->nsel; i++) {
+	res->ct = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->ct));
+	for (size_t i = 0; res->names && res->t && res->nullable && res->ct && i < p->nsel; i++) {
 		res->names[i] = column_name(c, p->sel->select.items[i]);
 		res->t[i] = sv[i].t;
+		res->ct[i] = sv[i].ct;
 		res->nullable[i] = sv[i].nullable || sv[i].t == SN_XT_NULL;
 		if (!res->names[i])
 			break;
@@ -2677,7 +2681,10 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 			first = first->a;
 		for (size_t i = 0; res->types && i < t.ncols; i++) {
 			char tn[64];
-			const char *name = sn_exec_type_name(t.t[i], t.nullable[i], tn, sizeof(tn));
+			const char *name =
+			    t.ct && t.ct[i]
+				? t.ct[i]
+				: sn_exec_type_name(t.t[i], t.nullable[i], tn, sizeof(tn));
 			if (t.t[i] == SN_XT_BOOL && first && first->kind == SN_HQ_SELECT &&
 			    i < first->sel->select.n && is_tobool(first->sel->select.items[i])) {
 				/* ClickHouse's Bool (toBool, a typed Boolean property) */

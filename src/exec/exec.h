@@ -75,9 +75,9 @@
  * covarPop/covarSamp, corr (no quantiles(...), groupArray or other
  * array results: the executor has no array type); HAVING, DISTINCT,
  * ORDER BY (NULLS FIRST/LAST; top-N with LIMIT), positional GROUP BY /
- * ORDER BY, LIMIT n [OFFSET m] BY (after ORDER BY, before LIMIT), LIMIT/OFFSET. Time zone: DateTimes read, group and print in
- * opts->timezone (§4.5), or in the zone a toTimeZone() or tz argument
- * names.
+ * ORDER BY, LIMIT n [OFFSET m] BY (after ORDER BY, before LIMIT), LIMIT/OFFSET. Time zone:
+ * DateTimes read, group and print in opts->timezone (§4.5), or in the zone a toTimeZone() or tz
+ * argument names.
  *
  * Budgets: a wall-clock limit checked at every granule run and while
  * sorting, and a memory limit on the per-query arena (groups, the values
@@ -111,7 +111,16 @@ enum sn_exec_type {
 	SN_XT_UUID,	/* kept as its 36-character text */
 	SN_XT_DATE,	/* days since 1970-01-01 in i */
 	SN_XT_DATETIME, /* µs since the epoch (UTC) in i */
+	SN_XT_ARRAY,	/* Array(T): its encoded bytes in s (exec/array.c) */
+	SN_XT_TUPLE,	/* Tuple(T1, ...): its encoded bytes in s */
 };
+
+/* Types whose values are bytes in s (strings, UUIDs as text, arrays and
+ * tuples), not numbers in i or f. */
+static inline bool sn_exec_type_has_bytes(uint8_t t)
+{
+	return t == SN_XT_STRING || t == SN_XT_UUID || t == SN_XT_ARRAY || t == SN_XT_TUPLE;
+}
 
 struct sn_exec_value {
 	uint8_t type; /* enum sn_exec_type */

@@ -17,6 +17,8 @@ typedef struct sn_hogql_node node_t;
 #define XMAX_DEPTH   64 /* alias indirections followed */
 #define XMAX_DNODES  8	/* expressions of one string column evaluated per distinct value */
 #define XMAX_BUCKETS 8	/* run-constant expressions answered per batch (exec.c) */
+#define XMAX_LAMBDA  16 /* parameters of the lambdas being applied at once */
+#define XMAX_PRE     32 /* outer expressions their bodies read */
 
 /* A batch of one expression's values. nulls is set iff nullable (1 =
  * NULL; the value slot then holds 0 or the empty string). */
@@ -49,6 +51,9 @@ struct vec {
 	/* DATETIME: the zone its instants read in (toTimeZone, an explicit tz
 	 * argument); NULL = the query's zone. vec_make sets NULL. */
 	const struct sn_tz *tz;
+	/* ARRAY, TUPLE: the static type as ClickHouse names it
+	 * ("Array(Nullable(String))"; array.c), in the query arena. */
+	const char *ct;
 };
 
 /* What a column of the query reads. Events: a stored column, one property
@@ -87,6 +92,7 @@ struct xcol {
 	bool run_const;	     /* every run constant reading it has one value this run */
 	uint8_t t;	     /* static type */
 	bool nullable;
+	const char *ct;	    /* ARRAY, TUPLE (XC_SUB): the composite type */
 	struct vec v;	    /* the current batch */
 	uint8_t *unmatched; /* XC_PDI: rows without a person (dropped by the join) */
 };
@@ -129,7 +135,9 @@ enum agg_kind {
 	AGG_COVAR_POP,
 	AGG_COVAR_SAMP,
 	AGG_CORR,
-	AGG_WFUNNEL, /* windowFunnel(window)(timestamp, cond1, ...): the level reached */
+	AGG_WFUNNEL,	 /* windowFunnel(window)(timestamp, cond1, ...): the level reached */
+	AGG_GROUP_ARRAY, /* groupArray(x): the values in arrival order */
+	AGG_GROUP_UNIQ,	 /* groupUniqArray(x): the distinct values, first seen first */
 };
 
 /* value arguments of one aggregate (uniq(a, b, ...); windowFunnel's
@@ -137,22 +145,24 @@ enum agg_kind {
 #define XMAX_AGG_ARGS 33
 
 struct xagg {
-	const node_t *call;	   /* first occurrence */
-	char *text;		   /* printed HogQL, to share equal calls */
-	uint8_t kind;		   /* enum agg_kind */
-	bool narrow;		   /* AGG_UNIQ: 32-bit hashes (uniq), else 64 (uniqExact) */
-	uint64_t window;	   /* AGG_WFUNNEL: the window, in the timestamp's unit */
-	const node_t *arg;	   /* the first value argument (args[0]); NULL for count() */
-	const node_t *const *args; /* value arguments (the call's), the If condition excluded */
-	size_t nargs;
-	const node_t *cond; /* the If condition, or NULL */
-	double level;	    /* quantile level (parameter), 0.5 by default */
+	const node_t *call; /* first occurrence */
+	char *text;	    /* printed HogQL, to share equal calls */
+	uint8_t kind;	    /* enum agg_kind */
+	bool narrow;	    /* AGG_UNIQ: 32-bit hashes (uniq), else 64 (uniqExact) */
 	uint8_t arg_t;	    /* type of args[0] (from the zero-row pass) */
 	bool arg_nullable;
 	uint8_t arg2_t; /* type of args[1] (argMin/argMax's val, covar's y) */
 	bool arg2_nullable;
 	uint8_t res_t;
 	bool res_nullable;
+	uint32_t nargs;
+	uint64_t window;	   /* AGG_WFUNNEL: the window, in the timestamp's unit */
+	const node_t *arg;	   /* the first value argument (args[0]); NULL for count() */
+	const node_t *const *args; /* value arguments (the call's), the If condition excluded */
+	const node_t *cond;	   /* the If condition, or NULL */
+	double level;		   /* quantile level (parameter), 0.5 by default */
+	const char *arg_ct;	   /* args[0]'s composite type (array.c), or NULL */
+	const char *res_ct;	   /* the result's composite type, or NULL */
 };
 
 /* Open-addressing hash table of byte keys → dense ids (0, 1, ... in
@@ -177,6 +187,7 @@ struct xtable {
 	const char **names; /* §4.8 names */
 	uint8_t *t;	    /* enum sn_exec_type per column */
 	bool *nullable;
+	const char **ct; /* per column: an ARRAY's or TUPLE's type name, else NULL (or no array) */
 	struct sn_exec_value *cells; /* nrows * ncols, row-major */
 	bool has_more;		     /* more rows than limit after offset */
 	int64_t limit, offset;
@@ -246,6 +257,16 @@ struct xctx {
 	size_t nbconst;
 	struct xbind binds[XMAX_BINDS]; /* only consulted when final */
 	size_t nbinds;
+	/* Lambdas being applied (array.c): each parameter's elements, the
+	 * innermost last; and the parts of their bodies evaluated over the
+	 * rows and spread to the elements, consulted first by xeval. */
+	struct {
+		const char *name;
+		const struct vec *v;
+	} lam[XMAX_LAMBDA];
+	size_t nlam;
+	struct xbind pre[XMAX_PRE];
+	size_t npre;
 	int depth;
 
 	struct sn_exec_stats *stats;
@@ -377,6 +398,46 @@ int64_t day_of_us(int64_t us);
  * *rc = 0 and out filled, or *rc = c->rc after an error. */
 bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_date.c */
 bool xfn_scalar(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* fn_scalar.c */
+
+/* Arrays and tuples (array.c; the encoding is in its file comment). */
+/* The ClickHouse name of a value type (ct for ARRAY/TUPLE), Nullable()
+ * when nullable, in the query arena; NULL after an error. */
+const char *xtype_name(struct xctx *c, uint8_t t, bool nullable, const char *ct);
+/* "Array(<element type>)". */
+const char *xarr_type(struct xctx *c, uint8_t et, bool enull, const char *ect);
+/* Element k's type of the composite type ct (0 for an Array's). */
+int xarr_elem(struct xctx *c, const char *ct, size_t k, uint8_t *t, bool *nullable,
+	      const char **ect);
+/* A tuple type's element count (0 when ct is none). */
+size_t xtuple_arity(const char *ct);
+/* Appends one encoded element. */
+int xarr_put(struct sn_buf *b, const struct sn_exec_value *x);
+/* Iterates an encoded array's or tuple's elements (strings point into it). */
+struct xait {
+	const uint8_t *p, *end;
+	uint32_t left;
+};
+bool xait_init(struct xait *it, struct sn_str s);
+bool xait_next(struct xait *it, struct sn_exec_value *out);
+uint32_t xarr_count(struct sn_str s);
+/* The elements of arr's n arrays as one vector (batch arena): row r's
+ * are elems[off[r] .. off[r+1]), (*row_of)[k] is element k's row (a NULL
+ * array has none). row_of and off may be NULL. */
+int xarr_flatten(struct xctx *c, const struct vec *arr, struct vec *elems, uint32_t **row_of,
+		 uint32_t **off);
+/* n arrays, row r's elements elems[off[r] .. off[r+1]). */
+int xarr_build(struct xctx *c, const struct vec *elems, const uint32_t *off, size_t n,
+	       struct vec *out);
+/* Array and Tuple literals, subscripts and tuple access. */
+int xeval_array_node(struct xctx *c, const node_t *n, struct vec *out);
+/* Applies lambda lam to the m elements args[0..nargs) (each m long),
+ * whose rows are row_of: the body's value per element. */
+int xlambda_apply(struct xctx *c, const node_t *lam, const struct vec *args, size_t nargs,
+		  const uint32_t *row_of, size_t m, struct vec *out);
+/* A lambda parameter's elements. */
+int xlambda_param(struct xctx *c, const node_t *n, struct vec *out);
+/* Array functions (array.c), as xfn_date. */
+bool xfn_array(struct xctx *c, const node_t *n, struct vec *out, int *rc);
 
 /* Time zones and date arithmetic (fn_date.c). */
 /* The query's zone (loaded once per context); NULL and an error naming at

@@ -846,12 +846,13 @@ static int fn_empty(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
 	struct vec v;
 	bool done;
-	if (eval_args(c, n, 1, 1, &v) || need_text(c, n, &v, 0) ||
+	if (eval_args(c, n, 1, 1, &v) || (v.t != SN_XT_ARRAY && need_text(c, n, &v, 0)) ||
 	    out_for(c, out, SN_XT_BOOL, &v, 1, &done) || done)
 		return c->rc;
-	for (size_t r = 0; r < c->n; r++)
+	for (size_t r = 0; r < c->n; r++) /* an array: no elements */
 		if (!vec_null(out, r))
-			out->i[r] = (str_at(&v, r).len == 0) != op;
+			out->i[r] = (v.t == SN_XT_ARRAY ? xarr_count(v.s[r]) == 0
+							: str_at(&v, r).len == 0) != op;
 	return 0;
 }
 
@@ -2414,7 +2415,7 @@ static int fn_typename(struct xctx *c, const node_t *n, int op, struct vec *out)
 	if (eval_args(c, n, 1, 1, &v) || vec_make(c, out, SN_XT_STRING, false, c->n))
 		return c->rc;
 	char buf[64];
-	const char *name = sn_exec_type_name(v.t, v.nullable, buf, sizeof(buf));
+	const char *name = v.ct ? v.ct : sn_exec_type_name(v.t, v.nullable, buf, sizeof(buf));
 	char *p = sn_arena_strdup(c->ba, name);
 	if (!p)
 		return xnomem(c);

@@ -245,12 +245,14 @@ static int side_table(struct xctx *c, struct xjmap *m, int k, struct xtable **ou
 		t->names = xalloc(c, c->qa, (n + 1) * sizeof(*t->names));
 		t->t = xalloc(c, c->qa, n + 1);
 		t->nullable = xalloc(c, c->qa, n + 1);
+		t->ct = xalloc(c, c->qa, (n + 1) * sizeof(*t->ct));
 		t->cells = xalloc(c, c->qa, (whole->nrows * n + 1) * sizeof(*t->cells));
-		if (!t->names || !t->t || !t->nullable || !t->cells)
+		if (!t->names || !t->t || !t->nullable || !t->ct || !t->cells)
 			return c->rc;
 		for (size_t i = 0; i < n; i++) {
 			t->names[i] = whole->names[ix[i]];
 			t->t[i] = whole->t[ix[i]];
+			t->ct[i] = whole->ct ? whole->ct[ix[i]] : NULL;
 			t->nullable[i] = whole->nullable[ix[i]];
 		}
 		for (size_t r = 0; r < whole->nrows; r++)
@@ -508,11 +510,13 @@ static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
 	T->names = xalloc(c, c->qa, (w + 1) * sizeof(*T->names));
 	T->t = xalloc(c, c->qa, w + 1);
 	T->nullable = xalloc(c, c->qa, w + 1);
-	if (!T->names || !T->t || !T->nullable)
+	T->ct = xalloc(c, c->qa, (w + 1) * sizeof(*T->ct));
+	if (!T->names || !T->t || !T->nullable || !T->ct)
 		return c->rc;
 	for (size_t i = 0; i < w; i++) {
 		T->names[i] = m->cols[i].text;
 		T->t[i] = i < wl ? L->t[i] : R->t[i - wl];
+		T->ct[i] = i < wl ? (L->ct ? L->ct[i] : NULL) : (R->ct ? R->ct[i - wl] : NULL);
 		T->nullable[i] = i < wl ? L->nullable[i] || jt == JT_RIGHT || jt == JT_FULL
 					: R->nullable[i - wl] || jt == JT_LEFT || jt == JT_FULL;
 	}

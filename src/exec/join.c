@@ -374,6 +374,8 @@ int xref_of(struct xctx *c, const node_t *n, struct xref *r)
 		    base.kind == XC_PROPS ||
 		    (strcmp(base.name, "properties") == 0 && !base.key &&
 		     (base.kind == XC_PERSON || base.kind == XC_GROUP || base.kind == XC_TABLE));
+		if (!whole && base.kind == XC_SUB)
+			return 0; /* a subscript of a subquery's array or tuple column */
 		if (!whole)
 			return xunsupported(c, n, "nested property paths and subscripts");
 		if (!b || b->kind != SN_HQ_CONSTANT || b->ctype != SN_HQC_STRING || n->flag)

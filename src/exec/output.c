@@ -31,7 +31,22 @@ int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b)
 {
 	if (a->null || b->null)
 		return a->null == b->null ? 0 : (a->null ? 1 : -1);
-	if (a->type == SN_XT_STRING || a->type == SN_XT_UUID) {
+	if ((a->type == SN_XT_ARRAY || a->type == SN_XT_TUPLE) && a->type == b->type) {
+		/* element by element (NULLs last), then the shorter first */
+		struct xait x, y;
+		xait_init(&x, a->s);
+		xait_init(&y, b->s);
+		for (;;) {
+			struct sn_exec_value u, v;
+			bool hu = xait_next(&x, &u), hv = xait_next(&y, &v);
+			if (!hu || !hv)
+				return hu == hv ? 0 : (hu ? 1 : -1);
+			int d = value_cmp(&u, &v);
+			if (d)
+				return d;
+		}
+	}
+	if (sn_exec_type_has_bytes(a->type)) {
 		size_t m = a->s.len < b->s.len ? a->s.len : b->s.len;
 		int d = m ? memcmp(a->s.p, b->s.p, m) : 0;
 		return d ? (d < 0 ? -1 : 1) : (a->s.len < b->s.len ? -1 : a->s.len > b->s.len);
@@ -53,7 +68,7 @@ int value_key(struct sn_buf *b, const struct sn_exec_value *v)
 		return SN_ERR_TOO_BIG;
 	if (v->null)
 		return 0;
-	if (v->type == SN_XT_STRING || v->type == SN_XT_UUID) {
+	if (sn_exec_type_has_bytes(v->type)) {
 		uint32_t len = (uint32_t)v->s.len;
 		if (sn_buf_append(b, &len, sizeof(len)) || (len && sn_buf_append(b, v->s.p, len)))
 			return SN_ERR_TOO_BIG;
@@ -154,6 +169,16 @@ static int value_json(struct sn_buf *b, const struct sn_exec_value *v, const str
 	if (v->null || v->type == SN_XT_NULL)
 		return sn_buf_appends(b, "null");
 	switch (v->type) {
+	case SN_XT_ARRAY:
+	case SN_XT_TUPLE: { /* both as JSON arrays, as PostHog renders them */
+		struct xait it;
+		struct sn_exec_value x;
+		int rc = sn_buf_appendc(b, '[');
+		xait_init(&it, v->s);
+		for (bool first = true; rc == 0 && xait_next(&it, &x); first = false)
+			rc = (first ? 0 : sn_buf_appendc(b, ',')) || value_json(b, &x, z);
+		return rc ? rc : sn_buf_appendc(b, ']');
+	}
 	case SN_XT_STRING:
 	case SN_XT_UUID: return sn_buf_append_json_str(b, v->s.p ? v->s.p : "", v->s.len);
 	case SN_XT_FLOAT:
@@ -250,6 +275,9 @@ int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res)
 	return rc;
 }
 
+/* ClickHouse's text of an array or tuple element ([1,2], ['a','b'], (1,'x')). */
+static int ch_text(struct sn_buf *b, const struct sn_exec_value *v, const struct sn_tz *z);
+
 static int tsv_text(struct sn_buf *b, const char *s, size_t n)
 {
 	int rc = 0;
@@ -286,6 +314,13 @@ int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 				break;
 			if (v->null || v->type == SN_XT_NULL) {
 				rc = sn_buf_appends(b, "\\N");
+			} else if (v->type == SN_XT_ARRAY || v->type == SN_XT_TUPLE) {
+				struct sn_buf t;
+				sn_buf_init(&t, (size_t)1 << 30);
+				rc = ch_text(&t, v, z);
+				if (rc == 0)
+					rc = tsv_text(b, t.data ? (const char *)t.data : "", t.len);
+				sn_buf_release(&t);
 			} else if (v->type == SN_XT_STRING || v->type == SN_XT_UUID) {
 				rc = tsv_text(b, v->s.p ? v->s.p : "", v->s.len);
 			} else if (v->type == SN_XT_DATETIME) {
@@ -312,4 +347,44 @@ int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 			rc = sn_buf_appendc(b, '\n');
 	}
 	return rc;
+}
+
+static int ch_text(struct sn_buf *b, const struct sn_exec_value *v, const struct sn_tz *z)
+{
+	char buf[64];
+	if (v->null || v->type == SN_XT_NULL)
+		return sn_buf_appends(b, "NULL");
+	switch (v->type) {
+	case SN_XT_ARRAY:
+	case SN_XT_TUPLE: {
+		struct xait it;
+		struct sn_exec_value x;
+		int rc = sn_buf_appendc(b, v->type == SN_XT_ARRAY ? '[' : '(');
+		xait_init(&it, v->s);
+		for (bool first = true; rc == 0 && xait_next(&it, &x); first = false)
+			rc = (first ? 0 : sn_buf_appendc(b, ',')) || ch_text(b, &x, z);
+		return rc ? rc : sn_buf_appendc(b, v->type == SN_XT_ARRAY ? ']' : ')');
+	}
+	case SN_XT_STRING:
+	case SN_XT_UUID: {
+		int rc = sn_buf_appendc(b, '\'');
+		for (size_t i = 0; rc == 0 && i < v->s.len; i++) {
+			char ch = v->s.p[i];
+			rc = ch == '\'' || ch == '\\' ? sn_buf_appendc(b, '\\') : 0;
+			if (rc == 0)
+				rc = sn_buf_appendc(b, ch);
+		}
+		return rc ? rc : sn_buf_appendc(b, '\'');
+	}
+	case SN_XT_FLOAT: fmt_num(buf, sizeof(buf), v->f); return sn_buf_appends(b, buf);
+	case SN_XT_UINT: return sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+	case SN_XT_DATE: fmt_date(buf, sizeof(buf), v->i); return sn_buf_appendf(b, "'%s'", buf);
+	case SN_XT_DATETIME:
+		if (z)
+			fmt_datetime_tz(buf, sizeof(buf), v->i, z);
+		else
+			fmt_datetime(buf, sizeof(buf), v->i);
+		return sn_buf_appendf(b, "'%s'", buf);
+	default: return sn_buf_appendf(b, "%" PRId64, v->i);
+	}
 }

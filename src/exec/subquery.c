@@ -167,7 +167,9 @@ static int union_append(struct xctx *c, const node_t *at, struct xtable *a, stru
 			     a->ncols, b->ncols);
 	for (size_t i = 0; i < a->ncols; i++) {
 		uint8_t t;
-		if (!unify(a->t[i], b->t[i], &t)) {
+		const char *ca = a->ct ? a->ct[i] : NULL, *cb = b->ct ? b->ct[i] : NULL;
+		if (!unify(a->t[i], b->t[i], &t) ||
+		    ((ca || cb) && (!ca || !cb || strcmp(ca, cb)))) {
 			char ta[48], tb[48];
 			return xfail(c, at, SN_ERR_INVALID, "QueryError",
 				     "UNION ALL members have no common type for column %zu (%s) "
@@ -446,6 +448,7 @@ static int fill_col(struct xctx *c, const struct xtable *t, struct xcol *x, size
 	size_t col = (size_t)x->gidx;
 	if (vec_make(c, v, x->t, x->nullable, m))
 		return c->rc;
+	v->ct = x->ct;
 	for (size_t k = 0; k < m; k++) {
 		const struct sn_exec_value *e = &t->cells[(r0 + k) * t->ncols + col];
 		if (e->null || e->type == SN_XT_NULL) {
@@ -688,7 +691,10 @@ int sub_scalar(struct xctx *c, const node_t *n, struct vec *out)
 			     "Scalar subquery returned more than one row");
 	struct sn_exec_value none = {.type = m->t.t[0], .null = true};
 	const struct sn_exec_value *v = m->t.nrows ? &m->t.cells[0] : &none;
-	return vec_from_values(c, m->t.t[0], true, v, 0, c->n, out);
+	if (vec_from_values(c, m->t.t[0], true, v, 0, c->n, out))
+		return c->rc;
+	out->ct = m->t.ct ? m->t.ct[0] : NULL;
+	return 0;
 }
 
 /* ---- join keys (hashjoin.c) ------------------------------------------------------------ */

@@ -1,0 +1,1512 @@
+/*
+ * array.c — arrays and tuples in the executor: their value encoding, their
+ * static types, literals and subscripts, lambdas, and the array functions.
+ *
+ * A value of an Array or a Tuple is one byte string (struct sn_str, like a
+ * String's), so every path that moves, copies, hashes or compares values
+ * (gathering, rows, sorting, GROUP BY keys, subquery tables) carries it
+ * unchanged. Its bytes are self-describing:
+ *
+ *     u32 count, then per element: u8 tag (enum sn_exec_type, | 0x80 when
+ *     NULL), and unless NULL a payload: 8 bytes (int64 of BOOL, INT, UINT,
+ *     DATE, DATETIME; a double for FLOAT) or u32 length + bytes (STRING,
+ *     UUID as text, a nested ARRAY or TUPLE)
+ *
+ * so output (JSON, TSV) and ordering decode them without a type. Equal
+ * values of one static type have equal bytes (floats' -0 is written as 0),
+ * which GROUP BY and DISTINCT rely on. The static type lives beside the
+ * vector (struct vec ct, struct xtable ct): ClickHouse's type name,
+ * "Array(Nullable(String))", "Tuple(String, UInt64)", which is also what
+ * results report; xarr_elem parses it back into an element's type. Types
+ * are made once per expression and batch in the query arena.
+ *
+ * Most functions work on the flattened elements: xarr_flatten turns a
+ * vector of n arrays into one vector of all their elements plus each
+ * row's offsets, the ordinary vector code runs over the elements, and
+ * xarr_build makes arrays of elements and offsets again. A lambda's body
+ * is evaluated the same way, over the elements (c->n = their count) with
+ * its parameters bound to them (c->lam); the parts of the body that do
+ * not depend on the parameters (a column, an aggregate, another array)
+ * are evaluated first over the rows and spread to the elements (c->pre),
+ * so the batch's columns are never re-gathered.
+ *
+ * Rejected alternative: a columnar array vector (offsets + element
+ * vector, as ClickHouse's ColumnArray). Faster for long arrays, but every
+ * row-based path (rows of sn_exec_value, subquery tables, the top-N heap,
+ * hashing keys) would need a second representation; the arrays of
+ * analytics queries are short (split strings, groupArray of a person's
+ * events), and the flattening here is linear.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "exec/exec_internal.h"
+
+#define TAG_NULL 0x80
+
+/* ---- static types ------------------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	uint8_t t;
+} SCALARS[] = {
+    {"Nothing", SN_XT_NULL},  {"UInt8", SN_XT_BOOL},
+    {"Int64", SN_XT_INT},     {"UInt64", SN_XT_UINT},
+    {"Float64", SN_XT_FLOAT}, {"String", SN_XT_STRING},
+    {"UUID", SN_XT_UUID},     {"Date", SN_XT_DATE},
+    {"Bool", SN_XT_BOOL},     {"DateTime64(", SN_XT_DATETIME},
+};
+
+const char *xtype_name(struct xctx *c, uint8_t t, bool nullable, const char *ct)
+{
+	char buf[64];
+	const char *base = ct ? ct : sn_exec_type_name(t, false, buf, sizeof(buf));
+	if (ct && !nullable)
+		return ct;
+	size_t len = strlen(base) + 16;
+	char *s = xalloc(c, c->qa, len);
+	if (!s)
+		return NULL;
+	if (nullable || t == SN_XT_NULL)
+		snprintf(s, len, "Nullable(%s)", base);
+	else
+		snprintf(s, len, "%s", base);
+	return s;
+}
+
+const char *xarr_type(struct xctx *c, uint8_t et, bool enull, const char *ect)
+{
+	const char *e = xtype_name(c, et, enull, ect);
+	if (!e)
+		return NULL;
+	size_t len = strlen(e) + 8;
+	char *s = xalloc(c, c->qa, len);
+	if (s)
+		snprintf(s, len, "Array(%s)", e);
+	return s;
+}
+
+/* The end of the type name starting at s: the matching ')' of a parenthesis,
+ * quotes skipped, or the next ',' / ')' at depth 0. */
+static const char *type_end(const char *s)
+{
+	int depth = 0;
+	bool q = false;
+	for (; *s; s++) {
+		if (q) {
+			q = *s != '\'';
+			continue;
+		}
+		if (*s == '\'')
+			q = true;
+		else if (*s == '(')
+			depth++;
+		else if (*s == ')') {
+			if (depth == 0)
+				return s;
+			depth--;
+		} else if (*s == ',' && depth == 0)
+			return s;
+	}
+	return s;
+}
+
+int xarr_elem(struct xctx *c, const char *ct, size_t k, uint8_t *t, bool *nullable,
+	      const char **ect)
+{
+	*t = SN_XT_NULL;
+	*nullable = true;
+	*ect = NULL;
+	const char *p = strchr(ct ? ct : "", '(');
+	if (!p)
+		return xfail(c, NULL, SN_ERR_INTERNAL, "QueryError", "not a composite type: %s",
+			     ct ? ct : "(none)");
+	p++;
+	for (size_t i = 0; i < k; i++) {
+		p = type_end(p);
+		if (*p != ',')
+			return xfail(c, NULL, SN_ERR_INVALID, "QueryError", "%s has no element %zu",
+				     ct, k + 1);
+		for (p++; *p == ' ';)
+			p++;
+	}
+	const char *e = type_end(p);
+	size_t len = (size_t)(e - p);
+	*nullable = false;
+	if (len > 9 && strncmp(p, "Nullable(", 9) == 0) {
+		*nullable = true;
+		p += 9;
+		len -= 10;
+	}
+	if ((len > 6 && strncmp(p, "Array(", 6) == 0) ||
+	    (len > 6 && strncmp(p, "Tuple(", 6) == 0)) {
+		char *s = xalloc(c, c->qa, len + 1);
+		if (!s)
+			return c->rc;
+		memcpy(s, p, len);
+		s[len] = 0;
+		*t = p[0] == 'A' ? SN_XT_ARRAY : SN_XT_TUPLE;
+		*ect = s;
+		return 0;
+	}
+	for (size_t i = 0; i < SN_ARRAY_LEN(SCALARS); i++) {
+		size_t nl = strlen(SCALARS[i].name);
+		if (nl <= len && strncmp(p, SCALARS[i].name, nl) == 0 &&
+		    (nl == len || SCALARS[i].name[nl - 1] == '(')) {
+			*t = SCALARS[i].t;
+			*nullable = *nullable || *t == SN_XT_NULL;
+			return 0;
+		}
+	}
+	return xfail(c, NULL, SN_ERR_INTERNAL, "QueryError", "unknown element type in %s", ct);
+}
+
+size_t xtuple_arity(const char *ct)
+{
+	if (!ct || strncmp(ct, "Tuple(", 6) != 0)
+		return 0;
+	size_t n = 1;
+	for (const char *p = type_end(ct + 6); *p == ','; p = type_end(p + 1))
+		n++;
+	return n;
+}
+
+/* ---- encoding ---------------------------------------------------------------------- */
+
+static int put_u32(struct sn_buf *b, uint32_t x)
+{
+	return sn_buf_append(b, &x, sizeof(x));
+}
+
+int xarr_put(struct sn_buf *b, const struct sn_exec_value *x)
+{
+	bool null = x->null || x->type == SN_XT_NULL;
+	uint8_t tag = (uint8_t)(x->type | (null ? TAG_NULL : 0));
+	if (sn_buf_append(b, &tag, 1))
+		return SN_ERR_TOO_BIG;
+	if (null)
+		return 0;
+	if (x->type == SN_XT_FLOAT) {
+		double f = x->f == 0 ? 0.0 : x->f;
+		return sn_buf_append(b, &f, sizeof(f));
+	}
+	if (!sn_exec_type_has_bytes(x->type))
+		return sn_buf_append(b, &x->i, sizeof(x->i));
+	if (x->ubin) {
+		char u[37];
+		sn_uuid_format(&x->u, u);
+		return put_u32(b, 36) || sn_buf_append(b, u, 36) ? SN_ERR_TOO_BIG : 0;
+	}
+	if (put_u32(b, (uint32_t)x->s.len) || (x->s.len && sn_buf_append(b, x->s.p, x->s.len)))
+		return SN_ERR_TOO_BIG;
+	return 0;
+}
+
+bool xait_init(struct xait *it, struct sn_str s)
+{
+	it->p = (const uint8_t *)s.p;
+	it->end = it->p + s.len;
+	it->left = 0;
+	if (s.len < 4)
+		return false;
+	memcpy(&it->left, it->p, 4);
+	it->p += 4;
+	return true;
+}
+
+bool xait_next(struct xait *it, struct sn_exec_value *out)
+{
+	if (!it->left || it->p >= it->end)
+		return false;
+	memset(out, 0, sizeof(*out));
+	uint8_t tag = *it->p++;
+	it->left--;
+	out->type = tag & 0x7f;
+	out->null = (tag & TAG_NULL) || out->type == SN_XT_NULL;
+	if (out->null)
+		return true;
+	if (!sn_exec_type_has_bytes(out->type)) {
+		if (it->end - it->p < 8)
+			return false;
+		if (out->type == SN_XT_FLOAT)
+			memcpy(&out->f, it->p, 8);
+		else
+			memcpy(&out->i, it->p, 8);
+		it->p += 8;
+		return true;
+	}
+	uint32_t len;
+	if (it->end - it->p < 4)
+		return false;
+	memcpy(&len, it->p, 4);
+	it->p += 4;
+	if ((size_t)(it->end - it->p) < len)
+		return false;
+	out->s = (struct sn_str){(const char *)it->p, len};
+	it->p += len;
+	return true;
+}
+
+uint32_t xarr_count(struct sn_str s)
+{
+	uint32_t n = 0;
+	if (s.len >= 4)
+		memcpy(&n, s.p, 4);
+	return n;
+}
+
+/* Row r of v as a value (strings point into v). */
+static void value_at(const struct vec *v, size_t r, struct sn_exec_value *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->type = v->t;
+	x->null = v->t == SN_XT_NULL || vec_null(v, r);
+	if (x->null)
+		return;
+	if (v->s)
+		x->s = v->s[r];
+	else if (v->f)
+		x->f = v->f[r];
+	else if (v->u) {
+		x->ubin = true;
+		x->u = v->u[r];
+	} else
+		x->i = v->i[r];
+}
+
+/* Element value x into row r of out (out's type; numbers widen). */
+static void put_cell(struct vec *out, size_t r, const struct sn_exec_value *x)
+{
+	if (x->null || x->type == SN_XT_NULL) {
+		if (out->nulls)
+			out->nulls[r] = 1;
+		return;
+	}
+	if (out->nulls)
+		out->nulls[r] = 0;
+	if (out->s)
+		out->s[r] = x->s;
+	else if (out->f)
+		out->f[r] = x->type == SN_XT_FLOAT ? x->f : (double)x->i;
+	else if (out->i)
+		out->i[r] = x->type == SN_XT_FLOAT ? (int64_t)x->f : x->i;
+}
+
+int xarr_flatten(struct xctx *c, const struct vec *arr, struct vec *elems, uint32_t **row_of,
+		 uint32_t **off)
+{
+	uint8_t et;
+	bool en;
+	const char *ect;
+	if (xarr_elem(c, arr->ct, 0, &et, &en, &ect))
+		return c->rc;
+	size_t n = arr->n, m = 0;
+	uint32_t *o = xalloc(c, c->ba, (n + 1) * sizeof(*o));
+	if (!o)
+		return c->rc;
+	for (size_t r = 0; r < n; r++) {
+		o[r] = (uint32_t)m;
+		if (!vec_null(arr, r))
+			m += xarr_count(arr->s[r]);
+	}
+	o[n] = (uint32_t)m;
+	if (m > UINT32_MAX / 2)
+		return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError", "too many array elements");
+	if (vec_make(c, elems, et, en, m))
+		return c->rc;
+	elems->ct = ect;
+	uint32_t *ro = xalloc(c, c->ba, (m + 1) * sizeof(*ro));
+	if (!ro)
+		return c->rc;
+	for (size_t r = 0; r < n; r++) {
+		if (vec_null(arr, r))
+			continue;
+		struct xait it;
+		struct sn_exec_value x;
+		size_t k = o[r];
+		xait_init(&it, arr->s[r]);
+		while (k < o[r + 1] && xait_next(&it, &x)) {
+			put_cell(elems, k, &x);
+			ro[k++] = (uint32_t)r;
+		}
+		if (k != o[r + 1])
+			return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
+				     "a malformed array value");
+	}
+	if (row_of)
+		*row_of = ro;
+	if (off)
+		*off = o;
+	return 0;
+}
+
+int xarr_build(struct xctx *c, const struct vec *elems, const uint32_t *off, size_t n,
+	       struct vec *out)
+{
+	const char *ct = xarr_type(c, elems->t, elems->nullable, elems->ct);
+	if (!ct || vec_make(c, out, SN_XT_ARRAY, false, n))
+		return c->rc;
+	out->ct = ct;
+	struct sn_buf b;
+	sn_buf_init(&b, c->mem_limit);
+	size_t *at = xalloc(c, c->ba, (n + 1) * sizeof(*at));
+	if (!at)
+		return c->rc;
+	for (size_t r = 0; r < n; r++) {
+		at[r] = b.len;
+		if (put_u32(&b, off[r + 1] - off[r]))
+			goto nomem;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+			struct sn_exec_value x;
+			value_at(elems, k, &x);
+			if (xarr_put(&b, &x))
+				goto nomem;
+		}
+	}
+	at[n] = b.len;
+	char *mem = xalloc(c, c->ba, b.len + 1);
+	if (!mem) {
+		sn_buf_release(&b);
+		return c->rc;
+	}
+	if (b.len)
+		memcpy(mem, b.data, b.len);
+	sn_buf_release(&b);
+	for (size_t r = 0; r < n; r++)
+		out->s[r] = (struct sn_str){mem + at[r], at[r + 1] - at[r]};
+	return 0;
+nomem:
+	sn_buf_release(&b);
+	return xnomem(c);
+}
+
+/* ---- literals, subscripts ------------------------------------------------------------ */
+
+/* The common element type of items (Array literal, array(), a push),
+ * composite items only with equal types. */
+static int unify_items(struct xctx *c, const node_t *n, struct vec *v, size_t nv, uint8_t *t,
+		       bool *nullable, const char **ct)
+{
+	*t = SN_XT_NULL;
+	*nullable = false;
+	*ct = NULL;
+	for (size_t k = 0; k < nv; k++) {
+		uint8_t x = v[k].t;
+		*nullable |= v[k].nullable || x == SN_XT_NULL;
+		if (x == SN_XT_NULL)
+			continue;
+		if (*t == SN_XT_NULL) {
+			*t = x;
+			*ct = v[k].ct;
+		} else if (x == *t && !*ct) {
+			continue;
+		} else if (x == *t && v[k].ct && strcmp(*ct, v[k].ct) == 0) {
+			continue;
+		} else if (is_numeric(*t) && is_numeric(x)) {
+			*t = (*t == SN_XT_FLOAT || x == SN_XT_FLOAT) ? SN_XT_FLOAT
+			     : (*t == SN_XT_UINT && x == SN_XT_UINT) ? SN_XT_UINT
+								     : SN_XT_INT;
+		} else if (is_text(*t) && is_text(x)) {
+			*t = SN_XT_STRING;
+		} else {
+			char a[160], b[160];
+			snprintf(a, sizeof(a), "%s", xtype_name(c, *t, false, *ct));
+			snprintf(b, sizeof(b), "%s", xtype_name(c, x, false, v[k].ct));
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "There is no supertype for types %s, %s", a, b);
+		}
+	}
+	return 0;
+}
+
+/* [a, b, ...] and array(a, b, ...): n rows of k-element arrays. */
+static int eval_array_items(struct xctx *c, const node_t *n, const struct sn_hogql_list *l,
+			    struct vec *out)
+{
+	size_t k = l->n, rows = c->n;
+	struct vec *v = xalloc(c, c->ba, (k + 1) * sizeof(*v));
+	if (!v)
+		return c->rc;
+	for (size_t j = 0; j < k; j++)
+		if (xeval(c, l->items[j], &v[j]))
+			return c->rc;
+	uint8_t t;
+	bool nullable;
+	const char *ct;
+	if (unify_items(c, n, v, k, &t, &nullable, &ct))
+		return c->rc;
+	struct vec e;
+	uint32_t *off = xalloc(c, c->ba, (rows + 1) * sizeof(*off));
+	if (!off || vec_make(c, &e, t, nullable, rows * k))
+		return c->rc;
+	e.ct = ct;
+	for (size_t r = 0; r < rows; r++) {
+		off[r] = (uint32_t)(r * k);
+		for (size_t j = 0; j < k; j++) {
+			struct sn_exec_value x;
+			value_at(&v[j], r, &x);
+			if (x.ubin) { /* UUID bits: as text */
+				if (vec_uuid_text(c, &v[j]))
+					return c->rc;
+				value_at(&v[j], r, &x);
+			}
+			put_cell(&e, r * k + j, &x);
+		}
+	}
+	off[rows] = (uint32_t)(rows * k);
+	return xarr_build(c, &e, off, rows, out);
+}
+
+static int eval_tuple(struct xctx *c, const node_t *n, const struct sn_hogql_list *l,
+		      struct vec *out)
+{
+	size_t k = l->n, rows = c->n;
+	if (!k)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError", "tuple() needs an element");
+	struct vec *v = xalloc(c, c->ba, (k + 1) * sizeof(*v));
+	if (!v)
+		return c->rc;
+	size_t len = 8;
+	for (size_t j = 0; j < k; j++) {
+		if (xeval(c, l->items[j], &v[j]) || vec_uuid_text(c, &v[j]))
+			return c->rc;
+		const char *tn = xtype_name(c, v[j].t, v[j].nullable, v[j].ct);
+		if (!tn)
+			return c->rc;
+		len += strlen(tn) + 2;
+	}
+	char *ct = xalloc(c, c->qa, len);
+	if (!ct)
+		return c->rc;
+	strcpy(ct, "Tuple(");
+	for (size_t j = 0; j < k; j++) {
+		if (j)
+			strcat(ct, ", ");
+		strcat(ct, xtype_name(c, v[j].t, v[j].nullable, v[j].ct));
+	}
+	strcat(ct, ")");
+	if (vec_make(c, out, SN_XT_TUPLE, false, rows))
+		return c->rc;
+	out->ct = ct;
+	struct sn_buf b;
+	sn_buf_init(&b, c->mem_limit);
+	for (size_t r = 0; r < rows; r++) {
+		size_t at = b.len;
+		if (put_u32(&b, (uint32_t)k))
+			goto nomem;
+		for (size_t j = 0; j < k; j++) {
+			struct sn_exec_value x;
+			value_at(&v[j], r, &x);
+			if (xarr_put(&b, &x))
+				goto nomem;
+		}
+		out->s[r] = (struct sn_str){NULL, b.len - at};
+	}
+	char *mem = xalloc(c, c->ba, b.len + 1);
+	if (!mem) {
+		sn_buf_release(&b);
+		return c->rc;
+	}
+	if (b.len)
+		memcpy(mem, b.data, b.len);
+	sn_buf_release(&b);
+	size_t at = 0;
+	for (size_t r = 0; r < rows; r++) {
+		out->s[r].p = mem + at;
+		at += out->s[r].len;
+	}
+	return 0;
+nomem:
+	sn_buf_release(&b);
+	return xnomem(c);
+}
+
+/* Element k (0-based) of every tuple in v (static type from v's). */
+static int tuple_elem(struct xctx *c, const node_t *n, const struct vec *v, size_t k,
+		      struct vec *out)
+{
+	uint8_t t;
+	bool nullable;
+	const char *ect;
+	size_t arity = xtuple_arity(v->ct);
+	if (k >= arity)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Tuple index %zu is out of range: the tuple has %zu elements", k + 1,
+			     arity);
+	if (xarr_elem(c, v->ct, k, &t, &nullable, &ect) || vec_make(c, out, t, nullable, v->n))
+		return c->rc;
+	out->ct = ect;
+	for (size_t r = 0; r < v->n; r++) {
+		struct xait it;
+		struct sn_exec_value x = {.null = true};
+		xait_init(&it, v->s[r]);
+		for (size_t j = 0; j <= k; j++)
+			if (!xait_next(&it, &x))
+				return xfail(c, n, SN_ERR_CORRUPT, "QueryError",
+					     "a malformed tuple value");
+		put_cell(out, r, &x);
+	}
+	return 0;
+}
+
+/* arr[i]: 1-based, negative from the end; out of range is the element
+ * type's default (ClickHouse), NULL for a nullable element type. */
+static int array_at(struct xctx *c, const node_t *n, const struct vec *arr, const struct vec *iv,
+		    struct vec *out)
+{
+	uint8_t t;
+	bool nullable;
+	const char *ect;
+	if (!is_intlike(iv->t) && iv->t != SN_XT_NULL)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Array subscripts must be integers");
+	if (xarr_elem(c, arr->ct, 0, &t, &nullable, &ect) ||
+	    vec_make(c, out, t, nullable || iv->nullable, arr->n))
+		return c->rc;
+	out->ct = ect;
+	for (size_t r = 0; r < arr->n; r++) {
+		if (vec_null(iv, r) || iv->t == SN_XT_NULL) {
+			out->nulls[r] = 1;
+			continue;
+		}
+		int64_t i = iv->i[r], cnt = vec_null(arr, r) ? 0 : xarr_count(arr->s[r]);
+		int64_t want = i > 0 ? i - 1 : cnt + i;
+		if (i == 0 || want < 0 || want >= cnt) {
+			if (out->nulls)
+				out->nulls[r] = nullable;
+			if (t == SN_XT_ARRAY && out->s) /* an empty array */
+				out->s[r] = (struct sn_str){"\0\0\0\0", 4};
+			continue;
+		}
+		struct xait it;
+		struct sn_exec_value x;
+		xait_init(&it, arr->s[r]);
+		for (int64_t j = 0; j <= want; j++)
+			if (!xait_next(&it, &x))
+				return xfail(c, n, SN_ERR_CORRUPT, "QueryError",
+					     "a malformed array value");
+		put_cell(out, r, &x);
+	}
+	return 0;
+}
+
+int xeval_array_node(struct xctx *c, const node_t *n, struct vec *out)
+{
+	switch (n->kind) {
+	case SN_HQ_ARRAY: return eval_array_items(c, n, &n->list, out);
+	case SN_HQ_TUPLE: return eval_tuple(c, n, &n->list, out);
+	case SN_HQ_TUPLE_ACCESS: {
+		struct vec v;
+		if (xeval(c, n->a, &v))
+			return c->rc;
+		if (v.t != SN_XT_TUPLE)
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Tuple access .%lld needs a tuple", (long long)n->ival);
+		if (n->ival < 1)
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Tuple indexes start at 1");
+		return tuple_elem(c, n, &v, (size_t)n->ival - 1, out);
+	}
+	case SN_HQ_ARRAY_ACCESS: {
+		struct vec a, i;
+		if (xeval(c, n->a, &a) || xeval(c, n->b, &i))
+			return c->rc;
+		if (a.t == SN_XT_TUPLE) {
+			if (n->b->kind != SN_HQ_CONSTANT || n->b->ctype != SN_HQC_INT ||
+			    n->b->ival < 1)
+				return xfail(c, n, SN_ERR_INVALID, "QueryError",
+					     "A tuple subscript must be a constant from 1");
+			return tuple_elem(c, n, &a, (size_t)n->b->ival - 1, out);
+		}
+		if (a.t != SN_XT_ARRAY)
+			return xunsupported(c, n,
+					    "subscripts of values other than arrays, tuples "
+					    "and properties");
+		return array_at(c, n, &a, &i, out);
+	}
+	default: return xunsupported(c, n, "this expression");
+	}
+}
+
+/* ---- lambdas ----------------------------------------------------------------------- */
+
+/* Whether n reads a lambda parameter not bound yet (a parameter of the
+ * lambda being applied, or of one nested in it). */
+static bool unbound_param(const struct xctx *c, const node_t *n, int depth)
+{
+	if (!n || depth > SN_HOGQL_MAX_DEPTH)
+		return n != NULL;
+	if (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_LAMBDA_ARG) {
+		for (size_t i = 0; i < c->nlam; i++)
+			if (strcmp(c->lam[i].name, n->strs.items[0]) == 0)
+				return false;
+		return true;
+	}
+	if (n->kind == SN_HQ_SELECT || n->kind == SN_HQ_SELECT_SET)
+		return false;
+	if (unbound_param(c, n->a, depth + 1) || unbound_param(c, n->b, depth + 1) ||
+	    unbound_param(c, n->c, depth + 1))
+		return true;
+	for (size_t i = 0; i < n->list.n; i++)
+		if (unbound_param(c, n->list.items[i], depth + 1))
+			return true;
+	for (size_t i = 0; i < n->list2.n; i++)
+		if (unbound_param(c, n->list2.items[i], depth + 1))
+			return true;
+	return false;
+}
+
+/* Evaluates the parts of body free of unbound parameters over the rows
+ * and binds them, spread to the elements (row_of), in c->pre. */
+static int pre_bind(struct xctx *c, const node_t *n, const uint32_t *row_of, size_t m, int depth)
+{
+	if (!n || c->rc)
+		return c->rc;
+	if (n->kind == SN_HQ_CONSTANT)
+		return 0;
+	if (n->kind != SN_HQ_LAMBDA && !unbound_param(c, n, 0)) {
+		if (c->npre >= XMAX_PRE)
+			return xunsupported(c, n, "lambdas reading this many outer expressions");
+		struct vec v, *g = xalloc(c, c->ba, sizeof(*g));
+		if (!g || xeval(c, n, &v) || vec_gather(c, &v, row_of, m, g))
+			return c->rc;
+		g->ct = v.ct;
+		c->pre[c->npre].n = n;
+		c->pre[c->npre].v = g;
+		c->npre++;
+		return 0;
+	}
+	if (depth > SN_HOGQL_MAX_DEPTH)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError", "Expression nests too deeply");
+	pre_bind(c, n->a, row_of, m, depth + 1);
+	pre_bind(c, n->b, row_of, m, depth + 1);
+	pre_bind(c, n->c, row_of, m, depth + 1);
+	for (size_t i = 0; i < n->list.n; i++)
+		pre_bind(c, n->list.items[i], row_of, m, depth + 1);
+	for (size_t i = 0; i < n->list2.n; i++)
+		pre_bind(c, n->list2.items[i], row_of, m, depth + 1);
+	return c->rc;
+}
+
+int xlambda_apply(struct xctx *c, const node_t *lam, const struct vec *args, size_t nargs,
+		  const uint32_t *row_of, size_t m, struct vec *out)
+{
+	if (lam->kind != SN_HQ_LAMBDA)
+		return xfail(c, lam, SN_ERR_INVALID, "QueryError",
+			     "Expected a lambda function (x -> ...) here");
+	if (lam->strs.n != nargs)
+		return xfail(c, lam, SN_ERR_INVALID, "QueryError",
+			     "The lambda takes %zu arguments, but %zu arrays are given",
+			     lam->strs.n, nargs);
+	if (c->nlam + nargs > XMAX_LAMBDA)
+		return xunsupported(c, lam, "lambdas nested this deep");
+	size_t save_pre = c->npre, save_lam = c->nlam, rows = c->n;
+	/* the outer parts first, over the rows (parameters not bound yet) */
+	size_t base = c->nlam;
+	for (size_t i = 0; i < nargs; i++)
+		c->lam[base + i].name = lam->strs.items[i];
+	int rc = pre_bind(c, lam->a, row_of, m, 0);
+	if (rc == 0) {
+		for (size_t i = 0; i < nargs; i++)
+			c->lam[base + i].v = &args[i];
+		c->nlam = base + nargs;
+		c->n = m;
+		rc = xeval(c, lam->a, out);
+	}
+	c->n = rows;
+	c->nlam = save_lam;
+	c->npre = save_pre;
+	return c->rc ? c->rc : rc;
+}
+
+int xlambda_param(struct xctx *c, const node_t *n, struct vec *out)
+{
+	for (size_t i = c->nlam; i-- > 0;)
+		if (strcmp(c->lam[i].name, n->strs.items[0]) == 0) {
+			*out = *c->lam[i].v;
+			return 0;
+		}
+	return xfail(c, n, SN_ERR_INVALID, "QueryError",
+		     "Lambda argument %s is used outside its lambda", n->strs.items[0]);
+}
+
+/* ---- functions --------------------------------------------------------------------- */
+
+typedef int (*array_fn)(struct xctx *c, const node_t *n, int op, struct vec *out);
+
+/* Argument k of n, an array (a NULL argument reads as empty arrays). */
+static int arg_array(struct xctx *c, const node_t *n, size_t k, struct vec *v)
+{
+	if (k >= n->list.n)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function '%s' expects an array as argument %zu", n->name, k + 1);
+	if (xeval(c, n->list.items[k], v))
+		return c->rc;
+	if (v->t == SN_XT_NULL) { /* NULL: Array(Nothing), no elements */
+		struct vec e;
+		uint32_t *off = xalloc(c, c->ba, (c->n + 1) * sizeof(*off));
+		if (!off || vec_make(c, &e, SN_XT_NULL, true, 0))
+			return c->rc;
+		memset(off, 0, (c->n + 1) * sizeof(*off));
+		return xarr_build(c, &e, off, c->n, v);
+	}
+	if (v->t != SN_XT_ARRAY) {
+		char tn[160];
+		snprintf(tn, sizeof(tn), "%s", xtype_name(c, v->t, v->nullable, v->ct));
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function '%s' expects an array as argument %zu, got %s", n->name,
+			     k + 1, tn);
+	}
+	return 0;
+}
+
+/* Argument k, an array, flattened. */
+static int arg_flat(struct xctx *c, const node_t *n, size_t k, struct vec *e, uint32_t **row_of,
+		    uint32_t **off)
+{
+	struct vec a;
+	if (arg_array(c, n, k, &a))
+		return c->rc;
+	return xarr_flatten(c, &a, e, row_of, off);
+}
+
+/* Whether values of types a and b can be compared for equality. */
+static bool comparable(uint8_t a, uint8_t b)
+{
+	if (a == SN_XT_NULL || b == SN_XT_NULL || a == b)
+		return true;
+	bool na = is_numeric(a) || a == SN_XT_DATE || a == SN_XT_DATETIME;
+	bool nb = is_numeric(b) || b == SN_XT_DATE || b == SN_XT_DATETIME;
+	return (na && nb) || (is_text(a) && is_text(b));
+}
+
+static bool value_eq(const struct sn_exec_value *a, const struct sn_exec_value *b)
+{
+	bool an = a->null || a->type == SN_XT_NULL, bn = b->null || b->type == SN_XT_NULL;
+	if (an || bn)
+		return an && bn;
+	return value_cmp(a, b) == 0;
+}
+
+static int need_comparable(struct xctx *c, const node_t *n, const struct vec *e,
+			   const struct vec *x)
+{
+	if (comparable(e->t, x->t) && (e->t != x->t || !e->ct || !x->ct || !strcmp(e->ct, x->ct)))
+		return 0;
+	char a[160], b[160];
+	snprintf(a, sizeof(a), "%s", xtype_name(c, e->t, false, e->ct));
+	snprintf(b, sizeof(b), "%s", xtype_name(c, x->t, false, x->ct));
+	return xfail(c, n, SN_ERR_INVALID, "QueryError",
+		     "Function '%s': types %s and %s are not comparable", n->name, a, b);
+}
+
+/* has (op 0), indexOf (1), countEqual (2) of (arr, x). */
+static int fn_find(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec e, x;
+	uint32_t *off;
+	if (need_args(c, n, 2, 2) || arg_flat(c, n, 0, &e, NULL, &off) ||
+	    xeval(c, n->list.items[1], &x) || vec_uuid_text(c, &x) || need_comparable(c, n, &e, &x))
+		return c->rc;
+	if (vec_make(c, out, op ? SN_XT_UINT : SN_XT_BOOL, false, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		struct sn_exec_value want, got;
+		value_at(&x, r, &want);
+		int64_t hit = 0;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+			value_at(&e, k, &got);
+			if (!value_eq(&got, &want))
+				continue;
+			if (op == 2) {
+				hit++;
+				continue;
+			}
+			hit = op ? (int64_t)(k - off[r] + 1) : 1;
+			break;
+		}
+		out->i[r] = hit;
+	}
+	return 0;
+}
+
+/* hasAll (op 0), hasAny (1) of (a, b). */
+static int fn_hasset(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec a, b;
+	uint32_t *oa, *ob;
+	if (need_args(c, n, 2, 2) || arg_flat(c, n, 0, &a, NULL, &oa) ||
+	    arg_flat(c, n, 1, &b, NULL, &ob) || need_comparable(c, n, &a, &b) ||
+	    vec_make(c, out, SN_XT_BOOL, false, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		bool all = true, any = false;
+		for (uint32_t j = ob[r]; j < ob[r + 1]; j++) {
+			struct sn_exec_value y, x;
+			value_at(&b, j, &y);
+			bool found = false;
+			for (uint32_t k = oa[r]; k < oa[r + 1] && !found; k++) {
+				value_at(&a, k, &x);
+				found = value_eq(&x, &y);
+			}
+			all &= found;
+			any |= found;
+		}
+		out->i[r] = op ? any : all;
+	}
+	return 0;
+}
+
+/* range(end), range(start, end[, step]): UInt64 elements unless an
+ * argument is signed. At most 10^8 elements per batch. */
+static int fn_range(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec v[3];
+	if (need_args(c, n, 1, 3))
+		return c->rc;
+	size_t na = n->list.n;
+	bool sign = false;
+	for (size_t k = 0; k < na; k++) {
+		if (xeval(c, n->list.items[k], &v[k]))
+			return c->rc;
+		if (!is_intlike(v[k].t))
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Function 'range' expects integer arguments");
+		sign |= v[k].t == SN_XT_INT;
+	}
+	uint32_t *off = xalloc(c, c->ba, (c->n + 1) * sizeof(*off));
+	if (!off)
+		return c->rc;
+	size_t m = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		struct vec e;
+		if (pass && vec_make(c, &e, sign ? SN_XT_INT : SN_XT_UINT, false, m))
+			return c->rc;
+		size_t k = 0;
+		for (size_t r = 0; r < c->n; r++) {
+			int64_t lo = na > 1 ? v[0].i[r] : 0, hi = v[na > 1].i[r];
+			int64_t step = na > 2 ? v[2].i[r] : 1;
+			bool null = false;
+			for (size_t j = 0; j < na; j++)
+				null |= vec_null(&v[j], r);
+			if (step <= 0 && !null)
+				return xfail(c, n, SN_ERR_INVALID, "QueryError",
+					     "Function 'range': the step must be positive");
+			off[r] = (uint32_t)k;
+			for (int64_t x = lo; !null && x < hi; x += step) {
+				if (k >= 100000000)
+					return xfail(c, n, SN_ERR_TOO_BIG, "QueryError",
+						     "Function 'range' would make more than "
+						     "100000000 elements");
+				if (pass)
+					e.i[k] = x;
+				k++;
+				if (x > INT64_MAX - step)
+					break;
+			}
+		}
+		off[c->n] = (uint32_t)k;
+		m = k;
+		if (pass)
+			return xarr_build(c, &e, off, c->n, out);
+	}
+	return 0;
+}
+
+/* Selects elements keep[k] of e into arrays per row (off). */
+static int build_kept(struct xctx *c, const struct vec *e, const uint32_t *off, const uint8_t *keep,
+		      struct vec *out)
+{
+	uint32_t *idx = xalloc(c, c->ba, (e->n + 1) * sizeof(*idx));
+	uint32_t *no = xalloc(c, c->ba, (c->n + 1) * sizeof(*no));
+	if (!idx || !no)
+		return c->rc;
+	size_t m = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		no[r] = (uint32_t)m;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++)
+			if (keep[k])
+				idx[m++] = k;
+	}
+	no[c->n] = (uint32_t)m;
+	struct vec g;
+	if (vec_gather(c, e, idx, m, &g))
+		return c->rc;
+	return xarr_build(c, &g, no, c->n, out);
+}
+
+/* The lambda's arrays (arguments 1..) flattened, of equal sizes per row. */
+static int lambda_arrays(struct xctx *c, const node_t *n, size_t first, struct vec *e,
+			 uint32_t **row_of, uint32_t **off)
+{
+	size_t na = n->list.n - first;
+	if (na == 0 || na > 8)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function '%s' expects 1 to 8 arrays", n->name);
+	for (size_t j = 0; j < na; j++) {
+		uint32_t *o;
+		if (arg_flat(c, n, first + j, &e[j], j ? NULL : row_of, &o))
+			return c->rc;
+		if (j == 0)
+			*off = o;
+		else
+			for (size_t r = 0; r < c->n; r++)
+				if (o[r + 1] - o[r] != (*off)[r + 1] - (*off)[r])
+					return xfail(c, n, SN_ERR_INVALID, "QueryError",
+						     "Arrays passed to %s must have equal size",
+						     n->name);
+	}
+	return 0;
+}
+
+/* fn(x -> body, arr...) applied: the body per element in *vals; without a
+ * lambda (when allowed: lam_opt) the first array's elements themselves. */
+static int lambda_values(struct xctx *c, const node_t *n, bool lam_opt, struct vec *vals,
+			 struct vec *first, uint32_t **off)
+{
+	bool lam = n->list.n && n->list.items[0]->kind == SN_HQ_LAMBDA;
+	if (!lam && !lam_opt)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function '%s' expects a lambda (x -> ...) as its first argument",
+			     n->name);
+	struct vec e[8];
+	uint32_t *row_of;
+	if (lambda_arrays(c, n, lam ? 1 : 0, e, &row_of, off))
+		return c->rc;
+	*first = e[0];
+	if (!lam) {
+		if (n->list.n != 1)
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Function '%s' takes one array without a lambda", n->name);
+		*vals = e[0];
+		return 0;
+	}
+	return xlambda_apply(c, n->list.items[0], e, n->list.n - 1, row_of, e[0].n, vals);
+}
+
+/* arrayMap (op 0), arrayFilter (1). */
+static int fn_map(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v, first;
+	uint32_t *off;
+	if (lambda_values(c, n, false, &v, &first, &off))
+		return c->rc;
+	if (op == 0) {
+		if (vec_uuid_text(c, &v))
+			return c->rc;
+		return xarr_build(c, &v, off, c->n, out);
+	}
+	uint8_t *keep = xalloc(c, c->ba, first.n + 1);
+	if (!keep)
+		return c->rc;
+	for (size_t k = 0; k < first.n; k++)
+		keep[k] = vec_truth(&v, k);
+	return build_kept(c, &first, off, keep, out);
+}
+
+/* arrayExists (0), arrayAll (1), arrayCount (2), arrayFirst (3), arrayLast
+ * (4), arrayFirstIndex (5), arrayLastIndex (6): a condition per element. */
+static int fn_cond(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v, first;
+	uint32_t *off;
+	if (lambda_values(c, n, op <= 2, &v, &first, &off))
+		return c->rc;
+	if (op == 3 || op == 4) {
+		if (vec_make(c, out, first.t, first.nullable, c->n))
+			return c->rc;
+		out->ct = first.ct;
+	} else if (vec_make(c, out, op >= 2 ? SN_XT_UINT : SN_XT_BOOL, false, c->n)) {
+		return c->rc;
+	}
+	for (size_t r = 0; r < c->n; r++) {
+		int64_t cnt = 0, at = -1;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+			if (!vec_truth(&v, k))
+				continue;
+			cnt++;
+			if (at < 0 || op == 4 || op == 6)
+				at = k;
+		}
+		size_t len = off[r + 1] - off[r];
+		switch (op) {
+		case 0: out->i[r] = cnt > 0; break;
+		case 1: out->i[r] = (size_t)cnt == len; break;
+		case 2: out->i[r] = cnt; break;
+		case 5:
+		case 6: out->i[r] = at < 0 ? 0 : at - off[r] + 1; break;
+		default:
+			if (at >= 0) {
+				struct sn_exec_value x;
+				value_at(&first, (size_t)at, &x);
+				put_cell(out, r, &x);
+			} else if (first.t == SN_XT_ARRAY) {
+				out->s[r] = (struct sn_str){"\0\0\0\0", 4};
+			}
+		}
+	}
+	return 0;
+}
+
+/* arraySum (0), arrayMin (1), arrayMax (2), arrayAvg (3), optionally of a
+ * lambda's values. NULL elements are skipped; Min/Max of none is the
+ * type's default, Avg of none nan. */
+static int fn_fold(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v, first;
+	uint32_t *off;
+	if (lambda_values(c, n, true, &v, &first, &off))
+		return c->rc;
+	bool num = is_numeric(v.t) || v.t == SN_XT_NULL;
+	if ((op == 0 || op == 3) && !num)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError", "Function '%s' expects numbers",
+			     n->name);
+	uint8_t t = op == 3   ? SN_XT_FLOAT
+		    : op == 0 ? (v.t == SN_XT_FLOAT			  ? SN_XT_FLOAT
+				 : v.t == SN_XT_UINT || v.t == SN_XT_BOOL ? SN_XT_UINT
+									  : SN_XT_INT)
+			      : (v.t == SN_XT_NULL ? SN_XT_INT : v.t);
+	if (vec_make(c, out, t, false, c->n))
+		return c->rc;
+	out->ct = op == 1 || op == 2 ? v.ct : NULL;
+	for (size_t r = 0; r < c->n; r++) {
+		double sf = 0;
+		int64_t si = 0, cnt = 0;
+		struct sn_exec_value best = {.null = true}, x;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+			if (v.t == SN_XT_NULL || vec_null(&v, k))
+				continue;
+			cnt++;
+			if (op == 0 || op == 3) {
+				if (v.f)
+					sf += v.f[k];
+				else
+					si = (int64_t)((uint64_t)si + (uint64_t)v.i[k]);
+				continue;
+			}
+			value_at(&v, k, &x);
+			int d = best.null ? 1 : value_cmp(&x, &best);
+			if ((op == 1 && d < 0) || (op == 2 && d > 0) || best.null)
+				best = x;
+		}
+		if (op == 0) {
+			if (out->f)
+				out->f[r] = sf;
+			else
+				out->i[r] = si;
+		} else if (op == 3) {
+			out->f[r] = cnt ? (v.f ? sf : (double)si) / (double)cnt : NAN;
+		} else if (!best.null) {
+			put_cell(out, r, &best);
+		}
+	}
+	return 0;
+}
+
+struct sortk {
+	const struct vec *keys;
+	bool desc;
+};
+
+static int sort_cmp(const void *a, const void *b, void *arg)
+{
+	const struct sortk *s = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	struct sn_exec_value u, v;
+	value_at(s->keys, x, &u);
+	value_at(s->keys, y, &v);
+	int d;
+	if (u.null || v.null) /* NULLs last either way, as ClickHouse */
+		d = u.null == v.null ? 0 : (u.null ? 1 : -1);
+	else
+		d = s->desc ? -value_cmp(&u, &v) : value_cmp(&u, &v);
+	return d ? d : (x > y) - (x < y);
+}
+
+/* arraySort (0), arrayReverseSort (1), optionally by a lambda's keys;
+ * arrayReverse (2), arrayDistinct (3), arrayCompact (4). */
+static int fn_order(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec keys, first;
+	uint32_t *off;
+	if (lambda_values(c, n, true, &keys, &first, &off))
+		return c->rc;
+	if (op >= 2 && n->list.n != 1)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError", "Function '%s' takes one array",
+			     n->name);
+	uint32_t *idx = xalloc(c, c->ba, (first.n + 1) * sizeof(*idx));
+	uint32_t *no = xalloc(c, c->ba, (c->n + 1) * sizeof(*no));
+	if (!idx || !no)
+		return c->rc;
+	struct sortk sk = {&keys, op == 1};
+	size_t m = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		uint32_t a = off[r], b = off[r + 1];
+		no[r] = (uint32_t)m;
+		if (op <= 1) {
+			for (uint32_t k = a; k < b; k++)
+				idx[m + k - a] = k;
+			qsort_r(idx + m, b - a, sizeof(*idx), sort_cmp, &sk);
+			m += b - a;
+		} else if (op == 2) {
+			for (uint32_t k = b; k-- > a;)
+				idx[m++] = k;
+		} else {
+			for (uint32_t k = a; k < b; k++) {
+				struct sn_exec_value x, y;
+				value_at(&first, k, &x);
+				bool dup = false;
+				if (op == 4) {
+					if (k > a) {
+						value_at(&first, k - 1, &y);
+						dup = value_eq(&x, &y);
+					}
+				} else {
+					/* arrayDistinct drops NULLs (ClickHouse) */
+					dup = x.null;
+					for (size_t j = no[r]; j < m && !dup; j++) {
+						value_at(&first, idx[j], &y);
+						dup = value_eq(&x, &y);
+					}
+				}
+				if (!dup)
+					idx[m++] = k;
+			}
+		}
+	}
+	no[c->n] = (uint32_t)m;
+	struct vec g;
+	if (vec_gather(c, &first, idx, m, &g))
+		return c->rc;
+	return xarr_build(c, &g, no, c->n, out);
+}
+
+/* arrayUniq(arr): distinct non-NULL elements. */
+static int fn_uniq(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec d, e;
+	uint32_t *off;
+	node_t tmp = *n;
+	tmp.name = "arrayDistinct";
+	if (need_args(c, n, 1, 1) || fn_order(c, &tmp, 3, &d) ||
+	    xarr_flatten(c, &d, &e, NULL, &off) || vec_make(c, out, SN_XT_UINT, false, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++)
+		out->i[r] = off[r + 1] - off[r];
+	return 0;
+}
+
+/* arrayConcat(a, b, ...) (0), arrayPushBack(a, x) (1), arrayPushFront(a, x) (2). */
+static int fn_concat(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	size_t na = n->list.n;
+	if (op ? need_args(c, n, 2, 2) : need_args(c, n, 1, 64))
+		return c->rc;
+	struct vec *e = xalloc(c, c->ba, na * sizeof(*e));
+	uint32_t **off = xalloc(c, c->ba, na * sizeof(*off));
+	if (!e || !off)
+		return c->rc;
+	for (size_t j = 0; j < na; j++) {
+		bool scalar = op && j == (op == 1 ? 1u : 0u);
+		if (!scalar) {
+			if (arg_flat(c, n, j, &e[j], NULL, &off[j]))
+				return c->rc;
+			continue;
+		}
+		/* the pushed value as one-element arrays */
+		if (xeval(c, n->list.items[j], &e[j]) || vec_uuid_text(c, &e[j]))
+			return c->rc;
+		if (!(off[j] = xalloc(c, c->ba, (c->n + 1) * sizeof(*off[j]))))
+			return c->rc;
+		for (size_t r = 0; r <= c->n; r++)
+			off[j][r] = (uint32_t)r;
+	}
+	if (op == 2) { /* the value first */
+		struct vec t = e[0];
+		uint32_t *to = off[0];
+		e[0] = e[1], off[0] = off[1];
+		e[1] = t, off[1] = to;
+	}
+	uint8_t t;
+	bool nullable;
+	const char *ct;
+	if (unify_items(c, n, e, na, &t, &nullable, &ct))
+		return c->rc;
+	size_t m = 0;
+	for (size_t j = 0; j < na; j++)
+		m += e[j].n;
+	struct vec all;
+	uint32_t *no = xalloc(c, c->ba, (c->n + 1) * sizeof(*no));
+	if (!no || vec_make(c, &all, t, nullable, m))
+		return c->rc;
+	all.ct = ct;
+	size_t k = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		no[r] = (uint32_t)k;
+		for (size_t j = 0; j < na; j++)
+			for (uint32_t i = off[j][r]; i < off[j][r + 1]; i++) {
+				struct sn_exec_value x;
+				value_at(&e[j], i, &x);
+				put_cell(&all, k++, &x);
+			}
+	}
+	no[c->n] = (uint32_t)k;
+	return xarr_build(c, &all, no, c->n, out);
+}
+
+/* arraySlice(arr, offset[, length]): ClickHouse's 1-based offsets,
+ * negative from the end; a negative length stops that far from the end. */
+static int fn_slice(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec e, ov, lv;
+	uint32_t *off;
+	if (need_args(c, n, 2, 3) || arg_flat(c, n, 0, &e, NULL, &off) ||
+	    xeval(c, n->list.items[1], &ov) || (n->list.n == 3 && xeval(c, n->list.items[2], &lv)))
+		return c->rc;
+	if (!is_intlike(ov.t) || (n->list.n == 3 && !is_intlike(lv.t)))
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function 'arraySlice' expects integer offset and length");
+	uint8_t *keep = xalloc(c, c->ba, e.n + 1);
+	if (!keep)
+		return c->rc;
+	memset(keep, 0, e.n + 1);
+	for (size_t r = 0; r < c->n; r++) {
+		int64_t len = off[r + 1] - off[r], o = ov.i[r];
+		if (vec_null(&ov, r) || o == 0)
+			continue;
+		int64_t from = o > 0 ? o - 1 : len + o, to = len;
+		if (from < 0)
+			from = 0;
+		if (n->list.n == 3 && !vec_null(&lv, r))
+			to = lv.i[r] >= 0 ? from + lv.i[r] : len + lv.i[r];
+		for (int64_t k = from; k < to && k < len; k++)
+			keep[off[r] + k] = 1;
+	}
+	return build_kept(c, &e, off, keep, out);
+}
+
+/* arrayEnumerate(arr): 1 .. length. */
+static int fn_enumerate(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec e, idx;
+	uint32_t *off;
+	if (need_args(c, n, 1, 1) || arg_flat(c, n, 0, &e, NULL, &off) ||
+	    vec_make(c, &idx, SN_XT_UINT, false, e.n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++)
+		for (uint32_t k = off[r]; k < off[r + 1]; k++)
+			idx.i[k] = k - off[r] + 1;
+	return xarr_build(c, &idx, off, c->n, out);
+}
+
+/* arrayStringConcat(arr[, sep]): NULL elements skipped. */
+static int fn_join(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec e, sep = {0};
+	uint32_t *off;
+	if (need_args(c, n, 1, 2) || arg_flat(c, n, 0, &e, NULL, &off) ||
+	    (n->list.n == 2 && xeval(c, n->list.items[1], &sep)))
+		return c->rc;
+	if ((!is_text(e.t) && e.t != SN_XT_NULL) || (n->list.n == 2 && !is_text(sep.t)))
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function 'arrayStringConcat' expects an array of strings and a "
+			     "string separator");
+	if (vec_make(c, out, SN_XT_STRING, false, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		size_t len = 0;
+		struct sn_str s =
+		    n->list.n == 2 && !vec_null(&sep, r) ? sep.s[r] : (struct sn_str){0};
+		for (uint32_t k = off[r]; k < off[r + 1]; k++)
+			len += (e.s && !vec_null(&e, k) ? e.s[k].len : 0) + s.len;
+		char *p = xalloc(c, c->ba, len + 1);
+		if (!p)
+			return c->rc;
+		size_t at = 0;
+		bool any = false;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+			if (!e.s || vec_null(&e, k))
+				continue;
+			if (any && s.len)
+				memcpy(p + at, s.p, s.len), at += s.len;
+			if (e.s[k].len)
+				memcpy(p + at, e.s[k].p, e.s[k].len), at += e.s[k].len;
+			any = true;
+		}
+		out->s[r] = (struct sn_str){p, at};
+	}
+	return 0;
+}
+
+/* splitByChar(sep, s[, max]) (op 0: sep is one byte), splitByString(sep,
+ * s[, max]) (1: an empty sep splits into bytes... characters). */
+static int fn_split(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec sep, s, mx = {0};
+	if (need_args(c, n, 2, 3) || xeval(c, n->list.items[0], &sep) ||
+	    xeval(c, n->list.items[1], &s) || (n->list.n == 3 && xeval(c, n->list.items[2], &mx)))
+		return c->rc;
+	if (!is_text(sep.t) || (!is_text(s.t) && s.t != SN_XT_NULL) ||
+	    (n->list.n == 3 && !is_intlike(mx.t)))
+		return xfail(
+		    c, n, SN_ERR_INVALID, "QueryError",
+		    "Function '%s' expects (separator String, text String[, max_substrings "
+		    "Int])",
+		    n->name);
+	if (vec_uuid_text(c, &s))
+		return c->rc;
+	size_t m = 0, cap = c->n + 16;
+	struct vec e;
+	struct sn_str *parts = xalloc(c, c->ba, cap * sizeof(*parts));
+	uint32_t *off = xalloc(c, c->ba, (c->n + 1) * sizeof(*off));
+	if (!parts || !off)
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		off[r] = (uint32_t)m;
+		if (s.t == SN_XT_NULL || vec_null(&s, r) || vec_null(&sep, r))
+			continue;
+		struct sn_str d = sep.s[r], t = s.s[r];
+		if (op == 0 && d.len != 1)
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Function 'splitByChar': the separator must be exactly one "
+				     "character");
+		int64_t limit = n->list.n == 3 && !vec_null(&mx, r) && mx.i[r] > 0 ? mx.i[r] : -1;
+		size_t at = 0;
+		for (;;) {
+			if (m + 2 > cap) {
+				size_t nc = cap * 2;
+				struct sn_str *np = xalloc(c, c->ba, nc * sizeof(*np));
+				if (!np)
+					return c->rc;
+				memcpy(np, parts, m * sizeof(*np));
+				parts = np, cap = nc;
+			}
+			if (d.len == 0) { /* one element per UTF-8 character */
+				if (at >= t.len)
+					break;
+				size_t l = 1;
+				while (at + l < t.len &&
+				       ((unsigned char)t.p[at + l] & 0xc0) == 0x80)
+					l++;
+				parts[m++] = (struct sn_str){t.p + at, l};
+				at += l;
+				if (limit > 0 && (int64_t)(m - off[r]) >= limit)
+					break;
+				continue;
+			}
+			const char *hit = NULL;
+			for (size_t i = at; i + d.len <= t.len; i++)
+				if (memcmp(t.p + i, d.p, d.len) == 0) {
+					hit = t.p + i;
+					break;
+				}
+			if (limit > 0 && (int64_t)(m - off[r]) + 1 >= limit)
+				hit = NULL; /* the last allowed substring: ClickHouse stops there */
+			size_t end = hit ? (size_t)(hit - t.p) : t.len;
+			parts[m++] = (struct sn_str){t.p + at, end - at};
+			if (!hit)
+				break;
+			at = end + d.len;
+		}
+	}
+	off[c->n] = (uint32_t)m;
+	if (vec_make(c, &e, SN_XT_STRING, false, m))
+		return c->rc;
+	memcpy(e.s, parts, m * sizeof(*parts));
+	return xarr_build(c, &e, off, c->n, out);
+}
+
+static int fn_literal(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	if (need_args(c, n, op ? 1 : 0, 256))
+		return c->rc;
+	return op ? eval_tuple(c, n, &n->list, out) : eval_array_items(c, n, &n->list, out);
+}
+
+static int fn_element(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec a, i;
+	if (need_args(c, n, 2, 2) || arg_array(c, n, 0, &a) || xeval(c, n->list.items[1], &i))
+		return c->rc;
+	return array_at(c, n, &a, &i, out);
+}
+
+static int fn_tuple_element(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec t;
+	const node_t *k = n->list.n == 2 ? n->list.items[1] : NULL;
+	if (need_args(c, n, 2, 2) || xeval(c, n->list.items[0], &t))
+		return c->rc;
+	if (t.t != SN_XT_TUPLE || !k || k->kind != SN_HQ_CONSTANT || k->ctype != SN_HQC_INT ||
+	    k->ival < 1)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function 'tupleElement' expects a tuple and a constant index from 1");
+	return tuple_elem(c, n, &t, (size_t)k->ival - 1, out);
+}
+
+static const struct {
+	const char *name;
+	array_fn fn;
+	int op;
+} FNS[] = {
+    {"array", fn_literal, 0},
+    {"tuple", fn_literal, 1},
+    {"range", fn_range, 0},
+    {"has", fn_find, 0},
+    {"indexOf", fn_find, 1},
+    {"countEqual", fn_find, 2},
+    {"hasAll", fn_hasset, 0},
+    {"hasAny", fn_hasset, 1},
+    {"arrayElement", fn_element, 0},
+    {"tupleElement", fn_tuple_element, 0},
+    {"arrayMap", fn_map, 0},
+    {"arrayFilter", fn_map, 1},
+    {"arrayExists", fn_cond, 0},
+    {"arrayAll", fn_cond, 1},
+    {"arrayCount", fn_cond, 2},
+    {"arrayFirst", fn_cond, 3},
+    {"arrayLast", fn_cond, 4},
+    {"arrayFirstIndex", fn_cond, 5},
+    {"arrayLastIndex", fn_cond, 6},
+    {"arraySum", fn_fold, 0},
+    {"arrayMin", fn_fold, 1},
+    {"arrayMax", fn_fold, 2},
+    {"arrayAvg", fn_fold, 3},
+    {"arraySort", fn_order, 0},
+    {"arrayReverseSort", fn_order, 1},
+    {"arrayReverse", fn_order, 2},
+    {"arrayDistinct", fn_order, 3},
+    {"arrayCompact", fn_order, 4},
+    {"arrayUniq", fn_uniq, 0},
+    {"arrayConcat", fn_concat, 0},
+    {"arrayPushBack", fn_concat, 1},
+    {"arrayPushFront", fn_concat, 2},
+    {"arraySlice", fn_slice, 0},
+    {"arrayEnumerate", fn_enumerate, 0},
+    {"arrayStringConcat", fn_join, 0},
+    {"splitByChar", fn_split, 0},
+    {"splitByString", fn_split, 1},
+};
+
+bool xfn_array(struct xctx *c, const node_t *n, struct vec *out, int *rc)
+{
+	for (size_t i = 0; i < SN_ARRAY_LEN(FNS); i++) {
+		if (strcmp(FNS[i].name, n->name) != 0)
+			continue;
+		*rc = FNS[i].fn(c, n, FNS[i].op, out);
+		if (!*rc)
+			*rc = c->rc;
+		return true;
+	}
+	return false;
+}
