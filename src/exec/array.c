@@ -63,6 +63,8 @@ static const struct {
 const char *xtype_name(struct xctx *c, uint8_t t, bool nullable, const char *ct)
 {
 	char buf[64];
+	if (t == SN_XT_NULL) /* Nothing: [] is Array(Nothing), [NULL] Array(Nullable(Nothing)) */
+		return nullable ? "Nullable(Nothing)" : "Nothing";
 	const char *base = ct ? ct : sn_exec_type_name(t, false, buf, sizeof(buf));
 	if (ct && !nullable)
 		return ct;
@@ -443,6 +445,7 @@ static int eval_array_items(struct xctx *c, const node_t *n, const struct sn_hog
 	if (!off || vec_make(c, &e, t, nullable, rows * k))
 		return c->rc;
 	e.ct = ct;
+	e.nullable = nullable; /* [] has Nothing, not Nullable(Nothing), elements */
 	for (size_t r = 0; r < rows; r++) {
 		off[r] = (uint32_t)(r * k);
 		for (size_t j = 0; j < k; j++) {
@@ -1212,7 +1215,7 @@ static int fn_concat(struct xctx *c, const node_t *n, int op, struct vec *out)
 	if (!e || !off)
 		return c->rc;
 	for (size_t j = 0; j < na; j++) {
-		bool scalar = op && j == (op == 1 ? 1u : 0u);
+		bool scalar = op && j == 1; /* the pushed value, after the array */
 		if (!scalar) {
 			if (arg_flat(c, n, j, &e[j], NULL, &off[j]))
 				return c->rc;

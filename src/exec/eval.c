@@ -1656,6 +1656,11 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 {
 	if (c->rc)
 		return c->rc;
+	for (size_t i = 0; i < c->naj; i++)
+		if (c->aj[i].n == n) {
+			*out = *c->aj[i].v;
+			return 0;
+		}
 	for (size_t i = c->npre; i-- > 0;)
 		if (c->pre[i].n == n) {
 			*out = *c->pre[i].v;

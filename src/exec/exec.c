@@ -174,6 +174,15 @@ struct plan {
 	size_t nlby;
 	int64_t lby_n, lby_off;
 	size_t want; /* rows collected before the scan may stop: OFFSET + LIMIT + 1 */
+	/* ARRAY JOIN and arrayJoin(): the statement's rows are multiplied
+	 * before WHERE (aj_expand); the calls by text, inner ones first, and
+	 * every occurrence with its call's index. */
+	bool has_aj;
+	const char *aj_text[XMAX_AJ];
+	size_t naj_calls;
+	const node_t *aj_node[XMAX_AJ];
+	uint8_t aj_call_of[XMAX_AJ];
+	size_t naj_nodes;
 	size_t nsel;
 	uint8_t col_t[MAX_SELECT];
 	bool col_nullable[MAX_SELECT];
@@ -687,7 +696,10 @@ static int add_bind(struct xctx *c, const node_t *n, struct vec *v)
 static int visit_binds(struct xctx *c, struct plan *p, const node_t *n, void *arg)
 {
 	struct bindctx *b = arg;
-	if (n->kind == SN_HQ_ALIAS || (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS))
+	/* a SELECT alias is bound where its expression is; an ARRAY JOIN
+	 * alias names a column of the multiplied rows, bound by its name */
+	if (n->kind == SN_HQ_ALIAS || (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS &&
+				       xfollow_alias(c, n)->kind != SN_HQ_ALIAS))
 		return 0;
 	if (n->kind == SN_HQ_CONSTANT)
 		return 1;
@@ -789,9 +801,6 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	const struct sn_hogql_select *s = root->sel;
 	p->sel = c->sel = s;
 	const node_t *j = s->select_from;
-	if (s->array_join_op)
-		return xunsupported(c, s->array_join_list.n ? s->array_join_list.items[0] : root,
-				    "ARRAY JOIN");
 	if (s->prewhere)
 		return xunsupported(c, s->prewhere, "PREWHERE");
 	if (j ? check_from(c, j) : from_one(c))
@@ -1434,6 +1443,233 @@ static int emit(struct xctx *c, struct plan *p, const struct vec *keep)
 	return 0;
 }
 
+/* ---- ARRAY JOIN and arrayJoin() ------------------------------------------------------ */
+
+static bool has_agg(const node_t *n, int depth)
+{
+	if (!n || depth > SN_HOGQL_MAX_DEPTH || n->kind == SN_HQ_SELECT ||
+	    n->kind == SN_HQ_SELECT_SET)
+		return false;
+	if (n->kind == SN_HQ_CALL && is_aggregate_call(n))
+		return true;
+	if (has_agg(n->a, depth + 1) || has_agg(n->b, depth + 1) || has_agg(n->c, depth + 1))
+		return true;
+	for (size_t i = 0; i < n->list.n; i++)
+		if (has_agg(n->list.items[i], depth + 1))
+			return true;
+	return false;
+}
+
+/* Finds the statement's arrayJoin() calls under n (not in lambdas or
+ * nested statements), inner ones first. */
+static int aj_collect(struct xctx *c, struct plan *p, const node_t *n, int depth)
+{
+	if (!n || c->rc || n->kind == SN_HQ_LAMBDA || n->kind == SN_HQ_SELECT ||
+	    n->kind == SN_HQ_SELECT_SET)
+		return c->rc;
+	if (depth > SN_HOGQL_MAX_DEPTH)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError", "Expression nests too deeply");
+	if (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS) {
+		const node_t *t = xfollow_alias(c, n);
+		return t != n && t->kind != SN_HQ_ALIAS ? aj_collect(c, p, t, depth + 1) : 0;
+	}
+	aj_collect(c, p, n->a, depth + 1);
+	aj_collect(c, p, n->b, depth + 1);
+	aj_collect(c, p, n->c, depth + 1);
+	for (size_t i = 0; i < n->list.n; i++)
+		aj_collect(c, p, n->list.items[i], depth + 1);
+	if (c->rc || n->kind != SN_HQ_CALL || strcmp(n->name, "arrayJoin") != 0)
+		return c->rc;
+	if (n->list.n != 1 || n->list2.n)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function 'arrayJoin' expects 1 argument, found %zu", n->list.n);
+	if (has_agg(n->list.items[0], 0))
+		return xunsupported(c, n,
+				    "arrayJoin() of aggregates (ARRAY JOIN the grouped "
+				    "subquery's array instead)");
+	for (size_t i = 0; i < p->naj_nodes; i++)
+		if (p->aj_node[i] == n)
+			return 0;
+	char *text = print_text(c, n);
+	if (!text)
+		return c->rc;
+	size_t k = 0;
+	while (k < p->naj_calls && strcmp(p->aj_text[k], text) != 0)
+		k++;
+	if (p->naj_nodes >= XMAX_AJ || (k == p->naj_calls && p->naj_calls + 1 >= XMAX_AJ))
+		return xunsupported(c, n, "this many arrayJoin() calls");
+	if (k == p->naj_calls)
+		p->aj_text[p->naj_calls++] = text;
+	p->aj_call_of[p->naj_nodes] = (uint8_t)k;
+	p->aj_node[p->naj_nodes++] = n;
+	return 0;
+}
+
+/* Gathers the batch's columns (those read for it: v.n rows) and its bound
+ * array-join elements by idx (m rows). */
+static int aj_gather(struct xctx *c, const uint32_t *idx, size_t m)
+{
+	for (size_t i = 0; i < c->ncols; i++) {
+		struct xcol *x = &c->cols[i];
+		if (x->v.n != c->n || (!x->v.s && !x->v.i && !x->v.f && !x->v.u && !x->v.cdict))
+			continue;
+		struct vec v = x->v;
+		if (vec_gather(c, &v, idx, m, &x->v))
+			return c->rc;
+	}
+	for (size_t i = 0; i < c->naj; i++) {
+		bool done = false; /* nodes of one call share a vector */
+		for (size_t j = 0; j < i && !done; j++)
+			done = c->aj[j].v == c->aj[i].v;
+		if (done)
+			continue;
+		struct vec v = *c->aj[i].v;
+		if (vec_gather(c, &v, idx, m, (struct vec *)c->aj[i].v))
+			return c->rc;
+	}
+	c->n = m;
+	return c->rc;
+}
+
+static int aj_bind(struct xctx *c, const node_t *n, struct vec *v)
+{
+	if (c->naj >= XMAX_AJ)
+		return xunsupported(c, n, "this many ARRAY JOIN items and arrayJoin() calls");
+	c->aj[c->naj].n = n;
+	c->aj[c->naj].v = v;
+	c->naj++;
+	return 0;
+}
+
+static int aj_need_array(struct xctx *c, const node_t *n, const struct vec *a)
+{
+	if (a->t == SN_XT_ARRAY)
+		return 0;
+	char tn[160];
+	snprintf(tn, sizeof(tn), "%s", xtype_name(c, a->t, a->nullable, a->ct));
+	return xfail(c, n, SN_ERR_INVALID, "QueryError", "%s needs an array, got %s",
+		     n->kind == SN_HQ_CALL ? "arrayJoin" : "ARRAY JOIN", tn);
+}
+
+/* Multiplies the batch: ARRAY JOIN's items (zipped: one row per element
+ * index; LEFT keeps a row with the elements' defaults for empty arrays),
+ * then each arrayJoin() call (one row per element), binding each to its
+ * elements. */
+static int aj_expand(struct xctx *c, struct plan *p)
+{
+	const struct sn_hogql_select *s = p->sel;
+	c->naj = 0;
+	size_t k = s->array_join_list.n;
+	if (s->array_join_op && k) {
+		bool left = strncasecmp(s->array_join_op, "LEFT", 4) == 0;
+		struct vec *e = xalloc(c, c->ba, k * sizeof(*e));
+		uint32_t **off = xalloc(c, c->ba, k * sizeof(*off));
+		if (!e || !off)
+			return c->rc;
+		for (size_t i = 0; i < k; i++) {
+			const node_t *it = s->array_join_list.items[i];
+			struct vec a;
+			if (xeval(c, it->kind == SN_HQ_ALIAS ? it->a : it, &a) ||
+			    aj_need_array(c, it, &a) || xarr_flatten(c, &a, &e[i], NULL, &off[i]))
+				return c->rc;
+		}
+		size_t m = 0;
+		for (size_t r = 0; r < c->n; r++) {
+			uint32_t len = off[0][r + 1] - off[0][r];
+			for (size_t i = 1; i < k; i++)
+				if (off[i][r + 1] - off[i][r] != len)
+					return xfail(c, s->array_join_list.items[i], SN_ERR_INVALID,
+						     "QueryError",
+						     "Sizes of ARRAY-JOIN-ed arrays do not match");
+			m += len ? len : left;
+		}
+		uint32_t *ridx = xalloc(c, c->ba, (m + 1) * sizeof(*ridx));
+		uint32_t *eidx = xalloc(c, c->ba, (m + 1) * sizeof(*eidx));
+		if (!ridx || !eidx)
+			return c->rc;
+		size_t o = 0;
+		for (size_t r = 0; r < c->n; r++) {
+			if (off[0][r] == off[0][r + 1] && left) {
+				ridx[o] = (uint32_t)r;
+				eidx[o++] = UINT32_MAX;
+			}
+			for (uint32_t j = 0; j < off[0][r + 1] - off[0][r]; j++) {
+				ridx[o] = (uint32_t)r;
+				eidx[o++] = j;
+			}
+		}
+		if (aj_gather(c, ridx, m))
+			return c->rc;
+		for (size_t i = 0; i < k; i++) {
+			struct vec *v = xalloc(c, c->ba, sizeof(*v));
+			if (!v || vec_make(c, v, e[i].t, e[i].nullable, m))
+				return c->rc;
+			v->ct = e[i].ct;
+			for (size_t r = 0; r < m; r++) {
+				if (eidx[r] != UINT32_MAX) {
+					struct sn_exec_value x;
+					vec_value(c, &e[i], off[i][ridx[r]] + eidx[r], NULL, &x);
+					if (x.null || x.type == SN_XT_NULL) {
+						if (v->nulls)
+							v->nulls[r] = 1;
+					} else if (v->s) {
+						v->s[r] = x.s;
+					} else if (v->f) {
+						v->f[r] = x.f;
+					} else {
+						v->i[r] = x.i;
+					}
+				} else if (v->t == SN_XT_ARRAY) { /* the default: an empty array */
+					v->s[r] = (struct sn_str){"\0\0\0\0", 4};
+				}
+			}
+			if (aj_bind(c, s->array_join_list.items[i], v))
+				return c->rc;
+		}
+	}
+	for (size_t call = 0; call < p->naj_calls; call++) {
+		const node_t *first = NULL;
+		for (size_t i = 0; i < p->naj_nodes && !first; i++)
+			if (p->aj_call_of[i] == call)
+				first = p->aj_node[i];
+		struct vec a, *v = xalloc(c, c->ba, sizeof(*v));
+		uint32_t *row_of;
+		if (!v || xeval(c, first->list.items[0], &a) || aj_need_array(c, first, &a) ||
+		    xarr_flatten(c, &a, v, &row_of, NULL) || aj_gather(c, row_of, v->n))
+			return c->rc;
+		for (size_t i = 0; i < p->naj_nodes; i++)
+			if (p->aj_call_of[i] == call && aj_bind(c, p->aj_node[i], v))
+				return c->rc;
+	}
+	return c->rc;
+}
+
+/* A batch of a statement with ARRAY JOIN or arrayJoin(), its columns read:
+ * multiplied, WHERE over the multiplied rows, then the rest. */
+static int aj_rows(struct xctx *c, struct plan *p)
+{
+	if (aj_expand(c, p))
+		return c->rc;
+	if (p->sel->where && c->n) {
+		struct vec w;
+		if (xeval(c, p->sel->where, &w))
+			return c->rc;
+		uint32_t *sel = xalloc(c, c->ba, (c->n + 1) * sizeof(*sel));
+		if (!sel)
+			return c->rc;
+		size_t k = 0;
+		for (size_t r = 0; r < c->n; r++)
+			if (vec_truth(&w, r))
+				sel[k++] = (uint32_t)r;
+		if (aj_gather(c, sel, k))
+			return c->rc;
+	}
+	c->stats->rows_matched += c->n;
+	int rc = !c->n || p->done ? 0 : p->agg ? agg_batch(c, &p->g) : emit(c, p, NULL);
+	c->naj = 0; /* the batch's arena goes */
+	return rc;
+}
+
 static int check_deadline(struct xctx *c)
 {
 	if (sn_mono_ns() >= c->deadline_ns)
@@ -1693,6 +1929,14 @@ static bool where_known(const struct xctx *c, const node_t *w)
 static int run_rows(struct xctx *c, struct plan *p, struct sn_part *part, size_t g0, size_t g1,
 		    uint32_t known, const uint32_t *idx, size_t m)
 {
+	if (p->has_aj) { /* every column first, then the rows multiply */
+		for (size_t i = 0; i < c->ncols; i++)
+			c->cols[i].v = (struct vec){0};
+		if (load_cols(c, part, g0, g1, known, 0, idx, m) ||
+		    load_cols(c, part, g0, g1, known, 1, idx, m))
+			return c->rc;
+		return aj_rows(c, p);
+	}
 	bool inner = false; /* a pdi INNER join drops rows without a person */
 	for (size_t i = 0; i < c->ncols; i++)
 		inner |= c->cols[i].kind == XC_PDI;
@@ -1752,6 +1996,8 @@ static int table_batch(struct xctx *c, void *arg)
 	size_t m = c->n;
 	c->stats->rows_read += m;
 	c->stats->rows_team += m;
+	if (p->has_aj)
+		return aj_rows(c, p);
 	if (p->sel->where) {
 		struct vec w;
 		if (xeval(c, p->sel->where, &w))
@@ -2246,9 +2492,13 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 	sn_arena_init(&ba, c->mem_limit);
 	c->ba = &ba;
 	c->n = 0;
-	for (size_t i = 0; i < c->ncols; i++)
+	for (size_t i = 0; i < c->ncols; i++) {
 		if (vec_make(c, &c->cols[i].v, c->cols[i].t, c->cols[i].nullable, 0))
 			goto out;
+		c->cols[i].v.ct = c->cols[i].ct;
+	}
+	if (p->has_aj && aj_expand(c, p))
+		goto out;
 	struct vec v;
 	if (p->sel->where && xeval(c, p->sel->where, &v))
 		goto out;
@@ -2269,6 +2519,7 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 		if (agg_final(c, &p->g, keyv, aggv))
 			goto out;
 		struct bindctx b = {keyv, aggv};
+		c->naj = 0; /* the groups bind the keys now */
 		c->final = true;
 		for (size_t i = 0; i < p->nsel; i++)
 			walk(c, p, p->sel->select.items[i], visit_binds, &b);
@@ -2305,6 +2556,7 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 out:
 	c->final = false;
 	c->nbinds = 0;
+	c->naj = 0;
 	sn_arena_release(&ba);
 	c->ba = NULL;
 	return c->rc;
@@ -2463,9 +2715,22 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 		walk(c, p, p->lby[i], visit_cols, NULL);
 		walk(c, p, p->lby[i], visit_aggs, NULL);
 	}
+	for (size_t i = 0; i < s->array_join_list.n; i++)
+		walk(c, p, s->array_join_list.items[i], visit_cols, NULL);
+	for (size_t i = 0; i < s->select.n; i++)
+		aj_collect(c, p, s->select.items[i], 0);
+	aj_collect(c, p, s->where, 0);
+	for (size_t i = 0; i < s->group_by.n; i++)
+		aj_collect(c, p, s->group_by.items[i], 0);
+	for (size_t i = 0; i < p->norder; i++)
+		aj_collect(c, p, p->order[i], 0);
+	p->has_aj = (s->array_join_op && s->array_join_list.n) || p->naj_calls;
+	for (size_t i = 0; p->has_aj && i < c->ncols; i++)
+		if (c->cols[i].kind == XC_PDI)
+			return xunsupported(c, root, "pdi fields with ARRAY JOIN or arrayJoin()");
 	if (c->rc)
 		return c->rc;
-	if (!c->sub && !c->jmap && strcmp(c->from, "events") == 0) {
+	if (!p->has_aj && !c->sub && !c->jmap && strcmp(c->from, "events") == 0) {
 		c->ndnode = 0;
 		for (size_t i = 0; i < s->select.n; i++)
 			plan_distinct(c, s->select.items[i]);

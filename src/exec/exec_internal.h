@@ -19,6 +19,7 @@ typedef struct sn_hogql_node node_t;
 #define XMAX_BUCKETS 8	/* run-constant expressions answered per batch (exec.c) */
 #define XMAX_LAMBDA  16 /* parameters of the lambdas being applied at once */
 #define XMAX_PRE     32 /* outer expressions their bodies read */
+#define XMAX_AJ	     16 /* ARRAY JOIN items and arrayJoin() calls of one statement */
 
 /* A batch of one expression's values. nulls is set iff nullable (1 =
  * NULL; the value slot then holds 0 or the empty string). */
@@ -267,6 +268,11 @@ struct xctx {
 	size_t nlam;
 	struct xbind pre[XMAX_PRE];
 	size_t npre;
+	/* The current batch's ARRAY JOIN items (their Alias nodes) and
+	 * arrayJoin() calls bound to their elements, one row each (exec.c
+	 * aj_expand); consulted first by xeval. */
+	struct xbind aj[XMAX_AJ];
+	size_t naj;
 	int depth;
 
 	struct sn_exec_stats *stats;

@@ -360,6 +360,12 @@ const node_t *xfollow_alias(const struct xctx *c, const node_t *n)
 		const node_t *t = follow_alias(c->sel, n);
 		if (t->kind != SN_HQ_FIELD || t->ref_kind != SN_HQR_ALIAS)
 			return t;
+		/* an ARRAY JOIN alias: its item (exec.c binds it to the elements) */
+		for (size_t i = 0; c->sel && t->strs.n == 1 && i < c->sel->array_join_list.n; i++) {
+			const node_t *it = c->sel->array_join_list.items[i];
+			if (it->kind == SN_HQ_ALIAS && strcmp(it->name, t->strs.items[0]) == 0)
+				return it;
+		}
 		const node_t *e = sub_cte_expr(c, t);
 		if (!e)
 			return t;
