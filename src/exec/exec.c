@@ -764,6 +764,12 @@ static int check_from(struct xctx *c, const node_t *j)
  * and zero columns (subquery.c feeds it like any other). */
 static int from_one(struct xctx *c)
 {
+	if (c->win_from) { /* window.c's outer statement */
+		c->sub = c->win_from;
+		c->from = "subquery";
+		c->from_name = "";
+		return 0;
+	}
 	struct xtable *one = xalloc(c, c->qa, sizeof(*one));
 	if (!one)
 		return c->rc;
@@ -2170,7 +2176,7 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 }
 
 /* §4.8: alias, else the last element of a field or property chain, else text. */
-static const char *column_name(struct xctx *c, const node_t *e)
+const char *column_name(struct xctx *c, const node_t *e)
 {
 	if (e->typed_of)
 		e = e->typed_of; /* a typed property keeps its name */
@@ -2493,6 +2499,8 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 
 int exec_select(struct xctx *c, const node_t *root, bool top, struct xtable *out)
 {
+	if (win_wanted(root))
+		return win_select(c, root, top, out);
 	memset(out, 0, sizeof(*out));
 	struct plan *p = xalloc(c, c->qa, sizeof(*p));
 	if (!p)
