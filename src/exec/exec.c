@@ -4,7 +4,8 @@
  * aggregation, then DISTINCT, ORDER BY and OFFSET/LIMIT.
  *
  * Plan. The statement shape is checked first (one SELECT over one table,
- * subquery or CTE, no windows ...; a subquery or CTE in FROM is
+ * subquery or CTE ...; a statement with window functions is split in two
+ * around a window stage first, see window.c; a subquery or CTE in FROM is
  * materialised right there, see subquery.c, and a chain of explicit JOINs
  * is joined into one such table, see hashjoin.c), then every expression is walked to list the
  * columns and property keys it reads, marking those WHERE needs. Top-level

@@ -52,12 +52,12 @@
  * did not move only adds the rows the frame end passed, and recomputes the
  * frame when the start moved (sliding frames cost frame length per row).
  *
- * Refused with a position: window functions in WHERE, PREWHERE, GROUP BY,
- * HAVING or QUALIFY, inside aggregates or in another window function's
+ * Refused with a position: window functions in WHERE, PREWHERE, GROUP BY
+ * or HAVING, inside aggregates or in another window function's
  * arguments; other window functions and parameters (quantile(0.5)(x)
  * OVER ...); RANGE offsets with other than one numeric/date ORDER BY key;
- * frames whose start follows their end; SELECT * beside windows. GROUPS
- * frames do not parse.
+ * frames whose start follows their end; SELECT * beside windows; QUALIFY
+ * (as every statement does). GROUPS frames do not parse.
  *
  * Rejected alternatives: evaluating window functions inside exec.c's
  * projection with bindings (c->final) — it would need a second emit path
@@ -1293,8 +1293,10 @@ static int plan(struct wplan *w)
 {
 	struct xctx *c = w->c;
 	const struct sn_hogql_select *s = w->s;
+	if (s->qualify) /* filters on window functions: the one clause that may hold them */
+		return xunsupported(c, s->qualify, "QUALIFY");
 	if (refuse_in(w, s->where, "WHERE") || refuse_in(w, s->prewhere, "PREWHERE") ||
-	    refuse_in(w, s->having, "HAVING") || refuse_in(w, s->qualify, "QUALIFY"))
+	    refuse_in(w, s->having, "HAVING"))
 		return c->rc;
 	for (size_t i = 0; i < s->group_by.n; i++)
 		if (refuse_in(w, positional(s, s->group_by.items[i]), "GROUP BY"))

@@ -493,6 +493,8 @@ static void test_errors(void **state)
 		     "cannot be used in WHERE", true);
 	expect_error(f, "SELECT p, count() FROM " T1 " GROUP BY p HAVING rank() OVER () = 1",
 		     "cannot be used in HAVING", true);
+	expect_error(f, "SELECT x, row_number() OVER () AS rn FROM " T1 " QUALIFY rn = 1",
+		     "not supported yet: QUALIFY", true);
 	expect_error(f, "SELECT count() FROM " T1 " GROUP BY row_number() OVER ()",
 		     "cannot be used in GROUP BY", true);
 	expect_error(f, "SELECT sum(row_number() OVER ()) FROM " T1,
