@@ -4,7 +4,8 @@
  * aggregation, then DISTINCT, ORDER BY and OFFSET/LIMIT.
  *
  * Plan. The statement shape is checked first (one SELECT over one table,
- * subquery or CTE, no windows ...; a subquery or CTE in FROM is
+ * subquery or CTE ...; a statement with window functions is split in two
+ * around a window stage first, see window.c; a subquery or CTE in FROM is
  * materialised right there, see subquery.c, and a chain of explicit JOINs
  * is joined into one such table, see hashjoin.c), then every expression is walked to list the
  * columns and property keys it reads, marking those WHERE needs. Top-level
@@ -784,6 +785,12 @@ static int check_from(struct xctx *c, const node_t *j)
  * and zero columns (subquery.c feeds it like any other). */
 static int from_one(struct xctx *c)
 {
+	if (c->win_from) { /* window.c's outer statement */
+		c->sub = c->win_from;
+		c->from = "subquery";
+		c->from_name = "";
+		return 0;
+	}
 	struct xtable *one = xalloc(c, c->qa, sizeof(*one));
 	if (!one)
 		return c->rc;
@@ -2469,7 +2476,7 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 }
 
 /* §4.8: alias, else the last element of a field or property chain, else text. */
-static const char *column_name(struct xctx *c, const node_t *e)
+const char *column_name(struct xctx *c, const node_t *e)
 {
 	if (e->typed_of)
 		e = e->typed_of; /* a typed property keeps its name */
@@ -2825,6 +2832,8 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 
 int exec_select(struct xctx *c, const node_t *root, bool top, struct xtable *out)
 {
+	if (win_wanted(root))
+		return win_select(c, root, top, out);
 	memset(out, 0, sizeof(*out));
 	struct plan *p = xalloc(c, c->qa, sizeof(*p));
 	if (!p)

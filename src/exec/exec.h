@@ -79,6 +79,12 @@
  * DateTimes read, group and print in opts->timezone (§4.5), or in the zone a toTimeZone() or tz
  * argument names.
  *
+ * Window functions (window.c) in SELECT and ORDER BY, over rows or
+ * groups, inline or named: row_number, rank, dense_rank, lagInFrame/
+ * leadInFrame (lag/lead), first_value, last_value, nth_value, count/sum/
+ * avg/min/max and their If forms, over ROWS and RANGE frames (ClickHouse's
+ * defaults, peers included; RANGE offsets on one numeric or date key).
+ *
  * Budgets: a wall-clock limit checked at every granule run and while
  * sorting, and a memory limit on the per-query arena (groups, the values
  * quantiles collect, rows, the joined persons and groups, result), on

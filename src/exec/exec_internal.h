@@ -287,6 +287,9 @@ struct xctx {
 	/* The Field node whose UUID column may evaluate to its bits without
 	 * text (a streamed select item, exec.c emit_sink), or NULL. */
 	const node_t *uuid_bits_ok;
+	/* The table a statement without FROM reads instead of system.one: the
+	 * rows and window columns of window.c's outer statement, or NULL. */
+	const struct xtable *win_from;
 };
 
 /* PostHog's channel definition table (channel.c): one row per (kind, key),
@@ -505,6 +508,18 @@ int join_fill(struct xctx *c, struct xcol *x);
  * (c->n rows, XC_TABLE columns filled). */
 int join_scan_table(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *arg);
 void join_release(struct xctx *c);
+
+/* Window functions (window.c). */
+/* Whether the SELECT root holds window functions or a WINDOW clause
+ * (anywhere in its own expressions): exec_select then runs it through
+ * win_select. A walk over the statement's expressions; allocates nothing. */
+bool win_wanted(const node_t *root);
+/* Runs root, a SELECT with window functions, in c into out: an inner
+ * statement for its rows, the window columns, then an outer statement
+ * for DISTINCT, ORDER BY and LIMIT (window.c's file comment). */
+int win_select(struct xctx *c, const node_t *root, bool top, struct xtable *out);
+/* The §4.8 name of a select item (exec.c). */
+const char *column_name(struct xctx *c, const node_t *e);
 
 /* Statements (exec.c, subquery.c). */
 /* Runs one SELECT in c (a fresh context from sub_child) into out. top:
