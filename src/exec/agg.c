@@ -1198,7 +1198,7 @@ static size_t key_bytes(const struct vec *kv, size_t nkeys, size_t r, uint8_t *o
 		out[n++] = null;
 		if (null)
 			continue;
-		if (is_text(v->t)) {
+		if (sn_exec_type_has_bytes(v->t)) {
 			uint32_t len = (uint32_t)v->s[r].len;
 			if (n + 4 + (size_t)len > cap)
 				return 0;
@@ -2000,9 +2000,11 @@ static double moments_result(const struct xagg *ag, const struct astate *st)
 static int final_keys(struct xctx *c, struct aggrun *g, struct vec *keyv)
 {
 	size_t ng = g->ngroups;
-	for (size_t k = 0; k < g->nkeys; k++)
+	for (size_t k = 0; k < g->nkeys; k++) {
 		if (vec_make(c, &keyv[k], g->key_t[k], g->key_nullable[k], ng))
 			return c->rc;
+		keyv[k].ct = g->key_ct[k];
+	}
 	struct gtab_iter it = {0, CHUNK_HEAD};
 	for (size_t id = 0; id < ng; id++) {
 		size_t len = 0;
@@ -2019,7 +2021,7 @@ static int final_keys(struct xctx *c, struct aggrun *g, struct vec *keyv)
 					o->nulls[id] = 1;
 				continue;
 			}
-			if (is_text(t)) {
+			if (sn_exec_type_has_bytes(t)) {
 				uint32_t l = rd32(p);
 				if (o->s)
 					o->s[id] = (struct sn_str){(const char *)p + 4, l};

@@ -19,6 +19,7 @@ struct aggrun {
 	char *key_text[XMAX_KEYS];
 	uint8_t key_t[XMAX_KEYS];
 	bool key_nullable[XMAX_KEYS];
+	const char *key_ct[XMAX_KEYS]; /* an ARRAY or TUPLE key's type (array.c) */
 	size_t nkeys;
 	struct xagg aggs[XMAX_AGGS];
 	size_t naggs;

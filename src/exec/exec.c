@@ -2518,6 +2518,7 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 				goto out;
 			p->g.key_t[k] = v.t;
 			p->g.key_nullable[k] = v.nullable;
+			p->g.key_ct[k] = v.ct;
 		}
 		for (size_t a = 0; a < p->g.naggs; a++) {
 			if (agg_type(c, &p->g.aggs[a]))

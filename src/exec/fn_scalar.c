@@ -2719,6 +2719,80 @@ static int fn_json(struct xctx *c, const node_t *n, int op, struct vec *out)
 	return c->rc;
 }
 
+/* JSONExtractArrayRaw(json, path...): the elements of the array the path
+ * leads to, each as its JSON text (strings keep their quotes); [] when
+ * there is none, the JSON is invalid or the input is NULL. */
+static int fn_json_array_raw(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec *v, e;
+	if (eval_all(c, n, 1, &v) || (v[0].t != SN_XT_NULL && need_text(c, n, &v[0], 0)))
+		return c->rc;
+	size_t na = n->list.n, m = 0, cap = c->n + 8;
+	for (size_t k = 1; k < na; k++)
+		if (!(is_text(v[k].t) || is_intlike(v[k].t) || v[k].t == SN_XT_NULL))
+			return bad_type(c, n, &v[k], k);
+	struct sn_str *el = xalloc(c, c->ba, cap * sizeof(*el));
+	uint32_t *off = xalloc(c, c->ba, (c->n + 1) * sizeof(*off));
+	if (!el || !off)
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		off[r] = (uint32_t)m;
+		bool null = v[0].t == SN_XT_NULL;
+		for (size_t k = 0; k < na && !null; k++)
+			null = vec_null(&v[k], r) || v[k].t == SN_XT_NULL;
+		struct sn_jspan j, x;
+		if (null || json_find(str_at(&v[0], r), v + 1, na - 1, r, &j) != 1 ||
+		    j.type != SN_JARRAY)
+			continue;
+		struct sn_jscan sc;
+		sn_jscan_init(&sc, j.p, j.len, NULL);
+		if (sn_jscan_enter(&sc) < 0)
+			continue;
+		while (sn_jscan_next_elem(&sc) > 0 && sn_jscan_skip(&sc, &x) == 0) {
+			if (m == cap) {
+				struct sn_str *ne = xalloc(c, c->ba, 2 * cap * sizeof(*ne));
+				if (!ne)
+					return c->rc;
+				memcpy(ne, el, m * sizeof(*ne));
+				el = ne, cap *= 2;
+			}
+			el[m++] = json_minify(c, x);
+			if (c->rc)
+				return c->rc;
+		}
+	}
+	off[c->n] = (uint32_t)m;
+	if (vec_make(c, &e, SN_XT_STRING, false, m))
+		return c->rc;
+	if (m)
+		memcpy(e.s, el, m * sizeof(*el));
+	return xarr_build(c, &e, off, c->n, out);
+}
+
+/* xor(a, b, ...): true when an odd number of the arguments are true; NULL
+ * when one is NULL. */
+static int fn_xor(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec *v;
+	bool done;
+	if (eval_all(c, n, 2, &v))
+		return c->rc;
+	for (size_t k = 0; k < n->list.n; k++)
+		if (need_num(c, n, &v[k], k))
+			return c->rc;
+	if (out_for(c, out, SN_XT_BOOL, v, n->list.n, &done) || done)
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		int x = 0;
+		for (size_t k = 0; k < n->list.n; k++)
+			x ^= vec_truth(&v[k], r);
+		out->i[r] = x;
+	}
+	return 0;
+}
+
 /* ---- hashing ------------------------------------------------------------------------------ */
 
 /* MD5 (op 0), SHA1 (op 1), SHA256 (op 2): the raw digest bytes (ClickHouse's
@@ -2962,6 +3036,8 @@ static const struct {
     {"JSONExtractRaw", fn_json, J_RAW, false},
     {"JSONLength", fn_json, J_LENGTH, false},
     {"JSONArrayLength", fn_json, J_ARRAY_LENGTH, false},
+    {"JSONExtractArrayRaw", fn_json_array_raw, 0, false},
+    {"xor", fn_xor, 0, false},
     /* hashing */
     {"MD5", fn_digest, 0, false},
     {"SHA1", fn_digest, 1, false},

@@ -189,6 +189,11 @@ static void test_functions(void **state)
 		    "splitByChar(',', 'a,,b'), splitByChar(',', 'a,b,c', 2), "
 		    "splitByString('::', 'x::y'), splitByString('', 'ñb')",
 		    one, "a-b-c\tab\t['a','','b']\t['a','b,c']\t['x','y']\t['ñ','b']\n");
+	expect_rows(f,
+		    "JSONExtractArrayRaw('{\"a\": [1, \"x\", {\"b\": 2}]}', 'a'), "
+		    "JSONExtractArrayRaw('[]'), JSONExtractArrayRaw('bad'), "
+		    "JSONExtractArrayRaw(properties, 'n'), xor(1, 0), xor(1, 1, 1), xor(NULL, 1)",
+		    one, "['1','\"x\"','{\"b\":2}']\t[]\t[]\t[]\t1\t1\t\\N\n");
 	expect_error(f, "splitByChar('ab', 'x')", "QueryError", "exactly one character");
 	expect_error(f, "has(1, 1)", "QueryError", "expects an array");
 	expect_error(f, "has([1], 'a')", "QueryError", "not comparable");
@@ -237,6 +242,9 @@ static void test_group_array(void **state)
 			    "signup\t['d','c']\t['signup']\t['']\tArray(String)\n");
 		expect_rows(f, "arraySort(groupUniqArray(splitByChar(',', properties.tags)[1]))",
 			    "", "['','x','y']\n");
+		expect_rows(f, "splitByChar(',', ifNull(properties.tags, '')) as t, count()",
+			    "group by t order by t",
+			    "['']\t2\n['x','y','z']\t1\n['y']\t1\n");
 		expect_rows(f,
 			    "groupArray(properties.nope), groupArrayIf(distinct_id, event = 'pv')",
 			    "", "[]\t['b','a']\n");
