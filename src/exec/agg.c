@@ -403,6 +403,8 @@ static const struct aggdef {
     {"quantileExactIf", AGG_QUANTILE_EXACT, 1, 1, true, true, false},
     {"medianExact", AGG_QUANTILE_EXACT, 1, 1, false, true, false},
     {"medianExactIf", AGG_QUANTILE_EXACT, 1, 1, true, true, false},
+    {"quantiles", AGG_QUANTILES, 1, 1, false, true, false},
+    {"quantilesIf", AGG_QUANTILES, 1, 1, true, true, false},
     {"varPop", AGG_VAR_POP, 1, 1, false, false, false},
     {"varPopIf", AGG_VAR_POP, 1, 1, true, false, false},
     {"varSamp", AGG_VAR_SAMP, 1, 1, false, false, false},
@@ -439,6 +441,27 @@ static int arity_error(struct xctx *c, const node_t *n, size_t lo, size_t hi, si
 static int parse_level(struct xctx *c, const node_t *n, const struct aggdef *d, struct xagg *ag)
 {
 	ag->level = 0.5;
+	if (d->kind == AGG_QUANTILES) { /* quantiles(p1, p2, ...): one level or more */
+		if (!n->list2.n)
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Aggregate function %s needs its levels: %s(0.5, 0.9)(x)",
+				     n->name, n->name);
+		double *lv = xalloc(c, c->qa, n->list2.n * sizeof(*lv));
+		if (!lv)
+			return c->rc;
+		for (size_t k = 0; k < n->list2.n; k++) {
+			node_t one = *n;
+			one.list2 = (struct sn_hogql_list){&n->list2.items[k], 1};
+			struct aggdef q = *d;
+			q.kind = AGG_QUANTILE;
+			if (parse_level(c, &one, &q, ag))
+				return c->rc;
+			lv[k] = ag->level;
+		}
+		ag->levels = lv;
+		ag->nlevels = n->list2.n;
+		return 0;
+	}
 	if (!n->list2.n)
 		return 0;
 	if (!d->level)
@@ -1037,7 +1060,8 @@ static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct 
 	case AGG_ARG_MIN:
 	case AGG_ARG_MAX: return argext_add(c, ag, st, av, r);
 	case AGG_QUANTILE:
-	case AGG_QUANTILE_EXACT: return vals_add(c, st, x, r);
+	case AGG_QUANTILE_EXACT:
+	case AGG_QUANTILES: return vals_add(c, st, x, r);
 	case AGG_VAR_POP:
 	case AGG_VAR_SAMP:
 	case AGG_STDDEV_POP:
@@ -1660,6 +1684,7 @@ bool agg_mergeable(const struct aggrun *g)
 		case AGG_ARG_MAX:
 		case AGG_QUANTILE:
 		case AGG_QUANTILE_EXACT:
+		case AGG_QUANTILES:
 		case AGG_WFUNNEL:
 		case AGG_GROUP_ARRAY:
 		case AGG_GROUP_UNIQ: break;
@@ -1728,6 +1753,7 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 	}
 	case AGG_QUANTILE:
 	case AGG_QUANTILE_EXACT:
+	case AGG_QUANTILES:
 		if (w->x.vals)
 			for (size_t k = 0; k < w->x.vals->n; k++)
 				if (vals_push(c, m, w->x.vals->f != NULL,
@@ -1775,7 +1801,8 @@ static size_t merge_work(const struct aggrun *w, size_t j)
 		if (w->aggs[a].kind == AGG_UNIQ && st->x.set)
 			n += st->x.set->n;
 		else if ((w->aggs[a].kind == AGG_QUANTILE ||
-			  w->aggs[a].kind == AGG_QUANTILE_EXACT) &&
+			  w->aggs[a].kind == AGG_QUANTILE_EXACT ||
+			  w->aggs[a].kind == AGG_QUANTILES) &&
 			 st->x.vals)
 			n += st->x.vals->n;
 	}
@@ -2109,6 +2136,42 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 		o->nulls[id] = null;
 }
 
+/* quantiles(...)(x) of group id into o: an array of quantile's answer at
+ * each level (nan, or 0 for dates, over no values). */
+static int quantiles_put(struct xctx *c, const struct xagg *ag, struct astate *st, struct vec *o,
+			 size_t id)
+{
+	uint8_t et =
+	    ag->arg_t == SN_XT_DATE || ag->arg_t == SN_XT_DATETIME ? ag->arg_t : SN_XT_FLOAT;
+	size_t len = 4 + ag->nlevels * 9;
+	uint8_t *p = xalloc(c, c->ba, len);
+	if (!p)
+		return c->rc;
+	uint32_t cnt = (uint32_t)ag->nlevels;
+	memcpy(p, &cnt, 4);
+	struct xagg one = *ag;
+	one.kind = AGG_QUANTILE;
+	for (size_t k = 0; k < ag->nlevels; k++) {
+		double f = NAN;
+		int64_t i = 0;
+		struct vec v = {.t = et, .n = 1};
+		if (et == SN_XT_FLOAT)
+			v.f = &f;
+		else
+			v.i = &i;
+		one.level = ag->levels[k];
+		if (st->x.vals && st->x.vals->n)
+			quantile_put(&one, st->x.vals, &v, 0);
+		p[4 + 9 * k] = et;
+		if (et == SN_XT_FLOAT)
+			memcpy(p + 5 + 9 * k, &f, 8);
+		else
+			memcpy(p + 5 + 9 * k, &i, 8);
+	}
+	o->s[id] = (struct sn_str){(const char *)p, len};
+	return 0;
+}
+
 int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv)
 {
 	size_t ng = g->ngroups;
@@ -2122,8 +2185,13 @@ int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *ag
 	/* group by group: one pass over the states, in memory order */
 	for (size_t id = 0; id < ng; id++)
 		for (size_t a = 0; a < g->naggs; a++)
-			if (g->aggs[a].res_t != SN_XT_NULL) /* vec_make made every row NULL */
+			if (g->aggs[a].kind == AGG_QUANTILES) {
+				if (quantiles_put(c, &g->aggs[a], state_of(g, id, a), &aggv[a], id))
+					return c->rc;
+			} else if (g->aggs[a].res_t !=
+				   SN_XT_NULL) { /* vec_make made every row NULL */
 				final_one(&g->aggs[a], state_of(g, id, a), &aggv[a], id);
+			}
 	return 0;
 }
 
@@ -2208,10 +2276,17 @@ int agg_type(struct xctx *c, struct xagg *ag)
 		return 0;
 	case AGG_QUANTILE:
 	case AGG_QUANTILE_EXACT:
+	case AGG_QUANTILES:
 		if (!is_numeric(t) && !time)
 			return illegal_type(c, ag, t, ag->arg_nullable,
 					    "; convert it with toInt or toFloat");
-		ag->res_t = ag->kind == AGG_QUANTILE && !time ? SN_XT_FLOAT : t;
+		ag->res_t = ag->kind != AGG_QUANTILE_EXACT && !time ? SN_XT_FLOAT : t;
+		if (ag->kind == AGG_QUANTILES) { /* Array(Float64), never Nullable */
+			ag->res_ct = xarr_type(c, ag->res_t, false, NULL);
+			ag->res_t = SN_XT_ARRAY;
+			ag->res_nullable = false;
+			return ag->res_ct ? 0 : c->rc;
+		}
 		return 0;
 	case AGG_COVAR_POP:
 	case AGG_COVAR_SAMP:

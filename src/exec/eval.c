@@ -749,6 +749,24 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 	}
 	if ((is_numeric(a->t) && is_numeric(b->t)) || (is_text(a->t) && is_text(b->t)))
 		return 0;
+	if ((a->t == SN_XT_ARRAY || a->t == SN_XT_TUPLE) && a->t == b->t) {
+		/* element by element (value_cmp): equal types, or elements that
+		 * compare (numbers with numbers, text with text, [] with any) */
+		if (a->ct && b->ct && strcmp(a->ct, b->ct) == 0)
+			return 0;
+		uint8_t ea, eb;
+		bool na, nb;
+		const char *ca, *cb;
+		if (a->t == SN_XT_ARRAY && (xarr_elem(c, a->ct, 0, &ea, &na, &ca) ||
+					    xarr_elem(c, b->ct, 0, &eb, &nb, &cb)))
+			return c->rc;
+		if (a->t == SN_XT_ARRAY &&
+		    (ea == SN_XT_NULL || eb == SN_XT_NULL || (is_numeric(ea) && is_numeric(eb)) ||
+		     (is_text(ea) && is_text(eb))))
+			return 0;
+		return xfail(c, n, SN_ERR_INVALID, "QueryError", "Cannot compare %s with %s",
+			     a->ct ? a->ct : "?", b->ct ? b->ct : "?");
+	}
 	int k = 1;
 	if (is_numeric(a->t) && b->t == SN_XT_STRING)
 		k = coerce_num(c, rn, b, a);
@@ -766,6 +784,11 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 /* -1/0/1 of two non-null values of unified types. */
 static int cmp_at(const struct vec *a, const struct vec *b, size_t r)
 {
+	if (a->t == SN_XT_ARRAY || a->t == SN_XT_TUPLE) {
+		struct sn_exec_value x = {.type = a->t, .s = a->s[r]},
+				     y = {.type = b->t, .s = b->s[r]};
+		return value_cmp(&x, &y);
+	}
 	if (a->s) {
 		struct sn_str x = a->s[r], y = b->s[r];
 		size_t m = x.len < y.len ? x.len : y.len;
@@ -789,7 +812,8 @@ static int cmp_at(const struct vec *a, const struct vec *b, size_t r)
  * when out was filled. */
 static bool compare_plain(enum cmpop op, const struct vec *a, const struct vec *b, struct vec *out)
 {
-	if (op >= C_LIKE || a->t == SN_XT_NULL || b->t == SN_XT_NULL || a->nulls || b->nulls)
+	if (op >= C_LIKE || a->t == SN_XT_NULL || b->t == SN_XT_NULL || a->nulls || b->nulls ||
+	    a->t == SN_XT_ARRAY || a->t == SN_XT_TUPLE)
 		return false;
 	size_t n = out->n;
 	int64_t *o = out->i;
@@ -1249,6 +1273,24 @@ static int eval_tostring(struct xctx *c, const node_t *n, struct vec *out)
 		}
 		char buf[64];
 		int len;
+		if (v.t == SN_XT_ARRAY || v.t == SN_XT_TUPLE) { /* ClickHouse's text: [1,'a'] */
+			struct sn_exec_value x;
+			struct sn_buf b;
+			vec_value(c, &v, r, NULL, &x);
+			sn_buf_init(&b, c->mem_limit);
+			if (value_text(&b, &x)) {
+				sn_buf_release(&b);
+				return xnomem(c);
+			}
+			char *p = xalloc(c, c->ba, b.len + 1);
+			if (p && b.len)
+				memcpy(p, b.data, b.len);
+			out->s[r] = (struct sn_str){p, b.len};
+			sn_buf_release(&b);
+			if (!p)
+				return c->rc;
+			continue;
+		}
 		if (v.t == SN_XT_FLOAT) {
 			len = fmt_float(buf, sizeof(buf), v.f[r]);
 		} else if (v.t == SN_XT_UINT) {

@@ -801,6 +801,46 @@ static int from_one(struct xctx *c)
 	return 0;
 }
 
+/* Whether n reaches a SELECT alias in progress (state 1) through alias
+ * references: ClickHouse's "Cyclic aliases". state[i] is select item i's:
+ * 0 not visited, 1 being followed, 2 done (so shared aliases are followed
+ * once, not once per path). */
+static const char *alias_cycle(const struct sn_hogql_select *s, const node_t *n, uint8_t *state,
+			       int depth)
+{
+	if (!n || depth > SN_HOGQL_MAX_DEPTH || n->kind == SN_HQ_SELECT ||
+	    n->kind == SN_HQ_SELECT_SET)
+		return NULL;
+	if (n->kind == SN_HQ_FIELD && n->ref_kind == SN_HQR_ALIAS && n->strs.n == 1) {
+		for (size_t i = 0; i < s->select.n; i++) {
+			const node_t *e = s->select.items[i];
+			if (e->kind != SN_HQ_ALIAS || strcmp(e->name, n->strs.items[0]) != 0)
+				continue;
+			if (state[i] == 1)
+				return e->name;
+			if (state[i] == 2)
+				return NULL;
+			state[i] = 1;
+			const char *cyc = alias_cycle(s, e->a, state, depth + 1);
+			state[i] = 2;
+			return cyc;
+		}
+		return NULL;
+	}
+	const char *cyc = NULL;
+	if (!cyc)
+		cyc = alias_cycle(s, n->a, state, depth + 1);
+	if (!cyc)
+		cyc = alias_cycle(s, n->b, state, depth + 1);
+	if (!cyc)
+		cyc = alias_cycle(s, n->c, state, depth + 1);
+	for (size_t i = 0; !cyc && i < n->list.n; i++)
+		cyc = alias_cycle(s, n->list.items[i], state, depth + 1);
+	for (size_t i = 0; !cyc && i < n->list2.n; i++)
+		cyc = alias_cycle(s, n->list2.items[i], state, depth + 1);
+	return cyc;
+}
+
 static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 {
 	if (root->kind != SN_HQ_SELECT)
@@ -837,6 +877,18 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	if (s->select.n > MAX_SELECT || s->order_by.n > MAX_ORDER || s->group_by.n > XMAX_KEYS)
 		return xfail(c, root, SN_ERR_INVALID, "QueryError",
 			     "Too many SELECT, ORDER BY or GROUP BY expressions");
+	uint8_t astate[MAX_SELECT] = {0};
+	for (size_t i = 0; i < s->select.n; i++) {
+		const node_t *e = s->select.items[i];
+		if (e->kind != SN_HQ_ALIAS || astate[i])
+			continue;
+		astate[i] = 1;
+		const char *cyc = alias_cycle(s, e->a, astate, 0);
+		astate[i] = 2;
+		if (cyc)
+			return xfail(c, e, SN_ERR_INVALID, "QueryError",
+				     "Cyclic aliases: %s refers to itself", cyc);
+	}
 	p->nsel = s->select.n;
 	/* Subqueries are not limited (§4.7); keep + 1 must not overflow. */
 	p->limit = p->top ? SN_HOGQL_DEFAULT_LIMIT : (INT64_C(1) << 60);

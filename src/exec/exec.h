@@ -63,8 +63,10 @@
  * isNaN/isFinite/isInfinite; nullIf, assumeNotNull, in/notIn, CASE x
  * WHEN, toBool, toTypeName, toUUID; JSONHas, JSONExtractString/Int/UInt/
  * Float/Bool/Raw, JSONLength, JSONArrayLength (nested key/index paths);
- * md5, MD5, SHA1, SHA256, sipHash64 (of one String); no function
- * returning an array;
+ * md5, MD5, SHA1, SHA256, sipHash64 (of one String), xor;
+ * arrays and tuples (array.c: [..], tuple(), subscripts, lambdas, has/
+ * indexOf/range/arrayMap/arrayFilter/arraySort/splitByChar/... — the list
+ * is docs/HOGQL.md's table), JSONExtractArrayRaw;
  * WHERE, GROUP BY with the aggregates of agg.c, each with its If form
  * (or FILTER (WHERE ...)):
  * count()/count(x)/count(DISTINCT x), uniq/uniqExact (one or several
@@ -72,8 +74,9 @@
  * anyHeavy, argMin/argMax, quantile(p)/median/quantileTDigest(p) (exact,
  * interpolated as ClickHouse's quantile on up to 8192 values),
  * quantileExact(p)/medianExact, varPop/varSamp, stddevPop/stddevSamp,
- * covarPop/covarSamp, corr (no quantiles(...), groupArray or other
- * array results: the executor has no array type); HAVING, DISTINCT,
+ * covarPop/covarSamp, corr, quantiles(p, ...), groupArray,
+ * groupUniqArray; [LEFT] ARRAY JOIN and arrayJoin() (rows multiplied
+ * before WHERE); HAVING, DISTINCT,
  * ORDER BY (NULLS FIRST/LAST; top-N with LIMIT), positional GROUP BY /
  * ORDER BY, LIMIT n [OFFSET m] BY (after ORDER BY, before LIMIT), LIMIT/OFFSET. Time zone:
  * DateTimes read, group and print in opts->timezone (§4.5), or in the zone a toTimeZone() or tz

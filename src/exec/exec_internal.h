@@ -139,6 +139,7 @@ enum agg_kind {
 	AGG_WFUNNEL,	 /* windowFunnel(window)(timestamp, cond1, ...): the level reached */
 	AGG_GROUP_ARRAY, /* groupArray(x): the values in arrival order */
 	AGG_GROUP_UNIQ,	 /* groupUniqArray(x): the distinct values, first seen first */
+	AGG_QUANTILES,	 /* quantiles(p1, p2, ...)(x): quantile's answers as an array */
 };
 
 /* value arguments of one aggregate (uniq(a, b, ...); windowFunnel's
@@ -164,6 +165,8 @@ struct xagg {
 	double level;		   /* quantile level (parameter), 0.5 by default */
 	const char *arg_ct;	   /* args[0]'s composite type (array.c), or NULL */
 	const char *res_ct;	   /* the result's composite type, or NULL */
+	const double *levels;	   /* AGG_QUANTILES: its levels (query arena) */
+	size_t nlevels;
 };
 
 /* Open-addressing hash table of byte keys → dense ids (0, 1, ... in
@@ -472,6 +475,8 @@ int xfmt_datetime_local(char *buf, size_t cap, int64_t us, const struct sn_tz *z
 
 /* Values (output.c). */
 int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b);
+/* Appends ClickHouse's text of an array or tuple ([1,2], ('a',[])) to b. */
+int value_text(struct sn_buf *b, const struct sn_exec_value *v);
 /* Appends a value's canonical bytes to b (for hashing keys and rows). */
 int value_key(struct sn_buf *b, const struct sn_exec_value *v);
 

@@ -278,6 +278,11 @@ int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res)
 /* ClickHouse's text of an array or tuple element ([1,2], ['a','b'], (1,'x')). */
 static int ch_text(struct sn_buf *b, const struct sn_exec_value *v, const struct sn_tz *z);
 
+int value_text(struct sn_buf *b, const struct sn_exec_value *v)
+{
+	return ch_text(b, v, NULL);
+}
+
 static int tsv_text(struct sn_buf *b, const char *s, size_t n)
 {
 	int rc = 0;

@@ -243,12 +243,18 @@ static void test_group_array(void **state)
 		expect_rows(f, "arraySort(groupUniqArray(splitByChar(',', properties.tags)[1]))",
 			    "", "['','x','y']\n");
 		expect_rows(f, "splitByChar(',', ifNull(properties.tags, '')) as t, count()",
-			    "group by t order by t",
-			    "['']\t2\n['x','y','z']\t1\n['y']\t1\n");
+			    "group by t order by t", "['']\t2\n['x','y','z']\t1\n['y']\t1\n");
 		expect_rows(f,
 			    "groupArray(properties.nope), groupArrayIf(distinct_id, event = 'pv')",
 			    "", "[]\t['b','a']\n");
 	}
+	expect_rows(f, "event, quantiles(0, 0.5, 1)(toInt(properties.n)) as q, toTypeName(q)",
+		    "group by event order by event",
+		    "pv\t[1,1.5,2]\tArray(Float64)\nsignup\t[3,3.5,4]\tArray(Float64)\n");
+	expect_rows(f, "quantiles(0.5)(toInt(properties.n)), quantilesIf(0.5)(1, 0)", "",
+		    "[2.5]\t[nan]\n");
+	expect_error(f, "quantiles(toInt(properties.n))", "QueryError", "needs its levels");
+	expect_error(f, "quantiles(2)(toInt(properties.n))", "QueryError", "out of range");
 	f->opts.threads = 0;
 	f->opts.run_granules = 0;
 }
