@@ -877,6 +877,20 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	if (s->select.n > MAX_SELECT || s->order_by.n > MAX_ORDER || s->group_by.n > XMAX_KEYS)
 		return xfail(c, root, SN_ERR_INVALID, "QueryError",
 			     "Too many SELECT, ORDER BY or GROUP BY expressions");
+	for (size_t i = 0; i < s->select.n; i++) /* ClickHouse refuses these too */
+		for (size_t k = 0; k < i; k++) {
+			const node_t *a = s->select.items[k], *b = s->select.items[i];
+			if (a->kind != SN_HQ_ALIAS || b->kind != SN_HQ_ALIAS ||
+			    strcmp(a->name, b->name) != 0)
+				continue;
+			char *ta = print_text(c, a->a), *tb = print_text(c, b->a);
+			if (!ta || !tb)
+				return c->rc;
+			if (strcmp(ta, tb) != 0)
+				return xfail(c, b, SN_ERR_INVALID, "QueryError",
+					     "Different expressions with the same alias %s",
+					     b->name);
+		}
 	uint8_t astate[MAX_SELECT] = {0};
 	for (size_t i = 0; i < s->select.n; i++) {
 		const node_t *e = s->select.items[i];

@@ -551,6 +551,8 @@ static void test_unsupported(void **state)
 	expect_error(f, "select x -> x from events", "QueryError", "x -> x", "lambda");
 	expect_error(f, "select (s, s + 1) as s from events", "QueryError", "(s, s + 1) as s",
 		     "Cyclic aliases");
+	expect_error(f, "select 0.2 as s, s * s as s from events", "QueryError", "s * s as s",
+		     "same alias");
 	expect_error(f, "select arrayMap(x -> x, 1) from events", "QueryError", "arrayMap",
 		     "expects an array");
 	expect_error(f, "select poe.properties.email from events", "NotImplementedError", "poe",
