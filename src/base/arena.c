@@ -54,6 +54,8 @@ struct sn_arena_chunk {
 	struct sn_arena_chunk *next;
 	size_t size;
 	size_t used;
+	void *ext;    /* sn_arena_own: a malloc'd block freed with the chunk (size 0) */
+	size_t ext_n; /* its bytes, counted in used_total */
 	_Alignas(16) unsigned char data[];
 };
 
@@ -66,6 +68,21 @@ void sn_arena_init(struct sn_arena *a, size_t max_total)
 }
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static void huge_hint(void *p, size_t n)
+{
+	if (p && n >= 2 * HUGE_PAGE) {
+		/* the 2 MiB-aligned inside of the block (malloc mmaps blocks this
+		 * big, so nothing else shares those pages); a refusal only costs
+		 * the hint */
+		uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+		uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+		if (hi > lo)
+			(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+	}
+}
+
 static struct sn_arena_chunk *pool;
 static size_t pool_n;
 
@@ -83,24 +100,15 @@ static struct sn_arena_chunk *chunk_new(size_t sz)
 			return c;
 	}
 	struct sn_arena_chunk *c = malloc(sizeof(*c) + sz);
-	if (c)
+	if (c) {
 		c->size = sz;
-	return c;
-}
-
-#define HUGE_PAGE ((size_t)2 << 20)
-
-static void huge_hint(void *p, size_t n)
-{
-	if (p && n >= 2 * HUGE_PAGE) {
-		/* the 2 MiB-aligned inside of the block (malloc mmaps blocks this
-		 * big, so nothing else shares those pages); a refusal only costs
-		 * the hint */
-		uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-		uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
-		if (hi > lo)
-			(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+		c->ext = NULL;
 	}
+	/* a chunk of its own for one big allocation (a query's result rows,
+	 * tens of MB): filled soon after, so one page fault per 2 MiB */
+	if (c && sz > CHUNK_MAX)
+		huge_hint(c, sizeof(*c) + sz);
+	return c;
 }
 
 void *sn_malloc_big(size_t n)
@@ -123,6 +131,8 @@ static void free_chunks(struct sn_arena_chunk *c)
 	while (c) {
 		struct sn_arena_chunk *n = c->next;
 		bool pooled = false;
+		free(c->ext);
+		c->ext = NULL;
 		if (c->size == CHUNK_MAX) {
 			pthread_mutex_lock(&pool_mu);
 			if (pool_n < SN_ARENA_POOL_CHUNKS) {
@@ -153,12 +163,42 @@ void sn_arena_reset(struct sn_arena *a)
 	struct sn_arena_chunk *c = a->head;
 	while (c) {
 		struct sn_arena_chunk *n = c->next;
+		if (c->ext) { /* an owned block: gone with the allocations */
+			a->used_total -= c->ext_n;
+			c->next = NULL;
+			free_chunks(c);
+			c = n;
+			continue;
+		}
 		c->used = 0;
 		c->next = a->spare;
 		a->spare = c;
 		c = n;
 	}
 	a->head = NULL;
+}
+
+int sn_arena_own(struct sn_arena *a, void *p, size_t n)
+{
+	if (a->used_total + n > a->max_total)
+		return SN_ERR_TOO_BIG;
+	struct sn_arena_chunk *c = malloc(sizeof(*c));
+	if (!c)
+		return SN_ERR_NOMEM;
+	c->size = 0;
+	c->used = 0; /* no room for allocations */
+	c->ext = p;
+	c->ext_n = n;
+	/* behind the newest chunk, which keeps taking allocations */
+	if (a->head) {
+		c->next = a->head->next;
+		a->head->next = c;
+	} else {
+		c->next = NULL;
+		a->head = c;
+	}
+	a->used_total += n;
+	return 0;
 }
 
 int sn_arena_adopt(struct sn_arena *dst, struct sn_arena *src)

@@ -113,6 +113,10 @@ void sn_arena_reset(struct sn_arena *a);
 int sn_arena_adopt(struct sn_arena *dst, struct sn_arena *src);
 /* Returns NULL when the maximum is reached or malloc fails. 16-byte aligned. */
 void *sn_arena_alloc(struct sn_arena *a, size_t n);
+/* Makes the arena own p, a malloc'd block of n bytes (counted against the
+ * maximum): it is freed with the arena (or its reset). SN_ERR_TOO_BIG or
+ * SN_ERR_NOMEM, p still the caller's, on failure. */
+int sn_arena_own(struct sn_arena *a, void *p, size_t n);
 char *sn_arena_strndup(struct sn_arena *a, const char *s, size_t n);
 char *sn_arena_strdup(struct sn_arena *a, const char *s);
 /* malloc for a large array that is filled soon after (tens of MB of a

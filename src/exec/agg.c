@@ -2031,6 +2031,7 @@ static int final_keys(struct xctx *c, struct aggrun *g, struct vec *keyv)
 		if (vec_make(c, &keyv[k], g->key_t[k], g->key_nullable[k], ng))
 			return c->rc;
 		keyv[k].ct = g->key_ct[k];
+		keyv[k].sq = true; /* decoded from the table's records */
 	}
 	struct gtab_iter it = {0, CHUNK_HEAD};
 	for (size_t id = 0; id < ng; id++) {
@@ -2181,6 +2182,9 @@ int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *ag
 		if (vec_make(c, &aggv[a], g->aggs[a].res_t, g->aggs[a].res_nullable, ng))
 			return c->rc;
 		aggv[a].ct = g->aggs[a].res_ct;
+		/* states keep their text in the query arena; quantiles' arrays are
+		 * made in the batch's */
+		aggv[a].sq = g->aggs[a].kind != AGG_QUANTILES;
 	}
 	/* group by group: one pass over the states, in memory order */
 	for (size_t id = 0; id < ng; id++)

@@ -216,6 +216,7 @@ static int vec_broadcast(struct xctx *c, const struct vec *one, size_t n, struct
 		return c->rc;
 	out->tz = one->tz;
 	out->ct = one->ct;
+	out->sq = one->sq;
 	for (size_t r = 0; r < n; r++) {
 		if (out->s)
 			out->s[r] = one->s[0];
@@ -285,6 +286,7 @@ int vec_gather(struct xctx *c, const struct vec *in, const uint32_t *idx, size_t
 		return c->rc;
 	out->tz = in->tz;
 	out->ct = in->ct;
+	out->sq = in->sq;
 	for (size_t k = 0; k < m; k++) {
 		uint32_t r = idx[k];
 		if (out->s)

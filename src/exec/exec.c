@@ -1274,6 +1274,23 @@ static int rows_push(struct xctx *c, struct rows *rs, struct sn_exec_value **row
 	return 0;
 }
 
+/* Room for n more rows at once (the groups an aggregation emits): one
+ * allocation instead of doublings that each copy the rows so far. */
+static int rows_reserve(struct xctx *c, struct rows *rs, size_t n)
+{
+	if (rs->cap >= rs->n + n)
+		return 0;
+	size_t cap = rs->n + n, bytes = cap * rs->width * sizeof(*rs->v);
+	if (bytes > c->mem_limit)
+		return xnomem(c);
+	struct sn_exec_value *v = realloc(rs->v, bytes);
+	if (!v)
+		return xnomem(c);
+	rs->v = v;
+	rs->cap = cap;
+	return 0;
+}
+
 static int row_cmp(const void *a, const void *b, void *arg);
 
 static size_t row_bytes(const struct sn_exec_value *row, size_t w)
@@ -1478,6 +1495,8 @@ static int emit(struct xctx *c, struct plan *p, const struct vec *keep)
 		if (xeval(c, p->lby[i], &v[p->nsel + p->norder + i]))
 			return c->rc;
 	size_t want = p->want;
+	if (c->final && !p->norder && rows_reserve(c, &p->rows, c->n < want ? c->n : want))
+		return c->rc;
 	for (size_t r = 0; r < c->n && !p->done; r++) {
 		if (keep && !vec_truth(keep, r))
 			continue;
@@ -1505,8 +1524,8 @@ static int emit(struct xctx *c, struct plan *p, const struct vec *keep)
 		struct sn_exec_value *row = NULL;
 		if (rows_push(c, &p->rows, &row))
 			return c->rc;
-		for (size_t i = 0; i < w; i++)
-			if (vec_value(c, &v[i], r, c->qa, &row[i]))
+		for (size_t i = 0; i < w; i++) /* text the query arena holds already stays */
+			if (vec_value(c, &v[i], r, v[i].sq ? NULL : c->qa, &row[i]))
 				return c->rc;
 		row[w] = (struct sn_exec_value){.type = SN_XT_INT, .i = (int64_t)p->rows.seq++};
 		p->rows.n++;
@@ -2478,6 +2497,27 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 	if (p->sink) { /* the rows went to the consumer */
 		res->nrows = 0;
 		res->has_more = p->sink->has_more;
+		res->limit = p->limit;
+		res->offset = p->offset;
+		return 0;
+	}
+	if (!p->norder && !p->nlby && !rs->sa_init && rs->v) {
+		/* Rows already in order: the result is the rows themselves,
+		 * compacted in place to their select columns and handed to the
+		 * query arena. A copy into fresh memory cost Q6's 537k-row side
+		 * a page fault every 50 rows (a fifth of its time). */
+		size_t off = (size_t)p->offset < rs->n ? (size_t)p->offset : rs->n;
+		size_t avail = rs->n - off, ns = p->nsel;
+		size_t take = avail < (size_t)p->limit ? avail : (size_t)p->limit;
+		for (size_t r = 0; r < take; r++)
+			memmove(&rs->v[r * ns], &rs->v[(off + r) * rs->width], ns * sizeof(*rs->v));
+		int rc = sn_arena_own(c->qa, rs->v, rs->cap * rs->width * sizeof(*rs->v));
+		if (rc)
+			return rc == SN_ERR_NOMEM ? xnomem(c) : xnomem(c);
+		res->cells = rs->v;
+		rs->v = NULL; /* the arena's now */
+		res->nrows = take;
+		res->has_more = avail > (size_t)p->limit;
 		res->limit = p->limit;
 		res->offset = p->offset;
 		return 0;

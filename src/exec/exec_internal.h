@@ -55,6 +55,9 @@ struct vec {
 	/* ARRAY, TUPLE: the static type as ClickHouse names it
 	 * ("Array(Nullable(String))"; array.c), in the query arena. */
 	const char *ct;
+	/* s points into the query arena (group keys and aggregate results,
+	 * agg.c): rows may keep the pointers without copying the text. */
+	bool sq;
 };
 
 /* What a column of the query reads. Events: a stored column, one property

@@ -522,6 +522,9 @@ static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
 	}
 	size_t total = 0;
 	uint32_t *lid = NULL, *head = NULL, *next = NULL, *cnt = NULL;
+	uint32_t *pl = NULL, *pr = NULL; /* the result's (left, right) rows, when paired first */
+	int lk[XMAX_KEYS], rk[XMAX_KEYS], cls[XMAX_KEYS];
+	size_t nk = 0;
 	uint8_t *hit = NULL, *matched = NULL;
 	struct gtab g;
 	struct sn_buf key, tmp;
@@ -536,9 +539,7 @@ static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
 		}
 		total = nl * nr;
 	} else {
-		int lk[XMAX_KEYS], rk[XMAX_KEYS], cls[XMAX_KEYS];
 		const node_t *at[XMAX_KEYS];
-		size_t nk;
 		if (key_pairs(c, m, k, first, lk, rk, at, &nk))
 			goto out;
 		for (size_t i = 0; i < nk; i++) {
@@ -556,6 +557,84 @@ static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
 				goto out;
 			}
 		}
+		if ((jt == JT_INNER || jt == JT_LEFT) && nl < nr) {
+			/* The smaller left side is the one hashed (Q6: 88k cohort rows
+			 * against 537k week rows, a table that stays in cache), and
+			 * the pairs are laid out left row by left row, right rows in
+			 * order within: the same rows in the same order as hashing the
+			 * right side. */
+			size_t cap = 64;
+			while (cap < 2 * nl)
+				cap *= 2;
+			if (gtab_init(c, &g, cap))
+				goto out;
+			uint32_t *lhead = xalloc(c, c->qa, (nl + 1) * sizeof(*lhead));
+			uint32_t *lnext = xalloc(c, c->qa, (nl + 1) * sizeof(*lnext));
+			uint32_t *lcnt = xalloc(c, c->qa, (nl + 1) * sizeof(*lcnt));
+			uint32_t *rk_id = xalloc(c, c->qa, (nr + 1) * sizeof(*rk_id));
+			if (!lhead || !lnext || !lcnt || !rk_id)
+				goto out;
+			memset(lhead, 0xff, (nl + 1) * sizeof(*lhead));
+			memset(lcnt, 0, (nl + 1) * sizeof(*lcnt));
+			for (size_t l = nl; l-- > 0 && !c->rc;) {
+				lnext[l] = HJ_NONE;
+				if (!row_key(c, &L->cells[l * wl], lk, cls, nk, &key, &tmp))
+					continue;
+				uint32_t id;
+				bool isnew;
+				if (gtab_find(c, &g, key.data, key.len, &id, &isnew))
+					goto out;
+				lnext[l] = lhead[id];
+				lhead[id] = (uint32_t)l;
+			}
+			for (size_t r = 0; r < nr && !c->rc; r++) {
+				if (r % 4096 == 0 && deadline(c))
+					goto out;
+				rk_id[r] = HJ_NONE;
+				uint32_t id;
+				if (!row_key(c, &R->cells[r * wr], rk, cls, nk, &key, &tmp) ||
+				    gtab_get(&g, key.data, key.len, &id) != 1)
+					continue;
+				rk_id[r] = id;
+				for (uint32_t l = lhead[id]; l != HJ_NONE; l = lnext[l]) {
+					lcnt[l]++;
+					total++;
+				}
+			}
+			if (c->rc)
+				goto out;
+			if (jt == JT_LEFT)
+				for (size_t l = 0; l < nl; l++)
+					total += lcnt[l] == 0;
+			if (total > UINT32_MAX) {
+				xfail(c, j, SN_ERR_TOO_BIG, "QueryError",
+				      "JOIN would make more than 2^32 rows");
+				goto out;
+			}
+			pl = xalloc(c, c->qa, (total + 1) * sizeof(*pl));
+			pr = xalloc(c, c->qa, (total + 1) * sizeof(*pr));
+			uint32_t *pos = xalloc(c, c->qa, (nl + 1) * sizeof(*pos));
+			if (!pl || !pr || !pos)
+				goto out;
+			size_t o = 0;
+			for (size_t l = 0; l < nl; l++) {
+				pos[l] = (uint32_t)o;
+				if (lcnt[l] == 0 && jt == JT_LEFT) {
+					pl[o] = (uint32_t)l;
+					pr[o++] = HJ_NONE;
+				}
+				o += lcnt[l];
+			}
+			for (size_t r = 0; r < nr; r++)
+				if (rk_id[r] != HJ_NONE)
+					for (uint32_t l = lhead[rk_id[r]]; l != HJ_NONE;
+					     l = lnext[l]) {
+						pl[pos[l]] = l;
+						pr[pos[l]++] = (uint32_t)r;
+					}
+		}
+	}
+	if (!pl && jt != JT_CROSS) {
 		/* build on the right side; chains keep row order */
 		size_t cap = 64;
 		while (cap < 2 * nr)
@@ -620,7 +699,11 @@ static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
 	if (!T->cells)
 		goto out;
 	size_t o = 0;
-	for (size_t l = 0; l < nl; l++) {
+	for (size_t x = 0; pl && x < total; x++, o++) {
+		put_row(&T->cells[o * w], L, pl[x], wl, L->t);
+		put_row(&T->cells[o * w + wl], R, pr[x], wr, R->t);
+	}
+	for (size_t l = 0; !pl && l < nl; l++) {
 		if (l % 4096 == 0 && deadline(c))
 			goto out;
 		if (jt == JT_CROSS) {
@@ -641,7 +724,7 @@ static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
 			o++;
 		}
 	}
-	if (jt == JT_RIGHT || jt == JT_FULL)
+	if (!pl && (jt == JT_RIGHT || jt == JT_FULL))
 		for (size_t r = 0; r < nr; r++)
 			if (!matched[r]) {
 				put_row(&T->cells[o * w], L, HJ_NONE, wl, L->t);

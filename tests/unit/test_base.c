@@ -91,6 +91,22 @@ static void test_arena(void **state)
 		assert_true(keep[i][0] == 'a' + i % 26 && keep[i][99999] == 'a' + i % 26);
 	sn_arena_reset(&dst);
 	assert_non_null(sn_arena_alloc(&dst, 500000)); /* from a kept chunk */
+	/* owned blocks: counted, freed with the arena or its reset (ASan and
+	 * LeakSanitizer see any that is not) */
+	struct sn_arena own;
+	sn_arena_init(&own, 10000);
+	void *mine = malloc(100);
+	assert_int_equal(sn_arena_own(&own, mine, 20000), SN_ERR_TOO_BIG);
+	free(mine); /* still the caller's */
+	void *blk = malloc(5000);
+	assert_int_equal(sn_arena_own(&own, blk, 5000), 0);
+	assert_null(sn_arena_alloc(&own, 6000)); /* past the maximum with the block */
+	assert_non_null(sn_arena_alloc(&own, 1000));
+	assert_int_equal(sn_arena_own(&own, malloc(64), 64), 0);
+	sn_arena_reset(&own); /* frees both blocks */
+	assert_non_null(sn_arena_alloc(&own, 8000));
+	assert_int_equal(sn_arena_own(&own, malloc(64), 64), 0);
+	sn_arena_release(&own);
 	sn_arena_release(&dst);
 	sn_arena_release(&tiny);
 }

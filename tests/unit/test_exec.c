@@ -1758,6 +1758,54 @@ static bool is_team2(const struct row *r)
 	return r->team == 2;
 }
 
+static bool is_signup(const struct row *r)
+{
+	return r->team == 1 && strcmp(r->event, "signup") == 0;
+}
+static bool is_team1_not_u1(const struct row *r)
+{
+	return r->team == 1 && strcmp(r->distinct_id, "u1") != 0;
+}
+
+/* A left side smaller than the right is the one hashed (hashjoin.c); the
+ * result keeps the order of hashing the right side: left rows in order,
+ * each with its right rows in order; LEFT keeps unmatched left rows in
+ * place. */
+static void test_join_small_left(void **state)
+{
+	struct fixture *f = *state;
+	int64_t in, ao, bo;
+	join_counts(is_signup, is_team1_not_u1, key_did, &in, &ao, &bo);
+	assert_true(in > 0 && ao > 0);
+	for (int left = 0; left < 2; left++) {
+		char q[1024];
+		snprintf(
+		    q, sizeof(q),
+		    "select x.ln, y.rn from (select distinct_id, toInt(properties.n) as ln from "
+		    "events where event = 'signup' order by ln) as x %s join (select "
+		    "distinct_id, toInt(properties.n) as rn from events where distinct_id != "
+		    "'u1' order by rn) as y on x.distinct_id = y.distinct_id limit 10000",
+		    left ? "left" : "inner");
+		struct sn_exec_result res;
+		run_ok(f, q, &res);
+		assert_int_equal(res.nrows, in + (left ? ao : 0));
+		int64_t nulls = 0;
+		for (size_t r = 1; r < res.nrows; r++) {
+			const struct sn_exec_value *l0 = cell(&res, r - 1, 0),
+						   *l1 = cell(&res, r, 0);
+			const struct sn_exec_value *r0 = cell(&res, r - 1, 1),
+						   *r1 = cell(&res, r, 1);
+			assert_true(l0->i <= l1->i);
+			if (l0->i == l1->i && !r0->null && !r1->null)
+				assert_true(r0->i < r1->i);
+		}
+		for (size_t r = 0; r < res.nrows; r++)
+			nulls += cell(&res, r, 1)->null;
+		assert_int_equal(nulls, left ? ao : 0);
+		sn_exec_result_release(&res);
+	}
+}
+
 static void test_join_kinds(void **state)
 {
 	struct fixture *f = *state;
@@ -2699,6 +2747,7 @@ int main(void)
 	    cmocka_unit_test(test_row_sink),
 	    cmocka_unit_test(test_time_buckets),
 	    cmocka_unit_test(test_limit_by),
+	    cmocka_unit_test(test_join_small_left),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
