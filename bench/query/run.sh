@@ -88,3 +88,5 @@ MODE=(--url http://127.0.0.1:18300 --key "$KEY")
 [ "${CLI:-0}" = 1 ] && MODE=(--cli)
 python3 "$ROOT/bench/query/compare.py" --snout "$BUILD/snout" --data "$W/data" "${MODE[@]}" \
   --ch http://127.0.0.1:18223 --queries "$SHARED/queries_ch.sql" --runs "$RUNS" ${ONLY:+--only "$ONLY"}
+# the server's peak resident memory over the whole set (issue 5: < 1 GB)
+[ "${CLI:-0}" = 1 ] || echo "snout server peak RSS over the set: $(awk '/^VmHWM/ {printf "%.0f MB", $2 / 1024}' /proc/$SPID/status)"
