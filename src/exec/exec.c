@@ -246,7 +246,7 @@ static int walk(struct xctx *c, struct plan *p, const node_t *n, visit_fn fn, vo
 	return c->rc;
 }
 
-static char *print_text(struct xctx *c, const node_t *n)
+char *xnode_text(struct xctx *c, const node_t *n)
 {
 	struct sn_buf b;
 	sn_buf_init(&b, 1 << 20);
@@ -663,7 +663,7 @@ static int visit_aggs(struct xctx *c, struct plan *p, const node_t *n, void *arg
 	if (!is_aggregate_call(n))
 		return 0;
 	struct aggrun *g = &p->g;
-	char *text = print_text(c, n);
+	char *text = xnode_text(c, n);
 	if (!text)
 		return -1;
 	for (size_t i = 0; i < g->naggs; i++)
@@ -704,7 +704,7 @@ static int visit_binds(struct xctx *c, struct plan *p, const node_t *n, void *ar
 		return 0;
 	if (n->kind == SN_HQ_CONSTANT)
 		return 1;
-	char *text = print_text(c, n);
+	char *text = xnode_text(c, n);
 	if (!text)
 		return -1;
 	for (size_t k = 0; k < p->g.nkeys; k++)
@@ -883,7 +883,7 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 			if (a->kind != SN_HQ_ALIAS || b->kind != SN_HQ_ALIAS ||
 			    strcmp(a->name, b->name) != 0)
 				continue;
-			char *ta = print_text(c, a->a), *tb = print_text(c, b->a);
+			char *ta = xnode_text(c, a->a), *tb = xnode_text(c, b->a);
 			if (!ta || !tb)
 				return c->rc;
 			if (strcmp(ta, tb) != 0)
@@ -1582,7 +1582,7 @@ static int aj_collect(struct xctx *c, struct plan *p, const node_t *n, int depth
 	for (size_t i = 0; i < p->naj_nodes; i++)
 		if (p->aj_node[i] == n)
 			return 0;
-	char *text = print_text(c, n);
+	char *text = xnode_text(c, n);
 	if (!text)
 		return c->rc;
 	size_t k = 0;
@@ -2594,7 +2594,7 @@ const char *column_name(struct xctx *c, const node_t *e)
 		return key;
 	if (e->kind == SN_HQ_FIELD && e->strs.n)
 		return e->strs.items[e->strs.n - 1];
-	return print_text(c, e);
+	return xnode_text(c, e);
 }
 
 /* Types every expression over an empty batch; see the file comment. */
@@ -2876,7 +2876,7 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 		const node_t *kn =
 		    follow_alias(s, p->dgroups ? keys->items[k] : positional(s, keys->items[k]));
 		p->g.key_nodes[k] = kn;
-		if (!(p->g.key_text[k] = print_text(c, kn)))
+		if (!(p->g.key_text[k] = xnode_text(c, kn)))
 			return c->rc;
 	}
 	p->g.nkeys = keys->n;

@@ -373,6 +373,9 @@ static inline bool vec_truth(const struct vec *v, size_t r)
 const char *prop_key(const node_t *n, bool *bad);
 /* The store column of a Field of events, NULL if n is none. */
 const char *field_column(const node_t *n);
+/* n printed as HogQL (the identity of an expression: GROUP BY keys,
+ * aggregates, window inputs), in the query arena; NULL after xnomem. */
+char *xnode_text(struct xctx *c, const node_t *n);
 /* Follows a SELECT alias reference to its expression, or returns n. */
 const node_t *follow_alias(const struct sn_hogql_select *sel, const node_t *n);
 bool is_aggregate_call(const node_t *n);

@@ -263,19 +263,6 @@ static bool is_const_tree(const node_t *n)
 	return true;
 }
 
-static char *text_of(struct xctx *c, const node_t *n)
-{
-	struct sn_buf b;
-	sn_buf_init(&b, 1 << 20);
-	char *out = NULL;
-	if (sn_hogql_print_expr(&b, n) >= 0)
-		out = sn_arena_strdup(c->qa, b.data ? b.data : "");
-	sn_buf_release(&b);
-	if (!out)
-		xnomem(c);
-	return out;
-}
-
 /* ---- planning ---------------------------------------------------------------------- */
 
 static int note_seen(struct wplan *w, const node_t *n, int col)
@@ -301,7 +288,7 @@ static int add_col(struct wplan *w, const node_t *n)
 		      "ORDER BY of another window function");
 		return -1;
 	}
-	char *text = text_of(c, n);
+	char *text = xnode_text(c, n);
 	if (!text)
 		return -1;
 	int col = -1;
@@ -500,7 +487,7 @@ static int add_fn(struct wplan *w, const node_t *f)
 	for (size_t i = 0; i < w->nseen; i++)
 		if (w->seen[i] == f)
 			return 0;
-	char *text = text_of(c, f);
+	char *text = xnode_text(c, f);
 	if (!text)
 		return c->rc;
 	for (size_t i = 0; i < w->nfns; i++)

@@ -17,6 +17,8 @@
 
 #include "testutil.h"
 
+#include "exec_fixture.h"
+
 #include "exec/exec.h"
 #include "exec/exec_internal.h"
 
@@ -24,114 +26,65 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fixture {
-	char dir[512];
-	struct sn_exec_opts opts;
-};
-
-static void add_event(struct sn_memtable *mt, int i, const char *did, const char *event,
-		      const char *props)
-{
-	struct sn_err err = {0};
-	struct sn_event_row er = {0};
-	er.uuid[15] = (uint8_t)i;
-	er.uuid[6] = 0x70;
-	er.team_id = 1;
-	er.timestamp_us = (sn_days_from_civil(2024, 3, 1) * 86400LL + i) * 1000000LL;
-	er.created_at_us = er.timestamp_us;
-	er.event = (struct sn_str){event, strlen(event)};
-	er.distinct_id = (struct sn_str){did, strlen(did)};
-	er.properties = (struct sn_str){props, strlen(props)};
-	er.elements_chain = (struct sn_str){"", 0};
-	assert_int_equal(sn_memtable_append(mt, &er, &err), 0);
-}
-
 static int setup(void **state)
 {
-	static struct fixture f;
-	memset(&f, 0, sizeof(f));
-	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec_array"), 0);
+	static struct xfx f;
+	xfx_open(&f, "test_exec_array");
 	struct sn_memtable mt;
-	struct sn_err err = {0};
 	sn_memtable_init(&mt, 0);
-	add_event(&mt, 1, "a", "pv", "{\"tags\":\"x,y,z\",\"n\":1}");
-	add_event(&mt, 2, "b", "pv", "{\"tags\":\"y\",\"n\":2}");
-	add_event(&mt, 3, "c", "signup", "{\"tags\":\"\",\"n\":3}");
-	add_event(&mt, 4, "d", "signup", "{\"n\":4}");
-	struct sn_part_write_opts o = {.granule_rows = 4, .no_fsync = true};
-	struct sn_part_written *w = NULL;
-	size_t nw = 0;
-	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
-	free(w);
-	sn_memtable_release(&mt);
-	f.opts.store_dir = f.dir;
-	f.opts.team_id = 1;
+	int64_t t0 = sn_days_from_civil(2024, 3, 1) * 86400LL;
+	xfx_event(&mt, 1, 1, t0 + 1, "a", "pv", "{\"tags\":\"x,y,z\",\"n\":1}");
+	xfx_event(&mt, 2, 1, t0 + 2, "b", "pv", "{\"tags\":\"y\",\"n\":2}");
+	xfx_event(&mt, 3, 1, t0 + 3, "c", "signup", "{\"tags\":\"\",\"n\":3}");
+	xfx_event(&mt, 4, 1, t0 + 4, "d", "signup", "{\"n\":4}");
+	xfx_write(&f, &mt, 4);
 	*state = &f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	sn_test_rm_rf(f->dir);
+	xfx_close(*state);
 	return 0;
 }
 
 /* The TSV rows (without the header line) of `select <exprs> from events
  * <tail>`. */
-static void expect_rows(struct fixture *f, const char *exprs, const char *tail, const char *want)
+static void expect_rows(struct xfx *f, const char *exprs, const char *tail, const char *want)
 {
 	char q[2048];
 	snprintf(q, sizeof(q), "select %s from events %s", exprs, tail);
-	struct sn_exec_result res;
-	struct sn_hogql_error err = {0};
-	int rc = sn_exec_query(&f->opts, q, strlen(q), &res, &err);
-	if (rc)
-		fail_msg("query failed: %s (%s): %s", err.msg, err.type, q);
 	struct sn_buf b;
-	sn_buf_init(&b, 1 << 20);
-	assert_int_equal(sn_exec_result_tsv(&b, &res), 0);
-	const char *rows = strchr(b.data, '\n');
+	const char *rows = strchr(xfx_tsv(f, q, &b), '\n');
 	assert_non_null(rows);
 	if (strcmp(rows + 1, want) != 0)
 		fail_msg("select %s\n  got:  %s  want: %s", exprs, rows + 1, want);
 	sn_buf_release(&b);
-	sn_exec_result_release(&res);
 }
 
-static void expect_error(struct fixture *f, const char *exprs, const char *type,
-			 const char *msg_part)
+/* `select <exprs> from events` fails with type (unless NULL) and a message
+ * holding msg_part. */
+static void expect_error(struct xfx *f, const char *exprs, const char *type, const char *msg_part)
 {
 	char q[1024];
 	snprintf(q, sizeof(q), "select %s from events", exprs);
-	struct sn_exec_result res;
-	struct sn_hogql_error err = {0};
-	int rc = sn_exec_query(&f->opts, q, strlen(q), &res, &err);
-	if (rc == 0) {
-		sn_exec_result_release(&res);
-		fail_msg("query succeeded, wanted an error: %s", q);
-	}
+	struct sn_hogql_error err = xfx_error(f, q);
 	if (!strstr(err.msg, msg_part))
 		fail_msg("message '%s' lacks '%s'", err.msg, msg_part);
 	if (type)
 		assert_string_equal(err.type, type);
 }
 
-static void expect_rows_error(struct fixture *f, const char *q, const char *msg_part)
+static void expect_rows_error(struct xfx *f, const char *q, const char *msg_part)
 {
-	struct sn_exec_result res;
-	struct sn_hogql_error err = {0};
-	if (sn_exec_query(&f->opts, q, strlen(q), &res, &err) == 0) {
-		sn_exec_result_release(&res);
-		fail_msg("query succeeded, wanted an error: %s", q);
-	}
+	struct sn_hogql_error err = xfx_error(f, q);
 	if (!strstr(err.msg, msg_part))
 		fail_msg("message '%s' lacks '%s'", err.msg, msg_part);
 }
 
 static void test_literals_and_subscripts(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	const char *one = "where distinct_id = 'a'";
 	expect_rows(f, "[1, 2, 3] as a, a[2], a[-1], a[9], a[0], length(a)", one,
 		    "[1,2,3]\t2\t3\t0\t0\t3\n");
@@ -156,7 +109,7 @@ static void test_literals_and_subscripts(void **state)
 
 static void test_functions(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	const char *one = "where distinct_id = 'a'";
 	expect_rows(f,
 		    "has([1, 2], 2), has([1, NULL], NULL), has(['a'], 'b'), indexOf([3, 4, 3], 3), "
@@ -202,7 +155,7 @@ static void test_functions(void **state)
 
 static void test_lambdas(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	const char *one = "where distinct_id = 'a'";
 	expect_rows(f,
 		    "arrayMap(x -> x * 2, [1, 2, 3]), arrayFilter(x -> x != 'b', ['a', 'b', 'c']), "
@@ -230,7 +183,7 @@ static void test_lambdas(void **state)
 
 static void test_group_array(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	for (uint32_t th = 1; th <= 2; th++) {
 		f->opts.threads = th;
 		f->opts.run_granules = 1;
@@ -261,7 +214,7 @@ static void test_group_array(void **state)
 
 static void test_array_join(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	for (uint32_t th = 1; th <= 2; th++) {
 		f->opts.threads = th;
 		f->opts.run_granules = 1;

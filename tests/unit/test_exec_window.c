@@ -21,6 +21,8 @@
 
 #include "testutil.h"
 
+#include "exec_fixture.h"
+
 #include "exec/exec.h"
 
 #include <stdio.h>
@@ -36,11 +38,6 @@
 	"SELECT 1, 2, 30, 'c' UNION ALL SELECT 1, 4, NULL, 'd' UNION ALL SELECT 1, 5, 50, 'e' "  \
 	"UNION ALL SELECT 2, 1, 7, 'f' UNION ALL SELECT 2, NULL, 9, 'g' UNION ALL SELECT 2, 3, " \
 	"NULL, 'h')"
-
-struct fixture {
-	char dir[512];
-	struct sn_exec_opts opts;
-};
 
 struct ev {
 	int64_t team;
@@ -63,68 +60,39 @@ static const struct ev EVENTS[] = {
 
 static int setup(void **state)
 {
-	static struct fixture f;
-	memset(&f, 0, sizeof(f));
-	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_exec_window"), 0);
+	static struct xfx f;
+	xfx_open(&f, "test_exec_window");
 	struct sn_memtable mt;
-	struct sn_err err = {0};
 	sn_memtable_init(&mt, 0);
 	for (size_t i = 0; i < SN_ARRAY_LEN(EVENTS); i++) {
 		const struct ev *e = &EVENTS[i];
-		struct sn_event_row er = {0};
-		er.uuid[15] = (uint8_t)i;
-		er.uuid[6] = 0x70;
-		er.team_id = e->team;
-		er.timestamp_us = e->ts_s * 1000000LL;
-		er.created_at_us = er.timestamp_us;
-		er.event = (struct sn_str){e->event, strlen(e->event)};
-		er.distinct_id = (struct sn_str){e->distinct_id, strlen(e->distinct_id)};
-		er.properties = (struct sn_str){e->props, strlen(e->props)};
-		er.elements_chain = (struct sn_str){"", 0};
-		assert_int_equal(sn_memtable_append(&mt, &er, &err), 0);
+		xfx_event(&mt, (int)i, e->team, e->ts_s, e->distinct_id, e->event, e->props);
 	}
-	struct sn_part_write_opts o = {.granule_rows = 2, .no_fsync = true};
-	struct sn_part_written *w = NULL;
-	size_t nw = 0;
-	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
-	free(w);
-	sn_memtable_release(&mt);
-	f.opts.store_dir = f.dir;
-	f.opts.team_id = 1;
+	xfx_write(&f, &mt, 2);
 	*state = &f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	sn_test_rm_rf(f->dir);
+	xfx_close(*state);
 	return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
 /* Runs q and compares its TSV (header line, then rows) with want. */
-static void expect_tsv(struct fixture *f, const char *q, const char *want)
+static void expect_tsv(struct xfx *f, const char *q, const char *want)
 {
-	struct sn_exec_result res;
-	struct sn_hogql_error err = {0};
-	int rc = sn_exec_query(&f->opts, q, strlen(q), &res, &err);
-	if (rc)
-		fail_msg("query failed: %s (%s at %u-%u): %s", err.msg, err.type, err.start,
-			 err.end, q);
 	struct sn_buf b;
-	sn_buf_init(&b, 1 << 20);
-	assert_int_equal(sn_exec_result_tsv(&b, &res), 0);
-	const char *got = b.data ? b.data : "";
+	const char *got = xfx_tsv(f, q, &b);
 	if (strcmp(got, want) != 0)
 		fail_msg("query: %s\n--- got\n%s--- expected\n%s", q, got, want);
 	sn_buf_release(&b);
-	sn_exec_result_release(&res);
 }
 
 /* Runs q and compares the result's column types, joined by commas. */
-static void expect_types(struct fixture *f, const char *q, const char *want)
+static void expect_types(struct xfx *f, const char *q, const char *want)
 {
 	struct sn_exec_result res;
 	struct sn_hogql_error err = {0};
@@ -144,15 +112,9 @@ static void expect_types(struct fixture *f, const char *q, const char *want)
 
 /* The query fails with a message holding msg_part and a position when
  * with_pos is set. */
-static void expect_error(struct fixture *f, const char *q, const char *msg_part, bool with_pos)
+static void expect_error(struct xfx *f, const char *q, const char *msg_part, bool with_pos)
 {
-	struct sn_exec_result res;
-	struct sn_hogql_error err = {0};
-	int rc = sn_exec_query(&f->opts, q, strlen(q), &res, &err);
-	if (rc == 0) {
-		sn_exec_result_release(&res);
-		fail_msg("query succeeded, expected '%s': %s", msg_part, q);
-	}
+	struct sn_hogql_error err = xfx_error(f, q);
 	if (!strstr(err.msg, msg_part))
 		fail_msg("message '%s' lacks '%s': %s", err.msg, msg_part, q);
 	if (with_pos && err.end <= err.start)
@@ -163,7 +125,7 @@ static void expect_error(struct fixture *f, const char *q, const char *msg_part,
 
 static void test_ranking(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	/* ties: row_number counts on in the inner order, rank skips, dense_rank does not;
 	 * the NULL key sorts last */
 	expect_tsv(f,
@@ -202,7 +164,7 @@ static void test_ranking(void **state)
 
 static void test_running_and_peers(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	/* the default frame with ORDER BY is RANGE UNBOUNDED PRECEDING .. CURRENT ROW:
 	 * peers (o = 2, and the NULL keys) are in each other's frame; ROWS is not */
 	expect_tsv(f,
@@ -226,7 +188,7 @@ static void test_running_and_peers(void **state)
 
 static void test_aggregate_forms(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	expect_tsv(
 	    f,
 	    "SELECT s, count(x) OVER w AS cx, countIf(x > 15) OVER w AS ci, avg(x) OVER w AS "
@@ -261,7 +223,7 @@ static void test_aggregate_forms(void **state)
 
 static void test_rows_frames(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	/* p=1 in order: x = 10 20 30 N 50; p=2: 7 N 9 */
 	expect_tsv(
 	    f,
@@ -284,7 +246,7 @@ static void test_rows_frames(void **state)
 
 static void test_range_frames(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	/* keys p=1: 1 2 2 4 5; p=2: 1 3 NULL (a NULL key's offset frame is its peers) */
 	expect_tsv(
 	    f,
@@ -319,7 +281,7 @@ static void test_range_frames(void **state)
 
 static void test_lag_lead(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	/* with the default frame, lead finds only a peer; outside the frame the
 	 * default is NULL (Nullable), '' (String) or the given one */
 	expect_tsv(f,
@@ -358,7 +320,7 @@ static void test_lag_lead(void **state)
 
 static void test_first_last_nth(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	/* first_value / last_value skip NULLs (ClickHouse's any / anyLast);
 	 * nth_value takes the row, NULL or not */
 	expect_tsv(
@@ -383,7 +345,7 @@ static void test_first_last_nth(void **state)
 
 static void test_statement_shape(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	/* ORDER BY a window alias, LIMIT and OFFSET after the window stage */
 	expect_tsv(f,
 		   "SELECT x, row_number() OVER (ORDER BY x DESC) AS rn FROM " T1
@@ -433,7 +395,7 @@ static void test_statement_shape(void **state)
 
 static void test_events(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	expect_tsv(f,
 		   "SELECT distinct_id, toHour(timestamp) AS h, row_number() OVER (PARTITION BY "
 		   "distinct_id ORDER BY timestamp) AS rn, lagInFrame(event) OVER (PARTITION BY "
@@ -486,7 +448,7 @@ static void test_events(void **state)
 
 static void test_errors(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	expect_error(f, "SELECT x FROM " T1 " WHERE row_number() OVER () > 1",
 		     "Window function row_number() cannot be used in WHERE", true);
 	expect_error(f, "SELECT row_number() OVER () AS rn FROM " T1 " WHERE rn = 1",
