@@ -42,10 +42,13 @@
  * the default for invalid JSON), then the path is followed by skipping
  * members without building a tree.
  *
- * Not here, because the executor has no array type: splitBy*, extractAll*,
- * multiMatch*, multiSearch*, JSONExtractKeys/ArrayRaw, URLHierarchy,
- * extractURLParameters/Names, alphaTokens. cityHash64 needs a CityHash
- * library that is not linked; sipHash64 is done for one String only.
+ * Functions returning arrays build them with xarr_build (array.c): here
+ * JSONExtractArrayRaw, JSONExtractKeys, splitByWhitespace, alphaTokens,
+ * splitByRegexp, extractAll, extractURLParameters/Names, URLHierarchy and
+ * URLPathHierarchy; splitByChar/splitByString are in array.c. Not yet:
+ * extractAllGroups*, multiMatch*, multiSearch* (arrays of patterns or
+ * needles). cityHash64 needs a CityHash library that is not linked;
+ * sipHash64 is done for one String only.
  *
  * Concurrency: nothing is shared between queries but the C.UTF-8 locale
  * object of lowerUTF8/upperUTF8, created once and read-only afterwards.
