@@ -463,19 +463,28 @@ static int eval_array_items(struct xctx *c, const node_t *n, const struct sn_hog
 	return xarr_build(c, &e, off, rows, out);
 }
 
+static int tuple_build(struct xctx *c, struct vec *v, size_t k, size_t rows, struct vec *out);
+
 static int eval_tuple(struct xctx *c, const node_t *n, const struct sn_hogql_list *l,
 		      struct vec *out)
 {
-	size_t k = l->n, rows = c->n;
+	size_t k = l->n;
 	if (!k)
 		return xfail(c, n, SN_ERR_INVALID, "QueryError", "tuple() needs an element");
 	struct vec *v = xalloc(c, c->ba, (k + 1) * sizeof(*v));
 	if (!v)
 		return c->rc;
-	size_t len = 8;
-	for (size_t j = 0; j < k; j++) {
+	for (size_t j = 0; j < k; j++)
 		if (xeval(c, l->items[j], &v[j]) || vec_uuid_text(c, &v[j]))
 			return c->rc;
+	return tuple_build(c, v, k, c->n, out);
+}
+
+/* rows tuples of the k vectors v (UUIDs as text already). */
+static int tuple_build(struct xctx *c, struct vec *v, size_t k, size_t rows, struct vec *out)
+{
+	size_t len = 8;
+	for (size_t j = 0; j < k; j++) {
 		const char *tn = xtype_name(c, v[j].t, v[j].nullable, v[j].ct);
 		if (!tn)
 			return c->rc;
@@ -1427,6 +1436,446 @@ static int fn_split(struct xctx *c, const node_t *n, int op, struct vec *out)
 	return xarr_build(c, &e, off, c->n, out);
 }
 
+/* Elements idx of e into arrays per row (no: each row's start in idx). */
+static int build_idx(struct xctx *c, const struct vec *e, const uint32_t *idx, const uint32_t *no,
+		     struct vec *out)
+{
+	struct vec g;
+	if (vec_gather(c, e, idx, no[c->n], &g))
+		return c->rc;
+	return xarr_build(c, &g, no, c->n, out);
+}
+
+/* arrayZip(a, b, ...): arrays of tuples of the arrays' elements, of equal sizes. */
+static int fn_zip(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	size_t na = n->list.n;
+	struct vec *e = xalloc(c, c->ba, (na + 1) * sizeof(*e)), t;
+	uint32_t *off = NULL, *o;
+	if (!e || need_args(c, n, 1, 64))
+		return c->rc;
+	for (size_t j = 0; j < na; j++) {
+		if (arg_flat(c, n, j, &e[j], NULL, &o) || vec_uuid_text(c, &e[j]))
+			return c->rc;
+		if (j == 0)
+			off = o;
+		for (size_t r = 0; j && r < c->n; r++)
+			if (o[r + 1] - o[r] != off[r + 1] - off[r])
+				return xfail(c, n, SN_ERR_INVALID, "QueryError",
+					     "Arrays passed to arrayZip must have equal size");
+	}
+	if (tuple_build(c, e, na, e[0].n, &t))
+		return c->rc;
+	return xarr_build(c, &t, off, c->n, out);
+}
+
+/* arrayFlatten(arr): the elements of nested arrays, every level. */
+static int fn_flatten(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec e;
+	uint32_t *off;
+	if (need_args(c, n, 1, 1) || arg_flat(c, n, 0, &e, NULL, &off))
+		return c->rc;
+	while (e.t == SN_XT_ARRAY) {
+		struct vec inner;
+		uint32_t *io;
+		if (xarr_flatten(c, &e, &inner, NULL, &io))
+			return c->rc;
+		for (size_t r = 0; r <= c->n; r++)
+			off[r] = io[off[r]];
+		e = inner;
+	}
+	return xarr_build(c, &e, off, c->n, out);
+}
+
+/* The numeric result type of arrayCumSum (op 0) and arrayDifference (1). */
+static uint8_t running_type(uint8_t t, int op)
+{
+	if (t == SN_XT_FLOAT)
+		return SN_XT_FLOAT;
+	return op == 0 && (t == SN_XT_UINT || t == SN_XT_BOOL) ? SN_XT_UINT : SN_XT_INT;
+}
+
+/* arrayCumSum([f,] arr) (op 0): running sums; arrayDifference(arr) (1):
+ * each element minus the one before, 0 first. NULL elements count as 0. */
+static int fn_running(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v, first, s;
+	uint32_t *off;
+	if ((op == 1 && need_args(c, n, 1, 1)) || lambda_values(c, n, true, &v, &first, &off))
+		return c->rc;
+	if (!is_numeric(v.t) && v.t != SN_XT_NULL)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function '%s' expects an array of numbers", n->name);
+	if (vec_make(c, &s, running_type(v.t, op), false, v.n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		double pf = 0;
+		int64_t pi = 0;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+			bool z = v.t == SN_XT_NULL || vec_null(&v, k);
+			double xf = z ? 0 : v.f ? v.f[k] : (double)v.i[k];
+			int64_t xi = z || v.f ? 0 : v.i[k];
+			if (s.f)
+				s.f[k] = op ? (k == off[r] ? 0 : xf - pf) : pf + xf;
+			else
+				s.i[k] =
+				    op ? (k == off[r] ? 0 : (int64_t)((uint64_t)xi - (uint64_t)pi))
+				       : (int64_t)((uint64_t)pi + (uint64_t)xi);
+			pf = op ? xf : s.f ? s.f[k] : 0;
+			pi = op ? xi : s.i ? s.i[k] : 0;
+		}
+	}
+	return xarr_build(c, &s, off, c->n, out);
+}
+
+/* arrayIntersect(a, b, ...): the distinct elements of a found in every
+ * other array, in a's order. */
+static int fn_intersect(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	size_t na = n->list.n;
+	struct vec *e = xalloc(c, c->ba, (na + 1) * sizeof(*e));
+	uint32_t **off = xalloc(c, c->ba, (na + 1) * sizeof(*off));
+	if (!e || !off || need_args(c, n, 1, 64))
+		return c->rc;
+	for (size_t j = 0; j < na; j++)
+		if (arg_flat(c, n, j, &e[j], NULL, &off[j]) || vec_uuid_text(c, &e[j]) ||
+		    need_comparable(c, n, &e[0], &e[j]))
+			return c->rc;
+	uint8_t t;
+	bool nullable;
+	const char *ct;
+	struct vec all;
+	uint32_t *no = xalloc(c, c->ba, (c->n + 1) * sizeof(*no));
+	if (!no || unify_items(c, n, e, na, &t, &nullable, &ct) ||
+	    vec_make(c, &all, t, nullable, e[0].n))
+		return c->rc;
+	all.ct = ct;
+	size_t m = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		no[r] = (uint32_t)m;
+		for (uint32_t k = off[0][r]; k < off[0][r + 1]; k++) {
+			struct sn_exec_value x, y;
+			value_at(&e[0], k, &x);
+			bool keep = true;
+			for (size_t i = no[r]; i < m && keep; i++) {
+				value_at(&all, i, &y);
+				keep = !value_eq(&x, &y);
+			}
+			for (size_t j = 1; j < na && keep; j++) {
+				bool found = false;
+				for (uint32_t i = off[j][r]; i < off[j][r + 1] && !found; i++) {
+					value_at(&e[j], i, &y);
+					found = value_eq(&x, &y);
+				}
+				keep = found;
+			}
+			if (keep)
+				put_cell(&all, m++, &x);
+		}
+	}
+	no[c->n] = (uint32_t)m;
+	all.n = m;
+	return xarr_build(c, &all, no, c->n, out);
+}
+
+/* arrayResize(arr, size[, extender]): cut or padded to size (a negative
+ * size keeps the last -size elements, padding in front), with extender or
+ * the element type's default (NULL for a nullable one). */
+static int fn_resize(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec e[2], sz, all;
+	uint32_t *off;
+	size_t ne = 1;
+	if (need_args(c, n, 2, 3) || arg_flat(c, n, 0, &e[0], NULL, &off) ||
+	    xeval(c, n->list.items[1], &sz))
+		return c->rc;
+	if (!is_intlike(sz.t))
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function 'arrayResize' expects an integer size");
+	if (n->list.n == 3) {
+		if (xeval(c, n->list.items[2], &e[1]) || vec_uuid_text(c, &e[1]))
+			return c->rc;
+		ne = 2;
+	}
+	uint8_t t;
+	bool nullable;
+	const char *ct;
+	if (unify_items(c, n, e, ne, &t, &nullable, &ct))
+		return c->rc;
+	size_t m = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		int64_t s = vec_null(&sz, r) ? 0 : sz.i[r];
+		if (s > 100000000 || s < -100000000)
+			return xfail(c, n, SN_ERR_TOO_BIG, "QueryError",
+				     "Function 'arrayResize': the size is too large");
+		m += (size_t)(s < 0 ? -s : s);
+		if (m > 100000000)
+			return xfail(c, n, SN_ERR_TOO_BIG, "QueryError",
+				     "Function 'arrayResize' would make more than 100000000 "
+				     "elements");
+	}
+	uint32_t *no = xalloc(c, c->ba, (c->n + 1) * sizeof(*no));
+	if (!no || vec_make(c, &all, t, nullable, m))
+		return c->rc;
+	all.ct = ct;
+	size_t k = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		int64_t s = vec_null(&sz, r) ? 0 : sz.i[r], len = off[r + 1] - off[r];
+		int64_t want = s < 0 ? -s : s, pad = want > len ? want - len : 0;
+		int64_t from = s < 0 && len > want ? len - want : 0;
+		struct sn_exec_value x, d = {.type = t, .null = nullable};
+		if (ne == 2)
+			value_at(&e[1], r, &d);
+		else if (t == SN_XT_ARRAY)
+			d.s = (struct sn_str){"\0\0\0\0", 4};
+		no[r] = (uint32_t)k;
+		for (int64_t i = 0; s < 0 && i < pad; i++)
+			put_cell(&all, k++, &d);
+		for (int64_t i = from; i < len && i < from + want; i++) {
+			value_at(&e[0], off[r] + (size_t)i, &x);
+			put_cell(&all, k++, &x);
+		}
+		for (int64_t i = 0; s > 0 && i < pad; i++)
+			put_cell(&all, k++, &d);
+	}
+	no[c->n] = (uint32_t)k;
+	return xarr_build(c, &all, no, c->n, out);
+}
+
+/* arrayPopBack (op 0), arrayPopFront (1): without the last (first) element;
+ * arrayRotateLeft (2), arrayRotateRight (3) of (arr, n). */
+static int fn_shift(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec e, nv;
+	uint32_t *off;
+	if (need_args(c, n, op >= 2 ? 2 : 1, op >= 2 ? 2 : 1) ||
+	    arg_flat(c, n, 0, &e, NULL, &off) || (op >= 2 && xeval(c, n->list.items[1], &nv)))
+		return c->rc;
+	if (op >= 2 && !is_intlike(nv.t))
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function '%s' expects an integer count", n->name);
+	uint32_t *idx = xalloc(c, c->ba, (e.n + 1) * sizeof(*idx));
+	uint32_t *no = xalloc(c, c->ba, (c->n + 1) * sizeof(*no));
+	if (!idx || !no)
+		return c->rc;
+	size_t m = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		uint32_t a = off[r], b = off[r + 1], len = b - a;
+		no[r] = (uint32_t)m;
+		if (op < 2) {
+			for (uint32_t k = a + (op == 1); len && k < b - (op == 0); k++)
+				idx[m++] = k;
+			continue;
+		}
+		int64_t sh = len && !vec_null(&nv, r) ? nv.i[r] % (int64_t)len : 0;
+		if (op == 3)
+			sh = -sh;
+		if (sh < 0)
+			sh += len;
+		for (uint32_t k = 0; k < len; k++)
+			idx[m++] = a + (uint32_t)(((int64_t)k + sh) % len);
+	}
+	no[c->n] = (uint32_t)m;
+	return build_idx(c, &e, idx, no, out);
+}
+
+/* arrayEnumerateUniq(a, ...) (op 0): each element's occurrence number
+ * among the equal ones before it (of the arrays' element tuples);
+ * arrayEnumerateDense(a) (1): its distinct value's number, by first
+ * appearance. */
+static int fn_enum_uniq(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	size_t na = n->list.n;
+	struct vec e[8], idx;
+	uint32_t *off, *o;
+	if (op ? need_args(c, n, 1, 1) : need_args(c, n, 1, 8))
+		return c->rc;
+	for (size_t j = 0; j < na; j++) {
+		if (arg_flat(c, n, j, &e[j], NULL, j ? &o : &off))
+			return c->rc;
+		for (size_t r = 0; j && r < c->n; r++)
+			if (o[r + 1] - o[r] != off[r + 1] - off[r])
+				return xfail(c, n, SN_ERR_INVALID, "QueryError",
+					     "Arrays passed to %s must have equal size", n->name);
+	}
+	if (vec_make(c, &idx, SN_XT_UINT, false, e[0].n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++)
+		for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+			uint32_t cnt = 1, dense = 0;
+			for (uint32_t i = off[r]; i < k; i++) {
+				bool eq = true;
+				for (size_t j = 0; j < na && eq; j++) {
+					struct sn_exec_value x, y;
+					value_at(&e[j], k, &x);
+					value_at(&e[j], i, &y);
+					eq = value_eq(&x, &y);
+				}
+				if (eq && !dense)
+					dense = (uint32_t)idx.i[i];
+				cnt += eq;
+			}
+			if (op && !dense) { /* a new value: one more than the largest yet */
+				dense = 1;
+				for (uint32_t i = off[r]; i < k; i++)
+					if ((uint32_t)idx.i[i] >= dense)
+						dense = (uint32_t)idx.i[i] + 1;
+			}
+			idx.i[k] = op ? dense : cnt;
+		}
+	return xarr_build(c, &idx, off, c->n, out);
+}
+
+/* arrayWithConstant(length, x): length copies of x. */
+static int fn_with_constant(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec len, x, e;
+	if (need_args(c, n, 2, 2) || xeval(c, n->list.items[0], &len) ||
+	    xeval(c, n->list.items[1], &x) || vec_uuid_text(c, &x))
+		return c->rc;
+	if (!is_intlike(len.t) && len.t != SN_XT_NULL)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function 'arrayWithConstant' expects an integer length");
+	uint32_t *off = xalloc(c, c->ba, (c->n + 1) * sizeof(*off));
+	if (!off)
+		return c->rc;
+	size_t m = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		int64_t l = len.t == SN_XT_NULL || vec_null(&len, r) ? 0 : len.i[r];
+		if (l < 0 || l > 100000000 || m + (size_t)l > 100000000)
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Function 'arrayWithConstant': the length must be 0 to "
+				     "100000000, got %lld",
+				     (long long)l);
+		off[r] = (uint32_t)m;
+		m += (size_t)l;
+	}
+	off[c->n] = (uint32_t)m;
+	uint32_t *idx = xalloc(c, c->ba, (m + 1) * sizeof(*idx));
+	if (!idx)
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++)
+		for (uint32_t k = off[r]; k < off[r + 1]; k++)
+			idx[k] = (uint32_t)r;
+	if (vec_gather(c, &x, idx, m, &e))
+		return c->rc;
+	return xarr_build(c, &e, off, c->n, out);
+}
+
+/* arrayProduct(arr): Float64, 1 for none; NULL elements skipped. */
+static int fn_product(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec e;
+	uint32_t *off;
+	if (need_args(c, n, 1, 1) || arg_flat(c, n, 0, &e, NULL, &off))
+		return c->rc;
+	if (!is_numeric(e.t) && e.t != SN_XT_NULL)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function 'arrayProduct' expects an array of numbers");
+	if (vec_make(c, out, SN_XT_FLOAT, false, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		double p = 1;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++)
+			if (e.t != SN_XT_NULL && !vec_null(&e, k))
+				p *= e.f		 ? e.f[k]
+				     : e.t == SN_XT_UINT ? (double)(uint64_t)e.i[k]
+							 : (double)e.i[k];
+		out->f[r] = p;
+	}
+	return 0;
+}
+
+/* hasSubstr(a, b): whether b's elements appear in a consecutively, in
+ * order (NULL equal to NULL); always for an empty b. */
+static int fn_has_substr(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec a, b;
+	uint32_t *oa, *ob;
+	if (need_args(c, n, 2, 2) || arg_flat(c, n, 0, &a, NULL, &oa) ||
+	    arg_flat(c, n, 1, &b, NULL, &ob) || need_comparable(c, n, &a, &b) ||
+	    vec_make(c, out, SN_XT_BOOL, false, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		uint32_t la = oa[r + 1] - oa[r], lb = ob[r + 1] - ob[r];
+		bool hit = lb == 0;
+		for (uint32_t s = 0; !hit && s + lb <= la; s++) {
+			bool eq = true;
+			for (uint32_t j = 0; j < lb && eq; j++) {
+				struct sn_exec_value x, y;
+				value_at(&a, oa[r] + s + j, &x);
+				value_at(&b, ob[r] + j, &y);
+				eq = value_eq(&x, &y);
+			}
+			hit = eq;
+		}
+		out->i[r] = hit;
+	}
+	return 0;
+}
+
+/* arrayFill(f, arr...): an element whose f is false replaced by the last
+ * one before it whose f was true (the first is kept). arrayReverseFill is
+ * not in HogQL's function table. */
+static int fn_fill(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec v, first;
+	uint32_t *off;
+	if (lambda_values(c, n, false, &v, &first, &off))
+		return c->rc;
+	uint32_t *idx = xalloc(c, c->ba, (first.n + 1) * sizeof(*idx));
+	if (!idx)
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		uint32_t src = off[r];
+		for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+			if (k == off[r] || vec_truth(&v, k))
+				src = k;
+			idx[k] = src;
+		}
+	}
+	struct vec g;
+	if (vec_gather(c, &first, idx, first.n, &g))
+		return c->rc;
+	return xarr_build(c, &g, off, c->n, out);
+}
+
+/* arraySplit(f, arr...): arr cut before each element whose f is true
+ * (the first element's f ignored): an array of arrays. */
+static int fn_array_split(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec v, first, inner;
+	uint32_t *off;
+	if (lambda_values(c, n, false, &v, &first, &off))
+		return c->rc;
+	uint32_t *seg = xalloc(c, c->ba, (first.n + 1) * sizeof(*seg));
+	uint32_t *no = xalloc(c, c->ba, (c->n + 1) * sizeof(*no));
+	if (!seg || !no)
+		return c->rc;
+	size_t m = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		no[r] = (uint32_t)m;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++)
+			if (k == off[r] || vec_truth(&v, k))
+				seg[m++] = k;
+	}
+	no[c->n] = (uint32_t)m;
+	seg[m] = (uint32_t)first.n;
+	if (xarr_build(c, &first, seg, m, &inner))
+		return c->rc;
+	return xarr_build(c, &inner, no, c->n, out);
+}
+
 static int fn_literal(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
 	if (need_args(c, n, op ? 1 : 0, 256))
@@ -1499,6 +1948,23 @@ static const struct {
     {"arrayStringConcat", fn_join, 0},
     {"splitByChar", fn_split, 0},
     {"splitByString", fn_split, 1},
+    {"arrayZip", fn_zip, 0},
+    {"arrayFlatten", fn_flatten, 0},
+    {"arrayCumSum", fn_running, 0},
+    {"arrayDifference", fn_running, 1},
+    {"arrayIntersect", fn_intersect, 0},
+    {"arrayResize", fn_resize, 0},
+    {"arrayPopBack", fn_shift, 0},
+    {"arrayPopFront", fn_shift, 1},
+    {"arrayRotateLeft", fn_shift, 2},
+    {"arrayRotateRight", fn_shift, 3},
+    {"arrayEnumerateUniq", fn_enum_uniq, 0},
+    {"arrayEnumerateDense", fn_enum_uniq, 1},
+    {"arrayWithConstant", fn_with_constant, 0},
+    {"arrayProduct", fn_product, 0},
+    {"hasSubstr", fn_has_substr, 0},
+    {"arrayFill", fn_fill, 0},
+    {"arraySplit", fn_array_split, 0},
 };
 
 bool xfn_array(struct xctx *c, const node_t *n, struct vec *out, int *rc)

@@ -42,10 +42,13 @@
  * the default for invalid JSON), then the path is followed by skipping
  * members without building a tree.
  *
- * Not here, because the executor has no array type: splitBy*, extractAll*,
- * multiMatch*, multiSearch*, JSONExtractKeys/ArrayRaw, URLHierarchy,
- * extractURLParameters/Names, alphaTokens. cityHash64 needs a CityHash
- * library that is not linked; sipHash64 is done for one String only.
+ * Functions returning arrays build them with xarr_build (array.c): here
+ * JSONExtractArrayRaw, JSONExtractKeys, splitByWhitespace, alphaTokens,
+ * splitByRegexp, extractAll, extractURLParameters/Names, URLHierarchy and
+ * URLPathHierarchy; splitByChar/splitByString are in array.c. Not yet:
+ * extractAllGroups*, multiMatch*, multiSearch* (arrays of patterns or
+ * needles). cityHash64 needs a CityHash library that is not linked;
+ * sipHash64 is done for one String only.
  *
  * Concurrency: nothing is shared between queries but the C.UTF-8 locale
  * object of lowerUTF8/upperUTF8, created once and read-only afterwards.
@@ -2770,6 +2773,285 @@ static int fn_json_array_raw(struct xctx *c, const node_t *n, int op, struct vec
 	return xarr_build(c, &e, off, c->n, out);
 }
 
+/* ---- strings to arrays ----------------------------------------------------------------- */
+
+/* The strings of an Array(String) result, gathered row by row. */
+struct parts {
+	struct sn_str *s;
+	size_t n, cap;
+	uint32_t *off;
+};
+
+static int parts_init(struct xctx *c, struct parts *ps)
+{
+	ps->n = 0;
+	ps->cap = c->n + 16;
+	ps->s = xalloc(c, c->ba, ps->cap * sizeof(*ps->s));
+	ps->off = xalloc(c, c->ba, (c->n + 1) * sizeof(*ps->off));
+	return ps->s && ps->off ? 0 : c->rc;
+}
+
+static int parts_add(struct xctx *c, struct parts *ps, const char *p, size_t len)
+{
+	if (ps->n == ps->cap) {
+		struct sn_str *ns = xalloc(c, c->ba, 2 * ps->cap * sizeof(*ns));
+		if (!ns)
+			return c->rc;
+		memcpy(ns, ps->s, ps->n * sizeof(*ns));
+		ps->s = ns, ps->cap *= 2;
+	}
+	ps->s[ps->n++] = (struct sn_str){p, len};
+	return 0;
+}
+
+/* The arrays (ps->off[r] set by the caller for each row). */
+static int parts_array(struct xctx *c, struct parts *ps, struct vec *out)
+{
+	struct vec e;
+	ps->off[c->n] = (uint32_t)ps->n;
+	if (vec_make(c, &e, SN_XT_STRING, false, ps->n))
+		return c->rc;
+	if (ps->n)
+		memcpy(e.s, ps->s, ps->n * sizeof(*ps->s));
+	return xarr_build(c, &e, ps->off, c->n, out);
+}
+
+/* The optional max_substrings argument k at row r: 0 for no limit. */
+static int64_t max_parts(const node_t *n, const struct vec *v, size_t k, size_t r)
+{
+	return n->list.n > k && !isnul(&v[k], r) && v[k].i[r] > 0 ? v[k].i[r] : 0;
+}
+
+static bool is_space_byte(unsigned char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+/* splitByWhitespace(s[, max]) (op 0): the runs of non-whitespace;
+ * alphaTokens(s[, max]) (1): the runs of ASCII letters. NULL reads as "". */
+static int fn_tokens(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v[2];
+	struct parts ps;
+	if (eval_args(c, n, 1, 2, v) || need_text(c, n, &v[0], 0) ||
+	    (n->list.n == 2 && need_int(c, n, &v[1], 1)) || parts_init(c, &ps))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		ps.off[r] = (uint32_t)ps.n;
+		if (isnul(&v[0], r))
+			continue;
+		struct sn_str s = str_at(&v[0], r);
+		int64_t limit = max_parts(n, v, 1, r);
+		size_t i = 0;
+		while (i < s.len && (!limit || (int64_t)(ps.n - ps.off[r]) < limit)) {
+			unsigned char ch = (unsigned char)s.p[i];
+			if (op ? !isalpha(ch) : is_space_byte(ch)) {
+				i++;
+				continue;
+			}
+			size_t at = i;
+			while (i < s.len && (op ? isalpha((unsigned char)s.p[i])
+						: !is_space_byte((unsigned char)s.p[i])))
+				i++;
+			if (parts_add(c, &ps, s.p + at, i - at))
+				return c->rc;
+		}
+	}
+	return parts_array(c, &ps, out);
+}
+
+/* splitByRegexp(pattern, s[, max]) (op 0): the pieces between matches (an
+ * empty pattern splits into characters); extractAll(s, pattern) (1): every
+ * match, or its first group when the pattern has one. Empty matches are
+ * stepped over. NULL reads as "". */
+static int fn_regexp_array(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v[3];
+	struct xregex *e = NULL;
+	struct parts ps;
+	const char *pat;
+	size_t si = op ? 0 : 1;
+	if (need_args(c, n, 2, op ? 2 : 3) || need_const_text(c, n, op ? 1 : 0, &pat) ||
+	    re_get(c, n, pat, &e) || eval_args(c, n, 2, op ? 2 : 3, v) ||
+	    need_text(c, n, &v[si], si) || (n->list.n == 3 && need_int(c, n, &v[2], 2)) ||
+	    parts_init(c, &ps))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		ps.off[r] = (uint32_t)ps.n;
+		if (isnul(&v[si], r))
+			continue;
+		struct sn_str s = str_at(&v[si], r);
+		int64_t limit = op ? 0 : max_parts(n, v, 2, r);
+		size_t at = 0, from = 0; /* from: the start of the next piece */
+		while (at <= s.len) {
+			if (!op && limit && (int64_t)(ps.n - ps.off[r]) + 1 >= limit)
+				break;
+			int m = re_search(c, n, e, s, at, 0);
+			if (m < 0)
+				return c->rc;
+			if (!m)
+				break;
+			PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
+			if (ov[1] == ov[0]) { /* empty: a split between characters */
+				if (ov[1] >= s.len)
+					break;
+				size_t l = seq_len((unsigned char)s.p[ov[1]]);
+				if (!op && ov[0] > from &&
+				    parts_add(c, &ps, s.p + from, ov[0] - from))
+					return c->rc;
+				if (!op)
+					from = ov[0] > from ? ov[0] : from;
+				at = ov[1] + l;
+				continue;
+			}
+			if (op) {
+				size_t g = e->ncap ? 1 : 0;
+				if (ov[2 * g] != PCRE2_UNSET &&
+				    parts_add(c, &ps, s.p + ov[2 * g], ov[2 * g + 1] - ov[2 * g]))
+					return c->rc;
+			} else {
+				if (parts_add(c, &ps, s.p + from, ov[0] - from))
+					return c->rc;
+				from = ov[1];
+			}
+			at = ov[1];
+		}
+		if (!op && parts_add(c, &ps, s.p + from, s.len - from))
+			return c->rc;
+	}
+	return parts_array(c, &ps, out);
+}
+
+/* extractURLParameters(url) (op 0): the name=value pieces of the query
+ * string and fragment (split at & and #, empty ones dropped);
+ * extractURLParameterNames(url) (1): their names. */
+static int fn_url_params(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v;
+	struct parts ps;
+	if (eval_args(c, n, 1, 1, &v) || need_text(c, n, &v, 0) || parts_init(c, &ps))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		ps.off[r] = (uint32_t)ps.n;
+		if (isnul(&v, r))
+			continue;
+		struct sn_str u = str_at(&v, r);
+		const char *e = u.p + u.len, *p = find_any(u.p, e, "?#");
+		while (p < e) {
+			p++;
+			const char *end = find_any(p, e, "&#");
+			const char *eq = op ? find_any(p, end, "=") : end;
+			if (end > p && parts_add(c, &ps, p, (size_t)(eq - p)))
+				return c->rc;
+			p = end;
+		}
+	}
+	return parts_array(c, &ps, out);
+}
+
+/* URLHierarchy(url) (op 0): the URL cut after the host's slash and after
+ * each later run of / ? #; a URL without scheme:// is itself.
+ * URLPathHierarchy(url) (1): the same of the path only (none without
+ * scheme://). */
+static int fn_url_hierarchy(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v;
+	struct parts ps;
+	if (eval_args(c, n, 1, 1, &v) || need_text(c, n, &v, 0) || parts_init(c, &ps))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		ps.off[r] = (uint32_t)ps.n;
+		if (isnul(&v, r))
+			continue;
+		struct sn_str u = str_at(&v, r);
+		const char *b = u.p, *e = u.p + u.len, *p = b;
+		while (p < e && isalpha((unsigned char)*p))
+			p++;
+		bool url = p > b && e - p > 3 && memcmp(p, "://", 3) == 0;
+		if (!url) {
+			if (!op && parts_add(c, &ps, b, u.len))
+				return c->rc;
+			continue;
+		}
+		p = find_any(p + 3, e, "/?#");
+		if (op) {
+			if (p == e)
+				continue;
+			b = p;
+		} else {
+			if (p < e)
+				p++;
+			if (parts_add(c, &ps, b, (size_t)(p - b)))
+				return c->rc;
+		}
+		for (;;) {
+			while (p < e && (*p == '/' || *p == '?' || *p == '#'))
+				p++;
+			if (p == e)
+				break;
+			p = find_any(p, e, "/?#");
+			if (p < e)
+				p++;
+			if (parts_add(c, &ps, b, (size_t)(p - b)))
+				return c->rc;
+		}
+	}
+	return parts_array(c, &ps, out);
+}
+
+/* JSONExtractKeys(json, path...): the keys of the object the path leads
+ * to; [] when there is none, the JSON is invalid or the input is NULL. */
+static int fn_json_keys(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec *v;
+	struct parts ps;
+	if (eval_all(c, n, 1, &v) || need_text(c, n, &v[0], 0) || parts_init(c, &ps))
+		return c->rc;
+	size_t na = n->list.n;
+	for (size_t k = 1; k < na; k++)
+		if (!(is_text(v[k].t) || is_intlike(v[k].t) || v[k].t == SN_XT_NULL))
+			return bad_type(c, n, &v[k], k);
+	struct sn_buf b;
+	sn_buf_init(&b, c->mem_limit);
+	for (size_t r = 0; r < c->n; r++) {
+		ps.off[r] = (uint32_t)ps.n;
+		bool null = false;
+		for (size_t k = 0; k < na && !null; k++)
+			null = isnul(&v[k], r);
+		struct sn_jspan j, key, val;
+		if (null || json_find(str_at(&v[0], r), v + 1, na - 1, r, &j) != 1 ||
+		    j.type != SN_JOBJECT)
+			continue;
+		struct sn_jscan sc;
+		sn_jscan_init(&sc, j.p, j.len, NULL);
+		if (sn_jscan_enter(&sc) < 0)
+			continue;
+		while (sn_jscan_next_key(&sc, &key) > 0 && sn_jscan_skip(&sc, &val) == 0) {
+			struct sn_str k = {0};
+			if (!(key.flags & SN_JSPAN_ESCAPED)) {
+				k.p = sn_jspan_raw(&key, &k.len);
+			} else {
+				sn_buf_reset(&b);
+				if (sn_jspan_unescape(&key, &b) < 0) {
+					sn_buf_release(&b);
+					return xnomem(c);
+				}
+				if (!sstr_of_buf(c, &b, &k)) {
+					sn_buf_release(&b);
+					return c->rc;
+				}
+			}
+			if (parts_add(c, &ps, k.p, k.len)) {
+				sn_buf_release(&b);
+				return c->rc;
+			}
+		}
+	}
+	sn_buf_release(&b);
+	return parts_array(c, &ps, out);
+}
+
 /* xor(a, b, ...): true when an odd number of the arguments are true; NULL
  * when one is NULL. */
 static int fn_xor(struct xctx *c, const node_t *n, int op, struct vec *out)
@@ -3037,6 +3319,15 @@ static const struct {
     {"JSONLength", fn_json, J_LENGTH, false},
     {"JSONArrayLength", fn_json, J_ARRAY_LENGTH, false},
     {"JSONExtractArrayRaw", fn_json_array_raw, 0, false},
+    {"JSONExtractKeys", fn_json_keys, 0, false},
+    {"splitByWhitespace", fn_tokens, 0, false},
+    {"alphaTokens", fn_tokens, 1, false},
+    {"splitByRegexp", fn_regexp_array, 0, false},
+    {"extractAll", fn_regexp_array, 1, false},
+    {"extractURLParameters", fn_url_params, 0, false},
+    {"extractURLParameterNames", fn_url_params, 1, false},
+    {"URLHierarchy", fn_url_hierarchy, 0, false},
+    {"URLPathHierarchy", fn_url_hierarchy, 1, false},
     {"xor", fn_xor, 0, false},
     /* hashing */
     {"MD5", fn_digest, 0, false},

@@ -249,6 +249,161 @@ static void test_array_join(void **state)
 	expect_error(f, "arrayJoin(groupArray(event))", "NotImplementedError", "aggregates");
 }
 
+/* The functions added with arrays: expected values from ClickHouse's
+ * documented examples and semantics. */
+static void test_more_functions(void **state)
+{
+	struct fixture *f = *state;
+	const char *one = "where distinct_id = 'a'";
+	const char *all = "order by distinct_id";
+	/* arrayZip */
+	expect_rows(f,
+		    "arrayZip([1, 2], ['a', 'b']) as z, toTypeName(z), arrayZip([], []), "
+		    "arrayZip([1], [2], [3])",
+		    one, "[(1,'a'),(2,'b')]\tArray(Tuple(Int64, String))\t[]\t[(1,2,3)]\n");
+	expect_error(f, "arrayZip([1], [1, 2])", "QueryError", "equal size");
+	expect_error(f, "arrayZip([1], 2)", "QueryError", "expects an array as argument 2");
+	/* arrayFlatten: every level */
+	expect_rows(f,
+		    "arrayFlatten([[1, 2], [3]]), arrayFlatten([[[1]], [[2, 3], [4]]]), "
+		    "arrayFlatten([1, 2]), arrayFlatten([]), arrayFlatten(NULL), "
+		    "toTypeName(arrayFlatten([[['a']]]))",
+		    one, "[1,2,3]\t[1,2,3,4]\t[1,2]\t[]\t[]\tArray(String)\n");
+	/* arrayCumSum, arrayDifference */
+	expect_rows(f,
+		    "arrayCumSum([1, 2, 3, 4]), arrayCumSum(x -> x * 2, [1, 2]), "
+		    "arrayCumSum([1.5, NULL, 2]), arrayCumSum([]), arrayCumSum(NULL)",
+		    one, "[1,3,6,10]\t[2,6]\t[1.5,1.5,3.5]\t[]\t[]\n");
+	expect_rows(f,
+		    "arrayDifference([1, 2, 3, 0]), arrayDifference([1.5, 1]), "
+		    "arrayDifference([]), arrayDifference([7])",
+		    one, "[0,1,1,-3]\t[0,-0.5]\t[]\t[0]\n");
+	expect_rows(f, "distinct_id, arrayCumSum(arrayWithConstant(toInt(properties.n), 2))", all,
+		    "a\t[2]\nb\t[2,4]\nc\t[2,4,6]\nd\t[2,4,6,8]\n");
+	expect_error(f, "arrayCumSum(['a'])", "QueryError", "array of numbers");
+	expect_error(f, "arrayDifference([[1]])", "QueryError", "array of numbers");
+	/* arrayIntersect: distinct, in the first array's order */
+	expect_rows(f,
+		    "arrayIntersect([1, 2, 3], [3, 2, 5], [2, 3]), arrayIntersect([1, 2], [3]), "
+		    "arrayIntersect(['a', 'a']), arrayIntersect([1, 2], NULL), "
+		    "arrayIntersect([1, 2], [2.0])",
+		    one, "[2,3]\t[]\t['a']\t[]\t[2]\n");
+	expect_error(f, "arrayIntersect([1], ['a'])", "QueryError", "not comparable");
+	/* arrayResize */
+	expect_rows(f,
+		    "arrayResize([1, 2, 3], 5), arrayResize([1, 2, 3], 2), arrayResize([1, 2, 3], "
+		    "-2), arrayResize([1, 2], -4, 9), arrayResize(['a'], 2), "
+		    "arrayResize([1, NULL], 3), arrayResize(['a'], 3, 'z'), arrayResize([1], 0), "
+		    "arrayResize(NULL, 1, 'x')",
+		    one,
+		    "[1,2,3,0,0]\t[1,2]\t[2,3]\t[9,9,1,2]\t['a','']\t[1,NULL,NULL]\t['a','z','z']"
+		    "\t[]\t['x']\n");
+	expect_error(f, "arrayResize([1], 'a')", "QueryError", "integer size");
+	expect_error(f, "arrayResize([1], 1, 'a')", "QueryError", "no supertype");
+	/* arrayPopBack, arrayPopFront, arrayRotateLeft/Right */
+	expect_rows(f,
+		    "arrayPopBack([1, 2, 3]), arrayPopFront([1, 2, 3]), arrayPopBack([]), "
+		    "arrayPopFront(['x']), arrayPopBack(NULL)",
+		    one, "[1,2]\t[2,3]\t[]\t[]\t[]\n");
+	expect_rows(f,
+		    "arrayRotateLeft([1, 2, 3, 4], 1), arrayRotateRight([1, 2, 3, 4], 1), "
+		    "arrayRotateLeft([1, 2, 3], -1), arrayRotateLeft([1, 2, 3], 7), "
+		    "arrayRotateRight([], 2), arrayRotateRight(['a', 'b'], 0)",
+		    one, "[2,3,4,1]\t[4,1,2,3]\t[3,1,2]\t[2,3,1]\t[]\t['a','b']\n");
+	expect_error(f, "arrayRotateLeft([1], 'x')", "QueryError", "integer count");
+	/* arrayEnumerateUniq (2..* arrays in HogQL), arrayEnumerateDense */
+	expect_rows(f,
+		    "arrayEnumerateUniq([10, 20, 10, 30], [1, 2, 1, 3]), "
+		    "arrayEnumerateUniq([1, 1, 1], [1, 2, 1]), arrayEnumerateUniq([], []), "
+		    "arrayEnumerateDense([10, 20, 10, 30, 20]), arrayEnumerateDense([]), "
+		    "arrayEnumerateDense([NULL, 1, NULL])",
+		    one, "[1,1,2,1]\t[1,1,2]\t[]\t[1,2,1,3,2]\t[]\t[1,2,1]\n");
+	expect_error(f, "arrayEnumerateUniq([1], [1, 2])", "QueryError", "equal size");
+	/* arrayWithConstant */
+	expect_rows(f,
+		    "arrayWithConstant(3, 'x'), arrayWithConstant(0, 1), arrayWithConstant(2, "
+		    "NULL), arrayWithConstant(NULL, 1), arrayWithConstant(1, [1])",
+		    one, "['x','x','x']\t[]\t[NULL,NULL]\t[]\t[[1]]\n");
+	expect_rows(f, "distinct_id, arrayWithConstant(toInt(properties.n) - 1, distinct_id)", all,
+		    "a\t[]\nb\t['b']\nc\t['c','c']\nd\t['d','d','d']\n");
+	expect_error(f, "arrayWithConstant(-1, 1)", "QueryError", "length");
+	expect_error(f, "arrayWithConstant('a', 1)", "QueryError", "integer length");
+	/* arrayProduct: Float64 */
+	expect_rows(f,
+		    "arrayProduct([1, 2, 3, 4]) as p, toTypeName(p), arrayProduct([1.5, -2]), "
+		    "arrayProduct([]), arrayProduct([2, NULL]), arrayProduct(NULL)",
+		    one, "24\tFloat64\t-3\t1\t2\t1\n");
+	expect_error(f, "arrayProduct(['a'])", "QueryError", "array of numbers");
+	/* hasSubstr: consecutive, in order */
+	expect_rows(f,
+		    "hasSubstr([1, 2, 3, 4], [2, 3]), hasSubstr([1, 2, 3, 4], [3, 2]), "
+		    "hasSubstr([1, 2], []), hasSubstr([], [1]), hasSubstr([1, NULL, 2], [NULL, "
+		    "2]), hasSubstr([1, 2], [1, 2, 3]), hasSubstr(['a', 'b'], ['b']), "
+		    "hasSubstr(NULL, [])",
+		    one, "1\t0\t1\t0\t1\t0\t1\t1\n");
+	expect_error(f, "hasSubstr([1], ['a'])", "QueryError", "not comparable");
+	/* arrayFill, arraySplit */
+	expect_rows(f,
+		    "arrayFill(x -> not isNull(x), [1, NULL, 3, 11, 12, NULL, NULL, 5, 6, 14, "
+		    "NULL, NULL]), arrayFill(x -> x > 1, [0, 1, 2, 0]), arrayFill(x -> 1, []), "
+		    "arrayFill((x, y) -> y, ['a', 'b', 'c'], [0, 0, 1])",
+		    one, "[1,1,3,11,12,12,12,5,6,14,14,14]\t[0,0,2,2]\t[]\t['a','a','c']\n");
+	expect_rows(f,
+		    "arraySplit((x, y) -> y, [1, 2, 3, 4, 5], [1, 0, 0, 1, 0]) as s, "
+		    "toTypeName(s), arraySplit(x -> x = 3, [1, 2, 3, 4]), arraySplit(x -> 1, []), "
+		    "arraySplit(x -> 1, ['a', 'b']), arraySplit(x -> 0, [1, 2])",
+		    one,
+		    "[[1,2,3],[4,5]]\tArray(Array(Int64))\t[[1,2],[3,4]]\t[]\t[['a'],['b']]"
+		    "\t[[1,2]]\n");
+	expect_error(f, "arrayFill([1], [1])", "QueryError", "expects a lambda");
+	expect_error(f, "arraySplit((x, y) -> x, [1], [1, 2])", "QueryError", "equal size");
+	/* strings to arrays; NULL reads as "" */
+	expect_rows(f,
+		    "splitByWhitespace('  1!  a,\tb.  '), splitByWhitespace(''), "
+		    "splitByWhitespace('a b c', 2), splitByWhitespace(NULL), "
+		    "alphaTokens('abca1abc'), alphaTokens('12'), alphaTokens('a b c', 2)",
+		    one, "['1!','a,','b.']\t[]\t['a','b']\t[]\t['abca','abc']\t[]\t['a','b']\n");
+	expect_rows(f,
+		    "splitByRegexp('[0-9]+', 'a12bc23de345f'), splitByRegexp('', 'abc'), "
+		    "splitByRegexp(',', ',a,'), splitByRegexp('x', ''), "
+		    "splitByRegexp('[0-9]', 'a1b2c', 2), splitByRegexp(',', NULL)",
+		    one,
+		    "['a','bc','de','f']\t['a','b','c']\t['','a','']\t['']\t['a','b2c']\t[]\n");
+	expect_rows(f,
+		    "extractAll('a1b22c333', '[0-9]+'), extractAll('k=1, m=2', '([a-z])='), "
+		    "extractAll('abc', 'z'), extractAll(NULL, 'a'), extractAll('ab', 'x*')",
+		    one, "['1','22','333']\t['k','m']\t[]\t[]\t[]\n");
+	expect_rows(f, "distinct_id, extractAll(properties.tags, '[a-z]')", all,
+		    "a\t['x','y','z']\nb\t['y']\nc\t[]\nd\t[]\n");
+	expect_error(f, "extractAll('a', distinct_id)", "NotImplementedError", "non-constant");
+	expect_error(f, "splitByRegexp('(', 'a')", "QueryError", "");
+	expect_error(f, "alphaTokens(1)", "QueryError", "Illegal type");
+	expect_rows(f,
+		    "extractURLParameters('http://x.com/p?a=1&b=2#c=3'), "
+		    "extractURLParameterNames('http://x.com/p?a=1&b=2#c=3'), "
+		    "extractURLParameters('http://x.com/p'), extractURLParameters('/?a&&b='), "
+		    "extractURLParameterNames('/?a&&b='), extractURLParameterNames(NULL)",
+		    one, "['a=1','b=2','c=3']\t['a','b','c']\t[]\t['a','b=']\t['a','b']\t[]\n");
+	expect_rows(f,
+		    "URLHierarchy('https://example.com/browse/CONV-6788'), "
+		    "URLPathHierarchy('https://example.com/browse/CONV-6788'), "
+		    "URLHierarchy('example'), URLPathHierarchy('example'), "
+		    "URLHierarchy('http://a.com'), URLPathHierarchy('http://a.com/x//y?q#f'), "
+		    "URLHierarchy(NULL)",
+		    one,
+		    "['https://example.com/','https://example.com/browse/',"
+		    "'https://example.com/browse/CONV-6788']\t['/browse/','/browse/CONV-6788']"
+		    "\t['example']\t[]\t['http://a.com']\t['/x/','/x//y?','/x//y?q#','/x//y?q#f']"
+		    "\t[]\n");
+	expect_rows(
+	    f,
+	    "JSONExtractKeys('{\"a\": 1, \"b\\\\u0041\": {\"c\": 2}}'), "
+	    "JSONExtractKeys('{\"a\": {\"x\": 1, \"y\": 2}}', 'a'), JSONExtractKeys('[1]'), "
+	    "JSONExtractKeys('{'), JSONExtractKeys(NULL), JSONExtractKeys(properties)",
+	    one, "['a','bA']\t['x','y']\t[]\t[]\t[]\t['tags','n']\n");
+	expect_error(f, "JSONExtractKeys(1)", "QueryError", "Illegal type");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +412,7 @@ int main(void)
 	    cmocka_unit_test(test_lambdas),
 	    cmocka_unit_test(test_group_array),
 	    cmocka_unit_test(test_array_join),
+	    cmocka_unit_test(test_more_functions),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
