@@ -253,7 +253,7 @@ static void test_array_join(void **state)
  * documented examples and semantics. */
 static void test_more_functions(void **state)
 {
-	struct fixture *f = *state;
+	struct xfx *f = *state;
 	const char *one = "where distinct_id = 'a'";
 	const char *all = "order by distinct_id";
 	/* arrayZip */
