@@ -355,6 +355,7 @@ static const struct sn_hogql_func funcs[] = {
     {"power", 2, 2, 0, 0, 0, RT_FLOAT},
     {"protocol", 1, 1, 0, 0, 0, RT_STRING},
     {"quantile", 1, 1, 0, 1, F_AGG, RT_FLOAT},
+    {"quantileExact", 1, 1, 1, 1, F_AGG, RT_UNKNOWN}, /* PostHog's aggregations.py has it */
     {"quantileIf", 2, 2, 1, 1, F_AGG, RT_FLOAT},
     {"quantiles", 1, -1, 0, -1, F_AGG, RT_ARRAY},
     {"queryString", 1, 1, 0, 0, 0, RT_STRING},
