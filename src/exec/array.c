@@ -280,7 +280,7 @@ static void value_at(const struct vec *v, size_t r, struct sn_exec_value *x)
 }
 
 /* Element value x into row r of out (out's type; numbers widen). */
-static void put_cell(struct vec *out, size_t r, const struct sn_exec_value *x)
+void vec_put_value(struct vec *out, size_t r, const struct sn_exec_value *x)
 {
 	if (x->null || x->type == SN_XT_NULL) {
 		if (out->nulls)
@@ -331,7 +331,7 @@ int xarr_flatten(struct xctx *c, const struct vec *arr, struct vec *elems, uint3
 		size_t k = o[r];
 		xait_init(&it, arr->s[r]);
 		while (k < o[r + 1] && xait_next(&it, &x)) {
-			put_cell(elems, k, &x);
+			vec_put_value(elems, k, &x);
 			ro[k++] = (uint32_t)r;
 		}
 		if (k != o[r + 1])
@@ -383,6 +383,39 @@ int xarr_build(struct xctx *c, const struct vec *elems, const uint32_t *off, siz
 nomem:
 	sn_buf_release(&b);
 	return xnomem(c);
+}
+
+int xparts_init(struct xctx *c, struct xparts *ps)
+{
+	ps->n = 0;
+	ps->cap = c->n + 16;
+	ps->s = xalloc(c, c->ba, ps->cap * sizeof(*ps->s));
+	ps->off = xalloc(c, c->ba, (c->n + 1) * sizeof(*ps->off));
+	return ps->s && ps->off ? 0 : c->rc;
+}
+
+int xparts_add(struct xctx *c, struct xparts *ps, const char *p, size_t len)
+{
+	if (ps->n == ps->cap) {
+		struct sn_str *ns = xalloc(c, c->ba, 2 * ps->cap * sizeof(*ns));
+		if (!ns)
+			return c->rc;
+		memcpy(ns, ps->s, ps->n * sizeof(*ns));
+		ps->s = ns, ps->cap *= 2;
+	}
+	ps->s[ps->n++] = (struct sn_str){p, len};
+	return 0;
+}
+
+int xparts_array(struct xctx *c, struct xparts *ps, struct vec *out)
+{
+	struct vec e;
+	ps->off[c->n] = (uint32_t)ps->n;
+	if (vec_make(c, &e, SN_XT_STRING, false, ps->n))
+		return c->rc;
+	if (ps->n)
+		memcpy(e.s, ps->s, ps->n * sizeof(*ps->s));
+	return xarr_build(c, &e, ps->off, c->n, out);
 }
 
 /* ---- literals, subscripts ------------------------------------------------------------ */
@@ -456,7 +489,7 @@ static int eval_array_items(struct xctx *c, const node_t *n, const struct sn_hog
 					return c->rc;
 				value_at(&v[j], r, &x);
 			}
-			put_cell(&e, r * k + j, &x);
+			vec_put_value(&e, r * k + j, &x);
 		}
 	}
 	off[rows] = (uint32_t)(rows * k);
@@ -559,7 +592,7 @@ static int tuple_elem(struct xctx *c, const node_t *n, const struct vec *v, size
 			if (!xait_next(&it, &x))
 				return xfail(c, n, SN_ERR_CORRUPT, "QueryError",
 					     "a malformed tuple value");
-		put_cell(out, r, &x);
+		vec_put_value(out, r, &x);
 	}
 	return 0;
 }
@@ -600,7 +633,7 @@ static int array_at(struct xctx *c, const node_t *n, const struct vec *arr, cons
 			if (!xait_next(&it, &x))
 				return xfail(c, n, SN_ERR_CORRUPT, "QueryError",
 					     "a malformed array value");
-		put_cell(out, r, &x);
+		vec_put_value(out, r, &x);
 	}
 	return 0;
 }
@@ -1055,7 +1088,7 @@ static int fn_cond(struct xctx *c, const node_t *n, int op, struct vec *out)
 			if (at >= 0) {
 				struct sn_exec_value x;
 				value_at(&first, (size_t)at, &x);
-				put_cell(out, r, &x);
+				vec_put_value(out, r, &x);
 			} else if (first.t == SN_XT_ARRAY) {
 				out->s[r] = (struct sn_str){"\0\0\0\0", 4};
 			}
@@ -1113,7 +1146,7 @@ static int fn_fold(struct xctx *c, const node_t *n, int op, struct vec *out)
 		} else if (op == 3) {
 			out->f[r] = cnt ? (v.f ? sf : (double)si) / (double)cnt : NAN;
 		} else if (!best.null) {
-			put_cell(out, r, &best);
+			vec_put_value(out, r, &best);
 		}
 	}
 	return 0;
@@ -1264,7 +1297,7 @@ static int fn_concat(struct xctx *c, const node_t *n, int op, struct vec *out)
 			for (uint32_t i = off[j][r]; i < off[j][r + 1]; i++) {
 				struct sn_exec_value x;
 				value_at(&e[j], i, &x);
-				put_cell(&all, k++, &x);
+				vec_put_value(&all, k++, &x);
 			}
 	}
 	no[c->n] = (uint32_t)k;
@@ -1375,17 +1408,16 @@ static int fn_split(struct xctx *c, const node_t *n, int op, struct vec *out)
 		    n->name);
 	if (vec_uuid_text(c, &s))
 		return c->rc;
-	size_t m = 0, cap = c->n + 16;
-	struct vec e;
-	struct sn_str *parts = xalloc(c, c->ba, cap * sizeof(*parts));
-	uint32_t *off = xalloc(c, c->ba, (c->n + 1) * sizeof(*off));
-	if (!parts || !off)
+	struct xparts ps;
+	if (xparts_init(c, &ps))
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
-		off[r] = (uint32_t)m;
+		ps.off[r] = (uint32_t)ps.n;
 		if (s.t == SN_XT_NULL || vec_null(&s, r) || vec_null(&sep, r))
 			continue;
 		struct sn_str d = sep.s[r], t = s.s[r];
+		if (!t.p)
+			t.p = "";
 		if (op == 0 && d.len != 1)
 			return xfail(c, n, SN_ERR_INVALID, "QueryError",
 				     "Function 'splitByChar': the separator must be exactly one "
@@ -1393,14 +1425,7 @@ static int fn_split(struct xctx *c, const node_t *n, int op, struct vec *out)
 		int64_t limit = n->list.n == 3 && !vec_null(&mx, r) && mx.i[r] > 0 ? mx.i[r] : -1;
 		size_t at = 0;
 		for (;;) {
-			if (m + 2 > cap) {
-				size_t nc = cap * 2;
-				struct sn_str *np = xalloc(c, c->ba, nc * sizeof(*np));
-				if (!np)
-					return c->rc;
-				memcpy(np, parts, m * sizeof(*np));
-				parts = np, cap = nc;
-			}
+			size_t got = ps.n - ps.off[r];
 			if (d.len == 0) { /* one element per UTF-8 character */
 				if (at >= t.len)
 					break;
@@ -1408,32 +1433,25 @@ static int fn_split(struct xctx *c, const node_t *n, int op, struct vec *out)
 				while (at + l < t.len &&
 				       ((unsigned char)t.p[at + l] & 0xc0) == 0x80)
 					l++;
-				parts[m++] = (struct sn_str){t.p + at, l};
+				if (xparts_add(c, &ps, t.p + at, l))
+					return c->rc;
 				at += l;
-				if (limit > 0 && (int64_t)(m - off[r]) >= limit)
+				if (limit > 0 && (int64_t)got + 1 >= limit)
 					break;
 				continue;
 			}
-			const char *hit = NULL;
-			for (size_t i = at; i + d.len <= t.len; i++)
-				if (memcmp(t.p + i, d.p, d.len) == 0) {
-					hit = t.p + i;
-					break;
-				}
-			if (limit > 0 && (int64_t)(m - off[r]) + 1 >= limit)
+			const char *hit = memmem(t.p + at, t.len - at, d.p, d.len);
+			if (limit > 0 && (int64_t)got + 1 >= limit)
 				hit = NULL; /* the last allowed substring: ClickHouse stops there */
 			size_t end = hit ? (size_t)(hit - t.p) : t.len;
-			parts[m++] = (struct sn_str){t.p + at, end - at};
+			if (xparts_add(c, &ps, t.p + at, end - at))
+				return c->rc;
 			if (!hit)
 				break;
 			at = end + d.len;
 		}
 	}
-	off[c->n] = (uint32_t)m;
-	if (vec_make(c, &e, SN_XT_STRING, false, m))
-		return c->rc;
-	memcpy(e.s, parts, m * sizeof(*parts));
-	return xarr_build(c, &e, off, c->n, out);
+	return xparts_array(c, &ps, out);
 }
 
 /* Elements idx of e into arrays per row (no: each row's start in idx). */
@@ -1574,7 +1592,7 @@ static int fn_intersect(struct xctx *c, const node_t *n, int op, struct vec *out
 				keep = found;
 			}
 			if (keep)
-				put_cell(&all, m++, &x);
+				vec_put_value(&all, m++, &x);
 		}
 	}
 	no[c->n] = (uint32_t)m;
@@ -1635,13 +1653,13 @@ static int fn_resize(struct xctx *c, const node_t *n, int op, struct vec *out)
 			d.s = (struct sn_str){"\0\0\0\0", 4};
 		no[r] = (uint32_t)k;
 		for (int64_t i = 0; s < 0 && i < pad; i++)
-			put_cell(&all, k++, &d);
+			vec_put_value(&all, k++, &d);
 		for (int64_t i = from; i < len && i < from + want; i++) {
 			value_at(&e[0], off[r] + (size_t)i, &x);
-			put_cell(&all, k++, &x);
+			vec_put_value(&all, k++, &x);
 		}
 		for (int64_t i = 0; s > 0 && i < pad; i++)
-			put_cell(&all, k++, &d);
+			vec_put_value(&all, k++, &d);
 	}
 	no[c->n] = (uint32_t)k;
 	return xarr_build(c, &all, no, c->n, out);

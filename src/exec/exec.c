@@ -1701,16 +1701,7 @@ static int aj_expand(struct xctx *c, struct plan *p)
 				if (eidx[r] != UINT32_MAX) {
 					struct sn_exec_value x;
 					vec_value(c, &e[i], off[i][ridx[r]] + eidx[r], NULL, &x);
-					if (x.null || x.type == SN_XT_NULL) {
-						if (v->nulls)
-							v->nulls[r] = 1;
-					} else if (v->s) {
-						v->s[r] = x.s;
-					} else if (v->f) {
-						v->f[r] = x.f;
-					} else {
-						v->i[r] = x.i;
-					}
+					vec_put_value(v, r, &x);
 				} else if (v->t == SN_XT_ARRAY) { /* the default: an empty array */
 					v->s[r] = (struct sn_str){"\0\0\0\0", 4};
 				}

@@ -446,6 +446,19 @@ int xarr_flatten(struct xctx *c, const struct vec *arr, struct vec *elems, uint3
 /* n arrays, row r's elements elems[off[r] .. off[r+1]). */
 int xarr_build(struct xctx *c, const struct vec *elems, const uint32_t *off, size_t n,
 	       struct vec *out);
+/* Strings collected row by row into arrays of strings (splitBy*, tokens,
+ * URL pieces): off[r] set by the caller before row r's parts, then
+ * xparts_array makes the n arrays. Batch arena. */
+struct xparts {
+	struct sn_str *s;
+	size_t n, cap;
+	uint32_t *off;
+};
+int xparts_init(struct xctx *c, struct xparts *ps);
+int xparts_add(struct xctx *c, struct xparts *ps, const char *p, size_t len);
+int xparts_array(struct xctx *c, struct xparts *ps, struct vec *out);
+/* Value x into row r of out (out's type; numbers widen, NULL sets the flag). */
+void vec_put_value(struct vec *out, size_t r, const struct sn_exec_value *x);
 /* Array and Tuple literals, subscripts and tuple access. */
 int xeval_array_node(struct xctx *c, const node_t *n, struct vec *out);
 /* Applies lambda lam to the m elements args[0..nargs) (each m long),

@@ -2728,19 +2728,18 @@ static int fn_json(struct xctx *c, const node_t *n, int op, struct vec *out)
 static int fn_json_array_raw(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
 	(void)op;
-	struct vec *v, e;
+	struct vec *v;
+	struct xparts ps;
 	if (eval_all(c, n, 1, &v) || (v[0].t != SN_XT_NULL && need_text(c, n, &v[0], 0)))
 		return c->rc;
-	size_t na = n->list.n, m = 0, cap = c->n + 8;
+	size_t na = n->list.n;
 	for (size_t k = 1; k < na; k++)
 		if (!(is_text(v[k].t) || is_intlike(v[k].t) || v[k].t == SN_XT_NULL))
 			return bad_type(c, n, &v[k], k);
-	struct sn_str *el = xalloc(c, c->ba, cap * sizeof(*el));
-	uint32_t *off = xalloc(c, c->ba, (c->n + 1) * sizeof(*off));
-	if (!el || !off)
+	if (xparts_init(c, &ps))
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
-		off[r] = (uint32_t)m;
+		ps.off[r] = (uint32_t)ps.n;
 		bool null = v[0].t == SN_XT_NULL;
 		for (size_t k = 0; k < na && !null; k++)
 			null = vec_null(&v[k], r) || v[k].t == SN_XT_NULL;
@@ -2753,69 +2752,17 @@ static int fn_json_array_raw(struct xctx *c, const node_t *n, int op, struct vec
 		if (sn_jscan_enter(&sc) < 0)
 			continue;
 		while (sn_jscan_next_elem(&sc) > 0 && sn_jscan_skip(&sc, &x) == 0) {
-			if (m == cap) {
-				struct sn_str *ne = xalloc(c, c->ba, 2 * cap * sizeof(*ne));
-				if (!ne)
-					return c->rc;
-				memcpy(ne, el, m * sizeof(*ne));
-				el = ne, cap *= 2;
-			}
-			el[m++] = json_minify(c, x);
-			if (c->rc)
+			struct sn_str t = json_minify(c, x);
+			if (c->rc || xparts_add(c, &ps, t.p, t.len))
 				return c->rc;
 		}
 	}
-	off[c->n] = (uint32_t)m;
-	if (vec_make(c, &e, SN_XT_STRING, false, m))
-		return c->rc;
-	if (m)
-		memcpy(e.s, el, m * sizeof(*el));
-	return xarr_build(c, &e, off, c->n, out);
+	return xparts_array(c, &ps, out);
 }
 
 /* ---- strings to arrays ----------------------------------------------------------------- */
 
 /* The strings of an Array(String) result, gathered row by row. */
-struct parts {
-	struct sn_str *s;
-	size_t n, cap;
-	uint32_t *off;
-};
-
-static int parts_init(struct xctx *c, struct parts *ps)
-{
-	ps->n = 0;
-	ps->cap = c->n + 16;
-	ps->s = xalloc(c, c->ba, ps->cap * sizeof(*ps->s));
-	ps->off = xalloc(c, c->ba, (c->n + 1) * sizeof(*ps->off));
-	return ps->s && ps->off ? 0 : c->rc;
-}
-
-static int parts_add(struct xctx *c, struct parts *ps, const char *p, size_t len)
-{
-	if (ps->n == ps->cap) {
-		struct sn_str *ns = xalloc(c, c->ba, 2 * ps->cap * sizeof(*ns));
-		if (!ns)
-			return c->rc;
-		memcpy(ns, ps->s, ps->n * sizeof(*ns));
-		ps->s = ns, ps->cap *= 2;
-	}
-	ps->s[ps->n++] = (struct sn_str){p, len};
-	return 0;
-}
-
-/* The arrays (ps->off[r] set by the caller for each row). */
-static int parts_array(struct xctx *c, struct parts *ps, struct vec *out)
-{
-	struct vec e;
-	ps->off[c->n] = (uint32_t)ps->n;
-	if (vec_make(c, &e, SN_XT_STRING, false, ps->n))
-		return c->rc;
-	if (ps->n)
-		memcpy(e.s, ps->s, ps->n * sizeof(*ps->s));
-	return xarr_build(c, &e, ps->off, c->n, out);
-}
-
 /* The optional max_substrings argument k at row r: 0 for no limit. */
 static int64_t max_parts(const node_t *n, const struct vec *v, size_t k, size_t r)
 {
@@ -2832,9 +2779,9 @@ static bool is_space_byte(unsigned char ch)
 static int fn_tokens(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
 	struct vec v[2];
-	struct parts ps;
+	struct xparts ps;
 	if (eval_args(c, n, 1, 2, v) || need_text(c, n, &v[0], 0) ||
-	    (n->list.n == 2 && need_int(c, n, &v[1], 1)) || parts_init(c, &ps))
+	    (n->list.n == 2 && need_int(c, n, &v[1], 1)) || xparts_init(c, &ps))
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
 		ps.off[r] = (uint32_t)ps.n;
@@ -2853,11 +2800,11 @@ static int fn_tokens(struct xctx *c, const node_t *n, int op, struct vec *out)
 			while (i < s.len && (op ? isalpha((unsigned char)s.p[i])
 						: !is_space_byte((unsigned char)s.p[i])))
 				i++;
-			if (parts_add(c, &ps, s.p + at, i - at))
+			if (xparts_add(c, &ps, s.p + at, i - at))
 				return c->rc;
 		}
 	}
-	return parts_array(c, &ps, out);
+	return xparts_array(c, &ps, out);
 }
 
 /* splitByRegexp(pattern, s[, max]) (op 0): the pieces between matches (an
@@ -2868,13 +2815,13 @@ static int fn_regexp_array(struct xctx *c, const node_t *n, int op, struct vec *
 {
 	struct vec v[3];
 	struct xregex *e = NULL;
-	struct parts ps;
+	struct xparts ps;
 	const char *pat;
 	size_t si = op ? 0 : 1;
 	if (need_args(c, n, 2, op ? 2 : 3) || need_const_text(c, n, op ? 1 : 0, &pat) ||
 	    re_get(c, n, pat, &e) || eval_args(c, n, 2, op ? 2 : 3, v) ||
 	    need_text(c, n, &v[si], si) || (n->list.n == 3 && need_int(c, n, &v[2], 2)) ||
-	    parts_init(c, &ps))
+	    xparts_init(c, &ps))
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
 		ps.off[r] = (uint32_t)ps.n;
@@ -2897,7 +2844,7 @@ static int fn_regexp_array(struct xctx *c, const node_t *n, int op, struct vec *
 					break;
 				size_t l = seq_len((unsigned char)s.p[ov[1]]);
 				if (!op && ov[0] > from &&
-				    parts_add(c, &ps, s.p + from, ov[0] - from))
+				    xparts_add(c, &ps, s.p + from, ov[0] - from))
 					return c->rc;
 				if (!op)
 					from = ov[0] > from ? ov[0] : from;
@@ -2907,19 +2854,19 @@ static int fn_regexp_array(struct xctx *c, const node_t *n, int op, struct vec *
 			if (op) {
 				size_t g = e->ncap ? 1 : 0;
 				if (ov[2 * g] != PCRE2_UNSET &&
-				    parts_add(c, &ps, s.p + ov[2 * g], ov[2 * g + 1] - ov[2 * g]))
+				    xparts_add(c, &ps, s.p + ov[2 * g], ov[2 * g + 1] - ov[2 * g]))
 					return c->rc;
 			} else {
-				if (parts_add(c, &ps, s.p + from, ov[0] - from))
+				if (xparts_add(c, &ps, s.p + from, ov[0] - from))
 					return c->rc;
 				from = ov[1];
 			}
 			at = ov[1];
 		}
-		if (!op && parts_add(c, &ps, s.p + from, s.len - from))
+		if (!op && xparts_add(c, &ps, s.p + from, s.len - from))
 			return c->rc;
 	}
-	return parts_array(c, &ps, out);
+	return xparts_array(c, &ps, out);
 }
 
 /* extractURLParameters(url) (op 0): the name=value pieces of the query
@@ -2928,8 +2875,8 @@ static int fn_regexp_array(struct xctx *c, const node_t *n, int op, struct vec *
 static int fn_url_params(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
 	struct vec v;
-	struct parts ps;
-	if (eval_args(c, n, 1, 1, &v) || need_text(c, n, &v, 0) || parts_init(c, &ps))
+	struct xparts ps;
+	if (eval_args(c, n, 1, 1, &v) || need_text(c, n, &v, 0) || xparts_init(c, &ps))
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
 		ps.off[r] = (uint32_t)ps.n;
@@ -2941,12 +2888,12 @@ static int fn_url_params(struct xctx *c, const node_t *n, int op, struct vec *ou
 			p++;
 			const char *end = find_any(p, e, "&#");
 			const char *eq = op ? find_any(p, end, "=") : end;
-			if (end > p && parts_add(c, &ps, p, (size_t)(eq - p)))
+			if (end > p && xparts_add(c, &ps, p, (size_t)(eq - p)))
 				return c->rc;
 			p = end;
 		}
 	}
-	return parts_array(c, &ps, out);
+	return xparts_array(c, &ps, out);
 }
 
 /* URLHierarchy(url) (op 0): the URL cut after the host's slash and after
@@ -2956,8 +2903,8 @@ static int fn_url_params(struct xctx *c, const node_t *n, int op, struct vec *ou
 static int fn_url_hierarchy(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
 	struct vec v;
-	struct parts ps;
-	if (eval_args(c, n, 1, 1, &v) || need_text(c, n, &v, 0) || parts_init(c, &ps))
+	struct xparts ps;
+	if (eval_args(c, n, 1, 1, &v) || need_text(c, n, &v, 0) || xparts_init(c, &ps))
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
 		ps.off[r] = (uint32_t)ps.n;
@@ -2969,7 +2916,7 @@ static int fn_url_hierarchy(struct xctx *c, const node_t *n, int op, struct vec 
 			p++;
 		bool url = p > b && e - p > 3 && memcmp(p, "://", 3) == 0;
 		if (!url) {
-			if (!op && parts_add(c, &ps, b, u.len))
+			if (!op && xparts_add(c, &ps, b, u.len))
 				return c->rc;
 			continue;
 		}
@@ -2981,7 +2928,7 @@ static int fn_url_hierarchy(struct xctx *c, const node_t *n, int op, struct vec 
 		} else {
 			if (p < e)
 				p++;
-			if (parts_add(c, &ps, b, (size_t)(p - b)))
+			if (xparts_add(c, &ps, b, (size_t)(p - b)))
 				return c->rc;
 		}
 		for (;;) {
@@ -2992,11 +2939,11 @@ static int fn_url_hierarchy(struct xctx *c, const node_t *n, int op, struct vec 
 			p = find_any(p, e, "/?#");
 			if (p < e)
 				p++;
-			if (parts_add(c, &ps, b, (size_t)(p - b)))
+			if (xparts_add(c, &ps, b, (size_t)(p - b)))
 				return c->rc;
 		}
 	}
-	return parts_array(c, &ps, out);
+	return xparts_array(c, &ps, out);
 }
 
 /* JSONExtractKeys(json, path...): the keys of the object the path leads
@@ -3005,8 +2952,8 @@ static int fn_json_keys(struct xctx *c, const node_t *n, int op, struct vec *out
 {
 	(void)op;
 	struct vec *v;
-	struct parts ps;
-	if (eval_all(c, n, 1, &v) || need_text(c, n, &v[0], 0) || parts_init(c, &ps))
+	struct xparts ps;
+	if (eval_all(c, n, 1, &v) || need_text(c, n, &v[0], 0) || xparts_init(c, &ps))
 		return c->rc;
 	size_t na = n->list.n;
 	for (size_t k = 1; k < na; k++)
@@ -3042,14 +2989,14 @@ static int fn_json_keys(struct xctx *c, const node_t *n, int op, struct vec *out
 					return c->rc;
 				}
 			}
-			if (parts_add(c, &ps, k.p, k.len)) {
+			if (xparts_add(c, &ps, k.p, k.len)) {
 				sn_buf_release(&b);
 				return c->rc;
 			}
 		}
 	}
 	sn_buf_release(&b);
-	return parts_array(c, &ps, out);
+	return xparts_array(c, &ps, out);
 }
 
 /* xor(a, b, ...): true when an odd number of the arguments are true; NULL
