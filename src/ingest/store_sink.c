@@ -126,6 +126,7 @@ struct sn_store_sink {
 	struct sn_meta *propdefs_meta;
 	struct sn_jspan *pk, *pv;
 	struct sn_buf pd_buf; /* {GeoIP members} */
+	uint16_t *mi;	      /* fields.mi: the current record's member lengths */
 	uint64_t persons_lsn; /* identity of records ending at or before this is committed */
 	uint64_t replayed;    /* records whose identity was replayed at start-up */
 	int fail_commits;     /* tests: fail this many persons commits (a crash) */
@@ -179,6 +180,12 @@ struct fields {
 	 * collected); the sink's arrays. */
 	struct sn_jspan *pk, *pv;
 	uint32_t npk, maxpk;
+	/* The members' key and value lengths for the part writer's split
+	 * (struct sn_event_row's pmembers; the sink's array): nmi pairs, valid
+	 * while mi_ok (a compact object, no escaped key, lengths < 64 KiB). */
+	uint16_t *mi;
+	uint32_t nmi;
+	bool mi_ok;
 };
 
 /* The properties a row keeps in columns of their own. Raw keys are
@@ -208,6 +215,9 @@ static struct sn_jspan *column_slot(struct fields *f, const struct sn_jspan *k)
 	}
 }
 
+#define MAX_PROP_MEMBERS  1024 /* members of one event noted for definitions */
+#define MAX_INDEX_MEMBERS 256  /* member lengths noted for the writer (it shreds up to 250) */
+
 /* One pass over the properties object: its keys, and its span (from the
  * '{' to past the '}'), which the row keeps verbatim. */
 static int scan_properties(struct sn_jscan *sc, struct fields *f)
@@ -219,19 +229,40 @@ static int scan_properties(struct sn_jscan *sc, struct fields *f)
 	const char *start = sc->p;
 	if ((rc = sn_jscan_enter(sc)))
 		return rc;
+	/* Compact: each key right where the previous member ended (after '{'
+	 * or ','), its value right after the ':'. */
+	const char *expect = start + 1;
+	f->nmi = 0;
+	f->mi_ok = *start == '{';
 	while ((rc = sn_jscan_next_key(sc, &k)) > 0) {
 		struct sn_jspan *slot = column_slot(f, &k);
-		if ((rc = sn_jscan_skip(sc, slot ? slot : &v)))
+		struct sn_jspan *vs = slot ? slot : &v;
+		if ((rc = sn_jscan_skip(sc, vs)))
 			return rc;
-		sn_ingest_facts_key(&f->facts, &k, slot ? slot : &v);
+		sn_ingest_facts_key(&f->facts, &k, vs);
 		if (f->npk < f->maxpk) {
 			f->pk[f->npk] = k;
-			f->pv[f->npk++] = slot ? *slot : v;
+			f->pv[f->npk++] = *vs;
+		}
+		if (f->mi_ok) {
+			if (k.p != expect || vs->p != k.p + k.len + 1 || k.len > UINT16_MAX ||
+			    vs->len > UINT16_MAX || (k.flags & SN_JSPAN_ESCAPED) ||
+			    f->nmi == MAX_INDEX_MEMBERS) {
+				f->mi_ok = false;
+			} else {
+				f->mi[2 * f->nmi] = (uint16_t)k.len;
+				f->mi[2 * f->nmi + 1] = (uint16_t)vs->len;
+				f->nmi++;
+				expect = vs->p + vs->len + 1;
+			}
 		}
 	}
 	if (rc < 0)
 		return rc;
 	f->properties = (struct sn_jspan){start, (uint32_t)(sc->p - start), SN_JOBJECT, 0};
+	/* ... and the closing brace right after the last value. */
+	if (f->mi_ok && sc->p - 1 != (f->nmi ? expect - 1 : start + 1))
+		f->mi_ok = false;
 	return 0;
 }
 
@@ -274,8 +305,6 @@ static struct sn_jspan *record_slot(struct fields *f, const struct sn_jspan *k)
 	return (struct sn_jspan *)((char *)f + fields[i].off);
 }
 
-#define MAX_PROP_MEMBERS 1024 /* members of one event noted for definitions */
-
 static int scan_record(const struct sn_store_sink *s, const char *data, uint32_t len,
 		       struct fields *f, struct sn_err *err)
 {
@@ -283,6 +312,7 @@ static int scan_record(const struct sn_store_sink *s, const char *data, uint32_t
 	struct sn_jspan k, v;
 	int rc;
 	memset(f, 0, sizeof(*f));
+	f->mi = s->mi;
 	if (s->seen) {
 		f->pk = s->pk;
 		f->pv = s->pv;
@@ -373,6 +403,10 @@ static int to_row(struct sn_store_sink *s, const struct sn_wal_entry *e, struct 
 	if (f.properties.type == SN_JOBJECT) {
 		row->properties.p = f.properties.p;
 		row->properties.len = f.properties.len;
+		if (f.mi_ok) {
+			row->pmembers = f.mi;
+			row->npmembers = f.nmi;
+		}
 	} else {
 		row->properties.p = "{}";
 		row->properties.len = 2;
@@ -555,6 +589,12 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 	}
 	if (s->seen)
 		note_propdefs(s, &row, &f);
+	/* The member lengths describe the scanned text only: enrichment and
+	 * $elements give the row a new one. */
+	if (row.properties.p != f.properties.p || row.properties.len != f.properties.len) {
+		row.pmembers = NULL;
+		row.npmembers = 0;
+	}
 	/* Identity is applied: from here the record must not fail, or its retry
 	 * would apply it twice. The memtable has 64 MiB of headroom past the
 	 * size that triggers a flush, more than any record. */
@@ -665,6 +705,7 @@ static void *flusher_main(void *arg)
 {
 	struct sn_store_sink *s = arg;
 	pthread_mutex_lock(&s->jmu);
+	pthread_setname_np(pthread_self(), "sn-flush");
 	for (;;) {
 		while (!s->flusher_stop && s->job.state != JOB_RUNNING)
 			pthread_cond_wait(&s->jcond, &s->jmu);
@@ -822,8 +863,10 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 {
 	struct sn_store_sink *s = calloc(1, sizeof(*s));
 	int rc;
-	if (!s)
+	if (!s || !(s->mi = malloc(2 * MAX_INDEX_MEMBERS * sizeof(*s->mi)))) {
+		free(s);
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	}
 	s->rec_fd = -1;
 	snprintf(s->dir, sizeof(s->dir), "%s/store", data_dir);
 	snprintf(s->rec_path, sizeof(s->rec_path), "%s/recordings", data_dir);
@@ -860,6 +903,7 @@ fail:
 	sn_buf_release(&s->scratch);
 	sn_buf_release(&s->el_chain);
 	sn_buf_release(&s->el_props);
+	free(s->mi);
 	free(s);
 	return rc;
 }
@@ -973,6 +1017,7 @@ void sn_store_sink_close(struct sn_store_sink *s)
 	sn_buf_release(&s->el_props);
 	if (s->rec_fd >= 0)
 		close(s->rec_fd);
+	free(s->mi);
 	free(s);
 }
 

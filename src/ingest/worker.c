@@ -291,6 +291,7 @@ static void *run(void *arg)
 {
 	struct sn_ingest *in = arg;
 	int stop_failures = 0;
+	pthread_setname_np(pthread_self(), "sn-ingest");
 	for (;;) {
 		int rc = 0, progressed = 0;
 		/* Work in bursts between checks of the flush conditions. */

@@ -139,6 +139,28 @@ static int copy_str(struct sn_arena *a, struct sn_str *dst, struct sn_str src)
 	return 0;
 }
 
+/* properties, and its member lengths (if the caller has them) in the same
+ * allocation, after the text (at an even offset: the arena's allocations
+ * are 16-byte aligned). */
+static int copy_props(struct sn_arena *a, struct sn_event_row *dst, const struct sn_event_row *row)
+{
+	dst->pmembers = NULL;
+	dst->npmembers = 0;
+	if (!row->pmembers || !row->properties.p)
+		return copy_str(a, &dst->properties, row->properties);
+	size_t tl = (row->properties.len + 1) & ~(size_t)1;
+	size_t ml = 4 * (size_t)row->npmembers;
+	char *p = sn_arena_alloc(a, tl + ml);
+	if (!p)
+		return SN_ERR_NOMEM;
+	memcpy(p, row->properties.p, row->properties.len);
+	memcpy(p + tl, row->pmembers, ml);
+	dst->properties = (struct sn_str){p, row->properties.len};
+	dst->pmembers = (const uint16_t *)(void *)(p + tl);
+	dst->npmembers = row->npmembers;
+	return 0;
+}
+
 /* The id of an event name, copying it in the first time. */
 static int intern_event(struct sn_memtable *mt, struct sn_str e, uint32_t *id, struct sn_str *out)
 {
@@ -189,7 +211,8 @@ static int intern_event(struct sn_memtable *mt, struct sn_str e, uint32_t *id, s
 int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, struct sn_err *err)
 {
 	size_t need = sizeof(*row) + row->event.len + row->distinct_id.len + row->properties.len +
-		      row->elements_chain.len + row->session_id.len + row->window_id.len;
+		      row->elements_chain.len + row->session_id.len + row->window_id.len +
+		      (row->pmembers ? 4 * (size_t)row->npmembers + 1 : 0);
 	for (int g = 0; g < SN_STORE_GROUPS; g++)
 		need += row->group[g].len;
 	if (need > mt->max_bytes || mt->nbytes > mt->max_bytes - need)
@@ -242,7 +265,7 @@ int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, s
 	if (intern_event(mt, ev, &key->event_rank, &dst->event))
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory copying a row");
 	if (copy_str(&mt->arena, &dst->distinct_id, row->distinct_id) ||
-	    copy_str(&mt->arena, &dst->properties, row->properties) ||
+	    copy_props(&mt->arena, dst, row) ||
 	    copy_str(&mt->arena, &dst->elements_chain, row->elements_chain) ||
 	    copy_str(&mt->arena, &dst->session_id, row->session_id) ||
 	    copy_str(&mt->arena, &dst->window_id, row->window_id))

@@ -390,6 +390,7 @@ static void *merger_main(void *arg)
 {
 	struct sn_store *st = arg;
 	struct sn_merger *m = st->merger;
+	pthread_setname_np(pthread_self(), "sn-merge");
 	/* Below ingest: a per-thread nice value on Linux. */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10))
 		sn_log_debug("store: merge thread keeps normal priority: %s", strerror(errno));

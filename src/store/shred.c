@@ -77,6 +77,54 @@ int sn_shred_split(const char *t, size_t len, struct sn_shred_member *m, size_t 
 	return n;
 }
 
+/* A value's type from its first byte (the text is valid JSON). */
+static uint8_t jtype_of(char c)
+{
+	switch (c) {
+	case '"': return SN_JSTRING;
+	case '{': return SN_JOBJECT;
+	case '[': return SN_JARRAY;
+	case 't': return SN_JTRUE;
+	case 'f': return SN_JFALSE;
+	case 'n': return SN_JNULL;
+	default: return SN_JNUMBER;
+	}
+}
+
+/* A row's members: from the lengths the ingest's scan noted (checked
+ * against the text: they must tile it exactly, with quotes around each key
+ * and ':' and ',' between), else by scanning. Same result as
+ * sn_shred_split on the text either way, minus its validation of every
+ * byte, which the ingest already did (a third of the writer's split time
+ * on the generator's events). Values' flags (SN_JSPAN_ESCAPED, _INT) are
+ * not known this way and stay 0: the split's users read a value's bytes. */
+static int row_members(const struct sn_event_row *r, struct sn_shred_member *m, size_t max)
+{
+	const char *t = r->properties.p;
+	size_t len = r->properties.len;
+	if (!t)
+		return -1;
+	if (!r->pmembers || r->npmembers > max || len < 2 || t[0] != '{' || t[len - 1] != '}')
+		return sn_shred_split(t, len, m, max);
+	size_t off = 1, n = r->npmembers;
+	if (!n)
+		return len == 2 ? 0 : sn_shred_split(t, len, m, max);
+	for (size_t j = 0; j < n; j++) {
+		size_t kl = r->pmembers[2 * j], vl = r->pmembers[2 * j + 1];
+		/* key, ':', value, then ',' or (last) the closing brace */
+		if (kl < 2 || !vl || len - off < kl + vl + 2)
+			return sn_shred_split(t, len, m, max);
+		const char *k = t + off, *v = k + kl + 1;
+		if (k[0] != '"' || k[kl - 1] != '"' || k[kl] != ':' ||
+		    v[vl] != (j + 1 < n ? ',' : '}') || memchr(k + 1, '\\', kl - 2))
+			return sn_shred_split(t, len, m, max);
+		m[j].key = (struct sn_jspan){k, (uint32_t)kl, SN_JSTRING, 0};
+		m[j].val = (struct sn_jspan){v, (uint32_t)vl, jtype_of(*v), 0};
+		off += kl + vl + 2;
+	}
+	return off == len ? (int)n : sn_shred_split(t, len, m, max);
+}
+
 struct keycount {
 	const char *p; /* key contents (no quotes) */
 	uint32_t len;
@@ -184,7 +232,7 @@ int sn_shred_rows(const struct sn_shred *sh, const struct sn_event_row *const *r
 			for (size_t o = 0; o < q.len && o < 512; o += 64)
 				__builtin_prefetch(q.p + o);
 		}
-		int nm = pr.p ? sn_shred_split(pr.p, pr.len, m, SHRED_MAX_MEMBERS) : -1;
+		int nm = row_members(rows[i], m, SHRED_MAX_MEMBERS);
 		g->rest[i] = pr.p ? pr : (struct sn_str){"", 0};
 		g->layout[i] = (struct sn_str){NULL, 0};
 		/* An escaped key may decode to a shredded key's name ("\u0024browser"),
@@ -263,8 +311,7 @@ int sn_shred_build(struct sn_shred *sh, const struct sn_event_row *const *rows, 
 	 * keys at 4096 (the rarest keys then stay in p:@rest). */
 	size_t step = nrows > SHRED_SAMPLE_ROWS ? nrows / SHRED_SAMPLE_ROWS : 1, nsample = 0;
 	for (size_t i = 0; i < nrows; i += step, nsample++) {
-		struct sn_str pr = rows[i]->properties;
-		int n = pr.p ? sn_shred_split(pr.p, pr.len, m, SHRED_MAX_MEMBERS) : -1;
+		int n = row_members(rows[i], m, SHRED_MAX_MEMBERS);
 		for (int j = 0; j < n; j++) {
 			/* Keys with escapes, and keys that would name p:@... columns, stay in
 			 * the residual. */

@@ -65,6 +65,16 @@ struct sn_event_row {
 	struct sn_str session_id;
 	struct sn_str window_id;
 	struct sn_str group[SN_STORE_GROUPS];
+	/* Optional: the members of `properties` as the ingest's scan found
+	 * them, so the part writer's split does not scan the text again.
+	 * pmembers[2j] is member j's key length with its quotes, pmembers[2j+1]
+	 * its value's length; the object is compact (key, ':', value, ',' ...
+	 * with nothing between), no key has an escape. NULL (npmembers 0):
+	 * unknown, the writer scans. The memtable copies it with the row; the
+	 * writer checks it against the text (lengths must add up to it, quotes
+	 * and separators where they belong) and scans instead when it does not. */
+	const uint16_t *pmembers;
+	uint32_t npmembers;
 };
 
 /* Days since 1970-01-01 (UTC) of a timestamp in µs, floor division (what

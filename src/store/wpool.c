@@ -53,6 +53,7 @@ static void *worker_main(void *arg)
 {
 	struct sn_write_pool_worker *w = arg;
 	struct sn_write_pool *p = w->pool;
+	pthread_setname_np(pthread_self(), "sn-writer");
 	uint64_t seen = 0;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {

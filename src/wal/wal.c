@@ -367,6 +367,7 @@ static void *flusher_main(void *arg)
 {
 	struct sn_wal *w = arg;
 	struct sn_err err;
+	pthread_setname_np(pthread_self(), "sn-wal-sync");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->stop && (w->paused || (w->fill_len == 0 && !w->big_pending))) {

@@ -661,6 +661,134 @@ static size_t read_rows(const char *data, struct srow *out, size_t max)
 	return n;
 }
 
+/* The ingest notes the properties' member lengths for the writer's split
+ * (struct sn_event_row's pmembers) only for a compact object with plain
+ * keys: every shape below reads back byte for byte, and its $browser and
+ * $os as hogql.md §4.2 says, whichever way the writer split it. */
+static void test_member_lengths_ingest(void **state)
+{
+	(void)state;
+	static char many[4096];
+	size_t ml = 0;
+	ml += (size_t)snprintf(many + ml, sizeof(many) - ml, "{");
+	for (int k = 0; k < 300; k++)
+		ml += (size_t)snprintf(many + ml, sizeof(many) - ml, "\"k%d\":%d,", k, k);
+	snprintf(many + ml, sizeof(many) - ml, "\"$browser\":\"Many\",\"$os\":\"Mac\"}");
+	const struct {
+		const char *props, *browser, *os; /* NULL: SQL NULL */
+	} shapes[] = {
+	    {"{\"$browser\":\"Chrome\",\"$os\":\"Mac\",\"n\":1,\"nested\":{\"a\":[1,2]},"
+	     "\"u\":\"\xc3\xa9\\u00e9\",\"e\":\"a\\\"b\"}",
+	     "Chrome", "Mac"},
+	    {"{\"$browser\": \"Safari\",\"$os\":\"Win\"}", "Safari", "Win"},
+	    {"{\"$browser\":\"Edge\" ,\"$os\":\"Lin\"}", "Edge", "Lin"},
+	    {"{ \"$browser\":\"Opera\",\"$os\":\"Mac\"}", "Opera", "Mac"},
+	    {"{\"$browser\":\"Brave\",\"$os\":\"Mac\" }", "Brave", "Mac"},
+	    {"{\"\\u0024browser\":\"Esc\",\"$os\":\"X\"}", "Esc", "X"},
+	    {"{}", NULL, NULL},
+	    {many, "Many", "Mac"},
+	    {"{\"$browser\":\"A\",\"$browser\":\"B\",\"$os\":\"Dup\"}", "A", "Dup"},
+	    {"{\"$os\":\"Rev\",\"$browser\":\"Last\"}", "Last", "Rev"},
+	    {"{\"$browser\":\"\",\"$os\":null}", "", NULL},
+	};
+	enum { NS = SN_ARRAY_LEN(shapes), REP = 20 };
+	char waldir[300];
+	snprintf(waldir, sizeof(waldir), "%s/wal", dir);
+	struct sn_wal *w;
+	struct sn_wal_options wo = {.dir = waldir};
+	assert_int_equal(sn_wal_open(&w, &wo, NULL), 0);
+	struct sn_store_sink *sink;
+	uint64_t resume;
+	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
+	struct sn_ingest_sink vt;
+	sn_store_sink_vtable(sink, &vt);
+	struct sn_ingest_options o = {.wal_dir = waldir, .flush_age_ms = 60000};
+	struct sn_ingest *in;
+	assert_int_equal(sn_ingest_start(&in, w, &o, &vt, NULL), 0);
+	int shape_of[NS * REP + 1];
+	int seq0 = g_seq + 1;
+	static char big[8192];
+	for (int r = 0; r < REP; r++)
+		for (size_t k = 0; k < NS; k++) {
+			/* put_ev's record buffer is 2 KiB: the 300-member object
+			 * goes in a record of its own. */
+			if (strlen(shapes[k].props) > 1500) {
+				char now[32];
+				sn_time_format_rfc3339(sn_now_us(), now);
+				int i = ++g_seq;
+				int len = snprintf(
+				    big, sizeof(big),
+				    "{\"uuid\":\"0193dc33-e981-7160-b398-%012d\",\"distinct_id\":"
+				    "\"d\","
+				    "\"team_id\":1,\"timestamp\":\"2024-12-01T00:00:00.000Z\","
+				    "\"now\":\"%s\",\"event\":\"e\",\"data\":{\"event\":\"e\","
+				    "\"properties\":%s}}",
+				    i, now, shapes[k].props);
+				struct sn_wal_rec rec = {SN_WAL_EVENT, big, (uint32_t)len};
+				uint64_t end;
+				assert_int_equal(sn_wal_append(w, &rec, 1, &end, NULL), 0);
+				assert_int_equal(sn_wal_wait_durable(w, end), 0);
+			} else {
+				put_ev(w, "d", "e", shapes[k].props);
+			}
+			shape_of[g_seq - seq0] = (int)k;
+		}
+	assert_int_equal(sn_ingest_sync(in, 10000), 0);
+	sn_ingest_stop(in);
+	sn_store_sink_close(sink);
+	sn_wal_close(w);
+
+	char store[400];
+	snprintf(store, sizeof(store), "%s/store", dir);
+	DIR *d = opendir(store);
+	assert_non_null(d);
+	struct dirent *de;
+	size_t seen = 0;
+	while ((de = readdir(d))) {
+		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
+			continue;
+		char path[700];
+		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+		struct sn_part *p;
+		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+		/* The keys most rows carry were shredded. */
+		assert_true(sn_part_find_column(p, "p:$browser") >= 0);
+		size_t ng = sn_part_ngranules(p);
+		struct sn_arena a;
+		sn_arena_init(&a, 0);
+		struct sn_colvec u, pr, br, os;
+		assert_int_equal(sn_part_read_named(p, "uuid", 0, ng, &a, &u, NULL), 0);
+		assert_int_equal(sn_part_read_properties(p, 0, ng, &a, &pr, NULL), 0);
+		assert_int_equal(sn_part_read_property(p, "$browser", 0, ng, &a, &br, NULL), 0);
+		assert_int_equal(sn_part_read_property(p, "$os", 0, ng, &a, &os, NULL), 0);
+		for (size_t i = 0; i < u.nrows; i++, seen++) {
+			char ut[37];
+			sn_uuid_format(&u.uuid[i], ut);
+			int seq = atoi(ut + 24);
+			assert_true(seq >= seq0 && seq - seq0 < NS * REP);
+			int k = shape_of[seq - seq0];
+			const char *want = shapes[k].props;
+			assert_int_equal(pr.str[i].len, strlen(want));
+			assert_memory_equal(pr.str[i].p, want, pr.str[i].len);
+			const char *wb = shapes[k].browser, *wo2 = shapes[k].os;
+			assert_int_equal(br.nulls[i], wb == NULL);
+			if (wb) {
+				assert_int_equal(br.str[i].len, strlen(wb));
+				assert_memory_equal(br.str[i].p, wb, br.str[i].len);
+			}
+			assert_int_equal(os.nulls[i], wo2 == NULL);
+			if (wo2) {
+				assert_int_equal(os.str[i].len, strlen(wo2));
+				assert_memory_equal(os.str[i].p, wo2, os.str[i].len);
+			}
+		}
+		sn_arena_release(&a);
+		sn_part_unref(p);
+	}
+	closedir(d);
+	assert_int_equal(seen, NS * REP);
+}
+
 static void v5(const char *did, char out[37])
 {
 	sn_persons_uuid_for(1, did, strlen(did), out);
@@ -1612,6 +1740,7 @@ int main(void)
 	    cmocka_unit_test(test_prop_detect_type),
 	    cmocka_unit_test_setup_teardown(test_propdefs_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_member_lengths_ingest, setup, teardown),
 	    cmocka_unit_test(test_person_cache),
 	    cmocka_unit_test(test_person_cache_did_forms),
 	    cmocka_unit_test_setup_teardown(test_identity_ingest, setup, teardown),

@@ -990,6 +990,101 @@ static void test_parallel_writer_bytes(void **state)
 	sn_test_rm_rf(dir);
 }
 
+/* Member lengths (struct sn_event_row's pmembers, as the ingest notes
+ * them) change how the writer splits a row, never what it writes: rows
+ * with true lengths, without any and with stale ones (another text's, cut
+ * short, over long) write the same bytes. */
+static void test_member_lengths(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	struct sn_err err = {0};
+	size_t n = 6000;
+	char(*bufs)[512] = calloc(n, sizeof(*bufs));
+	char(*pbufs)[512] = calloc(n, sizeof(*pbufs));
+	uint16_t(*lens)[2 * 64] = calloc(n, sizeof(*lens));
+	uint32_t *nlens = calloc(n, sizeof(*nlens));
+	assert_true(bufs && pbufs && lens && nlens);
+	struct sn_event_row *rows = calloc(n, sizeof(*rows));
+	assert_non_null(rows);
+	struct sn_shred_member m[64];
+	size_t with = 0;
+	for (size_t i = 0; i < n; i++) {
+		random_row(&rows[i], bufs[i], sizeof(bufs[i]), false);
+		random_props(pbufs[i], sizeof(pbufs[i]), &rows[i].properties);
+		int nm = sn_shred_split(rows[i].properties.p, rows[i].properties.len, m, 64);
+		for (int j = 0; j < nm; j++) {
+			lens[i][2 * j] = (uint16_t)m[j].key.len;
+			lens[i][2 * j + 1] = (uint16_t)m[j].val.len;
+		}
+		nlens[i] = nm < 0 ? 0 : (uint32_t)nm;
+		with += nm > 0;
+	}
+	assert_true(with > n / 2);
+	struct sn_part_written *first = NULL;
+	size_t nfirst = 0;
+	/* 0: none; 1: true lengths; 2: stale (each row gets its own lengths
+	 * damaged, or the next row's) */
+	for (int mode = 0; mode < 3; mode++) {
+		struct sn_memtable mt;
+		sn_memtable_init(&mt, 0);
+		for (size_t i = 0; i < n; i++) {
+			struct sn_event_row r = rows[i];
+			uint16_t bad[2 * 64];
+			if (mode == 1 && nlens[i]) {
+				r.pmembers = lens[i];
+				r.npmembers = nlens[i];
+			} else if (mode == 2 && nlens[i]) {
+				memcpy(bad, lens[i], sizeof(bad));
+				switch (i % 4) {
+				case 0: bad[1]++; break;		/* a value too long */
+				case 1: bad[2 * nlens[i] - 1]--; break; /* the last too short */
+				case 2: memcpy(bad, lens[(i + 1) % n], sizeof(bad)); break;
+				default: bad[0] = 1; break; /* a key shorter than its quotes */
+				}
+				r.pmembers = bad;
+				r.npmembers = i % 4 == 2 ? nlens[(i + 1) % n] : nlens[i];
+				if (!r.npmembers)
+					r.pmembers = NULL;
+			}
+			assert_int_equal(sn_memtable_append(&mt, &r, &err), 0);
+		}
+		char sub[PATH_MAX + 32];
+		snprintf(sub, sizeof(sub), "%s/m%d", dir, mode);
+		assert_int_equal(sn_mkdir_p(sub, &err), 0);
+		struct sn_part_write_opts o = {.granule_rows = 256, .no_fsync = true};
+		struct sn_part_written *w = NULL;
+		size_t nw = 0;
+		if (sn_memtable_flush(&mt, sub, 5, &o, &w, &nw, &err))
+			fail_msg("flush: %s", err.msg);
+		sn_memtable_release(&mt);
+		if (mode == 0) {
+			first = w;
+			nfirst = nw;
+			continue;
+		}
+		assert_int_equal(nw, nfirst);
+		for (size_t k = 0; k < nw; k++) {
+			size_t la, lb;
+			char *a = read_file(first[k].path, &la);
+			char *b = read_file(w[k].path, &lb);
+			assert_int_equal(la, lb);
+			assert_memory_equal(a, b, la);
+			free(a);
+			free(b);
+		}
+		free(w);
+	}
+	free(first);
+	free(rows);
+	free(bufs);
+	free(pbufs);
+	free(lens);
+	free(nlens);
+	sn_test_rm_rf(dir);
+}
+
 /* Opens path and reads every column: the first error, or 0. */
 static int open_and_read_all(const char *path, struct sn_err *err)
 {
@@ -3231,6 +3326,7 @@ int main(void)
 	    cmocka_unit_test(test_ttl),
 	    cmocka_unit_test(test_merger_thread),
 	    cmocka_unit_test(test_parallel_writer_bytes),
+	    cmocka_unit_test(test_member_lengths),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
