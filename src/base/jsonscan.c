@@ -13,10 +13,10 @@
  * strings are valid UTF-8. sn_jscan_skip() walks nested containers without
  * recursion: a bit stack (one bit a level, 1 = object) says which closing
  * byte is due, which is why depth is bounded (SN_JSCAN_MAX_DEPTH, json-c's).
- * Strings, which are most of the bytes, are scanned eight bytes at a time: a
- * SWAR test finds the first byte that is '"', '\\', < 0x20 or >= 0x80, and
- * only those bytes take the slow path (escapes, UTF-8 sequences per Unicode
- * table 3-7).
+ * Strings, which are most of the bytes, are scanned sixteen bytes at a time
+ * with SSE2 (eight with a SWAR test elsewhere, and for the tail): the first
+ * byte that is '"', '\\', < 0x20 or >= 0x80 is found, and only those bytes
+ * take the slow path (escapes, UTF-8 sequences per Unicode table 3-7).
  *
  * Rejected alternative: json-c's DOM (json_tokener_parse_ex, then
  * json_object_to_json_string_ext per event). It allocates a node, a hash
@@ -37,6 +37,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_TEXT ((size_t)INT32_MAX)
 
@@ -155,6 +158,24 @@ static const char *scan_string(struct sn_jscan *s, const char *p, bool *esc)
 	const char *end = s->end;
 	p++;
 	for (;;) {
+#ifdef __SSE2__
+		/* 16 bytes a step: x86-64's baseline, no dispatch. A signed
+		 * compare with 0x20 catches the control bytes and every byte >=
+		 * 0x80 (negative as int8) at once. */
+		while (end - p >= 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+			__m128i m =
+			    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+					 _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+			unsigned bits = (unsigned)_mm_movemask_epi8(m);
+			if (bits) {
+				p += __builtin_ctz(bits);
+				goto special;
+			}
+			p += 16;
+		}
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		while (end - p >= 8) {
 			uint64_t m = special8(load64(p));

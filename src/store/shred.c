@@ -218,9 +218,10 @@ int sn_shred_rows(const struct sn_shred *sh, const struct sn_event_row *const *r
 		if (!g->cap)
 			return SN_ERR_NOMEM;
 	}
-	/* The previous granule's strings have been encoded: drop them. */
-	sn_arena_release(&g->arena);
-	sn_arena_init(&g->arena, 0);
+	/* The previous granule's strings have been encoded: drop them, keeping
+	 * the chunks for this one (freeing them cost a page fault per 4 KiB
+	 * of each granule's residual text: 3 % of the writer). */
+	sn_arena_reset(&g->arena);
 	g->n = n;
 	for (size_t k = 0; k < sh->nkeys; k++)
 		memset(&g->vals[k * n], 0, n * sizeof(*g->vals));

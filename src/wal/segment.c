@@ -39,7 +39,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WIN_MIN	   (1u << 20)
+/* The window's usual size: small enough that what one pread copied is still
+ * in the core's L2 (1 MiB on the EPYC VM) when the consumer scans it; 1 MiB
+ * pushed each record out before it was read. */
+#define WIN_MIN	   (256u << 10)
 #define SCAN_CHUNK (64u << 10)
 
 static void store32(char *p, uint32_t v)

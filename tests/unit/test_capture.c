@@ -309,6 +309,53 @@ static void test_jscan_strings(void **state)
 	assert_false(sn_jspan_str_eq(&v, "a", 1));
 }
 
+/* Every length up to 48 and every position of one special byte in it:
+ * the string loops (16 bytes with SSE2, 8 by SWAR, then one at a time) must
+ * stop at the byte wherever it falls. */
+static void test_jscan_string_positions(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *x; /* the byte(s) put at position i */
+		int ok;	       /* the document is valid */
+		bool esc;
+	} cases[] = {
+	    {"", 1, false},	{"\x01", 0, false},	    {"\x1f", 0, false},
+	    {"\x7f", 1, false}, {"\xff", 0, false},	    {"\xc3\xa9", 1, false},
+	    {"\xc3", 0, false}, {"\xe2\x82\xac", 1, false}, {"\xed\xa0\x80", 0, false},
+	    {"\\n", 1, true},	{"\\u00e9", 1, true},	    {"\\x", 0, false},
+	    {"\"", 0, false},
+	};
+	char doc[128];
+	for (size_t c = 0; c < SN_ARRAY_LEN(cases); c++) {
+		size_t xl = strlen(cases[c].x);
+		for (size_t n = 0; n <= 48; n++) {
+			for (size_t i = 0; i <= n; i++) {
+				size_t len = 0;
+				doc[len++] = '"';
+				memset(doc + len, 'a', i);
+				len += i;
+				memcpy(doc + len, cases[c].x, xl);
+				len += xl;
+				memset(doc + len, 'b', n - i);
+				len += n - i;
+				doc[len++] = '"';
+				struct sn_jspan v = {0};
+				int rc = sn_jscan_document(doc, len, &v, NULL);
+				if (cases[c].ok) {
+					assert_int_equal(rc, 0);
+					assert_int_equal(v.type, SN_JSTRING);
+					assert_int_equal(v.len, len);
+					assert_int_equal(!!(v.flags & SN_JSPAN_ESCAPED),
+							 cases[c].esc);
+				} else {
+					assert_int_equal(rc, SN_ERR_INVALID);
+				}
+			}
+		}
+	}
+}
+
 static void test_jscan_numbers(void **state)
 {
 	(void)state;
@@ -831,15 +878,25 @@ static void test_recording_items_verbatim(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_timestamp), cmocka_unit_test(test_compute_timestamp),
-	    cmocka_unit_test(test_distinct_id),	    cmocka_unit_test(test_token_rules),
-	    cmocka_unit_test(test_single_event),    cmocka_unit_test(test_batch_shapes),
-	    cmocka_unit_test(test_encodings),	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_too_big),	    cmocka_unit_test(test_recordings),
-	    cmocka_unit_test(test_jscan_valid),	    cmocka_unit_test(test_jscan_invalid),
-	    cmocka_unit_test(test_jscan_strings),   cmocka_unit_test(test_jscan_numbers),
-	    cmocka_unit_test(test_jscan_cursor),    cmocka_unit_test(test_verbatim_data),
-	    cmocka_unit_test(test_scanned_fields),  cmocka_unit_test(test_recording_items_verbatim),
+	    cmocka_unit_test(test_parse_timestamp),
+	    cmocka_unit_test(test_compute_timestamp),
+	    cmocka_unit_test(test_distinct_id),
+	    cmocka_unit_test(test_token_rules),
+	    cmocka_unit_test(test_single_event),
+	    cmocka_unit_test(test_batch_shapes),
+	    cmocka_unit_test(test_encodings),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_too_big),
+	    cmocka_unit_test(test_recordings),
+	    cmocka_unit_test(test_jscan_valid),
+	    cmocka_unit_test(test_jscan_invalid),
+	    cmocka_unit_test(test_jscan_strings),
+	    cmocka_unit_test(test_jscan_string_positions),
+	    cmocka_unit_test(test_jscan_numbers),
+	    cmocka_unit_test(test_jscan_cursor),
+	    cmocka_unit_test(test_verbatim_data),
+	    cmocka_unit_test(test_scanned_fields),
+	    cmocka_unit_test(test_recording_items_verbatim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
