@@ -2516,7 +2516,10 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 		break;
 	case AGG_AVG:
 		null = ag->res_nullable && !st->cnt;
-		o->f[id] = (ag->arg_t == SN_XT_FLOAT ? st->f : (double)st->i) / (double)st->cnt;
+		/* 0 / 0 is -nan on x86; ClickHouse prints nan */
+		o->f[id] =
+		    st->cnt ? (ag->arg_t == SN_XT_FLOAT ? st->f : (double)st->i) / (double)st->cnt
+			    : NAN;
 		break;
 	case AGG_QUANTILE:
 	case AGG_QUANTILE_EXACT:

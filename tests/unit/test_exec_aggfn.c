@@ -253,12 +253,150 @@ static void test_bits_delta_moving(void **state)
 		    "where event in ('e1', 'e2')", "[9223372036854775807,-2]\n");
 }
 
+static void reduce_grouped(struct xfx *f)
+{
+	/* arrayReduce of a grouped array: over every row's group */
+	expect_rows(f, "properties.g as g, arrayReduce('deltaSum', groupArray(" N "))",
+		    "group by g order by g", "a\t3\nb\t0\n");
+}
+
+static void reduce_checks(struct xfx *f)
+{
+	/* arrayReduce runs agg.c's aggregates over each row's elements; a row
+	 * without elements gets the aggregate over nothing */
+	expect_rows(
+	    f,
+	    "event, arrayReduce('sum', range(toInt(ifNull(properties.n, '0')))), "
+	    "arrayReduce('max', splitByChar(',', " S ")), "
+	    "arrayReduce('uniqExact', [1, 2, 1]), arrayReduce('avg', arrayFilter(x -> x > 5, [1]))",
+	    "where event in ('e1', 'e4', 'e6') order by event",
+	    "e1\t0\tx\t2\tnan\ne4\t21\tz\t2\tnan\ne6\t0\ty\t2\tnan\n");
+	/* parameters in the name; -If's last array is its condition; arrays of
+	 * equal sizes zip into several arguments */
+	expect_rows(f,
+		    "arrayReduce('quantile(0.5)', [1, 2, 3, 10]), "
+		    "arrayReduce('sumIf', [1, 2, 3], [1, 0, 1]), "
+		    "arrayReduce('argMax', ['a', 'b', 'c'], [3, 9, 1]), "
+		    "arrayReduce('groupArrayMovingSum(2)', [1, 2, 3, 4]), "
+		    "arrayReduce('topK(2)', ['a', 'b', 'b', 'c']), "
+		    "arrayReduce('count', [NULL, 1, NULL]), "
+		    "arrayReduce('groupArrayMovingAvg(2)', [1, 2, 4])",
+		    "where event = 'e1'", "2.5\t4\tb\t[1,3,5,7]\t['b','a']\t1\t[0.5,1.5,3]\n");
+	/* the result types are the aggregate's */
+	expect_rows(
+	    f,
+	    "toTypeName(arrayReduce('max', [1, 2])), toTypeName(arrayReduce('uniq', ['a'])), "
+	    "toTypeName(arrayReduce('groupArray', [1.5]))",
+	    "where event = 'e1'", "Int64\tUInt64\tArray(Float64)\n");
+}
+
+static void test_array_reduce(void **state)
+{
+	struct xfx *f = *state;
+	reduce_checks(f);
+	each_threads(f, reduce_grouped);
+	struct sn_hogql_error err = xfx_error(f, "select arrayReduce('nope', [1])");
+	assert_non_null(strstr(err.msg, "aggregate nope()"));
+	assert_string_equal(err.type, "NotImplementedError");
+	expect_error(f, "arrayReduce(event, [1])", "constant string");
+	expect_error(f, "arrayReduce('sum', ['a'])", "Illegal type String");
+	expect_error(f, "arrayReduce('argMax', [1], [1, 2])", "equal size");
+	expect_error(f, "arrayReduce('sum', [1], [1])", "expects 1 argument, found 2");
+	expect_error(f, "arrayReduce('quantile(', [1])", "cannot read the aggregate");
+	expect_error(f, "arrayReduce('sum', 1)", "expects an array");
+}
+
+static void test_array_fold_auc(void **state)
+{
+	struct xfx *f = *state;
+	const char *one = "where event = 'e1'";
+	/* acc starts as init and takes the body's value at each element */
+	expect_rows(f,
+		    "arrayFold((acc, x) -> acc + x, [1, 2, 3], 0), "
+		    "arrayFold((acc, x) -> concat(acc, x), ['a', 'b'], '>'), "
+		    "arrayFold((acc, x, y) -> acc + x * y, [1, 2], [10, 20], 0), "
+		    "arrayFold((acc, x) -> acc + x, [], 7), "
+		    "arrayFold((acc, x) -> arrayPushBack(acc, x * 2), [1, 2], [0])",
+		    one, "6\t>ab\t50\t7\t[0,2,4]\n");
+	/* init's type is the result's; rows of different lengths; the body
+	 * reads the row's columns */
+	expect_rows(f,
+		    "event, arrayFold((acc, x) -> acc + x * length(event), range(toInt(ifNull("
+		    "properties.n, '0'))), toFloat(0.5))",
+		    "where event in ('e1', 'e3', 'e6') order by event",
+		    "e1\t0.5\ne3\t12.5\ne6\t0.5\n");
+	/* overflow wraps in Int64, as the + it folds */
+	expect_rows(f, "arrayFold((acc, x) -> acc + x, [9223372036854775807, 1], 0)", one,
+		    "-9223372036854775808\n");
+	expect_error(f, "arrayFold((acc, x) -> concat(acc, 'x'), [1], 0)", "accumulator is Int64");
+	expect_error(f, "arrayFold((acc, x) -> acc + x, [1], [1], 0)", "lambda takes 2");
+	expect_error(f, "arrayFold((acc, x, y) -> acc, [1], [1, 2], 0)", "equal size");
+	expect_error(f, "arrayFold(x -> x, [1])", "expects at least 3 arguments");
+	expect_error(f, "arrayFold(1, [1], 0)", "expects a lambda");
+	/* ClickHouse's example: area 0.75 over 2 positives * 2 negatives */
+	expect_rows(f,
+		    "arrayAUC([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), "
+		    "arrayAUC([0.1, 0.4, 0.35, 0.8], [1, 1, 1, 1]), arrayAUC([], []), "
+		    "arrayAUC([1, 1, 2], [1, 0, 1]), arrayAUC([0.5, 0.5], [-1, 1])",
+		    one, "0.75\tnan\tnan\t0.75\t0.5\n");
+	expect_error(f, "arrayAUC([0.1], [1, 0])", "equal size");
+	expect_error(f, "arrayAUC(['a'], [1])", "cannot process values of type String");
+}
+
+static void test_multi_search(void **state)
+{
+	struct xfx *f = *state;
+	const char *one = "where event = 'e1'";
+	/* the leftmost occurrence of any needle; its needle's index (the first
+	 * in array order at that offset); 0 when none */
+	expect_rows(f,
+		    "multiSearchAny('hello world', ['xyz', 'wor']), "
+		    "multiSearchFirstIndex('hello world', ['world', 'lo', 'l']), "
+		    "multiSearchFirstPosition('hello world', ['world', 'lo']), "
+		    "multiSearchFirstIndex('abc', ['x']), multiSearchFirstPosition('abc', []), "
+		    "multiSearchAny('abc', ['']), multiSearchFirstPosition('', [''])",
+		    one, "1\t3\t4\t0\t0\t1\t1\n");
+	expect_rows(f,
+		    "event, multiSearchFirstIndex(" S
+		    ", ['z', 'y']), multiSearchAny(properties.nope, "
+		    "['a'])",
+		    "where event in ('e1', 'e2', 'e4') order by event",
+		    "e1\t0\t\\N\ne2\t2\t\\N\ne4\t1\t\\N\n");
+	expect_rows(f,
+		    "multiMatchAny('abc123', ['^x', '\\\\d+$']), "
+		    "multiMatchAnyIndex('abc123', ['^x', 'c1', '\\\\d']), "
+		    "multiMatchAnyIndex('abc', ['x', 'y']), multiMatchAny('abc', [])",
+		    one, "1\t2\t0\t0\n");
+	expect_error(f, "multiSearchAny('a', 'a')", "must be Array(String)");
+	expect_error(f, "multiSearchAny('a', [1])", "must be Array(String)");
+	expect_error(f, "multiMatchAny('a', ['('])", "Invalid regular expression");
+	expect_error(f, "multiSearchAny(1, ['a'])", "Illegal type Int64 of argument 1");
+	/* every match's groups, per group or per match; an unmatched group is
+	 * '', an empty match is kept */
+	expect_rows(
+	    f,
+	    "extractAllGroupsHorizontal('a=1, b=2, c', '(\\\\w)=?(\\\\d)?'), "
+	    "extractAllGroupsVertical('a=1, b=2', '(\\\\w)=(\\\\d)'), "
+	    "extractAllGroupsVertical('abc', '(x)'), extractAllGroupsHorizontal('', '(a)'), "
+	    "toTypeName(extractAllGroupsVertical('a', '(a)'))",
+	    one,
+	    "[['a','b','c'],['1','2','']]\t[['a','1'],['b','2']]\t[]\t[[]]\t"
+	    "Array(Array(String))\n");
+	/* an empty match at each offset before the end (ClickHouse stops there) */
+	expect_rows(f, "extractAllGroupsVertical('ab', '(x?)')", one, "[[''],['']]\n");
+	expect_error(f, "extractAllGroupsVertical('a', 'a')", "no groups");
+	struct sn_hogql_error err =
+	    xfx_error(f, "select extractAllGroupsVertical('a', event) from events");
+	assert_non_null(strstr(err.msg, "non-constant argument 2"));
+	assert_string_equal(err.type, "NotImplementedError");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_topk),
-	    cmocka_unit_test(test_moments),
-	    cmocka_unit_test(test_bits_delta_moving),
+	    cmocka_unit_test(test_array_reduce), cmocka_unit_test(test_array_fold_auc),
+	    cmocka_unit_test(test_multi_search), cmocka_unit_test(test_topk),
+	    cmocka_unit_test(test_moments),	 cmocka_unit_test(test_bits_delta_moving),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
