@@ -67,7 +67,10 @@
  *                                         ─▶ moments  (var, stddev, covar, corr)
  *                                         ─▶ argext   (argMin/argMax: the val)
  *                                         ─▶ wfev[]   (windowFunnel: its entries,
- *                                                      cnt of them, room for i) }
+ *                                                      cnt of them, room for i)
+ *                                         ─▶ psums    (skew, kurt, avgWeighted, SLR)
+ *                                         ─▶ topk     (topK: counted values)
+ *                                         ─▶ dsum     (deltaSum) }
  *
  * uniq and uniqExact count distinct XXH3 hashes of the values in a
  * per-group open-addressing set (several arguments hash their value_key
@@ -97,6 +100,21 @@
  * the sum-of-squares formula does; varSamp, stddevSamp and covarSamp of
  * fewer than two values and all of them over no value are nan, as in
  * current ClickHouse (18.16 gave inf for one value).
+ *
+ * topK counts every distinct value of a group exactly (an open-addressing
+ * index into entries of value bytes, count and last position) and orders
+ * them by count, then by the position of the last occurrence — the order
+ * ClickHouse's Space-Saving list keeps, whose 3k counters are exact while
+ * a group has at most 3k distinct values (topk_add). skewPop/Samp,
+ * kurtPop/Samp, avgWeighted and simpleLinearRegression keep ClickHouse's
+ * own sums (power sums of x; sum(x * w) and sum(w), Int64 and wrapping for
+ * integers; sums of x, y, x^2, xy) and its formulas, so their nan and inf
+ * are ClickHouse's; they merge like sum. groupBit* fold one integer
+ * (groupBitAnd of no rows is all ones, ClickHouse's starting value);
+ * deltaSum keeps its first and last values, so two scanners' states join
+ * with the rise between them; groupArrayMovingSum/Avg collect the values
+ * as quantiles do and answer from running sums (sum[i] - sum[i - w]; the
+ * average divides by the window, or by the count without one).
  *
  * min, max, any, anyLast, anyHeavy and argMin/argMax keep a value per
  * group; a string is copied into a buffer the state owns and reuses when
