@@ -67,7 +67,10 @@
  *                                         ─▶ moments  (var, stddev, covar, corr)
  *                                         ─▶ argext   (argMin/argMax: the val)
  *                                         ─▶ wfev[]   (windowFunnel: its entries,
- *                                                      cnt of them, room for i) }
+ *                                                      cnt of them, room for i)
+ *                                         ─▶ psums    (skew, kurt, avgWeighted, SLR)
+ *                                         ─▶ topk     (topK: counted values)
+ *                                         ─▶ dsum     (deltaSum) }
  *
  * uniq and uniqExact count distinct XXH3 hashes of the values in a
  * per-group open-addressing set (several arguments hash their value_key
@@ -97,6 +100,21 @@
  * the sum-of-squares formula does; varSamp, stddevSamp and covarSamp of
  * fewer than two values and all of them over no value are nan, as in
  * current ClickHouse (18.16 gave inf for one value).
+ *
+ * topK counts every distinct value of a group exactly (an open-addressing
+ * index into entries of value bytes, count and last position) and orders
+ * them by count, then by the position of the last occurrence — the order
+ * ClickHouse's Space-Saving list keeps, whose 3k counters are exact while
+ * a group has at most 3k distinct values (topk_add). skewPop/Samp,
+ * kurtPop/Samp, avgWeighted and simpleLinearRegression keep ClickHouse's
+ * own sums (power sums of x; sum(x * w) and sum(w), Int64 and wrapping for
+ * integers; sums of x, y, x^2, xy) and its formulas, so their nan and inf
+ * are ClickHouse's; they merge like sum. groupBit* fold one integer
+ * (groupBitAnd of no rows is all ones, ClickHouse's starting value);
+ * deltaSum keeps its first and last values, so two scanners' states join
+ * with the rise between them; groupArrayMovingSum/Avg collect the values
+ * as quantiles do and answer from running sums (sum[i] - sum[i - w]; the
+ * average divides by the window, or by the count without one).
  *
  * min, max, any, anyLast, anyHeavy and argMin/argMax keep a value per
  * group; a string is copied into a buffer the state owns and reuses when
@@ -424,6 +442,32 @@ static const struct aggdef {
     {"groupArrayIf", AGG_GROUP_ARRAY, 1, 1, true, false, false},
     {"groupUniqArray", AGG_GROUP_UNIQ, 1, 1, false, false, false},
     {"groupUniqArrayIf", AGG_GROUP_UNIQ, 1, 1, true, false, false},
+    {"topK", AGG_TOPK, 1, 1, false, false, false},
+    {"topKIf", AGG_TOPK, 1, 1, true, false, false},
+    {"avgWeighted", AGG_AVG_WEIGHTED, 2, 2, false, false, false},
+    {"avgWeightedIf", AGG_AVG_WEIGHTED, 2, 2, true, false, false},
+    {"skewPop", AGG_SKEW_POP, 1, 1, false, false, false},
+    {"skewPopIf", AGG_SKEW_POP, 1, 1, true, false, false},
+    {"skewSamp", AGG_SKEW_SAMP, 1, 1, false, false, false},
+    {"skewSampIf", AGG_SKEW_SAMP, 1, 1, true, false, false},
+    {"kurtPop", AGG_KURT_POP, 1, 1, false, false, false},
+    {"kurtPopIf", AGG_KURT_POP, 1, 1, true, false, false},
+    {"kurtSamp", AGG_KURT_SAMP, 1, 1, false, false, false},
+    {"kurtSampIf", AGG_KURT_SAMP, 1, 1, true, false, false},
+    {"groupBitAnd", AGG_BIT_AND, 1, 1, false, false, true},
+    {"groupBitAndIf", AGG_BIT_AND, 1, 1, true, false, true},
+    {"groupBitOr", AGG_BIT_OR, 1, 1, false, false, true},
+    {"groupBitOrIf", AGG_BIT_OR, 1, 1, true, false, true},
+    {"groupBitXor", AGG_BIT_XOR, 1, 1, false, false, false},
+    {"groupBitXorIf", AGG_BIT_XOR, 1, 1, true, false, false},
+    {"deltaSum", AGG_DELTA_SUM, 1, 1, false, false, false},
+    {"deltaSumIf", AGG_DELTA_SUM, 1, 1, true, false, false},
+    {"groupArrayMovingSum", AGG_MOVING_SUM, 1, 1, false, false, false},
+    {"groupArrayMovingSumIf", AGG_MOVING_SUM, 1, 1, true, false, false},
+    {"groupArrayMovingAvg", AGG_MOVING_AVG, 1, 1, false, false, false},
+    {"groupArrayMovingAvgIf", AGG_MOVING_AVG, 1, 1, true, false, false},
+    {"simpleLinearRegression", AGG_SLR, 2, 2, false, false, false},
+    {"simpleLinearRegressionIf", AGG_SLR, 2, 2, true, false, false},
 };
 
 static int arity_error(struct xctx *c, const node_t *n, size_t lo, size_t hi, size_t found)
@@ -487,6 +531,32 @@ static int parse_level(struct xctx *c, const node_t *n, const struct aggdef *d, 
 	return 0;
 }
 
+/* topK's k (1 to 16777215, 10 when absent, ClickHouse's bounds) and the
+ * window of groupArrayMovingSum/Avg (a positive integer; absent: every
+ * value): one integer constant parameter. */
+static int parse_iparam(struct xctx *c, const node_t *n, struct xagg *ag)
+{
+	bool topk = ag->kind == AGG_TOPK;
+	ag->iparam = topk ? 10 : 0;
+	if (!n->list2.n)
+		return 0;
+	const node_t *p = n->list2.items[0];
+	if (n->list2.n > 1)
+		return xfail(c, n->list2.items[1], SN_ERR_INVALID, "QueryError",
+			     "Aggregate function %s takes one parameter, found %zu", n->name,
+			     n->list2.n);
+	if (p->kind != SN_HQ_CONSTANT || p->ctype != SN_HQC_INT || p->ival <= 0)
+		return xfail(c, p, SN_ERR_INVALID, "QueryError",
+			     "Parameter for aggregate function %s should be a positive integer",
+			     n->name);
+	if (topk && p->ival > 0xFFFFFF)
+		return xfail(c, p, SN_ERR_INVALID, "QueryError",
+			     "Too large parameter for aggregate function %s (maximum is 16777215)",
+			     n->name);
+	ag->iparam = (uint64_t)p->ival;
+	return 0;
+}
+
 /* windowFunnel's one parameter: the window, a non-negative integer
  * constant (seconds for a DateTime timestamp, days for a Date). */
 static int parse_window(struct xctx *c, const node_t *n, struct xagg *ag)
@@ -547,7 +617,10 @@ int agg_classify(struct xctx *c, const node_t *n, struct xagg *ag)
 	ag->arg = nval ? args[0] : NULL;
 	/* agg(x) FILTER (WHERE c) is aggIf(x, c), as PostHog prints it. */
 	ag->cond = d->cond ? args[nargs - 1] : n->a;
-	if (kind == AGG_WFUNNEL ? parse_window(c, n, ag) : parse_level(c, n, d, ag))
+	if (kind == AGG_TOPK || kind == AGG_MOVING_SUM || kind == AGG_MOVING_AVG
+		? parse_iparam(c, n, ag)
+	    : kind == AGG_WFUNNEL ? parse_window(c, n, ag)
+				  : parse_level(c, n, d, ag))
 		return c->rc;
 	for (size_t i = 0; i < n->list.n; i++)
 		if (is_aggregate_call(n->list.items[i]))
@@ -601,7 +674,44 @@ struct astate {
 		struct argext *arg;
 		struct wfev *wfv;
 		struct garr *arr;
+		struct psums *ps;
+		struct topk *tk;
+		struct dsum *ds;
 	} x;
+};
+
+/* Sums ClickHouse's moment-based aggregates keep, as it keeps them: skew
+ * and kurt the power sums of x (m[1] = sum x ... m[4] = sum x^4, the count
+ * is the state's cnt); avgWeighted sum(x * w) and sum(w) (m[0], m[1] for
+ * floats, ni, di wrapping for integers); simpleLinearRegression sum x,
+ * sum y, sum x^2, sum xy (m[1] .. m[4]). */
+struct psums {
+	double m[5];
+	int64_t ni, di;
+};
+
+/* topK: every distinct value with its count and the position (in the
+ * group's rows) of its last occurrence; see topk_add. Entries in order of
+ * first occurrence; slots an open-addressing index into them. */
+struct tkent {
+	uint64_t h;
+	uint32_t off, len; /* the encoded element in bytes */
+	int64_t cnt, last;
+};
+struct topk {
+	struct tkent *e;
+	size_t n, ecap;
+	uint32_t *slots; /* entry index + 1, 0 = empty */
+	size_t scap;
+	uint8_t *bytes;
+	size_t len, cap;
+	int64_t rows; /* values added */
+};
+
+/* deltaSum: the sum of rises and the first and last values seen (has). */
+struct dsum {
+	int64_t si, fi, li;
+	double sf, ff, lf;
 };
 
 /* groupArray / groupUniqArray: the encoded array (array.c) as it grows,
@@ -852,25 +962,186 @@ static int garr_push(struct xctx *c, const struct xagg *ag, struct astate *st, c
 	return 0;
 }
 
-static int garr_add(struct xctx *c, struct aggrun *g, const struct xagg *ag, struct astate *st,
-		    const struct vec *x, size_t r)
+/* Row r of x as one encoded array element (array.c) in g->scratch. */
+static int elem_encode(struct xctx *c, struct aggrun *g, const struct vec *x, size_t r)
 {
 	struct sn_exec_value v;
+	char u[37];
 	vec_value(c, x, r, NULL, &v);
 	if (v.ubin) { /* UUID bits: the element is its text */
-		char u[37];
 		sn_uuid_format(&v.u, u);
 		v.ubin = false;
 		v.s = (struct sn_str){u, 36};
-		sn_buf_reset(&g->scratch);
-		if (xarr_put(&g->scratch, &v))
-			return xnomem(c);
-		return garr_push(c, ag, st, g->scratch.data, g->scratch.len);
 	}
 	sn_buf_reset(&g->scratch);
 	if (xarr_put(&g->scratch, &v))
 		return xnomem(c);
+	return 0;
+}
+
+static int garr_add(struct xctx *c, struct aggrun *g, const struct xagg *ag, struct astate *st,
+		    const struct vec *x, size_t r)
+{
+	if (elem_encode(c, g, x, r))
+		return c->rc;
 	return garr_push(c, ag, st, g->scratch.data, g->scratch.len);
+}
+
+static struct psums *psums_of(struct xctx *c, struct astate *st)
+{
+	if (!st->x.ps && (st->x.ps = xalloc(c, c->qa, sizeof(*st->x.ps))))
+		memset(st->x.ps, 0, sizeof(*st->x.ps));
+	return st->x.ps;
+}
+
+/* Row r into the power sums of skew/kurt, avgWeighted's or
+ * simpleLinearRegression's sums. Integer avgWeighted wraps as ClickHouse's
+ * Int64/UInt64 numerator does. */
+static int psums_add(struct xctx *c, const struct xagg *ag, struct astate *st, const struct vec *av,
+		     size_t r)
+{
+	struct psums *p = psums_of(c, st);
+	if (!p)
+		return c->rc;
+	st->cnt++;
+	if (ag->kind == AGG_AVG_WEIGHTED) {
+		if (ag->arg_t == SN_XT_FLOAT || ag->arg2_t == SN_XT_FLOAT) {
+			p->m[0] += num(&av[0], r) * num(&av[1], r);
+			p->m[1] += num(&av[1], r);
+		} else {
+			p->ni = (int64_t)((uint64_t)p->ni +
+					  (uint64_t)av[0].i[r] * (uint64_t)av[1].i[r]);
+			p->di = (int64_t)((uint64_t)p->di + (uint64_t)av[1].i[r]);
+		}
+		return 0;
+	}
+	double x = num(&av[0], r);
+	if (ag->kind == AGG_SLR) {
+		double y = num(&av[1], r);
+		p->m[1] += x;
+		p->m[2] += y;
+		p->m[3] += x * x;
+		p->m[4] += x * y;
+		return 0;
+	}
+	p->m[1] += x;
+	p->m[2] += x * x;
+	p->m[3] += x * x * x;
+	p->m[4] += x * x * x * x;
+	return 0;
+}
+
+/* The entry of tk holding the element e (len bytes, hash h), made with a
+ * count of 0 when missing. */
+static struct tkent *topk_entry(struct xctx *c, const struct xagg *ag, struct topk *tk,
+				const void *e, size_t len, uint64_t h)
+{
+	if ((tk->n + 1) * 2 > tk->scap) {
+		size_t cap = tk->scap ? tk->scap * 2 : 16;
+		uint32_t *sl = xalloc(c, c->qa, cap * sizeof(*sl));
+		if (!sl)
+			return NULL;
+		memset(sl, 0, cap * sizeof(*sl));
+		for (size_t k = 0; k < tk->n; k++) {
+			size_t i = (size_t)(tk->e[k].h >> 1) & (cap - 1);
+			while (sl[i])
+				i = (i + 1) & (cap - 1);
+			sl[i] = (uint32_t)k + 1;
+		}
+		tk->slots = sl;
+		tk->scap = cap;
+	}
+	size_t i = (size_t)(h >> 1) & (tk->scap - 1);
+	for (; tk->slots[i]; i = (i + 1) & (tk->scap - 1)) {
+		struct tkent *x = &tk->e[tk->slots[i] - 1];
+		if (x->h == h && x->len == len && memcmp(tk->bytes + x->off, e, len) == 0)
+			return x;
+	}
+	if (tk->n == tk->ecap) {
+		size_t nc = tk->ecap ? tk->ecap * 2 : 8;
+		struct tkent *ne = xalloc(c, c->qa, nc * sizeof(*ne));
+		if (!ne)
+			return NULL;
+		if (tk->n)
+			memcpy(ne, tk->e, tk->n * sizeof(*ne));
+		tk->e = ne;
+		tk->ecap = nc;
+	}
+	if (tk->len + len > tk->cap) {
+		size_t nc = tk->cap ? tk->cap * 2 : 64;
+		while (nc < tk->len + len)
+			nc *= 2;
+		if (nc > UINT32_MAX) {
+			xfail(c, ag->call, SN_ERR_TOO_BIG, "QueryError",
+			      "%s() of a group grew past 4 GiB", ag->call->name);
+			return NULL;
+		}
+		uint8_t *nb = xalloc(c, c->qa, nc);
+		if (!nb)
+			return NULL;
+		if (tk->len)
+			memcpy(nb, tk->bytes, tk->len);
+		tk->bytes = nb;
+		tk->cap = nc;
+	}
+	memcpy(tk->bytes + tk->len, e, len);
+	tk->e[tk->n] = (struct tkent){h, (uint32_t)tk->len, (uint32_t)len, 0, 0};
+	tk->len += len;
+	tk->slots[i] = (uint32_t)++tk->n;
+	return &tk->e[tk->n - 1];
+}
+
+/* topK counts every distinct value exactly. ClickHouse's Space-Saving
+ * keeps 3k counters, exact while a group has at most that many distinct
+ * values, and its list moves a counter up only past smaller counts: equal
+ * counts stay in the order they were reached. So the result is ordered by
+ * count, then by the position of each value's last occurrence (when it
+ * reached its count), earlier first: ClickHouse's answer whenever its
+ * counters are exact, and the exact answer its approximation estimates
+ * beyond. Adds e (len bytes) cnt times, the last at position last. */
+static int topk_add(struct xctx *c, const struct xagg *ag, struct astate *st, const void *e,
+		    size_t len, int64_t cnt, int64_t last)
+{
+	struct topk *tk = st->x.tk;
+	if (!tk) {
+		if (!(tk = st->x.tk = xalloc(c, c->qa, sizeof(*tk))))
+			return c->rc;
+		memset(tk, 0, sizeof(*tk));
+	}
+	struct tkent *x = topk_entry(c, ag, tk, e, len, sn_hash64(e, len));
+	if (!x)
+		return c->rc;
+	x->cnt += cnt;
+	x->last = last;
+	return 0;
+}
+
+/* deltaSum: a rise from the last value adds to the sum (ClickHouse's
+ * AggregationFunctionDeltaSum); integers wrap. */
+static int dsum_add(struct xctx *c, struct astate *st, bool flt, bool uns, int64_t i, double f)
+{
+	struct dsum *d = st->x.ds;
+	if (!d) {
+		if (!(d = st->x.ds = xalloc(c, c->qa, sizeof(*d))))
+			return c->rc;
+		memset(d, 0, sizeof(*d));
+	}
+	if (flt) {
+		if (st->has && d->lf < f)
+			d->sf += f - d->lf;
+		d->lf = f;
+		if (!st->has)
+			d->ff = f;
+	} else {
+		bool rise = uns ? (uint64_t)d->li < (uint64_t)i : d->li < i;
+		if (st->has && rise)
+			d->si = (int64_t)((uint64_t)d->si + ((uint64_t)i - (uint64_t)d->li));
+		d->li = i;
+		if (!st->has)
+			d->fi = i;
+	}
+	st->has = true;
+	return 0;
 }
 
 static int moments_add(struct xctx *c, struct astate *st, const struct vec *av, bool two, size_t r)
@@ -1072,6 +1343,34 @@ static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct 
 	case AGG_WFUNNEL: return wfun_add(c, ag, st, av, r);
 	case AGG_GROUP_ARRAY:
 	case AGG_GROUP_UNIQ: return garr_add(c, g, ag, st, x, r);
+	case AGG_TOPK: {
+		int64_t pos = st->x.tk ? st->x.tk->rows : 0;
+		if (elem_encode(c, g, x, r) ||
+		    topk_add(c, ag, st, g->scratch.data, g->scratch.len, 1, pos))
+			return c->rc;
+		st->x.tk->rows++;
+		return 0;
+	}
+	case AGG_AVG_WEIGHTED:
+	case AGG_SKEW_POP:
+	case AGG_SKEW_SAMP:
+	case AGG_KURT_POP:
+	case AGG_KURT_SAMP:
+	case AGG_SLR: return psums_add(c, ag, st, av, r);
+	case AGG_BIT_AND: st->i = st->cnt++ ? st->i & x->i[r] : x->i[r]; return 0;
+	case AGG_BIT_OR:
+		st->cnt++;
+		st->i |= x->i[r];
+		return 0;
+	case AGG_BIT_XOR:
+		st->cnt++;
+		st->i ^= x->i[r];
+		return 0;
+	case AGG_DELTA_SUM:
+		return dsum_add(c, st, x->f != NULL, x->t == SN_XT_UINT, x->f ? 0 : x->i[r],
+				x->f ? x->f[r] : 0);
+	case AGG_MOVING_SUM:
+	case AGG_MOVING_AVG: return vals_add(c, st, x, r);
 	default: SN_BUG("aggregate kind %d", ag->kind);
 	}
 	return 0;
@@ -1687,7 +1986,22 @@ bool agg_mergeable(const struct aggrun *g)
 		case AGG_QUANTILES:
 		case AGG_WFUNNEL:
 		case AGG_GROUP_ARRAY:
-		case AGG_GROUP_UNIQ: break;
+		case AGG_GROUP_UNIQ:
+		case AGG_TOPK:
+		case AGG_BIT_AND:
+		case AGG_BIT_OR:
+		case AGG_BIT_XOR:
+		case AGG_DELTA_SUM:
+		case AGG_MOVING_SUM:
+		case AGG_MOVING_AVG:
+		/* sums of floats, as sum and avg: ClickHouse merges its threads'
+		 * sums the same way */
+		case AGG_AVG_WEIGHTED:
+		case AGG_SKEW_POP:
+		case AGG_SKEW_SAMP:
+		case AGG_KURT_POP:
+		case AGG_KURT_SAMP:
+		case AGG_SLR: break;
 		default: return false; /* anyHeavy's vote, Welford's moments: order-bound */
 		}
 	return true;
@@ -1780,6 +2094,72 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 				return c->rc;
 		return 0;
 	}
+	case AGG_TOPK: {
+		/* w's rows come after m's: its positions move past m's rows */
+		const struct topk *t = w->x.tk;
+		if (!t)
+			return 0;
+		int64_t base = m->x.tk ? m->x.tk->rows : 0;
+		for (size_t k = 0; k < t->n; k++)
+			if (topk_add(c, ag, m, t->bytes + t->e[k].off, t->e[k].len, t->e[k].cnt,
+				     base + t->e[k].last))
+				return c->rc;
+		m->x.tk->rows = base + t->rows;
+		return 0;
+	}
+	case AGG_AVG_WEIGHTED:
+	case AGG_SKEW_POP:
+	case AGG_SKEW_SAMP:
+	case AGG_KURT_POP:
+	case AGG_KURT_SAMP:
+	case AGG_SLR: {
+		if (!w->x.ps)
+			return 0;
+		struct psums *p = psums_of(c, m);
+		if (!p)
+			return c->rc;
+		m->cnt += w->cnt;
+		for (int k = 0; k < 5; k++)
+			p->m[k] += w->x.ps->m[k];
+		p->ni = (int64_t)((uint64_t)p->ni + (uint64_t)w->x.ps->ni);
+		p->di = (int64_t)((uint64_t)p->di + (uint64_t)w->x.ps->di);
+		return 0;
+	}
+	case AGG_BIT_AND:
+		if (w->cnt)
+			m->i = m->cnt ? m->i & w->i : w->i;
+		m->cnt += w->cnt;
+		return 0;
+	case AGG_BIT_OR:
+	case AGG_BIT_XOR:
+		m->i = ag->kind == AGG_BIT_OR ? m->i | w->i : m->i ^ w->i;
+		m->cnt += w->cnt;
+		return 0;
+	case AGG_DELTA_SUM: {
+		/* w's first value follows m's last: the rise between them, then
+		 * w's own rises (ClickHouse's merge of ordered states) */
+		const struct dsum *d = w->x.ds;
+		if (!w->has)
+			return 0;
+		bool flt = ag->arg_t == SN_XT_FLOAT, uns = ag->arg_t == SN_XT_UINT;
+		if (dsum_add(c, m, flt, uns, d->fi, d->ff))
+			return c->rc;
+		struct dsum *e = m->x.ds;
+		e->si = (int64_t)((uint64_t)e->si + (uint64_t)d->si);
+		e->sf += d->sf;
+		e->li = d->li;
+		e->lf = d->lf;
+		return 0;
+	}
+	case AGG_MOVING_SUM:
+	case AGG_MOVING_AVG:
+		if (w->x.vals)
+			for (size_t k = 0; k < w->x.vals->n; k++)
+				if (vals_push(c, m, w->x.vals->f != NULL,
+					      w->x.vals->i ? w->x.vals->i[k] : 0,
+					      w->x.vals->f ? w->x.vals->f[k] : 0))
+					return c->rc;
+		return 0;
 	default: SN_BUG("aggregate kind %d is not mergeable", ag->kind);
 	}
 	return 0;
@@ -1802,9 +2182,12 @@ static size_t merge_work(const struct aggrun *w, size_t j)
 			n += st->x.set->n;
 		else if ((w->aggs[a].kind == AGG_QUANTILE ||
 			  w->aggs[a].kind == AGG_QUANTILE_EXACT ||
-			  w->aggs[a].kind == AGG_QUANTILES) &&
+			  w->aggs[a].kind == AGG_QUANTILES || w->aggs[a].kind == AGG_MOVING_SUM ||
+			  w->aggs[a].kind == AGG_MOVING_AVG) &&
 			 st->x.vals)
 			n += st->x.vals->n;
+		else if (w->aggs[a].kind == AGG_TOPK && st->x.tk)
+			n += st->x.tk->n;
 	}
 	return n;
 }
@@ -2020,6 +2403,59 @@ static double moments_result(const struct xagg *ag, const struct astate *st)
 	}
 }
 
+/* ClickHouse's VarMoments: the population (samp: sample) variance from
+ * the power sums, trimmed at 0, and the third and fourth central moments
+ * (0 for one value). */
+static double psums_var(const struct psums *p, double n, bool samp)
+{
+	if (samp ? n <= 1 : n == 0)
+		return NAN;
+	double v = (p->m[2] - p->m[1] * p->m[1] / n) / (samp ? n - 1 : n);
+	return v > 0 ? v : 0;
+}
+
+static double psums_moment(const struct psums *p, double n, int k)
+{
+	if (n == 0)
+		return NAN;
+	if (n == 1)
+		return 0;
+	const double *m = p->m;
+	if (k == 3)
+		return (m[3] - (3 * m[2] - 2 * m[1] * m[1] / n) * m[1] / n) / n;
+	return (m[4] - (4 * m[3] - (6 * m[2] - 3 * m[1] * m[1] / n) * m[1] / n) * m[1] / n) / n;
+}
+
+/* skewPop/Samp, kurtPop/Samp (nan where the variance is not positive) and
+ * avgWeighted of a state; nan always positive (0.0 / 0.0 is -nan on x86),
+ * as ClickHouse prints it. */
+static double psums_value(const struct xagg *ag, const struct astate *st);
+static double psums_result(const struct xagg *ag, const struct astate *st)
+{
+	double r = psums_value(ag, st);
+	return isnan(r) ? NAN : r;
+}
+
+static double psums_value(const struct xagg *ag, const struct astate *st)
+{
+	static const struct psums zero;
+	const struct psums *p = st->x.ps ? st->x.ps : &zero;
+	double n = (double)st->cnt;
+	if (ag->kind == AGG_AVG_WEIGHTED) {
+		if (ag->arg_t == SN_XT_FLOAT || ag->arg2_t == SN_XT_FLOAT)
+			return p->m[0] / p->m[1];
+		if (ag->arg2_t == SN_XT_UINT || ag->arg2_t == SN_XT_BOOL)
+			return (double)(uint64_t)p->ni / (double)(uint64_t)p->di;
+		return (double)p->ni / (double)p->di;
+	}
+	bool samp = ag->kind == AGG_SKEW_SAMP || ag->kind == AGG_KURT_SAMP;
+	bool skew = ag->kind == AGG_SKEW_POP || ag->kind == AGG_SKEW_SAMP;
+	double var = psums_var(p, n, samp);
+	if (!(var > 0))
+		return NAN;
+	return skew ? psums_moment(p, n, 3) / pow(var, 1.5) : psums_moment(p, n, 4) / (var * var);
+}
+
 /* The key vectors, decoded from the groups' key bytes (value_key's form:
  * type, NULL flag, then a length and the text or 8 bytes of number), as
  * vec_from_values builds them from values: strings point into the table's
@@ -2098,7 +2534,10 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 		break;
 	case AGG_AVG:
 		null = ag->res_nullable && !st->cnt;
-		o->f[id] = (ag->arg_t == SN_XT_FLOAT ? st->f : (double)st->i) / (double)st->cnt;
+		/* 0 / 0 is -nan on x86; ClickHouse prints nan */
+		o->f[id] =
+		    st->cnt ? (ag->arg_t == SN_XT_FLOAT ? st->f : (double)st->i) / (double)st->cnt
+			    : NAN;
 		break;
 	case AGG_QUANTILE:
 	case AGG_QUANTILE_EXACT:
@@ -2118,6 +2557,30 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 	case AGG_CORR:
 		null = ag->res_nullable && !st->cnt;
 		o->f[id] = moments_result(ag, st);
+		break;
+	case AGG_AVG_WEIGHTED:
+	case AGG_SKEW_POP:
+	case AGG_SKEW_SAMP:
+	case AGG_KURT_POP:
+	case AGG_KURT_SAMP:
+		null = ag->res_nullable && !st->cnt;
+		o->f[id] = psums_result(ag, st);
+		break;
+	case AGG_BIT_AND:
+	case AGG_BIT_OR:
+	case AGG_BIT_XOR:
+		/* over no rows: the starting value, all ones for AND (ClickHouse) */
+		null = ag->res_nullable && !st->cnt;
+		o->i[id] = st->cnt || ag->kind != AGG_BIT_AND ? st->i
+			   : ag->arg_t == SN_XT_BOOL	      ? 0xff
+							      : -1;
+		break;
+	case AGG_DELTA_SUM:
+		null = ag->res_nullable && !st->has;
+		if (o->f)
+			o->f[id] = st->has ? st->x.ds->sf : 0;
+		else
+			o->i[id] = st->has ? st->x.ds->si : 0;
 		break;
 	default: /* min, max, any, anyLast, anyHeavy, argMin, argMax */
 		if (st->has && !st->val.null) {
@@ -2173,6 +2636,110 @@ static int quantiles_put(struct xctx *c, const struct xagg *ag, struct astate *s
 	return 0;
 }
 
+static int tkent_cmp(const void *a, const void *b)
+{
+	const struct tkent *x = *(const struct tkent *const *)a,
+			   *y = *(const struct tkent *const *)b;
+	if (x->cnt != y->cnt)
+		return x->cnt > y->cnt ? -1 : 1;
+	return (x->last > y->last) - (x->last < y->last);
+}
+
+/* One encoded number element (tag, 8 bytes) at p. */
+static void put_num(uint8_t *p, uint8_t t, int64_t i, double f)
+{
+	p[0] = t;
+	if (t == SN_XT_FLOAT)
+		memcpy(p + 1, &f, 8);
+	else
+		memcpy(p + 1, &i, 8);
+}
+
+/* The array and tuple results made at the end (batch arena): topK's k
+ * most frequent values (see topk_add), the moving sums and averages, and
+ * simpleLinearRegression's (k, b). */
+static int final_alloc(struct xctx *c, const struct xagg *ag, struct astate *st, struct vec *o,
+		       size_t id)
+{
+	uint8_t *p;
+	uint32_t cnt = 0;
+	size_t len = 4;
+	if (ag->kind == AGG_TOPK) {
+		const struct topk *tk = st->x.tk;
+		size_t n = tk ? tk->n : 0, k = n < ag->iparam ? n : (size_t)ag->iparam;
+		const struct tkent **ord = xalloc(c, c->ba, (n + 1) * sizeof(*ord));
+		if (!ord)
+			return c->rc;
+		for (size_t j = 0; j < n; j++)
+			ord[j] = &tk->e[j];
+		qsort(ord, n, sizeof(*ord), tkent_cmp);
+		for (size_t j = 0; j < k; j++)
+			len += ord[j]->len;
+		if (!(p = xalloc(c, c->ba, len)))
+			return c->rc;
+		len = 4;
+		for (size_t j = 0; j < k; j++) {
+			memcpy(p + len, tk->bytes + ord[j]->off, ord[j]->len);
+			len += ord[j]->len;
+		}
+		cnt = (uint32_t)k;
+	} else if (ag->kind == AGG_SLR) {
+		static const struct psums zero;
+		const struct psums *s = st->x.ps ? st->x.ps : &zero;
+		double n = (double)st->cnt, d = s->m[3] * n - s->m[1] * s->m[1];
+		double k = d == 0 ? NAN : (s->m[4] * n - s->m[1] * s->m[2]) / d;
+		double b = n == 0 ? NAN : (s->m[2] - k * s->m[1]) / n;
+		k = isnan(k) ? NAN : k;
+		b = isnan(b) ? NAN : b;
+		if (!(p = xalloc(c, c->ba, len + 18)))
+			return c->rc;
+		put_num(p + 4, SN_XT_FLOAT, 0, k);
+		put_num(p + 13, SN_XT_FLOAT, 0, b);
+		len += 18;
+		cnt = 2;
+	} else { /* the moving sums and averages, from running sums */
+		const struct qvals *q = st->x.vals;
+		size_t n = q ? q->n : 0, w = ag->iparam ? (size_t)ag->iparam : n;
+		uint8_t et = ag->kind == AGG_MOVING_AVG || ag->arg_t == SN_XT_FLOAT ? SN_XT_FLOAT
+			     : ag->arg_t == SN_XT_UINT || ag->arg_t == SN_XT_BOOL   ? SN_XT_UINT
+										    : SN_XT_INT;
+		if (n > (UINT32_MAX - 4) / 9)
+			return xfail(c, ag->call, SN_ERR_TOO_BIG, "QueryError",
+				     "%s() of a group grew past 4 GiB", ag->call->name);
+		double *pf = xalloc(c, c->ba, (n + 1) * sizeof(*pf));
+		int64_t *pi = xalloc(c, c->ba, (n + 1) * sizeof(*pi));
+		if (!pf || !pi || !(p = xalloc(c, c->ba, len + 9 * n)))
+			return c->rc;
+		double sf = 0;
+		uint64_t si = 0;
+		for (size_t j = 0; j < n; j++) {
+			double x = q->f			     ? q->f[j]
+				   : ag->arg_t == SN_XT_UINT ? (double)(uint64_t)q->i[j]
+							     : (double)q->i[j];
+			pf[j] = sf += x;
+			pi[j] = q->f ? 0 : (int64_t)(si += (uint64_t)q->i[j]);
+		}
+		for (size_t j = 0; j < n; j++) {
+			double f = pf[j] - (j >= w ? pf[j - w] : 0);
+			int64_t i = (int64_t)((uint64_t)pi[j] - (j >= w ? (uint64_t)pi[j - w] : 0));
+			if (et == SN_XT_FLOAT && ag->kind == AGG_MOVING_AVG)
+				f /= (double)w;
+			put_num(p + len, et, i, f);
+			len += 9;
+		}
+		cnt = (uint32_t)n;
+	}
+	memcpy(p, &cnt, 4);
+	o->s[id] = (struct sn_str){(const char *)p, len};
+	return 0;
+}
+
+static bool alloc_final(uint8_t kind)
+{
+	return kind == AGG_QUANTILES || kind == AGG_TOPK || kind == AGG_SLR ||
+	       kind == AGG_MOVING_SUM || kind == AGG_MOVING_AVG;
+}
+
 int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv)
 {
 	size_t ng = g->ngroups;
@@ -2184,13 +2751,16 @@ int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *ag
 		aggv[a].ct = g->aggs[a].res_ct;
 		/* states keep their text in the query arena; quantiles' arrays are
 		 * made in the batch's */
-		aggv[a].sq = g->aggs[a].kind != AGG_QUANTILES;
+		aggv[a].sq = !alloc_final(g->aggs[a].kind);
 	}
 	/* group by group: one pass over the states, in memory order */
 	for (size_t id = 0; id < ng; id++)
 		for (size_t a = 0; a < g->naggs; a++)
 			if (g->aggs[a].kind == AGG_QUANTILES) {
 				if (quantiles_put(c, &g->aggs[a], state_of(g, id, a), &aggv[a], id))
+					return c->rc;
+			} else if (alloc_final(g->aggs[a].kind)) {
+				if (final_alloc(c, &g->aggs[a], state_of(g, id, a), &aggv[a], id))
 					return c->rc;
 			} else if (g->aggs[a].res_t !=
 				   SN_XT_NULL) { /* vec_make made every row NULL */
@@ -2254,11 +2824,38 @@ int agg_type(struct xctx *c, struct xagg *ag)
 		ag->res_nullable = false;
 		return 0;
 	case AGG_GROUP_ARRAY:
-	case AGG_GROUP_UNIQ: /* Array(T): NULL values are skipped, never Nullable */
+	case AGG_GROUP_UNIQ:
+	case AGG_TOPK: /* Array(T): NULL values are skipped, never Nullable */
 		ag->res_t = SN_XT_ARRAY;
 		ag->res_nullable = false;
 		ag->res_ct = xarr_type(c, ag->arg_t, ag->arg_t == SN_XT_NULL, ag->arg_ct);
 		return ag->res_ct ? 0 : c->rc;
+	case AGG_SLR: /* Tuple(k, b), never Nullable (ClickHouse names them) */
+		for (size_t k = 0; k < 2; k++) {
+			uint8_t at = k ? ag->arg2_t : ag->arg_t;
+			if (!is_numeric(at) && at != SN_XT_NULL)
+				return illegal_type(c, ag, at,
+						    k ? ag->arg2_nullable : ag->arg_nullable,
+						    "; convert it with toInt or toFloat");
+		}
+		ag->res_t = SN_XT_TUPLE;
+		ag->res_nullable = false;
+		ag->res_ct = "Tuple(Float64, Float64)";
+		return 0;
+	case AGG_MOVING_SUM:
+	case AGG_MOVING_AVG: { /* Array of the sum's type, or of Float64 */
+		uint8_t t = ag->arg_t;
+		if (!is_numeric(t) && t != SN_XT_NULL)
+			return illegal_type(c, ag, t, ag->arg_nullable,
+					    "; convert it with toInt or toFloat");
+		uint8_t et = ag->kind == AGG_MOVING_AVG || t == SN_XT_FLOAT ? SN_XT_FLOAT
+			     : t == SN_XT_INT || t == SN_XT_NULL	    ? SN_XT_INT
+									    : SN_XT_UINT;
+		ag->res_t = SN_XT_ARRAY;
+		ag->res_nullable = false;
+		ag->res_ct = xarr_type(c, et, false, NULL);
+		return ag->res_ct ? 0 : c->rc;
+	}
 	default: break;
 	}
 	if (null_literal) { /* sum(NULL), argMax(x, NULL): Nullable(Nothing), NULL */
@@ -2292,6 +2889,24 @@ int agg_type(struct xctx *c, struct xagg *ag)
 			return ag->res_ct ? 0 : c->rc;
 		}
 		return 0;
+	case AGG_BIT_AND:
+	case AGG_BIT_OR:
+	case AGG_BIT_XOR:
+		if (!is_intlike(t))
+			return illegal_type(c, ag, t, ag->arg_nullable, "; it takes integers");
+		ag->res_t = t == SN_XT_INT ? SN_XT_INT : SN_XT_UINT;
+		return 0;
+	case AGG_DELTA_SUM:
+		if (!is_numeric(t))
+			return illegal_type(c, ag, t, ag->arg_nullable,
+					    "; convert it with toInt or toFloat");
+		ag->res_t = t == SN_XT_BOOL ? SN_XT_UINT : t;
+		return 0;
+	case AGG_AVG_WEIGHTED:
+	case AGG_SKEW_POP:
+	case AGG_SKEW_SAMP:
+	case AGG_KURT_POP:
+	case AGG_KURT_SAMP:
 	case AGG_COVAR_POP:
 	case AGG_COVAR_SAMP:
 	case AGG_CORR:

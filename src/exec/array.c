@@ -43,6 +43,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "exec/agg.h"
 #include "exec/exec_internal.h"
 
 #define TAG_NULL 0x80
@@ -1924,11 +1925,334 @@ static int fn_tuple_element(struct xctx *c, const node_t *n, int op, struct vec 
 	return tuple_elem(c, n, &t, (size_t)k->ival - 1, out);
 }
 
+/* arrayAUC(scores, labels): the area under the ROC curve, as ClickHouse
+ * computes it (scaled): elements by score, highest first; a label > 0 is a
+ * positive; each run of equal scores adds the trapezoid between the
+ * previous (false positives, true positives) point and the new one; the
+ * area over tp * fp, nan when all labels are alike (or none). */
+struct auc_pt {
+	double score;
+	bool pos;
+};
+
+static int auc_cmp(const void *a, const void *b)
+{
+	double x = ((const struct auc_pt *)a)->score, y = ((const struct auc_pt *)b)->score;
+	return (x < y) - (x > y);
+}
+
+static int fn_auc(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec e[2];
+	uint32_t *row_of, *off;
+	if (need_args(c, n, 2, 2) || lambda_arrays(c, n, 0, e, &row_of, &off))
+		return c->rc;
+	for (int k = 0; k < 2; k++)
+		if (e[k].t != SN_XT_NULL && (!is_numeric(e[k].t) || e[k].nullable)) {
+			char tn[160];
+			snprintf(tn, sizeof(tn), "%s",
+				 xtype_name(c, e[k].t, e[k].nullable, e[k].ct));
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Function '%s' cannot process values of type %s (argument %d)",
+				     n->name, tn, k + 1);
+		}
+	struct auc_pt *pt = xalloc(c, c->ba, (e[0].n + 1) * sizeof(*pt));
+	if (!pt || vec_make(c, out, SN_XT_FLOAT, false, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		size_t m = off[r + 1] - off[r];
+		for (size_t k = 0; k < m; k++) {
+			size_t j = off[r] + k;
+			pt[k].score = e[0].t == SN_XT_NULL ? 0 : num_at(&e[0], j);
+			pt[k].pos = e[1].t != SN_XT_NULL && num_at(&e[1], j) > 0;
+			if (e[0].t == SN_XT_UINT)
+				pt[k].score = (double)(uint64_t)e[0].i[j];
+		}
+		qsort(pt, m, sizeof(*pt), auc_cmp);
+		double area = 0, prev = m ? pt[0].score : 0;
+		size_t pfp = 0, ptp = 0, fp = 0, tp = 0;
+		for (size_t k = 0; k < m; k++) {
+			if (pt[k].score != prev) {
+				area += (double)(fp - pfp) * (double)(tp + ptp) / 2.0;
+				pfp = fp;
+				ptp = tp;
+				prev = pt[k].score;
+			}
+			if (pt[k].pos)
+				tp++;
+			else
+				fp++;
+		}
+		area += (double)(fp - pfp) * (double)(tp + ptp) / 2.0;
+		out->f[r] = tp == 0 || tp == m ? NAN : area / (double)tp / (double)(m - tp);
+	}
+	return 0;
+}
+
+/* arrayFold((acc, x1, ...) -> body, arr1, ..., init) (ClickHouse 23+): acc
+ * starts as init and becomes the body's value at each element in turn.
+ * Step j evaluates the body once over the rows that have a j-th element
+ * (their accumulators and j-th elements as the lambda's parameters), so a
+ * batch costs one evaluation per element index, not one per element. The
+ * result has init's type; the body's values convert to it (numbers widen or
+ * narrow), and any other type is an error. */
+static int fn_array_fold(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	if (n->list.n < 3 || n->list.items[0]->kind != SN_HQ_LAMBDA)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function 'arrayFold' expects a lambda (acc, x) -> ..., one or more "
+			     "arrays and an initial value");
+	node_t arrs = *n; /* the arrays only: without the lambda's init */
+	arrs.list.n--;
+	struct vec e[9], init;
+	uint32_t *row_of, *off;
+	if (lambda_arrays(c, &arrs, 1, e, &row_of, &off) ||
+	    xeval(c, n->list.items[n->list.n - 1], &init) || vec_uuid_text(c, &init))
+		return c->rc;
+	size_t na = n->list.n - 2, rows = c->n, maxlen = 0;
+	if (vec_make(c, out, init.t, init.nullable, rows))
+		return c->rc;
+	out->ct = init.ct;
+	for (size_t r = 0; r < rows; r++) {
+		copy_cell(out, r, &init);
+		if (off[r + 1] - off[r] > maxlen)
+			maxlen = off[r + 1] - off[r];
+	}
+	uint32_t *act = xalloc(c, c->ba, (rows + 1) * sizeof(*act));
+	uint32_t *at = xalloc(c, c->ba, (rows + 1) * sizeof(*at));
+	if (!act || !at)
+		return c->rc;
+	for (size_t j = 0; j < maxlen; j++) {
+		size_t m = 0;
+		for (size_t r = 0; r < rows; r++)
+			if (off[r + 1] - off[r] > j) {
+				act[m] = (uint32_t)r;
+				at[m++] = off[r] + (uint32_t)j;
+			}
+		struct vec args[9], v;
+		if (vec_gather(c, out, act, m, &args[0]))
+			return c->rc;
+		args[0].ct = out->ct;
+		for (size_t k = 0; k < na; k++) {
+			if (vec_gather(c, &e[k], at, m, &args[k + 1]))
+				return c->rc;
+			args[k + 1].ct = e[k].ct;
+		}
+		if (xlambda_apply(c, n->list.items[0], args, na + 1, act, m, &v) ||
+		    vec_uuid_text(c, &v))
+			return c->rc;
+		bool fits = v.t == SN_XT_NULL ? out->nullable
+			    : v.t == out->t   ? (!v.ct || !out->ct || !strcmp(v.ct, out->ct))
+					      : is_numeric(v.t) && is_numeric(out->t);
+		if (!fits || (v.nullable && !out->nullable)) {
+			char a[160], b[160];
+			snprintf(a, sizeof(a), "%s", xtype_name(c, v.t, v.nullable, v.ct));
+			snprintf(b, sizeof(b), "%s", xtype_name(c, out->t, out->nullable, out->ct));
+			return xfail(c, n->list.items[0], SN_ERR_INVALID, "QueryError",
+				     "Function 'arrayFold': the lambda returns %s but the "
+				     "accumulator is %s; give the initial value the lambda's type",
+				     a, b);
+		}
+		for (size_t k = 0; k < m; k++) {
+			struct sn_exec_value x;
+			value_at(&v, k, &x);
+			if (x.type == SN_XT_UINT && out->f)
+				x.f = (double)(uint64_t)x.i, x.type = SN_XT_FLOAT;
+			vec_put_value(out, act[k], &x);
+		}
+	}
+	return 0;
+}
+
+/* arrayReduce('agg[(params)]', arr1, ...): the aggregate over each row's
+ * elements, run by agg.c itself: the rows' elements are one batch grouped
+ * by their row, through a GROUP BY of one key. Every row gets one extra
+ * element first whose condition is false, so that a row with no elements
+ * still has its group (the aggregate over nothing) and groups come out in
+ * row order; an -If aggregate's last array is its condition. The states
+ * live in the batch's arena (the query arena is swapped for it while the
+ * aggregate runs), so a query's rows do not accumulate states. */
+#define REDUCE_MAX_ARRAYS 8
+
+/* Parses "name" or "name(p1, p2, ...)" (numeric parameters) into call. */
+static int reduce_call(struct xctx *c, const node_t *n, const char *text, node_t *call)
+{
+	size_t len = strcspn(text, "( ");
+	char *name = xalloc(c, c->ba, len + 1);
+	if (!name)
+		return c->rc;
+	memcpy(name, text, len);
+	name[len] = 0;
+	call->name = name;
+	const char *p = text + len;
+	while (*p == ' ')
+		p++;
+	if (!*p)
+		return 0;
+	if (*p != '(')
+		goto bad;
+	node_t **ps = xalloc(c, c->ba, 16 * sizeof(*ps));
+	if (!ps)
+		return c->rc;
+	size_t np = 0;
+	for (p++;;) {
+		while (*p == ' ')
+			p++;
+		if (*p == ')' && np == 0)
+			break;
+		char *end;
+		double f = strtod(p, &end);
+		if (end == p || np == 16)
+			goto bad;
+		node_t *k = xalloc(c, c->ba, sizeof(*k));
+		if (!k)
+			return c->rc;
+		memset(k, 0, sizeof(*k));
+		k->kind = SN_HQ_CONSTANT;
+		k->has_pos = n->has_pos;
+		k->start = n->start;
+		k->end = n->end;
+		bool integral = strcspn(p, ".eEnNiI") >= (size_t)(end - p);
+		k->ctype = integral ? SN_HQC_INT : SN_HQC_FLOAT;
+		k->ival = integral ? strtoll(p, NULL, 10) : 0;
+		k->fval = f;
+		ps[np++] = k;
+		for (p = end; *p == ' '; p++)
+			;
+		if (*p == ')')
+			break;
+		if (*p++ != ',')
+			goto bad;
+	}
+	if (p[1])
+		goto bad;
+	call->list2 = (struct sn_hogql_list){ps, np};
+	return 0;
+bad:
+	return xfail(c, n, SN_ERR_INVALID, "QueryError",
+		     "Function 'arrayReduce': cannot read the aggregate function '%s' (a name, "
+		     "optionally with numeric parameters: 'quantile(0.9)')",
+		     text);
+}
+
+static int fn_reduce(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	if (n->list.n < 2 || n->list.items[0]->kind != SN_HQ_CONSTANT ||
+	    n->list.items[0]->ctype != SN_HQC_STRING)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "The first argument of function 'arrayReduce' must be a constant "
+			     "string: the name of an aggregate function");
+	if (n->list.n - 1 > REDUCE_MAX_ARRAYS)
+		return xunsupported(c, n, "arrayReduce over more than 8 arrays");
+	size_t na = n->list.n - 1, rows = c->n;
+	struct vec e[REDUCE_MAX_ARRAYS];
+	uint32_t *row_of, *off;
+	if (lambda_arrays(c, n, 1, e, &row_of, &off))
+		return c->rc;
+	node_t *call = xalloc(c, c->ba, sizeof(*call));
+	node_t *nodes = xalloc(c, c->ba, (na + 2) * sizeof(*nodes));
+	node_t **args = xalloc(c, c->ba, na * sizeof(*args));
+	struct aggrun *g = xalloc(c, c->ba, sizeof(*g));
+	if (!call || !nodes || !args || !g)
+		return c->rc;
+	memset(call, 0, sizeof(*call));
+	memset(nodes, 0, (na + 2) * sizeof(*nodes));
+	memset(g, 0, sizeof(*g));
+	call->kind = SN_HQ_CALL;
+	call->has_pos = n->has_pos;
+	call->start = n->start;
+	call->end = n->end;
+	if (reduce_call(c, n, n->list.items[0]->sval, call))
+		return c->rc;
+	for (size_t k = 0; k < na + 2; k++) {
+		nodes[k] = *call;
+		nodes[k].kind = SN_HQ_PLACEHOLDER;
+		nodes[k].name = NULL;
+		nodes[k].list2 = (struct sn_hogql_list){0};
+		if (k < na)
+			args[k] = &nodes[k];
+	}
+	call->list = (struct sn_hogql_list){args, na};
+	struct xagg *ag = &g->aggs[0];
+	ag->call = call;
+	if (agg_classify(c, call, ag))
+		return c->rc;
+	/* the elements with one false-conditioned element in front of each
+	 * row's: (m = rows + elements), their row numbers, the condition */
+	size_t m = rows + e[0].n;
+	struct vec *ext = xalloc(c, c->ba, (na + 2) * sizeof(*ext));
+	if (!ext)
+		return c->rc;
+	for (size_t k = 0; k < na; k++) {
+		if (vec_make(c, &ext[k], e[k].t, e[k].nullable, m))
+			return c->rc;
+		ext[k].ct = e[k].ct;
+	}
+	if (vec_make(c, &ext[na], SN_XT_INT, false, m) ||
+	    vec_make(c, &ext[na + 1], SN_XT_BOOL, false, m))
+		return c->rc;
+	const struct vec *cond = ag->cond ? &e[na - 1] : NULL;
+	for (size_t r = 0, j = 0; r < rows; r++) {
+		ext[na].i[j++] = (int64_t)r; /* the extra element: condition 0 */
+		for (uint32_t k = off[r]; k < off[r + 1]; k++, j++) {
+			for (size_t a = 0; a < na; a++) {
+				struct sn_exec_value x;
+				value_at(&e[a], k, &x);
+				vec_put_value(&ext[a], j, &x);
+			}
+			ext[na].i[j] = (int64_t)r;
+			ext[na + 1].i[j] = cond ? vec_truth(cond, k) : 1;
+		}
+	}
+	if (c->npre + na + 2 > XMAX_PRE)
+		return xunsupported(c, n, "arrayReduce inside this many lambdas");
+	size_t save_pre = c->npre;
+	struct sn_arena *qa = c->qa;
+	for (size_t k = 0; k < na + 2; k++)
+		c->pre[c->npre++] = (struct xbind){&nodes[k], &ext[k]};
+	/* an -If aggregate's condition array is replaced by the combined one */
+	if (ag->cond)
+		c->pre[c->npre - 1].n = ag->cond;
+	else
+		ag->cond = &nodes[na + 1];
+	g->naggs = 1;
+	g->nkeys = 1;
+	g->key_nodes[0] = &nodes[na];
+	g->key_t[0] = SN_XT_INT;
+	c->n = m;
+	c->qa = c->ba;
+	struct vec keyv, aggv;
+	int rc = agg_type(c, ag);
+	if (!rc && !(rc = agg_init(c, g))) {
+		if (!(rc = agg_batch(c, g)))
+			rc = agg_final(c, g, &keyv, &aggv);
+		agg_release(g);
+	}
+	c->qa = qa;
+	c->n = rows;
+	c->npre = save_pre;
+	if (rc || c->rc)
+		return c->rc ? c->rc : rc;
+	if (g->ngroups != rows)
+		SN_BUG("arrayReduce: %zu groups for %zu rows", g->ngroups, rows);
+	*out = aggv;
+	out->sq = false;
+	if (aggv.ct && !(out->ct = sn_arena_strdup(c->qa, aggv.ct)))
+		return xnomem(c);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	array_fn fn;
 	int op;
 } FNS[] = {
+    {"arrayAUC", fn_auc, 0},
+    {"arrayFold", fn_array_fold, 0},
+    {"arrayReduce", fn_reduce, 0},
     {"array", fn_literal, 0},
     {"tuple", fn_literal, 1},
     {"range", fn_range, 0},

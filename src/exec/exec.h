@@ -64,9 +64,12 @@
  * WHEN, toBool, toTypeName, toUUID; JSONHas, JSONExtractString/Int/UInt/
  * Float/Bool/Raw, JSONLength, JSONArrayLength (nested key/index paths);
  * md5, MD5, SHA1, SHA256, sipHash64 (of one String), xor;
+ * multiSearchAny/FirstIndex/FirstPosition, multiMatchAny/AnyIndex,
+ * extractAllGroupsHorizontal/Vertical;
  * arrays and tuples (array.c: [..], tuple(), subscripts, lambdas, has/
  * indexOf/range/arrayMap/arrayFilter/arraySort/splitByChar/... — the list
- * is docs/HOGQL.md's table), JSONExtractArrayRaw;
+ * is docs/HOGQL.md's table), arrayReduce (agg.c's aggregates over each
+ * row's elements), arrayFold, arrayAUC, JSONExtractArrayRaw;
  * WHERE, GROUP BY with the aggregates of agg.c, each with its If form
  * (or FILTER (WHERE ...)):
  * count()/count(x)/count(DISTINCT x), uniq/uniqExact (one or several
@@ -75,7 +78,9 @@
  * interpolated as ClickHouse's quantile on up to 8192 values),
  * quantileExact(p)/medianExact, varPop/varSamp, stddevPop/stddevSamp,
  * covarPop/covarSamp, corr, quantiles(p, ...), groupArray,
- * groupUniqArray; [LEFT] ARRAY JOIN and arrayJoin() (rows multiplied
+ * groupUniqArray, topK([k]), avgWeighted, skewPop/skewSamp/kurtPop/
+ * kurtSamp, groupBitAnd/Or/Xor, deltaSum, groupArrayMovingSum/Avg([w]),
+ * simpleLinearRegression; [LEFT] ARRAY JOIN and arrayJoin() (rows multiplied
  * before WHERE); HAVING, DISTINCT,
  * ORDER BY (NULLS FIRST/LAST; top-N with LIMIT), positional GROUP BY /
  * ORDER BY, LIMIT n [OFFSET m] BY (after ORDER BY, before LIMIT), LIMIT/OFFSET. Time zone:

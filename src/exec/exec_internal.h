@@ -139,10 +139,23 @@ enum agg_kind {
 	AGG_COVAR_POP,
 	AGG_COVAR_SAMP,
 	AGG_CORR,
-	AGG_WFUNNEL,	 /* windowFunnel(window)(timestamp, cond1, ...): the level reached */
-	AGG_GROUP_ARRAY, /* groupArray(x): the values in arrival order */
-	AGG_GROUP_UNIQ,	 /* groupUniqArray(x): the distinct values, first seen first */
-	AGG_QUANTILES,	 /* quantiles(p1, p2, ...)(x): quantile's answers as an array */
+	AGG_WFUNNEL,	  /* windowFunnel(window)(timestamp, cond1, ...): the level reached */
+	AGG_GROUP_ARRAY,  /* groupArray(x): the values in arrival order */
+	AGG_GROUP_UNIQ,	  /* groupUniqArray(x): the distinct values, first seen first */
+	AGG_QUANTILES,	  /* quantiles(p1, p2, ...)(x): quantile's answers as an array */
+	AGG_TOPK,	  /* topK(k)(x): the k most frequent values, most frequent first */
+	AGG_AVG_WEIGHTED, /* avgWeighted(x, w): sum(x * w) / sum(w) */
+	AGG_SKEW_POP,	  /* skewPop, skewSamp, kurtPop, kurtSamp: ClickHouse's power sums */
+	AGG_SKEW_SAMP,
+	AGG_KURT_POP,
+	AGG_KURT_SAMP,
+	AGG_BIT_AND, /* groupBitAnd, groupBitOr, groupBitXor of integers */
+	AGG_BIT_OR,
+	AGG_BIT_XOR,
+	AGG_DELTA_SUM,	/* deltaSum(x): the sum of the rises between consecutive values */
+	AGG_MOVING_SUM, /* groupArrayMovingSum([w])(x): running sums over windows */
+	AGG_MOVING_AVG, /* groupArrayMovingAvg([w])(x): those sums divided by the window */
+	AGG_SLR,	/* simpleLinearRegression(x, y): Tuple(k, b) */
 };
 
 /* value arguments of one aggregate (uniq(a, b, ...); windowFunnel's
@@ -170,6 +183,7 @@ struct xagg {
 	const char *res_ct;	   /* the result's composite type, or NULL */
 	const double *levels;	   /* AGG_QUANTILES: its levels (query arena) */
 	size_t nlevels;
+	uint64_t iparam; /* topK's k (10 by default); the moving window (0 = every value) */
 };
 
 /* Open-addressing hash table of byte keys → dense ids (0, 1, ... in

@@ -45,10 +45,11 @@
  * Functions returning arrays build them with xarr_build (array.c): here
  * JSONExtractArrayRaw, JSONExtractKeys, splitByWhitespace, alphaTokens,
  * splitByRegexp, extractAll, extractURLParameters/Names, URLHierarchy and
- * URLPathHierarchy; splitByChar/splitByString are in array.c. Not yet:
- * extractAllGroups*, multiMatch*, multiSearch* (arrays of patterns or
- * needles). cityHash64 needs a CityHash library that is not linked;
- * sipHash64 is done for one String only.
+ * URLPathHierarchy, extractAllGroupsHorizontal/Vertical (arrays of arrays);
+ * splitByChar/splitByString are in array.c. multiSearch* and multiMatch*
+ * take an Array(String) of needles or patterns per row (flattened once a
+ * batch; patterns through the same per-query cache). cityHash64 needs a CityHash library that is
+ * not linked; sipHash64 is done for one String only.
  *
  * Concurrency: nothing is shared between queries but the C.UTF-8 locale
  * object of lowerUTF8/upperUTF8, created once and read-only afterwards.
@@ -2807,6 +2808,208 @@ static int fn_tokens(struct xctx *c, const node_t *n, int op, struct vec *out)
 	return xparts_array(c, &ps, out);
 }
 
+/* The needles or patterns of multiSearch* / multiMatch* (argument 2): an
+ * Array(String) per row, flattened (at most 255 a row, ClickHouse's limit);
+ * a NULL array reads as none. */
+#define MULTI_MAX_NEEDLES 255
+static int multi_needles(struct xctx *c, const node_t *n, struct vec *e, uint32_t **off)
+{
+	struct vec a;
+	if (xeval(c, n->list.items[1], &a))
+		return c->rc;
+	if (a.t == SN_XT_NULL) {
+		if (!(*off = xalloc(c, c->ba, (c->n + 1) * sizeof(**off))))
+			return c->rc;
+		memset(*off, 0, (c->n + 1) * sizeof(**off));
+		return vec_make(c, e, SN_XT_STRING, false, 0);
+	}
+	uint8_t et = SN_XT_NULL;
+	bool enull = false;
+	const char *ect;
+	if (a.t != SN_XT_ARRAY || xarr_elem(c, a.ct, 0, &et, &enull, &ect) ||
+	    (et != SN_XT_NULL && (et != SN_XT_STRING || enull))) {
+		char tn[160];
+		snprintf(tn, sizeof(tn), "%s", xtype_name(c, a.t, a.nullable, a.ct));
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Illegal type %s of argument 2 of function %s, must be Array(String)",
+			     tn, n->name);
+	}
+	if (xarr_flatten(c, &a, e, NULL, off))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++)
+		if ((*off)[r + 1] - (*off)[r] > MULTI_MAX_NEEDLES)
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Function %s takes at most %d needles, got %u", n->name,
+				     MULTI_MAX_NEEDLES, (*off)[r + 1] - (*off)[r]);
+	return 0;
+}
+
+/* multiSearchAny (op 0), multiSearchFirstIndex (1), multiSearchFirstPosition
+ * (2) of (haystack, [needles]): byte substrings. The leftmost offset where
+ * any needle occurs; the index (from 1) of the first needle, in array order,
+ * occurring there; 0 when none does. An empty needle occurs at offset 0. */
+static int fn_multi_search(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec h, e;
+	uint32_t *off;
+	bool done;
+	if (need_args(c, n, 2, 2) || xeval(c, n->list.items[0], &h) || need_text(c, n, &h, 0) ||
+	    multi_needles(c, n, &e, &off) ||
+	    out_for(c, out, op ? SN_XT_UINT : SN_XT_BOOL, &h, 1, &done) || done)
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		if (vec_null(out, r))
+			continue;
+		struct sn_str s = str_at(&h, r);
+		size_t best = SIZE_MAX, idx = 0;
+		for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+			struct sn_str nd = str_at(&e, k);
+			const char *p = nd.len ? memmem(s.p, s.len, nd.p, nd.len) : s.p;
+			if (p && (size_t)(p - s.p) < best) {
+				best = (size_t)(p - s.p);
+				idx = k - off[r] + 1;
+			}
+		}
+		out->i[r] = op == 0   ? idx > 0
+			    : op == 1 ? (int64_t)idx
+			    : idx     ? (int64_t)best + 1
+				      : 0;
+	}
+	return 0;
+}
+
+/* multiMatchAny (op 0), multiMatchAnyIndex (1) of (haystack, [patterns]):
+ * whether any pattern matches, and the index (from 1) of one that does.
+ * ClickHouse's Hyperscan reports any matching index; here it is the
+ * smallest, so the answer does not depend on the engine. Patterns go
+ * through the query's compiled-regex cache (re_get). */
+static int fn_multi_match(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec h, e;
+	uint32_t *off;
+	bool done;
+	if (need_args(c, n, 2, 2) || xeval(c, n->list.items[0], &h) || need_text(c, n, &h, 0) ||
+	    multi_needles(c, n, &e, &off) ||
+	    out_for(c, out, op ? SN_XT_UINT : SN_XT_BOOL, &h, 1, &done) || done)
+		return c->rc;
+	char pat[RE_MAX_PATTERN + 1];
+	for (size_t r = 0; r < c->n; r++) {
+		if (vec_null(out, r))
+			continue;
+		int64_t idx = 0;
+		for (uint32_t k = off[r]; k < off[r + 1] && !idx; k++) {
+			struct sn_str ps = str_at(&e, k);
+			struct xregex *re;
+			if (ps.len > RE_MAX_PATTERN || memchr(ps.p, 0, ps.len))
+				return xfail(c, n, SN_ERR_INVALID, "QueryError",
+					     "Pattern %u of function %s is too long or holds a NUL",
+					     k - off[r] + 1, n->name);
+			memcpy(pat, ps.p, ps.len);
+			pat[ps.len] = 0;
+			if (re_get(c, n, pat, &re))
+				return c->rc;
+			int m = re_search(c, n, re, str_at(&h, r), 0, 0);
+			if (m < 0)
+				return c->rc;
+			if (m)
+				idx = k - off[r] + 1;
+		}
+		out->i[r] = op ? idx : idx > 0;
+	}
+	return 0;
+}
+
+/* extractAllGroupsHorizontal (op 0), extractAllGroupsVertical (1) of
+ * (haystack, pattern): every match of the pattern, as ClickHouse walks them
+ * (an empty match is kept and the search moves on by one byte; a group that
+ * did not take part is ''), arranged per group (horizontal: one array of
+ * every match's value a group) or per match (vertical: one array of its
+ * groups a match). Array(Array(String)); NULL reads as ''. The pattern must
+ * be constant and have a group. */
+static int fn_extract_groups(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec v[2];
+	struct xregex *e = NULL;
+	const char *pat;
+	if (need_args(c, n, 2, 2) || need_const_text(c, n, 1, &pat) || re_get(c, n, pat, &e) ||
+	    eval_args(c, n, 2, 2, v) || need_text(c, n, &v[0], 0))
+		return c->rc;
+	if (!e->ncap)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "There are no groups in regexp '%s' of function %s", pat, n->name);
+	if (vec_make(c, out, SN_XT_ARRAY, false, c->n))
+		return c->rc;
+	out->ct = "Array(Array(String))";
+	struct sn_buf outer, inner;
+	sn_buf_init(&outer, (size_t)1 << 28);
+	sn_buf_init(&inner, (size_t)1 << 28);
+	struct sn_str *ms = NULL; /* the matches' groups, ncap a match */
+	size_t nm = 0, cap = 0;
+	int rc = 0;
+	for (size_t r = 0; r < c->n && !rc; r++) {
+		struct sn_str s = isnul(&v[0], r) ? (struct sn_str){"", 0} : str_at(&v[0], r);
+		nm = 0;
+		for (size_t at = 0; at < s.len;) {
+			int m = re_search(c, n, e, s, at, 0);
+			if (m <= 0) {
+				rc = m < 0 ? c->rc : 0;
+				break;
+			}
+			PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
+			if ((nm + 1) * e->ncap > cap) {
+				size_t nc = cap ? cap * 2 : 16 * e->ncap;
+				struct sn_str *x = xalloc(c, c->ba, nc * sizeof(*x));
+				if (!x) {
+					rc = c->rc;
+					break;
+				}
+				if (nm)
+					memcpy(x, ms, nm * e->ncap * sizeof(*x));
+				ms = x;
+				cap = nc;
+			}
+			for (uint32_t g = 1; g <= e->ncap; g++)
+				ms[nm * e->ncap + g - 1] =
+				    ov[2 * g] == PCRE2_UNSET
+					? (struct sn_str){"", 0}
+					: (struct sn_str){s.p + ov[2 * g],
+							  ov[2 * g + 1] - ov[2 * g]};
+			nm++;
+			at = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+		}
+		if (rc)
+			break;
+		size_t no = op ? nm : e->ncap, ni = op ? e->ncap : nm;
+		sn_buf_reset(&outer);
+		uint32_t cnt = (uint32_t)no;
+		if (sn_buf_append(&outer, &cnt, 4)) {
+			rc = xnomem(c);
+			break;
+		}
+		for (size_t i = 0; i < no && !rc; i++) {
+			sn_buf_reset(&inner);
+			uint32_t ic = (uint32_t)ni;
+			if (sn_buf_append(&inner, &ic, 4))
+				rc = xnomem(c);
+			for (size_t j = 0; j < ni && !rc; j++) {
+				struct sn_exec_value x = {.type = SN_XT_STRING};
+				x.s = op ? ms[i * e->ncap + j] : ms[j * e->ncap + i];
+				if (xarr_put(&inner, &x))
+					rc = xnomem(c);
+			}
+			struct sn_exec_value a = {.type = SN_XT_ARRAY};
+			a.s = (struct sn_str){(const char *)inner.data, inner.len};
+			if (!rc && xarr_put(&outer, &a))
+				rc = xnomem(c);
+		}
+		if (!rc && !sstr_of_buf(c, &outer, &out->s[r]))
+			rc = c->rc;
+	}
+	sn_buf_release(&outer);
+	sn_buf_release(&inner);
+	return rc;
+}
+
 /* splitByRegexp(pattern, s[, max]) (op 0): the pieces between matches (an
  * empty pattern splits into characters); extractAll(s, pattern) (1): every
  * match, or its first group when the pattern has one. Empty matches are
@@ -3271,6 +3474,13 @@ static const struct {
     {"alphaTokens", fn_tokens, 1, false},
     {"splitByRegexp", fn_regexp_array, 0, false},
     {"extractAll", fn_regexp_array, 1, false},
+    {"extractAllGroupsHorizontal", fn_extract_groups, 0, false},
+    {"extractAllGroupsVertical", fn_extract_groups, 1, false},
+    {"multiSearchAny", fn_multi_search, 0, false},
+    {"multiSearchFirstIndex", fn_multi_search, 1, false},
+    {"multiSearchFirstPosition", fn_multi_search, 2, false},
+    {"multiMatchAny", fn_multi_match, 0, false},
+    {"multiMatchAnyIndex", fn_multi_match, 1, false},
     {"extractURLParameters", fn_url_params, 0, false},
     {"extractURLParameterNames", fn_url_params, 1, false},
     {"URLHierarchy", fn_url_hierarchy, 0, false},
