@@ -34,7 +34,9 @@
  * or fewer: merged parts, and the query benchmark's, read their other keys from p:@rest.)
  *
  * Scanning uses base's strict JSON scanner (sn_jscan), which validates every
- * byte; nothing here parses JSON by hand.
+ * byte; nothing here parses JSON by hand. Rows from the ingest skip the scan:
+ * they carry their members' lengths, which the ingest's own scan found
+ * (row_members; STORAGE.md "Member lengths").
  */
 #include "store/shred.h"
 
