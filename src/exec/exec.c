@@ -447,12 +447,76 @@ static bool const_time(const node_t *n, int64_t *us, bool *date_only)
 	return parse_datetime(n->sval, strlen(n->sval), us, date_only);
 }
 
-static void bound(struct plan *p, const node_t *lhs, const char *op, const node_t *rhs)
+/* An expression of constants alone: no column, aggregate, lambda,
+ * placeholder, subquery or arrayJoin. */
+static bool const_expr(const node_t *n)
+{
+	if (!n)
+		return true;
+	switch (n->kind) {
+	case SN_HQ_CONSTANT: return true;
+	case SN_HQ_CALL:
+	case SN_HQ_ARITH:
+	case SN_HQ_TYPE_CAST:
+	case SN_HQ_TRY_CAST: break;
+	default: return false;
+	}
+	if (n->kind == SN_HQ_CALL && (is_aggregate_call(n) || strcmp(n->name, "arrayJoin") == 0))
+		return false;
+	if (!const_expr(n->a) || !const_expr(n->b) || !const_expr(n->c) || !const_expr(n->d))
+		return false;
+	const struct sn_hogql_list *ls[] = {&n->list, &n->list2, &n->list3};
+	for (size_t k = 0; k < 3; k++)
+		for (size_t i = 0; i < ls[k]->n; i++)
+			if (!const_expr(ls[k]->items[i]))
+				return false;
+	return true;
+}
+
+/* The value of a constant DateTime or Date expression other than plain
+ * text (toDateTime('…', 'UTC'), toDateTime64(…), now() - INTERVAL 7 DAY,
+ * assumeNotNull(…)), evaluated once on one row as the executor evaluates
+ * it per batch: a DateTime is an exact instant, a Date its midnight (UTC;
+ * *date_only). false for anything else, and when evaluation fails — the
+ * error is then left for execution to report, with nothing pruned. */
+static bool eval_time(struct xctx *c, const node_t *n, int64_t *us, bool *date_only)
+{
+	if (!n || n->kind == SN_HQ_CONSTANT || !const_expr(n))
+		return false;
+	struct sn_hogql_error saved;
+	if (c->err)
+		saved = *c->err;
+	int rc0 = c->rc;
+	size_t n0 = c->n;
+	struct sn_arena *ba0 = c->ba;
+	c->n = 1;
+	c->ba = c->qa;
+	struct vec v;
+	int rc = xeval(c, n, &v);
+	c->n = n0;
+	c->ba = ba0;
+	if (rc || c->rc) {
+		if (c->err)
+			*c->err = saved;
+		c->rc = rc0;
+		return false;
+	}
+	if ((v.nulls && v.nulls[0]) || (v.t != SN_XT_DATETIME && v.t != SN_XT_DATE))
+		return false;
+	*date_only = v.t == SN_XT_DATE;
+	*us = *date_only ? v.i[0] * (86400LL * 1000000) : v.i[0];
+	return true;
+}
+
+static void bound(struct xctx *c, struct plan *p, const node_t *lhs, const char *op,
+		  const node_t *rhs)
 {
 	static const int64_t day = 86400LL * 1000000;
 	int64_t us;
 	bool date_only;
-	if (!const_time(rhs, &us, &date_only))
+	if (!is_ts(lhs) && !is_todate_ts(lhs))
+		return;
+	if (!const_time(rhs, &us, &date_only) && !eval_time(c, rhs, &us, &date_only))
 		return;
 	int64_t lo = INT64_MIN, hi = INT64_MAX;
 	if (is_ts(lhs)) {
@@ -487,37 +551,38 @@ static void bound(struct plan *p, const node_t *lhs, const char *op, const node_
 		p->ts_hi = hi;
 }
 
-static void time_range(struct plan *p, const node_t *w)
+static void time_range(struct xctx *c, struct plan *p, const node_t *w)
 {
 	if (!w)
 		return;
 	if (w->kind == SN_HQ_AND) {
 		for (size_t i = 0; i < w->list.n; i++)
-			time_range(p, w->list.items[i]);
+			time_range(c, p, w->list.items[i]);
 	} else if (w->kind == SN_HQ_COMPARE) {
 		static const char *const flip[][2] = {
 		    {">=", "<="}, {">", "<"}, {"<=", ">="}, {"<", ">"}, {"==", "=="}};
-		bound(p, w->a, w->op, w->b);
+		bound(c, p, w->a, w->op, w->b);
 		for (size_t i = 0; i < SN_ARRAY_LEN(flip); i++)
 			if (strcmp(w->op, flip[i][0]) == 0)
-				bound(p, w->b, flip[i][1], w->a);
+				bound(c, p, w->b, flip[i][1], w->a);
 	} else if (w->kind == SN_HQ_BETWEEN && !w->flag) {
-		bound(p, w->a, ">=", w->b);
-		bound(p, w->a, "<=", w->c);
+		bound(c, p, w->a, ">=", w->b);
+		bound(c, p, w->a, "<=", w->c);
 	}
 }
 
 /* The instant a constant side of a timestamp comparison denotes, as the
  * executor reads it: zone-less text in the query's zone, directly or
- * through a one-argument toDateTime. */
+ * through a one-argument toDateTime; or any other constant DateTime
+ * expression (eval_time). */
 static bool exact_instant(struct xctx *c, const node_t *n, int64_t *us)
 {
+	bool date_only;
 	if (n->kind == SN_HQ_CALL && strcmp(n->name, "toDateTime") == 0 && n->list.n == 1)
 		n = n->list.items[0];
 	if (n->kind != SN_HQ_CONSTANT || n->ctype != SN_HQC_STRING)
-		return false;
+		return eval_time(c, n, us, &date_only) && !date_only;
 	const struct sn_tz *z = xzone(c, n);
-	bool date_only;
 	if (!z) {
 		c->rc = 0; /* not a bound then; the executor reports a bad zone itself */
 		return false;
@@ -932,7 +997,7 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	p->norder = s->order_by.n;
 	p->ts_lo = INT64_MIN;
 	p->ts_hi = INT64_MAX;
-	time_range(p, s->where);
+	time_range(c, p, s->where);
 	/* The bounds read zone-less text as UTC; the executor reads it in the
 	 * project's zone (fn_date.c), up to 14 hours away: widen by a day. */
 	if (strcmp(c->tz, "UTC") != 0) {
