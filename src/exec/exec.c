@@ -447,28 +447,37 @@ static bool const_time(const node_t *n, int64_t *us, bool *date_only)
 	return parse_datetime(n->sval, strlen(n->sval), us, date_only);
 }
 
-/* An expression of constants alone: no column, aggregate, lambda,
- * placeholder, subquery or arrayJoin. */
-static bool const_expr(const node_t *n)
+/* An expression of constants alone: no column, aggregate, lambda or window
+ * function. With statements, a subquery counts as a constant (window.c: such
+ * an expression stays in the outer statement as it is, `x IN (1, 2)` keeps
+ * its tuple); without, a subquery or an arrayJoin is not one (the planner
+ * evaluates the expression on its own, eval_time). */
+bool xconst_tree(const node_t *n, bool statements)
 {
 	if (!n)
 		return true;
 	switch (n->kind) {
+	case SN_HQ_SELECT:
+	case SN_HQ_SELECT_SET: return statements;
 	case SN_HQ_CONSTANT: return true;
+	case SN_HQ_FIELD:
+	case SN_HQ_ARRAY_ACCESS:
+	case SN_HQ_WINDOW_FUNCTION:
+	case SN_HQ_PLACEHOLDER:
+	case SN_HQ_LAMBDA: return false;
 	case SN_HQ_CALL:
-	case SN_HQ_ARITH:
-	case SN_HQ_TYPE_CAST:
-	case SN_HQ_TRY_CAST: break;
-	default: return false;
+		if (is_aggregate_call(n) || (!statements && strcmp(n->name, "arrayJoin") == 0))
+			return false;
+		break;
+	default: break;
 	}
-	if (n->kind == SN_HQ_CALL && (is_aggregate_call(n) || strcmp(n->name, "arrayJoin") == 0))
-		return false;
-	if (!const_expr(n->a) || !const_expr(n->b) || !const_expr(n->c) || !const_expr(n->d))
+	if (!xconst_tree(n->a, statements) || !xconst_tree(n->b, statements) ||
+	    !xconst_tree(n->c, statements) || !xconst_tree(n->d, statements))
 		return false;
 	const struct sn_hogql_list *ls[] = {&n->list, &n->list2, &n->list3};
 	for (size_t k = 0; k < 3; k++)
 		for (size_t i = 0; i < ls[k]->n; i++)
-			if (!const_expr(ls[k]->items[i]))
+			if (!xconst_tree(ls[k]->items[i], statements))
 				return false;
 	return true;
 }
@@ -481,7 +490,7 @@ static bool const_expr(const node_t *n)
  * error is then left for execution to report, with nothing pruned. */
 static bool eval_time(struct xctx *c, const node_t *n, int64_t *us, bool *date_only)
 {
-	if (!n || n->kind == SN_HQ_CONSTANT || !const_expr(n))
+	if (!n || n->kind == SN_HQ_CONSTANT || !xconst_tree(n, false))
 		return false;
 	struct sn_hogql_error saved;
 	if (c->err)

@@ -393,6 +393,7 @@ char *xnode_text(struct xctx *c, const node_t *n);
 /* Follows a SELECT alias reference to its expression, or returns n. */
 const node_t *follow_alias(const struct sn_hogql_select *sel, const node_t *n);
 bool is_aggregate_call(const node_t *n);
+bool xconst_tree(const node_t *n, bool statements); /* exec.c */
 /* Parses the date/time text forms ClickHouse reads ("2024-01-02",
  * "2024-01-02 03:04:05[.ffffff]", with 'T' and a trailing 'Z'). */
 bool parse_datetime(const char *s, size_t len, int64_t *us, bool *date_only);

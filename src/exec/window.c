@@ -232,37 +232,6 @@ bool win_wanted(const node_t *root)
 	       find_in_list(NULL, &s->group_by);
 }
 
-/* An expression of constants and nested statements only: it stays in the
- * outer statement as it is (`x IN (1, 2)` keeps its tuple). */
-static bool is_const_tree(const node_t *n)
-{
-	if (!n)
-		return true;
-	switch (n->kind) {
-	case SN_HQ_SELECT:
-	case SN_HQ_SELECT_SET:
-	case SN_HQ_CONSTANT: return true;
-	case SN_HQ_FIELD:
-	case SN_HQ_ARRAY_ACCESS:
-	case SN_HQ_WINDOW_FUNCTION:
-	case SN_HQ_LAMBDA: return false;
-	case SN_HQ_CALL:
-		if (is_aggregate_call(n))
-			return false;
-		break;
-	default: break;
-	}
-	if (!is_const_tree(n->a) || !is_const_tree(n->b) || !is_const_tree(n->c) ||
-	    !is_const_tree(n->d))
-		return false;
-	const struct sn_hogql_list *ls[] = {&n->list, &n->list2, &n->list3};
-	for (size_t k = 0; k < 3; k++)
-		for (size_t i = 0; i < ls[k]->n; i++)
-			if (!is_const_tree(ls[k]->items[i]))
-				return false;
-	return true;
-}
-
 /* ---- planning ---------------------------------------------------------------------- */
 
 static int note_seen(struct wplan *w, const node_t *n, int col)
@@ -546,7 +515,7 @@ static int collect(struct wplan *w, const node_t *n)
 	if (!find_window(w->s, n, 0)) {
 		/* constants stay in the outer statement, but an alias of one is
 		 * still named by the inner statement's WHERE or HAVING */
-		if (!is_const_tree(n) || n->kind == SN_HQ_ALIAS)
+		if (!xconst_tree(n, true) || n->kind == SN_HQ_ALIAS)
 			add_col(w, n);
 		return c->rc;
 	}
@@ -650,7 +619,7 @@ static node_t *subst(struct wplan *w, node_t *n)
 		return name ? col_ref(c, n, name) : NULL;
 	}
 	if (!find_window(w->s, n, 0)) {
-		if (is_const_tree(n))
+		if (xconst_tree(n, true))
 			return n;
 		int k = seen_col(w, n);
 		if (k < 0) {
