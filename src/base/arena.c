@@ -111,11 +111,85 @@ static struct sn_arena_chunk *chunk_new(size_t sz)
 	return c;
 }
 
+/* Big blocks kept between queries (sn_free_big): blocks of BIG_MIN bytes
+ * or more are mmapped by malloc and unmapped by free, so every query
+ * faulted its sorted rows in afresh, the kernel zeroing each huge page (8 %
+ * of a 30-day funnel insight on 10M events). The blocks handed out are
+ * remembered with their size (at most BIG_LIVE at once; others are plain
+ * malloc/free), and a freed one waits in the cache (at most BIG_CACHED
+ * blocks, BIG_CACHE_MAX bytes) for a request it fits without wasting more
+ * than half. sn_mem_release empties the cache. */
+#define BIG_MIN	      ((size_t)32 << 20)
+#define BIG_LIVE      16
+#define BIG_CACHED    4
+#define BIG_CACHE_MAX ((size_t)512 << 20)
+
+struct big_block {
+	void *p;
+	size_t size;
+};
+static struct big_block big_live[BIG_LIVE], big_free[BIG_CACHED];
+static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
+
 void *sn_malloc_big(size_t n)
 {
-	void *p = malloc(n);
-	huge_hint(p, n);
+	if (n < BIG_MIN) {
+		void *p = malloc(n);
+		huge_hint(p, n);
+		return p;
+	}
+	void *p = NULL;
+	size_t size = n;
+	pthread_mutex_lock(&big_mu);
+	size_t best = BIG_CACHED;
+	for (size_t i = 0; i < BIG_CACHED; i++)
+		if (big_free[i].p && big_free[i].size >= n && big_free[i].size / 2 <= n &&
+		    (best == BIG_CACHED || big_free[i].size < big_free[best].size))
+			best = i;
+	if (best < BIG_CACHED) {
+		p = big_free[best].p;
+		size = big_free[best].size;
+		big_free[best] = (struct big_block){NULL, 0};
+	}
+	pthread_mutex_unlock(&big_mu);
+	if (!p && !(p = malloc(n)))
+		return NULL;
+	if (size == n)
+		huge_hint(p, n);
+	pthread_mutex_lock(&big_mu);
+	for (size_t i = 0; i < BIG_LIVE; i++)
+		if (!big_live[i].p) {
+			big_live[i] = (struct big_block){p, size};
+			break;
+		}
+	pthread_mutex_unlock(&big_mu);
 	return p;
+}
+
+void sn_free_big(void *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&big_mu);
+	size_t size = 0;
+	for (size_t i = 0; i < BIG_LIVE; i++)
+		if (big_live[i].p == p) {
+			size = big_live[i].size;
+			big_live[i] = (struct big_block){NULL, 0};
+			break;
+		}
+	size_t cached = 0, slot = BIG_CACHED;
+	for (size_t i = 0; i < BIG_CACHED; i++) {
+		cached += big_free[i].size;
+		if (!big_free[i].p && slot == BIG_CACHED)
+			slot = i;
+	}
+	if (size && slot < BIG_CACHED && cached + size <= BIG_CACHE_MAX) {
+		big_free[slot] = (struct big_block){p, size};
+		p = NULL;
+	}
+	pthread_mutex_unlock(&big_mu);
+	free(p);
 }
 
 void *sn_calloc_big(size_t n)
@@ -291,6 +365,13 @@ void sn_mem_tune(void)
 
 void sn_mem_release(void)
 {
+	struct big_block keep[BIG_CACHED];
+	pthread_mutex_lock(&big_mu);
+	memcpy(keep, big_free, sizeof(keep));
+	memset(big_free, 0, sizeof(big_free));
+	pthread_mutex_unlock(&big_mu);
+	for (size_t i = 0; i < BIG_CACHED; i++)
+		free(keep[i].p);
 	pthread_mutex_lock(&pool_mu);
 	struct sn_arena_chunk *c = pool;
 	pool = NULL;

@@ -123,8 +123,11 @@ char *sn_arena_strdup(struct sn_arena *a, const char *s);
  * query's rows): asks the kernel for transparent huge pages on it
  * (madvise), so filling it takes a page fault per 2 MiB instead of one per
  * 4 KiB. Only for arrays written whole: a huge page is zeroed whole on
- * first touch. Small sizes are plain malloc. Free with free(). */
+ * first touch. Small sizes are plain malloc. Free with sn_free_big: a
+ * block of 32 MiB or more then waits for the next request it fits (the
+ * next query's), already faulted in; sn_mem_release gives them back. */
 void *sn_malloc_big(size_t n);
+void sn_free_big(void *p);
 /* sn_malloc_big of n zero bytes; for a table touched all over soon. The
  * zeros are the kernel's (a fresh mapping is not written twice). */
 void *sn_calloc_big(size_t n);
@@ -137,8 +140,8 @@ void *sn_calloc_big(size_t n);
  * on 10M events spent over a tenth of its time in them). sn_mem_release
  * gives the memory back; the server calls it once it has been idle. */
 void sn_mem_tune(void);
-/* Returns freed memory to the system: the arena chunk pool, then every
- * malloc arena's free pages. */
+/* Returns freed memory to the system: the big blocks kept by
+ * sn_free_big, the arena chunk pool, then every malloc arena's free pages. */
 void sn_mem_release(void);
 
 /* ---- logging ------------------------------------------------------------- */

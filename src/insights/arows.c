@@ -83,7 +83,7 @@ void arows_release(struct arows *r)
 {
 	for (size_t w = 0; w < SN_INSIGHT_MAX_WORKERS; w++)
 		part_release(&r->w[w]);
-	free(r->sorted);
+	sn_free_big(r->sorted);
 	free(r->actor_at);
 	free(r->start);
 	memset(r, 0, sizeof(*r));
@@ -526,7 +526,7 @@ out:
 	free(o.rank);
 	free(o.cur);
 	free(o.bstart);
-	free(o.mid);
+	sn_free_big(o.mid);
 	return rc;
 }
 

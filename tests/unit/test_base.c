@@ -111,6 +111,39 @@ static void test_arena(void **state)
 	sn_arena_release(&tiny);
 }
 
+/* Big blocks wait between queries: a freed one serves the next request it
+ * fits without wasting half of it; sn_mem_release gives them back (the
+ * sanitizer build checks nothing leaks). */
+static void test_big_blocks(void **state)
+{
+	(void)state;
+	size_t mib = (size_t)1 << 20;
+	char *p = sn_malloc_big(40 * mib);
+	assert_non_null(p);
+	memset(p, 1, 40 * mib);
+	sn_free_big(p);
+	char *q = sn_malloc_big(36 * mib);
+	assert_ptr_equal(q, p); /* faulted in already */
+	q[36 * mib - 1] = 2;
+	sn_free_big(q);
+	char *a = sn_malloc_big(100 * mib);
+	assert_non_null(a);
+	char *b = sn_malloc_big(40 * mib); /* the 40 MiB block, not a */
+	assert_ptr_equal(b, p);
+	sn_free_big(a);
+	char *c = sn_malloc_big(45 * mib); /* 100 MiB would waste over half */
+	assert_non_null(c);
+	assert_ptr_not_equal(c, a);
+	sn_free_big(b);
+	sn_free_big(c);
+	/* small blocks are plain malloc/free */
+	char *s = sn_malloc_big(64);
+	assert_non_null(s);
+	sn_free_big(s);
+	sn_free_big(NULL);
+	sn_mem_release();
+}
+
 static void test_uuid(void **state)
 {
 	(void)state;
@@ -532,13 +565,14 @@ static void test_thread_beside(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_max),	 cmocka_unit_test(test_buf_json_str),
-	    cmocka_unit_test(test_arena),	 cmocka_unit_test(test_uuid),
-	    cmocka_unit_test(test_time),	 cmocka_unit_test(test_json_errors),
-	    cmocka_unit_test(test_metrics),	 cmocka_unit_test(test_parsers),
-	    cmocka_unit_test(test_hashes),	 cmocka_unit_test(test_sqlite_migrate),
-	    cmocka_unit_test(test_geoip_errors), cmocka_unit_test(test_geoip_lookup),
-	    cmocka_unit_test(test_csv),		 cmocka_unit_test(test_thread_beside),
+	    cmocka_unit_test(test_buf_max),	   cmocka_unit_test(test_buf_json_str),
+	    cmocka_unit_test(test_arena),	   cmocka_unit_test(test_big_blocks),
+	    cmocka_unit_test(test_uuid),	   cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_json_errors),	   cmocka_unit_test(test_metrics),
+	    cmocka_unit_test(test_parsers),	   cmocka_unit_test(test_hashes),
+	    cmocka_unit_test(test_sqlite_migrate), cmocka_unit_test(test_geoip_errors),
+	    cmocka_unit_test(test_geoip_lookup),   cmocka_unit_test(test_csv),
+	    cmocka_unit_test(test_thread_beside),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
