@@ -344,6 +344,21 @@ int sn_sqlite_migrate(sqlite3 *db, const char *path, const char *label,
 		      const struct sn_sql_migration *migs, size_t nmigs, int *applied,
 		      struct sn_err *err);
 
+/* A background checkpointer for a WAL database (sqlite.c): a thread with its
+ * own connection that copies committed WAL frames into the database file
+ * after each poke (and every few seconds), so the connection that commits
+ * does not pay for the copy and its fsyncs. The committing connection keeps
+ * SQLite's own auto-checkpoint as a backstop, raised to backstop_pages. */
+struct sn_sqlite_ckpt;
+int sn_sqlite_ckpt_start(struct sn_sqlite_ckpt **out, sqlite3 *writer, const char *path,
+			 const char *label, int backstop_pages, struct sn_err *err);
+/* After a commit: wakes the checkpointer. Cheap; any thread. */
+void sn_sqlite_ckpt_poke(struct sn_sqlite_ckpt *c);
+/* Checkpoints done so far (tests). */
+uint64_t sn_sqlite_ckpt_count(struct sn_sqlite_ckpt *c);
+/* Stops the thread and closes its connection; NULL is fine. */
+void sn_sqlite_ckpt_stop(struct sn_sqlite_ckpt *c);
+
 /* ---- strict JSON pull scanner (jsonscan.c) ------------------------------------ */
 
 /*

@@ -49,7 +49,11 @@ struct sn_ingest_sink {
 	 * the end of the records consumed before flush_start), 0 when it is
 	 * still running, or an error (the sink keeps the data and writes it
 	 * again; the worker asks again later). With no flush in flight it
-	 * returns 1. flush() still works and also waits for a flush in flight. */
+	 * returns 1. A poll (timeout_ms 0) comes only while the worker has
+	 * records left to read, and the sink may then answer 0 for a flush it
+	 * has written, to finish it later (the store sink keeps its persons
+	 * batch open under a backlog); a call with a timeout finishes it.
+	 * flush() still works and also waits for a flush in flight. */
 	int (*flush_start)(void *ctx, struct sn_err *err);
 	int (*flush_done)(void *ctx, uint64_t timeout_ms, struct sn_err *err);
 };

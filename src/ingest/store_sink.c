@@ -84,6 +84,23 @@
  * the WAL with their identity committed: they come back read-only. (The
  * event store can also lose parts the person store had seen, through a
  * deletion; the same rule covers it.)
+ *
+ * Persons commits under a backlog. When the worker only polls a finished
+ * flush (flush_done with no timeout: it is behind, with records left to
+ * read), the persons batch stays open, up to PERSONS_COMMIT_MAX_NS after the
+ * last commit: flush_done reports the flush as still in flight, so the
+ * worker neither checkpoints past it nor starts the next one, and keeps
+ * converting records until its memtable is full, it catches up, or it is
+ * asked to sync or stop — then it waits (a timeout), and the batch commits.
+ * A deletion waiting for the batch also ends it. So a backlog is drained in
+ * batches of several seconds instead of one second: each person's deferred
+ * property writes and the commit's page writes are paid once per batch.
+ * Measured on 600k events of the query benchmark's generator, identity on:
+ * 44k -> 65k events/s. The crash protocol is unchanged: the checkpoint still
+ * never passes an uncommitted persons batch, so a crash replays its records
+ * (the "after 1, before 2" case above, over a longer stretch). Person rows
+ * then become visible to queries up to that long after their events; when
+ * ingest keeps up, it commits with every flush as before.
  */
 #include "ingest.h"
 
@@ -99,6 +116,9 @@
 
 #include "ingest/ingest_internal.h"
 #include "store/store.h"
+
+/* Under a backlog the persons batch commits at least this often. */
+#define PERSONS_COMMIT_MAX_NS (5ull * 1000000000ull)
 
 #define NPARTS_BITS SN_PART_ID_NPARTS_BITS
 #define NPARTS_MASK SN_PART_ID_NPARTS_MASK
@@ -125,11 +145,12 @@ struct sn_store_sink {
 	struct sn_propdefs_seen *seen;
 	struct sn_meta *propdefs_meta;
 	struct sn_jspan *pk, *pv;
-	struct sn_buf pd_buf; /* {GeoIP members} */
-	uint16_t *mi;	      /* fields.mi: the current record's member lengths */
-	uint64_t persons_lsn; /* identity of records ending at or before this is committed */
-	uint64_t replayed;    /* records whose identity was replayed at start-up */
-	int fail_commits;     /* tests: fail this many persons commits (a crash) */
+	struct sn_buf pd_buf;	    /* {GeoIP members} */
+	uint16_t *mi;		    /* fields.mi: the current record's member lengths */
+	uint64_t persons_lsn;	    /* identity of records ending at or before this is committed */
+	uint64_t persons_commit_ns; /* sn_mono_ns() of the last persons commit (or of start) */
+	uint64_t replayed;	    /* records whose identity was replayed at start-up */
+	int fail_commits;	    /* tests: fail this many persons commits (a crash) */
 
 	/* The background flush (see the top): the flusher thread writes job.mt. */
 	pthread_t flusher;
@@ -649,9 +670,20 @@ static int commit_persons(struct sn_store_sink *s, struct sn_err *err)
 		return sn_err_set(err, SN_ERR_IO, "injected persons commit failure");
 	}
 	int rc = sn_persons_batch_commit(s->persons, s->last_end_lsn, err);
-	if (rc == 0)
+	if (rc == 0) {
 		s->persons_lsn = s->last_end_lsn;
+		s->persons_commit_ns = sn_mono_ns();
+	}
 	return rc;
+}
+
+/* Whether a polled flush_done may leave the persons batch open (see "Persons
+ * commits under a backlog" at the top). */
+static bool defer_persons_commit(struct sn_store_sink *s)
+{
+	return s->identity && s->last_end_lsn > s->persons_lsn &&
+	       sn_mono_ns() - s->persons_commit_ns < PERSONS_COMMIT_MAX_NS &&
+	       !sn_persons_batch_wanted(s->persons);
 }
 
 /* Writes mt's parts under part_id: what a flush does after its checks. */
@@ -765,8 +797,12 @@ static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 		s->job.state = JOB_IDLE;
 		pthread_mutex_unlock(&s->jmu);
 	}
-	/* Parts durable; the persons commit covers everything consumed. A
-	 * failure leaves the batch open: the next call commits it. */
+	/* Parts durable. A poll while ingest is behind may keep the persons
+	 * batch open: the flush then stays in flight for the worker. */
+	if (!timeout_ms && defer_persons_commit(s))
+		return 0;
+	/* The persons commit covers everything consumed. A failure leaves the
+	 * batch open: the next call commits it. */
 	flush_propdefs(s);
 	return (rc = commit_persons(s, err)) ? rc : 1;
 }
@@ -930,6 +966,7 @@ int sn_store_sink_use_persons(struct sn_store_sink *s, struct sn_persons *person
 		return rc;
 	s->persons = persons;
 	s->persons_lsn = lsn;
+	s->persons_commit_ns = sn_mono_ns();
 	if (lsn > s->last_end_lsn)
 		sn_log_info("ingest: the person store is ahead of the event store (WAL position "
 			    "%llu > %llu, a crash during a flush); events in between get their "

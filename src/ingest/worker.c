@@ -310,7 +310,9 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&in->mu);
 		bool async = async_sink(in);
 		int frc = 0;
-		if (async && in->fl.on && (frc = collect(in, 0)) > 0)
+		/* Caught up, the worker may as well wait a moment: that also tells
+		 * the sink not to keep the flush open (see sn_ingest_sink). */
+		if (async && in->fl.on && (frc = collect(in, caught_up ? 1 : 0)) > 0)
 			frc = 0;
 		bool full = in->sink.full && in->sink.full(in->sink.ctx);
 		bool want = in->unflushed && (full ||

@@ -230,6 +230,9 @@ bool sn_persons_distinct_id_is_illegal(const char *id, size_t len);
  */
 int sn_persons_batch_begin(struct sn_persons *p, struct sn_err *err);
 bool sn_persons_batch_is_open(struct sn_persons *p);
+/* True while a deletion waits for the open batch to commit: the ingest
+ * worker then commits at its next chance instead of keeping the batch open. */
+bool sn_persons_batch_wanted(struct sn_persons *p);
 int sn_persons_batch_commit(struct sn_persons *p, uint64_t wal_lsn, struct sn_err *err);
 void sn_persons_batch_rollback(struct sn_persons *p);
 int sn_persons_ingest_lsn(struct sn_persons *p, uint64_t *wal_lsn, struct sn_err *err);

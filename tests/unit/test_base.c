@@ -337,6 +337,50 @@ static void test_sqlite_migrate(void **state)
 	sqlite3_close(db);
 }
 
+/* The background checkpointer copies a commit's WAL frames into the
+ * database file, which in WAL mode does not grow until a checkpoint: the
+ * writer's own auto-checkpoint is raised out of the way, so only the
+ * checkpointer's thread can have written the 2 MB. */
+static void test_sqlite_ckpt(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/ckpt-XXXXXX", path[64], cmd[128];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.sqlite3", dir);
+	sqlite3 *db;
+	struct sn_err err;
+	assert_int_equal(sn_sqlite_open(&db, path, "test database", false, &err), 0);
+	assert_int_equal(sn_sqlite_exec(db, "test", "create", "CREATE TABLE t (v BLOB)", &err), 0);
+	struct sn_sqlite_ckpt *c;
+	assert_int_equal(sn_sqlite_ckpt_start(&c, db, path, "test database", 1000000, &err), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	off_t before = st.st_size;
+	assert_int_equal(sn_sqlite_exec(db, "test", "fill",
+					"BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+					"SELECT i + 1 FROM n WHERE i < 512) "
+					"INSERT INTO t SELECT randomblob(4000) FROM n; COMMIT",
+					&err),
+			 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, before); /* all in the -wal file */
+	uint64_t n0 = sn_sqlite_ckpt_count(c);
+	sn_sqlite_ckpt_poke(c);
+	for (int i = 0; i < 300 && sn_sqlite_ckpt_count(c) == n0; i++)
+		usleep(10000);
+	assert_true(sn_sqlite_ckpt_count(c) > n0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size >= 512 * 4000);
+	/* The writer goes on while the thread runs; stopping is clean. */
+	assert_int_equal(sn_sqlite_exec(db, "test", "more", "INSERT INTO t VALUES (x'00')", &err),
+			 0);
+	sn_sqlite_ckpt_stop(c);
+	sn_sqlite_ckpt_stop(NULL);
+	sqlite3_close(db);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* ---- GeoIP ------------------------------------------------------------------------ */
 
 /* The npm-installed database next to the tests' data, or SNOUT_GEOIP_DB. */
@@ -572,7 +616,7 @@ int main(void)
 	    cmocka_unit_test(test_parsers),	   cmocka_unit_test(test_hashes),
 	    cmocka_unit_test(test_sqlite_migrate), cmocka_unit_test(test_geoip_errors),
 	    cmocka_unit_test(test_geoip_lookup),   cmocka_unit_test(test_csv),
-	    cmocka_unit_test(test_thread_beside),
+	    cmocka_unit_test(test_thread_beside),  cmocka_unit_test(test_sqlite_ckpt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

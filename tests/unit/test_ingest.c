@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <dirent.h>
+#include <pthread.h>
 
 #include "flags/flags.h"
 #include "ingest/ingest_internal.h"
@@ -1082,6 +1083,148 @@ static void test_identity_deferred(void **state)
 	rig_close(&r);
 }
 
+/* Under a backlog the persons batch stays open across flushes
+ * (store_sink.c, "Persons commits under a backlog"): a polled flush_done
+ * keeps a written flush in flight without committing, a call with a
+ * timeout commits, and so does a poll while a deletion waits. */
+static void *delete_person(void *arg)
+{
+	struct rig *r = arg;
+	char uuid[37];
+	current_person(r->ps, "gone", uuid);
+	return (void *)(intptr_t)sn_persons_delete(r->ps, 1, uuid, NULL, NULL);
+}
+
+static void test_identity_backlog_commit(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	put_ev(r.w, "gone", "pv", "{\"$set\":{\"k\":0}}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	rig_stop(&r);
+	uint64_t l0, lsn;
+	assert_int_equal(sn_persons_ingest_lsn(r.ps, &l0, NULL), 0);
+
+	/* The sink driven by hand, as the worker drives it while behind. */
+	uint64_t resume, end = 0;
+	struct sn_ingest_sink vt;
+	assert_int_equal(sn_store_sink_open(&r.sink, dir, 0, &resume, NULL), 0);
+	assert_int_equal(sn_store_sink_use_persons(r.sink, r.ps, 1024, NULL), 0);
+	sn_store_sink_vtable(r.sink, &vt);
+	for (int round = 0; round < 2; round++) {
+		char did[16];
+		for (int u = 0; u < 5; u++) {
+			snprintf(did, sizeof(did), "b%d-%d", round, u);
+			end = put_ev(r.w, did, "pv", "{\"$set\":{\"k\":1}}");
+		}
+		struct sn_wal_reader *rd;
+		struct sn_wal_entry e;
+		assert_int_equal(sn_wal_reader_open(&rd, r.waldir, resume, NULL), 0);
+		while (sn_wal_reader_next(rd, &e, NULL) == 1)
+			assert_int_equal(vt.consume(vt.ctx, &e, NULL), 0);
+		sn_wal_reader_close(rd);
+		resume = end;
+		assert_int_equal(vt.flush_start(vt.ctx, NULL), 0);
+		/* Polls: the parts get written, the batch stays open. */
+		for (int i = 0; i < 20; i++) {
+			assert_int_equal(vt.flush_done(vt.ctx, 0, NULL), 0);
+			usleep(5000);
+		}
+		assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
+		assert_int_equal(lsn, l0);
+		assert_true(sn_persons_batch_is_open(r.ps));
+		if (round == 0) {
+			/* A wait commits everything consumed. */
+			assert_int_equal(vt.flush_done(vt.ctx, 10000, NULL), 1);
+			assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
+			assert_int_equal(lsn, end);
+			assert_false(sn_persons_batch_is_open(r.ps));
+			l0 = lsn;
+		} else {
+			/* A deletion waiting for the batch: the next poll commits. */
+			pthread_t th;
+			assert_int_equal(pthread_create(&th, NULL, delete_person, &r), 0);
+			while (!sn_persons_batch_wanted(r.ps))
+				usleep(1000);
+			/* Well inside the 5 s after which a batch commits anyway. */
+			uint64_t until = sn_mono_ns() + 2000000000ull;
+			int frc;
+			while ((frc = vt.flush_done(vt.ctx, 0, NULL)) == 0 && sn_mono_ns() < until)
+				usleep(1000);
+			assert_int_equal(frc, 1);
+			void *rc;
+			pthread_join(th, &rc);
+			assert_int_equal((intptr_t)rc, 0);
+			assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
+			assert_int_equal(lsn, end);
+		}
+	}
+	sn_store_sink_close(r.sink);
+	r.sink = NULL;
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "b1-4", &p, NULL), 0);
+	assert_int_equal(json_object_get_int(sn_json_get(p.properties, "k")), 1);
+	sn_person_release(&p);
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "gone", &p, NULL),
+			 SN_ERR_NOT_FOUND);
+
+	/* Through the worker, a backlog of 20k events written before it
+	 * starts: the WAL checkpoint never passes the persons commit. */
+	char rec[512], now[32];
+	sn_time_format_rfc3339(sn_now_us(), now);
+	struct sn_wal_rec recs[100];
+	char *buf = malloc(100 * sizeof(rec));
+	assert_non_null(buf);
+	for (int b = 0; b < 200; b++) {
+		for (int k = 0; k < 100; k++) {
+			int i = ++g_seq;
+			char *q = buf + k * sizeof(rec);
+			int len = snprintf(
+			    q, sizeof(rec),
+			    "{\"uuid\":\"0193dc33-e981-7160-b398-%012d\",\"distinct_id\":\"w%d\","
+			    "\"team_id\":1,\"timestamp\":\"2024-12-01T00:00:00.000Z\","
+			    "\"now\":\"%s\",\"event\":\"pv\",\"data\":{\"event\":\"pv\","
+			    "\"properties\":{\"$set\":{\"n\":%d},\"$pathname\":\"/p%d\"}}}",
+			    i, i % 500, now, i, i % 7);
+			assert_true(len > 0 && len < (int)sizeof(rec));
+			recs[k] = (struct sn_wal_rec){SN_WAL_EVENT, q, (uint32_t)len};
+		}
+		assert_int_equal(sn_wal_append(r.w, recs, 100, &end, NULL), 0);
+	}
+	free(buf);
+	assert_int_equal(sn_wal_wait_durable(r.w, end), 0);
+	assert_int_equal(sn_store_sink_open(&r.sink, dir, 0, &resume, NULL), 0);
+	assert_int_equal(sn_store_sink_use_persons(r.sink, r.ps, 64, NULL), 0);
+	sn_store_sink_vtable(r.sink, &vt);
+	struct sn_ingest_options o = {
+	    .wal_dir = r.waldir, .flush_age_ms = 1, .idle_poll_ms = 1, .resume_lsn = resume};
+	assert_int_equal(sn_ingest_start(&r.in, r.w, &o, &vt, NULL), 0);
+	uint64_t deadline = sn_mono_ns() + 60ull * 1000000000ull;
+	struct sn_ingest_stats st;
+	unsigned checks = 0;
+	do {
+		sn_ingest_get_stats(r.in, &st); /* first: both only grow */
+		assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
+		assert_true(st.checkpoint_lsn <= lsn);
+		checks++;
+		usleep(200);
+	} while (st.checkpoint_lsn < end && sn_mono_ns() < deadline);
+	assert_int_equal(st.checkpoint_lsn, end);
+	assert_true(checks > 1);
+	rig_stop(&r);
+	for (int u = 0; u < 500; u += 99) {
+		char did[16];
+		snprintf(did, sizeof(did), "w%d", u);
+		assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, did, &p, NULL), 0);
+		int last = (g_seq - u) / 500 * 500 + u; /* the id's last event */
+		assert_int_equal(json_object_get_int(sn_json_get(p.properties, "n")), last);
+		sn_person_release(&p);
+	}
+	rig_close(&r);
+}
+
 /* /flags reads persons through sn_persons_get_by_distinct_id, which caches
  * answers (persons/lcache.c): a flag on a person property flips as soon as
  * ingestion has applied the change — a $set, a deferred §5.2 value written
@@ -1746,6 +1889,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_merge_invalidation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_crash_replay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_backlog_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_deferred, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),
 	    cmocka_unit_test(test_enrich_anonymize),
