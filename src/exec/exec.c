@@ -278,16 +278,20 @@ static int add_col(struct xctx *c, const node_t *at, const struct xref *r, enum 
 	struct xref base = {0};
 	int dep = -1;
 	switch (r->kind) {
-	case XC_PERSON_ID: base = (struct xref){XC_STORE, SN_COL_NAME_PERSON_ID, NULL, 0}; break;
-	case XC_PERSON: base = (struct xref){XC_PERSON_ID, "person_id", NULL, 0}; break;
+	case XC_PERSON_ID:
+		base = (struct xref){.kind = XC_STORE, .name = SN_COL_NAME_PERSON_ID};
+		break;
+	case XC_PERSON: base = (struct xref){.kind = XC_PERSON_ID, .name = "person_id"}; break;
 	case XC_PDI:
 		/* an INNER join drops rows before WHERE sees them */
 		in_where = true;
 		use = USE_REST;
-		base = (struct xref){XC_STORE, SN_COL_NAME_DISTINCT_ID, NULL, 0};
+		base = (struct xref){.kind = XC_STORE, .name = SN_COL_NAME_DISTINCT_ID};
 		break;
-	case XC_GROUP: base = (struct xref){XC_STORE, GROUP_COLS[r->gidx], NULL, 0}; break;
-	case XC_SESSION: base = (struct xref){XC_STORE, SN_COL_NAME_SESSION_ID, NULL, 0}; break;
+	case XC_GROUP: base = (struct xref){.kind = XC_STORE, .name = GROUP_COLS[r->gidx]}; break;
+	case XC_SESSION:
+		base = (struct xref){.kind = XC_STORE, .name = SN_COL_NAME_SESSION_ID};
+		break;
 	default: break;
 	}
 	if (base.name && (dep = add_col(c, at, &base, use, bit)) < 0)
@@ -393,8 +397,8 @@ static int visit_cols(struct xctx *c, struct plan *p, const node_t *n, void *arg
 		while (k < p->nbucket && p->bucket[k] != n)
 			k++;
 		if (k == p->nbucket && k < XMAX_BUCKETS) {
-			struct xref r = {XC_STORE, ev ? SN_COL_NAME_EVENT : SN_COL_NAME_TIMESTAMP,
-					 NULL, 0};
+			struct xref r = {.kind = XC_STORE,
+					 .name = ev ? SN_COL_NAME_EVENT : SN_COL_NAME_TIMESTAMP};
 			if (add_col(c, n, &r, USE_BUCKET, 0) < 0)
 				return -1;
 			p->bucket_ev[p->nbucket] = ev;
@@ -854,6 +858,66 @@ static int check_from(struct xctx *c, const node_t *j)
 	return 0;
 }
 
+/* `SELECT *` over a table this executor reads (events, persons, ...): its
+ * fields as the ClickHouse printer expands them — the schema's stored and
+ * JSON columns that are not hidden, in schema order (spec §5.1: not the
+ * lazy joins). Each becomes a resolved Field, read as if named. */
+static int table_expand_star(struct xctx *c, const struct sn_hogql_select **sel)
+{
+	const struct sn_hogql_select *s = *sel;
+	size_t stars = 0;
+	for (size_t i = 0; i < s->select.n; i++)
+		stars += s->select.items[i]->kind == SN_HQ_FIELD &&
+			 s->select.items[i]->ref_kind == SN_HQR_ASTERISK;
+	if (!stars)
+		return 0;
+	const struct sn_hogql_table_def *t = sn_hogql_table_find(c->from);
+	if (!t)
+		return 0; /* the executor says what it cannot read */
+	size_t nf = 0;
+	for (size_t k = 0; k < t->nfields; k++)
+		nf += !t->fields[k].hidden &&
+		      (t->fields[k].kind == SN_HQFK_COLUMN || t->fields[k].kind == SN_HQFK_JSON);
+	size_t n = s->select.n - stars + stars * nf;
+	node_t **items = xalloc(c, c->qa, (n + 1) * sizeof(*items));
+	struct sn_hogql_select *copy = xalloc(c, c->qa, sizeof(*copy));
+	if (!items || !copy)
+		return c->rc;
+	*copy = *s;
+	size_t m = 0;
+	for (size_t i = 0; i < s->select.n; i++) {
+		node_t *e = s->select.items[i];
+		if (e->kind != SN_HQ_FIELD || e->ref_kind != SN_HQR_ASTERISK) {
+			items[m++] = e;
+			continue;
+		}
+		for (size_t k = 0; k < t->nfields; k++) {
+			const struct sn_hogql_field_def *fd = &t->fields[k];
+			if (fd->hidden || (fd->kind != SN_HQFK_COLUMN && fd->kind != SN_HQFK_JSON))
+				continue;
+			node_t *f = sn_hogql_node_new(c->qa, SN_HQ_FIELD);
+			const char **name = xalloc(c, c->qa, sizeof(*name));
+			if (!f || !name)
+				return xnomem(c);
+			*name = fd->name;
+			f->strs = (struct sn_hogql_strs){.items = name, .n = 1};
+			f->has_strs = true;
+			f->ref_kind = SN_HQR_COLUMN;
+			f->ref_table = t;
+			f->ref_field = fd;
+			f->ref_source = e->ref_source ? e->ref_source : c->from_name;
+			f->rtype = (struct sn_hogql_rtype){
+			    .type = fd->type, .nullable = fd->nullable, .resolved = true};
+			f->start = e->start;
+			f->end = e->end;
+			items[m++] = f;
+		}
+	}
+	copy->select = (struct sn_hogql_list){.items = items, .n = m};
+	*sel = copy;
+	return 0;
+}
+
 /* No FROM: ClickHouse reads system.one, one row and no column the query
  * can name, so the statement runs over a materialised table of one row
  * and zero columns (subquery.c feeds it like any other). */
@@ -946,6 +1010,8 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	if (s->group_by_mode)
 		return xunsupported(c, root, "GROUP BY ROLLUP/CUBE/ALL");
 	if (s->select_from && c->sub && sub_expand_star(c, &s))
+		return c->rc;
+	if (s->select_from && !c->sub && !c->jmap && c->from && table_expand_star(c, &s))
 		return c->rc;
 	p->sel = c->sel = s;
 	if (s->select.n > MAX_SELECT || s->order_by.n > MAX_ORDER || s->group_by.n > XMAX_KEYS)
@@ -1954,8 +2020,8 @@ static int run_consts(struct xctx *c, const struct plan *p, const struct sn_part
 	}
 	struct sn_str ev = {0};
 	bool have_ev = run_event(part, g0, g1, &ev);
-	struct xref rts = {XC_STORE, SN_COL_NAME_TIMESTAMP, NULL, 0};
-	struct xref rev = {XC_STORE, SN_COL_NAME_EVENT, NULL, 0};
+	struct xref rts = {.kind = XC_STORE, .name = SN_COL_NAME_TIMESTAMP};
+	struct xref rev = {.kind = XC_STORE, .name = SN_COL_NAME_EVENT};
 	int col[2] = {xcol_find(c, &rts), xcol_find(c, &rev)};
 	bool ok[2] = {true, true}; /* time buckets, event expressions */
 	int rc = 0;

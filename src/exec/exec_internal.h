@@ -102,12 +102,29 @@ struct xcol {
 };
 
 /* A column reference as xref_of() recognises it. */
+/* A nested property path reads at most this many keys below the first. */
+#define XREF_PATH_MAX 16
+
 struct xref {
 	uint8_t kind;
 	const char *name;
 	const char *key;
 	int gidx;
+	/* Keys below a property (properties.a.b.c, person.properties.a.b,
+	 * properties['a']['b']): the column read is the property's (name or
+	 * key), and eval_column walks its JSON down these keys
+	 * (xjson_prop_path). */
+	struct xpath_el {
+		const char *key; /* NULL: idx, 1-based (negative: from the end) */
+		int64_t idx;
+	} path[XREF_PATH_MAX];
+	uint8_t npath;
+	/* XD_PERSON_MODE: events.person_mode, made from the event's
+	 * $process_person_profile (the column read; eval_column maps it). */
+	uint8_t derive;
 };
+
+enum { XD_NONE, XD_PERSON_MODE };
 
 /* An expression node whose value is precomputed (GROUP BY keys and
  * aggregates when the final projection is evaluated over groups). */
@@ -527,6 +544,14 @@ const char *join_table_name(const char *name);
  * through a lazy join), 0 when n is no column reference, < 0 (c->rc) for a
  * reference this executor does not support. */
 int xref_of(struct xctx *c, const node_t *n, struct xref *r);
+/* A nested property's value from its top property's values (in, a string
+ * vector: each the property's raw JSON, one pair of quotes stripped), with
+ * PostHog's semantics: the member reached by the path as raw JSON (as
+ * JSONExtractRaw gives it: a key names an object's member, an index an
+ * array's element or an object's member), one pair of quotes stripped; NULL
+ * when the path leads nowhere or to a null (fn_scalar.c). */
+int xjson_prop_path(struct xctx *c, const struct vec *in, const struct xpath_el *path, size_t np,
+		    struct vec *out);
 /* Type of a joined or person-store column. */
 void xref_type(const struct xref *r, uint8_t *t, bool *nullable);
 /* Index of the planned column r, or -1 (eval.c). */

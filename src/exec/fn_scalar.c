@@ -2577,6 +2577,65 @@ static struct sn_str json_minify(struct xctx *c, struct sn_jspan v)
 	return (struct sn_str){o, at};
 }
 
+int xjson_prop_path(struct xctx *c, const struct vec *in, const struct xpath_el *path, size_t np,
+		    struct vec *out)
+{
+	size_t n = in->n;
+	if (vec_make(c, out, SN_XT_STRING, true, n))
+		return c->rc;
+	for (size_t r = 0; r < n; r++) {
+		out->nulls[r] = 1;
+		/* a number, a boolean or NULL has nothing below it */
+		if (in->t != SN_XT_STRING || vec_null(in, r))
+			continue;
+		struct sn_jspan cur;
+		struct sn_str doc = in->s[r];
+		if (sn_jscan_document(doc.p ? doc.p : "", doc.len, &cur, NULL) < 0)
+			continue;
+		bool found = true;
+		for (size_t k = 0; k < np && found; k++) {
+			found = false;
+			if (!path[k].key) { /* JSONExtractRaw's index: json_find walks it */
+				struct vec iv = {
+				    .t = SN_XT_INT, .n = 1, .i = (int64_t *)&path[k].idx};
+				struct sn_jspan at;
+				if (json_find((struct sn_str){cur.p, cur.len}, &iv, 1, 0, &at) ==
+				    1) {
+					cur = at;
+					found = true;
+				}
+				continue;
+			}
+			struct sn_jscan s;
+			struct sn_jspan key, val;
+			sn_jscan_init(&s, cur.p, cur.len, NULL);
+			if (cur.type != SN_JOBJECT || sn_jscan_enter(&s) < 0)
+				break;
+			size_t want = strlen(path[k].key);
+			while (!found && sn_jscan_next_key(&s, &key) > 0) {
+				if (sn_jscan_skip(&s, &val) < 0)
+					break;
+				if (sn_jspan_str_eq(&key, path[k].key, want)) {
+					cur = val;
+					found = true;
+				}
+			}
+		}
+		if (!found || cur.type == SN_JNULL)
+			continue;
+		struct sn_str t = json_minify(c, cur);
+		if (c->rc)
+			return c->rc;
+		if (t.len >= 2 && t.p[0] == '"' && t.p[t.len - 1] == '"') {
+			t.p++;
+			t.len -= 2;
+		}
+		out->s[r] = t;
+		out->nulls[r] = 0;
+	}
+	return 0;
+}
+
 /* A JSON number or numeric string as an integer (floats truncated when in
  * range); false when it is not one or does not fit. */
 static bool json_int(struct sn_jspan v, bool uns, int64_t *out)

@@ -237,6 +237,20 @@ static const char *const EVENTS_COLS[] = {
     "$group_4",
 };
 
+/* Keys ch[0..nch) below a property, into r's path. */
+static int set_path(struct xctx *c, const node_t *n, const char *const *ch, size_t nch,
+		    struct xref *r)
+{
+	if (nch > XREF_PATH_MAX)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "A property path can name at most %d keys below the property",
+			     XREF_PATH_MAX);
+	for (size_t i = 0; i < nch; i++)
+		r->path[i] = (struct xpath_el){.key = ch[i]};
+	r->npath = (uint8_t)nch;
+	return 1;
+}
+
 static int events_ref(struct xctx *c, const node_t *n, const char *const *ch, size_t nch,
 		      struct xref *r)
 {
@@ -248,18 +262,24 @@ static int events_ref(struct xctx *c, const node_t *n, const char *const *ch, si
 				r->name = EVENTS_COLS[i];
 				return 1;
 			}
+	if (strcmp(f, "person_mode") == 0 && nch == 1) {
+		/* PostHog stores how ingestion treated the person; snout keeps
+		 * no such column: 'propertyless' for an event sent with
+		 * $process_person_profile false, else 'full' (docs/HOGQL.md) */
+		r->kind = XC_PROP;
+		r->name = "$process_person_profile";
+		r->derive = XD_PERSON_MODE;
+		return 1;
+	}
 	if (strcmp(f, "properties") == 0) {
 		if (nch == 1) {
 			r->kind = XC_PROPS;
 			r->name = SN_COL_NAME_PROPERTIES;
 			return 1;
 		}
-		if (nch == 2) {
-			r->kind = XC_PROP;
-			r->name = ch[1];
-			return 1;
-		}
-		return xunsupported(c, n, "nested property paths");
+		r->kind = XC_PROP;
+		r->name = ch[1];
+		return set_path(c, n, ch + 2, nch - 2, r);
 	}
 	if (strcmp(f, "person_id") == 0 && nch == 1) {
 		r->kind = XC_PERSON_ID;
@@ -278,11 +298,11 @@ static int events_ref(struct xctx *c, const node_t *n, const char *const *ch, si
 			r->name = g;
 			return 1;
 		}
-		if (strcmp(g, "properties") == 0 && nch <= 3) {
+		if (strcmp(g, "properties") == 0) {
 			r->kind = XC_PERSON;
 			r->name = "properties";
-			r->key = nch == 3 ? ch[2] : NULL;
-			return 1;
+			r->key = nch >= 3 ? ch[2] : NULL;
+			return nch > 3 ? set_path(c, n, ch + 3, nch - 3, r) : 1;
 		}
 	}
 	if (strcmp(f, "pdi") == 0 && nch == 2 &&
@@ -297,12 +317,12 @@ static int events_ref(struct xctx *c, const node_t *n, const char *const *ch, si
 		static const char *const gf[] = {"key", "index", "created_at", "updated_at",
 						 "properties"};
 		for (size_t i = 0; i < SN_ARRAY_LEN(gf); i++)
-			if (strcmp(ch[1], gf[i]) == 0 && (nch == 2 || (i == 4 && nch == 3))) {
+			if (strcmp(ch[1], gf[i]) == 0 && (nch == 2 || i == 4)) {
 				r->kind = XC_GROUP;
 				r->name = gf[i];
-				r->key = nch == 3 ? ch[2] : NULL;
+				r->key = nch >= 3 ? ch[2] : NULL;
 				r->gidx = f[6] - '0';
-				return 1;
+				return nch > 3 ? set_path(c, n, ch + 3, nch - 3, r) : 1;
 			}
 	}
 	return ref_unsupported(c, n, ch, nch);
@@ -344,14 +364,12 @@ static int table_ref(struct xctx *c, const node_t *n, const char *t, const char 
 		if (strcmp(ch[0], f[i]) != 0)
 			continue;
 		bool json = strcmp(f[i], "properties") == 0;
-		if (nch == 1 || (json && nch == 2)) {
+		if (nch == 1 || json) {
 			r->kind = XC_TABLE;
 			r->name = f[i];
-			r->key = nch == 2 ? ch[1] : NULL;
-			return 1;
+			r->key = nch >= 2 ? ch[1] : NULL;
+			return nch > 2 ? set_path(c, n, ch + 2, nch - 2, r) : 1;
 		}
-		if (json)
-			return xunsupported(c, n, "nested property paths");
 	}
 	return ref_unsupported(c, n, ch, nch);
 }
@@ -362,9 +380,10 @@ int xref_of(struct xctx *c, const node_t *n, struct xref *r)
 	if (c->jmap)
 		return hj_ref(c, n, r);
 	if (n->kind == SN_HQ_ARRAY_ACCESS) {
-		/* x.properties['k'] on any JSON field the executor reads */
+		/* x.properties['k'] on any JSON field the executor reads, and
+		 * a property's ['k'] (a nested path) */
 		const node_t *a = n->a, *b = n->b;
-		if (!a || a->kind != SN_HQ_FIELD)
+		if (!a || (a->kind != SN_HQ_FIELD && a->kind != SN_HQ_ARRAY_ACCESS))
 			return 0;
 		struct xref base;
 		int rc = xref_of(c, a, &base);
@@ -376,11 +395,31 @@ int xref_of(struct xctx *c, const node_t *n, struct xref *r)
 		     (base.kind == XC_PERSON || base.kind == XC_GROUP || base.kind == XC_TABLE));
 		if (!whole && base.kind == XC_SUB)
 			return 0; /* a subscript of a subquery's array or tuple column */
-		if (!whole)
-			return xunsupported(c, n, "nested property paths and subscripts");
-		if (!b || b->kind != SN_HQ_CONSTANT || b->ctype != SN_HQC_STRING || n->flag)
-			return xunsupported(c, n, "subscripts other than a string constant");
+		/* one property (of events, persons, groups): its JSON below */
+		bool prop =
+		    base.kind == XC_PROP ||
+		    (strcmp(base.name, "properties") == 0 && base.key &&
+		     (base.kind == XC_PERSON || base.kind == XC_GROUP || base.kind == XC_TABLE));
+		if (!whole && !prop)
+			return xunsupported(c, n, "subscripts of this column");
+		bool idx = prop && b && b->kind == SN_HQ_CONSTANT && b->ctype == SN_HQC_INT;
+		if (!b || b->kind != SN_HQ_CONSTANT || (b->ctype != SN_HQC_STRING && !idx) ||
+		    n->flag)
+			return xunsupported(
+			    c, n,
+			    "subscripts other than a string constant (or an integer "
+			    "one below a property)");
 		*r = base;
+		if (prop) {
+			if (base.npath == XREF_PATH_MAX)
+				return xfail(c, n, SN_ERR_INVALID, "QueryError",
+					     "A property path can name at most %d keys below the "
+					     "property",
+					     XREF_PATH_MAX);
+			r->path[r->npath++] = idx ? (struct xpath_el){.idx = b->ival}
+						  : (struct xpath_el){.key = b->sval};
+			return 1;
+		}
 		if (base.kind == XC_PROPS) {
 			r->kind = XC_PROP;
 			r->name = b->sval;

@@ -45,7 +45,7 @@ test('events captured are counted by snout query', async () => {
     assert.deepEqual(other.out.results, [[0]]);
 
     // Errors come back as JSON with positions, exit 1.
-    const bad = query(srv.dataDir, 'select * from events');
+    const bad = query(srv.dataDir, 'select *, row_number() over () from events');
     assert.equal(bad.status, 1);
     assert.match(bad.out.error, /not supported yet/);
     assert.equal(bad.out.start, 7);

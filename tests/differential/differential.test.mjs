@@ -27,10 +27,10 @@ const N_TEAM2 = 600;
 // error (`err`, a NotImplementedError "not supported yet: …" or a QueryError);
 // any other snout error, and any wrong answer, fails the test.
 const UNSUPPORTED = [
-  { cat: 'nested property paths', q: /properties\.nested\.\w+/, err: /not supported yet: nested property paths/ },
+  // ClickHouse refuses plus(String, UInt8) too: a property is a String.
+  { cat: 'arithmetic on a String property (QueryError: convert it)', q: /properties\.nested\.a\.b \+ 1/, err: /arithmetic on non-numeric values \(strings\)/ },
   { cat: 'String vs number comparison (QueryError: convert one side)', q: /properties\.(is_paid|price|qty) (=|>|<|>=) (true|false|\d+)/, err: /Cannot compare String with (Int64|UInt8)/ },
   { cat: 'conditionals and math functions', q: /greatest\(1, 2, 3\)/, err: /Function 'greatest' expects 2 arguments/ },
-  { cat: 'SELECT * in a subquery', q: /SELECT \*/, err: /not supported yet: SELECT \*/ },
   { cat: 'SAMPLE', q: /\bSAMPLE\b/, err: /not supported yet: SAMPLE/ },
   // Window functions run (exec/window.c); other window functions and parameters do not.
   { cat: 'window functions', q: /OVER \(/, err: /not supported yet: (window function \w+\(\)|parameters of a window function)/ },
@@ -83,6 +83,10 @@ const BUGS = new Map([
 // (arrays, scalar subqueries) and compared as usual. Rows are compared
 // sorted when the snout query has no top-level ORDER BY.
 const EQUIVALENT = new Map([
+  // An integer subscript in a property path needs JSONExtractRaw, which 18.16 lacks: the
+  // generated tags are ["x","y"], [] or absent, so the first element is 'x' or nothing.
+  ['SELECT properties.nested.tags[1], count() FROM events GROUP BY properties.nested.tags[1] ORDER BY 1',
+    'SELECT if(properties.nested.tags = \'["x","y"]\', \'x\', NULL) AS t, count() FROM events GROUP BY t ORDER BY 1'],
   ['SELECT event, row_number() OVER (ORDER BY event) FROM events GROUP BY event',
     'SELECT event, rn FROM (SELECT groupArray(event) AS evs FROM (SELECT event FROM events GROUP BY event ORDER BY event)) ARRAY JOIN evs AS event, arrayEnumerate(evs) AS rn'],
   ['SELECT event, count() AS c, sum(count()) OVER () AS total FROM events GROUP BY event ORDER BY event',

@@ -535,7 +535,8 @@ static void expect_error(struct fixture *f, const char *q, const char *type, con
 static void test_unsupported(void **state)
 {
 	struct fixture *f = *state;
-	expect_error(f, "select * from events", "NotImplementedError", "*", "not supported yet");
+	expect_error(f, "select *, row_number() over () from events", "NotImplementedError", "*",
+		     "not supported yet");
 	expect_error(f,
 		     "select count() from events e where event in (select event from events "
 		     "where distinct_id = e.distinct_id)",
@@ -678,7 +679,9 @@ static void persons_setup(struct pfx *x)
 	pev(x, "anon", "$pageview", "{}", x->p_anon);
 	pev(x, "anon", "$pageview", "{}", NULL);
 	pev(x, "user", "$pageview", "{\"$set\":{\"email\":\"u@x.com\"}}", x->p_user);
-	pev(x, "other", "$pageview", "{\"$set\":{\"email\":\"o@x.com\",\"n\":7}}", x->p_other);
+	pev(x, "other", "$pageview",
+	    "{\"$set\":{\"email\":\"o@x.com\",\"n\":7,\"addr\":{\"city\":\"Oslo\",\"zip\":[1,2]}}}",
+	    x->p_other);
 	pev(x, "nobody", "$pageview", "{\"$process_person_profile\":false}", x->p_nobody);
 	/* the merge: anon's person is merged into user's after its events */
 	pev(x, "user", "$identify", "{\"$anon_distinct_id\":\"anon\"}", NULL);
@@ -817,6 +820,14 @@ static void test_person_fields(void **state)
 					"person.properties.n = '7' and person.is_identified = 0"),
 			 2);
 	assert_int_equal(scalar_int(&f, "select countIf(person.is_identified) from events"), 7);
+	/* nested paths below a person property (docs/HOGQL.md) */
+	assert_int_equal(scalar_int(&f, "select count() from events where "
+					"person.properties.addr.city = 'Oslo'"),
+			 2);
+	assert_int_equal(scalar_int(&f, "select count() from events where "
+					"person.properties['addr']['zip'][-1] = '2' and "
+					"person.properties.addr.none is null"),
+			 2);
 	assert_int_equal(scalar_int(&f, "select count() from events where "
 					"person.created_at is null"),
 			 1);
