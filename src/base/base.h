@@ -84,7 +84,9 @@ static inline int sn_buf_appends(struct sn_buf *b, const char *s)
 }
 int sn_buf_appendc(struct sn_buf *b, char c);
 int sn_buf_appendf(struct sn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal (quotes included, escapes as needed). */
+/* Appends s[0..n) as a JSON string literal (quotes included, escapes as
+ * needed); each run of invalid UTF-8 becomes one U+FFFD, so the output is
+ * always valid UTF-8. */
 int sn_buf_append_json_str(struct sn_buf *b, const char *s, size_t n);
 /* Hands the allocation to the caller (who frees it) and resets b. */
 char *sn_buf_detach(struct sn_buf *b, size_t *len);
@@ -299,6 +301,10 @@ void sn_metrics_reset(void);
 bool sn_str_has_prefix(const char *s, const char *prefix);
 /* Value of one hex digit (either case), or -1. */
 int sn_hex_digit(int c);
+/* The well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no
+ * surrogates, at most U+10FFFF): its length (1-4) and *cp, or 0 when p
+ * starts none. len >= 1. */
+size_t sn_utf8_decode(const unsigned char *p, size_t len, uint32_t *cp);
 /* Case-insensitive ASCII comparison of s[0..n) with the NUL-terminated lit. */
 bool sn_str_ieq(const char *s, size_t n, const char *lit);
 /* Parses a size such as "20MiB", "512k", "1048576" into bytes. */

@@ -6,6 +6,12 @@
  * SN_ERR_TOO_BIG, never unbounded growth. Capacity doubles, so appends are
  * amortised O(1). The buffer keeps a NUL after the data so text can be handed
  * to C string functions without copying.
+ *
+ * sn_buf_append_json_str writes a JSON string that is always valid UTF-8:
+ * stored text is whatever clients sent, and a byte that starts no
+ * well-formed sequence would make the whole response unreadable to a strict
+ * JSON parser. Each run of such bytes becomes one U+FFFD, as ClickHouse's
+ * JSON output and toValidUTF8 do.
  */
 #include "base.h"
 
@@ -101,8 +107,25 @@ int sn_buf_append_json_str(struct sn_buf *b, const char *s, size_t n)
 		return rc;
 	b->data[b->len++] = '"';
 	size_t start = 0;
+	bool bad = false; /* in a run of invalid UTF-8: one U+FFFD stands for it */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x80) {
+			uint32_t cp;
+			size_t l = sn_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+			if (l) {
+				bad = false;
+				i += l - 1;
+				continue;
+			}
+			if ((rc = sn_buf_append(b, s + start, i - start)) ||
+			    (!bad && (rc = sn_buf_append(b, "\xEF\xBF\xBD", 3))))
+				return rc;
+			bad = true;
+			start = i + 1;
+			continue;
+		}
+		bad = false;
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		if ((rc = sn_buf_append(b, s + start, i - start)))

@@ -29,6 +29,28 @@ int sn_hex_digit(int c)
 	return -1;
 }
 
+size_t sn_utf8_decode(const unsigned char *p, size_t len, uint32_t *cp)
+{
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	size_t l = p[0] < 0xC0 ? 1 : p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : p[0] < 0xF8 ? 4 : 1;
+	if (l == 1 || l > len)
+		return 0;
+	uint32_t v = p[0] & (0x7F >> l);
+	for (size_t i = 1; i < l; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		v = v << 6 | (p[i] & 0x3F);
+	}
+	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (v < min[l] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+		return 0;
+	*cp = v;
+	return l;
+}
+
 bool sn_str_ieq(const char *s, size_t n, const char *lit)
 {
 	return strlen(lit) == n && strncasecmp(s, lit, n) == 0;

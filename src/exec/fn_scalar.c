@@ -273,27 +273,6 @@ static size_t utf8_points(const char *p, size_t len)
 }
 
 /* Decodes one well-formed sequence at p (returns its length, 0 if not). */
-static size_t utf8_decode(const unsigned char *p, size_t len, uint32_t *cp)
-{
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	size_t l = seq_len(p[0]);
-	if (l == 1 || l > len)
-		return 0;
-	uint32_t v = p[0] & (0x7F >> l);
-	for (size_t i = 1; i < l; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		v = v << 6 | (p[i] & 0x3F);
-	}
-	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-	if (v < min[l] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-		return 0;
-	*cp = v;
-	return l;
-}
 
 static size_t utf8_encode(uint32_t cp, char *o)
 {
@@ -566,7 +545,7 @@ static int fn_case_utf8(struct xctx *c, const node_t *n, int op, struct vec *out
 			return c->rc;
 		for (size_t i = 0; i < len;) {
 			uint32_t cp;
-			size_t l = utf8_decode(s + i, len - i, &cp);
+			size_t l = sn_utf8_decode(s + i, len - i, &cp);
 			if (!l) {
 				p[at++] = (char)s[i++];
 				continue;
@@ -1007,7 +986,7 @@ static int fn_utf8_valid(struct xctx *c, const node_t *n, int op, struct vec *ou
 		bool in_bad = false;
 		for (size_t i = 0; i < len;) {
 			uint32_t cp;
-			size_t l = utf8_decode(s + i, len - i, &cp);
+			size_t l = sn_utf8_decode(s + i, len - i, &cp);
 			if (!l) {
 				valid = false;
 				if (o && !in_bad) {

@@ -50,6 +50,31 @@ static void test_buf_json_str(void **state)
 	assert_int_equal(sn_json_parse(b.data, b.len, &o, NULL), 0);
 	assert_string_equal(json_object_get_string(o), in);
 	json_object_put(o);
+	/* Invalid UTF-8: one U+FFFD per run of bytes that start no
+	 * well-formed sequence; valid 2-, 3- and 4-byte sequences pass. */
+	static const struct {
+		const char *in, *want;
+	} bad[] = {
+	    {"a\xff"
+	     "b",
+	     "\"a\xEF\xBF\xBD"
+	     "b\""},
+	    {"\xff\xfe\xfd", "\"\xEF\xBF\xBD\""},		      /* one run */
+	    {"x\xc0\xafy", "\"x\xEF\xBF\xBDy\""},		      /* overlong '/' */
+	    {"\xed\xa0\x80", "\"\xEF\xBF\xBD\""},		      /* a surrogate */
+	    {"\xf4\x90\x80\x80", "\"\xEF\xBF\xBD\""},		      /* past U+10FFFF */
+	    {"\xe2\x82", "\"\xEF\xBF\xBD\""},			      /* cut short */
+	    {"\xe2\x82\xac\xe2\x82", "\"\xe2\x82\xac\xEF\xBF\xBD\""}, /* € then cut */
+	    {"\xff\n\xff", "\"\xEF\xBF\xBD\\n\xEF\xBF\xBD\""},	      /* two runs */
+	    {"\xf0\x9f\x98\x80\xc3\xa9", "\"\xf0\x9f\x98\x80\xc3\xa9\""},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sn_buf_reset(&b);
+		assert_int_equal(sn_buf_append_json_str(&b, bad[i].in, strlen(bad[i].in)), 0);
+		assert_string_equal(b.data, bad[i].want);
+		assert_int_equal(sn_json_parse(b.data, b.len, &o, NULL), 0);
+		json_object_put(o);
+	}
 	sn_buf_release(&b);
 }
 
