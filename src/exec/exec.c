@@ -862,60 +862,46 @@ static int check_from(struct xctx *c, const node_t *j)
  * fields as the ClickHouse printer expands them — the schema's stored and
  * JSON columns that are not hidden, in schema order (spec §5.1: not the
  * lazy joins). Each becomes a resolved Field, read as if named. */
+static bool star_field(const struct sn_hogql_field_def *fd)
+{
+	return !fd->hidden && (fd->kind == SN_HQFK_COLUMN || fd->kind == SN_HQFK_JSON);
+}
+
+/* The table's k-th field that `*` names, as a resolved Field. */
+static node_t *table_col_field(struct xctx *c, const node_t *star, size_t k, void *arg)
+{
+	const struct sn_hogql_table_def *t = arg;
+	const struct sn_hogql_field_def *fd = t->fields;
+	for (size_t seen = 0;; fd++)
+		if (star_field(fd) && seen++ == k)
+			break;
+	node_t *f = sn_hogql_node_new(c->qa, SN_HQ_FIELD);
+	const char **name = xalloc(c, c->qa, sizeof(*name));
+	if (!f || !name)
+		return NULL;
+	*name = fd->name;
+	f->strs = (struct sn_hogql_strs){.items = name, .n = 1};
+	f->has_strs = true;
+	f->ref_kind = SN_HQR_COLUMN;
+	f->ref_table = t;
+	f->ref_field = fd;
+	f->ref_source = star->ref_source ? star->ref_source : c->from_name;
+	f->rtype =
+	    (struct sn_hogql_rtype){.type = fd->type, .nullable = fd->nullable, .resolved = true};
+	f->start = star->start;
+	f->end = star->end;
+	return f;
+}
+
 static int table_expand_star(struct xctx *c, const struct sn_hogql_select **sel)
 {
-	const struct sn_hogql_select *s = *sel;
-	size_t stars = 0;
-	for (size_t i = 0; i < s->select.n; i++)
-		stars += s->select.items[i]->kind == SN_HQ_FIELD &&
-			 s->select.items[i]->ref_kind == SN_HQR_ASTERISK;
-	if (!stars)
-		return 0;
 	const struct sn_hogql_table_def *t = sn_hogql_table_find(c->from);
 	if (!t)
 		return 0; /* the executor says what it cannot read */
 	size_t nf = 0;
 	for (size_t k = 0; k < t->nfields; k++)
-		nf += !t->fields[k].hidden &&
-		      (t->fields[k].kind == SN_HQFK_COLUMN || t->fields[k].kind == SN_HQFK_JSON);
-	size_t n = s->select.n - stars + stars * nf;
-	node_t **items = xalloc(c, c->qa, (n + 1) * sizeof(*items));
-	struct sn_hogql_select *copy = xalloc(c, c->qa, sizeof(*copy));
-	if (!items || !copy)
-		return c->rc;
-	*copy = *s;
-	size_t m = 0;
-	for (size_t i = 0; i < s->select.n; i++) {
-		node_t *e = s->select.items[i];
-		if (e->kind != SN_HQ_FIELD || e->ref_kind != SN_HQR_ASTERISK) {
-			items[m++] = e;
-			continue;
-		}
-		for (size_t k = 0; k < t->nfields; k++) {
-			const struct sn_hogql_field_def *fd = &t->fields[k];
-			if (fd->hidden || (fd->kind != SN_HQFK_COLUMN && fd->kind != SN_HQFK_JSON))
-				continue;
-			node_t *f = sn_hogql_node_new(c->qa, SN_HQ_FIELD);
-			const char **name = xalloc(c, c->qa, sizeof(*name));
-			if (!f || !name)
-				return xnomem(c);
-			*name = fd->name;
-			f->strs = (struct sn_hogql_strs){.items = name, .n = 1};
-			f->has_strs = true;
-			f->ref_kind = SN_HQR_COLUMN;
-			f->ref_table = t;
-			f->ref_field = fd;
-			f->ref_source = e->ref_source ? e->ref_source : c->from_name;
-			f->rtype = (struct sn_hogql_rtype){
-			    .type = fd->type, .nullable = fd->nullable, .resolved = true};
-			f->start = e->start;
-			f->end = e->end;
-			items[m++] = f;
-		}
-	}
-	copy->select = (struct sn_hogql_list){.items = items, .n = m};
-	*sel = copy;
-	return 0;
+		nf += star_field(&t->fields[k]);
+	return expand_stars(c, sel, nf, table_col_field, (void *)t);
 }
 
 /* No FROM: ClickHouse reads system.one, one row and no column the query

@@ -606,6 +606,12 @@ int sub_from(struct xctx *c, const node_t *j);
 /* SELECT * over a subquery or CTE: *sel becomes a copy (query arena) with
  * every `*` replaced by the subquery's columns, in order. */
 int sub_expand_star(struct xctx *c, const struct sn_hogql_select **sel);
+/* *sel with each `*` of its select list replaced by make(c, star, k, arg)
+ * for k < per (a copy in the query arena; unchanged without a `*`). make
+ * returns NULL on failure (out of memory when c->rc is not set). */
+int expand_stars(struct xctx *c, const struct sn_hogql_select **sel, size_t per,
+		 node_t *(*make)(struct xctx *c, const node_t *star, size_t k, void *arg),
+		 void *arg);
 /* Feeds the rows of c->sub to fn in batches (XC_SUB columns filled). */
 int sub_scan(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *arg);
 /* xref_of for a Field naming a column of the FROM subquery. */

@@ -406,7 +406,9 @@ int sub_ref(struct xctx *c, const node_t *n, struct xref *r)
 	return xfail(c, n, SN_ERR_INVALID, "QueryError", "Unable to resolve field: %s", ch[0]);
 }
 
-int sub_expand_star(struct xctx *c, const struct sn_hogql_select **sel)
+int expand_stars(struct xctx *c, const struct sn_hogql_select **sel, size_t per,
+		 node_t *(*make)(struct xctx *c, const node_t *star, size_t k, void *arg),
+		 void *arg)
 {
 	const struct sn_hogql_select *s = *sel;
 	size_t stars = 0;
@@ -415,36 +417,49 @@ int sub_expand_star(struct xctx *c, const struct sn_hogql_select **sel)
 			 s->select.items[i]->ref_kind == SN_HQR_ASTERISK;
 	if (!stars)
 		return 0;
-	size_t n = s->select.n - stars + stars * c->sub->ncols;
+	size_t n = s->select.n - stars + stars * per;
 	node_t **items = xalloc(c, c->qa, (n + 1) * sizeof(*items));
-	const char **names = xalloc(c, c->qa, (c->sub->ncols + 1) * sizeof(*names));
 	struct sn_hogql_select *copy = xalloc(c, c->qa, sizeof(*copy));
-	if (!items || !names || !copy)
+	if (!items || !copy)
 		return c->rc;
 	*copy = *s;
-	size_t k = 0;
+	size_t m = 0;
 	for (size_t i = 0; i < s->select.n; i++) {
 		node_t *e = s->select.items[i];
 		if (e->kind != SN_HQ_FIELD || e->ref_kind != SN_HQR_ASTERISK) {
-			items[k++] = e;
+			items[m++] = e;
 			continue;
 		}
-		for (size_t col = 0; col < c->sub->ncols; col++) {
-			node_t *f = sn_hogql_node_new(c->qa, SN_HQ_FIELD);
-			if (!f)
-				return xnomem(c);
-			names[col] = c->sub->names[col];
-			f->strs = (struct sn_hogql_strs){.items = &names[col], .n = 1};
-			f->has_strs = true;
-			f->ref_kind = SN_HQR_SUBQUERY_COL;
-			f->ref_source = c->from_name;
-			f->rtype.resolved = true;
-			items[k++] = f;
-		}
+		for (size_t k = 0; k < per; k++)
+			if (!(items[m++] = make(c, e, k, arg)))
+				return c->rc ? c->rc : xnomem(c);
 	}
-	copy->select = (struct sn_hogql_list){.items = items, .n = k};
+	copy->select = (struct sn_hogql_list){.items = items, .n = m};
 	*sel = copy;
 	return 0;
+}
+
+/* The subquery's column k, as a Field naming it. */
+static node_t *sub_col_field(struct xctx *c, const node_t *star, size_t k, void *arg)
+{
+	(void)star;
+	(void)arg;
+	node_t *f = sn_hogql_node_new(c->qa, SN_HQ_FIELD);
+	const char **name = xalloc(c, c->qa, sizeof(*name));
+	if (!f || !name)
+		return NULL;
+	*name = c->sub->names[k]; /* the Field's own copy of the pointer */
+	f->strs = (struct sn_hogql_strs){.items = name, .n = 1};
+	f->has_strs = true;
+	f->ref_kind = SN_HQR_SUBQUERY_COL;
+	f->ref_source = c->from_name;
+	f->rtype.resolved = true;
+	return f;
+}
+
+int sub_expand_star(struct xctx *c, const struct sn_hogql_select **sel)
+{
+	return expand_stars(c, sel, c->sub->ncols, sub_col_field, NULL);
 }
 
 /* Column col of rows [r0, r0 + m) as a vector of the column's type. */
