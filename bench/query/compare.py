@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs each question on snout and on ClickHouse (its SQL from
-queries_ch.sql) RUNS times after one warm-up, and prints warm medians, the
-ratio and whether the answers agree.
+queries_ch.sql) RUNS times after one warm-up, the two engines in turn (since
+2026-12-03; before, five runs of one then five of the other), and prints
+warm medians, the ratio and whether the answers agree.
 
 Both engines are running servers asked over HTTP on loopback: snout through
 `POST /api/projects/1/query/` with a personal API key (HogQLQuery, or the
@@ -118,14 +119,24 @@ def norm(rows):
                          else str(v) for v in r))
     return out
 
+def alternate(snout, ch):
+    """a.runs runs of each engine, one after the other in turn: the VM's
+    speed drifts by tens of percent within a minute, and five runs of one
+    engine followed by five of the other put that drift into the ratio."""
+    s, c = [], []
+    for _ in range(a.runs):
+        s.append(snout())
+        c.append(ch())
+    return s, c
+
+
 print(f"{'query':28} {'snout ms':>9} {'CH ms':>9} {'CH/snout':>9}  answers")
 only = set(a.only.split(',')) if a.only else None
 for name, q in SNOUT.items():
     if only and name not in only:
         continue
     run_snout(q); run_ch(ch_sql[name])  # warm-up
-    s = [run_snout(q) for _ in range(a.runs)]
-    c = [run_ch(ch_sql[name]) for _ in range(a.runs)]
+    s, c = alternate(lambda: run_snout(q), lambda: run_ch(ch_sql[name]))
     sm = statistics.median(x[0] for x in s) * 1000
     cm = statistics.median(x[0] for x in c) * 1000
     same = norm(s[0][1]) == norm(c[0][1])
@@ -135,7 +146,9 @@ for name, q in SNOUT.items():
     if name in MATCOL:
         m = MATCOL[name]
         run_ch(ch_sql[m])
-        cm = statistics.median(run_ch(ch_sql[m])[0] for _ in range(a.runs)) * 1000
+        s2, c2 = alternate(lambda: run_snout(q), lambda: run_ch(ch_sql[m]))
+        sm = statistics.median(x[0] for x in s2) * 1000
+        cm = statistics.median(x[0] for x in c2) * 1000
         print(f"{'  vs ' + m[:3] + ' (materialised)':28} {sm:9.1f} {cm:9.1f} {cm / sm:8.2f}x")
 
 # Insights (issue 7's benchmark): PostHog query nodes (through the server, or
@@ -209,8 +222,7 @@ for name, chq, node in INSIGHTS:
         json.dump(node, f)
     try:
         run_insight(node, path); run_ch(ch_sql[chq])  # warm-up
-        s = [run_insight(node, path) for _ in range(a.runs)]
-        c = [run_ch(ch_sql[chq]) for _ in range(a.runs)]
+        s, c = alternate(lambda: run_insight(node, path), lambda: run_ch(ch_sql[chq]))
     except (SystemExit, Exception) as e:  # one failing question does not hide the others
         print(f"{name:28} failed: {str(e)[:300]}")
         continue
