@@ -875,13 +875,9 @@ static node_t *table_col_field(struct xctx *c, const node_t *star, size_t k, voi
 	for (size_t seen = 0;; fd++)
 		if (star_field(fd) && seen++ == k)
 			break;
-	node_t *f = sn_hogql_node_new(c->qa, SN_HQ_FIELD);
-	const char **name = xalloc(c, c->qa, sizeof(*name));
-	if (!f || !name)
+	node_t *f = xfield_named(c, fd->name);
+	if (!f)
 		return NULL;
-	*name = fd->name;
-	f->strs = (struct sn_hogql_strs){.items = name, .n = 1};
-	f->has_strs = true;
 	f->ref_kind = SN_HQR_COLUMN;
 	f->ref_table = t;
 	f->ref_field = fd;

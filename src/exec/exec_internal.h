@@ -609,6 +609,9 @@ int sub_expand_star(struct xctx *c, const struct sn_hogql_select **sel);
 /* *sel with each `*` of its select list replaced by make(c, star, k, arg)
  * for k < per (a copy in the query arena; unchanged without a `*`). make
  * returns NULL on failure (out of memory when c->rc is not set). */
+/* A new Field node (query arena) whose chain is the one name, not yet
+ * resolved; NULL when out of memory. */
+node_t *xfield_named(struct xctx *c, const char *name);
 int expand_stars(struct xctx *c, const struct sn_hogql_select **sel, size_t per,
 		 node_t *(*make)(struct xctx *c, const node_t *star, size_t k, void *arg),
 		 void *arg);

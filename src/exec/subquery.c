@@ -439,18 +439,26 @@ int expand_stars(struct xctx *c, const struct sn_hogql_select **sel, size_t per,
 	return 0;
 }
 
+node_t *xfield_named(struct xctx *c, const char *name)
+{
+	node_t *f = sn_hogql_node_new(c->qa, SN_HQ_FIELD);
+	const char **slot = xalloc(c, c->qa, sizeof(*slot));
+	if (!f || !slot)
+		return NULL;
+	*slot = name; /* the Field's own copy of the pointer */
+	f->strs = (struct sn_hogql_strs){.items = slot, .n = 1};
+	f->has_strs = true;
+	return f;
+}
+
 /* The subquery's column k, as a Field naming it. */
 static node_t *sub_col_field(struct xctx *c, const node_t *star, size_t k, void *arg)
 {
 	(void)star;
 	(void)arg;
-	node_t *f = sn_hogql_node_new(c->qa, SN_HQ_FIELD);
-	const char **name = xalloc(c, c->qa, sizeof(*name));
-	if (!f || !name)
+	node_t *f = xfield_named(c, c->sub->names[k]);
+	if (!f)
 		return NULL;
-	*name = c->sub->names[k]; /* the Field's own copy of the pointer */
-	f->strs = (struct sn_hogql_strs){.items = name, .n = 1};
-	f->has_strs = true;
 	f->ref_kind = SN_HQR_SUBQUERY_COL;
 	f->ref_source = c->from_name;
 	f->rtype.resolved = true;
