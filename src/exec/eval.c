@@ -512,10 +512,13 @@ static int eval_column(struct xctx *c, const node_t *n, const struct xref *r, st
 	if (n != c->uuid_bits_ok && vec_uuid_text(c, &c->cols[i].v))
 		return c->rc;
 	const struct vec *v = &c->cols[i].v;
-	if (r->derive == XD_PERSON_MODE) {
-		struct vec top;
-		if (v->cdict ? vec_gather(c, v->cdict, v->ccodes, v->n, &top) : (top = *v, 0))
+	if (r->npath || r->derive) { /* a value made from the column's */
+		struct vec top = *v;
+		if (v->cdict && vec_gather(c, v->cdict, v->ccodes, v->n, &top))
 			return c->rc;
+		if (r->npath) /* below a property: walk its JSON */
+			return xjson_prop_path(c, &top, r->path, r->npath, out);
+		/* XD_PERSON_MODE, from $process_person_profile */
 		if (vec_make(c, out, SN_XT_STRING, false, top.n))
 			return c->rc;
 		for (size_t k = 0; k < top.n; k++) {
@@ -525,16 +528,6 @@ static int eval_column(struct xctx *c, const node_t *n, const struct xref *r, st
 			    off ? (struct sn_str){"propertyless", 12} : (struct sn_str){"full", 4};
 		}
 		return 0;
-	}
-	if (r->npath) { /* below a property: walk its JSON */
-		struct vec top;
-		if (v->cdict) {
-			if (vec_gather(c, v->cdict, v->ccodes, v->n, &top))
-				return c->rc;
-		} else {
-			top = *v;
-		}
-		return xjson_prop_path(c, &top, r->path, r->npath, out);
 	}
 	if (v->cdict) /* a column read as codes: its values for this reader */
 		return vec_gather(c, v->cdict, v->ccodes, v->n, out);

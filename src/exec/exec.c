@@ -858,10 +858,8 @@ static int check_from(struct xctx *c, const node_t *j)
 	return 0;
 }
 
-/* `SELECT *` over a table this executor reads (events, persons, ...): its
- * fields as the ClickHouse printer expands them — the schema's stored and
- * JSON columns that are not hidden, in schema order (spec §5.1: not the
- * lazy joins). Each becomes a resolved Field, read as if named. */
+/* Whether `*` names the field: a stored or JSON column not hidden (spec
+ * §5.1: not the lazy joins), as the ClickHouse printer expands it. */
 static bool star_field(const struct sn_hogql_field_def *fd)
 {
 	return !fd->hidden && (fd->kind == SN_HQFK_COLUMN || fd->kind == SN_HQFK_JSON);
@@ -889,6 +887,8 @@ static node_t *table_col_field(struct xctx *c, const node_t *star, size_t k, voi
 	return f;
 }
 
+/* `SELECT *` over a table this executor reads (events, persons, ...): its
+ * star fields in schema order, each a resolved Field read as if named. */
 static int table_expand_star(struct xctx *c, const struct sn_hogql_select **sel)
 {
 	const struct sn_hogql_table_def *t = sn_hogql_table_find(c->from);

@@ -272,8 +272,6 @@ static size_t utf8_points(const char *p, size_t len)
 	return n;
 }
 
-/* Decodes one well-formed sequence at p (returns its length, 0 if not). */
-
 static size_t utf8_encode(uint32_t cp, char *o)
 {
 	if (cp < 0x80) {
@@ -2454,6 +2452,56 @@ static int json_count(struct sn_jscan *s, bool obj, int64_t *n)
 	return rc;
 }
 
+/* One step down from *cur: the member named key (klen bytes; escaped keys
+ * match by their decoded name) of an object, or with key NULL the idx-th
+ * (1-based, negative from the end) element of an array or member of an
+ * object, as JSONExtract's path arguments. true and *cur moved when it
+ * leads somewhere. */
+static bool json_step(struct sn_jspan *cur, const char *key, size_t klen, int64_t idx)
+{
+	if (cur->type != SN_JOBJECT && cur->type != SN_JARRAY)
+		return false;
+	bool obj = cur->type == SN_JOBJECT;
+	struct sn_jscan s;
+	struct sn_jspan name, val;
+	sn_jscan_init(&s, cur->p, cur->len, NULL);
+	if (key) {
+		if (!obj || sn_jscan_enter(&s) < 0)
+			return false;
+		while (sn_jscan_next_key(&s, &name) > 0) {
+			if (sn_jscan_skip(&s, &val) < 0)
+				return false;
+			if (sn_jspan_str_eq(&name, key, klen)) {
+				*cur = val;
+				return true;
+			}
+		}
+		return false;
+	}
+	if (idx == 0)
+		return false;
+	if (idx < 0) {
+		int64_t cnt;
+		if (json_count(&s, obj, &cnt) < 0)
+			return false;
+		idx = cnt + idx + 1;
+		if (idx < 1)
+			return false;
+		sn_jscan_init(&s, cur->p, cur->len, NULL);
+	}
+	if (sn_jscan_enter(&s) < 0)
+		return false;
+	for (int64_t i = 1;; i++) {
+		int rc = obj ? sn_jscan_next_key(&s, &name) : sn_jscan_next_elem(&s);
+		if (rc <= 0 || sn_jscan_skip(&s, &val) < 0)
+			return false;
+		if (i == idx) {
+			*cur = val;
+			return true;
+		}
+	}
+}
+
 /* Follows the path (arguments 1.. of the call at row r) from the document;
  * 1 and *out when it leads to a value, 0 when not or the JSON is invalid. */
 static int json_find(struct sn_str doc, const struct vec *path, size_t np, size_t r,
@@ -2464,50 +2512,14 @@ static int json_find(struct sn_str doc, const struct vec *path, size_t np, size_
 		return 0;
 	for (size_t k = 0; k < np; k++) {
 		const struct vec *pv = &path[k];
-		if (cur.type != SN_JOBJECT && cur.type != SN_JARRAY)
-			return 0;
-		bool obj = cur.type == SN_JOBJECT, found = false;
-		struct sn_jscan s;
-		struct sn_jspan key, val;
-		int rc;
-		sn_jscan_init(&s, cur.p, cur.len, NULL);
+		bool ok;
 		if (pv->s) {
-			if (!obj || sn_jscan_enter(&s) < 0)
-				return 0;
 			struct sn_str want = str_at(pv, r);
-			while (!found && (rc = sn_jscan_next_key(&s, &key)) > 0) {
-				if (sn_jscan_skip(&s, &val) < 0)
-					return 0;
-				if (sn_jspan_str_eq(&key, want.p, want.len)) {
-					cur = val;
-					found = true;
-				}
-			}
+			ok = json_step(&cur, want.p ? want.p : "", want.len, 0);
 		} else {
-			int64_t idx = pv->i[r], cnt;
-			if (idx == 0)
-				return 0;
-			if (idx < 0) {
-				if (json_count(&s, obj, &cnt) < 0)
-					return 0;
-				idx = cnt + idx + 1;
-				if (idx < 1)
-					return 0;
-				sn_jscan_init(&s, cur.p, cur.len, NULL);
-			}
-			if (sn_jscan_enter(&s) < 0)
-				return 0;
-			for (int64_t i = 1; !found; i++) {
-				rc = obj ? sn_jscan_next_key(&s, &key) : sn_jscan_next_elem(&s);
-				if (rc <= 0 || sn_jscan_skip(&s, &val) < 0)
-					return 0;
-				if (i == idx) {
-					cur = val;
-					found = true;
-				}
-			}
+			ok = json_step(&cur, NULL, 0, pv->i[r]);
 		}
-		if (!found)
+		if (!ok)
 			return 0;
 	}
 	*out = cur;
@@ -2572,34 +2584,9 @@ int xjson_prop_path(struct xctx *c, const struct vec *in, const struct xpath_el 
 		if (sn_jscan_document(doc.p ? doc.p : "", doc.len, &cur, NULL) < 0)
 			continue;
 		bool found = true;
-		for (size_t k = 0; k < np && found; k++) {
-			found = false;
-			if (!path[k].key) { /* JSONExtractRaw's index: json_find walks it */
-				struct vec iv = {
-				    .t = SN_XT_INT, .n = 1, .i = (int64_t *)&path[k].idx};
-				struct sn_jspan at;
-				if (json_find((struct sn_str){cur.p, cur.len}, &iv, 1, 0, &at) ==
-				    1) {
-					cur = at;
-					found = true;
-				}
-				continue;
-			}
-			struct sn_jscan s;
-			struct sn_jspan key, val;
-			sn_jscan_init(&s, cur.p, cur.len, NULL);
-			if (cur.type != SN_JOBJECT || sn_jscan_enter(&s) < 0)
-				break;
-			size_t want = strlen(path[k].key);
-			while (!found && sn_jscan_next_key(&s, &key) > 0) {
-				if (sn_jscan_skip(&s, &val) < 0)
-					break;
-				if (sn_jspan_str_eq(&key, path[k].key, want)) {
-					cur = val;
-					found = true;
-				}
-			}
-		}
+		for (size_t k = 0; k < np && found; k++)
+			found = json_step(&cur, path[k].key, path[k].key ? strlen(path[k].key) : 0,
+					  path[k].idx);
 		if (!found || cur.type == SN_JNULL)
 			continue;
 		struct sn_str t = json_minify(c, cur);

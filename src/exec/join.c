@@ -237,17 +237,24 @@ static const char *const EVENTS_COLS[] = {
     "$group_4",
 };
 
-/* Keys ch[0..nch) below a property, into r's path. */
-static int set_path(struct xctx *c, const node_t *n, const char *const *ch, size_t nch,
-		    struct xref *r)
+/* One more step below a property, onto r's path: 1, or the error. */
+static int path_push(struct xctx *c, const node_t *n, struct xref *r, struct xpath_el el)
 {
-	if (nch > XREF_PATH_MAX)
+	if (r->npath == XREF_PATH_MAX)
 		return xfail(c, n, SN_ERR_INVALID, "QueryError",
 			     "A property path can name at most %d keys below the property",
 			     XREF_PATH_MAX);
+	r->path[r->npath++] = el;
+	return 1;
+}
+
+/* Keys ch[0..nch) below a property, onto r's path. */
+static int set_path(struct xctx *c, const node_t *n, const char *const *ch, size_t nch,
+		    struct xref *r)
+{
 	for (size_t i = 0; i < nch; i++)
-		r->path[i] = (struct xpath_el){.key = ch[i]};
-	r->npath = (uint8_t)nch;
+		if (path_push(c, n, r, (struct xpath_el){.key = ch[i]}) < 0)
+			return c->rc;
 	return 1;
 }
 
@@ -410,16 +417,10 @@ int xref_of(struct xctx *c, const node_t *n, struct xref *r)
 			    "subscripts other than a string constant (or an integer "
 			    "one below a property)");
 		*r = base;
-		if (prop) {
-			if (base.npath == XREF_PATH_MAX)
-				return xfail(c, n, SN_ERR_INVALID, "QueryError",
-					     "A property path can name at most %d keys below the "
-					     "property",
-					     XREF_PATH_MAX);
-			r->path[r->npath++] = idx ? (struct xpath_el){.idx = b->ival}
-						  : (struct xpath_el){.key = b->sval};
-			return 1;
-		}
+		if (prop)
+			return path_push(c, n, r,
+					 idx ? (struct xpath_el){.idx = b->ival}
+					     : (struct xpath_el){.key = b->sval});
 		if (base.kind == XC_PROPS) {
 			r->kind = XC_PROP;
 			r->name = b->sval;
