@@ -53,20 +53,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IP_TEXT_MAX 64
-#define TEAM_SLOTS  256
-#define TEAM_TTL_US (5 * 1000000)
-#define GEO_ALL	    ((1u << SN_GEO_NKEYS) - 1)
-#define GEO_PREFIX  "$geoip_"
-#define GEO_INITIAL "$initial_geoip_"
+#define IP_TEXT_MAX	   64
+#define TEAM_SLOTS	   256
+#define TEAM_TTL_US	   (5 * 1000000)
+#define GEO_ALL		   ((1u << SN_GEO_NKEYS) - 1)
+#define GEO_PREFIX	   "$geoip_"
+#define GEO_INITIAL_PREFIX "$initial_geoip_"
 
-const char *const sn_geo_keys[SN_GEO_NKEYS] = {
-    "city_name",	  "city_confidence",	"country_name",	      "country_code",
-    "continent_name",	  "continent_code",	"postal_code",	      "latitude",
-    "longitude",	  "accuracy_radius",	"time_zone",	      "subdivision_1_code",
-    "subdivision_1_name", "subdivision_2_code", "subdivision_2_name", "subdivision_2_confidence",
-    "subdivision_3_code", "subdivision_3_name",
-};
+#define GEO_KEYS(X)                 \
+	X(city_name)                \
+	X(city_confidence)          \
+	X(country_name)             \
+	X(country_code)             \
+	X(continent_name)           \
+	X(continent_code)           \
+	X(postal_code)              \
+	X(latitude)                 \
+	X(longitude)                \
+	X(accuracy_radius)          \
+	X(time_zone)                \
+	X(subdivision_1_code)       \
+	X(subdivision_1_name)       \
+	X(subdivision_2_code)       \
+	X(subdivision_2_name)       \
+	X(subdivision_2_confidence) \
+	X(subdivision_3_code)       \
+	X(subdivision_3_name)
+#define GEO_KEY(k)     #k,
+#define GEO_NAME(k)    GEO_PREFIX #k,
+#define GEO_INITIAL(k) GEO_INITIAL_PREFIX #k,
+const char *const sn_geo_keys[SN_GEO_NKEYS] = {GEO_KEYS(GEO_KEY)};
+/* the person properties, as literals (no formatting per event) */
+static const char *const geo_names[SN_GEO_NKEYS] = {GEO_KEYS(GEO_NAME)};
+static const char *const geo_initial_names[SN_GEO_NKEYS] = {GEO_KEYS(GEO_INITIAL)};
 
 struct ip_entry {
 	bool used;
@@ -143,20 +162,18 @@ static uint64_t hash_number(double d)
 	return sn_hash64(&d, sizeof(d)) ^ 1;
 }
 
-/* What identity compares: the values of the 18 keys prefix + key in obj
+/* What identity compares: the values of the 18 keys names[] in obj
  * (strings by their bytes, numbers by their double value, so 37.4 and 37.40
  * agree as json_object_equal says), and which keys are present. */
-static uint64_t hash_place(struct json_object *obj, const char *prefix, uint32_t *present,
+static uint64_t hash_place(struct json_object *obj, const char *const *names, uint32_t *present,
 			   uint32_t *nonnull)
 {
 	uint64_t h[SN_GEO_NKEYS];
 	*present = *nonnull = 0;
 	for (int k = 0; k < SN_GEO_NKEYS; k++) {
-		char key[64];
 		struct json_object *v = NULL;
-		snprintf(key, sizeof(key), "%s%s", prefix, sn_geo_keys[k]);
 		h[k] = HASH_NULL;
-		if (!json_object_object_get_ex(obj, key, &v))
+		if (!json_object_object_get_ex(obj, names[k], &v))
 			continue;
 		*present |= 1u << k;
 		if (!v)
@@ -179,8 +196,8 @@ static uint64_t hash_place(struct json_object *obj, const char *prefix, uint32_t
 void sn_enrich_person_info(struct json_object *person_props, struct sn_pcache_person *info)
 {
 	uint32_t nonnull, initial_nonnull;
-	info->geo_hash = hash_place(person_props, GEO_PREFIX, &info->geo_present, &nonnull);
-	hash_place(person_props, GEO_INITIAL, &info->geo_initial, &initial_nonnull);
+	info->geo_hash = hash_place(person_props, geo_names, &info->geo_present, &nonnull);
+	hash_place(person_props, geo_initial_names, &info->geo_initial, &initial_nonnull);
 }
 
 bool sn_enrich_fast_ok(const struct sn_enrich_geo *geo, const struct sn_pcache_person *pi)
@@ -215,10 +232,8 @@ int sn_enrich_apply_identity(const struct sn_enrich_geo *geo, struct json_object
 		}
 	}
 	for (int k = 0; k < SN_GEO_NKEYS; k++) {
-		char key[64], initial[64];
+		const char *key = geo_names[k], *initial = geo_initial_names[k];
 		struct json_object *v = NULL;
-		snprintf(key, sizeof(key), GEO_PREFIX "%s", sn_geo_keys[k]);
-		snprintf(initial, sizeof(initial), GEO_INITIAL "%s", sn_geo_keys[k]);
 		json_object_object_get_ex(vals, key, &v);
 		if (!json_object_object_get_ex(obj[0], key, NULL))
 			json_object_object_add(obj[0], key, json_object_get(v));

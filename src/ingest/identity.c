@@ -67,16 +67,9 @@
 #include <string.h>
 
 const char *const sn_initial_keys[SN_INITIAL_NKEYS] = {
-    "$app_build",   "$app_name",    "$app_namespace",
-    "$app_version", "$browser",	    "$browser_version",
-    "$device_type", "$current_url", "$pathname",
-    "$os",	    "$os_version",  "$referring_domain",
-    "$referrer",    "utm_source",   "utm_medium",
-    "utm_campaign", "utm_content",  "utm_name",
-    "utm_term",	    "gclid",	    "gad_source",
-    "gbraid",	    "wbraid",	    "fbclid",
-    "msclkid",
-};
+    SN_PERSON_INITIAL_KEYS(SN_PERSON_INITIAL_KEY)};
+static const char *const initial_names[] = {SN_PERSON_INITIAL_KEYS(SN_PERSON_INITIAL_NAME)};
+_Static_assert(SN_ARRAY_LEN(initial_names) == SN_INITIAL_NKEYS, "SN_PERSON_INITIAL_KEYS has 25");
 
 struct sn_ingest_identity {
 	struct sn_persons *persons;
@@ -308,9 +301,7 @@ static void person_info_of(struct json_object *props, struct sn_pcache_person *i
 			info->present_mask |= 1u << k;
 			info->value_hash[k] = json_hash(v);
 		}
-		char initial[64];
-		snprintf(initial, sizeof(initial), "$initial_%s", key[0] == '$' ? key + 1 : key);
-		if (json_object_object_get_ex(props, initial, NULL))
+		if (json_object_object_get_ex(props, initial_names[k], NULL))
 			info->initial_mask |= 1u << k;
 	}
 	sn_enrich_person_info(props, info);
@@ -431,6 +422,12 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 		id->deferred++;
 	memcpy(row->person_id, uuid, 16);
 	return 1;
+}
+
+void sn_ingest_identity_prefetch(struct sn_ingest_identity *id, int64_t team, const char *did,
+				 size_t len, int stage)
+{
+	sn_pcache_prefetch(id->cache, team, did, len, stage);
 }
 
 /* ---- deferred §5.2 values ------------------------------------------------------------------ */

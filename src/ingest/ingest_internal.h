@@ -58,6 +58,10 @@ int sn_pcache_put_did(struct sn_pcache *c, int64_t team, const char *did, size_t
 void sn_pcache_drop_did(struct sn_pcache *c, int64_t team, const char *did, size_t len);
 /* The person's entry, or NULL. A distinct id is trusted only while its
  * person has an entry: a merge removes the merged-away person's. */
+/* Hints for the fast path's lookups of a distinct id: stage 1 its slot, 2
+ * its person's slot, 3 the person's info, each reading what the one before
+ * asked for. They only ask the memory for lines: results are unchanged. */
+void sn_pcache_prefetch(struct sn_pcache *c, int64_t team, const char *did, size_t len, int stage);
 struct sn_pcache_person *sn_pcache_get_person(struct sn_pcache *c, int64_t team,
 					      const uint8_t uuid[16]);
 int sn_pcache_put_person(struct sn_pcache *c, int64_t team, const uint8_t uuid[16],
@@ -212,6 +216,11 @@ void sn_ingest_identity_free(struct sn_ingest_identity *id);
 int sn_ingest_identity_event(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
 			     const char *uuid_text, size_t uuid_len, struct sn_event_row *row,
 			     bool apply, bool *drop, struct sn_err *err);
+/* The record scan's hints (sn_pcache_prefetch), stage 1 to 3 as the scan
+ * goes on. team is a guess
+ * (the previous record's): a wrong one costs a useless prefetch. */
+void sn_ingest_identity_prefetch(struct sn_ingest_identity *id, int64_t team, const char *did,
+				 size_t len, int stage);
 void sn_ingest_identity_get_stats(struct sn_ingest_identity *id,
 				  struct sn_ingest_identity_stats *st);
 

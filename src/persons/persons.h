@@ -205,6 +205,39 @@ int sn_persons_read_groups(struct sn_persons *p, int64_t team_id, int group_type
 
 /* ---- pure helpers ------------------------------------------------------- */
 
+/* PostHog's eventToPersonProperties (spec posthog-wire.md §5.2), in its
+ * order, as X(prefix, name): the event property is prefix name, the person's
+ * first-seen copy "$initial_" name. One list for the rules (props.c) and the
+ * ingest's cache of them, and every name a literal (no formatting per event). */
+#define SN_PERSON_INITIAL_KEYS(X)  \
+	X("$", "app_build")        \
+	X("$", "app_name")         \
+	X("$", "app_namespace")    \
+	X("$", "app_version")      \
+	X("$", "browser")          \
+	X("$", "browser_version")  \
+	X("$", "device_type")      \
+	X("$", "current_url")      \
+	X("$", "pathname")         \
+	X("$", "os")               \
+	X("$", "os_version")       \
+	X("$", "referring_domain") \
+	X("$", "referrer")         \
+	X("", "utm_source")        \
+	X("", "utm_medium")        \
+	X("", "utm_campaign")      \
+	X("", "utm_content")       \
+	X("", "utm_name")          \
+	X("", "utm_term")          \
+	X("", "gclid")             \
+	X("", "gad_source")        \
+	X("", "gbraid")            \
+	X("", "wbraid")            \
+	X("", "fbclid")            \
+	X("", "msclkid")
+#define SN_PERSON_INITIAL_KEY(prefix, name)  prefix name,
+#define SN_PERSON_INITIAL_NAME(prefix, name) "$initial_" name,
+
 /* PostHog's deterministic person id for (team, distinct id): UUIDv5 in the
  * person namespace of "<team_id>:<distinct_id>". Cannot fail. */
 void sn_persons_uuid_for(int64_t team_id, const char *distinct_id, size_t len, char out[37]);

@@ -99,18 +99,8 @@ bool sn_props_apply(struct json_object *props, struct json_object *set,
 	return changed;
 }
 
-/* PostHog's eventToPersonProperties, in its order. */
-static const char *const initial_keys[] = {
-    "$app_build",   "$app_name",    "$app_namespace",
-    "$app_version", "$browser",	    "$browser_version",
-    "$device_type", "$current_url", "$pathname",
-    "$os",	    "$os_version",  "$referring_domain",
-    "$referrer",    "utm_source",   "utm_medium",
-    "utm_campaign", "utm_content",  "utm_name",
-    "utm_term",	    "gclid",	    "gad_source",
-    "gbraid",	    "wbraid",	    "fbclid",
-    "msclkid",
-};
+static const char *const initial_keys[] = {SN_PERSON_INITIAL_KEYS(SN_PERSON_INITIAL_KEY)};
+static const char *const initial_names[] = {SN_PERSON_INITIAL_KEYS(SN_PERSON_INITIAL_NAME)};
 
 int sn_props_add_initial(struct json_object *properties)
 {
@@ -143,8 +133,7 @@ int sn_props_add_initial(struct json_object *properties)
 		}
 		if (!has_key(set, key))
 			json_object_object_add(set, key, json_object_get(v));
-		char initial[64];
-		snprintf(initial, sizeof(initial), "$initial_%s", key[0] == '$' ? key + 1 : key);
+		const char *initial = initial_names[i];
 		if (v && !has_key(set_once, initial))
 			json_object_object_add(set_once, initial, json_object_get(v));
 	}
