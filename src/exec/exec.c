@@ -92,6 +92,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -851,10 +852,114 @@ static int check_from(struct xctx *c, const node_t *j)
 		    c, j->c ? j->c : j,
 		    "JOIN between tables (lazy joins such as "
 		    "person.properties.x or pdi.person_id on events are supported)");
-	if (j->d)
-		return xunsupported(c, j->d, "SAMPLE");
+	if (j->d && (is_join || is_sub))
+		return xunsupported(c, j->d, "SAMPLE on a subquery or beside an explicit JOIN");
+	if (j->d && strcmp(c->from, "events") != 0)
+		return xfail(c, j->d, SN_ERR_INVALID, "QueryError",
+			     "Illegal SAMPLE: table %s doesn't support sampling", c->from);
 	if (j->flag)
 		return xunsupported(c, j, "FINAL");
+	return 0;
+}
+
+/* The value of a SAMPLE ratio (`0.1`, `1/10`). */
+static int ratio_value(struct xctx *c, const node_t *r, double *out)
+{
+	double v[2] = {0, 1};
+	const node_t *parts[2] = {r->a, r->b};
+	for (int i = 0; i < 2; i++) {
+		const node_t *k = parts[i];
+		if (!k)
+			continue;
+		if (k->kind != SN_HQ_CONSTANT ||
+		    (k->ctype != SN_HQC_INT && k->ctype != SN_HQC_FLOAT))
+			return xfail(c, r, SN_ERR_INVALID, "QueryError",
+				     "SAMPLE takes a number or a ratio of two numbers");
+		v[i] = k->ctype == SN_HQC_INT ? (double)k->ival : k->fval;
+	}
+	if (v[1] == 0)
+		return xfail(c, r, SN_ERR_INVALID, "QueryError", "Division by zero in SAMPLE");
+	*out = v[0] / v[1];
+	if (!(*out >= 0))
+		return xfail(c, r, SN_ERR_INVALID, "QueryError", "Negative sample size");
+	return 0;
+}
+
+/* FROM events SAMPLE k [OFFSET o], ClickHouse's relative sampling: the rows
+ * whose sample key lies in [o, o + k) of the key's range (no upper bound
+ * once o + k passes the top), a user's events all in or all out. PostHog's
+ * events table samples by cityHash64(distinct_id); snout's key is the
+ * store's own hash of distinct_id (the one parts are sorted by), so the
+ * same users are not the ones ClickHouse would pick, but the share is.
+ * SAMPLE 0 and SAMPLE 1 read everything (ClickHouse's rule; an OFFSET then
+ * is an error). It becomes one more WHERE term, a call only the executor
+ * knows (xfn_scalar's __snout_sample_in), so joins and aggregates see the
+ * sampled rows. A number of rows (SAMPLE 10000) is refused. */
+static int sample_where(struct xctx *c, const node_t *d, const struct sn_hogql_select **sel)
+{
+	double k, o = 0;
+	if (ratio_value(c, d->a, &k) || (d->b && ratio_value(c, d->b, &o)))
+		return c->rc;
+	if (k > 1 || o > 1)
+		return xfail(c, d, SN_ERR_INVALID, "QueryError",
+			     "SAMPLE with a number of rows is not supported: give a ratio "
+			     "between 0 and 1, such as 0.1 or 1/10");
+	if (k == 0 || k == 1) {
+		if (o > 0)
+			return xfail(c, d, SN_ERR_INVALID, "QueryError",
+				     "Sampling offset is incorrect because no sampling");
+		return 0;
+	}
+	const struct sn_hogql_table_def *t = sn_hogql_table_find("events");
+	const struct sn_hogql_field_def *fd = t ? sn_hogql_table_field(t, "distinct_id") : NULL;
+	if (!fd)
+		return xfail(c, d, SN_ERR_INVALID, "QueryError", "events has no distinct_id");
+	/* the bounds on the 64-bit key: lo = o * 2^64, hi = (o + k) * 2^64 */
+	long double lo = ldexpl((long double)o, 64), hi = ldexpl((long double)o + k, 64);
+	node_t *f = xfield_named(c, fd->name), *call = sn_hogql_node_new(c->qa, SN_HQ_CALL),
+	       *blo = sn_hogql_node_new(c->qa, SN_HQ_CONSTANT),
+	       *bhi = sn_hogql_node_new(c->qa, SN_HQ_CONSTANT);
+	node_t **args = xalloc(c, c->qa, 3 * sizeof(*args));
+	struct sn_hogql_select *ns = xalloc(c, c->qa, sizeof(*ns));
+	if (!f || !call || !blo || !bhi || !args || !ns)
+		return xnomem(c);
+	f->ref_kind = SN_HQR_COLUMN;
+	f->ref_table = t;
+	f->ref_field = fd;
+	f->ref_source = c->from_name;
+	f->rtype =
+	    (struct sn_hogql_rtype){.type = fd->type, .nullable = fd->nullable, .resolved = true};
+	/* the bounds as bits in Int constants; hi = 0: no upper bound */
+	blo->ctype = bhi->ctype = SN_HQC_INT;
+	blo->ival = (int64_t)(uint64_t)lo;
+	bhi->ival = hi >= ldexpl(1.0L, 64) ? 0 : (int64_t)(uint64_t)hi;
+	blo->rtype = bhi->rtype = (struct sn_hogql_rtype){.type = SN_HQT_INT, .resolved = true};
+	args[0] = f;
+	args[1] = blo;
+	args[2] = bhi;
+	call->name = "__snout_sample_in";
+	call->list = (struct sn_hogql_list){args, 3};
+	call->has_list = true;
+	call->rtype = (struct sn_hogql_rtype){.type = SN_HQT_BOOL, .resolved = true};
+	call->has_pos = d->has_pos;
+	call->start = d->start;
+	call->end = d->end;
+	*ns = **sel;
+	if (ns->where) {
+		node_t *and = sn_hogql_node_new(c->qa, SN_HQ_AND);
+		node_t **terms = xalloc(c, c->qa, 2 * sizeof(*terms));
+		if (!and || !terms)
+			return xnomem(c);
+		terms[0] = ns->where;
+		terms[1] = call;
+		and->list = (struct sn_hogql_list){terms, 2};
+		and->has_list = true;
+		and->rtype = call->rtype;
+		ns->where = and;
+	} else {
+		ns->where = call;
+	}
+	*sel = ns;
 	return 0;
 }
 
@@ -994,6 +1099,8 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	if (s->select_from && c->sub && sub_expand_star(c, &s))
 		return c->rc;
 	if (s->select_from && !c->sub && !c->jmap && c->from && table_expand_star(c, &s))
+		return c->rc;
+	if (j && j->d && sample_where(c, j->d, &s))
 		return c->rc;
 	p->sel = c->sel = s;
 	if (s->select.n > MAX_SELECT || s->order_by.n > MAX_ORDER || s->group_by.n > XMAX_KEYS)

@@ -3320,6 +3320,29 @@ static int fn_siphash(struct xctx *c, const node_t *n, int op, struct vec *out)
 	return 0;
 }
 
+/* __snout_sample_in(distinct_id, lo, hi): SAMPLE's term (exec.c
+ * sample_where), true when the row's sample key — the store's hash of the
+ * distinct id — is >= lo and, unless hi is 0, < hi; lo and hi are the
+ * bits of the two Int constants. Not reachable from HogQL text (the
+ * resolver knows no such function). */
+static int fn_sample_in(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec v;
+	if (n->list.n != 3 || xeval(c, n->list.items[0], &v))
+		return c->rc ? c->rc : xunsupported(c, n, "this SAMPLE");
+	uint64_t lo = (uint64_t)n->list.items[1]->ival, hi = (uint64_t)n->list.items[2]->ival;
+	if (vec_make(c, out, SN_XT_BOOL, false, c->n))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++) {
+		struct sn_str s =
+		    v.t == SN_XT_NULL || vec_null(&v, r) ? (struct sn_str){NULL, 0} : str_at(&v, r);
+		uint64_t h = sn_hash64(s.len ? s.p : "", s.len);
+		out->i[r] = h >= lo && (hi == 0 || h < hi);
+	}
+	return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 static const struct {
@@ -3517,6 +3540,8 @@ static const struct {
     {"SHA256", fn_digest, 2, false},
     {"md5", fn_digest, 3, false},
     {"sipHash64", fn_siphash, 0, false},
+    /* internal */
+    {"__snout_sample_in", fn_sample_in, 0, false},
 };
 
 bool xfn_scalar(struct xctx *c, const node_t *n, struct vec *out, int *rc)

@@ -422,9 +422,6 @@ static int parse(struct ictx *x, struct fq *f)
 	if (gi && (f->agg_gti < 0 || f->agg_gti > 4))
 		return ifail(x, "validation_error", "aggregation_group_type_index must be 0 to 4");
 	f->agg_hogql = jstr(ff, "funnelAggregateByHogQL");
-	if (jget(f->q, "samplingFactor") &&
-	    json_object_get_double(jget(f->q, "samplingFactor")) != 1)
-		return ifail(x, "not_supported", "samplingFactor is not supported yet");
 	return parse_breakdown(x, f);
 }
 
@@ -479,7 +476,7 @@ static int statement(struct ictx *x, const struct fq *f, struct sn_buf *q)
 	rc = rc ? rc : sn_buf_appends(q, " AS m");
 	for (int i = 0; i < f->nbd && rc == 0; i++)
 		rc = sn_buf_appendf(q, ", ifNull(toString(%s), '') AS b%d", f->bd_expr[i], i);
-	rc = rc ? rc : sn_buf_appends(q, " FROM events WHERE timestamp >= ");
+	rc = rc ? rc : sn_buf_appendf(q, " FROM events%s WHERE timestamp >= ", x->sample);
 	char buf[40];
 	fmt_loc_dt(buf, sizeof(buf), f->r.where_from);
 	rc = rc ? rc : sn_buf_appendf(q, "toDateTime('%s') AND timestamp <= ", buf);
@@ -1177,8 +1174,9 @@ static int load_first_times(struct ictx *x, struct fq *f, int k, const char *act
 	const struct fstep *s = &f->steps[k];
 	struct sn_buf q;
 	sn_buf_init(&q, 1 << 22);
-	int rc = sn_buf_appendf(
-	    &q, "SELECT toString(%s) AS actor, min(timestamp) FROM events WHERE ", actor);
+	int rc =
+	    sn_buf_appendf(&q, "SELECT toString(%s) AS actor, min(timestamp) FROM events%s WHERE ",
+			   actor, x->sample);
 	if (rc == 0 && s->first_time == 2) {
 		rc = step_cond(x, &q, s);
 	} else if (rc == 0) {

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HOGQL_LOG_MAX ((size_t)1 << 20)
@@ -96,6 +97,7 @@ void ictx_init(struct ictx *x, const struct sn_insight_opts *o, struct sn_arena 
 	    .err = err,
 	    .tz = o->team.timezone && o->team.timezone[0] ? o->team.timezone : "UTC",
 	    .now_utc = o->now_us ? o->now_us : sn_now_us(),
+	    .sample = "",
 	};
 	x->now_loc = loc_of_utc(x->tz, x->now_utc);
 }
@@ -145,6 +147,38 @@ int run_hogql_stream(struct ictx *x, const char *q, size_t len, insight_sink_fn 
 	return rc;
 }
 
+/* samplingFactor (PostHog's insights, InsightActorsQuery's from its source):
+ * absent, null or 1 reads every event; a number in (0, 1) puts
+ * " SAMPLE <f>" on each events source (ictx.sample), as PostHog's query
+ * runners set SampleExpr on the events table; anything else is refused. */
+static int parse_sampling(struct ictx *x, struct json_object *q)
+{
+	struct json_object *v = jget(q, "samplingFactor");
+	const char *kind = jstr(q, "kind");
+	if (!v && kind && strcmp(kind, "InsightActorsQuery") == 0)
+		v = jget(jget(q, "source"), "samplingFactor");
+	if (!v)
+		return 0;
+	double f = json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)
+		       ? json_object_get_double(v)
+		       : -1;
+	if (!(f > 0 && f <= 1))
+		return ifail(x, "validation_error",
+			     "samplingFactor must be a number greater than 0 and at most 1");
+	if (f == 1)
+		return 0;
+	char num[40];
+	snprintf(num, sizeof(num), "%.15g", f);
+	if (strtod(num, NULL) != f)
+		snprintf(num, sizeof(num), "%.17g", f);
+	char *t = sn_arena_alloc(x->a, strlen(num) + 9);
+	if (!t)
+		return SN_ERR_NOMEM;
+	sprintf(t, " SAMPLE %s", num);
+	x->sample = t;
+	return 0;
+}
+
 bool sn_insight_kind_supported(const char *kind)
 {
 	static const char *const kinds[] = {
@@ -175,6 +209,8 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 		;
 	else if (!json_object_is_type(q, json_type_object) || !kind)
 		rc = ifail(&x, "validation_error", "The query needs a string 'kind'");
+	else if ((rc = parse_sampling(&x, q)))
+		;
 	else if (is_cohort_breakdown(q) &&
 		 (strcmp(kind, "TrendsQuery") == 0 || strcmp(kind, "FunnelsQuery") == 0 ||
 		  strcmp(kind, "RetentionQuery") == 0))

@@ -35,6 +35,9 @@ struct ictx {
 	int64_t now_loc;	  /* local µs */
 	struct sn_buf *hogql_log; /* every query run, for the response's "hogql" */
 	int64_t max_rows;	  /* LIMIT the next statement may use (0 = HogQL's maximum) */
+	/* " SAMPLE <f>" after every events source of the insight's statements
+	 * (its samplingFactor, as PostHog samples the events table), or "" */
+	const char *sample;
 };
 
 /* Breakdowns by cohort (cohortbd.c): whether q has one, and running q once

@@ -302,8 +302,9 @@ static int lifecycle_compute(struct ictx *x, struct json_object *q, struct serie
 	sn_buf_init(&sql, 1 << 22);
 	rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, ", actor_col);
 	rc = rc ? rc : bucket_of(&sql, iv, x->o->team.week_start_day, "timestamp");
-	rc =
-	    rc ? rc : sn_buf_appendf(&sql, " AS period, %s AS created FROM events WHERE ", created);
+	rc = rc ? rc
+		: sn_buf_appendf(&sql, " AS period, %s AS created FROM events%s WHERE ", created,
+				 x->sample);
 	rc = rc ? rc : series_where(x, &sql, &s, q);
 	rc = rc ? rc
 		: sn_buf_appendf(

@@ -759,12 +759,14 @@ static int paths_core(struct ictx *x, struct json_object *q, struct sn_buf *out,
 	char lo[40], hi[40];
 	fmt_loc_dt(lo, sizeof(lo), r.where_from);
 	fmt_loc_dt(hi, sizeof(hi), r.to);
-	rc = rc ? rc
-		: sn_buf_appendf(
-		      &sql,
-		      "SELECT toString(person_id) AS actor, timestamp, %s AS item%s%s FROM events "
-		      "WHERE timestamp >= toDateTime('%s') AND timestamp <= toDateTime('%s')",
-		      item.data, fw.key_expr ? ", " : "", fw.key_expr ? fw.key_expr : "", lo, hi);
+	rc =
+	    rc ? rc
+	       : sn_buf_appendf(
+		     &sql,
+		     "SELECT toString(person_id) AS actor, timestamp, %s AS item%s%s FROM events%s "
+		     "WHERE timestamp >= toDateTime('%s') AND timestamp <= toDateTime('%s')",
+		     item.data, fw.key_expr ? ", " : "", fw.key_expr ? fw.key_expr : "", x->sample,
+		     lo, hi);
 	if (rc == 0 && typed) {
 		rc = sn_buf_appends(&sql, " AND (0");
 		if (has_type(types, "$pageview"))

@@ -248,7 +248,8 @@ static int start_period_sums(struct ictx *x, struct json_object *q, const char *
 		else if (rc == 0)
 			rc = sn_buf_appendf(&sql, ", timestamp AS ts, ifNull(toFloat(%s), 0) AS v",
 					    pe.data);
-		rc = rc ? rc : sn_buf_appendf(&sql, " FROM events WHERE (%s)", ent->cond);
+		rc = rc ? rc
+			: sn_buf_appendf(&sql, " FROM events%s WHERE (%s)", x->sample, ent->cond);
 		rc = rc ? rc : global_filters(x, q, &sql);
 		if (rc == 0 && group)
 			rc = sn_buf_appendf(&sql, " AND %s != ''", actor);
@@ -637,7 +638,7 @@ static int retention_stream(struct ictx *x, struct json_object *q, const struct 
 	rc = rc		  ? rc
 	     : first_time ? sn_buf_appendf(&sql, "if(%s, 8, 0)", window)
 			  : sn_buf_appends(&sql, "8");
-	rc = rc ? rc : sn_buf_appends(&sql, " AS bits FROM events WHERE (");
+	rc = rc ? rc : sn_buf_appendf(&sql, " AS bits FROM events%s WHERE (", x->sample);
 	for (int i = 0, any = 0; i < 3 && rc == 0; i++)
 		if (cond[i] && weight[i])
 			rc = sn_buf_appendf(&sql, "%s%s", any++ ? " OR " : "", cond[i]);
@@ -959,8 +960,9 @@ static int retention_core(struct ictx *x, struct json_object *q, struct sn_buf *
 					    pe.data, back.cond);
 		sn_buf_release(&pe);
 	}
-	rc =
-	    rc ? rc : sn_buf_appendf(&sql, " FROM events WHERE (%s OR %s)", target.cond, back.cond);
+	rc = rc ? rc
+		: sn_buf_appendf(&sql, " FROM events%s WHERE (%s OR %s)", x->sample, target.cond,
+				 back.cond);
 	rc = rc ? rc : global_filters(x, q, &sql);
 	if (rc == 0 && gti >= 0)
 		rc = sn_buf_appendf(&sql, " AND %s != ''", actor);
@@ -980,9 +982,9 @@ static int retention_core(struct ictx *x, struct json_object *q, struct sn_buf *
 		sn_buf_reset(&sql);
 		rc = sn_buf_appendf(&sql,
 				    "SELECT toString(%s) AS actor, min(timestamp), "
-				    "minIf(timestamp, %s) FROM events "
+				    "minIf(timestamp, %s) FROM events%s "
 				    "WHERE %s",
-				    actor, target.cond, target.name_cond);
+				    actor, target.cond, x->sample, target.name_cond);
 		rc = rc ? rc : global_filters(x, q, &sql);
 		rc = rc ? rc : sn_buf_appendf(&sql, " GROUP BY actor LIMIT %d", RETENTION_ROWS_MAX);
 		rc = rc ? rc : run_hogql(x, sql.data, sql.len, &firsts);

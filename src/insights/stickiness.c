@@ -74,11 +74,13 @@ static int per_actor_stmt(struct ictx *x, struct json_object *q, const struct se
 		    "AS actor, ",
 		    a);
 		rc = rc ? rc : bucket_of(b, r->iv, x->o->team.week_start_day, "timestamp");
-		rc = rc ? rc : sn_buf_appends(b, " AS bucket FROM events AS e WHERE ");
+		rc = rc ? rc : sn_buf_appendf(b, " AS bucket FROM events AS e%s WHERE ", x->sample);
 	} else {
 		rc = sn_buf_appendf(b, "SELECT toString(%s) AS actor, count(DISTINCT ", a);
 		rc = rc ? rc : bucket_of(b, r->iv, x->o->team.week_start_day, "timestamp");
-		rc = rc ? rc : sn_buf_appends(b, ") AS num_intervals FROM events AS e WHERE ");
+		rc = rc ? rc
+			: sn_buf_appendf(b, ") AS num_intervals FROM events AS e%s WHERE ",
+					 x->sample);
 	}
 	rc = rc ? rc : series_where(x, b, s, q);
 	if (rc == 0 && s->math && strcmp(s->math, "unique_group") == 0 && s->math_gti >= 0)
@@ -176,7 +178,7 @@ static int stream_counts(struct ictx *x, struct json_object *q, const struct ser
 	sn_buf_init(&sql, 1 << 22);
 	int rc = sn_buf_appendf(&sql, "SELECT toString(%s) AS actor, ", actor);
 	rc = rc ? rc : bucket_of(&sql, r->iv, x->o->team.week_start_day, "timestamp");
-	rc = rc ? rc : sn_buf_appends(&sql, " AS bucket FROM events AS e WHERE ");
+	rc = rc ? rc : sn_buf_appendf(&sql, " AS bucket FROM events AS e%s WHERE ", x->sample);
 	rc = rc ? rc : series_where(x, &sql, s, q);
 	if (rc == 0 && s->math && strcmp(s->math, "unique_group") == 0 && s->math_gti >= 0)
 		rc = sn_buf_appendf(&sql, " AND $group_%d != ''", s->math_gti);

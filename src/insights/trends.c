@@ -60,6 +60,7 @@ struct tseries {
 
 struct tq {
 	struct json_object *q;
+	const char *sample; /* ictx.sample */
 	struct tseries series[MAX_SERIES];
 	size_t nseries;
 	enum interval iv;
@@ -607,7 +608,7 @@ static int per_group_math(const struct tq *t, int ws, bool ts, char **const *kee
 		sn_buf_appends(q, " AS day_start");
 	}
 	rc = rc ? rc : bd_select(t, keep, nkeep, q);
-	sn_buf_appendf(q, " FROM events WHERE %s GROUP BY %s", where, key);
+	sn_buf_appendf(q, " FROM events%s WHERE %s GROUP BY %s", t->sample, where, key);
 	if (ts)
 		sn_buf_appends(q, ", day_start");
 	bd_group(t, q);
@@ -667,7 +668,8 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 				rc = bd_value(q, t->bd_expr[i]);
 				rc = rc ? rc : sn_buf_appendf(q, ", timestamp) AS fb%zu", i);
 			}
-			sn_buf_appendf(q, " FROM events WHERE %s AND timestamp <= ", w.data);
+			sn_buf_appendf(q, " FROM events%s WHERE %s AND timestamp <= ", x->sample,
+				       w.data);
 			dt_lit(q, r->to);
 			sn_buf_appends(q, " GROUP BY actor) WHERE first_ts >= ");
 			dt_lit(q, r->where_from);
@@ -702,7 +704,7 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 		bucket_expr(q, t->iv, ws, "timestamp");
 		sn_buf_appends(q, ") AS day_start");
 		rc = rc ? rc : bd_select(t, keep, nkeep, q);
-		sn_buf_appendf(q, " FROM events WHERE %s GROUP BY actor", w.data);
+		sn_buf_appendf(q, " FROM events%s WHERE %s GROUP BY actor", x->sample, w.data);
 		bd_group(t, q);
 		sn_buf_appendc(q, ')');
 		group_by(q, ts, t);
@@ -733,7 +735,7 @@ static int statement(struct ictx *x, const struct tq *t, const struct tseries *s
 		sn_buf_appends(q, " AS day_start");
 	}
 	rc = rc ? rc : bd_select(t, keep, nkeep, q);
-	rc = rc ? rc : sn_buf_appendf(q, " FROM events WHERE %s", w.data);
+	rc = rc ? rc : sn_buf_appendf(q, " FROM events%s WHERE %s", x->sample, w.data);
 	if (rc == 0)
 		rc = group_by(q, ts, t);
 out:
@@ -962,8 +964,8 @@ static int active_window(struct ictx *x, const struct tq *t, const struct tserie
 					    actor_of(x, t, s), k);
 			rc = rc ? rc : bd_select(t, keep, nkeep, &q);
 			rc = rc ? rc
-				: sn_buf_appendf(&q,
-						 " FROM events WHERE %s AND timestamp >= ", w.data);
+				: sn_buf_appendf(&q, " FROM events%s WHERE %s AND timestamp >= ",
+						 x->sample, w.data);
 			dt_lit(&q, lo);
 			sn_buf_appends(&q, " AND timestamp < ");
 			dt_lit(&q, hi);
@@ -1123,10 +1125,11 @@ static int histogram_exprs(struct ictx *x, struct tq *t, const struct tseries *s
 		sn_buf_init(&q, 1 << 23);
 		sn_buf_init(&e, 1 << 20);
 		int rc = where_of(x, t, s, r, r->where_from, true, &w);
-		rc = rc ? rc
-			: sn_buf_appendf(
-			      &q, "SELECT min(toFloat(%s)), max(toFloat(%s)) FROM events WHERE %s",
-			      t->bd_expr[i], t->bd_expr[i], w.data);
+		rc =
+		    rc ? rc
+		       : sn_buf_appendf(
+			     &q, "SELECT min(toFloat(%s)), max(toFloat(%s)) FROM events%s WHERE %s",
+			     t->bd_expr[i], t->bd_expr[i], x->sample, w.data);
 		struct sn_insight_table tab;
 		if (rc == 0)
 			rc = run_hogql(x, q.data, q.len, &tab);
@@ -1710,6 +1713,7 @@ static int trends_prepare(struct ictx *x, struct json_object *q, struct tq **out
 		return SN_ERR_NOMEM;
 	memset(t, 0, sizeof(*t));
 	t->q = q;
+	t->sample = x->sample;
 	int rc = parse_series(x, t);
 	if (rc)
 		return rc;
@@ -1737,8 +1741,6 @@ static int trends_prepare(struct ictx *x, struct json_object *q, struct tq **out
 	struct json_object *cf = jget(q, "compareFilter");
 	t->compare = jbool(cf, "compare");
 	t->compare_to = jstr(cf, "compare_to");
-	if (jget(q, "samplingFactor") && json_object_get_double(jget(q, "samplingFactor")) != 1)
-		return ifail(x, "not_supported", "samplingFactor is not supported yet");
 	/* Date range; "all" needs the team's first event. */
 	struct json_object *dr = jget(q, "dateRange");
 	int64_t earliest = INT64_MIN;
@@ -1877,17 +1879,18 @@ int trends_actors(struct ictx *x, struct json_object *q, int series, const char 
 		rc = sn_buf_appendf(
 		    &sql,
 		    "SELECT actor, c FROM (SELECT toString(%s) AS actor, min(timestamp) AS "
-		    "first_ts, count() AS c FROM events WHERE %s GROUP BY actor) WHERE "
+		    "first_ts, count() AS c FROM events%s WHERE %s GROUP BY actor) WHERE "
 		    "first_ts >= ",
-		    actor_of(x, t, s), w.data);
+		    actor_of(x, t, s), x->sample, w.data);
 		dt_lit(&sql, lo);
 		sn_buf_appends(&sql, " AND first_ts < ");
 		dt_lit(&sql, hi);
 	} else if (rc == 0) {
-		rc = sn_buf_appendf(&sql,
-				    "SELECT toString(%s) AS actor, count() AS c FROM events WHERE "
-				    "%s AND timestamp >= ",
-				    actor_of(x, t, s), w.data);
+		rc =
+		    sn_buf_appendf(&sql,
+				   "SELECT toString(%s) AS actor, count() AS c FROM events%s WHERE "
+				   "%s AND timestamp >= ",
+				   actor_of(x, t, s), x->sample, w.data);
 		dt_lit(&sql, lo);
 		sn_buf_appends(&sql, " AND timestamp < ");
 		dt_lit(&sql, hi);

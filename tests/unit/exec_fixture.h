@@ -84,6 +84,16 @@ static inline const char *xfx_tsv(struct xfx *f, const char *q, struct sn_buf *b
 	return (const char *)b->data;
 }
 
+/* Runs q and fails the test unless its TSV is want. */
+static inline void xfx_check(struct xfx *f, const char *q, const char *want)
+{
+	struct sn_buf b;
+	const char *got = xfx_tsv(f, q, &b);
+	if (strcmp(got, want) != 0)
+		fail_msg("%s\n got: %s\nwant: %s", q, got, want);
+	sn_buf_release(&b);
+}
+
 /* Runs q, which must fail: its error (message, type, positions). */
 static inline struct sn_hogql_error xfx_error(struct xfx *f, const char *q)
 {

@@ -56,62 +56,54 @@ static void setup_part(struct xfx *f)
 	xfx_write(f, &mt, 256);
 }
 
-static void check(struct xfx *f, const char *q, const char *want)
-{
-	struct sn_buf b;
-	const char *got = xfx_tsv(f, q, &b);
-	if (strcmp(got, want) != 0)
-		fail_msg("%s\n got: %s\nwant: %s", q, got, want);
-	sn_buf_release(&b);
-}
-
 static void test_paths_by_row(void **state)
 {
 	(void)state;
 	struct xfx f;
 	setup_part(&f);
 	const char *want = "x\ndeep\n\\N\n7\n\\N\n\\N\nsp\n\\N\n\\N\n";
-	check(&f,
-	      "select properties.nested.a.b as x from events where event = 'e' order by timestamp",
-	      want);
+	xfx_check(
+	    &f,
+	    "select properties.nested.a.b as x from events where event = 'e' order by timestamp",
+	    want);
 	/* the same through subscripts, and mixed */
-	check(&f,
-	      "select properties['nested']['a']['b'] as x from events where event = 'e' "
-	      "order by timestamp",
-	      want);
-	check(&f,
-	      "select properties.nested['a'].b as x from events where event = 'e' "
-	      "order by timestamp",
-	      want);
+	xfx_check(&f,
+		  "select properties['nested']['a']['b'] as x from events where event = 'e' "
+		  "order by timestamp",
+		  want);
+	xfx_check(&f,
+		  "select properties.nested['a'].b as x from events where event = 'e' "
+		  "order by timestamp",
+		  want);
 	/* an object or array member: its raw JSON, minified; a string: its
 	 * quotes stripped, escapes kept; null and missing: NULL; "" stays ""
 	 * (a comparison with NULL is 0, as PostHog's ifNull(equals(…), 0)) */
-	check(&f,
-	      "select properties.nested.a as a, properties.nested.s as s, properties.nested.z "
-	      "as z, properties.nested.o.k as k, toInt(properties.nested.n) + 1 as n, "
-	      "properties.nested.e = '' as e from events where event = 'e' order by timestamp",
-	      "a\ts\tz\tk\tn\te\n"
-	      "{\"b\":\"deep\"}\tx\\\\\"y\t\\N\t[1,2]\t6\t1\n"
-	      "\\N\t\\N\t\\N\t\\N\t\\N\t0\n"
-	      "{\"b\":7}\t\\N\t\\N\t\\N\t\\N\t0\n"
-	      "\\N\t\\N\t\\N\t\\N\t\\N\t0\n"
-	      "\\N\t\\N\t\\N\t\\N\t\\N\t0\n"
-	      "{\"b\":\"sp\"}\t\\N\t\\N\t\\N\t\\N\t0\n"
-	      "[\"b\"]\t\\N\t\\N\t\\N\t\\N\t0\n"
-	      "\\N\t\\N\t\\N\t\\N\t\\N\t0\n");
+	xfx_check(&f,
+		  "select properties.nested.a as a, properties.nested.s as s, properties.nested.z "
+		  "as z, properties.nested.o.k as k, toInt(properties.nested.n) + 1 as n, "
+		  "properties.nested.e = '' as e from events where event = 'e' order by timestamp",
+		  "a\ts\tz\tk\tn\te\n"
+		  "{\"b\":\"deep\"}\tx\\\\\"y\t\\N\t[1,2]\t6\t1\n"
+		  "\\N\t\\N\t\\N\t\\N\t\\N\t0\n"
+		  "{\"b\":7}\t\\N\t\\N\t\\N\t\\N\t0\n"
+		  "\\N\t\\N\t\\N\t\\N\t\\N\t0\n"
+		  "\\N\t\\N\t\\N\t\\N\t\\N\t0\n"
+		  "{\"b\":\"sp\"}\t\\N\t\\N\t\\N\t\\N\t0\n"
+		  "[\"b\"]\t\\N\t\\N\t\\N\t\\N\t0\n"
+		  "\\N\t\\N\t\\N\t\\N\t\\N\t0\n");
 	/* integer subscripts: an array's element or an object's member,
 	 * 1-based, negative from the end, 0 and past the end nothing */
-	check(&f,
-	      "select properties.nested.o.k[2] as a, properties.nested.o.k[-2] as b, "
-	      "properties.nested.o.k[0] as c, properties.nested.o.k[3] as d, "
-	      "properties.nested.o[1] as e, properties['nested'][2] as f from events "
-	      "where event = 'e' and properties.nested.o is not null",
-	      "a\tb\tc\td\te\tf\n2\t1\t\\N\t\\N\t[1,2]\t5\n");
+	xfx_check(&f,
+		  "select properties.nested.o.k[2] as a, properties.nested.o.k[-2] as b, "
+		  "properties.nested.o.k[0] as c, properties.nested.o.k[3] as d, "
+		  "properties.nested.o[1] as e, properties['nested'][2] as f from events "
+		  "where event = 'e' and properties.nested.o is not null",
+		  "a\tb\tc\td\te\tf\n2\t1\t\\N\t\\N\t[1,2]\t5\n");
 	/* an escaped key matches its decoded name */
-	check(&f,
-	      "select properties.nested.ab.b as x from events where event = 'e' "
-	      "and properties.flat is null and properties.nested.ab.b is not null",
-	      "x\nesc\n");
+	xfx_check(&f,
+		  "select properties.nested.ab.b as x from events where event = 'e' "
+		  "and properties.flat is null and properties.nested.ab.b is not null",
+		  "x\nesc\n");
 	xfx_close(&f);
 }
 
@@ -120,21 +112,24 @@ static void test_paths_where_group(void **state)
 	(void)state;
 	struct xfx f;
 	setup_part(&f);
-	check(&f, "select count() as c from events where properties.nested.a.b = 'm'", "c\n600\n");
-	check(&f, "select count() as c from events where properties['nested']['a']['b'] = 'deep'",
-	      "c\n1\n");
-	check(&f,
-	      "select properties.nested.a.b as x, count() as c from events where event = 'many' "
-	      "group by x",
-	      "x\tc\nm\t600\n");
-	check(&f,
-	      "select count() as c from events where event = 'many' and "
-	      "toInt(properties.nested.i) >= 300",
-	      "c\n300\n");
-	check(&f,
-	      "select uniqExact(properties.nested.a.b) as u, uniqExact(properties.nested) as t "
-	      "from events where event = 'many'",
-	      "u\tt\n1\t600\n");
+	xfx_check(&f, "select count() as c from events where properties.nested.a.b = 'm'",
+		  "c\n600\n");
+	xfx_check(&f,
+		  "select count() as c from events where properties['nested']['a']['b'] = 'deep'",
+		  "c\n1\n");
+	xfx_check(
+	    &f,
+	    "select properties.nested.a.b as x, count() as c from events where event = 'many' "
+	    "group by x",
+	    "x\tc\nm\t600\n");
+	xfx_check(&f,
+		  "select count() as c from events where event = 'many' and "
+		  "toInt(properties.nested.i) >= 300",
+		  "c\n300\n");
+	xfx_check(&f,
+		  "select uniqExact(properties.nested.a.b) as u, uniqExact(properties.nested) as t "
+		  "from events where event = 'many'",
+		  "u\tt\n1\t600\n");
 	xfx_close(&f);
 }
 
@@ -144,10 +139,10 @@ static void test_paths_limits(void **state)
 	struct xfx f;
 	setup_part(&f);
 	/* 16 keys below the property are fine, 17 are refused */
-	check(&f,
-	      "select count() as c from events where "
-	      "properties.nested.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p is null",
-	      "c\n608\n");
+	xfx_check(&f,
+		  "select count() as c from events where "
+		  "properties.nested.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p is null",
+		  "c\n608\n");
 	struct sn_hogql_error e =
 	    xfx_error(&f, "select properties.nested.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q from events");
 	assert_non_null(strstr(e.msg, "at most 16 keys"));
@@ -165,23 +160,24 @@ static void test_star_and_person_mode(void **state)
 	xfx_event(&mt, 2, 1, T0 + 60, "u2", "b", "{\"$process_person_profile\":true}");
 	xfx_event(&mt, 3, 1, T0 + 120, "u3", "b", "{}");
 	xfx_write(&f, &mt, 256);
-	check(&f, "select * from events order by timestamp limit 1",
-	      "uuid\tevent\tproperties\ttimestamp\tteam_id\tdistinct_id\telements_chain\t"
-	      "created_at\t$session_id\t$window_id\tperson_mode\t$group_0\t$group_1\t$group_2\t"
-	      "$group_3\t$group_4\n"
-	      "00000000-0000-7000-0000-000000000001\ta\t"
-	      "{\"$process_person_profile\":false,\"k\":1}\t2024-12-01T00:00:00Z\t1\tu1\t\t"
-	      "2024-12-01T00:00:00Z\t\\N\t\\N\tpropertyless\t\t\t\t\t\n");
-	check(&f, "select count() as c from (select * from events where event = 'b')", "c\n2\n");
-	check(&f, "select e.*, 1 as one from events e where event = 'a'",
-	      "uuid\tevent\tproperties\ttimestamp\tteam_id\tdistinct_id\telements_chain\t"
-	      "created_at\t$session_id\t$window_id\tperson_mode\t$group_0\t$group_1\t$group_2\t"
-	      "$group_3\t$group_4\tone\n"
-	      "00000000-0000-7000-0000-000000000001\ta\t"
-	      "{\"$process_person_profile\":false,\"k\":1}\t2024-12-01T00:00:00Z\t1\tu1\t\t"
-	      "2024-12-01T00:00:00Z\t\\N\t\\N\tpropertyless\t\t\t\t\t\t1\n");
-	check(&f, "select person_mode as m, count() as c from events group by m order by m",
-	      "m\tc\nfull\t2\npropertyless\t1\n");
+	xfx_check(&f, "select * from events order by timestamp limit 1",
+		  "uuid\tevent\tproperties\ttimestamp\tteam_id\tdistinct_id\telements_chain\t"
+		  "created_at\t$session_id\t$window_id\tperson_mode\t$group_0\t$group_1\t$group_2\t"
+		  "$group_3\t$group_4\n"
+		  "00000000-0000-7000-0000-000000000001\ta\t"
+		  "{\"$process_person_profile\":false,\"k\":1}\t2024-12-01T00:00:00Z\t1\tu1\t\t"
+		  "2024-12-01T00:00:00Z\t\\N\t\\N\tpropertyless\t\t\t\t\t\n");
+	xfx_check(&f, "select count() as c from (select * from events where event = 'b')",
+		  "c\n2\n");
+	xfx_check(&f, "select e.*, 1 as one from events e where event = 'a'",
+		  "uuid\tevent\tproperties\ttimestamp\tteam_id\tdistinct_id\telements_chain\t"
+		  "created_at\t$session_id\t$window_id\tperson_mode\t$group_0\t$group_1\t$group_2\t"
+		  "$group_3\t$group_4\tone\n"
+		  "00000000-0000-7000-0000-000000000001\ta\t"
+		  "{\"$process_person_profile\":false,\"k\":1}\t2024-12-01T00:00:00Z\t1\tu1\t\t"
+		  "2024-12-01T00:00:00Z\t\\N\t\\N\tpropertyless\t\t\t\t\t\t1\n");
+	xfx_check(&f, "select person_mode as m, count() as c from events group by m order by m",
+		  "m\tc\nfull\t2\npropertyless\t1\n");
 	xfx_close(&f);
 }
 
