@@ -391,6 +391,13 @@ static const struct aggdef {
     {"uniqIf", AGG_UNIQ, 1, XMAX_AGG_ARGS, true, false, true},
     {"uniqExact", AGG_UNIQ, 1, XMAX_AGG_ARGS, false, false, true},
     {"uniqExactIf", AGG_UNIQ, 1, XMAX_AGG_ARGS, true, false, true},
+    /* ClickHouse's sketches (HyperLogLog with 2^12 cells, a Theta sketch of
+     * 4096) estimate past a few thousand values; here they count as uniq
+     * does, within their documented error and closer */
+    {"uniqHLL12", AGG_UNIQ, 1, XMAX_AGG_ARGS, false, false, true},
+    {"uniqHLL12If", AGG_UNIQ, 1, XMAX_AGG_ARGS, true, false, true},
+    {"uniqTheta", AGG_UNIQ, 1, XMAX_AGG_ARGS, false, false, true},
+    {"uniqThetaIf", AGG_UNIQ, 1, XMAX_AGG_ARGS, true, false, true},
     {"sum", AGG_SUM, 1, 1, false, false, false},
     {"sumIf", AGG_SUM, 1, 1, true, false, false},
     {"avg", AGG_AVG, 1, 1, false, false, false},

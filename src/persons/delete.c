@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int fail(sqlite3 *db, int rc, struct sn_err *err, const char *what)
 {
@@ -186,13 +187,24 @@ int sn_persons_delete(struct sn_persons *p, int64_t team_id, const char *uuid,
 	open = false;
 	sn_pstore_bump_generation(p);
 	/* Old page images of the rows live on in the -wal file until a
-	 * checkpoint; TRUNCATE copies and empties it. Only this connection
-	 * uses the file in the server; a reader elsewhere (snout query) can
-	 * make it partial, which is logged, not failed: the rows are deleted. */
+	 * checkpoint; TRUNCATE copies and empties it. The server's checkpoint
+	 * thread (sn-db-ckpt, its own connection) may be running a PASSIVE one
+	 * at this moment, and SQLite then answers BUSY at once: retried for up
+	 * to 5 s until the -wal is empty. A reader elsewhere (snout query) can
+	 * keep it partial longer, which is logged, not failed: the rows are
+	 * deleted. */
 	int logged = 0, ckpt = 0;
-	rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &logged, &ckpt);
-	if (rc != SQLITE_OK)
-		sn_log_warn("persons: checkpoint after a deletion: %s", sqlite3_errmsg(db));
+	for (int tries = 0;; tries++) {
+		rc =
+		    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &logged, &ckpt);
+		if ((rc == SQLITE_OK && logged <= 0) || tries == 250 ||
+		    (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED))
+			break;
+		usleep(20000);
+	}
+	if (rc != SQLITE_OK || logged > 0)
+		sn_log_warn("persons: checkpoint after a deletion left %d pages in the WAL: %s",
+			    logged, sqlite3_errmsg(db));
 out:
 	if (open)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

@@ -316,6 +316,11 @@ static void test_group_by_day_and_uniq(void **state)
 	}
 	assert_int_equal(scalar_int(f, "select uniq(distinct_id) from events"), ids);
 	assert_int_equal(scalar_int(f, "select uniqExact(distinct_id) from events"), ids);
+	/* the sketches count as uniq (ClickHouse's estimates are exact this small) */
+	assert_int_equal(scalar_int(f, "select uniqHLL12(distinct_id) from events"), ids);
+	assert_int_equal(scalar_int(f, "select uniqTheta(distinct_id) from events"), ids);
+	assert_int_equal(
+	    scalar_int(f, "select uniqThetaIf(distinct_id, event = 'nope') from events"), 0);
 	run_ok(f,
 	       "select event, count() from events group by event having count() > 1000 order "
 	       "by event",
