@@ -1607,7 +1607,8 @@ static int eval_call_rows(struct xctx *c, const node_t *n, struct vec *out)
 			return arith(c, n, ar[i].op, n->list.items[0], n->list.items[1], out);
 		}
 	int rc = 0;
-	if (xfn_array(c, n, out, &rc) || xfn_date(c, n, out, &rc) || xfn_scalar(c, n, out, &rc))
+	if (xfn_array(c, n, out, &rc) || xfn_date(c, n, out, &rc) || xfn_scalar(c, n, out, &rc) ||
+	    xfn_math(c, n, out, &rc) || xfn_text(c, n, out, &rc))
 		return rc;
 	char what[160];
 	snprintf(what, sizeof(what), "function %s()", f);

@@ -448,6 +448,8 @@ int64_t day_of_us(int64_t us);
  * *rc = 0 and out filled, or *rc = c->rc after an error. */
 bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_date.c */
 bool xfn_scalar(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* fn_scalar.c */
+bool xfn_math(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_math.c */
+bool xfn_text(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_text.c */
 
 /* Arrays and tuples (array.c; the encoding is in its file comment). */
 /* The ClickHouse name of a value type (ct for ARRAY/TUPLE), Nullable()

@@ -1,6 +1,6 @@
 // Differential test (issue 5): the same generated data in snout (through its
 // capture API) and in ClickHouse 18.16 (rows of tests/clickhouse/schema.sql),
-// every query of queries.hogql run on snout (POST /api/projects/1/query/) and
+// every query of queries.hogql and queries_*.hogql run on snout (POST /api/projects/1/query/) and
 // on ClickHouse (the SQL `snout hogql clickhouse --ch-version 18.16` prints),
 // results normalised and compared. Queries snout refuses must be listed in
 // UNSUPPORTED below (rule with reason); genuine differences are listed in BUGS
@@ -101,15 +101,19 @@ const team2 = generate(2, N_TEAM2, 4242);
 function queries() {
   const out = [];
   let cat = '';
-  fs.readFileSync(path.join(here, 'queries.hogql'), 'utf8').split('\n').forEach((raw, i) => {
-    let line = raw.trim();
-    if (!line) return;
-    if (line.startsWith('#')) { cat = line.slice(1).trim(); return; }
-    let tol = 0;
-    const m = /^tol:(\S+)\s+/.exec(line);
-    if (m) { tol = Number(m[1]); line = line.slice(m[0].length); }
-    out.push({ line: i + 1, hogql: line, tol, cat });
-  });
+  // queries.hogql, then queries_*.hogql (one file per function family) in name order.
+  const files = fs.readdirSync(here).filter((f) => /^queries(_\w+)?\.hogql$/.test(f)).sort();
+  for (const file of files) {
+    fs.readFileSync(path.join(here, file), 'utf8').split('\n').forEach((raw, i) => {
+      let line = raw.trim();
+      if (!line) return;
+      if (line.startsWith('#')) { cat = line.slice(1).trim(); return; }
+      let tol = 0;
+      const m = /^tol:(\S+)\s+/.exec(line);
+      if (m) { tol = Number(m[1]); line = line.slice(m[0].length); }
+      out.push({ line: file === 'queries.hogql' ? i + 1 : `${file}:${i + 1}`, hogql: line, tol, cat });
+    });
+  }
   return out;
 }
 

