@@ -249,6 +249,8 @@ void sn_sha1_parts(const void *const *parts, const size_t *lens, size_t n, uint8
 void sn_sha1(const void *data, size_t len, uint8_t out[20]);
 /* Fast non-cryptographic 64-bit hash (XXH3) for tables. */
 uint64_t sn_hash64(const void *data, size_t len);
+/* CityHash64 v1.0.2, the values of ClickHouse's cityHash64 (cityhash.c). */
+uint64_t sn_cityhash64(const void *data, size_t len);
 /* The gzip/zlib CRC-32 (same values as zlib's crc32), computed by libdeflate: the WAL's and the
  * parts' checksums. */
 uint32_t sn_crc32(uint32_t crc, const void *data, size_t len);

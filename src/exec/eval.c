@@ -543,7 +543,20 @@ static int eval_column(struct xctx *c, const node_t *n, const struct xref *r, st
 static int eval_const(struct xctx *c, const node_t *n, struct vec *out)
 {
 	uint8_t t;
+	uint64_t big = 0;
 	switch (n->ctype) {
+	case SN_HQC_BIGNUM: { /* above Int64: a UInt64 when it fits (hash values) */
+		const char *d = n->sval;
+		bool hex = d[0] == '0' && (d[1] == 'x' || d[1] == 'X');
+		char *end;
+		errno = 0;
+		big = strtoull(hex ? d + 2 : d, &end, hex ? 16 : 10);
+		if (d[0] == '-' || errno || *end || end == d)
+			return xunsupported(c, n,
+					    "number literals outside Int64, UInt64 and Float64");
+		t = SN_XT_UINT;
+		break;
+	}
 	case SN_HQC_NULL: t = SN_XT_NULL; break;
 	case SN_HQC_BOOL: t = SN_XT_BOOL; break;
 	case SN_HQC_INT: t = SN_XT_INT; break;
@@ -563,6 +576,8 @@ static int eval_const(struct xctx *c, const node_t *n, struct vec *out)
 			out->i[r] = n->bval;
 		else if (t == SN_XT_INT)
 			out->i[r] = n->ival;
+		else if (t == SN_XT_UINT)
+			out->i[r] = (int64_t)big;
 		else
 			out->i[r] = 0; /* NULL */
 	}
@@ -597,8 +612,17 @@ static int arith(struct xctx *c, const node_t *n, char op, const node_t *ln, con
 	if (!is_numeric(a.t) || !is_numeric(b.t))
 		return xunsupported(c, n, "arithmetic on non-numeric values (strings)");
 	bool flt = a.t == SN_XT_FLOAT || b.t == SN_XT_FLOAT || op == '/';
-	uint8_t t =
-	    flt ? SN_XT_FLOAT : (a.t == SN_XT_UINT && b.t == SN_XT_UINT ? SN_XT_UINT : SN_XT_INT);
+	/* UInt64 with UInt64, or with a non-negative integer literal (UInt8..
+	 * UInt64 in ClickHouse; Int64 here), stays UInt64 for + * %, as in
+	 * ClickHouse: cityHash64(x) % 4, sipHash64(x) + 1 are computed on the
+	 * unsigned value. A difference is signed (ClickHouse's minus of two
+	 * unsigned types is Int64), so -count() is negative. */
+	bool ua = a.t == SN_XT_UINT ||
+		  (ln->kind == SN_HQ_CONSTANT && a.t == SN_XT_INT && c->n && a.i[0] >= 0);
+	bool ub = b.t == SN_XT_UINT ||
+		  (rn->kind == SN_HQ_CONSTANT && b.t == SN_XT_INT && c->n && b.i[0] >= 0);
+	bool uns = op != '-' && ua && ub && (a.t == SN_XT_UINT || b.t == SN_XT_UINT);
+	uint8_t t = flt ? SN_XT_FLOAT : uns ? SN_XT_UINT : SN_XT_INT;
 	if (vec_make(c, out, t, a.nullable || b.nullable, c->n))
 		return c->rc;
 	merge_nulls(out, &a, &b);
@@ -625,7 +649,9 @@ static int arith(struct xctx *c, const node_t *n, char op, const node_t *ln, con
 				if (b.i[r] == 0)
 					return xfail(c, n, SN_ERR_INVALID, "QueryError",
 						     "Division by zero");
-				out->i[r] = b.i[r] == -1 ? (int64_t)(0 - x) : a.i[r] % b.i[r];
+				out->i[r] = t == SN_XT_UINT ? (int64_t)(x % y)
+					    : b.i[r] == -1  ? (int64_t)(0 - x)
+							    : a.i[r] % b.i[r];
 				break;
 			}
 		}
@@ -800,6 +826,18 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 		     sn_exec_type_name(b->t, false, tb, sizeof(tb)));
 }
 
+/* Integers where one side is UInt64: exact, as ClickHouse compares UInt64
+ * with Int64 (a negative value is below every unsigned one). */
+static int cmp_mixed(const struct vec *a, const struct vec *b, size_t r)
+{
+	int64_t x = a->i[r], y = b->i[r];
+	if (a->t != SN_XT_UINT && x < 0)
+		return -1;
+	if (b->t != SN_XT_UINT && y < 0)
+		return 1;
+	return (uint64_t)x < (uint64_t)y ? -1 : (uint64_t)x > (uint64_t)y;
+}
+
 /* -1/0/1 of two non-null values of unified types. */
 static int cmp_at(const struct vec *a, const struct vec *b, size_t r)
 {
@@ -818,6 +856,8 @@ static int cmp_at(const struct vec *a, const struct vec *b, size_t r)
 		double x = num_at(a, r), y = num_at(b, r);
 		return x < y ? -1 : x > y;
 	}
+	if (a->t == SN_XT_UINT || b->t == SN_XT_UINT)
+		return cmp_mixed(a, b, r);
 	return a->i[r] < b->i[r] ? -1 : a->i[r] > b->i[r];
 }
 
@@ -837,6 +877,9 @@ static bool compare_plain(enum cmpop op, const struct vec *a, const struct vec *
 	size_t n = out->n;
 	int64_t *o = out->i;
 	if (a->i && b->i && !a->f && !b->f) {
+		if ((a->t == SN_XT_UINT) != (b->t == SN_XT_UINT) ||
+		    (a->t == SN_XT_UINT && op != C_EQ && op != C_NE))
+			return false; /* UInt64 ordered or against Int64: cmp_at, exact */
 		const int64_t *x = a->i, *y = b->i;
 		switch (op) {
 		case C_EQ: CMP_LOOP(==);

@@ -2664,6 +2664,8 @@ struct sortent {
 
 static uint64_t key_prefix(const struct sn_exec_value *v)
 {
+	if (v->type == SN_XT_UINT) /* bits above 2^63 (hash values) */
+		return (uint64_t)v->i;
 	if (v->type != SN_XT_STRING && v->type != SN_XT_UUID)
 		return (uint64_t)v->i ^ (1ULL << 63); /* signed order as unsigned */
 	uint64_t x = 0;

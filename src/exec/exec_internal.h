@@ -423,7 +423,10 @@ bool is_text(uint8_t t);    /* STRING or UUID */
 /* Row r of a numeric vector as a double. */
 static inline double num_at(const struct vec *v, size_t r)
 {
-	return v->f ? v->f[r] : (double)v->i[r];
+	if (v->f)
+		return v->f[r];
+	/* UInt64 values keep their bits in i: read them unsigned (hashes). */
+	return v->t == SN_XT_UINT ? (double)(uint64_t)v->i[r] : (double)v->i[r];
 }
 /* out->nulls[r] = a or b NULL at r (b may be NULL); no-op when out is not nullable. */
 void merge_nulls(struct vec *out, const struct vec *a, const struct vec *b);

@@ -48,8 +48,9 @@
  * URLPathHierarchy, extractAllGroupsHorizontal/Vertical (arrays of arrays);
  * splitByChar/splitByString are in array.c. multiSearch* and multiMatch*
  * take an Array(String) of needles or patterns per row (flattened once a
- * batch; patterns through the same per-query cache). cityHash64 needs a CityHash library that is
- * not linked; sipHash64 is done for one String only.
+ * batch; patterns through the same per-query cache). sipHash64 and cityHash64
+ * (base/cityhash.c: CityHash v1.0.2, ClickHouse's) take one String: other
+ * types hash ClickHouse's exact binary type, which widened types lose.
  *
  * Concurrency: nothing is shared between queries but the C.UTF-8 locale
  * object of lowerUTF8/upperUTF8, created once and read-only afterwards.
@@ -3073,32 +3074,41 @@ static int fn_digest(struct xctx *c, const node_t *n, int op, struct vec *out)
 	return 0;
 }
 
-/* sipHash64 of one String: SipHash-2-4 with a zero key over the bytes, read
- * little-endian, which is what ClickHouse computes for a single String
- * (checked against ClickHouse). Other argument types hash ClickHouse's
- * binary form of their exact type, which the executor's widened types
- * cannot reproduce, so they are refused. */
-static int fn_siphash(struct xctx *c, const node_t *n, int op, struct vec *out)
+/* sipHash64 (op 0) and cityHash64 (op 1) of one String. sipHash64:
+ * SipHash-2-4 with a zero key over the bytes, read little-endian;
+ * cityHash64: CityHash v1.0.2 (base/cityhash.c) — what ClickHouse computes
+ * for a single String (both checked against ClickHouse). Other argument
+ * types, and several arguments, hash ClickHouse's binary form of their
+ * exact types, which the executor's widened types cannot reproduce, so they
+ * are refused. */
+static int fn_hash64(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
-	(void)op;
 	struct vec v;
 	bool done;
-	if (n->list.n != 1)
-		return xunsupported(c, n, "sipHash64 of several arguments");
+	char what[64];
+	if (n->list.n != 1) {
+		snprintf(what, sizeof(what), "%s of several arguments", n->name);
+		return xunsupported(c, n, what);
+	}
 	if (eval_args(c, n, 1, 1, &v))
 		return c->rc;
-	if (!(v.t == SN_XT_STRING || v.t == SN_XT_NULL))
-		return xunsupported(c, n, "sipHash64 of a non-String argument");
+	if (!(v.t == SN_XT_STRING || v.t == SN_XT_NULL)) {
+		snprintf(what, sizeof(what), "%s of a non-String argument", n->name);
+		return xunsupported(c, n, what);
+	}
 	if (out_for(c, out, SN_XT_UINT, &v, 1, &done) || done)
 		return c->rc;
 	static const unsigned char key[crypto_shorthash_siphash24_KEYBYTES];
 	for (size_t r = 0; r < c->n; r++) {
 		if (vec_null(out, r))
 			continue;
+		struct sn_str s = str_at(&v, r);
+		if (op == 1) { /* cityHash64 */
+			out->i[r] = (int64_t)sn_cityhash64(s.p, s.len);
+			continue;
+		}
 		unsigned char h[crypto_shorthash_siphash24_BYTES];
-		crypto_shorthash_siphash24(
-		    h, (const unsigned char *)(str_at(&v, r).len ? str_at(&v, r).p : ""),
-		    str_at(&v, r).len, key);
+		crypto_shorthash_siphash24(h, (const unsigned char *)s.p, s.len, key);
 		uint64_t x = 0;
 		for (int i = 7; i >= 0; i--)
 			x = x << 8 | h[i];
@@ -3321,7 +3331,8 @@ static const struct scalar_def fns[] = {
     {"SHA1", fn_digest, 1, false},
     {"SHA256", fn_digest, 2, false},
     {"md5", fn_digest, 3, false},
-    {"sipHash64", fn_siphash, 0, false},
+    {"sipHash64", fn_hash64, 0, false},
+    {"cityHash64", fn_hash64, 1, false},
     /* internal */
     {"__snout_sample_in", fn_sample_in, 0, false},
 };

@@ -52,10 +52,24 @@ int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b)
 		return d ? (d < 0 ? -1 : 1) : (a->s.len < b->s.len ? -1 : a->s.len > b->s.len);
 	}
 	if (a->type == SN_XT_FLOAT || b->type == SN_XT_FLOAT) {
-		double x = a->type == SN_XT_FLOAT ? a->f : (double)a->i;
-		double y = b->type == SN_XT_FLOAT ? b->f : (double)b->i;
+		double x = a->type == SN_XT_FLOAT  ? a->f
+			   : a->type == SN_XT_UINT ? (double)(uint64_t)a->i
+						   : (double)a->i;
+		double y = b->type == SN_XT_FLOAT  ? b->f
+			   : b->type == SN_XT_UINT ? (double)(uint64_t)b->i
+						   : (double)b->i;
 		if (isnan(x) || isnan(y)) /* NaN sorts after numbers, as in ClickHouse */
 			return isnan(x) == isnan(y) ? 0 : (isnan(x) ? 1 : -1);
+		return x < y ? -1 : x > y;
+	}
+	if (a->type == SN_XT_UINT || b->type == SN_XT_UINT) {
+		/* UInt64 keeps its bits in i (hash values above 2^63): exact
+		 * against another UInt64 or an Int64 (negative sorts first) */
+		if (a->type != SN_XT_UINT && a->i < 0)
+			return -1;
+		if (b->type != SN_XT_UINT && b->i < 0)
+			return 1;
+		uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
 		return x < y ? -1 : x > y;
 	}
 	return a->i < b->i ? -1 : a->i > b->i;

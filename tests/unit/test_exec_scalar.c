@@ -671,6 +671,16 @@ static void test_hash_and_errors(void **state)
 		 "2202906307356721367\t4596069200710135518\t5454977587679759698");
 	expect_b(f, "sipHash64(properties.s), SHA256(properties.s)", "\\N\t\\N");
 	expect_error(f, "sipHash64(1)", "NotImplementedError", "non-String");
+	/* cityHash64 (CityHash v1.0.2; values from ClickHouse 18.16; every
+	 * length class in test_cityhash.c). */
+	expect_a(
+	    f,
+	    "cityHash64(''), cityHash64(properties.s), cityHash64(properties.t), "
+	    "cityHash64(properties.u)",
+	    "11160318154034397263\t7750308374451649530\t3206362774905543668\t7198840815979769047");
+	expect_b(f, "cityHash64(properties.s), toTypeName(cityHash64('a'))", "\\N\tUInt64");
+	expect_error(f, "cityHash64(7)", "NotImplementedError", "cityHash64 of a non-String");
+	expect_error(f, "cityHash64('a', 'b')", "QueryError", "expects 1 argument");
 	/* Empty strings that come from NULL slots (assumeNotNull) take every path. */
 	expect_a(
 	    f,
