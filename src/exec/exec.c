@@ -887,10 +887,13 @@ static int ratio_value(struct xctx *c, const node_t *r, double *out)
 
 /* FROM events SAMPLE k [OFFSET o], ClickHouse's relative sampling: the rows
  * whose sample key lies in [o, o + k) of the key's range (no upper bound
- * once o + k passes the top), a user's events all in or all out. PostHog's
- * events table samples by cityHash64(distinct_id); snout's key is the
- * store's own hash of distinct_id (the one parts are sorted by), so the
- * same users are not the ones ClickHouse would pick, but the share is.
+ * once o + k passes the top), a user's events all in or all out. The key is
+ * PostHog's, cityHash64(distinct_id), so a sample holds the users PostHog's
+ * ClickHouse would pick. The bounds are o·2^64 and (o + k)·2^64 truncated,
+ * as ClickHouse computes them, here in 80-bit floating point from the
+ * ratio's double where ClickHouse uses exact rationals: a key within about
+ * 2^-53 of a bound (one in ~10^16) may fall the other way. An upper bound
+ * that truncates to 0 (SAMPLE 1e-30) selects nothing, as in ClickHouse.
  * SAMPLE 0 and SAMPLE 1 read everything (ClickHouse's rule; an OFFSET then
  * is an error). It becomes one more WHERE term, a call only the executor
  * knows (xfn_scalar's __snout_sample_in), so joins and aggregates see the
@@ -933,6 +936,8 @@ static int sample_where(struct xctx *c, const node_t *d, const struct sn_hogql_s
 	blo->ctype = bhi->ctype = SN_HQC_INT;
 	blo->ival = (int64_t)(uint64_t)lo;
 	bhi->ival = hi >= ldexpl(1.0L, 64) ? 0 : (int64_t)(uint64_t)hi;
+	if (hi < ldexpl(1.0L, 64) && bhi->ival == 0) /* nothing: [1, 1) */
+		blo->ival = bhi->ival = 1;
 	blo->rtype = bhi->rtype = (struct sn_hogql_rtype){.type = SN_HQT_INT, .resolved = true};
 	args[0] = f;
 	args[1] = blo;

@@ -3118,8 +3118,9 @@ static int fn_hash64(struct xctx *c, const node_t *n, int op, struct vec *out)
 }
 
 /* __snout_sample_in(distinct_id, lo, hi): SAMPLE's term (exec.c
- * sample_where), true when the row's sample key — the store's hash of the
- * distinct id — is >= lo and, unless hi is 0, < hi; lo and hi are the
+ * sample_where), true when the row's sample key — cityHash64 of the
+ * distinct id, PostHog's sampling key — is >= lo and, unless hi is 0, < hi;
+ * lo and hi are the
  * bits of the two Int constants. Not reachable from HogQL text (the
  * resolver knows no such function). */
 static int fn_sample_in(struct xctx *c, const node_t *n, int op, struct vec *out)
@@ -3134,7 +3135,7 @@ static int fn_sample_in(struct xctx *c, const node_t *n, int op, struct vec *out
 	for (size_t r = 0; r < c->n; r++) {
 		struct sn_str s =
 		    v.t == SN_XT_NULL || vec_null(&v, r) ? (struct sn_str){NULL, 0} : str_at(&v, r);
-		uint64_t h = sn_hash64(s.len ? s.p : "", s.len);
+		uint64_t h = sn_cityhash64(s.p, s.len);
 		out->i[r] = h >= lo && (hi == 0 || h < hi);
 	}
 	return 0;

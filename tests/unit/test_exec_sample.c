@@ -1,7 +1,7 @@
 /*
  * test_exec_sample.c — FROM events SAMPLE k [OFFSET o] (exec.c
- * sample_where): the rows whose distinct id's sample key (the store's
- * sn_hash64 of it) lies in [o, o + k) of the 64-bit range. 400 users of 5
+ * sample_where): the rows whose distinct id's sample key (cityHash64 of
+ * it, PostHog's key) lies in [o, o + k) of the 64-bit range. 400 users of 5
  * events each, over two parts; the expected counts are worked out here from
  * the hash itself, per ratio and offset. Also: a user's events are all in or
  * all out, complementary ranges add up to the table, SAMPLE composes with
@@ -57,7 +57,7 @@ static int users_in(double k, double o)
 	long double lo = ldexpl((long double)o, 64), hi = ldexpl((long double)o + k, 64);
 	int n = 0;
 	for (int u = 0; u < NUSERS; u++) {
-		long double h = (long double)sn_hash64(g_dids[u], strlen(g_dids[u]));
+		long double h = (long double)sn_cityhash64(g_dids[u], strlen(g_dids[u]));
 		n += h >= lo && (hi >= ldexpl(1.0L, 64) || h < hi);
 	}
 	return n;
@@ -98,6 +98,8 @@ static void test_ratios(void **state)
 	xfx_check(&f, "select count() as c from events sample 1", "c\n2000\n");
 	xfx_check(&f, "select count() as c from events sample 0", "c\n2000\n");
 	xfx_check(&f, "select count() as c from events sample 2/2", "c\n2000\n");
+	/* an upper bound that truncates to 0 selects nothing (ClickHouse's no_data) */
+	xfx_check(&f, "select count() as c from events sample 1e-30", "c\n0\n");
 	xfx_close(&f);
 }
 
