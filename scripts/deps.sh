@@ -5,7 +5,7 @@
 set -euo pipefail
 want=(build-essential cmake ninja-build pkg-config libmicrohttpd-dev libjson-c-dev
       libsodium-dev zlib1g-dev libsqlite3-dev libxxhash-dev libzstd-dev liblz4-dev libssl-dev libcmocka-dev
-      libpcre2-dev libmaxminddb-dev libcsv-dev nettle-dev libdeflate-dev)
+      libpcre2-dev libmaxminddb-dev libcsv-dev nettle-dev libdeflate-dev libcurl4-openssl-dev)
 if [ "${1:-build}" = test ]; then
   want+=(clang libclang-rt-14-dev curl wrk python3)
   want+=(clickhouse-server clickhouse-client) # tests/clickhouse: the printer's test peer

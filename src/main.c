@@ -127,7 +127,8 @@ static void usage(FILE *f)
 		"ID:NAME[:static]]\n"
 		"                   [--json] TEXT\n"
 		"                        print the query as ClickHouse SQL (team-guarded)\n"
-		"  query --team ID [--format json|tsv] SQL  run HogQL on the local store\n"
+		"  query [--team ID] [--format table|json|csv|tsv] [--url URL] SQL\n"
+		"                        run HogQL on the local store, or on a running server\n"
 		"  query --team ID --insight FILE [--now ISO]\n"
 		"                        run an insight query node (TrendsQuery JSON; - reads "
 		"stdin)\n"
@@ -1009,27 +1010,105 @@ static int run_insight_cli(const struct sn_config *cfg, int64_t team_id, const c
 	return rc == 0 ? 0 : 1;
 }
 
-/* snout query: runs one HogQL SELECT on the local store of a team. */
+/* The only team of the data directory's metadata (snout query without
+ * --team): 0 after printing why there is no single one. */
+static int count_team(void *arg, const struct sn_team *t)
+{
+	int64_t *ids = arg;
+	if (ids[0] < 8)
+		ids[1 + ids[0]] = t->id;
+	ids[0]++;
+	return 0;
+}
+
+static int64_t only_team(const struct sn_config *cfg)
+{
+	char mpath[1300];
+	snprintf(mpath, sizeof(mpath), "%s/meta.sqlite3", cfg->data_dir);
+	struct sn_meta *meta = NULL;
+	struct sn_err e = {0};
+	int64_t ids[9] = {0};
+	if (access(mpath, F_OK) != 0) {
+		fprintf(stderr, "snout query: %s has no metadata (meta.sqlite3): pass --team\n",
+			cfg->data_dir);
+		return 0;
+	}
+	if (sn_open_meta(cfg, &meta, NULL, &e) || sn_meta_team_list(meta, count_team, ids, &e)) {
+		if (meta)
+			sn_meta_close(meta);
+		fprintf(stderr, "snout query: %s\n", e.msg);
+		return 0;
+	}
+	sn_meta_close(meta);
+	if (ids[0] == 1)
+		return ids[1];
+	if (ids[0] == 0)
+		fprintf(stderr, "snout query: %s has no teams\n", cfg->data_dir);
+	else {
+		fprintf(stderr, "snout query: %s has %lld teams (", cfg->data_dir,
+			(long long)ids[0]);
+		for (int64_t k = 0; k < ids[0] && k < 8; k++)
+			fprintf(stderr, "%s%lld", k ? ", " : "", (long long)ids[1 + k]);
+		fprintf(stderr, "%s): pass --team\n", ids[0] > 8 ? ", ..." : "");
+	}
+	return 0;
+}
+
+/* Prints a query answer (PostHog's response JSON) in fmt, or the error body
+ * as JSON (--format json, exit 1) or as a line on stderr (the others). */
+static int print_answer(const char *body, size_t len, bool ok, enum sn_cli_format fmt)
+{
+	if (!ok) {
+		if (fmt == SN_CLI_JSON) {
+			printf("%.*s\n", (int)len, body);
+			return 1;
+		}
+		char line[1200];
+		sn_cli_error_line(body, len, line, sizeof(line));
+		fprintf(stderr, "snout query: %s\n", line);
+		return 1;
+	}
+	struct sn_buf out;
+	struct sn_err e = {0};
+	sn_buf_init(&out, (size_t)1 << 31);
+	int rc = sn_cli_render(&out, body, len, fmt, &e);
+	if (rc == 0)
+		fwrite(out.data ? out.data : "", 1, out.len, stdout);
+	else
+		fprintf(stderr, "snout query: %s\n", e.msg);
+	sn_buf_release(&out);
+	return rc ? 1 : 0;
+}
+
+/* snout query: runs one HogQL SELECT on the local store of a team, or on a
+ * running server (--url, with a personal API key). */
 static int cmd_query(int argc, char **argv)
 {
-	static const char *const mine[] = {"--team",	"--format", "--time-limit-ms",
-					   "--insight", "--now",    NULL};
+	static const char *const mine[] = {"--team", "--format", "--time-limit-ms", "--insight",
+					   "--now",  "--url",	 "--api-key",	    NULL};
 	struct opts o;
 	struct sn_err e = {0};
-	bool bad =
-	    want_help(argc, argv) || split_opts(argc, argv, mine, &o, &e) || !opt_get(&o, "--team");
+	bool bad = want_help(argc, argv) || split_opts(argc, argv, mine, &o, &e);
 	if (!bad && !opt_get(&o, "--insight"))
 		bad = !o.nrest || strncmp(o.rest[o.nrest - 1], "--", 2) == 0;
 	if (bad) {
 		fprintf(
 		    stderr,
-		    "%s%sUsage: snout query --team ID [--format json|tsv] "
+		    "%s%sUsage: snout query [--team ID] [--format table|json|csv|tsv] "
 		    "[--time-limit-ms N] [--data-dir DIR] 'SELECT ...'\n"
-		    "       snout query --team ID --insight FILE|- [--now ISO] [--data-dir DIR]\n",
+		    "       snout query --url URL --team ID [--api-key KEY] "
+		    "[--format table|json|csv|tsv] 'SELECT ...'\n"
+		    "       snout query --team ID --insight FILE|- [--now ISO] [--data-dir DIR]\n"
+		    "The table format is the default; --team defaults to the data directory's "
+		    "only\n"
+		    "team; --url asks a running server (POST /api/projects/ID/query/) with the\n"
+		    "personal API key of --api-key or $SNOUT_API_KEY.\n",
 		    e.msg, e.msg[0] ? "\n" : "");
 		return want_help(argc, argv) ? 0 : 2;
 	}
 	if (opt_get(&o, "--insight")) {
+		if (!opt_get(&o, "--team"))
+			return die("query", "--insight needs --team");
 		struct sn_config icfg;
 		if (load_cfg("query", o.nrest, o.rest, &icfg))
 			return 2;
@@ -1044,16 +1123,42 @@ static int cmd_query(int argc, char **argv)
 		sn_persons_close(ps);
 		return irc;
 	}
-	const char *fmt = opt_get(&o, "--format") ? opt_get(&o, "--format") : "json";
-	if (strcmp(fmt, "json") != 0 && strcmp(fmt, "tsv") != 0)
-		return die("query", "--format must be json or tsv");
+	enum sn_cli_format fmt = SN_CLI_TABLE;
+	if (opt_get(&o, "--format") && sn_cli_format_parse(opt_get(&o, "--format"), &fmt)) {
+		fprintf(stderr,
+			"snout query: --format must be table, json, csv or tsv (got '%s')\n",
+			opt_get(&o, "--format"));
+		return 2;
+	}
 	const char *tl = opt_get(&o, "--time-limit-ms");
+	const char *text = o.rest[o.nrest - 1];
+	const char *url = opt_get(&o, "--url");
+	if (url) { /* a running server answers */
+		if (!opt_get(&o, "--team"))
+			return die("query", "--url needs --team (the project id)");
+		const char *key =
+		    opt_get(&o, "--api-key") ? opt_get(&o, "--api-key") : getenv("SNOUT_API_KEY");
+		struct sn_buf resp;
+		sn_buf_init(&resp, (size_t)1 << 31);
+		long status = 0;
+		int rc =
+		    sn_cli_query_remote(url, key ? key : "", atoll(opt_get(&o, "--team")), text,
+					tl ? atol(tl) + 10000 : 300000, &status, &resp, &e);
+		if (rc == 0)
+			rc = print_answer(resp.data ? resp.data : "", resp.len, status == 200, fmt);
+		else
+			fprintf(stderr, "snout query: %s\n", e.msg);
+		sn_buf_release(&resp);
+		return rc ? 1 : 0;
+	}
 	struct sn_config cfg;
 	if (load_cfg("query", o.nrest - 1, o.rest, &cfg))
 		return 2;
+	int64_t team = opt_get(&o, "--team") ? atoll(opt_get(&o, "--team")) : only_team(&cfg);
+	if (team <= 0)
+		return 2;
 	char dir[1200];
 	snprintf(dir, sizeof(dir), "%s/store", cfg.data_dir);
-	const char *text = o.rest[o.nrest - 1];
 	/* The data dir's person store, when there is one (a store without
 	 * persons still answers; person fields then read NULL). */
 	struct sn_persons *persons = NULL;
@@ -1062,7 +1167,7 @@ static int cmd_query(int argc, char **argv)
 	if (access(ppath, F_OK) == 0 && sn_persons_open(&persons, cfg.data_dir, NULL, &e))
 		return die("query", e.msg);
 	struct sn_exec_opts xo = {.store_dir = dir,
-				  .team_id = atoll(opt_get(&o, "--team")),
+				  .team_id = team,
 				  .time_limit_us = tl ? atoll(tl) * 1000 : 0,
 				  .persons = persons};
 	/* The team's cohorts (IN COHORT 'name') and actions (matchesAction)
@@ -1088,16 +1193,20 @@ static int cmd_query(int argc, char **argv)
 	if (meta)
 		sn_meta_close(meta);
 	if (rc == 0) {
-		rc = strcmp(fmt, "tsv") == 0 ? sn_exec_result_tsv(&out, &res)
-					     : sn_exec_result_json(&out, &res);
+		/* tsv straight from the result (exact ClickHouse text of every
+		 * type); the others from the response JSON, as a server's */
+		rc = fmt == SN_CLI_TSV ? sn_exec_result_tsv(&out, &res)
+				       : sn_exec_result_json(&out, &res);
 		sn_exec_result_release(&res);
-		if (out.data)
-			fputs(out.data, stdout);
-		if (strcmp(fmt, "tsv") != 0)
-			fputc('\n', stdout);
+		if (rc)
+			fprintf(stderr, "snout query: the result is too large to print\n");
+		else if (fmt == SN_CLI_TSV)
+			fwrite(out.data ? out.data : "", 1, out.len, stdout);
+		else
+			rc = print_answer(out.data ? out.data : "", out.len, true, fmt);
 	} else {
 		sn_hogql_error_json(&out, &herr);
-		printf("%s\n", out.data ? out.data : "{}");
+		rc = print_answer(out.data ? out.data : "{}", out.len, false, fmt);
 	}
 	sn_buf_release(&out);
 	sn_persons_close(persons);

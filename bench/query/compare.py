@@ -97,7 +97,7 @@ def run_snout(q):
     if not a.cli:
         return post_snout({'kind': 'HogQLQuery', 'query': q})
     t = time.perf_counter()
-    r = subprocess.run([a.snout, 'query', '--team', '1', '--data-dir', a.data, q],
+    r = subprocess.run([a.snout, 'query', '--team', '1', '--format', 'json', '--data-dir', a.data, q],
                        capture_output=True, text=True)
     dt = time.perf_counter() - t
     if r.returncode:

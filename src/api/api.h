@@ -83,6 +83,21 @@ struct sn_bootstrap_info {
 int sn_bootstrap(struct sn_meta *m, struct sn_bootstrap_info *info, struct sn_err *err);
 void sn_bootstrap_print(const struct sn_bootstrap_info *info, const char *address, FILE *out);
 
+/* `snout query`'s output and its remote mode (cli_query.c). The formats
+ * render PostHog's HogQLQueryResponse JSON, local or remote alike. */
+enum sn_cli_format { SN_CLI_TABLE, SN_CLI_JSON, SN_CLI_CSV, SN_CLI_TSV };
+/* table|json|csv|tsv → *f; SN_ERR_INVALID for anything else. */
+int sn_cli_format_parse(const char *s, enum sn_cli_format *f);
+/* Appends the response json[0..len) to out in format f. */
+int sn_cli_render(struct sn_buf *out, const char *json, size_t len, enum sn_cli_format f,
+		  struct sn_err *err);
+/* One line for stderr from an error body (snout's or PostHog's shape). */
+void sn_cli_error_line(const char *json, size_t len, char *out, size_t n);
+/* POSTs a HogQLQuery to <url>/api/projects/<team>/query/ with the personal
+ * API key; *status and resp are the server's answer. */
+int sn_cli_query_remote(const char *url, const char *api_key, int64_t team, const char *sql,
+			long timeout_ms, long *status, struct sn_buf *resp, struct sn_err *err);
+
 /* The query API (query.c): POST /api/projects/:id/query/. */
 struct sn_query_api;
 struct sn_http_route;

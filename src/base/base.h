@@ -518,6 +518,15 @@ int sn_csv_parse(const char *data, size_t len,
 /* Appends one field of a CSV record (RFC 4180; quoted only when it must be). */
 int sn_csv_append_field(struct sn_buf *b, const char *s, size_t len);
 
+/* ---- HTTP client (libcurl, httpc.c) --------------------------------------------- */
+
+/* POSTs body (JSON) to url with `Authorization: Bearer <bearer>` when bearer
+ * is non-empty; *status is the HTTP status and resp the body (up to its
+ * max: a longer one is SN_ERR_TOO_BIG). SN_ERR_IO when no answer came
+ * (connection refused, timeout after timeout_ms, TLS), with libcurl's reason. */
+int sn_httpc_post_json(const char *url, const char *bearer, const char *body, size_t len,
+		       long timeout_ms, long *status, struct sn_buf *resp, struct sn_err *err);
+
 /* ---- GeoIP (geoip.c, libmaxminddb) ----------------------------------------------------- */
 
 /* The place of an IP address, as the fields of PostHog's GeoIP enrichment
