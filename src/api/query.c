@@ -19,8 +19,11 @@
  * "now" (top-level "now": "2020-01-19T23:59:59Z") only when the server runs
  * with test_mode on, so relative date ranges are reproducible in tests.
  *
- * Not yet: EventsQuery and the other insight kinds, `values` placeholders,
- * cancellation when the client disconnects (MHD does not report it for a
+ * `values` fill `{name}` placeholders: each JSON value becomes the text of
+ * a HogQL constant (strings quoted, numbers, booleans, null, arrays) that
+ * the resolver parses in the placeholder's place; an object is a 400.
+ *
+ * Not yet: cancellation when the client disconnects (MHD does not report it for a
  * suspended connection; the time budget bounds the work instead), UI
  * sessions as authentication.
  */
@@ -58,6 +61,10 @@ struct job {
 	bool insight;
 	struct sn_team team; /* time zone, week start, test-account filters */
 	int64_t now_us;	     /* pinned "now" (test mode), or 0 */
+	/* `values`: each placeholder name and its HogQL constant text (one
+	 * malloc'd block with the pointer arrays), or none */
+	void *vblock;
+	struct sn_hogql_values values;
 };
 
 struct cohort_list {
@@ -505,6 +512,91 @@ static void reply_hogql_error(struct sn_http_request *req, const struct sn_hogql
 	sn_buf_release(&b);
 }
 
+/* A JSON value as the text of a HogQL constant: strings quoted, numbers as
+ * the client wrote them, booleans, NULL, arrays of those. */
+static int value_hogql(struct sn_buf *b, struct json_object *v, int depth, const char **bad)
+{
+	if (depth > 32) {
+		*bad = "arrays nested too deeply";
+		return SN_ERR_INVALID;
+	}
+	switch (json_object_get_type(v)) {
+	case json_type_null: return sn_buf_appends(b, "NULL");
+	case json_type_boolean:
+		return sn_buf_appends(b, json_object_get_boolean(v) ? "true" : "false");
+	case json_type_int:
+	case json_type_double:
+		return sn_buf_appends(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	case json_type_string:
+		return sn_hogql_ch_quote(b, json_object_get_string(v),
+					 (size_t)json_object_get_string_len(v));
+	case json_type_array: {
+		int rc = sn_buf_appendc(b, '[');
+		for (size_t i = 0; !rc && i < json_object_array_length(v); i++) {
+			if (i)
+				rc = sn_buf_appends(b, ", ");
+			rc = rc ? rc
+				: value_hogql(b, json_object_array_get_idx(v, i), depth + 1, bad);
+		}
+		return rc ? rc : sn_buf_appendc(b, ']');
+	}
+	default: *bad = "objects are not supported as placeholder values"; return SN_ERR_INVALID;
+	}
+}
+
+/* j->values from the request's `values` object: one block holding the
+ * name and text pointer arrays, then the strings. 0, or 400 answered. */
+static int job_values(struct job *j, struct json_object *values, struct sn_http_request *req)
+{
+	size_t n = values ? (size_t)json_object_object_length(values) : 0;
+	if (!n)
+		return 0;
+	struct sn_buf txt;
+	sn_buf_init(&txt, SN_HOGQL_MAX_QUERY_LEN);
+	size_t *noff = calloc(2 * n, sizeof(*noff)), k = 0;
+	const char *bad = NULL, *badkey = NULL;
+	int rc = noff ? 0 : SN_ERR_NOMEM;
+	json_object_object_foreach(values, key, val)
+	{
+		if (rc)
+			break;
+		noff[2 * k] = txt.len;
+		rc = sn_buf_append(&txt, key, strlen(key) + 1);
+		noff[2 * k + 1] = txt.len;
+		rc = rc ? rc : value_hogql(&txt, val, 0, &bad);
+		rc = rc ? rc : sn_buf_appendc(&txt, '\0');
+		if (rc)
+			badkey = key;
+		k++;
+	}
+	if (!rc) {
+		char *blk = malloc(2 * n * sizeof(char *) + txt.len);
+		if (blk) {
+			const char **names = (const char **)blk, **exprs = names + n;
+			char *strs = blk + 2 * n * sizeof(char *);
+			memcpy(strs, txt.data, txt.len);
+			for (size_t i = 0; i < n; i++) {
+				names[i] = strs + noff[2 * i];
+				exprs[i] = strs + noff[2 * i + 1];
+			}
+			j->vblock = blk;
+			j->values = (struct sn_hogql_values){names, exprs, n};
+		} else {
+			rc = SN_ERR_NOMEM;
+		}
+	}
+	if (rc) {
+		char msg[300], attr[200];
+		snprintf(msg, sizeof(msg), "query.values.%s: %s", badkey ? badkey : "",
+			 bad ? bad : "the values are too large");
+		snprintf(attr, sizeof(attr), "query.values.%s", badkey ? badkey : "");
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input", msg, attr);
+	}
+	free(noff);
+	sn_buf_release(&txt);
+	return rc;
+}
+
 static void *run_job(void *arg)
 {
 	struct job *j = arg;
@@ -517,7 +609,8 @@ static void *run_job(void *arg)
 				  .persons = j->api->persons,
 				  .timezone = j->team.timezone,
 				  .now_us = j->now_us,
-				  .threads = j->api->threads};
+				  .threads = j->api->threads,
+				  .values = j->values.n ? &j->values : NULL};
 	struct sn_api_prop_types ptypes;
 	xo.prop_types = sn_api_prop_types(&ptypes, j->api->meta, j->team_id);
 	struct sn_exec_result res;
@@ -547,6 +640,7 @@ done:;
 	sn_http_complete(j->req);
 	__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
 	free(j->text);
+	free(j->vblock);
 	free(j);
 	return NULL;
 }
@@ -696,10 +790,12 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 	} else if (!insight && !text) {
 		sn_http_reply_error(req, 400, "validation_error", "required",
 				    "query.query must be the HogQL text", "query.query");
-	} else if (values && json_object_is_type(values, json_type_object) &&
-		   json_object_object_length(values) > 0) {
-		sn_http_reply_error(req, 400, "validation_error", "unsupported",
-				    "placeholder values are not supported yet", "query.values");
+	} else if (values && !json_object_is_type(values, json_type_object) &&
+		   !json_object_is_type(values, json_type_null)) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+				    "query.values must be an object of placeholder values "
+				    "({\"name\": value}, used as {name} in the query)",
+				    "query.values");
 	} else if (__atomic_load_n(&api->closing, __ATOMIC_ACQUIRE)) {
 		sn_http_reply_error(req, 503, "server_error", "shutting_down",
 				    "the server is shutting down; retry", NULL);
@@ -724,14 +820,28 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 			free(j);
 			sn_http_reply_error(req, 400, "validation_error", "invalid_input", ferr.msg,
 					    "query.filters");
+		} else if (j && copy &&
+			   job_values(j,
+				      insight || !json_object_is_type(values, json_type_object)
+					  ? NULL
+					  : values,
+				      req)) {
+			rejected = true; /* job_values answered 400 */
+			__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+			free(copy);
+			free(j);
 		} else if (j && copy) {
+			struct sn_hogql_values vals = j->values;
+			void *vblock = j->vblock;
 			*j = (struct job){.api = api,
 					  .req = req,
 					  .team_id = team_id,
 					  .text = copy,
 					  .insight = insight,
 					  .team = team,
-					  .now_us = now_us};
+					  .now_us = now_us,
+					  .vblock = vblock,
+					  .values = vals};
 			pthread_attr_init(&attr);
 			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 			sn_http_defer(req);

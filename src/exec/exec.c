@@ -3240,8 +3240,10 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 	if ((rc = exec_rewrite_cohorts(&c, &res->arena, ast)))
 		goto out;
 	uint64_t t1 = sn_mono_ns();
-	struct sn_hogql_resolve_opts ro = {
-	    .team_id = opts->team_id, .max_limit = opts->max_limit, .prop_types = opts->prop_types};
+	struct sn_hogql_resolve_opts ro = {.team_id = opts->team_id,
+					   .max_limit = opts->max_limit,
+					   .prop_types = opts->prop_types,
+					   .values = opts->values};
 	rc = sn_hogql_resolve(&res->arena, ast, src, len, &ro, err);
 	res->stats.resolve_s = since(t1);
 	if (rc)

@@ -181,6 +181,8 @@ struct sn_exec_opts {
 	/* The team's property types (hogql.h, "Typed properties"): the query's
 	 * statement is resolved with them; NULL = every property is text. */
 	const struct sn_hogql_prop_types *prop_types;
+	/* Values of the statement's {name} placeholders (hogql.h); NULL: none. */
+	const struct sn_hogql_values *values;
 	uint32_t run_granules; /* granules read per batch; 0 = 8 */
 	/* Scanner threads a scan of events may use (its runs of granules split
 	 * in contiguous shares; an aggregation's groups merged in order, a

@@ -378,11 +378,22 @@ struct sn_hogql_prop_types {
 	void *ctx;
 };
 
+/* Values of `{name}` placeholders (the query API's `values`): names[i]'s
+ * value is exprs[i], the text of a HogQL constant expression ('text', 12,
+ * -1.5, true, NULL, [1, 'a']). The resolver parses it in place of the
+ * placeholder, with the placeholder's position for errors. */
+struct sn_hogql_values {
+	const char *const *names;
+	const char *const *exprs;
+	size_t n;
+};
+
 struct sn_hogql_resolve_opts {
 	int64_t team_id;
 	int64_t default_limit;			      /* 0 = SN_HOGQL_DEFAULT_LIMIT */
 	int64_t max_limit;			      /* 0 = SN_HOGQL_MAX_LIMIT */
 	const struct sn_hogql_prop_types *prop_types; /* NULL: properties stay text */
+	const struct sn_hogql_values *values;	      /* NULL: every placeholder is an error */
 };
 
 #define SN_HOGQL_DEFAULT_LIMIT 100

@@ -73,6 +73,7 @@ struct ctx {
 	struct sn_hogql_error *err;
 	int rc;
 	int64_t default_limit, max_limit;
+	const struct sn_hogql_values *values; /* {name} placeholders' values */
 	const char *lambda[MAX_LAMBDA];
 	size_t nlambda;
 	const char *in_aggregate;
@@ -690,6 +691,48 @@ static uint8_t cast_type(const char *tn, bool *nullable)
 	return SN_HQT_UNKNOWN;
 }
 
+/* Every node under n takes the position pos (a placeholder's value: its
+ * nodes' own offsets are in the value's text, not the query's). */
+static void take_pos(node_t *n, const node_t *pos, int depth)
+{
+	if (!n || depth > 64)
+		return;
+	n->has_pos = pos->has_pos;
+	n->start = pos->start;
+	n->end = pos->end;
+	take_pos(n->a, pos, depth + 1);
+	take_pos(n->b, pos, depth + 1);
+	for (size_t i = 0; n->has_list && i < n->list.n; i++)
+		take_pos(n->list.items[i], pos, depth + 1);
+}
+
+/* {name} with a value: n becomes the value's expression (parsed here, in
+ * the statement's arena). True when the name has a value; c->rc set when
+ * the value does not parse (the caller built it, so it should). */
+static bool placeholder_value(struct ctx *c, node_t *n, const char *name)
+{
+	for (size_t i = 0; c->values && i < c->values->n; i++) {
+		if (strcmp(c->values->names[i], name) != 0)
+			continue;
+		node_t *v = NULL;
+		struct sn_hogql_error e = {0};
+		const char *t = c->values->exprs[i];
+		int rc = sn_hogql_parse_expr(c->a, t, strlen(t), &v, &e);
+		if (rc) {
+			if (rc == SN_ERR_NOMEM)
+				c->rc = SN_ERR_NOMEM;
+			else
+				fail(c, n, "The value of placeholder {%s} is not a constant: %s",
+				     name, e.msg);
+			return true;
+		}
+		take_pos(v, n, 0);
+		*n = *v;
+		return true;
+	}
+	return false;
+}
+
 static void expr(struct ctx *c, struct scope *s, node_t *n)
 {
 	if (!n || c->rc)
@@ -837,11 +880,20 @@ static void expr(struct ctx *c, struct scope *s, node_t *n)
 		expr(c, s, n->a);
 		n->rtype = n->a->rtype;
 		break;
-	case SN_HQ_PLACEHOLDER:
+	case SN_HQ_PLACEHOLDER: {
+		const char *name = n->a && n->a->kind == SN_HQ_FIELD && n->a->strs.n == 1
+				       ? n->a->strs.items[0]
+				       : NULL;
+		if (name && placeholder_value(c, n, name)) {
+			if (!c->rc)
+				expr(c, s, n); /* n is the value's expression now */
+			break;
+		}
 		fail(c, n, "Unresolved placeholder {%s}; pass a value for it",
 		     n->a && n->a->kind == SN_HQ_FIELD && n->a->strs.n ? n->a->strs.items[0]
 								       : "...");
 		break;
+	}
 	case SN_HQ_SELECT:
 	case SN_HQ_SELECT_SET: {
 		statement(c, s, n, false);
@@ -1085,6 +1137,7 @@ int sn_hogql_resolve(struct sn_arena *a, struct sn_hogql_node *root, const char 
 	    .max_limit = opts && opts->max_limit ? opts->max_limit : SN_HOGQL_MAX_LIMIT,
 	    .ptypes =
 		opts && opts->prop_types && opts->prop_types->lookup ? opts->prop_types : NULL,
+	    .values = opts ? opts->values : NULL,
 	};
 	if (root->kind == SN_HQ_SELECT || root->kind == SN_HQ_SELECT_SET) {
 		statement(&c, NULL, root, true);

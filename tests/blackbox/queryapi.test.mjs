@@ -184,3 +184,35 @@ test('HogQL {filters}: date range, properties, test accounts; not inside strings
   assert.equal(r.status, 400, r.text);
   assert.equal(r.json.attr, 'query.filters');
 });
+
+test('placeholder values: {name} filled from query.values as constants', async () => {
+  const qv = (query, values) =>
+    post(`${srv.url}/api/projects/1/query/`, JSON.stringify({ query: { kind: 'HogQLQuery', query, values } }),
+      { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` });
+  // 30 events: i % 3 ? pageview : signup; $browser Firefox for odd i; n = i.
+  let r = await qv('select count() from events where event = {ev} and toInt(properties.n) >= {min}', { ev: 'pageview', min: 15 });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [[10]]); // i in 15..29 with i % 3 != 0
+  r = await qv('select count() from events where properties.$browser in {browsers}', { browsers: ['Firefox', 'Safari'] });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [[15]]);
+  // Every JSON type, and a string that would break quoting if it were pasted as text.
+  r = await qv('select {s}, {i}, {f}, {b}, {z}, {a}', { s: "it's \\ {s} x", i: -7, f: 2.5, b: false, z: null, a: [1, 2] });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [["it's \\ {s} x", -7, 2.5, 0, null, [1, 2]]]);
+  // A value is a constant, never SQL: this one matches nothing instead of everything.
+  r = await qv('select count() from events where event = {ev}', { ev: "x' or 1 = 1 or event = '" });
+  assert.deepEqual(r.json.results, [[0]]);
+  // Errors: an unfilled placeholder (with its position), an object value, values not an object.
+  r = await qv('select {missing} + 1', { other: 1 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.detail, /Unresolved placeholder \{missing\}/);
+  assert.equal(r.json.start, 7);
+  r = await qv('select {o}', { o: { a: 1 } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.attr, 'query.values.o');
+  assert.match(r.json.detail, /objects are not supported/);
+  r = await qv('select {o}', [1]);
+  assert.equal(r.status, 400);
+  assert.equal(r.json.attr, 'query.values');
+});
