@@ -137,6 +137,8 @@ struct sn_api_exec_backend {
 	unsigned threads;		 /* sn_exec_opts.threads */
 	struct sn_meta *meta;		 /* the team's cohorts for IN COHORT; may be NULL */
 	struct sn_api_prop_types ptypes; /* the team's property types (set by the creator) */
+	bool (*cancelled)(void *arg); /* sn_exec_opts.cancelled of every statement; may be NULL */
+	void *cancel_arg;
 };
 struct sn_insight_table;
 struct sn_hogql_error;

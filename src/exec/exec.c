@@ -1987,12 +1987,19 @@ static int aj_rows(struct xctx *c, struct plan *p)
 	return rc;
 }
 
-static int check_deadline(struct xctx *c)
+int xcheck_budget(struct xctx *c)
 {
-	if (sn_mono_ns() >= c->deadline_ns)
+	uint64_t now = sn_mono_ns();
+	if (now >= c->deadline_ns)
 		return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError",
 			     "Query exceeded its time limit of %.3f s",
 			     (double)c->time_limit_us / 1e6);
+	if (c->opts->cancelled && now >= c->next_cancel_ns) {
+		c->next_cancel_ns = now + 50 * 1000000ull;
+		if (c->opts->cancelled(c->opts->cancel_arg))
+			return xfail(c, NULL, SN_ERR_INVALID, "QueryError",
+				     "Query cancelled: the client closed the connection");
+	}
 	return 0;
 }
 
@@ -2350,7 +2357,7 @@ static void scan_runs(struct xctx *c, struct plan *p, const struct srun *runs, s
 	struct sn_arena ba; /* per-run scratch, reset (not freed) between runs */
 	sn_arena_init(&ba, c->mem_limit);
 	for (size_t i = 0; i < n && !c->rc && !p->done; i++) {
-		if (check_deadline(c))
+		if (xcheck_budget(c))
 			break;
 		c->ba = &ba;
 		run_batch(c, p, runs[i].part, runs[i].g0, runs[i].g1);
@@ -2773,10 +2780,10 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 	for (size_t r = 0; !pk && r < rs->n; r++)
 		ents[r].pk = false;
 	if (p->norder && rs->n > 1) {
-		if (check_deadline(c))
+		if (xcheck_budget(c))
 			return c->rc;
 		qsort_r(ents, rs->n, sizeof(*ents), ent_cmp, p);
-		if (check_deadline(c))
+		if (xcheck_budget(c))
 			return c->rc;
 	}
 	size_t nrows = rs->n;

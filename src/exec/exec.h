@@ -181,6 +181,11 @@ struct sn_exec_opts {
 	/* The team's property types (hogql.h, "Typed properties"): the query's
 	 * statement is resolved with them; NULL = every property is text. */
 	const struct sn_hogql_prop_types *prop_types;
+	/* Asked now and then (at most every 50 ms, with the time limit's
+	 * checks, from any of the query's threads): true stops the query
+	 * with "Query cancelled" (the client went away). NULL: never. */
+	bool (*cancelled)(void *arg);
+	void *cancel_arg;
 	/* Values of the statement's {name} placeholders (hogql.h); NULL: none. */
 	const struct sn_hogql_values *values;
 	uint32_t run_granules; /* granules read per batch; 0 = 8 */

@@ -263,6 +263,7 @@ struct xctx {
 	const struct sn_tz *zone; /* tz loaded (fn_date.c, xzone), NULL until needed */
 	uint64_t deadline_ns;
 	int64_t time_limit_us;
+	uint64_t next_cancel_ns; /* when opts->cancelled is asked next (xcheck_budget) */
 	const struct sn_hogql_select *sel;
 
 	struct xcol cols[XMAX_COLS];
@@ -345,6 +346,9 @@ const struct sn_channel_def *sn_channel_at(size_t i);
 
 /* Errors: set c->err (class, sentence, character span of at) and c->rc;
  * the first error wins. Return c->rc. */
+/* The query's time limit and its client (opts->cancelled): a QueryError
+ * once either ran out. Called between batches by every long loop. */
+int xcheck_budget(struct xctx *c);
 int xfail(struct xctx *c, const node_t *at, int code, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 int xunsupported(struct xctx *c, const node_t *at, const char *what);

@@ -483,15 +483,6 @@ static void put_row(struct sn_exec_value *dst, const struct xtable *t, size_t r,
 				      : t->cells[r * t->ncols + i];
 }
 
-static int deadline(struct xctx *c)
-{
-	if (sn_mono_ns() >= c->deadline_ns)
-		return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError",
-			     "Query exceeded its time limit of %.3f s",
-			     (double)c->time_limit_us / 1e6);
-	return 0;
-}
-
 /* L joined with side k (R) into *out. L's columns are m->cols[0..first),
  * R's the next R->ncols. */
 static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
@@ -588,7 +579,7 @@ static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
 				lhead[id] = (uint32_t)l;
 			}
 			for (size_t r = 0; r < nr && !c->rc; r++) {
-				if (r % 4096 == 0 && deadline(c))
+				if (r % 4096 == 0 && xcheck_budget(c))
 					goto out;
 				rk_id[r] = HJ_NONE;
 				uint32_t id;
@@ -667,7 +658,7 @@ static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
 			cnt[id]++;
 		}
 		for (size_t l = 0; l < nl && !c->rc; l++) {
-			if (l % 4096 == 0 && deadline(c))
+			if (l % 4096 == 0 && xcheck_budget(c))
 				goto out;
 			lid[l] = HJ_NONE;
 			uint32_t id;
@@ -704,7 +695,7 @@ static int join_step(struct xctx *c, const struct xjmap *m, int k, size_t first,
 		put_row(&T->cells[o * w + wl], R, pr[x], wr, R->t);
 	}
 	for (size_t l = 0; !pl && l < nl; l++) {
-		if (l % 4096 == 0 && deadline(c))
+		if (l % 4096 == 0 && xcheck_budget(c))
 			goto out;
 		if (jt == JT_CROSS) {
 			for (size_t r = 0; r < nr; r++, o++) {

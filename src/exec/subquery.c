@@ -499,10 +499,8 @@ int sub_scan(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *arg)
 {
 	const struct xtable *t = c->sub;
 	for (size_t r0 = 0; r0 < t->nrows && !c->rc; r0 += SUB_BATCH) {
-		if (sn_mono_ns() >= c->deadline_ns)
-			return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError",
-				     "Query exceeded its time limit of %.3f s",
-				     (double)c->time_limit_us / 1e6);
+		if (xcheck_budget(c))
+			return c->rc;
 		size_t m = t->nrows - r0 < SUB_BATCH ? t->nrows - r0 : SUB_BATCH;
 		struct sn_arena ba;
 		sn_arena_init(&ba, c->mem_limit);

@@ -773,15 +773,6 @@ static int64_t range_search(const struct xtable *t, const struct wspec *sp, cons
 	return first ? (int64_t)a : (int64_t)a - 1;
 }
 
-static int check_time(struct xctx *c)
-{
-	if (sn_mono_ns() >= c->deadline_ns)
-		return xfail(c, NULL, SN_ERR_TOO_BIG, "QueryError",
-			     "Query exceeded its time limit of %.3f s",
-			     (double)c->time_limit_us / 1e6);
-	return 0;
-}
-
 static int layout_make(struct xctx *c, struct sn_arena *a, const struct xtable *t,
 		       const struct wspec *sp, struct layout *l)
 {
@@ -800,10 +791,10 @@ static int layout_make(struct xctx *c, struct sn_arena *a, const struct xtable *
 		l->perm[r] = (uint32_t)r;
 	struct sortarg sa = {t, sp};
 	if (n > 1) {
-		if (check_time(c))
+		if (xcheck_budget(c))
 			return c->rc;
 		qsort_r(l->perm, n, sizeof(*l->perm), row_cmp, &sa);
-		if (check_time(c))
+		if (xcheck_budget(c))
 			return c->rc;
 	}
 	bool offset = sp->range && (sp->start.kind == B_PREC || sp->start.kind == B_FOLL ||
@@ -1165,7 +1156,7 @@ static int compute(struct xctx *c, const struct xtable *t, const struct layout *
 		}
 		if ((i & 4095) == 0 || work > (1u << 20)) {
 			work = 0;
-			if (check_time(c))
+			if (xcheck_budget(c))
 				return c->rc;
 		}
 		outc[(size_t)r * w + out] = v;

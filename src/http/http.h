@@ -167,5 +167,9 @@ void sn_http_cors(struct sn_http_request *req, const char *methods);
  * sn_http_complete(req). */
 void sn_http_defer(struct sn_http_request *req);
 void sn_http_complete(struct sn_http_request *req);
+/* True when the client of a deferred request has closed its connection (a
+ * query nobody waits for can stop). Safe from any thread until
+ * sn_http_complete; costs one poll() without waiting. */
+bool sn_http_client_gone(struct sn_http_request *req);
 
 #endif

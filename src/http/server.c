@@ -35,11 +35,13 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define SMALL_BODY_MAX	 (64 * 1024)
@@ -739,6 +741,25 @@ void sn_http_cors(struct sn_http_request *req, const char *methods)
 void sn_http_defer(struct sn_http_request *req)
 {
 	req->deferred = true;
+}
+
+bool sn_http_client_gone(struct sn_http_request *req)
+{
+	/* A suspended connection's socket stays open until MHD resumes it, so
+	 * the descriptor is valid here. The peer's FIN shows as POLLRDHUP (or
+	 * a zero-byte peek), a reset as POLLERR/POLLHUP; bytes the client sent
+	 * after its request (pipelining) only make it readable. */
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return false;
+	struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLRDHUP | POLLERR | POLLHUP | POLLNVAL))
+		return true;
+	char c;
+	return recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 void sn_http_complete(struct sn_http_request *req)

@@ -72,7 +72,7 @@ test('bad queries get 400 with positions', async () => {
   assert.ok(r.json.detail.length > 0);
   r = await q(1, 'select nosuchfunction(1) from events');
   assert.equal(r.status, 400);
-  r = await q(1, 'select 1', API_KEY, 'EventsQuery');
+  r = await q(1, 'select 1', API_KEY, 'WebOverviewQuery');
   assert.equal(r.status, 400);
   assert.match(r.json.detail, /not supported yet/);
   r = await post(`${srv.url}/api/projects/1/query/`, '{"query":', { Authorization: `Bearer ${API_KEY}` });
@@ -215,4 +215,29 @@ test('placeholder values: {name} filled from query.values as constants', async (
   r = await qv('select {o}', [1]);
   assert.equal(r.status, 400);
   assert.equal(r.json.attr, 'query.values');
+});
+
+test('a query whose client goes away stops and frees its slot', async () => {
+  // ~3M rows × a 100-element arrayMap: tens of seconds of work, in batches.
+  const slow = 'select sum(arraySum(arrayMap(i -> i * x, range(100)))) from (select arrayJoin(range(3000000)) as x)';
+  const send = (query, signal) => fetch(`${srv.url}/api/projects/1/query/`, {
+    method: 'POST', signal, body: JSON.stringify({ query: { kind: 'HogQLQuery', query } }),
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` },
+  });
+  const ctl = new AbortController();
+  const pending = [1, 2, 3, 4].map(() => send(slow, ctl.signal).catch((e) => e));
+  await sleep(400);
+  // The four fill every slot: another query is refused while they run ...
+  let r = await send('select 1');
+  assert.equal(r.status, 429, 'the slow queries hold all four slots');
+  // ... until their clients close the connections; then they stop within a batch or two.
+  ctl.abort();
+  await Promise.all(pending);
+  const t0 = Date.now();
+  do {
+    await sleep(100);
+    r = await send('select 1');
+  } while (r.status === 429 && Date.now() - t0 < 5000);
+  assert.equal(r.status, 200, `a slot is free ${Date.now() - t0} ms after the aborts`);
+  assert.ok(Date.now() - t0 < 5000);
 });
