@@ -121,6 +121,21 @@
  * the next winner fits, so a max() over rising strings costs the longest
  * string, not a copy per improvement. Ties keep the first row seen
  * (argMax's winner among equal vals is the first in scan order).
+ * every(x) is PostHog's toBool(min(x)): a min whose answer is min != 0.
+ *
+ * sumMap, minMap and maxMap keep, per group, the distinct keys in a topK
+ * index (encoded elements, found by hash; struct smap) and beside each key
+ * one slot per value column: a sum (Int64, UInt64 or Float64, integers
+ * wrapping), or a minimum or maximum kept as min's is. Their argument is
+ * key and value arrays, a tuple of them, or a Map; the keys come out
+ * sorted at the end (NULL first, as ClickHouse's Field orders them). Over
+ * arrays the result is Tuple(Array(K), Array(R), ...), and sumMap drops
+ * the keys whose values all summed to 0 (ClickHouse's compaction, bitwise:
+ * -0.0 stays); over a Map it is a Map(K, R) with every key, as ClickHouse's
+ * -Map combinator answers (R Nullable, NULL, for a Nullable value type
+ * without a value). Two scanners' maps merge key by key. ClickHouse keeps
+ * a std::map of Fields, a tree node per key; the index here is two arrays
+ * per group in the query arena.
  *
  * Memory: everything in the query arena, which keeps the memory budget the
  * single bound. The slots grow by doubling and the old arrays are
@@ -475,6 +490,21 @@ static const struct aggdef {
     {"groupArrayMovingAvgIf", AGG_MOVING_AVG, 1, 1, true, false, false},
     {"simpleLinearRegression", AGG_SLR, 2, 2, false, false, false},
     {"simpleLinearRegressionIf", AGG_SLR, 2, 2, true, false, false},
+    /* countDistinctIf is count -Distinct -If: uniqExactIf, as ClickHouse
+     * implements count(DISTINCT); groupBitmap's cardinality is uniqExact
+     * of integers (a roaring bitmap's count is exact, so is a 64-bit hash
+     * of 8 bytes up to collisions of its upper 63 bits) */
+    {"countDistinctIf", AGG_UNIQ, 1, XMAX_AGG_ARGS, true, false, false},
+    {"groupBitmap", AGG_UNIQ, 1, 1, false, false, false},
+    {"groupBitmapIf", AGG_UNIQ, 1, 1, true, false, false},
+    {"array_agg", AGG_GROUP_ARRAY, 1, 1, false, false, false},
+    {"every", AGG_EVERY, 1, 1, false, false, false},
+    {"sumMap", AGG_SUM_MAP, 1, XMAX_AGG_ARGS, false, false, false},
+    {"sumMapIf", AGG_SUM_MAP, 1, XMAX_AGG_ARGS, true, false, false},
+    {"minMap", AGG_MIN_MAP, 1, XMAX_AGG_ARGS, false, false, false},
+    {"minMapIf", AGG_MIN_MAP, 1, XMAX_AGG_ARGS, true, false, false},
+    {"maxMap", AGG_MAX_MAP, 1, XMAX_AGG_ARGS, false, false, false},
+    {"maxMapIf", AGG_MAX_MAP, 1, XMAX_AGG_ARGS, true, false, false},
 };
 
 static int arity_error(struct xctx *c, const node_t *n, size_t lo, size_t hi, size_t found)
@@ -617,8 +647,8 @@ int agg_classify(struct xctx *c, const node_t *n, struct xagg *ag)
 		return arity_error(c, n, nmin + d->cond, nmax + d->cond, nargs);
 	ag->kind = kind;
 	/* uniq keeps 32-bit hashes, uniqExact and count(DISTINCT) 64 */
-	ag->narrow =
-	    kind == AGG_UNIQ && d->kind == AGG_UNIQ && strncmp(d->name, "uniqExact", 9) != 0;
+	ag->narrow = kind == AGG_UNIQ && d->kind == AGG_UNIQ && strncmp(d->name, "uniq", 4) == 0 &&
+		     strncmp(d->name, "uniqExact", 9) != 0;
 	ag->nargs = nval;
 	ag->args = args;
 	ag->arg = nval ? args[0] : NULL;
@@ -1331,6 +1361,343 @@ static int64_t wfun_level(const struct xagg *ag, struct astate *st)
 	return 0;
 }
 
+/* sumMap, minMap, maxMap: the group's distinct keys (a struct topk used as
+ * an index of encoded keys: entry k is key k, in order of first sight) and
+ * map_nv values per key, v[k * map_nv + j]: the sum, minimum or maximum of
+ * value column j at that key so far (has: a non-NULL value came). */
+struct smv {
+	struct sn_exec_value x; /* a minimum's or maximum's text in a buffer it owns (cap) */
+	uint32_t cap;
+	bool has;
+};
+struct smap {
+	struct topk keys;
+	struct smv *v;
+	size_t vcap; /* entries v has room for */
+};
+
+/* Value x into column slot s: summed (integers wrap, as ClickHouse's
+ * Int64/UInt64 sums), or kept when it beats the minimum or maximum. NULL
+ * values are skipped (the key stays, with its default). */
+static int smv_apply(struct xctx *c, uint8_t kind, struct smv *s, const struct sn_exec_value *x)
+{
+	if (x->null || x->type == SN_XT_NULL)
+		return 0;
+	if (kind == AGG_SUM_MAP) {
+		if (!s->has)
+			s->x = *x;
+		else if (x->type == SN_XT_FLOAT)
+			s->x.f += x->f;
+		else
+			s->x.i = (int64_t)((uint64_t)s->x.i + (uint64_t)x->i);
+		s->has = true;
+		return 0;
+	}
+	if (s->has) {
+		int d = value_cmp(x, &s->x);
+		if (kind == AGG_MIN_MAP ? d >= 0 : d <= 0)
+			return 0;
+	}
+	s->has = true;
+	return keep_value(c, &s->x, &s->cap, x);
+}
+
+/* The value slots of key e (len encoded bytes) in st's map, made empty
+ * when the key is new. */
+static struct smv *smap_slots(struct xctx *c, const struct xagg *ag, struct astate *st,
+			      const void *e, size_t len)
+{
+	struct smap *m = (struct smap *)st->x.tk;
+	if (!m) {
+		if (!(m = xalloc(c, c->qa, sizeof(*m))))
+			return NULL;
+		memset(m, 0, sizeof(*m));
+		st->x.tk = &m->keys; /* keys is m's first member */
+	}
+	struct tkent *x = topk_entry(c, ag, &m->keys, e, len, sn_hash64(e, len));
+	if (!x)
+		return NULL;
+	size_t k = (size_t)(x - m->keys.e), nv = ag->map_nv;
+	if (x->cnt == 0) { /* new: its slots, zeroed */
+		x->cnt = 1;
+		if (m->keys.n > m->vcap) {
+			size_t nc = m->vcap ? m->vcap * 2 : 8;
+			struct smv *grown = xalloc(c, c->qa, nc * nv * sizeof(*grown));
+			if (!grown)
+				return NULL;
+			if (m->vcap)
+				memcpy(grown, m->v, m->vcap * nv * sizeof(*grown));
+			m->v = grown;
+			m->vcap = nc;
+		}
+		memset(&m->v[k * nv], 0, nv * sizeof(*m->v));
+	}
+	return &m->v[k * nv];
+}
+
+/* Row r of a -Map aggregate's arguments into st: key and value arrays
+ * (map_form 0), a tuple of them (1), or a Map's (key, value) pairs (2). */
+static int smap_add(struct xctx *c, const struct xagg *ag, struct astate *st, const struct vec *av,
+		    size_t r)
+{
+	size_t nv = ag->map_nv;
+	struct sn_str arr[XMAX_AGG_ARGS + 1];
+	struct xait it;
+	struct sn_exec_value x;
+	if (ag->map_form == 2) { /* each element a (key, value) tuple */
+		xait_init(&it, av[0].s[r]);
+		while (xait_next(&it, &x)) {
+			struct xait pit;
+			struct sn_exec_value v;
+			xait_init(&pit, x.s);
+			const uint8_t *at = pit.p;
+			if (!xait_next(&pit, &v))
+				break;
+			struct smv *s = smap_slots(c, ag, st, at, (size_t)(pit.p - at));
+			if (!s || !xait_next(&pit, &v) || smv_apply(c, ag->kind, s, &v))
+				return c->rc ? c->rc
+					     : xfail(c, ag->call, SN_ERR_CORRUPT, "QueryError",
+						     "a malformed map value");
+		}
+		return 0;
+	}
+	if (ag->map_form == 1) {
+		size_t k = 0;
+		xait_init(&it, av[0].s[r]);
+		while (k <= nv && xait_next(&it, &x))
+			arr[k++] = x.s;
+	} else {
+		for (size_t k = 0; k <= nv; k++)
+			arr[k] = av[k].s[r];
+	}
+	uint32_t n = xarr_count(arr[0]);
+	struct xait vi[XMAX_AGG_ARGS + 1], ki;
+	for (size_t j = 0; j < nv; j++) {
+		if (xarr_count(arr[j + 1]) != n)
+			return xfail(c, ag->call, SN_ERR_INVALID, "QueryError",
+				     "Sizes of keys and values arrays do not match in function %s",
+				     ag->call->name);
+		xait_init(&vi[j], arr[j + 1]);
+	}
+	xait_init(&ki, arr[0]);
+	for (;;) {
+		const uint8_t *at = ki.p;
+		if (!xait_next(&ki, &x))
+			break;
+		struct smv *s = smap_slots(c, ag, st, at, (size_t)(ki.p - at));
+		if (!s)
+			return c->rc;
+		for (size_t j = 0; j < nv; j++) {
+			struct sn_exec_value v;
+			if (!xait_next(&vi[j], &v))
+				return xfail(c, ag->call, SN_ERR_CORRUPT, "QueryError",
+					     "a malformed array value");
+			if (smv_apply(c, ag->kind, &s[j], &v))
+				return c->rc;
+		}
+	}
+	return 0;
+}
+
+/* m's map = m's rows followed by w's: w's keys' values applied to m's. */
+static int smap_merge(struct xctx *c, const struct xagg *ag, struct astate *m,
+		      const struct astate *w)
+{
+	const struct smap *ws = (const struct smap *)w->x.tk;
+	if (!ws)
+		return 0;
+	for (size_t k = 0; k < ws->keys.n; k++) {
+		const struct tkent *e = &ws->keys.e[k];
+		struct smv *s = smap_slots(c, ag, m, ws->keys.bytes + e->off, e->len);
+		if (!s)
+			return c->rc;
+		for (size_t j = 0; j < ag->map_nv; j++)
+			if (ws->v[k * ag->map_nv + j].has &&
+			    smv_apply(c, ag->kind, &s[j], &ws->v[k * ag->map_nv + j].x))
+				return c->rc;
+	}
+	return 0;
+}
+
+static int smap_key_cmp(const void *a, const void *b, void *arg)
+{
+	const struct smap *m = arg;
+	const struct tkent *x = &m->keys.e[*(const uint32_t *)a],
+			   *y = &m->keys.e[*(const uint32_t *)b];
+	struct xait i, j;
+	struct sn_exec_value u, v;
+	/* a key alone, as an array of one element: decode it with its tag */
+	i = (struct xait){m->keys.bytes + x->off, m->keys.bytes + x->off + x->len, 1};
+	j = (struct xait){m->keys.bytes + y->off, m->keys.bytes + y->off + y->len, 1};
+	xait_next(&i, &u);
+	xait_next(&j, &v);
+	if (u.null || v.null) /* NULL first, as ClickHouse's Field orders it */
+		return u.null == v.null ? 0 : (u.null ? -1 : 1);
+	return value_cmp(&u, &v);
+}
+
+/* Slot s of value column j as its result element (the default when no
+ * value came: 0 or "", or NULL for a Map's Nullable value type). */
+static void smv_result(const struct xagg *ag, const struct smv *s, size_t j, bool nullable,
+		       struct sn_exec_value *y)
+{
+	memset(y, 0, sizeof(*y));
+	y->type = ag->map_vt[j];
+	if (!s->has) {
+		y->null = nullable;
+		return;
+	}
+	if (y->type == SN_XT_FLOAT)
+		y->f = s->x.type == SN_XT_FLOAT ? s->x.f : (double)s->x.i;
+	else
+		y->i = s->x.i;
+	y->s = s->x.s;
+}
+
+/* Whether sumMap drops key k: every value NULL or 0 (ClickHouse compares
+ * Fields bitwise, so -0.0 stays). */
+static bool smap_zero(const struct xagg *ag, const struct smap *m, size_t k)
+{
+	for (size_t j = 0; j < ag->map_nv; j++) {
+		const struct smv *s = &m->v[k * ag->map_nv + j];
+		if (!s->has)
+			continue;
+		if (s->x.type == SN_XT_FLOAT) {
+			uint64_t bits;
+			memcpy(&bits, &s->x.f, 8);
+			if (bits)
+				return false;
+		} else if (s->x.i) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A result being encoded (array.c's element encoding) into p, or only
+ * measured while p is NULL: smap_final measures first and allocates once,
+ * so a group's result costs one arena allocation. */
+struct smw {
+	uint8_t *p;
+	size_t len;
+};
+
+static void smw_put(struct smw *w, const void *d, size_t n)
+{
+	if (w->p && n)
+		memcpy(w->p + w->len, d, n);
+	w->len += n;
+}
+
+static void smw_u32(struct smw *w, uint32_t x)
+{
+	smw_put(w, &x, 4);
+}
+
+/* One element: its tag (0x80 = NULL, array.c's flag), then 8 bytes of
+ * number (-0.0 as 0.0, as xarr_put) or a u32 length and the bytes. */
+static void smw_value(struct smw *w, const struct sn_exec_value *y)
+{
+	uint8_t tag = (uint8_t)(y->type | (y->null ? 0x80 : 0));
+	smw_put(w, &tag, 1);
+	if (y->null)
+		return;
+	if (sn_exec_type_has_bytes(y->type)) {
+		smw_u32(w, (uint32_t)y->s.len);
+		smw_put(w, y->s.p, y->s.len);
+	} else if (y->type == SN_XT_FLOAT) {
+		double f = y->f == 0 ? 0.0 : y->f;
+		smw_put(w, &f, 8);
+	} else {
+		smw_put(w, &y->i, 8);
+	}
+}
+
+/* Column j of the arrays result (0: the keys, j: value column j - 1) over
+ * the kept keys ord: an encoded array, without its element tag. */
+static void smw_column(struct smw *w, const struct xagg *ag, const struct smap *m,
+		       const uint32_t *ord, size_t kept, size_t j)
+{
+	smw_u32(w, (uint32_t)kept);
+	for (size_t i = 0; i < kept; i++) {
+		const struct tkent *e = &m->keys.e[ord[i]];
+		struct sn_exec_value y;
+		if (j == 0) {
+			smw_put(w, m->keys.bytes + e->off, e->len);
+			continue;
+		}
+		smv_result(ag, &m->v[ord[i] * ag->map_nv + j - 1], j - 1, false, &y);
+		smw_value(w, &y);
+	}
+}
+
+/* The result in w: Tuple(Array(K), Array(R), ...) or Map(K, R) (below). */
+static void smw_result(struct smw *w, const struct xagg *ag, const struct smap *m,
+		       const uint32_t *ord, size_t kept, bool vnull)
+{
+	size_t nv = ag->map_nv;
+	if (ag->map_form == 2) { /* an array of (key, value) tuples */
+		smw_u32(w, (uint32_t)kept);
+		for (size_t i = 0; i < kept; i++) {
+			const struct tkent *e = &m->keys.e[ord[i]];
+			struct sn_exec_value y;
+			struct smw size = {NULL, 0};
+			uint8_t tag = SN_XT_TUPLE;
+			smv_result(ag, &m->v[ord[i] * nv], 0, vnull, &y);
+			smw_value(&size, &y);
+			smw_put(w, &tag, 1);
+			smw_u32(w, (uint32_t)(4 + e->len + size.len));
+			smw_u32(w, 2);
+			smw_put(w, m->keys.bytes + e->off, e->len);
+			smw_value(w, &y);
+		}
+		return;
+	}
+	smw_u32(w, (uint32_t)(nv + 1)); /* a tuple of arrays */
+	for (size_t j = 0; j <= nv; j++) {
+		struct smw size = {NULL, 0};
+		uint8_t tag = SN_XT_ARRAY;
+		smw_column(&size, ag, m, ord, kept, j);
+		smw_put(w, &tag, 1);
+		smw_u32(w, (uint32_t)size.len);
+		smw_column(w, ag, m, ord, kept, j);
+	}
+}
+
+/* The group's result (batch arena): sorted keys; Tuple(Array(K), Array(R),
+ * ...) for key and value arrays, where sumMap leaves out the keys whose
+ * values are all 0 (ClickHouse compacts them), or a Map(K, R) of (key,
+ * value) tuples for a Map argument (ClickHouse's -Map combinator, which
+ * keeps every key). */
+static int smap_final(struct xctx *c, const struct xagg *ag, struct astate *st, struct vec *o,
+		      size_t id)
+{
+	static const struct smap none;
+	const struct smap *m = st->x.tk ? (const struct smap *)st->x.tk : &none;
+	size_t n = m->keys.n, kept = 0;
+	uint32_t *ord = xalloc(c, c->ba, (n + 1) * sizeof(*ord));
+	if (!ord)
+		return c->rc;
+	for (size_t k = 0; k < n; k++)
+		if (ag->map_form == 2 || ag->kind != AGG_SUM_MAP || !smap_zero(ag, m, k))
+			ord[kept++] = (uint32_t)k;
+	if (kept > 1)
+		qsort_r(ord, kept, sizeof(*ord), smap_key_cmp, (void *)m);
+	bool vnull = ag->map_form == 2 && ag->res_ct && strstr(ag->res_ct, ", Nullable(");
+	struct smw w = {NULL, 0};
+	smw_result(&w, ag, m, ord, kept, vnull);
+	if (w.len > UINT32_MAX)
+		return xfail(c, ag->call, SN_ERR_TOO_BIG, "QueryError",
+			     "%s() of a group grew past 4 GiB", ag->call->name);
+	if (!(w.p = xalloc(c, c->ba, w.len)))
+		return c->rc;
+	size_t len = w.len;
+	w.len = 0;
+	smw_result(&w, ag, m, ord, kept, vnull);
+	o->s[id] = (struct sn_str){(const char *)w.p, len};
+	return 0;
+}
+
 /* Adds row r (no value argument NULL, the condition true) to st. Inlined
  * into both loops of agg_batch: a call a row and aggregate costs a fifth
  * of a simple aggregation's time. */
@@ -1430,6 +1797,14 @@ static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct 
 				x->f ? x->f[r] : 0);
 	case AGG_MOVING_SUM:
 	case AGG_MOVING_AVG: return vals_add(c, st, x, r);
+	case AGG_EVERY: /* min, answered as min != 0 */
+		vec_value(c, x, r, NULL, &v);
+		if (st->has && value_cmp(&v, &st->val) >= 0)
+			return 0;
+		return keep(c, st, &v);
+	case AGG_SUM_MAP:
+	case AGG_MIN_MAP:
+	case AGG_MAX_MAP: return smap_add(c, ag, st, av, r);
 	default: SN_BUG("aggregate kind %d", ag->kind);
 	}
 	return 0;
@@ -2071,7 +2446,11 @@ bool agg_mergeable(const struct aggrun *g)
 		case AGG_SKEW_SAMP:
 		case AGG_KURT_POP:
 		case AGG_KURT_SAMP:
-		case AGG_SLR: break;
+		case AGG_SLR:
+		case AGG_EVERY:
+		case AGG_SUM_MAP:
+		case AGG_MIN_MAP:
+		case AGG_MAX_MAP: break;
 		default: return false; /* anyHeavy's vote, Welford's moments: order-bound */
 		}
 	return true;
@@ -2108,11 +2487,15 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 					return c->rc;
 			}
 		return 0;
+	case AGG_SUM_MAP:
+	case AGG_MIN_MAP:
+	case AGG_MAX_MAP: return smap_merge(c, ag, m, w);
 	case AGG_MIN:
 	case AGG_MAX:
+	case AGG_EVERY:
 		if (!w->has)
 			return 0;
-		if (m->has && (ag->kind == AGG_MIN ? value_cmp(&w->val, &m->val) >= 0
+		if (m->has && (ag->kind != AGG_MAX ? value_cmp(&w->val, &m->val) >= 0
 						   : value_cmp(&w->val, &m->val) <= 0))
 			return 0;
 		return keep(c, m, &w->val);
@@ -2645,6 +3028,11 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 			   : ag->arg_t == SN_XT_BOOL	      ? 0xff
 							      : -1;
 		break;
+	case AGG_EVERY:
+		null = ag->res_nullable && !(st->has && !st->val.null);
+		o->i[id] = st->has && !st->val.null &&
+			   (st->val.type == SN_XT_FLOAT ? st->val.f != 0 : st->val.i != 0);
+		break;
 	case AGG_DELTA_SUM:
 		null = ag->res_nullable && !st->has;
 		if (o->f)
@@ -2734,6 +3122,8 @@ static int final_alloc(struct xctx *c, const struct xagg *ag, struct astate *st,
 	uint8_t *p;
 	uint32_t cnt = 0;
 	size_t len = 4;
+	if (ag->kind == AGG_SUM_MAP || ag->kind == AGG_MIN_MAP || ag->kind == AGG_MAX_MAP)
+		return smap_final(c, ag, st, o, id);
 	if (ag->kind == AGG_TOPK) {
 		const struct topk *tk = st->x.tk;
 		size_t n = tk ? tk->n : 0, k = n < ag->iparam ? n : (size_t)ag->iparam;
@@ -2807,7 +3197,8 @@ static int final_alloc(struct xctx *c, const struct xagg *ag, struct astate *st,
 static bool alloc_final(uint8_t kind)
 {
 	return kind == AGG_QUANTILES || kind == AGG_TOPK || kind == AGG_SLR ||
-	       kind == AGG_MOVING_SUM || kind == AGG_MOVING_AVG;
+	       kind == AGG_MOVING_SUM || kind == AGG_MOVING_AVG || kind == AGG_SUM_MAP ||
+	       kind == AGG_MIN_MAP || kind == AGG_MAX_MAP;
 }
 
 int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv)
@@ -2850,6 +3241,126 @@ static int illegal_type(struct xctx *c, const struct xagg *ag, uint8_t t, bool n
 		     sn_exec_type_name(t, nullable, tn, sizeof(tn)), ag->call->name, hint);
 }
 
+/* sumMap, minMap, maxMap: the argument's form, the value columns' result
+ * types and the result type (see smap_final). sumMap sums numbers into
+ * Int64, UInt64 or Float64 (ClickHouse promotes them so); minMap and
+ * maxMap keep the value type, without Nullable, for key and value arrays. */
+static int smap_type(struct xctx *c, struct xagg *ag)
+{
+	const char *name = ag->call->name;
+	struct {
+		uint8_t t;
+		bool nullable;
+		const char *ct;
+	} el[XMAX_AGG_ARGS + 1];
+	size_t ncols = 0;
+	uint8_t *vt = xalloc(c, c->qa, XMAX_AGG_ARGS + 1);
+	if (!vt)
+		return c->rc;
+	bool is_map = ag->nargs == 1 && ag->arg_t == SN_XT_ARRAY && ag->arg_ct &&
+		      strncmp(ag->arg_ct, "Map(", 4) == 0;
+	ag->map_form = is_map ? 2 : ag->nargs == 1 ? 1 : 0;
+	if (ag->map_form == 1 && ag->arg_t != SN_XT_TUPLE)
+		return xfail(c, ag->call, SN_ERR_INVALID, "QueryError",
+			     "When function %s gets one argument it must be a tuple of arrays or a "
+			     "map",
+			     name);
+	if (ag->map_form == 2 || ag->map_form == 1) {
+		/* the Map's (key, value) tuple, or the tuple's arrays */
+		const char *ct = ag->arg_ct;
+		uint8_t t;
+		bool nl;
+		const char *ect;
+		if (is_map) {
+			if (xarr_elem(c, ct, 0, &t, &nl, &ect))
+				return c->rc;
+			ct = ect;
+		}
+		ncols = xtuple_arity(ct);
+		for (size_t k = 0; k < ncols && k <= XMAX_AGG_ARGS; k++) {
+			if (xarr_elem(c, ct, k, &t, &nl, &ect))
+				return c->rc;
+			if (!is_map && (t != SN_XT_ARRAY || (ect && strncmp(ect, "Map(", 4) == 0)))
+				return xfail(c, ag->call, SN_ERR_INVALID, "QueryError",
+					     "Function %s expects a tuple of arrays", name);
+			if (!is_map && xarr_elem(c, ect, 0, &t, &nl, &ect))
+				return c->rc;
+			el[k].t = t;
+			el[k].nullable = nl;
+			el[k].ct = ect;
+		}
+	} else {
+		for (size_t k = 0; k < ag->nargs; k++) {
+			struct vec v;
+			if (xeval(c, ag->args[k], &v))
+				return c->rc;
+			if (v.t != SN_XT_ARRAY || (v.ct && strncmp(v.ct, "Map(", 4) == 0)) {
+				char tn[160];
+				snprintf(tn, sizeof(tn), "%s",
+					 xtype_name(c, v.t, v.nullable, v.ct));
+				return xfail(c, ag->args[k], SN_ERR_INVALID, "QueryError",
+					     "Argument %zu of function %s must be an array, not %s",
+					     k + 1, name, tn);
+			}
+			if (xarr_elem(c, v.ct, 0, &el[k].t, &el[k].nullable, &el[k].ct))
+				return c->rc;
+		}
+		ncols = ag->nargs;
+	}
+	if (ncols < 2 || ncols > XMAX_AGG_ARGS)
+		return xfail(
+		    c, ag->call, SN_ERR_INVALID, "QueryError",
+		    "Aggregate function %s requires at least two arrays (keys and values), "
+		    "a tuple of them or a map",
+		    name);
+	ag->map_nv = (uint8_t)(ncols - 1);
+	ag->map_vt = vt;
+	for (size_t j = 0; j < ag->map_nv; j++) {
+		uint8_t t = el[j + 1].t;
+		if (ag->kind == AGG_SUM_MAP
+			? !is_numeric(t)
+			: t == SN_XT_NULL || t == SN_XT_ARRAY || t == SN_XT_TUPLE) {
+			char tn[160];
+			snprintf(tn, sizeof(tn), "%s",
+				 xtype_name(c, t, el[j + 1].nullable, el[j + 1].ct));
+			return xfail(c, ag->call, SN_ERR_INVALID, "QueryError",
+				     "Illegal type %s of values for aggregate function %s (%s)", tn,
+				     name,
+				     ag->kind == AGG_SUM_MAP ? "they must be numbers"
+							     : "they must be scalars");
+		}
+		vt[j] = ag->kind != AGG_SUM_MAP ? t
+			: t == SN_XT_FLOAT	? SN_XT_FLOAT
+			: t == SN_XT_INT	? SN_XT_INT
+						: SN_XT_UINT;
+	}
+	ag->res_nullable = false;
+	if (is_map) {
+		ag->res_t = SN_XT_ARRAY;
+		ag->res_ct = xmap_type(c, el[0].t, el[0].ct, vt[0], el[1].nullable, el[1].ct);
+		return ag->res_ct ? 0 : c->rc;
+	}
+	struct sn_buf b;
+	sn_buf_init(&b, (size_t)1 << 20);
+	const char *kt = xarr_type(c, el[0].t, el[0].nullable, el[0].ct);
+	int rc = !kt || sn_buf_appends(&b, "Tuple(") || sn_buf_appends(&b, kt);
+	for (size_t j = 0; !rc && j < ag->map_nv; j++) {
+		const char *at = xarr_type(c, vt[j], false, NULL);
+		rc = !at || sn_buf_appends(&b, ", ") || sn_buf_appends(&b, at);
+	}
+	if (!rc)
+		rc = sn_buf_appends(&b, ")") || sn_buf_appendc(&b, 0);
+	char *ct = rc ? NULL : xalloc(c, c->qa, b.len);
+	if (ct)
+		memcpy(ct, b.data, b.len);
+	sn_buf_release(&b);
+	if (!ct)
+		return c->rc ? c->rc : xnomem(c);
+	ag->res_t = SN_XT_TUPLE;
+	ag->res_ct = ct;
+	return 0;
+}
+
 int agg_type(struct xctx *c, struct xagg *ag)
 {
 	struct vec v;
@@ -2886,9 +3397,17 @@ int agg_type(struct xctx *c, struct xagg *ag)
 		return c->rc;
 	ag->res_nullable = nullable;
 	switch (ag->kind) {
+	case AGG_SUM_MAP:
+	case AGG_MIN_MAP:
+	case AGG_MAX_MAP: return smap_type(c, ag);
+	case AGG_UNIQ:
+		if (strncasecmp(ag->call->name, "groupBitmap", 11) == 0 && !is_intlike(ag->arg_t) &&
+		    ag->arg_t != SN_XT_NULL)
+			return illegal_type(c, ag, ag->arg_t, ag->arg_nullable,
+					    "; it takes integers");
+		__attribute__((fallthrough));
 	case AGG_COUNT:
 	case AGG_COUNT_X:
-	case AGG_UNIQ:
 	case AGG_WFUNNEL: /* ClickHouse's UInt8, 0 for a group without a step */
 		ag->res_t = SN_XT_UINT;
 		ag->res_nullable = false;
@@ -2971,6 +3490,11 @@ int agg_type(struct xctx *c, struct xagg *ag)
 			return illegal_type(c, ag, t, ag->arg_nullable,
 					    "; convert it with toInt or toFloat");
 		ag->res_t = t == SN_XT_BOOL ? SN_XT_UINT : t;
+		return 0;
+	case AGG_EVERY: /* toBool(min(x)): numbers and booleans */
+		if (!is_numeric(t))
+			return illegal_type(c, ag, t, ag->arg_nullable, "; it takes conditions");
+		ag->res_t = SN_XT_BOOL;
 		return 0;
 	case AGG_AVG_WEIGHTED:
 	case AGG_SKEW_POP:

@@ -30,6 +30,20 @@
  * are evaluated first over the rows and spread to the elements (c->pre),
  * so the batch's columns are never re-gathered.
  *
+ * A Map(K, V) is an Array of (key, value) tuples, as ClickHouse's own
+ * Map is (Array(Tuple(K, V)) inside): t is SN_XT_ARRAY, only the static
+ * type "Map(K, V)" tells it apart (xarr_elem reads its element type as
+ * Tuple(K, V)), so moving, hashing, comparing and grouping treat it as the
+ * array it is: maps equal when they hold the same pairs in the same
+ * order, and the array functions (length, empty, arrayMap over its tuples)
+ * take it as that array. map() keeps its pairs in argument order,
+ * duplicates included, as ClickHouse does, and a lookup (m[k],
+ * mapContains) finds the first pair with the key; keys may not be
+ * Nullable, arrays or tuples. Results print a Map as an object (output.c
+ * walks a value beside its type). A Map type of its own (SN_XT_MAP) was
+ * rejected: every switch over value types would need a case for what is
+ * an array in all but its printing.
+ *
  * Rejected alternative: a columnar array vector (offsets + element
  * vector, as ClickHouse's ColumnArray). Faster for long arrays, but every
  * row-based path (rows of sn_exec_value, subquery tables, the top-N heap,
@@ -92,6 +106,19 @@ const char *xarr_type(struct xctx *c, uint8_t et, bool enull, const char *ect)
 	return s;
 }
 
+const char *xmap_type(struct xctx *c, uint8_t kt, const char *kct, uint8_t vt, bool vnull,
+		      const char *vct)
+{
+	const char *k = xtype_name(c, kt, false, kct), *v = xtype_name(c, vt, vnull, vct);
+	if (!k || !v)
+		return NULL;
+	size_t len = strlen(k) + strlen(v) + 8;
+	char *s = xalloc(c, c->qa, len);
+	if (s)
+		snprintf(s, len, "Map(%s, %s)", k, v);
+	return s;
+}
+
 /* The end of the type name starting at s: the matching ')' of a parenthesis,
  * quotes skipped, or the next ',' / ')' at depth 0. */
 static const char *type_end(const char *s)
@@ -123,6 +150,20 @@ int xarr_elem(struct xctx *c, const char *ct, size_t k, uint8_t *t, bool *nullab
 	*t = SN_XT_NULL;
 	*nullable = true;
 	*ect = NULL;
+	if (ct && strncmp(ct, "Map(", 4) == 0) { /* a Map's elements: Tuple(K, V) */
+		if (k != 0)
+			return xfail(c, NULL, SN_ERR_INVALID, "QueryError", "%s has no element %zu",
+				     ct, k + 1);
+		size_t len = strlen(ct) + 4;
+		char *s = xalloc(c, c->qa, len);
+		if (!s)
+			return c->rc;
+		snprintf(s, len, "Tuple(%s", ct + 4);
+		*t = SN_XT_TUPLE;
+		*nullable = false;
+		*ect = s;
+		return 0;
+	}
 	const char *p = strchr(ct ? ct : "", '(');
 	if (!p)
 		return xfail(c, NULL, SN_ERR_INTERNAL, "QueryError", "not a composite type: %s",
@@ -145,13 +186,13 @@ int xarr_elem(struct xctx *c, const char *ct, size_t k, uint8_t *t, bool *nullab
 		len -= 10;
 	}
 	if ((len > 6 && strncmp(p, "Array(", 6) == 0) ||
-	    (len > 6 && strncmp(p, "Tuple(", 6) == 0)) {
+	    (len > 6 && strncmp(p, "Tuple(", 6) == 0) || (len > 4 && strncmp(p, "Map(", 4) == 0)) {
 		char *s = xalloc(c, c->qa, len + 1);
 		if (!s)
 			return c->rc;
 		memcpy(s, p, len);
 		s[len] = 0;
-		*t = p[0] == 'A' ? SN_XT_ARRAY : SN_XT_TUPLE;
+		*t = p[0] == 'T' ? SN_XT_TUPLE : SN_XT_ARRAY; /* a Map is an Array */
 		*ect = s;
 		return 0;
 	}
@@ -639,11 +680,22 @@ static int array_at(struct xctx *c, const node_t *n, const struct vec *arr, cons
 	return 0;
 }
 
+static bool is_map(const struct vec *v);
+static int map_lookup(struct xctx *c, const node_t *n, int op, const struct vec *m, struct vec *x,
+		      struct vec *out);
+static int map_of_pairs(struct xctx *c, const node_t *n, node_t *const *keys, node_t *const *vals,
+			size_t step, size_t np, struct vec *out);
+
 int xeval_array_node(struct xctx *c, const node_t *n, struct vec *out)
 {
 	switch (n->kind) {
 	case SN_HQ_ARRAY: return eval_array_items(c, n, &n->list, out);
 	case SN_HQ_TUPLE: return eval_tuple(c, n, &n->list, out);
+	case SN_HQ_DICT: /* {k: v, ...}: map()'s pairs (once eval.c routes Dict nodes here) */
+		if (n->list2.n != n->list.n)
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "A map literal needs a value for every key");
+		return map_of_pairs(c, n, n->list.items, n->list2.items, 1, n->list.n, out);
 	case SN_HQ_TUPLE_ACCESS: {
 		struct vec v;
 		if (xeval(c, n->a, &v))
@@ -671,6 +723,8 @@ int xeval_array_node(struct xctx *c, const node_t *n, struct vec *out)
 			return xunsupported(c, n,
 					    "subscripts of values other than arrays, tuples "
 					    "and properties");
+		if (is_map(&a))
+			return map_lookup(c, n, 1, &a, &i, out);
 		return array_at(c, n, &a, &i, out);
 	}
 	default: return xunsupported(c, n, "this expression");
@@ -1895,6 +1949,277 @@ static int fn_array_split(struct xctx *c, const node_t *n, int op, struct vec *o
 	return xarr_build(c, &inner, no, c->n, out);
 }
 
+/* ---- maps ---------------------------------------------------------------------------- */
+
+/* Whether v holds Maps (an Array of (key, value) tuples typed Map(K, V)). */
+static bool is_map(const struct vec *v)
+{
+	return v->t == SN_XT_ARRAY && v->ct && strncmp(v->ct, "Map(", 4) == 0;
+}
+
+/* Argument k of n, a Map; *null set (and out made the NULL type) for the
+ * NULL literal, which makes the result NULL. */
+static int arg_map(struct xctx *c, const node_t *n, size_t k, struct vec *v, struct vec *out,
+		   bool *null)
+{
+	*null = false;
+	if (xeval(c, n->list.items[k], v))
+		return c->rc;
+	if (v->t == SN_XT_NULL) {
+		*null = true;
+		return vec_make(c, out, SN_XT_NULL, true, c->n);
+	}
+	if (!is_map(v)) {
+		char tn[160];
+		snprintf(tn, sizeof(tn), "%s", xtype_name(c, v->t, v->nullable, v->ct));
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Illegal type %s of argument %zu of function %s, expected Map", tn,
+			     k + 1, n->name);
+	}
+	return 0;
+}
+
+/* The Map type whose (key, value) tuples are typed tct ("Tuple(K, V)"). */
+static const char *map_of_tuple(struct xctx *c, const node_t *n, const char *tct)
+{
+	if (xtuple_arity(tct) != 2) {
+		xfail(c, n, SN_ERR_INVALID, "QueryError",
+		      "Function %s needs (key, value) pairs, got %s", n->name,
+		      tct ? tct : "no tuple");
+		return NULL;
+	}
+	size_t len = strlen(tct) + 2;
+	char *s = xalloc(c, c->qa, len);
+	if (s)
+		snprintf(s, len, "Map(%s", tct + 6);
+	return s;
+}
+
+/* Keys must not be Nullable, arrays or tuples, as ClickHouse's Map key
+ * types; Nothing only for no key at all (map(), mapFromArrays([], [])). */
+static int need_map_key(struct xctx *c, const node_t *n, const struct vec *k)
+{
+	uint8_t t = k->t;
+	bool nullable = k->nullable;
+	const char *ct = k->ct;
+	if ((t == SN_XT_NULL ? k->n == 0 : !nullable) && t != SN_XT_TUPLE && t != SN_XT_ARRAY)
+		return 0;
+	char tn[160];
+	snprintf(tn, sizeof(tn), "%s", xtype_name(c, t, nullable, ct));
+	return xfail(c, n, SN_ERR_INVALID, "QueryError",
+		     "Function %s: a map key cannot be of type %s", n->name, tn);
+}
+
+/* n Maps from key and value elements, row r's pairs [off[r], off[r+1]). */
+static int map_build(struct xctx *c, const node_t *n, struct vec *kv, const uint32_t *off,
+		     size_t rows, struct vec *out)
+{
+	struct vec tup;
+	if (need_map_key(c, n, &kv[0]) || vec_uuid_text(c, &kv[0]) || vec_uuid_text(c, &kv[1]) ||
+	    tuple_build(c, kv, 2, kv[0].n, &tup) || xarr_build(c, &tup, off, rows, out))
+		return c->rc;
+	out->ct = map_of_tuple(c, n, tup.ct);
+	return out->ct ? 0 : c->rc;
+}
+
+/* map(k1, v1, k2, v2, ...): the pairs in argument order, duplicates kept
+ * (ClickHouse's map() does not merge them; lookups find the first). */
+static int fn_map_literal(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	size_t na = n->list.n;
+	if (na % 2)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function map requires an even number of arguments, found %zu", na);
+	return map_of_pairs(c, n, n->list.items, n->list.items + 1, 2, na / 2, out);
+}
+
+/* Maps of the np pairs (keys[j * step], vals[j * step]): map()'s arguments
+ * or a {k: v, ...} literal's. */
+static int map_of_pairs(struct xctx *c, const node_t *n, node_t *const *keys, node_t *const *vals,
+			size_t step, size_t np, struct vec *out)
+{
+	size_t rows = c->n;
+	struct vec *ks = xalloc(c, c->ba, (np + 1) * sizeof(*ks));
+	struct vec *vs = xalloc(c, c->ba, (np + 1) * sizeof(*vs));
+	uint32_t *off = xalloc(c, c->ba, (rows + 1) * sizeof(*off));
+	if (!ks || !vs || !off)
+		return c->rc;
+	for (size_t j = 0; j < np; j++)
+		if (xeval(c, keys[j * step], &ks[j]) || vec_uuid_text(c, &ks[j]) ||
+		    xeval(c, vals[j * step], &vs[j]) || vec_uuid_text(c, &vs[j]))
+			return c->rc;
+	uint8_t t[2];
+	bool nl[2];
+	const char *ct[2];
+	struct vec kv[2];
+	if (unify_items(c, n, ks, np, &t[0], &nl[0], &ct[0]) ||
+	    unify_items(c, n, vs, np, &t[1], &nl[1], &ct[1]))
+		return c->rc;
+	for (int h = 0; h < 2; h++) {
+		if (vec_make(c, &kv[h], t[h], nl[h], rows * np))
+			return c->rc;
+		kv[h].ct = ct[h];
+		kv[h].nullable = nl[h];
+	}
+	for (size_t r = 0; r < rows; r++) {
+		off[r] = (uint32_t)(r * np);
+		for (size_t j = 0; j < np; j++)
+			for (int h = 0; h < 2; h++) {
+				struct sn_exec_value x;
+				value_at(h ? &vs[j] : &ks[j], r, &x);
+				vec_put_value(&kv[h], r * np + j, &x);
+			}
+	}
+	off[rows] = (uint32_t)(rows * np);
+	return map_build(c, n, kv, off, rows, out);
+}
+
+/* Map m flattened: its keys and values as element vectors (row_of, off as
+ * xarr_flatten's), and the (key, value) tuples themselves when tup. */
+static int map_flat(struct xctx *c, const node_t *n, const struct vec *m, struct vec *kv,
+		    struct vec *tup, uint32_t **row_of, uint32_t **off)
+{
+	struct vec t;
+	if (xarr_flatten(c, m, &t, row_of, off) || tuple_elem(c, n, &t, 0, &kv[0]) ||
+	    tuple_elem(c, n, &t, 1, &kv[1]))
+		return c->rc;
+	if (tup)
+		*tup = t;
+	return 0;
+}
+
+/* mapKeys (op 0), mapValues (1): the keys or values in the map's order. */
+static int fn_map_part(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec m, kv[2];
+	uint32_t *off;
+	bool null;
+	if (need_args(c, n, 1, 1) || arg_map(c, n, 0, &m, out, &null) || null ||
+	    map_flat(c, n, &m, kv, NULL, NULL, &off))
+		return c->rc;
+	return xarr_build(c, &kv[op], off, c->n, out);
+}
+
+/* The index (from off[r]) of the first key of row r equal to want, or -1. */
+static int64_t map_find(const struct vec *keys, const uint32_t *off, size_t r,
+			const struct sn_exec_value *want)
+{
+	for (uint32_t k = off[r]; k < off[r + 1]; k++) {
+		struct sn_exec_value got;
+		value_at(keys, k, &got);
+		if (value_eq(&got, want))
+			return k;
+	}
+	return -1;
+}
+
+/* mapContains(m, key) (op 0) and m[key] / arrayElement(m, key) (op 1: the
+ * first pair's value, the value type's default when the key is missing). */
+static int map_lookup(struct xctx *c, const node_t *n, int op, const struct vec *m, struct vec *x,
+		      struct vec *out)
+{
+	struct vec kv[2];
+	uint32_t *off;
+	if (vec_uuid_text(c, x) || map_flat(c, n, m, kv, NULL, NULL, &off) ||
+	    need_comparable(c, n, &kv[0], x))
+		return c->rc;
+	bool xnull = x->t == SN_XT_NULL || x->nullable;
+	if (op == 0 ? vec_make(c, out, SN_XT_BOOL, xnull, c->n)
+		    : vec_make(c, out, kv[1].t, kv[1].nullable || xnull, c->n))
+		return c->rc;
+	out->ct = op ? kv[1].ct : NULL;
+	for (size_t r = 0; r < c->n; r++) {
+		struct sn_exec_value want;
+		value_at(x, r, &want);
+		if (want.null) {
+			out->nulls[r] = 1;
+			continue;
+		}
+		int64_t k = map_find(&kv[0], off, r, &want);
+		if (op == 0) {
+			out->i[r] = k >= 0;
+		} else if (k >= 0) {
+			struct sn_exec_value v;
+			value_at(&kv[1], (size_t)k, &v);
+			vec_put_value(out, r, &v);
+		} else if (out->nulls && kv[1].nullable) {
+			out->nulls[r] = 1;
+		} else if (kv[1].t == SN_XT_ARRAY) {
+			out->s[r] = (struct sn_str){"\0\0\0\0", 4};
+		}
+	}
+	return 0;
+}
+
+static int fn_map_contains(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec m, x;
+	bool null;
+	if (need_args(c, n, 2, 2) || arg_map(c, n, 0, &m, out, &null) || null ||
+	    xeval(c, n->list.items[1], &x))
+		return c->rc;
+	if (x.t == SN_XT_NULL)
+		return vec_make(c, out, SN_XT_NULL, true, c->n);
+	return map_lookup(c, n, 0, &m, &x, out);
+}
+
+/* mapFromArrays(keys, values): pairs of equal-length arrays. */
+static int fn_map_from_arrays(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	struct vec kv[2];
+	uint32_t *off, *ov;
+	if (need_args(c, n, 2, 2) || arg_flat(c, n, 0, &kv[0], NULL, &off) ||
+	    arg_flat(c, n, 1, &kv[1], NULL, &ov))
+		return c->rc;
+	for (size_t r = 0; r < c->n; r++)
+		if (off[r + 1] - off[r] != ov[r + 1] - ov[r])
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Function mapFromArrays: the keys and values arrays must have "
+				     "equal sizes (%u and %u)",
+				     off[r + 1] - off[r], ov[r + 1] - ov[r]);
+	return map_build(c, n, kv, off, c->n, out);
+}
+
+/* mapFilter((k, v) -> cond, m) (op 0): the pairs the lambda keeps;
+ * mapApply((k, v) -> (k2, v2), m) (op 1): the pairs it makes. */
+static int fn_map_lambda(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	struct vec m, kv[2], tup, v;
+	uint32_t *row_of, *off;
+	bool null;
+	if (need_args(c, n, 2, 2))
+		return c->rc;
+	if (n->list.items[0]->kind != SN_HQ_LAMBDA)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Function %s expects a lambda (k, v) -> ... as its first argument",
+			     n->name);
+	if (arg_map(c, n, 1, &m, out, &null) || null ||
+	    map_flat(c, n, &m, kv, &tup, &row_of, &off) ||
+	    xlambda_apply(c, n->list.items[0], kv, 2, row_of, tup.n, &v))
+		return c->rc;
+	if (op == 0) {
+		uint8_t *keep = xalloc(c, c->ba, tup.n + 1);
+		if (!keep)
+			return c->rc;
+		for (size_t k = 0; k < tup.n; k++)
+			keep[k] = vec_truth(&v, k);
+		if (build_kept(c, &tup, off, keep, out))
+			return c->rc;
+		out->ct = m.ct;
+		return 0;
+	}
+	if (v.t != SN_XT_TUPLE || xtuple_arity(v.ct) != 2)
+		return xfail(c, n->list.items[0], SN_ERR_INVALID, "QueryError",
+			     "The lambda of mapApply must return a (key, value) tuple");
+	struct vec parts[2];
+	if (tuple_elem(c, n, &v, 0, &parts[0]) || tuple_elem(c, n, &v, 1, &parts[1]))
+		return c->rc;
+	return map_build(c, n, parts, off, c->n, out);
+}
+
 static int fn_literal(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
 	if (need_args(c, n, op ? 1 : 0, 256))
@@ -1908,6 +2233,8 @@ static int fn_element(struct xctx *c, const node_t *n, int op, struct vec *out)
 	struct vec a, i;
 	if (need_args(c, n, 2, 2) || arg_array(c, n, 0, &a) || xeval(c, n->list.items[1], &i))
 		return c->rc;
+	if (is_map(&a))
+		return map_lookup(c, n, 1, &a, &i, out);
 	return array_at(c, n, &a, &i, out);
 }
 
@@ -2307,6 +2634,13 @@ static const struct {
     {"hasSubstr", fn_has_substr, 0},
     {"arrayFill", fn_fill, 0},
     {"arraySplit", fn_array_split, 0},
+    {"map", fn_map_literal, 0},
+    {"mapKeys", fn_map_part, 0},
+    {"mapValues", fn_map_part, 1},
+    {"mapContains", fn_map_contains, 0},
+    {"mapFromArrays", fn_map_from_arrays, 0},
+    {"mapFilter", fn_map_lambda, 0},
+    {"mapApply", fn_map_lambda, 1},
 };
 
 bool xfn_array(struct xctx *c, const node_t *n, struct vec *out, int *rc)

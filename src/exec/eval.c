@@ -1843,6 +1843,7 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 	case SN_HQ_CALL: rc = eval_call(c, n, out); break;
 	case SN_HQ_ARRAY:
 	case SN_HQ_TUPLE:
+	case SN_HQ_DICT: /* {k: v}: a Map (array.c) */
 	case SN_HQ_TUPLE_ACCESS: rc = xeval_array_node(c, n, out); break;
 	case SN_HQ_LAMBDA:
 		rc = xfail(c, n, SN_ERR_INVALID, "QueryError",

@@ -3199,12 +3199,14 @@ static double since(uint64_t t0)
 	return (double)(sn_mono_ns() - t0) / 1e9;
 }
 
-/* A select item that is a toBool() call (under its alias). */
+/* A select item that is a toBool() call, or every() (PostHog's
+ * toBool(min(x))), under its alias. */
 static bool is_tobool(const node_t *e)
 {
 	if (e->kind == SN_HQ_ALIAS)
 		e = e->a;
-	return e && e->kind == SN_HQ_CALL && e->name && strcmp(e->name, "toBool") == 0;
+	return e && e->kind == SN_HQ_CALL && e->name &&
+	       (strcmp(e->name, "toBool") == 0 || strcmp(e->name, "every") == 0);
 }
 
 int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,

@@ -173,6 +173,10 @@ enum agg_kind {
 	AGG_MOVING_SUM, /* groupArrayMovingSum([w])(x): running sums over windows */
 	AGG_MOVING_AVG, /* groupArrayMovingAvg([w])(x): those sums divided by the window */
 	AGG_SLR,	/* simpleLinearRegression(x, y): Tuple(k, b) */
+	AGG_EVERY,	/* every(x): min(x) != 0, PostHog's toBool(min(x)) */
+	AGG_SUM_MAP,	/* sumMap, minMap, maxMap: per-key sums, minima, maxima (agg.c) */
+	AGG_MIN_MAP,
+	AGG_MAX_MAP,
 };
 
 /* value arguments of one aggregate (uniq(a, b, ...); windowFunnel's
@@ -201,6 +205,10 @@ struct xagg {
 	const double *levels;	   /* AGG_QUANTILES: its levels (query arena) */
 	size_t nlevels;
 	uint64_t iparam; /* topK's k (10 by default); the moving window (0 = every value) */
+	/* sumMap, minMap, maxMap: the argument's form (0: key and value arrays, 1: a
+	 * tuple of them, 2: a Map), the value columns and each one's result type */
+	uint8_t map_form, map_nv;
+	const uint8_t *map_vt;
 };
 
 /* Open-addressing hash table of byte keys → dense ids (0, 1, ... in
@@ -462,6 +470,9 @@ bool xfn_text(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* f
 /* The ClickHouse name of a value type (ct for ARRAY/TUPLE), Nullable()
  * when nullable, in the query arena; NULL after an error. */
 const char *xtype_name(struct xctx *c, uint8_t t, bool nullable, const char *ct);
+/* "Map(<key type>, <value type>)" (a Map is an Array of (key, value) tuples). */
+const char *xmap_type(struct xctx *c, uint8_t kt, const char *kct, uint8_t vt, bool vnull,
+		      const char *vct);
 /* "Array(<element type>)". */
 const char *xarr_type(struct xctx *c, uint8_t et, bool enull, const char *ect);
 /* Element k's type of the composite type ct (0 for an Array's). */

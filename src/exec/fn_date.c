@@ -36,6 +36,13 @@
  * again and read in the query's zone. Only calendar functions applied
  * after such a point to a toTimeZone()'d value see the difference.
  *
+ * Week numbers (toWeek, toYearWeek) are ClickHouse's port of MySQL's
+ * calc_week on the local date, mode bits and all (year_week). Some
+ * functions keep ClickHouse's zone quirks on purpose, since PostHog's
+ * users see them: toTime puts the wall-clock time on 1970-01-02 read with
+ * the offset the zone had then, timeSlot and timeSlots cut UTC multiples
+ * whatever the zone, timeZoneOf answers from the type (NULL rows too).
+ *
  * Rejected alternative: converting whole vectors to broken-down civil
  * times (struct tm) first. Most functions need one or two fields, and the
  * day-number arithmetic (Hinnant's civil algorithms) is cheaper than
@@ -141,6 +148,16 @@ static int time_check(struct xctx *c, const char *what, const node_t *arg, size_
 	return t->z ? 0 : c->rc;
 }
 
+/* "Illegal type X of argument k+1 of function f" (ClickHouse's wording) and what it must be. */
+static int illegal_type(struct xctx *c, const node_t *n, const struct vec *v, size_t k,
+			const char *want)
+{
+	char tn[48];
+	return xfail(c, n->list.items[k], SN_ERR_INVALID, "QueryError",
+		     "Illegal type %s of argument %zu of function %s: it must be %s",
+		     sn_exec_type_name(v->t, false, tn, sizeof(tn)), k + 1, n->name, want);
+}
+
 static int time_node(struct xctx *c, const char *what, const node_t *arg, size_t k,
 		     const struct sn_tz *z, struct targ *t)
 {
@@ -196,6 +213,10 @@ static unsigned mdays(int64_t y, unsigned m)
 	return m == 2 && leap(y) ? 29 : d[m - 1];
 }
 
+static const char *const month_names[] = {"January",   "February", "March",    "April",
+					  "May",       "June",	   "July",     "August",
+					  "September", "October",  "November", "December"};
+
 /* ISO weekday of a day number: Monday 1 .. Sunday 7 (1970-01-01 was a Thursday). */
 static int iso_dow(int64_t day)
 {
@@ -218,6 +239,81 @@ static void iso_week(int64_t day, int64_t *week, int64_t *year)
 	sn_civil_from_days(thursday, &y, &m, &d);
 	*year = y;
 	*week = (thursday - sn_days_from_civil(y, 1, 1)) / 7 + 1;
+}
+
+/* Week modes (toWeek, toYearWeek, toStartOfWeek, toLastDayOfWeek), MySQL's
+ * WEEK() bits as ClickHouse reads them: 1 weeks start on Monday (else
+ * Sunday); 2 weeks are numbered 1..53, a week that begins in the previous
+ * year belonging to it (else 0..53, 0 for such days); 4 week 1 is the first
+ * with a first-day-of-week in the year (else the first with four or more
+ * days in it); 8 week 1 is the one holding January 1 (bits 2 and 4 do not
+ * apply). Bit 4 is flipped for Sunday modes, so that mode 0 is "Sunday,
+ * 0..53, week 1 has a Sunday" as in MySQL. */
+enum { WM_MONDAY = 1, WM_YEAR = 2, WM_FIRST_WEEKDAY = 4, WM_NEWYEAR = 8 };
+
+static int64_t year_days(int64_t y)
+{
+	return leap(y) ? 366 : 365;
+}
+
+/* Whether the week holding Jan 1 (weekday wd from the week's first day)
+ * falls short of being week 1 of its year: it lacks the first day of the
+ * week (first_wd) or has fewer than four days of the year. */
+static bool week1_late(bool first_wd, int wd)
+{
+	return first_wd ? wd != 0 : wd >= 4;
+}
+
+/* Week of day number day in mode and the year it counts in (ClickHouse's
+ * DateLUTImpl::toYearWeek, MySQL's calc_week). wd is the weekday of the
+ * year's January 1 counted from the first day of the week (0..6). */
+static void year_week(int64_t day, unsigned mode, int64_t *year, int64_t *week)
+{
+	unsigned m = mode & 7;
+	if (!(m & WM_MONDAY))
+		m ^= WM_FIRST_WEEKDAY;
+	bool monday = m & WM_MONDAY, whole_year = m & WM_YEAR, first_wd = m & WM_FIRST_WEEKDAY;
+	int64_t y, days;
+	unsigned mo, d;
+	sn_civil_from_days(day, &y, &mo, &d);
+	if (mode & WM_NEWYEAR) {
+		/* A week belongs to the year of its last day; week 1 holds Jan 1. */
+		int64_t start = monday ? day - iso_dow(day) + 1 : day - iso_dow(day) % 7;
+		int64_t ly;
+		sn_civil_from_days(start + 6, &ly, &mo, &d);
+		int64_t jan1 = sn_days_from_civil(ly, 1, 1);
+		int64_t first = monday ? jan1 - iso_dow(jan1) + 1 : jan1 - iso_dow(jan1) % 7;
+		*year = ly;
+		*week = (start - first) / 7 + 1;
+		return;
+	}
+	int64_t jan1 = sn_days_from_civil(y, 1, 1);
+	int wd = monday ? iso_dow(jan1) - 1 : iso_dow(jan1) % 7;
+	if (mo == 1 && d <= (unsigned)(7 - wd)) {
+		/* Jan 1's week: week 0, or a week of the previous year. */
+		if (!whole_year && week1_late(first_wd, wd)) {
+			*year = y;
+			*week = 0;
+			return;
+		}
+		whole_year = true;
+		y--;
+		days = year_days(y);
+		jan1 -= days;
+		wd = (int)((wd + 53 * 7 - days) % 7);
+	}
+	days = week1_late(first_wd, wd) ? day - (jan1 + 7 - wd) : day - (jan1 - wd);
+	if (whole_year && days >= 52 * 7) {
+		/* The last days of December may be week 1 of the next year. */
+		int nwd = (int)((wd + year_days(y)) % 7);
+		if (!week1_late(first_wd, nwd)) {
+			*year = y + 1;
+			*week = 1;
+			return;
+		}
+	}
+	*year = y;
+	*week = days / 7 + 1;
 }
 
 /* Day number of year y, month m (any integer, normalised), day d clamped to the month. */
@@ -563,10 +659,12 @@ static int eval_todate(struct xctx *c, const node_t *n, struct vec *out)
 }
 
 /* toDateTime(x[, tz]), toDateTime64(x[, precision[, tz]]),
- * parseDateTimeBestEffort[OrNull](s[, tz]), fromUnixTimestamp(n). */
+ * parseDateTimeBestEffort[OrNull](s[, tz]), fromUnixTimestamp(n),
+ * fromUnixTimestamp64Milli(n[, tz]). */
 static int eval_todatetime(struct xctx *c, const node_t *n, int kind, struct vec *out)
 {
-	/* kind: 0 toDateTime, 1 toDateTime64, 2 parseDateTimeBestEffort*, 3 fromUnixTimestamp */
+	/* kind: 0 toDateTime, 1 toDateTime64, 2 parseDateTimeBestEffort*, 3 fromUnixTimestamp,
+	 * 4 fromUnixTimestamp64Milli */
 	size_t max = kind == 1 ? 3 : kind == 3 ? 1 : 2, tzk = kind == 1 ? 2 : 1;
 	const struct sn_tz *z = NULL;
 	struct vec v;
@@ -587,9 +685,10 @@ static int eval_todatetime(struct xctx *c, const node_t *n, int kind, struct vec
 	if (kind == 2 && !text)
 		return xfail(c, n, SN_ERR_INVALID, "QueryError", "Function '%s' expects a String",
 			     n->name);
-	if (kind == 3 && !is_intlike(v.t))
-		return xfail(c, n, SN_ERR_INVALID, "QueryError",
-			     "Function '%s' expects an integer (unix seconds)", n->name);
+	if (kind >= 3 && !is_intlike(v.t))
+		return illegal_type(c, n, &v, 0,
+				    kind == 3 ? "an integer (unix seconds)"
+					      : "an integer (unix milliseconds)");
 	if (!(text || is_time(v.t) || is_numeric(v.t)))
 		return xfail(c, n, SN_ERR_INVALID, "QueryError",
 			     "Function '%s' expects a date, a DateTime, text or a number", n->name);
@@ -616,13 +715,15 @@ static int eval_todatetime(struct xctx *c, const node_t *n, int kind, struct vec
 			}
 		} else if (v.t == SN_XT_FLOAT
 			       ? !(fabs(v.f[r]) <= (double)SPAN_MAX[U_SECOND])
-			       : v.i[r] > SPAN_MAX[U_SECOND] || v.i[r] < -SPAN_MAX[U_SECOND]) {
+			       : (v.t == SN_XT_UINT && v.i[r] < 0) /* above INT64_MAX */ ||
+				     v.i[r] > SPAN_MAX[U_SECOND] * (kind == 4 ? 1000 : 1) ||
+				     v.i[r] < -SPAN_MAX[U_SECOND] * (kind == 4 ? 1000 : 1)) {
 			out->nulls[r] = 1; /* beyond any representable DateTime */
 			continue;
 		} else if (v.t == SN_XT_FLOAT) {
 			out->i[r] = (int64_t)floor(v.f[r] * 1e6);
 		} else {
-			out->i[r] = v.i[r] * US_S;
+			out->i[r] = v.i[r] * (kind == 4 ? 1000 : US_S);
 		}
 		if (out->nulls)
 			out->nulls[r] = 0;
@@ -666,6 +767,7 @@ enum op {
 	O_SYEAR,
 	O_SISOYEAR,
 	O_LASTDAY,
+	O_LWEEK,
 	/* → DateTime */
 	O_SDAY,
 	O_SHOUR,
@@ -674,6 +776,8 @@ enum op {
 	O_S5MIN,
 	O_S10MIN,
 	O_S15MIN,
+	O_TIMESLOT,
+	O_TOTIME,
 	/* → Int */
 	O_YEAR,
 	O_QUARTER,
@@ -690,43 +794,53 @@ enum op {
 	O_YYYYMMDD,
 	O_YYYYMMDDHHMMSS,
 	O_UNIX,
+	O_WEEK,
+	O_YEARWEEK,
+	O_TZOFFSET,
 };
 
 static const struct {
 	const char *name;
 	uint8_t op;
 	uint8_t mode_arg; /* 1: (t[, mode[, tz]]) */
+	uint8_t dt_only;  /* 1: a Date is refused (ClickHouse has no time of day for it) */
 } unary_fns[] = {
-    {"toStartOfWeek", O_SWEEK, 1},
-    {"toMonday", O_MONDAY, 0},
-    {"toStartOfMonth", O_SMONTH, 0},
-    {"toStartOfQuarter", O_SQUARTER, 0},
-    {"toStartOfYear", O_SYEAR, 0},
-    {"toStartOfISOYear", O_SISOYEAR, 0},
-    {"toLastDayOfMonth", O_LASTDAY, 0},
-    {"toStartOfDay", O_SDAY, 0},
-    {"toStartOfHour", O_SHOUR, 0},
-    {"toStartOfMinute", O_SMINUTE, 0},
-    {"toStartOfSecond", O_SSECOND, 0},
-    {"toStartOfFiveMinutes", O_S5MIN, 0},
-    {"toStartOfFiveMinute", O_S5MIN, 0},
-    {"toStartOfTenMinutes", O_S10MIN, 0},
-    {"toStartOfFifteenMinutes", O_S15MIN, 0},
-    {"toYear", O_YEAR, 0},
-    {"toQuarter", O_QUARTER, 0},
-    {"toMonth", O_MONTH, 0},
-    {"toDayOfMonth", O_DOM, 0},
-    {"toDayOfWeek", O_DOW, 1},
-    {"toDayOfYear", O_DOY, 0},
-    {"toHour", O_HOUR, 0},
-    {"toMinute", O_MINUTE, 0},
-    {"toSecond", O_SECOND, 0},
-    {"toISOWeek", O_ISOWEEK, 0},
-    {"toISOYear", O_ISOYEAR, 0},
-    {"toYYYYMM", O_YYYYMM, 0},
-    {"toYYYYMMDD", O_YYYYMMDD, 0},
-    {"toYYYYMMDDhhmmss", O_YYYYMMDDHHMMSS, 0},
-    {"toUnixTimestamp", O_UNIX, 0},
+    {"toStartOfWeek", O_SWEEK, 1, 0},
+    {"toLastDayOfWeek", O_LWEEK, 1, 0},
+    {"toMonday", O_MONDAY, 0, 0},
+    {"toStartOfMonth", O_SMONTH, 0, 0},
+    {"toStartOfQuarter", O_SQUARTER, 0, 0},
+    {"toStartOfYear", O_SYEAR, 0, 0},
+    {"toStartOfISOYear", O_SISOYEAR, 0, 0},
+    {"toLastDayOfMonth", O_LASTDAY, 0, 0},
+    {"toStartOfDay", O_SDAY, 0, 0},
+    {"toStartOfHour", O_SHOUR, 0, 0},
+    {"toStartOfMinute", O_SMINUTE, 0, 0},
+    {"toStartOfSecond", O_SSECOND, 0, 0},
+    {"toStartOfFiveMinutes", O_S5MIN, 0, 0},
+    {"toStartOfFiveMinute", O_S5MIN, 0, 0},
+    {"toStartOfTenMinutes", O_S10MIN, 0, 0},
+    {"toStartOfFifteenMinutes", O_S15MIN, 0, 0},
+    {"toYear", O_YEAR, 0, 0},
+    {"toQuarter", O_QUARTER, 0, 0},
+    {"toMonth", O_MONTH, 0, 0},
+    {"toDayOfMonth", O_DOM, 0, 0},
+    {"toDayOfWeek", O_DOW, 1, 0},
+    {"toDayOfYear", O_DOY, 0, 0},
+    {"toHour", O_HOUR, 0, 0},
+    {"toMinute", O_MINUTE, 0, 0},
+    {"toSecond", O_SECOND, 0, 0},
+    {"toISOWeek", O_ISOWEEK, 0, 0},
+    {"toISOYear", O_ISOYEAR, 0, 0},
+    {"toYYYYMM", O_YYYYMM, 0, 0},
+    {"toYYYYMMDD", O_YYYYMMDD, 0, 0},
+    {"toYYYYMMDDhhmmss", O_YYYYMMDDHHMMSS, 0, 0},
+    {"toUnixTimestamp", O_UNIX, 0, 0},
+    {"toWeek", O_WEEK, 1, 0},
+    {"toYearWeek", O_YEARWEEK, 1, 0},
+    {"timeSlot", O_TIMESLOT, 0, 1},
+    {"toTime", O_TOTIME, 0, 1},
+    {"timeZoneOffset", O_TZOFFSET, 0, 1},
 };
 
 /* Row r of t through op (mode: week or weekday mode). */
@@ -754,13 +868,15 @@ static int64_t apply(uint8_t op, int mode, const struct targ *t, size_t r)
 	case O_DATE0: return day;
 	case O_SWEEK:
 		/* Odd modes start weeks on Monday, even ones on Sunday. */
-		return (mode & 1) ? day - iso_dow(day) + 1 : day - iso_dow(day) % 7;
+		return (mode & WM_MONDAY) ? day - iso_dow(day) + 1 : day - iso_dow(day) % 7;
 	case O_MONDAY: return day - iso_dow(day) + 1;
 	case O_SMONTH: return sn_days_from_civil(y, m, 1);
 	case O_SQUARTER: return sn_days_from_civil(y, (m - 1) / 3 * 3 + 1, 1);
 	case O_SYEAR: return sn_days_from_civil(y, 1, 1);
 	case O_SISOYEAR: iso_week(day, &wk, &wy); return day - iso_dow(day) + 1 - (wk - 1) * 7;
 	case O_LASTDAY: return sn_days_from_civil(y, m, mdays(y, m));
+	case O_LWEEK: /* Sunday, or Saturday for Sunday-first modes */
+		return (mode & WM_MONDAY) ? day - iso_dow(day) + 7 : day - iso_dow(day) % 7 + 6;
 	case O_SDAY: return sn_tz_from_local(t->z, day * US_DAY, true);
 	case O_SHOUR: return t->v.t == SN_XT_DATE ? inst : inst - pmod(tod, US_HOUR);
 	case O_SMINUTE: return t->v.t == SN_XT_DATE ? inst : inst - pmod(tod, US_MIN);
@@ -768,6 +884,14 @@ static int64_t apply(uint8_t op, int mode, const struct targ *t, size_t r)
 	case O_S5MIN: return t->v.t == SN_XT_DATE ? inst : inst - pmod(tod, 5 * US_MIN);
 	case O_S10MIN: return t->v.t == SN_XT_DATE ? inst : inst - pmod(tod, 10 * US_MIN);
 	case O_S15MIN: return t->v.t == SN_XT_DATE ? inst : inst - pmod(tod, 15 * US_MIN);
+	/* Half hours of UTC, whatever the zone (ClickHouse: t / 1800 * 1800). */
+	case O_TIMESLOT: return floor_div(inst, 1800 * US_S) * 1800 * US_S;
+	/* The wall-clock time (whole seconds) on 1970-01-02, read with the
+	 * offset the zone had at the epoch, as ClickHouse's toTime does. */
+	case O_TOTIME: return sn_tz_from_local(t->z, 0, true) + US_DAY + tod / US_S * US_S;
+	case O_TZOFFSET: return sn_tz_offset_at(t->z, inst);
+	case O_WEEK: year_week(day, (unsigned)mode, &wy, &wk); return wk;
+	case O_YEARWEEK: year_week(day, (unsigned)mode | WM_YEAR, &wy, &wk); return wy * 100 + wk;
 	case O_YEAR: return y;
 	case O_QUARTER: return (m - 1) / 3 + 1;
 	case O_MONTH: return m;
@@ -795,7 +919,8 @@ static int64_t apply(uint8_t op, int mode, const struct targ *t, size_t r)
 	}
 }
 
-static int eval_unary(struct xctx *c, const node_t *n, uint8_t op, bool mode_arg, struct vec *out)
+static int eval_unary(struct xctx *c, const node_t *n, uint8_t op, bool mode_arg, bool dt_only,
+		      struct vec *out)
 {
 	size_t max = mode_arg ? 3 : 2, tzk = mode_arg ? 2 : 1;
 	int64_t mode = 0;
@@ -831,6 +956,8 @@ static int eval_unary(struct xctx *c, const node_t *n, uint8_t op, bool mode_arg
 	} else if (time_arg(c, n, 0, z, &t)) {
 		return c->rc;
 	}
+	if (dt_only && t.v.t == SN_XT_DATE)
+		return illegal_type(c, n, &t.v, 0, "a DateTime");
 	if (t.v.t == SN_XT_NULL)
 		return vec_make(c, out, SN_XT_NULL, true, c->n);
 	uint8_t rt = op < O_SDAY ? SN_XT_DATE : op < O_YEAR ? SN_XT_DATETIME : SN_XT_INT;
@@ -969,7 +1096,50 @@ static int64_t rel_num(enum unit u, int64_t w, int64_t inst)
 	return y;
 }
 
-static int eval_datediff(struct xctx *c, const node_t *n, struct vec *out)
+/* What age() compares below unit u: the wall time's position inside its
+ * year (month, day, time of day), quarter, month, day, hour, minute or
+ * second, as one ordered key. Weeks are compared in age_adjust. */
+static int64_t below_unit(enum unit u, int64_t w)
+{
+	int64_t day = floor_div(w, US_DAY), tod = w - day * US_DAY, y;
+	unsigned m, d;
+	switch (u) {
+	case U_SECOND: return tod % US_S;
+	case U_MINUTE: return tod % US_MIN;
+	case U_HOUR: return tod % US_HOUR;
+	case U_DAY: return tod;
+	default: break;
+	}
+	sn_civil_from_days(day, &y, &m, &d);
+	int64_t in_month = (int64_t)d * US_DAY + tod;
+	if (u == U_MONTH)
+		return in_month;
+	return (int64_t)(u == U_QUARTER ? (m - 1) % 3 : m) * 32 * US_DAY + in_month;
+}
+
+/* age() counts whole units: dateDiff's boundary count, one less (towards
+ * zero) when the later point's position inside its unit is before the
+ * earlier one's. ClickHouse compares weeks by the arguments' weekdays and
+ * then the time of day, with a precedence quirk kept here: equal hours go
+ * on to compare minutes even when the weekdays differ. */
+static int64_t age_adjust(enum unit u, int64_t wx, int64_t ix, int64_t wy, int64_t iy)
+{
+	bool fwd = ix <= iy;
+	int64_t wa = fwd ? wx : wy, wb = fwd ? wy : wx;
+	bool short_of;
+	if (u == U_WEEK) {
+		int xd = iso_dow(floor_div(wx, US_DAY)), yd = iso_dow(floor_div(wy, US_DAY));
+		int64_t ta = pmod(wa, US_DAY), tb = pmod(wb, US_DAY);
+		short_of = xd > yd || (xd == yd && ta / US_HOUR > tb / US_HOUR) ||
+			   (ta / US_HOUR == tb / US_HOUR && ta % US_HOUR > tb % US_HOUR);
+	} else {
+		short_of = below_unit(u, wa) > below_unit(u, wb);
+	}
+	return short_of ? (fwd ? -1 : 1) : 0;
+}
+
+/* dateDiff(unit, a, b[, tz]) (age false) and age(unit, a, b[, tz]). */
+static int eval_datediff(struct xctx *c, const node_t *n, bool age, struct vec *out)
 {
 	const char *us;
 	const struct sn_tz *z = NULL;
@@ -1000,6 +1170,8 @@ static int eval_datediff(struct xctx *c, const node_t *n, struct vec *out)
 			continue;
 		int64_t ia, ib, wa = wall_at(&a, r, &ia), wb = wall_at(&b, r, &ib);
 		out->i[r] = rel_num(u, wb, ib) - rel_num(u, wa, ia);
+		if (age)
+			out->i[r] += age_adjust(u, wa, ia, wb, ib);
 	}
 	return 0;
 }
@@ -1136,9 +1308,6 @@ int xdate_arith(struct xctx *c, const node_t *n, char op, struct vec *a, struct 
 static int fmt_row(char *buf, size_t cap, const char *f, size_t fl, int64_t w,
 		   const struct sn_tz *z, int64_t inst)
 {
-	static const char *const mon[] = {"January",   "February", "March",    "April",
-					  "May",       "June",	   "July",     "August",
-					  "September", "October",  "November", "December"};
 	static const char *const dow[] = {"Monday", "Tuesday",	"Wednesday", "Thursday",
 					  "Friday", "Saturday", "Sunday"};
 	int64_t day = floor_div(w, US_DAY), tod = w - day * US_DAY, y, wk, wy;
@@ -1173,8 +1342,8 @@ static int fmt_row(char *buf, size_t cap, const char *f, size_t fl, int64_t w,
 		case 'I':
 		case 'h': PUT("%02d", h12); break;
 		case 'i': PUT("%02d", mi); break;
-		case 'M': PUT("%s", mon[m - 1]); break;
-		case 'b': PUT("%.3s", mon[m - 1]); break;
+		case 'M': PUT("%s", month_names[m - 1]); break;
+		case 'b': PUT("%.3s", month_names[m - 1]); break;
 		case 'S':
 		case 's': PUT("%02d", s); break;
 		case 'f': PUT("%06d", (int)(pmod(w, US_S))); break;
@@ -1282,6 +1451,204 @@ static int eval_now(struct xctx *c, const node_t *n, int which, struct vec *out)
 	return 0;
 }
 
+/* ---- monthName, timeZoneOf, toUnixTimestamp64Milli ------------------------------------------ */
+
+/* monthName(t): the English name of the month of t in its zone. */
+static int eval_monthname(struct xctx *c, const node_t *n, struct vec *out)
+{
+	struct targ t;
+	if (need_args(c, n, 1, 1) || time_arg(c, n, 0, NULL, &t))
+		return c->rc;
+	if (t.v.t == SN_XT_NULL)
+		return vec_make(c, out, SN_XT_NULL, true, c->n);
+	if (vec_make(c, out, SN_XT_STRING, t.v.nullable, c->n))
+		return c->rc;
+	merge_nulls(out, &t.v, NULL);
+	for (size_t r = 0; r < c->n; r++) {
+		if (vec_null(out, r))
+			continue;
+		int64_t y;
+		unsigned m, d;
+		sn_civil_from_days(floor_div(wall_at(&t, r, NULL), US_DAY), &y, &m, &d);
+		/* The names are static: they outlive every batch. */
+		out->s[r] = (struct sn_str){month_names[m - 1], strlen(month_names[m - 1])};
+	}
+	return 0;
+}
+
+/* timeZoneOf(t): the name of the zone a DateTime reads in. As in ClickHouse
+ * the answer comes from the type, so a Nullable DateTime names its zone in
+ * NULL rows too; only the NULL literal gives NULL. */
+static int eval_timezoneof(struct xctx *c, const node_t *n, struct vec *out)
+{
+	struct vec v;
+	if (need_args(c, n, 1, 1) || xeval(c, n->list.items[0], &v))
+		return c->rc;
+	if (v.t == SN_XT_NULL)
+		return vec_make(c, out, SN_XT_NULL, true, c->n);
+	if (v.t != SN_XT_DATETIME)
+		return illegal_type(c, n, &v, 0, "a DateTime");
+	const struct sn_tz *z = xvec_zone(c, &v, n);
+	if (!z || vec_make(c, out, SN_XT_STRING, false, c->n))
+		return c->rc;
+	const char *name = sn_tz_name(z); /* zones live as long as the process */
+	for (size_t r = 0; r < c->n; r++)
+		out->s[r] = (struct sn_str){name, strlen(name)};
+	return 0;
+}
+
+/* toUnixTimestamp64Milli(t): milliseconds since the epoch, the microseconds
+ * divided as ClickHouse scales a DateTime64 down (towards zero). */
+static int eval_unix64milli(struct xctx *c, const node_t *n, struct vec *out)
+{
+	struct vec v;
+	if (need_args(c, n, 1, 1) || xeval(c, n->list.items[0], &v))
+		return c->rc;
+	if (v.t == SN_XT_NULL)
+		return vec_make(c, out, SN_XT_NULL, true, c->n);
+	if (v.t != SN_XT_DATETIME)
+		return illegal_type(c, n, &v, 0, "a DateTime64");
+	if (vec_make(c, out, SN_XT_INT, v.nullable, c->n))
+		return c->rc;
+	merge_nulls(out, &v, NULL);
+	for (size_t r = 0; r < c->n; r++)
+		if (!vec_null(out, r))
+			out->i[r] = v.i[r] / 1000;
+	return 0;
+}
+
+/* dateName(part, t[, tz]): one part of t as text, ClickHouse's parts:
+ * names for month and weekday, unpadded numbers for the others ('week'
+ * is the ISO week). Parts of the time of day need a DateTime. */
+static int eval_datename(struct xctx *c, const node_t *n, struct vec *out)
+{
+	static const char *const parts[] = {"year", "quarter", "month", "dayofyear", "day",
+					    "week", "weekday", "hour",	"minute",    "second"};
+	static const char *const days[] = {"Monday", "Tuesday",	 "Wednesday", "Thursday",
+					   "Friday", "Saturday", "Sunday"};
+	const char *ps;
+	const struct sn_tz *z = NULL;
+	if (need_args(c, n, 2, 3) || const_str(c, n, 0, "part", &ps) ||
+	    (n->list.n == 3 && tz_arg(c, n, 2, &z)))
+		return c->rc;
+	int part = -1;
+	for (int i = 0; i < (int)SN_ARRAY_LEN(parts); i++)
+		if (strcmp(ps, parts[i]) == 0)
+			part = i;
+	if (part < 0)
+		return xfail(c, n->list.items[0], SN_ERR_INVALID, "QueryError",
+			     "Function '%s': unknown part '%s' (year, quarter, month, dayofyear, "
+			     "day, week, weekday, hour, minute, second)",
+			     n->name, ps);
+	struct targ t;
+	if (time_arg(c, n, 1, z, &t))
+		return c->rc;
+	if (part >= 7 && t.v.t == SN_XT_DATE)
+		return illegal_type(c, n, &t.v, 1,
+				    "a DateTime for the part 'hour', 'minute' or 'second'");
+	if (t.v.t == SN_XT_NULL)
+		return vec_make(c, out, SN_XT_NULL, true, c->n);
+	if (vec_make(c, out, SN_XT_STRING, t.v.nullable, c->n))
+		return c->rc;
+	merge_nulls(out, &t.v, NULL);
+	for (size_t r = 0; r < c->n; r++) {
+		if (vec_null(out, r))
+			continue;
+		int64_t w = wall_at(&t, r, NULL), day = floor_div(w, US_DAY),
+			tod = w - day * US_DAY;
+		int64_t y, v, wy;
+		unsigned m, d;
+		sn_civil_from_days(day, &y, &m, &d);
+		const char *name = NULL;
+		switch (part) {
+		case 0: v = y; break;
+		case 1: v = (m - 1) / 3 + 1; break;
+		case 2: name = month_names[m - 1]; break;
+		case 3: v = day_of_year(day); break;
+		case 4: v = d; break;
+		case 5: iso_week(day, &v, &wy); break;
+		case 6: name = days[iso_dow(day) - 1]; break;
+		case 7: v = tod / US_HOUR; break;
+		case 8: v = tod / US_MIN % 60; break;
+		default: v = tod / US_S % 60; break;
+		}
+		if (name) { /* static names outlive the batch */
+			out->s[r] = (struct sn_str){name, strlen(name)};
+			continue;
+		}
+		char buf[24];
+		int len = snprintf(buf, sizeof(buf), "%" PRId64, v);
+		char *p = xalloc(c, c->ba, (size_t)len);
+		if (!p)
+			return c->rc;
+		memcpy(p, buf, (size_t)len);
+		out->s[r] = (struct sn_str){p, (size_t)len};
+	}
+	return 0;
+}
+
+/* The most slots timeSlots makes for one row (a year of half hours is
+ * 17,520): more is an error rather than an unbounded array. */
+#define TIMESLOTS_MAX 100000
+
+/* timeSlots(start, duration[, size]): the multiples of size seconds (1800
+ * by default) from start's down to start + duration's, as ClickHouse
+ * counts them from the epoch (no zone). A NULL row gives an empty array,
+ * as ClickHouse fills NULL rows of a result that cannot be Nullable. */
+static int eval_timeslots(struct xctx *c, const node_t *n, struct vec *out)
+{
+	int64_t size = 1800;
+	struct targ t;
+	struct vec dur;
+	if (need_args(c, n, 2, 3) ||
+	    (n->list.n == 3 && int_arg(c, n, 2, 1, 86400LL * 366 * 100, &size)) ||
+	    time_arg(c, n, 0, NULL, &t) || xeval(c, n->list.items[1], &dur))
+		return c->rc;
+	if (t.v.t == SN_XT_DATE)
+		return illegal_type(c, n, &t.v, 0, "a DateTime");
+	if (dur.t != SN_XT_NULL && !is_intlike(dur.t))
+		return illegal_type(c, n, &dur, 1, "an unsigned integer (seconds)");
+	if (t.v.t == SN_XT_NULL || dur.t == SN_XT_NULL)
+		return vec_make(c, out, SN_XT_NULL, true, c->n);
+	int64_t step = size * US_S;
+	uint32_t *off = xalloc(c, c->ba, (c->n + 1) * sizeof(*off));
+	if (!off)
+		return c->rc;
+	/* Two passes: count the slots, then fill them. */
+	size_t total = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		off[r] = (uint32_t)total;
+		if (vec_null(&t.v, r) || vec_null(&dur, r))
+			continue;
+		int64_t k = dur.i[r];
+		if (k < 0 || (dur.t == SN_XT_UINT && k > SPAN_MAX[U_SECOND]))
+			return illegal_type(c, n, &dur, 1, "an unsigned integer (seconds)");
+		if (k > SPAN_MAX[U_SECOND])
+			return span_fail(c, n);
+		int64_t s0 = floor_div(t.v.i[r], step), s1 = floor_div(t.v.i[r] + k * US_S, step);
+		if (s1 - s0 + 1 > TIMESLOTS_MAX)
+			return xfail(c, n, SN_ERR_TOO_BIG, "QueryError",
+				     "Function '%s' would make more than %d time slots in a row",
+				     n->name, TIMESLOTS_MAX);
+		total += (size_t)(s1 - s0 + 1);
+		if (total > UINT32_MAX)
+			return xfail(c, n, SN_ERR_TOO_BIG, "QueryError", "too many array elements");
+	}
+	off[c->n] = (uint32_t)total;
+	struct vec e;
+	if (vec_make(c, &e, SN_XT_DATETIME, false, total))
+		return c->rc;
+	e.tz = t.v.tz;
+	for (size_t r = 0; r < c->n; r++) {
+		if (off[r] == off[r + 1])
+			continue;
+		int64_t s0 = floor_div(t.v.i[r], step);
+		for (uint32_t k = off[r]; k < off[r + 1]; k++)
+			e.i[k] = (s0 + (k - off[r])) * step;
+	}
+	return xarr_build(c, &e, off, c->n, out);
+}
+
 /* ---- text of a DateTime in its zone ---------------------------------------------------------- */
 
 int xfmt_datetime_local(char *buf, size_t cap, int64_t us, const struct sn_tz *z)
@@ -1302,7 +1669,8 @@ bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc)
 	const char *f = n->name;
 	for (size_t i = 0; i < SN_ARRAY_LEN(unary_fns); i++)
 		if (strcmp(f, unary_fns[i].name) == 0) {
-			*rc = eval_unary(c, n, unary_fns[i].op, unary_fns[i].mode_arg, out);
+			*rc = eval_unary(c, n, unary_fns[i].op, unary_fns[i].mode_arg,
+					 unary_fns[i].dt_only, out);
 			return true;
 		}
 	static const struct {
@@ -1344,6 +1712,14 @@ bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc)
 		*rc = eval_todatetime(c, n, 2, out);
 	else if (strcmp(f, "fromUnixTimestamp") == 0)
 		*rc = eval_todatetime(c, n, 3, out);
+	else if (strcmp(f, "fromUnixTimestamp64Milli") == 0)
+		*rc = eval_todatetime(c, n, 4, out);
+	else if (strcmp(f, "toUnixTimestamp64Milli") == 0)
+		*rc = eval_unix64milli(c, n, out);
+	else if (strcmp(f, "monthName") == 0)
+		*rc = eval_monthname(c, n, out);
+	else if (strcmp(f, "timeZoneOf") == 0)
+		*rc = eval_timezoneof(c, n, out);
 	else if (strcmp(f, "toTimeZone") == 0)
 		*rc = eval_totimezone(c, n, out);
 	else if (strcmp(f, "dateTrunc") == 0 || strcmp(f, "date_trunc") == 0)
@@ -1351,7 +1727,13 @@ bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc)
 	else if (strcmp(f, "toStartOfInterval") == 0)
 		*rc = eval_startofinterval(c, n, out);
 	else if (strcmp(f, "dateDiff") == 0 || strcmp(f, "date_diff") == 0)
-		*rc = eval_datediff(c, n, out);
+		*rc = eval_datediff(c, n, false, out);
+	else if (strcmp(f, "age") == 0)
+		*rc = eval_datediff(c, n, true, out);
+	else if (strcmp(f, "dateName") == 0)
+		*rc = eval_datename(c, n, out);
+	else if (strcmp(f, "timeSlots") == 0)
+		*rc = eval_timeslots(c, n, out);
 	else if (strcmp(f, "dateAdd") == 0 || strcmp(f, "date_add") == 0 ||
 		 strcmp(f, "timeStampAdd") == 0)
 		*rc = eval_dateadd(c, n, 1, out);
@@ -1360,7 +1742,7 @@ bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc)
 		*rc = eval_dateadd(c, n, -1, out);
 	else if (strcmp(f, "formatDateTime") == 0)
 		*rc = eval_formatdatetime(c, n, out);
-	else if (strcmp(f, "now") == 0)
+	else if (strcmp(f, "now") == 0 || strcmp(f, "current_timestamp") == 0)
 		*rc = eval_now(c, n, 0, out);
 	else if (strcmp(f, "now64") == 0)
 		*rc = eval_now(c, n, 1, out);

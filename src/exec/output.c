@@ -17,7 +17,10 @@
  * ("DateTime64(6, 'Europe/Berlin')"). A toTimeZone() to yet another zone
  * is not carried into results: its values print in the project's zone
  * (the same instants). Floats render with the fewest digits that read back
- * the same, and nan/inf (which JSON lacks) as null.
+ * the same, and nan/inf (which JSON lacks) as null. A Map is an Array of
+ * (key, value) tuples to everything else (array.c): the renderings print
+ * it as an object ({"k":v}, keys as JSON strings; {'k':v} in ClickHouse's
+ * text) by walking the value beside its column's type.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -218,6 +221,141 @@ static int value_json(struct sn_buf *b, const struct sn_exec_value *v, const str
 	}
 }
 
+/* ClickHouse's text of an array or tuple element ([1,2], ['a','b'], (1,'x')). */
+static int ch_text(struct sn_buf *b, const struct sn_exec_value *v, const struct sn_tz *z);
+
+/* ---- maps ---------------------------------------------------------------------------- */
+
+/* A Map's value is an Array of (key, value) tuples (array.c), so only its
+ * type tells it apart: a result column whose type names a Map is printed
+ * by walking the value beside its type name, each Map as an object
+ * ({"k":v} in JSON, keys as strings; {'k':v} in ClickHouse's text). Other
+ * values print untyped, as before. */
+struct tspan {
+	const char *p;
+	size_t len;
+};
+
+static bool has_map(struct tspan t)
+{
+	for (size_t i = 0; i + 4 <= t.len; i++)
+		if (memcmp(t.p + i, "Map(", 4) == 0)
+			return true;
+	return false;
+}
+
+static bool tis(struct tspan t, const char *pfx)
+{
+	size_t n = strlen(pfx);
+	return t.len > n && memcmp(t.p, pfx, n) == 0 && t.p[t.len - 1] == ')';
+}
+
+/* t without Nullable(...). */
+static struct tspan tstrip(struct tspan t)
+{
+	if (tis(t, "Nullable("))
+		return (struct tspan){t.p + 9, t.len - 10};
+	return t;
+}
+
+/* The comma-separated type arguments of t (after its '(' up to its last
+ * ')'), at most max; quotes and nested parentheses skipped. */
+static size_t targs(struct tspan t, struct tspan *out, size_t max)
+{
+	const char *p = memchr(t.p, '(', t.len), *end = t.p + t.len - 1;
+	size_t n = 0;
+	if (!p)
+		return 0;
+	p++;
+	while (p < end && n < max) {
+		while (p < end && *p == ' ')
+			p++;
+		const char *s = p;
+		int depth = 0;
+		bool q = false;
+		for (; p < end; p++) {
+			if (q) {
+				q = *p != '\'';
+				continue;
+			}
+			if (*p == '\'')
+				q = true;
+			else if (*p == '(')
+				depth++;
+			else if (*p == ')')
+				depth--;
+			else if (*p == ',' && depth == 0)
+				break;
+		}
+		out[n++] = (struct tspan){s, (size_t)(p - s)};
+		if (p < end)
+			p++;
+	}
+	return n;
+}
+
+#define TARGS_MAX 64
+
+/* value_json (json) or ch_text of v, typed t: Maps as objects. */
+static int value_typed(struct sn_buf *b, const struct sn_exec_value *v, const struct sn_tz *z,
+		       struct tspan t, bool json)
+{
+	if (!t.p || !has_map(t) || v->null || v->type == SN_XT_NULL ||
+	    (v->type != SN_XT_ARRAY && v->type != SN_XT_TUPLE))
+		return json ? value_json(b, v, z) : ch_text(b, v, z);
+	t = tstrip(t);
+	struct tspan a[TARGS_MAX];
+	size_t na = targs(t, a, TARGS_MAX);
+	bool map = tis(t, "Map("), arr = tis(t, "Array(");
+	struct xait it;
+	struct sn_exec_value x;
+	int rc = sn_buf_appendc(b, map ? '{' : arr || json ? '[' : '(');
+	xait_init(&it, v->s);
+	for (size_t k = 0; rc == 0 && xait_next(&it, &x); k++) {
+		if (k)
+			rc = sn_buf_appendc(b, ',');
+		if (rc == 0 && map && x.type == SN_XT_TUPLE && !x.null && na == 2) {
+			struct xait pit;
+			struct sn_exec_value kx, vx;
+			xait_init(&pit, x.s);
+			if (!xait_next(&pit, &kx) || !xait_next(&pit, &vx))
+				return SN_ERR_CORRUPT;
+			if (json && (kx.type == SN_XT_STRING || kx.type == SN_XT_UUID)) {
+				rc = value_json(b, &kx, z);
+			} else if (json) { /* a JSON key is a string: the key's text */
+				struct sn_buf kt;
+				sn_buf_init(&kt, (size_t)1 << 20);
+				rc = value_json(&kt, &kx, z);
+				if (rc == 0 && kt.len && kt.data[0] == '"')
+					rc = sn_buf_append(b, kt.data, kt.len);
+				else if (rc == 0)
+					rc = sn_buf_append_json_str(b, kt.data ? kt.data : "",
+								    kt.len);
+				sn_buf_release(&kt);
+			} else {
+				rc = ch_text(b, &kx, z);
+			}
+			if (rc == 0)
+				rc = sn_buf_appendc(b, ':');
+			if (rc == 0)
+				rc = value_typed(b, &vx, z, a[1], json);
+			continue;
+		}
+		if (rc == 0)
+			rc = value_typed(b, &x, z,
+					 arr	  ? a[0]
+					 : k < na ? a[k]
+						  : (struct tspan){0},
+					 json);
+	}
+	return rc ? rc : sn_buf_appendc(b, map ? '}' : arr || json ? ']' : ')');
+}
+
+static struct tspan tspan_of(const char *t)
+{
+	return (struct tspan){t, t ? strlen(t) : 0};
+}
+
 /* A result type, with the zone in DateTime types when it is not UTC. */
 static int type_json(struct sn_buf *b, const char *t, const struct sn_tz *z)
 {
@@ -261,7 +399,8 @@ int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res)
 			if (i)
 				rc = sn_buf_appendc(b, ',');
 			if (rc == 0)
-				rc = value_json(b, &res->cells[r * res->ncols + i], z);
+				rc = value_typed(b, &res->cells[r * res->ncols + i], z,
+						 tspan_of(res->types ? res->types[i] : NULL), true);
 		}
 		if (rc == 0)
 			rc = sn_buf_appendc(b, ']');
@@ -288,9 +427,6 @@ int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res)
 		    res->stats.merges_parallel, res->stats.terms_skipped, res->stats.coded_terms);
 	return rc;
 }
-
-/* ClickHouse's text of an array or tuple element ([1,2], ['a','b'], (1,'x')). */
-static int ch_text(struct sn_buf *b, const struct sn_exec_value *v, const struct sn_tz *z);
 
 int value_text(struct sn_buf *b, const struct sn_exec_value *v)
 {
@@ -336,7 +472,8 @@ int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 			} else if (v->type == SN_XT_ARRAY || v->type == SN_XT_TUPLE) {
 				struct sn_buf t;
 				sn_buf_init(&t, (size_t)1 << 30);
-				rc = ch_text(&t, v, z);
+				rc = value_typed(
+				    &t, v, z, tspan_of(res->types ? res->types[i] : NULL), false);
 				if (rc == 0)
 					rc = tsv_text(b, t.data ? (const char *)t.data : "", t.len);
 				sn_buf_release(&t);

@@ -2329,6 +2329,14 @@ static void call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t
 		plain_call(p, s, b, "toStartOfFiveMinute", n);
 		return;
 	}
+	/* countDistinctIf is count -Distinct -If, uniqExactIf (18.16 has no
+	 * countDistinct; its uniq*() over only NULLs is NULL, see above) */
+	if (v18 && named(name, "countDistinctIf")) {
+		out(p, b, "ifNull(");
+		plain_call(p, s, b, "uniqExactIf", n);
+		out(p, b, ", 0)");
+		return;
+	}
 	if (named(name, "dateTrunc") || named(name, "date_trunc")) {
 		const node_t *u = a0;
 		if (!v18) {
