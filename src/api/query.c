@@ -498,7 +498,14 @@ static void run_insight(struct job *j)
 		sn_buf_appends(&b, ",\"detail\":");
 		const char *msg = err.msg[0] ? err.msg : "the insight could not be computed";
 		sn_buf_append_json_str(&b, msg, strlen(msg));
-		sn_buf_appends(&b, ",\"attr\":null}");
+		sn_buf_appends(&b, ",\"attr\":null");
+		/* EventsQuery's errors point into the user's select/where text
+		 * (events_query.c maps them); other kinds' into generated HogQL */
+		const char *kind = sn_json_str(sn_json_get(q, "kind"), NULL);
+		if (kind && strcmp(kind, "EventsQuery") == 0 && err.hogql.msg[0])
+			sn_buf_appendf(&b, ",\"start\":%zu,\"end\":%zu", (size_t)err.hogql.start,
+				       (size_t)err.hogql.end);
+		sn_buf_appendc(&b, '}');
 		sn_http_reply(j->req, 400, "application/json", b.data, b.len);
 		sn_http_log_field(j->req, "error", msg);
 	} else {

@@ -183,7 +183,8 @@ bool sn_insight_kind_supported(const char *kind)
 {
 	static const char *const kinds[] = {
 	    "TrendsQuery",    "FunnelsQuery", "StickinessQuery", "LifecycleQuery",
-	    "RetentionQuery", "PathsQuery",   "ActorsQuery",	 "InsightActorsQuery"};
+	    "RetentionQuery", "PathsQuery",   "ActorsQuery",	 "InsightActorsQuery",
+	    "EventsQuery"};
 	for (size_t i = 0; kind && i < SN_ARRAY_LEN(kinds); i++)
 		if (strcmp(kind, kinds[i]) == 0)
 			return true;
@@ -233,6 +234,8 @@ int sn_insight_run(const struct sn_insight_opts *o, struct json_object *q, struc
 		rc = paths_run(&x, q, out);
 	else if (strcmp(kind, "InsightActorsQuery") == 0 || strcmp(kind, "ActorsQuery") == 0)
 		rc = actors_run(&x, q, out);
+	else if (strcmp(kind, "EventsQuery") == 0)
+		rc = events_query_run(&x, q, out);
 	else
 		rc = ifail(&x, "not_supported", "Query kind '%s' is not supported yet", kind);
 	if (rc == 0) {

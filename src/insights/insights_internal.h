@@ -248,6 +248,8 @@ int retention_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 int retention_actors(struct ictx *x, struct json_object *q, int interval, const char *bv,
 		     struct actor_rows *out, int *agg_gti);
 int paths_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
+/* PostHog's EventsQuery (events_query.c): the event list / data table. */
+int events_query_run(struct ictx *x, struct json_object *q, struct sn_buf *out);
 
 /* Rows grouped by actor in C (actorsort.c): tab's rows reordered by
  * (hash of column 0, column 0, columns keys[0..nkeys), arrival); actor_cmp
