@@ -649,8 +649,9 @@ static int arith(struct xctx *c, const node_t *n, char op, const node_t *ln, con
 				if (b.i[r] == 0)
 					return xfail(c, n, SN_ERR_INVALID, "QueryError",
 						     "Division by zero");
+				/* x % -1 is 0 (and INT64_MIN % -1 would trap) */
 				out->i[r] = t == SN_XT_UINT ? (int64_t)(x % y)
-					    : b.i[r] == -1  ? (int64_t)(0 - x)
+					    : b.i[r] == -1  ? 0
 							    : a.i[r] % b.i[r];
 				break;
 			}
@@ -1633,6 +1634,43 @@ static int eval_call_rows(struct xctx *c, const node_t *n, struct vec *out)
 		node_t tmp = *n;
 		tmp.a = n->list.items[0];
 		return eval_not(c, &tmp, out);
+	}
+	/* The comparison operators' function forms (equals(a, b)): PostHog
+	 * prints them as they are, so ClickHouse's plain semantics apply —
+	 * NULL in, NULL out — not the operators' NULL-safe rules (§4.3). */
+	static const struct {
+		const char *name;
+		enum cmpop op;
+	} cmpfn[] = {{"equals", C_EQ},	     {"notEquals", C_NE}, {"less", C_LT},
+		     {"lessOrEquals", C_LE}, {"greater", C_GT},	  {"greaterOrEquals", C_GE}};
+	for (size_t i = 0; i < SN_ARRAY_LEN(cmpfn); i++)
+		if (strcmp(f, cmpfn[i].name) == 0) {
+			struct vec a, b;
+			if (need_args(c, n, 2, 2) || xeval(c, n->list.items[0], &a) ||
+			    xeval(c, n->list.items[1], &b))
+				return c->rc;
+			if (a.t == SN_XT_NULL || b.t == SN_XT_NULL)
+				return vec_make(c, out, SN_XT_NULL, true, c->n);
+			if (unify_cmp(c, n, n->list.items[0], n->list.items[1], &a, &b) ||
+			    compare_vecs(c, n, cmpfn[i].op, &a, &b, out))
+				return c->rc;
+			if (a.nullable || b.nullable) {
+				struct vec r;
+				if (vec_make(c, &r, SN_XT_BOOL, true, c->n))
+					return c->rc;
+				memcpy(r.i, out->i, c->n * sizeof(*r.i));
+				merge_nulls(&r, &a, &b);
+				*out = r;
+			}
+			return 0;
+		}
+	/* and(a, b, ...), or(...): as the operators (NULL only where undecided) */
+	if (strcmp(f, "and") == 0 || strcmp(f, "or") == 0) {
+		if (need_args(c, n, 2, 4096))
+			return c->rc;
+		node_t tmp = *n;
+		tmp.kind = f[0] == 'a' ? SN_HQ_AND : SN_HQ_OR;
+		return eval_logic(c, &tmp, f[0] == 'a', out);
 	}
 	if (strcasecmp(f, "isNull") == 0)
 		return eval_isnull(c, n, true, out);

@@ -671,6 +671,19 @@ static void test_hash_and_errors(void **state)
 		 "2202906307356721367\t4596069200710135518\t5454977587679759698");
 	expect_b(f, "sipHash64(properties.s), SHA256(properties.s)", "\\N\t\\N");
 	expect_error(f, "sipHash64(1)", "NotImplementedError", "non-String");
+	/* the comparison operators' function forms: ClickHouse's NULL in, NULL
+	 * out (not the operators' NULL-safe rules); and/or as the operators;
+	 * x % -1 is 0 */
+	expect_a(f,
+		 "equals(toInt(properties.n), 7), notEquals(toInt(properties.n), 7), less(1, 2), "
+		 "and(1, 1, 0), "
+		 "or(0, 0, 1)",
+		 "1\t0\t1\t0\t1");
+	expect_b(f,
+		 "equals(toInt(properties.n), 7), greaterOrEquals(properties.s, 'a'), "
+		 "toInt(properties.n) = 7",
+		 "\\N\t\\N\t0");
+	expect_a(f, "7 % -1, -7 % -1, -9223372036854775808 % -1, -7 % 3", "0\t0\t0\t-1");
 	/* cityHash64 (CityHash v1.0.2; values from ClickHouse 18.16; every
 	 * length class in test_cityhash.c). */
 	expect_a(
