@@ -22,6 +22,12 @@
  * and with it its maybe-uninitialized analysis); unused in some files. */
 #define SN_FN_STATIC static __attribute__((unused))
 
+/* Shared between the function files (defined in fn_scalar.c). */
+struct sn_jspan;
+bool xjson_step(struct sn_jspan *cur, const char *key, size_t klen, int64_t idx,
+		struct sn_jspan *name);
+struct sn_str xurl_host(const char *data, size_t size);
+
 typedef int (*scalar_fn)(struct xctx *c, const node_t *n, int op, struct vec *out);
 
 /* One row of a function file's table. */

@@ -1216,8 +1216,8 @@ static struct sn_str host_ok(const char *pos, const char *dot, const char *start
 }
 
 /* getURLHost: the host of a URL with or without a scheme; empty when it
- * has no dot or holds characters a host cannot. */
-static struct sn_str url_host(const char *data, size_t size)
+ * has no dot or holds characters a host cannot (fn_text.c's port() too). */
+struct sn_str xurl_host(const char *data, size_t size)
 {
 	const char *pos = data, *end = data + size;
 	if (size >= 2 && pos[0] == '/' && pos[1] == '/') {
@@ -1289,7 +1289,7 @@ static bool second_level(const char *dot, size_t n)
  * before that when the last two labels are a second-level pair. */
 static struct sn_str first_significant(struct sn_str u, bool cut)
 {
-	struct sn_str h = url_host(u.p, u.len);
+	struct sn_str h = xurl_host(u.p, u.len);
 	if (!h.len)
 		return (struct sn_str){u.p, 0};
 	if (h.len > 4 && memcmp(h.p, "www.", 4) == 0)
@@ -1335,7 +1335,7 @@ static struct sn_str url_part(struct sn_str u, int part)
 	}
 	case U_DOMAIN:
 	case U_DOMAIN_NO_WWW: {
-		struct sn_str h = url_host(u.p, u.len);
+		struct sn_str h = xurl_host(u.p, u.len);
 		if (!h.len)
 			return none;
 		if (part == U_DOMAIN_NO_WWW && h.len > 4 && memcmp(h.p, "www.", 4) == 0)
@@ -1343,7 +1343,7 @@ static struct sn_str url_part(struct sn_str u, int part)
 		return h;
 	}
 	case U_TLD: {
-		struct sn_str h = url_host(u.p, u.len);
+		struct sn_str h = xurl_host(u.p, u.len);
 		if (!h.len)
 			return none;
 		if (h.p[h.len - 1] == '.')
@@ -2244,23 +2244,27 @@ static int json_count(struct sn_jscan *s, bool obj, int64_t *n)
  * match by their decoded name) of an object, or with key NULL the idx-th
  * (1-based, negative from the end) element of an array or member of an
  * object, as JSONExtract's path arguments. true and *cur moved when it
- * leads somewhere. */
-static bool json_step(struct sn_jspan *cur, const char *key, size_t klen, int64_t idx)
+ * leads somewhere; *name (when given) gets the member's key, zeroed for an
+ * array element. fn_text.c's JSON functions step with it too. */
+bool xjson_step(struct sn_jspan *cur, const char *key, size_t klen, int64_t idx,
+		struct sn_jspan *name)
 {
 	if (cur->type != SN_JOBJECT && cur->type != SN_JARRAY)
 		return false;
 	bool obj = cur->type == SN_JOBJECT;
 	struct sn_jscan s;
-	struct sn_jspan name, val;
+	struct sn_jspan k = {0}, val;
 	sn_jscan_init(&s, cur->p, cur->len, NULL);
 	if (key) {
 		if (!obj || sn_jscan_enter(&s) < 0)
 			return false;
-		while (sn_jscan_next_key(&s, &name) > 0) {
+		while (sn_jscan_next_key(&s, &k) > 0) {
 			if (sn_jscan_skip(&s, &val) < 0)
 				return false;
-			if (sn_jspan_str_eq(&name, key, klen)) {
+			if (sn_jspan_str_eq(&k, key, klen)) {
 				*cur = val;
+				if (name)
+					*name = k;
 				return true;
 			}
 		}
@@ -2280,11 +2284,14 @@ static bool json_step(struct sn_jspan *cur, const char *key, size_t klen, int64_
 	if (sn_jscan_enter(&s) < 0)
 		return false;
 	for (int64_t i = 1;; i++) {
-		int rc = obj ? sn_jscan_next_key(&s, &name) : sn_jscan_next_elem(&s);
+		memset(&k, 0, sizeof(k));
+		int rc = obj ? sn_jscan_next_key(&s, &k) : sn_jscan_next_elem(&s);
 		if (rc <= 0 || sn_jscan_skip(&s, &val) < 0)
 			return false;
 		if (i == idx) {
 			*cur = val;
+			if (name)
+				*name = k;
 			return true;
 		}
 	}
@@ -2303,9 +2310,9 @@ static int json_find(struct sn_str doc, const struct vec *path, size_t np, size_
 		bool ok;
 		if (pv->s) {
 			struct sn_str want = str_at(pv, r);
-			ok = json_step(&cur, want.p ? want.p : "", want.len, 0);
+			ok = xjson_step(&cur, want.p ? want.p : "", want.len, 0, NULL);
 		} else {
-			ok = json_step(&cur, NULL, 0, pv->i[r]);
+			ok = xjson_step(&cur, NULL, 0, pv->i[r], NULL);
 		}
 		if (!ok)
 			return 0;
@@ -2373,8 +2380,8 @@ int xjson_prop_path(struct xctx *c, const struct vec *in, const struct xpath_el 
 			continue;
 		bool found = true;
 		for (size_t k = 0; k < np && found; k++)
-			found = json_step(&cur, path[k].key, path[k].key ? strlen(path[k].key) : 0,
-					  path[k].idx);
+			found = xjson_step(&cur, path[k].key, path[k].key ? strlen(path[k].key) : 0,
+					   path[k].idx, NULL);
 		if (!found || cur.type == SN_JNULL)
 			continue;
 		struct sn_str t = json_minify(c, cur);

@@ -135,34 +135,6 @@ static const char *url_skip_scheme(const char *data, size_t size, bool netloc)
 	return data;
 }
 
-/* getURLHost (ClickHouse's domain.h): the host, empty when it has no dot
- * inside it or holds a byte a host cannot. */
-static struct sn_str url_host(const char *data, size_t size)
-{
-	struct sn_str none = {NULL, 0};
-	const char *pos = url_skip_scheme(data, size, false), *end = data + size;
-	if (!pos)
-		return none;
-	const char *dot = NULL, *start = pos;
-	for (; pos < end; ++pos) {
-		char ch = *pos;
-		if (ch == '.')
-			dot = pos;
-		else if (ch == ':' || ch == '/' || ch == '?' || ch == '#')
-			break;
-		else if (ch == '@')
-			start = pos + 1;
-		else if (url_restricted(ch))
-			return none;
-	}
-	if (!dot || start >= pos || pos - dot == 1)
-		return none;
-	char after = dot[1];
-	if (after == ':' || after == '/' || after == '?' || after == '#')
-		return none;
-	return (struct sn_str){start, (size_t)(pos - start)};
-}
-
 /* netloc (ClickHouse's ExtractNetloc): user info, host and port. */
 static struct sn_str url_netloc(const char *data, size_t size)
 {
@@ -413,7 +385,7 @@ static int fn_port(struct xctx *c, const node_t *n, int op, struct vec *out)
 		if (vec_null(out, r))
 			continue;
 		struct sn_str s = str_at(&v[0], r);
-		struct sn_str h = url_host(s.p, s.len);
+		struct sn_str h = xurl_host(s.p, s.len);
 		if (!h.len || h.len == s.len)
 			continue;
 		const char *p = h.p + h.len, *end = s.p + s.len;
@@ -767,53 +739,6 @@ static int fn_ngram_distance(struct xctx *c, const node_t *n, int op, struct vec
 
 /* ---- JSON ------------------------------------------------------------------------- */
 
-/* One step down from *cur, as JSONExtract's path arguments: the member
- * named key (klen bytes; escaped names match decoded) of an object, or with
- * key NULL the idx-th (1-based, negative from the end) element of an array
- * or member of an object. *name gets the member's key (zeroed for an array
- * element). true and *cur moved when the step leads somewhere. */
-static bool jstep(struct sn_jspan *cur, const char *key, size_t klen, int64_t idx,
-		  struct sn_jspan *name)
-{
-	if (cur->type != SN_JOBJECT && cur->type != SN_JARRAY)
-		return false;
-	bool obj = cur->type == SN_JOBJECT;
-	struct sn_jscan s;
-	struct sn_jspan k = {0}, val;
-	if (key && !obj)
-		return false;
-	if (!key && idx == 0)
-		return false;
-	if (!key && idx < 0) {
-		int64_t cnt = 0;
-		sn_jscan_init(&s, cur->p, cur->len, NULL);
-		if (sn_jscan_enter(&s) < 0)
-			return false;
-		while ((obj ? sn_jscan_next_key(&s, &k) : sn_jscan_next_elem(&s)) > 0) {
-			if (sn_jscan_skip(&s, &val) < 0)
-				return false;
-			cnt++;
-		}
-		idx = cnt + idx + 1;
-		if (idx < 1)
-			return false;
-	}
-	sn_jscan_init(&s, cur->p, cur->len, NULL);
-	if (sn_jscan_enter(&s) < 0)
-		return false;
-	for (int64_t i = 1;; i++) {
-		memset(&k, 0, sizeof(k));
-		if ((obj ? sn_jscan_next_key(&s, &k) : sn_jscan_next_elem(&s)) <= 0 ||
-		    sn_jscan_skip(&s, &val) < 0)
-			return false;
-		if (key ? sn_jspan_str_eq(&k, key, klen) : i == idx) {
-			*cur = val;
-			*name = k;
-			return true;
-		}
-	}
-}
-
 /* Follows the path (v[1..np], row r) from row r's document v[0]: 1 with
  * *out and the last step's key (*name, zeroed when there is none) when it
  * leads to a value; 0 when not or when the JSON is invalid. */
@@ -829,9 +754,9 @@ static int jfind(const struct vec *v, size_t np, size_t r, struct sn_jspan *out,
 		bool ok;
 		if (pv->s) {
 			struct sn_str want = str_at(pv, r);
-			ok = jstep(out, want.p, want.len, 0, name);
+			ok = xjson_step(out, want.p, want.len, 0, name);
 		} else {
-			ok = jstep(out, NULL, 0, pv->i[r], name);
+			ok = xjson_step(out, NULL, 0, pv->i[r], name);
 		}
 		if (!ok)
 			return 0;
@@ -1477,13 +1402,13 @@ static bool jpath_first(struct sn_jspan cur, const struct jpstep *st, size_t k, 
 	}
 	struct sn_jspan name;
 	if (st[k].key) {
-		return jstep(&cur, st[k].key, st[k].klen, 0, &name) &&
+		return xjson_step(&cur, st[k].key, st[k].klen, 0, &name) &&
 		       jpath_first(cur, st, k + 1, n, out);
 	}
 	if (cur.type != SN_JARRAY)
 		return false;
 	if (st[k].idx >= 0)
-		return jstep(&cur, NULL, 0, st[k].idx + 1, &name) &&
+		return xjson_step(&cur, NULL, 0, st[k].idx + 1, &name) &&
 		       jpath_first(cur, st, k + 1, n, out);
 	struct sn_jscan sc;
 	struct sn_jspan e;

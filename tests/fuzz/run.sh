@@ -35,7 +35,7 @@ mkdir -p "$out/bin" "$out/corpus" "$out/artifacts" "$out/logs" || exit 1
 out=$(cd "$out" && pwd)
 cflags="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -O1 -g -D_GNU_SOURCE"
 cflags="$cflags -I$root/src $(pkg-config --cflags json-c)"
-libs="-lsodium -lz -ljson-c -lxxhash -lzstd -llz4 -lcrypto -lnettle -ldeflate -lpcre2-8 -lsqlite3 -lmaxminddb -lcsv -lpthread -lm"
+libs="-lsodium -lz -ljson-c -lxxhash -lzstd -llz4 -lcrypto -lnettle -ldeflate -lpcre2-8 -lsqlite3 -lmaxminddb -lcurl -lcsv -lpthread -lm"
 
 failed=0
 ntargets=0
