@@ -24,6 +24,8 @@
 
 #include "testutil.h"
 
+#include "ab_fixture.h"
+
 #include "exec/exec.h"
 
 #include <stdio.h>
@@ -34,111 +36,9 @@ static const char PROPS_A[] = "{\"n\":7,\"neg\":-7,\"f\":2.5,\"big\":92233720368
 			      "\"ver\":\"v2.10.0-rc.1\",\"bad\":\"2.1\",\"gh\":\"ezs42\","
 			      "\"lat\":48.8566,\"lon\":2.3522,\"s\":\"abc\",\"e\":\"\"}";
 
-struct fixture {
-	char dir[512];
-	struct sn_exec_opts opts;
-};
-
-static void add_event(struct sn_memtable *mt, int i, const char *did, const char *event,
-		      const char *props)
-{
-	struct sn_err err = {0};
-	struct sn_event_row er = {0};
-	er.uuid[15] = (uint8_t)i;
-	er.uuid[6] = 0x70;
-	er.team_id = 1;
-	er.timestamp_us = (sn_days_from_civil(2024, 3, 1) * 86400LL + i) * 1000000LL;
-	er.created_at_us = er.timestamp_us;
-	er.event = (struct sn_str){event, strlen(event)};
-	er.distinct_id = (struct sn_str){did, strlen(did)};
-	er.properties = (struct sn_str){props, strlen(props)};
-	er.elements_chain = (struct sn_str){"", 0};
-	assert_int_equal(sn_memtable_append(mt, &er, &err), 0);
-}
-
 static int setup(void **state)
 {
-	static struct fixture f;
-	memset(&f, 0, sizeof(f));
-	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_fn_math"), 0);
-	struct sn_memtable mt;
-	struct sn_err err = {0};
-	sn_memtable_init(&mt, 0);
-	add_event(&mt, 1, "a", "pv", PROPS_A);
-	add_event(&mt, 2, "b", "signup", "{}");
-	struct sn_part_write_opts o = {.granule_rows = 4, .no_fsync = true};
-	struct sn_part_written *w = NULL;
-	size_t nw = 0;
-	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
-	free(w);
-	sn_memtable_release(&mt);
-	f.opts.store_dir = f.dir;
-	f.opts.team_id = 1;
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	sn_test_rm_rf(f->dir);
-	return 0;
-}
-
-/* The TSV rows (without the header line) of `select <exprs> from events
- * <tail>`. */
-static void expect_rows(struct fixture *f, const char *exprs, const char *tail, const char *want)
-{
-	char q[2048];
-	snprintf(q, sizeof(q), "select %s from events %s", exprs, tail);
-	struct sn_exec_result res;
-	struct sn_hogql_error err = {0};
-	int rc = sn_exec_query(&f->opts, q, strlen(q), &res, &err);
-	if (rc)
-		fail_msg("query failed: %s (%s): %s", err.msg, err.type, q);
-	struct sn_buf b;
-	sn_buf_init(&b, 1 << 20);
-	assert_int_equal(sn_exec_result_tsv(&b, &res), 0);
-	const char *rows = strchr(b.data, '\n');
-	assert_non_null(rows);
-	if (strcmp(rows + 1, want) != 0)
-		fail_msg("select %s\n  got:  %s  want: %s", exprs, rows + 1, want);
-	sn_buf_release(&b);
-	sn_exec_result_release(&res);
-}
-
-/* One row: event 'a' (every property set). */
-static void expect_a(struct fixture *f, const char *exprs, const char *want)
-{
-	char w[1024];
-	snprintf(w, sizeof(w), "%s\n", want);
-	expect_rows(f, exprs, "where distinct_id = 'a'", w);
-}
-
-/* One row: event 'b' (every property NULL). */
-static void expect_b(struct fixture *f, const char *exprs, const char *want)
-{
-	char w[1024];
-	snprintf(w, sizeof(w), "%s\n", want);
-	expect_rows(f, exprs, "where distinct_id = 'b'", w);
-}
-
-static void expect_error(struct fixture *f, const char *exprs, const char *type,
-			 const char *msg_part)
-{
-	char q[1024];
-	snprintf(q, sizeof(q), "select %s from events", exprs);
-	struct sn_exec_result res;
-	struct sn_hogql_error err = {0};
-	int rc = sn_exec_query(&f->opts, q, strlen(q), &res, &err);
-	if (rc == 0) {
-		sn_exec_result_release(&res);
-		fail_msg("query succeeded, wanted an error: %s", q);
-	}
-	if (!strstr(err.msg, msg_part))
-		fail_msg("message '%s' lacks '%s'", err.msg, msg_part);
-	if (type)
-		assert_string_equal(err.type, type);
+	return ab_setup(state, "test_fn_math", PROPS_A, NULL);
 }
 
 static void test_trig(void **state)

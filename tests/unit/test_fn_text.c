@@ -21,6 +21,8 @@
 
 #include "testutil.h"
 
+#include "ab_fixture.h"
+
 #include "exec/exec.h"
 
 #include <stdio.h>
@@ -34,110 +36,9 @@ static const char PROPS_A[] =
     "\"big\": 18446744073709551615, \"neg\": -3, \"f\": 1e3, \"\\u00e9\": 1},"
     "\"js\":\"{\\\"a\\\": 1, \\\"b\\\": \\\"2\\\"}\"}";
 
-struct fixture {
-	char dir[512];
-	struct sn_exec_opts opts;
-};
-
-static void add_event(struct sn_memtable *mt, int i, const char *did, const char *event,
-		      const char *props)
-{
-	struct sn_err err = {0};
-	struct sn_event_row er = {0};
-	er.uuid[15] = (uint8_t)i;
-	er.uuid[6] = 0x70;
-	er.team_id = 1;
-	er.timestamp_us = (sn_days_from_civil(2024, 3, 1) * 86400LL + i) * 1000000LL;
-	er.created_at_us = er.timestamp_us;
-	er.event = (struct sn_str){event, strlen(event)};
-	er.distinct_id = (struct sn_str){did, strlen(did)};
-	er.properties = (struct sn_str){props, strlen(props)};
-	er.elements_chain = (struct sn_str){"", 0};
-	assert_int_equal(sn_memtable_append(mt, &er, &err), 0);
-}
-
 static int setup(void **state)
 {
-	static struct fixture f;
-	memset(&f, 0, sizeof(f));
-	assert_int_equal(sn_test_tmpdir(f.dir, sizeof(f.dir), "test_fn_text"), 0);
-	struct sn_memtable mt;
-	struct sn_err err = {0};
-	sn_memtable_init(&mt, 0);
-	add_event(&mt, 1, "a", "pv", PROPS_A);
-	add_event(&mt, 2, "b", "signup", "{}");
-	struct sn_part_write_opts o = {.granule_rows = 4, .no_fsync = true};
-	struct sn_part_written *w = NULL;
-	size_t nw = 0;
-	assert_int_equal(sn_memtable_flush(&mt, f.dir, 1, &o, &w, &nw, &err), 0);
-	free(w);
-	sn_memtable_release(&mt);
-	f.opts.store_dir = f.dir;
-	f.opts.team_id = 1;
-	f.opts.timezone = "Europe/Berlin";
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	sn_test_rm_rf(f->dir);
-	return 0;
-}
-
-/* The TSV row (without the header line) of `select <exprs> from events
- * where distinct_id = '<did>'`. */
-static void expect_row(struct fixture *f, const char *did, const char *exprs, const char *want)
-{
-	char q[4096];
-	snprintf(q, sizeof(q), "select %s from events where distinct_id = '%s'", exprs, did);
-	struct sn_exec_result res;
-	struct sn_hogql_error err = {0};
-	int rc = sn_exec_query(&f->opts, q, strlen(q), &res, &err);
-	if (rc)
-		fail_msg("query failed: %s (%s): %s", err.msg, err.type, q);
-	struct sn_buf b;
-	sn_buf_init(&b, 1 << 20);
-	assert_int_equal(sn_exec_result_tsv(&b, &res), 0);
-	const char *row = strchr(b.data, '\n');
-	assert_non_null(row);
-	row++;
-	size_t len = strlen(row);
-	if (len && row[len - 1] == '\n')
-		len--;
-	if (strlen(want) != len || strncmp(row, want, len) != 0)
-		fail_msg("select %s\n  got:  %.*s\n  want: %s", exprs, (int)len, row, want);
-	sn_buf_release(&b);
-	sn_exec_result_release(&res);
-}
-
-static void expect_a(struct fixture *f, const char *exprs, const char *want)
-{
-	expect_row(f, "a", exprs, want);
-}
-
-static void expect_b(struct fixture *f, const char *exprs, const char *want)
-{
-	expect_row(f, "b", exprs, want);
-}
-
-static void expect_error(struct fixture *f, const char *exprs, const char *type,
-			 const char *msg_part)
-{
-	char q[1024];
-	snprintf(q, sizeof(q), "select %s from events", exprs);
-	struct sn_exec_result res;
-	struct sn_hogql_error err = {0};
-	int rc = sn_exec_query(&f->opts, q, strlen(q), &res, &err);
-	if (rc == 0) {
-		sn_exec_result_release(&res);
-		fail_msg("query succeeded, wanted an error: %s", q);
-	}
-	if (!strstr(err.msg, msg_part))
-		fail_msg("message '%s' lacks '%s'", err.msg, msg_part);
-	if (type)
-		assert_string_equal(err.type, type);
+	return ab_setup(state, "test_fn_text", PROPS_A, "Europe/Berlin");
 }
 
 /* ---- strings ---------------------------------------------------------------------- */
