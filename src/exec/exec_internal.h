@@ -465,6 +465,7 @@ bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* f
 bool xfn_scalar(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* fn_scalar.c */
 bool xfn_math(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_math.c */
 bool xfn_text(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_text.c */
+bool xfn_vector(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* fn_vector.c */
 
 /* Arrays and tuples (array.c; the encoding is in its file comment). */
 /* The ClickHouse name of a value type (ct for ARRAY/TUPLE), Nullable()
