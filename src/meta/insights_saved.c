@@ -54,9 +54,12 @@
 
 /* ---- validation ------------------------------------------------------------------- */
 
+/* The first six are what an InsightVizNode may wrap; EventsQuery is a
+ * DataTableNode's (PostHog's event table), as HogQLQuery is. */
 static const char *const insight_kinds[] = {
     "TrendsQuery",    "FunnelsQuery", "StickinessQuery", "LifecycleQuery",
-    "RetentionQuery", "PathsQuery",   "ActorsQuery",	 "InsightActorsQuery"};
+    "RetentionQuery", "PathsQuery",   "ActorsQuery",	 "InsightActorsQuery",
+    "EventsQuery"};
 static const char *const series_kinds[] = {"TrendsQuery", "FunnelsQuery", "StickinessQuery",
 					   "LifecycleQuery"};
 static const char *const intervals[] = {"minute", "hour", "day", "week", "month"};
@@ -131,7 +134,7 @@ static int check_node(struct json_object *q, const char *at, struct sn_meta_verr
 		    ve, "unsupported_kind", attr,
 		    "query kind '%s' is not supported (HogQLQuery, TrendsQuery, "
 		    "FunnelsQuery, RetentionQuery, PathsQuery, StickinessQuery, "
-		    "LifecycleQuery, ActorsQuery and the wrappers InsightVizNode, "
+		    "LifecycleQuery, ActorsQuery, EventsQuery and the wrappers InsightVizNode, "
 		    "DataTableNode, DataVisualizationNode are)",
 		    kind);
 	struct json_object *v = sn_json_get(q, "series");
