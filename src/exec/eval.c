@@ -636,7 +636,9 @@ static int arith(struct xctx *c, const node_t *n, char op, const node_t *ln, con
 			case '-': out->f[r] = x - y; break;
 			case '*': out->f[r] = x * y; break;
 			case '/': out->f[r] = x / y; break;
-			default: out->f[r] = fmod(x, y); break;
+			/* ClickHouse's float modulo: a - trunc(a / b) * b (not fmod,
+			 * whose exact remainder can differ in the last bits) */
+			default: out->f[r] = x - trunc(x / y) * y; break;
 			}
 		} else {
 			/* ClickHouse integer arithmetic wraps; do it without UB. */

@@ -584,6 +584,9 @@ static void test_hash_and_errors(void **state)
 		 "toInt(properties.n) = 7",
 		 "\\N\t\\N\t0");
 	expect_a(f, "7 % -1, -7 % -1, -9223372036854775808 % -1, -7 % 3", "0\t0\t0\t-1");
+	/* float modulo as today's ClickHouse: a - trunc(a / b) * b, not fmod
+	 * (fmod(1e20, 3.3) is 1.5995133340926069) */
+	expect_a(f, "-7.5 % 2, 1e20 % 3.3", "-1.5\t0");
 	/* cityHash64 (CityHash v1.0.2; values from ClickHouse 18.16; every
 	 * length class in test_cityhash.c). */
 	expect_a(
