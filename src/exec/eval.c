@@ -1343,7 +1343,7 @@ static int eval_tostring(struct xctx *c, const node_t *n, struct vec *out)
 			struct sn_buf b;
 			vec_value(c, &v, r, NULL, &x);
 			sn_buf_init(&b, c->mem_limit);
-			if (value_text(&b, &x)) {
+			if (value_text_typed(&b, &x, v.ct)) {
 				sn_buf_release(&b);
 				return xnomem(c);
 			}

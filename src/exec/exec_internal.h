@@ -549,6 +549,8 @@ int xfmt_datetime_local(char *buf, size_t cap, int64_t us, const struct sn_tz *z
 int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b);
 /* Appends ClickHouse's text of an array or tuple ([1,2], ('a',[])) to b. */
 int value_text(struct sn_buf *b, const struct sn_exec_value *v);
+/* The same, read as ClickHouse type ct (NULL: untyped): Maps as {'k':v}. */
+int value_text_typed(struct sn_buf *b, const struct sn_exec_value *v, const char *ct);
 /* Appends a value's canonical bytes to b (for hashing keys and rows). */
 int value_key(struct sn_buf *b, const struct sn_exec_value *v);
 

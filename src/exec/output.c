@@ -433,6 +433,13 @@ int value_text(struct sn_buf *b, const struct sn_exec_value *v)
 	return ch_text(b, v, NULL);
 }
 
+int value_text_typed(struct sn_buf *b, const struct sn_exec_value *v, const char *ct)
+{
+	if (!ct)
+		return ch_text(b, v, NULL);
+	return value_typed(b, v, NULL, (struct tspan){ct, strlen(ct)}, false);
+}
+
 static int tsv_text(struct sn_buf *b, const char *s, size_t n)
 {
 	int rc = 0;

@@ -326,6 +326,11 @@ static void test_map_functions(void **state)
 	expect_one(f, "map('key1', 1, 'key2', 2)", "{'key1':1,'key2':2}");
 	expect_one(f, "toTypeName(map('key1', 1, 'key2', 2))", "Map(String, Int64)");
 	expect_one(f, "map()", "{}");
+	/* toString prints by the type: Maps as ClickHouse's {'k':v}; the literal makes one */
+	expect_one(f,
+		   "toString(map('a', 1, 'b', 2)), toString([map('x', [1])]), toString((1, 'a'))",
+		   "{'a':1,'b':2}\t[{'x':[1]}]\t(1,'a')");
+	expect_one(f, "{'a': 1, 'b': 2}['b'], mapKeys({'k': 'v'})", "2\t['k']");
 	expect_one(f, "map('a', NULL)", "{'a':NULL}");
 	expect_one(f, "toTypeName(map('a', NULL, 'b', 1))", "Map(String, Nullable(Int64))");
 	expect_one(f, "map(1, 'x', 2, '')", "{1:'x',2:''}");
