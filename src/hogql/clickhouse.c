@@ -2174,6 +2174,18 @@ static void call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t
 	}
 	if (channel_lookup(p, s, b, name, n))
 		return;
+	if (strcasecmp(name, "sortableSemVer") == 0 && n->list.n == 1) {
+		/* PostHog's expansion (functions/mapping.py): strict X.Y.Z, an
+		 * invalid version as [NULL] so comparisons with it are NULL */
+		out(p, b,
+		    "arrayMap(x -> toInt64OrNull(x), splitByChar('.', coalesce(nullIf(extract("
+		    "assumeNotNull(");
+		ex(p, s, b, n->list.items[0]);
+		out(p, b,
+		    "), '^\\\\s*v?((0|[1-9]\\\\d*)\\\\.(0|[1-9]\\\\d*)\\\\.(0|[1-9]"
+		    "\\\\d*))(?:[-+][^\\\\s]*)?\\\\s*$'), ''), '_')))");
+		return;
+	}
 	if (posthog_only(name)) {
 		NOTIMPL(p, n, "%s() is not supported by the ClickHouse printer yet", name);
 		return;
