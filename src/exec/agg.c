@@ -2988,9 +2988,13 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 	case AGG_AVG:
 		null = ag->res_nullable && !st->cnt;
 		/* 0 / 0 is -nan on x86; ClickHouse prints nan */
-		o->f[id] =
-		    st->cnt ? (ag->arg_t == SN_XT_FLOAT ? st->f : (double)st->i) / (double)st->cnt
-			    : NAN;
+		/* integers sum in 64 bits (wrapping) as ClickHouse's avg
+		 * numerator does, read unsigned for UInt64 (hash values) */
+		o->f[id] = st->cnt ? (ag->arg_t == SN_XT_FLOAT	? st->f
+				      : ag->arg_t == SN_XT_UINT ? (double)(uint64_t)st->i
+								: (double)st->i) /
+					 (double)st->cnt
+				   : NAN;
 		break;
 	case AGG_QUANTILE:
 	case AGG_QUANTILE_EXACT:
