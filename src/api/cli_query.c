@@ -173,20 +173,6 @@ static int render_table(struct sn_buf *b, struct json_object *cols, struct json_
 	return rc;
 }
 
-static int tsv_text(struct sn_buf *b, const char *s, size_t n)
-{
-	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		switch (s[i]) {
-		case '\t': rc = sn_buf_appends(b, "\\t"); break;
-		case '\n': rc = sn_buf_appends(b, "\\n"); break;
-		case '\\': rc = sn_buf_appends(b, "\\\\"); break;
-		default: rc = sn_buf_appendc(b, s[i]); break;
-		}
-	}
-	return rc;
-}
-
 /* csv and tsv: a header record, then the rows; NULL as \N. */
 static int render_sep(struct sn_buf *b, struct json_object *cols, struct json_object *rows,
 		      bool csv)
@@ -205,7 +191,7 @@ static int render_sep(struct sn_buf *b, struct json_object *cols, struct json_ob
 			if (!rc)
 				rc = nul   ? sn_buf_appends(b, "\\N")
 				     : csv ? sn_csv_append_field(b, t, l)
-					   : tsv_text(b, t, l);
+					   : sn_buf_append_tsv(b, t, l);
 		}
 		rc = rc ? rc : sn_buf_appendc(b, '\n');
 	}

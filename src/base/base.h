@@ -88,6 +88,9 @@ int sn_buf_appendf(struct sn_buf *b, const char *fmt, ...) __attribute__((format
  * needed); each run of invalid UTF-8 becomes one U+FFFD, so the output is
  * always valid UTF-8. */
 int sn_buf_append_json_str(struct sn_buf *b, const char *s, size_t n);
+/* Appends s[0..n) as a field of ClickHouse's TabSeparated text: tab,
+ * newline and backslash escaped (\t, \n, \\). */
+int sn_buf_append_tsv(struct sn_buf *b, const char *s, size_t n);
 /* Hands the allocation to the caller (who frees it) and resets b. */
 char *sn_buf_detach(struct sn_buf *b, size_t *len);
 

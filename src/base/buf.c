@@ -99,6 +99,20 @@ int sn_buf_appendf(struct sn_buf *b, const char *fmt, ...)
 	return 0;
 }
 
+int sn_buf_append_tsv(struct sn_buf *b, const char *s, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		switch (s[i]) {
+		case '\t': rc = sn_buf_appends(b, "\\t"); break;
+		case '\n': rc = sn_buf_appends(b, "\\n"); break;
+		case '\\': rc = sn_buf_appends(b, "\\\\"); break;
+		default: rc = sn_buf_appendc(b, s[i]); break;
+		}
+	}
+	return rc;
+}
+
 int sn_buf_append_json_str(struct sn_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

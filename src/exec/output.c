@@ -440,20 +440,6 @@ int value_text_typed(struct sn_buf *b, const struct sn_exec_value *v, const char
 	return value_typed(b, v, NULL, (struct tspan){ct, strlen(ct)}, false);
 }
 
-static int tsv_text(struct sn_buf *b, const char *s, size_t n)
-{
-	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		switch (s[i]) {
-		case '\t': rc = sn_buf_appends(b, "\\t"); break;
-		case '\n': rc = sn_buf_appends(b, "\\n"); break;
-		case '\\': rc = sn_buf_appends(b, "\\\\"); break;
-		default: rc = sn_buf_appendc(b, s[i]); break;
-		}
-	}
-	return rc;
-}
-
 int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 {
 	const struct sn_tz *z = result_zone(res);
@@ -462,7 +448,7 @@ int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 		if (i)
 			rc = sn_buf_appendc(b, '\t');
 		if (rc == 0)
-			rc = tsv_text(b, res->names[i], strlen(res->names[i]));
+			rc = sn_buf_append_tsv(b, res->names[i], strlen(res->names[i]));
 	}
 	if (rc == 0)
 		rc = sn_buf_appendc(b, '\n');
@@ -482,10 +468,11 @@ int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 				rc = value_typed(
 				    &t, v, z, tspan_of(res->types ? res->types[i] : NULL), false);
 				if (rc == 0)
-					rc = tsv_text(b, t.data ? (const char *)t.data : "", t.len);
+					rc = sn_buf_append_tsv(
+					    b, t.data ? (const char *)t.data : "", t.len);
 				sn_buf_release(&t);
 			} else if (v->type == SN_XT_STRING || v->type == SN_XT_UUID) {
-				rc = tsv_text(b, v->s.p ? v->s.p : "", v->s.len);
+				rc = sn_buf_append_tsv(b, v->s.p ? v->s.p : "", v->s.len);
 			} else if (v->type == SN_XT_DATETIME) {
 				if (z)
 					fmt_datetime_tz(buf, sizeof(buf), v->i, z);
