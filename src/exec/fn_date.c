@@ -1649,6 +1649,471 @@ static int eval_timeslots(struct xctx *c, const node_t *n, struct vec *out)
 	return xarr_build(c, &e, off, c->n, out);
 }
 
+/* ---- parseDateTime ----------------------------------------------------------------------------
+ */
+
+/* parseDateTime(s, format[, tz]) as HogQL maps it: ClickHouse's
+ * parseDateTimeOrNull, a Nullable(DateTime) that is NULL where s does not
+ * match the MySQL-style format (formatDateTime's specifiers). The format
+ * and the zone are constants, checked once per batch; an unknown specifier
+ * is a QueryError, the ones ClickHouse does not implement (%Q, %U, %v, %x,
+ * %X) a NotImplementedError.
+ *
+ * This follows ClickHouse's parser (Functions/parseDateTime.cpp) step by
+ * step, quirks included, since users compare the two:
+ *  - fixed-width fields read their characters without checking that they
+ *    are digits (each adds c - '0', so "0:" reads as 10) and the range
+ *    checks then decide; %c, %k and %l read one or two real digits (the
+ *    default parsedatetime_parse_without_leading_zeros), %f six digits it
+ *    ignores, and %M is the full month name (the default
+ *    formatdatetime_parsedatetime_m_is_month_name);
+ *  - fields not given default to 1970-01-01 00:00:00, but a month, day,
+ *    day of year, ISO week or weekday without a year makes the year 2000;
+ *    years are 1970..2106 (%y: 00-69 → 20xx, 70-99 → 19xx; %D's → 20xx);
+ *  - the last of %m/%d, %j and %u/%w/%a/%W/%V decides how the date is
+ *    made: from month and day, from the day of the year, or as an ISO week
+ *    date (week 1 by default, weekday Monday by default);
+ *  - %h/%I/%r hours are 1..12 and PM adds 12, %H/%k 0..23;
+ *  - the whole text must be consumed; impossible dates (Feb 30) fail;
+ *  - without %z the wall time is taken back to UTC with the zone's offset
+ *    at the wall time read as a UTC instant (ClickHouse's timezoneOffset;
+ *    it differs from the true instant only within hours of a DST change),
+ *    an instant before 1970 fails, and one past 2106-02-07 wraps as
+ *    ClickHouse's UInt32 does. */
+struct pdt {
+	int year, month, day, doy, week, dow, hour, minute, second;
+	bool has_year, doy_fmt, week_fmt, half_day, pm, has_off;
+	int64_t offset; /* seconds east of UTC, from %z */
+};
+
+static const char *const pdt_months[] = {"january",   "february", "march",    "april",
+					 "may",	      "june",	  "july",     "august",
+					 "september", "october",  "november", "december"};
+static const char *const pdt_days[] = {"monday", "tuesday",  "wednesday", "thursday",
+				       "friday", "saturday", "sunday"};
+
+/* n characters at s[*i] as ClickHouse's readNumberN: each adds c - '0',
+ * digit or not. */
+static bool pdt_raw(struct sn_str s, size_t *i, int n, int *v)
+{
+	if (*i + (size_t)n > s.len)
+		return false;
+	int x = 0;
+	for (int k = 0; k < n; k++)
+		x = x * 10 + ((int)(signed char)s.p[*i + (size_t)k] - '0');
+	*i += (size_t)n;
+	*v = x;
+	return true;
+}
+
+/* One or two real digits (readNumberWithVariableLength). */
+static bool pdt_var(struct sn_str s, size_t *i, int *v)
+{
+	size_t st = *i;
+	int x = 0;
+	while (*i < s.len && *i < st + 2 && isdigit((unsigned char)s.p[*i]))
+		x = x * 10 + (s.p[(*i)++] - '0');
+	*v = x;
+	return *i > st;
+}
+
+static bool pdt_char(struct sn_str s, size_t *i, char ch)
+{
+	if (*i >= s.len || s.p[*i] != ch)
+		return false;
+	(*i)++;
+	return true;
+}
+
+static void pdt_default_year(struct pdt *d)
+{
+	if (!d->has_year) {
+		d->has_year = true;
+		d->year = 2000;
+	}
+}
+
+static bool pdt_year(struct pdt *d, int y)
+{
+	if (y < 1970 || y > 2106)
+		return false;
+	d->year = y;
+	d->has_year = true;
+	return true;
+}
+
+static bool pdt_year2(struct pdt *d, int y)
+{
+	if (y < 0 || y > 99)
+		return false;
+	return pdt_year(d, y < 70 ? 2000 + y : 1900 + y);
+}
+
+static bool pdt_month(struct pdt *d, int m)
+{
+	if (m < 1 || m > 12)
+		return false;
+	d->month = m;
+	d->week_fmt = d->doy_fmt = false;
+	pdt_default_year(d);
+	return true;
+}
+
+static bool pdt_day(struct pdt *d, int day)
+{
+	if (day < 1 || day > 31)
+		return false;
+	d->day = day;
+	d->week_fmt = d->doy_fmt = false;
+	pdt_default_year(d);
+	return true;
+}
+
+static bool pdt_doy(struct pdt *d, int doy)
+{
+	if (doy < 1 || doy > 366)
+		return false;
+	d->doy = doy;
+	d->doy_fmt = true;
+	d->week_fmt = false;
+	pdt_default_year(d);
+	return true;
+}
+
+static bool pdt_week(struct pdt *d, int w)
+{
+	if (w < 1 || w > 53)
+		return false;
+	d->week = w;
+	d->week_fmt = true;
+	d->doy_fmt = false;
+	pdt_default_year(d);
+	return true;
+}
+
+static bool pdt_dow(struct pdt *d, int dow)
+{
+	if (dow < 1 || dow > 7)
+		return false;
+	d->dow = dow;
+	d->week_fmt = true;
+	d->doy_fmt = false;
+	pdt_default_year(d);
+	return true;
+}
+
+/* ClickHouse's setHour: a 12-hour clock (1..12, 12 read as 0) or a 24-hour
+ * one (0..23). */
+static bool pdt_hour(struct pdt *d, int h, bool half_day)
+{
+	if (half_day ? h < 1 || h > 12 : h < 0 || h > 23)
+		return false;
+	d->hour = half_day ? h % 12 : h;
+	d->half_day = half_day;
+	return true;
+}
+
+static bool pdt_minute(struct pdt *d, int m)
+{
+	d->minute = m;
+	return m >= 0 && m <= 59;
+}
+
+static bool pdt_second(struct pdt *d, int sec)
+{
+	d->second = sec;
+	return sec >= 0 && sec <= 59;
+}
+
+static bool pdt_ampm(struct sn_str s, size_t *i, struct pdt *d)
+{
+	if (*i + 2 > s.len)
+		return false;
+	if (strncasecmp(s.p + *i, "am", 2) == 0)
+		d->pm = false;
+	else if (strncasecmp(s.p + *i, "pm", 2) == 0)
+		d->pm = true;
+	else
+		return false;
+	*i += 2;
+	return true;
+}
+
+/* A name from names[] at s[*i]: its first three letters pick it, then
+ * (full) the rest must follow; any case. *k its index. */
+static bool pdt_name(struct sn_str s, size_t *i, const char *const *names, int nnames, bool full,
+		     int *k)
+{
+	if (*i + 3 > s.len)
+		return false;
+	for (*k = 0; *k < nnames; (*k)++) {
+		if (strncasecmp(s.p + *i, names[*k], 3) != 0)
+			continue;
+		size_t len = full ? strlen(names[*k]) : 3;
+		if (*i + len > s.len || strncasecmp(s.p + *i, names[*k], len) != 0)
+			return false;
+		*i += len;
+		return true;
+	}
+	return false;
+}
+
+/* Reads s from *i by format f (checked by pdt_check); false when s does not
+ * match. */
+static bool pdt_run(const char *f, struct sn_str s, size_t *i, struct pdt *d)
+{
+	int a = 0, b = 0, c3 = 0;
+	for (; *f; f++) {
+		if (*f != '%') {
+			if (!pdt_char(s, i, *f))
+				return false;
+			continue;
+		}
+		switch (*++f) {
+		case 'a':
+			if (!pdt_name(s, i, pdt_days, 7, false, &a) || !pdt_dow(d, a + 1))
+				return false;
+			break;
+		case 'W':
+			if (*i + 6 > s.len || !pdt_name(s, i, pdt_days, 7, true, &a) ||
+			    !pdt_dow(d, a + 1))
+				return false;
+			break;
+		case 'b':
+		case 'M':
+			if (!pdt_name(s, i, pdt_months, 12, *f == 'M', &a) || !pdt_month(d, a + 1))
+				return false;
+			break;
+		case 'c':
+			if (!pdt_var(s, i, &a) || !pdt_month(d, a))
+				return false;
+			break;
+		case 'C':
+			if (!pdt_raw(s, i, 2, &a) || a < 19 || a > 21)
+				return false;
+			d->year = 100 * a;
+			d->has_year = true;
+			break;
+		case 'd':
+			if (!pdt_raw(s, i, 2, &a) || !pdt_day(d, a))
+				return false;
+			break;
+		case 'D':
+			if (*i + 8 > s.len || !pdt_raw(s, i, 2, &a) || !pdt_char(s, i, '/') ||
+			    !pdt_month(d, a) || !pdt_raw(s, i, 2, &b) || !pdt_char(s, i, '/') ||
+			    !pdt_day(d, b) || !pdt_raw(s, i, 2, &c3) || !pdt_year(d, c3 + 2000))
+				return false;
+			break;
+		case 'e':
+			if (*i + 2 > s.len)
+				return false;
+			a = s.p[*i] == ' ' ? 0 : (int)(signed char)s.p[*i] - '0';
+			a = a * 10 + ((int)(signed char)s.p[*i + 1] - '0');
+			*i += 2;
+			if (!pdt_day(d, a))
+				return false;
+			break;
+		case 'f':
+			for (int k = 0; k < 6; k++)
+				if (*i >= s.len || !isdigit((unsigned char)s.p[(*i)++]))
+					return false;
+			break;
+		case 'F':
+			if (*i + 10 > s.len || !pdt_raw(s, i, 4, &a) || !pdt_char(s, i, '-') ||
+			    !pdt_raw(s, i, 2, &b) || !pdt_char(s, i, '-') ||
+			    !pdt_raw(s, i, 2, &c3) || !pdt_year(d, a) || !pdt_month(d, b) ||
+			    !pdt_day(d, c3))
+				return false;
+			break;
+		case 'g':
+		case 'y':
+			if (!pdt_raw(s, i, 2, &a) || !pdt_year2(d, a))
+				return false;
+			break;
+		case 'G':
+		case 'Y':
+			if (!pdt_raw(s, i, 4, &a) || !pdt_year(d, a))
+				return false;
+			break;
+		case 'j':
+			if (!pdt_raw(s, i, 3, &a) || !pdt_doy(d, a))
+				return false;
+			break;
+		case 'm':
+			if (!pdt_raw(s, i, 2, &a) || !pdt_month(d, a))
+				return false;
+			break;
+		case 'u':
+			if (!pdt_raw(s, i, 1, &a) || !pdt_dow(d, a))
+				return false;
+			break;
+		case 'w':
+			if (!pdt_raw(s, i, 1, &a) || !pdt_dow(d, a == 0 ? 7 : a))
+				return false;
+			break;
+		case 'V':
+			if (!pdt_raw(s, i, 2, &a) || !pdt_week(d, a))
+				return false;
+			break;
+		case 'z':
+			if (*i + 5 > s.len || (s.p[*i] != '+' && s.p[*i] != '-'))
+				return false;
+			c3 = s.p[(*i)++] == '-' ? -1 : 1;
+			pdt_raw(s, i, 2, &a);
+			pdt_raw(s, i, 2, &b);
+			d->offset = c3 * (a * 3600 + b * 60);
+			d->has_off = true;
+			break;
+		case 'p':
+			if (!pdt_ampm(s, i, d))
+				return false;
+			break;
+		case 'r':
+			if (*i + 8 > s.len || !pdt_raw(s, i, 2, &a) || !pdt_char(s, i, ':') ||
+			    !pdt_hour(d, a, true) || !pdt_raw(s, i, 2, &b) ||
+			    !pdt_char(s, i, ' ') || !pdt_minute(d, b) || !pdt_ampm(s, i, d))
+				return false;
+			break;
+		case 'R':
+			if (*i + 5 > s.len || !pdt_raw(s, i, 2, &a) || !pdt_char(s, i, ':') ||
+			    !pdt_hour(d, a, false) || !pdt_raw(s, i, 2, &b) || !pdt_minute(d, b))
+				return false;
+			break;
+		case 'T':
+			if (*i + 8 > s.len || !pdt_raw(s, i, 2, &a) || !pdt_char(s, i, ':') ||
+			    !pdt_raw(s, i, 2, &b) || !pdt_char(s, i, ':') ||
+			    !pdt_raw(s, i, 2, &c3) || !pdt_hour(d, a, false) || !pdt_minute(d, b) ||
+			    !pdt_second(d, c3))
+				return false;
+			break;
+		case 's':
+		case 'S':
+			if (!pdt_raw(s, i, 2, &a) || !pdt_second(d, a))
+				return false;
+			break;
+		case 'h':
+		case 'I':
+			if (!pdt_raw(s, i, 2, &a) || !pdt_hour(d, a, true))
+				return false;
+			break;
+		case 'H':
+			if (!pdt_raw(s, i, 2, &a) || !pdt_hour(d, a, false))
+				return false;
+			break;
+		case 'k':
+		case 'l':
+			if (!pdt_var(s, i, &a) || !pdt_hour(d, a, *f == 'l'))
+				return false;
+			break;
+		case 'i':
+			if (!pdt_raw(s, i, 2, &a) || !pdt_minute(d, a))
+				return false;
+			break;
+		case 't':
+			if (!pdt_char(s, i, '\t'))
+				return false;
+			break;
+		case 'n':
+			if (!pdt_char(s, i, '\n'))
+				return false;
+			break;
+		case '%':
+			if (!pdt_char(s, i, '%'))
+				return false;
+			break;
+		default: return false;
+		}
+	}
+	return true;
+}
+
+/* The format's specifiers: 0, or the refusal / error (c->rc set). */
+static int pdt_check(struct xctx *c, const node_t *n, const char *f)
+{
+	for (; *f; f++) {
+		if (*f != '%')
+			continue;
+		f++;
+		if (*f && strchr("aWbMcCdDefFgyGYjmuwVzprRTsShHkliIitn%", *f))
+			continue;
+		if (*f && strchr("QUvxX", *f)) {
+			char what[160];
+			snprintf(what, sizeof(what),
+				 "the format specifier %%%c of %s (nor does ClickHouse)", *f,
+				 n->name);
+			return xunsupported(c, n->list.items[1], what);
+		}
+		return xfail(
+		    c, n->list.items[1], SN_ERR_INVALID, "QueryError",
+		    *f ? "Unknown format specifier %%%.1s in the format of function %s"
+		       : "'%%' must not be the last character of the format of function %s%.0s",
+		    *f ? f : n->name, n->name);
+	}
+	return 0;
+}
+
+/* The parsed fields as DateTime seconds; false when they make none. */
+static bool pdt_time(struct pdt *d, const struct sn_tz *z, int64_t *secs)
+{
+	if (d->half_day && d->pm)
+		d->hour += 12;
+	if (d->year < 1970 || d->year > 2106)
+		return false;
+	int64_t days;
+	if (d->week_fmt) {
+		/* ISO week date: Monday of week 1 is the Monday on or before Jan 4. */
+		int64_t jan4 = sn_days_from_civil(d->year, 1, 4);
+		int64_t iso_dow = pmod(jan4 + 3, 7) + 1; /* 1970-01-01 was a Thursday */
+		days = jan4 - (iso_dow - 1) + 7 * (d->week - 1) + d->dow - 1;
+	} else if (d->doy_fmt) {
+		if (d->doy > 365 + leap(d->year))
+			return false;
+		days = sn_days_from_civil(d->year, 1, 1) + d->doy - 1;
+	} else {
+		if ((unsigned)d->day > mdays(d->year, (unsigned)d->month))
+			return false;
+		days = sn_days_from_civil(d->year, (unsigned)d->month, (unsigned)d->day);
+	}
+	int64_t t = days * 86400 + d->hour * 3600 + d->minute * 60 + d->second;
+	int64_t off = d->has_off ? d->offset : sn_tz_offset_at(z, t * US_S);
+	if (t < off)
+		return false;
+	*secs = (int64_t)(uint32_t)(t - off);
+	return true;
+}
+
+static int eval_parsedatetime(struct xctx *c, const node_t *n, struct vec *out)
+{
+	const char *f;
+	const struct sn_tz *z = NULL;
+	struct vec v;
+	if (need_args(c, n, 2, 3) || const_str(c, n, 1, "format", &f) || pdt_check(c, n, f))
+		return c->rc;
+	if (n->list.n > 2 && tz_arg(c, n, 2, &z))
+		return c->rc;
+	if (xeval(c, n->list.items[0], &v))
+		return c->rc;
+	if (v.t == SN_XT_NULL)
+		return vec_make(c, out, SN_XT_NULL, true, c->n);
+	if (v.t != SN_XT_STRING)
+		return illegal_type(c, n, &v, 0, "a String");
+	const struct sn_tz *rz = z ? z : xzone(c, n);
+	if (!rz || vec_make(c, out, SN_XT_DATETIME, true, c->n))
+		return c->rc;
+	out->tz = z;
+	for (size_t r = 0; r < c->n; r++) {
+		struct pdt d = {.year = 1970, .month = 1, .day = 1, .doy = 1, .week = 1, .dow = 1};
+		struct sn_str s = v.s[r].p ? v.s[r] : (struct sn_str){"", 0};
+		size_t i = 0;
+		int64_t secs = 0;
+		bool ok = !vec_null(&v, r) && pdt_run(f, s, &i, &d) && i == s.len &&
+			  pdt_time(&d, rz, &secs);
+		out->nulls[r] = !ok;
+		out->i[r] = ok ? secs * US_S : 0;
+	}
+	return 0;
+}
+
 /* ---- text of a DateTime in its zone ---------------------------------------------------------- */
 
 int xfmt_datetime_local(char *buf, size_t cap, int64_t us, const struct sn_tz *z)
@@ -1708,8 +2173,11 @@ bool xfn_date(struct xctx *c, const node_t *n, struct vec *out, int *rc)
 		*rc = eval_todatetime(c, n, 1, out);
 	else if (strcmp(f, "parseDateTimeBestEffort") == 0 ||
 		 strcmp(f, "parseDateTimeBestEffortOrNull") == 0 ||
+		 strcmp(f, "parseDateTime64BestEffort") == 0 ||
 		 strcmp(f, "parseDateTime64BestEffortOrNull") == 0)
 		*rc = eval_todatetime(c, n, 2, out);
+	else if (strcmp(f, "parseDateTime") == 0)
+		*rc = eval_parsedatetime(c, n, out);
 	else if (strcmp(f, "fromUnixTimestamp") == 0)
 		*rc = eval_todatetime(c, n, 3, out);
 	else if (strcmp(f, "fromUnixTimestamp64Milli") == 0)

@@ -4,7 +4,8 @@
  * atan2/hypot, max2/min2, moduloOrZero/positiveModulo, gcd/lcm, factorial, negate,
  * bitNot/bitCount/bitAnd/bitOr/bitXor/bitTest/bitShift*, width_bucket, roundDown, the round*
  * families of PostHog's UI, great-circle distances, geohashes, reinterpretAs*, toNullable,
- * sortableSemVer.
+ * sortableSemVer, accurateCast/accurateCastOrNull, and the refusal of the Decimal functions
+ * (toDecimal, multiplyDecimal, divideDecimal: there is no Decimal type, and Float64 is none).
  *
  * The table at the bottom maps names to handlers (fn_common.h's pattern);
  * eval.c asks xfn_math after xfn_scalar. Handlers follow fn_scalar.c's
@@ -1243,6 +1244,373 @@ static int fn_semver(struct xctx *c, const node_t *n, int op, struct vec *out)
 	return xarr_build(c, &e, off, c->n, out);
 }
 
+/* ---- accurateCast -----------------------------------------------------------------------------
+ */
+
+/* accurateCast(x, 'T') (op 0) and accurateCastOrNull(x, 'T') (op 1): x as
+ * T when the value fits T exactly, else a QueryError (op 0) or NULL (op 1).
+ * T is a constant; Nullable(T) makes the result nullable and, as in
+ * ClickHouse, turns an unparsable String into NULL even for accurateCast.
+ *
+ * Exactly as ClickHouse's accurate conversions: an integer must be in T's
+ * range; a Float64 must be finite and whole for an integer T, and an
+ * integer must survive the round trip through a Float64 for Float64 (2^53
+ * + 1 fails); a String is read as an integer (optional sign, digits only)
+ * or a float and must then fit. A Date or DateTime into an integer is
+ * ClickHouse's plain conversion (its day number or seconds, wrapped to a
+ * narrow T), which accurateCast does not check either. String is toString;
+ * UUID reads text or takes a UUID; Date and DateTime take a Date or
+ * DateTime.
+ *
+ * Refused with a NotImplementedError naming the type: Decimal (the executor
+ * has no Decimal type, and a float would not be one), Float32 (no Float32
+ * type: ClickHouse prints Float32 values with fewer digits), Bool (the
+ * result would print 1/0 where ClickHouse's Bool prints true/false), other
+ * types, and numbers or text into Date or DateTime (ClickHouse's rules for
+ * those depend on the value's size and on settings). */
+enum {
+	AC_INT8 = 1,
+	AC_INT16,
+	AC_INT32,
+	AC_INT64,
+	AC_UINT8,
+	AC_UINT16,
+	AC_UINT32,
+	AC_UINT64,
+	AC_FLOAT64,
+	AC_STRING,
+	AC_DATE,
+	AC_DATETIME,
+	AC_UUID,
+};
+
+static const struct {
+	const char *name;
+	int t;
+	int64_t lo;
+	uint64_t hi;
+} cast_types[] = {
+    {"Int8", AC_INT8, INT8_MIN, INT8_MAX},
+    {"Int16", AC_INT16, INT16_MIN, INT16_MAX},
+    {"Int32", AC_INT32, INT32_MIN, INT32_MAX},
+    {"Int64", AC_INT64, INT64_MIN, INT64_MAX},
+    {"UInt8", AC_UINT8, 0, UINT8_MAX},
+    {"UInt16", AC_UINT16, 0, UINT16_MAX},
+    {"UInt32", AC_UINT32, 0, UINT32_MAX},
+    {"UInt64", AC_UINT64, 0, UINT64_MAX},
+    {"Float64", AC_FLOAT64, 0, 0},
+    {"String", AC_STRING, 0, 0},
+    {"Date", AC_DATE, 0, 0},
+    {"DateTime", AC_DATETIME, 0, 0},
+    {"UUID", AC_UUID, 0, 0},
+};
+
+/* An integer as sign and magnitude, so every Int64 and UInt64 compares
+ * exactly against every range. */
+struct wide {
+	bool neg;
+	uint64_t mag;
+};
+
+static bool wide_fits(struct wide w, int64_t lo, uint64_t hi)
+{
+	if (!w.neg)
+		return w.mag <= hi;
+	return w.mag == 0 || (lo < 0 && w.mag <= (uint64_t)0 - (uint64_t)lo);
+}
+
+static int64_t wide_val(struct wide w)
+{
+	return w.neg ? (int64_t)((uint64_t)0 - w.mag) : (int64_t)w.mag;
+}
+
+/* ClickHouse's readIntText, whole string: an optional sign, then digits. */
+static bool wide_parse(struct sn_str s, struct wide *w)
+{
+	size_t i = 0;
+	w->neg = false;
+	w->mag = 0;
+	if (i < s.len && (s.p[i] == '+' || s.p[i] == '-'))
+		w->neg = s.p[i++] == '-';
+	if (i == s.len)
+		return false;
+	for (; i < s.len; i++) {
+		unsigned d = (unsigned)(unsigned char)s.p[i] - '0';
+		if (d > 9 || w->mag > (UINT64_MAX - d) / 10)
+			return false;
+		w->mag = w->mag * 10 + d;
+	}
+	return true;
+}
+
+/* A whole, finite double as a wide integer; false when it is not one or is
+ * beyond 64 bits. */
+static bool wide_of_double(double x, struct wide *w)
+{
+	if (!isfinite(x) || trunc(x) != x || x <= -18446744073709551616.0 ||
+	    x >= 18446744073709551616.0)
+		return false;
+	w->neg = x < 0;
+	w->mag = (uint64_t)fabs(x);
+	return true;
+}
+
+/* x as a double, and whether that double is exactly x. */
+static bool wide_to_double(struct wide w, double *d)
+{
+	double m = (double)w.mag;
+	*d = w.neg ? -m : m;
+	/* 2^64 (the rounding of values near UINT64_MAX) is no uint64_t. */
+	return m < 18446744073709551616.0 && (uint64_t)m == w.mag;
+}
+
+/* Evaluates name(x) for the cast's first argument (toString, toDate, ...). */
+static int cast_via(struct xctx *c, const node_t *n, const char *name, struct vec *out)
+{
+	node_t *t = mk_node(c, n, SN_HQ_CALL);
+	node_t **items = xalloc(c, c->ba, sizeof(*items));
+	if (!t || !items)
+		return c->rc;
+	items[0] = n->list.items[0];
+	t->name = name;
+	t->list.items = items;
+	t->list.n = 1;
+	t->has_list = true;
+	return xeval(c, t, out);
+}
+
+/* bad_type with an array's or tuple's full type name. */
+static int cast_bad_type(struct xctx *c, const node_t *n, const struct vec *v)
+{
+	if (!v->ct)
+		return bad_type(c, n, v, 0);
+	return xfail(c, n, SN_ERR_INVALID, "QueryError",
+		     "Illegal type %s of argument 1 of function %s", v->ct, n->name);
+}
+
+/* Makes out nullable (accurateCastOrNull, Nullable(T)) or not (accurateCast
+ * to T, whose input was checked to hold no NULL). */
+static int cast_nullable(struct xctx *c, struct vec *out, bool nullable)
+{
+	if (!nullable) {
+		out->nullable = false;
+		out->nulls = NULL;
+	} else if (!out->nullable) {
+		if (!(out->nulls = xalloc(c, c->ba, c->n)))
+			return c->rc;
+		memset(out->nulls, 0, c->n);
+		out->nullable = true;
+	}
+	return 0;
+}
+
+static int cast_refuse(struct xctx *c, const node_t *n, const char *type, const char *why)
+{
+	char what[200];
+	snprintf(what, sizeof(what), "%s to '%s'%s", n->name, type, why);
+	return xunsupported(c, n, what);
+}
+
+static int fn_accurate_cast(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	const char *type = NULL;
+	struct vec v;
+	if (need_args(c, n, 2, 2) || need_const_text(c, n, 1, &type))
+		return c->rc;
+	bool or_null = op == 1, to_nullable = false;
+	char inner[64];
+	size_t tl = strlen(type);
+	if (tl > 10 && tl < sizeof(inner) + 10 && strncmp(type, "Nullable(", 9) == 0 &&
+	    type[tl - 1] == ')') {
+		memcpy(inner, type + 9, tl - 10);
+		inner[tl - 10] = 0;
+		type = inner;
+		to_nullable = true;
+	}
+	int tgt = 0;
+	size_t ti = 0;
+	for (; ti < SN_ARRAY_LEN(cast_types); ti++)
+		if (strcmp(type, cast_types[ti].name) == 0) {
+			tgt = cast_types[ti].t;
+			break;
+		}
+	if (!tgt) {
+		if (strncmp(type, "Decimal", 7) == 0)
+			return cast_refuse(
+			    c, n, type,
+			    ": Decimal is not supported (the executor has no Decimal "
+			    "type)");
+		if (strcmp(type, "Float32") == 0)
+			return cast_refuse(
+			    c, n, type,
+			    ": Float32 is not supported (the executor has no Float32 "
+			    "type)");
+		if (strcmp(type, "Bool") == 0)
+			return cast_refuse(c, n, type,
+					   ": the executor's booleans would print as 1/0, not as "
+					   "ClickHouse's Bool true/false");
+		return cast_refuse(c, n, type, "");
+	}
+	if (xeval(c, n->list.items[0], &v))
+		return c->rc;
+	/* A failed row: NULL when the result can hold one, else the error. */
+	bool soft = or_null || to_nullable;
+	bool text = v.t == SN_XT_STRING;
+	if (!soft) {
+		/* T is not Nullable: ClickHouse's CAST refuses NULLs (cast_keep_nullable
+		 * is off), and the result is not nullable. */
+		for (size_t r = 0; r < c->n; r++)
+			if (isnul(&v, r))
+				return xfail(c, n, SN_ERR_INVALID, "QueryError",
+					     "Cannot convert NULL value to non-Nullable type %s in "
+					     "function %s",
+					     type, n->name);
+		v.nullable = false;
+		v.nulls = NULL;
+	}
+	if (v.t == SN_XT_NULL)
+		return vec_make(c, out, SN_XT_NULL, true, c->n);
+
+	if (tgt == AC_STRING) {
+		if (v.t == SN_XT_ARRAY || v.t == SN_XT_TUPLE)
+			return cast_bad_type(c, n, &v);
+		if (as_text(c, n->list.items[0], &v))
+			return c->rc;
+		*out = v;
+		out->t = SN_XT_STRING;
+		return cast_nullable(c, out, soft);
+	}
+	if (tgt == AC_DATE || tgt == AC_DATETIME) {
+		if (v.t != SN_XT_DATE && v.t != SN_XT_DATETIME)
+			return cast_refuse(c, n, type,
+					   v.t == SN_XT_STRING ? " from a String"
+							       : " from a number or other value");
+		if (cast_via(c, n, tgt == AC_DATE ? "toDate" : "toDateTime", out))
+			return c->rc;
+		return cast_nullable(c, out, soft);
+	}
+	if (tgt == AC_UUID && v.t == SN_XT_UUID) {
+		*out = v;
+		return cast_nullable(c, out, soft);
+	}
+	if (tgt == AC_UUID && !text)
+		return v.t == SN_XT_ARRAY || v.t == SN_XT_TUPLE
+			   ? cast_bad_type(c, n, &v)
+			   : cast_refuse(c, n, type, " from a number or date");
+	if (!(text || is_numeric(v.t) || v.t == SN_XT_DATE || v.t == SN_XT_DATETIME))
+		return cast_bad_type(c, n, &v);
+
+	uint8_t rt = tgt == AC_FLOAT64 ? SN_XT_FLOAT
+		     : tgt == AC_UUID  ? SN_XT_UUID
+		     : tgt >= AC_UINT8 ? SN_XT_UINT
+				       : SN_XT_INT;
+	if (vec_make(c, out, rt, soft, c->n))
+		return c->rc;
+	int64_t lo = cast_types[ti].lo;
+	uint64_t hi = cast_types[ti].hi;
+	for (size_t r = 0; r < c->n; r++) {
+		if (vec_null(&v, r)) {
+			out->nulls[r] = 1;
+			continue;
+		}
+		if (out->nulls)
+			out->nulls[r] = 0;
+		bool ok = true, parse_fail = false;
+		if (tgt == AC_UUID) {
+			struct sn_str s = str_at(&v, r);
+			struct sn_uuid u;
+			if ((ok = sn_uuid_parse(s.p, s.len, &u) >= 0)) {
+				char *p = salloc(c, 37);
+				if (!p)
+					return c->rc;
+				sn_uuid_format(&u, p);
+				out->s[r] = (struct sn_str){p, 36};
+			}
+			parse_fail = !ok;
+		} else if (v.t == SN_XT_DATE || v.t == SN_XT_DATETIME) {
+			/* ClickHouse's plain (wrapping) conversion, not an accurate one. */
+			int64_t x = v.t == SN_XT_DATE ? v.i[r] : floor_div(v.i[r], 1000000);
+			if (tgt == AC_FLOAT64) {
+				out->f[r] = (double)x;
+			} else {
+				int bits = tgt == AC_INT8 || tgt == AC_UINT8	 ? 8
+					   : tgt == AC_INT16 || tgt == AC_UINT16 ? 16
+					   : tgt == AC_INT32 || tgt == AC_UINT32 ? 32
+										 : 64;
+				uint64_t m = bits == 64 ? UINT64_MAX : ((uint64_t)1 << bits) - 1;
+				uint64_t u = (uint64_t)x & m;
+				if (rt == SN_XT_INT && bits < 64 && (u >> (bits - 1)))
+					u |= ~m; /* sign-extend */
+				out->i[r] = (int64_t)u;
+			}
+		} else if (tgt == AC_FLOAT64) {
+			struct wide w;
+			if (text) {
+				struct sn_str s = str_at(&v, r);
+				ok = parse_float_text(s.p, s.len, &out->f[r]);
+				parse_fail = !ok;
+			} else if (v.t == SN_XT_FLOAT) {
+				out->f[r] = v.f[r];
+			} else {
+				w.neg = v.t != SN_XT_UINT && v.i[r] < 0;
+				w.mag = w.neg ? (uint64_t)0 - (uint64_t)v.i[r] : (uint64_t)v.i[r];
+				ok = wide_to_double(w, &out->f[r]);
+			}
+		} else {
+			struct wide w;
+			if (text) {
+				ok = wide_parse(str_at(&v, r), &w);
+				parse_fail = !ok;
+			} else if (v.t == SN_XT_FLOAT) {
+				ok = wide_of_double(v.f[r], &w);
+			} else {
+				w.neg = v.t != SN_XT_UINT && v.i[r] < 0;
+				w.mag = w.neg ? (uint64_t)0 - (uint64_t)v.i[r] : (uint64_t)v.i[r];
+			}
+			ok = ok && wide_fits(w, lo, hi);
+			if (ok)
+				out->i[r] = wide_val(w);
+		}
+		if (ok)
+			continue;
+		if (or_null || (to_nullable && parse_fail)) {
+			out->nulls[r] = 1;
+			if (rt == SN_XT_UUID)
+				out->s[r] = (struct sn_str){NULL, 0};
+			continue;
+		}
+		if (text) {
+			struct sn_str s = str_at(&v, r);
+			return xfail(c, n, SN_ERR_INVALID, "QueryError",
+				     "Cannot parse string '%.*s' as %s",
+				     (int)(s.len > 64 ? 64 : s.len), s.p, type);
+		}
+		char num[64];
+		if (v.t == SN_XT_FLOAT)
+			snprintf(num, sizeof(num), "%.17g", v.f[r]);
+		else if (v.t == SN_XT_UINT)
+			snprintf(num, sizeof(num), "%" PRIu64, (uint64_t)v.i[r]);
+		else
+			snprintf(num, sizeof(num), "%" PRId64, v.i[r]);
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Value %s cannot be safely converted into type %s", num, type);
+	}
+	return 0;
+}
+
+/* toDecimal(x, s), multiplyDecimal(a, b[, s]), divideDecimal(a, b[, s]):
+ * the executor has no Decimal type, and Float64 arithmetic would round
+ * where ClickHouse's decimals do not, so these are refused. */
+static int fn_decimal(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	(void)out;
+	char what[160];
+	snprintf(what, sizeof(what),
+		 "%s: Decimal is not supported (the executor has no Decimal type)", n->name);
+	return xunsupported(c, n, what);
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 static const struct scalar_def fns[] = {
@@ -1299,6 +1667,11 @@ static const struct scalar_def fns[] = {
     {"reinterpretAsInt256", fn_reinterpret, R_NONE, false},
     {"toNullable", fn_to_nullable, 0, false},
     {"sortableSemVer", fn_semver, 0, true},
+    {"accurateCast", fn_accurate_cast, 0, false},
+    {"accurateCastOrNull", fn_accurate_cast, 1, false},
+    {"toDecimal", fn_decimal, 0, false},
+    {"multiplyDecimal", fn_decimal, 0, false},
+    {"divideDecimal", fn_decimal, 0, false},
 };
 
 bool xfn_math(struct xctx *c, const node_t *n, struct vec *out, int *rc)

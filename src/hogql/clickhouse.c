@@ -2279,8 +2279,25 @@ static void call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t
 		out(p, b, ")");
 		return;
 	}
+	if (!v18 && named(name, "parseDateTime") && n->list.n >= 2) {
+		/* PostHog's mapping: parseDateTimeOrNull, in the team's zone
+		 * unless one is given (18.16 has no parseDateTime: refused above) */
+		out(p, b, "parseDateTimeOrNull(");
+		ex(p, s, b, a0);
+		out(p, b, ", ");
+		arg(p, s, b, n, 1);
+		out(p, b, ", ");
+		if (n->list.n > 2)
+			arg(p, s, b, n, 2);
+		else
+			tz(p, b);
+		out(p, b, ")");
+		return;
+	}
 	if (named(name, "parseDateTimeBestEffort") ||
-	    named(name, "parseDateTimeBestEffortOrNull")) {
+	    named(name, "parseDateTimeBestEffortOrNull") ||
+	    named(name, "parseDateTime64BestEffort") ||
+	    named(name, "parseDateTime64BestEffortOrNull")) {
 		out(p, b,
 		    v18 ? "parseDateTimeBestEffortOrNull(" : "parseDateTime64BestEffortOrNull(");
 		ex(p, s, b, a0);

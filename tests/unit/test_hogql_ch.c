@@ -596,6 +596,16 @@ static void test_time_zones(void **state)
 	    v24("SELECT now(), toDateTime('2024-01-01'), toDateTime('x', 'Asia/Tokyo')"),
 	    "SELECT now64(6, 'UTC'), parseDateTime64BestEffortOrNull('2024-01-01', 6, "
 	    "'UTC'), parseDateTime64BestEffortOrNull('x', 6, 'Asia/Tokyo') LIMIT 100");
+	/* parseDateTime is PostHog's parseDateTimeOrNull, in the team's zone by default */
+	assert_string_equal(
+	    v24("SELECT parseDateTime('2024-01-02', '%Y-%m-%d'), parseDateTime('x', '%Y', "
+		"'Asia/Tokyo')"),
+	    "SELECT parseDateTimeOrNull('2024-01-02', '%Y-%m-%d', 'UTC'), parseDateTimeOrNull('x', "
+	    "'%Y', 'Asia/Tokyo') LIMIT 100");
+	/* sortableSemVer: PostHog's expansion */
+	assert_non_null(strstr(v24("SELECT sortableSemVer('1.2.3')"),
+			       "arrayMap(x -> toInt64OrNull(x), splitByChar('.', coalesce(nullIf("
+			       "extract(assumeNotNull('1.2.3'), '^\\\\s*v?((0|[1-9]"));
 	/* person.created_at and group timestamps are DateTime columns too */
 	assert_non_null(strstr(tz18("SELECT person.created_at FROM events", "Asia/Tokyo"),
 			       "SELECT toTimeZone(events.__person_created_at, 'Asia/Tokyo') AS "
