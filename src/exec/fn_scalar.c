@@ -3148,6 +3148,31 @@ static int fn_sample_in(struct xctx *c, const node_t *n, int op, struct vec *out
 	return 0;
 }
 
+/* sparkline(x): PostHog's UI tag, the tuple ('__hx_tag', 'Sparkline',
+ * 'data', x) (PostHog rewrites the call into that tuple before printing). */
+static int fn_sparkline(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	if (need_args(c, n, 1, 1))
+		return c->rc;
+	static const char *const tag[] = {"__hx_tag", "Sparkline", "data"};
+	node_t *t = mk_node(c, n, SN_HQ_TUPLE);
+	node_t **items = xalloc(c, c->ba, 4 * sizeof(*items));
+	if (!t || !items)
+		return c->rc;
+	for (size_t k = 0; k < 3; k++) {
+		if (!(items[k] = mk_node(c, n, SN_HQ_CONSTANT)))
+			return c->rc;
+		items[k]->ctype = SN_HQC_STRING;
+		items[k]->sval = tag[k];
+	}
+	items[3] = n->list.items[0];
+	t->list.items = items;
+	t->list.n = 4;
+	t->has_list = true;
+	return xeval(c, t, out);
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 static const struct scalar_def fns[] = {
@@ -3341,6 +3366,8 @@ static const struct scalar_def fns[] = {
     {"md5", fn_digest, 3, false},
     {"sipHash64", fn_hash64, 0, false},
     {"cityHash64", fn_hash64, 1, false},
+    /* PostHog's UI tags */
+    {"sparkline", fn_sparkline, 0, false},
     /* internal */
     {"__snout_sample_in", fn_sample_in, 0, false},
 };

@@ -2174,6 +2174,12 @@ static void call(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t
 	}
 	if (channel_lookup(p, s, b, name, n))
 		return;
+	if (named(name, "sparkline") && n->list.n == 1) { /* PostHog's UI tag */
+		out(p, b, "tuple('__hx_tag', 'Sparkline', 'data', ");
+		ex(p, s, b, n->list.items[0]);
+		out(p, b, ")");
+		return;
+	}
 	if (strcasecmp(name, "sortableSemVer") == 0 && n->list.n == 1) {
 		/* PostHog's expansion (functions/mapping.py): strict X.Y.Z, an
 		 * invalid version as [NULL] so comparisons with it are NULL */

@@ -137,7 +137,7 @@ static void test_validation(void **state)
 	    {"{\"query\":{\"kind\":\"InsightVizNode\",\"source\":{\"kind\":\"HogQLQuery\","
 	     "\"query\":\"select 1\"}}}",
 	     "query.source.kind", "invalid_input"},
-	    {"{\"query\":{\"kind\":\"DataTableNode\",\"source\":{\"kind\":\"EventsQuery\"}}}",
+	    {"{\"query\":{\"kind\":\"DataTableNode\",\"source\":{\"kind\":\"WebOverviewQuery\"}}}",
 	     "query.source.kind", "unsupported_kind"},
 	    {"{\"query\":{\"kind\":\"FunnelsQuery\"}}", "query.series", "required"},
 	    {"{\"query\":{\"kind\":\"TrendsQuery\",\"series\":[1]}}", "query.series",
