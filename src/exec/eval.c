@@ -529,8 +529,17 @@ static int eval_column(struct xctx *c, const node_t *n, const struct xref *r, st
 		}
 		return 0;
 	}
-	if (v->cdict) /* a column read as codes: its values for this reader */
-		return vec_gather(c, v->cdict, v->ccodes, v->n, out);
+	if (v->cdict) { /* a column read as codes: its values for this reader, */
+		if (vec_gather(c, v->cdict, v->ccodes, v->n, out))
+			return c->rc;
+		/* which are the codes' values: a grouping may use the codes */
+		if (out->s && !out->codes && v->cdict->n <= UINT32_MAX) {
+			out->codes = v->ccodes;
+			out->codes_of = out->s;
+			out->ncodes = v->cdict->n;
+		}
+		return 0;
+	}
 	*out = *v;
 	if (out->n != c->n)
 		return xfail(c, n, SN_ERR_INTERNAL, "QueryError",

@@ -3015,13 +3015,26 @@ static void plan_distinct(struct xctx *c, const node_t *n)
 static void plan_coded(struct xctx *c, const struct plan *p)
 {
 	const node_t *w = p->sel->where;
+	bool grouping = p->sel->has_group_by;
 	for (size_t i = 0; i < c->ncols; i++) {
 		struct xcol *x = &c->cols[i];
 		x->coded = false;
-		if (!w || (x->kind != XC_PROP && x->kind != XC_STORE) || x->t != SN_XT_STRING ||
-		    !x->in_where || x->use_out || x->use_bucket || x->elide_uses ||
+		if ((x->kind != XC_PROP && x->kind != XC_STORE) || x->t != SN_XT_STRING ||
+		    x->use_bucket || x->elide_uses ||
 		    (x->kind == XC_STORE && strncmp(x->name, SN_COL_NAME_GROUP_PREFIX,
 						    strlen(SN_COL_NAME_GROUP_PREFIX)) == 0))
+			continue;
+		/* Read outside WHERE only (a GROUP BY key): codes too, so the
+		 * grouping sees them (eval_column's gather keeps them; agg.c
+		 * coded_groups groups a batch by code instead of by string). */
+		if (!x->in_where) {
+			bool ok = grouping && x->use_out;
+			for (size_t j = 0; j < c->ncols && ok; j++)
+				ok = c->cols[j].dep != (int)i;
+			x->coded = ok;
+			continue;
+		}
+		if (!w || x->use_out)
 			continue;
 		bool ok = true;
 		for (size_t j = 0; j < c->ncols && ok; j++)
