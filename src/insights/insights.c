@@ -182,9 +182,8 @@ static int parse_sampling(struct ictx *x, struct json_object *q)
 bool sn_insight_kind_supported(const char *kind)
 {
 	static const char *const kinds[] = {
-	    "TrendsQuery",    "FunnelsQuery", "StickinessQuery", "LifecycleQuery",
-	    "RetentionQuery", "PathsQuery",   "ActorsQuery",	 "InsightActorsQuery",
-	    "EventsQuery"};
+	    "TrendsQuery", "FunnelsQuery", "StickinessQuery",	 "LifecycleQuery", "RetentionQuery",
+	    "PathsQuery",  "ActorsQuery",  "InsightActorsQuery", "EventsQuery"};
 	for (size_t i = 0; kind && i < SN_ARRAY_LEN(kinds); i++)
 		if (strcmp(kind, kinds[i]) == 0)
 			return true;

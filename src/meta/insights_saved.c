@@ -57,9 +57,8 @@
 /* The first six are what an InsightVizNode may wrap; EventsQuery is a
  * DataTableNode's (PostHog's event table), as HogQLQuery is. */
 static const char *const insight_kinds[] = {
-    "TrendsQuery",    "FunnelsQuery", "StickinessQuery", "LifecycleQuery",
-    "RetentionQuery", "PathsQuery",   "ActorsQuery",	 "InsightActorsQuery",
-    "EventsQuery"};
+    "TrendsQuery", "FunnelsQuery", "StickinessQuery",	 "LifecycleQuery", "RetentionQuery",
+    "PathsQuery",  "ActorsQuery",  "InsightActorsQuery", "EventsQuery"};
 static const char *const series_kinds[] = {"TrendsQuery", "FunnelsQuery", "StickinessQuery",
 					   "LifecycleQuery"};
 static const char *const intervals[] = {"minute", "hour", "day", "week", "month"};

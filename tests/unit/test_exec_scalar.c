@@ -588,8 +588,9 @@ static void test_hash_and_errors(void **state)
 	 * (fmod(1e20, 3.3) is 1.5995133340926069) */
 	expect_a(f, "-7.5 % 2, 1e20 % 3.3", "-1.5\t0");
 	/* sparkline: PostHog's tuple tag (its test_sparkline) */
-	expect_a(f, "sparkline([1, 2, 3]), toTypeName(sparkline([1]))",
-		 "('__hx_tag','Sparkline','data',[1,2,3])\tTuple(String, String, String, Array(Int64))");
+	expect_a(
+	    f, "sparkline([1, 2, 3]), toTypeName(sparkline([1]))",
+	    "('__hx_tag','Sparkline','data',[1,2,3])\tTuple(String, String, String, Array(Int64))");
 	expect_error(f, "sparkline()", NULL, "sparkline");
 	/* cityHash64 (CityHash v1.0.2; values from ClickHouse 18.16; every
 	 * length class in test_cityhash.c). */
