@@ -66,7 +66,7 @@ endif()
 # behaviour in a handler fails them (an uninitialised person in the cohort
 # members list was found this way).
 if(SNOUT_BLACKBOX_TESTS AND SNOUT_SANITIZE_TESTS)
-  foreach(tname cohorts dashboards queryapi annotations propdefs propdefs_ingest events_query)
+  foreach(tname cohorts dashboards queryapi annotations propdefs propdefs_ingest events_query login)
     add_test(NAME asan.blackbox.${tname}
       COMMAND node --test --test-reporter=spec ${CMAKE_SOURCE_DIR}/tests/blackbox/${tname}.test.mjs)
     set_tests_properties(asan.blackbox.${tname} PROPERTIES LABELS asan TIMEOUT 900

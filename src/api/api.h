@@ -264,6 +264,15 @@ int sn_actions_api_new(struct sn_actions_api **out, struct sn_meta *meta, struct
 void sn_actions_api_free(struct sn_actions_api *a);
 size_t sn_actions_api_routes(struct sn_actions_api *a, struct sn_http_route *routes, size_t max);
 
+/* The web UI's login (login.c): POST /api/login, POST /api/logout and GET
+ * /api/users/@me. Logins run on threads of their own (argon2id);
+ * sn_login_api_close waits for them (call it while the HTTP server runs). */
+struct sn_login_api;
+int sn_login_api_new(struct sn_login_api **out, struct sn_meta *meta, struct sn_err *err);
+void sn_login_api_close(struct sn_login_api *a);
+void sn_login_api_free(struct sn_login_api *a);
+size_t sn_login_api_routes(struct sn_login_api *a, struct sn_http_route *routes, size_t max);
+
 /* Property definitions (propdefs_api.c): PostHog's
  * /api/projects/:id/property_definitions/... (and the /api/environments/
  * twin) over meta's model, plus a POST that declares a definition. */

@@ -30,7 +30,8 @@
  * again within about 50 ms of the last batch. Insights' statements are
  * asked the same way.
  *
- * Not yet: UI sessions as authentication (snout's UI has no login yet).
+ * Authentication is auth.c's: a personal API key, or a login session with
+ * its CSRF rules (login.c).
  */
 #include "api.h"
 

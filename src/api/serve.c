@@ -186,6 +186,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	struct sn_annotations_api *annapi = NULL;
 	struct sn_actions_api *actapi = NULL;
 	struct sn_propdefs_api *pdapi = NULL;
+	struct sn_login_api *loginapi = NULL;
 	struct sn_cohorts_api *cohapi = NULL;
 	struct sn_insights_api *insapi = NULL;
 	struct sn_dashboards_api *dashapi = NULL;
@@ -340,6 +341,9 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 	n += sn_annotations_api_routes(annapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	n += sn_actions_api_routes(actapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	n += sn_propdefs_api_routes(pdapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
+	if ((rc = sn_login_api_new(&loginapi, s.meta, err)))
+		goto out;
+	n += sn_login_api_routes(loginapi, routes + n, SN_ARRAY_LEN(routes) - n - 1);
 	/* Cohorts: the REST API and the calculator thread. */
 	if ((rc = sn_cohorts_api_new(&cohapi, s.meta, s.persons, c->data_dir, err)))
 		goto out;
@@ -406,6 +410,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 out:
 	sn_query_api_close(qapi);
 	sn_insights_api_close(insapi); /* waits for its workers and background refreshes */
+	sn_login_api_close(loginapi);  /* waits for the password checks running */
 	sn_cohorts_api_stop(cohapi);   /* a calculation reads the store and writes persons */
 	sn_store_close(store);	       /* stops the merge thread first: it may hold a merge */
 	if (ingest)
@@ -422,6 +427,7 @@ out:
 	sn_annotations_api_free(annapi);
 	sn_actions_api_free(actapi);
 	sn_propdefs_api_free(pdapi);
+	sn_login_api_free(loginapi);
 	sn_cohorts_api_free(cohapi);
 	sn_dashboards_api_free(dashapi);
 	sn_insights_api_free(insapi);

@@ -124,6 +124,8 @@ const char *sn_http_path(struct sn_http_request *req);
 /* Query-string argument (url-decoded) or NULL; "" for `?flag`. */
 const char *sn_http_query(struct sn_http_request *req, const char *name);
 const char *sn_http_header(struct sn_http_request *req, const char *name);
+/* A cookie of the request's Cookie header(s), or NULL. */
+const char *sn_http_cookie(struct sn_http_request *req, const char *name);
 const struct sn_buf *sn_http_body(struct sn_http_request *req);
 bool sn_http_body_too_large(struct sn_http_request *req);
 /* The client address: the socket peer, or the leftmost X-Forwarded-For

@@ -538,6 +538,11 @@ const char *sn_http_header(struct sn_http_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *sn_http_cookie(struct sn_http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
 const struct sn_buf *sn_http_body(struct sn_http_request *req)
 {
 	return &req->body;

@@ -141,6 +141,22 @@ int sn_meta_user_by_email(struct sn_meta *m, const char *email, struct sn_user *
 int sn_meta_user_check_password(struct sn_meta *m, const char *email, const char *password,
 				struct sn_user *out, struct sn_err *err);
 
+/* Login sessions of the web UI (sessions.c). A session is a random secret
+ * (the cookie, SN_SESSION_KEY_LEN characters) whose SHA-256 is stored with a
+ * CSRF token (SN_SESSION_CSRF_LEN characters) and an expiry ttl_us ahead.
+ * key_out and csrf_out need SN_SESSION_KEY_LEN + 1 and
+ * SN_SESSION_CSRF_LEN + 1 bytes. */
+#define SN_SESSION_KEY_LEN  43
+#define SN_SESSION_CSRF_LEN 32
+int sn_meta_session_create(struct sn_meta *m, int64_t user_id, int64_t ttl_us, char *key_out,
+			   char *csrf_out, struct sn_err *err);
+/* The session's user (active users only) and CSRF token; SN_ERR_AUTH for
+ * an unknown, ended or expired session or an inactive user. */
+int sn_meta_session_authenticate(struct sn_meta *m, const char *key, struct sn_user *user,
+				 char *csrf_out, struct sn_err *err);
+/* Ends the session (logout); an unknown key is not an error. */
+int sn_meta_session_delete(struct sn_meta *m, const char *key, struct sn_err *err);
+
 /* Memberships. */
 int sn_meta_membership_add(struct sn_meta *m, int64_t org_id, int64_t user_id,
 			   enum sn_member_level level, struct sn_err *err);

@@ -318,6 +318,23 @@ static const char m0008_property_definitions[] =
     " UNIQUE (team_id, type, group_type_index, name)"
     ");";
 
+/* Sessions of the web UI's login (src/meta/sessions.c): the cookie's
+ * secret is stored as its SHA-256 only, as personal API keys are, next to
+ * the CSRF token that unsafe requests must echo (readable by the page, so
+ * kept plain). A session ends at expires_at or at logout; expired rows are
+ * swept when new sessions are created. */
+static const char m0009_sessions[] =
+    "CREATE TABLE snout_session ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " key_hash TEXT NOT NULL UNIQUE,"
+    " csrf_token TEXT NOT NULL,"
+    " user_id INTEGER NOT NULL REFERENCES posthog_user(id) ON DELETE CASCADE,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX snout_session_expires ON snout_session(expires_at);"
+    "CREATE INDEX snout_session_user ON snout_session(user_id);";
+
 const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {1, "initial: organizations, teams, users, memberships, personal API keys", m0001_initial},
     {2, "feature flags and the activity log", m0002_feature_flags},
@@ -328,6 +345,7 @@ const struct sn_sql_migration sn_meta_sqlite_migrations[] = {
     {6, "cohorts", m0006_cohorts},
     {7, "saved insights, dashboards, sharing, the result cache", m0007_insights_dashboards},
     {8, "property definitions", m0008_property_definitions},
+    {9, "UI login sessions", m0009_sessions},
 };
 
 const size_t sn_meta_sqlite_nmigrations = SN_ARRAY_LEN(sn_meta_sqlite_migrations);

@@ -545,6 +545,78 @@ static void test_memberships(void **state)
 	assert_int_equal(level, SN_LEVEL_ADMIN);
 }
 
+/* Login sessions: the key's SHA-256 at rest (never the key), the user and
+ * CSRF token back, expiry, logout, deactivated users, the sweep of expired
+ * rows at the next creation, and keys of the wrong shape refused. */
+static void test_sessions(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	struct sn_user u, who;
+	char key[SN_SESSION_KEY_LEN + 1], csrf[SN_SESSION_CSRF_LEN + 1],
+	    got[SN_SESSION_CSRF_LEN + 1];
+	char key2[SN_SESSION_KEY_LEN + 1], csrf2[SN_SESSION_CSRF_LEN + 1], sql[256], hex[65];
+	assert_int_equal(
+	    sn_meta_user_create(f->m, "s@example.com", "password1", NULL, false, &u, &err), 0);
+	assert_int_equal(sn_meta_session_create(f->m, u.id, 3600000000LL, key, csrf, &err), 0);
+	assert_int_equal(strlen(key), SN_SESSION_KEY_LEN);
+	assert_int_equal(strlen(csrf), SN_SESSION_CSRF_LEN);
+	assert_true(is_alnum_str(key) && is_alnum_str(csrf));
+	sn_sha256_hex(key, strlen(key), hex);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM snout_session WHERE key_hash = '%s'", hex);
+	assert_int_equal(sql_int(f->path, sql), 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT COUNT(*) FROM snout_session WHERE key_hash = '%s' OR csrf_token = '%s'",
+		 key, key);
+	assert_int_equal(sql_int(f->path, sql), 0);
+
+	assert_int_equal(sn_meta_session_authenticate(f->m, key, &who, got, &err), 0);
+	assert_int_equal(who.id, u.id);
+	assert_string_equal(who.email, "s@example.com");
+	assert_string_equal(got, csrf);
+	char saved = key[5];
+	key[5] = saved == 'a' ? 'b' : 'a';
+	assert_int_equal(sn_meta_session_authenticate(f->m, key, &who, got, &err), SN_ERR_AUTH);
+	key[5] = saved;
+	const char *shapes[] = {"", "abc", "A' OR '1'='1", NULL};
+	for (size_t i = 0; i < SN_ARRAY_LEN(shapes); i++)
+		assert_int_equal(sn_meta_session_authenticate(f->m, shapes[i], &who, got, &err),
+				 SN_ERR_AUTH);
+
+	/* A second session; logout ends only the first. */
+	assert_int_equal(sn_meta_session_create(f->m, u.id, 3600000000LL, key2, csrf2, &err), 0);
+	assert_string_not_equal(key, key2);
+	assert_string_not_equal(csrf, csrf2);
+	assert_int_equal(sn_meta_session_delete(f->m, key, &err), 0);
+	assert_int_equal(sn_meta_session_authenticate(f->m, key, &who, got, &err), SN_ERR_AUTH);
+	assert_int_equal(sn_meta_session_authenticate(f->m, key2, &who, got, &err), 0);
+	assert_int_equal(sn_meta_session_delete(f->m, key, &err), 0); /* again: no error */
+
+	/* A deactivated user's session stops at once. */
+	snprintf(sql, sizeof(sql), "UPDATE posthog_user SET is_active = 0 WHERE id = %lld",
+		 (long long)u.id);
+	sql_exec(f->path, sql);
+	assert_int_equal(sn_meta_session_authenticate(f->m, key2, &who, got, &err), SN_ERR_AUTH);
+	snprintf(sql, sizeof(sql), "UPDATE posthog_user SET is_active = 1 WHERE id = %lld",
+		 (long long)u.id);
+	sql_exec(f->path, sql);
+
+	/* Expiry: a session of 1 µs is over by the time it is asked about, and
+	 * the next creation sweeps it (and key2 stays). */
+	assert_int_equal(sn_meta_session_create(f->m, u.id, 1, key, csrf, &err), 0);
+	usleep(1000);
+	assert_int_equal(sn_meta_session_authenticate(f->m, key, &who, got, &err), SN_ERR_AUTH);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM snout_session"), 2);
+	assert_int_equal(sn_meta_session_create(f->m, u.id, 3600000000LL, key, csrf, &err), 0);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM snout_session"), 2);
+	assert_int_equal(sn_meta_session_authenticate(f->m, key2, &who, got, &err), 0);
+
+	/* Errors: no lifetime, no such user. */
+	assert_int_equal(sn_meta_session_create(f->m, u.id, 0, key, csrf, &err), SN_ERR_INVALID);
+	assert_int_equal(sn_meta_session_create(f->m, 987654, 3600000000LL, key, csrf, &err),
+			 SN_ERR_NOT_FOUND);
+}
+
 static void test_apikeys(void **state)
 {
 	struct fx *f = *state;
@@ -1324,6 +1396,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_users, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_memberships, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_lookup, setup, teardown),
 	    cmocka_unit_test(test_cache_negative_ttl_and_bound),
 	    cmocka_unit_test_setup_teardown(test_concurrent_lookups, setup, teardown),
