@@ -139,6 +139,10 @@ struct plan {
 	struct aggrun g;
 	int64_t limit, offset;
 	int64_t ts_lo, ts_hi; /* inclusive µs bounds from WHERE */
+	/* SAMPLE in rows, resolved by scan() (sample_where, sample_resolve) */
+	node_t *sample;
+	const node_t *sample_node;
+	double sample_k, sample_o;
 	/* Top-level WHERE terms the sparse index can answer per granule:
 	 * `timestamp op constant` (exactly, in the query's zone; a granule whose
 	 * timestamps all lie in [elide_lo, elide_hi] satisfies every such term)
@@ -885,29 +889,58 @@ static int ratio_value(struct xctx *c, const node_t *r, double *out)
 	return 0;
 }
 
-/* FROM events SAMPLE k [OFFSET o], ClickHouse's relative sampling: the rows
- * whose sample key lies in [o, o + k) of the key's range (no upper bound
- * once o + k passes the top), a user's events all in or all out. The key is
+/* The bounds of a SAMPLE call (k, o relative, in [0, 1]): the sample
+ * keys in [o·2^64, (o + k)·2^64), truncated as ClickHouse computes them,
+ * here in 80-bit floating point from the ratio's double where ClickHouse
+ * uses exact rationals (a key within about 2^-53 of a bound, one in
+ * ~10^16, may fall the other way). k = 0 is no sampling (every row); an
+ * offset of 1 or more, or an upper bound that truncates to 0 (SAMPLE
+ * 1e-30), is no data. Stored as bits in the call's Int constants; hi = 0
+ * is no upper bound, [1, 1) nothing. */
+static void sample_bounds(node_t *call, double k, double o)
+{
+	node_t *blo = call->list.items[1], *bhi = call->list.items[2];
+	long double lo = ldexpl((long double)o, 64), hi = ldexpl((long double)o + k, 64);
+	if (k == 0) {
+		blo->ival = bhi->ival = 0;
+		return;
+	}
+	if (o >= 1) {
+		blo->ival = bhi->ival = 1;
+		return;
+	}
+	blo->ival = (int64_t)(uint64_t)lo;
+	bhi->ival = hi >= ldexpl(1.0L, 64) ? 0 : (int64_t)(uint64_t)hi;
+	if (hi < ldexpl(1.0L, 64) && bhi->ival == 0) /* nothing: [1, 1) */
+		blo->ival = bhi->ival = 1;
+}
+
+/* FROM events SAMPLE k [OFFSET o], ClickHouse's sampling: the rows whose
+ * sample key lies in [o, o + k) of the key's range (no upper bound once
+ * o + k passes the top), a user's events all in or all out. The key is
  * PostHog's, cityHash64(distinct_id), so a sample holds the users PostHog's
- * ClickHouse would pick. The bounds are o·2^64 and (o + k)·2^64 truncated,
- * as ClickHouse computes them, here in 80-bit floating point from the
- * ratio's double where ClickHouse uses exact rationals: a key within about
- * 2^-53 of a bound (one in ~10^16) may fall the other way. An upper bound
- * that truncates to 0 (SAMPLE 1e-30) selects nothing, as in ClickHouse.
- * SAMPLE 0 and SAMPLE 1 read everything (ClickHouse's rule; an OFFSET then
- * is an error). It becomes one more WHERE term, a call only the executor
- * knows (xfn_scalar's __snout_sample_in), so joins and aggregates see the
- * sampled rows. A number of rows (SAMPLE 10000) is refused. */
-static int sample_where(struct xctx *c, const node_t *d, const struct sn_hogql_select **sel)
+ * ClickHouse would pick. SAMPLE 0 and SAMPLE 1 read everything (ClickHouse's
+ * rule; an OFFSET then is an error). It becomes one more WHERE term, a call
+ * only the executor knows (xfn_scalar's __snout_sample_in), so joins and
+ * aggregates see the sampled rows.
+ *
+ * A size or offset above 1 is a number of rows (SAMPLE 10000: about that
+ * many rows). ClickHouse turns it into a ratio of the rows its primary key
+ * selects for the query (size / rows, at most 1); here the rows are those of
+ * the granules the scan reads after pruning by team, time and event, known
+ * only once scan() has pruned, so the call is left unresolved (p->sample)
+ * and scan() sets its bounds (sample_resolve). Which rows that is differs
+ * from ClickHouse's by how each engine's index rounds (ClickHouse counts
+ * whole 8192-row marks, snout its granules): both give about the rows
+ * asked for, not the same users. */
+static int sample_where(struct xctx *c, struct plan *p, const node_t *d,
+			const struct sn_hogql_select **sel)
 {
 	double k, o = 0;
 	if (ratio_value(c, d->a, &k) || (d->b && ratio_value(c, d->b, &o)))
 		return c->rc;
-	if (k > 1 || o > 1)
-		return xfail(c, d, SN_ERR_INVALID, "QueryError",
-			     "SAMPLE with a number of rows is not supported: give a ratio "
-			     "between 0 and 1, such as 0.1 or 1/10");
-	if (k == 0 || k == 1) {
+	bool rows = k > 1 || o > 1;
+	if (!rows && (k == 0 || k == 1)) {
 		if (o > 0)
 			return xfail(c, d, SN_ERR_INVALID, "QueryError",
 				     "Sampling offset is incorrect because no sampling");
@@ -917,8 +950,6 @@ static int sample_where(struct xctx *c, const node_t *d, const struct sn_hogql_s
 	const struct sn_hogql_field_def *fd = t ? sn_hogql_table_field(t, "distinct_id") : NULL;
 	if (!fd)
 		return xfail(c, d, SN_ERR_INVALID, "QueryError", "events has no distinct_id");
-	/* the bounds on the 64-bit key: lo = o * 2^64, hi = (o + k) * 2^64 */
-	long double lo = ldexpl((long double)o, 64), hi = ldexpl((long double)o + k, 64);
 	node_t *f = xfield_named(c, fd->name), *call = sn_hogql_node_new(c->qa, SN_HQ_CALL),
 	       *blo = sn_hogql_node_new(c->qa, SN_HQ_CONSTANT),
 	       *bhi = sn_hogql_node_new(c->qa, SN_HQ_CONSTANT);
@@ -932,12 +963,7 @@ static int sample_where(struct xctx *c, const node_t *d, const struct sn_hogql_s
 	f->ref_source = c->from_name;
 	f->rtype =
 	    (struct sn_hogql_rtype){.type = fd->type, .nullable = fd->nullable, .resolved = true};
-	/* the bounds as bits in Int constants; hi = 0: no upper bound */
 	blo->ctype = bhi->ctype = SN_HQC_INT;
-	blo->ival = (int64_t)(uint64_t)lo;
-	bhi->ival = hi >= ldexpl(1.0L, 64) ? 0 : (int64_t)(uint64_t)hi;
-	if (hi < ldexpl(1.0L, 64) && bhi->ival == 0) /* nothing: [1, 1) */
-		blo->ival = bhi->ival = 1;
 	blo->rtype = bhi->rtype = (struct sn_hogql_rtype){.type = SN_HQT_INT, .resolved = true};
 	args[0] = f;
 	args[1] = blo;
@@ -949,6 +975,15 @@ static int sample_where(struct xctx *c, const node_t *d, const struct sn_hogql_s
 	call->has_pos = d->has_pos;
 	call->start = d->start;
 	call->end = d->end;
+	if (rows) {
+		call->flag = true; /* unresolved: fn_sample_in refuses it until scan() */
+		p->sample = call;
+		p->sample_k = k;
+		p->sample_o = o;
+		p->sample_node = d;
+	} else {
+		sample_bounds(call, k, o);
+	}
 	*ns = **sel;
 	if (ns->where) {
 		node_t *and = sn_hogql_node_new(c->qa, SN_HQ_AND);
@@ -965,6 +1000,28 @@ static int sample_where(struct xctx *c, const node_t *d, const struct sn_hogql_s
 		ns->where = call;
 	}
 	*sel = ns;
+	return 0;
+}
+
+/* A SAMPLE in rows (sample_where) made relative once the scan's granules
+ * are known: approx_rows of them. ClickHouse's order of rules: a size above
+ * 1 becomes min(1, size / rows) (1 when nothing is read), a relative size
+ * of 1 is no sampling, an offset with no sampling is an error, an offset
+ * above 1 becomes min(1, offset / rows). */
+static int sample_resolve(struct xctx *c, struct plan *p, uint64_t approx_rows)
+{
+	double k = p->sample_k, o = p->sample_o;
+	if (k > 1)
+		k = approx_rows == 0 || k >= (double)approx_rows ? 1 : k / (double)approx_rows;
+	if (k == 1)
+		k = 0;
+	if (o > 0 && k == 0)
+		return xfail(c, p->sample_node, SN_ERR_INVALID, "QueryError",
+			     "Sampling offset is incorrect because no sampling");
+	if (o > 1)
+		o = approx_rows == 0 || o >= (double)approx_rows ? 1 : o / (double)approx_rows;
+	sample_bounds(p->sample, k, o);
+	p->sample->flag = false;
 	return 0;
 }
 
@@ -1105,7 +1162,7 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 		return c->rc;
 	if (s->select_from && !c->sub && !c->jmap && c->from && table_expand_star(c, &s))
 		return c->rc;
-	if (j && j->d && sample_where(c, j->d, &s))
+	if (j && j->d && sample_where(c, p, j->d, &s))
 		return c->rc;
 	p->sel = c->sel = s;
 	if (s->select.n > MAX_SELECT || s->order_by.n > MAX_ORDER || s->group_by.n > XMAX_KEYS)
@@ -2588,6 +2645,16 @@ static int scan(struct xctx *c, struct plan *p)
 			}
 			runs[nruns++] = (struct srun){part, g, g1};
 			g = g1;
+		}
+	}
+	if (p->sample && !c->rc) {
+		uint64_t approx = 0;
+		for (size_t i = 0; i < nruns; i++)
+			for (size_t g = runs[i].g0; g < runs[i].g1; g++)
+				approx += sn_part_granule(runs[i].part, g)->nrows;
+		if (sample_resolve(c, p, approx)) {
+			sn_store_snapshot_release(snap);
+			return c->rc;
 		}
 	}
 	/* Person fields split only over a long scan: the whole team is read

@@ -3134,6 +3134,10 @@ static int fn_sample_in(struct xctx *c, const node_t *n, int op, struct vec *out
 {
 	(void)op;
 	struct vec v;
+	/* A SAMPLE in rows that no scan resolved (exec.c sample_resolve); the
+	 * type pass's empty batch comes before the scan and reads no bounds. */
+	if (n->flag && c->n > 0)
+		return xunsupported(c, n, "SAMPLE with a number of rows here");
 	if (n->list.n != 3 || xeval(c, n->list.items[0], &v))
 		return c->rc ? c->rc : xunsupported(c, n, "this SAMPLE");
 	uint64_t lo = (uint64_t)n->list.items[1]->ival, hi = (uint64_t)n->list.items[2]->ival;

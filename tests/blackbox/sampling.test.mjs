@@ -49,9 +49,12 @@ test('SAMPLE k [OFFSET o] keeps whole users and partitions them', async () => {
   assert.equal(c1, 3 * u1); // all three events of a sampled user
   assert.ok(u1 > 100 && u1 < 200, `about half the users: ${u1}`);
   assert.deepEqual(await hogql('select count() from events sample 1'), [[900]]);
-  const r = await query({ kind: 'HogQLQuery', query: 'select count() from events sample 500' });
+  // In rows: 450 of the 900 rows read is the same half as 1/2.
+  assert.deepEqual(await hogql('select count(), uniqExact(distinct_id) from events sample 450'), [[c1, u1]]);
+  assert.deepEqual(await hogql('select count() from events sample 100000'), [[900]]);
+  const r = await query({ kind: 'HogQLQuery', query: 'select count() from events sample 100000 offset 0.5' });
   assert.equal(r.status, 400);
-  assert.match(r.json.detail, /SAMPLE with a number of rows is not supported/);
+  assert.match(r.json.detail, /Sampling offset is incorrect because no sampling/);
 });
 
 const trends = (extra) => ({ kind: 'TrendsQuery', series: [{ kind: 'EventsNode', event: '$pageview' }],

@@ -31,8 +31,6 @@ const UNSUPPORTED = [
   { cat: 'arithmetic on a String property (QueryError: convert it)', q: /properties\.nested\.a\.b \+ 1/, err: /arithmetic on non-numeric values \(strings\)/ },
   { cat: 'String vs number comparison (QueryError: convert one side)', q: /properties\.(is_paid|price|qty) (=|>|<|>=) (true|false|\d+)/, err: /Cannot compare String with (Int64|UInt8)/ },
   { cat: 'conditionals and math functions', q: /greatest\(1, 2, 3\)/, err: /Function 'greatest' expects 2 arguments/ },
-  // A ratio samples (by snout's own key, so only SAMPLE 0 and 1 compare); a row count does not.
-  { cat: 'SAMPLE with a number of rows', q: /\bSAMPLE \d{2,}/, err: /SAMPLE with a number of rows is not supported/ },
   // Window functions run (exec/window.c); other window functions and parameters do not.
   { cat: 'window functions', q: /OVER \(/, err: /not supported yet: (window function \w+\(\)|parameters of a window function)/ },
   { cat: 'explicit JOIN', q: /\b(LEFT |INNER )?JOIN\b/, err: /not supported yet: JOIN between tables/ },

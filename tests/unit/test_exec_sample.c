@@ -5,7 +5,8 @@
  * events each, over two parts; the expected counts are worked out here from
  * the hash itself, per ratio and offset. Also: a user's events are all in or
  * all out, complementary ranges add up to the table, SAMPLE composes with
- * WHERE and GROUP BY, and the errors (a row count, an offset without
+ * WHERE and GROUP BY, SAMPLE in rows (a ratio of the rows the scan's
+ * granules hold after pruning), and the errors (an offset without
  * sampling, tables without a sampling key, a zero denominator).
  */
 #include <math.h>
@@ -129,16 +130,53 @@ static void test_users_whole_and_composed(void **state)
 	xfx_close(&f);
 }
 
+/* SAMPLE n: n / (rows of the granules the scan reads) as a ratio, capped at
+ * 1, ClickHouse's conversion of an absolute sample size; offsets alike. */
+static void test_rows(void **state)
+{
+	(void)state;
+	struct xfx f;
+	setup(&f);
+	char want[128];
+	/* 2000 rows, no pruning: 500 rows is a quarter */
+	snprintf(want, sizeof(want), "c\n%d\n", users_in(0.25, 0) * PER);
+	xfx_check(&f, "select count() as c from events sample 500", want);
+	xfx_check(&f, "select count() as c from events sample 1/4", want);
+	xfx_check(&f, "select count() as c from (select distinct_id from events sample 500)", want);
+	snprintf(want, sizeof(want), "c\n%d\n", users_in(0.5, 0.5) * PER);
+	xfx_check(&f, "select count() as c from events sample 1000 offset 1000", want);
+	xfx_check(&f, "select count() as c from events sample 0.5 offset 1000", want);
+	/* more rows than there are: no sampling; an offset past the end: nothing */
+	xfx_check(&f, "select count() as c from events sample 100000", "c\n2000\n");
+	xfx_check(&f, "select count() as c from events sample 2000", "c\n2000\n");
+	xfx_check(&f, "select count() as c from events sample 0.5 offset 5000", "c\n0\n");
+	/* Pruned by event: the ratio is of the rows in the granules the scan
+	 * reads (the statistics' rows_read), fewer than the table's. */
+	struct sn_exec_result res;
+	struct sn_hogql_error err = {0};
+	const char *q = "select count() from events where event = 'a'";
+	assert_int_equal(sn_exec_query(&f.opts, q, strlen(q), &res, &err), 0);
+	uint64_t read = res.stats.rows_read;
+	sn_exec_result_release(&res);
+	assert_true(read >= 400 && read < 2000);
+	snprintf(want, sizeof(want), "c\n%d\n", users_in(128.0 / (double)read, 0));
+	xfx_check(&f, "select count() as c from events sample 128 where event = 'a'", want);
+	/* a team with no rows: nothing to sample, nothing read */
+	xfx_check(&f, "select count() as c from events sample 10 where event = 'zz'", "c\n0\n");
+	xfx_close(&f);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
 	struct xfx f;
 	setup(&f);
-	struct sn_hogql_error e = xfx_error(&f, "select count() from events sample 1000");
-	assert_non_null(strstr(e.msg, "SAMPLE with a number of rows is not supported"));
-	e = xfx_error(&f, "select count() from events sample 0.5 offset 3");
-	assert_non_null(strstr(e.msg, "SAMPLE with a number of rows is not supported"));
-	e = xfx_error(&f, "select count() from events sample 1 offset 0.5");
+	struct sn_hogql_error e = xfx_error(&f, "select count() from events sample 1 offset 0.5");
+	assert_string_equal(e.msg, "Sampling offset is incorrect because no sampling");
+	/* in rows: the size covers every row read, so there is no sampling */
+	e = xfx_error(&f, "select count() from events sample 5000 offset 3");
+	assert_string_equal(e.msg, "Sampling offset is incorrect because no sampling");
+	e = xfx_error(&f, "select count() from events sample 0 offset 0.5");
 	assert_string_equal(e.msg, "Sampling offset is incorrect because no sampling");
 	e = xfx_error(&f, "select count() from events sample 1/0");
 	assert_string_equal(e.msg, "Division by zero in SAMPLE");
@@ -154,6 +192,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ratios),
 	    cmocka_unit_test(test_users_whole_and_composed),
+	    cmocka_unit_test(test_rows),
 	    cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
