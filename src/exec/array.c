@@ -2252,6 +2252,29 @@ static int fn_tuple_element(struct xctx *c, const node_t *n, int op, struct vec 
 	return tuple_elem(c, n, &t, (size_t)k->ival - 1, out);
 }
 
+/* untuple(t): only as a select item of the outermost statement, which
+ * exec.c marks (untuple_flag) and splits into the tuple's elements
+ * afterwards (untuple_expand); here the tuple passes through. */
+const char SN_EXEC_UNTUPLE_TOP[] = "untuple_top";
+
+static int fn_untuple(struct xctx *c, const node_t *n, int op, struct vec *out)
+{
+	(void)op;
+	if (need_args(c, n, 1, 1))
+		return c->rc;
+	if (n->op != SN_EXEC_UNTUPLE_TOP)
+		return xunsupported(c, n,
+				    "untuple() other than as a column of the outermost SELECT "
+				    "(not in a subquery, a UNION ALL, an expression or a clause)");
+	if (xeval(c, n->list.items[0], out))
+		return c->rc;
+	if (out->t != SN_XT_TUPLE)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Illegal type %s of argument of function untuple: it must be a Tuple",
+			     xtype_name(c, out->t, out->nullable, out->ct));
+	return 0;
+}
+
 /* arrayAUC(scores, labels): the area under the ROC curve, as ClickHouse
  * computes it (scaled): elements by score, highest first; a label > 0 is a
  * positive; each run of equal scores adds the trapezoid between the
@@ -2590,6 +2613,7 @@ static const struct {
     {"hasAny", fn_hasset, 1},
     {"arrayElement", fn_element, 0},
     {"tupleElement", fn_tuple_element, 0},
+    {"untuple", fn_untuple, 0},
     {"arrayMap", fn_map, 0},
     {"arrayFilter", fn_map, 1},
     {"arrayExists", fn_cond, 0},

@@ -2960,6 +2960,7 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 	res->t = xalloc(c, c->qa, p->nsel + 1);
 	res->nullable = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->nullable));
 	res->ct = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->ct));
+	res->items = (const node_t *const *)p->sel->select.items;
 	for (size_t i = 0; res->names && res->t && res->nullable && res->ct && i < p->nsel; i++) {
 		res->names[i] = column_name(c, p->sel->select.items[i]);
 		res->t[i] = sv[i].t;
@@ -3289,6 +3290,124 @@ static bool is_tobool(const node_t *e)
 	       (strcmp(e->name, "toBool") == 0 || strcmp(e->name, "every") == 0);
 }
 
+/* untuple(t) as a select item of the outermost statement (ClickHouse's
+ * "syntactic substitution of tuple elements in the call location"): the
+ * call's node is marked here (op = SN_EXEC_UNTUPLE_TOP) before the query runs (fn_scalar.c's
+ * fn_untuple passes the tuple through only when flagged, and refuses
+ * untuple anywhere else: a subquery's or a UNION's columns would need
+ * their number before their types are known), and untuple_expand splits
+ * its result column into one column per element afterwards. Streamed
+ * results (row_sink) keep it refused. */
+static const node_t *untuple_call(const node_t *e)
+{
+	if (e && e->kind == SN_HQ_ALIAS)
+		e = e->a;
+	if (e && e->kind == SN_HQ_CALL && e->name && strcmp(e->name, "untuple") == 0 &&
+	    e->list.n == 1)
+		return e;
+	return NULL;
+}
+
+static void untuple_flag(node_t *ast)
+{
+	if (!ast || ast->kind != SN_HQ_SELECT || !ast->sel)
+		return;
+	for (size_t i = 0; i < ast->sel->select.n; i++) {
+		node_t *u = (node_t *)untuple_call(ast->sel->select.items[i]);
+		if (u)
+			u->op = SN_EXEC_UNTUPLE_TOP;
+	}
+}
+
+/* The result's untuple columns as their elements: names as today's
+ * ClickHouse gives them (`alias.k` under an alias, else
+ * `tupleElement(<argument>, k)`), types from the tuple's type. */
+static int untuple_expand(struct xctx *c, struct xtable *t)
+{
+	size_t n = 0, nu = 0;
+	for (size_t i = 0; i < t->ncols; i++) {
+		const node_t *u = t->items ? untuple_call(t->items[i]) : NULL;
+		if (!u || u->op != SN_EXEC_UNTUPLE_TOP) {
+			n++;
+			continue;
+		}
+		size_t k = t->t[i] == SN_XT_TUPLE ? xtuple_arity(t->ct[i]) : 0;
+		if (!k)
+			return xfail(c, u, SN_ERR_INVALID, "QueryError",
+				     "Illegal type of argument of function untuple: it must be a "
+				     "Tuple");
+		n += k;
+		nu++;
+	}
+	if (!nu)
+		return 0;
+	const char **names = xalloc(c, c->qa, (n + 1) * sizeof(*names));
+	uint8_t *ty = xalloc(c, c->qa, n + 1);
+	bool *nullable = xalloc(c, c->qa, (n + 1) * sizeof(*nullable));
+	const char **ct = xalloc(c, c->qa, (n + 1) * sizeof(*ct));
+	struct sn_exec_value *cells = xalloc(c, c->qa, (t->nrows * n + 1) * sizeof(*cells));
+	if (!names || !ty || !nullable || !ct || !cells)
+		return c->rc;
+	size_t j = 0;
+	for (size_t i = 0; i < t->ncols; i++) {
+		const node_t *item = t->items ? t->items[i] : NULL;
+		const node_t *u = untuple_call(item);
+		if (!u || u->op != SN_EXEC_UNTUPLE_TOP) {
+			names[j] = t->names[i];
+			ty[j] = t->t[i];
+			nullable[j] = t->nullable[i];
+			ct[j] = t->ct ? t->ct[i] : NULL;
+			for (size_t r = 0; r < t->nrows; r++)
+				cells[r * n + j] = t->cells[r * t->ncols + i];
+			j++;
+			continue;
+		}
+		size_t k = xtuple_arity(t->ct[i]);
+		const char *arg =
+		    item->kind == SN_HQ_ALIAS ? NULL : xnode_text(c, u->list.items[0]);
+		if (item->kind != SN_HQ_ALIAS && !arg)
+			return c->rc;
+		for (size_t e = 0; e < k; e++) {
+			bool enull;
+			if (xarr_elem(c, t->ct[i], e, &ty[j + e], &enull, &ct[j + e]))
+				return c->rc;
+			nullable[j + e] = enull || t->nullable[i] || ty[j + e] == SN_XT_NULL;
+			const char *base = item->kind == SN_HQ_ALIAS ? item->name : arg;
+			size_t len = strlen(base) + 48;
+			char *nm = xalloc(c, c->qa, len);
+			if (!nm)
+				return c->rc;
+			if (item->kind == SN_HQ_ALIAS)
+				snprintf(nm, len, "%s.%zu", base, e + 1);
+			else
+				snprintf(nm, len, "tupleElement(%s, %zu)", base, e + 1);
+			names[j + e] = nm;
+		}
+		for (size_t r = 0; r < t->nrows; r++) {
+			const struct sn_exec_value *tv = &t->cells[r * t->ncols + i];
+			struct xait it;
+			bool ok = !tv->null && xait_init(&it, tv->s);
+			for (size_t e = 0; e < k; e++) {
+				struct sn_exec_value *o = &cells[r * n + j + e];
+				if (!ok || !xait_next(&it, o)) {
+					ok = false;
+					*o =
+					    (struct sn_exec_value){.type = ty[j + e], .null = true};
+				}
+			}
+		}
+		j += k;
+	}
+	t->ncols = n;
+	t->names = names;
+	t->t = ty;
+	t->nullable = nullable;
+	t->ct = ct;
+	t->cells = cells;
+	t->items = NULL;
+	return 0;
+}
+
 int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		  struct sn_exec_result *res, struct sn_hogql_error *err)
 {
@@ -3352,6 +3471,8 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		if (ast->kind == SN_HQ_SELECT) /* a UNION ALL is collected first */
 			q.sink = &sink;
 	}
+	if (!opts->row_sink)
+		untuple_flag(ast);
 	struct xtable t;
 	if (sub_run(&c, ast, true, &t) == 0 && opts->row_sink && !sink.streamed && t.nrows) {
 		int sk = opts->row_sink(opts->row_sink_ctx, 0, t.cells, t.nrows, t.ncols);
@@ -3365,6 +3486,8 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		t.nrows = sink.nrows;
 		t.cells = NULL;
 	}
+	if (c.rc == 0 && !opts->row_sink)
+		untuple_expand(&c, &t);
 	if (c.rc == 0) {
 		res->ncols = t.ncols;
 		res->names = t.names;

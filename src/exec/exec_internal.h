@@ -237,6 +237,9 @@ struct xtable {
 	struct sn_exec_value *cells; /* nrows * ncols, row-major */
 	bool has_more;		     /* more rows than limit after offset */
 	int64_t limit, offset;
+	/* per column: the select item it came from (a statement's own result,
+	 * exec.c type_pass), or NULL (UNION ALL, materialised tables) */
+	const node_t *const *items;
 };
 
 struct xmat;
@@ -466,6 +469,11 @@ bool xfn_scalar(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* f
 bool xfn_math(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_math.c */
 bool xfn_text(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_text.c */
 bool xfn_vector(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* fn_vector.c */
+
+/* The mark exec.c puts in a Call's op (which calls do not use) on an
+ * untuple() that is a select item of the outermost statement; compared
+ * by address. */
+extern const char SN_EXEC_UNTUPLE_TOP[];
 
 /* Arrays and tuples (array.c; the encoding is in its file comment). */
 /* The ClickHouse name of a value type (ct for ARRAY/TUPLE), Nullable()
