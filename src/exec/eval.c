@@ -860,6 +860,8 @@ static int cmp_at(const struct vec *a, const struct vec *b, size_t r)
 	}
 	if (a->s) {
 		struct sn_str x = a->s[r], y = b->s[r];
+		if ((a->t == SN_XT_UUID || b->t == SN_XT_UUID) && x.len == 36 && y.len == 36)
+			return uuid_text_cmp(x.p, y.p);
 		size_t m = x.len < y.len ? x.len : y.len;
 		int d = m ? memcmp(x.p, y.p, m) : 0;
 		return d ? (d < 0 ? -1 : 1) : (x.len < y.len ? -1 : x.len > y.len);

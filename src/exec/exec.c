@@ -2748,9 +2748,12 @@ static uint64_t key_prefix(const struct sn_exec_value *v)
 	if (v->type != SN_XT_STRING && v->type != SN_XT_UUID)
 		return (uint64_t)v->i ^ (1ULL << 63); /* signed order as unsigned */
 	uint64_t x = 0;
+	const char *p = v->s.p;
 	size_t n = v->s.len < 8 ? v->s.len : 8;
+	if (v->type == SN_XT_UUID && v->s.len == 36)
+		p += 19; /* ClickHouse's order: the second half first */
 	for (size_t k = 0; k < n; k++)
-		x |= (uint64_t)(unsigned char)v->s.p[k] << (56 - 8 * k);
+		x |= (uint64_t)(unsigned char)p[k] << (56 - 8 * k);
 	return x;
 }
 

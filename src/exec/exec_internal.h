@@ -555,6 +555,18 @@ int xfmt_datetime_local(char *buf, size_t cap, int64_t us, const struct sn_tz *z
 
 /* Values (output.c). */
 int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b);
+/* ClickHouse's order of UUIDs, for two 36-character texts: "due to
+ * historical reasons, UUIDs are sorted by their second half" (its UUID is a
+ * UInt128 whose high word is the text's last 16 hex digits), then by the
+ * first. Each half compares as its hex text does: lower-case digits in
+ * fixed places sort as the numbers they spell. */
+static inline int uuid_text_cmp(const char *a, const char *b)
+{
+	int d = memcmp(a + 19, b + 19, 17);
+	if (!d)
+		d = memcmp(a, b, 18);
+	return d < 0 ? -1 : d > 0;
+}
 /* Appends ClickHouse's text of an array or tuple ([1,2], ('a',[])) to b. */
 int value_text(struct sn_buf *b, const struct sn_exec_value *v);
 /* The same, read as ClickHouse type ct (NULL: untyped): Maps as {'k':v}. */

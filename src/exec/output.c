@@ -49,6 +49,8 @@ int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b)
 				return d;
 		}
 	}
+	if ((a->type == SN_XT_UUID || b->type == SN_XT_UUID) && a->s.len == 36 && b->s.len == 36)
+		return uuid_text_cmp(a->s.p, b->s.p);
 	if (sn_exec_type_has_bytes(a->type)) {
 		size_t m = a->s.len < b->s.len ? a->s.len : b->s.len;
 		int d = m ? memcmp(a->s.p, b->s.p, m) : 0;

@@ -53,9 +53,6 @@ const BUGS = new Map([
   // dropped by the printer, so ClickHouse puts NULLs last. Spec §2 says PostHog's AST drops
   // NULLS FIRST/LAST too, so PostHog would answer like the ClickHouse side here.
   ['SELECT properties.plan, count() FROM events GROUP BY properties.plan ORDER BY properties.plan NULLS FIRST', 'NULLS FIRST: executor honours it, printer drops it'],
-  // BUG (divergence): ORDER BY a UUID sorts by text on snout and by ClickHouse's internal UInt128 order
-  // (two little-endian UInt64 halves) on ClickHouse; PostHog users see ClickHouse's order.
-  ['SELECT person_id, count() FROM events GROUP BY person_id ORDER BY person_id LIMIT 20', 'UUID sort order'],
   // Exposed once SELECT without FROM ran (it used to be refused):
   // BUG (version difference): if() with a NULL condition takes the else branch on snout, as
   // current ClickHouse does (FunctionIf: an only-NULL condition returns the else column); 18.16

@@ -506,6 +506,30 @@ static void test_conditionals(void **state)
 		 "toUUID('0123456789abcdef0123456789abcdef')",
 		 "01234567-89ab-cdef-0123-456789abcdef\t\\N\t01234567-89ab-cdef-0123-456789abcdef");
 	expect_b(f, "toUUID(properties.s)", "\\N");
+	/* ClickHouse orders UUIDs by their second half, then the first (its
+	 * UInt128 with the text's last 16 digits as the high word): in sorts,
+	 * comparisons, min/max; equal texts are equal either way. */
+	expect_a(f,
+		 "arraySort([toUUID('00000000-0000-0000-0000-000000000002'), "
+		 "toUUID('f0000000-0000-0000-0000-000000000000'), "
+		 "toUUID('00000000-0000-0000-0000-000000000001')])",
+		 "['f0000000-0000-0000-0000-000000000000','00000000-0000-0000-0000-000000000001',"
+		 "'00000000-0000-0000-0000-000000000002']");
+	expect_a(f,
+		 "toUUID('f0000000-0000-0000-0000-000000000000') < "
+		 "toUUID('00000000-0000-0000-0000-000000000001'), "
+		 "toUUID('00000000-0000-0000-8000-000000000000') > "
+		 "toUUID('ffffffff-ffff-ffff-7fff-ffffffffffff'), "
+		 "toUUID('00000000-0000-0000-0000-000000000001') = "
+		 "toUUID('00000000-0000-0000-0000-000000000001')",
+		 "1\t1\t1");
+	expect_rows(f,
+		    "arrayJoin([toUUID('00000000-0000-0000-0000-000000000002'), "
+		    "toUUID('f0000000-0000-0000-0000-000000000000'), "
+		    "toUUID('00000000-0000-0000-0000-000000000001')]) as u",
+		    "where distinct_id = 'a' order by u desc",
+		    "00000000-0000-0000-0000-000000000002\n00000000-0000-0000-0000-000000000001\n"
+		    "f0000000-0000-0000-0000-000000000000\n");
 }
 
 /* ---- JSON --------------------------------------------------------------------------------- */
