@@ -48,8 +48,11 @@
  * Values come back through the insight backend, which carries scalars
  * only: "*" and person_display_name are read as separate columns and put
  * together here (PostHog reads a tuple and turns it into a dict), and a
- * select item whose type is an array or a tuple is refused (the backend
- * cannot carry it). "types" are the resolver's types of the statement
+ * select item whose type is an array or a tuple is selected as
+ * toJSONString(x) with toTypeName(x) beside it (found by resolving the
+ * statement once, then building it again), its JSON put into the result
+ * as it is (a tuple as a JSON list, as PostHog's JSON renders a Python
+ * tuple). "types" are the resolver's types of the statement
  * (coarser than ClickHouse's: every integer is Int64).
  *
  * Rejected alternative: printing each parsed expression back as canonical
@@ -90,6 +93,8 @@ struct ecol {
 	const char *raw;   /* the select text: the column's name */
 	const char *alias; /* the alias of an `expr AS name` item, or NULL */
 	bool agg;
+	/* an Array or Tuple: selected as toJSONString(expr), toTypeName(expr) */
+	bool json;
 	size_t first, n; /* its columns in the statement */
 };
 
@@ -101,10 +106,11 @@ struct piece {
 struct eq {
 	struct ictx *x;
 	struct sn_buf sql;
-	struct piece pieces[3 * EQ_ITEMS_MAX + 8];
+	struct piece pieces[4 * EQ_ITEMS_MAX + 8];
 	size_t npieces;
 	struct ecol *cols;
 	size_t ncols, nstmt; /* select items, statement columns */
+	const bool *json;    /* per select item: read as JSON (a second build), or NULL */
 };
 
 static size_t cps(const char *s, size_t len)
@@ -274,6 +280,13 @@ static int col_text(struct eq *e, const struct ecol *c, bool group, const char *
 	case CK_PERSON: return sn_buf_appendf(b, "distinct_id%s", dir);
 	case CK_DISPLAY: return display_exprs(b, dir);
 	case CK_EXPR:
+		if (c->json && !group && !*dir) {
+			rc = sn_buf_appends(b, "toJSONString(");
+			rc = rc ? rc : put_user(e, c->raw);
+			rc = rc ? rc : sn_buf_appends(b, "), toTypeName(");
+			rc = rc ? rc : put_user(e, c->raw);
+			return rc ? rc : sn_buf_appendc(b, ')');
+		}
 		if (group && c->alias)
 			return hq_ident(b, c->alias);
 		if (*dir && c->alias) {
@@ -973,7 +986,8 @@ static int build(struct eq *e, struct json_object *q, int64_t limit, int64_t off
 			if ((rc = parse_user(x, c->raw, &n)))
 				return rc;
 			c->kind = CK_EXPR;
-			c->n = 1;
+			c->json = e->json && e->json[i];
+			c->n = c->json ? 2 : 1;
 			c->agg = has_agg(n, 0);
 			if (n->kind == SN_HQ_ALIAS)
 				c->alias = n->name;
@@ -1086,6 +1100,22 @@ int events_query_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 	sn_buf_init(&e->sql, EQ_SQL_MAX);
 	struct sn_insight_table t = {0};
 	rc = build(e, q, limit, offset);
+	/* Arrays and tuples travel as JSON text (the backend carries scalars):
+	 * the statement is resolved once to find them, then built again. */
+	struct sn_hogql_rtype *t0 = rc == 0 ? stmt_types(e) : NULL;
+	bool *json = t0 ? sn_arena_alloc(x->a, e->ncols * sizeof(*json)) : NULL;
+	bool any_json = false;
+	for (size_t i = 0; json && i < e->ncols; i++) {
+		uint8_t ty = t0[e->cols[i].first].type;
+		json[i] = e->cols[i].kind == CK_EXPR && (ty == SN_HQT_ARRAY || ty == SN_HQT_TUPLE);
+		any_json |= json[i];
+	}
+	if (any_json) {
+		sn_buf_reset(&e->sql);
+		e->npieces = e->nstmt = 0;
+		e->json = json;
+		rc = build(e, q, limit, offset);
+	}
 	if (rc == SN_ERR_TOO_BIG)
 		rc = ifail(x, "validation_error", "The query is too large");
 	if (rc == 0) {
@@ -1099,17 +1129,6 @@ int events_query_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		rc = ifail(x, "query_error", "The events statement returned %zu columns, not %zu",
 			   t.ncols, e->nstmt);
 	struct sn_hogql_rtype *types = rc == 0 ? stmt_types(e) : NULL;
-	/* a column the backend cannot carry is refused, not garbled */
-	for (size_t i = 0; rc == 0 && types && i < e->ncols; i++) {
-		const struct ecol *c = &e->cols[i];
-		uint8_t ty = types[c->first].type;
-		if (c->kind == CK_EXPR && (ty == SN_HQT_ARRAY || ty == SN_HQT_TUPLE))
-			rc =
-			    ifail(x, "not_supported",
-				  "Select item '%.200s' is an %s; EventsQuery returns scalars only "
-				  "(wrap it in toString() or arrayStringConcat())",
-				  c->raw, ty == SN_HQT_ARRAY ? "Array" : "Tuple");
-	}
 	bool more = rc == 0 && t.nrows > (size_t)limit;
 	size_t nrows = more ? (size_t)limit : t.nrows;
 	/* the page's persons */
@@ -1135,14 +1154,22 @@ int events_query_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 		const struct ecol *c = &e->cols[i];
 		struct sn_buf tb;
 		sn_buf_init(&tb, 4096);
-		if (c->n > 1)
+		if (c->n > 1 && !c->json)
 			rc = sn_buf_appends(&tb, "Tuple(");
-		for (size_t k = 0; rc == 0 && k < c->n; k++) {
+		if (c->json) {
+			/* ClickHouse's type name, from the first row's toTypeName */
+			const struct sn_insight_value *tv = nrows ? &t.cells[c->first + 1] : NULL;
+			if (tv && tv->type == SN_IV_STRING)
+				rc = sn_buf_append(&tb, tv->s, tv->slen);
+			else
+				rc = sn_buf_appends(&tb, "Unknown");
+		}
+		for (size_t k = 0; rc == 0 && !c->json && k < c->n; k++) {
 			rc = k ? sn_buf_appends(&tb, ", ") : 0;
 			const char *tn = types ? type_name(x, types[c->first + k]) : "Unknown";
 			rc = rc ? rc : sn_buf_appends(&tb, tn ? tn : "Unknown");
 		}
-		if (rc == 0 && c->n > 1)
+		if (rc == 0 && c->n > 1 && !c->json)
 			rc = sn_buf_appendc(&tb, ')');
 		rc = rc ? rc : i ? sn_buf_appendc(out, ',') : 0;
 		rc = rc ? rc : sn_buf_append_json_str(out, tb.data, tb.len);
@@ -1158,7 +1185,10 @@ int events_query_run(struct ictx *x, struct json_object *q, struct sn_buf *out)
 			rc = i ? sn_buf_appendc(out, ',') : 0;
 			if (rc)
 				break;
-			if (c->kind == CK_EXPR) {
+			if (c->kind == CK_EXPR && c->json) {
+				rc = v->type == SN_IV_STRING ? sn_buf_append(out, v->s, v->slen)
+							     : sn_buf_appends(out, "null");
+			} else if (c->kind == CK_EXPR) {
 				rc = put_value(out, v, z);
 			} else if (c->kind == CK_STAR) {
 				rc = sn_buf_appendc(out, '{');
