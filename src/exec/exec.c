@@ -3222,6 +3222,23 @@ static bool is_tobool(const node_t *e)
 	       (strcmp(e->name, "toBool") == 0 || strcmp(e->name, "every") == 0);
 }
 
+/* ClickHouse sends an AggregateFunction column as the state's binary
+ * form; snout's states are its own bytes, meaningless outside the query,
+ * so a result column of one is an error that says how to finalize it. */
+static void refuse_states(struct xctx *c, const struct xtable *t)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (t->t[i] == SN_XT_AGGSTATE) {
+			const char *ct = t->ct && t->ct[i] ? t->ct[i] : "AggregateFunction";
+			xfail(c, NULL, SN_ERR_INVALID, "QueryError",
+			      "Column %s is an aggregate function state (%s), which is not sent to "
+			      "clients: select its -Merge (e.g. uniqMerge(s)) or "
+			      "finalizeAggregation(s) instead",
+			      t->names[i], ct);
+			return;
+		}
+}
+
 int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		  struct sn_exec_result *res, struct sn_hogql_error *err)
 {
@@ -3286,7 +3303,9 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 			q.sink = &sink;
 	}
 	struct xtable t;
-	if (sub_run(&c, ast, true, &t) == 0 && opts->row_sink && !sink.streamed && t.nrows) {
+	if (sub_run(&c, ast, true, &t) == 0)
+		refuse_states(&c, &t);
+	if (c.rc == 0 && opts->row_sink && !sink.streamed && t.nrows) {
 		int sk = opts->row_sink(opts->row_sink_ctx, 0, t.cells, t.nrows, t.ncols);
 		if (sk)
 			xfail(&c, NULL, sk < 0 ? sk : SN_ERR_INTERNAL, "QueryError",
