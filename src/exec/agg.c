@@ -3464,7 +3464,9 @@ static void state_payload(struct swr *w, const struct xagg *ag, const struct ast
 			  uint8_t *flags)
 {
 	static const struct sn_exec_value none;
-	*flags = st->has ? SF_HAS : 0;
+	/* a count's, sum's or avg's state ends before has (state_bytes) */
+	bool full = state_bytes(ag->kind) == sizeof(struct astate);
+	*flags = full && st->has ? SF_HAS : 0;
 	switch (ag->kind) {
 	case AGG_UNIQ: {
 		const struct hset *s = st->x.set;

@@ -160,6 +160,134 @@ static void test_basic(void **state)
 	each_threads(*state, basic_checks);
 }
 
+static void kinds_checks(struct xfx *f)
+{
+	/* values as the scan meets them: n 1 2 4 7 3 - 4 1, s x y x z x y y y */
+	expect_q(f,
+		 "select minMerge(mi), maxMerge(ma), minMerge(ms), maxMerge(xs), anyMerge(an), "
+		 "anyLastMerge(al), argMinMerge(am), argMaxMerge(ax) from " PER_DAY(
+		     "minState(" N ") as mi, maxState(" N ") as ma, minState(" S ") as ms, "
+		     "maxState(" S ") as xs, anyState(" S ") as an, anyLastState(" S ") as al, "
+		     "argMinState(distinct_id, " N ") as am, argMaxState(distinct_id, " N
+		     ") as ax"),
+		 "1\t7\tx\tz\tx\ty\tu1\tu3\n");
+	/* sorted n: 1 1 2 3 4 4 7 (ClickHouse 18.16 also says 5.200000000000001
+	 * for the 0.9 quantile); quantileMerge takes its own level */
+	expect_q(f,
+		 "select quantileMerge(0.5)(q), quantileMerge(0.9)(q), medianMerge(q), "
+		 "quantileExactMerge(0.5)(e), quantilesMerge(0.5, 0.9)(qs), "
+		 "toTypeName(quantilesMerge(0.5, 0.9)(qs)) from " PER_DAY(
+		     "quantileState(0.5)(" N ") as q, quantileExactState(" N ") as e, "
+		     "quantilesState(0.1)(" N ") as qs"),
+		 "3\t5.200000000000001\t3\t3\t[3,5.200000000000001]\tArray(Float64)\n");
+	expect_q(f,
+		 "select groupArrayMerge(ga), groupUniqArrayMerge(gu), topKMerge(tk), "
+		 "topKMerge(1)(tk), groupArrayMovingSumMerge(ms) from " PER_DAY(
+		     "groupArrayState(" N ") as ga, groupUniqArrayState(" N ") as gu, "
+		     "topKState(" S ") as tk, groupArrayMovingSumState(" N ") as ms"),
+		 "[1,2,4,7,3,4,1]\t[1,2,4,7,3]\t['y','x','z']\t['y']\t[1,3,7,14,17,21,22]\n");
+	/* f 1.5 -0.5 2 3: mean 1.5, squares 6.5; (n, f) pairs (1,1.5) (2,-0.5)
+	 * (7,2) (4,3): co-moment 5.5, n's squares 21 */
+	expect_q(
+	    f,
+	    "select round(varPopMerge(v), 12), round(varSampMerge(vs), 12), "
+	    "round(stddevPopMerge(sp), 12), round(covarPopMerge(cp), 12), "
+	    "round(covarSampMerge(cs), 12), round(corrMerge(co), 12), sumMerge(sf) from " PER_DAY(
+		"varPopState(" F ") as v, varSampState(" F ") as vs, stddevPopState(" F
+		") as sp, covarPopState(" N ", " F ") as cp, covarSampState(" N ", " F
+		") as cs, corrState(" N ", " F ") as co, sumState(" F ") as sf"),
+	    "1.625\t2.166666666667\t1.274754878398\t1.375\t1.833333333333\t0.470756541762\t6\n");
+	/* 1|2|4|7|3|4|1, xor 6; rises 1 2 3 1; sum(n*n) / sum(n) = 96 / 22 */
+	expect_q(f,
+		 "select groupBitOrMerge(bo), groupBitAndMerge(ba), groupBitXorMerge(bx), "
+		 "deltaSumMerge(ds), avgWeightedMerge(aw) from " PER_DAY(
+		     "groupBitOrState(" N ") as bo, groupBitAndState(" N ") as ba, "
+		     "groupBitXorState(" N ") as bx, deltaSumState(" N ") as ds, "
+		     "avgWeightedState(" N ", " N ") as aw"),
+		 "7\t0\t6\t7\t4.363636363636363\n");
+	/* a majority vote over x y x z x y y y ends on y */
+	expect_q(f, "select anyHeavyMerge(h) from (select anyHeavyState(" S ") as h from events)",
+		 "y\n");
+}
+
+static void test_kinds(void **state)
+{
+	each_threads(*state, kinds_checks);
+}
+
+static void comb_checks(struct xfx *f)
+{
+	/* -If inside the state (its name says sumIf) or outside it */
+	expect_q(f,
+		 "select sumIfMerge(si), sumMerge(ss), sumMergeIf(s, g = 'b'), countIfMerge(ci), "
+		 "uniqIfMerge(ui), countMerge(cf) from " PER_DAY(
+		     "sumIfState(" N ", properties.g = 'a') as si, sumStateIf(" N
+		     ", properties.g = 'a') as ss, sumState(" N ") as s, countIfState(properties.g "
+		     "= 'b') as ci, uniqIfState(distinct_id, properties.g = 'b') as ui, "
+		     "countState() filter (where properties.g = 'a') as cf"),
+		 "11\t11\t11\t4\t4\t4\n");
+	/* -MergeState: per g, then over both; its type is the state's */
+	expect_q(
+	    f,
+	    "select uniqMerge(m), sumMerge(t), any(tn) from (select g, uniqMergeState(u) as m, "
+	    "sumMergeState(s) as t, toTypeName(uniqMergeState(u)) as tn from " PER_DAY(
+		"uniqState(distinct_id) as u, sumState(" N ") as s") " group by g)",
+	    "5\t22\tAggregateFunction(uniq, String)\n");
+	/* a state per row, finalized: (d, g) groups in order */
+	expect_q(f,
+		 "select d, g, finalizeAggregation(u), finalizeAggregation(q), "
+		 "finalizeAggregation(ga) from " PER_DAY(
+		     "uniqState(distinct_id) as u, quantileState(0.9)(" N ") as q, "
+		     "groupArrayState(" S ") as ga") " order by d, g",
+		 "2024-03-02\ta\t2\t1.9\t['x','y']\n2024-03-03\ta\t1\t4\t['x']\n"
+		 "2024-03-03\tb\t1\t7\t['z']\n2024-03-04\ta\t1\t4\t['y']\n"
+		 "2024-03-04\tb\t2\t3\t['x','y']\n2024-03-05\tb\t1\t1\t['y']\n");
+}
+
+static void test_combinations(void **state)
+{
+	each_threads(*state, comb_checks);
+}
+
+/* States through CTEs, UNION ALL and joins, over no rows and NULLs. */
+static void test_round_trips(void **state)
+{
+	struct xfx *f = *state;
+	expect_q(f,
+		 "with t as (select properties.g as g, uniqState(distinct_id) as u from events "
+		 "group by g) select uniqMerge(u) from t",
+		 "5\n");
+	expect_q(f,
+		 "select uniqMerge(u), countMerge(c) from (select uniqState(distinct_id) as u, "
+		 "countState() as c from events where properties.g = 'a' union all select "
+		 "uniqState(distinct_id) as u, countState() as c from events where properties.g = "
+		 "'b')",
+		 "5\t8\n");
+	expect_q(
+	    f,
+	    "select a.g, uniqMerge(b.u) from (select properties.g as g from events group by g) "
+	    "as a join (select properties.g as g, uniqState(distinct_id) as u from events "
+	    "group by g) as b on a.g = b.g group by a.g order by a.g",
+	    "a\t2\nb\t4\n");
+	/* one group over no rows: empty states; no state rows at all */
+	expect_q(f,
+		 "select countMerge(c), sumMerge(s), uniqMerge(u), avgMerge(a), minMerge(m), "
+		 "groupArrayMerge(ga) from (select countState() as c, sumState(" N ") as s, "
+		 "uniqState(distinct_id) as u, avgState(" N ") as a, minState(" S ") as m, "
+		 "groupArrayState(" N ") as ga from events where event = 'nope')",
+		 "0\t\\N\t0\t\\N\t\\N\t[]\n");
+	expect_q(
+	    f,
+	    "select countMerge(c), sumMerge(s) from (select properties.g as g, countState() as "
+	    "c, sumState(1) as s from events group by g) where g = 'zz'",
+	    "0\t0\n");
+	/* states as GROUP BY keys' companions: the outer groups merge theirs */
+	expect_q(f,
+		 "select toDayOfWeek(d) > 0 as k, uniqMerge(u) from " PER_DAY(
+		     "uniqState(distinct_id) as u") " group by k",
+		 "1\t5\n");
+}
+
 static void test_errors(void **state)
 {
 	struct xfx *f = *state;
@@ -185,7 +313,8 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_basic),	 cmocka_unit_test(test_kinds),
+	    cmocka_unit_test(test_combinations), cmocka_unit_test(test_round_trips),
 	    cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
