@@ -137,6 +137,16 @@
  * a std::map of Fields, a tree node per key; the index here is two arrays
  * per group in the query arena.
  *
+ * fState and fMerge (the -State and -Merge combinators, any order of them
+ * and -If, see parse_chain) reuse all of this: an fState aggregate is f's,
+ * and agg_final serialises its states instead of answering (state_write;
+ * the format is above the function); an fMerge is AGG_MERGE over f (its
+ * inner xagg), whose rows' states are read and folded into the group's
+ * with merge_state, the merge of two scanners, and answered as f answers.
+ * A state is bytes (SN_XT_AGGSTATE, typed AggregateFunction(f, T...)), so
+ * it outlives the groups that made it; the rejected alternative, a pointer
+ * to the astate, dangles once a subquery's groups are gone.
+ *
  * Memory: everything in the query arena, which keeps the memory budget the
  * single bound. The slots grow by doubling and the old arrays are
  * abandoned there (at most half their memory wasted). Group states live
@@ -4050,6 +4060,11 @@ static int type_args(struct xctx *c, struct xagg *ag, bool *nullable_out, bool *
 	for (size_t k = 0; k < ag->nargs; k++) {
 		if (xeval(c, ag->args[k], &v))
 			return c->rc;
+		if (v.t == SN_XT_AGGSTATE)
+			return xfail(c, ag->args[k], SN_ERR_INVALID, "QueryError",
+				     "Illegal type %s of argument for aggregate function %s: an "
+				     "aggregate function state is read by its -Merge aggregate",
+				     v.ct ? v.ct : "AggregateFunction", ag->call->name);
 		if (ag->kind == AGG_WFUNNEL && v.t != SN_XT_NULL &&
 		    (k == 0 ? v.t != SN_XT_DATETIME && v.t != SN_XT_DATE && v.t != SN_XT_INT &&
 				  v.t != SN_XT_UINT

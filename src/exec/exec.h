@@ -80,8 +80,10 @@
  * covarPop/covarSamp, corr, quantiles(p, ...), groupArray,
  * groupUniqArray, topK([k]), avgWeighted, skewPop/skewSamp/kurtPop/
  * kurtSamp, groupBitAnd/Or/Xor, deltaSum, groupArrayMovingSum/Avg([w]),
- * simpleLinearRegression; [LEFT] ARRAY JOIN and arrayJoin() (rows multiplied
- * before WHERE); HAVING, DISTINCT,
+ * simpleLinearRegression; their -State forms (AggregateFunction values)
+ * and -Merge forms, with -If inside or outside, and finalizeAggregation;
+ * [LEFT] ARRAY JOIN and arrayJoin() (rows multiplied before WHERE);
+ * HAVING, DISTINCT,
  * ORDER BY (NULLS FIRST/LAST; top-N with LIMIT), positional GROUP BY /
  * ORDER BY, LIMIT n [OFFSET m] BY (after ORDER BY, before LIMIT), LIMIT/OFFSET. Time zone:
  * DateTimes read, group and print in opts->timezone (§4.5), or in the zone a toTimeZone() or tz

@@ -281,6 +281,23 @@ static void test_round_trips(void **state)
 	    "select countMerge(c), sumMerge(s) from (select properties.g as g, countState() as "
 	    "c, sumState(1) as s from events group by g) where g = 'zz'",
 	    "0\t0\n");
+	/* sums wrap in 64 bits across states as across rows: 8 (2^63 - 1) */
+	expect_q(f,
+		 "select sumMerge(s), sumMerge(u) from (select event, "
+		 "sumState(9223372036854775807) as s, "
+		 "sumState(18446744073709551615) as u from events group by event)",
+		 "-8\t18446744073709551608\n");
+	/* arrayReduce makes a state of an array's elements */
+	expect_q(f,
+		 "select finalizeAggregation(arrayReduce('uniqState', [1, 2, 2])), "
+		 "uniqMerge(arrayReduce('uniqState', [3, 1]))",
+		 "2\t2\n");
+	/* a LEFT JOIN's missing state merges as an empty one */
+	expect_q(f,
+		 "select uniqMerge(b.u), countMerge(b.c) from (select 1 as k) as a left join "
+		 "(select 2 as k, uniqState(distinct_id) as u, countState() as c from events) as "
+		 "b on a.k = b.k",
+		 "0\t0\n");
 	/* states as GROUP BY keys' companions: the outer groups merge theirs */
 	expect_q(f,
 		 "select toDayOfWeek(d) > 0 as k, uniqMerge(u) from " PER_DAY(
@@ -308,6 +325,29 @@ static void test_errors(void **state)
 	expect_err(f, "select windowFunnelState(10)(timestamp, 1 = 1) from events",
 		   "NotImplementedError", "windowFunnel");
 	expect_err(f, "select sumStateState(1) from events", "NotImplementedError", "twice");
+	expect_err(f, "select sumIfStateIf(1, 1 = 1, 1 = 1) from events", "NotImplementedError",
+		   "two -If");
+	expect_err(f, "select sumMapState([1], [2]) from events", "NotImplementedError", "sumMap");
+	/* a state read by anything but -Merge, finalizeAggregation, toTypeName:
+	 * refused before a row is read (functions take their own types) */
+#define ONE_STATE "(select event, uniqState(distinct_id) as s from events group by event)"
+	expect_err(f, "select toString(s) from " ONE_STATE, "QueryError",
+		   "s is an aggregate function state (AggregateFunction(uniq, String))");
+	expect_err(f, "select concat(s, 'x') from " ONE_STATE, "QueryError",
+		   "only its -Merge aggregate");
+	expect_err(f, "select uniqMerge(s) from " ONE_STATE " where toString(s) != ''",
+		   "QueryError", "only its -Merge aggregate");
+	expect_err(f, "select sum(length(toString(s))) from " ONE_STATE, "QueryError",
+		   "only its -Merge aggregate");
+	expect_err(f, "select toString(uniqState(distinct_id)) from events", "QueryError",
+		   "only its -Merge aggregate");
+	expect_err(f, "select any(s) from " ONE_STATE, "QueryError",
+		   "Illegal type AggregateFunction(uniq, String) of argument for aggregate "
+		   "function any");
+	expect_err(f,
+		   "select uniqMerge(s) from (select uniqState(distinct_id) as s from events "
+		   "union all select uniqExactState(distinct_id) as s from events)",
+		   "QueryError", "no common type");
 }
 
 int main(void)
