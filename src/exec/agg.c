@@ -682,8 +682,8 @@ static int parse_chain(struct xctx *c, const node_t *n, const struct aggdef **d,
 	if (!ch->merge && ((*d)->cond || ch->name_if) && ch->outer_if)
 		return xunsupported(c, n, "two -If combinators on one aggregate");
 	uint8_t kd = (*d)->kind;
-	if (kd == AGG_WFUNNEL || kd == AGG_EVERY || kd == AGG_SUM_MAP || kd == AGG_MIN_MAP ||
-	    kd == AGG_MAX_MAP || strcmp((*d)->name, "countDistinctIf") == 0) {
+	if (kd == AGG_EVERY || kd == AGG_SUM_MAP || kd == AGG_MIN_MAP || kd == AGG_MAX_MAP ||
+	    strcmp((*d)->name, "countDistinctIf") == 0) {
 		char what[160];
 		snprintf(what, sizeof(what), "the -State and -Merge combinators of %s", (*d)->name);
 		return xunsupported(c, n, what);
@@ -3423,8 +3423,8 @@ static bool alloc_final(uint8_t kind)
 /* Whether kind has a state this file can write and read. */
 static bool state_kind(uint8_t kind)
 {
-	return kind != AGG_WFUNNEL && kind != AGG_EVERY && kind != AGG_SUM_MAP &&
-	       kind != AGG_MIN_MAP && kind != AGG_MAX_MAP && kind != AGG_MERGE;
+	return kind != AGG_EVERY && kind != AGG_SUM_MAP && kind != AGG_MIN_MAP &&
+	       kind != AGG_MAX_MAP && kind != AGG_MERGE;
 }
 
 /* A writer that only counts when p is NULL: the state is measured, then
@@ -3578,6 +3578,13 @@ static void state_payload(struct swr *w, const struct xagg *ag, const struct ast
 		sw_u64(w, (uint64_t)p->di);
 		return;
 	}
+	case AGG_WFUNNEL: /* the entries in insertion order (has: out of time order) */
+		sw_u64(w, (uint64_t)st->cnt);
+		for (size_t k = 0; k < (size_t)st->cnt; k++) {
+			sw_u64(w, (uint64_t)st->x.wfv[k].ts);
+			sw_u64(w, st->x.wfv[k].cond);
+		}
+		return;
 	case AGG_DELTA_SUM: {
 		static const struct dsum zero;
 		const struct dsum *d = st->x.ds ? st->x.ds : &zero;
@@ -3829,6 +3836,21 @@ static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, 
 		sr_pad(&r);
 		break;
 	}
+	case AGG_WFUNNEL: {
+		/* after st's entries (ties in time keep that order) */
+		size_t n = (size_t)sr_u64(&r);
+		const uint8_t *e = n <= r.n / 16 ? sr_take(&r, n * 16) : NULL;
+		if (!e && n)
+			return state_bad(c, ag);
+		for (size_t j = 0; j < n; j++) {
+			uint64_t cond = rd64(e + j * 16 + 8);
+			if (cond < 1 || cond >= in->nargs)
+				return state_bad(c, ag);
+			if (wfun_push(c, st, (int64_t)rd64(e + j * 16), (uint8_t)cond))
+				return c->rc;
+		}
+		break;
+	}
 	case AGG_AVG_WEIGHTED:
 	case AGG_SKEW_POP:
 	case AGG_SKEW_SAMP:
@@ -3866,6 +3888,7 @@ static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, 
 	case AGG_QUANTILES:
 	case AGG_MOVING_SUM:
 	case AGG_MOVING_AVG:
+	case AGG_WFUNNEL:
 	case AGG_TOPK: return 0; /* added above */
 	default: return merge_state(c, in, st, &w);
 	}
@@ -4237,7 +4260,11 @@ static int params_text(struct sn_buf *b, const struct xagg *ag)
 		return 0;
 	char num[48];
 	int rc = sn_buf_appendc(b, '(');
-	if (ag->kind == AGG_TOPK || ag->kind == AGG_MOVING_SUM || ag->kind == AGG_MOVING_AVG) {
+	if (ag->kind == AGG_WFUNNEL) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)ag->window);
+		rc = rc || sn_buf_appends(b, num);
+	} else if (ag->kind == AGG_TOPK || ag->kind == AGG_MOVING_SUM ||
+		   ag->kind == AGG_MOVING_AVG) {
 		snprintf(num, sizeof(num), "%llu", (unsigned long long)ag->iparam);
 		rc = rc || sn_buf_appends(b, num);
 	} else if (ag->kind == AGG_QUANTILES) {
@@ -4425,7 +4452,10 @@ static int parse_type_params(struct xctx *c, const node_t *n, const char *ct, st
 	}
 	if (!nl)
 		return 0;
-	if (in->kind == AGG_TOPK || in->kind == AGG_MOVING_SUM || in->kind == AGG_MOVING_AVG) {
+	if (in->kind == AGG_WFUNNEL) {
+		in->window = (uint64_t)lv[0];
+	} else if (in->kind == AGG_TOPK || in->kind == AGG_MOVING_SUM ||
+		   in->kind == AGG_MOVING_AVG) {
 		in->iparam = (uint64_t)lv[0];
 	} else if (in->kind == AGG_QUANTILES) {
 		double *l = xalloc(c, c->qa, nl * sizeof(*l));

@@ -205,6 +205,14 @@ static void kinds_checks(struct xfx *f)
 		     "groupBitXorState(" N ") as bx, deltaSumState(" N ") as ds, "
 		     "avgWeightedState(" N ", " N ") as aw"),
 		 "7\t0\t6\t7\t4.363636363636363\n");
+	/* e1 (day 1) then e4 86403 s later (day 2): within two days, not 100 s;
+	 * the Merge call's window answers */
+	expect_q(f,
+		 "select windowFunnelMerge(172800)(w), windowFunnelMerge(100)(w), "
+		 "any(toTypeName(w)) from " PER_DAY(
+		     "windowFunnelState(172800)(timestamp, event = 'e1', event = 'e4') as w"),
+		 "2\t1\tAggregateFunction(windowFunnel(172800), DateTime64(6, 'UTC'), UInt8, "
+		 "UInt8)\n");
 	/* a majority vote over x y x z x y y y ends on y */
 	expect_q(f, "select anyHeavyMerge(h) from (select anyHeavyState(" S ") as h from events)",
 		 "y\n");
@@ -322,8 +330,7 @@ static void test_errors(void **state)
 		   "QueryError", "AggregateFunction(uniqExact, String)");
 	expect_err(f, "select finalizeAggregation(distinct_id) from events", "QueryError",
 		   "finalizeAggregation");
-	expect_err(f, "select windowFunnelState(10)(timestamp, 1 = 1) from events",
-		   "NotImplementedError", "windowFunnel");
+	expect_err(f, "select everyState(1 = 1) from events", "NotImplementedError", "every");
 	expect_err(f, "select sumStateState(1) from events", "NotImplementedError", "twice");
 	expect_err(f, "select sumIfStateIf(1, 1 = 1, 1 = 1) from events", "NotImplementedError",
 		   "two -If");
