@@ -682,8 +682,7 @@ static int parse_chain(struct xctx *c, const node_t *n, const struct aggdef **d,
 	if (!ch->merge && ((*d)->cond || ch->name_if) && ch->outer_if)
 		return xunsupported(c, n, "two -If combinators on one aggregate");
 	uint8_t kd = (*d)->kind;
-	if (kd == AGG_EVERY || kd == AGG_SUM_MAP || kd == AGG_MIN_MAP || kd == AGG_MAX_MAP ||
-	    strcmp((*d)->name, "countDistinctIf") == 0) {
+	if (kd == AGG_EVERY || strcmp((*d)->name, "countDistinctIf") == 0) {
 		char what[160];
 		snprintf(what, sizeof(what), "the -State and -Merge combinators of %s", (*d)->name);
 		return xunsupported(c, n, what);
@@ -3423,8 +3422,7 @@ static bool alloc_final(uint8_t kind)
 /* Whether kind has a state this file can write and read. */
 static bool state_kind(uint8_t kind)
 {
-	return kind != AGG_EVERY && kind != AGG_SUM_MAP && kind != AGG_MIN_MAP &&
-	       kind != AGG_MAX_MAP && kind != AGG_MERGE;
+	return kind != AGG_EVERY && kind != AGG_MERGE;
 }
 
 /* A writer that only counts when p is NULL: the state is measured, then
@@ -3576,6 +3574,23 @@ static void state_payload(struct swr *w, const struct xagg *ag, const struct ast
 			sw_f64(w, p->m[k]);
 		sw_u64(w, (uint64_t)p->ni);
 		sw_u64(w, (uint64_t)p->di);
+		return;
+	}
+	case AGG_SUM_MAP:
+	case AGG_MIN_MAP:
+	case AGG_MAX_MAP: { /* per key: its encoded bytes, then a value per column */
+		const struct smap *m = (const struct smap *)st->x.tk;
+		size_t n = m ? m->keys.n : 0, nv = ag->map_nv;
+		sw_u64(w, nv);
+		sw_u64(w, n);
+		for (size_t k = 0; k < n; k++) {
+			const struct tkent *e = &m->keys.e[k];
+			sw_u64(w, e->len);
+			sw_put(w, m->keys.bytes + e->off, e->len);
+			sw_pad(w);
+			for (size_t j = 0; j < nv; j++)
+				sw_value(w, &m->v[k * nv + j].x, m->v[k * nv + j].has);
+		}
 		return;
 	}
 	case AGG_WFUNNEL: /* the entries in insertion order (has: out of time order) */
@@ -3836,6 +3851,29 @@ static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, 
 		sr_pad(&r);
 		break;
 	}
+	case AGG_SUM_MAP:
+	case AGG_MIN_MAP:
+	case AGG_MAX_MAP: {
+		/* each key's values applied to st's, as smap_merge does */
+		size_t nv = (size_t)sr_u64(&r), n = (size_t)sr_u64(&r);
+		if (nv != in->map_nv)
+			return state_bad(c, ag);
+		for (size_t k = 0; k < n && !r.bad; k++) {
+			size_t len = (size_t)sr_u64(&r);
+			const uint8_t *key = sr_take(&r, len);
+			sr_pad(&r);
+			struct smv *sl = key ? smap_slots(c, in, st, key, len) : NULL;
+			if (!sl)
+				return c->rc ? c->rc : state_bad(c, ag);
+			for (size_t j = 0; j < nv; j++) {
+				struct sn_exec_value x;
+				sr_value(&r, &x);
+				if (!r.bad && smv_apply(c, in->kind, &sl[j], &x))
+					return c->rc;
+			}
+		}
+		break;
+	}
 	case AGG_WFUNNEL: {
 		/* after st's entries (ties in time keep that order) */
 		size_t n = (size_t)sr_u64(&r);
@@ -3889,6 +3927,9 @@ static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, 
 	case AGG_MOVING_SUM:
 	case AGG_MOVING_AVG:
 	case AGG_WFUNNEL:
+	case AGG_SUM_MAP:
+	case AGG_MIN_MAP:
+	case AGG_MAX_MAP:
 	case AGG_TOPK: return 0; /* added above */
 	default: return merge_state(c, in, st, &w);
 	}
@@ -4002,8 +4043,9 @@ static int smap_type(struct xctx *c, struct xagg *ag)
 		}
 	} else {
 		for (size_t k = 0; k < ag->nargs; k++) {
-			struct vec v;
-			if (xeval(c, ag->args[k], &v))
+			struct vec v = {0};
+			if (ag->args_ct ? xarr_elem(c, ag->args_ct, k + 1, &v.t, &v.nullable, &v.ct)
+					: xeval(c, ag->args[k], &v))
 				return c->rc;
 			if (v.t != SN_XT_ARRAY || (v.ct && strncmp(v.ct, "Map(", 4) == 0)) {
 				char tn[160];
@@ -4367,6 +4409,7 @@ static int inner_types(struct xctx *c, struct xagg *in, const char *ct, const ch
 	}
 	bool nullable = false, null_literal = false;
 	in->nargs = (uint32_t)n;
+	in->args_ct = ct;
 	in->arg_t = in->arg2_t = SN_XT_NULL;
 	in->arg_ct = NULL;
 	for (size_t k = 0; k < n; k++) {

@@ -220,6 +220,7 @@ struct xagg {
 	bool state;
 	const char *sname;
 	struct xagg *inner;
+	const char *args_ct; /* an inner's state type, whose elements are its argument types */
 };
 
 /* Open-addressing hash table of byte keys → dense ids (0, 1, ... in

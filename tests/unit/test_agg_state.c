@@ -213,6 +213,20 @@ static void kinds_checks(struct xfx *f)
 		     "windowFunnelState(172800)(timestamp, event = 'e1', event = 'e4') as w"),
 		 "2\t1\tAggregateFunction(windowFunnel(172800), DateTime64(6, 'UTC'), UInt8, "
 		 "UInt8)\n");
+	/* x: 1 4 3, y: 2 - 4 1, z: 7, keys sorted; e6 has no n; the plain
+	 * aggregates say the same */
+	expect_q(f,
+		 "select sumMapMerge(sm), maxMapMerge(mm), minMapMerge(mi), any(toTypeName(sm)) "
+		 "from " PER_DAY("sumMapState([" S "], [" N "]) as sm, maxMapState(([" S "], [" N
+				 "])) as mm, minMapState(map(event, " N ")) as mi"),
+		 "(['x','y','z'],[8,7,7])\t(['x','y','z'],[4,4,7])\t{'e1':1,'e2':2,'e3':4,'e4':7,'"
+		 "e5':3,'e6':NULL,'e7':4,'e8':1}\t"
+		 "AggregateFunction(sumMap, Array(Nullable(String)), Array(Nullable(Int64)))\n");
+	expect_q(f,
+		 "select sumMap([" S "], [" N "]), maxMap(([" S "], [" N "])), minMap(map(event, " N
+		 ")) from events",
+		 "(['x','y','z'],[8,7,7])\t(['x','y','z'],[4,4,7])\t{'e1':1,'e2':2,'e3':4,'e4':7,'"
+		 "e5':3,'e6':NULL,'e7':4,'e8':1}\n");
 	/* a majority vote over x y x z x y y y ends on y */
 	expect_q(f, "select anyHeavyMerge(h) from (select anyHeavyState(" S ") as h from events)",
 		 "y\n");
@@ -334,7 +348,8 @@ static void test_errors(void **state)
 	expect_err(f, "select sumStateState(1) from events", "NotImplementedError", "twice");
 	expect_err(f, "select sumIfStateIf(1, 1 = 1, 1 = 1) from events", "NotImplementedError",
 		   "two -If");
-	expect_err(f, "select sumMapState([1], [2]) from events", "NotImplementedError", "sumMap");
+	expect_err(f, "select countDistinctIfState(event, 1 = 1) from events",
+		   "NotImplementedError", "countDistinctIf");
 	/* a state read by anything but -Merge, finalizeAggregation, toTypeName:
 	 * refused before a row is read (functions take their own types) */
 #define ONE_STATE "(select event, uniqState(distinct_id) as s from events group by event)"
