@@ -4125,7 +4125,11 @@ static int type_args(struct xctx *c, struct xagg *ag, bool *nullable_out, bool *
 	for (size_t k = 0; k < ag->nargs; k++) {
 		if (xeval(c, ag->args[k], &v))
 			return c->rc;
-		if (v.t == SN_XT_AGGSTATE)
+		/* a state is merged by its -Merge; count, any and anyLast take it
+		 * whole (ClickHouse's any of a state is that state) */
+		if (v.t == SN_XT_AGGSTATE &&
+		    (ag->state ||
+		     (ag->kind != AGG_COUNT_X && ag->kind != AGG_ANY && ag->kind != AGG_ANY_LAST)))
 			return xfail(c, ag->args[k], SN_ERR_INVALID, "QueryError",
 				     "Illegal type %s of argument for aggregate function %s: an "
 				     "aggregate function state is read by its -Merge aggregate",

@@ -309,6 +309,13 @@ static void test_round_trips(void **state)
 		 "sumState(9223372036854775807) as s, "
 		 "sumState(18446744073709551615) as u from events group by event)",
 		 "-8\t18446744073709551608\n");
+	/* count, any and anyLast take a state whole: 8 events, one id each */
+	expect_q(
+	    f,
+	    "select any(n), uniqMerge(a), uniqMerge(l) from (select any(s) as a, anyLast(s) as "
+	    "l, count(s) as n from (select event, uniqState(distinct_id) as s from events "
+	    "group by event))",
+	    "8\t1\t1\n");
 	/* arrayReduce makes a state of an array's elements */
 	expect_q(f,
 		 "select finalizeAggregation(arrayReduce('uniqState', [1, 2, 2])), "
@@ -363,9 +370,11 @@ static void test_errors(void **state)
 		   "only its -Merge aggregate");
 	expect_err(f, "select toString(uniqState(distinct_id)) from events", "QueryError",
 		   "only its -Merge aggregate");
-	expect_err(f, "select any(s) from " ONE_STATE, "QueryError",
+	expect_err(f, "select min(s) from " ONE_STATE, "QueryError",
 		   "Illegal type AggregateFunction(uniq, String) of argument for aggregate "
-		   "function any");
+		   "function min");
+	expect_err(f, "select anyState(s) from " ONE_STATE, "QueryError",
+		   "of argument for aggregate function anyState");
 	expect_err(f,
 		   "select uniqMerge(s) from (select uniqState(distinct_id) as s from events "
 		   "union all select uniqExactState(distinct_id) as s from events)",
