@@ -4478,9 +4478,9 @@ int agg_type(struct xctx *c, struct xagg *ag)
 	return ag->state ? state_type(c, ag) : 0;
 }
 
-/* finalizeAggregation(state): the answer of the state's aggregate, with
- * the parameters its type names (quantile(0.9)). */
-static int parse_type_params(struct xctx *c, const node_t *n, const char *ct, struct xagg *in)
+/* The parameters the state type ct names (quantile(0.9), topK(3),
+ * windowFunnel(3600)) into in, the state's aggregate. */
+static int parse_type_params(struct xctx *c, const char *ct, struct xagg *in)
 {
 	const char *p = strchr(ct, '(');
 	p = p ? strchr(p + 1, '(') : NULL;
@@ -4514,10 +4514,11 @@ static int parse_type_params(struct xctx *c, const node_t *n, const char *ct, st
 	} else {
 		in->level = lv[0];
 	}
-	(void)n;
 	return 0;
 }
 
+/* finalizeAggregation(state): each row's state answered by its aggregate,
+ * with the parameters its type names. */
 static int finalize_aggregation(struct xctx *c, const node_t *n, struct vec *out)
 {
 	struct vec v;
@@ -4553,7 +4554,7 @@ static int finalize_aggregation(struct xctx *c, const node_t *n, struct vec *out
 		     strncmp(d->name, "uniqExact", 9) != 0;
 	if (!state_kind(in->kind))
 		return state_bad(c, in);
-	if (parse_type_params(c, n, v.ct, in) || inner_types(c, in, v.ct, fn))
+	if (parse_type_params(c, v.ct, in) || inner_types(c, in, v.ct, fn))
 		return c->rc;
 	if (in->kind == AGG_QUANTILES && !in->nlevels)
 		return state_bad(c, in);
