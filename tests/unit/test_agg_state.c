@@ -87,6 +87,18 @@ static void expect_q(struct xfx *f, const char *q, const char *want)
 	sn_buf_release(&b);
 }
 
+/* The scan of q used as many threads as f asks for (with two, each scanner's
+ * groups are merged). */
+static void expect_threads(struct xfx *f, const char *q)
+{
+	struct sn_exec_result res;
+	struct sn_hogql_error err = {0};
+	if (sn_exec_query(&f->opts, q, strlen(q), &res, &err))
+		fail_msg("query failed: %s: %s", err.msg, q);
+	assert_int_equal(res.stats.scan_threads, f->opts.threads);
+	sn_exec_result_release(&res);
+}
+
 /* q fails with an error of type holding msg_part. */
 static void expect_err(struct xfx *f, const char *q, const char *type, const char *msg_part)
 {
@@ -255,6 +267,15 @@ static void comb_checks(struct xfx *f)
 	    "sumMergeState(s) as t, toTypeName(uniqMergeState(u)) as tn from " PER_DAY(
 		"uniqState(distinct_id) as u, sumState(" N ") as s") " group by g)",
 	    "5\t22\tAggregateFunction(uniq, String)\n");
+	/* a state per event row (arrayReduce), merged straight off the scan:
+	 * with two scanners their groups of merged states merge too */
+	expect_q(f,
+		 "select uniqMerge(arrayReduce('uniqState', [distinct_id])), "
+		 "sumMerge(arrayReduce('sumState', [" N "])), properties.g as g from events group "
+		 "by g order by g",
+		 "2\t11\ta\n4\t11\tb\n");
+	expect_threads(f, "select uniqMerge(arrayReduce('uniqState', [distinct_id])), "
+			  "properties.g as g from events group by g");
 	/* a state per row, finalized: (d, g) groups in order */
 	expect_q(f,
 		 "select d, g, finalizeAggregation(u), finalizeAggregation(q), "
