@@ -260,6 +260,14 @@ static void comb_checks(struct xfx *f)
 		     "= 'b') as ci, uniqIfState(distinct_id, properties.g = 'b') as ui, "
 		     "countState() filter (where properties.g = 'a') as cf"),
 		 "11\t11\t11\t4\t4\t4\n");
+	/* sumIf states merged where g = 'b': no row of theirs is a, which is NULL as
+	 * the plain sumIf over no row of a Nullable */
+	expect_q(f,
+		 "select sumIfMergeIf(si, g = 'a'), sumIfMergeIf(si, g = 'b'), "
+		 "toTypeName(sumIfMergeIf(si, g = 'b')) from " PER_DAY(
+		     "sumIfState(" N ", properties.g = 'a') as si"),
+		 "11\t\\N\tNullable(Int64)\n");
+	expect_q(f, "select sumIf(" N ", 1 = 0) from events", "\\N\n");
 	/* -MergeState: per g, then over both; its type is the state's */
 	expect_q(
 	    f,
