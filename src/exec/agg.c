@@ -137,6 +137,16 @@
  * a std::map of Fields, a tree node per key; the index here is two arrays
  * per group in the query arena.
  *
+ * fState and fMerge (the -State and -Merge combinators, any order of them
+ * and -If, see parse_chain) reuse all of this: an fState aggregate is f's,
+ * and agg_final serialises its states instead of answering (state_write;
+ * the format is above the function); an fMerge is AGG_MERGE over f (its
+ * inner xagg), whose rows' states are read and folded into the group's
+ * with merge_state, the merge of two scanners, and answered as f answers.
+ * A state is bytes (SN_XT_AGGSTATE, typed AggregateFunction(f, T...)), so
+ * it outlives the groups that made it; the rejected alternative, a pointer
+ * to the astate, dangles once a subquery's groups are gone.
+ *
  * Memory: everything in the query arena, which keeps the memory budget the
  * single bound. The slots grow by doubling and the old arrays are
  * abandoned there (at most half their memory wasted). Group states live
@@ -611,13 +621,115 @@ static int parse_window(struct xctx *c, const node_t *n, struct xagg *ag)
 	return 0;
 }
 
+/* The AGGS entry named name[0..len), case-insensitively, or NULL. */
+static const struct aggdef *aggdef_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < SN_ARRAY_LEN(AGGS); i++)
+		if (strncasecmp(AGGS[i].name, name, len) == 0 && AGGS[i].name[len] == 0)
+			return &AGGS[i];
+	return NULL;
+}
+
+/* The -State, -Merge and -If combinators around an aggregate of AGGS,
+ * applied from the right as ClickHouse reads a name: sumIfState is -State
+ * of sumIf (its state's type says sumIf and the condition's type),
+ * sumStateIf -If of sumState (the condition picks the rows, the state is
+ * sum's), sumIfMerge merges sumIf states, sumMergeIf merges the states
+ * whose row's condition holds, uniqMergeState merges into a state. */
+struct chain {
+	bool state, merge;
+	bool name_if;  /* an -If inside -State/-Merge: part of the state's name */
+	bool outer_if; /* an -If outside them: on the rows (State) or the states (Merge) */
+};
+
+/* 1 when n->name is no aggregate with combinators this executor takes (the
+ * caller's usual error follows), 0 with *d and *ch, < 0 after an error. */
+static int parse_chain(struct xctx *c, const node_t *n, const struct aggdef **d, struct chain *ch)
+{
+	const char *name = n->name;
+	size_t len = strlen(name), k = 0;
+	char seq[4];
+	while (!(*d = aggdef_find(name, len)) && k < SN_ARRAY_LEN(seq)) {
+		if (len > 5 && strncmp(name + len - 5, "State", 5) == 0)
+			seq[k++] = 'S', len -= 5;
+		else if (len > 5 && strncmp(name + len - 5, "Merge", 5) == 0)
+			seq[k++] = 'M', len -= 5;
+		else if (len > 2 && strncmp(name + len - 2, "If", 2) == 0)
+			seq[k++] = 'I', len -= 2;
+		else
+			break;
+	}
+	if (!*d)
+		return 1;
+	for (size_t j = k; j-- > 0;) {
+		if (seq[j] == 'S' && ch->state)
+			return xunsupported(c, n, "the -State combinator twice");
+		if (seq[j] == 'M' && (ch->state || ch->merge))
+			return xunsupported(c, n, "-Merge of a state of a state (fStateMerge)");
+		if (seq[j] == 'S')
+			ch->state = true;
+		else if (seq[j] == 'M')
+			ch->merge = true;
+		else if (ch->state || ch->merge ? ch->outer_if : ((*d)->cond || ch->name_if))
+			return xunsupported(c, n, "two -If combinators on one aggregate");
+		else if (ch->state || ch->merge)
+			ch->outer_if = true;
+		else
+			ch->name_if = true;
+	}
+	if (!ch->state && !ch->merge)
+		return 1;
+	if (!ch->merge && ((*d)->cond || ch->name_if) && ch->outer_if)
+		return xunsupported(c, n, "two -If combinators on one aggregate");
+	uint8_t kd = (*d)->kind;
+	if (kd == AGG_EVERY || strcmp((*d)->name, "countDistinctIf") == 0) {
+		char what[160];
+		snprintf(what, sizeof(what), "the -State and -Merge combinators of %s", (*d)->name);
+		return xunsupported(c, n, what);
+	}
+	return 0;
+}
+
+/* The state's function as ClickHouse's AggregateFunction type names it:
+ * aliases by their canonical name (median is quantile, array_agg
+ * groupArray), with the -If the state carries. Parameters are not part of
+ * it (states of quantile(0.5) and quantile(0.9) merge alike). */
+static const char *state_name(struct xctx *c, const struct aggdef *d, bool name_if)
+{
+	static const char *const alias[][2] = {
+	    {"median", "quantile"},
+	    {"medianExact", "quantileExact"},
+	    {"medianTDigest", "quantileTDigest"},
+	    {"array_agg", "groupArray"},
+	};
+	char base[64];
+	size_t len = strlen(d->name) - (d->cond ? 2 : 0);
+	snprintf(base, sizeof(base), "%.*s", (int)len, d->name);
+	for (size_t i = 0; i < SN_ARRAY_LEN(alias); i++)
+		if (strcmp(base, alias[i][0]) == 0)
+			snprintf(base, sizeof(base), "%s", alias[i][1]);
+	size_t n = strlen(base) + 3;
+	char *s = xalloc(c, c->qa, n);
+	if (s)
+		snprintf(s, n, "%s%s", base, d->cond || name_if ? "If" : "");
+	return s;
+}
+
 int agg_classify(struct xctx *c, const node_t *n, struct xagg *ag)
 {
-	const struct aggdef *d = NULL;
-	for (size_t i = 0; i < SN_ARRAY_LEN(AGGS) && !d; i++)
-		if (strcasecmp(AGGS[i].name, n->name) == 0)
-			d = &AGGS[i];
-	if (!d || n->list3.n || (n->a && d->cond)) {
+	const struct aggdef *d = aggdef_find(n->name, strlen(n->name));
+	struct chain ch = {0};
+	if (!d) {
+		int r = parse_chain(c, n, &d, &ch);
+		if (r < 0)
+			return c->rc;
+		if (r > 0)
+			d = NULL;
+	}
+	/* the trailing arguments that are conditions on the rows */
+	size_t ncond =
+	    d ? (ch.merge ? ch.outer_if : (size_t)d->cond + ch.name_if + ch.outer_if) : 0;
+	if (!d || n->list3.n || (n->a && ncond)) {
 		char what[160];
 		snprintf(what, sizeof(what), "aggregate %s()%s", n->name,
 			 !d	      ? ""
@@ -631,20 +743,22 @@ int agg_classify(struct xctx *c, const node_t *n, struct xagg *ag)
 		nargs = 0; /* count(*) */
 	uint8_t kind = d->kind;
 	size_t nmin = d->nmin, nmax = d->nmax;
-	size_t nval = nargs >= (size_t)d->cond ? nargs - d->cond : 0;
+	size_t nval = nargs >= ncond ? nargs - ncond : 0;
+	if (ch.merge)
+		nmin = nmax = 1; /* the state */
 	if (n->flag) {
-		if (!d->distinct)
+		if (!d->distinct || ch.state || ch.merge)
 			return xunsupported(c, n, "DISTINCT inside this aggregate");
 		if (kind == AGG_COUNT) { /* count(DISTINCT x, ...) = uniqExact(x, ...) */
 			kind = AGG_UNIQ;
 			nmin = 1;
 			nmax = XMAX_AGG_ARGS;
 		}
-	} else if (kind == AGG_COUNT && nval == 1) {
+	} else if (kind == AGG_COUNT && nval == 1 && !ch.merge) {
 		kind = AGG_COUNT_X; /* count(x): rows where x is not NULL */
 	}
-	if (nargs < (size_t)d->cond || nval < nmin || nval > nmax)
-		return arity_error(c, n, nmin + d->cond, nmax + d->cond, nargs);
+	if (nargs < ncond || nval < nmin || nval > nmax)
+		return arity_error(c, n, nmin + ncond, nmax + ncond, nargs);
 	ag->kind = kind;
 	/* uniq keeps 32-bit hashes, uniqExact and count(DISTINCT) 64 */
 	ag->narrow = kind == AGG_UNIQ && d->kind == AGG_UNIQ && strncmp(d->name, "uniq", 4) == 0 &&
@@ -653,7 +767,7 @@ int agg_classify(struct xctx *c, const node_t *n, struct xagg *ag)
 	ag->args = args;
 	ag->arg = nval ? args[0] : NULL;
 	/* agg(x) FILTER (WHERE c) is aggIf(x, c), as PostHog prints it. */
-	ag->cond = d->cond ? args[nargs - 1] : n->a;
+	ag->cond = ncond ? args[nargs - 1] : n->a;
 	if (kind == AGG_TOPK || kind == AGG_MOVING_SUM || kind == AGG_MOVING_AVG
 		? parse_iparam(c, n, ag)
 	    : kind == AGG_WFUNNEL ? parse_window(c, n, ag)
@@ -665,6 +779,28 @@ int agg_classify(struct xctx *c, const node_t *n, struct xagg *ag)
 				     "Aggregate function %s() found inside another aggregate "
 				     "function",
 				     n->list.items[i]->name);
+	if (!ch.state && !ch.merge)
+		return 0;
+	ag->state = ch.state;
+	if (!(ag->sname = state_name(c, d, ch.name_if)))
+		return c->rc;
+	if (ch.merge) {
+		/* the aggregate whose states these are: its kind and this
+		 * call's parameters (quantileMerge(0.9) answers the 0.9
+		 * quantile of any quantile state), its argument types at
+		 * agg_type, from the state's type */
+		struct xagg *in = xalloc(c, c->qa, sizeof(*in));
+		if (!in)
+			return c->rc;
+		*in = *ag;
+		in->state = false;
+		in->cond = NULL;
+		in->nargs = 0;
+		in->args = NULL;
+		in->arg = NULL;
+		ag->inner = in;
+		ag->kind = AGG_MERGE;
+	}
 	return 0;
 }
 
@@ -1698,6 +1834,8 @@ static int smap_final(struct xctx *c, const struct xagg *ag, struct astate *st, 
 	return 0;
 }
 
+static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, struct sn_str s);
+
 /* Adds row r (no value argument NULL, the condition true) to st. Inlined
  * into both loops of agg_batch: a call a row and aggregate costs a fifth
  * of a simple aggregation's time. */
@@ -1805,6 +1943,7 @@ static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct 
 	case AGG_SUM_MAP:
 	case AGG_MIN_MAP:
 	case AGG_MAX_MAP: return smap_add(c, ag, st, av, r);
+	case AGG_MERGE: return merge_blob(c, ag, st, x->s[r]);
 	default: SN_BUG("aggregate kind %d", ag->kind);
 	}
 	return 0;
@@ -1855,7 +1994,8 @@ int agg_init(struct xctx *c, struct aggrun *g)
 	g->sbytes = 0;
 	for (size_t a = 0; a < g->naggs; a++) {
 		g->soff[a] = (uint32_t)g->sbytes;
-		g->sbytes += state_bytes(g->aggs[a].kind);
+		const struct xagg *ag = &g->aggs[a];
+		g->sbytes += state_bytes(ag->kind == AGG_MERGE ? ag->inner->kind : ag->kind);
 	}
 	g->ngroups = g->gcap = 0;
 	memset(g->states, 0, sizeof(g->states));
@@ -2414,7 +2554,7 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 bool agg_mergeable(const struct aggrun *g)
 {
 	for (size_t a = 0; a < g->naggs; a++)
-		switch (g->aggs[a].kind) {
+		switch (g->aggs[a].kind == AGG_MERGE ? g->aggs[a].inner->kind : g->aggs[a].kind) {
 		case AGG_COUNT:
 		case AGG_COUNT_X:
 		case AGG_SUM:
@@ -2490,6 +2630,48 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 	case AGG_SUM_MAP:
 	case AGG_MIN_MAP:
 	case AGG_MAX_MAP: return smap_merge(c, ag, m, w);
+	case AGG_MERGE: return merge_state(c, ag->inner, m, w);
+	case AGG_ANY_HEAVY:
+		/* ClickHouse's merge of two votes: equal values add their
+		 * counters; otherwise the larger counter's value wins, the
+		 * counter kept as it was, or the smaller is taken off */
+		if (!w->has)
+			return 0;
+		if (m->has && value_cmp(&w->val, &m->val) == 0)
+			m->cnt += w->cnt;
+		else if (!m->has || m->cnt < w->cnt)
+			return keep(c, m, &w->val);
+		else
+			m->cnt -= w->cnt;
+		return 0;
+	case AGG_VAR_POP:
+	case AGG_VAR_SAMP:
+	case AGG_STDDEV_POP:
+	case AGG_STDDEV_SAMP:
+	case AGG_COVAR_POP:
+	case AGG_COVAR_SAMP:
+	case AGG_CORR: {
+		/* Chan et al.'s pairwise update of Welford's moments (-Merge
+		 * only: two scanners do not merge these, see agg_mergeable) */
+		const struct moments *b = w->x.mom;
+		if (!w->cnt || !b)
+			return 0;
+		struct moments *a = m->x.mom;
+		if (!a) {
+			if (!(a = m->x.mom = xalloc(c, c->qa, sizeof(*a))))
+				return c->rc;
+			memset(a, 0, sizeof(*a));
+		}
+		double na = (double)m->cnt, nb = (double)w->cnt, n = na + nb;
+		double dx = b->mx - a->mx, dy = b->my - a->my, k = na * nb / n;
+		a->m2x += b->m2x + dx * dx * k;
+		a->m2y += b->m2y + dy * dy * k;
+		a->cxy += b->cxy + dx * dy * k;
+		a->mx += dx * nb / n;
+		a->my += dy * nb / n;
+		m->cnt += w->cnt;
+		return 0;
+	}
 	case AGG_MIN:
 	case AGG_MAX:
 	case AGG_EVERY:
@@ -3205,32 +3387,598 @@ static bool alloc_final(uint8_t kind)
 	       kind == AGG_MIN_MAP || kind == AGG_MAX_MAP;
 }
 
+/* ---- aggregate states as values (-State, -Merge, finalizeAggregation) ----------------- */
+
+/*
+ * fState(x) answers with its group's state instead of its result: the
+ * state serialised into the bytes of an SN_XT_AGGSTATE value whose type
+ * (vec.ct) is ClickHouse's AggregateFunction(f, T1, ...). Being bytes, a
+ * state is copied with its row through subqueries, CTEs, joins, UNION ALL
+ * and the merge of two scanners like any string; a pointer into a live
+ * struct astate would dangle once a statement's groups are gone. fMerge(s)
+ * reads each row's state and merges it into its group's state with
+ * merge_state, the code that joins two scanners' groups, so its answer is
+ * the one a single aggregate over all the underlying rows gives.
+ *
+ * The format is snout's own (states never leave a query), checked before
+ * anything is read: a header, the state, the XXH3 of both.
+ *
+ *   [magic "SNS1" u32][kind u8][flags u8][0 u16][payload bytes u64]
+ *   [payload, 8-byte fields, byte strings padded to 8][xxh3 u64]
+ *
+ * The payload is the astate's fields the kind uses: counts and sums; a
+ * uniq set's keys (n, then n keys of 4 or 8 bytes, unordered); the values
+ * a quantile kept, in arrival order; a kept value ([type, null, tbool,
+ * 0 ...][i][f][len][bytes]); Welford's moments; the encoded array of
+ * groupArray; topK's entries (count, last position, length) and their
+ * bytes; the power sums; deltaSum's first, last and sum.
+ */
+
+#define STATE_MAGIC 0x31534e53u /* "SNS1" */
+#define STATE_HEAD  16
+#define SF_HAS	    1 /* st->has */
+#define SF_ALT	    2 /* uniq: 32-bit keys; quantiles: Float64 values */
+
+/* Whether kind has a state this file can write and read. */
+static bool state_kind(uint8_t kind)
+{
+	return kind != AGG_EVERY && kind != AGG_MERGE;
+}
+
+/* A writer that only counts when p is NULL: the state is measured, then
+ * written into an allocation of its size. */
+struct swr {
+	uint8_t *p;
+	size_t n;
+};
+
+static void sw_put(struct swr *w, const void *d, size_t len)
+{
+	if (w->p && len)
+		memcpy(w->p + w->n, d, len);
+	w->n += len;
+}
+
+static void sw_u64(struct swr *w, uint64_t x)
+{
+	sw_put(w, &x, 8);
+}
+
+static void sw_f64(struct swr *w, double x)
+{
+	sw_put(w, &x, 8);
+}
+
+static void sw_pad(struct swr *w)
+{
+	static const uint8_t zero[8];
+	sw_put(w, zero, (8 - w->n % 8) % 8);
+}
+
+static void sw_value(struct swr *w, const struct sn_exec_value *v, bool has)
+{
+	uint8_t h[8] = {has ? v->type : SN_XT_NULL, !has || v->null, has && v->tbool};
+	sw_put(w, h, 8);
+	sw_u64(w, has ? (uint64_t)v->i : 0);
+	sw_f64(w, has ? v->f : 0);
+	size_t len = has && !v->null && sn_exec_type_has_bytes(v->type) ? v->s.len : 0;
+	sw_u64(w, len);
+	sw_put(w, v->s.p, len);
+	sw_pad(w);
+}
+
+/* st's payload (see above) and its flags. */
+static void state_payload(struct swr *w, const struct xagg *ag, const struct astate *st,
+			  uint8_t *flags)
+{
+	static const struct sn_exec_value none;
+	/* a count's, sum's or avg's state ends before has (state_bytes) */
+	bool full = state_bytes(ag->kind) == sizeof(struct astate);
+	*flags = full && st->has ? SF_HAS : 0;
+	switch (ag->kind) {
+	case AGG_UNIQ: {
+		const struct hset *s = st->x.set;
+		*flags |= ag->narrow ? SF_ALT : 0;
+		sw_u64(w, s ? s->n : 0);
+		for (size_t k = 0; s && k < s->cap; k++) {
+			uint64_t e = hset_at(s, k);
+			uint32_t e32 = (uint32_t)e;
+			if (e)
+				sw_put(w, ag->narrow ? (const void *)&e32 : (const void *)&e,
+				       ag->narrow ? 4 : 8);
+		}
+		sw_pad(w);
+		return;
+	}
+	case AGG_QUANTILE:
+	case AGG_QUANTILE_EXACT:
+	case AGG_QUANTILES:
+	case AGG_MOVING_SUM:
+	case AGG_MOVING_AVG: {
+		const struct qvals *q = st->x.vals;
+		*flags |= ag->arg_t == SN_XT_FLOAT ? SF_ALT : 0;
+		sw_u64(w, q ? q->n : 0);
+		if (q && q->n)
+			sw_put(w, q->f ? (const void *)q->f : (const void *)q->i, q->n * 8);
+		return;
+	}
+	case AGG_MIN:
+	case AGG_MAX:
+	case AGG_ANY:
+	case AGG_ANY_LAST:
+	case AGG_ANY_HEAVY:
+		sw_u64(w, (uint64_t)st->cnt);
+		sw_value(w, &st->val, st->has);
+		return;
+	case AGG_ARG_MIN:
+	case AGG_ARG_MAX:
+		sw_value(w, &st->val, st->has);
+		sw_value(w, st->x.arg ? &st->x.arg->key : &none, st->has);
+		return;
+	case AGG_VAR_POP:
+	case AGG_VAR_SAMP:
+	case AGG_STDDEV_POP:
+	case AGG_STDDEV_SAMP:
+	case AGG_COVAR_POP:
+	case AGG_COVAR_SAMP:
+	case AGG_CORR: {
+		static const struct moments zero;
+		const struct moments *m = st->x.mom ? st->x.mom : &zero;
+		sw_u64(w, (uint64_t)st->cnt);
+		sw_f64(w, m->mx);
+		sw_f64(w, m->my);
+		sw_f64(w, m->m2x);
+		sw_f64(w, m->m2y);
+		sw_f64(w, m->cxy);
+		return;
+	}
+	case AGG_GROUP_ARRAY:
+	case AGG_GROUP_UNIQ: {
+		const struct garr *a = st->x.arr;
+		uint32_t n = a ? a->n : 0;
+		sw_u64(w, n);
+		sw_u64(w, a ? a->len : 4);
+		sw_put(w, &n, 4);
+		if (a)
+			sw_put(w, a->p + 4, a->len - 4);
+		sw_pad(w);
+		return;
+	}
+	case AGG_TOPK: {
+		const struct topk *t = st->x.tk;
+		size_t n = t ? t->n : 0, blen = 0;
+		sw_u64(w, t ? (uint64_t)t->rows : 0);
+		sw_u64(w, n);
+		for (size_t k = 0; k < n; k++) {
+			sw_u64(w, (uint64_t)t->e[k].cnt);
+			sw_u64(w, (uint64_t)t->e[k].last);
+			sw_u64(w, t->e[k].len);
+			blen += t->e[k].len;
+		}
+		sw_u64(w, blen);
+		for (size_t k = 0; k < n; k++)
+			sw_put(w, t->bytes + t->e[k].off, t->e[k].len);
+		sw_pad(w);
+		return;
+	}
+	case AGG_AVG_WEIGHTED:
+	case AGG_SKEW_POP:
+	case AGG_SKEW_SAMP:
+	case AGG_KURT_POP:
+	case AGG_KURT_SAMP:
+	case AGG_SLR: {
+		static const struct psums zero;
+		const struct psums *p = st->x.ps ? st->x.ps : &zero;
+		sw_u64(w, (uint64_t)st->cnt);
+		for (int k = 0; k < 5; k++)
+			sw_f64(w, p->m[k]);
+		sw_u64(w, (uint64_t)p->ni);
+		sw_u64(w, (uint64_t)p->di);
+		return;
+	}
+	case AGG_SUM_MAP:
+	case AGG_MIN_MAP:
+	case AGG_MAX_MAP: { /* per key: its encoded bytes, then a value per column */
+		const struct smap *m = (const struct smap *)st->x.tk;
+		size_t n = m ? m->keys.n : 0, nv = ag->map_nv;
+		sw_u64(w, nv);
+		sw_u64(w, n);
+		for (size_t k = 0; k < n; k++) {
+			const struct tkent *e = &m->keys.e[k];
+			sw_u64(w, e->len);
+			sw_put(w, m->keys.bytes + e->off, e->len);
+			sw_pad(w);
+			for (size_t j = 0; j < nv; j++)
+				sw_value(w, &m->v[k * nv + j].x, m->v[k * nv + j].has);
+		}
+		return;
+	}
+	case AGG_WFUNNEL: /* the entries in insertion order (has: out of time order) */
+		sw_u64(w, (uint64_t)st->cnt);
+		for (size_t k = 0; k < (size_t)st->cnt; k++) {
+			sw_u64(w, (uint64_t)st->x.wfv[k].ts);
+			sw_u64(w, st->x.wfv[k].cond);
+		}
+		return;
+	case AGG_DELTA_SUM: {
+		static const struct dsum zero;
+		const struct dsum *d = st->x.ds ? st->x.ds : &zero;
+		sw_u64(w, (uint64_t)d->si);
+		sw_u64(w, (uint64_t)d->fi);
+		sw_u64(w, (uint64_t)d->li);
+		sw_f64(w, d->sf);
+		sw_f64(w, d->ff);
+		sw_f64(w, d->lf);
+		return;
+	}
+	default: /* count, sum, avg, groupBit*: the count and the sums */
+		sw_u64(w, (uint64_t)st->cnt);
+		sw_u64(w, (uint64_t)st->i);
+		sw_f64(w, st->f);
+		return;
+	}
+}
+
+/* count() and count(x) keep one state: its kind in the header is count's. */
+static uint8_t state_tag(uint8_t kind)
+{
+	return kind == AGG_COUNT_X ? AGG_COUNT : kind;
+}
+
+/* st serialised into *out (batch arena). */
+static int state_write(struct xctx *c, const struct xagg *ag, const struct astate *st,
+		       struct sn_str *out)
+{
+	uint8_t flags;
+	struct swr w = {NULL, STATE_HEAD};
+	state_payload(&w, ag, st, &flags);
+	size_t len = w.n + 8;
+	uint8_t *p = xalloc(c, c->ba, len);
+	if (!p)
+		return c->rc;
+	w = (struct swr){p, STATE_HEAD};
+	state_payload(&w, ag, st, &flags);
+	uint32_t magic = STATE_MAGIC;
+	uint64_t plen = w.n - STATE_HEAD;
+	memcpy(p, &magic, 4);
+	p[4] = state_tag(ag->kind);
+	p[5] = flags;
+	p[6] = p[7] = 0;
+	memcpy(p + 8, &plen, 8);
+	uint64_t h = sn_hash64(p, w.n);
+	memcpy(p + w.n, &h, 8);
+	*out = (struct sn_str){(const char *)p, len};
+	return 0;
+}
+
+/* A reader of a payload; bad once a read went past its end. */
+struct srd {
+	const uint8_t *p;
+	size_t n, at;
+	bool bad;
+};
+
+static const uint8_t *sr_take(struct srd *r, size_t len)
+{
+	if (r->bad || len > r->n - r->at) {
+		r->bad = true;
+		return NULL;
+	}
+	const uint8_t *q = r->p + r->at;
+	r->at += len;
+	return q;
+}
+
+static uint64_t sr_u64(struct srd *r)
+{
+	const uint8_t *q = sr_take(r, 8);
+	return q ? rd64(q) : 0;
+}
+
+static double sr_f64(struct srd *r)
+{
+	const uint8_t *q = sr_take(r, 8);
+	double x = 0;
+	if (q)
+		memcpy(&x, q, 8);
+	return x;
+}
+
+static void sr_pad(struct srd *r)
+{
+	sr_take(r, (8 - r->at % 8) % 8);
+}
+
+static void sr_value(struct srd *r, struct sn_exec_value *v)
+{
+	memset(v, 0, sizeof(*v));
+	const uint8_t *h = sr_take(r, 8);
+	if (h) {
+		v->type = h[0];
+		v->null = h[1];
+		v->tbool = h[2];
+	}
+	v->i = (int64_t)sr_u64(r);
+	v->f = sr_f64(r);
+	uint64_t len = sr_u64(r);
+	const uint8_t *s = sr_take(r, len);
+	v->s = (struct sn_str){s ? (const char *)s : "", s ? len : 0};
+	sr_pad(r);
+	if (v->type > SN_XT_AGGSTATE || (len && !sn_exec_type_has_bytes(v->type)))
+		r->bad = true;
+}
+
+static int state_bad(struct xctx *c, const struct xagg *ag)
+{
+	return xfail(c, ag->call, SN_ERR_INVALID, "QueryError",
+		     "Aggregate function %s was given a malformed state or the state of another "
+		     "aggregate function",
+		     ag->call->name);
+}
+
+/* Checks the state s of an aggregate of kind in->kind (header, length,
+ * hash) and opens a reader on its payload. */
+static int state_open(struct xctx *c, const struct xagg *ag, const struct xagg *in, struct sn_str s,
+		      struct srd *r, uint8_t *flags)
+{
+	const uint8_t *p = (const uint8_t *)s.p;
+	if (s.len < STATE_HEAD + 8 || rd32(p) != STATE_MAGIC || p[4] != state_tag(in->kind) ||
+	    rd64(p + 8) != s.len - STATE_HEAD - 8 || sn_hash64(p, s.len - 8) != rd64(p + s.len - 8))
+		return state_bad(c, ag);
+	*flags = p[5];
+	*r = (struct srd){p + STATE_HEAD, s.len - STATE_HEAD - 8, 0, false};
+	return 0;
+}
+
+static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
+		       const struct astate *w);
+
+/* Merges the state s (bytes of an AggregateFunction value) into st, for
+ * ag, an AGG_MERGE (or finalizeAggregation's stand-in for one). What
+ * merge_state reads is set up on the stack, pointing into s; sets and
+ * value lists are added from s directly (their numbers are not aligned
+ * there). */
+static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, struct sn_str s)
+{
+	const struct xagg *in = ag->inner;
+	struct srd r;
+	uint8_t fl = 0;
+	if (state_open(c, ag, in, s, &r, &fl))
+		return c->rc;
+	struct astate w;
+	memset(&w, 0, sizeof(w));
+	w.has = fl & SF_HAS;
+	struct moments mo;
+	struct argext ae;
+	struct garr ga;
+	struct psums ps;
+	struct dsum ds;
+	switch (in->kind) {
+	case AGG_UNIQ: {
+		bool narrow = fl & SF_ALT;
+		size_t n = (size_t)sr_u64(&r), w8 = narrow ? 4 : 8;
+		const uint8_t *k = n <= r.n / w8 ? sr_take(&r, n * w8) : NULL;
+		if (!k || narrow != in->narrow)
+			return state_bad(c, ag);
+		for (size_t j = 0; j < n; j++)
+			if (hset_put(c, st, narrow ? rd32(k + j * 4) : rd64(k + j * 8), narrow))
+				return c->rc;
+		sr_pad(&r);
+		break;
+	}
+	case AGG_QUANTILE:
+	case AGG_QUANTILE_EXACT:
+	case AGG_QUANTILES:
+	case AGG_MOVING_SUM:
+	case AGG_MOVING_AVG: {
+		bool flt = fl & SF_ALT;
+		size_t n = (size_t)sr_u64(&r);
+		const uint8_t *v = n <= r.n / 8 ? sr_take(&r, n * 8) : NULL;
+		if ((!v && n) || flt != (in->arg_t == SN_XT_FLOAT))
+			return state_bad(c, ag);
+		for (size_t j = 0; j < n; j++) {
+			double f;
+			memcpy(&f, v + j * 8, 8);
+			if (vals_push(c, st, flt, (int64_t)rd64(v + j * 8), f))
+				return c->rc;
+		}
+		break;
+	}
+	case AGG_MIN:
+	case AGG_MAX:
+	case AGG_ANY:
+	case AGG_ANY_LAST:
+	case AGG_ANY_HEAVY:
+		w.cnt = (int64_t)sr_u64(&r);
+		sr_value(&r, &w.val);
+		break;
+	case AGG_ARG_MIN:
+	case AGG_ARG_MAX:
+		memset(&ae, 0, sizeof(ae));
+		sr_value(&r, &w.val);
+		sr_value(&r, &ae.key);
+		w.x.arg = &ae;
+		break;
+	case AGG_VAR_POP:
+	case AGG_VAR_SAMP:
+	case AGG_STDDEV_POP:
+	case AGG_STDDEV_SAMP:
+	case AGG_COVAR_POP:
+	case AGG_COVAR_SAMP:
+	case AGG_CORR:
+		w.cnt = (int64_t)sr_u64(&r);
+		mo.mx = sr_f64(&r);
+		mo.my = sr_f64(&r);
+		mo.m2x = sr_f64(&r);
+		mo.m2y = sr_f64(&r);
+		mo.cxy = sr_f64(&r);
+		w.x.mom = &mo;
+		break;
+	case AGG_GROUP_ARRAY:
+	case AGG_GROUP_UNIQ: {
+		memset(&ga, 0, sizeof(ga));
+		uint64_t n = sr_u64(&r), len = sr_u64(&r);
+		ga.p = (uint8_t *)sr_take(&r, len);
+		if (!ga.p || len < 4 || rd32(ga.p) != n)
+			return state_bad(c, ag);
+		ga.len = len;
+		ga.n = (uint32_t)n;
+		w.x.arr = &ga;
+		sr_pad(&r);
+		break;
+	}
+	case AGG_TOPK: {
+		int64_t rows = (int64_t)sr_u64(&r);
+		size_t n = (size_t)sr_u64(&r);
+		const uint8_t *e = n <= r.n / 24 ? sr_take(&r, n * 24) : NULL;
+		uint64_t blen = sr_u64(&r);
+		const uint8_t *b = sr_take(&r, blen);
+		if ((!e && n) || !b)
+			return state_bad(c, ag);
+		/* these rows come after st's: positions move past them */
+		int64_t base = st->x.tk ? st->x.tk->rows : 0;
+		for (size_t j = 0, off = 0; j < n; j++) {
+			uint64_t len = rd64(e + j * 24 + 16);
+			if (len > blen - off)
+				return state_bad(c, ag);
+			if (topk_add(c, in, st, b + off, len, (int64_t)rd64(e + j * 24),
+				     base + (int64_t)rd64(e + j * 24 + 8)))
+				return c->rc;
+			off += len;
+		}
+		if (st->x.tk)
+			st->x.tk->rows = base + rows;
+		sr_pad(&r);
+		break;
+	}
+	case AGG_SUM_MAP:
+	case AGG_MIN_MAP:
+	case AGG_MAX_MAP: {
+		/* each key's values applied to st's, as smap_merge does */
+		size_t nv = (size_t)sr_u64(&r), n = (size_t)sr_u64(&r);
+		if (nv != in->map_nv)
+			return state_bad(c, ag);
+		for (size_t k = 0; k < n && !r.bad; k++) {
+			size_t len = (size_t)sr_u64(&r);
+			const uint8_t *key = sr_take(&r, len);
+			sr_pad(&r);
+			struct smv *sl = key ? smap_slots(c, in, st, key, len) : NULL;
+			if (!sl)
+				return c->rc ? c->rc : state_bad(c, ag);
+			for (size_t j = 0; j < nv; j++) {
+				struct sn_exec_value x;
+				sr_value(&r, &x);
+				if (!r.bad && smv_apply(c, in->kind, &sl[j], &x))
+					return c->rc;
+			}
+		}
+		break;
+	}
+	case AGG_WFUNNEL: {
+		/* after st's entries (ties in time keep that order) */
+		size_t n = (size_t)sr_u64(&r);
+		const uint8_t *e = n <= r.n / 16 ? sr_take(&r, n * 16) : NULL;
+		if (!e && n)
+			return state_bad(c, ag);
+		for (size_t j = 0; j < n; j++) {
+			uint64_t cond = rd64(e + j * 16 + 8);
+			if (cond < 1 || cond >= in->nargs)
+				return state_bad(c, ag);
+			if (wfun_push(c, st, (int64_t)rd64(e + j * 16), (uint8_t)cond))
+				return c->rc;
+		}
+		break;
+	}
+	case AGG_AVG_WEIGHTED:
+	case AGG_SKEW_POP:
+	case AGG_SKEW_SAMP:
+	case AGG_KURT_POP:
+	case AGG_KURT_SAMP:
+	case AGG_SLR:
+		w.cnt = (int64_t)sr_u64(&r);
+		for (int k = 0; k < 5; k++)
+			ps.m[k] = sr_f64(&r);
+		ps.ni = (int64_t)sr_u64(&r);
+		ps.di = (int64_t)sr_u64(&r);
+		w.x.ps = &ps;
+		break;
+	case AGG_DELTA_SUM:
+		ds.si = (int64_t)sr_u64(&r);
+		ds.fi = (int64_t)sr_u64(&r);
+		ds.li = (int64_t)sr_u64(&r);
+		ds.sf = sr_f64(&r);
+		ds.ff = sr_f64(&r);
+		ds.lf = sr_f64(&r);
+		w.x.ds = &ds;
+		break;
+	default: /* count, sum, avg, groupBit* */
+		w.cnt = (int64_t)sr_u64(&r);
+		w.i = (int64_t)sr_u64(&r);
+		w.f = sr_f64(&r);
+		break;
+	}
+	if (r.bad || r.at != r.n)
+		return state_bad(c, ag);
+	switch (in->kind) {
+	case AGG_UNIQ:
+	case AGG_QUANTILE:
+	case AGG_QUANTILE_EXACT:
+	case AGG_QUANTILES:
+	case AGG_MOVING_SUM:
+	case AGG_MOVING_AVG:
+	case AGG_WFUNNEL:
+	case AGG_SUM_MAP:
+	case AGG_MIN_MAP:
+	case AGG_MAX_MAP:
+	case AGG_TOPK: return 0; /* added above */
+	default: return merge_state(c, in, st, &w);
+	}
+}
+
 int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv)
 {
+	enum { F_ONE, F_QUANTILES, F_ALLOC, F_STATE, F_NONE };
 	size_t ng = g->ngroups;
+	uint8_t how[XMAX_AGGS];
+	const struct xagg *fin[XMAX_AGGS]; /* what answers: an fMerge's f */
 	if (final_keys(c, g, keyv))
 		return c->rc;
 	for (size_t a = 0; a < g->naggs; a++) {
-		if (vec_make(c, &aggv[a], g->aggs[a].res_t, g->aggs[a].res_nullable, ng))
+		const struct xagg *ag = &g->aggs[a];
+		fin[a] = ag->kind == AGG_MERGE ? ag->inner : ag;
+		how[a] = ag->state			 ? F_STATE
+			 : fin[a]->kind == AGG_QUANTILES ? F_QUANTILES
+			 : alloc_final(fin[a]->kind)	 ? F_ALLOC
+			 : ag->res_t != SN_XT_NULL	 ? F_ONE
+						   : F_NONE; /* vec_make made every row NULL */
+		if (vec_make(c, &aggv[a], ag->res_t, ag->res_nullable, ng))
 			return c->rc;
-		aggv[a].ct = g->aggs[a].res_ct;
-		/* states keep their text in the query arena; quantiles' arrays are
-		 * made in the batch's */
-		aggv[a].sq = !alloc_final(g->aggs[a].kind);
+		aggv[a].ct = ag->res_ct;
+		/* states keep their text in the query arena; quantiles' arrays and
+		 * serialised states are made in the batch's */
+		aggv[a].sq = how[a] == F_ONE;
 	}
 	/* group by group: one pass over the states, in memory order */
 	for (size_t id = 0; id < ng; id++)
-		for (size_t a = 0; a < g->naggs; a++)
-			if (g->aggs[a].kind == AGG_QUANTILES) {
-				if (quantiles_put(c, &g->aggs[a], state_of(g, id, a), &aggv[a], id))
+		for (size_t a = 0; a < g->naggs; a++) {
+			struct astate *st = state_of(g, id, a);
+			switch (how[a]) {
+			case F_ONE: final_one(fin[a], st, &aggv[a], id); break;
+			case F_QUANTILES:
+				if (quantiles_put(c, fin[a], st, &aggv[a], id))
 					return c->rc;
-			} else if (alloc_final(g->aggs[a].kind)) {
-				if (final_alloc(c, &g->aggs[a], state_of(g, id, a), &aggv[a], id))
+				break;
+			case F_ALLOC:
+				if (final_alloc(c, fin[a], st, &aggv[a], id))
 					return c->rc;
-			} else if (g->aggs[a].res_t !=
-				   SN_XT_NULL) { /* vec_make made every row NULL */
-				final_one(&g->aggs[a], state_of(g, id, a), &aggv[a], id);
+				break;
+			case F_STATE:
+				if (state_write(c, fin[a], st, &aggv[a].s[id]))
+					return c->rc;
+				break;
+			default: break;
 			}
+		}
 	return 0;
 }
 
@@ -3295,8 +4043,9 @@ static int smap_type(struct xctx *c, struct xagg *ag)
 		}
 	} else {
 		for (size_t k = 0; k < ag->nargs; k++) {
-			struct vec v;
-			if (xeval(c, ag->args[k], &v))
+			struct vec v = {0};
+			if (ag->args_ct ? xarr_elem(c, ag->args_ct, k + 1, &v.t, &v.nullable, &v.ct)
+					: xeval(c, ag->args[k], &v))
 				return c->rc;
 			if (v.t != SN_XT_ARRAY || (v.ct && strncmp(v.ct, "Map(", 4) == 0)) {
 				char tn[160];
@@ -3365,7 +4114,9 @@ static int smap_type(struct xctx *c, struct xagg *ag)
 	return 0;
 }
 
-int agg_type(struct xctx *c, struct xagg *ag)
+/* ag's argument types (arg_t, arg2_t ...) from the current batch: whether
+ * one is Nullable, whether one is the NULL literal. */
+static int type_args(struct xctx *c, struct xagg *ag, bool *nullable_out, bool *null_out)
 {
 	struct vec v;
 	bool nullable = false, null_literal = false;
@@ -3374,6 +4125,15 @@ int agg_type(struct xctx *c, struct xagg *ag)
 	for (size_t k = 0; k < ag->nargs; k++) {
 		if (xeval(c, ag->args[k], &v))
 			return c->rc;
+		/* a state is merged by its -Merge; count, any and anyLast take it
+		 * whole (ClickHouse's any of a state is that state) */
+		if (v.t == SN_XT_AGGSTATE &&
+		    (ag->state ||
+		     (ag->kind != AGG_COUNT_X && ag->kind != AGG_ANY && ag->kind != AGG_ANY_LAST)))
+			return xfail(c, ag->args[k], SN_ERR_INVALID, "QueryError",
+				     "Illegal type %s of argument for aggregate function %s: an "
+				     "aggregate function state is read by its -Merge aggregate",
+				     v.ct ? v.ct : "AggregateFunction", ag->call->name);
 		if (ag->kind == AGG_WFUNNEL && v.t != SN_XT_NULL &&
 		    (k == 0 ? v.t != SN_XT_DATETIME && v.t != SN_XT_DATE && v.t != SN_XT_INT &&
 				  v.t != SN_XT_UINT
@@ -3399,6 +4159,14 @@ int agg_type(struct xctx *c, struct xagg *ag)
 	}
 	if (ag->cond && xeval(c, ag->cond, &v))
 		return c->rc;
+	*nullable_out = nullable;
+	*null_out = null_literal;
+	return 0;
+}
+
+/* ag's result type from its argument types. */
+static int type_result(struct xctx *c, struct xagg *ag, bool nullable, bool null_literal)
+{
 	ag->res_nullable = nullable;
 	switch (ag->kind) {
 	case AGG_SUM_MAP:
@@ -3525,4 +4293,300 @@ int agg_type(struct xctx *c, struct xagg *ag)
 		ag->res_ct = ag->arg_ct;
 		return 0;
 	}
+}
+
+/* ---- state types ----------------------------------------------------------------------- */
+
+/* Appends ag's parameters as ClickHouse prints them in a state's type:
+ * quantile(0.9), quantiles(0.5, 0.9), topK(3); nothing when the call gave
+ * none. */
+static int params_text(struct sn_buf *b, const struct xagg *ag)
+{
+	if (!ag->call->list2.n)
+		return 0;
+	char num[48];
+	int rc = sn_buf_appendc(b, '(');
+	if (ag->kind == AGG_WFUNNEL) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)ag->window);
+		rc = rc || sn_buf_appends(b, num);
+	} else if (ag->kind == AGG_TOPK || ag->kind == AGG_MOVING_SUM ||
+		   ag->kind == AGG_MOVING_AVG) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)ag->iparam);
+		rc = rc || sn_buf_appends(b, num);
+	} else if (ag->kind == AGG_QUANTILES) {
+		for (size_t k = 0; k < ag->nlevels && !rc; k++) {
+			fmt_float(num, sizeof(num), ag->levels[k]);
+			rc = (k && sn_buf_appends(b, ", ")) || sn_buf_appends(b, num);
+		}
+	} else {
+		fmt_float(num, sizeof(num), ag->level);
+		rc = rc || sn_buf_appends(b, num);
+	}
+	return rc || sn_buf_appendc(b, ')');
+}
+
+static bool has_if(const char *sname)
+{
+	size_t n = strlen(sname);
+	return n > 2 && strcmp(sname + n - 2, "If") == 0;
+}
+
+/* A -State aggregate's type, AggregateFunction(f(params), T1, ..., and the
+ * condition's type when the state's name carries -If). */
+static int state_type(struct xctx *c, struct xagg *ag)
+{
+	if (!state_kind(ag->kind))
+		return xunsupported(c, ag->call, "the -State combinator of this aggregate");
+	struct sn_buf b;
+	sn_buf_init(&b, (size_t)1 << 20);
+	int rc = sn_buf_appends(&b, "AggregateFunction(") || sn_buf_appends(&b, ag->sname) ||
+		 params_text(&b, ag);
+	size_t n = ag->nargs + (has_if(ag->sname) && ag->cond);
+	for (size_t k = 0; k < n && !rc; k++) {
+		struct vec v;
+		if (xeval(c, k < ag->nargs ? ag->args[k] : ag->cond, &v))
+			break;
+		const char *tn = xtype_name(c, v.t, v.nullable, v.ct);
+		rc = !tn || sn_buf_appends(&b, ", ") || sn_buf_appends(&b, tn);
+	}
+	if (!rc && !c->rc)
+		rc = sn_buf_appendc(&b, ')') || sn_buf_appendc(&b, 0);
+	char *ct = rc || c->rc ? NULL : xalloc(c, c->qa, b.len);
+	if (ct)
+		memcpy(ct, b.data, b.len);
+	sn_buf_release(&b);
+	if (!ct)
+		return c->rc ? c->rc : xnomem(c);
+	ag->res_t = SN_XT_AGGSTATE;
+	ag->res_nullable = false;
+	ag->res_ct = ct;
+	return 0;
+}
+
+/* The function name of a state type ("quantile" of "AggregateFunction(
+ * quantile(0.9), Float64)") into buf; the elements after it (the argument
+ * types) start at *rest (NULL: none). False when ct is no state type. */
+static bool state_type_name(const char *ct, char *buf, size_t cap, const char **rest)
+{
+	static const char pre[] = "AggregateFunction(";
+	if (!ct || strncmp(ct, pre, sizeof(pre) - 1) != 0)
+		return false;
+	const char *p = ct + sizeof(pre) - 1;
+	size_t n = strcspn(p, "(,)");
+	if (!n || n >= cap)
+		return false;
+	memcpy(buf, p, n);
+	buf[n] = 0;
+	int depth = 0;
+	for (p += n; *p; p++) {
+		if (*p == '(')
+			depth++;
+		else if (*p == ')' && depth-- == 0)
+			break;
+		else if (*p == ',' && depth == 0)
+			break;
+	}
+	*rest = *p == ',' ? p : NULL;
+	return true;
+}
+
+/* in's argument types from the state type ct, then its result type. */
+static int inner_types(struct xctx *c, struct xagg *in, const char *ct, const char *sname)
+{
+	char buf[128];
+	const char *rest;
+	if (!state_type_name(ct, buf, sizeof(buf), &rest))
+		return state_bad(c, in);
+	size_t n = 0; /* elements after the name */
+	for (int depth = 0; rest && *rest; rest++) {
+		if (*rest == '(')
+			depth++;
+		else if (*rest == ')')
+			depth--;
+		else if (*rest == ',' && depth == 0)
+			n++;
+	}
+	if (has_if(sname)) {
+		if (!n)
+			return state_bad(c, in);
+		n--; /* the condition */
+	}
+	bool nullable = false, null_literal = false;
+	in->nargs = (uint32_t)n;
+	in->args_ct = ct;
+	in->arg_t = in->arg2_t = SN_XT_NULL;
+	in->arg_ct = NULL;
+	for (size_t k = 0; k < n; k++) {
+		uint8_t t;
+		bool nl;
+		const char *ect;
+		if (xarr_elem(c, ct, k + 1, &t, &nl, &ect))
+			return c->rc;
+		if (k == 0) {
+			in->arg_t = t;
+			in->arg_nullable = nl;
+			in->arg_ct = ect;
+		} else if (k == 1) {
+			in->arg2_t = t;
+			in->arg2_nullable = nl;
+		}
+		nullable |= nl;
+		null_literal |= t == SN_XT_NULL;
+	}
+	return type_result(c, in, nullable, null_literal);
+}
+
+/* fMerge(state): the argument must be a state of f; the result is f's. */
+static int merge_type(struct xctx *c, struct xagg *ag)
+{
+	struct vec v, cv;
+	if (xeval(c, ag->args[0], &v) || (ag->cond && xeval(c, ag->cond, &cv)))
+		return c->rc;
+	char fn[128];
+	const char *rest;
+	if (v.t != SN_XT_AGGSTATE || !state_type_name(v.ct, fn, sizeof(fn), &rest) ||
+	    strcmp(fn, ag->sname) != 0) {
+		const char *tn = xtype_name(c, v.t, v.nullable, v.ct);
+		return xfail(c, ag->call, SN_ERR_INVALID, "QueryError",
+			     "Illegal type %s of argument for aggregate function %s: it merges "
+			     "states of %s, AggregateFunction(%s, ...) as %sState() makes them",
+			     tn ? tn : "?", ag->call->name, ag->sname, ag->sname, ag->sname);
+	}
+	ag->arg_t = v.t;
+	ag->arg_ct = v.ct;
+	if (inner_types(c, ag->inner, v.ct, ag->sname))
+		return c->rc;
+	ag->res_t = ag->inner->res_t;
+	ag->res_nullable = ag->inner->res_nullable;
+	ag->res_ct = ag->inner->res_ct;
+	if (ag->state) { /* fMergeState: a state of f again (today's ClickHouse's type) */
+		ag->res_t = SN_XT_AGGSTATE;
+		ag->res_nullable = false;
+		ag->res_ct = v.ct;
+	}
+	return 0;
+}
+
+int agg_type(struct xctx *c, struct xagg *ag)
+{
+	if (ag->kind == AGG_MERGE)
+		return merge_type(c, ag);
+	bool nullable = false, null_literal = false;
+	if (type_args(c, ag, &nullable, &null_literal) ||
+	    type_result(c, ag, nullable, null_literal))
+		return c->rc;
+	return ag->state ? state_type(c, ag) : 0;
+}
+
+/* The parameters the state type ct names (quantile(0.9), topK(3),
+ * windowFunnel(3600)) into in, the state's aggregate. */
+static int parse_type_params(struct xctx *c, const char *ct, struct xagg *in)
+{
+	const char *p = strchr(ct, '(');
+	p = p ? strchr(p + 1, '(') : NULL;
+	const char *comma = strchr(ct + 18, ',');
+	if (!p || (comma && comma < p))
+		return 0; /* no parameters */
+	double lv[64];
+	size_t nl = 0;
+	for (p++; *p && *p != ')' && nl < SN_ARRAY_LEN(lv);) {
+		char *end;
+		lv[nl++] = strtod(p, &end);
+		if (end == p)
+			return state_bad(c, in);
+		for (p = end; *p == ',' || *p == ' ';)
+			p++;
+	}
+	if (!nl)
+		return 0;
+	if (in->kind == AGG_WFUNNEL) {
+		in->window = (uint64_t)lv[0];
+	} else if (in->kind == AGG_TOPK || in->kind == AGG_MOVING_SUM ||
+		   in->kind == AGG_MOVING_AVG) {
+		in->iparam = (uint64_t)lv[0];
+	} else if (in->kind == AGG_QUANTILES) {
+		double *l = xalloc(c, c->qa, nl * sizeof(*l));
+		if (!l)
+			return c->rc;
+		memcpy(l, lv, nl * sizeof(*l));
+		in->levels = l;
+		in->nlevels = nl;
+	} else {
+		in->level = lv[0];
+	}
+	return 0;
+}
+
+/* finalizeAggregation(state): each row's state answered by its aggregate,
+ * with the parameters its type names. */
+static int finalize_aggregation(struct xctx *c, const node_t *n, struct vec *out)
+{
+	struct vec v;
+	if (need_args(c, n, 1, 1) || xeval(c, n->list.items[0], &v))
+		return c->rc;
+	char fn[128];
+	const char *rest;
+	if (v.t != SN_XT_AGGSTATE || !state_type_name(v.ct, fn, sizeof(fn), &rest)) {
+		const char *tn = xtype_name(c, v.t, v.nullable, v.ct);
+		return xfail(
+		    c, n->list.items[0], SN_ERR_INVALID, "QueryError",
+		    "Illegal type %s of argument of function finalizeAggregation: it takes "
+		    "an aggregate function state (AggregateFunction, as fState() makes)",
+		    tn ? tn : "?");
+	}
+	/* the state's aggregate, as fMerge would classify it */
+	size_t fl = strlen(fn);
+	bool nif = has_if(fn);
+	const struct aggdef *d = aggdef_find(fn, fl);
+	if (!d && nif)
+		d = aggdef_find(fn, fl - 2);
+	if (!d)
+		return state_bad(c, &(struct xagg){.call = n});
+	struct xagg *in = xalloc(c, c->qa, sizeof(*in));
+	if (!in)
+		return c->rc;
+	memset(in, 0, sizeof(*in));
+	in->call = n;
+	in->kind = d->kind;
+	in->level = 0.5;
+	in->iparam = d->kind == AGG_TOPK ? 10 : 0;
+	in->narrow = d->kind == AGG_UNIQ && strncmp(d->name, "uniq", 4) == 0 &&
+		     strncmp(d->name, "uniqExact", 9) != 0;
+	if (!state_kind(in->kind))
+		return state_bad(c, in);
+	if (parse_type_params(c, v.ct, in) || inner_types(c, in, v.ct, fn))
+		return c->rc;
+	if (in->kind == AGG_QUANTILES && !in->nlevels)
+		return state_bad(c, in);
+	struct xagg mg = {.call = n, .kind = AGG_MERGE, .inner = in};
+	if (vec_make(c, out, in->res_t, in->res_nullable, c->n))
+		return c->rc;
+	out->ct = in->res_ct;
+	if (in->res_t == SN_XT_NULL)
+		return 0;
+	/* each row's state is built in the batch's arena and dropped with it */
+	struct sn_arena *qa = c->qa;
+	c->qa = c->ba;
+	for (size_t r = 0; r < c->n && !c->rc; r++) {
+		struct astate st;
+		memset(&st, 0, sizeof(st));
+		if (!vec_null(&v, r) && merge_blob(c, &mg, &st, v.s[r]))
+			break;
+		if (in->kind == AGG_QUANTILES)
+			quantiles_put(c, in, &st, out, r);
+		else if (alloc_final(in->kind))
+			final_alloc(c, in, &st, out, r);
+		else
+			final_one(in, &st, out, r);
+	}
+	c->qa = qa;
+	return c->rc;
+}
+
+bool xfn_aggstate(struct xctx *c, const node_t *n, struct vec *out, int *rc)
+{
+	if (strcmp(n->name, "finalizeAggregation") != 0)
+		return false;
+	*rc = finalize_aggregation(c, n, out);
+	return true;
 }

@@ -1702,7 +1702,8 @@ static int eval_call_rows(struct xctx *c, const node_t *n, struct vec *out)
 		}
 	int rc = 0;
 	if (xfn_array(c, n, out, &rc) || xfn_date(c, n, out, &rc) || xfn_scalar(c, n, out, &rc) ||
-	    xfn_math(c, n, out, &rc) || xfn_text(c, n, out, &rc) || xfn_vector(c, n, out, &rc))
+	    xfn_math(c, n, out, &rc) || xfn_text(c, n, out, &rc) || xfn_vector(c, n, out, &rc) ||
+	    xfn_aggstate(c, n, out, &rc))
 		return rc;
 	char what[160];
 	snprintf(what, sizeof(what), "function %s()", f);

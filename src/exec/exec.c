@@ -2901,6 +2901,65 @@ const char *column_name(struct xctx *c, const node_t *e)
 	return xnode_text(c, e);
 }
 
+/* Whether n evaluates to an aggregate function state (its type in *ct).
+ * Asked of expressions the type pass has not necessarily evaluated on
+ * their own (a Field inside another function's arguments): an error here
+ * only means n is not a state, so it is forgotten. */
+static bool state_value(struct xctx *c, const node_t *n, const char **ct)
+{
+	struct sn_hogql_error keep = *c->err;
+	int rc = c->rc;
+	struct vec v;
+	bool st = xeval(c, n, &v) == 0 && v.t == SN_XT_AGGSTATE;
+	*ct = st ? v.ct : NULL;
+	*c->err = keep;
+	c->rc = rc;
+	return st;
+}
+
+/* A state (AggregateFunction value, agg.c) is read only by -Merge
+ * aggregates (agg_type checks their arguments), finalizeAggregation and
+ * toTypeName, or passed on whole (a select item, a key, an ORDER BY
+ * expression, through an alias). Functions and operators read their
+ * arguments as the types they know, so a state anywhere else is refused
+ * here, on the type pass, before a row is read. reader: n's parent may
+ * read a state. */
+static int check_states(struct xctx *c, const node_t *n, bool reader)
+{
+	if (!n || c->rc || n->kind == SN_HQ_SELECT || n->kind == SN_HQ_SELECT_SET ||
+	    n->kind == SN_HQ_LAMBDA || n->kind == SN_HQ_CONSTANT)
+		return c->rc;
+	bool agg = n->kind == SN_HQ_CALL && is_aggregate_call(n);
+	const char *ct;
+	if (!reader &&
+	    (n->kind == SN_HQ_FIELD || agg ||
+	     (n->kind == SN_HQ_CALL && n->name && strcmp(n->name, "arrayReduce") == 0)) &&
+	    state_value(c, n, &ct)) {
+		const char *text = xnode_text(c, n);
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "%s is an aggregate function state (%s): only its -Merge aggregate, "
+			     "finalizeAggregation and toTypeName read one",
+			     text ? text : "a value", ct ? ct : "AggregateFunction");
+	}
+	if (agg || n->kind == SN_HQ_FIELD)
+		return c->rc; /* an aggregate's arguments: agg_type */
+	bool r = n->kind == SN_HQ_ALIAS ? reader
+					: n->kind == SN_HQ_CALL && n->name &&
+					      (strcmp(n->name, "finalizeAggregation") == 0 ||
+					       strcmp(n->name, "toTypeName") == 0);
+	check_states(c, n->a, r);
+	check_states(c, n->b, r);
+	check_states(c, n->c, r);
+	check_states(c, n->d, r);
+	for (size_t i = 0; i < n->list.n; i++)
+		check_states(c, n->list.items[i], r);
+	for (size_t i = 0; i < n->list2.n; i++)
+		check_states(c, n->list2.items[i], r);
+	for (size_t i = 0; i < n->list3.n; i++)
+		check_states(c, n->list3.items[i], r);
+	return c->rc;
+}
+
 /* Types every expression over an empty batch; see the file comment. */
 static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 {
@@ -2917,22 +2976,28 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 	if (p->has_aj && aj_expand(c, p))
 		goto out;
 	struct vec v;
-	if (p->sel->where && xeval(c, p->sel->where, &v))
+	if (p->sel->where && (xeval(c, p->sel->where, &v) || check_states(c, p->sel->where, false)))
 		goto out;
 	struct vec *sv = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*sv));
 	if (!sv)
 		goto out;
 	if (p->agg) {
 		for (size_t k = 0; k < p->g.nkeys; k++) {
-			if (xeval(c, p->g.key_nodes[k], &v))
+			if (xeval(c, p->g.key_nodes[k], &v) ||
+			    check_states(c, p->g.key_nodes[k], true))
 				goto out;
 			p->g.key_t[k] = v.t;
 			p->g.key_nullable[k] = v.nullable;
 			p->g.key_ct[k] = v.ct;
 		}
 		for (size_t a = 0; a < p->g.naggs; a++) {
-			if (agg_type(c, &p->g.aggs[a]))
+			const node_t *call = p->g.aggs[a].call;
+			if (agg_type(c, &p->g.aggs[a]) || check_states(c, call->a, true))
 				goto out;
+			/* its arguments themselves are agg_type's to check */
+			for (size_t k = 0; k < call->list.n; k++)
+				if (check_states(c, call->list.items[k], true))
+					goto out;
 		}
 		if (agg_final(c, &p->g, keyv, aggv))
 			goto out;
@@ -2950,14 +3015,17 @@ static int type_pass(struct xctx *c, struct plan *p, struct xtable *res)
 			goto out;
 	}
 	for (size_t i = 0; i < p->nsel; i++)
-		if (xeval(c, p->sel->select.items[i], &sv[i]))
+		if (xeval(c, p->sel->select.items[i], &sv[i]) ||
+		    check_states(c, p->sel->select.items[i], true))
 			goto out;
 	for (size_t i = 0; i < p->norder; i++)
-		if (xeval(c, p->order[i], &v))
+		if (xeval(c, p->order[i], &v) || check_states(c, p->order[i], true))
 			goto out;
 	for (size_t i = 0; i < p->nlby; i++)
-		if (xeval(c, p->lby[i], &v))
+		if (xeval(c, p->lby[i], &v) || check_states(c, p->lby[i], true))
 			goto out;
+	if (p->sel->having && check_states(c, p->sel->having, false))
+		goto out;
 	res->ncols = p->nsel;
 	res->names = xalloc(c, c->qa, (p->nsel + 1) * sizeof(*res->names));
 	res->t = xalloc(c, c->qa, p->nsel + 1);
@@ -3411,6 +3479,23 @@ static int untuple_expand(struct xctx *c, struct xtable *t)
 	return 0;
 }
 
+/* ClickHouse sends an AggregateFunction column as the state's binary
+ * form; snout's states are its own bytes, meaningless outside the query,
+ * so a result column of one is an error that says how to finalize it. */
+static void refuse_states(struct xctx *c, const struct xtable *t)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (t->t[i] == SN_XT_AGGSTATE) {
+			const char *ct = t->ct && t->ct[i] ? t->ct[i] : "AggregateFunction";
+			xfail(c, NULL, SN_ERR_INVALID, "QueryError",
+			      "Column %s is an aggregate function state (%s), which is not sent to "
+			      "clients: select its -Merge (e.g. uniqMerge(s)) or "
+			      "finalizeAggregation(s) instead",
+			      t->names[i], ct);
+			return;
+		}
+}
+
 int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		  struct sn_exec_result *res, struct sn_hogql_error *err)
 {
@@ -3477,7 +3562,9 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 	if (!opts->row_sink)
 		untuple_flag(ast);
 	struct xtable t;
-	if (sub_run(&c, ast, true, &t) == 0 && opts->row_sink && !sink.streamed && t.nrows) {
+	if (sub_run(&c, ast, true, &t) == 0)
+		refuse_states(&c, &t);
+	if (c.rc == 0 && opts->row_sink && !sink.streamed && t.nrows) {
 		int sk = opts->row_sink(opts->row_sink_ctx, 0, t.cells, t.nrows, t.ncols);
 		if (sk)
 			xfail(&c, NULL, sk < 0 ? sk : SN_ERR_INTERNAL, "QueryError",
@@ -3489,8 +3576,8 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 		t.nrows = sink.nrows;
 		t.cells = NULL;
 	}
-	if (c.rc == 0 && !opts->row_sink)
-		untuple_expand(&c, &t);
+	if (c.rc == 0 && !opts->row_sink && untuple_expand(&c, &t) == 0)
+		refuse_states(&c, &t); /* an untupled element may be one */
 	if (c.rc == 0) {
 		res->ncols = t.ncols;
 		res->names = t.names;

@@ -80,8 +80,10 @@
  * covarPop/covarSamp, corr, quantiles(p, ...), groupArray,
  * groupUniqArray, topK([k]), avgWeighted, skewPop/skewSamp/kurtPop/
  * kurtSamp, groupBitAnd/Or/Xor, deltaSum, groupArrayMovingSum/Avg([w]),
- * simpleLinearRegression; [LEFT] ARRAY JOIN and arrayJoin() (rows multiplied
- * before WHERE); HAVING, DISTINCT,
+ * simpleLinearRegression; their -State forms (AggregateFunction values)
+ * and -Merge forms, with -If inside or outside, and finalizeAggregation;
+ * [LEFT] ARRAY JOIN and arrayJoin() (rows multiplied before WHERE);
+ * HAVING, DISTINCT,
  * ORDER BY (NULLS FIRST/LAST; top-N with LIMIT), positional GROUP BY /
  * ORDER BY, LIMIT n [OFFSET m] BY (after ORDER BY, before LIMIT), LIMIT/OFFSET. Time zone:
  * DateTimes read, group and print in opts->timezone (§4.5), or in the zone a toTimeZone() or tz
@@ -127,13 +129,18 @@ enum sn_exec_type {
 	SN_XT_DATETIME, /* µs since the epoch (UTC) in i */
 	SN_XT_ARRAY,	/* Array(T): its encoded bytes in s (exec/array.c) */
 	SN_XT_TUPLE,	/* Tuple(T1, ...): its encoded bytes in s */
+	/* AggregateFunction(f, T1, ...): an aggregate's intermediate state
+	 * (fState), serialised by agg.c in s; only -Merge aggregates and
+	 * finalizeAggregation read it, and it never reaches a result */
+	SN_XT_AGGSTATE,
 };
 
-/* Types whose values are bytes in s (strings, UUIDs as text, arrays and
- * tuples), not numbers in i or f. */
+/* Types whose values are bytes in s (strings, UUIDs as text, arrays,
+ * tuples and aggregate states), not numbers in i or f. */
 static inline bool sn_exec_type_has_bytes(uint8_t t)
 {
-	return t == SN_XT_STRING || t == SN_XT_UUID || t == SN_XT_ARRAY || t == SN_XT_TUPLE;
+	return t == SN_XT_STRING || t == SN_XT_UUID || t == SN_XT_ARRAY || t == SN_XT_TUPLE ||
+	       t == SN_XT_AGGSTATE;
 }
 
 struct sn_exec_value {

@@ -177,6 +177,7 @@ enum agg_kind {
 	AGG_SUM_MAP,	/* sumMap, minMap, maxMap: per-key sums, minima, maxima (agg.c) */
 	AGG_MIN_MAP,
 	AGG_MAX_MAP,
+	AGG_MERGE, /* fMerge(state): merges the states of f (xagg.inner) its rows hold */
 };
 
 /* value arguments of one aggregate (uniq(a, b, ...); windowFunnel's
@@ -209,6 +210,17 @@ struct xagg {
 	 * tuple of them, 2: a Map), the value columns and each one's result type */
 	uint8_t map_form, map_nv;
 	const uint8_t *map_vt;
+	/* -State and -Merge (agg.c, "aggregate states as values"): state says
+	 * the result is the group's state as an AggregateFunction value (res_t
+	 * SN_XT_AGGSTATE, res_ct its type), not the aggregate's answer; sname
+	 * is the state's function as that type names it ("sum", "quantileIf",
+	 * without parameters); an AGG_MERGE's inner is the aggregate whose
+	 * states it merges and answers for (kind, parameters, the argument
+	 * types read off the state's type). */
+	bool state;
+	const char *sname;
+	struct xagg *inner;
+	const char *args_ct; /* an inner's state type, whose elements are its argument types */
 };
 
 /* Open-addressing hash table of byte keys → dense ids (0, 1, ... in
@@ -469,6 +481,8 @@ bool xfn_scalar(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* f
 bool xfn_math(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_math.c */
 bool xfn_text(struct xctx *c, const node_t *n, struct vec *out, int *rc);   /* fn_text.c */
 bool xfn_vector(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* fn_vector.c */
+/* finalizeAggregation (agg.c) */
+bool xfn_aggstate(struct xctx *c, const node_t *n, struct vec *out, int *rc);
 
 /* The mark exec.c puts in a Call's op (which calls do not use) on an
  * untuple() that is a select item of the outermost statement; compared

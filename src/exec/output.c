@@ -112,6 +112,7 @@ const char *sn_exec_type_name(uint8_t type, bool nullable, char *buf, size_t len
 	    [SN_XT_UUID] = "UUID",
 	    [SN_XT_DATE] = "Date",
 	    [SN_XT_DATETIME] = "DateTime64(6, 'UTC')",
+	    [SN_XT_AGGSTATE] = "AggregateFunction",
 	};
 	const char *n = type < SN_ARRAY_LEN(names) ? names[type] : "Unknown";
 	if (nullable || type == SN_XT_NULL)

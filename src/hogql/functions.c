@@ -6,8 +6,10 @@
  * The table is static, sorted by name and searched by binary search; the
  * SQL-standard names PostHog treats case-insensitively (count, sum, if, ...)
  * fall back to a linear case-insensitive scan. Aggregate combinators
- * (sumIf, uniqArray, countOrNull, ...) are derived from the base aggregate:
- * -If adds one argument, the others keep the arity.
+ * (sumIf, uniqArray, countOrNull, sumIfState, uniqMerge ...) are derived from
+ * the base aggregate, peeled off from the right as ClickHouse reads them: -If
+ * adds one argument, -Merge takes exactly one (the state), the others keep
+ * the arity.
  *
  * Rejected alternative: a hash table built at start-up. 460 entries are
  * 9 probes by bisection; nothing to initialise, nothing to free, and the
@@ -224,6 +226,8 @@ static const struct sn_hogql_func funcs[] = {
     {"extractURLParameterNames", 1, 1, 0, 0, 0, RT_ARRAY},
     {"extractURLParameters", 1, 1, 0, 0, 0, RT_ARRAY},
     {"factorial", 1, 1, 0, 0, F_CI, RT_INT},
+    /* ClickHouse's, not in PostHog's list: an aggregate state's answer */
+    {"finalizeAggregation", 1, 1, 0, 0, 0, RT_UNKNOWN},
     {"firstSignificantSubdomain", 1, 1, 0, 0, 0, RT_STRING},
     {"first_value", 1, 1, 0, 0, F_WINDOW, RT_ARG0},
     {"floor", 1, 2, 0, 0, F_CI, RT_INT},
@@ -604,11 +608,31 @@ static const struct sn_hogql_func *exact(const char *name)
 	return NULL;
 }
 
+/* A combinator's effect on its aggregate's arity and result: -If adds the
+ * condition, -Merge takes the one state instead of the arguments, -State
+ * answers with a state (AggregateFunction, unknown here). */
+static void combine(struct sn_hogql_func *f, int which)
+{
+	if (which == 0) {
+		f->min_args++;
+		if (f->max_args >= 0)
+			f->max_args++;
+	} else if (which == 4) {
+		f->min_args = f->max_args = 1;
+		if (f->result == SN_HQT_ARG0 || f->result == SN_HQT_ARG1)
+			f->result = SN_HQT_UNKNOWN;
+	} else if (which == 3) {
+		f->result = SN_HQT_UNKNOWN;
+	}
+}
+
 const struct sn_hogql_func *sn_hogql_func_find(const char *name, struct sn_hogql_func *tmp)
 {
 	const struct sn_hogql_func *f = exact(name);
 	if (f)
 		return f;
+	/* Combinators peel off from the right, as ClickHouse reads them:
+	 * sumIfState is -State of sumIf, sumStateIf -If of sumState. */
 	static const char *const suffixes[] = {"If",	"OrNull", "OrDefault", "State",
 					       "Merge", "Array",  "Distinct",  NULL};
 	size_t n = strlen(name);
@@ -619,16 +643,13 @@ const struct sn_hogql_func *sn_hogql_func_find(const char *name, struct sn_hogql
 			continue;
 		memcpy(base, name, n - sl);
 		base[n - sl] = 0;
-		const struct sn_hogql_func *b = exact(base);
+		struct sn_hogql_func inner;
+		const struct sn_hogql_func *b = sn_hogql_func_find(base, &inner);
 		if (!b || !(b->flags & SN_HQF_AGGREGATE))
 			continue;
 		*tmp = *b;
 		tmp->name = name;
-		if (i == 0) {
-			tmp->min_args++;
-			if (tmp->max_args >= 0)
-				tmp->max_args++;
-		}
+		combine(tmp, i);
 		return tmp;
 	}
 	return NULL;
