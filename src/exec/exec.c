@@ -172,6 +172,9 @@ struct plan {
 	size_t nbucket, nbucket_ts;   /* all, time buckets */
 	const node_t *order[MAX_ORDER];
 	bool desc[MAX_ORDER], nulls_first[MAX_ORDER];
+	/* LIMIT n WITH TIES: the rows equal to the n-th on the ORDER BY keys
+	 * come too (all rows are kept for the sort: no top-N) */
+	bool ties;
 	size_t norder;
 	/* LIMIT n OFFSET m BY keys: after ORDER BY, of the rows with equal
 	 * keys only the (m+1)-th to (m+n)-th stay (finish); then OFFSET and
@@ -889,6 +892,36 @@ static int ratio_value(struct xctx *c, const node_t *r, double *out)
 	return 0;
 }
 
+/* PREWHERE c: ClickHouse reads the columns c needs first and the rest only
+ * for rows that pass, an optimisation with WHERE's result (rows in both or
+ * neither). Here it is one more WHERE term, first, so the scan's pushdown
+ * and granule pruning treat it as any other (they already read the cheap
+ * columns first). */
+static int prewhere_into_where(struct xctx *c, const struct sn_hogql_select **sel)
+{
+	struct sn_hogql_select *ns = xalloc(c, c->qa, sizeof(*ns));
+	if (!ns)
+		return c->rc;
+	*ns = **sel;
+	if (ns->where) {
+		node_t *and = sn_hogql_node_new(c->qa, SN_HQ_AND);
+		node_t **terms = xalloc(c, c->qa, 2 * sizeof(*terms));
+		if (!and || !terms)
+			return xnomem(c);
+		terms[0] = ns->prewhere;
+		terms[1] = ns->where;
+		and->list = (struct sn_hogql_list){terms, 2};
+		and->has_list = true;
+		and->rtype = (struct sn_hogql_rtype){.type = SN_HQT_BOOL, .resolved = true};
+		ns->where = and;
+	} else {
+		ns->where = ns->prewhere;
+	}
+	ns->prewhere = NULL;
+	*sel = ns;
+	return 0;
+}
+
 /* The bounds of a SAMPLE call (k, o relative, in [0, 1]): the sample
  * keys in [o·2^64, (o + k)·2^64), truncated as ClickHouse computes them,
  * here in 80-bit floating point from the ratio's double where ClickHouse
@@ -1135,8 +1168,6 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 	const struct sn_hogql_select *s = root->sel;
 	p->sel = c->sel = s;
 	const node_t *j = s->select_from;
-	if (s->prewhere)
-		return xunsupported(c, s->prewhere, "PREWHERE");
 	if (j ? check_from(c, j) : from_one(c))
 		return c->rc;
 	if (s->qualify)
@@ -1154,13 +1185,17 @@ static int check_shape(struct xctx *c, const node_t *root, struct plan *p)
 			p->lby[i] = positional(s, lb->list.items[i]);
 		p->nlby = lb->list.n;
 	}
-	if (s->limit_with_ties)
-		return xunsupported(c, root, "WITH TIES");
+	if (s->limit_with_ties && !s->order_by.n)
+		return xfail(c, root, SN_ERR_INVALID, "QueryError",
+			     "Can not use WITH TIES without ORDER BY");
+	p->ties = s->limit_with_ties;
 	if (s->group_by_mode)
 		return xunsupported(c, root, "GROUP BY ROLLUP/CUBE/ALL");
 	if (s->select_from && c->sub && sub_expand_star(c, &s))
 		return c->rc;
 	if (s->select_from && !c->sub && !c->jmap && c->from && table_expand_star(c, &s))
+		return c->rc;
+	if (s->prewhere && prewhere_into_where(c, &s))
 		return c->rc;
 	if (j && j->d && sample_where(c, p, j->d, &s))
 		return c->rc;
@@ -2707,10 +2742,10 @@ static int scan(struct xctx *c, struct plan *p)
 
 /* ---- sort and finish ------------------------------------------------------------------- */
 
-static int row_cmp(const void *a, const void *b, void *arg)
+/* Two rows' ORDER BY keys. */
+static int keys_cmp(const struct plan *p, const struct sn_exec_value *x,
+		    const struct sn_exec_value *y)
 {
-	const struct plan *p = arg;
-	const struct sn_exec_value *x = a, *y = b;
 	for (size_t i = 0; i < p->norder; i++) {
 		const struct sn_exec_value *u = &x[p->nsel + i], *v = &y[p->nsel + i];
 		int d;
@@ -2726,6 +2761,16 @@ static int row_cmp(const void *a, const void *b, void *arg)
 		if (d)
 			return d;
 	}
+	return 0;
+}
+
+static int row_cmp(const void *a, const void *b, void *arg)
+{
+	const struct plan *p = arg;
+	const struct sn_exec_value *x = a, *y = b;
+	int d = keys_cmp(p, x, y);
+	if (d)
+		return d;
 	/* ties keep arrival order */
 	int64_t sa = x[p->rows.width - 1].i, sb = y[p->rows.width - 1].i;
 	return (sa > sb) - (sa < sb);
@@ -2862,7 +2907,10 @@ static int finish(struct xctx *c, struct plan *p, struct xtable *res)
 	size_t off = (size_t)p->offset < nrows ? (size_t)p->offset : nrows;
 	size_t avail = nrows - off;
 	size_t take = avail < (size_t)p->limit ? avail : (size_t)p->limit;
-	res->has_more = avail > (size_t)p->limit;
+	while (p->ties && take && take < avail &&
+	       keys_cmp(p, ents[off + take - 1].row, ents[off + take].row) == 0)
+		take++;
+	res->has_more = avail > take;
 	res->nrows = take;
 	res->limit = p->limit;
 	res->offset = p->offset;
@@ -3269,7 +3317,7 @@ static int plan_and_run(struct xctx *c, struct plan *p, const node_t *root, stru
 	if (p->agg && agg_init(c, &p->g))
 		return c->rc;
 	p->rows.width = p->nsel + p->norder + p->nlby + 1;
-	p->want = p->nlby ? SIZE_MAX : (size_t)(p->offset + p->limit + 1);
+	p->want = p->nlby || p->ties ? SIZE_MAX : (size_t)(p->offset + p->limit + 1);
 	p->rows.keep = p->want;
 	/* A plain read of events by the query itself streams to row_sink. */
 	if (c->q->sink && c->level == 1 && !p->agg && !p->norder && !p->nlby && !s->distinct &&

@@ -158,12 +158,14 @@ static void convert_table(struct xtable *t, size_t col, uint8_t to)
 		convert_cell(&t->cells[r * t->ncols + col], to);
 }
 
-/* Appends b's rows to a (both results of UNION ALL members). */
-static int union_append(struct xctx *c, const node_t *at, struct xtable *a, struct xtable *b)
+/* Brings the columns of two members of a set operation to common types
+ * (the first member's names stay). */
+static int unify_tables(struct xctx *c, const node_t *at, const char *op, struct xtable *a,
+			struct xtable *b)
 {
 	if (a->ncols != b->ncols)
 		return xfail(c, at, SN_ERR_INVALID, "QueryError",
-			     "UNION ALL members return different numbers of columns (%zu and %zu)",
+			     "%s members return different numbers of columns (%zu and %zu)", op,
 			     a->ncols, b->ncols);
 	for (size_t i = 0; i < a->ncols; i++) {
 		uint8_t t;
@@ -172,9 +174,8 @@ static int union_append(struct xctx *c, const node_t *at, struct xtable *a, stru
 		    ((ca || cb) && (!ca || !cb || strcmp(ca, cb)))) {
 			char ta[48], tb[48];
 			return xfail(c, at, SN_ERR_INVALID, "QueryError",
-				     "UNION ALL members have no common type for column %zu (%s) "
-				     "and %s",
-				     i + 1, sn_exec_type_name(a->t[i], false, ta, sizeof(ta)),
+				     "%s members have no common type for column %zu (%s) and %s",
+				     op, i + 1, sn_exec_type_name(a->t[i], false, ta, sizeof(ta)),
 				     sn_exec_type_name(b->t[i], false, tb, sizeof(tb)));
 		}
 		convert_table(a, i, t);
@@ -183,6 +184,15 @@ static int union_append(struct xctx *c, const node_t *at, struct xtable *a, stru
 				 b->t[i] == SN_XT_NULL;
 		a->t[i] = t;
 	}
+	return 0;
+}
+
+/* Appends b's rows to a (both results of UNION members; op for errors). */
+static int union_append(struct xctx *c, const node_t *at, const char *op, struct xtable *a,
+			struct xtable *b)
+{
+	if (unify_tables(c, at, op, a, b))
+		return c->rc;
 	size_t n = a->nrows + b->nrows;
 	struct sn_exec_value *cells = xalloc(c, c->qa, (n * a->ncols + 1) * sizeof(*cells));
 	if (!cells)
@@ -195,6 +205,78 @@ static int union_append(struct xctx *c, const node_t *at, struct xtable *a, stru
 	a->nrows = n;
 	a->has_more |= b->has_more;
 	return 0;
+}
+
+/* Row r's bytes as a set key (value_key of each cell: NULL equals NULL,
+ * as in ClickHouse's sets). */
+static int row_key(struct xctx *c, struct sn_buf *b, const struct xtable *t, size_t r)
+{
+	sn_buf_reset(b);
+	for (size_t i = 0; i < t->ncols; i++)
+		if (value_key(b, &t->cells[r * t->ncols + i]))
+			return xnomem(c);
+	return 0;
+}
+
+/* Keeps the rows of a for which keep(row in set) holds, in order; with
+ * set NULL, keeps each row's first occurrence (DISTINCT). */
+static int filter_rows(struct xctx *c, struct xtable *a, const struct gtab *set, bool in_set)
+{
+	struct gtab seen;
+	struct sn_buf b;
+	if (!set && gtab_init(c, &seen, 1024))
+		return c->rc;
+	sn_buf_init(&b, (size_t)256 << 20);
+	size_t out = 0;
+	for (size_t r = 0; r < a->nrows && !c->rc; r++) {
+		if ((r & 4095) == 0 && xcheck_budget(c))
+			break;
+		if (row_key(c, &b, a, r))
+			break;
+		bool keep;
+		uint32_t id;
+		if (set) {
+			keep =
+			    (set->n && gtab_get(set, b.data ? b.data : "", b.len, &id)) == in_set;
+		} else if (gtab_find(c, &seen, b.data ? b.data : "", b.len, &id, &keep)) {
+			break;
+		}
+		if (keep && out != r)
+			memcpy(&a->cells[out * a->ncols], &a->cells[r * a->ncols],
+			       a->ncols * sizeof(*a->cells));
+		out += keep;
+	}
+	sn_buf_release(&b);
+	if (!c->rc)
+		a->nrows = out;
+	return c->rc;
+}
+
+/* a's rows filtered by membership in b (INTERSECT keeps the rows of a that
+ * b has, EXCEPT those it has not — every copy, as ClickHouse's ALL forms);
+ * DISTINCT then drops repeats. */
+static int intersect_except(struct xctx *c, const node_t *at, const char *op, struct xtable *a,
+			    struct xtable *b)
+{
+	if (unify_tables(c, at, op, a, b))
+		return c->rc;
+	struct gtab set;
+	struct sn_buf k;
+	if (gtab_init(c, &set, 1024))
+		return c->rc;
+	sn_buf_init(&k, (size_t)256 << 20);
+	for (size_t r = 0; r < b->nrows && !c->rc; r++) {
+		uint32_t id;
+		bool isnew;
+		if (((r & 4095) == 0 && xcheck_budget(c)) || row_key(c, &k, b, r) ||
+		    gtab_find(c, &set, k.data ? k.data : "", k.len, &id, &isnew))
+			break;
+	}
+	sn_buf_release(&k);
+	if (c->rc || filter_rows(c, a, &set, strncmp(op, "INTERSECT", 9) == 0))
+		return c->rc;
+	a->has_more |= b->has_more;
+	return strcmp(op, "INTERSECT DISTINCT") == 0 ? filter_rows(c, a, NULL, false) : 0;
 }
 
 int sub_generated(struct xctx *c, const char *text, node_t **root, struct sn_hogql_error *e)
@@ -214,6 +296,27 @@ int sub_generated(struct xctx *c, const char *text, node_t **root, struct sn_hog
 	(*root)->sel->limit = NULL; /* the resolver's default LIMIT is for the user's statement */
 	(*root)->sel->offset = NULL;
 	return 0;
+}
+
+/* Member *i of a set operation (0: root->a, k: root->list.items[k - 1])
+ * and the members that follow it through INTERSECT, intersected; *i moves
+ * past them. */
+static int set_term(struct xctx *parent, const node_t *root, bool top, size_t *i,
+		    struct xtable *out)
+{
+	const node_t *first = *i ? root->list.items[*i - 1]->a : root->a;
+	if (sub_run(parent, first, top, out))
+		return parent->rc;
+	for (++*i; *i <= root->list.n; ++*i) {
+		const node_t *m = root->list.items[*i - 1];
+		if (!m->op || strncmp(m->op, "INTERSECT", 9) != 0)
+			break;
+		const node_t *at = m->a && m->a->has_pos ? m->a : m;
+		struct xtable t;
+		if (sub_run(parent, m->a, top, &t) || intersect_except(parent, at, m->op, out, &t))
+			return parent->rc;
+	}
+	return 0; /* *i: the next member, n + 1 after the last */
 }
 
 int sub_run(struct xctx *parent, const node_t *root, bool top, struct xtable *out)
@@ -236,18 +339,30 @@ int sub_run(struct xctx *parent, const node_t *root, bool top, struct xtable *ou
 	}
 	if (root->kind != SN_HQ_SELECT_SET)
 		return xunsupported(parent, root, "this statement");
-	if (sub_run(parent, root->a, top, out))
+	/* Members combine as ClickHouse combines them: INTERSECT first (it
+	 * binds tighter), then UNION and EXCEPT from left to right. A member's
+	 * operator is the one before it. */
+	size_t n = root->list.n, i = 0;
+	if (set_term(parent, root, top, &i, out))
 		return parent->rc;
-	for (size_t i = 0; i < root->list.n; i++) {
-		const node_t *m = root->list.items[i];
+	while (i <= n) {
+		const node_t *m = root->list.items[i - 1];
 		const node_t *at = m->a && m->a->has_pos ? m->a : m;
-		if (!m->op || strcmp(m->op, "UNION ALL") != 0)
-			return xunsupported(parent, at,
-					    "UNION DISTINCT, INTERSECT and EXCEPT (UNION ALL is "
-					    "supported)");
+		const char *op = m->op ? m->op : "UNION ALL";
 		struct xtable t;
-		if (sub_run(parent, m->a, top, &t) || union_append(parent, at, out, &t))
+		if (set_term(parent, root, top, &i, &t))
 			return parent->rc;
+		if (strcmp(op, "UNION ALL") == 0 || strcmp(op, "UNION DISTINCT") == 0) {
+			if (union_append(parent, at, op, out, &t) ||
+			    (strcmp(op, "UNION DISTINCT") == 0 &&
+			     filter_rows(parent, out, NULL, false)))
+				return parent->rc;
+		} else if (strcmp(op, "EXCEPT") == 0) {
+			if (intersect_except(parent, at, op, out, &t))
+				return parent->rc;
+		} else {
+			return xunsupported(parent, at, "this set operation");
+		}
 	}
 	return 0;
 }

@@ -1671,8 +1671,8 @@ static void test_union_all(void **state)
 		     "QueryError", NULL, "numbers of columns");
 	expect_error(f, "select event from events union all select timestamp from events",
 		     "QueryError", NULL, "common type");
-	expect_error(f, "select event from events union distinct select event from events",
-		     "NotImplementedError", NULL, "UNION DISTINCT");
+	expect_error(f, "select event from events union distinct select uuid, event from events",
+		     "QueryError", NULL, "UNION DISTINCT members return different numbers");
 }
 
 static void test_subquery_team_guard(void **state)
