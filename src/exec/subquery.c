@@ -357,7 +357,7 @@ int sub_run(struct xctx *parent, const node_t *root, bool top, struct xtable *ou
 			    (strcmp(op, "UNION DISTINCT") == 0 &&
 			     filter_rows(parent, out, NULL, false)))
 				return parent->rc;
-		} else if (strcmp(op, "EXCEPT") == 0) {
+		} else if (strcmp(op, "EXCEPT") == 0 || strcmp(op, "EXCEPT ALL") == 0) {
 			if (intersect_except(parent, at, op, out, &t))
 				return parent->rc;
 		} else {

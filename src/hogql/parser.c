@@ -2521,16 +2521,16 @@ static const char *set_op(struct parser *p)
 		accept_kw(p, "distinct");
 		return "UNION DISTINCT";
 	}
+	/* ALL is kept as written (PostHog's AST has "INTERSECT ALL" and
+	 * "EXCEPT ALL" beside the bare forms; ClickHouse's default mode for
+	 * both is ALL, so they mean the same) */
 	if (accept_kw(p, "intersect")) {
 		if (accept_kw(p, "distinct"))
 			return "INTERSECT DISTINCT";
-		accept_kw(p, "all");
-		return "INTERSECT";
+		return accept_kw(p, "all") ? "INTERSECT ALL" : "INTERSECT";
 	}
-	if (accept_kw(p, "except")) {
-		accept_kw(p, "all");
-		return "EXCEPT";
-	}
+	if (accept_kw(p, "except"))
+		return accept_kw(p, "all") ? "EXCEPT ALL" : "EXCEPT";
 	return NULL;
 }
 

@@ -117,11 +117,19 @@ static void test_set_operations(void **state)
 		  "select x from (select distinct_id as x from events intersect distinct select "
 		  "distinct_id from events where event = 'signup') order by x",
 		  "x\nu1\nu2\n");
-	/* EXCEPT likewise */
+	/* EXCEPT likewise; ALL is the same (ClickHouse's default mode) */
 	xfx_check(&f,
 		  "select x from (select distinct_id as x from events except select 'u1') order by "
 		  "x",
 		  "x\nu2\nu2\nu3\n");
+	xfx_check(&f,
+		  "select x from (select distinct_id as x from events except all select 'u1') "
+		  "order by x",
+		  "x\nu2\nu2\nu3\n");
+	xfx_check(&f,
+		  "select count() as c from (select distinct_id from events intersect all select "
+		  "'u2')",
+		  "c\n2\n");
 	/* several columns, NULL equal to NULL */
 	xfx_check(&f,
 		  "select e, n from (select event as e, toInt(properties.n) as n from events "
