@@ -96,6 +96,10 @@ const char *xtype_name(struct xctx *c, uint8_t t, bool nullable, const char *ct)
 
 const char *xarr_type(struct xctx *c, uint8_t et, bool enull, const char *ect)
 {
+	if (et == SN_XT_DECIMAL) { /* elements would lose their scale (value_text) */
+		xunsupported(c, NULL, "arrays of Decimal (convert the elements with toFloat)");
+		return NULL;
+	}
 	const char *e = xtype_name(c, et, enull, ect);
 	if (!e)
 		return NULL;
@@ -560,6 +564,9 @@ static int tuple_build(struct xctx *c, struct vec *v, size_t k, size_t rows, str
 {
 	size_t len = 8;
 	for (size_t j = 0; j < k; j++) {
+		if (v[j].t == SN_XT_DECIMAL)
+			return xunsupported(
+			    c, NULL, "tuples of Decimal (convert the elements with toFloat)");
 		const char *tn = xtype_name(c, v[j].t, v[j].nullable, v[j].ct);
 		if (!tn)
 			return c->rc;

@@ -1680,7 +1680,13 @@ static int emit_sink(struct xctx *c, struct plan *p)
 			return c->rc;
 		for (size_t i = 0; i < w; i++)
 			cols[i] = (struct sn_exec_column){
-			    v[i].t, v[i].nulls, v[i].i, v[i].f, v[i].s, v[i].s ? NULL : v[i].u};
+			    v[i].t,
+			    v[i].nulls,
+			    v[i].i,
+			    v[i].f,
+			    v[i].s,
+			    v[i].s ? NULL : v[i].u,
+			    (uint8_t)(v[i].t == SN_XT_DECIMAL ? xdec_scale(&v[i]) : 0)};
 	} else {
 		if (!(rows = xalloc(c, c->ba, (n * w + 1) * sizeof(*rows))))
 			return c->rc;

@@ -127,6 +127,7 @@ enum sn_exec_type {
 	SN_XT_DATETIME, /* µs since the epoch (UTC) in i */
 	SN_XT_ARRAY,	/* Array(T): its encoded bytes in s (exec/array.c) */
 	SN_XT_TUPLE,	/* Tuple(T1, ...): its encoded bytes in s */
+	SN_XT_DECIMAL,	/* Decimal(P, S): the value × 10^S in i (exec/decimal.c) */
 };
 
 /* Types whose values are bytes in s (strings, UUIDs as text, arrays and
@@ -145,6 +146,8 @@ struct sn_exec_value {
 	/* BOOL of ClickHouse's Bool type (a top-level toBool column, e.g. a
 	 * typed Boolean property): prints true / false, not 1 / 0 */
 	bool tbool;
+	/* DECIMAL: the scale S (i is the value × 10^S) */
+	uint8_t dscale;
 	union {
 		struct {
 			int64_t i; /* INT, UINT, BOOL, DATE, DATETIME */
@@ -167,6 +170,7 @@ struct sn_exec_column {
 	const double *f;
 	const struct sn_str *s;
 	const struct sn_uuid *u;
+	uint8_t dscale; /* DECIMAL: the scale (i is the value × 10^dscale) */
 };
 
 struct sn_exec_opts {
@@ -299,6 +303,8 @@ int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res);
 /* A header line of names, then one line per row; NULL is \N, tabs,
  * newlines and backslashes escaped as ClickHouse's TSV does. */
 int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res);
+/* A DECIMAL value (i at scale dscale) as Float64: i / 10^scale. */
+double sn_exec_decimal_to_double(int64_t i, unsigned scale);
 /* The ClickHouse name of a value type, with Nullable() when nullable. */
 const char *sn_exec_type_name(uint8_t type, bool nullable, char *buf, size_t len);
 

@@ -1805,6 +1805,7 @@ static int fn_extreme(struct xctx *c, const node_t *n, int op, struct vec *out)
 	/* Mixed signed and unsigned integers compare as Int64 (unify_branches). */
 	if (vec_make(c, out, t, nullable, c->n))
 		return c->rc;
+	out->ct = branch_ct(v, na); /* decimals: one scale now, compared by i */
 	for (size_t r = 0; r < c->n; r++) {
 		bool have = false;
 		for (size_t k = 0; k < na; k++) {
@@ -2184,7 +2185,11 @@ static int fn_typename(struct xctx *c, const node_t *n, int op, struct vec *out)
 	if (eval_args(c, n, 1, 1, &v) || vec_make(c, out, SN_XT_STRING, false, c->n))
 		return c->rc;
 	char buf[64];
-	const char *name = v.ct ? v.ct : sn_exec_type_name(v.t, v.nullable, buf, sizeof(buf));
+	const char *name = v.t == SN_XT_DECIMAL ? xtype_name(c, v.t, v.nullable, v.ct)
+			   : v.ct		? v.ct
+				  : sn_exec_type_name(v.t, v.nullable, buf, sizeof(buf));
+	if (!name)
+		return c->rc;
 	char *p = sn_arena_strdup(c->ba, name);
 	if (!p)
 		return xnomem(c);

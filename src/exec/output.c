@@ -54,6 +54,18 @@ int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b)
 		int d = m ? memcmp(a->s.p, b->s.p, m) : 0;
 		return d ? (d < 0 ? -1 : 1) : (a->s.len < b->s.len ? -1 : a->s.len > b->s.len);
 	}
+	if ((a->type == SN_XT_DECIMAL || b->type == SN_XT_DECIMAL) &&
+	    (a->type != b->type || a->dscale != b->dscale)) {
+		double x = a->type == SN_XT_DECIMAL ? xdec_to_double(a->i, a->dscale)
+			   : a->type == SN_XT_FLOAT ? a->f
+			   : a->type == SN_XT_UINT  ? (double)(uint64_t)a->i
+						    : (double)a->i;
+		double y = b->type == SN_XT_DECIMAL ? xdec_to_double(b->i, b->dscale)
+			   : b->type == SN_XT_FLOAT ? b->f
+			   : b->type == SN_XT_UINT  ? (double)(uint64_t)b->i
+						    : (double)b->i;
+		return x < y ? -1 : x > y;
+	}
 	if (a->type == SN_XT_FLOAT || b->type == SN_XT_FLOAT) {
 		double x = a->type == SN_XT_FLOAT  ? a->f
 			   : a->type == SN_XT_UINT ? (double)(uint64_t)a->i
@@ -110,6 +122,8 @@ const char *sn_exec_type_name(uint8_t type, bool nullable, char *buf, size_t len
 	    [SN_XT_UUID] = "UUID",
 	    [SN_XT_DATE] = "Date",
 	    [SN_XT_DATETIME] = "DateTime64(6, 'UTC')",
+	    /* the full name, Decimal(P, S), is the vector's ct */
+	    [SN_XT_DECIMAL] = "Decimal",
 	};
 	const char *n = type < SN_ARRAY_LEN(names) ? names[type] : "Unknown";
 	if (nullable || type == SN_XT_NULL)
@@ -204,6 +218,11 @@ static int value_json(struct sn_buf *b, const struct sn_exec_value *v, const str
 		fmt_num(buf, sizeof(buf), v->f);
 		return sn_buf_appends(b, buf);
 	case SN_XT_UINT: return sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+	case SN_XT_DECIMAL:
+		/* PostHog's renderer hands clickhouse-driver's Python Decimal to
+		 * DRF's JSONEncoder, which answers float(d): the nearest double */
+		fmt_num(buf, sizeof(buf), xdec_to_double_exact(v->i, v->dscale));
+		return sn_buf_appends(b, buf);
 	case SN_XT_BOOL:
 		if (v->tbool)
 			return sn_buf_appends(b, v->i ? "true" : "false");
@@ -487,6 +506,9 @@ int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 				rc = sn_buf_appends(b, buf);
 			} else if (v->type == SN_XT_UINT) {
 				rc = sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+			} else if (v->type == SN_XT_DECIMAL) {
+				xdec_format(buf, sizeof(buf), v->i, v->dscale);
+				rc = sn_buf_appends(b, buf);
 			} else if (v->type == SN_XT_BOOL && v->tbool) {
 				rc = sn_buf_appends(b, v->i ? "true" : "false");
 			} else {
@@ -528,6 +550,9 @@ static int ch_text(struct sn_buf *b, const struct sn_exec_value *v, const struct
 	}
 	case SN_XT_FLOAT: fmt_num(buf, sizeof(buf), v->f); return sn_buf_appends(b, buf);
 	case SN_XT_UINT: return sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+	case SN_XT_DECIMAL:
+		xdec_format(buf, sizeof(buf), v->i, v->dscale);
+		return sn_buf_appends(b, buf);
 	case SN_XT_DATE: fmt_date(buf, sizeof(buf), v->i); return sn_buf_appendf(b, "'%s'", buf);
 	case SN_XT_DATETIME:
 		if (z)

@@ -1,0 +1,192 @@
+/*
+ * test_fn_decimal.c — the executor's Decimal type (decimal.c) as a user
+ * sees it: HogQL text in, the TSV row out. Two events are stored: 'a' with
+ * numbers and decimal text in its properties, 'b' with none, so every
+ * property reads as NULL there. Expected values were worked out by hand
+ * from ClickHouse's documentation (the Decimal type's result types and
+ * overflow rules, CAST(1.15 AS Decimal64(2)) = 1.14, no trailing zeros since
+ * 21.9) or read off ClickHouse 18.16 where today's agrees with it; never
+ * from the code under test. Errors must be QueryErrors that name the
+ * problem, refusals NotImplementedErrors that say why.
+ *
+ * The test works in its own mkdtemp directory under $SNOUT_TEST_TMP (or
+ * /tmp) and removes it at the end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "ab_fixture.h"
+
+#include "exec/exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char PROPS_A[] = "{\"n\":7,\"f\":2.5,\"d\":\"12.345\",\"neg\":\"-0.5\","
+			      "\"bad\":\"1.2.3\",\"big\":\"99999999999999999999\"}";
+
+static int setup(void **state)
+{
+	return ab_setup(state, "test_fn_decimal", PROPS_A, NULL);
+}
+
+static void test_conversions(void **state)
+{
+	struct fixture *f = *state;
+	/* PostHog's toDecimal: accurateCastOrNull(x, 'Decimal64(S)') */
+	expect_a(f, "toDecimal(1.15, 2), toDecimal('1.15', 2), toDecimal(3, 2), toDecimal(-1.5, 3)",
+		 "1.14\t1.15\t3\t-1.5");
+	expect_a(f, "toTypeName(toDecimal(1, 2)), toTypeName(CAST(1 AS Decimal64(2)))",
+		 "Nullable(Decimal(18, 2))\tDecimal(18, 2)");
+	expect_a(f, "toTypeName(CAST(1 AS Decimal32(9))), toTypeName(CAST(1 AS Decimal128(0)))",
+		 "Decimal(9, 9)\tDecimal(38, 0)");
+	/* text: fraction digits past the scale are cut, garbage is NULL */
+	expect_a(f, "toDecimal(properties.d, 2), toDecimal(properties.neg, 0), toDecimal('abc', 2)",
+		 "12.34\t0\t\\N");
+	expect_a(f, "toDecimal(properties.bad, 2), toDecimal('', 1), toDecimal('1e2', 1)",
+		 "\\N\t\\N\t100");
+	expect_b(f, "toDecimal(properties.d, 2), toTypeName(toDecimal(properties.d, 2))",
+		 "\\N\tNullable(Decimal(18, 2))");
+	expect_a(f, "TRY_CAST('x' AS Decimal64(2)), TRY_CAST('1.5' AS Decimal32(1))", "\\N\t1.5");
+	expect_error(f, "CAST('x' AS Decimal64(2))", "QueryError",
+		     "Cannot parse string 'x' as Decimal(18, 2)");
+	/* more digits than the precision */
+	expect_a(f, "toDecimal(properties.big, 0), TRY_CAST('1234567890' AS Decimal32(0))",
+		 "\\N\t\\N");
+	expect_error(f, "CAST('1234567890' AS Decimal32(0))", "QueryError", "Too many digits");
+	/* the native type's range: Decimal32 is an Int32 */
+	expect_error(f, "CAST(3 AS Decimal32(9))", "QueryError", "Decimal convert overflow");
+	expect_a(f, "CAST(2 AS Decimal32(9)), CAST(9.2 AS Decimal64(17))",
+		 "2\t9.19999999999999872");
+	expect_a(f, "toDecimal(1e300, 2), toDecimal(nan, 1), toDecimal(true, 1)", "\\N\t\\N\t1");
+	/* Decimal128 lives in 64 bits here: what does not fit fails loudly */
+	expect_error(f, "CAST(1e19 AS Decimal128(0))", "QueryError", "kept in 64 bits");
+	expect_error(f, "CAST(1 AS Decimal64(19))", "QueryError", "the scale 0..precision");
+	expect_error(f, "CAST(1 AS Decimal128(20))", "NotImplementedError", "scale above 18");
+	expect_error(f, "toDecimal(1, properties.n)", "QueryError", "must be a constant integer");
+	expect_error(f, "toDecimal(today(), 2)", "QueryError", "Illegal type Date");
+	/* CAST and accurateCast */
+	expect_a(f, "CAST(1.5 AS Decimal(10, 3)) AS x, toTypeName(x)", "1.5\tDecimal(10, 3)");
+	expect_a(f, "toTypeName(CAST(1 AS Decimal)), toTypeName(CAST(1 AS Decimal64(4)))",
+		 "Decimal(10, 0)\tDecimal(18, 4)");
+	expect_a(f, "CAST(properties.d AS Nullable(Decimal(9, 1)))", "12.3");
+	expect_b(f, "CAST(properties.d AS Nullable(Decimal(9, 1)))", "\\N");
+	expect_error(f, "CAST(properties.d AS Decimal(9, 1))", "QueryError",
+		     "Cannot convert NULL value");
+	expect_error(f, "CAST(1 AS Decimal(40, 2))", "NotImplementedError", "Decimal256");
+	expect_a(f, "accurateCast('12.5', 'Decimal32(2)') AS a, toTypeName(a)",
+		 "12.5\tDecimal(9, 2)");
+	expect_a(
+	    f,
+	    "accurateCastOrNull('x', 'Decimal64(2)'), accurateCastOrNull(1e30, 'Decimal(18, 2)')",
+	    "\\N\t\\N");
+	/* out of it */
+	expect_a(f,
+		 "toString(CAST(1.5 AS Decimal64(3))), toString(CAST(-0.05 AS Decimal64(2))), "
+		 "toFloat(CAST(1.57 AS Decimal64(2))), toInt(CAST(-1.57 AS Decimal64(2)))",
+		 "1.5\t-0.05\t1.57\t-1");
+	expect_a(f, "toString(CAST(0 AS Decimal64(4))), toString(CAST(-123.456 AS Decimal64(3)))",
+		 "0\t-123.456");
+}
+
+static void test_compare(void **state)
+{
+	struct fixture *f = *state;
+	expect_a(f,
+		 "CAST(1.5 AS Decimal64(1)) = CAST(1.50 AS Decimal64(2)), CAST(1.5 AS "
+		 "Decimal64(1)) < CAST(1.51 AS "
+		 "Decimal64(2)), CAST(2 AS Decimal64(1)) = 2, CAST(2.5 AS Decimal64(1)) > 2, "
+		 "CAST(1.5 AS Decimal64(1)) = 1.5",
+		 "1\t1\t1\t1\t1");
+	expect_a(f,
+		 "CAST(-1 AS Decimal64(2)) < CAST(0 AS Decimal64(0)), CAST(1.5 AS Decimal64(1)) IN "
+		 "(1, 2)",
+		 "1\t0");
+	/* across scales past 64 bits: exact */
+	expect_a(f, "CAST(92233720368547758 AS Decimal64(0)) < CAST(0.5 AS Decimal64(18))", "0");
+	expect_b(f,
+		 "toDecimal(properties.d, 1) = toDecimal(properties.d, 2), "
+		 "toDecimal(properties.d, 1) < 1",
+		 "1\t0");
+	expect_error(f, "CAST(1 AS Decimal64(1)) = 'a'", "QueryError",
+		     "Cannot compare Decimal(18, 1)");
+	/* branches take the common type */
+	expect_a(f,
+		 "if(toInt(properties.n) > 5, CAST(1.5 AS Decimal64(1)), CAST(2.25 AS "
+		 "Decimal32(2))) AS x, "
+		 "toTypeName(x)",
+		 "1.5\tDecimal(18, 2)");
+	expect_b(f, "coalesce(toDecimal(properties.d, 2), 0) AS x, toTypeName(x)",
+		 "0\tDecimal(18, 2)");
+	expect_a(f,
+		 "greatest(CAST(1.5 AS Decimal64(1)), CAST(1.55 AS Decimal64(2))), least(CAST(1.5 "
+		 "AS Decimal64(1)), 1)",
+		 "1.55\t1");
+	expect_error(f, "if(1, CAST(1 AS Decimal64(1)), 'a')", "QueryError", "no common type");
+}
+
+static void test_arithmetic(void **state)
+{
+	struct fixture *f = *state;
+	expect_a(f,
+		 "CAST(1.5 AS Decimal64(1)) + CAST(0.25 AS Decimal64(2)) AS x, toTypeName(x), "
+		 "CAST(1.5 AS Decimal64(1)) - 2, 1 - CAST(1.5 AS Decimal64(3))",
+		 "1.75\tDecimal(18, 2)\t-0.5\t-0.5");
+	expect_a(f,
+		 "CAST(1.5 AS Decimal32(1)) * CAST(2.25 AS Decimal32(2)) AS x, toTypeName(x), "
+		 "toTypeName(CAST(1 AS Decimal32(2)) * 2), toTypeName(CAST(1 AS Decimal32(2)) + "
+		 "CAST(1 AS Decimal64(3)))",
+		 "3.375\tDecimal(9, 3)\tDecimal(9, 2)\tDecimal(18, 3)");
+	/* ÷: the dividend's scale, cut not rounded; an integer dividend takes the divisor's */
+	expect_a(f,
+		 "CAST(2 AS Decimal32(4)) / 3, CAST(2 AS Decimal64(2)) / CAST(3 AS Decimal64(3)), "
+		 "2 / CAST(3 AS Decimal32(2)), "
+		 "toTypeName(CAST(2 AS Decimal64(2)) / CAST(3 AS Decimal64(3)))",
+		 "0.6666\t0.66\t0.66\tDecimal(18, 2)");
+	expect_a(f,
+		 "CAST(7.5 AS Decimal64(2)) % 2, CAST(-7.5 AS Decimal64(1)) % CAST(2 AS "
+		 "Decimal64(0)), -CAST(7.5 AS Decimal64(2))",
+		 "1.5\t-1.5\t-7.5");
+	expect_b(f, "toDecimal(properties.d, 2) + 1, toTypeName(toDecimal(properties.d, 2) * 2)",
+		 "\\N\tNullable(Decimal(18, 2))");
+	expect_error(f, "CAST(1 AS Decimal64(2)) / 0", "QueryError", "Division by zero");
+	expect_error(f, "CAST(1 AS Decimal64(2)) % CAST(0 AS Decimal64(1))", "QueryError",
+		     "Division by zero");
+	/* ClickHouse's documented overflow: 6 × Decimal32(8) 4.2 */
+	expect_error(f, "6 * CAST(4.2 AS Decimal32(8))", "QueryError", "Decimal math overflow");
+	expect_error(f, "CAST(4.2 AS Decimal32(8)) * CAST(4.2 AS Decimal32(8))", "QueryError",
+		     "Decimal math overflow");
+	expect_error(f, "CAST(9 AS Decimal64(10)) * CAST(9 AS Decimal64(10))", "QueryError",
+		     "Scale 20 is out of bounds");
+	expect_error(f, "CAST(5e18 AS Decimal64(0)) + CAST(5e18 AS Decimal64(0))", "QueryError",
+		     "Decimal math overflow");
+	/* with a Float64: not defined in ClickHouse */
+	expect_error(f, "CAST(1 AS Decimal64(2)) + 1.5", "QueryError",
+		     "Illegal types Decimal(18, 2) and Float64 of arguments of function plus");
+	expect_a(f,
+		 "multiplyDecimal(CAST(1.5 AS Decimal64(1)), CAST(2.25 AS Decimal64(2))), "
+		 "divideDecimal(CAST(1 AS Decimal64(1)), CAST(3 AS Decimal64(0)), 5), "
+		 "toTypeName(divideDecimal(CAST(1 AS Decimal64(1)), CAST(3 AS Decimal64(0))))",
+		 "3.3\t0.33333\tDecimal(38, 1)");
+	expect_error(f, "divideDecimal(CAST(1 AS Decimal64(1)), CAST(0 AS Decimal64(0)))",
+		     "QueryError", "Division by zero");
+	expect_error(f, "multiplyDecimal(1, CAST(1 AS Decimal64(1)))", "QueryError",
+		     "argument 1 of function multiplyDecimal");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_conversions),
+	    cmocka_unit_test(test_compare),
+	    cmocka_unit_test(test_arithmetic),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
