@@ -1698,6 +1698,21 @@ static int smap_final(struct xctx *c, const struct xagg *ag, struct astate *st, 
 	return 0;
 }
 
+/* A Decimal sum in 128 bits without widening the state: the low 64 bits
+ * in i (unsigned), the high ones in f, a whole number of carries that a
+ * double holds exactly (each row moves it by at most one). */
+static inline void dec_add(struct astate *st, int64_t x)
+{
+	uint64_t lo = (uint64_t)st->i, nlo = lo + (uint64_t)x;
+	st->f += (double)((x < 0 ? -1 : 0) + (nlo < lo));
+	st->i = (int64_t)nlo;
+}
+
+static inline __int128 dec_sum(const struct astate *st)
+{
+	return (__int128)(int64_t)st->f * ((__int128)1 << 64) + (__int128)(uint64_t)st->i;
+}
+
 /* Adds row r (no value argument NULL, the condition true) to st. Inlined
  * into both loops of agg_batch: a call a row and aggregate costs a fifth
  * of a simple aggregation's time. */
@@ -1718,6 +1733,11 @@ static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct 
 			st->f += x->f[r];
 		else
 			st->i = (int64_t)((uint64_t)st->i + (uint64_t)x->i[r]);
+		return 0;
+	case AGG_SUM_DEC:
+	case AGG_AVG_DEC:
+		st->cnt++;
+		dec_add(st, x->i[r]);
 		return 0;
 	case AGG_UNIQ: {
 		uint64_t h = 0;
@@ -1845,7 +1865,9 @@ static size_t state_bytes(uint8_t kind)
 	case AGG_COUNT:
 	case AGG_COUNT_X:
 	case AGG_SUM:
-	case AGG_AVG: return offsetof(struct astate, has);
+	case AGG_AVG:
+	case AGG_SUM_DEC:
+	case AGG_AVG_DEC: return offsetof(struct astate, has);
 	default: return sizeof(struct astate);
 	}
 }
@@ -2419,6 +2441,8 @@ bool agg_mergeable(const struct aggrun *g)
 		case AGG_COUNT_X:
 		case AGG_SUM:
 		case AGG_AVG:
+		case AGG_SUM_DEC:
+		case AGG_AVG_DEC:
 		case AGG_UNIQ:
 		case AGG_MIN:
 		case AGG_MAX:
@@ -2479,6 +2503,14 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 		m->i = (int64_t)((uint64_t)m->i + (uint64_t)w->i);
 		m->f += w->f;
 		return 0;
+	case AGG_SUM_DEC:
+	case AGG_AVG_DEC: { /* (hi, lo) + (hi', lo'), exact */
+		uint64_t lo = (uint64_t)m->i, nlo = lo + (uint64_t)w->i;
+		m->cnt += w->cnt;
+		m->f += w->f + (double)(nlo < lo);
+		m->i = (int64_t)nlo;
+		return 0;
+	}
 	case AGG_UNIQ:
 		if (w->x.set)
 			for (size_t k = 0; k < w->x.set->cap; k++) {
@@ -2985,6 +3017,12 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 		else
 			o->i[id] = st->i;
 		break;
+	case AGG_AVG_DEC: /* Float64 (today's ClickHouse): sum / 10^S / count */
+		null = ag->res_nullable && !st->cnt;
+		o->f[id] =
+		    st->cnt ? (double)dec_sum(st) / (double)xdec_p10[ag->iparam] / (double)st->cnt
+			    : NAN;
+		break;
 	case AGG_AVG:
 		null = ag->res_nullable && !st->cnt;
 		/* 0 / 0 is -nan on x86; ClickHouse prints nan */
@@ -3205,6 +3243,23 @@ static bool alloc_final(uint8_t kind)
 	       kind == AGG_MIN_MAP || kind == AGG_MAX_MAP;
 }
 
+/* sum of a Decimal: ClickHouse's Decimal128(S), kept in 64 bits here, so a
+ * sum that does not fit is an error, never a wrapped number. */
+static int final_dec_sum(struct xctx *c, const struct xagg *ag, struct astate *st, struct vec *o,
+			 size_t id)
+{
+	__int128 v = dec_sum(st);
+	if (o->nulls)
+		o->nulls[id] = ag->res_nullable && !st->cnt;
+	if (v < INT64_MIN || v > INT64_MAX)
+		return xfail(c, ag->call, SN_ERR_INVALID, "QueryError",
+			     "Decimal overflow: the sum does not fit %s, which is kept in 64 bits "
+			     "here",
+			     o->ct ? o->ct : "Decimal128");
+	o->i[id] = (int64_t)v;
+	return 0;
+}
+
 int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv)
 {
 	size_t ng = g->ngroups;
@@ -3226,6 +3281,9 @@ int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *ag
 					return c->rc;
 			} else if (alloc_final(g->aggs[a].kind)) {
 				if (final_alloc(c, &g->aggs[a], state_of(g, id, a), &aggv[a], id))
+					return c->rc;
+			} else if (g->aggs[a].kind == AGG_SUM_DEC) {
+				if (final_dec_sum(c, &g->aggs[a], state_of(g, id, a), &aggv[a], id))
 					return c->rc;
 			} else if (g->aggs[a].res_t !=
 				   SN_XT_NULL) { /* vec_make made every row NULL */
@@ -3461,6 +3519,20 @@ int agg_type(struct xctx *c, struct xagg *ag)
 	switch (ag->kind) {
 	case AGG_SUM:
 	case AGG_AVG:
+	case AGG_SUM_DEC:
+	case AGG_AVG_DEC:
+		if (t == SN_XT_DECIMAL) {
+			/* sum: Decimal128(S); avg: Float64 (18.16: Decimal128(S)) */
+			struct vec tv = {.t = t, .ct = ag->arg_ct};
+			ag->iparam = xdec_scale(&tv);
+			ag->kind = ag->kind == AGG_SUM || ag->kind == AGG_SUM_DEC ? AGG_SUM_DEC
+										  : AGG_AVG_DEC;
+			ag->res_t = ag->kind == AGG_SUM_DEC ? SN_XT_DECIMAL : SN_XT_FLOAT;
+			ag->res_ct = ag->kind == AGG_SUM_DEC
+					 ? xdec_ct(XDEC_MAX_PREC, (unsigned)ag->iparam)
+					 : NULL;
+			return 0;
+		}
 		if (!is_numeric(t))
 			return illegal_type(c, ag, t, ag->arg_nullable,
 					    "; convert it with toInt or toFloat");

@@ -177,6 +177,8 @@ enum agg_kind {
 	AGG_SUM_MAP,	/* sumMap, minMap, maxMap: per-key sums, minima, maxima (agg.c) */
 	AGG_MIN_MAP,
 	AGG_MAX_MAP,
+	AGG_SUM_DEC, /* sum, avg of a Decimal (agg_type picks them): a 128-bit sum */
+	AGG_AVG_DEC,
 };
 
 /* value arguments of one aggregate (uniq(a, b, ...); windowFunnel's

@@ -181,12 +181,47 @@ static void test_arithmetic(void **state)
 		     "argument 1 of function multiplyDecimal");
 }
 
+static void test_aggregates(void **state)
+{
+	struct fixture *f = *state;
+	/* 'a' has d = 12.345, 'b' none (NULL): NULLs are skipped */
+	expect_rows(
+	    f,
+	    "sum(toDecimal(properties.d, 2)) AS s, toTypeName(s), "
+	    "avg(toDecimal(properties.d, 2)) AS a, toTypeName(a), "
+	    "min(toDecimal(properties.d, 2)), max(toDecimal(properties.d, 3)), "
+	    "count(toDecimal(properties.d, 2)), uniq(toDecimal(properties.d, 2))",
+	    "", "12.34\tNullable(Decimal(38, 2))\t12.34\tNullable(Float64)\t12.34\t12.345\t1\t1\n");
+	/* 128-bit sums: past Int64 on the way, back inside at the end */
+	expect_rows(f,
+		    "sum(if(distinct_id = 'a', CAST(9e18 AS Decimal64(0)), CAST(-9e18 AS "
+		    "Decimal64(0)))), sum(CAST(-1.5 AS Decimal32(1))), sumIf(CAST(0.25 AS "
+		    "Decimal64(2)), distinct_id = 'b')",
+		    "", "0\t-3\t0.25\n");
+	expect_error(f, "sum(CAST(9e18 AS Decimal64(0)))", "QueryError", "the sum does not fit");
+	expect_rows(f,
+		    "argMax(distinct_id, CAST(if(distinct_id = 'a', 1.5, 1.25) AS Decimal64(2))), "
+		    "any(CAST(1.5 AS Decimal64(1)))",
+		    "", "a\t1.5\n");
+	/* as GROUP BY keys, ORDER BY and DISTINCT */
+	expect_rows(f, "CAST(if(distinct_id = 'a', -1.5, 0.25) AS Decimal64(2)) AS k, count()",
+		    "group by k order by k", "-1.5\t1\n0.25\t1\n");
+	expect_rows(f, "CAST(if(distinct_id = 'a', -1.5, 0.25) AS Decimal64(2)) AS k",
+		    "order by k desc", "0.25\n-1.5\n");
+	expect_rows(f, "distinct CAST(1.5 AS Decimal64(2))", "", "1.5\n");
+	expect_rows(f, "(select sum(k) from (select CAST(1.25 AS Decimal64(2)) AS k from events))",
+		    "limit 1", "2.5\n");
+	expect_error(f, "groupArray(CAST(1 AS Decimal64(2)))", "NotImplementedError",
+		     "arrays of Decimal");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_conversions),
 	    cmocka_unit_test(test_compare),
 	    cmocka_unit_test(test_arithmetic),
+	    cmocka_unit_test(test_aggregates),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
