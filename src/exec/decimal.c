@@ -661,6 +661,71 @@ static int fn_mul_div(struct xctx *c, const node_t *n, int op, struct vec *out)
 	return 0;
 }
 
+/* round (0), floor (1), ceil (2), trunc (3), roundBankers (4) to digits d,
+ * abs (5), negate (6), sign (7) of a Decimal: the Decimal type stays (sign
+ * is an integer), digits past d are zero, ties round away from zero
+ * (roundBankers: to even), as ClickHouse's Decimal rounding does. */
+int xdec_unary(struct xctx *c, const node_t *n, int op, const struct vec *v, const struct vec *dv,
+	       struct vec *out)
+{
+	if (vec_make(c, out, op == 7 ? SN_XT_INT : SN_XT_DECIMAL,
+		     v->nullable || (dv && dv->nullable), c->n))
+		return c->rc;
+	out->ct = op == 7 ? NULL : v->ct;
+	merge_nulls(out, v, dv);
+	unsigned s = xdec_scale(v), np = native_prec(xdec_prec(v));
+	for (size_t r = 0; r < c->n; r++) {
+		if (vec_null(out, r))
+			continue;
+		__int128 x = v->i[r], z;
+		if (op == 7) {
+			out->i[r] = x < 0 ? -1 : x > 0;
+			continue;
+		}
+		if (op >= 5) {
+			z = op == 6 || x < 0 ? -x : x;
+		} else {
+			int64_t d = dv ? dv->i[r] : 0;
+			if (d >= (int64_t)s) {
+				out->i[r] = v->i[r];
+				continue;
+			}
+			int64_t cut = (int64_t)s - d;
+			__int128 unit = 1;
+			for (int64_t k = 0; k < cut && k < 39; k++)
+				unit *= 10;
+			__int128 q = x / unit, rem = x % unit, a = rem < 0 ? -rem : rem;
+			int sg = x < 0 ? -1 : 1;
+			switch (op) {
+			case 0:
+				if (a * 2 >= unit)
+					q += sg;
+				break;
+			case 1:
+				if (rem < 0)
+					q -= 1;
+				break;
+			case 2:
+				if (rem > 0)
+					q += 1;
+				break;
+			case 4:
+				if (a * 2 > unit || (a * 2 == unit && (q % 2) != 0))
+					q += sg;
+				break;
+			default: break;
+			}
+			if (q != 0 && cut >= 39)
+				return math_overflow(c, n, np);
+			z = q * unit;
+		}
+		if (!fits_native(z, np))
+			return math_overflow(c, n, np);
+		out->i[r] = (int64_t)z;
+	}
+	return 0;
+}
+
 enum { P64 = 18 << 2 };
 
 static const struct scalar_def fns[] = {

@@ -1889,6 +1889,10 @@ static int eval_cast(struct xctx *c, const node_t *n, struct vec *out)
 					     xdec_ct(p, s));
 	if (xdec_convert(c, n, &v, p, s, soft ? XDEC_NULL : XDEC_ERROR, out))
 		return c->rc;
+	if (!soft && !nullable && out->t != SN_XT_NULL) { /* no NULL was there */
+		out->nullable = false;
+		out->nulls = NULL;
+	}
 	if (nullable && !out->nullable) {
 		if (!(out->nulls = xalloc(c, c->ba, c->n)))
 			return c->rc;

@@ -511,6 +511,10 @@ int xdec_cmp_at(const struct vec *a, const struct vec *b, size_t r);
 int xdec_common(struct xctx *c, const node_t *n, struct vec *v, size_t nv, const char **ct);
 /* v as Decimal type ct (an xdec_ct name); NULL vectors stay. */
 int xdec_rescale(struct xctx *c, const node_t *n, struct vec *v, const char *ct);
+/* round (op 0), floor, ceil, trunc, roundBankers (4) to the digits of dv
+ * (NULL: 0), abs (5), negate (6), sign (7) of the Decimal v. */
+int xdec_unary(struct xctx *c, const node_t *n, int op, const struct vec *v, const struct vec *dv,
+	       struct vec *out);
 bool xfn_decimal(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* decimal.c */
 
 /* Arrays and tuples (array.c; the encoding is in its file comment). */

@@ -175,7 +175,11 @@ static int fn_negate(struct xctx *c, const node_t *n, int op, struct vec *out)
 	(void)op;
 	struct vec v;
 	bool done;
-	if (eval_args(c, n, 1, 1, &v) || need_num(c, n, &v, 0) ||
+	if (eval_args(c, n, 1, 1, &v))
+		return c->rc;
+	if (v.t == SN_XT_DECIMAL)
+		return xdec_unary(c, n, 6, &v, NULL, out);
+	if (need_num(c, n, &v, 0) ||
 	    out_for(c, out, v.t == SN_XT_FLOAT ? SN_XT_FLOAT : SN_XT_INT, &v, 1, &done) || done)
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {

@@ -1600,12 +1600,16 @@ static int fn_round(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
 	struct vec v[2];
 	bool done;
-	if (eval_args(c, n, 1, 2, v) || need_num(c, n, &v[0], 0) ||
-	    (n->list.n == 2 && need_int(c, n, &v[1], 1)))
+	if (eval_args(c, n, 1, 2, v))
+		return c->rc;
+	bool dec = v[0].t == SN_XT_DECIMAL; /* stays a Decimal (decimal.c) */
+	if ((!dec && need_num(c, n, &v[0], 0)) || (n->list.n == 2 && need_int(c, n, &v[1], 1)))
 		return c->rc;
 	if (n->list.n == 2 && n->list.items[1]->kind != SN_HQ_CONSTANT)
 		return xunsupported(c, n->list.items[1],
 				    "a non-constant scale in round/floor/ceil");
+	if (dec)
+		return xdec_unary(c, n, op, &v[0], n->list.n == 2 ? &v[1] : NULL, out);
 	uint8_t t = v[0].t == SN_XT_BOOL ? SN_XT_UINT : v[0].t;
 	if (out_for(c, out, t, v, n->list.n, &done) || done)
 		return c->rc;
@@ -1628,7 +1632,11 @@ static int fn_abs(struct xctx *c, const node_t *n, int op, struct vec *out)
 	(void)op;
 	struct vec v;
 	bool done;
-	if (eval_args(c, n, 1, 1, &v) || need_num(c, n, &v, 0) ||
+	if (eval_args(c, n, 1, 1, &v))
+		return c->rc;
+	if (v.t == SN_XT_DECIMAL)
+		return xdec_unary(c, n, 5, &v, NULL, out);
+	if (need_num(c, n, &v, 0) ||
 	    out_for(c, out, v.t == SN_XT_FLOAT ? SN_XT_FLOAT : SN_XT_UINT, &v, 1, &done) || done)
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
@@ -1648,8 +1656,11 @@ static int fn_sign(struct xctx *c, const node_t *n, int op, struct vec *out)
 	(void)op;
 	struct vec v;
 	bool done;
-	if (eval_args(c, n, 1, 1, &v) || need_num(c, n, &v, 0) ||
-	    out_for(c, out, SN_XT_INT, &v, 1, &done) || done)
+	if (eval_args(c, n, 1, 1, &v))
+		return c->rc;
+	if (v.t == SN_XT_DECIMAL)
+		return xdec_unary(c, n, 7, &v, NULL, out);
+	if (need_num(c, n, &v, 0) || out_for(c, out, SN_XT_INT, &v, 1, &done) || done)
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
 		if (vec_null(out, r))
