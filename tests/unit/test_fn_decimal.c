@@ -215,13 +215,95 @@ static void test_aggregates(void **state)
 		     "arrays of Decimal");
 }
 
+static void test_rounding_and_json(void **state)
+{
+	struct fixture *f = *state;
+	/* values read off ClickHouse 18.16 (it prints the zeros: 1.30) */
+	expect_a(f,
+		 "round(CAST(1.25 AS Decimal64(2)), 1), round(CAST(-1.25 AS Decimal64(2)), 1), "
+		 "round(CAST(1.35 AS Decimal64(2))), floor(CAST(-1.25 AS Decimal64(2)), 1), "
+		 "ceil(CAST(-1.25 AS Decimal64(2)), 1), ceil(CAST(1.21 AS Decimal64(2))), "
+		 "trunc(CAST(-1.29 AS Decimal64(2)), 1), round(CAST(125 AS Decimal64(2)), -1)",
+		 "1.3\t-1.3\t1\t-1.3\t-1.2\t2\t-1.2\t130");
+	expect_a(
+	    f,
+	    "toTypeName(round(CAST(1.25 AS Decimal64(2)), 1)), abs(CAST(-1.5 AS Decimal32(2))) AS "
+	    "a, toTypeName(a), sign(CAST(-1.5 AS Decimal64(2))), negate(CAST(1.5 AS Decimal64(1)))",
+	    "Decimal(18, 2)\t1.5\tDecimal(9, 2)\t-1\t-1.5");
+	expect_a(
+	    f,
+	    "roundBankers(CAST(2.25 AS Decimal64(2)), 1), roundBankers(CAST(2.35 AS Decimal64(2)), "
+	    "1), round(CAST(1 AS Decimal64(2)), -30), round(CAST(1.5 AS Decimal64(1)), 3)",
+	    "2.2\t2.4\t0\t1.5");
+	expect_a(f, "round(CAST(9.9 AS Decimal32(8)))", "10");
+	expect_error(f, "ceil(CAST(21.47 AS Decimal32(8)))", "QueryError", "Decimal math overflow");
+	expect_error(f, "intDiv(CAST(7.5 AS Decimal64(2)), 2)", "QueryError", "intDiv");
+	/* JSON: PostHog's float(Decimal) (DRF's encoder), the type ClickHouse names */
+	char q[] = "select CAST('12.345' AS Decimal(10, 3)) AS x, toDecimal(NULL, 2) AS y, "
+		   "CAST('0.1' AS Decimal64(18)) AS z";
+	struct sn_exec_result res;
+	struct sn_hogql_error err = {0};
+	assert_int_equal(sn_exec_query(&f->opts, q, strlen(q), &res, &err), 0);
+	struct sn_buf b;
+	sn_buf_init(&b, 1 << 20);
+	assert_int_equal(sn_exec_result_json(&b, &res), 0);
+	const char *j = (const char *)b.data;
+	if (!strstr(j, "\"types\":[[\"x\",\"Decimal(10, 3)\"],[\"y\",\"Nullable(Nothing)\"],"
+		       "[\"z\",\"Decimal(18, 18)\"]]") ||
+	    !strstr(j, "\"results\":[[12.345,null,0.1]]"))
+		fail_msg("json: %s", j);
+	sn_buf_release(&b);
+	sn_exec_result_release(&res);
+}
+
+/* Two scanner threads (runs of one granule) merge their sums exactly:
+ * rows come sorted by distinct id, so each scanner's sum is far past
+ * Int64 (one of 'a''s values, the other of 'b''s) and only their merge
+ * fits. */
+static void test_merge(void **state)
+{
+	(void)state;
+	struct fixture g;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(sn_test_tmpdir(g.dir, sizeof(g.dir), "test_fn_decimal_merge"), 0);
+	struct sn_memtable mt;
+	struct sn_err err = {0};
+	sn_memtable_init(&mt, 0);
+	for (int i = 0; i < 40; i++)
+		add_event(&mt, i + 1, i % 2 ? "a" : "b", "pv",
+			  i % 2 ? "{\"v\":\"900000000000000000\",\"c\":\"0.01\"}"
+				: "{\"v\":\"-899999999999999999\",\"c\":\"0.02\"}");
+	struct sn_part_write_opts o = {.granule_rows = 4, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	assert_int_equal(sn_memtable_flush(&mt, g.dir, 1, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&mt);
+	g.opts.store_dir = g.dir;
+	g.opts.team_id = 1;
+	for (uint32_t th = 1; th <= 2; th++) {
+		g.opts.threads = th;
+		g.opts.run_granules = 1;
+		expect_rows(&g,
+			    "sum(CAST(properties.v AS Decimal64(0))), sum(CAST(properties.c AS "
+			    "Decimal64(2))), avg(CAST(properties.c AS Decimal64(2))), "
+			    "max(CAST(properties.v AS Decimal64(0))), uniq(CAST(properties.c AS "
+			    "Decimal64(2)))",
+			    "", "20\t0.6\t0.015\t900000000000000000\t2\n");
+		expect_rows(&g, "distinct_id, sum(CAST(properties.c AS Decimal64(2)))",
+			    "group by distinct_id order by distinct_id", "a\t0.2\nb\t0.4\n");
+		expect_error(&g, "sumIf(CAST(properties.v AS Decimal64(0)), distinct_id = 'a')",
+			     "QueryError", "the sum does not fit");
+	}
+	sn_test_rm_rf(g.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_conversions),
-	    cmocka_unit_test(test_compare),
-	    cmocka_unit_test(test_arithmetic),
-	    cmocka_unit_test(test_aggregates),
+	    cmocka_unit_test(test_conversions),	      cmocka_unit_test(test_compare),
+	    cmocka_unit_test(test_arithmetic),	      cmocka_unit_test(test_aggregates),
+	    cmocka_unit_test(test_rounding_and_json), cmocka_unit_test(test_merge),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
