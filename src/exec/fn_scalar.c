@@ -1885,6 +1885,7 @@ static int fn_nullif(struct xctx *c, const node_t *n, int op, struct vec *out)
 	t->b = n->list.items[1];
 	if (xeval(c, t, &eq) || vec_make(c, out, a.t, true, c->n))
 		return c->rc;
+	out->ct = a.ct; /* a Decimal's scale, an array's type */
 	for (size_t r = 0; r < c->n; r++) {
 		copy_cell(out, r, &a);
 		if (vec_truth(&eq, r))
@@ -1906,6 +1907,7 @@ static int fn_assume(struct xctx *c, const node_t *n, int op, struct vec *out)
 	}
 	if (vec_make(c, out, v.t, false, c->n))
 		return c->rc;
+	out->ct = v.ct;
 	for (size_t r = 0; r < c->n; r++)
 		if (!vec_null(&v, r))
 			copy_cell(out, r, &v);

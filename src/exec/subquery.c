@@ -174,8 +174,9 @@ static int union_append(struct xctx *c, const node_t *at, struct xtable *a, stru
 			return xfail(c, at, SN_ERR_INVALID, "QueryError",
 				     "UNION ALL members have no common type for column %zu (%s) "
 				     "and %s",
-				     i + 1, sn_exec_type_name(a->t[i], false, ta, sizeof(ta)),
-				     sn_exec_type_name(b->t[i], false, tb, sizeof(tb)));
+				     i + 1,
+				     ca ? ca : sn_exec_type_name(a->t[i], false, ta, sizeof(ta)),
+				     cb ? cb : sn_exec_type_name(b->t[i], false, tb, sizeof(tb)));
 		}
 		convert_table(a, i, t);
 		convert_table(b, i, t);

@@ -976,10 +976,12 @@ static int type_fn(struct xctx *c, const struct xtable *t, struct wfn *fn)
 		fn->nullable = xn;
 		if (fn->arg[2] >= 0) {
 			uint8_t dt = t->t[fn->arg[2]];
-			bool ok = dt == xt || dt == SN_XT_NULL ||
-				  (is_numeric(dt) && is_numeric(xt)) ||
-				  (is_text(dt) && is_text(xt)) ||
-				  (dt == SN_XT_DATE && xt == SN_XT_DATETIME);
+			bool ok =
+			    (dt == xt && (xt != SN_XT_DECIMAL ||
+					  (t->ct && t->ct[fn->arg[2]] == t->ct[fn->arg[0]]))) ||
+			    dt == SN_XT_NULL || (is_numeric(dt) && is_numeric(xt)) ||
+			    (is_text(dt) && is_text(xt)) ||
+			    (dt == SN_XT_DATE && xt == SN_XT_DATETIME);
 			if (xt == SN_XT_NULL) {
 				fn->t = dt;
 				ok = true;
@@ -1176,6 +1178,7 @@ static int run_windows(struct wplan *w, struct xtable *t2)
 	t2->names = xalloc(c, c->qa, (nc + 1) * sizeof(*t2->names));
 	t2->t = xalloc(c, c->qa, nc + 1);
 	t2->nullable = xalloc(c, c->qa, (nc + 1) * sizeof(*t2->nullable));
+	t2->ct = xalloc(c, c->qa, (nc + 1) * sizeof(*t2->ct));
 	t2->cells = xalloc(c, c->qa, (n * nc + 1) * sizeof(*t2->cells));
 	if (c->rc)
 		return c->rc;
@@ -1183,6 +1186,8 @@ static int run_windows(struct wplan *w, struct xtable *t2)
 		t2->names[i] = col_name(c, 'c', i);
 		t2->t[i] = t->t[i];
 		t2->nullable[i] = t->nullable[i];
+		/* composite types and a Decimal's scale travel with the column */
+		t2->ct[i] = t->ct ? t->ct[i] : NULL;
 	}
 	for (size_t k = 0; k < w->nfns; k++) {
 		if (type_fn(c, t, &w->fns[k]))
@@ -1190,6 +1195,13 @@ static int run_windows(struct wplan *w, struct xtable *t2)
 		t2->names[t->ncols + k] = col_name(c, 'f', k);
 		t2->t[t->ncols + k] = w->fns[k].t;
 		t2->nullable[t->ncols + k] = w->fns[k].nullable || w->fns[k].t == SN_XT_NULL;
+		/* a function of the argument's type (lag, first_value, min, ...)
+		 * keeps its type name: a Decimal's scale */
+		int a0 = w->fns[k].arg[0];
+		t2->ct[t->ncols + k] =
+		    w->fns[k].t == SN_XT_DECIMAL && a0 >= 0 && t->t[a0] == SN_XT_DECIMAL && t->ct
+			? t->ct[a0]
+			: NULL;
 	}
 	if (c->rc)
 		return c->rc;

@@ -213,6 +213,18 @@ static void test_aggregates(void **state)
 		    "limit 1", "2.5\n");
 	expect_error(f, "groupArray(CAST(1 AS Decimal64(2)))", "NotImplementedError",
 		     "arrays of Decimal");
+	expect_error(f, "[CAST(1 AS Decimal64(2))]", "NotImplementedError", "arrays of Decimal");
+	expect_error(f, "tuple(CAST(1 AS Decimal64(2)))", "NotImplementedError",
+		     "tuples of Decimal");
+	/* the type survives nullIf, assumeNotNull and window functions */
+	expect_a(f, "nullIf(CAST(1.25 AS Decimal64(2)), 1), assumeNotNull(toDecimal(1.5, 1))",
+		 "1.25\t1.5");
+	expect_rows(f,
+		    "CAST(if(distinct_id = 'a', 1.25, 2.5) AS Decimal64(2)) AS x, "
+		    "lagInFrame(x) OVER (ORDER BY x) AS l, toTypeName(l), max(x) OVER ()",
+		    "order by x", "1.25\t0\tDecimal(18, 2)\t2.5\n2.5\t1.25\tDecimal(18, 2)\t2.5\n");
+	expect_error(f, "sum(CAST(1 AS Decimal64(2))) OVER ()", "QueryError",
+		     "Illegal type Decimal");
 }
 
 static void test_rounding_and_json(void **state)
