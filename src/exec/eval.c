@@ -772,6 +772,24 @@ static int coerce_num(struct xctx *c, const node_t *sn, struct vec *sv, const st
 	return 0;
 }
 
+/* A Decimal compared with a String constant: the constant read as a
+ * Decimal with as many fraction digits as it has (up to 18), so the
+ * comparison is exact. Returns 1 when sn is not a constant. */
+static int coerce_dec(struct xctx *c, const node_t *sn, struct vec *sv)
+{
+	if (sn->kind != SN_HQ_CONSTANT || sn->ctype != SN_HQC_STRING || !sn->sval)
+		return 1;
+	const char *dot = strchr(sn->sval, '.');
+	unsigned fd = 0;
+	for (const char *p = dot ? dot + 1 : ""; *p >= '0' && *p <= '9' && fd < XDEC_MAX_SCALE; p++)
+		fd++;
+	struct vec o;
+	if (xdec_convert(c, sn, sv, XDEC_MAX_PREC, fd, XDEC_ERROR, &o))
+		return c->rc;
+	*sv = o;
+	return 0;
+}
+
 /* A Date compared with a DateTime: the start of that day in the
  * DateTime's zone. */
 static int date_to_dt(struct xctx *c, const node_t *at, struct vec *v, const struct vec *dt)
@@ -830,7 +848,11 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 			     a->ct ? a->ct : "?", b->ct ? b->ct : "?");
 	}
 	int k = 1;
-	if (is_numeric(a->t) && b->t == SN_XT_STRING)
+	if (a->t == SN_XT_DECIMAL && b->t == SN_XT_STRING)
+		k = coerce_dec(c, rn, b);
+	else if (b->t == SN_XT_DECIMAL && a->t == SN_XT_STRING)
+		k = coerce_dec(c, ln, a);
+	else if (is_numeric(a->t) && b->t == SN_XT_STRING)
 		k = coerce_num(c, rn, b, a);
 	else if (is_numeric(b->t) && a->t == SN_XT_STRING)
 		k = coerce_num(c, ln, a, b);

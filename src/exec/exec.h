@@ -60,7 +60,9 @@
  * cutQueryStringAndFragment, extractURLParameter; round/floor/ceil/trunc
  * (with a scale), roundBankers, abs, sign, sqrt, cbrt, exp, exp2, exp10,
  * log/ln, log2, log10, pow/power, pi, e, intDiv[OrZero], greatest/least,
- * isNaN/isFinite/isInfinite; nullIf, assumeNotNull, in/notIn, CASE x
+ * isNaN/isFinite/isInfinite; Decimal(P, S) (decimal.c: toDecimal, CAST,
+ * accurateCast, multiplyDecimal/divideDecimal, arithmetic, comparisons,
+ * rounding, sum/avg/min/max); nullIf, assumeNotNull, in/notIn, CASE x
  * WHEN, toBool, toTypeName, toUUID; JSONHas, JSONExtractString/Int/UInt/
  * Float/Bool/Raw, JSONLength, JSONArrayLength (nested key/index paths);
  * md5, MD5, SHA1, SHA256, sipHash64 (of one String), xor;

@@ -17,7 +17,10 @@
  * ("DateTime64(6, 'Europe/Berlin')"). A toTimeZone() to yet another zone
  * is not carried into results: its values print in the project's zone
  * (the same instants). Floats render with the fewest digits that read back
- * the same, and nan/inf (which JSON lacks) as null. A Map is an Array of
+ * the same, and nan/inf (which JSON lacks) as null. A Decimal (its
+ * scaled value in i, the scale in dscale) prints its exact text without
+ * trailing zeros in TSV and ClickHouse's text, and in JSON the nearest
+ * Float64, as PostHog's renderer turns a Python Decimal into a float. A Map is an Array of
  * (key, value) tuples to everything else (array.c): the renderings print
  * it as an object ({"k":v}, keys as JSON strings; {'k':v} in ClickHouse's
  * text) by walking the value beside its column's type.

@@ -115,8 +115,19 @@ static void test_compare(void **state)
 		 "toDecimal(properties.d, 1) = toDecimal(properties.d, 2), "
 		 "toDecimal(properties.d, 1) < 1",
 		 "1\t0");
-	expect_error(f, "CAST(1 AS Decimal64(1)) = 'a'", "QueryError",
-		     "Cannot compare Decimal(18, 1)");
+	/* against text: the text read as a Decimal of its own scale, exactly */
+	expect_a(f,
+		 "CAST(1.25 AS Decimal64(2)) = '1.250', CAST(1.25 AS Decimal64(2)) = '1.255', "
+		 "CAST(1.25 AS Decimal64(2)) < '1.3'",
+		 "1\t0\t1");
+	expect_error(f, "CAST(1 AS Decimal64(1)) = 'a'", "QueryError", "Cannot parse string 'a'");
+	/* IN (SELECT ...): one key per value whatever the scale; as Float64 against floats */
+	expect_a(
+	    f,
+	    "CAST(1.25 AS Decimal64(2)) IN (SELECT CAST(1.250 AS Decimal64(3))), "
+	    "CAST(2 AS Decimal64(2)) IN (SELECT 2), CAST(1.25 AS Decimal64(2)) IN (SELECT 1.25), "
+	    "CAST(1.25 AS Decimal64(2)) IN (SELECT CAST(1.2 AS Decimal64(1)))",
+	    "1\t1\t1\t0");
 	/* branches take the common type */
 	expect_a(f,
 		 "if(toInt(properties.n) > 5, CAST(1.5 AS Decimal64(1)), CAST(2.25 AS "
