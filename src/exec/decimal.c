@@ -739,6 +739,23 @@ bool xfn_decimal(struct xctx *c, const node_t *n, struct vec *out, int *rc)
 	return scalar_dispatch(fns, SN_ARRAY_LEN(fns), c, n, out, rc);
 }
 
+int xdec_float(struct xctx *c, struct vec *v)
+{
+	if (v->t != SN_XT_DECIMAL)
+		return 0;
+	struct vec o;
+	unsigned s = xdec_scale(v);
+	if (vec_make(c, &o, SN_XT_FLOAT, v->nullable, v->n))
+		return c->rc;
+	for (size_t r = 0; r < v->n; r++) {
+		o.f[r] = xdec_to_double(v->i[r], s);
+		if (o.nulls)
+			o.nulls[r] = vec_null(v, r);
+	}
+	*v = o;
+	return 0;
+}
+
 /* ---- comparisons and branches --------------------------------------------------------- */
 
 int xdec_cmp_at(const struct vec *a, const struct vec *b, size_t r)

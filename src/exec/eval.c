@@ -620,8 +620,13 @@ static int arith(struct xctx *c, const node_t *n, char op, const node_t *ln, con
 	if (a.t == SN_XT_DATE || a.t == SN_XT_DATETIME || b.t == SN_XT_DATE ||
 	    b.t == SN_XT_DATETIME)
 		return xdate_arith(c, n, op, &a, &b, out);
-	if (a.t == SN_XT_DECIMAL || b.t == SN_XT_DECIMAL)
-		return xdec_arith(c, n, op, &a, &b, out);
+	if (a.t == SN_XT_DECIMAL || b.t == SN_XT_DECIMAL) {
+		/* With a Float64: both as Float64 (ClickHouse since 22.1; not %) */
+		if (op == '%' || (a.t != SN_XT_FLOAT && b.t != SN_XT_FLOAT))
+			return xdec_arith(c, n, op, &a, &b, out);
+		if (xdec_float(c, &a) || xdec_float(c, &b))
+			return c->rc;
+	}
 	if (!is_numeric(a.t) || !is_numeric(b.t))
 		return xunsupported(c, n, "arithmetic on non-numeric values (strings)");
 	bool flt = a.t == SN_XT_FLOAT || b.t == SN_XT_FLOAT || op == '/';

@@ -515,6 +515,8 @@ int xdec_rescale(struct xctx *c, const node_t *n, struct vec *v, const char *ct)
  * (NULL: 0), abs (5), negate (6), sign (7) of the Decimal v. */
 int xdec_unary(struct xctx *c, const node_t *n, int op, const struct vec *v, const struct vec *dv,
 	       struct vec *out);
+/* v, when a DECIMAL, as Float64 (value / 10^S) in place. */
+int xdec_float(struct xctx *c, struct vec *v);
 bool xfn_decimal(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* decimal.c */
 
 /* Arrays and tuples (array.c; the encoding is in its file comment). */

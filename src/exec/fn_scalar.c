@@ -1801,6 +1801,15 @@ static int fn_extreme(struct xctx *c, const node_t *n, int op, struct vec *out)
 		return c->rc;
 	size_t na = n->list.n;
 	uint8_t t;
+	/* Decimals with a Float64: all as Float64 (ClickHouse since 22.1) */
+	bool flt = false, dec = false;
+	for (size_t k = 0; k < na; k++) {
+		flt |= v[k].t == SN_XT_FLOAT;
+		dec |= v[k].t == SN_XT_DECIMAL;
+	}
+	for (size_t k = 0; flt && dec && k < na; k++)
+		if (xdec_float(c, &v[k]))
+			return c->rc;
 	if (unify_branches(c, n, v, na, &t))
 		return c->rc;
 	if (t == SN_XT_NULL)

@@ -178,9 +178,14 @@ static void test_arithmetic(void **state)
 		     "Scale 20 is out of bounds");
 	expect_error(f, "CAST(5e18 AS Decimal64(0)) + CAST(5e18 AS Decimal64(0))", "QueryError",
 		     "Decimal math overflow");
-	/* with a Float64: not defined in ClickHouse */
-	expect_error(f, "CAST(1 AS Decimal64(2)) + 1.5", "QueryError",
-		     "Illegal types Decimal(18, 2) and Float64 of arguments of function plus");
+	/* with a Float64: both as Float64 (ClickHouse since 22.1), but not % */
+	expect_a(f,
+		 "CAST(1.25 AS Decimal64(2)) + 1.5 AS x, toTypeName(x), CAST(1.25 AS Decimal64(2)) "
+		 "/ 0.5, "
+		 "greatest(CAST(1.25 AS Decimal64(2)), 1.5) AS g, toTypeName(g)",
+		 "2.75\tFloat64\t2.5\t1.5\tFloat64");
+	expect_error(f, "CAST(1 AS Decimal64(2)) % 1.5", "QueryError",
+		     "Illegal types Decimal(18, 2) and Float64 of arguments of function modulo");
 	expect_a(f,
 		 "multiplyDecimal(CAST(1.5 AS Decimal64(1)), CAST(2.25 AS Decimal64(2))), "
 		 "divideDecimal(CAST(1 AS Decimal64(1)), CAST(3 AS Decimal64(0)), 5), "
