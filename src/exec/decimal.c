@@ -21,7 +21,9 @@
  * -, S1 + S2 for ×, S1 for ÷ (the dividend is first scaled by 10^S2; an
  * integer dividend takes the divisor's scale); every step is checked
  * against the native type's range ("Decimal math overflow"), fractions
- * past the scale are cut, not rounded. Text with more fraction digits
+ * past the scale are cut, not rounded. With a Float64 operand both sides
+ * are Float64 (eval.c converts them; ClickHouse since 22.1), as they are
+ * in a comparison with one. Text with more fraction digits
  * than the scale is cut too; more digits than P is "Too many digits". A
  * float is multiplied by 10^S in floating point and truncated
  * (toDecimal64(1.15, 2) is 1.14, as ClickHouse documents). Decimal text
@@ -532,10 +534,9 @@ int xdec_arith(struct xctx *c, const node_t *n, char op, struct vec *a, struct v
 			     names[k]);
 	}
 	unsigned np = npa > npb ? npa : npb, s;
-	bool ia = a->t != SN_XT_DECIMAL, ib = b->t != SN_XT_DECIMAL;
+	bool ia = a->t != SN_XT_DECIMAL;
 	/* An integer is a Decimal of scale 0, but an integer dividend takes
 	 * the divisor's scale (2 / toDecimal32(3, 2) is 0.66). */
-	(void)ib;
 	if (op == '/' && ia)
 		sa = sb;
 	switch (op) {
