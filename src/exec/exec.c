@@ -3323,6 +3323,11 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 			    t.ct && t.ct[i]
 				? t.ct[i]
 				: sn_exec_type_name(t.t[i], t.nullable[i], tn, sizeof(tn));
+			if (t.t[i] == SN_XT_DECIMAL && t.ct && t.ct[i] && t.nullable[i]) {
+				/* a Decimal's name is its scalar type's */
+				snprintf(tn, sizeof(tn), "Nullable(%s)", t.ct[i]);
+				name = tn;
+			}
 			if (t.t[i] == SN_XT_BOOL && first && first->kind == SN_HQ_SELECT &&
 			    i < first->sel->select.n && is_tobool(first->sel->select.items[i])) {
 				/* ClickHouse's Bool (toBool, a typed Boolean property) */

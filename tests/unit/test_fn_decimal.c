@@ -268,7 +268,7 @@ static void test_rounding_and_json(void **state)
 	expect_error(f, "intDiv(CAST(7.5 AS Decimal64(2)), 2)", "QueryError", "intDiv");
 	/* JSON: PostHog's float(Decimal) (DRF's encoder), the type ClickHouse names */
 	char q[] = "select CAST('12.345' AS Decimal(10, 3)) AS x, toDecimal(NULL, 2) AS y, "
-		   "CAST('0.1' AS Decimal64(18)) AS z";
+		   "CAST('0.1' AS Decimal64(18)) AS z, toDecimal('-2.50', 2) AS w";
 	struct sn_exec_result res;
 	struct sn_hogql_error err = {0};
 	assert_int_equal(sn_exec_query(&f->opts, q, strlen(q), &res, &err), 0);
@@ -277,8 +277,8 @@ static void test_rounding_and_json(void **state)
 	assert_int_equal(sn_exec_result_json(&b, &res), 0);
 	const char *j = (const char *)b.data;
 	if (!strstr(j, "\"types\":[[\"x\",\"Decimal(10, 3)\"],[\"y\",\"Nullable(Nothing)\"],"
-		       "[\"z\",\"Decimal(18, 18)\"]]") ||
-	    !strstr(j, "\"results\":[[12.345,null,0.1]]"))
+		       "[\"z\",\"Decimal(18, 18)\"],[\"w\",\"Nullable(Decimal(18, 2))\"]]") ||
+	    !strstr(j, "\"results\":[[12.345,null,0.1,-2.5]]"))
 		fail_msg("json: %s", j);
 	sn_buf_release(&b);
 	sn_exec_result_release(&res);
