@@ -2370,7 +2370,8 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 			c->uuid_bits_ok = bits ? ag->args[0] : NULL;
 			int rc = xeval(c, ag->args[k], &in[a].av[k]);
 			c->uuid_bits_ok = NULL;
-			if (rc || (bits && vec_uuid_bits(c, &in[a].av[k])))
+			if (rc || (bits && vec_uuid_bits(c, &in[a].av[k])) ||
+			    (ag->dec_float && xdec_float(c, &in[a].av[k])))
 				return c->rc;
 			in[a].never |= in[a].av[k].t == SN_XT_NULL;
 		}
@@ -3584,6 +3585,17 @@ int agg_type(struct xctx *c, struct xagg *ag)
 	case AGG_VAR_SAMP:
 	case AGG_STDDEV_POP:
 	case AGG_STDDEV_SAMP:
+		/* ClickHouse's statistics of a Decimal are Float64: its values are
+		 * read as Float64 (value / 10^S), avgWeighted's excepted */
+		if (ag->kind != AGG_AVG_WEIGHTED &&
+		    (t == SN_XT_DECIMAL || (ag->nargs > 1 && ag->arg2_t == SN_XT_DECIMAL))) {
+			ag->dec_float = true;
+			if (t == SN_XT_DECIMAL)
+				t = SN_XT_FLOAT;
+			if (ag->arg2_t == SN_XT_DECIMAL)
+				ag->arg2_t = SN_XT_FLOAT;
+			ag->arg_t = t;
+		}
 		if (!is_numeric(t))
 			return illegal_type(c, ag, t, ag->arg_nullable,
 					    "; convert it with toInt or toFloat");

@@ -194,6 +194,7 @@ struct xagg {
 	bool arg_nullable;
 	uint8_t arg2_t; /* type of args[1] (argMin/argMax's val, covar's y) */
 	bool arg2_nullable;
+	bool dec_float; /* Decimal arguments are read as Float64 (var, stddev, ...) */
 	uint8_t res_t;
 	bool res_nullable;
 	uint32_t nargs;

@@ -227,6 +227,14 @@ static void test_aggregates(void **state)
 	expect_rows(f, "distinct CAST(1.5 AS Decimal64(2))", "", "1.5\n");
 	expect_rows(f, "(select sum(k) from (select CAST(1.25 AS Decimal64(2)) AS k from events))",
 		    "limit 1", "2.5\n");
+	/* statistics read the values as Float64 (ClickHouse documents var and
+	 * stddev of a Decimal as Float64): 1.25 and 2.5, mean 1.875 */
+	expect_rows(f,
+		    "varPop(CAST(if(distinct_id = 'a', 1.25, 2.5) AS Decimal64(2))) AS v, "
+		    "toTypeName(v), stddevSamp(CAST(if(distinct_id = 'a', 1.25, 2.5) AS "
+		    "Decimal32(2)))",
+		    "", "0.390625\tFloat64\t0.8838834764831844\n");
+	expect_error(f, "quantile(0.5)(CAST(1 AS Decimal64(2)))", "QueryError", "Illegal type");
 	expect_error(f, "groupArray(CAST(1 AS Decimal64(2)))", "NotImplementedError",
 		     "arrays of Decimal");
 	expect_error(f, "[CAST(1 AS Decimal64(2))]", "NotImplementedError", "arrays of Decimal");
