@@ -691,6 +691,12 @@ struct moments {
 	double mx, my, m2x, m2y, cxy;
 };
 
+/* var/stddev of a Decimal: ClickHouse's VarMomentsDecimal, the sum and the
+ * sum of squares of the scaled values, exact in 128 bits (cnt is m0). */
+struct dmom {
+	__int128 m1, m2;
+};
+
 /* argMin/argMax: the best val so far (the arg is the state's val). */
 struct argext {
 	struct sn_exec_value key;
@@ -714,6 +720,7 @@ struct astate {
 		struct psums *ps;
 		struct topk *tk;
 		struct dsum *ds;
+		struct dmom *dm;
 	} x;
 };
 
@@ -1713,6 +1720,57 @@ static inline __int128 dec_sum(const struct astate *st)
 	return (__int128)(int64_t)st->f * ((__int128)1 << 64) + (__int128)(uint64_t)st->i;
 }
 
+static int dmom_overflow(struct xctx *c, const struct xagg *ag)
+{
+	return xfail(c, ag->call, SN_ERR_INVALID, "QueryError", "Decimal math overflow");
+}
+
+static int dmom_add(struct xctx *c, const struct xagg *ag, struct astate *st, int64_t x)
+{
+	struct dmom *m = st->x.dm;
+	if (!m) {
+		if (!(m = st->x.dm = xalloc(c, c->qa, sizeof(*m))))
+			return c->rc;
+		memset(m, 0, sizeof(*m));
+	}
+	__int128 sq = (__int128)x * x;
+	st->cnt++;
+	if (__builtin_add_overflow(m->m1, (__int128)x, &m->m1) ||
+	    __builtin_add_overflow(m->m2, sq, &m->m2))
+		return dmom_overflow(c, ag);
+	return 0;
+}
+
+/* The variance of a Decimal as ClickHouse computes it: (m2 - m1² / m0)
+ * / m0 (sample: m0 - 1) in integers at scale 2S, then Float64, at least 0;
+ * no value is inf for the population (nan for the sample), one value inf
+ * for the sample. */
+static int dmom_result(struct xctx *c, const struct xagg *ag, const struct astate *st, double *out)
+{
+	bool samp = ag->dkind == AGG_VAR_SAMP || ag->dkind == AGG_STDDEV_SAMP;
+	bool sd = ag->dkind == AGG_STDDEV_POP || ag->dkind == AGG_STDDEV_SAMP;
+	const struct dmom *m = st->x.dm;
+	__int128 n = st->cnt, sq, tmp;
+	if (!m || n == 0) {
+		*out = samp ? NAN : INFINITY;
+		return 0;
+	}
+	if (samp && n == 1) {
+		*out = INFINITY;
+		return 0;
+	}
+	if (__builtin_mul_overflow(m->m1, m->m1, &sq) ||
+	    __builtin_sub_overflow(m->m2, sq / n, &tmp))
+		return dmom_overflow(c, ag);
+	__int128 mul = 1;
+	for (uint64_t k = 0; k < 2 * ag->iparam; k++)
+		mul *= 10;
+	double v = (double)(tmp / (samp ? n - 1 : n)) / (double)mul;
+	v = v > 0 ? v : 0;
+	*out = sd ? sqrt(v) : v;
+	return 0;
+}
+
 /* Adds row r (no value argument NULL, the condition true) to st. Inlined
  * into both loops of agg_batch: a call a row and aggregate costs a fifth
  * of a simple aggregation's time. */
@@ -1739,6 +1797,7 @@ static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct 
 		st->cnt++;
 		dec_add(st, x->i[r]);
 		return 0;
+	case AGG_VAR_DEC: return dmom_add(c, ag, st, x->i[r]);
 	case AGG_UNIQ: {
 		uint64_t h = 0;
 		if (ag->nargs == 1)
@@ -2370,8 +2429,7 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 			c->uuid_bits_ok = bits ? ag->args[0] : NULL;
 			int rc = xeval(c, ag->args[k], &in[a].av[k]);
 			c->uuid_bits_ok = NULL;
-			if (rc || (bits && vec_uuid_bits(c, &in[a].av[k])) ||
-			    (ag->dec_float && xdec_float(c, &in[a].av[k])))
+			if (rc || (bits && vec_uuid_bits(c, &in[a].av[k])))
 				return c->rc;
 			in[a].never |= in[a].av[k].t == SN_XT_NULL;
 		}
@@ -2444,6 +2502,7 @@ bool agg_mergeable(const struct aggrun *g)
 		case AGG_AVG:
 		case AGG_SUM_DEC:
 		case AGG_AVG_DEC:
+		case AGG_VAR_DEC:
 		case AGG_UNIQ:
 		case AGG_MIN:
 		case AGG_MAX:
@@ -2503,6 +2562,19 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 		m->cnt += w->cnt;
 		m->i = (int64_t)((uint64_t)m->i + (uint64_t)w->i);
 		m->f += w->f;
+		return 0;
+	case AGG_VAR_DEC:
+		if (!w->x.dm)
+			return 0;
+		if (!m->x.dm) {
+			if (!(m->x.dm = xalloc(c, c->qa, sizeof(*m->x.dm))))
+				return c->rc;
+			memset(m->x.dm, 0, sizeof(*m->x.dm));
+		}
+		m->cnt += w->cnt;
+		if (__builtin_add_overflow(m->x.dm->m1, w->x.dm->m1, &m->x.dm->m1) ||
+		    __builtin_add_overflow(m->x.dm->m2, w->x.dm->m2, &m->x.dm->m2))
+			return dmom_overflow(c, ag);
 		return 0;
 	case AGG_SUM_DEC:
 	case AGG_AVG_DEC: { /* (hi, lo) + (hi', lo'), exact */
@@ -3286,6 +3358,12 @@ int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *ag
 			} else if (g->aggs[a].kind == AGG_SUM_DEC) {
 				if (final_dec_sum(c, &g->aggs[a], state_of(g, id, a), &aggv[a], id))
 					return c->rc;
+			} else if (g->aggs[a].kind == AGG_VAR_DEC) {
+				struct astate *st = state_of(g, id, a);
+				if (dmom_result(c, &g->aggs[a], st, &aggv[a].f[id]))
+					return c->rc;
+				if (aggv[a].nulls)
+					aggv[a].nulls[id] = g->aggs[a].res_nullable && !st->cnt;
 			} else if (g->aggs[a].res_t !=
 				   SN_XT_NULL) { /* vec_make made every row NULL */
 				final_one(&g->aggs[a], state_of(g, id, a), &aggv[a], id);
@@ -3585,16 +3663,20 @@ int agg_type(struct xctx *c, struct xagg *ag)
 	case AGG_VAR_SAMP:
 	case AGG_STDDEV_POP:
 	case AGG_STDDEV_SAMP:
-		/* ClickHouse's statistics of a Decimal are Float64: its values are
-		 * read as Float64 (value / 10^S), avgWeighted's excepted */
-		if (ag->kind != AGG_AVG_WEIGHTED &&
-		    (t == SN_XT_DECIMAL || (ag->nargs > 1 && ag->arg2_t == SN_XT_DECIMAL))) {
-			ag->dec_float = true;
-			if (t == SN_XT_DECIMAL)
-				t = SN_XT_FLOAT;
-			if (ag->arg2_t == SN_XT_DECIMAL)
-				ag->arg2_t = SN_XT_FLOAT;
-			ag->arg_t = t;
+	case AGG_VAR_DEC:
+		if (t == SN_XT_DECIMAL &&
+		    (ag->kind == AGG_VAR_POP || ag->kind == AGG_VAR_SAMP ||
+		     ag->kind == AGG_STDDEV_POP || ag->kind == AGG_STDDEV_SAMP ||
+		     ag->kind == AGG_VAR_DEC)) {
+			/* ClickHouse's VarMomentsDecimal: exact power sums (agg.c
+			 * dmom), Float64 at the end */
+			struct vec tv = {.t = t, .ct = ag->arg_ct};
+			ag->iparam = xdec_scale(&tv);
+			if (ag->kind != AGG_VAR_DEC)
+				ag->dkind = ag->kind;
+			ag->kind = AGG_VAR_DEC;
+			ag->res_t = SN_XT_FLOAT;
+			return 0;
 		}
 		if (!is_numeric(t))
 			return illegal_type(c, ag, t, ag->arg_nullable,

@@ -179,6 +179,7 @@ enum agg_kind {
 	AGG_MAX_MAP,
 	AGG_SUM_DEC, /* sum, avg of a Decimal (agg_type picks them): a 128-bit sum */
 	AGG_AVG_DEC,
+	AGG_VAR_DEC, /* var/stddev Pop/Samp of a Decimal: exact power sums */
 };
 
 /* value arguments of one aggregate (uniq(a, b, ...); windowFunnel's
@@ -194,7 +195,7 @@ struct xagg {
 	bool arg_nullable;
 	uint8_t arg2_t; /* type of args[1] (argMin/argMax's val, covar's y) */
 	bool arg2_nullable;
-	bool dec_float; /* Decimal arguments are read as Float64 (var, stddev, ...) */
+	uint8_t dkind; /* AGG_VAR_DEC: the aggregate it is (AGG_VAR_POP ... AGG_STDDEV_SAMP) */
 	uint8_t res_t;
 	bool res_nullable;
 	uint32_t nargs;

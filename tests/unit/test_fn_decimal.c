@@ -227,14 +227,17 @@ static void test_aggregates(void **state)
 	expect_rows(f, "distinct CAST(1.5 AS Decimal64(2))", "", "1.5\n");
 	expect_rows(f, "(select sum(k) from (select CAST(1.25 AS Decimal64(2)) AS k from events))",
 		    "limit 1", "2.5\n");
-	/* statistics read the values as Float64 (ClickHouse documents var and
-	 * stddev of a Decimal as Float64): 1.25 and 2.5, mean 1.875 */
+	/* var and stddev: ClickHouse's exact power sums of the scaled values,
+	 * m0 = 2, m1 = 375, m2 = 78125: (m2 - m1² / m0) = 7813 (integer
+	 * division) at scale 4, / m0 = 3906 → 0.3906; sample: 0.7813 → sqrt */
 	expect_rows(f,
 		    "varPop(CAST(if(distinct_id = 'a', 1.25, 2.5) AS Decimal64(2))) AS v, "
 		    "toTypeName(v), stddevSamp(CAST(if(distinct_id = 'a', 1.25, 2.5) AS "
 		    "Decimal32(2)))",
-		    "", "0.390625\tFloat64\t0.8838834764831844\n");
+		    "", "0.3906\tFloat64\t0.883911760301898\n");
 	expect_error(f, "quantile(0.5)(CAST(1 AS Decimal64(2)))", "QueryError", "Illegal type");
+	expect_error(f, "covarPop(CAST(1 AS Decimal64(2)), CAST(1 AS Decimal64(2)))", "QueryError",
+		     "Illegal type");
 	expect_error(f, "groupArray(CAST(1 AS Decimal64(2)))", "NotImplementedError",
 		     "arrays of Decimal");
 	expect_error(f, "[CAST(1 AS Decimal64(2))]", "NotImplementedError", "arrays of Decimal");
@@ -328,6 +331,9 @@ static void test_merge(void **state)
 			    "", "20\t0.6\t0.015\t900000000000000000\t2\n");
 		expect_rows(&g, "distinct_id, sum(CAST(properties.c AS Decimal64(2)))",
 			    "group by distinct_id order by distinct_id", "a\t0.2\nb\t0.4\n");
+		/* the power sums merge exactly too: m1 = 20, m2 = 20·(9e17)² +
+		 * 20·(9e17 - 1)², (m2 - 400 / 40) / 40 = 8.1e35 */
+		expect_rows(&g, "varPop(CAST(properties.v AS Decimal64(0)))", "", "8.1e+35\n");
 		expect_error(&g, "sumIf(CAST(properties.v AS Decimal64(0)), distinct_id = 'a')",
 			     "QueryError", "the sum does not fit");
 	}
