@@ -250,8 +250,13 @@ static void test_aggregates(void **state)
 		    "CAST(if(distinct_id = 'a', 1.25, 2.5) AS Decimal64(2)) AS x, "
 		    "lagInFrame(x) OVER (ORDER BY x) AS l, toTypeName(l), max(x) OVER ()",
 		    "order by x", "1.25\t0\tDecimal(18, 2)\t2.5\n2.5\t1.25\tDecimal(18, 2)\t2.5\n");
-	expect_error(f, "sum(CAST(1 AS Decimal64(2))) OVER ()", "QueryError",
-		     "Illegal type Decimal");
+	expect_rows(f,
+		    "CAST(if(distinct_id = 'a', 1.25, 2.5) AS Decimal64(2)) AS x, "
+		    "sum(x) OVER (ORDER BY x) AS s, toTypeName(s), avg(x) OVER ()",
+		    "order by x",
+		    "1.25\t1.25\tDecimal(38, 2)\t1.875\n2.5\t3.75\tDecimal(38, 2)\t1.875\n");
+	expect_error(f, "sum(CAST(9e18 AS Decimal64(0))) OVER ()", "QueryError",
+		     "the sum does not fit");
 }
 
 static void test_rounding_and_json(void **state)
