@@ -236,6 +236,10 @@ static void insight_value(const struct sn_exec_value *v, struct sn_insight_value
 	if (v->null || v->type == SN_XT_NULL)
 		return;
 	switch (v->type) {
+	case SN_XT_DECIMAL: /* insights compute in Float64 */
+		o->type = SN_IV_FLOAT;
+		o->f = sn_exec_decimal_to_double(v->i, v->dscale);
+		break;
 	case SN_XT_FLOAT:
 		o->type = SN_IV_FLOAT;
 		o->f = v->f;
@@ -318,7 +322,7 @@ static int stream_cols(void *ctx, unsigned worker, const struct sn_exec_column *
 	for (size_t j = 0; j < ncols; j++) {
 		const struct sn_exec_column *c = &cols[j];
 		struct sn_insight_value *o = out + j;
-		uint8_t t = c->type == SN_XT_FLOAT			       ? SN_IV_FLOAT
+		uint8_t t = c->type == SN_XT_FLOAT || c->type == SN_XT_DECIMAL ? SN_IV_FLOAT
 			    : c->type == SN_XT_UUID && c->u		       ? SN_IV_UUID
 			    : c->type == SN_XT_STRING || c->type == SN_XT_UUID ? SN_IV_STRING
 			    : c->type == SN_XT_DATE			       ? SN_IV_DATE
@@ -332,7 +336,10 @@ static int stream_cols(void *ctx, unsigned worker, const struct sn_exec_column *
 			}
 			switch (t) {
 			case SN_IV_FLOAT:
-				*o = (struct sn_insight_value){.type = t, .f = c->f[r]};
+				*o = (struct sn_insight_value){
+				    .type = t,
+				    .f = c->f ? c->f[r]
+					      : sn_exec_decimal_to_double(c->i[r], c->dscale)};
 				break;
 			case SN_IV_UUID:
 				*o = (struct sn_insight_value){.type = t, .u = c->u[r]};

@@ -827,6 +827,12 @@ struct moments {
 	double mx, my, m2x, m2y, cxy;
 };
 
+/* var/stddev of a Decimal: ClickHouse's VarMomentsDecimal, the sum and the
+ * sum of squares of the scaled values, exact in 128 bits (cnt is m0). */
+struct dmom {
+	__int128 m1, m2;
+};
+
 /* argMin/argMax: the best val so far (the arg is the state's val). */
 struct argext {
 	struct sn_exec_value key;
@@ -850,6 +856,7 @@ struct astate {
 		struct psums *ps;
 		struct topk *tk;
 		struct dsum *ds;
+		struct dmom *dm;
 	} x;
 };
 
@@ -1836,6 +1843,72 @@ static int smap_final(struct xctx *c, const struct xagg *ag, struct astate *st, 
 
 static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, struct sn_str s);
 
+/* A Decimal sum in 128 bits without widening the state: the low 64 bits
+ * in i (unsigned), the high ones in f, a whole number of carries that a
+ * double holds exactly (each row moves it by at most one). */
+static inline void dec_add(struct astate *st, int64_t x)
+{
+	uint64_t lo = (uint64_t)st->i, nlo = lo + (uint64_t)x;
+	st->f += (double)((x < 0 ? -1 : 0) + (nlo < lo));
+	st->i = (int64_t)nlo;
+}
+
+static inline __int128 dec_sum(const struct astate *st)
+{
+	return (__int128)(int64_t)st->f * ((__int128)1 << 64) + (__int128)(uint64_t)st->i;
+}
+
+static int dmom_overflow(struct xctx *c, const struct xagg *ag)
+{
+	return xfail(c, ag->call, SN_ERR_INVALID, "QueryError", "Decimal math overflow");
+}
+
+static int dmom_add(struct xctx *c, const struct xagg *ag, struct astate *st, int64_t x)
+{
+	struct dmom *m = st->x.dm;
+	if (!m) {
+		if (!(m = st->x.dm = xalloc(c, c->qa, sizeof(*m))))
+			return c->rc;
+		memset(m, 0, sizeof(*m));
+	}
+	__int128 sq = (__int128)x * x;
+	st->cnt++;
+	if (__builtin_add_overflow(m->m1, (__int128)x, &m->m1) ||
+	    __builtin_add_overflow(m->m2, sq, &m->m2))
+		return dmom_overflow(c, ag);
+	return 0;
+}
+
+/* The variance of a Decimal as ClickHouse computes it: (m2 - m1² / m0)
+ * / m0 (sample: m0 - 1) in integers at scale 2S, then Float64, at least 0;
+ * no value is inf for the population (nan for the sample), one value inf
+ * for the sample. */
+static int dmom_result(struct xctx *c, const struct xagg *ag, const struct astate *st, double *out)
+{
+	bool samp = ag->dkind == AGG_VAR_SAMP || ag->dkind == AGG_STDDEV_SAMP;
+	bool sd = ag->dkind == AGG_STDDEV_POP || ag->dkind == AGG_STDDEV_SAMP;
+	const struct dmom *m = st->x.dm;
+	__int128 n = st->cnt, sq, tmp;
+	if (!m || n == 0) {
+		*out = samp ? NAN : INFINITY;
+		return 0;
+	}
+	if (samp && n == 1) {
+		*out = INFINITY;
+		return 0;
+	}
+	if (__builtin_mul_overflow(m->m1, m->m1, &sq) ||
+	    __builtin_sub_overflow(m->m2, sq / n, &tmp))
+		return dmom_overflow(c, ag);
+	__int128 mul = 1;
+	for (uint64_t k = 0; k < 2 * ag->iparam; k++)
+		mul *= 10;
+	double v = (double)(tmp / (samp ? n - 1 : n)) / (double)mul;
+	v = v > 0 ? v : 0;
+	*out = sd ? sqrt(v) : v;
+	return 0;
+}
+
 /* Adds row r (no value argument NULL, the condition true) to st. Inlined
  * into both loops of agg_batch: a call a row and aggregate costs a fifth
  * of a simple aggregation's time. */
@@ -1857,6 +1930,12 @@ static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct 
 		else
 			st->i = (int64_t)((uint64_t)st->i + (uint64_t)x->i[r]);
 		return 0;
+	case AGG_SUM_DEC:
+	case AGG_AVG_DEC:
+		st->cnt++;
+		dec_add(st, x->i[r]);
+		return 0;
+	case AGG_VAR_DEC: return dmom_add(c, ag, st, x->i[r]);
 	case AGG_UNIQ: {
 		uint64_t h = 0;
 		if (ag->nargs == 1)
@@ -1984,7 +2063,9 @@ static size_t state_bytes(uint8_t kind)
 	case AGG_COUNT:
 	case AGG_COUNT_X:
 	case AGG_SUM:
-	case AGG_AVG: return offsetof(struct astate, has);
+	case AGG_AVG:
+	case AGG_SUM_DEC:
+	case AGG_AVG_DEC: return offsetof(struct astate, has);
 	default: return sizeof(struct astate);
 	}
 }
@@ -2559,6 +2640,9 @@ bool agg_mergeable(const struct aggrun *g)
 		case AGG_COUNT_X:
 		case AGG_SUM:
 		case AGG_AVG:
+		case AGG_SUM_DEC:
+		case AGG_AVG_DEC:
+		case AGG_VAR_DEC:
 		case AGG_UNIQ:
 		case AGG_MIN:
 		case AGG_MAX:
@@ -2619,6 +2703,27 @@ static int merge_state(struct xctx *c, const struct xagg *ag, struct astate *m,
 		m->i = (int64_t)((uint64_t)m->i + (uint64_t)w->i);
 		m->f += w->f;
 		return 0;
+	case AGG_VAR_DEC:
+		if (!w->x.dm)
+			return 0;
+		if (!m->x.dm) {
+			if (!(m->x.dm = xalloc(c, c->qa, sizeof(*m->x.dm))))
+				return c->rc;
+			memset(m->x.dm, 0, sizeof(*m->x.dm));
+		}
+		m->cnt += w->cnt;
+		if (__builtin_add_overflow(m->x.dm->m1, w->x.dm->m1, &m->x.dm->m1) ||
+		    __builtin_add_overflow(m->x.dm->m2, w->x.dm->m2, &m->x.dm->m2))
+			return dmom_overflow(c, ag);
+		return 0;
+	case AGG_SUM_DEC:
+	case AGG_AVG_DEC: { /* (hi, lo) + (hi', lo'), exact */
+		uint64_t lo = (uint64_t)m->i, nlo = lo + (uint64_t)w->i;
+		m->cnt += w->cnt;
+		m->f += w->f + (double)(nlo < lo);
+		m->i = (int64_t)nlo;
+		return 0;
+	}
 	case AGG_UNIQ:
 		if (w->x.set)
 			for (size_t k = 0; k < w->x.set->cap; k++) {
@@ -3167,6 +3272,12 @@ static inline void final_one(const struct xagg *ag, struct astate *st, struct ve
 		else
 			o->i[id] = st->i;
 		break;
+	case AGG_AVG_DEC: /* Float64 (today's ClickHouse): sum / 10^S / count */
+		null = ag->res_nullable && !st->cnt;
+		o->f[id] =
+		    st->cnt ? (double)dec_sum(st) / (double)xdec_p10[ag->iparam] / (double)st->cnt
+			    : NAN;
+		break;
 	case AGG_AVG:
 		null = ag->res_nullable && !st->cnt;
 		/* 0 / 0 is -nan on x86; ClickHouse prints nan */
@@ -3532,6 +3643,14 @@ static void state_payload(struct swr *w, const struct xagg *ag, const struct ast
 		sw_f64(w, m->cxy);
 		return;
 	}
+	case AGG_VAR_DEC: { /* the count, then the exact power sums, 128 bits each */
+		static const struct dmom zero;
+		const struct dmom *m = st->x.dm ? st->x.dm : &zero;
+		sw_u64(w, (uint64_t)st->cnt);
+		sw_put(w, &m->m1, sizeof(m->m1));
+		sw_put(w, &m->m2, sizeof(m->m2));
+		return;
+	}
 	case AGG_GROUP_ARRAY:
 	case AGG_GROUP_UNIQ: {
 		const struct garr *a = st->x.arr;
@@ -3704,7 +3823,7 @@ static void sr_value(struct srd *r, struct sn_exec_value *v)
 	const uint8_t *s = sr_take(r, len);
 	v->s = (struct sn_str){s ? (const char *)s : "", s ? len : 0};
 	sr_pad(r);
-	if (v->type > SN_XT_AGGSTATE || (len && !sn_exec_type_has_bytes(v->type)))
+	if (v->type > SN_XT_DECIMAL || (len && !sn_exec_type_has_bytes(v->type)))
 		r->bad = true;
 }
 
@@ -3749,6 +3868,7 @@ static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, 
 	memset(&w, 0, sizeof(w));
 	w.has = fl & SF_HAS;
 	struct moments mo;
+	struct dmom dm;
 	struct argext ae;
 	struct garr ga;
 	struct psums ps;
@@ -3814,6 +3934,16 @@ static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, 
 		mo.cxy = sr_f64(&r);
 		w.x.mom = &mo;
 		break;
+	case AGG_VAR_DEC: {
+		w.cnt = (int64_t)sr_u64(&r);
+		const void *m1 = sr_take(&r, sizeof(dm.m1)), *m2 = sr_take(&r, sizeof(dm.m2));
+		if (!m1 || !m2)
+			return state_bad(c, ag);
+		memcpy(&dm.m1, m1, sizeof(dm.m1));
+		memcpy(&dm.m2, m2, sizeof(dm.m2));
+		w.x.dm = &dm;
+		break;
+	}
 	case AGG_GROUP_ARRAY:
 	case AGG_GROUP_UNIQ: {
 		memset(&ga, 0, sizeof(ga));
@@ -3935,9 +4065,26 @@ static int merge_blob(struct xctx *c, const struct xagg *ag, struct astate *st, 
 	}
 }
 
+/* sum of a Decimal: ClickHouse's Decimal128(S), kept in 64 bits here, so a
+ * sum that does not fit is an error, never a wrapped number. */
+static int final_dec_sum(struct xctx *c, const struct xagg *ag, struct astate *st, struct vec *o,
+			 size_t id)
+{
+	__int128 v = dec_sum(st);
+	if (o->nulls)
+		o->nulls[id] = ag->res_nullable && !st->cnt;
+	if (v < INT64_MIN || v > INT64_MAX)
+		return xfail(c, ag->call, SN_ERR_INVALID, "QueryError",
+			     "Decimal overflow: the sum does not fit %s, which is kept in 64 bits "
+			     "here",
+			     o->ct ? o->ct : "Decimal128");
+	o->i[id] = (int64_t)v;
+	return 0;
+}
+
 int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv)
 {
-	enum { F_ONE, F_QUANTILES, F_ALLOC, F_STATE, F_NONE };
+	enum { F_ONE, F_QUANTILES, F_ALLOC, F_STATE, F_SUM_DEC, F_VAR_DEC, F_NONE };
 	size_t ng = g->ngroups;
 	uint8_t how[XMAX_AGGS];
 	const struct xagg *fin[XMAX_AGGS]; /* what answers: an fMerge's f */
@@ -3949,6 +4096,8 @@ int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *ag
 		how[a] = ag->state			 ? F_STATE
 			 : fin[a]->kind == AGG_QUANTILES ? F_QUANTILES
 			 : alloc_final(fin[a]->kind)	 ? F_ALLOC
+			 : fin[a]->kind == AGG_SUM_DEC	 ? F_SUM_DEC
+			 : fin[a]->kind == AGG_VAR_DEC	 ? F_VAR_DEC
 			 : ag->res_t != SN_XT_NULL	 ? F_ONE
 						   : F_NONE; /* vec_make made every row NULL */
 		if (vec_make(c, &aggv[a], ag->res_t, ag->res_nullable, ng))
@@ -3975,6 +4124,16 @@ int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *ag
 			case F_STATE:
 				if (state_write(c, fin[a], st, &aggv[a].s[id]))
 					return c->rc;
+				break;
+			case F_SUM_DEC:
+				if (final_dec_sum(c, fin[a], st, &aggv[a], id))
+					return c->rc;
+				break;
+			case F_VAR_DEC:
+				if (dmom_result(c, fin[a], st, &aggv[a].f[id]))
+					return c->rc;
+				if (aggv[a].nulls)
+					aggv[a].nulls[id] = fin[a]->res_nullable && !st->cnt;
 				break;
 			default: break;
 			}
@@ -4229,6 +4388,20 @@ static int type_result(struct xctx *c, struct xagg *ag, bool nullable, bool null
 	switch (ag->kind) {
 	case AGG_SUM:
 	case AGG_AVG:
+	case AGG_SUM_DEC:
+	case AGG_AVG_DEC:
+		if (t == SN_XT_DECIMAL) {
+			/* sum: Decimal128(S); avg: Float64 (18.16: Decimal128(S)) */
+			struct vec tv = {.t = t, .ct = ag->arg_ct};
+			ag->iparam = xdec_scale(&tv);
+			ag->kind = ag->kind == AGG_SUM || ag->kind == AGG_SUM_DEC ? AGG_SUM_DEC
+										  : AGG_AVG_DEC;
+			ag->res_t = ag->kind == AGG_SUM_DEC ? SN_XT_DECIMAL : SN_XT_FLOAT;
+			ag->res_ct = ag->kind == AGG_SUM_DEC
+					 ? xdec_ct(XDEC_MAX_PREC, (unsigned)ag->iparam)
+					 : NULL;
+			return 0;
+		}
 		if (!is_numeric(t))
 			return illegal_type(c, ag, t, ag->arg_nullable,
 					    "; convert it with toInt or toFloat");
@@ -4280,6 +4453,21 @@ static int type_result(struct xctx *c, struct xagg *ag, bool nullable, bool null
 	case AGG_VAR_SAMP:
 	case AGG_STDDEV_POP:
 	case AGG_STDDEV_SAMP:
+	case AGG_VAR_DEC:
+		if (t == SN_XT_DECIMAL &&
+		    (ag->kind == AGG_VAR_POP || ag->kind == AGG_VAR_SAMP ||
+		     ag->kind == AGG_STDDEV_POP || ag->kind == AGG_STDDEV_SAMP ||
+		     ag->kind == AGG_VAR_DEC)) {
+			/* ClickHouse's VarMomentsDecimal: exact power sums (agg.c
+			 * dmom), Float64 at the end */
+			struct vec tv = {.t = t, .ct = ag->arg_ct};
+			ag->iparam = xdec_scale(&tv);
+			if (ag->kind != AGG_VAR_DEC)
+				ag->dkind = ag->kind;
+			ag->kind = AGG_VAR_DEC;
+			ag->res_t = SN_XT_FLOAT;
+			return 0;
+		}
 		if (!is_numeric(t))
 			return illegal_type(c, ag, t, ag->arg_nullable,
 					    "; convert it with toInt or toFloat");
@@ -4576,7 +4764,12 @@ static int finalize_aggregation(struct xctx *c, const node_t *n, struct vec *out
 			quantiles_put(c, in, &st, out, r);
 		else if (alloc_final(in->kind))
 			final_alloc(c, in, &st, out, r);
-		else
+		else if (in->kind == AGG_SUM_DEC)
+			final_dec_sum(c, in, &st, out, r);
+		else if (in->kind == AGG_VAR_DEC) {
+			if (dmom_result(c, in, &st, &out->f[r]) == 0 && out->nulls)
+				out->nulls[r] = in->res_nullable && !st.cnt;
+		} else
 			final_one(in, &st, out, r);
 	}
 	c->qa = qa;

@@ -96,6 +96,10 @@ const char *xtype_name(struct xctx *c, uint8_t t, bool nullable, const char *ct)
 
 const char *xarr_type(struct xctx *c, uint8_t et, bool enull, const char *ect)
 {
+	if (et == SN_XT_DECIMAL) { /* elements would lose their scale (value_text) */
+		xunsupported(c, NULL, "arrays of Decimal (convert the elements with toFloat)");
+		return NULL;
+	}
 	const char *e = xtype_name(c, et, enull, ect);
 	if (!e)
 		return NULL;
@@ -195,6 +199,20 @@ int xarr_elem(struct xctx *c, const char *ct, size_t k, uint8_t *t, bool *nullab
 		*t = p[0] == 'T' ? SN_XT_TUPLE : SN_XT_ARRAY; /* a Map is an Array */
 		*ect = s;
 		return 0;
+	}
+	if (len > 7 && len < 64 && strncmp(p, "Decimal", 7) == 0) {
+		/* an element of Decimal type (a -State's argument): its ct is the
+		 * interned name, which carries P and S */
+		char name[64], why[96];
+		unsigned prec, scale;
+		bool is_dec;
+		memcpy(name, p, len);
+		name[len] = 0;
+		if (xdec_parse_type(name, &prec, &scale, &is_dec, why, sizeof(why)) == 0) {
+			*t = SN_XT_DECIMAL;
+			*ect = xdec_ct(prec, scale);
+			return 0;
+		}
 	}
 	for (size_t i = 0; i < SN_ARRAY_LEN(SCALARS); i++) {
 		size_t nl = strlen(SCALARS[i].name);
@@ -560,6 +578,9 @@ static int tuple_build(struct xctx *c, struct vec *v, size_t k, size_t rows, str
 {
 	size_t len = 8;
 	for (size_t j = 0; j < k; j++) {
+		if (v[j].t == SN_XT_DECIMAL)
+			return xunsupported(
+			    c, NULL, "tuples of Decimal (convert the elements with toFloat)");
 		const char *tn = xtype_name(c, v[j].t, v[j].nullable, v[j].ct);
 		if (!tn)
 			return c->rc;

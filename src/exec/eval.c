@@ -307,6 +307,8 @@ int vec_value(struct xctx *c, const struct vec *v, size_t r, struct sn_arena *a,
 	memset(out, 0, sizeof(*out));
 	out->type = v->t;
 	out->null = vec_null(v, r);
+	if (v->t == SN_XT_DECIMAL)
+		out->dscale = (uint8_t)xdec_scale(v);
 	if (out->null)
 		return 0;
 	if (v->u && !v->s) { /* bits without text: a streamed item that takes them */
@@ -618,6 +620,13 @@ static int arith(struct xctx *c, const node_t *n, char op, const node_t *ln, con
 	if (a.t == SN_XT_DATE || a.t == SN_XT_DATETIME || b.t == SN_XT_DATE ||
 	    b.t == SN_XT_DATETIME)
 		return xdate_arith(c, n, op, &a, &b, out);
+	if (a.t == SN_XT_DECIMAL || b.t == SN_XT_DECIMAL) {
+		/* With a Float64: both as Float64 (ClickHouse since 22.1; not %) */
+		if (op == '%' || (a.t != SN_XT_FLOAT && b.t != SN_XT_FLOAT))
+			return xdec_arith(c, n, op, &a, &b, out);
+		if (xdec_float(c, &a) || xdec_float(c, &b))
+			return c->rc;
+	}
 	if (!is_numeric(a.t) || !is_numeric(b.t))
 		return xunsupported(c, n, "arithmetic on non-numeric values (strings)");
 	bool flt = a.t == SN_XT_FLOAT || b.t == SN_XT_FLOAT || op == '/';
@@ -768,6 +777,24 @@ static int coerce_num(struct xctx *c, const node_t *sn, struct vec *sv, const st
 	return 0;
 }
 
+/* A Decimal compared with a String constant: the constant read as a
+ * Decimal with as many fraction digits as it has (up to 18), so the
+ * comparison is exact. Returns 1 when sn is not a constant. */
+static int coerce_dec(struct xctx *c, const node_t *sn, struct vec *sv)
+{
+	if (sn->kind != SN_HQ_CONSTANT || sn->ctype != SN_HQC_STRING || !sn->sval)
+		return 1;
+	const char *dot = strchr(sn->sval, '.');
+	unsigned fd = 0;
+	for (const char *p = dot ? dot + 1 : ""; *p >= '0' && *p <= '9' && fd < XDEC_MAX_SCALE; p++)
+		fd++;
+	struct vec o;
+	if (xdec_convert(c, sn, sv, XDEC_MAX_PREC, fd, XDEC_ERROR, &o))
+		return c->rc;
+	*sv = o;
+	return 0;
+}
+
 /* A Date compared with a DateTime: the start of that day in the
  * DateTime's zone. */
 static int date_to_dt(struct xctx *c, const node_t *at, struct vec *v, const struct vec *dt)
@@ -804,7 +831,8 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 			return date_to_dt(c, n, b, a);
 		return 0;
 	}
-	if ((is_numeric(a->t) && is_numeric(b->t)) || (is_text(a->t) && is_text(b->t)))
+	if ((is_numeric(a->t) && is_numeric(b->t)) || (is_text(a->t) && is_text(b->t)) ||
+	    xdec_comparable(a->t, b->t))
 		return 0;
 	if ((a->t == SN_XT_ARRAY || a->t == SN_XT_TUPLE) && a->t == b->t) {
 		/* element by element (value_cmp): equal types, or elements that
@@ -825,7 +853,11 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 			     a->ct ? a->ct : "?", b->ct ? b->ct : "?");
 	}
 	int k = 1;
-	if (is_numeric(a->t) && b->t == SN_XT_STRING)
+	if (a->t == SN_XT_DECIMAL && b->t == SN_XT_STRING)
+		k = coerce_dec(c, rn, b);
+	else if (b->t == SN_XT_DECIMAL && a->t == SN_XT_STRING)
+		k = coerce_dec(c, ln, a);
+	else if (is_numeric(a->t) && b->t == SN_XT_STRING)
 		k = coerce_num(c, rn, b, a);
 	else if (is_numeric(b->t) && a->t == SN_XT_STRING)
 		k = coerce_num(c, ln, a, b);
@@ -834,8 +866,8 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 	char ta[48], tb[48];
 	return xfail(c, n, SN_ERR_INVALID, "QueryError",
 		     "Cannot compare %s with %s; convert one side (toString, toInt, toFloat)",
-		     sn_exec_type_name(a->t, false, ta, sizeof(ta)),
-		     sn_exec_type_name(b->t, false, tb, sizeof(tb)));
+		     a->ct ? a->ct : sn_exec_type_name(a->t, false, ta, sizeof(ta)),
+		     b->ct ? b->ct : sn_exec_type_name(b->t, false, tb, sizeof(tb)));
 }
 
 /* Integers where one side is UInt64: exact, as ClickHouse compares UInt64
@@ -866,6 +898,8 @@ static int cmp_at(const struct vec *a, const struct vec *b, size_t r)
 		int d = m ? memcmp(x.p, y.p, m) : 0;
 		return d ? (d < 0 ? -1 : 1) : (x.len < y.len ? -1 : x.len > y.len);
 	}
+	if (a->t == SN_XT_DECIMAL || b->t == SN_XT_DECIMAL)
+		return xdec_cmp_at(a, b, r);
 	if (a->f || b->f) {
 		double x = num_at(a, r), y = num_at(b, r);
 		return x < y ? -1 : x > y;
@@ -886,8 +920,9 @@ static int cmp_at(const struct vec *a, const struct vec *b, size_t r)
 static bool compare_plain(enum cmpop op, const struct vec *a, const struct vec *b, struct vec *out)
 {
 	if (op >= C_LIKE || a->t == SN_XT_NULL || b->t == SN_XT_NULL || a->nulls || b->nulls ||
-	    a->t == SN_XT_ARRAY || a->t == SN_XT_TUPLE)
-		return false;
+	    a->t == SN_XT_ARRAY || a->t == SN_XT_TUPLE ||
+	    ((a->t == SN_XT_DECIMAL || b->t == SN_XT_DECIMAL) && (a->t != b->t || a->ct != b->ct)))
+		return false; /* decimals of different scales: cmp_at */
 	size_t n = out->n;
 	int64_t *o = out->i;
 	if (a->i && b->i && !a->f && !b->f) {
@@ -924,7 +959,8 @@ static bool compare_plain(enum cmpop op, const struct vec *a, const struct vec *
 static bool compare_float(enum cmpop op, const struct vec *a, const struct vec *b, struct vec *out)
 {
 	if (op >= C_LIKE || a->t == SN_XT_NULL || b->t == SN_XT_NULL || a->s || b->s ||
-	    !(a->f || b->f) || !(a->f || a->i) || !(b->f || b->i))
+	    !(a->f || b->f) || !(a->f || a->i) || !(b->f || b->i) || a->t == SN_XT_DECIMAL ||
+	    b->t == SN_XT_DECIMAL)
 		return false;
 	int64_t *o = out->i;
 	const uint8_t *an = a->nulls, *bn = b->nulls;
@@ -1214,6 +1250,12 @@ int need_args(struct xctx *c, const node_t *n, size_t min, size_t max)
 int unify_branches(struct xctx *c, const node_t *n, struct vec *v, size_t nv, uint8_t *t)
 {
 	*t = SN_XT_NULL;
+	for (size_t k = 0; k < nv; k++)
+		if (v[k].t == SN_XT_DECIMAL) { /* all brought to one Decimal type */
+			const char *ct;
+			*t = SN_XT_DECIMAL;
+			return xdec_common(c, n, v, nv, &ct);
+		}
 	for (size_t k = 0; k < nv; k++) {
 		uint8_t x = v[k].t;
 		if (x == SN_XT_NULL || x == *t)
@@ -1229,6 +1271,14 @@ int unify_branches(struct xctx *c, const node_t *n, struct vec *v, size_t nv, ui
 				     "Function '%s': its branches have no common type", n->name);
 	}
 	return 0;
+}
+
+const char *branch_ct(const struct vec *v, size_t nv)
+{
+	for (size_t k = 0; k < nv; k++)
+		if (v[k].t == SN_XT_DECIMAL)
+			return v[k].ct;
+	return NULL;
 }
 
 void copy_cell(struct vec *out, size_t r, const struct vec *in)
@@ -1276,6 +1326,7 @@ static int eval_multiif(struct xctx *c, const node_t *n, struct vec *out)
 	uint8_t t;
 	if (unify_branches(c, n, br, nb, &t) || vec_make(c, out, t, nullable, c->n))
 		return c->rc;
+	out->ct = branch_ct(br, nb);
 	for (size_t r = 0; r < c->n; r++) {
 		size_t k = 0;
 		while (k < nb - 1 && !vec_truth(&v[2 * k], r))
@@ -1303,6 +1354,7 @@ static int eval_coalesce(struct xctx *c, const node_t *n, struct vec *out)
 	uint8_t t;
 	if (unify_branches(c, n, v, na, &t) || vec_make(c, out, t, nullable, c->n))
 		return c->rc;
+	out->ct = branch_ct(v, na);
 	for (size_t r = 0; r < c->n; r++) {
 		size_t k = 0;
 		while (k + 1 < na && (v[k].t == SN_XT_NULL || vec_null(&v[k], r)))
@@ -1369,6 +1421,8 @@ static int eval_tostring(struct xctx *c, const node_t *n, struct vec *out)
 		}
 		if (v.t == SN_XT_FLOAT) {
 			len = fmt_float(buf, sizeof(buf), v.f[r]);
+		} else if (v.t == SN_XT_DECIMAL) {
+			len = xdec_format(buf, sizeof(buf), v.i[r], xdec_scale(&v));
 		} else if (v.t == SN_XT_UINT) {
 			len = snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t)v.i[r]);
 		} else if (v.t == SN_XT_BOOL && tobool) {
@@ -1474,6 +1528,21 @@ static int eval_tonum(struct xctx *c, const node_t *n, bool to_float, struct vec
 	struct vec v;
 	if (need_args(c, n, 1, 1) || xeval(c, n->list.items[0], &v))
 		return c->rc;
+	if (v.t == SN_XT_DECIMAL) { /* Float64: value / 10^S; Int64: cut toward zero */
+		struct vec d;
+		unsigned s = xdec_scale(&v);
+		if (vec_make(c, &d, to_float ? SN_XT_FLOAT : SN_XT_INT, v.nullable, c->n))
+			return c->rc;
+		for (size_t r = 0; r < c->n; r++) {
+			if (to_float)
+				d.f[r] = xdec_to_double(v.i[r], s);
+			else
+				d.i[r] = v.i[r] / xdec_p10[s];
+			if (d.nulls)
+				d.nulls[r] = vec_null(&v, r);
+		}
+		v = d;
+	}
 	if (!(v.t == SN_XT_NULL || is_numeric(v.t) || v.t == SN_XT_STRING))
 		return xunsupported(c, n, "toInt/toFloat of dates and UUIDs");
 	if (vec_make(c, out, to_float ? SN_XT_FLOAT : SN_XT_INT, true, c->n))
@@ -1702,8 +1771,8 @@ static int eval_call_rows(struct xctx *c, const node_t *n, struct vec *out)
 		}
 	int rc = 0;
 	if (xfn_array(c, n, out, &rc) || xfn_date(c, n, out, &rc) || xfn_scalar(c, n, out, &rc) ||
-	    xfn_math(c, n, out, &rc) || xfn_text(c, n, out, &rc) || xfn_vector(c, n, out, &rc) ||
-	    xfn_aggstate(c, n, out, &rc))
+	    xfn_decimal(c, n, out, &rc) || xfn_math(c, n, out, &rc) || xfn_text(c, n, out, &rc) ||
+	    xfn_vector(c, n, out, &rc) || xfn_aggstate(c, n, out, &rc))
 		return rc;
 	char what[160];
 	snprintf(what, sizeof(what), "function %s()", f);
@@ -1809,6 +1878,59 @@ plain:;
 	return rc;
 }
 
+/* CAST(x AS T) and TRY_CAST: T a Decimal (decimal.c); other types are
+ * refused (the function forms, toInt and friends, cover them). */
+static int eval_cast(struct xctx *c, const node_t *n, struct vec *out)
+{
+	const char *t = n->name ? n->name : "";
+	bool nullable = strncasecmp(t, "nullable(", 9) == 0;
+	char inner[64], why[96];
+	size_t tl = strlen(t);
+	if (nullable && tl > 10 && tl - 10 < sizeof(inner) && t[tl - 1] == ')') {
+		memcpy(inner, t + 9, tl - 10);
+		inner[tl - 10] = 0;
+		t = inner;
+	}
+	unsigned p, s;
+	bool is_dec;
+	int k = xdec_parse_type(t, &p, &s, &is_dec, why, sizeof(why));
+	if (!is_dec) {
+		char what[96];
+		snprintf(what, sizeof(what), "CAST to %s (use toInt, toFloat, toString, ...)", t);
+		return xunsupported(c, n, what);
+	}
+	if (k == -3) {
+		char what[160];
+		snprintf(what, sizeof(what), "CAST to %s: %s", t, why);
+		return xunsupported(c, n, what);
+	}
+	if (k < 0)
+		return xfail(c, n, SN_ERR_INVALID, "QueryError", "CAST to %s: %s", t, why);
+	struct vec v;
+	if (xeval(c, n->a, &v))
+		return c->rc;
+	bool soft = n->kind == SN_HQ_TRY_CAST;
+	if (!soft && !nullable)
+		for (size_t r = 0; r < c->n; r++)
+			if (v.t == SN_XT_NULL || vec_null(&v, r))
+				return xfail(c, n, SN_ERR_INVALID, "QueryError",
+					     "Cannot convert NULL value to non-Nullable type %s",
+					     xdec_ct(p, s));
+	if (xdec_convert(c, n, &v, p, s, soft ? XDEC_NULL : XDEC_ERROR, out))
+		return c->rc;
+	if (!soft && !nullable && out->t != SN_XT_NULL) { /* no NULL was there */
+		out->nullable = false;
+		out->nulls = NULL;
+	}
+	if (nullable && !out->nullable) {
+		if (!(out->nulls = xalloc(c, c->ba, c->n)))
+			return c->rc;
+		memset(out->nulls, 0, c->n);
+		out->nullable = true;
+	}
+	return 0;
+}
+
 int xeval(struct xctx *c, const node_t *n, struct vec *out)
 {
 	if (c->rc)
@@ -1893,6 +2015,8 @@ int xeval(struct xctx *c, const node_t *n, struct vec *out)
 		}
 		break;
 	case SN_HQ_CALL: rc = eval_call(c, n, out); break;
+	case SN_HQ_TYPE_CAST:
+	case SN_HQ_TRY_CAST: rc = eval_cast(c, n, out); break;
 	case SN_HQ_ARRAY:
 	case SN_HQ_TUPLE:
 	case SN_HQ_DICT: /* {k: v}: a Map (array.c) */

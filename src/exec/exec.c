@@ -1772,7 +1772,13 @@ static int emit_sink(struct xctx *c, struct plan *p)
 			return c->rc;
 		for (size_t i = 0; i < w; i++)
 			cols[i] = (struct sn_exec_column){
-			    v[i].t, v[i].nulls, v[i].i, v[i].f, v[i].s, v[i].s ? NULL : v[i].u};
+			    v[i].t,
+			    v[i].nulls,
+			    v[i].i,
+			    v[i].f,
+			    v[i].s,
+			    v[i].s ? NULL : v[i].u,
+			    (uint8_t)(v[i].t == SN_XT_DECIMAL ? xdec_scale(&v[i]) : 0)};
 	} else {
 		if (!(rows = xalloc(c, c->ba, (n * w + 1) * sizeof(*rows))))
 			return c->rc;
@@ -3645,6 +3651,11 @@ int sn_exec_query(const struct sn_exec_opts *opts, const char *src, size_t len,
 			    t.ct && t.ct[i]
 				? t.ct[i]
 				: sn_exec_type_name(t.t[i], t.nullable[i], tn, sizeof(tn));
+			if (t.t[i] == SN_XT_DECIMAL && t.ct && t.ct[i] && t.nullable[i]) {
+				/* a Decimal's name is its scalar type's */
+				snprintf(tn, sizeof(tn), "Nullable(%s)", t.ct[i]);
+				name = tn;
+			}
 			if (t.t[i] == SN_XT_BOOL && first && first->kind == SN_HQ_SELECT &&
 			    i < first->sel->select.n && is_tobool(first->sel->select.items[i])) {
 				/* ClickHouse's Bool (toBool, a typed Boolean property) */

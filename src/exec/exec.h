@@ -60,7 +60,9 @@
  * cutQueryStringAndFragment, extractURLParameter; round/floor/ceil/trunc
  * (with a scale), roundBankers, abs, sign, sqrt, cbrt, exp, exp2, exp10,
  * log/ln, log2, log10, pow/power, pi, e, intDiv[OrZero], greatest/least,
- * isNaN/isFinite/isInfinite; nullIf, assumeNotNull, in/notIn, CASE x
+ * isNaN/isFinite/isInfinite; Decimal(P, S) (decimal.c: toDecimal, CAST,
+ * accurateCast, multiplyDecimal/divideDecimal, arithmetic, comparisons,
+ * rounding, sum/avg/min/max); nullIf, assumeNotNull, in/notIn, CASE x
  * WHEN, toBool, toTypeName, toUUID; JSONHas, JSONExtractString/Int/UInt/
  * Float/Bool/Raw, JSONLength, JSONArrayLength (nested key/index paths);
  * md5, MD5, SHA1, SHA256, sipHash64 (of one String), xor;
@@ -133,6 +135,7 @@ enum sn_exec_type {
 	 * (fState), serialised by agg.c in s; only -Merge aggregates and
 	 * finalizeAggregation read it, and it never reaches a result */
 	SN_XT_AGGSTATE,
+	SN_XT_DECIMAL, /* Decimal(P, S): the value × 10^S in i (exec/decimal.c); the last type */
 };
 
 /* Types whose values are bytes in s (strings, UUIDs as text, arrays,
@@ -152,6 +155,8 @@ struct sn_exec_value {
 	/* BOOL of ClickHouse's Bool type (a top-level toBool column, e.g. a
 	 * typed Boolean property): prints true / false, not 1 / 0 */
 	bool tbool;
+	/* DECIMAL: the scale S (i is the value × 10^S) */
+	uint8_t dscale;
 	union {
 		struct {
 			int64_t i; /* INT, UINT, BOOL, DATE, DATETIME */
@@ -174,6 +179,7 @@ struct sn_exec_column {
 	const double *f;
 	const struct sn_str *s;
 	const struct sn_uuid *u;
+	uint8_t dscale; /* DECIMAL: the scale (i is the value × 10^dscale) */
 };
 
 struct sn_exec_opts {
@@ -306,6 +312,8 @@ int sn_exec_result_json(struct sn_buf *b, const struct sn_exec_result *res);
 /* A header line of names, then one line per row; NULL is \N, tabs,
  * newlines and backslashes escaped as ClickHouse's TSV does. */
 int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res);
+/* A DECIMAL value (i at scale dscale) as Float64: i / 10^scale. */
+double sn_exec_decimal_to_double(int64_t i, unsigned scale);
 /* The ClickHouse name of a value type, with Nullable() when nullable. */
 const char *sn_exec_type_name(uint8_t type, bool nullable, char *buf, size_t len);
 

@@ -178,6 +178,9 @@ enum agg_kind {
 	AGG_MIN_MAP,
 	AGG_MAX_MAP,
 	AGG_MERGE, /* fMerge(state): merges the states of f (xagg.inner) its rows hold */
+	AGG_SUM_DEC, /* sum, avg of a Decimal (agg_type picks them): a 128-bit sum */
+	AGG_AVG_DEC,
+	AGG_VAR_DEC, /* var/stddev Pop/Samp of a Decimal: exact power sums */
 };
 
 /* value arguments of one aggregate (uniq(a, b, ...); windowFunnel's
@@ -193,6 +196,7 @@ struct xagg {
 	bool arg_nullable;
 	uint8_t arg2_t; /* type of args[1] (argMin/argMax's val, covar's y) */
 	bool arg2_nullable;
+	uint8_t dkind; /* AGG_VAR_DEC: the aggregate it is (AGG_VAR_POP ... AGG_STDDEV_SAMP) */
 	uint8_t res_t;
 	bool res_nullable;
 	uint32_t nargs;
@@ -462,6 +466,9 @@ void copy_cell(struct vec *out, size_t r, const struct vec *in);
 /* The common type of v[0..nv) (equal, numeric widening, text, or NULL);
  * an error naming n when there is none. */
 int unify_branches(struct xctx *c, const node_t *n, struct vec *v, size_t nv, uint8_t *t);
+/* The ct of the first DECIMAL of v[0..nv) (unify_branches made them one
+ * type), or NULL: the caller's result vector takes it. */
+const char *branch_ct(const struct vec *v, size_t nv);
 /* Checks a plain call has min..max arguments (and no parameters, FILTER,
  * ORDER BY or DISTINCT); the error names the function. */
 int need_args(struct xctx *c, const node_t *n, size_t min, size_t max);
@@ -488,6 +495,53 @@ bool xfn_aggstate(struct xctx *c, const node_t *n, struct vec *out, int *rc);
  * untuple() that is a select item of the outermost statement; compared
  * by address. */
 extern const char SN_EXEC_UNTUPLE_TOP[];
+
+/* Decimal(P, S) (decimal.c): the value × 10^S in a vector's i, P and S in
+ * its ct, which is always one of xdec_ct's interned names. */
+#define XDEC_MAX_PREC  38 /* Decimal128; kept in Int64 (decimal.c) */
+#define XDEC_MAX_SCALE 18
+extern const int64_t xdec_p10[19];
+/* "Decimal(P, S)", interned (never freed; compare by pointer or text). */
+const char *xdec_ct(unsigned prec, unsigned scale);
+unsigned xdec_scale(const struct vec *v);
+unsigned xdec_prec(const struct vec *v);
+/* A type name (Decimal, Decimal(P[, S]), Decimal32/64/128(S), any case):
+ * 0 with prec and scale; < 0 with *is_dec when it names a Decimal that is
+ * malformed (-2) or not supported (-3, why says which), *is_dec false
+ * when it is no Decimal. */
+int xdec_parse_type(const char *t, unsigned *prec, unsigned *scale, bool *is_dec, char *why,
+		    size_t whylen);
+/* ClickHouse's text of a decimal (no trailing zeros). */
+int xdec_format(char *buf, size_t len, int64_t v, unsigned scale);
+/* v / 10^S as ClickHouse converts a Decimal to Float64. */
+double xdec_to_double(int64_t v, unsigned scale);
+/* The double nearest the exact value (Python's float(Decimal)). */
+double xdec_to_double_exact(int64_t v, unsigned scale);
+enum xdec_fail { XDEC_ERROR, XDEC_NULL, XDEC_ZERO };
+/* v (numbers, String, Decimal) as Decimal(prec, scale); a value that does
+ * not convert fails the query, is NULL or is 0 (fail). */
+int xdec_convert(struct xctx *c, const node_t *n, const struct vec *v, unsigned prec,
+		 unsigned scale, enum xdec_fail fail, struct vec *out);
+/* a op b (+ - * / %) where one is a DECIMAL, with ClickHouse's types. */
+int xdec_arith(struct xctx *c, const node_t *n, char op, struct vec *a, struct vec *b,
+	       struct vec *out);
+/* Whether types a and b compare with xdec_cmp_at (one a DECIMAL). */
+bool xdec_comparable(uint8_t a, uint8_t b);
+/* -1/0/1 of row r of a and b, non-null, one a DECIMAL: exact across scales
+ * and integers; as Float64 against a Float64. */
+int xdec_cmp_at(const struct vec *a, const struct vec *b, size_t r);
+/* Brings branches v[0..nv) (decimals, integers, NULLs) to their common
+ * Decimal type *ct, in place. */
+int xdec_common(struct xctx *c, const node_t *n, struct vec *v, size_t nv, const char **ct);
+/* v as Decimal type ct (an xdec_ct name); NULL vectors stay. */
+int xdec_rescale(struct xctx *c, const node_t *n, struct vec *v, const char *ct);
+/* round (op 0), floor, ceil, trunc, roundBankers (4) to the digits of dv
+ * (NULL: 0), abs (5), negate (6), sign (7) of the Decimal v. */
+int xdec_unary(struct xctx *c, const node_t *n, int op, const struct vec *v, const struct vec *dv,
+	       struct vec *out);
+/* v, when a DECIMAL, as Float64 (value / 10^S) in place. */
+int xdec_float(struct xctx *c, struct vec *v);
+bool xfn_decimal(struct xctx *c, const node_t *n, struct vec *out, int *rc); /* decimal.c */
 
 /* Arrays and tuples (array.c; the encoding is in its file comment). */
 /* The ClickHouse name of a value type (ct for ARRAY/TUPLE), Nullable()

@@ -64,9 +64,10 @@ SN_FN_STATIC bool isnul(const struct vec *v, size_t r)
 SN_FN_STATIC int bad_type(struct xctx *c, const node_t *n, const struct vec *v, size_t k)
 {
 	char tb[48];
-	return xfail(c, n, SN_ERR_INVALID, "QueryError",
-		     "Illegal type %s of argument %zu of function %s",
-		     sn_exec_type_name(v->t, false, tb, sizeof(tb)), k + 1, n->name);
+	return xfail(
+	    c, n, SN_ERR_INVALID, "QueryError", "Illegal type %s of argument %zu of function %s",
+	    v->t == SN_XT_DECIMAL && v->ct ? v->ct : sn_exec_type_name(v->t, false, tb, sizeof(tb)),
+	    k + 1, n->name);
 }
 
 SN_FN_STATIC int need_text(struct xctx *c, const node_t *n, const struct vec *v, size_t k)

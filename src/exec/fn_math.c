@@ -4,8 +4,8 @@
  * atan2/hypot, max2/min2, moduloOrZero/positiveModulo, gcd/lcm, factorial, negate,
  * bitNot/bitCount/bitAnd/bitOr/bitXor/bitTest/bitShift*, width_bucket, roundDown, the round*
  * families of PostHog's UI, great-circle distances, geohashes, reinterpretAs*, toNullable,
- * sortableSemVer, accurateCast/accurateCastOrNull, and the refusal of the Decimal functions
- * (toDecimal, multiplyDecimal, divideDecimal: there is no Decimal type, and Float64 is none).
+ * sortableSemVer, accurateCast/accurateCastOrNull (to Decimal types through decimal.c, which
+ * also has toDecimal, multiplyDecimal and divideDecimal).
  *
  * The table at the bottom maps names to handlers (fn_common.h's pattern);
  * eval.c asks xfn_math after xfn_scalar. Handlers follow fn_scalar.c's
@@ -175,7 +175,11 @@ static int fn_negate(struct xctx *c, const node_t *n, int op, struct vec *out)
 	(void)op;
 	struct vec v;
 	bool done;
-	if (eval_args(c, n, 1, 1, &v) || need_num(c, n, &v, 0) ||
+	if (eval_args(c, n, 1, 1, &v))
+		return c->rc;
+	if (v.t == SN_XT_DECIMAL)
+		return xdec_unary(c, n, 6, &v, NULL, out);
+	if (need_num(c, n, &v, 0) ||
 	    out_for(c, out, v.t == SN_XT_FLOAT ? SN_XT_FLOAT : SN_XT_INT, &v, 1, &done) || done)
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
@@ -1262,8 +1266,9 @@ static int fn_semver(struct xctx *c, const node_t *n, int op, struct vec *out)
  * UUID reads text or takes a UUID; Date and DateTime take a Date or
  * DateTime.
  *
- * Refused with a NotImplementedError naming the type: Decimal (the executor
- * has no Decimal type, and a float would not be one), Float32 (no Float32
+ * Decimal(P, S) and its spellings convert as decimal.c's xdec_convert (a
+ * failed row is NULL for accurateCastOrNull or a Nullable T, else the
+ * error). Refused with a NotImplementedError naming the type: Float32 (no Float32
  * type: ClickHouse prints Float32 values with fewer digits), Bool (the
  * result would print 1/0 where ClickHouse's Bool prints true/false), other
  * types, and numbers or text into Date or DateTime (ClickHouse's rules for
@@ -1435,11 +1440,33 @@ static int fn_accurate_cast(struct xctx *c, const node_t *n, int op, struct vec 
 			break;
 		}
 	if (!tgt) {
-		if (strncmp(type, "Decimal", 7) == 0)
-			return cast_refuse(
-			    c, n, type,
-			    ": Decimal is not supported (the executor has no Decimal "
-			    "type)");
+		unsigned prec, scale;
+		bool is_dec;
+		char why[96];
+		int k = xdec_parse_type(type, &prec, &scale, &is_dec, why, sizeof(why));
+		if (is_dec && k == 0) {
+			if (xeval(c, n->list.items[0], &v))
+				return c->rc;
+			if (!or_null && !to_nullable)
+				for (size_t r = 0; r < c->n; r++)
+					if (isnul(&v, r))
+						return xfail(c, n, SN_ERR_INVALID, "QueryError",
+							     "Cannot convert NULL value to "
+							     "non-Nullable type %s in function %s",
+							     type, n->name);
+			if (xdec_convert(c, n, &v, prec, scale, or_null ? XDEC_NULL : XDEC_ERROR,
+					 out))
+				return c->rc;
+			return cast_nullable(c, out, or_null || to_nullable);
+		}
+		if (is_dec && k == -3) {
+			char what[120];
+			snprintf(what, sizeof(what), ": %s", why);
+			return cast_refuse(c, n, type, what);
+		}
+		if (is_dec)
+			return xfail(c, n, SN_ERR_INVALID, "QueryError", "%s: bad type '%s': %s",
+				     n->name, type, why);
 		if (strcmp(type, "Float32") == 0)
 			return cast_refuse(
 			    c, n, type,
@@ -1598,19 +1625,6 @@ static int fn_accurate_cast(struct xctx *c, const node_t *n, int op, struct vec 
 	return 0;
 }
 
-/* toDecimal(x, s), multiplyDecimal(a, b[, s]), divideDecimal(a, b[, s]):
- * the executor has no Decimal type, and Float64 arithmetic would round
- * where ClickHouse's decimals do not, so these are refused. */
-static int fn_decimal(struct xctx *c, const node_t *n, int op, struct vec *out)
-{
-	(void)op;
-	(void)out;
-	char what[160];
-	snprintf(what, sizeof(what),
-		 "%s: Decimal is not supported (the executor has no Decimal type)", n->name);
-	return xunsupported(c, n, what);
-}
-
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 static const struct scalar_def fns[] = {
@@ -1669,9 +1683,6 @@ static const struct scalar_def fns[] = {
     {"sortableSemVer", fn_semver, 0, true},
     {"accurateCast", fn_accurate_cast, 0, false},
     {"accurateCastOrNull", fn_accurate_cast, 1, false},
-    {"toDecimal", fn_decimal, 0, false},
-    {"multiplyDecimal", fn_decimal, 0, false},
-    {"divideDecimal", fn_decimal, 0, false},
 };
 
 bool xfn_math(struct xctx *c, const node_t *n, struct vec *out, int *rc)

@@ -1600,12 +1600,16 @@ static int fn_round(struct xctx *c, const node_t *n, int op, struct vec *out)
 {
 	struct vec v[2];
 	bool done;
-	if (eval_args(c, n, 1, 2, v) || need_num(c, n, &v[0], 0) ||
-	    (n->list.n == 2 && need_int(c, n, &v[1], 1)))
+	if (eval_args(c, n, 1, 2, v))
+		return c->rc;
+	bool dec = v[0].t == SN_XT_DECIMAL; /* stays a Decimal (decimal.c) */
+	if ((!dec && need_num(c, n, &v[0], 0)) || (n->list.n == 2 && need_int(c, n, &v[1], 1)))
 		return c->rc;
 	if (n->list.n == 2 && n->list.items[1]->kind != SN_HQ_CONSTANT)
 		return xunsupported(c, n->list.items[1],
 				    "a non-constant scale in round/floor/ceil");
+	if (dec)
+		return xdec_unary(c, n, op, &v[0], n->list.n == 2 ? &v[1] : NULL, out);
 	uint8_t t = v[0].t == SN_XT_BOOL ? SN_XT_UINT : v[0].t;
 	if (out_for(c, out, t, v, n->list.n, &done) || done)
 		return c->rc;
@@ -1628,7 +1632,11 @@ static int fn_abs(struct xctx *c, const node_t *n, int op, struct vec *out)
 	(void)op;
 	struct vec v;
 	bool done;
-	if (eval_args(c, n, 1, 1, &v) || need_num(c, n, &v, 0) ||
+	if (eval_args(c, n, 1, 1, &v))
+		return c->rc;
+	if (v.t == SN_XT_DECIMAL)
+		return xdec_unary(c, n, 5, &v, NULL, out);
+	if (need_num(c, n, &v, 0) ||
 	    out_for(c, out, v.t == SN_XT_FLOAT ? SN_XT_FLOAT : SN_XT_UINT, &v, 1, &done) || done)
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
@@ -1648,8 +1656,11 @@ static int fn_sign(struct xctx *c, const node_t *n, int op, struct vec *out)
 	(void)op;
 	struct vec v;
 	bool done;
-	if (eval_args(c, n, 1, 1, &v) || need_num(c, n, &v, 0) ||
-	    out_for(c, out, SN_XT_INT, &v, 1, &done) || done)
+	if (eval_args(c, n, 1, 1, &v))
+		return c->rc;
+	if (v.t == SN_XT_DECIMAL)
+		return xdec_unary(c, n, 7, &v, NULL, out);
+	if (need_num(c, n, &v, 0) || out_for(c, out, SN_XT_INT, &v, 1, &done) || done)
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {
 		if (vec_null(out, r))
@@ -1790,6 +1801,15 @@ static int fn_extreme(struct xctx *c, const node_t *n, int op, struct vec *out)
 		return c->rc;
 	size_t na = n->list.n;
 	uint8_t t;
+	/* Decimals with a Float64: all as Float64 (ClickHouse since 22.1) */
+	bool flt = false, dec = false;
+	for (size_t k = 0; k < na; k++) {
+		flt |= v[k].t == SN_XT_FLOAT;
+		dec |= v[k].t == SN_XT_DECIMAL;
+	}
+	for (size_t k = 0; flt && dec && k < na; k++)
+		if (xdec_float(c, &v[k]))
+			return c->rc;
 	if (unify_branches(c, n, v, na, &t))
 		return c->rc;
 	if (t == SN_XT_NULL)
@@ -1805,6 +1825,7 @@ static int fn_extreme(struct xctx *c, const node_t *n, int op, struct vec *out)
 	/* Mixed signed and unsigned integers compare as Int64 (unify_branches). */
 	if (vec_make(c, out, t, nullable, c->n))
 		return c->rc;
+	out->ct = branch_ct(v, na); /* decimals: one scale now, compared by i */
 	for (size_t r = 0; r < c->n; r++) {
 		bool have = false;
 		for (size_t k = 0; k < na; k++) {
@@ -1873,6 +1894,7 @@ static int fn_nullif(struct xctx *c, const node_t *n, int op, struct vec *out)
 	t->b = n->list.items[1];
 	if (xeval(c, t, &eq) || vec_make(c, out, a.t, true, c->n))
 		return c->rc;
+	out->ct = a.ct; /* a Decimal's scale, an array's type */
 	for (size_t r = 0; r < c->n; r++) {
 		copy_cell(out, r, &a);
 		if (vec_truth(&eq, r))
@@ -1894,6 +1916,7 @@ static int fn_assume(struct xctx *c, const node_t *n, int op, struct vec *out)
 	}
 	if (vec_make(c, out, v.t, false, c->n))
 		return c->rc;
+	out->ct = v.ct;
 	for (size_t r = 0; r < c->n; r++)
 		if (!vec_null(&v, r))
 			copy_cell(out, r, &v);
@@ -2184,7 +2207,11 @@ static int fn_typename(struct xctx *c, const node_t *n, int op, struct vec *out)
 	if (eval_args(c, n, 1, 1, &v) || vec_make(c, out, SN_XT_STRING, false, c->n))
 		return c->rc;
 	char buf[64];
-	const char *name = v.ct ? v.ct : sn_exec_type_name(v.t, v.nullable, buf, sizeof(buf));
+	const char *name = v.t == SN_XT_DECIMAL ? xtype_name(c, v.t, v.nullable, v.ct)
+			   : v.ct		? v.ct
+				  : sn_exec_type_name(v.t, v.nullable, buf, sizeof(buf));
+	if (!name)
+		return c->rc;
 	char *p = sn_arena_strdup(c->ba, name);
 	if (!p)
 		return xnomem(c);

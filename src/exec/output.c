@@ -17,7 +17,10 @@
  * ("DateTime64(6, 'Europe/Berlin')"). A toTimeZone() to yet another zone
  * is not carried into results: its values print in the project's zone
  * (the same instants). Floats render with the fewest digits that read back
- * the same, and nan/inf (which JSON lacks) as null. A Map is an Array of
+ * the same, and nan/inf (which JSON lacks) as null. A Decimal (its
+ * scaled value in i, the scale in dscale) prints its exact text without
+ * trailing zeros in TSV and ClickHouse's text, and in JSON the nearest
+ * Float64, as PostHog's renderer turns a Python Decimal into a float. A Map is an Array of
  * (key, value) tuples to everything else (array.c): the renderings print
  * it as an object ({"k":v}, keys as JSON strings; {'k':v} in ClickHouse's
  * text) by walking the value beside its column's type.
@@ -55,6 +58,18 @@ int value_cmp(const struct sn_exec_value *a, const struct sn_exec_value *b)
 		size_t m = a->s.len < b->s.len ? a->s.len : b->s.len;
 		int d = m ? memcmp(a->s.p, b->s.p, m) : 0;
 		return d ? (d < 0 ? -1 : 1) : (a->s.len < b->s.len ? -1 : a->s.len > b->s.len);
+	}
+	if ((a->type == SN_XT_DECIMAL || b->type == SN_XT_DECIMAL) &&
+	    (a->type != b->type || a->dscale != b->dscale)) {
+		double x = a->type == SN_XT_DECIMAL ? xdec_to_double(a->i, a->dscale)
+			   : a->type == SN_XT_FLOAT ? a->f
+			   : a->type == SN_XT_UINT  ? (double)(uint64_t)a->i
+						    : (double)a->i;
+		double y = b->type == SN_XT_DECIMAL ? xdec_to_double(b->i, b->dscale)
+			   : b->type == SN_XT_FLOAT ? b->f
+			   : b->type == SN_XT_UINT  ? (double)(uint64_t)b->i
+						    : (double)b->i;
+		return x < y ? -1 : x > y;
 	}
 	if (a->type == SN_XT_FLOAT || b->type == SN_XT_FLOAT) {
 		double x = a->type == SN_XT_FLOAT  ? a->f
@@ -113,6 +128,8 @@ const char *sn_exec_type_name(uint8_t type, bool nullable, char *buf, size_t len
 	    [SN_XT_DATE] = "Date",
 	    [SN_XT_DATETIME] = "DateTime64(6, 'UTC')",
 	    [SN_XT_AGGSTATE] = "AggregateFunction",
+	    /* the full name, Decimal(P, S), is the vector's ct */
+	    [SN_XT_DECIMAL] = "Decimal",
 	};
 	const char *n = type < SN_ARRAY_LEN(names) ? names[type] : "Unknown";
 	if (nullable || type == SN_XT_NULL)
@@ -207,6 +224,11 @@ static int value_json(struct sn_buf *b, const struct sn_exec_value *v, const str
 		fmt_num(buf, sizeof(buf), v->f);
 		return sn_buf_appends(b, buf);
 	case SN_XT_UINT: return sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+	case SN_XT_DECIMAL:
+		/* PostHog's renderer hands clickhouse-driver's Python Decimal to
+		 * DRF's JSONEncoder, which answers float(d): the nearest double */
+		fmt_num(buf, sizeof(buf), xdec_to_double_exact(v->i, v->dscale));
+		return sn_buf_appends(b, buf);
 	case SN_XT_BOOL:
 		if (v->tbool)
 			return sn_buf_appends(b, v->i ? "true" : "false");
@@ -490,6 +512,9 @@ int sn_exec_result_tsv(struct sn_buf *b, const struct sn_exec_result *res)
 				rc = sn_buf_appends(b, buf);
 			} else if (v->type == SN_XT_UINT) {
 				rc = sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+			} else if (v->type == SN_XT_DECIMAL) {
+				xdec_format(buf, sizeof(buf), v->i, v->dscale);
+				rc = sn_buf_appends(b, buf);
 			} else if (v->type == SN_XT_BOOL && v->tbool) {
 				rc = sn_buf_appends(b, v->i ? "true" : "false");
 			} else {
@@ -531,6 +556,9 @@ static int ch_text(struct sn_buf *b, const struct sn_exec_value *v, const struct
 	}
 	case SN_XT_FLOAT: fmt_num(buf, sizeof(buf), v->f); return sn_buf_appends(b, buf);
 	case SN_XT_UINT: return sn_buf_appendf(b, "%" PRIu64, (uint64_t)v->i);
+	case SN_XT_DECIMAL:
+		xdec_format(buf, sizeof(buf), v->i, v->dscale);
+		return sn_buf_appends(b, buf);
 	case SN_XT_DATE: fmt_date(buf, sizeof(buf), v->i); return sn_buf_appendf(b, "'%s'", buf);
 	case SN_XT_DATETIME:
 		if (z)

@@ -175,8 +175,9 @@ static int unify_tables(struct xctx *c, const node_t *at, const char *op, struct
 			char ta[48], tb[48];
 			return xfail(c, at, SN_ERR_INVALID, "QueryError",
 				     "%s members have no common type for column %zu (%s) and %s",
-				     op, i + 1, sn_exec_type_name(a->t[i], false, ta, sizeof(ta)),
-				     sn_exec_type_name(b->t[i], false, tb, sizeof(tb)));
+				     op, i + 1,
+				     ca ? ca : sn_exec_type_name(a->t[i], false, ta, sizeof(ta)),
+				     cb ? cb : sn_exec_type_name(b->t[i], false, tb, sizeof(tb)));
 		}
 		convert_table(a, i, t);
 		convert_table(b, i, t);
@@ -634,7 +635,9 @@ int sub_scan(struct xctx *c, int (*fn)(struct xctx *c, void *arg), void *arg)
 
 /* ---- IN (SELECT ...) ------------------------------------------------------------------- */
 
-enum { K_NONE, K_NUM, K_TEXT, K_TIME };
+/* K_DFLT: a Decimal against a Float64, both keyed as Float64 (their
+ * comparison's type, decimal.c) */
+enum { K_NONE, K_NUM, K_TEXT, K_TIME, K_DFLT };
 
 static int key_class(uint8_t a, uint8_t b)
 {
@@ -642,7 +645,10 @@ static int key_class(uint8_t a, uint8_t b)
 		a = b;
 	if (b == SN_XT_NULL)
 		b = a;
-	if (a == SN_XT_NULL || (numeric(a) && numeric(b)))
+	bool da = a == SN_XT_DECIMAL, db = b == SN_XT_DECIMAL;
+	if ((da && b == SN_XT_FLOAT) || (db && a == SN_XT_FLOAT))
+		return K_DFLT;
+	if (a == SN_XT_NULL || ((numeric(a) || da) && (numeric(b) || db)))
 		return K_NUM;
 	if (textual(a) && textual(b))
 		return K_TEXT;
@@ -660,6 +666,7 @@ static int in_key(struct sn_buf *b, int cls, const struct sn_exec_value *v, bool
 	double f = 0;
 	const void *p = &i;
 	size_t len = sizeof(i);
+	uint8_t dbuf[1 + sizeof(int64_t)];
 	sn_buf_reset(b);
 	if (v->null || v->type == SN_XT_NULL) {
 		tag = 'N';
@@ -677,6 +684,35 @@ static int in_key(struct sn_buf *b, int cls, const struct sn_exec_value *v, bool
 			i = v->i;
 		else if (!parse_datetime(v->s.p, v->s.len, &i, &date_only))
 			return 0;
+	} else if (cls == K_DFLT) {
+		tag = 'f';
+		f = v->type == SN_XT_DECIMAL ? xdec_to_double(v->i, v->dscale)
+		    : v->type == SN_XT_FLOAT ? v->f
+		    : v->type == SN_XT_UINT  ? (double)(uint64_t)v->i
+					     : (double)v->i;
+		if (f == 0)
+			f = 0.0; /* -0.0 and 0.0 are one key */
+		p = &f;
+		len = sizeof(f);
+	} else if (v->type == SN_XT_DECIMAL) {
+		/* A whole decimal keys as its integer; any other as its mantissa
+		 * and scale without trailing zeros, so 1.5 of any scale is one key */
+		unsigned s = v->dscale;
+		int64_t m = v->i;
+		while (s > 0 && m % 10 == 0) {
+			m /= 10;
+			s--;
+		}
+		i = m;
+		if (s == 0) {
+			tag = 'i';
+		} else {
+			tag = 'd';
+			dbuf[0] = (uint8_t)s;
+			memcpy(dbuf + 1, &m, sizeof(m));
+			p = dbuf;
+			len = sizeof(dbuf);
+		}
 	} else if (v->type == SN_XT_FLOAT) {
 		f = v->f;
 		if (f == trunc(f) && f >= -9.2e18 && f <= 9.2e18) {

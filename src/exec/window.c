@@ -156,6 +156,8 @@ struct wfn {
 	int cond;   /* If condition column, -1 = none */
 	uint8_t t;  /* result type */
 	bool nullable;
+	uint8_t dscale; /* sum/avg of a Decimal: its scale */
+	const char *ct; /* sum of a Decimal: Decimal(38, S) */
 };
 
 struct wplan {
@@ -960,6 +962,15 @@ static int type_fn(struct xctx *c, const struct xtable *t, struct wfn *fn)
 	case W_AVG:
 		if (xt == SN_XT_NULL)
 			break;
+		if (xt == SN_XT_DECIMAL && t->ct && t->ct[fn->arg[0]]) {
+			/* as agg.c: sum is Decimal128(S), summed in 128 bits; avg Float64 */
+			struct vec tv = {.t = xt, .ct = t->ct[fn->arg[0]]};
+			fn->dscale = (uint8_t)xdec_scale(&tv);
+			fn->t = fn->kind == W_AVG ? SN_XT_FLOAT : SN_XT_DECIMAL;
+			fn->ct = fn->kind == W_AVG ? NULL : xdec_ct(XDEC_MAX_PREC, fn->dscale);
+			fn->nullable = xn;
+			return 0;
+		}
 		if (!is_numeric(xt))
 			return xfail(c, fn->n, SN_ERR_INVALID, "QueryError",
 				     "Illegal type %s of argument of aggregate function %s; "
@@ -976,10 +987,12 @@ static int type_fn(struct xctx *c, const struct xtable *t, struct wfn *fn)
 		fn->nullable = xn;
 		if (fn->arg[2] >= 0) {
 			uint8_t dt = t->t[fn->arg[2]];
-			bool ok = dt == xt || dt == SN_XT_NULL ||
-				  (is_numeric(dt) && is_numeric(xt)) ||
-				  (is_text(dt) && is_text(xt)) ||
-				  (dt == SN_XT_DATE && xt == SN_XT_DATETIME);
+			bool ok =
+			    (dt == xt && (xt != SN_XT_DECIMAL ||
+					  (t->ct && t->ct[fn->arg[2]] == t->ct[fn->arg[0]]))) ||
+			    dt == SN_XT_NULL || (is_numeric(dt) && is_numeric(xt)) ||
+			    (is_text(dt) && is_text(xt)) ||
+			    (dt == SN_XT_DATE && xt == SN_XT_DATETIME);
 			if (xt == SN_XT_NULL) {
 				fn->t = dt;
 				ok = true;
@@ -1026,9 +1039,14 @@ static void acc_add(const struct wfn *fn, const struct xtable *t, struct acc *a,
 	switch (fn->kind) {
 	case W_SUM:
 	case W_AVG:
-		if (x->type == SN_XT_FLOAT)
+		if (x->type == SN_XT_FLOAT) {
 			a->f += x->f;
-		else
+		} else if (x->type == SN_XT_DECIMAL) {
+			/* 128 bits: the low half in i, the carries in f (agg.c dec_add) */
+			uint64_t lo = (uint64_t)a->i, nlo = lo + (uint64_t)x->i;
+			a->f += (double)((x->i < 0 ? -1 : 0) + (nlo < lo));
+			a->i = (int64_t)nlo;
+		} else
 			a->i = (int64_t)((uint64_t)a->i + (uint64_t)x->i);
 		break;
 	case W_MIN:
@@ -1044,15 +1062,22 @@ static void acc_add(const struct wfn *fn, const struct xtable *t, struct acc *a,
 }
 
 static struct sn_exec_value acc_value(const struct wfn *fn, const struct xtable *t,
-				      const struct acc *a)
+				      const struct acc *a, bool *overflow)
 {
 	struct sn_exec_value v = {.type = fn->t};
 	uint8_t xt = fn->arg[0] >= 0 ? t->t[fn->arg[0]] : SN_XT_NULL;
+	__int128 dsum = (__int128)(int64_t)a->f * ((__int128)1 << 64) + (__int128)(uint64_t)a->i;
 	switch (fn->kind) {
 	case W_COUNT: v.i = (int64_t)a->n; return v;
 	case W_SUM:
 		if (fn->t == SN_XT_NULL || (fn->nullable && !a->n))
 			return default_of(fn->t, true);
+		if (fn->t == SN_XT_DECIMAL) {
+			*overflow = dsum < INT64_MIN || dsum > INT64_MAX;
+			v.i = (int64_t)dsum;
+			v.dscale = fn->dscale;
+			return v;
+		}
 		if (fn->t == SN_XT_FLOAT)
 			v.f = a->f;
 		else
@@ -1062,7 +1087,10 @@ static struct sn_exec_value acc_value(const struct wfn *fn, const struct xtable 
 		if (fn->t == SN_XT_NULL || (fn->nullable && !a->n))
 			return default_of(fn->t, true);
 		/* nothing: nan (0.0 / 0 would be x86's negative one) */
-		v.f = !a->n ? NAN : (xt == SN_XT_FLOAT ? a->f : (double)a->i) / (double)a->n;
+		v.f = !a->n ? NAN
+		      : xt == SN_XT_DECIMAL
+			  ? (double)dsum / (double)xdec_p10[fn->dscale] / (double)a->n
+			  : (xt == SN_XT_FLOAT ? a->f : (double)a->i) / (double)a->n;
 		return v;
 	default: /* min, max */
 		if (!a->has)
@@ -1151,7 +1179,13 @@ static int compute(struct xctx *c, const struct xtable *t, const struct layout *
 			work += (uint64_t)(fe > cur_fe ? fe - cur_fe : 0);
 			if (fe > cur_fe)
 				cur_fe = fe;
-			v = acc_value(fn, t, &a);
+			bool overflow = false;
+			v = acc_value(fn, t, &a, &overflow);
+			if (overflow)
+				return xfail(c, fn->n, SN_ERR_INVALID, "QueryError",
+					     "Decimal overflow: the sum does not fit %s, which is "
+					     "kept in 64 bits here",
+					     fn->ct);
 			break;
 		}
 		if ((i & 4095) == 0 || work > (1u << 20)) {
@@ -1176,6 +1210,7 @@ static int run_windows(struct wplan *w, struct xtable *t2)
 	t2->names = xalloc(c, c->qa, (nc + 1) * sizeof(*t2->names));
 	t2->t = xalloc(c, c->qa, nc + 1);
 	t2->nullable = xalloc(c, c->qa, (nc + 1) * sizeof(*t2->nullable));
+	t2->ct = xalloc(c, c->qa, (nc + 1) * sizeof(*t2->ct));
 	t2->cells = xalloc(c, c->qa, (n * nc + 1) * sizeof(*t2->cells));
 	if (c->rc)
 		return c->rc;
@@ -1183,6 +1218,8 @@ static int run_windows(struct wplan *w, struct xtable *t2)
 		t2->names[i] = col_name(c, 'c', i);
 		t2->t[i] = t->t[i];
 		t2->nullable[i] = t->nullable[i];
+		/* composite types and a Decimal's scale travel with the column */
+		t2->ct[i] = t->ct ? t->ct[i] : NULL;
 	}
 	for (size_t k = 0; k < w->nfns; k++) {
 		if (type_fn(c, t, &w->fns[k]))
@@ -1190,6 +1227,14 @@ static int run_windows(struct wplan *w, struct xtable *t2)
 		t2->names[t->ncols + k] = col_name(c, 'f', k);
 		t2->t[t->ncols + k] = w->fns[k].t;
 		t2->nullable[t->ncols + k] = w->fns[k].nullable || w->fns[k].t == SN_XT_NULL;
+		/* a function of the argument's type (lag, first_value, min, ...)
+		 * keeps its type name: a Decimal's scale */
+		int a0 = w->fns[k].arg[0];
+		t2->ct[t->ncols + k] =
+		    w->fns[k].ct ? w->fns[k].ct
+		    : w->fns[k].t == SN_XT_DECIMAL && a0 >= 0 && t->t[a0] == SN_XT_DECIMAL && t->ct
+			? t->ct[a0]
+			: NULL;
 	}
 	if (c->rc)
 		return c->rc;

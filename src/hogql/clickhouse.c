@@ -58,6 +58,7 @@
  * user's SELECT, as PostHog does. It reads better, but 18.16 refuses a
  * second JOIN, and one printing strategy for both versions is one to test.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -2639,9 +2640,42 @@ static const char *cast_fn(const char *tn, bool *ok_null)
 	return NULL;
 }
 
+/* A CAST type naming a Decimal (HogQL lower-cases it, without spaces:
+ * decimal(10,2), decimal64(2), nullable(decimal(10,2))) in ClickHouse's
+ * spelling, into buf; NULL when it names none. */
+static const char *decimal_cast_type(const char *tn, char *buf, size_t cap)
+{
+	bool nullable = strncmp(tn, "nullable(", 9) == 0;
+	const char *t = nullable ? tn + 9 : tn;
+	size_t tl = strlen(t) - (nullable ? 1 : 0);
+	if (strncmp(t, "decimal", 7) != 0 || tl < 7 || tl > 40 ||
+	    (nullable && tn[strlen(tn) - 1] != ')'))
+		return NULL;
+	for (size_t i = 7; i < tl; i++)
+		if (!isdigit((unsigned char)t[i]) && !strchr("(,)", t[i]))
+			return NULL;
+	snprintf(buf, cap, "%sDecimal%.*s%s", nullable ? "Nullable(" : "", (int)(tl - 7), t + 7,
+		 nullable ? ")" : "");
+	return buf;
+}
+
 static void type_cast(struct chp *p, struct pscope *s, struct sn_buf *b, const node_t *n)
 {
 	bool ok;
+	char dbuf[64];
+	const char *dt = decimal_cast_type(n->name, dbuf, sizeof(dbuf));
+	if (dt && n->kind == SN_HQ_TRY_CAST) {
+		cast_or_null(p, s, b, n, n->a, dt);
+		return;
+	}
+	if (dt) {
+		out(p, b, "CAST(");
+		ex(p, s, b, n->a);
+		out(p, b, ", ");
+		value(p, b, dt);
+		out(p, b, ")");
+		return;
+	}
 	const char *t = cast_fn(n->name, &ok);
 	if (!t) {
 		NOTIMPL(p, n, "Casting to %s is not supported by the ClickHouse printer", n->name);

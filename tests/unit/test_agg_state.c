@@ -410,12 +410,37 @@ static void test_errors(void **state)
 		   "QueryError", "no common type");
 }
 
+/* Decimal arguments: sum and avg keep a 128-bit sum, var/stddev exact power
+ * sums (agg.c AGG_*_DEC), min/max/uniq/argMax the value; per-day states
+ * merged over the days equal the aggregates over the rows (f: 1.5, -0.5, 2,
+ * 3 and NULLs: sum 6, mean 1.5, varPop 6.5 / 4 = 1.625). */
+#define D "toDecimal(" F ", 2)"
+static void decimals(struct xfx *f)
+{
+	expect_q(f,
+		 "select sumMerge(a), toTypeName(sumMerge(a)), minMerge(b), maxMerge(c), "
+		 "avgMerge(av), varPopMerge(e), uniqMerge(u), argMaxMerge(m) from " PER_DAY(
+		     "sumState(" D ") as a, minState(" D ") as b, maxState(" D ") as c, avgState(" D
+		     ") as av, varPopState(" D ") as e, uniqState(" D
+		     ") as u, argMaxState(distinct_id, " D ") as m"),
+		 "6\tNullable(Decimal(38, 2))\t-0.5\t3\t1.5\t1.625\t4\tu1\n");
+	expect_q(f,
+		 "select sum(" D "), varPop(" D "), finalizeAggregation(sumState(" D
+		 ")), finalizeAggregation(varPopState(" D ")) from events",
+		 "6\t1.625\t6\t1.625\n");
+}
+
+static void test_decimals(void **state)
+{
+	each_threads(*state, decimals);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_basic),	 cmocka_unit_test(test_kinds),
 	    cmocka_unit_test(test_combinations), cmocka_unit_test(test_round_trips),
-	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_errors),	 cmocka_unit_test(test_decimals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

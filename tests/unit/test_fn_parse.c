@@ -1,7 +1,7 @@
 /*
- * test_fn_parse.c — accurateCast / accurateCastOrNull and the Decimal
- * refusals (fn_math.c), parseDateTime and the parseDateTime64BestEffort
- * names (fn_date.c), as a user sees them: HogQL text in, the TSV row out.
+ * test_fn_parse.c — accurateCast / accurateCastOrNull and the refusals
+ * of the Decimal types beyond decimal.c's (fn_math.c), parseDateTime and the
+ * parseDateTime64BestEffort names (fn_date.c), as a user sees them: HogQL text in, the TSV row out.
  * Event 'a' has numbers and strings in its properties, 'b' none, so every
  * property reads as NULL there.
  *
@@ -168,12 +168,12 @@ static void test_accurate_cast_text(void **state)
 static void test_refusals(void **state)
 {
 	struct fixture *f = *state;
-	expect_error(f, "toDecimal(1.5, 2)", "NotImplementedError", "Decimal is not supported");
-	expect_error(f, "multiplyDecimal(1, 2)", "NotImplementedError", "Decimal is not supported");
-	expect_error(f, "divideDecimal(1, 2, 3)", "NotImplementedError",
-		     "Decimal is not supported");
-	expect_error(f, "accurateCastOrNull(1, 'Decimal64(2)')", "NotImplementedError",
-		     "Decimal is not supported");
+	/* Decimals are test_fn_decimal.c's; only their limits are refused */
+	expect_error(f, "accurateCastOrNull(1, 'Decimal256(2)')", "NotImplementedError",
+		     "Decimal256");
+	expect_error(f, "accurateCastOrNull(1, 'Decimal(38, 20)')", "NotImplementedError",
+		     "scale above 18");
+	expect_error(f, "accurateCast(1, 'Decimal(3, 4)')", "QueryError", "the scale 0..precision");
 	expect_error(f, "accurateCast(1, 'Float32')", "NotImplementedError",
 		     "Float32 is not supported");
 	expect_error(f, "accurateCastOrNull('true', 'Bool')", "NotImplementedError", "'Bool'");
