@@ -1717,93 +1717,99 @@ static bool smap_zero(const struct xagg *ag, const struct smap *m, size_t k)
 	return true;
 }
 
-/* A result being encoded (array.c's element encoding) into p, or only
- * measured while p is NULL: smap_final measures first and allocates once,
- * so a group's result costs one arena allocation. */
-struct smw {
+/* Bytes being written into p, or only measured while p is NULL: a map's
+ * result (array.c's element encoding; smap_final) and a serialised state
+ * (state_write) are measured first and allocated once, so a group's result
+ * costs one arena allocation. */
+struct swr {
 	uint8_t *p;
-	size_t len;
+	size_t n;
 };
 
-static void smw_put(struct smw *w, const void *d, size_t n)
+static void sw_put(struct swr *w, const void *d, size_t len)
 {
-	if (w->p && n)
-		memcpy(w->p + w->len, d, n);
-	w->len += n;
+	if (w->p && len)
+		memcpy(w->p + w->n, d, len);
+	w->n += len;
 }
 
-static void smw_u32(struct smw *w, uint32_t x)
+static void sw_u32(struct swr *w, uint32_t x)
 {
-	smw_put(w, &x, 4);
+	sw_put(w, &x, 4);
+}
+
+static void sw_u64(struct swr *w, uint64_t x)
+{
+	sw_put(w, &x, 8);
 }
 
 /* One element: its tag (0x80 = NULL, array.c's flag), then 8 bytes of
  * number (-0.0 as 0.0, as xarr_put) or a u32 length and the bytes. */
-static void smw_value(struct smw *w, const struct sn_exec_value *y)
+static void smap_value(struct swr *w, const struct sn_exec_value *y)
 {
 	uint8_t tag = (uint8_t)(y->type | (y->null ? 0x80 : 0));
-	smw_put(w, &tag, 1);
+	sw_put(w, &tag, 1);
 	if (y->null)
 		return;
 	if (sn_exec_type_has_bytes(y->type)) {
-		smw_u32(w, (uint32_t)y->s.len);
-		smw_put(w, y->s.p, y->s.len);
+		sw_u32(w, (uint32_t)y->s.len);
+		sw_put(w, y->s.p, y->s.len);
 	} else if (y->type == SN_XT_FLOAT) {
 		double f = y->f == 0 ? 0.0 : y->f;
-		smw_put(w, &f, 8);
+		sw_put(w, &f, 8);
 	} else {
-		smw_put(w, &y->i, 8);
+		sw_put(w, &y->i, 8);
 	}
 }
 
 /* Column j of the arrays result (0: the keys, j: value column j - 1) over
  * the kept keys ord: an encoded array, without its element tag. */
-static void smw_column(struct smw *w, const struct xagg *ag, const struct smap *m,
-		       const uint32_t *ord, size_t kept, size_t j)
+static void smap_column(struct swr *w, const struct xagg *ag, const struct smap *m,
+			const uint32_t *ord, size_t kept, size_t j)
 {
-	smw_u32(w, (uint32_t)kept);
+	sw_u32(w, (uint32_t)kept);
 	for (size_t i = 0; i < kept; i++) {
 		const struct tkent *e = &m->keys.e[ord[i]];
 		struct sn_exec_value y;
 		if (j == 0) {
-			smw_put(w, m->keys.bytes + e->off, e->len);
+			sw_put(w, m->keys.bytes + e->off, e->len);
 			continue;
 		}
 		smv_result(ag, &m->v[ord[i] * ag->map_nv + j - 1], j - 1, false, &y);
-		smw_value(w, &y);
+		smap_value(w, &y);
 	}
 }
 
 /* The result in w: Tuple(Array(K), Array(R), ...) or Map(K, R) (below). */
-static void smw_result(struct smw *w, const struct xagg *ag, const struct smap *m,
-		       const uint32_t *ord, size_t kept, bool vnull)
+static void smap_result(struct swr *w, const struct xagg *ag, const struct smap *m,
+			const uint32_t *ord, size_t kept, bool vnull)
 {
 	size_t nv = ag->map_nv;
 	if (ag->map_form == 2) { /* an array of (key, value) tuples */
-		smw_u32(w, (uint32_t)kept);
+		sw_u32(w, (uint32_t)kept);
 		for (size_t i = 0; i < kept; i++) {
 			const struct tkent *e = &m->keys.e[ord[i]];
 			struct sn_exec_value y;
-			struct smw size = {NULL, 0};
+			struct swr size = {NULL, 0};
 			uint8_t tag = SN_XT_TUPLE;
 			smv_result(ag, &m->v[ord[i] * nv], 0, vnull, &y);
-			smw_value(&size, &y);
-			smw_put(w, &tag, 1);
-			smw_u32(w, (uint32_t)(4 + e->len + size.len));
-			smw_u32(w, 2);
-			smw_put(w, m->keys.bytes + e->off, e->len);
-			smw_value(w, &y);
+			smap_value(&size, &y);
+			sw_put(w, &tag, 1);
+			sw_u32(w, (uint32_t)(4 + e->len + size.n));
+			sw_u32(w, 2);
+			sw_put(w, m->keys.bytes + e->off, e->len);
+			smap_value(w, &y);
 		}
 		return;
 	}
-	smw_u32(w, (uint32_t)(nv + 1)); /* a tuple of arrays */
+	sw_u32(w, (uint32_t)(nv + 1)); /* a tuple of arrays */
 	for (size_t j = 0; j <= nv; j++) {
-		struct smw size = {NULL, 0};
+		struct swr size = {NULL, 0};
 		uint8_t tag = SN_XT_ARRAY;
-		smw_column(&size, ag, m, ord, kept, j);
-		smw_put(w, &tag, 1);
-		smw_u32(w, (uint32_t)size.len);
-		smw_column(w, ag, m, ord, kept, j);
+		smap_column(&size, ag, m, ord, kept, j);
+		sw_put(w, &tag, 1);
+		sw_u32(w, (uint32_t)size.n);
+		smap_column(w, ag, m, ord, kept, j);
 	}
 }
 
@@ -1827,16 +1833,16 @@ static int smap_final(struct xctx *c, const struct xagg *ag, struct astate *st, 
 	if (kept > 1)
 		qsort_r(ord, kept, sizeof(*ord), smap_key_cmp, (void *)m);
 	bool vnull = ag->map_form == 2 && ag->res_ct && strstr(ag->res_ct, ", Nullable(");
-	struct smw w = {NULL, 0};
-	smw_result(&w, ag, m, ord, kept, vnull);
-	if (w.len > UINT32_MAX)
+	struct swr w = {NULL, 0};
+	smap_result(&w, ag, m, ord, kept, vnull);
+	if (w.n > UINT32_MAX)
 		return xfail(c, ag->call, SN_ERR_TOO_BIG, "QueryError",
 			     "%s() of a group grew past 4 GiB", ag->call->name);
-	if (!(w.p = xalloc(c, c->ba, w.len)))
+	if (!(w.p = xalloc(c, c->ba, w.n)))
 		return c->rc;
-	size_t len = w.len;
-	w.len = 0;
-	smw_result(&w, ag, m, ord, kept, vnull);
+	size_t len = w.n;
+	w.n = 0;
+	smap_result(&w, ag, m, ord, kept, vnull);
 	o->s[id] = (struct sn_str){(const char *)w.p, len};
 	return 0;
 }
@@ -3534,25 +3540,6 @@ static bool alloc_final(uint8_t kind)
 static bool state_kind(uint8_t kind)
 {
 	return kind != AGG_EVERY && kind != AGG_MERGE;
-}
-
-/* A writer that only counts when p is NULL: the state is measured, then
- * written into an allocation of its size. */
-struct swr {
-	uint8_t *p;
-	size_t n;
-};
-
-static void sw_put(struct swr *w, const void *d, size_t len)
-{
-	if (w->p && len)
-		memcpy(w->p + w->n, d, len);
-	w->n += len;
-}
-
-static void sw_u64(struct swr *w, uint64_t x)
-{
-	sw_put(w, &x, 8);
 }
 
 static void sw_f64(struct swr *w, double x)

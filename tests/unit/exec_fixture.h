@@ -7,6 +7,7 @@
  *   struct xfx f;  xfx_open(&f, "test_name");
  *   xfx_event(&mt, i, team, ts_s, did, event, props) ... xfx_write(&f, &mt, rows)
  *   xfx_tsv(&f, q, &buf) -> the whole TSV (header line first); xfx_error(&f, q)
+ *   xfx_each_threads(&f, fn) -> fn on one scanner, then on two
  */
 #ifndef SN_TEST_EXEC_FIXTURE_H
 #define SN_TEST_EXEC_FIXTURE_H
@@ -104,6 +105,19 @@ static inline struct sn_hogql_error xfx_error(struct xfx *f, const char *q)
 		fail_msg("query succeeded, wanted an error: %s", q);
 	}
 	return err;
+}
+
+/* Runs fn with one scanner, then two whose states merge (a run of one
+ * granule each, so even a small part splits). */
+static inline void xfx_each_threads(struct xfx *f, void (*fn)(struct xfx *f))
+{
+	for (uint32_t th = 1; th <= 2; th++) {
+		f->opts.threads = th;
+		f->opts.run_granules = 1;
+		fn(f);
+	}
+	f->opts.threads = 0;
+	f->opts.run_granules = 0;
 }
 
 #endif

@@ -117,17 +117,6 @@ static void expect_err(struct xfx *f, const char *q, const char *type, const cha
 #define PER_DAY(states) \
 	"(select " DAY " as d, properties.g as g, " states " from events group by d, g)"
 
-static void each_threads(struct xfx *f, void (*fn)(struct xfx *f))
-{
-	for (uint32_t th = 1; th <= 2; th++) {
-		f->opts.threads = th;
-		f->opts.run_granules = 1;
-		fn(f);
-	}
-	f->opts.threads = 0;
-	f->opts.run_granules = 0;
-}
-
 static void basic_checks(struct xfx *f)
 {
 	/* over all rows: 8 events, 7 with n (sum 22), 5 distinct ids */
@@ -169,7 +158,7 @@ static void basic_checks(struct xfx *f)
 
 static void test_basic(void **state)
 {
-	each_threads(*state, basic_checks);
+	xfx_each_threads(*state, basic_checks);
 }
 
 static void kinds_checks(struct xfx *f)
@@ -246,7 +235,7 @@ static void kinds_checks(struct xfx *f)
 
 static void test_kinds(void **state)
 {
-	each_threads(*state, kinds_checks);
+	xfx_each_threads(*state, kinds_checks);
 }
 
 static void comb_checks(struct xfx *f)
@@ -297,7 +286,7 @@ static void comb_checks(struct xfx *f)
 
 static void test_combinations(void **state)
 {
-	each_threads(*state, comb_checks);
+	xfx_each_threads(*state, comb_checks);
 }
 
 /* States through CTEs, UNION ALL and joins, over no rows and NULLs. */
@@ -432,7 +421,7 @@ static void decimals(struct xfx *f)
 
 static void test_decimals(void **state)
 {
-	each_threads(*state, decimals);
+	xfx_each_threads(*state, decimals);
 }
 
 int main(void)

@@ -111,19 +111,6 @@ static void expect_error(struct xfx *f, const char *exprs, const char *msg_part)
 #define F "toFloat(properties.f)"
 #define S "properties.s"
 
-/* Every check of an aggregate runs on one scanner and on two, whose
- * states merge. */
-static void each_threads(struct xfx *f, void (*fn)(struct xfx *f))
-{
-	for (uint32_t th = 1; th <= 2; th++) {
-		f->opts.threads = th;
-		f->opts.run_granules = 1;
-		fn(f);
-	}
-	f->opts.threads = 0;
-	f->opts.run_granules = 0;
-}
-
 static void topk_checks(struct xfx *f)
 {
 	/* counts y 4, x 3, z 1 */
@@ -144,7 +131,7 @@ static void topk_checks(struct xfx *f)
 static void test_topk(void **state)
 {
 	struct xfx *f = *state;
-	each_threads(f, topk_checks);
+	xfx_each_threads(f, topk_checks);
 	expect_error(f, "topK(0)(event)", "positive integer");
 	expect_error(f, "topK(16777216)(event)", "maximum is 16777215");
 	expect_error(f, "topK('a')(event)", "positive integer");
@@ -190,7 +177,7 @@ static void moments_checks(struct xfx *f)
 static void test_moments(void **state)
 {
 	struct xfx *f = *state;
-	each_threads(f, moments_checks);
+	xfx_each_threads(f, moments_checks);
 	/* Int64 numerator and weights wrap as ClickHouse's Int64 sums do:
 	 * 2^62 * 2 = -2^63 */
 	expect_rows(f, "avgWeighted(4611686018427387904, 2)", "where event = 'e1'",
@@ -242,7 +229,7 @@ static void bits_checks(struct xfx *f)
 static void test_bits_delta_moving(void **state)
 {
 	struct xfx *f = *state;
-	each_threads(f, bits_checks);
+	xfx_each_threads(f, bits_checks);
 	expect_error(f, "groupBitAnd(" F ")", "Illegal type");
 	expect_error(f, "groupBitXor(event)", "Illegal type String");
 	expect_error(f, "deltaSum(event)", "Illegal type String");
@@ -294,7 +281,7 @@ static void test_array_reduce(void **state)
 {
 	struct xfx *f = *state;
 	reduce_checks(f);
-	each_threads(f, reduce_grouped);
+	xfx_each_threads(f, reduce_grouped);
 	struct sn_hogql_error err = xfx_error(f, "select arrayReduce('nope', [1])");
 	assert_non_null(strstr(err.msg, "aggregate nope()"));
 	assert_string_equal(err.type, "NotImplementedError");
