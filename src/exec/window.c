@@ -56,8 +56,9 @@
  * or HAVING, inside aggregates or in another window function's
  * arguments; other window functions and parameters (quantile(0.5)(x)
  * OVER ...); RANGE offsets with other than one numeric/date ORDER BY key;
- * frames whose start follows their end; SELECT * beside windows; QUALIFY
- * (as every statement does). GROUPS frames do not parse.
+ * frames whose start follows their end; SELECT * beside windows. GROUPS
+ * frames do not parse. QUALIFY makes a statement take this path even
+ * without a window function: it is the outer statement's WHERE.
  *
  * Rejected alternatives: evaluating window functions inside exec.c's
  * projection with bindings (c->final) — it would need a second emit path
@@ -228,9 +229,11 @@ bool win_wanted(const node_t *root)
 	if (!root || root->kind != SN_HQ_SELECT)
 		return false;
 	const struct sn_hogql_select *s = root->sel;
-	return s->nwindows || find_in_list(NULL, &s->select) || find_in_list(NULL, &s->order_by) ||
-	       find_window(NULL, s->where, 0) || find_window(NULL, s->prewhere, 0) ||
-	       find_window(NULL, s->having, 0) || find_window(NULL, s->qualify, 0) ||
+	/* QUALIFY always takes this path: it filters the rows after the
+	 * windows (and after GROUP BY/HAVING), the outer statement's WHERE */
+	return s->nwindows || s->qualify || find_in_list(NULL, &s->select) ||
+	       find_in_list(NULL, &s->order_by) || find_window(NULL, s->where, 0) ||
+	       find_window(NULL, s->prewhere, 0) || find_window(NULL, s->having, 0) ||
 	       find_in_list(NULL, &s->group_by);
 }
 
@@ -1285,8 +1288,6 @@ static int plan(struct wplan *w)
 {
 	struct xctx *c = w->c;
 	const struct sn_hogql_select *s = w->s;
-	if (s->qualify) /* filters on window functions: the one clause that may hold them */
-		return xunsupported(c, s->qualify, "QUALIFY");
 	if (refuse_in(w, s->where, "WHERE") || refuse_in(w, s->prewhere, "PREWHERE") ||
 	    refuse_in(w, s->having, "HAVING"))
 		return c->rc;
@@ -1308,6 +1309,8 @@ static int plan(struct wplan *w)
 	if (s->limit_by)
 		for (size_t i = 0; i < s->limit_by->list.n && !c->rc; i++)
 			collect(w, s->limit_by->list.items[i]);
+	if (s->qualify && !c->rc) /* the one clause besides these that may hold windows */
+		collect(w, s->qualify);
 	return c->rc;
 }
 
@@ -1359,6 +1362,7 @@ int win_select(struct xctx *c, const node_t *root, bool top, struct xtable *out)
 	in->window_names = NULL;
 	in->window_exprs = NULL;
 	in->nwindows = 0;
+	in->qualify = NULL; /* the outer statement's WHERE */
 	if (s->group_by.n) {
 		node_t **g = xalloc(c, c->qa, s->group_by.n * sizeof(*g));
 		if (!g)
@@ -1390,6 +1394,8 @@ int win_select(struct xctx *c, const node_t *root, bool top, struct xtable *out)
 	outer->offset = s->offset;
 	outer->limit_with_ties = s->limit_with_ties;
 	if (subst_list(w, &outer->select))
+		goto out;
+	if (s->qualify && !(outer->where = subst(w, s->qualify)))
 		goto out;
 	if (s->order_by.n) {
 		node_t **os = xalloc(c, c->qa, s->order_by.n * sizeof(*os));

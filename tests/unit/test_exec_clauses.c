@@ -2,7 +2,9 @@
  * test_exec_clauses.c — clauses beyond the plain SELECT: PREWHERE (exec.c
  * prewhere_into_where: one more WHERE term), LIMIT n WITH TIES (the rows
  * equal to the n-th on the ORDER BY keys come too), and the set operations
- * other than UNION ALL (subquery.c: UNION DISTINCT, INTERSECT [DISTINCT],
+ * other than UNION ALL, QUALIFY (window.c: the outer statement's WHERE,
+ * after windows, GROUP BY and HAVING), and the set operations
+ * (subquery.c: UNION DISTINCT, INTERSECT [DISTINCT],
  * EXCEPT with ClickHouse's precedence — INTERSECT first, then UNION and
  * EXCEPT left to right — and its ALL semantics: the left rows filtered by
  * membership, every copy kept). Expected rows worked out by hand from the
@@ -168,12 +170,45 @@ static void test_set_operations(void **state)
 	xfx_close(&f);
 }
 
+static void test_qualify(void **state)
+{
+	(void)state;
+	struct xfx f;
+	setup(&f);
+	/* each user's first event, by a window in QUALIFY or by its alias */
+	xfx_check(&f,
+		  "select distinct_id, event from events qualify row_number() over (partition by "
+		  "distinct_id order by timestamp) = 1 order by distinct_id",
+		  "distinct_id\tevent\nu1\tpv\nu2\tpv\nu3\tpv\n");
+	xfx_check(&f,
+		  "select distinct_id, event, row_number() over (partition by distinct_id order "
+		  "by timestamp desc) as rn from events qualify rn = 1 order by distinct_id",
+		  "distinct_id\tevent\trn\nu1\tbuy\t1\nu2\tsignup\t1\nu3\tpv\t1\n");
+	/* without windows: after GROUP BY and HAVING, on the grouped rows */
+	xfx_check(&f,
+		  "select distinct_id, count() as c from events group by distinct_id having c < 3 "
+		  "qualify c > 1",
+		  "distinct_id\tc\nu2\t2\n");
+	xfx_check(&f, "select event from events qualify event != 'pv' order by timestamp limit 5",
+		  "event\nsignup\nsignup\nbuy\n");
+	/* a window only in QUALIFY, compared with one in the select list */
+	xfx_check(
+	    &f,
+	    "select toInt(properties.n) as n, sum(n) over () as s from events qualify n * 4 > "
+	    "s order by n",
+	    "n\ts\n5\t13\n");
+	struct sn_hogql_error e = xfx_error(&f, "select event from events qualify count() > 1");
+	assert_non_null(strstr(e.msg, "GROUP BY"));
+	xfx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_prewhere),
 	    cmocka_unit_test(test_with_ties),
 	    cmocka_unit_test(test_set_operations),
+	    cmocka_unit_test(test_qualify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
