@@ -2052,7 +2052,8 @@ static int fn_map_literal(struct xctx *c, const node_t *n, int op, struct vec *o
 	if (na % 2)
 		return xfail(c, n, SN_ERR_INVALID, "QueryError",
 			     "Function map requires an even number of arguments, found %zu", na);
-	return map_of_pairs(c, n, n->list.items, n->list.items + 1, 2, na / 2, out);
+	node_t *const *items = n->list.items; /* NULL for map(): no pairs */
+	return map_of_pairs(c, n, items, items ? items + 1 : NULL, 2, na / 2, out);
 }
 
 /* Maps of the np pairs (keys[j * step], vals[j * step]): map()'s arguments
