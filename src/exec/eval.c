@@ -1543,8 +1543,25 @@ static int eval_tonum(struct xctx *c, const node_t *n, bool to_float, struct vec
 		}
 		v = d;
 	}
-	if (!(v.t == SN_XT_NULL || is_numeric(v.t) || v.t == SN_XT_STRING))
-		return xunsupported(c, n, "toInt/toFloat of dates and UUIDs");
+	if (v.t == SN_XT_DATE || v.t == SN_XT_DATETIME) {
+		/* accurateCastOrNull's conversion of a date (fn_math.c): the day
+		 * number, or the whole seconds of a DateTime (floored) */
+		struct vec d;
+		if (vec_make(c, &d, SN_XT_INT, v.nullable, c->n))
+			return c->rc;
+		for (size_t r = 0; r < c->n; r++) {
+			d.i[r] = v.t == SN_XT_DATE ? v.i[r] : floor_div(v.i[r], 1000000);
+			if (d.nulls)
+				d.nulls[r] = vec_null(&v, r);
+		}
+		v = d;
+	}
+	if (!(v.t == SN_XT_NULL || is_numeric(v.t) || v.t == SN_XT_STRING)) {
+		const char *tn = xtype_name(c, v.t, v.nullable, v.ct);
+		return xfail(c, n, SN_ERR_INVALID, "QueryError",
+			     "Illegal type %s of argument 1 of function %s", tn ? tn : "?",
+			     n->name);
+	}
 	if (vec_make(c, out, to_float ? SN_XT_FLOAT : SN_XT_INT, true, c->n))
 		return c->rc;
 	for (size_t r = 0; r < c->n; r++) {

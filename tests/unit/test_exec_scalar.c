@@ -495,6 +495,15 @@ static void test_conditionals(void **state)
 		 "toFloat(properties.f) > 1, toFloat(properties.f) < 1, toFloat(properties.f) = "
 		 "toFloat(properties.n), toFloat(properties.f) != 2.5, toFloat(properties.f) = 2.5",
 		 "0\t0\t1\t1\t0");
+	/* toInt / toFloat of dates: accurateCastOrNull's conversion, the day
+	 * number or the whole seconds (floored); other types are QueryErrors. */
+	expect_a(f,
+		 "toInt(toDateTime('2024-01-01 00:00:00.75')), toFloat(toDate('2024-01-01')), "
+		 "toInt(toDateTime('1969-12-31 23:59:59.5')), toFloat(toDateTime('2024-01-01 "
+		 "00:00:01'))",
+		 "1704067200\t19723\t-1\t1704067201");
+	expect_error(f, "toInt(toUUID('00000000-0000-0000-0000-000000000001'))", "QueryError",
+		     "Illegal type Nullable(UUID) of argument 1 of function toInt");
 	/* toFloatOrZero / toIntOrZero read text, 0 when it is not a number. */
 	expect_a(f,
 		 "toFloatOrZero('1.5'), toFloatOrZero('x'), toIntOrZero('42'), toIntOrZero('4x')",
