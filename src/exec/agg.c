@@ -4069,61 +4069,54 @@ static int final_dec_sum(struct xctx *c, const struct xagg *ag, struct astate *s
 	return 0;
 }
 
+/* Group id's answer of ag (not a -State) from its state into o: the one
+ * place that knows which aggregates answer how (agg_final and
+ * finalizeAggregation both call it). */
+static int final_value(struct xctx *c, const struct xagg *ag, struct astate *st, struct vec *o,
+		       size_t id)
+{
+	if (ag->kind == AGG_QUANTILES)
+		return quantiles_put(c, ag, st, o, id);
+	if (alloc_final(ag->kind))
+		return final_alloc(c, ag, st, o, id);
+	if (ag->kind == AGG_SUM_DEC)
+		return final_dec_sum(c, ag, st, o, id);
+	if (ag->kind == AGG_VAR_DEC) {
+		if (dmom_result(c, ag, st, &o->f[id]))
+			return c->rc;
+		if (o->nulls)
+			o->nulls[id] = ag->res_nullable && !st->cnt;
+		return 0;
+	}
+	if (ag->res_t != SN_XT_NULL) /* else vec_make made every row NULL */
+		final_one(ag, st, o, id);
+	return 0;
+}
+
 int agg_final(struct xctx *c, struct aggrun *g, struct vec *keyv, struct vec *aggv)
 {
-	enum { F_ONE, F_QUANTILES, F_ALLOC, F_STATE, F_SUM_DEC, F_VAR_DEC, F_NONE };
 	size_t ng = g->ngroups;
-	uint8_t how[XMAX_AGGS];
 	const struct xagg *fin[XMAX_AGGS]; /* what answers: an fMerge's f */
 	if (final_keys(c, g, keyv))
 		return c->rc;
 	for (size_t a = 0; a < g->naggs; a++) {
 		const struct xagg *ag = &g->aggs[a];
 		fin[a] = ag->kind == AGG_MERGE ? ag->inner : ag;
-		how[a] = ag->state			 ? F_STATE
-			 : fin[a]->kind == AGG_QUANTILES ? F_QUANTILES
-			 : alloc_final(fin[a]->kind)	 ? F_ALLOC
-			 : fin[a]->kind == AGG_SUM_DEC	 ? F_SUM_DEC
-			 : fin[a]->kind == AGG_VAR_DEC	 ? F_VAR_DEC
-			 : ag->res_t != SN_XT_NULL	 ? F_ONE
-						   : F_NONE; /* vec_make made every row NULL */
 		if (vec_make(c, &aggv[a], ag->res_t, ag->res_nullable, ng))
 			return c->rc;
 		aggv[a].ct = ag->res_ct;
 		/* states keep their text in the query arena; quantiles' arrays and
 		 * serialised states are made in the batch's */
-		aggv[a].sq = how[a] == F_ONE;
+		aggv[a].sq =
+		    !ag->state && fin[a]->kind != AGG_QUANTILES && !alloc_final(fin[a]->kind);
 	}
 	/* group by group: one pass over the states, in memory order */
 	for (size_t id = 0; id < ng; id++)
 		for (size_t a = 0; a < g->naggs; a++) {
 			struct astate *st = state_of(g, id, a);
-			switch (how[a]) {
-			case F_ONE: final_one(fin[a], st, &aggv[a], id); break;
-			case F_QUANTILES:
-				if (quantiles_put(c, fin[a], st, &aggv[a], id))
-					return c->rc;
-				break;
-			case F_ALLOC:
-				if (final_alloc(c, fin[a], st, &aggv[a], id))
-					return c->rc;
-				break;
-			case F_STATE:
-				if (state_write(c, fin[a], st, &aggv[a].s[id]))
-					return c->rc;
-				break;
-			case F_SUM_DEC:
-				if (final_dec_sum(c, fin[a], st, &aggv[a], id))
-					return c->rc;
-				break;
-			case F_VAR_DEC:
-				if (dmom_result(c, fin[a], st, &aggv[a].f[id]))
-					return c->rc;
-				if (aggv[a].nulls)
-					aggv[a].nulls[id] = fin[a]->res_nullable && !st->cnt;
-				break;
-			default: break;
-			}
+			if (g->aggs[a].state ? state_write(c, fin[a], st, &aggv[a].s[id])
+					     : final_value(c, fin[a], st, &aggv[a], id))
+				return c->rc;
 		}
 	return 0;
 }
@@ -4747,17 +4740,8 @@ static int finalize_aggregation(struct xctx *c, const node_t *n, struct vec *out
 		memset(&st, 0, sizeof(st));
 		if (!vec_null(&v, r) && merge_blob(c, &mg, &st, v.s[r]))
 			break;
-		if (in->kind == AGG_QUANTILES)
-			quantiles_put(c, in, &st, out, r);
-		else if (alloc_final(in->kind))
-			final_alloc(c, in, &st, out, r);
-		else if (in->kind == AGG_SUM_DEC)
-			final_dec_sum(c, in, &st, out, r);
-		else if (in->kind == AGG_VAR_DEC) {
-			if (dmom_result(c, in, &st, &out->f[r]) == 0 && out->nulls)
-				out->nulls[r] = in->res_nullable && !st.cnt;
-		} else
-			final_one(in, &st, out, r);
+		if (final_value(c, in, &st, out, r))
+			break;
 	}
 	c->qa = qa;
 	return c->rc;

@@ -177,7 +177,7 @@ enum agg_kind {
 	AGG_SUM_MAP,	/* sumMap, minMap, maxMap: per-key sums, minima, maxima (agg.c) */
 	AGG_MIN_MAP,
 	AGG_MAX_MAP,
-	AGG_MERGE, /* fMerge(state): merges the states of f (xagg.inner) its rows hold */
+	AGG_MERGE,   /* fMerge(state): merges the states of f (xagg.inner) its rows hold */
 	AGG_SUM_DEC, /* sum, avg of a Decimal (agg_type picks them): a 128-bit sum */
 	AGG_AVG_DEC,
 	AGG_VAR_DEC, /* var/stddev Pop/Samp of a Decimal: exact power sums */
