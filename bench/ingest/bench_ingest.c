@@ -29,6 +29,10 @@
  * capture writes it). --enrich turns enrichment on (properties.$ip from
  * that address), --geoip PATH too, with GeoIP from that database. Build
  * and run with bench/ingest/run.sh. Numbers go to stdout, one line per mode.
+ * Each line also gives the bytes the store's directory holds afterwards
+ * and the process's peak resident memory during the drain (the WAL writing
+ * before it excluded). bench/ingest/compare.sh puts these next to
+ * ClickHouse's figures for the same rows.
  * malloc is tuned as the server tunes it (sn_mem_tune) unless
  * --malloc-default. --propdefs turns property definitions on (as
  * `infer_property_types`, the server's default), recorded in a metadata
@@ -40,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -106,6 +111,57 @@ static double busiest_thread_cpu(void)
 	if (d)
 		closedir(d);
 	return best;
+}
+
+/* Peak resident memory from here on: writing 5 to clear_refs resets the
+ * process's VmHWM (Linux >= 4.0), so the drain's peak is not the untimed WAL
+ * writing's (json-c holds a row at a time, but its buffers stay mapped). */
+static void reset_peak_rss(void)
+{
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+	if (f) {
+		fputs("5", f);
+		fclose(f);
+	}
+}
+
+/* VmHWM in MiB, or -1 when /proc does not say. */
+static double peak_rss_mib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	double mib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmHWM:", 6))
+			mib = (double)atol(line + 6) / 1024.0;
+	if (f)
+		fclose(f);
+	return mib;
+}
+
+/* Bytes of the files under dir (the store's parts and whatever else it
+ * keeps there), recursively. */
+static uint64_t dir_bytes(const char *dir)
+{
+	DIR *d = opendir(dir);
+	uint64_t sum = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[1200];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st))
+			continue;
+		if (S_ISDIR(st.st_mode))
+			sum += dir_bytes(path);
+		else if (S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_size;
+	}
+	if (d)
+		closedir(d);
+	return sum;
 }
 
 static void die(const char *what, const struct sn_err *err)
@@ -335,6 +391,7 @@ static void run(const struct opts *o, bool identity, const char *base)
 	struct sn_ingest_options io = {.wal_dir = waldir, .flush_age_ms = 1000};
 	struct sn_ingest *in;
 	struct rusage ru0, ru1;
+	reset_peak_rss();
 	getrusage(RUSAGE_SELF, &ru0);
 	uint64_t t0 = sn_mono_ns();
 	if (sn_ingest_start(&in, w, &io, &vt, &err))
@@ -346,20 +403,26 @@ static void run(const struct opts *o, bool identity, const char *base)
 	double busiest = busiest_thread_cpu();
 	double cpu = tv_secs(ru1.ru_utime) - tv_secs(ru0.ru_utime) + tv_secs(ru1.ru_stime) -
 		     tv_secs(ru0.ru_stime);
+	double rss = peak_rss_mib();
 	sn_ingest_stop(in);
+	char sdir[700];
+	snprintf(sdir, sizeof(sdir), "%s/store", data);
+	uint64_t stored = dir_bytes(sdir);
 	uint64_t fast = 0, slow = 0, replayed = 0;
 	sn_store_sink_identity_stats(sink, &fast, &slow, &replayed);
 	printf("identity=%-3s enrich=%s propdefs=%s events=%ld users=%ld identified=%ld%% "
 	       "aliases=%ld%% "
 	       "urls=%ld: %.2f s, %.0f events/s, CPU %.2f s (%.2f us/event, busiest thread %.2f); "
-	       "fast path %" PRIu64 ", slow path %" PRIu64 "\n",
+	       "fast path %" PRIu64 ", slow path %" PRIu64 "; store %" PRIu64
+	       " bytes (%.1f bytes/event), peak RSS during the drain %.0f MiB\n",
 	       identity ? "on" : "off",
 	       geoip	   ? "geoip"
 	       : o->enrich ? "ip"
 			   : "off",
 	       o->propdefs ? "on" : "off", o->events, o->users, o->identified_pct, o->aliases_pct,
 	       o->urls, secs, (double)o->events / secs, cpu, cpu * 1e6 / (double)o->events,
-	       busiest * 1e6 / (double)o->events, fast, slow);
+	       busiest * 1e6 / (double)o->events, fast, slow, stored,
+	       (double)stored / (double)o->events, rss);
 	sn_store_sink_close(sink);
 	if (meta)
 		sn_meta_close(meta);
