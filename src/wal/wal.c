@@ -126,6 +126,16 @@ struct sn_wal {
 	/* Serialises sn_wal_checkpoint calls. */
 	pthread_mutex_t ckpt_lock;
 
+	/* Consumed segments waiting to be deleted by the reaper thread, under
+	 * reap_lock (not `lock`: appends never wait for it). */
+	pthread_mutex_t reap_lock;
+	pthread_cond_t reap_cv;	     /* reaper: work or stop */
+	pthread_cond_t reap_done_cv; /* sn_wal_removals_wait: queue drained */
+	pthread_t reaper;
+	bool reaper_started, reap_stop, reaping;
+	uint64_t *reap;
+	size_t nreap, reap_cap;
+
 	struct sn_metric_series *m_bytes, *m_fsyncs, *m_fsync_seconds, *m_records;
 };
 
@@ -468,6 +478,71 @@ static void remove_segment(const char *dir, uint64_t base)
 		sn_log_warn("wal: cannot delete segment '%s': %s", path, strerror(errno));
 }
 
+/* The reaper deletes the segments a checkpoint consumed. unlink of a 64 MiB
+ * file on ext4 mounted with `discard` waits for the device's discard: 14 ms
+ * a segment on the benchmark VM, 6 % of the ingest thread's time when the
+ * checkpoint's caller did it inline. A deletion that has not happened yet
+ * is harmless: sn_wal_open deletes every consumed segment it finds, and
+ * readers start at the checkpoint. Queued deletions finish before close
+ * releases the directory's lock. */
+static void *reaper_main(void *arg)
+{
+	struct sn_wal *w = arg;
+	pthread_setname_np(pthread_self(), "sn-wal-reap");
+	pthread_mutex_lock(&w->reap_lock);
+	for (;;) {
+		while (!w->nreap && !w->reap_stop)
+			pthread_cond_wait(&w->reap_cv, &w->reap_lock);
+		if (!w->nreap)
+			break;
+		uint64_t base = w->reap[0];
+		memmove(w->reap, w->reap + 1, (w->nreap - 1) * sizeof(*w->reap));
+		w->nreap--;
+		w->reaping = true;
+		pthread_mutex_unlock(&w->reap_lock);
+		remove_segment(w->dir, base);
+		pthread_mutex_lock(&w->reap_lock);
+		w->reaping = false;
+		if (!w->nreap)
+			pthread_cond_broadcast(&w->reap_done_cv);
+	}
+	pthread_mutex_unlock(&w->reap_lock);
+	return NULL;
+}
+
+/* Hands segments to the reaper; deletes them here when it cannot queue. */
+static void reap_segments(struct sn_wal *w, const uint64_t *bases, size_t n)
+{
+	pthread_mutex_lock(&w->reap_lock);
+	if (w->reaper_started && w->nreap + n > w->reap_cap) {
+		size_t cap = w->reap_cap ? w->reap_cap : 16;
+		while (cap < w->nreap + n)
+			cap *= 2;
+		uint64_t *q = realloc(w->reap, cap * sizeof(*q));
+		if (q) {
+			w->reap = q;
+			w->reap_cap = cap;
+		}
+	}
+	if (w->reaper_started && w->nreap + n <= w->reap_cap) {
+		memcpy(w->reap + w->nreap, bases, n * sizeof(*bases));
+		w->nreap += n;
+		pthread_cond_signal(&w->reap_cv);
+		n = 0;
+	}
+	pthread_mutex_unlock(&w->reap_lock);
+	for (size_t i = 0; i < n; i++)
+		remove_segment(w->dir, bases[i]);
+}
+
+void sn_wal_removals_wait(struct sn_wal *w)
+{
+	pthread_mutex_lock(&w->reap_lock);
+	while (w->nreap || w->reaping)
+		pthread_cond_wait(&w->reap_done_cv, &w->reap_lock);
+	pthread_mutex_unlock(&w->reap_lock);
+}
+
 /* Scans segment i of w->segs; for the last one, cuts a torn tail and leaves
  * it open for appending in w->seg_fd. */
 static int scan_segment(struct sn_wal *w, size_t i, uint64_t ckpt, struct sn_err *err)
@@ -617,6 +692,10 @@ static void wal_free(struct sn_wal *w)
 		close(w->lock_fd); /* releases the flock */
 	pthread_mutex_destroy(&w->lock);
 	pthread_mutex_destroy(&w->ckpt_lock);
+	pthread_mutex_destroy(&w->reap_lock);
+	pthread_cond_destroy(&w->reap_cv);
+	pthread_cond_destroy(&w->reap_done_cv);
+	free(w->reap);
 	pthread_cond_destroy(&w->work_cv);
 	pthread_cond_destroy(&w->space_cv);
 	pthread_cond_destroy(&w->durable_cv);
@@ -661,6 +740,9 @@ int sn_wal_open(struct sn_wal **out, const struct sn_wal_options *opt, struct sn
 	w->seg_fd = w->lock_fd = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_mutex_init(&w->ckpt_lock, NULL);
+	pthread_mutex_init(&w->reap_lock, NULL);
+	pthread_cond_init(&w->reap_cv, NULL);
+	pthread_cond_init(&w->reap_done_cv, NULL);
 	pthread_cond_init(&w->work_cv, NULL);
 	pthread_cond_init(&w->space_cv, NULL);
 	pthread_cond_init(&w->durable_cv, NULL);
@@ -705,6 +787,8 @@ int sn_wal_open(struct sn_wal **out, const struct sn_wal_options *opt, struct sn
 		goto out;
 	}
 	w->thread_started = true;
+	if ((e = pthread_create(&w->reaper, NULL, reaper_main, w)) == 0)
+		w->reaper_started = true; /* else checkpoints delete inline */
 out:
 	if (rc) {
 		if (err)
@@ -728,6 +812,13 @@ void sn_wal_close(struct sn_wal *w)
 	pthread_mutex_unlock(&w->lock);
 	if (w->thread_started)
 		pthread_join(w->thread, NULL);
+	if (w->reaper_started) {
+		pthread_mutex_lock(&w->reap_lock);
+		w->reap_stop = true;
+		pthread_cond_signal(&w->reap_cv);
+		pthread_mutex_unlock(&w->reap_lock);
+		pthread_join(w->reaper, NULL); /* after the queued deletions */
+	}
 	pthread_mutex_lock(&w->lock);
 	while (w->users > 0)
 		pthread_cond_wait(&w->users_cv, &w->lock);
@@ -935,8 +1026,8 @@ int sn_wal_checkpoint(struct sn_wal *w, uint64_t lsn, struct sn_err *err)
 		ndoomed = k;
 	}
 	pthread_mutex_unlock(&w->lock);
-	for (size_t i = 0; i < ndoomed; i++)
-		remove_segment(w->dir, doomed[i]);
+	if (ndoomed)
+		reap_segments(w, doomed, ndoomed);
 out:
 	pthread_mutex_unlock(&w->ckpt_lock);
 	free(doomed);

@@ -95,9 +95,15 @@ int sn_wal_when_durable(struct sn_wal *w, uint64_t lsn, sn_wal_durable_fn fn, vo
 int sn_wal_wait_durable(struct sn_wal *w, uint64_t lsn);
 
 /* Records that everything below lsn is consumed; persisted atomically
- * (temp file, fsync, rename, fsync dir). Deletes segments that end at or
- * below it. lsn must not exceed the durable LSN. */
+ * (temp file, fsync, rename, fsync dir). The segments that end at or below
+ * it leave the log at once (stats, readers opened later) and are deleted
+ * from disk by a background thread (an unlink can wait on the device's
+ * discard); close waits for those deletions. lsn must not exceed the
+ * durable LSN. */
 int sn_wal_checkpoint(struct sn_wal *w, uint64_t lsn, struct sn_err *err);
+
+/* Waits until the segments earlier checkpoints consumed are deleted. */
+void sn_wal_removals_wait(struct sn_wal *w);
 
 void sn_wal_get_stats(struct sn_wal *w, struct sn_wal_stats *st);
 

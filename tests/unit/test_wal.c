@@ -494,6 +494,7 @@ static void test_checkpoint_keep(void **state)
 	sn_wal_get_stats(w, &st);
 	assert_true(nseg > 5);
 	assert_int_equal(st.segments, 4); /* 3 kept + the live one */
+	sn_wal_removals_wait(w);	  /* deleted by the reaper thread */
 	assert_int_equal(count_segments(dir), 4);
 	sn_wal_close(w);
 	/* Reopen: the kept ones survive recovery and a reader still sees them. */
@@ -537,6 +538,7 @@ static void test_checkpoint(void **state)
 	sn_wal_get_stats(w, &st);
 	assert_int_equal(st.checkpoint_lsn, at);
 	assert_int_equal(st.segments, nseg - gone);
+	sn_wal_removals_wait(w);
 	assert_int_equal(count_segments(dir), nseg - gone);
 	seg_path(path, dir, 0);
 	assert_int_equal(access(path, F_OK), -1);
@@ -571,6 +573,7 @@ static void test_checkpoint(void **state)
 	uint64_t end = append1(w, SN_WAL_EVENT, "after", 5);
 	assert_int_equal(sn_wal_wait_durable(w, end), 0);
 	sn_wal_close(w);
+	assert_int_equal(count_segments(dir), 1); /* close waited for the deletions */
 	l = read_all(dir, ends[ROLL_RECS - 1]);
 	assert_int_equal(l.n, 1);
 	assert_memory_equal(l.v[0].data, "after", 5);
