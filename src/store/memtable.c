@@ -96,10 +96,12 @@ void sn_memtable_release(struct sn_memtable *mt)
 	free(mt->rows);
 	free(mt->keys);
 	free(mt->order);
+	free(mt->month_end);
 	forget_names(mt);
 	mt->rows = NULL;
 	mt->keys = NULL;
 	mt->order = NULL;
+	mt->month_end = NULL;
 	mt->nrows = mt->cap = mt->nbytes = 0;
 	mt->sorted = false;
 }
@@ -408,13 +410,17 @@ int sn_memtable_sort(struct sn_memtable *mt, struct sn_err *err)
 	uint32_t *order = realloc(mt->order, (n ? n : 1) * sizeof(*order));
 	if (order)
 		mt->order = order;
+	size_t *month_end =
+	    realloc(mt->month_end, (mt->nmonths ? mt->nmonths : 1) * sizeof(size_t));
+	if (month_end)
+		mt->month_end = month_end;
 	/* The rank of each interned name among the names, in byte order. */
 	struct named {
 		struct sn_str name;
 		uint32_t id;
 	} *byname = malloc((mt->nev ? mt->nev : 1) * sizeof(*byname));
 	uint32_t *rank = malloc((mt->nev ? mt->nev : 1) * sizeof(*rank));
-	if (!keys || !order || !byname || !rank) {
+	if (!keys || !order || !month_end || !byname || !rank) {
 		free(keys);
 		free(byname);
 		free(rank);
@@ -435,8 +441,12 @@ int sn_memtable_sort(struct sn_memtable *mt, struct sn_err *err)
 	for (size_t m = n; m > 1; m >>= 1)
 		depth += 2;
 	sort_keys(keys, n, depth);
-	for (size_t i = 0; i < n; i++)
+	unsigned runs = 0;
+	for (size_t i = 0; i < n; i++) {
 		order[i] = keys[i].idx;
+		if (i + 1 == n || keys[i + 1].month != keys[i].month)
+			month_end[runs++] = i + 1; /* runs <= nmonths: months ascend */
+	}
 	free(keys);
 	mt->sorted = true;
 	return 0;

@@ -798,11 +798,9 @@ int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
 	}
 	for (size_t i = 0; i < mt->nrows; i++)
 		rows[i] = sn_memtable_sorted_row(mt, i);
-	for (size_t i = 0; i < mt->nrows;) {
+	for (size_t i = 0, k = 0; i < mt->nrows; k++) {
 		int32_t month = sn_store_month_of(rows[i]->timestamp_us);
-		size_t j = i + 1;
-		while (j < mt->nrows && sn_store_month_of(rows[j]->timestamp_us) == month)
-			j++;
+		size_t j = sn_memtable_month_end(mt, (unsigned)k);
 		struct sn_part_written *np = realloc(parts, (nparts + 1) * sizeof(*np));
 		if (!np) {
 			rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory flushing");

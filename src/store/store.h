@@ -95,9 +95,10 @@ struct sn_memtable {
 	struct sn_mt_key *keys; /* each row's sort key, made at append (memtable.c) */
 	size_t nrows;
 	size_t cap;
-	size_t nbytes;	  /* row structs plus string bytes */
-	size_t max_bytes; /* 0 means 1 GiB */
-	uint32_t *order;  /* sorted permutation of rows (after sn_memtable_sort) */
+	size_t nbytes;	   /* row structs plus string bytes */
+	size_t max_bytes;  /* 0 means 1 GiB */
+	uint32_t *order;   /* sorted permutation of rows (after sn_memtable_sort) */
+	size_t *month_end; /* after the sort: where each month's run ends, nmonths */
 	bool sorted;
 	/* Event names, interned: rows with one name share one copy. */
 	struct sn_str *evnames;
@@ -136,6 +137,13 @@ static inline size_t sn_memtable_nbytes(const struct sn_memtable *mt)
 int sn_memtable_sort(struct sn_memtable *mt, struct sn_err *err);
 /* The i-th row in sorted order (sn_memtable_sort first). */
 const struct sn_event_row *sn_memtable_sorted_row(const struct sn_memtable *mt, size_t i);
+/* After the sort: the end (exclusive) of the k-th month's run of sorted
+ * rows, months ascending, k < sn_memtable_nmonths (from the sort keys, so
+ * a flush splits the rows by month without reading them). */
+static inline size_t sn_memtable_month_end(const struct sn_memtable *mt, unsigned k)
+{
+	return mt->month_end[k];
+}
 /* Compares two rows by the part sort key (team_id, day, event, hash, uuid):
  * <0, 0, >0. For callers that order rows themselves (merges). Hashes both
  * distinct ids when the first three fields tie. */
