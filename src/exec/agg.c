@@ -1952,6 +1952,13 @@ static inline __attribute__((always_inline)) int agg_add(struct xctx *c, struct 
 	}
 	case AGG_MIN:
 	case AGG_MAX:
+		/* Signed integers, dates and times against a kept value of the same
+		 * type: compare the integers (building a value a row and comparing
+		 * it generically was 40 % of max(timestamp) over 9M rows). */
+		if (st->has && st->val.type == x->t && !st->val.null &&
+		    (x->t == SN_XT_INT || x->t == SN_XT_DATE || x->t == SN_XT_DATETIME) &&
+		    (ag->kind == AGG_MIN ? x->i[r] >= st->val.i : x->i[r] <= st->val.i))
+			return 0;
 		vec_value(c, x, r, NULL, &v);
 		d = st->has ? value_cmp(&v, &st->val) : 0;
 		if (st->has && (ag->kind == AGG_MIN ? d >= 0 : d <= 0))
@@ -2542,6 +2549,48 @@ static int uniq_batch(struct xctx *c, struct aggrun *g, const struct xagg *ag,
 	return 0;
 }
 
+/* One group for the whole batch, one argument without NULLs, no condition:
+ * sum/avg of integers, and min/max of integers, dates and times, as plain
+ * loops over the column (agg_add's switch and values a row were most of
+ * sum(toUnixTimestamp(timestamp)) and max(timestamp) over 9M rows). The
+ * states end as agg_add leaves them (of equal extremes, the first kept).
+ * 1: done, 0: take the general path, -1: error (c->rc). */
+static int fold_batch(struct xctx *c, const struct xagg *ag, const struct aggin *in,
+		      struct astate *st, size_t n)
+{
+	const struct vec *x = &in->av[0];
+	if (ag->cond || ag->nargs != 1 || x->f || !x->i || (x->nulls && memchr(x->nulls, 1, n)))
+		return 0;
+	switch (ag->kind) {
+	case AGG_SUM:
+	case AGG_AVG: {
+		uint64_t sum = (uint64_t)st->i; /* wrapping, as agg_add */
+		for (size_t r = 0; r < n; r++)
+			sum += (uint64_t)x->i[r];
+		st->i = (int64_t)sum;
+		st->cnt += (int64_t)n;
+		return 1;
+	}
+	case AGG_MIN:
+	case AGG_MAX: {
+		if ((x->t != SN_XT_INT && x->t != SN_XT_DATE && x->t != SN_XT_DATETIME) ||
+		    (st->has && (st->val.null || st->val.type != x->t)))
+			return 0;
+		bool mn = ag->kind == AGG_MIN;
+		size_t best = 0;
+		for (size_t r = 1; r < n; r++)
+			if (mn ? x->i[r] < x->i[best] : x->i[r] > x->i[best])
+				best = r;
+		if (st->has && (mn ? x->i[best] >= st->val.i : x->i[best] <= st->val.i))
+			return 1;
+		struct sn_exec_value v;
+		vec_value(c, x, best, NULL, &v);
+		return keep(c, st, &v) ? -1 : 1;
+	}
+	default: return 0;
+	}
+}
+
 int agg_batch(struct xctx *c, struct aggrun *g)
 {
 	size_t n = c->n;
@@ -2595,6 +2644,14 @@ int agg_batch(struct xctx *c, struct aggrun *g)
 			if (one && n && ag->kind == AGG_COUNT && !ag->cond && !ag->nargs) {
 				((struct astate *)(blk[0] + off))->cnt += (int64_t)n;
 				continue;
+			}
+			if (one && n && !in[a].never) {
+				int f =
+				    fold_batch(c, ag, &in[a], (struct astate *)(blk[0] + off), n);
+				if (f < 0)
+					return c->rc;
+				if (f)
+					continue;
 			}
 			if (ag->kind == AGG_UNIQ && ag->nargs == 1) {
 				if (!in[a].never && uniq_batch(c, g, ag, &in[a], blk, off, n))

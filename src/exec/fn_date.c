@@ -966,6 +966,16 @@ static int eval_unary(struct xctx *c, const node_t *n, uint8_t op, bool mode_arg
 	if (rt == SN_XT_DATETIME)
 		out->tz = z ? z : t.v.tz;
 	merge_nulls(out, &t.v, NULL);
+	if (op == O_UNIX && t.v.t == SN_XT_DATETIME) {
+		/* The instant alone, no zone and no calendar: a tight loop (apply's
+		 * wall-clock time and day were half of sum(toUnixTimestamp(timestamp))
+		 * over 9M rows). NULL rows hold values too and are computed unread. */
+		for (size_t r = 0; r < c->n; r++) {
+			int64_t v = t.v.i[r], q = v / US_S;
+			out->i[r] = q - (v % US_S < 0); /* floor_div, inlined */
+		}
+		return 0;
+	}
 	for (size_t r = 0; r < c->n; r++)
 		if (!vec_null(out, r))
 			out->i[r] = apply(op, (int)mode, &t, r);

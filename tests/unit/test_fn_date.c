@@ -512,6 +512,13 @@ static void test_unix_millis(void **state)
 	      "SELECT toUnixTimestamp64Milli(toDateTime64('2024-01-01 00:00:00.9999', 6)), "
 	      "toUnixTimestamp64Milli(toDateTime64('1969-12-31 23:59:59.9995', 6))" ONE,
 	      "1704067200999,0");
+	/* toUnixTimestamp of a DateTime floors to whole seconds, before 1970 too
+	 * (its loop over a DateTime column skips the calendar: fn_date.c). */
+	check(f, NULL,
+	      "SELECT toUnixTimestamp(fromUnixTimestamp64Milli(-1)), "
+	      "toUnixTimestamp(fromUnixTimestamp64Milli(1999)), "
+	      "toUnixTimestamp(fromUnixTimestamp64Milli(-1000))" ONE,
+	      "-1,1,-1");
 	/* The zone does not change the instant; beyond any representable time
 	 * is NULL (as toDateTime of such numbers); NULL stays NULL. */
 	check(f, "America/New_York",
