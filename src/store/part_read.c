@@ -621,9 +621,12 @@ static int decode_block(const struct col *col, const struct blk *b, enum sn_bnul
 	switch (col->info.type) {
 	case SN_COL_INT64:
 	case SN_COL_DATETIME:
-		if (enc != SN_ENC_I64_DELTA)
+		if (enc == SN_ENC_I64_DELTA)
+			rc = sn_dec_i64_delta(pl + off, len - off, n, out->i64 + row0, &k);
+		else if (enc == SN_ENC_I64_FOR)
+			rc = sn_dec_i64_for(pl + off, len - off, n, out->i64 + row0, &k);
+		else
 			return SN_ERR_CORRUPT;
-		rc = sn_dec_i64_delta(pl + off, len - off, n, out->i64 + row0, &k);
 		break;
 	case SN_COL_STRING:
 		if (enc == SN_ENC_STR_PLAIN)

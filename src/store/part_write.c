@@ -122,6 +122,7 @@ struct wcol {
 	enum col_id id;
 	size_t key;	 /* C_SHRED: index into the shred's keys */
 	long derive_key; /* a column that copies a shredded property: its key, else -1 */
+	bool i64_for;	 /* version 4 on, timestamp and created_at: SN_ENC_I64_FOR */
 	char name[SHRED_NAME_MAX];
 };
 
@@ -258,7 +259,7 @@ static int encode_block(const struct wcol *wc, const struct sn_event_row *const 
 				: c == C_TIMESTAMP ? rows[i]->timestamp_us
 						   : rows[i]->created_at_us;
 		}
-		enc = SN_ENC_I64_DELTA;
+		enc = wc->i64_for ? SN_ENC_I64_FOR : SN_ENC_I64_DELTA;
 		break;
 	case SN_COL_UUID:
 		for (size_t i = 0; i < n; i++) {
@@ -301,6 +302,7 @@ static int encode_block(const struct wcol *wc, const struct sn_event_row *const 
 		return rc;
 	switch (enc) {
 	case SN_ENC_I64_DELTA: rc = sn_enc_i64_delta(payload, iv, n); break;
+	case SN_ENC_I64_FOR: rc = sn_enc_i64_for(payload, iv, n); break;
 	case SN_ENC_FIXED16: rc = sn_enc_fixed16(payload, fv, n); break;
 	case SN_ENC_STR_DICT:
 		rc = sn_enc_str_dict(payload, sv, n);
@@ -538,6 +540,7 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 		if (c < C_COUNT) {
 			wc->def = g_cols[c];
 			wc->id = (enum col_id)c;
+			wc->i64_for = version >= 4 && (c == C_TIMESTAMP || c == C_CREATED_AT);
 			const char *prop = version >= 3 ? sn_derived_prop(g_cols[c].name) : NULL;
 			for (size_t k = 0; prop && k < sh.nkeys; k++)
 				if (sh.keys[k].len == strlen(prop) - 2 &&

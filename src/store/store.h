@@ -151,7 +151,7 @@ int sn_event_row_cmp(const struct sn_event_row *a, const struct sn_event_row *b)
 
 /* ---- parts: writing ---------------------------------------------------------------- */
 
-#define SN_PART_VERSION	       3    /* the format this binary writes */
+#define SN_PART_VERSION	       4    /* the format this binary writes */
 #define SN_PART_MIN_VERSION    1    /* the oldest format it reads */
 #define SN_PART_GRANULE_ROWS   8192 /* default rows per granule */
 #define SN_PART_SUFFIX	       ".snp"

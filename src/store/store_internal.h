@@ -28,6 +28,8 @@ enum sn_enc {
 	/* Version 3 on: nothing; the block's values are those of the same
 	 * granule of the column's property, "p:<name>" (sn_derived_prop). */
 	SN_ENC_STR_FROM_PROP = 5,
+	/* Version 4 on, timestamp and created_at: min + fixed-width offsets. */
+	SN_ENC_I64_FOR = 6,
 };
 
 /* The columns that copy a property (the ingest fills them from it) and can
@@ -58,6 +60,10 @@ static inline int64_t sn_unzigzag(uint64_t z)
 }
 int sn_enc_i64_delta(struct sn_buf *out, const int64_t *v, size_t n);
 int sn_dec_i64_delta(const uint8_t *p, size_t len, size_t n, int64_t *out, size_t *used);
+/* SN_ENC_I64_FOR (enc_int.c): min, then each value's offset from it in the
+ * fewest whole bytes that hold the largest. */
+int sn_enc_i64_for(struct sn_buf *out, const int64_t *v, size_t n);
+int sn_dec_i64_for(const uint8_t *p, size_t len, size_t n, int64_t *out, size_t *used);
 
 /* ---- plain strings (enc_plain.c) ---- */
 int sn_enc_str_plain(struct sn_buf *out, const struct sn_str *v, size_t n);

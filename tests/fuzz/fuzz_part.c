@@ -77,6 +77,8 @@ static void fuzz_decoders(const uint8_t *p, size_t len)
 	free(codes);
 	if (!sn_dec_i64_delta(p, len, n, iv, &used) && used > len)
 		abort();
+	if (!sn_dec_i64_for(p, len, n, iv, &used) && used > len)
+		abort();
 	if (!sn_dec_fixed16(p, len, n, fv, &used) && used > len)
 		abort();
 	if (!sn_dec_nulls(p, len, n, fv, &used) && used > len)
