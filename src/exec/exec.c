@@ -1369,6 +1369,24 @@ static int gather_raw(struct xctx *c, struct xcol *x, const struct sn_colvec *cv
 	if (!text_ok && !int_ok)
 		return xfail(c, NULL, SN_ERR_CORRUPT, "QueryError",
 			     "column %s has an unexpected type in a part", x->name);
+	if (!cv->nulls) {
+		/* No NULL in the read: copies, whole when every row is taken
+		 * (the row-by-row loop below was a fifth of a full timestamp scan) */
+		if (v->nulls)
+			memset(v->nulls, 0, m);
+		bool all = idx == c->ident && m == cv->nrows;
+		if (int_ok && all)
+			memcpy(v->i, cv->i64, m * sizeof(*v->i));
+		else if (int_ok)
+			for (size_t k = 0; k < m; k++)
+				v->i[k] = cv->i64[idx[k]];
+		else if (all)
+			memcpy(v->s, cv->str, m * sizeof(*v->s));
+		else
+			for (size_t k = 0; k < m; k++)
+				v->s[k] = cv->str[idx[k]];
+		return 0;
+	}
 	for (size_t k = 0; k < m; k++) {
 		uint32_t r = idx[k];
 		bool null = cv->nulls && cv->nulls[r];
