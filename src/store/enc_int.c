@@ -1,7 +1,7 @@
 /*
  * enc_int.c — int64 columns: as deltas, zigzag-mapped and written as LEB128
- * varints (team_id; timestamps before part format 4), or as a frame of
- * reference (timestamps from format 4 on).
+ * varints (before part format 4), or as a frame of reference (team_id,
+ * timestamp and created_at from format 4 on).
  *
  *   [zigzag(v0)] [zigzag(v1 - v0)] [zigzag(v2 - v1)] ...   each a 1..10 byte varint
  *
@@ -21,7 +21,8 @@
  *
  * Format 4 stores timestamp and created_at as a frame of reference instead
  * (SN_ENC_I64_FOR, at the end of this file): faster to decode, and no larger
- * under lz4 (STORAGE.md, "Encodings"). team_id keeps the deltas.
+ * under lz4 (STORAGE.md, "Encodings"); team_id too (width 0 for a granule
+ * of one team: nothing to decode).
  */
 #include "store/store_internal.h"
 

@@ -28,7 +28,7 @@ enum sn_enc {
 	/* Version 3 on: nothing; the block's values are those of the same
 	 * granule of the column's property, "p:<name>" (sn_derived_prop). */
 	SN_ENC_STR_FROM_PROP = 5,
-	/* Version 4 on, timestamp and created_at: min + fixed-width offsets. */
+	/* Version 4 on, team_id and the times: min + fixed-width offsets. */
 	SN_ENC_I64_FOR = 6,
 };
 
