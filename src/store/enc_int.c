@@ -158,13 +158,14 @@ int sn_dec_i64_delta(const uint8_t *p, size_t len, size_t n, int64_t *out, size_
  *
  *   [varint zigzag(min)] [u8 width 0..8] [n × width bytes: v - min, little-endian]
  *
- * For timestamp and created_at. The varint deltas above are one long chain
- * of dependent loads (where a value starts depends on the previous one's
- * length): ~4.5 ns a value, two thirds of a full scan of the column, where
- * ClickHouse reads 4-byte seconds. Here every value is one unaligned load,
- * a mask and an add. A granule's timestamps lie within a day or a few (the
- * rows are sorted by day), so the width is 5 or 6 bytes — what the varint
- * deltas of values in random order within a day take too. */
+ * For every int64 column (team_id, timestamp, created_at). The varint deltas
+ * above are one long chain of dependent loads (where a value starts depends
+ * on the previous one's length): ~4.5 ns a value, two thirds of a full scan
+ * of the column, where ClickHouse reads 4-byte seconds. Here every value is
+ * one unaligned load, a mask and an add. A granule's timestamps lie within a
+ * day or a few (the rows are sorted by day), so the width is 5 or 6 bytes —
+ * what the varint deltas of values in random order within a day take too;
+ * a granule of one team stores its team_id in width 0. */
 
 int sn_enc_i64_for(struct sn_buf *out, const int64_t *v, size_t n)
 {

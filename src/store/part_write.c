@@ -122,7 +122,7 @@ struct wcol {
 	enum col_id id;
 	size_t key;	 /* C_SHRED: index into the shred's keys */
 	long derive_key; /* a column that copies a shredded property: its key, else -1 */
-	bool i64_for;	 /* version 4 on, the int64 columns: SN_ENC_I64_FOR */
+	bool i64_for;	 /* version 4 on: int64 blocks as SN_ENC_I64_FOR */
 	char name[SHRED_NAME_MAX];
 };
 
@@ -540,8 +540,7 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 		if (c < C_COUNT) {
 			wc->def = g_cols[c];
 			wc->id = (enum col_id)c;
-			wc->i64_for = version >= 4 &&
-				      (c == C_TIMESTAMP || c == C_CREATED_AT || c == C_TEAM_ID);
+			wc->i64_for = version >= 4; /* read by int64 columns only */
 			const char *prop = version >= 3 ? sn_derived_prop(g_cols[c].name) : NULL;
 			for (size_t k = 0; prop && k < sh.nkeys; k++)
 				if (sh.keys[k].len == strlen(prop) - 2 &&
