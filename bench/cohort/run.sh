@@ -19,6 +19,7 @@
 # the data's "now" is pinned. Do not run it while anything else builds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/bench/lib.sh"
 SHARED=${SHARED:-$ROOT/../shared/bench}
 BUILD=${BUILD:-$ROOT/build}
 EVENTS=${EVENTS:-10000000}
@@ -85,8 +86,6 @@ if have == 0:
 print("persons in the store:", db.execute("SELECT count(*) FROM posthog_person").fetchone()[0], file=sys.stderr)
 PY
 start_serve
-"$BUILD/snout" user create --email bench@example.com --password bench-password-1 \
-  --data-dir "$W/data" >/dev/null 2>&1 || true
-KEY=$("$BUILD/snout" apikey create --email bench@example.com --data-dir "$W/data" | tail -1)
+KEY=$(bench_api_key "$BUILD/snout" "$W/data")
 python3 "$ROOT/bench/cohort/bench.py" --url http://127.0.0.1:$PORT --key "$KEY" \
   --ch http://127.0.0.1:18223 --runs "$RUNS"

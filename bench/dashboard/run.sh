@@ -18,6 +18,7 @@
 # it measures a 2-core machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/bench/lib.sh"
 SHARED=${SHARED:-$ROOT/../shared/bench}
 BUILD=${BUILD:-$ROOT/build}
 EVENTS=${EVENTS:-10000000}
@@ -56,10 +57,8 @@ SARGS=(--data-dir "$W/data" --listen "127.0.0.1:$PORT" --merge-min-parts 0 --acc
 "$BUILD/snout" serve "${SARGS[@]}" >"$W/serve-dashboard.log" 2>&1 &
 SPID=$!
 trap 'kill "$SPID" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/_health" >/dev/null 2>&1 && break; sleep 0.1; done
-"$BUILD/snout" user create --email bench@example.com --password bench-password-1 \
-  --data-dir "$W/data" >/dev/null 2>&1 || true
-KEY=$("$BUILD/snout" apikey create --email bench@example.com --data-dir "$W/data" | tail -1)
+wait_health "$PORT"
+KEY=$(bench_api_key "$BUILD/snout" "$W/data")
 
 python3 "$ROOT/bench/dashboard/bench.py" --url "http://127.0.0.1:$PORT" --key "$KEY" \
   --runs "$RUNS" --events "$EVENTS" --tiles "$TILES"

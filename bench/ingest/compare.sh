@@ -20,6 +20,7 @@
 # bytes without them are printed too, from system.columns.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/bench/lib.sh"
 SHARED=${SHARED:-$ROOT/../shared/bench}
 BUILD=${BUILD:-$ROOT/build}
 EVENTS=${EVENTS:-10000000}
@@ -74,10 +75,8 @@ C_KEPT=$(curl -sS "$CH" --data-binary "SELECT sum(data_compressed_bytes) FROM sy
 "$BUILD/snout" serve --data-dir "$D/off" --listen 127.0.0.1:18310 --merge-min-parts 0 --test-mode true \
   --access-log false --geoip-db '' >"$W/serve_ingest.log" 2>&1 &
 SPID=$!
-for _ in $(seq 100); do curl -sf http://127.0.0.1:18310/_health >/dev/null 2>&1 && break; sleep 0.1; done
-"$BUILD/snout" user create --email bench@example.com --password bench-password-1 \
-  --data-dir "$D/off" >/dev/null 2>&1 || true
-KEY=$("$BUILD/snout" apikey create --email bench@example.com --data-dir "$D/off" | tail -1)
+wait_health 18310
+KEY=$(bench_api_key "$BUILD/snout" "$D/off")
 echo
 python3 "$ROOT/bench/query/compare.py" --snout "$BUILD/snout" --data "$D/off" --url http://127.0.0.1:18310 \
   --key "$KEY" --ch "$CH" --queries "$SHARED/queries_ch.sql" --runs "$RUNS" \

@@ -14,6 +14,7 @@
 # KEEP=1 reuses the loaded data of the previous run with the same EVENTS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/bench/lib.sh"
 SHARED=${SHARED:-$ROOT/../shared/bench}
 BUILD=${BUILD:-$ROOT/build}
 EVENTS=${EVENTS:-1000000}
@@ -79,10 +80,8 @@ SARGS=(--data-dir "$W/data" --listen 127.0.0.1:18300 --merge-min-parts 0 --test-
        --access-log false --geoip-db '')
 "$BUILD/snout" serve "${SARGS[@]}" >"$W/serve.log" 2>&1 &
 SPID=$!
-for _ in $(seq 100); do curl -sf http://127.0.0.1:18300/_health >/dev/null 2>&1 && break; sleep 0.1; done
-"$BUILD/snout" user create --email bench@example.com --password bench-password-1 \
-  --data-dir "$W/data" >/dev/null 2>&1 || true
-KEY=$("$BUILD/snout" apikey create --email bench@example.com --data-dir "$W/data" | tail -1)
+wait_health 18300
+KEY=$(bench_api_key "$BUILD/snout" "$W/data")
 
 MODE=(--url http://127.0.0.1:18300 --key "$KEY")
 [ "${CLI:-0}" = 1 ] && MODE=(--cli)
