@@ -408,20 +408,20 @@ static void run(const struct opts *o, bool identity, const char *base)
 	char sdir[700];
 	snprintf(sdir, sizeof(sdir), "%s/store", data);
 	uint64_t stored = dir_bytes(sdir);
-	uint64_t fast = 0, slow = 0, replayed = 0;
-	sn_store_sink_identity_stats(sink, &fast, &slow, &replayed);
+	uint64_t fast = 0, slow = 0, replayed = 0, pwrites = 0;
+	sn_store_sink_identity_stats(sink, &fast, &slow, &replayed, &pwrites);
 	printf("identity=%-3s enrich=%s propdefs=%s events=%ld users=%ld identified=%ld%% "
 	       "aliases=%ld%% "
 	       "urls=%ld: %.2f s, %.0f events/s, CPU %.2f s (%.2f us/event, busiest thread %.2f); "
-	       "fast path %" PRIu64 ", slow path %" PRIu64 "; store %" PRIu64
-	       " bytes (%.1f bytes/event), peak RSS during the drain %.0f MiB\n",
+	       "fast path %" PRIu64 ", slow path %" PRIu64 ", deferred person writes %" PRIu64
+	       "; store %" PRIu64 " bytes (%.1f bytes/event), peak RSS during the drain %.0f MiB\n",
 	       identity ? "on" : "off",
 	       geoip	   ? "geoip"
 	       : o->enrich ? "ip"
 			   : "off",
 	       o->propdefs ? "on" : "off", o->events, o->users, o->identified_pct, o->aliases_pct,
 	       o->urls, secs, (double)o->events / secs, cpu, cpu * 1e6 / (double)o->events,
-	       busiest * 1e6 / (double)o->events, fast, slow, stored,
+	       busiest * 1e6 / (double)o->events, fast, slow, pwrites, stored,
 	       (double)stored / (double)o->events, rss);
 	sn_store_sink_close(sink);
 	if (meta)

@@ -24,7 +24,9 @@
  *  - the GeoIP place enrich.c found for the event, if any, is the one the
  *    person holds, with its $initial_geoip_* (sn_enrich_fast_ok).
  * The §5.2 $set of each such key then either changes nothing (same value:
- * compared by a hash of the decoded string or the JSON text) or only that
+ * compared by a hash of the decoded string or the JSON text), or changes
+ * only filtered keys the person has (persons/props.c: PostHog writes
+ * nothing for those alone, and neither do the rules), or changes the
  * key's "latest value" on the person: the new value is deferred — kept on
  * the cached person and written once per person before the batch commits,
  * or before any slow event that reads or writes the person (its distinct
@@ -35,10 +37,8 @@
  * counts writes rather than events), which is what makes a replay after a
  * crash (empty cache) reproduce it.
  *
- * Rejected: skipping those writes as PostHog's heuristic does (persons keep
- * stale $current_url & co., and the result would depend on the heuristic),
- * and writing them per event (every pageview a SQLite write: ingestion
- * measured 4x slower on a web-like mix).
+ * Rejected: writing deferred values per event (every changed value a
+ * SQLite write: ingestion measured 4x slower on a web-like mix).
  *
  * Cache maintenance after a slow event: the distinct id's entry and its
  * person's entry are rewritten from the result (the person's properties as
@@ -77,8 +77,10 @@ struct sn_ingest_identity {
 	struct sn_buf scratch; /* decoded strings of the current event */
 	char groups[SN_STORE_GROUPS][SN_GROUP_KEY_MAX + 1];
 	size_t dirty_max;    /* flush deferred values past this many dirty persons */
+	uint32_t filtered;   /* bit k: sn_initial_keys[k] is a filtered update key */
 	uint64_t generation; /* sn_persons_generation the cache was built under */
 	uint64_t fast, slow, readonly, dropped, deferred, person_writes;
+	uint64_t filtered_out; /* fast events whose §5.2 changes wrote nothing (filtered) */
 };
 
 /* ---- facts ---------------------------------------------------------------------- */
@@ -204,6 +206,9 @@ int sn_ingest_identity_new(struct sn_ingest_identity **out, struct sn_persons *p
 	id->persons = persons;
 	id->dirty_max = (cache_entries ? cache_entries : 256u * 1024) / 2;
 	id->generation = sn_persons_generation(persons);
+	for (int k = 0; k < SN_INITIAL_NKEYS; k++)
+		if (sn_persons_update_key_filtered(sn_initial_keys[k]))
+			id->filtered |= 1u << k;
 	sn_buf_init(&id->scratch, 64u << 20);
 	int rc = sn_pcache_new(&id->cache, cache_entries, err);
 	if (rc) {
@@ -233,6 +238,7 @@ void sn_ingest_identity_get_stats(struct sn_ingest_identity *id,
 	st->dropped = id->dropped;
 	st->deferred = id->deferred;
 	st->person_writes = id->person_writes;
+	st->filtered_out = id->filtered_out;
 	sn_pcache_get_stats(id->cache, &st->cache);
 }
 
@@ -409,6 +415,16 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 	}
 	if (!fast_groups(id, f, row))
 		return 0;
+	/* What the rules would write (persons/props.c): nothing on $exception
+	 * and $$heatmap; on other events but $set (the only person event that
+	 * gets here), nothing when every change is a new value of a filtered
+	 * key the person has. */
+	if (update &&
+	    (event_is(row, "$exception") || event_is(row, "$$heatmap") ||
+	     (!event_is(row, "$set") && !(update & ~(pi->present_mask & id->filtered))))) {
+		update = 0;
+		id->filtered_out++;
+	}
 	for (int k = 0; update && k < SN_INITIAL_NKEYS; k++) {
 		if (!(update & (1u << k)))
 			continue;

@@ -147,9 +147,10 @@ int sn_store_sink_use_enrich(struct sn_store_sink *s, const struct sn_enrich_opt
 struct sn_meta;
 int sn_store_sink_use_propdefs(struct sn_store_sink *s, struct sn_meta *meta, struct sn_err *err);
 /* Events that took the cache's fast path, went through SQLite, and were
- * replayed read-only or at start-up. */
+ * replayed read-only or at start-up; person_writes (may be NULL): persons
+ * written to apply deferred §5.2 values. */
 void sn_store_sink_identity_stats(struct sn_store_sink *s, uint64_t *fast, uint64_t *slow,
-				  uint64_t *replayed);
+				  uint64_t *replayed, uint64_t *person_writes);
 
 /* The receive time ("now") of a capture WAL record, in epoch µs; 0 if the
  * record has none. Looks only at the record's first bytes, where capture

@@ -1036,7 +1036,7 @@ void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n)
 }
 
 void sn_store_sink_identity_stats(struct sn_store_sink *s, uint64_t *fast, uint64_t *slow,
-				  uint64_t *replayed)
+				  uint64_t *replayed, uint64_t *person_writes)
 {
 	struct sn_ingest_identity_stats st = {0};
 	if (s->identity)
@@ -1044,6 +1044,8 @@ void sn_store_sink_identity_stats(struct sn_store_sink *s, uint64_t *fast, uint6
 	*fast = st.fast;
 	*slow = st.slow;
 	*replayed = s->replayed + st.readonly;
+	if (person_writes)
+		*person_writes = st.person_writes;
 }
 
 void sn_store_sink_close(struct sn_store_sink *s)

@@ -567,8 +567,10 @@ static int with_person(struct ctx *c)
 		}
 	}
 	if (!created) {
-		bool changed = updates_allowed(c->ev) &&
-			       sn_props_apply(person.properties, c->set, c->set_once, c->unset);
+		bool changed =
+		    updates_allowed(c->ev) &&
+		    sn_props_apply_event(person.properties, c->set, c->set_once, c->unset,
+					 !sn_persons_is_person_event(c->ev->event));
 		if (c->update_is_identified && !person.is_identified) {
 			person.is_identified = true;
 			changed = true;

@@ -247,6 +247,16 @@ void sn_persons_uuid_for(int64_t team_id, const char *distinct_id, size_t len, c
  * exactly [object Object], NaN, None, none, null, 0, undefined; and each of
  * those wrapped in single or double quotes. */
 bool sn_persons_distinct_id_is_illegal(const char *id, size_t len);
+/* PostHog's FILTERED_PERSON_UPDATE_PROPERTIES: keys whose new value, on an
+ * event that is not a person event, is not worth a person write on its own
+ * ($current_url, $pathname, $referrer, $referring_domain, screen and
+ * viewport sizes, $browser, $browser_version, $device_type, $raw_user_agent,
+ * $os, $os_name, $os_version, and the finer $geoip_* keys). See
+ * docs/PERSONS.md "Filtered updates". */
+bool sn_persons_update_key_filtered(const char *key);
+/* PostHog's person events, which always write what they change: $identify,
+ * $create_alias, $merge_dangerously and $set. */
+bool sn_persons_is_person_event(const char *event);
 
 /* ---- ingest batches ------------------------------------------------------ */
 

@@ -135,6 +135,13 @@ struct sn_lcache *sn_pstore_lcache(struct sn_persons *p);
  * $set/$set_once are ignored. Returns true when props changed. */
 bool sn_props_apply(struct json_object *props, struct json_object *set,
 		    struct json_object *set_once, struct json_object *unset);
+/* An event's updates: as sn_props_apply, except that with filter (an event
+ * that is not a person event) nothing is applied unless some change is more
+ * than a new value of a key the person has and sn_persons_update_key_filtered
+ * names — a $set_once or $set of a key it lacks, a $set of another key, an
+ * $unset of a key it has. Then everything is applied, filtered keys too. */
+bool sn_props_apply_event(struct json_object *props, struct json_object *set,
+			  struct json_object *set_once, struct json_object *unset, bool filter);
 /* spec §5.2: adds initial/UTM/campaign values of the event's properties to
  * its $set and $set_once (creating them), explicit values winning. */
 int sn_props_add_initial(struct json_object *properties);

@@ -876,7 +876,7 @@ static void test_identity_ingest(void **state)
 	put_ev(r.w, "user-1", "pv", web); /* 14 fast */
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	uint64_t fast, slow, replayed;
-	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed);
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
 	assert_int_equal(fast, 7); /* 2, 3, 5, 7, 9, 13, 14 */
 	assert_int_equal(slow, 7);
 	rig_stop(&r);
@@ -997,7 +997,7 @@ static void test_identity_crash_replay(void **state)
 	rig_start(&r, dir, 1024);
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	uint64_t fast, slow, replayed;
-	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed);
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
 	assert_int_equal(replayed, 4);
 	rig_stop(&r);
 	assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
@@ -1033,7 +1033,7 @@ static void test_identity_crash_replay(void **state)
 		assert_int_equal(vt.consume(vt.ctx, &e, NULL), 0);
 	sn_wal_reader_close(rd);
 	assert_int_equal(vt.flush(vt.ctx, NULL), 0);
-	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed);
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
 	assert_int_equal(slow, 0);
 	assert_int_equal(replayed, 5);
 	sn_store_sink_close(r.sink);
@@ -1060,13 +1060,13 @@ static void test_identity_deferred(void **state)
 	for (int round = 0; round < 3; round++)
 		for (int u = 0; u < 10; u++) {
 			snprintf(did, sizeof(did), "u%d", u);
-			snprintf(props, sizeof(props), "{\"$pathname\":\"/r%d\"}", round);
+			snprintf(props, sizeof(props), "{\"utm_source\":\"/r%d\"}", round);
 			put_ev(r.w, did, "pv", props);
 		}
-	put_ev(r.w, "u0", "pv", "{\"$pathname\":\"/b\"}");	      /* deferred */
-	put_ev(r.w, "u0", "pv", "{\"$set\":{\"$pathname\":\"/c\"}}"); /* slow, after /b */
-	put_ev(r.w, "u1", "pv", "{\"$pathname\":\"/b\"}");
-	put_ev(r.w, "u1", "pv", "{\"$pathname\":\"/d\"}");
+	put_ev(r.w, "u0", "pv", "{\"utm_source\":\"/b\"}");	       /* deferred */
+	put_ev(r.w, "u0", "pv", "{\"$set\":{\"utm_source\":\"/c\"}}"); /* slow, after /b */
+	put_ev(r.w, "u1", "pv", "{\"utm_source\":\"/b\"}");
+	put_ev(r.w, "u1", "pv", "{\"utm_source\":\"/d\"}");
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	rig_stop(&r);
 	for (int u = 0; u < 10; u++) {
@@ -1074,13 +1074,84 @@ static void test_identity_deferred(void **state)
 		snprintf(did, sizeof(did), "u%d", u);
 		assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, did, &p, NULL), 0);
 		const char *want = u == 0 ? "/c" : u == 1 ? "/d" : "/r2";
-		assert_string_equal(sn_json_str(sn_json_get(p.properties, "$pathname"), NULL),
+		assert_string_equal(sn_json_str(sn_json_get(p.properties, "utm_source"), NULL),
 				    want);
 		assert_string_equal(
-		    sn_json_str(sn_json_get(p.properties, "$initial_pathname"), NULL), "/r0");
+		    sn_json_str(sn_json_get(p.properties, "$initial_utm_source"), NULL), "/r0");
 		sn_person_release(&p);
 	}
 	rig_close(&r);
+}
+
+/* PostHog's filtered updates (persons/props.c): a change of a filtered key
+ * the person has ($pathname, $browser) writes nothing on its own on an
+ * event other than $identify/$create_alias/$merge_dangerously/$set, and is
+ * written with any other change; $exception never updates. The same
+ * stream with a cache that holds every person (mostly the fast path) and
+ * with one of 4 entries for 8 persons (mostly the slow path) must give the
+ * same persons. */
+static void run_filtered(size_t cache, bool expect_fast)
+{
+	static const char *const steps[][2] = {
+	    {"pv", "{\"$pathname\":\"/a\",\"$browser\":\"Chrome\"}"},	   /* creates */
+	    {"pv", "{\"$pathname\":\"/b\"}"},				   /* ignored */
+	    {"pv", "{\"$pathname\":\"/c\",\"utm_source\":\"ads\"}"},	   /* new key: both */
+	    {"pv", "{\"$pathname\":\"/d\",\"$browser\":\"Firefox\"}"},	   /* ignored */
+	    {"$exception", "{\"utm_source\":\"x\",\"$pathname\":\"/x\"}"}, /* never */
+	    {"$set", "{\"$pathname\":\"/e\"}"},				   /* person event */
+	    {"pv", "{\"$set\":{\"$browser\":\"Safari\"}}"},		   /* ignored */
+	    {"pv", "{\"$set\":{\"plan\":\"pro\"},\"$pathname\":\"/f\"}"},  /* plan: both */
+	    {"pv", "{\"$pathname\":\"/g\",\"$set_once\":{\"first\":1}}"},  /* new key */
+	    {"pv", "{\"$pathname\":\"/h\",\"$unset\":[\"plan\"]}"},	   /* unset */
+	    {"pv", "{\"$pathname\":\"/z\",\"$browser\":\"Opera\"}"},	   /* ignored */
+	    {"pv", "{\"utm_source\":\"ads\",\"$pathname\":\"/y\"}"},	   /* ignored */
+	};
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, cache);
+	char did[16];
+	for (size_t k = 0; k < SN_ARRAY_LEN(steps); k++)
+		for (int u = 0; u < 8; u++) {
+			snprintf(did, sizeof(did), "f%d", u);
+			put_ev(r.w, did, steps[k][0], steps[k][1]);
+		}
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	uint64_t fast, slow, replayed;
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
+	if (expect_fast)
+		assert_true(fast >= 8 * 6);
+	rig_stop(&r);
+	for (int u = 0; u < 8; u++) {
+		struct sn_person p = {0};
+		snprintf(did, sizeof(did), "f%d", u);
+		assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, did, &p, NULL), 0);
+		assert_string_equal(sn_json_str(sn_json_get(p.properties, "$pathname"), NULL),
+				    "/h");
+		assert_string_equal(sn_json_str(sn_json_get(p.properties, "$browser"), NULL),
+				    "Chrome");
+		assert_string_equal(sn_json_str(sn_json_get(p.properties, "utm_source"), NULL),
+				    "ads");
+		assert_string_equal(
+		    sn_json_str(sn_json_get(p.properties, "$initial_pathname"), NULL), "/a");
+		assert_string_equal(
+		    sn_json_str(sn_json_get(p.properties, "$initial_utm_source"), NULL), "ads");
+		assert_int_equal(json_object_get_int(sn_json_get(p.properties, "first")), 1);
+		assert_false(json_object_object_get_ex(p.properties, "plan", NULL));
+		sn_person_release(&p);
+	}
+	rig_close(&r);
+}
+
+static void test_identity_filtered(void **state)
+{
+	(void)state;
+	run_filtered(1024, true);
+}
+
+static void test_identity_filtered_slow(void **state)
+{
+	(void)state;
+	run_filtered(4, false);
 }
 
 /* Under a backlog the persons batch stays open across flushes
@@ -1254,7 +1325,7 @@ static void test_identity_flags(void **state)
 	    "{\"key\":\"plan\",\"type\":\"person\",\"operator\":\"exact\",\"value\":[\"pro\"]}],"
 	    "\"rollout_percentage\":100}]}},"
 	    "{\"key\":\"page-b\",\"active\":true,\"filters\":{\"groups\":[{\"properties\":["
-	    "{\"key\":\"$pathname\",\"type\":\"person\",\"operator\":\"exact\",\"value\":\"/b\"}],"
+	    "{\"key\":\"utm_source\",\"type\":\"person\",\"operator\":\"exact\",\"value\":\"b\"}],"
 	    "\"rollout_percentage\":100}]}}]";
 	struct sn_flag_set *set;
 	assert_int_equal(sn_flag_set_parse(doc, strlen(doc), &set, NULL), 0);
@@ -1271,14 +1342,14 @@ static void test_identity_flags(void **state)
 	assert_true(flag_on(r.ps, set, 0, "f1"));
 
 	/* A deferred value: the fast path keeps it until the batch commits. */
-	put_ev(r.w, "f1", "pv", "{\"$pathname\":\"/a\"}");
+	put_ev(r.w, "f1", "pv", "{\"utm_source\":\"a\"}");
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	assert_false(flag_on(r.ps, set, 1, "f1"));
 	uint64_t fast0, fast1, slow, replayed;
-	sn_store_sink_identity_stats(r.sink, &fast0, &slow, &replayed);
-	put_ev(r.w, "f1", "pv", "{\"$pathname\":\"/b\"}");
+	sn_store_sink_identity_stats(r.sink, &fast0, &slow, &replayed, NULL);
+	put_ev(r.w, "f1", "pv", "{\"utm_source\":\"b\"}");
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
-	sn_store_sink_identity_stats(r.sink, &fast1, &slow, &replayed);
+	sn_store_sink_identity_stats(r.sink, &fast1, &slow, &replayed, NULL);
 	assert_int_equal(fast1, fast0 + 1);
 	assert_true(flag_on(r.ps, set, 1, "f1"));
 
@@ -1689,7 +1760,7 @@ static void test_enrich_ingest(void **state)
 	put_ev(r.w, "v", "pv", "{\"$ip\":\"8.8.8.8\",\"$set\":{\"$geoip_city_name\":\"Mine\"}}");
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	uint64_t fast, slow, replayed;
-	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed);
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
 	assert_int_equal(fast, 2);
 	assert_int_equal(slow, 3);
 	rig_stop(&r);
@@ -1891,6 +1962,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_crash_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_backlog_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_deferred, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_filtered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_filtered_slow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),
 	    cmocka_unit_test(test_enrich_anonymize),
 	    cmocka_unit_test(test_enrich_geoip),

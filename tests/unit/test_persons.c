@@ -997,6 +997,56 @@ static void test_initial_utm(void **state)
 	sn_person_release(&p);
 }
 
+/* PostHog's filtered updates: on an event other than a person event, new
+ * values of filtered keys the person has write nothing unless something
+ * else changes; then they are written too. */
+static void test_filtered_updates(void **state)
+{
+	struct fx *f = *state;
+	struct sn_person p;
+	assert_true(sn_persons_update_key_filtered("$current_url"));
+	assert_true(sn_persons_update_key_filtered("$geoip_latitude"));
+	assert_true(sn_persons_update_key_filtered("$viewport_width"));
+	assert_false(sn_persons_update_key_filtered("$geoip_city_name"));
+	assert_false(sn_persons_update_key_filtered("utm_source"));
+	assert_false(sn_persons_update_key_filtered("current_url"));
+	assert_true(sn_persons_is_person_event("$set"));
+	assert_false(sn_persons_is_person_event("$pageview"));
+
+	ev(f, 1, "w", "$pageview", "{\"$current_url\":\"a\",\"$browser\":\"X\"}", T0, NULL);
+	person_of(f, 1, "w", &p);
+	int64_t v0 = p.version;
+	sn_person_release(&p);
+	ev(f, 1, "w", "$pageview", "{\"$current_url\":\"b\",\"$browser\":\"Y\"}", T0, NULL);
+	ev(f, 1, "w", "$pageview", "{\"$set\":{\"$geoip_latitude\":1}}", T0, NULL); /* new */
+	ev(f, 1, "w", "$pageview", "{\"$set\":{\"$geoip_latitude\":2}}", T0, NULL);
+	person_of(f, 1, "w", &p);
+	assert_string_equal(prop(&p, "$current_url"), "\"a\"");
+	assert_string_equal(prop(&p, "$browser"), "\"X\"");
+	assert_string_equal(prop(&p, "$geoip_latitude"), "1");
+	assert_int_equal(p.version, v0 + 1);
+	sn_person_release(&p);
+
+	/* Any other change carries the filtered values with it. */
+	ev(f, 1, "w", "$pageview",
+	   "{\"$current_url\":\"c\",\"$set\":{\"$geoip_latitude\":3,\"$geoip_city_name\":\"Z\"}}",
+	   T0, NULL);
+	person_of(f, 1, "w", &p);
+	assert_string_equal(prop(&p, "$current_url"), "\"c\"");
+	assert_string_equal(prop(&p, "$geoip_latitude"), "3");
+	assert_string_equal(prop(&p, "$geoip_city_name"), "\"Z\"");
+	sn_person_release(&p);
+
+	/* Person events write everything; $exception nothing. */
+	ev(f, 1, "w", "$set", "{\"$current_url\":\"d\"}", T0, NULL);
+	ev(f, 1, "w", "$exception", "{\"utm_source\":\"u\",\"$set\":{\"k\":1}}", T0, NULL);
+	person_of(f, 1, "w", &p);
+	assert_string_equal(prop(&p, "$current_url"), "\"d\"");
+	assert_string_equal(prop(&p, "utm_source"), "");
+	assert_string_equal(prop(&p, "k"), "");
+	sn_person_release(&p);
+}
+
 /* ---- tenancy, arguments, concurrency ----------------------------------------------- */
 
 static void test_team_isolation(void **state)
@@ -1685,6 +1735,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_personless, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_initial_utm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_filtered_updates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_team_isolation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_sight, setup, teardown),
