@@ -78,6 +78,11 @@ void sn_person_release(struct sn_person *person);
  * indexed lookup under the store lock. */
 int sn_persons_get_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
 				  struct sn_person *out, struct sn_err *err);
+/* The uuid of the person a distinct id points at, from the index alone (no
+ * person row, no cache; SN_ERR_NOT_FOUND without one). For the ingest
+ * worker, which needs only the id. */
+int sn_persons_uuid_of(struct sn_persons *p, int64_t team_id, const char *distinct_id, char out[37],
+		       struct sn_err *err);
 /* A person by uuid; SN_ERR_NOT_FOUND when it does not exist (also once it
  * was merged away: resolve the id first). */
 int sn_persons_get(struct sn_persons *p, int64_t team_id, const char *uuid, struct sn_person *out,

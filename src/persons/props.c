@@ -33,8 +33,9 @@
  * rule PostHog's batches reduce to with one event each — so the stored
  * person is a function of the event sequence alone: a replay after a crash,
  * or the ingest cache's fast path (which must agree with this code), give
- * the same person. Measured on the 10M-event benchmark: 28 % of events
- * wrote a person before (each a SQLite row rewrite), ~0 after.
+ * the same person. On the first 3M events of the benchmark generator,
+ * 854k deferred person writes (28 % of events, each a SQLite row rewrite)
+ * became 24k (docs/BENCHMARKS.md).
  */
 #include "persons/persons_internal.h"
 
@@ -243,11 +244,15 @@ int sn_props_add_initial(struct json_object *properties)
 			if (!set || !set_once)
 				goto nomem;
 		}
+		/* The names are literals: json-c keeps the pointer instead of a
+		 * strdup (a malloc per key was a fifth of this function). */
 		if (!has_key(set, key))
-			json_object_object_add(set, key, json_object_get(v));
+			json_object_object_add_ex(set, key, json_object_get(v),
+						  JSON_C_OBJECT_ADD_CONSTANT_KEY);
 		const char *initial = initial_names[i];
 		if (v && !has_key(set_once, initial))
-			json_object_object_add(set_once, initial, json_object_get(v));
+			json_object_object_add_ex(set_once, initial, json_object_get(v),
+						  JSON_C_OBJECT_ADD_CONSTANT_KEY);
 	}
 	if (!set)
 		return 0;

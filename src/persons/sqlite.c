@@ -72,6 +72,7 @@ enum stmt {
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_PERSON_BY_DID,
+	ST_UUID_BY_DID,
 	ST_PERSON_BY_UUID,
 	ST_PERSON_INSERT,
 	ST_PERSON_UPDATE,
@@ -110,6 +111,8 @@ static const char *const stmt_sql[NSTMT] = {
 	"SELECT " PERSON_COLS " FROM posthog_persondistinctid d"
 	" JOIN posthog_person p ON p.team_id = d.team_id AND p.uuid = d.person_uuid"
 	" WHERE d.team_id = ?1 AND d.distinct_id = ?2 AND d.is_deleted = 0",
+    [ST_UUID_BY_DID] = "SELECT person_uuid FROM posthog_persondistinctid"
+		       " WHERE team_id = ?1 AND distinct_id = ?2 AND is_deleted = 0",
     [ST_PERSON_BY_UUID] = "SELECT " PERSON_COLS " FROM posthog_person p"
 			  " WHERE p.team_id = ?1 AND p.uuid = ?2",
     [ST_PERSON_INSERT] = "INSERT INTO posthog_person (team_id, uuid, properties, is_identified,"
@@ -891,6 +894,28 @@ int sn_persons_get_by_distinct_id(struct sn_persons *p, int64_t team_id, const c
 	else if (ret == SN_ERR_NOT_FOUND)
 		sn_lcache_put(p->lcache, team_id, distinct_id, &st, NULL, NULL, 0);
 	sn_buf_release(&text);
+	return ret;
+}
+
+int sn_persons_uuid_of(struct sn_persons *p, int64_t team_id, const char *distinct_id, char out[37],
+		       struct sn_err *err)
+{
+	int ret;
+	sn_pstore_lock(p);
+	sqlite3_stmt *s = p->st[ST_UUID_BY_DID];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, distinct_id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		sn_sqlite_column_text(s, 0, out, 37);
+		ret = 0;
+	} else if (rc == SQLITE_DONE) {
+		ret = sn_err_set(err, SN_ERR_NOT_FOUND, "distinct id not found");
+	} else {
+		ret = db_fail(p, rc, err, "looking up a distinct id");
+	}
+	done(s);
+	sn_pstore_unlock(p);
 	return ret;
 }
 

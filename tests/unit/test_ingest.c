@@ -1083,6 +1083,79 @@ static void test_identity_deferred(void **state)
 	rig_close(&r);
 }
 
+/* A deferred value reaches the store before a slow event names the person
+ * through a distinct id the cache does not hold: "a" leaves the cache with
+ * the merge that gives its person "b", "b" defers utm_source = y, then an
+ * event of "a" sets z. Written in the wrong order the person ends with y. */
+static void test_identity_deferred_uncached(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	put_ev(r.w, "a", "pv", "{\"utm_source\":\"x\"}");
+	put_ev(r.w, "b", "$identify", "{\"$anon_distinct_id\":\"a\"}");
+	put_ev(r.w, "b", "pv", "{\"utm_source\":\"y\"}"); /* fast: deferred */
+	put_ev(r.w, "a", "pv", "{\"$set\":{\"utm_source\":\"z\"}}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	uint64_t fast, slow, replayed;
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
+	assert_int_equal(fast, 1);
+	rig_stop(&r);
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "a", &p, NULL), 0);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "utm_source"), NULL), "z");
+	sn_person_release(&p);
+	rig_close(&r);
+}
+
+/* The slow path hands the rules a reduced event (identity.c, reduce_event):
+ * only the properties they read, among others they must not see differently
+ * — duplicates (json-c keeps the last), a root $set next to properties, a
+ * nested "$set" that is not one, keys escaped in the text (the whole parse),
+ * group and merge keys after large neighbours. */
+static void test_identity_reduced_parse(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	put_ev(r.w, "r1", "pv",
+	       "{\"noise\":{\"deep\":[1,{\"$set\":{\"x\":1}}]},\"$set\":{\"a\":1},"
+	       "\"$browser\":\"B\",\"s\":\"\\u00e9\\\"\",\"$set\":{\"a\":2},"
+	       "\"$set_once\":{\"o\":1}},\"$set\":{\"b\":1},\"$set_once\":{\"o\":2}");
+	put_ev(r.w, "r1", "pv", "{\"n\":[{}],\"\\u0024set\":{\"c\":1}}");
+	put_ev(r.w, "r1", "$groupidentify",
+	       "{\"noise\":\"x\",\"$group_type\":\"org\",\"n2\":{\"a\":[]},\"$group_key\":\"k1\","
+	       "\"$group_set\":{\"name\":\"Acme\"}}");
+	put_ev(r.w, "r2", "pv", "{\"$groups\":{\"org\":\"k1\"},\"$set\":{\"z\":1}}");
+	put_ev(r.w, "r1", "$identify", "{\"w\":[1,2,3],\"$anon_distinct_id\":\"r2\"}");
+	put_ev(r.w, "r3", "pv",
+	       "{\"big\":{\"$process_person_profile\":true},\"$process_person_profile\":false,"
+	       "\"$set\":{\"q\":1}}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	rig_stop(&r);
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "r2", &p, NULL), 0);
+	struct json_object *pp = p.properties;
+	assert_int_equal(json_object_get_int(sn_json_get(pp, "a")), 2); /* the last $set */
+	assert_int_equal(json_object_get_int(sn_json_get(pp, "b")), 1); /* the root's */
+	assert_int_equal(json_object_get_int(sn_json_get(pp, "o")), 2); /* root wins */
+	assert_int_equal(json_object_get_int(sn_json_get(pp, "c")), 1); /* escaped name */
+	assert_int_equal(json_object_get_int(sn_json_get(pp, "z")), 1); /* r2's, merged */
+	assert_string_equal(sn_json_str(sn_json_get(pp, "$browser"), NULL), "B");
+	assert_false(json_object_object_get_ex(pp, "x", NULL));
+	assert_false(json_object_object_get_ex(pp, "noise", NULL));
+	sn_person_release(&p);
+	struct sn_group g = {0};
+	assert_int_equal(sn_persons_group_get(r.ps, 1, 0, "k1", &g, NULL), 0);
+	assert_string_equal(sn_json_str(sn_json_get(g.properties, "name"), NULL), "Acme");
+	sn_group_release(&g);
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "r3", &p, NULL),
+			 SN_ERR_NOT_FOUND); /* personless */
+	rig_close(&r);
+}
+
 /* PostHog's filtered updates (persons/props.c): a change of a filtered key
  * the person has ($pathname, $browser) writes nothing on its own on an
  * event other than $identify/$create_alias/$merge_dangerously/$set, and is
@@ -1962,6 +2035,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_crash_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_backlog_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_deferred, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_deferred_uncached, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_reduced_parse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_filtered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_filtered_slow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),
