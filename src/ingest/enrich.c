@@ -193,9 +193,34 @@ static uint64_t hash_place(struct json_object *obj, const char *const *names, ui
 	return sn_hash64(h, sizeof(h));
 }
 
+/* Whether any key of obj could be one of the GeoIP names or their
+ * $initial_ forms: one pass over the keys instead of 2 x SN_GEO_NKEYS hash
+ * lookups, which were 3.5 % of a slow event's instructions for persons
+ * without GeoIP (enrichment off, or before their first located event). */
+static bool has_geo_key(struct json_object *obj)
+{
+	json_object_object_foreach(obj, k, v)
+	{
+		(void)v;
+		if (!strncmp(k, GEO_PREFIX, strlen(GEO_PREFIX)) ||
+		    !strncmp(k, GEO_INITIAL_PREFIX, strlen(GEO_INITIAL_PREFIX)))
+			return true;
+	}
+	return false;
+}
+
 void sn_enrich_person_info(struct json_object *person_props, struct sn_pcache_person *info)
 {
 	uint32_t nonnull, initial_nonnull;
+	if (json_object_is_type(person_props, json_type_object) && !has_geo_key(person_props)) {
+		/* What hash_place gives for an object without any of the keys. */
+		static const struct {
+			uint64_t h[SN_GEO_NKEYS];
+		} none = {{[0 ... SN_GEO_NKEYS - 1] = HASH_NULL}};
+		info->geo_hash = sn_hash64(none.h, sizeof(none.h));
+		info->geo_present = info->geo_initial = 0;
+		return;
+	}
 	info->geo_hash = hash_place(person_props, geo_names, &info->geo_present, &nonnull);
 	hash_place(person_props, geo_initial_names, &info->geo_initial, &initial_nonnull);
 }
