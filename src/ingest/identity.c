@@ -81,7 +81,6 @@ struct sn_ingest_identity {
 	uint32_t filtered;   /* bit k: sn_initial_keys[k] is a filtered update key */
 	uint64_t generation; /* sn_persons_generation the cache was built under */
 	uint64_t fast, slow, readonly, dropped, deferred, person_writes;
-	uint64_t filtered_out; /* fast events whose §5.2 changes wrote nothing (filtered) */
 };
 
 /* ---- facts ---------------------------------------------------------------------- */
@@ -94,11 +93,19 @@ enum {
 	K_GROUPS,
 	K_IS_SERVER,
 	K_OS_NAME,
+	/* read by the rules only (reduce_event), not by the fast path */
+	K_GROUP_TYPE,
+	K_GROUP_KEY,
+	K_GROUP_SET,
+	K_ALIAS,
+	K_ANON_ID,
 	K_COUNT
 };
 
 static const char *const other_keys[K_COUNT - SN_INITIAL_NKEYS] = {
-    "$set", "$set_once", "$unset", "$process_person_profile", "$groups", "$is_server", "$os_name",
+    "$set",	  "$set_once",	"$unset",   "$process_person_profile",
+    "$groups",	  "$is_server", "$os_name", "$group_type",
+    "$group_key", "$group_set", "alias",    "$anon_distinct_id",
 };
 
 static const char *key_name(int k)
@@ -149,6 +156,22 @@ static void build_by_len(void)
 	}
 }
 
+/* The K_* class of a property name, -1 for a name none of them has: every
+ * name the identity rules read. "$os" is the only one under 4 bytes. */
+static int key_class(const char *k, size_t n)
+{
+	if (n < 3 || n > KEY_LEN_MAX)
+		return -1;
+	if (k[0] != '$' && k[0] != 'u' && k[0] != 'g' && k[0] != 'w' && k[0] != 'f' &&
+	    k[0] != 'm' && k[0] != 'a')
+		return -1;
+	pthread_once(&by_len_once, build_by_len);
+	for (const signed char *c = by_len[n]; *c >= 0; c++)
+		if (n < 4 ? memcmp(key_name(*c), k, n) == 0 : short_eq(key_name(*c), k, n))
+			return *c;
+	return -1;
+}
+
 void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 			 const struct sn_jspan *value)
 {
@@ -158,9 +181,10 @@ void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 	}
 	size_t n;
 	const char *k = sn_jspan_raw(key, &n);
-	if (k[0] == '$' && (n == 3 || (n > 7 && memcmp(k, "$geoip_", 7) == 0))) {
+	if (k[0] == '$' &&
+	    ((n == 3 && k[1] == 'i' && k[2] == 'p') || (n > 7 && memcmp(k, "$geoip_", 7) == 0))) {
 		/* Enrichment's keys (enrich.c). */
-		if (n == 3 && k[1] == 'i' && k[2] == 'p') {
+		if (n == 3) {
 			f->ip_key = *key;
 			f->ip = *value;
 		} else if (n == 14 && memcmp(k + 7, "disable", 7) == 0) {
@@ -174,25 +198,23 @@ void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 		f->group_prop[k[7] - '0'] = *value;
 		return;
 	}
-	if (n < 4 || n > KEY_LEN_MAX)
+	int c = key_class(k, n);
+	if (c < 0)
 		return;
-	if (k[0] != '$' && k[0] != 'u' && k[0] != 'g' && k[0] != 'w' && k[0] != 'f' && k[0] != 'm')
-		return;
-	pthread_once(&by_len_once, build_by_len);
-	for (const signed char *c = by_len[n]; *c >= 0; c++) {
-		if (!short_eq(key_name(*c), k, n))
-			continue;
-		switch (*c) {
-		case K_SET: f->has_set = true; break;
-		case K_SET_ONCE: f->has_set_once = true; break;
-		case K_UNSET: f->has_unset = true; break;
-		case K_PPP: f->ppp = *value; break;
-		case K_GROUPS: f->groups = *value; break;
-		case K_IS_SERVER:
-		case K_OS_NAME: f->server_or_os_name = true; break;
-		default: f->initial_present |= 1u << *c; f->initial[*c] = *value;
-		}
-		return;
+	switch (c) {
+	case K_SET: f->has_set = true; break;
+	case K_SET_ONCE: f->has_set_once = true; break;
+	case K_UNSET: f->has_unset = true; break;
+	case K_PPP: f->ppp = *value; break;
+	case K_GROUPS: f->groups = *value; break;
+	case K_IS_SERVER:
+	case K_OS_NAME: f->server_or_os_name = true; break;
+	case K_GROUP_TYPE:
+	case K_GROUP_KEY:
+	case K_GROUP_SET:
+	case K_ALIAS:
+	case K_ANON_ID: break; /* events with these take the slow path anyway */
+	default: f->initial_present |= 1u << c; f->initial[c] = *value;
 	}
 }
 
@@ -242,7 +264,6 @@ void sn_ingest_identity_get_stats(struct sn_ingest_identity *id,
 	st->dropped = id->dropped;
 	st->deferred = id->deferred;
 	st->person_writes = id->person_writes;
-	st->filtered_out = id->filtered_out;
 	sn_pcache_get_stats(id->cache, &st->cache);
 }
 
@@ -419,15 +440,14 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 	}
 	if (!fast_groups(id, f, row))
 		return 0;
-	/* What the rules would write (persons/props.c): nothing on $exception
-	 * and $$heatmap; on other events but $set (the only person event that
-	 * gets here), nothing when every change is a new value of a filtered
-	 * key the person has. */
-	if (update &&
-	    (event_is(row, "$exception") || event_is(row, "$$heatmap") ||
-	     (!event_is(row, "$set") && !(update & ~(pi->present_mask & id->filtered))))) {
-		update = 0;
-		id->filtered_out++;
+	/* What the rules would write (sn_persons_event_updates): nothing, or
+	 * nothing when every change is a new value of a filtered key the
+	 * person has. */
+	if (update) {
+		enum sn_person_updates u = sn_persons_event_updates(row->event.p, row->event.len);
+		if (u == SN_UPDATES_NONE ||
+		    (u == SN_UPDATES_FILTERED && !(update & ~(pi->present_mask & id->filtered))))
+			update = 0;
 	}
 	for (int k = 0; update && k < SN_INITIAL_NKEYS; k++) {
 		if (!(update & (1u << k)))
@@ -569,29 +589,10 @@ static const char *merge_other(struct json_object *v, char buf[32])
 
 /* ---- the slow path ------------------------------------------------------------------------ */
 
-/* Property names the rules read (persons/identity.c, persons/props.c, and
- * this file after them), besides the §5.2 keys. The rules get nothing else
- * of the event, so a key missing here would change what they do: adding
- * one to the rules means adding it here (test_identity_reduced_parse). */
-static const char *const rules_keys[] = {
-    "$set",	  "$set_once",	"$unset", "$groups",	       "$group_type",
-    "$group_key", "$group_set", "alias",  "$anon_distinct_id", "$process_person_profile",
-    "$is_server", "$os_name",
-};
-
-static bool rules_key(const char *k, size_t n)
-{
-	for (size_t i = 0; i < SN_ARRAY_LEN(rules_keys); i++)
-		if (strlen(rules_keys[i]) == n && memcmp(rules_keys[i], k, n) == 0)
-			return true;
-	for (int i = 0; i < SN_INITIAL_NKEYS; i++)
-		if (strlen(sn_initial_keys[i]) == n && memcmp(sn_initial_keys[i], k, n) == 0)
-			return true;
-	return false;
-}
-
 /* The event object as text with only what build_properties and the rules
- * read: the root's properties (only the keys above), $set and $set_once,
+ * read: the root's properties (only names key_class knows: the rules get
+ * nothing else of the event, so a name the rules start reading must be
+ * added there; test_identity_reduced_parse), $set and $set_once,
  * in their order and with their duplicates, so json-c resolves duplicates
  * as it would on the whole text. Parsing ~1.2 KB of pageview properties
  * with json-c was a fifth of the slow path's instructions. Returns false
@@ -635,7 +636,7 @@ static bool reduce_event(struct sn_ingest_identity *id, const struct sn_jspan *d
 			if (sn_jscan_skip(&sc, &v) || (k.flags & SN_JSPAN_ESCAPED))
 				return false;
 			key = sn_jspan_raw(&k, &kn);
-			if (!rules_key(key, kn))
+			if (key_class(key, kn) < 0)
 				continue;
 			if ((!pfirst && sn_buf_appendc(b, ',')) || sn_buf_append(b, k.p, k.len) ||
 			    sn_buf_appendc(b, ':') || sn_buf_append(b, v.p, v.len))

@@ -199,7 +199,6 @@ struct sn_ingest_identity_stats {
 	uint64_t fast, slow, readonly, dropped;
 	uint64_t deferred;	/* fast events whose §5.2 $set was deferred */
 	uint64_t person_writes; /* persons written by deferred-value flushes */
-	uint64_t filtered_out;	/* fast events whose §5.2 changes were all filtered */
 	struct sn_pcache_stats cache;
 };
 

@@ -275,11 +275,9 @@ static int attach_distinct_id(struct ctx *c, const struct sn_person *person,
 	return ret;
 }
 
-static bool updates_allowed(const struct sn_identity_event *ev)
+static enum sn_person_updates event_updates(const struct sn_identity_event *ev)
 {
-	/* PostHog processes these in a separate pipeline with no ordering
-	 * against person updates, so they never change person properties. */
-	return !is_event(ev, "$exception") && !is_event(ev, "$$heatmap");
+	return sn_persons_event_updates(ev->event, strlen(ev->event));
 }
 
 static int merge_people(struct ctx *c, struct sn_person *into, const char *into_id,
@@ -298,7 +296,7 @@ static int merge_people(struct ctx *c, struct sn_person *into, const char *into_
 	    json_object_object_add(props, k1, json_object_get(v1));
 	json_object_object_foreach(into->properties, k2, v2)
 	    json_object_object_add(props, k2, json_object_get(v2));
-	if (updates_allowed(c->ev))
+	if (event_updates(c->ev) != SN_UPDATES_NONE)
 		sn_props_apply(props, c->set, c->set_once, c->unset);
 	json_object_put(into->properties);
 	into->properties = props;
@@ -567,10 +565,10 @@ static int with_person(struct ctx *c)
 		}
 	}
 	if (!created) {
-		bool changed =
-		    updates_allowed(c->ev) &&
-		    sn_props_apply_event(person.properties, c->set, c->set_once, c->unset,
-					 !sn_persons_is_person_event(c->ev->event));
+		enum sn_person_updates u = event_updates(c->ev);
+		bool changed = u != SN_UPDATES_NONE &&
+			       sn_props_apply_event(person.properties, c->set, c->set_once,
+						    c->unset, u == SN_UPDATES_FILTERED);
 		if (c->update_is_identified && !person.is_identified) {
 			person.is_identified = true;
 			changed = true;

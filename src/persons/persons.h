@@ -259,9 +259,13 @@ bool sn_persons_distinct_id_is_illegal(const char *id, size_t len);
  * $os, $os_name, $os_version, and the finer $geoip_* keys). See
  * docs/PERSONS.md "Filtered updates". */
 bool sn_persons_update_key_filtered(const char *key);
-/* PostHog's person events, which always write what they change: $identify,
- * $create_alias, $merge_dangerously and $set. */
-bool sn_persons_is_person_event(const char *event);
+/* What an event may change on its person: nothing ($exception, $$heatmap:
+ * PostHog processes them apart, unordered with person updates), everything
+ * (the person events $identify, $create_alias, $merge_dangerously, $set), or
+ * everything unless it only changes filtered keys (any other event). The
+ * rules and ingestion's fast path both ask this. */
+enum sn_person_updates { SN_UPDATES_NONE, SN_UPDATES_ALL, SN_UPDATES_FILTERED };
+enum sn_person_updates sn_persons_event_updates(const char *event, size_t len);
 
 /* ---- ingest batches ------------------------------------------------------ */
 

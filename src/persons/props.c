@@ -144,10 +144,19 @@ bool sn_persons_update_key_filtered(const char *key)
 					sizeof(filtered_keys[0]), cmp_key) != NULL;
 }
 
-bool sn_persons_is_person_event(const char *event)
+static bool name_is(const char *event, size_t len, const char *lit)
 {
-	return !strcmp(event, "$identify") || !strcmp(event, "$create_alias") ||
-	       !strcmp(event, "$merge_dangerously") || !strcmp(event, "$set");
+	return strlen(lit) == len && memcmp(event, lit, len) == 0;
+}
+
+enum sn_person_updates sn_persons_event_updates(const char *event, size_t len)
+{
+	if (name_is(event, len, "$exception") || name_is(event, len, "$$heatmap"))
+		return SN_UPDATES_NONE;
+	if (name_is(event, len, "$identify") || name_is(event, len, "$create_alias") ||
+	    name_is(event, len, "$merge_dangerously") || name_is(event, len, "$set"))
+		return SN_UPDATES_ALL;
+	return SN_UPDATES_FILTERED;
 }
 
 /* Whether applying the updates changes more than filtered keys the person

@@ -1109,6 +1109,27 @@ static void test_identity_deferred_uncached(void **state)
 	rig_close(&r);
 }
 
+/* $os is the one three-letter §5.2 key: a person created without it takes
+ * it (and $initial_os) from a later event, on the fast path as the rules
+ * would. */
+static void test_identity_os_key(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	put_ev(r.w, "os1", "pv", "{\"$browser\":\"B\"}");
+	put_ev(r.w, "os1", "pv", "{\"$browser\":\"B\",\"$os\":\"Mac\"}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	rig_stop(&r);
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "os1", &p, NULL), 0);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$os"), NULL), "Mac");
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$initial_os"), NULL), "Mac");
+	sn_person_release(&p);
+	rig_close(&r);
+}
+
 /* The slow path hands the rules a reduced event (identity.c, reduce_event):
  * only the properties they read, among others they must not see differently
  * — duplicates (json-c keeps the last), a root $set next to properties, a
@@ -2037,6 +2058,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_deferred, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_deferred_uncached, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_reduced_parse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_os_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_filtered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_filtered_slow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),

@@ -1010,8 +1010,9 @@ static void test_filtered_updates(void **state)
 	assert_false(sn_persons_update_key_filtered("$geoip_city_name"));
 	assert_false(sn_persons_update_key_filtered("utm_source"));
 	assert_false(sn_persons_update_key_filtered("current_url"));
-	assert_true(sn_persons_is_person_event("$set"));
-	assert_false(sn_persons_is_person_event("$pageview"));
+	assert_int_equal(sn_persons_event_updates("$set", 4), SN_UPDATES_ALL);
+	assert_int_equal(sn_persons_event_updates("$pageview", 9), SN_UPDATES_FILTERED);
+	assert_int_equal(sn_persons_event_updates("$exception", 10), SN_UPDATES_NONE);
 
 	ev(f, 1, "w", "$pageview", "{\"$current_url\":\"a\",\"$browser\":\"X\"}", T0, NULL);
 	person_of(f, 1, "w", &p);
