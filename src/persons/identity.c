@@ -639,7 +639,7 @@ int sn_identity_process(struct sn_persons *p, const struct sn_identity_event *ev
 	res->personless = !process;
 
 	sn_pstore_lock(p);
-	if ((ret = sn_pstore_begin(p, err)) < 0)
+	if ((ret = sn_pstore_begin_event(p, err)) < 0)
 		goto out;
 	ret = event_groups(&c);
 	if (ret == 0)
@@ -668,7 +668,7 @@ int sn_identity_apply_set(struct sn_persons *p, int64_t team_id, const char *uui
 	int ret;
 	*found = false;
 	sn_pstore_lock(p);
-	if ((ret = sn_pstore_begin(p, err)) < 0)
+	if ((ret = sn_pstore_begin_event(p, err)) < 0)
 		goto out;
 	ret = sn_pstore_person_by_uuid(p, team_id, uuid, &person, err);
 	if (ret == 0) {

@@ -40,8 +40,23 @@ void sn_pstore_lock_idle(struct sn_persons *p);
 void sn_pstore_unlock_idle(struct sn_persons *p);
 /* Tells the ingest worker's cache that persons vanished (sn_persons_generation). */
 void sn_pstore_bump_generation(struct sn_persons *p);
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. rollback never fails (it logs). */
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. rollback never fails (it logs).
+ * Inside an ingest batch: SAVEPOINT / RELEASE / ROLLBACK TO. */
 int sn_pstore_begin(struct sn_persons *p, struct sn_err *err);
+/* As sn_pstore_begin for one event of the identity rules, which write only
+ * through the sn_pstore_* operations below: inside a batch no savepoint is
+ * opened; each write records how to take itself back (a person or distinct
+ * id inserted, the previous row of one changed, a personless id marked),
+ * and sn_pstore_rollback undoes them, newest first. A write with no such
+ * undo (merges' moves and deletes, overrides, groups, personless notes)
+ * opens the savepoint then, for itself and the rest of the event. An undo
+ * that fails rolls the whole batch back (as SQLite does after SQLITE_FULL),
+ * so a half event is never committed. docs/PERSONS.md "Per-event
+ * atomicity". Commit and rollback are sn_pstore_commit / _rollback. */
+int sn_pstore_begin_event(struct sn_persons *p, struct sn_err *err);
+/* Test hook: the nth write operation from now (1: the next) fails with
+ * SN_ERR_IO, before it changes anything; 0 turns it off. */
+void sn_pstore_fail_write(struct sn_persons *p, int nth);
 int sn_pstore_commit(struct sn_persons *p, struct sn_err *err);
 void sn_pstore_rollback(struct sn_persons *p);
 

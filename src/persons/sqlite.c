@@ -27,7 +27,11 @@
  * Batches: the ingest worker keeps one transaction open across many events
  * (sn_persons_batch_begin ... sn_persons_batch_commit, one commit per store
  * flush). Inside it, sn_pstore_begin/commit/rollback become SAVEPOINT /
- * RELEASE / ROLLBACK TO, so each event is still all or nothing. The commit
+ * RELEASE / ROLLBACK TO, so each event is still all or nothing; the
+ * identity rules' events (sn_pstore_begin_event) instead log an undo of
+ * each common write in memory and open the savepoint only before a rare
+ * write that has none ("Per-event atomicity without savepoints" below,
+ * docs/PERSONS.md "Per-event atomicity"). The commit
  * also records the WAL position the batch reaches (snout_ingest_state),
  * which is what makes replay after a crash exact (docs/PERSONS.md). Any
  * other writer on this connection while a batch is open joins the batch and
@@ -94,6 +98,10 @@ enum stmt {
 	ST_GROUP_GET,
 	ST_GROUP_INSERT,
 	ST_GROUP_UPDATE,
+	ST_DID_PRE,
+	ST_DID_DEL,
+	ST_DID_RESTORE,
+	ST_PL_UNMERGE,
 	ST_SAVEPOINT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
@@ -156,6 +164,13 @@ static const char *const stmt_sql[NSTMT] = {
 			" group_properties, created_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_GROUP_UPDATE] = "UPDATE posthog_group SET group_properties = ?4, version = ?6"
 			" WHERE team_id = ?1 AND group_type_index = ?2 AND group_key = ?3",
+    [ST_DID_PRE] = "SELECT person_uuid, is_deleted, version FROM posthog_persondistinctid"
+		   " WHERE team_id = ?1 AND distinct_id = ?2",
+    [ST_DID_DEL] = "DELETE FROM posthog_persondistinctid WHERE team_id = ?1 AND distinct_id = ?2",
+    [ST_DID_RESTORE] = "UPDATE posthog_persondistinctid SET person_uuid = ?3, is_deleted = ?4,"
+		       " version = ?5 WHERE team_id = ?1 AND distinct_id = ?2",
+    [ST_PL_UNMERGE] = "UPDATE posthog_personlessdistinctid SET is_merged = 0"
+		      " WHERE team_id = ?1 AND distinct_id = ?2",
     [ST_SAVEPOINT] = "SAVEPOINT ev",
     [ST_RELEASE] = "RELEASE ev",
     [ST_ROLLBACK_TO] = "ROLLBACK TO ev",
@@ -179,6 +194,30 @@ struct sn_persons {
 	int64_t data_version;	     /* PRAGMA data_version when last looked (under mu) */
 	sqlite3_stmt *set_values[SN_PERSONS_SET_MAX + 1]; /* by key count, prepared on use */
 	struct sn_sqlite_ckpt *ckpt; /* background WAL checkpoints (NULL: in memory) */
+	/* The event of sn_pstore_begin_event inside a batch (under mu): its
+	 * writes are undone from undo[] (texts in undo_text), until one
+	 * without an undo opens a savepoint (ev_sp) for the rest. */
+	bool ev_lazy, ev_sp;
+	struct undo *undo;
+	size_t nundo, capundo;
+	struct sn_buf undo_text;
+	int fail_in; /* test hook: the fail_in-th write from now fails (0: off) */
+};
+
+/* How to take back one write of a lazy event (see "Per-event atomicity"). */
+enum undo_kind {
+	U_PERSON_DELETE,  /* an inserted person: delete it */
+	U_PERSON_RESTORE, /* an updated person: write back text, flag, created_at, version */
+	U_DID_DELETE,	  /* an inserted distinct id: delete it */
+	U_DID_RESTORE,	  /* a changed distinct id: write back text (uuid), flag, version */
+	U_PL_UNMERGE,	  /* a personless id marked merged: clear the mark */
+};
+struct undo {
+	enum undo_kind kind;
+	int64_t team_id;
+	size_t key, text; /* offsets of NUL-terminated strings in undo_text */
+	bool flag;	  /* is_identified or is_deleted */
+	int64_t created_at_us, version;
 };
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -318,6 +357,7 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 	pthread_cond_init(&p->idle, NULL);
 	p->code_version = (int)nmigs;
 	sn_buf_init(&p->json, SN_PERSON_PROPS_MAX + 1);
+	sn_buf_init(&p->undo_text, 64 * (size_t)SN_PERSON_PROPS_MAX);
 
 	if ((ret = sn_sqlite_open(&p->db, path, "persons database", false, err)))
 		goto out;
@@ -394,6 +434,8 @@ void sn_persons_close(struct sn_persons *p)
 				    sqlite3_errmsg(p->db));
 	}
 	sn_buf_release(&p->json);
+	sn_buf_release(&p->undo_text);
+	free(p->undo);
 	sn_lcache_free(p->lcache);
 	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->mu);
@@ -423,11 +465,138 @@ int sn_pstore_begin(struct sn_persons *p, struct sn_err *err)
 	return run(p, p->st[ST_BEGIN], err, "starting a transaction");
 }
 
+int sn_pstore_begin_event(struct sn_persons *p, struct sn_err *err)
+{
+	if (!p->batch)
+		return run(p, p->st[ST_BEGIN], err, "starting a transaction");
+	p->ev_lazy = true;
+	p->ev_sp = false;
+	p->nundo = 0;
+	sn_buf_reset(&p->undo_text);
+	return 0;
+}
+
+static void end_event(struct sn_persons *p)
+{
+	p->ev_lazy = p->ev_sp = false;
+	p->nundo = 0;
+	sn_buf_reset(&p->undo_text);
+}
+
 int sn_pstore_commit(struct sn_persons *p, struct sn_err *err)
 {
+	if (p->ev_lazy) {
+		int ret = p->ev_sp ? run(p, p->st[ST_RELEASE], err, "releasing a savepoint") : 0;
+		if (ret == 0)
+			end_event(p);
+		return ret;
+	}
 	if (p->batch)
 		return run(p, p->st[ST_RELEASE], err, "releasing a savepoint");
 	return run(p, p->st[ST_COMMIT], err, "committing");
+}
+
+/* ---- per-event atomicity without savepoints ------------------------------------ */
+
+/* A savepoint copies each page an event is first to change into its
+ * sub-journal (~18 pages for a new person), 13 % of the ingest thread on a
+ * prefix of the benchmark where most slow events create persons. The common
+ * writes instead record their inverse (enum undo_kind), with the room taken
+ * before the write so the record cannot fail after it; plain_write opens the
+ * savepoint for the rest of the event before a write without one. */
+
+/* A write of a lazy event records its undo (no savepoint open yet). */
+static bool undoing(const struct sn_persons *p)
+{
+	return p->ev_lazy && !p->ev_sp;
+}
+
+/* Test hook (sn_pstore_fail_write): counts writes down to an injected failure. */
+static int injected(struct sn_persons *p, struct sn_err *err)
+{
+	if (p->fail_in > 0 && --p->fail_in == 0)
+		return sn_err_set(err, SN_ERR_IO, "persons database: injected write failure");
+	return 0;
+}
+
+void sn_pstore_fail_write(struct sn_persons *p, int nth)
+{
+	p->fail_in = nth;
+}
+
+/* Before a write that records no undo: a lazy event opens its savepoint,
+ * which covers this write and every later one of the event. */
+static int plain_write(struct sn_persons *p, struct sn_err *err)
+{
+	int ret = injected(p, err);
+	if (ret == 0 && undoing(p) &&
+	    (ret = run(p, p->st[ST_SAVEPOINT], err, "starting a savepoint")) == 0)
+		p->ev_sp = true;
+	return ret;
+}
+
+/* Room for one more undo and text_len bytes of its strings, taken before
+ * the write, so recording it after the write cannot fail. */
+static int undo_reserve(struct sn_persons *p, size_t text_len, struct sn_err *err)
+{
+	if (p->nundo == p->capundo) {
+		size_t cap = p->capundo ? 2 * p->capundo : 8;
+		struct undo *u = realloc(p->undo, cap * sizeof(*u));
+		if (!u)
+			return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+		p->undo = u;
+		p->capundo = cap;
+	}
+	if (sn_buf_reserve(&p->undo_text, text_len))
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static size_t undo_str(struct sn_persons *p, const char *s, size_t n)
+{
+	size_t at = p->undo_text.len;
+	sn_buf_append(&p->undo_text, s, n); /* reserved: cannot fail */
+	sn_buf_appendc(&p->undo_text, 0);
+	return at;
+}
+
+static struct undo *undo_add(struct sn_persons *p, enum undo_kind kind, int64_t team_id,
+			     const char *key)
+{
+	struct undo *u = &p->undo[p->nundo++];
+	memset(u, 0, sizeof(*u));
+	u->kind = kind;
+	u->team_id = team_id;
+	u->key = undo_str(p, key, strlen(key));
+	return u;
+}
+
+static int undo_one(struct sn_persons *p, const struct undo *u, struct sn_err *err)
+{
+	const char *key = p->undo_text.data + u->key;
+	const char *text = p->undo_text.data + u->text;
+	sqlite3_stmt *s;
+	switch (u->kind) {
+	case U_PERSON_DELETE: s = p->st[ST_PERSON_DELETE]; break;
+	case U_PERSON_RESTORE:
+		s = p->st[ST_PERSON_UPDATE];
+		sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 4, u->flag ? 1 : 0);
+		sqlite3_bind_int64(s, 5, u->created_at_us);
+		sqlite3_bind_int64(s, 6, u->version);
+		break;
+	case U_DID_DELETE: s = p->st[ST_DID_DEL]; break;
+	case U_DID_RESTORE:
+		s = p->st[ST_DID_RESTORE];
+		bind_text(s, 3, text);
+		sqlite3_bind_int(s, 4, u->flag ? 1 : 0);
+		sqlite3_bind_int64(s, 5, u->version);
+		break;
+	default: s = p->st[ST_PL_UNMERGE]; break;
+	}
+	sqlite3_bind_int64(s, 1, u->team_id);
+	bind_text(s, 2, key);
+	return run(p, s, err, "undoing an event's write");
 }
 
 void sn_pstore_rollback(struct sn_persons *p)
@@ -436,6 +605,25 @@ void sn_pstore_rollback(struct sn_persons *p)
 	sn_lcache_touch_all(p->lcache); /* rows read since the writes are gone */
 	if (sqlite3_get_autocommit(p->db)) {
 		p->batch = false; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+		end_event(p);
+		return;
+	}
+	if (p->ev_lazy) {
+		/* The savepoint's part first (the later writes), then the undo
+		 * log backwards. */
+		bool ok = !p->ev_sp ||
+			  (run(p, p->st[ST_ROLLBACK_TO], &e, "rolling back to a savepoint") == 0 &&
+			   run(p, p->st[ST_RELEASE], &e, "releasing a savepoint") == 0);
+		for (size_t i = p->nundo; ok && i > 0; i--)
+			ok = undo_one(p, &p->undo[i - 1], &e) == 0;
+		end_event(p);
+		if (!ok) {
+			/* Half an event must not be committed: the batch goes, as
+			 * when SQLite rolls it back on its own. */
+			sn_log_error("%s; rolling back the ingest batch", e.msg);
+			if (run(p, p->st[ST_ROLLBACK], &e, "rolling back") < 0)
+				sn_log_error("%s", e.msg);
+		}
 		return;
 	}
 	if (p->batch) {
@@ -609,6 +797,8 @@ static int person_write(struct sn_persons *p, enum stmt which, const struct sn_p
 				      ? "person properties are larger than %d bytes"
 				      : "out of memory serialising person properties (%d)",
 				  SN_PERSON_PROPS_MAX);
+	if ((ret = injected(p, err)) < 0)
+		return ret;
 	sqlite3_stmt *s = p->st[which];
 	sqlite3_bind_int64(s, 1, person->team_id);
 	bind_text(s, 2, person->uuid);
@@ -620,11 +810,36 @@ static int person_write(struct sn_persons *p, enum stmt which, const struct sn_p
 		   which == ST_PERSON_INSERT ? "creating a person" : "updating a person");
 }
 
+/* Whether the team has an override whose old id is uuid. */
+static int override_of(struct sn_persons *p, int64_t team_id, const char *uuid, bool *found,
+		       struct sn_err *err)
+{
+	sqlite3_stmt *s = p->st[ST_OVR_GET];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, uuid);
+	int rc = sqlite3_step(s);
+	*found = rc == SQLITE_ROW;
+	int ret =
+	    rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(p, rc, err, "reading an override");
+	done(s);
+	return ret;
+}
+
 int sn_pstore_person_insert(struct sn_persons *p, const struct sn_person *person,
 			    struct sn_err *err)
 {
-	int ret = person_write(p, ST_PERSON_INSERT, person, err);
-	if (ret < 0)
+	bool undo = undoing(p), ovr = false;
+	int ret;
+	if (undo && (ret = undo_reserve(p, sizeof(person->uuid), err)) < 0)
+		return ret;
+	if ((ret = person_write(p, ST_PERSON_INSERT, person, err)) < 0)
+		return ret;
+	if (undo)
+		undo_add(p, U_PERSON_DELETE, person->team_id, person->uuid);
+	/* A re-created person is live again: its override goes. Looked up
+	 * first, as the delete is rare and has no undo of its own. */
+	if ((ret = override_of(p, person->team_id, person->uuid, &ovr, err)) < 0 || !ovr ||
+	    (ret = plain_write(p, err)) < 0)
 		return ret;
 	sqlite3_stmt *s = p->st[ST_OVR_DEL];
 	sqlite3_bind_int64(s, 1, person->team_id);
@@ -635,12 +850,48 @@ int sn_pstore_person_insert(struct sn_persons *p, const struct sn_person *person
 int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person,
 			    struct sn_err *err)
 {
-	return person_write(p, ST_PERSON_UPDATE, person, err);
+	if (!undoing(p))
+		return person_write(p, ST_PERSON_UPDATE, person, err);
+	/* The row as it was, for the undo. */
+	sqlite3_stmt *s = p->st[ST_PERSON_BY_UUID];
+	sqlite3_bind_int64(s, 1, person->team_id);
+	bind_text(s, 2, person->uuid);
+	int ret = 0, rc = sqlite3_step(s);
+	struct undo pre = {0};
+	const char *text = NULL;
+	size_t n = 0;
+	if (rc == SQLITE_ROW) {
+		text = (const char *)sqlite3_column_text(s, 1);
+		n = text ? (size_t)sqlite3_column_bytes(s, 1) : 0;
+		pre.flag = sqlite3_column_int(s, 2) != 0;
+		pre.created_at_us = sqlite3_column_int64(s, 3);
+		pre.version = sqlite3_column_int64(s, 4);
+		if ((ret = undo_reserve(p, sizeof(person->uuid) + n + 1, err)) == 0)
+			pre.text = undo_str(p, text ? text : "{}", text ? n : 2);
+	} else if (rc != SQLITE_DONE) {
+		ret = db_fail(p, rc, err, "reading a person");
+	}
+	done(s);
+	if (ret < 0 || rc == SQLITE_DONE) /* no row: the update changes nothing */
+		return ret < 0 ? ret : person_write(p, ST_PERSON_UPDATE, person, err);
+	if ((ret = person_write(p, ST_PERSON_UPDATE, person, err)) < 0) {
+		p->undo_text.len = pre.text; /* the pre-image's text is not needed */
+		return ret;
+	}
+	struct undo *u = undo_add(p, U_PERSON_RESTORE, person->team_id, person->uuid);
+	u->text = pre.text;
+	u->flag = pre.flag;
+	u->created_at_us = pre.created_at_us;
+	u->version = pre.version;
+	return 0;
 }
 
 int sn_pstore_person_delete(struct sn_persons *p, int64_t team_id, const char *uuid,
 			    struct sn_err *err)
 {
+	int ret = plain_write(p, err);
+	if (ret < 0)
+		return ret;
 	sn_lcache_touch(p->lcache, team_id, uuid);
 	sqlite3_stmt *s = p->st[ST_PERSON_DELETE];
 	sqlite3_bind_int64(s, 1, team_id);
@@ -653,17 +904,56 @@ int sn_pstore_person_delete(struct sn_persons *p, int64_t team_id, const char *u
 int sn_pstore_distinct_id_set(struct sn_persons *p, int64_t team_id, const char *distinct_id,
 			      const char *person_uuid, struct sn_err *err)
 {
+	int ret = injected(p, err), rc = SQLITE_DONE;
+	if (ret < 0)
+		return ret;
+	struct undo pre = {0};
+	bool undo = undoing(p);
+	size_t mark = p->undo_text.len;
+	if (undo) {
+		/* The row as it was (deleted ones too: the upsert revives them). */
+		sqlite3_stmt *s = p->st[ST_DID_PRE];
+		sqlite3_bind_int64(s, 1, team_id);
+		bind_text(s, 2, distinct_id);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			ret = db_fail(p, rc, err, "reading a distinct id");
+		} else if ((ret = undo_reserve(p, strlen(distinct_id) + 2 * 37, err)) == 0 &&
+			   rc == SQLITE_ROW) {
+			const char *old = (const char *)sqlite3_column_text(s, 0);
+			pre.text = undo_str(p, old ? old : "", old ? strlen(old) : 0);
+			pre.flag = sqlite3_column_int(s, 1) != 0;
+			pre.version = sqlite3_column_int64(s, 2);
+		}
+		done(s);
+		if (ret < 0)
+			return ret;
+	}
 	sn_lcache_touch(p->lcache, team_id, distinct_id);
 	sqlite3_stmt *s = p->st[ST_DID_SET];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, distinct_id);
 	bind_text(s, 3, person_uuid);
-	return run(p, s, err, "adding a distinct id");
+	if ((ret = run(p, s, err, "adding a distinct id")) < 0) {
+		p->undo_text.len = mark;
+		return ret;
+	}
+	if (undo) {
+		struct undo *u = undo_add(p, rc == SQLITE_ROW ? U_DID_RESTORE : U_DID_DELETE,
+					  team_id, distinct_id);
+		u->text = pre.text;
+		u->flag = pre.flag;
+		u->version = pre.version;
+	}
+	return 0;
 }
 
 int sn_pstore_distinct_ids_move(struct sn_persons *p, int64_t team_id, const char *from_uuid,
 				const char *to_uuid, struct sn_err *err)
 {
+	int ret = plain_write(p, err);
+	if (ret < 0)
+		return ret;
 	/* Entries of the moved ids carry from_uuid's stamp. */
 	sn_lcache_touch(p->lcache, team_id, from_uuid);
 	sqlite3_stmt *s = p->st[ST_DID_MOVE];
@@ -680,12 +970,14 @@ int sn_pstore_override_add(struct sn_persons *p, int64_t team_id, const char *ol
 {
 	if (!strcmp(old_uuid, new_uuid))
 		return 0;
+	int ret = plain_write(p, err);
+	if (ret < 0)
+		return ret;
 	sqlite3_stmt *s = p->st[ST_OVR_REPOINT];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, old_uuid);
 	bind_text(s, 3, new_uuid);
-	int ret = run(p, s, err, "repointing overrides");
-	if (ret < 0)
+	if ((ret = run(p, s, err, "repointing overrides")) < 0)
 		return ret;
 	/* The new target is live, so nothing may still map it elsewhere. */
 	s = p->st[ST_OVR_DEL];
@@ -704,6 +996,9 @@ int sn_pstore_override_add(struct sn_persons *p, int64_t team_id, const char *ol
 int sn_pstore_personless_add(struct sn_persons *p, int64_t team_id, const char *distinct_id,
 			     struct sn_err *err)
 {
+	int ret = plain_write(p, err);
+	if (ret < 0)
+		return ret;
 	sqlite3_stmt *s = p->st[ST_PL_ADD];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, distinct_id);
@@ -719,16 +1014,25 @@ int sn_pstore_personless_take(struct sn_persons *p, int64_t team_id, const char 
 	bind_text(s, 2, distinct_id);
 	int rc = sqlite3_step(s);
 	int ret = 0;
+	bool merged = false;
 	*seen = rc == SQLITE_ROW;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc == SQLITE_ROW)
+		merged = sqlite3_column_int(s, 0) != 0;
+	else if (rc != SQLITE_DONE)
 		ret = db_fail(p, rc, err, "looking up a personless distinct id");
 	done(s);
-	if (ret < 0 || !*seen)
+	if (ret < 0 || !*seen || merged)
+		return ret; /* (already marked: nothing to write) */
+	bool undo = undoing(p);
+	if ((ret = injected(p, err)) < 0 ||
+	    (undo && (ret = undo_reserve(p, strlen(distinct_id) + 1, err)) < 0))
 		return ret;
 	s = p->st[ST_PL_MERGED];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, distinct_id);
-	return run(p, s, err, "marking a personless distinct id merged");
+	if ((ret = run(p, s, err, "marking a personless distinct id merged")) == 0 && undo)
+		undo_add(p, U_PL_UNMERGE, team_id, distinct_id);
+	return ret;
 }
 
 /* ---- groups ------------------------------------------------------------------------ */
@@ -759,6 +1063,8 @@ int sn_pstore_group_type_add(struct sn_persons *p, int64_t team_id, const char *
 		return ret;
 	if (taken)
 		return sn_err_set(err, SN_ERR_EXISTS, "group type index %d is taken", index);
+	if ((ret = plain_write(p, err)) < 0)
+		return ret;
 	s = p->st[ST_GT_INSERT];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, group_type);
@@ -806,6 +1112,8 @@ int sn_pstore_group_type_index(struct sn_persons *p, int64_t team_id, const char
 		return sn_err_set(err, SN_ERR_TOO_BIG,
 				  "the project already has %d group types; \"%.100s\" is ignored",
 				  SN_GROUP_TYPES_MAX, group_type);
+	if ((ret = plain_write(p, err)) < 0)
+		return ret;
 	s = p->st[ST_GT_INSERT];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, group_type);
@@ -852,6 +1160,8 @@ int sn_pstore_group_put(struct sn_persons *p, const struct sn_group *g, bool exi
 	if (ret < 0)
 		return sn_err_set(err, ret, "group properties are larger than %d bytes",
 				  SN_PERSON_PROPS_MAX);
+	if ((ret = plain_write(p, err)) < 0)
+		return ret;
 	sqlite3_stmt *s = p->st[exists ? ST_GROUP_UPDATE : ST_GROUP_INSERT];
 	sqlite3_bind_int64(s, 1, g->team_id);
 	sqlite3_bind_int(s, 2, g->group_type_index);

@@ -1304,6 +1304,135 @@ static const char *hk(struct fx *f, int64_t team, const char *a, const char *b, 
 	return out;
 }
 
+/* Every row of the person tables, as text, read on the store's own
+ * connection (so an open batch's changes show). */
+static void dump_tables(struct fx *f, struct sn_buf *out)
+{
+	static const char *const q[] = {
+	    "SELECT team_id, uuid, properties, is_identified, created_at, version, id"
+	    " FROM posthog_person ORDER BY team_id, uuid",
+	    "SELECT team_id, distinct_id, person_uuid, version, is_deleted, id"
+	    " FROM posthog_persondistinctid ORDER BY team_id, distinct_id",
+	    "SELECT team_id, old_person_id, override_person_id, version"
+	    " FROM posthog_personoverride ORDER BY team_id, old_person_id",
+	    "SELECT team_id, distinct_id, is_merged FROM posthog_personlessdistinctid"
+	    " ORDER BY team_id, distinct_id",
+	    "SELECT team_id, group_type, group_type_index FROM posthog_grouptypemapping"
+	    " ORDER BY team_id, group_type",
+	    "SELECT team_id, group_type_index, group_key, group_properties, version"
+	    " FROM posthog_group ORDER BY team_id, group_type_index, group_key",
+	};
+	sn_buf_reset(out);
+	sn_pstore_lock(f->p);
+	for (size_t i = 0; i < SN_ARRAY_LEN(q); i++) {
+		sqlite3_stmt *s;
+		assert_int_equal(sqlite3_prepare_v2(sn_pstore_db(f->p), q[i], -1, &s, NULL),
+				 SQLITE_OK);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			for (int c = 0; c < sqlite3_column_count(s); c++) {
+				const char *t = (const char *)sqlite3_column_text(s, c);
+				assert_int_equal(sn_buf_appendf(out, "%s|", t ? t : "NULL"), 0);
+			}
+			assert_int_equal(sn_buf_appendc(out, '\n'), 0);
+		}
+		sqlite3_finalize(s);
+		assert_int_equal(sn_buf_appends(out, "--\n"), 0);
+	}
+	sn_pstore_unlock(f->p);
+}
+
+/* An event inside a batch is all or nothing however it fails: each event
+ * below is run with a failure injected at its first write, then its
+ * second, ... until it runs through; after each failure every table is
+ * as before the event. The events reach every kind of write: the ones
+ * undone from the in-memory log (new person and distinct id, person
+ * update, personless id marked merged), the ones under the savepoint a
+ * lazy event opens (merge, overrides, groups, personless notes), and
+ * events with both. */
+static void test_event_atomic_in_batch(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	static const struct {
+		const char *did, *event, *props;
+	} evs[] = {
+	    {"anon1", "pv", "{\"$set\":{\"a\":1},\"$browser\":\"Chrome\"}"},
+	    {"anon1", "pv", "{\"$set\":{\"a\":2}}"},
+	    {"u1", "$identify", "{\"$anon_distinct_id\":\"anon2\",\"$set\":{\"email\":\"u1@x\"}}"},
+	    {"u1", "$identify", "{\"$anon_distinct_id\":\"anon1\",\"$set\":{\"b\":1}}"},
+	    {"pl", "pv", "{\"$process_person_profile\":false}"},
+	    {"u1", "$create_alias", "{\"alias\":\"pl\",\"$set\":{\"c\":1}}"},
+	    {"u2", "$groupidentify",
+	     "{\"$group_type\":\"company\",\"$group_key\":\"acme\",\"$group_set\":{\"n\":1}}"},
+	    {"u2", "pv",
+	     "{\"$groups\":{\"company\":\"acme\",\"project\":\"p1\"},\"$set\":{\"d\":1}}"},
+	    {"u3", "$identify", "{\"$anon_distinct_id\":\"u2\"}"},
+	    {"u3", "$merge_dangerously", "{\"alias\":\"u1\",\"$set\":{\"e\":1}}"},
+	    {"u3", "$identify", "{\"$anon_distinct_id\":\"dangling\",\"$set\":{\"f\":1}}"},
+	};
+	struct sn_buf before, after;
+	sn_buf_init(&before, 1 << 20);
+	sn_buf_init(&after, 1 << 20);
+	/* A distinct id row whose person is gone (an import or a restore can
+	 * leave one): a merge takes it over, an update of the row followed by
+	 * the person's update. */
+	assert_int_equal(sqlite3_exec(sn_pstore_db(f->p),
+				      "INSERT INTO posthog_persondistinctid (team_id, distinct_id,"
+				      " person_uuid, version) VALUES (1, 'dangling',"
+				      " '00000000-0000-0000-0000-000000000000', 3)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	int failures = 0;
+	for (size_t i = 0; i < SN_ARRAY_LEN(evs); i++) {
+		for (int k = 1;; k++) {
+			dump_tables(f, &before);
+			struct json_object *props = NULL;
+			assert_int_equal(
+			    sn_json_parse(evs[i].props, strlen(evs[i].props), &props, &err), 0);
+			struct sn_identity_event e = {.team_id = 1,
+						      .distinct_id = evs[i].did,
+						      .event = evs[i].event,
+						      .uuid =
+							  "00000000-0000-7000-8000-000000000001",
+						      .timestamp_us = T0 + (int64_t)i,
+						      .properties = props};
+			struct sn_identity_result res;
+			sn_pstore_fail_write(f->p, k);
+			int rc = sn_identity_process(f->p, &e, &res, &err);
+			sn_pstore_fail_write(f->p, 0);
+			sn_identity_result_release(&res);
+			json_object_put(props);
+			if (rc == 0)
+				break;
+			assert_int_equal(rc, SN_ERR_IO);
+			failures++;
+			dump_tables(f, &after);
+			if (strcmp(before.data, after.data) != 0)
+				fail_msg("event %zu (%s), failure at write %d left:\n%s\nwas:\n%s",
+					 i, evs[i].event, k, after.data, before.data);
+			assert_true(k < 50);
+		}
+	}
+	assert_true(failures >= 20); /* the events write that often */
+	assert_int_equal(sn_persons_batch_commit(f->p, 7, &err), 0);
+
+	/* The end state is what the events make without failures. */
+	struct sn_person u = {0};
+	person_of(f, 1, "u3", &u);
+	assert_int_equal(count_distinct_ids(f, 1, u.uuid),
+			 7); /* u3 u2 u1 anon1 anon2 pl dangling */
+	assert_string_equal(prop(&u, "e"), "1");
+	assert_string_equal(prop(&u, "a"), "2");
+	assert_string_equal(prop(&u, "email"), "\"u1@x\"");
+	sn_person_release(&u);
+	struct sn_group g = {0};
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "acme", &g, &err), 0);
+	sn_group_release(&g);
+	sn_buf_release(&before);
+	sn_buf_release(&after);
+}
+
 static void test_flag_hash_keys(void **state)
 {
 	struct fx *f = *state;
@@ -1741,6 +1870,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_sight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batches_and_listing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_event_atomic_in_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flag_hash_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_person, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_person, setup, teardown),
