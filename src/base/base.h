@@ -322,6 +322,63 @@ int sn_mkdir_p(const char *path, struct sn_err *err);
 /* fsync of a directory, after a rename or create inside it. */
 int sn_fsync_dir(const char *path, struct sn_err *err);
 
+/* ---- fixed sets of short names (str.c) ------------------------------------------------ */
+
+/* A set of names of 3 to SN_NAMES_LEN_MAX bytes, found by length and bytes:
+ * for loops that classify every JSON key of an event, where a json-c or
+ * hash-table lookup per candidate name costs several times more. Each name
+ * is kept as up to three 8-byte words that together cover its bytes (first
+ * 8, last 8, and the middle 8 past 16 bytes; 4-byte words under 8 bytes),
+ * so a candidate of the key's length costs three integer compares and no
+ * pointer chase. At most SN_NAMES_MAX names. */
+#define SN_NAMES_LEN_MAX 24
+#define SN_NAMES_MAX	 63
+struct sn_names {
+	signed char by_len[SN_NAMES_LEN_MAX + 1][SN_NAMES_MAX + 1]; /* -1 terminated */
+	uint64_t w[SN_NAMES_MAX][3];
+};
+void sn_names_init(struct sn_names *set, const char *const *names, int n);
+
+/* The words of k[0..n), 3 <= n <= SN_NAMES_LEN_MAX, as struct sn_names keeps them. */
+static inline void sn_names_words(const char *k, size_t n, uint64_t w[3])
+{
+	w[2] = 0;
+	if (n >= 8) {
+		memcpy(&w[0], k, 8);
+		memcpy(&w[1], k + n - 8, 8);
+		if (n > 16)
+			memcpy(&w[2], k + 8, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, k, 4);
+		memcpy(&b, k + n - 4, 4);
+		w[0] = a;
+		w[1] = b;
+	} else {
+		w[0] = (uint64_t)(unsigned char)k[0] | (uint64_t)(unsigned char)k[1] << 8 |
+		       (uint64_t)(unsigned char)k[2] << 16;
+		w[1] = 0;
+	}
+}
+
+/* The index of k[0..n) in the set, or -1. */
+static inline int sn_names_find(const struct sn_names *set, const char *k, size_t n)
+{
+	if (n < 3 || n > SN_NAMES_LEN_MAX)
+		return -1;
+	const signed char *c = set->by_len[n];
+	if (*c < 0)
+		return -1;
+	uint64_t w[3];
+	sn_names_words(k, n, w);
+	for (; *c >= 0; c++) {
+		const uint64_t *x = set->w[*c];
+		if (x[0] == w[0] && x[1] == w[1] && x[2] == w[2])
+			return *c;
+	}
+	return -1;
+}
+
 /* ---- SQLite (sqlite.c) ------------------------------------------------------------ */
 
 /* A numbered migration: versions are 1, 2, ... and never edited once shipped. */

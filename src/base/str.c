@@ -1,7 +1,9 @@
 /*
- * str.c — small parsing helpers for settings (sizes, durations, booleans)
- * and the two file-system chores every durable component needs (mkdir -p and
- * fsync of a directory after a rename).
+ * str.c — small parsing helpers for settings (sizes, durations, booleans),
+ * the two file-system chores every durable component needs (mkdir -p and
+ * fsync of a directory after a rename), and fixed sets of short names
+ * (struct sn_names: candidates by length, each as the words that cover
+ * its bytes, built once).
  */
 #include "base.h"
 
@@ -168,4 +170,20 @@ int sn_fsync_dir(const char *path, struct sn_err *err)
 				strerror(errno));
 	close(fd);
 	return rc;
+}
+
+void sn_names_init(struct sn_names *set, const char *const *names, int n)
+{
+	size_t fill[SN_NAMES_LEN_MAX + 1] = {0};
+	if (n > SN_NAMES_MAX)
+		SN_BUG("sn_names_init: %d names, at most %d", n, SN_NAMES_MAX);
+	memset(set->by_len, -1, sizeof(set->by_len));
+	for (int k = 0; k < n; k++) {
+		size_t len = strlen(names[k]);
+		if (len < 3 || len > SN_NAMES_LEN_MAX)
+			SN_BUG("sn_names_init: \"%s\" is not 3 to %d bytes", names[k],
+			       SN_NAMES_LEN_MAX);
+		set->by_len[len][fill[len]++] = (signed char)k;
+		sn_names_words(names[k], len, set->w[k]);
+	}
 }

@@ -631,6 +631,43 @@ static void test_thread_beside(void **state)
 		assert_true(elsewhere);
 }
 
+/* Name sets: every length class (3 bytes, 4-byte words, 8-byte words with
+ * and without the middle one), found exactly, and a key of the same length
+ * differing in one byte anywhere is not found. */
+static void test_names(void **state)
+{
+	(void)state;
+	static const char *const names[] = {
+	    "$os",
+	    "$set",
+	    "$groups",
+	    "$browser",
+	    "utm_source",
+	    "$referring_domain",
+	    "$initial_os_version",
+	    "$initial_utm_campaign_x",
+	    "alias",
+	    "$set_once",
+	};
+	struct sn_names set;
+	sn_names_init(&set, names, (int)SN_ARRAY_LEN(names));
+	for (size_t i = 0; i < SN_ARRAY_LEN(names); i++) {
+		size_t n = strlen(names[i]);
+		assert_int_equal(sn_names_find(&set, names[i], n), (int)i);
+		char k[32];
+		for (size_t j = 0; j < n; j++) {
+			memcpy(k, names[i], n);
+			k[j] ^= 0x20;
+			assert_int_equal(sn_names_find(&set, k, n), -1);
+		}
+		/* a prefix of the name is not the name */
+		assert_int_equal(sn_names_find(&set, names[i], n - 1) == (int)i, false);
+	}
+	assert_int_equal(sn_names_find(&set, "$o", 2), -1);
+	assert_int_equal(sn_names_find(&set, "$initial_referring_domainX", 26), -1);
+	assert_int_equal(sn_names_find(&set, "$pathname", 9), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,7 +678,8 @@ int main(void)
 	    cmocka_unit_test(test_parsers),	   cmocka_unit_test(test_hashes),
 	    cmocka_unit_test(test_sqlite_migrate), cmocka_unit_test(test_geoip_errors),
 	    cmocka_unit_test(test_geoip_lookup),   cmocka_unit_test(test_csv),
-	    cmocka_unit_test(test_thread_beside),  cmocka_unit_test(test_sqlite_ckpt),
+	    cmocka_unit_test(test_thread_beside),  cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_sqlite_ckpt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
