@@ -272,13 +272,18 @@ enum sn_person_updates sn_persons_event_updates(const char *event, size_t len);
 /*
  * The ingest worker applies identity in batches: sn_persons_batch_begin opens
  * one transaction, every sn_identity_process until the commit runs inside it
- * (each event under its own savepoint, so an event is still all or
- * nothing), and sn_persons_batch_commit records wal_lsn — the end of the
+ * (each event still all or nothing: docs/PERSONS.md "Per-event
+ * atomicity"), and sn_persons_batch_commit records wal_lsn — the end of the
  * last WAL record the batch covers — and commits with an fsync. Reading the
  * store during a batch (same connection) sees the batch's changes.
  * sn_persons_ingest_lsn returns the position of the last committed batch (0
  * for a new store). batch_commit without an open batch just records the
- * position. A failed commit leaves the batch open for a retry.
+ * position. A failed commit leaves the batch open for a retry. A batch
+ * lost to an error (SQLite rolls a transaction back on its own after
+ * SQLITE_FULL or an I/O error) fails every later batch_begin and
+ * batch_commit with SN_ERR_IO until sn_persons_batch_rollback: its events'
+ * identity is gone, and only a replay from the WAL (the next start) brings
+ * it back.
  */
 int sn_persons_batch_begin(struct sn_persons *p, struct sn_err *err);
 bool sn_persons_batch_is_open(struct sn_persons *p);

@@ -55,8 +55,9 @@ int sn_pstore_begin(struct sn_persons *p, struct sn_err *err);
  * atomicity". Commit and rollback are sn_pstore_commit / _rollback. */
 int sn_pstore_begin_event(struct sn_persons *p, struct sn_err *err);
 /* Test hook: the nth write operation from now (1: the next) fails with
- * SN_ERR_IO, before it changes anything; 0 turns it off. */
-void sn_pstore_fail_write(struct sn_persons *p, int nth);
+ * SN_ERR_IO, before it changes anything — with sticky, every one after it
+ * too, the undo of a rolled-back event included; nth 0 turns it off. */
+void sn_pstore_fail_write(struct sn_persons *p, int nth, bool sticky);
 int sn_pstore_commit(struct sn_persons *p, struct sn_err *err);
 void sn_pstore_rollback(struct sn_persons *p);
 

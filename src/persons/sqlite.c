@@ -201,7 +201,11 @@ struct sn_persons {
 	struct undo *undo;
 	size_t nundo, capundo;
 	struct sn_buf undo_text;
-	int fail_in; /* test hook: the fail_in-th write from now fails (0: off) */
+	int fail_in;	  /* test hook: the fail_in-th write from now fails (0: off) */
+	bool fail_sticky; /* ... and every write after it, undos included */
+	/* The open ingest batch was rolled back under the worker: batches are
+	 * refused until sn_persons_batch_rollback (batch_lost). Under mu. */
+	bool lost;
 };
 
 /* How to take back one write of a lazy event (see "Per-event atomicity"). */
@@ -514,14 +518,18 @@ static bool undoing(const struct sn_persons *p)
 /* Test hook (sn_pstore_fail_write): counts writes down to an injected failure. */
 static int injected(struct sn_persons *p, struct sn_err *err)
 {
-	if (p->fail_in > 0 && --p->fail_in == 0)
+	if (p->fail_in > 0 && --p->fail_in == 0) {
+		if (p->fail_sticky)
+			p->fail_in = 1;
 		return sn_err_set(err, SN_ERR_IO, "persons database: injected write failure");
+	}
 	return 0;
 }
 
-void sn_pstore_fail_write(struct sn_persons *p, int nth)
+void sn_pstore_fail_write(struct sn_persons *p, int nth, bool sticky)
 {
 	p->fail_in = nth;
+	p->fail_sticky = sticky;
 }
 
 /* Before a write that records no undo: a lazy event opens its savepoint,
@@ -573,6 +581,9 @@ static struct undo *undo_add(struct sn_persons *p, enum undo_kind kind, int64_t 
 
 static int undo_one(struct sn_persons *p, const struct undo *u, struct sn_err *err)
 {
+	int ret = injected(p, err);
+	if (ret < 0)
+		return ret;
 	const char *key = p->undo_text.data + u->key;
 	const char *text = p->undo_text.data + u->text;
 	sqlite3_stmt *s;
@@ -599,12 +610,44 @@ static int undo_one(struct sn_persons *p, const struct undo *u, struct sn_err *e
 	return run(p, s, err, "undoing an event's write");
 }
 
+/* The open ingest batch is gone: SQLite rolled it back after an I/O
+ * error (SQLITE_FULL, SQLITE_IOERR...), or an event's undo failed and the
+ * batch was rolled back so that half an event is never committed. The
+ * identity of every event since the last commit went with it, while their
+ * rows keep the person ids it gave them; committing a later batch would
+ * record a WAL position past them and lose them for good. So batches are
+ * refused from here on (fail-stop: the worker logs and retries, the WAL
+ * checkpoint stays put) until sn_persons_batch_rollback — the store sink
+ * calls it when it closes — and the next start replays those records
+ * from the WAL (docs/PERSONS.md "Batches and the crash protocol").
+ * Caller holds mu. */
+static void batch_lost(struct sn_persons *p, const char *why)
+{
+	if (!p->lost)
+		sn_log_error("persons database: the ingest batch was rolled back (%s); identity "
+			     "stops until snout restarts and replays it from the WAL",
+			     why);
+	p->lost = true;
+	p->batch = false;
+	sn_lcache_touch_all(p->lcache);
+	pthread_cond_broadcast(&p->idle);
+}
+
+static int lost_err(struct sn_err *err)
+{
+	return sn_err_set(err, SN_ERR_IO,
+			  "persons database: the ingest batch was rolled back after an error; "
+			  "restart snout to replay it from the WAL");
+}
+
 void sn_pstore_rollback(struct sn_persons *p)
 {
 	struct sn_err e = {0};
 	sn_lcache_touch_all(p->lcache); /* rows read since the writes are gone */
 	if (sqlite3_get_autocommit(p->db)) {
-		p->batch = false; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+		/* SQLite already rolled back (e.g. after SQLITE_FULL) */
+		if (p->batch)
+			batch_lost(p, "by SQLite, after an error");
 		end_event(p);
 		return;
 	}
@@ -623,6 +666,7 @@ void sn_pstore_rollback(struct sn_persons *p)
 			sn_log_error("%s; rolling back the ingest batch", e.msg);
 			if (run(p, p->st[ST_ROLLBACK], &e, "rolling back") < 0)
 				sn_log_error("%s", e.msg);
+			batch_lost(p, "an event's undo failed");
 		}
 		return;
 	}
@@ -644,7 +688,11 @@ int sn_persons_batch_begin(struct sn_persons *p, struct sn_err *err)
 	sn_pstore_lock(p);
 	while (!p->batch && p->writers_waiting)
 		pthread_cond_wait(&p->idle, &p->mu); /* a deletion goes first */
-	if (!p->batch && (ret = run(p, p->st[ST_BEGIN], err, "starting a batch")) == 0)
+	if (p->batch && sqlite3_get_autocommit(p->db))
+		batch_lost(p, "by SQLite, after an error");
+	if (p->lost)
+		ret = lost_err(err);
+	else if (!p->batch && (ret = run(p, p->st[ST_BEGIN], err, "starting a batch")) == 0)
 		p->batch = true;
 	sn_pstore_unlock(p);
 	return ret;
@@ -670,9 +718,10 @@ int sn_persons_batch_commit(struct sn_persons *p, uint64_t wal_lsn, struct sn_er
 {
 	int ret;
 	sn_pstore_lock(p);
-	if (p->batch && sqlite3_get_autocommit(p->db)) {
-		p->batch = false; /* SQLite rolled the batch back on its own */
-		ret = sn_err_set(err, SN_ERR_IO, "persons database: the batch was rolled back");
+	if (p->batch && sqlite3_get_autocommit(p->db))
+		batch_lost(p, "by SQLite, after an error");
+	if (p->lost) {
+		ret = lost_err(err);
 		goto out;
 	}
 	if (!p->batch && (ret = run(p, p->st[ST_BEGIN], err, "starting a batch")) < 0)
@@ -704,6 +753,7 @@ void sn_persons_batch_rollback(struct sn_persons *p)
 	}
 	sn_lcache_touch_all(p->lcache);
 	p->batch = false;
+	p->lost = false; /* the caller replays from the last commit */
 	pthread_cond_broadcast(&p->idle);
 	sn_pstore_unlock(p);
 }

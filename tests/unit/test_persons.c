@@ -1398,9 +1398,9 @@ static void test_event_atomic_in_batch(void **state)
 						      .timestamp_us = T0 + (int64_t)i,
 						      .properties = props};
 			struct sn_identity_result res;
-			sn_pstore_fail_write(f->p, k);
+			sn_pstore_fail_write(f->p, k, false);
 			int rc = sn_identity_process(f->p, &e, &res, &err);
-			sn_pstore_fail_write(f->p, 0);
+			sn_pstore_fail_write(f->p, 0, false);
 			sn_identity_result_release(&res);
 			json_object_put(props);
 			if (rc == 0)
@@ -1431,6 +1431,64 @@ static void test_event_atomic_in_batch(void **state)
 	sn_group_release(&g);
 	sn_buf_release(&before);
 	sn_buf_release(&after);
+}
+
+/* A batch lost under the worker is never followed by a commit that would
+ * record a WAL position past its events: after SQLite rolls the batch back
+ * on its own (as after SQLITE_FULL), and after an event whose undo fails,
+ * batches are refused until the ingest side rolls back. */
+static void test_batch_lost(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	uint64_t lsn = 1;
+
+	/* SQLite rolled the open batch back. */
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	ev(f, 1, "a", "pv", "{}", T0, NULL);
+	sn_pstore_lock(f->p);
+	assert_int_equal(sqlite3_exec(sn_pstore_db(f->p), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sn_pstore_unlock(f->p);
+	assert_int_equal(sn_persons_batch_commit(f->p, 10, &err), SN_ERR_IO);
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), SN_ERR_IO);
+	assert_int_equal(sn_persons_batch_commit(f->p, 20, &err), SN_ERR_IO);
+	assert_int_equal(sn_persons_ingest_lsn(f->p, &lsn, &err), 0);
+	assert_int_equal(lsn, 0);
+	sn_persons_batch_rollback(f->p);
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	ev(f, 1, "b", "pv", "{}", T0, NULL);
+	assert_int_equal(sn_persons_batch_commit(f->p, 30, &err), 0);
+	assert_int_equal(sn_persons_ingest_lsn(f->p, &lsn, &err), 0);
+	assert_int_equal(lsn, 30);
+	assert_true(no_person(f, 1, "a"));
+
+	/* An event fails at its second write (the person update after its
+	 * distinct id was set), and the undo of the first fails too: the
+	 * batch goes whole, and is refused as above. */
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	ev(f, 1, "c", "pv", "{}", T0, NULL);
+	struct json_object *props = NULL;
+	const char *text = "{\"$anon_distinct_id\":\"anon-b\",\"$set\":{\"x\":1}}";
+	assert_int_equal(sn_json_parse(text, strlen(text), &props, &err), 0);
+	struct sn_identity_event e = {.team_id = 1,
+				      .distinct_id = "b",
+				      .event = "$identify",
+				      .uuid = "00000000-0000-7000-8000-000000000002",
+				      .timestamp_us = T0,
+				      .properties = props};
+	struct sn_identity_result res;
+	sn_pstore_fail_write(f->p, 2, true);
+	assert_int_equal(sn_identity_process(f->p, &e, &res, &err), SN_ERR_IO);
+	sn_pstore_fail_write(f->p, 0, false);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_int_equal(sn_persons_batch_commit(f->p, 40, &err), SN_ERR_IO);
+	assert_int_equal(sn_persons_ingest_lsn(f->p, &lsn, &err), 0);
+	assert_int_equal(lsn, 30);
+	sn_persons_batch_rollback(f->p);
+	assert_true(no_person(f, 1, "c"));	/* the whole batch went */
+	assert_true(no_person(f, 1, "anon-b")); /* and the half event */
+	assert_false(no_person(f, 1, "b"));
 }
 
 static void test_flag_hash_keys(void **state)
@@ -1871,6 +1929,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_sight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batches_and_listing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_atomic_in_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flag_hash_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_person, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_person, setup, teardown),
