@@ -78,19 +78,24 @@ static double tv_secs(struct timeval t)
 	return (double)t.tv_sec + (double)t.tv_usec / 1e6;
 }
 
-/* CPU seconds of the busiest thread but this one (which wrote the WAL
- * before the clock started): the ingest thread, which runs identity and so
- * bounds the rate when it is on. From /proc. */
-static double busiest_thread_cpu(void)
+/* CPU seconds each thread but this one (which writes the WAL before the
+ * clock starts) has used, from /proc: n threads into tid[] / secs[]. */
+#define MAX_THREADS 256
+struct thread_cpu {
+	long tid[MAX_THREADS];
+	double secs[MAX_THREADS];
+	int n;
+};
+
+static void thread_cpu_read(struct thread_cpu *tc)
 {
-	char self[32];
-	snprintf(self, sizeof(self), "%ld", (long)syscall(SYS_gettid));
+	long self = (long)syscall(SYS_gettid);
 	DIR *d = opendir("/proc/self/task");
-	double best = 0;
 	struct dirent *de;
 	long hz = sysconf(_SC_CLK_TCK);
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, self))
+	tc->n = 0;
+	while (d && (de = readdir(d)) && tc->n < MAX_THREADS) {
+		if (de->d_name[0] == '.' || atol(de->d_name) == self)
 			continue;
 		char path[300], buf[1024];
 		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
@@ -102,14 +107,33 @@ static double busiest_thread_cpu(void)
 		buf[n] = 0;
 		const char *p = strrchr(buf, ')'); /* the name may hold spaces */
 		unsigned long ut = 0, st = 0;
-		if (p &&
-		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-			   &st) == 2 &&
-		    (double)(ut + st) / (double)hz > best)
-			best = (double)(ut + st) / (double)hz;
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+				&st) == 2) {
+			tc->tid[tc->n] = atol(de->d_name);
+			tc->secs[tc->n++] = (double)(ut + st) / (double)hz;
+		}
 	}
 	if (d)
 		closedir(d);
+}
+
+/* CPU seconds of the thread that used the most between the two readings:
+ * the ingest thread, which runs identity and so bounds the rate when it is
+ * on. Threads that ran before the clock started (the WAL's sync thread,
+ * busy while the WAL was written) count only what they used after it. */
+static double busiest_thread_cpu(const struct thread_cpu *before)
+{
+	struct thread_cpu now;
+	thread_cpu_read(&now);
+	double best = 0;
+	for (int i = 0; i < now.n; i++) {
+		double used = now.secs[i];
+		for (int j = 0; j < before->n; j++)
+			if (before->tid[j] == now.tid[i])
+				used -= before->secs[j];
+		if (used > best)
+			best = used;
+	}
 	return best;
 }
 
@@ -392,6 +416,8 @@ static void run(const struct opts *o, bool identity, const char *base)
 	struct sn_ingest *in;
 	struct rusage ru0, ru1;
 	reset_peak_rss();
+	struct thread_cpu cpu0;
+	thread_cpu_read(&cpu0);
 	getrusage(RUSAGE_SELF, &ru0);
 	uint64_t t0 = sn_mono_ns();
 	if (sn_ingest_start(&in, w, &io, &vt, &err))
@@ -400,7 +426,7 @@ static void run(const struct opts *o, bool identity, const char *base)
 		die("sync timed out", NULL);
 	double secs = (double)(sn_mono_ns() - t0) / 1e9;
 	getrusage(RUSAGE_SELF, &ru1);
-	double busiest = busiest_thread_cpu();
+	double busiest = busiest_thread_cpu(&cpu0);
 	double cpu = tv_secs(ru1.ru_utime) - tv_secs(ru0.ru_utime) + tv_secs(ru1.ru_stime) -
 		     tv_secs(ru0.ru_stime);
 	double rss = peak_rss_mib();
