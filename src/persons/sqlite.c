@@ -462,8 +462,24 @@ int sn_persons_schema_version(struct sn_persons *p, int *db_version, int *code_v
 
 /* ---- transactions -------------------------------------------------------------- */
 
+static void batch_lost(struct sn_persons *p, const char *why);
+static int lost_err(struct sn_err *err);
+
+/* An open batch whose transaction SQLite ended on its own (after an error
+ * outside an event, e.g. a deferred-value write): nothing may run in it,
+ * as each statement would commit by itself, past the batch's position. */
+static int batch_check(struct sn_persons *p, struct sn_err *err)
+{
+	if (p->batch && sqlite3_get_autocommit(p->db))
+		batch_lost(p, "by SQLite, after an error");
+	return p->lost ? lost_err(err) : 0;
+}
+
 int sn_pstore_begin(struct sn_persons *p, struct sn_err *err)
 {
+	int ret = batch_check(p, err);
+	if (ret < 0)
+		return ret;
 	if (p->batch)
 		return run(p, p->st[ST_SAVEPOINT], err, "starting a savepoint");
 	return run(p, p->st[ST_BEGIN], err, "starting a transaction");
@@ -471,6 +487,9 @@ int sn_pstore_begin(struct sn_persons *p, struct sn_err *err)
 
 int sn_pstore_begin_event(struct sn_persons *p, struct sn_err *err)
 {
+	int ret = batch_check(p, err);
+	if (ret < 0)
+		return ret;
 	if (!p->batch)
 		return run(p, p->st[ST_BEGIN], err, "starting a transaction");
 	p->ev_lazy = true;
@@ -688,11 +707,8 @@ int sn_persons_batch_begin(struct sn_persons *p, struct sn_err *err)
 	sn_pstore_lock(p);
 	while (!p->batch && p->writers_waiting)
 		pthread_cond_wait(&p->idle, &p->mu); /* a deletion goes first */
-	if (p->batch && sqlite3_get_autocommit(p->db))
-		batch_lost(p, "by SQLite, after an error");
-	if (p->lost)
-		ret = lost_err(err);
-	else if (!p->batch && (ret = run(p, p->st[ST_BEGIN], err, "starting a batch")) == 0)
+	if ((ret = batch_check(p, err)) == 0 && !p->batch &&
+	    (ret = run(p, p->st[ST_BEGIN], err, "starting a batch")) == 0)
 		p->batch = true;
 	sn_pstore_unlock(p);
 	return ret;
@@ -718,12 +734,8 @@ int sn_persons_batch_commit(struct sn_persons *p, uint64_t wal_lsn, struct sn_er
 {
 	int ret;
 	sn_pstore_lock(p);
-	if (p->batch && sqlite3_get_autocommit(p->db))
-		batch_lost(p, "by SQLite, after an error");
-	if (p->lost) {
-		ret = lost_err(err);
+	if ((ret = batch_check(p, err)) < 0)
 		goto out;
-	}
 	if (!p->batch && (ret = run(p, p->st[ST_BEGIN], err, "starting a batch")) < 0)
 		goto out;
 	p->batch = true;

@@ -1449,6 +1449,21 @@ static void test_batch_lost(void **state)
 	sn_pstore_lock(f->p);
 	assert_int_equal(sqlite3_exec(sn_pstore_db(f->p), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sn_pstore_unlock(f->p);
+	/* An event after it is refused too: outside a transaction each of its
+	 * statements would commit on its own, past the batch's position. */
+	struct json_object *props = NULL;
+	assert_int_equal(sn_json_parse("{}", 2, &props, &err), 0);
+	struct sn_identity_event e0 = {.team_id = 1,
+				       .distinct_id = "z",
+				       .event = "pv",
+				       .uuid = "00000000-0000-7000-8000-000000000003",
+				       .timestamp_us = T0,
+				       .properties = props};
+	struct sn_identity_result res;
+	assert_int_equal(sn_identity_process(f->p, &e0, &res, &err), SN_ERR_IO);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_true(no_person(f, 1, "z"));
 	assert_int_equal(sn_persons_batch_commit(f->p, 10, &err), SN_ERR_IO);
 	assert_int_equal(sn_persons_batch_begin(f->p, &err), SN_ERR_IO);
 	assert_int_equal(sn_persons_batch_commit(f->p, 20, &err), SN_ERR_IO);
@@ -1467,7 +1482,7 @@ static void test_batch_lost(void **state)
 	 * batch goes whole, and is refused as above. */
 	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
 	ev(f, 1, "c", "pv", "{}", T0, NULL);
-	struct json_object *props = NULL;
+	props = NULL;
 	const char *text = "{\"$anon_distinct_id\":\"anon-b\",\"$set\":{\"x\":1}}";
 	assert_int_equal(sn_json_parse(text, strlen(text), &props, &err), 0);
 	struct sn_identity_event e = {.team_id = 1,
@@ -1476,7 +1491,6 @@ static void test_batch_lost(void **state)
 				      .uuid = "00000000-0000-7000-8000-000000000002",
 				      .timestamp_us = T0,
 				      .properties = props};
-	struct sn_identity_result res;
 	sn_pstore_fail_write(f->p, 2, true);
 	assert_int_equal(sn_identity_process(f->p, &e, &res, &err), SN_ERR_IO);
 	sn_pstore_fail_write(f->p, 0, false);
