@@ -289,15 +289,17 @@ static int initial_class(const char *key, size_t n)
 	const char *rest = key + 9;
 	size_t rn = n - 9;
 	int c = key_class(rest, rn);
-	if (c >= 0 && c < SN_INITIAL_NKEYS && sn_initial_keys[c][0] != '$')
-		return c;
-	char d[SN_NAMES_LEN_MAX + 1];
-	if (rn + 1 > SN_NAMES_LEN_MAX)
-		return -1;
-	d[0] = '$';
-	memcpy(d + 1, rest, rn);
-	c = key_class(d, rn + 1);
-	return c >= 0 && c < SN_INITIAL_NKEYS && sn_initial_keys[c][0] == '$' ? c : -1;
+	if (c < 0 || c >= SN_INITIAL_NKEYS || strcmp(initial_names[c], key) != 0) {
+		char d[SN_NAMES_LEN_MAX + 1];
+		if (rn + 1 > SN_NAMES_LEN_MAX)
+			return -1;
+		d[0] = '$';
+		memcpy(d + 1, rest, rn);
+		c = key_class(d, rn + 1);
+		if (c < 0 || c >= SN_INITIAL_NKEYS || strcmp(initial_names[c], key) != 0)
+			return -1;
+	}
+	return c;
 }
 
 /* One pass over the person's keys, each classified by length and bytes:
@@ -311,7 +313,7 @@ static void person_info_of(struct json_object *props, struct sn_pcache_person *i
 		size_t n = strlen(key);
 		int c;
 		if (n > 9 && memcmp(key, "$initial_", 9) == 0) {
-			if ((c = initial_class(key, n)) >= 0 && !strcmp(initial_names[c], key))
+			if ((c = initial_class(key, n)) >= 0)
 				info->initial_mask |= 1u << c;
 		} else if ((c = key_class(key, n)) >= 0 && c < SN_INITIAL_NKEYS) {
 			info->present_mask |= 1u << c;

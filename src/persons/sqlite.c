@@ -462,8 +462,35 @@ int sn_persons_schema_version(struct sn_persons *p, int *db_version, int *code_v
 
 /* ---- transactions -------------------------------------------------------------- */
 
-static void batch_lost(struct sn_persons *p, const char *why);
-static int lost_err(struct sn_err *err);
+/* The open ingest batch is gone: SQLite rolled it back after an I/O
+ * error (SQLITE_FULL, SQLITE_IOERR...), or an event's undo failed and the
+ * batch was rolled back so that half an event is never committed. The
+ * identity of every event since the last commit went with it, while their
+ * rows keep the person ids it gave them; committing a later batch would
+ * record a WAL position past them and lose them for good. So batches are
+ * refused from here on (fail-stop: the worker logs and retries, the WAL
+ * checkpoint stays put) until sn_persons_batch_rollback — the store sink
+ * calls it when it closes — and the next start replays those records
+ * from the WAL (docs/PERSONS.md "Batches and the crash protocol").
+ * Caller holds mu. */
+static void batch_lost(struct sn_persons *p, const char *why)
+{
+	if (!p->lost)
+		sn_log_error("persons database: the ingest batch was rolled back (%s); identity "
+			     "stops until snout restarts and replays it from the WAL",
+			     why);
+	p->lost = true;
+	p->batch = false;
+	sn_lcache_touch_all(p->lcache);
+	pthread_cond_broadcast(&p->idle);
+}
+
+static int lost_err(struct sn_err *err)
+{
+	return sn_err_set(err, SN_ERR_IO,
+			  "persons database: the ingest batch was rolled back after an error; "
+			  "restart snout to replay it from the WAL");
+}
 
 /* An open batch whose transaction SQLite ended on its own (after an error
  * outside an event, e.g. a deferred-value write): nothing may run in it,
@@ -627,36 +654,6 @@ static int undo_one(struct sn_persons *p, const struct undo *u, struct sn_err *e
 	sqlite3_bind_int64(s, 1, u->team_id);
 	bind_text(s, 2, key);
 	return run(p, s, err, "undoing an event's write");
-}
-
-/* The open ingest batch is gone: SQLite rolled it back after an I/O
- * error (SQLITE_FULL, SQLITE_IOERR...), or an event's undo failed and the
- * batch was rolled back so that half an event is never committed. The
- * identity of every event since the last commit went with it, while their
- * rows keep the person ids it gave them; committing a later batch would
- * record a WAL position past them and lose them for good. So batches are
- * refused from here on (fail-stop: the worker logs and retries, the WAL
- * checkpoint stays put) until sn_persons_batch_rollback — the store sink
- * calls it when it closes — and the next start replays those records
- * from the WAL (docs/PERSONS.md "Batches and the crash protocol").
- * Caller holds mu. */
-static void batch_lost(struct sn_persons *p, const char *why)
-{
-	if (!p->lost)
-		sn_log_error("persons database: the ingest batch was rolled back (%s); identity "
-			     "stops until snout restarts and replays it from the WAL",
-			     why);
-	p->lost = true;
-	p->batch = false;
-	sn_lcache_touch_all(p->lcache);
-	pthread_cond_broadcast(&p->idle);
-}
-
-static int lost_err(struct sn_err *err)
-{
-	return sn_err_set(err, SN_ERR_IO,
-			  "persons database: the ingest batch was rolled back after an error; "
-			  "restart snout to replay it from the WAL");
 }
 
 void sn_pstore_rollback(struct sn_persons *p)
