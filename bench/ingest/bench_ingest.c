@@ -84,6 +84,7 @@ static double tv_secs(struct timeval t)
 struct thread_cpu {
 	long tid[MAX_THREADS];
 	double secs[MAX_THREADS];
+	char name[MAX_THREADS][20];
 	int n;
 };
 
@@ -106,9 +107,14 @@ static void thread_cpu_read(struct thread_cpu *tc)
 		fclose(f);
 		buf[n] = 0;
 		const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+		const char *q = strchr(buf, '(');
 		unsigned long ut = 0, st = 0;
-		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-				&st) == 2) {
+		if (p && q &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+			   &st) == 2) {
+			int nl = (int)(p - q - 1);
+			snprintf(tc->name[tc->n], sizeof(tc->name[0]), "%.*s", nl < 19 ? nl : 19,
+				 q + 1);
 			tc->tid[tc->n] = atol(de->d_name);
 			tc->secs[tc->n++] = (double)(ut + st) / (double)hz;
 		}
@@ -121,11 +127,15 @@ static void thread_cpu_read(struct thread_cpu *tc)
  * the ingest thread, which runs identity and so bounds the rate when it is
  * on. Threads that ran before the clock started (the WAL's sync thread,
  * busy while the WAL was written) count only what they used after it. */
-static double busiest_thread_cpu(const struct thread_cpu *before)
+static double busiest_thread_cpu(const struct thread_cpu *before, long events)
 {
 	struct thread_cpu now;
 	thread_cpu_read(&now);
 	double best = 0;
+	/* Each thread's share, summed by name, on stderr: where the CPU went. */
+	char names[MAX_THREADS][20];
+	double by_name[MAX_THREADS];
+	int nn = 0;
 	for (int i = 0; i < now.n; i++) {
 		double used = now.secs[i];
 		for (int j = 0; j < before->n; j++)
@@ -133,7 +143,20 @@ static double busiest_thread_cpu(const struct thread_cpu *before)
 				used -= before->secs[j];
 		if (used > best)
 			best = used;
+		int k = 0;
+		while (k < nn && strcmp(names[k], now.name[i]))
+			k++;
+		if (k == nn) {
+			memcpy(names[nn], now.name[i], sizeof(names[0]));
+			by_name[nn++] = 0;
+		}
+		by_name[k] += used;
 	}
+	fprintf(stderr, "threads, CPU us/event:");
+	for (int k = 0; k < nn; k++)
+		if (by_name[k] > 0)
+			fprintf(stderr, " %s %.2f", names[k], by_name[k] * 1e6 / (double)events);
+	fprintf(stderr, "\n");
 	return best;
 }
 
@@ -426,7 +449,7 @@ static void run(const struct opts *o, bool identity, const char *base)
 		die("sync timed out", NULL);
 	double secs = (double)(sn_mono_ns() - t0) / 1e9;
 	getrusage(RUSAGE_SELF, &ru1);
-	double busiest = busiest_thread_cpu(&cpu0);
+	double busiest = busiest_thread_cpu(&cpu0, o->events);
 	double cpu = tv_secs(ru1.ru_utime) - tv_secs(ru0.ru_utime) + tv_secs(ru1.ru_stime) -
 		     tv_secs(ru0.ru_stime);
 	double rss = peak_rss_mib();

@@ -387,7 +387,11 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 	enum sn_pcache_kind kind;
 	uint8_t uuid[16];
 	const char *did = row->distinct_id.p;
-	if (!sn_pcache_get_did(id->cache, row->team_id, did, row->distinct_id.len, &kind, uuid))
+	if (!(f->did_hashed
+		  ? sn_pcache_get_did_hashed(id->cache, row->team_id, did, row->distinct_id.len,
+					     f->did_hash, &kind, uuid)
+		  : sn_pcache_get_did(id->cache, row->team_id, did, row->distinct_id.len, &kind,
+				      uuid)))
 		return 0;
 	if (personless) {
 		if (kind == SN_PCACHE_PERSON &&
@@ -410,7 +414,8 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 					continue;
 				const struct sn_jspan *v = &f->initial[k];
 				bool ok = true;
-				hash[k] = span_hash(id, v, &ok);
+				hash[k] = f->initial_hashed & (1u << k) ? f->initial_hash[k]
+									: span_hash(id, v, &ok);
 				if (!ok)
 					return 0;
 				/* $set_once of $initial_<key> must change nothing... */
@@ -453,6 +458,34 @@ void sn_ingest_identity_prefetch(struct sn_ingest_identity *id, int64_t team, co
 				 size_t len, int stage)
 {
 	sn_pcache_prefetch(id->cache, team, did, len, stage);
+}
+
+void sn_ingest_identity_prefetch_hashed(struct sn_ingest_identity *id, int64_t team,
+					uint64_t did_hash, int stage)
+{
+	sn_pcache_prefetch_hashed(id->cache, team, did_hash, stage);
+}
+
+void sn_ingest_facts_hash(struct sn_ingest_facts *f, const char *did, size_t len)
+{
+	f->did_hash = sn_hash64(did, len);
+	f->did_hashed = true;
+	f->initial_hashed = 0;
+	for (int k = 0; k < SN_INITIAL_NKEYS; k++) {
+		const struct sn_jspan *v = &f->initial[k];
+		if (!(f->initial_present & (1u << k)))
+			continue;
+		if (v->type != SN_JSTRING) {
+			f->initial_hash[k] = sn_pcache_hash_json(v->p, v->len);
+		} else if (!(v->flags & SN_JSPAN_ESCAPED)) {
+			size_t n;
+			const char *t = sn_jspan_raw(v, &n);
+			f->initial_hash[k] = sn_pcache_hash_string(t, n);
+		} else {
+			continue; /* decoded when needed (span_hash) */
+		}
+		f->initial_hashed |= 1u << k;
+	}
 }
 
 /* ---- deferred §5.2 values ------------------------------------------------------------------ */

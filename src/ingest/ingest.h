@@ -56,6 +56,23 @@ struct sn_ingest_sink {
 	 * flush() still works and also waits for a flush in flight. */
 	int (*flush_start)(void *ctx, struct sn_err *err);
 	int (*flush_done)(void *ctx, uint64_t timeout_ms, struct sn_err *err);
+	/* Optional, together: a stage ahead of consume on a thread of its own
+	 * (readahead.c). prep_new allocates one record's prepared state (NULL:
+	 * out of memory), prep_free frees it. prepare fills it from a record on
+	 * the read-ahead thread, in WAL order, concurrently with consume: it may
+	 * read only what the sink was configured with before sn_ingest_start,
+	 * and it cannot fail (an error is kept in the state, for
+	 * consume_prepared to act on). consume_prepared then does what consume
+	 * does, given the record's state; after an error the same record and
+	 * state are offered again. ahead (optional) is told of the prepared
+	 * record `distance` places behind the one about to be consumed (1..3),
+	 * to ask for memory it will need. */
+	void *(*prep_new)(void *ctx);
+	void (*prep_free)(void *ctx, void *prep);
+	void (*prepare)(void *ctx, const struct sn_wal_entry *e, void *prep);
+	int (*consume_prepared)(void *ctx, const struct sn_wal_entry *e, void *prep,
+				struct sn_err *err);
+	void (*ahead)(void *ctx, const void *prep, int distance);
 };
 
 struct sn_ingest_options {

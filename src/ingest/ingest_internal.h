@@ -17,6 +17,30 @@
 #define SN_INITIAL_NKEYS 25
 extern const char *const sn_initial_keys[SN_INITIAL_NKEYS];
 
+/* ---- the WAL read-ahead (readahead.c) ------------------------------------------ */
+
+/* A thread reading the WAL from `reader` (which it owns until stopped) and
+ * preparing each record with sink->prepare, into a ring the ingest thread
+ * consumes in order. wake(wake_arg) is called when records wait while the
+ * consumer may be sleeping elsewhere. */
+struct sn_readahead;
+int sn_readahead_start(struct sn_readahead **out, struct sn_wal_reader *reader, uint64_t from_lsn,
+		       const struct sn_ingest_sink *sink, uint64_t idle_poll_ms,
+		       void (*wake)(void *arg), void *wake_arg, struct sn_err *err);
+/* The k-th record after the head (k = 0: the head) and its prepared state,
+ * valid until it is popped: 1, or 0 when there is none yet. */
+int sn_readahead_peek(struct sn_readahead *ra, size_t k, const struct sn_wal_entry **e,
+		      void **prep);
+/* Waits (up to ~200 ms) while the ring is empty, unless the reader failed,
+ * or has handed on every record up to `durable` and found the end of the log. */
+void sn_readahead_wait(struct sn_readahead *ra, uint64_t durable);
+/* Releases the head record. */
+void sn_readahead_pop(struct sn_readahead *ra);
+/* A reader error not yet reported (its code, err set; the thread retries), or 0. */
+int sn_readahead_error(struct sn_readahead *ra, struct sn_err *err);
+/* Stops the thread and frees the ring (not the reader). */
+void sn_readahead_stop(struct sn_readahead *ra);
+
 /* ---- distinct-id cache (person_cache.c) ----------------------------------- */
 
 enum sn_pcache_kind {
@@ -53,6 +77,9 @@ void sn_pcache_clear(struct sn_pcache *c);
 /* Lookup of a distinct id: 1 with kind and uuid filled, 0 when unknown. */
 int sn_pcache_get_did(struct sn_pcache *c, int64_t team, const char *did, size_t len,
 		      enum sn_pcache_kind *kind, uint8_t uuid[16]);
+/* The same given did_hash = sn_hash64(did, len), computed ahead. */
+int sn_pcache_get_did_hashed(struct sn_pcache *c, int64_t team, const char *did, size_t len,
+			     uint64_t did_hash, enum sn_pcache_kind *kind, uint8_t uuid[16]);
 int sn_pcache_put_did(struct sn_pcache *c, int64_t team, const char *did, size_t len,
 		      enum sn_pcache_kind kind, const uint8_t uuid[16]);
 void sn_pcache_drop_did(struct sn_pcache *c, int64_t team, const char *did, size_t len);
@@ -62,6 +89,7 @@ void sn_pcache_drop_did(struct sn_pcache *c, int64_t team, const char *did, size
  * its person's slot, 3 the person's info, each reading what the one before
  * asked for. They only ask the memory for lines: results are unchanged. */
 void sn_pcache_prefetch(struct sn_pcache *c, int64_t team, const char *did, size_t len, int stage);
+void sn_pcache_prefetch_hashed(struct sn_pcache *c, int64_t team, uint64_t did_hash, int stage);
 struct sn_pcache_person *sn_pcache_get_person(struct sn_pcache *c, int64_t team,
 					      const uint8_t uuid[16]);
 int sn_pcache_put_person(struct sn_pcache *c, int64_t team, const uint8_t uuid[16],
@@ -186,12 +214,23 @@ struct sn_ingest_facts {
 	struct sn_jspan root_ip; /* the record's "ip": the request's address */
 	bool geoip_keys;
 	const struct sn_enrich_geo *geo;
+	/* Hashes the fast path compares, computed ahead by sn_ingest_facts_hash
+	 * (on the read-ahead thread): sn_hash64 of the decoded distinct id
+	 * (did_hashed), and the value hash of each §5.2 key in initial_hashed
+	 * (the others, escaped strings, are hashed when needed). */
+	bool did_hashed;
+	uint64_t did_hash;
+	uint32_t initial_hashed;
+	uint64_t initial_hash[SN_INITIAL_NKEYS];
 };
 
 /* Notes a top-level property key of the event (called by the record scan
  * for each key, with the value's span). */
 void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 			 const struct sn_jspan *value);
+/* After the scan, with the row's decoded distinct id: the hashes above. A
+ * pure function of the record, so it runs ahead of the ingest thread. */
+void sn_ingest_facts_hash(struct sn_ingest_facts *f, const char *did, size_t len);
 
 struct sn_ingest_identity;
 
@@ -221,6 +260,9 @@ int sn_ingest_identity_event(struct sn_ingest_identity *id, const struct sn_inge
  * (the previous record's): a wrong one costs a useless prefetch. */
 void sn_ingest_identity_prefetch(struct sn_ingest_identity *id, int64_t team, const char *did,
 				 size_t len, int stage);
+/* The same given the facts' did_hash (the read-ahead's records). */
+void sn_ingest_identity_prefetch_hashed(struct sn_ingest_identity *id, int64_t team,
+					uint64_t did_hash, int stage);
 void sn_ingest_identity_get_stats(struct sn_ingest_identity *id,
 				  struct sn_ingest_identity_stats *st);
 

@@ -117,9 +117,16 @@ static uint64_t nz(uint64_t h)
 	return h ? h : 1;
 }
 
+/* A key's hash: its text's (sn_hash64, which the record's prepare stage
+ * computes ahead for the distinct id) mixed with the team. */
+static uint64_t key_hash_of(int64_t team, uint64_t text_hash)
+{
+	return nz(text_hash ^ ((uint64_t)team * 0x9E3779B97F4A7C15ull));
+}
+
 static uint64_t key_hash(int64_t team, const void *p, size_t len)
 {
-	return nz(sn_hash64(p, len) ^ ((uint64_t)team * 0x9E3779B97F4A7C15ull));
+	return key_hash_of(team, sn_hash64(p, len));
 }
 
 uint64_t sn_pcache_hash_string(const char *s, size_t len)
@@ -301,10 +308,16 @@ static void did_delete(struct sn_pcache *c, size_t i)
 int sn_pcache_get_did(struct sn_pcache *c, int64_t team, const char *did, size_t len,
 		      enum sn_pcache_kind *kind, uint8_t uuid[16])
 {
+	return sn_pcache_get_did_hashed(c, team, did, len, sn_hash64(did, len), kind, uuid);
+}
+
+int sn_pcache_get_did_hashed(struct sn_pcache *c, int64_t team, const char *did, size_t len,
+			     uint64_t did_hash, enum sn_pcache_kind *kind, uint8_t uuid[16])
+{
 	bool found;
 	struct did_key k;
 	did_key_make(&k, did, len);
-	size_t i = did_find(c, key_hash(team, did, len), team, &k, &found);
+	size_t i = did_find(c, key_hash_of(team, did_hash), team, &k, &found);
 	if (!found) {
 		c->misses++;
 		return 0;
@@ -325,7 +338,12 @@ int sn_pcache_get_did(struct sn_pcache *c, int64_t team, const char *did, size_t
  * its home slot is not looked for (the hint is lost, nothing else). */
 void sn_pcache_prefetch(struct sn_pcache *c, int64_t team, const char *did, size_t len, int stage)
 {
-	uint64_t h = key_hash(team, did, len);
+	sn_pcache_prefetch_hashed(c, team, sn_hash64(did, len), stage);
+}
+
+void sn_pcache_prefetch_hashed(struct sn_pcache *c, int64_t team, uint64_t did_hash, int stage)
+{
+	uint64_t h = key_hash_of(team, did_hash);
 	const struct did_ent *e = &c->dids[h & c->did_mask];
 	if (stage == 1) {
 		__builtin_prefetch(e);

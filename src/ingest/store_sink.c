@@ -39,6 +39,17 @@
  * then the worker checkpoints. The synchronous sink_flush waits for a flush
  * in flight first, so callers that use it see the same sink as before.
  *
+ * Two halves per record. The conversion of a record into a row (the JSON
+ * scan: row fields, identity's facts, member lengths, property members)
+ * depends on nothing but the record and the sink's configuration, so it is
+ * the sink's prepare stage (sink_prepare, into a struct prep) and runs on
+ * the worker's read-ahead thread (readahead.c), ahead of the ingest thread;
+ * the rest (enrichment, identity, the memtable) needs WAL order and state
+ * and is sink_consume_prepared, on the ingest thread. It works on copies of
+ * the prepared row and facts, so a record it refuses (an error, retried)
+ * comes back with its state as prepared. sink_consume (no read-ahead) does
+ * both in turn, with the identity prefetch during the scan.
+ *
  * Recording uploads (WAL type 2) are not events: until recordings get their
  * own store they are appended to <dir>/../recordings/pending.jsonl, fsynced
  * with each flush, so checkpointing the WAL never loses them.
@@ -131,7 +142,7 @@ struct sn_store_sink {
 	size_t full_bytes;
 	struct sn_memtable mt;
 	uint64_t last_end_lsn;		  /* end of the last consumed record */
-	struct sn_buf scratch;		  /* unescaped strings of the record being converted */
+	struct prep *prep;		  /* for records consumed without the read-ahead */
 	struct sn_buf el_chain, el_props; /* elements.c's output for the current record */
 	uint64_t parts_written, rows_written;
 	struct sn_write_pool *wpool; /* the part writer's threads; NULL: this thread */
@@ -144,9 +155,7 @@ struct sn_store_sink {
 	 * record's property members, collected by the scan. */
 	struct sn_propdefs_seen *seen;
 	struct sn_meta *propdefs_meta;
-	struct sn_jspan *pk, *pv;
 	struct sn_buf pd_buf;	    /* {GeoIP members} */
-	uint16_t *mi;		    /* fields.mi: the current record's member lengths */
 	int64_t team_guess;	    /* the last record's team: the identity prefetch's guess */
 	uint64_t persons_lsn;	    /* identity of records ending at or before this is committed */
 	uint64_t persons_commit_ns; /* sn_mono_ns() of the last persons commit (or of start) */
@@ -173,7 +182,7 @@ struct sn_store_sink {
 /* Points *out at the decoded string: raw when it has no escapes, else
  * unescaped into scratch (offsets stay valid as scratch only grows within one
  * record: we reserve first). */
-static int str_of(struct sn_store_sink *s, const struct sn_jspan *v, struct sn_str *out)
+static int str_of(struct sn_buf *scratch, const struct sn_jspan *v, struct sn_str *out)
 {
 	if (v->type != SN_JSTRING) {
 		out->p = "";
@@ -184,12 +193,12 @@ static int str_of(struct sn_store_sink *s, const struct sn_jspan *v, struct sn_s
 		out->p = sn_jspan_raw(v, &out->len);
 		return 0;
 	}
-	size_t start = s->scratch.len;
-	int rc = sn_jspan_unescape(v, &s->scratch);
+	size_t start = scratch->len;
+	int rc = sn_jspan_unescape(v, scratch);
 	if (rc)
 		return rc;
 	out->p = (const char *)(uintptr_t)start; /* fixed up once scratch stops moving */
-	out->len = s->scratch.len - start;
+	out->len = scratch->len - start;
 	return 1;
 }
 
@@ -198,14 +207,19 @@ struct fields {
 	struct sn_jspan session_id, window_id, elements_chain;
 	struct sn_jspan elements; /* $elements (autocapture), converted by elements.c */
 	struct sn_ingest_facts facts;
-	const struct sn_store_sink *sink; /* for the identity prefetch (scan_properties) */
-	/* The properties' members, for property definitions (maxpk 0: not
-	 * collected); the sink's arrays. */
+	/* For the identity prefetch while scanning (scan_properties); NULL on
+	 * the read-ahead thread, which must not touch identity's cache (the
+	 * ingest thread asks ahead itself: sink_ahead). */
+	const struct sn_store_sink *sink;
+	/* The properties' members, for property definitions (pm NULL: not
+	 * collected); the prepared record's arrays, grown as needed. */
+	struct members *pm;
 	struct sn_jspan *pk, *pv;
-	uint32_t npk, maxpk;
+	uint32_t npk;
 	/* The members' key and value lengths for the part writer's split
-	 * (struct sn_event_row's pmembers; the sink's array): nmi pairs, valid
-	 * while mi_ok (a compact object, no escaped key, lengths < 64 KiB). */
+	 * (struct sn_event_row's pmembers; the prepared record's array): nmi
+	 * pairs, valid while mi_ok (a compact object, no escaped key, lengths
+	 * < 64 KiB). */
 	uint16_t *mi;
 	uint32_t nmi;
 	bool mi_ok;
@@ -240,6 +254,46 @@ static struct sn_jspan *column_slot(struct fields *f, const struct sn_jspan *k)
 
 #define MAX_PROP_MEMBERS  1024 /* members of one event noted for definitions */
 #define MAX_INDEX_MEMBERS 256  /* member lengths noted for the writer (it shreds up to 250) */
+
+struct members {
+	struct sn_jspan *k, *v;
+	uint32_t cap;
+};
+
+/* A record converted ahead of the ingest thread (sink_prepare): the scan's
+ * spans point into the record, the row's strings into it or scratch. */
+struct prep {
+	bool event; /* a WAL event record, scanned (else nothing was done) */
+	int rc;	    /* the conversion's error (err says why), or 0 */
+	struct sn_err err;
+	struct fields f;
+	struct sn_event_row row;
+	struct sn_buf scratch; /* unescaped strings */
+	struct members pm;
+	uint16_t mi[2 * MAX_INDEX_MEMBERS];
+};
+
+/* Room for one more property member; false past MAX_PROP_MEMBERS (or out of
+ * memory): the rest are not noted, as before the arrays grew. */
+static bool members_room(struct fields *f)
+{
+	struct members *m = f->pm;
+	if (f->npk < m->cap)
+		return true;
+	uint32_t cap = m->cap ? 2 * m->cap : 64;
+	if (cap > MAX_PROP_MEMBERS)
+		return false;
+	struct sn_jspan *k = realloc(m->k, cap * sizeof(*k));
+	if (!k)
+		return false;
+	f->pk = m->k = k;
+	struct sn_jspan *v = realloc(m->v, cap * sizeof(*v));
+	if (!v)
+		return false;
+	f->pv = m->v = v;
+	m->cap = cap;
+	return true;
+}
 
 /* One pass over the properties object: its keys, and its span (from the
  * '{' to past the '}'), which the row keeps verbatim. */
@@ -282,7 +336,7 @@ static int scan_properties(struct sn_jscan *sc, struct fields *f)
 		if ((rc = sn_jscan_skip(sc, vs)))
 			return rc;
 		sn_ingest_facts_key(&f->facts, &k, vs);
-		if (f->npk < f->maxpk) {
+		if (f->pm && members_room(f)) {
 			f->pk[f->npk] = k;
 			f->pv[f->npk++] = *vs;
 		}
@@ -348,19 +402,22 @@ static struct sn_jspan *record_slot(struct fields *f, const struct sn_jspan *k)
 	return eq ? (struct sn_jspan *)((char *)f + fields[i].off) : NULL;
 }
 
-static int scan_record(const struct sn_store_sink *s, const char *data, uint32_t len,
-		       struct fields *f, struct sn_err *err)
+/* Scans a record into p->f; s (prefetch) given: asks for identity's cache
+ * entries while scanning (the ingest thread only). */
+static int scan_record(const struct sn_store_sink *s, const struct sn_store_sink *prefetch,
+		       const char *data, uint32_t len, struct prep *p, struct sn_err *err)
 {
 	struct sn_jscan sc;
 	struct sn_jspan k, v;
+	struct fields *f = &p->f;
 	int rc;
 	memset(f, 0, sizeof(*f));
-	f->sink = s;
-	f->mi = s->mi;
+	f->sink = prefetch;
+	f->mi = p->mi;
 	if (s->seen) {
-		f->pk = s->pk;
-		f->pv = s->pv;
-		f->maxpk = MAX_PROP_MEMBERS;
+		f->pm = &p->pm;
+		f->pk = p->pm.k;
+		f->pv = p->pm.v;
 	}
 	sn_jscan_init(&sc, data, len, err);
 	if ((rc = sn_jscan_enter(&sc)))
@@ -370,8 +427,8 @@ static int scan_record(const struct sn_store_sink *s, const char *data, uint32_t
 		if (slot) {
 			if ((rc = sn_jscan_skip(&sc, slot)))
 				return rc;
-			if (slot == &f->distinct_id)
-				prefetch_person(s, f, 1);
+			if (slot == &f->distinct_id && prefetch)
+				prefetch_person(prefetch, f, 1);
 			continue;
 		}
 		if (!sn_jspan_str_eq(&k, "data", 4) || sn_jscan_peek(&sc) != SN_JOBJECT) {
@@ -402,19 +459,22 @@ static int scan_record(const struct sn_store_sink *s, const char *data, uint32_t
 			d0++;
 		f->facts.data = (struct sn_jspan){d0, (uint32_t)(sc.p - d0), SN_JOBJECT, 0};
 	}
-	if (rc == 0)
-		prefetch_person(s, f, 3);
+	if (rc == 0 && prefetch)
+		prefetch_person(prefetch, f, 3);
 	return rc;
 }
 
-static int to_row(struct sn_store_sink *s, const struct sn_wal_entry *e, struct sn_event_row *row,
-		  struct fields *fp, struct sn_err *err)
+/* A record's row (p->row, p->f); errors: SN_ERR_CORRUPT or SN_ERR_INVALID
+ * (the record is unusable), SN_ERR_NOMEM. */
+static int to_row(const struct sn_store_sink *s, const struct sn_store_sink *prefetch,
+		  const struct sn_wal_entry *e, struct prep *p, struct sn_err *err)
 {
-	struct fields f;
-	int rc = scan_record(s, e->data, e->len, &f, err);
-	*fp = f;
+	struct fields *fp = &p->f;
+	struct sn_event_row *row = &p->row;
+	int rc = scan_record(s, prefetch, e->data, e->len, p, err);
 	if (rc)
 		return rc;
+	const struct fields f = *fp;
 	memset(row, 0, sizeof(*row));
 	size_t n;
 	const char *u = f.uuid.type == SN_JSTRING ? sn_jspan_raw(&f.uuid, &n) : NULL;
@@ -433,20 +493,20 @@ static int to_row(struct sn_store_sink *s, const struct sn_wal_entry *e, struct 
 	t = f.now.type == SN_JSTRING ? sn_jspan_raw(&f.now, &n) : NULL;
 	if (!t || sn_time_parse_rfc3339_ms(t, n, &row->created_at_us))
 		row->created_at_us = row->timestamp_us;
-	sn_buf_reset(&s->scratch);
+	sn_buf_reset(&p->scratch);
 	/* Reserve enough that unescaping never moves the buffer mid-record. */
-	if (sn_buf_reserve(&s->scratch, (size_t)e->len + 64))
+	if (sn_buf_reserve(&p->scratch, (size_t)e->len + 64))
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory converting a record");
 	struct sn_str *strs[] = {&row->event, &row->distinct_id, &row->elements_chain,
 				 &row->session_id, &row->window_id};
 	const struct sn_jspan *spans[] = {&f.event, &f.distinct_id, &f.elements_chain,
 					  &f.session_id, &f.window_id};
 	for (size_t i = 0; i < SN_ARRAY_LEN(strs); i++) {
-		rc = str_of(s, spans[i], strs[i]);
+		rc = str_of(&p->scratch, spans[i], strs[i]);
 		if (rc < 0)
 			return sn_err_set(err, SN_ERR_NOMEM, "out of memory converting a record");
 		if (rc == 1)
-			strs[i]->p = s->scratch.data + (uintptr_t)strs[i]->p;
+			strs[i]->p = p->scratch.data + (uintptr_t)strs[i]->p;
 	}
 	if (f.properties.type == SN_JOBJECT) {
 		row->properties.p = f.properties.p;
@@ -548,9 +608,69 @@ static void flush_propdefs(struct sn_store_sink *s)
 
 /* ---- sink callbacks ----------------------------------------------------------------- */
 
-static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *err)
+/* ---- the prepared record ------------------------------------------------------- */
+
+static void *sink_prep_new(void *ctx)
+{
+	(void)ctx;
+	struct prep *p = calloc(1, sizeof(*p));
+	if (p)
+		sn_buf_init(&p->scratch, 1u << 30);
+	return p;
+}
+
+static void sink_prep_free(void *ctx, void *prep)
+{
+	(void)ctx;
+	struct prep *p = prep;
+	if (!p)
+		return;
+	sn_buf_release(&p->scratch);
+	free(p->pm.k);
+	free(p->pm.v);
+	free(p);
+}
+
+/* Converts an event record (on the read-ahead thread, or inline): reads
+ * only the sink's configuration, and with prefetch given, identity's cache. */
+static void prepare(const struct sn_store_sink *s, const struct sn_store_sink *prefetch,
+		    const struct sn_wal_entry *e, struct prep *p)
+{
+	p->event = e->type == SN_WAL_EVENT;
+	p->rc = 0;
+	if (p->event)
+		p->rc = to_row(s, prefetch, e, p, &p->err);
+	if (p->event && p->rc == 0 && s->identity)
+		sn_ingest_facts_hash(&p->f.facts, p->row.distinct_id.p, p->row.distinct_id.len);
+}
+
+static void sink_prepare(void *ctx, const struct sn_wal_entry *e, void *prep)
+{
+	prepare(ctx, NULL, e, prep);
+}
+
+/* Identity's cache lookups for a record `distance` places ahead of the one
+ * being consumed: the further away, the earlier the stage (each stage's
+ * load has a record's time to arrive before the next needs it). */
+static void sink_ahead(void *ctx, const void *prep, int distance)
+{
+	const struct sn_store_sink *s = ctx;
+	const struct prep *p = prep;
+	if (!s->identity || !p->event || p->rc || distance < 1 || distance > 3)
+		return;
+	if (p->f.facts.did_hashed)
+		sn_ingest_identity_prefetch_hashed(s->identity, p->row.team_id, p->f.facts.did_hash,
+						   4 - distance);
+}
+
+/* The rest of a record, on the ingest thread, in WAL order. The prepared
+ * state stays as prepare left it (a record whose consumption fails is
+ * offered again with it): the row and facts are worked on as copies. */
+static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *prep,
+				 struct sn_err *err)
 {
 	struct sn_store_sink *s = ctx;
+	struct prep *p = prep;
 	int rc;
 	if (e->type == SN_WAL_RECORDING) {
 		struct iovec_like {
@@ -558,17 +678,17 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 			size_t n;
 		} parts[2] = {{e->data, e->len}, {"\n", 1}};
 		for (int i = 0; i < 2; i++) {
-			const char *p = parts[i].p;
+			const char *q = parts[i].p;
 			size_t n = parts[i].n;
 			while (n) {
-				ssize_t w = write(s->rec_fd, p, n);
+				ssize_t w = write(s->rec_fd, q, n);
 				if (w < 0 && errno == EINTR)
 					continue;
 				if (w <= 0)
 					return sn_err_set(err, SN_ERR_IO,
 							  "cannot append a recording to %s: %s",
 							  s->rec_path, strerror(errno));
-				p += w;
+				q += w;
 				n -= (size_t)w;
 			}
 		}
@@ -580,9 +700,11 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 		s->last_end_lsn = e->end_lsn; /* unknown types are not ours to keep */
 		return 0;
 	}
-	struct sn_event_row row;
-	struct fields f;
-	if ((rc = to_row(s, e, &row, &f, err))) {
+	if (p->rc == SN_ERR_NOMEM)
+		prepare(s, s, e, p); /* again, here: it ran out of memory there */
+	if ((rc = p->rc)) {
+		if (err)
+			*err = p->err;
 		if (rc == SN_ERR_CORRUPT || rc == SN_ERR_INVALID) {
 			/* A record capture could not have written: log and move on,
 			 * retrying would block ingestion forever. */
@@ -593,6 +715,8 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 		}
 		return rc;
 	}
+	struct sn_event_row row = p->row;
+	struct fields f = p->f;
 	s->team_guess = row.team_id;
 	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f.facts, &row, err)))
 		return rc; /* out of memory: nothing applied yet, retried */
@@ -632,8 +756,8 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 		    !(v->flags & SN_JSPAN_ESCAPED) && v->len > 2 &&
 		    v->len - 2 <= SN_GROUP_KEY_MAX) {
 			size_t n;
-			const char *p = sn_jspan_raw(v, &n);
-			row.group[g] = (struct sn_str){p, n};
+			const char *g0 = sn_jspan_raw(v, &n);
+			row.group[g] = (struct sn_str){g0, n};
 		}
 	}
 	if (s->seen)
@@ -653,6 +777,13 @@ static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *
 	return 0;
 }
 
+static int sink_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *err)
+{
+	struct sn_store_sink *s = ctx;
+	prepare(s, s, e, s->prep);
+	return sink_consume_prepared(s, e, s->prep, err);
+}
+
 /* A record the store already holds (ingest skips it): its identity is
  * replayed when the person store's last batch did not reach it, which is
  * what a crash between a part write and the persons commit leaves. */
@@ -662,10 +793,11 @@ static int sink_replay(void *ctx, const struct sn_wal_entry *e, struct sn_err *e
 	int rc;
 	if (!s->identity || e->type != SN_WAL_EVENT || e->end_lsn <= s->persons_lsn)
 		return 0;
-	struct sn_event_row row;
-	struct fields f;
-	if ((rc = to_row(s, e, &row, &f, err)))
+	struct prep *p = s->prep;
+	if ((rc = to_row(s, s, e, p, err)))
 		return rc == SN_ERR_CORRUPT || rc == SN_ERR_INVALID ? 0 : rc;
+	struct sn_event_row row = p->row;
+	struct fields f = p->f;
 	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f.facts, &row, err)))
 		return rc;
 	bool drop = false;
@@ -927,7 +1059,7 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 {
 	struct sn_store_sink *s = calloc(1, sizeof(*s));
 	int rc;
-	if (!s || !(s->mi = malloc(2 * MAX_INDEX_MEMBERS * sizeof(*s->mi)))) {
+	if (!s || !(s->prep = sink_prep_new(NULL))) {
 		free(s);
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
 	}
@@ -947,7 +1079,6 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 	sn_memtable_init(&s->job.mt, s->full_bytes + (64u << 20));
 	pthread_mutex_init(&s->jmu, NULL);
 	pthread_cond_init(&s->jcond, NULL);
-	sn_buf_init(&s->scratch, 1u << 30);
 	sn_buf_init(&s->el_chain, 1u << 30);
 	sn_buf_init(&s->el_props, 1u << 30);
 	if ((rc = recover(s, resume_lsn, err)))
@@ -964,10 +1095,9 @@ fail:
 	sn_memtable_release(&s->job.mt);
 	pthread_mutex_destroy(&s->jmu);
 	pthread_cond_destroy(&s->jcond);
-	sn_buf_release(&s->scratch);
 	sn_buf_release(&s->el_chain);
 	sn_buf_release(&s->el_props);
-	free(s->mi);
+	sink_prep_free(NULL, s->prep);
 	free(s);
 	return rc;
 }
@@ -1017,14 +1147,8 @@ int sn_store_sink_use_propdefs(struct sn_store_sink *s, struct sn_meta *meta, st
 {
 	if (s->seen)
 		return 0;
-	s->pk = malloc(MAX_PROP_MEMBERS * sizeof(*s->pk));
-	s->pv = malloc(MAX_PROP_MEMBERS * sizeof(*s->pv));
-	if (!s->pk || !s->pv || sn_propdefs_seen_new(&s->seen)) {
-		free(s->pk);
-		free(s->pv);
-		s->pk = s->pv = NULL;
+	if (sn_propdefs_seen_new(&s->seen))
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory for property definitions");
-	}
 	sn_buf_init(&s->pd_buf, 1 << 20);
 	s->propdefs_meta = meta;
 	return 0;
@@ -1071,20 +1195,17 @@ void sn_store_sink_close(struct sn_store_sink *s)
 	if (s->seen) {
 		sn_propdefs_seen_free(s->seen);
 		sn_buf_release(&s->pd_buf);
-		free(s->pk);
-		free(s->pv);
 	}
 	sn_memtable_release(&s->mt);
 	sn_memtable_release(&s->job.mt);
 	pthread_mutex_destroy(&s->jmu);
 	pthread_cond_destroy(&s->jcond);
 	sn_write_pool_free(s->wpool);
-	sn_buf_release(&s->scratch);
 	sn_buf_release(&s->el_chain);
 	sn_buf_release(&s->el_props);
 	if (s->rec_fd >= 0)
 		close(s->rec_fd);
-	free(s->mi);
+	sink_prep_free(NULL, s->prep);
 	free(s);
 }
 
@@ -1097,6 +1218,11 @@ void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out)
 	out->replay = sink_replay;
 	out->flush_start = sink_flush_start;
 	out->flush_done = sink_flush_done;
+	out->prep_new = sink_prep_new;
+	out->prep_free = sink_prep_free;
+	out->prepare = sink_prepare;
+	out->consume_prepared = sink_consume_prepared;
+	out->ahead = sink_ahead;
 }
 
 const char *sn_store_sink_dir(const struct sn_store_sink *s)
