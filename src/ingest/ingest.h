@@ -131,7 +131,13 @@ void sn_store_sink_close(struct sn_store_sink *s);
 #define SN_STORE_SINK_WRITER_THREADS 2
 int sn_store_sink_use_writer_threads(struct sn_store_sink *s, unsigned nthreads,
 				     struct sn_err *err);
-/* Fills out with the callbacks for sn_ingest_start. */
+/* Fills out with the callbacks for sn_ingest_start; call after the sink's
+ * use_* configuration. With identity on (sn_store_sink_use_persons) they
+ * include the prepare stage, so the worker scans records on a read-ahead
+ * thread: the ingest thread is then the bound and the other core has room.
+ * Without identity both cores are busy (the part writer) and the stage's
+ * hand-over would only add CPU (10M generator events: 390k against 416k
+ * events/s, docs/BENCHMARKS.md session 34), so records are scanned inline. */
 void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out);
 const char *sn_store_sink_dir(const struct sn_store_sink *s);
 /* Turns identity on (before sn_ingest_start): every event then goes through

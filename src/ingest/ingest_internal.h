@@ -272,6 +272,9 @@ int sn_ingest_identity_flush_pending(struct sn_ingest_identity *id, struct sn_er
 /* Tests: the next n persons commits of store sink flushes fail after the
  * parts were written, as a crash between the two would leave things. */
 void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n);
+/* Tests: the next n event records each fail their first try once enriched
+ * (before identity), as an out-of-memory would; the worker retries them. */
+void sn_store_sink_test_fail_consume(struct sn_store_sink *s, int n);
 
 /* ---- property definitions seen at ingestion (propdefs.c) -------------------------- */
 

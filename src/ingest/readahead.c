@@ -22,18 +22,24 @@
  * records in the files before the WAL has fsynced them, and the head of the
  * ring waits there until the WAL says it is durable, as before.
  *
- * Waiting: a full ring parks the producer on `space` (the consumer signals
- * it after a pop only when the producer says it waits); an empty ring parks
- * the consumer in sn_readahead_peek's wait on `ready` unless the producer
- * is idle (the reader is at the end of the log: the consumer is caught up
- * and goes back to its own idle poll). Every wait is also bounded in time,
- * so a wake-up lost to an ordering mistake would cost latency, never a hang.
+ * Waiting: a full ring parks the producer on `space` until half of it is
+ * free (the consumer signals it then, if the producer says it waits):
+ * resuming at the first free slot made a thread switch per record whenever
+ * the consumer is the slower side. An empty ring parks the consumer in
+ * sn_readahead_wait on `ready` unless the producer is idle at the end of the
+ * log with every durable record handed on (the consumer is caught up and
+ * goes back to its own idle poll); the wait nudges an idle producer to look
+ * again, since its idle flag may predate records written since. Every wait
+ * is also bounded in time, so a wake-up lost to an ordering mistake would
+ * cost latency, never a hang.
  * A reader error is kept for the consumer to report (and count), and the
  * producer retries after a pause, as the ingest thread did.
  *
- * Memory: RING_SLOTS records and prepared states (~2.5 KB each for the store
- * sink) plus the record bytes; a slot's buffer past 1 MiB is freed when the
- * consumer releases it, so one huge record does not stay resident.
+ * Memory: RING_SLOTS records and prepared states (a few KB each for the
+ * store sink: the row, identity's facts, member lengths) plus the record
+ * bytes; 64 slots measured slower than 256 (more parking). A slot's buffer
+ * past 1 MiB is freed when the consumer releases it, so one huge record
+ * does not stay resident.
  */
 #include "ingest/ingest_internal.h"
 

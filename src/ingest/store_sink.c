@@ -161,6 +161,8 @@ struct sn_store_sink {
 	uint64_t persons_commit_ns; /* sn_mono_ns() of the last persons commit (or of start) */
 	uint64_t replayed;	    /* records whose identity was replayed at start-up */
 	int fail_commits;	    /* tests: fail this many persons commits (a crash) */
+	int fail_consume;	    /* tests: records whose first try fails after enrichment */
+	bool failed_once;	    /* tests: the current record's first try failed */
 
 	/* The background flush (see the top): the flusher thread writes job.mt. */
 	pthread_t flusher;
@@ -264,6 +266,7 @@ struct members {
  * spans point into the record, the row's strings into it or scratch. */
 struct prep {
 	bool event; /* a WAL event record, scanned (else nothing was done) */
+	bool stale; /* consumption changed row and f, then failed: prepare again */
 	int rc;	    /* the conversion's error (err says why), or 0 */
 	struct sn_err err;
 	struct fields f;
@@ -637,6 +640,7 @@ static void prepare(const struct sn_store_sink *s, const struct sn_store_sink *p
 		    const struct sn_wal_entry *e, struct prep *p)
 {
 	p->event = e->type == SN_WAL_EVENT;
+	p->stale = false;
 	p->rc = 0;
 	if (p->event)
 		p->rc = to_row(s, prefetch, e, p, &p->err);
@@ -700,8 +704,8 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 		s->last_end_lsn = e->end_lsn; /* unknown types are not ours to keep */
 		return 0;
 	}
-	if (p->rc == SN_ERR_NOMEM)
-		prepare(s, s, e, p); /* again, here: it ran out of memory there */
+	if (p->rc == SN_ERR_NOMEM || p->stale)
+		prepare(s, s, e, p); /* again, here: out of memory there, or retried */
 	if ((rc = p->rc)) {
 		if (err)
 			*err = p->err;
@@ -715,21 +719,28 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 		}
 		return rc;
 	}
-	struct sn_event_row row = p->row;
-	struct fields f = p->f;
-	s->team_guess = row.team_id;
-	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f.facts, &row, err)))
+	/* Worked on in place: a failure below marks them stale (a retry
+	 * prepares the record again, here), so the common case copies nothing. */
+	struct sn_event_row *row = &p->row;
+	struct fields *f = &p->f;
+	p->stale = true;
+	s->team_guess = row->team_id;
+	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f->facts, row, err)))
 		return rc; /* out of memory: nothing applied yet, retried */
 	/* After enrichment (which cuts and splices by offsets into the text it
 	 * was given), before identity (after which nothing may fail). */
-	if (f.elements.type != SN_JNONE &&
-	    (rc = sn_ingest_elements(&s->el_chain, &s->el_props, &row, err)))
+	if (f->elements.type != SN_JNONE &&
+	    (rc = sn_ingest_elements(&s->el_chain, &s->el_props, row, err)))
 		return rc;
+	if (s->fail_consume > 0 && !(s->failed_once = !s->failed_once))
+		s->fail_consume--;
+	else if (s->fail_consume > 0)
+		return sn_err_set(err, SN_ERR_NOMEM, "injected consume failure");
 	if (s->identity) {
 		bool drop = false;
 		size_t ulen;
-		const char *ut = sn_jspan_raw(&f.uuid, &ulen);
-		rc = sn_ingest_identity_event(s->identity, &f.facts, ut, ulen, &row,
+		const char *ut = sn_jspan_raw(&f->uuid, &ulen);
+		rc = sn_ingest_identity_event(s->identity, &f->facts, ut, ulen, row,
 					      e->end_lsn > s->persons_lsn, &drop, err);
 		if (rc == SN_ERR_INVALID || rc == SN_ERR_TOO_BIG) {
 			/* The event itself is unusable for identity (JSON json-c
@@ -738,7 +749,7 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 			 * would block ingestion forever. Store it without a person. */
 			sn_log_error("ingest: identity of WAL record at %llu: %s",
 				     (unsigned long long)e->lsn, err ? err->msg : "invalid");
-			memset(row.person_id, 0, 16);
+			memset(row->person_id, 0, 16);
 		} else if (rc) {
 			return rc; /* nothing of it was applied: retried */
 		}
@@ -751,27 +762,27 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 	 * when $groups did not (PostHog's $group_N columns are read from the
 	 * properties, so events sent that way count in group queries there). */
 	for (int g = 0; g < SN_STORE_GROUPS && g < 5; g++) {
-		const struct sn_jspan *v = &f.facts.group_prop[g];
-		if (row.group[g].len == 0 && v->p && v->type == SN_JSTRING &&
+		const struct sn_jspan *v = &f->facts.group_prop[g];
+		if (row->group[g].len == 0 && v->p && v->type == SN_JSTRING &&
 		    !(v->flags & SN_JSPAN_ESCAPED) && v->len > 2 &&
 		    v->len - 2 <= SN_GROUP_KEY_MAX) {
 			size_t n;
 			const char *g0 = sn_jspan_raw(v, &n);
-			row.group[g] = (struct sn_str){g0, n};
+			row->group[g] = (struct sn_str){g0, n};
 		}
 	}
 	if (s->seen)
-		note_propdefs(s, &row, &f);
+		note_propdefs(s, row, f);
 	/* The member lengths describe the scanned text only: enrichment and
 	 * $elements give the row a new one. */
-	if (row.properties.p != f.properties.p || row.properties.len != f.properties.len) {
-		row.pmembers = NULL;
-		row.npmembers = 0;
+	if (row->properties.p != f->properties.p || row->properties.len != f->properties.len) {
+		row->pmembers = NULL;
+		row->npmembers = 0;
 	}
 	/* Identity is applied: from here the record must not fail, or its retry
 	 * would apply it twice. The memtable has 64 MiB of headroom past the
 	 * size that triggers a flush, more than any record. */
-	if ((rc = sn_memtable_append(&s->mt, &row, err)))
+	if ((rc = sn_memtable_append(&s->mt, row, err)))
 		return rc;
 	s->last_end_lsn = e->end_lsn;
 	return 0;
@@ -1154,6 +1165,11 @@ int sn_store_sink_use_propdefs(struct sn_store_sink *s, struct sn_meta *meta, st
 	return 0;
 }
 
+void sn_store_sink_test_fail_consume(struct sn_store_sink *s, int n)
+{
+	s->fail_consume = n;
+}
+
 void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n)
 {
 	s->fail_commits = n;
@@ -1211,6 +1227,7 @@ void sn_store_sink_close(struct sn_store_sink *s)
 
 void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out)
 {
+	*out = (struct sn_ingest_sink){0};
 	out->ctx = s;
 	out->consume = sink_consume;
 	out->flush = sink_flush;
@@ -1218,6 +1235,8 @@ void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out)
 	out->replay = sink_replay;
 	out->flush_start = sink_flush_start;
 	out->flush_done = sink_flush_done;
+	if (!s->identity)
+		return; /* scanned inline (see ingest.h) */
 	out->prep_new = sink_prep_new;
 	out->prep_free = sink_prep_free;
 	out->prepare = sink_prepare;

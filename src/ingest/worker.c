@@ -34,8 +34,9 @@
  * ring instead of the reader, in the same order, with the same durability
  * wait and retries (a refused record stays at the ring's head with its
  * prepared state). So the per-record work is split over two cores: on 10M
- * generator events with identity, the ingest thread went from 7.6 to
- * 6.0-6.2 µs of CPU an event (docs/BENCHMARKS.md, session 34).
+ * generator events with identity, the ingest thread went from 6.4-6.6 to
+ * 5.0-5.2 µs of CPU an event and the rate up 9-19 % (docs/BENCHMARKS.md,
+ * session 34). The store sink offers the stage only with identity on.
  *
  * Start-up: records below the sink's own durable position (resume_lsn) are
  * not consumed again, but a sink with a replay callback sees them, so it can
