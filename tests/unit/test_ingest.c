@@ -2155,6 +2155,14 @@ static void test_propdefs_ingest(void **state)
 	put_ev(r.w, "u", "ks", "{\"k\":null,\"z\":2,\"$set\":{\"p1\":1}}");
 	put_ev(r.w, "u", "ks", "{\"z\":3,\"k\":\"now\",\"$set\":{\"p1\":1}}");
 	put_ev(r.w, "u", "ks", "{\"z\":3,\"k\":null,\"$set\":{\"p2\":true}}");
+	/* More members than the prepared record's arrays start with (64): they grow. */
+	char wide[1400];
+	size_t wl = 0;
+	for (int k = 0; k < 120; k++)
+		wl += (size_t)snprintf(wide + wl, sizeof(wide) - wl, "%s\"w%d\":%d", k ? "," : "{",
+				       k, k);
+	snprintf(wide + wl, sizeof(wide) - wl, "}");
+	put_ev(r.w, "u", "wide", wide);
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	rig_stop(&r);
 	int t;
@@ -2176,6 +2184,9 @@ static void test_propdefs_ingest(void **state)
 	    {SN_PROPDEF_GROUP, 0, "name", SN_PROP_STRING},
 	    {SN_PROPDEF_EVENT, -1, "k", SN_PROP_STRING},
 	    {SN_PROPDEF_PERSON, -1, "p2", SN_PROP_BOOLEAN},
+	    {SN_PROPDEF_EVENT, -1, "w0", SN_PROP_NUMERIC},
+	    {SN_PROPDEF_EVENT, -1, "w64", SN_PROP_NUMERIC},
+	    {SN_PROPDEF_EVENT, -1, "w119", SN_PROP_NUMERIC},
 	};
 	for (size_t i = 0; i < SN_ARRAY_LEN(want); i++) {
 		assert_int_equal(
@@ -2191,11 +2202,11 @@ static void test_propdefs_ingest(void **state)
 	int64_t total = -1;
 	int seen = 0;
 	assert_int_equal(sn_meta_propdef_list(m, 1, &lo, &total, count_def, &seen, NULL), 0);
-	assert_int_equal(total, 9);
-	assert_int_equal(seen, 9);
+	assert_int_equal(total, 9 + 120); /* (the wide event's w0..w119) */
+	assert_int_equal(seen, 100);	  /* the limit */
 	lo.kind = 0;
 	assert_int_equal(sn_meta_propdef_list(m, 1, &lo, &total, count_def, &seen, NULL), 0);
-	assert_int_equal(total, 15);
+	assert_int_equal(total, 15 + 120);
 	rig_close(&r);
 	sn_meta_close(m);
 }
