@@ -21,8 +21,8 @@ extern const char *const sn_initial_keys[SN_INITIAL_NKEYS];
 
 /* A thread reading the WAL from `reader` (which it owns until stopped) and
  * preparing each record with sink->prepare, into a ring the ingest thread
- * consumes in order. wake(wake_arg) is called when records wait while the
- * consumer may be sleeping elsewhere. */
+ * consumes in order. wake(wake_arg) is called once for records published
+ * while the consumer may be sleeping elsewhere (its idle poll). */
 struct sn_readahead;
 int sn_readahead_start(struct sn_readahead **out, struct sn_wal_reader *reader, uint64_t from_lsn,
 		       const struct sn_ingest_sink *sink, uint64_t idle_poll_ms,

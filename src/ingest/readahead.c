@@ -32,8 +32,9 @@
  * again, since its idle flag may predate records written since. Every wait
  * is also bounded in time, so a wake-up lost to an ordering mistake would
  * cost latency, never a hang.
- * A reader error is kept for the consumer to report (and count), and the
- * producer retries after a pause, as the ingest thread did.
+ * A reader error is kept for the consumer to report (and count) when the
+ * ring runs empty, and the producer retries after a pause, as the ingest
+ * thread did.
  *
  * Memory: RING_SLOTS records and prepared states (a few KB each for the
  * store sink: the row, identity's facts, member lengths) plus the record
@@ -98,15 +99,21 @@ static bool stopping(struct sn_readahead *ra)
 	return s;
 }
 
-static void publish(struct sn_readahead *ra, uint64_t t, uint64_t end)
+/* Ends the consumer's sn_readahead_wait, if it is in one. */
+static void signal_ready(struct sn_readahead *ra)
 {
-	atomic_store(&ra->pub_end, end);
-	atomic_store(&ra->tail, t);
 	if (atomic_load(&ra->consumer_waits)) {
 		pthread_mutex_lock(&ra->mu);
 		pthread_cond_signal(&ra->ready);
 		pthread_mutex_unlock(&ra->mu);
 	}
+}
+
+static void publish(struct sn_readahead *ra, uint64_t t, uint64_t end)
+{
+	atomic_store(&ra->pub_end, end);
+	atomic_store(&ra->tail, t);
+	signal_ready(ra);
 }
 
 /* Parks the producer while the ring holds more than REFILL_AT records (or
@@ -131,6 +138,8 @@ static void pause_ms(struct sn_readahead *ra, uint64_t ms)
 	pthread_mutex_unlock(&ra->mu);
 }
 
+/* The consumer reports it when the ring runs empty (not woken for it: its
+ * retry pause after an error must stay a pause). */
 static void keep_error(struct sn_readahead *ra, int rc, const struct sn_err *err)
 {
 	pthread_mutex_lock(&ra->mu);
@@ -138,8 +147,6 @@ static void keep_error(struct sn_readahead *ra, int rc, const struct sn_err *err
 	ra->err = *err;
 	pthread_cond_signal(&ra->ready);
 	pthread_mutex_unlock(&ra->mu);
-	if (ra->wake)
-		ra->wake(ra->wake_arg);
 }
 
 static void *producer(void *arg)
@@ -147,6 +154,7 @@ static void *producer(void *arg)
 	struct sn_readahead *ra = arg;
 	pthread_setname_np(pthread_self(), "sn-readahead");
 	uint64_t t = atomic_load(&ra->tail), published = t, end = atomic_load(&ra->pub_end);
+	uint64_t woken = t; /* the consumer was nudged for the records up to here */
 	while (!stopping(ra)) {
 		if (t - atomic_load(&ra->head) == RING_SLOTS) {
 			if (published != t)
@@ -165,15 +173,15 @@ static void *producer(void *arg)
 				pause_ms(ra, ERROR_PAUSE_MS);
 				continue;
 			}
-			/* At the end of the log: the consumer has all there is. */
+			/* At the end of the log: the consumer has all there is.
+			 * Nudged once for records it has not taken (it may be in
+			 * its idle poll), not at every look: it may be pausing
+			 * after an error, or waiting for the head to be durable. */
 			atomic_store(&ra->idle, true);
-			if (atomic_load(&ra->consumer_waits)) {
-				pthread_mutex_lock(&ra->mu);
-				pthread_cond_signal(&ra->ready);
-				pthread_mutex_unlock(&ra->mu);
-			}
-			if (ra->wake && atomic_load(&ra->head) != t)
+			signal_ready(ra);
+			if (ra->wake && woken != t && atomic_load(&ra->head) != t)
 				ra->wake(ra->wake_arg);
+			woken = t;
 			pause_ms(ra, ra->idle_poll_ms);
 			continue;
 		}

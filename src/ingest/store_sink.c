@@ -667,9 +667,9 @@ static void sink_ahead(void *ctx, const void *prep, int distance)
 						   4 - distance);
 }
 
-/* The rest of a record, on the ingest thread, in WAL order. The prepared
- * state stays as prepare left it (a record whose consumption fails is
- * offered again with it): the row and facts are worked on as copies. */
+/* The rest of a record, on the ingest thread, in WAL order. The row and
+ * facts are worked on in place; a record whose consumption fails is offered
+ * again with its state, marked stale, and prepared again first. */
 static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *prep,
 				 struct sn_err *err)
 {
@@ -807,14 +807,14 @@ static int sink_replay(void *ctx, const struct sn_wal_entry *e, struct sn_err *e
 	struct prep *p = s->prep;
 	if ((rc = to_row(s, s, e, p, err)))
 		return rc == SN_ERR_CORRUPT || rc == SN_ERR_INVALID ? 0 : rc;
-	struct sn_event_row row = p->row;
-	struct fields f = p->f;
-	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f.facts, &row, err)))
+	struct sn_event_row *row = &p->row;
+	struct fields *f = &p->f;
+	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f->facts, row, err)))
 		return rc;
 	bool drop = false;
 	size_t ulen;
-	const char *ut = sn_jspan_raw(&f.uuid, &ulen);
-	rc = sn_ingest_identity_event(s->identity, &f.facts, ut, ulen, &row, true, &drop, err);
+	const char *ut = sn_jspan_raw(&f->uuid, &ulen);
+	rc = sn_ingest_identity_event(s->identity, &f->facts, ut, ulen, row, true, &drop, err);
 	if (rc && rc != SN_ERR_INVALID && rc != SN_ERR_TOO_BIG)
 		return rc;
 	s->replayed++; /* last_end_lsn already is the resume position */
