@@ -52,7 +52,7 @@
 
 #include "ingest/ingest.h"
 #include "meta/meta.h"
-#include "persons/persons.h"
+#include "persons/persons_internal.h"
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
@@ -472,6 +472,13 @@ static void run(const struct opts *o, bool identity, const char *base)
 	       o->urls, secs, (double)o->events / secs, cpu, cpu * 1e6 / (double)o->events,
 	       busiest * 1e6 / (double)o->events, fast, slow, pwrites, stored,
 	       (double)stored / (double)o->events, rss);
+	if (ps) {
+		uint64_t answered = 0, builds = 0;
+		sn_pstore_absent_stats(ps, &answered, &builds);
+		printf("persons: %" PRIu64
+		       " lookups answered by the absence filter (filled %" PRIu64 " times)\n",
+		       answered, builds);
+	}
 	sn_store_sink_close(sink);
 	if (meta)
 		sn_meta_close(meta);

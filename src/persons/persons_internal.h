@@ -144,6 +144,28 @@ void sn_lcache_stats(struct sn_lcache *c, uint64_t *hits, uint64_t *misses);
 /* The store's cache (sqlite.c), for the unit test. */
 struct sn_lcache *sn_pstore_lcache(struct sn_persons *p);
 
+/* ---- the absence filter (absent.c) ----------------------------------------- */
+
+/* A blocked Bloom filter over (team, kind, key): sn_absent_may_have false
+ * means the key was never added. kind is one of the SN_ABSENT_* tables.
+ * Sized for capacity keys (at least 1024); sn_absent_full says when more
+ * were added (the owner then builds a larger one). Not thread-safe. */
+enum { SN_ABSENT_DID = 'd', SN_ABSENT_PERSONLESS = 'p', SN_ABSENT_OVERRIDE = 'o' };
+struct sn_absent;
+int sn_absent_new(struct sn_absent **out, size_t capacity);
+void sn_absent_free(struct sn_absent *f); /* NULL-safe */
+void sn_absent_add(struct sn_absent *f, int64_t team, int kind, const char *key, size_t n);
+bool sn_absent_may_have(const struct sn_absent *f, int64_t team, int kind, const char *key,
+			size_t n);
+bool sn_absent_full(const struct sn_absent *f);
+size_t sn_absent_bytes(const struct sn_absent *f); /* 0 for NULL */
+/* The store's use of it (sqlite.c), for the unit test: lookups the filter
+ * answered, and how many times it was filled from the tables. */
+void sn_pstore_absent_stats(struct sn_persons *p, uint64_t *answered, uint64_t *builds);
+/* Test hook: filters are made with room for slack new keys (65536 by
+ * default; the minimum filter holds 1024), and the next lookup fills one. */
+void sn_pstore_absent_test_slack(struct sn_persons *p, size_t slack);
+
 /* ---- properties (props.c) ------------------------------------------------ */
 
 /* $set_once keys the person lacks, then $set keys that differ, then $unset

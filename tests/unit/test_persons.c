@@ -1916,6 +1916,99 @@ static void test_lookup_cache_bounds(void **state)
 	sn_lcache_free(c);
 }
 
+/* ---- the absence filter (absent.c) --------------------------------------------- */
+
+/* No false negatives; few false positives for other keys, teams and kinds;
+ * full past its capacity. */
+static void test_absent_filter(void **state)
+{
+	(void)state;
+	struct sn_absent *f;
+	char k[32];
+	assert_int_equal(sn_absent_new(&f, 20000), 0);
+	for (int i = 0; i < 20000; i++) {
+		int n = snprintf(k, sizeof(k), "id-%d", i);
+		sn_absent_add(f, 1 + i % 3, SN_ABSENT_DID, k, (size_t)n);
+	}
+	assert_false(sn_absent_full(f));
+	int fp = 0;
+	for (int i = 0; i < 20000; i++) {
+		int n = snprintf(k, sizeof(k), "id-%d", i);
+		assert_true(sn_absent_may_have(f, 1 + i % 3, SN_ABSENT_DID, k, (size_t)n));
+		fp += sn_absent_may_have(f, 4 + i % 3, SN_ABSENT_DID, k, (size_t)n);
+		fp += sn_absent_may_have(f, 1 + i % 3, SN_ABSENT_PERSONLESS, k, (size_t)n);
+		n = snprintf(k, sizeof(k), "other-%d", i);
+		fp += sn_absent_may_have(f, 1 + i % 3, SN_ABSENT_DID, k, (size_t)n);
+	}
+	assert_true(fp < 60000 / 200); /* under 0.5 % (11 of 60,000 when written) */
+	sn_absent_add(f, 9, SN_ABSENT_OVERRIDE, "x", 1); /* key 20001 */
+	assert_true(sn_absent_full(f));
+	assert_true(sn_absent_bytes(f) >= 20000 * 16 / 8);
+	sn_absent_free(f);
+	sn_absent_free(NULL);
+}
+
+/* The store's use of the filter: ids the store has never seen are answered
+ * without SQLite, ids it has are always found — after the filter filled up
+ * and was made again, and after another connection wrote rows it never saw. */
+static void test_absent_in_store(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	enum { N = 1500 };
+	static char ids[N][37];
+	char did[32], got[37];
+	uint64_t answered, builds;
+	sn_pstore_absent_test_slack(f->p, 0); /* 1024 keys a filter: refilled as ids arrive */
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(did, sizeof(did), "user-%d", i);
+		ev(f, 1, did, "pv", "{\"$set\":{\"n\":1}}", T0 + i, ids[i]);
+	}
+	sn_pstore_absent_stats(f->p, &answered, &builds);
+	assert_true(builds >= 2);	      /* at the first lookup, and when full */
+	assert_true(answered >= (uint64_t)N); /* each new id's person lookup at least */
+	char v5[37];
+	sn_persons_uuid_for(1, "user-7", 6, v5);
+	assert_string_equal(ids[7], v5);
+	for (int i = 0; i < N; i++) {
+		snprintf(did, sizeof(did), "user-%d", i);
+		ev(f, 1, did, "pv", "{\"$set\":{\"n\":2}}", T0 + N + i, got);
+		assert_string_equal(got, ids[i]);
+	}
+	/* A new anonymous id attached by $identify, then used on its own. */
+	ev(f, 1, "user-3", "$identify", "{\"$anon_distinct_id\":\"anon-3\"}", T0 + 3 * N, got);
+	assert_string_equal(got, ids[3]);
+	ev(f, 1, "anon-3", "pv", "{}", T0 + 3 * N + 1, got);
+	assert_string_equal(got, ids[3]);
+	assert_int_equal(sn_persons_batch_commit(f->p, 1, &err), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM posthog_person"), N);
+
+	/* Rows another connection commits are not in the filter: the next
+	 * transaction must stop trusting it (PRAGMA data_version). */
+	sqlite3 *db;
+	char sql[512];
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO posthog_persondistinctid (team_id, distinct_id, person_uuid)"
+		 " VALUES (1, 'outside', '%s');"
+		 "INSERT INTO posthog_personlessdistinctid (team_id, distinct_id, created_at)"
+		 " VALUES (1, 'pl-outside', 1)",
+		 ids[5]);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	ev(f, 1, "outside", "pv", "{}", T0 + 4 * N, got);
+	assert_string_equal(got, ids[5]);
+	/* Neither id has a person; the one used personless names the new one. */
+	ev(f, 1, "fresh", "$identify", "{\"$anon_distinct_id\":\"pl-outside\"}", T0 + 4 * N + 1,
+	   got);
+	sn_persons_uuid_for(1, "pl-outside", 10, v5);
+	assert_string_equal(got, v5);
+	assert_int_equal(sn_persons_batch_commit(f->p, 2, &err), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM posthog_person"), N + 1);
+}
+
 int main(void)
 {
 	sn_log_setup(SN_LOG_WARN, false);
@@ -1949,6 +2042,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_split_person, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lookup_cache, setup, teardown),
 	    cmocka_unit_test(test_lookup_cache_bounds),
+	    cmocka_unit_test(test_absent_filter),
+	    cmocka_unit_test_setup_teardown(test_absent_in_store, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
