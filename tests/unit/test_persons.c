@@ -2009,6 +2009,147 @@ static void test_absent_in_store(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM posthog_person"), N + 1);
 }
 
+/* ---- rows in memory (rowcache.c) ------------------------------------------------ */
+
+static void test_rowcache(void **state)
+{
+	(void)state;
+	struct sn_rowcache *c;
+	struct sn_rowcache_person row;
+	char uuid[37];
+	const char *u1 = "00000000-0000-0000-0000-000000000001";
+	assert_int_equal(sn_rowcache_new(&c, 16, 16), 0);
+	sn_rowcache_put_did(c, 1, "d1", u1);
+	assert_true(sn_rowcache_get_did(c, 1, "d1", uuid));
+	assert_string_equal(uuid, u1);
+	assert_false(sn_rowcache_get_did(c, 2, "d1", uuid)); /* another team */
+	sn_rowcache_drop_did(c, 1, "d1");
+	assert_false(sn_rowcache_get_did(c, 1, "d1", uuid));
+	char longid[80];
+	memset(longid, 'x', 70);
+	longid[70] = 0;
+	sn_rowcache_put_did(c, 1, longid, u1); /* not kept: over 63 bytes */
+	assert_false(sn_rowcache_get_did(c, 1, longid, uuid));
+
+	struct sn_rowcache_person in = {.team_id = 1,
+					.uuid = u1,
+					.text = "{\"a\":1}",
+					.len = 7,
+					.is_identified = true,
+					.created_at_us = 5,
+					.version = 3};
+	sn_rowcache_put_person(c, &in);
+	assert_true(sn_rowcache_get_person(c, 1, u1, &row));
+	assert_int_equal(row.len, 7);
+	assert_memory_equal(row.text, "{\"a\":1}", 7);
+	assert_true(row.is_identified);
+	assert_int_equal(row.version, 3);
+	in.text = "{}"; /* a shorter text reuses the room */
+	in.len = 2;
+	in.version = 4;
+	sn_rowcache_put_person(c, &in);
+	assert_true(sn_rowcache_get_person(c, 1, u1, &row));
+	assert_int_equal(row.len, 2);
+	assert_int_equal(row.version, 4);
+	static char big[20000];
+	memset(big, ' ', sizeof(big));
+	in.text = big; /* over 16 KiB: not kept, and the old row goes */
+	in.len = sizeof(big);
+	sn_rowcache_put_person(c, &in);
+	assert_false(sn_rowcache_get_person(c, 1, u1, &row));
+	in.text = "{}";
+	in.len = 2;
+	sn_rowcache_put_person(c, &in);
+	sn_rowcache_put_did(c, 1, "d1", u1);
+	sn_rowcache_clear_dids(c);
+	assert_false(sn_rowcache_get_did(c, 1, "d1", uuid));
+	assert_true(sn_rowcache_get_person(c, 1, u1, &row));
+	sn_rowcache_clear(c);
+	assert_false(sn_rowcache_get_person(c, 1, u1, &row));
+	sn_rowcache_free(c);
+}
+
+/* The store's rows in memory are what SQLite would answer after every kind
+ * of write: a deferred value (SQL json_set), a merge moving distinct ids,
+ * a rolled-back event, a deletion. */
+static void test_rows_in_memory(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	char a[37], b[37], got[37];
+	uint64_t h0, m0, h1, m1;
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	ev(f, 1, "ra", "$set", "{\"$set\":{\"n\":1}}", T0, a);
+	sn_pstore_rowcache_stats(f->p, &h0, &m0);
+	ev(f, 1, "ra", "$set", "{\"$set\":{\"n\":2}}", T0 + 1, got);
+	sn_pstore_rowcache_stats(f->p, &h1, &m1);
+	assert_string_equal(got, a);
+	assert_true(h1 >= h0 + 2); /* the lookup, and the update's undo */
+	assert_int_equal(m1, m0);
+
+	const char *keys[] = {"$browser"}, *vals[] = {"\"Safari\""};
+	bool found = false;
+	assert_int_equal(sn_persons_set_values(f->p, 1, a, keys, vals, 1, &found, &err), 0);
+	assert_true(found);
+	ev(f, 1, "ra", "$set", "{\"$set\":{\"m\":1}}", T0 + 2, got);
+	struct sn_person pa = {0};
+	assert_int_equal(sn_persons_get(f->p, 1, a, &pa, &err), 0);
+	assert_string_equal(prop(&pa, "$browser"), "\"Safari\"");
+	assert_string_equal(prop(&pa, "n"), "2");
+	assert_string_equal(prop(&pa, "m"), "1");
+	sn_person_release(&pa);
+
+	/* A merge that fails after its person update (write 1 of the event;
+	 * write 2, the move of the distinct ids, fails): nothing of it stays. */
+	ev(f, 1, "rb", "$set", "{\"$set\":{\"k\":1}}", T0 + 4, b);
+	static const char merge[] = "{\"alias\":\"ra\"}";
+	struct json_object *props = NULL;
+	assert_int_equal(sn_json_parse(merge, strlen(merge), &props, &err), 0);
+	struct sn_identity_event e = {.team_id = 1,
+				      .distinct_id = "rb",
+				      .event = "$merge_dangerously",
+				      .uuid = "00000000-0000-7000-8000-000000000abc",
+				      .timestamp_us = T0 + 5,
+				      .properties = props};
+	struct sn_identity_result res;
+	sn_pstore_fail_write(f->p, 2, false);
+	int rc = sn_identity_process(f->p, &e, &res, &err);
+	sn_pstore_fail_write(f->p, 0, false);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	assert_int_equal(rc, SN_ERR_IO);
+	person_of(f, 1, "rb", &pa);
+	assert_string_equal(pa.uuid, b);
+	assert_string_equal(prop(&pa, "n"), ""); /* ra's person was not merged in */
+	assert_false(pa.is_identified);
+	sn_person_release(&pa);
+
+	/* The merge moves ra's distinct id to rb's person. */
+	assert_int_equal(sn_persons_uuid_of(f->p, 1, "ra", got, &err), 0);
+	assert_string_equal(got, a);
+	ev(f, 1, "rb", "$merge_dangerously", merge, T0 + 6, got);
+	assert_string_equal(got, b);
+	assert_int_equal(sn_persons_uuid_of(f->p, 1, "ra", got, &err), 0);
+	assert_string_equal(got, b);
+	ev(f, 1, "ra", "pv", "{}", T0 + 7, got);
+	assert_string_equal(got, b);
+	person_of(f, 1, "ra", &pa);
+	assert_string_equal(prop(&pa, "n"), "2");
+	sn_person_release(&pa);
+	assert_int_equal(sn_persons_batch_commit(f->p, 1, &err), 0);
+
+	/* A deletion (raw SQL in delete.c) forgets everything: asked inside
+	 * the next batch, where the rows in memory answer. */
+	assert_int_equal(sn_persons_delete(f->p, 1, b, NULL, &err), 0);
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	assert_int_equal(sn_persons_uuid_of(f->p, 1, "ra", got, &err), SN_ERR_NOT_FOUND);
+	struct sn_person gone = {0};
+	assert_int_equal(sn_persons_get(f->p, 1, b, &gone, &err), SN_ERR_NOT_FOUND);
+	ev(f, 1, "rb", "pv", "{}", T0 + 8, got); /* a new person */
+	assert_int_equal(sn_persons_batch_commit(f->p, 2, &err), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM posthog_person"), 1);
+}
+
 int main(void)
 {
 	sn_log_setup(SN_LOG_WARN, false);
@@ -2044,6 +2185,8 @@ int main(void)
 	    cmocka_unit_test(test_lookup_cache_bounds),
 	    cmocka_unit_test(test_absent_filter),
 	    cmocka_unit_test_setup_teardown(test_absent_in_store, setup, teardown),
+	    cmocka_unit_test(test_rowcache),
+	    cmocka_unit_test_setup_teardown(test_rows_in_memory, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
