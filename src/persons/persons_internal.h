@@ -166,36 +166,6 @@ void sn_pstore_absent_stats(struct sn_persons *p, uint64_t *answered, uint64_t *
  * default; the minimum filter holds 1024), and the next lookup fills one. */
 void sn_pstore_absent_test_slack(struct sn_persons *p, size_t slack);
 
-/* ---- rows in memory (rowcache.c) ------------------------------------------ */
-
-/* Distinct id → person uuid and person uuid → columns + properties text,
- * exact: sqlite.c puts what it read or wrote and drops or forgets what a
- * write changes. Direct-mapped (a put replaces its slot's entry); distinct
- * ids over 63 bytes and texts over 16 KiB are not kept. Not thread-safe. */
-struct sn_rowcache;
-struct sn_rowcache_person {
-	int64_t team_id;
-	const char *uuid;
-	const char *text; /* properties JSON; valid until the cache changes */
-	size_t len;
-	bool is_identified;
-	int64_t created_at_us, version;
-};
-int sn_rowcache_new(struct sn_rowcache **out, size_t persons, size_t dids);
-void sn_rowcache_free(struct sn_rowcache *c); /* NULL-safe, as all below */
-void sn_rowcache_clear(struct sn_rowcache *c);
-void sn_rowcache_clear_dids(struct sn_rowcache *c);
-void sn_rowcache_put_did(struct sn_rowcache *c, int64_t team, const char *did, const char *uuid);
-bool sn_rowcache_get_did(struct sn_rowcache *c, int64_t team, const char *did, char uuid[37]);
-void sn_rowcache_drop_did(struct sn_rowcache *c, int64_t team, const char *did);
-void sn_rowcache_put_person(struct sn_rowcache *c, const struct sn_rowcache_person *row);
-bool sn_rowcache_get_person(struct sn_rowcache *c, int64_t team, const char *uuid,
-			    struct sn_rowcache_person *out);
-void sn_rowcache_drop_person(struct sn_rowcache *c, int64_t team, const char *uuid);
-void sn_rowcache_stats(const struct sn_rowcache *c, uint64_t *hits, uint64_t *misses);
-/* The store's (sqlite.c), for the unit test and the benchmark. */
-void sn_pstore_rowcache_stats(struct sn_persons *p, uint64_t *hits, uint64_t *misses);
-
 /* ---- properties (props.c) ------------------------------------------------ */
 
 /* $set_once keys the person lacks, then $set keys that differ, then $unset

@@ -49,12 +49,6 @@
  * on every request) go through the cache of lcache.c first; every write
  * function here bumps the cache's generation of the distinct id or person
  * it changes, under mu, and rollbacks and deletions bump all of them.
- * Inside this connection's write transactions two more answer before
- * SQLite: the absence filter (absent.c: "no such distinct id, personless
- * note or override" without a lookup) and the rows in memory (rowcache.c:
- * distinct id → uuid, uuid → person row, write-through), each kept exact
- * at the same write points and forgotten with the lookup cache
- * (forget_all) or when data_version shows another connection's commit.
  *
  * Errors: SQLite result codes map to SN_ERR_* as in meta (UNIQUE →
  * SN_ERR_EXISTS, I/O and locking → SN_ERR_IO, damage → SN_ERR_CORRUPT).
@@ -74,11 +68,6 @@
 #include <string.h>
 
 #define DB_FILE "persons.sqlite3"
-/* Rows in memory (rowcache.c): persons and distinct ids kept — ~6 and
- * ~15 MB of slots at most, touched only as used, plus up to 64 MiB of
- * properties text. */
-#define ROWCACHE_PERSONS (64 * 1024)
-#define ROWCACHE_DIDS	 (128 * 1024)
 
 #define PERSON_COLS "p.uuid, p.properties, p.is_identified, p.created_at, p.version"
 
@@ -223,8 +212,7 @@ struct sn_persons {
 	 * only inside this connection's write transaction. Under mu. */
 	struct sn_absent *absent;
 	bool absent_ok;
-	size_t absent_slack;	  /* room for new keys a filter is made with */
-	struct sn_rowcache *rows; /* rows in memory (rowcache.c), under mu */
+	size_t absent_slack; /* room for new keys a filter is made with */
 	uint64_t absent_answered, absent_builds;
 };
 
@@ -262,14 +250,6 @@ static void done(sqlite3_stmt *s)
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
-/* Every cached answer goes: the lookup cache's stamps (lcache.c) and the
- * rows in memory (rowcache.c). For writes that cannot name their rows. */
-static void forget_all(struct sn_persons *p)
-{
-	sn_lcache_touch_all(p->lcache);
-	sn_rowcache_clear(p->rows);
 }
 
 /* Parses a stored properties column; anything but an object is damage. */
@@ -331,7 +311,7 @@ void sn_pstore_unlock_idle(struct sn_persons *p)
 void sn_pstore_bump_generation(struct sn_persons *p)
 {
 	atomic_fetch_add(&p->generation, 1);
-	forget_all(p);
+	sn_lcache_touch_all(p->lcache);
 }
 
 struct sn_lcache *sn_pstore_lcache(struct sn_persons *p)
@@ -347,7 +327,7 @@ static void check_data_version(struct sn_persons *p)
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		int64_t v = sqlite3_column_int64(s, 0);
 		if (v != p->data_version) {
-			forget_all(p);
+			sn_lcache_touch_all(p->lcache);
 			p->absent_ok = false; /* rows it does not know may exist */
 		}
 		p->data_version = v;
@@ -428,8 +408,7 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 		sn_err_prefix(err, "%s", path);
 		goto out;
 	}
-	if (sn_lcache_new(&p->lcache, SN_LCACHE_ENTRIES) ||
-	    sn_rowcache_new(&p->rows, ROWCACHE_PERSONS, ROWCACHE_DIDS)) {
+	if (sn_lcache_new(&p->lcache, SN_LCACHE_ENTRIES)) {
 		ret = sn_err_set(err, SN_ERR_NOMEM, "out of memory opening %s", path);
 		goto out;
 	}
@@ -474,7 +453,6 @@ void sn_persons_close(struct sn_persons *p)
 	free(p->undo);
 	sn_lcache_free(p->lcache);
 	sn_absent_free(p->absent);
-	sn_rowcache_free(p->rows);
 	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
@@ -515,7 +493,7 @@ static void batch_lost(struct sn_persons *p, const char *why)
 			     why);
 	p->lost = true;
 	p->batch = false;
-	forget_all(p);
+	sn_lcache_touch_all(p->lcache);
 	pthread_cond_broadcast(&p->idle);
 }
 
@@ -705,7 +683,7 @@ static int undo_one(struct sn_persons *p, const struct undo *u, struct sn_err *e
 void sn_pstore_rollback(struct sn_persons *p)
 {
 	struct sn_err e = {0};
-	forget_all(p); /* rows read since the writes are gone */
+	sn_lcache_touch_all(p->lcache); /* rows read since the writes are gone */
 	if (sqlite3_get_autocommit(p->db)) {
 		/* SQLite already rolled back (e.g. after SQLITE_FULL) */
 		if (p->batch)
@@ -793,7 +771,7 @@ int sn_persons_batch_commit(struct sn_persons *p, uint64_t wal_lsn, struct sn_er
 	pthread_cond_broadcast(&p->idle);
 out:
 	if (ret < 0)
-		forget_all(p); /* the batch may be gone */
+		sn_lcache_touch_all(p->lcache); /* the batch may be gone */
 	sn_pstore_unlock(p);
 	return ret;
 }
@@ -806,7 +784,7 @@ void sn_persons_batch_rollback(struct sn_persons *p)
 		if (run(p, p->st[ST_ROLLBACK], &e, "rolling back a batch") < 0)
 			sn_log_error("%s", e.msg);
 	}
-	forget_all(p);
+	sn_lcache_touch_all(p->lcache);
 	p->batch = false;
 	p->lost = false; /* the caller replays from the last commit */
 	pthread_cond_broadcast(&p->idle);
@@ -913,13 +891,6 @@ void sn_pstore_absent_test_slack(struct sn_persons *p, size_t slack)
 	sn_pstore_unlock(p);
 }
 
-void sn_pstore_rowcache_stats(struct sn_persons *p, uint64_t *hits, uint64_t *misses)
-{
-	sn_pstore_lock(p);
-	sn_rowcache_stats(p->rows, hits, misses);
-	sn_pstore_unlock(p);
-}
-
 void sn_pstore_absent_stats(struct sn_persons *p, uint64_t *answered, uint64_t *builds)
 {
 	sn_pstore_lock(p);
@@ -955,76 +926,12 @@ static int read_person(struct sn_persons *p, sqlite3_stmt *s, int64_t team_id,
 	return 0;
 }
 
-/* A person row as stored, into the rows in memory. */
-static void remember_person(struct sn_persons *p, const struct sn_person *person, const char *text,
-			    size_t len)
-{
-	struct sn_rowcache_person row = {.team_id = person->team_id,
-					 .uuid = person->uuid,
-					 .text = text ? text : "{}",
-					 .len = text ? len : 2,
-					 .is_identified = person->is_identified,
-					 .created_at_us = person->created_at_us,
-					 .version = person->version};
-	sn_rowcache_put_person(p->rows, &row);
-}
-
-/* Whether the rows in memory may answer: inside this connection's write
- * transaction, as for the absence filter — begin_write has looked at
- * data_version (another process's commit forgets them) and no other
- * connection can commit until it ends. Outside one (an API read of an idle
- * store) SQLite answers, so a row another process wrote is never missed. */
-static bool rows_usable(struct sn_persons *p)
-{
-	return !sqlite3_get_autocommit(p->db);
-}
-
-/* The person of a lookup from the rows in memory: 1 found (out filled, text
- * too), 0 not kept there, < 0 an error (a kept text that does not parse). */
-static int person_cached(struct sn_persons *p, enum stmt which, int64_t team_id, const char *key,
-			 struct sn_person *out, struct sn_buf *text, struct sn_err *err)
-{
-	struct sn_rowcache_person row;
-	char uuid[37];
-	if (!rows_usable(p))
-		return 0;
-	if (which == ST_PERSON_BY_DID ? !sn_rowcache_get_did(p->rows, team_id, key, uuid) ||
-					    !sn_rowcache_get_person(p->rows, team_id, uuid, &row)
-				      : !sn_rowcache_get_person(p->rows, team_id, key, &row))
-		return 0;
-	struct json_object *props = NULL;
-	int ret = sn_json_parse(row.text, row.len, &props, err);
-	if (ret == 0 && !json_object_is_type(props, json_type_object))
-		ret = sn_err_set(err, SN_ERR_CORRUPT, "stored properties are not a JSON object");
-	if (ret < 0) {
-		json_object_put(props);
-		sn_err_prefix(err, "persons database");
-		return SN_ERR_CORRUPT;
-	}
-	if (text) {
-		sn_buf_reset(text);
-		if (sn_buf_append(text, row.text, row.len))
-			sn_buf_reset(text);
-	}
-	sn_person_release(out);
-	out->team_id = team_id;
-	memcpy(out->uuid, row.uuid, 37);
-	out->properties = props;
-	out->is_identified = row.is_identified;
-	out->created_at_us = row.created_at_us;
-	out->version = row.version;
-	return 1;
-}
-
 /* text (may be NULL) gets a copy of the stored properties text. */
 static int person_lookup(struct sn_persons *p, enum stmt which, int64_t team_id, const char *key,
 			 struct sn_person *out, struct sn_buf *text, struct sn_err *err)
 {
 	if (which == ST_PERSON_BY_DID && known_absent(p, team_id, SN_ABSENT_DID, key))
 		return sn_err_set(err, SN_ERR_NOT_FOUND, "person not found");
-	int hit = person_cached(p, which, team_id, key, out, text, err);
-	if (hit)
-		return hit < 0 ? hit : 0;
 	sqlite3_stmt *s = p->st[which];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, key);
@@ -1035,19 +942,12 @@ static int person_lookup(struct sn_persons *p, enum stmt which, int64_t team_id,
 		if (t && sn_buf_append(text, t, (size_t)sqlite3_column_bytes(s, 1)))
 			sn_buf_reset(text);
 	}
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_ROW)
 		ret = read_person(p, s, team_id, out, err);
-		if (ret == 0) {
-			remember_person(p, out, (const char *)sqlite3_column_text(s, 1),
-					(size_t)sqlite3_column_bytes(s, 1));
-			if (which == ST_PERSON_BY_DID)
-				sn_rowcache_put_did(p->rows, team_id, key, out->uuid);
-		}
-	} else if (rc == SQLITE_DONE) {
+	else if (rc == SQLITE_DONE)
 		ret = sn_err_set(err, SN_ERR_NOT_FOUND, "person not found");
-	} else {
+	else
 		ret = db_fail(p, rc, err, "looking up a person");
-	}
 	done(s);
 	return ret;
 }
@@ -1068,7 +968,6 @@ static int person_write(struct sn_persons *p, enum stmt which, const struct sn_p
 			struct sn_err *err)
 {
 	sn_lcache_touch(p->lcache, person->team_id, person->uuid);
-	sn_rowcache_drop_person(p->rows, person->team_id, person->uuid);
 	int ret = sn_props_serialise(person->properties, &p->json);
 	if (ret < 0)
 		return sn_err_set(err, ret,
@@ -1085,10 +984,8 @@ static int person_write(struct sn_persons *p, enum stmt which, const struct sn_p
 	sqlite3_bind_int(s, 4, person->is_identified ? 1 : 0);
 	sqlite3_bind_int64(s, 5, person->created_at_us);
 	sqlite3_bind_int64(s, 6, person->version);
-	if ((ret = run(p, s, err,
-		       which == ST_PERSON_INSERT ? "creating a person" : "updating a person")) == 0)
-		remember_person(p, person, p->json.data, p->json.len);
-	return ret;
+	return run(p, s, err,
+		   which == ST_PERSON_INSERT ? "creating a person" : "updating a person");
 }
 
 /* Whether the team has an override whose old id is uuid. */
@@ -1136,40 +1033,26 @@ int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person
 {
 	if (!undoing(p))
 		return person_write(p, ST_PERSON_UPDATE, person, err);
-	/* The row as it was, for the undo: from memory when kept there (the
-	 * event read it), else from SQLite. */
-	struct sn_rowcache_person row;
-	sqlite3_stmt *s = NULL;
-	int ret = 0, rc = SQLITE_ROW;
+	/* The row as it was, for the undo. */
+	sqlite3_stmt *s = p->st[ST_PERSON_BY_UUID];
+	sqlite3_bind_int64(s, 1, person->team_id);
+	bind_text(s, 2, person->uuid);
+	int ret = 0, rc = sqlite3_step(s);
 	struct undo pre = {0};
 	const char *text = NULL;
 	size_t n = 0;
-	if (rows_usable(p) &&
-	    sn_rowcache_get_person(p->rows, person->team_id, person->uuid, &row)) {
-		text = row.text;
-		n = row.len;
-		pre.flag = row.is_identified;
-		pre.created_at_us = row.created_at_us;
-		pre.version = row.version;
-	} else {
-		s = p->st[ST_PERSON_BY_UUID];
-		sqlite3_bind_int64(s, 1, person->team_id);
-		bind_text(s, 2, person->uuid);
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW) {
-			text = (const char *)sqlite3_column_text(s, 1);
-			n = text ? (size_t)sqlite3_column_bytes(s, 1) : 0;
-			pre.flag = sqlite3_column_int(s, 2) != 0;
-			pre.created_at_us = sqlite3_column_int64(s, 3);
-			pre.version = sqlite3_column_int64(s, 4);
-		} else if (rc != SQLITE_DONE) {
-			ret = db_fail(p, rc, err, "reading a person");
-		}
+	if (rc == SQLITE_ROW) {
+		text = (const char *)sqlite3_column_text(s, 1);
+		n = text ? (size_t)sqlite3_column_bytes(s, 1) : 0;
+		pre.flag = sqlite3_column_int(s, 2) != 0;
+		pre.created_at_us = sqlite3_column_int64(s, 3);
+		pre.version = sqlite3_column_int64(s, 4);
+		if ((ret = undo_reserve(p, sizeof(person->uuid) + n + 1, err)) == 0)
+			pre.text = undo_str(p, text ? text : "{}", text ? n : 2);
+	} else if (rc != SQLITE_DONE) {
+		ret = db_fail(p, rc, err, "reading a person");
 	}
-	if (rc == SQLITE_ROW && (ret = undo_reserve(p, sizeof(person->uuid) + n + 1, err)) == 0)
-		pre.text = undo_str(p, text ? text : "{}", text ? n : 2);
-	if (s)
-		done(s);
+	done(s);
 	if (ret < 0 || rc == SQLITE_DONE) /* no row: the update changes nothing */
 		return ret < 0 ? ret : person_write(p, ST_PERSON_UPDATE, person, err);
 	if ((ret = person_write(p, ST_PERSON_UPDATE, person, err)) < 0) {
@@ -1191,7 +1074,6 @@ int sn_pstore_person_delete(struct sn_persons *p, int64_t team_id, const char *u
 	if (ret < 0)
 		return ret;
 	sn_lcache_touch(p->lcache, team_id, uuid);
-	sn_rowcache_drop_person(p->rows, team_id, uuid);
 	sqlite3_stmt *s = p->st[ST_PERSON_DELETE];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, uuid);
@@ -1233,7 +1115,6 @@ int sn_pstore_distinct_id_set(struct sn_persons *p, int64_t team_id, const char 
 			return ret;
 	}
 	sn_lcache_touch(p->lcache, team_id, distinct_id);
-	sn_rowcache_drop_did(p->rows, team_id, distinct_id);
 	sqlite3_stmt *s = p->st[ST_DID_SET];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, distinct_id);
@@ -1243,7 +1124,6 @@ int sn_pstore_distinct_id_set(struct sn_persons *p, int64_t team_id, const char 
 		return ret;
 	}
 	absent_note(p, team_id, SN_ABSENT_DID, distinct_id);
-	sn_rowcache_put_did(p->rows, team_id, distinct_id, person_uuid);
 	if (undo) {
 		struct undo *u = undo_add(p, rc == SQLITE_ROW ? U_DID_RESTORE : U_DID_DELETE,
 					  team_id, distinct_id);
@@ -1262,7 +1142,6 @@ int sn_pstore_distinct_ids_move(struct sn_persons *p, int64_t team_id, const cha
 		return ret;
 	/* Entries of the moved ids carry from_uuid's stamp. */
 	sn_lcache_touch(p->lcache, team_id, from_uuid);
-	sn_rowcache_clear_dids(p->rows); /* which ids pointed at it is not known here */
 	sqlite3_stmt *s = p->st[ST_DID_MOVE];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, from_uuid);
@@ -1529,10 +1408,6 @@ int sn_persons_uuid_of(struct sn_persons *p, int64_t team_id, const char *distin
 	if (known_absent(p, team_id, SN_ABSENT_DID, distinct_id)) {
 		sn_pstore_unlock(p);
 		return sn_err_set(err, SN_ERR_NOT_FOUND, "distinct id not found");
-	}
-	if (rows_usable(p) && sn_rowcache_get_did(p->rows, team_id, distinct_id, out)) {
-		sn_pstore_unlock(p);
-		return 0;
 	}
 	sqlite3_stmt *s = p->st[ST_UUID_BY_DID];
 	sqlite3_bind_int64(s, 1, team_id);
@@ -1817,7 +1692,6 @@ int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uui
 		p->set_values[n] = s;
 	}
 	sn_lcache_touch(p->lcache, team_id, uuid);
-	sn_rowcache_drop_person(p->rows, team_id, uuid);
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, uuid);
 	char path[SN_PERSONS_SET_MAX][160];
