@@ -49,6 +49,11 @@
  * on every request) go through the cache of lcache.c first; every write
  * function here bumps the cache's generation of the distinct id or person
  * it changes, under mu, and rollbacks and deletions bump all of them.
+ * Inside this connection's write transactions the absence filter
+ * (absent.c) answers "no such distinct id, personless note or override"
+ * before SQLite is asked; every insert here adds its key, and a commit by
+ * another connection (data_version, looked at after each BEGIN IMMEDIATE)
+ * makes it be filled again from the tables.
  *
  * Errors: SQLite result codes map to SN_ERR_* as in meta (UNIQUE →
  * SN_ERR_EXISTS, I/O and locking → SN_ERR_IO, damage → SN_ERR_CORRUPT).
