@@ -217,6 +217,7 @@ struct sn_persons {
 	 * only inside this connection's write transaction. Under mu. */
 	struct sn_absent *absent;
 	bool absent_ok;
+	bool absent_failed;  /* a fill failed in this transaction: not retried in it */
 	size_t absent_slack; /* room for new keys a filter is made with */
 	uint64_t absent_answered, absent_builds;
 };
@@ -526,8 +527,10 @@ static int batch_check(struct sn_persons *p, struct sn_err *err)
 static int begin_write(struct sn_persons *p, struct sn_err *err, const char *what)
 {
 	int ret = run(p, p->st[ST_BEGIN], err, what);
-	if (ret == 0)
+	if (ret == 0) {
 		check_data_version(p);
+		p->absent_failed = false;
+	}
 	return ret;
 }
 
@@ -816,7 +819,8 @@ int sn_persons_ingest_lsn(struct sn_persons *p, uint64_t *wal_lsn, struct sn_err
 /* Fills a new filter from the three tables, sized for twice their rows
  * (one scan of each; ~0.3 s for a million rows). Called inside a write
  * transaction, so no other connection's rows can appear until it ends.
- * False when it could not: lookups then go to SQLite. */
+ * False when it could not: lookups then go to SQLite, and it is tried
+ * again in the next transaction, not at every lookup of this one. */
 static bool absent_build(struct sn_persons *p)
 {
 	static const char *const count_sql =
@@ -863,6 +867,7 @@ fail:
 	sn_log_warn("persons database: cannot fill the absence filter (%s); lookups go to SQLite",
 		    sqlite3_errmsg(p->db));
 	sn_absent_free(f);
+	p->absent_failed = true;
 	return false;
 }
 
@@ -871,7 +876,8 @@ fail:
  * (begin_write); fills the filter on first use there. */
 static bool known_absent(struct sn_persons *p, int64_t team_id, int kind, const char *key)
 {
-	if (sqlite3_get_autocommit(p->db) || (!p->absent_ok && !absent_build(p)) ||
+	if (sqlite3_get_autocommit(p->db) ||
+	    (!p->absent_ok && (p->absent_failed || !absent_build(p))) ||
 	    sn_absent_may_have(p->absent, team_id, kind, key, strlen(key)))
 		return false;
 	p->absent_answered++;
@@ -1096,16 +1102,15 @@ int sn_pstore_distinct_id_set(struct sn_persons *p, int64_t team_id, const char 
 	struct undo pre = {0};
 	bool undo = undoing(p);
 	size_t mark = p->undo_text.len;
-	if (undo && known_absent(p, team_id, SN_ABSENT_DID, distinct_id)) {
-		ret = undo_reserve(p, strlen(distinct_id) + 2 * 37, err);
-		if (ret < 0)
-			return ret;
-	} else if (undo) {
-		/* The row as it was (deleted ones too: the upsert revives them). */
+	if (undo) {
+		/* The row as it was (deleted ones too: the upsert revives them),
+		 * unless the filter knows there is none. */
 		sqlite3_stmt *s = p->st[ST_DID_PRE];
-		sqlite3_bind_int64(s, 1, team_id);
-		bind_text(s, 2, distinct_id);
-		rc = sqlite3_step(s);
+		if (!known_absent(p, team_id, SN_ABSENT_DID, distinct_id)) {
+			sqlite3_bind_int64(s, 1, team_id);
+			bind_text(s, 2, distinct_id);
+			rc = sqlite3_step(s);
+		}
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 			ret = db_fail(p, rc, err, "reading a distinct id");
 		} else if ((ret = undo_reserve(p, strlen(distinct_id) + 2 * 37, err)) == 0 &&
