@@ -23,9 +23,12 @@
  *
  * sn_malloc_big is for arrays that are written whole right away (an
  * insight's sorted rows): huge pages make filling 30 MB one fault per
- * 2 MiB. Arena chunks do not get the hint: a chunk sized for the largest
- * batch is often touched only in part, and a huge page zeroes all 2 MiB
- * (paths on 10M events went from 1.6 to 3.9 s with it).
+ * 2 MiB. Arena chunks of up to 1 MiB do not get the hint: a chunk sized
+ * for the largest batch is often touched only in part, and a huge page
+ * zeroes all 2 MiB (paths on 10M events went from 1.6 to 3.9 s with it).
+ * An arena filled whole before it is read at random (a memtable's text)
+ * raises chunk_max: its chunks above 1 MiB get huge pages, sparing the
+ * reads a TLB miss each (sn_mem_huge).
  *
  * sn_mem_tune fixes glibc's thresholds for the server: blocks below 32 MiB
  * come from the heap and up to 512 MiB of freed heap stays mapped, so a
@@ -65,12 +68,13 @@ void sn_arena_init(struct sn_arena *a, size_t max_total)
 	a->spare = NULL;
 	a->used_total = 0;
 	a->max_total = max_total ? max_total : SIZE_MAX / 2;
+	a->chunk_max = CHUNK_MAX;
 }
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 #define HUGE_PAGE ((size_t)2 << 20)
 
-static void huge_hint(void *p, size_t n)
+void sn_mem_huge(void *p, size_t n)
 {
 	if (p && n >= 2 * HUGE_PAGE) {
 		/* the 2 MiB-aligned inside of the block (malloc mmaps blocks this
@@ -107,7 +111,7 @@ static struct sn_arena_chunk *chunk_new(size_t sz)
 	/* a chunk of its own for one big allocation (a query's result rows,
 	 * tens of MB): filled soon after, so one page fault per 2 MiB */
 	if (c && sz > CHUNK_MAX)
-		huge_hint(c, sizeof(*c) + sz);
+		sn_mem_huge(c, sizeof(*c) + sz);
 	return c;
 }
 
@@ -135,7 +139,7 @@ void *sn_malloc_big(size_t n)
 {
 	if (n < BIG_MIN) {
 		void *p = malloc(n);
-		huge_hint(p, n);
+		sn_mem_huge(p, n);
 		return p;
 	}
 	void *p = NULL;
@@ -155,7 +159,7 @@ void *sn_malloc_big(size_t n)
 	if (!p && !(p = malloc(n)))
 		return NULL;
 	if (size == n)
-		huge_hint(p, n);
+		sn_mem_huge(p, n);
 	pthread_mutex_lock(&big_mu);
 	for (size_t i = 0; i < BIG_LIVE; i++)
 		if (!big_live[i].p) {
@@ -196,7 +200,7 @@ void *sn_calloc_big(size_t n)
 {
 	/* glibc's calloc does not clear a block it has just mmapped */
 	void *p = calloc(1, n);
-	huge_hint(p, n);
+	sn_mem_huge(p, n);
 	return p;
 }
 
@@ -318,8 +322,8 @@ void *sn_arena_alloc(struct sn_arena *a, size_t n)
 	}
 	if (!c || c->size - c->used < n) {
 		size_t sz = c ? c->size * 2 : 4096;
-		if (sz > CHUNK_MAX)
-			sz = CHUNK_MAX;
+		if (sz > a->chunk_max)
+			sz = a->chunk_max;
 		if (sz < n)
 			sz = n;
 		if (a->used_total + sz > a->max_total)

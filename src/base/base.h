@@ -107,6 +107,10 @@ struct sn_arena {
 	struct sn_arena_chunk *spare; /* emptied chunks sn_arena_reset kept */
 	size_t used_total;	      /* bytes of chunks held, spare included */
 	size_t max_total;
+	/* The largest chunk it grows to: 1 MiB from sn_arena_init. Chunks
+	 * above 1 MiB get huge pages (sn_mem_huge): an arena filled whole and
+	 * read at random (a memtable's text) sets a few MiB here. */
+	size_t chunk_max;
 };
 
 void sn_arena_init(struct sn_arena *a, size_t max_total);
@@ -136,6 +140,12 @@ void sn_free_big(void *p);
 /* sn_malloc_big of n zero bytes; for a table touched all over soon. The
  * zeros are the kernel's (a fresh mapping is not written twice). */
 void *sn_calloc_big(size_t n);
+/* Asks for transparent huge pages on the 2 MiB-aligned inside of [p, p+n)
+ * (madvise; nothing below 4 MiB). For long-lived arrays read at random
+ * (a memtable's rows): with 4 KiB pages nearly every such read also
+ * misses the TLB, and a page walk is dear in a VM. A refusal only costs
+ * the hint. */
+void sn_mem_huge(void *p, size_t n);
 
 /* The process's malloc, tuned for a server whose queries each take and
  * give back tens of MB (an insight's rows, hash tables): blocks up to 32

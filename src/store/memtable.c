@@ -76,6 +76,9 @@ void sn_memtable_init(struct sn_memtable *mt, size_t max_bytes)
 	mt->max_bytes = max_bytes ? max_bytes : DEFAULT_MAX_BYTES;
 	/* The arena wastes at most a chunk tail per string, so allow it slack. */
 	sn_arena_init(&mt->arena, mt->max_bytes + mt->max_bytes / 2 + (1 << 20));
+	/* The text is read in part order, all over the arena: 32 MiB chunks
+	 * on huge pages (sn_mem_huge) spare a TLB miss per row and column. */
+	mt->arena.chunk_max = (size_t)32 << 20;
 }
 
 static void forget_names(struct sn_memtable *mt)
@@ -232,6 +235,9 @@ int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, s
 			return sn_err_set(err, SN_ERR_NOMEM, "out of memory growing the memtable");
 		mt->keys = k;
 		mt->cap = ncap;
+		/* the writer reads rows in part order, scattered over the array */
+		sn_mem_huge(mt->rows, ncap * sizeof(*r));
+		sn_mem_huge(mt->keys, ncap * sizeof(*k));
 	}
 	struct sn_event_row *dst = &mt->rows[mt->nrows];
 	struct sn_mt_key *key = &mt->keys[mt->nrows];
