@@ -326,8 +326,14 @@ void *sn_arena_alloc(struct sn_arena *a, size_t n)
 			sz = a->chunk_max;
 		if (sz < n)
 			sz = n;
-		if (a->used_total + sz > a->max_total)
-			return NULL;
+		if (a->used_total + sz > a->max_total) {
+			/* the last chunk: what is left, if the request fits (with
+			 * chunks of 32 MiB, a full-size one could be refused long
+			 * before the maximum) */
+			if (a->used_total + n > a->max_total)
+				return NULL;
+			sz = a->max_total - a->used_total;
+		}
 		c = chunk_new(sz);
 		if (!c)
 			return NULL;

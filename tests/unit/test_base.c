@@ -94,6 +94,18 @@ static void test_arena(void **state)
 	assert_true(n < 20);
 	sn_arena_release(&a);
 
+	/* Large chunks (a memtable's) stop at the maximum, not one chunk short
+	 * of it: 4 KiB..1 MiB chunks hold ~2 MiB, the next 2 MiB chunk would
+	 * pass 3 MiB, so the last chunk is the ~1 MiB left. */
+	sn_arena_init(&a, (size_t)3 << 20);
+	a.chunk_max = (size_t)32 << 20;
+	size_t got = 0;
+	while (sn_arena_alloc(&a, 64 * 1024))
+		got += 64 * 1024;
+	assert_true(got >= (size_t)11 << 18); /* 2.75 MiB */
+	assert_true(got <= (size_t)3 << 20);
+	sn_arena_release(&a);
+
 	/* reset keeps chunks for reuse; adopt hands them over (ASan checks
 	 * that what src allocated lives until dst is released) */
 	struct sn_arena src, dst, tiny;
