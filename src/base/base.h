@@ -109,7 +109,7 @@ struct sn_arena {
 	size_t max_total;
 	/* The largest chunk it grows to: 1 MiB from sn_arena_init. Chunks
 	 * above 1 MiB get huge pages (sn_mem_huge): an arena filled whole and
-	 * read at random (a memtable's text) sets a few MiB here. */
+	 * read at random (a memtable's text: 32 MiB) sets more here. */
 	size_t chunk_max;
 };
 
@@ -262,6 +262,16 @@ void sn_sha1_parts(const void *const *parts, const size_t *lens, size_t n, uint8
 void sn_sha1(const void *data, size_t len, uint8_t out[20]);
 /* Fast non-cryptographic 64-bit hash (XXH3) for tables. */
 uint64_t sn_hash64(const void *data, size_t len);
+/* MurmurHash3's 64-bit finalizer: every bit of x moves every bit of the
+ * result. For hashing integers, or spreading a combined hash, in tables. */
+static inline uint64_t sn_mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
 /* CityHash64 v1.0.2, the values of ClickHouse's cityHash64 (cityhash.c). */
 uint64_t sn_cityhash64(const void *data, size_t len);
 /* The gzip/zlib CRC-32 (same values as zlib's crc32), computed by libdeflate: the WAL's and the

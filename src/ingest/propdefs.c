@@ -397,15 +397,6 @@ static uint64_t rd4(const char *p)
 	return x;
 }
 
-static uint64_t avalanche(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	return h ^ (h >> 33);
-}
-
 /* A multiply per 8 bytes of the raw name (overlapping loads, no partial
  * copies: this runs for every member of every event); the event's sum is
  * mixed once, in set_known. */
@@ -432,7 +423,7 @@ uint64_t sn_propdefs_member_mix(const struct sn_jspan *key, const struct sn_jspa
 bool sn_propdefs_seen_set_known(struct sn_propdefs_seen *s, uint64_t fp)
 {
 	s->dropped = false;
-	fp = avalanche(fp);
+	fp = sn_mix64(fp);
 	fp = fp ? fp : 1;
 	for (size_t j = fp & (SETS_CAP - 1);; j = (j + 1) & (SETS_CAP - 1)) {
 		if (s->sets[j] == fp)
@@ -446,7 +437,7 @@ void sn_propdefs_seen_set_done(struct sn_propdefs_seen *s, uint64_t fp)
 {
 	if (s->dropped)
 		return; /* a member was not noted: look at this set again next time */
-	fp = avalanche(fp);
+	fp = sn_mix64(fp);
 	fp = fp ? fp : 1;
 	if ((s->nsets + 1) * 2 > SETS_CAP) {
 		memset(s->sets, 0, SETS_CAP * sizeof(*s->sets));

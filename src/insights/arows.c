@@ -112,23 +112,13 @@ static bool same_row(const struct arow *a, const struct arow *b)
 	       a->v_type == b->v_type && a->s[0] == b->s[0] && a->s[1] == b->s[1];
 }
 
-static uint64_t fmix64(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdULL;
-	k ^= k >> 33;
-	k *= 0xc4ceb9fe1a85ec53ULL;
-	k ^= k >> 33;
-	return k;
-}
-
 /* MurmurHash3's finaliser over the row's fields: every bit of each field
  * reaches the low bits the table indexes by. */
 static uint64_t row_hash(const struct arow *r)
 {
-	uint64_t h = fmix64((uint64_t)r->ts ^ ((uint64_t)r->actor << 40));
-	h = fmix64(h ^ (uint64_t)r->v ^ ((uint64_t)r->ts_type << 56 | (uint64_t)r->v_type << 48));
-	return fmix64(h ^ ((uint64_t)r->s[0] << 32 | r->s[1]));
+	uint64_t h = sn_mix64((uint64_t)r->ts ^ ((uint64_t)r->actor << 40));
+	h = sn_mix64(h ^ (uint64_t)r->v ^ ((uint64_t)r->ts_type << 56 | (uint64_t)r->v_type << 48));
+	return sn_mix64(h ^ ((uint64_t)r->s[0] << 32 | r->s[1]));
 }
 
 /* spec.distinct: whether row n of p (just written) repeats an earlier one;

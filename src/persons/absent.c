@@ -44,19 +44,10 @@ struct sn_absent {
 	size_t count, capacity;
 };
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 static uint64_t key_hash(int64_t team, int kind, const char *key, size_t n)
 {
-	return mix(sn_hash64(key, n) ^ ((uint64_t)team * 0x9e3779b97f4a7c15ull) ^
-		   ((uint64_t)(unsigned char)kind << 56));
+	return sn_mix64(sn_hash64(key, n) ^ ((uint64_t)team * 0x9e3779b97f4a7c15ull) ^
+			((uint64_t)(unsigned char)kind << 56));
 }
 
 int sn_absent_new(struct sn_absent **out, size_t capacity)
@@ -96,7 +87,7 @@ void sn_absent_free(struct sn_absent *f)
 static uint64_t *block_of(const struct sn_absent *f, uint64_t h, unsigned bits[PROBES])
 {
 	uint64_t *b = f->blocks[f->shift == 64 ? 0 : h >> f->shift];
-	uint64_t g = mix(h ^ 0x2545f4914f6cdd1dull);
+	uint64_t g = sn_mix64(h ^ 0x2545f4914f6cdd1dull);
 	for (int i = 0; i < PROBES; i++, g >>= 9)
 		bits[i] = (unsigned)(g & (BLOCK_BITS - 1));
 	return b;
