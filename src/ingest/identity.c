@@ -10,9 +10,17 @@
  *                json-c parse of the event ─▶ sn_identity_process (in the open
  *                persons batch) ─▶ refresh the cache from the result
  *
- * The fast path takes an event without touching SQLite or json-c when all of
- * these hold (each is something sn_identity_process would otherwise act on):
- *  - not $identify, $create_alias, $merge_dangerously or $groupidentify;
+ * The fast path takes an event without json-c, and without SQLite but for a
+ * merge's one distinct-id insert, when all of these hold (each is something
+ * sn_identity_process would otherwise act on):
+ *  - not $groupidentify; a merge event ($identify, $create_alias,
+ *    $merge_dangerously) only when its other id ($anon_distinct_id, alias)
+ *    is a plain string, the event's person is identified, and the store has
+ *    no person for the other id: the rules then only attach that id to the
+ *    person (and follow its personless events with an override), which
+ *    sn_identity_attach_unseen does as the rules' own step, refusing every
+ *    other case (same id, illegal id, an id with a person) back to the
+ *    slow path. A user who signs in on a new device sends one;
  *  - no $set / $set_once / $unset, in properties or at the root; no key the
  *    scan cannot match (escaped keys), no $is_server or $os_name;
  *  - $process_person_profile absent or a boolean;
@@ -168,11 +176,11 @@ void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 	case K_GROUPS: f->groups = *value; break;
 	case K_IS_SERVER:
 	case K_OS_NAME: f->server_or_os_name = true; break;
+	case K_ALIAS: f->alias = *value; break;
+	case K_ANON_ID: f->anon_id = *value; break;
 	case K_GROUP_TYPE:
 	case K_GROUP_KEY:
-	case K_GROUP_SET:
-	case K_ALIAS:
-	case K_ANON_ID: break; /* events with these take the slow path anyway */
+	case K_GROUP_SET: break; /* $groupidentify takes the slow path anyway */
 	default: f->initial_present |= 1u << c; f->initial[c] = *value;
 	}
 }
@@ -373,16 +381,74 @@ static int fast_groups(struct sn_ingest_identity *id, const struct sn_ingest_fac
 	return rc == 0 ? 1 : 0;
 }
 
+/* The other id of a merge event the fast path may take: $identify's
+ * $anon_distinct_id, or the alias of $create_alias / $merge_dangerously, as
+ * a plain string (what the rules read as that id unchanged); NULL for any
+ * other event, and for values the rules must see (numbers, escapes, an
+ * alias the rules would not act on). */
+static const struct sn_jspan *fast_other(const struct sn_ingest_facts *f,
+					 const struct sn_event_row *row)
+{
+	const struct sn_jspan *v;
+	if (event_is(row, "$identify"))
+		v = &f->anon_id;
+	else if (event_is(row, "$create_alias") || event_is(row, "$merge_dangerously"))
+		v = &f->alias;
+	else
+		return NULL;
+	if (v->type != SN_JSTRING || (v->flags & SN_JSPAN_ESCAPED) || v->len <= 2 ||
+	    v->len - 2 > SN_DISTINCT_ID_MAX)
+		return NULL;
+	return v;
+}
+
+/* A merge event on the fast path: other (fast_other's) becomes one more
+ * distinct id of the event's person, through the rules' own step for an id
+ * without a person (sn_identity_attach_unseen). 1 = done; 0 = the rules
+ * must see the event (the id has a person, is illegal...; or an error,
+ * which the slow path meets again and reports). */
+static int fast_attach(struct sn_ingest_identity *id, const struct sn_event_row *row,
+		       const struct sn_jspan *other, const uint8_t uuid[16])
+{
+	char did[SN_DISTINCT_ID_MAX + 1], oid[SN_DISTINCT_ID_MAX + 1], text[37];
+	size_t on;
+	const char *o = sn_jspan_raw(other, &on);
+	if (row->distinct_id.len > SN_DISTINCT_ID_MAX)
+		return 0;
+	memcpy(did, row->distinct_id.p, row->distinct_id.len);
+	did[row->distinct_id.len] = 0;
+	memcpy(oid, o, on);
+	oid[on] = 0;
+	struct sn_uuid u;
+	memcpy(u.b, uuid, 16);
+	sn_uuid_format(&u, text);
+	struct sn_err err = {0};
+	bool attached = false;
+	if (sn_persons_batch_begin(id->persons, &err) ||
+	    sn_identity_attach_unseen(id->persons, row->team_id, oid, did, text, &attached, &err) ||
+	    !attached)
+		return 0;
+	/* As the slow path leaves it: the id may have been cached as
+	 * personless. */
+	sn_pcache_drop_did(id->cache, row->team_id, oid, on);
+	return 1;
+}
+
 static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
 		    struct sn_event_row *row)
 {
-	if (is_merge_event(row) || f->odd_key || f->root_set || f->server_or_os_name)
+	if (f->odd_key || f->root_set || f->server_or_os_name)
+		return 0;
+	const struct sn_jspan *other = NULL;
+	if (is_merge_event(row) && !(other = fast_other(f, row)))
 		return 0;
 	bool personless = false;
 	if (f->ppp.type != SN_JNONE) {
 		if (f->ppp.type != SN_JFALSE && f->ppp.type != SN_JTRUE)
 			return 0; /* a warning to report: the rules do it */
 		personless = f->ppp.type == SN_JFALSE;
+		if (personless && other)
+			return 0; /* dropped with a warning by the rules */
 	}
 	enum sn_pcache_kind kind;
 	uint8_t uuid[16];
@@ -407,6 +473,8 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 		pi = sn_pcache_get_person(id->cache, row->team_id, uuid);
 		if (!pi || (f->geo && !sn_enrich_fast_ok(f->geo, pi)))
 			return 0;
+		if (other && !pi->identified)
+			return 0; /* the merge attempt makes it identified: a write */
 		if (f->initial_present && !event_is(row, "$snapshot") &&
 		    !event_is(row, "$snapshot_items")) {
 			for (int k = 0; k < SN_INITIAL_NKEYS; k++) {
@@ -448,6 +516,11 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 		pi->present_mask |= 1u << k;
 		pi->value_hash[k] = hash[k];
 	}
+	/* The merge's write comes last: when the rules must see the event
+	 * after all, the values just deferred are the event's own $set, which
+	 * the slow path writes first (flush_person_of) and then sets again. */
+	if (other && !fast_attach(id, row, other, uuid))
+		return 0;
 	if (update)
 		id->deferred++;
 	memcpy(row->person_id, uuid, 16);
@@ -833,6 +906,7 @@ static int slow(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
 	} else {
 		struct sn_pcache_person info;
 		person_info_of(res.person_properties, &info);
+		info.identified = res.person_is_identified;
 		sn_pcache_put_person(id->cache, team, row->person_id, &info);
 		sn_pcache_put_did(id->cache, team, did, row->distinct_id.len, SN_PCACHE_PERSON,
 				  row->person_id);

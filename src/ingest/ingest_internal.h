@@ -59,6 +59,7 @@ struct sn_pcache_person {
 	 * present; a hash of the $geoip_* values (sn_enrich_person_info). */
 	uint32_t geo_present, geo_initial;
 	uint64_t geo_hash;
+	bool identified; /* the person's is_identified */
 };
 
 struct sn_pcache_stats {
@@ -201,12 +202,13 @@ struct sn_ingest_facts {
 	struct sn_jspan data; /* the event object */
 	bool root_set;	      /* data has a root-level $set or $set_once */
 	bool has_set, has_set_once, has_unset;
-	bool odd_key;		       /* an escaped key: the scan cannot match it */
-	bool server_or_os_name;	       /* $is_server or $os_name present */
-	struct sn_jspan ppp;	       /* $process_person_profile */
-	struct sn_jspan groups;	       /* $groups */
-	struct sn_jspan group_prop[5]; /* "$group_0".."$group_4" set directly as properties */
-	uint32_t initial_present;      /* bit k: sn_initial_keys[k] present */
+	bool odd_key;			/* an escaped key: the scan cannot match it */
+	bool server_or_os_name;		/* $is_server or $os_name present */
+	struct sn_jspan ppp;		/* $process_person_profile */
+	struct sn_jspan groups;		/* $groups */
+	struct sn_jspan anon_id, alias; /* $anon_distinct_id, alias: a merge's other id */
+	struct sn_jspan group_prop[5];	/* "$group_0".."$group_4" set directly as properties */
+	uint32_t initial_present;	/* bit k: sn_initial_keys[k] present */
 	struct sn_jspan initial[SN_INITIAL_NKEYS];
 	/* Enrichment (enrich.c): the "$ip" member, $geoip_disable, whether any
 	 * other $geoip_* key is present; geo is set by sn_enrich_event. */

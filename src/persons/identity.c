@@ -394,6 +394,44 @@ out:
 	return ret;
 }
 
+/* The merge step's "other id has no person, the event's has" case on its
+ * own (sn_persons.h): what merge() does then, without reading or writing
+ * the person. */
+int sn_identity_attach_unseen(struct sn_persons *p, int64_t team_id, const char *other_id,
+			      const char *into_id, const char *person_uuid, bool *attached,
+			      struct sn_err *err)
+{
+	*attached = false;
+	size_t on = strlen(other_id), in = strlen(into_id);
+	if (team_id <= 0 || !on || on > SN_DISTINCT_ID_MAX || !strcmp(other_id, into_id) ||
+	    sn_persons_distinct_id_is_illegal(other_id, on) ||
+	    sn_persons_distinct_id_is_illegal(into_id, in))
+		return 0; /* the rules skip the merge, or warn: not this case */
+	struct sn_identity_event ev = {.team_id = team_id};
+	struct sn_identity_result res = {0};
+	struct ctx c = {.p = p, .ev = &ev, .res = &res, .err = err};
+	struct sn_person other = {0}, into = {.team_id = team_id};
+	bool found = false;
+	int ret;
+	snprintf(into.uuid, sizeof(into.uuid), "%s", person_uuid);
+	sn_pstore_lock(p);
+	if ((ret = sn_pstore_begin_event(p, err)) < 0)
+		goto out;
+	if ((ret = lookup(&c, other_id, &other, &found)) == 0 && !found &&
+	    (ret = attach_distinct_id(&c, &into, other_id)) == 0)
+		ret = sn_pstore_commit(p, err);
+	else if (ret == 0)
+		ret = sn_pstore_commit(p, err); /* nothing written */
+	if (ret < 0)
+		sn_pstore_rollback(p);
+	else
+		*attached = !found;
+out:
+	sn_pstore_unlock(p);
+	sn_person_release(&other);
+	return ret;
+}
+
 /* ---- groups ------------------------------------------------------------------------- */
 
 /* A group key as text: strings as they are, integers in decimal. */
@@ -581,6 +619,7 @@ static int with_person(struct ctx *c)
 	}
 	memcpy(c->res->person_uuid, person.uuid, sizeof(person.uuid));
 	c->res->person_created_at_us = person.created_at_us;
+	c->res->person_is_identified = person.is_identified;
 	json_object_put(c->res->person_properties);
 	c->res->person_properties = person.properties;
 	person.properties = NULL;

@@ -1406,6 +1406,80 @@ static void test_identity_filtered_slow(void **state)
 	run_filtered(4, false);
 }
 
+/* A merge event whose other id has no person, sent by a cached identified
+ * person, is the fast path's (identity.c, sn_identity_attach_unseen); any
+ * other case of the merge goes to the rules. The same stream with a cache
+ * of every person and with a 1-entry one (the rules nearly always) must
+ * give the same distinct ids, overrides and person. */
+static void run_fast_merge(size_t cache, bool expect_fast)
+{
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, cache);
+	put_ev(r.w, "u", "pv", "{}");					 /* creates */
+	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"a1\"}"); /* identifies */
+	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"a2\"}"); /* fast */
+	put_ev(r.w, "u", "$create_alias", "{\"alias\":\"a3\"}");	 /* fast */
+	put_ev(r.w, "p", "pv", "{\"$process_person_profile\":false}");	 /* personless */
+	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"p\"}");	 /* fast + override */
+	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"a2\"}"); /* has a person */
+	put_ev(r.w, "v", "pv", "{\"$set\":{\"plan\":1}}");		 /* creates */
+	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"v\"}");	 /* merges v */
+	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"u\"}");	 /* same id */
+	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"anonymous\"}"); /* illegal */
+	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":42}");		/* a number */
+	put_ev(r.w, "u", "$identify",
+	       "{\"$anon_distinct_id\":\"a4\",\"$process_person_profile\":false}"); /* dropped */
+	put_ev(r.w, "u", "$merge_dangerously", "{\"alias\":\"a5\"}");		    /* fast */
+	put_ev(r.w, "u", "pv", "{}");						    /* fast */
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	uint64_t fast, slow, replayed;
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
+	if (expect_fast) {
+		assert_int_equal(fast, 5);
+		assert_int_equal(slow, 10);
+	} else {
+		assert_true(fast < 5);
+	}
+	rig_stop(&r);
+
+	char u[37], uuid[37];
+	v5("u", u);
+	static const char *const mine[] = {"u", "a1", "a2", "a3", "p", "v", "42", "a5"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(mine); i++) {
+		current_person(r.ps, mine[i], uuid);
+		assert_string_equal(uuid, u);
+	}
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "a4", &p, NULL), SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "anonymous", &p, NULL),
+			 SN_ERR_NOT_FOUND);
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "u", &p, NULL), 0);
+	assert_true(p.is_identified);
+	assert_int_equal(json_object_get_int(sn_json_get(p.properties, "plan")), 1); /* v's */
+	sn_person_release(&p);
+	char pv5[37], vv5[37];
+	v5("p", pv5);
+	v5("v", vv5);
+	assert_int_equal(sn_persons_resolve(r.ps, 1, pv5, uuid, NULL), 0);
+	assert_string_equal(uuid, u); /* p's personless event follows */
+	assert_int_equal(sn_persons_resolve(r.ps, 1, vv5, uuid, NULL), 0);
+	assert_string_equal(uuid, u);
+	rig_close(&r);
+}
+
+static void test_identity_fast_merge(void **state)
+{
+	(void)state;
+	run_fast_merge(1024, true);
+}
+
+static void test_identity_fast_merge_uncached(void **state)
+{
+	(void)state;
+	run_fast_merge(1, false);
+}
+
 /* Under a backlog the persons batch stays open across flushes
  * (store_sink.c, "Persons commits under a backlog"): a polled flush_done
  * keeps a written flush in flight without committing, a call with a
@@ -2238,6 +2312,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_os_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_filtered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_filtered_slow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_fast_merge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_fast_merge_uncached, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),
 	    cmocka_unit_test(test_enrich_anonymize),
 	    cmocka_unit_test(test_enrich_geoip),
