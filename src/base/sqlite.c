@@ -28,6 +28,10 @@
  * before the checkpointer finished (the usual case for a batch that
  * reopens at once) SQLite cannot rewind the WAL, so the writer's own
  * checkpoint, cheap by then, rewinds it when it passes the backstop.
+ * When no commit came for CKPT_IDLE_MS the checkpointer runs a TRUNCATE
+ * checkpoint instead, which also empties the -wal file: a writer may then
+ * keep its WAL file at full size while it is busy (journal_size_limit -1),
+ * and an idle database does not keep hundreds of MB of old frames.
  */
 #include "base.h"
 
@@ -259,17 +263,24 @@ static void *ckpt_main(void *arg)
 	pthread_setname_np(pthread_self(), "sn-db-ckpt");
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
+		bool idle = false;
 		if (!c->poked && !c->stop) {
 			struct timespec ts = sn_deadline_in_ms(CKPT_IDLE_MS);
 			pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+			idle = !c->poked;
 		}
 		if (c->stop)
 			break;
 		c->poked = false;
 		pthread_mutex_unlock(&c->mu);
-		int rc =
-		    sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		/* BUSY: another checkpoint (the writer's backstop) is running. */
+		/* No commit for CKPT_IDLE_MS: empty the -wal file too (TRUNCATE
+		 * waits for nobody here, there is no busy handler: with a
+		 * transaction open it does what PASSIVE does, and answers BUSY). */
+		int rc = sqlite3_wal_checkpoint_v2(
+		    c->db, NULL, idle ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+		    NULL, NULL);
+		/* BUSY: another checkpoint (the writer's backstop) is running, or
+		 * (idle) a reader or the writer is in a transaction. */
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 			sn_log_warn("%s: background checkpoint failed: %s", c->label,
 				    sqlite3_errmsg(c->db));

@@ -391,11 +391,18 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 	 * one long transaction, so every write statement in it keeps a
 	 * statement journal, which past 64 KiB spilled to a temporary file —
 	 * 3 million 4 KiB writes for 1M events with 200k new users, and
-	 * 89k -> 138k events/s once they stayed in memory (docs/BENCHMARKS.md). */
+	 * 89k -> 138k events/s once they stayed in memory (docs/BENCHMARKS.md).
+	 * No journal_size_limit: SQLite cut the -wal file back to the limit at
+	 * every rewind, and the next batch (tens of MB of pages under a backlog)
+	 * grew it again, allocating its blocks afresh (the ftruncate alone was
+	 * 1.3 % of the ingest thread's samples, the rest hides in the pwrites),
+	 * and identity-on ingestion went 222k/226k -> 247k/238k events/s on the
+	 * 10M (docs/BENCHMARKS.md, session 37). The checkpointer empties the
+	 * file once ingestion idles (base/sqlite.c). */
 	if (sqlite3_exec(
 		p->db,
 		"PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA secure_delete=ON; "
-		"PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=67108864",
+		"PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=-1",
 		NULL, NULL, NULL) != SQLITE_OK) {
 		ret = sn_err_set(err, SN_ERR_IO, "%s: cannot apply its settings: %s", path,
 				 sqlite3_errmsg(p->db));
@@ -405,8 +412,8 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 	 * thread commits here, and copying its batches back into the file was a
 	 * tenth of that thread's time with identity on. A batch of a backlog
 	 * writes tens of MB of pages, so the writer's own checkpoint (the
-	 * backstop) waits for 256 MiB of WAL; journal_size_limit gives the
-	 * file back down to 64 MiB once the WAL rewinds. */
+	 * backstop) waits for 256 MiB of WAL; the checkpointer's idle TRUNCATE
+	 * gives the file back once ingestion idles. */
 	if (strcmp(path, ":memory:") != 0 &&
 	    (ret = sn_sqlite_ckpt_start(&p->ckpt, p->db, path, "persons database", 65536, err)))
 		goto out;

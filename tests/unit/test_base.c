@@ -377,7 +377,8 @@ static void test_sqlite_migrate(void **state)
 /* The background checkpointer copies a commit's WAL frames into the
  * database file, which in WAL mode does not grow until a checkpoint: the
  * writer's own auto-checkpoint is raised out of the way, so only the
- * checkpointer's thread can have written the 2 MB. */
+ * checkpointer's thread can have written the 2 MB. Once no commit came for
+ * 5 s it also empties the -wal file. */
 static void test_sqlite_ckpt(void **state)
 {
 	(void)state;
@@ -408,9 +409,19 @@ static void test_sqlite_ckpt(void **state)
 	assert_true(sn_sqlite_ckpt_count(c) > n0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(st.st_size >= 512 * 4000);
-	/* The writer goes on while the thread runs; stopping is clean. */
+	/* The writer goes on while the thread runs. */
 	assert_int_equal(sn_sqlite_exec(db, "test", "more", "INSERT INTO t VALUES (x'00')", &err),
 			 0);
+	/* No commit for 5 s: the checkpointer empties the -wal file. */
+	char wal[80];
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_true(st.st_size >= 512 * 4000);
+	for (int i = 0; i < 800 && stat(wal, &st) == 0 && st.st_size > 0; i++)
+		usleep(10000);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	/* Stopping is clean. */
 	sn_sqlite_ckpt_stop(c);
 	sn_sqlite_ckpt_stop(NULL);
 	sqlite3_close(db);
