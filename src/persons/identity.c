@@ -417,11 +417,11 @@ int sn_identity_attach_unseen(struct sn_persons *p, int64_t team_id, const char 
 	sn_pstore_lock(p);
 	if ((ret = sn_pstore_begin_event(p, err)) < 0)
 		goto out;
-	if ((ret = lookup(&c, other_id, &other, &found)) == 0 && !found &&
-	    (ret = attach_distinct_id(&c, &into, other_id)) == 0)
-		ret = sn_pstore_commit(p, err);
-	else if (ret == 0)
-		ret = sn_pstore_commit(p, err); /* nothing written */
+	ret = lookup(&c, other_id, &other, &found);
+	if (ret == 0 && !found)
+		ret = attach_distinct_id(&c, &into, other_id);
+	if (ret == 0)
+		ret = sn_pstore_commit(p, err); /* (found: nothing was written) */
 	if (ret < 0)
 		sn_pstore_rollback(p);
 	else
