@@ -208,7 +208,6 @@ struct fields {
 	struct sn_jspan uuid, team_id, timestamp, now, event, distinct_id, properties;
 	struct sn_jspan session_id, window_id, elements_chain;
 	struct sn_jspan elements; /* $elements (autocapture), converted by elements.c */
-	struct sn_ingest_facts facts;
 	/* For the identity prefetch while scanning (scan_properties); NULL on
 	 * the read-ahead thread, which must not touch identity's cache (the
 	 * ingest thread asks ahead itself: sink_ahead). */
@@ -225,6 +224,8 @@ struct fields {
 	uint16_t *mi;
 	uint32_t nmi;
 	bool mi_ok;
+	/* Last: scan_record clears the struct up to its uncleared tail. */
+	struct sn_ingest_facts facts;
 };
 
 /* The properties a row keeps in columns of their own. Raw keys are
@@ -414,7 +415,7 @@ static int scan_record(const struct sn_store_sink *s, const struct sn_store_sink
 	struct sn_jspan k, v;
 	struct fields *f = &p->f;
 	int rc;
-	memset(f, 0, sizeof(*f));
+	memset(f, 0, offsetof(struct fields, facts) + SN_INGEST_FACTS_CLEAR);
 	f->sink = prefetch;
 	f->mi = p->mi;
 	if (s->seen) {
@@ -472,28 +473,27 @@ static int scan_record(const struct sn_store_sink *s, const struct sn_store_sink
 static int to_row(const struct sn_store_sink *s, const struct sn_store_sink *prefetch,
 		  const struct sn_wal_entry *e, struct prep *p, struct sn_err *err)
 {
-	struct fields *fp = &p->f;
+	const struct fields *f = &p->f;
 	struct sn_event_row *row = &p->row;
 	int rc = scan_record(s, prefetch, e->data, e->len, p, err);
 	if (rc)
 		return rc;
-	const struct fields f = *fp;
 	memset(row, 0, sizeof(*row));
 	size_t n;
-	const char *u = f.uuid.type == SN_JSTRING ? sn_jspan_raw(&f.uuid, &n) : NULL;
+	const char *u = f->uuid.type == SN_JSTRING ? sn_jspan_raw(&f->uuid, &n) : NULL;
 	struct sn_uuid uu;
 	if (!u || sn_uuid_parse(u, n, &uu))
 		return sn_err_set(err, SN_ERR_CORRUPT, "WAL record at %llu has no valid uuid",
 				  (unsigned long long)e->lsn);
 	memcpy(row->uuid, uu.b, 16);
-	if (f.team_id.type != SN_JNUMBER || sn_jspan_int64(&f.team_id, &row->team_id))
+	if (f->team_id.type != SN_JNUMBER || sn_jspan_int64(&f->team_id, &row->team_id))
 		return sn_err_set(err, SN_ERR_CORRUPT, "WAL record at %llu has no team_id",
 				  (unsigned long long)e->lsn);
-	const char *t = f.timestamp.type == SN_JSTRING ? sn_jspan_raw(&f.timestamp, &n) : NULL;
+	const char *t = f->timestamp.type == SN_JSTRING ? sn_jspan_raw(&f->timestamp, &n) : NULL;
 	if (!t || sn_time_parse_rfc3339_ms(t, n, &row->timestamp_us))
 		return sn_err_set(err, SN_ERR_CORRUPT, "WAL record at %llu has no valid timestamp",
 				  (unsigned long long)e->lsn);
-	t = f.now.type == SN_JSTRING ? sn_jspan_raw(&f.now, &n) : NULL;
+	t = f->now.type == SN_JSTRING ? sn_jspan_raw(&f->now, &n) : NULL;
 	if (!t || sn_time_parse_rfc3339_ms(t, n, &row->created_at_us))
 		row->created_at_us = row->timestamp_us;
 	sn_buf_reset(&p->scratch);
@@ -502,8 +502,8 @@ static int to_row(const struct sn_store_sink *s, const struct sn_store_sink *pre
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory converting a record");
 	struct sn_str *strs[] = {&row->event, &row->distinct_id, &row->elements_chain,
 				 &row->session_id, &row->window_id};
-	const struct sn_jspan *spans[] = {&f.event, &f.distinct_id, &f.elements_chain,
-					  &f.session_id, &f.window_id};
+	const struct sn_jspan *spans[] = {&f->event, &f->distinct_id, &f->elements_chain,
+					  &f->session_id, &f->window_id};
 	for (size_t i = 0; i < SN_ARRAY_LEN(strs); i++) {
 		rc = str_of(&p->scratch, spans[i], strs[i]);
 		if (rc < 0)
@@ -511,12 +511,12 @@ static int to_row(const struct sn_store_sink *s, const struct sn_store_sink *pre
 		if (rc == 1)
 			strs[i]->p = p->scratch.data + (uintptr_t)strs[i]->p;
 	}
-	if (f.properties.type == SN_JOBJECT) {
-		row->properties.p = f.properties.p;
-		row->properties.len = f.properties.len;
-		if (f.mi_ok) {
-			row->pmembers = f.mi;
-			row->npmembers = f.nmi;
+	if (f->properties.type == SN_JOBJECT) {
+		row->properties.p = f->properties.p;
+		row->properties.len = f->properties.len;
+		if (f->mi_ok) {
+			row->pmembers = f->mi;
+			row->npmembers = f->nmi;
 		}
 	} else {
 		row->properties.p = "{}";
