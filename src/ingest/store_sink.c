@@ -45,10 +45,12 @@
  * the sink's prepare stage (sink_prepare, into a struct prep) and runs on
  * the worker's read-ahead thread (readahead.c), ahead of the ingest thread;
  * the rest (enrichment, identity, the memtable) needs WAL order and state
- * and is sink_consume_prepared, on the ingest thread. It works on copies of
- * the prepared row and facts, so a record it refuses (an error, retried)
- * comes back with its state as prepared. sink_consume (no read-ahead) does
- * both in turn, with the identity prefetch during the scan.
+ * and is sink_consume_prepared, on the ingest thread. It works on the
+ * prepared row and facts in place and marks them stale first, so a record
+ * it refuses (an error, retried) is prepared again before the retry; the
+ * scan itself fills the facts without copying them (to_row). sink_consume
+ * (no read-ahead) does both in turn, with the identity prefetch during the
+ * scan.
  *
  * Recording uploads (WAL type 2) are not events: until recordings get their
  * own store they are appended to <dir>/../recordings/pending.jsonl, fsynced
