@@ -31,6 +31,16 @@
  * distinct id, on the flusher thread (2026-12-02 profile: with the uuid
  * compared through the rows, 40 % of that thread was memcmp).
  *
+ * A row's $session_id, $window_id and elements_chain are usually the very
+ * bytes of those properties (the ingest reads them in place, in the
+ * record's text): the memtable then points them into its copy of the
+ * properties instead of copying them again (copy_or_share), which saves the
+ * ingest thread the copies and lets the writer see that a granule can be
+ * derived from its property column by comparing pointers (derivable in
+ * part_write.c): 3.25 -> 3.12 µs of CPU an event on the 10M, identity off
+ * (docs/BENCHMARKS.md, session 39). The memtable counts such strings as if
+ * copied, so it fills at the same rows as before.
+ *
  * Rejected: sorting at append time (a skip list, as LevelDB's memtable).
  * Nothing reads a memtable in key order before the flush, and one sort of
  * an array is several times cheaper than keeping an ordered structure.
@@ -213,8 +223,34 @@ static int intern_event(struct sn_memtable *mt, struct sn_str e, uint32_t *id, s
 	return 0;
 }
 
+/* Whether s lies inside the row's properties text (the ingest's
+ * $session_id, $window_id and $elements_chain usually do: they are the
+ * properties' own unescaped values, read in place). */
+static bool in_props(const struct sn_event_row *row, struct sn_str s)
+{
+	const char *p = row->properties.p;
+	return s.p && s.len && p && s.p >= p && s.len <= row->properties.len &&
+	       (size_t)(s.p - p) <= row->properties.len - s.len;
+}
+
+/* dst's copy of a string of row: where it lies inside row's properties, the
+ * same bytes of dst's copy of them (dst->properties, set before). */
+static int copy_or_share(struct sn_arena *a, const struct sn_event_row *row,
+			 struct sn_event_row *dst, struct sn_str *out, struct sn_str src)
+{
+	if (!in_props(row, src) || dst->properties.len != row->properties.len)
+		return copy_str(a, out, src);
+	out->p = dst->properties.p + (src.p - row->properties.p);
+	out->len = src.len;
+	return 0;
+}
+
 int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, struct sn_err *err)
 {
+	/* Shared strings are counted as if copied, so a memtable fills at the
+	 * same row count as before. Counting only what is copied let it take
+	 * more rows and double its rows array: +40-50 MB of peak RSS on the
+	 * 10M (session 39). */
 	size_t need = sizeof(*row) + row->event.len + row->distinct_id.len + row->properties.len +
 		      row->elements_chain.len + row->session_id.len + row->window_id.len +
 		      (row->pmembers ? 4 * (size_t)row->npmembers + 1 : 0);
@@ -274,9 +310,9 @@ int sn_memtable_append(struct sn_memtable *mt, const struct sn_event_row *row, s
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory copying a row");
 	if (copy_str(&mt->arena, &dst->distinct_id, row->distinct_id) ||
 	    copy_props(&mt->arena, dst, row) ||
-	    copy_str(&mt->arena, &dst->elements_chain, row->elements_chain) ||
-	    copy_str(&mt->arena, &dst->session_id, row->session_id) ||
-	    copy_str(&mt->arena, &dst->window_id, row->window_id))
+	    copy_or_share(&mt->arena, row, dst, &dst->elements_chain, row->elements_chain) ||
+	    copy_or_share(&mt->arena, row, dst, &dst->session_id, row->session_id) ||
+	    copy_or_share(&mt->arena, row, dst, &dst->window_id, row->window_id))
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory copying a row");
 	for (int g = 0; g < SN_STORE_GROUPS; g++)
 		if (copy_str(&mt->arena, &dst->group[g], row->group[g]))

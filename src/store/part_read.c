@@ -666,10 +666,9 @@ static int derive_block(struct sn_part *p, const struct col *col, const struct b
 		return sn_err_set(err, SN_ERR_CORRUPT, "part %s: column %s granule %zu: %s",
 				  p->path, col->info.name, g, "property rows differ");
 	for (size_t i = 0; i < src.nrows; i++) {
-		bool exact;
 		struct sn_str raw =
 		    src.nulls && src.nulls[i] ? (struct sn_str){NULL, 0} : src.str[i];
-		out->str[row0 + i] = sn_derive_from_prop(raw, &exact);
+		out->str[row0 + i] = sn_derive_from_prop(raw);
 	}
 	return 0;
 }

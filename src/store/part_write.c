@@ -207,8 +207,11 @@ static struct sn_str row_str(enum col_id c, const struct sn_event_row *r)
  * SN_ENC_STR_FROM_PROP, and the reader takes the values from the property's
  * column. Most granules are so: the ingest fills $session_id, $window_id
  * and elements_chain from those properties. An autocapture event whose
- * chain was built from $elements, a string with escapes, or a row the split
- * kept whole, makes the granule store its values. */
+ * chain was built from $elements, a string with escapes (stored decoded),
+ * or a row the split kept whole, makes the granule store its values.
+ * The memtable points such a value into the row's properties text when it
+ * is the very same bytes (memtable.c), so most rows compare two pointers
+ * and touch no text. */
 static bool derivable(const struct wcol *wc, const struct sn_event_row *const *rows, size_t n,
 		      const struct sn_shred_gran *sg)
 {
@@ -217,9 +220,8 @@ static bool derivable(const struct wcol *wc, const struct sn_event_row *const *r
 		struct sn_str v = row_str(wc->id, rows[i]);
 		if (!v.p)
 			return false; /* a NULL the property cannot give */
-		bool exact;
-		struct sn_str d = sn_derive_from_prop(raw[i], &exact);
-		if (!exact || d.len != v.len || (v.len && memcmp(d.p, v.p, v.len)))
+		struct sn_str d = sn_derive_from_prop(raw[i]);
+		if (d.len != v.len || (v.len && d.p != v.p && memcmp(d.p, v.p, v.len)))
 			return false;
 	}
 	return true;

@@ -38,10 +38,11 @@ enum sn_enc {
  * other columns. */
 const char *sn_derived_prop(const char *column);
 /* A column value from its property's raw JSON value (p == NULL: absent):
- * a string without escapes gives its text (a pointer into raw), anything
- * else "", as the ingest fills these columns; *exact is false when the
- * ingest would have stored something else (a string with escapes). */
-struct sn_str sn_derive_from_prop(struct sn_str raw, bool *exact);
+ * a string gives its text between the quotes (a pointer into raw, escapes
+ * as they are), anything else "". The writer derives a granule only when
+ * this gives every row's value byte for byte, so for a string with escapes
+ * (the ingest stored it decoded: shorter) it never does. */
+struct sn_str sn_derive_from_prop(struct sn_str raw);
 
 /* ---- varint + zigzag + delta (enc_int.c) ---- */
 #define SN_VARINT_MAX 10

@@ -1804,6 +1804,121 @@ static void test_derived_columns(void **state)
 	sn_test_rm_rf(dir);
 }
 
+/* The memtable points a row's $session_id, $window_id and elements_chain
+ * into its own copy of the properties when the row's values lie inside the
+ * row's properties text (the ingest's, read in place), and copies them
+ * otherwise; the parts are byte for byte the same either way, derived
+ * granules included. */
+static void test_memtable_shares_values(void **state)
+{
+	(void)state;
+	enum { N = 600 };
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	struct sn_err err = {0};
+	struct sn_event_row *rows = calloc(N, sizeof(*rows));
+	const struct sn_event_row **ptrs = calloc(N, sizeof(*ptrs));
+	char(*props)[160] = calloc(N, 160);
+	char(*sess)[24] = calloc(N, 24);
+	assert_true(rows && ptrs && props && sess);
+	plain_rows(rows, ptrs, N);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(sess[i], 24, "s-%zu", i / 5);
+		snprintf(props[i], 160,
+			 "{\"$session_id\":\"%s\",\"$window_id\":\"w-%zu\",\"$elements_chain\":"
+			 "\"a.b\",\"n\":%zu}",
+			 sess[i], i / 2, i);
+		rows[i].properties = (struct sn_str){props[i], strlen(props[i])};
+	}
+	/* Row 7's session id was sent with an escape: the ingest decoded it
+	 * elsewhere, so it is not inside the text. */
+	snprintf(props[7], 160,
+		 "{\"$session_id\":\"s\\u002d1\",\"$window_id\":\"w-3\",\"$elements_chain\":"
+		 "\"a.b\",\"n\":7}");
+	rows[7].properties = (struct sn_str){props[7], strlen(props[7])};
+	struct sn_part_written *first = NULL;
+	size_t nfirst = 0;
+	for (int mode = 0; mode < 2; mode++) { /* 0: values elsewhere; 1: inside */
+		struct sn_memtable mt;
+		sn_memtable_init(&mt, 0);
+		for (size_t i = 0; i < N; i++) {
+			struct sn_event_row r = rows[i];
+			const char *t = r.properties.p;
+			const char *s = strstr(t, "\"$session_id\":\"") + 15;
+			const char *w = strstr(t, "\"$window_id\":\"") + 14;
+			const char *e = strstr(t, "\"$elements_chain\":\"") + 19;
+			r.session_id = (struct sn_str){s, (size_t)(strchr(s, '"') - s)};
+			r.window_id = (struct sn_str){w, (size_t)(strchr(w, '"') - w)};
+			r.elements_chain = (struct sn_str){e, 3};
+			if (mode == 0 || i == 7) {
+				r.session_id = (struct sn_str){sess[i], strlen(sess[i])};
+				if (i == 7)
+					r.session_id = (struct sn_str){"s-1", 3};
+			}
+			if (mode == 0) {
+				r.window_id.p = strndup(w, r.window_id.len);
+				r.elements_chain = (struct sn_str){"a.b", 3};
+			}
+			assert_int_equal(sn_memtable_append(&mt, &r, &err), 0);
+			const struct sn_event_row *m = &mt.rows[mt.nrows - 1];
+			const char *mp = m->properties.p, *me = mp + m->properties.len;
+			bool inside = m->session_id.p >= mp && m->session_id.p < me;
+			assert_int_equal(inside, mode == 1 && i != 7);
+			assert_int_equal(m->window_id.p >= mp && m->window_id.p < me, mode == 1);
+			assert_int_equal(m->elements_chain.p >= mp && m->elements_chain.p < me,
+					 mode == 1);
+			assert_int_equal(m->session_id.len, r.session_id.len);
+			assert_memory_equal(m->session_id.p, r.session_id.p, r.session_id.len);
+			assert_memory_equal(m->window_id.p, r.window_id.p, r.window_id.len);
+			if (mode == 0)
+				free((char *)r.window_id.p);
+		}
+		char sub[PATH_MAX + 32];
+		snprintf(sub, sizeof(sub), "%s/m%d", dir, mode);
+		assert_int_equal(sn_mkdir_p(sub, &err), 0);
+		struct sn_part_write_opts o = {.granule_rows = 128, .no_fsync = true};
+		struct sn_part_written *pw = NULL;
+		size_t nw = 0;
+		if (sn_memtable_flush(&mt, sub, 5, &o, &pw, &nw, &err))
+			fail_msg("flush: %s", err.msg);
+		sn_memtable_release(&mt);
+		if (mode == 0) {
+			first = pw;
+			nfirst = nw;
+			continue;
+		}
+		assert_int_equal(nw, nfirst);
+		for (size_t k = 0; k < nw; k++) {
+			size_t la, lb;
+			char *a = read_file(first[k].path, &la);
+			char *b = read_file(pw[k].path, &lb);
+			assert_int_equal(la, lb);
+			assert_memory_equal(a, b, la);
+			free(a);
+			free(b);
+		}
+		struct sn_part *p = NULL;
+		assert_int_equal(sn_part_open(pw[0].path, &p, &err), 0);
+		int ci = sn_part_find_column(p, SN_COL_NAME_SESSION_ID);
+		assert_true(ci >= 0);
+		/* Every granule's window ids were derived (two bytes a block);
+		 * the session ids of row 7's granule were stored. */
+		int cw = sn_part_find_column(p, SN_COL_NAME_WINDOW_ID);
+		assert_true(cw >= 0);
+		uint64_t bw = sn_part_column(p, (size_t)cw)->compressed_bytes,
+			 bs = sn_part_column(p, (size_t)ci)->compressed_bytes;
+		assert_true(bw < 100 && bs > bw + 64);
+		sn_part_unref(p);
+		free(pw);
+	}
+	free(first);
+	free(rows);
+	free(ptrs);
+	free(props);
+	free(sess);
+	sn_test_rm_rf(dir);
+}
+
 static void test_residual_keys(void **state)
 {
 	(void)state;
@@ -3362,6 +3477,7 @@ int main(void)
 	    cmocka_unit_test(test_merger_thread),
 	    cmocka_unit_test(test_parallel_writer_bytes),
 	    cmocka_unit_test(test_member_lengths),
+	    cmocka_unit_test(test_memtable_shares_values),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
