@@ -1023,6 +1023,39 @@ static void test_parallel_writer_bytes(void **state)
 	sn_test_rm_rf(dir);
 }
 
+/* Flushes mt (then released) into dir/m<mode>: its parts. */
+static struct sn_part_written *flush_to_sub(struct sn_memtable *mt, const char *dir, int mode,
+					    uint32_t granule_rows, size_t *nw)
+{
+	struct sn_err err = {0};
+	char sub[PATH_MAX + 32];
+	snprintf(sub, sizeof(sub), "%s/m%d", dir, mode);
+	assert_int_equal(sn_mkdir_p(sub, &err), 0);
+	struct sn_part_write_opts o = {.granule_rows = granule_rows, .no_fsync = true};
+	struct sn_part_written *w = NULL;
+	*nw = 0;
+	if (sn_memtable_flush(mt, sub, 5, &o, &w, nw, &err))
+		fail_msg("flush: %s", err.msg);
+	sn_memtable_release(mt);
+	return w;
+}
+
+/* Two flushes wrote the same files, byte for byte. */
+static void assert_same_parts(const struct sn_part_written *a, size_t na,
+			      const struct sn_part_written *b, size_t nb)
+{
+	assert_int_equal(na, nb);
+	for (size_t k = 0; k < na; k++) {
+		size_t la, lb;
+		char *x = read_file(a[k].path, &la);
+		char *y = read_file(b[k].path, &lb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(x, y, la);
+		free(x);
+		free(y);
+	}
+}
+
 /* Member lengths (struct sn_event_row's pmembers, as the ingest notes
  * them) change how the writer splits a row, never what it writes: rows
  * with true lengths, without any and with stale ones (another text's, cut
@@ -1083,30 +1116,14 @@ static void test_member_lengths(void **state)
 			}
 			assert_int_equal(sn_memtable_append(&mt, &r, &err), 0);
 		}
-		char sub[PATH_MAX + 32];
-		snprintf(sub, sizeof(sub), "%s/m%d", dir, mode);
-		assert_int_equal(sn_mkdir_p(sub, &err), 0);
-		struct sn_part_write_opts o = {.granule_rows = 256, .no_fsync = true};
-		struct sn_part_written *w = NULL;
-		size_t nw = 0;
-		if (sn_memtable_flush(&mt, sub, 5, &o, &w, &nw, &err))
-			fail_msg("flush: %s", err.msg);
-		sn_memtable_release(&mt);
+		size_t nw;
+		struct sn_part_written *w = flush_to_sub(&mt, dir, mode, 256, &nw);
 		if (mode == 0) {
 			first = w;
 			nfirst = nw;
 			continue;
 		}
-		assert_int_equal(nw, nfirst);
-		for (size_t k = 0; k < nw; k++) {
-			size_t la, lb;
-			char *a = read_file(first[k].path, &la);
-			char *b = read_file(w[k].path, &lb);
-			assert_int_equal(la, lb);
-			assert_memory_equal(a, b, la);
-			free(a);
-			free(b);
-		}
+		assert_same_parts(first, nfirst, w, nw);
 		free(w);
 	}
 	free(first);
@@ -1873,30 +1890,14 @@ static void test_memtable_shares_values(void **state)
 			if (mode == 0)
 				free((char *)r.window_id.p);
 		}
-		char sub[PATH_MAX + 32];
-		snprintf(sub, sizeof(sub), "%s/m%d", dir, mode);
-		assert_int_equal(sn_mkdir_p(sub, &err), 0);
-		struct sn_part_write_opts o = {.granule_rows = 128, .no_fsync = true};
-		struct sn_part_written *pw = NULL;
-		size_t nw = 0;
-		if (sn_memtable_flush(&mt, sub, 5, &o, &pw, &nw, &err))
-			fail_msg("flush: %s", err.msg);
-		sn_memtable_release(&mt);
+		size_t nw;
+		struct sn_part_written *pw = flush_to_sub(&mt, dir, mode, 128, &nw);
 		if (mode == 0) {
 			first = pw;
 			nfirst = nw;
 			continue;
 		}
-		assert_int_equal(nw, nfirst);
-		for (size_t k = 0; k < nw; k++) {
-			size_t la, lb;
-			char *a = read_file(first[k].path, &la);
-			char *b = read_file(pw[k].path, &lb);
-			assert_int_equal(la, lb);
-			assert_memory_equal(a, b, la);
-			free(a);
-			free(b);
-		}
+		assert_same_parts(first, nfirst, pw, nw);
 		struct sn_part *p = NULL;
 		assert_int_equal(sn_part_open(pw[0].path, &p, &err), 0);
 		int ci = sn_part_find_column(p, SN_COL_NAME_SESSION_ID);
