@@ -37,9 +37,9 @@
  * properties instead of copying them again (copy_or_share), which saves the
  * ingest thread the copies and lets the writer see that a granule can be
  * derived from its property column by comparing pointers (derivable in
- * part_write.c): 3.25 -> 3.12 µs of CPU an event on the 10M, identity off
- * (docs/BENCHMARKS.md, session 39). The memtable counts such strings as if
- * copied, so it fills at the same rows as before.
+ * part_write.c): 3.25-3.39 -> 3.09-3.16 µs of CPU an event on the 10M,
+ * identity off (docs/BENCHMARKS.md, session 39). The memtable counts such
+ * strings as if copied, so it fills at the same rows as before.
  *
  * Rejected: sorting at append time (a skip list, as LevelDB's memtable).
  * Nothing reads a memtable in key order before the flush, and one sort of

@@ -93,13 +93,6 @@ static uint8_t jtype_of(char c)
 	}
 }
 
-/* A row's members: from the lengths the ingest's scan noted (checked
- * against the text: they must tile it exactly, with quotes around each key
- * and ':' and ',' between), else by scanning. Same result as
- * sn_shred_split on the text either way, minus its validation of every
- * byte, which the ingest already did (a third of the writer's split time
- * on the generator's events). Values' flags (SN_JSPAN_ESCAPED, _INT) are
- * not known this way and stay 0: the split's users read a value's bytes. */
 /* Whether a key's bytes hold a backslash: keys are a dozen bytes, where a
  * loop the compiler vectorises costs less than a call to memchr. */
 static inline bool has_backslash(const char *p, size_t n)
@@ -110,6 +103,13 @@ static inline bool has_backslash(const char *p, size_t n)
 	return bad;
 }
 
+/* A row's members: from the lengths the ingest's scan noted (checked
+ * against the text: they must tile it exactly, with quotes around each key
+ * and ':' and ',' between), else by scanning. Same result as
+ * sn_shred_split on the text either way, minus its validation of every
+ * byte, which the ingest already did (a third of the writer's split time
+ * on the generator's events). Values' flags (SN_JSPAN_ESCAPED, _INT) are
+ * not known this way and stay 0: the split's users read a value's bytes. */
 static int row_members(const struct sn_event_row *r, struct sn_shred_member *m, size_t max)
 {
 	const char *t = r->properties.p;
