@@ -6,7 +6,7 @@
  *
  *   bench_store EVENTS.jsonl DIR [--codec default|zstd|lz4|none] [--level N]
  *               [--flush-rows N] [--team N] [--fsync] [--no-shred] [--threads N]
- *               [--format-version N]
+ *               [--format-version N] [--granule N]
  *
  * --repeat N writes the same rows N - 1 more times first and prints each time
  * (best of N on a noisy machine without parsing the input again).
@@ -14,6 +14,8 @@
  * calling thread does everything, as before the pool existed).
  * --format-version 1 writes parts without residual key sets (the format
  * before them), to compare reads of a key no event has with and without.
+ * --granule N writes granules of N rows instead of SN_PART_GRANULE_ROWS (the
+ * ingest sink's parts use SN_PART_INGEST_GRANULE_ROWS).
  *
  * JSON parsing (json-c) is timed apart from the store: the numbers that
  * matter here are sort + encode + compress + write, which is what the
@@ -79,7 +81,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: %s EVENTS.jsonl DIR [--codec c] [--level n] "
 			"[--flush-rows n] [--team n] [--fsync] [--no-shred] [--threads n] "
-			"[--format-version n]\n",
+			"[--format-version n] [--granule n]\n",
 			argv[0]);
 		return 2;
 	}
@@ -110,6 +112,8 @@ int main(int argc, char **argv)
 			threads = (unsigned)atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--format-version") && i + 1 < argc) {
 			opts.format_version = (uint32_t)atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--granule") && i + 1 < argc) {
+			opts.granule_rows = (uint32_t)atoi(argv[++i]);
 		}
 	}
 	const char *dir = argv[2];

@@ -591,6 +591,109 @@ static size_t count_parts(const char *store, uint64_t *rows)
 	return n;
 }
 
+/* Every part of store has granules of g rows (the last may have fewer);
+ * together they hold rows 0..n-1 of test_ingest_granules once each, with
+ * their $browser. Returns the number of parts. */
+static size_t check_granules(const char *store, uint32_t g, int n)
+{
+	bool *seen = calloc((size_t)n, 1);
+	assert_non_null(seen);
+	size_t nparts = 0;
+	int nrows = 0;
+	DIR *d = opendir(store);
+	assert_non_null(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
+			continue;
+		char path[600];
+		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+		struct sn_part *p;
+		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+		size_t ng = sn_part_ngranules(p);
+		assert_int_equal(ng, (sn_part_nrows(p) + g - 1) / g);
+		for (size_t k = 0; k + 1 < ng; k++)
+			assert_int_equal(sn_part_granule(p, k)->nrows, g);
+		struct sn_arena a;
+		sn_arena_init(&a, 0);
+		struct sn_colvec u, b;
+		assert_int_equal(sn_part_read_named(p, "uuid", 0, ng, &a, &u, NULL), 0);
+		assert_int_equal(sn_part_read_property(p, "$browser", 0, ng, &a, &b, NULL), 0);
+		for (size_t i = 0; i < u.nrows; i++) {
+			char ut[37], want[8];
+			sn_uuid_format(&u.uuid[i], ut);
+			int seq = atoi(ut + 24);
+			assert_true(seq >= 0 && seq < n && !seen[seq]);
+			seen[seq] = true;
+			snprintf(want, sizeof(want), "b%d", seq % 5);
+			assert_int_equal(b.str[i].len, strlen(want));
+			assert_memory_equal(b.str[i].p, want, strlen(want));
+		}
+		nrows += (int)u.nrows;
+		sn_arena_release(&a);
+		sn_part_unref(p);
+		nparts++;
+	}
+	closedir(d);
+	free(seen);
+	assert_int_equal(nrows, n);
+	return nparts;
+}
+
+/* Parts written by ingestion have granules of SN_PART_INGEST_GRANULE_ROWS
+ * (the writer's cache, store.h), every row reads back across the granule
+ * boundaries, and a merge rewrites them with the default granule. */
+static void test_ingest_granules(void **state)
+{
+	(void)state;
+	enum { N = SN_PART_GRANULE_ROWS + 905, HALF = N / 2 };
+	char waldir[300], store[300];
+	snprintf(waldir, sizeof(waldir), "%s/wal", dir);
+	snprintf(store, sizeof(store), "%s/store", dir);
+	struct sn_wal *w;
+	struct sn_wal_options wo = {.dir = waldir};
+	assert_int_equal(sn_wal_open(&w, &wo, NULL), 0);
+	struct sn_store_sink *sink;
+	uint64_t resume;
+	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
+	struct sn_ingest_sink vt;
+	sn_store_sink_vtable(sink, &vt);
+	struct sn_ingest_options o = {.wal_dir = waldir, .flush_age_ms = 60000};
+	struct sn_ingest *in;
+	assert_int_equal(sn_ingest_start(&in, w, &o, &vt, NULL), 0);
+	static char text[N][320];
+	static struct sn_wal_rec recs[N];
+	for (int i = 0; i < N; i++) {
+		int len = snprintf(text[i], sizeof(text[i]),
+				   "{\"uuid\":\"0193dc33-e981-7160-b398-%012d\",\"distinct_id\":"
+				   "\"u%d\",\"ip\":\"127.0.0.1\",\"team_id\":1,\"token\":\"phc_x\","
+				   "\"timestamp\":\"2024-12-01T00:00:00.000Z\",\"now\":"
+				   "\"2024-12-01T00:00:00.000Z\",\"event\":\"e%d\",\"data\":{"
+				   "\"event\":\"e%d\",\"properties\":{\"$browser\":\"b%d\"}}}",
+				   i, i % 97, i % 3, i % 3, i % 5);
+		recs[i] = (struct sn_wal_rec){SN_WAL_EVENT, text[i], (uint32_t)len};
+	}
+	/* Two flushes: two parts for the merge. */
+	for (int h = 0; h < 2; h++) {
+		uint64_t end;
+		assert_int_equal(sn_wal_append(w, recs + h * HALF, h ? N - HALF : HALF, &end, NULL),
+				 0);
+		assert_int_equal(sn_wal_wait_durable(w, end), 0);
+		assert_int_equal(sn_ingest_sync(in, 10000), 0);
+	}
+	sn_ingest_stop(in);
+	sn_store_sink_close(sink);
+	assert_int_equal(check_granules(store, SN_PART_INGEST_GRANULE_ROWS, N), 2);
+
+	struct sn_store_opts so = {.no_fsync = true};
+	struct sn_store *st;
+	assert_int_equal(sn_store_open(store, &so, &st, NULL), 0);
+	assert_int_equal(sn_store_merge(st, true, NULL, NULL), 0);
+	sn_store_close(st);
+	assert_int_equal(check_granules(store, SN_PART_GRANULE_ROWS, N), 1);
+	sn_wal_close(w);
+}
+
 static void test_store_sink(void **state)
 {
 	(void)state;
@@ -2299,6 +2402,7 @@ int main(void)
 	    cmocka_unit_test(test_prop_detect_type),
 	    cmocka_unit_test_setup_teardown(test_propdefs_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ingest_granules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_member_lengths_ingest, setup, teardown),
 	    cmocka_unit_test(test_person_cache),
 	    cmocka_unit_test(test_person_cache_did_forms),
