@@ -140,7 +140,7 @@ static int key_class(const char *k, size_t n)
 }
 
 void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
-			 const struct sn_jspan *value)
+			 const struct sn_jspan *value, bool identity)
 {
 	if (key->flags & SN_JSPAN_ESCAPED) {
 		f->odd_key = true;
@@ -165,6 +165,8 @@ void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 		f->group_prop[k[7] - '0'] = *value;
 		return;
 	}
+	if (!identity)
+		return;
 	int c = key_class(k, n);
 	if (c < 0)
 		return;

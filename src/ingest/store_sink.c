@@ -229,6 +229,7 @@ struct fields {
 	uint16_t *mi;
 	uint32_t nmi;
 	bool mi_ok;
+	bool identity; /* the sink resolves identity: note the rules' keys too */
 	/* Last: scan_record clears the struct up to its uncleared tail. */
 	struct sn_ingest_facts facts;
 };
@@ -344,7 +345,7 @@ static int scan_properties(struct sn_jscan *sc, struct fields *f)
 		struct sn_jspan *vs = slot ? slot : &v;
 		if ((rc = sn_jscan_skip(sc, vs)))
 			return rc;
-		sn_ingest_facts_key(&f->facts, &k, vs);
+		sn_ingest_facts_key(&f->facts, &k, vs, f->identity);
 		if (f->pm && members_room(f)) {
 			f->pk[f->npk] = k;
 			f->pv[f->npk++] = *vs;
@@ -423,6 +424,7 @@ static int scan_record(const struct sn_store_sink *s, const struct sn_store_sink
 	memset(f, 0, offsetof(struct fields, facts) + SN_INGEST_FACTS_CLEAR);
 	f->sink = prefetch;
 	f->mi = p->mi;
+	f->identity = s->identity != NULL;
 	if (s->seen) {
 		f->pm = &p->pm;
 		f->pk = p->pm.k;

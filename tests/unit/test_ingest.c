@@ -1109,6 +1109,36 @@ static void rig_close(struct rig *r)
 	sn_wal_close(r->w);
 }
 
+/* Without identity the scan notes only what the rest of the sink reads
+ * (sn_ingest_facts_key): a plain "$group_N" property still fills its group
+ * column, $groups alone does not (the rules map it), and a key the rules
+ * read ($set) changes nothing. */
+static void test_groups_without_identity(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	struct sn_ingest_sink vt;
+	uint64_t resume;
+	assert_int_equal(sn_store_sink_open(&r.sink, dir, 0, &resume, NULL), 0);
+	sn_store_sink_vtable(r.sink, &vt);
+	struct sn_ingest_options o = {
+	    .wal_dir = r.waldir, .flush_age_ms = 60000, .resume_lsn = resume};
+	assert_int_equal(sn_ingest_start(&r.in, r.w, &o, &vt, NULL), 0);
+	put_ev(r.w, "a", "pv", "{\"$browser\":\"x\",\"$group_0\":\"acme\",\"$set\":{\"k\":1}}");
+	put_ev(r.w, "b", "pv", "{\"$groups\":{\"company\":\"initech\"}}");
+	put_ev(r.w, "c", "pv", "{\"$group_0\":7,\"$set_once\":{\"k\":1}}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	rig_stop(&r);
+	struct srow rows[8];
+	assert_int_equal(read_rows(dir, rows, 8), 3);
+	assert_string_equal(rows[0].group0, "acme");
+	assert_string_equal(rows[1].group0, "");
+	assert_string_equal(rows[2].group0, ""); /* not a string */
+	assert_string_equal(rows[0].person, "00000000-0000-0000-0000-000000000000");
+	rig_close(&r);
+}
+
 static void test_identity_ingest(void **state)
 {
 	(void)state;
@@ -1981,7 +2011,7 @@ static const char *enrich_root(struct sn_enrich *en, int64_t team, const char *p
 	assert_int_equal(sn_jscan_enter(&sc), 0);
 	while (sn_jscan_next_key(&sc, &k) > 0) {
 		assert_int_equal(sn_jscan_skip(&sc, &v), 0);
-		sn_ingest_facts_key(&f, &k, &v);
+		sn_ingest_facts_key(&f, &k, &v, false);
 	}
 	if (root_ip)
 		f.root_ip = (struct sn_jspan){root_ip, (uint32_t)strlen(root_ip), SN_JSTRING, 0};
@@ -2403,6 +2433,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_propdefs_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ingest_granules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_groups_without_identity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_member_lengths_ingest, setup, teardown),
 	    cmocka_unit_test(test_person_cache),
 	    cmocka_unit_test(test_person_cache_did_forms),
