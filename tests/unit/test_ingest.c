@@ -569,26 +569,53 @@ static uint64_t append_event(struct sn_wal *w, int i, const char *ts)
 	return end;
 }
 
+/* The next part file of the store directory d lists, opened; NULL at the end. */
+static struct sn_part *next_part(DIR *d, const char *store)
+{
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
+			continue;
+		char path[700];
+		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+		struct sn_part *p;
+		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+		return p;
+	}
+	return NULL;
+}
+
 static size_t count_parts(const char *store, uint64_t *rows)
 {
 	DIR *d = opendir(store);
 	assert_non_null(d);
-	struct dirent *de;
+	struct sn_part *p;
 	size_t n = 0;
 	*rows = 0;
-	while ((de = readdir(d))) {
-		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
-			continue;
-		char path[600];
-		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
-		struct sn_part *p;
-		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+	while ((p = next_part(d, store))) {
 		*rows += sn_part_nrows(p);
 		sn_part_unref(p);
 		n++;
 	}
 	closedir(d);
 	return n;
+}
+
+/* A WAL in <dir>/wal, a store sink on <dir> without identity, and the
+ * ingest worker between them (flushes by age only after a minute). */
+static void start_sink(struct sn_wal **w, struct sn_store_sink **sink, struct sn_ingest **in)
+{
+	char waldir[300];
+	snprintf(waldir, sizeof(waldir), "%s/wal", dir);
+	struct sn_wal_options wo = {.dir = waldir};
+	assert_int_equal(sn_wal_open(w, &wo, NULL), 0);
+	uint64_t resume;
+	assert_int_equal(sn_store_sink_open(sink, dir, 0, &resume, NULL), 0);
+	struct sn_ingest_sink vt;
+	sn_store_sink_vtable(*sink, &vt);
+	struct sn_ingest_options o = {
+	    .wal_dir = waldir, .flush_age_ms = 60000, .resume_lsn = resume};
+	assert_int_equal(sn_ingest_start(in, *w, &o, &vt, NULL), 0);
 }
 
 /* Every part of store has granules of g rows (the last may have fewer);
@@ -602,14 +629,8 @@ static size_t check_granules(const char *store, uint32_t g, int n)
 	int nrows = 0;
 	DIR *d = opendir(store);
 	assert_non_null(d);
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
-			continue;
-		char path[600];
-		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
-		struct sn_part *p;
-		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+	struct sn_part *p;
+	while ((p = next_part(d, store))) {
 		size_t ng = sn_part_ngranules(p);
 		assert_int_equal(ng, (sn_part_nrows(p) + g - 1) / g);
 		for (size_t k = 0; k + 1 < ng; k++)
@@ -647,20 +668,12 @@ static void test_ingest_granules(void **state)
 {
 	(void)state;
 	enum { N = SN_PART_GRANULE_ROWS + 905, HALF = N / 2 };
-	char waldir[300], store[300];
-	snprintf(waldir, sizeof(waldir), "%s/wal", dir);
+	char store[300];
 	snprintf(store, sizeof(store), "%s/store", dir);
 	struct sn_wal *w;
-	struct sn_wal_options wo = {.dir = waldir};
-	assert_int_equal(sn_wal_open(&w, &wo, NULL), 0);
 	struct sn_store_sink *sink;
-	uint64_t resume;
-	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
-	struct sn_ingest_sink vt;
-	sn_store_sink_vtable(sink, &vt);
-	struct sn_ingest_options o = {.wal_dir = waldir, .flush_age_ms = 60000};
 	struct sn_ingest *in;
-	assert_int_equal(sn_ingest_start(&in, w, &o, &vt, NULL), 0);
+	start_sink(&w, &sink, &in);
 	static char text[N][320];
 	static struct sn_wal_rec recs[N];
 	for (int i = 0; i < N; i++) {
@@ -884,15 +897,9 @@ static size_t read_rows(const char *data, struct srow *out, size_t max)
 	snprintf(store, sizeof(store), "%s/store", data);
 	DIR *d = opendir(store);
 	assert_non_null(d);
-	struct dirent *de;
+	struct sn_part *p;
 	size_t n = 0;
-	while ((de = readdir(d))) {
-		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
-			continue;
-		char path[700];
-		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
-		struct sn_part *p;
-		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+	while ((p = next_part(d, store))) {
 		size_t ng = sn_part_ngranules(p);
 		struct sn_arena a;
 		sn_arena_init(&a, 0);
@@ -954,19 +961,10 @@ static void test_member_lengths_ingest(void **state)
 	    {"{\"$browser\":\"\",\"$os\":null}", "", NULL},
 	};
 	enum { NS = SN_ARRAY_LEN(shapes), REP = 20 };
-	char waldir[300];
-	snprintf(waldir, sizeof(waldir), "%s/wal", dir);
 	struct sn_wal *w;
-	struct sn_wal_options wo = {.dir = waldir};
-	assert_int_equal(sn_wal_open(&w, &wo, NULL), 0);
 	struct sn_store_sink *sink;
-	uint64_t resume;
-	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
-	struct sn_ingest_sink vt;
-	sn_store_sink_vtable(sink, &vt);
-	struct sn_ingest_options o = {.wal_dir = waldir, .flush_age_ms = 60000};
 	struct sn_ingest *in;
-	assert_int_equal(sn_ingest_start(&in, w, &o, &vt, NULL), 0);
+	start_sink(&w, &sink, &in);
 	int shape_of[NS * REP + 1];
 	int seq0 = g_seq + 1;
 	static char big[8192];
@@ -1004,15 +1002,9 @@ static void test_member_lengths_ingest(void **state)
 	snprintf(store, sizeof(store), "%s/store", dir);
 	DIR *d = opendir(store);
 	assert_non_null(d);
-	struct dirent *de;
+	struct sn_part *p;
 	size_t seen = 0;
-	while ((de = readdir(d))) {
-		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
-			continue;
-		char path[700];
-		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
-		struct sn_part *p;
-		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+	while ((p = next_part(d, store))) {
 		/* The keys most rows carry were shredded. */
 		assert_true(sn_part_find_column(p, "p:$browser") >= 0);
 		size_t ng = sn_part_ngranules(p);
@@ -2158,15 +2150,9 @@ static size_t read_props(const char *data, int base, char out[][2048], size_t ma
 	snprintf(store, sizeof(store), "%s/store", data);
 	DIR *d = opendir(store);
 	assert_non_null(d);
-	struct dirent *de;
+	struct sn_part *p;
 	size_t n = 0;
-	while ((de = readdir(d))) {
-		if (!strstr(de->d_name, SN_PART_SUFFIX) || strstr(de->d_name, ".tmp"))
-			continue;
-		char path[700];
-		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
-		struct sn_part *p;
-		assert_int_equal(sn_part_open(path, &p, NULL), 0);
+	while ((p = next_part(d, store))) {
 		size_t ng = sn_part_ngranules(p);
 		struct sn_arena a;
 		sn_arena_init(&a, 0);
