@@ -6,7 +6,7 @@
  *
  *   bench_store EVENTS.jsonl DIR [--codec default|zstd|lz4|none] [--level N]
  *               [--flush-rows N] [--team N] [--fsync] [--no-shred] [--threads N]
- *               [--format-version N] [--granule N]
+ *               [--format-version N] [--granule N] [--no-gather]
  *
  * --repeat N writes the same rows N - 1 more times first and prints each time
  * (best of N on a noisy machine without parsing the input again).
@@ -16,6 +16,8 @@
  * before them), to compare reads of a key no event has with and without.
  * --granule N writes granules of N rows instead of SN_PART_GRANULE_ROWS (the
  * ingest sink's parts use SN_PART_INGEST_GRANULE_ROWS).
+ * --no-gather writes without opts.gather_text, which the ingest sink sets (the
+ * granule tasks copy their rows' properties next to each other first).
  *
  * JSON parsing (json-c) is timed apart from the store: the numbers that
  * matter here are sort + encode + compress + write, which is what the
@@ -81,11 +83,11 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: %s EVENTS.jsonl DIR [--codec c] [--level n] "
 			"[--flush-rows n] [--team n] [--fsync] [--no-shred] [--threads n] "
-			"[--format-version n] [--granule n]\n",
+			"[--format-version n] [--granule n] [--no-gather]\n",
 			argv[0]);
 		return 2;
 	}
-	struct sn_part_write_opts opts = {.no_fsync = true};
+	struct sn_part_write_opts opts = {.no_fsync = true, .gather_text = true};
 	size_t flush_rows = 1000000;
 	unsigned threads = 0, repeat = 1;
 	int64_t team = 1;
@@ -104,6 +106,8 @@ int main(int argc, char **argv)
 			team = atoll(argv[++i]);
 		} else if (!strcmp(argv[i], "--fsync")) {
 			opts.no_fsync = false;
+		} else if (!strcmp(argv[i], "--no-gather")) {
+			opts.gather_text = false;
 		} else if (!strcmp(argv[i], "--no-shred")) {
 			opts.no_shred = true;
 		} else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {

@@ -868,8 +868,8 @@ static bool defer_persons_commit(struct sn_store_sink *s)
 static int write_parts(struct sn_store_sink *s, struct sn_memtable *mt, uint64_t part_id,
 		       size_t *nparts_out, size_t *nrows_out, struct sn_err *err)
 {
-	struct sn_part_write_opts opts = {.pool = s->wpool,
-					  .granule_rows = SN_PART_INGEST_GRANULE_ROWS};
+	struct sn_part_write_opts opts = {
+	    .pool = s->wpool, .granule_rows = SN_PART_INGEST_GRANULE_ROWS, .gather_text = true};
 	struct sn_part_written *parts = NULL;
 	size_t nparts = 0;
 	int rc = sn_memtable_flush(mt, s->dir, part_id, &opts, &parts, &nparts, err);

@@ -39,6 +39,11 @@
  * span array), and so were windows of block tasks (a barrier per window
  * stalls whenever another process preempts one thread).
  *
+ * Locality: a task first copies its granule's row structs, and with
+ * opts.gather_text (a memtable's rows, in arrival order) their properties
+ * text, next to each other in part order, so that the split and the column
+ * passes read dense memory in sequence (STORAGE.md "The writer's threads").
+ *
  * Crash safety: everything goes to "<path>.tmp", fsync, rename to path,
  * fsync of the directory. A crash leaves either no part or a complete one
  * (plus maybe a stale .tmp that the store removes at startup); the WAL
@@ -334,6 +339,8 @@ struct enc_ws {
 	struct sn_keyset keys;	    /* residual keys of the granules this thread did */
 	struct sn_event_row *lrows; /* the granule's rows, copied in part order */
 	const struct sn_event_row **lptr;
+	char *text; /* opts.gather_text: the granule's properties, next to each other */
+	size_t text_cap;
 };
 
 struct enc_job {
@@ -351,6 +358,81 @@ struct enc_job {
 	struct sn_buf *gout; /* ngran: the granule's compressed blocks */
 	struct sn_err *gerr; /* ngran: why the granule failed (code 0: it did not) */
 };
+
+/* The bytes of a row's properties text and, where the memtable put them
+ * right after it (copy_props), its member lengths: one span to copy. */
+static size_t text_span(const struct sn_event_row *r, size_t *tl)
+{
+	size_t len = r->properties.p ? r->properties.len : 0;
+	*tl = r->pmembers ? (len + 1) & ~(size_t)1 : len; /* the lengths are u16 */
+	return *tl + (r->pmembers ? 4 * (size_t)r->npmembers : 0);
+}
+
+/* s, if it lies inside [old, old + len), at the same offset of copy. */
+static void rebase(struct sn_str *s, const char *old, size_t len, char *copy)
+{
+	if (s->p && s->p >= old && s->p < old + len)
+		s->p = copy + (s->p - old);
+}
+
+/* opts.gather_text: copies the properties of the granule's rows (ws->lrows,
+ * n) next to each other in ws->text, in part order, and points the rows at
+ * the copy, values shared with the text included (copy_or_share in
+ * memtable.c), so pointer equality between a column's value and its
+ * property still holds for `derivable`. Skipped (the rows keep their
+ * pointers) when the copy would pass GATHER_MAX_BYTES or memory is short:
+ * it changes no byte of the part, only where the passes below read. */
+#define GATHER_AHEAD	 4
+#define GATHER_MAX_BYTES ((size_t)64 << 20)
+static void gather_text(struct enc_ws *ws, size_t n)
+{
+	size_t need = 0, tl;
+	for (size_t i = 0; i < n; i++)
+		need += (text_span(&ws->lrows[i], &tl) + 7) & ~(size_t)7;
+	if (need > GATHER_MAX_BYTES)
+		return;
+	if (need > ws->text_cap) {
+		char *t = malloc(need + need / 4);
+		if (!t)
+			return;
+		free(ws->text);
+		ws->text = t;
+		ws->text_cap = need + need / 4;
+	}
+	char *w = ws->text;
+	for (size_t i = 0; i < n; i++) {
+		if (i + GATHER_AHEAD < n) {
+			const struct sn_event_row *q = &ws->lrows[i + GATHER_AHEAD];
+			size_t qtl, ql = text_span(q, &qtl);
+			const char *qp = q->properties.p;
+			bool joined = !q->pmembers || (const char *)q->pmembers == qp + qtl;
+			for (size_t o = 0; o < (joined ? ql : qtl); o += 64)
+				__builtin_prefetch(qp + o);
+			if (!joined)
+				__builtin_prefetch(q->pmembers);
+		}
+		struct sn_event_row *r = &ws->lrows[i];
+		size_t span = text_span(r, &tl);
+		const char *old = r->properties.p;
+		size_t len = r->properties.len;
+		if (!old || !len)
+			continue;
+		memcpy(w, old, len);
+		if (r->pmembers) {
+			memcpy(w + tl, r->pmembers, span - tl);
+			r->pmembers = (const uint16_t *)(void *)(w + tl);
+		}
+		r->properties.p = w;
+		rebase(&r->event, old, len, w);
+		rebase(&r->distinct_id, old, len, w);
+		rebase(&r->elements_chain, old, len, w);
+		rebase(&r->session_id, old, len, w);
+		rebase(&r->window_id, old, len, w);
+		for (int k = 0; k < SN_STORE_GROUPS; k++)
+			rebase(&r->group[k], old, len, w);
+		w += (span + 7) & ~(size_t)7;
+	}
+}
 
 static void granule_task(void *ctx, unsigned worker, size_t g)
 {
@@ -375,6 +457,8 @@ static void granule_task(void *ctx, unsigned worker, size_t g)
 		ws->lrows[i] = *src[i];
 		ws->lptr[i] = &ws->lrows[i];
 	}
+	if (job->o->gather_text)
+		gather_text(ws, n);
 	const struct sn_event_row *const *rows = ws->lptr;
 	if (job->sh->nkeys && (rc = sn_shred_rows(job->sh, rows, n, &ws->sg))) {
 		sn_err_set(err, rc, "shred granule %zu: %s", g, sn_strerror(rc));
@@ -770,6 +854,7 @@ out:
 		free(job.ws[t].scratch);
 		free(job.ws[t].nulls);
 		free(job.ws[t].lrows);
+		free(job.ws[t].text);
 		free((void *)job.ws[t].lptr);
 	}
 	free(job.ws);

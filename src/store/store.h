@@ -196,6 +196,12 @@ struct sn_part_write_opts {
 	int zstd_level;		      /* 0 = 1 */
 	bool no_fsync;		      /* tests and benchmarks only: skip fsyncs */
 	bool no_shred;		      /* keep properties as one JSON column */
+	/* The rows are scattered over memory (a memtable's, in arrival order):
+	 * each granule task first copies its rows' properties next to each
+	 * other, so the split and the encoders read them in sequence. The part
+	 * is the same byte for byte either way (STORAGE.md "The writer's
+	 * threads"). */
+	bool gather_text;
 	/* 0 = SN_PART_VERSION. An older version writes that version's format,
 	 * which binaries from before the next one read: 1 has no residual key
 	 * sets (reads scan as they always did), 2 no blocks taken from a

@@ -1025,13 +1025,14 @@ static void test_parallel_writer_bytes(void **state)
 
 /* Flushes mt (then released) into dir/m<mode>: its parts. */
 static struct sn_part_written *flush_to_sub(struct sn_memtable *mt, const char *dir, int mode,
-					    uint32_t granule_rows, size_t *nw)
+					    uint32_t granule_rows, bool gather, size_t *nw)
 {
 	struct sn_err err = {0};
 	char sub[PATH_MAX + 32];
 	snprintf(sub, sizeof(sub), "%s/m%d", dir, mode);
 	assert_int_equal(sn_mkdir_p(sub, &err), 0);
-	struct sn_part_write_opts o = {.granule_rows = granule_rows, .no_fsync = true};
+	struct sn_part_write_opts o = {
+	    .granule_rows = granule_rows, .no_fsync = true, .gather_text = gather};
 	struct sn_part_written *w = NULL;
 	*nw = 0;
 	if (sn_memtable_flush(mt, sub, 5, &o, &w, nw, &err))
@@ -1059,7 +1060,8 @@ static void assert_same_parts(const struct sn_part_written *a, size_t na,
 /* Member lengths (struct sn_event_row's pmembers, as the ingest notes
  * them) change how the writer splits a row, never what it writes: rows
  * with true lengths, without any and with stale ones (another text's, cut
- * short, over long) write the same bytes. */
+ * short, over long) write the same bytes, and so does each of them with the
+ * granule tasks' copy of the text (gather_text; the lengths copied along). */
 static void test_member_lengths(void **state)
 {
 	(void)state;
@@ -1090,18 +1092,18 @@ static void test_member_lengths(void **state)
 	assert_true(with > n / 2);
 	struct sn_part_written *first = NULL;
 	size_t nfirst = 0;
-	/* 0: none; 1: true lengths; 2: stale (each row gets its own lengths
-	 * damaged, or the next row's) */
-	for (int mode = 0; mode < 3; mode++) {
+	/* mode % 3 — 0: none; 1: true lengths; 2: stale (each row gets its own
+	 * lengths damaged, or the next row's). mode >= 3: gathered. */
+	for (int mode = 0; mode < 6; mode++) {
 		struct sn_memtable mt;
 		sn_memtable_init(&mt, 0);
 		for (size_t i = 0; i < n; i++) {
 			struct sn_event_row r = rows[i];
 			uint16_t bad[2 * 64];
-			if (mode == 1 && nlens[i]) {
+			if (mode % 3 == 1 && nlens[i]) {
 				r.pmembers = lens[i];
 				r.npmembers = nlens[i];
-			} else if (mode == 2 && nlens[i]) {
+			} else if (mode % 3 == 2 && nlens[i]) {
 				memcpy(bad, lens[i], sizeof(bad));
 				switch (i % 4) {
 				case 0: bad[1]++; break;		/* a value too long */
@@ -1117,7 +1119,7 @@ static void test_member_lengths(void **state)
 			assert_int_equal(sn_memtable_append(&mt, &r, &err), 0);
 		}
 		size_t nw;
-		struct sn_part_written *w = flush_to_sub(&mt, dir, mode, 256, &nw);
+		struct sn_part_written *w = flush_to_sub(&mt, dir, mode, 256, mode >= 3, &nw);
 		if (mode == 0) {
 			first = w;
 			nfirst = nw;
@@ -1825,7 +1827,7 @@ static void test_derived_columns(void **state)
  * into its own copy of the properties when the row's values lie inside the
  * row's properties text (the ingest's, read in place), and copies them
  * otherwise; the parts are byte for byte the same either way, derived
- * granules included. */
+ * granules included, and with the writer's copy of the text (gather_text). */
 static void test_memtable_shares_values(void **state)
 {
 	(void)state;
@@ -1855,7 +1857,11 @@ static void test_memtable_shares_values(void **state)
 	rows[7].properties = (struct sn_str){props[7], strlen(props[7])};
 	struct sn_part_written *first = NULL;
 	size_t nfirst = 0;
-	for (int mode = 0; mode < 2; mode++) { /* 0: values elsewhere; 1: inside */
+	/* mode & 1 — 0: values elsewhere; 1: inside. mode >= 2: the same with the
+	 * granule tasks' copy of the text (gather_text), which moves the shared
+	 * values with it. */
+	for (int mode = 0; mode < 4; mode++) {
+		int inside_mode = mode & 1;
 		struct sn_memtable mt;
 		sn_memtable_init(&mt, 0);
 		for (size_t i = 0; i < N; i++) {
@@ -1867,12 +1873,12 @@ static void test_memtable_shares_values(void **state)
 			r.session_id = (struct sn_str){s, (size_t)(strchr(s, '"') - s)};
 			r.window_id = (struct sn_str){w, (size_t)(strchr(w, '"') - w)};
 			r.elements_chain = (struct sn_str){e, 3};
-			if (mode == 0 || i == 7) {
+			if (inside_mode == 0 || i == 7) {
 				r.session_id = (struct sn_str){sess[i], strlen(sess[i])};
 				if (i == 7)
 					r.session_id = (struct sn_str){"s-1", 3};
 			}
-			if (mode == 0) {
+			if (inside_mode == 0) {
 				r.window_id.p = strndup(w, r.window_id.len);
 				r.elements_chain = (struct sn_str){"a.b", 3};
 			}
@@ -1880,18 +1886,19 @@ static void test_memtable_shares_values(void **state)
 			const struct sn_event_row *m = &mt.rows[mt.nrows - 1];
 			const char *mp = m->properties.p, *me = mp + m->properties.len;
 			bool inside = m->session_id.p >= mp && m->session_id.p < me;
-			assert_int_equal(inside, mode == 1 && i != 7);
-			assert_int_equal(m->window_id.p >= mp && m->window_id.p < me, mode == 1);
+			assert_int_equal(inside, inside_mode == 1 && i != 7);
+			assert_int_equal(m->window_id.p >= mp && m->window_id.p < me,
+					 inside_mode == 1);
 			assert_int_equal(m->elements_chain.p >= mp && m->elements_chain.p < me,
-					 mode == 1);
+					 inside_mode == 1);
 			assert_int_equal(m->session_id.len, r.session_id.len);
 			assert_memory_equal(m->session_id.p, r.session_id.p, r.session_id.len);
 			assert_memory_equal(m->window_id.p, r.window_id.p, r.window_id.len);
-			if (mode == 0)
+			if (inside_mode == 0)
 				free((char *)r.window_id.p);
 		}
 		size_t nw;
-		struct sn_part_written *pw = flush_to_sub(&mt, dir, mode, 128, &nw);
+		struct sn_part_written *pw = flush_to_sub(&mt, dir, mode, 128, mode >= 2, &nw);
 		if (mode == 0) {
 			first = pw;
 			nfirst = nw;
