@@ -1800,9 +1800,12 @@ static int emit_sink(struct xctx *c, struct plan *p)
 	} else {
 		if (!(rows = xalloc(c, c->ba, (n * w + 1) * sizeof(*rows))))
 			return c->rc;
-		for (size_t r = 0; r < n; r++)
+		for (size_t r = 0; r < n; r++) {
+			if (r && (r & 4095) == 0 && xcheck_budget(c))
+				return c->rc;
 			for (size_t i = 0; i < w; i++)
 				vec_value(c, &v[i], r, NULL, &rows[r * w + i]);
+		}
 	}
 	pthread_mutex_lock(&k->mu);
 	size_t room = k->stop ? 0 : (size_t)p->limit - k->nrows;
@@ -1848,6 +1851,10 @@ static int emit(struct xctx *c, struct plan *p, const struct vec *keep)
 	if (c->final && !p->norder && rows_reserve(c, &p->rows, c->n < want ? c->n : want))
 		return c->rc;
 	for (size_t r = 0; r < c->n && !p->done; r++) {
+		/* A batch multiplied by arrayJoin() can hold millions of rows:
+		 * the time limit and a cancel are asked within it too. */
+		if (r && (r & 4095) == 0 && xcheck_budget(c))
+			return c->rc;
 		if (keep && !vec_truth(keep, r))
 			continue;
 		if (p->sel->distinct && !p->dgroups) {
@@ -2048,6 +2055,8 @@ static int aj_expand(struct xctx *c, struct plan *p)
 				return c->rc;
 			v->ct = e[i].ct;
 			for (size_t r = 0; r < m; r++) {
+				if (r && (r & 65535) == 0 && xcheck_budget(c))
+					return c->rc;
 				if (eidx[r] != UINT32_MAX) {
 					struct sn_exec_value x;
 					vec_value(c, &e[i], off[i][ridx[r]] + eidx[r], NULL, &x);
