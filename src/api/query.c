@@ -25,10 +25,11 @@
  *
  * A query whose client closed its connection stops: MHD does not report
  * that for a suspended connection, so the executor asks (exec opts
- * `cancelled`, every 50 ms at most between batches) and http/ polls the
- * socket (sn_http_client_gone); the slot among the `max_running` is free
- * again within about 50 ms of the last batch. Insights' statements are
- * asked the same way.
+ * `cancelled`, every 50 ms at most, between batches and every few thousand
+ * rows of a batch that arrayJoin() multiplied) and http/ polls the socket
+ * (sn_http_client_gone); the slot among the `max_running` is free again
+ * within about 50 ms of that check. Insights' statements are asked the
+ * same way.
  *
  * Authentication is auth.c's: a personal API key, or a login session with
  * its CSRF rules (login.c).
