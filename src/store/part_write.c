@@ -377,11 +377,12 @@ static void rebase(struct sn_str *s, const char *old, size_t len, char *copy)
 
 /* opts.gather_text: copies the properties of the granule's rows (ws->lrows,
  * n) next to each other in ws->text, in part order, and points the rows at
- * the copy, values shared with the text included (copy_or_share in
- * memtable.c), so pointer equality between a column's value and its
- * property still holds for `derivable`. Skipped (the rows keep their
- * pointers) when the copy would pass GATHER_MAX_BYTES or memory is short:
- * it changes no byte of the part, only where the passes below read. */
+ * the copy, the values the memtable shares with the text included
+ * (copy_or_share in memtable.c), so pointer equality between a column's
+ * value and its property still holds for `derivable`. Skipped (the rows
+ * keep their pointers) when the copy would pass GATHER_MAX_BYTES or memory
+ * is short: it changes no byte of the part, only where the passes below
+ * read. */
 #define GATHER_AHEAD	 4
 #define GATHER_MAX_BYTES ((size_t)64 << 20)
 static void gather_text(struct enc_ws *ws, size_t n)
@@ -403,13 +404,11 @@ static void gather_text(struct enc_ws *ws, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (i + GATHER_AHEAD < n) {
 			const struct sn_event_row *q = &ws->lrows[i + GATHER_AHEAD];
-			size_t qtl, ql = text_span(q, &qtl);
 			const char *qp = q->properties.p;
-			bool joined = !q->pmembers || (const char *)q->pmembers == qp + qtl;
-			for (size_t o = 0; o < (joined ? ql : qtl); o += 64)
+			for (size_t o = 0; qp && o < q->properties.len; o += 64)
 				__builtin_prefetch(qp + o);
-			if (!joined)
-				__builtin_prefetch(q->pmembers);
+			for (size_t o = 0; q->pmembers && o < 4 * (size_t)q->npmembers; o += 64)
+				__builtin_prefetch((const char *)q->pmembers + o);
 		}
 		struct sn_event_row *r = &ws->lrows[i];
 		size_t span = text_span(r, &tl);
@@ -423,13 +422,11 @@ static void gather_text(struct enc_ws *ws, size_t n)
 			r->pmembers = (const uint16_t *)(void *)(w + tl);
 		}
 		r->properties.p = w;
-		rebase(&r->event, old, len, w);
-		rebase(&r->distinct_id, old, len, w);
+		/* The values the memtable shares with the text (and the only
+		 * columns `derivable` compares with a property). */
 		rebase(&r->elements_chain, old, len, w);
 		rebase(&r->session_id, old, len, w);
 		rebase(&r->window_id, old, len, w);
-		for (int k = 0; k < SN_STORE_GROUPS; k++)
-			rebase(&r->group[k], old, len, w);
 		w += (span + 7) & ~(size_t)7;
 	}
 }
