@@ -602,19 +602,35 @@ static bool cli_prop_type_add(struct cli_prop_types *p, char *spec)
 	return true;
 }
 
+static const char hogql_usage[] =
+    "Usage: snout hogql parse [--expr] [--no-positions] TEXT\n"
+    "       snout hogql print [--expr] TEXT\n"
+    "       snout hogql resolve [--expr] TEXT\n"
+    "       snout hogql clickhouse [--team N] [--tz ZONE] [--week-monday]\n"
+    "                              [--ch-version 18.16|24.8] [--json]\n"
+    "                              [--cohort ID:NAME[:static] ...]\n"
+    "                              [--prop-type KIND:NAME=TYPE ...] TEXT\n"
+    "       snout hogql --lines     (stdin: a JSON array of the arguments above\n"
+    "                               a line; stdout: {\"status\", \"stdout\"} a line)\n"
+    "  (KIND event, person or group0..group4; TYPE String, Numeric,\n"
+    "   Boolean or DateTime: the property definitions to type accesses by)\n";
+
 /* snout hogql parse [--expr] [--no-positions] TEXT: the AST as one JSON line
  * on stdout (exit 0), or {"error", "type", "start", "end"} (exit 1).
  * snout hogql print [--expr] TEXT: the AST printed back as canonical HogQL.
  * snout hogql resolve [--expr] TEXT: {"hogql", "ast"} with types, or the
- * resolution error with positions (exit 1). */
-static int cmd_hogql(int argc, char **argv)
+ * resolution error with positions (exit 1).
+ * One command: what it prints on stdout goes to out (no newline), and the
+ * exit status is returned (2: bad arguments). TEXT "-" reads stdin unless
+ * `lines` (there stdin carries the commands). */
+static int hogql_one(int argc, char **argv, struct sn_buf *out, bool lines)
 {
 	bool expr = false, pos = true, json = false;
 	const char *text = NULL;
 	struct sn_hogql_ch_opts chopts = {.team_id = 1, .timezone = "UTC"};
 	struct sn_hogql_cohort cohorts[64];
 	size_t ncohorts = 0;
-	static struct cli_prop_types ptypes;
+	struct cli_prop_types ptypes = {.n = 0};
 	struct sn_hogql_prop_types pt = {.lookup = cli_prop_lookup, .ctx = &ptypes};
 	bool bad = false;
 	for (int i = 1; i < argc; i++) {
@@ -661,22 +677,10 @@ static int cmd_hogql(int argc, char **argv)
 	chopts.cohorts = cohorts;
 	chopts.ncohorts = ncohorts;
 	if (argc < 1 || (strcmp(argv[0], "parse") != 0 && !print && !resolve && !ch) || !text ||
-	    bad || (ch && expr) || want_help(argc, argv)) {
-		fprintf(stderr,
-			"Usage: snout hogql parse [--expr] [--no-positions] TEXT\n"
-			"       snout hogql print [--expr] TEXT\n"
-			"       snout hogql resolve [--expr] TEXT\n"
-			"       snout hogql clickhouse [--team N] [--tz ZONE] [--week-monday]\n"
-			"                              [--ch-version 18.16|24.8] [--json]\n"
-			"                              [--cohort ID:NAME[:static] ...]\n"
-			"                              [--prop-type KIND:NAME=TYPE ...] TEXT\n"
-			"  (KIND event, person or group0..group4; TYPE String, Numeric,\n"
-			"   Boolean or DateTime: the property definitions to type accesses by)\n");
+	    bad || (ch && expr) || (lines && strcmp(text, "-") == 0) || want_help(argc, argv))
 		return 2;
-	}
-	struct sn_buf in, out;
+	struct sn_buf in;
 	sn_buf_init(&in, SN_HOGQL_MAX_QUERY_LEN + 1);
-	sn_buf_init(&out, (size_t)64 << 20);
 	if (strcmp(text, "-") == 0) {
 		char chunk[4096];
 		size_t n;
@@ -706,24 +710,23 @@ static int cmd_hogql(int argc, char **argv)
 			rc = sn_hogql_print_clickhouse(&arena, ast, &chopts, &sql, &vals, src,
 						       in.len, &err);
 		if (rc == 0 && json) {
-			rc = sn_buf_appends(&out, "{\"sql\":");
+			rc = sn_buf_appends(out, "{\"sql\":");
 			if (rc == 0)
-				rc =
-				    sn_buf_append_json_str(&out, sql.data ? sql.data : "", sql.len);
+				rc = sn_buf_append_json_str(out, sql.data ? sql.data : "", sql.len);
 			if (rc == 0)
-				rc = sn_buf_appends(&out, ",\"values\":{");
+				rc = sn_buf_appends(out, ",\"values\":{");
 			for (size_t i = 0; rc == 0 && i < vals.n; i++) {
-				rc = sn_buf_appendf(&out, "%s\"hogql_val_%zu\":", i ? "," : "", i);
+				rc = sn_buf_appendf(out, "%s\"hogql_val_%zu\":", i ? "," : "", i);
 				if (rc == 0)
-					rc = sn_buf_append_json_str(&out, vals.items[i],
+					rc = sn_buf_append_json_str(out, vals.items[i],
 								    strlen(vals.items[i]));
 			}
 			if (rc == 0)
-				rc = sn_buf_appends(&out, "}}");
+				rc = sn_buf_appends(out, "}}");
 		} else if (rc == 0) {
-			rc = sn_hogql_ch_inline(&out, sql.data ? sql.data : "", sql.len, &vals);
+			rc = sn_hogql_ch_inline(out, sql.data ? sql.data : "", sql.len, &vals);
 		} else {
-			sn_hogql_error_json(&out, &err);
+			sn_hogql_error_json(out, &err);
 		}
 		sn_buf_release(&sql);
 	} else if (rc == 0 && resolve) {
@@ -736,35 +739,118 @@ static int cmd_hogql(int argc, char **argv)
 			if (rc > 0)
 				rc = 0; /* printed; only the round trip is imperfect */
 			if (rc == 0)
-				rc = sn_buf_appends(&out, "{\"hogql\":");
+				rc = sn_buf_appends(out, "{\"hogql\":");
 			if (rc == 0)
-				rc =
-				    sn_buf_append_json_str(&out, txt.data ? txt.data : "", txt.len);
+				rc = sn_buf_append_json_str(out, txt.data ? txt.data : "", txt.len);
 			if (rc == 0)
-				rc = sn_buf_appends(&out, ",\"ast\":");
+				rc = sn_buf_appends(out, ",\"ast\":");
 			if (rc == 0)
-				rc = sn_hogql_ast_json(&out, ast, NULL, 0);
+				rc = sn_hogql_ast_json(out, ast, NULL, 0);
 			if (rc == 0)
-				rc = sn_buf_appends(&out, "}");
+				rc = sn_buf_appends(out, "}");
 			sn_buf_release(&txt);
 		} else {
-			sn_hogql_error_json(&out, &err);
+			sn_hogql_error_json(out, &err);
 		}
 	} else if (rc == 0 && print) {
-		rc = expr ? sn_hogql_print_expr(&out, ast) : sn_hogql_print(&out, ast);
+		rc = expr ? sn_hogql_print_expr(out, ast) : sn_hogql_print(out, ast);
 		if (rc > 0)
 			rc = 0; /* printed; only the round trip is imperfect */
 	} else if (rc == 0) {
-		rc = sn_hogql_ast_json(&out, ast, pos ? src : NULL, in.len);
+		rc = sn_hogql_ast_json(out, ast, pos ? src : NULL, in.len);
 	} else {
-		sn_hogql_error_json(&out, &err);
+		sn_hogql_error_json(out, &err);
 	}
-	if (out.data)
-		printf("%s\n", out.data);
 	sn_arena_release(&arena);
 	sn_buf_release(&in);
-	sn_buf_release(&out);
 	return rc == 0 ? 0 : 1;
+}
+
+/* snout hogql --lines: many commands in one process (the differential tests
+ * print thousands of statements; a process each cost 30-70 ms). Each stdin
+ * line is a JSON array of one command's arguments, as they would follow
+ * `snout hogql`; each gets one stdout line {"status": the exit status the
+ * command would have, "stdout": what it would print, without the newline},
+ * or {"status": 2, "error": why} for a line that is not such an array or
+ * arguments that are not a command. Flushed a line at a time, so a client
+ * may also talk to it one command at a time. Exits 0 at the end of input. */
+static int hogql_lines(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	struct sn_buf out, res;
+	sn_buf_init(&out, (size_t)64 << 20);
+	sn_buf_init(&res, (size_t)160 << 20);
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = 0;
+		struct json_object *j = NULL;
+		struct sn_err e = {0};
+		char *args[256];
+		int nargs = 0, status = 2;
+		const char *why = NULL;
+		out.len = 0;
+		res.len = 0;
+		if (sn_json_parse(line, (size_t)n, &j, &e))
+			why = e.msg;
+		else if (!json_object_is_type(j, json_type_array) ||
+			 json_object_array_length(j) > SN_ARRAY_LEN(args))
+			why = "a line must be a JSON array of at most 256 arguments";
+		for (size_t i = 0; !why && i < json_object_array_length(j); i++) {
+			struct json_object *a = json_object_array_get_idx(j, i);
+			if (!json_object_is_type(a, json_type_string))
+				why = "every argument must be a JSON string";
+			else if (!(args[nargs] = strdup(json_object_get_string(a))))
+				why = "out of memory";
+			else
+				nargs++;
+		}
+		if (!why && nargs && strcmp(args[nargs - 1], "-") == 0)
+			why = "TEXT - (stdin) cannot be used with --lines: give the text itself";
+		if (!why) {
+			status = hogql_one(nargs, args, &out, true);
+			if (status == 2)
+				why = "not a hogql command (see snout hogql --help)";
+		}
+		int rc = sn_buf_appendf(&res, "{\"status\":%d,", status);
+		if (rc == 0 && why)
+			rc = sn_buf_appends(&res, "\"error\":");
+		else if (rc == 0)
+			rc = sn_buf_appends(&res, "\"stdout\":");
+		if (rc == 0)
+			rc = why ? sn_buf_append_json_str(&res, why, strlen(why))
+				 : sn_buf_append_json_str(&res, out.data ? out.data : "", out.len);
+		if (rc == 0)
+			rc = sn_buf_appends(&res, "}");
+		if (rc)
+			fputs("{\"status\":1,\"error\":\"the result is too large\"}\n", stdout);
+		else
+			printf("%s\n", res.data);
+		fflush(stdout);
+		for (int i = 0; i < nargs; i++)
+			free(args[i]);
+		json_object_put(j);
+	}
+	free(line);
+	sn_buf_release(&out);
+	sn_buf_release(&res);
+	return ferror(stdin) ? 1 : 0;
+}
+
+static int cmd_hogql(int argc, char **argv)
+{
+	if (argc == 1 && strcmp(argv[0], "--lines") == 0)
+		return hogql_lines();
+	struct sn_buf out;
+	sn_buf_init(&out, (size_t)64 << 20);
+	int rc = hogql_one(argc, argv, &out, false);
+	if (rc == 2)
+		fputs(hogql_usage, stderr);
+	else if (out.data)
+		printf("%s\n", out.data);
+	sn_buf_release(&out);
+	return rc;
 }
 
 /* Reads a whole file ("-" = stdin) into b. */
@@ -796,38 +882,47 @@ static int cmd_persons(int argc, char **argv)
 	struct opts o;
 	struct sn_err e = {0};
 	if (argc < 1 || want_help(argc, argv) || strcmp(argv[0], "import") != 0 ||
-	    split_opts(argc - 1, argv + 1, mine, &o, &e) || !opt_get(&o, "--team") || !o.nrest ||
+	    split_opts(argc - 1, argv + 1, mine, &o, &e) || !o.nrest ||
 	    strncmp(o.rest[o.nrest - 1], "--", 2) == 0) {
 		fprintf(
 		    stderr,
-		    "%s%sUsage: snout persons import --team ID [--data-dir DIR] FILE\n"
+		    "%s%sUsage: snout persons import [--team ID] [--data-dir DIR] FILE\n"
 		    "  FILE (or - for stdin) holds one JSON object per line:\n"
 		    "  {\"distinct_ids\": [\"a\", ...], \"properties\": {...}, "
 		    "\"created_at\": \"2020-01-09T12:00:00Z\"}\n"
 		    "  or a group: {\"group_type\": \"organization\", \"group_key\": \"org:5\", "
-		    "\"properties\": {...}}\n",
+		    "\"properties\": {...}}\n"
+		    "  A line's \"team_id\" names its project; --team is the one of lines "
+		    "without.\n",
 		    e.msg, e.msg[0] ? "\n" : "");
 		return want_help(argc, argv) ? 0 : 2;
 	}
 	struct sn_config cfg;
 	if (load_cfg("persons", o.nrest - 1, o.rest, &cfg))
 		return 2;
-	int64_t team = atoll(opt_get(&o, "--team"));
-	if (team <= 0)
+	int64_t team_default = opt_get(&o, "--team") ? atoll(opt_get(&o, "--team")) : 0;
+	if (opt_get(&o, "--team") && team_default <= 0)
 		return die("persons import", "--team must be a project id");
+	struct sn_meta *m = NULL;
+	if (sn_open_meta(&cfg, &m, NULL, &e))
+		return die("persons import", e.msg);
 	struct sn_buf in;
 	sn_buf_init(&in, (size_t)1 << 30);
 	if (read_all(o.rest[o.nrest - 1], &in, &e)) {
 		sn_buf_release(&in);
+		sn_meta_close(m);
 		return die("persons import", e.msg);
 	}
 	struct sn_persons *p = NULL;
 	if (sn_persons_open(&p, cfg.data_dir, NULL, &e)) {
 		sn_buf_release(&in);
+		sn_meta_close(m);
 		return die("persons import", e.msg);
 	}
 	int rc = 0;
 	size_t line = 0, done = 0;
+	int64_t known = 0; /* the last project checked to exist */
+	bool per_line = false;
 	char *save = NULL;
 	for (char *l = in.data ? strtok_r(in.data, "\n", &save) : NULL; l && rc == 0;
 	     l = strtok_r(NULL, "\n", &save)) {
@@ -840,9 +935,33 @@ static int cmd_persons(int argc, char **argv)
 		const char *idv[256];
 		size_t nid = 0;
 		struct json_object *gt = NULL, *gk = NULL;
+		struct json_object *tj = NULL;
+		int64_t team = team_default;
 		if (sn_json_parse(l, strlen(l), &j, &e) ||
 		    !json_object_is_type(j, json_type_object)) {
+			if (!e.msg[0])
+				sn_err_set(&e, SN_ERR_INVALID, "a line must be a JSON object");
 			rc = 1;
+		} else if (json_object_object_get_ex(j, "team_id", &tj) && (per_line = true) &&
+			   (!json_object_is_type(tj, json_type_int) ||
+			    (team = json_object_get_int64(tj)) <= 0)) {
+			sn_err_set(&e, SN_ERR_INVALID, "team_id must be a project id");
+			rc = 1;
+		} else if (!team) {
+			sn_err_set(&e, SN_ERR_INVALID, "no project: give --team or a team_id");
+			rc = 1;
+		} else if (team != known) {
+			struct sn_team t;
+			if (sn_meta_team_get(m, team, &t, &e)) {
+				sn_err_set(&e, SN_ERR_NOT_FOUND, "no project with id %lld",
+					   (long long)team);
+				rc = 1;
+			} else {
+				known = team;
+			}
+		}
+		if (rc) {
+			/* reported below */
 		} else if (json_object_object_get_ex(j, "group_type", &gt)) {
 			/* A group: {"group_type", "group_key", "properties", "created_at"}. */
 			struct json_object *gi = NULL;
@@ -920,9 +1039,13 @@ static int cmd_persons(int argc, char **argv)
 		}
 	}
 	sn_persons_close(p);
+	sn_meta_close(m);
 	sn_buf_release(&in);
-	if (rc == 0)
-		printf("imported %zu persons into project %lld\n", done, (long long)team);
+	if (rc == 0 && !per_line)
+		printf("imported %zu persons into project %lld\n", done, (long long)team_default);
+	else if (rc == 0)
+		printf("imported %zu persons and groups into the projects their lines name\n",
+		       done);
 	return rc;
 }
 

@@ -332,3 +332,81 @@ test('hogql clickhouse: --cohort gives IN COHORT its ids, names and kinds', () =
   r = snout(['hogql', 'clickhouse', '--cohort', 'seven', 'SELECT 1']);
   assert.equal(r.code, 2, 'a malformed --cohort is a usage error');
 });
+
+test('hogql --lines: each line answered as the command alone would, errors per line', () => {
+  const cmds = [
+    ['parse', '--no-positions', 'SELECT 1'],
+    ['print', 'select  a from events'],
+    ['clickhouse', '--ch-version', '18.16', '--team', '7', '--tz', 'Asia/Tokyo', 'SELECT count() FROM events'],
+    ['parse', 'SELECT FROM WHERE'],
+    ['resolve', 'SELECT nope FROM events'],
+  ];
+  const input = [...cmds.map((c) => JSON.stringify(c)), 'not json', '[1]', '["frobnicate"]', '["parse","-"]', ''].join('\n');
+  const r = spawnSync(BIN, ['hogql', '--lines'], { input, encoding: 'utf8', timeout: 15000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(out.length, cmds.length + 4, r.stdout);
+  cmds.forEach((c, k) => {
+    const one = snout(['hogql', ...c]);
+    assert.deepEqual(out[k], { status: one.code, stdout: one.stdout.replace(/\n$/, '') }, c.join(' '));
+  });
+  assert.ok(out.slice(0, 3).every((o) => o.status === 0) && out[3].status === 1 && out[4].status === 1);
+  assert.match(out[2].stdout, /equals\(events\.team_id, 7\)/);
+  assert.deepEqual(out.slice(cmds.length).map((o) => o.status), [2, 2, 2, 2]);
+  assert.match(out[cmds.length].error, /invalid JSON/);
+  assert.match(out[cmds.length + 1].error, /every argument must be a JSON string/);
+  assert.match(out[cmds.length + 2].error, /not a hogql command/);
+  assert.match(out[cmds.length + 3].error, /cannot be used with --lines/);
+});
+
+test('persons import: a team_id per line; unknown projects and lines without one fail, naming the line', async () => {
+  let srv = await startServer();
+  const d = srv.dataDir;
+  await srv.stop();
+  try {
+    assert.equal(snout(['team', 'create', '--name', 'Second', '--data-dir', d]).code, 0);
+    const file = join(d, 'persons.jsonl');
+    writeFileSync(file, [
+      { team_id: 1, distinct_ids: ['one-a'], properties: { email: 'a@one' } },
+      { team_id: 2, distinct_ids: ['two-b', 'two-c'], properties: { email: 'b@two' } },
+      { team_id: 2, group_type: 'company', group_key: 'acme', properties: { name: 'Acme' } },
+      { distinct_ids: ['default-d'], properties: { email: 'd@default' } },
+    ].map((o) => JSON.stringify(o)).join('\n') + '\n');
+    let r = snout(['persons', 'import', '--team', '1', '--data-dir', d, file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /imported 4 persons and groups/);
+    for (const [line, want] of [
+      [{ team_id: 99, distinct_ids: ['x'] }, /line 2: no project with id 99/],
+      [{ team_id: '2', distinct_ids: ['x'] }, /line 2: team_id must be a project id/],
+    ]) {
+      writeFileSync(file, JSON.stringify({ team_id: 2, distinct_ids: ['ok-first'] }) + '\n' + JSON.stringify(line) + '\n');
+      r = snout(['persons', 'import', '--data-dir', d, file]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, want);
+    }
+    writeFileSync(file, JSON.stringify({ distinct_ids: ['x'] }) + '\n');
+    r = snout(['persons', 'import', '--data-dir', d, file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /line 1: no project: give --team or a team_id/);
+    r = snout(['persons', 'import', '--team', '99', '--data-dir', d, file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /line 1: no project with id 99/);
+
+    srv = await startServer({ dataDir: d });
+    const q = async (team, sql) => {
+      const res = await fetch(`${srv.url}/api/projects/${team}/query/`, { method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+        body: JSON.stringify({ query: { kind: 'HogQLQuery', query: sql } }) });
+      assert.equal(res.status, 200);
+      return (await res.json()).results;
+    };
+    const pdi = 'SELECT distinct_id FROM person_distinct_ids ORDER BY distinct_id';
+    assert.deepEqual(await q(1, pdi), [['default-d'], ['one-a']]);
+    assert.deepEqual(await q(2, pdi), [['ok-first'], ['two-b'], ['two-c']]);
+    assert.deepEqual(await q(2, "SELECT properties.email FROM persons ORDER BY properties.email"), [['b@two'], [null]]);
+    assert.deepEqual(await q(2, 'SELECT key, properties.name FROM groups'), [['acme', 'Acme']]);
+    await srv.stop();
+  } finally {
+    cleanup(d);
+  }
+});

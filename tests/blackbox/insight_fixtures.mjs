@@ -52,29 +52,42 @@ export async function loadFixtures(fixtures, opts = {}) {
     if (r.status !== 0) throw new Error(`snout ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
-  const tmp = tempDir(opts.prefix || 'snout-insights-');
+  // Persons and groups of every fixture in one `snout persons import` (a
+  // team_id on each line): a process per fixture was half the loading time.
+  const lines = [], owner = [];
   fixtures.forEach((fx, i) => {
     const tz = (fx.team && fx.team.timezone) || 'UTC';
     fx.token = `phc_fixture_${i}_0123456789abcdef`;
     const out = cli('team', 'create', '--name', `fixture ${fx.name}`, '--token', fx.token, '--timezone', tz);
     fx.teamId = Number(/created team (\d+)/.exec(out)[1]);
-    const lines = [];
+    const add = (o) => { lines.push(JSON.stringify({ team_id: fx.teamId, ...o })); owner.push(fx); };
     const types = [...(fx.group_types || []), ...(fx.groups || [])]
       .filter((g) => g && typeof g.group_type === 'string')
       .sort((a, b) => (a.group_type_index ?? 0) - (b.group_type_index ?? 0));
     for (const g of types) {
-      lines.push(JSON.stringify({ group_type: g.group_type, group_type_index: g.group_type_index ?? null,
-        group_key: g.group_key ?? null, properties: g.properties || {}, created_at: g.created_at || null }));
+      add({ group_type: g.group_type, group_type_index: g.group_type_index ?? null,
+        group_key: g.group_key ?? null, properties: g.properties || {}, created_at: g.created_at || null });
     }
-    for (const p of fx.persons || []) {
-      lines.push(JSON.stringify({ distinct_ids: p.distinct_ids, properties: p.properties || {}, created_at: p.created_at || null }));
-    }
-    if (lines.length) {
-      const file = join(tmp, `${i}.jsonl`);
-      writeFileSync(file, lines.join('\n') + '\n');
-      try { cli('persons', 'import', '--team', String(fx.teamId), file); } catch (e) { fx.setupError = e.message; }
-    }
+    for (const p of fx.persons || [])
+      add({ distinct_ids: p.distinct_ids, properties: p.properties || {}, created_at: p.created_at || null });
   });
+  // The import stops at a bad line, having imported the lines before it:
+  // that line's fixture gets the error, and the import goes on after it.
+  const tmp = tempDir(opts.prefix || 'snout-insights-');
+  for (let from = 0; from < lines.length;) {
+    const file = join(tmp, `persons-${from}.jsonl`);
+    writeFileSync(file, lines.slice(from).join('\n') + '\n');
+    try {
+      cli('persons', 'import', file);
+      break;
+    } catch (e) {
+      const m = /line (\d+):/.exec(e.message);
+      if (!m) throw e;
+      const bad = from + Number(m[1]) - 1;
+      owner[bad].setupError = e.message;
+      from = bad + 1;
+    }
+  }
   cleanup(tmp);
   srv = await startServer({ dataDir, env: { ...env, SNOUT_STORE_FLUSH_AGE: '200ms' } });
   for (const fx of fixtures) {

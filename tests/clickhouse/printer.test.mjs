@@ -8,14 +8,12 @@
 // results show the other team's marker rows. Stops the server at the end.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startClickHouse, blocks } from './chserver.mjs';
+import { hogqlMany } from '../hogql/lines.mjs';
 
-const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SNOUT = process.env.SNOUT_BIN;
 let server;
@@ -53,15 +51,10 @@ function normalise(tsv) {
     .join(';');
 }
 
-async function print(q, team) {
-  try {
-    const { stdout } = await execFileP(SNOUT, [
-      'hogql', 'clickhouse', '--ch-version', '18.16', '--team', String(team), '--tz', q.tz, q.hogql,
-    ]);
-    return { ok: true, sql: stdout.trim() };
-  } catch (e) {
-    return { ok: false, err: (e.stdout || '') + (e.stderr || '') };
-  }
+// The queries printed for one team by one snout process (`snout hogql --lines`).
+function printAll(qs, team) {
+  return hogqlMany(SNOUT, qs.map((q) => ['clickhouse', '--ch-version', '18.16', '--team', String(team), '--tz', q.tz, q.hogql]))
+    .map((r) => (r.status === 0 ? { ok: true, sql: r.stdout.trim() } : { ok: false, err: r.stdout || r.error || '' }));
 }
 
 before(async () => {
@@ -83,8 +76,9 @@ const results = { 1: new Map(), 2: new Map() };
 
 async function runTeam(team) {
   const failures = [];
-  for (const q of all) {
-    const p = await print(q, team);
+  const printed = printAll(all, team);
+  for (const [k, q] of all.entries()) {
+    const p = printed[k];
     if (!p.ok) {
       failures.push(`line ${q.line}: print failed: ${q.hogql}\n    ${p.err.trim()}`);
       continue;
@@ -135,8 +129,9 @@ test('team 2 sees its own marker rows (the guard filters, it does not blank)', a
     ['SELECT count() FROM persons', '1'],
     ['SELECT person_id FROM events LIMIT 1', '22222222-2222-2222-2222-222222222222'],
   ];
-  for (const [hogql, want] of cases) {
-    const p = await print({ hogql, tz: 'UTC' }, 2);
+  const printed = printAll(cases.map(([hogql]) => ({ hogql, tz: 'UTC' })), 2);
+  for (const [k, [hogql, want]] of cases.entries()) {
+    const p = printed[k];
     assert.ok(p.ok, p.err);
     const r = await ch(p.sql);
     assert.ok(r.ok, r.body);

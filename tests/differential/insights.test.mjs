@@ -28,14 +28,12 @@
 // and are only counted (SNOUT_INSIGHT_VERBOSE=1 lists why).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startClickHouse, blocks } from '../clickhouse/chserver.mjs';
 import { cleanup } from '../blackbox/lib.mjs';
 import { readFixtures, loadFixtures, query } from '../blackbox/insight_fixtures.mjs';
 import { generate } from './data.mjs';
+import { hogqlMany } from '../hogql/lines.mjs';
 
-const execFileP = promisify(execFile);
 const SNOUT = process.env.SNOUT_BIN;
 const ONLY = process.env.SNOUT_INSIGHT_ONLY ? new RegExp(process.env.SNOUT_INSIGHT_ONLY) : null;
 const VERBOSE = !!process.env.SNOUT_INSIGHT_VERBOSE;
@@ -154,19 +152,21 @@ async function copyToClickHouse(fxs) {
   return { events: events.length, persons: persons.length, pdis: pdis.length, groups: groups.length };
 }
 
-async function onClickHouse(fx, hogql) {
-  const args = ['hogql', 'clickhouse', '--ch-version', '18.16', '--team', String(fx.teamId), '--tz', fx.team.timezone || 'UTC'];
+// The `snout hogql clickhouse` arguments that print a statement of fx's
+// project for ClickHouse 18.16.
+function chArgs(fx, hogql) {
+  const args = ['clickhouse', '--ch-version', '18.16', '--team', String(fx.teamId), '--tz', fx.team.timezone || 'UTC'];
   if (fx.team.week_start_day === 1) args.push('--week-monday');
   for (const c of fx.cohortList || []) args.push('--cohort', `${c.id}:${c.name}${c.is_static ? ':static' : ''}`);
   // The project's property definitions type property accesses on both sides.
   for (const [name, type] of Object.entries(fx.property_types || {})) args.push('--prop-type', `event:${name}=${type}`);
-  let sql;
-  try {
-    const { stdout } = await execFileP(SNOUT, [...args, hogql], { maxBuffer: 64 << 20 });
-    sql = stdout.trim().replace(/;$/, '');
-  } catch (e) {
-    return { ok: false, err: 'print: ' + ((e.stdout || '') + (e.stderr || '')).trim() };
-  }
+  return [...args, hogql];
+}
+
+// p: the statement as `snout hogql --lines` printed it ({ status, stdout }).
+async function onClickHouse(p) {
+  if (p.status !== 0) return { ok: false, err: 'print: ' + (p.stdout || p.error || '').trim() };
+  const sql = p.stdout.trim().replace(/;$/, '');
   const r = await chs.ch(sql + '\nFORMAT JSONCompact', '&output_format_json_quote_64bit_integers=0&output_format_json_quote_denormals=1');
   if (!r.ok) return { ok: false, err: 'clickhouse: ' + r.body.trim().slice(0, 400), sql };
   const j = JSON.parse(r.body);
@@ -395,7 +395,7 @@ test('every statement of every answered insight gives the same rows on snout and
     const why = KNOWN.get(key);
     const order = topOrderBy(st.hogql);
     const s = await onSnout(st.fx, st.hogql);
-    const c = await onClickHouse(st.fx, st.hogql);
+    const c = await onClickHouse(st.printed);
     let diff = null;
     if (!s.ok) diff = `snout: ${s.err}`;
     else if (!c.ok) diff = `${c.err}${c.sql ? '\n    SQL: ' + c.sql : ''}`;
@@ -430,6 +430,8 @@ test('every statement of every answered insight gives the same rows on snout and
     else if (why) known.push(`${where}\n    KNOWN: ${why}\n    ${diff}`);
     else failures.push(`${where}\n    ${diff}`);
   }
+  // Every statement printed by one snout process, not a process each.
+  hogqlMany(SNOUT, statements.map((st) => chArgs(st.fx, st.hogql))).forEach((p, k) => { statements[k].printed = p; });
   let next = 0;
   await Promise.all(Array.from({ length: PARALLEL }, async () => {
     while (next < statements.length) await one(statements[next++]);

@@ -9,11 +9,11 @@
 // Run: SNOUT_BIN=build/snout node --test tests/hogql/parse.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import createHogQLParser from '@posthog/hogql-parser';
+import { hogqlMany } from './lines.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.env.SNOUT_BIN;
@@ -37,15 +37,12 @@ function loadCorpus() {
   return cases;
 }
 
-function snout(text, expr) {
-  const args = ['hogql', 'parse'];
-  if (expr) args.push('--expr');
-  args.push('-');
-  const r = spawnSync(bin, args, { input: text, encoding: 'utf8' });
-  if (r.status !== 0 && r.status !== 1)
-    throw new Error(`snout exited ${r.status} (signal ${r.signal}): ${r.stderr}`);
-  const out = JSON.parse(r.stdout);
-  return { ok: r.status === 0, out };
+// Every case parsed by one snout process (`snout hogql --lines`).
+function snoutAll(cases) {
+  return hogqlMany(bin, cases.map((c) => ['parse', ...(c.expr ? ['--expr'] : []), c.text])).map((r) => {
+    if (r.status !== 0 && r.status !== 1) throw new Error(`snout hogql parse: status ${r.status}: ${r.error}`);
+    return { ok: r.status === 0, out: JSON.parse(r.stdout) };
+  });
 }
 
 const cases = loadCorpus();
@@ -58,10 +55,11 @@ test('snout parses like @posthog/hogql-parser', { skip: !bin && 'SNOUT_BIN not s
   const parser = await createHogQLParser();
   const failures = [];
   let same = 0, skipped = 0;
-  for (const c of cases) {
+  const results = snoutAll(cases);
+  for (const [k, c] of cases.entries()) {
     if (c.differs) { skipped++; continue; }
     const theirs = JSON.parse(c.expr ? parser.parseExpr(c.text) : parser.parseSelect(c.text));
-    const ours = snout(c.text, c.expr);
+    const ours = results[k];
     const theirOk = !theirs.error;
     if (theirOk !== ours.ok) {
       failures.push(`line ${c.lineno}: ${JSON.stringify(c.text)}\n  posthog: ${JSON.stringify(theirs)}\n  snout:   ${JSON.stringify(ours.out)}`);

@@ -6,10 +6,10 @@
 // Run: SNOUT_BIN=build/snout node --test tests/hogql/roundtrip.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hogqlMany } from './lines.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.env.SNOUT_BIN;
@@ -25,27 +25,28 @@ function corpus() {
   return cases;
 }
 
-function snout(cmd, text, expr) {
-  const args = ['hogql', cmd];
-  if (expr) args.push('--expr');
-  if (cmd === 'parse') args.push('--no-positions');
-  args.push('-');
-  const r = spawnSync(bin, args, { input: text, encoding: 'utf8' });
-  if (r.status !== 0 && r.status !== 1)
-    throw new Error(`snout exited ${r.status} (signal ${r.signal}): ${r.stderr}`);
-  return { ok: r.status === 0, out: r.stdout.replace(/\n$/, '') };
+// parse and print of many texts in one snout process (`snout hogql --lines`).
+function snoutAll(cmd, items) {
+  return hogqlMany(bin, items.map((c) =>
+    [cmd, ...(c.expr ? ['--expr'] : []), ...(cmd === 'parse' ? ['--no-positions'] : []), c.text]))
+    .map((r) => {
+      if (r.status !== 0 && r.status !== 1) throw new Error(`snout hogql ${cmd}: status ${r.status}: ${r.error}`);
+      return { ok: r.status === 0, out: r.stdout };
+    });
 }
 
 test('parse(print(parse(x))) == parse(x) for the corpus', { skip: !bin && 'SNOUT_BIN not set' }, () => {
   const failures = [];
   let checked = 0;
-  for (const c of corpus()) {
-    const first = snout('parse', c.text, c.expr);
-    if (!first.ok) continue;
-    const printed = snout('print', c.text, c.expr);
-    assert.ok(printed.ok, `print failed for line ${c.lineno}`);
-    const again = snout('parse', printed.out, c.expr);
-    const reprinted = snout('print', printed.out, c.expr);
+  const cases = corpus();
+  const firsts = snoutAll('parse', cases), prints = snoutAll('print', cases);
+  const parsed = cases.filter((c, k) => firsts[k].ok);
+  for (const [k, c] of cases.entries()) if (firsts[k].ok) assert.ok(prints[k].ok, `print failed for line ${c.lineno}`);
+  const printedCases = parsed.map((c) => ({ expr: c.expr, text: prints[cases.indexOf(c)].out }));
+  const agains = snoutAll('parse', printedCases), reprints = snoutAll('print', printedCases);
+  for (const [k, c] of parsed.entries()) {
+    const first = firsts[cases.indexOf(c)], printed = prints[cases.indexOf(c)];
+    const again = agains[k], reprinted = reprints[k];
     let why = null;
     if (!again.ok) why = `printed text does not parse: ${again.out}`;
     else if (JSON.stringify(JSON.parse(again.out)) !== JSON.stringify(JSON.parse(first.out)))
