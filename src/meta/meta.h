@@ -108,6 +108,9 @@ struct sn_team_patch {
 	const char *test_account_filters;  /* a JSON array of filters, or NULL = unchanged */
 	const char *path_cleaning_filters; /* a JSON array of {alias, regex}, or NULL */
 };
+/* Validates a patch without applying it: SN_ERR_INVALID with a message
+ * naming the field, as sn_meta_team_update would answer. */
+int sn_meta_team_patch_check(const struct sn_team_patch *p, struct sn_err *err);
 /* Applies patch to project id and returns the new row in out (may be
  * NULL). SN_ERR_INVALID with a message naming the field for a bad value,
  * SN_ERR_NOT_FOUND for an unknown project. The token cache and the flag
@@ -162,6 +165,12 @@ int sn_meta_membership_add(struct sn_meta *m, int64_t org_id, int64_t user_id,
 			   enum sn_member_level level, struct sn_err *err);
 /* SN_ERR_NOT_FOUND when the user is not a member. */
 int sn_meta_membership_level(struct sn_meta *m, int64_t org_id, int64_t user_id,
+			     enum sn_member_level *level, struct sn_err *err);
+
+/* The organization the user joined first, with their level there: what
+ * PostHog calls the user's current organization. SN_ERR_NOT_FOUND when the
+ * user belongs to none. */
+int sn_meta_membership_first(struct sn_meta *m, int64_t user_id, int64_t *org_id,
 			     enum sn_member_level *level, struct sn_err *err);
 
 /* Personal API keys. key may be NULL (a fresh phx_ key is generated) or a

@@ -109,6 +109,7 @@ enum stmt {
 	ST_USER_BY_EMAIL,
 	ST_MEMBER_INSERT,
 	ST_MEMBER_LEVEL,
+	ST_MEMBER_FIRST,
 	ST_KEY_INSERT,
 	ST_KEY_AUTH,
 	ST_KEY_TOUCH,
@@ -144,6 +145,8 @@ static const char *const stmt_sql[NSTMT] = {
 			 " level, created_at) VALUES (?1, ?2, ?3, ?4)",
     [ST_MEMBER_LEVEL] = "SELECT level FROM posthog_organizationmembership"
 			" WHERE organization_id = ?1 AND user_id = ?2",
+    [ST_MEMBER_FIRST] = "SELECT organization_id, level FROM posthog_organizationmembership"
+			" WHERE user_id = ?1 ORDER BY id LIMIT 1",
     [ST_KEY_INSERT] = "INSERT INTO posthog_personalapikey (user_id, label, secure_value,"
 		      " mask_value, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_KEY_AUTH] = "SELECT k.id, k.user_id, k.label, k.mask_value, k.created_at,"
@@ -668,8 +671,7 @@ static void bind_flag(sqlite3_stmt *s, int col, int v)
 		sqlite3_bind_int(s, col, v != 0);
 }
 
-int sn_meta_team_update(struct sn_meta *m, int64_t id, const struct sn_team_patch *p,
-			struct sn_team *out, struct sn_err *err)
+int sn_meta_team_patch_check(const struct sn_team_patch *p, struct sn_err *err)
 {
 	int ret;
 	if (p->name && (!p->name[0] || strlen(p->name) >= sizeof(((struct sn_team *)0)->name)))
@@ -718,6 +720,15 @@ int sn_meta_team_update(struct sn_meta *m, int64_t id, const struct sn_team_patc
 					  "\"regex\"} objects (at most %d bytes of JSON)",
 					  SN_TEAM_TEST_FILTERS_MAX - 1);
 	}
+	return 0;
+}
+
+int sn_meta_team_update(struct sn_meta *m, int64_t id, const struct sn_team_patch *p,
+			struct sn_team *out, struct sn_err *err)
+{
+	int ret = sn_meta_team_patch_check(p, err);
+	if (ret)
+		return ret;
 	struct sn_team t;
 	lock(m);
 	sqlite3_stmt *s = m->st[ST_TEAM_UPDATE];
@@ -1019,6 +1030,28 @@ int sn_meta_membership_level(struct sn_meta *m, int64_t org_id, int64_t user_id,
 				 (long long)user_id, (long long)org_id);
 	else
 		ret = db_fail(m, rc, err, "reading a membership");
+	done(s);
+	unlock(m);
+	return ret;
+}
+
+int sn_meta_membership_first(struct sn_meta *m, int64_t user_id, int64_t *org_id,
+			     enum sn_member_level *level, struct sn_err *err)
+{
+	int ret = 0;
+	lock(m);
+	sqlite3_stmt *s = m->st[ST_MEMBER_FIRST];
+	sqlite3_bind_int64(s, 1, user_id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*org_id = sqlite3_column_int64(s, 0);
+		*level = (enum sn_member_level)sqlite3_column_int(s, 1);
+	} else if (rc == SQLITE_DONE) {
+		ret = sn_err_set(err, SN_ERR_NOT_FOUND, "user %lld belongs to no organization",
+				 (long long)user_id);
+	} else {
+		ret = db_fail(m, rc, err, "reading a membership");
+	}
 	done(s);
 	unlock(m);
 	return ret;

@@ -1,9 +1,11 @@
 // Project settings through PostHog's REST path (GET/PATCH /api/projects/:id/):
 // the answer's fields, validation errors that name the field, auth, and the
-// effect of anonymize_ips on ingestion (the stored event has no $ip).
+// effect of anonymize_ips on ingestion (the stored event has no $ip); new
+// projects and the list (POST/GET /api/projects/), admins only.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, cleanup, post, sleep, TOKEN, API_KEY } from './lib.mjs';
+import { spawnSync } from 'node:child_process';
+import { startServer, cleanup, post, sleep, TOKEN, API_KEY, BIN } from './lib.mjs';
 
 const H = { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' };
 let srv;
@@ -91,6 +93,78 @@ test('auth: no key 401, unknown project 403, wrong method 405', async () => {
   assert.equal(r.json.name, undefined, 'no data for a project outside the organization');
   r = await req('DELETE', '/api/projects/1/');
   assert.equal(r.status, 405);
+});
+
+test('POST /api/projects/ creates a live project in the caller\'s organization; GET lists them', async () => {
+  const before = await req('GET', '/api/projects/');
+  assert.equal(before.status, 200, before.text);
+  const n = before.json.count;
+  assert.ok(n >= 1 && before.json.results.some((p) => p.id === 1));
+  const org = (await req('GET', '/api/projects/1/')).json.organization;
+
+  const filters = [{ key: 'email', value: '@example.com', operator: 'not_icontains', type: 'person' }];
+  let r = await req('POST', '/api/projects/', { name: 'Created by API', timezone: 'Asia/Tokyo', week_start_day: 1,
+    test_account_filters: filters, anonymize_ips: true });
+  assert.equal(r.status, 201, r.text);
+  const p = r.json;
+  assert.ok(p.id > 1);
+  assert.equal(p.name, 'Created by API');
+  assert.equal(p.timezone, 'Asia/Tokyo');
+  assert.equal(p.week_start_day, 1);
+  assert.equal(p.anonymize_ips, true);
+  assert.deepEqual(p.test_account_filters, filters);
+  assert.equal(p.organization, org);
+  assert.match(p.api_token, /^phc_[A-Za-z0-9]{20,}$/);
+  assert.deepEqual((await req('GET', `/api/projects/${p.id}/`)).json, p, 'GET answers what POST did');
+
+  // Its token takes events at once, and they land in the new project only.
+  const e = await post(`${srv.url}/e/`, JSON.stringify({ token: p.api_token, event: 'made in new project', distinct_id: 'np' }),
+    { 'Content-Type': 'application/json' });
+  assert.equal(e.status, 200, e.text);
+  await eventually(async () => {
+    const q = await post(`${srv.url}/api/projects/${p.id}/query/`,
+      JSON.stringify({ query: { kind: 'HogQLQuery', query: 'SELECT event FROM events' } }), H);
+    assert.deepEqual(q.json.results, [['made in new project']]);
+  });
+
+  r = await req('POST', '/api/projects/', {});
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.name, 'Default Project');
+  assert.equal(r.json.timezone, 'UTC');
+  assert.notEqual(r.json.api_token, p.api_token);
+
+  r = await req('GET', '/api/projects/?limit=1&offset=1');
+  assert.equal(r.status, 200);
+  assert.equal(r.json.count, n + 2);
+  assert.equal(r.json.results.length, 1);
+  assert.ok(r.json.next && r.json.previous, r.text);
+  r = await req('GET', '/api/projects/');
+  assert.deepEqual(r.json.results.map((x) => x.id).slice(-2), [p.id, p.id + 1]);
+
+  // Refused requests create nothing.
+  for (const [body, attr] of [[{ name: 'x', timezone: 'Mars/Olympus' }, 'timezone'], [{ name: '' }, 'name'],
+    [{ name: 'x', week_start_day: 3 }, 'week_start_day'], [{ name: 'x', test_account_filters: [1] }, 'test_account_filters'],
+    [{ name: 'x', api_token: 'phc_mine_123456789' }, 'api_token'], [{ name: 7 }, 'name']]) {
+    r = await req('POST', '/api/projects/', body);
+    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+    assert.equal(r.json.attr, attr, r.text);
+  }
+  r = await req('POST', '/api/projects/', undefined, { ...H, 'Content-Type': 'application/json' });
+  assert.equal(r.status, 400);
+  assert.equal((await req('GET', '/api/projects/')).json.count, n + 2);
+
+  // Members may list but not create; no key is 401.
+  const cli = (...a) => spawnSync(BIN, [...a, '--data-dir', srv.dataDir], { encoding: 'utf8' });
+  assert.equal(cli('user', 'create', '--email', 'member@example.com', '--password', 'member password', '--level', 'member').status, 0);
+  const key = cli('apikey', 'create', '--email', 'member@example.com').stdout.trim();
+  const M = { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' };
+  r = await req('POST', '/api/projects/', { name: 'by a member' }, M);
+  assert.equal(r.status, 403, r.text);
+  assert.deepEqual(r.json, { type: 'authentication_error', code: 'permission_denied',
+    detail: 'Your organization access level is insufficient.', attr: null });
+  assert.equal((await req('GET', '/api/projects/', undefined, M)).json.count, n + 2);
+  assert.equal((await req('POST', '/api/projects/', { name: 'anon' }, { 'Content-Type': 'application/json' })).status, 401);
+  assert.equal((await req('DELETE', '/api/projects/')).status, 405);
 });
 
 test('anonymize_ips: events ingested after the change keep no $ip', async () => {

@@ -117,11 +117,24 @@ async function snoutRows(fx, sql) {
   return r.json.results;
 }
 
+// fn over items, `PARALLEL` at a time; the results in the items' order.
+async function pool(items, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: PARALLEL }, async () => {
+    while (next < items.length) {
+      const k = next++;
+      out[k] = await fn(items[k]);
+    }
+  }));
+  return out;
+}
+
 // The rows snout holds for the fixtures' projects, as ClickHouse rows of
 // tests/clickhouse/schema.sql.
 async function copyToClickHouse(fxs) {
   const events = [], persons = [], pdis = [], groups = [], cohortpeople = [], statics = [];
-  for (const fx of fxs) {
+  await pool(fxs, async (fx) => {
     const team = fx.teamId;
     for (const e of await snoutRows(fx, 'SELECT uuid, event, properties, timestamp, distinct_id, person_id, created_at, ' +
       '$session_id, $window_id, $group_0, $group_1, $group_2, $group_3, $group_4, elements_chain FROM events LIMIT 50000')) {
@@ -142,7 +155,7 @@ async function copyToClickHouse(fxs) {
       for (const c of await snoutRows(fx, 'SELECT cohort_id, person_id FROM static_cohort_people LIMIT 50000'))
         statics.push({ id: c[1], cohort_id: c[0], person_id: c[1], team_id: team });
     }
-  }
+  });
   await chInsert('cohortpeople', cohortpeople);
   await chInsert('person_static_cohort', statics);
   await chInsert('events', events);
@@ -338,13 +351,15 @@ before(async () => {
     assert.ok(r.ok, `schema.sql: ${r.body}`);
   }
   const answered = [];
-  for (const fx of fixtures) {
+  // The insights run PARALLEL at a time; their answers are read in order.
+  const answers = await pool(fixtures, (fx) => (fx.setupError ? null : query(srv, fx, fx.query)));
+  for (const [k, fx] of fixtures.entries()) {
     if (fx.setupError) {
       counts.setup++;
       if (!SETUP_KNOWN.has(fxKey(fx))) setupFailures.push(`${fxKey(fx)}: ${fx.setupError}`);
       continue;
     }
-    const r = await query(srv, fx, fx.query);
+    const r = answers[k];
     if (r.status !== 200) {
       counts.refused++;
       fx.refused = `HTTP ${r.status}: ${(r.json && r.json.detail) || r.text.slice(0, 200)}`;
@@ -359,9 +374,11 @@ before(async () => {
   const fixtureAnswered = answered.filter((fx) => !/"ActionsNode"|"type":"actions"/.test(JSON.stringify(fx.query)));
   for (const g of GENERATED ? generatedProjects : []) {
     const seen = new Set();
-    for (const fx of fixtureAnswered) {
-      const q = onGenerated(fx.query);
-      const r = await query(srv, g, q);
+    const qs = fixtureAnswered.map((fx) => onGenerated(fx.query));
+    const rs = await pool(qs, (q) => query(srv, g, q));
+    for (const [k, fx] of fixtureAnswered.entries()) {
+      const q = qs[k];
+      const r = rs[k];
       if (r.status !== 200) continue;
       counts.generated++;
       (r.json.hogql || '').split(/\n\s*\n/).map((s) => s.trim()).filter(Boolean).forEach((hogql, i) => {
