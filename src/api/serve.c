@@ -395,6 +395,7 @@ int sn_serve(const struct sn_config *c, struct sn_err *err)
 			released = false;
 		} else if (!released && now - idle_since >= IDLE_RELEASE_S * 1000000000ull) {
 			int64_t rss = g_rss(NULL);
+			sn_persons_release_memory(s.persons); /* before the trim */
 			sn_mem_release();
 			sn_log_debug("idle: memory released, RSS %lld -> %lld KiB",
 				     (long long)(rss >> 10), (long long)(g_rss(NULL) >> 10));

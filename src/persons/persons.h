@@ -54,6 +54,9 @@ struct sn_persons;
 int sn_persons_open(struct sn_persons **out, const char *data_dir, int *applied,
 		    struct sn_err *err);
 void sn_persons_close(struct sn_persons *p);
+/* Gives the page cache's unused pages back (the server calls it once idle:
+ * under ingestion the cache holds up to SN_PERSONS_CACHE_KIB). */
+void sn_persons_release_memory(struct sn_persons *p);
 /* Latest migration known to this binary and the one recorded in the file. */
 int sn_persons_schema_version(struct sn_persons *p, int *db_version, int *code_version);
 

@@ -118,7 +118,9 @@ struct sn_lcache_stamp {
 	uint32_t did, uuid, all; /* generations when the row was read */
 	uint32_t did_stripe, uuid_stripe;
 };
-#define SN_LCACHE_ENTRIES (128 * 1024)
+/* The persons database's SQLite page cache, in KiB (a string for the PRAGMA). */
+#define SN_PERSONS_CACHE_KIB "65536"
+#define SN_LCACHE_ENTRIES    (128 * 1024)
 int sn_lcache_new(struct sn_lcache **out, size_t entries);
 void sn_lcache_free(struct sn_lcache *c); /* NULL-safe */
 /* A write changed what key (a distinct id or a person uuid) maps to. NULL-safe. */

@@ -341,6 +341,38 @@ static void test_persistence(void **state)
 	sn_group_release(&g);
 }
 
+/* The page cache (SN_PERSONS_CACHE_KIB) keeps what ingestion read and
+ * wrote; sn_persons_release_memory, called by the idle server, gives it
+ * back. 3000 persons of 4 KB properties: ~12 MB of pages. */
+static void test_release_memory(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	char big[4001];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	struct json_object *props = json_object_new_object();
+	json_object_object_add(props, "blob", json_object_new_string(big));
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	for (int i = 0; i < 3000; i++) {
+		char did[32];
+		snprintf(did, sizeof(did), "fat-%d", i);
+		const char *ids[] = {did};
+		assert_int_equal(sn_persons_import(f->p, 1, ids, 1, props, T0, NULL, &err), 0);
+	}
+	assert_int_equal(sn_persons_batch_commit(f->p, 1, &err), 0);
+	json_object_put(props);
+	sqlite3_int64 full = sqlite3_memory_used();
+	sn_persons_release_memory(f->p);
+	sqlite3_int64 after = sqlite3_memory_used();
+	assert_true(full - after > (sqlite3_int64)8 << 20);
+	/* The store still answers (from the file). */
+	struct sn_person p;
+	person_of(f, 1, "fat-2999", &p);
+	assert_int_equal(strncmp(prop(&p, "blob"), "\"xxxx", 5), 0);
+	sn_person_release(&p);
+}
+
 /* ---- creation and property order (§4.3) --------------------------------------- */
 
 static void test_create_first_sight(void **state)
@@ -2016,6 +2048,7 @@ int main(void)
 	    cmocka_unit_test(test_uuid5),
 	    cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_release_memory, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cohort_members_upgrade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_first_sight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_property_updates, setup, teardown),
