@@ -1015,3 +1015,8 @@ int sn_ingest_identity_event(struct sn_ingest_identity *id, const struct sn_inge
 		row->group[g] = (struct sn_str){"", 0};
 	return slow(id, f, uuid_text, uuid_len, row, drop, err);
 }
+
+int sn_ingest_identity_idle(struct sn_ingest_identity *id)
+{
+	return sn_pcache_shrink(id->cache);
+}

@@ -73,7 +73,13 @@ struct sn_ingest_sink {
 	int (*consume_prepared)(void *ctx, const struct sn_wal_entry *e, void *prep,
 				struct sn_err *err);
 	void (*ahead)(void *ctx, const void *prep, int distance);
+	/* Optional: called once when the worker has been caught up, with
+	 * nothing left to flush, for SN_INGEST_IDLE_MS; the sink may give back
+	 * memory it keeps warm (records may come again at any time). */
+	void (*idle)(void *ctx);
 };
+
+#define SN_INGEST_IDLE_MS 3000
 
 struct sn_ingest_options {
 	const char *wal_dir;

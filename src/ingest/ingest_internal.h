@@ -75,6 +75,10 @@ struct sn_pcache;
 int sn_pcache_new(struct sn_pcache **out, size_t max_entries, struct sn_err *err);
 void sn_pcache_free(struct sn_pcache *c);
 void sn_pcache_clear(struct sn_pcache *c);
+/* Empties the cache and gives its tables back (they start small again and
+ * grow with use): 1, or 0 without doing anything while deferred values
+ * (sn_pcache_ndirty) wait in it. */
+int sn_pcache_shrink(struct sn_pcache *c);
 /* Lookup of a distinct id: 1 with kind and uuid filled, 0 when unknown. */
 int sn_pcache_get_did(struct sn_pcache *c, int64_t team, const char *did, size_t len,
 		      enum sn_pcache_kind *kind, uint8_t uuid[16]);
@@ -277,6 +281,9 @@ void sn_ingest_identity_get_stats(struct sn_ingest_identity *id,
 
 /* Applies the pending §5.2 values to the store (before a batch commit). */
 int sn_ingest_identity_flush_pending(struct sn_ingest_identity *id, struct sn_err *err);
+/* Ingestion is idle: the person cache is emptied and its memory given back
+ * (sn_pcache_shrink), unless deferred values wait in it. 1 when it was. */
+int sn_ingest_identity_idle(struct sn_ingest_identity *id);
 
 /* Tests: the next n persons commits of store sink flushes fail after the
  * parts were written, as a crash between the two would leave things. */

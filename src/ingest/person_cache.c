@@ -213,6 +213,40 @@ void sn_pcache_clear(struct sn_pcache *c)
 	c->invalidations++;
 }
 
+int sn_pcache_shrink(struct sn_pcache *c)
+{
+	if (c->ndirty)
+		return 0; /* deferred values live here until they are written */
+	size_t cap = c->max_cap < INITIAL_SLOTS ? c->max_cap : INITIAL_SLOTS;
+	if (c->did_mask + 1 <= cap && c->person_mask + 1 <= cap) {
+		sn_pcache_clear(c);
+		return 1;
+	}
+	struct did_ent *dids = did_table(cap);
+	struct person_ent *persons = calloc(cap, sizeof(*persons));
+	if (!dids || !persons) {
+		free(dids);
+		free(persons);
+		sn_pcache_clear(c);
+		return 1;
+	}
+	for (size_t i = 0; i <= c->did_mask; i++)
+		did_free_text(&c->dids[i]);
+	for (size_t i = 0; i <= c->person_mask; i++) {
+		pend_free(c->persons[i].pend);
+		free(c->persons[i].info);
+	}
+	free(c->dids);
+	free(c->persons);
+	c->dids = dids;
+	c->persons = persons;
+	c->did_mask = c->person_mask = cap - 1;
+	c->ndids = c->npersons = 0;
+	c->did_hand = c->person_hand = 0;
+	c->invalidations++;
+	return 1;
+}
+
 void sn_pcache_free(struct sn_pcache *c)
 {
 	if (!c)

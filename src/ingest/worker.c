@@ -346,6 +346,8 @@ static void *run(void *arg)
 {
 	struct sn_ingest *in = arg;
 	int stop_failures = 0;
+	uint64_t busy_ns = sn_mono_ns(); /* when there was last work or a flush */
+	bool idled = false;		 /* sink.idle called since */
 	pthread_setname_np(pthread_self(), "sn-ingest");
 	for (;;) {
 		int rc = 0, progressed = 0;
@@ -399,6 +401,16 @@ static void *run(void *arg)
 			    "they stay in the WAL for the next start",
 			    (unsigned long long)(in->unflushed + (in->fl.on ? in->fl.records : 0)));
 			break;
+		}
+		/* Idle: caught up, nothing unflushed or in flight, for a while. */
+		uint64_t now = sn_mono_ns();
+		if (progressed || !caught_up || in->unflushed || in->fl.on || in->have_pending) {
+			busy_ns = now;
+			idled = false;
+		} else if (!idled && in->sink.idle &&
+			   now - busy_ns >= SN_INGEST_IDLE_MS * 1000000ull) {
+			in->sink.idle(in->sink.ctx);
+			idled = true;
 		}
 		if (rc < 0 || frc < 0)
 			timed_wait(in, 200, true); /* back off after an error */

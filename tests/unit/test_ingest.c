@@ -1816,6 +1816,68 @@ static void test_identity_flags(void **state)
 	sn_flag_set_unref(set);
 }
 
+static int take_ok(void *ctx, int64_t team, const uint8_t uuid[16],
+		   const struct sn_pcache_pending *pend)
+{
+	(void)team, (void)uuid, (void)pend;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* Idle ingestion empties the cache and gives its grown tables back, but
+ * never while deferred values wait in it (they are the only copy); it
+ * fills and answers again afterwards. */
+static void test_person_cache_shrink(void **state)
+{
+	(void)state;
+	struct sn_pcache *c;
+	assert_int_equal(sn_pcache_new(&c, 50000, NULL), 0);
+	uint8_t u[16] = {0}, got[16];
+	enum sn_pcache_kind kind;
+	char did[32];
+	for (int i = 0; i < 40000; i++) {
+		int n = snprintf(did, sizeof(did), "d%d", i);
+		memcpy(u, &i, sizeof(i));
+		assert_int_equal(sn_pcache_put_did(c, 1, did, (size_t)n, SN_PCACHE_PERSON, u), 0);
+		struct sn_pcache_person info = {.present_mask = (uint32_t)i};
+		assert_int_equal(sn_pcache_put_person(c, 1, u, &info), 0);
+	}
+	int i7 = 7;
+	memcpy(u, &i7, sizeof(i7));
+	assert_int_equal(sn_pcache_set_pending(c, 1, u, 0, "\"x\"", 3), 0);
+	assert_int_equal(sn_pcache_shrink(c), 0);
+	assert_int_equal(sn_pcache_get_did(c, 1, "d7", 2, &kind, got), 1);
+	assert_non_null(sn_pcache_get_person(c, 1, u));
+	int taken = 0;
+	assert_int_equal(sn_pcache_take_all_pending(c, take_ok, &taken), 0);
+	assert_int_equal(taken, 1);
+	assert_int_equal(sn_pcache_shrink(c), 1);
+	struct sn_pcache_stats st;
+	sn_pcache_get_stats(c, &st);
+	assert_int_equal(st.distinct_ids, 0);
+	assert_int_equal(st.persons, 0);
+	assert_int_equal(sn_pcache_get_did(c, 1, "d7", 2, &kind, got), 0);
+	assert_null(sn_pcache_get_person(c, 1, u));
+	/* It grows again past its initial 1024 slots. */
+	for (int i = 0; i < 5000; i++) {
+		int n = snprintf(did, sizeof(did), "e%d", i);
+		memcpy(u, &i, sizeof(i));
+		assert_int_equal(sn_pcache_put_did(c, 2, did, (size_t)n, SN_PCACHE_PERSON, u), 0);
+	}
+	sn_pcache_get_stats(c, &st);
+	assert_int_equal(st.distinct_ids, 5000);
+	for (int i = 0; i < 5000; i += 499) {
+		int n = snprintf(did, sizeof(did), "e%d", i);
+		assert_int_equal(sn_pcache_get_did(c, 2, did, (size_t)n, &kind, got), 1);
+		int v;
+		memcpy(&v, got, sizeof(v));
+		assert_int_equal(v, i);
+	}
+	assert_int_equal(sn_pcache_shrink(c), 1);
+	assert_int_equal(sn_pcache_shrink(c), 1); /* already small: just empty */
+	sn_pcache_free(c);
+}
+
 static void test_person_cache(void **state)
 {
 	(void)state;
@@ -2422,6 +2484,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_groups_without_identity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_member_lengths_ingest, setup, teardown),
 	    cmocka_unit_test(test_person_cache),
+	    cmocka_unit_test(test_person_cache_shrink),
 	    cmocka_unit_test(test_person_cache_did_forms),
 	    cmocka_unit_test_setup_teardown(test_identity_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_merge_invalidation, setup, teardown),
