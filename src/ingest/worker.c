@@ -47,7 +47,10 @@
  * the record stays pending, so nothing is skipped. Idle, the thread wakes
  * every idle_poll_ms to look for new records (a condvar signalled by the
  * WAL would save those wake-ups; 50 cheap wake-ups a second were judged not
- * worth coupling the two modules).
+ * worth coupling the two modules). Once it has been idle — caught up, nothing
+ * unflushed or in flight — for SN_INGEST_IDLE_MS, it calls the sink's idle
+ * hook once (the store sink gives its person cache's memory back), and again
+ * only after more work.
  */
 #include "ingest.h"
 
