@@ -137,27 +137,6 @@ static void reply_invalid(struct sn_http_request *req, const struct sn_err *err)
 								 : "name");
 }
 
-/* The request body as a JSON object, or NULL after answering 400/413. */
-static struct json_object *read_body(struct sn_http_request *req)
-{
-	if (sn_http_body_too_large(req)) {
-		sn_http_reply_error(req, 413, "validation_error", "payload_too_large",
-				    "request body too large", NULL);
-		return NULL;
-	}
-	const struct sn_buf *raw = sn_http_body(req);
-	struct json_object *body = NULL;
-	struct sn_err err = {0};
-	if (sn_json_parse(raw->data ? raw->data : "", raw->len, &body, &err) ||
-	    !json_object_is_type(body, json_type_object)) {
-		json_object_put(body);
-		sn_http_reply_error(req, 400, "validation_error", "parse_error",
-				    err.msg[0] ? err.msg : "the body must be a JSON object", NULL);
-		return NULL;
-	}
-	return body;
-}
-
 /* The settings of a create or patch body into p (its strings point into
  * body); false after answering 400 for an unknown field or a value of the
  * wrong JSON type. */
@@ -248,7 +227,7 @@ static bool read_settings(struct sn_http_request *req, struct json_object *body,
 
 static void patch(struct sn_projects_api *a, struct sn_http_request *req, int64_t id)
 {
-	struct json_object *body = read_body(req);
+	struct json_object *body = sn_rest_parse_body(req);
 	struct sn_team_patch p;
 	if (!body || !read_settings(req, body, &p)) {
 		json_object_put(body);
@@ -296,7 +275,7 @@ static void create(struct sn_projects_api *a, struct sn_http_request *req)
 				    "Your organization access level is insufficient.", NULL);
 		return;
 	}
-	struct json_object *body = read_body(req);
+	struct json_object *body = sn_rest_parse_body(req);
 	struct sn_team_patch p;
 	if (!body || !read_settings(req, body, &p)) {
 		json_object_put(body);

@@ -198,14 +198,22 @@ static void pend_free(struct sn_pcache_pending *pd)
 	free(pd);
 }
 
+/* What the entries own: long distinct-id texts, person infos, deferred values. */
+static void free_entries(struct sn_pcache *c)
+{
+	if (c->dids)
+		for (size_t i = 0; i <= c->did_mask; i++)
+			did_free_text(&c->dids[i]);
+	if (c->persons)
+		for (size_t i = 0; i <= c->person_mask; i++) {
+			pend_free(c->persons[i].pend);
+			free(c->persons[i].info);
+		}
+}
+
 void sn_pcache_clear(struct sn_pcache *c)
 {
-	for (size_t i = 0; i <= c->did_mask; i++)
-		did_free_text(&c->dids[i]);
-	for (size_t i = 0; i <= c->person_mask; i++) {
-		pend_free(c->persons[i].pend);
-		free(c->persons[i].info);
-	}
+	free_entries(c);
 	c->ndirty = 0;
 	memset(c->dids, 0, (c->did_mask + 1) * sizeof(*c->dids));
 	memset(c->persons, 0, (c->person_mask + 1) * sizeof(*c->persons));
@@ -230,12 +238,7 @@ int sn_pcache_shrink(struct sn_pcache *c)
 		sn_pcache_clear(c);
 		return 1;
 	}
-	for (size_t i = 0; i <= c->did_mask; i++)
-		did_free_text(&c->dids[i]);
-	for (size_t i = 0; i <= c->person_mask; i++) {
-		pend_free(c->persons[i].pend);
-		free(c->persons[i].info);
-	}
+	free_entries(c);
 	free(c->dids);
 	free(c->persons);
 	c->dids = dids;
@@ -251,17 +254,10 @@ void sn_pcache_free(struct sn_pcache *c)
 {
 	if (!c)
 		return;
-	if (c->dids)
-		for (size_t i = 0; i <= c->did_mask; i++)
-			did_free_text(&c->dids[i]);
+	free_entries(c);
 	if (c->types)
 		for (size_t i = 0; i <= c->type_mask; i++)
 			free(c->types[i].type);
-	if (c->persons)
-		for (size_t i = 0; i <= c->person_mask; i++) {
-			pend_free(c->persons[i].pend);
-			free(c->persons[i].info);
-		}
 	free(c->dids);
 	free(c->persons);
 	free(c->types);

@@ -395,19 +395,22 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 	/* A 64 MiB page cache (SN_PERSONS_CACHE_KIB): ingestion reads persons
 	 * all the time, and the default 2 MiB sends most reads to the kernel
 	 * once a store has a few thousand persons. Filled only as pages are
-	 * read, and given back when the server idles (sn_persons_release_memory).
-	 * Rejected (session 42): 256 MiB, which holds the 10M benchmark's whole
-	 * 243 MB file: +1.4 % to +5 % events/s in four alternating pairs, for
-	 * +190 MiB of peak RSS. Statement journals in memory: an
-	 * ingest batch is one long transaction, so every write statement in it keeps a statement
-	 * journal, which past 64 KiB spilled to a temporary file — 3 million 4 KiB writes for 1M
-	 * events with 200k new users, and 89k -> 138k events/s once they stayed in memory
-	 * (docs/BENCHMARKS.md). No journal_size_limit: SQLite cut the -wal file back to the limit
-	 * at every rewind, and the next batch (tens of MB of pages under a backlog) grew it again,
-	 * allocating its blocks afresh (the ftruncate alone was 1.3 % of the ingest thread's
-	 * samples, the rest hides in the pwrites), and identity-on ingestion went 222k/226k ->
-	 * 247k/238k events/s on the 10M (docs/BENCHMARKS.md, session 37). The checkpointer empties
-	 * the file once ingestion idles (base/sqlite.c). */
+	 * read, and given back when the server or ingestion idles
+	 * (sn_persons_release_memory). Rejected (session 42): 256 MiB, which
+	 * holds the 10M benchmark's whole 243 MB file: +1.4 % to +5 % events/s
+	 * in four alternating pairs, for +190 MiB of peak RSS.
+	 * Statement journals in memory: an ingest batch is one long
+	 * transaction, so every write statement in it keeps a statement
+	 * journal, which past 64 KiB spilled to a temporary file — 3 million
+	 * 4 KiB writes for 1M events with 200k new users, and 89k -> 138k
+	 * events/s once they stayed in memory (docs/BENCHMARKS.md).
+	 * No journal_size_limit: SQLite cut the -wal file back to the limit at
+	 * every rewind, and the next batch (tens of MB of pages under a backlog)
+	 * grew it again, allocating its blocks afresh (the ftruncate alone was
+	 * 1.3 % of the ingest thread's samples, the rest hides in the pwrites),
+	 * and identity-on ingestion went 222k/226k -> 247k/238k events/s on the
+	 * 10M (docs/BENCHMARKS.md, session 37). The checkpointer empties the
+	 * file once ingestion idles (base/sqlite.c). */
 	if (sqlite3_exec(p->db,
 			 "PRAGMA synchronous=FULL; PRAGMA cache_size=-" SN_PERSONS_CACHE_KIB
 			 "; PRAGMA secure_delete=ON; "

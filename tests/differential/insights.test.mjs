@@ -449,10 +449,7 @@ test('every statement of every answered insight gives the same rows on snout and
   }
   // Every statement printed by one snout process, not a process each.
   hogqlMany(SNOUT, statements.map((st) => chArgs(st.fx, st.hogql))).forEach((p, k) => { statements[k].printed = p; });
-  let next = 0;
-  await Promise.all(Array.from({ length: PARALLEL }, async () => {
-    while (next < statements.length) await one(statements[next++]);
-  }));
+  await pool(statements, one);
   console.log(`insights differential: ${counts.fixtures} fixtures (${counts.answered} answered, ${counts.refused} refused by snout, ` +
     `${counts.setup} setup errors; ${counts.generated} queries again over generated data), ${statements.length} statements (${withRows} with rows), ${equal} equal, ` +
     `${known.length} known, ${failures.length} different, ${fixed.length} known but now equal; ` +
