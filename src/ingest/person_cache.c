@@ -179,9 +179,10 @@ int sn_pcache_new(struct sn_pcache **out, size_t max_entries, struct sn_err *err
 	c->persons = calloc(cap, sizeof(*c->persons));
 	c->types = calloc(1024, sizeof(*c->types));
 	if (!c->dids || !c->persons || !c->types) {
+		size_t max = c->max;
 		sn_pcache_free(c);
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory for a %zu-entry person cache",
-				  c->max);
+				  max);
 	}
 	c->did_mask = c->person_mask = cap - 1;
 	c->type_mask = 1023;
