@@ -11,16 +11,17 @@
  *                persons batch) ─▶ refresh the cache from the result
  *
  * The fast path takes an event without json-c, and without SQLite but for a
- * merge's one distinct-id insert, when all of these hold (each is something
+ * merge's distinct-id insert, when all of these hold (each is something
  * sn_identity_process would otherwise act on):
  *  - not $groupidentify; a merge event ($identify, $create_alias,
  *    $merge_dangerously) only when its other id ($anon_distinct_id, alias)
- *    is a plain string, the event's person is identified, and the store has
- *    no person for the other id: the rules then only attach that id to the
- *    person (and follow its personless events with an override), which
- *    sn_identity_attach_unseen does as the rules' own step, refusing every
- *    other case (same id, illegal id, an id with a person) back to the
- *    slow path. A user who signs in on a new device sends one;
+ *    is a plain string and the store has no person for the other id: the
+ *    rules then only attach that id to the person (and follow its
+ *    personless events with an override) and, if the person is not
+ *    identified yet, mark it identified, which sn_identity_attach_unseen
+ *    does as the rules' own steps, refusing every other case (same id,
+ *    illegal id, an id with a person) back to the slow path. A user who
+ *    signs in sends one, on a new device or for the first time;
  *  - no $set / $set_once / $unset, in properties or at the root; no key the
  *    scan cannot match (escaped keys), no $is_server or $os_name;
  *  - $process_person_profile absent or a boolean;
@@ -410,7 +411,8 @@ static const struct sn_jspan *fast_other(const struct sn_ingest_facts *f,
  * must see the event (the id has a person, is illegal...; or an error,
  * which the slow path meets again and reports). */
 static int fast_attach(struct sn_ingest_identity *id, const struct sn_event_row *row,
-		       const struct sn_jspan *other, const uint8_t uuid[16])
+		       const struct sn_jspan *other, const uint8_t uuid[16],
+		       struct sn_pcache_person *pi)
 {
 	char did[SN_DISTINCT_ID_MAX + 1], oid[SN_DISTINCT_ID_MAX + 1], text[37];
 	size_t on;
@@ -427,9 +429,11 @@ static int fast_attach(struct sn_ingest_identity *id, const struct sn_event_row 
 	struct sn_err err = {0};
 	bool attached = false;
 	if (sn_persons_batch_begin(id->persons, &err) ||
-	    sn_identity_attach_unseen(id->persons, row->team_id, oid, did, text, &attached, &err) ||
+	    sn_identity_attach_unseen(id->persons, row->team_id, oid, did, text, !pi->identified,
+				      &attached, &err) ||
 	    !attached)
 		return 0;
+	pi->identified = true;
 	/* As the slow path leaves it: the id may have been cached as
 	 * personless. */
 	sn_pcache_drop_did(id->cache, row->team_id, oid, on);
@@ -475,8 +479,6 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 		pi = sn_pcache_get_person(id->cache, row->team_id, uuid);
 		if (!pi || (f->geo && !sn_enrich_fast_ok(f->geo, pi)))
 			return 0;
-		if (other && !pi->identified)
-			return 0; /* the merge attempt makes it identified: a write */
 		if (f->initial_present && !event_is(row, "$snapshot") &&
 		    !event_is(row, "$snapshot_items")) {
 			for (int k = 0; k < SN_INITIAL_NKEYS; k++) {
@@ -521,7 +523,7 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 	/* The merge's write comes last: when the rules must see the event
 	 * after all, the values just deferred are the event's own $set, which
 	 * the slow path writes first (flush_person_of) and then sets again. */
-	if (other && !fast_attach(id, row, other, uuid))
+	if (other && !fast_attach(id, row, other, uuid, pi))
 		return 0;
 	if (update)
 		id->deferred++;

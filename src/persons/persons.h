@@ -371,20 +371,24 @@ void sn_identity_result_release(struct sn_identity_result *res);
 /*
  * One case of the merge step on its own, for the ingest worker's fast path:
  * an $identify ($anon_distinct_id = other_id), $create_alias or
- * $merge_dangerously (alias = other_id) sent by into_id, whose person
- * person_uuid the caller knows to be identified, where other_id has no
- * person. The rules then attach other_id to that person (an override
- * follows its earlier personless events, if any), and whatever else the
+ * $merge_dangerously (alias = other_id) sent by into_id, whose person is
+ * person_uuid, where other_id has no person. The rules then attach
+ * other_id to that person (an override follows its earlier personless
+ * events, if any) and mark the person identified, and whatever else the
  * event does to the person is what any event does ($set_once, $set,
- * $unset). Sets *attached when it did that, in its own all-or-nothing step
- * of the open batch; leaves it false, with nothing written, when the
- * rules would do anything else: other_id has a person, or the ids are the
- * same or illegal (then sn_identity_process does the whole event, warnings
+ * $unset). The caller says whether the person is identified already:
+ * identify = false when it knows it is, true when it knows it is not (the
+ * mark is then written too, version + 1; a person that turns out gone or
+ * identified fails the step with SN_ERR_NOT_FOUND, nothing written). Sets
+ * *attached when it did that, in its own all-or-nothing step of the open
+ * batch; leaves it false, with nothing written, when the rules would do
+ * anything else: other_id has a person, or the ids are the same or
+ * illegal (then sn_identity_process does the whole event, warnings
  * included). Errors as sn_identity_process.
  */
 int sn_identity_attach_unseen(struct sn_persons *p, int64_t team_id, const char *other_id,
-			      const char *into_id, const char *person_uuid, bool *attached,
-			      struct sn_err *err);
+			      const char *into_id, const char *person_uuid, bool identify,
+			      bool *attached, struct sn_err *err);
 
 /* Creates a person with the given distinct ids (the first one names it)
  * and properties, created at created_at_us, through the identity rules

@@ -86,6 +86,8 @@ enum stmt {
 	ST_PERSON_INSERT,
 	ST_PERSON_UPDATE,
 	ST_PERSON_DELETE,
+	ST_PERSON_IDENTIFY,
+	ST_PERSON_UNIDENTIFY,
 	ST_DID_SET,
 	ST_DID_MOVE,
 	ST_DID_LIST,
@@ -133,6 +135,10 @@ static const char *const stmt_sql[NSTMT] = {
     [ST_PERSON_UPDATE] = "UPDATE posthog_person SET properties = ?3, is_identified = ?4,"
 			 " created_at = ?5, version = ?6 WHERE team_id = ?1 AND uuid = ?2",
     [ST_PERSON_DELETE] = "DELETE FROM posthog_person WHERE team_id = ?1 AND uuid = ?2",
+    [ST_PERSON_IDENTIFY] = "UPDATE posthog_person SET is_identified = 1, version = version + 1"
+			   " WHERE team_id = ?1 AND uuid = ?2 AND is_identified = 0",
+    [ST_PERSON_UNIDENTIFY] = "UPDATE posthog_person SET is_identified = 0, version = version - 1"
+			     " WHERE team_id = ?1 AND uuid = ?2",
     [ST_DID_SET] = "INSERT INTO posthog_persondistinctid (team_id, distinct_id, person_uuid)"
 		   " VALUES (?1, ?2, ?3) ON CONFLICT (team_id, distinct_id) DO UPDATE SET"
 		   " person_uuid = excluded.person_uuid, is_deleted = 0, version = version + 1"
@@ -224,11 +230,12 @@ struct sn_persons {
 
 /* How to take back one write of a lazy event (see "Per-event atomicity"). */
 enum undo_kind {
-	U_PERSON_DELETE,  /* an inserted person: delete it */
-	U_PERSON_RESTORE, /* an updated person: write back text, flag, created_at, version */
-	U_DID_DELETE,	  /* an inserted distinct id: delete it */
-	U_DID_RESTORE,	  /* a changed distinct id: write back text (uuid), flag, version */
-	U_PL_UNMERGE,	  /* a personless id marked merged: clear the mark */
+	U_PERSON_DELETE,     /* an inserted person: delete it */
+	U_PERSON_RESTORE,    /* an updated person: write back text, flag, created_at, version */
+	U_DID_DELETE,	     /* an inserted distinct id: delete it */
+	U_DID_RESTORE,	     /* a changed distinct id: write back text (uuid), flag, version */
+	U_PL_UNMERGE,	     /* a personless id marked merged: clear the mark */
+	U_PERSON_UNIDENTIFY, /* a person marked identified: clear it, version - 1 */
 };
 struct undo {
 	enum undo_kind kind;
@@ -693,6 +700,7 @@ static int undo_one(struct sn_persons *p, const struct undo *u, struct sn_err *e
 		sqlite3_bind_int64(s, 5, u->created_at_us);
 		sqlite3_bind_int64(s, 6, u->version);
 		break;
+	case U_PERSON_UNIDENTIFY: s = p->st[ST_PERSON_UNIDENTIFY]; break;
 	case U_DID_DELETE: s = p->st[ST_DID_DEL]; break;
 	case U_DID_RESTORE:
 		s = p->st[ST_DID_RESTORE];
@@ -1094,6 +1102,28 @@ int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person
 	u->flag = pre.flag;
 	u->created_at_us = pre.created_at_us;
 	u->version = pre.version;
+	return 0;
+}
+
+int sn_pstore_person_identify(struct sn_persons *p, int64_t team_id, const char *uuid,
+			      bool *changed, struct sn_err *err)
+{
+	*changed = false;
+	bool undo = undoing(p);
+	int ret = injected(p, err);
+	if (ret == 0 && undo)
+		ret = undo_reserve(p, strlen(uuid) + 1, err);
+	if (ret < 0)
+		return ret;
+	sn_lcache_touch(p->lcache, team_id, uuid);
+	sqlite3_stmt *s = p->st[ST_PERSON_IDENTIFY];
+	sqlite3_bind_int64(s, 1, team_id);
+	bind_text(s, 2, uuid);
+	if ((ret = run(p, s, err, "marking a person identified")) < 0)
+		return ret;
+	*changed = sqlite3_changes(p->db) > 0;
+	if (undo && *changed)
+		undo_add(p, U_PERSON_UNIDENTIFY, team_id, uuid);
 	return 0;
 }
 

@@ -1531,18 +1531,18 @@ static void test_identity_filtered_slow(void **state)
 	run_filtered(4, false);
 }
 
-/* A merge event whose other id has no person, sent by a cached identified
- * person, is the fast path's (identity.c, sn_identity_attach_unseen); any
- * other case of the merge goes to the rules. The same stream with a cache
- * of every person and with a 1-entry one (the rules nearly always) must
- * give the same distinct ids, overrides and person. */
+/* A merge event whose other id has no person, sent by a cached person
+ * (identified or not: the step then marks it), is the fast path's (identity.c,
+ * sn_identity_attach_unseen); any other case of the merge goes to the rules. The same stream with a
+ * cache of every person and with a 1-entry one (the rules nearly always) must give the same
+ * distinct ids, overrides and person. */
 static void run_fast_merge(size_t cache, bool expect_fast)
 {
 	struct rig r;
 	rig_open(&r);
 	rig_start(&r, dir, cache);
 	put_ev(r.w, "u", "pv", "{}");					 /* creates */
-	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"a1\"}"); /* identifies */
+	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"a1\"}"); /* fast, identifies */
 	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"a2\"}"); /* fast */
 	put_ev(r.w, "u", "$create_alias", "{\"alias\":\"a3\"}");	 /* fast */
 	put_ev(r.w, "p", "pv", "{\"$process_person_profile\":false}");	 /* personless */
@@ -1557,14 +1557,16 @@ static void run_fast_merge(size_t cache, bool expect_fast)
 	       "{\"$anon_distinct_id\":\"a4\",\"$process_person_profile\":false}"); /* dropped */
 	put_ev(r.w, "u", "$merge_dangerously", "{\"alias\":\"a5\"}");		    /* fast */
 	put_ev(r.w, "u", "pv", "{}");						    /* fast */
+	put_ev(r.w, "w", "pv", "{}");						    /* creates */
+	put_ev(r.w, "w", "$identify", "{\"$anon_distinct_id\":\"a6\"}"); /* fast, identifies */
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	uint64_t fast, slow, replayed;
 	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
 	if (expect_fast) {
-		assert_int_equal(fast, 5);
+		assert_int_equal(fast, 7);
 		assert_int_equal(slow, 10);
 	} else {
-		assert_true(fast < 5);
+		assert_true(fast < 7);
 	}
 	rig_stop(&r);
 
@@ -1582,6 +1584,12 @@ static void run_fast_merge(size_t cache, bool expect_fast)
 	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "u", &p, NULL), 0);
 	assert_true(p.is_identified);
 	assert_int_equal(json_object_get_int(sn_json_get(p.properties, "plan")), 1); /* v's */
+	sn_person_release(&p);
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "a6", &p, NULL), 0);
+	assert_true(p.is_identified); /* marked by the merge step alone */
+	assert_int_equal(p.version, 1);
+	v5("w", uuid);
+	assert_string_equal(p.uuid, uuid);
 	sn_person_release(&p);
 	char pv5[37], vv5[37];
 	v5("p", pv5);

@@ -1465,6 +1465,79 @@ static void test_event_atomic_in_batch(void **state)
 	sn_buf_release(&after);
 }
 
+/* The fast path's merge step (sn_identity_attach_unseen) on a person that
+ * is not identified: the other id is attached and the person marked
+ * identified (version + 1), all or nothing with a failure at each write;
+ * then, asked to mark a person that is identified already, it fails and
+ * writes nothing; and without the mark it leaves the flag alone. */
+static void test_attach_unseen_identify(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	char uuid[37];
+	struct sn_buf before, after;
+	sn_buf_init(&before, 1 << 20);
+	sn_buf_init(&after, 1 << 20);
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	ev(f, 1, "anon", "pv", "{}", T0, uuid);
+	ev(f, 1, "pl", "pv", "{\"$process_person_profile\":false}", T0, NULL);
+	struct sn_person u = {0};
+	person_of(f, 1, "anon", &u);
+	assert_false(u.is_identified);
+	int64_t version = u.version;
+	sn_person_release(&u);
+	bool attached = false;
+	int failures = 0;
+	for (int k = 1;; k++) {
+		dump_tables(f, &before);
+		sn_pstore_fail_write(f->p, k, false);
+		int rc =
+		    sn_identity_attach_unseen(f->p, 1, "pl", "anon", uuid, true, &attached, &err);
+		sn_pstore_fail_write(f->p, 0, false);
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, SN_ERR_IO);
+		assert_false(attached);
+		failures++;
+		dump_tables(f, &after);
+		if (strcmp(before.data, after.data) != 0)
+			fail_msg("failure at write %d left:\n%s\nwas:\n%s", k, after.data,
+				 before.data);
+		assert_true(k < 20);
+	}
+	assert_true(attached);
+	assert_true(failures >= 3); /* personless mark, distinct id, the flag */
+	person_of(f, 1, "pl", &u);
+	assert_string_equal(u.uuid, uuid);
+	assert_true(u.is_identified);
+	assert_int_equal(u.version, version + 1);
+	sn_person_release(&u);
+	char pl5[37], to[37];
+	sn_persons_uuid_for(1, "pl", 2, pl5);
+	assert_int_equal(sn_persons_resolve(f->p, 1, pl5, to, &err), 0);
+	assert_string_equal(to, uuid); /* the personless event follows */
+
+	/* Identified now: a second mark fails, and a2 stays unattached. */
+	dump_tables(f, &before);
+	assert_int_equal(
+	    sn_identity_attach_unseen(f->p, 1, "a2", "anon", uuid, true, &attached, &err),
+	    SN_ERR_NOT_FOUND);
+	assert_false(attached);
+	dump_tables(f, &after);
+	assert_string_equal(before.data, after.data);
+	assert_int_equal(
+	    sn_identity_attach_unseen(f->p, 1, "a2", "anon", uuid, false, &attached, &err), 0);
+	assert_true(attached);
+	assert_int_equal(sn_persons_batch_commit(f->p, 5, &err), 0);
+	person_of(f, 1, "a2", &u);
+	assert_string_equal(u.uuid, uuid);
+	assert_true(u.is_identified);
+	assert_int_equal(u.version, version + 1);
+	sn_person_release(&u);
+	sn_buf_release(&before);
+	sn_buf_release(&after);
+}
+
 /* A batch lost under the worker is never followed by a commit that would
  * record a WAL position past its events: after SQLite rolls the batch back
  * on its own (as after SQLITE_FULL), and after an event whose undo fails,
@@ -2069,6 +2142,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_sight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batches_and_listing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_atomic_in_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attach_unseen_identify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flag_hash_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_person, setup, teardown),
