@@ -1507,6 +1507,22 @@ static void test_attach_unseen_identify(void **state)
 	}
 	assert_true(attached);
 	assert_true(failures >= 3); /* personless mark, distinct id, the flag */
+
+	/* The flag's own undo, for an event that fails after it. */
+	ev(f, 1, "anon2", "pv", "{}", T0, NULL);
+	struct sn_person a2 = {0};
+	person_of(f, 1, "anon2", &a2);
+	dump_tables(f, &before);
+	bool changed = false;
+	sn_pstore_lock(f->p);
+	assert_int_equal(sn_pstore_begin_event(f->p, &err), 0);
+	assert_int_equal(sn_pstore_person_identify(f->p, 1, a2.uuid, &changed, &err), 0);
+	assert_true(changed);
+	sn_pstore_rollback(f->p);
+	sn_pstore_unlock(f->p);
+	dump_tables(f, &after);
+	assert_string_equal(before.data, after.data);
+	sn_person_release(&a2);
 	person_of(f, 1, "pl", &u);
 	assert_string_equal(u.uuid, uuid);
 	assert_true(u.is_identified);
