@@ -660,9 +660,6 @@ static void sink_prepare(void *ctx, const struct sn_wal_entry *e, void *prep)
 	prepare(ctx, NULL, e, prep);
 }
 
-/* Identity's cache lookups for a record `distance` places ahead of the one
- * being consumed: the further away, the earlier the stage (each stage's
- * load has a record's time to arrive before the next needs it). */
 /* Idle ingestion: the person cache goes (it refills from the store as
  * events come; a crash starts without it too), and so do the persons
  * database's unused pages; then the freed memory goes back to the system
@@ -682,6 +679,9 @@ static void sink_idle(void *ctx)
 	sn_log_debug("ingest: idle, person cache emptied");
 }
 
+/* Identity's cache lookups for a record `distance` places ahead of the one
+ * being consumed: the further away, the earlier the stage (each stage's
+ * load has a record's time to arrive before the next needs it). */
 static void sink_ahead(void *ctx, const void *prep, int distance)
 {
 	const struct sn_store_sink *s = ctx;
