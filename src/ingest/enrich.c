@@ -209,16 +209,21 @@ static bool has_geo_key(struct json_object *obj)
 	return false;
 }
 
+void sn_enrich_person_info_none(struct sn_pcache_person *info)
+{
+	/* What hash_place gives for an object without any of the keys. */
+	static const struct {
+		uint64_t h[SN_GEO_NKEYS];
+	} none = {{[0 ... SN_GEO_NKEYS - 1] = HASH_NULL}};
+	info->geo_hash = sn_hash64(none.h, sizeof(none.h));
+	info->geo_present = info->geo_initial = 0;
+}
+
 void sn_enrich_person_info(struct json_object *person_props, struct sn_pcache_person *info)
 {
 	uint32_t nonnull, initial_nonnull;
 	if (json_object_is_type(person_props, json_type_object) && !has_geo_key(person_props)) {
-		/* What hash_place gives for an object without any of the keys. */
-		static const struct {
-			uint64_t h[SN_GEO_NKEYS];
-		} none = {{[0 ... SN_GEO_NKEYS - 1] = HASH_NULL}};
-		info->geo_hash = sn_hash64(none.h, sizeof(none.h));
-		info->geo_present = info->geo_initial = 0;
+		sn_enrich_person_info_none(info);
 		return;
 	}
 	info->geo_hash = hash_place(person_props, geo_names, &info->geo_present, &nonnull);

@@ -46,6 +46,13 @@
  * counts writes rather than events), which is what makes a replay after a
  * crash (empty cache) reproduce it.
  *
+ * A distinct id the cache holds no person for has one more case
+ * (try_create): its first event, when the rules would only create the
+ * person from the event's §5.2 values (no merge, no $set & co., no GeoIP,
+ * cached $groups types, values whose JSON text is what json-c prints).
+ * sn_identity_create_unseen writes that person from the values' bytes, and
+ * the cache entry is made from the same values.
+ *
  * Rejected: writing deferred values per event (every changed value a
  * SQLite write: ingestion measured 4x slower on a web-like mix).
  *
@@ -88,7 +95,7 @@ struct sn_ingest_identity {
 	size_t dirty_max;    /* flush deferred values past this many dirty persons */
 	uint32_t filtered;   /* bit k: sn_initial_keys[k] is a filtered update key */
 	uint64_t generation; /* sn_persons_generation the cache was built under */
-	uint64_t fast, slow, readonly, dropped, deferred, person_writes;
+	uint64_t fast, slow, readonly, dropped, deferred, person_writes, created;
 };
 
 /* ---- facts ---------------------------------------------------------------------- */
@@ -234,6 +241,7 @@ void sn_ingest_identity_get_stats(struct sn_ingest_identity *id,
 	st->dropped = id->dropped;
 	st->deferred = id->deferred;
 	st->person_writes = id->person_writes;
+	st->created = id->created;
 	sn_pcache_get_stats(id->cache, &st->cache);
 }
 
@@ -440,21 +448,25 @@ static int fast_attach(struct sn_ingest_identity *id, const struct sn_event_row 
 	return 1;
 }
 
+/* try_fast's answers: taken; not taken; not taken, and the distinct id
+ * has no person the cache knows of (the case try_create may take). */
+enum { FAST_NO, FAST_DONE, FAST_UNSEEN };
+
 static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
 		    struct sn_event_row *row)
 {
 	if (f->odd_key || f->root_set || f->server_or_os_name)
-		return 0;
+		return FAST_NO;
 	const struct sn_jspan *other = NULL;
 	if (is_merge_event(row) && !(other = fast_other(f, row)))
-		return 0;
+		return FAST_NO;
 	bool personless = false;
 	if (f->ppp.type != SN_JNONE) {
 		if (f->ppp.type != SN_JFALSE && f->ppp.type != SN_JTRUE)
-			return 0; /* a warning to report: the rules do it */
+			return FAST_NO; /* a warning to report: the rules do it */
 		personless = f->ppp.type == SN_JFALSE;
 		if (personless && other)
-			return 0; /* dropped with a warning by the rules */
+			return FAST_NO; /* dropped with a warning by the rules */
 	}
 	enum sn_pcache_kind kind;
 	uint8_t uuid[16];
@@ -464,21 +476,23 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 					     f->did_hash, &kind, uuid)
 		  : sn_pcache_get_did(id->cache, row->team_id, did, row->distinct_id.len, &kind,
 				      uuid)))
-		return 0;
+		return personless || other ? FAST_NO : FAST_UNSEEN;
+	if (!personless && kind != SN_PCACHE_PERSON && !other)
+		return FAST_UNSEEN;
 	if (personless) {
 		if (kind == SN_PCACHE_PERSON &&
 		    !sn_pcache_get_person(id->cache, row->team_id, uuid))
-			return 0;
+			return FAST_NO;
 	}
 	struct sn_pcache_person *pi = NULL;
 	uint32_t update = 0; /* §5.2 keys whose new value is deferred */
 	uint64_t hash[SN_INITIAL_NKEYS];
 	if (!personless) {
 		if (f->has_set || f->has_set_once || f->has_unset || kind != SN_PCACHE_PERSON)
-			return 0;
+			return FAST_NO;
 		pi = sn_pcache_get_person(id->cache, row->team_id, uuid);
 		if (!pi || (f->geo && !sn_enrich_fast_ok(f->geo, pi)))
-			return 0;
+			return FAST_NO;
 		if (f->initial_present && !event_is(row, "$snapshot") &&
 		    !event_is(row, "$snapshot_items")) {
 			for (int k = 0; k < SN_INITIAL_NKEYS; k++) {
@@ -489,10 +503,10 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 				hash[k] = f->initial_hashed & (1u << k) ? f->initial_hash[k]
 									: span_hash(id, v, &ok);
 				if (!ok)
-					return 0;
+					return FAST_NO;
 				/* $set_once of $initial_<key> must change nothing... */
 				if (v->type != SN_JNULL && !(pi->initial_mask & (1u << k)))
-					return 0;
+					return FAST_NO;
 				/* ...and $set of the key either nothing, or only the
 				 * key's "latest value", which is deferred. */
 				if (!(pi->present_mask & (1u << k)) || pi->value_hash[k] != hash[k])
@@ -501,7 +515,7 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 		}
 	}
 	if (!fast_groups(id, f, row))
-		return 0;
+		return FAST_NO;
 	/* What the rules would write (sn_persons_event_updates): nothing, or
 	 * nothing when every change is a new value of a filtered key the
 	 * person has. */
@@ -516,7 +530,7 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 			continue;
 		const struct sn_jspan *v = &f->initial[k];
 		if (sn_pcache_set_pending(id->cache, row->team_id, uuid, k, v->p, v->len))
-			return 0; /* out of memory: the slow path flushes what was recorded */
+			return FAST_NO; /* out of memory: the slow path flushes what was recorded */
 		pi->present_mask |= 1u << k;
 		pi->value_hash[k] = hash[k];
 	}
@@ -524,10 +538,100 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 	 * after all, the values just deferred are the event's own $set, which
 	 * the slow path writes first (flush_person_of) and then sets again. */
 	if (other && !fast_attach(id, row, other, uuid, pi))
-		return 0;
+		return FAST_NO;
 	if (update)
 		id->deferred++;
 	memcpy(row->person_id, uuid, 16);
+	return FAST_DONE;
+}
+
+/* Whether json-c prints the value v as its own text (so a new person's
+ * properties can be its bytes): unescaped ASCII strings (an unescaped
+ * string has no byte json-c escapes; ASCII cannot fail its UTF-8 check),
+ * literals, doubles (json-c keeps their text) and integers that parse back
+ * to themselves (not "-0", not past 18 digits). */
+static bool json_c_form(const struct sn_jspan *v)
+{
+	switch (v->type) {
+	case SN_JNULL:
+	case SN_JTRUE:
+	case SN_JFALSE: return true;
+	case SN_JSTRING: {
+		if (v->flags & SN_JSPAN_ESCAPED)
+			return false;
+		unsigned char high = 0;
+		for (size_t i = 0; i < v->len; i++)
+			high |= (unsigned char)v->p[i];
+		return high < 0x80;
+	}
+	case SN_JNUMBER: {
+		if (memchr(v->p, '.', v->len) || memchr(v->p, 'e', v->len) ||
+		    memchr(v->p, 'E', v->len))
+			return true;
+		size_t digits = v->len - (v->p[0] == '-');
+		return digits <= 18 && !(v->len == 2 && v->p[0] == '-' && v->p[1] == '0');
+	}
+	default: return false;
+	}
+}
+
+/* The first event of a distinct id on the fast path: the rules would only
+ * create its person from the event's §5.2 values (sn_identity_create_unseen
+ * says when); this checks the event is that case, hands over the values'
+ * text and caches the new person as the slow path would. 1 = done; 0 = the
+ * rules must see the event (or an error, which the slow path meets again). */
+static int try_create(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
+		      const char *uuid_text, size_t uuid_len, struct sn_event_row *row)
+{
+	if (f->odd_key || f->root_set || f->server_or_os_name || f->has_set || f->has_set_once ||
+	    f->has_unset || f->geo || is_merge_event(row) ||
+	    (f->ppp.type != SN_JNONE && f->ppp.type != SN_JTRUE) ||
+	    row->distinct_id.len > SN_DISTINCT_ID_MAX || uuid_len > 36)
+		return 0;
+	const char *d = row->distinct_id.p;
+	size_t dn = row->distinct_id.len;
+	struct sn_pcache_person info = {0};
+	const char *values[SN_INITIAL_NKEYS] = {0};
+	size_t lens[SN_INITIAL_NKEYS] = {0};
+	if (f->initial_present && !event_is(row, "$snapshot") &&
+	    !event_is(row, "$snapshot_items")) {
+		for (int k = 0; k < SN_INITIAL_NKEYS; k++) {
+			if (!(f->initial_present & (1u << k)))
+				continue;
+			const struct sn_jspan *v = &f->initial[k];
+			bool ok = true;
+			if (!json_c_form(v))
+				return 0;
+			info.value_hash[k] = f->initial_hashed & (1u << k) ? f->initial_hash[k]
+									   : span_hash(id, v, &ok);
+			if (!ok)
+				return 0;
+			values[k] = v->p;
+			lens[k] = v->len;
+			info.present_mask |= 1u << k;
+			if (v->type != SN_JNULL)
+				info.initial_mask |= 1u << k;
+		}
+	}
+	if (!fast_groups(id, f, row))
+		return 0;
+	char did[SN_DISTINCT_ID_MAX + 1], event_uuid[37], person[37];
+	memcpy(did, d, dn);
+	did[dn] = 0;
+	memcpy(event_uuid, uuid_text, uuid_len);
+	event_uuid[uuid_len] = 0;
+	struct sn_err err = {0};
+	bool created = false;
+	if (sn_persons_batch_begin(id->persons, &err) ||
+	    sn_identity_create_unseen(id->persons, row->team_id, did, event_uuid, row->timestamp_us,
+				      values, lens, person, &created, &err) ||
+	    !created)
+		return 0;
+	set_person_id(row, person);
+	sn_enrich_person_info_none(&info);
+	sn_pcache_put_person(id->cache, row->team_id, row->person_id, &info);
+	sn_pcache_put_did(id->cache, row->team_id, d, dn, SN_PCACHE_PERSON, row->person_id);
+	id->created++;
 	return 1;
 }
 
@@ -1009,7 +1113,9 @@ int sn_ingest_identity_event(struct sn_ingest_identity *id, const struct sn_inge
 		if (rc || (rc = sn_ingest_identity_flush_pending(id, err)))
 			return rc;
 	}
-	if (try_fast(id, f, row)) {
+	int fast = try_fast(id, f, row);
+	if (fast == FAST_DONE ||
+	    (fast == FAST_UNSEEN && try_create(id, f, uuid_text, uuid_len, row))) {
 		id->fast++;
 		return 0;
 	}

@@ -171,6 +171,8 @@ void sn_enrich_get_stats(const struct sn_enrich *en, struct sn_enrich_stats *st)
  * (the fast path may take it); and, on the slow path, the place added to
  * the event's $set / $set_once (json-c) without overriding the client's. */
 void sn_enrich_person_info(struct json_object *person_props, struct sn_pcache_person *info);
+/* The same for a person without any $geoip_* / $initial_geoip_* key. */
+void sn_enrich_person_info_none(struct sn_pcache_person *info);
 bool sn_enrich_fast_ok(const struct sn_enrich_geo *geo, const struct sn_pcache_person *pi);
 int sn_enrich_apply_identity(const struct sn_enrich_geo *geo, struct json_object *props,
 			     struct sn_err *err);
@@ -251,6 +253,7 @@ struct sn_ingest_identity_stats {
 	uint64_t fast, slow, readonly, dropped;
 	uint64_t deferred;	/* fast events whose §5.2 $set was deferred */
 	uint64_t person_writes; /* persons written by deferred-value flushes */
+	uint64_t created;	/* fast events that created their person */
 	struct sn_pcache_stats cache;
 };
 

@@ -441,6 +441,102 @@ out:
 	return ret;
 }
 
+static const char *const initial_keys[] = {SN_PERSON_INITIAL_KEYS(SN_PERSON_INITIAL_KEY)};
+static const char *const initial_names[] = {SN_PERSON_INITIAL_KEYS(SN_PERSON_INITIAL_NAME)};
+
+static bool plain_uuid(const char *u)
+{
+	if (!*u)
+		return false;
+	for (; *u; u++)
+		if (!isalnum((unsigned char)*u) && *u != '-')
+			return false;
+	return true;
+}
+
+/* The text new_person_props and the json-c serialiser give for an event
+ * whose only $set / $set_once are its §5.2 values (sn_props_add_initial):
+ * $set_once applied first ($initial_<key> of each non-null value, in list
+ * order), then $set (each key), then $creator_event_uuid. */
+static int unseen_props(struct sn_buf *b, const char *event_uuid, const char *const values[],
+			const size_t lens[])
+{
+	int ret = sn_buf_appendc(b, '{');
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t k = 0; k < SN_ARRAY_LEN(initial_keys) && ret == 0; k++) {
+			if (!values[k] ||
+			    (pass == 0 && lens[k] == 4 && memcmp(values[k], "null", 4) == 0))
+				continue;
+			if ((ret = sn_buf_appendc(b, '"')) ||
+			    (ret = sn_buf_appends(b, pass ? initial_keys[k] : initial_names[k])) ||
+			    (ret = sn_buf_appends(b, "\":")) ||
+			    (ret = sn_buf_append(b, values[k], lens[k])))
+				return ret;
+			ret = sn_buf_appendc(b, ',');
+		}
+	}
+	if (ret || (ret = sn_buf_appends(b, "\"$creator_event_uuid\":\"")) ||
+	    (ret = sn_buf_appends(b, event_uuid)))
+		return ret;
+	return sn_buf_appends(b, "\"}");
+}
+
+int sn_identity_create_unseen(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+			      const char *event_uuid, int64_t timestamp_us,
+			      const char *const values[], const size_t lens[], char person_uuid[37],
+			      bool *created, struct sn_err *err)
+{
+	*created = false;
+	size_t dn = strlen(distinct_id);
+	if (team_id <= 0 || !dn || dn > SN_DISTINCT_ID_MAX || !plain_uuid(event_uuid))
+		return 0;
+	struct sn_buf text;
+	sn_buf_init(&text, SN_PERSON_PROPS_MAX);
+	int ret = unseen_props(&text, event_uuid, values, lens);
+	if (ret < 0) {
+		sn_buf_release(&text);
+		return ret == SN_ERR_TOO_BIG ? 0 : sn_err_set(err, ret, "out of memory");
+	}
+	struct sn_person person = {.team_id = team_id, .created_at_us = timestamp_us};
+	char had[37];
+	sn_pstore_lock(p);
+	if ((ret = sn_pstore_begin_event(p, err)) < 0)
+		goto out;
+	ret = sn_pstore_uuid_by_distinct_id(p, team_id, distinct_id, had, err);
+	if (ret == 0) {
+		ret = sn_pstore_commit(p, err); /* (nothing was written) */
+		goto done;
+	}
+	if (ret != SN_ERR_NOT_FOUND)
+		goto done;
+	/* create_person's steps */
+	sn_persons_uuid_for(team_id, distinct_id, dn, person.uuid);
+	ret = sn_pstore_person_insert_text(p, &person, text.data, text.len, err);
+	if (ret == SN_ERR_EXISTS) {
+		struct sn_uuid u;
+		sn_uuid_v7(&u, sn_now_us());
+		sn_uuid_format(&u, person.uuid);
+		sn_log_warn("persons: team %lld: person id for distinct id is taken; using %s",
+			    (long long)team_id, person.uuid);
+		ret = sn_pstore_person_insert_text(p, &person, text.data, text.len, err);
+	}
+	if (ret == 0)
+		ret = sn_pstore_distinct_id_set(p, team_id, distinct_id, person.uuid, err);
+	if (ret == 0)
+		ret = sn_pstore_commit(p, err);
+	if (ret == 0) {
+		*created = true;
+		memcpy(person_uuid, person.uuid, 37);
+	}
+done:
+	if (ret < 0)
+		sn_pstore_rollback(p);
+out:
+	sn_pstore_unlock(p);
+	sn_buf_release(&text);
+	return ret;
+}
+
 /* ---- groups ------------------------------------------------------------------------- */
 
 /* A group key as text: strings as they are, integers in decimal. */

@@ -390,6 +390,30 @@ int sn_identity_attach_unseen(struct sn_persons *p, int64_t team_id, const char 
 			      const char *into_id, const char *person_uuid, bool identify,
 			      bool *attached, struct sn_err *err);
 
+/*
+ * Another case on its own, for the same fast path: the first event of a
+ * distinct id, when it is not a merge or $groupidentify, processes the
+ * person, and carries no $set, $set_once or $unset (at either level), no
+ * $is_server or $os_name and no GeoIP values. The rules then create the
+ * person (named by distinct_id's UUIDv5, or a UUIDv7 when that is taken;
+ * not identified; created at timestamp_us; version 0) with the event's
+ * §5.2 values as its only properties besides $creator_event_uuid:
+ * $initial_<key> for each non-null value, then each key, in
+ * SN_PERSON_INITIAL_KEYS order. values[k] / lens[k] is the JSON text of
+ * the value of the k-th SN_PERSON_INITIAL_KEYS key exactly as json-c
+ * prints it (the rules store json-c's text; the caller checks the form),
+ * NULL when the event does not carry it or the rules do not read it
+ * ($snapshot). Sets *created and person_uuid when it did that, in its own
+ * all-or-nothing step of the open batch; leaves it false, nothing written,
+ * when distinct_id has a person, event_uuid is not plain ([0-9A-Za-z-]),
+ * or the properties would pass SN_PERSON_PROPS_MAX (sn_identity_process
+ * then does the whole event). Errors as sn_identity_process.
+ */
+int sn_identity_create_unseen(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+			      const char *event_uuid, int64_t timestamp_us,
+			      const char *const values[], const size_t lens[], char person_uuid[37],
+			      bool *created, struct sn_err *err);
+
 /* Creates a person with the given distinct ids (the first one names it)
  * and properties, created at created_at_us, through the identity rules
  * (import.c): no event is stored. An id already owned by another identified

@@ -66,11 +66,18 @@ int sn_pstore_person_by_distinct_id(struct sn_persons *p, int64_t team_id, const
 				    struct sn_person *out, struct sn_err *err);
 int sn_pstore_person_by_uuid(struct sn_persons *p, int64_t team_id, const char *uuid,
 			     struct sn_person *out, struct sn_err *err);
+/* Only the uuid of distinct_id's person (no row read, no parse). */
+int sn_pstore_uuid_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+				  char out[37], struct sn_err *err);
 /* SN_ERR_EXISTS when the team already has a person with that uuid. Also
  * drops an override whose old id is this uuid (a re-created person is live
  * again). */
 int sn_pstore_person_insert(struct sn_persons *p, const struct sn_person *person,
 			    struct sn_err *err);
+/* The same with the properties as JSON object text (person->properties is
+ * not read). */
+int sn_pstore_person_insert_text(struct sn_persons *p, const struct sn_person *person,
+				 const char *text, size_t len, struct sn_err *err);
 /* Writes properties, is_identified, created_at and version of person->uuid. */
 int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person,
 			    struct sn_err *err);

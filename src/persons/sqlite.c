@@ -1002,23 +1002,30 @@ int sn_pstore_person_by_uuid(struct sn_persons *p, int64_t team_id, const char *
 	return person_lookup(p, ST_PERSON_BY_UUID, team_id, uuid, out, NULL, err);
 }
 
+/* The row of person with properties as text (NULL: person->properties,
+ * serialised here). */
 static int person_write(struct sn_persons *p, enum stmt which, const struct sn_person *person,
-			struct sn_err *err)
+			const char *text, size_t len, struct sn_err *err)
 {
 	sn_lcache_touch(p->lcache, person->team_id, person->uuid);
-	int ret = sn_props_serialise(person->properties, &p->json);
+	if (!text) {
+		int ret = sn_props_serialise(person->properties, &p->json);
+		if (ret < 0)
+			return sn_err_set(err, ret,
+					  ret == SN_ERR_TOO_BIG
+					      ? "person properties are larger than %d bytes"
+					      : "out of memory serialising person properties (%d)",
+					  SN_PERSON_PROPS_MAX);
+		text = p->json.data;
+		len = p->json.len;
+	}
+	int ret = injected(p, err);
 	if (ret < 0)
-		return sn_err_set(err, ret,
-				  ret == SN_ERR_TOO_BIG
-				      ? "person properties are larger than %d bytes"
-				      : "out of memory serialising person properties (%d)",
-				  SN_PERSON_PROPS_MAX);
-	if ((ret = injected(p, err)) < 0)
 		return ret;
 	sqlite3_stmt *s = p->st[which];
 	sqlite3_bind_int64(s, 1, person->team_id);
 	bind_text(s, 2, person->uuid);
-	sqlite3_bind_text(s, 3, p->json.data, (int)p->json.len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, text, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int(s, 4, person->is_identified ? 1 : 0);
 	sqlite3_bind_int64(s, 5, person->created_at_us);
 	sqlite3_bind_int64(s, 6, person->version);
@@ -1047,11 +1054,17 @@ static int override_of(struct sn_persons *p, int64_t team_id, const char *uuid, 
 int sn_pstore_person_insert(struct sn_persons *p, const struct sn_person *person,
 			    struct sn_err *err)
 {
+	return sn_pstore_person_insert_text(p, person, NULL, 0, err);
+}
+
+int sn_pstore_person_insert_text(struct sn_persons *p, const struct sn_person *person,
+				 const char *text, size_t len, struct sn_err *err)
+{
 	bool undo = undoing(p), ovr = false;
 	int ret;
 	if (undo && (ret = undo_reserve(p, sizeof(person->uuid), err)) < 0)
 		return ret;
-	if ((ret = person_write(p, ST_PERSON_INSERT, person, err)) < 0)
+	if ((ret = person_write(p, ST_PERSON_INSERT, person, text, len, err)) < 0)
 		return ret;
 	if (undo)
 		undo_add(p, U_PERSON_DELETE, person->team_id, person->uuid);
@@ -1070,7 +1083,7 @@ int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person
 			    struct sn_err *err)
 {
 	if (!undoing(p))
-		return person_write(p, ST_PERSON_UPDATE, person, err);
+		return person_write(p, ST_PERSON_UPDATE, person, NULL, 0, err);
 	/* The row as it was, for the undo. */
 	sqlite3_stmt *s = p->st[ST_PERSON_BY_UUID];
 	sqlite3_bind_int64(s, 1, person->team_id);
@@ -1092,8 +1105,8 @@ int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person
 	}
 	done(s);
 	if (ret < 0 || rc == SQLITE_DONE) /* no row: the update changes nothing */
-		return ret < 0 ? ret : person_write(p, ST_PERSON_UPDATE, person, err);
-	if ((ret = person_write(p, ST_PERSON_UPDATE, person, err)) < 0) {
+		return ret < 0 ? ret : person_write(p, ST_PERSON_UPDATE, person, NULL, 0, err);
+	if ((ret = person_write(p, ST_PERSON_UPDATE, person, NULL, 0, err)) < 0) {
 		p->undo_text.len = pre.text; /* the pre-image's text is not needed */
 		return ret;
 	}
@@ -1459,19 +1472,15 @@ int sn_persons_get_by_distinct_id(struct sn_persons *p, int64_t team_id, const c
 	return ret;
 }
 
-int sn_persons_uuid_of(struct sn_persons *p, int64_t team_id, const char *distinct_id, char out[37],
-		       struct sn_err *err)
+int sn_pstore_uuid_by_distinct_id(struct sn_persons *p, int64_t team_id, const char *distinct_id,
+				  char out[37], struct sn_err *err)
 {
-	int ret;
-	sn_pstore_lock(p);
-	if (known_absent(p, team_id, SN_ABSENT_DID, distinct_id)) {
-		sn_pstore_unlock(p);
+	if (known_absent(p, team_id, SN_ABSENT_DID, distinct_id))
 		return sn_err_set(err, SN_ERR_NOT_FOUND, "distinct id not found");
-	}
 	sqlite3_stmt *s = p->st[ST_UUID_BY_DID];
 	sqlite3_bind_int64(s, 1, team_id);
 	bind_text(s, 2, distinct_id);
-	int rc = sqlite3_step(s);
+	int ret, rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		sn_sqlite_column_text(s, 0, out, 37);
 		ret = 0;
@@ -1481,6 +1490,14 @@ int sn_persons_uuid_of(struct sn_persons *p, int64_t team_id, const char *distin
 		ret = db_fail(p, rc, err, "looking up a distinct id");
 	}
 	done(s);
+	return ret;
+}
+
+int sn_persons_uuid_of(struct sn_persons *p, int64_t team_id, const char *distinct_id, char out[37],
+		       struct sn_err *err)
+{
+	sn_pstore_lock(p);
+	int ret = sn_pstore_uuid_by_distinct_id(p, team_id, distinct_id, out, err);
 	sn_pstore_unlock(p);
 	return ret;
 }

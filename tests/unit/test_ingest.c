@@ -1138,7 +1138,7 @@ static void test_identity_ingest(void **state)
 	rig_open(&r);
 	rig_start(&r, dir, 1024);
 	const char *web = "{\"$browser\":\"Chrome\",\"$current_url\":\"http://x/a\"}";
-	put_ev(r.w, "anon", "pv", web); /* 1 slow: creates */
+	put_ev(r.w, "anon", "pv", web); /* 1 fast: creates */
 	put_ev(r.w, "anon", "pv", web); /* 2 fast */
 	put_ev(r.w, "anon", "pv",
 	       "{\"$browser\":\"Chrome\",\"$current_url\":\"http://x/b\"}"); /* 3 deferred */
@@ -1160,8 +1160,8 @@ static void test_identity_ingest(void **state)
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	uint64_t fast, slow, replayed;
 	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
-	assert_int_equal(fast, 7); /* 2, 3, 5, 7, 9, 13, 14 */
-	assert_int_equal(slow, 7);
+	assert_int_equal(fast, 8); /* 1, 2, 3, 5, 7, 9, 13, 14 */
+	assert_int_equal(slow, 6);
 	rig_stop(&r);
 
 	struct srow rows[64];
@@ -1376,14 +1376,14 @@ static void test_identity_deferred_uncached(void **state)
 	struct rig r;
 	rig_open(&r);
 	rig_start(&r, dir, 1024);
-	put_ev(r.w, "a", "pv", "{\"utm_source\":\"x\"}");
+	put_ev(r.w, "a", "pv", "{\"utm_source\":\"x\"}"); /* fast: creates */
 	put_ev(r.w, "b", "$identify", "{\"$anon_distinct_id\":\"a\"}");
 	put_ev(r.w, "b", "pv", "{\"utm_source\":\"y\"}"); /* fast: deferred */
 	put_ev(r.w, "a", "pv", "{\"$set\":{\"utm_source\":\"z\"}}");
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	uint64_t fast, slow, replayed;
 	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
-	assert_int_equal(fast, 1);
+	assert_int_equal(fast, 2);
 	rig_stop(&r);
 	struct sn_person p = {0};
 	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "a", &p, NULL), 0);
@@ -1541,7 +1541,7 @@ static void run_fast_merge(size_t cache, bool expect_fast)
 	struct rig r;
 	rig_open(&r);
 	rig_start(&r, dir, cache);
-	put_ev(r.w, "u", "pv", "{}");					 /* creates */
+	put_ev(r.w, "u", "pv", "{}");					 /* fast, creates */
 	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"a1\"}"); /* fast, identifies */
 	put_ev(r.w, "u", "$identify", "{\"$anon_distinct_id\":\"a2\"}"); /* fast */
 	put_ev(r.w, "u", "$create_alias", "{\"alias\":\"a3\"}");	 /* fast */
@@ -1557,16 +1557,16 @@ static void run_fast_merge(size_t cache, bool expect_fast)
 	       "{\"$anon_distinct_id\":\"a4\",\"$process_person_profile\":false}"); /* dropped */
 	put_ev(r.w, "u", "$merge_dangerously", "{\"alias\":\"a5\"}");		    /* fast */
 	put_ev(r.w, "u", "pv", "{}");						    /* fast */
-	put_ev(r.w, "w", "pv", "{}");						    /* creates */
+	put_ev(r.w, "w", "pv", "{}");					 /* fast, creates */
 	put_ev(r.w, "w", "$identify", "{\"$anon_distinct_id\":\"a6\"}"); /* fast, identifies */
 	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
 	uint64_t fast, slow, replayed;
 	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
 	if (expect_fast) {
-		assert_int_equal(fast, 7);
-		assert_int_equal(slow, 10);
+		assert_int_equal(fast, 9);
+		assert_int_equal(slow, 8);
 	} else {
-		assert_true(fast < 7);
+		assert_true(fast < 9);
 	}
 	rig_stop(&r);
 
@@ -1611,6 +1611,109 @@ static void test_identity_fast_merge_uncached(void **state)
 {
 	(void)state;
 	run_fast_merge(1, false);
+}
+
+/* A distinct id's first event creates its person on the fast path
+ * (identity.c, try_create; sn_identity_create_unseen) only when the rules
+ * would write exactly that person. The same stream is ingested twice, the
+ * second time with an empty "$set" in every event (which the rules ignore,
+ * but which sends every event to them): the persons tables must be equal
+ * byte for byte — uuids, properties text, flags, times, versions, distinct
+ * ids. */
+static const struct {
+	const char *did, *event, *props;
+	bool fast; /* taken by the fast path in the first stream */
+} create_steps[] = {
+    {"c1", "pv",
+     "\"$browser\":\"Chrome\",\"$current_url\":\"https://x/a?b=1\",\"utm_source\":\"ads\","
+     "\"$referrer\":\"$direct\",\"other\":[1,{\"x\":\"\\u00e9\"}]",
+     true},
+    {"c1", "pv", "\"$browser\":\"Chrome\"", true},
+    {"c2", "pv",
+     "\"$browser_version\":120,\"$app_build\":1.50,\"$app_version\":1e5,"
+     "\"utm_term\":-12,\"gclid\":true,\"wbraid\":false",
+     true},
+    {"c3", "pv", "\"$referrer\":null,\"$browser\":\"B\",\"$pathname\":\"/\"", true},
+    {"c4", "pv", "", true},
+    {"c5", "$snapshot", "\"$current_url\":\"https://x/\",\"$browser\":\"B\"", true},
+    {"c6", "pv", "\"$process_person_profile\":true,\"$os\":\"Mac\"", true},
+    {"c7", "pv", "\"utm_content\":-0", false},
+    {"c8", "pv", "\"utm_content\":123456789012345678901", false},
+    {"c9", "pv", "\"$browser\":\"\\u00e9\"", false},
+    {"c10", "pv", "\"$browser\":\"\xc3\xa9\"", false},
+    {"c11", "pv", "\"utm_name\":{\"a\":1}", false},
+    {"c12", "pv", "\"$os\":\"Mac\",\"$os_name\":\"macOS\"", false},
+    {"c13", "pv", "\"$groups\":{\"org\":\"k1\"},\"$browser\":\"B\"", false}, /* type unknown */
+    {"c14", "pv", "\"$groups\":{\"org\":\"k2\"},\"$browser\":\"B\"", true},
+    {"c15", "pv", "\"$process_person_profile\":false,\"$browser\":\"B\"", false},
+    {"c15", "pv", "\"$browser\":\"B2\"", true}, /* personless before: its UUIDv5 */
+    {"c16", "$identify", "\"$anon_distinct_id\":\"c17\",\"$browser\":\"B\"", false},
+    {"c18", "pv", "\"$geoip_city_name\":\"Paris\",\"$lib\":\"web\",\"$app_name\":\"A\"", true},
+    {"c19", "pv", "\"$browser_version\":12.0,\"$browser\":\"B\"", true},
+    {"c19", "pv", "\"$browser_version\":12.0,\"$browser\":\"B\"", true},
+};
+
+struct dump {
+	struct sn_buf b;
+};
+
+static int dump_person(void *ctx, const struct sn_person_raw *row)
+{
+	struct dump *d = ctx;
+	sn_buf_appendf(&d->b, "%s|%.*s|%d|%lld|%lld\n", row->uuid, (int)row->properties_len,
+		       row->properties, row->is_identified, (long long)row->created_at_us,
+		       (long long)row->version);
+	return 0;
+}
+
+static int dump_did(void *ctx, const char *did, const char *uuid)
+{
+	struct dump *d = ctx;
+	sn_buf_appendf(&d->b, "%s -> %s\n", did, uuid);
+	return 0;
+}
+
+static char *run_create_steps(bool empty_set, uint64_t *fast)
+{
+	struct rig r;
+	char props[1024];
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	g_seq = 0; /* the same uuids and timestamps in both streams */
+	for (size_t i = 0; i < SN_ARRAY_LEN(create_steps); i++) {
+		const char *in = create_steps[i].props;
+		snprintf(props, sizeof(props), "{%s%s%s}", in, empty_set && *in ? "," : "",
+			 empty_set ? "\"$set\":{}" : "");
+		put_ev(r.w, create_steps[i].did, create_steps[i].event, props);
+	}
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	uint64_t slow, replayed;
+	sn_store_sink_identity_stats(r.sink, fast, &slow, &replayed, NULL);
+	rig_stop(&r);
+	struct dump d;
+	sn_buf_init(&d.b, 1u << 20);
+	assert_int_equal(sn_persons_read(r.ps, 1, NULL, 0, dump_person, &d, NULL), 0);
+	assert_int_equal(sn_persons_read_distinct_ids(r.ps, 1, NULL, 0, dump_did, &d, NULL), 0);
+	rig_close(&r);
+	return sn_buf_detach(&d.b, NULL);
+}
+
+static void test_identity_fast_create(void **state)
+{
+	uint64_t fast_created, fast_rules;
+	char *created = run_create_steps(false, &fast_created);
+	teardown(state); /* a second data directory for the second stream */
+	setup(state);
+	char *rules = run_create_steps(true, &fast_rules);
+	assert_int_equal(fast_rules, 0);
+	uint64_t want = 0;
+	for (size_t i = 0; i < SN_ARRAY_LEN(create_steps); i++)
+		want += create_steps[i].fast;
+	assert_int_equal(fast_created, want);
+	assert_string_equal(created, rules);
+	assert_non_null(strstr(rules, "\"$initial_app_build\":1.50,")); /* it did compare */
+	free(created);
+	free(rules);
 }
 
 /* Under a backlog the persons batch stays open across flushes
@@ -2506,6 +2609,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_filtered_slow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_fast_merge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_fast_merge_uncached, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_fast_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),
 	    cmocka_unit_test(test_enrich_anonymize),
 	    cmocka_unit_test(test_enrich_geoip),

@@ -1470,6 +1470,113 @@ static void test_event_atomic_in_batch(void **state)
  * identified (version + 1), all or nothing with a failure at each write;
  * then, asked to mark a person that is identified already, it fails and
  * writes nothing; and without the mark it leaves the flag alone. */
+/* The first event of a distinct id on its own (sn_identity_create_unseen):
+ * all or nothing at every write, the person the rules would write, and
+ * nothing written where the rules must do the event. */
+static void test_create_unseen(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	char uuid[37], v5[37];
+	struct sn_buf before, after;
+	sn_buf_init(&before, 1 << 20);
+	sn_buf_init(&after, 1 << 20);
+	const char *values[25] = {0};
+	size_t lens[25] = {0};
+	values[4] = "\"Chrome\""; /* $browser */
+	lens[4] = 8;
+	values[12] = "null"; /* $referrer: no $initial_referrer */
+	lens[12] = 4;
+	const char *eu = "0193dc33-e981-7160-b398-000000000001";
+	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
+	bool created = false;
+	int failures = 0;
+	for (int k = 1;; k++) {
+		dump_tables(f, &before);
+		sn_pstore_fail_write(f->p, k, false);
+		int rc = sn_identity_create_unseen(f->p, 1, "n1", eu, T0, values, lens, uuid,
+						   &created, &err);
+		sn_pstore_fail_write(f->p, 0, false);
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, SN_ERR_IO);
+		assert_false(created);
+		failures++;
+		dump_tables(f, &after);
+		if (strcmp(before.data, after.data) != 0)
+			fail_msg("failure at write %d left:\n%s\nwas:\n%s", k, after.data,
+				 before.data);
+		assert_true(k < 20);
+	}
+	assert_true(created);
+	assert_true(failures >= 2); /* the person, its distinct id */
+	sn_persons_uuid_for(1, "n1", 2, v5);
+	assert_string_equal(uuid, v5);
+	struct sn_person u = {0};
+	person_of(f, 1, "n1", &u);
+	assert_false(u.is_identified);
+	assert_int_equal(u.version, 0);
+	assert_int_equal(u.created_at_us, T0);
+	struct sn_buf text;
+	sn_buf_init(&text, 1 << 20);
+	assert_int_equal(sn_props_serialise(u.properties, &text), 0);
+	assert_string_equal(text.data, "{\"$initial_browser\":\"Chrome\",\"$browser\":\"Chrome\","
+				       "\"$referrer\":null,\"$creator_event_uuid\":"
+				       "\"0193dc33-e981-7160-b398-000000000001\"}");
+	sn_person_release(&u);
+
+	/* The rules' cases: an id with a person, an event uuid that is not
+	 * plain, properties past the limit. Nothing is written. */
+	size_t big = SN_PERSON_PROPS_MAX;
+	char *huge = malloc(big);
+	assert_non_null(huge);
+	memset(huge, 'a', big);
+	huge[0] = huge[big - 1] = '"';
+	dump_tables(f, &before);
+	assert_int_equal(
+	    sn_identity_create_unseen(f->p, 1, "n1", eu, T0, values, lens, uuid, &created, &err),
+	    0);
+	assert_false(created);
+	assert_int_equal(sn_identity_create_unseen(f->p, 1, "n2", "0193\"x", T0, values, lens, uuid,
+						   &created, &err),
+			 0);
+	assert_false(created);
+	values[7] = huge; /* $current_url */
+	lens[7] = big;
+	assert_int_equal(
+	    sn_identity_create_unseen(f->p, 1, "n2", eu, T0, values, lens, uuid, &created, &err),
+	    0);
+	assert_false(created);
+	values[7] = NULL;
+	dump_tables(f, &after);
+	assert_string_equal(before.data, after.data);
+	free(huge);
+
+	/* The UUIDv5 taken (a person without that distinct id): a UUIDv7. */
+	struct sn_person taken = {.team_id = 1, .created_at_us = T0};
+	sn_persons_uuid_for(1, "n3", 2, taken.uuid);
+	taken.properties = json_object_new_object();
+	sn_pstore_lock(f->p);
+	assert_int_equal(sn_pstore_begin_event(f->p, &err), 0);
+	assert_int_equal(sn_pstore_person_insert(f->p, &taken, &err), 0);
+	assert_int_equal(sn_pstore_commit(f->p, &err), 0);
+	sn_pstore_unlock(f->p);
+	assert_int_equal(
+	    sn_identity_create_unseen(f->p, 1, "n3", eu, T0, values, lens, uuid, &created, &err),
+	    0);
+	assert_true(created);
+	assert_string_not_equal(uuid, taken.uuid);
+	assert_int_equal(uuid[14], '7');
+	sn_person_release(&taken);
+	person_of(f, 1, "n3", &u);
+	assert_string_equal(u.uuid, uuid);
+	sn_person_release(&u);
+	assert_int_equal(sn_persons_batch_commit(f->p, 5, &err), 0);
+	sn_buf_release(&text);
+	sn_buf_release(&before);
+	sn_buf_release(&after);
+}
+
 static void test_attach_unseen_identify(void **state)
 {
 	struct fx *f = *state;
@@ -2159,6 +2266,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batches_and_listing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_atomic_in_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attach_unseen_identify, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_unseen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flag_hash_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_person, setup, teardown),
