@@ -353,6 +353,26 @@ static void set_person_id(struct sn_event_row *row, const char *uuid)
 
 /* ---- the fast path ----------------------------------------------------------------------- */
 
+/* The §5.2 keys of the event the rules read: every one it carries, none
+ * on a recording's events. */
+static uint32_t initial_read(const struct sn_ingest_facts *f, const struct sn_event_row *row)
+{
+	if (!f->initial_present || event_is(row, "$snapshot") || event_is(row, "$snapshot_items"))
+		return 0;
+	return f->initial_present;
+}
+
+/* The value hash of §5.2 key k (computed ahead, or here for an escaped
+ * string); false when it cannot be decoded (out of memory). */
+static bool initial_hash(struct sn_ingest_identity *id, const struct sn_ingest_facts *f, int k,
+			 uint64_t *h)
+{
+	bool ok = true;
+	*h =
+	    f->initial_hashed & (1u << k) ? f->initial_hash[k] : span_hash(id, &f->initial[k], &ok);
+	return ok;
+}
+
 /* $groups from the cache: 1 when every type is cached (groups filled), 0
  * when the slow path must assign or look one up. */
 static int fast_groups(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
@@ -493,16 +513,13 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 		pi = sn_pcache_get_person(id->cache, row->team_id, uuid);
 		if (!pi || (f->geo && !sn_enrich_fast_ok(f->geo, pi)))
 			return FAST_NO;
-		if (f->initial_present && !event_is(row, "$snapshot") &&
-		    !event_is(row, "$snapshot_items")) {
+		uint32_t read = initial_read(f, row);
+		if (read) {
 			for (int k = 0; k < SN_INITIAL_NKEYS; k++) {
-				if (!(f->initial_present & (1u << k)))
+				if (!(read & (1u << k)))
 					continue;
 				const struct sn_jspan *v = &f->initial[k];
-				bool ok = true;
-				hash[k] = f->initial_hashed & (1u << k) ? f->initial_hash[k]
-									: span_hash(id, v, &ok);
-				if (!ok)
+				if (!initial_hash(id, f, k, &hash[k]))
 					return FAST_NO;
 				/* $set_once of $initial_<key> must change nothing... */
 				if (v->type != SN_JNULL && !(pi->initial_mask & (1u << k)))
@@ -593,25 +610,18 @@ static int try_create(struct sn_ingest_identity *id, const struct sn_ingest_fact
 	struct sn_pcache_person info = {0};
 	const char *values[SN_INITIAL_NKEYS] = {0};
 	size_t lens[SN_INITIAL_NKEYS] = {0};
-	if (f->initial_present && !event_is(row, "$snapshot") &&
-	    !event_is(row, "$snapshot_items")) {
-		for (int k = 0; k < SN_INITIAL_NKEYS; k++) {
-			if (!(f->initial_present & (1u << k)))
-				continue;
-			const struct sn_jspan *v = &f->initial[k];
-			bool ok = true;
-			if (!json_c_form(v))
-				return 0;
-			info.value_hash[k] = f->initial_hashed & (1u << k) ? f->initial_hash[k]
-									   : span_hash(id, v, &ok);
-			if (!ok)
-				return 0;
-			values[k] = v->p;
-			lens[k] = v->len;
-			info.present_mask |= 1u << k;
-			if (v->type != SN_JNULL)
-				info.initial_mask |= 1u << k;
-		}
+	uint32_t read = initial_read(f, row);
+	for (int k = 0; read && k < SN_INITIAL_NKEYS; k++) {
+		if (!(read & (1u << k)))
+			continue;
+		const struct sn_jspan *v = &f->initial[k];
+		if (!json_c_form(v) || !initial_hash(id, f, k, &info.value_hash[k]))
+			return 0;
+		values[k] = v->p;
+		lens[k] = v->len;
+		info.present_mask |= 1u << k;
+		if (v->type != SN_JNULL)
+			info.initial_mask |= 1u << k;
 	}
 	if (!fast_groups(id, f, row))
 		return 0;
