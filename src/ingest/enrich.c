@@ -238,6 +238,50 @@ bool sn_enrich_fast_ok(const struct sn_enrich_geo *geo, const struct sn_pcache_p
 	       (geo->nonnull & ~pi->geo_initial) == 0;
 }
 
+bool sn_enrich_new_person(const struct sn_enrich_geo *geo, struct sn_buf *once, struct sn_buf *set,
+			  struct sn_pcache_person *info)
+{
+	char text[4096];
+	int n = snprintf(text, sizeof(text), "{%.*s}", (int)geo->props_len, geo->props);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return false;
+	struct sn_jscan sc;
+	struct sn_jspan k, v;
+	int rc, count = 0;
+	sn_buf_reset(once);
+	sn_buf_reset(set);
+	sn_jscan_init(&sc, text, (size_t)n, NULL);
+	if (sn_jscan_enter(&sc))
+		return false;
+	while ((rc = sn_jscan_next_key(&sc, &k)) > 0) {
+		size_t kn;
+		const char *key = sn_jspan_raw(&k, &kn);
+		/* build_entry's members, in geo_names order; its strings are
+		 * valid UTF-8 (sn_buf_append_json_str) */
+		if (sn_jscan_skip(&sc, &v) || count >= SN_GEO_NKEYS ||
+		    (k.flags & SN_JSPAN_ESCAPED) || strlen(geo_names[count]) != kn ||
+		    memcmp(geo_names[count], key, kn) != 0 || !sn_ingest_json_c_form(&v, true))
+			return false;
+		count++;
+		if ((set->len && sn_buf_appendc(set, ',')) || sn_buf_append(set, k.p, k.len) ||
+		    sn_buf_appendc(set, ':') || sn_buf_append(set, v.p, v.len))
+			return false;
+		if (v.type == SN_JNULL)
+			continue;
+		if ((once->len && sn_buf_appendc(once, ',')) ||
+		    sn_buf_appends(once, "\"$initial_") || sn_buf_append(once, key + 1, kn - 1) ||
+		    sn_buf_appends(once, "\":") || sn_buf_append(once, v.p, v.len))
+			return false;
+	}
+	if (rc < 0 || count != SN_GEO_NKEYS)
+		return false;
+	/* What sn_enrich_person_info reads back from such a person. */
+	info->geo_present = GEO_ALL;
+	info->geo_hash = geo->hash;
+	info->geo_initial = geo->nonnull;
+	return true;
+}
+
 int sn_enrich_apply_identity(const struct sn_enrich_geo *geo, struct json_object *props,
 			     struct sn_err *err)
 {

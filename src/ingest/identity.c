@@ -48,10 +48,11 @@
  *
  * A distinct id the cache holds no person for has one more case
  * (try_create): its first event, when the rules would only create the
- * person from the event's §5.2 values (no merge, no $set & co., no GeoIP,
- * cached $groups types, values whose JSON text is what json-c prints).
- * sn_identity_create_unseen writes that person from the values' bytes, and
- * the cache entry is made from the same values.
+ * person from the event's §5.2 values and GeoIP place (no merge, no $set &
+ * co. of the client's, cached $groups types, values whose JSON text is what
+ * json-c prints). sn_identity_create_unseen writes that person from the
+ * values' bytes (the place's from sn_enrich_new_person), and the cache
+ * entry is made from the same values.
  *
  * Rejected: writing deferred values per event (every changed value a
  * SQLite write: ingestion measured 4x slower on a web-like mix).
@@ -89,8 +90,9 @@ _Static_assert(SN_ARRAY_LEN(initial_names) == SN_INITIAL_NKEYS, "SN_PERSON_INITI
 struct sn_ingest_identity {
 	struct sn_persons *persons;
 	struct sn_pcache *cache;
-	struct sn_buf scratch; /* decoded strings of the current event */
-	struct sn_buf reduced; /* the slow path's event text, only what the rules read */
+	struct sn_buf scratch;	 /* decoded strings of the current event */
+	struct sn_buf reduced;	 /* the slow path's event text, only what the rules read */
+	struct sn_buf once, set; /* a new person's GeoIP members (try_create) */
 	char groups[SN_STORE_GROUPS][SN_GROUP_KEY_MAX + 1];
 	size_t dirty_max;    /* flush deferred values past this many dirty persons */
 	uint32_t filtered;   /* bit k: sn_initial_keys[k] is a filtered update key */
@@ -211,10 +213,14 @@ int sn_ingest_identity_new(struct sn_ingest_identity **out, struct sn_persons *p
 			id->filtered |= 1u << k;
 	sn_buf_init(&id->scratch, 64u << 20);
 	sn_buf_init(&id->reduced, 64u << 20);
+	sn_buf_init(&id->once, 64u << 10);
+	sn_buf_init(&id->set, 64u << 10);
 	int rc = sn_pcache_new(&id->cache, cache_entries, err);
 	if (rc) {
 		sn_buf_release(&id->scratch);
 		sn_buf_release(&id->reduced);
+		sn_buf_release(&id->once);
+		sn_buf_release(&id->set);
 		free(id);
 		return rc;
 	}
@@ -229,6 +235,8 @@ void sn_ingest_identity_free(struct sn_ingest_identity *id)
 	sn_pcache_free(id->cache);
 	sn_buf_release(&id->scratch);
 	sn_buf_release(&id->reduced);
+	sn_buf_release(&id->once);
+	sn_buf_release(&id->set);
 	free(id);
 }
 
@@ -562,12 +570,7 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 	return FAST_DONE;
 }
 
-/* Whether json-c prints the value v as its own text (so a new person's
- * properties can be its bytes): unescaped ASCII strings (an unescaped
- * string has no byte json-c escapes; ASCII cannot fail its UTF-8 check),
- * literals, doubles (json-c keeps their text) and integers that parse back
- * to themselves (not "-0", not past 18 digits). */
-static bool json_c_form(const struct sn_jspan *v)
+bool sn_ingest_json_c_form(const struct sn_jspan *v, bool utf8)
 {
 	switch (v->type) {
 	case SN_JNULL:
@@ -576,6 +579,8 @@ static bool json_c_form(const struct sn_jspan *v)
 	case SN_JSTRING: {
 		if (v->flags & SN_JSPAN_ESCAPED)
 			return false;
+		if (utf8)
+			return true;
 		unsigned char high = 0;
 		for (size_t i = 0; i < v->len; i++)
 			high |= (unsigned char)v->p[i];
@@ -601,7 +606,7 @@ static int try_create(struct sn_ingest_identity *id, const struct sn_ingest_fact
 		      const char *uuid_text, size_t uuid_len, struct sn_event_row *row)
 {
 	if (f->odd_key || f->root_set || f->server_or_os_name || f->has_set || f->has_set_once ||
-	    f->has_unset || f->geo || is_merge_event(row) ||
+	    f->has_unset || is_merge_event(row) ||
 	    (f->ppp.type != SN_JNONE && f->ppp.type != SN_JTRUE) ||
 	    row->distinct_id.len > SN_DISTINCT_ID_MAX || uuid_len > 36)
 		return 0;
@@ -615,13 +620,23 @@ static int try_create(struct sn_ingest_identity *id, const struct sn_ingest_fact
 		if (!(read & (1u << k)))
 			continue;
 		const struct sn_jspan *v = &f->initial[k];
-		if (!json_c_form(v) || !initial_hash(id, f, k, &info.value_hash[k]))
+		if (!sn_ingest_json_c_form(v, false) ||
+		    !initial_hash(id, f, k, &info.value_hash[k]))
 			return 0;
 		values[k] = v->p;
 		lens[k] = v->len;
 		info.present_mask |= 1u << k;
 		if (v->type != SN_JNULL)
 			info.initial_mask |= 1u << k;
+	}
+	struct sn_identity_members extra = {0};
+	if (f->geo) {
+		if (!sn_enrich_new_person(f->geo, &id->once, &id->set, &info))
+			return 0;
+		extra = (struct sn_identity_members){id->once.data, id->set.data, id->once.len,
+						     id->set.len};
+	} else {
+		sn_enrich_person_info_none(&info);
 	}
 	if (!fast_groups(id, f, row))
 		return 0;
@@ -634,11 +649,10 @@ static int try_create(struct sn_ingest_identity *id, const struct sn_ingest_fact
 	bool created = false;
 	if (sn_persons_batch_begin(id->persons, &err) ||
 	    sn_identity_create_unseen(id->persons, row->team_id, did, event_uuid, row->timestamp_us,
-				      values, lens, person, &created, &err) ||
+				      &extra, values, lens, person, &created, &err) ||
 	    !created)
 		return 0;
 	set_person_id(row, person);
-	sn_enrich_person_info_none(&info);
 	sn_pcache_put_person(id->cache, row->team_id, row->person_id, &info);
 	sn_pcache_put_did(id->cache, row->team_id, d, dn, SN_PCACHE_PERSON, row->person_id);
 	id->created++;

@@ -173,6 +173,20 @@ void sn_enrich_get_stats(const struct sn_enrich *en, struct sn_enrich_stats *st)
 void sn_enrich_person_info(struct json_object *person_props, struct sn_pcache_person *info);
 /* The same for a person without any $geoip_* / $initial_geoip_* key. */
 void sn_enrich_person_info_none(struct sn_pcache_person *info);
+/* For a person the rules create from an event with this place and no
+ * $set / $set_once of its own (sn_enrich_apply_identity, then the new
+ * person's properties): once gets "$initial_geoip_<k>":v for each value,
+ * set "$geoip_<k>":v for all keys, as object members in json-c's form
+ * (struct sn_identity_members), and info its geo fields. false when a
+ * value's text is not json-c's (the rules must do the event). */
+bool sn_enrich_new_person(const struct sn_enrich_geo *geo, struct sn_buf *once, struct sn_buf *set,
+			  struct sn_pcache_person *info);
+/* Whether json-c prints the scanned value v as its own bytes (identity.c):
+ * unescaped strings (ASCII only unless utf8: the caller knows the bytes
+ * are valid UTF-8, which json-c checks), literals, doubles (json-c keeps
+ * their text), integers that parse back to themselves (not "-0", not past
+ * 18 digits). */
+bool sn_ingest_json_c_form(const struct sn_jspan *v, bool utf8);
 bool sn_enrich_fast_ok(const struct sn_enrich_geo *geo, const struct sn_pcache_person *pi);
 int sn_enrich_apply_identity(const struct sn_enrich_geo *geo, struct json_object *props,
 			     struct sn_err *err);

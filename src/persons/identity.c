@@ -455,14 +455,20 @@ static bool plain_uuid(const char *u)
 }
 
 /* The text new_person_props and the json-c serialiser give for an event
- * whose only $set / $set_once are its §5.2 values (sn_props_add_initial):
- * $set_once applied first ($initial_<key> of each non-null value, in list
- * order), then $set (each key), then $creator_event_uuid. */
-static int unseen_props(struct sn_buf *b, const char *event_uuid, const char *const values[],
+ * whose only $set / $set_once are extra's and its §5.2 values (which
+ * sn_props_add_initial appends to them): $set_once applied first (extra's,
+ * then $initial_<key> of each non-null value, in list order), then $set
+ * (extra's, then each key), then $creator_event_uuid. */
+static int unseen_props(struct sn_buf *b, const char *event_uuid,
+			const struct sn_identity_members *extra, const char *const values[],
 			const size_t lens[])
 {
 	int ret = sn_buf_appendc(b, '{');
 	for (int pass = 0; pass < 2; pass++) {
+		const char *m = extra ? (pass ? extra->set : extra->set_once) : NULL;
+		size_t mn = extra ? (pass ? extra->set_len : extra->set_once_len) : 0;
+		if (ret == 0 && mn && !(ret = sn_buf_append(b, m, mn)))
+			ret = sn_buf_appendc(b, ',');
 		for (size_t k = 0; k < SN_ARRAY_LEN(initial_keys) && ret == 0; k++) {
 			if (!values[k] ||
 			    (pass == 0 && lens[k] == 4 && memcmp(values[k], "null", 4) == 0))
@@ -483,8 +489,9 @@ static int unseen_props(struct sn_buf *b, const char *event_uuid, const char *co
 
 int sn_identity_create_unseen(struct sn_persons *p, int64_t team_id, const char *distinct_id,
 			      const char *event_uuid, int64_t timestamp_us,
-			      const char *const values[], const size_t lens[], char person_uuid[37],
-			      bool *created, struct sn_err *err)
+			      const struct sn_identity_members *extra, const char *const values[],
+			      const size_t lens[], char person_uuid[37], bool *created,
+			      struct sn_err *err)
 {
 	*created = false;
 	size_t dn = strlen(distinct_id);
@@ -492,7 +499,7 @@ int sn_identity_create_unseen(struct sn_persons *p, int64_t team_id, const char 
 		return 0;
 	struct sn_buf text;
 	sn_buf_init(&text, SN_PERSON_PROPS_MAX);
-	int ret = unseen_props(&text, event_uuid, values, lens);
+	int ret = unseen_props(&text, event_uuid, extra, values, lens);
 	if (ret < 0) {
 		sn_buf_release(&text);
 		return ret == SN_ERR_TOO_BIG ? 0 : sn_err_set(err, ret, "out of memory");

@@ -390,15 +390,25 @@ int sn_identity_attach_unseen(struct sn_persons *p, int64_t team_id, const char 
 			      const char *into_id, const char *person_uuid, bool identify,
 			      bool *attached, struct sn_err *err);
 
+/* $set_once and $set members an event carries besides the §5.2 ones, as
+ * JSON object members ("\"k\":v,\"k2\":v2") in json-c's form: GeoIP's
+ * (enrichment adds them to the event before the rules run). No key in
+ * both, none a §5.2 key or its $initial_ name, each key once. */
+struct sn_identity_members {
+	const char *set_once, *set;
+	size_t set_once_len, set_len;
+};
+
 /*
  * Another case on its own, for the same fast path: the first event of a
  * distinct id, when it is not a merge or $groupidentify, processes the
- * person, and carries no $set, $set_once or $unset (at either level), no
- * $is_server or $os_name and no GeoIP values. The rules then create the
- * person (named by distinct_id's UUIDv5, or a UUIDv7 when that is taken;
- * not identified; created at timestamp_us; version 0) with the event's
- * §5.2 values as its only properties besides $creator_event_uuid:
- * $initial_<key> for each non-null value, then each key, in
+ * person, and carries no $set, $set_once or $unset (at either level) but
+ * extra's (may be NULL), and no $is_server or $os_name. The rules then
+ * create the person (named by distinct_id's UUIDv5, or a UUIDv7 when that
+ * is taken; not identified; created at timestamp_us; version 0) with these
+ * properties besides $creator_event_uuid: extra's $set_once members, then
+ * $initial_<key> for each non-null §5.2 value, then extra's $set members,
+ * then each §5.2 key, in
  * SN_PERSON_INITIAL_KEYS order. values[k] / lens[k] is the JSON text of
  * the value of the k-th SN_PERSON_INITIAL_KEYS key exactly as json-c
  * prints it (the rules store json-c's text; the caller checks the form),
@@ -411,8 +421,9 @@ int sn_identity_attach_unseen(struct sn_persons *p, int64_t team_id, const char 
  */
 int sn_identity_create_unseen(struct sn_persons *p, int64_t team_id, const char *distinct_id,
 			      const char *event_uuid, int64_t timestamp_us,
-			      const char *const values[], const size_t lens[], char person_uuid[37],
-			      bool *created, struct sn_err *err);
+			      const struct sn_identity_members *extra, const char *const values[],
+			      const size_t lens[], char person_uuid[37], bool *created,
+			      struct sn_err *err);
 
 /* Creates a person with the given distinct ids (the first one names it)
  * and properties, created at created_at_us, through the identity rules

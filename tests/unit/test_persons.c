@@ -1488,13 +1488,19 @@ static void test_create_unseen(void **state)
 	values[12] = "null"; /* $referrer: no $initial_referrer */
 	lens[12] = 4;
 	const char *eu = "0193dc33-e981-7160-b398-000000000001";
+	/* A place's members, as enrichment hands them over: first in each */
+	struct sn_identity_members geo = {
+	    .set_once = "\"$initial_geoip_city_name\":\"Paris\"",
+	    .set = "\"$geoip_city_name\":\"Paris\",\"$geoip_latitude\":null"};
+	geo.set_once_len = strlen(geo.set_once);
+	geo.set_len = strlen(geo.set);
 	assert_int_equal(sn_persons_batch_begin(f->p, &err), 0);
 	bool created = false;
 	int failures = 0;
 	for (int k = 1;; k++) {
 		dump_tables(f, &before);
 		sn_pstore_fail_write(f->p, k, false);
-		int rc = sn_identity_create_unseen(f->p, 1, "n1", eu, T0, values, lens, uuid,
+		int rc = sn_identity_create_unseen(f->p, 1, "n1", eu, T0, &geo, values, lens, uuid,
 						   &created, &err);
 		sn_pstore_fail_write(f->p, 0, false);
 		if (rc == 0)
@@ -1520,9 +1526,11 @@ static void test_create_unseen(void **state)
 	struct sn_buf text;
 	sn_buf_init(&text, 1 << 20);
 	assert_int_equal(sn_props_serialise(u.properties, &text), 0);
-	assert_string_equal(text.data, "{\"$initial_browser\":\"Chrome\",\"$browser\":\"Chrome\","
-				       "\"$referrer\":null,\"$creator_event_uuid\":"
-				       "\"0193dc33-e981-7160-b398-000000000001\"}");
+	assert_string_equal(
+	    text.data, "{\"$initial_geoip_city_name\":\"Paris\",\"$initial_browser\":\"Chrome\","
+		       "\"$geoip_city_name\":\"Paris\",\"$geoip_latitude\":null,"
+		       "\"$browser\":\"Chrome\",\"$referrer\":null,\"$creator_event_uuid\":"
+		       "\"0193dc33-e981-7160-b398-000000000001\"}");
 	sn_person_release(&u);
 
 	/* The rules' cases: an id with a person, an event uuid that is not
@@ -1533,19 +1541,19 @@ static void test_create_unseen(void **state)
 	memset(huge, 'a', big);
 	huge[0] = huge[big - 1] = '"';
 	dump_tables(f, &before);
-	assert_int_equal(
-	    sn_identity_create_unseen(f->p, 1, "n1", eu, T0, values, lens, uuid, &created, &err),
-	    0);
-	assert_false(created);
-	assert_int_equal(sn_identity_create_unseen(f->p, 1, "n2", "0193\"x", T0, values, lens, uuid,
+	assert_int_equal(sn_identity_create_unseen(f->p, 1, "n1", eu, T0, NULL, values, lens, uuid,
 						   &created, &err),
+			 0);
+	assert_false(created);
+	assert_int_equal(sn_identity_create_unseen(f->p, 1, "n2", "0193\"x", T0, NULL, values, lens,
+						   uuid, &created, &err),
 			 0);
 	assert_false(created);
 	values[7] = huge; /* $current_url */
 	lens[7] = big;
-	assert_int_equal(
-	    sn_identity_create_unseen(f->p, 1, "n2", eu, T0, values, lens, uuid, &created, &err),
-	    0);
+	assert_int_equal(sn_identity_create_unseen(f->p, 1, "n2", eu, T0, NULL, values, lens, uuid,
+						   &created, &err),
+			 0);
 	assert_false(created);
 	values[7] = NULL;
 	dump_tables(f, &after);
@@ -1561,9 +1569,9 @@ static void test_create_unseen(void **state)
 	assert_int_equal(sn_pstore_person_insert(f->p, &taken, &err), 0);
 	assert_int_equal(sn_pstore_commit(f->p, &err), 0);
 	sn_pstore_unlock(f->p);
-	assert_int_equal(
-	    sn_identity_create_unseen(f->p, 1, "n3", eu, T0, values, lens, uuid, &created, &err),
-	    0);
+	assert_int_equal(sn_identity_create_unseen(f->p, 1, "n3", eu, T0, NULL, values, lens, uuid,
+						   &created, &err),
+			 0);
 	assert_true(created);
 	assert_string_not_equal(uuid, taken.uuid);
 	assert_int_equal(uuid[14], '7');
