@@ -256,11 +256,10 @@ bool sn_enrich_new_person(const struct sn_enrich_geo *geo, struct sn_buf *once, 
 	while ((rc = sn_jscan_next_key(&sc, &k)) > 0) {
 		size_t kn;
 		const char *key = sn_jspan_raw(&k, &kn);
-		/* build_entry's members, in geo_names order; its strings are
-		 * valid UTF-8 (sn_buf_append_json_str) */
+		/* build_entry's members, in geo_names order */
 		if (sn_jscan_skip(&sc, &v) || count >= SN_GEO_NKEYS ||
 		    (k.flags & SN_JSPAN_ESCAPED) || strlen(geo_names[count]) != kn ||
-		    memcmp(geo_names[count], key, kn) != 0 || !sn_ingest_json_c_form(&v, true))
+		    memcmp(geo_names[count], key, kn) != 0 || !sn_ingest_json_c_form(&v))
 			return false;
 		count++;
 		if ((set->len && sn_buf_appendc(set, ',')) || sn_buf_append(set, k.p, k.len) ||

@@ -570,7 +570,7 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 	return FAST_DONE;
 }
 
-bool sn_ingest_json_c_form(const struct sn_jspan *v, bool utf8)
+bool sn_ingest_json_c_form(const struct sn_jspan *v)
 {
 	switch (v->type) {
 	case SN_JNULL:
@@ -579,12 +579,20 @@ bool sn_ingest_json_c_form(const struct sn_jspan *v, bool utf8)
 	case SN_JSTRING: {
 		if (v->flags & SN_JSPAN_ESCAPED)
 			return false;
-		if (utf8)
-			return true;
 		unsigned char high = 0;
 		for (size_t i = 0; i < v->len; i++)
 			high |= (unsigned char)v->p[i];
-		return high < 0x80;
+		if (high < 0x80)
+			return true;
+		/* json-c checks UTF-8 (JSON_TOKENER_VALIDATE_UTF8) and prints
+		 * the bytes as they are; the scanner does not check: only
+		 * well-formed text (RFC 3629, stricter than json-c) passes. */
+		const unsigned char *p = (const unsigned char *)v->p;
+		uint32_t cp;
+		for (size_t i = 0, n; i < v->len; i += n)
+			if (!(n = sn_utf8_decode(p + i, v->len - i, &cp)))
+				return false;
+		return true;
 	}
 	case SN_JNUMBER: {
 		if (memchr(v->p, '.', v->len) || memchr(v->p, 'e', v->len) ||
@@ -620,8 +628,7 @@ static int try_create(struct sn_ingest_identity *id, const struct sn_ingest_fact
 		if (!(read & (1u << k)))
 			continue;
 		const struct sn_jspan *v = &f->initial[k];
-		if (!sn_ingest_json_c_form(v, false) ||
-		    !initial_hash(id, f, k, &info.value_hash[k]))
+		if (!sn_ingest_json_c_form(v) || !initial_hash(id, f, k, &info.value_hash[k]))
 			return 0;
 		values[k] = v->p;
 		lens[k] = v->len;

@@ -182,11 +182,10 @@ void sn_enrich_person_info_none(struct sn_pcache_person *info);
 bool sn_enrich_new_person(const struct sn_enrich_geo *geo, struct sn_buf *once, struct sn_buf *set,
 			  struct sn_pcache_person *info);
 /* Whether json-c prints the scanned value v as its own bytes (identity.c):
- * unescaped strings (ASCII only unless utf8: the caller knows the bytes
- * are valid UTF-8, which json-c checks), literals, doubles (json-c keeps
+ * unescaped strings of well-formed UTF-8, literals, doubles (json-c keeps
  * their text), integers that parse back to themselves (not "-0", not past
  * 18 digits). */
-bool sn_ingest_json_c_form(const struct sn_jspan *v, bool utf8);
+bool sn_ingest_json_c_form(const struct sn_jspan *v);
 bool sn_enrich_fast_ok(const struct sn_enrich_geo *geo, const struct sn_pcache_person *pi);
 int sn_enrich_apply_identity(const struct sn_enrich_geo *geo, struct json_object *props,
 			     struct sn_err *err);

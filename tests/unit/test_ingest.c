@@ -1640,7 +1640,8 @@ static const struct {
     {"c7", "pv", "\"utm_content\":-0", false},
     {"c8", "pv", "\"utm_content\":123456789012345678901", false},
     {"c9", "pv", "\"$browser\":\"\\u00e9\"", false},
-    {"c10", "pv", "\"$browser\":\"\xc3\xa9\"", false},
+    {"c10", "pv", "\"$browser\":\"\xc3\xa9\",\"utm_term\":\"\xe2\x82\xac \xf0\x9f\x98\x80\"", true},
+    {"c10", "pv", "\"$browser\":\"\xc3\xa9\"", true},
     {"c11", "pv", "\"utm_name\":{\"a\":1}", false},
     {"c12", "pv", "\"$os\":\"Mac\",\"$os_name\":\"macOS\"", false},
     {"c13", "pv", "\"$groups\":{\"org\":\"k1\"},\"$browser\":\"B\"", false}, /* type unknown */
