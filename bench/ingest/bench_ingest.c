@@ -26,8 +26,10 @@
  * each change is a §5.2 $set on the person (the slow path), so 1 measures
  * the cache at its best and larger values a realistic web mix. Each user
  * sends from its own public IPv4 address (the record's root "ip", as
- * capture writes it). --enrich turns enrichment on (properties.$ip from
- * that address), --geoip PATH too, with GeoIP from that database. Build
+ * capture writes it; with --jsonl only under --enrich or --geoip, derived
+ * from the distinct id, else 127.0.0.1 as before). --enrich turns
+ * enrichment on (properties.$ip from that address), --geoip PATH too, with
+ * GeoIP from that database. Build
  * and run with bench/ingest/run.sh. Numbers go to stdout, one line per mode.
  * Each line also gives the bytes the store's directory holds afterwards
  * and the process's peak resident memory during the drain (the WAL writing
@@ -217,6 +219,16 @@ static void die(const char *what, const struct sn_err *err)
 	exit(1);
 }
 
+/* A public address for user u, spread over networks of many countries. */
+static void user_ip(uint64_t u, char ip[32])
+{
+	static const int first[] = {8,	 24,  31,  45,	62,  77,  81,  89,  93,	 104,
+				    151, 176, 185, 188, 193, 195, 200, 203, 212, 217};
+	uint64_t h = u * 0x9E3779B97F4A7C15ull;
+	snprintf(ip, 32, "%d.%d.%d.%d", first[u % 20], (int)(h >> 56), (int)(h >> 48) & 255,
+		 1 + (int)((h >> 40) % 254));
+}
+
 static void gen(struct sn_wal *w, const struct opts *o)
 {
 	static const char *browsers[] = {"Chrome", "Firefox", "Safari", "Edge"};
@@ -257,13 +269,8 @@ static void gen(struct sn_wal *w, const struct opts *o)
 		sn_uuid_format(&uu, uuid);
 		sn_time_format_rfc3339(t0 + i * 1000, ts);
 		long url = o->urls > 1 ? (long)(rnd() % (uint64_t)o->urls) : 0;
-		/* A public address per user, spread over networks of many countries. */
-		static const int first[] = {8,	 24,  31,  45,	62,  77,  81,  89,  93,	 104,
-					    151, 176, 185, 188, 193, 195, 200, 203, 212, 217};
-		uint64_t h = (uint64_t)u * 0x9E3779B97F4A7C15ull;
 		char ip[32];
-		snprintf(ip, sizeof(ip), "%d.%d.%d.%d", first[u % 20], (int)(h >> 56),
-			 (int)(h >> 48) & 255, 1 + (int)((h >> 40) % 254));
+		user_ip((uint64_t)u, ip);
 		char *r = bufs + nb * sizeof(rec);
 		int len = snprintf(
 		    r, sizeof(rec),
@@ -341,12 +348,16 @@ static void gen_jsonl(struct sn_wal *w, const struct opts *o)
 		const char *win = field(row, "$window_id");
 		struct sn_buf *b = &recs[nb];
 		sn_buf_reset(b);
+		const char *did = field(row, "distinct_id");
+		char ip[32] = "127.0.0.1";
+		if (o->enrich || o->geoip) /* the user's own address, as in the synthetic stream */
+			user_ip(sn_hash64(did, strlen(did)), ip);
 		sn_buf_appendf(b, "{\"uuid\":\"%s\",\"distinct_id\":", field(row, "uuid"));
-		put_jstr(b, field(row, "distinct_id"));
+		put_jstr(b, did);
 		sn_buf_appendf(b,
-			       ",\"ip\":\"127.0.0.1\",\"team_id\":%d,\"token\":\"phc_bench\","
+			       ",\"ip\":\"%s\",\"team_id\":%d,\"token\":\"phc_bench\","
 			       "\"timestamp\":\"%s\",\"now\":\"%s\",\"event\":",
-			       json_object_get_int(sn_json_get(row, "team_id")), ts, now);
+			       ip, json_object_get_int(sn_json_get(row, "team_id")), ts, now);
 		put_jstr(b, field(row, "event"));
 		sn_buf_appendf(b, ",\"data\":{\"event\":");
 		put_jstr(b, field(row, "event"));
