@@ -25,9 +25,12 @@
  * scanned them) and the new members are built here, so appending them is a
  * copy of the event's bytes; parsing and re-serialising each event with
  * json-c would cost a tree per event, more than the lookup itself
- * (bench/ingest numbers in docs/ENRICHMENT.md). The json-c route remains for an
- * event that already carries $geoip_* keys (an SDK or an import set them):
- * those are replaced, as PostHog does, and a splice would duplicate them.
+ * (bench/ingest numbers in docs/ENRICHMENT.md). An event that already
+ * carries $geoip_* keys (an SDK or an import set them) has those the place
+ * sets replaced, as PostHog does: its members are copied but for them
+ * (rewrite_cut), and the place's follow. Only an escaped key, which could
+ * decode to one of them, takes the json-c route (parse, replace in place,
+ * serialise: ~35 µs an event, which is what rewrite_cut replaced).
  *
  * The stored properties get the $geoip_* members but not the $set /
  * $set_once additions: like the §5.2 additions (identity.c), those reach the
@@ -480,7 +483,65 @@ static void member_range(const char *obj, size_t len, const struct sn_jspan *key
 	*to = z;
 }
 
-/* json-c route: the event already has $geoip_* keys (replaced) — rare. */
+/* One of the place's 18 names (not $geoip_disable, nor a name of the
+ * client's own that the place does not set). */
+static bool is_place_name(const char *k, size_t n)
+{
+	if (n <= 7 || memcmp(k, GEO_PREFIX, 7) != 0)
+		return false;
+	for (int i = 0; i < SN_GEO_NKEYS; i++)
+		if (strlen(sn_geo_keys[i]) == n - 7 && memcmp(sn_geo_keys[i], k + 7, n - 7) == 0)
+			return true;
+	return false;
+}
+
+/* The event already has $geoip_* keys: its members are copied as they are
+ * but for those the place sets (with geo) and a cut $ip, then the new
+ * members follow — the replaced keys move to the end, where json-c's route
+ * kept them in place; no parse, no re-serialisation (that route cost ~35 µs
+ * an event: docs/ENRICHMENT.md). 1 = an escaped key, which only json-c
+ * compares by its decoded name: the caller takes that route. */
+static int rewrite_cut(struct sn_enrich *en, struct sn_event_row *row,
+		       const struct sn_enrich_geo *geo, bool cut_ip, const struct sn_jspan *add_ip)
+{
+	struct sn_buf *b = &en->out;
+	struct sn_jscan sc;
+	struct sn_jspan k, v;
+	int rc;
+	sn_buf_reset(b);
+	sn_jscan_init(&sc, row->properties.p, row->properties.len, NULL);
+	if (sn_jscan_enter(&sc) || sn_buf_appendc(b, '{'))
+		return 1;
+	while ((rc = sn_jscan_next_key(&sc, &k)) > 0) {
+		if (sn_jscan_skip(&sc, &v) || (k.flags & SN_JSPAN_ESCAPED))
+			return 1;
+		size_t kn;
+		const char *key = sn_jspan_raw(&k, &kn);
+		if ((cut_ip && kn == 3 && memcmp(key, "$ip", 3) == 0) ||
+		    (geo && is_place_name(key, kn)))
+			continue;
+		if ((b->len > 1 && sn_buf_appendc(b, ',')) || sn_buf_append(b, k.p, k.len) ||
+		    sn_buf_appendc(b, ':') || sn_buf_append(b, v.p, v.len))
+			return SN_ERR_TOO_BIG;
+	}
+	if (rc < 0)
+		return 1;
+	rc = 0;
+	if (add_ip)
+		rc = append_member(b, "\"$ip\":", add_ip->p, add_ip->len);
+	if (rc == 0 && geo)
+		rc = append_member(b, "", geo->props, geo->props_len);
+	if (rc == 0)
+		rc = sn_buf_appendc(b, '}');
+	if (rc)
+		return SN_ERR_TOO_BIG;
+	row->properties.p = b->data;
+	row->properties.len = b->len;
+	return 0;
+}
+
+/* json-c route: the event already has $geoip_* keys (replaced), one of
+ * them escaped. */
 static int rewrite_json(struct sn_enrich *en, struct sn_event_row *row,
 			const struct sn_enrich_geo *geo, bool drop_ip,
 			const struct sn_jspan *add_ip, struct sn_err *err)
@@ -555,8 +616,15 @@ int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_e
 	f->geo = geo;
 	/* (When json-c refuses the text, the splice below still applies: the
 	 * event's own $geoip_* members then precede ours.) */
-	if (f->geoip_keys && rewrite_json(en, row, geo, cut_ip, add_ip ? ipv : NULL, NULL) == 0)
-		return 0;
+	if (f->geoip_keys) {
+		rc = rewrite_cut(en, row, geo, cut_ip, add_ip ? ipv : NULL);
+		if (rc == 1)
+			rc = rewrite_json(en, row, geo, cut_ip, add_ip ? ipv : NULL, NULL) ? 1 : 0;
+		if (rc == 0)
+			return 0;
+		if (rc != 1)
+			return sn_err_set(err, SN_ERR_TOO_BIG, "enriched properties too large");
+	}
 
 	const char *p = row->properties.p;
 	size_t len = row->properties.len, from = len, to = len;

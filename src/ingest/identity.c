@@ -154,6 +154,7 @@ void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 {
 	if (key->flags & SN_JSPAN_ESCAPED) {
 		f->odd_key = true;
+		f->geoip_keys = true; /* it may decode to one: enrichment compares */
 		return;
 	}
 	size_t n;

@@ -2341,6 +2341,28 @@ static void test_enrich_geoip(void **state)
 	assert_non_null(geo);
 	assert_int_equal(count_of(t, "$geoip_city_name"), 1);
 	assert_null(strstr(t, "Nowhere"));
+	/* ...as text: the other members stay as sent (values' text, order;
+	 * the space between members goes), a $geoip_ name the place does not
+	 * set and $geoip_disable stay,
+	 * duplicates of a replaced name go, and an anonymised $ip is cut. */
+	t = enrich_props(en, 1,
+			 "{\"b\": 1.50 ,\"$geoip_city_name\":\"X\",\"$geoip_mine\":7,"
+			 "\"$ip\":\"8.8.8.8\",\"$geoip_city_name\":\"Y\",\"$geoip_disable\":false,"
+			 "\"c\":[1, 2]}",
+			 &geo);
+	assert_non_null(geo);
+	assert_int_equal(count_of(t, "{\"b\":1.50,\"$geoip_mine\":7,\"$geoip_disable\":false,"
+				     "\"c\":[1, 2],\"$geoip_city_name\":\"Mountain View\""),
+			 1);
+	assert_int_equal(count_of(t, "$geoip_city_name"), 1);
+	assert_null(strstr(t, "$ip\""));
+	struct json_object *parsed = NULL;
+	assert_int_equal(sn_json_parse(t, strlen(t), &parsed, NULL), 0);
+	json_object_put(parsed);
+	/* An escaped name only json-c compares: its route, no duplicate. */
+	t = enrich_props(en, 2, "{\"$geoip_city_nam\\u0065\":\"Z\",\"$ip\":\"8.8.8.8\"}", &geo);
+	assert_int_equal(count_of(t, "$geoip_city_nam"), 1);
+	assert_null(strstr(t, "\"Z\""));
 	/* GeoIP runs before anonymisation: the place stays, the address goes. */
 	t = enrich_props(en, 1, "{\"$ip\":\"1.1.1.1\",\"a\":1}", &geo);
 	assert_non_null(geo);
