@@ -609,14 +609,15 @@ bool sn_ingest_json_c_form(const struct sn_jspan *v)
 /* The first event of a distinct id on the fast path: the rules would only
  * create its person from the event's §5.2 values (sn_identity_create_unseen
  * says when); this checks the event is that case, hands over the values'
- * text and caches the new person as the slow path would. 1 = done; 0 = the
- * rules must see the event (or an error, which the slow path meets again). */
+ * text and caches the new person as the slow path would. Called only when
+ * try_fast answered FAST_UNSEEN, which it does after its own checks (no
+ * odd key, root $set, $is_server/$os_name or merge event; person
+ * processing on). 1 = done; 0 = the rules must see the event (or an
+ * error, which the slow path meets again). */
 static int try_create(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
 		      const char *uuid_text, size_t uuid_len, struct sn_event_row *row)
 {
-	if (f->odd_key || f->root_set || f->server_or_os_name || f->has_set || f->has_set_once ||
-	    f->has_unset || is_merge_event(row) ||
-	    (f->ppp.type != SN_JNONE && f->ppp.type != SN_JTRUE) ||
+	if (f->has_set || f->has_set_once || f->has_unset ||
 	    row->distinct_id.len > SN_DISTINCT_ID_MAX || uuid_len > 36)
 		return 0;
 	const char *d = row->distinct_id.p;

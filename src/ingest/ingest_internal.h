@@ -181,11 +181,6 @@ void sn_enrich_person_info_none(struct sn_pcache_person *info);
  * value's text is not json-c's (the rules must do the event). */
 bool sn_enrich_new_person(const struct sn_enrich_geo *geo, struct sn_buf *once, struct sn_buf *set,
 			  struct sn_pcache_person *info);
-/* Whether json-c prints the scanned value v as its own bytes (identity.c):
- * unescaped strings of well-formed UTF-8, literals, doubles (json-c keeps
- * their text), integers that parse back to themselves (not "-0", not past
- * 18 digits). */
-bool sn_ingest_json_c_form(const struct sn_jspan *v);
 bool sn_enrich_fast_ok(const struct sn_enrich_geo *geo, const struct sn_pcache_person *pi);
 int sn_enrich_apply_identity(const struct sn_enrich_geo *geo, struct json_object *props,
 			     struct sn_err *err);
@@ -259,6 +254,11 @@ void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 /* After the scan, with the row's decoded distinct id: the hashes above. A
  * pure function of the record, so it runs ahead of the ingest thread. */
 void sn_ingest_facts_hash(struct sn_ingest_facts *f, const char *did, size_t len);
+/* Whether json-c prints the scanned value v as its own bytes (identity.c):
+ * unescaped strings of well-formed UTF-8, literals, doubles (json-c keeps
+ * their text), integers that parse back to themselves (not "-0", not past
+ * 18 digits). */
+bool sn_ingest_json_c_form(const struct sn_jspan *v);
 
 struct sn_ingest_identity;
 

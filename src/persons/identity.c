@@ -221,9 +221,31 @@ static struct json_object *new_person_props(struct ctx *c)
 	return props;
 }
 
+/* Inserts person (team, flags and time filled; properties as text, or
+ * person->properties when text is NULL) under first_id's UUIDv5, set into
+ * person->uuid, and points first_id at it. Should that uuid already be taken
+ * in the team (a person re-created after a split would be), a UUIDv7 is
+ * used instead. */
+static int insert_person(struct sn_persons *p, struct sn_person *person, const char *first_id,
+			 const char *text, size_t len, struct sn_err *err)
+{
+	sn_persons_uuid_for(person->team_id, first_id, strlen(first_id), person->uuid);
+	int ret = sn_pstore_person_insert_text(p, person, text, len, err);
+	if (ret == SN_ERR_EXISTS) {
+		struct sn_uuid u;
+		sn_uuid_v7(&u, sn_now_us());
+		sn_uuid_format(&u, person->uuid);
+		sn_log_warn("persons: team %lld: person id for distinct id is taken; using %s",
+			    (long long)person->team_id, person->uuid);
+		ret = sn_pstore_person_insert_text(p, person, text, len, err);
+	}
+	if (ret < 0)
+		return ret;
+	return sn_pstore_distinct_id_set(p, person->team_id, first_id, person->uuid, err);
+}
+
 /* Creates a person whose uuid derives from first_id, with the given distinct
- * ids. Should that uuid already be taken in the team (a person re-created
- * after a split would be), a UUIDv7 is used instead. */
+ * ids (insert_person). */
 static int create_person(struct ctx *c, const char *first_id, const char *second_id,
 			 bool identified, struct sn_person *out)
 {
@@ -231,26 +253,13 @@ static int create_person(struct ctx *c, const char *first_id, const char *second
 	sn_person_release(out);
 	memset(out, 0, sizeof(*out));
 	out->team_id = c->ev->team_id;
-	sn_persons_uuid_for(c->ev->team_id, first_id, strlen(first_id), out->uuid);
 	out->properties = new_person_props(c);
 	if (!out->properties)
 		return sn_err_set(c->err, SN_ERR_NOMEM, "out of memory creating a person");
 	out->is_identified = identified;
 	out->created_at_us = c->ev->timestamp_us;
 	out->version = 0;
-	ret = sn_pstore_person_insert(c->p, out, c->err);
-	if (ret == SN_ERR_EXISTS) {
-		struct sn_uuid u;
-		sn_uuid_v7(&u, sn_now_us());
-		sn_uuid_format(&u, out->uuid);
-		sn_log_warn("persons: team %lld: person id for distinct id is taken; using %s",
-			    (long long)c->ev->team_id, out->uuid);
-		ret = sn_pstore_person_insert(c->p, out, c->err);
-	}
-	if (ret < 0)
-		return ret;
-	if ((ret = sn_pstore_distinct_id_set(c->p, c->ev->team_id, first_id, out->uuid, c->err)) <
-	    0)
+	if ((ret = insert_person(c->p, out, first_id, NULL, 0, c->err)) < 0)
 		return ret;
 	if (second_id)
 		ret = sn_pstore_distinct_id_set(c->p, c->ev->team_id, second_id, out->uuid, c->err);
@@ -441,9 +450,6 @@ out:
 	return ret;
 }
 
-static const char *const initial_keys[] = {SN_PERSON_INITIAL_KEYS(SN_PERSON_INITIAL_KEY)};
-static const char *const initial_names[] = {SN_PERSON_INITIAL_KEYS(SN_PERSON_INITIAL_NAME)};
-
 static bool plain_uuid(const char *u)
 {
 	if (!*u)
@@ -452,39 +458,6 @@ static bool plain_uuid(const char *u)
 		if (!isalnum((unsigned char)*u) && *u != '-')
 			return false;
 	return true;
-}
-
-/* The text new_person_props and the json-c serialiser give for an event
- * whose only $set / $set_once are extra's and its §5.2 values (which
- * sn_props_add_initial appends to them): $set_once applied first (extra's,
- * then $initial_<key> of each non-null value, in list order), then $set
- * (extra's, then each key), then $creator_event_uuid. */
-static int unseen_props(struct sn_buf *b, const char *event_uuid,
-			const struct sn_identity_members *extra, const char *const values[],
-			const size_t lens[])
-{
-	int ret = sn_buf_appendc(b, '{');
-	for (int pass = 0; pass < 2; pass++) {
-		const char *m = extra ? (pass ? extra->set : extra->set_once) : NULL;
-		size_t mn = extra ? (pass ? extra->set_len : extra->set_once_len) : 0;
-		if (ret == 0 && mn && !(ret = sn_buf_append(b, m, mn)))
-			ret = sn_buf_appendc(b, ',');
-		for (size_t k = 0; k < SN_ARRAY_LEN(initial_keys) && ret == 0; k++) {
-			if (!values[k] ||
-			    (pass == 0 && lens[k] == 4 && memcmp(values[k], "null", 4) == 0))
-				continue;
-			if ((ret = sn_buf_appendc(b, '"')) ||
-			    (ret = sn_buf_appends(b, pass ? initial_keys[k] : initial_names[k])) ||
-			    (ret = sn_buf_appends(b, "\":")) ||
-			    (ret = sn_buf_append(b, values[k], lens[k])))
-				return ret;
-			ret = sn_buf_appendc(b, ',');
-		}
-	}
-	if (ret || (ret = sn_buf_appends(b, "\"$creator_event_uuid\":\"")) ||
-	    (ret = sn_buf_appends(b, event_uuid)))
-		return ret;
-	return sn_buf_appends(b, "\"}");
 }
 
 int sn_identity_create_unseen(struct sn_persons *p, int64_t team_id, const char *distinct_id,
@@ -499,7 +472,7 @@ int sn_identity_create_unseen(struct sn_persons *p, int64_t team_id, const char 
 		return 0;
 	struct sn_buf text;
 	sn_buf_init(&text, SN_PERSON_PROPS_MAX);
-	int ret = unseen_props(&text, event_uuid, extra, values, lens);
+	int ret = sn_props_new_person_text(&text, event_uuid, extra, values, lens);
 	if (ret < 0) {
 		sn_buf_release(&text);
 		return ret == SN_ERR_TOO_BIG ? 0 : sn_err_set(err, ret, "out of memory");
@@ -516,19 +489,7 @@ int sn_identity_create_unseen(struct sn_persons *p, int64_t team_id, const char 
 	}
 	if (ret != SN_ERR_NOT_FOUND)
 		goto done;
-	/* create_person's steps */
-	sn_persons_uuid_for(team_id, distinct_id, dn, person.uuid);
-	ret = sn_pstore_person_insert_text(p, &person, text.data, text.len, err);
-	if (ret == SN_ERR_EXISTS) {
-		struct sn_uuid u;
-		sn_uuid_v7(&u, sn_now_us());
-		sn_uuid_format(&u, person.uuid);
-		sn_log_warn("persons: team %lld: person id for distinct id is taken; using %s",
-			    (long long)team_id, person.uuid);
-		ret = sn_pstore_person_insert_text(p, &person, text.data, text.len, err);
-	}
-	if (ret == 0)
-		ret = sn_pstore_distinct_id_set(p, team_id, distinct_id, person.uuid, err);
+	ret = insert_person(p, &person, distinct_id, text.data, text.len, err);
 	if (ret == 0)
 		ret = sn_pstore_commit(p, err);
 	if (ret == 0) {

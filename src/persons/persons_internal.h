@@ -199,6 +199,15 @@ int sn_props_add_initial(struct json_object *properties);
 /* Serialises o into b (reset first), failing with SN_ERR_TOO_BIG past
  * SN_PERSON_PROPS_MAX. */
 int sn_props_serialise(struct json_object *o, struct sn_buf *b);
+/* The text new_person_props and the json-c serialiser give for an event
+ * whose only $set / $set_once are extra's and its §5.2 values (which
+ * sn_props_add_initial appends to them), appended to b: $set_once applied
+ * first (extra's, then $initial_<key> of each non-null value, in list
+ * order), then $set (extra's, then each key), then $creator_event_uuid
+ * (plain: nothing to escape). values / lens as sn_identity_create_unseen. */
+int sn_props_new_person_text(struct sn_buf *b, const char *event_uuid,
+			     const struct sn_identity_members *extra, const char *const values[],
+			     const size_t lens[]);
 
 /* ---- UUIDv5 (uuid5.c) ------------------------------------------------------ */
 

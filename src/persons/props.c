@@ -322,6 +322,34 @@ nomem:
 	return SN_ERR_NOMEM;
 }
 
+int sn_props_new_person_text(struct sn_buf *b, const char *event_uuid,
+			     const struct sn_identity_members *extra, const char *const values[],
+			     const size_t lens[])
+{
+	int ret = sn_buf_appendc(b, '{');
+	for (int pass = 0; pass < 2; pass++) {
+		const char *m = extra ? (pass ? extra->set : extra->set_once) : NULL;
+		size_t mn = extra ? (pass ? extra->set_len : extra->set_once_len) : 0;
+		if (ret == 0 && mn && !(ret = sn_buf_append(b, m, mn)))
+			ret = sn_buf_appendc(b, ',');
+		for (int k = 0; k < N_INITIAL && ret == 0; k++) {
+			if (!values[k] ||
+			    (pass == 0 && lens[k] == 4 && memcmp(values[k], "null", 4) == 0))
+				continue; /* (no null into $set_once, as above) */
+			if ((ret = sn_buf_appendc(b, '"')) ||
+			    (ret = sn_buf_appends(b, pass ? read_names[k] : initial_names[k])) ||
+			    (ret = sn_buf_appends(b, "\":")) ||
+			    (ret = sn_buf_append(b, values[k], lens[k])))
+				return ret;
+			ret = sn_buf_appendc(b, ',');
+		}
+	}
+	if (ret || (ret = sn_buf_appends(b, "\"$creator_event_uuid\":\"")) ||
+	    (ret = sn_buf_appends(b, event_uuid)))
+		return ret;
+	return sn_buf_appends(b, "\"}");
+}
+
 int sn_props_serialise(struct json_object *o, struct sn_buf *b)
 {
 	sn_buf_reset(b);
