@@ -12,8 +12,8 @@
  *
  *   bench_ingest [--events N] [--users N] [--identified PCT] [--aliases PCT]
  *                [--urls N] [--cache N] [--mode off|on|both]
- *                [--enrich] [--geoip PATH] [--jsonl FILE] [--malloc-default]
- *                [--propdefs]
+ *                [--enrich] [--geoip PATH] [--ip-cache N] [--place-cache N]
+ *                [--jsonl FILE] [--malloc-default] [--propdefs]
  *
  * --jsonl FILE takes the events from ../shared/bench's generator instead
  * (its JSONEachRow rows, the first --events of them): each row becomes the
@@ -29,7 +29,8 @@
  * capture writes it; with --jsonl only under --enrich or --geoip, derived
  * from the distinct id, else 127.0.0.1 as before). --enrich turns
  * enrichment on (properties.$ip from that address), --geoip PATH too, with
- * GeoIP from that database. Build
+ * GeoIP from that database; --ip-cache and --place-cache size enrichment's
+ * two caches (entries; 0, the default, is the server's default). Build
  * and run with bench/ingest/run.sh. Numbers go to stdout, one line per mode.
  * Each line also gives the bytes the store's directory holds afterwards
  * and the process's peak resident memory during the drain (the WAL writing
@@ -66,7 +67,7 @@ static uint64_t rnd(void)
 }
 
 struct opts {
-	long events, users, identified_pct, aliases_pct, urls, cache;
+	long events, users, identified_pct, aliases_pct, urls, cache, ip_cache, place_cache;
 	const char *mode;
 	bool enrich;
 	bool malloc_default; /* glibc's own thresholds, not sn_mem_tune's */
@@ -429,7 +430,9 @@ static void run(const struct opts *o, bool identity, const char *base)
 	struct sn_geoip *geoip = NULL;
 	if (o->geoip && sn_geoip_open(&geoip, o->geoip, &err))
 		die("geoip", &err);
-	struct sn_enrich_options eo = {.geoip = geoip};
+	struct sn_enrich_options eo = {.geoip = geoip,
+				       .ip_cache_entries = (size_t)o->ip_cache,
+				       .place_cache_entries = (size_t)o->place_cache};
 	if ((o->enrich || geoip) && sn_store_sink_use_enrich(sink, &eo, &err))
 		die("enrich", &err);
 	struct sn_meta *meta = NULL;
@@ -490,6 +493,15 @@ static void run(const struct opts *o, bool identity, const char *base)
 		       " lookups answered by the absence filter (filled %" PRIu64 " times)\n",
 		       answered, builds);
 	}
+	if (geoip) {
+		struct sn_enrich_stats es;
+		sn_store_sink_enrich_stats(sink, &es);
+		printf("geoip: %" PRIu64 " events placed; IP cache %" PRIu64 " hits, %" PRIu64
+		       " misses (%" PRIu64 " not placed); place cache %" PRIu64 " hits, %" PRIu64
+		       " misses\n",
+		       es.enriched, es.ip_hits, es.ip_misses, es.not_found, es.place_hits,
+		       es.place_misses);
+	}
 	sn_store_sink_close(sink);
 	if (meta)
 		sn_meta_close(meta);
@@ -532,6 +544,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--geoip") && v) {
 			o.geoip = v;
 			i++;
+		} else if (!strcmp(a, "--ip-cache") && v) {
+			o.ip_cache = atol(v);
+			i++;
+		} else if (!strcmp(a, "--place-cache") && v) {
+			o.place_cache = atol(v);
+			i++;
 		} else if (!strcmp(a, "--jsonl") && v) {
 			o.jsonl = v;
 			i++;
@@ -539,11 +557,12 @@ int main(int argc, char **argv)
 			base = v;
 			i++;
 		} else {
-			fprintf(stderr,
-				"usage: bench_ingest --dir DIR [--events N] [--users N] "
-				"[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
-				"[--mode off|on|both] [--enrich] [--geoip PATH] [--jsonl FILE] "
-				"[--malloc-default] [--propdefs]\n");
+			fprintf(
+			    stderr,
+			    "usage: bench_ingest --dir DIR [--events N] [--users N] "
+			    "[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
+			    "[--mode off|on|both] [--enrich] [--geoip PATH] [--ip-cache N] "
+			    "[--place-cache N] [--jsonl FILE] [--malloc-default] [--propdefs]\n");
 			return 2;
 		}
 	}

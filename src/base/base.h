@@ -645,6 +645,15 @@ const char *sn_geoip_describe(const struct sn_geoip *g);
  * allocation. */
 int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len,
 		    struct sn_geoip_place *out, struct sn_err *err);
+/* The same in two steps, for a cache of places: many addresses share one
+ * record of the database, and reading a record's fields costs more than
+ * finding it. sn_geoip_locate finds ip's record and sets *place to its id
+ * (non-zero; the same record gives the same id for the handle's life),
+ * with sn_geoip_lookup's errors; sn_geoip_place_of reads the record of an
+ * id that sn_geoip_locate gave on this handle. */
+int sn_geoip_locate(const struct sn_geoip *g, const char *ip, size_t len, uint64_t *place,
+		    struct sn_err *err);
+void sn_geoip_place_of(const struct sn_geoip *g, uint64_t place, struct sn_geoip_place *out);
 /* Adds the place's $geoip_* properties (spec §5.3 names; the fields it has,
  * strings and numbers) to obj; returns how many, or SN_ERR_NOMEM. */
 int sn_geoip_place_props(const struct sn_geoip_place *pl, struct json_object *obj);

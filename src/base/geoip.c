@@ -27,6 +27,13 @@
  * state in the MMDB_s, so any number of threads may look up through one
  * handle at once; open and close are not concurrent with lookups.
  *
+ * A lookup is two steps, also offered apart (sn_geoip_locate, then
+ * sn_geoip_place_of) for enrichment's place cache: finding the address's
+ * record in the search tree is the cheap part; reading the record's fields
+ * (a map walk per field) is most of the cost, and many addresses share a
+ * record. A record's id is its data-section offset with the database's
+ * index, which libmaxminddb's MMDB_entry_s holds.
+ *
  * Addresses are parsed here with inet_pton and looked up by sockaddr, not
  * through MMDB_lookup_string (getaddrinfo per call: several times slower,
  * and it would resolve names if AI_NUMERICHOST were ever dropped).
@@ -291,7 +298,7 @@ static void read_flat(MMDB_entry_s *e, struct sn_geoip_place *pl)
 	}
 }
 
-int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len, struct sn_geoip_place *pl,
+int sn_geoip_locate(const struct sn_geoip *g, const char *ip, size_t len, uint64_t *place,
 		    struct sn_err *err)
 {
 	char text[INET6_ADDRSTRLEN + 1];
@@ -299,8 +306,7 @@ int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len, struct
 	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
 	const struct sockaddr *sa;
 	unsigned family;
-	memset(pl, 0, sizeof(*pl));
-	pl->accuracy_radius = -1;
+	*place = 0;
 	if (len == 0 || len >= sizeof(text))
 		return sn_err_set(err, SN_ERR_INVALID, "GeoIP: not an IP address");
 	memcpy(text, ip, len);
@@ -337,10 +343,25 @@ int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len, struct
 				  MMDB_strerror(mrc));
 	if (!r.found_entry)
 		return sn_err_set(err, SN_ERR_NOT_FOUND, "GeoIP: %s is not in the database", text);
+	/* The record's offset in its database's data section, and which
+	 * database: never 0 (the database index is stored plus one). */
+	*place = (uint64_t)(pick + 1) << 32 | r.entry.offset;
+	return 0;
+}
+
+void sn_geoip_place_of(const struct sn_geoip *g, uint64_t place, struct sn_geoip_place *pl)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->accuracy_radius = -1;
+	size_t pick = (size_t)(place >> 32);
+	if (pick == 0 || pick > g->n)
+		return;
+	pick--;
+	MMDB_entry_s e = {.mmdb = &g->db[pick], .offset = (uint32_t)place};
 	if (g->flat[pick])
-		read_flat(&r.entry, pl);
+		read_flat(&e, pl);
 	else
-		read_maxmind(&r.entry, pl);
+		read_maxmind(&e, pl);
 	if (pl->country_code[0]) {
 		const struct country *c = country_of(pl->country_code);
 		if (c && !pl->country_name[0])
@@ -352,6 +373,19 @@ int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len, struct
 			snprintf(pl->continent_name, sizeof(pl->continent_name), "%s",
 				 c->continent_name);
 	}
+}
+
+int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len, struct sn_geoip_place *pl,
+		    struct sn_err *err)
+{
+	uint64_t place;
+	int rc = sn_geoip_locate(g, ip, len, &place, err);
+	if (rc) {
+		memset(pl, 0, sizeof(*pl));
+		pl->accuracy_radius = -1;
+		return rc;
+	}
+	sn_geoip_place_of(g, place, pl);
 	return 0;
 }
 

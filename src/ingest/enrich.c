@@ -7,9 +7,12 @@
  *   record scan (facts: $ip, root ip, $geoip_disable, properties span)
  *        │
  *        ▼
- *   IP cache ──miss──▶ sn_geoip_lookup ──▶ entry: the 18 "$geoip_*":value
- *        │                                 members as JSON text, and a hash
- *        ▼                                 of the values (for identity)
+ *   IP cache ──miss──▶ sn_geoip_locate: the address's database record
+ *        │ (address → record)
+ *        ▼
+ *   place cache ──miss──▶ sn_geoip_place_of ──▶ entry: the 18 "$geoip_*":value
+ *        │ (record → members)                    members as JSON text, and a
+ *        ▼                                       hash of the values (identity)
  *   stored properties = the event's text with those members spliced in
  *   before its closing brace (and "$ip" from the root when absent), and
  *   the "$ip" member cut out (or never added) when the team anonymises IPs
@@ -27,10 +30,13 @@
  * json-c would cost a tree per event, more than the lookup itself
  * (bench/ingest numbers in docs/ENRICHMENT.md). An event that already
  * carries $geoip_* keys (an SDK or an import set them) has those the place
- * sets replaced, as PostHog does: its members are copied but for them
- * (rewrite_cut), and the place's follow. Only an escaped key, which could
- * decode to one of them, takes the json-c route (parse, replace in place,
- * serialise: ~35 µs an event, which is what rewrite_cut replaced).
+ * sets replaced, as PostHog does: the text between them is copied, and the
+ * place's members follow. The record scan notes where up to
+ * SN_GEO_MEMBERS_MAX of them are (cut_noted); with more, or "$ip" twice,
+ * the text is scanned again member by member (rewrite_cut). Only an
+ * escaped key, which could decode to one of them, takes the json-c route
+ * (parse, replace in place, serialise: ~35 µs an event, which is what
+ * rewrite_cut replaced).
  *
  * The stored properties get the $geoip_* members but not the $set /
  * $set_once additions: like the §5.2 additions (identity.c), those reach the
@@ -39,12 +45,19 @@
  * (as for §5.2 in props.c), and no null goes into $set_once (it would block
  * the real first value forever).
  *
- * IP cache: direct-mapped, a power of two of entries, keyed by the address
- * text; a collision replaces the entry. Negative results (private ranges,
- * not an address) are cached too. Bounded: entries × (address + ~600 bytes
- * of members), about 10 MiB at the default 16384. A miss costs a database
- * lookup (~2 µs with DB-IP Lite city) plus building the members. Team settings (anonymize_ips) come
- * from a callback, since meta/ is not below ingest/; they are cached per team for TEAM_TTL_US.
+ * Two caches, both direct-mapped over a power of two of entries, a
+ * collision replacing the entry. The IP cache maps an address's text to its
+ * database record (80 bytes an entry: 5 MiB at the default 65536); negative
+ * results (private ranges, not an address) are cached too. The place cache
+ * maps a record to its built members (~600 bytes of text an entry: ~10 MiB
+ * at the default 16384). Many addresses share a record (a city's), and
+ * finding the record (the database's search tree, ~0.7 µs) costs a fraction
+ * of reading its fields and printing them (number formatting that reads
+ * back the same double, ~4 µs): with one cache keyed by address, 200k
+ * users each behind an address of their own missed on most events and
+ * paid both (docs/ENRICHMENT.md "Cost"). Team settings (anonymize_ips) come
+ * from a callback, since meta/ is not below ingest/; they are cached per
+ * team for TEAM_TTL_US.
  *
  * Single-threaded: one enrich object per ingest thread.
  */
@@ -94,8 +107,12 @@ struct ip_entry {
 	bool used;
 	uint8_t iplen;
 	char ip[IP_TEXT_MAX];
-	bool found;		  /* the database placed it */
-	struct sn_enrich_geo geo; /* geo.props malloc'd when found */
+	uint64_t place; /* sn_geoip_locate's id; 0: the database has no place */
+};
+
+struct place_entry {
+	uint64_t place;		  /* 0: empty */
+	struct sn_enrich_geo geo; /* geo.props malloc'd */
 };
 
 struct team_entry {
@@ -110,26 +127,41 @@ struct sn_enrich {
 	void *team_ctx;
 	struct ip_entry *ips;
 	size_t mask;
+	struct place_entry *places;
+	size_t place_mask;
 	struct team_entry teams[TEAM_SLOTS];
 	struct sn_buf out; /* the rewritten properties of the current event */
 	struct sn_buf tmp;
 	struct sn_enrich_stats st;
 };
 
+static size_t pow2_at_least(size_t want)
+{
+	size_t n = 1;
+	while (n < want)
+		n <<= 1;
+	return n;
+}
+
 int sn_enrich_new(struct sn_enrich **out, const struct sn_enrich_options *o, struct sn_err *err)
 {
 	struct sn_enrich *en = calloc(1, sizeof(*en));
-	size_t n = 1;
-	size_t want = o->ip_cache_entries ? o->ip_cache_entries : 16384;
-	while (n < want)
-		n <<= 1;
-	if (en)
+	size_t n = pow2_at_least(o->ip_cache_entries ? o->ip_cache_entries : 65536);
+	size_t np = pow2_at_least(o->place_cache_entries ? o->place_cache_entries : 16384);
+	if (en) {
 		en->ips = calloc(n, sizeof(*en->ips));
-	if (!en || !en->ips) {
+		en->places = calloc(np, sizeof(*en->places));
+	}
+	if (!en || !en->ips || !en->places) {
+		if (en) {
+			free(en->ips);
+			free(en->places);
+		}
 		free(en);
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
 	}
 	en->mask = n - 1;
+	en->place_mask = np - 1;
 	en->geoip = o->geoip;
 	en->team_fn = o->team;
 	en->team_ctx = o->team_ctx;
@@ -143,9 +175,10 @@ void sn_enrich_free(struct sn_enrich *en)
 {
 	if (!en)
 		return;
-	for (size_t i = 0; i <= en->mask; i++)
-		free(en->ips[i].geo.props);
+	for (size_t i = 0; i <= en->place_mask; i++)
+		free(en->places[i].geo.props);
 	free(en->ips);
+	free(en->places);
 	sn_buf_release(&en->out);
 	sn_buf_release(&en->tmp);
 	free(en);
@@ -338,7 +371,7 @@ static int append_num(struct sn_buf *b, double d)
  * values the way hash_place computes it from the parsed members (strings
  * are the same bytes; numbers are printed so that they read back as the
  * same double), without parsing them on every cache miss. */
-static int build_entry(struct sn_enrich *en, const struct sn_geoip_place *pl, struct ip_entry *e,
+static int build_entry(struct sn_enrich *en, const struct sn_geoip_place *pl, struct place_entry *e,
 		       struct sn_err *err)
 {
 	struct sn_buf *b = &en->tmp;
@@ -394,6 +427,27 @@ static int build_entry(struct sn_enrich *en, const struct sn_geoip_place *pl, st
 	return 0;
 }
 
+/* The built members of a database record, from the place cache, read and
+ * built on a miss. NULL only when out of memory (err set). */
+static const struct sn_enrich_geo *place_geo(struct sn_enrich *en, uint64_t place,
+					     struct sn_err *err)
+{
+	struct place_entry *e = &en->places[sn_hash64(&place, sizeof(place)) & en->place_mask];
+	if (e->place == place) {
+		en->st.place_hits++;
+		return &e->geo;
+	}
+	en->st.place_misses++;
+	free(e->geo.props);
+	memset(e, 0, sizeof(*e));
+	struct sn_geoip_place pl;
+	sn_geoip_place_of(en->geoip, place, &pl);
+	if (build_entry(en, &pl, e, err))
+		return NULL; /* the entry stays empty */
+	e->place = place;
+	return &e->geo;
+}
+
 static int lookup(struct sn_enrich *en, const char *ip, size_t len,
 		  const struct sn_enrich_geo **out, struct sn_err *err)
 {
@@ -403,26 +457,19 @@ static int lookup(struct sn_enrich *en, const char *ip, size_t len,
 	struct ip_entry *e = &en->ips[sn_hash64(ip, len) & en->mask];
 	if (e->used && e->iplen == len && memcmp(e->ip, ip, len) == 0) {
 		en->st.ip_hits++;
-		*out = e->found ? &e->geo : NULL;
-		return 0;
-	}
-	en->st.ip_misses++;
-	free(e->geo.props);
-	memset(e, 0, sizeof(*e));
-	struct sn_geoip_place pl;
-	int rc = sn_geoip_lookup(en->geoip, ip, len, &pl, NULL);
-	if (rc == 0) {
-		if ((rc = build_entry(en, &pl, e, err)))
-			return rc; /* the entry stays unused */
-		e->found = true;
 	} else {
-		en->st.not_found++;
+		en->st.ip_misses++;
+		uint64_t place = 0;
+		if (sn_geoip_locate(en->geoip, ip, len, &place, NULL))
+			en->st.not_found++;
+		e->used = true;
+		e->iplen = (uint8_t)len;
+		memcpy(e->ip, ip, len);
+		e->place = place;
 	}
-	e->used = true;
-	e->iplen = (uint8_t)len;
-	memcpy(e->ip, ip, len);
-	*out = e->found ? &e->geo : NULL;
-	return 0;
+	if (!e->place)
+		return 0;
+	return (*out = place_geo(en, e->place, err)) ? 0 : SN_ERR_NOMEM;
 }
 
 static bool team_anonymizes(struct sn_enrich *en, int64_t team_id)
@@ -459,6 +506,25 @@ static int append_member(struct sn_buf *b, const char *prefix, const char *text,
 		rc = sn_buf_appends(b, prefix);
 	if (rc == 0)
 		rc = sn_buf_append(b, text, len);
+	return rc;
+}
+
+/* The end of every rewrite: the added "$ip" member and the place's
+ * members after what b holds, the closing brace, the row pointed at b. */
+static int finish(struct sn_buf *b, struct sn_event_row *row, const struct sn_jspan *add_ip,
+		  const struct sn_enrich_geo *geo)
+{
+	int rc = 0;
+	if (add_ip)
+		rc = append_member(b, "\"$ip\":", add_ip->p, add_ip->len);
+	if (rc == 0 && geo)
+		rc = append_member(b, "", geo->props, geo->props_len);
+	if (rc == 0)
+		rc = sn_buf_appendc(b, '}');
+	if (rc == 0) {
+		row->properties.p = b->data;
+		row->properties.len = b->len;
+	}
 	return rc;
 }
 
@@ -526,18 +592,60 @@ static int rewrite_cut(struct sn_enrich *en, struct sn_event_row *row,
 	}
 	if (rc < 0)
 		return 1;
-	rc = 0;
-	if (add_ip)
-		rc = append_member(b, "\"$ip\":", add_ip->p, add_ip->len);
-	if (rc == 0 && geo)
-		rc = append_member(b, "", geo->props, geo->props_len);
-	if (rc == 0)
-		rc = sn_buf_appendc(b, '}');
-	if (rc)
-		return SN_ERR_TOO_BIG;
-	row->properties.p = b->data;
-	row->properties.len = b->len;
-	return 0;
+	return finish(b, row, add_ip, geo) ? SN_ERR_TOO_BIG : 0;
+}
+
+static bool is_sep(char c)
+{
+	return c == ',' || is_space(c);
+}
+
+/* The event already has $geoip_* keys and the record scan noted where each
+ * is (and the one "$ip"): the text between the members to cut out is copied
+ * as it is, each stretch without its leading and trailing commas and
+ * whitespace (a member neither starts nor ends with either), the stretches
+ * joined by commas; then the new members follow, as with rewrite_cut,
+ * which this saves scanning the whole text again (~1.7 µs an event of the
+ * query benchmark's, whose every event carries two $geoip_* keys). */
+static int cut_noted(struct sn_enrich *en, struct sn_event_row *row,
+		     const struct sn_ingest_facts *f, const struct sn_enrich_geo *geo, bool cut_ip,
+		     const struct sn_jspan *add_ip)
+{
+	struct cut {
+		const char *from, *to;
+	} cut[SN_GEO_MEMBERS_MAX + 1];
+	size_t n = 0;
+	for (size_t i = 0; geo && i < f->ngeo_members; i++) {
+		const struct sn_ingest_member *m = &f->geo_member[i];
+		if (is_place_name(m->key.p + 1, m->key.len - 2))
+			cut[n++] = (struct cut){m->key.p, m->end};
+	}
+	if (cut_ip) {
+		/* in text order among the others */
+		struct cut c = {f->ip_key.p, f->ip.p + f->ip.len};
+		size_t i = n++;
+		for (; i > 0 && cut[i - 1].from > c.from; i--)
+			cut[i] = cut[i - 1];
+		cut[i] = c;
+	}
+	struct sn_buf *b = &en->out;
+	const char *p = row->properties.p + 1, *close = row->properties.p + row->properties.len - 1;
+	sn_buf_reset(b);
+	int rc = sn_buf_appendc(b, '{');
+	for (size_t i = 0; i <= n && rc == 0; i++) {
+		const char *a = p, *z = i < n ? cut[i].from : close;
+		while (a < z && is_sep(*a))
+			a++;
+		while (z > a && is_sep(z[-1]))
+			z--;
+		if (z > a && b->len > 1)
+			rc = sn_buf_appendc(b, ',');
+		if (z > a && rc == 0)
+			rc = sn_buf_append(b, a, (size_t)(z - a));
+		if (i < n)
+			p = cut[i].to;
+	}
+	return rc ? rc : finish(b, row, add_ip, geo);
 }
 
 /* json-c route: the event already has $geoip_* keys (replaced), one of
@@ -616,6 +724,11 @@ int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_e
 	f->geo = geo;
 	/* (When json-c refuses the text, the splice below still applies: the
 	 * event's own $geoip_* members then precede ours.) */
+	if (f->geoip_keys && !f->odd_key && !f->geo_members_over && !f->ip_dup) {
+		if (cut_noted(en, row, f, geo, cut_ip, add_ip ? ipv : NULL))
+			return sn_err_set(err, SN_ERR_TOO_BIG, "enriched properties too large");
+		return 0;
+	}
 	if (f->geoip_keys) {
 		rc = rewrite_cut(en, row, geo, cut_ip, add_ip ? ipv : NULL);
 		if (rc == 1)
@@ -642,15 +755,7 @@ int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_e
 	} else {
 		rc = sn_buf_append(b, p, end);
 	}
-	if (rc == 0 && add_ip)
-		rc = append_member(b, "\"$ip\":", ipv->p, ipv->len);
-	if (rc == 0 && geo)
-		rc = append_member(b, "", geo->props, geo->props_len);
-	if (rc == 0)
-		rc = sn_buf_appendc(b, '}');
-	if (rc)
+	if (rc || finish(b, row, add_ip ? ipv : NULL, geo))
 		return sn_err_set(err, SN_ERR_TOO_BIG, "enriched properties too large");
-	row->properties.p = b->data;
-	row->properties.len = b->len;
 	return 0;
 }

@@ -163,12 +163,18 @@ void sn_ingest_facts_key(struct sn_ingest_facts *f, const struct sn_jspan *key,
 	    ((n == 3 && k[1] == 'i' && k[2] == 'p') || (n > 7 && memcmp(k, "$geoip_", 7) == 0))) {
 		/* Enrichment's keys (enrich.c). */
 		if (n == 3) {
+			f->ip_dup |= f->ip_key.type != SN_JNONE;
 			f->ip_key = *key;
 			f->ip = *value;
 		} else if (n == 14 && memcmp(k + 7, "disable", 7) == 0) {
 			f->geoip_disable = *value;
 		} else if (n > 7) {
 			f->geoip_keys = true;
+			if (f->ngeo_members < SN_GEO_MEMBERS_MAX)
+				f->geo_member[f->ngeo_members++] =
+				    (struct sn_ingest_member){*key, value->p + value->len};
+			else
+				f->geo_members_over = true;
 		}
 		return;
 	}

@@ -165,10 +165,20 @@ struct sn_enrich_options {
 	const struct sn_geoip *geoip;
 	sn_ingest_team_fn team;
 	void *team_ctx;
-	size_t ip_cache_entries; /* distinct addresses remembered (0 = 16384, ~10 MiB) */
+	size_t ip_cache_entries;    /* addresses remembered (0 = 65536, 5 MiB) */
+	size_t place_cache_entries; /* database records remembered (0 = 16384, ~10 MiB) */
 };
 int sn_store_sink_use_enrich(struct sn_store_sink *s, const struct sn_enrich_options *o,
 			     struct sn_err *err);
+/* Enrichment's counters (enrich.c): events that got a place, $ip members
+ * dropped, the IP cache's hits and misses, addresses the database did not
+ * place, and the place cache's hits and misses (asked for each placed
+ * address). All zero without enrichment; read them when the sink is idle. */
+struct sn_enrich_stats {
+	uint64_t enriched, ips_dropped, ip_hits, ip_misses, not_found;
+	uint64_t place_hits, place_misses;
+};
+void sn_store_sink_enrich_stats(struct sn_store_sink *s, struct sn_enrich_stats *st);
 /* Turns property definitions on (before sn_ingest_start): the properties
  * of stored events, persons and groups, each with the type of its first
  * typed value, are recorded in meta after each flush (propdefs.c,

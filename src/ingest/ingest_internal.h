@@ -151,10 +151,6 @@ struct sn_enrich_geo {
 	uint32_t nonnull; /* bit k: sn_geo_keys[k] has a value */
 };
 
-struct sn_enrich_stats {
-	uint64_t enriched, ips_dropped, ip_hits, ip_misses, not_found;
-};
-
 struct sn_enrich;
 struct sn_ingest_facts;
 int sn_enrich_new(struct sn_enrich **out, const struct sn_enrich_options *o, struct sn_err *err);
@@ -210,6 +206,10 @@ int sn_ingest_elements(struct sn_buf *chain, struct sn_buf *props, struct sn_eve
 
 /* ---- the identity step (identity.c) --------------------------------------- */
 
+/* $geoip_* members whose place the record scan notes (enrich.c cuts them
+ * out without scanning the text again); an event with more is rescanned. */
+#define SN_GEO_MEMBERS_MAX 4
+
 /* What the record scan collects for identity, alongside the row's fields.
  * Spans point into the WAL record. */
 struct sn_ingest_facts {
@@ -228,6 +228,11 @@ struct sn_ingest_facts {
 	struct sn_jspan ip_key, ip, geoip_disable;
 	struct sn_jspan root_ip; /* the record's "ip": the request's address */
 	bool geoip_keys;
+	/* The $geoip_* members but $geoip_disable, in text order, in
+	 * geo_member (below) up to SN_GEO_MEMBERS_MAX; geo_members_over when
+	 * there were more; ip_dup when "$ip" came twice. */
+	uint8_t ngeo_members;
+	bool geo_members_over, ip_dup;
 	const struct sn_enrich_geo *geo;
 	/* Hashes the fast path compares, computed ahead by sn_ingest_facts_hash
 	 * (on the read-ahead thread): sn_hash64 of the decoded distinct id
@@ -241,6 +246,10 @@ struct sn_ingest_facts {
 	 * 800 of the struct's bytes a record). */
 	struct sn_jspan initial[SN_INITIAL_NKEYS];
 	uint64_t initial_hash[SN_INITIAL_NKEYS];
+	struct sn_ingest_member {
+		struct sn_jspan key;
+		const char *end; /* past the value */
+	} geo_member[SN_GEO_MEMBERS_MAX];
 };
 /* The bytes of a struct sn_ingest_facts a fresh scan must zero. */
 #define SN_INGEST_FACTS_CLEAR offsetof(struct sn_ingest_facts, initial)

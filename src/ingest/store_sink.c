@@ -1215,6 +1215,13 @@ void sn_store_sink_identity_stats(struct sn_store_sink *s, uint64_t *fast, uint6
 		*person_writes = st.person_writes;
 }
 
+void sn_store_sink_enrich_stats(struct sn_store_sink *s, struct sn_enrich_stats *st)
+{
+	*st = (struct sn_enrich_stats){0};
+	if (s->enrich)
+		sn_enrich_get_stats(s->enrich, st);
+}
+
 void sn_store_sink_close(struct sn_store_sink *s)
 {
 	if (!s)

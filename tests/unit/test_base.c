@@ -535,6 +535,31 @@ static void test_geoip_lookup(void **state)
 	assert_non_null(strstr(err.msg, "bogus is not an IP address"));
 	assert_int_equal(sn_geoip_lookup(g, "", 0, &pl, &err), SN_ERR_INVALID);
 	assert_int_equal(sn_geoip_lookup(g, "1.2.3.4.5", 9, &pl, &err), SN_ERR_INVALID);
+	/* In two steps: the record's id, then its place, the same as one
+	 * lookup; one record for an address in both forms, another for another
+	 * place; the same errors, with no id. */
+	uint64_t id[3], none = 7;
+	const char *const two[] = {"8.8.8.8", "::ffff:8.8.8.8", "1.1.1.1"};
+	for (size_t i = 0; i < 3; i++) {
+		struct sn_geoip_place one;
+		assert_int_equal(sn_geoip_locate(g, two[i], strlen(two[i]), &id[i], &err), 0);
+		assert_true(id[i] != 0);
+		sn_geoip_place_of(g, id[i], &pl);
+		assert_int_equal(sn_geoip_lookup(g, two[i], strlen(two[i]), &one, &err), 0);
+		assert_memory_equal(&pl, &one, sizeof(pl));
+	}
+	assert_true(id[0] == id[1] && id[0] != id[2]);
+	assert_int_equal(sn_geoip_locate(g, "10.1.2.3", 8, &none, &err), SN_ERR_NOT_FOUND);
+	assert_true(none == 0);
+	none = 7;
+	assert_int_equal(sn_geoip_locate(g, "bogus", 5, &none, &err), SN_ERR_INVALID);
+	assert_true(none == 0);
+	/* An id no lookup gave reads as no place. */
+	sn_geoip_place_of(g, 0, &pl);
+	assert_string_equal(pl.country_code, "");
+	assert_int_equal(pl.accuracy_radius, -1);
+	sn_geoip_place_of(g, (uint64_t)99 << 32, &pl);
+	assert_string_equal(pl.city_name, "");
 	/* Concurrent lookups through one handle. */
 	pthread_t th[4];
 	struct geo_thread t[4];

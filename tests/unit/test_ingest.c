@@ -2351,7 +2351,7 @@ static void test_enrich_geoip(void **state)
 			 "\"c\":[1, 2]}",
 			 &geo);
 	assert_non_null(geo);
-	assert_int_equal(count_of(t, "{\"b\":1.50,\"$geoip_mine\":7,\"$geoip_disable\":false,"
+	assert_int_equal(count_of(t, "{\"b\": 1.50,\"$geoip_mine\":7,\"$geoip_disable\":false,"
 				     "\"c\":[1, 2],\"$geoip_city_name\":\"Mountain View\""),
 			 1);
 	assert_int_equal(count_of(t, "$geoip_city_name"), 1);
@@ -2359,6 +2359,44 @@ static void test_enrich_geoip(void **state)
 	struct json_object *parsed = NULL;
 	assert_int_equal(sn_json_parse(t, strlen(t), &parsed, NULL), 0);
 	json_object_put(parsed);
+	/* The scan noted where those members are (the text is not scanned
+	 * again); cut first, last, next to each other, all of them. */
+	static const char *const noted[][2] = {
+	    {"{\"$geoip_city_name\":\"X\",\"a\":1}", "{\"a\":1,"},
+	    {"{ \"a\" : 1 , \"$geoip_city_name\" : \"X\" }", "{\"a\" : 1,\"$geoip_city_name\""},
+	    {"{\"$ip\":\"8.8.8.8\",\"$geoip_country_code\":\"F\",\"a\":[1,{\"b\":2}]}",
+	     "{\"a\":[1,{\"b\":2}],\"$geoip_city_name\""},
+	    {"{\"$geoip_city_name\":\"X\",\"$ip\":\"8.8.8.8\"}", "{\"$geoip_city_name\""},
+	    {"{\"a\":1,\"$ip\":\"8.8.8.8\",\"$geoip_latitude\":1.5}",
+	     "{\"a\":1,\"$geoip_city_name\""},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(noted); i++) {
+		char props[256];
+		snprintf(props, sizeof(props), "%s", noted[i][0]);
+		if (!strstr(props, "$ip"))
+			snprintf(props + strlen(props) - 1, sizeof(props) - strlen(props) + 1,
+				 ",\"$ip\":\"8.8.8.8\"}");
+		t = enrich_props(en, 1, props, &geo);
+		assert_non_null(geo);
+		assert_int_equal(count_of(t, noted[i][1]), 1);
+		assert_int_equal(count_of(t, "$geoip_city_name"), 1);
+		assert_int_equal(count_of(t, "$geoip_country_code\":\"US\""), 1);
+		assert_null(strstr(t, "$ip\""));
+	}
+	/* More $geoip_* members than the scan notes, or "$ip" twice: the text
+	 * is scanned again (and its whitespace between members goes). */
+	t = enrich_props(en, 1,
+			 "{\"$geoip_city_name\":1, \"$geoip_a\":2,\"$geoip_b\":3,\"$geoip_c\":4,"
+			 "\"$geoip_d\":5,\"$ip\":\"8.8.8.8\",\"$geoip_postal_code\":6}",
+			 &geo);
+	assert_int_equal(count_of(t, "{\"$geoip_a\":2,\"$geoip_b\":3,\"$geoip_c\":4,\"$geoip_d\":5,"
+				     "\"$geoip_city_name\":\"Mountain View\""),
+			 1);
+	assert_int_equal(count_of(t, "$geoip_postal_code"), 1);
+	t = enrich_props(en, 1, "{\"$ip\":\"1.1.1.1\",\"$geoip_city_name\":1,\"$ip\":\"8.8.8.8\"}",
+			 &geo);
+	assert_null(strstr(t, "$ip\""));
+	assert_int_equal(count_of(t, "{\"$geoip_city_name\":\"Mountain View\""), 1);
 	/* An escaped name only json-c compares: its route, no duplicate. */
 	t = enrich_props(en, 2, "{\"$geoip_city_nam\\u0065\":\"Z\",\"$ip\":\"8.8.8.8\"}", &geo);
 	assert_int_equal(count_of(t, "$geoip_city_nam"), 1);
@@ -2370,6 +2408,92 @@ static void test_enrich_geoip(void **state)
 	assert_int_equal(count_of(t, "\"$geoip_country_code\":\"AU\""), 1);
 	assert_int_equal(count_of(t, "{\"a\":1,\"$geoip_city_name\""), 1);
 	sn_enrich_free(en);
+	sn_geoip_close(g);
+}
+
+/* The place cache: addresses that share a database record share its built
+ * members, and caches of one entry (every lookup evicts) give the same text
+ * as large ones, with each value what the database has for the address. */
+static void test_enrich_place_cache(void **state)
+{
+	(void)state;
+	const char *path = geoip_db_path();
+	if (!path) {
+		printf("SKIP test_enrich_place_cache: no GeoIP database (make test-deps installs "
+		       "third_party/geoip; or set SNOUT_GEOIP_DB)\n");
+		skip();
+	}
+	struct sn_geoip *g;
+	assert_int_equal(sn_geoip_open(&g, path, NULL), 0);
+	/* Two addresses of one record: an IPv4 address and its IPv6 form. */
+	uint64_t a, b;
+	assert_int_equal(sn_geoip_locate(g, "8.8.8.8", 7, &a, NULL), 0);
+	assert_int_equal(sn_geoip_locate(g, "::ffff:8.8.8.8", 14, &b, NULL), 0);
+	assert_true(a != 0 && a == b);
+	struct sn_enrich *big, *tiny;
+	struct sn_enrich_options ob = {.geoip = g};
+	struct sn_enrich_options ot = {.geoip = g, .ip_cache_entries = 1, .place_cache_entries = 1};
+	assert_int_equal(sn_enrich_new(&big, &ob, NULL), 0);
+	assert_int_equal(sn_enrich_new(&tiny, &ot, NULL), 0);
+	static const char *const ips[] = {
+	    "8.8.8.8",	      "::ffff:8.8.8.8", "8.8.8.8",     "1.1.1.1",    "81.2.69.160",
+	    "::ffff:8.8.8.8", "10.0.0.1",	"1.1.1.1",     "202.96.0.1", "8.8.8.8",
+	    "2.16.0.1",	      "::ffff:1.1.1.1", "81.2.69.160", "9.9.9.9",    "202.96.0.1",
+	    "41.0.0.1",	      "9.9.9.9",	"41.0.0.1",
+	};
+	char text[2][8192];
+	for (size_t i = 0; i < SN_ARRAY_LEN(ips); i++) {
+		char props[128];
+		snprintf(props, sizeof(props), "{\"$ip\":\"%s\",\"n\":%zu}", ips[i], i);
+		struct sn_enrich *ens[2] = {big, tiny};
+		const struct sn_enrich_geo *geo[2];
+		for (int k = 0; k < 2; k++)
+			snprintf(text[k], sizeof(text[k]), "%s",
+				 enrich_props(ens[k], 2, props, &geo[k]));
+		assert_string_equal(text[0], text[1]);
+		struct sn_geoip_place pl;
+		int rc = sn_geoip_lookup(g, ips[i], strlen(ips[i]), &pl, NULL);
+		if (rc) {
+			assert_null(geo[0]);
+			assert_null(geo[1]);
+			assert_string_equal(text[0], props);
+			continue;
+		}
+		assert_non_null(geo[0]);
+		assert_non_null(geo[1]);
+		assert_true(geo[0]->hash == geo[1]->hash && geo[0]->nonnull == geo[1]->nonnull);
+		/* Each value is the database's (json-c's own reading of it). */
+		struct json_object *want = json_object_new_object(), *got = NULL;
+		assert_true(sn_geoip_place_props(&pl, want) > 0);
+		assert_int_equal(sn_json_parse(text[0], strlen(text[0]), &got, NULL), 0);
+		assert_int_equal(json_object_object_length(got), 2 + SN_GEO_NKEYS);
+		json_object_object_foreach(got, key, val)
+		{
+			if (strncmp(key, "$geoip_", 7) != 0)
+				continue;
+			struct json_object *w = NULL;
+			if (json_object_object_get_ex(want, key, &w))
+				assert_true(json_object_equal(val, w));
+			else
+				assert_null(val);
+		}
+		json_object_put(want);
+		json_object_put(got);
+	}
+	/* The big caches: ::ffff:8.8.8.8 missed the IP cache but hit the place cache
+	 * that 8.8.8.8 filled; the tiny ones missed (almost) everything. */
+	struct sn_enrich_stats sb, st;
+	sn_enrich_get_stats(big, &sb);
+	sn_enrich_get_stats(tiny, &st);
+	assert_int_equal(sb.ip_misses, 10); /* distinct addresses */
+	assert_int_equal(sb.ip_hits, SN_ARRAY_LEN(ips) - 10);
+	assert_int_equal(sb.not_found, 1);
+	assert_int_equal(sb.place_hits + sb.place_misses, SN_ARRAY_LEN(ips) - 1);
+	assert_true(sb.place_misses <= 8);
+	assert_true(st.ip_misses >= SN_ARRAY_LEN(ips) - 3);
+	assert_true(st.place_misses > sb.place_misses);
+	sn_enrich_free(big);
+	sn_enrich_free(tiny);
 	sn_geoip_close(g);
 }
 
@@ -2670,6 +2794,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),
 	    cmocka_unit_test(test_enrich_anonymize),
 	    cmocka_unit_test(test_enrich_geoip),
+	    cmocka_unit_test(test_enrich_place_cache),
 	    cmocka_unit_test_setup_teardown(test_enrich_ingest, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
