@@ -242,8 +242,8 @@ struct sn_ingest_facts {
 	uint64_t did_hash;
 	uint32_t initial_hashed;
 	/* Last, and read only where initial_present / initial_hashed have the
-	 * key's bit, so a scan need not clear them (SN_INGEST_FACTS_CLEAR:
-	 * 800 of the struct's bytes a record). */
+	 * key's bit (geo_member: below ngeo_members), so a scan need not clear
+	 * them (SN_INGEST_FACTS_CLEAR: 800 of the struct's bytes a record). */
 	struct sn_jspan initial[SN_INITIAL_NKEYS];
 	uint64_t initial_hash[SN_INITIAL_NKEYS];
 	struct sn_ingest_member {
