@@ -53,7 +53,7 @@
  * at the default 16384). Many addresses share a record (a city's), and
  * finding the record (the database's search tree, ~0.7 µs) costs a fraction
  * of reading its fields and printing them (number formatting that reads
- * back the same double, ~4 µs): with one cache keyed by address, 200k
+ * back the same double, ~3 µs): with one cache keyed by address, 200k
  * users each behind an address of their own missed on most events and
  * paid both (docs/ENRICHMENT.md "Cost"). Team settings (anonymize_ips) come
  * from a callback, since meta/ is not below ingest/; they are cached per

@@ -139,7 +139,22 @@
 #define NPARTS_BITS SN_PART_ID_NPARTS_BITS
 #define NPARTS_MASK SN_PART_ID_NPARTS_MASK
 
+/* /metrics series of identity's and enrichment's counters (report_metrics). */
+enum {
+	M_FAST,
+	M_SLOW,
+	M_CREATED,
+	M_PLACED,
+	M_IP_HIT,
+	M_IP_MISS,
+	M_PLACE_HIT,
+	M_PLACE_MISS,
+	M_COUNT
+};
+
 struct sn_store_sink {
+	struct sn_metric_series *m[M_COUNT];
+	uint64_t m_last[M_COUNT]; /* the counters as last reported */
 	char dir[1024];
 	char rec_path[1100];
 	int rec_fd;
@@ -961,6 +976,35 @@ static void *flusher_main(void *arg)
 	return NULL;
 }
 
+/* Identity's and enrichment's counters belong to the ingest thread (plain
+ * integers on the hot path); at each flush, and at close, what they gained
+ * since the last report goes to their /metrics series. */
+static void report_metrics(struct sn_store_sink *s)
+{
+	uint64_t now[M_COUNT] = {0};
+	if (s->identity) {
+		struct sn_ingest_identity_stats st;
+		sn_ingest_identity_get_stats(s->identity, &st);
+		now[M_FAST] = st.fast;
+		now[M_SLOW] = st.slow;
+		now[M_CREATED] = st.created;
+	}
+	if (s->enrich) {
+		struct sn_enrich_stats st;
+		sn_enrich_get_stats(s->enrich, &st);
+		now[M_PLACED] = st.enriched;
+		now[M_IP_HIT] = st.ip_hits;
+		now[M_IP_MISS] = st.ip_misses;
+		now[M_PLACE_HIT] = st.place_hits;
+		now[M_PLACE_MISS] = st.place_misses;
+	}
+	for (int i = 0; i < M_COUNT; i++) {
+		if (s->m[i] && now[i] > s->m_last[i])
+			sn_metric_add(s->m[i], now[i] - s->m_last[i]);
+		s->m_last[i] = now[i];
+	}
+}
+
 static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 {
 	struct sn_store_sink *s = ctx;
@@ -1002,6 +1046,7 @@ static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 	/* The persons commit covers everything consumed. A failure leaves the
 	 * batch open: the next call commits it. */
 	flush_propdefs(s);
+	report_metrics(s);
 	return (rc = commit_persons(s, err)) ? rc : 1;
 }
 
@@ -1014,6 +1059,7 @@ static int sink_flush_start(void *ctx, struct sn_err *err)
 		return rc;
 	if (rc == 1) {
 		flush_propdefs(s);
+		report_metrics(s);
 		return (rc = commit_persons(s, err)) ? rc : 1;
 	}
 	if (!s->flusher_started) {
@@ -1162,6 +1208,14 @@ int sn_store_sink_use_persons(struct sn_store_sink *s, struct sn_persons *person
 		return rc;
 	s->persons = persons;
 	s->persons_lsn = lsn;
+	sn_metrics_declare("snout_identity_events_total", SN_METRIC_COUNTER,
+			   "Events whose identity step took the person cache's fast path or the "
+			   "rules over the person store (slow)");
+	sn_metrics_declare("snout_identity_persons_created_total", SN_METRIC_COUNTER,
+			   "Persons created on the fast path (a distinct id's first event)");
+	s->m[M_FAST] = sn_metric_series("snout_identity_events_total", "path=\"fast\"");
+	s->m[M_SLOW] = sn_metric_series("snout_identity_events_total", "path=\"slow\"");
+	s->m[M_CREATED] = sn_metric_series("snout_identity_persons_created_total", "");
 	s->persons_commit_ns = sn_mono_ns();
 	if (lsn > s->last_end_lsn)
 		sn_log_info("ingest: the person store is ahead of the event store (WAL position "
@@ -1178,7 +1232,24 @@ int sn_store_sink_use_persons(struct sn_store_sink *s, struct sn_persons *person
 int sn_store_sink_use_enrich(struct sn_store_sink *s, const struct sn_enrich_options *o,
 			     struct sn_err *err)
 {
-	return sn_enrich_new(&s->enrich, o, err);
+	int rc = sn_enrich_new(&s->enrich, o, err);
+	if (rc || !o->geoip)
+		return rc;
+	sn_metrics_declare("snout_geoip_events_total", SN_METRIC_COUNTER,
+			   "Events given a place by GeoIP (a record retried after an error counts "
+			   "each time)");
+	sn_metrics_declare("snout_geoip_cache_total", SN_METRIC_COUNTER,
+			   "GeoIP cache lookups: the IP cache (address to database record) and the "
+			   "place cache (record to its properties), hits and misses");
+	s->m[M_PLACED] = sn_metric_series("snout_geoip_events_total", "");
+	s->m[M_IP_HIT] = sn_metric_series("snout_geoip_cache_total", "cache=\"ip\",result=\"hit\"");
+	s->m[M_IP_MISS] =
+	    sn_metric_series("snout_geoip_cache_total", "cache=\"ip\",result=\"miss\"");
+	s->m[M_PLACE_HIT] =
+	    sn_metric_series("snout_geoip_cache_total", "cache=\"place\",result=\"hit\"");
+	s->m[M_PLACE_MISS] =
+	    sn_metric_series("snout_geoip_cache_total", "cache=\"place\",result=\"miss\"");
+	return 0;
 }
 
 int sn_store_sink_use_propdefs(struct sn_store_sink *s, struct sn_meta *meta, struct sn_err *err)

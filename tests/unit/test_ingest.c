@@ -2528,6 +2528,20 @@ static size_t read_props(const char *data, int base, char out[][2048], size_t ma
 	return n;
 }
 
+/* A counter's value in /metrics (0 when the series is not there). */
+static uint64_t metric_value(const char *series)
+{
+	struct sn_buf m;
+	sn_buf_init(&m, 0);
+	sn_metrics_render(&m);
+	char want[200];
+	snprintf(want, sizeof(want), "\n%s ", series);
+	const char *at = strstr(m.data, want);
+	uint64_t v = at ? strtoull(at + strlen(want), NULL, 10) : 0;
+	sn_buf_release(&m);
+	return v;
+}
+
 static void test_enrich_ingest(void **state)
 {
 	(void)state;
@@ -2554,6 +2568,17 @@ static void test_enrich_ingest(void **state)
 	struct sn_ingest_options io = {
 	    .wal_dir = r.waldir, .flush_age_ms = 60000, .resume_lsn = resume};
 	assert_int_equal(sn_ingest_start(&r.in, r.w, &io, &vt, NULL), 0);
+	static const char *const series[] = {
+	    "snout_identity_events_total{path=\"fast\"}",
+	    "snout_identity_events_total{path=\"slow\"}",
+	    "snout_identity_persons_created_total",
+	    "snout_geoip_events_total",
+	    "snout_geoip_cache_total{cache=\"ip\",result=\"miss\"}",
+	    "snout_geoip_cache_total{cache=\"place\",result=\"miss\"}",
+	};
+	uint64_t before[SN_ARRAY_LEN(series)];
+	for (size_t i = 0; i < SN_ARRAY_LEN(series); i++)
+		before[i] = metric_value(series[i]);
 	int base = g_seq;
 	put_ev(r.w, "u", "pv", "{\"$ip\":\"8.8.8.8\"}"); /* 1 fast: creates */
 	put_ev(r.w, "u", "pv", "{\"$ip\":\"8.8.8.8\"}"); /* 2 fast */
@@ -2565,6 +2590,12 @@ static void test_enrich_ingest(void **state)
 	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
 	assert_int_equal(fast, 3);
 	assert_int_equal(slow, 2);
+	/* The same in /metrics after the flush. Enrichment ran twice a record
+	 * (the failed first tries): four events placed, twice; two addresses
+	 * and two places looked up once each, then found. */
+	static const uint64_t gained[] = {3, 2, 1, 8, 2, 2};
+	for (size_t i = 0; i < SN_ARRAY_LEN(series); i++)
+		assert_int_equal(metric_value(series[i]) - before[i], gained[i]);
 	rig_stop(&r);
 
 	static char props[64][2048];
