@@ -380,13 +380,8 @@ int sn_geoip_lookup(const struct sn_geoip *g, const char *ip, size_t len, struct
 {
 	uint64_t place;
 	int rc = sn_geoip_locate(g, ip, len, &place, err);
-	if (rc) {
-		memset(pl, 0, sizeof(*pl));
-		pl->accuracy_radius = -1;
-		return rc;
-	}
-	sn_geoip_place_of(g, place, pl);
-	return 0;
+	sn_geoip_place_of(g, place, pl); /* no place for id 0 */
+	return rc;
 }
 
 int sn_geoip_place_props(const struct sn_geoip_place *pl, struct json_object *obj)

@@ -977,8 +977,8 @@ static void *flusher_main(void *arg)
 }
 
 /* Identity's and enrichment's counters belong to the ingest thread (plain
- * integers on the hot path); at each flush, and at close, what they gained
- * since the last report goes to their /metrics series. */
+ * integers on the hot path); at each flush what they gained since the last
+ * report goes to their /metrics series. */
 static void report_metrics(struct sn_store_sink *s)
 {
 	uint64_t now[M_COUNT] = {0};
@@ -1003,6 +1003,17 @@ static void report_metrics(struct sn_store_sink *s)
 			sn_metric_add(s->m[i], now[i] - s->m_last[i]);
 		s->m_last[i] = now[i];
 	}
+}
+
+/* The end of a flush, its parts durable (or none to write): property
+ * definitions, the counters, then the persons commit, which covers
+ * everything consumed (a failure leaves the batch open: the next call
+ * commits it). Every flush path ends here. */
+static int flush_end(struct sn_store_sink *s, struct sn_err *err)
+{
+	flush_propdefs(s);
+	report_metrics(s);
+	return commit_persons(s, err);
 }
 
 static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
@@ -1043,11 +1054,7 @@ static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 	 * batch open: the flush then stays in flight for the worker. */
 	if (!timeout_ms && defer_persons_commit(s))
 		return 0;
-	/* The persons commit covers everything consumed. A failure leaves the
-	 * batch open: the next call commits it. */
-	flush_propdefs(s);
-	report_metrics(s);
-	return (rc = commit_persons(s, err)) ? rc : 1;
+	return (rc = flush_end(s, err)) ? rc : 1;
 }
 
 static int sink_flush_start(void *ctx, struct sn_err *err)
@@ -1057,11 +1064,8 @@ static int sink_flush_start(void *ctx, struct sn_err *err)
 	int rc = flush_prepare(s, &part_id, err);
 	if (rc < 0)
 		return rc;
-	if (rc == 1) {
-		flush_propdefs(s);
-		report_metrics(s);
-		return (rc = commit_persons(s, err)) ? rc : 1;
-	}
+	if (rc == 1)
+		return (rc = flush_end(s, err)) ? rc : 1;
 	if (!s->flusher_started) {
 		if (pthread_create(&s->flusher, NULL, flusher_main, s))
 			return sn_err_set(err, SN_ERR_INTERNAL, "cannot start the flusher thread");
@@ -1098,18 +1102,15 @@ static int sink_flush(void *ctx, struct sn_err *err)
 	uint64_t part_id = 0;
 	if ((rc = flush_prepare(s, &part_id, err)) < 0)
 		return rc;
-	if (rc == 1) {
-		flush_propdefs(s);
-		return commit_persons(s, err);
-	}
+	if (rc == 1)
+		return flush_end(s, err);
 	size_t nparts = 0, nrows = 0;
 	if ((rc = write_parts(s, &s->mt, part_id, &nparts, &nrows, err)))
 		return rc;
 	s->rows_written += nrows;
 	s->parts_written += nparts;
 	sn_memtable_reset(&s->mt, under_load(s, &s->mt));
-	flush_propdefs(s);
-	return commit_persons(s, err);
+	return flush_end(s, err);
 }
 
 static bool sink_full(void *ctx)
