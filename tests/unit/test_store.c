@@ -608,6 +608,134 @@ static int group_teardown(void **state)
 
 /* ---- memtable ------------------------------------------------------------------- */
 
+/* The permutation sn_memtable_sort gives, checked against a reference
+ * (month, then sn_event_row_cmp, then arrival) on rows shaped for each of
+ * its paths: the radix sort with runs of one user's events and of users
+ * whose hashes share their top 24 bits, the comparison sort for fields too
+ * far apart and for few rows. */
+static int cmp_u64(const void *pa, const void *pb)
+{
+	uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+	return (a > b) - (a < b);
+}
+
+static const struct sn_event_row *g_ref_rows;
+static int ref_cmp(const void *pa, const void *pb)
+{
+	uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+	const struct sn_event_row *x = &g_ref_rows[a], *y = &g_ref_rows[b];
+	int32_t mx = sn_store_month_of(x->timestamp_us), my = sn_store_month_of(y->timestamp_us);
+	if (mx != my)
+		return mx < my ? -1 : 1;
+	int c = sn_event_row_cmp(x, y);
+	return c ? c : (a > b) - (a < b);
+}
+
+enum order_shape { SHAPE_NARROW, SHAPE_PREFIX_TIES, SHAPE_WIDE, SHAPE_FEW };
+
+static void check_sort_shape(enum order_shape shape)
+{
+	static const char *events[] = {"b", "$pageview", "a", "\xc3\xa9"};
+	size_t n = shape == SHAPE_FEW ? 3000 : 20000;
+	/* Distinct ids whose hashes agree in their top 24 bits (the hash bits
+	 * SHAPE_PREFIX_TIES leaves the radix key) but not in all 64. */
+	char(*ids)[16] = calloc(40000, sizeof(*ids));
+	size_t nids = 0;
+	if (shape == SHAPE_PREFIX_TIES) {
+		uint64_t *h = malloc(20000 * sizeof(*h));
+		for (unsigned u = 0; u < 20000; u++) {
+			char b[16];
+			int l = snprintf(b, sizeof(b), "c-%u", u);
+			h[u] = sn_hash64(b, (size_t)l) >> 40 << 32 | u;
+		}
+		qsort(h, 20000, sizeof(*h), cmp_u64);
+		for (unsigned u = 1; u < 20000; u++)
+			if (h[u] >> 32 == h[u - 1] >> 32) {
+				snprintf(ids[nids++], 16, "c-%u",
+					 (unsigned)(h[u - 1] & 0xffffffffu));
+				snprintf(ids[nids++], 16, "c-%u", (unsigned)(h[u] & 0xffffffffu));
+			}
+		free(h);
+		assert_true(nids >= 4);
+	}
+	struct sn_event_row *rows = calloc(n, sizeof(*rows));
+	char(*dbuf)[16] = calloc(n, sizeof(*dbuf));
+	for (size_t i = 0; i < n; i++) {
+		struct sn_event_row *r = &rows[i];
+		if (i && rnd() % 40 == 0) { /* the very same event again */
+			*r = rows[i - 1];
+			continue;
+		}
+		for (int k = 0; k < 16; k++)
+			r->uuid[k] = (uint8_t)rnd();
+		const char *ev = events[rnd() % 4];
+		r->event = (struct sn_str){ev, strlen(ev)};
+		int l = snprintf(dbuf[i], 16, "u-%u", (unsigned)(rnd() % 30));
+		switch (shape) {
+		case SHAPE_NARROW:
+		case SHAPE_FEW:
+			r->team_id = 1 + (int64_t)(rnd() % 3);
+			r->timestamp_us = BASE_TS + (int64_t)(rnd() % (45 * DAY_US));
+			break;
+		case SHAPE_PREFIX_TIES:
+			/* Teams 3e9 apart (32 bits), two months (1), 61 days (6), two
+			 * names (1): 40 bits of prefix, 24 of hash. Most rows in one
+			 * group, from the colliding ids. */
+			r->team_id = i % 97 == 0 ? 3000000001LL : 1;
+			r->timestamp_us =
+			    BASE_TS + (i % 89 == 0 ? (int64_t)(rnd() % (61 * DAY_US)) : DAY_US / 2);
+			r->event = i % 83 == 0 ? (struct sn_str){"b", 1} : (struct sn_str){"a", 1};
+			l = snprintf(dbuf[i], 16, "%s", ids[rnd() % nids]);
+			break;
+		case SHAPE_WIDE:
+			r->team_id = rnd() % 2 ? -(int64_t)(rnd() >> 2) : (int64_t)(rnd() >> 2);
+			r->timestamp_us = rnd() % 3 ? BASE_TS + (int64_t)(rnd() % (900 * DAY_US))
+						    : -(int64_t)(rnd() % (9000 * DAY_US));
+			break;
+		}
+		r->created_at_us = r->timestamp_us;
+		r->distinct_id = (struct sn_str){dbuf[i], (size_t)l};
+	}
+	struct sn_memtable mt;
+	struct sn_err err = {0};
+	sn_memtable_init(&mt, 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(sn_memtable_append(&mt, &rows[i], &err), 0);
+	assert_int_equal(sn_memtable_sort(&mt, &err), 0);
+	uint32_t *ref = malloc(n * sizeof(*ref));
+	for (uint32_t i = 0; i < n; i++)
+		ref[i] = i;
+	g_ref_rows = rows;
+	qsort(ref, n, sizeof(*ref), ref_cmp);
+	unsigned k = 0;
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(sn_memtable_sorted_row(&mt, i) - mt.rows, ref[i]);
+		if (i + 1 == n || sn_store_month_of(rows[ref[i]].timestamp_us) !=
+				      sn_store_month_of(rows[ref[i + 1]].timestamp_us)) {
+			assert_true(k < sn_memtable_nmonths(&mt));
+			assert_int_equal(sn_memtable_month_end(&mt, k), i + 1);
+			k++;
+		}
+	}
+	assert_int_equal(k, sn_memtable_nmonths(&mt));
+	sn_memtable_release(&mt);
+	free(ref);
+	free(rows);
+	free(dbuf);
+	free(ids);
+}
+
+static void test_memtable_sort_order(void **state)
+{
+	(void)state;
+	uint64_t saved = g_rng; /* the later tests' rows stay what they were */
+	check_sort_shape(SHAPE_NARROW);
+	check_sort_shape(SHAPE_PREFIX_TIES);
+	check_sort_shape(SHAPE_WIDE);
+	check_sort_shape(SHAPE_FEW);
+	g_rng = saved;
+}
+
 static void test_memtable_sort(void **state)
 {
 	(void)state;
@@ -1349,6 +1477,34 @@ static void test_writer_rejects(void **state)
 	b.timestamp_us = BASE_TS + 40 * DAY_US; /* November */
 	assert_int_equal(sn_part_write(path, rows, 2, NULL, NULL, &err), SN_ERR_INVALID);
 	assert_int_equal(sn_part_write(path, rows, 0, NULL, NULL, &err), SN_ERR_INVALID);
+	assert_int_equal(access(path, F_OK), -1);
+	/* The granule tasks check the rows: out of order where one granule
+	 * meets the next, and outside the month in a later granule. */
+	struct sn_event_row five[5];
+	char fb[5][512];
+	const struct sn_event_row *fp[5];
+	for (int i = 0; i < 5; i++) {
+		random_row(&five[i], fb[i], sizeof(fb[i]), false);
+		five[i].timestamp_us = BASE_TS + i;
+		five[i].team_id = i;
+		fp[i] = &five[i];
+	}
+	struct sn_part_write_opts g2 = {.granule_rows = 2, .no_fsync = true};
+	struct sn_part_written pw;
+	assert_int_equal(sn_part_write(path, fp, 5, &g2, &pw, &err), 0);
+	assert_int_equal(unlink(path), 0);
+	five[2].team_id = 0; /* row 2 (the second granule's first) < row 1 */
+	assert_int_equal(sn_part_write(path, fp, 5, &g2, &pw, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "not sorted or span months (row 2)"));
+	five[2].team_id = 2;
+	five[4].timestamp_us = BASE_TS - 1; /* September */
+	assert_int_equal(sn_part_write(path, fp, 5, &g2, &pw, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "(row 4)"));
+	five[4].timestamp_us = BASE_TS + 31 * DAY_US; /* November */
+	assert_int_equal(sn_part_write(path, fp, 5, &g2, &pw, &err), SN_ERR_INVALID);
+	five[4].timestamp_us = BASE_TS + 31 * DAY_US - 1; /* October's last µs */
+	assert_int_equal(sn_part_write(path, fp, 5, &g2, &pw, &err), 0);
+	assert_int_equal(unlink(path), 0);
 	assert_int_equal(access(path, F_OK), -1);
 	/* A directory that does not exist is an I/O error and leaves nothing. */
 	b.timestamp_us = BASE_TS;
@@ -3458,6 +3614,7 @@ int main(void)
 	    cmocka_unit_test(test_fixed_and_nulls),
 	    cmocka_unit_test(test_block_codecs),
 	    cmocka_unit_test(test_memtable_sort),
+	    cmocka_unit_test(test_memtable_sort_order),
 	    cmocka_unit_test(test_part_roundtrip),
 	    cmocka_unit_test(test_pruning),
 	    cmocka_unit_test(test_corruption_every_byte),
