@@ -355,10 +355,8 @@ struct enc_job {
 	struct block_entry *blocks; /* offset: where in gout[g] until written */
 	struct enc_ws *ws;
 	unsigned nws;
-	struct sn_buf *gout;	/* ngran: the granule's compressed blocks */
-	struct sn_err *gerr;	/* ngran: why the granule failed (code 0: it did not) */
-	int64_t *gmin, *gmax;	/* ngran: the granule's least and greatest timestamp */
-	int64_t day_lo, day_hi; /* the part's month: days [day_lo, day_hi) */
+	struct sn_buf *gout; /* ngran: the granule's compressed blocks */
+	struct sn_err *gerr; /* ngran: why the granule failed (code 0: it did not) */
 };
 
 /* The bytes of a row's properties text and, where the memtable put them
@@ -433,26 +431,6 @@ static void gather_text(struct enc_ws *ws, size_t n)
 	}
 }
 
-/* The part of the sort key the sparse index relies on: (team_id, day,
- * event). Checking only this prefix keeps the guard cheap (no hashing);
- * the rest of the order is the memtable's business and affects only
- * compression, never correctness of pruning. */
-static int index_key_cmp(const struct sn_event_row *a, const struct sn_event_row *b)
-{
-	if (a->team_id != b->team_id)
-		return a->team_id < b->team_id ? -1 : 1;
-	int32_t da = sn_store_day_of(a->timestamp_us), db = sn_store_day_of(b->timestamp_us);
-	if (da != db)
-		return da < db ? -1 : 1;
-	if (a->event.p == b->event.p && a->event.len == b->event.len)
-		return 0; /* the memtable interns names: one copy per name */
-	size_t n = a->event.len < b->event.len ? a->event.len : b->event.len;
-	int c = n ? memcmp(a->event.p, b->event.p, n) : 0;
-	if (c)
-		return c;
-	return a->event.len < b->event.len ? -1 : a->event.len > b->event.len;
-}
-
 static void granule_task(void *ctx, unsigned worker, size_t g)
 {
 	struct enc_job *job = ctx;
@@ -468,30 +446,14 @@ static void granule_task(void *ctx, unsigned worker, size_t g)
 	 * per column) then read them in sequence instead of missing the cache
 	 * on every row of every column. */
 	const struct sn_event_row *const *src = job->rows + first;
-	int64_t tmin = INT64_MAX, tmax = INT64_MIN;
 	for (size_t i = 0; i < n; i++) {
 		if (i + 16 < n)
 			__builtin_prefetch(src[i + 16]);
 		if (i + 16 < n)
 			__builtin_prefetch((const char *)src[i + 16] + 128);
-		struct sn_event_row *r = &ws->lrows[i];
-		*r = *src[i];
-		ws->lptr[i] = r;
-		/* The writer's guard (see index_key_cmp), and the granule's time
-		 * range for the sparse index, while the row is in cache. */
-		int64_t t = r->timestamp_us, day = sn_store_day_of(t);
-		const struct sn_event_row *prev = i ? r - 1 : first ? job->rows[first - 1] : NULL;
-		if (day < job->day_lo || day >= job->day_hi ||
-		    (prev && index_key_cmp(prev, r) > 0)) {
-			sn_err_set(err, SN_ERR_INVALID,
-				   "rows are not sorted or span months (row %zu)", first + i);
-			return;
-		}
-		tmin = t < tmin ? t : tmin;
-		tmax = t > tmax ? t : tmax;
+		ws->lrows[i] = *src[i];
+		ws->lptr[i] = &ws->lrows[i];
 	}
-	job->gmin[g] = tmin;
-	job->gmax[g] = tmax;
 	if (job->o->gather_text)
 		gather_text(ws, n);
 	const struct sn_event_row *const *rows = ws->lptr;
@@ -571,6 +533,26 @@ static void meta_bytes(struct sn_buf *m, const void *p, size_t n, int *rc)
 		*rc = sn_buf_append(m, p, n);
 }
 
+/* The part of the sort key the sparse index relies on: (team_id, day,
+ * event). Checking only this prefix keeps the guard cheap (no hashing);
+ * the rest of the order is the memtable's business and affects only
+ * compression, never correctness of pruning. */
+static int index_key_cmp(const struct sn_event_row *a, const struct sn_event_row *b)
+{
+	if (a->team_id != b->team_id)
+		return a->team_id < b->team_id ? -1 : 1;
+	int32_t da = sn_store_day_of(a->timestamp_us), db = sn_store_day_of(b->timestamp_us);
+	if (da != db)
+		return da < db ? -1 : 1;
+	if (a->event.p == b->event.p && a->event.len == b->event.len)
+		return 0; /* the memtable interns names: one copy per name */
+	size_t n = a->event.len < b->event.len ? a->event.len : b->event.len;
+	int c = n ? memcmp(a->event.p, b->event.p, n) : 0;
+	if (c)
+		return c;
+	return a->event.len < b->event.len ? -1 : a->event.len > b->event.len;
+}
+
 static int fsync_parent(const char *path, struct sn_err *err)
 {
 	char dir[1024];
@@ -615,13 +597,17 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 				"a part needs rows (got %zu, granule %" PRIu32 ")", nrows, grows);
 		goto out;
 	}
-	/* Every row must be in rows[0]'s month and in index order: checked by
-	 * the granule tasks, as they copy the rows (granule_task). */
 	int32_t month = sn_store_month_of(rows[0]->timestamp_us);
-	int64_t my = month / 100, mm = month % 100;
-	if (mm <= 0) { /* years before 0: month = y * 100 + m, m in 1..12 */
-		mm += 100;
-		my -= 1;
+	for (size_t i = 0; i < nrows; i++) {
+		if (i + 8 < nrows)
+			__builtin_prefetch(rows[i + 8]);
+		if (sn_store_month_of(rows[i]->timestamp_us) != month ||
+		    (i && index_key_cmp(rows[i - 1], rows[i]) > 0)) {
+			rc = sn_err_set(err, SN_ERR_INVALID,
+					"rows for part %s are not sorted or span months (row %zu)",
+					path, i);
+			goto out;
+		}
 	}
 	if (!o.no_shred && (rc = sn_shred_build(&sh, rows, nrows, err)))
 		goto out;
@@ -697,17 +683,12 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 			       .sh = &sh,
 			       .o = &o,
 			       .keys = version >= 2,
-			       .blocks = blocks,
-			       .day_lo = sn_days_from_civil(my, (unsigned)mm, 1),
-			       .day_hi = mm == 12 ? sn_days_from_civil(my + 1, 1, 1)
-						  : sn_days_from_civil(my, (unsigned)mm + 1, 1)};
+			       .blocks = blocks};
 	job.nws = sn_write_pool_threads(o.pool);
 	job.ws = calloc(job.nws, sizeof(*job.ws));
 	job.gout = calloc(ngran, sizeof(*job.gout));
 	job.gerr = calloc(ngran, sizeof(*job.gerr));
-	job.gmin = malloc(ngran * sizeof(*job.gmin));
-	job.gmax = malloc(ngran * sizeof(*job.gmax));
-	if (!job.ws || !job.gout || !job.gerr || !job.gmin || !job.gmax) {
+	if (!job.ws || !job.gout || !job.gerr) {
 		rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory writing part %s", path);
 		goto out;
 	}
@@ -757,7 +738,12 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 	meta_u32(&meta, (uint32_t)month, &rc);
 	for (size_t g = 0; g < ngran && !rc; g++) {
 		size_t first = g * grows, n = nrows - first < grows ? nrows - first : grows;
-		int64_t gmin = job.gmin[g], gmax = job.gmax[g];
+		int64_t gmin = INT64_MAX, gmax = INT64_MIN;
+		for (size_t i = first; i < first + n; i++) {
+			int64_t t = rows[i]->timestamp_us;
+			gmin = t < gmin ? t : gmin;
+			gmax = t > gmax ? t : gmax;
+		}
 		const struct sn_event_row *r = rows[first];
 		size_t elen =
 		    r->event.len > SN_PART_MAX_EVENT_KEY ? SN_PART_MAX_EVENT_KEY : r->event.len;
@@ -873,8 +859,6 @@ out:
 		sn_buf_release(&job.gout[g]);
 	free(job.gout);
 	free(job.gerr);
-	free(job.gmin);
-	free(job.gmax);
 	free(blocks);
 	free(wcols);
 	sn_shred_release(&sh);
