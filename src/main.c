@@ -31,6 +31,7 @@
 #include "meta/meta.h"
 #include "persons/persons.h"
 #include "store/store.h"
+#include "wal/evindex.h"
 #include "wal/wal.h"
 
 #define SNOUT_VERSION "0.1.0"
@@ -510,7 +511,8 @@ static int cmd_wal(int argc, char **argv)
 		printf("Usage:\n  snout wal dump [--from LSN] [--data-dir DIR]\n"
 		       "  snout wal stats [--data-dir DIR]\n\n"
 		       "dump prints one JSON object per record: "
-		       "{\"lsn\",\"type\",\"record\":<payload>}.\n");
+		       "{\"lsn\",\"type\",\"record\":<payload>} (an event's JSON without "
+		       "its index).\n");
 		return argc >= 1 && want_help(argc, argv) ? 0 : 2;
 	}
 	struct opts o;
@@ -539,9 +541,13 @@ static int cmd_wal(int argc, char **argv)
 		if (argv[0][0] == 'd' && e.type == SN_WAL_SCRUBBED) /* erased: zeros */
 			printf("{\"lsn\":%llu,\"type\":%u,\"record\":null}\n",
 			       (unsigned long long)e.lsn, e.type);
-		else if (argv[0][0] == 'd')
+		else if (argv[0][0] == 'd') {
+			/* An indexed event as its JSON (the index is positions in it). */
+			uint32_t n = e.len;
+			const char *d = sn_evix_json(e.type, e.data, e.len, &n);
 			printf("{\"lsn\":%llu,\"type\":%u,\"record\":%.*s}\n",
-			       (unsigned long long)e.lsn, e.type, (int)e.len, e.data);
+			       (unsigned long long)e.lsn, e.type, d ? (int)n : 4, d ? d : "null");
+		}
 	}
 	sn_wal_reader_close(r);
 	if (rc < 0)

@@ -14,6 +14,7 @@
  *                [--urls N] [--cache N] [--mode off|on|both]
  *                [--enrich] [--geoip PATH] [--ip-cache N] [--place-cache N]
  *                [--jsonl FILE] [--malloc-default] [--propdefs]
+ *                [--wal-format indexed|json]
  *
  * --jsonl FILE takes the events from ../shared/bench's generator instead
  * (its JSONEachRow rows, the first --events of them): each row becomes the
@@ -53,9 +54,11 @@
 
 #include <json-c/json.h>
 
+#include "capture/capture.h"
 #include "ingest/ingest.h"
 #include "meta/meta.h"
 #include "persons/persons_internal.h"
+#include "wal/evindex.h"
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
@@ -74,6 +77,7 @@ struct opts {
 	const char *geoip;
 	const char *jsonl;
 	bool propdefs;
+	bool wal_json; /* --wal-format json: records without capture's index */
 };
 
 static double tv_secs(struct timeval t)
@@ -230,19 +234,106 @@ static void user_ip(uint64_t u, char ip[32])
 		 1 + (int)((h >> 40) % 254));
 }
 
+/* ---- the WAL capture writes ---------------------------------------------------------- */
+
+/* Every token is "phc_bench<team id>". */
+static int bench_resolve(void *arg, const char *token, int64_t *team_id, struct sn_err *err)
+{
+	(void)arg;
+	if (strncmp(token, "phc_bench", 9) != 0)
+		return sn_err_set(err, SN_ERR_NOT_FOUND, "unknown token");
+	*team_id = atoll(token + 9) ? atoll(token + 9) : 1;
+	return 0;
+}
+
+/* Records go to the WAL 256 at a time, each made by capture from one event
+ * body (sn_capture_process, what the server runs for a request), so the WAL
+ * holds what the server's would. --wal-format json writes the JSON alone
+ * (SN_WAL_EVENT, the record without capture's index) instead. */
+struct emitter {
+	struct sn_wal *w;
+	bool json;
+	struct sn_capture_batch cb;
+	struct sn_buf recs[256];
+	struct sn_wal_rec batch[256];
+	size_t nb;
+	uint64_t end;
+};
+
+static void emit_init(struct emitter *em, struct sn_wal *w, const struct opts *o)
+{
+	memset(em, 0, sizeof(*em));
+	em->w = w;
+	em->json = o->wal_json;
+	sn_capture_batch_init(&em->cb);
+	for (int k = 0; k < 256; k++)
+		sn_buf_init(&em->recs[k], 1u << 26);
+}
+
+static void emit_flush(struct emitter *em)
+{
+	struct sn_err err = {0};
+	if (em->nb && sn_wal_append(em->w, em->batch, em->nb, &em->end, &err))
+		die("append", &err);
+	em->nb = 0;
+}
+
+static void emit(struct emitter *em, const char *body, size_t len, const char *ip, int64_t now_us)
+{
+	struct sn_capture_request req = {.kind = SN_CAPTURE_ANALYTICS,
+					 .path = "/e/",
+					 .content_type = "application/json",
+					 .body = body,
+					 .body_len = len,
+					 .ip = ip,
+					 .now_us = now_us,
+					 .limit = 1u << 26,
+					 .resolve = bench_resolve};
+	struct sn_err err = {0};
+	unsigned status;
+	sn_capture_batch_release(&em->cb);
+	sn_capture_batch_init(&em->cb);
+	if (sn_capture_process(&req, &em->cb, &status, &err) || em->cb.n != 1) {
+		fprintf(stderr, "bench_ingest: capture refused an event (%u): %s\n%.*s\n", status,
+			err.msg, (int)(len < 500 ? len : 500), body);
+		exit(1);
+	}
+	uint8_t type = em->cb.type;
+	uint32_t n = em->cb.len[0];
+	const char *d = em->cb.data.data + em->cb.off[0];
+	if (em->json) {
+		d = sn_evix_json(type, d, n, &n);
+		type = SN_WAL_EVENT;
+	}
+	struct sn_buf *b = &em->recs[em->nb];
+	sn_buf_reset(b);
+	if (sn_buf_append(b, d, n))
+		die("a record", NULL);
+	em->batch[em->nb++] = (struct sn_wal_rec){type, b->data, (uint32_t)b->len};
+	if (em->nb == 256)
+		emit_flush(em);
+}
+
+static void emit_done(struct emitter *em)
+{
+	emit_flush(em);
+	if (sn_wal_wait_durable(em->w, em->end))
+		die("fsync", NULL);
+	sn_capture_batch_release(&em->cb);
+	for (int k = 0; k < 256; k++)
+		sn_buf_release(&em->recs[k]);
+}
+
 static void gen(struct sn_wal *w, const struct opts *o)
 {
 	static const char *browsers[] = {"Chrome", "Firefox", "Safari", "Edge"};
 	static const char *oses[] = {"Windows", "Mac OS X", "Linux", "iOS", "Android"};
 	char *identified = calloc((size_t)o->users, 1);
-	char rec[2048], now[32], uuid[37];
+	char body[2048], uuid[37];
 	int64_t t0 = 1733011200000000LL; /* 2024-12-01 */
-	sn_time_format_rfc3339(sn_now_us(), now);
-	struct sn_wal_rec batch[256];
-	char *bufs = malloc(sizeof(rec) * 256);
-	size_t nb = 0;
-	uint64_t end = 0;
-	struct sn_err err = {0};
+	int64_t now = sn_now_us();
+	struct emitter em;
+	emit_init(&em, w, o);
 	for (long i = 0; i < o->events; i++) {
 		long u = (long)(rnd() % (uint64_t)o->users);
 		char did[64], ts[32];
@@ -272,30 +363,21 @@ static void gen(struct sn_wal *w, const struct opts *o)
 		long url = o->urls > 1 ? (long)(rnd() % (uint64_t)o->urls) : 0;
 		char ip[32];
 		user_ip((uint64_t)u, ip);
-		char *r = bufs + nb * sizeof(rec);
 		int len = snprintf(
-		    r, sizeof(rec),
-		    "{\"uuid\":\"%s\",\"distinct_id\":\"%s\",\"ip\":\"%s\",\"team_id\":1,"
-		    "\"token\":\"phc_bench\",\"timestamp\":\"%s\",\"now\":\"%s\",\"event\":\"%s\","
-		    "\"data\":{\"event\":\"%s\",\"distinct_id\":\"%s\",\"properties\":{%s"
+		    body, sizeof(body),
+		    "{\"event\":\"%s\",\"distinct_id\":\"%s\",\"uuid\":\"%s\",\"timestamp\":\"%s\","
+		    "\"properties\":{%s"
 		    "\"$lib\":\"web\",\"$lib_version\":\"1.200.0\",\"$browser\":\"%s\","
 		    "\"$browser_version\":%d,\"$os\":\"%s\",\"$device_type\":\"Desktop\","
 		    "\"$current_url\":\"https://app.example.com/p/%ld\",\"$pathname\":\"/p/%ld\","
 		    "\"$host\":\"app.example.com\",\"$screen_height\":1080,\"$screen_width\":1920,"
 		    "\"$session_id\":\"0193-%ld\",\"$window_id\":\"0193-w%ld\","
-		    "\"$insert_id\":\"%08lx\",\"token\":\"phc_bench\"}}}",
-		    uuid, did, ip, ts, now, event, event, did, extra, browsers[u % 4],
-		    120 + (int)(u % 5), oses[u % 5], url, url, u, u, (unsigned long)rnd());
-		batch[nb++] = (struct sn_wal_rec){SN_WAL_EVENT, r, (uint32_t)len};
-		if (nb == 256 || i + 1 == o->events) {
-			if (sn_wal_append(w, batch, nb, &end, &err))
-				die("append", &err);
-			nb = 0;
-		}
+		    "\"$insert_id\":\"%08lx\",\"token\":\"phc_bench1\"}}",
+		    event, did, uuid, ts, extra, browsers[u % 4], 120 + (int)(u % 5), oses[u % 5],
+		    url, url, u, u, (unsigned long)rnd());
+		emit(&em, body, (size_t)len, ip, now);
 	}
-	if (sn_wal_wait_durable(w, end))
-		die("fsync", NULL);
-	free(bufs);
+	emit_done(&em);
 	free(identified);
 }
 
@@ -318,7 +400,8 @@ static const char *field(struct json_object *row, const char *k)
 	return v ? v : "";
 }
 
-/* The generator's rows as capture's WAL records (see the top). */
+/* The generator's rows as events an SDK would send (see the top), through
+ * capture into the WAL. */
 static void gen_jsonl(struct sn_wal *w, const struct opts *o)
 {
 	FILE *f = fopen(o->jsonl, "r");
@@ -330,71 +413,59 @@ static void gen_jsonl(struct sn_wal *w, const struct opts *o)
 	size_t cap = 0;
 	ssize_t n;
 	long i = 0;
-	struct sn_buf recs[256];
-	struct sn_wal_rec batch[256];
-	for (int k = 0; k < 256; k++)
-		sn_buf_init(&recs[k], 1u << 24);
-	size_t nb = 0;
-	uint64_t end = 0;
+	struct sn_buf b;
 	struct sn_err err = {0};
+	struct emitter em;
+	sn_buf_init(&b, 1u << 26);
+	emit_init(&em, w, o);
 	while (i < o->events && (n = getline(&line, &cap, f)) > 0) {
 		struct json_object *row = NULL;
 		if (sn_json_parse(line, (size_t)n, &row, &err))
 			die("a row of --jsonl", &err);
 		char ts[32], now[32];
+		int64_t now_us;
 		rfc3339_of(field(row, "timestamp"), ts);
 		rfc3339_of(field(row, "created_at"), now);
+		if (sn_time_parse_rfc3339_ms(now, strlen(now), &now_us))
+			die("a row's created_at", NULL);
 		const char *props = field(row, "properties");
 		const char *chain = field(row, "elements_chain");
 		const char *win = field(row, "$window_id");
-		struct sn_buf *b = &recs[nb];
-		sn_buf_reset(b);
+		sn_buf_reset(&b);
 		const char *did = field(row, "distinct_id");
 		char ip[32] = "127.0.0.1";
 		if (o->enrich || o->geoip) /* the user's own address, as in the synthetic stream */
 			user_ip(sn_hash64(did, strlen(did)), ip);
-		sn_buf_appendf(b, "{\"uuid\":\"%s\",\"distinct_id\":", field(row, "uuid"));
-		put_jstr(b, did);
-		sn_buf_appendf(b,
-			       ",\"ip\":\"%s\",\"team_id\":%d,\"token\":\"phc_bench\","
-			       "\"timestamp\":\"%s\",\"now\":\"%s\",\"event\":",
-			       ip, json_object_get_int(sn_json_get(row, "team_id")), ts, now);
-		put_jstr(b, field(row, "event"));
-		sn_buf_appendf(b, ",\"data\":{\"event\":");
-		put_jstr(b, field(row, "event"));
-		sn_buf_appendf(b, ",\"properties\":{");
+		sn_buf_appends(&b, "{\"event\":");
+		put_jstr(&b, field(row, "event"));
+		sn_buf_appends(&b, ",\"distinct_id\":");
+		put_jstr(&b, did);
+		sn_buf_appendf(
+		    &b, ",\"uuid\":\"%s\",\"timestamp\":\"%s\",\"token\":\"phc_bench%d\"",
+		    field(row, "uuid"), ts, json_object_get_int(sn_json_get(row, "team_id")));
+		sn_buf_appends(&b, ",\"properties\":{");
 		bool any = false;
 		if (*chain) {
-			sn_buf_appendf(b, "\"$elements_chain\":");
-			put_jstr(b, chain);
+			sn_buf_appendf(&b, "\"$elements_chain\":");
+			put_jstr(&b, chain);
 			any = true;
 		}
 		if (*win && !strstr(props, "\"$window_id\"")) {
-			sn_buf_appendf(b, "%s\"$window_id\":", any ? "," : "");
-			put_jstr(b, win);
+			sn_buf_appendf(&b, "%s\"$window_id\":", any ? "," : "");
+			put_jstr(&b, win);
 			any = true;
 		}
-		const char *body = props[0] == '{' ? props + 1 : "}";
-		if (any && *body != '}')
-			sn_buf_append(b, ",", 1);
-		sn_buf_append(b, body, strlen(body));
-		sn_buf_append(b, "}}", 2);
+		const char *rest = props[0] == '{' ? props + 1 : "}";
+		if (any && *rest != '}')
+			sn_buf_append(&b, ",", 1);
+		sn_buf_append(&b, rest, strlen(rest));
+		sn_buf_append(&b, "}", 1);
 		json_object_put(row);
-		batch[nb] = (struct sn_wal_rec){SN_WAL_EVENT, b->data, (uint32_t)b->len};
-		nb++;
+		emit(&em, b.data, b.len, ip, now_us);
 		i++;
-		if (nb == 256) {
-			if (sn_wal_append(w, batch, nb, &end, &err))
-				die("append", &err);
-			nb = 0;
-		}
 	}
-	if (nb && sn_wal_append(w, batch, nb, &end, &err))
-		die("append", &err);
-	if (sn_wal_wait_durable(w, end))
-		die("fsync", NULL);
-	for (int k = 0; k < 256; k++)
-		sn_buf_release(&recs[k]);
+	emit_done(&em);
+	sn_buf_release(&b);
 	free(line);
 	fclose(f);
 	if (i < o->events) {
@@ -537,6 +608,10 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--malloc-default")) {
 			o.malloc_default = true;
+		} else if (!strcmp(a, "--wal-format") && v &&
+			   (!strcmp(v, "json") || !strcmp(v, "indexed"))) {
+			o.wal_json = !strcmp(v, "json");
+			i++;
 		} else if (!strcmp(a, "--propdefs")) {
 			o.propdefs = true;
 		} else if (!strcmp(a, "--enrich")) {
@@ -557,12 +632,12 @@ int main(int argc, char **argv)
 			base = v;
 			i++;
 		} else {
-			fprintf(
-			    stderr,
-			    "usage: bench_ingest --dir DIR [--events N] [--users N] "
-			    "[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
-			    "[--mode off|on|both] [--enrich] [--geoip PATH] [--ip-cache N] "
-			    "[--place-cache N] [--jsonl FILE] [--malloc-default] [--propdefs]\n");
+			fprintf(stderr,
+				"usage: bench_ingest --dir DIR [--events N] [--users N] "
+				"[--identified PCT] [--aliases PCT] [--urls N] [--cache N] "
+				"[--mode off|on|both] [--enrich] [--geoip PATH] [--ip-cache N] "
+				"[--place-cache N] [--jsonl FILE] [--malloc-default] [--propdefs] "
+				"[--wal-format indexed|json]\n");
 			return 2;
 		}
 	}

@@ -6,7 +6,7 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build-ingest-bench
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-	-DSNOUT_ONLY_MODULES="base;wal;meta;store;persons;ingest" -DSNOUT_BLACKBOX_TESTS=OFF \
+	-DSNOUT_ONLY_MODULES="base;wal;meta;store;persons;ingest;http;capture" -DSNOUT_BLACKBOX_TESTS=OFF \
 	-DSNOUT_SANITIZE_TESTS=OFF >/dev/null
 ninja -C "$build" -j2 snout_core >/dev/null
 cc -O2 -g -D_GNU_SOURCE -I"$root/src" $(pkg-config --cflags json-c) \

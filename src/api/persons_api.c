@@ -75,6 +75,7 @@
 #include "ingest/ingest.h"
 #include "persons/persons.h"
 #include "store/store.h"
+#include "wal/evindex.h"
 #include "wal/wal.h"
 
 #define LIST_DEFAULT	100
@@ -558,23 +559,25 @@ static bool plain_id(const char *s)
 	return true;
 }
 
-/* A WAL event record of one of the deleted distinct ids (capture's record:
- * top-level team_id and distinct_id). */
+/* A WAL event record of one of the deleted distinct ids (capture's record,
+ * indexed or not: top-level team_id and distinct_id in its JSON). */
 static bool scrub_match(void *arg, const struct sn_wal_entry *e)
 {
 	struct scrub_ctx *c = arg;
-	if (e->type != SN_WAL_EVENT)
+	uint32_t len;
+	const char *json = sn_evix_json(e->type, e->data, e->len, &len);
+	if ((e->type != SN_WAL_EVENT && e->type != SN_WAL_EVENT_IX) || !json)
 		return false;
 	bool maybe = c->always_parse;
 	for (size_t i = 0; i < c->d->ndistinct_ids && !maybe; i++)
-		maybe = memmem(e->data, e->len, c->d->distinct_ids[i],
-			       strlen(c->d->distinct_ids[i])) != NULL;
+		maybe =
+		    memmem(json, len, c->d->distinct_ids[i], strlen(c->d->distinct_ids[i])) != NULL;
 	if (!maybe)
 		return false;
 	struct json_object *o = NULL;
 	struct sn_err err = {0};
 	c->parsed++;
-	if (sn_json_parse(e->data, e->len, &o, &err))
+	if (sn_json_parse(json, len, &o, &err))
 		return false;
 	bool hit = false;
 	struct json_object *team = sn_json_get(o, "team_id");

@@ -9,9 +9,13 @@
  *  - sn_capture_routes(): the HTTP handlers that run it, append the records
  *    to the WAL, and answer only once they are durable.
  *
- * The WAL record of an analytics event (SN_WAL_EVENT) is one JSON object:
- *   {"uuid","distinct_id","ip","team_id","token","event","timestamp",
- *    "now","sent_at"?,"historical_migration"?,"data":<event as received>}
+ * The WAL record of an analytics event (SN_WAL_EVENT_IX) is an index
+ * (wal/evindex.h: where the fields below are, and the lengths of the
+ * properties' keys and values, which capture's scan found anyway) followed
+ * by one JSON object, which alone is a SN_WAL_EVENT record (the type
+ * written before the index existed, still read):
+ *   {"uuid","distinct_id","ip","team_id","token","timestamp","now",
+ *    "sent_at"?,"event","historical_migration"?,"data":<event as received>}
  * timestamp is the clock-skew-corrected time (§1.5), RFC 3339 UTC with ms.
  * A recording upload (SN_WAL_RECORDING) is one record per request:
  *   {"uuid","distinct_id","ip","team_id","token","session_id","window_id",
@@ -59,7 +63,7 @@ struct sn_capture_batch {
 	uint32_t *len;
 	size_t n;
 	size_t cap;
-	uint8_t type; /* SN_WAL_EVENT or SN_WAL_RECORDING */
+	uint8_t type; /* SN_WAL_EVENT_IX or SN_WAL_RECORDING */
 	int64_t team_id;
 	char token[72];
 	const char *reason; /* on failure: a metrics label such as "missing_distinct_id" */

@@ -21,7 +21,11 @@
  *
  * The record's "data" is the event object's bytes exactly as received (the
  * scanner validated them, so they are JSON); capture's own fields sit beside
- * it. A recording's snapshot_items are the bytes inside each $snapshot_data
+ * it. In front of the JSON goes its index (wal/evindex.h): where the record's
+ * fields are, and for a compact properties object the length of each key
+ * and value, which scan_props notes while it walks the members anyway (one
+ * array a request, struct event's mi_first), so the store sink need not scan
+ * the record again. A recording's snapshot_items are the bytes inside each $snapshot_data
  * array (or the object), also verbatim. Duplicate keys: the last one wins,
  * as with json-c. Nothing is allocated per event, except for the rare
  * distinct_id that is an object or array, which goes through json-c to be
@@ -40,6 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "wal/evindex.h"
 
 #define MAX_DISTINCT_ID_CHARS 200
 #define FUTURE_YEAR_2021_MS   1609459200000LL
@@ -312,6 +318,7 @@ enum {
 	R_BATCH = NFIELDS,
 	R_SENT_AT,
 	R_HISTORICAL,
+	E_SET, /* "$set" and "$set_once" of an event: only noted (SN_EVIX_ROOT_SET) */
 };
 
 /* One event: its bytes and the spans of the members above (SN_JNONE when
@@ -319,6 +326,12 @@ enum {
 struct event {
 	struct sn_jspan obj;
 	struct sn_jspan f[NFIELDS];
+	/* For the record's index (wal/evindex.h): the properties' member table
+	 * (scan.mi[mi_first .. mi_first + 2 * nmi)), valid while mi_ok; how
+	 * many "properties" members the event has; a "$set"/"$set_once". */
+	uint32_t mi_first, nmi;
+	bool mi_ok, root_set;
+	uint8_t nprops;
 };
 
 struct keydef {
@@ -342,6 +355,8 @@ static const struct keydef root_keys[] = {
     KEY("$token", F_DOLLAR_TOKEN),
     KEY("api_key", F_API_KEY),
     KEY("properties", F_PROPERTIES),
+    KEY("$set", E_SET),
+    KEY("$set_once", E_SET),
     /* root only: */
     KEY("batch", R_BATCH),
     KEY("sent_at", R_SENT_AT),
@@ -402,24 +417,65 @@ struct scan {
 	/* Elements of the top-level array or of the root's last "batch": */
 	struct event *ev; /* the objects among them */
 	size_t nev, evcap;
+	uint16_t *mi; /* the events' member tables (struct event's mi_first) */
+	size_t nmi, micap;
 	size_t nelem;	  /* all of them */
 	size_t first_bad; /* index of the first non-object, SIZE_MAX if none */
 };
 
+/* One entry of the member table: a length and its flag bit (lengths past
+ * the table's are caught by the caller). */
+static inline uint16_t mi_entry(const struct sn_jspan *v)
+{
+	return (uint16_t)((v->len & SN_EVIX_LEN_MAX) | (v->flags != 0) << 15);
+}
+
+/* The properties object the cursor is at ('{'): the keys capture reads,
+ * and the member table of the record's index while the object is compact
+ * (wal/evindex.h; the store sink walks it instead of scanning again). */
 static int scan_props(struct scan *sc, struct event *ev)
 {
 	struct sn_jscan *s = &sc->js;
 	struct sn_jspan k, v;
 	int r, rc;
+	const char *start = s->p;
 	if ((rc = sn_jscan_enter(s)))
 		return rc;
+	ev->mi_first = (uint32_t)sc->nmi;
+	ev->nmi = 0;
+	/* The object is compact when its length is the least its members
+	 * allow; lengths past the table's are seen in their OR. */
+	uint64_t sum = 0;
+	uint32_t lens = 0;
+	size_t n = sc->nmi; /* in locals: the stores to mi cannot touch them */
+	uint16_t *mi = sc->mi;
 	while ((r = sn_jscan_next_key(s, &k)) > 0) {
 		int f = find_key(prop_keys, SN_ARRAY_LEN(prop_keys), sc->prop_lens, &k);
 		if ((rc = sn_jscan_skip(s, &v)))
 			return rc;
 		if (f >= 0)
 			ev->f[f] = v;
+		if (n + 2 > sc->micap) {
+			size_t cap = sc->micap ? 2 * sc->micap : 1024;
+			uint16_t *m = realloc(sc->mi, cap * sizeof(*m));
+			if (!m)
+				return SN_ERR_NOMEM;
+			mi = sc->mi = m;
+			sc->micap = cap;
+		}
+		mi[n] = mi_entry(&k);
+		mi[n + 1] = mi_entry(&v);
+		n += 2;
+		sum += k.len + v.len;
+		lens |= k.len | v.len;
 	}
+	size_t members = (n - ev->mi_first) / 2;
+	/* '{', each key ':' value, a ',' between two, '}' */
+	size_t least = 2 + sum + (members ? 2 * members - 1 : 0);
+	ev->mi_ok = r == 0 && (size_t)(s->p - start) == least && lens <= SN_EVIX_LEN_MAX &&
+		    members <= SN_EVIX_MEMBERS_MAX;
+	ev->nmi = ev->mi_ok ? (uint32_t)members : 0;
+	sc->nmi = ev->mi_ok ? n : ev->mi_first;
 	return r;
 }
 
@@ -440,7 +496,13 @@ static int scan_object(struct scan *sc, struct event *ev, bool root)
 	while ((r = sn_jscan_next_key(s, &k)) > 0) {
 		int f = root ? find_key(root_keys, SN_ARRAY_LEN(root_keys), sc->root_lens, &k)
 			     : find_key(root_keys, NEVENT_KEYS, sc->event_lens, &k);
-		if (f == F_PROPERTIES) {
+		if (f == E_SET) {
+			ev->root_set = true;
+			f = -1;
+		} else if (f == F_PROPERTIES) {
+			if (ev->nprops < UINT8_MAX)
+				ev->nprops++;
+			ev->mi_ok = false;
 			memset(&ev->f[P_FIRST], 0, sizeof(ev->f[0]) * (NFIELDS - P_FIRST));
 			if ((t = sn_jscan_peek(s)) < 0)
 				return t;
@@ -557,12 +619,18 @@ struct ctx {
 	 * mid = ,"ip":..,"team_id":..,"token":..,"timestamp":"
 	 * tail = ","now":".."[,"sent_at":".."]    (closes the timestamp) */
 	struct sn_buf mid, tail;
+	/* Where mid's ip and team_id values are, and tail's now (for the
+	 * index); whether the ip's literal has an escape. */
+	uint32_t ip_off, ip_len, team_off, team_len, now_off, now_len;
+	bool ip_esc;
 	/* The current event's distinct_id as a JSON string literal: either in
 	 * the text (a plain string short enough not to need truncation) or in
 	 * didjson. */
 	const char *did;
 	size_t didlen;
+	bool did_esc;				    /* it has a backslash escape */
 	struct sn_buf tmp, dids, didjson, namejson; /* scratch */
+	const struct scan *scan;		    /* the events' member tables */
 };
 
 static int fail(struct ctx *c, unsigned status, const char *reason, int code, const char *fmt, ...)
@@ -654,13 +722,21 @@ static int build_common(struct ctx *c)
 	const char *ip = c->req->ip ? c->req->ip : "";
 	struct sn_buf *m = &c->mid, *t = &c->tail;
 	int rc = sn_buf_appends(m, ",\"ip\":");
+	c->ip_off = (uint32_t)m->len;
 	rc = rc ? rc : sn_buf_append_json_str(m, ip, strlen(ip));
-	rc =
-	    rc ? rc : sn_buf_appendf(m, ",\"team_id\":%lld,\"token\":", (long long)c->out->team_id);
+	c->ip_len = (uint32_t)(m->len - c->ip_off);
+	c->ip_esc = rc == 0 && memchr(m->data + c->ip_off, '\\', c->ip_len) != NULL;
+	rc = rc ? rc : sn_buf_appends(m, ",\"team_id\":");
+	c->team_off = (uint32_t)m->len;
+	rc = rc ? rc : sn_buf_appendf(m, "%lld", (long long)c->out->team_id);
+	c->team_len = (uint32_t)(m->len - c->team_off);
+	rc = rc ? rc : sn_buf_appends(m, ",\"token\":");
 	rc = rc ? rc : sn_buf_append_json_str(m, c->out->token, strlen(c->out->token));
 	rc = rc ? rc : sn_buf_appends(m, ",\"timestamp\":\"");
 	sn_time_format_rfc3339(c->req->now_us, now);
 	rc = rc ? rc : sn_buf_appendf(t, "\",\"now\":\"%s\"", now);
+	c->now_off = 8; /* past '",' '"now":' */
+	c->now_len = (uint32_t)strlen(now) + 2;
 	if (!rc && c->has_sent_at) {
 		sn_time_format_rfc3339(c->sent_at_us, sent);
 		rc = sn_buf_appendf(t, ",\"sent_at\":\"%s\"", sent);
@@ -674,35 +750,65 @@ static inline char *put(char *p, const void *s, size_t n)
 	return p + n;
 }
 
-/* Appends one record: the start every record shares
- * ({"uuid",...,"now","sent_at"?), then the literal JSON members in more[]
- * (NULL-terminated pairs of pointer and length). One reservation, then
- * copies: this runs per event. */
-static int append_record(struct ctx *c, const char uuid[37], int64_t ts_us, const char *const *more,
-			 const size_t *morelen)
+/* Where append_record put the fields of the record's index (offsets from
+ * the JSON's '{'). */
+struct rec_pos {
+	uint32_t off[SN_EVIX_NSPANS], len[SN_EVIX_NSPANS];
+	uint32_t more[8]; /* where each of more[] starts */
+};
+
+/* Appends one record: head bytes left for an index (0: none), then the
+ * start every record shares ({"uuid",...,"now","sent_at"?), then the
+ * literal JSON members in more[] (NULL-terminated pairs of pointer and
+ * length; at most 8). One reservation, then copies: this runs per event.
+ * pos (may be NULL) receives where the fields went. */
+static int append_record(struct ctx *c, size_t head, const char uuid[37], int64_t ts_us,
+			 const char *const *more, const size_t *morelen, struct rec_pos *pos)
 {
 	struct sn_buf *b = &c->out->data;
 	char ts[32];
 	format_time(ts_us, ts);
 	size_t tslen = strlen(ts),
-	       need = 9 + 36 + 16 + c->didlen + c->mid.len + tslen + c->tail.len;
+	       need = head + 9 + 36 + 16 + c->didlen + c->mid.len + tslen + c->tail.len;
 	for (size_t i = 0; more[i]; i++)
 		need += morelen[i];
 	int rc = sn_buf_reserve(b, need);
 	if (rc)
 		return rc;
-	char *p = b->data + b->len;
+	char *p = b->data + b->len + head, *j = p;
 	p = put(p, "{\"uuid\":\"", 9);
 	p = put(p, uuid, 36);
 	p = put(p, "\",\"distinct_id\":", 16);
+	uint32_t did = (uint32_t)(p - j);
 	p = put(p, c->did, c->didlen);
+	uint32_t mid = (uint32_t)(p - j);
 	p = put(p, c->mid.data, c->mid.len);
 	p = put(p, ts, tslen);
+	uint32_t tail = (uint32_t)(p - j);
 	p = put(p, c->tail.data, c->tail.len);
-	for (size_t i = 0; more[i]; i++)
+	for (size_t i = 0; more[i]; i++) {
+		if (pos)
+			pos->more[i] = (uint32_t)(p - j);
 		p = put(p, more[i], morelen[i]);
+	}
 	b->len = (size_t)(p - b->data);
 	*p = 0;
+	if (pos) {
+		static const uint8_t at[] = {SN_EVIX_UUID,    SN_EVIX_DISTINCT_ID, SN_EVIX_IP,
+					     SN_EVIX_TEAM_ID, SN_EVIX_TIMESTAMP,   SN_EVIX_NOW};
+		const uint32_t off[] = {8,
+					did,
+					mid + c->ip_off,
+					mid + c->team_off,
+					mid + (uint32_t)c->mid.len - 1,
+					tail + c->now_off},
+			       len[] = {38,	     (uint32_t)c->didlen, c->ip_len,
+					c->team_len, (uint32_t)tslen + 2, c->now_len};
+		for (size_t i = 0; i < SN_ARRAY_LEN(at); i++) {
+			pos->off[at[i]] = off[i];
+			pos->len[at[i]] = len[i];
+		}
+	}
 	return 0;
 }
 
@@ -806,6 +912,7 @@ static int event_distinct_id(struct ctx *c, const struct event *ev, const char *
 	    v->len - 2 <= MAX_DISTINCT_ID_CHARS) {
 		c->did = v->p;
 		c->didlen = v->len;
+		c->did_esc = false;
 		return 0;
 	}
 	sn_buf_reset(&c->dids);
@@ -816,6 +923,7 @@ static int event_distinct_id(struct ctx *c, const struct event *ev, const char *
 		return fail(c, 413, "too_big", rc, "maximum event size exceeded");
 	c->did = c->didjson.data;
 	c->didlen = c->didjson.len;
+	c->did_esc = memchr(c->did, '\\', c->didlen) != NULL;
 	return 0;
 missing:
 	return fail(c, 400, "missing_distinct_id", SN_ERR_INVALID,
@@ -836,6 +944,41 @@ static int check_cookieless(struct ctx *c, const struct event *ev, const char *p
 static bool is_engage(const char *path)
 {
 	return path && sn_str_has_prefix(path, "/engage");
+}
+
+/* The index of an event's record (wal/evindex.h), at the head bytes
+ * append_record left before it; the event name's literal has litlen bytes
+ * and lit_esc tells whether it has an escape. */
+static void put_index(struct ctx *c, const struct event *ev, char *head, bool members, bool lit_esc,
+		      size_t litlen, struct rec_pos *pos)
+{
+	const struct sn_jspan *props = &ev->f[F_PROPERTIES];
+	pos->off[SN_EVIX_EVENT] = pos->more[1];
+	pos->len[SN_EVIX_EVENT] = (uint32_t)litlen;
+	pos->off[SN_EVIX_DATA] = pos->more[4];
+	pos->len[SN_EVIX_DATA] = ev->obj.len;
+	pos->off[SN_EVIX_PROPERTIES] =
+	    props->type == SN_JOBJECT ? pos->more[4] + (uint32_t)(props->p - ev->obj.p) : 0;
+	pos->len[SN_EVIX_PROPERTIES] = props->type == SN_JOBJECT ? props->len : 0;
+	uint16_t span_flags = 1u << SN_EVIX_TEAM_ID; /* an integer */
+	if (c->did_esc)
+		span_flags |= 1u << SN_EVIX_DISTINCT_ID;
+	if (c->ip_esc)
+		span_flags |= 1u << SN_EVIX_IP;
+	if (lit_esc)
+		span_flags |= 1u << SN_EVIX_EVENT;
+	uint8_t flags = (ev->root_set ? SN_EVIX_ROOT_SET : 0) | (members ? SN_EVIX_MEMBERS : 0) |
+			(ev->nprops > 1 ? SN_EVIX_SCAN : 0);
+	uint16_t nmi = members ? (uint16_t)ev->nmi : 0;
+	sn_evix_put_head(head, flags, nmi, span_flags, pos->off, pos->len);
+	if (!nmi)
+		return;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(head + SN_EVIX_HEAD, c->scan->mi + ev->mi_first, 4 * (size_t)nmi);
+#else
+	for (uint32_t i = 0; i < 2u * nmi; i++)
+		sn_evix_put16(head + SN_EVIX_HEAD + 2 * i, c->scan->mi[ev->mi_first + i]);
+#endif
 }
 
 static int analytics_records(struct ctx *c, const struct event *events, size_t n)
@@ -903,7 +1046,14 @@ static int analytics_records(struct ctx *c, const struct event *events, size_t n
 		const size_t morelen[] = {9, litlen,	  c->historical ? sizeof(hist) - 1 : 0,
 					  8, ev->obj.len, 1};
 		size_t start = b->len;
-		rc = append_record(c, uuid, ts, more, morelen);
+		bool members = ev->f[F_PROPERTIES].type == SN_JOBJECT && ev->mi_ok;
+		size_t head = SN_EVIX_HEAD + (members ? 4 * (size_t)ev->nmi : 0);
+		struct rec_pos pos;
+		rc = append_record(c, head, uuid, ts, more, morelen, &pos);
+		if (!rc)
+			put_index(c, ev, b->data + start, members,
+				  lit == c->namejson.data && memchr(lit, '\\', litlen), litlen,
+				  &pos);
 		rc = rc ? rc : batch_push(c->out, start);
 		if (rc)
 			return fail(c, 413, "too_big", rc, "maximum event size exceeded");
@@ -1014,7 +1164,7 @@ static int recording_record(struct ctx *c, const struct event *events, size_t n)
 	struct sn_buf *b = &c->out->data;
 	size_t start = b->len;
 	const char *none[] = {NULL};
-	rc = append_record(c, uuid, ts, none, NULL);
+	rc = append_record(c, 0, uuid, ts, none, NULL, NULL);
 	rc = rc ? rc : sn_buf_appends(b, ",\"session_id\":");
 	rc = rc ? rc : append_str_span(b, sid, &c->tmp);
 	rc = rc ? rc : sn_buf_appends(b, ",\"window_id\":");
@@ -1170,7 +1320,7 @@ int sn_capture_process(const struct sn_capture_request *req, struct sn_capture_b
 	sn_buf_init(&c.dids, 0);
 	sn_buf_init(&c.didjson, 0);
 	sn_buf_init(&c.namejson, 0);
-	out->type = req->kind == SN_CAPTURE_RECORDING ? SN_WAL_RECORDING : SN_WAL_EVENT;
+	out->type = req->kind == SN_CAPTURE_RECORDING ? SN_WAL_RECORDING : SN_WAL_EVENT_IX;
 	*status = 200;
 
 	rc = sn_capture_decode_payload(req, &text, &e2);
@@ -1226,6 +1376,7 @@ int sn_capture_process(const struct sn_capture_request *req, struct sn_capture_b
 		rc = fail(&c, 413, "too_big", rc, "maximum event size exceeded");
 		goto out;
 	}
+	c.scan = &sc;
 	if (req->kind == SN_CAPTURE_RECORDING)
 		rc = recording_record(&c, events, n);
 	else
@@ -1236,6 +1387,7 @@ out:
 		out->n = 0;
 	}
 	free(sc.ev);
+	free(sc.mi);
 	sn_buf_release(&text);
 	sn_buf_release(&c.mid);
 	sn_buf_release(&c.tail);

@@ -316,6 +316,14 @@ void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n);
 /* Tests: the next n event records each fail their first try once enriched
  * (before identity), as an out-of-memory would; the worker retries them. */
 void sn_store_sink_test_fail_consume(struct sn_store_sink *s, int n);
+/* Tests: converts one WAL record as the sink would (identity's and the
+ * definitions' members noted whether or not they are on) and describes
+ * everything the conversion produced in out, text, with every span as its
+ * offset from base: two records that convert alike describe alike. */
+void sn_store_sink_test_describe(struct sn_store_sink *s, uint8_t type, const void *data,
+				 uint32_t len, const char *base, struct sn_buf *out);
+/* Tests: indexed records whose index did not match its JSON (scanned). */
+uint64_t sn_store_sink_test_index_fallbacks(void);
 
 /* ---- property definitions seen at ingestion (propdefs.c) -------------------------- */
 

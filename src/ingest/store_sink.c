@@ -124,6 +124,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,7 @@
 
 #include "ingest/ingest_internal.h"
 #include "store/store.h"
+#include "wal/evindex.h"
 
 /* Under a backlog the persons batch commits at least this often. */
 #define PERSONS_COMMIT_MAX_NS (5ull * 1000000000ull)
@@ -182,6 +184,7 @@ struct sn_store_sink {
 	uint64_t replayed;	    /* records whose identity was replayed at start-up */
 	int fail_commits;	    /* tests: fail this many persons commits (a crash) */
 	int fail_consume;	    /* tests: records whose first try fails after enrichment */
+	bool test_all_facts;	    /* tests: note identity's and the definitions' members */
 	bool failed_once;	    /* tests: the current record's first try failed */
 
 	/* The background flush (see the top): the flusher thread writes job.mt. */
@@ -338,6 +341,17 @@ static inline void prefetch_person(const struct sn_store_sink *s, const struct f
 	}
 }
 
+/* What every property member is noted for: identity's and enrichment's
+ * facts, and the definitions' list. */
+static inline void note_member(struct fields *f, const struct sn_jspan *k, const struct sn_jspan *v)
+{
+	sn_ingest_facts_key(&f->facts, k, v, f->identity);
+	if (f->pm && members_room(f)) {
+		f->pk[f->npk] = *k;
+		f->pv[f->npk++] = *v;
+	}
+}
+
 static int scan_properties(struct sn_jscan *sc, struct fields *f)
 {
 	struct sn_jspan k, v;
@@ -360,11 +374,7 @@ static int scan_properties(struct sn_jscan *sc, struct fields *f)
 		struct sn_jspan *vs = slot ? slot : &v;
 		if ((rc = sn_jscan_skip(sc, vs)))
 			return rc;
-		sn_ingest_facts_key(&f->facts, &k, vs, f->identity);
-		if (f->pm && members_room(f)) {
-			f->pk[f->npk] = k;
-			f->pv[f->npk++] = *vs;
-		}
+		note_member(f, &k, vs);
 		if (f->mi_ok) {
 			if (k.p != expect || vs->p != k.p + k.len + 1 || k.len > UINT16_MAX ||
 			    vs->len > UINT16_MAX || (k.flags & SN_JSPAN_ESCAPED) ||
@@ -427,24 +437,32 @@ static struct sn_jspan *record_slot(struct fields *f, const struct sn_jspan *k)
 	return eq ? (struct sn_jspan *)((char *)f + fields[i].off) : NULL;
 }
 
-/* Scans a record into p->f; s (prefetch) given: asks for identity's cache
- * entries while scanning (the ingest thread only). */
+/* p->f cleared for a record's scan. */
+static struct fields *fields_init(const struct sn_store_sink *s,
+				  const struct sn_store_sink *prefetch, struct prep *p)
+{
+	struct fields *f = &p->f;
+	memset(f, 0, offsetof(struct fields, facts) + SN_INGEST_FACTS_CLEAR);
+	f->sink = prefetch;
+	f->mi = p->mi;
+	f->identity = s->identity != NULL || s->test_all_facts;
+	if (s->seen || s->test_all_facts) {
+		f->pm = &p->pm;
+		f->pk = p->pm.k;
+		f->pv = p->pm.v;
+	}
+	return f;
+}
+
+/* Scans a record's JSON into p->f; s (prefetch) given: asks for identity's
+ * cache entries while scanning (the ingest thread only). */
 static int scan_record(const struct sn_store_sink *s, const struct sn_store_sink *prefetch,
 		       const char *data, uint32_t len, struct prep *p, struct sn_err *err)
 {
 	struct sn_jscan sc;
 	struct sn_jspan k, v;
-	struct fields *f = &p->f;
+	struct fields *f = fields_init(s, prefetch, p);
 	int rc;
-	memset(f, 0, offsetof(struct fields, facts) + SN_INGEST_FACTS_CLEAR);
-	f->sink = prefetch;
-	f->mi = p->mi;
-	f->identity = s->identity != NULL;
-	if (s->seen) {
-		f->pm = &p->pm;
-		f->pk = p->pm.k;
-		f->pv = p->pm.v;
-	}
 	sn_jscan_init(&sc, data, len, err);
 	if ((rc = sn_jscan_enter(&sc)))
 		return rc;
@@ -490,6 +508,90 @@ static int scan_record(const struct sn_store_sink *s, const struct sn_store_sink
 	return rc;
 }
 
+/* The properties' members from the index's member table (wal/evindex.h),
+ * as scan_properties would have found them. Returns 0, or SN_ERR_CORRUPT
+ * when the table does not describe the object. */
+static int walk_members(struct fields *f, const struct sn_evix *ix)
+{
+	struct sn_evix_walk w;
+	struct sn_jspan k, v;
+	int rc;
+	sn_evix_walk_init(&w, &f->properties);
+	f->nmi = 0;
+	f->mi_ok = ix->nmembers <= MAX_INDEX_MEMBERS;
+	while ((rc = sn_evix_walk_next(ix, &w, &k, &v)) > 0) {
+		if (w.i == PREFETCH_MEMBER && f->sink)
+			prefetch_person(f->sink, f, 2);
+		struct sn_jspan *slot = column_slot(f, &k);
+		if (slot)
+			*slot = v;
+		note_member(f, &k, &v);
+		if (k.flags & SN_JSPAN_ESCAPED)
+			f->mi_ok = false; /* the writer's split matches raw keys */
+		if (f->mi_ok) {
+			f->mi[2 * f->nmi] = (uint16_t)k.len;
+			f->mi[2 * f->nmi + 1] = (uint16_t)v.len;
+			f->nmi++;
+		}
+	}
+	return rc;
+}
+
+static atomic_uint_fast64_t index_fallbacks; /* tests: indexes that did not match */
+
+/* An indexed record (SN_WAL_EVENT_IX) into p->f: its fields from the
+ * index's spans, the properties' members from its member table (else
+ * scanned, from the properties' span). An index this binary does not read,
+ * or that does not describe its JSON (caught by the checks here and in
+ * walk_members), gives way to the scan of the JSON: same row. */
+static int index_record(const struct sn_store_sink *s, const struct sn_store_sink *prefetch,
+			const char *data, uint32_t len, struct prep *p, struct sn_err *err)
+{
+	struct sn_evix ix;
+	int rc = sn_evix_open(data, len, &ix, err);
+	if (rc == SN_ERR_CORRUPT)
+		return rc;
+	if (rc || (ix.flags & SN_EVIX_SCAN))
+		return scan_record(s, prefetch, ix.json, ix.json_len, p, err);
+	struct fields *f = fields_init(s, prefetch, p);
+	struct sn_jspan *at[SN_EVIX_NSPANS] = {[SN_EVIX_UUID] = &f->uuid,
+					       [SN_EVIX_DISTINCT_ID] = &f->distinct_id,
+					       [SN_EVIX_IP] = &f->facts.root_ip,
+					       [SN_EVIX_TEAM_ID] = &f->team_id,
+					       [SN_EVIX_TIMESTAMP] = &f->timestamp,
+					       [SN_EVIX_NOW] = &f->now,
+					       [SN_EVIX_EVENT] = &f->event,
+					       [SN_EVIX_DATA] = &f->facts.data,
+					       [SN_EVIX_PROPERTIES] = &f->properties};
+	for (int i = 0; i < SN_EVIX_NSPANS && rc == 0; i++)
+		rc = sn_evix_span(&ix, (enum sn_evix_span)i, at[i]);
+	if (rc == 0 && prefetch)
+		prefetch_person(prefetch, f, 1);
+	f->facts.root_set = ix.flags & SN_EVIX_ROOT_SET;
+	if (rc == 0 && f->properties.type != SN_JNONE) {
+		if (f->properties.type != SN_JOBJECT) {
+			rc = SN_ERR_CORRUPT;
+		} else if (ix.flags & SN_EVIX_MEMBERS) {
+			rc = walk_members(f, &ix);
+		} else {
+			struct sn_jscan sc;
+			sn_jscan_init(&sc, f->properties.p, f->properties.len, err);
+			rc = scan_properties(&sc, f);
+		}
+	}
+	if (rc == SN_ERR_CORRUPT) {
+		static atomic_bool said;
+		atomic_fetch_add(&index_fallbacks, 1);
+		if (!atomic_exchange(&said, true))
+			sn_log_warn("ingest: a WAL event record's index does not match its JSON; "
+				    "scanning the JSON instead (said once)");
+		return scan_record(s, prefetch, ix.json, ix.json_len, p, err);
+	}
+	if (rc == 0 && prefetch)
+		prefetch_person(prefetch, f, 3);
+	return rc;
+}
+
 /* A record's row (p->row, p->f); errors: SN_ERR_CORRUPT or SN_ERR_INVALID
  * (the record is unusable), SN_ERR_NOMEM. */
 static int to_row(const struct sn_store_sink *s, const struct sn_store_sink *prefetch,
@@ -497,7 +599,8 @@ static int to_row(const struct sn_store_sink *s, const struct sn_store_sink *pre
 {
 	const struct fields *f = &p->f;
 	struct sn_event_row *row = &p->row;
-	int rc = scan_record(s, prefetch, e->data, e->len, p, err);
+	int rc = e->type == SN_WAL_EVENT_IX ? index_record(s, prefetch, e->data, e->len, p, err)
+					    : scan_record(s, prefetch, e->data, e->len, p, err);
 	if (rc)
 		return rc;
 	memset(row, 0, sizeof(*row));
@@ -661,7 +764,7 @@ static void sink_prep_free(void *ctx, void *prep)
 static void prepare(const struct sn_store_sink *s, const struct sn_store_sink *prefetch,
 		    const struct sn_wal_entry *e, struct prep *p)
 {
-	p->event = e->type == SN_WAL_EVENT;
+	p->event = e->type == SN_WAL_EVENT || e->type == SN_WAL_EVENT_IX;
 	p->stale = false;
 	p->rc = 0;
 	if (p->event)
@@ -741,7 +844,7 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 		s->last_end_lsn = e->end_lsn;
 		return 0;
 	}
-	if (e->type != SN_WAL_EVENT) {
+	if (e->type != SN_WAL_EVENT && e->type != SN_WAL_EVENT_IX) {
 		s->last_end_lsn = e->end_lsn; /* unknown types are not ours to keep */
 		return 0;
 	}
@@ -843,7 +946,8 @@ static int sink_replay(void *ctx, const struct sn_wal_entry *e, struct sn_err *e
 {
 	struct sn_store_sink *s = ctx;
 	int rc;
-	if (!s->identity || e->type != SN_WAL_EVENT || e->end_lsn <= s->persons_lsn)
+	if (!s->identity || (e->type != SN_WAL_EVENT && e->type != SN_WAL_EVENT_IX) ||
+	    e->end_lsn <= s->persons_lsn)
 		return 0;
 	struct prep *p = s->prep;
 	if ((rc = to_row(s, s, e, p, err)))
@@ -1267,6 +1371,102 @@ int sn_store_sink_use_propdefs(struct sn_store_sink *s, struct sn_meta *meta, st
 void sn_store_sink_test_fail_consume(struct sn_store_sink *s, int n)
 {
 	s->fail_consume = n;
+}
+
+static void describe_span(struct sn_buf *o, const char *name, const struct sn_jspan *v,
+			  const char *base)
+{
+	if (!v->p)
+		sn_buf_appendf(o, "%s -%u\n", name, v->type);
+	else
+		sn_buf_appendf(o, "%s %td+%u t%u f%u\n", name, v->p - base, v->len, v->type,
+			       v->flags);
+}
+
+static void describe_str(struct sn_buf *o, const char *name, const struct sn_str *v)
+{
+	sn_buf_appendf(o, "%s \"%.*s\"\n", name, (int)v->len, v->p ? v->p : "");
+}
+
+void sn_store_sink_test_describe(struct sn_store_sink *s, uint8_t type, const void *data,
+				 uint32_t len, const char *base, struct sn_buf *o)
+{
+	struct prep *p = sink_prep_new(s);
+	struct sn_wal_entry e = {.type = type, .data = data, .len = len};
+	struct sn_err err = {0};
+	if (!p)
+		return;
+	s->test_all_facts = true;
+	int rc = to_row(s, NULL, &e, p, &err);
+	s->test_all_facts = false;
+	const struct fields *f = &p->f;
+	const struct sn_ingest_facts *x = &f->facts;
+	const struct sn_event_row *r = &p->row;
+	sn_buf_appendf(o, "rc %d %s\n", rc, rc ? err.msg : "");
+	if (rc)
+		goto out;
+	sn_buf_appendf(o, "row %02x%02x..%02x team %lld ts %lld created %lld\n", r->uuid[0],
+		       r->uuid[1], r->uuid[15], (long long)r->team_id, (long long)r->timestamp_us,
+		       (long long)r->created_at_us);
+	describe_str(o, "event", &r->event);
+	describe_str(o, "distinct_id", &r->distinct_id);
+	describe_str(o, "elements_chain", &r->elements_chain);
+	describe_str(o, "session_id", &r->session_id);
+	describe_str(o, "window_id", &r->window_id);
+	sn_buf_appendf(o, "properties %td+%zu members", r->properties.p - base, r->properties.len);
+	for (uint32_t i = 0; i < 2 * r->npmembers; i++)
+		sn_buf_appendf(o, " %u", r->pmembers[i]);
+	sn_buf_appends(o, "\n");
+	const struct {
+		const char *name;
+		const struct sn_jspan *v;
+	} spans[] = {{"uuid", &f->uuid},
+		     {"team_id", &f->team_id},
+		     {"timestamp", &f->timestamp},
+		     {"now", &f->now},
+		     {"f.event", &f->event},
+		     {"f.distinct_id", &f->distinct_id},
+		     {"f.properties", &f->properties},
+		     {"f.session_id", &f->session_id},
+		     {"f.window_id", &f->window_id},
+		     {"f.elements_chain", &f->elements_chain},
+		     {"f.elements", &f->elements},
+		     {"data", &x->data},
+		     {"ppp", &x->ppp},
+		     {"groups", &x->groups},
+		     {"anon_id", &x->anon_id},
+		     {"alias", &x->alias},
+		     {"ip_key", &x->ip_key},
+		     {"ip", &x->ip},
+		     {"geoip_disable", &x->geoip_disable},
+		     {"root_ip", &x->root_ip}};
+	for (size_t i = 0; i < SN_ARRAY_LEN(spans); i++)
+		describe_span(o, spans[i].name, spans[i].v, base);
+	for (int g = 0; g < 5; g++)
+		describe_span(o, "group_prop", &x->group_prop[g], base);
+	sn_buf_appendf(o, "flags %d%d%d%d%d%d%d%d%d initial %x ngeo %u\n", x->root_set, x->has_set,
+		       x->has_set_once, x->has_unset, x->odd_key, x->server_or_os_name,
+		       x->geoip_keys, x->geo_members_over, x->ip_dup, x->initial_present,
+		       x->ngeo_members);
+	for (int k = 0; k < SN_INITIAL_NKEYS; k++)
+		if (x->initial_present >> k & 1)
+			describe_span(o, "initial", &x->initial[k], base);
+	for (unsigned g = 0; g < x->ngeo_members; g++) {
+		describe_span(o, "geo_member", &x->geo_member[g].key, base);
+		sn_buf_appendf(o, "geo_end %td\n", x->geo_member[g].end - base);
+	}
+	sn_buf_appendf(o, "mi_ok %d nmi %u npk %u\n", f->mi_ok, f->mi_ok ? f->nmi : 0, f->npk);
+	for (uint32_t i = 0; i < f->npk; i++) {
+		describe_span(o, "pk", &f->pk[i], base);
+		describe_span(o, "pv", &f->pv[i], base);
+	}
+out:
+	sink_prep_free(s, p);
+}
+
+uint64_t sn_store_sink_test_index_fallbacks(void)
+{
+	return atomic_load(&index_fallbacks);
 }
 
 void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n)

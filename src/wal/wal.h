@@ -30,6 +30,7 @@ enum sn_wal_type {
 	SN_WAL_EVENT = 1,     /* one normalised analytics event, JSON */
 	SN_WAL_RECORDING = 2, /* one session-recording upload ($snapshot_items), JSON */
 	SN_WAL_SCRUBBED = 3,  /* a consumed record erased in place (sn_wal_scrub): zeros */
+	SN_WAL_EVENT_IX = 4,  /* an analytics event: an index, then the JSON (wal/evindex.h) */
 };
 
 struct sn_wal_options {

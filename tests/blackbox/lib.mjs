@@ -65,7 +65,7 @@ export async function startServer(opts = {}) {
   };
 }
 
-// Every WAL record as {lsn, type, record}.
+// Every WAL record as {lsn, type, record} (an event, type 1 or 4, as its JSON).
 export function walDump(dataDir) {
   const r = spawnSync(BIN, ['wal', 'dump', '--from', '0', '--data-dir', dataDir], { encoding: 'utf8', maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`wal dump failed: ${r.stderr}`);
@@ -73,7 +73,7 @@ export function walDump(dataDir) {
 }
 
 export function walEvents(dataDir) {
-  return walDump(dataDir).filter((r) => r.type === 1).map((r) => r.record);
+  return walDump(dataDir).filter((r) => r.type === 1 || r.type === 4).map((r) => r.record);
 }
 
 export function cleanup(dir) {

@@ -1,5 +1,6 @@
 // fuzz-sources: src/base/*.c src/http/decode.c src/http/lzstring.c
 // fuzz-sources: src/capture/process.c src/capture/decode.c src/capture/timestamp.c
+// fuzz-sources: src/wal/evindex.c
 /*
  * fuzz_jsonscan.c — differential libFuzzer target: the capture JSON scanner
  * (src/base/jsonscan.c) against json-c's strict parser (sn_json_parse).

@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "capture/capture.h"
+#include "wal/evindex.h"
 
 #define NOW_US 1735732800000000LL /* 2025-01-01T12:00:00Z */
 
@@ -474,9 +475,12 @@ static void run(struct result *r, const char *path, const char *ctype, const cha
 	r->rc = sn_capture_process(&req, &b, &r->status, &err);
 	snprintf(r->msg, sizeof(r->msg), "%s", err.msg);
 	r->n = b.n;
-	for (size_t i = 0; i < b.n && i < 8; i++)
-		assert_int_equal(sn_json_parse(b.data.data + b.off[i], b.len[i], &r->rec[i], NULL),
-				 0);
+	for (size_t i = 0; i < b.n && i < 8; i++) {
+		uint32_t n;
+		const char *j = sn_evix_json(b.type, b.data.data + b.off[i], b.len[i], &n);
+		assert_non_null(j);
+		assert_int_equal(sn_json_parse(j, n, &r->rec[i], NULL), 0);
+	}
 	sn_capture_batch_release(&b);
 }
 
@@ -741,12 +745,15 @@ static void test_verbatim_data(void **state)
 	assert_int_equal(sn_capture_process(&req, &b, &status, &err), 0);
 	assert_int_equal(b.n, 1);
 	size_t n;
-	const char *d = raw_data(b.data.data + b.off[0], b.len[0], &n);
+	uint32_t jn;
+	const char *j = sn_evix_json(b.type, b.data.data + b.off[0], b.len[0], &jn);
+	assert_non_null(j);
+	const char *d = raw_data(j, jn, &n);
 	assert_int_equal(n, strlen(ev));
 	assert_memory_equal(d, ev, n);
 	/* The record is still JSON, and capture's fields are decoded. */
 	struct json_object *rec;
-	assert_int_equal(sn_json_parse(b.data.data + b.off[0], b.len[0], &rec, NULL), 0);
+	assert_int_equal(sn_json_parse(j, jn, &rec, NULL), 0);
 	assert_string_equal(sget(rec, "event"), "a\xc3\xa9\n");
 	assert_string_equal(sget(rec, "distinct_id"), "d/1");
 	json_object_put(rec);

@@ -27,10 +27,12 @@
 #include <dirent.h>
 #include <pthread.h>
 
+#include "capture/capture.h"
 #include "flags/flags.h"
 #include "ingest/ingest_internal.h"
 #include "persons/persons.h"
 #include "store/store.h"
+#include "wal/evindex.h"
 
 struct fake {
 	char **recs;
@@ -2789,6 +2791,205 @@ static void test_propdefs_ingest(void **state)
 	sn_meta_close(m);
 }
 
+/* ---- indexed event records (wal/evindex.h) ------------------------------------------ */
+
+static int ix_resolve(void *arg, const char *token, int64_t *team_id, struct sn_err *err)
+{
+	(void)arg;
+	(void)token;
+	(void)err;
+	*team_id = 7;
+	return 0;
+}
+
+/* The records capture makes of body, each described by the sink twice: as
+ * the indexed record and as its JSON alone (a SN_WAL_EVENT), which must
+ * agree. Returns how many records took the member table. */
+static int ix_check(struct sn_store_sink *sink, const char *path, const char *body)
+{
+	struct sn_capture_request req = {.kind = SN_CAPTURE_ANALYTICS,
+					 .path = path,
+					 .content_type = "application/json",
+					 .body = body,
+					 .body_len = strlen(body),
+					 .ip = "10.1.2.3",
+					 .now_us = 1733011200123456LL,
+					 .limit = 1 << 22,
+					 .resolve = ix_resolve};
+	struct sn_capture_batch b;
+	struct sn_err err = {0};
+	unsigned status;
+	sn_capture_batch_init(&b);
+	if (sn_capture_process(&req, &b, &status, &err))
+		fail_msg("capture refused %s: %s", body, err.msg);
+	assert_int_equal(b.type, SN_WAL_EVENT_IX);
+	int tables = 0;
+	for (size_t i = 0; i < b.n; i++) {
+		const char *rec = b.data.data + b.off[i];
+		struct sn_evix ix;
+		assert_int_equal(sn_evix_open(rec, b.len[i], &ix, NULL), 0);
+		tables += (ix.flags & SN_EVIX_MEMBERS) != 0;
+		struct sn_buf a, j;
+		sn_buf_init(&a, 0);
+		sn_buf_init(&j, 0);
+		uint64_t fallbacks = sn_store_sink_test_index_fallbacks();
+		sn_store_sink_test_describe(sink, SN_WAL_EVENT_IX, rec, b.len[i], ix.json, &a);
+		assert_int_equal(sn_store_sink_test_index_fallbacks(), fallbacks);
+		sn_store_sink_test_describe(sink, SN_WAL_EVENT, ix.json, ix.json_len, ix.json, &j);
+		sn_buf_appendc(&a, 0);
+		sn_buf_appendc(&j, 0);
+		if (strcmp(a.data, j.data))
+			fail_msg(
+			    "record %zu of %s converts differently:\nindexed:\n%s\nscanned:\n%s", i,
+			    body, a.data, j.data);
+		assert_non_null(strstr(a.data, "rc 0 "));
+		sn_buf_release(&a);
+		sn_buf_release(&j);
+	}
+	sn_capture_batch_release(&b);
+	return tables;
+}
+
+static void test_indexed_records(void **state)
+{
+	(void)state;
+	struct sn_store_sink *sink;
+	uint64_t resume;
+	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
+	/* What posthog-js sends: compact, the keys identity, enrichment, the
+	 * columns and the definitions look for, every value type. */
+	const char *js =
+	    "{\"api_key\":\"phc_x\",\"batch\":[{\"event\":\"$pageview\",\"distinct_id\":\"u1\","
+	    "\"uuid\":\"01932f6e-5a1b-7c3d-8e4f-0123456789ab\",\"timestamp\":"
+	    "\"2024-12-01T10:00:00.250Z\",\"$set\":{\"plan\":\"pro\"},\"properties\":{"
+	    "\"$session_id\":\"s-1\",\"$window_id\":\"w-1\",\"$elements_chain\":\"a:nth-child="
+	    "\\\"1\\\"\","
+	    "\"$set_once\":{\"first\":1},\"$unset\":[\"old\"],\"$anon_distinct_id\":\"anon-1\","
+	    "\"$groups\":{\"company\":\"acme\"},\"$group_2\":\"g2\",\"$ip\":\"1.2.3.4\","
+	    "\"$geoip_disable\":false,\"$geoip_city_name\":\"Paris\",\"$initial_referrer\":\"x\","
+	    "\"$referrer\":\"https://r.example/"
+	    "\",\"utm_source\":\"news\",\"$process_person_profile\":true,"
+	    "\"n\":12,\"f\":1.5,\"e\":-3e2,\"t\":true,\"z\":false,\"nul\":null,\"o\":{\"a\":[1,{}]}"
+	    ","
+	    "\"arr\":[],\"esc\":\"a\\\"b\\u00e9\",\"\":\"empty "
+	    "key\",\"uni\":\"\xc3\xa9\xe2\x82\xac\"}},"
+	    /* an autocapture $elements array (converted by elements.c), $set_once at the root */
+	    "{\"event\":\"$autocapture\",\"distinct_id\":\"u\\\"2\",\"$set_once\":{\"a\":1},"
+	    "\"properties\":{\"$elements\":[{\"tag_name\":\"a\",\"$el_text\":\"go\"}],\"$os\":"
+	    "\"Mac\"}},"
+	    /* an escaped key, an escaped event name, an empty object, no properties, null */
+	    "{\"event\":\"a\\u0062\",\"distinct_id\":\"u3\",\"properties\":{\"k\\u0065y\":1,\"$"
+	    "browser\":\"x\"}},"
+	    "{\"event\":\"e\",\"distinct_id\":\"u4\",\"properties\":{}},"
+	    "{\"event\":\"e\",\"distinct_id\":\"u5\"},"
+	    "{\"event\":\"e\",\"distinct_id\":\"u6\",\"properties\":null}]}";
+	assert_int_equal(ix_check(sink, "/batch/", js), 4);
+	/* posthog-python's separators: no member table, the properties scanned. */
+	const char *py = "{\"api_key\": \"phc_x\", \"batch\": [{\"event\": \"e\", \"distinct_id\": "
+			 "\"p1\", \"properties\": {\"$session_id\": \"s\", \"$ip\": \"1.1.1.1\", "
+			 "\"$set\": {\"a\": 1}}}], \"sent_at\": \"2024-12-01T10:00:01.000Z\"}";
+	assert_int_equal(ix_check(sink, "/batch/", py), 0);
+	/* Two "properties": the whole JSON scanned (SN_EVIX_SCAN). */
+	assert_int_equal(ix_check(sink, "/e/",
+				  "{\"token\":\"phc_x\",\"event\":\"e\",\"distinct_id\":\"d\","
+				  "\"properties\":{\"$ip\":\"1.1.1.1\"},\"properties\":{\"b\":2}}"),
+			 1);
+	/* A single event at the root, historical, /engage's legacy form. */
+	assert_int_equal(ix_check(sink, "/e/",
+				  "{\"token\":\"phc_x\",\"event\":\"x\",\"distinct_id\":1234,"
+				  "\"properties\":{\"$current_url\":\"https://a/\"}}"),
+			 1);
+	assert_int_equal(
+	    ix_check(sink, "/batch/",
+		     "{\"api_key\":\"phc_x\",\"historical_migration\":true,\"batch\":[{\"event\":"
+		     "\"h\",\"distinct_id\":\"d\",\"properties\":{\"a\":1}}]}"),
+	    1);
+	assert_int_equal(ix_check(sink, "/engage/",
+				  "{\"token\":\"phc_x\",\"$distinct_id\":\"d\",\"$set\":{\"email\":"
+				  "\"a@b\"},\"properties\":{\"$os\":\"x\"}}"),
+			 1);
+	/* Values past the table's 32 KiB, and more members than the writer's
+	 * 256: no table, and a table the sink walks but does not hand on. */
+	struct sn_buf big;
+	sn_buf_init(&big, 0);
+	sn_buf_appends(&big, "{\"token\":\"phc_x\",\"event\":\"e\",\"distinct_id\":\"d\","
+			     "\"properties\":{\"$session_id\":\"s\",\"long\":\"");
+	for (int i = 0; i < 40000; i++)
+		sn_buf_appendc(&big, 'a' + i % 26);
+	sn_buf_appends(&big, "\"}}");
+	sn_buf_appendc(&big, 0);
+	assert_int_equal(ix_check(sink, "/e/", big.data), 0);
+	sn_buf_reset(&big);
+	sn_buf_appends(
+	    &big, "{\"token\":\"phc_x\",\"event\":\"e\",\"distinct_id\":\"d\",\"properties\":{");
+	for (int i = 0; i < 300; i++)
+		sn_buf_appendf(&big, "%s\"k%d\":%d", i ? "," : "", i, i);
+	sn_buf_appends(&big, ",\"$ip\":\"9.9.9.9\"}}");
+	sn_buf_appendc(&big, 0);
+	assert_int_equal(ix_check(sink, "/e/", big.data), 1);
+	sn_buf_release(&big);
+
+	/* A table that does not describe its JSON, a version this binary does
+	 * not read: the JSON is scanned, the row is the same. */
+	struct sn_capture_request req = {
+	    .kind = SN_CAPTURE_ANALYTICS,
+	    .path = "/e/",
+	    .body = "{\"token\":\"phc_x\",\"event\":\"e\",\"distinct_id\":\"d\","
+		    "\"properties\":{\"ab\":1,\"$session_id\":\"s\"}}",
+	    .ip = "10.1.2.3",
+	    .now_us = 1733011200123456LL,
+	    .limit = 1 << 20,
+	    .resolve = ix_resolve};
+	req.body_len = strlen(req.body);
+	struct sn_capture_batch b;
+	unsigned status;
+	sn_capture_batch_init(&b);
+	assert_int_equal(sn_capture_process(&req, &b, &status, NULL), 0);
+	char *rec = b.data.data;
+	uint32_t len = b.len[0];
+	struct sn_evix ix;
+	assert_int_equal(sn_evix_open(rec, len, &ix, NULL), 0);
+	assert_int_equal(ix.nmembers, 2);
+	struct sn_buf want, got;
+	sn_buf_init(&want, 0);
+	sn_buf_init(&got, 0);
+	sn_store_sink_test_describe(sink, SN_WAL_EVENT, ix.json, ix.json_len, ix.json, &want);
+	sn_buf_appendc(&want, 0);
+	static const struct {
+		int at;
+		char to;
+	} damage[] = {
+	    {SN_EVIX_HEAD, 5},			  /* first key 1 byte too long */
+	    {SN_EVIX_HEAD + 2, 2},		  /* first value too long */
+	    {SN_EVIX_HEAD + 6, 1},		  /* last value too short: no '}' after it */
+	    {12 + 8 * SN_EVIX_PROPERTIES + 4, 3}, /* properties' span cut */
+	    {0, 9},				  /* another version */
+	};
+	for (size_t d = 0; d < SN_ARRAY_LEN(damage); d++) {
+		char *copy = malloc(len);
+		memcpy(copy, rec, len);
+		copy[damage[d].at] = damage[d].to;
+		uint64_t before = sn_store_sink_test_index_fallbacks();
+		sn_buf_reset(&got);
+		sn_evix_open(copy, len, &ix, NULL);
+		sn_store_sink_test_describe(sink, SN_WAL_EVENT_IX, copy, len, ix.json, &got);
+		sn_buf_appendc(&got, 0);
+		assert_string_equal(got.data, want.data);
+		assert_int_equal(sn_store_sink_test_index_fallbacks(),
+				 before + (damage[d].at != 0));
+		free(copy);
+	}
+	/* An index whose JSON cannot be found is a corrupt record. */
+	sn_buf_reset(&got);
+	sn_store_sink_test_describe(sink, SN_WAL_EVENT_IX, rec, 7, rec, &got);
+	sn_buf_appendc(&got, 0);
+	assert_non_null(strstr(got.data, "rc -6 "));
+	sn_buf_release(&want);
+	sn_buf_release(&got);
+	sn_capture_batch_release(&b);
+	sn_store_sink_close(sink);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2827,6 +3028,7 @@ int main(void)
 	    cmocka_unit_test(test_enrich_geoip),
 	    cmocka_unit_test(test_enrich_place_cache),
 	    cmocka_unit_test_setup_teardown(test_enrich_ingest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indexed_records, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
