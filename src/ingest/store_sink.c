@@ -509,16 +509,16 @@ static int scan_record(const struct sn_store_sink *s, const struct sn_store_sink
 }
 
 /* The properties' members from the index's member table (wal/evindex.h),
- * as scan_properties would have found them. Returns 0, or SN_ERR_CORRUPT
- * when the table does not describe the object. */
+ * as scan_properties would have found them; the writer's member lengths
+ * are the table's. Returns 0, or SN_ERR_CORRUPT when the table does not
+ * describe the object. */
 static int walk_members(struct fields *f, const struct sn_evix *ix)
 {
 	struct sn_evix_walk w;
 	struct sn_jspan k, v;
 	int rc;
+	uint8_t escaped = 0;
 	sn_evix_walk_init(&w, &f->properties);
-	f->nmi = 0;
-	f->mi_ok = ix->nmembers <= MAX_INDEX_MEMBERS;
 	while ((rc = sn_evix_walk_next(ix, &w, &k, &v)) > 0) {
 		if (w.i == PREFETCH_MEMBER && f->sink)
 			prefetch_person(f->sink, f, 2);
@@ -526,14 +526,13 @@ static int walk_members(struct fields *f, const struct sn_evix *ix)
 		if (slot)
 			*slot = v;
 		note_member(f, &k, &v);
-		if (k.flags & SN_JSPAN_ESCAPED)
-			f->mi_ok = false; /* the writer's split matches raw keys */
-		if (f->mi_ok) {
-			f->mi[2 * f->nmi] = (uint16_t)k.len;
-			f->mi[2 * f->nmi + 1] = (uint16_t)v.len;
-			f->nmi++;
-		}
+		escaped |= k.flags;
 	}
+	/* The writer's split matches raw keys, and takes up to 256 members. */
+	f->mi_ok = rc == 0 && !(escaped & SN_JSPAN_ESCAPED) && ix->nmembers <= MAX_INDEX_MEMBERS;
+	f->nmi = f->mi_ok ? ix->nmembers : 0;
+	if (f->mi_ok)
+		sn_evix_member_lens(ix, f->mi);
 	return rc;
 }
 

@@ -121,6 +121,10 @@ static int row_members(const struct sn_event_row *r, struct sn_shred_member *m, 
 	size_t off = 1, n = r->npmembers;
 	if (!n)
 		return len == 2 ? 0 : sn_shred_split(t, len, m, max);
+	/* Keys are checked for a backslash only when the text has one: one
+	 * memchr of the row (vectorised in libc) instead of a byte loop per
+	 * key, which was 2.6k instructions an event on the generator's. */
+	bool bs = memchr(t, '\\', len) != NULL;
 	for (size_t j = 0; j < n; j++) {
 		size_t kl = r->pmembers[2 * j], vl = r->pmembers[2 * j + 1];
 		/* key, ':', value, then ',' or (last) the closing brace */
@@ -128,7 +132,7 @@ static int row_members(const struct sn_event_row *r, struct sn_shred_member *m, 
 			return sn_shred_split(t, len, m, max);
 		const char *k = t + off, *v = k + kl + 1;
 		if (k[0] != '"' || k[kl - 1] != '"' || k[kl] != ':' ||
-		    v[vl] != (j + 1 < n ? ',' : '}') || has_backslash(k + 1, kl - 2))
+		    v[vl] != (j + 1 < n ? ',' : '}') || (bs && has_backslash(k + 1, kl - 2)))
 			return sn_shred_split(t, len, m, max);
 		m[j].key = (struct sn_jspan){k, (uint32_t)kl, SN_JSTRING, 0};
 		m[j].val = (struct sn_jspan){v, (uint32_t)vl, jtype_of(*v), 0};

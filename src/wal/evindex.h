@@ -131,58 +131,96 @@ static inline void sn_evix_walk_init(struct sn_evix_walk *w, const struct sn_jsp
 }
 
 /* The next member, as sn_jscan_next_key and sn_jscan_skip would have
- * returned it: 1 with k and v; 0 after the last, when the table ends right
- * at the '}'; SN_ERR_CORRUPT when the table does not describe the text:
- * each key's quotes and ':', each value's first byte (its type) and last
- * (or a literal's length), the ',' between members are checked on the
+ * returned it: 1 with k and v; 0 after the last; SN_ERR_CORRUPT when the
+ * table does not describe the text: each key's quotes and ':', each value's
+ * first byte (its type) and last (or a literal's length), the ',' after
+ * each member but the last, the '}' right after the last are checked on the
  * way. Inline: the store sink calls it for every property of every event. */
 static inline int sn_evix_walk_next(const struct sn_evix *ix, struct sn_evix_walk *w,
 				    struct sn_jspan *k, struct sn_jspan *v)
 {
 	const char *q = w->q, *end = w->end;
 	if (w->i == ix->nmembers)
-		return q == end ? 0 : SN_ERR_CORRUPT;
+		return q == end ? 0 : SN_ERR_CORRUPT; /* {} (else checked below) */
 	const unsigned char *m = ix->members + 4 * (size_t)w->i;
 	uint16_t kl = (uint16_t)(m[0] | m[1] << 8), vl = (uint16_t)(m[2] | m[3] << 8);
 	uint32_t kn = kl & SN_EVIX_LEN_MAX, vn = vl & SN_EVIX_LEN_MAX;
-	if (w->i && (q >= end || *q++ != ','))
-		return SN_ERR_CORRUPT;
 	if (kn < 2 || vn < 1 || (size_t)(end - q) < (size_t)kn + 1 + vn || q[0] != '"' ||
 	    q[kn - 1] != '"' || q[kn] != ':')
 		return SN_ERR_CORRUPT;
 	*k = (struct sn_jspan){q, kn, SN_JSTRING, (kl & SN_EVIX_FLAG) ? SN_JSPAN_ESCAPED : 0};
-	const char *vp = q + kn + 1;
-	char last = vp[vn - 1];
-	*v = (struct sn_jspan){vp, vn, sn_evix_type_of(*vp), 0};
-	switch (v->type) {
-	case SN_JSTRING:
+	const char *vp = q + kn + 1, *after = vp + vn;
+	char last = after[-1];
+	bool flag = vl & SN_EVIX_FLAG;
+	uint8_t t, fl = 0;
+	switch (*vp) {
+	case '"':
 		if (vn < 2 || last != '"')
 			return SN_ERR_CORRUPT;
-		v->flags = (vl & SN_EVIX_FLAG) ? SN_JSPAN_ESCAPED : 0;
+		t = SN_JSTRING;
+		fl = flag ? SN_JSPAN_ESCAPED : 0;
 		break;
-	case SN_JNUMBER: v->flags = (vl & SN_EVIX_FLAG) ? SN_JSPAN_INT : 0; break;
-	case SN_JOBJECT:
+	case '{':
 		if (last != '}')
 			return SN_ERR_CORRUPT;
+		t = SN_JOBJECT;
 		break;
-	case SN_JARRAY:
+	case '[':
 		if (last != ']')
 			return SN_ERR_CORRUPT;
+		t = SN_JARRAY;
 		break;
-	case SN_JTRUE:
-	case SN_JNULL:
+	case 't':
+	case 'n':
 		if (vn != 4)
 			return SN_ERR_CORRUPT;
+		t = *vp == 't' ? SN_JTRUE : SN_JNULL;
 		break;
-	case SN_JFALSE:
+	case 'f':
 		if (vn != 5)
 			return SN_ERR_CORRUPT;
+		t = SN_JFALSE;
+		break;
+	case '-':
+	case '0' ... '9':
+		t = SN_JNUMBER;
+		fl = flag ? SN_JSPAN_INT : 0;
 		break;
 	default: return SN_ERR_CORRUPT;
 	}
-	w->q = vp + vn;
-	w->i++;
+	*v = (struct sn_jspan){vp, vn, t, fl};
+	if (++w->i < ix->nmembers) {
+		if (after >= end || *after != ',')
+			return SN_ERR_CORRUPT;
+		after++;
+	} else if (after != end) {
+		return SN_ERR_CORRUPT;
+	}
+	w->q = after;
 	return 1;
+}
+
+/* The member table's lengths without their flag bits, 2 × nmembers of
+ * them into out (key, value, key, ...). */
+static inline void sn_evix_member_lens(const struct sn_evix *ix, uint16_t *out)
+{
+	size_t n = 2 * (size_t)ix->nmembers;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) { /* four lengths a step */
+		uint64_t w;
+		memcpy(&w, ix->members + 2 * i, 8);
+		w &= 0x7fff7fff7fff7fffull;
+		memcpy(out + i, &w, 8);
+	}
+	for (; i < n; i++)
+		out[i] = (uint16_t)((ix->members[2 * i] | ix->members[2 * i + 1] << 8) &
+				    SN_EVIX_LEN_MAX);
+#else
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint16_t)((ix->members[2 * i] | ix->members[2 * i + 1] << 8) &
+				    SN_EVIX_LEN_MAX);
+#endif
 }
 
 /* ---- writing (capture) ---------------------------------------------------------- */
