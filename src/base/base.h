@@ -519,6 +519,23 @@ struct sn_jspan {
 	uint8_t flags; /* SN_JSPAN_* */
 };
 
+/* The type of the JSON value whose first byte is c; SN_JNONE when no
+ * value starts so. */
+static inline uint8_t sn_jtype_of(char c)
+{
+	switch (c) {
+	case '"': return SN_JSTRING;
+	case '{': return SN_JOBJECT;
+	case '[': return SN_JARRAY;
+	case 't': return SN_JTRUE;
+	case 'f': return SN_JFALSE;
+	case 'n': return SN_JNULL;
+	case '-':
+	case '0' ... '9': return SN_JNUMBER;
+	default: return SN_JNONE;
+	}
+}
+
 struct sn_jscan {
 	const char *base; /* the whole text: offsets in messages are from here */
 	const char *p;	  /* next unread byte */

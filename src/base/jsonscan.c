@@ -319,17 +319,8 @@ int sn_jscan_peek(struct sn_jscan *s)
 	s->p = skip_ws(s->p, s->end);
 	if (s->p == s->end)
 		return fail_eof(s);
-	switch (*s->p) {
-	case '{': return SN_JOBJECT;
-	case '[': return SN_JARRAY;
-	case '"': return SN_JSTRING;
-	case 't': return SN_JTRUE;
-	case 'f': return SN_JFALSE;
-	case 'n': return SN_JNULL;
-	case '-':
-	case '0' ... '9': return SN_JNUMBER;
-	default: return fail_at(s, s->p, "unexpected character");
-	}
+	int t = sn_jtype_of(*s->p);
+	return t != SN_JNONE ? t : fail_at(s, s->p, "unexpected character");
 }
 
 int sn_jscan_skip(struct sn_jscan *s, struct sn_jspan *v)
@@ -420,15 +411,7 @@ value:
 #undef TOP_IS_OBJ
 	v->p = start;
 	v->len = (uint32_t)(p - start);
-	switch (*start) {
-	case '"': v->type = SN_JSTRING; break;
-	case '{': v->type = SN_JOBJECT; break;
-	case '[': v->type = SN_JARRAY; break;
-	case 't': v->type = SN_JTRUE; break;
-	case 'f': v->type = SN_JFALSE; break;
-	case 'n': v->type = SN_JNULL; break;
-	default: v->type = SN_JNUMBER; break;
-	}
+	v->type = sn_jtype_of(*start); /* validated above: never SN_JNONE */
 	v->flags = flags;
 	s->p = p;
 	return 0;

@@ -191,9 +191,10 @@ int sn_store_sink_use_propdefs(struct sn_store_sink *s, struct sn_meta *meta, st
 void sn_store_sink_identity_stats(struct sn_store_sink *s, uint64_t *fast, uint64_t *slow,
 				  uint64_t *replayed, uint64_t *person_writes);
 
-/* The receive time ("now") of a capture WAL record, in epoch µs; 0 if the
- * record has none. Looks only at the record's first bytes, where capture
- * writes it. */
-int64_t sn_ingest_record_time(const char *data, uint32_t len);
+/* The receive time ("now") of a capture WAL record of the given type, in
+ * epoch µs; 0 if the record has none. An indexed record's index says where
+ * it is; otherwise only the record's first bytes are looked at, where
+ * capture writes it. */
+int64_t sn_ingest_record_time(uint8_t type, const char *data, uint32_t len);
 
 #endif

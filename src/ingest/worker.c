@@ -61,6 +61,7 @@
 #include <time.h>
 
 #include "ingest/ingest_internal.h"
+#include "wal/evindex.h"
 
 struct sn_ingest {
 	struct sn_wal *wal;
@@ -96,9 +97,22 @@ struct sn_ingest {
 	} fl;
 };
 
-int64_t sn_ingest_record_time(const char *data, uint32_t len)
+int64_t sn_ingest_record_time(uint8_t type, const char *data, uint32_t len)
 {
 	static const char key[] = "\"now\":\"";
+	if (type == SN_WAL_EVENT_IX) {
+		struct sn_evix ix;
+		int64_t us;
+		int rc = sn_evix_open(data, len, &ix, NULL);
+		if (rc == 0 && ix.len[SN_EVIX_NOW] == 26)
+			return sn_time_parse_rfc3339_ms(ix.json + ix.off[SN_EVIX_NOW] + 1, 24, &us)
+				   ? 0
+				   : us;
+		if (rc && rc != SN_ERR_INVALID)
+			return 0;
+		data = ix.json; /* another version: its JSON */
+		len = ix.json_len;
+	}
 	size_t n = len < 2048 ? len : 2048, k = sizeof(key) - 1;
 	for (size_t i = 0; i + k + 24 <= n; i++) {
 		if (data[i] == '"' && memcmp(data + i, key, k) == 0) {
@@ -160,7 +174,7 @@ static int consume(struct sn_ingest *in, const struct sn_wal_entry *e, void *pre
 		return rc;
 	}
 	if (in->unflushed == 0 && in->pend_n == 0) {
-		int64_t t = sn_ingest_record_time(e->data, e->len);
+		int64_t t = sn_ingest_record_time(e->type, e->data, e->len);
 		pthread_mutex_lock(&in->mu);
 		in->oldest_unflushed_us = t ? t : sn_now_us();
 		pthread_mutex_unlock(&in->mu);

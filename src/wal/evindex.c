@@ -85,7 +85,7 @@ int sn_evix_span(const struct sn_evix *ix, enum sn_evix_span i, struct sn_jspan 
 	if (n == 0)
 		return 0;
 	const char *p = ix->json + ix->off[i];
-	uint8_t t = sn_evix_type_of(p[0]);
+	uint8_t t = sn_jtype_of(p[0]);
 	bool flag = ix->span_flags >> i & 1;
 	switch (t) {
 	case SN_JSTRING:

@@ -100,22 +100,6 @@ const char *sn_evix_json(uint8_t type, const void *data, uint32_t len, uint32_t 
  * ends are checked (string quotes, object braces): 0, or SN_ERR_CORRUPT. */
 int sn_evix_span(const struct sn_evix *ix, enum sn_evix_span i, struct sn_jspan *out);
 
-/* The JSON type a value starting with byte c has, SN_JNONE for none. */
-static inline uint8_t sn_evix_type_of(char c)
-{
-	switch (c) {
-	case '"': return SN_JSTRING;
-	case '{': return SN_JOBJECT;
-	case '[': return SN_JARRAY;
-	case 't': return SN_JTRUE;
-	case 'f': return SN_JFALSE;
-	case 'n': return SN_JNULL;
-	case '-':
-	case '0' ... '9': return SN_JNUMBER;
-	default: return SN_JNONE;
-	}
-}
-
 /* A walk over the member table, in the properties object's text. */
 struct sn_evix_walk {
 	const char *q, *end; /* the next key (or ',' before it); the object's '}' */

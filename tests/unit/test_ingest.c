@@ -537,13 +537,42 @@ static void test_prepared_copies(void **state)
 	g_prepared = false;
 }
 
+static int ix_resolve(void *arg, const char *token, int64_t *team_id, struct sn_err *err);
+
 static void test_record_time(void **state)
 {
 	(void)state;
 	const char *r = "{\"uuid\":\"x\",\"distinct_id\":\"\\\"now\\\":\\\"\",\"now\":"
 			"\"2025-01-01T12:00:00.250Z\",\"event\":\"e\"}";
-	assert_int_equal(sn_ingest_record_time(r, (uint32_t)strlen(r)), 1735732800250000LL);
-	assert_int_equal(sn_ingest_record_time("{\"a\":1}", 7), 0);
+	assert_int_equal(sn_ingest_record_time(SN_WAL_EVENT, r, (uint32_t)strlen(r)),
+			 1735732800250000LL);
+	assert_int_equal(sn_ingest_record_time(SN_WAL_EVENT, "{\"a\":1}", 7), 0);
+	/* An indexed record: from its index, however many properties come
+	 * before; and from its JSON when the index is of another version. */
+	struct sn_buf body;
+	sn_buf_init(&body, 0);
+	sn_buf_appends(&body, "{\"token\":\"phc_x\",\"event\":\"e\",\"distinct_id\":\"d\","
+			      "\"properties\":{");
+	for (int i = 0; i < 1000; i++)
+		sn_buf_appendf(&body, "%s\"k%d\":%d", i ? "," : "", i, i);
+	sn_buf_appends(&body, "}}");
+	struct sn_capture_request req = {.kind = SN_CAPTURE_ANALYTICS,
+					 .path = "/e/",
+					 .body = body.data,
+					 .body_len = body.len,
+					 .ip = "10.1.2.3",
+					 .now_us = 1735732800250999LL,
+					 .limit = 1 << 20,
+					 .resolve = ix_resolve};
+	struct sn_capture_batch b;
+	unsigned status;
+	sn_capture_batch_init(&b);
+	assert_int_equal(sn_capture_process(&req, &b, &status, NULL), 0);
+	assert_int_equal(sn_ingest_record_time(b.type, b.data.data, b.len[0]), 1735732800250000LL);
+	b.data.data[0] = 9;
+	assert_int_equal(sn_ingest_record_time(b.type, b.data.data, b.len[0]), 1735732800250000LL);
+	sn_capture_batch_release(&b);
+	sn_buf_release(&body);
 	int64_t us;
 	assert_int_equal(sn_time_parse_rfc3339_ms("2025-01-01T12:00:00.25Z", 23, &us),
 			 SN_ERR_INVALID);
