@@ -322,8 +322,9 @@ void sn_store_sink_test_fail_consume(struct sn_store_sink *s, int n);
  * offset from base: two records that convert alike describe alike. */
 void sn_store_sink_test_describe(struct sn_store_sink *s, uint8_t type, const void *data,
 				 uint32_t len, const char *base, struct sn_buf *out);
-/* Tests: indexed records whose index did not match its JSON (scanned). */
-uint64_t sn_store_sink_test_index_fallbacks(void);
+/* Tests: indexed records whose index did not match its JSON (scanned;
+ * /metrics: snout_ingest_index_mismatch_total). */
+uint64_t sn_store_sink_test_index_fallbacks(struct sn_store_sink *s);
 
 /* ---- property definitions seen at ingestion (propdefs.c) -------------------------- */
 

@@ -141,8 +141,10 @@
 #define NPARTS_BITS SN_PART_ID_NPARTS_BITS
 #define NPARTS_MASK SN_PART_ID_NPARTS_MASK
 
-/* /metrics series of identity's and enrichment's counters (report_metrics). */
+/* /metrics series of identity's and enrichment's counters, and of indexed
+ * records whose index did not match (report_metrics). */
 enum {
+	M_INDEX_BAD,
 	M_FAST,
 	M_SLOW,
 	M_CREATED,
@@ -157,6 +159,9 @@ enum {
 struct sn_store_sink {
 	struct sn_metric_series *m[M_COUNT];
 	uint64_t m_last[M_COUNT]; /* the counters as last reported */
+	/* Indexed records whose index did not match its JSON (scanned instead):
+	 * counted on the read-ahead thread too, which sees the sink as const. */
+	atomic_uint_fast64_t index_bad;
 	char dir[1024];
 	char rec_path[1100];
 	int rec_fd;
@@ -536,8 +541,6 @@ static int walk_members(struct fields *f, const struct sn_evix *ix)
 	return rc;
 }
 
-static atomic_uint_fast64_t index_fallbacks; /* tests: indexes that did not match */
-
 /* An indexed record (SN_WAL_EVENT_IX) into p->f: its fields from the
  * index's spans, the properties' members from its member table (else
  * scanned, from the properties' span). An index this binary does not read,
@@ -580,7 +583,7 @@ static int index_record(const struct sn_store_sink *s, const struct sn_store_sin
 	}
 	if (rc == SN_ERR_CORRUPT) {
 		static atomic_bool said;
-		atomic_fetch_add(&index_fallbacks, 1);
+		atomic_fetch_add(&((struct sn_store_sink *)(uintptr_t)s)->index_bad, 1);
 		if (!atomic_exchange(&said, true))
 			sn_log_warn("ingest: a WAL event record's index does not match its JSON; "
 				    "scanning the JSON instead (said once)");
@@ -1085,6 +1088,7 @@ static void *flusher_main(void *arg)
 static void report_metrics(struct sn_store_sink *s)
 {
 	uint64_t now[M_COUNT] = {0};
+	now[M_INDEX_BAD] = atomic_load(&s->index_bad);
 	if (s->identity) {
 		struct sn_ingest_identity_stats st;
 		sn_ingest_identity_get_stats(s->identity, &st);
@@ -1274,6 +1278,10 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 	s->last_end_lsn = *resume_lsn;
 	if ((rc = sn_store_sink_use_writer_threads(s, SN_STORE_SINK_WRITER_THREADS, err)))
 		goto fail;
+	sn_metrics_declare("snout_ingest_index_mismatch_total", SN_METRIC_COUNTER,
+			   "Indexed WAL event records whose index did not describe their JSON "
+			   "(ingested by scanning the JSON; a capture bug if not zero)");
+	s->m[M_INDEX_BAD] = sn_metric_series("snout_ingest_index_mismatch_total", "");
 	*out = s;
 	return 0;
 fail:
@@ -1463,9 +1471,9 @@ out:
 	sink_prep_free(s, p);
 }
 
-uint64_t sn_store_sink_test_index_fallbacks(void)
+uint64_t sn_store_sink_test_index_fallbacks(struct sn_store_sink *s)
 {
-	return atomic_load(&index_fallbacks);
+	return atomic_load(&s->index_bad);
 }
 
 void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n)

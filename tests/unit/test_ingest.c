@@ -2861,9 +2861,9 @@ static int ix_check(struct sn_store_sink *sink, const char *path, const char *bo
 		struct sn_buf a, j;
 		sn_buf_init(&a, 0);
 		sn_buf_init(&j, 0);
-		uint64_t fallbacks = sn_store_sink_test_index_fallbacks();
+		uint64_t fallbacks = sn_store_sink_test_index_fallbacks(sink);
 		sn_store_sink_test_describe(sink, SN_WAL_EVENT_IX, rec, b.len[i], ix.json, &a);
-		assert_int_equal(sn_store_sink_test_index_fallbacks(), fallbacks);
+		assert_int_equal(sn_store_sink_test_index_fallbacks(sink), fallbacks);
 		sn_store_sink_test_describe(sink, SN_WAL_EVENT, ix.json, ix.json_len, ix.json, &j);
 		sn_buf_appendc(&a, 0);
 		sn_buf_appendc(&j, 0);
@@ -2998,13 +2998,13 @@ static void test_indexed_records(void **state)
 		char *copy = malloc(len);
 		memcpy(copy, rec, len);
 		copy[damage[d].at] = damage[d].to;
-		uint64_t before = sn_store_sink_test_index_fallbacks();
+		uint64_t before = sn_store_sink_test_index_fallbacks(sink);
 		sn_buf_reset(&got);
 		sn_evix_open(copy, len, &ix, NULL);
 		sn_store_sink_test_describe(sink, SN_WAL_EVENT_IX, copy, len, ix.json, &got);
 		sn_buf_appendc(&got, 0);
 		assert_string_equal(got.data, want.data);
-		assert_int_equal(sn_store_sink_test_index_fallbacks(),
+		assert_int_equal(sn_store_sink_test_index_fallbacks(sink),
 				 before + (damage[d].at != 0));
 		free(copy);
 	}
