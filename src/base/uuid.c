@@ -93,25 +93,32 @@ static const int8_t g_hex[256] = {
 
 int sn_uuid_parse(const char *s, size_t len, struct sn_uuid *u)
 {
-	bool hyphens;
-	if (len == 36)
-		hyphens = true;
-	else if (len == 32)
-		hyphens = false;
-	else
-		return SN_ERR_INVALID;
-	size_t j = 0;
-	for (int i = 0; i < 16; i++) {
-		if (hyphens && (i == 4 || i == 6 || i == 8 || i == 10)) {
-			if (s[j] != '-')
-				return SN_ERR_INVALID;
-			j++;
-		}
-		int hi = g_hex[(unsigned char)s[j]] - 1, lo = g_hex[(unsigned char)s[j + 1]] - 1;
-		if ((hi | lo) < 0)
+	/* Where each byte's two digits start: the hyphens are checked first,
+	 * then the 16 pairs decoded without a branch a pair (the ingest parses
+	 * every event's uuid: 365 instructions an event as a loop that tested
+	 * for hyphens at each byte). */
+	static const uint8_t at36[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+	static const uint8_t at32[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+	const uint8_t *at;
+	if (len == 36) {
+		if (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
 			return SN_ERR_INVALID;
-		u->b[i] = (uint8_t)(hi << 4 | lo);
-		j += 2;
+		at = at36;
+	} else if (len == 32) {
+		at = at32;
+	} else {
+		return SN_ERR_INVALID;
 	}
+	uint8_t b[16];
+	int bad = 0;
+	for (int i = 0; i < 16; i++) {
+		int hi = g_hex[(unsigned char)s[at[i]]] - 1,
+		    lo = g_hex[(unsigned char)s[at[i] + 1]] - 1;
+		bad |= hi | lo;
+		b[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
+	}
+	if (bad < 0)
+		return SN_ERR_INVALID;
+	memcpy(u->b, b, 16);
 	return 0;
 }

@@ -221,6 +221,28 @@ static void test_uuid(void **state)
 	}
 	assert_int_equal(sn_uuid_parse("0193dc33+e981-7160-b398-02b517168f86", 36, &c),
 			 SN_ERR_INVALID);
+	/* Each hyphen, and a digit at every position, in both forms; a failed
+	 * parse leaves the uuid as it was. */
+	static const int hy[] = {8, 13, 18, 23};
+	for (size_t i = 0; i < 4; i++) {
+		char t[37] = "0193dc33-e981-7160-b398-02b517168f86";
+		t[hy[i]] = '0';
+		assert_int_equal(sn_uuid_parse(t, 36, &c), SN_ERR_INVALID);
+	}
+	struct sn_uuid keep = c;
+	for (size_t i = 0; i < 36; i++) {
+		char t[37] = "0193dc33-e981-7160-b398-02b517168f86";
+		if (t[i] == '-')
+			continue;
+		t[i] = 'x';
+		assert_int_equal(sn_uuid_parse(t, 36, &c), SN_ERR_INVALID);
+		assert_memory_equal(c.b, keep.b, 16);
+	}
+	for (size_t i = 0; i < 32; i++) {
+		char t[33] = "0193dc33e9817160b39802b517168f86";
+		t[i] = 'g';
+		assert_int_equal(sn_uuid_parse(t, 32, &c), SN_ERR_INVALID);
+	}
 }
 
 static void test_time(void **state)
