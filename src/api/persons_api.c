@@ -566,7 +566,7 @@ static bool scrub_match(void *arg, const struct sn_wal_entry *e)
 	struct scrub_ctx *c = arg;
 	uint32_t len;
 	const char *json = sn_evix_json(e->type, e->data, e->len, &len);
-	if ((e->type != SN_WAL_EVENT && e->type != SN_WAL_EVENT_IX) || !json)
+	if (!sn_wal_is_event(e->type) || !json)
 		return false;
 	bool maybe = c->always_parse;
 	for (size_t i = 0; i < c->d->ndistinct_ids && !maybe; i++)

@@ -519,6 +519,23 @@ struct sn_jspan {
 	uint8_t flags; /* SN_JSPAN_* */
 };
 
+/* The type of the value whose first byte is c in text known to be valid
+ * JSON: whatever is not one of these is a number (one compare less than
+ * sn_jtype_of's digit cases: jsonscan's skip and the writer's split run it
+ * for every value). */
+static inline uint8_t sn_jtype_of_valid(char c)
+{
+	switch (c) {
+	case '"': return SN_JSTRING;
+	case '{': return SN_JOBJECT;
+	case '[': return SN_JARRAY;
+	case 't': return SN_JTRUE;
+	case 'f': return SN_JFALSE;
+	case 'n': return SN_JNULL;
+	default: return SN_JNUMBER;
+	}
+}
+
 /* The type of the JSON value whose first byte is c; SN_JNONE when no
  * value starts so. */
 static inline uint8_t sn_jtype_of(char c)

@@ -411,18 +411,7 @@ value:
 #undef TOP_IS_OBJ
 	v->p = start;
 	v->len = (uint32_t)(p - start);
-	/* Not sn_jtype_of: the text is validated, so whatever is not one of
-	 * these is a number, one compare less than its digit cases (8 % of
-	 * sn_jscan_skip's instructions on capture's bodies). */
-	switch (*start) {
-	case '"': v->type = SN_JSTRING; break;
-	case '{': v->type = SN_JOBJECT; break;
-	case '[': v->type = SN_JARRAY; break;
-	case 't': v->type = SN_JTRUE; break;
-	case 'f': v->type = SN_JFALSE; break;
-	case 'n': v->type = SN_JNULL; break;
-	default: v->type = SN_JNUMBER; break;
-	}
+	v->type = sn_jtype_of_valid(*start); /* validated above */
 	v->flags = flags;
 	s->p = p;
 	return 0;

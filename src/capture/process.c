@@ -971,14 +971,8 @@ static void put_index(struct ctx *c, const struct event *ev, char *head, bool me
 			(ev->nprops > 1 ? SN_EVIX_SCAN : 0);
 	uint16_t nmi = members ? (uint16_t)ev->nmi : 0;
 	sn_evix_put_head(head, flags, nmi, span_flags, pos->off, pos->len);
-	if (!nmi)
-		return;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	memcpy(head + SN_EVIX_HEAD, c->scan->mi + ev->mi_first, 4 * (size_t)nmi);
-#else
-	for (uint32_t i = 0; i < 2u * nmi; i++)
-		sn_evix_put16(head + SN_EVIX_HEAD + 2 * i, c->scan->mi[ev->mi_first + i]);
-#endif
+	if (nmi)
+		sn_evix_put_members(head, c->scan->mi + ev->mi_first, 2 * (size_t)nmi);
 }
 
 static int analytics_records(struct ctx *c, const struct event *events, size_t n)

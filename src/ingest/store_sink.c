@@ -766,7 +766,7 @@ static void sink_prep_free(void *ctx, void *prep)
 static void prepare(const struct sn_store_sink *s, const struct sn_store_sink *prefetch,
 		    const struct sn_wal_entry *e, struct prep *p)
 {
-	p->event = e->type == SN_WAL_EVENT || e->type == SN_WAL_EVENT_IX;
+	p->event = sn_wal_is_event(e->type);
 	p->stale = false;
 	p->rc = 0;
 	if (p->event)
@@ -846,7 +846,7 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 		s->last_end_lsn = e->end_lsn;
 		return 0;
 	}
-	if (e->type != SN_WAL_EVENT && e->type != SN_WAL_EVENT_IX) {
+	if (!sn_wal_is_event(e->type)) {
 		s->last_end_lsn = e->end_lsn; /* unknown types are not ours to keep */
 		return 0;
 	}
@@ -948,8 +948,7 @@ static int sink_replay(void *ctx, const struct sn_wal_entry *e, struct sn_err *e
 {
 	struct sn_store_sink *s = ctx;
 	int rc;
-	if (!s->identity || (e->type != SN_WAL_EVENT && e->type != SN_WAL_EVENT_IX) ||
-	    e->end_lsn <= s->persons_lsn)
+	if (!s->identity || !sn_wal_is_event(e->type) || e->end_lsn <= s->persons_lsn)
 		return 0;
 	struct prep *p = s->prep;
 	if ((rc = to_row(s, s, e, p, err)))

@@ -79,23 +79,6 @@ int sn_shred_split(const char *t, size_t len, struct sn_shred_member *m, size_t 
 	return n;
 }
 
-/* A value's type from its first byte (the text is valid JSON, so what is
- * none of these is a number: one compare less than base's sn_jtype_of,
- * which also tells bytes no value starts with; this runs for every member
- * of every row). */
-static uint8_t jtype_of(char c)
-{
-	switch (c) {
-	case '"': return SN_JSTRING;
-	case '{': return SN_JOBJECT;
-	case '[': return SN_JARRAY;
-	case 't': return SN_JTRUE;
-	case 'f': return SN_JFALSE;
-	case 'n': return SN_JNULL;
-	default: return SN_JNUMBER;
-	}
-}
-
 /* Whether a key's bytes hold a backslash: keys are a dozen bytes, where a
  * loop the compiler vectorises costs less than a call to memchr. */
 static inline bool has_backslash(const char *p, size_t n)
@@ -138,7 +121,7 @@ static int row_members(const struct sn_event_row *r, struct sn_shred_member *m, 
 		    v[vl] != (j + 1 < n ? ',' : '}') || (bs && has_backslash(k + 1, kl - 2)))
 			return sn_shred_split(t, len, m, max);
 		m[j].key = (struct sn_jspan){k, (uint32_t)kl, SN_JSTRING, 0};
-		m[j].val = (struct sn_jspan){v, (uint32_t)vl, jtype_of(*v), 0};
+		m[j].val = (struct sn_jspan){v, (uint32_t)vl, sn_jtype_of_valid(*v), 0};
 		off += kl + vl + 2;
 	}
 	return off == len ? (int)n : sn_shred_split(t, len, m, max);

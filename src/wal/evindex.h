@@ -229,6 +229,17 @@ static inline void sn_evix_put32(char *p, uint32_t v)
 #endif
 }
 
+/* The member table, n entries (2 a member) from m, at head + SN_EVIX_HEAD. */
+static inline void sn_evix_put_members(char *head, const uint16_t *m, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(head + SN_EVIX_HEAD, m, 2 * n);
+#else
+	for (size_t i = 0; i < n; i++)
+		sn_evix_put16(head + SN_EVIX_HEAD + 2 * i, m[i]);
+#endif
+}
+
 /* The fixed part, at head (SN_EVIX_HEAD bytes); the member table follows it
  * (sn_evix_put16 pairs) and the JSON the table. */
 void sn_evix_put_head(char *head, uint8_t flags, uint16_t nmembers, uint16_t span_flags,

@@ -33,6 +33,12 @@ enum sn_wal_type {
 	SN_WAL_EVENT_IX = 4,  /* an analytics event: an index, then the JSON (wal/evindex.h) */
 };
 
+/* An analytics event record, indexed or not. */
+static inline bool sn_wal_is_event(uint8_t type)
+{
+	return type == SN_WAL_EVENT || type == SN_WAL_EVENT_IX;
+}
+
 struct sn_wal_options {
 	const char *dir;	/* directory for segments and the checkpoint file */
 	uint64_t segment_bytes; /* roll to a new segment past this size (default 64 MiB) */
