@@ -236,9 +236,13 @@ int sn_part_write(const char *path, const struct sn_event_row *const *rows, size
 
 /* Sorts the memtable and writes one part per month present into dir, named
  * YYYYMM_<part_id as 16 hex digits>.snp. On success *out is a malloc'd
- * array of *nout descriptions (caller frees). On failure the parts already
- * written are removed again, so a flush is all or nothing. The memtable is
- * left as it was (the caller resets it once it recorded the parts). */
+ * array of *nout descriptions (caller frees). The parts are all written to
+ * their temp files (each one's writeback started) before the first is
+ * fsynced and renamed, and the directory is fsynced once for all of them
+ * (STORAGE.md "Crash protocol"). On failure the parts already written are
+ * removed again, temp files included, so a flush is all or nothing. The
+ * memtable is left as it was (the caller resets it once it recorded the
+ * parts). */
 int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
 		      const struct sn_part_write_opts *opts, struct sn_part_written **out,
 		      size_t *nout, struct sn_err *err);

@@ -1591,9 +1591,26 @@ static void test_single_row_and_flush_atomicity(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/202411_%016x.snp.tmp", dir, 9);
 	assert_int_equal(access(path, F_OK), -1);
-	/* The memtable is untouched and flushes once the name is free. */
+	/* The parts are all written before the first is renamed: a failure of
+	 * the first rename, or of the second part's write, also removes the
+	 * temp files of the parts written but not renamed. */
 	snprintf(path, sizeof(path), "%s/202411_%016x.snp", dir, 9);
 	rmdir(path);
+	for (int squat = 0; squat < 2; squat++) {
+		snprintf(path, sizeof(path),
+			 squat ? "%s/202411_%016x.snp.tmp" : "%s/202410_%016x.snp", dir, 9);
+		assert_int_equal(mkdir(path, 0755), 0);
+		assert_int_not_equal(sn_memtable_flush(&mt, dir, 9, NULL, &parts, &nparts, &err),
+				     0);
+		assert_null(parts);
+		assert_int_equal(rmdir(path), 0);
+		DIR *d = opendir(dir);
+		struct dirent *de;
+		while ((de = readdir(d)))
+			assert_true(de->d_name[0] == '.');
+		closedir(d);
+	}
+	/* The memtable is untouched and flushes once the name is free. */
 	assert_int_equal(sn_memtable_flush(&mt, dir, 9, NULL, &parts, &nparts, &err), 0);
 	assert_int_equal(nparts, 2);
 	free(parts);
