@@ -919,6 +919,19 @@ static int part_finish(struct part_pending *p, bool no_fsync, struct sn_err *err
 	return rc;
 }
 
+/* part_finish of pend[*done .. n), *done counting the parts renamed. */
+#define FLUSH_PENDING_MAX 64
+static int finish_pending(struct part_pending *pend, size_t *done, size_t n, bool no_fsync,
+			  struct sn_err *err)
+{
+	for (; *done < n; ++*done) {
+		int rc = part_finish(&pend[*done], no_fsync, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
 		      const struct sn_part_write_opts *opts, struct sn_part_written **out,
 		      size_t *nout, struct sn_err *err)
@@ -950,7 +963,7 @@ int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
 	 * and renamed, and the directory fsynced once for all of them. A crash
 	 * in between leaves temp files (removed at start-up) and some of the
 	 * flush's parts, which recovery deletes and replays (store_sink.c). */
-	for (size_t i = 0; i < mt->nrows && nparts < nmonths; nparts++) {
+	for (size_t i = 0; i < mt->nrows && nparts < nmonths;) {
 		int32_t month = sn_store_month_of(rows[i]->timestamp_us);
 		size_t j = sn_memtable_month_end(mt, (unsigned)nparts);
 		char path[512];
@@ -965,11 +978,16 @@ int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
 		if ((rc = part_write(path, rows + i, j - i, opts, &parts[nparts], &pend[nparts],
 				     err)))
 			goto out;
+		nparts++;
 		i = j;
-	}
-	for (; nrenamed < nparts; nrenamed++)
-		if ((rc = part_finish(&pend[nrenamed], no_fsync, err)))
+		/* A pending part holds its file open: a flush of many months (an
+		 * import of years of events) finishes them a batch at a time. */
+		if (nparts - nrenamed == FLUSH_PENDING_MAX &&
+		    (rc = finish_pending(pend, &nrenamed, nparts, no_fsync, err)))
 			goto out;
+	}
+	if ((rc = finish_pending(pend, &nrenamed, nparts, no_fsync, err)))
+		goto out;
 	if (nparts && !no_fsync && (rc = sn_fsync_dir(dir, err)))
 		goto out;
 	rc = 0;

@@ -1610,6 +1610,46 @@ static void test_single_row_and_flush_atomicity(void **state)
 			assert_true(de->d_name[0] == '.');
 		closedir(d);
 	}
+	/* A flush of more months than the parts it keeps open at once (64):
+	 * 70 parts, and a failure at the 67th removes the 64 renamed already. */
+	{
+		struct sn_memtable many;
+		sn_memtable_init(&many, 0);
+		for (int k = 0; k < 70; k++) {
+			struct sn_event_row m = r;
+			m.timestamp_us = BASE_TS + (int64_t)k * 31 * DAY_US;
+			assert_int_equal(sn_memtable_append(&many, &m, &err), 0);
+		}
+		assert_int_equal(sn_memtable_nmonths(&many), 70);
+		char sub[PATH_MAX + 8];
+		snprintf(sub, sizeof(sub), "%s/many", dir);
+		assert_int_equal(mkdir(sub, 0755), 0);
+		int32_t m67 = sn_store_month_of(BASE_TS + (int64_t)66 * 31 * DAY_US);
+		snprintf(path, sizeof(path), "%s/%06d_%016x.snp", sub, (int)m67, 9);
+		assert_int_equal(mkdir(path, 0755), 0);
+		assert_int_equal(sn_memtable_flush(&many, sub, 9, NULL, &parts, &nparts, &err),
+				 SN_ERR_IO);
+		assert_int_equal(rmdir(path), 0);
+		DIR *d = opendir(sub);
+		struct dirent *de;
+		while ((de = readdir(d)))
+			assert_true(de->d_name[0] == '.');
+		closedir(d);
+		assert_int_equal(sn_memtable_flush(&many, sub, 9, NULL, &parts, &nparts, &err), 0);
+		assert_int_equal(nparts, 70);
+		free(parts);
+		size_t nfiles = 0;
+		d = opendir(sub);
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			assert_null(strstr(de->d_name, ".tmp"));
+			nfiles++;
+		}
+		closedir(d);
+		assert_int_equal(nfiles, 70);
+		sn_memtable_release(&many);
+	}
 	/* The memtable is untouched and flushes once the name is free. */
 	assert_int_equal(sn_memtable_flush(&mt, dir, 9, NULL, &parts, &nparts, &err), 0);
 	assert_int_equal(nparts, 2);
