@@ -540,17 +540,8 @@ static inline uint8_t sn_jtype_of_valid(char c)
  * value starts so. */
 static inline uint8_t sn_jtype_of(char c)
 {
-	switch (c) {
-	case '"': return SN_JSTRING;
-	case '{': return SN_JOBJECT;
-	case '[': return SN_JARRAY;
-	case 't': return SN_JTRUE;
-	case 'f': return SN_JFALSE;
-	case 'n': return SN_JNULL;
-	case '-':
-	case '0' ... '9': return SN_JNUMBER;
-	default: return SN_JNONE;
-	}
+	uint8_t t = sn_jtype_of_valid(c);
+	return t != SN_JNUMBER || c == '-' || (c >= '0' && c <= '9') ? t : SN_JNONE;
 }
 
 struct sn_jscan {

@@ -865,6 +865,24 @@ static const char *g_colnames[] = {
     SN_COL_NAME_PROPERTIES, SN_COL_NAME_ELEMENTS_CHAIN, SN_COL_NAME_PERSON_ID,
     SN_COL_NAME_SESSION_ID, SN_COL_NAME_WINDOW_ID};
 
+/* The files in dir (dot entries aside), asserting that none is a temp file:
+ * what a flush leaves behind. */
+static size_t files_no_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	size_t n = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		assert_null(strstr(de->d_name, ".tmp"));
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
 static void test_part_roundtrip(void **state)
 {
 	(void)state;
@@ -967,18 +985,7 @@ static void test_part_roundtrip(void **state)
 		sn_arena_release(&arena);
 	}
 	assert_int_equal(row, nrows);
-	/* No temp files are left behind. */
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t nfiles = 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		assert_null(strstr(de->d_name, ".tmp"));
-		nfiles++;
-	}
-	closedir(d);
-	assert_int_equal(nfiles, nparts);
+	assert_int_equal(files_no_tmp(dir), nparts);
 	free(parts);
 	sn_memtable_release(&mt);
 	sn_test_rm_rf(dir);
@@ -1604,11 +1611,7 @@ static void test_single_row_and_flush_atomicity(void **state)
 				     0);
 		assert_null(parts);
 		assert_int_equal(rmdir(path), 0);
-		DIR *d = opendir(dir);
-		struct dirent *de;
-		while ((de = readdir(d)))
-			assert_true(de->d_name[0] == '.');
-		closedir(d);
+		assert_int_equal(files_no_tmp(dir), 0);
 	}
 	/* A flush of more months than the parts it keeps open at once (64):
 	 * 70 parts, and a failure at the 67th removes the 64 renamed already. */
@@ -1630,24 +1633,11 @@ static void test_single_row_and_flush_atomicity(void **state)
 		assert_int_equal(sn_memtable_flush(&many, sub, 9, NULL, &parts, &nparts, &err),
 				 SN_ERR_IO);
 		assert_int_equal(rmdir(path), 0);
-		DIR *d = opendir(sub);
-		struct dirent *de;
-		while ((de = readdir(d)))
-			assert_true(de->d_name[0] == '.');
-		closedir(d);
+		assert_int_equal(files_no_tmp(sub), 0);
 		assert_int_equal(sn_memtable_flush(&many, sub, 9, NULL, &parts, &nparts, &err), 0);
 		assert_int_equal(nparts, 70);
 		free(parts);
-		size_t nfiles = 0;
-		d = opendir(sub);
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			assert_null(strstr(de->d_name, ".tmp"));
-			nfiles++;
-		}
-		closedir(d);
-		assert_int_equal(nfiles, 70);
+		assert_int_equal(files_no_tmp(sub), 70);
 		sn_memtable_release(&many);
 	}
 	/* The memtable is untouched and flushes once the name is free. */
