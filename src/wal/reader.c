@@ -131,6 +131,7 @@ static int open_segment(struct sn_wal_reader *r, size_t i, struct sn_err *err)
 		return rc == SN_ERR_NOT_FOUND ? 1 : rc;
 	}
 	r->open = true;
+	r->c.read_ahead = true;
 	if (!r->started && r->from_lsn > base) {
 		r->c.off = r->from_lsn - base;
 		r->quiet_skip = true;

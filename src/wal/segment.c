@@ -25,6 +25,14 @@
  * crash on a bad file" includes files that change while being read. The
  * window grows to the largest record seen, bounded by SN_WAL_RECORD_LIMIT
  * and by the file size.
+ *
+ * A consumer's cursor (the ingest's reader: read_ahead) also asks the kernel
+ * for the next WAL_READ_AHEAD bytes of the segment whenever less than half
+ * of that is left ahead of its window (POSIX_FADV_WILLNEED: the reads are
+ * queued, not waited for). A backlog bigger than the page cache — after an
+ * outage, or the 10M benchmark's 12 GB WAL — is then read from the device
+ * while the records before it are converted, instead of a 256 KiB pread at
+ * a time stalling the ingest thread (docs/BENCHMARKS.md, session 49).
  */
 #include "wal/wal_internal.h"
 
@@ -42,8 +50,9 @@
 /* The window's usual size: small enough that what one pread copied is still
  * in the core's L2 (1 MiB on the EPYC VM) when the consumer scans it; 1 MiB
  * pushed each record out before it was read. */
-#define WIN_MIN	   (256u << 10)
-#define SCAN_CHUNK (64u << 10)
+#define WIN_MIN	       (256u << 10)
+#define SCAN_CHUNK     (64u << 10)
+#define WAL_READ_AHEAD (8u << 20) /* see the top */
 
 static void store32(char *p, uint32_t v)
 {
@@ -319,6 +328,15 @@ static int window(struct sn_wal_cursor *c, uint64_t off, size_t n, const char **
 					  "out of memory reading a %zu-byte WAL record", n);
 		c->win = nw;
 		c->win_cap = ncap;
+	}
+	if (c->read_ahead && off + want + WAL_READ_AHEAD / 2 > c->ahead_to) {
+		uint64_t from = c->ahead_to > off + want ? c->ahead_to : off + want;
+		if (from < c->limit) {
+			uint64_t len =
+			    c->limit - from < WAL_READ_AHEAD ? c->limit - from : WAL_READ_AHEAD;
+			(void)posix_fadvise(c->fd, (off_t)from, (off_t)len, POSIX_FADV_WILLNEED);
+			c->ahead_to = from + len;
+		}
 	}
 	c->win_off = off;
 	c->win_len = 0;

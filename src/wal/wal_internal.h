@@ -56,6 +56,8 @@ struct sn_wal_cursor {
 	size_t win_cap;
 	uint64_t win_off;
 	size_t win_len;
+	bool read_ahead;   /* a consumer reading on: ask the kernel for what follows */
+	uint64_t ahead_to; /* asked for up to here */
 };
 
 int sn_wal_cursor_open(struct sn_wal_cursor *c, const char *dir, uint64_t base, uint64_t cap_limit,
