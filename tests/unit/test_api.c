@@ -50,6 +50,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.batch_body_max, 20u << 20);
 	assert_int_equal(c.event_body_max, 2u << 20);
 	assert_int_equal(c.shutdown_grace_ms, 10000);
+	assert_int_equal(c.store_flush_age_ms, 1000);
+	assert_int_equal(c.memtable_bytes, 170u << 20);
 	assert_false(c.trust_proxy);
 	assert_true(c.access_log);
 }
@@ -87,6 +89,11 @@ static void test_precedence(void **state)
 	assert_int_equal(sn_config_load(&c, 3, argv3, &err), 0);
 	assert_true(c.trust_proxy);
 	assert_false(c.access_log);
+	/* The store's two (documented in the README, missing until session 49). */
+	char *argv4[] = {"--memtable-size", "64MiB", "--store-flush-age=250ms"};
+	assert_int_equal(sn_config_load(&c, 3, argv4, &err), 0);
+	assert_int_equal(c.memtable_bytes, 64u << 20);
+	assert_int_equal(c.store_flush_age_ms, 250);
 	clear_env();
 	unlink(cfgpath);
 }
