@@ -50,9 +50,9 @@ static const struct setting settings[] = {
     S("http_threads", K_UINT, http_threads, "0", "HTTP server threads (0 = one per core)"),
     S("store_flush_age", K_DURATION, store_flush_age_ms, "1s",
       "an accepted event is written to a part about this long after, at most"),
-    S("memtable_size", K_SIZE, memtable_bytes, "170MiB",
-      "events buffered before a part is written regardless of age (up to three such "
-      "buffers under load)"),
+    S("memtable_size", K_SIZE, memtable_bytes, "256MiB",
+      "events buffered before a part is written regardless of age (two such buffers under "
+      "load)"),
     S("store_writer_threads", K_UINT, store_writer_threads, "2",
       "threads that encode and compress parts (0 = the ingest thread alone)"),
     S("event_body_max", K_SIZE, event_body_max, "2MiB",

@@ -43,24 +43,19 @@ struct sn_ingest_sink {
 	int (*replay)(void *ctx, const struct sn_wal_entry *e, struct sn_err *err);
 	/* Optional, together: background flushes. flush_start hands everything
 	 * consumed so far to the sink's writer and returns 0 at once (1 when
-	 * there was nothing to write: those records are durable once the
-	 * flushes in flight are, at once when there are none); it is only
-	 * called with fewer than max_flushes in flight. flush_done waits up to
-	 * timeout_ms for the oldest flush in flight: 1 when it is durable (the
-	 * checkpoint may move to the end of the records consumed before its
-	 * flush_start), 0 when it is still running, or an error (the sink keeps
-	 * the data and writes it again; the worker asks again later). With no
-	 * flush in flight it returns 1. A sink with several in flight makes them
-	 * durable in the order they started. A poll (timeout_ms 0) comes only
-	 * while the worker has records left to read, and the sink may then
-	 * answer 0 for a flush it has written, to finish it later (the store
-	 * sink keeps its persons batch open under a backlog); a call with a
-	 * timeout finishes it. flush() still works and also waits for the
-	 * flushes in flight. */
+	 * there was nothing to write and it is all durable already); it is only
+	 * called with no flush in flight. flush_done waits up to timeout_ms for
+	 * the flush in flight: 1 when it is durable (the checkpoint may move to
+	 * the end of the records consumed before flush_start), 0 when it is
+	 * still running, or an error (the sink keeps the data and writes it
+	 * again; the worker asks again later). With no flush in flight it
+	 * returns 1. A poll (timeout_ms 0) comes only while the worker has
+	 * records left to read, and the sink may then answer 0 for a flush it
+	 * has written, to finish it later (the store sink keeps its persons
+	 * batch open under a backlog); a call with a timeout finishes it.
+	 * flush() still works and also waits for a flush in flight. */
 	int (*flush_start)(void *ctx, struct sn_err *err);
 	int (*flush_done)(void *ctx, uint64_t timeout_ms, struct sn_err *err);
-	unsigned max_flushes; /* background flushes in flight at once: 0 = 1, at most
-				 SN_INGEST_MAX_FLUSHES */
 	/* Optional, together: a stage ahead of consume on a thread of its own
 	 * (readahead.c). prep_new allocates one record's prepared state (NULL:
 	 * out of memory), prep_free frees it. prepare fills it from a record on
@@ -84,8 +79,7 @@ struct sn_ingest_sink {
 	void (*idle)(void *ctx);
 };
 
-#define SN_INGEST_IDLE_MS     3000
-#define SN_INGEST_MAX_FLUSHES 4
+#define SN_INGEST_IDLE_MS 3000
 
 struct sn_ingest_options {
 	const char *wal_dir;
@@ -131,10 +125,7 @@ struct sn_store_sink;
  * recording uploads), recovers from a crash mid-flush, and reports in
  * *resume_lsn the WAL position up to which every record is already in the
  * store (pass it as sn_ingest_options.resume_lsn). full_bytes: memtable
- * size that triggers a flush (0 = SN_STORE_SINK_MEMTABLE_BYTES); under a
- * backlog the sink holds up to three memtables (one filling, two being
- * written). */
-#define SN_STORE_SINK_MEMTABLE_BYTES (170u << 20)
+ * size that triggers a flush (0 = 256 MiB). */
 int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t full_bytes,
 		       uint64_t *resume_lsn, struct sn_err *err);
 void sn_store_sink_close(struct sn_store_sink *s);

@@ -34,22 +34,13 @@
  * Flushes in the background. The worker (worker.c) starts a flush with
  * sink_flush_start: the memtable is swapped with an empty one and a flusher
  * thread sorts it and writes its parts, on the writer pool, while the
- * ingest thread converts the next records into another memtable. Up to
- * SINK_FLUSHES (2) flushes are in flight, each with a flusher thread and a
- * memtable of its own (the worker waits for the oldest before a third,
- * which bounds memory to three memtables): while one flush does its serial
- * steps (sort, key choice, writing the blocks) and waits for its fsyncs,
- * the next one's granules keep the writer pool busy. Parts become durable
- * in flush order: a flush writes its parts to temp files at once but
- * renames them only once the flushes before it are durable (rename_turn,
- * the part writer's before_rename), so after a crash only the newest flush
- * can be incomplete — the rule start-up relies on (below). sink_flush_done,
- * on the ingest thread, collects the oldest: a failed write is resubmitted
- * (the memtable is kept, its records are not checkpointed, and the flush
- * after it waits); a written one gets its persons commit, then the worker
- * checkpoints. The synchronous sink_flush waits for the flushes in flight
- * first, so callers that use it see the same sink as before.
- * Measured on the 10M generator events (docs/BENCHMARKS.md, session 49).
+ * ingest thread converts the next records into the other memtable. One
+ * flush is in flight at a time (the worker waits for it before the next,
+ * which bounds memory to two memtables). sink_flush_done, on the ingest
+ * thread, collects it: a failed write is resubmitted (the memtable is kept,
+ * its records are not checkpointed); a written one gets its persons commit,
+ * then the worker checkpoints. The synchronous sink_flush waits for a flush
+ * in flight first, so callers that use it see the same sink as before.
  *
  * Two halves per record. The conversion of a record into a row (the JSON
  * scan: row fields, identity's facts, member lengths, property members)
@@ -147,9 +138,6 @@
 /* Under a backlog the persons batch commits at least this often. */
 #define PERSONS_COMMIT_MAX_NS (5ull * 1000000000ull)
 
-/* Background flushes in flight at once (see the top). */
-#define SINK_FLUSHES 2
-
 #define NPARTS_BITS SN_PART_ID_NPARTS_BITS
 #define NPARTS_MASK SN_PART_ID_NPARTS_MASK
 
@@ -204,29 +192,19 @@ struct sn_store_sink {
 	bool test_all_facts;	    /* tests: note identity's and the definitions' members */
 	bool failed_once;	    /* tests: the current record's first try failed */
 
-	/* The background flushes (see the top): jobs[(jhead + i) % SINK_FLUSHES]
-	 * for i < njobs are in flight, oldest first, each written by a flusher
-	 * thread of its own. jhead and njobs move on the ingest thread only;
-	 * states, jdurable and flusher_stop under jmu. */
+	/* The background flush (see the top): the flusher thread writes job.mt. */
+	pthread_t flusher;
+	bool flusher_started, flusher_stop;
 	pthread_mutex_t jmu;
 	pthread_cond_t jcond;
-	bool flusher_stop;
-	unsigned jhead, njobs;
-	uint64_t jseq;	   /* the next job's sequence number */
-	uint64_t jdurable; /* the jobs numbered below this have durable parts */
-	struct sink_job {
-		struct sn_store_sink *s;
-		pthread_t thread;
-		bool started;
+	struct {
 		enum { JOB_IDLE, JOB_RUNNING, JOB_WRITTEN, JOB_FAILED } state;
-		bool counted; /* written, its rows counted and its memtable reset */
-		uint64_t seq;
 		struct sn_memtable mt;
 		uint64_t part_id;
 		size_t nparts, nrows; /* what the write produced (JOB_WRITTEN) */
 		int rc;		      /* JOB_FAILED */
 		struct sn_err err;
-	} jobs[SINK_FLUSHES];
+	} job;
 };
 
 /* ---- record → row ---------------------------------------------------------------- */
@@ -1025,32 +1003,12 @@ static bool defer_persons_commit(struct sn_store_sink *s)
 	       !sn_persons_batch_wanted(s->persons);
 }
 
-/* A background job's turn to rename its parts: the jobs before it have
- * theirs durable (the parts of flushes appear in their order; see the
- * top). A closing sink stops the jobs that are not next. */
-static int rename_turn(void *ctx, struct sn_err *err)
-{
-	struct sink_job *j = ctx;
-	struct sn_store_sink *s = j->s;
-	pthread_mutex_lock(&s->jmu);
-	while (!s->flusher_stop && s->jdurable != j->seq)
-		pthread_cond_wait(&s->jcond, &s->jmu);
-	bool mine = s->jdurable == j->seq;
-	pthread_mutex_unlock(&s->jmu);
-	return mine ? 0 : sn_err_set(err, SN_ERR_INTERNAL, "the store sink is closing");
-}
-
-/* Writes mt's parts under part_id: what a flush does after its checks. j:
- * a background job, whose parts wait for the jobs before it. */
+/* Writes mt's parts under part_id: what a flush does after its checks. */
 static int write_parts(struct sn_store_sink *s, struct sn_memtable *mt, uint64_t part_id,
-		       struct sink_job *j, size_t *nparts_out, size_t *nrows_out,
-		       struct sn_err *err)
+		       size_t *nparts_out, size_t *nrows_out, struct sn_err *err)
 {
-	struct sn_part_write_opts opts = {.pool = s->wpool,
-					  .granule_rows = SN_PART_INGEST_GRANULE_ROWS,
-					  .gather_text = true,
-					  .before_rename = j ? rename_turn : NULL,
-					  .before_rename_ctx = j};
+	struct sn_part_write_opts opts = {
+	    .pool = s->wpool, .granule_rows = SN_PART_INGEST_GRANULE_ROWS, .gather_text = true};
 	struct sn_part_written *parts = NULL;
 	size_t nparts = 0;
 	int rc = sn_memtable_flush(mt, s->dir, part_id, &opts, &parts, &nparts, err);
@@ -1093,32 +1051,29 @@ static bool under_load(const struct sn_store_sink *s, const struct sn_memtable *
 	return sn_memtable_nbytes(mt) >= s->full_bytes / 4;
 }
 
-/* One job's flusher thread: writes its memtable each time it is started. */
 static void *flusher_main(void *arg)
 {
-	struct sink_job *j = arg;
-	struct sn_store_sink *s = j->s;
+	struct sn_store_sink *s = arg;
 	pthread_mutex_lock(&s->jmu);
 	pthread_setname_np(pthread_self(), "sn-flush");
 	for (;;) {
-		while (!s->flusher_stop && j->state != JOB_RUNNING)
+		while (!s->flusher_stop && s->job.state != JOB_RUNNING)
 			pthread_cond_wait(&s->jcond, &s->jmu);
 		if (s->flusher_stop)
 			break;
 		pthread_mutex_unlock(&s->jmu);
 		size_t nparts = 0, nrows = 0;
 		struct sn_err err = {0};
-		int rc = write_parts(s, &j->mt, j->part_id, j, &nparts, &nrows, &err);
+		int rc = write_parts(s, &s->job.mt, s->job.part_id, &nparts, &nrows, &err);
 		pthread_mutex_lock(&s->jmu);
 		if (rc == 0) {
-			j->nparts = nparts;
-			j->nrows = nrows;
-			j->state = JOB_WRITTEN;
-			s->jdurable = j->seq + 1;
+			s->job.nparts = nparts;
+			s->job.nrows = nrows;
+			s->job.state = JOB_WRITTEN;
 		} else {
-			j->rc = rc;
-			j->err = err;
-			j->state = JOB_FAILED;
+			s->job.rc = rc;
+			s->job.err = err;
+			s->job.state = JOB_FAILED;
 		}
 		pthread_cond_broadcast(&s->jcond);
 	}
@@ -1170,29 +1125,20 @@ static int flush_end(struct sn_store_sink *s, struct sn_err *err)
 static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 {
 	struct sn_store_sink *s = ctx;
-	int rc = 0;
-	if (!s->njobs) {
-		/* Nothing in flight (the records of a flush with nothing to
-		 * write): only the persons commit is left. */
-		if (!timeout_ms && defer_persons_commit(s))
-			return 0;
-		return (rc = flush_end(s, err)) ? rc : 1;
-	}
-	struct sink_job *j = &s->jobs[s->jhead];
 	pthread_mutex_lock(&s->jmu);
-	if (j->state == JOB_RUNNING && timeout_ms) {
+	if (s->job.state == JOB_RUNNING && timeout_ms) {
 		struct timespec ts = sn_deadline_in_ms(timeout_ms);
-		while (j->state == JOB_RUNNING)
+		while (s->job.state == JOB_RUNNING)
 			if (pthread_cond_timedwait(&s->jcond, &s->jmu, &ts) == ETIMEDOUT)
 				break;
 	}
-	int state = j->state;
+	int state = s->job.state, rc = 0;
 	if (state == JOB_FAILED) {
 		/* Report it, and write the same memtable again. */
-		rc = j->rc;
+		rc = s->job.rc;
 		if (err)
-			*err = j->err;
-		j->state = JOB_RUNNING;
+			*err = s->job.err;
+		s->job.state = JOB_RUNNING;
 		pthread_cond_broadcast(&s->jcond);
 	}
 	pthread_mutex_unlock(&s->jmu);
@@ -1200,27 +1146,21 @@ static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 		return 0;
 	if (state == JOB_FAILED)
 		return rc;
-	/* Written: only this thread moves a job out of JOB_WRITTEN. */
-	if (!j->counted) {
-		s->rows_written += j->nrows;
-		s->parts_written += j->nparts;
-		j->nrows = j->nparts = 0;
-		sn_memtable_reset(&j->mt, under_load(s, &j->mt));
-		j->counted = true;
+	if (state == JOB_WRITTEN) {
+		/* Only this thread moves the job out of JOB_WRITTEN. */
+		s->rows_written += s->job.nrows;
+		s->parts_written += s->job.nparts;
+		s->job.nrows = s->job.nparts = 0;
+		sn_memtable_reset(&s->job.mt, under_load(s, &s->job.mt));
+		pthread_mutex_lock(&s->jmu);
+		s->job.state = JOB_IDLE;
+		pthread_mutex_unlock(&s->jmu);
 	}
 	/* Parts durable. A poll while ingest is behind may keep the persons
 	 * batch open: the flush then stays in flight for the worker. */
 	if (!timeout_ms && defer_persons_commit(s))
 		return 0;
-	if ((rc = flush_end(s, err)))
-		return rc;
-	pthread_mutex_lock(&s->jmu);
-	j->state = JOB_IDLE;
-	j->counted = false;
-	pthread_mutex_unlock(&s->jmu);
-	s->jhead = (s->jhead + 1) % SINK_FLUSHES;
-	s->njobs--;
-	return 1;
+	return (rc = flush_end(s, err)) ? rc : 1;
 }
 
 static int sink_flush_start(void *ctx, struct sn_err *err)
@@ -1230,29 +1170,27 @@ static int sink_flush_start(void *ctx, struct sn_err *err)
 	int rc = flush_prepare(s, &part_id, err);
 	if (rc < 0)
 		return rc;
-	if (rc == 1) /* nothing to write: durable with the flushes in flight */
-		return s->njobs ? 1 : (rc = flush_end(s, err)) ? rc : 1;
-	if (s->njobs == SINK_FLUSHES)
-		return sn_err_set(err, SN_ERR_INTERNAL, "%d flushes are already in flight",
-				  SINK_FLUSHES);
-	struct sink_job *j = &s->jobs[(s->jhead + s->njobs) % SINK_FLUSHES];
-	if (!j->started) {
-		if (pthread_create(&j->thread, NULL, flusher_main, j))
-			return sn_err_set(err, SN_ERR_INTERNAL, "cannot start a flusher thread");
-		j->started = true;
+	if (rc == 1)
+		return (rc = flush_end(s, err)) ? rc : 1;
+	if (!s->flusher_started) {
+		if (pthread_create(&s->flusher, NULL, flusher_main, s))
+			return sn_err_set(err, SN_ERR_INTERNAL, "cannot start the flusher thread");
+		s->flusher_started = true;
 	}
 	pthread_mutex_lock(&s->jmu);
-	struct sn_memtable t = j->mt;
+	if (s->job.state != JOB_IDLE) {
+		pthread_mutex_unlock(&s->jmu);
+		return sn_err_set(err, SN_ERR_INTERNAL, "a flush is already in flight");
+	}
+	struct sn_memtable t = s->job.mt;
 	if (!under_load(s, &s->mt))
 		sn_memtable_reset(&t, false); /* the memory kept for a busy fill goes */
-	j->mt = s->mt;
+	s->job.mt = s->mt;
 	s->mt = t;
-	j->part_id = part_id;
-	j->seq = s->jseq++;
-	j->state = JOB_RUNNING;
+	s->job.part_id = part_id;
+	s->job.state = JOB_RUNNING;
 	pthread_cond_broadcast(&s->jcond);
 	pthread_mutex_unlock(&s->jmu);
-	s->njobs++;
 	return 0;
 }
 
@@ -1260,9 +1198,12 @@ static int sink_flush(void *ctx, struct sn_err *err)
 {
 	struct sn_store_sink *s = ctx;
 	int rc;
-	/* The flushes in flight go first: parts are named by end position. */
-	while (s->njobs)
-		if ((rc = sink_flush_done(s, 1000, err)) < 0)
+	/* A flush in flight goes first: parts are named by end position. */
+	pthread_mutex_lock(&s->jmu);
+	bool inflight = s->job.state != JOB_IDLE;
+	pthread_mutex_unlock(&s->jmu);
+	while (inflight && (rc = sink_flush_done(s, 1000, err)) <= 0)
+		if (rc < 0)
 			return rc;
 	uint64_t part_id = 0;
 	if ((rc = flush_prepare(s, &part_id, err)) < 0)
@@ -1270,7 +1211,7 @@ static int sink_flush(void *ctx, struct sn_err *err)
 	if (rc == 1)
 		return flush_end(s, err);
 	size_t nparts = 0, nrows = 0;
-	if ((rc = write_parts(s, &s->mt, part_id, NULL, &nparts, &nrows, err)))
+	if ((rc = write_parts(s, &s->mt, part_id, &nparts, &nrows, err)))
 		return rc;
 	s->rows_written += nrows;
 	s->parts_written += nparts;
@@ -1324,12 +1265,9 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 		rc = sn_err_set(err, SN_ERR_IO, "cannot open %s: %s", s->rec_path, strerror(errno));
 		goto fail;
 	}
-	s->full_bytes = full_bytes ? full_bytes : SN_STORE_SINK_MEMTABLE_BYTES;
+	s->full_bytes = full_bytes ? full_bytes : 256u << 20;
 	sn_memtable_init(&s->mt, s->full_bytes + (64u << 20));
-	for (int i = 0; i < SINK_FLUSHES; i++) {
-		s->jobs[i].s = s;
-		sn_memtable_init(&s->jobs[i].mt, s->full_bytes + (64u << 20));
-	}
+	sn_memtable_init(&s->job.mt, s->full_bytes + (64u << 20));
 	pthread_mutex_init(&s->jmu, NULL);
 	pthread_cond_init(&s->jcond, NULL);
 	sn_buf_init(&s->el_chain, 1u << 30);
@@ -1349,8 +1287,7 @@ fail:
 	if (s->rec_fd >= 0)
 		close(s->rec_fd);
 	sn_memtable_release(&s->mt);
-	for (int i = 0; i < SINK_FLUSHES; i++)
-		sn_memtable_release(&s->jobs[i].mt);
+	sn_memtable_release(&s->job.mt);
 	pthread_mutex_destroy(&s->jmu);
 	pthread_cond_destroy(&s->jcond);
 	sn_buf_release(&s->el_chain);
@@ -1567,16 +1504,15 @@ void sn_store_sink_close(struct sn_store_sink *s)
 {
 	if (!s)
 		return;
-	/* A write in progress finishes (or, waiting for an older one that
-	 * failed, gives up); its records were not checkpointed, so the next
-	 * start finds its parts or replays them (as a crash). */
-	pthread_mutex_lock(&s->jmu);
-	s->flusher_stop = true;
-	pthread_cond_broadcast(&s->jcond);
-	pthread_mutex_unlock(&s->jmu);
-	for (int i = 0; i < SINK_FLUSHES; i++)
-		if (s->jobs[i].started)
-			pthread_join(s->jobs[i].thread, NULL);
+	if (s->flusher_started) {
+		/* A write in progress finishes; its records were not checkpointed,
+		 * so the next start finds its parts or replays them (as a crash). */
+		pthread_mutex_lock(&s->jmu);
+		s->flusher_stop = true;
+		pthread_cond_broadcast(&s->jcond);
+		pthread_mutex_unlock(&s->jmu);
+		pthread_join(s->flusher, NULL);
+	}
 	if (s->identity) {
 		/* Whatever the batch holds beyond the last flush belongs to records
 		 * that are not in parts: they are replayed from the WAL next time. */
@@ -1589,8 +1525,7 @@ void sn_store_sink_close(struct sn_store_sink *s)
 		sn_buf_release(&s->pd_buf);
 	}
 	sn_memtable_release(&s->mt);
-	for (int i = 0; i < SINK_FLUSHES; i++)
-		sn_memtable_release(&s->jobs[i].mt);
+	sn_memtable_release(&s->job.mt);
 	pthread_mutex_destroy(&s->jmu);
 	pthread_cond_destroy(&s->jcond);
 	sn_write_pool_free(s->wpool);
@@ -1612,7 +1547,6 @@ void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out)
 	out->replay = sink_replay;
 	out->flush_start = sink_flush_start;
 	out->flush_done = sink_flush_done;
-	out->max_flushes = SINK_FLUSHES;
 	if (!s->identity)
 		return; /* scanned inline (see ingest.h) */
 	out->prep_new = sink_prep_new;

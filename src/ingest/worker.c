@@ -20,15 +20,13 @@
  *
  * Background flushes (a sink with flush_start/flush_done, the store sink):
  * a flush hands the sink's buffer to its writer and the worker goes on
- * consuming into the next one. Up to the sink's max_flushes are in flight
- * at a time (the store sink: 2), oldest first in `fl`, each with its
- * records, end position and oldest receive time, until the sink says the
- * oldest is durable; then the checkpoint moves to its end. The worker
- * waits for the oldest only when the sink is full and no other flush may
- * start (back-pressure), when a sync or stop needs everything written, or
- * when there is nothing else to do. Draining a backlog this way overlaps
- * reading and converting records with sorting, encoding and writing parts,
- * and one flush's serial steps and fsyncs with the next one's encoding.
+ * consuming into the next one. One flush is in flight at a time; its
+ * records, end position and oldest receive time are kept aside (`fl`) until
+ * the sink says it is durable, then the checkpoint moves to its end. The
+ * worker waits for it only when the sink is full (back-pressure), when a
+ * sync or stop needs everything written, or when there is nothing else to
+ * do. Draining a backlog this way overlaps reading and converting records
+ * with sorting, encoding and writing parts.
  *
  * Read-ahead. A sink with a prepare stage (the store sink: its record scan)
  * gets a second thread, readahead.c, that reads the WAL and prepares records
@@ -90,15 +88,13 @@ struct sn_ingest {
 	uint64_t pend_n, pend_lsn;
 	struct sn_ingest_stats st;
 	struct sn_metric_series *m_consumed, *m_flushes, *m_errors;
-	/* The background flushes in flight, oldest first: fl[(flhead + i) %
-	 * SN_INGEST_MAX_FLUSHES] for i < nfl (under mu; written by the worker). */
+	/* The background flush in flight (fields under mu; written by the worker). */
 	struct {
+		bool on;
 		uint64_t lsn;	   /* end of its last record */
 		uint64_t records;  /* how many records it holds */
 		int64_t oldest_us; /* receive time of its oldest record */
-	} fl[SN_INGEST_MAX_FLUSHES];
-	unsigned flhead, nfl, max_flushes;
-	bool head_durable; /* the sink said the oldest is durable; its checkpoint failed */
+	} fl;
 };
 
 int64_t sn_ingest_record_time(uint8_t type, const char *data, uint32_t len)
@@ -217,14 +213,12 @@ static int checkpoint(struct sn_ingest *in, uint64_t lsn, bool async)
 	}
 	pthread_mutex_lock(&in->mu);
 	in->st.checkpoint_lsn = lsn;
-	in->st.records_flushed += async ? in->fl[in->flhead].records : in->unflushed;
+	in->st.records_flushed += async ? in->fl.records : in->unflushed;
 	in->st.flushes++;
-	if (async) {
-		in->flhead = (in->flhead + 1) % SN_INGEST_MAX_FLUSHES;
-		in->nfl--;
-	} else {
+	if (async)
+		in->fl.on = false;
+	else
 		in->unflushed = 0;
-	}
 	pthread_cond_broadcast(&in->cond);
 	pthread_mutex_unlock(&in->mu);
 	sn_metric_add(in->m_flushes, 1);
@@ -250,44 +244,25 @@ static bool async_sink(const struct sn_ingest *in)
 	return in->sink.flush_start && in->sink.flush_done;
 }
 
-/* Collects the oldest background flush in flight, waiting up to
- * timeout_ms: 1 = durable and checkpointed (or none was in flight), 0 =
- * still running, < 0 = error (it stays in flight; asked again later). */
+/* Collects the background flush in flight, waiting up to timeout_ms: 1 =
+ * durable and checkpointed (or none was in flight), 0 = still running,
+ * < 0 = error (it stays in flight; asked again later). */
 static int collect(struct sn_ingest *in, uint64_t timeout_ms)
 {
-	if (!in->nfl)
+	if (!in->fl.on)
 		return 1;
-	if (!in->head_durable) {
-		struct sn_err err = {0};
-		int rc = in->sink.flush_done(in->sink.ctx, timeout_ms, &err);
-		if (rc < 0) {
-			count_error(in, "sink flush failed", &err);
-			return rc;
-		}
-		if (rc == 0)
-			return 0;
-		/* The sink has let go of it: a failed checkpoint is retried
-		 * without asking it again (it would answer for the next one). */
-		in->head_durable = true;
+	struct sn_err err = {0};
+	int rc = in->sink.flush_done(in->sink.ctx, timeout_ms, &err);
+	if (rc < 0) {
+		count_error(in, "sink flush failed", &err);
+		return rc;
 	}
-	int rc = checkpoint(in, in->fl[in->flhead].lsn, true);
 	if (rc == 0)
-		in->head_durable = false;
-	return rc ? rc : 1;
+		return 0;
+	return (rc = checkpoint(in, in->fl.lsn, true)) ? rc : 1;
 }
 
-/* collect() of every finished flush, oldest first: the first waits up to
- * timeout_ms, the others not at all. 0, or collect's error. */
-static int collect_all(struct sn_ingest *in, uint64_t timeout_ms)
-{
-	int rc = 0;
-	while (in->nfl && (rc = collect(in, timeout_ms)) == 1)
-		timeout_ms = 0;
-	return in->nfl && rc < 0 ? rc : 0;
-}
-
-/* Starts a background flush of everything consumed (fewer than
- * max_flushes in flight). */
+/* Starts a background flush of everything consumed (none may be in flight). */
 static int flush_async(struct sn_ingest *in)
 {
 	struct sn_err err = {0};
@@ -300,23 +275,13 @@ static int flush_async(struct sn_ingest *in)
 		return rc;
 	}
 	pthread_mutex_lock(&in->mu);
-	if (rc == 1 && in->nfl) {
-		/* Nothing to write: these records are durable with the newest
-		 * flush in flight, and join it. */
-		unsigned last = (in->flhead + in->nfl - 1) % SN_INGEST_MAX_FLUSHES;
-		in->fl[last].lsn = in->st.consumed_lsn;
-		in->fl[last].records += in->unflushed;
-	} else {
-		unsigned k = (in->flhead + in->nfl) % SN_INGEST_MAX_FLUSHES;
-		in->fl[k].lsn = in->st.consumed_lsn;
-		in->fl[k].records = in->unflushed;
-		in->fl[k].oldest_us = in->oldest_unflushed_us;
-		in->nfl++;
-	}
+	in->fl.on = true;
+	in->fl.lsn = in->st.consumed_lsn;
+	in->fl.records = in->unflushed;
+	in->fl.oldest_us = in->oldest_unflushed_us;
 	in->unflushed = 0;
-	bool alone = in->nfl == 1;
 	pthread_mutex_unlock(&in->mu);
-	if (rc == 1 && alone) { /* nothing was left to write, nothing before it */
+	if (rc == 1) { /* nothing was left to write */
 		rc = collect(in, 0);
 		return rc < 0 ? rc : 0;
 	}
@@ -394,14 +359,6 @@ static int step(struct sn_ingest *in)
 	return 1;
 }
 
-static uint64_t in_flight_records(const struct sn_ingest *in)
-{
-	uint64_t n = 0;
-	for (unsigned i = 0; i < in->nfl; i++)
-		n += in->fl[(in->flhead + i) % SN_INGEST_MAX_FLUSHES].records;
-	return n;
-}
-
 static void *run(void *arg)
 {
 	struct sn_ingest *in = arg;
@@ -429,43 +386,42 @@ static void *run(void *arg)
 		int frc = 0;
 		/* Caught up, the worker may as well wait a moment: that also tells
 		 * the sink not to keep the flush open (see sn_ingest_sink). */
-		if (async && in->nfl)
-			frc = collect_all(in, caught_up ? 1 : 0);
+		if (async && in->fl.on && (frc = collect(in, caught_up ? 1 : 0)) > 0)
+			frc = 0;
 		bool full = in->sink.full && in->sink.full(in->sink.ctx);
 		bool want = in->unflushed && (full ||
 					      sn_mono_ns() - in->first_consumed_ns >=
 						  in->opt.flush_age_ms * 1000000 ||
 					      (caught_up && (stopping || syncing)));
 		if (want && async) {
-			/* As many in flight as the sink takes: wait for the
-			 * oldest only when we must. */
-			if (in->nfl == in->max_flushes && frc == 0 &&
+			/* One flush in flight: wait for it only when we must. */
+			if (in->fl.on && frc == 0 &&
 			    (full || (caught_up && (stopping || syncing))) &&
 			    (frc = collect(in, 200)) > 0)
 				frc = 0;
-			if (in->nfl < in->max_flushes && frc == 0)
+			if (!in->fl.on && frc == 0)
 				frc = flush_async(in);
 		} else if (want) {
 			frc = flush(in);
 		}
-		if (caught_up && in->unflushed == 0 && !in->nfl && syncing) {
+		if (caught_up && in->unflushed == 0 && !in->fl.on && syncing) {
 			pthread_mutex_lock(&in->mu);
 			pthread_cond_broadcast(&in->cond); /* sync waiters re-check */
 			pthread_mutex_unlock(&in->mu);
 		}
-		if (stopping && caught_up && in->unflushed == 0 && !in->nfl && !in->have_pending)
+		if (stopping && caught_up && in->unflushed == 0 && !in->fl.on && !in->have_pending)
 			break;
 		if (stopping && (rc < 0 || frc < 0) && ++stop_failures >= 3) {
 			/* The records stay in the WAL and are replayed at the next start. */
 			sn_log_error(
 			    "ingest: stopping with %llu record(s) not flushed to the sink; "
 			    "they stay in the WAL for the next start",
-			    (unsigned long long)(in->unflushed + in_flight_records(in)));
+			    (unsigned long long)(in->unflushed + (in->fl.on ? in->fl.records : 0)));
 			break;
 		}
 		/* Idle: caught up, nothing unflushed or in flight, for a while. */
 		uint64_t now = sn_mono_ns();
-		if (progressed || !caught_up || in->unflushed || in->nfl || in->have_pending) {
+		if (progressed || !caught_up || in->unflushed || in->fl.on || in->have_pending) {
 			busy_ns = now;
 			idled = false;
 		} else if (!idled && in->sink.idle &&
@@ -475,8 +431,8 @@ static void *run(void *arg)
 		}
 		if (rc < 0 || frc < 0)
 			timed_wait(in, 200, true); /* back off after an error */
-		else if (!progressed && in->nfl)
-			collect_all(in, in->opt.idle_poll_ms); /* wakes when one is durable */
+		else if (!progressed && in->fl.on)
+			collect(in, in->opt.idle_poll_ms); /* wakes when it is durable */
 		else if (!progressed)
 			timed_wait(in, in->opt.idle_poll_ms, false);
 	}
@@ -542,9 +498,6 @@ int sn_ingest_start(struct sn_ingest **out, struct sn_wal *wal, const struct sn_
 		in->opt.flush_age_ms = 1000;
 	if (!in->opt.idle_poll_ms)
 		in->opt.idle_poll_ms = 20;
-	in->max_flushes = sink->max_flushes ? sink->max_flushes : 1;
-	if (in->max_flushes > SN_INGEST_MAX_FLUSHES)
-		in->max_flushes = SN_INGEST_MAX_FLUSHES;
 	sn_buf_init(&in->pending, 1u << 30);
 	pthread_mutex_init(&in->mu, NULL);
 	pthread_cond_init(&in->cond, NULL);
@@ -621,9 +574,7 @@ void sn_ingest_get_stats(struct sn_ingest *in, struct sn_ingest_stats *st)
 	    (int64_t)(ws.records_recovered + ws.records_appended) - (int64_t)in->st.records_flushed;
 	if (st->lag_events < 0)
 		st->lag_events = 0;
-	int64_t oldest = in->nfl	 ? in->fl[in->flhead].oldest_us
-			 : in->unflushed ? in->oldest_unflushed_us
-					 : 0;
+	int64_t oldest = in->fl.on ? in->fl.oldest_us : in->unflushed ? in->oldest_unflushed_us : 0;
 	pthread_mutex_unlock(&in->mu);
 	st->lag_seconds = oldest && st->lag_events ? (double)(sn_now_us() - oldest) / 1e6 : 0;
 }

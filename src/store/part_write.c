@@ -932,15 +932,6 @@ static int finish_pending(struct part_pending *pend, size_t *done, size_t n, boo
 	return 0;
 }
 
-/* The caller's before_rename, once a flush (*turned). */
-static int rename_turn(const struct sn_part_write_opts *opts, bool *turned, struct sn_err *err)
-{
-	if (*turned || !opts || !opts->before_rename)
-		return 0;
-	*turned = true;
-	return opts->before_rename(opts->before_rename_ctx, err);
-}
-
 int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
 		      const struct sn_part_write_opts *opts, struct sn_part_written **out,
 		      size_t *nout, struct sn_err *err)
@@ -949,7 +940,7 @@ int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
 	struct part_pending *pend = NULL;
 	const struct sn_event_row **rows = NULL;
 	size_t nparts = 0, nrenamed = 0;
-	bool no_fsync = opts && opts->no_fsync, turned = false;
+	bool no_fsync = opts && opts->no_fsync;
 	int rc;
 
 	*out = NULL;
@@ -992,12 +983,10 @@ int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
 		/* A pending part holds its file open: a flush of many months (an
 		 * import of years of events) finishes them a batch at a time. */
 		if (nparts - nrenamed == FLUSH_PENDING_MAX &&
-		    ((rc = rename_turn(opts, &turned, err)) ||
-		     (rc = finish_pending(pend, &nrenamed, nparts, no_fsync, err))))
+		    (rc = finish_pending(pend, &nrenamed, nparts, no_fsync, err)))
 			goto out;
 	}
-	if ((rc = rename_turn(opts, &turned, err)) ||
-	    (rc = finish_pending(pend, &nrenamed, nparts, no_fsync, err)))
+	if ((rc = finish_pending(pend, &nrenamed, nparts, no_fsync, err)))
 		goto out;
 	if (nparts && !no_fsync && (rc = sn_fsync_dir(dir, err)))
 		goto out;

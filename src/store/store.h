@@ -212,14 +212,6 @@ struct sn_part_write_opts {
 	 * encode while the caller waits and writes; memory then holds the whole
 	 * compressed part until it is written (about 70 B/row). */
 	struct sn_write_pool *pool;
-	/* sn_memtable_flush only (NULL: none): called once, after the first
-	 * parts are written to their temp files and before the first of them is
-	 * renamed into place; an error fails the flush (all or nothing, as any
-	 * other). The ingest sink writes two flushes at once and waits here for
-	 * the older one's parts to be durable, so the parts of flushes appear in
-	 * their order (docs/STORAGE.md "Crash protocol"). */
-	int (*before_rename)(void *ctx, struct sn_err *err);
-	void *before_rename_ctx;
 };
 
 /* What one written part holds (for the caller's catalogue and stats). */

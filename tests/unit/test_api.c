@@ -51,7 +51,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.event_body_max, 2u << 20);
 	assert_int_equal(c.shutdown_grace_ms, 10000);
 	assert_int_equal(c.store_flush_age_ms, 1000);
-	assert_int_equal(c.memtable_bytes, 170u << 20);
+	assert_int_equal(c.memtable_bytes, 256u << 20);
 	assert_false(c.trust_proxy);
 	assert_true(c.access_log);
 }

@@ -25,10 +25,7 @@
 #include <unistd.h>
 
 #include <dirent.h>
-#include <inttypes.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <sys/stat.h>
 
 #include "capture/capture.h"
 #include "flags/flags.h"
@@ -493,137 +490,6 @@ static void test_background_flush(void **state)
 	fake_free(&g);
 }
 
-/* A sink that takes several background flushes at once (mfake): each
- * flight finishes after some polls, in order, the first ones failing a few
- * times; some flush_starts find nothing to write. */
-struct mfake {
-	struct fake f;	/* the records (f_consume) */
-	uint64_t *lsns; /* each record's end */
-	struct {
-		size_t end_n; /* records consumed at its flush_start (or a later empty one) */
-		int polls_left, fails_left;
-	} fl[8];
-	unsigned head, nfl, max, max_seen;
-	size_t done_n;		  /* records of the flights reported durable */
-	size_t consumed_full;	  /* records consumed while max flights were in flight */
-	int empty_starts;	  /* flush_starts that find nothing to write */
-	int fail_first;		  /* failures of each of the first flights */
-	unsigned checked, passed; /* checkpoint checks, and checkpoints found past durable */
-	struct sn_ingest *_Atomic in;
-};
-
-static int m_consume(void *ctx, const struct sn_wal_entry *e, struct sn_err *err)
-{
-	struct mfake *m = ctx;
-	int rc = f_consume(&m->f, e, err);
-	if (rc == 0) {
-		m->lsns = realloc(m->lsns, m->f.n * sizeof(*m->lsns));
-		m->lsns[m->f.n - 1] = e->end_lsn;
-		if (m->nfl == m->max)
-			m->consumed_full++;
-	}
-	return rc;
-}
-
-static bool m_full(void *ctx)
-{
-	struct mfake *m = ctx;
-	size_t started = m->nfl ? m->fl[(m->head + m->nfl - 1) % 8].end_n : m->done_n;
-	return m->f.n - started >= 100;
-}
-
-static int m_flush_start(void *ctx, struct sn_err *err)
-{
-	struct mfake *m = ctx;
-	if (m->nfl == m->max)
-		return sn_err_set(err, SN_ERR_INTERNAL, "too many flushes in flight");
-	if (m->nfl && m->empty_starts > 0) { /* the records joined the newest flight */
-		m->empty_starts--;
-		m->fl[(m->head + m->nfl - 1) % 8].end_n = m->f.n;
-		return 1;
-	}
-	unsigned k = (m->head + m->nfl++) % 8;
-	m->fl[k].end_n = m->f.n;
-	m->fl[k].polls_left = 2;
-	m->fl[k].fails_left = m->fail_first > 0 ? 2 : 0;
-	m->fail_first--;
-	if (m->nfl > m->max_seen)
-		m->max_seen = m->nfl;
-	return 0;
-}
-
-static int m_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
-{
-	struct mfake *m = ctx;
-	(void)timeout_ms;
-	struct sn_ingest *in = atomic_load(&m->in);
-	if (in) { /* the checkpoint never passes what is durable */
-		struct sn_ingest_stats st;
-		sn_ingest_get_stats(in, &st);
-		m->checked++;
-		if (st.checkpoint_lsn > (m->done_n ? m->lsns[m->done_n - 1] : 0))
-			m->passed++;
-	}
-	if (!m->nfl)
-		return 1;
-	unsigned k = m->head;
-	if (m->fl[k].polls_left > 0) {
-		m->fl[k].polls_left--;
-		return 0;
-	}
-	if (m->fl[k].fails_left > 0) {
-		m->fl[k].fails_left--;
-		return sn_err_set(err, SN_ERR_IO, "injected background flush failure");
-	}
-	m->done_n = m->fl[k].end_n;
-	m->head = (m->head + 1) % 8;
-	m->nfl--;
-	m->f.flushes++;
-	return 1;
-}
-
-/* The worker with a sink that takes two flushes at once: it starts the
- * second while the first is in flight, waits only when both are, moves
- * the checkpoint past a flight only once the sink said that one (the
- * oldest) is durable, lets the records of a flush with nothing to write
- * join the newest flight, and retries failed ones in order. */
-static void test_two_flushes_in_flight(void **state)
-{
-	(void)state;
-	struct sn_wal *w = open_wal();
-	struct mfake m = {.max = 2, .empty_starts = 3, .fail_first = 2};
-	struct sn_ingest_sink sink = {.ctx = &m,
-				      .consume = m_consume,
-				      .flush = f_flush,
-				      .full = m_full,
-				      .flush_start = m_flush_start,
-				      .flush_done = m_flush_done,
-				      .max_flushes = 2};
-	struct sn_ingest_options o = {.wal_dir = dir, .flush_age_ms = 60000, .idle_poll_ms = 5};
-	struct sn_ingest *in;
-	uint64_t end = append(w, 0, 1000);
-	assert_int_equal(sn_ingest_start(&in, w, &o, &sink, NULL), 0);
-	atomic_store(&m.in, in);
-	assert_int_equal(sn_ingest_sync(in, 20000), 0);
-	check_order(&m.f, 1000);
-	struct sn_ingest_stats st;
-	sn_ingest_get_stats(in, &st);
-	assert_int_equal(st.checkpoint_lsn, end);
-	assert_int_equal(st.records_flushed, 1000);
-	assert_int_equal(st.lag_events, 0);
-	assert_int_equal(st.errors, 4);
-	assert_int_equal(m.max_seen, 2);
-	assert_int_equal(m.empty_starts, 0);
-	assert_true(m.consumed_full > 0); /* records went on with both in flight */
-	assert_true(m.checked > 10);
-	assert_int_equal(m.passed, 0);
-	assert_int_equal(m.nfl, 0);
-	sn_ingest_stop(in);
-	sn_wal_close(w);
-	fake_free(&m.f);
-	free(m.lsns);
-}
-
 /* The same with a prepare stage: the read-ahead thread. */
 static void test_prepared(void **state)
 {
@@ -869,96 +735,6 @@ static void test_ingest_granules(void **state)
 	assert_int_equal(sn_store_merge(st, true, NULL, NULL), 0);
 	sn_store_close(st);
 	assert_int_equal(check_granules(store, SN_PART_GRANULE_ROWS, N), 1);
-	sn_wal_close(w);
-}
-
-/* Reads the WAL from *from on into the sink, by hand; *from moves to the end. */
-static void feed_sink(const char *waldir, struct sn_ingest_sink *vt, uint64_t *from)
-{
-	struct sn_wal_reader *rd;
-	struct sn_wal_entry e;
-	assert_int_equal(sn_wal_reader_open(&rd, waldir, *from, NULL), 0);
-	while (sn_wal_reader_next(rd, &e, NULL) == 1) {
-		assert_int_equal(vt->consume(vt->ctx, &e, NULL), 0);
-		*from = e.end_lsn;
-	}
-	sn_wal_reader_close(rd);
-}
-
-/* Two background flushes of the store sink: the second writes while the
- * first is in flight, but its parts appear only after the first's are
- * durable — even while the first keeps failing — so a crash never leaves
- * a newer flush complete behind an incomplete older one. */
-static void test_sink_flush_order(void **state)
-{
-	(void)state;
-	char waldir[300], store[300], path_a[700], path_b[700], squat[720];
-	snprintf(waldir, sizeof(waldir), "%s/wal", dir);
-	snprintf(store, sizeof(store), "%s/store", dir);
-	struct sn_wal *w;
-	struct sn_wal_options wo = {.dir = waldir};
-	assert_int_equal(sn_wal_open(&w, &wo, NULL), 0);
-	struct sn_store_sink *sink;
-	uint64_t resume, at = 0, end_a = 0, end_b = 0;
-	assert_int_equal(sn_store_sink_open(&sink, dir, 0, &resume, NULL), 0);
-	struct sn_ingest_sink vt;
-	sn_store_sink_vtable(sink, &vt);
-	assert_int_equal(vt.max_flushes, 2);
-	for (int i = 0; i < 10; i++)
-		end_a = append_event(w, i, "2024-12-01T00:00:00.000Z");
-	feed_sink(waldir, &vt, &at);
-	snprintf(path_a, sizeof(path_a), "%s/202412_%016" PRIx64 "%s", store,
-		 end_a << SN_PART_ID_NPARTS_BITS | 1, SN_PART_SUFFIX);
-	snprintf(squat, sizeof(squat), "%s.tmp", path_a);
-	assert_int_equal(mkdir(squat, 0755), 0); /* the first flush cannot write */
-	assert_int_equal(vt.flush_start(vt.ctx, NULL), 0);
-	for (int i = 10; i < 20; i++)
-		end_b = append_event(w, i, "2024-12-01T00:00:00.000Z");
-	feed_sink(waldir, &vt, &at);
-	snprintf(path_b, sizeof(path_b), "%s/202412_%016" PRIx64 "%s", store,
-		 end_b << SN_PART_ID_NPARTS_BITS | 1, SN_PART_SUFFIX);
-	assert_int_equal(vt.flush_start(vt.ctx, NULL), 0);
-	/* Nothing new: durable with the two in flight. */
-	assert_int_equal(vt.flush_start(vt.ctx, NULL), 1);
-	/* A third is refused; its records stay for later. */
-	append_event(w, 20, "2024-12-01T00:00:00.000Z");
-	feed_sink(waldir, &vt, &at);
-	struct sn_err err = {0};
-	assert_int_equal(vt.flush_start(vt.ctx, &err), SN_ERR_INTERNAL);
-	assert_non_null(strstr(err.msg, "in flight"));
-	/* The first keeps failing (and is written again each time); the
-	 * second's part never appears meanwhile. */
-	int failures = 0;
-	for (int k = 0; k < 20; k++) {
-		int rc = vt.flush_done(vt.ctx, 20, NULL);
-		assert_true(rc <= 0);
-		failures += rc < 0;
-		assert_int_not_equal(access(path_a, F_OK), 0);
-		assert_int_not_equal(access(path_b, F_OK), 0);
-	}
-	assert_true(failures > 0);
-	assert_int_equal(rmdir(squat), 0);
-	int rc;
-	while ((rc = vt.flush_done(vt.ctx, 10000, NULL)) < 0)
-		;
-	assert_int_equal(rc, 1);
-	assert_int_equal(access(path_a, F_OK), 0);
-	assert_int_equal(vt.flush_done(vt.ctx, 10000, NULL), 1);
-	assert_int_equal(access(path_b, F_OK), 0);
-	assert_int_equal(vt.flush_done(vt.ctx, 0, NULL), 1); /* none in flight */
-	DIR *d = opendir(store);
-	struct dirent *de;
-	while ((de = readdir(d)))
-		assert_null(strstr(de->d_name, ".tmp"));
-	closedir(d);
-	uint64_t rows;
-	assert_int_equal(count_parts(store, &rows), 2);
-	assert_int_equal(rows, 20);
-	/* The third flush's record goes with the synchronous flush. */
-	assert_int_equal(vt.flush(vt.ctx, NULL), 0);
-	assert_int_equal(count_parts(store, &rows), 3);
-	assert_int_equal(rows, 21);
-	sn_store_sink_close(sink);
 	sn_wal_close(w);
 }
 
@@ -3251,14 +3027,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_checkpoint_without_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_background_flush, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_two_flushes_in_flight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prepared, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prepared_copies, setup, teardown),
 	    cmocka_unit_test(test_record_time),
 	    cmocka_unit_test(test_prop_detect_type),
 	    cmocka_unit_test_setup_teardown(test_propdefs_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sink_flush_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ingest_granules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_groups_without_identity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_member_lengths_ingest, setup, teardown),
