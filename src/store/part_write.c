@@ -572,9 +572,10 @@ struct part_pending {
 	char path[512];
 };
 
-/* sn_part_write; with pend, stops once the temp file holds every byte: its
- * writeback is started (sync_file_range) and the file left to the caller,
- * open, to fsync and rename (part_finish) and to fsync the directory. */
+/* Writes the part to its temp file and stops once it holds every byte: the
+ * file is left in *pend, open, for part_finish (fsync, rename) and the
+ * caller's fsync of the directory — at once (sn_part_write) or with the
+ * other parts of a flush (sn_memtable_flush). */
 static int part_write(const char *path, const struct sn_event_row *const *rows, size_t nrows,
 		      const struct sn_part_write_opts *opts, struct sn_part_written *out,
 		      struct part_pending *pend, struct sn_err *err)
@@ -831,39 +832,11 @@ static int part_write(const char *path, const struct sn_event_row *const *rows, 
 		out->nrows = nrows;
 		out->nbytes = w.off;
 	}
-	if (pend) {
-		/* The device writes this part while the next one is encoded; the
-		 * caller's fsync then mostly finds it done. A refusal (no such
-		 * call on this file system) only loses the head start. */
-		if (!o.no_fsync)
-			(void)sync_file_range(w.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-		pend->fd = w.fd;
-		w.fd = -1;
-		snprintf(pend->tmp, sizeof(pend->tmp), "%s", tmp);
-		snprintf(pend->path, sizeof(pend->path), "%s", path);
-		created = false; /* the caller's now */
-		rc = 0;
-		goto out;
-	}
-	if (!o.no_fsync && fsync(w.fd)) {
-		rc = sn_err_set(err, SN_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(w.fd)) {
-		w.fd = -1;
-		rc = sn_err_set(err, SN_ERR_IO, "close %s: %s", tmp, strerror(errno));
-		goto out;
-	}
+	pend->fd = w.fd;
 	w.fd = -1;
-	if (rename(tmp, path)) {
-		rc = sn_err_set(err, SN_ERR_IO, "rename %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	created = false;
-	if (!o.no_fsync && (rc = fsync_parent(path, err))) {
-		unlink(path);
-		goto out;
-	}
+	snprintf(pend->tmp, sizeof(pend->tmp), "%s", tmp);
+	snprintf(pend->path, sizeof(pend->path), "%s", path);
+	created = false; /* the caller's now */
 	rc = 0;
 out:
 	if (w.fd >= 0)
@@ -894,13 +867,6 @@ out:
 	return rc;
 }
 
-int sn_part_write(const char *path, const struct sn_event_row *const *rows, size_t nrows,
-		  const struct sn_part_write_opts *opts, struct sn_part_written *out,
-		  struct sn_err *err)
-{
-	return part_write(path, rows, nrows, opts, out, NULL, err);
-}
-
 /* Makes a pending part durable under its name: fsync, close, rename. The
  * directory's fsync is the caller's (once for all of a flush's parts).
  * On failure the temp file is gone. */
@@ -916,6 +882,20 @@ static int part_finish(struct part_pending *p, bool no_fsync, struct sn_err *err
 		rc = sn_err_set(err, SN_ERR_IO, "rename %s: %s", p->tmp, strerror(errno));
 	if (rc)
 		unlink(p->tmp);
+	return rc;
+}
+
+int sn_part_write(const char *path, const struct sn_event_row *const *rows, size_t nrows,
+		  const struct sn_part_write_opts *opts, struct sn_part_written *out,
+		  struct sn_err *err)
+{
+	bool no_fsync = opts && opts->no_fsync;
+	struct part_pending p;
+	int rc = part_write(path, rows, nrows, opts, out, &p, err);
+	if (rc || (rc = part_finish(&p, no_fsync, err)))
+		return rc;
+	if (!no_fsync && (rc = fsync_parent(path, err)))
+		unlink(path);
 	return rc;
 }
 
@@ -978,6 +958,11 @@ int sn_memtable_flush(struct sn_memtable *mt, const char *dir, uint64_t part_id,
 		if ((rc = part_write(path, rows + i, j - i, opts, &parts[nparts], &pend[nparts],
 				     err)))
 			goto out;
+		/* The device writes this part while the next one is encoded; its
+		 * fsync then mostly finds it done. A refusal (no such call on this
+		 * file system) only loses the head start. */
+		if (!no_fsync)
+			(void)sync_file_range(pend[nparts].fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		nparts++;
 		i = j;
 		/* A pending part holds its file open: a flush of many months (an
