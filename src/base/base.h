@@ -408,6 +408,15 @@ struct sn_sql_migration {
 	const char *sql; /* one or more statements, run in one transaction */
 };
 
+/* The name of the VFS every database here is opened with (sqlite_vfs.c:
+ * the default VFS, with WAL writes gathered into large pwrites where
+ * asked), or NULL (the default VFS) when it could not be registered. */
+const char *sn_sqlite_vfs(void);
+/* Gathers db's writes to its WAL file into pwrites of up to 120 KiB
+ * (sqlite_vfs.c). Only for a connection with synchronous=FULL or EXTRA,
+ * so a failed write fails the commit that made it. Whether it is on (off
+ * when the database was not opened through sn_sqlite_vfs()). */
+bool sn_sqlite_buffer_wal(sqlite3 *db);
 /* SQLite extended result code → SN_ERR_* (unique violation → EXISTS, ...). */
 int sn_sqlite_rc(int extended_rc);
 /* Opens (creating) path in WAL mode with synchronous=NORMAL and a busy

@@ -3,11 +3,12 @@
  * Metadata (meta/) and persons (persons/) each keep a SQLite file; both open
  * it the same way and run numbered, append-only migrations the same way.
  *
- * Open: extended result codes, a busy timeout, WAL journal mode (the first
- * statement that reads the file, so a path that is not a database fails
- * there with a clear message), synchronous=NORMAL (durable at checkpoints;
- * WAL mode keeps the file consistent after a crash), optionally foreign
- * keys.
+ * Open: through snout's VFS (sqlite_vfs.c: the default VFS, which can
+ * gather a connection's WAL writes into large pwrites), extended result
+ * codes, a busy timeout, WAL journal mode (the first statement that reads
+ * the file, so a path that is not a database fails there with a clear
+ * message), synchronous=NORMAL (durable at checkpoints; WAL mode keeps the
+ * file consistent after a crash), optionally foreign keys.
  *
  * Migrate: schema_migrations(version, name, applied_at) records what ran.
  * Each migration runs in one BEGIN IMMEDIATE transaction together with its
@@ -87,7 +88,8 @@ int sn_sqlite_open(sqlite3 **out, const char *path, const char *label, bool fore
 	int ret = 0;
 	*out = NULL;
 	int rc = sqlite3_open_v2(
-	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    sn_sqlite_vfs());
 	if (rc != SQLITE_OK) {
 		ret = sn_err_set(err, SN_ERR_IO, "cannot open %s %s: %s", label, path,
 				 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -299,7 +301,8 @@ int sn_sqlite_ckpt_start(struct sn_sqlite_ckpt **out, sqlite3 *writer, const cha
 	if (!c)
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
 	snprintf(c->label, sizeof(c->label), "%s", label);
-	int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				 sn_sqlite_vfs());
 	if (rc != SQLITE_OK) {
 		int ret = sn_err_set(err, SN_ERR_IO, "%s: cannot open a checkpoint connection: %s",
 				     label, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));

@@ -427,6 +427,10 @@ int sn_persons_sqlite_open_with(struct sn_persons **out, const char *path,
 				 sqlite3_errmsg(p->db));
 		goto out;
 	}
+	/* Its WAL writes in runs of up to 120 KiB (base/sqlite_vfs.c): a batch
+	 * commits tens of MB of pages, two pwrites a page without it. FULL
+	 * above is what the buffer requires. */
+	sn_sqlite_buffer_wal(p->db);
 	/* WAL checkpoints on a thread of their own (base/sqlite.c): the ingest
 	 * thread commits here, and copying its batches back into the file was a
 	 * tenth of that thread's time with identity on. A batch of a backlog

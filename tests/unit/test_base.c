@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "testutil.h"
 
 static void test_buf_max(void **state)
 {
@@ -356,6 +358,180 @@ static void test_hashes(void **state)
 	sn_random_token(tok, sizeof(tok), "phc_", 43);
 	assert_int_equal(strlen(tok), 47);
 	assert_true(strncmp(tok, "phc_", 4) == 0);
+}
+
+/* ---- the WAL-buffering VFS (base/sqlite_vfs.c) ---- */
+
+/* One integer out of a statement on db. */
+static long long q1(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_ROW)
+		fprintf(stderr, "q1 %s: %s\n", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* A reader on another connection of the default VFS (as another process
+ * would be): every snapshot it sees must be a whole commit. */
+struct vfs_reader {
+	const char *path;
+	atomic_bool stop;
+	long long snapshots, bad;
+};
+
+static void *vfs_reader_main(void *arg)
+{
+	struct vfs_reader *r = arg;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(r->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		r->bad++;
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	while (!atomic_load(&r->stop)) {
+		/* One read transaction: the counter, the rows and their contents
+		 * must agree. */
+		long long ok =
+		    q1(db, "SELECT (SELECT n FROM meta) = (SELECT count(*) FROM t)"
+			   " AND NOT EXISTS (SELECT 1 FROM t WHERE v <> printf('%0600d', k))");
+		if (ok != 1)
+			r->bad++;
+		r->snapshots++;
+	}
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Copies a file (the database or its -wal) as a crash would leave it. */
+static void copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	assert_non_null(out);
+	if (in) {
+		char b[65536];
+		size_t n;
+		while ((n = fread(b, 1, sizeof(b), in)) > 0)
+			assert_int_equal(fwrite(b, 1, n, out), n);
+		fclose(in);
+	}
+	fclose(out);
+}
+
+static void test_sqlite_wal_vfs(void **state)
+{
+	(void)state;
+	assert_non_null(sn_sqlite_vfs());
+	char dir[256], path[300], cpath[300], from[310], to[310];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "walvfs"), 0);
+	snprintf(path, sizeof(path), "%s/w.db", dir);
+	snprintf(cpath, sizeof(cpath), "%s/crash.db", dir);
+	sqlite3 *db;
+	struct sn_err err;
+	assert_int_equal(sn_sqlite_open(&db, path, "test database", false, &err), 0);
+	assert_true(sn_sqlite_buffer_wal(db));
+	/* A page cache of 20 pages: each transaction below spills pages to the
+	 * WAL and reads them back, and rewrites frames it wrote itself. */
+	assert_int_equal(sn_sqlite_exec(db, "t", "setup",
+					"PRAGMA cache_size=20; PRAGMA wal_autocheckpoint=0;"
+					"CREATE TABLE meta (n INTEGER);"
+					"INSERT INTO meta VALUES (0);"
+					"CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT);"
+					"CREATE TABLE s (k INTEGER PRIMARY KEY, v TEXT)",
+					&err),
+			 0);
+	struct vfs_reader r = {.path = path};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, vfs_reader_main, &r), 0);
+	/* FULL is what sn_sqlite_buffer_wal is for (errors surface at the
+	 * commit's sync); OFF and NORMAL commit without a sync, so there only
+	 * the barrier's flush makes the frames readable: what readers and a
+	 * crash see must not depend on the setting. */
+	static const char *const syncs[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
+					    "PRAGMA synchronous=FULL"};
+	long long n = 0;
+	for (int round = 0; round < 24; round++) {
+		assert_int_equal(sn_sqlite_exec(db, "t", "sync", syncs[round % 3], &err), 0);
+		char sql[512];
+		/* 1500 rows of ~600 bytes, then every row of an earlier round
+		 * rewritten with its same contents, the counter last. */
+		snprintf(
+		    sql, sizeof(sql),
+		    "BEGIN;"
+		    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1500)"
+		    " INSERT INTO t SELECT %lld + i, printf('%%0600d', %lld + i) FROM c;"
+		    "UPDATE t SET v = printf('%%0600d', k) WHERE k %% 24 = %d;"
+		    "UPDATE meta SET n = n + 1500;"
+		    "COMMIT",
+		    n, n, round);
+		assert_int_equal(sn_sqlite_exec(db, "t", "round", sql, &err), 0);
+		/* A transaction of ~20 pages in a 10-page cache: the pages it
+		 * spills are written again at its commit, over their frames
+		 * still in the buffer. */
+		snprintf(
+		    sql, sizeof(sql),
+		    "PRAGMA cache_size=10; BEGIN;"
+		    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 120)"
+		    " INSERT INTO s SELECT %d * 1000 + i, printf('%%0600d', i) FROM c;"
+		    "UPDATE s SET v = printf('%%0599d', k) WHERE k >= %d * 1000;"
+		    "COMMIT; PRAGMA cache_size=20",
+		    round, round);
+		assert_int_equal(sn_sqlite_exec(db, "t", "rewrite", sql, &err), 0);
+		n += 1500;
+		if (round % 6 == 5) {
+			/* What a kill -9 right after the commit leaves: the files as
+			 * they are, synchronous=OFF included (no fsync: the
+			 * committed frames must have left the buffer anyway). */
+			snprintf(from, sizeof(from), "%s", path);
+			copy_file(from, cpath);
+			snprintf(from, sizeof(from), "%s-wal", path);
+			snprintf(to, sizeof(to), "%s-wal", cpath);
+			copy_file(from, to);
+			sqlite3 *c = NULL;
+			assert_int_equal(sqlite3_open_v2(cpath, &c, SQLITE_OPEN_READWRITE, NULL),
+					 SQLITE_OK);
+			assert_int_equal(q1(c, "SELECT count(*) FROM t"), n);
+			assert_int_equal(q1(c, "SELECT n FROM meta"), n);
+			assert_int_equal(
+			    q1(c, "SELECT count(*) FROM t WHERE v <> printf('%0600d', k)"), 0);
+			sqlite3_close(c);
+			remove(cpath);
+			remove(to);
+			snprintf(to, sizeof(to), "%s-shm", cpath);
+			remove(to);
+		}
+		if (round == 12) /* the writer's own checkpoint reads the WAL back */
+			assert_int_equal(
+			    sn_sqlite_exec(db, "t", "ckpt", "PRAGMA wal_checkpoint(PASSIVE)", &err),
+			    0);
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(th, NULL);
+	assert_int_equal(r.bad, 0);
+	assert_true(r.snapshots > 0);
+	/* A rolled-back transaction that spilled leaves nothing behind. */
+	assert_int_equal(sn_sqlite_exec(db, "t", "rollback",
+					"BEGIN; DELETE FROM t; UPDATE meta SET n = 0;"
+					"INSERT INTO t VALUES (1, 'x'); ROLLBACK",
+					&err),
+			 0);
+	assert_int_equal(q1(db, "SELECT count(*) FROM t"), n);
+	assert_int_equal(q1(db, "SELECT count(*) = 1 FROM pragma_integrity_check"
+				" WHERE integrity_check = 'ok'"),
+			 1);
+	sqlite3_close(db);
+	/* Reopened (recovery from the -wal the writer left): all there. */
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(q1(db, "SELECT count(*) FROM t"), n);
+	assert_int_equal(q1(db, "SELECT count(*) FROM t WHERE v <> printf('%0600d', k)"), 0);
+	assert_int_equal(q1(db, "SELECT count(*) FROM s"), 24 * 120);
+	assert_int_equal(q1(db, "SELECT count(*) FROM s WHERE v <> printf('%0599d', k)"), 0);
+	sqlite3_close(db);
+	sn_test_rm_rf(dir);
 }
 
 static void test_sqlite_migrate(void **state)
@@ -741,14 +917,23 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_max),	   cmocka_unit_test(test_buf_json_str),
-	    cmocka_unit_test(test_arena),	   cmocka_unit_test(test_big_blocks),
-	    cmocka_unit_test(test_uuid),	   cmocka_unit_test(test_time),
-	    cmocka_unit_test(test_json_errors),	   cmocka_unit_test(test_metrics),
-	    cmocka_unit_test(test_parsers),	   cmocka_unit_test(test_hashes),
-	    cmocka_unit_test(test_sqlite_migrate), cmocka_unit_test(test_geoip_errors),
-	    cmocka_unit_test(test_geoip_lookup),   cmocka_unit_test(test_csv),
-	    cmocka_unit_test(test_thread_beside),  cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_buf_max),
+	    cmocka_unit_test(test_buf_json_str),
+	    cmocka_unit_test(test_arena),
+	    cmocka_unit_test(test_big_blocks),
+	    cmocka_unit_test(test_uuid),
+	    cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_json_errors),
+	    cmocka_unit_test(test_metrics),
+	    cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_hashes),
+	    cmocka_unit_test(test_sqlite_migrate),
+	    cmocka_unit_test(test_sqlite_wal_vfs),
+	    cmocka_unit_test(test_geoip_errors),
+	    cmocka_unit_test(test_geoip_lookup),
+	    cmocka_unit_test(test_csv),
+	    cmocka_unit_test(test_thread_beside),
+	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_sqlite_ckpt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
