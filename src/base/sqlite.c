@@ -87,9 +87,9 @@ int sn_sqlite_open(sqlite3 **out, const char *path, const char *label, bool fore
 	sqlite3 *db = NULL;
 	int ret = 0;
 	*out = NULL;
-	int rc = sqlite3_open_v2(
-	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	    sn_sqlite_vfs());
+	int rc = sqlite3_open_v2(path, &db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 sn_sqlite_vfs());
 	if (rc != SQLITE_OK) {
 		ret = sn_err_set(err, SN_ERR_IO, "cannot open %s %s: %s", label, path,
 				 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

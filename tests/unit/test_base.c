@@ -407,21 +407,6 @@ static void *vfs_reader_main(void *arg)
 	return NULL;
 }
 
-/* Copies a file (the database or its -wal) as a crash would leave it. */
-static void copy_file(const char *from, const char *to)
-{
-	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-	assert_non_null(out);
-	if (in) {
-		char b[65536];
-		size_t n;
-		while ((n = fread(b, 1, sizeof(b), in)) > 0)
-			assert_int_equal(fwrite(b, 1, n, out), n);
-		fclose(in);
-	}
-	fclose(out);
-}
-
 static void test_sqlite_wal_vfs(void **state)
 {
 	(void)state;
@@ -487,10 +472,10 @@ static void test_sqlite_wal_vfs(void **state)
 			 * they are, synchronous=OFF included (no fsync: the
 			 * committed frames must have left the buffer anyway). */
 			snprintf(from, sizeof(from), "%s", path);
-			copy_file(from, cpath);
+			assert_int_equal(sn_test_copy_file(from, cpath), 0);
 			snprintf(from, sizeof(from), "%s-wal", path);
 			snprintf(to, sizeof(to), "%s-wal", cpath);
-			copy_file(from, to);
+			assert_int_equal(sn_test_copy_file(from, to), 0);
 			sqlite3 *c = NULL;
 			assert_int_equal(sqlite3_open_v2(cpath, &c, SQLITE_OPEN_READWRITE, NULL),
 					 SQLITE_OK);

@@ -3336,15 +3336,6 @@ static void test_snapshot_keeps_files(void **state)
 	sn_test_rm_rf(dir);
 }
 
-/* Copies src to dst (to put a file back as a crash would have left it). */
-static void copy_file(const char *src, const char *dst)
-{
-	size_t len;
-	char *b = read_file(src, &len);
-	write_file(dst, b, len);
-	free(b);
-}
-
 static void test_merge_crash_points(void **state)
 {
 	(void)state;
@@ -3358,9 +3349,9 @@ static void test_merge_crash_points(void **state)
 	snprintf(p1, sizeof(p1), "%s/202410_%016" PRIx64 ".snp", dir, FID(1, 1));
 	snprintf(p2, sizeof(p2), "%s/202410_%016" PRIx64 ".snp", dir, FID(2, 2));
 	snprintf(save, sizeof(save), "%s.save1", dir);
-	copy_file(p1, save);
+	assert_int_equal(sn_test_copy_file(p1, save), 0);
 	snprintf(save, sizeof(save), "%s.save2", dir);
-	copy_file(p2, save);
+	assert_int_equal(sn_test_copy_file(p2, save), 0);
 
 	/* Crash before the rename: only a temp file; recovery removes it. */
 	char tmp[PATH_MAX + 80];
@@ -3379,9 +3370,9 @@ static void test_merge_crash_points(void **state)
 	assert_int_equal(sn_store_merge(st, true, NULL, NULL), 0);
 	sn_store_close(st);
 	snprintf(save, sizeof(save), "%s.save1", dir);
-	copy_file(save, p1);
+	assert_int_equal(sn_test_copy_file(save, p1), 0);
 	snprintf(save, sizeof(save), "%s.save2", dir);
-	copy_file(save, p2);
+	assert_int_equal(sn_test_copy_file(save, p2), 0);
 	unlink(save);
 	snprintf(save, sizeof(save), "%s.save1", dir);
 	unlink(save);
@@ -3511,7 +3502,7 @@ static void test_delete_crash_points(void **state)
 	flush_rows(dir, FID(1, 1), f1, 2, true);
 	snprintf(old, sizeof(old), "%s/202410_%016" PRIx64 ".snp", dir, FID(1, 1));
 	snprintf(save, sizeof(save), "%s.save", dir);
-	copy_file(old, save);
+	assert_int_equal(sn_test_copy_file(old, save), 0);
 	struct sn_store *st;
 	struct sn_store_opts so = {.no_fsync = true};
 	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
@@ -3534,7 +3525,7 @@ static void test_delete_crash_points(void **state)
 	assert_false(dir_contains(dir, "GONE-AFTER-DELETE"));
 	/* kill -9 after the tombstone, before the old file went: it is
 	 * superseded, never read, and removed on the next open. */
-	copy_file(save, old);
+	assert_int_equal(sn_test_copy_file(save, old), 0);
 	unlink(save);
 	struct sn_store_snapshot *s;
 	assert_int_equal(sn_store_snapshot_open_dir(dir, &s, NULL), 0);

@@ -30,6 +30,28 @@ static inline int sn_test_tmpdir(char *out, size_t outsz, const char *name)
 	return mkdtemp(out) ? 0 : -1;
 }
 
+/* Copies the file from to to (a file put back, or taken, as a crash would
+ * leave it). Returns 0, or -1 (errno set; from missing is an error). */
+static inline int sn_test_copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb");
+	if (!in)
+		return -1;
+	FILE *out = fopen(to, "wb");
+	int ret = out ? 0 : -1;
+	char b[65536];
+	size_t n;
+	while (!ret && (n = fread(b, 1, sizeof(b), in)) > 0)
+		if (fwrite(b, 1, n, out) != n)
+			ret = -1;
+	if (ferror(in))
+		ret = -1;
+	fclose(in);
+	if (out && fclose(out))
+		ret = -1;
+	return ret;
+}
+
 static inline int sn_test_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
