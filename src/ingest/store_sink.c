@@ -101,22 +101,24 @@
  * event store can also lose parts the person store had seen, through a
  * deletion; the same rule covers it.)
  *
- * Persons commits under a backlog. When the worker only polls a finished
- * flush (flush_done with no timeout: it is behind, with records left to
- * read), the persons batch stays open, up to PERSONS_COMMIT_MAX_NS after the
- * last commit: flush_done reports the flush as still in flight, so the
- * worker neither checkpoints past it nor starts the next one, and keeps
- * converting records until its memtable is full, it catches up, or it is
- * asked to sync or stop — then it waits (a timeout), and the batch commits.
- * A deletion waiting for the batch also ends it. So a backlog is drained in
- * batches of several seconds instead of one second: each person's deferred
- * property writes and the commit's page writes are paid once per batch.
- * Measured on 600k events of the query benchmark's generator, identity on:
- * 44k -> 65k events/s. The crash protocol is unchanged: the checkpoint still
- * never passes an uncommitted persons batch, so a crash replays its records
- * (the "after 1, before 2" case above, over a longer stretch). Person rows
- * then become visible to queries up to that long after their events; when
- * ingest keeps up, it commits with every flush as before.
+ * Persons commits under a backlog. A flush whose parts are durable is done
+ * (flush_done says 1) with the persons batch still open, up to
+ * PERSONS_COMMIT_MAX_NS after the last commit: the worker starts the next
+ * flush, but its WAL checkpoint stays before the flushes landed since the
+ * last commit (sn_ingest_sink.settle, worker.c) until the batch commits —
+ * when the worker catches up (settle forced; a sync or stop waits for that),
+ * when the 5 s have passed, or when a deletion waits for the batch. So a
+ * backlog is drained in batches of 5 s: each person's deferred property
+ * writes and the commit's page writes are paid once per batch. (Session 27
+ * kept the batch open by holding the flush in flight, which stopped the
+ * worker at its next full memtable, so a batch covered about one memtable:
+ * 281k deferred person writes on the 10M generator events, against 185k
+ * now; docs/BENCHMARKS.md, session 51.) The crash protocol is unchanged:
+ * the checkpoint never passes an uncommitted persons batch, so a crash
+ * replays its records (the "after 1, before 2" case above, over a longer
+ * stretch: up to 5 s of records, whose WAL is kept that much longer).
+ * Person rows then become visible to queries up to that long after their
+ * events; when ingest keeps up, it commits with every flush as before.
  */
 #include "ingest.h"
 
@@ -973,8 +975,9 @@ static int sink_replay(void *ctx, const struct sn_wal_entry *e, struct sn_err *e
  * is not committed, and start-up replays it (sink_replay) from the WAL, which
  * the checkpoint still holds because it moves only after this returns. The
  * other order would leave committed identity for records not in the store,
- * and their replay would apply it twice. A failed commit fails the flush;
- * the batch stays open and the next flush commits it. */
+ * and their replay would apply it twice. A failed commit fails the flush (or
+ * the settle); the batch stays open and the next flush or settle commits
+ * it. */
 static int commit_persons(struct sn_store_sink *s, struct sn_err *err)
 {
 	if (!s->identity || s->last_end_lsn <= s->persons_lsn)
@@ -994,8 +997,8 @@ static int commit_persons(struct sn_store_sink *s, struct sn_err *err)
 	return rc;
 }
 
-/* Whether a polled flush_done may leave the persons batch open (see "Persons
- * commits under a backlog" at the top). */
+/* Whether the persons batch may stay open past a durable flush (see
+ * "Persons commits under a backlog" at the top). */
 static bool defer_persons_commit(struct sn_store_sink *s)
 {
 	return s->identity && s->last_end_lsn > s->persons_lsn &&
@@ -1156,11 +1159,33 @@ static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 		s->job.state = JOB_IDLE;
 		pthread_mutex_unlock(&s->jmu);
 	}
-	/* Parts durable. A poll while ingest is behind may keep the persons
-	 * batch open: the flush then stays in flight for the worker. */
-	if (!timeout_ms && defer_persons_commit(s))
-		return 0;
+	/* Parts durable. Under a backlog the persons batch may stay open: the
+	 * flush is done, and the worker's checkpoint waits for sink_settle. */
+	if (defer_persons_commit(s)) {
+		flush_propdefs(s);
+		report_metrics(s);
+		return 1;
+	}
 	return (rc = flush_end(s, err)) ? rc : 1;
+}
+
+/* sn_ingest_sink.settle: the persons batch commits when the worker forces
+ * it (caught up) or defer_persons_commit no longer holds it;
+ * *lsn is where committed identity ends (a commit covers everything
+ * consumed). */
+static int sink_settle(void *ctx, bool force, uint64_t *lsn, struct sn_err *err)
+{
+	struct sn_store_sink *s = ctx;
+	*lsn = UINT64_MAX;
+	if (!s->identity)
+		return 0;
+	if (s->last_end_lsn > s->persons_lsn && (force || !defer_persons_commit(s))) {
+		int rc = commit_persons(s, err);
+		if (rc)
+			return rc;
+	}
+	*lsn = s->persons_lsn;
+	return 0;
 }
 
 static int sink_flush_start(void *ctx, struct sn_err *err)
@@ -1547,6 +1572,7 @@ void sn_store_sink_vtable(struct sn_store_sink *s, struct sn_ingest_sink *out)
 	out->replay = sink_replay;
 	out->flush_start = sink_flush_start;
 	out->flush_done = sink_flush_done;
+	out->settle = sink_settle;
 	if (!s->identity)
 		return; /* scanned inline (see ingest.h) */
 	out->prep_new = sink_prep_new;

@@ -26,7 +26,12 @@
  * worker waits for it only when the sink is full (back-pressure), when a
  * sync or stop needs everything written, or when there is nothing else to
  * do. Draining a backlog this way overlaps reading and converting records
- * with sorting, encoding and writing parts.
+ * with sorting, encoding and writing parts. A sink whose side state commits
+ * apart from its data (settle: the store sink's persons batch) may hold a
+ * durable flush back from the checkpoint: it then joins the `landed`
+ * flushes, which are checkpointed together once the sink says it holds
+ * them (the worker forces that when it has caught up), while the next
+ * flushes go on.
  *
  * Read-ahead. A sink with a prepare stage (the store sink: its record scan)
  * gets a second thread, readahead.c, that reads the WAL and prepares records
@@ -95,6 +100,17 @@ struct sn_ingest {
 		uint64_t records;  /* how many records it holds */
 		int64_t oldest_us; /* receive time of its oldest record */
 	} fl;
+	/* Flushes the sink has made durable but whose records it does not yet
+	 * hold in full (sn_ingest_sink.settle: its side state, the persons
+	 * batch, is still open), merged into one: the checkpoint waits at
+	 * their start (fields under mu; written by the worker). */
+	struct {
+		bool on;
+		uint64_t lsn;	   /* end of the last one's last record */
+		uint64_t records;  /* how many records they hold */
+		uint64_t flushes;  /* how many flushes */
+		int64_t oldest_us; /* receive time of the first one's oldest record */
+	} landed;
 };
 
 int64_t sn_ingest_record_time(uint8_t type, const char *data, uint32_t len)
@@ -200,9 +216,9 @@ static void publish(struct sn_ingest *in)
 	in->pend_n = 0;
 }
 
-/* The sink made the records up to lsn durable: the WAL checkpoint moves
- * there, and the stats count them. async: they were the flush in flight
- * (else the records consumed since the last flush). */
+/* The sink holds the records up to lsn: the WAL checkpoint moves there,
+ * and the stats count them. async: they were the landed flushes (else the
+ * records consumed since the last flush). */
 static int checkpoint(struct sn_ingest *in, uint64_t lsn, bool async)
 {
 	struct sn_err err = {0};
@@ -211,18 +227,57 @@ static int checkpoint(struct sn_ingest *in, uint64_t lsn, bool async)
 		count_error(in, "WAL checkpoint failed", &err);
 		return rc;
 	}
+	uint64_t flushes = async ? in->landed.flushes : 1;
 	pthread_mutex_lock(&in->mu);
 	in->st.checkpoint_lsn = lsn;
-	in->st.records_flushed += async ? in->fl.records : in->unflushed;
-	in->st.flushes++;
+	in->st.records_flushed += async ? in->landed.records : in->unflushed;
+	in->st.flushes += flushes;
 	if (async)
-		in->fl.on = false;
+		in->landed.on = false;
 	else
 		in->unflushed = 0;
 	pthread_cond_broadcast(&in->cond);
 	pthread_mutex_unlock(&in->mu);
-	sn_metric_add(in->m_flushes, 1);
+	sn_metric_add(in->m_flushes, flushes);
 	return 0;
+}
+
+/* Moves the checkpoint over the landed flushes once the sink holds them
+ * in full: it settles (force: commits its side state now; else when its
+ * own policy says), and says up to where it does. 0, or an error (the
+ * flushes stay landed; asked again later). */
+static int advance(struct sn_ingest *in, bool force)
+{
+	if (!in->landed.on)
+		return 0;
+	uint64_t held = UINT64_MAX;
+	if (in->sink.settle) {
+		struct sn_err err = {0};
+		int rc = in->sink.settle(in->sink.ctx, force, &held, &err);
+		if (rc < 0) {
+			count_error(in, "sink settle failed", &err);
+			return rc;
+		}
+	}
+	/* The sink's side state covers everything consumed when it commits,
+	 * so it covers either all landed flushes or none (ingest.h). */
+	return held >= in->landed.lsn ? checkpoint(in, in->landed.lsn, true) : 0;
+}
+
+/* The flush in flight is durable: it joins the landed flushes. */
+static void land(struct sn_ingest *in)
+{
+	pthread_mutex_lock(&in->mu);
+	if (!in->landed.on) {
+		in->landed.on = true;
+		in->landed.records = in->landed.flushes = 0;
+		in->landed.oldest_us = in->fl.oldest_us;
+	}
+	in->landed.lsn = in->fl.lsn;
+	in->landed.records += in->fl.records;
+	in->landed.flushes++;
+	in->fl.on = false;
+	pthread_mutex_unlock(&in->mu);
 }
 
 static int flush(struct sn_ingest *in)
@@ -245,8 +300,9 @@ static bool async_sink(const struct sn_ingest *in)
 }
 
 /* Collects the background flush in flight, waiting up to timeout_ms: 1 =
- * durable and checkpointed (or none was in flight), 0 = still running,
- * < 0 = error (it stays in flight; asked again later). */
+ * durable, landed and, when the sink holds it in full already,
+ * checkpointed (or none was in flight), 0 = still running, < 0 = error
+ * (it stays in flight; asked again later). */
 static int collect(struct sn_ingest *in, uint64_t timeout_ms)
 {
 	if (!in->fl.on)
@@ -259,7 +315,8 @@ static int collect(struct sn_ingest *in, uint64_t timeout_ms)
 	}
 	if (rc == 0)
 		return 0;
-	return (rc = checkpoint(in, in->fl.lsn, true)) ? rc : 1;
+	land(in);
+	return (rc = advance(in, false)) ? rc : 1;
 }
 
 /* Starts a background flush of everything consumed (none may be in flight). */
@@ -384,8 +441,7 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&in->mu);
 		bool async = async_sink(in);
 		int frc = 0;
-		/* Caught up, the worker may as well wait a moment: that also tells
-		 * the sink not to keep the flush open (see sn_ingest_sink). */
+		/* Caught up, the worker may as well wait a moment for it. */
 		if (async && in->fl.on && (frc = collect(in, caught_up ? 1 : 0)) > 0)
 			frc = 0;
 		bool full = in->sink.full && in->sink.full(in->sink.ctx);
@@ -404,24 +460,34 @@ static void *run(void *arg)
 		} else if (want) {
 			frc = flush(in);
 		}
-		if (caught_up && in->unflushed == 0 && !in->fl.on && syncing) {
+		/* Landed flushes wait for the sink to hold them in full: now
+		 * when caught up (a sync or stop waits for that too), else when
+		 * the sink says. */
+		if (in->landed.on && frc >= 0) {
+			int arc = advance(in, caught_up);
+			if (arc < 0)
+				frc = arc;
+		}
+		bool settled = !in->fl.on && !in->landed.on;
+		if (caught_up && in->unflushed == 0 && settled && syncing) {
 			pthread_mutex_lock(&in->mu);
 			pthread_cond_broadcast(&in->cond); /* sync waiters re-check */
 			pthread_mutex_unlock(&in->mu);
 		}
-		if (stopping && caught_up && in->unflushed == 0 && !in->fl.on && !in->have_pending)
+		if (stopping && caught_up && in->unflushed == 0 && settled && !in->have_pending)
 			break;
 		if (stopping && (rc < 0 || frc < 0) && ++stop_failures >= 3) {
 			/* The records stay in the WAL and are replayed at the next start. */
 			sn_log_error(
 			    "ingest: stopping with %llu record(s) not flushed to the sink; "
 			    "they stay in the WAL for the next start",
-			    (unsigned long long)(in->unflushed + (in->fl.on ? in->fl.records : 0)));
+			    (unsigned long long)(in->unflushed + (in->fl.on ? in->fl.records : 0) +
+						 (in->landed.on ? in->landed.records : 0)));
 			break;
 		}
 		/* Idle: caught up, nothing unflushed or in flight, for a while. */
 		uint64_t now = sn_mono_ns();
-		if (progressed || !caught_up || in->unflushed || in->fl.on || in->have_pending) {
+		if (progressed || !caught_up || in->unflushed || !settled || in->have_pending) {
 			busy_ns = now;
 			idled = false;
 		} else if (!idled && in->sink.idle &&
@@ -574,7 +640,10 @@ void sn_ingest_get_stats(struct sn_ingest *in, struct sn_ingest_stats *st)
 	    (int64_t)(ws.records_recovered + ws.records_appended) - (int64_t)in->st.records_flushed;
 	if (st->lag_events < 0)
 		st->lag_events = 0;
-	int64_t oldest = in->fl.on ? in->fl.oldest_us : in->unflushed ? in->oldest_unflushed_us : 0;
+	int64_t oldest = in->landed.on	 ? in->landed.oldest_us
+			 : in->fl.on	 ? in->fl.oldest_us
+			 : in->unflushed ? in->oldest_unflushed_us
+					 : 0;
 	pthread_mutex_unlock(&in->mu);
 	st->lag_seconds = oldest && st->lag_events ? (double)(sn_now_us() - oldest) / 1e6 : 0;
 }

@@ -1783,9 +1783,10 @@ static void test_identity_fast_create(void **state)
 }
 
 /* Under a backlog the persons batch stays open across flushes
- * (store_sink.c, "Persons commits under a backlog"): a polled flush_done
- * keeps a written flush in flight without committing, a call with a
- * timeout commits, and so does a poll while a deletion waits. */
+ * (store_sink.c, "Persons commits under a backlog"): flush_done finishes a
+ * written flush without committing, settle says where committed identity
+ * ends, and commits when forced or while a deletion waits; the worker goes
+ * on flushing meanwhile, its checkpoint never past the commit. */
 static void *delete_person(void *arg)
 {
 	struct rig *r = arg;
@@ -1826,23 +1827,28 @@ static void test_identity_backlog_commit(void **state)
 		sn_wal_reader_close(rd);
 		resume = end;
 		assert_int_equal(vt.flush_start(vt.ctx, NULL), 0);
-		/* Polls: the parts get written, the batch stays open. */
+		/* The parts get written and the flush is done, the batch stays
+		 * open: settle, unforced, says identity ends where it did. */
+		assert_int_equal(vt.flush_done(vt.ctx, 10000, NULL), 1);
+		uint64_t held = 0;
 		for (int i = 0; i < 20; i++) {
-			assert_int_equal(vt.flush_done(vt.ctx, 0, NULL), 0);
+			assert_int_equal(vt.settle(vt.ctx, false, &held, NULL), 0);
+			assert_int_equal(held, l0);
 			usleep(5000);
 		}
 		assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
 		assert_int_equal(lsn, l0);
 		assert_true(sn_persons_batch_is_open(r.ps));
 		if (round == 0) {
-			/* A wait commits everything consumed. */
-			assert_int_equal(vt.flush_done(vt.ctx, 10000, NULL), 1);
+			/* Forced, it commits everything consumed. */
+			assert_int_equal(vt.settle(vt.ctx, true, &held, NULL), 0);
+			assert_int_equal(held, end);
 			assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
 			assert_int_equal(lsn, end);
 			assert_false(sn_persons_batch_is_open(r.ps));
 			l0 = lsn;
 		} else {
-			/* A deletion waiting for the batch: the next poll commits. */
+			/* A deletion waiting for the batch: the next settle commits. */
 			pthread_t th;
 			assert_int_equal(pthread_create(&th, NULL, delete_person, &r), 0);
 			while (!sn_persons_batch_wanted(r.ps))
@@ -1850,9 +1856,11 @@ static void test_identity_backlog_commit(void **state)
 			/* Well inside the 5 s after which a batch commits anyway. */
 			uint64_t until = sn_mono_ns() + 2000000000ull;
 			int frc;
-			while ((frc = vt.flush_done(vt.ctx, 0, NULL)) == 0 && sn_mono_ns() < until)
+			while ((frc = vt.settle(vt.ctx, false, &held, NULL)) == 0 && held == l0 &&
+			       sn_mono_ns() < until)
 				usleep(1000);
-			assert_int_equal(frc, 1);
+			assert_int_equal(frc, 0);
+			assert_int_equal(held, end);
 			void *rc;
 			pthread_join(th, &rc);
 			assert_int_equal((intptr_t)rc, 0);
@@ -1903,15 +1911,22 @@ static void test_identity_backlog_commit(void **state)
 	uint64_t deadline = sn_mono_ns() + 60ull * 1000000000ull;
 	struct sn_ingest_stats st;
 	unsigned checks = 0;
+	uint64_t flushes = 0, most = 0; /* flushes a checkpoint move covered */
 	do {
 		sn_ingest_get_stats(r.in, &st); /* first: both only grow */
 		assert_int_equal(sn_persons_ingest_lsn(r.ps, &lsn, NULL), 0);
 		assert_true(st.checkpoint_lsn <= lsn);
+		if (st.flushes - flushes > most)
+			most = st.flushes - flushes;
+		flushes = st.flushes;
 		checks++;
 		usleep(200);
 	} while (st.checkpoint_lsn < end && sn_mono_ns() < deadline);
 	assert_int_equal(st.checkpoint_lsn, end);
 	assert_true(checks > 1);
+	/* Flushes went on while the batch was open, and were checkpointed
+	 * together when it committed. */
+	assert_true(most >= 2);
 	rig_stop(&r);
 	for (int u = 0; u < 500; u += 99) {
 		char did[16];
