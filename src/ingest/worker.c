@@ -302,7 +302,8 @@ static bool async_sink(const struct sn_ingest *in)
 /* Collects the background flush in flight, waiting up to timeout_ms: 1 =
  * durable, landed and, when the sink holds it in full already,
  * checkpointed (or none was in flight), 0 = still running, < 0 = error
- * (it stays in flight; asked again later). */
+ * (a failed flush stays in flight, a failed settle leaves it landed; both
+ * are asked again later). */
 static int collect(struct sn_ingest *in, uint64_t timeout_ms)
 {
 	if (!in->fl.on)
