@@ -46,11 +46,11 @@ struct sn_ingest_sink {
 	 * there was nothing to write and it is all durable already); it is only
 	 * called with no flush in flight. flush_done waits up to timeout_ms for
 	 * the flush in flight: 1 when it is durable (the checkpoint may move to
-	 * the end of the records consumed before flush_start), 0 when it is
-	 * still running, or an error (the sink keeps the data and writes it
-	 * again; the worker asks again later). With no flush in flight it
-	 * returns 1. flush() still works and also waits for a flush in
-	 * flight. */
+	 * the end of the records consumed before flush_start, once settle
+	 * allows), 0 when it is still running, or an error (the sink keeps the
+	 * data and writes it again; the worker asks again later). With no
+	 * flush in flight it returns 1. flush() still works and also waits for
+	 * a flush in flight. */
 	int (*flush_start)(void *ctx, struct sn_err *err);
 	int (*flush_done)(void *ctx, uint64_t timeout_ms, struct sn_err *err);
 	/* Optional, with background flushes: a sink whose data and side state
@@ -58,11 +58,11 @@ struct sn_ingest_sink {
 	 * finish a flush with its side state still open. The checkpoint then
 	 * stays behind the flush until settle says the sink holds it: settle
 	 * commits the side state when force is set (the worker is caught up)
-	 * or when the sink's own policy says, and
-	 * sets *lsn to the end of the records the side state covers. The side
-	 * state must cover all records consumed when it commits (so landed
-	 * flushes are held all together or not at all). 0, or an error (asked
-	 * again later). Without it a durable flush is held at once. */
+	 * or when the sink's own policy says, and sets *lsn to the end of the
+	 * records the side state covers. The side state must cover all records
+	 * consumed when it commits (so landed flushes are held all together or
+	 * not at all). 0, or an error (asked again later). Without settle a
+	 * durable flush is held at once. */
 	int (*settle)(void *ctx, bool force, uint64_t *lsn, struct sn_err *err);
 	/* Optional, together: a stage ahead of consume on a thread of its own
 	 * (readahead.c). prep_new allocates one record's prepared state (NULL:

@@ -16,9 +16,10 @@
  * per record. Each side keeps its last look at the other's index and reads
  * it again only when that copy says full (empty), and the fields each side
  * writes sit on cache lines of their own, apart from the mutex: a line both
- * cores write moves between them at every write. Records are handed on in WAL order; a slot is the
- * consumer's from publication until sn_readahead_pop, so the record a sink refused (an error to
- * retry) stays at the head with its prepared state, and is offered again.
+ * cores write moves between them at every write. Records are handed on in
+ * WAL order; a slot is the consumer's from publication until
+ * sn_readahead_pop, so the record a sink refused (an error to retry) stays
+ * at the head with its prepared state, and is offered again.
  *
  * Durability stays the ingest thread's business (worker.c): the reader sees
  * records in the files before the WAL has fsynced them, and the head of the

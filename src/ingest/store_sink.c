@@ -112,7 +112,7 @@
  * writes and the commit's page writes are paid once per batch. (Session 27
  * kept the batch open by holding the flush in flight, which stopped the
  * worker at its next full memtable, so a batch covered about one memtable:
- * 281k deferred person writes on the 10M generator events, against 185k
+ * 281k deferred person writes on the 10M generator events, against 197k
  * now; docs/BENCHMARKS.md, session 51.) The crash protocol is unchanged:
  * the checkpoint never passes an uncommitted persons batch, so a crash
  * replays its records (the "after 1, before 2" case above, over a longer
