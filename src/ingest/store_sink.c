@@ -1115,13 +1115,19 @@ static void report_metrics(struct sn_store_sink *s)
 }
 
 /* The end of a flush, its parts durable (or none to write): property
- * definitions, the counters, then the persons commit, which covers
- * everything consumed (a failure leaves the batch open: the next call
- * commits it). Every flush path ends here. */
-static int flush_end(struct sn_store_sink *s, struct sn_err *err)
+ * definitions and the counters (flush_finish; every flush path ends with
+ * it), then, unless the batch stays open under a backlog, the persons
+ * commit, which covers everything consumed (a failure leaves the batch
+ * open: the next call commits it). */
+static void flush_finish(struct sn_store_sink *s)
 {
 	flush_propdefs(s);
 	report_metrics(s);
+}
+
+static int flush_end(struct sn_store_sink *s, struct sn_err *err)
+{
+	flush_finish(s);
 	return commit_persons(s, err);
 }
 
@@ -1162,8 +1168,7 @@ static int sink_flush_done(void *ctx, uint64_t timeout_ms, struct sn_err *err)
 	/* Parts durable. Under a backlog the persons batch may stay open: the
 	 * flush is done, and the worker's checkpoint waits for sink_settle. */
 	if (defer_persons_commit(s)) {
-		flush_propdefs(s);
-		report_metrics(s);
+		flush_finish(s);
 		return 1;
 	}
 	return (rc = flush_end(s, err)) ? rc : 1;
@@ -1179,13 +1184,11 @@ static int sink_settle(void *ctx, bool force, uint64_t *lsn, struct sn_err *err)
 	*lsn = UINT64_MAX;
 	if (!s->identity)
 		return 0;
-	if (s->last_end_lsn > s->persons_lsn && (force || !defer_persons_commit(s))) {
-		int rc = commit_persons(s, err);
-		if (rc)
-			return rc;
-	}
-	*lsn = s->persons_lsn;
-	return 0;
+	/* (both return at once when nothing is uncommitted) */
+	int rc = force || !defer_persons_commit(s) ? commit_persons(s, err) : 0;
+	if (rc == 0)
+		*lsn = s->persons_lsn;
+	return rc;
 }
 
 static int sink_flush_start(void *ctx, struct sn_err *err)
