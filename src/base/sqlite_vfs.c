@@ -392,6 +392,13 @@ static int vfs_current_time(sqlite3_vfs *v, double *out)
 
 static void vfs_register(void)
 {
+	/* Before SQLite initialises (sqlite3_vfs_find does): no global memory
+	 * statistics. With them on (SQLite's default) every sqlite3_malloc and
+	 * free takes a process-wide mutex to count bytes that snout never asks
+	 * for (sqlite3_memory_used, soft heap limits); the persons connection
+	 * allocates on every statement. Refused with SQLITE_MISUSE, harmlessly,
+	 * when something in the process initialised SQLite first. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	real_vfs = sqlite3_vfs_find(NULL);
 	if (!real_vfs || real_vfs->iVersion < 2)
 		return;

@@ -411,6 +411,17 @@ static void test_sqlite_wal_vfs(void **state)
 {
 	(void)state;
 	assert_non_null(sn_sqlite_vfs());
+	/* Registering the VFS turned SQLite's memory statistics off (each
+	 * allocation would take a global mutex): nothing is counted. */
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1), SQLITE_MISUSE);
+	sqlite3 *mdb;
+	assert_int_equal(sqlite3_open(":memory:", &mdb), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(mdb,
+				      "CREATE TABLE t (v); INSERT INTO t VALUES (zeroblob(100000))",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_memory_used(), 0);
+	sqlite3_close(mdb);
 	char dir[256], path[300], cpath[300], from[310], to[310];
 	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "walvfs"), 0);
 	snprintf(path, sizeof(path), "%s/w.db", dir);

@@ -2248,6 +2248,11 @@ static void test_absent_in_store(void **state)
 int main(void)
 {
 	sn_log_setup(SN_LOG_WARN, false);
+	/* test_release_memory measures with sqlite3_memory_used, which needs
+	 * SQLite's memory statistics; snout turns them off when it registers
+	 * its VFS (sqlite_vfs.c), unless SQLite was initialised before, as here. */
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1), SQLITE_OK);
+	assert_int_equal(sqlite3_initialize(), SQLITE_OK);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_uuid5),
 	    cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
