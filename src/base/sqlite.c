@@ -4,7 +4,8 @@
  * it the same way and run numbered, append-only migrations the same way.
  *
  * Open: through snout's VFS (sqlite_vfs.c: the default VFS, which can
- * gather a connection's WAL writes into large pwrites), extended result
+ * gather a connection's WAL writes into large pwrites; registering it
+ * turns SQLite's global memory statistics off first), extended result
  * codes, a busy timeout, WAL journal mode (the first statement that reads
  * the file, so a path that is not a database fails there with a clear
  * message), synchronous=NORMAL (durable at checkpoints; WAL mode keeps the
