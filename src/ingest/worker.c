@@ -300,10 +300,9 @@ static bool async_sink(const struct sn_ingest *in)
 }
 
 /* Collects the background flush in flight, waiting up to timeout_ms: 1 =
- * durable, landed and, when the sink holds it in full already,
- * checkpointed (or none was in flight), 0 = still running, < 0 = error
- * (a failed flush stays in flight, a failed settle leaves it landed; both
- * are asked again later). */
+ * durable and landed (or none was in flight; the loop's advance moves the
+ * checkpoint over it), 0 = still running, < 0 = error (it stays in flight;
+ * asked again later). */
 static int collect(struct sn_ingest *in, uint64_t timeout_ms)
 {
 	if (!in->fl.on)
@@ -317,7 +316,7 @@ static int collect(struct sn_ingest *in, uint64_t timeout_ms)
 	if (rc == 0)
 		return 0;
 	land(in);
-	return (rc = advance(in, false)) ? rc : 1;
+	return 1;
 }
 
 /* Starts a background flush of everything consumed (none may be in flight). */
@@ -463,7 +462,8 @@ static void *run(void *arg)
 		}
 		/* Landed flushes wait for the sink to hold them in full: now
 		 * when caught up (a sync or stop waits for that too), else when
-		 * the sink says. */
+		 * the sink says. The one place that settles: a failed settle
+		 * leaves them landed, asked again at the next pass. */
 		if (in->landed.on && frc >= 0) {
 			int arc = advance(in, caught_up);
 			if (arc < 0)
