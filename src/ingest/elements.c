@@ -31,22 +31,28 @@
  * Django-side elements_to_string sorts by code point; the two agree on the
  * names real pages use (lower-case letters, digits, `-`, `_`).
  *
- * The `$elements` member is removed from the stored properties, as PostHog
- * does after converting (its ingestion deletes the key): the chain holds
- * everything matchers read, and keeping the array would store each
- * autocapture event's DOM path twice. An event that already has a
- * non-empty `$elements_chain` keeps that chain (PostHog prefers it) and
- * still loses `$elements`. `$elements_chain` itself stays in the
- * properties, as snout stored it before (PostHog deletes it too; see
- * docs/INSIGHTS.md).
+ * Both `$elements` and `$elements_chain` leave the stored properties, as
+ * PostHog's ingestion deletes both (the plugin server's getElementsChain):
+ * the chain lives in the elements_chain column, which is what every
+ * matcher reads, and keeping either member would store each autocapture
+ * event's DOM path twice. An event that brings a non-empty
+ * `$elements_chain` keeps that chain (PostHog prefers it); otherwise a
+ * `$elements` array is converted. Every occurrence of either key goes (a
+ * duplicate's last value is the one used, as JSON.parse keeps it), each
+ * with one neighbouring comma. Parts written before 2026-12-06 still hold
+ * `$elements_chain` in their properties (docs/INSIGHTS.md).
  *
- * Cost: only events whose properties have a `$elements` key come here (the
- * record scan notes it); the array is parsed with json-c (the style's rule:
- * JSON goes through the wrapped library) and the properties are copied once
- * without the member. Events without `$elements` pay one key comparison in
- * the scan and nothing else. Rejected: building the chain with the pull
- * scanner to save the json-c tree — autocapture arrays are a few KiB, and
- * sorting keys needs every member at hand anyway.
+ * Cost: only events whose properties have one of the two keys come here
+ * (the record scan notes them). The members are walked from the row's
+ * member lengths when it has them (posthog-js's compact JSON: no second
+ * scan) and the lengths are cut alike, so the part writer's split keeps
+ * its fast path; `$session_id` and `$window_id`, which point into the
+ * text, are moved with it so the memtable still shares their bytes. The
+ * properties are copied once without the members. The `$elements` array is
+ * parsed with json-c (the style's rule: JSON goes through the wrapped
+ * library). Rejected: building the chain with the pull scanner to save the
+ * json-c tree — autocapture arrays are a few KiB, and sorting keys needs
+ * every member at hand anyway.
  *
  * Single-threaded: the buffers belong to the caller (the store sink).
  */
@@ -462,38 +468,163 @@ int sn_elements_chain_text(const char *json, size_t len, struct sn_buf *out, str
 
 /* ---- the sink's step ------------------------------------------------------------------ */
 
-static bool is_space(char c)
+/* The members of a properties object in order: from the row's member
+ * lengths when it has them (compact text, keys without escapes: no scan),
+ * else from a scan of the text. */
+struct walk {
+	const char *t;
+	size_t len;
+	const uint16_t *pm;
+	uint32_t npm, j;
+	size_t off;
+	struct sn_jscan sc;
+};
+
+static int walk_init(struct walk *w, const struct sn_event_row *row, bool use_pm)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+	*w = (struct walk){.t = row->properties.p, .len = row->properties.len};
+	if (use_pm) {
+		w->pm = row->pmembers;
+		w->npm = row->npmembers;
+		w->off = 1;
+		return w->len >= 2 && w->t[0] == '{' ? 0 : -1;
+	}
+	sn_jscan_init(&w->sc, w->t, w->len, NULL);
+	return sn_jscan_enter(&w->sc) ? -1 : 0;
 }
 
-int sn_ingest_elements(struct sn_buf *chain, struct sn_buf *props, struct sn_event_row *row,
-		       struct sn_err *err)
+/* 1 with the next member's key and value, 0 at the end, < 0 when the text
+ * is not an object the walk can read. */
+static int walk_next(struct walk *w, struct sn_jspan *k, struct sn_jspan *v)
 {
-	const char *p = row->properties.p;
-	size_t len = row->properties.len;
-	struct sn_jscan sc;
-	struct sn_jspan k, v, key = {0}, val = {0};
-	int rc;
-	sn_jscan_init(&sc, p, len, NULL);
-	if (sn_jscan_enter(&sc))
-		return 0;
-	while ((rc = sn_jscan_next_key(&sc, &k)) > 0) {
-		if ((rc = sn_jscan_skip(&sc, &v)))
-			break;
-		if (sn_jspan_str_eq(&k, "$elements", 9)) {
-			key = k;
-			val = v; /* json-c keeps the last of duplicate keys: so do we */
-		}
+	if (!w->pm) {
+		int rc = sn_jscan_next_key(&w->sc, k);
+		if (rc <= 0)
+			return rc;
+		return sn_jscan_skip(&w->sc, v) ? -1 : 1;
 	}
-	if (rc < 0 || !key.p)
-		return 0; /* not an object we can read: leave it as it is */
+	if (w->j == w->npm)
+		return 0;
+	size_t kl = w->pm[2 * w->j], vl = w->pm[2 * w->j + 1];
+	if (kl < 2 || !vl || w->len - w->off < kl + vl + 2)
+		return -1;
+	const char *kp = w->t + w->off;
+	*k = (struct sn_jspan){kp, (uint32_t)kl, SN_JSTRING, 0};
+	*v = (struct sn_jspan){kp + kl + 1, (uint32_t)vl, sn_jtype_of_valid(kp[kl + 1]), 0};
+	w->off += kl + vl + 2;
+	w->j++;
+	return 1;
+}
 
-	/* The chain, unless the event brought its own. */
-	if (row->elements_chain.len == 0 && val.type == SN_JARRAY) {
+#define MAX_CUTS 8 /* cuts remembered; past them the lengths are dropped */
+
+/* 1 for "$elements", 2 for "$elements_chain", else 0. Raw keys (all of
+ * them when the walk has lengths) by length and bytes. */
+static int cut_key(const struct sn_jspan *k)
+{
+	if (!(k->flags & SN_JSPAN_ESCAPED)) {
+		if (k->len == 11)
+			return memcmp(k->p, "\"$elements\"", 11) == 0;
+		return k->len == 17 && memcmp(k->p, "\"$elements_chain\"", 17) == 0 ? 2 : 0;
+	}
+	return sn_jspan_str_eq(k, "$elements", 9)	   ? 1
+	       : sn_jspan_str_eq(k, "$elements_chain", 15) ? 2
+							   : 0;
+}
+
+/* s, a string of the row that may lie inside its old properties text t,
+ * moved to the same bytes of the new text (cut: the ranges removed, in
+ * order). Strings elsewhere stay where they are. */
+static void repoint(struct sn_str *s, const char *t, size_t len, const char *nt,
+		    const size_t (*cut)[2], size_t ncut)
+{
+	if (!s->p || !s->len || s->p < t || s->len > len || (size_t)(s->p - t) > len - s->len)
+		return;
+	size_t o = (size_t)(s->p - t), shift = 0;
+	for (size_t i = 0; i < ncut; i++) {
+		if (cut[i][1] <= o)
+			shift += cut[i][1] - cut[i][0];
+		else if (cut[i][0] < o + s->len)
+			return; /* inside a cut member: cannot be (a value of a kept one) */
+	}
+	s->p = nt + (o - shift);
+}
+
+/* sn_ingest_elements with (use_pm) or without the row's member lengths.
+ * Returns 0, SN_ERR_NOMEM, or 1 when the walk could not read the object
+ * (nothing changed). */
+static int cut_members(struct sn_buf *chain, struct sn_buf *props, struct sn_buf *members,
+		       struct sn_event_row *row, bool use_pm, struct sn_err *err)
+{
+	const char *t = row->properties.p;
+	size_t len = row->properties.len;
+	struct walk w;
+	struct sn_jspan k, v, els = {0};
+	if (walk_init(&w, row, use_pm))
+		return 1;
+
+	/* Streamed: the text up to each cut is copied, the cut skipped. A cut
+	 * member takes one comma with it: the one before it when a kept member
+	 * precedes (from the end of the previous value), else the one after it
+	 * (up to the next key), so adjacent cuts never overlap. The cuts (byte
+	 * ranges and member indices) are remembered, up to MAX_CUTS, to move
+	 * the strings that point into the text and to cut the lengths. */
+	sn_buf_reset(props);
+	size_t copied = 0, prev_end = 1, pending = 0, cut[MAX_CUTS][2], ncut = 0, nseen = 0;
+	uint32_t cutj[MAX_CUTS];
+	bool kept_any = false;
+	int rc, wrc;
+	while ((wrc = walk_next(&w, &k, &v)) > 0) {
+		size_t ks = (size_t)(k.p - t), ve = (size_t)(v.p - t) + v.len;
+		if (pending) { /* the previous member was cut up to this key */
+			if ((rc = sn_buf_append(props, t + copied, pending - 1 - copied)))
+				goto nomem;
+			if (ncut <= MAX_CUTS && ncut)
+				cut[ncut - 1][1] = ks;
+			copied = ks;
+			pending = 0;
+		}
+		int which = cut_key(&k);
+		if (!which) {
+			kept_any = true;
+			prev_end = ve;
+			continue;
+		}
+		if (which == 1)
+			els =
+			    v; /* JSON.parse and json-c keep the last of duplicate keys: so do we */
+		if (ncut < MAX_CUTS)
+			cutj[ncut] = w.j - 1;
+		if (!kept_any) {
+			pending = ks + 1; /* + 1: 0 means none; the range ends at the next key */
+			if (ncut < MAX_CUTS)
+				cut[ncut][0] = ks, cut[ncut][1] = ve;
+		} else {
+			if ((rc = sn_buf_append(props, t + copied, prev_end - copied)))
+				goto nomem;
+			if (ncut < MAX_CUTS)
+				cut[ncut][0] = prev_end, cut[ncut][1] = ve;
+			copied = ve;
+		}
+		ncut += ncut <= MAX_CUTS;
+		nseen++;
+		prev_end = ve;
+	}
+	if (wrc < 0 || (w.pm && (w.npm ? w.off : w.off + 1) != len))
+		return 1;
+	if (!nseen)
+		return 0;
+	/* (the last members were cut: up to the end of the last value) */
+	if ((rc = sn_buf_append(props, t + copied, (pending ? pending - 1 : copied) - copied)) ||
+	    (rc = sn_buf_append(props, t + (pending ? prev_end : copied),
+				len - (pending ? prev_end : copied))))
+		goto nomem;
+
+	/* The chain from $elements, unless the event brought its own. */
+	if (row->elements_chain.len == 0 && els.type == SN_JARRAY) {
 		sn_buf_reset(chain);
 		struct sn_err e2 = {0};
-		rc = sn_elements_chain_text(val.p, val.len, chain, &e2);
+		rc = sn_elements_chain_text(els.p, els.len, chain, &e2);
 		if (rc == SN_ERR_NOMEM)
 			return sn_err_set(err, rc, "out of memory building an elements chain");
 		if (rc == 0) {
@@ -501,27 +632,48 @@ int sn_ingest_elements(struct sn_buf *chain, struct sn_buf *props, struct sn_eve
 			row->elements_chain.len = chain->len;
 		} /* else (too long, or JSON json-c refuses): stored without a chain */
 	}
-
-	/* The properties without the member (and one neighbouring comma). */
-	size_t a = (size_t)(key.p - p), z = (size_t)(val.p - p) + val.len;
-	size_t r = z;
-	while (r < len && is_space(p[r]))
-		r++;
-	if (r < len && p[r] == ',') {
-		z = r + 1;
-	} else {
-		size_t l = a;
-		while (l > 1 && is_space(p[l - 1]))
-			l--;
-		if (l > 0 && p[l - 1] == ',')
-			a = l - 1;
+	/* The lengths without the cut members' (runs between the cuts). With
+	 * more cuts than remembered there are none, and the strings stay in
+	 * the old text, which lives as long as the record: the memtable copies
+	 * them. */
+	bool all = ncut <= MAX_CUTS;
+	sn_buf_reset(members);
+	if (w.pm && all) {
+		uint32_t from = 0;
+		for (size_t i = 0; i <= ncut && !rc; i++) {
+			uint32_t to = i < ncut ? cutj[i] : w.npm;
+			rc = sn_buf_append(members, w.pm + 2 * (size_t)from,
+					   4 * (size_t)(to - from));
+			from = to + 1;
+		}
+		if (rc)
+			goto nomem;
 	}
-	sn_buf_reset(props);
-	rc = sn_buf_append(props, p, a);
-	rc = rc ? rc : sn_buf_append(props, p + z, len - z);
-	if (rc)
-		return sn_err_set(err, rc, "out of memory removing $elements");
+	if (all) {
+		repoint(&row->session_id, t, len, props->data, (const size_t(*)[2])cut, ncut);
+		repoint(&row->window_id, t, len, props->data, (const size_t(*)[2])cut, ncut);
+	}
 	row->properties.p = props->data;
 	row->properties.len = props->len;
+	row->npmembers = w.pm && all ? (uint32_t)(members->len / 4) : 0;
+	row->pmembers = row->npmembers ? (const uint16_t *)(const void *)members->data : NULL;
 	return 0;
+nomem:
+	return sn_err_set(err, rc, "out of memory removing $elements");
+}
+
+int sn_ingest_elements(struct sn_buf *chain, struct sn_buf *props, struct sn_buf *members,
+		       struct sn_event_row *row, struct sn_err *err)
+{
+	if (!row->properties.p)
+		return 0;
+	int rc = cut_members(chain, props, members, row, row->pmembers != NULL, err);
+	if (rc == 1 && row->pmembers) {
+		/* Lengths that do not describe the text (a caller's mistake):
+		 * the scan decides, and the writer scans too. */
+		row->pmembers = NULL;
+		row->npmembers = 0;
+		rc = cut_members(chain, props, members, row, false, err);
+	}
+	return rc == 1 ? 0 : rc; /* not an object we can read: left as it is */
 }

@@ -196,13 +196,16 @@ int sn_elements_chain_models(struct json_object *elements, struct sn_buf *out);
  * json-c refuses it. */
 int sn_elements_chain_text(const char *json, size_t len, struct sn_buf *out, struct sn_err *err);
 /* The store sink's step for an event whose properties have a "$elements"
- * member: when the row has no elements_chain yet, the chain built from it
- * (into chain; row->elements_chain points there), and row->properties
- * pointed at a copy without the member (into props). Both stay valid until
- * the next call. Fails only when out of memory or past the buffers' limits;
- * a $elements json-c cannot read leaves the row without a chain. */
-int sn_ingest_elements(struct sn_buf *chain, struct sn_buf *props, struct sn_event_row *row,
-		       struct sn_err *err);
+ * or "$elements_chain" member: both leave row->properties (pointed at a
+ * copy without them, in props; row->pmembers, when set, must describe the
+ * text and are cut alike, into members), and when the row has no
+ * elements_chain yet, the chain built from a $elements array (into chain;
+ * row->elements_chain points there). All stay valid until the next call.
+ * Fails only when out of memory or past the buffers' limits; a $elements
+ * json-c cannot read leaves the row without a chain, a text that is not an
+ * object is left as it is. */
+int sn_ingest_elements(struct sn_buf *chain, struct sn_buf *props, struct sn_buf *members,
+		       struct sn_event_row *row, struct sn_err *err);
 
 /* ---- the identity step (identity.c) --------------------------------------- */
 

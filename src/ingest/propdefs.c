@@ -12,7 +12,8 @@
  *   each flush: pending ─▶ sn_meta_propdefs_record (one transaction)
  *
  * Which members count (property-defs-rs): an event's properties but
- * $set, $set_once, $unset, $group_0..4 and $groups; person properties from
+ * $set, $set_once, $unset, $group_0..4 and $groups (and $elements and
+ * $elements_chain, which are not stored: elements.c); person properties from
  * properties.$set and properties.$set_once; for $groupidentify only the
  * $group_set members, as properties of the group type's index; nothing of
  * $$plugin_metrics. Names over SN_PROPDEF_NAME_MAX bytes are skipped.
@@ -330,13 +331,15 @@ static bool note(struct sn_propdefs_seen *s, int64_t team, int kind, int gi, con
 }
 
 /* The event members that are not event properties (property-defs-rs's
- * SKIP_PROPERTIES). */
+ * SKIP_PROPERTIES), and $elements and $elements_chain, which ingestion
+ * removes before the event is stored (elements.c), so PostHog's
+ * definitions never see them. */
 static bool skipped(const char *n, size_t len)
 {
-	static const char *const skip[] = {"$set",     "$set_once", "$unset",
-					   "$groups",  "$group_0",  "$group_1",
-					   "$group_2", "$group_3",  "$group_4"};
-	if (len < 4 || len > 9 || n[0] != '$')
+	static const char *const skip[] = {"$set",     "$set_once", "$unset",	      "$groups",
+					   "$group_0", "$group_1",  "$group_2",	      "$group_3",
+					   "$group_4", "$elements", "$elements_chain"};
+	if (len < 4 || len > 15 || n[0] != '$')
 		return false;
 	for (size_t i = 0; i < SN_ARRAY_LEN(skip); i++)
 		if (strlen(skip[i]) == len && memcmp(skip[i], n, len) == 0)

@@ -61,9 +61,10 @@
  *
  * Rows: uuid, team_id, timestamp (capture's corrected time), created_at
  * (capture's receive time), event, distinct_id, properties (the event's
- * properties object, verbatim JSON but for `$elements`), elements_chain
- * ($elements_chain, or built from an autocapture `$elements` array, which
- * then leaves the properties, as in PostHog: elements.c),
+ * properties object, verbatim JSON but for `$elements` and
+ * `$elements_chain`, which leave it as in PostHog), elements_chain
+ * ($elements_chain, or built from an autocapture `$elements` array:
+ * elements.c),
  * $session_id and $window_id from properties; with identity on
  * (sn_store_sink_use_persons), person_id and $group_0..4 from the identity
  * step (identity.c), which also drops the events PostHog's rules drop.
@@ -170,9 +171,10 @@ struct sn_store_sink {
 	bool rec_dirty;
 	size_t full_bytes;
 	struct sn_memtable mt;
-	uint64_t last_end_lsn;		  /* end of the last consumed record */
-	struct prep *prep;		  /* for records consumed without the read-ahead */
-	struct sn_buf el_chain, el_props; /* elements.c's output for the current record */
+	uint64_t last_end_lsn; /* end of the last consumed record */
+	struct prep *prep;     /* for records consumed without the read-ahead */
+	struct sn_buf el_chain, el_props,
+	    el_members; /* elements.c's output for the current record */
 	uint64_t parts_written, rows_written;
 	struct sn_write_pool *wpool; /* the part writer's threads; NULL: this thread */
 
@@ -875,10 +877,16 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 	s->team_guess = row->team_id;
 	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f->facts, row, err)))
 		return rc; /* out of memory: nothing applied yet, retried */
+	/* The member lengths describe the scanned text only: enrichment gives
+	 * the row a new one (the elements step below cuts them with the text). */
+	if (row->properties.p != f->properties.p || row->properties.len != f->properties.len) {
+		row->pmembers = NULL;
+		row->npmembers = 0;
+	}
 	/* After enrichment (which cuts and splices by offsets into the text it
 	 * was given), before identity (after which nothing may fail). */
-	if (f->elements.type != SN_JNONE &&
-	    (rc = sn_ingest_elements(&s->el_chain, &s->el_props, row, err)))
+	if ((f->elements.type != SN_JNONE || f->elements_chain.type != SN_JNONE) &&
+	    (rc = sn_ingest_elements(&s->el_chain, &s->el_props, &s->el_members, row, err)))
 		return rc;
 	if (s->fail_consume > 0 && !(s->failed_once = !s->failed_once))
 		s->fail_consume--;
@@ -921,12 +929,6 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 	}
 	if (s->seen)
 		note_propdefs(s, row, f);
-	/* The member lengths describe the scanned text only: enrichment and
-	 * $elements give the row a new one. */
-	if (row->properties.p != f->properties.p || row->properties.len != f->properties.len) {
-		row->pmembers = NULL;
-		row->npmembers = 0;
-	}
 	/* Identity is applied: from here the record must not fail, or its retry
 	 * would apply it twice. The memtable has 64 MiB of headroom past the
 	 * size that triggers a flush, more than any record. */
@@ -1300,6 +1302,7 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 	pthread_cond_init(&s->jcond, NULL);
 	sn_buf_init(&s->el_chain, 1u << 30);
 	sn_buf_init(&s->el_props, 1u << 30);
+	sn_buf_init(&s->el_members, 1u << 20);
 	if ((rc = recover(s, resume_lsn, err)))
 		goto fail;
 	s->last_end_lsn = *resume_lsn;
@@ -1320,6 +1323,7 @@ fail:
 	pthread_cond_destroy(&s->jcond);
 	sn_buf_release(&s->el_chain);
 	sn_buf_release(&s->el_props);
+	sn_buf_release(&s->el_members);
 	sink_prep_free(NULL, s->prep);
 	free(s);
 	return rc;
@@ -1559,6 +1563,7 @@ void sn_store_sink_close(struct sn_store_sink *s)
 	sn_write_pool_free(s->wpool);
 	sn_buf_release(&s->el_chain);
 	sn_buf_release(&s->el_props);
+	sn_buf_release(&s->el_members);
 	if (s->rec_fd >= 0)
 		close(s->rec_fd);
 	sink_prep_free(NULL, s->prep);

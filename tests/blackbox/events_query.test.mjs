@@ -286,3 +286,22 @@ test('elements: escaped quotes stay as written, the last of a repeated key wins,
       attributes: {}, order: 1 },
   ]);
 });
+
+test('$elements_chain leaves the stored properties, as PostHog\'s ingestion deletes it; the column keeps the chain', async () => {
+  const r = await q({ kind: 'HogQLQuery',
+    query: "select elements_chain, properties.$elements_chain, properties from events where event in ('$autocapture', 'click') order by timestamp" });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.results.length, 2);
+  const [a, c] = r.json.results;
+  assert.equal(a[0], CHAIN);
+  assert.equal(c[0], CHAIN2);
+  assert.equal(a[1], null);
+  assert.equal(c[1], null);
+  // what is left: the $ip capture adds
+  assert.deepEqual(JSON.parse(a[2]), { $ip: '127.0.0.1' });
+  assert.deepEqual(JSON.parse(c[2]), { $ip: '127.0.0.1' });
+  // and "*"'s properties do not list it either
+  const s = await eq({ select: ['*'], after: 'all', event: '$autocapture' });
+  assert.equal(s.status, 200, s.text);
+  assert.deepEqual(s.json.results[0][0].properties, { $ip: '127.0.0.1' });
+});

@@ -4,9 +4,10 @@
  * own tests pin (plugin-server elements-chain.test.ts: elementsToString of
  * Element models, extractElements of capture entries), key order as
  * localeCompare sorts, quote escaping, JavaScript's String() of values, the
- * text and href limits; and the sink's step: the chain is built and
- * $elements leaves the properties, an event's own chain wins, and the
- * properties stay valid JSON wherever the member was.
+ * text and href limits; and the sink's step: the chain is built, $elements
+ * and $elements_chain leave the properties (every occurrence, with the
+ * member lengths the writer uses cut alike), an event's own chain wins, and
+ * the properties stay valid JSON wherever the members were.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,20 +158,57 @@ static void test_limits(void **state)
 	expect_chain(json2, false, want2);
 }
 
-static void sink_step(const char *props, const char *chain0, const char *want_props,
-		      const char *want_chain)
+/* Member lengths as the record scan notes them (struct sn_event_row's
+ * pmembers) for a compact object; n pairs. */
+static uint32_t lengths_of(const char *t, size_t len, uint16_t *out, uint32_t max)
+{
+	struct sn_jscan sc;
+	struct sn_jspan k, v;
+	uint32_t n = 0;
+	int rc;
+	sn_jscan_init(&sc, t, len, NULL);
+	assert_int_equal(sn_jscan_enter(&sc), 0);
+	while ((rc = sn_jscan_next_key(&sc, &k)) > 0) {
+		assert_int_equal(sn_jscan_skip(&sc, &v), 0);
+		assert_true(n < max);
+		out[2 * n] = (uint16_t)k.len;
+		out[2 * n + 1] = (uint16_t)v.len;
+		n++;
+	}
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+/* One sink step on props (with the member lengths when compact), the row's
+ * chain chain0 before it: the properties and chain after it are want_*, the
+ * properties are one JSON object, and lengths handed on describe them. */
+static void sink_step_with(const char *props, const char *chain0, const char *want_props,
+			   const char *want_chain, bool compact)
 {
 	struct sn_event_row row;
 	memset(&row, 0, sizeof(row));
 	row.properties = (struct sn_str){props, strlen(props)};
 	row.elements_chain = (struct sn_str){chain0, strlen(chain0)};
-	struct sn_buf chain, out;
+	uint16_t pm[64];
+	if (compact) {
+		row.npmembers = lengths_of(props, strlen(props), pm, 32);
+		row.pmembers = pm;
+	}
+	/* $session_id, when there, read in place as the scan does */
+	const char *sid = strstr(props, "\"$session_id\":\"");
+	if (sid) {
+		sid += 15;
+		row.session_id = (struct sn_str){sid, (size_t)(strchr(sid, '"') - sid)};
+	}
+	struct sn_buf chain, out, members;
 	sn_buf_init(&chain, 1 << 20);
 	sn_buf_init(&out, 1 << 20);
-	assert_int_equal(sn_ingest_elements(&chain, &out, &row, NULL), 0);
+	sn_buf_init(&members, 1 << 20);
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL), 0);
 	char got[1024];
 	snprintf(got, sizeof(got), "%.*s", (int)row.properties.len, row.properties.p);
-	assert_string_equal(got, want_props);
+	if (strcmp(got, want_props))
+		fail_msg("%s (lengths %d)\n  got  %s\n  want %s", props, compact, got, want_props);
 	snprintf(got, sizeof(got), "%.*s", (int)row.elements_chain.len, row.elements_chain.p);
 	assert_string_equal(got, want_chain);
 	/* Still one JSON object. */
@@ -178,8 +216,34 @@ static void sink_step(const char *props, const char *chain0, const char *want_pr
 	assert_int_equal(sn_json_parse(row.properties.p, row.properties.len, &o, NULL), 0);
 	assert_true(json_object_is_type(o, json_type_object));
 	json_object_put(o);
+	/* The lengths handed on are those of the new text (or none). */
+	if (compact && row.properties.len > 2) {
+		uint16_t again[64];
+		uint32_t n = lengths_of(row.properties.p, row.properties.len, again, 32);
+		assert_non_null(row.pmembers);
+		assert_int_equal(row.npmembers, n);
+		assert_memory_equal(row.pmembers, again, 4 * (size_t)n);
+	} else if (!compact) {
+		assert_null(row.pmembers);
+	}
+	/* $session_id moved with the text: the same bytes of the new one. */
+	if (sid) {
+		const char *nsid = strstr(row.properties.p, "\"$session_id\":\"") + 15;
+		assert_ptr_equal(row.session_id.p, nsid);
+		assert_int_equal(row.session_id.len, strchr(sid, '"') - sid);
+	}
 	sn_buf_release(&chain);
 	sn_buf_release(&out);
+	sn_buf_release(&members);
+}
+
+static void sink_step(const char *props, const char *chain0, const char *want_props,
+		      const char *want_chain)
+{
+	sink_step_with(props, chain0, want_props, want_chain, false);
+	bool compact = !strpbrk(props, " \\");
+	if (compact)
+		sink_step_with(props, chain0, want_props, want_chain, true);
 }
 
 static void test_sink_step(void **state)
@@ -190,23 +254,99 @@ static void test_sink_step(void **state)
 	char p[512];
 	/* First, middle, last and only member. */
 	snprintf(p, sizeof(p), "{\"$elements\": %s, \"x\": 1}", el);
-	sink_step(p, "", "{ \"x\": 1}", ch);
+	sink_step(p, "", "{\"x\": 1}", ch);
 	snprintf(p, sizeof(p), "{\"a\":1,\"$elements\":%s,\"x\":2}", el);
 	sink_step(p, "", "{\"a\":1,\"x\":2}", ch);
 	snprintf(p, sizeof(p), "{\"a\":1 , \"$elements\":%s }", el);
-	sink_step(p, "", "{\"a\":1  }", ch);
+	sink_step(p, "", "{\"a\":1 }", ch);
 	snprintf(p, sizeof(p), "{\"$elements\":%s}", el);
 	sink_step(p, "", "{}", ch);
-	/* The event's own chain wins; $elements still goes. */
+	/* The event's own chain wins; both members go, as in PostHog. */
 	snprintf(p, sizeof(p), "{\"$elements_chain\":\"div:\",\"$elements\":%s}", el);
-	sink_step(p, "div:", "{\"$elements_chain\":\"div:\"}", "div:");
+	sink_step(p, "div:", "{}", "div:");
+	snprintf(p, sizeof(p), "{\"$elements_chain\":\"div:\",\"$elements\":%s,\"a\":1}", el);
+	sink_step(p, "div:", "{\"a\":1}", "div:");
+	snprintf(p, sizeof(p), "{\"a\":1,\"$elements_chain\":\"d\",\"$elements\":%s}", el);
+	sink_step(p, "d", "{\"a\":1}", "d");
+	snprintf(p, sizeof(p), "{\"a\":1,\"$elements\":%s,\"b\":2,\"$elements_chain\":\"d\"}", el);
+	sink_step(p, "d", "{\"a\":1,\"b\":2}", "d");
+	/* An empty chain does not count: $elements is converted. */
+	snprintf(p, sizeof(p), "{\"$elements_chain\":\"\",\"$elements\":%s,\"z\":[1,2]}", el);
+	sink_step(p, "", "{\"z\":[1,2]}", ch);
+	/* $elements_chain alone: first, middle, last, only. */
+	sink_step("{\"$elements_chain\":\"div:\",\"b\":{\"c\":1}}", "div:", "{\"b\":{\"c\":1}}",
+		  "div:");
+	sink_step("{\"a\":\"x\",\"$elements_chain\":\"div:\",\"b\":2}",
+		  "div:", "{\"a\":\"x\",\"b\":2}", "div:");
+	sink_step("{\"a\":null,\"$elements_chain\":\"div:\"}", "div:", "{\"a\":null}", "div:");
+	sink_step("{\"$elements_chain\":\"div:\"}", "div:", "{}", "div:");
+	sink_step("{ \"a\" : 1 ,\n\"$elements_chain\" : \"div:\" , \"b\":2 }",
+		  "div:", "{ \"a\" : 1 , \"b\":2 }", "div:");
 	/* Not an array: no chain, the member goes as in PostHog. */
 	sink_step("{\"$elements\":\"nope\",\"y\":true}", "", "{\"y\":true}", "");
+	/* Duplicates: every one goes, the last $elements is converted. */
+	snprintf(p, sizeof(p), "{\"$elements\":[],\"a\":1,\"$elements\":%s,\"$elements\":%s}", "[]",
+		 el);
+	sink_step(p, "", "{\"a\":1}", ch);
 	/* An escaped key is the same key. */
 	snprintf(p, sizeof(p), "{\"$element\\u0073\":%s}", el);
 	sink_step(p, "", "{}", ch);
-	/* No $elements: untouched. */
-	sink_step("{\"$elementsX\":1}", "", "{\"$elementsX\":1}", "");
+	sink_step("{\"$elements\\u005fchain\":\"q\",\"k\":1}", "q", "{\"k\":1}", "q");
+	/* $session_id, before and after the cut members, moves with the text. */
+	sink_step("{\"$session_id\":\"s-1\",\"$elements_chain\":\"c\",\"w\":2}", "c",
+		  "{\"$session_id\":\"s-1\",\"w\":2}", "c");
+	snprintf(p, sizeof(p),
+		 "{\"$elements\":%s,\"$elements_chain\":\"c\",\"$session_id\":\"s-2\"}", el);
+	sink_step(p, "c", "{\"$session_id\":\"s-2\"}", "c");
+	/* Neither key: untouched. */
+	sink_step("{\"$elementsX\":1,\"$elements_chainY\":2}", "",
+		  "{\"$elementsX\":1,\"$elements_chainY\":2}", "");
+	/* Lengths that do not describe the text: the scan decides, none handed on. */
+	struct sn_event_row row;
+	memset(&row, 0, sizeof(row));
+	const char *t = "{\"a\":1,\"$elements_chain\":\"c\"}";
+	uint16_t bad[4] = {3, 2, 17, 3};
+	row.properties = (struct sn_str){t, strlen(t)};
+	row.pmembers = bad;
+	row.npmembers = 2;
+	struct sn_buf chain, out, members;
+	sn_buf_init(&chain, 1 << 20);
+	sn_buf_init(&out, 1 << 20);
+	sn_buf_init(&members, 1 << 20);
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL), 0);
+	assert_int_equal(row.properties.len, 7);
+	assert_memory_equal(row.properties.p, "{\"a\":1}", 7);
+	assert_null(row.pmembers);
+	/* More cuts than remembered: the same text, no lengths handed on, and
+	 * $session_id left in the old text (which the memtable copies). */
+	char many[1024], want[1024];
+	size_t ml = (size_t)snprintf(many, sizeof(many), "{\"$session_id\":\"s\"");
+	size_t wl2 = (size_t)snprintf(want, sizeof(want), "{\"$session_id\":\"s\"");
+	for (int i = 0; i < 12; i++) {
+		ml += (size_t)snprintf(many + ml, sizeof(many) - ml,
+				       ",\"$elements_chain\":\"c\",\"k%d\":%d", i, i);
+		wl2 += (size_t)snprintf(want + wl2, sizeof(want) - wl2, ",\"k%d\":%d", i, i);
+	}
+	snprintf(many + ml, sizeof(many) - ml, "}");
+	snprintf(want + wl2, sizeof(want) - wl2, "}");
+	memset(&row, 0, sizeof(row));
+	uint16_t pm[64];
+	row.properties = (struct sn_str){many, strlen(many)};
+	row.npmembers = lengths_of(many, strlen(many), pm, 32);
+	row.pmembers = pm;
+	row.session_id = (struct sn_str){many + 15, 1};
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL), 0);
+	assert_int_equal(row.properties.len, strlen(want));
+	assert_memory_equal(row.properties.p, want, strlen(want));
+	assert_null(row.pmembers);
+	assert_ptr_equal(row.session_id.p, many + 15);
+	/* Not an object: left as it is. */
+	row.properties = (struct sn_str){"[1]", 3};
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL), 0);
+	assert_int_equal(row.properties.len, 3);
+	sn_buf_release(&chain);
+	sn_buf_release(&out);
+	sn_buf_release(&members);
 }
 
 int main(void)

@@ -2767,7 +2767,8 @@ static void test_propdefs_ingest(void **state)
 	put_ev(r.w, "u", "pv",
 	       "{\"n\":1,\"b\":true,\"s\":\"x\",\"nul\":null,\"o\":{\"k\":1},"
 	       "\"$set\":{\"age\":3},\"$set_once\":{\"first\":\"a\"},\"$unset\":[\"z\"],"
-	       "\"$group_0\":\"g\",\"utm_source\":5,\"\\u0065sc\":2}");
+	       "\"$group_0\":\"g\",\"utm_source\":5,\"\\u0065sc\":2,"
+	       "\"$elements_chain\":\"a:\",\"$elements\":[]}");
 	put_ev(r.w, "u", "pv", "{\"nul\":\"text\",\"n\":\"a string now\",\"s\":7}");
 	put_ev(r.w, "u", "$groupidentify",
 	       "{\"$group_type\":\"company\",\"$group_key\":\"c\","
@@ -2819,8 +2820,9 @@ static void test_propdefs_ingest(void **state)
 		if (t != want[i].type)
 			fail_msg("%s: type %d, want %d", want[i].name, t, want[i].type);
 	}
-	/* Not properties of the event: $set & co, $group_N; nothing of a
-	 * $groupidentify but its group's, nor of $$plugin_metrics. */
+	/* Not properties of the event: $set & co, $group_N, $elements and
+	 * $elements_chain (not stored); nothing of a $groupidentify but its
+	 * group's, nor of $$plugin_metrics. */
 	struct sn_propdef_list_opts lo = {
 	    .kind = SN_PROPDEF_EVENT, .is_numerical = -1, .limit = 100};
 	int64_t total = -1;
