@@ -195,17 +195,31 @@ int sn_elements_chain_models(struct json_object *elements, struct sn_buf *out);
 /* The same from the array's JSON text; SN_ERR_INVALID (err says why) when
  * json-c refuses it. */
 int sn_elements_chain_text(const char *json, size_t len, struct sn_buf *out, struct sn_err *err);
+/* What the record scan found of the two members sn_ingest_elements cuts
+ * (index 0 "$elements", 1 "$elements_chain"): how often each occurred, and
+ * for one occurrence its member's index in the scan's member lengths and
+ * its value. */
+struct sn_elements_hint {
+	uint32_t j[2];
+	struct sn_jspan v[2];
+	uint8_t n[2];
+};
+
 /* The store sink's step for an event whose properties have a "$elements"
  * or "$elements_chain" member: both leave row->properties (pointed at a
  * copy without them, in props; row->pmembers, when set, must describe the
  * text and are cut alike, into members), and when the row has no
  * elements_chain yet, the chain built from a $elements array (into chain;
  * row->elements_chain points there). All stay valid until the next call.
- * Fails only when out of memory or past the buffers' limits; a $elements
- * json-c cannot read leaves the row without a chain, a text that is not an
+ * hint (or NULL), when row->pmembers are the scan's: the scan's findings,
+ * which spare a walk of the members (checked against the text; a hint
+ * that does not fit it, or a key seen twice, gets the walk). Fails only
+ * when out of memory or past the buffers' limits; a $elements json-c
+ * cannot read leaves the row without a chain, a text that is not an
  * object is left as it is. */
 int sn_ingest_elements(struct sn_buf *chain, struct sn_buf *props, struct sn_buf *members,
-		       struct sn_event_row *row, struct sn_err *err);
+		       struct sn_event_row *row, const struct sn_elements_hint *hint,
+		       struct sn_err *err);
 
 /* ---- the identity step (identity.c) --------------------------------------- */
 

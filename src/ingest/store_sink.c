@@ -256,6 +256,8 @@ struct fields {
 	uint16_t *mi;
 	uint32_t nmi;
 	bool mi_ok;
+	/* Where $elements and $elements_chain were (elements.c cuts them). */
+	struct sn_elements_hint cut;
 	bool identity; /* the sink resolves identity: note the rules' keys too */
 	/* Last: scan_record clears the struct up to its uncleared tail. */
 	struct sn_ingest_facts facts;
@@ -286,6 +288,19 @@ static struct sn_jspan *column_slot(struct fields *f, const struct sn_jspan *k)
 	case 15: return memcmp(n, "elements_chain", 14) == 0 ? &f->elements_chain : NULL;
 	default: return NULL;
 	}
+}
+
+/* Notes member j for elements.c when it is $elements or $elements_chain
+ * (slot: column_slot's answer; the value is in it). */
+static inline void note_cut(struct fields *f, const struct sn_jspan *slot, uint32_t j)
+{
+	int w = slot == &f->elements ? 0 : slot == &f->elements_chain ? 1 : -1;
+	if (w < 0)
+		return;
+	f->cut.j[w] = j;
+	f->cut.v[w] = *slot;
+	if (f->cut.n[w] < UINT8_MAX)
+		f->cut.n[w]++;
 }
 
 #define MAX_PROP_MEMBERS  1024 /* members of one event noted for definitions */
@@ -383,6 +398,8 @@ static int scan_properties(struct sn_jscan *sc, struct fields *f)
 		struct sn_jspan *vs = slot ? slot : &v;
 		if ((rc = sn_jscan_skip(sc, vs)))
 			return rc;
+		if (slot)
+			note_cut(f, slot, members - 1);
 		note_member(f, &k, vs);
 		if (f->mi_ok) {
 			if (k.p != expect || vs->p != k.p + k.len + 1 || k.len > UINT16_MAX ||
@@ -532,8 +549,10 @@ static int walk_members(struct fields *f, const struct sn_evix *ix)
 		if (w.i == PREFETCH_MEMBER && f->sink)
 			prefetch_person(f->sink, f, 2);
 		struct sn_jspan *slot = column_slot(f, &k);
-		if (slot)
+		if (slot) {
 			*slot = v;
+			note_cut(f, slot, w.i - 1);
+		}
 		note_member(f, &k, &v);
 		escaped |= k.flags;
 	}
@@ -886,7 +905,8 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 	/* After enrichment (which cuts and splices by offsets into the text it
 	 * was given), before identity (after which nothing may fail). */
 	if ((f->elements.type != SN_JNONE || f->elements_chain.type != SN_JNONE) &&
-	    (rc = sn_ingest_elements(&s->el_chain, &s->el_props, &s->el_members, row, err)))
+	    (rc = sn_ingest_elements(&s->el_chain, &s->el_props, &s->el_members, row,
+				     row->pmembers ? &f->cut : NULL, err)))
 		return rc;
 	if (s->fail_consume > 0 && !(s->failed_once = !s->failed_once))
 		s->fail_consume--;

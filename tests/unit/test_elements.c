@@ -179,11 +179,35 @@ static uint32_t lengths_of(const char *t, size_t len, uint16_t *out, uint32_t ma
 	return n;
 }
 
-/* One sink step on props (with the member lengths when compact), the row's
- * chain chain0 before it: the properties and chain after it are want_*, the
- * properties are one JSON object, and lengths handed on describe them. */
+/* What the record scan notes of the two keys (struct sn_elements_hint). */
+static void hint_of(const char *t, size_t len, struct sn_elements_hint *h)
+{
+	struct sn_jscan sc;
+	struct sn_jspan k, v;
+	uint32_t j = 0;
+	memset(h, 0, sizeof(*h));
+	sn_jscan_init(&sc, t, len, NULL);
+	assert_int_equal(sn_jscan_enter(&sc), 0);
+	while (sn_jscan_next_key(&sc, &k) > 0) {
+		assert_int_equal(sn_jscan_skip(&sc, &v), 0);
+		int w = sn_jspan_str_eq(&k, "$elements", 9)	     ? 0
+			: sn_jspan_str_eq(&k, "$elements_chain", 15) ? 1
+								     : -1;
+		if (w >= 0) {
+			h->j[w] = j;
+			h->v[w] = v;
+			h->n[w]++;
+		}
+		j++;
+	}
+}
+
+/* One sink step on props (with the member lengths when compact, and then
+ * the scan's hint when hinted), the row's chain chain0 before it: the
+ * properties and chain after it are want_*, the properties are one JSON
+ * object, and lengths handed on describe them. */
 static void sink_step_with(const char *props, const char *chain0, const char *want_props,
-			   const char *want_chain, bool compact)
+			   const char *want_chain, bool compact, bool hinted)
 {
 	struct sn_event_row row;
 	memset(&row, 0, sizeof(row));
@@ -204,11 +228,15 @@ static void sink_step_with(const char *props, const char *chain0, const char *wa
 	sn_buf_init(&chain, 1 << 20);
 	sn_buf_init(&out, 1 << 20);
 	sn_buf_init(&members, 1 << 20);
-	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL), 0);
+	struct sn_elements_hint hint;
+	hint_of(props, strlen(props), &hint);
+	assert_int_equal(
+	    sn_ingest_elements(&chain, &out, &members, &row, hinted ? &hint : NULL, NULL), 0);
 	char got[1024];
 	snprintf(got, sizeof(got), "%.*s", (int)row.properties.len, row.properties.p);
 	if (strcmp(got, want_props))
-		fail_msg("%s (lengths %d)\n  got  %s\n  want %s", props, compact, got, want_props);
+		fail_msg("%s (lengths %d, hint %d)\n  got  %s\n  want %s", props, compact, hinted,
+			 got, want_props);
 	snprintf(got, sizeof(got), "%.*s", (int)row.elements_chain.len, row.elements_chain.p);
 	assert_string_equal(got, want_chain);
 	/* Still one JSON object. */
@@ -240,10 +268,13 @@ static void sink_step_with(const char *props, const char *chain0, const char *wa
 static void sink_step(const char *props, const char *chain0, const char *want_props,
 		      const char *want_chain)
 {
-	sink_step_with(props, chain0, want_props, want_chain, false);
-	bool compact = !strpbrk(props, " \\");
-	if (compact)
-		sink_step_with(props, chain0, want_props, want_chain, true);
+	sink_step_with(props, chain0, want_props, want_chain, false, false);
+	/* (as the scan, no lengths for a text with blanks or escaped keys) */
+	bool compact = !strpbrk(props, " \n\\");
+	if (compact) {
+		sink_step_with(props, chain0, want_props, want_chain, true, false);
+		sink_step_with(props, chain0, want_props, want_chain, true, true);
+	}
 }
 
 static void test_sink_step(void **state)
@@ -313,7 +344,7 @@ static void test_sink_step(void **state)
 	sn_buf_init(&chain, 1 << 20);
 	sn_buf_init(&out, 1 << 20);
 	sn_buf_init(&members, 1 << 20);
-	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL), 0);
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL, NULL), 0);
 	assert_int_equal(row.properties.len, 7);
 	assert_memory_equal(row.properties.p, "{\"a\":1}", 7);
 	assert_null(row.pmembers);
@@ -335,14 +366,49 @@ static void test_sink_step(void **state)
 	row.npmembers = lengths_of(many, strlen(many), pm, 32);
 	row.pmembers = pm;
 	row.session_id = (struct sn_str){many + 15, 1};
-	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL), 0);
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL, NULL), 0);
 	assert_int_equal(row.properties.len, strlen(want));
 	assert_memory_equal(row.properties.p, want, strlen(want));
 	assert_null(row.pmembers);
 	assert_ptr_equal(row.session_id.p, many + 15);
+	/* A hint that does not fit the text (a value elsewhere, a key seen
+	 * twice): the walk decides, the same result. */
+	const char *t2 = "{\"a\":1,\"$elements_chain\":\"c\",\"b\":\"$elements_chain\"}";
+	struct sn_elements_hint h2;
+	memset(&row, 0, sizeof(row));
+	row.properties = (struct sn_str){t2, strlen(t2)};
+	row.npmembers = lengths_of(t2, strlen(t2), pm, 32);
+	row.pmembers = pm;
+	hint_of(t2, strlen(t2), &h2);
+	h2.v[1].p = strstr(t2, "\"$elements_chain\"}") + 18; /* not a value */
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, &h2, NULL), 0);
+	assert_int_equal(row.properties.len, strlen("{\"a\":1,\"b\":\"$elements_chain\"}"));
+	assert_memory_equal(row.properties.p, "{\"a\":1,\"b\":\"$elements_chain\"}",
+			    row.properties.len);
+	assert_int_equal(row.npmembers, 2);
+	memset(&row, 0, sizeof(row));
+	row.properties = (struct sn_str){t2, strlen(t2)};
+	row.npmembers = lengths_of(t2, strlen(t2), pm, 32);
+	row.pmembers = pm;
+	hint_of(t2, strlen(t2), &h2);
+	h2.n[1] = 2;
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, &h2, NULL), 0);
+	assert_memory_equal(row.properties.p, "{\"a\":1,\"b\":\"$elements_chain\"}",
+			    row.properties.len);
+	/* ... a value that is not the key's (b's) */
+	memset(&row, 0, sizeof(row));
+	row.properties = (struct sn_str){t2, strlen(t2)};
+	row.npmembers = lengths_of(t2, strlen(t2), pm, 32);
+	row.pmembers = pm;
+	hint_of(t2, strlen(t2), &h2);
+	h2.v[1].p = strstr(t2, "\"$elements_chain\"}");
+	h2.v[1].len = 17;
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, &h2, NULL), 0);
+	assert_memory_equal(row.properties.p, "{\"a\":1,\"b\":\"$elements_chain\"}",
+			    row.properties.len);
 	/* Not an object: left as it is. */
 	row.properties = (struct sn_str){"[1]", 3};
-	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL), 0);
+	assert_int_equal(sn_ingest_elements(&chain, &out, &members, &row, NULL, NULL), 0);
 	assert_int_equal(row.properties.len, 3);
 	sn_buf_release(&chain);
 	sn_buf_release(&out);
