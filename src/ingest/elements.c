@@ -650,9 +650,9 @@ static int cut_members(struct sn_buf *chain, struct sn_buf *props, struct sn_buf
 			prev_end = ve;
 			continue;
 		}
+		/* JSON.parse and json-c keep the last of duplicate keys: so do we */
 		if (which == 1)
-			c.els =
-			    v; /* JSON.parse and json-c keep the last of duplicate keys: so do we */
+			c.els = v;
 		if (c.n < MAX_CUTS)
 			c.j[c.n] = w.j - 1;
 		if (!kept_any) {
