@@ -47,16 +47,17 @@
  * sn_elements_hint). With the row's member lengths (posthog-js's compact
  * JSON) and each key once, the cuts are computed from the hint without
  * walking the members (cut_known: ~650 instructions an event on the
- * generator's autocapture events, against ~1,850 for the walk over their ~42
- * members); otherwise the members are walked, from the lengths when there
- * are any (no second scan), else by a scan. The lengths are cut alike, so
- * the part writer's split keeps its fast path; `$session_id` and
- * `$window_id`, which point into the text, are moved with it so the memtable
- * still shares their bytes. The properties are copied once without the
- * members. The `$elements` array is parsed with json-c (the style's rule:
- * JSON goes through the wrapped library). Rejected: building the chain with
- * the pull scanner to save the json-c tree — autocapture arrays are a few
- * KiB, and sorting keys needs every member at hand anyway.
+ * generator's autocapture events, against ~1,850 for a walk over their ~42
+ * members), and the lengths are cut alike, so the part writer's split keeps
+ * its fast path. Otherwise (no lengths, a key seen twice) the members are
+ * scanned and the row's lengths, if any, dropped: the writer scans that row,
+ * with the same result. `$session_id` and `$window_id`, which point into the
+ * text, are moved with it so the memtable still shares their bytes. The
+ * properties are copied once without the members. The `$elements` array is
+ * parsed with json-c (the style's rule: JSON goes through the wrapped
+ * library). Rejected: building the chain with the pull scanner to save the
+ * json-c tree — autocapture arrays are a few KiB, and sorting keys needs
+ * every member at hand anyway.
  *
  * Single-threaded: the buffers belong to the caller (the store sink).
  */
@@ -472,58 +473,10 @@ int sn_elements_chain_text(const char *json, size_t len, struct sn_buf *out, str
 
 /* ---- the sink's step ------------------------------------------------------------------ */
 
-/* The members of a properties object in order: from the row's member
- * lengths when it has them (compact text, keys without escapes: no scan),
- * else from a scan of the text. */
-struct walk {
-	const char *t;
-	size_t len;
-	const uint16_t *pm;
-	uint32_t npm, j;
-	size_t off;
-	struct sn_jscan sc;
-};
-
-static int walk_init(struct walk *w, const struct sn_event_row *row, bool use_pm)
-{
-	*w = (struct walk){.t = row->properties.p, .len = row->properties.len};
-	if (use_pm) {
-		w->pm = row->pmembers;
-		w->npm = row->npmembers;
-		w->off = 1;
-		return w->len >= 2 && w->t[0] == '{' ? 0 : -1;
-	}
-	sn_jscan_init(&w->sc, w->t, w->len, NULL);
-	return sn_jscan_enter(&w->sc) ? -1 : 0;
-}
-
-/* 1 with the next member's key and value, 0 at the end, < 0 when the text
- * is not an object the walk can read. */
-static int walk_next(struct walk *w, struct sn_jspan *k, struct sn_jspan *v)
-{
-	if (!w->pm) {
-		int rc = sn_jscan_next_key(&w->sc, k);
-		if (rc <= 0)
-			return rc;
-		return sn_jscan_skip(&w->sc, v) ? -1 : 1;
-	}
-	if (w->j == w->npm)
-		return 0;
-	size_t kl = w->pm[2 * w->j], vl = w->pm[2 * w->j + 1];
-	if (kl < 2 || !vl || w->len - w->off < kl + vl + 2)
-		return -1;
-	const char *kp = w->t + w->off;
-	*k = (struct sn_jspan){kp, (uint32_t)kl, SN_JSTRING, 0};
-	*v = (struct sn_jspan){kp + kl + 1, (uint32_t)vl, sn_jtype_of_valid(kp[kl + 1]), 0};
-	w->off += kl + vl + 2;
-	w->j++;
-	return 1;
-}
-
 #define MAX_CUTS 8 /* cuts remembered; past them the lengths are dropped */
 
-/* 1 for "$elements", 2 for "$elements_chain", else 0. Raw keys (all of
- * them when the walk has lengths) by length and bytes. */
+/* 1 for "$elements", 2 for "$elements_chain", else 0. Raw keys by length
+ * and bytes. */
 static int cut_key(const struct sn_jspan *k)
 {
 	if (!(k->flags & SN_JSPAN_ESCAPED)) {
@@ -554,9 +507,9 @@ static void repoint(struct sn_str *s, const char *t, size_t len, const char *nt,
 	s->p = nt + (o - shift);
 }
 
-/* The cuts of one record: byte ranges of the old text, in order, and the
- * cut members' indices (up to MAX_CUTS; past them `all` is false), and
- * the last $elements value. */
+/* The cuts of one record: byte ranges of the old text, in order (up to
+ * MAX_CUTS; past them `all` is false), the cut members' indices (with
+ * member lengths only), and the last $elements value. */
 struct cuts {
 	size_t r[MAX_CUTS][2];
 	uint32_t j[MAX_CUTS];
@@ -612,18 +565,21 @@ static int finish(struct sn_buf *chain, const struct sn_buf *props, struct sn_bu
 	return 0;
 }
 
-/* sn_ingest_elements by a walk of the members, with (use_pm) or without
- * the row's member lengths. Returns 0, SN_ERR_NOMEM, or 1 when the walk
- * could not read the object (nothing changed). */
+/* sn_ingest_elements by a scan of the members, for the records the
+ * scan's hint does not describe (no member lengths, a key seen twice):
+ * the row's lengths, if any, are dropped (the writer's split scans).
+ * Returns 0, SN_ERR_NOMEM, or 1 when the text is not an object the scan
+ * can read (nothing changed). */
 static int cut_members(struct sn_buf *chain, struct sn_buf *props, struct sn_buf *members,
-		       struct sn_event_row *row, bool use_pm, struct sn_err *err)
+		       struct sn_event_row *row, struct sn_err *err)
 {
 	const char *t = row->properties.p;
 	size_t len = row->properties.len;
-	struct walk w;
+	struct sn_jscan sc;
 	struct sn_jspan k, v;
 	struct cuts c = {.n = 0};
-	if (walk_init(&w, row, use_pm))
+	sn_jscan_init(&sc, t, len, NULL);
+	if (sn_jscan_enter(&sc))
 		return 1;
 
 	/* Streamed: the text up to each cut is copied, the cut skipped. A cut
@@ -634,7 +590,9 @@ static int cut_members(struct sn_buf *chain, struct sn_buf *props, struct sn_buf
 	size_t copied = 0, prev_end = 1, pending = 0, nseen = 0;
 	bool kept_any = false;
 	int rc, wrc;
-	while ((wrc = walk_next(&w, &k, &v)) > 0) {
+	while ((wrc = sn_jscan_next_key(&sc, &k)) > 0) {
+		if (sn_jscan_skip(&sc, &v))
+			return 1;
 		size_t ks = (size_t)(k.p - t), ve = (size_t)(v.p - t) + v.len;
 		if (pending) { /* the previous member was cut up to this key */
 			if ((rc = sn_buf_append(props, t + copied, pending - 1 - copied)))
@@ -653,8 +611,6 @@ static int cut_members(struct sn_buf *chain, struct sn_buf *props, struct sn_buf
 		/* JSON.parse and json-c keep the last of duplicate keys: so do we */
 		if (which == 1)
 			c.els = v;
-		if (c.n < MAX_CUTS)
-			c.j[c.n] = w.j - 1;
 		if (!kept_any) {
 			pending = ks + 1; /* + 1: 0 means none; the range ends at the next key */
 			if (c.n < MAX_CUTS)
@@ -670,7 +626,7 @@ static int cut_members(struct sn_buf *chain, struct sn_buf *props, struct sn_buf
 		nseen++;
 		prev_end = ve;
 	}
-	if (wrc < 0 || (w.pm && (w.npm ? w.off : w.off + 1) != len))
+	if (wrc < 0)
 		return 1;
 	if (!nseen)
 		return 0;
@@ -680,7 +636,7 @@ static int cut_members(struct sn_buf *chain, struct sn_buf *props, struct sn_buf
 				len - (pending ? prev_end : copied))))
 		goto nomem;
 	c.all = c.n <= MAX_CUTS;
-	return finish(chain, props, members, row, w.pm, w.npm, &c, err);
+	return finish(chain, props, members, row, NULL, 0, &c, err);
 nomem:
 	return sn_err_set(err, rc, "out of memory removing $elements");
 }
@@ -689,7 +645,7 @@ nomem:
  * most once, its member's index and value known, so the cuts are where
  * they are without a walk (compact text: a member is key ':' value, and a
  * ',' between members). The same cuts as cut_members. Returns 1 when the
- * hint does not fit the text (the walk decides then). */
+ * hint does not fit the text (the scan decides then). */
 static int cut_known(struct sn_buf *chain, struct sn_buf *props, struct sn_buf *members,
 		     struct sn_event_row *row, const struct sn_elements_hint *h, struct sn_err *err)
 {
@@ -743,17 +699,8 @@ int sn_ingest_elements(struct sn_buf *chain, struct sn_buf *props, struct sn_buf
 {
 	if (!row->properties.p)
 		return 0;
-	int rc = 1;
-	if (hint && row->pmembers)
-		rc = cut_known(chain, props, members, row, hint, err);
+	int rc = hint && row->pmembers ? cut_known(chain, props, members, row, hint, err) : 1;
 	if (rc == 1)
-		rc = cut_members(chain, props, members, row, row->pmembers != NULL, err);
-	if (rc == 1 && row->pmembers) {
-		/* Lengths that do not describe the text (a caller's mistake):
-		 * the scan decides, and the writer scans too. */
-		row->pmembers = NULL;
-		row->npmembers = 0;
-		rc = cut_members(chain, props, members, row, false, err);
-	}
+		rc = cut_members(chain, props, members, row, err);
 	return rc == 1 ? 0 : rc; /* not an object we can read: left as it is */
 }

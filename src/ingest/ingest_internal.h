@@ -208,12 +208,13 @@ struct sn_elements_hint {
 /* The store sink's step for an event whose properties have a "$elements"
  * or "$elements_chain" member: both leave row->properties (pointed at a
  * copy without them, in props; row->pmembers, when set, must describe the
- * text and are cut alike, into members), and when the row has no
+ * text, and are cut alike into members, or dropped), and when the row has no
  * elements_chain yet, the chain built from a $elements array (into chain;
  * row->elements_chain points there). All stay valid until the next call.
  * hint (or NULL), when row->pmembers are the scan's: the scan's findings,
- * which spare a walk of the members (checked against the text; a hint
- * that does not fit it, or a key seen twice, gets the walk). Fails only
+ * which spare a walk of the members and keep the lengths (checked against
+ * the text; without a hint that fits it, or with a key seen twice, the
+ * text is scanned and the row's lengths dropped). Fails only
  * when out of memory or past the buffers' limits; a $elements json-c
  * cannot read leaves the row without a chain, a text that is not an
  * object is left as it is. */
