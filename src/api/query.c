@@ -53,12 +53,20 @@
 struct sn_query_api {
 	struct sn_meta *meta;
 	char store_dir[1200];
-	unsigned threads; /* sn_exec_opts.threads of every query */
-	unsigned running;
+	unsigned threads;	    /* sn_exec_opts.threads of every query */
+	unsigned running;	    /* query threads not yet finished (close waits for them) */
+	unsigned admitted;	    /* queries not yet answered: what MAX_RUNNING limits */
 	bool closing;		    /* shutting down: new queries get 503 */
 	struct sn_persons *persons; /* borrowed; NULL = no person store */
 	bool test_mode;		    /* honour a pinned "now" in requests */
 };
+
+/* A query refused after it was admitted: it neither runs nor counts. */
+static void unadmit(struct sn_query_api *api)
+{
+	__atomic_fetch_sub(&api->admitted, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+}
 
 struct job {
 	struct sn_query_api *api;
@@ -670,6 +678,9 @@ static void *run_job(void *arg)
 	}
 done:;
 	struct sn_query_api *api = j->api;
+	/* Answered: a client's next query may arrive before this thread is
+	 * scheduled again, and must not find this one still counted. */
+	__atomic_fetch_sub(&api->admitted, 1, __ATOMIC_RELAXED);
 	sn_http_complete(j->req);
 	__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
 	free(j->text);
@@ -832,12 +843,13 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 	} else if (__atomic_load_n(&api->closing, __ATOMIC_ACQUIRE)) {
 		sn_http_reply_error(req, 503, "server_error", "shutting_down",
 				    "the server is shutting down; retry", NULL);
-	} else if (__atomic_add_fetch(&api->running, 1, __ATOMIC_RELAXED) > MAX_RUNNING) {
-		__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+	} else if (__atomic_add_fetch(&api->admitted, 1, __ATOMIC_RELAXED) > MAX_RUNNING) {
+		__atomic_fetch_sub(&api->admitted, 1, __ATOMIC_RELAXED);
 		sn_http_add_header(req, "Retry-After", "1");
 		sn_http_reply_error(req, 429, "throttled", "too_many_queries",
 				    "too many queries are running; retry shortly", NULL);
 	} else {
+		__atomic_add_fetch(&api->running, 1, __ATOMIC_RELAXED);
 		struct job *j = calloc(1, sizeof(*j));
 		char *copy = NULL;
 		struct sn_err ferr = {0};
@@ -849,7 +861,7 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 		pthread_attr_t attr;
 		bool started = false, rejected = ferr.code == SN_ERR_INVALID;
 		if (rejected) {
-			__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+			unadmit(api);
 			free(j);
 			sn_http_reply_error(req, 400, "validation_error", "invalid_input", ferr.msg,
 					    "query.filters");
@@ -860,7 +872,7 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 					  : values,
 				      req)) {
 			rejected = true; /* job_values answered 400 */
-			__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+			unadmit(api);
 			free(copy);
 			free(j);
 		} else if (j && copy) {
@@ -882,7 +894,7 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 			pthread_attr_destroy(&attr);
 		}
 		if (!started && !rejected) {
-			__atomic_fetch_sub(&api->running, 1, __ATOMIC_RELAXED);
+			unadmit(api);
 			free(copy);
 			free(j);
 			sn_http_reply_error(req, 503, "server_error", "unavailable",
