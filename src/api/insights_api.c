@@ -74,8 +74,9 @@ struct sn_insights_api {
 	struct sn_query_api *query;
 	pthread_mutex_t mu;
 	pthread_cond_t idle;
-	unsigned workers; /* request workers running */
-	unsigned bg;	  /* background computations running */
+	unsigned workers;   /* request workers running (close waits for them) */
+	unsigned answering; /* requests not yet answered: what WORKERS_MAX limits */
+	unsigned bg;	    /* background computations running */
 	bool closing;
 	char inflight[BG_MAX][KEY_MAX]; /* keys computed in the background ("" = free) */
 };
@@ -94,6 +95,11 @@ static void *work_main(void *arg)
 	struct work *w = arg;
 	struct sn_insights_api *a = w->a;
 	w->fn(w->ctx, w->req);
+	/* Answered: a client's next request may arrive before this thread is
+	 * scheduled again, and must not find this one still counted. */
+	pthread_mutex_lock(&a->mu);
+	a->answering--;
+	pthread_mutex_unlock(&a->mu);
 	sn_http_complete(w->req);
 	free(w);
 	pthread_mutex_lock(&a->mu);
@@ -113,7 +119,7 @@ int sn_insights_api_defer(struct sn_insights_api *a, struct sn_http_request *req
 				    "the server is shutting down; retry", NULL);
 		return SN_ERR_CLOSED;
 	}
-	if (a->workers >= WORKERS_MAX) {
+	if (a->answering >= WORKERS_MAX) {
 		pthread_mutex_unlock(&a->mu);
 		sn_http_add_header(req, "Retry-After", "1");
 		sn_http_reply_error(req, 429, "throttled", "too_many_requests",
@@ -123,6 +129,7 @@ int sn_insights_api_defer(struct sn_insights_api *a, struct sn_http_request *req
 		return SN_ERR_TOO_BIG;
 	}
 	a->workers++;
+	a->answering++;
 	pthread_mutex_unlock(&a->mu);
 	struct work *w = malloc(sizeof(*w));
 	pthread_t t;
@@ -141,6 +148,7 @@ int sn_insights_api_defer(struct sn_insights_api *a, struct sn_http_request *req
 	free(w);
 	pthread_mutex_lock(&a->mu);
 	a->workers--;
+	a->answering--;
 	pthread_cond_broadcast(&a->idle);
 	pthread_mutex_unlock(&a->mu);
 	sn_http_reply_error(req, 503, "server_error", "unavailable", "cannot start a worker; retry",
