@@ -17,11 +17,12 @@
  *    $merge_dangerously) only when its other id ($anon_distinct_id, alias)
  *    is a plain string and the store has no person for the other id: the
  *    rules then only attach that id to the person (and follow its
- *    personless events with an override) and, if the person is not
- *    identified yet, mark it identified, which sn_identity_attach_unseen
- *    does as the rules' own steps, refusing every other case (same id,
- *    illegal id, an id with a person) back to the slow path. A user who
- *    signs in sends one, on a new device or for the first time;
+ *    personless events with an override), which sn_identity_attach_unseen
+ *    does as the rules' own step, refusing every other case (same id,
+ *    illegal id, an id with a person) back to the slow path, and, if the
+ *    person is not identified yet, mark it identified: deferred like the
+ *    §5.2 values below (one UPDATE with them). A user who signs in sends
+ *    one, on a new device or for the first time;
  *  - no $set / $set_once / $unset, in properties or at the root; no key the
  *    scan cannot match (escaped keys), no $is_server or $os_name;
  *  - $process_person_profile absent or a boolean;
@@ -471,11 +472,21 @@ static int fast_attach(struct sn_ingest_identity *id, const struct sn_event_row 
 	sn_uuid_format(&u, text);
 	struct sn_err err = {0};
 	bool attached = false;
+	/* Marking the person identified is deferred with its §5.2 values (one
+	 * UPDATE of its row instead of two: nearly every person a merge
+	 * identifies gets values written in the same batch; BENCHMARKS.md,
+	 * session 54), so the person is made dirty first, when that may still
+	 * fail. The rules' own step checks the row is not identified yet; the
+	 * cache's answer (pi) stands for it here, as it does for the rest of
+	 * the fast path. */
+	if (!pi->identified && sn_pcache_reserve_pending(id->cache, row->team_id, uuid))
+		return 0;
 	if (sn_persons_batch_begin(id->persons, &err) ||
-	    sn_identity_attach_unseen(id->persons, row->team_id, oid, did, text, !pi->identified,
-				      &attached, &err) ||
+	    sn_identity_attach_unseen(id->persons, row->team_id, oid, did, text, &attached, &err) ||
 	    !attached)
 		return 0;
+	if (!pi->identified)
+		sn_pcache_set_pending_identify(id->cache, row->team_id, uuid); /* reserved */
 	pi->identified = true;
 	/* As the slow path leaves it: the id may have been cached as
 	 * personless. */
@@ -749,6 +760,8 @@ static int write_pending(void *arg, int64_t team, const uint8_t uuid[16],
 	struct flush_ctx *fc = arg;
 	const char *keys[SN_INITIAL_NKEYS], *values[SN_INITIAL_NKEYS];
 	size_t n = 0;
+	if (!pend->mask && !pend->identify)
+		return 0; /* reserved by a merge that did not happen (fast_attach) */
 	for (int k = 0; k < SN_INITIAL_NKEYS; k++) {
 		if (pend->mask & (1u << k)) {
 			keys[n] = sn_initial_keys[k];
@@ -762,10 +775,14 @@ static int write_pending(void *arg, int64_t team, const uint8_t uuid[16],
 	bool found;
 	int rc = sn_persons_batch_begin(fc->id->persons, fc->err);
 	if (rc == 0)
-		rc = sn_persons_set_values(fc->id->persons, team, text, keys, values, n, &found,
-					   fc->err);
-	if (rc == SN_ERR_INVALID)
+		rc = sn_persons_set_values(fc->id->persons, team, text, keys, values, n,
+					   pend->identify, &found, fc->err);
+	if (rc == SN_ERR_INVALID) {
 		rc = write_pending_json(fc, team, text, pend);
+		if (rc == 0 && pend->identify)
+			rc = sn_persons_set_values(fc->id->persons, team, text, NULL, NULL, 0, true,
+						   &found, fc->err);
+	}
 	if (rc == 0)
 		fc->id->person_writes++;
 	if (rc == SN_ERR_TOO_BIG) {

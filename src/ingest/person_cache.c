@@ -623,31 +623,62 @@ void sn_pcache_drop_person(struct sn_pcache *c, int64_t team, const uint8_t uuid
 
 /* ---- deferred values ------------------------------------------------------------------- */
 
-int sn_pcache_set_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16], int key,
-			  const char *value, size_t len)
+/* The person's deferred writes (made dirty on first use), or NULL: not
+ * cached, or out of memory (*rc says which). */
+static struct sn_pcache_pending *pending_of(struct sn_pcache *c, int64_t team,
+					    const uint8_t uuid[16], int *rc)
 {
 	bool found;
 	size_t i = person_find(c, key_hash(team, uuid, 16), team, uuid, &found);
-	if (!found || key < 0 || key >= SN_INITIAL_NKEYS)
-		return SN_ERR_NOT_FOUND;
+	*rc = found ? SN_ERR_NOMEM : SN_ERR_NOT_FOUND;
+	if (!found)
+		return NULL;
 	struct person_ent *e = &c->persons[i];
+	if (!e->pend) {
+		if (!(e->pend = calloc(1, sizeof(*e->pend))))
+			return NULL;
+		c->ndirty++;
+	}
+	*rc = 0;
+	return e->pend;
+}
+
+int sn_pcache_set_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16], int key,
+			  const char *value, size_t len)
+{
+	if (key < 0 || key >= SN_INITIAL_NKEYS)
+		return SN_ERR_NOT_FOUND;
 	char *copy = malloc(len + 1);
 	if (!copy)
 		return SN_ERR_NOMEM;
 	memcpy(copy, value, len);
 	copy[len] = 0;
-	if (!e->pend) {
-		e->pend = calloc(1, sizeof(*e->pend));
-		if (!e->pend) {
-			free(copy);
-			return SN_ERR_NOMEM;
-		}
-		c->ndirty++;
+	int rc;
+	struct sn_pcache_pending *pend = pending_of(c, team, uuid, &rc);
+	if (!pend) {
+		free(copy);
+		return rc;
 	}
-	free(e->pend->value[key]);
-	e->pend->value[key] = copy;
-	e->pend->mask |= 1u << key;
+	free(pend->value[key]);
+	pend->value[key] = copy;
+	pend->mask |= 1u << key;
 	return 0;
+}
+
+int sn_pcache_reserve_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16])
+{
+	int rc;
+	pending_of(c, team, uuid, &rc);
+	return rc;
+}
+
+int sn_pcache_set_pending_identify(struct sn_pcache *c, int64_t team, const uint8_t uuid[16])
+{
+	int rc;
+	struct sn_pcache_pending *pend = pending_of(c, team, uuid, &rc);
+	if (pend)
+		pend->identify = true;
+	return rc;
 }
 
 static int take(struct sn_pcache *c, struct person_ent *e, sn_pcache_pending_fn fn, void *ctx)

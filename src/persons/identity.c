@@ -404,12 +404,12 @@ out:
 }
 
 /* The merge step's "other id has no person, the event's has" case on its
- * own (sn_persons.h): what merge() does then, and with identify the
- * is_identified that with_person writes after a merge attempt, without
- * reading the person or writing its properties. */
+ * own (sn_persons.h): what merge() does then, without reading the person
+ * or writing its properties (the caller writes the is_identified that
+ * with_person would after a merge attempt). */
 int sn_identity_attach_unseen(struct sn_persons *p, int64_t team_id, const char *other_id,
-			      const char *into_id, const char *person_uuid, bool identify,
-			      bool *attached, struct sn_err *err)
+			      const char *into_id, const char *person_uuid, bool *attached,
+			      struct sn_err *err)
 {
 	*attached = false;
 	size_t on = strlen(other_id), in = strlen(into_id);
@@ -430,14 +430,6 @@ int sn_identity_attach_unseen(struct sn_persons *p, int64_t team_id, const char 
 	ret = lookup(&c, other_id, &other, &found);
 	if (ret == 0 && !found)
 		ret = attach_distinct_id(&c, &into, other_id);
-	if (ret == 0 && !found && identify) {
-		/* with_person's update_is_identified, on its own */
-		bool changed = false;
-		ret = sn_pstore_person_identify(p, team_id, person_uuid, &changed, err);
-		if (ret == 0 && !changed)
-			ret = sn_err_set(err, SN_ERR_NOT_FOUND,
-					 "person %s is gone or already identified", person_uuid);
-	}
 	if (ret == 0)
 		ret = sn_pstore_commit(p, err); /* (found: nothing was written) */
 	if (ret < 0)

@@ -376,19 +376,18 @@ void sn_identity_result_release(struct sn_identity_result *res);
  * other_id to that person (an override follows its earlier personless
  * events, if any) and mark the person identified, and whatever else the
  * event does to the person is what any event does ($set_once, $set,
- * $unset). The caller says whether the person is identified already:
- * identify = false when it knows it is, true when it knows it is not (the
- * mark is then written too, version + 1; a person that turns out gone or
- * identified fails the step with SN_ERR_NOT_FOUND, nothing written). Sets
- * *attached when it did that, in its own all-or-nothing step of the open
- * batch; leaves it false, with nothing written, when the rules would do
- * anything else: other_id has a person, or the ids are the same or
- * illegal (then sn_identity_process does the whole event, warnings
- * included). Errors as sn_identity_process.
+ * $unset). This does the attach; the mark is the caller's (the ingest
+ * worker defers it with the person's other writes: is_identified = 1,
+ * version + 1, through sn_persons_set_values). Sets *attached when it
+ * did that, in its own all-or-nothing step of the open batch; leaves it
+ * false, with nothing written, when the rules would do anything else:
+ * other_id has a person, or the ids are the same or illegal (then
+ * sn_identity_process does the whole event, warnings included). Errors as
+ * sn_identity_process.
  */
 int sn_identity_attach_unseen(struct sn_persons *p, int64_t team_id, const char *other_id,
-			      const char *into_id, const char *person_uuid, bool identify,
-			      bool *attached, struct sn_err *err);
+			      const char *into_id, const char *person_uuid, bool *attached,
+			      struct sn_err *err);
 
 /* $set_once and $set members an event carries besides the §5.2 ones, as
  * JSON object members ("\"k\":v,\"k2\":v2") in json-c's form: GeoIP's
@@ -456,13 +455,16 @@ int sn_identity_apply_set(struct sn_persons *p, int64_t team_id, const char *uui
 /* The same for n plain keys (no '"' or '\\') set to JSON texts, done by
  * SQLite's json_set on the stored text: no JSON parse or serialisation in
  * C, which makes it several times cheaper for the ingest worker's deferred
- * values. version + 1 whenever the person exists (the caller only calls it
- * for values that differ). SN_ERR_INVALID for a value SQLite refuses as
- * JSON (nothing is changed then). At most SN_PERSONS_SET_MAX keys. */
+ * values; with identify, is_identified = 1 in the same UPDATE (a fast-path
+ * merge's, deferred with the values). version + 1 whenever the person
+ * exists (the caller only calls it for values that differ, or a person not
+ * yet identified); nothing to do (no keys, no identify) writes nothing.
+ * SN_ERR_INVALID for a value SQLite refuses as JSON (nothing is changed
+ * then). At most SN_PERSONS_SET_MAX keys. */
 #define SN_PERSONS_SET_MAX 32
 int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uuid,
-			  const char *const *keys, const char *const *values, size_t n, bool *found,
-			  struct sn_err *err);
+			  const char *const *keys, const char *const *values, size_t n,
+			  bool identify, bool *found, struct sn_err *err);
 
 /* ---- deleting persons (delete.c) ------------------------------------------ */
 

@@ -81,10 +81,6 @@ int sn_pstore_person_insert_text(struct sn_persons *p, const struct sn_person *p
 /* Writes properties, is_identified, created_at and version of person->uuid. */
 int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person,
 			    struct sn_err *err);
-/* Sets is_identified (version + 1) on a person that is not identified;
- * *changed tells whether there was such a person. */
-int sn_pstore_person_identify(struct sn_persons *p, int64_t team_id, const char *uuid,
-			      bool *changed, struct sn_err *err);
 int sn_pstore_person_delete(struct sn_persons *p, int64_t team_id, const char *uuid,
 			    struct sn_err *err);
 /* Points distinct_id at person_uuid (insert, or move with version + 1). */

@@ -86,8 +86,6 @@ enum stmt {
 	ST_PERSON_INSERT,
 	ST_PERSON_UPDATE,
 	ST_PERSON_DELETE,
-	ST_PERSON_IDENTIFY,
-	ST_PERSON_UNIDENTIFY,
 	ST_DID_SET,
 	ST_DID_MOVE,
 	ST_DID_LIST,
@@ -135,10 +133,6 @@ static const char *const stmt_sql[NSTMT] = {
     [ST_PERSON_UPDATE] = "UPDATE posthog_person SET properties = ?3, is_identified = ?4,"
 			 " created_at = ?5, version = ?6 WHERE team_id = ?1 AND uuid = ?2",
     [ST_PERSON_DELETE] = "DELETE FROM posthog_person WHERE team_id = ?1 AND uuid = ?2",
-    [ST_PERSON_IDENTIFY] = "UPDATE posthog_person SET is_identified = 1, version = version + 1"
-			   " WHERE team_id = ?1 AND uuid = ?2 AND is_identified = 0",
-    [ST_PERSON_UNIDENTIFY] = "UPDATE posthog_person SET is_identified = 0, version = version - 1"
-			     " WHERE team_id = ?1 AND uuid = ?2",
     [ST_DID_SET] = "INSERT INTO posthog_persondistinctid (team_id, distinct_id, person_uuid)"
 		   " VALUES (?1, ?2, ?3) ON CONFLICT (team_id, distinct_id) DO UPDATE SET"
 		   " person_uuid = excluded.person_uuid, is_deleted = 0, version = version + 1"
@@ -203,7 +197,8 @@ struct sn_persons {
 	struct sn_lcache *lcache;    /* distinct id lookups (lcache.c) */
 	_Atomic uint64_t dv_next_ns; /* when to look at data_version again */
 	int64_t data_version;	     /* PRAGMA data_version when last looked (under mu) */
-	sqlite3_stmt *set_values[SN_PERSONS_SET_MAX + 1]; /* by key count, prepared on use */
+	/* by [identify][key count], prepared on use */
+	sqlite3_stmt *set_values[2][SN_PERSONS_SET_MAX + 1];
 	struct sn_sqlite_ckpt *ckpt; /* background WAL checkpoints (NULL: in memory) */
 	/* The event of sn_pstore_begin_event inside a batch (under mu): its
 	 * writes are undone from undo[] (texts in undo_text), until one
@@ -230,12 +225,11 @@ struct sn_persons {
 
 /* How to take back one write of a lazy event (see "Per-event atomicity"). */
 enum undo_kind {
-	U_PERSON_DELETE,     /* an inserted person: delete it */
-	U_PERSON_RESTORE,    /* an updated person: write back text, flag, created_at, version */
-	U_DID_DELETE,	     /* an inserted distinct id: delete it */
-	U_DID_RESTORE,	     /* a changed distinct id: write back text (uuid), flag, version */
-	U_PL_UNMERGE,	     /* a personless id marked merged: clear the mark */
-	U_PERSON_UNIDENTIFY, /* a person marked identified: clear it, version - 1 */
+	U_PERSON_DELETE,  /* an inserted person: delete it */
+	U_PERSON_RESTORE, /* an updated person: write back text, flag, created_at, version */
+	U_DID_DELETE,	  /* an inserted distinct id: delete it */
+	U_DID_RESTORE,	  /* a changed distinct id: write back text (uuid), flag, version */
+	U_PL_UNMERGE,	  /* a personless id marked merged: clear the mark */
 };
 struct undo {
 	enum undo_kind kind;
@@ -475,8 +469,10 @@ void sn_persons_close(struct sn_persons *p)
 		return;
 	for (int i = 0; i < NSTMT; i++)
 		sqlite3_finalize(p->st[i]);
-	for (int i = 0; i <= SN_PERSONS_SET_MAX; i++)
-		sqlite3_finalize(p->set_values[i]);
+	for (int i = 0; i <= SN_PERSONS_SET_MAX; i++) {
+		sqlite3_finalize(p->set_values[0][i]);
+		sqlite3_finalize(p->set_values[1][i]);
+	}
 	sn_sqlite_ckpt_stop(p->ckpt);
 	if (p->db) {
 		sqlite3_exec(p->db, "PRAGMA optimize", NULL, NULL, NULL);
@@ -704,7 +700,6 @@ static int undo_one(struct sn_persons *p, const struct undo *u, struct sn_err *e
 		sqlite3_bind_int64(s, 5, u->created_at_us);
 		sqlite3_bind_int64(s, 6, u->version);
 		break;
-	case U_PERSON_UNIDENTIFY: s = p->st[ST_PERSON_UNIDENTIFY]; break;
 	case U_DID_DELETE: s = p->st[ST_DID_DEL]; break;
 	case U_DID_RESTORE:
 		s = p->st[ST_DID_RESTORE];
@@ -1119,28 +1114,6 @@ int sn_pstore_person_update(struct sn_persons *p, const struct sn_person *person
 	u->flag = pre.flag;
 	u->created_at_us = pre.created_at_us;
 	u->version = pre.version;
-	return 0;
-}
-
-int sn_pstore_person_identify(struct sn_persons *p, int64_t team_id, const char *uuid,
-			      bool *changed, struct sn_err *err)
-{
-	*changed = false;
-	bool undo = undoing(p);
-	int ret = injected(p, err);
-	if (ret == 0 && undo)
-		ret = undo_reserve(p, strlen(uuid) + 1, err);
-	if (ret < 0)
-		return ret;
-	sn_lcache_touch(p->lcache, team_id, uuid);
-	sqlite3_stmt *s = p->st[ST_PERSON_IDENTIFY];
-	sqlite3_bind_int64(s, 1, team_id);
-	bind_text(s, 2, uuid);
-	if ((ret = run(p, s, err, "marking a person identified")) < 0)
-		return ret;
-	*changed = sqlite3_changes(p->db) > 0;
-	if (undo && *changed)
-		undo_add(p, U_PERSON_UNIDENTIFY, team_id, uuid);
 	return 0;
 }
 
@@ -1742,26 +1715,32 @@ out_unlocked:
 /* ---- setting values without a JSON round trip ------------------------------------------- */
 
 int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uuid,
-			  const char *const *keys, const char *const *values, size_t n, bool *found,
-			  struct sn_err *err)
+			  const char *const *keys, const char *const *values, size_t n,
+			  bool identify, bool *found, struct sn_err *err)
 {
 	int ret = 0, rc;
 	*found = false;
-	if (n == 0)
+	if (n == 0 && !identify)
 		return 0;
 	if (n > SN_PERSONS_SET_MAX)
 		return sn_err_set(err, SN_ERR_INVALID, "at most %d keys", SN_PERSONS_SET_MAX);
 	sn_pstore_lock(p);
-	sqlite3_stmt *s = p->set_values[n];
+	sqlite3_stmt *s = p->set_values[identify][n];
 	if (!s) {
 		/* json_set(properties, path1, json(value1), ...): SQLite edits the
 		 * stored text; json() validates each value. */
 		struct sn_buf sql;
 		sn_buf_init(&sql, 4096);
-		sn_buf_appends(&sql, "UPDATE posthog_person SET properties = json_set(properties");
-		for (size_t i = 0; i < n; i++)
-			sn_buf_appendf(&sql, ", ?%zu, json(?%zu)", 3 + 2 * i, 4 + 2 * i);
-		sn_buf_appends(&sql, "), version = version + 1 WHERE team_id = ?1 AND uuid = ?2");
+		sn_buf_appends(&sql, "UPDATE posthog_person SET ");
+		if (n) {
+			sn_buf_appends(&sql, "properties = json_set(properties");
+			for (size_t i = 0; i < n; i++)
+				sn_buf_appendf(&sql, ", ?%zu, json(?%zu)", 3 + 2 * i, 4 + 2 * i);
+			sn_buf_appends(&sql, "), ");
+		}
+		if (identify)
+			sn_buf_appends(&sql, "is_identified = 1, ");
+		sn_buf_appends(&sql, "version = version + 1 WHERE team_id = ?1 AND uuid = ?2");
 		rc = sqlite3_prepare_v3(p->db, sql.data, (int)sql.len, SQLITE_PREPARE_PERSISTENT,
 					&s, NULL);
 		sn_buf_release(&sql);
@@ -1769,7 +1748,7 @@ int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uui
 			ret = db_fail(p, rc, err, "preparing a property update");
 			goto out;
 		}
-		p->set_values[n] = s;
+		p->set_values[identify][n] = s;
 	}
 	sn_lcache_touch(p->lcache, team_id, uuid);
 	sqlite3_bind_int64(s, 1, team_id);

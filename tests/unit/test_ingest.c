@@ -1644,6 +1644,41 @@ static void test_identity_fast_merge_uncached(void **state)
 	run_fast_merge(1, false);
 }
 
+/* A fast-path merge's is_identified is written with the person's deferred
+ * values: one UPDATE (one version) when both are pending at the commit;
+ * and a slow event of that person in between finds it identified. */
+static void test_identity_fast_merge_deferred(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	put_ev(r.w, "w", "pv", "{\"utm_source\":\"a\"}");		 /* fast, creates */
+	put_ev(r.w, "w", "$identify", "{\"$anon_distinct_id\":\"a6\"}"); /* fast, identifies */
+	put_ev(r.w, "w", "pv", "{\"utm_source\":\"b\"}");		 /* fast, deferred */
+	put_ev(r.w, "x", "pv", "{}");					 /* fast, creates */
+	put_ev(r.w, "x", "$identify", "{\"$anon_distinct_id\":\"a7\"}"); /* fast, identifies */
+	put_ev(r.w, "x", "pv", "{\"$set\":{\"plan\":\"pro\"}}");	 /* slow: reads x */
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	uint64_t fast, slow, replayed;
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
+	assert_int_equal(fast, 5);
+	assert_int_equal(slow, 1);
+	rig_stop(&r);
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "a6", &p, NULL), 0);
+	assert_true(p.is_identified);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "utm_source"), NULL), "b");
+	assert_int_equal(p.version, 1); /* identified and b: one write */
+	sn_person_release(&p);
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "x", &p, NULL), 0);
+	assert_true(p.is_identified);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "plan"), NULL), "pro");
+	assert_int_equal(p.version, 2); /* identified (before the slow event), then plan */
+	sn_person_release(&p);
+	rig_close(&r);
+}
+
 /* A distinct id's first event creates its person on the fast path
  * (identity.c, try_create; sn_identity_create_unseen) only when the rules
  * would write exactly that person. The same stream is ingested twice, the
@@ -3068,6 +3103,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_filtered_slow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_fast_merge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_fast_merge_uncached, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_fast_merge_deferred, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_fast_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),
 	    cmocka_unit_test(test_enrich_anonymize),
