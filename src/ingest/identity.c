@@ -779,9 +779,12 @@ static int write_pending(void *arg, int64_t team, const uint8_t uuid[16],
 					   pend->identify, &found, fc->err);
 	if (rc == SN_ERR_INVALID) {
 		rc = write_pending_json(fc, team, text, pend);
-		if (rc == 0 && pend->identify)
-			rc = sn_persons_set_values(fc->id->persons, team, text, NULL, NULL, 0, true,
-						   &found, fc->err);
+		/* the mark on its own, also for a person past the size limit */
+		int irc = rc == 0 || rc == SN_ERR_TOO_BIG ? 0 : rc;
+		if (irc == 0 && pend->identify &&
+		    (irc = sn_persons_set_values(fc->id->persons, team, text, NULL, NULL, 0, true,
+						 &found, fc->err)))
+			rc = irc;
 	}
 	if (rc == 0)
 		fc->id->person_writes++;
