@@ -479,14 +479,16 @@ static int fast_attach(struct sn_ingest_identity *id, const struct sn_event_row 
 	 * fail. The rules' own step checks the row is not identified yet; the
 	 * cache's answer (pi) stands for it here, as it does for the rest of
 	 * the fast path. */
-	if (!pi->identified && sn_pcache_reserve_pending(id->cache, row->team_id, uuid))
+	struct sn_pcache_pending *pend = NULL;
+	int rc;
+	if (!pi->identified && !(pend = sn_pcache_pending(id->cache, row->team_id, uuid, &rc)))
 		return 0;
 	if (sn_persons_batch_begin(id->persons, &err) ||
 	    sn_identity_attach_unseen(id->persons, row->team_id, oid, did, text, &attached, &err) ||
 	    !attached)
 		return 0;
-	if (!pi->identified)
-		sn_pcache_set_pending_identify(id->cache, row->team_id, uuid); /* reserved */
+	if (pend)
+		pend->identify = true;
 	pi->identified = true;
 	/* As the slow path leaves it: the id may have been cached as
 	 * personless. */
@@ -780,11 +782,11 @@ static int write_pending(void *arg, int64_t team, const uint8_t uuid[16],
 	if (rc == SN_ERR_INVALID) {
 		rc = write_pending_json(fc, team, text, pend);
 		/* the mark on its own, also for a person past the size limit */
-		int irc = rc == 0 || rc == SN_ERR_TOO_BIG ? 0 : rc;
-		if (irc == 0 && pend->identify &&
-		    (irc = sn_persons_set_values(fc->id->persons, team, text, NULL, NULL, 0, true,
-						 &found, fc->err)))
-			rc = irc;
+		if ((rc == 0 || rc == SN_ERR_TOO_BIG) && pend->identify) {
+			int irc = sn_persons_set_values(fc->id->persons, team, text, NULL, NULL, 0,
+							true, &found, fc->err);
+			rc = irc ? irc : rc;
+		}
 	}
 	if (rc == 0)
 		fc->id->person_writes++;

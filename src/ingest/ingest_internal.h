@@ -110,18 +110,20 @@ void sn_pcache_drop_person(struct sn_pcache *c, int64_t team, const uint8_t uuid
  * value is the raw JSON text (copied). */
 int sn_pcache_set_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16], int key,
 			  const char *value, size_t len);
-/* The same for is_identified = 1, which a fast-path merge sets on its
- * person (identity.c, fast_attach): written with the person's pending
- * values, in the same UPDATE, when it has some by then. reserve makes the
- * person dirty (with nothing to write yet), so that setting the flag after
- * the merge's own writes cannot fail. */
-int sn_pcache_reserve_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16]);
-int sn_pcache_set_pending_identify(struct sn_pcache *c, int64_t team, const uint8_t uuid[16]);
 struct sn_pcache_pending {
 	uint32_t mask;		       /* bit k: value[k] is set */
 	bool identify;		       /* is_identified = 1 */
 	char *value[SN_INITIAL_NKEYS]; /* NUL-terminated JSON text */
 };
+/* A cached person's deferred writes, made dirty (with nothing to write
+ * yet) if it was not: NULL when the person is not cached (*rc
+ * SN_ERR_NOT_FOUND) or out of memory. The pointer stays valid until the
+ * writes are taken or the person dropped. For the is_identified = 1 a
+ * fast-path merge sets (identity.c, fast_attach): asked for before the
+ * merge's own write, so that setting `identify` after it cannot fail; it
+ * goes out with the person's values, in the same UPDATE. */
+struct sn_pcache_pending *sn_pcache_pending(struct sn_pcache *c, int64_t team,
+					    const uint8_t uuid[16], int *rc);
 /* Calls fn for the pending values of one person (take_pending) or of every
  * dirty person (take_all_pending) and forgets them; when fn fails, that
  * person's values are kept (for a retry) and the error is returned. */

@@ -623,9 +623,7 @@ void sn_pcache_drop_person(struct sn_pcache *c, int64_t team, const uint8_t uuid
 
 /* ---- deferred values ------------------------------------------------------------------- */
 
-/* The person's deferred writes (made dirty on first use), or NULL: not
- * cached, or out of memory (*rc says which). */
-static struct sn_pcache_pending *pending_of(struct sn_pcache *c, int64_t team,
+struct sn_pcache_pending *sn_pcache_pending(struct sn_pcache *c, int64_t team,
 					    const uint8_t uuid[16], int *rc)
 {
 	bool found;
@@ -654,7 +652,7 @@ int sn_pcache_set_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[
 	memcpy(copy, value, len);
 	copy[len] = 0;
 	int rc;
-	struct sn_pcache_pending *pend = pending_of(c, team, uuid, &rc);
+	struct sn_pcache_pending *pend = sn_pcache_pending(c, team, uuid, &rc);
 	if (!pend) {
 		free(copy);
 		return rc;
@@ -663,22 +661,6 @@ int sn_pcache_set_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[
 	pend->value[key] = copy;
 	pend->mask |= 1u << key;
 	return 0;
-}
-
-int sn_pcache_reserve_pending(struct sn_pcache *c, int64_t team, const uint8_t uuid[16])
-{
-	int rc;
-	pending_of(c, team, uuid, &rc);
-	return rc;
-}
-
-int sn_pcache_set_pending_identify(struct sn_pcache *c, int64_t team, const uint8_t uuid[16])
-{
-	int rc;
-	struct sn_pcache_pending *pend = pending_of(c, team, uuid, &rc);
-	if (pend)
-		pend->identify = true;
-	return rc;
 }
 
 static int take(struct sn_pcache *c, struct person_ent *e, sn_pcache_pending_fn fn, void *ctx)
