@@ -465,6 +465,12 @@ int sn_identity_apply_set(struct sn_persons *p, int64_t team_id, const char *uui
 int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uuid,
 			  const char *const *keys, const char *const *values, size_t n,
 			  bool identify, bool *found, struct sn_err *err);
+/* Test hook: the nth call from now of sn_persons_set_values with values
+ * (n > 0) answers SN_ERR_INVALID as SQLite's json() refusing one would,
+ * changing nothing; nth 0 turns it off. The ingest's json-c fallback for
+ * such values is otherwise out of reach: SQLite accepts every value the
+ * ingest's scanner does. */
+void sn_persons_test_refuse_json(struct sn_persons *p, int nth);
 
 /* ---- deleting persons (delete.c) ------------------------------------------ */
 

@@ -209,6 +209,7 @@ struct sn_persons {
 	struct sn_buf undo_text;
 	int fail_in;	  /* test hook: the fail_in-th write from now fails (0: off) */
 	bool fail_sticky; /* ... and every write after it, undos included */
+	int refuse_json;  /* test hook: the refuse_json-th set_values with values is refused */
 	/* The open ingest batch was rolled back under the worker: batches are
 	 * refused until sn_persons_batch_rollback (batch_lost). Under mu. */
 	bool lost;
@@ -1725,6 +1726,10 @@ int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uui
 	if (n > SN_PERSONS_SET_MAX)
 		return sn_err_set(err, SN_ERR_INVALID, "at most %d keys", SN_PERSONS_SET_MAX);
 	sn_pstore_lock(p);
+	if (n && p->refuse_json > 0 && --p->refuse_json == 0) {
+		sn_pstore_unlock(p);
+		return sn_err_set(err, SN_ERR_INVALID, "persons database: injected JSON refusal");
+	}
 	sqlite3_stmt *s = p->set_values[identify][n];
 	if (!s) {
 		/* json_set(properties, path1, json(value1), ...): SQLite edits the
@@ -1779,6 +1784,13 @@ int sn_persons_set_values(struct sn_persons *p, int64_t team_id, const char *uui
 out:
 	sn_pstore_unlock(p);
 	return ret;
+}
+
+void sn_persons_test_refuse_json(struct sn_persons *p, int nth)
+{
+	sn_pstore_lock(p);
+	p->refuse_json = nth;
+	sn_pstore_unlock(p);
 }
 
 /* ---- bulk reads for the query engine ------------------------------------------------- */

@@ -1679,6 +1679,33 @@ static void test_identity_fast_merge_deferred(void **state)
 	rig_close(&r);
 }
 
+/* The deferred values' json-c fallback (identity.c, write_pending_json):
+ * when SQLite refuses a value as JSON (injected: SQLite accepts every value
+ * the scanner does), the values go through json-c as a $set, and a deferred
+ * identify is still written, on its own. */
+static void test_identity_deferred_json_fallback(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	sn_persons_test_refuse_json(r.ps, 1);
+	rig_start(&r, dir, 1024);
+	put_ev(r.w, "w", "pv", "{\"utm_source\":\"a\"}");		 /* fast, creates */
+	put_ev(r.w, "w", "$identify", "{\"$anon_distinct_id\":\"a6\"}"); /* fast, identifies */
+	put_ev(r.w, "w", "pv", "{\"utm_source\":\"b\"}");		 /* fast, deferred */
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	rig_stop(&r);
+	struct sn_person p = {0};
+	assert_int_equal(sn_persons_get_by_distinct_id(r.ps, 1, "a6", &p, NULL), 0);
+	assert_true(p.is_identified);
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "utm_source"), NULL), "b");
+	assert_string_equal(sn_json_str(sn_json_get(p.properties, "$initial_utm_source"), NULL),
+			    "a");
+	assert_int_equal(p.version, 2); /* the values ($set), then the mark */
+	sn_person_release(&p);
+	rig_close(&r);
+}
+
 /* A distinct id's first event creates its person on the fast path
  * (identity.c, try_create; sn_identity_create_unseen) only when the rules
  * would write exactly that person. The same stream is ingested twice, the
@@ -3104,6 +3131,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_fast_merge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_fast_merge_uncached, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_fast_merge_deferred, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_deferred_json_fallback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_fast_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_flags, setup, teardown),
 	    cmocka_unit_test(test_enrich_anonymize),
