@@ -15,7 +15,7 @@
  *                [--enrich] [--geoip PATH] [--ip-cache N] [--place-cache N]
  *                [--jsonl FILE] [--malloc-default] [--propdefs]
  *                [--wal-format indexed|json] [--keep-input-cache]
- *                [--flush-age-ms N]
+ *                [--flush-age-ms N] [--writer-threads N]
  *
  * --jsonl FILE takes the events from ../shared/bench's generator instead
  * (its JSONEachRow rows, the first --events of them): each row becomes the
@@ -51,6 +51,8 @@
  * valgrind a run is ~50 times slower and flushes by age at other points
  * each time, so instruction counts of the writer compare only with a
  * limit no run reaches (flushes by size alone, the same in every run).
+ * --writer-threads sets the part writer pool's threads (the server's
+ * store_writer_threads; default 2).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -83,6 +85,7 @@ static uint64_t rnd(void)
 struct opts {
 	long events, users, identified_pct, aliases_pct, urls, cache, ip_cache, place_cache;
 	long flush_age_ms; /* the memtable's age limit (the server's default, 1 s) */
+	long writer_threads;
 	const char *mode;
 	bool enrich;
 	bool malloc_default;   /* glibc's own thresholds, not sn_mem_tune's */
@@ -510,7 +513,8 @@ static void run(const struct opts *o, bool identity, const char *base)
 	struct sn_persons *ps = NULL;
 	struct sn_store_sink *sink;
 	uint64_t resume;
-	if (sn_store_sink_open(&sink, data, 0, &resume, &err))
+	if (sn_store_sink_open(&sink, data, 0, &resume, &err) ||
+	    sn_store_sink_use_writer_threads(sink, (unsigned)o->writer_threads, &err))
 		die("sink", &err);
 	if (identity && (sn_persons_open(&ps, data, NULL, &err) ||
 			 sn_store_sink_use_persons(sink, ps, (size_t)o->cache, &err)))
@@ -608,18 +612,20 @@ int main(int argc, char **argv)
 			 .urls = 1,
 			 .cache = 0,
 			 .flush_age_ms = 1000,
+			 .writer_threads = 2,
 			 .mode = "both"};
 	const char *base = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		long *slot = !strcmp(a, "--events")	    ? &o.events
-			     : !strcmp(a, "--users")	    ? &o.users
-			     : !strcmp(a, "--identified")   ? &o.identified_pct
-			     : !strcmp(a, "--aliases")	    ? &o.aliases_pct
-			     : !strcmp(a, "--urls")	    ? &o.urls
-			     : !strcmp(a, "--cache")	    ? &o.cache
-			     : !strcmp(a, "--flush-age-ms") ? &o.flush_age_ms
-							    : NULL;
+		long *slot = !strcmp(a, "--events")	      ? &o.events
+			     : !strcmp(a, "--users")	      ? &o.users
+			     : !strcmp(a, "--identified")     ? &o.identified_pct
+			     : !strcmp(a, "--aliases")	      ? &o.aliases_pct
+			     : !strcmp(a, "--urls")	      ? &o.urls
+			     : !strcmp(a, "--cache")	      ? &o.cache
+			     : !strcmp(a, "--flush-age-ms")   ? &o.flush_age_ms
+			     : !strcmp(a, "--writer-threads") ? &o.writer_threads
+							      : NULL;
 		if (slot && v) {
 			*slot = atol(v);
 			i++;
@@ -660,13 +666,14 @@ int main(int argc, char **argv)
 				"[--mode off|on|both] [--enrich] [--geoip PATH] [--ip-cache N] "
 				"[--place-cache N] [--jsonl FILE] [--malloc-default] [--propdefs] "
 				"[--wal-format indexed|json] [--keep-input-cache] [--flush-age-ms "
-				"N]\n");
+				"N] [--writer-threads N]\n");
 			return 2;
 		}
 	}
-	if (!base || o.events <= 0 || o.users <= 0 || o.flush_age_ms <= 0) {
+	if (!base || o.events <= 0 || o.users <= 0 || o.flush_age_ms <= 0 || o.writer_threads < 1 ||
+	    o.writer_threads > 64) {
 		fprintf(stderr, "bench_ingest: --dir is required; events, users and "
-				"--flush-age-ms must be > 0\n");
+				"--flush-age-ms must be > 0, --writer-threads 1 to 64\n");
 		return 2;
 	}
 	sn_log_setup(SN_LOG_ERROR, false); /* warnings would flood: merges are refused often */
