@@ -23,16 +23,18 @@
  * (normally well under a second).
  *
  * Answer shapes (PostHog's PersonSerializer): id (the uuid here; PostHog
- * shows the uuid in its newer API too), uuid, name (email, name or username
- * property, else the first distinct id), distinct_ids (oldest first),
+ * shows the uuid in its newer API too), uuid, name (PostHog's
+ * get_person_name_helper: the first truthy of its display properties, else a
+ * distinct id, non-anonymous ones first), distinct_ids (oldest first),
  * properties, is_identified, created_at. Lists are {next, previous, count,
  * results}, newest person first, `limit` (default 100, at most 1000) and
  * `offset`; next/previous are absolute URLs built from the Host header.
- * Filters: distinct_id (exact), search (substring of the properties or of a
- * distinct id, ASCII case-insensitive), properties (a JSON array of
+ * Filters: distinct_id (exact), search (PostHog's: the email property
+ * contains it, ASCII case-insensitive; or a distinct id or, for a UUID, the
+ * person's id equals it), properties (a JSON array of
  * {"key","value","operator"} person filters: exact, is_not, icontains,
- * is_set, is_not_set). count is the number of results on this page (PostHog
- * omits a total too for large teams).
+ * is_set, is_not_set; a list value means any of its values). count is the number of results on this
+ * page (PostHog omits a total too for large teams).
  *
  * Deletion (GDPR) is the one write that does not go through the WAL; it
  * must reach every copy of the person's data, so it runs in order:
@@ -71,6 +73,7 @@
 #include <unistd.h>
 
 #include "api/auth.h"
+#include "hogql/hogql.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "persons/persons.h"
@@ -154,17 +157,61 @@ static int add_did(void *ctx, const char *did)
 	return 0;
 }
 
-static const char *person_name(const struct sn_person *p, struct json_object *dids)
+/* PostHog's anonymous-id test (posthog/utils.py is_anonymous_id, ANONYMOUS_REGEX
+ * ^([a-z0-9]+\-){4}([a-z0-9]+)$): five runs of lower-case letters and digits
+ * joined by hyphens, such as posthog-js's UUIDs. */
+static bool is_anonymous_id(const char *s)
 {
-	static const char *const keys[] = {"email", "name", "username"};
-	for (size_t i = 0; i < SN_ARRAY_LEN(keys); i++) {
-		const char *v = sn_json_str(sn_json_get(p->properties, keys[i]), NULL);
-		if (v && *v)
-			return v;
+	int runs = 0;
+	for (const char *c = s;; c++) {
+		const char *start = c;
+		while ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9'))
+			c++;
+		if (c == start)
+			return false;
+		runs++;
+		if (*c == 0)
+			return runs == 5;
+		if (*c != '-' || runs == 5)
+			return false;
 	}
-	if (json_object_array_length(dids) > 0)
-		return json_object_get_string(json_object_array_get_idx(dids, 0));
-	return p->uuid;
+}
+
+/* Python's truthiness of a property value: a non-empty
+ * string, list or object, a non-zero number, true. */
+static bool py_truthy(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_string: return json_object_get_string_len(v) > 0;
+	case json_type_boolean: return json_object_get_boolean(v);
+	case json_type_int: return json_object_get_int64(v) != 0;
+	case json_type_double: return json_object_get_double(v) != 0;
+	case json_type_array: return json_object_array_length(v) > 0;
+	case json_type_object: return json_object_object_length(v) > 0;
+	default: return false;
+	}
+}
+
+/* PostHog's get_person_name_helper: the first truthy display property as it
+ * is (a number stays a number), else the first distinct id that is not an
+ * anonymous one, else the first distinct id, else the person's uuid. */
+static struct json_object *person_name(const struct sn_person *p, struct json_object *dids)
+{
+	static const char *const keys[] = {SN_PERSON_DISPLAY_NAME_KEYS};
+	for (size_t i = 0; i < SN_ARRAY_LEN(keys); i++) {
+		struct json_object *v = sn_json_get(p->properties, keys[i]);
+		if (py_truthy(v))
+			return json_object_get(v);
+	}
+	size_t n = json_object_array_length(dids);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *d = json_object_array_get_idx(dids, i);
+		if (!is_anonymous_id(json_object_get_string(d)))
+			return json_object_get(d);
+	}
+	if (n > 0)
+		return json_object_get(json_object_array_get_idx(dids, 0));
+	return json_object_new_string(p->uuid);
 }
 
 struct json_object *sn_api_person_json(struct sn_persons *ps, const struct sn_person *p,
@@ -180,7 +227,7 @@ struct json_object *sn_api_person_json(struct sn_persons *ps, const struct sn_pe
 	sn_time_format_rfc3339(p->created_at_us, created);
 	json_object_object_add(o, "id", json_object_new_string(p->uuid));
 	json_object_object_add(o, "uuid", json_object_new_string(p->uuid));
-	json_object_object_add(o, "name", json_object_new_string(person_name(p, dids)));
+	json_object_object_add(o, "name", person_name(p, dids));
 	json_object_object_add(o, "distinct_ids", dids);
 	json_object_object_add(o, "properties", json_object_get(p->properties));
 	json_object_object_add(o, "is_identified", json_object_new_boolean(p->is_identified));
@@ -306,21 +353,47 @@ static struct json_object *page_url(struct sn_http_request *req, int64_t limit, 
 	return s;
 }
 
-/* ?properties=[{"key":"email","value":"a@b","operator":"exact","type":"person"}]. */
+/* The text a filter compares a value as: a string's own text, anything else
+ * as JSON (owned by the parsed filters). */
+static const char *filter_value_text(struct json_object *v)
+{
+	if (json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "";
+}
+
+/* ?properties=[{"key":"email","value":"a@b","operator":"exact","type":"person"}].
+ * A list value means any of its values (PostHog's property_to_expr): *vals
+ * (freed by the caller) holds every filter's value texts. */
 static int parse_prop_filters(const char *text, struct json_object **owner,
 			      struct sn_persons_prop_filter *out, size_t max, size_t *n,
-			      struct sn_err *err)
+			      const char ***vals, struct sn_err *err)
 {
 	*n = 0;
+	*vals = NULL;
 	if (!text || !*text)
 		return 0;
 	if (sn_json_parse(text, strlen(text), owner, err) ||
 	    !json_object_is_type(*owner, json_type_array))
 		return sn_err_set(err, SN_ERR_INVALID,
 				  "properties must be a JSON array of filters");
-	size_t len = json_object_array_length(*owner);
+	size_t len = json_object_array_length(*owner), total = 0;
 	if (len > max)
 		return sn_err_set(err, SN_ERR_INVALID, "at most %zu property filters", max);
+	for (size_t i = 0; i < len; i++) {
+		struct json_object *v = sn_json_get(json_object_array_get_idx(*owner, i), "value");
+		size_t nv =
+		    json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
+		if (nv > SN_PERSONS_FILTER_VALUES_MAX)
+			return sn_err_set(err, SN_ERR_INVALID,
+					  "property filter %zu: at most %d values", i,
+					  SN_PERSONS_FILTER_VALUES_MAX);
+		total += nv;
+	}
+	const char **all = calloc(total ? total : 1, sizeof(*all));
+	if (!all)
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory reading property filters");
+	*vals = all;
 	for (size_t i = 0; i < len; i++) {
 		struct json_object *f = json_object_array_get_idx(*owner, i);
 		const char *key = sn_json_str(sn_json_get(f, "key"), NULL);
@@ -348,14 +421,16 @@ static int parse_prop_filters(const char *text, struct json_object **owner,
 		else
 			return sn_err_set(err, SN_ERR_INVALID,
 					  "property filter %zu: unsupported operator %s", i, op);
-		if (json_object_is_type(v, json_type_array) && json_object_array_length(v) > 0)
-			v = json_object_array_get_idx(v, 0); /* PostHog sends ["a@b"] too */
-		if (json_object_is_type(v, json_type_string))
-			pf->value = json_object_get_string(v);
-		else if (v)
-			pf->value = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-		else
-			pf->value = "";
+		pf->values = all;
+		if (json_object_is_type(v, json_type_array)) {
+			pf->nvalues = json_object_array_length(v);
+			for (size_t k = 0; k < pf->nvalues; k++)
+				all[k] = filter_value_text(json_object_array_get_idx(v, k));
+		} else {
+			pf->nvalues = 1;
+			all[0] = filter_value_text(v);
+		}
+		all += pf->nvalues;
 	}
 	return 0;
 }
@@ -373,12 +448,14 @@ static void list(struct sn_persons_api *api, struct sn_http_request *req, const 
 	}
 	struct json_object *owner = NULL;
 	struct sn_persons_prop_filter pf[16];
+	const char **vals = NULL;
 	size_t npf = 0;
 	if (parse_prop_filters(sn_http_query(req, "properties"), &owner, pf, SN_ARRAY_LEN(pf), &npf,
-			       &err)) {
+			       &vals, &err)) {
 		sn_http_reply_error(req, 400, "validation_error", "invalid_input", err.msg,
 				    "properties");
 		json_object_put(owner);
+		free(vals);
 		return;
 	}
 	struct sn_persons_filter f = {.distinct_id = sn_http_query(req, "distinct_id"),
@@ -406,6 +483,7 @@ static void list(struct sn_persons_api *api, struct sn_http_request *req, const 
 	}
 	json_object_put(lc.results);
 	json_object_put(owner);
+	free(vals);
 }
 
 /* ---- writes: an event through the WAL ---------------------------------------------------- */

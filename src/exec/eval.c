@@ -520,16 +520,7 @@ static int eval_column(struct xctx *c, const node_t *n, const struct xref *r, st
 			return c->rc;
 		if (r->npath) /* below a property: walk its JSON */
 			return xjson_prop_path(c, &top, r->path, r->npath, out);
-		/* XD_PERSON_MODE, from $process_person_profile */
-		if (vec_make(c, out, SN_XT_STRING, false, top.n))
-			return c->rc;
-		for (size_t k = 0; k < top.n; k++) {
-			bool off = top.t == SN_XT_STRING && !vec_null(&top, k) &&
-				   top.s[k].len == 5 && memcmp(top.s[k].p, "false", 5) == 0;
-			out->s[k] =
-			    off ? (struct sn_str){"propertyless", 12} : (struct sn_str){"full", 4};
-		}
-		return 0;
+		return xjson_person_mode(c, &top, out); /* XD_PERSON_MODE */
 	}
 	if (v->cdict) { /* a column read as codes: its values for this reader, */
 		if (vec_gather(c, v->cdict, v->ccodes, v->n, out))

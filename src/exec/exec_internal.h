@@ -120,7 +120,9 @@ struct xref {
 	} path[XREF_PATH_MAX];
 	uint8_t npath;
 	/* XD_PERSON_MODE: events.person_mode, made from the event's
-	 * $process_person_profile (the column read; eval_column maps it). */
+	 * $process_person_profile (the properties column is read, as the
+	 * property's quote-stripped text cannot tell false from "false";
+	 * eval_column maps it). */
 	uint8_t derive;
 };
 
@@ -663,6 +665,11 @@ int xref_of(struct xctx *c, const node_t *n, struct xref *r);
  * when the path leads nowhere or to a null (fn_scalar.c). */
 int xjson_prop_path(struct xctx *c, const struct vec *in, const struct xpath_el *path, size_t np,
 		    struct vec *out);
+/* events.person_mode from each event's properties (props, the whole
+ * properties text): 'propertyless' when $process_person_profile is the JSON
+ * literal false, else 'full' (the string "false" is not false: ingestion
+ * processes the person then, as PostHog does). */
+int xjson_person_mode(struct xctx *c, const struct vec *props, struct vec *out);
 /* Type of a joined or person-store column. */
 void xref_type(const struct xref *r, uint8_t *t, bool *nullable);
 /* Index of the planned column r, or -1 (eval.c). */

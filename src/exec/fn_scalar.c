@@ -2424,6 +2424,25 @@ int xjson_prop_path(struct xctx *c, const struct vec *in, const struct xpath_el 
 	return 0;
 }
 
+int xjson_person_mode(struct xctx *c, const struct vec *props, struct vec *out)
+{
+	size_t n = props->n;
+	if (vec_make(c, out, SN_XT_STRING, false, n))
+		return c->rc;
+	for (size_t r = 0; r < n; r++) {
+		bool off = false;
+		if (props->t == SN_XT_STRING && !vec_null(props, r)) {
+			struct sn_jspan cur;
+			struct sn_str doc = props->s[r];
+			off = sn_jscan_document(doc.p ? doc.p : "", doc.len, &cur, NULL) >= 0 &&
+			      xjson_step(&cur, "$process_person_profile", 23, 0, NULL) &&
+			      cur.type == SN_JFALSE;
+		}
+		out->s[r] = off ? (struct sn_str){"propertyless", 12} : (struct sn_str){"full", 4};
+	}
+	return 0;
+}
+
 /* A JSON number or numeric string as an integer (floats truncated when in
  * range); false when it is not one or does not fit. */
 static bool json_int(struct sn_jspan v, bool uns, int64_t *out)

@@ -272,9 +272,10 @@ static int events_ref(struct xctx *c, const node_t *n, const char *const *ch, si
 	if (strcmp(f, "person_mode") == 0 && nch == 1) {
 		/* PostHog stores how ingestion treated the person; snout keeps
 		 * no such column: 'propertyless' for an event sent with
-		 * $process_person_profile false, else 'full' (docs/HOGQL.md) */
-		r->kind = XC_PROP;
-		r->name = "$process_person_profile";
+		 * $process_person_profile false, else 'full' (docs/HOGQL.md),
+		 * read from the whole properties (xjson_person_mode) */
+		r->kind = XC_PROPS;
+		r->name = SN_COL_NAME_PROPERTIES;
 		r->derive = XD_PERSON_MODE;
 		return 1;
 	}

@@ -275,6 +275,13 @@ bool sn_hogql_is_keyword(const char *word);
 
 /* ---- virtual schema (schema.c, spec §5) ----------------------------------- */
 
+/* PostHog's PERSON_DEFAULT_DISPLAY_NAME_PROPERTIES (posthog/api/person.py),
+ * in its order: the person properties a person's display name comes from
+ * (the persons API's `name`, EventsQuery's person column). snout keeps no
+ * per-team list. */
+#define SN_PERSON_DISPLAY_NAME_KEYS \
+	"email", "Email", "$email", "name", "Name", "username", "Username", "UserName"
+
 enum sn_hogql_field_kind {
 	SN_HQFK_COLUMN,	   /* a stored column of the given type */
 	SN_HQFK_JSON,	   /* a properties column: any deeper chain is a property */

@@ -920,9 +920,11 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 					      e->end_lsn > s->persons_lsn, &drop, err);
 		if (rc == SN_ERR_INVALID || rc == SN_ERR_TOO_BIG) {
 			/* The event itself is unusable for identity (JSON json-c
-			 * refuses, an id over the limit, a person whose properties
-			 * would pass 1 MiB): nothing of it was applied, and retrying
-			 * would block ingestion forever. Store it without a person. */
+			 * refuses, an id over the limit, a merge of two persons whose
+			 * properties together would pass 1 MiB; an event's own
+			 * oversized update is refused alone by the rules): nothing of
+			 * it was applied, and retrying would block ingestion forever.
+			 * Store it without a person. */
 			sn_log_error("ingest: identity of WAL record at %llu: %s",
 				     (unsigned long long)e->lsn, err ? err->msg : "invalid");
 			memset(row->person_id, 0, 16);

@@ -80,11 +80,7 @@ static const char *const star_fields[] = {
 };
 #define NSTAR SN_ARRAY_LEN(star_fields)
 
-/* PostHog's PERSON_DEFAULT_DISPLAY_NAME_PROPERTIES (api/person.py): a
- * team's own list is not stored by snout. */
-static const char *const display_props[] = {
-    "email", "Email", "$email", "name", "Name", "username", "Username", "UserName",
-};
+static const char *const display_props[] = {SN_PERSON_DISPLAY_NAME_KEYS};
 
 enum ckind { CK_EXPR, CK_STAR, CK_PERSON, CK_DISPLAY };
 

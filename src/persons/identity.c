@@ -127,6 +127,7 @@ struct ctx {
 	struct sn_err *err;
 	struct json_object *set, *set_once, *unset; /* borrowed from ev->properties */
 	bool update_is_identified;		    /* a merge was attempted */
+	bool skip_props; /* the event's person property updates are refused (size limit) */
 };
 
 static void warn(struct sn_identity_result *res, const char *type, const char *fmt, ...)
@@ -586,6 +587,11 @@ static int group_identify(struct ctx *c)
 		g.version++;
 	if (!exists || changed)
 		ret = sn_pstore_group_put(c->p, &g, exists, c->err);
+	if (ret == SN_ERR_TOO_BIG) {
+		/* nothing was written: the group keeps what it had */
+		warn(c->res, "group_properties_size_violation", "%s", c->err->msg);
+		ret = 0;
+	}
 out:
 	sn_group_release(&g);
 	return ret;
@@ -624,14 +630,16 @@ static int with_person(struct ctx *c)
 	int ret = 0;
 	struct json_object *props = c->ev->properties;
 
-	if (!is_event(c->ev, "$snapshot") && !is_event(c->ev, "$snapshot_items") &&
-	    (ret = sn_props_add_initial(props)) < 0) {
+	if (!c->skip_props && !is_event(c->ev, "$snapshot") &&
+	    !is_event(c->ev, "$snapshot_items") && (ret = sn_props_add_initial(props)) < 0) {
 		sn_err_set(c->err, ret, "out of memory adding initial properties");
 		goto out;
 	}
-	c->set = sn_json_get(props, "$set");
-	c->set_once = sn_json_get(props, "$set_once");
-	c->unset = sn_json_get(props, "$unset");
+	if (!c->skip_props) {
+		c->set = sn_json_get(props, "$set");
+		c->set_once = sn_json_get(props, "$set_once");
+		c->unset = sn_json_get(props, "$unset");
+	}
 
 	if (is_event(c->ev, "$groupidentify") && (ret = group_identify(c)) < 0)
 		goto out;
@@ -742,17 +750,33 @@ int sn_identity_process(struct sn_persons *p, const struct sn_identity_event *ev
 		process = false;
 	res->personless = !process;
 
+	unsigned nw0 = res->nwarnings; /* the warnings from before the person step */
 	sn_pstore_lock(p);
-	if ((ret = sn_pstore_begin_event(p, err)) < 0)
-		goto out;
-	ret = event_groups(&c);
-	if (ret == 0)
-		ret = process ? with_person(&c) : personless(&c);
-	if (ret == 0)
-		ret = sn_pstore_commit(p, err);
-	if (ret < 0)
-		sn_pstore_rollback(p);
-out:
+	for (;;) {
+		if ((ret = sn_pstore_begin_event(p, err)) < 0)
+			break;
+		ret = event_groups(&c);
+		if (ret == 0)
+			ret = process ? with_person(&c) : personless(&c);
+		if (ret == 0)
+			ret = sn_pstore_commit(p, err);
+		if (ret < 0)
+			sn_pstore_rollback(p);
+		if (ret != SN_ERR_TOO_BIG || !process || c.skip_props)
+			break;
+		/* The person would pass SN_PERSON_PROPS_MAX. PostHog refuses that
+		 * write alone (person_properties_size_violation) and the event
+		 * keeps its person: the event again, without its property updates
+		 * (a merge of two persons that together pass the limit still
+		 * fails). */
+		struct sn_identity_result fresh = {.person_properties = res->person_properties,
+						   .nwarnings = nw0};
+		memcpy(fresh.warnings, res->warnings, nw0 * sizeof(*res->warnings));
+		*res = fresh;
+		warn(res, "person_properties_size_violation",
+		     "Person properties exceeds size limit and was rejected: %s", err->msg);
+		c = (struct ctx){.p = p, .ev = ev, .res = res, .err = err, .skip_props = true};
+	}
 	sn_pstore_unlock(p);
 	return ret;
 }

@@ -115,12 +115,15 @@ int sn_persons_overrides(struct sn_persons *p, int64_t team_id,
 /* Lists a team's persons, newest first (created_at, then insertion order),
  * calling fn for each (without the store lock held: fn may read the store;
  * a non-zero return stops the walk and is returned). Filters combine with
- * AND: distinct_id (exact), search (case-insensitive ASCII substring of
- * the properties text or of any distinct id), and property filters on
+ * AND: distinct_id (exact), search (PostHog's persons search,
+ * posthog/queries/person_query.py: the email property contains it, ASCII
+ * case-insensitive, '%' and '_' literal; or a distinct id equals it; or,
+ * when it reads as a UUID, the person's id is it), and property filters on
  * top-level person properties (values compared as text). limit is at most
  * SN_PERSONS_LIST_MAX; offset skips rows. Costs one SQLite query (a scan
  * of the team's persons for search and property filters). */
-#define SN_PERSONS_LIST_MAX 1000
+#define SN_PERSONS_LIST_MAX	     1000
+#define SN_PERSONS_FILTER_VALUES_MAX 500 /* values one property filter lists */
 enum sn_persons_prop_op {
 	SN_PPF_EXACT,
 	SN_PPF_IS_NOT,
@@ -128,9 +131,14 @@ enum sn_persons_prop_op {
 	SN_PPF_IS_SET,
 	SN_PPF_IS_NOT_SET
 };
+/* A list of values means any of them, as PostHog's property_to_expr reads
+ * a list: EXACT is IN, IS_NOT is NOT IN, ICONTAINS matches when one of them
+ * is contained; an empty list matches every person. IS_SET / IS_NOT_SET
+ * take no values. */
 struct sn_persons_prop_filter {
 	const char *key;
-	const char *value; /* text; unused by IS_SET / IS_NOT_SET */
+	const char *const *values; /* text of each value */
+	size_t nvalues;		   /* at most SN_PERSONS_FILTER_VALUES_MAX */
 	enum sn_persons_prop_op op;
 };
 struct sn_persons_filter {
@@ -358,7 +366,11 @@ struct sn_identity_result {
  * also after an error). Fails only on bad arguments (SN_ERR_INVALID: no
  * team, empty distinct id, properties not an object), a database error or
  * out of memory; rules PostHog answers with an ingestion warning come back
- * as warnings with a 0 return. After an error the store is unchanged but
+ * as warnings with a 0 return. A person (or group) write that would pass
+ * SN_PERSON_PROPS_MAX is refused alone, as PostHog's person store refuses it
+ * (warning person_properties_size_violation): the event is applied again
+ * without its property updates and keeps its person; only a merge whose two
+ * persons together pass the limit fails (SN_ERR_TOO_BIG). After an error the store is unchanged but
  * ev->properties may already hold some of the additions above: retry from
  * the original record (the WAL), not from the modified object. Costs a few
  * indexed SQLite lookups; a merge also rewrites the moved distinct ids and

@@ -16,7 +16,8 @@
  *    a value the event already put there, never a null into $set_once (a
  *    null would block the real first-touch value forever), skips $os and
  *    $os_version for server SDKs ($is_server true), and lets $os_name stand
- *    in for $initial_os.
+ *    in for a missing $os ($set.$os and $initial_os; PostHog's
+ *    normalizeOsAlias) and for $initial_os when $os is null.
  *
  * Values are shared between the event's objects and the person's by json-c
  * reference counting (json_object_get), not copied: nothing here mutates a
@@ -242,10 +243,13 @@ static const char *const read_names[] = {SN_PERSON_INITIAL_KEYS(SN_PERSON_INITIA
 					 "$os_name", "$set", "$set_once"};
 _Static_assert(SN_ARRAY_LEN(read_names) == N_SET_ONCE + 1, "read_names matches the enum");
 static struct sn_names read_set;
+static int os_index; /* "$os" in read_names */
 
 __attribute__((constructor)) static void build_read_set(void)
 {
 	sn_names_init(&read_set, read_names, (int)SN_ARRAY_LEN(read_names));
+	while (strcmp(read_names[os_index], "$os") != 0)
+		os_index++;
 }
 
 int sn_props_add_initial(struct json_object *properties)
@@ -260,12 +264,21 @@ int sn_props_add_initial(struct json_object *properties)
 			val[c] = pv;
 		}
 	}
-	const uint32_t initial_mask = (1u << N_INITIAL) - 1;
-	if (!(present & initial_mask))
-		return 0;
 	struct json_object *is_server = present & (1u << N_IS_SERVER) ? val[N_IS_SERVER] : NULL;
 	bool server = is_server && json_object_is_type(is_server, json_type_boolean) &&
 		      json_object_get_boolean(is_server);
+	/* PostHog's normalizeOsAlias: an event with $os_name and no $os is read
+	 * as having that $os (some SDKs send only $os_name), so it reaches
+	 * $set.$os and $initial_os like an $os would. (PostHog also writes the
+	 * $os onto the stored event; snout stores the event as sent.) */
+	if ((present & (1u << N_OS_NAME)) && val[N_OS_NAME] && !(present & (1u << os_index)) &&
+	    !server) {
+		present |= 1u << os_index;
+		val[os_index] = val[N_OS_NAME];
+	}
+	const uint32_t initial_mask = (1u << N_INITIAL) - 1;
+	if (!(present & initial_mask))
+		return 0;
 	struct json_object *set = present & (1u << N_SET) ? val[N_SET] : NULL;
 	struct json_object *set_once = present & (1u << N_SET_ONCE) ? val[N_SET_ONCE] : NULL;
 	bool new_set = false, new_once = false, any = false;

@@ -1574,6 +1574,38 @@ int sn_persons_group_get(struct sn_persons *p, int64_t team_id, int group_type_i
 
 /* ---- listing (the persons API) -------------------------------------------------------- */
 
+/* The JSON path naming one top-level key: "$."key"" with quotes escaped,
+ * so any key text is one member. */
+static void bind_key_path(sqlite3_stmt *s, int arg, const char *key)
+{
+	struct sn_buf pb;
+	sn_buf_init(&pb, 4096);
+	sn_buf_appends(&pb, "$.\"");
+	for (const char *c = key; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			sn_buf_appendc(&pb, '\\');
+		sn_buf_appendc(&pb, *c);
+	}
+	sn_buf_appendc(&pb, '"');
+	sqlite3_bind_text(s, arg, pb.data ? pb.data : "$", pb.data ? (int)pb.len : 1,
+			  SQLITE_TRANSIENT);
+	sn_buf_release(&pb);
+}
+
+/* "?a, ?a+1, ..." for n values, or "?a LIKE ... OR" chains (like). */
+static void value_list(struct sn_buf *sql, int path, int first, size_t n, bool like)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (like)
+			sn_buf_appendf(sql,
+				       "%sCAST(json_extract(p.properties, ?%d) AS TEXT) LIKE ?%d"
+				       " ESCAPE '\\'",
+				       k ? " OR " : "", path, first + (int)k);
+		else
+			sn_buf_appendf(sql, "%s?%d", k ? ", " : "", first + (int)k);
+	}
+}
+
 int sn_persons_list(struct sn_persons *p, int64_t team_id, const struct sn_persons_filter *f,
 		    int (*fn)(void *ctx, const struct sn_person *person), void *ctx,
 		    struct sn_err *err)
@@ -1586,6 +1618,17 @@ int sn_persons_list(struct sn_persons *p, int64_t team_id, const struct sn_perso
 	if (f->limit < 0 || f->limit > SN_PERSONS_LIST_MAX || f->offset < 0)
 		return sn_err_set(err, SN_ERR_INVALID, "limit must be 0..%d and offset >= 0",
 				  SN_PERSONS_LIST_MAX);
+	for (size_t i = 0; i < f->nprops; i++)
+		if (f->props[i].nvalues > SN_PERSONS_FILTER_VALUES_MAX)
+			return sn_err_set(err, SN_ERR_INVALID,
+					  "a property filter lists at most %d values",
+					  SN_PERSONS_FILTER_VALUES_MAX);
+	/* PostHog's search: the email contains it, a distinct id is it, or
+	 * (read as a UUID) the person's id is it. */
+	char search_uuid[37] = "";
+	struct sn_uuid su;
+	if (f->search && *f->search && sn_uuid_parse(f->search, strlen(f->search), &su) == 0)
+		sn_uuid_format(&su, search_uuid);
 	rows = calloc((size_t)f->limit + 1, sizeof(*rows));
 	if (!rows)
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory listing persons");
@@ -1597,44 +1640,58 @@ int sn_persons_list(struct sn_persons *p, int64_t team_id, const struct sn_perso
 			       " WHERE team_id = ?1 AND distinct_id = ?%d AND is_deleted = 0)",
 			       arg++);
 	if (f->search && *f->search) {
-		/* Case-insensitive (ASCII) substring of the properties text or of
-		 * a distinct id; '%' and '_' in the search are literal. */
 		sn_buf_appendf(&sql,
-			       " AND (p.properties LIKE ?%d ESCAPE '\\' OR p.uuid IN (SELECT"
-			       " person_uuid FROM posthog_persondistinctid WHERE team_id = ?1 AND"
-			       " is_deleted = 0 AND distinct_id LIKE ?%d ESCAPE '\\'))",
-			       arg, arg);
-		arg++;
+			       " AND (CAST(json_extract(p.properties, '$.email') AS TEXT) LIKE ?%d"
+			       " ESCAPE '\\' OR p.uuid IN (SELECT person_uuid FROM"
+			       " posthog_persondistinctid WHERE team_id = ?1 AND is_deleted = 0 AND"
+			       " distinct_id = ?%d)",
+			       arg, arg + 1);
+		arg += 2;
+		if (search_uuid[0])
+			sn_buf_appendf(&sql, " OR p.uuid = ?%d", arg++);
+		sn_buf_appendc(&sql, ')');
 	}
 	for (size_t i = 0; i < f->nprops; i++) {
 		const struct sn_persons_prop_filter *pf = &f->props[i];
+		int path = arg++, first = arg;
+		size_t nv = pf->nvalues;
 		switch (pf->op) {
 		case SN_PPF_EXACT:
+			if (!nv)
+				break;
 			sn_buf_appendf(&sql,
 				       " AND json_extract(p.properties, ?%d) IS NOT NULL AND"
-				       " CAST(json_extract(p.properties, ?%d) AS TEXT) = ?%d",
-				       arg, arg, arg + 1);
+				       " CAST(json_extract(p.properties, ?%d) AS TEXT) IN (",
+				       path, path);
+			value_list(&sql, path, first, nv, false);
+			sn_buf_appendc(&sql, ')');
 			break;
 		case SN_PPF_IS_NOT:
+			if (!nv)
+				break;
 			sn_buf_appendf(&sql,
 				       " AND (json_extract(p.properties, ?%d) IS NULL OR"
-				       " CAST(json_extract(p.properties, ?%d) AS TEXT) <> ?%d)",
-				       arg, arg, arg + 1);
+				       " CAST(json_extract(p.properties, ?%d) AS TEXT) NOT IN (",
+				       path, path);
+			value_list(&sql, path, first, nv, false);
+			sn_buf_appends(&sql, "))");
 			break;
 		case SN_PPF_ICONTAINS:
-			sn_buf_appendf(&sql,
-				       " AND CAST(json_extract(p.properties, ?%d) AS TEXT) LIKE ?%d"
-				       " ESCAPE '\\'",
-				       arg, arg + 1);
+			if (!nv)
+				break;
+			sn_buf_appends(&sql, " AND (");
+			value_list(&sql, path, first, nv, true);
+			sn_buf_appendc(&sql, ')');
 			break;
 		case SN_PPF_IS_SET:
-			sn_buf_appendf(&sql, " AND json_type(p.properties, ?%d) IS NOT NULL", arg);
+			sn_buf_appendf(&sql, " AND json_type(p.properties, ?%d) IS NOT NULL", path);
 			break;
 		case SN_PPF_IS_NOT_SET:
-			sn_buf_appendf(&sql, " AND json_type(p.properties, ?%d) IS NULL", arg);
+			sn_buf_appendf(&sql, " AND json_type(p.properties, ?%d) IS NULL", path);
 			break;
 		}
-		arg += 2;
+		if (pf->op != SN_PPF_IS_SET && pf->op != SN_PPF_IS_NOT_SET)
+			arg += (int)nv;
 	}
 	if (sn_buf_appendf(&sql, " ORDER BY p.created_at DESC, p.id DESC LIMIT ?%d OFFSET ?%d", arg,
 			   arg + 1)) {
@@ -1662,33 +1719,25 @@ int sn_persons_list(struct sn_persons *p, int64_t team_id, const struct sn_perso
 		sn_buf_appendc(&like, '%');
 		sqlite3_bind_text(s, arg++, like.data, (int)like.len, SQLITE_TRANSIENT);
 		sn_buf_release(&like);
+		sqlite3_bind_text(s, arg++, f->search, -1, SQLITE_TRANSIENT);
+		if (search_uuid[0])
+			sqlite3_bind_text(s, arg++, search_uuid, -1, SQLITE_TRANSIENT);
 	}
 	for (size_t i = 0; i < f->nprops; i++) {
 		const struct sn_persons_prop_filter *pf = &f->props[i];
-		char path[600];
-		/* A JSON path naming one top-level key: "$."key"" with quotes
-		 * escaped, so any key text is one member. */
-		struct sn_buf pb;
-		sn_buf_init(&pb, sizeof(path));
-		sn_buf_appends(&pb, "$.\"");
-		for (const char *c = pf->key; *c; c++) {
-			if (*c == '"' || *c == '\\')
-				sn_buf_appendc(&pb, '\\');
-			sn_buf_appendc(&pb, *c);
+		bind_key_path(s, arg++, pf->key);
+		if (pf->op == SN_PPF_IS_SET || pf->op == SN_PPF_IS_NOT_SET)
+			continue;
+		for (size_t k = 0; k < pf->nvalues; k++) {
+			const char *v = pf->values[k] ? pf->values[k] : "";
+			if (pf->op == SN_PPF_ICONTAINS) {
+				char *like = sqlite3_mprintf("%%%s%%", v);
+				sqlite3_bind_text(s, arg++, like, -1, SQLITE_TRANSIENT);
+				sqlite3_free(like);
+			} else {
+				sqlite3_bind_text(s, arg++, v, -1, SQLITE_TRANSIENT);
+			}
 		}
-		sn_buf_appendc(&pb, '"');
-		sqlite3_bind_text(s, arg, pb.data ? pb.data : "$", pb.data ? (int)pb.len : 1,
-				  SQLITE_TRANSIENT);
-		sn_buf_release(&pb);
-		if (pf->op == SN_PPF_ICONTAINS) {
-			char *like = sqlite3_mprintf("%%%s%%", pf->value ? pf->value : "");
-			sqlite3_bind_text(s, arg + 1, like, -1, SQLITE_TRANSIENT);
-			sqlite3_free(like);
-		} else {
-			sqlite3_bind_text(s, arg + 1, pf->value ? pf->value : "", -1,
-					  SQLITE_TRANSIENT);
-		}
-		arg += 2;
 	}
 	sqlite3_bind_int64(s, arg, f->limit);
 	sqlite3_bind_int64(s, arg + 1, f->offset);

@@ -173,6 +173,78 @@ test('alias chains, merge refusal and $merge_dangerously', async () => {
   });
 });
 
+test('persons list: PostHog\'s display name, search and list-valued filters; oversized updates and $os_name', async () => {
+  const { client, errors } = sdk();
+  const anon = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'; // a posthog-js style anonymous id
+  client.capture({ distinctId: anon, event: '$pageview', properties: { $set: { plan: 'lst-a' } } });
+  client.capture({ distinctId: 'lst-user@corp', event: '$identify', properties: { $anon_distinct_id: anon } });
+  client.capture({ distinctId: 'lst-2', event: 'e', properties: { $set: { Email: 'Two@lst.test', name: 'Dave', plan: 'lst-b' } } });
+  client.capture({ distinctId: 'lst-3', event: 'e', properties: { $set: { Name: 'Bob', username: 'bobby', plan: 'lst-c', n: 7 } } });
+  client.capture({ distinctId: 'lst-4', event: 'e', properties: { $set: { email: 42, plan: 'lst-d', note: 'O"Brien' } } });
+  client.capture({ distinctId: 'lst-6', event: 'e', properties: { $set: { email: 'Six@LST.test' } } });
+  await client.shutdown();
+  assert.deepEqual(errors, []);
+  // as a mobile SDK sends it (posthog-node marks its events $is_server, whose OS is never lifted)
+  const m = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch: [
+    { event: '$screen', distinct_id: 'lst-5', properties: { $os_name: 'Android', $lib: 'posthog-react-native' } },
+  ] }));
+  assert.equal(m.status, 200, m.text);
+  const byDid = {};
+  await eventually(async () => {
+    for (const d of ['lst-user@corp', 'lst-2', 'lst-3', 'lst-4', 'lst-5', 'lst-6']) {
+      byDid[d] = await personOf(d);
+      assert.ok(byDid[d], d);
+    }
+    assert.equal(byDid['lst-user@corp'].distinct_ids.length, 2);
+  });
+  // name: the first truthy display property as it is, else a non-anonymous distinct id
+  assert.equal(byDid['lst-user@corp'].name, 'lst-user@corp');
+  assert.equal(byDid['lst-2'].name, 'Two@lst.test');
+  assert.equal(byDid['lst-3'].name, 'Bob');
+  assert.equal(byDid['lst-4'].name, 42);
+  // $os_name alone gives $os and $initial_os
+  assert.equal(byDid['lst-5'].properties.$os, 'Android');
+  assert.equal(byDid['lst-5'].properties.$initial_os, 'Android');
+
+  const uuids = async (qs) => {
+    const r = await get(`/api/projects/1/persons/?${qs}`);
+    assert.equal(r.status, 200, r.text);
+    return r.json.results.map((x) => x.uuid).sort();
+  };
+  const sorted = (...d) => d.map((x) => byDid[x].uuid).sort();
+  // search: the email contains it, or a distinct id / the person id is it
+  assert.deepEqual(await uuids('search=six@lst'), sorted('lst-6'));
+  assert.deepEqual(await uuids('search=two@lst'), []); // `Email` is not `email`
+  assert.deepEqual(await uuids('search=lst-3'), sorted('lst-3'));
+  assert.deepEqual(await uuids(`search=${byDid['lst-4'].uuid.toUpperCase()}`), sorted('lst-4'));
+  assert.deepEqual(await uuids('search=lst-'), []); // not part of a distinct id
+  assert.deepEqual(await uuids('search=Brien'), []); // not other properties
+  // a list value is any of its values
+  const f = (flt) => `properties=${encodeURIComponent(JSON.stringify(flt))}`;
+  assert.deepEqual(await uuids(f([{ key: 'plan', value: ['lst-b', 'lst-c'], operator: 'exact', type: 'person' }])), sorted('lst-2', 'lst-3'));
+  assert.deepEqual(await uuids(f([{ key: 'plan', value: ['lst-b', 'lst-c', 'lst-d'], operator: 'exact' }, { key: 'plan', value: ['lst-b', 'lst-d'], operator: 'is_not' }])), sorted('lst-3'));
+  assert.deepEqual(await uuids(f([{ key: 'n', value: [1, 7], operator: 'exact' }])), sorted('lst-3'));
+  assert.deepEqual(await uuids(f([{ key: 'plan', value: ['zz', 'ST-D'], operator: 'icontains' }])), sorted('lst-4'));
+  const many = await get(`/api/projects/1/persons/?${f([{ key: 'plan', value: Array.from({ length: 501 }, (_, i) => `v${i}`) }])}`);
+  assert.equal(many.status, 400, many.text);
+  assert.match(many.json.detail, /at most 500 values/);
+
+  // An update past the 1 MiB person limit is refused alone: the event keeps its person.
+  const big = 'x'.repeat(1100 * 1024);
+  const r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch: [
+    { event: 'big', distinct_id: 'lst-2', properties: { $set: { blob: big, also: 1 } } },
+  ] }));
+  assert.equal(r.status, 200, r.text);
+  await eventually(async () => {
+    const q = await query("SELECT person_id, person.properties.name FROM events WHERE event = 'big'");
+    assert.equal(q.status, 200, q.text);
+    assert.deepEqual(q.json.results, [[byDid['lst-2'].uuid, 'Dave']]);
+  });
+  const p2 = await personOf('lst-2');
+  assert.equal(p2.properties.blob, undefined);
+  assert.equal(p2.properties.also, undefined);
+});
+
 test('personless events create no person; $groupidentify and $groups are accepted', async () => {
   const { client, errors } = sdk();
   client.capture({ distinctId: 'ghost-1', event: 'viewed', properties: { $process_person_profile: false, $set: { should: 'not' } } });

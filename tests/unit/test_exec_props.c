@@ -159,6 +159,8 @@ static void test_star_and_person_mode(void **state)
 	xfx_event(&mt, 1, 1, T0, "u1", "a", "{\"$process_person_profile\":false,\"k\":1}");
 	xfx_event(&mt, 2, 1, T0 + 60, "u2", "b", "{\"$process_person_profile\":true}");
 	xfx_event(&mt, 3, 1, T0 + 120, "u3", "b", "{}");
+	/* a string "false" is not false: ingestion processes the person */
+	xfx_event(&mt, 4, 1, T0 + 180, "u4", "c", "{\"$process_person_profile\":\"false\"}");
 	xfx_write(&f, &mt, 256);
 	xfx_check(&f, "select * from events order by timestamp limit 1",
 		  "uuid\tevent\tproperties\ttimestamp\tteam_id\tdistinct_id\telements_chain\t"
@@ -177,7 +179,12 @@ static void test_star_and_person_mode(void **state)
 		  "{\"$process_person_profile\":false,\"k\":1}\t2024-12-01T00:00:00Z\t1\tu1\t\t"
 		  "2024-12-01T00:00:00Z\t\\N\t\\N\tpropertyless\t\t\t\t\t\t1\n");
 	xfx_check(&f, "select person_mode as m, count() as c from events group by m order by m",
-		  "m\tc\nfull\t2\npropertyless\t1\n");
+		  "m\tc\nfull\t3\npropertyless\t1\n");
+	xfx_check(&f,
+		  "select distinct_id from events where person_mode = 'propertyless' or "
+		  "event = 'c' order by distinct_id",
+		  "distinct_id\nu1\nu4\n");
+	xfx_check(&f, "select person_mode from events where event = 'c'", "person_mode\nfull\n");
 	xfx_close(&f);
 }
 

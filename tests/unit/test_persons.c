@@ -18,6 +18,7 @@
 
 #include "testutil.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -1005,7 +1006,27 @@ static void test_initial_utm(void **state)
 	assert_string_equal(prop(&p, "gclid"), "null");		   /* $set keeps nulls */
 	assert_string_equal(prop(&p, "$initial_gclid"), "");	   /* $set_once never gets one */
 	assert_string_equal(prop(&p, "$initial_os"), "\"Plan9\""); /* $os_name fallback */
+	assert_string_equal(prop(&p, "$os"), "\"Plan9\"");
 	assert_string_equal(prop(&p, "$os_name"), "");
+	sn_person_release(&p);
+
+	/* $os_name alone stands for $os too (PostHog's normalizeOsAlias); an
+	 * $os beside it wins; a server's is not lifted. */
+	ev(f, 1, "m1", "$screen", "{\"$os_name\":\"Android\"}", T0, NULL);
+	person_of(f, 1, "m1", &p);
+	assert_string_equal(prop(&p, "$os"), "\"Android\"");
+	assert_string_equal(prop(&p, "$initial_os"), "\"Android\"");
+	assert_string_equal(prop(&p, "$os_name"), "");
+	assert_string_equal(prop(&p, "$initial_os_name"), "");
+	sn_person_release(&p);
+	ev(f, 1, "m2", "$screen", "{\"$os_name\":\"Android\",\"$os\":\"iOS\"}", T0, NULL);
+	person_of(f, 1, "m2", &p);
+	assert_string_equal(prop(&p, "$initial_os"), "\"iOS\"");
+	sn_person_release(&p);
+	ev(f, 1, "m3", "$screen", "{\"$os_name\":\"Linux\",\"$is_server\":true}", T0, NULL);
+	person_of(f, 1, "m3", &p);
+	assert_string_equal(prop(&p, "$os"), "");
+	assert_string_equal(prop(&p, "$initial_os"), "");
 	sn_person_release(&p);
 
 	/* Later touches move the latest value, not the initial one. */
@@ -1195,6 +1216,98 @@ static int uuid_cb(void *ctx, const struct sn_person *p)
 	return 0;
 }
 
+/* A person write past SN_PERSON_PROPS_MAX is refused alone, as PostHog's
+ * person store does (person_properties_size_violation): the event keeps its
+ * person, a merge in it still happens, a new person is created without the
+ * properties; a group past the limit keeps its old properties. */
+static void test_size_limit(void **state)
+{
+	struct fx *f = *state;
+	size_t big = SN_PERSON_PROPS_MAX + 16;
+	struct sn_buf body;
+	sn_buf_init(&body, 4u << 20);
+	char *huge = malloc(big + 1);
+	assert_non_null(huge);
+	memset(huge, 'x', big);
+	huge[big] = 0;
+	char a[37], got[37];
+	ev(f, 1, "sz-a", "pv", "{\"$set\":{\"email\":\"a@x\"}}", T0, a);
+
+	/* an existing person */
+	sn_buf_appendf(&body, "{\"$set\":{\"blob\":\"%s\",\"small\":1},\"$browser\":\"B\"}", huge);
+	struct sn_identity_result res;
+	struct json_object *props = run_ev(f, 1, "sz-a", "pv", body.data, T0 + 1, &res);
+	assert_string_equal(res.person_uuid, a);
+	assert_true(has_warning(&res, "person_properties_size_violation"));
+	assert_false(res.personless);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	struct sn_person p;
+	person_of(f, 1, "sz-a", &p);
+	assert_string_equal(prop(&p, "email"), "\"a@x\"");
+	assert_string_equal(prop(&p, "small"), ""); /* the whole update is refused */
+	assert_string_equal(prop(&p, "$browser"), "");
+	sn_person_release(&p);
+
+	/* a new person: created, without the event's properties */
+	props = run_ev(f, 1, "sz-new", "pv", body.data, T0 + 2, &res);
+	assert_true(has_warning(&res, "person_properties_size_violation"));
+	memcpy(got, res.person_uuid, 37);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	person_of(f, 1, "sz-new", &p);
+	assert_string_equal(p.uuid, got);
+	assert_string_equal(prop(&p, "small"), "");
+	sn_person_release(&p);
+
+	/* a merge with an oversized $set: merged, the values refused, and a
+	 * warning of the attempt before it is not repeated */
+	sn_buf_reset(&body);
+	sn_buf_appendf(&body,
+		       "{\"$anon_distinct_id\":\"sz-anon\",\"$process_person_profile\":\"yes\","
+		       "\"$set\":{\"blob\":\"%s\"}}",
+		       huge);
+	ev(f, 1, "sz-anon", "pv", "{}", T0, NULL);
+	props = run_ev(f, 1, "sz-user", "$identify", body.data, T0 + 3, &res);
+	assert_true(has_warning(&res, "person_properties_size_violation"));
+	unsigned nppp = 0;
+	for (unsigned i = 0; i < res.nwarnings; i++)
+		nppp += !strcmp(res.warnings[i].type, "invalid_process_person_profile");
+	assert_int_equal(nppp, 1);
+	memcpy(got, res.person_uuid, 37);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	person_of(f, 1, "sz-anon", &p);
+	assert_string_equal(p.uuid, got);
+	assert_true(p.is_identified);
+	assert_string_equal(prop(&p, "blob"), "");
+	sn_person_release(&p);
+	person_of(f, 1, "sz-user", &p);
+	assert_string_equal(p.uuid, got);
+	sn_person_release(&p);
+
+	/* a group */
+	ev(f, 1, "sz-a", "$groupidentify",
+	   "{\"$group_type\":\"org\",\"$group_key\":\"o1\",\"$group_set\":{\"n\":1}}", T0, NULL);
+	sn_buf_reset(&body);
+	sn_buf_appendf(&body,
+		       "{\"$group_type\":\"org\",\"$group_key\":\"o1\",\"$group_set\":{\"blob\":"
+		       "\"%s\"}}",
+		       huge);
+	props = run_ev(f, 1, "sz-a", "$groupidentify", body.data, T0 + 4, &res);
+	assert_true(has_warning(&res, "group_properties_size_violation"));
+	assert_string_equal(res.person_uuid, a);
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	struct sn_group g = {0};
+	struct sn_err err = {0};
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "o1", &g, &err), 0);
+	assert_int_equal(json_object_object_length(g.properties), 1);
+	sn_group_release(&g);
+	free(huge);
+	sn_buf_release(&body);
+}
+
 static void test_batches_and_listing(void **state)
 {
 	struct fx *f = *state;
@@ -1246,15 +1359,72 @@ static void test_batches_and_listing(void **state)
 	n = 0;
 	assert_int_equal(sn_persons_list(f->p, 1, &pct, count_cb, &n, &err), 0);
 	assert_int_equal(n, 0); /* '%' is literal */
-	struct sn_persons_prop_filter pf[] = {{"plan", "pro", SN_PPF_EXACT},
-					      {"n", NULL, SN_PPF_IS_NOT_SET}};
+	/* PostHog's search: the email, an exact distinct id or the person's id;
+	 * not other properties, key names or a part of a distinct id. */
+	const char *hits[][2] = {{"a@x", a}, {"ALICE", a}, {b, b}};
+	for (size_t i = 0; i < SN_ARRAY_LEN(hits); i++) {
+		struct sn_persons_filter q = {.search = hits[i][0], .limit = 10};
+		n = 0;
+		assert_int_equal(sn_persons_list(f->p, 1, &q, count_cb, &n, &err), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(sn_persons_list(f->p, 1, &q, uuid_cb, got, &err), 0);
+		assert_string_equal(got, hits[i][1]);
+	}
+	char upper[37];
+	for (size_t i = 0; i < 37; i++)
+		upper[i] = (char)toupper((unsigned char)a[i]);
+	struct sn_persons_filter by_upper = {.search = upper, .limit = 10};
+	assert_int_equal(sn_persons_list(f->p, 1, &by_upper, uuid_cb, got, &err), 0);
+	assert_string_equal(got, a);
+	const char *misses[] = {"pro", "plan", "\"email\"", "@x", "_", "a@"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(misses); i++) {
+		struct sn_persons_filter q = {.search = misses[i], .limit = 10};
+		n = 0;
+		assert_int_equal(sn_persons_list(f->p, 1, &q, count_cb, &n, &err), 0);
+		assert_int_equal(n, 0);
+	}
+	const char *pro[] = {"pro"};
+	struct sn_persons_prop_filter pf[] = {{"plan", pro, 1, SN_PPF_EXACT},
+					      {"n", NULL, 0, SN_PPF_IS_NOT_SET}};
 	struct sn_persons_filter props = {.props = pf, .nprops = 2, .limit = 10};
 	assert_int_equal(sn_persons_list(f->p, 1, &props, uuid_cb, got, &err), 0);
 	assert_string_equal(got, a);
-	struct sn_persons_prop_filter num[] = {{"n", "3", SN_PPF_EXACT}};
+	const char *three[] = {"3"};
+	struct sn_persons_prop_filter num[] = {{"n", three, 1, SN_PPF_EXACT}};
 	struct sn_persons_filter numf = {.props = num, .nprops = 1, .limit = 10};
 	assert_int_equal(sn_persons_list(f->p, 1, &numf, uuid_cb, got, &err), 0);
 	assert_string_equal(got, b);
+	/* A list of values is any of them: IN, NOT IN, one of the substrings;
+	 * an empty list filters nothing. */
+	const char *emails[] = {"carol@example.com", "bob@example.com", "alice@example.com"};
+	const char *parts[] = {"zzz", "BOB"};
+	struct {
+		enum sn_persons_prop_op op;
+		const char *const *v;
+		size_t nv;
+		int want;
+	} lists[] = {{SN_PPF_EXACT, emails, 3, 2},     {SN_PPF_EXACT, emails, 2, 1},
+		     {SN_PPF_EXACT, emails + 1, 1, 1}, {SN_PPF_IS_NOT, emails, 3, 0},
+		     {SN_PPF_IS_NOT, emails, 2, 1},    {SN_PPF_ICONTAINS, parts, 2, 1},
+		     {SN_PPF_ICONTAINS, parts, 1, 0},  {SN_PPF_EXACT, emails, 0, 2},
+		     {SN_PPF_IS_NOT, emails, 0, 2}};
+	for (size_t i = 0; i < SN_ARRAY_LEN(lists); i++) {
+		struct sn_persons_prop_filter lf = {"email", lists[i].v, lists[i].nv, lists[i].op};
+		struct sn_persons_filter q = {.props = &lf, .nprops = 1, .limit = 10};
+		n = 0;
+		assert_int_equal(sn_persons_list(f->p, 1, &q, count_cb, &n, &err), 0);
+		assert_int_equal(n, lists[i].want);
+	}
+	struct sn_persons_filter by_is_not = {
+	    .props = &(struct sn_persons_prop_filter){"email", emails, 2, SN_PPF_IS_NOT},
+	    .nprops = 1,
+	    .limit = 10};
+	assert_int_equal(sn_persons_list(f->p, 1, &by_is_not, uuid_cb, got, &err), 0);
+	assert_string_equal(got, a);
+	struct sn_persons_prop_filter toomany = {"email", emails, SN_PERSONS_FILTER_VALUES_MAX + 1,
+						 SN_PPF_EXACT};
+	struct sn_persons_filter q_many = {.props = &toomany, .nprops = 1, .limit = 10};
+	assert_int_equal(sn_persons_list(f->p, 1, &q_many, count_cb, &n, &err), SN_ERR_INVALID);
 	struct sn_persons_filter page2 = {.limit = 10, .offset = 2};
 	n = 0;
 	assert_int_equal(sn_persons_list(f->p, 1, &page2, count_cb, &n, &err), 0);
@@ -2284,6 +2454,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_team_isolation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_sight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_size_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batches_and_listing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_atomic_in_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attach_unseen_steps, setup, teardown),
