@@ -137,6 +137,9 @@ static struct target parse_path(const char *path)
 		return t;
 	memcpy(t.uuid, p, n);
 	t.uuid[n] = 0;
+	struct sn_uuid u; /* any case, as Django's UUID field reads it */
+	if (sn_uuid_parse(t.uuid, n, &u) == 0)
+		sn_uuid_format(&u, t.uuid);
 	const char *rest = slash ? slash : "";
 	if (!*rest || !strcmp(rest, "/"))
 		t.what = W_ITEM;
@@ -745,10 +748,45 @@ out:
 	return rc;
 }
 
-static bool query_true(struct sn_http_request *req, const char *name)
+/* A boolean as Django REST framework's BooleanField reads it: true/false,
+ * their capitalised and 1/0 spellings, or JSON's literals. Returns false
+ * (and leaves *out) for anything else. */
+static bool bool_text(const char *v, bool *out)
 {
-	const char *v = sn_http_query(req, name);
-	return v && (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1"));
+	static const char *const yes[] = {"true", "True", "TRUE", "1", "yes", "on"};
+	static const char *const no[] = {"false", "False", "FALSE", "0", "no", "off"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(yes); i++) {
+		if (!strcmp(v, yes[i]) || !strcmp(v, no[i])) {
+			*out = !strcmp(v, yes[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The delete_events flag of a deletion, from the query string (and the body,
+ * for bulk_delete): absent is false, a value that is no boolean a 400. */
+static bool delete_events_flag(struct sn_http_request *req, struct json_object *body, bool *out)
+{
+	*out = false;
+	const char *q = sn_http_query(req, "delete_events");
+	if (q && !bool_text(q, out))
+		return false;
+	struct json_object *v = sn_json_get(body, "delete_events");
+	bool b = false;
+	if (json_object_is_type(v, json_type_boolean))
+		b = json_object_get_boolean(v);
+	else if (v && !(json_object_is_type(v, json_type_string) &&
+			bool_text(json_object_get_string(v), &b)))
+		return false;
+	*out = *out || b;
+	return true;
+}
+
+static void bad_delete_events(struct sn_http_request *req)
+{
+	sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+			    "delete_events must be true or false", "delete_events");
 }
 
 static void delete_error(struct sn_http_request *req, int rc, const struct sn_err *err)
@@ -765,7 +803,12 @@ static void delete_one(struct sn_persons_api *api, struct sn_http_request *req,
 		       const struct target *t)
 {
 	struct sn_err err = {0};
-	int rc = delete_person(api, t->team_id, t->uuid, query_true(req, "delete_events"), &err);
+	bool with_events;
+	if (!delete_events_flag(req, NULL, &with_events)) {
+		bad_delete_events(req);
+		return;
+	}
+	int rc = delete_person(api, t->team_id, t->uuid, with_events, &err);
 	if (rc)
 		delete_error(req, rc, &err);
 	else
@@ -773,21 +816,26 @@ static void delete_one(struct sn_persons_api *api, struct sn_http_request *req,
 }
 
 /* POST .../persons/bulk_delete/ {"ids": [uuid...]} or {"distinct_ids": [...]},
- * "delete_events" in the body or the query. Unknown ids are skipped. */
+ * "delete_events" in the body or the query. Every id is checked before
+ * anything is deleted (a person id must be a UUID, a distinct id a string);
+ * ids of no person are skipped. */
 static void bulk_delete(struct sn_persons_api *api, struct sn_http_request *req,
 			const struct target *t, struct json_object *body)
 {
 	struct sn_err err = {0};
 	struct json_object *ids = sn_json_get(body, "ids"),
 			   *dids = sn_json_get(body, "distinct_ids");
-	struct json_object *de = sn_json_get(body, "delete_events");
-	bool with_events =
-	    query_true(req, "delete_events") ||
-	    (json_object_is_type(de, json_type_boolean) && json_object_get_boolean(de));
+	bool with_events;
+	if (!delete_events_flag(req, body, &with_events)) {
+		bad_delete_events(req);
+		return;
+	}
 	size_t nids = json_object_is_type(ids, json_type_array) ? json_object_array_length(ids) : 0;
 	size_t ndids =
 	    json_object_is_type(dids, json_type_array) ? json_object_array_length(dids) : 0;
-	if ((!nids && !ndids) || nids + ndids > BULK_MAX) {
+	if ((ids && !json_object_is_type(ids, json_type_array)) ||
+	    (dids && !json_object_is_type(dids, json_type_array)) || (!nids && !ndids) ||
+	    nids + ndids > BULK_MAX) {
 		sn_http_reply_error(req, 400, "validation_error", "invalid_input",
 				    "ids or distinct_ids must be a list of 1 to 1000 ids", "ids");
 		return;
@@ -796,10 +844,25 @@ static void bulk_delete(struct sn_persons_api *api, struct sn_http_request *req,
 		struct json_object *v =
 		    json_object_array_get_idx(i < nids ? ids : dids, i < nids ? i : i - nids);
 		const char *id = sn_json_str(v, NULL);
-		if (!id)
-			continue;
+		struct sn_uuid u;
+		if (!id || !*id || (i < nids && sn_uuid_parse(id, strlen(id), &u) != 0)) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "%s[%zu] is not %s",
+				 i < nids ? "ids" : "distinct_ids", i < nids ? i : i - nids,
+				 i < nids ? "a person UUID" : "a non-empty string");
+			sn_http_reply_error(req, 400, "validation_error", "invalid_input", msg,
+					    i < nids ? "ids" : "distinct_ids");
+			return;
+		}
+	}
+	for (size_t i = 0; i < nids + ndids; i++) {
+		struct json_object *v =
+		    json_object_array_get_idx(i < nids ? ids : dids, i < nids ? i : i - nids);
+		const char *id = sn_json_str(v, NULL);
 		char uuid[37];
-		snprintf(uuid, sizeof(uuid), "%s", id);
+		struct sn_uuid u;
+		if (i < nids && sn_uuid_parse(id, strlen(id), &u) == 0)
+			sn_uuid_format(&u, uuid);
 		if (i >= nids) {
 			struct sn_person p = {0};
 			int rc =

@@ -158,10 +158,10 @@ test('delete with events: gone from queries, the API and every file; others unto
 
 test('delete without events, bulk_delete, errors', async () => {
   const tag = randomBytes(6).toString('hex');
-  const a = `del-a-${tag}`, b = `del-b-${tag}`, cc = `del-c-${tag}`;
-  await send([a, b, cc].map((d) => ({ event: 'e', distinct_id: d, properties: { $set: { who: d } } })));
-  const [pa, pb] = await eventually(async () => {
-    const x = [await personOf(a), await personOf(b), await personOf(cc)];
+  const a = `del-a-${tag}`, b = `del-b-${tag}`, cc = `del-c-${tag}`, dd = `del-d-${tag}`;
+  await send([a, b, cc, dd].map((d) => ({ event: 'e', distinct_id: d, properties: { $set: { who: d } } })));
+  const [pa, pb, , pd] = await eventually(async () => {
+    const x = [await personOf(a), await personOf(b), await personOf(cc), await personOf(dd)];
     x.forEach((y) => assert.ok(y));
     return x;
   });
@@ -192,6 +192,27 @@ test('delete without events, bulk_delete, errors', async () => {
   assert.ok(noauth.status === 401 || noauth.status === 403, String(noauth.status));
   r = await req('PATCH', `/api/projects/1/persons/${pb.uuid}/`);
   assert.ok(r.status === 405 || r.status === 404, r.text);
+
+  // Every id and the flag are checked before anything is deleted.
+  for (const body of [{ distinct_ids: [dd, 1] }, { ids: ['zzz'] }, { ids: [pd.uuid, null] }, { ids: pd.uuid },
+    { distinct_ids: [dd], delete_events: 'maybe' }, { distinct_ids: [dd], delete_events: 2 }]) {
+    r = await req('POST', '/api/projects/1/persons/bulk_delete/', JSON.stringify(body));
+    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+    assert.equal(r.json.type, 'validation_error');
+  }
+  r = await req('DELETE', `/api/projects/1/persons/${pd.uuid}/?delete_events=maybe`);
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.attr, 'delete_events');
+  assert.ok(await personOf(dd));
+  // A person id in upper case is the same person (Django's UUID field).
+  const upper = pd.uuid.toUpperCase();
+  r = await req('GET', `/api/projects/1/persons/${upper}/`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.uuid, pd.uuid);
+  r = await req('DELETE', `/api/projects/1/persons/${upper}/?delete_events=False`);
+  assert.equal(r.status, 204, r.text);
+  assert.equal(await personOf(dd), null);
+  assert.equal((await counts())[dd], 1);
 });
 
 test('split: every distinct id but the main one becomes its own person', async () => {
