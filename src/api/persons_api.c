@@ -65,6 +65,7 @@
  */
 #include "api.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -316,8 +317,9 @@ static bool parse_i64(const char *s, int64_t *out)
 	if (!s || !*s)
 		return false;
 	char *end;
+	errno = 0;
 	long long v = strtoll(s, &end, 10);
-	if (*end || v < 0)
+	if (*end || v < 0 || errno == ERANGE)
 		return false;
 	*out = v;
 	return true;

@@ -228,6 +228,10 @@ test('persons list: PostHog\'s display name, search and list-valued filters; ove
   const many = await get(`/api/projects/1/persons/?${f([{ key: 'plan', value: Array.from({ length: 501 }, (_, i) => `v${i}`) }])}`);
   assert.equal(many.status, 400, many.text);
   assert.match(many.json.detail, /at most 500 values/);
+  for (const qs of ['offset=99999999999999999999', 'limit=99999999999999999999', 'offset=-1']) {
+    const bad = await get(`/api/projects/1/persons/?${qs}`);
+    assert.equal(bad.status, 400, `${qs}: ${bad.text}`);
+  }
 
   // An update past the 1 MiB person limit is refused alone: the event keeps its person.
   const big = 'x'.repeat(1100 * 1024);
