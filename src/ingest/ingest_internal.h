@@ -344,6 +344,9 @@ void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n);
 /* Tests: the next n event records each fail their first try once enriched
  * (before identity), as an out-of-memory would; the worker retries them. */
 void sn_store_sink_test_fail_consume(struct sn_store_sink *s, int n);
+/* Tests: parts are written without fsyncs (a test that writes thousands
+ * of parts measures the disk otherwise). */
+void sn_store_sink_test_no_fsync(struct sn_store_sink *s);
 /* Tests: converts one WAL record as the sink would (identity's and the
  * definitions' members noted whether or not they are on) and describes
  * everything the conversion produced in out, text, with every span as its

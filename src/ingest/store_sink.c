@@ -193,6 +193,7 @@ struct sn_store_sink {
 	uint64_t replayed;	    /* records whose identity was replayed at start-up */
 	int fail_commits;	    /* tests: fail this many persons commits (a crash) */
 	int fail_consume;	    /* tests: records whose first try fails after enrichment */
+	bool no_fsync;		    /* tests: parts written without fsyncs */
 	bool test_all_facts;	    /* tests: note identity's and the definitions' members */
 	bool failed_once;	    /* tests: the current record's first try failed */
 
@@ -1034,8 +1035,10 @@ static bool defer_persons_commit(struct sn_store_sink *s)
 static int write_parts(struct sn_store_sink *s, struct sn_memtable *mt, uint64_t part_id,
 		       size_t *nparts_out, size_t *nrows_out, struct sn_err *err)
 {
-	struct sn_part_write_opts opts = {
-	    .pool = s->wpool, .granule_rows = SN_PART_INGEST_GRANULE_ROWS, .gather_text = true};
+	struct sn_part_write_opts opts = {.pool = s->wpool,
+					  .granule_rows = SN_PART_INGEST_GRANULE_ROWS,
+					  .gather_text = true,
+					  .no_fsync = s->no_fsync};
 	struct sn_part_written *parts = NULL;
 	size_t nparts = 0;
 	int rc = sn_memtable_flush(mt, s->dir, part_id, &opts, &parts, &nparts, err);
@@ -1271,10 +1274,15 @@ static int sink_flush(void *ctx, struct sn_err *err)
 	return flush_end(s, err);
 }
 
+/* Full by size, or by months: one flush writes a part per month and names
+ * them within NPARTS_MASK, so a memtable holding that many months (events
+ * timestamped far apart: capture keeps old timestamps as sent) is handed
+ * over before a record of another month can join it. */
 static bool sink_full(void *ctx)
 {
 	struct sn_store_sink *s = ctx;
-	return sn_memtable_nbytes(&s->mt) >= s->full_bytes;
+	return sn_memtable_nbytes(&s->mt) >= s->full_bytes ||
+	       sn_memtable_nmonths(&s->mt) >= NPARTS_MASK;
 }
 
 /* ---- start-up: find where the store is ---------------------------------------------- */
@@ -1431,6 +1439,11 @@ int sn_store_sink_use_propdefs(struct sn_store_sink *s, struct sn_meta *meta, st
 void sn_store_sink_test_fail_consume(struct sn_store_sink *s, int n)
 {
 	s->fail_consume = n;
+}
+
+void sn_store_sink_test_no_fsync(struct sn_store_sink *s)
+{
+	s->no_fsync = true;
 }
 
 static void describe_span(struct sn_buf *o, const char *name, const struct sn_jspan *v,

@@ -424,15 +424,17 @@ static void *run(void *arg)
 	bool idled = false;		 /* sink.idle called since */
 	pthread_setname_np(pthread_self(), "sn-ingest");
 	for (;;) {
-		int rc = 0, progressed = 0;
-		/* Work in bursts between checks of the flush conditions. */
+		int rc = 1, progressed = 0;
+		/* Work in bursts between checks of the flush conditions; a full
+		 * sink takes nothing more until it has flushed (a flush still in
+		 * flight can keep it full for several passes). */
 		for (int i = 0; i < 4096; i++) {
+			if (in->sink.full && in->sink.full(in->sink.ctx))
+				break;
 			rc = step(in);
 			if (rc <= 0)
 				break;
 			progressed = 1;
-			if (in->sink.full && in->sink.full(in->sink.ctx))
-				break;
 		}
 		bool caught_up = rc == 0;
 		publish(in);

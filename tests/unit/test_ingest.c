@@ -965,6 +965,58 @@ static size_t read_rows(const char *data, struct srow *out, size_t max)
  * (struct sn_event_row's pmembers) only for a compact object with plain
  * keys: every shape below reads back byte for byte, and its $browser and
  * $os as hogql.md §4.2 says, whichever way the writer split it. */
+/* Events of more months than one flush can name (capture keeps old
+ * timestamps as sent): the memtable is handed over at the limit instead of
+ * refusing every flush from then on, and every event is stored. */
+static void test_store_sink_many_months(void **state)
+{
+	(void)state;
+	enum { N = SN_PART_ID_NPARTS_MASK + 5 };
+	struct sn_wal *w;
+	struct sn_store_sink *sink;
+	struct sn_ingest *in;
+	start_sink(&w, &sink, &in);
+	sn_store_sink_test_no_fsync(sink); /* (4,100 parts) */
+	struct sn_buf recs;
+	sn_buf_init(&recs, 64u << 20);
+	struct sn_wal_rec *r = calloc(N, sizeof(*r));
+	size_t *off = calloc(N, sizeof(*off));
+	assert_non_null(r);
+	assert_non_null(off);
+	for (int i = 0; i < N; i++) {
+		off[i] = recs.len;
+		assert_int_equal(
+		    sn_buf_appendf(
+			&recs,
+			"{\"uuid\":\"0193dc33-e981-7160-b398-%012d\",\"distinct_id\":\"u%d\","
+			"\"ip\":\"127.0.0.1\",\"team_id\":1,\"token\":\"phc_x\","
+			"\"timestamp\":\"%04d-%02d-15T00:00:00.000Z\",\"now\":"
+			"\"2024-12-01T00:00:00.000Z\",\"event\":\"e\",\"data\":{\"event\":"
+			"\"e\",\"properties\":{}}}",
+			i, i, 1650 + i / 12, 1 + i % 12),
+		    0);
+	}
+	for (int i = 0; i < N; i++)
+		r[i] =
+		    (struct sn_wal_rec){SN_WAL_EVENT, recs.data + off[i],
+					(uint32_t)((i + 1 < N ? off[i + 1] : recs.len) - off[i])};
+	uint64_t end;
+	assert_int_equal(sn_wal_append(w, r, N, &end, NULL), 0);
+	assert_int_equal(sn_wal_wait_durable(w, end), 0);
+	assert_int_equal(sn_ingest_sync(in, 60000), 0);
+	char store[300];
+	snprintf(store, sizeof(store), "%s/store", dir);
+	uint64_t rows;
+	assert_int_equal(count_parts(store, &rows), N);
+	assert_int_equal(rows, N);
+	sn_ingest_stop(in);
+	sn_store_sink_close(sink);
+	sn_wal_close(w);
+	free(r);
+	free(off);
+	sn_buf_release(&recs);
+}
+
 static void test_member_lengths_ingest(void **state)
 {
 	(void)state;
@@ -3112,6 +3164,7 @@ int main(void)
 	    cmocka_unit_test(test_prop_detect_type),
 	    cmocka_unit_test_setup_teardown(test_propdefs_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_sink_many_months, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ingest_granules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_groups_without_identity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_member_lengths_ingest, setup, teardown),
