@@ -206,6 +206,7 @@ static int apply(struct sn_store *st, const struct pred *p, struct sn_store_dele
 		 struct sn_err *err)
 {
 	struct sn_store_delete_result r = {0};
+	char first_damaged[sizeof(err->msg)] = "";
 	int rc = sn_store_lock(st, true, err);
 	if (rc)
 		return rc;
@@ -239,6 +240,15 @@ static int apply(struct sn_store *st, const struct pred *p, struct sn_store_dele
 			rc = rewrite_part(st, p, e, &arena, &deleted, &dropped, err);
 		}
 		sn_arena_release(&arena);
+		if (rc == SN_ERR_CORRUPT) {
+			/* Left as it was; the other parts are still done. */
+			sn_pentry_mark_damaged(e, err);
+			if (!r.parts_damaged++)
+				snprintf(first_damaged, sizeof(first_damaged), "%s: %s", e->name,
+					 err->msg);
+			rc = 0;
+			continue;
+		}
 		if (rc)
 			break;
 		r.rows_deleted += deleted;
@@ -250,6 +260,12 @@ static int apply(struct sn_store *st, const struct pred *p, struct sn_store_dele
 	sn_store_snapshot_release(s); /* the replaced files are unlinked here */
 	if (!rc)
 		rc = sn_store_refresh(st, err);
+	if (!rc && r.parts_damaged)
+		rc = sn_err_set(err, SN_ERR_CORRUPT,
+				"%" PRIu64
+				" damaged part(s) could not be read and were left as they "
+				"were, the rest is done (first: %s)",
+				r.parts_damaged, first_damaged);
 out:
 	sn_store_unlock(st);
 	if (res)

@@ -203,8 +203,11 @@ static int merge_parts(struct sn_store *st, struct sn_pentry *const *in, size_t 
 	}
 	struct sn_part_name name = {.month = in[0]->n.month, .min_id = in[0]->n.min_id};
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = sn_store_read_rows(in[i]->part, &arena, &rows[i], &cnt[i], err)))
+		if ((rc = sn_store_read_rows(in[i]->part, &arena, &rows[i], &cnt[i], err))) {
+			if (rc == SN_ERR_CORRUPT)
+				sn_pentry_mark_damaged(in[i], err);
 			goto out;
+		}
 		total += cnt[i];
 		if (in[i]->n.max_id > name.max_id)
 			name.max_id = in[i]->n.max_id;
@@ -287,7 +290,7 @@ static void pick(const struct sn_store *st, const struct sn_store_snapshot *s, b
 		for (size_t j = i; j < s->nparts && j - i < MAX_WINDOW; j++) {
 			const struct sn_pentry *e = s->parts[j];
 			if (e->n.month != s->parts[i]->n.month || sn_pentry_frozen(s, e) ||
-			    rows + e->nrows > max_rows)
+			    e->damaged || rows + e->nrows > max_rows)
 				break;
 			rows += e->nrows;
 			bytes += e->nbytes;
@@ -317,12 +320,21 @@ static int merge_step(struct sn_store *st, bool all, bool *did, struct sn_store_
 	*did = false;
 	struct sn_store_snapshot *s = sn_store_snapshot_acquire(st);
 	size_t i, n;
-	pick(st, s, all, &i, &n);
 	int rc = 0;
-	if (n >= 2) {
-		rc = merge_parts(st, &s->parts[i], n, ms, err);
-		*did = rc == 0;
-	}
+	/* A window with a damaged part marks it and is picked again without
+	 * it (each pass marks one more part, so this ends). */
+	bool again;
+	do {
+		rc = 0;
+		again = false;
+		pick(st, s, all, &i, &n);
+		if (n >= 2) {
+			rc = merge_parts(st, &s->parts[i], n, ms, err);
+			*did = rc == 0;
+			for (size_t k = 0; rc == SN_ERR_CORRUPT && k < n; k++)
+				again = again || s->parts[i + k]->damaged;
+		}
+	} while (again);
 	sn_store_snapshot_release(s);
 	return rc;
 }
@@ -407,18 +419,22 @@ static void *merger_main(void *arg)
 		if (!rc)
 			rc = merge_step(st, false, &did, &ms, &err);
 		sn_store_unlock(st);
-		if (!rc && (st->opts.retention_days > 0 || st->nttl) &&
+		if (rc)
+			sn_log_warn("store: background merge: %s", err.msg);
+		/* (retention runs whatever the merge did: a failing merge must
+		 * not hold back the deletion of expired rows) */
+		if ((st->opts.retention_days > 0 || st->nttl) &&
 		    (last_ttl_ns == 0 || t0 - last_ttl_ns > 60ull * 1000000000)) {
 			struct sn_store_ttl ttl = {.default_days = st->opts.retention_days,
 						   .nteams = st->nttl,
 						   .team_ids = st->ttl_team,
 						   .days = st->ttl_days};
 			struct sn_store_delete_result dr = {0};
-			rc = sn_store_apply_ttl(st, &ttl, sn_now_us(), &dr, &err);
+			struct sn_err terr = {0};
+			if (sn_store_apply_ttl(st, &ttl, sn_now_us(), &dr, &terr))
+				sn_log_warn("store: retention: %s", terr.msg);
 			last_ttl_ns = t0;
 		}
-		if (rc)
-			sn_log_warn("store: background merge: %s", err.msg);
 		add_stats(st, &ms);
 		if (did && st->opts.merge_max_mb_per_s > 0) {
 			double want_s =

@@ -49,6 +49,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -874,6 +875,14 @@ void sn_store_unlock(struct sn_store *st)
 {
 	flock(st->lock_fd, LOCK_UN);
 	pthread_mutex_unlock(&st->maint);
+}
+
+void sn_pentry_mark_damaged(struct sn_pentry *e, const struct sn_err *err)
+{
+	if (!atomic_exchange(&e->damaged, true))
+		sn_log_error("store: part %s is damaged (%s); merges leave it out, deletions and "
+			     "retention report it; `snout store verify` lists every damaged part",
+			     e->name, err && err->msg[0] ? err->msg : "a block failed its checks");
 }
 
 int sn_store_replace(struct sn_store *st, struct sn_pentry *const *old, size_t nold,

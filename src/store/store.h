@@ -600,6 +600,7 @@ struct sn_store_delete_spec {
 
 struct sn_store_delete_result {
 	uint64_t parts_seen, parts_rewritten, parts_dropped, rows_deleted;
+	uint64_t parts_damaged; /* parts that could not be read, left as they were */
 };
 
 /* Deletes the matching rows from every part: a part with none is left
@@ -607,7 +608,11 @@ struct sn_store_delete_result {
  * without them (temp name, fsync, rename; the new name supersedes the old
  * file, which is then removed). When it returns, no part file holding the
  * rows remains (unless a snapshot of this sn_store still reads it; it goes
- * on release). Rows still in the WAL or a memtable are not affected. */
+ * on release). Rows still in the WAL or a memtable are not affected. A part
+ * whose blocks fail their checks is left as it was and the others are
+ * still done: SN_ERR_CORRUPT then, err naming the first such part, with
+ * res counting them (the rows of a damaged part cannot be told apart:
+ * remove or restore the file, then run the deletion again). */
 int sn_store_delete(struct sn_store *st, const struct sn_store_delete_spec *spec,
 		    struct sn_store_delete_result *res, struct sn_err *err);
 

@@ -188,7 +188,16 @@ struct sn_pentry {
 	char path[1100];
 	struct sn_part *part;
 	uint64_t nrows, nbytes;
+	/* A read of its blocks failed their checks (SN_ERR_CORRUPT): merges
+	 * leave it out from then on, so one damaged part does not stop the
+	 * merges of every other (sn_pentry_mark_damaged). */
+	_Atomic bool damaged;
 };
+
+/* Notes that reading e failed with a damaged block (err says how), logged
+ * once per part: merges skip it; deletions and retention report it and go
+ * on with the other parts. */
+void sn_pentry_mark_damaged(struct sn_pentry *e, const struct sn_err *err);
 
 struct sn_store_snapshot {
 	_Atomic int refs;

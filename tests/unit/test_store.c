@@ -3604,6 +3604,98 @@ static void test_ttl(void **state)
 	sn_test_rm_rf(dir);
 }
 
+/* The smallest-named part file of month (YYYYMM) into path. */
+static void first_part_of(const char *dir, const char *month, char *path, size_t pathsz)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	char best[256] = "";
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, month, 6) && strstr(de->d_name, SN_PART_SUFFIX) &&
+		    !strstr(de->d_name, ".tmp") && (!best[0] || strcmp(de->d_name, best) < 0))
+			snprintf(best, sizeof(best), "%s", de->d_name);
+	closedir(d);
+	assert_true(best[0] != 0);
+	snprintf(path, pathsz, "%s/%s", dir, best);
+}
+
+/* One part with a damaged data block (its metadata intact, so the store
+ * opens): merges leave it out and merge the rest, deletion and retention
+ * report it and still do every other part, and the merge thread's
+ * retention runs. */
+static void test_damaged_part(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], bad[PATH_MAX + 300];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	int64_t oct = BASE_TS + DAY_US, nov = BASE_TS + 35 * DAY_US;
+	for (int f = 0; f < 3; f++) {
+		struct trow r[] = {{1, (uint8_t)(10 * f + 1), oct, "e", "{\"k\":1}", 0},
+				   {2, (uint8_t)(10 * f + 4), oct, "e", "{\"k\":4}", 0},
+				   {1, (uint8_t)(10 * f + 2), nov, "e", "{\"k\":2}", 0},
+				   {2, (uint8_t)(10 * f + 3), nov, "e", "{\"k\":3}", 0}};
+		flush_rows(dir, FID(f + 1, 2), r, 4, true);
+	}
+	first_part_of(dir, "202410", bad, sizeof(bad));
+	size_t len;
+	char *bytes = read_file(bad, &len);
+	bytes[SN_PART_HEADER_SIZE + 1] ^= 1; /* the first block of the first column */
+	write_file(bad, bytes, len);
+	free(bytes);
+	const char *badname = strrchr(bad, '/') + 1;
+
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	struct sn_err err = {0};
+	/* October: the two good parts merge, the damaged one stays; November
+	 * merges whole. */
+	assert_int_equal(sn_store_merge(st, true, NULL, &err), 0);
+	assert_int_equal(count_files(dir, ".snp"), 3);
+	assert_true(access(bad, F_OK) == 0);
+
+	/* Retention of team 1 does every part it can and names the damaged
+	 * one (whose rows it would have to rewrite: both teams are in it). */
+	struct sn_store_delete_result r;
+	int64_t teams[] = {1}, days[] = {1};
+	struct sn_store_ttl ttl = {.nteams = 1, .team_ids = teams, .days = days};
+	assert_int_equal(sn_store_apply_ttl(st, &ttl, nov + 10 * DAY_US, &r, &err), SN_ERR_CORRUPT);
+	assert_int_equal(r.parts_damaged, 1);
+	assert_int_equal(r.rows_deleted, 5); /* of 6: one is in the damaged part */
+	assert_non_null(strstr(err.msg, badname));
+	/* A deletion likewise: team 2's rows in the other parts go. */
+	struct sn_store_delete_spec d = {
+	    .team_id = 2, .after_us = INT64_MIN, .before_us = INT64_MAX};
+	assert_int_equal(sn_store_delete(st, &d, &r, &err), SN_ERR_CORRUPT);
+	assert_int_equal(r.parts_damaged, 1);
+	assert_int_equal(r.rows_deleted, 5);
+	assert_int_equal(r.parts_dropped, 2);
+	sn_store_close(st);
+
+	/* The merge thread: retention still runs beside a month whose merge
+	 * window holds the damaged part. */
+	for (int f = 3; f < 6; f++) {
+		struct trow r2[] = {{1, (uint8_t)(10 * f + 1), oct, "e", "{}", 0},
+				    {3, (uint8_t)(10 * f + 3), nov, "e", "{}", 0}};
+		flush_rows(dir, FID(f + 1, 2), r2, 2, true);
+	}
+	so = (struct sn_store_opts){.no_fsync = true,
+				    .retention_days = 30,
+				    .team_retention = "1:0",
+				    .merge_interval_ms = 5,
+				    .merge_min_parts = 2};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	assert_int_equal(sn_store_merger_start(st, NULL), 0);
+	for (int i = 0; i < 300 && count_files(dir, ".snp") != 2; i++)
+		usleep(10000);
+	sn_store_merger_stop(st);
+	assert_int_equal(count_files(dir, ".snp"), 2); /* the damaged part, October merged */
+	assert_true(access(bad, F_OK) == 0);
+	sn_store_close(st);
+	sn_test_rm_rf(dir);
+}
+
 static void test_merger_thread(void **state)
 {
 	(void)state;
@@ -3678,6 +3770,7 @@ int main(void)
 	    cmocka_unit_test(test_delete_crash_points),
 	    cmocka_unit_test(test_ttl),
 	    cmocka_unit_test(test_merger_thread),
+	    cmocka_unit_test(test_damaged_part),
 	    cmocka_unit_test(test_parallel_writer_bytes),
 	    cmocka_unit_test(test_member_lengths),
 	    cmocka_unit_test(test_memtable_shares_values),
