@@ -2158,16 +2158,22 @@ static uint32_t granule_known(const struct plan *p, const struct sn_part *part, 
 	for (size_t k = 0; k < p->nelide; k++) {
 		if (!p->elide_nev[k])
 			continue;
-		/* rows lie between the two entries: gi->event <= event <= nx->event;
-		 * none of the term's events in between: no row passes; the two
-		 * entries equal and one of them: every row does */
+		/* Rows lie between the two first rows: first <= event <= next.
+		 * An entry keeps an event cut to SN_GRANULE_EVENT_MAX bytes, and
+		 * the cut keeps order (a <= b gives cut(a) <= cut(b)), so the
+		 * rows' events cut lie between the entries: gi->event <=
+		 * cut(event) <= nx->event. None of the term's events so, cut:
+		 * no row passes. The two entries equal to one of them, and the
+		 * event short enough that no entry of that length was cut (as
+		 * run_event): every row does. */
 		bool inside = false, all = false;
 		for (size_t j = 0; j < p->elide_nev[k]; j++) {
 			const char *e = p->elide_ev[k][j];
 			size_t en = strlen(e);
-			int lo = str_order(e, en, gi->event), hi = str_order(e, en, nx->event);
+			size_t cn = en < SN_GRANULE_EVENT_MAX ? en : SN_GRANULE_EVENT_MAX;
+			int lo = str_order(e, cn, gi->event), hi = str_order(e, cn, nx->event);
 			inside |= lo >= 0 && hi <= 0;
-			all |= lo == 0 && hi == 0;
+			all |= lo == 0 && hi == 0 && en < SN_GRANULE_EVENT_MAX;
 		}
 		if (!inside)
 			*none = true;

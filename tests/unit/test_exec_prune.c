@@ -8,6 +8,10 @@
  *
  * The part: 48 events of team 1, one an hour from 2024-12-01 00:00 UTC,
  * in granules of 4 rows (12 granules, 4 hours each).
+ *
+ * The event terms: event names longer than the sparse index keeps of them
+ * (its entries cut at SN_GRANULE_EVENT_MAX bytes) through `=`, IN and OR,
+ * where a cut entry must never prune a granule holding the name.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -128,11 +132,97 @@ static void test_bad_constant(void **state)
 	xfx_close(&f);
 }
 
+/* Event names past the SN_GRANULE_EVENT_MAX bytes a sparse-index entry
+ * keeps: two of 300 bytes alike in their first 299, one of exactly 256 (the
+ * cut of both), one shorter, one after them; all of one team and day in
+ * granules of 8, so the entries of a run of granules are all the same cut
+ * name. Pruning must read a cut entry as a bound, never as the name. */
+static void test_long_event_names(void **state)
+{
+	(void)state;
+	static char names[5][301];
+	static const int counts[5] = {20, 36, 44, 52, 12};
+	memset(names, 0, sizeof(names));
+	memset(names[0], 'e', 100);
+	memset(names[1], 'e', SN_GRANULE_EVENT_MAX);
+	memset(names[2], 'e', 299);
+	names[2][299] = '1';
+	memset(names[3], 'e', 299);
+	names[3][299] = '2';
+	names[4][0] = 'f';
+	struct xfx f;
+	xfx_open(&f, "test_exec_prune");
+	struct sn_memtable mt;
+	sn_memtable_init(&mt, 0);
+	int n = 0;
+	for (int k = 0; k < 5; k++)
+		for (int i = 0; i < counts[k]; i++, n++)
+			xfx_event(&mt, n, 1, T0 + n, "d", names[k], "{}");
+	xfx_write(&f, &mt, 8);
+
+	/* Absent names that sort among them: their cuts equal the entries. */
+	static char absent[4][301];
+	memset(absent, 0, sizeof(absent));
+	memset(absent[0], 'e', 299);
+	absent[0][299] = '0';
+	memset(absent[1], 'e', 299);
+	absent[1][299] = '3';
+	memset(absent[2], 'e', SN_GRANULE_EVENT_MAX + 1);
+	memset(absent[3], 'e', 300);
+	char q[2048], want[64];
+	for (uint32_t run = 1; run <= 3; run++) {
+		f.opts.run_granules = run;
+		for (int k = 0; k < 5; k++) {
+			snprintf(want, sizeof(want), "c\n%d\n", counts[k]);
+			snprintf(q, sizeof(q), "SELECT count() AS c FROM events WHERE event = '%s'",
+				 names[k]);
+			xfx_check(&f, q, want);
+			snprintf(q, sizeof(q),
+				 "SELECT count() AS c FROM events WHERE event = '%s' AND "
+				 "distinct_id = 'd'",
+				 names[k]);
+			xfx_check(&f, q, want);
+			snprintf(q, sizeof(q),
+				 "SELECT countIf(event = '%s') AS c FROM events WHERE event IN "
+				 "('%s')",
+				 names[k], names[k]);
+			xfx_check(&f, q, want);
+		}
+		for (int k = 0; k < 4; k++) {
+			snprintf(q, sizeof(q), "SELECT count() AS c FROM events WHERE event = '%s'",
+				 absent[k]);
+			xfx_check(&f, q, "c\n0\n");
+		}
+		snprintf(q, sizeof(q),
+			 "SELECT count() AS c FROM events WHERE event IN ('%s', '%s')", names[2],
+			 names[3]);
+		snprintf(want, sizeof(want), "c\n%d\n", counts[2] + counts[3]);
+		xfx_check(&f, q, want);
+		snprintf(q, sizeof(q),
+			 "SELECT count() AS c FROM events WHERE event IN ('%s', '%s')", names[1],
+			 names[3]);
+		snprintf(want, sizeof(want), "c\n%d\n", counts[1] + counts[3]);
+		xfx_check(&f, q, want);
+		snprintf(q, sizeof(q),
+			 "SELECT count() AS c FROM events WHERE event = '%s' OR event = '%s'",
+			 names[0], names[2]);
+		snprintf(want, sizeof(want), "c\n%d\n", counts[0] + counts[2]);
+		xfx_check(&f, q, want);
+		snprintf(q, sizeof(q),
+			 "SELECT count() AS c FROM events WHERE event IN ('%s', '%s', 'f')",
+			 absent[0], absent[3]);
+		snprintf(want, sizeof(want), "c\n%d\n", counts[4]);
+		xfx_check(&f, q, want);
+	}
+	xfx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_constant_instants),
 	    cmocka_unit_test(test_bad_constant),
+	    cmocka_unit_test(test_long_event_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

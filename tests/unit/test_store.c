@@ -3171,6 +3171,63 @@ static void test_part_names(void **state)
 		assert_int_equal(live[i], want[i]);
 }
 
+/* Event names longer than a sparse-index entry keeps (SN_GRANULE_EVENT_MAX
+ * bytes): the entries hold the names cut, and verify takes the cut for the
+ * writer's, not for damage, before and after a merge. Two names of 300
+ * bytes alike in their first 299, one of exactly 256, one shorter. */
+static void test_long_event_index(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	static char names[4][301];
+	memset(names, 0, sizeof(names));
+	memset(names[0], 'e', 100);
+	memset(names[1], 'e', SN_GRANULE_EVENT_MAX);
+	memset(names[2], 'e', 299);
+	names[2][299] = '1';
+	memset(names[3], 'e', 299);
+	names[3][299] = '2';
+	struct trow rows[4 * 30];
+	size_t n = 0;
+	for (int k = 0; k < 4; k++)
+		for (int i = 0; i < 30; i++, n++)
+			rows[n] =
+			    (struct trow){1, (uint8_t)n, BASE_TS + (int64_t)n, names[k], "{}", 0};
+	flush_rows(dir, FID(10, 1), rows, n / 2, false);
+	flush_rows(dir, FID(20, 1), rows + n / 2, n - n / 2, true);
+	verify_clean(dir, n);
+
+	/* The entries of the long names' granules are the 256 bytes they share. */
+	struct sn_store_snapshot *s;
+	assert_int_equal(sn_store_snapshot_open_dir(dir, &s, NULL), 0);
+	assert_int_equal(sn_store_snapshot_nparts(s), 2);
+	size_t cut = 0;
+	for (size_t i = 0; i < 2; i++) {
+		struct sn_part *p = sn_store_snapshot_part(s, i);
+		for (size_t g = 0; g < sn_part_ngranules(p); g++) {
+			const struct sn_granule_info *gi = sn_part_granule(p, g);
+			assert_true(gi->event.len <= SN_GRANULE_EVENT_MAX);
+			if (gi->event.len == SN_GRANULE_EVENT_MAX) {
+				assert_memory_equal(gi->event.p, names[1], SN_GRANULE_EVENT_MAX);
+				cut++;
+			}
+		}
+	}
+	assert_true(cut >= 2 * 30 / 4);
+	sn_store_snapshot_release(s);
+
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	struct sn_store_merge_stats ms;
+	assert_int_equal(sn_store_merge(st, true, &ms, NULL), 0);
+	assert_int_equal(ms.merges, 1);
+	sn_store_close(st);
+	verify_clean(dir, n);
+	sn_test_rm_rf(dir);
+}
+
 static void test_merge_dedup(void **state)
 {
 	(void)state;
@@ -3762,6 +3819,7 @@ int main(void)
 	    cmocka_unit_test(test_inspect),
 	    cmocka_unit_test(test_group_columns),
 	    cmocka_unit_test(test_part_names),
+	    cmocka_unit_test(test_long_event_index),
 	    cmocka_unit_test(test_merge_dedup),
 	    cmocka_unit_test(test_merge_shredded_kinds),
 	    cmocka_unit_test(test_snapshot_keeps_files),
