@@ -17,9 +17,11 @@
  * counts adding up; every key of the residual JSON (p:@rest or properties)
  * present in the part's residual key set, when it has one — a key missing
  * there would read as NULL where the row has it. Leftover temporary files (a write cut by a crash)
- * are reported too. Files superseded by a merge or rewrite are skipped (partset.c); tombstones
- * (.del) are not parts. Problems are listed one per line in the report; the caller decides the exit
- * status from *nproblems.
+ * are reported too. Only names sn_part_name_parse accepts are looked at, as the part set does (a
+ * stray notapart.snp or a month-13 copy is not counted); a part whose metadata month differs
+ * from its name's is reported as damaged. Files superseded by a merge or rewrite are skipped
+ * (partset.c); tombstones (.del) are not parts. Problems are listed one per line in the report; the
+ * caller decides the exit status from *nproblems.
  *
  * Both read one granule at a time through an arena that is reset between
  * granules, so memory stays at about one granule's columns.
@@ -60,12 +62,11 @@ static int list_parts(const char *dir, char ***names, size_t *n, char ***tmps, s
 	size_t cap = 0, tcap = 0;
 	struct dirent *de;
 	int rc = 0;
-	size_t sl = strlen(SN_PART_SUFFIX);
 	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		bool is_part =
-		    len > sl && (strcmp(de->d_name + len - sl, SN_PART_SUFFIX) == 0 ||
-				 strcmp(de->d_name + len - sl, SN_TOMBSTONE_SUFFIX) == 0);
+		/* The names the part set reads (sn_part_name_parse): any other
+		 * file, notapart.snp or a month-13 copy, is no part here either. */
+		struct sn_part_name pn;
+		bool is_part = sn_part_name_parse(de->d_name, &pn) == 0;
 		bool is_tmp = strstr(de->d_name, ".tmp") != NULL;
 		char ***list = is_tmp ? tmps : is_part ? names : NULL;
 		size_t *cnt = is_tmp ? ntmp : n, *cp = is_tmp ? &tcap : &cap;
@@ -96,8 +97,8 @@ static int list_parts(const char *dir, char ***names, size_t *n, char ***tmps, s
 		}
 		size_t k = 0;
 		for (size_t i = 0; i < *n; i++) {
-			size_t l = strlen((*names)[i]);
-			if (strcmp((*names)[i] + l - sl, SN_TOMBSTONE_SUFFIX) == 0)
+			struct sn_part_name pn;
+			if (sn_part_name_parse((*names)[i], &pn) || pn.tombstone)
 				live[i] = false; /* a tombstone is no part */
 			if (live[i])
 				(*names)[k++] = (*names)[i];
@@ -132,7 +133,9 @@ int sn_store_stats_json(const char *dir, struct sn_buf *out, struct sn_err *err)
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		struct sn_part *p;
-		if ((rc = sn_part_open(path, &p, err)))
+		struct sn_part_name pn;
+		sn_part_name_parse(names[i], &pn); /* list_parts kept names that parse */
+		if ((rc = sn_part_open_listed(path, &pn, &p, err)))
 			break;
 		rows += sn_part_nrows(p);
 		bytes += sn_part_file_bytes(p);
@@ -230,6 +233,7 @@ static uint64_t verify_part(const char *path, const char *name, struct sn_buf *r
 			    uint64_t *rows_out)
 {
 	struct sn_part *p;
+	struct sn_part_name pn;
 	struct sn_err e = {0};
 	uint64_t problems = 0;
 #define PROBLEM(...)                                  \
@@ -239,7 +243,8 @@ static uint64_t verify_part(const char *path, const char *name, struct sn_buf *r
 		sn_buf_appendc(report, '\n');         \
 		problems++;                           \
 	} while (0)
-	if (sn_part_open(path, &p, &e)) {
+	sn_part_name_parse(name, &pn); /* list_parts kept names that parse */
+	if (sn_part_open_listed(path, &pn, &p, &e)) {
 		PROBLEM("%s", e.msg);
 		return problems;
 	}

@@ -9,6 +9,13 @@
  *   202411_0000000000a21001_0000000000a43002_00000001.snp  merged  [min, max] v1
  *   202411_0000000000a21001_0000000000a43002_00000002.del  tombstone (all rows deleted)
  *
+ * sn_part_name_parse is the one rule for which files are ours: a month
+ * 01-12, the ids as the writers format them, .snp or .del. Every listing
+ * (snapshots, recovery, merges, deletions, stats and verify) skips any
+ * other file, notapart.snp or a month-13 copy alike, and never removes it.
+ * Opening a listed part checks the month in its metadata against its
+ * name's (sn_part_open_listed): a copy under another month's name is damage.
+ *
  * A name supersedes another of the same month when its range contains the
  * other's and is larger, or is the same with a higher version. Superseded
  * files are dead. So a merge or a rewrite commits with the single rename of
@@ -91,6 +98,8 @@ int sn_part_name_parse(const char *name, struct sn_part_name *out)
 			return SN_ERR_INVALID;
 		m = m * 10 + (name[i] - '0');
 	}
+	if (m % 100 < 1 || m % 100 > 12)
+		return SN_ERR_INVALID; /* no month the writer names: 202413 is a stray */
 	memset(out, 0, sizeof(*out));
 	out->month = m;
 	out->tombstone = tomb;
@@ -124,6 +133,24 @@ size_t sn_part_name_format(const struct sn_part_name *n, char *buf, size_t len)
 	return w < 0 ? 0 : (size_t)w;
 }
 
+int sn_part_open_listed(const char *path, const struct sn_part_name *n, struct sn_part **out,
+			struct sn_err *err)
+{
+	struct sn_part *p;
+	int rc = sn_part_open(path, &p, err);
+	if (rc)
+		return rc;
+	if (sn_part_month(p) != n->month) {
+		rc = sn_err_set(err, SN_ERR_CORRUPT,
+				"part %s: corrupt: its rows are of month %06d, its name says %06d",
+				path, (int)sn_part_month(p), (int)n->month);
+		sn_part_unref(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
 struct named {
 	struct sn_part_name n;
 	size_t idx;
@@ -150,11 +177,11 @@ int sn_part_names_live(char *const *names, size_t n, bool *live, struct sn_err *
 		return sn_err_set(err, SN_ERR_NOMEM, "out of memory sorting part names");
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		live[i] = true; /* a name outside the scheme is not ours to judge */
-		if (sn_part_name_parse(names[i], &v[k].n) == 0) {
-			live[i] = false;
+		/* A name outside the scheme is never live: queries, stats,
+		 * verify, merges and deletions all skip it alike. */
+		live[i] = false;
+		if (sn_part_name_parse(names[i], &v[k].n) == 0)
 			v[k++].idx = i;
-		}
 	}
 	if (k)
 		qsort(v, k, sizeof(*v), named_cmp);
@@ -441,7 +468,7 @@ static int entry_open(const char *dir, const char *name, bool read_only, struct 
 		return sn_err_set(err, SN_ERR_INVALID, "not a part name: %s", name);
 	}
 	if (!e->n.tombstone) {
-		int rc = sn_part_open(e->path, &e->part, err);
+		int rc = sn_part_open_listed(e->path, &e->n, &e->part, err);
 		if (rc) {
 			if (rc == SN_ERR_IO && access(e->path, F_OK) != 0)
 				rc = SN_ERR_NOT_FOUND; /* replaced since the listing */

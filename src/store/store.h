@@ -492,12 +492,17 @@ struct sn_part_name {
 	uint32_t ver;
 	bool tombstone;
 };
-/* 0, or SN_ERR_INVALID when name is not a part or tombstone name. */
+/* 0, or SN_ERR_INVALID when name is not a part or tombstone name. This is
+ * the one rule for which files of a store directory are ours: YYYYMM with
+ * a month 01-12, then the id fields as the writers format them (lowercase
+ * hex, 16 digits an id, 8 the version), then .snp or .del. Every listing
+ * (snapshots, recovery, merges, deletions, stats, verify) skips any other
+ * name (notapart.snp, .hidden.snp, a copy, 202413_...). */
 int sn_part_name_parse(const char *name, struct sn_part_name *out);
 /* Writes the name (without directory) into buf; returns its length. */
 size_t sn_part_name_format(const struct sn_part_name *n, char *buf, size_t len);
-/* Marks live[i] = whether names[i] is superseded by no other name of the
- * list (names that do not parse are left live). O(n log n). */
+/* Marks live[i] = whether names[i] is a part or tombstone name
+ * (sn_part_name_parse) superseded by no other name of the list. O(n log n). */
 int sn_part_names_live(char *const *names, size_t n, bool *live, struct sn_err *err);
 
 /* Start-up recovery of a store directory, for the one process that writes

@@ -260,6 +260,12 @@ int sn_store_replace(struct sn_store *st, struct sn_pentry *const *old, size_t n
 /* Creates the empty tombstone file for name (fsync of the directory). */
 int sn_store_write_tombstone(struct sn_store *st, const struct sn_part_name *name,
 			     struct sn_err *err);
+/* sn_part_open of the listed file path whose name parsed as n, checking
+ * what the reader has both of: the month the part's metadata records must
+ * be the one its name says, else SN_ERR_CORRUPT naming the file (a part
+ * copied under another month's name would count its rows twice). */
+int sn_part_open_listed(const char *path, const struct sn_part_name *n, struct sn_part **out,
+			struct sn_err *err);
 /* Reads every row of a part into arena memory (strings point into it). */
 int sn_store_read_rows(struct sn_part *p, struct sn_arena *arena, struct sn_event_row **rows,
 		       size_t *nrows, struct sn_err *err);

@@ -3153,6 +3153,11 @@ static void test_part_names(void **state)
 	    sn_part_name_parse("202410_0000000000000001_0000000000000009_00000000.snp", &n), 0);
 	assert_int_not_equal(sn_part_name_parse("202410_0000000000003002.del", &n), 0);
 	assert_int_not_equal(sn_part_name_parse("202410_0000000000003002.snp.tmp", &n), 0);
+	/* Refused: a month the writer never names. */
+	assert_int_not_equal(sn_part_name_parse("202413_0000000000003002.snp", &n), 0);
+	assert_int_not_equal(sn_part_name_parse("202400_0000000000003002.snp", &n), 0);
+	assert_int_equal(sn_part_name_parse("196912_0000000000003002.snp", &n), 0);
+	assert_int_equal(sn_part_name_parse("000101_0000000000003002.snp", &n), 0);
 
 	/* Supersession: a wider range or the same range at a higher version. */
 	char *names[] = {
@@ -3162,11 +3167,11 @@ static void test_part_names(void **state)
 	    "202410_0000000000001001_0000000000003001_00000002.del", /* 3: live */
 	    "202410_0000000000004001.snp",			     /* 4: live */
 	    "202411_0000000000002001.snp",			     /* 5: other month: live */
-	    "foreign.snp",					     /* 6: not ours: live */
+	    "foreign.snp",					     /* 6: not ours: dead */
 	};
 	bool live[7];
 	assert_int_equal(sn_part_names_live(names, 7, live, NULL), 0);
-	bool want[7] = {false, false, false, true, true, true, true};
+	bool want[7] = {false, false, false, true, true, true, false};
 	for (int i = 0; i < 7; i++)
 		assert_int_equal(live[i], want[i]);
 }
@@ -3225,6 +3230,109 @@ static void test_long_event_index(void **state)
 	assert_int_equal(ms.merges, 1);
 	sn_store_close(st);
 	verify_clean(dir, n);
+	sn_test_rm_rf(dir);
+}
+
+/* Copies src to dir/name. */
+static void copy_file(const char *src, const char *dir, const char *name)
+{
+	char dst[PATH_MAX + 80];
+	size_t len;
+	char *b = read_file(src, &len);
+	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+	write_file(dst, b, len);
+	free(b);
+}
+
+/* One rule decides which files of a store are parts (sn_part_name_parse):
+ * copies of a part under names outside it are skipped alike by queries'
+ * snapshots, the server's store, stats and verify, and left in place. A
+ * copy under a valid name of another month is damage, named, everywhere. */
+static void test_stray_part_names(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], part[PATH_MAX + 80], name[64];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	struct trow rows[12];
+	for (size_t i = 0; i < 12; i++)
+		rows[i] = (struct trow){1, (uint8_t)i, BASE_TS + (int64_t)i, "e", "{}", 0};
+	flush_rows(dir, FID(10, 1), rows, 12, true);
+	struct sn_part_name pn = {.month = 202410, .min_id = FID(10, 1), .max_id = FID(10, 1)};
+	sn_part_name_format(&pn, name, sizeof(name));
+	snprintf(part, sizeof(part), "%s/%s", dir, name);
+	assert_int_equal(access(part, F_OK), 0);
+	char copy_of[96];
+	snprintf(copy_of, sizeof(copy_of), "copy-of-%s", name);
+	const char *strays[] = {
+	    "notapart.snp",
+	    ".hidden.snp",
+	    copy_of,
+	    "202413_0000000000000001.snp", /* month 13 */
+	    "202400_0000000000000001.snp", /* month 0 */
+	    "202413_0000000000000001_0000000000000002_00000001.snp",
+	    "202410_000000000000000A.snp", /* not the writer's lowercase hex */
+	    "202410_000000000000001.snp",  /* 15 digits */
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(strays); i++) {
+		struct sn_part_name x;
+		assert_int_not_equal(sn_part_name_parse(strays[i], &x), 0);
+		copy_file(part, dir, strays[i]);
+	}
+	bool live[SN_ARRAY_LEN(strays)];
+	assert_int_equal(
+	    sn_part_names_live((char *const *)strays, SN_ARRAY_LEN(strays), live, NULL), 0);
+	for (size_t i = 0; i < SN_ARRAY_LEN(strays); i++)
+		assert_false(live[i]);
+
+	/* The reader (queries), the server's store, verify and stats: one part. */
+	struct sn_store_snapshot *s;
+	assert_int_equal(sn_store_snapshot_open_dir(dir, &s, NULL), 0);
+	assert_int_equal(sn_store_snapshot_nparts(s), 1);
+	assert_int_equal(sn_store_snapshot_nrows(s), 12);
+	sn_store_snapshot_release(s);
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	s = sn_store_snapshot_acquire(st);
+	assert_int_equal(sn_store_snapshot_nrows(s), 12);
+	sn_store_snapshot_release(s);
+	sn_store_close(st);
+	verify_clean(dir, 12);
+	uint64_t parts, nrows, problems;
+	assert_int_equal(sn_store_verify(dir, NULL, &parts, &nrows, &problems, NULL), 0);
+	assert_int_equal(parts, 1);
+	struct sn_buf stats;
+	sn_buf_init(&stats, 0);
+	assert_int_equal(sn_store_stats_json(dir, &stats, NULL), 0);
+	struct json_object *o;
+	assert_int_equal(sn_json_parse(stats.data, stats.len, &o, NULL), 0);
+	assert_int_equal(json_object_get_int64(json_object_object_get(o, "parts")), 1);
+	assert_int_equal(json_object_get_int64(json_object_object_get(o, "rows")), 12);
+	json_object_put(o);
+	/* Not ours: still there after the server's start-up cleanup. */
+	assert_int_equal(count_files(dir, ".snp"), 1 + SN_ARRAY_LEN(strays));
+
+	/* A copy under another month's valid name: the month in its metadata
+	 * is not its name's. Queries, stats and verify refuse it by name. */
+	pn = (struct sn_part_name){.month = 202411, .min_id = FID(20, 1), .max_id = FID(20, 1)};
+	char other[64];
+	sn_part_name_format(&pn, other, sizeof(other));
+	copy_file(part, dir, other);
+	struct sn_err err = {0};
+	assert_int_equal(sn_store_snapshot_open_dir(dir, &s, &err), SN_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, other));
+	assert_non_null(strstr(err.msg, "month"));
+	sn_buf_reset(&stats);
+	assert_int_equal(sn_store_stats_json(dir, &stats, &err), SN_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, other));
+	struct sn_buf rep;
+	sn_buf_init(&rep, 0);
+	assert_int_equal(sn_store_verify(dir, &rep, &parts, &nrows, &problems, NULL), 0);
+	assert_int_equal(parts, 2);
+	assert_int_equal(problems, 1);
+	assert_non_null(strstr(rep.data, other));
+	sn_buf_release(&rep);
+	sn_buf_release(&stats);
 	sn_test_rm_rf(dir);
 }
 
@@ -3820,6 +3928,7 @@ int main(void)
 	    cmocka_unit_test(test_group_columns),
 	    cmocka_unit_test(test_part_names),
 	    cmocka_unit_test(test_long_event_index),
+	    cmocka_unit_test(test_stray_part_names),
 	    cmocka_unit_test(test_merge_dedup),
 	    cmocka_unit_test(test_merge_shredded_kinds),
 	    cmocka_unit_test(test_snapshot_keeps_files),
