@@ -193,6 +193,14 @@ void sn_time_format_rfc3339(int64_t us, char out[32]);
 /* Parses exactly what sn_time_format_rfc3339 writes (24 characters, UTC,
  * milliseconds). SN_ERR_INVALID otherwise. */
 int sn_time_parse_rfc3339_ms(const char *s, size_t len, int64_t *us);
+/* Parses an RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS, an optional fraction
+ * of 1 to 6 digits (to the microsecond), and Z or a numeric offset
+ * (+02:00, -05:30); 't' and 'z' may be lower case. Years 0000-9999, days
+ * checked against the month (leap years included), no leap second.
+ * SN_ERR_INVALID for anything else: unlike the capture parser, which takes
+ * whatever SDKs send, this one is for people who should learn their input
+ * was not read as they meant. */
+int sn_time_parse_rfc3339(const char *s, size_t len, int64_t *us);
 /* Days since 1970-01-01 for a proleptic Gregorian date, and back. */
 int64_t sn_days_from_civil(int64_t y, unsigned m, unsigned d);
 void sn_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
@@ -337,6 +345,12 @@ int sn_parse_size(const char *s, uint64_t *out);
 /* Parses a duration such as "1s", "250ms", "5m" into milliseconds. */
 int sn_parse_duration_ms(const char *s, int64_t *out);
 int sn_parse_bool(const char *s, bool *out);
+/* Parses s[0..len) as a whole decimal integer from min to max: an optional
+ * '-' and digits, nothing else (no sign '+', spaces, suffix or empty
+ * string). SN_ERR_INVALID, *out unchanged, for anything else, including a
+ * value outside [min, max] or outside int64. Command-line ids and counts go
+ * through this: atoll would read "1abc" as 1 and "abc" as 0. */
+int sn_parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out);
 /* Creates a directory and its parents (mode 0755); existing is fine. */
 int sn_mkdir_p(const char *path, struct sn_err *err);
 /* fsync of a directory, after a rename or create inside it. */

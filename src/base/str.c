@@ -1,5 +1,6 @@
 /*
- * str.c — small parsing helpers for settings (sizes, durations, booleans),
+ * str.c — small parsing helpers for settings (sizes, durations, booleans,
+ * whole numbers),
  * the two file-system chores every durable component needs (mkdir -p and
  * fsync of a directory after a rename), and fixed sets of short names
  * (struct sn_names: candidates by length, each as the words that cover
@@ -114,6 +115,29 @@ int sn_parse_duration_ms(const char *s, int64_t *out)
 	if (ms > 9.2e18)
 		return SN_ERR_INVALID;
 	*out = (int64_t)ms;
+	return 0;
+}
+
+int sn_parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+	size_t i = len && s[0] == '-';
+	if (i == len)
+		return SN_ERR_INVALID;
+	/* Accumulated negative: INT64_MIN has no positive twin. */
+	int64_t v = 0;
+	for (; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9' || __builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_sub_overflow(v, s[i] - '0', &v))
+			return SN_ERR_INVALID;
+	}
+	if (s[0] != '-') {
+		if (v == INT64_MIN)
+			return SN_ERR_INVALID;
+		v = -v;
+	}
+	if (v < min || v > max)
+		return SN_ERR_INVALID;
+	*out = v;
 	return 0;
 }
 

@@ -5,6 +5,11 @@
  * (public domain description, written here), which is exact over the whole
  * proleptic Gregorian range without tables or libc time zones, so formatting
  * a timestamp never takes the libc time-zone lock (gmtime_r does).
+ *
+ * Two RFC 3339 parsers: the fixed 24-character form snout itself writes
+ * (the ingest hot path), and the general strict one (any fraction up to
+ * microseconds, numeric offsets) for times people type. SDK timestamps,
+ * which come in many looser shapes, have their own parser in capture.
  */
 #include "base.h"
 
@@ -99,5 +104,54 @@ int sn_time_parse_rfc3339_ms(const char *s, size_t len, int64_t *us)
 		return SN_ERR_INVALID;
 	int64_t days = sn_days_from_civil(c * 100 + y, (unsigned)mo, (unsigned)d);
 	*us = ((days * 86400 + h * 3600 + mi * 60 + sec) * 1000 + ms1 * 10 + ms2) * 1000;
+	return 0;
+}
+
+static bool leap_year(int64_t y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+int sn_time_parse_rfc3339(const char *s, size_t len, int64_t *us)
+{
+	/* 0123456789012345678
+	 * 2025-01-01T12:00:00[.f{1,6}](Z|+hh:mm|-hh:mm) */
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int c, y, mo, d, h, mi, sec, oh = 0, om = 0;
+	if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+	    s[13] != ':' || s[16] != ':')
+		return SN_ERR_INVALID;
+	if (two(s, &c) || two(s + 2, &y) || two(s + 5, &mo) || two(s + 8, &d) || two(s + 11, &h) ||
+	    two(s + 14, &mi) || two(s + 17, &sec))
+		return SN_ERR_INVALID;
+	int64_t year = c * 100 + y;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && !leap_year(year)) || h > 23 || mi > 59 || sec > 59)
+		return SN_ERR_INVALID;
+	size_t i = 19;
+	int64_t frac_us = 0;
+	if (s[i] == '.') {
+		int64_t scale = 100000;
+		size_t start = ++i;
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10) {
+			if (i - start == 6)
+				return SN_ERR_INVALID; /* finer than a microsecond */
+			frac_us += (s[i] - '0') * scale;
+		}
+		if (i == start)
+			return SN_ERR_INVALID;
+	}
+	int sign = 0;
+	if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
+		/* UTC */
+	} else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' &&
+		   !two(s + i + 1, &oh) && !two(s + i + 4, &om) && oh <= 23 && om <= 59) {
+		sign = s[i] == '-' ? -1 : 1;
+	} else {
+		return SN_ERR_INVALID;
+	}
+	int64_t days = sn_days_from_civil(year, (unsigned)mo, (unsigned)d);
+	int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
+	*us = secs * 1000000 + frac_us;
 	return 0;
 }

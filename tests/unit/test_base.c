@@ -335,6 +335,122 @@ static void test_parsers(void **state)
 	assert_int_equal(sn_parse_bool("maybe", &b), SN_ERR_INVALID);
 }
 
+/* Whole numbers for command-line options: atoll read "1abc" as team 1 and
+ * "abc" as 0; these must be refused, as must anything out of range. */
+static void test_parse_int(void **state)
+{
+	(void)state;
+	int64_t v = 77;
+	static const struct {
+		const char *s;
+		int64_t min, max, want; /* want 77 = refused */
+	} cases[] = {
+	    {"1", 1, INT64_MAX, 1},
+	    {"42", 1, 100, 42},
+	    {"100", 1, 100, 100},
+	    {"101", 1, 100, 77},
+	    {"0", 1, 100, 77},
+	    {"-1", 1, INT64_MAX, 77},
+	    {"-1", -5, 5, -1},
+	    {"-0", 0, 0, 0},
+	    {"007", 0, 10, 7},
+	    {"9223372036854775807", 0, INT64_MAX, INT64_MAX},
+	    {"9223372036854775808", 0, INT64_MAX, 77},
+	    {"-9223372036854775808", INT64_MIN, 0, INT64_MIN},
+	    {"-9223372036854775809", INT64_MIN, 0, 77},
+	    {"99999999999999999999", 1, INT64_MAX, 77},
+	    {"1abc", 1, INT64_MAX, 77},
+	    {"1x", 1, 100, 77},
+	    {"abc", 0, INT64_MAX, 77},
+	    {"", 0, 10, 77},
+	    {"-", 0, 10, 77},
+	    {"+1", 0, 10, 77},
+	    {" 1", 0, 10, 77},
+	    {"1 ", 0, 10, 77},
+	    {"1.0", 0, 10, 77},
+	    {"1e3", 0, 10000, 77},
+	    {"0x10", 0, 100, 77},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(cases); i++) {
+		v = 77;
+		int rc =
+		    sn_parse_int(cases[i].s, strlen(cases[i].s), cases[i].min, cases[i].max, &v);
+		assert_int_equal(rc, cases[i].want == 77 ? SN_ERR_INVALID : 0);
+		assert_true(v == cases[i].want);
+	}
+	/* Only the first len bytes count. */
+	assert_int_equal(sn_parse_int("12:30", 2, 0, 100, &v), 0);
+	assert_int_equal(v, 12);
+	assert_int_equal(sn_parse_int("12:30", 3, 0, 100, &v), SN_ERR_INVALID);
+	assert_int_equal(sn_parse_int("12", 0, 0, 100, &v), SN_ERR_INVALID);
+}
+
+/* The strict RFC 3339 parser (times people type: snout store delete
+ * --after): every fraction length to microseconds, numeric offsets. */
+static void test_time_parse_rfc3339(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		int64_t us;
+	} good[] = {
+	    {"2024-01-31T12:00:00Z", 1706702400000000LL},
+	    {"2024-01-31t12:00:00z", 1706702400000000LL},
+	    {"2024-01-31T12:00:00.5Z", 1706702400500000LL},
+	    {"2024-01-31T12:00:00.12Z", 1706702400120000LL},
+	    {"2024-01-31T12:00:00.123Z", 1706702400123000LL},
+	    {"2024-01-31T12:00:00.123456Z", 1706702400123456LL},
+	    {"2024-01-31T12:00:00.000001Z", 1706702400000001LL},
+	    {"2024-01-31T14:00:00+02:00", 1706702400000000LL},
+	    {"2024-01-31T06:30:00-05:30", 1706702400000000LL},
+	    {"2024-01-31T12:00:00.25+00:00", 1706702400250000LL},
+	    {"2024-01-31T12:00:00-00:00", 1706702400000000LL},
+	    {"2024-02-29T00:00:00Z", 1709164800000000LL},
+	    {"2000-02-29T00:00:00Z", 951782400000000LL},
+	    {"1970-01-01T00:00:00Z", 0},
+	    {"1969-12-31T23:59:59.999999Z", -1},
+	    {"0000-01-01T00:00:00Z", -62167219200000000LL},
+	    {"9999-12-31T23:59:59.999999Z", 253402300799999999LL},
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(good); i++) {
+		int64_t us = 0;
+		assert_int_equal(sn_time_parse_rfc3339(good[i].s, strlen(good[i].s), &us), 0);
+		assert_true(us == good[i].us);
+	}
+	static const char *const bad[] = {
+	    "2024-01-31",
+	    "2024-01-31T12:00:00",	    /* no zone */
+	    "2024-01-31 12:00:00Z",	    /* space */
+	    "2024-01-31T12:00Z",	    /* no seconds */
+	    "2024-01-31T12:00:00.Z",	    /* empty fraction */
+	    "2024-01-31T12:00:00.1234567Z", /* below a microsecond */
+	    "2024-01-31T12:00:00+02",	    /* offset without minutes */
+	    "2024-01-31T12:00:00+0200",
+	    "2024-01-31T12:00:00+24:00",
+	    "2024-01-31T12:00:00+02:60",
+	    "2024-01-31T12:00:00ZZ",
+	    "2024-01-31T12:00:00Z ",
+	    "2024-13-01T00:00:00Z",
+	    "2024-00-01T00:00:00Z",
+	    "2024-04-31T00:00:00Z",
+	    "2023-02-29T00:00:00Z",
+	    "1900-02-29T00:00:00Z",
+	    "2024-01-32T00:00:00Z",
+	    "2024-01-31T24:00:00Z",
+	    "2024-01-31T23:60:00Z",
+	    "2024-01-31T23:59:60Z",
+	    "2024-1-31T12:00:00Z",
+	    "+2024-01-31T12:00:00Z",
+	    "",
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(bad); i++) {
+		int64_t us = 77;
+		assert_int_equal(sn_time_parse_rfc3339(bad[i], strlen(bad[i]), &us),
+				 SN_ERR_INVALID);
+		assert_true(us == 77);
+	}
+}
+
 static void test_hashes(void **state)
 {
 	(void)state;
@@ -919,9 +1035,11 @@ int main(void)
 	    cmocka_unit_test(test_big_blocks),
 	    cmocka_unit_test(test_uuid),
 	    cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_time_parse_rfc3339),
 	    cmocka_unit_test(test_json_errors),
 	    cmocka_unit_test(test_metrics),
 	    cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_parse_int),
 	    cmocka_unit_test(test_hashes),
 	    cmocka_unit_test(test_sqlite_migrate),
 	    cmocka_unit_test(test_sqlite_wal_vfs),
