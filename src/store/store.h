@@ -633,4 +633,24 @@ struct sn_store_ttl {
 int sn_store_apply_ttl(struct sn_store *st, const struct sn_store_ttl *ttl, int64_t now_us,
 		       struct sn_store_delete_result *res, struct sn_err *err);
 
+/* The longest retention anything may ask for, in days (100 years): the
+ * retention_days and team_retention settings and `snout store ttl --days`
+ * all refuse more, so a typo or a "keep forever" stand-in such as 200000000
+ * is an error rather than a number the cutoff arithmetic has to survive. */
+#define SN_STORE_RETENTION_DAYS_MAX 36500
+
+/* The retention cutoff for days before now_us: rows with a timestamp below
+ * it expire. days <= 0 keeps forever (INT64_MIN). A cutoff that would fall
+ * before the range of int64 microseconds is INT64_MIN too, so an oversized
+ * days expires nothing; it never wraps around to a cutoff in the future. */
+int64_t sn_store_ttl_cutoff_us(int64_t now_us, int64_t days);
+
+/* Parses the team_retention setting ("2:30,5:365"; "" = none) into at most
+ * max pairs: team_ids[i] a positive team id, days[i] 0 (keep that team
+ * forever) to SN_STORE_RETENTION_DAYS_MAX. *n is the number of pairs. On
+ * bad input SN_ERR_INVALID (SN_ERR_TOO_BIG past max) and a message that
+ * names the setting and the offending part. */
+int sn_store_parse_team_retention(const char *s, int64_t *team_ids, int64_t *days, size_t max,
+				  size_t *n, struct sn_err *err);
+
 #endif

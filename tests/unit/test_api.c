@@ -36,6 +36,7 @@ static void clear_env(void)
 	unsetenv("SNOUT_DATA_DIR");
 	unsetenv("SNOUT_CONFIG");
 	unsetenv("SNOUT_BATCH_BODY_MAX");
+	unsetenv("SNOUT_TEAM_RETENTION");
 }
 
 static void test_defaults(void **state)
@@ -130,12 +131,52 @@ static void test_errors(void **state)
 	clear_env();
 }
 
+/* Retention days have one limit everywhere (SN_STORE_RETENTION_DAYS_MAX):
+ * a team_retention of 200000000 days once started a server that deleted
+ * the team's events within a minute (the cutoff wrapped into the future).
+ * Now it does not start, and says which setting is wrong. */
+static void test_retention_limits(void **state)
+{
+	(void)state;
+	clear_env();
+	struct sn_config c;
+	struct sn_err err;
+	char *ok[] = {"--retention-days", "36500", "--team-retention", "1:36500,2:0,3:30"};
+	assert_int_equal(sn_config_load(&c, 4, ok, &err), 0);
+	assert_int_equal(c.retention_days, 36500);
+	assert_string_equal(c.team_retention, "1:36500,2:0,3:30");
+	static const char *const bad_days[] = {"36501", "200000000", "-1", "1x", "", " 5"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(bad_days); i++) {
+		char *a[] = {"--retention-days", (char *)bad_days[i]};
+		assert_int_equal(sn_config_load(&c, 2, a, &err), SN_ERR_INVALID);
+		assert_non_null(strstr(err.msg, "retention_days"));
+		assert_non_null(strstr(err.msg, "36500"));
+	}
+	static const char *const bad_teams[] = {
+	    "1:200000000", "1:36501", "1:-1", "1:30x", "0:30",	 "-2:30",
+	    "x:30",	   "1",	      "1:",   ":30",   "1:30,2", "99999999999999999999:1"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(bad_teams); i++) {
+		char *a[] = {"--team-retention", (char *)bad_teams[i]};
+		assert_int_equal(sn_config_load(&c, 2, a, &err), SN_ERR_INVALID);
+		assert_non_null(strstr(err.msg, "team_retention"));
+	}
+	char *huge[] = {"--team-retention", "1:200000000"};
+	assert_int_equal(sn_config_load(&c, 2, huge, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "days of team 1"));
+	assert_non_null(strstr(err.msg, "36500"));
+	setenv("SNOUT_TEAM_RETENTION", "5:99999", 1);
+	assert_int_equal(sn_config_load(&c, 0, NULL, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "SNOUT_TEAM_RETENTION"));
+	clear_env();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_precedence),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_retention_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3861,6 +3861,89 @@ static void test_damaged_part(void **state)
 	sn_test_rm_rf(dir);
 }
 
+/* A retention too long for int64 microseconds keeps everything: now -
+ * days * DAY_US once wrapped into the future for 200000000 days and
+ * expired every row (snout store ttl, and the team_retention setting). */
+static void test_ttl_oversized(void **state)
+{
+	(void)state;
+	int64_t now = BASE_TS + 100 * DAY_US;
+	assert_true(sn_store_ttl_cutoff_us(now, 30) == now - 30 * DAY_US);
+	assert_true(sn_store_ttl_cutoff_us(now, SN_STORE_RETENTION_DAYS_MAX) ==
+		    now - SN_STORE_RETENTION_DAYS_MAX * DAY_US);
+	assert_true(sn_store_ttl_cutoff_us(now, 0) == INT64_MIN);
+	assert_true(sn_store_ttl_cutoff_us(now, -5) == INT64_MIN);
+	assert_true(sn_store_ttl_cutoff_us(now, 106752000) == INT64_MIN);
+	assert_true(sn_store_ttl_cutoff_us(now, 200000000) == INT64_MIN);
+	assert_true(sn_store_ttl_cutoff_us(now, INT64_MAX) == INT64_MIN);
+	assert_true(sn_store_ttl_cutoff_us(INT64_MIN + 1, 1) == INT64_MIN);
+	/* Just inside the range is still a real cutoff. */
+	int64_t edge = INT64_MAX / DAY_US;
+	assert_true(sn_store_ttl_cutoff_us(now, edge) == now - edge * DAY_US);
+	assert_true(sn_store_ttl_cutoff_us(now, edge) > INT64_MIN);
+	assert_true(sn_store_ttl_cutoff_us(now, edge + 1) == INT64_MIN);
+
+	char dir[PATH_MAX];
+	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
+	struct trow f1[] = {{1, 1, BASE_TS, "e", "{}", 0}, {2, 1, BASE_TS + DAY_US, "e", "{}", 0}};
+	flush_rows(dir, FID(1, 1), f1, 2, true);
+	struct sn_store *st;
+	struct sn_store_opts so = {.no_fsync = true};
+	assert_int_equal(sn_store_open(dir, &so, &st, NULL), 0);
+	struct sn_store_delete_result r;
+	size_t nf;
+	int64_t teams[] = {1}, huge[] = {200000000};
+	/* Every team (the index-only path), then one team (the row path). */
+	struct sn_store_ttl all = {.default_days = 200000000};
+	assert_int_equal(sn_store_apply_ttl(st, &all, now, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 0);
+	struct sn_store_ttl one = {.nteams = 1, .team_ids = teams, .days = huge};
+	assert_int_equal(sn_store_apply_ttl(st, &one, now, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 0);
+	all.default_days = INT64_MAX;
+	assert_int_equal(sn_store_apply_ttl(st, &all, now, &r, NULL), 0);
+	assert_int_equal(r.rows_deleted, 0);
+	assert_int_equal(store_rows(st, 1, 1, NULL, 0, &nf), 2);
+	assert_int_equal(nf, 1);
+	assert_int_equal(store_rows(st, 2, 1, NULL, 0, &nf), 2);
+	assert_int_equal(nf, 1);
+	sn_store_close(st);
+
+	/* The settings refuse more than SN_STORE_RETENTION_DAYS_MAX days. */
+	struct sn_err err;
+	so = (struct sn_store_opts){.no_fsync = true, .team_retention = "1:200000000"};
+	assert_int_equal(sn_store_open(dir, &so, &st, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "team_retention"));
+	so = (struct sn_store_opts){.no_fsync = true, .retention_days = 200000000};
+	assert_int_equal(sn_store_open(dir, &so, &st, &err), SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "retention_days"));
+	so = (struct sn_store_opts){.no_fsync = true, .retention_days = -1};
+	assert_int_equal(sn_store_open(dir, &so, &st, &err), SN_ERR_INVALID);
+	verify_clean(dir, 2);
+	sn_test_rm_rf(dir);
+
+	int64_t ids[4], days[4];
+	size_t n = 9;
+	assert_int_equal(sn_store_parse_team_retention("", ids, days, 4, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(sn_store_parse_team_retention(NULL, ids, days, 4, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(sn_store_parse_team_retention("2:30,5:0,7:36500", ids, days, 4, &n, NULL),
+			 0);
+	assert_int_equal(n, 3);
+	assert_true(ids[0] == 2 && days[0] == 30 && ids[1] == 5 && days[1] == 0 && ids[2] == 7 &&
+		    days[2] == 36500);
+	static const char *const bad[] = {
+	    "1:36501", "1:200000000", "1:-1", "1:3x", "1x:3",	  "0:3",
+	    "-1:3",    "1",	      "1:",   ":3",   "1:3,,2:3", "1:99999999999999999999"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(bad); i++)
+		assert_int_equal(sn_store_parse_team_retention(bad[i], ids, days, 4, &n, &err),
+				 SN_ERR_INVALID);
+	assert_int_equal(
+	    sn_store_parse_team_retention("1:1,2:2,3:3,4:4,5:5", ids, days, 4, &n, &err),
+	    SN_ERR_TOO_BIG);
+}
+
 static void test_merger_thread(void **state)
 {
 	(void)state;
@@ -3936,6 +4019,7 @@ int main(void)
 	    cmocka_unit_test(test_delete_criteria),
 	    cmocka_unit_test(test_delete_crash_points),
 	    cmocka_unit_test(test_ttl),
+	    cmocka_unit_test(test_ttl_oversized),
 	    cmocka_unit_test(test_merger_thread),
 	    cmocka_unit_test(test_damaged_part),
 	    cmocka_unit_test(test_parallel_writer_bytes),
