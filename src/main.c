@@ -7,6 +7,7 @@
  *   snout user create      users, with organization membership
  *   snout apikey create    personal API keys (phx_...) for the REST API
  *   snout wal dump|stats   inspect the write-ahead log (support, tests)
+ *   snout store ...        event store stats, verify, merge, delete, ttl
  *   snout persons import   create persons from JSON lines (no events)
  *   snout query            HogQL or an insight (--insight FILE) on the local data
  *
@@ -14,8 +15,14 @@
  * --help, prints errors as one line on stderr and exits non-zero on failure.
  * Commands that only touch metadata can run while a server runs: SQLite's WAL
  * mode serialises the writers.
+ *
+ * Options are read exactly or refused, before anything is changed: numbers
+ * through one helper (opt_int: the whole string, in range; atoll's "1abc" =
+ * 1 once made `store delete --team 1abc` delete team 1), times through the
+ * strict RFC 3339 parser of base/, an option given twice is an error, and
+ * `store` refuses options its subcommand does not take, since ignoring one
+ * widens what a deletion matches.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +78,12 @@ static int split_opts(int argc, char **argv, const char *const *mine, struct opt
 			size_t n = strlen(mine[k]);
 			if (strncmp(a, mine[k], n) != 0 || (a[n] != 0 && a[n] != '='))
 				continue;
+			/* Only the first would count: `--team 1 --team 2` must
+			 * not quietly act on team 1. */
+			for (int j = 0; j < o->n; j++)
+				if (o->names[j] == mine[k])
+					return sn_err_set(err, SN_ERR_INVALID, "%s given twice",
+							  mine[k]);
 			const char *v = a[n] == '=' ? a + n + 1 : NULL;
 			if (!v) {
 				if (i + 1 >= argc)
@@ -98,6 +111,33 @@ static const char *opt_get(const struct opts *o, const char *name)
 		if (strcmp(o->names[i], name) == 0)
 			return o->values[i];
 	return NULL;
+}
+
+/* A whole-number option (an id, a count): all of v, from min to max.
+ * atoll read "1abc" as 1 and "abc" as 0, so `store delete --team 1abc`
+ * deleted team 1; now anything but the number is refused, naming the
+ * option. The one helper for every command's numeric options. */
+static int opt_int(const char *name, const char *v, int64_t min, int64_t max, int64_t *out,
+		   struct sn_err *err)
+{
+	if (sn_parse_int(v, strlen(v), min, max, out) == 0)
+		return 0;
+	if (max == INT64_MAX && min == 1)
+		return sn_err_set(err, SN_ERR_INVALID,
+				  "%s must be a positive whole number, not '%s'", name, v);
+	if (max == INT64_MAX)
+		return sn_err_set(err, SN_ERR_INVALID,
+				  "%s must be a whole number of at least %lld, not '%s'", name,
+				  (long long)min, v);
+	return sn_err_set(err, SN_ERR_INVALID,
+			  "%s must be a whole number from %lld to %lld, not '%s'", name,
+			  (long long)min, (long long)max, v);
+}
+
+/* An id option (--team, --org-id): a positive whole number. */
+static int opt_id(const char *name, const char *v, int64_t *out, struct sn_err *err)
+{
+	return opt_int(name, v, 1, INT64_MAX, out, err);
 }
 
 static void usage(FILE *f)
@@ -229,9 +269,12 @@ static int cmd_team(int argc, char **argv)
 		const char *org = opt_get(&o, "--org-id");
 		struct sn_org orgrec;
 		struct sn_team t;
+		int64_t org_id = 0;
 		if (!name || !*name) {
 			rc = die("team create", "--name is required");
-		} else if (org ? sn_meta_org_get(m, atoll(org), &orgrec, &err)
+		} else if (org && opt_id("--org-id", org, &org_id, &err)) {
+			rc = die("team create", err.msg);
+		} else if (org ? sn_meta_org_get(m, org_id, &orgrec, &err)
 			       : sn_meta_org_first(m, &orgrec, &err)) {
 			rc = die("team create",
 				 org ? "no organization with that --org-id"
@@ -269,7 +312,10 @@ static int cmd_user(int argc, char **argv)
 	const char *email = opt_get(&o, "--email"), *pw = opt_get(&o, "--password");
 	if (!email || !pw)
 		return die("user create", "--email and --password are required");
-	const char *lv = opt_get(&o, "--level");
+	const char *lv = opt_get(&o, "--level"), *org = opt_get(&o, "--org-id");
+	int64_t org_id = 0;
+	if (org && opt_id("--org-id", org, &org_id, &err))
+		return die("user create", err.msg);
 	enum sn_member_level level = SN_LEVEL_MEMBER;
 	if (lv) {
 		if (strcmp(lv, "member") == 0)
@@ -288,11 +334,9 @@ static int cmd_user(int argc, char **argv)
 	if (sn_open_meta(&cfg, &m, NULL, &err))
 		return die("user create", err.msg);
 	int rc = 0;
-	const char *org = opt_get(&o, "--org-id");
 	struct sn_org orgrec;
 	struct sn_user u;
-	if (org ? sn_meta_org_get(m, atoll(org), &orgrec, &err)
-		: sn_meta_org_first(m, &orgrec, &err))
+	if (org ? sn_meta_org_get(m, org_id, &orgrec, &err) : sn_meta_org_first(m, &orgrec, &err))
 		rc = die("user create", org ? "no organization with that --org-id"
 					    : "no organization yet: start the server once first");
 	else if (sn_meta_user_create(m, email, pw, opt_get(&o, "--first-name"), false, &u, &err))
@@ -345,24 +389,34 @@ static int cmd_apikey(int argc, char **argv)
 }
 
 /* A time for --before/--after: epoch seconds, YYYY-MM-DD (UTC midnight) or
- * RFC 3339 with milliseconds ("2024-01-31T12:00:00.000Z"). */
-static int parse_when(const char *s, int64_t *us)
+ * RFC 3339 (a fraction to the microsecond, Z or a numeric offset). Epoch
+ * seconds must fit int64 microseconds: 10000000000000 once wrapped to a
+ * negative time and made --after match every row. */
+static int parse_when(const char *name, const char *s, int64_t *us, struct sn_err *err)
 {
 	size_t n = strlen(s);
-	char buf[32];
+	int64_t secs;
 	if (n && strspn(s, "0123456789") == n) {
-		*us = (int64_t)strtoll(s, NULL, 10) * 1000000;
+		if (sn_parse_int(s, n, 0, INT64_MAX / 1000000, &secs))
+			return sn_err_set(err, SN_ERR_INVALID,
+					  "%s: %s epoch seconds is out of range (at most %lld)",
+					  name, s, (long long)(INT64_MAX / 1000000));
+		*us = secs * 1000000;
 		return 0;
 	}
-	if (n == 10) {
-		snprintf(buf, sizeof(buf), "%sT00:00:00.000Z", s);
-		return sn_time_parse_rfc3339_ms(buf, strlen(buf), us);
+	char day[32];
+	const char *t = s;
+	if (n == 10) { /* YYYY-MM-DD */
+		snprintf(day, sizeof(day), "%sT00:00:00Z", s);
+		t = day;
 	}
-	if (n == 20 && s[19] == 'Z') { /* no milliseconds */
-		snprintf(buf, sizeof(buf), "%.19s.000Z", s);
-		return sn_time_parse_rfc3339_ms(buf, strlen(buf), us);
-	}
-	return sn_time_parse_rfc3339_ms(s, n, us);
+	if (sn_time_parse_rfc3339(t, strlen(t), us) == 0)
+		return 0;
+	return sn_err_set(err, SN_ERR_INVALID,
+			  "%s: '%s' is not a time: give epoch seconds (1706702400), YYYY-MM-DD "
+			  "(UTC midnight) or RFC 3339 (2024-01-31T12:00:00Z, "
+			  "2024-01-31T12:00:00.123456+02:00)",
+			  name, s);
 }
 
 static int store_usage(int rc)
@@ -379,10 +433,76 @@ static int store_usage(int rc)
 	       "merge merges the parts of every month now, dropping duplicate uuids.\n"
 	       "delete removes a team's events (all, or those of one person, one event "
 	       "name,\nand/or after <= timestamp < before) from disk; TS is epoch seconds, "
-	       "YYYY-MM-DD\nor RFC 3339. Events not yet flushed from the WAL are not "
-	       "affected.\nttl deletes events older than N days (of one team, or all).\n"
-	       "merge, delete and ttl may run while the server runs; they are crash-safe.\n");
+	       "YYYY-MM-DD\n(UTC midnight) or RFC 3339 with a fraction to the microsecond and Z "
+	       "or an offset\n(2024-01-31T12:00:00Z, 2024-01-31T12:00:00.123+02:00). Events not "
+	       "yet flushed from\nthe WAL are not affected.\n"
+	       "ttl deletes events older than N days, 1 to %d (of one team, or all).\n"
+	       "N (team ids, days) are whole numbers; an option that does not apply to the "
+	       "command\nis an error.\n"
+	       "merge, delete and ttl may run while the server runs; they are crash-safe.\n",
+	       SN_STORE_RETENTION_DAYS_MAX);
 	return rc;
+}
+
+/* The options of `snout store delete|ttl`, all checked before the store is
+ * opened: each must apply to the verb (`ttl --days 30 --person X` quietly
+ * expired every team's old events, `delete --team 1 --days 30` deleted all
+ * of team 1), and every id, count and time must be whole and in range. */
+struct store_args {
+	struct sn_store_delete_spec spec;
+	int64_t days;
+	bool has_team;
+};
+
+static int store_args_parse(const char *verb, const struct opts *o, struct store_args *a,
+			    struct sn_err *err)
+{
+	static const struct {
+		const char *verb, *opts[6];
+	} applies[] = {{"delete", {"--team", "--person", "--event", "--after", "--before", NULL}},
+		       {"ttl", {"--days", "--team", NULL}}};
+	*a = (struct store_args){.spec = {.after_us = INT64_MIN, .before_us = INT64_MAX}};
+	for (int i = 0; i < o->n; i++) {
+		bool ok = false;
+		for (size_t v = 0; v < SN_ARRAY_LEN(applies); v++)
+			for (int k = 0; strcmp(applies[v].verb, verb) == 0 && applies[v].opts[k];
+			     k++)
+				ok = ok || strcmp(applies[v].opts[k], o->names[i]) == 0;
+		if (!ok)
+			return sn_err_set(err, SN_ERR_INVALID, "%s does not apply to store %s",
+					  o->names[i], verb);
+	}
+	const char *team = opt_get(o, "--team"), *days = opt_get(o, "--days"),
+		   *pe = opt_get(o, "--person"), *ev = opt_get(o, "--event"),
+		   *af = opt_get(o, "--after"), *bf = opt_get(o, "--before");
+	int rc;
+	if (strcmp(verb, "delete") == 0 && !team)
+		return sn_err_set(err, SN_ERR_INVALID, "--team is required");
+	if (strcmp(verb, "ttl") == 0 && !days)
+		return sn_err_set(err, SN_ERR_INVALID, "--days is required");
+	if (team && (rc = opt_id("--team", team, &a->spec.team_id, err)))
+		return rc;
+	a->has_team = team != NULL;
+	if (days && (rc = opt_int("--days", days, 1, SN_STORE_RETENTION_DAYS_MAX, &a->days, err)))
+		return rc;
+	if (pe) {
+		struct sn_uuid pu;
+		if (sn_uuid_parse(pe, strlen(pe), &pu))
+			return sn_err_set(err, SN_ERR_INVALID, "--person must be a uuid, not '%s'",
+					  pe);
+		a->spec.by_person = true;
+		memcpy(a->spec.person_id, pu.b, 16);
+	}
+	if (ev && !*ev)
+		return sn_err_set(err, SN_ERR_INVALID, "--event needs an event name");
+	a->spec.event = ev;
+	if ((af && (rc = parse_when("--after", af, &a->spec.after_us, err))) ||
+	    (bf && (rc = parse_when("--before", bf, &a->spec.before_us, err))))
+		return rc;
+	if (a->spec.after_us >= a->spec.before_us)
+		return sn_err_set(err, SN_ERR_INVALID,
+				  "empty time range: --after must be before --before");
+	return 0;
 }
 
 static int cmd_store(int argc, char **argv)
@@ -398,9 +518,16 @@ static int cmd_store(int argc, char **argv)
 					   "--before", "--days",   NULL};
 	struct opts o;
 	struct sn_err err = {0};
-	if (split_opts(argc - 1, argv + 1, mine, &o, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return store_usage(2);
+	struct store_args sa;
+	int rc = split_opts(argc - 1, argv + 1, mine, &o, &err);
+	if (!rc && v <= 2 && o.n)
+		rc = sn_err_set(&err, SN_ERR_INVALID, "%s does not apply to store %s", o.names[0],
+				verbs[v]);
+	if (!rc && v >= 3)
+		rc = store_args_parse(verbs[v], &o, &sa, &err);
+	if (rc) {
+		fprintf(stderr, "snout store %s: %s (see snout store --help)\n", verbs[v], err.msg);
+		return 2;
 	}
 	struct sn_config cfg;
 	if (load_cfg("store", o.nrest, o.rest, &cfg))
@@ -409,7 +536,7 @@ static int cmd_store(int argc, char **argv)
 	snprintf(dir, sizeof(dir), "%s/store", cfg.data_dir);
 	struct sn_buf b;
 	sn_buf_init(&b, 0);
-	int rc = 0;
+	rc = 0;
 	if (v == 0) {
 		if (sn_store_stats_json(dir, &b, &err))
 			rc = die("store stats", err.msg);
@@ -430,32 +557,6 @@ static int cmd_store(int argc, char **argv)
 	} else {
 		struct sn_store *st = NULL;
 		struct sn_store_opts so = {.merge_max_mb_per_s = 0};
-		const char *team = opt_get(&o, "--team"), *days = opt_get(&o, "--days");
-		struct sn_store_delete_spec spec = {
-		    .after_us = INT64_MIN, .before_us = INT64_MAX, .event = opt_get(&o, "--event")};
-		if (v == 3 && !team) {
-			fprintf(stderr, "store delete: --team is required\n");
-			return store_usage(2);
-		}
-		if (v == 4 && (!days || atoll(days) <= 0)) {
-			fprintf(stderr, "store ttl: --days N (N > 0) is required\n");
-			return store_usage(2);
-		}
-		if (team)
-			spec.team_id = atoll(team);
-		const char *pe = opt_get(&o, "--person"), *af = opt_get(&o, "--after"),
-			   *bf = opt_get(&o, "--before");
-		struct sn_uuid pu;
-		if (pe) {
-			if (sn_uuid_parse(pe, strlen(pe), &pu))
-				return die("store delete", "--person needs a uuid");
-			spec.by_person = true;
-			memcpy(spec.person_id, pu.b, 16);
-		}
-		if ((af && parse_when(af, &spec.after_us)) ||
-		    (bf && parse_when(bf, &spec.before_us)))
-			return die("store delete", "--after/--before: epoch seconds, YYYY-MM-DD or "
-						   "RFC 3339 (2024-01-31T12:00:00.000Z)");
 		if (sn_store_open(dir, &so, &st, &err))
 			return die("store", err.msg);
 		uint64_t t0 = sn_mono_ns();
@@ -478,12 +579,12 @@ static int cmd_store(int argc, char **argv)
 			sn_store_snapshot_release(snap);
 		} else {
 			struct sn_store_delete_result dr;
-			int64_t tid = spec.team_id, nd = days ? atoll(days) : 0;
-			struct sn_store_ttl ttl = {.default_days = team ? 0 : nd,
-						   .nteams = team ? 1 : 0,
+			int64_t tid = sa.spec.team_id, nd = sa.days;
+			struct sn_store_ttl ttl = {.default_days = sa.has_team ? 0 : nd,
+						   .nteams = sa.has_team ? 1 : 0,
 						   .team_ids = &tid,
 						   .days = &nd};
-			int drc = v == 3 ? sn_store_delete(st, &spec, &dr, &err)
+			int drc = v == 3 ? sn_store_delete(st, &sa.spec, &dr, &err)
 					 : sn_store_apply_ttl(st, &ttl, sn_now_us(), &dr, &err);
 			if (drc)
 				rc = die(v == 3 ? "store delete" : "store ttl", err.msg);
@@ -525,11 +626,14 @@ static int cmd_wal(int argc, char **argv)
 	char dir[1200];
 	snprintf(dir, sizeof(dir), "%s/wal", cfg.data_dir);
 	const char *from = opt_get(&o, "--from");
+	int64_t from_lsn = 0;
+	if (from && opt_int("--from", from, 0, INT64_MAX, &from_lsn, &err))
+		return die("wal", err.msg);
 	uint64_t ckpt = 0;
 	if (sn_wal_read_checkpoint(dir, &ckpt, &err))
 		return die("wal", err.msg);
 	struct sn_wal_reader *r;
-	if (sn_wal_reader_open(&r, dir, from ? strtoull(from, NULL, 10) : ckpt, &err))
+	if (sn_wal_reader_open(&r, dir, from ? (uint64_t)from_lsn : ckpt, &err))
 		return die("wal", err.msg);
 	struct sn_wal_entry e;
 	int rc;
@@ -651,7 +755,7 @@ static int hogql_one(int argc, char **argv, struct sn_buf *out, bool lines)
 		else if (strcmp(argv[i], "--week-monday") == 0)
 			chopts.week_start_monday = true;
 		else if (strcmp(argv[i], "--team") == 0 && i + 1 < argc)
-			bad |= sscanf(argv[++i], "%" SCNd64, &chopts.team_id) != 1;
+			bad |= opt_id("--team", argv[++i], &chopts.team_id, NULL) != 0;
 		else if (strcmp(argv[i], "--tz") == 0 && i + 1 < argc)
 			chopts.timezone = argv[++i];
 		else if (strcmp(argv[i], "--ch-version") == 0 && i + 1 < argc)
@@ -662,7 +766,7 @@ static int hogql_one(int argc, char **argv, struct sn_buf *out, bool lines)
 			struct sn_hogql_cohort *co = &cohorts[ncohorts < 64 ? ncohorts : 0];
 			*co = (struct sn_hogql_cohort){0};
 			if (ncohorts >= SN_ARRAY_LEN(cohorts) || !name ||
-			    sscanf(spec, "%" SCNd64, &co->id) != 1) {
+			    sn_parse_int(spec, (size_t)(name - spec), 1, INT64_MAX, &co->id)) {
 				bad = true;
 				continue;
 			}
@@ -906,9 +1010,9 @@ static int cmd_persons(int argc, char **argv)
 	struct sn_config cfg;
 	if (load_cfg("persons", o.nrest - 1, o.rest, &cfg))
 		return 2;
-	int64_t team_default = opt_get(&o, "--team") ? atoll(opt_get(&o, "--team")) : 0;
-	if (opt_get(&o, "--team") && team_default <= 0)
-		return die("persons import", "--team must be a project id");
+	int64_t team_default = 0;
+	if (opt_get(&o, "--team") && opt_id("--team", opt_get(&o, "--team"), &team_default, &e))
+		return die("persons import", e.msg);
 	struct sn_meta *m = NULL;
 	if (sn_open_meta(&cfg, &m, NULL, &e))
 		return die("persons import", e.msg);
@@ -1231,10 +1335,17 @@ static int cmd_query(int argc, char **argv)
 		    "The table format is the default; --team defaults to the data directory's "
 		    "only\n"
 		    "team; --url asks a running server (POST /api/projects/ID/query/) with the\n"
-		    "personal API key of --api-key or $SNOUT_API_KEY.\n",
+		    "personal API key of --api-key or $SNOUT_API_KEY; --time-limit-ms is 1 to "
+		    "86400000.\n",
 		    e.msg, e.msg[0] ? "\n" : "");
 		return want_help(argc, argv) ? 0 : 2;
 	}
+	/* A day bounds the time limit (and the remote request's timeout). */
+	int64_t team_id = 0, limit_ms = 0;
+	const char *tl = opt_get(&o, "--time-limit-ms");
+	if ((opt_get(&o, "--team") && opt_id("--team", opt_get(&o, "--team"), &team_id, &e)) ||
+	    (tl && opt_int("--time-limit-ms", tl, 1, 86400000, &limit_ms, &e)))
+		return die("query", e.msg);
 	if (opt_get(&o, "--insight")) {
 		if (!opt_get(&o, "--team"))
 			return die("query", "--insight needs --team");
@@ -1247,8 +1358,8 @@ static int cmd_query(int argc, char **argv)
 		struct sn_persons *ps = NULL;
 		if (access(pp, F_OK) == 0 && sn_persons_open(&ps, icfg.data_dir, NULL, &e))
 			return die("query", e.msg);
-		int irc = run_insight_cli(&icfg, atoll(opt_get(&o, "--team")),
-					  opt_get(&o, "--insight"), opt_get(&o, "--now"), ps, sdir);
+		int irc = run_insight_cli(&icfg, team_id, opt_get(&o, "--insight"),
+					  opt_get(&o, "--now"), ps, sdir);
 		sn_persons_close(ps);
 		return irc;
 	}
@@ -1259,7 +1370,6 @@ static int cmd_query(int argc, char **argv)
 			opt_get(&o, "--format"));
 		return 2;
 	}
-	const char *tl = opt_get(&o, "--time-limit-ms");
 	const char *text = o.rest[o.nrest - 1];
 	const char *url = opt_get(&o, "--url");
 	if (url) { /* a running server answers */
@@ -1271,8 +1381,8 @@ static int cmd_query(int argc, char **argv)
 		sn_buf_init(&resp, (size_t)1 << 31);
 		long status = 0;
 		int rc =
-		    sn_cli_query_remote(url, key ? key : "", atoll(opt_get(&o, "--team")), text,
-					tl ? atol(tl) + 10000 : 300000, &status, &resp, &e);
+		    sn_cli_query_remote(url, key ? key : "", team_id, text,
+					tl ? (long)limit_ms + 10000 : 300000, &status, &resp, &e);
 		if (rc == 0)
 			rc = print_answer(resp.data ? resp.data : "", resp.len, status == 200, fmt);
 		else
@@ -1283,7 +1393,7 @@ static int cmd_query(int argc, char **argv)
 	struct sn_config cfg;
 	if (load_cfg("query", o.nrest - 1, o.rest, &cfg))
 		return 2;
-	int64_t team = opt_get(&o, "--team") ? atoll(opt_get(&o, "--team")) : only_team(&cfg);
+	int64_t team = opt_get(&o, "--team") ? team_id : only_team(&cfg);
 	if (team <= 0)
 		return 2;
 	char dir[1200];
@@ -1297,7 +1407,7 @@ static int cmd_query(int argc, char **argv)
 		return die("query", e.msg);
 	struct sn_exec_opts xo = {.store_dir = dir,
 				  .team_id = team,
-				  .time_limit_us = tl ? atoll(tl) * 1000 : 0,
+				  .time_limit_us = limit_ms * 1000,
 				  .persons = persons};
 	/* The team's cohorts (IN COHORT 'name') and actions (matchesAction)
 	 * from the metadata database, when there is one. */

@@ -255,6 +255,144 @@ test('bad settings and unknown flags are refused, naming the key', () => {
     r = snout(['migrate', '--bogus', 'x'], env);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /unknown flag '--bogus'/);
+    // Retention is at most 36500 days: 1:200000000 once started a server
+    // that deleted all of team 1 within a minute (the cutoff wrapped).
+    for (const [args, re] of [
+      [['--team-retention', '1:200000000'], /--team-retention: team_retention: days of team 1 must be a whole number from 0 \(keep forever\) to 36500, not '200000000'/],
+      [['--team-retention', '1:30,x:5'], /team_retention: 'x:5' is not team:days/],
+      [['--team-retention', '0:30'], /team_retention: '0:30' is not team:days/],
+      [['--retention-days', '36501'], /--retention-days: retention_days: '36501' is not a number of days from 0 \(keep forever\) to 36500/],
+      [['--retention-days', '30x'], /retention_days: '30x'/],
+    ]) {
+      r = snout(['serve', ...args], env);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, re);
+    }
+    r = snout(['serve'], { ...env, SNOUT_TEAM_RETENTION: '2:99999' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /environment variable SNOUT_TEAM_RETENTION: team_retention: days of team 2/);
+  } finally { cleanup(d); }
+});
+
+// `snout store delete|ttl` read every number and time exactly or refuse
+// with a message and exit 2 before touching the store: atoll once read
+// --team 1abc as team 1 (deleting it), an --after past int64 microseconds
+// wrapped negative and matched every row, and ttl --days 200000000 wrapped
+// into a cutoff in the future that expired everything.
+test('store delete/ttl: bad, out-of-range or misplaced options delete nothing', async () => {
+  const srv = await startServer();
+  const d = srv.dataDir;
+  const N = 10; // one event an hour, 2024-01-10T00:00Z to 09:00Z
+  const count = () => {
+    const r = snout(['query', '--team', '1', '--format', 'tsv', '--data-dir', d, 'SELECT count() FROM events']);
+    assert.equal(r.code, 0, r.stderr);
+    return Number(r.stdout.trim().split('\n').pop());
+  };
+  try {
+    const batch = Array.from({ length: N }, (_, i) => ({ event: 'tick', distinct_id: 'cli-store',
+      timestamp: `2024-01-10T0${i}:00:00Z`, properties: { i } }));
+    const res = await fetch(`${srv.url}/batch/`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ api_key: TOKEN, batch }) });
+    assert.equal(res.status, 200);
+    for (let i = 0; i < 200 && count() < N; i++) await new Promise((ok) => setTimeout(ok, 50));
+    assert.equal(count(), N);
+    await srv.stop();
+
+    const store = (...args) => snout(['store', ...args, '--data-dir', d]);
+    const person = '0190e3c4-0000-7000-8000-000000000000';
+    const notTime = /is not a time: give epoch seconds \(1706702400\), YYYY-MM-DD \(UTC midnight\) or RFC 3339 \(2024-01-31T12:00:00Z, 2024-01-31T12:00:00.123456\+02:00\)/;
+    for (const [args, re] of [
+      [['delete', '--team', '1abc'], /snout store delete: --team must be a positive whole number, not '1abc'/],
+      [['delete', '--team', 'abc'], /--team must be a positive whole number, not 'abc'/],
+      [['delete', '--team', '-1'], /--team must be a positive whole number, not '-1'/],
+      [['delete', '--team', '0'], /--team must be a positive whole number/],
+      [['delete', '--team', '99999999999999999999'], /--team must be a positive whole number/],
+      [['delete', '--team', ''], /--team must be a positive whole number/],
+      [['delete', '--team', '1', '--team', '2'], /--team given twice/],
+      [['delete'], /--team is required/],
+      [['delete', '--team', '1', '--after', '10000000000000'], /--after: 10000000000000 epoch seconds is out of range \(at most 9223372036854\)/],
+      [['delete', '--team', '1', '--before', '99999999999999'], /--before: 99999999999999 epoch seconds is out of range/],
+      [['delete', '--team', '1', '--after', '2024-13-45'], notTime],
+      [['delete', '--team', '1', '--after', '2024-02-30'], notTime],
+      [['delete', '--team', '1', '--after', '2024-01-10T05:00:00.1234567Z'], notTime],
+      [['delete', '--team', '1', '--after', '2024-01-10T05:00:00'], notTime],
+      [['delete', '--team', '1', '--before', '2024-01-10 05:00:00Z'], notTime],
+      [['delete', '--team', '1', '--after', '2024-01-10T05:00:00Z', '--before', '2024-01-10T05:00:00Z'], /empty time range/],
+      [['delete', '--team', '1', '--person', 'not-a-uuid'], /--person must be a uuid, not 'not-a-uuid'/],
+      [['delete', '--team', '1', '--event', ''], /--event needs an event name/],
+      [['delete', '--team', '1', '--days', '30'], /--days does not apply to store delete/],
+      [['ttl', '--days', '200000000'], /snout store ttl: --days must be a whole number from 1 to 36500, not '200000000'/],
+      [['ttl', '--days', '106752000', '--team', '1'], /--days must be a whole number from 1 to 36500/],
+      [['ttl', '--days', '1x'], /--days must be a whole number from 1 to 36500, not '1x'/],
+      [['ttl', '--days', 'abc'], /--days must be/],
+      [['ttl', '--days', '0'], /--days must be/],
+      [['ttl', '--days', '-5'], /--days must be/],
+      [['ttl'], /--days is required/],
+      [['ttl', '--days', '1', '--team', '1x'], /--team must be a positive whole number, not '1x'/],
+      [['ttl', '--days', '1', '--person', person], /--person does not apply to store ttl/],
+      [['ttl', '--days', '1', '--before', '2024-01-10'], /--before does not apply to store ttl/],
+      [['stats', '--team', '5'], /--team does not apply to store stats/],
+    ]) {
+      const r = store(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, re, args.join(' '));
+      assert.equal(r.stdout, '', args.join(' '));
+      assert.equal(count(), N, `${args.join(' ')} deleted nothing`);
+    }
+
+    // In range but past every event: nothing matches.
+    for (const args of [['delete', '--team', '1', '--after', '9223372036854'],
+      ['delete', '--team', '1', '--after', '9999-12-31T23:59:59.999999Z'],
+      ['ttl', '--days', '36500'], ['ttl', '--days', '36500', '--team', '1']]) {
+      const r = store(...args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).rows_deleted, 0, args.join(' '));
+      assert.equal(count(), N);
+    }
+
+    // RFC 3339 with offsets and fractions means exactly the instant it says:
+    // after 07:30Z (09:30+02:00), before 09:00:00.5Z (04:00:00.5-05:00).
+    let r = store('delete', '--team', '1', '--after', '2024-01-10T09:30:00+02:00', '--before', '2024-01-10T04:00:00.5-05:00');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).rows_deleted, 2); // 08:00 and 09:00
+    r = store('delete', '--team', '1', '--after', '2024-01-10T06:59:59.999999Z', '--before', '2024-01-10T07:00:00.000001z');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).rows_deleted, 1); // 07:00
+    r = store('delete', '--team', '1', '--before', '1704847500'); // 00:45Z in epoch seconds
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).rows_deleted, 1); // 00:00
+    assert.equal(count(), N - 4);
+    r = store('verify');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  } finally {
+    await srv.stop();
+    cleanup(d);
+  }
+});
+
+// The other commands' ids and counts go through the same strict parsing.
+test('numeric options of the other commands are whole numbers or an error', () => {
+  const d = tempDir();
+  try {
+    for (const [args, re] of [
+      [['team', 'create', '--name', 'X', '--org-id', '1abc'], /snout team create: --org-id must be a positive whole number, not '1abc'/],
+      [['user', 'create', '--email', 'a@b.c', '--password', 'long enough pw', '--org-id', '-3'], /snout user create: --org-id must be a positive whole number, not '-3'/],
+      [['query', '--team', '1abc', 'SELECT 1'], /snout query: --team must be a positive whole number, not '1abc'/],
+      [['query', '--team', '1', '--time-limit-ms', '5x', 'SELECT 1'], /--time-limit-ms must be a whole number from 1 to 86400000, not '5x'/],
+      [['query', '--team', 'abc', '--insight', '-'], /--team must be a positive whole number, not 'abc'/],
+      [['wal', 'dump', '--from', '12x'], /snout wal: --from must be a whole number of at least 0, not '12x'/],
+      [['persons', 'import', '--team', '1x', '/dev/null'], /snout persons import: --team must be a positive whole number, not '1x'/],
+    ]) {
+      const r = snout(args, { SNOUT_DATA_DIR: d });
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, re, args.join(' '));
+    }
+    let r = snout(['hogql', 'clickhouse', '--team', '1x', 'SELECT 1']);
+    assert.equal(r.code, 2);
+    r = snout(['hogql', 'clickhouse', '--cohort', '3x:c', 'SELECT 1 FROM events WHERE person_id IN COHORT 3']);
+    assert.equal(r.code, 2);
+    r = snout(['hogql', 'clickhouse', '--team', '7', '--cohort', '3:c', 'SELECT 1 FROM events WHERE person_id IN COHORT 3']);
+    assert.equal(r.code, 0, r.stderr);
   } finally { cleanup(d); }
 });
 
