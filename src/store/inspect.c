@@ -15,13 +15,14 @@
  * writer cuts it, to SN_PART_MAX_EVENT_KEY bytes); each granule's
  * min/max timestamp equal to the rows'; every row in the part's month; row
  * counts adding up; every key of the residual JSON (p:@rest or properties)
- * present in the part's residual key set, when it has one — a key missing
- * there would read as NULL where the row has it. Leftover temporary files (a write cut by a crash)
- * are reported too. Only names sn_part_name_parse accepts are looked at, as the part set does (a
- * stray notapart.snp or a month-13 copy is not counted); a part whose metadata month differs
- * from its name's is reported as damaged. Files superseded by a merge or rewrite are skipped
- * (partset.c); tombstones (.del) are not parts. Problems are listed one per line in the report; the
- * caller decides the exit status from *nproblems.
+ * present in the part's residual key set, when it has one (a key missing
+ * there would read as NULL where the row has it); every row's properties
+ * rebuilt from the shredded columns as queries and merges rebuild them. Leftover temporary files (a
+ * write cut by a crash) are reported too. Only names sn_part_name_parse accepts are looked at, as
+ * the part set does (a stray notapart.snp or a month-13 copy is not counted); a part whose metadata
+ * month differs from its name's is reported as damaged. Files superseded by a merge or rewrite are
+ * skipped (partset.c); tombstones (.del) are not parts. Problems are listed one per line in the
+ * report; the caller decides the exit status from *nproblems.
  *
  * Both read one granule at a time through an arena that is reset between
  * granules, so memory stays at about one granule's columns.
@@ -278,6 +279,7 @@ static uint64_t verify_part(const char *path, const char *name, struct sn_buf *r
 	struct sn_str prev_ev = {prev_event, 0};
 	for (size_t g = 0; g < sn_part_ngranules(p) && problems < 100; g++) {
 		const struct sn_granule_info *gi = sn_part_granule(p, g);
+		uint64_t granule_problems = problems;
 		/* Every column decodes (checksums, lengths). */
 		for (size_t c = 0; c < sn_part_ncolumns(p); c++) {
 			struct sn_colvec v;
@@ -287,6 +289,14 @@ static uint64_t verify_part(const char *path, const char *name, struct sn_buf *r
 				PROBLEM("granule %zu column %s: %zu rows, the index says %u", g,
 					sn_part_column(p, c)->name, v.nrows, gi->nrows);
 		}
+		/* The properties rebuild as queries and merges rebuild them (a
+		 * shredded part's columns, layout and residual fit together);
+		 * asked only of a granule whose columns all decoded, so one
+		 * damaged block is one problem. */
+		struct sn_colvec props;
+		if (problems == granule_problems &&
+		    sn_part_read_properties(p, g, g + 1, &a, &props, &e))
+			PROBLEM("granule %zu: %s", g, e.msg);
 		struct sn_colvec rest;
 		if (has_rkeys && rest_col >= 0 &&
 		    !sn_part_read_column(p, (size_t)rest_col, g, g + 1, &a, &rest, &e) &&
