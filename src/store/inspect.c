@@ -68,7 +68,7 @@ static int list_parts(const char *dir, char ***names, size_t *n, char ***tmps, s
 		 * file, notapart.snp or a month-13 copy, is no part here either. */
 		struct sn_part_name pn;
 		bool is_part = sn_part_name_parse(de->d_name, &pn) == 0;
-		bool is_tmp = strstr(de->d_name, ".tmp") != NULL;
+		bool is_tmp = sn_store_is_temp_name(de->d_name);
 		char ***list = is_tmp ? tmps : is_part ? names : NULL;
 		size_t *cnt = is_tmp ? ntmp : n, *cp = is_tmp ? &tcap : &cap;
 		if (!list)

@@ -239,8 +239,7 @@ static int list_dir(const char *dir, struct listing *l, struct sn_err *err)
 	int rc = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) {
+		if (sn_store_is_temp_name(de->d_name)) {
 			l->ntmp++;
 			continue;
 		}
@@ -352,8 +351,7 @@ int sn_store_recover(const char *dir, bool no_fsync, uint64_t *top_id, struct sn
 	struct dirent *de;
 	size_t removed = 0;
 	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) {
+		if (sn_store_is_temp_name(de->d_name)) {
 			/* A write cut short by a crash: never renamed, never counted. */
 			if ((rc = unlink_in(dir, de->d_name, err)))
 				break;

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Value encodings, one byte at the head of every block. */
@@ -193,6 +194,14 @@ struct sn_pentry {
 	 * merges of every other (sn_pentry_mark_damaged). */
 	_Atomic bool damaged;
 };
+
+/* A write's temporary file (its name ends in ".tmp"): what start-up
+ * removes and `snout store verify` reports as left over. */
+static inline bool sn_store_is_temp_name(const char *name)
+{
+	size_t len = strlen(name);
+	return len > 4 && strcmp(name + len - 4, ".tmp") == 0;
+}
 
 /* Notes that reading e failed with a damaged block (err says how), logged
  * once per part: merges skip it; deletions and retention report it and go
