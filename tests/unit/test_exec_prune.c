@@ -143,12 +143,7 @@ static void test_long_event_names(void **state)
 	static char names[5][301];
 	static const int counts[5] = {20, 36, 44, 52, 12};
 	memset(names, 0, sizeof(names));
-	memset(names[0], 'e', 100);
-	memset(names[1], 'e', SN_GRANULE_EVENT_MAX);
-	memset(names[2], 'e', 299);
-	names[2][299] = '1';
-	memset(names[3], 'e', 299);
-	names[3][299] = '2';
+	sn_test_long_event_names(names, SN_GRANULE_EVENT_MAX);
 	names[4][0] = 'f';
 	struct xfx f;
 	xfx_open(&f, "test_exec_prune");

@@ -3186,13 +3186,7 @@ static void test_long_event_index(void **state)
 	char dir[PATH_MAX];
 	assert_int_equal(sn_test_tmpdir(dir, sizeof(dir), "test_store"), 0);
 	static char names[4][301];
-	memset(names, 0, sizeof(names));
-	memset(names[0], 'e', 100);
-	memset(names[1], 'e', SN_GRANULE_EVENT_MAX);
-	memset(names[2], 'e', 299);
-	names[2][299] = '1';
-	memset(names[3], 'e', 299);
-	names[3][299] = '2';
+	sn_test_long_event_names(names, SN_GRANULE_EVENT_MAX);
 	struct trow rows[4 * 30];
 	size_t n = 0;
 	for (int k = 0; k < 4; k++)

@@ -1,6 +1,6 @@
 /*
  * testutil.h — what several unit tests need around the code under test:
- * a fresh temporary directory per test and its removal.
+ * a fresh temporary directory per test and its removal; shared fixtures.
  *
  * Directories go under $SNOUT_TEST_TMP (set by ctest to build/tmp) or /tmp,
  * named after the test program, so a failed run leaves its files where the
@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -65,6 +66,20 @@ static inline int sn_test_rm_one(const char *path, const struct stat *st, int fl
 static inline void sn_test_rm_rf(const char *path)
 {
 	nftw(path, sn_test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Event names around the sparse index's cut (n is SN_GRANULE_EVENT_MAX,
+ * 256): names[0] 100 bytes, [1] exactly n, [2] and [3] 300 bytes alike in
+ * their first 299 (so alike in their cut). Each names[i] holds 301 bytes. */
+static inline void sn_test_long_event_names(char (*names)[301], size_t n)
+{
+	memset(names, 0, 4 * sizeof(*names));
+	memset(names[0], 'e', 100);
+	memset(names[1], 'e', n);
+	memset(names[2], 'e', 299);
+	names[2][299] = '1';
+	memset(names[3], 'e', 299);
+	names[3][299] = '2';
 }
 
 #endif
