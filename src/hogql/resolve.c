@@ -964,6 +964,16 @@ static void select_items(struct ctx *c, struct scope *s, struct sn_hogql_list *l
 		expr(c, s, it);
 		if (c->rc || !name || it->kind == SN_HQ_FIELD)
 			continue;
+		/* A name an earlier item already has (properties.n beside
+		 * person.properties.n, both typed): PostHog's hidden aliases may
+		 * repeat, ClickHouse's may not, so this one stays unaliased;
+		 * its column keeps the name all the same (typed_of, §4.8). */
+		bool taken = false;
+		for (size_t k = 0; k < i && !taken; k++)
+			taken = l->items[k]->kind == SN_HQ_ALIAS &&
+				strcmp(l->items[k]->name, name) == 0;
+		if (taken && it->typed_of)
+			continue;
 		node_t *al = sn_hogql_node_new(c->a, SN_HQ_ALIAS);
 		if (!al) {
 			c->rc = SN_ERR_NOMEM;

@@ -653,7 +653,7 @@ static void test_resolve_limits(void **state)
 /* ---- typed properties ------------------------------------------------------------ */
 
 /* The definitions of the test: event prop Numeric, flag Boolean, at
- * DateTime, s String; person age Numeric; group 1 size Numeric. */
+ * DateTime, s String; person age and prop Numeric; group 1 size Numeric. */
 static int test_types(void *ctx, int src, int gi, const char *name)
 {
 	(*(int *)ctx)++;
@@ -665,7 +665,8 @@ static int test_types(void *ctx, int src, int gi, const char *name)
 		return SN_HQPT_DATETIME;
 	if (src == SN_HQP_EVENT && strcmp(name, "s") == 0)
 		return SN_HQPT_STRING;
-	if (src == SN_HQP_PERSON && gi == -1 && strcmp(name, "age") == 0)
+	if (src == SN_HQP_PERSON && gi == -1 &&
+	    (strcmp(name, "age") == 0 || strcmp(name, "prop") == 0))
 		return SN_HQPT_NUMERIC;
 	if (src == SN_HQP_GROUP && gi == 1 && strcmp(name, "size") == 0)
 		return SN_HQPT_NUMERIC;
@@ -746,6 +747,12 @@ static void test_resolve_property_types(void **state)
 	assert_string_equal(typed("select sum(properties.prop) from events", &k),
 			    "sum(toFloat[properties.prop]) ;; Nullable(Float64) ;; "
 			    "SELECT sum(properties.prop) FROM events LIMIT 100");
+	/* The same name from the event and the person, both typed: one alias
+	 * (ClickHouse refuses two), both columns named prop (§4.8). */
+	assert_string_equal(
+	    typed("select properties.prop, person.properties.prop from events", &k),
+	    "toFloat[properties.prop] AS prop ;; Nullable(Float64) ;; "
+	    "SELECT properties.prop AS prop, person.properties.prop FROM events LIMIT 100");
 	/* Boolean: PostHog's transform of the text; DateTime: toDateTime. */
 	assert_string_equal(typed("select properties.flag from events", &k),
 			    "toBool[properties.flag] AS flag ;; Nullable(Bool) ;; "
