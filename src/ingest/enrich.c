@@ -696,10 +696,12 @@ int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_e
 	const struct sn_jspan *ipv = &f->ip;
 	bool add_ip = false;
 	if (f->ip.type == SN_JNONE) {
-		if (f->root_ip.type != SN_JSTRING)
-			return 0;
-		ipv = &f->root_ip;
-		add_ip = true;
+		if (f->root_ip.type == SN_JSTRING) {
+			ipv = &f->root_ip;
+			add_ip = true;
+		} else if (!f->odd_key) {
+			return 0; /* (an escaped key may still be "$ip": §5.4 below) */
+		}
 	}
 	const struct sn_enrich_geo *geo = NULL;
 	int rc;
@@ -710,9 +712,11 @@ int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_e
 		if ((rc = lookup(en, ip, n, &geo, err)))
 			return rc;
 	}
-	/* §5.4: after GeoIP ran, the address goes (or is never added). */
+	/* §5.4: after GeoIP ran, the address goes (or is never added): every
+	 * "$ip" member, also a second one and one whose key is escaped (which
+	 * the scan does not name: odd_key). */
 	bool drop_ip = team_anonymizes(en, row->team_id);
-	bool cut_ip = drop_ip && !add_ip;
+	bool cut_ip = drop_ip && (!add_ip || f->odd_key);
 	if (drop_ip) {
 		add_ip = false;
 		en->st.ips_dropped++;
@@ -729,7 +733,7 @@ int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_e
 			return sn_err_set(err, SN_ERR_TOO_BIG, "enriched properties too large");
 		return 0;
 	}
-	if (f->geoip_keys) {
+	if (f->geoip_keys || (cut_ip && (f->ip_dup || f->odd_key))) {
 		rc = rewrite_cut(en, row, geo, cut_ip, add_ip ? ipv : NULL);
 		if (rc == 1)
 			rc = rewrite_json(en, row, geo, cut_ip, add_ip ? ipv : NULL, NULL) ? 1 : 0;

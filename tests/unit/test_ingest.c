@@ -2424,12 +2424,19 @@ static void test_enrich_anonymize(void **state)
 	    {"{\"$ip\":null,\"a\":{\"$ip\":\"inner\"}}", "{\"a\":{\"$ip\":\"inner\"}}"},
 	    {"{ \"a\" : 1 , \"$ip\" : \"1.2.3.4\" }", "{ \"a\" : 1 }"},
 	    {"{ \"$ip\" : \"1.2.3.4\" ,\n \"a\" : 1 }", "{ \n \"a\" : 1}"},
+	    /* twice, and as an escaped key that decodes to "$ip" */
+	    {"{\"$ip\":\"1.1.1.1\",\"x\":1,\"$ip\":\"8.8.8.8\"}", "{\"x\":1}"},
+	    {"{\"\\u0024ip\":\"1.1.1.1\",\"x\":1}", "{\"x\":1}"},
+	    {"{\"x\":1,\"$\\u0069p\":\"1.1.1.1\"}", "{\"x\":1}"},
 	};
 	for (size_t i = 0; i < SN_ARRAY_LEN(cases); i++)
 		assert_string_equal(enrich_props(en, 1, cases[i][0], NULL), cases[i][1]);
+	/* (the escaped ones went through json-c: no "$ip" anywhere) */
+	const char *esc = enrich_root(en, 1, "{\"\\u0024ip\":\"1.1.1.1\"}", "\"9.9.9.9\"", NULL);
+	assert_null(strstr(esc, "ip"));
 	struct sn_enrich_stats st;
 	sn_enrich_get_stats(en, &st);
-	assert_int_equal(st.ips_dropped, SN_ARRAY_LEN(cases));
+	assert_int_equal(st.ips_dropped, SN_ARRAY_LEN(cases) + 1);
 	/* §5.1: no $ip in the properties: the request's address (the record's
 	 * root "ip") is added, unless the team discards it; an event's own
 	 * $ip, even null, stays. */
