@@ -338,6 +338,10 @@ int sn_hex_digit(int c);
  * surrogates, at most U+10FFFF): its length (1-4) and *cp, or 0 when p
  * starts none. len >= 1. */
 size_t sn_utf8_decode(const unsigned char *p, size_t len, uint32_t *cp);
+/* How many bytes of s[0..len) hold its first max characters (well-formed
+ * sequences; an invalid byte counts as one): a cut that keeps whole
+ * characters. */
+size_t sn_utf8_prefix(const char *s, size_t len, size_t max);
 /* Case-insensitive ASCII comparison of s[0..n) with the NUL-terminated lit. */
 bool sn_str_ieq(const char *s, size_t n, const char *lit);
 /* Parses a size such as "20MiB", "512k", "1048576" into bytes. */

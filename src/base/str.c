@@ -54,6 +54,17 @@ size_t sn_utf8_decode(const unsigned char *p, size_t len, uint32_t *cp)
 	return l;
 }
 
+size_t sn_utf8_prefix(const char *s, size_t len, size_t max)
+{
+	size_t at = 0;
+	for (size_t chars = 0; at < len && chars < max; chars++) {
+		uint32_t cp;
+		size_t k = sn_utf8_decode((const unsigned char *)s + at, len - at, &cp);
+		at += k ? k : 1;
+	}
+	return at;
+}
+
 bool sn_str_ieq(const char *s, size_t n, const char *lit)
 {
 	return strlen(lit) == n && strncasecmp(s, lit, n) == 0;

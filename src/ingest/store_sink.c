@@ -141,8 +141,9 @@
 /* Under a backlog the persons batch commits at least this often. */
 #define PERSONS_COMMIT_MAX_NS (5ull * 1000000000ull)
 
-#define NPARTS_BITS SN_PART_ID_NPARTS_BITS
-#define NPARTS_MASK SN_PART_ID_NPARTS_MASK
+#define SN_EVENT_NAME_MAX_CHARS 200 /* PostHog: event names, in characters */
+#define NPARTS_BITS		SN_PART_ID_NPARTS_BITS
+#define NPARTS_MASK		SN_PART_ID_NPARTS_MASK
 
 /* /metrics series of identity's and enrichment's counters, and of indexed
  * records whose index did not match (report_metrics). */
@@ -662,6 +663,9 @@ static int to_row(const struct sn_store_sink *s, const struct sn_store_sink *pre
 		if (rc == 1)
 			strs[i]->p = p->scratch.data + (uintptr_t)strs[i]->p;
 	}
+	/* §5.1: an event name is cut to 200 characters (PostHog's
+	 * sanitizeEventName), as capture cuts a distinct id. */
+	row->event.len = sn_utf8_prefix(row->event.p, row->event.len, SN_EVENT_NAME_MAX_CHARS);
 	if (f->properties.type == SN_JOBJECT) {
 		row->properties.p = f->properties.p;
 		row->properties.len = f->properties.len;

@@ -965,6 +965,51 @@ static size_t read_rows(const char *data, struct srow *out, size_t max)
  * (struct sn_event_row's pmembers) only for a compact object with plain
  * keys: every shape below reads back byte for byte, and its $browser and
  * $os as hogql.md §4.2 says, whichever way the writer split it. */
+/* §5.1: an event name is stored cut to 200 characters (whole UTF-8
+ * characters), as PostHog's sanitizeEventName cuts it. */
+static void test_store_sink_event_name_cut(void **state)
+{
+	(void)state;
+	struct sn_wal *w;
+	struct sn_store_sink *sink;
+	struct sn_ingest *in;
+	start_sink(&w, &sink, &in);
+	char name[1024] = "", rec[2048];
+	for (int i = 0; i < 150; i++)
+		strcat(name, "a\xc3\xa9"); /* "aé": 300 characters, 450 bytes */
+	int len = snprintf(
+	    rec, sizeof(rec),
+	    "{\"uuid\":\"0193dc33-e981-7160-b398-000000000001\",\"distinct_id\":\"u\","
+	    "\"ip\":\"127.0.0.1\",\"team_id\":1,\"token\":\"phc_x\","
+	    "\"timestamp\":\"2024-12-01T00:00:00.000Z\",\"now\":\"2024-12-01T00:00:00.000Z\","
+	    "\"event\":\"%s\",\"data\":{\"event\":\"%s\",\"properties\":{}}}",
+	    name, name);
+	struct sn_wal_rec r = {SN_WAL_EVENT, rec, (uint32_t)len};
+	uint64_t end;
+	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);
+	assert_int_equal(sn_wal_wait_durable(w, end), 0);
+	assert_int_equal(sn_ingest_sync(in, 10000), 0);
+	char store[300];
+	snprintf(store, sizeof(store), "%s/store", dir);
+	DIR *d = opendir(store);
+	struct sn_part *p = next_part(d, store);
+	closedir(d);
+	assert_non_null(p);
+	struct sn_arena a;
+	sn_arena_init(&a, 0);
+	struct sn_colvec ev;
+	assert_int_equal(
+	    sn_part_read_named(p, SN_COL_NAME_EVENT, 0, sn_part_ngranules(p), &a, &ev, NULL), 0);
+	assert_int_equal(ev.nrows, 1);
+	assert_int_equal(ev.str[0].len, 300); /* 100 "aé": 200 characters */
+	assert_memory_equal(ev.str[0].p, name, 300);
+	sn_arena_release(&a);
+	sn_part_unref(p);
+	sn_ingest_stop(in);
+	sn_store_sink_close(sink);
+	sn_wal_close(w);
+}
+
 /* Events of more months than one flush can name (capture keeps old
  * timestamps as sent): the memtable is handed over at the limit instead of
  * refusing every flush from then on, and every event is stored. */
@@ -3172,6 +3217,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_propdefs_ingest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink_many_months, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_sink_event_name_cut, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ingest_granules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_groups_without_identity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_member_lengths_ingest, setup, teardown),
