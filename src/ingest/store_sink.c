@@ -665,7 +665,9 @@ static int to_row(const struct sn_store_sink *s, const struct sn_store_sink *pre
 	}
 	/* §5.1: an event name is cut to 200 characters (PostHog's
 	 * sanitizeEventName), as capture cuts a distinct id. */
-	row->event.len = sn_utf8_prefix(row->event.p, row->event.len, SN_EVENT_NAME_MAX_CHARS);
+	if (row->event.len > SN_EVENT_NAME_MAX_CHARS) /* (fewer bytes: fewer characters) */
+		row->event.len =
+		    sn_utf8_prefix(row->event.p, row->event.len, SN_EVENT_NAME_MAX_CHARS);
 	if (f->properties.type == SN_JOBJECT) {
 		row->properties.p = f->properties.p;
 		row->properties.len = f->properties.len;
