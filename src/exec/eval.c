@@ -804,6 +804,35 @@ static int date_to_dt(struct xctx *c, const node_t *at, struct vec *v, const str
 }
 
 /* Makes a and b comparable; 0 or an error naming the node. */
+/* Strings compared with a UUID read as ClickHouse reads them into one:
+ * any case, hyphens or not, so each that parses becomes the canonical
+ * lower-case text the UUID side compares as (person_id = 'ABC…' matched
+ * nothing). One that does not parse stays, and equals no UUID. */
+static int uuid_strings(struct xctx *c, struct vec *v)
+{
+	struct sn_str *copy = NULL; /* v's strings are not ours to change: a copy */
+	for (size_t r = 0; r < v->n; r++) {
+		struct sn_str t = v->s[r];
+		struct sn_uuid u;
+		char text[37];
+		if (vec_null(v, r) || (t.len != 36 && t.len != 32) || sn_uuid_parse(t.p, t.len, &u))
+			continue;
+		sn_uuid_format(&u, text);
+		if (t.len == 36 && memcmp(text, t.p, 36) == 0)
+			continue; /* (already canonical: the usual case) */
+		char *o = xalloc(c, c->ba, 37);
+		if (!o || (!copy && !(copy = xalloc(c, c->ba, v->n * sizeof(*copy)))))
+			return c->rc;
+		if (copy != v->s) {
+			memcpy(copy, v->s, v->n * sizeof(*copy));
+			v->s = copy;
+		}
+		memcpy(o, text, 37);
+		v->s[r] = (struct sn_str){o, 36};
+	}
+	return 0;
+}
+
 static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const node_t *rn,
 		     struct vec *a, struct vec *b)
 {
@@ -822,6 +851,10 @@ static int unify_cmp(struct xctx *c, const node_t *n, const node_t *ln, const no
 			return date_to_dt(c, n, b, a);
 		return 0;
 	}
+	if (a->t == SN_XT_UUID && b->t == SN_XT_STRING)
+		return uuid_strings(c, b);
+	if (b->t == SN_XT_UUID && a->t == SN_XT_STRING)
+		return uuid_strings(c, a);
 	if ((is_numeric(a->t) && is_numeric(b->t)) || (is_text(a->t) && is_text(b->t)) ||
 	    xdec_comparable(a->t, b->t))
 		return 0;

@@ -114,6 +114,14 @@ static void test_paths_where_group(void **state)
 	setup_part(&f);
 	xfx_check(&f, "select count() as c from events where properties.nested.a.b = 'm'",
 		  "c\n600\n");
+	/* A UUID compared with a string reads it as ClickHouse does: any case,
+	 * hyphens or not. */
+	xfx_check(&f,
+		  "select countIf(uuid = '00000000-0000-7000-0000-0000000000ab') as l, "
+		  "countIf(uuid = '00000000-0000-7000-0000-0000000000AB') as u, "
+		  "countIf(uuid IN ('000000000000700000000000000000AB')) as s, "
+		  "countIf(uuid = 'not a uuid') as n from events",
+		  "l\tu\ts\tn\n4\t4\t4\t0\n");
 	xfx_check(&f,
 		  "select count() as c from events where properties['nested']['a']['b'] = 'deep'",
 		  "c\n1\n");
