@@ -1,6 +1,6 @@
 /*
  * enrich.c — enrichment at ingestion, before identity: properties.$ip from
- * the request's address when the event has none (spec posthog-wire.md
+ * the request's address when the event has none or a falsy one (spec posthog-wire.md
  * §5.1; capture keeps it at the record's root), GeoIP (§5.3) and IP
  * anonymisation (§5.4), for each event of the store sink, in WAL order.
  *
@@ -694,8 +694,16 @@ int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_e
 	/* §5.1: an event without properties.$ip gets the request's address,
 	 * which capture keeps at the record's root. */
 	const struct sn_jspan *ipv = &f->ip;
-	bool add_ip = false;
-	if (f->ip.type == SN_JNONE) {
+	bool add_ip = false, cut_own = false;
+	/* PostHog's normalizeEvent replaces a falsy $ip (null, "", false, 0)
+	 * with the request's address too: the member is cut, the address added. */
+	bool falsy = f->ip.type == SN_JNULL || f->ip.type == SN_JFALSE ||
+		     (f->ip.type == SN_JSTRING && f->ip.len == 2) ||
+		     (f->ip.type == SN_JNUMBER && f->ip.len == 1 && f->ip.p[0] == '0');
+	if (falsy && f->root_ip.type == SN_JSTRING && !f->ip_dup) {
+		ipv = &f->root_ip;
+		add_ip = cut_own = true;
+	} else if (f->ip.type == SN_JNONE) {
 		if (f->root_ip.type == SN_JSTRING) {
 			ipv = &f->root_ip;
 			add_ip = true;
@@ -716,7 +724,7 @@ int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_e
 	 * "$ip" member, also a second one and one whose key is escaped (which
 	 * the scan does not name: odd_key). */
 	bool drop_ip = team_anonymizes(en, row->team_id);
-	bool cut_ip = drop_ip && (!add_ip || f->odd_key);
+	bool cut_ip = cut_own || (drop_ip && (!add_ip || f->odd_key));
 	if (drop_ip) {
 		add_ip = false;
 		en->st.ips_dropped++;

@@ -2484,13 +2484,24 @@ static void test_enrich_anonymize(void **state)
 	assert_int_equal(st.ips_dropped, SN_ARRAY_LEN(cases) + 1);
 	/* §5.1: no $ip in the properties: the request's address (the record's
 	 * root "ip") is added, unless the team discards it; an event's own
-	 * $ip, even null, stays. */
+	 * $ip stays, unless it is falsy (null, "", false, 0: PostHog's
+	 * normalizeEvent replaces those too). */
 	assert_string_equal(enrich_root(en, 2, "{\"a\":1}", "\"9.9.9.9\"", NULL),
 			    "{\"a\":1,\"$ip\":\"9.9.9.9\"}");
 	assert_string_equal(enrich_root(en, 2, "{ }", "\"9.9.9.9\"", NULL),
 			    "{\"$ip\":\"9.9.9.9\"}");
-	const char *own = "{\"$ip\":null}";
+	const char *own = "{\"$ip\":\"1.1.1.1\"}";
 	assert_ptr_equal(enrich_root(en, 2, own, "\"9.9.9.9\"", NULL), own);
+	static const char *const falsy[] = {"{\"$ip\":null}", "{\"a\":1,\"$ip\":\"\"}",
+					    "{\"$ip\":false,\"a\":1}", "{\"$ip\":0}"};
+	for (size_t i = 0; i < SN_ARRAY_LEN(falsy); i++) {
+		const char *got = enrich_root(en, 2, falsy[i], "\"9.9.9.9\"", NULL);
+		assert_int_equal(count_of(got, "$ip"), 1);
+		assert_non_null(strstr(got, "\"$ip\":\"9.9.9.9\""));
+	}
+	/* and with the team discarding addresses, none is left */
+	assert_null(
+	    strstr(enrich_root(en, 1, "{\"$ip\":null,\"a\":1}", "\"9.9.9.9\"", NULL), "$ip"));
 	const char *anon = "{\"a\":1}";
 	assert_ptr_equal(enrich_root(en, 1, anon, "\"9.9.9.9\"", NULL), anon);
 	assert_int_equal(st.enriched, 0);
