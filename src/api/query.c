@@ -763,6 +763,58 @@ static int64_t team_of_path(const char *path)
 	return id;
 }
 
+/* The person modifiers of a query node (HogQLQueryModifiers), which decide
+ * what events.person_id and person.* mean: snout implements one of each
+ * (docs/HOGQL.md), so another value is refused rather than ignored (an
+ * answer computed differently from what was asked would look right). The
+ * other modifiers tune how ClickHouse runs a query and change no answer
+ * here: accepted. false with msg and attr set when refused. */
+static bool person_modifiers_ok(struct json_object *m, char *msg, size_t msgsz, const char **attr)
+{
+	static const char *const poe[] = {"disabled", "person_id_no_override_properties_on_events",
+					  "person_id_override_properties_on_events",
+					  "person_id_override_properties_joined"};
+	static const char *const join[] = {"inner", "left"};
+	static const struct {
+		const char *key, *const *values, *ours;
+		size_t n;
+	} rules[] = {
+	    {"personsOnEventsMode", poe, "person_id_override_properties_joined", 4},
+	    {"personsJoinMode", join, "left", 2},
+	};
+	if (!m)
+		return true;
+	if (!json_object_is_type(m, json_type_object)) {
+		snprintf(msg, msgsz, "query.modifiers must be an object");
+		*attr = "query.modifiers";
+		return false;
+	}
+	for (size_t r = 0; r < SN_ARRAY_LEN(rules); r++) {
+		struct json_object *v = sn_json_get(m, rules[r].key);
+		if (!v)
+			continue;
+		const char *s = sn_json_str(v, NULL);
+		bool known = false;
+		for (size_t k = 0; s && k < rules[r].n; k++)
+			known = known || strcmp(s, rules[r].values[k]) == 0;
+		*attr = rules[r].key;
+		if (!known) {
+			snprintf(msg, msgsz,
+				 "modifiers.%s must be one of PostHog's values, not %.64s",
+				 rules[r].key, s ? s : json_object_to_json_string(v));
+			return false;
+		}
+		if (strcmp(s, rules[r].ours) != 0) {
+			snprintf(msg, msgsz,
+				 "modifiers.%s = %s is not supported: snout answers with %s "
+				 "(docs/HOGQL.md)",
+				 rules[r].key, s, rules[r].ours);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void query_handler(struct sn_http_request *req, void *ctx)
 {
 	struct sn_query_api *api = ctx;
@@ -800,6 +852,8 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 	const char *text = sn_json_str(sn_json_get(q, "query"), &tlen);
 	struct json_object *values = sn_json_get(q, "values");
 	bool insight = kind && sn_insight_kind_supported(kind);
+	char mmsg[300];
+	const char *mattr = NULL;
 	/* A pinned "now" (tests): only when the server runs in test mode. */
 	int64_t now_us = 0;
 	size_t nowlen = 0;
@@ -834,6 +888,8 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 	} else if (!insight && !text) {
 		sn_http_reply_error(req, 400, "validation_error", "required",
 				    "query.query must be the HogQL text", "query.query");
+	} else if (!person_modifiers_ok(sn_json_get(q, "modifiers"), mmsg, sizeof(mmsg), &mattr)) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input", mmsg, mattr);
 	} else if (values && !json_object_is_type(values, json_type_object) &&
 		   !json_object_is_type(values, json_type_null)) {
 		sn_http_reply_error(req, 400, "validation_error", "invalid_input",

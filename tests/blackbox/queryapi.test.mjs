@@ -79,6 +79,26 @@ test('bad queries get 400 with positions', async () => {
   assert.equal(r.status, 400);
 });
 
+test('person modifiers: the modes snout answers with are accepted, others refused, never ignored', async () => {
+  const mq = (modifiers) => post(`${srv.url}/api/projects/1/query/`,
+    JSON.stringify({ query: { kind: 'HogQLQuery', query: 'select count() from events', modifiers } }),
+    { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` });
+  for (const m of [{}, { personsOnEventsMode: 'person_id_override_properties_joined' },
+    { personsJoinMode: 'left' }, { inCohortVia: 'auto', materializationMode: 'auto' }]) {
+    const r = await mq(m);
+    assert.equal(r.status, 200, `${JSON.stringify(m)}: ${r.text}`);
+  }
+  for (const [m, re] of [[{ personsOnEventsMode: 'person_id_no_override_properties_on_events' }, /not supported/],
+    [{ personsOnEventsMode: 'not_a_mode' }, /one of PostHog's values/],
+    [{ personsJoinMode: 'inner' }, /not supported/], [{ personsJoinMode: 7 }, /one of PostHog's values/],
+    ['left', /must be an object/]]) {
+    const r = await mq(m);
+    assert.equal(r.status, 400, `${JSON.stringify(m)}: ${r.text}`);
+    assert.equal(r.json.type, 'validation_error');
+    assert.match(r.json.detail, re);
+  }
+});
+
 test('subqueries, IN (SELECT), CTEs and UNION ALL over HTTP', async () => {
   // 30 events, distinct ids u0..u6 (i % 7): u0 and u1 have 5 events, the rest 4.
   let r = await q(1, 'select count() from (select distinct_id, count() as c from events group by distinct_id) where c > 4');
