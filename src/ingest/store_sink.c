@@ -188,6 +188,7 @@ struct sn_store_sink {
 	struct sn_propdefs_seen *seen;
 	struct sn_meta *propdefs_meta;
 	struct sn_buf pd_buf;	    /* {GeoIP members} */
+	struct sn_buf root_buf;	    /* properties with the event's root $set merged */
 	int64_t team_guess;	    /* the last record's team: the identity prefetch's guess */
 	uint64_t persons_lsn;	    /* identity of records ending at or before this is committed */
 	uint64_t persons_commit_ns; /* sn_mono_ns() of the last persons commit (or of start) */
@@ -846,6 +847,63 @@ static void sink_ahead(void *ctx, const void *prep, int distance)
 /* The rest of a record, on the ingest thread, in WAL order. The row and
  * facts are worked on in place; a record whose consumption fails is offered
  * again with its state, marked stale, and prepared again first. */
+/* PostHog's normalizeEvent: an event's root-level $set / $set_once (older
+ * SDKs, /engage) are merged into properties.$set / $set_once, root values
+ * winning, and stored so (identity applies the same merge on its own copy,
+ * identity.c build_properties). Rare, so through json-c: row->properties
+ * then points into s->root_buf. Only SN_ERR_NOMEM fails; JSON json-c
+ * refuses leaves the row as it was. */
+static int root_set_into_properties(struct sn_store_sink *s, const struct sn_jspan *data,
+				    struct sn_event_row *row, struct sn_err *err)
+{
+	struct json_object *ev = NULL, *props = NULL;
+	if (sn_json_parse(data->p, data->len, &ev, NULL) ||
+	    sn_json_parse(row->properties.p, row->properties.len, &props, NULL) ||
+	    !json_object_is_type(props, json_type_object)) {
+		json_object_put(ev);
+		json_object_put(props);
+		return 0;
+	}
+	static const char *const keys[] = {"$set", "$set_once"};
+	bool changed = false;
+	for (size_t i = 0; i < 2; i++) {
+		struct json_object *root = sn_json_get(ev, keys[i]);
+		if (!json_object_is_type(root, json_type_object))
+			continue;
+		struct json_object *in = sn_json_get(props, keys[i]);
+		if (!json_object_is_type(in, json_type_object)) {
+			in = json_object_new_object();
+			if (!in || json_object_object_add(props, keys[i], in)) {
+				json_object_put(ev);
+				json_object_put(props);
+				return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+			}
+		}
+		json_object_object_foreach(root, k, v)
+		{
+			json_object_object_add(in, k, json_object_get(v));
+			changed = true;
+		}
+	}
+	int rc = 0;
+	if (changed) {
+		size_t n;
+		const char *t = json_object_to_json_string_length(
+		    props, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+		sn_buf_reset(&s->root_buf);
+		if (!t || sn_buf_append(&s->root_buf, t, n)) {
+			rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+		} else {
+			row->properties = (struct sn_str){s->root_buf.data, s->root_buf.len};
+			row->pmembers = NULL;
+			row->npmembers = 0;
+		}
+	}
+	json_object_put(ev);
+	json_object_put(props);
+	return rc;
+}
+
 static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *prep,
 				 struct sn_err *err)
 {
@@ -902,6 +960,9 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 	p->stale = true;
 	s->team_guess = row->team_id;
 	if (s->enrich && (rc = sn_enrich_event(s->enrich, &f->facts, row, err)))
+		return rc; /* out of memory: nothing applied yet, retried */
+	if (f->facts.root_set && f->facts.data.type == SN_JOBJECT &&
+	    (rc = root_set_into_properties(s, &f->facts.data, row, err)))
 		return rc; /* out of memory: nothing applied yet, retried */
 	/* The member lengths describe the scanned text only: enrichment gives
 	 * the row a new one (the elements step below cuts them with the text). */
@@ -1337,6 +1398,7 @@ int sn_store_sink_open(struct sn_store_sink **out, const char *data_dir, size_t 
 	pthread_mutex_init(&s->jmu, NULL);
 	pthread_cond_init(&s->jcond, NULL);
 	sn_buf_init(&s->el_chain, 1u << 30);
+	sn_buf_init(&s->root_buf, 1u << 30);
 	sn_buf_init(&s->el_props, 1u << 30);
 	sn_buf_init(&s->el_members, 1u << 20);
 	if ((rc = recover(s, resume_lsn, err)))
@@ -1358,6 +1420,7 @@ fail:
 	pthread_mutex_destroy(&s->jmu);
 	pthread_cond_destroy(&s->jcond);
 	sn_buf_release(&s->el_chain);
+	sn_buf_release(&s->root_buf);
 	sn_buf_release(&s->el_props);
 	sn_buf_release(&s->el_members);
 	sink_prep_free(NULL, s->prep);

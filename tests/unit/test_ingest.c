@@ -1010,6 +1010,54 @@ static void test_store_sink_event_name_cut(void **state)
 	sn_wal_close(w);
 }
 
+/* §5.1 (PostHog's normalizeEvent): an event's root $set / $set_once are
+ * stored merged into properties.$set / $set_once, root values winning. */
+static void test_store_sink_root_set(void **state)
+{
+	(void)state;
+	struct sn_wal *w;
+	struct sn_store_sink *sink;
+	struct sn_ingest *in;
+	start_sink(&w, &sink, &in);
+	const char *rec =
+	    "{\"uuid\":\"0193dc33-e981-7160-b398-000000000001\",\"distinct_id\":\"u\","
+	    "\"ip\":\"127.0.0.1\",\"team_id\":1,\"token\":\"phc_x\","
+	    "\"timestamp\":\"2024-12-01T00:00:00.000Z\",\"now\":\"2024-12-01T00:00:00.000Z\","
+	    "\"event\":\"$identify\",\"data\":{\"event\":\"$identify\",\"$set\":{\"a\":1,"
+	    "\"email\":\"root@x\"},\"$set_once\":{\"first\":true},\"properties\":{\"k\":1,"
+	    "\"$set\":{\"a\":2,\"b\":3}}}}";
+	struct sn_wal_rec r = {SN_WAL_EVENT, rec, (uint32_t)strlen(rec)};
+	uint64_t end;
+	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);
+	assert_int_equal(sn_wal_wait_durable(w, end), 0);
+	assert_int_equal(sn_ingest_sync(in, 10000), 0);
+	char store[300];
+	snprintf(store, sizeof(store), "%s/store", dir);
+	DIR *d = opendir(store);
+	struct sn_part *p = next_part(d, store);
+	closedir(d);
+	assert_non_null(p);
+	struct sn_arena a;
+	sn_arena_init(&a, 0);
+	struct sn_colvec props;
+	assert_int_equal(sn_part_read_properties(p, 0, sn_part_ngranules(p), &a, &props, NULL), 0);
+	assert_int_equal(props.nrows, 1);
+	struct json_object *o = NULL;
+	assert_int_equal(sn_json_parse(props.str[0].p, props.str[0].len, &o, NULL), 0);
+	struct json_object *set = sn_json_get(o, "$set"), *once = sn_json_get(o, "$set_once");
+	assert_int_equal(json_object_get_int(sn_json_get(set, "a")), 1); /* the root's wins */
+	assert_int_equal(json_object_get_int(sn_json_get(set, "b")), 3);
+	assert_string_equal(sn_json_str(sn_json_get(set, "email"), NULL), "root@x");
+	assert_true(json_object_get_boolean(sn_json_get(once, "first")));
+	assert_int_equal(json_object_get_int(sn_json_get(o, "k")), 1);
+	json_object_put(o);
+	sn_arena_release(&a);
+	sn_part_unref(p);
+	sn_ingest_stop(in);
+	sn_store_sink_close(sink);
+	sn_wal_close(w);
+}
+
 /* Events of more months than one flush can name (capture keeps old
  * timestamps as sent): the memtable is handed over at the limit instead of
  * refusing every flush from then on, and every event is stored. */
@@ -3229,6 +3277,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_store_sink, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink_many_months, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_sink_event_name_cut, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_sink_root_set, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ingest_granules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_groups_without_identity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_member_lengths_ingest, setup, teardown),
