@@ -1666,6 +1666,7 @@ void sn_store_sink_close(struct sn_store_sink *s)
 	pthread_cond_destroy(&s->jcond);
 	sn_write_pool_free(s->wpool);
 	sn_buf_release(&s->el_chain);
+	sn_buf_release(&s->root_buf);
 	sn_buf_release(&s->el_props);
 	sn_buf_release(&s->el_members);
 	if (s->rec_fd >= 0)
