@@ -909,6 +909,29 @@ static bool reduce_event(struct sn_ingest_identity *id, const struct sn_jspan *d
 	return rc == 0 && sn_buf_appendc(b, '}') == 0;
 }
 
+int sn_ingest_merge_root_set(struct json_object *ev, struct json_object *props, bool *changed)
+{
+	static const char *const roots[] = {"$set", "$set_once"};
+	for (size_t i = 0; i < 2; i++) {
+		struct json_object *root = sn_json_get(ev, roots[i]);
+		if (!json_object_is_type(root, json_type_object))
+			continue;
+		struct json_object *in = sn_json_get(props, roots[i]);
+		if (!json_object_is_type(in, json_type_object)) {
+			in = json_object_new_object();
+			if (!in || json_object_object_add(props, roots[i], in))
+				return SN_ERR_NOMEM;
+		}
+		json_object_object_foreach(root, k, v)
+		{
+			json_object_object_add(in, k, json_object_get(v));
+			if (changed)
+				*changed = true;
+		}
+	}
+	return 0;
+}
+
 /* The event's properties as sn_identity_process wants them: the root $set and
  * $set_once merged into properties.$set / $set_once, root values winning. */
 static int build_properties(struct sn_ingest_identity *id, const struct sn_ingest_facts *f,
@@ -926,18 +949,9 @@ static int build_properties(struct sn_ingest_identity *id, const struct sn_inges
 		props = json_object_new_object();
 		json_object_object_add(data, "properties", props);
 	}
-	static const char *const roots[] = {"$set", "$set_once"};
-	for (size_t i = 0; i < 2; i++) {
-		struct json_object *root = sn_json_get(data, roots[i]);
-		if (!json_object_is_type(root, json_type_object))
-			continue;
-		struct json_object *in = sn_json_get(props, roots[i]);
-		if (!json_object_is_type(in, json_type_object)) {
-			in = json_object_new_object();
-			json_object_object_add(props, roots[i], in);
-		}
-		json_object_object_foreach(root, k, v)
-		    json_object_object_add(in, k, json_object_get(v));
+	if (sn_ingest_merge_root_set(data, props, NULL)) {
+		json_object_put(data);
+		return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
 	}
 	*data_out = data;
 	*props_out = props;

@@ -344,6 +344,12 @@ void sn_store_sink_test_fail_commits(struct sn_store_sink *s, int n);
 /* Tests: the next n event records each fail their first try once enriched
  * (before identity), as an out-of-memory would; the worker retries them. */
 void sn_store_sink_test_fail_consume(struct sn_store_sink *s, int n);
+/* PostHog's normalizeEvent merge: the event object's root-level $set /
+ * $set_once members into props.$set / $set_once (made when missing or not
+ * objects), root values winning; *changed (may be NULL) set when a value
+ * was added. SN_ERR_NOMEM, else 0. Used by identity on its copy and by the
+ * store sink for the stored properties. */
+int sn_ingest_merge_root_set(struct json_object *ev, struct json_object *props, bool *changed);
 /* Tests: parts are written without fsyncs (a test that writes thousands
  * of parts measures the disk otherwise). */
 void sn_store_sink_test_no_fsync(struct sn_store_sink *s);

@@ -849,8 +849,8 @@ static void sink_ahead(void *ctx, const void *prep, int distance)
  * again with its state, marked stale, and prepared again first. */
 /* PostHog's normalizeEvent: an event's root-level $set / $set_once (older
  * SDKs, /engage) are merged into properties.$set / $set_once, root values
- * winning, and stored so (identity applies the same merge on its own copy,
- * identity.c build_properties). Rare, so through json-c: row->properties
+ * winning, and stored so (sn_ingest_merge_root_set, which identity applies
+ * to its own copy). Rare, so through json-c: row->properties
  * then points into s->root_buf. Only SN_ERR_NOMEM fails; JSON json-c
  * refuses leaves the row as it was. */
 static int root_set_into_properties(struct sn_store_sink *s, const struct sn_jspan *data,
@@ -864,29 +864,11 @@ static int root_set_into_properties(struct sn_store_sink *s, const struct sn_jsp
 		json_object_put(props);
 		return 0;
 	}
-	static const char *const keys[] = {"$set", "$set_once"};
 	bool changed = false;
-	for (size_t i = 0; i < 2; i++) {
-		struct json_object *root = sn_json_get(ev, keys[i]);
-		if (!json_object_is_type(root, json_type_object))
-			continue;
-		struct json_object *in = sn_json_get(props, keys[i]);
-		if (!json_object_is_type(in, json_type_object)) {
-			in = json_object_new_object();
-			if (!in || json_object_object_add(props, keys[i], in)) {
-				json_object_put(ev);
-				json_object_put(props);
-				return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
-			}
-		}
-		json_object_object_foreach(root, k, v)
-		{
-			json_object_object_add(in, k, json_object_get(v));
-			changed = true;
-		}
-	}
 	int rc = 0;
-	if (changed) {
+	if (sn_ingest_merge_root_set(ev, props, &changed)) {
+		rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+	} else if (changed) {
 		size_t n;
 		const char *t = json_object_to_json_string_length(
 		    props, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);

@@ -965,15 +965,36 @@ static size_t read_rows(const char *data, struct srow *out, size_t max)
  * (struct sn_event_row's pmembers) only for a compact object with plain
  * keys: every shape below reads back byte for byte, and its $browser and
  * $os as hogql.md §4.2 says, whichever way the writer split it. */
+/* Ingests one WAL record through a fresh store sink and the worker, then
+ * opens the one part it became (the caller unrefs it). */
+static struct sn_part *store_one_record(const char *rec, size_t len)
+{
+	struct sn_wal *w;
+	struct sn_store_sink *sink;
+	struct sn_ingest *in;
+	start_sink(&w, &sink, &in);
+	struct sn_wal_rec r = {SN_WAL_EVENT, rec, (uint32_t)len};
+	uint64_t end;
+	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);
+	assert_int_equal(sn_wal_wait_durable(w, end), 0);
+	assert_int_equal(sn_ingest_sync(in, 10000), 0);
+	sn_ingest_stop(in);
+	sn_store_sink_close(sink);
+	sn_wal_close(w);
+	char store[300];
+	snprintf(store, sizeof(store), "%s/store", dir);
+	DIR *d = opendir(store);
+	struct sn_part *p = next_part(d, store);
+	closedir(d);
+	assert_non_null(p);
+	return p;
+}
+
 /* §5.1: an event name is stored cut to 200 characters (whole UTF-8
  * characters), as PostHog's sanitizeEventName cuts it. */
 static void test_store_sink_event_name_cut(void **state)
 {
 	(void)state;
-	struct sn_wal *w;
-	struct sn_store_sink *sink;
-	struct sn_ingest *in;
-	start_sink(&w, &sink, &in);
 	char name[1024] = "", rec[2048];
 	for (int i = 0; i < 150; i++)
 		strcat(name, "a\xc3\xa9"); /* "aé": 300 characters, 450 bytes */
@@ -984,17 +1005,7 @@ static void test_store_sink_event_name_cut(void **state)
 	    "\"timestamp\":\"2024-12-01T00:00:00.000Z\",\"now\":\"2024-12-01T00:00:00.000Z\","
 	    "\"event\":\"%s\",\"data\":{\"event\":\"%s\",\"properties\":{}}}",
 	    name, name);
-	struct sn_wal_rec r = {SN_WAL_EVENT, rec, (uint32_t)len};
-	uint64_t end;
-	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);
-	assert_int_equal(sn_wal_wait_durable(w, end), 0);
-	assert_int_equal(sn_ingest_sync(in, 10000), 0);
-	char store[300];
-	snprintf(store, sizeof(store), "%s/store", dir);
-	DIR *d = opendir(store);
-	struct sn_part *p = next_part(d, store);
-	closedir(d);
-	assert_non_null(p);
+	struct sn_part *p = store_one_record(rec, (size_t)len);
 	struct sn_arena a;
 	sn_arena_init(&a, 0);
 	struct sn_colvec ev;
@@ -1005,9 +1016,6 @@ static void test_store_sink_event_name_cut(void **state)
 	assert_memory_equal(ev.str[0].p, name, 300);
 	sn_arena_release(&a);
 	sn_part_unref(p);
-	sn_ingest_stop(in);
-	sn_store_sink_close(sink);
-	sn_wal_close(w);
 }
 
 /* §5.1 (PostHog's normalizeEvent): an event's root $set / $set_once are
@@ -1015,10 +1023,6 @@ static void test_store_sink_event_name_cut(void **state)
 static void test_store_sink_root_set(void **state)
 {
 	(void)state;
-	struct sn_wal *w;
-	struct sn_store_sink *sink;
-	struct sn_ingest *in;
-	start_sink(&w, &sink, &in);
 	const char *rec =
 	    "{\"uuid\":\"0193dc33-e981-7160-b398-000000000001\",\"distinct_id\":\"u\","
 	    "\"ip\":\"127.0.0.1\",\"team_id\":1,\"token\":\"phc_x\","
@@ -1026,17 +1030,7 @@ static void test_store_sink_root_set(void **state)
 	    "\"event\":\"$identify\",\"data\":{\"event\":\"$identify\",\"$set\":{\"a\":1,"
 	    "\"email\":\"root@x\"},\"$set_once\":{\"first\":true},\"properties\":{\"k\":1,"
 	    "\"$set\":{\"a\":2,\"b\":3}}}}";
-	struct sn_wal_rec r = {SN_WAL_EVENT, rec, (uint32_t)strlen(rec)};
-	uint64_t end;
-	assert_int_equal(sn_wal_append(w, &r, 1, &end, NULL), 0);
-	assert_int_equal(sn_wal_wait_durable(w, end), 0);
-	assert_int_equal(sn_ingest_sync(in, 10000), 0);
-	char store[300];
-	snprintf(store, sizeof(store), "%s/store", dir);
-	DIR *d = opendir(store);
-	struct sn_part *p = next_part(d, store);
-	closedir(d);
-	assert_non_null(p);
+	struct sn_part *p = store_one_record(rec, strlen(rec));
 	struct sn_arena a;
 	sn_arena_init(&a, 0);
 	struct sn_colvec props;
@@ -1053,9 +1047,6 @@ static void test_store_sink_root_set(void **state)
 	json_object_put(o);
 	sn_arena_release(&a);
 	sn_part_unref(p);
-	sn_ingest_stop(in);
-	sn_store_sink_close(sink);
-	sn_wal_close(w);
 }
 
 /* Events of more months than one flush can name (capture keeps old
