@@ -32,9 +32,11 @@
  *
  * Split (PostHog's Person.split_person): every distinct id but the main one
  * (main_distinct_id, else the oldest) moves to a new person with empty
- * properties whose id is the distinct id's own deterministic uuid, so
- * personless events and events stamped before a merge with that id belong
- * to it again: an override from that id to the person is removed. Stored
+ * properties. Without a main_distinct_id the person keeps the oldest id but
+ * its properties are emptied too, as PostHog does (nothing says which id
+ * they came from). A new person's id is the distinct id's own deterministic
+ * uuid, so personless events and events stamped before a merge with that
+ * id belong to it again: an override from that id to the person is removed. Stored
  * events keep their person_id, as in PostHog. If that uuid is taken (it is
  * the person's own id, when the split-off id created the person), the new
  * person gets a fresh UUIDv7.
@@ -272,6 +274,12 @@ int sn_persons_split(struct sn_persons *p, int64_t team_id, const char *uuid,
 					 "main_distinct_id is not a distinct id of the person");
 			goto out;
 		}
+	} else if ((ret = step_all(
+			db,
+			"UPDATE posthog_person SET properties = '{}', version = version + 1"
+			" WHERE team_id = ?1 AND uuid = ?2",
+			team_id, uuid, NULL, NULL, err))) {
+		goto out; /* no main id: PostHog empties the person's properties too */
 	}
 	for (size_t i = 0; i < d.ndistinct_ids; i++) {
 		const char *did = d.distinct_ids[i];

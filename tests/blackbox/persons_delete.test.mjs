@@ -245,3 +245,40 @@ test('split: every distinct id but the main one becomes its own person', async (
   assert.equal((await personOf(user)).properties.after, undefined);
   assert.equal((await req('POST', '/api/projects/1/persons/00000000-0000-0000-0000-000000000000/split/')).status, 404);
 });
+
+// PostHog's Person.split_person: without main_distinct_id the person keeps
+// its oldest distinct id but its properties are emptied too, and the next
+// event of that id starts from nothing (the ingest cache forgets them).
+test('split without main_distinct_id empties the person\'s properties', async () => {
+  const tag = randomBytes(6).toString('hex');
+  const anon = `split2-anon-${tag}`, user = `split2-user-${tag}`;
+  await send([
+    { event: 'e', distinct_id: anon, properties: { $browser: 'Firefox', $set: { plan: 'pro' } } },
+    { event: '$identify', distinct_id: user, properties: { $anon_distinct_id: anon, $set: { email: `${tag}@x.test` } } },
+  ]);
+  const p = await eventually(async () => {
+    const x = await personOf(user);
+    assert.equal(x.distinct_ids.length, 2);
+    assert.equal(x.properties.plan, 'pro');
+    return x;
+  });
+  const r = await req('POST', `/api/projects/1/persons/${p.uuid}/split/`);
+  assert.equal(r.status, 201, r.text);
+  assert.deepEqual(r.json, { success: true });
+  const pa = await personOf(anon), pu = await personOf(user);
+  assert.equal(pa.uuid, p.uuid, 'the oldest id stays');
+  assert.deepEqual(pa.properties, {});
+  assert.equal(pa.is_identified, true);
+  assert.notEqual(pu.uuid, p.uuid);
+  assert.deepEqual(pu.properties, {});
+  await send([{ event: 'e2', distinct_id: anon, properties: { $browser: 'Chrome', $set: { after: 1 } } }]);
+  await eventually(async () => {
+    assert.deepEqual((await personOf(anon)).properties, { $initial_browser: 'Chrome', $browser: 'Chrome', after: 1 });
+  });
+  await eventually(async () => {
+    const q = await post(`${srv.url}/api/projects/1/query/`, JSON.stringify({ query: { kind: 'HogQLQuery',
+      query: `SELECT person.properties.plan, person.properties.after FROM events WHERE distinct_id = '${anon}' AND event = 'e2'` } }), H);
+    assert.equal(q.status, 200, q.text);
+    assert.deepEqual(q.json.results.map(([plan, a]) => [plan, String(a)]), [[null, '1']]);
+  });
+});
