@@ -3,8 +3,10 @@
  *
  *   GET  /api/projects/:id/persons/                       list (filters, pages)
  *   GET  /api/projects/:id/persons/:uuid/                 one person
+ *   PATCH|PUT /api/projects/:id/persons/:uuid/ {"properties": {...}}      → 202
  *   POST /api/projects/:id/persons/:uuid/update_property/ {"key", "value"}   → 202
  *   POST /api/projects/:id/persons/:uuid/delete_property/ {"$unset": "key"}  → 201
+ *        {"success": true}
  *   DELETE /api/projects/:id/persons/:uuid/[?delete_events=true]             → 204
  *   POST /api/projects/:id/persons/bulk_delete/ {"ids"|"distinct_ids", "delete_events"} → 202
  *   POST /api/projects/:id/persons/:uuid/split/ [{"main_distinct_id"}]        → 201
@@ -12,12 +14,15 @@
  * (and the same under /api/environments/:id/). Authentication is auth.c's:
  * a personal API key whose user belongs to the project's organization. A
  * person of another project is not found (404): every read is keyed by the
- * project in the path.
+ * project in the path. A person id that is neither a UUID nor a number is
+ * a 400 that points to ?distinct_id= (PostHog's answer; a number, its
+ * legacy primary key, is never shown here, so it is a 404).
  *
  * Writes go through ingestion, as in PostHog (which captures a "$set" or
- * "$delete_person_property" event for them): the handler appends one event
- * record to the WAL for the person's first distinct id and answers once it
- * is durable. The ingest worker is then the only writer of persons, so the
+ * "$delete_person_property" event for them; PATCH and PUT are its update,
+ * a "$set" of the body's properties that removes nothing): the handler
+ * appends one event record to the WAL for the person's first distinct id
+ * and answers once it is durable. The ingest worker is then the only writer of persons, so the
  * identity batch, its crash protocol and the distinct-id cache need no
  * second path; the change shows up when the worker reaches the record
  * (normally well under a second).
@@ -26,8 +31,10 @@
  * shows the uuid in its newer API too), uuid, name (PostHog's
  * get_person_name_helper: the first truthy of its display properties, else a
  * distinct id, non-anonymous ones first), distinct_ids (oldest first),
- * properties, is_identified, created_at. Lists are {next, previous, count,
- * results}, newest person first, `limit` (default 100, at most 1000) and
+ * properties, is_identified, created_at. One person (GET .../:uuid/) lists
+ * the distinct ids that do not look anonymous first, as PostHog's
+ * PersonSerializer does. Lists are {next, previous, count, results}, newest
+ * person first, `limit` (default 100, at most 1000) and
  * `offset`; next/previous are absolute URLs built from the Host header.
  * Filters: distinct_id (exact), search (PostHog's: the email property
  * contains it, ASCII case-insensitive; or a distinct id or, for a UUID, the
@@ -104,7 +111,23 @@ struct target {
 	enum what what;
 	int64_t team_id;
 	char uuid[37];
+	bool bad_id; /* the id is not a UUID: uuid holds nothing useful */
+	bool num_id; /* ... and it is a number (PostHog's primary key) */
 };
+
+/* PostHog's actions on the collection that snout does not have: not
+ * person ids, so "no such endpoint" rather than a bad-id 400. */
+static bool collection_action(const char *p, size_t n)
+{
+	static const char *const names[] = {
+	    "values", "properties", "cohorts",	  "activity", "funnel",
+	    "trends", "lifecycle",  "stickiness", "path",     "reset_person_distinct_id",
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(names); i++)
+		if (strlen(names[i]) == n && !memcmp(p, names[i], n))
+			return true;
+	return false;
+}
 
 static struct target parse_path(const char *path)
 {
@@ -134,13 +157,15 @@ static struct target parse_path(const char *path)
 	}
 	const char *slash = strchr(p, '/');
 	size_t n = slash ? (size_t)(slash - p) : strlen(p);
-	if (n == 0 || n >= sizeof(t.uuid))
+	if (n == 0 || collection_action(p, n))
 		return t;
-	memcpy(t.uuid, p, n);
-	t.uuid[n] = 0;
 	struct sn_uuid u; /* any case, as Django's UUID field reads it */
-	if (sn_uuid_parse(t.uuid, n, &u) == 0)
+	if (sn_uuid_parse(p, n, &u) == 0) {
 		sn_uuid_format(&u, t.uuid);
+	} else {
+		t.bad_id = true;
+		t.num_id = n <= 18 && strspn(p, "0123456789") == n;
+	}
 	const char *rest = slash ? slash : "";
 	if (!*rest || !strcmp(rest, "/"))
 		t.what = W_ITEM;
@@ -264,6 +289,23 @@ static void store_error(struct sn_http_request *req, const struct sn_err *err)
 
 /* ---- GET one -------------------------------------------------------------------------- */
 
+/* PostHog's PersonSerializer sorts one person's distinct ids by
+ * is_anonymous_id, a stable sort: ids that do not look anonymous first,
+ * each group in its own (oldest first) order. */
+static void anonymous_ids_last(struct json_object *o)
+{
+	struct json_object *dids = sn_json_get(o, "distinct_ids");
+	struct json_object *sorted = json_object_new_array();
+	size_t n = json_object_array_length(dids);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *d = json_object_array_get_idx(dids, i);
+			if (is_anonymous_id(json_object_get_string(d)) == (pass == 1))
+				json_object_array_add(sorted, json_object_get(d));
+		}
+	json_object_object_add(o, "distinct_ids", sorted);
+}
+
 static void get_one(struct sn_persons_api *api, struct sn_http_request *req, const struct target *t)
 {
 	struct sn_person p = {0};
@@ -278,10 +320,12 @@ static void get_one(struct sn_persons_api *api, struct sn_http_request *req, con
 		return;
 	}
 	struct json_object *o = sn_api_person_json(api->persons, &p, &err);
-	if (o)
+	if (o) {
+		anonymous_ids_last(o);
 		reply_object(req, 200, o);
-	else
+	} else {
 		store_error(req, &err);
+	}
 	json_object_put(o);
 	sn_person_release(&p);
 }
@@ -501,7 +545,7 @@ static int first_did(void *ctx, const char *did)
 
 static void write_event(struct sn_persons_api *api, struct sn_http_request *req,
 			const struct target *t, const char *event, struct json_object *props,
-			unsigned status)
+			unsigned status, const char *answer)
 {
 	struct sn_err err = {0};
 	struct sn_person p = {0};
@@ -560,27 +604,59 @@ static void write_event(struct sn_persons_api *api, struct sn_http_request *req,
 				    "transient error, please retry", NULL);
 		goto out;
 	}
-	sn_http_reply(req, status, "application/json", "{}", 2);
+	sn_http_reply(req, status, "application/json", answer, strlen(answer));
 out:
 	sn_person_release(&p);
 	sn_buf_release(&rec);
 }
 
+/* A "$set" of the given properties, as PostHog's _set_properties. */
+static void set_properties(struct sn_persons_api *api, struct sn_http_request *req,
+			   const struct target *t, struct json_object *set)
+{
+	struct json_object *props = json_object_new_object();
+	json_object_object_add(props, "$set", json_object_get(set));
+	write_event(api, req, t, "$set", props, 202, "{}");
+	json_object_put(props);
+}
+
+/* PostHog checks value before key, and a null value is a missing one. */
 static void update_property(struct sn_persons_api *api, struct sn_http_request *req,
 			    const struct target *t, struct json_object *body)
 {
 	const char *key = sn_json_str(sn_json_get(body, "key"), NULL);
-	struct json_object *value = NULL;
-	if (!key || !*key || !json_object_object_get_ex(body, "value", &value)) {
+	struct json_object *value = sn_json_get(body, "value");
+	if (!value || json_object_is_type(value, json_type_null) || !key || !*key) {
+		bool v = !value || json_object_is_type(value, json_type_null);
 		sn_http_reply_error(req, 400, "validation_error", "required",
-				    "key and value are required", !key ? "key" : "value");
+				    v ? "value is required (null is no value)"
+				      : "key is required (a non-empty string)",
+				    v ? "value" : "key");
 		return;
 	}
-	struct json_object *props = json_object_new_object(), *set = json_object_new_object();
+	struct json_object *set = json_object_new_object();
 	json_object_object_add(set, key, json_object_get(value));
-	json_object_object_add(props, "$set", set);
-	write_event(api, req, t, "$set", props, 202);
-	json_object_put(props);
+	set_properties(api, req, t, set);
+	json_object_put(set);
+}
+
+/* PATCH or PUT of one person: PostHog's update, a "$set" of "properties"
+ * (keys not named stay; delete_property removes one). */
+static void update_person(struct sn_persons_api *api, struct sn_http_request *req,
+			  const struct target *t, struct json_object *body)
+{
+	struct json_object *set = sn_json_get(body, "properties");
+	if (!set || json_object_is_type(set, json_type_null)) {
+		sn_http_reply_error(req, 400, "validation_error", "required",
+				    "properties is required", "properties");
+		return;
+	}
+	if (!json_object_is_type(set, json_type_object)) {
+		sn_http_reply_error(req, 400, "validation_error", "invalid_input",
+				    "properties must be an object", "properties");
+		return;
+	}
+	set_properties(api, req, t, set);
 }
 
 static void delete_property(struct sn_persons_api *api, struct sn_http_request *req,
@@ -595,7 +671,7 @@ static void delete_property(struct sn_persons_api *api, struct sn_http_request *
 	struct json_object *props = json_object_new_object(), *unset = json_object_new_array();
 	json_object_array_add(unset, json_object_new_string(key));
 	json_object_object_add(props, "$unset", unset);
-	write_event(api, req, t, "$delete_person_property", props, 201);
+	write_event(api, req, t, "$delete_person_property", props, 201, "{\"success\":true}");
 	json_object_put(props);
 }
 
@@ -930,14 +1006,15 @@ static void persons_handler(struct sn_persons_api *api, struct sn_http_request *
 	bool post = t->what == W_UPDATE || t->what == W_DELETE || t->what == W_BULK_DELETE ||
 		    t->what == W_SPLIT;
 	bool del = t->what == W_ITEM && m == SN_DELETE;
+	bool upd = t->what == W_ITEM && (m == SN_PATCH || m == SN_PUT);
 	sn_http_cors(req, post		      ? "POST, OPTIONS"
-			  : t->what == W_ITEM ? "GET, DELETE, OPTIONS"
+			  : t->what == W_ITEM ? "GET, PATCH, PUT, DELETE, OPTIONS"
 					      : "GET, OPTIONS");
 	if (m == SN_OPTIONS) {
 		sn_http_reply(req, 200, NULL, NULL, 0);
 		return;
 	}
-	if ((post && m != SN_POST) || (!post && !del && m != SN_GET && m != SN_HEAD)) {
+	if ((post && m != SN_POST) || (!post && !del && !upd && m != SN_GET && m != SN_HEAD)) {
 		sn_http_reply_error(req, 405, "invalid_request", "method_not_allowed",
 				    "Method not allowed on this path.", NULL);
 		return;
@@ -953,11 +1030,23 @@ static void persons_handler(struct sn_persons_api *api, struct sn_http_request *
 		list(api, req, t);
 		return;
 	}
+	if (t->bad_id && t->num_id) {
+		not_found(req); /* a primary key: snout answers with uuids only */
+		return;
+	}
+	if (t->bad_id) {
+		sn_http_reply_error(
+		    req, 400, "validation_error", "invalid_input",
+		    "The ID provided does not look like a personID. If you are using "
+		    "a distinctId, please use /persons/?distinct_id=<it> instead.",
+		    NULL);
+		return;
+	}
 	if (del) {
 		delete_one(api, req, t);
 		return;
 	}
-	if (t->what == W_ITEM) {
+	if (t->what == W_ITEM && !upd) {
 		get_one(api, req, t);
 		return;
 	}
@@ -978,7 +1067,9 @@ static void persons_handler(struct sn_persons_api *api, struct sn_http_request *
 		json_object_put(body);
 		return;
 	}
-	if (t->what == W_UPDATE)
+	if (upd)
+		update_person(api, req, t, body);
+	else if (t->what == W_UPDATE)
 		update_property(api, req, t, body);
 	else if (t->what == W_BULK_DELETE)
 		bulk_delete(api, req, t, body);
@@ -1033,7 +1124,7 @@ void sn_persons_api_free(struct sn_persons_api *a)
 
 size_t sn_persons_api_routes(struct sn_persons_api *a, struct sn_http_route *routes, size_t max)
 {
-	const unsigned m = SN_GET | SN_HEAD | SN_POST | SN_DELETE | SN_OPTIONS;
+	const unsigned m = SN_GET | SN_HEAD | SN_POST | SN_PUT | SN_PATCH | SN_DELETE | SN_OPTIONS;
 	const struct sn_http_route all[] = {
 	    {"persons", m, "/api/projects/*/persons*", BODY_MAX, route_handler, a},
 	    {"persons", m, "/api/environments/*/persons*", BODY_MAX, route_handler, a},

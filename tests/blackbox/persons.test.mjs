@@ -123,6 +123,77 @@ test('anonymous then identified: one person, properties, $set_once, $unset', asy
   assert.equal(anon.status, 401);
 });
 
+// PostHog's PersonViewSet for one person: retrieve (distinct ids that do not
+// look anonymous first), update (PATCH/PUT: a $set of "properties"),
+// update_property (a null value is no value), delete_property ({"success":
+// true}), and a person id that is not a UUID (400, pointing to ?distinct_id=).
+test('one person: retrieve, PATCH/PUT, update_property and delete_property as PostHog answers them', async () => {
+  const anon = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a99'; // posthog-js style
+  const r0 = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch: [
+    { event: 'e', distinct_id: anon, properties: { $set: { plan: 'one-a', gone: 1 } } },
+    { event: '$identify', distinct_id: 'one-user', properties: { $anon_distinct_id: anon } },
+  ] }));
+  assert.equal(r0.status, 200, r0.text);
+  const p = await eventually(async () => {
+    const x = await personOf('one-user');
+    assert.deepEqual(x.distinct_ids, [anon, 'one-user'], 'the list keeps the oldest first');
+    return x;
+  });
+  const base = `/api/projects/1/persons/${p.uuid}/`;
+  const one = await get(base);
+  assert.equal(one.status, 200, one.text);
+  assert.deepEqual(one.json.distinct_ids, ['one-user', anon]);
+  assert.equal(one.json.name, 'one-user');
+
+  const call = async (method, path, body) => {
+    const res = await fetch(`${srv.url}${path}`, { method, headers: { ...H, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, text, json: text ? JSON.parse(text) : null };
+  };
+  let r = await call('PATCH', base, { properties: { plan: 'one-b', tier: 2 } });
+  assert.equal(r.status, 202, r.text);
+  r = await call('PUT', base, { properties: { seats: 5 } });
+  assert.equal(r.status, 202, r.text);
+  for (const body of [{}, { properties: null }, { properties: [1] }, { properties: 'x' }]) {
+    r = await call('PATCH', base, body);
+    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+    assert.equal(r.json.attr, 'properties');
+  }
+  r = await call('POST', `${base}update_property/`, { key: 'plan', value: null });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.attr, 'value');
+  r = await call('POST', `${base}delete_property/`, { $unset: 'gone' });
+  assert.equal(r.status, 201, r.text);
+  assert.deepEqual(r.json, { success: true });
+  await eventually(async () => {
+    const x = (await get(base)).json;
+    assert.equal(x.properties.plan, 'one-b');
+    assert.equal(x.properties.tier, 2);
+    assert.equal(x.properties.seats, 5, 'PUT keeps what it does not name');
+    assert.equal(x.properties.gone, undefined);
+    // the $set events name the person's first distinct id, as PostHog's do
+    const q = await query(`SELECT person.properties.plan FROM events WHERE distinct_id = '${anon}' AND event = '$set' LIMIT 1`);
+    assert.equal(q.status, 200, q.text);
+    assert.deepEqual(q.json.results, [['one-b']]);
+  });
+
+  // Ids: a distinct id is not a person id (400 that says where to look); a
+  // number (PostHog's primary key, never shown here) and an unknown uuid are 404s.
+  for (const [path, method, body] of [['one-user/', 'GET'], ['one-user/', 'DELETE'], ['one-user/', 'PATCH', { properties: {} }],
+    ['one-user/update_property/', 'POST', { key: 'k', value: 1 }], ['one-user/delete_property/', 'POST', { $unset: 'k' }],
+    ['one-user/split/', 'POST'], ['x'.repeat(60) + '/', 'GET']]) {
+    r = await call(method, `/api/projects/1/persons/${path}`, body);
+    assert.equal(r.status, 400, `${method} ${path}: ${r.text}`);
+    assert.match(r.json.detail, /distinct_id=/);
+  }
+  assert.equal((await call('GET', '/api/projects/1/persons/12345/')).status, 404);
+  assert.equal((await call('PATCH', '/api/projects/1/persons/00000000-0000-0000-0000-000000000000/', { properties: { a: 1 } })).status, 404);
+  r = await call('GET', '/api/projects/1/persons/values/?key=plan');
+  assert.equal(r.status, 404, r.text);
+  assert.equal(r.json.detail, 'no such endpoint');
+  assert.ok(await personOf('one-user'), 'nothing above deleted or split the person');
+});
+
 test('alias chains, merge refusal and $merge_dangerously', async () => {
   const { client, errors } = sdk();
   client.alias({ distinctId: 'chain-a', alias: 'chain-b' });
