@@ -583,8 +583,14 @@ static int group_identify(struct ctx *c)
 	bool changed = json_object_is_type(gset, json_type_object) &&
 		       sn_props_apply(g.properties, gset, NULL, NULL);
 	ret = 0;
-	if (exists && changed)
+	if (exists && changed) {
 		g.version++;
+		/* PostHog's upsertGroup writes created_at = min(stored, event
+		 * time) with every change: a late event with an earlier
+		 * timestamp moves it back. */
+		if (c->ev->timestamp_us < g.created_at_us)
+			g.created_at_us = c->ev->timestamp_us;
+	}
 	if (!exists || changed)
 		ret = sn_pstore_group_put(c->p, &g, exists, c->err);
 	if (ret == SN_ERR_TOO_BIG) {

@@ -167,7 +167,8 @@ static const char *const stmt_sql[NSTMT] = {
 		     " WHERE team_id = ?1 AND group_type_index = ?2 AND group_key = ?3",
     [ST_GROUP_INSERT] = "INSERT INTO posthog_group (team_id, group_type_index, group_key,"
 			" group_properties, created_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_GROUP_UPDATE] = "UPDATE posthog_group SET group_properties = ?4, version = ?6"
+    [ST_GROUP_UPDATE] = "UPDATE posthog_group SET group_properties = ?4, created_at = ?5,"
+			" version = ?6"
 			" WHERE team_id = ?1 AND group_type_index = ?2 AND group_key = ?3",
     [ST_DID_PRE] = "SELECT person_uuid, is_deleted, version FROM posthog_persondistinctid"
 		   " WHERE team_id = ?1 AND distinct_id = ?2",
@@ -1410,8 +1411,7 @@ int sn_pstore_group_put(struct sn_persons *p, const struct sn_group *g, bool exi
 	sqlite3_bind_int(s, 2, g->group_type_index);
 	bind_text(s, 3, g->key);
 	sqlite3_bind_text(s, 4, p->json.data, (int)p->json.len, SQLITE_STATIC);
-	if (!exists)
-		sqlite3_bind_int64(s, 5, g->created_at_us);
+	sqlite3_bind_int64(s, 5, g->created_at_us);
 	sqlite3_bind_int64(s, 6, g->version);
 	return run(p, s, err, "writing a group");
 }

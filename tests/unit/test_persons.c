@@ -979,6 +979,36 @@ static void test_groups(void **state)
 	json_object_put(props);
 }
 
+/* A group's created_at is the earliest event time that wrote it, as PostHog's
+ * upsertGroup writes min(stored created_at, event time) with each change: a
+ * late $groupidentify with an older timestamp moves it back, one that
+ * changes nothing does not. */
+static void test_group_created_at(void **state)
+{
+	struct fx *f = *state;
+	struct sn_group g = {0};
+#define GI "{\"$group_type\":\"company\",\"$group_key\":\"acme\",\"$group_set\":{\"plan\":\"%s\"}}"
+	char props[256];
+	snprintf(props, sizeof(props), GI, "free");
+	ev(f, 1, "u", "$groupidentify", props, T0 + 10, NULL);
+	ev(f, 1, "u", "$groupidentify", props, T0 + 5, NULL); /* no change */
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "acme", &g, NULL), 0);
+	assert_int_equal(g.created_at_us, T0 + 10);
+	sn_group_release(&g);
+	snprintf(props, sizeof(props), GI, "pro");
+	ev(f, 1, "u", "$groupidentify", props, T0 + 3, NULL);
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "acme", &g, NULL), 0);
+	assert_int_equal(g.created_at_us, T0 + 3);
+	assert_string_equal(json_object_get_string(sn_json_get(g.properties, "plan")), "pro");
+	sn_group_release(&g);
+	snprintf(props, sizeof(props), GI, "team");
+	ev(f, 1, "u", "$groupidentify", props, T0 + 20, NULL); /* later: stays */
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "acme", &g, NULL), 0);
+	assert_int_equal(g.created_at_us, T0 + 3);
+	sn_group_release(&g);
+#undef GI
+}
+
 /* ---- initial and UTM properties (§5.2) --------------------------------------------- */
 
 static void test_initial_utm(void **state)
@@ -2449,6 +2479,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_merge_chain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_personless, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_created_at, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_initial_utm, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_filtered_updates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_team_isolation, setup, teardown),
