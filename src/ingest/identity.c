@@ -30,7 +30,8 @@
  *    events: with a person, or as "no person, already noted");
  *  - for every §5.2 key the event carries: the person already holds
  *    $initial_<key> (so $set_once changes nothing);
- *  - every $groups type is cached with its index;
+ *  - every $groups type is cached with its index (personless events get no
+ *    $group_N: the rules map $groups only with person processing);
  *  - the GeoIP place enrich.c found for the event, if any, is the one the
  *    person holds, with its $initial_geoip_* (sn_enrich_fast_ok).
  * The §5.2 $set of each such key then either changes nothing (same value:
@@ -559,8 +560,8 @@ static int try_fast(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 			}
 		}
 	}
-	if (!fast_groups(id, f, row))
-		return FAST_NO;
+	if (!personless && !fast_groups(id, f, row))
+		return FAST_NO; /* (personless events get no $group_N) */
 	/* What the rules would write (sn_persons_event_updates): nothing, or
 	 * nothing when every change is a new value of a filtered key the
 	 * person has. */
@@ -1130,26 +1131,20 @@ static int readonly(struct sn_ingest_identity *id, const struct sn_ingest_facts 
 	} else {
 		goto out;
 	}
-	if (f->groups.type == SN_JOBJECT) {
+	if (f->groups.type == SN_JOBJECT && f->ppp.type != SN_JFALSE) {
 		struct json_object *groups = NULL;
 		if (sn_json_parse(f->groups.p, f->groups.len, &groups, NULL) == 0) {
 			json_object_object_foreach(groups, type, v)
 			{
 				char key[SN_GROUP_KEY_MAX + 1];
-				int idx, n = -1;
-				if (json_object_is_type(v, json_type_string))
-					n = snprintf(key, sizeof(key), "%s",
-						     json_object_get_string(v));
-				else if (json_object_is_type(v, json_type_int))
-					n = snprintf(key, sizeof(key), "%lld",
-						     (long long)json_object_get_int64(v));
-				if (n <= 0 || n > SN_GROUP_KEY_MAX)
-					continue;
-				if (sn_persons_group_type_index(id->persons, row->team_id, type,
+				int idx;
+				if (!sn_persons_group_key(v, key) ||
+				    sn_persons_group_type_index(id->persons, row->team_id, type,
 								&idx, NULL) != 0)
 					continue;
-				memcpy(id->groups[idx], key, (size_t)n + 1);
-				row->group[idx] = (struct sn_str){id->groups[idx], (size_t)n};
+				size_t n = strlen(key);
+				memcpy(id->groups[idx], key, n + 1);
+				row->group[idx] = (struct sn_str){id->groups[idx], n};
 			}
 			json_object_put(groups);
 		}

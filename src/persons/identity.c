@@ -50,7 +50,7 @@
  *  - more than 5 group types: the type is ignored with the snout warning
  *    "group_type_limit_reached" (PostHog ignores it silently);
  *  - $groups values that are numbers are stored as their decimal text; other
- *    non-strings are ignored.
+ *    non-strings are ignored (PostHog stores the JSON text of any value).
  *
  * Rejected: applying merges lazily at query time only (keeping every
  * distinct id's own person). Queries would need a graph walk per event, and
@@ -500,17 +500,30 @@ out:
 
 /* ---- groups ------------------------------------------------------------------------- */
 
-/* A group key as text: strings as they are, integers in decimal. */
-static bool group_key_text(struct json_object *v, char out[SN_GROUP_KEY_MAX + 1])
+/* A group key as text: strings as they are but for NUL, which becomes
+ * U+FFFD as PostHog's sanitizeString makes it (Postgres text cannot hold
+ * one; cutting the key there would merge it into another group), integers
+ * in decimal. */
+bool sn_persons_group_key(struct json_object *v, char out[SN_GROUP_KEY_MAX + 1])
 {
 	int n;
-	if (json_object_is_type(v, json_type_string))
-		n = snprintf(out, SN_GROUP_KEY_MAX + 1, "%s", json_object_get_string(v));
-	else if (json_object_is_type(v, json_type_int))
-		n = snprintf(out, SN_GROUP_KEY_MAX + 1, "%lld",
-			     (long long)json_object_get_int64(v));
-	else
+	if (json_object_is_type(v, json_type_string)) {
+		const char *s = json_object_get_string(v);
+		size_t len = (size_t)json_object_get_string_len(v), o = 0;
+		for (size_t i = 0; i < len; i++) {
+			const char *r = s[i] ? s + i : "\xEF\xBF\xBD";
+			size_t rn = s[i] ? 1 : 3;
+			if (o + rn > SN_GROUP_KEY_MAX)
+				return false;
+			memcpy(out + o, r, rn);
+			o += rn;
+		}
+		out[o] = 0;
+		return o > 0;
+	}
+	if (!json_object_is_type(v, json_type_int))
 		return false;
+	n = snprintf(out, SN_GROUP_KEY_MAX + 1, "%lld", (long long)json_object_get_int64(v));
 	return n > 0 && n <= SN_GROUP_KEY_MAX;
 }
 
@@ -538,7 +551,7 @@ static int event_groups(struct ctx *c)
 	{
 		char key[SN_GROUP_KEY_MAX + 1];
 		int idx, ret;
-		if (!group_key_text(v, key))
+		if (!sn_persons_group_key(v, key))
 			continue;
 		if ((ret = type_index(c, type, &idx)) == SN_ERR_NOT_FOUND)
 			continue;
@@ -560,7 +573,7 @@ static int group_identify(struct ctx *c)
 	struct json_object *gset = sn_json_get(c->ev->properties, "$group_set");
 	struct sn_group g = {0};
 	int idx, ret;
-	if (!type || !group_key_text(kv, g.key))
+	if (!type || !sn_persons_group_key(kv, g.key))
 		return 0;
 	if ((ret = type_index(c, type, &idx)) == SN_ERR_NOT_FOUND)
 		return 0;
@@ -761,7 +774,10 @@ int sn_identity_process(struct sn_persons *p, const struct sn_identity_event *ev
 	for (;;) {
 		if ((ret = sn_pstore_begin_event(p, err)) < 0)
 			break;
-		ret = event_groups(&c);
+		/* $groups gives $group_N only with person processing, as in
+		 * PostHog's process-groups step (addGroupProperties runs only
+		 * when processPerson). */
+		ret = process ? event_groups(&c) : 0;
 		if (ret == 0)
 			ret = process ? with_person(&c) : personless(&c);
 		if (ret == 0)

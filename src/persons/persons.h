@@ -162,6 +162,11 @@ struct sn_group {
 };
 void sn_group_release(struct sn_group *g);
 
+/* The group key a $groups value or $group_key names, into out: a string
+ * (NUL bytes as U+FFFD) or an integer in decimal. False for other types,
+ * an empty key or one longer than SN_GROUP_KEY_MAX bytes (ignored). */
+bool sn_persons_group_key(struct json_object *v, char out[SN_GROUP_KEY_MAX + 1]);
+
 /* Index 0..4 of a group type; SN_ERR_NOT_FOUND when the team has none by
  * that name. Does not assign one (sn_identity_process does). */
 int sn_persons_group_type_index(struct sn_persons *p, int64_t team_id, const char *group_type,
@@ -319,8 +324,9 @@ int sn_persons_ingest_lsn(struct sn_persons *p, uint64_t *wal_lsn, struct sn_err
  *    $set_once (§5.2, explicit values win);
  *  - personless ($process_person_profile false or team opt-out): $set,
  *    $set_once and $unset are removed;
- *  - $groups: "$group_<index>" = key is added for each group type that has
- *    (or is now given) an index.
+ *  - person processing on, $groups: "$group_<index>" = key is added for
+ *    each group type that has (or is now given) an index (personless
+ *    events get no $group_N, as in PostHog).
  */
 struct sn_identity_event {
 	int64_t team_id;

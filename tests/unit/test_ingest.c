@@ -1366,6 +1366,34 @@ static void test_identity_ingest(void **state)
 	rig_close(&r);
 }
 
+/* Personless events get no $group_N from $groups, on the slow path and on
+ * the fast one (PostHog maps $groups only with person processing); a plain
+ * "$group_0" property still fills the column. */
+static void test_identity_personless_groups(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r);
+	rig_start(&r, dir, 1024);
+	const char *pl = "{\"$process_person_profile\":false,\"$groups\":{\"company\":\"acme\"}}";
+	put_ev(r.w, "user-1", "g", "{\"$groups\":{\"company\":\"acme\"}}"); /* 1 slow */
+	put_ev(r.w, "ghost", "p", pl);					    /* 2 slow */
+	put_ev(r.w, "ghost", "p", pl);					    /* 3 fast */
+	put_ev(r.w, "ghost", "q", "{\"$process_person_profile\":false,\"$group_0\":\"own\"}");
+	assert_int_equal(sn_ingest_sync(r.in, 10000), 0);
+	uint64_t fast, slow, replayed;
+	sn_store_sink_identity_stats(r.sink, &fast, &slow, &replayed, NULL);
+	assert_int_equal(fast, 2); /* 3, 4 */
+	rig_stop(&r);
+	struct srow rows[8];
+	assert_int_equal(read_rows(dir, rows, 8), 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(rows[i].group0, rows[i].event[0] == 'g'   ? "acme"
+						    : rows[i].event[0] == 'q' ? "own"
+									      : "");
+	rig_close(&r);
+}
+
 static void test_identity_merge_invalidation(void **state)
 {
 	(void)state;
@@ -3282,6 +3310,7 @@ int main(void)
 	    cmocka_unit_test(test_person_cache_shrink),
 	    cmocka_unit_test(test_person_cache_did_forms),
 	    cmocka_unit_test_setup_teardown(test_identity_ingest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_personless_groups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_merge_invalidation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_crash_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_identity_backlog_commit, setup, teardown),

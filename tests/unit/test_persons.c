@@ -969,14 +969,30 @@ static void test_groups(void **state)
 	json_object_put(props);
 	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM posthog_grouptypemapping"), 5);
 
-	/* Personless events still get $group_N. */
+	/* Personless events get no $group_N (PostHog maps $groups only with
+	 * person processing). */
 	props =
 	    run_ev(f, 1, "anon", "e",
 		   "{\"$process_person_profile\":false,\"$groups\":{\"team\":\"t9\"}}", T0, &res);
-	assert_true(res.has_group[2]);
-	assert_string_equal(res.group_key[2], "t9");
+	for (int i = 0; i < SN_GROUP_TYPES_MAX; i++)
+		assert_false(res.has_group[i]);
+	assert_null(sn_json_get(props, "$group_2"));
 	sn_identity_result_release(&res);
 	json_object_put(props);
+
+	/* A NUL in a key becomes U+FFFD (PostHog's sanitizeString), in
+	 * $groups and $group_key alike: the key is not cut there. */
+	props = run_ev(f, 1, "u", "e", "{\"$groups\":{\"company\":\"nul\\u0000x\"}}", T0, &res);
+	assert_true(res.has_group[0]);
+	assert_string_equal(res.group_key[0], "nul\xEF\xBF\xBDx");
+	sn_identity_result_release(&res);
+	json_object_put(props);
+	ev(f, 1, "u", "$groupidentify",
+	   "{\"$group_type\":\"company\",\"$group_key\":\"nul\\u0000x\",\"$group_set\":{\"a\":1}}",
+	   T0, NULL);
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "nul\xEF\xBF\xBDx", &g, NULL), 0);
+	sn_group_release(&g);
+	assert_int_equal(sn_persons_group_get(f->p, 1, 0, "nul", &g, NULL), SN_ERR_NOT_FOUND);
 }
 
 /* A group's created_at is the earliest event time that wrote it, as PostHog's
