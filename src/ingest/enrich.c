@@ -700,11 +700,14 @@ int sn_enrich_event(struct sn_enrich *en, struct sn_ingest_facts *f, struct sn_e
 	bool falsy = f->ip.type == SN_JNULL || f->ip.type == SN_JFALSE ||
 		     (f->ip.type == SN_JSTRING && f->ip.len == 2) ||
 		     (f->ip.type == SN_JNUMBER && f->ip.len == 1 && f->ip.p[0] == '0');
-	if (falsy && f->root_ip.type == SN_JSTRING && !f->ip_dup) {
+	/* ... and only with an address to give (`event.ip` truthy): the
+	 * persons API's records carry "" (PostHog captures those with none). */
+	bool root = f->root_ip.type == SN_JSTRING && f->root_ip.len > 2;
+	if (falsy && root && !f->ip_dup) {
 		ipv = &f->root_ip;
 		add_ip = cut_own = true;
 	} else if (f->ip.type == SN_JNONE) {
-		if (f->root_ip.type == SN_JSTRING) {
+		if (root) {
 			ipv = &f->root_ip;
 			add_ip = true;
 		} else if (!f->odd_key) {

@@ -2572,6 +2572,12 @@ static void test_enrich_anonymize(void **state)
 		assert_int_equal(count_of(got, "$ip"), 1);
 		assert_non_null(strstr(got, "\"$ip\":\"9.9.9.9\""));
 	}
+	/* A record without an address (the persons API's, "ip":"") adds none
+	 * and keeps a falsy one as sent: PostHog's `!properties.$ip && event.ip`. */
+	const char *noaddr = "{\"a\":1}";
+	assert_ptr_equal(enrich_root(en, 2, noaddr, "\"\"", NULL), noaddr);
+	const char *falsy_kept = "{\"$ip\":null}";
+	assert_ptr_equal(enrich_root(en, 2, falsy_kept, "\"\"", NULL), falsy_kept);
 	/* and with the team discarding addresses, none is left */
 	assert_null(
 	    strstr(enrich_root(en, 1, "{\"$ip\":null,\"a\":1}", "\"9.9.9.9\"", NULL), "$ip"));
