@@ -988,8 +988,10 @@ static int sink_consume_prepared(void *ctx, const struct sn_wal_entry *e, void *
 	}
 	/* A "$group_N" key sent as a plain property fills the group column
 	 * when $groups did not (PostHog's $group_N columns are read from the
-	 * properties, so events sent that way count in group queries there). */
-	for (int g = 0; g < SN_STORE_GROUPS && g < 5; g++) {
+	 * properties, so events sent that way count in group queries there),
+	 * but not on a personless event: PostHog's createEvent deletes those
+	 * keys then (the key stays in the stored properties text here). */
+	for (int g = 0; g < SN_STORE_GROUPS && g < 5 && f->facts.ppp.type != SN_JFALSE; g++) {
 		const struct sn_jspan *v = &f->facts.group_prop[g];
 		if (row->group[g].len == 0 && v->p && v->type == SN_JSTRING &&
 		    !(v->flags & SN_JSPAN_ESCAPED) && v->len > 2 &&
