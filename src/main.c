@@ -984,8 +984,8 @@ static int read_all(const char *path, struct sn_buf *b, struct sn_err *err)
 }
 
 /* snout persons import: one person per JSON line, through the identity
- * rules (persons/import.c). Meant for a stopped server or for distinct ids
- * the running server has not seen (its identity cache would not know). */
+ * rules (persons/import.c). A running server notices the commits
+ * (data_version) and drops its identity cache before its next event. */
 static int cmd_persons(int argc, char **argv)
 {
 	static const char *const mine[] = {"--team", NULL};

@@ -63,7 +63,10 @@
  * person's entry are rewritten from the result (the person's properties as
  * stored after the event); a merge drops the merged-away person (every
  * distinct id that pointed at it stops being trusted) and the other id of
- * the merge (which may have changed from "no person" to a person).
+ * the merge (which may have changed from "no person" to a person). A
+ * deletion, a split, or a commit of another process to the store (seen at
+ * the batch's BEGIN IMMEDIATE, which every event takes first) moves
+ * sn_persons_generation, and the whole cache goes before the next event.
  *
  * Stored properties stay as captured: the $set/$set_once additions of §5.2
  * and the $group_N keys sn_identity_process makes on its copy are not written
@@ -1166,14 +1169,21 @@ int sn_ingest_identity_event(struct sn_ingest_identity *id, const struct sn_inge
 		return 0; /* capture never writes one; keep the event, personless */
 	if (!apply)
 		return readonly(id, f, row, drop, err);
+	/* The batch first: its BEGIN IMMEDIATE is where a commit of another
+	 * process (`snout persons import` beside the server) is noticed, and
+	 * after it none can happen until the batch commits. Read before, the
+	 * generation could let this event trust a person that process merged
+	 * away. */
+	int brc = sn_persons_batch_begin(id->persons, err);
+	if (brc)
+		return brc;
 	uint64_t gen = sn_persons_generation(id->persons);
 	if (gen != id->generation) {
-		/* A person was deleted: its distinct ids must not be trusted.
-		 * Deferred values go first (a deleted person's are no-ops). */
+		/* A person was deleted or another process wrote the store: its
+		 * distinct ids must not be trusted. Deferred values go first (a
+		 * deleted person's are no-ops). */
 		int rc = 0;
-		if (sn_pcache_ndirty(id->cache) &&
-		    ((rc = sn_persons_batch_begin(id->persons, err)) ||
-		     (rc = sn_ingest_identity_flush_pending(id, err))))
+		if (sn_pcache_ndirty(id->cache) && (rc = sn_ingest_identity_flush_pending(id, err)))
 			return rc;
 		sn_pcache_clear(id->cache);
 		id->generation = gen;

@@ -336,14 +336,18 @@ struct sn_lcache *sn_pstore_lcache(struct sn_persons *p)
 }
 
 /* PRAGMA data_version moves when another connection (another process)
- * commits to the file; that write named no rows to the cache. Caller holds mu. */
+ * commits to the file; that write named no rows to the caches, so all of
+ * them go: the lookup cache's stamps and, through the generation, the
+ * ingest worker's distinct-id cache. Caller holds mu. */
 static void check_data_version(struct sn_persons *p)
 {
 	sqlite3_stmt *s = p->st[ST_DATA_VERSION];
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		int64_t v = sqlite3_column_int64(s, 0);
 		if (v != p->data_version) {
-			sn_lcache_touch_all(p->lcache);
+			/* The ingest worker's cache too: a person it holds may have
+			 * been merged away (`snout persons import`). */
+			sn_pstore_bump_generation(p);
 			p->absent_ok = false; /* rows it does not know may exist */
 		}
 		p->data_version = v;

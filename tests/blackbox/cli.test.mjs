@@ -548,3 +548,43 @@ test('persons import: a team_id per line; unknown projects and lines without one
     cleanup(d);
   }
 });
+
+test('persons import beside a running server: ingestion stops trusting the persons it merged away', async () => {
+  const srv = await startServer();
+  const H = { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` };
+  const personOf = async (did) => {
+    const res = await fetch(`${srv.url}/api/projects/1/persons/?distinct_id=${encodeURIComponent(did)}`, { headers: H });
+    return (await res.json()).results[0] || null;
+  };
+  const until = async (fn) => {
+    for (let i = 0; i < 150; i++) { const v = await fn(); if (v) return v; await new Promise((r) => setTimeout(r, 100)); }
+    throw new Error('timed out');
+  };
+  const send = (batch) => fetch(`${srv.url}/batch/`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ api_key: TOKEN, batch }) });
+  try {
+    // "anon" gets a person of its own, which ingestion's cache now holds.
+    assert.equal((await send([{ event: 'pv', distinct_id: 'anon', properties: {} }])).status, 200);
+    const old = await until(() => personOf('anon'));
+    await new Promise((r) => setTimeout(r, 1500)); // its batch committed
+    const file = join(srv.dataDir, 'import.jsonl');
+    writeFileSync(file, JSON.stringify({ distinct_ids: ['user-1', 'anon'], properties: { email: 'u@x' } }) + '\n');
+    const r = snout(['persons', 'import', '--team', '1', '--data-dir', srv.dataDir, file]);
+    assert.equal(r.code, 0, r.stderr);
+    const merged = await personOf('anon');
+    assert.notEqual(merged.id, old.id); // the import merged anon's person into user-1's
+    // An identify naming an unseen id, and a new person to know when both are in.
+    assert.equal((await send([
+      { event: '$identify', distinct_id: 'anon', properties: { $anon_distinct_id: 'device-2' } },
+      { event: 'pv', distinct_id: 'marker', properties: {} },
+    ])).status, 200);
+    await until(() => personOf('marker'));
+    const p = await personOf('device-2');
+    assert.ok(p, 'device-2 belongs to no listed person');
+    assert.equal(p.id, merged.id);
+    assert.deepEqual([...p.distinct_ids].sort(), ['anon', 'device-2', 'user-1']);
+  } finally {
+    await srv.stop();
+    cleanup(srv.dataDir);
+  }
+});
