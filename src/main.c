@@ -1033,9 +1033,14 @@ static int cmd_persons(int argc, char **argv)
 	size_t line = 0, done = 0;
 	int64_t known = 0; /* the last project checked to exist */
 	bool per_line = false;
-	char *save = NULL;
-	for (char *l = in.data ? strtok_r(in.data, "\n", &save) : NULL; l && rc == 0;
-	     l = strtok_r(NULL, "\n", &save)) {
+	/* Not strtok: it skips empty lines, and the numbers in errors would
+	 * not be the file's. */
+	char *next = in.data;
+	for (char *l = next; l && rc == 0; l = next) {
+		char *nl = strchr(l, '\n');
+		next = nl ? nl + 1 : NULL;
+		if (nl)
+			*nl = 0;
 		line++;
 		if (!*l || strspn(l, " \t\r") == strlen(l))
 			continue;
@@ -1142,7 +1147,8 @@ static int cmd_persons(int argc, char **argv)
 		json_object_put(j);
 		if (rc) {
 			char msg[700];
-			snprintf(msg, sizeof(msg), "line %zu: %s", line, e.msg);
+			snprintf(msg, sizeof(msg), "line %zu: %s (%zu earlier line(s) imported)",
+				 line, e.msg, done);
 			die("persons import", msg);
 		} else {
 			done++;

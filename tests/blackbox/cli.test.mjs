@@ -588,3 +588,18 @@ test('persons import beside a running server: ingestion stops trusting the perso
     cleanup(srv.dataDir);
   }
 });
+
+test('persons import: an error names the file\'s line, blank lines counted, and says what was imported', async () => {
+  const srv = await startServer();
+  const d = srv.dataDir;
+  await srv.stop();
+  try {
+    const file = join(d, 'persons.jsonl');
+    writeFileSync(file, '{"distinct_ids":["a"]}\n\n\r\n{"distinct_ids":[1]}\n{"distinct_ids":["b"]}\n');
+    const r = snout(['persons', 'import', '--team', '1', '--data-dir', d, file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /line 4: distinct_ids must be non-empty strings \(1 earlier line\(s\) imported\)/);
+  } finally {
+    cleanup(d);
+  }
+});
