@@ -11,7 +11,8 @@
  * they would for events — an id that already belongs to another
  * identified person is refused with PostHog's warning — and nothing can
  * reach a state that ingestion could not. No event is stored: only the
- * person store changes.
+ * person store changes. One person's steps commit together or not at all
+ * (in a batch of their own), so a refused line leaves nothing behind.
  *
  * Rejected: INSERTs into the person tables. They would skip the override
  * bookkeeping and the merge rules, and two code paths would disagree about
@@ -31,11 +32,21 @@ int sn_persons_import(struct sn_persons *p, int64_t team_id, const char *const *
 		return sn_err_set(err, SN_ERR_INVALID, "a person needs at least one distinct id");
 	if (properties && !json_object_is_type(properties, json_type_object))
 		return sn_err_set(err, SN_ERR_INVALID, "properties must be an object");
-	int rc = 0;
+	/* All of the person or nothing: a refused alias must not leave the
+	 * person of the ids before it behind. A batch is the store's one
+	 * transaction over several events; committing it records the ingest
+	 * position read inside it, unchanged (no other connection can commit
+	 * in between). A caller's open batch is the caller's to end. */
+	bool own = !sn_persons_batch_is_open(p);
+	int rc = own ? sn_persons_batch_begin(p, err) : 0;
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct json_object *props = json_object_new_object();
-		if (!props)
-			return sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+		if (!props) {
+			rc = sn_err_set(err, SN_ERR_NOMEM, "out of memory");
+			break;
+		}
 		const char *event = "$set";
 		if (i == 0) {
 			json_object_object_add(props, "$set",
@@ -64,6 +75,13 @@ int sn_persons_import(struct sn_persons *p, int64_t team_id, const char *const *
 			snprintf(uuid_out, 37, "%s", res.person_uuid);
 		sn_identity_result_release(&res);
 		json_object_put(props);
+	}
+	if (own) {
+		uint64_t lsn = 0;
+		if (rc == 0 && (rc = sn_persons_ingest_lsn(p, &lsn, err)) == 0)
+			rc = sn_persons_batch_commit(p, lsn, err);
+		if (rc)
+			sn_persons_batch_rollback(p);
 	}
 	return rc;
 }

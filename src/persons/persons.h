@@ -446,8 +446,11 @@ int sn_identity_create_unseen(struct sn_persons *p, int64_t team_id, const char 
  * and properties, created at created_at_us, through the identity rules
  * (import.c): no event is stored. An id already owned by another identified
  * person is refused (SN_ERR_INVALID naming PostHog's warning); ids the
- * person already has are fine, so an import can be repeated. uuid_out
- * (may be NULL) gets the person's id. */
+ * person already has are fine, so an import can be repeated. All or
+ * nothing: on any failure no step is kept (the steps run in a batch of
+ * their own, committed with the ingest position unchanged; inside a
+ * caller's open batch they are the caller's to roll back). uuid_out (may
+ * be NULL) gets the person's id. */
 int sn_persons_import(struct sn_persons *p, int64_t team_id, const char *const *distinct_ids,
 		      size_t n, struct json_object *properties, int64_t created_at_us,
 		      char uuid_out[37], struct sn_err *err);

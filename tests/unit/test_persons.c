@@ -374,6 +374,43 @@ static void test_release_memory(void **state)
 	sn_person_release(&p);
 }
 
+/* `snout persons import` of one line: all of the person or nothing, and the
+ * ingest position stays where ingestion left it. */
+static void test_import_all_or_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct sn_err err = {0};
+	uint64_t lsn = 0;
+	assert_int_equal(sn_persons_batch_commit(f->p, 777, &err), 0);
+	const char *owner[] = {"owner", "taken"};
+	assert_int_equal(sn_persons_import(f->p, 1, owner, 2, NULL, T0, NULL, &err), 0);
+	struct json_object *props = json_object_new_object();
+	json_object_object_add(props, "email", json_object_new_string("n@x"));
+	/* "taken" belongs to an identified person: refused after "newbie" was
+	 * made. */
+	const char *refused[] = {"newbie", "taken"};
+	assert_int_equal(sn_persons_import(f->p, 1, refused, 2, props, T0, NULL, &err),
+			 SN_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "cannot_merge_already_identified"));
+	assert_true(no_person(f, 1, "newbie"));
+	const char *illegal[] = {"x1", "x2", "anonymous"};
+	assert_int_equal(sn_persons_import(f->p, 1, illegal, 3, props, T0, NULL, &err),
+			 SN_ERR_INVALID);
+	assert_true(no_person(f, 1, "x1"));
+	assert_true(no_person(f, 1, "x2"));
+	const char *fine[] = {"ok1", "ok2"};
+	assert_int_equal(sn_persons_import(f->p, 1, fine, 2, props, T0, NULL, &err), 0);
+	struct sn_person p;
+	person_of(f, 1, "ok2", &p);
+	assert_string_equal(prop(&p, "email"), "\"n@x\"");
+	assert_int_equal(count_distinct_ids(f, 1, p.uuid), 2);
+	sn_person_release(&p);
+	assert_int_equal(sn_persons_ingest_lsn(f->p, &lsn, &err), 0);
+	assert_int_equal(lsn, 777);
+	assert_false(sn_persons_batch_is_open(f->p));
+	json_object_put(props);
+}
+
 /* ---- creation and property order (§4.3) --------------------------------------- */
 
 static void test_create_first_sight(void **state)
@@ -2482,6 +2519,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_memory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import_all_or_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cohort_members_upgrade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_first_sight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_property_updates, setup, teardown),
