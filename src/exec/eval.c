@@ -1164,17 +1164,56 @@ static int eval_over(struct xctx *c, struct xcol *x, const struct vec *v, const 
 	return rc;
 }
 
+/* The entries of a column read as codes that its rows name, in order of
+ * first use (*used), with each entry's place among them (*slot, UINT32_MAX
+ * for an entry no row names) and, when ix is given, each row's (*ix). The
+ * dictionaries of the blocks read also hold the values of rows an earlier
+ * WHERE term dropped: evaluated over those, an expression would fail where
+ * the rows themselves do not (toBool('abc'), a division by zero), and only
+ * where the part's blocks happen to be dictionaries. */
+static int used_entries(struct xctx *c, const struct vec *codes, struct vec *used, uint32_t **slot,
+			uint32_t **ix)
+{
+	const struct vec *d = codes->cdict;
+	size_t rows = codes->n;
+	uint32_t *sl = xalloc(c, c->ba, (d->n ? d->n : 1) * sizeof(*sl));
+	uint32_t *first = xalloc(c, c->ba, (rows ? rows : 1) * sizeof(*first));
+	uint32_t *rix = ix ? xalloc(c, c->ba, (rows ? rows : 1) * sizeof(*rix)) : NULL;
+	if (!sl || !first || (ix && !rix))
+		return c->rc;
+	memset(sl, 0xff, d->n * sizeof(*sl));
+	uint32_t nu = 0;
+	for (size_t r = 0; r < rows; r++) {
+		uint32_t k = codes->ccodes[r];
+		if (sl[k] == UINT32_MAX) {
+			sl[k] = nu;
+			first[nu++] = k;
+		}
+		if (rix)
+			rix[r] = sl[k];
+	}
+	if (vec_gather(c, d, first, nu, used))
+		return c->rc;
+	*slot = sl;
+	if (ix)
+		*ix = rix;
+	return 0;
+}
+
 int xeval_cond_entries(struct xctx *c, const node_t *n, struct xcol *x, uint8_t **truth)
 {
 	const struct vec *d = x->v.cdict;
-	struct vec res;
-	if (eval_over(c, x, d, n, &res) || check_cond(c, n, &res))
+	struct vec used, res;
+	uint32_t *slot;
+	if (used_entries(c, &x->v, &used, &slot, NULL))
+		return c->rc;
+	if (eval_over(c, x, &used, n, &res) || check_cond(c, n, &res))
 		return c->rc;
 	uint8_t *t = xalloc(c, c->ba, d->n ? d->n : 1);
 	if (!t)
 		return c->rc;
 	for (size_t k = 0; k < d->n; k++)
-		t[k] = vec_truth(&res, k);
+		t[k] = slot[k] != UINT32_MAX && vec_truth(&res, slot[k]);
 	c->stats->distinct_evals++;
 	*truth = t;
 	return 0;
@@ -1865,10 +1904,14 @@ static int eval_distinct(struct xctx *c, const node_t *n, const struct xref *ref
 				return c->rc;
 			return eval_over(c, x, &vals, n, out);
 		}
-		if ((rc = eval_over(c, x, codes.cdict, n, &res)))
+		struct vec used;
+		uint32_t *slot, *ix;
+		if (used_entries(c, &codes, &used, &slot, &ix))
+			return c->rc;
+		if ((rc = eval_over(c, x, &used, n, &res)))
 			return rc;
 		c->stats->distinct_evals++;
-		return vec_gather(c, &res, codes.ccodes, rows, out);
+		return vec_gather(c, &res, ix, rows, out);
 	}
 	if (!x || !x->v.s || x->v.n != rows || rows < 4 * DIST_MAX)
 		goto plain;

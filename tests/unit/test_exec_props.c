@@ -196,6 +196,62 @@ static void test_star_and_person_mode(void **state)
 	xfx_close(&f);
 }
 
+/* A term or expression of one property read as codes is evaluated once
+ * per dictionary entry; only the entries the remaining rows name count.
+ * The granule's dictionary also holds "abc" and 0, values of rows the
+ * event term dropped: toBool('abc') and intDiv(1, 0) fail, and did fail
+ * the query on a shredded part (its p:k blocks are dictionaries) but not
+ * on an unshredded one. */
+static void run_dropped(struct xfx *f)
+{
+	xfx_check(f,
+		  "select count() as c from events where event = 'bool' and "
+		  "toBool(properties.k)",
+		  "c\n50\n");
+	xfx_check(f,
+		  "select count() as c from events where event = 'bool' and intDiv(1, "
+		  "toInt(properties.d)) = 1",
+		  "c\n100\n");
+	xfx_check(f,
+		  "select toBool(properties.k) as b, count() as c from events where event = "
+		  "'bool' group by b order by b",
+		  "b\tc\nfalse\t50\ntrue\t50\n");
+	/* a remaining row that holds the value still fails */
+	struct sn_hogql_error e =
+	    xfx_error(f, "select count() from events where event != 'x' and toBool(properties.k)");
+	assert_non_null(strstr(e.msg, "abc"));
+}
+
+static void test_coded_entries_of_dropped_rows(void **state)
+{
+	(void)state;
+	struct xfx f;
+	xfx_open(&f, "test_exec_coded_dropped");
+	struct sn_memtable mt;
+	sn_memtable_init(&mt, 0);
+	for (int i = 0; i < 200; i++) {
+		const char *p = i % 2	? "{\"k\":\"abc\",\"d\":0}"
+				: i % 4 ? "{\"k\":\"false\",\"d\":1}"
+					: "{\"k\":\"true\",\"d\":1}";
+		xfx_event(&mt, i, 1, T0 + i, "d", i % 2 ? "str" : "bool", p);
+	}
+	xfx_write(&f, &mt, 256);
+	/* the path under test is taken: the term and the key per entry */
+	struct sn_exec_result res;
+	struct sn_hogql_error err = {0};
+	const char *q = "select count() from events where event = 'bool' and properties.k = 'true'";
+	assert_int_equal(sn_exec_query(&f.opts, q, strlen(q), &res, &err), 0);
+	assert_true(res.stats.coded_terms > 0);
+	sn_exec_result_release(&res);
+	q = "select upper(properties.k) as u, count() from events where event = 'bool' group by u";
+	assert_int_equal(sn_exec_query(&f.opts, q, strlen(q), &res, &err), 0);
+	assert_true(res.stats.distinct_evals > 0);
+	sn_exec_result_release(&res);
+	run_dropped(&f);
+	xfx_each_threads(&f, run_dropped);
+	xfx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +259,7 @@ int main(void)
 	    cmocka_unit_test(test_paths_where_group),
 	    cmocka_unit_test(test_paths_limits),
 	    cmocka_unit_test(test_star_and_person_mode),
+	    cmocka_unit_test(test_coded_entries_of_dropped_rows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
