@@ -1504,14 +1504,16 @@ static int where_terms(struct xctx *c, struct plan *p, struct sn_part *part, siz
 	const uint32_t *idx = *idxp;
 	const uint8_t *need = NULL;
 	uint64_t loaded = 0;
-	uint32_t left = 0;
+	uint32_t left = 0, failed = 0;
+	struct sn_hogql_error ferr = {0}; /* the error of the first written failed term */
+	size_t fk = SIZE_MAX;
 	for (size_t k = 0; k < nt; k++)
 		if (!xknown_true(c, w->list.items[k]))
 			left |= 1u << k;
 	while (left && m) {
 		size_t best = 0, bcost = SIZE_MAX;
 		for (size_t k = 0; k < nt; k++) {
-			if (!(left >> k & 1))
+			if (!((left & ~failed) >> k & 1))
 				continue;
 			size_t cost = 0;
 			for (size_t i = 0; i < c->ncols; i++) {
@@ -1553,10 +1555,41 @@ static int where_terms(struct xctx *c, struct plan *p, struct sn_part *part, siz
 		if (!sel)
 			return c->rc;
 		size_t k = 0;
-		if (cx && cx->coded && cx->v.cdict && cx->v.cdict->n <= m) {
-			uint8_t *tt;
-			if (xeval_cond_entries(c, w->list.items[best], cx, &tt))
+		/* A term that fails on the rows still in (toBool('abc'), a
+		 * division by zero) waits for the other terms to drop rows: which
+		 * term runs first follows what its columns cost in this part, so
+		 * failing at once would fail a query on one part's layout and not
+		 * on another's. Once no other term is left to run on these rows,
+		 * the query fails with the error of the first written of them. */
+		struct sn_hogql_error saved = {0};
+		if (c->err)
+			saved = *c->err;
+		uint8_t *tt = NULL;
+		struct vec v;
+		bool coded = cx && cx->coded && cx->v.cdict && cx->v.cdict->n <= m;
+		if (coded ? xeval_cond_entries(c, w->list.items[best], cx, &tt)
+			  : xeval_cond(c, w->list.items[best], &v)) {
+			if (c->rc != SN_ERR_INVALID)
 				return c->rc;
+			if (best < fk && c->err) {
+				ferr = *c->err;
+				fk = best;
+			}
+			if (!(left & ~failed)) {
+				if (c->err)
+					*c->err = ferr;
+				return c->rc;
+			}
+			if (c->err)
+				*c->err = saved;
+			c->rc = 0;
+			left |= 1u << best;
+			failed |= 1u << best;
+			continue;
+		}
+		failed = 0;
+		fk = SIZE_MAX;
+		if (coded) {
 			c->stats->coded_terms++;
 			const uint32_t *cc = cx->v.ccodes;
 			for (size_t r = 0; r < m; r++) { /* branch-free */
@@ -1564,9 +1597,6 @@ static int where_terms(struct xctx *c, struct plan *p, struct sn_part *part, siz
 				k += tt[cc[r]];
 			}
 		} else {
-			struct vec v;
-			if (xeval_cond(c, w->list.items[best], &v))
-				return c->rc;
 			for (size_t r = 0; r < m; r++)
 				if (vec_truth(&v, r))
 					sel[k++] = (uint32_t)r;

@@ -196,12 +196,7 @@ static void test_star_and_person_mode(void **state)
 	xfx_close(&f);
 }
 
-/* A term or expression of one property read as codes is evaluated once
- * per dictionary entry; only the entries the remaining rows name count.
- * The granule's dictionary also holds "abc" and 0, values of rows the
- * event term dropped: toBool('abc') and intDiv(1, 0) fail, and did fail
- * the query on a shredded part (its p:k blocks are dictionaries) but not
- * on an unshredded one. */
+/* The checks of test_coded_entries_of_dropped_rows, on f's part. */
 static void run_dropped(struct xfx *f)
 {
 	xfx_check(f,
@@ -216,17 +211,30 @@ static void run_dropped(struct xfx *f)
 		  "select toBool(properties.k) as b, count() as c from events where event = "
 		  "'bool' group by b order by b",
 		  "b\tc\nfalse\t50\ntrue\t50\n");
+	/* Terms run cheapest first, and what is cheapest depends on the part
+	 * (shredded or not): a term that fails waits for the others to drop
+	 * rows, and fails the query only when no other term is left. */
+	xfx_check(f,
+		  "select count() as c from events where toBool(properties.k) and "
+		  "event = 'bool'",
+		  "c\n50\n");
 	/* a remaining row that holds the value still fails */
 	struct sn_hogql_error e =
 	    xfx_error(f, "select count() from events where event != 'x' and toBool(properties.k)");
 	assert_non_null(strstr(e.msg, "abc"));
+	/* both fail on the same rows: the first written one's error */
+	e = xfx_error(f, "select count() from events where intDiv(1, toInt(properties.d)) = 1 and "
+			 "toBool(properties.k)");
+	assert_non_null(strstr(e.msg, "Division by zero"));
+	e = xfx_error(f, "select count() from events where toBool(properties.k) and intDiv(1, "
+			 "toInt(properties.d)) = 1");
+	assert_non_null(strstr(e.msg, "abc"));
 }
 
-static void test_coded_entries_of_dropped_rows(void **state)
+/* The rows of test_coded_entries_of_dropped_rows as one part in f's
+ * directory, shredded or not. */
+static void write_dropped(struct xfx *f, bool no_shred)
 {
-	(void)state;
-	struct xfx f;
-	xfx_open(&f, "test_exec_coded_dropped");
 	struct sn_memtable mt;
 	sn_memtable_init(&mt, 0);
 	for (int i = 0; i < 200; i++) {
@@ -235,7 +243,27 @@ static void test_coded_entries_of_dropped_rows(void **state)
 					: "{\"k\":\"true\",\"d\":1}";
 		xfx_event(&mt, i, 1, T0 + i, "d", i % 2 ? "str" : "bool", p);
 	}
-	xfx_write(&f, &mt, 256);
+	struct sn_err err = {0};
+	struct sn_part_write_opts o = {.granule_rows = 256, .no_fsync = true, .no_shred = no_shred};
+	struct sn_part_written *w = NULL;
+	size_t nw = 0;
+	assert_int_equal(sn_memtable_flush(&mt, f->dir, 1, &o, &w, &nw, &err), 0);
+	free(w);
+	sn_memtable_release(&mt);
+}
+
+/* A term or expression of one property read as codes is evaluated once
+ * per dictionary entry; only the entries the remaining rows name count.
+ * The granule's dictionary also holds "abc" and 0, values of rows the
+ * event term dropped: toBool('abc') and intDiv(1, 0) fail, and did fail
+ * the query on a shredded part (its p:k blocks are dictionaries) but not
+ * on an unshredded one. The same rows, both ways, answer alike. */
+static void test_coded_entries_of_dropped_rows(void **state)
+{
+	(void)state;
+	struct xfx f;
+	xfx_open(&f, "test_exec_coded_dropped");
+	write_dropped(&f, false);
 	/* the path under test is taken: the term and the key per entry */
 	struct sn_exec_result res;
 	struct sn_hogql_error err = {0};
@@ -247,6 +275,12 @@ static void test_coded_entries_of_dropped_rows(void **state)
 	assert_int_equal(sn_exec_query(&f.opts, q, strlen(q), &res, &err), 0);
 	assert_true(res.stats.distinct_evals > 0);
 	sn_exec_result_release(&res);
+	run_dropped(&f);
+	xfx_each_threads(&f, run_dropped);
+	xfx_close(&f);
+	/* the same rows unshredded: the same answers and errors */
+	xfx_open(&f, "test_exec_coded_dropped_plain");
+	write_dropped(&f, true);
 	run_dropped(&f);
 	xfx_each_threads(&f, run_dropped);
 	xfx_close(&f);
