@@ -1170,7 +1170,22 @@ static int eval_over(struct xctx *c, struct xcol *x, const struct vec *v, const 
  * dictionaries of the blocks read also hold the values of rows an earlier
  * WHERE term dropped: evaluated over those, an expression would fail where
  * the rows themselves do not (toBool('abc'), a division by zero), and only
- * where the part's blocks happen to be dictionaries. */
+ * where the part's blocks happen to be dictionaries. So an evaluation over
+ * every entry that fails with a query error is tried again over these
+ * (entries_failed): the pass over the rows is paid only then. */
+/* After an evaluation over every entry failed: true, with the error
+ * cleared, when it is a query error worth trying again over the entries
+ * the rows use (saved: the error before the evaluation). */
+static bool entries_failed(struct xctx *c, const struct sn_hogql_error *saved)
+{
+	if (c->rc != SN_ERR_INVALID)
+		return false;
+	c->rc = 0;
+	if (c->err)
+		*c->err = *saved;
+	return true;
+}
+
 static int used_entries(struct xctx *c, const struct vec *codes, struct vec *used, uint32_t **slot,
 			uint32_t **ix)
 {
@@ -1204,16 +1219,21 @@ int xeval_cond_entries(struct xctx *c, const node_t *n, struct xcol *x, uint8_t 
 {
 	const struct vec *d = x->v.cdict;
 	struct vec used, res;
-	uint32_t *slot;
-	if (used_entries(c, &x->v, &used, &slot, NULL))
-		return c->rc;
-	if (eval_over(c, x, &used, n, &res) || check_cond(c, n, &res))
-		return c->rc;
+	uint32_t *slot = NULL;
+	struct sn_hogql_error saved = {0};
+	if (c->err)
+		saved = *c->err;
+	if (eval_over(c, x, d, n, &res) || check_cond(c, n, &res)) {
+		if (!entries_failed(c, &saved) || used_entries(c, &x->v, &used, &slot, NULL) ||
+		    eval_over(c, x, &used, n, &res) || check_cond(c, n, &res))
+			return c->rc;
+	}
 	uint8_t *t = xalloc(c, c->ba, d->n ? d->n : 1);
 	if (!t)
 		return c->rc;
 	for (size_t k = 0; k < d->n; k++)
-		t[k] = slot[k] != UINT32_MAX && vec_truth(&res, slot[k]);
+		t[k] =
+		    slot ? slot[k] != UINT32_MAX && vec_truth(&res, slot[k]) : vec_truth(&res, k);
 	c->stats->distinct_evals++;
 	*truth = t;
 	return 0;
@@ -1905,11 +1925,20 @@ static int eval_distinct(struct xctx *c, const node_t *n, const struct xref *ref
 			return eval_over(c, x, &vals, n, out);
 		}
 		struct vec used;
-		uint32_t *slot, *ix;
-		if (used_entries(c, &codes, &used, &slot, &ix))
-			return c->rc;
-		if ((rc = eval_over(c, x, &used, n, &res)))
-			return rc;
+		uint32_t *slot, *rix;
+		const uint32_t *ix = codes.ccodes;
+		struct sn_hogql_error saved = {0};
+		if (c->err)
+			saved = *c->err;
+		if (eval_over(c, x, codes.cdict, n, &res)) {
+			if (!entries_failed(c, &saved))
+				return c->rc;
+			if (used_entries(c, &codes, &used, &slot, &rix))
+				return c->rc;
+			ix = rix;
+			if ((rc = eval_over(c, x, &used, n, &res)))
+				return rc;
+		}
 		c->stats->distinct_evals++;
 		return vec_gather(c, &res, ix, rows, out);
 	}
