@@ -150,12 +150,39 @@ static int append_sorted_json(struct sn_buf *out, struct json_object *v, int dep
 	return sn_json_append(out, v);
 }
 
+/* Whether s[0..n) is nothing but Unicode White_Space (Rust's
+ * char::is_whitespace, which capture's str::trim uses). An ordinary id
+ * answers at its first byte. */
+static bool all_white_space(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ' ' || (c >= 0x09 && c <= 0x0d)) {
+			i++;
+			continue;
+		}
+		if (c < 0xc2 || c > 0xe3)
+			return false;
+		uint32_t cp;
+		size_t k = sn_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+		if (!k ||
+		    !(cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
+		      cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000))
+			return false;
+		i += k;
+	}
+	return true;
+}
+
 /* Copies at most 200 Unicode scalars of valid UTF-8 s, NUL → U+FFFD.
- * SN_ERR_INVALID when nothing was copied. */
+ * SN_ERR_INVALID when s is empty or only white space: capture takes such
+ * an id for a missing one (RawEvent::extract_distinct_id trims to check). */
 static int append_truncated(const char *s, size_t n, struct sn_buf *out)
 {
 	size_t start = out->len, chars = 0;
 	int rc;
+	if (all_white_space(s, n))
+		return SN_ERR_INVALID;
 	for (size_t i = 0; i < n && chars < MAX_DISTINCT_ID_CHARS; chars++) {
 		unsigned char c = (unsigned char)s[i];
 		size_t k = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
@@ -909,7 +936,7 @@ static int event_distinct_id(struct ctx *c, const struct event *ev, const char *
 		goto missing;
 	/* The common case: a plain string, not empty, too short to truncate. */
 	if (v->type == SN_JSTRING && !(v->flags & SN_JSPAN_ESCAPED) && v->len > 2 &&
-	    v->len - 2 <= MAX_DISTINCT_ID_CHARS) {
+	    v->len - 2 <= MAX_DISTINCT_ID_CHARS && !all_white_space(v->p + 1, v->len - 2)) {
 		c->did = v->p;
 		c->didlen = v->len;
 		c->did_esc = false;

@@ -129,13 +129,19 @@ test('oversized bodies → 413 (with Content-Length and chunked)', async () => {
   refused(await post(`${srv.url}/e/`, under, JSON_CT), 400, 'parse', /invalid JSON/);
 });
 
-test('missing, empty or null distinct_id → 400', async () => {
+test('missing, empty, white-space or null distinct_id → 400', async () => {
   const cases = [
     { event: 'x', token: TOKEN },
     { event: 'x', token: TOKEN, distinct_id: '' },
     { event: 'x', token: TOKEN, distinct_id: null },
     { event: 'x', token: TOKEN, distinct_id: null, properties: { distinct_id: null } },
     { event: 'x', token: TOKEN, properties: { distinct_id: '' } },
+    // PostHog's capture trims to check (RawEvent::extract_distinct_id): a
+    // blank id would make every such event one person.
+    { event: 'x', token: TOKEN, distinct_id: '   ' },
+    { event: 'x', token: TOKEN, distinct_id: '\t\n' },
+    { event: 'x', token: TOKEN, distinct_id: '\u00a0\u3000' },
+    { event: 'x', token: TOKEN, properties: { distinct_id: ' ' } },
   ];
   for (const c of cases) refused(await postJson('/e/', c), 400, 'missing_distinct_id', /event submitted without a distinct_id/);
 });

@@ -114,6 +114,13 @@ static void test_distinct_id(void **state)
 	assert_string_equal(did_of("\"a\\u0000b\""), "a\xef\xbf\xbd"
 						     "b");
 	assert_null(did_of("\"\""));
+	/* Only white space (Unicode's, as Rust's str::trim) counts as missing;
+	 * white space around an id is kept. */
+	assert_null(did_of("\"   \""));
+	assert_null(did_of("\"\\t\\n \\r\""));
+	assert_null(did_of("\"\xc2\xa0\xe3\x80\x80\xe2\x80\xa8\""));
+	assert_string_equal(did_of("\" a \""), " a ");
+	assert_string_equal(did_of("\"\xc2\xa0x\""), "\xc2\xa0x");
 	/* 200 scalars, not bytes: 250 × 'é' (2 bytes each) → 200 × 'é'. */
 	char big[600] = "\"";
 	for (int i = 0; i < 250; i++)
@@ -644,6 +651,10 @@ static void test_errors(void **state)
 	       "without a distinct_id");
 	EXPECT("{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":null}", 400,
 	       "without a distinct_id");
+	EXPECT("{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":\"  \"}", 400,
+	       "without a distinct_id");
+	EXPECT("{\"token\":\"phc_good\",\"event\":\"a\",\"properties\":{\"distinct_id\":\"\\t\"}}",
+	       400, "without a distinct_id");
 	EXPECT("{\"token\":\"phc_good\",\"event\":\"\",\"distinct_id\":\"d\"}", 400,
 	       "empty event name");
 	EXPECT("{\"token\":\"phc_good\",\"distinct_id\":\"d\"}", 400, "missing field `event`");
