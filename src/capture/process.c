@@ -910,7 +910,18 @@ static int event_uuid(struct ctx *c, const struct event *ev, const char *pfx, ch
 		out[36] = 0;
 		return 0;
 	}
-	if (sn_uuid_parse(s, n, &u))
+	/* Rust's Uuid::parse_str, which capture uses, also takes the braced
+	 * ("{…}") and URN ("urn:uuid:…") spellings of the hyphenated form. */
+	const char *h = s;
+	size_t hn = n;
+	if (n == 38 && s[0] == '{' && s[37] == '}') {
+		h = s + 1;
+		hn = 36;
+	} else if (n == 45 && memcmp(s, "urn:uuid:", 9) == 0) {
+		h = s + 9;
+		hn = 36;
+	}
+	if (sn_uuid_parse(h, hn, &u))
 		return fail(c, 400, "invalid_uuid", SN_ERR_INVALID,
 			    "failed to parse request: %suuid '%.*s' is not a valid UUID", pfx,
 			    (int)(n > 64 ? 64 : n), s);

@@ -530,6 +530,32 @@ static void test_single_event(void **state)
 	done(&r);
 }
 
+/* Rust's Uuid::parse_str takes the braced and URN spellings too: capture
+ * accepts them, and the record holds the canonical form. */
+static void test_uuid_spellings(void **state)
+{
+	(void)state;
+	static const char *const uuids[] = {
+	    "{0193DC33-E981-7160-B398-02B517168F86}",
+	    "urn:uuid:0193dc33-e981-7160-b398-02b517168f86",
+	    "0193dc33e9817160b39802b517168f86",
+	};
+	for (size_t i = 0; i < SN_ARRAY_LEN(uuids); i++) {
+		struct result r;
+		char body[256];
+		snprintf(body, sizeof(body),
+			 "{\"api_key\":\"phc_good\",\"event\":\"e\",\"distinct_id\":\"u\","
+			 "\"uuid\":\"%s\"}",
+			 uuids[i]);
+		run(&r, "/e/", "application/json", body, strlen(body), SN_CAPTURE_ANALYTICS);
+		if (r.rc)
+			fail_msg("%s: %s", uuids[i], r.msg);
+		assert_int_equal(r.n, 1);
+		assert_string_equal(sget(r.rec[0], "uuid"), "0193dc33-e981-7160-b398-02b517168f86");
+		done(&r);
+	}
+}
+
 static void test_batch_shapes(void **state)
 {
 	(void)state;
@@ -655,6 +681,9 @@ static void test_errors(void **state)
 	       "without a distinct_id");
 	EXPECT("{\"token\":\"phc_good\",\"event\":\"a\",\"properties\":{\"distinct_id\":\"\\t\"}}",
 	       400, "without a distinct_id");
+	EXPECT("{\"token\":\"phc_good\",\"event\":\"a\",\"distinct_id\":\"d\",\"uuid\":"
+	       "\"{0193dc33e9817160b39802b517168f86}\"}",
+	       400, "not a valid UUID");
 	EXPECT("{\"token\":\"phc_good\",\"event\":\"\",\"distinct_id\":\"d\"}", 400,
 	       "empty event name");
 	EXPECT("{\"token\":\"phc_good\",\"distinct_id\":\"d\"}", 400, "missing field `event`");
@@ -901,6 +930,7 @@ int main(void)
 	    cmocka_unit_test(test_distinct_id),
 	    cmocka_unit_test(test_token_rules),
 	    cmocka_unit_test(test_single_event),
+	    cmocka_unit_test(test_uuid_spellings),
 	    cmocka_unit_test(test_batch_shapes),
 	    cmocka_unit_test(test_encodings),
 	    cmocka_unit_test(test_errors),
