@@ -460,6 +460,22 @@ int sn_api_cohort_name(void *ctx, int64_t id, struct sn_arena *a, char **name)
 	return rc;
 }
 
+/* The error body's "code" for a HogQL exception: PostHog sends the
+ * exception's code_name (posthog/hogql/errors.py, raised as a DRF
+ * ValidationError in posthog/api/query.py), which clients tell a broken
+ * query from a transient failure by. Types PostHog does not expose
+ * (snout's NotImplementedError, ...) keep their name. */
+static const char *error_code(const char *type)
+{
+	if (!type || !type[0])
+		return "query_error";
+	if (strcmp(type, "QueryError") == 0)
+		return "hogql_query_error";
+	if (strcmp(type, "SyntaxError") == 0)
+		return "hogql_syntax_error";
+	return type;
+}
+
 static void run_insight(struct job *j)
 {
 	struct sn_err jerr = {0};
@@ -510,7 +526,7 @@ static void run_insight(struct job *j)
 	} else if (rc == SN_ERR_INVALID || rc == SN_ERR_TOO_BIG) {
 		sn_buf_reset(&b);
 		sn_buf_appends(&b, "{\"type\":\"validation_error\",\"code\":");
-		const char *code = err.type[0] ? err.type : "query_error";
+		const char *code = error_code(err.type);
 		sn_buf_append_json_str(&b, code, strlen(code));
 		sn_buf_appends(&b, ",\"detail\":");
 		const char *msg = err.msg[0] ? err.msg : "the insight could not be computed";
@@ -540,7 +556,7 @@ static void reply_hogql_error(struct sn_http_request *req, const struct sn_hogql
 	struct sn_buf b;
 	sn_buf_init(&b, 1 << 20);
 	sn_buf_appends(&b, "{\"type\":\"validation_error\",\"code\":");
-	const char *code = e->type && e->type[0] ? e->type : "query_error";
+	const char *code = error_code(e->type);
 	sn_buf_append_json_str(&b, code, strlen(code));
 	sn_buf_appends(&b, ",\"detail\":");
 	sn_buf_append_json_str(&b, e->msg, strlen(e->msg));

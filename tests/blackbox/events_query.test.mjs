@@ -236,10 +236,10 @@ test('bad expressions are 400s with PostHog\'s error body', async () => {
   let r = await eq({ select: ['event', 'count('] });
   assert.equal(r.status, 400);
   assert.equal(r.json.type, 'validation_error');
-  assert.equal(r.json.code, 'SyntaxError');
+  assert.equal(r.json.code, 'hogql_syntax_error');
   r = await eq({ select: ['event', 'nosuch'] });
   assert.equal(r.status, 400);
-  assert.equal(r.json.code, 'QueryError');
+  assert.equal(r.json.code, 'hogql_query_error');
   assert.match(r.json.detail, /nosuch/);
   // the position is within the offending item's own text
   r = await eq({ select: ['event', 'toString(nosuch)'] });

@@ -79,6 +79,20 @@ test('bad queries get 400 with positions', async () => {
   assert.equal(r.status, 400);
 });
 
+test('error codes are PostHog\'s code_name of the HogQL exception', async () => {
+  // posthog/hogql/errors.py: SyntaxError -> hogql_syntax_error, QueryError ->
+  // hogql_query_error, sent as the DRF ValidationError's code (api/query.py).
+  let r = await q(1, 'select count( from events');
+  assert.equal(r.status, 400);
+  assert.equal(r.json.code, 'hogql_syntax_error');
+  r = await q(1, 'select nosuchfield from events');
+  assert.equal(r.status, 400);
+  assert.equal(r.json.code, 'hogql_query_error');
+  assert.equal(r.json.detail, 'Unable to resolve field: nosuchfield');
+  r = await q(1, 'select x from nosuchtable');
+  assert.equal(r.json.code, 'hogql_query_error');
+});
+
 test('person modifiers: the modes snout answers with are accepted, others refused, never ignored', async () => {
   const mq = (modifiers) => post(`${srv.url}/api/projects/1/query/`,
     JSON.stringify({ query: { kind: 'HogQLQuery', query: 'select count() from events', modifiers } }),
