@@ -7,13 +7,14 @@
  * bytes are a type tag, a NULL flag and the value, so equal keys have
  * equal bytes; GROUP BY and DISTINCT hash them.
  *
- * DateTimes render as Django REST framework renders Python datetimes in
- * PostHog's responses: ISO 8601, milliseconds only when non-zero, 'Z' for
- * UTC. When the project's zone is not UTC, ClickHouse hands PostHog
- * datetimes in that zone and PostHog's renderer (orjson with OPT_UTC_Z,
- * posthog/renderers.py) prints them with their offset and microseconds
- * when non-zero: "2024-01-10T13:00:00.123000+01:00" (an offset of zero
- * prints as "Z"); the result's types name the zone too
+ * DateTimes render as PostHog's renderer (orjson with OPT_UTC_Z,
+ * posthog/renderers.py) prints the zone-aware datetimes ClickHouse hands
+ * it: ISO 8601, microseconds only when non-zero, 'Z' for UTC
+ * ("2024-01-10T12:00:00.123000Z"; DRF's encoder, which cut them to
+ * milliseconds, is no longer PostHog's). When the project's zone is not
+ * UTC they are in that zone, with its offset:
+ * "2024-01-10T13:00:00.123000+01:00" (an offset of zero prints as "Z");
+ * the result's types name the zone too
  * ("DateTime64(6, 'Europe/Berlin')"). A toTimeZone() to yet another zone
  * is not carried into results: its values print in the project's zone
  * (the same instants). Floats render with the fewest digits that read back
@@ -181,12 +182,12 @@ static int fmt_datetime(char *buf, size_t len, int64_t us)
 {
 	int64_t days = floor_div(us, 86400LL * 1000000);
 	int64_t rem = us - days * 86400LL * 1000000;
-	int64_t s = rem / 1000000, ms = rem % 1000000 / 1000;
+	int64_t s = rem / 1000000, frac = rem % 1000000;
 	int n = fmt_date(buf, len, days);
 	n += snprintf(buf + n, len - (size_t)n, "T%02d:%02d:%02d", (int)(s / 3600),
 		      (int)(s / 60 % 60), (int)(s % 60));
-	if (ms)
-		n += snprintf(buf + n, len - (size_t)n, ".%03d", (int)ms);
+	if (frac)
+		n += snprintf(buf + n, len - (size_t)n, ".%06d", (int)frac);
 	n += snprintf(buf + n, len - (size_t)n, "Z");
 	return n;
 }

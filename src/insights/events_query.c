@@ -455,9 +455,9 @@ static void map_error(struct eq *e)
 
 /* ---- values ------------------------------------------------------------------------- */
 
-/* A DateTime as snout's HogQL results print it: in UTC "…T12:00:00.123Z"
- * (DRF), elsewhere local with the offset "…T13:00:00.123000+01:00"
- * (PostHog's orjson). */
+/* A DateTime as snout's HogQL results print it (PostHog's orjson): in UTC
+ * "…T12:00:00.123000Z", elsewhere local with the offset
+ * "…T13:00:00.123000+01:00". */
 static int put_datetime(struct sn_buf *b, int64_t us, const struct sn_tz *z)
 {
 	int32_t off = z ? sn_tz_offset_at(z, us) : 0;
@@ -472,8 +472,8 @@ static int put_datetime(struct sn_buf *b, int64_t us, const struct sn_tz *z)
 			 (int)(rem / US_HOUR), (int)(rem / US_MIN % 60), (int)(rem / US_SEC % 60));
 	int frac = (int)(rem % US_SEC);
 	if (!z) {
-		if (frac / 1000)
-			n += snprintf(buf + n, sizeof(buf) - (size_t)n, ".%03d", frac / 1000);
+		if (frac)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n, ".%06d", frac);
 		snprintf(buf + n, sizeof(buf) - (size_t)n, "Z");
 	} else {
 		if (frac)

@@ -71,8 +71,9 @@ async function api(method, path, body) {
 const q = (query) => post(`${srv.url}/api/projects/1/query/`, JSON.stringify({ query, now: NOW }),
   { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` });
 const eq = (extra) => q({ kind: 'EventsQuery', ...extra });
-// "2020-01-19T12:00:00.250Z" as snout prints UTC DateTimes (DRF: ms, Z)
-const iso = (t) => new Date(t).toISOString().replace('.000Z', 'Z');
+// "2020-01-19T12:00:00.250000Z" as snout prints UTC DateTimes (PostHog's
+// orjson: microseconds when non-zero, Z)
+const iso = (t) => new Date(t).toISOString().replace('.000Z', 'Z').replace(/\.(\d{3})Z$/, '.$1000Z');
 const byTimeDesc = (a, b) => ms(b) - ms(a);
 
 test('"*" is the event object, "person" the person object, newest first in the last 24 h', async () => {

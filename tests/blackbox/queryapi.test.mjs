@@ -93,6 +93,15 @@ test('error codes are PostHog\'s code_name of the HogQL exception', async () => 
   assert.equal(r.json.code, 'hogql_query_error');
 });
 
+test('DateTimes render as PostHog\'s orjson renderer: microseconds when non-zero, Z', async () => {
+  const r = await q(1, "select toDateTime64('2026-01-01 00:00:00.123456', 6, 'UTC'), "
+    + "toDateTime64('2026-01-01 00:00:00.5', 6, 'UTC'), toDateTime('2026-01-01 00:00:00'), "
+    + "[toDateTime64('2026-01-01 00:00:00.000001', 6, 'UTC')]");
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results, [['2026-01-01T00:00:00.123456Z', '2026-01-01T00:00:00.500000Z',
+    '2026-01-01T00:00:00Z', ['2026-01-01T00:00:00.000001Z']]]);
+});
+
 test('person modifiers: the modes snout answers with are accepted, others refused, never ignored', async () => {
   const mq = (modifiers) => post(`${srv.url}/api/projects/1/query/`,
     JSON.stringify({ query: { kind: 'HogQLQuery', query: 'select count() from events', modifiers } }),

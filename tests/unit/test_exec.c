@@ -607,7 +607,7 @@ static void test_functions_and_json(void **state)
 	struct sn_buf b;
 	sn_buf_init(&b, 1 << 20);
 	assert_int_equal(sn_exec_result_json(&b, &res), 0);
-	const char *want = "\"results\":[[\"2024-06-01T00:00:00.123Z\",\"2024-02-01\","
+	const char *want = "\"results\":[[\"2024-06-01T00:00:00.123000Z\",\"2024-02-01\","
 			   "\"2024-02-11\",\"2024-02-17T10:00:00Z\",\"7\",\"AB\",3,\"n\",3.5,"
 			   "\"signup\"]]";
 	if (!strstr(b.data, want))

@@ -578,7 +578,7 @@ static void test_json_output(void **state)
 	    "SELECT timestamp, toDate(timestamp) FROM events WHERE properties.n IN ('0', "
 	    "'1', '4') ORDER BY timestamp";
 	json_of(f, NULL, q, js, sizeof(js));
-	if (!strstr(js, "\"results\":[[\"2024-01-10T12:00:00.123Z\",\"2024-01-10\"],"
+	if (!strstr(js, "\"results\":[[\"2024-01-10T12:00:00.123000Z\",\"2024-01-10\"],"
 			"[\"2024-01-31T23:30:00Z\",\"2024-01-31\"],"
 			"[\"2024-03-31T01:30:00Z\",\"2024-03-31\"]]"))
 		fail_msg("UTC: %s", js);
