@@ -796,8 +796,10 @@ static void resolve_deps(struct builder *b)
 						break;
 					}
 		}
+		/* PostHog's /flags service loads active flags only, so a
+		 * dependency on an inactive one is missing there too. */
 		p->dep_idx = idx;
-		p->dep_missing = idx < 0;
+		p->dep_missing = idx < 0 || !set->flags[idx].active || set->flags[idx].deleted;
 	}
 }
 
@@ -816,6 +818,8 @@ static void note_needs(struct sn_flag_set *set)
 {
 	for (size_t i = 0; i < set->nflags; i++) {
 		const struct sn_flag *fl = &set->flags[i];
+		if (!fl->active || fl->deleted)
+			continue;
 		set->needs_groups |= fl->aggregation >= 0;
 		for (size_t c = 0; c < fl->nconds; c++) {
 			note_cond(set, &fl->conds[c]);

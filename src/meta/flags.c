@@ -843,7 +843,7 @@ int sn_meta_flags_definitions(struct sn_meta *m, int64_t team_id, struct json_ob
 	sqlite3_stmt *s = NULL;
 	int ret = prep(db,
 		       "SELECT " FLAG_COLS " FROM posthog_featureflag WHERE team_id = ?1 AND"
-		       " deleted = 0 AND active = 1 ORDER BY id",
+		       " deleted = 0 ORDER BY id",
 		       &s, err);
 	int rc = SQLITE_DONE;
 	if (ret == 0) {
@@ -861,7 +861,7 @@ int sn_meta_flags_definitions(struct sn_meta *m, int64_t team_id, struct json_ob
 			json_object_object_add(o, "key", json_object_new_string(f.key));
 			json_object_object_add(o, "filters", json_object_get(f.filters));
 			json_object_object_add(o, "deleted", json_object_new_boolean(0));
-			json_object_object_add(o, "active", json_object_new_boolean(1));
+			json_object_object_add(o, "active", json_object_new_boolean(f.active));
 			json_object_object_add(
 			    o, "ensure_experience_continuity",
 			    json_object_new_boolean(f.ensure_experience_continuity));

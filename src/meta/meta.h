@@ -288,7 +288,8 @@ int sn_meta_flag_activity(struct sn_meta *m, int64_t team_id, int64_t flag_id, i
  * one of its flags made through this handle (in memory, lock-free read).
  * Starts at 1. Caches compare it to know they are stale. */
 uint64_t sn_meta_flags_generation(struct sn_meta *m, int64_t team_id);
-/* The team's active, not deleted flags in PostHog's local-evaluation shape
+/* The team's not deleted flags, active or not (as PostHog's local-evaluation
+ * document lists them; SDKs answer false for an inactive one), in its shape
  * (a JSON array of {"id","team_id","name","key","filters","deleted",
  * "active","ensure_experience_continuity","version",...}), in id order, and
  * the generation they were read at. The caller owns *out. */

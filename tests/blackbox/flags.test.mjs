@@ -183,7 +183,8 @@ test('posthog-node remote and local evaluation agree with /flags for 1000 distin
       const viaRemote = await remote.getAllFlags(id, { personProperties });
       assert.deepEqual(viaRemote, want, `remote getAllFlags ${id}`);
       const viaLocal = await local.getAllFlags(id, { personProperties, onlyEvaluateLocally: true });
-      assert.deepEqual(viaLocal, want, `local getAllFlags ${id}`);
+      // The definitions list inactive flags too (as PostHog's do): the SDK answers them false.
+      assert.deepEqual(viaLocal, { ...want, 'off-flag': false }, `local getAllFlags ${id}`);
       if (i < 150) {
         for (const k of ['targeted', 'mv']) {
           const opts = { personProperties, sendFeatureFlagEvents: false };
@@ -405,6 +406,35 @@ test('soft delete and changes are visible to /flags immediately; ETag 304 on def
   assert.equal((await api('GET', defs, undefined, null)).status, 401);
   assert.equal((await api('GET', defs, undefined, 'phx_wrong_wrong_wrong')).status, 401);
   assert.equal((await api('GET', '/flags/definitions?token=phc_unknown')).status, 403);
+});
+
+test('inactive flags are in the definitions: posthog-node answers false locally; a dependency on one stays missing on the server', async () => {
+  await deleteAllFlags();
+  const off = await createFlag({ key: 'switched-off', active: false, filters: { groups: [{ properties: [], rollout_percentage: 100 }] } });
+  await createFlag({ key: 'needs-off', filters: { groups: [{ properties: [{ key: String(off.id), type: 'flag', operator: 'flag_evaluates_to', value: true }], rollout_percentage: 100 }] } });
+  // PostHog's local_evaluation lists every flag not deleted, active or not.
+  const d = await api('GET', `/flags/definitions?token=${TOKEN}`);
+  const byKey = Object.fromEntries(d.json.flags.map((f) => [f.key, f]));
+  assert.equal(byKey['switched-off']?.active, false, JSON.stringify(d.json.flags.map((f) => f.key)));
+  const dep = byKey['needs-off'].filters.groups[0].properties[0];
+  assert.equal(dep.key, 'switched-off');
+  assert.deepEqual(dep.dependency_chain, ['switched-off']);
+  // The server's flag list (like PostHog's /flags cache) holds active flags only.
+  const r = await flags({ distinct_id: 'inactive-1' });
+  assert.deepEqual(Object.keys(r.json.flags), ['needs-off']);
+  assert.equal(r.json.flags['needs-off'].enabled, false);
+  assert.equal(r.json.flags['needs-off'].reason.code, 'missing_dependency');
+
+  const local = new PostHog(TOKEN, { host: srv.url, personalApiKey: API_KEY, flushAt: 1000, flushInterval: 0, fetchRetryCount: 0, featureFlagsPollingInterval: 600000 });
+  try {
+    assert.equal(await local.waitForLocalEvaluationReady(10000), true);
+    const opts = { onlyEvaluateLocally: true, sendFeatureFlagEvents: false };
+    assert.equal(await local.getFeatureFlag('switched-off', 'inactive-1', opts), false, 'decided locally, no server call');
+    assert.equal(await local.getFeatureFlag('needs-off', 'inactive-1', opts), false);
+    assert.deepEqual(await local.getAllFlags('inactive-1', { onlyEvaluateLocally: true }), { 'switched-off': false, 'needs-off': false });
+  } finally {
+    await local.shutdown();
+  }
 });
 
 // Announces a body of `length` bytes but sends only 64 KiB of it: the server

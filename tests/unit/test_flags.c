@@ -773,8 +773,12 @@ static void test_dependencies(void **state)
 	assert_false(eval_in(set, "b", "u", NULL, NULL).r.enabled);
 	/* a target named by id, matched on its variant */
 	assert_true(eval_in(set, "by-id", "u", NULL, NULL).r.enabled);
-	/* an inactive target evaluates to false, which `false` matches */
-	assert_true(eval_in(set, "wants-false", "u", NULL, NULL).r.enabled);
+	/* an inactive target is missing, as in PostHog's /flags service, whose
+	 * flag list holds active flags only (SDKs, which also get inactive
+	 * flags, would answer it false) */
+	struct one wf = eval_in(set, "wants-false", "u", NULL, NULL);
+	assert_false(wf.r.enabled);
+	assert_int_equal(wf.r.reason, SN_FLAG_MISSING_DEPENDENCY);
 	/* variant names compare case-sensitively */
 	assert_false(eval_in(set, "case", "u", NULL, NULL).r.enabled);
 	assert_false(eval_in(set, "wrong-op", "u", NULL, NULL).r.enabled);

@@ -355,17 +355,24 @@ static void test_cache_invalidation(void **state)
 	assert_string_not_equal(s1->etag, s3->etag);
 	sn_flag_snapshot_unref(s1);
 
-	/* Inactive and deleted flags are not in the definitions. */
+	/* Inactive flags are in the definitions with "active": false, as
+	 * PostHog lists every flag not deleted (SDKs answer false for them
+	 * without asking the server); deleted flags are not. */
 	create(f, f->team, "{\"key\":\"off\",\"active\":false}");
 	struct sn_flag_snapshot *s4;
 	assert_int_equal(sn_flag_cache_get(c, f->team, &s4, &err), 0);
-	assert_int_equal(sn_flag_set_count(s4->set), 1);
+	assert_int_equal(sn_flag_set_count(s4->set), 2);
 	assert_int_equal(sn_meta_flag_delete(f->m, f->team, id, 0, &err), 0);
 	struct sn_flag_snapshot *s5;
 	assert_int_equal(sn_flag_cache_get(c, f->team, &s5, &err), 0);
-	assert_int_equal(sn_flag_set_count(s5->set), 0);
+	assert_int_equal(sn_flag_set_count(s5->set), 1);
 	struct json_object *doc = J(s5->definitions);
-	assert_int_equal(json_object_array_length(sn_json_get(doc, "flags")), 0);
+	struct json_object *dflags = sn_json_get(doc, "flags");
+	assert_int_equal(json_object_array_length(dflags), 1);
+	assert_string_equal(
+	    sn_json_str(sn_json_get(json_object_array_get_idx(dflags, 0), "key"), NULL), "off");
+	assert_false(
+	    json_object_get_boolean(sn_json_get(json_object_array_get_idx(dflags, 0), "active")));
 	assert_non_null(sn_json_get(doc, "group_type_mapping"));
 	assert_non_null(sn_json_get(doc, "cohorts"));
 	json_object_put(doc);
