@@ -212,29 +212,75 @@ static void compile_semver(struct sn_flag_prop *p)
 		n--;
 	}
 	if (p->op == OP_SEMVER_WILDCARD) {
-		/* "*", "1.*", "1.2.*": [x.y.0, next) */
-		if (n == 1 && s[0] == '*') {
-			p->semver_ok = p->sv_any = true;
+		/* PostHog's service reads the value as a semver-crate
+		 * requirement once "*" is spelt "x": trailing wildcard parts
+		 * ("*", "x", "X") are free ("1.*", "1.x.x": [1.0.0, 2.0.0);
+		 * "1.2.*": [1.2.0, 1.3.0); "*": any), and a value without one
+		 * is a caret requirement ("2.0.0" is ^2.0.0, "1.2" ^1.2). */
+		while (n && isspace((unsigned char)s[n - 1]))
+			n--;
+		if (n && (s[0] == 'v' || s[0] == 'V')) {
+			s++;
+			n--;
+		}
+		uint64_t num[3] = {0};
+		size_t nparts = 0, nnum = 0;
+		bool wild = false;
+		for (size_t i = 0; i <= n && nparts <= 3;) {
+			size_t st = i;
+			while (i < n && s[i] != '.')
+				i++;
+			size_t len = i - st;
+			nparts++;
+			if (len == 1 && (s[st] == '*' || s[st] == 'x' || s[st] == 'X')) {
+				wild = true;
+			} else if (!wild && nnum < 3 && len && len <= 19 &&
+				   strspn(s + st, "0123456789") == len) {
+				num[nnum++] = strtoull(s + st, NULL, 10);
+			} else if (wild) {
+				return; /* a number after a wildcard, or junk */
+			} else {
+				nparts = 4; /* not a wildcard form: read as caret */
+				break;
+			}
+			i++;
+		}
+		if (wild && nparts <= 3) {
+			memset(&p->sv_lo, 0, sizeof(p->sv_lo));
+			memset(&p->sv_hi, 0, sizeof(p->sv_hi));
+			p->semver_ok = true;
+			if (nnum == 0) {
+				p->sv_any = true;
+				return;
+			}
+			p->sv_lo.v[0] = p->sv_hi.v[0] = num[0];
+			p->sv_lo.v[1] = p->sv_hi.v[1] = num[1];
+			if (nnum == 1)
+				p->sv_hi.v[0]++;
+			else
+				p->sv_hi.v[1]++;
 			return;
 		}
-		if (n < 3 || s[n - 1] != '*' || s[n - 2] != '.')
+		if (!sn_semver_parse(s, n, &p->sv_lo))
 			return;
-		if (!sn_semver_parse(s, n - 2, &p->sv_lo) || p->sv_lo.pre)
-			return;
-		size_t dots = 0;
-		for (size_t i = 0; i + 2 < n; i++)
-			dots += s[i] == '.';
+		p->semver_ok = true;
 		p->sv_hi = p->sv_lo;
-		if (dots == 0) {
+		p->sv_hi.pre = NULL;
+		p->sv_hi.pre_len = 0;
+		/* ^M is [M.0.0, M+1); ^0.m is [0.m.0, 0.m+1); ^0.0 is
+		 * [0.0.0, 0.1.0); a full version as semver_caret. */
+		size_t dots = 0;
+		for (size_t i = 0; i < n && s[i] != '-' && s[i] != '+'; i++)
+			dots += s[i] == '.';
+		if (dots == 0 || p->sv_lo.v[0] > 0) {
 			p->sv_hi.v[0]++;
 			p->sv_hi.v[1] = p->sv_hi.v[2] = 0;
-		} else if (dots == 1) {
+		} else if (dots == 1 || p->sv_lo.v[1] > 0) {
 			p->sv_hi.v[1]++;
 			p->sv_hi.v[2] = 0;
 		} else {
-			return;
+			p->sv_hi.v[2]++;
 		}
-		p->semver_ok = true;
 		return;
 	}
 	if (n && (s[0] == '~' || s[0] == '^')) {

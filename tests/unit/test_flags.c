@@ -653,6 +653,22 @@ static void test_operators_semver(void **state)
 	    {"semver_wildcard", "\"1.*\"", "\"1.99.0\"", 1},
 	    {"semver_wildcard", "\"1.*\"", "\"2.0.0\"", 0},
 	    {"semver_wildcard", "\"*\"", "\"9.9.9\"", 1},
+	    /* PostHog's service: "*" spelt "x", read as a semver-crate
+	     * requirement (a bare version is a caret one) */
+	    {"semver_wildcard", "\"1.*.*\"", "\"1.7.3\"", 1},
+	    {"semver_wildcard", "\"1.*.*\"", "\"2.0.0\"", 0},
+	    {"semver_wildcard", "\"1.2.x\"", "\"1.2.9\"", 1},
+	    {"semver_wildcard", "\"1.2.x\"", "\"1.3.0\"", 0},
+	    {"semver_wildcard", "\"1.X\"", "\"1.0.1\"", 1},
+	    {"semver_wildcard", "\"x\"", "\"0.0.1\"", 1},
+	    {"semver_wildcard", "\"1.*.3\"", "\"1.0.3\"", 0},
+	    {"semver_wildcard", "\"2.0.0\"", "\"2.5.0\"", 1},
+	    {"semver_wildcard", "\"2.0.0\"", "\"3.0.0\"", 0},
+	    {"semver_wildcard", "\"0.9.0\"", "\"0.9.1\"", 1},
+	    {"semver_wildcard", "\"0.9.0\"", "\"0.10.0\"", 0},
+	    {"semver_wildcard", "\"1.2\"", "\"1.9.0\"", 1},
+	    {"semver_wildcard", "\"0\"", "\"0.9.0\"", 1},
+	    {"semver_wildcard", "\"0.0\"", "\"0.1.0\"", 0},
 	    /* unparseable property or value: false both ways */
 	    {"semver_eq", "\"1.2.3\"", "\"banana\"", 0},
 	    {"semver_neq", "\"1.2.3\"", "\"banana\"", 0},
