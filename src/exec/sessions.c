@@ -11,7 +11,7 @@
  * parsed, resolved and run like any nested statement (subquery.c), so its
  * scan carries the caller's team guard and may split over threads:
  *
- *   SELECT $session_id AS __s1, argMin(distinct_id, timestamp) AS __s3,
+ *   SELECT $session_id AS __s1, argMax(distinct_id, timestamp) AS __s3,
  *          toUnixTimestamp(max(timestamp)) - toUnixTimestamp(min(timestamp)) AS __s43, ...
  *   FROM events WHERE notEmpty($session_id) GROUP BY $session_id
  *
@@ -98,18 +98,22 @@ static int derive(struct sn_buf *b, const char *name)
 	for (size_t i = 0; i < SN_ARRAY_LEN(url); i++) {
 		if (strcmp(name, url[i][0]) != 0)
 			continue;
+		/* 'null' reads as NULL, as PostHog's nullIf(argMinMerge(…), 'null') */
 		if (url[i][2])
-			return sn_buf_appendf(
-			    b, "nullIf(%s(%s(properties.$current_url, timestamp)), '')", url[i][2],
-			    url[i][1]);
-		return sn_buf_appendf(b, "%s(properties.$current_url, timestamp)", url[i][1]);
+			return sn_buf_appendf(b,
+					      "nullIf(%s(nullIf(%s(properties.$current_url, "
+					      "timestamp), 'null')), '')",
+					      url[i][2], url[i][1]);
+		return sn_buf_appendf(b, "nullIf(%s(properties.$current_url, timestamp), 'null')",
+				      url[i][1]);
 	}
 	if (strcmp(name, "id") == 0 || strcmp(name, "session_id") == 0)
 		return sn_buf_appends(b, "$session_id");
 	if (strcmp(name, "team_id") == 0)
 		return sn_buf_appends(b, "any(team_id)");
 	if (strcmp(name, "distinct_id") == 0)
-		return sn_buf_appends(b, "argMin(distinct_id, timestamp)");
+		/* the last event's, as PostHog's raw_sessions argMax state */
+		return sn_buf_appends(b, "argMax(distinct_id, timestamp)");
 	if (strcmp(name, "$start_timestamp") == 0)
 		return sn_buf_appends(b, "min(timestamp)");
 	if (strcmp(name, "$end_timestamp") == 0)
@@ -117,11 +121,13 @@ static int derive(struct sn_buf *b, const char *name)
 	if (strcmp(name, "$num_uniq_urls") == 0)
 		return sn_buf_appends(b, "ifNull(uniqExact(properties.$current_url), 0)");
 	if (strncmp(name, "$entry_", 7) == 0) {
-		/* referring domain, utm_*, ad ids: the first event's value */
+		/* referring domain, utm_*, ad ids: the first event's value, '' and
+		 * 'null' read as NULL */
 		const char *key =
 		    strcmp(name, "$entry_referring_domain") == 0 ? "$referring_domain" : name + 7;
-		return sn_buf_appendf(b, "nullIf(argMin(ifNull(properties.%s, ''), timestamp), '')",
-				      key);
+		return sn_buf_appendf(
+		    b, "nullIf(nullIf(argMin(ifNull(properties.%s, ''), timestamp), 'null'), '')",
+		    key);
 	}
 	if (strcmp(name, "$pageview_count") == 0)
 		return sn_buf_appends(b, "countIf(event = '$pageview')");

@@ -1221,11 +1221,14 @@ static void session_agg(struct chp *p, struct sn_buf *b, const char *name)
 		const char *wrap = strstr(name, "pathname")   ? "path"
 				   : strstr(name, "hostname") ? "domain"
 							      : NULL;
+		/* 'null' reads as NULL, as PostHog's nullIf(argMinMerge(…), 'null') */
 		if (wrap)
 			outf(p, b, "nullIf(%s(", wrap);
-		outf(p, b, "%s(", urlfn[i][1]);
+		outf(p, b, "nullIf(%s(", urlfn[i][1]);
 		event_prop(p, b, "$current_url");
-		out(p, b, ", events.timestamp)");
+		out(p, b, ", events.timestamp), ");
+		value(p, b, "null");
+		out(p, b, ")");
 		if (wrap) {
 			out(p, b, "), ");
 			value(p, b, "");
@@ -1234,7 +1237,8 @@ static void session_agg(struct chp *p, struct sn_buf *b, const char *name)
 		return;
 	}
 	if (strcmp(name, "distinct_id") == 0) {
-		out(p, b, "argMin(events.distinct_id, events.timestamp)");
+		/* the last event's, as PostHog's raw_sessions argMax state */
+		out(p, b, "argMax(events.distinct_id, events.timestamp)");
 	} else if (strcmp(name, "$start_timestamp") == 0) {
 		out(p, b, "min(events.timestamp)");
 	} else if (strcmp(name, "$end_timestamp") == 0) {
@@ -1248,14 +1252,17 @@ static void session_agg(struct chp *p, struct sn_buf *b, const char *name)
 		event_prop(p, b, "$current_url");
 		out(p, b, "), 0)"); /* 18.16: NULL when the session has no URL */
 	} else if (strncmp(name, "$entry_", 7) == 0) {
-		/* referring domain, utm_*, ad ids: the first event's value */
-		out(p, b, "nullIf(argMin(ifNull(");
+		/* referring domain, utm_*, ad ids: the first event's value, '' and
+		 * 'null' read as NULL */
+		out(p, b, "nullIf(nullIf(argMin(ifNull(");
 		event_prop(p, b,
 			   strcmp(name, "$entry_referring_domain") == 0 ? "$referring_domain"
 									: name + 7);
 		out(p, b, ", ");
 		value(p, b, "");
 		out(p, b, "), events.timestamp), ");
+		value(p, b, "null");
+		out(p, b, "), ");
 		value(p, b, "");
 		out(p, b, ")");
 	} else if (strcmp(name, "$event_count_map") == 0) {

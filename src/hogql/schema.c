@@ -91,12 +91,15 @@
 		      LOWER_NN(PI("utm_source")), PI("referring_domain"),       \
 		      "isNotNull(" NN("properties.$initial_gclid") ")",         \
 		      "isNotNull(" NN("properties.$initial_fbclid") ")", NN(PI("gad_source")))
-/* sessions: from the $entry_* fields (the session's first event). */
-#define SESSION_CHANNEL                                                               \
-	CHANNEL_RULES(LOWER_NN("$entry_utm_campaign"), LOWER_NN("$entry_utm_medium"), \
-		      LOWER_NN("$entry_utm_source"), "$entry_referring_domain",       \
-		      "isNotNull($entry_gclid)", "isNotNull($entry_fbclid)",          \
-		      NN("$entry_gad_source"))
+/* sessions: from the $entry_* fields (the session's first event). An event
+ * without a session (events.session.$channel_type, a LEFT join miss) has no
+ * channel type, as in PostHog, which computes the field inside the joined
+ * subquery: NULL, not 'Unknown'. */
+#define SESSION_CHANNEL                                                                          \
+	"if(notEmpty(session_id), " CHANNEL_RULES(                                               \
+	    LOWER_NN("$entry_utm_campaign"), LOWER_NN("$entry_utm_medium"),                      \
+	    LOWER_NN("$entry_utm_source"), "$entry_referring_domain", "isNotNull($entry_gclid)", \
+	    "isNotNull($entry_fbclid)", NN("$entry_gad_source")) ", NULL)"
 
 static const struct sn_hogql_field_def events[] = {
     COL("uuid", UUID),

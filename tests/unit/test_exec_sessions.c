@@ -72,6 +72,12 @@ static const struct ev EVS[] = {
     {4, T0, "$pageview", "k", "c14", "{\"utm_medium\":\"paid_social\",\"utm_source\":\"x\"}"},
     {4, T0, "$pageview", "k", "c15", "{\"utm_medium\":\"cpc\",\"fbclid\":\"y\"}"},
     {4, T0 + S, "$pageview", "k", "c01", "{\"utm_source\":\"bing\"}"},
+    /* team 5 (test_raw_sessions_values): the later event of p1 comes first;
+     * 'null' strings; an event without a session */
+    {5, T0 + 5 * S, "$pageview", "after-login", "p1", "{\"$current_url\":\"null\"}"},
+    {5, T0, "$pageview", "anon", "p1",
+     "{\"$current_url\":\"null\",\"utm_source\":\"null\",\"$referring_domain\":\"null\"}"},
+    {5, T0, "$pageview", "anon", NULL, "{}"},
 };
 
 struct fixture {
@@ -372,6 +378,27 @@ static void test_channel_type(void **state)
 	       "s1,Referral;s2,Unknown;s3,Unknown");
 }
 
+/* What PostHog's raw_sessions (posthog/models/raw_sessions/sql.py) and its
+ * sessions table (schema/sessions_v2.py) give: distinct_id is the last
+ * event's (an argMax state), the string 'null' in an entry or URL field reads
+ * as NULL (nullIf(argMinMerge(…), 'null')), and an event without a session
+ * has no channel type: PostHog computes it inside the joined subquery, so a
+ * LEFT join miss gives no value, not 'Unknown'. */
+static void test_raw_sessions_values(void **state)
+{
+	struct fixture *f = *state;
+	f->opts.team_id = 5;
+	expect(f,
+	       "SELECT distinct_id, $entry_utm_source, $entry_referring_domain, "
+	       "$entry_current_url, $end_pathname, $channel_type FROM sessions",
+	       "after-login,\\N,\\N,\\N,\\N,Unknown");
+	expect(f,
+	       "SELECT $session_id, session.distinct_id, session.$channel_type FROM events "
+	       "ORDER BY timestamp, $session_id",
+	       "p1,after-login,Unknown;\\N,\\N,\\N;p1,after-login,Unknown");
+	f->opts.team_id = 1;
+}
+
 static void test_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -398,9 +425,13 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_from_sessions), cmocka_unit_test(test_team_guard),
-	    cmocka_unit_test(test_lazy_join),	  cmocka_unit_test(test_channel_type),
-	    cmocka_unit_test(test_refused),	  cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_from_sessions),
+	    cmocka_unit_test(test_team_guard),
+	    cmocka_unit_test(test_lazy_join),
+	    cmocka_unit_test(test_channel_type),
+	    cmocka_unit_test(test_raw_sessions_values),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
