@@ -779,24 +779,29 @@ static int64_t team_of_path(const char *path)
 	return id;
 }
 
-/* The person modifiers of a query node (HogQLQueryModifiers), which decide
- * what events.person_id and person.* mean: snout implements one of each
- * (docs/HOGQL.md), so another value is refused rather than ignored (an
- * answer computed differently from what was asked would look right). The
- * other modifiers tune how ClickHouse runs a query and change no answer
- * here: accepted. false with msg and attr set when refused. */
-static bool person_modifiers_ok(struct json_object *m, char *msg, size_t msgsz, const char **attr)
+/* The modifiers of a query node (HogQLQueryModifiers) that change answers:
+ * the person ones, which decide what events.person_id and person.* mean, and
+ * the session ones, which decide sessions.$is_bounce and $channel_type.
+ * snout implements PostHog's default of each (docs/HOGQL.md), so another
+ * value is refused rather than ignored (an answer computed differently from
+ * what was asked would look right). The other modifiers tune how ClickHouse
+ * runs a query and change no answer here: accepted. false with msg and attr
+ * set when refused. */
+static bool modifiers_ok(struct json_object *m, char *msg, size_t msgsz, const char **attr)
 {
 	static const char *const poe[] = {"disabled", "person_id_no_override_properties_on_events",
 					  "person_id_override_properties_on_events",
 					  "person_id_override_properties_joined"};
 	static const char *const join[] = {"inner", "left"};
+	static const char *const bounce[] = {"count_pageviews", "uniq_urls",
+					     "uniq_page_screen_autocaptures"};
 	static const struct {
 		const char *key, *const *values, *ours;
 		size_t n;
 	} rules[] = {
 	    {"personsOnEventsMode", poe, "person_id_override_properties_joined", 4},
 	    {"personsJoinMode", join, "left", 2},
+	    {"bounceRatePageViewMode", bounce, "count_pageviews", 3},
 	};
 	if (!m)
 		return true;
@@ -827,6 +832,28 @@ static bool person_modifiers_ok(struct json_object *m, char *msg, size_t msgsz, 
 				 rules[r].key, s, rules[r].ours);
 			return false;
 		}
+	}
+	/* sessions.$is_bounce: a session of one pageview is not a bounce from
+	 * 10 s on (PostHog's DEFAULT_BOUNCE_RATE_DURATION_SECONDS) */
+	struct json_object *d = sn_json_get(m, "bounceRateDurationSeconds");
+	if (d && !json_object_is_type(d, json_type_null) &&
+	    (!(json_object_is_type(d, json_type_int) || json_object_is_type(d, json_type_double)) ||
+	     json_object_get_double(d) != 10)) {
+		*attr = "bounceRateDurationSeconds";
+		snprintf(msg, msgsz,
+			 "modifiers.bounceRateDurationSeconds = %.64s is not supported: snout "
+			 "answers with 10 (docs/HOGQL.md)",
+			 json_object_to_json_string(d));
+		return false;
+	}
+	struct json_object *cr = sn_json_get(m, "customChannelTypeRules");
+	if (cr && !json_object_is_type(cr, json_type_null) &&
+	    !(json_object_is_type(cr, json_type_array) && json_object_array_length(cr) == 0)) {
+		*attr = "customChannelTypeRules";
+		snprintf(msg, msgsz,
+			 "modifiers.customChannelTypeRules is not supported: snout answers with "
+			 "PostHog's default channel rules (docs/HOGQL.md)");
+		return false;
 	}
 	return true;
 }
@@ -904,7 +931,7 @@ static void query_handler(struct sn_http_request *req, void *ctx)
 	} else if (!insight && !text) {
 		sn_http_reply_error(req, 400, "validation_error", "required",
 				    "query.query must be the HogQL text", "query.query");
-	} else if (!person_modifiers_ok(sn_json_get(q, "modifiers"), mmsg, sizeof(mmsg), &mattr)) {
+	} else if (!modifiers_ok(sn_json_get(q, "modifiers"), mmsg, sizeof(mmsg), &mattr)) {
 		sn_http_reply_error(req, 400, "validation_error", "invalid_input", mmsg, mattr);
 	} else if (values && !json_object_is_type(values, json_type_object) &&
 		   !json_object_is_type(values, json_type_null)) {

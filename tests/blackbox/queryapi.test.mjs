@@ -122,6 +122,29 @@ test('person modifiers: the modes snout answers with are accepted, others refuse
   }
 });
 
+test('session modifiers: PostHog\'s defaults are accepted, others refused, never ignored', async () => {
+  // sessions.$is_bounce and $channel_type follow PostHog's default
+  // bounceRatePageViewMode, bounceRateDurationSeconds and channel rules; another
+  // value would change the answer, so it must not be accepted silently.
+  const mq = (modifiers) => post(`${srv.url}/api/projects/1/query/`,
+    JSON.stringify({ query: { kind: 'HogQLQuery', query: 'select count() from sessions where $is_bounce', modifiers } }),
+    { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` });
+  for (const m of [{ bounceRatePageViewMode: 'count_pageviews' }, { bounceRateDurationSeconds: 10 },
+    { bounceRateDurationSeconds: null }, { customChannelTypeRules: [] }]) {
+    const r = await mq(m);
+    assert.equal(r.status, 200, `${JSON.stringify(m)}: ${r.text}`);
+  }
+  for (const [m, re] of [[{ bounceRatePageViewMode: 'uniq_page_screen_autocaptures' }, /not supported/],
+    [{ bounceRatePageViewMode: 'sometimes' }, /one of PostHog's values/],
+    [{ bounceRateDurationSeconds: 5 }, /not supported: snout answers with 10/],
+    [{ customChannelTypeRules: [{ items: [], combiner: 'AND', channel_type: 'Mine', id: 'x' }] }, /not supported/]]) {
+    const r = await mq(m);
+    assert.equal(r.status, 400, `${JSON.stringify(m)}: ${r.text}`);
+    assert.equal(r.json.type, 'validation_error');
+    assert.match(r.json.detail, re);
+  }
+});
+
 test('subqueries, IN (SELECT), CTEs and UNION ALL over HTTP', async () => {
   // 30 events, distinct ids u0..u6 (i % 7): u0 and u1 have 5 events, the rest 4.
   let r = await q(1, 'select count() from (select distinct_id, count() as c from events group by distinct_id) where c > 4');
