@@ -429,6 +429,22 @@ static int parse_bound(struct ictx *x, const char *field, const char *s, bool tr
 	return 0;
 }
 
+int dr_date_value(struct ictx *x, const char *s, int64_t *utc)
+{
+	/* PostHog's _resolve_date_value: only a value starting with an
+	 * optional minus, digits and a kind letter is relative. More than six
+	 * digits would leave the calendar; such a value stays text, as an
+	 * unparsable date. */
+	const char *p = s + (*s == '-');
+	size_t nd = strspn(p, "0123456789");
+	if (nd == 0 || nd > 6 || !p[nd] || !strchr("hdwmqysHDWMQY", p[nd]))
+		return 0;
+	struct rdelta rd;
+	parse_rel(s, &rd);
+	*utc = utc_of_loc(x->tz, rd_apply(x->now_loc, &rd, -1));
+	return 1;
+}
+
 bool dr_is_all(struct json_object *date_range)
 {
 	const char *f = jstr(date_range, "date_from");

@@ -18,7 +18,8 @@
  *   regex / not_regex  match(toString(p), v)
  *   gt gte lt lte      toFloat(p) against the number
  *   is_set / is_not_set  isNotNull / isNull
- *   is_date_before / is_date_after / is_date_exact  toDateTime(p) against the date
+ *   is_date_before / is_date_after / is_date_exact  toDateTime(p) against the date;
+ *                      a relative one ("-30d") is now minus it, in UTC
  *   between / not_between  toFloat(p) within [min, max]
  * HogQL's NULL-safe comparisons (§4.3) make `!=` and NOT ILIKE true for a
  * missing property, as PostHog's are. Filter types snout lacks are refused
@@ -718,10 +719,17 @@ static int one_filter(struct ictx *x, struct sn_buf *b, struct json_object *f)
 		rc = v ? value_text(x, v, &t)
 		       : ifail(x, "validation_error", "The filter on '%s' needs a value", key);
 		const char *sym = op[8] == 'b' ? "<" : op[8] == 'a' ? ">" : "=";
+		int64_t rel;
 		if (rc == 0)
 			rc = sn_buf_appendf(b, "(toDateTime(%s) %s toDateTime(", p, sym);
-		rc = rc ? rc : hq_str(b, t, strlen(t));
-		rc = rc ? rc : sn_buf_appends(b, "))");
+		if (rc == 0 && dr_date_value(x, t, &rel)) {
+			char when[40];
+			fmt_loc_dt(when, sizeof(when), rel);
+			rc = sn_buf_appendf(b, "'%s', 'UTC'))", when);
+		} else {
+			rc = rc ? rc : hq_str(b, t, strlen(t));
+			rc = rc ? rc : sn_buf_appends(b, "))");
+		}
 	} else {
 		rc = ifail(x, "not_supported",
 			   "The property filter operator '%s' is not supported yet", op);

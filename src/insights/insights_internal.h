@@ -118,6 +118,11 @@ int dr_previous(struct ictx *x, const struct drange *cur, const char *compare_to
 		struct drange *out);
 /* Buckets from align(from) to to. */
 int dr_buckets(struct ictx *x, struct drange *r, int week_start_day);
+/* The value of an is_date_before / is_date_after / is_date_exact filter
+ * when it is relative ("-30d", "-2w", "-1mStart"), as PostHog's
+ * _resolve_date_value reads it: now minus the delta, not truncated, in
+ * *utc (µs), and 1; 0 when s is not relative (an absolute date or text). */
+int dr_date_value(struct ictx *x, const char *s, int64_t *utc);
 /* True when dateRange.date_from is "all". */
 bool dr_is_all(struct json_object *date_range);
 

@@ -19,7 +19,8 @@ const users = [];
 for (let i = 0; i < 40; i++) {
   const purchases = [];
   for (let k = 0; k < i % 4; k++) purchases.push(now - ((i + k * 11) % 60) * DAY - 3600e3);
-  users.push({ id: `user${i}`, plan: i % 3 === 0 ? 'pro' : 'free', email: `u${i}@example.com`, purchases });
+  users.push({ id: `user${i}`, plan: i % 3 === 0 ? 'pro' : 'free', email: `u${i}@example.com`, purchases,
+    signup: now - (i * 3 + 0.5) * DAY });
 }
 
 async function api(method, path, body, key = API_KEY) {
@@ -46,7 +47,7 @@ before(async () => {
   const batch = [];
   for (const u of users) {
     batch.push({ event: '$pageview', distinct_id: u.id, timestamp: new Date(now - 70 * DAY).toISOString(),
-      properties: { $set: { plan: u.plan, email: u.email } } });
+      properties: { $set: { plan: u.plan, email: u.email, signup: new Date(u.signup).toISOString() } } });
     for (const t of u.purchases) batch.push({ event: 'purchase', distinct_id: u.id, timestamp: new Date(t).toISOString(), properties: { amount: 10 } });
   }
   const r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch }), { 'Content-Type': 'application/json' });
@@ -134,6 +135,23 @@ test('dynamic cohorts: person property and behavioural criteria, calculated agai
   r = await api('GET', `${C}${pro.id}/activity/`);
   assert.equal(r.status, 200);
   assert.ok(r.json.results.length >= 3);
+});
+
+test('relative dates of is_date_after / is_date_before count back from now, as PostHog resolves them', async () => {
+  const r = await api('POST', C, { name: 'Recent signups', filters: { properties: { type: 'AND', values: [
+    { type: 'person', key: 'signup', operator: 'is_date_after', value: '-30d' }] } } });
+  assert.equal(r.status, 201, r.text);
+  await calculated(r.json.id);
+  const recent = ids((u) => u.signup > now - 30 * DAY);
+  assert.ok(recent.length > 3 && recent.length < 30, `model sanity: ${recent.length}`);
+  assert.deepEqual(await memberIds(r.json.id), recent);
+  // An insight's person filter reads the value the same way.
+  const tq = { kind: 'TrendsQuery', series: [{ kind: 'EventsNode', event: '$pageview', math: 'total' }],
+    dateRange: { date_from: '-90d' }, trendsFilter: { display: 'ActionsLineGraph' },
+    properties: [{ type: 'person', key: 'signup', operator: 'is_date_before', value: '-30d' }] };
+  const ins = await api('POST', '/api/projects/1/query/', { query: tq });
+  assert.equal(ins.status, 200, ins.text);
+  assert.equal(ins.json.results[0].count, users.length - recent.length);
 });
 
 test('members are used by HogQL, insights and flags', async () => {
