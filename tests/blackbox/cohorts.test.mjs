@@ -365,6 +365,14 @@ test('list, search, soft delete, and other teams', async () => {
   assert.equal(r.status, 404);
   r = await api('GET', `/api/projects/${other}/cohorts/${pro.id}/persons/`);
   assert.equal(r.status, 404);
+  // A flag cannot name another team's cohort, or one that does not exist.
+  for (const [team, value] of [[other, pro.id], [1, 424242], [1, 'abc']]) {
+    r = await api('POST', `/api/projects/${team}/feature_flags/`, { key: `xteam-${team}-${value}`, active: true,
+      filters: { groups: [{ properties: [{ type: 'cohort', key: 'id', value }], rollout_percentage: 100 }] } });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.code, 'cohort_does_not_exist');
+    assert.equal(r.json.detail, `Cohort with id ${value} does not exist`);
+  }
   r = await api('GET', C, undefined, null);
   assert.equal(r.status, 401);
 });
