@@ -23,8 +23,14 @@
  * Members are stored by the person uuid current when they were added. A
  * later merge moves a person's distinct ids to the survivor; the events'
  * person_id resolves to the survivor at query time, so a static member
- * merged away no longer matches until re-added — PostHog behaves the same
- * (person_static_cohort keeps the old person id).
+ * merged away no longer matches in queries until re-added — PostHog behaves
+ * the same (person_static_cohort keeps the old person id). Flags are the
+ * exception: PostHog's merge moves posthog_cohortpeople rows (what its
+ * flags read) to the survivor, so sn_persons_cohorts_of also answers the
+ * memberships of the persons merged into the one asked about, found
+ * through posthog_personoverride (kept flat, so one level), as flagkeys.c
+ * finds hash keys. Rewriting the rows at merge instead was rejected: it
+ * would change what queries see, where PostHog keeps the old id.
  *
  * Concurrency: every function holds the store lock; writes run in
  * sn_pstore_begin/commit (their own transaction, or a savepoint of the
@@ -264,8 +270,10 @@ int sn_persons_cohorts_of(struct sn_persons *p, int64_t team_id, const char *uui
 	sn_pstore_lock(p);
 	sqlite3 *db = sn_pstore_db(p);
 	int rc = sqlite3_prepare_v2(db,
-				    "SELECT cohort_id, is_static FROM snout_cohortpeople"
-				    " WHERE team_id = ?1 AND person_uuid = ?2",
+				    "SELECT DISTINCT cohort_id, is_static FROM snout_cohortpeople"
+				    " WHERE team_id = ?1 AND (person_uuid = ?2 OR person_uuid IN"
+				    " (SELECT old_person_id FROM posthog_personoverride"
+				    "  WHERE team_id = ?1 AND override_person_id = ?2))",
 				    -1, &s, NULL);
 	if (rc != SQLITE_OK) {
 		ret = fail(db, rc, err, "reading a person's cohorts");

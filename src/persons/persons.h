@@ -623,7 +623,9 @@ int sn_persons_read_cohort_people(struct sn_persons *p, int64_t team_id, int64_t
 				  int (*fn)(void *ctx, int64_t cohort_id, const char *uuid,
 					    bool is_static),
 				  void *ctx, struct sn_err *err);
-/* The cohorts one person (uuid) belongs to. */
+/* The cohorts one person (uuid) belongs to, with those of the persons
+ * merged into it (PostHog's merge moves their posthog_cohortpeople rows,
+ * which its flags read); each cohort once. For flag evaluation. */
 int sn_persons_cohorts_of(struct sn_persons *p, int64_t team_id, const char *uuid,
 			  int (*fn)(void *ctx, int64_t cohort_id, bool is_static), void *ctx,
 			  struct sn_err *err);

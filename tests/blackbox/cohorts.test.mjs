@@ -376,3 +376,39 @@ test('list, search, soft delete, and other teams', async () => {
   r = await api('GET', C, undefined, null);
   assert.equal(r.status, 401);
 });
+
+test('a flag on a static cohort follows its member through a merge, as PostHog\'s merge moves cohortpeople', async () => {
+  let r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch: [
+    { event: '$pageview', distinct_id: 'merge-anon', properties: { $set: { beta: 'yes' } } },
+    { event: '$pageview', distinct_id: 'merge-known' }] }), { 'Content-Type': 'application/json' });
+  assert.equal(r.status, 200);
+  let rows;
+  for (let i = 0; i < 100; i++) {
+    rows = await hogql("select id from persons where properties.beta = 'yes'");
+    const [[n]] = await hogql("select count() from person_distinct_ids where distinct_id in ('merge-anon', 'merge-known')");
+    if (rows.length === 1 && n === 2) break;
+    await sleep(100);
+  }
+  r = await api('POST', C, { name: 'Beta testers', is_static: true, _create_static_person_ids: [rows[0][0]] });
+  assert.equal(r.status, 201, r.text);
+  r = await api('POST', '/api/projects/1/feature_flags/', { key: 'static-beta', active: true,
+    filters: { groups: [{ properties: [{ type: 'cohort', key: 'id', value: r.json.id }], rollout_percentage: 100 }] } });
+  assert.equal(r.status, 201, r.text);
+  const enabled = async (id) => {
+    const f = await post(`${srv.url}/flags/?v=2`, JSON.stringify({ api_key: TOKEN, distinct_id: id }), { 'Content-Type': 'application/json' });
+    assert.equal(f.status, 200, f.text);
+    return f.json.flags['static-beta'].enabled;
+  };
+  assert.equal(await enabled('merge-anon'), true);
+  assert.equal(await enabled('merge-known'), false);
+  r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch: [
+    { event: '$identify', distinct_id: 'merge-known', properties: { $anon_distinct_id: 'merge-anon' } }] }), { 'Content-Type': 'application/json' });
+  assert.equal(r.status, 200);
+  for (let i = 0; i < 100; i++) {
+    const [[n]] = await hogql("select count(distinct person_id) from person_distinct_ids where distinct_id in ('merge-anon', 'merge-known')");
+    if (n === 1) break;
+    await sleep(100);
+  }
+  assert.equal(await enabled('merge-known'), true);
+  assert.equal(await enabled('merge-anon'), true);
+});
