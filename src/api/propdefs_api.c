@@ -9,9 +9,13 @@
  * (and the same under /api/environments/:id/). Authentication is auth.c's.
  * A list takes PostHog's query parameters type (event | person | group |
  * session, default event), group_type_index (required with, and only with,
- * type=group), search (case-insensitive substring of the name), is_numerical
- * and limit/offset, validated as PostHog's PropertyDefinitionQuerySerializer
- * does, and is ordered by name as PostHog's is. An answer has the fields of
+ * type=group), search (space-separated words, each a case-insensitive
+ * substring of the name), is_numerical (true also leaves out distinct_id and
+ * timestamp), properties (comma-separated names: only these),
+ * excluded_properties (a JSON list of names) and limit/offset, validated
+ * as PostHog's PropertyDefinitionQuerySerializer does, and is ordered by
+ * name as PostHog's is. An event list leaves out the names PostHog's list
+ * hides (distinct_id, $set, $group_key, ...; hidden_event_props). An answer has the fields of
  * PostHog's PropertyDefinitionSerializer that snout has (id, name,
  * is_numerical, property_type, tags, is_seen_on_filtered_events) plus type
  * and group_type_index, which PostHog's serializer leaves out and its
@@ -25,9 +29,8 @@
  * declared before any event (fixtures, tests) — PostHog creates definitions
  * only at ingestion; is_numerical=false lists the non-numerical definitions
  * (PostHog's help text says so, its query ignores false); tags are always
- * [] (no tagging), and event_names, properties, excluded_properties,
- * is_feature_flag, the hidden list of ingestion-internal names and the
- * virtual person properties are not implemented; no activity-log entries.
+ * [] (no tagging), and event_names, is_feature_flag and the virtual person
+ * properties are not implemented; no activity-log entries.
  * Every 400 names its field in attr, where PostHog's query validation
  * answers attr null.
  */
@@ -163,6 +166,93 @@ static int list_one(void *arg, const struct sn_propdef *d)
 	return 0;
 }
 
+/* Event properties PostHog's list never shows (its property_definition_api's
+ * EVENTS_HIDDEN_PROPERTY_DEFINITIONS): ingestion's own members, and ones
+ * SDKs send on events that users should not filter on. */
+static const char *const hidden_event_props[] = {
+    "distinct_id", "$set",	  "$set_once",	"$initial_referrer", "$initial_referring_domain",
+    "$groups",	   "$group_type", "$group_key", "$group_set",	     "$group_0",
+    "$group_1",	   "$group_2",	  "$group_3",	"$group_4",
+};
+
+/* The list's names: properties (comma-separated: only these) and
+ * excluded_properties (a JSON list of names: none of these) plus, for event
+ * properties, the hidden ones. Owns what the options point to. */
+struct name_lists {
+	char *props;
+	const char **names, **excluded;
+	struct json_object *ex_json;
+};
+
+static void name_lists_release(struct name_lists *nl)
+{
+	free(nl->props);
+	free(nl->names);
+	free(nl->excluded);
+	if (nl->ex_json)
+		json_object_put(nl->ex_json);
+}
+
+/* false after answering 400 (or 500 out of memory). */
+static bool read_name_lists(struct sn_http_request *req, struct name_lists *nl,
+			    struct sn_propdef_list_opts *o)
+{
+	const char *pv = sn_http_query(req, "properties");
+	if (pv && *pv) {
+		size_t n = 1;
+		for (const char *p = pv; *p; p++)
+			n += *p == ',';
+		nl->props = strdup(pv);
+		nl->names = calloc(n, sizeof(*nl->names));
+		if (!nl->props || !nl->names)
+			goto nomem;
+		char *p = nl->props;
+		for (size_t i = 0; i < n; i++) {
+			nl->names[i] = p;
+			p += strcspn(p, ",");
+			if (*p)
+				*p++ = 0;
+		}
+		o->names = nl->names;
+		o->nnames = n;
+	}
+	const char *ev = sn_http_query(req, "excluded_properties");
+	size_t nex = 0;
+	if (ev && *ev) {
+		struct sn_err err = {0};
+		if (sn_json_parse(ev, strlen(ev), &nl->ex_json, &err) ||
+		    !json_object_is_type(nl->ex_json, json_type_array)) {
+			bad(req, "invalid", "excluded_properties",
+			    "excluded_properties must be a JSON list of property names.");
+			return false;
+		}
+		nex = json_object_array_length(nl->ex_json);
+	}
+	size_t nhidden = o->kind == SN_PROPDEF_EVENT ? SN_ARRAY_LEN(hidden_event_props) : 0;
+	if (!nex && !nhidden)
+		return true;
+	nl->excluded = calloc(nex + nhidden, sizeof(*nl->excluded));
+	if (!nl->excluded)
+		goto nomem;
+	for (size_t i = 0; i < nex; i++) {
+		struct json_object *v = json_object_array_get_idx(nl->ex_json, i);
+		if (!v || !json_object_is_type(v, json_type_string)) {
+			bad(req, "invalid", "excluded_properties",
+			    "excluded_properties must be a JSON list of property names.");
+			return false;
+		}
+		nl->excluded[i] = json_object_get_string(v);
+	}
+	for (size_t i = 0; i < nhidden; i++)
+		nl->excluded[nex + i] = hidden_event_props[i];
+	o->excluded = nl->excluded;
+	o->nexcluded = nex + nhidden;
+	return true;
+nomem:
+	sn_http_reply_error(req, 500, "server_error", "error", "out of memory", NULL);
+	return false;
+}
+
 static void list(struct sn_meta *m, struct sn_http_request *req, int64_t team_id)
 {
 	struct sn_propdef_list_opts o = {.search = sn_http_query(req, "search")};
@@ -181,19 +271,29 @@ static void list(struct sn_meta *m, struct sn_http_request *req, int64_t team_id
 		    nv);
 		return;
 	}
+	struct name_lists nl = {0};
+	if (!read_name_lists(req, &nl, &o)) {
+		name_lists_release(&nl);
+		return;
+	}
 	sn_rest_page(req, &o.limit, &o.offset);
 	struct sn_buf items;
 	sn_buf_init(&items, SN_REST_ANSWER_MAX);
 	struct list_ctx lc = {&items, 0};
 	int64_t total = 0;
 	struct sn_err err = {0};
-	static const char *const keep[] = {"type", "group_type_index", "search", "is_numerical",
-					   NULL};
-	if (sn_meta_propdef_list(m, team_id, &o, &total, list_one, &lc, &err))
+	static const char *const keep[] = {
+	    "type",	  "group_type_index",	 "search", "is_numerical",
+	    "properties", "excluded_properties", NULL};
+	int ret = sn_meta_propdef_list(m, team_id, &o, &total, list_one, &lc, &err);
+	if (ret == SN_ERR_TOO_BIG)
+		bad(req, "invalid", NULL, "%s", err.msg);
+	else if (ret)
 		sn_http_reply_error(req, 500, "server_error", "error", err.msg, NULL);
 	else
 		sn_rest_reply_list(req, total, o.limit, o.offset, &items, keep);
 	sn_buf_release(&items);
+	name_lists_release(&nl);
 }
 
 /* ---- bodies -------------------------------------------------------------------------- */

@@ -769,12 +769,20 @@ int sn_meta_propdef_type(struct sn_meta *m, int64_t team_id, int kind, int group
 struct sn_propdef_list_opts {
 	int kind;	      /* 0 = every kind */
 	int group_type_index; /* with kind SN_PROPDEF_GROUP: -1 = every index */
-	const char *search;   /* case-insensitive substring of the name, or NULL */
-	int is_numerical;     /* -1 = either, 0 / 1 */
+	/* Words separated by spaces, each a case-insensitive substring of the
+	 * name (PostHog's term search), or NULL. */
+	const char *search;
+	int is_numerical; /* -1 = either, 0 / 1 (1 leaves out distinct_id and timestamp) */
+	/* Only these names (nnames > 0), and none of these. */
+	const char *const *names;
+	size_t nnames;
+	const char *const *excluded;
+	size_t nexcluded;
 	int64_t offset, limit;
 };
 /* Matching definitions by name (then kind, group index); *total = how many
- * match. fn sees each of the page. */
+ * match. fn sees each of the page. Fails only on a storage error, or
+ * SN_ERR_TOO_BIG when the name lists are over a megabyte. */
 int sn_meta_propdef_list(struct sn_meta *m, int64_t team_id, const struct sn_propdef_list_opts *o,
 			 int64_t *total, int (*fn)(void *arg, const struct sn_propdef *d),
 			 void *arg, struct sn_err *err);

@@ -263,11 +263,19 @@ int sn_meta_propdef_type(struct sn_meta *m, int64_t team_id, int kind, int group
 
 /* Two WHEREs: with one kind and one group index the UNIQUE index is read in
  * name order (no sort); the general one filters within the team. Both bind
- * ?1 team, ?2 kind (0 = any), ?3 group index (-1 = any), ?4 search or NULL,
- * ?5 is_numerical (-1 = any). */
-#define WHERE_COMMON                                             \
-	" AND (?4 IS NULL OR instr(lower(name), lower(?4)) > 0)" \
-	" AND (?5 < 0 OR is_numerical = ?5)"
+ * ?1 team, ?2 kind (0 = any), ?3 group index (-1 = any), ?4 the search's
+ * words (a JSON array) or NULL, ?5 is_numerical (-1 = any), ?8 the names to
+ * keep and ?9 the names to leave out (JSON arrays) or NULL. The lists are
+ * JSON so one prepared text serves any number of names. PostHog's numerical
+ * list leaves out distinct_id and timestamp, which are numbers but no
+ * measure. */
+#define WHERE_COMMON                                                     \
+	" AND (?4 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?4) w"  \
+	" WHERE instr(lower(name), lower(w.value)) = 0))"                \
+	" AND (?5 < 0 OR is_numerical = ?5)"                             \
+	" AND (?5 <> 1 OR name NOT IN ('distinct_id', 'timestamp'))"     \
+	" AND (?8 IS NULL OR name IN (SELECT value FROM json_each(?8)))" \
+	" AND (?9 IS NULL OR name NOT IN (SELECT value FROM json_each(?9)))"
 #define WHERE_EXACT                                                             \
 	" FROM posthog_propertydefinition WHERE team_id = ?1 AND type = ?2 AND" \
 	" group_type_index = ?3" WHERE_COMMON
@@ -279,8 +287,14 @@ int sn_meta_propdef_type(struct sn_meta *m, int64_t team_id, int kind, int group
 struct pd_filter {
 	int64_t team_id;
 	int kind, gti, is_numerical;
-	const char *search;
+	struct sn_buf words, names, excluded; /* JSON arrays; empty: no filter */
 };
+
+static void bind_list(sqlite3_stmt *s, int i, const struct sn_buf *b)
+{
+	if (b->len)
+		sqlite3_bind_text(s, i, b->data, (int)b->len, SQLITE_STATIC);
+}
 
 static void bind_filter(sqlite3_stmt *s, const void *ctx)
 {
@@ -288,9 +302,48 @@ static void bind_filter(sqlite3_stmt *s, const void *ctx)
 	sqlite3_bind_int64(s, 1, f->team_id);
 	sqlite3_bind_int(s, 2, f->kind);
 	sqlite3_bind_int(s, 3, f->gti);
-	if (f->search && *f->search)
-		sqlite3_bind_text(s, 4, f->search, -1, SQLITE_STATIC);
+	bind_list(s, 4, &f->words);
 	sqlite3_bind_int(s, 5, f->is_numerical);
+	bind_list(s, 8, &f->names);
+	bind_list(s, 9, &f->excluded);
+}
+
+/* Appends one name to the JSON array b (opening it first). */
+static int json_list_add(struct sn_buf *b, const char *s, size_t n)
+{
+	int ret = sn_buf_appendc(b, b->len ? ',' : '[');
+	return ret ? ret : sn_buf_append_json_str(b, s, n);
+}
+
+static int json_list_end(struct sn_buf *b)
+{
+	return b->len ? sn_buf_appendc(b, ']') : 0;
+}
+
+/* The filter's three JSON arrays: the search split at spaces (as PostHog's
+ * term_search_filter_sql; no words, no filter), the names and the
+ * excluded names. */
+static int build_lists(struct pd_filter *f, const struct sn_propdef_list_opts *o)
+{
+	int ret = 0;
+	for (const char *p = o->search; p && *p && !ret;) {
+		size_t n = strcspn(p, " ");
+		if (n)
+			ret = json_list_add(&f->words, p, n);
+		p += n;
+		p += *p == ' ';
+	}
+	for (size_t i = 0; i < o->nnames && !ret; i++)
+		ret = json_list_add(&f->names, o->names[i], strlen(o->names[i]));
+	for (size_t i = 0; i < o->nexcluded && !ret; i++)
+		ret = json_list_add(&f->excluded, o->excluded[i], strlen(o->excluded[i]));
+	if (!ret)
+		ret = json_list_end(&f->words);
+	if (!ret)
+		ret = json_list_end(&f->names);
+	if (!ret)
+		ret = json_list_end(&f->excluded);
+	return ret;
 }
 
 static int read_list_row(sqlite3_stmt *s, void *row)
@@ -302,7 +355,17 @@ int sn_meta_propdef_list(struct sn_meta *m, int64_t team_id, const struct sn_pro
 			 int64_t *total, int (*fn)(void *arg, const struct sn_propdef *d),
 			 void *arg, struct sn_err *err)
 {
-	struct pd_filter f = {team_id, 0, -1, -1, o->search};
+	struct pd_filter f = {.team_id = team_id, .gti = -1, .is_numerical = -1};
+	sn_buf_init(&f.words, (size_t)1 << 20);
+	sn_buf_init(&f.names, (size_t)1 << 20);
+	sn_buf_init(&f.excluded, (size_t)1 << 20);
+	struct sn_propdef *rows = NULL;
+	size_t n = 0;
+	int ret = build_lists(&f, o);
+	if (ret) {
+		sn_err_set(err, ret, "property definitions: the list of names is too long");
+		goto out;
+	}
 	if (sn_propdef_kind_name(o->kind)) {
 		f.kind = o->kind;
 		if (o->kind != SN_PROPDEF_GROUP)
@@ -326,13 +389,15 @@ int sn_meta_propdef_list(struct sn_meta *m, int64_t team_id, const struct sn_pro
 	    .what = "counting property definitions",
 	};
 	const struct sn_meta_list_opts lo = {.offset = o->offset, .limit = o->limit};
-	struct sn_propdef *rows = NULL;
-	size_t n = 0;
-	int ret = sn_meta_list_page(m, &pg, &lo, total, &rows, &n, err);
+	ret = sn_meta_list_page(m, &pg, &lo, total, &rows, &n, err);
 	for (size_t i = 0; ret == 0 && i < n; i++)
 		if (fn(arg, &rows[i]) != 0)
 			break;
+out:
 	free(rows);
+	sn_buf_release(&f.words);
+	sn_buf_release(&f.names);
+	sn_buf_release(&f.excluded);
 	return ret;
 }
 

@@ -305,3 +305,54 @@ test('other projects: 404 in a sibling project, 403 in another organization, 401
   r = await api('GET', `${PD}?search=secret`);
   assert.equal(r.json.count, 0);
 });
+
+test('list: PostHog hides ingestion names, takes properties, excluded_properties, word search', async () => {
+  // PostHog's property_definition_api: EVENTS_HIDDEN_PROPERTY_DEFINITIONS
+  // never listed as event properties (still fetched by id, and as person
+  // properties); is_numerical=true leaves out distinct_id and timestamp;
+  // properties= is a comma-separated list of names; excluded_properties= a
+  // JSON list; search= words that must each be in the name.
+  const made = [];
+  for (const d of [{ name: 'distinct_id', property_type: 'Numeric' }, { name: '$initial_referrer' },
+    { name: '$group_set' }, { name: '$group_key' }, { name: 'timestamp', property_type: 'Numeric' },
+    { name: 'zz_total_price', property_type: 'Numeric' }, { name: 'zz_price_total', property_type: 'Numeric' },
+    { name: 'zz_total', property_type: 'String' }, { name: 'distinct_id', type: 'person' }]) {
+    const r = await api('POST', PD, d);
+    assert.equal(r.status, 201, r.text);
+    made.push(r.json);
+  }
+  let r = await api('GET', `${PD}?limit=1000`);
+  for (const n of ['distinct_id', '$initial_referrer', '$group_set', '$group_key'])
+    assert.ok(!names(r).includes(n), `${n} listed: ${names(r)}`);
+  assert.ok(names(r).includes('timestamp'));
+  assert.equal(r.json.count, r.json.results.length);
+  r = await api('GET', `${PD}${made[0].id}/`);
+  assert.equal(r.json.name, 'distinct_id');
+  r = await api('GET', `${PD}?type=person&search=distinct`);
+  assert.deepEqual(names(r), ['distinct_id']);
+
+  r = await api('GET', `${PD}?is_numerical=true&limit=1000`);
+  assert.ok(!names(r).includes('timestamp') && names(r).includes('zz_total_price'), names(r).join());
+
+  r = await api('GET', `${PD}?properties=zz_total,amount,nope`);
+  assert.deepEqual(names(r), ['amount', 'zz_total']);
+  assert.equal(r.json.count, 2);
+  r = await api('GET', `${PD}?properties=zz_total,amount&limit=1`);
+  assert.equal(r.json.count, 2);
+  assert.ok(r.json.next.includes('properties=zz_total%2Camount'), r.json.next);
+
+  r = await api('GET', `${PD}?search=zz_&excluded_properties=${encodeURIComponent('["zz_total"]')}`);
+  assert.deepEqual(names(r), ['zz_price_total', 'zz_total_price']);
+  r = await api('GET', `${PD}?excluded_properties=zz_total`);
+  assert400(r, 'excluded_properties', 'excluded_properties not JSON');
+  r = await api('GET', `${PD}?excluded_properties=${encodeURIComponent('[1]')}`);
+  assert400(r, 'excluded_properties', 'excluded_properties not names');
+
+  r = await api('GET', `${PD}?search=${encodeURIComponent('PRICE  zz total')}`);
+  assert.deepEqual(names(r), ['zz_price_total', 'zz_total_price']);
+  r = await api('GET', `${PD}?search=${encodeURIComponent('price zz_total_')}`);
+  assert.deepEqual(names(r), ['zz_total_price']);
+
+  for (const d of made)
+    assert.equal((await api('DELETE', `${PD}${d.id}/`)).status, 204);
+});
