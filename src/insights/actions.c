@@ -8,17 +8,23 @@
  *          AND properties.$current_url …     (url: contains → LIKE '%u%',
  *                                              exact → =, regex → match())
  *          AND <the step's property filters> (filters.c)
- *   action = (step1) OR (step2) OR …         (no steps: matches nothing)
+ *   action = (step1) OR (step2) OR …         (no steps: any event, as
+ *                                              PostHog's steps_to_expr)
  *
  * The action itself comes from the caller (sn_insight_opts.action, the
- * metadata store), so this module stays below meta/. Element conditions
- * become element property filters (type "element"), which filters.c turns
- * into match(elements_chain, regex) exactly as PostHog's steps_to_expr
- * and element_chain_key_filter do: href_matching / text_matching "regex"
- * is the regex operator, "contains" icontains, anything else exact. As in
- * PostHog, they apply only to steps whose event is $autocapture (elsewhere
- * they are ignored), and tag_name / href / text count when present even
- * if empty, a selector only when not empty.
+ * metadata store), so this module stays below meta/. A selector and a
+ * tag_name become element property filters (type "element"), which
+ * filters.c turns into match(elements_chain, regex) as PostHog's
+ * selector_to_expr and tag_name_to_expr do. href and text are compared as
+ * PostHog's steps_to_expr compares them, against what its materialised
+ * columns hold, computed here from elements_chain with the same regexes:
+ *   href  the first href="…" of the chain  (elements_chain_href)
+ *   text  each text="…" of the chain       (elements_chain_texts)
+ * with href_matching / text_matching "regex" an unanchored match(),
+ * "contains" ILIKE '%v%', anything else =. As in PostHog, elements apply
+ * only to steps whose event is $autocapture (elsewhere they are ignored),
+ * and tag_name / href / text count when present even if empty, a selector
+ * only when not empty.
  */
 #include "insights/insights_internal.h"
 
@@ -31,28 +37,17 @@ static bool set(struct json_object *step, const char *key)
 	return v && *v;
 }
 
-/* The step's element conditions as element property filters (filters.c
- * turns them into regexes over elements_chain), as PostHog's steps_to_expr
- * builds them: selector and tag_name exactly, href and text by their
- * _matching (regex, contains → icontains, else exact). NULL: none. */
+/* The step's selector and tag_name as element property filters (filters.c
+ * turns them into regexes over elements_chain). NULL: out of memory. */
 static struct json_object *element_filters(struct json_object *st)
 {
-	static const char *const keys[] = {"selector", "tag_name", "href", "text"};
+	static const char *const keys[] = {"selector", "tag_name"};
 	struct json_object *list = json_object_new_array();
 	for (size_t i = 0; list && i < SN_ARRAY_LEN(keys); i++) {
 		struct json_object *v = jget(st, keys[i]);
 		if (!v || (i == 0 && !set(st, keys[i]))) /* an empty selector is none */
 			continue;
 		const char *op = "exact";
-		if (i >= 2) {
-			char mk[32];
-			snprintf(mk, sizeof(mk), "%s_matching", keys[i]);
-			const char *m = jstr(st, mk);
-			if (m && strcmp(m, "regex") == 0)
-				op = "regex";
-			else if (m && strcmp(m, "contains") == 0)
-				op = "icontains";
-		}
 		struct json_object *f = json_object_new_object();
 		if (!f || json_object_array_add(list, f)) {
 			json_object_put(f);
@@ -65,6 +60,62 @@ static struct json_object *element_filters(struct json_object *st)
 		json_object_object_add(f, "value", json_object_get(v));
 	}
 	return list;
+}
+
+/* PostHog's steps_to_expr for href and text: `value` compared with the
+ * first href of the chain, or with each of its texts, by `key`_matching.
+ * A missing key (JSON null included) is no condition. */
+static int chain_key(struct sn_buf *b, struct json_object *st, const char *key, const char **and)
+{
+	struct json_object *v = jget(st, key);
+	if (!v || json_object_is_type(v, json_type_null))
+		return 0;
+	const char *val = json_object_get_string(v);
+	char mk[32];
+	snprintf(mk, sizeof(mk), "%s_matching", key);
+	const char *m = jstr(st, mk);
+	bool text = strcmp(key, "text") == 0;
+	/* PostHog's materialised columns: extract() for elements_chain_href,
+	 * extractAll() for elements_chain_texts. */
+	const char *re = text ? "(?::|\")text=\"(.*?)\"" : "(?::|\")href=\"(.*?)\"";
+	int rc = sn_buf_appends(b, *and);
+	*and = " AND ";
+	rc = rc ? rc : sn_buf_appends(b, text ? "arrayExists(x -> " : "");
+	const char *lhs = text ? "x" : "extract(elements_chain, ";
+	if (m && strcmp(m, "regex") == 0) {
+		rc = rc ? rc : sn_buf_appends(b, "match(");
+		rc = rc ? rc : sn_buf_appends(b, lhs);
+		if (!text) {
+			rc = rc ? rc : hq_str(b, re, strlen(re));
+			rc = rc ? rc : sn_buf_appendc(b, ')');
+		}
+		rc = rc ? rc : sn_buf_appends(b, ", ");
+		rc = rc ? rc : hq_str(b, val, strlen(val));
+		rc = rc ? rc : sn_buf_appendc(b, ')');
+	} else {
+		rc = rc ? rc : sn_buf_appends(b, lhs);
+		if (!text) {
+			rc = rc ? rc : hq_str(b, re, strlen(re));
+			rc = rc ? rc : sn_buf_appendc(b, ')');
+		}
+		if (m && strcmp(m, "contains") == 0) {
+			struct sn_buf pat;
+			sn_buf_init(&pat, 1 << 16);
+			rc = rc ? rc : sn_buf_appendf(&pat, "%%%s%%", val);
+			rc = rc ? rc : sn_buf_appends(b, " ILIKE ");
+			rc = rc ? rc : hq_str(b, pat.data, pat.len);
+			sn_buf_release(&pat);
+		} else {
+			rc = rc ? rc : sn_buf_appends(b, " = ");
+			rc = rc ? rc : hq_str(b, val, strlen(val));
+		}
+	}
+	if (text) {
+		rc = rc ? rc : sn_buf_appends(b, ", extractAll(elements_chain, ");
+		rc = rc ? rc : hq_str(b, re, strlen(re));
+		rc = rc ? rc : sn_buf_appends(b, "))");
+	}
+	return rc;
 }
 
 static int one_step(struct ictx *x, struct json_object *st, struct sn_buf *b)
@@ -86,6 +137,8 @@ static int one_step(struct ictx *x, struct json_object *st, struct sn_buf *b)
 				rc = rc ? rc : hq_filters(x, b, els);
 			}
 			json_object_put(els);
+			rc = rc ? rc : chain_key(b, st, "href", &and);
+			rc = rc ? rc : chain_key(b, st, "text", &and);
 		}
 	}
 	if (set(st, "url")) {
@@ -156,7 +209,7 @@ int action_expr(struct ictx *x, struct json_object *node, struct sn_buf *b, cons
 		rc = rc ? rc : one_step(x, json_object_array_get_idx(steps, i), b);
 	}
 	if (rc == 0 && n == 0)
-		rc = sn_buf_appends(b, "0");
+		rc = sn_buf_appends(b, "1"); /* PostHog's steps_to_expr: no steps, any event */
 	json_object_put(steps);
 	return rc ? rc : sn_buf_appendc(b, ')');
 }

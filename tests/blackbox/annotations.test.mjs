@@ -6,7 +6,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { startServer, cleanup, post, BIN, API_KEY } from './lib.mjs';
+import { startServer, cleanup, post, BIN, API_KEY, TOKEN } from './lib.mjs';
 
 let srv;
 before(async () => { srv = await startServer({ env: { SNOUT_ACCESS_LOG: 'false' } }); });
@@ -261,4 +261,45 @@ test('actions: create, list, patch, unique names, soft delete, validation', asyn
   assert.equal(r.status, 200);
   assert.equal(r.json.deleted, true);
   assert.equal((await api('PUT', ACT, {})).status, 405);
+});
+
+// PostHog's steps_to_expr: href is the chain's first href="…", text any of
+// its text="…", a regex matches anywhere in them (unanchored), and an action
+// without steps matches every event.
+test('actions: href and text matching and empty steps as PostHog', async () => {
+  const chains = [
+    'span:nth-child="1"nth-of-type="1"text="Sign up now";a:href="/docs/start"nth-child="2"nth-of-type="1";a:href="/outer"nth-child="1"nth-of-type="1"',
+    'button:nth-child="1"nth-of-type="1"text="Buy"',
+  ];
+  const batch = chains.map((c, i) => ({ event: '$autocapture', distinct_id: 'act-el', properties: { k: `c${i}`, $elements_chain: c } }));
+  let r = await post(`${srv.url}/batch/`, JSON.stringify({ api_key: TOKEN, batch }), { 'Content-Type': 'application/json' });
+  assert.equal(r.status, 200, r.text);
+  const q = (query) => api('POST', '/api/projects/1/query/', { query: { kind: 'HogQLQuery', query } });
+  for (let i = 0; i < 100; i++) {
+    r = await q("select count() from events where distinct_id = 'act-el'");
+    if (r.json?.results?.[0]?.[0] === chains.length) break;
+    await new Promise((s) => setTimeout(s, 100));
+  }
+  const cases = [
+    [{ text: '^Sign', text_matching: 'regex' }, ['c0']],
+    [{ text: 'Bu', text_matching: 'regex' }, ['c1']],
+    [{ text: 'now$', text_matching: 'regex' }, ['c0']],
+    [{ text: 'SIGN UP', text_matching: 'contains' }, ['c0']],
+    [{ text: 'Buy' }, ['c1']],
+    [{ href: '^/docs', href_matching: 'regex' }, ['c0']],
+    [{ href: '/docs/start', href_matching: 'exact' }, ['c0']],
+    [{ href: '/outer' }, []], // not the first href
+  ];
+  let n = 0;
+  for (const [step, want] of cases) {
+    const a = await api('POST', ACT, { name: `element match ${n++}`, steps: [{ event: '$autocapture', ...step }] });
+    assert.equal(a.status, 201, a.text);
+    r = await q(`select properties.k from events where distinct_id = 'act-el' and matchesAction(${a.json.id}) order by 1`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.results.map((x) => x[0]), want, JSON.stringify(step));
+  }
+  const e = await api('POST', ACT, { name: 'no steps', steps: [] });
+  assert.equal(e.status, 201, e.text);
+  r = await q(`select count() from events where distinct_id = 'act-el' and matchesAction(${e.json.id})`);
+  assert.deepEqual(r.json.results, [[chains.length]]);
 });
