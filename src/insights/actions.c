@@ -75,9 +75,7 @@ static int chain_key(struct sn_buf *b, struct json_object *st, const char *key, 
 	snprintf(mk, sizeof(mk), "%s_matching", key);
 	const char *m = jstr(st, mk);
 	bool text = strcmp(key, "text") == 0;
-	/* PostHog's materialised columns: extract() for elements_chain_href,
-	 * extractAll() for elements_chain_texts. */
-	const char *re = text ? "(?::|\")text=\"(.*?)\"" : "(?::|\")href=\"(.*?)\"";
+	const char *re = text ? HQ_CHAIN_TEXT_RE : HQ_CHAIN_HREF_RE;
 	int rc = sn_buf_appends(b, *and);
 	*and = " AND ";
 	rc = rc ? rc : sn_buf_appends(b, text ? "arrayExists(x -> " : "");

@@ -34,7 +34,11 @@
  *   tag_name t        (^|;)t(\.|$|;|:)             (t spliced in as is)
  *   href/text exact   (href="<re.escape(v)>")       (`"` in v as \")
  *   … icontains       (?i)(href="[^"]*<re.escape(v)>[^"]*")
- *   … regex           (href="<v>")      … is_set  (href="[^"]+")
+ *   … is_set          (href="[^"]+")
+ *   … regex           as PostHog's newest HogQL: match() on the first href
+ *                     (extract()) or on any text (arrayExists over
+ *                     extractAll()), unanchored; a regex spliced into
+ *                     (href="<v>") had to match the whole value
  *   selector          PostHog's Selector parse: parts innermost first, each
  *                     tag, .classes, #id, [key="v"], :nth-child(n); `>`
  *                     adds `.*` after the parent part
@@ -42,8 +46,10 @@
  * one match each (AND for negative operators). Rejected: reading PostHog's
  * materialised elements_chain_href / _texts / _ids columns, which its
  * newest HogQL uses for href and text — snout's store and ClickHouse schema
- * have no such columns, and the regexes PostHog used before them give the
- * same answer for values without `"`.
+ * have no such columns; the regexes PostHog used before them give the same
+ * answer for exact and icontains on values without `"` (but for a chain
+ * with several hrefs), and regex is computed from elements_chain as the
+ * columns are.
  *
  * Quoting: strings become '…' with backslash escapes; identifiers that are
  * not plain become `…`, so no user text is ever spliced into a query
@@ -490,10 +496,39 @@ static int selector_expr(struct ictx *x, struct sn_buf *b, const char *selector,
 	return rc;
 }
 
+/* PostHog's property_to_expr for a regex on href or text: an unanchored
+ * match against the chain's first href, or any of its texts, that a
+ * missing href or text leaves false (true for not_regex on href). */
+static int key_regex_expr(struct sn_buf *b, const char *key, const char *v, bool negate)
+{
+	bool text = strcmp(key, "text") == 0;
+	const char *re = text ? HQ_CHAIN_TEXT_RE : HQ_CHAIN_HREF_RE;
+	int rc = sn_buf_appends(b, text ? "arrayExists(x -> " : "");
+	rc = rc ? rc : sn_buf_appends(b, negate ? "ifNull(not(match(" : "ifNull(match(");
+	if (text) {
+		rc = rc ? rc : sn_buf_appendc(b, 'x');
+	} else {
+		rc = rc ? rc : sn_buf_appends(b, "extract(elements_chain, ");
+		rc = rc ? rc : hq_str(b, re, strlen(re));
+		rc = rc ? rc : sn_buf_appendc(b, ')');
+	}
+	rc = rc ? rc : sn_buf_appends(b, ", ");
+	rc = rc ? rc : hq_str(b, v, strlen(v));
+	rc = rc ? rc : sn_buf_appends(b, negate ? ")), 1)" : "), 0)");
+	if (text) {
+		rc = rc ? rc : sn_buf_appends(b, ", extractAll(elements_chain, ");
+		rc = rc ? rc : hq_str(b, re, strlen(re));
+		rc = rc ? rc : sn_buf_appends(b, "))");
+	}
+	return rc;
+}
+
 /* PostHog's element_chain_key_filter: key="value" somewhere in the chain. */
 static int key_expr(struct ictx *x, struct sn_buf *b, const char *key, const char *v,
 		    const char *op)
 {
+	if (strcmp(op, "regex") == 0 || strcmp(op, "not_regex") == 0)
+		return key_regex_expr(b, key, v, op[0] == 'n');
 	struct sn_buf esc, re;
 	sn_buf_init(&esc, 1 << 20);
 	sn_buf_init(&re, 1 << 20);

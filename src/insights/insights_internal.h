@@ -144,6 +144,11 @@ int hq_person_prop(struct sn_buf *b, const char *key);
  * ClickHouse 18.16's the default). */
 int hq_session(struct sn_buf *b, const char *key);
 bool hq_session_numeric(const char *key);
+/* PostHog's materialised elements_chain_href (extract(): the chain's first
+ * href) and elements_chain_texts (extractAll(): every text), as regexes
+ * over elements_chain. */
+#define HQ_CHAIN_HREF_RE "(?::|\")href=\"(.*?)\""
+#define HQ_CHAIN_TEXT_RE "(?::|\")text=\"(.*?)\""
 /* The property filters (an array, or {type: AND|OR, values}) as a boolean
  * expression; appends "1" when empty. */
 int hq_filters(struct ictx *x, struct sn_buf *b, struct json_object *props);

@@ -289,6 +289,10 @@ test('actions: href and text matching and empty steps as PostHog', async () => {
     [{ href: '^/docs', href_matching: 'regex' }, ['c0']],
     [{ href: '/docs/start', href_matching: 'exact' }, ['c0']],
     [{ href: '/outer' }, []], // not the first href
+    // element property filters: property_to_expr, the same unanchored regex
+    [{ properties: [{ type: 'element', key: 'text', operator: 'regex', value: '^Sign' }] }, ['c0']],
+    [{ properties: [{ type: 'element', key: 'href', operator: 'regex', value: 'docs' }] }, ['c0']],
+    [{ properties: [{ type: 'element', key: 'href', operator: 'not_regex', value: '^/docs' }] }, ['c1']],
   ];
   let n = 0;
   for (const [step, want] of cases) {
