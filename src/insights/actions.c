@@ -62,6 +62,18 @@ static struct json_object *element_filters(struct json_object *st)
 	return list;
 }
 
+/* PostHog's "contains": op (" LIKE " or " ILIKE ") and '%v%'. */
+static int like_contains(struct sn_buf *b, const char *op, const char *v)
+{
+	struct sn_buf pat;
+	sn_buf_init(&pat, 1 << 16);
+	int rc = sn_buf_appendf(&pat, "%%%s%%", v);
+	rc = rc ? rc : sn_buf_appends(b, op);
+	rc = rc ? rc : hq_str(b, pat.data, pat.len);
+	sn_buf_release(&pat);
+	return rc;
+}
+
 /* PostHog's steps_to_expr for href and text: `value` compared with the
  * first href of the chain, or with each of its texts, by `key`_matching.
  * A missing key (JSON null included) is no condition. */
@@ -97,12 +109,7 @@ static int chain_key(struct sn_buf *b, struct json_object *st, const char *key, 
 			rc = rc ? rc : sn_buf_appendc(b, ')');
 		}
 		if (m && strcmp(m, "contains") == 0) {
-			struct sn_buf pat;
-			sn_buf_init(&pat, 1 << 16);
-			rc = rc ? rc : sn_buf_appendf(&pat, "%%%s%%", val);
-			rc = rc ? rc : sn_buf_appends(b, " ILIKE ");
-			rc = rc ? rc : hq_str(b, pat.data, pat.len);
-			sn_buf_release(&pat);
+			rc = rc ? rc : like_contains(b, " ILIKE ", val);
 		} else {
 			rc = rc ? rc : sn_buf_appends(b, " = ");
 			rc = rc ? rc : hq_str(b, val, strlen(val));
@@ -152,12 +159,8 @@ static int one_step(struct ictx *x, struct json_object *st, struct sn_buf *b)
 			rc = rc ? rc : hq_str(b, u, strlen(u));
 			rc = rc ? rc : sn_buf_appends(b, "), 0)");
 		} else {
-			struct sn_buf pat;
-			sn_buf_init(&pat, 1 << 16);
-			rc = rc ? rc : sn_buf_appendf(&pat, "%%%s%%", u);
-			rc = rc ? rc : sn_buf_appends(b, "properties.$current_url LIKE ");
-			rc = rc ? rc : hq_str(b, pat.data, pat.len);
-			sn_buf_release(&pat);
+			rc = rc ? rc : sn_buf_appends(b, "properties.$current_url");
+			rc = rc ? rc : like_contains(b, " LIKE ", u);
 		}
 		and = " AND ";
 	}
