@@ -184,50 +184,6 @@ static void list(struct sn_flags_rest *r, struct sn_http_request *req, int64_t t
 	sn_buf_release(&items);
 }
 
-/* PostHog's serializer refuses a condition on a cohort the project does
- * not have (cohort_does_not_exist); a deleted one still exists there.
- * Without this a flag could name another team's cohort, which evaluates
- * to no match. Only filters.groups is checked, as PostHog does. */
-static int check_cohorts(struct sn_meta *meta, int64_t team_id, struct json_object *body,
-			 struct sn_meta_verr *ve)
-{
-	struct json_object *groups = sn_json_get(sn_json_get(body, "filters"), "groups");
-	if (!groups || !json_object_is_type(groups, json_type_array))
-		return 0;
-	for (size_t i = 0; i < json_object_array_length(groups); i++) {
-		struct json_object *props =
-		    sn_json_get(json_object_array_get_idx(groups, i), "properties");
-		if (!props || !json_object_is_type(props, json_type_array))
-			continue;
-		for (size_t j = 0; j < json_object_array_length(props); j++) {
-			struct json_object *p = json_object_array_get_idx(props, j);
-			const char *type = sn_json_str(sn_json_get(p, "type"), NULL);
-			if (!type || strcmp(type, "cohort") != 0)
-				continue;
-			struct json_object *v = sn_json_get(p, "value");
-			const char *text = v ? json_object_to_json_string(v) : "null";
-			int64_t id = 0;
-			char *end = NULL;
-			if (v && json_object_is_type(v, json_type_int)) {
-				id = json_object_get_int64(v);
-			} else if (v && json_object_is_type(v, json_type_string)) {
-				text = json_object_get_string(v);
-				id = strtoll(text, &end, 10);
-				if (end == text || *end)
-					id = 0;
-			}
-			struct sn_cohort c = {0};
-			struct sn_err err = {0};
-			bool missing = id <= 0 || sn_meta_cohort_get(meta, team_id, id, &c, &err);
-			sn_cohort_release(&c);
-			if (missing)
-				return sn_meta_verr_set(ve, "cohort_does_not_exist", "filters",
-							"Cohort with id %s does not exist", text);
-		}
-	}
-	return 0;
-}
-
 static void reply_flag(struct sn_flags_rest *r, struct sn_http_request *req, unsigned status,
 		       const struct sn_featureflag *f)
 {
@@ -275,8 +231,7 @@ static void rest_handler(struct sn_flags_rest *r, struct sn_http_request *req,
 		} else if (m == SN_POST) {
 			if (!(body = sn_rest_parse_body(req)))
 				return;
-			if (check_cohorts(r->meta, t->team_id, body, &ve) ||
-			    sn_meta_flag_create(r->meta, t->team_id, user.id, body, &f, &ve)) {
+			if (sn_meta_flag_create(r->meta, t->team_id, user.id, body, &f, &ve)) {
 				sn_rest_reply_verr(req, &ve);
 			} else {
 				reply_flag(r, req, 201, &f);
@@ -302,8 +257,7 @@ static void rest_handler(struct sn_flags_rest *r, struct sn_http_request *req,
 		} else if (m == SN_PATCH || m == SN_PUT) {
 			if (!(body = sn_rest_parse_body(req)))
 				return;
-			if (check_cohorts(r->meta, t->team_id, body, &ve) ||
-			    sn_meta_flag_update(r->meta, t->team_id, t->flag_id, user.id, body, &f,
+			if (sn_meta_flag_update(r->meta, t->team_id, t->flag_id, user.id, body, &f,
 						&ve)) {
 				sn_rest_reply_verr(req, &ve);
 			} else {

@@ -580,12 +580,53 @@ static void dup_key(struct sn_meta_verr *ve)
 	ve->err.code = SN_ERR_EXISTS;
 }
 
+/* PostHog's serializer refuses a condition on a cohort the project does
+ * not have (cohort_does_not_exist); a deleted one still exists there.
+ * Without this a flag could name another team's cohort, which evaluates
+ * to no match. Only filters.groups is checked, as PostHog does; the
+ * filters are valid here (sn_meta_flag_validate). */
+static int check_cohorts(struct sn_meta *m, int64_t team_id, struct json_object *body,
+			 struct sn_meta_verr *ve)
+{
+	struct json_object *groups = sn_json_get(sn_json_get(body, "filters"), "groups");
+	for (size_t i = 0; groups && i < json_object_array_length(groups); i++) {
+		struct json_object *props =
+		    sn_json_get(json_object_array_get_idx(groups, i), "properties");
+		for (size_t j = 0; props && j < json_object_array_length(props); j++) {
+			struct json_object *p = json_object_array_get_idx(props, j);
+			const char *type = sn_json_str(sn_json_get(p, "type"), NULL);
+			if (!type || strcmp(type, "cohort") != 0)
+				continue;
+			struct json_object *v = sn_json_get(p, "value");
+			const char *text = json_object_to_json_string(v);
+			int64_t id = 0;
+			if (json_object_is_type(v, json_type_int)) {
+				id = json_object_get_int64(v);
+			} else if (json_object_is_type(v, json_type_string)) {
+				text = json_object_get_string(v);
+				if (sn_parse_int(text, strlen(text), 1, INT64_MAX, &id))
+					id = 0;
+			}
+			struct sn_cohort c = {0};
+			struct sn_err err = {0};
+			bool missing = id <= 0 || sn_meta_cohort_get(m, team_id, id, &c, &err);
+			sn_cohort_release(&c);
+			if (missing)
+				return verr(ve, "cohort_does_not_exist", "filters",
+					    "Cohort with id %s does not exist", text);
+		}
+	}
+	return 0;
+}
+
 int sn_meta_flag_create(struct sn_meta *m, int64_t team_id, int64_t user_id,
 			struct json_object *body, struct sn_featureflag *out,
 			struct sn_meta_verr *ve)
 {
 	memset(out, 0, sizeof(*out));
 	int ret = sn_meta_flag_validate(body, false, ve);
+	if (!ret)
+		ret = check_cohorts(m, team_id, body, ve);
 	if (ret)
 		return ret;
 	struct json_object *filters = normalise_filters(sn_json_get(body, "filters"));
@@ -666,6 +707,8 @@ int sn_meta_flag_update(struct sn_meta *m, int64_t team_id, int64_t id, int64_t 
 {
 	memset(out, 0, sizeof(*out));
 	int ret = sn_meta_flag_validate(body, true, ve);
+	if (!ret)
+		ret = check_cohorts(m, team_id, body, ve);
 	if (ret)
 		return ret;
 	struct sn_featureflag cur;
